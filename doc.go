@@ -1,0 +1,15 @@
+// Package refit converts, compresses and verifies AI models.
+//
+// A [Model] is a list of lazily read tensors plus ordered metadata. Format packages
+// under format/ decode files into Models and encode Models into files; each registers
+// itself with [Register] in its init function, the way image/png registers with the
+// image package, so that [Open] can recognize any file by its magic bytes (and, where
+// two formats share a prefix such as a zip archive, by its extension).
+//
+// Memory: decoders read headers only; tensor bytes stay in the file (memory-mapped) until
+// an encoder or transform pulls them, one tensor at a time.
+//
+// Security: every input is treated as hostile. Decoders validate lengths and offsets
+// against the file size before allocating, never panic on input, and never execute code
+// found in a file (pickles are interpreted through an allowlist).
+package refit

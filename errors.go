@@ -1,0 +1,54 @@
+package refit
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrFormat reports malformed input: bad magic, truncation, inconsistent lengths.
+	ErrFormat = errors.New("refit: malformed input")
+	// ErrUnsupported reports valid input that Refit does not handle.
+	ErrUnsupported = errors.New("refit: unsupported")
+	// ErrUnknownFormat reports input that no registered format recognizes.
+	ErrUnknownFormat = errors.New("refit: unknown format")
+	// ErrInsecurePath reports a path inside a file that escapes its folder.
+	ErrInsecurePath = errors.New("refit: insecure path")
+)
+
+// FormatError describes malformed input at a byte offset (-1 when unknown).
+// errors.Is(err, ErrFormat) holds for every FormatError.
+type FormatError struct {
+	Format string // package name, e.g. "gguf"
+	Offset int64
+	Msg    string
+	Err    error // optional cause, e.g. io.ErrUnexpectedEOF
+}
+
+func (e *FormatError) Error() string {
+	s := e.Format + ": " + e.Msg
+	if e.Offset >= 0 {
+		s += fmt.Sprintf(" (at byte %d)", e.Offset)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *FormatError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrFormat, e.Err}
+	}
+	return []error{ErrFormat}
+}
+
+// Errorf returns a *FormatError for format at offset.
+func Errorf(format string, offset int64, msg string, args ...any) error {
+	return &FormatError{Format: format, Offset: offset, Msg: fmt.Sprintf(msg, args...)}
+}
+
+// Unsupportedf returns an error wrapping ErrUnsupported.
+func Unsupportedf(format, msg string, args ...any) error {
+	return fmt.Errorf("%s: %s: %w", format, fmt.Sprintf(msg, args...), ErrUnsupported)
+}

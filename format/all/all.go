@@ -1,0 +1,2 @@
+// Package all registers every format Refit supports; import it for its side effects.
+package all

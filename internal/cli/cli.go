@@ -1,0 +1,125 @@
+// Package cli implements the refit command line: each subcommand maps its flags onto
+// library options and prints results (data to stdout, diagnostics to stderr).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	_ "github.com/refit-ml/refit/format/all" // register every format
+)
+
+// Exit codes.
+const (
+	ExitOK        = 0  // success
+	ExitFailure   = 1  // an error, a failed check or tolerance, or scan found unknown globals
+	ExitDangerous = 2  // scan found dangerous globals
+	ExitUsage     = 64 // bad flags or arguments
+)
+
+const exitCodesHelp = `Exit codes:
+  0   success
+  1   error; verification or --tolerance failed; scan found unknown globals
+  2   scan found dangerous globals
+  64  usage error (bad flags or arguments)`
+
+// env carries the process's streams and context to subcommands.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// exitError makes a subcommand exit with a code other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// silentExit ends with code without printing anything more.
+func silentExit(code int) error { return &exitError{code: code} }
+
+// usageError is a problem with flags or arguments.
+type usageError struct{ error }
+
+// commands lists constructors for every subcommand; files add themselves in init.
+var commands []func(*env) *cobra.Command
+
+// Main runs the refit command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "refit",
+		Short:         "Convert, compress and verify AI models",
+		Long:          "Refit converts and compresses AI models between formats, safely and with bounded memory.\n\n" + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetContext(ctx)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	for _, mk := range commands {
+		root.AddCommand(mk(e))
+	}
+	err := root.Execute()
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "refit:", ee.err)
+		}
+		return ee.code
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isArgError(err) {
+		fmt.Fprintln(stderr, "refit:", err)
+		fmt.Fprintln(stderr, "Run 'refit help' for usage.")
+		return ExitUsage
+	}
+	fmt.Fprintln(stderr, "refit:", err)
+	return ExitFailure
+}
+
+// isArgError recognizes cobra's errors for wrong argument counts and unknown commands.
+func isArgError(err error) bool {
+	var ae argError
+	return errors.As(err, &ae)
+}
+
+type argError struct{ error }
+
+// args wraps cobra's argument validators so their errors become usage errors.
+func args(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := v(cmd, a); err != nil {
+			return argError{err}
+		}
+		return nil
+	}
+}
+
+// isTerminal reports whether w is a terminal, for progress bars.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,214 @@
+package refit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/edsrzf/mmap-go"
+)
+
+// File is an open file readable at any offset, such as a memory-mapped file.
+type File interface {
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+// Open opens a file or folder, recognizes its format and decodes its headers.
+// Files are memory-mapped; the returned Model must be closed.
+func Open(name string) (*Model, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		fsys := DirFS(name)
+		f, err := SniffFS(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		m, err := f.DecodeFS(fsys, ".")
+		if err != nil {
+			return nil, err
+		}
+		m.Format = f.Name
+		return m, nil
+	}
+	file, err := OpenMapped(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Sniff(file, file.Size(), name)
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	var m *Model
+	if f.DecodeFS != nil {
+		file.Close()
+		m, err = f.DecodeFS(DirFS(filepath.Dir(name)), filepath.Base(name))
+	} else {
+		m, err = f.Decode(file, file.Size())
+		if err == nil {
+			m.AddCloser(file)
+		} else {
+			file.Close()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Format = f.Name
+	return m, nil
+}
+
+// OpenFS opens name in fsys as a File. Files that already support ReadAt (os.File,
+// fstest.MapFS, DirFS) are used directly; others are read into memory.
+func OpenFS(fsys fs.FS, name string) (File, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	if rf, ok := f.(File); ok {
+		return rf, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if ra, ok := f.(io.ReaderAt); ok {
+		return &sizedFile{ReaderAt: ra, Closer: f, size: st.Size()}, nil
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	return &sizedFile{ReaderAt: bytesReaderAt(b), Closer: io.NopCloser(nil), size: int64(len(b))}, nil
+}
+
+type sizedFile struct {
+	io.ReaderAt
+	io.Closer
+	size int64
+}
+
+func (f *sizedFile) Size() int64 { return f.size }
+
+type bytesReaderAt []byte
+
+func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// MappedFile is a read-only memory-mapped file.
+type MappedFile struct {
+	f    *os.File
+	m    mmap.MMap
+	name string
+}
+
+// OpenMapped memory-maps a file for reading. Empty files are supported.
+func OpenMapped(name string) (*MappedFile, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("refit: %s is not a regular file", name)
+	}
+	mf := &MappedFile{f: f, name: name}
+	if st.Size() > 0 {
+		mf.m, err = mmap.Map(f, mmap.RDONLY, 0)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("refit: mmap %s: %w", name, err)
+		}
+	}
+	return mf, nil
+}
+
+// Bytes returns the mapped bytes; they are valid until Close and must not be modified.
+func (f *MappedFile) Bytes() []byte { return f.m }
+
+// Size is the file size.
+func (f *MappedFile) Size() int64 { return int64(len(f.m)) }
+
+// ReadAt implements io.ReaderAt.
+func (f *MappedFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("refit: negative offset")
+	}
+	if off >= int64(len(f.m)) {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, f.m[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Read, Stat and Close make a MappedFile an fs.File.
+func (f *MappedFile) Read(p []byte) (int, error) { return f.f.Read(p) }
+
+// Stat implements fs.File.
+func (f *MappedFile) Stat() (fs.FileInfo, error) { return f.f.Stat() }
+
+// Close unmaps and closes the file.
+func (f *MappedFile) Close() error {
+	var err error
+	if f.m != nil {
+		err = f.m.Unmap()
+		f.m = nil
+	}
+	return errors.Join(err, f.f.Close())
+}
+
+// DirFS returns a file system rooted at dir whose regular files open memory-mapped.
+func DirFS(dir string) fs.FS { return dirFS(dir) }
+
+type dirFS string
+
+func (d dirFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	full := filepath.Join(string(d), filepath.FromSlash(name))
+	st, err := os.Stat(full)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Unwrap(err)}
+	}
+	if st.IsDir() {
+		return os.DirFS(string(d)).Open(name)
+	}
+	return OpenMapped(full)
+}
+
+func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	return fs.ReadDir(os.DirFS(string(d)), name)
+}
+
+func (d dirFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(os.DirFS(string(d)), name) }
+

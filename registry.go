@@ -1,0 +1,144 @@
+package refit
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Format describes a file format. Decode is required; the other functions are optional.
+type Format struct {
+	Name       string   // short lower-case name, e.g. "safetensors"
+	Extensions []string // with the dot, lower case, e.g. ".safetensors"
+
+	// Sniff reports whether r looks like this format, reading only what it needs
+	// (usually a few magic bytes). When several formats claim a file, the one whose
+	// extension matches wins.
+	Sniff func(r io.ReaderAt, size int64) bool
+
+	// Decode reads headers and returns a model whose tensors read lazily from r.
+	Decode func(r io.ReaderAt, size int64) (*Model, error)
+
+	// DecodeFS reads a model that may span several files in fsys (shards, external
+	// data); name is the file the user named, or "." for a whole folder.
+	DecodeFS func(fsys fs.FS, name string) (*Model, error)
+
+	// SniffFS reports whether the folder fsys holds a model of this format.
+	SniffFS func(fsys fs.FS) bool
+
+	// Encode writes m with default options.
+	Encode func(w io.Writer, m *Model) error
+}
+
+var (
+	formatsMu sync.RWMutex
+	formats   = map[string]*Format{}
+)
+
+// Register makes a format known to Open and Lookup. It panics if the name is empty,
+// already registered, or Decode is nil: these are programmer errors.
+func Register(f Format) {
+	formatsMu.Lock()
+	defer formatsMu.Unlock()
+	if f.Name == "" || f.Decode == nil {
+		panic("refit: Register of a format without a name or Decode")
+	}
+	if _, dup := formats[f.Name]; dup {
+		panic("refit: Register called twice for format " + f.Name)
+	}
+	formats[f.Name] = &f
+}
+
+// Formats returns the registered formats sorted by name.
+func Formats() []*Format {
+	formatsMu.RLock()
+	defer formatsMu.RUnlock()
+	return sortedFormats()
+}
+
+// Lookup returns the format with the given name or one of its extensions
+// ("safetensors", ".pt", "pt").
+func Lookup(name string) (*Format, error) {
+	n := strings.ToLower(name)
+	formatsMu.RLock()
+	defer formatsMu.RUnlock()
+	if f, ok := formats[n]; ok {
+		return f, nil
+	}
+	if !strings.HasPrefix(n, ".") {
+		n = "." + n
+	}
+	for _, f := range sortedFormats() {
+		if slices.Contains(f.Extensions, n) {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, name)
+}
+
+// sortedFormats is Formats without locking; callers hold formatsMu.
+func sortedFormats() []*Format {
+	out := make([]*Format, 0, len(formats))
+	for _, f := range formats {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b *Format) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// ForPath returns the format a file name's extension names, for choosing an encoder.
+func ForPath(name string) (*Format, error) {
+	ext := strings.ToLower(path.Ext(name))
+	if ext == "" {
+		return nil, fmt.Errorf("%w: %q has no extension; name the format", ErrUnknownFormat, name)
+	}
+	return Lookup(ext)
+}
+
+// Sniff returns the format of r, preferring the one whose extension matches name
+// when several formats recognize the content.
+func Sniff(r io.ReaderAt, size int64, name string) (*Format, error) {
+	ext := strings.ToLower(path.Ext(name))
+	var match []*Format
+	for _, f := range Formats() {
+		if f.Sniff != nil && f.Sniff(r, size) {
+			match = append(match, f)
+		}
+	}
+	for _, f := range match {
+		if slices.Contains(f.Extensions, ext) {
+			return f, nil
+		}
+	}
+	if len(match) > 0 {
+		return match[0], nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnknownFormat, name)
+}
+
+// SniffFS returns the format that recognizes the folder fsys.
+func SniffFS(fsys fs.FS) (*Format, error) {
+	for _, f := range Formats() {
+		if f.SniffFS != nil && f.DecodeFS != nil && f.SniffFS(fsys) {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no format recognizes this folder", ErrUnknownFormat)
+}
+
+// HasPrefix reads len(magic) bytes at offset 0 and compares them with magic.
+func HasPrefix(r io.ReaderAt, size int64, magic string) bool {
+	if size < int64(len(magic)) {
+		return false
+	}
+	buf := make([]byte, len(magic))
+	if _, err := r.ReadAt(buf, 0); err != nil && err != io.EOF {
+		return false
+	}
+	return bytes.Equal(buf, []byte(magic))
+}
