@@ -20,7 +20,13 @@ type File interface {
 
 // Open opens a file or folder, recognizes its format and decodes its headers.
 // Files are memory-mapped; the returned Model must be closed.
-func Open(name string) (*Model, error) {
+func Open(name string) (*Model, error) { return OpenWith(name, nil) }
+
+// OpenWith is Open with decoding options; nil means defaults.
+func OpenWith(name string, opts *DecodeOptions) (*Model, error) {
+	if opts == nil {
+		opts = &DecodeOptions{}
+	}
 	st, err := os.Stat(name)
 	if err != nil {
 		return nil, err
@@ -31,7 +37,7 @@ func Open(name string) (*Model, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		m, err := f.DecodeFS(fsys, ".")
+		m, err := f.DecodeFS(fsys, ".", opts)
 		if err != nil {
 			return nil, err
 		}
@@ -50,9 +56,9 @@ func Open(name string) (*Model, error) {
 	var m *Model
 	if f.DecodeFS != nil {
 		file.Close()
-		m, err = f.DecodeFS(DirFS(filepath.Dir(name)), filepath.Base(name))
+		m, err = f.DecodeFS(DirFS(filepath.Dir(name)), filepath.Base(name), opts)
 	} else {
-		m, err = f.Decode(file, file.Size())
+		m, err = f.Decode(file, file.Size(), opts)
 		if err == nil {
 			m.AddCloser(file)
 		} else {

@@ -22,17 +22,28 @@ type Format struct {
 	Sniff func(r io.ReaderAt, size int64) bool
 
 	// Decode reads headers and returns a model whose tensors read lazily from r.
-	Decode func(r io.ReaderAt, size int64) (*Model, error)
+	// opts is never nil.
+	Decode func(r io.ReaderAt, size int64, opts *DecodeOptions) (*Model, error)
 
 	// DecodeFS reads a model that may span several files in fsys (shards, external
 	// data); name is the file the user named, or "." for a whole folder.
-	DecodeFS func(fsys fs.FS, name string) (*Model, error)
+	DecodeFS func(fsys fs.FS, name string, opts *DecodeOptions) (*Model, error)
 
 	// SniffFS reports whether the folder fsys holds a model of this format.
 	SniffFS func(fsys fs.FS) bool
 
 	// Encode writes m with default options.
 	Encode func(w io.Writer, m *Model) error
+}
+
+// DecodeOptions are the decoding choices that apply across formats; each format
+// uses those that mean something to it. The zero value means defaults.
+type DecodeOptions struct {
+	// Key selects one sub-tree of a nested checkpoint (e.g. "state_dict"), dotted.
+	Key string
+	// Extract rebuilds unknown pickled classes as inert records and extracts every
+	// tensor reachable from them (full-model pickles, TorchScript archives).
+	Extract bool
 }
 
 var (
