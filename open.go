@@ -49,20 +49,33 @@ func OpenWith(name string, opts *DecodeOptions) (*Model, error) {
 		return nil, err
 	}
 	f, err := Sniff(file, file.Size(), name)
+	file.Close()
 	if err != nil {
-		file.Close()
 		return nil, err
 	}
-	var m *Model
+	return OpenAs(f, name, opts)
+}
+
+// OpenAs opens a file known to be in format f, without sniffing.
+func OpenAs(f *Format, name string, opts *DecodeOptions) (*Model, error) {
+	if opts == nil {
+		opts = &DecodeOptions{}
+	}
+	var (
+		m   *Model
+		err error
+	)
 	if f.DecodeFS != nil {
-		file.Close()
 		m, err = f.DecodeFS(DirFS(filepath.Dir(name)), filepath.Base(name), opts)
 	} else {
-		m, err = f.Decode(file, file.Size(), opts)
-		if err == nil {
-			m.AddCloser(file)
-		} else {
+		var file *MappedFile
+		if file, err = OpenMapped(name); err != nil {
+			return nil, err
+		}
+		if m, err = f.Decode(file, file.Size(), opts); err != nil {
 			file.Close()
+		} else {
+			m.AddCloser(file)
 		}
 	}
 	if err != nil {

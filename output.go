@@ -28,7 +28,7 @@ func CreatePending(target string, overwrite bool) (*PendingFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, ".tmp-*-"+base) // keep the extension for format sniffing
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,204 @@
+// Package compare measures how far two tensors or two checkpoints differ: exact
+// equality, max absolute and relative error, cosine similarity. It backs the
+// verification step of refit convert and the checkpoint mode of refit diff.
+//
+// Memory: equal-type tensors are compared in fixed-size chunks; tensors of different
+// types are decoded to float32 one tensor at a time, so memory is O(largest tensor).
+package compare
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// TensorDiff describes how tensor B differs from tensor A.
+type TensorDiff struct {
+	Name   string       `json:"name"`
+	DTypeA tensor.DType `json:"-"`
+	DTypeB tensor.DType `json:"-"`
+	ShapeA tensor.Shape `json:"shape_a"`
+	ShapeB tensor.Shape `json:"shape_b"`
+	Exact  bool         `json:"exact"`            // identical bytes (same type) or identical values
+	MaxAbs float64      `json:"max_abs_error"`    // max |a-b|
+	MaxRel float64      `json:"max_rel_error"`    // max |a-b| / max(|a|, tiny)
+	Cosine float64      `json:"cosine"`           // cosine similarity of the two tensors as vectors
+	Note   string       `json:"note,omitempty"`   // shape mismatch, non-numeric, ...
+	NaNs   int64        `json:"nan_mismatch"`     // positions where exactly one side is NaN
+	Types  string       `json:"dtypes,omitempty"` // "F32" or "F32->F16"
+}
+
+// ShapeMismatch reports whether the shapes differ.
+func (d *TensorDiff) ShapeMismatch() bool { return !d.ShapeA.Equal(d.ShapeB) }
+
+const chunk = 1 << 20
+
+// Tensors compares b against a.
+func Tensors(a, b *tensor.Tensor) (TensorDiff, error) {
+	d := TensorDiff{Name: a.Name, DTypeA: a.DType, DTypeB: b.DType, ShapeA: a.Shape, ShapeB: b.Shape, Types: a.DType.String()}
+	if a.DType != b.DType {
+		d.Types = a.DType.String() + "->" + b.DType.String()
+	}
+	if !a.Shape.Equal(b.Shape) {
+		d.Note = fmt.Sprintf("shape %v != %v", a.Shape, b.Shape)
+		return d, nil
+	}
+	if a.DType == b.DType {
+		eq, err := sameBytes(a, b)
+		if err != nil {
+			return d, err
+		}
+		if eq {
+			d.Exact, d.Cosine = true, 1
+			return d, nil
+		}
+	}
+	if !numeric(a.DType) || !numeric(b.DType) {
+		d.Note = "not comparable as numbers"
+		return d, nil
+	}
+	fa, err := a.Float32s()
+	if err != nil {
+		return d, err
+	}
+	fb, err := b.Float32s()
+	if err != nil {
+		return d, err
+	}
+	Floats(&d, fa, fb)
+	return d, nil
+}
+
+func numeric(t tensor.DType) bool { return t.Valid() && t != tensor.C64 && t != tensor.C128 }
+
+// Floats fills the error figures of d from two equal-length vectors.
+func Floats(d *TensorDiff, a, b []float32) {
+	var dot, na, nb float64
+	exact := true
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		xn, yn := math.IsNaN(x), math.IsNaN(y)
+		if xn || yn {
+			if xn != yn {
+				d.NaNs++
+				exact = false
+			}
+			continue
+		}
+		if x != y {
+			exact = false
+			if math.IsInf(x, 0) || math.IsInf(y, 0) {
+				d.MaxAbs = math.Inf(1)
+				d.MaxRel = math.Inf(1)
+				continue
+			}
+		}
+		e := math.Abs(x - y)
+		d.MaxAbs = math.Max(d.MaxAbs, e)
+		if e > 0 {
+			d.MaxRel = math.Max(d.MaxRel, e/math.Max(math.Abs(x), 1e-30))
+		}
+		if !math.IsInf(x, 0) && !math.IsInf(y, 0) {
+			dot += x * y
+			na += x * x
+			nb += y * y
+		}
+	}
+	d.Exact = exact
+	switch {
+	case na == 0 && nb == 0:
+		d.Cosine = 1
+	case na == 0 || nb == 0:
+		d.Cosine = 0
+	default:
+		d.Cosine = dot / math.Sqrt(na*nb)
+	}
+}
+
+func sameBytes(a, b *tensor.Tensor) (bool, error) {
+	n := a.Size()
+	if n != b.Size() {
+		return false, nil
+	}
+	ba, bb := make([]byte, min(n, chunk)), make([]byte, min(n, chunk))
+	for off := int64(0); off < n; off += chunk {
+		m := min(chunk, n-off)
+		if err := readFull(a.Data, ba[:m], off); err != nil {
+			return false, fmt.Errorf("%s: %w", a.Name, err)
+		}
+		if err := readFull(b.Data, bb[:m], off); err != nil {
+			return false, fmt.Errorf("%s: %w", b.Name, err)
+		}
+		if !bytes.Equal(ba[:m], bb[:m]) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Report compares two checkpoints name by name.
+type Report struct {
+	Tensors []TensorDiff `json:"tensors"`
+	Missing []string     `json:"missing"` // in A, not in B
+	Extra   []string     `json:"extra"`   // in B, not in A
+}
+
+// Models compares every tensor of b against the tensor of a with the same name.
+// each, if not nil, is called after each tensor (for progress).
+func Models(a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
+	r := &Report{}
+	inA := make(map[string]bool, len(a.Tensors))
+	for _, ta := range a.Tensors {
+		inA[ta.Name] = true
+		tb := b.Tensor(ta.Name)
+		if tb == nil {
+			r.Missing = append(r.Missing, ta.Name)
+			continue
+		}
+		d, err := Tensors(ta, tb)
+		if err != nil {
+			return nil, err
+		}
+		r.Tensors = append(r.Tensors, d)
+		if each != nil {
+			each(d)
+		}
+	}
+	for _, tb := range b.Tensors {
+		if !inA[tb.Name] {
+			r.Extra = append(r.Extra, tb.Name)
+		}
+	}
+	slices.Sort(r.Missing)
+	slices.Sort(r.Extra)
+	return r, nil
+}
+
+// Identical reports whether the checkpoints hold the same names, shapes and values.
+func (r *Report) Identical() bool {
+	if len(r.Missing) > 0 || len(r.Extra) > 0 {
+		return false
+	}
+	for _, d := range r.Tensors {
+		if !d.Exact {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+func init() { commands = append(commands, newInspectCmd) }
+
+type tensorRow struct {
+	Name  string       `json:"name"`
+	DType string       `json:"dtype"`
+	Shape tensor.Shape `json:"shape"`
+	Bytes int64        `json:"bytes"`
+}
+
+type inspectResult struct {
+	Path       string           `json:"path"`
+	Format     string           `json:"format"`
+	Tensors    []tensorRow      `json:"tensors"`
+	DTypes     map[string]int64 `json:"dtype_params"`
+	Parameters int64            `json:"parameters"`
+	Bytes      int64            `json:"tensor_bytes"`
+	Metadata   map[string]any   `json:"metadata"`
+	MetaKeys   []string         `json:"-"`
+}
+
+func newInspectCmd(e *env) *cobra.Command {
+	var asJSON, all bool
+	var key string
+	var extract bool
+	cmd := &cobra.Command{
+		Use:   "inspect FILE|DIR",
+		Short: "Show a model's format, tensors, dtypes, parameter count and metadata (reads headers only)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			m, err := refit.OpenWith(a[0], &refit.DecodeOptions{Key: key, Extract: extract})
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			r := summarize(a[0], m)
+			if asJSON {
+				return writeJSON(e.stdout, r)
+			}
+			printInspect(e, r, all)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&all, "all", false, "list every tensor (default: first 50)")
+	cmd.Flags().StringVar(&key, "key", "", "select a sub-tree of a nested checkpoint (dotted)")
+	cmd.Flags().BoolVar(&extract, "extract", false, "read full-model pickles and TorchScript archives as inert data")
+	return cmd
+}
+
+func summarize(path string, m *refit.Model) *inspectResult {
+	r := &inspectResult{Path: path, Format: m.Format, DTypes: map[string]int64{}, Metadata: map[string]any{}, Tensors: []tensorRow{}}
+	for _, t := range m.Tensors {
+		n := t.NumElements()
+		r.Tensors = append(r.Tensors, tensorRow{t.Name, t.DType.String(), t.Shape, t.Size()})
+		r.DTypes[t.DType.String()] += n
+		r.Parameters += n
+		r.Bytes += t.Size()
+	}
+	r.MetaKeys = m.Metadata.Keys()
+	for _, k := range r.MetaKeys {
+		v, _ := m.Metadata.Get(k)
+		r.Metadata[k] = v
+	}
+	return r
+}
+
+func printInspect(e *env, r *inspectResult, all bool) {
+	w := e.stdout
+	fmt.Fprintf(w, "%s: %s, %d tensors, %s parameters, %s\n", r.Path, r.Format, len(r.Tensors), humanCount(r.Parameters), humanBytes(r.Bytes))
+	types := make([]string, 0, len(r.DTypes))
+	for k := range r.DTypes {
+		types = append(types, k)
+	}
+	slices.Sort(types)
+	var parts []string
+	for _, k := range types {
+		parts = append(parts, fmt.Sprintf("%s %s", k, humanCount(r.DTypes[k])))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "dtypes: %s\n", strings.Join(parts, ", "))
+	}
+	if len(r.MetaKeys) > 0 {
+		fmt.Fprintf(w, "\nmetadata (%d keys):\n", len(r.MetaKeys))
+		for _, k := range r.MetaKeys {
+			fmt.Fprintf(w, "  %s = %s\n", k, metaString(r.Metadata[k]))
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tBYTES")
+	for i, t := range r.Tensors {
+		if !all && i == 50 {
+			fmt.Fprintf(tw, "... %d more (use --all)\t\t\t\n", len(r.Tensors)-50)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\n", t.Name, t.DType, t.Shape, t.Bytes)
+	}
+	tw.Flush()
+}
+
+// metaString shortens long metadata values (token lists) for display.
+func metaString(v any) string {
+	s := fmt.Sprint(v)
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

@@ -1,0 +1,45 @@
+package cli
+
+import (
+	"io"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+)
+
+// progress shows a byte-count bar on a terminal and nothing otherwise.
+type progress struct {
+	p   *mpb.Progress
+	bar *mpb.Bar
+}
+
+func newProgress(e *env, label string, total int64) *progress {
+	if !isTerminal(e.stderr) || total <= 0 {
+		return &progress{}
+	}
+	p := mpb.NewWithContext(e.ctx, mpb.WithOutput(e.stderr), mpb.WithWidth(40))
+	bar := p.AddBar(total,
+		mpb.PrependDecorators(decor.Name(label+" "), decor.CountersKibiByte("% .1f / % .1f")),
+		mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f"), decor.Name(" "), decor.Percentage()))
+	return &progress{p: p, bar: bar}
+}
+
+// writer counts bytes written through w into the bar.
+func (p *progress) writer(w io.Writer) io.Writer {
+	if p.bar == nil {
+		return w
+	}
+	pw, err := p.bar.ProxyWriter(w)
+	if err != nil {
+		return w
+	}
+	return pw
+}
+
+func (p *progress) done() {
+	if p.bar == nil {
+		return
+	}
+	p.bar.SetTotal(-1, true)
+	p.p.Wait()
+}
