@@ -166,27 +166,21 @@ func OpenMapped(name string) (*MappedFile, error) {
 }
 
 // Bytes returns the mapped bytes; they are valid until Close and must not be modified.
+// Pages touched through Bytes count toward resident memory; bulk tensor reads should go
+// through ReadAt.
 func (f *MappedFile) Bytes() []byte { return f.m }
 
 // Size is the file size.
 func (f *MappedFile) Size() int64 { return int64(len(f.m)) }
 
-// ReadAt implements io.ReaderAt.
+// ReadAt implements io.ReaderAt. It reads with pread rather than copying from the
+// mapping, so streaming a whole file through ReadAt leaves the pages in the page cache
+// without counting them in the process's resident memory.
 func (f *MappedFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("refit: negative offset")
 	}
-	if off >= int64(len(f.m)) {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		return 0, io.EOF
-	}
-	n := copy(p, f.m[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
+	return f.f.ReadAt(p, off)
 }
 
 // Read, Stat and Close make a MappedFile an fs.File.
