@@ -1,2 +1,6 @@
 // Package all registers every format Refit supports; import it for its side effects.
 package all
+
+import (
+	_ "github.com/refit-ml/refit/format/safetensors"
+)
