@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Conversion benchmark: Refit vs torch.load/torch.save vs cp, in one run.
+
+Usage: /usr/bin/python3 bench/convert.py [--size-mb 1024] [--dir /tmp/refit-bench] [--keep]
+
+Builds a random float32 state_dict of about --size-mb with torch (64 tensors), then times
+  refit convert model.pt -> model.safetensors      (with the default verification pass)
+  refit convert model.safetensors -> back.pt       (with the default verification pass)
+  torch.load(model.pt) + torch.save(...)            (the torch equivalent of a pt -> pt pass)
+  cp model.pt copy.pt                               (the copy ceiling)
+and prints wall time, throughput, peak RSS (from wait4's rusage) and ratios.
+Files are read from the page cache (each input is read once before timing).
+"""
+import argparse, os, resource, shutil, subprocess, sys, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--size-mb", type=int, default=1024)
+ap.add_argument("--dir", default="/tmp/refit-bench")
+ap.add_argument("--keep", action="store_true")
+ap.add_argument("--refit", default="", help="path to a built refit binary (default: go build)")
+a = ap.parse_args()
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.makedirs(a.dir, exist_ok=True)
+refit = a.refit or os.path.join(a.dir, "refit")
+if not a.refit:
+    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True)
+
+src = os.path.join(a.dir, "model.pt")
+if not os.path.exists(src) or abs(os.path.getsize(src) - a.size_mb * 2**20) > 2**20:
+    import torch
+    torch.manual_seed(0)
+    n = 64
+    per = a.size_mb * 2**20 // 4 // n
+    sd = {}
+    for i in range(n):
+        cols = 1024
+        sd[f"layers.{i}.weight"] = torch.randn(per // cols, cols)
+    torch.save(sd, src)
+    del sd
+
+
+def run(cmd, label):
+    """Runs cmd, returns (seconds, peak RSS in bytes) of the child."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    err = p.stderr.read().decode()
+    if status != 0:
+        sys.exit(f"{label} failed: {err}")
+    return dt, ru.ru_maxrss * 1024
+
+
+def warm(path):
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+size = os.path.getsize(src)
+st = os.path.join(a.dir, "model.safetensors")
+back = os.path.join(a.dir, "back.pt")
+tpt = os.path.join(a.dir, "torch.pt")
+cp = os.path.join(a.dir, "copy.pt")
+torch_script = ("import sys, torch; torch.set_num_threads(1); "
+                "sd = torch.load(sys.argv[1]); torch.save(sd, sys.argv[2])")
+
+rows = []
+warm(src)
+rows.append(("cp", "pt -> pt (copy)", *run(["cp", src, cp], "cp")))
+warm(src)
+rows.append(("torch", "pt -> pt (load+save)", *run([sys.executable, "-c", torch_script, src, tpt], "torch")))
+warm(src)
+rows.append(("refit", "pt -> safetensors", *run([refit, "convert", src, st, "--force"], "refit")))
+warm(st)
+rows.append(("refit", "safetensors -> pt", *run([refit, "convert", st, back, "--force"], "refit")))
+warm(src)
+rows.append(("refit", "pt -> safetensors --no-verify", *run([refit, "convert", src, st, "--force", "--no-verify"], "refit")))
+
+cp_t = rows[0][2]
+torch_t = rows[1][2]
+print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_count()} cores; warm page cache")
+print(f"{'tool':<6} {'conversion':<32} {'seconds':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'x torch':>8} {'% of cp':>8}")
+for tool, what, t, rss in rows:
+    print(f"{tool:<6} {what:<32} {t:8.2f} {size / 2**20 / t:8.0f} {rss / 2**20:13.0f} {torch_t / t:8.2f} {100 * cp_t / t:7.0f}%")
+if not a.keep:
+    for p in (st, back, tpt, cp):
+        if os.path.exists(p):
+            os.remove(p)
