@@ -1,0 +1,350 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strconv"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Load prepares a model for running. fsys resolves external tensor data (paths relative
+// to the model file's folder); it may be nil when all data is inline. Every unknown
+// operator is reported here, never mid-run.
+func Load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
+	if mp.GetGraph() == nil {
+		return nil, fmt.Errorf("runtime: model has no graph: %w", refit.ErrFormat)
+	}
+	opsets := map[string]int64{}
+	for _, o := range mp.GetOpsetImport() {
+		d := o.GetDomain()
+		if d == "ai.onnx" {
+			d = ""
+		}
+		opsets[d] = o.GetVersion()
+	}
+	if _, ok := opsets[""]; !ok {
+		opsets[""] = 1
+	}
+	g, err := graphFromProto(mp.GetGraph(), fsys)
+	if err != nil {
+		return nil, err
+	}
+	return NewSession(g, opsets, opts)
+}
+
+func graphFromProto(gp *onnxpb.GraphProto, fsys fs.FS) (*Graph, error) {
+	g := &Graph{Name: gp.GetName(), Initializers: map[string]*Value{}}
+	for _, tp := range gp.GetInitializer() {
+		v, err := ValueFromProto(tp, fsys)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: initializer %q: %w", tp.GetName(), err)
+		}
+		g.Initializers[tp.GetName()] = v
+	}
+	if len(gp.GetSparseInitializer()) > 0 {
+		return nil, fmt.Errorf("runtime: graph %q: sparse initializers: %w", g.Name, errUnsupported)
+	}
+	for _, vi := range gp.GetInput() {
+		g.Inputs = append(g.Inputs, valueInfo(vi))
+	}
+	for _, vi := range gp.GetOutput() {
+		g.Outputs = append(g.Outputs, valueInfo(vi))
+	}
+	for i, np := range gp.GetNode() {
+		n := &Node{Name: np.GetName(), OpType: np.GetOpType(), Domain: np.GetDomain(),
+			Inputs: np.GetInput(), Outputs: np.GetOutput(), Attrs: map[string]*Attr{}}
+		if n.Domain == "ai.onnx" {
+			n.Domain = ""
+		}
+		if n.Name == "" {
+			n.Name = n.OpType + "_" + strconv.Itoa(i)
+		}
+		for _, ap := range np.GetAttribute() {
+			a, err := attrFromProto(ap, fsys)
+			if err != nil {
+				return nil, nodeError(n, err)
+			}
+			n.Attrs[a.Name] = a
+		}
+		g.Nodes = append(g.Nodes, n)
+	}
+	return g, nil
+}
+
+func valueInfo(vi *onnxpb.ValueInfoProto) ValueInfo {
+	info := ValueInfo{Name: vi.GetName()}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return info
+	}
+	info.DType, _ = dtypeFromONNX(tt.GetElemType())
+	if sh := tt.GetShape(); sh != nil {
+		info.HasShape = true
+		for _, d := range sh.GetDim() {
+			dim := Dim{Size: -1}
+			switch x := d.GetValue().(type) {
+			case *onnxpb.TensorShapeProto_Dimension_DimValue:
+				dim.Size = x.DimValue
+			case *onnxpb.TensorShapeProto_Dimension_DimParam:
+				dim.Param = x.DimParam
+			}
+			info.Dims = append(info.Dims, dim)
+		}
+	}
+	return info
+}
+
+func attrFromProto(ap *onnxpb.AttributeProto, fsys fs.FS) (*Attr, error) {
+	a := &Attr{Name: ap.GetName()}
+	if ap.GetRefAttrName() != "" {
+		return nil, fmt.Errorf("attribute %q refers to a function attribute: %w", a.Name, errUnsupported)
+	}
+	T := onnxpb.AttributeProto_AttributeType(0)
+	switch ap.GetType() {
+	case T + 1:
+		a.Kind, a.Float = AttrFloat, ap.GetF()
+	case T + 2:
+		a.Kind, a.Int = AttrInt, ap.GetI()
+	case T + 3:
+		a.Kind, a.String = AttrString, string(ap.GetS())
+	case T + 4:
+		v, err := ValueFromProto(ap.GetT(), fsys)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
+		}
+		a.Kind, a.Tensor = AttrTensor, v
+	case T + 5:
+		sg, err := graphFromProto(ap.GetG(), fsys)
+		if err != nil {
+			return nil, err
+		}
+		a.Kind, a.Graph = AttrGraph, sg
+	case T + 6:
+		a.Kind, a.Floats = AttrFloats, ap.GetFloats()
+	case T + 7:
+		a.Kind, a.Ints = AttrInts, ap.GetInts()
+	case T + 8:
+		a.Kind = AttrStrings
+		for _, s := range ap.GetStrings() {
+			a.Strings = append(a.Strings, string(s))
+		}
+	case T + 9:
+		a.Kind = AttrTensors
+		for _, tp := range ap.GetTensors() {
+			v, err := ValueFromProto(tp, fsys)
+			if err != nil {
+				return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
+			}
+			a.Tensors = append(a.Tensors, v)
+		}
+	case T + 10:
+		a.Kind = AttrGraphs
+		for _, gp := range ap.GetGraphs() {
+			sg, err := graphFromProto(gp, fsys)
+			if err != nil {
+				return nil, err
+			}
+			a.Graphs = append(a.Graphs, sg)
+		}
+	default:
+		// Sparse tensors and type protos: kept as undefined; kernels that need them fail clearly.
+		a.Kind = AttrUndefined
+	}
+	return a, nil
+}
+
+// dtypeFromONNX maps TensorProto.DataType to a runtime dtype.
+func dtypeFromONNX(code int32) (tensor.DType, bool) {
+	switch code {
+	case 1:
+		return tensor.F32, true
+	case 2:
+		return tensor.U8, true
+	case 3:
+		return tensor.I8, true
+	case 4:
+		return tensor.U16, true
+	case 5:
+		return tensor.I16, true
+	case 6:
+		return tensor.I32, true
+	case 7:
+		return tensor.I64, true
+	case 9:
+		return tensor.Bool, true
+	case 10:
+		return tensor.F16, true
+	case 11:
+		return tensor.F64, true
+	case 12:
+		return tensor.U32, true
+	case 13:
+		return tensor.U64, true
+	case 16:
+		return tensor.BF16, true
+	}
+	return tensor.Invalid, false
+}
+
+// onnxDTypeCode is the inverse of dtypeFromONNX.
+func onnxDTypeCode(dt tensor.DType) int32 {
+	for c := int32(1); c <= 16; c++ {
+		if d, ok := dtypeFromONNX(c); ok && d == dt {
+			return c
+		}
+	}
+	return 0
+}
+
+// ValueFromProto decodes a TensorProto, reading external data from fsys.
+// Every length is checked against the shape before anything is allocated.
+func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
+	dt, ok := dtypeFromONNX(tp.GetDataType())
+	if !ok {
+		return nil, fmt.Errorf("tensor data type %d: %w", tp.GetDataType(), errUnsupported)
+	}
+	shape := tp.GetDims()
+	n, err := tensor.Shape(shape).NumElements()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", refit.ErrFormat, err)
+	}
+	size, err := tensor.ByteSize(dt, shape)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", refit.ErrFormat, err)
+	}
+	if tp.GetDataLocation() == 1 { // EXTERNAL
+		b, err := readExternal(tp, fsys, size)
+		if err != nil {
+			return nil, err
+		}
+		return decodeLE(dt, shape, b)
+	}
+	if raw := tp.GetRawData(); raw != nil || n == 0 {
+		return decodeLE(dt, shape, raw)
+	}
+	short := func(have int) error {
+		return fmt.Errorf("%w: %v%v needs %d values, have %d", refit.ErrFormat, dt, tensor.Shape(shape), n, have)
+	}
+	v := NewValueChecked(dt, shape, n)
+	switch d := v.Data.(type) {
+	case []float32:
+		src := tp.GetFloatData()
+		if int64(len(src)) != n {
+			return nil, short(len(src))
+		}
+		copy(d, src)
+	case []float64:
+		src := tp.GetDoubleData()
+		if int64(len(src)) != n {
+			return nil, short(len(src))
+		}
+		copy(d, src)
+	case []int64:
+		src := tp.GetInt64Data()
+		if int64(len(src)) != n {
+			return nil, short(len(src))
+		}
+		copy(d, src)
+	case []uint64:
+		src := tp.GetUint64Data()
+		if int64(len(src)) != n {
+			return nil, short(len(src))
+		}
+		copy(d, src)
+	case []uint32:
+		src := tp.GetUint64Data()
+		if int64(len(src)) != n {
+			return nil, short(len(src))
+		}
+		for i, x := range src {
+			d[i] = uint32(x)
+		}
+	default:
+		// int32_data carries every type of 32 bits or fewer, bit patterns for the halves.
+		src := tp.GetInt32Data()
+		if int64(len(src)) != n {
+			return nil, short(len(src))
+		}
+		for i, x := range src {
+			switch d := d.(type) {
+			case []int32:
+				d[i] = x
+			case []int16:
+				d[i] = int16(x)
+			case []int8:
+				d[i] = int8(x)
+			case []uint8:
+				d[i] = uint8(x)
+			case []uint16:
+				d[i] = uint16(x)
+			case []bool:
+				d[i] = x != 0
+			}
+		}
+	}
+	return v, nil
+}
+
+// NewValueChecked is NewValue for a shape whose element count n is already validated.
+func NewValueChecked(dt tensor.DType, shape []int64, n int64) *Value {
+	return &Value{DType: dt, Shape: append([]int64{}, shape...), Data: makeSlice(dt, int(n))}
+}
+
+func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error) {
+	var loc string
+	var off, length int64 = 0, -1
+	for _, kv := range tp.GetExternalData() {
+		var err error
+		switch kv.GetKey() {
+		case "location":
+			loc = kv.GetValue()
+		case "offset":
+			off, err = strconv.ParseInt(kv.GetValue(), 10, 64)
+		case "length":
+			length, err = strconv.ParseInt(kv.GetValue(), 10, 64)
+		}
+		if err != nil || off < 0 {
+			return nil, fmt.Errorf("%w: external data %s=%q", refit.ErrFormat, kv.GetKey(), kv.GetValue())
+		}
+	}
+	if fsys == nil {
+		return nil, fmt.Errorf("runtime: tensor %q has external data but no folder was given: %w", tp.GetName(), errUnsupported)
+	}
+	loc = path.Clean(loc)
+	if !fs.ValidPath(loc) {
+		return nil, fmt.Errorf("runtime: external data path %q: %w", loc, refit.ErrInsecurePath)
+	}
+	if length >= 0 && length != size {
+		return nil, fmt.Errorf("%w: external data length %d, tensor needs %d", refit.ErrFormat, length, size)
+	}
+	f, err := fsys.Open(loc)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if off > st.Size() || st.Size()-off < size {
+		return nil, fmt.Errorf("%w: external data %q holds %d bytes, tensor needs %d at offset %d", refit.ErrFormat, loc, st.Size(), size, off)
+	}
+	b := make([]byte, size)
+	if ra, ok := f.(io.ReaderAt); ok {
+		_, err = ra.ReadAt(b, off)
+	} else {
+		if _, err = io.CopyN(io.Discard, f, off); err == nil {
+			_, err = io.ReadFull(f, b)
+		}
+	}
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b, nil
+}
+

@@ -1,0 +1,657 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"sync"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+var errUnsupported = refit.ErrUnsupported
+
+// ErrInvalidGraph reports a graph that cannot run: a cycle, a missing input, a value
+// produced twice. errors.Is(err, ErrInvalidGraph) holds for those errors.
+var ErrInvalidGraph = errors.New("runtime: invalid graph")
+
+// ErrUnknownOp reports an operator with no kernel at the model's opset version; it
+// also matches refit.ErrUnsupported.
+var ErrUnknownOp = fmt.Errorf("runtime: unknown operator: %w", refit.ErrUnsupported)
+
+// NodeError names the node where loading or running failed.
+type NodeError struct {
+	Node   string // node name, or "output X" for unnamed nodes
+	OpType string
+	Err    error
+}
+
+func (e *NodeError) Error() string {
+	return fmt.Sprintf("runtime: node %q (%s): %v", e.Node, e.OpType, e.Err)
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+func nodeError(n *Node, err error) error {
+	name := n.Name
+	if name == "" && len(n.Outputs) > 0 {
+		name = "output " + n.Outputs[0]
+	}
+	return &NodeError{Node: name, OpType: n.OpType, Err: err}
+}
+
+// Options tune a Session. The zero value means defaults.
+type Options struct {
+	// NoFolding turns off running constant nodes (all inputs initializers) at Load.
+	NoFolding bool
+}
+
+// Session is a loaded graph ready to run. Run may be called from several goroutines.
+type Session struct {
+	graph  *Graph
+	opsets map[string]int64
+	pool   *pool
+}
+
+// NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
+// for running: it resolves every kernel, sorts the nodes, checks that every input is
+// defined, and computes value lifetimes. All unknown operators are reported together.
+func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool()}
+	if _, ok := s.opsets[""]; !ok {
+		if v, ok := s.opsets["ai.onnx"]; ok {
+			s.opsets[""] = v
+		}
+	}
+	if err := s.compile(g, nil); err != nil {
+		return nil, err
+	}
+	if !opts.NoFolding {
+		if err := s.fold(g); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Inputs lists the graph inputs the caller must feed (initializers excluded).
+func (s *Session) Inputs() []ValueInfo {
+	var out []ValueInfo
+	for _, in := range s.graph.Inputs {
+		if _, ok := s.graph.Initializers[in.Name]; !ok {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// Outputs lists the graph outputs.
+func (s *Session) Outputs() []ValueInfo { return slices.Clone(s.graph.Outputs) }
+
+// Graph returns the session's graph; callers must not modify it.
+func (s *Session) Graph() *Graph { return s.graph }
+
+// plan is a graph's execution order and value lifetimes.
+type plan struct {
+	order    []*Node
+	uses     map[string]int      // consumers in this graph (incl. implicit uses by subgraphs)
+	implicit map[*Node][]string  // outer names read by a node's subgraphs
+	pinned   map[string]bool     // graph outputs: never released
+	defined  map[string]struct{} // names defined in this graph (inputs, initializers, node outputs)
+}
+
+// compile resolves kernels and orders the nodes of g; outer holds the names visible
+// from enclosing graphs.
+func (s *Session) compile(g *Graph, outer map[string]struct{}) error {
+	var errs []error
+	p := &plan{uses: map[string]int{}, implicit: map[*Node][]string{}, pinned: map[string]bool{}, defined: map[string]struct{}{}}
+	for _, in := range g.Inputs {
+		p.defined[in.Name] = struct{}{}
+	}
+	for name := range g.Initializers {
+		p.defined[name] = struct{}{}
+	}
+	producer := map[string]int{}
+	for i, n := range g.Nodes {
+		version := s.opsets[n.Domain]
+		if n.Domain == "ai.onnx" {
+			version = s.opsets[""]
+		}
+		op, ok := lookupOp(n.Domain, n.OpType, version)
+		if !ok {
+			errs = append(errs, nodeError(n, fmt.Errorf("%w %q in domain %q at opset %d", ErrUnknownOp, n.OpType, n.Domain, version)))
+		}
+		n.kernel, n.opset = op.Kernel, version
+		if op.ViaFloat32 {
+			n.kernel = viaFloat32(op.Kernel)
+		}
+		for _, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			if _, dup := p.defined[o]; dup {
+				errs = append(errs, nodeError(n, fmt.Errorf("%w: value %q is defined twice", ErrInvalidGraph, o)))
+				continue
+			}
+			p.defined[o] = struct{}{}
+			producer[o] = i
+		}
+	}
+	visible := maps.Clone(p.defined)
+	maps.Copy(visible, outer)
+	// Subgraphs see everything defined here and outside.
+	for _, n := range g.Nodes {
+		free := map[string]struct{}{}
+		for _, a := range n.Attrs {
+			subs := a.Graphs
+			if a.Graph != nil {
+				subs = append([]*Graph{a.Graph}, subs...)
+			}
+			for _, sg := range subs {
+				if err := s.compile(sg, visible); err != nil {
+					errs = append(errs, nodeError(n, err))
+					continue
+				}
+				for name := range freeNames(sg) {
+					free[name] = struct{}{}
+				}
+			}
+		}
+		p.implicit[n] = slices.Sorted(maps.Keys(free))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Kahn's algorithm, stable in the file's node order.
+	deps := make([][]int, len(g.Nodes))
+	indeg := make([]int, len(g.Nodes))
+	users := make([][]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		names := append(slices.Clone(n.Inputs), p.implicit[n]...)
+		for _, in := range names {
+			if in == "" {
+				continue
+			}
+			p.uses[in]++
+			if j, ok := producer[in]; ok {
+				deps[i] = append(deps[i], j)
+				users[j] = append(users[j], i)
+				indeg[i]++
+				continue
+			}
+			if _, ok := visible[in]; !ok {
+				errs = append(errs, nodeError(n, fmt.Errorf("%w: input %q is not a graph input, initializer or node output", ErrInvalidGraph, in)))
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		p.pinned[o.Name] = true
+		if _, ok := visible[o.Name]; !ok {
+			errs = append(errs, fmt.Errorf("%w: graph output %q is never defined", ErrInvalidGraph, o.Name))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	var ready []int
+	for i := range g.Nodes {
+		if indeg[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	for len(ready) > 0 {
+		slices.Sort(ready)
+		i := ready[0]
+		ready = ready[1:]
+		p.order = append(p.order, g.Nodes[i])
+		for _, u := range users[i] {
+			indeg[u]--
+			if indeg[u] == 0 {
+				ready = append(ready, u)
+			}
+		}
+	}
+	if len(p.order) < len(g.Nodes) {
+		for i, n := range g.Nodes {
+			if indeg[i] > 0 {
+				return nodeError(n, fmt.Errorf("%w: the node is part of a cycle or depends on one", ErrInvalidGraph))
+			}
+		}
+	}
+	g.plan = p
+	return nil
+}
+
+// freeNames lists the names a compiled graph reads from enclosing scopes.
+func freeNames(g *Graph) map[string]struct{} {
+	free := map[string]struct{}{}
+	for _, n := range g.Nodes {
+		for _, in := range append(slices.Clone(n.Inputs), g.plan.implicit[n]...) {
+			if _, ok := g.plan.defined[in]; !ok && in != "" {
+				free[in] = struct{}{}
+			}
+		}
+	}
+	for _, o := range g.Outputs {
+		if _, ok := g.plan.defined[o.Name]; !ok {
+			free[o.Name] = struct{}{}
+		}
+	}
+	return free
+}
+
+// fold runs, once at load, nodes whose inputs are all initializers, and keeps their
+// outputs as initializers: Constant nodes and shape arithmetic on weights.
+func (s *Session) fold(g *Graph) error {
+	if g.Initializers == nil {
+		g.Initializers = map[string]*Value{}
+	}
+	declared := map[string]bool{}
+	for _, in := range g.Inputs {
+		declared[in.Name] = true // initializers that are also inputs can be overridden
+	}
+	folded := false
+	e := &env{vals: map[string]*Value{}}
+	for _, n := range g.plan.order {
+		if len(g.plan.implicit[n]) > 0 || n.OpType == "If" || n.OpType == "Loop" || n.OpType == "Scan" || n.Domain != "" {
+			continue
+		}
+		ok := true
+		for _, in := range n.Inputs {
+			if in == "" {
+				continue
+			}
+			if _, init := g.Initializers[in]; !init || declared[in] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, in := range n.Inputs {
+			if in != "" {
+				e.vals[in] = g.Initializers[in]
+			}
+		}
+		outs, err := s.callNode(context.Background(), n, e)
+		if err != nil {
+			return err
+		}
+		for i, o := range n.Outputs {
+			if o != "" && i < len(outs) && outs[i] != nil {
+				outs[i].buf = nil
+				g.Initializers[o] = outs[i]
+			}
+		}
+		folded = true
+	}
+	if !folded {
+		return nil
+	}
+	var kept []*Node
+	for _, n := range g.Nodes {
+		done := len(n.Outputs) > 0
+		for _, o := range n.Outputs {
+			if _, ok := g.Initializers[o]; !ok && o != "" {
+				done = false
+			}
+		}
+		if !done {
+			kept = append(kept, n)
+		}
+	}
+	g.Nodes = kept
+	// Initializers nobody reads any more are dropped to free memory.
+	return s.compile(g, nil)
+}
+
+// env holds the live values of one graph execution; lookups fall back to the
+// enclosing graph's env (outer scope of If/Loop/Scan bodies).
+type env struct {
+	vals   map[string]*Value
+	parent *env
+}
+
+func (e *env) lookup(name string) (*Value, bool) {
+	for ; e != nil; e = e.parent {
+		if v, ok := e.vals[name]; ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// Run executes the graph. inputs must hold every graph input that has no initializer;
+// returned values belong to the caller.
+func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string]*Value, error) {
+	g := s.graph
+	e := &env{vals: map[string]*Value{}}
+	for _, in := range g.Inputs {
+		v, ok := inputs[in.Name]
+		if !ok {
+			if init, ok := g.Initializers[in.Name]; ok {
+				e.vals[in.Name] = init
+				continue
+			}
+			return nil, fmt.Errorf("runtime: missing input %q", in.Name)
+		}
+		if err := checkInput(in, v); err != nil {
+			return nil, err
+		}
+		e.vals[in.Name] = v
+	}
+	for name := range inputs {
+		if _, ok := e.vals[name]; !ok {
+			return nil, fmt.Errorf("runtime: %q is not a graph input", name)
+		}
+	}
+	outs, err := s.runGraph(ctx, g, e)
+	if err != nil {
+		return nil, err
+	}
+	res := make(map[string]*Value, len(outs))
+	for i, o := range g.Outputs {
+		res[o.Name] = outs[i]
+	}
+	return res, nil
+}
+
+func checkInput(in ValueInfo, v *Value) error {
+	if v == nil {
+		return fmt.Errorf("runtime: input %q is nil", in.Name)
+	}
+	if err := v.Validate(); err != nil {
+		return fmt.Errorf("runtime: input %q: %w", in.Name, err)
+	}
+	if in.DType != tensor.Invalid && v.DType != in.DType {
+		return fmt.Errorf("runtime: input %q is %v, the graph declares %v", in.Name, v.DType, in.DType)
+	}
+	if in.HasShape {
+		if len(in.Dims) != len(v.Shape) {
+			return fmt.Errorf("runtime: input %q has shape %v, the graph declares rank %d", in.Name, tensor.Shape(v.Shape), len(in.Dims))
+		}
+		for i, d := range in.Dims {
+			if d.Param == "" && d.Size >= 0 && d.Size != v.Shape[i] {
+				return fmt.Errorf("runtime: input %q has shape %v; dimension %d must be %d", in.Name, tensor.Shape(v.Shape), i, d.Size)
+			}
+		}
+	}
+	return nil
+}
+
+// runGraph executes a compiled graph in env e (inputs already bound) and returns its
+// outputs in declaration order.
+func (s *Session) runGraph(ctx context.Context, g *Graph, e *env) ([]*Value, error) {
+	p := g.plan
+	for name, v := range g.Initializers {
+		if _, ok := e.vals[name]; !ok {
+			e.vals[name] = v
+		}
+	}
+	uses := make(map[string]int, len(p.uses))
+	maps.Copy(uses, p.uses)
+	for name, v := range e.vals {
+		v.retain()
+		if uses[name] == 0 && !p.pinned[name] {
+			s.release(e, name)
+		}
+	}
+	for _, n := range p.order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		outs, err := s.callNode(ctx, n, e)
+		if err != nil {
+			return nil, err
+		}
+		for i, o := range n.Outputs {
+			if o == "" {
+				continue
+			}
+			if i >= len(outs) || outs[i] == nil {
+				return nil, nodeError(n, fmt.Errorf("output %q was not produced", o))
+			}
+			outs[i].retain()
+			e.vals[o] = outs[i]
+			if uses[o] == 0 && !p.pinned[o] {
+				s.release(e, o)
+			}
+		}
+		for _, in := range append(slices.Clone(n.Inputs), p.implicit[n]...) {
+			if in == "" {
+				continue
+			}
+			if _, local := e.vals[in]; !local {
+				continue // outer scope: released by the enclosing graph
+			}
+			uses[in]--
+			if uses[in] == 0 && !p.pinned[in] {
+				s.release(e, in)
+			}
+		}
+	}
+	outs := make([]*Value, len(g.Outputs))
+	for i, o := range g.Outputs {
+		v, ok := e.lookup(o.Name)
+		if !ok {
+			return nil, fmt.Errorf("runtime: graph output %q was not computed", o.Name)
+		}
+		v.pin()
+		outs[i] = v
+	}
+	return outs, nil
+}
+
+func (s *Session) release(e *env, name string) {
+	v := e.vals[name]
+	delete(e.vals, name)
+	if v != nil && v.buf != nil {
+		v.buf.refs--
+		if v.buf.refs == 0 {
+			s.pool.put(v.buf)
+		}
+	}
+}
+
+// callNode runs one node's kernel, turning panics into errors that name the node.
+func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value, err error) {
+	c := &Call{Node: n, Opset: n.opset, Inputs: make([]*Value, len(n.Inputs)), ctx: ctx, sess: s, env: e}
+	for i, in := range n.Inputs {
+		if in == "" {
+			continue
+		}
+		v, ok := e.lookup(in)
+		if !ok {
+			return nil, nodeError(n, fmt.Errorf("input %q is not available", in))
+		}
+		c.Inputs[i] = v
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if wp, ok := r.(*workerPanic); ok {
+				err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", wp.val, wp.stack))
+				return
+			}
+			err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	outs, err = n.kernel(c)
+	if err != nil {
+		var ne *NodeError
+		if errors.As(err, &ne) {
+			return nil, fmt.Errorf("runtime: in %s: %w", n.label(), err)
+		}
+		return nil, nodeError(n, err)
+	}
+	for i, v := range outs {
+		if v == nil {
+			continue
+		}
+		if err := v.Validate(); err != nil {
+			return nil, nodeError(n, fmt.Errorf("output %d: %w", i, err))
+		}
+	}
+	return outs, nil
+}
+
+// Call is one kernel invocation.
+type Call struct {
+	Node   *Node
+	Opset  int64    // the model's opset version for the node's domain
+	Inputs []*Value // nil where an optional input is omitted
+
+	ctx  context.Context
+	sess *Session
+	env  *env
+}
+
+// Input returns input i, or nil when it is omitted or out of range.
+func (c *Call) Input(i int) *Value {
+	if i < len(c.Inputs) {
+		return c.Inputs[i]
+	}
+	return nil
+}
+
+// Context is the context Run was called with.
+func (c *Call) Context() context.Context { return c.ctx }
+
+// Alloc returns a zero-filled value, reusing a pooled buffer when one fits.
+func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value {
+	n, err := tensor.Shape(shape).NumElements()
+	if err != nil {
+		panic(fmt.Errorf("allocating %v%v: %w", dt, tensor.Shape(shape), err))
+	}
+	return c.sess.pool.get(dt, slices.Clone(shape), int(n))
+}
+
+// View returns a value sharing v's data with another shape of the same size
+// (Reshape, Squeeze, Identity...). The data stays alive while either is in use.
+func View(v *Value, shape []int64) *Value {
+	return &Value{DType: v.DType, Shape: slices.Clone(shape), Data: v.Data, buf: v.buf}
+}
+
+// RunGraph runs subgraph g (a node attribute) with its inputs bound positionally;
+// names not defined in g resolve in the calling graph's scope.
+func (c *Call) RunGraph(g *Graph, inputs []*Value) ([]*Value, error) {
+	if g.plan == nil {
+		return nil, fmt.Errorf("subgraph %q was not compiled", g.Name)
+	}
+	if len(inputs) != len(g.Inputs) {
+		return nil, fmt.Errorf("subgraph %q takes %d inputs, given %d", g.Name, len(g.Inputs), len(inputs))
+	}
+	e := &env{vals: map[string]*Value{}, parent: c.env}
+	for i, in := range g.Inputs {
+		// The caller keeps ownership of what it passes: the subgraph must not pool it.
+		v := *inputs[i]
+		v.buf = nil
+		e.vals[in.Name] = &v
+	}
+	return c.sess.runGraph(c.ctx, g, e)
+}
+
+// buffer is pooled storage; refs counts the live values (including views) over it.
+type buffer struct {
+	data   any
+	dtype  tensor.DType
+	refs   int32
+	pinned bool
+}
+
+func (v *Value) retain() {
+	if v.buf != nil {
+		v.buf.refs++
+	}
+}
+
+// pin keeps a value's buffer out of the pool for good (it leaves the session).
+func (v *Value) pin() {
+	if v.buf != nil {
+		v.buf.pinned = true
+	}
+}
+
+type poolKey struct {
+	kind tensor.DType // storage kind: F16, BF16 and U16 share []uint16
+	n    int
+}
+
+// pool keeps freed buffers for reuse by exact element count: repeated runs of one
+// graph allocate the same sizes.
+type pool struct {
+	mu   sync.Mutex
+	free map[poolKey][]*buffer
+}
+
+func newPool() *pool { return &pool{free: map[poolKey][]*buffer{}} }
+
+func storageKind(dt tensor.DType) tensor.DType {
+	if dt == tensor.BF16 || dt == tensor.U16 {
+		return tensor.F16
+	}
+	return dt
+}
+
+func (p *pool) get(dt tensor.DType, shape []int64, n int) *Value {
+	k := poolKey{storageKind(dt), n}
+	p.mu.Lock()
+	list := p.free[k]
+	var b *buffer
+	if len(list) > 0 {
+		b = list[len(list)-1]
+		p.free[k] = list[:len(list)-1]
+	}
+	p.mu.Unlock()
+	if b == nil {
+		data := makeSlice(dt, n)
+		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt}}
+	}
+	clearSlice(b.data)
+	b.refs, b.dtype = 0, dt
+	return &Value{DType: dt, Shape: shape, Data: b.data, buf: b}
+}
+
+func (p *pool) put(b *buffer) {
+	if b.pinned || b.data == nil {
+		return
+	}
+	k := poolKey{storageKind(b.dtype), sliceLen(b.data)}
+	p.mu.Lock()
+	p.free[k] = append(p.free[k], b)
+	p.mu.Unlock()
+}
+
+func clearSlice(data any) {
+	switch d := data.(type) {
+	case []float32:
+		clear(d)
+	case []float64:
+		clear(d)
+	case []uint16:
+		clear(d)
+	case []int8:
+		clear(d)
+	case []int16:
+		clear(d)
+	case []int32:
+		clear(d)
+	case []int64:
+		clear(d)
+	case []uint8:
+		clear(d)
+	case []uint32:
+		clear(d)
+	case []uint64:
+		clear(d)
+	case []bool:
+		clear(d)
+	}
+}
