@@ -3,4 +3,5 @@ package all
 
 import (
 	_ "github.com/refit-ml/refit/format/safetensors"
+	_ "github.com/refit-ml/refit/format/gguf"
 )

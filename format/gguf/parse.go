@@ -1,0 +1,542 @@
+package gguf
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+	"slices"
+	"strconv"
+)
+
+const (
+	magic = "GGUF"
+
+	// DefaultAlignment is the data alignment when general.alignment is absent.
+	DefaultAlignment = 32
+	// AlignmentKey names the metadata value (UINT32) that sets the data alignment.
+	AlignmentKey = "general.alignment"
+	// MaxDims is GGML_MAX_DIMS: a tensor has at most four dimensions.
+	MaxDims = 4
+	// MaxNesting caps how deeply arrays of arrays may nest.
+	MaxNesting = 16
+	// MaxNameLen is the longest tensor name ggml accepts (GGML_MAX_NAME minus the NUL).
+	MaxNameLen = 63
+
+	// Smallest encodings, used to bound counts read from a file before allocating.
+	minKVSize     = 8 + 4 + 1         // empty key, type, one-byte value
+	minTensorSize = 8 + 4 + 4 + 8     // empty name, n_dims, type, offset
+	headerSize    = 4 + 4 + 8 + 8     // magic, version, tensor count, kv count
+	maxKVs        = math.MaxInt64 / 2 // keeps count arithmetic far from overflow
+)
+
+// File is a parsed GGUF file: its header, metadata and tensor infos. Tensor bytes
+// stay in the source; WriteTo copies them verbatim.
+type File struct {
+	Version uint32 // 2 or 3
+	// KVs holds the metadata in file order. See KV for how values are represented.
+	KVs []KV
+	// Tensors lists the tensor infos in file order.
+	Tensors []TensorInfo
+	// Alignment of the data section and of every tensor offset (general.alignment or 32).
+	Alignment int64
+	// DataOffset is where the data section starts: the end of the tensor infos rounded
+	// up to Alignment. Tensor offsets are relative to it.
+	DataOffset int64
+
+	src     io.ReaderAt
+	srcSize int64
+}
+
+// KV is one metadata entry. Value is a Go value whose type names its GGUF type:
+//
+//	uint8 int8 uint16 int16 uint32 int32 uint64 int64 float32 float64 bool string
+//	    scalars of the GGUF type with the same name (UINT8 ... FLOAT64, BOOL, STRING)
+//	[]uint8 []int8 ... []float64 []bool []string
+//	    an ARRAY of that element type (empty slices keep their element type)
+//	[]any
+//	    an ARRAY of ARRAYs; every element is itself one of the two array forms above
+//
+// The same representation is used for refit.Model metadata, so a decoded file
+// re-encodes with identical types. Other Go types (int, uint, []any of scalars) are rejected.
+type KV struct {
+	Key   string
+	Value any
+}
+
+// Type returns the GGUF type of the value, or an error if it has no GGUF representation.
+func (kv KV) Type() (ValueType, error) {
+	t, _, err := typeOf(kv.Value)
+	return t, err
+}
+
+// TensorInfo describes one tensor. Shape is in ggml order: Shape[0] (ne[0]) is the
+// innermost, fastest-varying dimension, the reverse of a row-major refit.Model shape.
+type TensorInfo struct {
+	Name   string
+	Shape  []int64
+	Type   GGMLType
+	Offset uint64 // relative to File.DataOffset; a multiple of File.Alignment
+}
+
+// Size returns the tensor's size in bytes, checking for overflow and for a type
+// whose block size does not divide the innermost dimension.
+func (ti *TensorInfo) Size() (int64, error) {
+	info, ok := ggmlTypes[ti.Type]
+	if !ok {
+		return 0, fmt.Errorf("unknown ggml type %d", uint32(ti.Type))
+	}
+	if len(ti.Shape) > MaxDims {
+		return 0, fmt.Errorf("%d dimensions, more than %d", len(ti.Shape), MaxDims)
+	}
+	ne0 := int64(1)
+	if len(ti.Shape) > 0 {
+		ne0 = ti.Shape[0]
+	}
+	if ne0%info.blockSize != 0 {
+		return 0, fmt.Errorf("innermost dimension %d of a %v tensor is not a multiple of %d", ne0, ti.Type, info.blockSize)
+	}
+	n := uint64(1)
+	for _, d := range ti.Shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension %d", d)
+		}
+		hi, lo := bits.Mul64(n, uint64(d))
+		if hi != 0 || lo > math.MaxInt64 {
+			return 0, errSizeOverflow
+		}
+		n = lo
+	}
+	hi, lo := bits.Mul64(n/uint64(info.blockSize), uint64(info.typeSize))
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, errSizeOverflow
+	}
+	return int64(lo), nil
+}
+
+var errSizeOverflow = errors.New("size overflows int64")
+
+// Get returns the value stored under key.
+func (f *File) Get(key string) (any, bool) {
+	for _, kv := range f.KVs {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Parse reads the header, metadata and tensor infos of a GGUF file of the given size,
+// validating every count, length and offset against size before allocating.
+// Tensor bytes are not read.
+func Parse(r io.ReaderAt, size int64) (*File, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("gguf: negative size %d", size)
+	}
+	d := &reader{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), size: size}
+	f, err := d.file()
+	if err != nil {
+		return nil, err
+	}
+	f.src, f.srcSize = r, size
+	return f, nil
+}
+
+// reader reads little-endian values sequentially, tracking the offset and refusing
+// any read that would pass the end of the file.
+type reader struct {
+	br   *bufio.Reader
+	off  int64
+	size int64
+	buf  [8]byte
+}
+
+func (d *reader) errorf(off int64, msg string, args ...any) error {
+	return formatErr(off, fmt.Sprintf(msg, args...), nil)
+}
+
+// need fails with io.ErrUnexpectedEOF unless n more bytes remain.
+func (d *reader) need(n int64, what string) error {
+	if n < 0 || n > d.size-d.off {
+		return formatErr(d.off, fmt.Sprintf("truncated %s: need %d bytes, %d remain", what, n, d.size-d.off), io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// next returns the next n (<= 8) bytes.
+func (d *reader) next(n int, what string) ([]byte, error) {
+	if err := d.need(int64(n), what); err != nil {
+		return nil, err
+	}
+	b := d.buf[:n]
+	if _, err := io.ReadFull(d.br, b); err != nil {
+		return nil, d.ioError(err)
+	}
+	d.off += int64(n)
+	return b, nil
+}
+
+// ioError reports a read that failed although the size said the bytes were there.
+func (d *reader) ioError(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return formatErr(d.off, "read failed", err)
+}
+
+func (d *reader) u32(what string) (uint32, error) {
+	b, err := d.next(4, what)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(b), nil
+}
+
+func (d *reader) u64(what string) (uint64, error) {
+	b, err := d.next(8, what)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b), nil
+}
+
+// count reads a u64 count of items each at least minSize bytes long, rejecting
+// counts the remaining bytes cannot hold.
+func (d *reader) count(what string, minSize int64) (int64, error) {
+	at := d.off
+	n, err := d.u64(what)
+	if err != nil {
+		return 0, err
+	}
+	if n > uint64(d.size-d.off)/uint64(minSize) {
+		return 0, formatErr(at, fmt.Sprintf("%s %d exceeds what the remaining %d bytes can hold", what, n, d.size-d.off), io.ErrUnexpectedEOF)
+	}
+	return int64(n), nil
+}
+
+func (d *reader) str(what string) (string, error) {
+	at := d.off
+	n, err := d.u64(what + " length")
+	if err != nil {
+		return "", err
+	}
+	if n > uint64(d.size-d.off) {
+		return "", formatErr(at, fmt.Sprintf("%s length %d exceeds the remaining %d bytes", what, n, d.size-d.off), io.ErrUnexpectedEOF)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(d.br, b); err != nil {
+		return "", d.ioError(err)
+	}
+	d.off += int64(n)
+	return string(b), nil
+}
+
+func (d *reader) file() (*File, error) {
+	b, err := d.next(4, "magic")
+	if err != nil {
+		return nil, err
+	}
+	if string(b) != magic {
+		return nil, d.errorf(0, "bad magic %q, want %q", b, magic)
+	}
+	version, err := d.u32("version")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case version == 2 || version == 3:
+	case version == 1:
+		return nil, unsupportedf("GGUF version 1 (superseded in 2023; convert it with a current llama.cpp)")
+	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
+		return nil, unsupportedf("big-endian GGUF (version field %#x)", version)
+	case version == 0:
+		return nil, d.errorf(4, "version 0")
+	default:
+		return nil, unsupportedf("GGUF version %d", version)
+	}
+	nTensors, err := d.count("tensor count", minTensorSize)
+	if err != nil {
+		return nil, err
+	}
+	nKV, err := d.count("metadata count", minKVSize)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Version: version, KVs: make([]KV, 0, nKV), Tensors: make([]TensorInfo, 0, nTensors)}
+
+	seen := make(map[string]bool, nKV)
+	for range nKV {
+		at := d.off
+		key, err := d.str("metadata key")
+		if err != nil {
+			return nil, err
+		}
+		if seen[key] {
+			return nil, d.errorf(at, "duplicate metadata key %q", key)
+		}
+		seen[key] = true
+		typAt := d.off
+		t, err := d.u32("metadata value type")
+		if err != nil {
+			return nil, err
+		}
+		if !ValueType(t).Valid() {
+			return nil, d.errorf(typAt, "metadata %q has unknown value type %d", key, t)
+		}
+		v, err := d.value(ValueType(t), 0)
+		if err != nil {
+			return nil, withContext(err, "metadata "+strconv.Quote(key))
+		}
+		f.KVs = append(f.KVs, KV{key, v})
+	}
+	f.Alignment = DefaultAlignment
+	if v, ok := f.Get(AlignmentKey); ok {
+		a, ok := v.(uint32)
+		if !ok || a == 0 || a&(a-1) != 0 {
+			return nil, d.errorf(-1, "%s must be a UINT32 power of two, got %T %v", AlignmentKey, v, v)
+		}
+		f.Alignment = int64(a)
+	}
+
+	names := make(map[string]bool, nTensors)
+	for range nTensors {
+		ti, err := d.tensorInfo()
+		if err != nil {
+			return nil, err
+		}
+		if names[ti.Name] {
+			return nil, d.errorf(d.off, "duplicate tensor name %q", ti.Name)
+		}
+		names[ti.Name] = true
+		f.Tensors = append(f.Tensors, ti)
+	}
+	f.DataOffset = alignUp(d.off, f.Alignment)
+	if f.DataOffset < 0 {
+		return nil, d.errorf(d.off, "data offset overflows")
+	}
+	if err := checkTensors(f.Tensors, f.Alignment, d.size-f.DataOffset); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (d *reader) tensorInfo() (TensorInfo, error) {
+	at := d.off
+	name, err := d.str("tensor name")
+	if err != nil {
+		return TensorInfo{}, err
+	}
+	if name == "" {
+		return TensorInfo{}, d.errorf(at, "empty tensor name")
+	}
+	ndimsAt := d.off
+	ndims, err := d.u32("tensor dimension count")
+	if err != nil {
+		return TensorInfo{}, err
+	}
+	if ndims > MaxDims {
+		return TensorInfo{}, d.errorf(ndimsAt, "tensor %q has %d dimensions, more than %d", name, ndims, MaxDims)
+	}
+	ti := TensorInfo{Name: name, Shape: make([]int64, ndims)}
+	for i := range ti.Shape {
+		dimAt := d.off
+		v, err := d.u64("tensor dimension")
+		if err != nil {
+			return TensorInfo{}, err
+		}
+		if v > math.MaxInt64 {
+			return TensorInfo{}, d.errorf(dimAt, "tensor %q dimension %d is negative", name, int64(v))
+		}
+		ti.Shape[i] = int64(v)
+	}
+	typAt := d.off
+	t, err := d.u32("tensor type")
+	if err != nil {
+		return TensorInfo{}, err
+	}
+	ti.Type = GGMLType(t)
+	if !ti.Type.Known() {
+		return TensorInfo{}, d.errorf(typAt, "tensor %q has unknown ggml type %d", name, t)
+	}
+	if _, err := ti.Size(); err != nil {
+		return TensorInfo{}, d.errorf(at, "tensor %q: %v", name, err)
+	}
+	if ti.Offset, err = d.u64("tensor offset"); err != nil {
+		return TensorInfo{}, err
+	}
+	return ti, nil
+}
+
+// checkTensors validates tensor offsets: aligned, within a data section of dataSize
+// bytes, and not overlapping one another.
+func checkTensors(ts []TensorInfo, alignment, dataSize int64) error {
+	type span struct {
+		start, end int64
+		name       string
+	}
+	spans := make([]span, 0, len(ts))
+	for i := range ts {
+		ti := &ts[i]
+		size, err := ti.Size()
+		if err != nil {
+			return formatErr(-1, fmt.Sprintf("tensor %q: %v", ti.Name, err), nil)
+		}
+		if ti.Offset%uint64(alignment) != 0 {
+			return formatErr(-1, fmt.Sprintf("tensor %q offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, alignment), nil)
+		}
+		if ti.Offset > math.MaxInt64 || int64(ti.Offset) > dataSize || size > dataSize-int64(ti.Offset) {
+			return formatErr(-1, fmt.Sprintf("tensor %q (%d bytes at data offset %d) extends past the end of the data section (%d bytes)", ti.Name, size, ti.Offset, max(dataSize, 0)), io.ErrUnexpectedEOF)
+		}
+		if size > 0 {
+			spans = append(spans, span{int64(ti.Offset), int64(ti.Offset) + size, ti.Name})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmpInt64(a.start, b.start) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end {
+			return formatErr(-1, fmt.Sprintf("tensors %q and %q overlap", spans[i-1].name, spans[i].name), nil)
+		}
+	}
+	return nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// alignUp rounds n up to a multiple of the power of two a; the result is negative on overflow.
+func alignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }
+
+// value reads one value of type t; depth counts enclosing arrays.
+func (d *reader) value(t ValueType, depth int) (any, error) {
+	switch t {
+	case TypeString:
+		return d.str("string")
+	case TypeArray:
+		return d.array(depth + 1)
+	}
+	b, err := d.next(int(valueSizes[t]), t.String()+" value")
+	if err != nil {
+		return nil, err
+	}
+	return scalar(t, b, d.off-int64(len(b)))
+}
+
+// scalar decodes a fixed-size value.
+func scalar(t ValueType, b []byte, at int64) (any, error) {
+	le := binary.LittleEndian
+	switch t {
+	case TypeUint8:
+		return b[0], nil
+	case TypeInt8:
+		return int8(b[0]), nil
+	case TypeUint16:
+		return le.Uint16(b), nil
+	case TypeInt16:
+		return int16(le.Uint16(b)), nil
+	case TypeUint32:
+		return le.Uint32(b), nil
+	case TypeInt32:
+		return int32(le.Uint32(b)), nil
+	case TypeFloat32:
+		return math.Float32frombits(le.Uint32(b)), nil
+	case TypeBool:
+		// Only 0 and 1 are kept: any other byte could not be rewritten identically.
+		if b[0] > 1 {
+			return nil, formatErr(at, fmt.Sprintf("BOOL value %d is neither 0 nor 1", b[0]), nil)
+		}
+		return b[0] == 1, nil
+	case TypeUint64:
+		return le.Uint64(b), nil
+	case TypeInt64:
+		return int64(le.Uint64(b)), nil
+	case TypeFloat64:
+		return math.Float64frombits(le.Uint64(b)), nil
+	}
+	panic("gguf: scalar called with " + t.String())
+}
+
+func (d *reader) array(depth int) (any, error) {
+	at := d.off
+	if depth > MaxNesting {
+		return nil, d.errorf(at, "arrays nested more than %d deep", MaxNesting)
+	}
+	et, err := d.u32("array element type")
+	if err != nil {
+		return nil, err
+	}
+	t := ValueType(et)
+	if !t.Valid() {
+		return nil, d.errorf(at, "array has unknown element type %d", et)
+	}
+	n, err := d.count("array length", t.minEncodedSize())
+	if err != nil {
+		return nil, err
+	}
+	switch t {
+	case TypeUint8:
+		return readArray[uint8](d, t, n)
+	case TypeInt8:
+		return readArray[int8](d, t, n)
+	case TypeUint16:
+		return readArray[uint16](d, t, n)
+	case TypeInt16:
+		return readArray[int16](d, t, n)
+	case TypeUint32:
+		return readArray[uint32](d, t, n)
+	case TypeInt32:
+		return readArray[int32](d, t, n)
+	case TypeFloat32:
+		return readArray[float32](d, t, n)
+	case TypeBool:
+		return readArray[bool](d, t, n)
+	case TypeUint64:
+		return readArray[uint64](d, t, n)
+	case TypeInt64:
+		return readArray[int64](d, t, n)
+	case TypeFloat64:
+		return readArray[float64](d, t, n)
+	case TypeString:
+		out := make([]string, n)
+		for i := range out {
+			if out[i], err = d.str("string"); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	out := make([]any, n)
+	for i := range out {
+		if out[i], err = d.array(depth + 1); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readArray reads n fixed-size elements; n was already checked against the bytes left.
+func readArray[T any](d *reader, t ValueType, n int64) ([]T, error) {
+	out := make([]T, n)
+	size := int(valueSizes[t])
+	for i := range out {
+		b, err := d.next(size, t.String()+" element")
+		if err != nil {
+			return nil, err
+		}
+		v, err := scalar(t, b, d.off-int64(size))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v.(T)
+	}
+	return out, nil
+}
