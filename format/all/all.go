@@ -2,6 +2,6 @@
 package all
 
 import (
-	_ "github.com/refit-ml/refit/format/safetensors"
 	_ "github.com/refit-ml/refit/format/gguf"
+	_ "github.com/refit-ml/refit/format/safetensors"
 )
