@@ -108,11 +108,11 @@ func (c *Class) String() string { return c.Module + "." + c.Name }
 // construct, never constructed.
 type Object struct {
 	Module, Name string
-	Args         []any  // arguments of REDUCE / NEWOBJ / INST / OBJ
-	Kwargs       *Dict  // NEWOBJ_EX keyword arguments, or nil
-	State        any    // argument of BUILD, or nil
-	Items        []any  // APPEND / APPENDS on the object (list subclasses)
-	DictItems    *Dict  // SETITEM / SETITEMS on the object (dict subclasses), or nil
+	Args         []any   // arguments of REDUCE / NEWOBJ / INST / OBJ
+	Kwargs       *Dict   // NEWOBJ_EX keyword arguments, or nil
+	State        any     // argument of BUILD, or nil
+	Items        []any   // APPEND / APPENDS on the object (list subclasses)
+	DictItems    *Dict   // SETITEM / SETITEMS on the object (dict subclasses), or nil
 	Callee       *Object // when an Object itself was called, the object called
 }
 

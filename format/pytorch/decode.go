@@ -1,0 +1,361 @@
+package pytorch
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/pickle"
+	"github.com/refit-ml/refit/tensor"
+)
+
+const (
+	// maxPickleSize caps data.pkl; real ones hold headers only (kilobytes to a few megabytes).
+	maxPickleSize = 256 << 20
+	// maxDeflateRatio is the largest expansion DEFLATE can achieve; a member declaring more
+	// is a zip bomb.
+	maxDeflateRatio = 1032
+)
+
+// legacyMagic is the LONG1 payload of the magic number pickle of pre-1.6 files,
+// 0x1950a86a20f9469cfc6c, little-endian.
+var legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
+
+// Sniff reports whether r is a torch.save file: a zip archive holding <dir>/data.pkl,
+// or a legacy file starting with the magic number pickle.
+func Sniff(r io.ReaderAt, size int64) bool {
+	if refit.HasPrefix(r, size, string(legacyMagic)) {
+		return true
+	}
+	if !refit.HasPrefix(r, size, "PK\x03\x04") {
+		return false
+	}
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return false
+	}
+	_, err = findPrefix(zr)
+	return err == nil
+}
+
+// findPrefix returns the archive's top-level folder holding data.pkl.
+func findPrefix(zr *zip.Reader) (string, error) {
+	for _, f := range zr.File {
+		dir, base, ok := strings.Cut(f.Name, "/")
+		if ok && base == "data.pkl" && dir != "" && dir != "." && dir != ".." {
+			return dir, nil
+		}
+	}
+	return "", errorf("zip archive without <dir>/data.pkl")
+}
+
+// Decode reads a torch.save file (zip or legacy format) or a TorchScript archive.
+// Tensors read lazily from r, which must stay open while they are used.
+func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+	if opts == nil {
+		opts = &refit.DecodeOptions{}
+	}
+	var root any
+	var err error
+	switch {
+	case refit.HasPrefix(r, size, "PK\x03\x04"), refit.HasPrefix(r, size, "PK\x05\x06"):
+		root, err = decodeZip(r, size, opts)
+	case refit.HasPrefix(r, size, "\x80\x02\x8a"):
+		root, err = decodeLegacy(r, size, opts)
+	default:
+		return nil, refit.Errorf("pytorch", 0, "not a torch.save file (no zip or legacy magic)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return flatten(root, opts)
+}
+
+func unpickleOptions(opts *refit.DecodeOptions, load pickle.PersistentLoader) *pickle.Options {
+	return &pickle.Options{Globals: globals(), Inert: opts.Extract, PersistentLoad: load}
+}
+
+// wrapPickleErr adds the --extract hint to refused globals.
+func wrapPickleErr(err error) error {
+	var fe *refit.FormatError
+	if errors.As(err, &fe) || errors.Is(err, refit.ErrUnsupported) {
+		return err
+	}
+	if errors.Is(err, pickle.ErrGlobal) {
+		return fmt.Errorf("pytorch: %w (a full-model pickle or custom class: use --extract to read its tensors without running it)", err)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "truncated pickle", Err: err}
+	}
+	return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad pickle", Err: err}
+}
+
+func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
+	}
+	prefix, err := findPrefix(zr)
+	if err != nil {
+		return nil, err
+	}
+	members := make(map[string]*zip.File, len(zr.File))
+	for _, f := range zr.File {
+		members[f.Name] = f
+	}
+	bigEndian := false
+	if f := members[prefix+"/byteorder"]; f != nil {
+		b, err := readMember(f, 16)
+		if err != nil {
+			return nil, err
+		}
+		switch string(bytes.TrimSpace(b)) {
+		case "little":
+		case "big":
+			bigEndian = true
+		default:
+			return nil, errorf("byteorder %q", b)
+		}
+	}
+	pkl, err := readMember(members[prefix+"/data.pkl"], maxPickleSize)
+	if err != nil {
+		return nil, err
+	}
+	storages := map[string]*storage{}
+	load := func(pid any) (any, error) {
+		st, err := storageFromPID(pid, storages)
+		if err != nil || st.resolved {
+			return st, err
+		}
+		if err := resolveZipStorage(r, size, st, members[prefix+"/data/"+st.key], bigEndian); err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	root, err := pickle.Unpickle(pkl, unpickleOptions(opts, load))
+	if err != nil {
+		return nil, wrapPickleErr(err)
+	}
+	return root, nil
+}
+
+// readMember reads a small zip member whole, refusing more than limit bytes.
+func readMember(f *zip.File, limit int64) ([]byte, error) {
+	if f == nil {
+		return nil, errorf("zip member missing")
+	}
+	if f.UncompressedSize64 > uint64(limit) {
+		return nil, errorf("%s declares %d bytes (limit %d)", f.Name, f.UncompressedSize64, limit)
+	}
+	if err := checkRatio(f); err != nil {
+		return nil, err
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "open " + f.Name, Err: err}
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
+	if err != nil {
+		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "read " + f.Name, Err: err}
+	}
+	if uint64(len(b)) != f.UncompressedSize64 {
+		return nil, errorf("%s holds %d bytes, declares %d", f.Name, len(b), f.UncompressedSize64)
+	}
+	return b, nil
+}
+
+func checkRatio(f *zip.File) error {
+	if f.Method == zip.Store {
+		if f.CompressedSize64 != f.UncompressedSize64 {
+			return errorf("stored member %s with different sizes", f.Name)
+		}
+		return nil
+	}
+	if f.Method != zip.Deflate {
+		return refit.Unsupportedf("pytorch", "zip compression method %d in %s", f.Method, f.Name)
+	}
+	if f.UncompressedSize64/maxDeflateRatio > f.CompressedSize64 {
+		return errorf("%s declares %d bytes from %d compressed: a zip bomb", f.Name, f.UncompressedSize64, f.CompressedSize64)
+	}
+	return nil
+}
+
+// storageFromPID interprets ('storage', storage_type, key, location, numel[, view_metadata]),
+// returning the storage cached under key so that views share it.
+func storageFromPID(pid any, storages map[string]*storage) (*storage, error) {
+	t, ok := pid.(pickle.Tuple)
+	if !ok || len(t) < 5 {
+		return nil, errorf("persistent id %T is not a storage tuple", pid)
+	}
+	if s, _ := t[0].(string); s != "storage" {
+		return nil, errorf("persistent id of kind %v", t[0])
+	}
+	var dtype tensor.DType
+	switch st := t[1].(type) {
+	case *storageType:
+		if st.dtype == tensor.Invalid {
+			return nil, refit.Unsupportedf("pytorch", "storage type %s", st.name)
+		}
+		dtype = st.dtype
+	case *dtypeValue:
+		dtype = st.dtype
+	default:
+		return nil, errorf("storage type is %T", t[1])
+	}
+	key, ok := t[2].(string)
+	if !ok || key == "" || key == "." || key == ".." || strings.ContainsAny(key, "/\\") {
+		return nil, fmt.Errorf("pytorch: storage key %q: %w", t[2], refit.ErrInsecurePath)
+	}
+	numel, ok := pickle.Int(t[4])
+	if !ok || numel < 0 {
+		return nil, errorf("storage %s element count %v", key, t[4])
+	}
+	if _, err := tensor.ByteSize(dtype, tensor.Shape{numel}); err != nil {
+		return nil, errorf("storage %s: %v", key, err)
+	}
+	st := storages[key]
+	if st == nil {
+		st = &storage{key: key, dtype: dtype, numel: numel}
+		storages[key] = st
+	} else if st.dtype.TypeSize() != dtype.TypeSize() || st.numel != numel {
+		return nil, errorf("storage %s used as %v[%d] and %v[%d]", key, st.dtype, st.numel, dtype, numel)
+	}
+	if len(t) >= 6 && t[5] != nil { // legacy view_metadata: (view_key, offset, view_size)
+		vm, ok := t[5].(pickle.Tuple)
+		if !ok || len(vm) != 3 {
+			return nil, errorf("storage %s view metadata %T", key, t[5])
+		}
+		vkey, ok1 := vm[0].(string)
+		off, ok2 := pickle.Int(vm[1])
+		n, ok3 := pickle.Int(vm[2])
+		if !ok1 || !ok2 || !ok3 || off < 0 || n < 0 || off > numel || n > numel-off {
+			return nil, errorf("storage %s view %v out of range", key, vm)
+		}
+		if v := storages["view:"+vkey]; v != nil {
+			return v, nil
+		}
+		v := &storage{key: vkey, dtype: st.dtype, numel: n, root: st, rootOffset: off, resolved: true}
+		storages["view:"+vkey] = v
+		return v, nil
+	}
+	return st, nil
+}
+
+func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigEndian bool) error {
+	if f == nil {
+		return errorf("storage data/%s missing from the archive", st.key)
+	}
+	need := st.numel * int64(st.dtype.TypeSize())
+	if f.UncompressedSize64 < uint64(need) {
+		return errorf("storage data/%s holds %d bytes, needs %d", st.key, f.UncompressedSize64, need)
+	}
+	if err := checkRatio(f); err != nil {
+		return err
+	}
+	st.bigEndian = bigEndian
+	st.resolved = true
+	if f.Method == zip.Store {
+		off, err := f.DataOffset()
+		if err != nil {
+			return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "storage " + st.key, Err: err}
+		}
+		if off < 0 || off > size || need > size-off {
+			return errorf("storage data/%s at %d+%d outside the file", st.key, off, need)
+		}
+		st.readAt, st.base = r, off
+		return nil
+	}
+	st.inflate = func(n int64) ([]byte, error) {
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(rc, buf); err != nil {
+			return nil, fmt.Errorf("pytorch: inflate data/%s: %w", st.key, err)
+		}
+		return buf, nil
+	}
+	return nil
+}
+
+// decodeLegacy reads the pre-1.6 format: five pickles (magic, protocol version, sys_info,
+// the object, storage keys) followed by each storage as an 8-byte element count and its bytes.
+func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error) {
+	plain := &pickle.Options{Globals: globals()}
+	magic, off, err := pickle.Decode(r, 0, size, plain)
+	if err != nil {
+		return nil, wrapPickleErr(err)
+	}
+	if b, ok := magic.(interface{ String() string }); !ok || b.String() != "119547037146038801333356" {
+		return nil, refit.Errorf("pytorch", 0, "legacy magic number is %v", magic)
+	}
+	version, off, err := pickle.Decode(r, off, size, plain)
+	if err != nil {
+		return nil, wrapPickleErr(err)
+	}
+	if v, ok := pickle.Int(version); !ok || v != 1001 {
+		return nil, refit.Unsupportedf("pytorch", "legacy protocol version %v", version)
+	}
+	sysInfo, off, err := pickle.Decode(r, off, size, plain)
+	if err != nil {
+		return nil, wrapPickleErr(err)
+	}
+	if d, ok := sysInfo.(*pickle.Dict); ok {
+		if le, ok := d.Get("little_endian"); ok && le == false {
+			return nil, refit.Unsupportedf("pytorch", "big-endian legacy file")
+		}
+	}
+	storages := map[string]*storage{}
+	load := func(pid any) (any, error) { return storageFromPID(pid, storages) }
+	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, load))
+	if err != nil {
+		return nil, wrapPickleErr(err)
+	}
+	keysV, off, err := pickle.Decode(r, off, size, plain)
+	if err != nil {
+		return nil, wrapPickleErr(err)
+	}
+	keys, ok := keysV.(*pickle.List)
+	if !ok {
+		return nil, errorf("legacy storage keys are %T", keysV)
+	}
+	for _, k := range keys.Items {
+		key, _ := k.(string)
+		st := storages[key]
+		if st == nil {
+			return nil, errorf("legacy storage %v not referenced by the pickle", k)
+		}
+		if st.resolved {
+			return nil, errorf("legacy storage %q listed twice", key)
+		}
+		var cnt [8]byte
+		if off > size-8 {
+			return nil, &refit.FormatError{Format: "pytorch", Offset: off, Msg: "storage " + key, Err: io.ErrUnexpectedEOF}
+		}
+		if _, err := r.ReadAt(cnt[:], off); err != nil {
+			return nil, &refit.FormatError{Format: "pytorch", Offset: off, Msg: "storage " + key, Err: err}
+		}
+		n := int64(0)
+		for i := 7; i >= 0; i-- {
+			n = n<<8 | int64(cnt[i])
+		}
+		if n != st.numel {
+			return nil, refit.Errorf("pytorch", off, "storage %s holds %d elements, the pickle says %d", key, n, st.numel)
+		}
+		off += 8
+		need := st.numel * int64(st.dtype.TypeSize())
+		if need > size-off {
+			return nil, &refit.FormatError{Format: "pytorch", Offset: off, Msg: "storage " + key, Err: io.ErrUnexpectedEOF}
+		}
+		st.readAt, st.base, st.resolved = r, off, true
+		off += need
+	}
+	return root, nil
+}
