@@ -1,0 +1,202 @@
+package numpy
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// memberSuffix ends the name of every array in a .npz archive.
+const memberSuffix = ".npy"
+
+// DEFLATE expands by at most about 1032:1, so a larger declared size is a lie, checked
+// before anything is allocated.
+const (
+	maxDeflateRatio = 1032
+	maxDeflateSlack = 1 << 10
+)
+
+// zipTime is the modification time of every member Refit writes, so that the same
+// tensors always give the same bytes. It is the earliest time a zip can record.
+var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// openZip opens r as a zip archive, mapping errors to refit.ErrFormat.
+func openZip(r io.ReaderAt, size int64) (*zip.Reader, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, formatErr(-1, err, "reading zip directory")
+	}
+	return zr, nil
+}
+
+// decodeNPZ reads the headers of every member of a .npz archive. Stored members
+// are views of r; deflated members decompress when their tensor is read.
+func decodeNPZ(r io.ReaderAt, size int64) (*refit.Model, error) {
+	zr, err := openZip(r, size)
+	if err != nil {
+		return nil, err
+	}
+	m := &refit.Model{Format: "numpy"}
+	seen := make(map[string]bool, len(zr.File))
+	for _, f := range zr.File {
+		name, ok := strings.CutSuffix(f.Name, memberSuffix)
+		if !ok || name == "" {
+			return nil, refit.Unsupportedf("numpy", "member %q of the .npz archive is not a .npy array", f.Name)
+		}
+		if !fs.ValidPath(f.Name) {
+			return nil, fmt.Errorf("numpy: member %q: %w", f.Name, refit.ErrInsecurePath)
+		}
+		if seen[name] {
+			return nil, formatErr(-1, nil, "duplicate member %q", f.Name)
+		}
+		seen[name] = true
+		t, err := decodeMember(r, size, f, name)
+		if err != nil {
+			return nil, err
+		}
+		m.Tensors = append(m.Tensors, t)
+	}
+	return m, nil
+}
+
+func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string) (*tensor.Tensor, error) {
+	if f.Flags&0x1 != 0 {
+		return nil, refit.Unsupportedf("numpy", "member %q is encrypted", f.Name)
+	}
+	if f.UncompressedSize64 > math.MaxInt64 || f.CompressedSize64 > math.MaxInt64 {
+		return nil, formatErr(-1, nil, "member %q: size overflows int64", f.Name)
+	}
+	usize, csize := int64(f.UncompressedSize64), int64(f.CompressedSize64)
+	off, err := f.DataOffset()
+	if err != nil {
+		return nil, formatErr(-1, err, "member %q: reading local header", f.Name)
+	}
+	if off < 0 || off > size || csize > size-off {
+		return nil, formatErr(off, io.ErrUnexpectedEOF, "member %q: %d compressed bytes run past the end of the archive", f.Name, csize)
+	}
+	memberErr := func(err error) error { return fmt.Errorf("numpy: member %q: %w", f.Name, err) }
+	switch f.Method {
+	case zip.Store:
+		if csize != usize {
+			return nil, formatErr(off, nil, "stored member %q: compressed size %d != size %d", f.Name, csize, usize)
+		}
+		sec := io.NewSectionReader(r, off, usize)
+		h, err := ReadHeader(sec, usize)
+		if err != nil {
+			return nil, memberErr(err)
+		}
+		data := io.NewSectionReader(sec, h.DataOffset, h.DataSize)
+		return newTensor(name, h, func() ([]byte, error) {
+			buf := make([]byte, h.DataSize)
+			if _, err := io.ReadFull(data, buf); err != nil {
+				return nil, memberErr(unexpectedEOF(err))
+			}
+			return buf, nil
+		}, data)
+	case zip.Deflate:
+		if usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
+			return nil, formatErr(off, nil, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
+		}
+		// The declared size bounds everything read: the header must declare exactly
+		// the data that fills the member, and reading stops there, so a member that
+		// inflates beyond its declared size (a zip bomb) is never expanded.
+		rc, err := f.Open()
+		if err != nil {
+			return nil, memberErr(formatErr(off, err, "opening"))
+		}
+		h, err := readHeader(rc, usize)
+		rc.Close()
+		if err != nil {
+			return nil, memberErr(err)
+		}
+		return newTensor(name, h, func() ([]byte, error) { return inflate(f, h) }, nil)
+	default:
+		return nil, refit.Unsupportedf("numpy", "member %q uses zip compression method %d", f.Name, f.Method)
+	}
+}
+
+// inflate decompresses a member's array data, checking its length and CRC-32.
+func inflate(f *zip.File, h *Header) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, formatErr(-1, err, "member %q: opening", f.Name)
+	}
+	defer rc.Close()
+	if _, err := io.CopyN(io.Discard, rc, h.DataOffset); err != nil {
+		return nil, formatErr(-1, unexpectedEOF(err), "member %q: skipping header", f.Name)
+	}
+	buf := make([]byte, h.DataSize)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, formatErr(-1, unexpectedEOF(err), "member %q: inflating", f.Name)
+	}
+	// One more read reaches the end of the member, where archive/zip checks the CRC
+	// and that no byte follows the declared size.
+	var one [1]byte
+	if n, err := rc.Read(one[:]); n != 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			err = errors.New("data beyond the declared size")
+		}
+		return nil, formatErr(-1, err, "member %q", f.Name)
+	}
+	return buf, nil
+}
+
+// sniffNPZ reports whether r is a zip archive with at least one member, all of
+// them .npy arrays. A PyTorch archive (which holds data.pkl) is not.
+func sniffNPZ(r io.ReaderAt, size int64) bool {
+	if !refit.HasPrefix(r, size, "PK\x03\x04") {
+		return false
+	}
+	zr, err := openZip(r, size)
+	if err != nil || len(zr.File) == 0 {
+		return false
+	}
+	for _, f := range zr.File {
+		if !strings.HasSuffix(f.Name, memberSuffix) || f.Name == memberSuffix {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteNPZ writes tensors as a .npz archive, one member "<name>.npy" per tensor,
+// stored (numpy.savez) or deflated (numpy.savez_compressed). Every tensor is checked
+// before the first byte is written; data streams one tensor at a time.
+func WriteNPZ(w io.Writer, tensors []*tensor.Tensor, compress bool) error {
+	seen := make(map[string]bool, len(tensors))
+	for _, t := range tensors {
+		if t.Name == "" {
+			return fmt.Errorf("numpy: tensor with an empty name")
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("numpy: duplicate tensor name %q", t.Name)
+		}
+		seen[t.Name] = true
+		if err := checkEncodable(t); err != nil {
+			return err
+		}
+	}
+	method := zip.Store
+	if compress {
+		method = zip.Deflate
+	}
+	zw := zip.NewWriter(w)
+	for _, t := range tensors {
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: t.Name + memberSuffix, Method: method, Modified: zipTime})
+		if err != nil {
+			return fmt.Errorf("numpy: tensor %q: %w", t.Name, err)
+		}
+		if err := EncodeNPY(fw, t); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
