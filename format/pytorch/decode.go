@@ -25,10 +25,18 @@ const (
 // 0x1950a86a20f9469cfc6c, little-endian.
 var legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
 
+// legacyTextMagic is the same number pickled with protocol 0 or 1.
+const legacyTextMagic = "L119547037146038801333356L\n."
+
+// isLegacy reports whether r starts with the legacy magic number pickle.
+func isLegacy(r io.ReaderAt, size int64) bool {
+	return refit.HasPrefix(r, size, string(legacyMagic)) || refit.HasPrefix(r, size, legacyTextMagic)
+}
+
 // Sniff reports whether r is a torch.save file: a zip archive holding <dir>/data.pkl,
 // or a legacy file starting with the magic number pickle.
 func Sniff(r io.ReaderAt, size int64) bool {
-	if refit.HasPrefix(r, size, string(legacyMagic)) {
+	if isLegacy(r, size) {
 		return true
 	}
 	if !refit.HasPrefix(r, size, "PK\x03\x04") {
@@ -64,7 +72,7 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 	switch {
 	case refit.HasPrefix(r, size, "PK\x03\x04"), refit.HasPrefix(r, size, "PK\x05\x06"):
 		root, err = decodeZip(r, size, opts)
-	case refit.HasPrefix(r, size, "\x80\x02\x8a"):
+	case isLegacy(r, size):
 		root, err = decodeLegacy(r, size, opts)
 	default:
 		return nil, refit.Errorf("pytorch", 0, "not a torch.save file (no zip or legacy magic)")
