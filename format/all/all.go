@@ -4,5 +4,6 @@ package all
 import (
 	_ "github.com/refit-ml/refit/format/gguf"
 	_ "github.com/refit-ml/refit/format/numpy"
+	_ "github.com/refit-ml/refit/format/pytorch"
 	_ "github.com/refit-ml/refit/format/safetensors"
 )
