@@ -250,10 +250,10 @@ func (d *reader) file() (*File, error) {
 	case version == 2 || version == 3:
 	case version == 1:
 		return nil, unsupportedf("GGUF version 1 (superseded in 2023; convert it with a current llama.cpp)")
-	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
-		return nil, unsupportedf("big-endian GGUF (version field %#x)", version)
 	case version == 0:
 		return nil, d.errorf(4, "version 0")
+	case version&0xffff == 0 && bits.ReverseBytes32(version) <= 3:
+		return nil, unsupportedf("big-endian GGUF (version field %#x)", version)
 	default:
 		return nil, unsupportedf("GGUF version %d", version)
 	}
