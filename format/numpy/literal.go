@@ -47,7 +47,7 @@ func parseLiteral(s string) (any, error) {
 }
 
 func (p *literalParser) errorf(format string, args ...any) error {
-	return fmt.Errorf("header offset %d: %s", p.pos, fmt.Sprintf(format, args...))
+	return fmt.Errorf("character %d of the header: %s", p.pos, fmt.Sprintf(format, args...))
 }
 
 func (p *literalParser) skipSpace() {
