@@ -1,0 +1,129 @@
+package optimize
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Evaluator runs one node on constant inputs (nil for omitted optional inputs) and
+// returns its outputs. opset is the default-domain opset of the model.
+type Evaluator func(node *onnxpb.NodeProto, inputs []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error)
+
+// Options choose passes. The zero value runs every pass except constant folding,
+// which runs when Fold is set.
+type Options struct {
+	Only []string  // run only these passes (by name)
+	Skip []string  // skip these passes
+	Fold Evaluator // evaluator for constant folding
+	// MaxFoldBytes caps the size of a folded constant (default 64 MiB): folding
+	// must not blow up a model (e.g. a ConstantOfShape of a huge shape).
+	MaxFoldBytes int64
+}
+
+// Pass is one rewrite. Run returns how many rewrites it made.
+type Pass struct {
+	Name string
+	Doc  string
+	Run  func(g *graph) (int, error)
+}
+
+// Passes lists every pass in the order Model runs them.
+func Passes() []Pass {
+	return []Pass{
+		{"fold-constants", "evaluate nodes whose inputs are all constants", foldConstants},
+		{"eliminate-identity", "remove Identity, inference Dropout and no-op Transpose/Reshape/Cast", eliminateIdentity},
+		{"fuse-transposes", "merge consecutive Transposes; drop identity permutations", fuseTransposes},
+		{"fuse-reshapes", "merge consecutive Reshapes/Flattens into one Reshape", fuseReshapes},
+		{"fold-batchnorm", "fold BatchNormalization into a preceding Conv or Gemm", foldBatchNorm},
+		{"fuse-matmul-add", "fuse MatMul + Add of a bias into Gemm", fuseMatMulAdd},
+		{"cse", "merge nodes that compute the same thing", eliminateCommonSubexpressions},
+		{"remove-dead", "remove nodes whose outputs are never used", removeDeadNodes},
+		{"remove-unused-initializers", "remove initializers nothing reads", removeUnusedInitializers},
+	}
+}
+
+// Report says what Model changed.
+type Report struct {
+	NodesBefore        int         `json:"nodes_before"`
+	NodesAfter         int         `json:"nodes_after"`
+	InitializersBefore int         `json:"initializers_before"`
+	InitializersAfter  int         `json:"initializers_after"`
+	Passes             []PassCount `json:"passes"`
+}
+
+// PassCount is how many rewrites one pass made in total.
+type PassCount struct {
+	Name    string `json:"name"`
+	Changes int    `json:"changes"`
+}
+
+// Model returns an optimized copy of mp. Passes repeat until none changes anything
+// (at most 8 rounds).
+func Model(ctx context.Context, mp *onnxpb.ModelProto, opts *Options) (*onnxpb.ModelProto, *Report, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if mp.GetGraph() == nil {
+		return nil, nil, fmt.Errorf("optimize: model has no graph")
+	}
+	out := proto.Clone(mp).(*onnxpb.ModelProto)
+	g := newGraph(out, opts)
+	rep := &Report{NodesBefore: len(out.Graph.Node), InitializersBefore: len(out.Graph.Initializer)}
+	counts := map[string]int{}
+	passes := selected(opts)
+	for round := 0; round < 8; round++ {
+		total := 0
+		for _, p := range passes {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			n, err := p.Run(g)
+			if err != nil {
+				return nil, nil, fmt.Errorf("optimize: %s: %w", p.Name, err)
+			}
+			counts[p.Name] += n
+			total += n
+		}
+		if total == 0 {
+			break
+		}
+	}
+	g.finish()
+	for _, p := range passes {
+		rep.Passes = append(rep.Passes, PassCount{p.Name, counts[p.Name]})
+	}
+	rep.NodesAfter = len(out.Graph.Node)
+	rep.InitializersAfter = len(out.Graph.Initializer)
+	return out, rep, nil
+}
+
+func selected(opts *Options) []Pass {
+	var out []Pass
+	for _, p := range Passes() {
+		if p.Name == "fold-constants" && opts.Fold == nil {
+			continue
+		}
+		if len(opts.Only) > 0 && !contains(opts.Only, p.Name) {
+			continue
+		}
+		if contains(opts.Skip, p.Name) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
