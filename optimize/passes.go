@@ -536,4 +536,3 @@ func removeUnusedInitializers(g *graph) (int, error) {
 	}
 	return len(removed), nil
 }
-
