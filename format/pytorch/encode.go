@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/refit-ml/refit"
@@ -78,6 +79,9 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 	}
 	cw := &countWriter{w: w}
 	zw := zip.NewWriter(cw)
+	// pending is the data descriptor zip.Writer writes for the previous member when the
+	// next one starts: 16 bytes, or 24 for a member of 4 GiB or more.
+	pending := int64(0)
 	put := func(name string, write func(io.Writer) error) error {
 		if err := zw.Flush(); err != nil {
 			return err
@@ -85,7 +89,7 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		full := archiveName + "/" + name
 		hdr := &zip.FileHeader{Name: full, Method: zip.Store}
 		// Local header: 30 fixed bytes, the name, then the extra field, padded so data is aligned.
-		start := cw.n + 30 + int64(len(full))
+		start := cw.n + pending + 30 + int64(len(full))
 		pad := (dataAlignment - (start+4)%dataAlignment) % dataAlignment
 		extra := binary.LittleEndian.AppendUint16(nil, paddingExtraID)
 		extra = binary.LittleEndian.AppendUint16(extra, uint16(pad))
@@ -94,7 +98,21 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		if err != nil {
 			return err
 		}
-		return write(fw)
+		if err := zw.Flush(); err != nil {
+			return err
+		}
+		before := cw.n
+		if err := write(fw); err != nil {
+			return err
+		}
+		if err := zw.Flush(); err != nil {
+			return err
+		}
+		pending = 16
+		if cw.n-before >= math.MaxUint32 {
+			pending = 24
+		}
+		return nil
 	}
 	bytesOf := func(b []byte) func(io.Writer) error {
 		return func(w io.Writer) error { _, err := w.Write(b); return err }
