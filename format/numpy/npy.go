@@ -20,7 +20,7 @@ func ReadNPY(r io.ReaderAt, size int64) (*tensor.Tensor, error) {
 	}
 	return newTensor(DefaultName, h, func() ([]byte, error) {
 		buf := make([]byte, h.DataSize)
-		if _, err := r.ReadAt(buf, h.DataOffset); err != nil && !(err == io.EOF && h.DataSize == 0) {
+		if n, err := r.ReadAt(buf, h.DataOffset); n != len(buf) {
 			return nil, fmt.Errorf("numpy: reading %q: %w", DefaultName, unexpectedEOF(err))
 		}
 		return buf, nil

@@ -96,7 +96,8 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string) (*tensor.
 		data := io.NewSectionReader(sec, h.DataOffset, h.DataSize)
 		return newTensor(name, h, func() ([]byte, error) {
 			buf := make([]byte, h.DataSize)
-			if _, err := io.ReadFull(data, buf); err != nil {
+			// ReadAt, not Read: the closure runs each time the tensor is pulled.
+			if n, err := data.ReadAt(buf, 0); n != len(buf) {
 				return nil, memberErr(unexpectedEOF(err))
 			}
 			return buf, nil

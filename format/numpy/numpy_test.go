@@ -131,8 +131,11 @@ func TestOpen(t *testing.T) {
 			var names []string
 			for _, x := range m.Tensors {
 				names = append(names, x.Name)
-				if _, err := x.Bytes(); err != nil {
-					t.Errorf("%q: Bytes() = %v", x.Name, err)
+				// Twice: lazily converted data must be recomputable.
+				first, err1 := x.Bytes()
+				second, err2 := x.Bytes()
+				if err1 != nil || err2 != nil || !bytes.Equal(first, second) {
+					t.Errorf("%q: reading twice gave %v, %v and different bytes", x.Name, err1, err2)
 				}
 			}
 			if strings.Join(names, ",") != strings.Join(tc.names, ",") {
