@@ -1,0 +1,821 @@
+package scan
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of the symbolic interpreter. Exceeding one stops the walk with an error,
+// which the report shows; nothing hides behind a limit silently.
+const (
+	maxLine       = 1 << 16 // longest text-opcode argument (GLOBAL, INT, STRING...)
+	maxTracked    = 1 << 16 // longest string kept as a value; longer ones become opaque
+	maxStack      = 1 << 17 // values on the stack
+	maxMemo       = 1 << 21 // memo entries
+	maxTuple      = 8       // tuples with more items are opaque (persistent ids have 5-6)
+	maxListItems  = 1 << 20 // items kept for a list (legacy torch storage keys)
+	maxBigIntByte = 64      // LONG1/LONG4 payloads converted to a decimal value
+)
+
+type kind uint8
+
+const (
+	kOther      kind = iota // anything the scan does not need to know
+	kStr                    // a constant str
+	kBytes                  // a constant bytes
+	kInt                    // an integer; s holds its decimal form
+	kGlobal                 // a class or function from GLOBAL/STACK_GLOBAL/EXT
+	kTuple                  // a short tuple; x.items
+	kList                   // a list; x.list
+	kCall                   // the result of calling something
+	kPersistent             // the result of a persistent load
+)
+
+// value is what the walker knows about one stack or memo slot.
+type value struct {
+	kind kind
+	s    string
+	x    *extra
+}
+
+type extra struct {
+	items  []value  // kTuple
+	list   *[]value // kList
+	module string   // kGlobal
+	name   string   // kGlobal
+	level  Level    // kGlobal
+}
+
+var errNoPickle = errors.New("not a pickle")
+
+// source reads opcodes and arguments, tracking the absolute offset.
+type source struct {
+	r   *bufio.Reader
+	off int64
+}
+
+func (s *source) byte() (byte, error) {
+	b, err := s.r.ReadByte()
+	if err != nil {
+		return 0, unexpected(err)
+	}
+	s.off++
+	return b, nil
+}
+
+func (s *source) fixed(n int) ([]byte, error) {
+	var buf [8]byte
+	if _, err := io.ReadFull(s.r, buf[:n]); err != nil {
+		return nil, unexpected(err)
+	}
+	s.off += int64(n)
+	return buf[:n], nil
+}
+
+// line reads a newline-terminated argument, without the newline.
+func (s *source) line() (string, error) {
+	var sb strings.Builder
+	for {
+		frag, err := s.r.ReadSlice('\n')
+		s.off += int64(len(frag))
+		if sb.Len()+len(frag) > maxLine {
+			return "", fmt.Errorf("text argument longer than %d bytes", maxLine)
+		}
+		sb.Write(frag)
+		if err == nil {
+			str := sb.String()
+			return str[:len(str)-1], nil
+		}
+		if err != bufio.ErrBufferFull {
+			return "", unexpected(err)
+		}
+	}
+}
+
+// payload reads an n-byte argument. It returns the bytes only when n <= maxTracked and
+// otherwise skips them without allocating, so a declared length can never cause a large
+// allocation; a length beyond the data is io.ErrUnexpectedEOF.
+func (s *source) payload(n uint64) (string, bool, error) {
+	if n <= maxTracked {
+		buf := make([]byte, n)
+		k, err := io.ReadFull(s.r, buf)
+		s.off += int64(k)
+		if err != nil {
+			return "", false, unexpected(err)
+		}
+		return string(buf), true, nil
+	}
+	if n > 1<<62 {
+		return "", false, io.ErrUnexpectedEOF
+	}
+	k, err := io.CopyN(io.Discard, s.r, int64(n))
+	s.off += k
+	if err != nil {
+		return "", false, unexpected(err)
+	}
+	return "", false, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// walker symbolically interprets one pickle: it keeps constant strings, globals and short
+// tuples on a stack and in the memo, executes nothing, and records a Finding for every global.
+type walker struct {
+	src      *source
+	path     string
+	stack    []value
+	marks    []int
+	memo     map[uint64]value
+	findings []Finding
+	// storages maps a torch storage key to its storage type ("torch.FloatStorage"),
+	// from persistent ids ('storage', type, key, ...).
+	storages map[string]string
+}
+
+func newWalker(src *source, path string) *walker {
+	return &walker{src: src, path: path, memo: map[uint64]value{}, storages: map[string]string{}}
+}
+
+type pickleError struct {
+	offset int64
+	op     string
+	err    error
+}
+
+func (e *pickleError) Error() string {
+	if e.op == "" {
+		return fmt.Sprintf("pickle: at byte %d: %v", e.offset, e.err)
+	}
+	return fmt.Sprintf("pickle: %s at byte %d: %v", e.op, e.offset, e.err)
+}
+func (e *pickleError) Unwrap() error { return e.err }
+
+func (w *walker) push(v value) error {
+	if len(w.stack) >= maxStack {
+		return fmt.Errorf("stack deeper than %d", maxStack)
+	}
+	w.stack = append(w.stack, v)
+	return nil
+}
+
+var errUnderflow = errors.New("stack underflow")
+
+func (w *walker) pop() (value, error) {
+	if len(w.stack) == 0 {
+		return value{}, errUnderflow
+	}
+	v := w.stack[len(w.stack)-1]
+	w.stack = w.stack[:len(w.stack)-1]
+	return v, nil
+}
+
+func (w *walker) top() (value, error) {
+	if len(w.stack) == 0 {
+		return value{}, errUnderflow
+	}
+	return w.stack[len(w.stack)-1], nil
+}
+
+func (w *walker) popMark() ([]value, error) {
+	if len(w.marks) == 0 {
+		return nil, errors.New("no MARK on the stack")
+	}
+	m := w.marks[len(w.marks)-1]
+	w.marks = w.marks[:len(w.marks)-1]
+	items := w.stack[m:]
+	w.stack = w.stack[:m]
+	return items, nil
+}
+
+func (w *walker) setMemo(idx uint64) error {
+	v, err := w.top()
+	if err != nil {
+		return err
+	}
+	if _, ok := w.memo[idx]; !ok && len(w.memo) >= maxMemo {
+		return fmt.Errorf("memo larger than %d entries", maxMemo)
+	}
+	w.memo[idx] = v
+	return nil
+}
+
+func (w *walker) getMemo(idx uint64) error {
+	v, ok := w.memo[idx]
+	if !ok {
+		return fmt.Errorf("memo entry %d not found", idx)
+	}
+	return w.push(v)
+}
+
+// global records a reference to module.name and returns it as a value.
+func (w *walker) global(module, name, op string, off int64) value {
+	lvl, note := classify(module, name)
+	w.findings = append(w.findings, Finding{Path: w.path, Module: module, Name: name, Level: lvl,
+		Offset: off, Opcode: op, Note: note})
+	return value{kind: kGlobal, x: &extra{module: module, name: name, level: lvl}}
+}
+
+// call records calling fn: a dangerous global is reported again at the call, and calling
+// anything that is not a global (say, what getattr returned) is dangerous.
+func (w *walker) call(fn value, op string, off int64) value {
+	switch {
+	case fn.kind == kGlobal && fn.x.level == Dangerous:
+		w.findings = append(w.findings, Finding{Path: w.path, Module: fn.x.module, Name: fn.x.name,
+			Level: Dangerous, Offset: off, Opcode: op, Note: "called"})
+	case fn.kind != kGlobal:
+		w.findings = append(w.findings, Finding{Path: w.path, Module: "?", Name: "(" + describe(fn) + ")",
+			Level: Dangerous, Offset: off, Opcode: op,
+			Note: "calls a value that is not a global, e.g. what getattr returned"})
+	}
+	return value{kind: kCall}
+}
+
+func describe(v value) string {
+	switch v.kind {
+	case kStr:
+		return "str"
+	case kBytes:
+		return "bytes"
+	case kInt:
+		return "int"
+	case kGlobal:
+		return "global"
+	case kTuple:
+		return "tuple"
+	case kList:
+		return "list"
+	case kCall:
+		return "computed value"
+	case kPersistent:
+		return "persistent object"
+	}
+	return "non-constant value"
+}
+
+func str(s string, ok bool) value {
+	if !ok {
+		return value{}
+	}
+	return value{kind: kStr, s: s}
+}
+
+// walk interprets one pickle up to and including STOP and returns the value it would
+// produce. It returns io.EOF when the source is empty before the first opcode.
+func (w *walker) walk() (value, error) {
+	first := true
+	for {
+		off := w.src.off
+		op, err := w.src.r.ReadByte()
+		if err != nil {
+			if first && err == io.EOF {
+				return value{}, io.EOF
+			}
+			return value{}, &pickleError{off, "", unexpected(err)}
+		}
+		w.src.off++
+		first = false
+		v, stop, err := w.step(op, off)
+		if err != nil {
+			return value{}, &pickleError{off, opName(op), err}
+		}
+		if stop {
+			return v, nil
+		}
+	}
+}
+
+func le(b []byte) uint64 {
+	var buf [8]byte
+	copy(buf[:], b)
+	return binary.LittleEndian.Uint64(buf[:])
+}
+
+// step executes one opcode symbolically.
+func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
+	src := w.src
+	pushErr := func(v value) (value, bool, error) { return value{}, false, w.push(v) }
+	switch op {
+	case '(': // MARK
+		w.marks = append(w.marks, len(w.stack))
+		if len(w.marks) > maxStack {
+			return value{}, false, fmt.Errorf("more than %d marks", maxStack)
+		}
+	case '.': // STOP
+		v, err := w.pop()
+		return v, err == nil, err
+	case '0': // POP: an empty stack pops the mark instead
+		if len(w.stack) == 0 || (len(w.marks) > 0 && w.marks[len(w.marks)-1] == len(w.stack)) {
+			_, err = w.popMark()
+		} else {
+			_, err = w.pop()
+		}
+	case '1': // POP_MARK
+		_, err = w.popMark()
+	case '2': // DUP
+		var v value
+		if v, err = w.top(); err == nil {
+			err = w.push(v)
+		}
+	case 'F', 'I', 'L': // FLOAT, INT, LONG
+		line, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		if op == 'F' {
+			return pushErr(value{})
+		}
+		return pushErr(value{kind: kInt, s: strings.TrimSuffix(line, "L")})
+	case 'J': // BININT
+		b, err := src.fixed(4)
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(value{kind: kInt, s: strconv.Itoa(int(int32(binary.LittleEndian.Uint32(b))))})
+	case 'K', 'M': // BININT1, BININT2
+		n := 1
+		if op == 'M' {
+			n = 2
+		}
+		b, err := src.fixed(n)
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(value{kind: kInt, s: strconv.FormatUint(le(b), 10)})
+	case 0x8a, 0x8b: // LONG1, LONG4
+		n, err := w.length(op == 0x8b, false)
+		if err != nil {
+			return value{}, false, err
+		}
+		p, ok, err := src.payload(n)
+		if err != nil {
+			return value{}, false, err
+		}
+		if !ok || len(p) > maxBigIntByte {
+			return pushErr(value{kind: kInt})
+		}
+		return pushErr(value{kind: kInt, s: decodeLong([]byte(p))})
+	case 'N', 0x88, 0x89, 'G', '}', 0x8f, 0x97, ')', ']': // NONE, TRUE, FALSE, BINFLOAT, empty containers, NEXT_BUFFER
+		switch op {
+		case 'G':
+			if _, err := src.fixed(8); err != nil {
+				return value{}, false, err
+			}
+		case ')':
+			return pushErr(value{kind: kTuple, x: &extra{}})
+		case ']':
+			return pushErr(value{kind: kList, x: &extra{list: new([]value)}})
+		}
+		return pushErr(value{})
+	case 0x98: // READONLY_BUFFER
+		_, err = w.top()
+	case 'P': // PERSID
+		if _, err := src.line(); err != nil {
+			return value{}, false, err
+		}
+		return pushErr(value{kind: kPersistent})
+	case 'Q': // BINPERSID
+		pid, err := w.pop()
+		if err != nil {
+			return value{}, false, err
+		}
+		w.recordStorage(pid)
+		return pushErr(value{kind: kPersistent})
+	case 'R': // REDUCE
+		if _, err := w.pop(); err != nil {
+			return value{}, false, err
+		}
+		fn, err := w.pop()
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(w.call(fn, "REDUCE", off))
+	case 0x81, 0x92: // NEWOBJ, NEWOBJ_EX
+		n := 2
+		if op == 0x92 {
+			n = 3
+		}
+		if len(w.stack) < n+1 {
+			return value{}, false, errUnderflow
+		}
+		cls := w.stack[len(w.stack)-1-n]
+		w.stack = w.stack[:len(w.stack)-1-n]
+		return pushErr(w.call(cls, opName(op), off))
+	case 'o': // OBJ
+		items, err := w.popMark()
+		if err != nil {
+			return value{}, false, err
+		}
+		if len(items) == 0 {
+			return value{}, false, errUnderflow
+		}
+		return pushErr(w.call(items[0], "OBJ", off))
+	case 'b': // BUILD
+		if _, err := w.pop(); err != nil {
+			return value{}, false, err
+		}
+		inst, err := w.top()
+		if err != nil {
+			return value{}, false, err
+		}
+		if inst.kind == kGlobal {
+			w.findings = append(w.findings, Finding{Path: w.path, Module: inst.x.module, Name: inst.x.name,
+				Level: Dangerous, Offset: off, Opcode: "BUILD",
+				Note: "BUILD on a global sets attributes of a module-level object"})
+		}
+	case 'S': // STRING: a quoted Python bytes literal, decoded to str
+		line, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		s, err := unquote(line)
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(str(s, len(s) <= maxTracked))
+	case 'V': // UNICODE: raw-unicode-escape
+		line, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(str(rawUnicodeEscape(line), true))
+	case 'T', 'U', 'X', 0x8c, 0x8d, 'B', 'C', 0x8e, 0x96:
+		var n uint64
+		switch op {
+		case 'U', 0x8c, 'C': // 1-byte lengths
+			b, err := src.fixed(1)
+			if err != nil {
+				return value{}, false, err
+			}
+			n = uint64(b[0])
+		case 'T', 'X', 'B':
+			n, err = w.length(true, op == 'T')
+		default:
+			b, err := src.fixed(8)
+			if err != nil {
+				return value{}, false, err
+			}
+			n = le(b)
+		}
+		if err != nil {
+			return value{}, false, err
+		}
+		p, ok, err := src.payload(n)
+		if err != nil {
+			return value{}, false, err
+		}
+		if op == 'B' || op == 'C' || op == 0x8e || op == 0x96 {
+			if !ok {
+				return pushErr(value{})
+			}
+			return pushErr(value{kind: kBytes, s: p})
+		}
+		return pushErr(str(p, ok))
+	case 'a': // APPEND
+		v, err := w.pop()
+		if err != nil {
+			return value{}, false, err
+		}
+		l, err := w.top()
+		if err == nil {
+			appendList(l, v)
+		}
+	case 'e', 0x90: // APPENDS, ADDITEMS
+		items, err := w.popMark()
+		if err != nil {
+			return value{}, false, err
+		}
+		l, err := w.top()
+		if err == nil {
+			appendList(l, items...)
+		}
+	case 'l': // LIST
+		items, err := w.popMark()
+		if err != nil {
+			return value{}, false, err
+		}
+		l := value{kind: kList, x: &extra{list: new([]value)}}
+		appendList(l, items...)
+		return pushErr(l)
+	case 'd', 0x91: // DICT, FROZENSET
+		if _, err := w.popMark(); err != nil {
+			return value{}, false, err
+		}
+		return pushErr(value{})
+	case 's': // SETITEM
+		if len(w.stack) < 3 {
+			return value{}, false, errUnderflow
+		}
+		w.stack = w.stack[:len(w.stack)-2]
+	case 'u': // SETITEMS
+		if _, err := w.popMark(); err != nil {
+			return value{}, false, err
+		}
+		_, err = w.top()
+	case 't': // TUPLE
+		items, err := w.popMark()
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(tuple(items))
+	case 0x85, 0x86, 0x87: // TUPLE1..3
+		n := int(op-0x85) + 1
+		if len(w.stack) < n {
+			return value{}, false, errUnderflow
+		}
+		items := w.stack[len(w.stack)-n:]
+		t := tuple(items)
+		w.stack = w.stack[:len(w.stack)-n]
+		return pushErr(t)
+	case 'c': // GLOBAL
+		module, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		name, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		return pushErr(w.global(module, name, "GLOBAL", off))
+	case 'i': // INST: a GLOBAL, then a call with the items above the mark
+		module, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		name, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		g := w.global(module, name, "INST", off)
+		if _, err := w.popMark(); err != nil {
+			return value{}, false, err
+		}
+		return pushErr(w.call(g, "INST", off))
+	case 0x93: // STACK_GLOBAL
+		name, err := w.pop()
+		if err != nil {
+			return value{}, false, err
+		}
+		module, err := w.pop()
+		if err != nil {
+			return value{}, false, err
+		}
+		if module.kind == kStr && name.kind == kStr {
+			return pushErr(w.global(module.s, name.s, "STACK_GLOBAL", off))
+		}
+		w.findings = append(w.findings, Finding{Path: w.path, Module: "(" + describe(module) + ")",
+			Name: "(" + describe(name) + ")", Level: Dangerous, Offset: off, Opcode: "STACK_GLOBAL",
+			Note: "non-constant STACK_GLOBAL: module or name is not a constant string"})
+		return pushErr(value{kind: kGlobal, x: &extra{module: "?", name: "?", level: Dangerous}})
+	case 0x82, 0x83, 0x84: // EXT1, EXT2, EXT4
+		n := map[byte]int{0x82: 1, 0x83: 2, 0x84: 4}[op]
+		b, err := src.fixed(n)
+		if err != nil {
+			return value{}, false, err
+		}
+		code := strconv.FormatUint(le(b), 10)
+		w.findings = append(w.findings, Finding{Path: w.path, Module: "copyreg", Name: "extension " + code,
+			Level: Dangerous, Offset: off, Opcode: opName(op),
+			Note: "extension registry code: the global it names is not visible in the file"})
+		return pushErr(value{kind: kGlobal, x: &extra{module: "copyreg", name: "extension " + code, level: Dangerous}})
+	case 'p': // PUT
+		line, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		idx, err := strconv.ParseUint(line, 10, 64)
+		if err != nil {
+			return value{}, false, fmt.Errorf("bad memo index %q", line)
+		}
+		err = w.setMemo(idx)
+		return value{}, false, err
+	case 'q', 'r': // BINPUT, LONG_BINPUT
+		n := 1
+		if op == 'r' {
+			n = 4
+		}
+		b, err := src.fixed(n)
+		if err != nil {
+			return value{}, false, err
+		}
+		return value{}, false, w.setMemo(le(b))
+	case 0x94: // MEMOIZE
+		return value{}, false, w.setMemo(uint64(len(w.memo)))
+	case 'g': // GET
+		line, err := src.line()
+		if err != nil {
+			return value{}, false, err
+		}
+		idx, err := strconv.ParseUint(line, 10, 64)
+		if err != nil {
+			return value{}, false, fmt.Errorf("bad memo index %q", line)
+		}
+		return value{}, false, w.getMemo(idx)
+	case 'h', 'j': // BINGET, LONG_BINGET
+		n := 1
+		if op == 'j' {
+			n = 4
+		}
+		b, err := src.fixed(n)
+		if err != nil {
+			return value{}, false, err
+		}
+		return value{}, false, w.getMemo(le(b))
+	case 0x80: // PROTO
+		b, err := src.fixed(1)
+		if err != nil {
+			return value{}, false, err
+		}
+		if b[0] > 5 {
+			return value{}, false, fmt.Errorf("unsupported protocol %d", b[0])
+		}
+	case 0x95: // FRAME: the frame's opcodes follow inline
+		if _, err := src.fixed(8); err != nil {
+			return value{}, false, err
+		}
+	default:
+		return value{}, false, fmt.Errorf("%w: invalid opcode 0x%02x", errNoPickle, op)
+	}
+	return value{}, false, err
+}
+
+// length reads a 4-byte length (or 1-byte when !four); signed lengths must not be negative.
+func (w *walker) length(four, signed bool) (uint64, error) {
+	if !four {
+		b, err := w.src.fixed(1)
+		if err != nil {
+			return 0, err
+		}
+		return uint64(b[0]), nil
+	}
+	b, err := w.src.fixed(4)
+	if err != nil {
+		return 0, err
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if signed && int32(n) < 0 {
+		return 0, fmt.Errorf("negative length %d", int32(n))
+	}
+	return uint64(n), nil
+}
+
+func tuple(items []value) value {
+	if len(items) > maxTuple {
+		return value{}
+	}
+	return value{kind: kTuple, x: &extra{items: append([]value(nil), items...)}}
+}
+
+func appendList(l value, items ...value) {
+	if l.kind != kList {
+		return
+	}
+	if len(*l.x.list)+len(items) > maxListItems {
+		l.x.list = nil
+		return
+	}
+	*l.x.list = append(*l.x.list, items...)
+}
+
+// recordStorage remembers torch persistent ids ('storage', type, key, location, numel, ...).
+func (w *walker) recordStorage(pid value) {
+	if pid.kind != kTuple || len(pid.x.items) < 3 {
+		return
+	}
+	it := pid.x.items
+	if it[0].kind == kStr && it[0].s == "storage" && it[1].kind == kGlobal && it[2].kind == kStr {
+		w.storages[it[2].s] = it[1].x.module + "." + it[1].x.name
+	}
+}
+
+// decodeLong converts a little-endian two's-complement integer to decimal.
+func decodeLong(p []byte) string {
+	if len(p) == 0 {
+		return "0"
+	}
+	be := make([]byte, len(p))
+	for i, b := range p {
+		be[len(p)-1-i] = b
+	}
+	n := new(big.Int).SetBytes(be)
+	if p[len(p)-1]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(p))))
+	}
+	return n.String()
+}
+
+// unquote decodes the argument of STRING: a Python bytes literal in single or double quotes.
+func unquote(s string) (string, error) {
+	if len(s) < 2 || (s[0] != '\'' && s[0] != '"') || s[len(s)-1] != s[0] {
+		return "", errors.New("the STRING opcode argument must be quoted")
+	}
+	s = s[1 : len(s)-1]
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch e := s[i]; e {
+		case '\n':
+		case '\\', '\'', '"':
+			b.WriteByte(e)
+		case 'a':
+			b.WriteByte(7)
+		case 'b':
+			b.WriteByte(8)
+		case 'f':
+			b.WriteByte(12)
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'v':
+			b.WriteByte(11)
+		case 'x':
+			if i+2 >= len(s) {
+				return "", errors.New("truncated \\x escape")
+			}
+			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return "", errors.New("bad \\x escape")
+			}
+			b.WriteByte(byte(v))
+			i += 2
+		default:
+			if e >= '0' && e <= '7' {
+				v, j := 0, i
+				for ; j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7'; j++ {
+					v = v*8 + int(s[j]-'0')
+				}
+				b.WriteByte(byte(v))
+				i = j - 1
+				continue
+			}
+			b.WriteByte('\\')
+			b.WriteByte(e)
+		}
+	}
+	return b.String(), nil
+}
+
+// rawUnicodeEscape decodes \uXXXX and \UXXXXXXXX as Python's raw-unicode-escape codec does;
+// other bytes are Latin-1 code points.
+func rawUnicodeEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
+			n := 4
+			if s[i+1] == 'U' {
+				n = 8
+			}
+			if i+2+n <= len(s) {
+				if v, err := strconv.ParseUint(s[i+2:i+2+n], 16, 32); err == nil && v <= utf8.MaxRune {
+					b.WriteRune(rune(v))
+					i += 1 + n
+					continue
+				}
+			}
+		}
+		b.WriteRune(rune(s[i]))
+	}
+	return b.String()
+}
+
+var opNames = map[byte]string{
+	'(': "MARK", '.': "STOP", '0': "POP", '1': "POP_MARK", '2': "DUP", 'F': "FLOAT", 'I': "INT",
+	'J': "BININT", 'K': "BININT1", 'L': "LONG", 'M': "BININT2", 'N': "NONE", 'P': "PERSID",
+	'Q': "BINPERSID", 'R': "REDUCE", 'S': "STRING", 'T': "BINSTRING", 'U': "SHORT_BINSTRING",
+	'V': "UNICODE", 'X': "BINUNICODE", 'a': "APPEND", 'b': "BUILD", 'c': "GLOBAL", 'd': "DICT",
+	'}': "EMPTY_DICT", 'e': "APPENDS", 'g': "GET", 'h': "BINGET", 'i': "INST", 'j': "LONG_BINGET",
+	'l': "LIST", ']': "EMPTY_LIST", 'o': "OBJ", 'p': "PUT", 'q': "BINPUT", 'r': "LONG_BINPUT",
+	's': "SETITEM", 't': "TUPLE", ')': "EMPTY_TUPLE", 'u': "SETITEMS", 'G': "BINFLOAT",
+	0x80: "PROTO", 0x81: "NEWOBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x85: "TUPLE1",
+	0x86: "TUPLE2", 0x87: "TUPLE3", 0x88: "NEWTRUE", 0x89: "NEWFALSE", 0x8a: "LONG1", 0x8b: "LONG4",
+	'B': "BINBYTES", 'C': "SHORT_BINBYTES", 0x8c: "SHORT_BINUNICODE", 0x8d: "BINUNICODE8",
+	0x8e: "BINBYTES8", 0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET", 0x92: "NEWOBJ_EX",
+	0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME", 0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER",
+	0x98: "READONLY_BUFFER",
+}
+
+func opName(op byte) string {
+	if n, ok := opNames[op]; ok {
+		return n
+	}
+	return fmt.Sprintf("0x%02x", op)
+}

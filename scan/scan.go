@@ -1,0 +1,383 @@
+package scan
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Caps on nested archives. Exceeding one is reported in Report.Errors.
+const (
+	// MaxDepth is how deeply archives may nest (a zip in a zip is depth 2).
+	MaxDepth = 8
+	// MaxInMemory is the largest compressed-member archive buffered in memory to scan inside it.
+	MaxInMemory = 256 << 20
+	// MaxInflated is the most bytes one Scan decompresses in total (zip-bomb guard).
+	MaxInflated = 4 << 30
+)
+
+// Finding is one reference to a global (a class or function) in a pickle.
+type Finding struct {
+	Path   string `json:"path"`   // member path inside archives, e.g. "archive/data.pkl"
+	Module string `json:"module"` // e.g. "torch._utils"
+	Name   string `json:"name"`   // e.g. "_rebuild_tensor_v2"
+	Level  Level  `json:"level"`
+	Offset int64  `json:"offset"` // byte offset of the opcode inside the pickle's member
+	Opcode string `json:"opcode"` // GLOBAL, STACK_GLOBAL, INST, REDUCE, BUILD, EXT1...
+	Note   string `json:"note,omitempty"`
+}
+
+// Global is "module.name".
+func (f Finding) Global() string { return f.Module + "." + f.Name }
+
+// Report is the result of scanning one file.
+type Report struct {
+	Findings []Finding `json:"findings"`
+	// Errors lists data that could not be scanned (broken pickles, unsupported compression,
+	// caps exceeded). A file with errors is not known to be clean.
+	Errors []string `json:"errors"`
+}
+
+// Worst returns the highest level among the findings (Safe when there are none).
+func (r *Report) Worst() Level {
+	w := Safe
+	for _, f := range r.Findings {
+		w = max(w, f.Level)
+	}
+	return w
+}
+
+var errTruncated = errors.New("truncated")
+
+type scanner struct {
+	rep      *Report
+	inflated int64
+}
+
+// Scan reads a pickle, a sequence of pickles, or an archive (zip, tar, npy, nested) holding
+// pickles, and reports every global the pickles reference. It never executes anything.
+// name labels a top-level raw pickle in Finding.Path. Problems with the data go to
+// Report.Errors; the error result is only for unusable arguments.
+func Scan(r io.ReaderAt, size int64, name string) (*Report, error) {
+	if r == nil || size < 0 {
+		return nil, errors.New("scan: nil reader or negative size")
+	}
+	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}}
+	s.scanAt(name, "", r, size, 0)
+	return s.rep, nil
+}
+
+func (s *scanner) errorf(path, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	s.rep.Errors = append(s.rep.Errors, msg)
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "/" + name
+}
+
+var (
+	zipLocal = []byte("PK\x03\x04")
+	zipEnd   = []byte("PK\x05\x06")
+	npyMagic = []byte("\x93NUMPY")
+)
+
+func head(r io.ReaderAt, size int64, n int) []byte {
+	n = int(min(int64(n), size))
+	b := make([]byte, n)
+	k, _ := r.ReadAt(b, 0)
+	return b[:k]
+}
+
+func isTar(h []byte) bool {
+	if len(h) < 512 || !bytes.Equal(h[257:262], []byte("ustar")) {
+		return false
+	}
+	sum := 0
+	for i, c := range h[:512] {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int(c)
+	}
+	want, err := strconv.ParseInt(strings.Trim(string(h[148:156]), " \x00"), 8, 64)
+	return err == nil && int(want) == sum
+}
+
+// scanAt scans data whose type is sniffed from its content. label names a top-level raw
+// pickle; path is the member path of an archive member ("" at top level).
+func (s *scanner) scanAt(label, path string, r io.ReaderAt, size int64, depth int) {
+	if depth > MaxDepth {
+		s.errorf(path, "archives nested deeper than %d; not scanned", MaxDepth)
+		return
+	}
+	h := head(r, size, 512)
+	switch {
+	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd):
+		s.scanZip(path, r, size, depth)
+	case isTar(h):
+		s.scanTar(path, r, size, depth)
+	case bytes.HasPrefix(h, npyMagic):
+		s.scanNPYStream(cmp.Or(path, label), io.NewSectionReader(r, 0, size))
+	case depth == 0 && hasEOCD(r, size):
+		s.scanZip(path, r, size, depth)
+	default:
+		pp := cmp.Or(path, label)
+		mark := len(s.rep.Findings)
+		errs := len(s.rep.Errors)
+		ok := s.scanPickles(pp, io.NewSectionReader(r, 0, size), layoutPlain, false)
+		if !ok && len(s.rep.Findings) == mark && depth == 0 && contains(r, size, zipLocal) {
+			// Not a pickle, but zip members are in there (junk prefix, broken tail).
+			s.rep.Errors = s.rep.Errors[:errs]
+			s.scanZip(path, r, size, depth)
+		}
+	}
+}
+
+// contains reports whether sig occurs in r, reading in chunks.
+func contains(r io.ReaderAt, size int64, sig []byte) bool {
+	return indexFrom(r, size, 0, sig) >= 0
+}
+
+// indexFrom returns the first offset >= from where sig occurs, or -1.
+func indexFrom(r io.ReaderAt, size, from int64, sig []byte) int64 {
+	const chunk = 1 << 20
+	buf := make([]byte, chunk+len(sig)-1)
+	for off := from; off < size; off += chunk {
+		n, _ := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		if i := bytes.Index(buf[:n], sig); i >= 0 {
+			return off + int64(i)
+		}
+	}
+	return -1
+}
+
+type layout int
+
+const (
+	layoutPlain       layout = iota // pickles until EOF; legacy torch storage data is skipped
+	layoutTarStorages               // legacy tar "storages": count, then (args pickle, raw data)...
+	layoutTarTensors                // legacy tar "tensors": count, then (args pickle, raw header)...
+)
+
+// legacyMagic is torch's MAGIC_NUMBER, the first pickle of a legacy (non-zip) torch file.
+const legacyMagic = "119547037146038801333356"
+
+// scanPickles walks consecutive pickles in rd until EOF. It keeps going after each STOP,
+// because a loader may read more than one pickle (legacy torch reads five). Speculative
+// scans (a member that merely starts like a pickle) report errors only if they found
+// something. It reports whether the data parsed cleanly to the end.
+func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative bool) bool {
+	src := &source{r: bufio.NewReaderSize(rd, 64<<10)}
+	mark := len(s.rep.Findings)
+	fail := func(err error) bool {
+		if !speculative || len(s.rep.Findings) > mark {
+			s.errorf(path, "%v", err)
+		}
+		return false
+	}
+	var (
+		legacy   bool
+		storages map[string]string
+		count    int64 = -1 // items announced by the first pickle of a tar member
+	)
+	for idx := 1; ; idx++ {
+		w := newWalker(src, path)
+		top, err := w.walk()
+		s.rep.Findings = append(s.rep.Findings, w.findings...)
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return fail(err)
+		}
+		switch lay {
+		case layoutPlain:
+			if idx == 1 && top.kind == kInt && top.s == legacyMagic {
+				legacy = true
+			}
+			if legacy && idx == 4 {
+				storages = w.storages
+			}
+			if legacy && idx == 5 {
+				if err := skipLegacyStorages(src, top, storages); err != nil {
+					return fail(fmt.Errorf("legacy torch storage data at byte %d: %w", src.off, err))
+				}
+				legacy = false
+			}
+		case layoutTarStorages, layoutTarTensors:
+			if idx == 1 {
+				if top.kind != kInt {
+					return fail(errors.New("legacy torch tar member: first pickle is not a count"))
+				}
+				count, _ = strconv.ParseInt(top.s, 10, 64)
+				if count < 0 {
+					return fail(errors.New("legacy torch tar member: bad count"))
+				}
+			} else if count > 0 {
+				count--
+				if err := skipTarRecord(src, top, lay); err != nil {
+					return fail(fmt.Errorf("legacy torch tar record at byte %d: %w", src.off, err))
+				}
+			}
+			if count == 0 {
+				lay = layoutPlain
+			}
+		}
+	}
+}
+
+// skip discards n bytes of raw data.
+func (src *source) skip(n uint64) error {
+	if n > 1<<62 {
+		return errTruncated
+	}
+	k, err := io.CopyN(io.Discard, src.r, int64(n))
+	src.off += k
+	if err != nil {
+		return errTruncated
+	}
+	return nil
+}
+
+// skipLegacyStorages skips the raw storages after a legacy torch file's fifth pickle:
+// for each key, an int64 element count then count * element-size bytes.
+func skipLegacyStorages(src *source, keys value, storages map[string]string) error {
+	if keys.kind != kList || keys.x.list == nil {
+		return errors.New("storage keys are not a list")
+	}
+	for _, k := range *keys.x.list {
+		if k.kind != kStr {
+			return errors.New("storage key is not a string")
+		}
+		typ, ok := storages[k.s]
+		if !ok {
+			return fmt.Errorf("storage %q has no persistent id", k.s)
+		}
+		if err := skipStorage(src, typ); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func skipStorage(src *source, typ string) error {
+	es := elementSize(typ)
+	if es == 0 {
+		return fmt.Errorf("unknown storage type %s", typ)
+	}
+	b, err := src.fixed(8)
+	if err != nil {
+		return err
+	}
+	n := binary.LittleEndian.Uint64(b)
+	if n > (1<<62)/es {
+		return fmt.Errorf("storage size %d overflows", n)
+	}
+	return src.skip(n * es)
+}
+
+// skipTarRecord skips the raw bytes after one record of a legacy tar member.
+func skipTarRecord(src *source, args value, lay layout) error {
+	if lay == layoutTarStorages {
+		// args = (key, location, storage_type)
+		if args.kind != kTuple || len(args.x.items) != 3 || args.x.items[2].kind != kGlobal {
+			return errors.New("storage record is not (key, location, type)")
+		}
+		g := args.x.items[2].x
+		return skipStorage(src, g.module+"."+g.name)
+	}
+	// tensors: int32 ndim, 4 bytes, ndim int64 sizes, ndim int64 strides, int64 offset.
+	b, err := src.fixed(4)
+	if err != nil {
+		return err
+	}
+	ndim := int32(binary.LittleEndian.Uint32(b))
+	if ndim < 0 || ndim > 1024 {
+		return fmt.Errorf("bad tensor rank %d", ndim)
+	}
+	return src.skip(4 + 16*uint64(ndim) + 8)
+}
+
+func elementSize(typ string) uint64 {
+	name := typ[strings.LastIndexByte(typ, '.')+1:]
+	switch strings.TrimSuffix(name, "Storage") {
+	case "Byte", "Char", "Bool", "QInt8", "QUInt8", "QUInt4x2", "QUInt2x4", "Untyped", "_Untyped":
+		return 1
+	case "Short", "Half", "BFloat16":
+		return 2
+	case "Int", "Float", "QInt32":
+		return 4
+	case "Long", "Double", "ComplexFloat":
+		return 8
+	case "ComplexDouble":
+		return 16
+	}
+	return 0
+}
+
+// scanNPYStream scans a .npy file whose array holds Python objects (its payload is a pickle).
+func (s *scanner) scanNPYStream(path string, r io.Reader) {
+	br := bufio.NewReader(r)
+	pre := make([]byte, 10)
+	if _, err := io.ReadFull(br, pre); err != nil || !bytes.HasPrefix(pre, npyMagic) {
+		s.errorf(path, "npy: truncated header")
+		return
+	}
+	var hlen uint32
+	switch pre[6] {
+	case 1:
+		hlen = uint32(binary.LittleEndian.Uint16(pre[8:]))
+	case 2, 3:
+		b := make([]byte, 2)
+		if _, err := io.ReadFull(br, b); err != nil {
+			s.errorf(path, "npy: truncated header")
+			return
+		}
+		hlen = binary.LittleEndian.Uint32(append(pre[8:10:10], b...))
+	default:
+		s.errorf(path, "npy: unsupported version %d", pre[6])
+		return
+	}
+	if hlen > 1<<20 {
+		s.errorf(path, "npy: header of %d bytes is too large", hlen)
+		return
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		s.errorf(path, "npy: truncated header")
+		return
+	}
+	if npyHasObjects(string(hdr)) {
+		s.scanPickles(path, br, layoutPlain, false)
+	}
+}
+
+// npyHasObjects reports whether a header's descr contains the object type code 'O',
+// in which case numpy stored the array as a pickle.
+func npyHasObjects(h string) bool {
+	i := strings.Index(h, "'descr':")
+	if i < 0 {
+		return true // unreadable header: scan the payload as a pickle to be safe
+	}
+	d := h[i+len("'descr':"):]
+	if j := strings.Index(d, "'fortran_order'"); j >= 0 {
+		d = d[:j]
+	} else if j := strings.Index(d, "'shape'"); j >= 0 {
+		d = d[:j]
+	}
+	return strings.Contains(d, "O'") || strings.Contains(d, "O\"") ||
+		strings.Contains(d, "O8") || strings.Contains(d, "O4")
+}
