@@ -28,13 +28,9 @@ func ToFloat32(dst []float32, src []byte, d DType) error {
 			dst[i] = float32(math.Float64frombits(le.Uint64(src[8*i:])))
 		}
 	case F16:
-		for i := range dst {
-			dst[i] = F16ToF32(le.Uint16(src[2*i:]))
-		}
+		ConvertF16ToF32(dst, src)
 	case BF16:
-		for i := range dst {
-			dst[i] = BF16ToF32(le.Uint16(src[2*i:]))
-		}
+		ConvertBF16ToF32(dst, src)
 	case F8E4M3:
 		for i := range dst {
 			dst[i] = F8E4M3ToF32(src[i])
@@ -108,13 +104,9 @@ func FromFloat32(dst []byte, src []float32, d DType) error {
 			le.PutUint64(dst[8*i:], math.Float64bits(float64(v)))
 		}
 	case F16:
-		for i, v := range src {
-			le.PutUint16(dst[2*i:], F32ToF16(v))
-		}
+		ConvertF32ToF16(dst, src)
 	case BF16:
-		for i, v := range src {
-			le.PutUint16(dst[2*i:], F32ToBF16(v))
-		}
+		ConvertF32ToBF16(dst, src)
 	case F8E4M3:
 		for i, v := range src {
 			dst[i] = F32ToF8E4M3(v)
@@ -191,8 +183,8 @@ func EncodeFloat32(dst []byte, v []float32) []byte {
 }
 
 // Cast returns t converted to type d, computed lazily. Casting to the same type returns t.
-// Float-to-float casts go through float32 except F64 to F64; an F64 source keeps its
-// precision when the target is F64.
+// Casts go through float32, except that an F64 source rounds once, directly, to a float
+// target (F32, F16, BF16, F8), as numpy does; rounding through float32 could round twice.
 func Cast(t *Tensor, d DType) (*Tensor, error) {
 	if t.DType == d {
 		return t, nil
@@ -203,6 +195,16 @@ func Cast(t *Tensor, d DType) (*Tensor, error) {
 	}
 	src := t
 	data := NewLazy(size, func() ([]byte, error) {
+		if src.DType == F64 && d.Float() && !d.Quantized() {
+			b, err := src.Bytes()
+			if err != nil {
+				return nil, err
+			}
+			out := make([]byte, size)
+			if castF64(out, b, d) {
+				return out, nil
+			}
+		}
 		f, err := src.Float32s()
 		if err != nil {
 			return nil, err

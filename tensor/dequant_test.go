@@ -1,0 +1,190 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/refit-ml/refit/internal/testtool"
+)
+
+// blockTypes lists every GGML block type in the DType table.
+func blockTypes() []DType {
+	var out []DType
+	for _, d := range DTypes() {
+		if d.Quantized() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// compareF32 fails on the first value whose bits differ from want.
+func compareF32(t *testing.T, d DType, got []float32, want []byte) {
+	t.Helper()
+	if len(want) != 4*len(got) {
+		t.Fatalf("%v: reference holds %d bytes for %d values", d, len(want), len(got))
+	}
+	bad := 0
+	for i, g := range got {
+		w := binary.LittleEndian.Uint32(want[4*i:])
+		if math.Float32bits(g) != w {
+			if bad < 5 {
+				t.Errorf("%v: value %d (block %d) = %v (%#08x), want %v (%#08x)",
+					d, i, i/d.BlockSize(), g, math.Float32bits(g), math.Float32frombits(w), w)
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%v: %d of %d values differ", d, bad, len(got))
+	}
+}
+
+// checkAgainst dequantizes dir/NAME.q and compares with dir/NAME.f32.
+func checkAgainst(t *testing.T, dir string, d DType) {
+	t.Helper()
+	q, err := os.ReadFile(filepath.Join(dir, d.String()+".q"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(dir, d.String()+".f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, len(q)/d.TypeSize()*d.BlockSize())
+	if err := Dequantize(got, q, d); err != nil {
+		t.Fatalf("Dequantize(%v) = %v", d, err)
+	}
+	compareF32(t, d, got, want)
+}
+
+// TestDequantizeGolden checks committed fixtures made by ggml (testdata/gen/tensor_dequant.py).
+func TestDequantizeGolden(t *testing.T) {
+	for _, d := range blockTypes() {
+		t.Run(d.String(), func(t *testing.T) { checkAgainst(t, "testdata/dequant", d) })
+	}
+}
+
+// TestDequantizeGGML compares with ggml's own to_float on freshly quantized and random blocks.
+func TestDequantizeGGML(t *testing.T) {
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	testtool.RequirePython(t, "ctypes")
+	lib := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64", "libggml-base.so")
+	script, err := os.ReadFile("testdata/ggml_ref.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testtool.RunPython(t, string(script), lib, dir, "48", "20260101")
+	for _, d := range blockTypes() {
+		t.Run(d.String(), func(t *testing.T) { checkAgainst(t, dir, d) })
+	}
+}
+
+func TestDequantizeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		d    DType
+		dst  int
+		src  int
+	}{
+		{"plain type", F16, 32, 64},
+		{"invalid", Invalid, 32, 18},
+		{"partial block dst", Q4_0, 31, 18},
+		{"short src", Q4_0, 32, 17},
+		{"long src", Q4_0, 32, 19},
+		{"src for two blocks", Q4_K, 256, 288},
+		{"out of range type", DType(200), 32, 18},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Dequantize(make([]float32, tc.dst), make([]byte, tc.src), tc.d); err == nil {
+				t.Errorf("Dequantize(%d values, %d bytes, %v) = nil, want error", tc.dst, tc.src, tc.d)
+			}
+		})
+	}
+	for _, d := range blockTypes() {
+		if dequantizers[d] == nil {
+			t.Errorf("%v has no dequantizer", d)
+		}
+		if err := Dequantize(nil, nil, d); err != nil {
+			t.Errorf("Dequantize(empty, %v) = %v, want nil", d, err)
+		}
+	}
+}
+
+// randomBlocks returns n blocks of random bytes whose f16 fields are finite: it reuses the
+// golden input's blocks when present and pads with copies.
+func randomBlocks(t testing.TB, d DType, n int) []byte {
+	q, err := os.ReadFile(filepath.Join("testdata/dequant", d.String()+".q"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 0, n*d.TypeSize())
+	for len(out) < n*d.TypeSize() {
+		out = append(out, q...)
+	}
+	return out[:n*d.TypeSize()]
+}
+
+// TestDequantizeParallel checks that the multi-goroutine split equals one serial pass.
+func TestDequantizeParallel(t *testing.T) {
+	for _, d := range []DType{Q4_0, Q6_K, IQ2_XS} {
+		t.Run(d.String(), func(t *testing.T) {
+			n := 3*parallelMinBlocks + 7
+			src := randomBlocks(t, d, n)
+			got := make([]float32, n*d.BlockSize())
+			if err := Dequantize(got, src, d); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float32, len(got))
+			dequantizers[d](want, src)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("value %d = %v, want %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestSignsIQ2(t *testing.T) {
+	for i := range uint32(128) {
+		s := signsIQ2(i)
+		ones := 0
+		for b := range 8 {
+			ones += int(s >> b & 1)
+		}
+		if ones%2 != 0 || uint32(s&127) != i {
+			t.Errorf("signsIQ2(%d) = %#x: want low bits %#x and even parity", i, s, i)
+		}
+	}
+}
+
+func TestDequantizeAllocs(t *testing.T) {
+	src := randomBlocks(t, Q4_K, 4)
+	dst := make([]float32, 4*256)
+	if n := testing.AllocsPerRun(10, func() { _ = Dequantize(dst, src, Q4_K) }); n != 0 {
+		t.Errorf("Dequantize allocates %v times per run, want 0", n)
+	}
+}
+
+func BenchmarkDequantize(b *testing.B) {
+	for _, d := range blockTypes() {
+		b.Run(d.String(), func(b *testing.B) {
+			const elems = 1 << 20
+			n := elems / d.BlockSize()
+			src := randomBlocks(b, d, n)
+			dst := make([]float32, n*d.BlockSize())
+			b.SetBytes(int64(4 * len(dst)))
+			for b.Loop() {
+				if err := Dequantize(dst, src, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
