@@ -347,4 +347,3 @@ func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error
 	}
 	return b, nil
 }
-

@@ -1,0 +1,939 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Elementwise operators: numpy-broadcast binary arithmetic, comparisons, logic and
+// bitwise ops, variadic Max/Min/Sum/Mean, Where, and unary math and activations.
+
+func init() {
+	registerAll(1, true, arithKernel, "Add", "Sub", "Mul", "Div", "Pow", "Mod")
+	registerAll(1, true, compareKernel, "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")
+	registerAll(1, false, logicKernel, "And", "Or", "Xor")
+	registerAll(1, false, bitwiseKernel, "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift")
+	registerAll(1, true, variadicKernel, "Max", "Min", "Sum", "Mean")
+	Register(Op{Type: "Where", Since: 9, Kernel: whereKernel})
+	Register(Op{Type: "Not", Since: 1, Kernel: notKernel})
+	Register(Op{Type: "BitwiseNot", Since: 18, Kernel: bitwiseNotKernel})
+	registerAll(1, true, signedKernel, "Neg", "Abs", "Sign")
+	registerAll(1, true, isKernel, "IsNaN", "IsInf")
+	var floatOps []string
+	for name := range floatUnary {
+		floatOps = append(floatOps, name)
+	}
+	registerAll(1, true, floatKernel, floatOps...)
+	Register(Op{Type: "PRelu", Since: 1, Kernel: preluKernel, ViaFloat32: true})
+	Register(Op{Type: "Clip", Since: 1, Kernel: clipKernel, ViaFloat32: true})
+}
+
+func broadcastPair(a, b *Value) ([]int64, *bcast, error) {
+	if a.DType != b.DType {
+		return nil, nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
+	}
+	shape, err := BroadcastShape(a.Shape, b.Shape)
+	if err != nil {
+		return nil, nil, err
+	}
+	return shape, newBcast(shape, a.Shape, b.Shape), nil
+}
+
+func twoInputs(c *Call) (*Value, *Value, error) {
+	a, b := c.Input(0), c.Input(1)
+	if a == nil || b == nil {
+		return nil, nil, fmt.Errorf("needs two inputs")
+	}
+	return a, b, nil
+}
+
+func arithKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		a, b, err := twoInputs(c)
+		if err != nil {
+			return nil, err
+		}
+		if op == "Pow" && a.DType != b.DType {
+			b = castValue(b, a.DType) // the exponent may have its own type
+		}
+		shape, bc, err := broadcastPair(a, b)
+		if err != nil {
+			return nil, err
+		}
+		fmod, err := c.Node.Int("fmod", 0)
+		if err != nil {
+			return nil, err
+		}
+		if op == "Mod" && fmod == 0 && a.DType.Float() {
+			return nil, fmt.Errorf("Mod on %v needs fmod=1", a.DType)
+		}
+		out := c.Alloc(a.DType, shape)
+		var ok bool
+		switch x := a.Data.(type) {
+		case []float32:
+			ok = arith(op, fmod != 0, out.Data.([]float32), x, b.Data.([]float32), bc)
+		case []float64:
+			ok = arith(op, fmod != 0, out.Data.([]float64), x, b.Data.([]float64), bc)
+		case []int8:
+			ok = arith(op, fmod != 0, out.Data.([]int8), x, b.Data.([]int8), bc)
+		case []int16:
+			ok = arith(op, fmod != 0, out.Data.([]int16), x, b.Data.([]int16), bc)
+		case []int32:
+			ok = arith(op, fmod != 0, out.Data.([]int32), x, b.Data.([]int32), bc)
+		case []int64:
+			ok = arith(op, fmod != 0, out.Data.([]int64), x, b.Data.([]int64), bc)
+		case []uint8:
+			ok = arith(op, fmod != 0, out.Data.([]uint8), x, b.Data.([]uint8), bc)
+		case []uint16:
+			ok = arith(op, fmod != 0, out.Data.([]uint16), x, b.Data.([]uint16), bc)
+		case []uint32:
+			ok = arith(op, fmod != 0, out.Data.([]uint32), x, b.Data.([]uint32), bc)
+		case []uint64:
+			ok = arith(op, fmod != 0, out.Data.([]uint64), x, b.Data.([]uint64), bc)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s is not defined for %v", op, a.DType)
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func isFloatType[T number]() bool {
+	var z T
+	switch any(z).(type) {
+	case float32, float64:
+		return true
+	}
+	return false
+}
+
+func arith[T number](op string, fmod bool, out, a, b []T, bc *bcast) bool {
+	var f func(x, y T) T
+	switch op {
+	case "Add":
+		f = func(x, y T) T { return x + y }
+	case "Sub":
+		f = func(x, y T) T { return x - y }
+	case "Mul":
+		f = func(x, y T) T { return x * y }
+	case "Div":
+		if !isFloatType[T]() {
+			f = func(x, y T) T {
+				if y == 0 {
+					panic("integer division by zero")
+				}
+				return x / y
+			}
+		} else {
+			f = func(x, y T) T { return x / y }
+		}
+	case "Pow":
+		if isFloatType[T]() {
+			f = func(x, y T) T { return T(math.Pow(float64(x), float64(y))) }
+		} else {
+			f = func(x, y T) T { return T(intPow(int64(x), int64(y))) }
+		}
+	case "Mod":
+		switch {
+		case isFloatType[T]():
+			f = func(x, y T) T { return T(math.Mod(float64(x), float64(y))) }
+		case fmod:
+			f = func(x, y T) T {
+				if y == 0 {
+					panic("integer modulo by zero")
+				}
+				return T(int64(x) % int64(y))
+			}
+		default: // Python-style: the result takes the divisor's sign
+			f = func(x, y T) T {
+				if y == 0 {
+					panic("integer modulo by zero")
+				}
+				m := int64(x) % int64(y)
+				if m != 0 && (m < 0) != (int64(y) < 0) {
+					m += int64(y)
+				}
+				return T(m)
+			}
+		}
+	default:
+		return false
+	}
+	if op == "Add" || op == "Mul" || op == "Sub" {
+		if fastArith(op, out, a, b, bc) {
+			return true
+		}
+	}
+	binaryMap(out, a, b, bc, f)
+	return true
+}
+
+// fastArith handles same-shape and row-broadcast float32 Add/Sub/Mul without an
+// indirect call per element.
+func fastArith[T number](op string, out, a, b []T, bc *bcast) bool {
+	o, ok := any(out).([]float32)
+	if !ok {
+		return false
+	}
+	x, y := any(a).([]float32), any(b).([]float32)
+	n := bc.rowLen()
+	sa, sb := bc.inner(0), bc.inner(1)
+	if sa != 1 || (sb != 1 && sb != 0) {
+		return false
+	}
+	bc.each(func(off int, offs []int) {
+		dst := o[off : off+n]
+		xa := x[offs[0] : offs[0]+n]
+		if sb == 0 {
+			s := y[offs[1]]
+			switch op {
+			case "Add":
+				for i := range dst {
+					dst[i] = xa[i] + s
+				}
+			case "Sub":
+				for i := range dst {
+					dst[i] = xa[i] - s
+				}
+			case "Mul":
+				for i := range dst {
+					dst[i] = xa[i] * s
+				}
+			}
+			return
+		}
+		yb := y[offs[1] : offs[1]+n]
+		switch op {
+		case "Add":
+			for i := range dst {
+				dst[i] = xa[i] + yb[i]
+			}
+		case "Sub":
+			for i := range dst {
+				dst[i] = xa[i] - yb[i]
+			}
+		case "Mul":
+			for i := range dst {
+				dst[i] = xa[i] * yb[i]
+			}
+		}
+	})
+	return true
+}
+
+func intPow(x, y int64) int64 {
+	if y < 0 {
+		switch x {
+		case 1:
+			return 1
+		case -1:
+			if y%2 == 0 {
+				return 1
+			}
+			return -1
+		}
+		return 0
+	}
+	r := int64(1)
+	for y > 0 {
+		if y&1 == 1 {
+			r *= x
+		}
+		x *= x
+		y >>= 1
+	}
+	return r
+}
+
+type ordered interface {
+	number
+}
+
+func compareKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		a, b, err := twoInputs(c)
+		if err != nil {
+			return nil, err
+		}
+		shape, bc, err := broadcastPair(a, b)
+		if err != nil {
+			return nil, err
+		}
+		out := c.Alloc(tensor.Bool, shape)
+		o := out.Data.([]bool)
+		ok := true
+		switch x := a.Data.(type) {
+		case []float32:
+			ok = compare(op, o, x, b.Data.([]float32), bc)
+		case []float64:
+			ok = compare(op, o, x, b.Data.([]float64), bc)
+		case []int8:
+			ok = compare(op, o, x, b.Data.([]int8), bc)
+		case []int16:
+			ok = compare(op, o, x, b.Data.([]int16), bc)
+		case []int32:
+			ok = compare(op, o, x, b.Data.([]int32), bc)
+		case []int64:
+			ok = compare(op, o, x, b.Data.([]int64), bc)
+		case []uint8:
+			ok = compare(op, o, x, b.Data.([]uint8), bc)
+		case []uint16:
+			ok = compare(op, o, x, b.Data.([]uint16), bc)
+		case []uint32:
+			ok = compare(op, o, x, b.Data.([]uint32), bc)
+		case []uint64:
+			ok = compare(op, o, x, b.Data.([]uint64), bc)
+		case []bool:
+			if op != "Equal" {
+				return nil, fmt.Errorf("%s is not defined for bool", op)
+			}
+			binaryMap(o, x, b.Data.([]bool), bc, func(p, q bool) bool { return p == q })
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s is not defined for %v", op, a.DType)
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func compare[T ordered](op string, out []bool, a, b []T, bc *bcast) bool {
+	var f func(x, y T) bool
+	switch op {
+	case "Equal":
+		f = func(x, y T) bool { return x == y }
+	case "Less":
+		f = func(x, y T) bool { return x < y }
+	case "Greater":
+		f = func(x, y T) bool { return x > y }
+	case "LessOrEqual":
+		f = func(x, y T) bool { return x <= y }
+	case "GreaterOrEqual":
+		f = func(x, y T) bool { return x >= y }
+	default:
+		return false
+	}
+	binaryMap(out, a, b, bc, f)
+	return true
+}
+
+func logicKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		a, b, err := twoInputs(c)
+		if err != nil {
+			return nil, err
+		}
+		if a.DType != tensor.Bool {
+			return nil, fmt.Errorf("%s needs bool inputs, have %v", op, a.DType)
+		}
+		shape, bc, err := broadcastPair(a, b)
+		if err != nil {
+			return nil, err
+		}
+		out := c.Alloc(tensor.Bool, shape)
+		var f func(x, y bool) bool
+		switch op {
+		case "And":
+			f = func(x, y bool) bool { return x && y }
+		case "Or":
+			f = func(x, y bool) bool { return x || y }
+		default:
+			f = func(x, y bool) bool { return x != y }
+		}
+		binaryMap(out.Data.([]bool), a.Data.([]bool), b.Data.([]bool), bc, f)
+		return []*Value{out}, nil
+	}
+}
+
+func bitwiseKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		a, b, err := twoInputs(c)
+		if err != nil {
+			return nil, err
+		}
+		shape, bc, err := broadcastPair(a, b)
+		if err != nil {
+			return nil, err
+		}
+		left := true
+		if op == "BitShift" {
+			dir, err := c.Node.String("direction", "")
+			if err != nil {
+				return nil, err
+			}
+			switch dir {
+			case "LEFT":
+			case "RIGHT":
+				left = false
+			default:
+				return nil, fmt.Errorf("direction %q must be LEFT or RIGHT", dir)
+			}
+		}
+		out := c.Alloc(a.DType, shape)
+		ok := true
+		switch x := a.Data.(type) {
+		case []int8:
+			bitwise(op, left, out.Data.([]int8), x, b.Data.([]int8), bc)
+		case []int16:
+			bitwise(op, left, out.Data.([]int16), x, b.Data.([]int16), bc)
+		case []int32:
+			bitwise(op, left, out.Data.([]int32), x, b.Data.([]int32), bc)
+		case []int64:
+			bitwise(op, left, out.Data.([]int64), x, b.Data.([]int64), bc)
+		case []uint8:
+			bitwise(op, left, out.Data.([]uint8), x, b.Data.([]uint8), bc)
+		case []uint16:
+			ok = a.DType == tensor.U16
+			if ok {
+				bitwise(op, left, out.Data.([]uint16), x, b.Data.([]uint16), bc)
+			}
+		case []uint32:
+			bitwise(op, left, out.Data.([]uint32), x, b.Data.([]uint32), bc)
+		case []uint64:
+			bitwise(op, left, out.Data.([]uint64), x, b.Data.([]uint64), bc)
+		default:
+			ok = false
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s needs integer inputs, have %v", op, a.DType)
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func bitwise[T integer](op string, left bool, out, a, b []T, bc *bcast) {
+	var f func(x, y T) T
+	switch op {
+	case "BitwiseAnd":
+		f = func(x, y T) T { return x & y }
+	case "BitwiseOr":
+		f = func(x, y T) T { return x | y }
+	case "BitwiseXor":
+		f = func(x, y T) T { return x ^ y }
+	default:
+		if left {
+			f = func(x, y T) T { return x << uint64(y) }
+		} else {
+			f = func(x, y T) T { return x >> uint64(y) }
+		}
+	}
+	binaryMap(out, a, b, bc, f)
+}
+
+func bitwiseNotKernel(c *Call) ([]*Value, error) {
+	a := c.Input(0)
+	out := c.Alloc(a.DType, a.Shape)
+	switch x := a.Data.(type) {
+	case []int8:
+		unaryMap(out.Data.([]int8), x, func(v int8) int8 { return ^v })
+	case []int16:
+		unaryMap(out.Data.([]int16), x, func(v int16) int16 { return ^v })
+	case []int32:
+		unaryMap(out.Data.([]int32), x, func(v int32) int32 { return ^v })
+	case []int64:
+		unaryMap(out.Data.([]int64), x, func(v int64) int64 { return ^v })
+	case []uint8:
+		unaryMap(out.Data.([]uint8), x, func(v uint8) uint8 { return ^v })
+	case []uint16:
+		unaryMap(out.Data.([]uint16), x, func(v uint16) uint16 { return ^v })
+	case []uint32:
+		unaryMap(out.Data.([]uint32), x, func(v uint32) uint32 { return ^v })
+	case []uint64:
+		unaryMap(out.Data.([]uint64), x, func(v uint64) uint64 { return ^v })
+	default:
+		return nil, fmt.Errorf("BitwiseNot needs an integer input, have %v", a.DType)
+	}
+	return []*Value{out}, nil
+}
+
+func notKernel(c *Call) ([]*Value, error) {
+	a := c.Input(0)
+	if a.DType != tensor.Bool {
+		return nil, fmt.Errorf("Not needs a bool input, have %v", a.DType)
+	}
+	out := c.Alloc(tensor.Bool, a.Shape)
+	unaryMap(out.Data.([]bool), a.Data.([]bool), func(v bool) bool { return !v })
+	return []*Value{out}, nil
+}
+
+// variadicKernel folds Max, Min, Sum and Mean over any number of broadcast inputs.
+func variadicKernel(op string) Kernel {
+	binOp := map[string]string{"Max": "Max", "Min": "Min", "Sum": "Add", "Mean": "Add"}[op]
+	return func(c *Call) ([]*Value, error) {
+		var acc *Value
+		for _, v := range c.Inputs {
+			if v == nil {
+				continue
+			}
+			if acc == nil {
+				acc = v
+				continue
+			}
+			shape, bc, err := broadcastPair(acc, v)
+			if err != nil {
+				return nil, err
+			}
+			out := c.Alloc(acc.DType, shape)
+			if !minMaxOrArith(binOp, out, acc, v, bc) {
+				return nil, fmt.Errorf("%s is not defined for %v", op, acc.DType)
+			}
+			acc = out
+		}
+		if acc == nil {
+			return nil, fmt.Errorf("%s needs at least one input", op)
+		}
+		if acc == c.Inputs[0] {
+			return []*Value{View(acc, acc.Shape)}, nil
+		}
+		if op == "Mean" {
+			n := 0
+			for _, v := range c.Inputs {
+				if v != nil {
+					n++
+				}
+			}
+			switch d := acc.Data.(type) {
+			case []float32:
+				for i := range d {
+					d[i] /= float32(n)
+				}
+			case []float64:
+				for i := range d {
+					d[i] /= float64(n)
+				}
+			default:
+				return nil, fmt.Errorf("Mean needs float inputs, have %v", acc.DType)
+			}
+		}
+		return []*Value{acc}, nil
+	}
+}
+
+func minMaxOrArith(op string, out, a, b *Value, bc *bcast) bool {
+	switch x := a.Data.(type) {
+	case []float32:
+		return minMax(op, out.Data.([]float32), x, b.Data.([]float32), bc)
+	case []float64:
+		return minMax(op, out.Data.([]float64), x, b.Data.([]float64), bc)
+	case []int8:
+		return minMax(op, out.Data.([]int8), x, b.Data.([]int8), bc)
+	case []int16:
+		return minMax(op, out.Data.([]int16), x, b.Data.([]int16), bc)
+	case []int32:
+		return minMax(op, out.Data.([]int32), x, b.Data.([]int32), bc)
+	case []int64:
+		return minMax(op, out.Data.([]int64), x, b.Data.([]int64), bc)
+	case []uint8:
+		return minMax(op, out.Data.([]uint8), x, b.Data.([]uint8), bc)
+	case []uint16:
+		return minMax(op, out.Data.([]uint16), x, b.Data.([]uint16), bc)
+	case []uint32:
+		return minMax(op, out.Data.([]uint32), x, b.Data.([]uint32), bc)
+	case []uint64:
+		return minMax(op, out.Data.([]uint64), x, b.Data.([]uint64), bc)
+	}
+	return false
+}
+
+func minMax[T number](op string, out, a, b []T, bc *bcast) bool {
+	switch op {
+	case "Max":
+		binaryMap(out, a, b, bc, func(x, y T) T {
+			if x != x || x > y {
+				return x
+			}
+			return y
+		})
+	case "Min":
+		binaryMap(out, a, b, bc, func(x, y T) T {
+			if x != x || x < y {
+				return x
+			}
+			return y
+		})
+	default:
+		return arith(op, false, out, a, b, bc)
+	}
+	return true
+}
+
+func whereKernel(c *Call) ([]*Value, error) {
+	cond, x, y := c.Input(0), c.Input(1), c.Input(2)
+	if cond == nil || x == nil || y == nil {
+		return nil, fmt.Errorf("needs three inputs")
+	}
+	if cond.DType != tensor.Bool {
+		return nil, fmt.Errorf("condition must be bool, have %v", cond.DType)
+	}
+	if x.DType != y.DType {
+		return nil, fmt.Errorf("input types differ: %v and %v", x.DType, y.DType)
+	}
+	shape, err := BroadcastShape(cond.Shape, x.Shape, y.Shape)
+	if err != nil {
+		return nil, err
+	}
+	out := c.Alloc(x.DType, shape)
+	bc := newBcast(shape, cond.Shape, x.Shape, y.Shape)
+	switch o := out.Data.(type) {
+	case []float32:
+		where(o, cond.Data.([]bool), x.Data.([]float32), y.Data.([]float32), bc)
+	case []float64:
+		where(o, cond.Data.([]bool), x.Data.([]float64), y.Data.([]float64), bc)
+	case []uint16:
+		where(o, cond.Data.([]bool), x.Data.([]uint16), y.Data.([]uint16), bc)
+	case []int8:
+		where(o, cond.Data.([]bool), x.Data.([]int8), y.Data.([]int8), bc)
+	case []int16:
+		where(o, cond.Data.([]bool), x.Data.([]int16), y.Data.([]int16), bc)
+	case []int32:
+		where(o, cond.Data.([]bool), x.Data.([]int32), y.Data.([]int32), bc)
+	case []int64:
+		where(o, cond.Data.([]bool), x.Data.([]int64), y.Data.([]int64), bc)
+	case []uint8:
+		where(o, cond.Data.([]bool), x.Data.([]uint8), y.Data.([]uint8), bc)
+	case []uint32:
+		where(o, cond.Data.([]bool), x.Data.([]uint32), y.Data.([]uint32), bc)
+	case []uint64:
+		where(o, cond.Data.([]bool), x.Data.([]uint64), y.Data.([]uint64), bc)
+	case []bool:
+		where(o, cond.Data.([]bool), x.Data.([]bool), y.Data.([]bool), bc)
+	}
+	return []*Value{out}, nil
+}
+
+func where[T any](out []T, cond []bool, x, y []T, bc *bcast) {
+	n := bc.rowLen()
+	sc, sx, sy := bc.inner(0), bc.inner(1), bc.inner(2)
+	bc.each(func(o int, offs []int) {
+		for i := 0; i < n; i++ {
+			if cond[offs[0]+i*sc] {
+				out[o+i] = x[offs[1]+i*sx]
+			} else {
+				out[o+i] = y[offs[2]+i*sy]
+			}
+		}
+	})
+}
+
+func signedKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		a := c.Input(0)
+		out := c.Alloc(a.DType, a.Shape)
+		ok := true
+		switch x := a.Data.(type) {
+		case []float32:
+			signed(op, out.Data.([]float32), x)
+		case []float64:
+			signed(op, out.Data.([]float64), x)
+		case []int8:
+			signed(op, out.Data.([]int8), x)
+		case []int16:
+			signed(op, out.Data.([]int16), x)
+		case []int32:
+			signed(op, out.Data.([]int32), x)
+		case []int64:
+			signed(op, out.Data.([]int64), x)
+		case []uint8:
+			signed(op, out.Data.([]uint8), x)
+		case []uint16:
+			signed(op, out.Data.([]uint16), x)
+		case []uint32:
+			signed(op, out.Data.([]uint32), x)
+		case []uint64:
+			signed(op, out.Data.([]uint64), x)
+		default:
+			ok = false
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s is not defined for %v", op, a.DType)
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func signed[T number](op string, out, in []T) {
+	switch op {
+	case "Neg":
+		unaryMap(out, in, func(x T) T { return -x })
+	case "Abs":
+		unaryMap(out, in, func(x T) T {
+			if x < 0 {
+				return -x
+			}
+			return x
+		})
+	default:
+		unaryMap(out, in, func(x T) T {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return T(0) - 1
+			}
+			return x // zero or NaN
+		})
+	}
+}
+
+func isKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		a := c.Input(0)
+		var a1 attrs
+		neg := a1.int(c.Node, "detect_negative", 1) != 0
+		pos := a1.int(c.Node, "detect_positive", 1) != 0
+		if a1.err != nil {
+			return nil, a1.err
+		}
+		f := func(x float64) bool {
+			if op == "IsNaN" {
+				return x != x
+			}
+			return (pos && math.IsInf(x, 1)) || (neg && math.IsInf(x, -1))
+		}
+		out := c.Alloc(tensor.Bool, a.Shape)
+		switch x := a.Data.(type) {
+		case []float32:
+			unaryMap(out.Data.([]bool), x, func(v float32) bool { return f(float64(v)) })
+		case []float64:
+			unaryMap(out.Data.([]bool), x, f)
+		default:
+			return nil, fmt.Errorf("%s needs a float input, have %v", op, a.DType)
+		}
+		return []*Value{out}, nil
+	}
+}
+
+// floatUnary holds the float-only unary ops; params reads a node's attributes once.
+var floatUnary = map[string]func(n *Node) (func(float64) float64, error){
+	"Sqrt":       plain(math.Sqrt),
+	"Exp":        plain(math.Exp),
+	"Log":        plain(math.Log),
+	"Reciprocal": plain(func(x float64) float64 { return 1 / x }),
+	"Floor":      plain(math.Floor),
+	"Ceil":       plain(math.Ceil),
+	"Round":      plain(math.RoundToEven),
+	"Sin":        plain(math.Sin),
+	"Cos":        plain(math.Cos),
+	"Tan":        plain(math.Tan),
+	"Asin":       plain(math.Asin),
+	"Acos":       plain(math.Acos),
+	"Atan":       plain(math.Atan),
+	"Sinh":       plain(math.Sinh),
+	"Cosh":       plain(math.Cosh),
+	"Tanh":       plain(math.Tanh),
+	"Asinh":      plain(math.Asinh),
+	"Acosh":      plain(math.Acosh),
+	"Atanh":      plain(math.Atanh),
+	"Erf":        plain(math.Erf),
+	"Sigmoid":    plain(sigmoid),
+	"Relu":       plain(func(x float64) float64 { return max(x, 0) }),
+	"Softplus":   plain(softplus),
+	"Softsign":   plain(func(x float64) float64 { return x / (1 + math.Abs(x)) }),
+	"Mish":       plain(func(x float64) float64 { return x * math.Tanh(softplus(x)) }),
+	"HardSwish": plain(func(x float64) float64 {
+		return x * max(0, min(1, x/6+0.5))
+	}),
+	"HardSigmoid": func(n *Node) (func(float64) float64, error) {
+		var a attrs
+		alpha, beta := float64(a.float(n, "alpha", 0.2)), float64(a.float(n, "beta", 0.5))
+		return func(x float64) float64 { return max(0, min(1, alpha*x+beta)) }, a.err
+	},
+	"LeakyRelu": func(n *Node) (func(float64) float64, error) {
+		alpha, err := n.Float("alpha", 0.01)
+		return func(x float64) float64 {
+			if x < 0 {
+				return float64(alpha) * x
+			}
+			return x
+		}, err
+	},
+	"Elu": func(n *Node) (func(float64) float64, error) {
+		alpha, err := n.Float("alpha", 1)
+		return func(x float64) float64 {
+			if x < 0 {
+				return float64(alpha) * (math.Exp(x) - 1)
+			}
+			return x
+		}, err
+	},
+	"Celu": func(n *Node) (func(float64) float64, error) {
+		alpha, err := n.Float("alpha", 1)
+		a := float64(alpha)
+		return func(x float64) float64 { return max(0, x) + min(0, a*(math.Exp(x/a)-1)) }, err
+	},
+	"Selu": func(n *Node) (func(float64) float64, error) {
+		var at attrs
+		alpha := float64(at.float(n, "alpha", 1.67326319217681884765625))
+		gamma := float64(at.float(n, "gamma", 1.05070102214813232421875))
+		return func(x float64) float64 {
+			if x <= 0 {
+				return gamma * (alpha*math.Exp(x) - alpha)
+			}
+			return gamma * x
+		}, at.err
+	},
+	"ThresholdedRelu": func(n *Node) (func(float64) float64, error) {
+		alpha, err := n.Float("alpha", 1)
+		return func(x float64) float64 {
+			if x > float64(alpha) {
+				return x
+			}
+			return 0
+		}, err
+	},
+	"Gelu": func(n *Node) (func(float64) float64, error) {
+		approx, err := n.String("approximate", "none")
+		if approx == "tanh" {
+			return func(x float64) float64 {
+				return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+			}, err
+		}
+		return func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }, err
+	},
+}
+
+func plain(f func(float64) float64) func(*Node) (func(float64) float64, error) {
+	return func(*Node) (func(float64) float64, error) { return f, nil }
+}
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+func softplus(x float64) float64 {
+	if x > 30 {
+		return x
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+func floatKernel(op string) Kernel {
+	build := floatUnary[op]
+	return func(c *Call) ([]*Value, error) {
+		a := c.Input(0)
+		f, err := build(c.Node)
+		if err != nil {
+			return nil, err
+		}
+		out := c.Alloc(a.DType, a.Shape)
+		switch x := a.Data.(type) {
+		case []float32:
+			o := out.Data.([]float32)
+			if op == "Relu" {
+				unaryMap(o, x, func(v float32) float32 { return max(v, 0) })
+				break
+			}
+			unaryMap(o, x, func(v float32) float32 { return float32(f(float64(v))) })
+		case []float64:
+			unaryMap(out.Data.([]float64), x, f)
+		default:
+			if op == "Relu" && a.DType.Signed() { // opset 14 allows signed integers
+				v := castValue(a, tensor.F64)
+				r := castValue(&Value{DType: tensor.F64, Shape: a.Shape, Data: mapSlice(v.Data.([]float64), f)}, a.DType)
+				return []*Value{r}, nil
+			}
+			return nil, fmt.Errorf("%s needs a float input, have %v", op, a.DType)
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func mapSlice(in []float64, f func(float64) float64) []float64 {
+	out := make([]float64, len(in))
+	for i, x := range in {
+		out[i] = f(x)
+	}
+	return out
+}
+
+func preluKernel(c *Call) ([]*Value, error) {
+	x, slope, err := twoInputs(c)
+	if err != nil {
+		return nil, err
+	}
+	if x.DType != slope.DType {
+		return nil, fmt.Errorf("input types differ: %v and %v", x.DType, slope.DType)
+	}
+	sshape := slope.Shape
+	// Opset <7 allowed a per-channel slope [C] against [N, C, ...]: align it to axis 1.
+	if len(sshape) == 1 && len(x.Shape) > 2 && sshape[0] == x.Shape[1] && sshape[0] != x.Shape[len(x.Shape)-1] {
+		sshape = append([]int64{sshape[0]}, make([]int64, len(x.Shape)-2)...)
+		for i := 1; i < len(sshape); i++ {
+			sshape[i] = 1
+		}
+	}
+	shape, err := BroadcastShape(x.Shape, sshape)
+	if err != nil {
+		return nil, err
+	}
+	bc := newBcast(shape, x.Shape, sshape)
+	out := c.Alloc(x.DType, shape)
+	switch a := x.Data.(type) {
+	case []float32:
+		binaryMap(out.Data.([]float32), a, slope.Data.([]float32), bc, func(v, s float32) float32 {
+			if v < 0 {
+				return v * s
+			}
+			return v
+		})
+	case []float64:
+		binaryMap(out.Data.([]float64), a, slope.Data.([]float64), bc, func(v, s float64) float64 {
+			if v < 0 {
+				return v * s
+			}
+			return v
+		})
+	default:
+		return nil, fmt.Errorf("PRelu needs float inputs, have %v", x.DType)
+	}
+	return []*Value{out}, nil
+}
+
+func clipKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if c.Opset < 11 {
+		var a attrs
+		lo = float64(a.float(c.Node, "min", float32(math.Inf(-1))))
+		hi = float64(a.float(c.Node, "max", float32(math.Inf(1))))
+		if a.err != nil {
+			return nil, a.err
+		}
+	} else {
+		if v := c.Input(1); v != nil {
+			if v.Len() != 1 {
+				return nil, fmt.Errorf("min must be a scalar, have %v", v)
+			}
+			lo = elemFloat64(v, 0)
+		}
+		if v := c.Input(2); v != nil {
+			if v.Len() != 1 {
+				return nil, fmt.Errorf("max must be a scalar, have %v", v)
+			}
+			hi = elemFloat64(v, 0)
+		}
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	switch a := x.Data.(type) {
+	case []float32:
+		l, h := float32(lo), float32(hi)
+		unaryMap(out.Data.([]float32), a, func(v float32) float32 { return min(max(v, l), h) })
+	case []float64:
+		unaryMap(out.Data.([]float64), a, func(v float64) float64 { return min(max(v, lo), hi) })
+	default:
+		if !x.DType.Integer() {
+			return nil, fmt.Errorf("Clip is not defined for %v", x.DType)
+		}
+		f := castValue(x, tensor.F64).Data.([]float64)
+		for i := range f {
+			f[i] = min(max(f[i], lo), hi)
+		}
+		return []*Value{castValue(&Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)}, nil
+	}
+	return []*Value{out}, nil
+}
