@@ -57,21 +57,18 @@ func globals() map[string]any {
 		"torch._utils._rebuild_meta_tensor_no_storage":   pickle.Func(unsupported("meta tensors")),
 		"torch._utils._rebuild_wrapper_subclass":         pickle.Func(unsupported("tensor subclasses")),
 		"torch._utils._rebuild_device_tensor_from_numpy": pickle.Func(unsupported("tensors saved from numpy")),
-		"collections.OrderedDict":                        pickle.Func(orderedDict),
-		"torch.Size":                                     pickle.Func(size),
-		"torch.device":                                   pickle.Func(device),
-		"builtins.set":                                   pickle.Func(set(false)),
-		"builtins.frozenset":                             pickle.Func(set(true)),
-		"__builtin__.set":                                pickle.Func(set(false)),
-		"builtins.slice":                                 pickle.Func(slice),
-		"_codecs.encode":                                 pickle.Func(codecsEncode),
-		"torch.Tensor":                                   &pickle.Class{Module: "torch", Name: "Tensor"},
-		"torch.nn.parameter.Parameter":                   &pickle.Class{Module: "torch.nn.parameter", Name: "Parameter"},
-		"torch.storage.UntypedStorage":                   &storageType{"UntypedStorage", tensor.U8},
-		"torch.UntypedStorage":                           &storageType{"UntypedStorage", tensor.U8},
-		"torch.storage._UntypedStorage":                  &storageType{"UntypedStorage", tensor.U8},
-		"torch.storage._TypedStorage":                    &storageType{"TypedStorage", tensor.U8},
-		"torch.storage.TypedStorage":                     &storageType{"TypedStorage", tensor.U8},
+		"torch.Size":                    pickle.Func(size),
+		"torch.device":                  pickle.Func(device),
+		"torch.Tensor":                  &pickle.Class{Module: "torch", Name: "Tensor"},
+		"torch.nn.parameter.Parameter":  &pickle.Class{Module: "torch.nn.parameter", Name: "Parameter"},
+		"torch.storage.UntypedStorage":  &storageType{"UntypedStorage", tensor.U8},
+		"torch.UntypedStorage":          &storageType{"UntypedStorage", tensor.U8},
+		"torch.storage._UntypedStorage": &storageType{"UntypedStorage", tensor.U8},
+		"torch.storage._TypedStorage":   &storageType{"TypedStorage", tensor.U8},
+		"torch.storage.TypedStorage":    &storageType{"TypedStorage", tensor.U8},
+	}
+	for k, v := range pickle.Builtins() {
+		g[k] = v
 	}
 	for _, s := range storageNames {
 		g["torch."+s.name] = &storageType{s.name, s.dtype}
@@ -177,25 +174,6 @@ func rebuildFromType(args []any) (any, error) {
 	return fn.Call(inner)
 }
 
-func orderedDict(args []any) (any, error) {
-	d := pickle.NewDict()
-	if len(args) == 0 {
-		return d, nil
-	}
-	l, ok := args[0].(*pickle.List)
-	if !ok {
-		return nil, errorf("OrderedDict argument is %T", args[0])
-	}
-	for _, it := range l.Items {
-		kv, ok := it.(pickle.Tuple)
-		if !ok || len(kv) != 2 {
-			return nil, errorf("OrderedDict item is %T", it)
-		}
-		d.Set(kv[0], kv[1])
-	}
-	return d, nil
-}
-
 func size(args []any) (any, error) {
 	if len(args) == 0 {
 		return pickle.Tuple{}, nil
@@ -220,54 +198,6 @@ func device(args []any) (any, error) {
 		return nil, errorf("torch.device argument is %T", args[0])
 	}
 	return s, nil
-}
-
-func set(frozen bool) pickle.Func {
-	return func(args []any) (any, error) {
-		s := &pickle.Set{Frozen: frozen}
-		if len(args) > 0 {
-			switch x := args[0].(type) {
-			case *pickle.List:
-				s.Items = append(s.Items, x.Items...)
-			case pickle.Tuple:
-				s.Items = append(s.Items, x...)
-			default:
-				return nil, errorf("set argument is %T", args[0])
-			}
-		}
-		return s, nil
-	}
-}
-
-func slice(args []any) (any, error) { return pickle.Tuple(args), nil }
-
-// codecsEncode implements _codecs.encode(str, "latin1"), which protocols 0-2 use for bytes.
-func codecsEncode(args []any) (any, error) {
-	if len(args) < 1 {
-		return nil, errorf("_codecs.encode without arguments")
-	}
-	s, ok := args[0].(string)
-	if !ok {
-		return nil, errorf("_codecs.encode argument is %T", args[0])
-	}
-	enc := "utf-8"
-	if len(args) > 1 {
-		enc, _ = args[1].(string)
-	}
-	switch enc {
-	case "latin1", "latin-1", "iso-8859-1":
-		out := make([]byte, 0, len(s))
-		for _, r := range s {
-			if r > 0xff {
-				return nil, errorf("_codecs.encode: %U is not latin-1", r)
-			}
-			out = append(out, byte(r))
-		}
-		return out, nil
-	case "utf-8", "utf8":
-		return []byte(s), nil
-	}
-	return nil, refit.Unsupportedf("pytorch", "_codecs.encode to %q", enc)
 }
 
 // check validates the view against its storage's element count.
