@@ -4,6 +4,7 @@ package all
 import (
 	_ "github.com/refit-ml/refit/format/gguf"
 	_ "github.com/refit-ml/refit/format/numpy"
+	_ "github.com/refit-ml/refit/format/onnx"
 	_ "github.com/refit-ml/refit/format/pytorch"
 	_ "github.com/refit-ml/refit/format/safetensors"
 )
