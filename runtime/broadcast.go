@@ -151,7 +151,7 @@ func (b *bcast) each(fn func(out int, offs []int)) {
 	})
 }
 
-// binaryMap computes out[i] = f(a[i'], b[i'']) with broadcasting.
+// binaryMap computes out[i] = f(a[i'], b[i”]) with broadcasting.
 func binaryMap[T, U any](out []U, a, b []T, bc *bcast, f func(x, y T) U) {
 	n := bc.rowLen()
 	sa, sb := bc.inner(0), bc.inner(1)

@@ -1,0 +1,119 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Dtype-independent data movement: the shape operators compute index maps or block
+// copies, then these helpers move elements of whatever Go type the value holds.
+
+// takeIdx sets dst[i] = src[idx[i]]; dst and src hold the same slice type.
+func takeIdx(dst, src any, idx []int) {
+	switch d := dst.(type) {
+	case []float32:
+		take(d, src.([]float32), idx)
+	case []float64:
+		take(d, src.([]float64), idx)
+	case []uint16:
+		take(d, src.([]uint16), idx)
+	case []int8:
+		take(d, src.([]int8), idx)
+	case []int16:
+		take(d, src.([]int16), idx)
+	case []int32:
+		take(d, src.([]int32), idx)
+	case []int64:
+		take(d, src.([]int64), idx)
+	case []uint8:
+		take(d, src.([]uint8), idx)
+	case []uint32:
+		take(d, src.([]uint32), idx)
+	case []uint64:
+		take(d, src.([]uint64), idx)
+	case []bool:
+		take(d, src.([]bool), idx)
+	default:
+		panic(fmt.Sprintf("takeIdx: unsupported %T", dst))
+	}
+}
+
+func take[T any](dst, src []T, idx []int) {
+	parallelFor(len(dst), 32768, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dst[i] = src[idx[i]]
+		}
+	})
+}
+
+// copyAt copies n elements from src[so:] to dst[do:].
+func copyAt(dst any, do int, src any, so, n int) {
+	switch d := dst.(type) {
+	case []float32:
+		copy(d[do:do+n], src.([]float32)[so:so+n])
+	case []float64:
+		copy(d[do:do+n], src.([]float64)[so:so+n])
+	case []uint16:
+		copy(d[do:do+n], src.([]uint16)[so:so+n])
+	case []int8:
+		copy(d[do:do+n], src.([]int8)[so:so+n])
+	case []int16:
+		copy(d[do:do+n], src.([]int16)[so:so+n])
+	case []int32:
+		copy(d[do:do+n], src.([]int32)[so:so+n])
+	case []int64:
+		copy(d[do:do+n], src.([]int64)[so:so+n])
+	case []uint8:
+		copy(d[do:do+n], src.([]uint8)[so:so+n])
+	case []uint32:
+		copy(d[do:do+n], src.([]uint32)[so:so+n])
+	case []uint64:
+		copy(d[do:do+n], src.([]uint64)[so:so+n])
+	case []bool:
+		copy(d[do:do+n], src.([]bool)[so:so+n])
+	default:
+		panic(fmt.Sprintf("copyAt: unsupported %T", dst))
+	}
+}
+
+// stridesOf returns row-major element strides.
+func stridesOf(shape []int64) []int {
+	s := make([]int, len(shape))
+	acc := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		s[i] = acc
+		acc *= int(shape[i])
+	}
+	return s
+}
+
+// normAxis maps a possibly negative axis into [0, rank).
+func normAxis(axis int64, rank int) (int, error) {
+	if axis < -int64(rank) || axis >= int64(rank) {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
+	}
+	if axis < 0 {
+		axis += int64(rank)
+	}
+	return int(axis), nil
+}
+
+func numElements(shape []int64) (int, error) {
+	n, err := tensor.Shape(shape).NumElements()
+	if err != nil {
+		return 0, err
+	}
+	if n > 1<<40 {
+		return 0, fmt.Errorf("shape %v has too many elements", tensor.Shape(shape))
+	}
+	return int(n), nil
+}
+
+// fillFrom sets every element of v to the single element of scalar (cast).
+func fillFrom(v *Value, scalar *Value) {
+	s := castValue(scalar, v.DType)
+	for i := 0; i < v.Len(); i++ {
+		copyAt(v.Data, i, s.Data, 0, 1)
+	}
+}
