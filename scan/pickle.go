@@ -402,9 +402,9 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		}
 		return pushErr(w.call(fn, "REDUCE", off))
 	case 0x81, 0x92: // NEWOBJ, NEWOBJ_EX
-		n := 2
+		n := 1 // arguments above the class
 		if op == 0x92 {
-			n = 3
+			n = 2
 		}
 		if len(w.stack) < n+1 {
 			return value{}, false, errUnderflow

@@ -153,8 +153,11 @@ func contains(r io.ReaderAt, size int64, sig []byte) bool {
 
 // indexFrom returns the first offset >= from where sig occurs, or -1.
 func indexFrom(r io.ReaderAt, size, from int64, sig []byte) int64 {
-	const chunk = 1 << 20
-	buf := make([]byte, chunk+len(sig)-1)
+	if from < 0 || from >= size {
+		return -1
+	}
+	chunk := min(int64(1<<20), size-from)
+	buf := make([]byte, chunk+int64(len(sig))-1)
 	for off := from; off < size; off += chunk {
 		n, _ := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
 		if i := bytes.Index(buf[:n], sig); i >= 0 {

@@ -59,31 +59,31 @@ func centralDirectory(r io.ReaderAt, size int64) (map[int64]cdEntry, error) {
 	cdSize := int64(binary.LittleEndian.Uint32(e[12:]))
 	cdOff := int64(binary.LittleEndian.Uint32(e[16:]))
 	end := eocd
-	if cdSize == 0xffffffff || cdOff == 0xffffffff {
-		var loc [20]byte
-		if eocd < 20 {
-			return nil, errors.New("zip64 locator missing")
+	// A zip64 end record and locator may sit before the end record even when its own
+	// fields are not saturated (torch writes them always); the directory ends before them.
+	var loc [20]byte
+	if eocd >= 20+56 {
+		if _, err := r.ReadAt(loc[:], eocd-20); err == nil && bytes.Equal(loc[:4], []byte("PK\x06\x07")) {
+			var z [56]byte
+			rec := eocd - 20 - 56
+			if _, err := r.ReadAt(z[:], rec); err == nil && bytes.Equal(z[:4], []byte("PK\x06\x06")) {
+				end = rec
+				if cdSize == 0xffffffff || cdOff == 0xffffffff {
+					cdSize = int64(binary.LittleEndian.Uint64(z[40:]))
+					cdOff = int64(binary.LittleEndian.Uint64(z[48:]))
+				}
+			}
 		}
-		if _, err := r.ReadAt(loc[:], eocd-20); err != nil || !bytes.Equal(loc[:4], []byte("PK\x06\x07")) {
-			return nil, errors.New("zip64 locator missing")
-		}
-		// Find the zip64 end record just before the locator.
-		rec := eocd - 20 - 56
-		var z [56]byte
-		if rec < 0 {
-			return nil, errors.New("zip64 end record missing")
-		}
-		if _, err := r.ReadAt(z[:], rec); err != nil || !bytes.Equal(z[:4], []byte("PK\x06\x06")) {
-			return nil, errors.New("zip64 end record missing")
-		}
-		cdSize = int64(binary.LittleEndian.Uint64(z[40:]))
-		cdOff = int64(binary.LittleEndian.Uint64(z[48:]))
-		end = rec
-	}
-	if cdSize < 0 || cdOff < 0 || cdSize > end || cdOff > end-cdSize {
-		return nil, errors.New("central directory out of range")
 	}
 	base := end - cdSize - cdOff
+	if base > 0 {
+		// The directory may simply not end where the end record is; archive/zip then
+		// assumes no prefix.
+		var sig [4]byte
+		if _, err := r.ReadAt(sig[:], base+cdOff); err != nil || !bytes.Equal(sig[:], []byte("PK\x01\x02")) {
+			base = 0
+		}
+	}
 	cd := make([]byte, cdSize) // cdSize <= file size, checked above
 	if _, err := r.ReadAt(cd, base+cdOff); err != nil {
 		return nil, fmt.Errorf("central directory: %w", err)
@@ -283,8 +283,13 @@ func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry
 	switch e.method {
 	case 0:
 		if e.csize < 0 {
-			s.errorf(p, "zip: stored member of unknown size; not scanned")
-			return -1
+			n, ok := findDescriptor(r, size, e.dataOff)
+			if !ok {
+				s.errorf(p, "zip: stored member of unknown size; not scanned")
+				return -1
+			}
+			e.csize, avail = n, n
+			sec = io.NewSectionReader(r, e.dataOff, n)
 		}
 		s.member(p, sec, sec, avail, depth)
 		return e.csize
@@ -364,5 +369,26 @@ func (s *scanner) scanTar(prefix string, r io.ReaderAt, size int64, depth int) {
 		default:
 			s.member(p, tr, nil, -1, depth)
 		}
+	}
+}
+
+// findDescriptor finds the data descriptor that ends a stored member of unknown size: a
+// "PK\x07\x08" signature whose compressed-size field equals the bytes before it.
+func findDescriptor(r io.ReaderAt, size, dataOff int64) (int64, bool) {
+	sig := []byte("PK\x07\x08")
+	for pos := dataOff; ; {
+		q := indexFrom(r, size, pos, sig)
+		if q < 0 {
+			return 0, false
+		}
+		var d [24]byte
+		n, _ := r.ReadAt(d[:], q)
+		if n >= 16 && int64(binary.LittleEndian.Uint32(d[8:])) == q-dataOff {
+			return q - dataOff, true
+		}
+		if n >= 24 && int64(binary.LittleEndian.Uint64(d[8:])) == q-dataOff {
+			return q - dataOff, true
+		}
+		pos = q + 1
 	}
 }
