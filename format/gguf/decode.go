@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"errors"
 	"io"
 
 	"github.com/refit-ml/refit"
@@ -32,6 +33,9 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 // Model returns f as a Model whose tensors are views of f's source. Tensor types that a
 // Model cannot hold (ggml types newer than Refit's dtype table) give refit.ErrUnsupported.
 func (f *File) Model() (*refit.Model, error) {
+	if f.src == nil {
+		return nil, errors.New("gguf: Model needs a File returned by Parse")
+	}
 	m := &refit.Model{Format: "gguf", Tensors: make([]*tensor.Tensor, 0, len(f.Tensors))}
 	for _, kv := range f.KVs {
 		m.Metadata.Set(kv.Key, kv.Value)

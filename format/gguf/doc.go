@@ -21,7 +21,13 @@
 // names; general.alignment, if present, a UINT32 power of two; at most 4 dimensions,
 // none negative, element and byte counts that fit in int64; an innermost dimension
 // divisible by the type's block size; tensor offsets aligned, inside the file and not
-// overlapping; BOOL values 0 or 1; arrays nested at most MaxNesting deep.
+// overlapping; BOOL values 0 or 1; arrays nested at most MaxNesting deep. Parse accepts
+// any such layout (ggml's own reader insists on tensors packed in file order); Encode
+// always writes the packed layout ggml writes, so ggml-written files re-encode identically.
+//
+// ggml's reader rejects arrays of arrays and tensor names of 64 bytes or more. Parse
+// accepts both (gguf-py writes them); Encode refuses long names. Parse rejects BOOL bytes
+// other than 0 and 1, which could not be written back identically.
 //
 // Memory: Parse reads only the header (metadata and tensor infos) through a buffered
 // reader; tensors are io.SectionReader views of the source, read when an encoder pulls
