@@ -126,7 +126,7 @@ func makePlan(mp *onnxpb.ModelProto, data []tensor.Data, lay layout) (*plan, err
 		}
 		ip.msgLen = int64(len(ip.header))
 		if ip.data != nil && !ip.external {
-			ip.msgLen += int64(protowire.SizeTag(fieldTensorRawData) + protowire.SizeVarint(uint64(ip.data.Size()))) + ip.data.Size()
+			ip.msgLen += int64(protowire.SizeTag(fieldTensorRawData)+protowire.SizeVarint(uint64(ip.data.Size()))) + ip.data.Size()
 		}
 		p.graphLen += int64(protowire.SizeTag(fieldGraphInitializer)+protowire.SizeVarint(uint64(ip.msgLen))) + ip.msgLen
 		p.inits = append(p.inits, ip)

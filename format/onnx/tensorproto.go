@@ -251,8 +251,10 @@ func protoShape(tp *onnxpb.TensorProto) (tensor.Shape, error) {
 func protoTensor(tp *onnxpb.TensorProto, raw tensor.Data, r *resolver) (*tensor.Tensor, error) {
 	name := tp.GetName()
 	d, err := DTypeOf(tp.GetDataType())
-	if err != nil {
-		return nil, fmt.Errorf("onnx: tensor %q: %w", name, err)
+	if errors.Is(err, refit.ErrUnsupported) {
+		return nil, refit.Unsupportedf("onnx", "tensor %q: element type %s has no Refit dtype", name, TypeName(tp.GetDataType()))
+	} else if err != nil {
+		return nil, formatErr(name, nil, "unknown element type %d", tp.GetDataType())
 	}
 	if tp.Segment != nil {
 		return nil, refit.Unsupportedf("onnx", "tensor %q is a segment of a larger tensor", name)
