@@ -20,6 +20,10 @@ const (
 	MaxInMemory = 256 << 20
 	// MaxInflated is the most bytes one Scan decompresses in total (zip-bomb guard).
 	MaxInflated = 4 << 30
+	// MaxMembers is the most archive members one Scan looks at, nested ones included.
+	MaxMembers = 1 << 16
+	// maxDirectory caps a zip central directory read into memory.
+	maxDirectory = 64 << 20
 )
 
 // Finding is one reference to a global (a class or function) in a pickle.
@@ -58,6 +62,21 @@ var errTruncated = errors.New("truncated")
 type scanner struct {
 	rep      *Report
 	inflated int64
+	members  int
+	// work counts bytes read by the walkers and header searches; overlapping or
+	// self-referencing archive members cannot make a scan read more than workLimit.
+	work, workLimit int64
+	overBudget      bool
+}
+
+// charge adds n bytes of work and reports whether the scan is still within its budget.
+func (s *scanner) charge(path string, n int64) bool {
+	s.work += n
+	if s.work > s.workLimit && !s.overBudget {
+		s.overBudget = true
+		s.errorf(path, "scan stopped after reading %d bytes (overlapping or nested members?)", s.workLimit)
+	}
+	return !s.overBudget
 }
 
 // Scan reads a pickle, a sequence of pickles, or an archive (zip, tar, npy, nested) holding
@@ -68,7 +87,7 @@ func Scan(r io.ReaderAt, size int64, name string) (*Report, error) {
 	if r == nil || size < 0 {
 		return nil, errors.New("scan: nil reader or negative size")
 	}
-	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}}
+	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}, workLimit: 1<<30 + 16*size}
 	s.scanAt(name, "", r, size, 0)
 	return s.rep, nil
 }
@@ -197,8 +216,13 @@ func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative
 		count    int64 = -1 // items announced by the first pickle of a tar member
 	)
 	for idx := 1; ; idx++ {
+		if !s.charge(path, 0) {
+			return false
+		}
+		start := src.off
 		w := newWalker(src, path)
 		top, err := w.walk()
+		s.charge(path, src.off-start)
 		s.rep.Findings = append(s.rep.Findings, w.findings...)
 		if err == io.EOF {
 			return true

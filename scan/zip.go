@@ -75,6 +75,9 @@ func centralDirectory(r io.ReaderAt, size int64) (map[int64]cdEntry, error) {
 			}
 		}
 	}
+	if cdSize > maxDirectory {
+		return nil, fmt.Errorf("central directory of %d bytes exceeds %d", cdSize, maxDirectory)
+	}
 	base := end - cdSize - cdOff
 	if base > 0 {
 		// The directory may simply not end where the end record is; archive/zip then
@@ -185,11 +188,13 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 	}
 	visited := map[int64]bool{}
 	first := int64(-1)
-	for pos := int64(0); pos < size; {
+	for pos := int64(0); pos < size && s.charge(prefix, 0); {
 		off := indexFrom(r, size, pos, zipLocal)
 		if off < 0 {
+			s.charge(prefix, size-pos)
 			break
 		}
+		s.charge(prefix, off-pos)
 		e, err := localHeader(r, size, off, cd)
 		if err != nil {
 			pos = off + 1
@@ -213,6 +218,9 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 	}
 	sort.Slice(rest, func(i, j int) bool { return rest[i] < rest[j] })
 	for _, off := range rest {
+		if !s.charge(prefix, 0) {
+			break
+		}
 		e, err := localHeader(r, size, off, cd)
 		if err != nil {
 			s.errorf(join(prefix, cd[off].name), "zip: %v", err)
@@ -314,6 +322,16 @@ func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry
 // member scans one archive member: nested archives recursively, pickles by walking them.
 // ra gives random access when the member is stored uncompressed.
 func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, depth int) {
+	s.members++
+	if s.members > MaxMembers {
+		if s.members == MaxMembers+1 {
+			s.errorf(p, "more than %d archive members; the rest are not scanned", MaxMembers)
+		}
+		return
+	}
+	if !s.charge(p, 0) {
+		return
+	}
 	br := bufio.NewReaderSize(rd, 4096)
 	h, err := br.Peek(512)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull && !errors.Is(err, io.ErrUnexpectedEOF) {
