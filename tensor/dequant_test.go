@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"os"
@@ -187,4 +188,46 @@ func BenchmarkDequantize(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzDequantize feeds arbitrary bytes to every kernel: no panics, errors exactly when the
+// sizes disagree, and the parallel split equal to one serial pass.
+func FuzzDequantize(f *testing.F) {
+	for _, d := range blockTypes() {
+		q, err := os.ReadFile(filepath.Join("testdata/dequant", d.String()+".q"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(d), q[:d.TypeSize()])
+	}
+	f.Fuzz(func(t *testing.T, typ uint8, src []byte) {
+		d := DType(typ)
+		if !d.Quantized() {
+			if err := Dequantize(make([]float32, 32), src, d); err == nil {
+				t.Fatalf("Dequantize(%v) = nil, want error", d)
+			}
+			return
+		}
+		n := len(src) / d.TypeSize() * d.BlockSize()
+		dst := make([]float32, n)
+		err := Dequantize(dst, src, d)
+		if (err != nil) != (len(src)%d.TypeSize() != 0) {
+			t.Fatalf("Dequantize(%d bytes of %v) = %v", len(src), d, err)
+		}
+		if err != nil {
+			return
+		}
+		// Repeat the input past the parallel threshold; every copy must decode the same.
+		reps := parallelMinBlocks*2/max(1, len(src)/d.TypeSize()) + 1
+		big := bytes.Repeat(src, reps)
+		out := make([]float32, reps*n)
+		if err := Dequantize(out, big, d); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range out {
+			if math.Float32bits(v) != math.Float32bits(dst[i%max(1, n)]) {
+				t.Fatalf("%v: parallel value %d = %v, want %v", d, i, v, dst[i%n])
+			}
+		}
+	})
 }

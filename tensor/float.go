@@ -211,8 +211,15 @@ func ConvertF16ToF32(dst []float32, src []byte) {
 	if len(src) != 2*len(dst) {
 		panic("tensor: ConvertF16ToF32 length mismatch")
 	}
+	src = src[:2*len(dst)]
 	for i := range dst {
-		dst[i] = F16ToF32(uint16(src[2*i]) | uint16(src[2*i+1])<<8)
+		h := uint32(src[2*i]) | uint32(src[2*i+1])<<8
+		a := h & 0x7fff
+		if a-0x0400 < 0x7c00-0x0400 { // normal: F16ToF32's middle case
+			dst[i] = math.Float32frombits((h&0x8000)<<16 | (a<<13 + (127-15)<<23))
+		} else {
+			dst[i] = F16ToF32(uint16(h))
+		}
 	}
 }
 
@@ -221,8 +228,19 @@ func ConvertF32ToF16(dst []byte, src []float32) {
 	if len(dst) != 2*len(src) {
 		panic("tensor: ConvertF32ToF16 length mismatch")
 	}
+	dst = dst[:2*len(src)]
 	for i, v := range src {
-		binary.LittleEndian.PutUint16(dst[2*i:], F32ToF16(v))
+		b := math.Float32bits(v)
+		a := b & 0x7fffffff
+		var h uint32
+		if a-0x38800000 < 0x47800000-0x38800000 { // normal result: F32ToF16's middle case
+			h = (a - (127-15)<<23 + 0xfff + (a>>13)&1) >> 13
+		} else {
+			h = uint32(F32ToF16(math.Float32frombits(a)))
+		}
+		h |= b >> 16 & 0x8000
+		dst[2*i] = byte(h)
+		dst[2*i+1] = byte(h >> 8)
 	}
 }
 
