@@ -148,10 +148,11 @@ func Parse(r io.ReaderAt, size int64) (*File, error) {
 // reader reads little-endian values sequentially, tracking the offset and refusing
 // any read that would pass the end of the file.
 type reader struct {
-	br   *bufio.Reader
-	off  int64
-	size int64
-	buf  [8]byte
+	br      *bufio.Reader
+	off     int64
+	size    int64
+	buf     [8]byte
+	scratch [256]byte
 }
 
 func (d *reader) errorf(off int64, msg string, args ...any) error {
@@ -219,14 +220,20 @@ func (d *reader) count(what string, minSize int64) (int64, error) {
 
 func (d *reader) str(what string) (string, error) {
 	at := d.off
-	n, err := d.u64(what + " length")
+	lb, err := d.next(8, what) // reports "truncated <what>"; no per-call string building
 	if err != nil {
 		return "", err
 	}
+	n := binary.LittleEndian.Uint64(lb)
 	if n > uint64(d.size-d.off) {
 		return "", formatErr(at, fmt.Sprintf("%s length %d exceeds the remaining %d bytes", what, n, d.size-d.off), io.ErrUnexpectedEOF)
 	}
-	b := make([]byte, n)
+	var b []byte
+	if n <= uint64(len(d.scratch)) {
+		b = d.scratch[:n] // short strings: one allocation, in string(b)
+	} else {
+		b = make([]byte, n)
+	}
 	if _, err := io.ReadFull(d.br, b); err != nil {
 		return "", d.ioError(err)
 	}
@@ -482,29 +489,42 @@ func (d *reader) array(depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	le := binary.LittleEndian
 	switch t {
 	case TypeUint8:
-		return readArray[uint8](d, t, n)
+		return readArray(d, t, n, func(b []byte) uint8 { return b[0] })
 	case TypeInt8:
-		return readArray[int8](d, t, n)
+		return readArray(d, t, n, func(b []byte) int8 { return int8(b[0]) })
 	case TypeUint16:
-		return readArray[uint16](d, t, n)
+		return readArray(d, t, n, le.Uint16)
 	case TypeInt16:
-		return readArray[int16](d, t, n)
+		return readArray(d, t, n, func(b []byte) int16 { return int16(le.Uint16(b)) })
 	case TypeUint32:
-		return readArray[uint32](d, t, n)
+		return readArray(d, t, n, le.Uint32)
 	case TypeInt32:
-		return readArray[int32](d, t, n)
+		return readArray(d, t, n, func(b []byte) int32 { return int32(le.Uint32(b)) })
 	case TypeFloat32:
-		return readArray[float32](d, t, n)
+		return readArray(d, t, n, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
 	case TypeBool:
-		return readArray[bool](d, t, n)
+		start := d.off
+		raw, err := readArray(d, t, n, func(b []byte) uint8 { return b[0] })
+		if err != nil {
+			return nil, err
+		}
+		out := make([]bool, n)
+		for i, v := range raw {
+			if v > 1 {
+				return nil, formatErr(start+int64(i), fmt.Sprintf("BOOL value %d is neither 0 nor 1", v), nil)
+			}
+			out[i] = v == 1
+		}
+		return out, nil
 	case TypeUint64:
-		return readArray[uint64](d, t, n)
+		return readArray(d, t, n, le.Uint64)
 	case TypeInt64:
-		return readArray[int64](d, t, n)
+		return readArray(d, t, n, func(b []byte) int64 { return int64(le.Uint64(b)) })
 	case TypeFloat64:
-		return readArray[float64](d, t, n)
+		return readArray(d, t, n, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
 	case TypeString:
 		out := make([]string, n)
 		for i := range out {
@@ -523,20 +543,26 @@ func (d *reader) array(depth int) (any, error) {
 	return out, nil
 }
 
-// readArray reads n fixed-size elements; n was already checked against the bytes left.
-func readArray[T any](d *reader, t ValueType, n int64) ([]T, error) {
+// readArray reads n fixed-size elements in chunks; n was already checked against the
+// bytes left.
+func readArray[T any](d *reader, t ValueType, n int64, dec func([]byte) T) ([]T, error) {
 	out := make([]T, n)
-	size := int(valueSizes[t])
-	for i := range out {
-		b, err := d.next(size, t.String()+" element")
-		if err != nil {
+	size := valueSizes[t]
+	var chunk [4096]byte
+	per := int64(len(chunk)) / size
+	for i := int64(0); i < n; i += per {
+		k := min(per, n-i)
+		b := chunk[:k*size]
+		if err := d.need(int64(len(b)), t.String()+" array"); err != nil {
 			return nil, err
 		}
-		v, err := scalar(t, b, d.off-int64(size))
-		if err != nil {
-			return nil, err
+		if _, err := io.ReadFull(d.br, b); err != nil {
+			return nil, d.ioError(err)
 		}
-		out[i] = v.(T)
+		d.off += int64(len(b))
+		for j := range k {
+			out[i+j] = dec(b[j*size:])
+		}
 	}
 	return out, nil
 }
