@@ -1,0 +1,189 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Matrix products: MatMul (numpy batching and broadcasting) and Gemm.
+
+func init() {
+	Register(Op{Type: "MatMul", Since: 1, Kernel: matmulKernel, ViaFloat32: true})
+	Register(Op{Type: "Gemm", Since: 1, Kernel: gemmKernel, ViaFloat32: true})
+}
+
+func matmulKernel(c *Call) ([]*Value, error) {
+	a, b, err := twoInputs(c)
+	if err != nil {
+		return nil, err
+	}
+	if a.DType != b.DType {
+		return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
+	}
+	if len(a.Shape) == 0 || len(b.Shape) == 0 {
+		return nil, fmt.Errorf("inputs must have rank >= 1, have %v and %v", a, b)
+	}
+	as, bs := slices.Clone(a.Shape), slices.Clone(b.Shape)
+	if len(as) == 1 {
+		as = []int64{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int64{bs[0], 1}
+	}
+	m, k := as[len(as)-2], as[len(as)-1]
+	k2, n := bs[len(bs)-2], bs[len(bs)-1]
+	if k != k2 {
+		return nil, fmt.Errorf("shapes %v and %v: inner dimensions %d and %d differ", tensor.Shape(a.Shape), tensor.Shape(b.Shape), k, k2)
+	}
+	batch, err := BroadcastShape(as[:len(as)-2], bs[:len(bs)-2])
+	if err != nil {
+		return nil, err
+	}
+	outShape := append(slices.Clone(batch), m, n)
+	out := c.Alloc(a.DType, outShape)
+	// Final shape drops the dimensions added for rank-1 operands.
+	final := slices.Clone(batch)
+	if len(a.Shape) > 1 {
+		final = append(final, m)
+	}
+	if len(b.Shape) > 1 {
+		final = append(final, n)
+	}
+	nb := 1
+	for _, d := range batch {
+		nb *= int(d)
+	}
+	// Batch offsets of A and B (in matrices) under broadcasting.
+	aOff, bOff := make([]int, nb), make([]int, nb)
+	if nb > 0 {
+		bc := newBcast(append(slices.Clone(batch), 1), append(slices.Clone(as[:len(as)-2]), 1), append(slices.Clone(bs[:len(bs)-2]), 1))
+		offs := make([]int, 2)
+		rl := bc.rowLen()
+		for r := 0; r < bc.rows; r++ {
+			bc.offsets(r, offs)
+			for i := 0; i < rl; i++ {
+				aOff[r*rl+i] = offs[0] + i*bc.inner(0)
+				bOff[r*rl+i] = offs[1] + i*bc.inner(1)
+			}
+		}
+	}
+	M, N, K := int(m), int(n), int(k)
+	switch x := a.Data.(type) {
+	case []float32:
+		y, o := b.Data.([]float32), out.Data.([]float32)
+		if nb == 1 || M*N*K >= 1<<18 {
+			for i := 0; i < nb; i++ {
+				sgemm(false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N, true)
+			}
+		} else {
+			parallelFor(nb, 1, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					sgemm(false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N, false)
+				}
+			})
+		}
+	case []float64:
+		naiveMatmul(out.Data.([]float64), x, b.Data.([]float64), aOff, bOff, M, N, K)
+	case []int32:
+		naiveMatmul(out.Data.([]int32), x, b.Data.([]int32), aOff, bOff, M, N, K)
+	case []int64:
+		naiveMatmul(out.Data.([]int64), x, b.Data.([]int64), aOff, bOff, M, N, K)
+	case []uint32:
+		naiveMatmul(out.Data.([]uint32), x, b.Data.([]uint32), aOff, bOff, M, N, K)
+	case []uint64:
+		naiveMatmul(out.Data.([]uint64), x, b.Data.([]uint64), aOff, bOff, M, N, K)
+	default:
+		return nil, fmt.Errorf("MatMul is not defined for %v", a.DType)
+	}
+	return []*Value{View(out, final)}, nil
+}
+
+func naiveMatmul[T number](o, a, b []T, aOff, bOff []int, m, n, k int) {
+	for bi := range aOff {
+		A, B, C := a[aOff[bi]*m*k:], b[bOff[bi]*k*n:], o[bi*m*n:]
+		for i := 0; i < m; i++ {
+			for p := 0; p < k; p++ {
+				av := A[i*k+p]
+				for j := 0; j < n; j++ {
+					C[i*n+j] += av * B[p*n+j]
+				}
+			}
+		}
+	}
+}
+
+func gemmKernel(c *Call) ([]*Value, error) {
+	a, b, err := twoInputs(c)
+	if err != nil {
+		return nil, err
+	}
+	var at attrs
+	alpha := at.float(c.Node, "alpha", 1)
+	beta := at.float(c.Node, "beta", 1)
+	transA := at.int(c.Node, "transA", 0) != 0
+	transB := at.int(c.Node, "transB", 0) != 0
+	if at.err != nil {
+		return nil, at.err
+	}
+	if len(a.Shape) != 2 || len(b.Shape) != 2 {
+		return nil, fmt.Errorf("A and B must be matrices, have %v and %v", a, b)
+	}
+	m, k := a.Shape[0], a.Shape[1]
+	if transA {
+		m, k = k, m
+	}
+	k2, n := b.Shape[0], b.Shape[1]
+	if transB {
+		k2, n = n, k2
+	}
+	if k != k2 {
+		return nil, fmt.Errorf("inner dimensions %d and %d differ (A %v, B %v)", k, k2, tensor.Shape(a.Shape), tensor.Shape(b.Shape))
+	}
+	out := c.Alloc(a.DType, []int64{m, n})
+	cIn := c.Input(2)
+	if cIn != nil {
+		if _, err := BroadcastShape(cIn.Shape, out.Shape); err != nil || len(cIn.Shape) > 2 {
+			return nil, fmt.Errorf("C %v cannot broadcast to [%d, %d]", cIn, m, n)
+		}
+		for _, d := range cIn.Shape {
+			if d != 1 && d != m && d != n {
+				return nil, fmt.Errorf("C %v cannot broadcast to [%d, %d]", cIn, m, n)
+			}
+		}
+		tmp := castValue(cIn, a.DType)
+		broadcastValue(out, tmp)
+	} else {
+		beta = 0
+	}
+	switch x := a.Data.(type) {
+	case []float32:
+		sgemm(transA, transB, int(m), int(n), int(k), alpha, x, int(a.Shape[1]), b.Data.([]float32), int(b.Shape[1]), beta, out.Data.([]float32), int(n), true)
+	case []float64:
+		y, o := b.Data.([]float64), out.Data.([]float64)
+		for i := 0; i < int(m); i++ {
+			for j := 0; j < int(n); j++ {
+				var s float64
+				for p := 0; p < int(k); p++ {
+					var av, bv float64
+					if transA {
+						av = x[p*int(a.Shape[1])+i]
+					} else {
+						av = x[i*int(a.Shape[1])+p]
+					}
+					if transB {
+						bv = y[j*int(b.Shape[1])+p]
+					} else {
+						bv = y[p*int(b.Shape[1])+j]
+					}
+					s += av * bv
+				}
+				o[i*int(n)+j] = float64(alpha)*s + float64(beta)*o[i*int(n)+j]
+			}
+		}
+	default:
+		return nil, fmt.Errorf("Gemm is not defined for %v", a.DType)
+	}
+	return []*Value{out}, nil
+}
