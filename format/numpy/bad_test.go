@@ -132,7 +132,7 @@ type zipMember struct {
 	crcDelta uint32
 }
 
-func buildZip(t *testing.T, members ...zipMember) []byte {
+func buildZip(t testing.TB, members ...zipMember) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -166,7 +166,7 @@ func buildZip(t *testing.T, members ...zipMember) []byte {
 	return buf.Bytes()
 }
 
-func npyOf(t *testing.T, x *tensor.Tensor) []byte {
+func npyOf(t testing.TB, x *tensor.Tensor) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if err := EncodeNPY(&b, x); err != nil {

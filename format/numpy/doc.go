@@ -42,7 +42,7 @@
 // and byte counts are overflow-checked and must match the bytes present exactly
 // before anything is allocated. For deflated members the declared uncompressed size
 // must equal header plus data and be reachable by DEFLATE's maximum ratio; inflation
-// stops at the declared size and the CRC-32 is verified. Member names must be valid
-// fs paths (refit.ErrInsecurePath otherwise) and unique. Stored members are not
+// stops at the declared size and the CRC-32 is verified. Member names, read or
+// written, must be unique valid fs paths (refit.ErrInsecurePath otherwise). Stored members are not
 // CRC-checked, since they are read as views.
 package numpy

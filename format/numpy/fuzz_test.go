@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
 )
 
 func addSeeds(f *testing.F, pattern string) {
@@ -58,6 +59,16 @@ func FuzzDecodeNPY(f *testing.F) {
 // ErrFormat, and those that read survive a WriteNPZ / Decode round trip.
 func FuzzDecodeNPZ(f *testing.F) {
 	addSeeds(f, "*.npz")
+	// Tiny archives mutate into more interesting shapes than numpy's zip64 ones.
+	x, _ := tensor.NewF32("x", tensor.Shape{2, 1}, []float32{1, -2})
+	npy := npyOf(f, x)
+	f.Add(buildZip(f, zipMember{name: "x.npy", data: npy, usize: -1}))
+	f.Add(buildZip(f, zipMember{name: "x.npy", data: npy, deflate: true, usize: -1}))
+	var small bytes.Buffer
+	if err := WriteNPZ(&small, []*tensor.Tensor{x}, true); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(small.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(bytes.NewReader(b), int64(len(b)))
 		if err != nil {

@@ -181,6 +181,10 @@ func WriteNPZ(w io.Writer, tensors []*tensor.Tensor, compress bool) error {
 			return fmt.Errorf("numpy: duplicate tensor name %q", t.Name)
 		}
 		seen[t.Name] = true
+		if !fs.ValidPath(t.Name + memberSuffix) {
+			// Readers would refuse it, and unzip could write outside its folder.
+			return fmt.Errorf("numpy: tensor name %q as a zip member: %w", t.Name, refit.ErrInsecurePath)
+		}
 		if err := checkEncodable(t); err != nil {
 			return err
 		}

@@ -278,9 +278,11 @@ func TestEncodeUnsupported(t *testing.T) {
 func TestWriteNPZNames(t *testing.T) {
 	a, _ := tensor.NewF32("a", tensor.Shape{1}, []float32{1})
 	empty, _ := tensor.NewF32("", tensor.Shape{1}, []float32{1})
+	escape, _ := tensor.NewF32("../a", tensor.Shape{1}, []float32{1})
 	for name, ts := range map[string][]*tensor.Tensor{
-		"empty name": {empty},
-		"duplicate":  {a, a},
+		"empty name":    {empty},
+		"duplicate":     {a, a},
+		"insecure path": {a, escape},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
