@@ -339,6 +339,17 @@ func TestRegistered(t *testing.T) {
 	if !f.Sniff(bytes.NewReader(b), int64(len(b))) || f.Sniff(bytes.NewReader(b[:3]), 3) {
 		t.Error("Sniff wrong")
 	}
+	m, err := refit.Open(filepath.Join("testdata", "every_type.gguf"))
+	if err != nil {
+		t.Fatalf("refit.Open = %v", err)
+	}
+	defer m.Close()
+	if m.Format != "gguf" || len(m.Tensors) != 8 {
+		t.Errorf("refit.Open: format %q, %d tensors", m.Format, len(m.Tensors))
+	}
+	if v, err := m.Tensor("f32").Float32s(); err != nil || len(v) != 6 {
+		t.Errorf("reading a mapped tensor: %v, %v", v, err)
+	}
 }
 
 // header builds a GGUF header with the given raw KV and tensor-info bytes.
