@@ -1,0 +1,594 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Convolution and pooling over N-d spatial inputs laid out [N, C, D1, D2, ...]:
+// Conv (im2col + Sgemm), ConvTranspose (Sgemm + col2im), MaxPool, AveragePool,
+// LpPool and the global pools.
+
+func init() {
+	Register(Op{Type: "Conv", Since: 1, Kernel: convKernel, ViaFloat32: true})
+	Register(Op{Type: "ConvTranspose", Since: 1, Kernel: convTransposeKernel, ViaFloat32: true})
+	registerAll(1, true, poolKernel, "MaxPool", "AveragePool", "LpPool")
+	registerAll(1, true, globalPoolKernel, "GlobalMaxPool", "GlobalAveragePool", "GlobalLpPool")
+}
+
+// window is the geometry of a sliding window over the spatial dimensions.
+type window struct {
+	in, kernel, strides, dilations, padBegin, padEnd, out []int64
+}
+
+func (w *window) size(dims []int64) int {
+	n := 1
+	for _, d := range dims {
+		n *= int(d)
+	}
+	return n
+}
+
+// newWindow reads kernel_shape-independent attributes (strides, dilations, pads,
+// auto_pad) and computes the output size. ceil selects ceil_mode rounding.
+func newWindow(n *Node, in, kernel []int64, ceil bool) (*window, error) {
+	d := len(in)
+	ones := func() []int64 {
+		s := make([]int64, d)
+		for i := range s {
+			s[i] = 1
+		}
+		return s
+	}
+	var a attrs
+	w := &window{in: in, kernel: kernel}
+	w.strides = a.ints(n, "strides", ones())
+	w.dilations = a.ints(n, "dilations", ones())
+	pads := a.ints(n, "pads", make([]int64, 2*d))
+	autoPad := a.str(n, "auto_pad", "NOTSET")
+	if a.err != nil {
+		return nil, a.err
+	}
+	if len(w.strides) != d || len(w.dilations) != d || len(pads) != 2*d || len(kernel) != d {
+		return nil, fmt.Errorf("strides %v, dilations %v, pads %v or kernel %v do not match %d spatial dims", w.strides, w.dilations, pads, kernel, d)
+	}
+	w.padBegin, w.padEnd = slices.Clone(pads[:d]), slices.Clone(pads[d:])
+	w.out = make([]int64, d)
+	for i := 0; i < d; i++ {
+		s, dil, k := w.strides[i], w.dilations[i], kernel[i]
+		if s <= 0 || dil <= 0 || k <= 0 {
+			return nil, fmt.Errorf("strides %v, dilations %v and kernel %v must be positive", w.strides, w.dilations, kernel)
+		}
+		ext := (k-1)*dil + 1
+		switch autoPad {
+		case "SAME_UPPER", "SAME_LOWER":
+			o := (in[i] + s - 1) / s
+			total := max(0, (o-1)*s+ext-in[i])
+			if autoPad == "SAME_UPPER" {
+				w.padBegin[i], w.padEnd[i] = total/2, total-total/2
+			} else {
+				w.padBegin[i], w.padEnd[i] = total-total/2, total/2
+			}
+			w.out[i] = o
+			continue
+		case "VALID":
+			w.padBegin[i], w.padEnd[i] = 0, 0
+		case "NOTSET", "":
+		default:
+			return nil, fmt.Errorf("auto_pad %q: %w", autoPad, errUnsupported)
+		}
+		span := in[i] + w.padBegin[i] + w.padEnd[i] - ext
+		if span < 0 {
+			return nil, fmt.Errorf("kernel %v with dilations %v is larger than the padded input %v", kernel, w.dilations, in)
+		}
+		if ceil {
+			o := (span+s-1)/s + 1
+			if (o-1)*s >= in[i]+w.padBegin[i] {
+				o--
+			}
+			w.out[i] = o
+		} else {
+			w.out[i] = span/s + 1
+		}
+	}
+	return w, nil
+}
+
+// taps precomputes, per spatial dim, the input coordinate for each (kernel tap,
+// output position), or -1 where it falls in the padding.
+func (w *window) taps() [][]int {
+	t := make([][]int, len(w.in))
+	for d := range w.in {
+		k, o := int(w.kernel[d]), int(w.out[d])
+		t[d] = make([]int, k*o)
+		for ki := 0; ki < k; ki++ {
+			for oi := 0; oi < o; oi++ {
+				x := oi*int(w.strides[d]) - int(w.padBegin[d]) + ki*int(w.dilations[d])
+				if x < 0 || x >= int(w.in[d]) {
+					x = -1
+				}
+				t[d][ki*o+oi] = x
+			}
+		}
+	}
+	return t
+}
+
+// im2col writes, for each (channel, kernel tap) row, the input values seen by every
+// output position: col is [channels*prod(kernel), prod(out)].
+func im2col(col, x []float32, channels int, w *window, taps [][]int) {
+	nd := len(w.in)
+	kn := w.size(w.kernel)
+	on := w.size(w.out)
+	inStr := stridesOf(w.in)
+	inSize := w.size(w.in)
+	parallelFor(channels*kn, 4, func(lo, hi int) {
+		kidx := make([]int, nd)
+		oidx := make([]int, nd)
+		for row := lo; row < hi; row++ {
+			ch, kr := row/kn, row%kn
+			for d := nd - 1; d >= 0; d-- {
+				kidx[d] = kr % int(w.kernel[d])
+				kr /= int(w.kernel[d])
+			}
+			dst := col[row*on : (row+1)*on]
+			src := x[ch*inSize : (ch+1)*inSize]
+			clear(oidx)
+			last := nd - 1
+			olast := int(w.out[last])
+			tl := taps[last][kidx[last]*olast : (kidx[last]+1)*olast]
+			for o := 0; o < on; o += olast {
+				base, ok := 0, true
+				for d := 0; d < last; d++ {
+					xi := taps[d][kidx[d]*int(w.out[d])+oidx[d]]
+					if xi < 0 {
+						ok = false
+						break
+					}
+					base += xi * inStr[d]
+				}
+				seg := dst[o : o+olast]
+				if !ok {
+					clear(seg)
+				} else {
+					for i, xi := range tl {
+						if xi < 0 {
+							seg[i] = 0
+						} else {
+							seg[i] = src[base+xi]
+						}
+					}
+				}
+				for d := last - 1; d >= 0; d-- {
+					oidx[d]++
+					if oidx[d] < int(w.out[d]) {
+						break
+					}
+					oidx[d] = 0
+				}
+			}
+		}
+	})
+}
+
+func convKernel(c *Call) ([]*Value, error) {
+	x, wt := c.Input(0), c.Input(1)
+	if x == nil || wt == nil {
+		return nil, fmt.Errorf("needs X and W")
+	}
+	if x.DType != tensor.F32 || wt.DType != tensor.F32 {
+		return nil, fmt.Errorf("Conv supports float inputs, have %v and %v", x.DType, wt.DType)
+	}
+	if len(x.Shape) < 3 || len(wt.Shape) != len(x.Shape) {
+		return nil, fmt.Errorf("X %v and W %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(wt.Shape))
+	}
+	group, err := c.Node.Int("group", 1)
+	if err != nil {
+		return nil, err
+	}
+	kernel, err := c.Node.Ints("kernel_shape", wt.Shape[2:])
+	if err != nil {
+		return nil, err
+	}
+	N, C, M := int(x.Shape[0]), int(x.Shape[1]), int(wt.Shape[0])
+	if group <= 0 || C%int(group) != 0 || M%int(group) != 0 || int(wt.Shape[1])*int(group) != C {
+		return nil, fmt.Errorf("X %v, W %v and group %d do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
+	}
+	if !slices.Equal(kernel, wt.Shape[2:]) {
+		return nil, fmt.Errorf("kernel_shape %v does not match W %v", kernel, tensor.Shape(wt.Shape))
+	}
+	w, err := newWindow(c.Node, x.Shape[2:], kernel, false)
+	if err != nil {
+		return nil, err
+	}
+	G := int(group)
+	Cg, Mg := C/G, M/G
+	kn, on, inSize := w.size(kernel), w.size(w.out), w.size(w.in)
+	rows := Cg * kn
+	out := c.Alloc(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
+	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
+	direct := kn == 1 && slices.Equal(w.in, w.out) && allEqual(w.strides, 1) && allEqual(w.padBegin, 0)
+	if Cg == 1 && Mg == 1 && !direct {
+		depthwise(y, xs, ws, N, C, w)
+	} else {
+		var col []float32
+		if !direct {
+			col = make([]float32, rows*on)
+		}
+		taps := w.taps()
+		for n := 0; n < N; n++ {
+			for g := 0; g < G; g++ {
+				xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
+				b := xg
+				if !direct {
+					im2col(col, xg, Cg, w, taps)
+					b = col
+				}
+				sgemm(false, false, Mg, on, rows, 1, ws[g*Mg*rows:], rows, b, on, 0, y[(n*M+g*Mg)*on:], on, true)
+			}
+		}
+	}
+	if bias := c.Input(2); bias != nil {
+		bs, ok := bias.Data.([]float32)
+		if !ok || len(bs) != M {
+			return nil, fmt.Errorf("bias %v must be float32 [%d]", bias, M)
+		}
+		for n := 0; n < N; n++ {
+			for m := 0; m < M; m++ {
+				seg := y[(n*M+m)*on : (n*M+m+1)*on]
+				for i := range seg {
+					seg[i] += bs[m]
+				}
+			}
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func allEqual(s []int64, v int64) bool {
+	for _, x := range s {
+		if x != v {
+			return false
+		}
+	}
+	return true
+}
+
+// depthwise convolves each channel with its own filter (group == C == M).
+func depthwise(y, x, wt []float32, N, C int, w *window) {
+	taps := w.taps()
+	kn, on, inSize := w.size(w.kernel), w.size(w.out), w.size(w.in)
+	parallelFor(N*C, 1, func(lo, hi int) {
+		col := make([]float32, kn*on)
+		for p := lo; p < hi; p++ {
+			ch := p % C
+			im2col(col, x[p*inSize:(p+1)*inSize], 1, w, taps)
+			dst := y[p*on : (p+1)*on]
+			for k := 0; k < kn; k++ {
+				wk := wt[ch*kn+k]
+				src := col[k*on : (k+1)*on]
+				for i := range dst {
+					dst[i] += wk * src[i]
+				}
+			}
+		}
+	})
+}
+
+func convTransposeKernel(c *Call) ([]*Value, error) {
+	x, wt := c.Input(0), c.Input(1)
+	if x == nil || wt == nil || x.DType != tensor.F32 || wt.DType != tensor.F32 {
+		return nil, fmt.Errorf("needs float X and W")
+	}
+	if len(x.Shape) < 3 || len(wt.Shape) != len(x.Shape) {
+		return nil, fmt.Errorf("X %v and W %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(wt.Shape))
+	}
+	nd := len(x.Shape) - 2
+	var a attrs
+	group := int(a.int(c.Node, "group", 1))
+	kernel := a.ints(c.Node, "kernel_shape", wt.Shape[2:])
+	ones := make([]int64, nd)
+	for i := range ones {
+		ones[i] = 1
+	}
+	strides := a.ints(c.Node, "strides", ones)
+	dil := a.ints(c.Node, "dilations", ones)
+	pads := a.ints(c.Node, "pads", make([]int64, 2*nd))
+	outPad := a.ints(c.Node, "output_padding", make([]int64, nd))
+	outShape := a.ints(c.Node, "output_shape", nil)
+	autoPad := a.str(c.Node, "auto_pad", "NOTSET")
+	if a.err != nil {
+		return nil, a.err
+	}
+	N, C := int(x.Shape[0]), int(x.Shape[1])
+	if group <= 0 || C%group != 0 || int(wt.Shape[0]) != C || len(kernel) != nd || len(strides) != nd || len(dil) != nd || len(pads) != 2*nd || len(outPad) != nd {
+		return nil, fmt.Errorf("X %v, W %v, group %d and attributes do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
+	}
+	if len(outShape) > nd {
+		outShape = outShape[len(outShape)-nd:]
+	}
+	Mg := int(wt.Shape[1])
+	M := Mg * group
+	in := x.Shape[2:]
+	w := &window{in: make([]int64, nd), kernel: kernel, strides: strides, dilations: dil, padBegin: slices.Clone(pads[:nd]), padEnd: slices.Clone(pads[nd:]), out: slices.Clone(in)}
+	for i := 0; i < nd; i++ {
+		ext := (kernel[i]-1)*dil[i] + 1
+		full := strides[i]*(in[i]-1) + outPad[i] + ext
+		switch {
+		case outShape != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER":
+			o := in[i] * strides[i]
+			if outShape != nil {
+				o = outShape[i]
+			}
+			total := full - o
+			if autoPad == "SAME_LOWER" {
+				w.padBegin[i], w.padEnd[i] = total-total/2, total/2
+			} else {
+				w.padBegin[i], w.padEnd[i] = total/2, total-total/2
+			}
+			w.in[i] = o
+		default:
+			if autoPad == "VALID" {
+				w.padBegin[i], w.padEnd[i] = 0, 0
+			}
+			w.in[i] = full - w.padBegin[i] - w.padEnd[i]
+		}
+		if w.in[i] <= 0 {
+			return nil, fmt.Errorf("output size %d on spatial dim %d", w.in[i], i)
+		}
+	}
+	// In window terms the ConvTranspose output is the "input" of a Conv whose output is X.
+	Cg := C / group
+	kn, xn, yn := w.size(kernel), w.size(in), w.size(w.in)
+	out := c.Alloc(tensor.F32, append([]int64{int64(N), int64(M)}, w.in...))
+	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
+	rows := Mg * kn
+	col := make([]float32, rows*xn)
+	taps := w.taps()
+	inStr := stridesOf(w.in)
+	for n := 0; n < N; n++ {
+		for g := 0; g < group; g++ {
+			sgemm(true, false, rows, xn, Cg, 1, ws[g*Cg*rows:], rows, xs[(n*C+g*Cg)*xn:], xn, 0, col, xn, true)
+			yg := y[(n*M+g*Mg)*yn : (n*M+(g+1)*Mg)*yn]
+			parallelFor(Mg, 1, func(lo, hi int) {
+				kidx := make([]int, nd)
+				oidx := make([]int, nd)
+				for m := lo; m < hi; m++ {
+					dst := yg[m*yn : (m+1)*yn]
+					for k := 0; k < kn; k++ {
+						kr := k
+						for d := nd - 1; d >= 0; d-- {
+							kidx[d] = kr % int(kernel[d])
+							kr /= int(kernel[d])
+						}
+						src := col[(m*kn+k)*xn : (m*kn+k+1)*xn]
+						clear(oidx)
+						for o := 0; o < xn; o++ {
+							off, ok := 0, true
+							for d := 0; d < nd; d++ {
+								xi := taps[d][kidx[d]*int(w.out[d])+oidx[d]]
+								if xi < 0 {
+									ok = false
+									break
+								}
+								off += xi * inStr[d]
+							}
+							if ok {
+								dst[off] += src[o]
+							}
+							for d := nd - 1; d >= 0; d-- {
+								oidx[d]++
+								if oidx[d] < int(w.out[d]) {
+									break
+								}
+								oidx[d] = 0
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+	if bias := c.Input(2); bias != nil {
+		bs, ok := bias.Data.([]float32)
+		if !ok || len(bs) != M {
+			return nil, fmt.Errorf("bias %v must be float32 [%d]", bias, M)
+		}
+		for n := 0; n < N; n++ {
+			for m := 0; m < M; m++ {
+				seg := y[(n*M+m)*yn : (n*M+m+1)*yn]
+				for i := range seg {
+					seg[i] += bs[m]
+				}
+			}
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func poolKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		x := c.Input(0)
+		if x.DType != tensor.F32 || len(x.Shape) < 3 {
+			return nil, fmt.Errorf("needs a float [N, C, spatial...] input, have %v", x)
+		}
+		var a attrs
+		kernel := a.ints(c.Node, "kernel_shape", nil)
+		ceil := a.int(c.Node, "ceil_mode", 0) != 0
+		includePad := a.int(c.Node, "count_include_pad", 0) != 0
+		storage := a.int(c.Node, "storage_order", 0)
+		p := float64(a.int(c.Node, "p", 2))
+		if op == "LpPool" && c.Opset < 2 {
+			p = float64(a.float(c.Node, "p", 2))
+		}
+		if a.err != nil {
+			return nil, a.err
+		}
+		if kernel == nil {
+			return nil, fmt.Errorf("kernel_shape is required")
+		}
+		w, err := newWindow(c.Node, x.Shape[2:], kernel, ceil)
+		if err != nil {
+			return nil, err
+		}
+		if op != "MaxPool" && c.Opset < 19 && c.Node.Has("dilations") && op == "AveragePool" && c.Opset < 19 {
+			return nil, fmt.Errorf("dilations need opset 19")
+		}
+		N, C := int(x.Shape[0]), int(x.Shape[1])
+		outShape := append([]int64{int64(N), int64(C)}, w.out...)
+		out := c.Alloc(tensor.F32, outShape)
+		var idxOut *Value
+		if op == "MaxPool" && len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != "" {
+			idxOut = c.Alloc(tensor.I64, outShape)
+		}
+		taps := w.taps()
+		nd := len(w.in)
+		kn, on, inSize := w.size(kernel), w.size(w.out), w.size(w.in)
+		inStr := stridesOf(w.in)
+		xs, ys := x.Data.([]float32), out.Data.([]float32)
+		parallelFor(N*C, 1, func(lo, hi int) {
+			oidx := make([]int, nd)
+			kidx := make([]int, nd)
+			for plane := lo; plane < hi; plane++ {
+				src := xs[plane*inSize : (plane+1)*inSize]
+				clear(oidx)
+				for o := 0; o < on; o++ {
+					acc, count, best, bestIdx := 0.0, 0, math.Inf(-1), -1
+					for k := 0; k < kn; k++ {
+						kr := k
+						for d := nd - 1; d >= 0; d-- {
+							kidx[d] = kr % int(kernel[d])
+							kr /= int(kernel[d])
+						}
+						off, ok := 0, true
+						for d := 0; d < nd; d++ {
+							xi := taps[d][kidx[d]*int(w.out[d])+oidx[d]]
+							if xi < 0 {
+								ok = false
+								break
+							}
+							off += xi * inStr[d]
+						}
+						if !ok {
+							continue
+						}
+						v := float64(src[off])
+						count++
+						switch op {
+						case "MaxPool":
+							if v > best || bestIdx < 0 {
+								best, bestIdx = v, off
+							}
+						case "AveragePool":
+							acc += v
+						default:
+							acc += math.Pow(math.Abs(v), p)
+						}
+					}
+					var r float64
+					switch op {
+					case "MaxPool":
+						r = best
+						if idxOut != nil {
+							flat := bestIdx
+							if storage == 1 && nd == 2 {
+								h, wd := bestIdx/int(w.in[1]), bestIdx%int(w.in[1])
+								flat = h + wd*int(w.in[0])
+							}
+							idxOut.Data.([]int64)[plane*on+o] = int64(plane*inSize + flat)
+						}
+					case "AveragePool":
+						div := count
+						if includePad {
+							div = windowPadded(w, oidx)
+						}
+						r = acc / float64(max(div, 1))
+					default:
+						r = math.Pow(acc, 1/p)
+					}
+					ys[plane*on+o] = float32(r)
+					for d := nd - 1; d >= 0; d-- {
+						oidx[d]++
+						if oidx[d] < int(w.out[d]) {
+							break
+						}
+						oidx[d] = 0
+					}
+				}
+			}
+		})
+		if idxOut != nil {
+			return []*Value{out, idxOut}, nil
+		}
+		return []*Value{out}, nil
+	}
+}
+
+// windowPadded counts the window taps inside the explicitly padded input (for
+// count_include_pad): taps past the padding added by ceil_mode are not counted.
+func windowPadded(w *window, oidx []int) int {
+	n := 1
+	for d := range w.in {
+		cnt := 0
+		for k := 0; k < int(w.kernel[d]); k++ {
+			x := int64(oidx[d])*w.strides[d] - w.padBegin[d] + int64(k)*w.dilations[d]
+			if x >= -w.padBegin[d] && x < w.in[d]+w.padEnd[d] {
+				cnt++
+			}
+		}
+		n *= cnt
+	}
+	return n
+}
+
+func globalPoolKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		x := c.Input(0)
+		if x.DType != tensor.F32 || len(x.Shape) < 2 {
+			return nil, fmt.Errorf("needs a float [N, C, ...] input, have %v", x)
+		}
+		p, err := c.Node.Int("p", 2)
+		if err != nil {
+			return nil, err
+		}
+		shape := slices.Clone(x.Shape)
+		for i := 2; i < len(shape); i++ {
+			shape[i] = 1
+		}
+		planes := int(x.Shape[0] * x.Shape[1])
+		size := 1
+		for _, d := range x.Shape[2:] {
+			size *= int(d)
+		}
+		out := c.Alloc(tensor.F32, shape)
+		xs, ys := x.Data.([]float32), out.Data.([]float32)
+		parallelFor(planes, 1, func(lo, hi int) {
+			for pl := lo; pl < hi; pl++ {
+				src := xs[pl*size : (pl+1)*size]
+				var r float64
+				switch op {
+				case "GlobalMaxPool":
+					r = math.Inf(-1)
+					for _, v := range src {
+						r = max(r, float64(v))
+					}
+				case "GlobalAveragePool":
+					for _, v := range src {
+						r += float64(v)
+					}
+					r /= float64(size)
+				default:
+					for _, v := range src {
+						r += math.Pow(math.Abs(float64(v)), float64(p))
+					}
+					r = math.Pow(r, 1/float64(p))
+				}
+				ys[pl] = float32(r)
+			}
+		})
+		return []*Value{out}, nil
+	}
+}
