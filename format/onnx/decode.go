@@ -275,8 +275,8 @@ func Load(fsys fs.FS, name string) (*onnxpb.ModelProto, error) {
 // walkTensors calls fn for every TensorProto in the model: initializers, sparse
 // tensors, node attributes, subgraphs, functions and training graphs.
 func walkTensors(mp *onnxpb.ModelProto, fn func(*onnxpb.TensorProto) error) error {
-	var graph func(g *onnxpb.GraphProto, depth int) error
-	var nodes func(ns []*onnxpb.NodeProto, depth int) error
+	var graph func(g *onnxpb.GraphProto) error
+	var nodes func(ns []*onnxpb.NodeProto) error
 	tensor := func(tp *onnxpb.TensorProto) error {
 		if tp == nil {
 			return nil
@@ -289,7 +289,7 @@ func walkTensors(mp *onnxpb.ModelProto, fn func(*onnxpb.TensorProto) error) erro
 		}
 		return errors.Join(tensor(sp.Values), tensor(sp.Indices))
 	}
-	nodes = func(ns []*onnxpb.NodeProto, depth int) error {
+	nodes = func(ns []*onnxpb.NodeProto) error {
 		for _, n := range ns {
 			for _, a := range n.Attribute {
 				if err := tensor(a.T); err != nil {
@@ -298,7 +298,7 @@ func walkTensors(mp *onnxpb.ModelProto, fn func(*onnxpb.TensorProto) error) erro
 				if err := sparse(a.SparseTensor); err != nil {
 					return err
 				}
-				if err := graph(a.G, depth+1); err != nil {
+				if err := graph(a.G); err != nil {
 					return err
 				}
 				for _, t := range a.Tensors {
@@ -312,7 +312,7 @@ func walkTensors(mp *onnxpb.ModelProto, fn func(*onnxpb.TensorProto) error) erro
 					}
 				}
 				for _, g := range a.Graphs {
-					if err := graph(g, depth+1); err != nil {
+					if err := graph(g); err != nil {
 						return err
 					}
 				}
@@ -320,7 +320,7 @@ func walkTensors(mp *onnxpb.ModelProto, fn func(*onnxpb.TensorProto) error) erro
 		}
 		return nil
 	}
-	graph = func(g *onnxpb.GraphProto, depth int) error {
+	graph = func(g *onnxpb.GraphProto) error {
 		if g == nil {
 			return nil
 		}
@@ -334,18 +334,18 @@ func walkTensors(mp *onnxpb.ModelProto, fn func(*onnxpb.TensorProto) error) erro
 				return err
 			}
 		}
-		return nodes(g.Node, depth)
+		return nodes(g.Node)
 	}
-	if err := graph(mp.Graph, 0); err != nil {
+	if err := graph(mp.Graph); err != nil {
 		return err
 	}
 	for _, f := range mp.Functions {
-		if err := nodes(f.Node, 0); err != nil {
+		if err := nodes(f.Node); err != nil {
 			return err
 		}
 	}
 	for _, ti := range mp.TrainingInfo {
-		if err := errors.Join(graph(ti.Initialization, 0), graph(ti.Algorithm, 0)); err != nil {
+		if err := errors.Join(graph(ti.Initialization), graph(ti.Algorithm)); err != nil {
 			return err
 		}
 	}

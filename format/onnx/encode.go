@@ -62,6 +62,10 @@ func shallowCopy[M proto.Message](m M, skip ...protoreflect.FieldNumber) M {
 
 var deterministic = proto.MarshalOptions{Deterministic: true}
 
+// protoLimit is the largest model written as one file (protobuf's 2 GiB);
+// a variable so tests can exercise the automatic switch to external data.
+var protoLimit int64 = maxProtoSize
+
 // plan is a model laid out for streaming: header bytes are marshaled up front so
 // every length prefix is known before a tensor byte is written.
 type plan struct {
@@ -192,7 +196,7 @@ func WriteModel(w io.Writer, mp *onnxpb.ModelProto, opts *EncodeOptions) error {
 	if opts != nil && opts.ExternalData {
 		return fmt.Errorf("onnx: external data needs a file name (use WriteModelFile): %w", refit.ErrUnsupported)
 	}
-	if proto.Size(mp) > maxProtoSize {
+	if int64(proto.Size(mp)) > protoLimit {
 		return refit.Unsupportedf("onnx", "model is over 2 GiB; write it with WriteModelFile to use external data")
 	}
 	b, err := deterministic.Marshal(mp)
@@ -235,7 +239,7 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 	if err != nil {
 		return err
 	}
-	if p.total > maxProtoSize {
+	if p.total > protoLimit {
 		return refit.Unsupportedf("onnx", "model is %d bytes, over 2 GiB; write it with EncodeFile to use external data", p.total)
 	}
 	return p.write(w, nil)
@@ -270,13 +274,13 @@ func writeFile(name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *Enc
 	if err != nil {
 		return err
 	}
-	if p.total > maxProtoSize && !lay.external {
+	if p.total > protoLimit && !lay.external {
 		lay.external = true
 		if p, err = makePlan(mp, data, lay); err != nil {
 			return err
 		}
 	}
-	if p.total > maxProtoSize {
+	if p.total > protoLimit {
 		return refit.Unsupportedf("onnx", "model is %d bytes even with external data, over protobuf's 2 GiB", p.total)
 	}
 	out, err := refit.CreatePending(name, opts.Overwrite)

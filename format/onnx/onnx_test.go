@@ -394,7 +394,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-
 func TestDTypeMapping(t *testing.T) {
 	for elem, d := range dtypeTable {
 		back, err := ElemType(d)
@@ -437,5 +436,54 @@ func TestTypedStorage(t *testing.T) {
 				t.Errorf("bytes = %x, want %x", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAutoExternalData lowers the one-file limit to check that file outputs switch
+// to external data by themselves and writer outputs refuse clearly.
+func TestAutoExternalData(t *testing.T) {
+	defer func(l int64) { protoLimit = l }(protoLimit)
+	protoLimit = 400 // small.onnx is 461 bytes, 301 without W and H
+	m, err := refit.Open("testdata/small.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := Encode(io.Discard, m, nil); !errors.Is(err, refit.ErrUnsupported) {
+		t.Errorf("Encode over the limit = %v, want ErrUnsupported", err)
+	}
+	mp, err := Load(os.DirFS("testdata"), "small.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteModel(io.Discard, mp, nil); !errors.Is(err, refit.ErrUnsupported) {
+		t.Errorf("WriteModel over the limit = %v, want ErrUnsupported", err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "auto.onnx")
+	if err := EncodeFile(out, m, &EncodeOptions{SizeThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() > protoLimit {
+		t.Fatalf("model file: %v, %v", st, err)
+	}
+	if _, err := os.Stat(out + ".data"); err != nil {
+		t.Fatalf("no side file: %v", err)
+	}
+	m2, err := refit.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	checkFixture(t, m2)
+	if err := WriteModelFile(filepath.Join(dir, "auto2.onnx"), mp, &EncodeOptions{SizeThreshold: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mp2, err := Load(os.DirFS(dir), "auto2.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(mp, mp2) {
+		t.Error("WriteModelFile with external data then Load differs from the original")
 	}
 }

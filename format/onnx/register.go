@@ -55,7 +55,7 @@ func Sniff(r io.ReaderAt, size int64) bool {
 		pos += int64(k)
 		l, k := protowire.ConsumeVarint(buf[pos:])
 		if k < 0 {
-			return fields > 0 && pos+int64(len(buf[pos:])) >= int64(len(buf)) && size > int64(len(buf))
+			return fields > 0 && size > int64(len(buf)) // cut off by the read window
 		}
 		pos += int64(k)
 		if typ == protowire.BytesType {
