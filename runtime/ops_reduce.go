@@ -1,0 +1,313 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Reductions (Reduce*, ArgMax, ArgMin) and the softmax family.
+
+func init() {
+	for _, op := range []string{"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"} {
+		Register(Op{Type: op, Since: 1, Kernel: reduceKernel(op, 18), ViaFloat32: true})
+	}
+	Register(Op{Type: "ReduceSum", Since: 1, Kernel: reduceKernel("ReduceSum", 13), ViaFloat32: true})
+	registerAll(1, true, argKernel, "ArgMax", "ArgMin")
+	registerAll(1, true, softmaxKernel, "Softmax", "LogSoftmax", "Hardmax")
+}
+
+// reduceAxes resolves the reduced axes: from the attribute before opset inputSince,
+// from input 1 after; none means all unless noop_with_empty_axes.
+func reduceAxes(c *Call, rank int, inputSince int64) ([]bool, error) {
+	axes, ok, err := shapeInput(c, 1, "axes", inputSince)
+	if err != nil {
+		return nil, err
+	}
+	mask := make([]bool, rank)
+	if !ok || len(axes) == 0 {
+		noop, err := c.Node.Int("noop_with_empty_axes", 0)
+		if err != nil {
+			return nil, err
+		}
+		if noop != 0 && c.Opset >= inputSince {
+			return mask, nil
+		}
+		for i := range mask {
+			mask[i] = true
+		}
+		return mask, nil
+	}
+	for _, a := range axes {
+		i, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		mask[i] = true
+	}
+	return mask, nil
+}
+
+// reduceIndex maps each input element to its output element.
+func reduceIndex(shape []int64, mask []bool) (out []int64, idx []int, outLen int) {
+	outFull := slices.Clone(shape)
+	for i, m := range mask {
+		if m {
+			outFull[i] = 1
+		}
+	}
+	ostr := stridesOf(outFull)
+	n := 1
+	for _, d := range shape {
+		n *= int(d)
+	}
+	idx = make([]int, n)
+	counter := make([]int, len(shape))
+	off := 0
+	for i := 0; i < n; i++ {
+		idx[i] = off
+		for k := len(shape) - 1; k >= 0; k-- {
+			counter[k]++
+			if !mask[k] {
+				off += ostr[k]
+			}
+			if counter[k] < int(shape[k]) {
+				break
+			}
+			if !mask[k] {
+				off -= ostr[k] * counter[k]
+			}
+			counter[k] = 0
+		}
+	}
+	outLen = 1
+	for _, d := range outFull {
+		outLen *= int(d)
+	}
+	return outFull, idx, outLen
+}
+
+func reduceKernel(op string, inputSince int64) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		x := c.Input(0)
+		keep, err := c.Node.Int("keepdims", 1)
+		if err != nil {
+			return nil, err
+		}
+		mask, err := reduceAxes(c, len(x.Shape), inputSince)
+		if err != nil {
+			return nil, err
+		}
+		full, idx, n := reduceIndex(x.Shape, mask)
+		vals := x.AsFloat64s()
+		acc := make([]float64, n)
+		init := 0.0
+		switch op {
+		case "ReduceMax", "ReduceLogSumExp":
+			init = math.Inf(-1)
+		case "ReduceMin":
+			init = math.Inf(1)
+		case "ReduceProd":
+			init = 1
+		}
+		for i := range acc {
+			acc[i] = init
+		}
+		count := make([]int, n)
+		for i, v := range vals {
+			o := idx[i]
+			count[o]++
+			switch op {
+			case "ReduceSum", "ReduceMean", "ReduceLogSum":
+				acc[o] += v
+			case "ReduceMax", "ReduceLogSumExp":
+				if v > acc[o] || v != v {
+					acc[o] = v
+				}
+			case "ReduceMin":
+				if v < acc[o] || v != v {
+					acc[o] = v
+				}
+			case "ReduceProd":
+				acc[o] *= v
+			case "ReduceL1":
+				acc[o] += math.Abs(v)
+			case "ReduceL2", "ReduceSumSquare":
+				acc[o] += v * v
+			}
+		}
+		if op == "ReduceLogSumExp" {
+			mx := slices.Clone(acc)
+			clear(acc)
+			for i, v := range vals {
+				if !math.IsInf(mx[idx[i]], 0) {
+					acc[idx[i]] += math.Exp(v - mx[idx[i]])
+				}
+			}
+			for i := range acc {
+				if math.IsInf(mx[i], 0) {
+					acc[i] = mx[i]
+				} else {
+					acc[i] = mx[i] + math.Log(acc[i])
+				}
+			}
+		}
+		for i := range acc {
+			switch op {
+			case "ReduceMean":
+				acc[i] /= float64(count[i])
+			case "ReduceL2":
+				acc[i] = math.Sqrt(acc[i])
+			case "ReduceLogSum":
+				acc[i] = math.Log(acc[i])
+			}
+		}
+		shape := full
+		if keep == 0 {
+			shape = []int64{}
+			for i, d := range x.Shape {
+				if !mask[i] {
+					shape = append(shape, d)
+				}
+			}
+		}
+		out := c.Alloc(x.DType, shape)
+		for i, v := range acc {
+			if x.DType.Integer() {
+				setInt64(out, i, int64(v))
+			} else {
+				setFloat64(out, i, v)
+			}
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func argKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		x := c.Input(0)
+		var a attrs
+		axis64 := a.int(c.Node, "axis", 0)
+		keep := a.int(c.Node, "keepdims", 1)
+		last := a.int(c.Node, "select_last_index", 0) != 0
+		if a.err != nil {
+			return nil, a.err
+		}
+		axis, err := normAxis(axis64, len(x.Shape))
+		if err != nil {
+			return nil, err
+		}
+		outer, inner := 1, 1
+		for _, d := range x.Shape[:axis] {
+			outer *= int(d)
+		}
+		for _, d := range x.Shape[axis+1:] {
+			inner *= int(d)
+		}
+		dim := int(x.Shape[axis])
+		if dim == 0 {
+			return nil, fmt.Errorf("%s over an empty axis", op)
+		}
+		shape := slices.Clone(x.Shape)
+		shape[axis] = 1
+		if keep == 0 {
+			shape = slices.Delete(shape, axis, axis+1)
+		}
+		out := c.Alloc(tensor.I64, shape)
+		o := out.Data.([]int64)
+		for p := 0; p < outer; p++ {
+			for q := 0; q < inner; q++ {
+				best, bi := 0.0, 0
+				for i := 0; i < dim; i++ {
+					v := elemFloat64(x, (p*dim+i)*inner+q)
+					better := i == 0 || (op == "ArgMax" && v > best) || (op == "ArgMin" && v < best) || (last && v == best)
+					if better {
+						best, bi = v, i
+					}
+				}
+				o[p*inner+q] = int64(bi)
+			}
+		}
+		return []*Value{out}, nil
+	}
+}
+
+func softmaxKernel(op string) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		x := c.Input(0)
+		xs, ok := x.Data.([]float32)
+		if !ok {
+			if x.DType != tensor.F64 {
+				return nil, fmt.Errorf("%s needs a float input, have %v", op, x.DType)
+			}
+			xs = castValue(x, tensor.F32).Data.([]float32)
+		}
+		def := int64(-1)
+		if c.Opset < 13 {
+			def = 1
+		}
+		axis64, err := c.Node.Int("axis", def)
+		if err != nil {
+			return nil, err
+		}
+		r := len(x.Shape)
+		if r == 0 {
+			r = 1
+		}
+		axis, err := normAxis(axis64, r)
+		if err != nil {
+			return nil, err
+		}
+		// Opset < 13 coerces to 2-D at axis; 13 and later reduce along one axis.
+		outer, dim, inner := 1, 1, 1
+		for i, d := range x.Shape {
+			switch {
+			case i < axis:
+				outer *= int(d)
+			case i == axis || c.Opset < 13:
+				dim *= int(d)
+			default:
+				inner *= int(d)
+			}
+		}
+		out := c.Alloc(tensor.F32, x.Shape)
+		ys := out.Data.([]float32)
+		parallelFor(outer*inner, 64, func(lo, hi int) {
+			for pq := lo; pq < hi; pq++ {
+				p, q := pq/inner, pq%inner
+				base := p*dim*inner + q
+				mx, mi := math.Inf(-1), 0
+				for i := 0; i < dim; i++ {
+					if v := float64(xs[base+i*inner]); v > mx {
+						mx, mi = v, i
+					}
+				}
+				if op == "Hardmax" {
+					for i := 0; i < dim; i++ {
+						ys[base+i*inner] = 0
+					}
+					ys[base+mi*inner] = 1
+					continue
+				}
+				sum := 0.0
+				for i := 0; i < dim; i++ {
+					sum += math.Exp(float64(xs[base+i*inner]) - mx)
+				}
+				for i := 0; i < dim; i++ {
+					v := float64(xs[base+i*inner]) - mx
+					if op == "Softmax" {
+						ys[base+i*inner] = float32(math.Exp(v) / sum)
+					} else {
+						ys[base+i*inner] = float32(v - math.Log(sum))
+					}
+				}
+			}
+		})
+		if x.DType == tensor.F64 {
+			return []*Value{castValue(out, tensor.F64)}, nil
+		}
+		return []*Value{out}, nil
+	}
+}
