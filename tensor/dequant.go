@@ -444,11 +444,10 @@ func signsIQ2(i uint32) uint8 {
 	return v | uint8(p&1)<<7
 }
 
+// signed negates v when bit j of signs is set, without a branch (random signs would
+// mispredict); for the finite values here this equals ggml's multiply by -1.
 func signed(v float32, signs uint8, j int) float32 {
-	if signs>>j&1 != 0 {
-		return -v
-	}
-	return v
+	return math.Float32frombits(math.Float32bits(v) ^ uint32(signs>>j&1)<<31)
 }
 
 func dequantIQ2XXS(dst []float32, src []byte) {
