@@ -281,7 +281,7 @@ func writeFile(name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *Enc
 		}
 	}
 	if p.total > protoLimit {
-		return refit.Unsupportedf("onnx", "model is %d bytes even with external data, over protobuf's 2 GiB", p.total)
+		return refit.Unsupportedf("onnx", "model is %d bytes even with external data, over the %d-byte protobuf limit", p.total, protoLimit)
 	}
 	out, err := refit.CreatePending(name, opts.Overwrite)
 	if err != nil {
