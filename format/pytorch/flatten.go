@@ -13,7 +13,8 @@ import (
 
 const (
 	maxWalkDepth  = 1000    // nesting of containers and objects
-	maxWalkVisits = 1 << 22 // node visits: shared sub-trees can multiply paths
+	maxWalkVisits = 1 << 20 // node visits: shared sub-trees can multiply paths
+	maxNameBytes  = 1 << 26 // total bytes of the names generated while walking
 )
 
 // walker turns the unpickled object tree into named tensors and metadata.
@@ -25,6 +26,8 @@ type walker struct {
 	names   map[string]bool
 	// objDepth counts enclosing objects: their scalar attributes are not metadata.
 	objDepth int
+	// nameBytes bounds the work of naming: a DAG of shared tuples has exponentially many paths.
+	nameBytes int
 }
 
 func flatten(root any, opts *refit.DecodeOptions) (*refit.Model, error) {
@@ -145,8 +148,9 @@ func join(prefix, name string) string {
 
 func (w *walker) walk(v any, name string, depth int) error {
 	w.visits++
-	if w.visits > maxWalkVisits {
-		return errorf("more than %d nested values", maxWalkVisits)
+	w.nameBytes += len(name)
+	if w.visits > maxWalkVisits || w.nameBytes > maxNameBytes {
+		return errorf("more than %d nested values (or %d bytes of names): shared references multiply paths", maxWalkVisits, maxNameBytes)
 	}
 	if depth > maxWalkDepth {
 		return errorf("nesting deeper than %d", maxWalkDepth)
