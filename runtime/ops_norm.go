@@ -1,0 +1,300 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Normalization: BatchNormalization (inference), InstanceNormalization,
+// LayerNormalization, GroupNormalization, LRN.
+
+func init() {
+	Register(Op{Type: "BatchNormalization", Since: 1, Kernel: batchNormKernel, ViaFloat32: true})
+	Register(Op{Type: "InstanceNormalization", Since: 1, Kernel: instanceNormKernel, ViaFloat32: true})
+	Register(Op{Type: "LayerNormalization", Since: 17, Kernel: layerNormKernel, ViaFloat32: true})
+	Register(Op{Type: "GroupNormalization", Since: 18, Kernel: groupNormKernel, ViaFloat32: true})
+	Register(Op{Type: "LRN", Since: 1, Kernel: lrnKernel, ViaFloat32: true})
+}
+
+func floatInputs(c *Call, n int) ([][]float32, error) {
+	out := make([][]float32, n)
+	for i := 0; i < n; i++ {
+		v := c.Input(i)
+		if v == nil {
+			return nil, fmt.Errorf("input %d is required", i)
+		}
+		s, ok := v.Data.([]float32)
+		if !ok {
+			return nil, fmt.Errorf("input %d must be float32, have %v", i, v.DType)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// channelParams checks per-channel parameter vectors of length C.
+func channelParams(c *Call, from, to, channels int) error {
+	for i := from; i < to; i++ {
+		if v := c.Input(i); v.Len() != channels {
+			return fmt.Errorf("input %d %v must hold %d values", i, v, channels)
+		}
+	}
+	return nil
+}
+
+func batchNormKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	in, err := floatInputs(c, 5)
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	eps := float64(a.float(c.Node, "epsilon", 1e-5))
+	training := a.int(c.Node, "training_mode", 0)
+	if c.Opset < 7 && a.int(c.Node, "is_test", 0) == 0 && len(c.Node.Outputs) > 1 {
+		training = 1
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	if training != 0 {
+		return nil, fmt.Errorf("training-mode BatchNormalization: %w", errUnsupported)
+	}
+	if len(x.Shape) < 2 {
+		return nil, fmt.Errorf("X %v must be [N, C, ...]", x)
+	}
+	N, C := int(x.Shape[0]), int(x.Shape[1])
+	if err := channelParams(c, 1, 5, C); err != nil {
+		return nil, err
+	}
+	size := x.Len() / max(N*C, 1)
+	scale, bias, mean, variance := in[1], in[2], in[3], in[4]
+	out := c.Alloc(tensor.F32, x.Shape)
+	xs, ys := in[0], out.Data.([]float32)
+	parallelFor(N*C, 1, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			ch := p % C
+			k := float32(float64(scale[ch]) / math.Sqrt(float64(variance[ch])+eps))
+			b := bias[ch] - mean[ch]*k
+			src, dst := xs[p*size:(p+1)*size], ys[p*size:(p+1)*size]
+			for i, v := range src {
+				dst[i] = v*k + b
+			}
+		}
+	})
+	return []*Value{out}, nil
+}
+
+// normalize standardizes each of groups consecutive blocks of xs into ys.
+func normalize(ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
+	size := len(xs) / max(groups, 1)
+	means, invStd = make([]float64, groups), make([]float64, groups)
+	parallelFor(groups, 1, func(lo, hi int) {
+		for g := lo; g < hi; g++ {
+			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
+			var sum float64
+			for _, v := range src {
+				sum += float64(v)
+			}
+			mean := sum / float64(size)
+			var sq float64
+			for _, v := range src {
+				d := float64(v) - mean
+				sq += d * d
+			}
+			inv := 1 / math.Sqrt(sq/float64(size)+eps)
+			for i, v := range src {
+				dst[i] = float32((float64(v) - mean) * inv)
+			}
+			means[g], invStd[g] = mean, inv
+		}
+	})
+	return means, invStd
+}
+
+func instanceNormKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	in, err := floatInputs(c, 3)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := c.Node.Float("epsilon", 1e-5)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.Shape) < 2 {
+		return nil, fmt.Errorf("X %v must be [N, C, ...]", x)
+	}
+	N, C := int(x.Shape[0]), int(x.Shape[1])
+	if err := channelParams(c, 1, 3, C); err != nil {
+		return nil, err
+	}
+	out := c.Alloc(tensor.F32, x.Shape)
+	ys := out.Data.([]float32)
+	normalize(ys, in[0], N*C, float64(eps))
+	size := x.Len() / max(N*C, 1)
+	for p := 0; p < N*C; p++ {
+		s, b := in[1][p%C], in[2][p%C]
+		seg := ys[p*size : (p+1)*size]
+		for i := range seg {
+			seg[i] = seg[i]*s + b
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func layerNormKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	in, err := floatInputs(c, 2)
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	axis64 := a.int(c.Node, "axis", -1)
+	eps := a.float(c.Node, "epsilon", 1e-5)
+	if a.err != nil {
+		return nil, a.err
+	}
+	axis, err := normAxis(axis64, len(x.Shape))
+	if err != nil {
+		return nil, err
+	}
+	outer := 1
+	for _, d := range x.Shape[:axis] {
+		outer *= int(d)
+	}
+	inner := x.Len() / max(outer, 1)
+	normShape := x.Shape[axis:]
+	scale := c.Input(1)
+	if _, err := BroadcastShape(normShape, scale.Shape); err != nil || scale.Len() > inner {
+		return nil, fmt.Errorf("scale %v does not broadcast to %v", scale, normShape)
+	}
+	full := func(v *Value) []float32 {
+		if v.Len() == inner {
+			return v.Data.([]float32)
+		}
+		t := NewValue(tensor.F32, normShape)
+		broadcastValue(t, v)
+		return t.Data.([]float32)
+	}
+	sc := full(scale)
+	var bias []float32
+	if b := c.Input(2); b != nil {
+		if _, ok := b.Data.([]float32); !ok {
+			return nil, fmt.Errorf("bias must be float32")
+		}
+		if _, err := BroadcastShape(normShape, b.Shape); err != nil || b.Len() > inner {
+			return nil, fmt.Errorf("bias %v does not broadcast to %v", b, normShape)
+		}
+		bias = full(b)
+	}
+	out := c.Alloc(tensor.F32, x.Shape)
+	ys := out.Data.([]float32)
+	means, inv := normalize(ys, in[0], outer, float64(eps))
+	for p := 0; p < outer; p++ {
+		seg := ys[p*inner : (p+1)*inner]
+		for i := range seg {
+			seg[i] *= sc[i]
+			if bias != nil {
+				seg[i] += bias[i]
+			}
+		}
+	}
+	outs := []*Value{out}
+	statShape := make([]int64, len(x.Shape))
+	for i := range statShape {
+		statShape[i] = 1
+		if i < axis {
+			statShape[i] = x.Shape[i]
+		}
+	}
+	if len(c.Node.Outputs) > 1 {
+		m := c.Alloc(tensor.F32, statShape)
+		r := c.Alloc(tensor.F32, statShape)
+		for i := range means {
+			m.Data.([]float32)[i] = float32(means[i])
+			r.Data.([]float32)[i] = float32(inv[i])
+		}
+		outs = append(outs, m, r)
+	}
+	return outs, nil
+}
+
+func groupNormKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	in, err := floatInputs(c, 3)
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	groups := int(a.int(c.Node, "num_groups", 0))
+	eps := a.float(c.Node, "epsilon", 1e-5)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if len(x.Shape) < 2 || groups <= 0 || int(x.Shape[1])%groups != 0 {
+		return nil, fmt.Errorf("X %v cannot be split into %d groups", x, groups)
+	}
+	N, C := int(x.Shape[0]), int(x.Shape[1])
+	out := c.Alloc(tensor.F32, x.Shape)
+	ys := out.Data.([]float32)
+	normalize(ys, in[0], N*groups, float64(eps))
+	size := x.Len() / max(N*C, 1)
+	// Opset 18 has per-group scale and bias; 21 per-channel.
+	perGroup := c.Input(1).Len() == groups && groups != C
+	for p := 0; p < N*C; p++ {
+		ch := p % C
+		k := ch
+		if perGroup {
+			k = ch / (C / groups)
+		}
+		if k >= len(in[1]) || k >= len(in[2]) {
+			return nil, fmt.Errorf("scale and bias must hold %d or %d values", groups, C)
+		}
+		seg := ys[p*size : (p+1)*size]
+		for i := range seg {
+			seg[i] = seg[i]*in[1][k] + in[2][k]
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func lrnKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	in, err := floatInputs(c, 1)
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	alpha := float64(a.float(c.Node, "alpha", 1e-4))
+	beta := float64(a.float(c.Node, "beta", 0.75))
+	bias := float64(a.float(c.Node, "bias", 1))
+	size := int(a.int(c.Node, "size", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if size <= 0 || len(x.Shape) < 2 {
+		return nil, fmt.Errorf("size %d must be positive and X %v [N, C, ...]", size, x)
+	}
+	N, C := int(x.Shape[0]), int(x.Shape[1])
+	inner := x.Len() / max(N*C, 1)
+	out := c.Alloc(tensor.F32, x.Shape)
+	xs, ys := in[0], out.Data.([]float32)
+	lo, hi := (size-1)/2, size-1-(size-1)/2
+	for n := 0; n < N; n++ {
+		for ch := 0; ch < C; ch++ {
+			for i := 0; i < inner; i++ {
+				var sq float64
+				for k := max(0, ch-lo); k <= min(C-1, ch+hi); k++ {
+					v := float64(xs[(n*C+k)*inner+i])
+					sq += v * v
+				}
+				idx := (n*C+ch)*inner + i
+				ys[idx] = float32(float64(xs[idx]) / math.Pow(bias+alpha/float64(size)*sq, beta))
+			}
+		}
+	}
+	return []*Value{out}, nil
+}
