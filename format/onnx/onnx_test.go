@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -482,5 +483,31 @@ func TestAutoExternalData(t *testing.T) {
 	}
 	if !proto.Equal(mp, mp2) {
 		t.Error("WriteModelFile with external data then Load differs from the original")
+	}
+}
+
+// TestDecodeDoesNotCopyWeights checks the memory claim: decoding a memory-mapped
+// model allocates far less than its weights.
+func TestDecodeDoesNotCopyWeights(t *testing.T) {
+	const n = 32 << 20
+	tp := &onnxpb.TensorProto{Name: proto.String("big"), DataType: proto.Int32(typeUint8), Dims: []int64{n}, RawData: make([]byte, n)}
+	path := filepath.Join(t.TempDir(), "big.onnx")
+	if err := os.WriteFile(path, modelWith(t, tp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tp.RawData = nil
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m, err := refit.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	defer m.Close()
+	if got := after.TotalAlloc - before.TotalAlloc; got > n/8 {
+		t.Errorf("decoding a model with %d bytes of weights allocated %d bytes", n, got)
+	}
+	if got := m.Tensor("big").Size(); got != n {
+		t.Errorf("tensor size %d, want %d", got, n)
 	}
 }
