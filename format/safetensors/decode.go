@@ -105,7 +105,10 @@ func SniffFS(fsys fs.FS) bool {
 
 // DecodeFS reads a model from fsys. name is a .safetensors file, a sharded model's
 // index (model.safetensors.index.json), or "." for the root folder, which must hold an
-// index, or one or more .safetensors files (several are merged in name order). Shard
+// index, or one or more .safetensors files (several are merged in name order; for
+// metadata keys in several files the first file wins). With an index, the index is
+// authoritative: tensors a shard holds but the index does not list are skipped, and
+// string entries of the index's "metadata" are added to the model's metadata. Shard
 // paths from an index must stay inside the index's folder (refit.ErrInsecurePath).
 // The returned model owns the files it opened and must be closed.
 func DecodeFS(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {

@@ -2,8 +2,11 @@ package safetensors
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit"
@@ -73,4 +76,28 @@ func sameModel(t *testing.T, a, b *refit.Model) {
 			t.Fatalf("metadata %q: %q, then %q", k, a.Metadata.String(k), b.Metadata.String(k))
 		}
 	}
+}
+
+// FuzzParseIndex checks that ParseIndex never panics and never accepts a shard path
+// that leaves the index's folder.
+func FuzzParseIndex(f *testing.F) {
+	b, err := os.ReadFile("testdata/sharded/" + DefaultIndex)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"metadata":{"x":[1,{"y":null}],"s":"v"},"weight_map":{"a":"sub/b.safetensors"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		idx, err := ParseIndex(data)
+		if err != nil {
+			return
+		}
+		for name, shard := range idx.WeightMap {
+			escapes := shard == "" || strings.HasPrefix(shard, "/") || strings.Contains(shard, `\\`) ||
+				slices.Contains(strings.Split(shard, "/"), "..")
+			if escapes || !fs.ValidPath(shard) {
+				t.Fatalf("tensor %q: accepted shard path %q", name, shard)
+			}
+		}
+	})
 }
