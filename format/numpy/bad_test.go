@@ -327,3 +327,28 @@ func TestBigEndianIsLazy(t *testing.T) {
 		t.Errorf("big-endian %x != little-endian %x", first, yb)
 	}
 }
+
+// TestFortranEdgeCases covers Fortran headers numpy.save does not write itself.
+func TestFortranEdgeCases(t *testing.T) {
+	for _, c := range []struct {
+		name, shape string
+		data, want  []byte
+	}{
+		{"empty", "(2, 0, 3)", nil, []byte{}},
+		{"one long dimension", "(1, 4, 1)", []byte{1, 2, 3, 4}, []byte{1, 2, 3, 4}},
+		{"0-d", "()", []byte{9}, []byte{9}},
+		{"2x2", "(2, 2)", []byte{1, 3, 2, 4}, []byte{1, 2, 3, 4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := rawNPY(1, hdr("'|u1'", "True", c.shape), c.data)
+			x, err := ReadNPY(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatalf("ReadNPY = %v", err)
+			}
+			got, err := x.Bytes()
+			if err != nil || !bytes.Equal(got, c.want) {
+				t.Errorf("Bytes() = %v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
