@@ -1,0 +1,356 @@
+package blas
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Cache blocking. kc x nr panels of B stay in L1 while an mc x kc block of packed A
+// stays in L2; a kc x nc block of packed B stays in L2/L3. gemmMC is a multiple of
+// every kernel's mr (4 and 6).
+const (
+	gemmKC = 256
+	gemmMC = 144
+	gemmNC = 4096
+)
+
+// parallelMinFlops is the m*n*k below which a call runs on one goroutine: smaller
+// products finish before the fork-join would pay for itself.
+const parallelMinFlops = 1 << 19
+
+// kernelFunc computes the mr x nr tile
+//
+//	C = alpha * (packed A strip) * (packed B panel) + beta * C
+//
+// over kc steps. a holds kc groups of mr values, b kc groups of nr values; c is
+// row-major with stride ldc. beta == 0 stores without reading C.
+type kernelFunc func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// microKernel is a register tile geometry with the function that fills it.
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     kernelFunc
+}
+
+// kernel is the micro-kernel chosen for this CPU at init; see kernel_*.go.
+var kernel = genericKernel
+
+var threads atomic.Int32
+
+// SetThreads sets how many goroutines one call may use; n <= 0 means GOMAXPROCS.
+// It returns the previous setting.
+func SetThreads(n int) int {
+	if n < 0 {
+		n = 0
+	}
+	return int(threads.Swap(int32(n)))
+}
+
+// Threads reports how many goroutines one call may use.
+func Threads() int {
+	if n := int(threads.Load()); n > 0 {
+		return n
+	}
+	return goruntime.GOMAXPROCS(0)
+}
+
+// Kernel names the micro-kernel in use, e.g. "avx2-6x16" or "go-4x4".
+func Kernel() string { return kernel.name }
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major float32 matrices, where
+// op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb
+// and ldc are the row strides of A, B and C as stored. When beta is 0, C's old
+// contents (NaN included) are ignored. It panics if a stride or slice is too short.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkMatrix("A", transA, m, k, a, lda)
+	checkMatrix("B", transB, k, n, b, ldb)
+	checkMatrix("C", false, m, n, c, ldc)
+	g := gemm{transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+		transB: transB, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	g.do()
+}
+
+// PackedB is a k x n right-hand operand packed once into the layout the micro-kernel
+// reads, for reuse across many products (constant Conv/Gemm/MatMul weights). It is
+// immutable and safe for concurrent use. It is tied to the kernel of the process that
+// packed it and is not a serialization format.
+type PackedB struct {
+	k, n, nr int
+	data     []float32
+}
+
+// Dims reports the k x n shape of op(B) that p holds.
+func (p *PackedB) Dims() (k, n int) { return p.k, p.n }
+
+// PackB packs op(B) (k x n, row stride ldb as stored) for SgemmPackedB. It copies;
+// b may change afterwards. It uses k*roundup(n, 16) floats.
+func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
+	checkMatrix("B", transB, k, n, b, ldb)
+	nr := kernel.nr
+	np := (n + nr - 1) / nr
+	p := &PackedB{k: k, n: n, nr: nr, data: make([]float32, k*np*nr)}
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		packB(p.data[pc*np*nr:], b, ldb, transB, pc, kc, 0, n, nr)
+	}
+	return p
+}
+
+// SgemmPackedB is Sgemm with op(B) taken from p: C = alpha*op(A)*B + beta*C, where
+// op(A) is m x k and C is m x n for p's k x n.
+func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, p *PackedB, beta float32, c []float32, ldc int) {
+	if p.nr != kernel.nr {
+		panic("blas: PackedB packed for another kernel")
+	}
+	checkMatrix("A", transA, m, p.k, a, lda)
+	checkMatrix("C", false, m, p.n, c, ldc)
+	g := gemm{transA: transA, m: m, n: p.n, k: p.k, alpha: alpha, a: a, lda: lda,
+		packed: p, beta: beta, c: c, ldc: ldc}
+	g.do()
+}
+
+// checkMatrix panics unless x holds a rows x cols matrix (stored transposed when
+// trans) with row stride ld.
+func checkMatrix(name string, trans bool, rows, cols int, x []float32, ld int) {
+	if rows < 0 || cols < 0 {
+		panic(fmt.Sprintf("blas: negative dimension of %s: %d x %d", name, rows, cols))
+	}
+	if trans {
+		rows, cols = cols, rows
+	}
+	if ld < max(cols, 1) {
+		panic(fmt.Sprintf("blas: stride of %s is %d, want >= %d", name, ld, max(cols, 1)))
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if need := (rows-1)*ld + cols; len(x) < need {
+		panic(fmt.Sprintf("blas: %s has %d elements, want >= %d", name, len(x), need))
+	}
+}
+
+// gemm is one validated call.
+type gemm struct {
+	transA   bool
+	m, n, k  int
+	alpha    float32
+	a        []float32
+	lda      int
+	transB   bool
+	b        []float32
+	ldb      int
+	packed   *PackedB
+	beta     float32
+	c        []float32
+	ldc      int
+	kern     microKernel
+	wg       sync.WaitGroup
+	rowSplit []int // thread row bounds, multiples of mr
+	colSplit []int // thread column bounds, multiples of nr
+}
+
+var gemmPool = sync.Pool{New: func() any { return new(gemm) }}
+
+func (g *gemm) do() {
+	if g.m == 0 || g.n == 0 {
+		return
+	}
+	if g.k == 0 || g.alpha == 0 {
+		scaleC(g.c, g.ldc, 0, g.m, 0, g.n, g.beta)
+		return
+	}
+	g.kern = kernel
+	t := Threads()
+	if t > 1 && g.m*g.n*g.k < parallelMinFlops {
+		t = 1
+	}
+	if t <= 1 {
+		g.run(0, g.m, 0, g.n)
+		return
+	}
+	// Copy the call into pooled storage the workers can share without this frame
+	// escaping.
+	h := gemmPool.Get().(*gemm)
+	*h = gemm{transA: g.transA, m: g.m, n: g.n, k: g.k, alpha: g.alpha, a: g.a, lda: g.lda,
+		transB: g.transB, b: g.b, ldb: g.ldb, packed: g.packed, beta: g.beta, c: g.c, ldc: g.ldc,
+		kern: g.kern, rowSplit: h.rowSplit[:0], colSplit: h.colSplit[:0]}
+	h.split(t)
+	h.parallel()
+	h.a, h.b, h.c, h.packed = nil, nil, nil, nil
+	gemmPool.Put(h)
+}
+
+// split divides C into a tr x tc grid of tr*tc <= t pieces, choosing the grid whose
+// largest piece is smallest (columns preferred on ties: they avoid packing B twice).
+func (g *gemm) split(t int) {
+	mr, nr := g.kern.mr, g.kern.nr
+	rowUnits, colUnits := (g.m+mr-1)/mr, (g.n+nr-1)/nr
+	bestTR, bestTC, bestWork := 1, 1, -1
+	for tc := t; tc >= 1; tc-- {
+		tr := t / tc
+		if tr > rowUnits || tc > colUnits {
+			continue
+		}
+		rows := min(g.m, (rowUnits+tr-1)/tr*mr)
+		cols := min(g.n, (colUnits+tc-1)/tc*nr)
+		if w := rows * cols; bestWork < 0 || w < bestWork {
+			bestTR, bestTC, bestWork = tr, tc, w
+		}
+	}
+	g.rowSplit = appendBounds(g.rowSplit, rowUnits, bestTR, mr, g.m)
+	g.colSplit = appendBounds(g.colSplit, colUnits, bestTC, nr, g.n)
+}
+
+// appendBounds splits units of size unit (capped at limit) into parts near-equal runs.
+func appendBounds(dst []int, units, parts, unit, limit int) []int {
+	dst = append(dst, 0)
+	for i := 1; i <= parts; i++ {
+		dst = append(dst, min(limit, units*i/parts*unit))
+	}
+	return dst
+}
+
+// parallel runs every piece of the split, one on the calling goroutine.
+func (g *gemm) parallel() {
+	pieces := (len(g.rowSplit) - 1) * (len(g.colSplit) - 1)
+	startWorkers(pieces - 1)
+	g.wg.Add(pieces - 1)
+	for i := 1; i < pieces; i++ {
+		workQueue <- piece{g, i}
+	}
+	g.runPiece(0)
+	g.wg.Wait()
+}
+
+func (g *gemm) runPiece(i int) {
+	tc := len(g.colSplit) - 1
+	r, c := i/tc, i%tc
+	g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
+}
+
+type piece struct {
+	g *gemm
+	i int
+}
+
+var (
+	workQueue   = make(chan piece, 64)
+	workersMu   sync.Mutex
+	workerCount int
+)
+
+// startWorkers makes sure at least n worker goroutines serve workQueue. Workers live
+// for the life of the process and sleep on the channel when idle.
+func startWorkers(n int) {
+	workersMu.Lock()
+	defer workersMu.Unlock()
+	for ; workerCount < n; workerCount++ {
+		go func() {
+			for p := range workQueue {
+				p.g.runPiece(p.i)
+				p.g.wg.Done()
+			}
+		}()
+	}
+}
+
+// workspace holds one goroutine's packing buffers.
+type workspace struct {
+	a    []float32
+	b    []float32
+	tile [16 * 16]float32
+}
+
+var workspacePool = sync.Pool{New: func() any {
+	return &workspace{
+		a: make([]float32, (gemmMC+16)*gemmKC),
+		b: make([]float32, gemmKC*(gemmNC+32)),
+	}
+}}
+
+// run computes rows [r0, r1) x columns [c0, c1) of C serially; c0 is a multiple of
+// the kernel's nr.
+func (g *gemm) run(r0, r1, c0, c1 int) {
+	if r0 >= r1 || c0 >= c1 {
+		return
+	}
+	ws := workspacePool.Get().(*workspace)
+	defer workspacePool.Put(ws)
+	mr, nr, fn := g.kern.mr, g.kern.nr, g.kern.fn
+	npAll := (g.n + nr - 1) / nr
+	for jc := c0; jc < c1; jc += gemmNC {
+		ncb := min(gemmNC, c1-jc)
+		for pc := 0; pc < g.k; pc += gemmKC {
+			kc := min(gemmKC, g.k-pc)
+			var bp []float32
+			if g.packed != nil {
+				bp = g.packed.data[pc*npAll*nr+jc/nr*kc*nr:]
+			} else {
+				packB(ws.b, g.b, g.ldb, g.transB, pc, kc, jc, ncb, nr)
+				bp = ws.b
+			}
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			for ic := r0; ic < r1; ic += gemmMC {
+				mcb := min(gemmMC, r1-ic)
+				packA(ws.a, g.a, g.lda, g.transA, ic, mcb, pc, kc, mr)
+				for jr := 0; jr < ncb; jr += nr {
+					nrb := min(nr, ncb-jr)
+					pb := bp[jr*kc:]
+					for ir := 0; ir < mcb; ir += mr {
+						mrb := min(mr, mcb-ir)
+						pa := ws.a[ir*kc:]
+						off := (ic+ir)*g.ldc + jc + jr
+						if mrb == mr && nrb == nr {
+							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
+							continue
+						}
+						fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+						mergeTile(g.c[off:], g.ldc, ws.tile[:], nr, mrb, nrb, beta)
+					}
+				}
+			}
+		}
+	}
+}
+
+// mergeTile sets the rows x cols corner of c to tile + beta*c.
+func mergeTile(c []float32, ldc int, tile []float32, ldt, rows, cols int, beta float32) {
+	for i := 0; i < rows; i++ {
+		dst := c[i*ldc : i*ldc+cols]
+		src := tile[i*ldt : i*ldt+cols]
+		if beta == 0 {
+			copy(dst, src)
+			continue
+		}
+		for j, v := range src {
+			dst[j] = v + beta*dst[j]
+		}
+	}
+}
+
+// scaleC multiplies rows [r0, r1) x columns [c0, c1) of C by beta; beta == 0 clears.
+func scaleC(c []float32, ldc, r0, r1, c0, c1 int, beta float32) {
+	if beta == 1 {
+		return
+	}
+	for i := r0; i < r1; i++ {
+		row := c[i*ldc+c0 : i*ldc+c1]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= beta
+		}
+	}
+}
+
+// floats views n float32 values at p.
+func floats(p *float32, n int) []float32 { return unsafe.Slice(p, n) }

@@ -1,0 +1,224 @@
+package blas
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func naiveGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * float32(s)
+			} else {
+				c[i*ldc+j] = alpha*float32(s) + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	pad            int // extra stride on A, B and C
+	nanC           bool
+}
+
+func (tc gemmCase) String() string {
+	return fmt.Sprintf("%dx%dx%d/tA=%v/tB=%v/alpha=%v/beta=%v/pad=%d/nan=%v",
+		tc.m, tc.n, tc.k, tc.transA, tc.transB, tc.alpha, tc.beta, tc.pad, tc.nanC)
+}
+
+// check runs tc through Sgemm (and SgemmPackedB) and compares every element of C,
+// including the padding between rows, which must be untouched.
+func check(t *testing.T, r *rand.Rand, tc gemmCase) {
+	t.Helper()
+	rowsA, colsA := tc.m, tc.k
+	if tc.transA {
+		rowsA, colsA = tc.k, tc.m
+	}
+	rowsB, colsB := tc.k, tc.n
+	if tc.transB {
+		rowsB, colsB = tc.n, tc.k
+	}
+	lda, ldb, ldc := colsA+tc.pad, colsB+tc.pad, tc.n+tc.pad
+	lda, ldb, ldc = max(lda, 1), max(ldb, 1), max(ldc, 1)
+	a := randSlice(r, rowsA*lda)
+	b := randSlice(r, rowsB*ldb)
+	c0 := randSlice(r, tc.m*ldc)
+	if tc.nanC {
+		for i := range c0 {
+			if i%ldc < tc.n {
+				c0[i] = float32(math.NaN())
+			}
+		}
+	}
+	want := append([]float32(nil), c0...)
+	naiveGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+	tol := 1e-5 * float64(tc.k+1)
+	compare := func(name string, got []float32) {
+		t.Helper()
+		for i := range got {
+			g, w := float64(got[i]), float64(want[i])
+			if math.IsNaN(w) != math.IsNaN(g) || math.Abs(g-w) > tol*(1+math.Abs(w)) {
+				t.Fatalf("%s(%v): C[%d][%d] = %v, want %v", name, tc, i/ldc, i%ldc, got[i], want[i])
+			}
+		}
+	}
+	c := append([]float32(nil), c0...)
+	Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	compare("Sgemm", c)
+	p := PackB(tc.transB, tc.k, tc.n, b, ldb)
+	if k, n := p.Dims(); k != tc.k || n != tc.n {
+		t.Fatalf("PackB dims = %d x %d, want %d x %d", k, n, tc.k, tc.n)
+	}
+	c = append(c[:0], c0...)
+	SgemmPackedB(tc.transA, tc.m, tc.alpha, a, lda, p, tc.beta, c, ldc)
+	compare("SgemmPackedB", c)
+}
+
+func TestSgemmSmallShapes(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	sizes := []int{1, 2, 3, 5, 6, 7, 11, 15, 16, 17, 31, 33, 47, 64, 70}
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			t.Run(fmt.Sprintf("tA=%v/tB=%v", ta, tb), func(t *testing.T) {
+				for _, m := range sizes {
+					for _, n := range sizes {
+						for _, k := range []int{1, 4, 7, 33} {
+							check(t, r, gemmCase{transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, beta: 0})
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestSgemmEveryDim(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for d := 1; d <= 70; d++ {
+		t.Run(fmt.Sprint(d), func(t *testing.T) {
+			check(t, r, gemmCase{m: d, n: 13, k: 9, alpha: 1.5, beta: 0.5})
+			check(t, r, gemmCase{m: 13, n: d, k: 9, alpha: 1.5, beta: 0.5, transB: true})
+			check(t, r, gemmCase{m: 9, n: 13, k: d, alpha: 1.5, beta: 0.5, transA: true})
+		})
+	}
+}
+
+func TestSgemmAlphaBeta(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, ab := range []struct {
+		alpha, beta float32
+		nan         bool
+	}{{1, 0, true}, {1, 1, false}, {-2, 0.25, false}, {0, 0, true}, {0, 3, false}, {0.5, -1, false}, {2, 0, true}} {
+		for _, s := range []struct{ m, n, k int }{{7, 19, 5}, {30, 40, 300}, {145, 70, 20}} {
+			tc := gemmCase{m: s.m, n: s.n, k: s.k, alpha: ab.alpha, beta: ab.beta, nanC: ab.nan, pad: 3}
+			t.Run(tc.String(), func(t *testing.T) { check(t, r, tc) })
+		}
+	}
+}
+
+func TestSgemmLarge(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := []struct{ m, n, k int }{
+		{300, 257, 513}, {64, 4100, 40}, {145, 49, 600}, {1, 5000, 3}, {600, 1, 300}, {200, 300, 0},
+	}
+	if testing.Short() {
+		shapes = shapes[:2]
+	}
+	for _, threads := range []int{1, 2, 3} {
+		for _, s := range shapes {
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					tc := gemmCase{transA: ta, transB: tb, m: s.m, n: s.n, k: s.k, alpha: 0.75, beta: 0.5, pad: 5}
+					t.Run(fmt.Sprintf("threads=%d/%v", threads, tc), func(t *testing.T) {
+						defer SetThreads(SetThreads(threads))
+						check(t, r, tc)
+					})
+				}
+			}
+		}
+	}
+}
+
+func TestSgemmEmpty(t *testing.T) {
+	c := []float32{1, 2, 3}
+	Sgemm(false, false, 0, 3, 4, 1, nil, 4, make([]float32, 12), 3, 0, nil, 3)
+	Sgemm(false, false, 1, 3, 0, 1, nil, 1, nil, 3, 2, c, 3)
+	if want := []float32{2, 4, 6}; fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Errorf("k=0 with beta=2: C = %v, want %v", c, want)
+	}
+}
+
+func TestSgemmPanicsOnShortSlices(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		call func()
+	}{
+		{"short A", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
+		{"short B", func() { Sgemm(false, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 3), 2, 0, make([]float32, 4), 2) }},
+		{"short C", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2) }},
+		{"small lda", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
+		{"negative m", func() { Sgemm(false, false, -1, 2, 2, 1, nil, 2, make([]float32, 4), 2, 0, nil, 2) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			tc.call()
+		})
+	}
+}
+
+func TestSgemmNoAllocs(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	m, n, k := 200, 200, 300
+	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+	p := PackB(false, k, n, b, n)
+	for _, threads := range []int{1, 2} {
+		defer SetThreads(SetThreads(threads))
+		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) // warm the pools
+		if allocs := testing.AllocsPerRun(20, func() {
+			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+			SgemmPackedB(false, m, 1, a, k, p, 0, c, n)
+		}); allocs > 0.5 {
+			t.Errorf("threads=%d: %v allocations per call, want 0", threads, allocs)
+		}
+	}
+}
+
+func TestKernelSelected(t *testing.T) {
+	t.Logf("kernel %s, threads %d", Kernel(), Threads())
+	if kernel.mr*kernel.nr > len(workspace{}.tile) || gemmMC%kernel.mr != 0 || gemmNC%kernel.nr != 0 {
+		t.Fatalf("kernel %s (%dx%d) does not fit the blocking", kernel.name, kernel.mr, kernel.nr)
+	}
+}

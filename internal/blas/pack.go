@@ -1,0 +1,84 @@
+package blas
+
+// packA copies rows [ic, ic+mc) x columns [pc, pc+kc) of op(A) into strips of mr rows,
+// each stored k-major (mr values per k step), zero-padded past mc.
+func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc, mr int) {
+	for s := 0; s < mc; s += mr {
+		strip := dst[s*kc : (s+mr)*kc]
+		rows := min(mr, mc-s)
+		if trans {
+			// op(A)[i][p] = a[p*lda+i]: each k step reads rows consecutive values.
+			for p := 0; p < kc; p++ {
+				src := a[(pc+p)*lda+ic+s:]
+				out := strip[p*mr : p*mr+mr]
+				copy(out, src[:rows])
+				clear(out[rows:])
+			}
+			continue
+		}
+		if rows == 6 && mr == 6 {
+			packA6(strip, a, lda, ic+s, pc, kc)
+			continue
+		}
+		for i := 0; i < mr; i++ {
+			if i >= rows {
+				for p := 0; p < kc; p++ {
+					strip[p*mr+i] = 0
+				}
+				continue
+			}
+			src := a[(ic+s+i)*lda+pc : (ic+s+i)*lda+pc+kc]
+			for p, v := range src {
+				strip[p*mr+i] = v
+			}
+		}
+	}
+}
+
+// packA6 interleaves six full rows of untransposed A.
+func packA6(strip, a []float32, lda, row, pc, kc int) {
+	r0 := a[row*lda+pc : row*lda+pc+kc]
+	r1 := a[(row+1)*lda+pc : (row+1)*lda+pc+kc]
+	r2 := a[(row+2)*lda+pc : (row+2)*lda+pc+kc]
+	r3 := a[(row+3)*lda+pc : (row+3)*lda+pc+kc]
+	r4 := a[(row+4)*lda+pc : (row+4)*lda+pc+kc]
+	r5 := a[(row+5)*lda+pc : (row+5)*lda+pc+kc]
+	strip = strip[:6*kc]
+	for p := range r0 {
+		out := strip[p*6 : p*6+6 : p*6+6]
+		out[0], out[1], out[2] = r0[p], r1[p], r2[p]
+		out[3], out[4], out[5] = r3[p], r4[p], r5[p]
+	}
+}
+
+// packB copies rows [pc, pc+kc) x columns [j0, j0+nc) of op(B) into panels of nr
+// columns, each stored k-major (nr values per k step), zero-padded past nc.
+func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, nc, nr int) {
+	for jp := 0; jp < nc; jp += nr {
+		panel := dst[jp*kc : (jp+nr)*kc]
+		cols := min(nr, nc-jp)
+		col0 := j0 + jp
+		if !trans {
+			for p := 0; p < kc; p++ {
+				src := b[(pc+p)*ldb+col0:]
+				out := panel[p*nr : p*nr+nr]
+				copy(out, src[:cols])
+				clear(out[cols:])
+			}
+			continue
+		}
+		// op(B)[p][j] = b[j*ldb+p]: walk each source row once.
+		for j := 0; j < nr; j++ {
+			if j >= cols {
+				for p := 0; p < kc; p++ {
+					panel[p*nr+j] = 0
+				}
+				continue
+			}
+			src := b[(col0+j)*ldb+pc : (col0+j)*ldb+pc+kc]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+	}
+}
