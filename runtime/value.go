@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -336,7 +337,7 @@ func decodeLE(dt tensor.DType, shape []int64, b []byte) (*Value, error) {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	if int64(len(b)) != want {
-		return nil, fmt.Errorf("runtime: %v%v needs %d bytes, have %d", dt, tensor.Shape(shape), want, len(b))
+		return nil, fmt.Errorf("runtime: %v%v needs %d bytes, have %d: %w", dt, tensor.Shape(shape), want, len(b), refit.ErrFormat)
 	}
 	v := NewValue(dt, shape)
 	le := binary.LittleEndian

@@ -1,0 +1,52 @@
+// Package runtime is a pure-Go CPU executor for ONNX graphs: Refit uses it to verify
+// converted models numerically, to calibrate quantization and to evaluate.
+//
+// # Use
+//
+//	sess, err := runtime.Load(modelProto, os.DirFS(dir), nil) // every kernel resolved here
+//	outs, err := sess.Run(ctx, map[string]*runtime.Value{"x": x})
+//
+// A Value is a dense tensor held as a typed Go slice ([]float32, []int64, []uint16 for
+// float16/bfloat16 bits, ...); Value.Tensor and FromTensor convert to and from
+// tensor.Tensor. RandomInputs makes inputs from the declared shapes.
+//
+// # How it runs
+//
+// Load decodes the protobuf into the package's own Graph (nodes with typed attributes,
+// subgraphs for If and Loop), then NewSession: it resolves each node's kernel from the
+// registry at the model's opset version (every unknown operator is reported at once,
+// as ErrUnknownOp), sorts the nodes topologically (a cycle or an undefined input is an
+// ErrInvalidGraph naming the node), counts each value's consumers, and runs constant
+// nodes (all inputs initializers) once. Run executes the nodes in order; a value's
+// buffer goes back to a pool when its last consumer has run, and later allocations of
+// the same size reuse it. Subgraphs see the values of enclosing graphs by name.
+//
+// Operators live in one file per family (ops_elementwise.go, ops_conv.go, ...) and
+// register themselves in init with Register; CONTRIBUTING-OPS.md explains how to add
+// one. Kernels parallelize internally over GOMAXPROCS goroutines; matrix products go
+// through Sgemm, a cache-blocked packed GEMM with a register-blocked micro-kernel.
+//
+// # Invariants
+//
+//   - len(Value.Data) equals the product of Value.Shape; the executor validates every
+//     kernel output.
+//   - Kernels never modify their inputs; outputs are fresh (c.Alloc) or views (View).
+//   - A failure, including a panic in a kernel or one of its worker goroutines, comes
+//     back as an error naming the node (*NodeError); Run never panics.
+//
+// # Memory
+//
+// Peak memory is the initializers plus the live intermediate values of the current
+// schedule; freed buffers are kept in a per-session pool keyed by size. Values
+// returned by Run belong to the caller and never return to the pool.
+//
+// # Security
+//
+// Models are untrusted: tensor sizes are overflow-checked and compared with the bytes
+// present before allocating; external data paths must satisfy fs.ValidPath; indices
+// are bounds-checked; Loop is capped at maxLoopIterations. A hostile model can still
+// ask for large intermediate tensors (e.g. Expand to a huge shape): run untrusted
+// models with a memory limit.
+//
+// Spec: https://onnx.ai/onnx/operators/ (operator semantics per opset version).
+package runtime

@@ -1,0 +1,68 @@
+package runtime
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// RandomOptions tune RandomInputs. The zero value means defaults.
+type RandomOptions struct {
+	// DimSizes gives sizes for symbolic dimensions by name; unnamed or unlisted
+	// symbolic and unknown dimensions get DefaultDim.
+	DimSizes map[string]int64
+	// DefaultDim is the size of unresolved dimensions; 0 means 1.
+	DefaultDim int64
+}
+
+// RandomInputs makes one value per session input from its declared dtype and shape,
+// deterministic for a seed: floats uniform in [-1, 1), integers in [0, 10), bools
+// fair coins. Inputs without a declared dtype or shape are an error.
+func RandomInputs(s *Session, seed uint64, opts *RandomOptions) (map[string]*Value, error) {
+	if opts == nil {
+		opts = &RandomOptions{}
+	}
+	def := opts.DefaultDim
+	if def <= 0 {
+		def = 1
+	}
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	out := map[string]*Value{}
+	for _, in := range s.Inputs() {
+		if !supported(in.DType) {
+			return nil, fmt.Errorf("runtime: input %q: dtype %v: %w", in.Name, in.DType, errUnsupported)
+		}
+		if !in.HasShape {
+			return nil, fmt.Errorf("runtime: input %q has no declared shape", in.Name)
+		}
+		shape := make([]int64, len(in.Dims))
+		for i, d := range in.Dims {
+			switch {
+			case d.Param != "" && opts.DimSizes[d.Param] > 0:
+				shape[i] = opts.DimSizes[d.Param]
+			case d.Size >= 0 && d.Param == "":
+				shape[i] = d.Size
+			default:
+				shape[i] = def
+			}
+		}
+		n, err := numElements(shape)
+		if err != nil || n > 1<<30 {
+			return nil, fmt.Errorf("runtime: input %q: shape %v is too large", in.Name, tensor.Shape(shape))
+		}
+		v := NewValue(in.DType, shape)
+		for i := 0; i < n; i++ {
+			switch {
+			case in.DType == tensor.Bool:
+				setInt64(v, i, int64(r.IntN(2)))
+			case in.DType.Float():
+				setFloat64(v, i, r.Float64()*2-1)
+			default:
+				setInt64(v, i, int64(r.IntN(10)))
+			}
+		}
+		out[in.Name] = v
+	}
+	return out, nil
+}
