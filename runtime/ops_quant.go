@@ -1,0 +1,860 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Linear quantization: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, the
+// integer products MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv, and ONNX
+// Runtime's com.microsoft MatMulNBits. Rounding is half to even and results saturate,
+// as ONNX Runtime computes them: quantize is clamp(rint(x/scale) + zp), requantizing an
+// int32 accumulator is clamp(rint(float32(acc) * (sa*sb/sy)) + zp).
+
+func init() {
+	Register(Op{Type: "QuantizeLinear", Since: 10, Kernel: quantizeLinearKernel})
+	Register(Op{Type: "DequantizeLinear", Since: 10, Kernel: dequantizeLinearKernel})
+	Register(Op{Type: "DynamicQuantizeLinear", Since: 11, Kernel: dynamicQuantizeLinearKernel})
+	Register(Op{Type: "MatMulInteger", Since: 10, Kernel: matmulIntegerKernel})
+	Register(Op{Type: "QLinearMatMul", Since: 10, Kernel: qlinearMatmulKernel})
+	Register(Op{Type: "ConvInteger", Since: 10, Kernel: convIntegerKernel})
+	Register(Op{Type: "QLinearConv", Since: 10, Kernel: qlinearConvKernel})
+	Register(Op{Domain: "com.microsoft", Type: "MatMulNBits", Since: 1, Kernel: matmulNBitsKernel, ViaFloat32: true})
+}
+
+// quantRange is the saturation range of a quantized dtype.
+func quantRange(dt tensor.DType) (lo, hi int32, ok bool) {
+	switch dt {
+	case tensor.U8:
+		return 0, math.MaxUint8, true
+	case tensor.I8:
+		return math.MinInt8, math.MaxInt8, true
+	case tensor.U16:
+		return 0, math.MaxUint16, true
+	case tensor.I16:
+		return math.MinInt16, math.MaxInt16, true
+	}
+	return 0, 0, false
+}
+
+// quantDTypeFromONNX maps QuantizeLinear-21's output_dtype attribute.
+func quantDTypeFromONNX(code int64) (tensor.DType, error) {
+	switch code {
+	case 0, 2:
+		return tensor.U8, nil
+	case 3:
+		return tensor.I8, nil
+	case 4:
+		return tensor.U16, nil
+	case 5:
+		return tensor.I16, nil
+	}
+	return tensor.Invalid, fmt.Errorf("output_dtype %d (float8 and 4-bit types): %w", code, errUnsupported)
+}
+
+// floats32 returns a float value's elements as float32 (F32 shares its slice).
+func floats32(v *Value) ([]float32, error) {
+	switch v.DType {
+	case tensor.F32:
+		return v.Data.([]float32), nil
+	case tensor.F16, tensor.BF16:
+		return toFloat32(v).Data.([]float32), nil
+	case tensor.F64:
+		return convertSlice[float64, float32](v.Data.([]float64)), nil
+	}
+	return nil, fmt.Errorf("want a float tensor, have %v", v)
+}
+
+// ints32 returns an integer value's elements as int32.
+func ints32(v *Value) ([]int32, error) {
+	switch d := v.Data.(type) {
+	case []int32:
+		return d, nil
+	case []int8:
+		return convertSlice[int8, int32](d), nil
+	case []uint8:
+		return convertSlice[uint8, int32](d), nil
+	case []int16:
+		return convertSlice[int16, int32](d), nil
+	case []uint16:
+		if v.DType == tensor.U16 {
+			return convertSlice[uint16, int32](d), nil
+		}
+	}
+	return nil, fmt.Errorf("want an 8, 16 or 32-bit integer tensor, have %v", v)
+}
+
+// saturate rounds half to even and clamps to [lo, hi]; NaN maps to 0.
+func saturate(x float32, zp, lo, hi int32) int32 {
+	r := math.RoundToEven(float64(x))
+	if r != r {
+		r = 0
+	}
+	r += float64(zp)
+	return int32(max(float64(lo), min(float64(hi), r)))
+}
+
+// storeQuant writes int32 results (already in range) into a quantized value.
+func storeQuant(v *Value, q []int32) {
+	switch d := v.Data.(type) {
+	case []uint8:
+		for i, x := range q {
+			d[i] = uint8(x)
+		}
+	case []int8:
+		for i, x := range q {
+			d[i] = int8(x)
+		}
+	case []uint16:
+		for i, x := range q {
+			d[i] = uint16(x)
+		}
+	case []int16:
+		for i, x := range q {
+			d[i] = int16(x)
+		}
+	case []int32:
+		copy(d, q)
+	}
+}
+
+// quantLayout maps an element of x to its scale / zero point: per tensor, per axis
+// (scale is [D]) or blocked (scale is x's shape with D replaced by ceil(D/block)).
+type quantLayout struct {
+	mode              int // 0 per tensor, 1 per axis, 2 blocked
+	dim, inner, block int
+	blocks            int
+}
+
+func newQuantLayout(c *Call, x, scale *Value, opset int64) (quantLayout, error) {
+	var a attrs
+	axis := a.int(c.Node, "axis", 1)
+	block := int64(0)
+	if opset >= 21 {
+		block = a.int(c.Node, "block_size", 0)
+	}
+	if a.err != nil {
+		return quantLayout{}, a.err
+	}
+	if scale.Len() == 1 && len(scale.Shape) <= 1 && block == 0 {
+		return quantLayout{}, nil
+	}
+	if len(x.Shape) == 0 {
+		return quantLayout{}, fmt.Errorf("scale %v for a scalar input", scale)
+	}
+	ax, err := normAxis(axis, len(x.Shape))
+	if err != nil {
+		return quantLayout{}, err
+	}
+	l := quantLayout{dim: int(x.Shape[ax]), inner: 1}
+	for _, d := range x.Shape[ax+1:] {
+		l.inner *= int(d)
+	}
+	if block <= 0 {
+		if len(scale.Shape) != 1 || scale.Shape[0] != x.Shape[ax] {
+			return quantLayout{}, fmt.Errorf("per-axis scale %v must be [%d] (axis %d of %v)", scale, x.Shape[ax], ax, tensor.Shape(x.Shape))
+		}
+		l.mode = 1
+		return l, nil
+	}
+	l.mode, l.block = 2, int(block)
+	l.blocks = (l.dim + l.block - 1) / l.block
+	want := slices.Clone(x.Shape)
+	want[ax] = int64(l.blocks)
+	if !slices.Equal(scale.Shape, want) {
+		return quantLayout{}, fmt.Errorf("blocked scale %v must have shape %v (block_size %d)", scale, tensor.Shape(want), block)
+	}
+	return l, nil
+}
+
+// index returns the parameter index for flat element i.
+func (l quantLayout) index(i int) int {
+	switch l.mode {
+	case 1:
+		return i / l.inner % l.dim
+	case 2:
+		o, r := i/(l.dim*l.inner), i%(l.dim*l.inner)
+		d, in := r/l.inner, r%l.inner
+		return (o*l.blocks+d/l.block)*l.inner + in
+	}
+	return 0
+}
+
+func checkZeroPoint(zp, scale *Value) error {
+	if zp != nil && !slices.Equal(zp.Shape, scale.Shape) && !(zp.Len() == 1 && scale.Len() == 1) {
+		return fmt.Errorf("zero point %v and scale %v differ in shape", zp, scale)
+	}
+	return nil
+}
+
+func quantizeLinearKernel(c *Call) ([]*Value, error) {
+	x, scale, zp := c.Input(0), c.Input(1), c.Input(2)
+	if x == nil || scale == nil {
+		return nil, fmt.Errorf("needs x and y_scale")
+	}
+	outType := tensor.U8
+	if zp != nil {
+		outType = zp.DType
+	} else if c.Opset >= 21 {
+		code, err := c.Node.Int("output_dtype", 0)
+		if err != nil {
+			return nil, err
+		}
+		if outType, err = quantDTypeFromONNX(code); err != nil {
+			return nil, err
+		}
+	}
+	lo, hi, ok := quantRange(outType)
+	if !ok {
+		return nil, fmt.Errorf("quantizing to %v: %w", outType, errUnsupported)
+	}
+	if err := checkZeroPoint(zp, scale); err != nil {
+		return nil, err
+	}
+	xs, err := floats32(x)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := floats32(scale)
+	if err != nil {
+		return nil, err
+	}
+	var zs []int32
+	if zp != nil {
+		if zs, err = ints32(zp); err != nil {
+			return nil, err
+		}
+	}
+	l, err := newQuantLayout(c, x, scale, c.Opset)
+	if err != nil {
+		return nil, err
+	}
+	q := make([]int32, len(xs))
+	parallelFor(len(xs), 16384, func(a, b int) {
+		for i := a; i < b; i++ {
+			p := l.index(i)
+			var z int32
+			if zs != nil {
+				z = zs[p]
+			}
+			q[i] = saturate(xs[i]/ss[p], z, lo, hi)
+		}
+	})
+	out := c.Alloc(outType, x.Shape)
+	storeQuant(out, q)
+	return []*Value{out}, nil
+}
+
+func dequantizeLinearKernel(c *Call) ([]*Value, error) {
+	x, scale, zp := c.Input(0), c.Input(1), c.Input(2)
+	if x == nil || scale == nil {
+		return nil, fmt.Errorf("needs x and x_scale")
+	}
+	if err := checkZeroPoint(zp, scale); err != nil {
+		return nil, err
+	}
+	if zp != nil && zp.DType != x.DType {
+		return nil, fmt.Errorf("x %v and zero point %v differ in type", x, zp)
+	}
+	xs, err := ints32(x)
+	if err != nil {
+		return nil, fmt.Errorf("dequantizing %v: %w", x.DType, errUnsupported)
+	}
+	ss, err := floats32(scale)
+	if err != nil {
+		return nil, err
+	}
+	var zs []int32
+	if zp != nil {
+		if zs, err = ints32(zp); err != nil {
+			return nil, err
+		}
+	}
+	l, err := newQuantLayout(c, x, scale, c.Opset)
+	if err != nil {
+		return nil, err
+	}
+	out := c.Alloc(tensor.F32, x.Shape)
+	y := out.Data.([]float32)
+	parallelFor(len(xs), 16384, func(a, b int) {
+		for i := a; i < b; i++ {
+			p := l.index(i)
+			var z int64
+			if zs != nil {
+				z = int64(zs[p])
+			}
+			y[i] = float32(int64(xs[i])-z) * ss[p]
+		}
+	})
+	if scale.DType == tensor.F16 || scale.DType == tensor.BF16 {
+		return []*Value{fromFloat32(out, scale.DType)}, nil
+	}
+	return []*Value{out}, nil
+}
+
+func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || x.DType != tensor.F32 {
+		return nil, fmt.Errorf("needs a float32 x")
+	}
+	xs := x.Data.([]float32)
+	var lo, hi float32
+	for _, v := range xs {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	scale := float32(1)
+	if hi != lo {
+		scale = (hi - lo) / 255
+	}
+	zpf := float32(0) - lo/scale
+	zp := int32(math.RoundToEven(float64(max(0, min(255, zpf)))))
+	out := c.Alloc(tensor.U8, x.Shape)
+	y := out.Data.([]uint8)
+	parallelFor(len(xs), 16384, func(a, b int) {
+		for i := a; i < b; i++ {
+			y[i] = uint8(saturate(xs[i]/scale, zp, 0, 255))
+		}
+	})
+	s := c.Alloc(tensor.F32, nil)
+	s.Data.([]float32)[0] = scale
+	z := c.Alloc(tensor.U8, nil)
+	z.Data.([]uint8)[0] = uint8(zp)
+	return []*Value{out, s, z}, nil
+}
+
+// intMatmul describes a batched integer product of A [..., M, K] and B [..., K, N]
+// with numpy broadcasting of the batch dimensions.
+type intMatmul struct {
+	m, n, k    int
+	aOff, bOff []int // per output batch: matrix index into A and B
+	batch      []int64
+	final      []int64 // output shape with rank-1 operand dims dropped
+}
+
+func newIntMatmul(a, b []int64) (*intMatmul, error) {
+	if len(a) == 0 || len(b) == 0 {
+		return nil, fmt.Errorf("inputs must have rank >= 1, have %v and %v", tensor.Shape(a), tensor.Shape(b))
+	}
+	as, bs := slices.Clone(a), slices.Clone(b)
+	if len(as) == 1 {
+		as = []int64{1, as[0]}
+	}
+	if len(bs) == 1 {
+		bs = []int64{bs[0], 1}
+	}
+	m, k := as[len(as)-2], as[len(as)-1]
+	k2, n := bs[len(bs)-2], bs[len(bs)-1]
+	if k != k2 {
+		return nil, fmt.Errorf("shapes %v and %v: inner dimensions %d and %d differ", tensor.Shape(a), tensor.Shape(b), k, k2)
+	}
+	batch, err := BroadcastShape(as[:len(as)-2], bs[:len(bs)-2])
+	if err != nil {
+		return nil, err
+	}
+	nb, err := numElements(batch)
+	if err != nil {
+		return nil, err
+	}
+	mm := &intMatmul{m: int(m), n: int(n), k: int(k), aOff: make([]int, nb), bOff: make([]int, nb), batch: batch}
+	aStr, bStr := batchStrides(as[:len(as)-2], len(batch)), batchStrides(bs[:len(bs)-2], len(batch))
+	idx := make([]int, len(batch))
+	for i := 0; i < nb; i++ {
+		for d, x := range idx {
+			mm.aOff[i] += x * aStr[d]
+			mm.bOff[i] += x * bStr[d]
+		}
+		for d := len(idx) - 1; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < int(batch[d]) {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	mm.final = slices.Clone(batch)
+	if len(a) > 1 {
+		mm.final = append(mm.final, m)
+	}
+	if len(b) > 1 {
+		mm.final = append(mm.final, n)
+	}
+	return mm, nil
+}
+
+// batchStrides returns matrix strides of shape aligned right to rank dims, 0 where broadcast.
+func batchStrides(shape []int64, rank int) []int {
+	st := make([]int, rank)
+	acc := 1
+	off := rank - len(shape)
+	for i := len(shape) - 1; i >= 0; i-- {
+		if shape[i] != 1 {
+			st[off+i] = acc
+		}
+		acc *= int(shape[i])
+	}
+	return st
+}
+
+// run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32; za is per row of A
+// (length 1 or M), zb per column of B (length 1 or N).
+func (mm *intMatmul) run(acc, a, b, za, zb []int32) {
+	M, N, K := mm.m, mm.n, mm.k
+	parallelFor(len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
+		bRow := make([]int32, N)
+		for r := lo; r < hi; r++ {
+			bi, i := r/M, r%M
+			A := a[mm.aOff[bi]*M*K+i*K : mm.aOff[bi]*M*K+(i+1)*K]
+			B := b[mm.bOff[bi]*K*N:]
+			C := acc[(bi*M+i)*N : (bi*M+i+1)*N]
+			clear(C)
+			zai := za[0]
+			if len(za) > 1 {
+				zai = za[i]
+			}
+			for p := 0; p < K; p++ {
+				av := A[p] - zai
+				if av == 0 {
+					continue
+				}
+				copy(bRow, B[p*N:(p+1)*N])
+				for j := range C {
+					zbj := zb[0]
+					if len(zb) > 1 {
+						zbj = zb[j]
+					}
+					C[j] += av * (bRow[j] - zbj)
+				}
+			}
+		}
+	})
+}
+
+// zeroPoints returns a zero point input as int32s (default {0}) after checking that
+// its type matches the data's and its length is 1 or n.
+func zeroPoints(zp, data *Value, n int, what string) ([]int32, error) {
+	if zp == nil {
+		return []int32{0}, nil
+	}
+	if zp.DType != data.DType {
+		return nil, fmt.Errorf("%s zero point %v must have the type of %v", what, zp, data)
+	}
+	if zp.Len() != 1 && zp.Len() != n {
+		return nil, fmt.Errorf("%s zero point %v must hold 1 or %d values", what, zp, n)
+	}
+	return ints32(zp)
+}
+
+func is8bit(v *Value) bool { return v != nil && (v.DType == tensor.U8 || v.DType == tensor.I8) }
+
+func matmulIntegerKernel(c *Call) ([]*Value, error) {
+	a, b := c.Input(0), c.Input(1)
+	if !is8bit(a) || !is8bit(b) {
+		return nil, fmt.Errorf("A and B must be int8 or uint8, have %v and %v", a, b)
+	}
+	mm, err := newIntMatmul(a.Shape, b.Shape)
+	if err != nil {
+		return nil, err
+	}
+	za, err := zeroPoints(c.Input(2), a, mm.m, "A")
+	if err != nil {
+		return nil, err
+	}
+	zb, err := zeroPoints(c.Input(3), b, mm.n, "B")
+	if err != nil {
+		return nil, err
+	}
+	ai, _ := ints32(a)
+	bi, _ := ints32(b)
+	out := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
+	mm.run(out.Data.([]int32), ai, bi, za, zb)
+	return []*Value{View(out, mm.final)}, nil
+}
+
+// requantParams reads a (scale, zero point) input pair of a QLinear op.
+func requantParams(scale, zp, data *Value, n int, what string) ([]float32, []int32, error) {
+	if scale == nil {
+		return nil, nil, fmt.Errorf("%s scale is required", what)
+	}
+	s, err := floats32(scale)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s scale: %w", what, err)
+	}
+	if len(s) != 1 && len(s) != n {
+		return nil, nil, fmt.Errorf("%s scale %v must hold 1 or %d values", what, scale, n)
+	}
+	z, err := zeroPoints(zp, data, n, what)
+	return s, z, err
+}
+
+// outputQuantParams reads the scalar output scale and zero point of a QLinear op;
+// the output type follows the zero point (uint8 when it is omitted).
+func outputQuantParams(scale, zp *Value) ([]float32, []int32, tensor.DType, error) {
+	if scale == nil || scale.Len() != 1 {
+		return nil, nil, 0, fmt.Errorf("y_scale must be a scalar")
+	}
+	s, err := floats32(scale)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if zp == nil {
+		return s, []int32{0}, tensor.U8, nil
+	}
+	if zp.Len() != 1 || !is8bit(zp) {
+		return nil, nil, 0, fmt.Errorf("y_zero_point %v must be an int8 or uint8 scalar", zp)
+	}
+	z, _ := ints32(zp)
+	return s, z, zp.DType, nil
+}
+
+func at[T any](s []T, i int) T {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return s[i]
+}
+
+func qlinearMatmulKernel(c *Call) ([]*Value, error) {
+	a, b := c.Input(0), c.Input(3)
+	if !is8bit(a) || !is8bit(b) {
+		return nil, fmt.Errorf("a and b must be int8 or uint8, have %v and %v", a, b)
+	}
+	mm, err := newIntMatmul(a.Shape, b.Shape)
+	if err != nil {
+		return nil, err
+	}
+	sa, za, err := requantParams(c.Input(1), c.Input(2), a, mm.m, "a")
+	if err != nil {
+		return nil, err
+	}
+	sb, zb, err := requantParams(c.Input(4), c.Input(5), b, mm.n, "b")
+	if err != nil {
+		return nil, err
+	}
+	sy, zy, yType, err := outputQuantParams(c.Input(6), c.Input(7))
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, _ := quantRange(yType)
+	ai, _ := ints32(a)
+	bi, _ := ints32(b)
+	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
+	mm.run(acc, ai, bi, za, zb)
+	q := make([]int32, len(acc))
+	for r := 0; r < len(acc); r++ {
+		i, j := r/mm.n%mm.m, r%mm.n
+		mult := at(sa, i) * at(sb, j) / sy[0]
+		q[r] = saturate(float32(acc[r])*mult, zy[0], lo, hi)
+	}
+	out := c.Alloc(yType, mm.final)
+	storeQuant(out, q)
+	return []*Value{out}, nil
+}
+
+// intConv computes the int32 convolution of x - zx with w - zw (zw per output channel).
+func intConv(c *Call, x, w *Value, zx, zw []int32) ([]int32, []int64, error) {
+	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
+		return nil, nil, fmt.Errorf("x %v and w %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(w.Shape))
+	}
+	group, err := c.Node.Int("group", 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	kernel, err := c.Node.Ints("kernel_shape", w.Shape[2:])
+	if err != nil {
+		return nil, nil, err
+	}
+	N, C, M := int(x.Shape[0]), int(x.Shape[1]), int(w.Shape[0])
+	if group <= 0 || C%int(group) != 0 || M%int(group) != 0 || int(w.Shape[1])*int(group) != C {
+		return nil, nil, fmt.Errorf("x %v, w %v and group %d do not agree", tensor.Shape(x.Shape), tensor.Shape(w.Shape), group)
+	}
+	if !slices.Equal(kernel, w.Shape[2:]) {
+		return nil, nil, fmt.Errorf("kernel_shape %v does not match w %v", kernel, tensor.Shape(w.Shape))
+	}
+	if len(zw) != 1 && len(zw) != M {
+		return nil, nil, fmt.Errorf("w zero point must hold 1 or %d values", M)
+	}
+	win, err := newWindow(c.Node, x.Shape[2:], kernel, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	G := int(group)
+	Cg, Mg := C/G, M/G
+	kn, on, inSize := win.size(kernel), win.size(win.out), win.size(win.in)
+	rows := Cg * kn
+	xs, _ := ints32(x)
+	ws, _ := ints32(w)
+	xz := make([]int32, len(xs))
+	for i, v := range xs {
+		xz[i] = v - zx[0]
+	}
+	wz := make([]int32, len(ws))
+	for i, v := range ws {
+		wz[i] = v - at(zw, i/(len(ws)/M))
+	}
+	outShape := append([]int64{int64(N), int64(M)}, win.out...)
+	y := make([]int32, N*M*on)
+	taps := win.taps()
+	col := make([]int32, rows*on)
+	inStr := stridesOf(win.in)
+	nd := len(win.in)
+	for n := 0; n < N; n++ {
+		for g := 0; g < G; g++ {
+			xg := xz[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
+			// im2col: row (channel, tap), column output position; padding reads 0.
+			parallelFor(rows, 4, func(lo, hi int) {
+				kidx, oidx := make([]int, nd), make([]int, nd)
+				for row := lo; row < hi; row++ {
+					ch, kr := row/kn, row%kn
+					for d := nd - 1; d >= 0; d-- {
+						kidx[d] = kr % int(kernel[d])
+						kr /= int(kernel[d])
+					}
+					clear(oidx)
+					for o := 0; o < on; o++ {
+						off, ok := ch*inSize, true
+						for d := 0; d < nd; d++ {
+							xi := taps[d][kidx[d]*int(win.out[d])+oidx[d]]
+							if xi < 0 {
+								ok = false
+								break
+							}
+							off += xi * inStr[d]
+						}
+						if ok {
+							col[row*on+o] = xg[off]
+						} else {
+							col[row*on+o] = 0
+						}
+						for d := nd - 1; d >= 0; d-- {
+							oidx[d]++
+							if oidx[d] < int(win.out[d]) {
+								break
+							}
+							oidx[d] = 0
+						}
+					}
+				}
+			})
+			parallelFor(Mg, 1, func(lo, hi int) {
+				for m := lo; m < hi; m++ {
+					wr := wz[(g*Mg+m)*rows : (g*Mg+m+1)*rows]
+					dst := y[(n*M+g*Mg+m)*on : (n*M+g*Mg+m+1)*on]
+					for p, wv := range wr {
+						if wv == 0 {
+							continue
+						}
+						src := col[p*on : (p+1)*on]
+						for j := range dst {
+							dst[j] += wv * src[j]
+						}
+					}
+				}
+			})
+		}
+	}
+	return y, outShape, nil
+}
+
+func convIntegerKernel(c *Call) ([]*Value, error) {
+	x, w := c.Input(0), c.Input(1)
+	if !is8bit(x) || !is8bit(w) {
+		return nil, fmt.Errorf("x and w must be int8 or uint8, have %v and %v", x, w)
+	}
+	zx, err := zeroPoints(c.Input(2), x, 1, "x")
+	if err != nil {
+		return nil, err
+	}
+	M := 0
+	if len(w.Shape) > 0 {
+		M = int(w.Shape[0])
+	}
+	zw, err := zeroPoints(c.Input(3), w, M, "w")
+	if err != nil {
+		return nil, err
+	}
+	y, shape, err := intConv(c, x, w, zx, zw)
+	if err != nil {
+		return nil, err
+	}
+	out := c.Alloc(tensor.I32, shape)
+	copy(out.Data.([]int32), y)
+	return []*Value{out}, nil
+}
+
+func qlinearConvKernel(c *Call) ([]*Value, error) {
+	x, w := c.Input(0), c.Input(3)
+	if !is8bit(x) || !is8bit(w) {
+		return nil, fmt.Errorf("x and w must be int8 or uint8, have %v and %v", x, w)
+	}
+	sx, zx, err := requantParams(c.Input(1), c.Input(2), x, 1, "x")
+	if err != nil {
+		return nil, err
+	}
+	M := 0
+	if len(w.Shape) > 0 {
+		M = int(w.Shape[0])
+	}
+	sw, zw, err := requantParams(c.Input(4), c.Input(5), w, M, "w")
+	if err != nil {
+		return nil, err
+	}
+	sy, zy, yType, err := outputQuantParams(c.Input(6), c.Input(7))
+	if err != nil {
+		return nil, err
+	}
+	acc, shape, err := intConv(c, x, w, zx, zw)
+	if err != nil {
+		return nil, err
+	}
+	if bias := c.Input(8); bias != nil {
+		bs, ok := bias.Data.([]int32)
+		if !ok || len(bs) != M {
+			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
+		}
+		on := len(acc) / max(1, int(shape[0])*M)
+		for i := range acc {
+			acc[i] += bs[i/on%M]
+		}
+	}
+	lo, hi, _ := quantRange(yType)
+	on := len(acc) / max(1, int(shape[0])*M)
+	mult := make([]float32, M)
+	for m := range mult {
+		mult[m] = sx[0] * at(sw, m) / sy[0]
+	}
+	q := make([]int32, len(acc))
+	parallelFor(len(acc), 16384, func(a, b int) {
+		for i := a; i < b; i++ {
+			q[i] = saturate(float32(acc[i])*mult[i/on%M], zy[0], lo, hi)
+		}
+	})
+	out := c.Alloc(yType, shape)
+	storeQuant(out, q)
+	return []*Value{out}, nil
+}
+
+// matmulNBitsKernel is ONNX Runtime's MatMulNBits: Y = A x dequant(B)^T + bias, where
+// B [N, blocks, blob] packs each column's K weights in blocks of block_size, bits each,
+// least significant bits first (low nibble first for 4 bits); weight = (q - zp) * scale
+// with one scale and zero point per (column, block). Zero points are packed like B,
+// one padded byte row per column, or are floats shaped like scales; absent, they are
+// 2^(bits-1). g_idx [K] (act-order) maps each k to its block. B is dequantized to
+// float32 and multiplied with Sgemm (accuracy levels are treated as float32 compute).
+func matmulNBitsKernel(c *Call) ([]*Value, error) {
+	var ar attrs
+	K := ar.int(c.Node, "K", -1)
+	N := ar.int(c.Node, "N", -1)
+	bits := ar.int(c.Node, "bits", 4)
+	blockSize := ar.int(c.Node, "block_size", -1)
+	if ar.err != nil {
+		return nil, ar.err
+	}
+	if K <= 0 || N <= 0 || K > 1<<24 || N > 1<<24 {
+		return nil, fmt.Errorf("attributes K=%d and N=%d must be positive", K, N)
+	}
+	if bits < 1 || bits > 8 || 8%bits != 0 {
+		return nil, fmt.Errorf("bits=%d: %w", bits, errUnsupported)
+	}
+	if blockSize < 16 || blockSize&(blockSize-1) != 0 {
+		return nil, fmt.Errorf("block_size %d must be a power of two >= 16", blockSize)
+	}
+	a, b, scales := c.Input(0), c.Input(1), c.Input(2)
+	if a == nil || b == nil || scales == nil {
+		return nil, fmt.Errorf("needs A, B and scales")
+	}
+	if a.DType != tensor.F32 || scales.DType != tensor.F32 {
+		return nil, fmt.Errorf("A %v and scales %v must be float", a, scales)
+	}
+	if len(a.Shape) == 0 || a.Shape[len(a.Shape)-1] != K {
+		return nil, fmt.Errorf("A %v must end in K=%d", a, K)
+	}
+	nBlocks := (K + blockSize - 1) / blockSize
+	blob := blockSize * bits / 8
+	if b.DType != tensor.U8 || int64(b.Len()) != N*nBlocks*blob {
+		return nil, fmt.Errorf("B %v must be uint8 [%d, %d, %d]", b, N, nBlocks, blob)
+	}
+	if int64(scales.Len()) != N*nBlocks {
+		return nil, fmt.Errorf("scales %v must hold N*blocks = %d values", scales, N*nBlocks)
+	}
+	bq, sc := b.Data.([]uint8), scales.Data.([]float32)
+	zpRow := (nBlocks*bits + 7) / 8
+	var zpPacked []uint8
+	var zpFloat []float32
+	if zp := c.Input(3); zp != nil {
+		switch {
+		case zp.DType == tensor.U8 && int64(zp.Len()) == N*zpRow:
+			zpPacked = zp.Data.([]uint8)
+		case zp.DType == tensor.F32 && int64(zp.Len()) == N*nBlocks:
+			zpFloat = zp.Data.([]float32)
+		default:
+			return nil, fmt.Errorf("zero_points %v must be uint8 [%d] or float [%d]", zp, N*zpRow, N*nBlocks)
+		}
+	}
+	var gidx []int32
+	if g := c.Input(4); g != nil && g.Len() > 0 {
+		gi, ok := g.Data.([]int32)
+		if !ok || int64(len(gi)) != K {
+			return nil, fmt.Errorf("g_idx %v must be int32 [%d]", g, K)
+		}
+		for _, v := range gi {
+			if v < 0 || int64(v) >= nBlocks {
+				return nil, fmt.Errorf("g_idx value %d out of range [0, %d)", v, nBlocks)
+			}
+		}
+		gidx = gi
+	}
+	var bias []float32
+	if bv := c.Input(5); bv != nil {
+		bs, ok := bv.Data.([]float32)
+		if !ok || int64(len(bs)) != N {
+			return nil, fmt.Errorf("bias %v must be float [%d]", bv, N)
+		}
+		bias = bs
+	}
+	// Dequantize B to W [N, K].
+	nb, kk, bw := int(nBlocks), int(K), int(bits)
+	mask := uint32(1)<<bw - 1
+	defZP := float32(int(1) << (bw - 1))
+	w := make([]float32, int(N)*kk)
+	parallelFor(int(N), max(1, 4096/kk), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			col := bq[n*nb*int(blob) : (n+1)*nb*int(blob)]
+			row := w[n*kk : (n+1)*kk]
+			for k := range row {
+				q := float32((uint32(col[(k*bw)/8]) >> ((k * bw) % 8)) & mask)
+				blk := k / int(blockSize)
+				if gidx != nil {
+					blk = int(gidx[k])
+				}
+				z := defZP
+				switch {
+				case zpPacked != nil:
+					bit := blk * bw
+					z = float32((uint32(zpPacked[n*int(zpRow)+bit/8]) >> (bit % 8)) & mask)
+				case zpFloat != nil:
+					z = zpFloat[n*nb+blk]
+				}
+				row[k] = (q - z) * sc[n*nb+blk]
+			}
+		}
+	})
+	M := a.Len() / kk
+	outShape := slices.Clone(a.Shape)
+	outShape[len(outShape)-1] = N
+	out := c.Alloc(tensor.F32, outShape)
+	y := out.Data.([]float32)
+	if bias != nil {
+		for i := 0; i < M; i++ {
+			copy(y[i*int(N):(i+1)*int(N)], bias)
+		}
+	}
+	beta := float32(0)
+	if bias != nil {
+		beta = 1
+	}
+	sgemm(false, true, M, int(N), kk, 1, a.Data.([]float32), kk, w, kk, beta, y, int(N), true)
+	return []*Value{out}, nil
+}
