@@ -3,13 +3,16 @@ package refit
 import (
 	"errors"
 	"fmt"
+
+	"github.com/refit-ml/refit/tensor"
 )
 
 var (
 	// ErrFormat reports malformed input: bad magic, truncation, inconsistent lengths.
 	ErrFormat = errors.New("refit: malformed input")
-	// ErrUnsupported reports valid input that Refit does not handle.
-	ErrUnsupported = errors.New("refit: unsupported")
+	// ErrUnsupported reports valid input that Refit does not handle. It is the same
+	// value as tensor.ErrUnsupported, so errors from either package match both.
+	ErrUnsupported = tensor.ErrUnsupported
 	// ErrUnknownFormat reports input that no registered format recognizes.
 	ErrUnknownFormat = errors.New("refit: unknown format")
 	// ErrInsecurePath reports a path inside a file that escapes its folder.

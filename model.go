@@ -17,6 +17,11 @@ type Model struct {
 	Metadata Metadata
 	Tensors  []*tensor.Tensor
 
+	// Source is what a decoder knows beyond tensors and metadata, such as an ONNX
+	// graph (*onnx.Source). Transforms carry it along so an encoder of the same
+	// format can write the model back; other encoders ignore it.
+	Source any
+
 	closers []io.Closer
 }
 
@@ -43,10 +48,10 @@ func (m *Model) Close() error {
 	return errors.Join(errs...)
 }
 
-// Derive returns a model with m's format, a copy of its metadata and the given tensors;
+// Derive returns a model with m's format, source, a copy of its metadata and the given tensors;
 // closing the derived model closes nothing (m still owns its files).
 func (m *Model) Derive(tensors []*tensor.Tensor) *Model {
-	return &Model{Format: m.Format, Metadata: m.Metadata.Clone(), Tensors: tensors}
+	return &Model{Format: m.Format, Metadata: m.Metadata.Clone(), Tensors: tensors, Source: m.Source}
 }
 
 // CheckNames returns an error if two tensors share a name or a name is empty.

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrUnsupported reports a valid type this package cannot (yet) decode.
-var ErrUnsupported = errors.New("tensor: unsupported")
+var ErrUnsupported = errors.New("unsupported")
 
 // Dequantize decodes len(dst) elements of block type d from src into dst. The output
 // is bit-identical to ggml's reference dequantization (dequantize_row_*), whose float

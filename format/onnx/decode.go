@@ -14,12 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// GraphKey is the Model metadata key under which Decode keeps the model's graph
-// (a *Source), so that Encode can write the model back as ONNX after its tensors
-// were transformed. Encoders of other formats should skip values they do not know.
-const GraphKey = "onnx.graph"
-
-// Source is the ONNX graph a Model was decoded from (the value under GraphKey).
+// Source is the ONNX graph a Model was decoded from, kept in refit.Model.Source so
+// that Encode can write the model back as ONNX after its tensors were transformed.
 type Source struct {
 	proto   *onnxpb.ModelProto // top-level initializers without raw_data
 	tensors []*tensor.Tensor   // as decoded, one per initializer
@@ -133,7 +129,7 @@ func (f *File) Tensor(i int) (*tensor.Tensor, error) {
 }
 
 // Model returns the initializers as a Model's tensors, with the model's metadata
-// and, under GraphKey, its graph. Closing the Model closes f.
+// and, in Model.Source, its graph. Closing the Model closes f.
 func (f *File) Model() (*refit.Model, error) {
 	if n := len(f.Proto.GetGraph().GetSparseInitializer()); n > 0 {
 		return nil, refit.Unsupportedf("onnx", "graph has %d sparse initializers", n)
@@ -174,7 +170,7 @@ func (f *File) Model() (*refit.Model, error) {
 			md.Set(kv.GetKey(), kv.GetValue())
 		}
 	}
-	md.Set(GraphKey, src)
+	m.Source = src
 	m.AddCloser(f)
 	return m, nil
 }

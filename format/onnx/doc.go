@@ -3,8 +3,7 @@
 //
 // Two levels:
 //   - [Decode] / [DecodeFS] return a refit.Model whose tensors are the top-level
-//     graph's initializers; the graph itself rides along in the metadata under
-//     [GraphKey] so that [Encode] / [EncodeFile] can write the model back as ONNX
+//     graph's initializers; the graph itself rides along in Model.Source so that [Encode] / [EncodeFile] can write the model back as ONNX
 //     after its weights were transformed (same names, dtypes and shapes).
 //   - [File] ([NewFile], [OpenFile]) exposes the ModelProto (generated types in
 //     package onnxpb); [Load] returns a fully in-memory ModelProto with external

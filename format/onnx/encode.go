@@ -224,7 +224,7 @@ func WriteModelFile(name string, mp *onnxpb.ModelProto, opts *EncodeOptions) err
 }
 
 // Encode writes a Model decoded from ONNX back as ONNX: its graph (kept under
-// GraphKey) with the model's tensors as initializers, streamed one at a time.
+// Model.Source) with the model's tensors as initializers, streamed one at a time.
 // Tensors must keep the names, dtypes and shapes the graph declares. A Model from
 // another format has no graph: the error wraps refit.ErrUnsupported.
 func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
@@ -315,8 +315,7 @@ func writeFile(name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *Enc
 // modelSource returns the graph of a Model decoded from ONNX and, per initializer,
 // the data to write for it.
 func modelSource(m *refit.Model) (*onnxpb.ModelProto, []tensor.Data, error) {
-	v, _ := m.Metadata.Get(GraphKey)
-	src, ok := v.(*Source)
+	src, ok := m.Source.(*Source)
 	if !ok {
 		return nil, nil, refit.Unsupportedf("onnx", "model (from %s) has no ONNX graph to write; ONNX output needs one", m.Format)
 	}
