@@ -87,6 +87,7 @@ func TestDecodeBad(t *testing.T) {
 			"a/data.pkl": tensorPickle(t, 6, 5, pickle.Tuple{int64(6)}, pickle.Tuple{int64(-1)}), "a/data/0": floats,
 		}, "a/data.pkl", "a/data/0"), refit.ErrFormat},
 		{"zip bomb", zipBomb(t), refit.ErrFormat},
+		{"pickle extension opcode", makeZip(t, map[string]string{"a/data.pkl": "\x80\x02\x82\x01."}, "a/data.pkl"), refit.ErrUnsupported},
 		{"legacy truncated", legacyPrefix(t, 40), io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {

@@ -96,6 +96,9 @@ func wrapPickleErr(err error) error {
 	if errors.Is(err, pickle.ErrGlobal) {
 		return fmt.Errorf("pytorch: %w (a full-model pickle or custom class: use --extract to read its tensors without running it)", err)
 	}
+	if errors.Is(err, pickle.ErrUnsupported) {
+		return fmt.Errorf("pytorch: %w (%w)", err, refit.ErrUnsupported)
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "truncated pickle", Err: err}
 	}
