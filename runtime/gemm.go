@@ -4,19 +4,35 @@ package runtime
 // op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb and
 // ldc are the row strides of A, B and C as stored. The work is blocked for the caches:
 // B is packed in kc x nr panels, A in mr x kc strips, and a register-blocked mr x nr
-// micro-kernel accumulates each tile; row blocks run on parallel goroutines.
+// micro-kernel (AVX2/FMA assembly where the CPU has it, plain Go otherwise)
+// accumulates each tile; tiles of C run on parallel goroutines.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
 }
 
+// microKernel adds alpha * (mr x kc strip of a) * (kc x nr panel of b) to the mr x nr
+// tile of c at row stride ldc.
+type microKernel struct {
+	mr, nr int
+	fn     func(kc int, a, b, c []float32, ldc int, alpha float32)
+}
+
+var goKernel = microKernel{4, 4, kernel4x4}
+
+// activeKernel is the micro-kernel in use; gemm_amd64.go swaps in the assembly one.
+var activeKernel = goKernel
+
 const (
-	gemmMR = 4
-	gemmNR = 4
-	gemmKC = 256
-	gemmMC = 64
+	gemmKC = 256 // depth of packed panels: one B panel stays in L1
+	gemmMC = 96  // rows of A packed at once (a multiple of every mr): stays in L2
+	gemmNC = 512 // columns of C per parallel job
 )
 
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
+	sgemmWith(activeKernel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parallel)
+}
+
+func sgemmWith(kern microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -35,103 +51,105 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if k == 0 || alpha == 0 {
 		return
 	}
-	np := (n + gemmNR - 1) / gemmNR
-	packedB := make([]float32, gemmKC*np*gemmNR)
+	mr, nr := kern.mr, kern.nr
+	np := (n + nr - 1) / nr
+	packedB := make([]float32, min(gemmKC, k)*np*nr)
+	rowBlocks := (m + gemmMC - 1) / gemmMC
+	colBlocks := (n + gemmNC - 1) / gemmNC
 	for pc := 0; pc < k; pc += gemmKC {
 		kc := min(gemmKC, k-pc)
-		packB(packedB, b, ldb, transB, pc, kc, n)
-		blocks := (m + gemmMC - 1) / gemmMC
+		packBPanels := func(lo, hi int) {
+			for jp := lo; jp < hi; jp++ {
+				packB(packedB[jp*nr*kc:(jp+1)*nr*kc], b, ldb, transB, pc, kc, jp*nr, n, nr)
+			}
+		}
 		run := func(lo, hi int) {
 			packedA := make([]float32, gemmMC*kc)
-			var tile [gemmMR * gemmNR]float32
-			for blk := lo; blk < hi; blk++ {
-				ic := blk * gemmMC
+			tile := make([]float32, mr*nr)
+			for job := lo; job < hi; job++ {
+				ic := (job / colBlocks) * gemmMC
+				jc := (job % colBlocks) * gemmNC
 				mc := min(gemmMC, m-ic)
-				packA(packedA, a, lda, transA, ic, mc, pc, kc)
-				for jp := 0; jp < np; jp++ {
-					pb := packedB[jp*gemmNR*kc : (jp+1)*gemmNR*kc]
-					j0 := jp * gemmNR
-					nr := min(gemmNR, n-j0)
-					for ip := 0; ip*gemmMR < mc; ip++ {
-						pa := packedA[ip*gemmMR*kc : (ip+1)*gemmMR*kc]
-						i0 := ic + ip*gemmMR
-						mr := min(gemmMR, m-i0)
-						if mr == gemmMR && nr == gemmNR {
-							kernel4x4(kc, pa, pb, c[i0*ldc+j0:], ldc, alpha)
+				packA(packedA, a, lda, transA, ic, mc, pc, kc, mr)
+				for j0 := jc; j0 < min(jc+gemmNC, n); j0 += nr {
+					pb := packedB[(j0/nr)*nr*kc : (j0/nr+1)*nr*kc]
+					nrr := min(nr, n-j0)
+					for ip := 0; ip*mr < mc; ip++ {
+						pa := packedA[ip*mr*kc : (ip+1)*mr*kc]
+						i0 := ic + ip*mr
+						mrr := min(mr, m-i0)
+						if mrr == mr && nrr == nr {
+							kern.fn(kc, pa, pb, c[i0*ldc+j0:], ldc, alpha)
 							continue
 						}
-						clear(tile[:])
-						kernel4x4(kc, pa, pb, tile[:], gemmNR, alpha)
-						for i := 0; i < mr; i++ {
-							row := c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+nr]
+						clear(tile)
+						kern.fn(kc, pa, pb, tile, nr, alpha)
+						for i := 0; i < mrr; i++ {
+							row := c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+nrr]
 							for j := range row {
-								row[j] += tile[i*gemmNR+j]
+								row[j] += tile[i*nr+j]
 							}
 						}
 					}
 				}
 			}
 		}
-		if parallel && m*n*kc > 1<<15 {
-			parallelFor(blocks, 1, run)
+		if parallel && m*n*kc > 1<<16 {
+			parallelFor(np, 8, packBPanels)
+			parallelFor(rowBlocks*colBlocks, 1, run)
 		} else {
-			run(0, blocks)
+			packBPanels(0, np)
+			run(0, rowBlocks*colBlocks)
 		}
 	}
 }
 
-// packB copies rows [pc, pc+kc) of op(B) into panels of gemmNR columns, each stored
-// k-major (gemmNR values per k), zero-padded past n.
-func packB(dst, b []float32, ldb int, trans bool, pc, kc, n int) {
-	np := (n + gemmNR - 1) / gemmNR
-	for jp := 0; jp < np; jp++ {
-		panel := dst[jp*gemmNR*kc : (jp+1)*gemmNR*kc]
-		j0 := jp * gemmNR
-		for p := 0; p < kc; p++ {
-			out := panel[p*gemmNR : p*gemmNR+gemmNR]
-			for j := 0; j < gemmNR; j++ {
-				col := j0 + j
-				if col >= n {
-					out[j] = 0
-				} else if trans {
-					out[j] = b[col*ldb+pc+p]
-				} else {
-					out[j] = b[(pc+p)*ldb+col]
-				}
+// packB copies rows [pc, pc+kc) and columns [j0, j0+nr) of op(B) into dst, k-major
+// (nr values per k), zero-padded past column n.
+func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, n, nr int) {
+	cols := min(nr, n-j0)
+	for p := 0; p < kc; p++ {
+		out := dst[p*nr : p*nr+nr]
+		if trans {
+			for j := 0; j < cols; j++ {
+				out[j] = b[(j0+j)*ldb+pc+p]
 			}
+		} else {
+			copy(out[:cols], b[(pc+p)*ldb+j0:(pc+p)*ldb+j0+cols])
 		}
+		clear(out[cols:])
 	}
 }
 
-// packA copies rows [ic, ic+mc) x columns [pc, pc+kc) of op(A) into strips of gemmMR
+// packA copies rows [ic, ic+mc) x columns [pc, pc+kc) of op(A) into strips of mr
 // rows, each stored k-major, zero-padded past mc.
-func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc int) {
-	for ip := 0; ip*gemmMR < mc; ip++ {
-		strip := dst[ip*gemmMR*kc : (ip+1)*gemmMR*kc]
-		for i := 0; i < gemmMR; i++ {
-			r := ip*gemmMR + i
+func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc, mr int) {
+	for ip := 0; ip*mr < mc; ip++ {
+		strip := dst[ip*mr*kc : (ip+1)*mr*kc]
+		for i := 0; i < mr; i++ {
+			r := ip*mr + i
 			if r >= mc {
 				for p := 0; p < kc; p++ {
-					strip[p*gemmMR+i] = 0
+					strip[p*mr+i] = 0
 				}
 				continue
 			}
 			row := ic + r
 			if trans {
 				for p := 0; p < kc; p++ {
-					strip[p*gemmMR+i] = a[(pc+p)*lda+row]
+					strip[p*mr+i] = a[(pc+p)*lda+row]
 				}
 			} else {
 				src := a[row*lda+pc : row*lda+pc+kc]
 				for p, v := range src {
-					strip[p*gemmMR+i] = v
+					strip[p*mr+i] = v
 				}
 			}
 		}
 	}
 }
 
-// kernel4x4 adds alpha * (4 x kc strip) * (kc x 4 panel) to a 4x4 tile of c.
+// kernel4x4 is the plain-Go micro-kernel: 16 scalar accumulators.
 func kernel4x4(kc int, a, b []float32, c []float32, ldc int, alpha float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32

@@ -73,7 +73,7 @@ func matmulKernel(c *Call) ([]*Value, error) {
 	switch x := a.Data.(type) {
 	case []float32:
 		y, o := b.Data.([]float32), out.Data.([]float32)
-		if nb == 1 || M*N*K >= 1<<18 {
+		if nb == 1 || M*N*K >= 1<<22 {
 			for i := 0; i < nb; i++ {
 				sgemm(false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N, true)
 			}

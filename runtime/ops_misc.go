@@ -1,0 +1,1145 @@
+package runtime
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Assorted operators: TopK, NonZero, CumSum, OneHot, DepthToSpace, SpaceToDepth, Trilu,
+// Compress, ReverseSequence, Unique, MeanVarianceNormalization, EyeLike, Shrink, Det,
+// Einsum and NonMaxSuppression. Data-movement ops build an index map and move elements
+// with takeOrZero, so they serve every dtype.
+
+func init() {
+	Register(Op{Type: "TopK", Since: 1, Kernel: topKKernel})
+	Register(Op{Type: "NonZero", Since: 9, Kernel: nonZeroKernel})
+	Register(Op{Type: "CumSum", Since: 11, Kernel: cumSumKernel, ViaFloat32: true})
+	Register(Op{Type: "OneHot", Since: 9, Kernel: oneHotKernel})
+	Register(Op{Type: "DepthToSpace", Since: 1, Kernel: depthToSpaceKernel})
+	Register(Op{Type: "SpaceToDepth", Since: 1, Kernel: spaceToDepthKernel})
+	Register(Op{Type: "Trilu", Since: 14, Kernel: triluKernel})
+	Register(Op{Type: "Compress", Since: 9, Kernel: compressKernel})
+	Register(Op{Type: "ReverseSequence", Since: 10, Kernel: reverseSequenceKernel})
+	Register(Op{Type: "Unique", Since: 11, Kernel: uniqueKernel})
+	Register(Op{Type: "MeanVarianceNormalization", Since: 9, Kernel: mvnKernel, ViaFloat32: true})
+	Register(Op{Type: "EyeLike", Since: 9, Kernel: eyeLikeKernel})
+	Register(Op{Type: "Shrink", Since: 9, Kernel: shrinkKernel, ViaFloat32: true})
+	Register(Op{Type: "Det", Since: 11, Kernel: detKernel, ViaFloat32: true})
+	Register(Op{Type: "Einsum", Since: 12, Kernel: einsumKernel, ViaFloat32: true})
+	Register(Op{Type: "NonMaxSuppression", Since: 10, Kernel: nmsKernel})
+}
+
+// takeOrZero sets dst[i] = src[idx[i]], leaving dst[i] zero where idx[i] < 0.
+func takeOrZero(dst, src any, idx []int) {
+	switch d := dst.(type) {
+	case []float32:
+		takeZ(d, src.([]float32), idx)
+	case []float64:
+		takeZ(d, src.([]float64), idx)
+	case []uint16:
+		takeZ(d, src.([]uint16), idx)
+	case []int8:
+		takeZ(d, src.([]int8), idx)
+	case []int16:
+		takeZ(d, src.([]int16), idx)
+	case []int32:
+		takeZ(d, src.([]int32), idx)
+	case []int64:
+		takeZ(d, src.([]int64), idx)
+	case []uint8:
+		takeZ(d, src.([]uint8), idx)
+	case []uint32:
+		takeZ(d, src.([]uint32), idx)
+	case []uint64:
+		takeZ(d, src.([]uint64), idx)
+	case []bool:
+		takeZ(d, src.([]bool), idx)
+	default:
+		panic(fmt.Sprintf("takeOrZero: unsupported %T", dst))
+	}
+}
+
+func takeZ[T any](dst, src []T, idx []int) {
+	parallelFor(len(dst), 32768, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if j := idx[i]; j >= 0 {
+				dst[i] = src[j]
+			}
+		}
+	})
+}
+
+// gatherValue returns a new value of shape holding v's elements at idx (-1 = zero).
+func gatherValue(c *Call, v *Value, shape []int64, idx []int) *Value {
+	out := c.Alloc(v.DType, shape)
+	takeOrZero(out.Data, v.Data, idx)
+	return out
+}
+
+// splitAxis returns the products of the dims before, at and after axis.
+func splitAxis(shape []int64, axis int) (outer, dim, inner int) {
+	outer, inner = 1, 1
+	for _, d := range shape[:axis] {
+		outer *= int(d)
+	}
+	for _, d := range shape[axis+1:] {
+		inner *= int(d)
+	}
+	return outer, int(shape[axis]), inner
+}
+
+// scalarInt reads a one-element integer input.
+func scalarInt(v *Value, what string) (int64, error) {
+	if v == nil || v.Len() != 1 {
+		return 0, fmt.Errorf("%s must hold one value, have %v", what, v)
+	}
+	s, err := v.AsInt64s()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return s[0], nil
+}
+
+// lessAt orders elements i and j of v: integers exactly, floats with NaN last.
+func lessAt(v *Value, i, j int) int {
+	if v.DType.Integer() || v.DType == tensor.Bool {
+		if v.DType == tensor.U64 {
+			d := v.Data.([]uint64)
+			return cmp.Compare(d[i], d[j])
+		}
+		return cmp.Compare(elemInt64(v, i), elemInt64(v, j))
+	}
+	return cmp.Compare(elemFloat64(v, i), elemFloat64(v, j))
+}
+
+func topKKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) == 0 {
+		return nil, fmt.Errorf("needs an input of rank >= 1")
+	}
+	var a attrs
+	axis := a.int(c.Node, "axis", -1)
+	largest := a.int(c.Node, "largest", 1) != 0
+	k := int64(0)
+	if c.Opset < 10 {
+		k = a.int(c.Node, "k", -1)
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	if c.Opset >= 10 {
+		var err error
+		if k, err = scalarInt(c.Input(1), "K"); err != nil {
+			return nil, err
+		}
+	}
+	ax, err := normAxis(axis, len(x.Shape))
+	if err != nil {
+		return nil, err
+	}
+	outer, dim, inner := splitAxis(x.Shape, ax)
+	if k < 0 || k > int64(dim) {
+		return nil, fmt.Errorf("K=%d out of range for axis of size %d", k, dim)
+	}
+	K := int(k)
+	shape := slices.Clone(x.Shape)
+	shape[ax] = k
+	vals := c.Alloc(x.DType, shape)
+	inds := c.Alloc(tensor.I64, shape)
+	idx := make([]int, outer*K*inner)
+	out := inds.Data.([]int64)
+	parallelFor(outer*inner, 16, func(lo, hi int) {
+		order := make([]int, dim)
+		for r := lo; r < hi; r++ {
+			o, in := r/inner, r%inner
+			base := o*dim*inner + in
+			for i := range order {
+				order[i] = i
+			}
+			// Stable sort keeps lower indices first among equal values, as ONNX Runtime does.
+			sort.SliceStable(order, func(p, q int) bool {
+				c := lessAt(x, base+order[p]*inner, base+order[q]*inner)
+				if largest {
+					return c > 0
+				}
+				return c < 0
+			})
+			for j := 0; j < K; j++ {
+				dst := o*K*inner + j*inner + in
+				idx[dst] = base + order[j]*inner
+				out[dst] = int64(order[j])
+			}
+		}
+	})
+	takeOrZero(vals.Data, x.Data, idx)
+	return []*Value{vals, inds}, nil
+}
+
+func isNonZero(v *Value, i int) bool {
+	switch d := v.Data.(type) {
+	case []bool:
+		return d[i]
+	case []float32:
+		return d[i] != 0
+	case []float64:
+		return d[i] != 0
+	case []uint16:
+		if v.DType == tensor.U16 {
+			return d[i] != 0
+		}
+		return d[i]&0x7fff != 0
+	}
+	return elemInt64(v, i) != 0
+}
+
+func nonZeroKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil {
+		return nil, fmt.Errorf("needs an input")
+	}
+	var hits []int
+	for i := 0; i < x.Len(); i++ {
+		if isNonZero(x, i) {
+			hits = append(hits, i)
+		}
+	}
+	rank := len(x.Shape)
+	out := c.Alloc(tensor.I64, []int64{int64(rank), int64(len(hits))})
+	o := out.Data.([]int64)
+	st := stridesOf(x.Shape)
+	for j, h := range hits {
+		for d := 0; d < rank; d++ {
+			o[d*len(hits)+j] = int64(h / st[d] % int(x.Shape[d]))
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func cumSumKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) == 0 {
+		return nil, fmt.Errorf("needs an input of rank >= 1")
+	}
+	axis, err := scalarInt(c.Input(1), "axis")
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	exclusive := a.int(c.Node, "exclusive", 0) != 0
+	reverse := a.int(c.Node, "reverse", 0) != 0
+	if a.err != nil {
+		return nil, a.err
+	}
+	ax, err := normAxis(axis, len(x.Shape))
+	if err != nil {
+		return nil, err
+	}
+	outer, dim, inner := splitAxis(x.Shape, ax)
+	out := c.Alloc(x.DType, x.Shape)
+	switch d := x.Data.(type) {
+	case []float32:
+		cumSum(out.Data.([]float32), d, outer, dim, inner, exclusive, reverse)
+	case []float64:
+		cumSum(out.Data.([]float64), d, outer, dim, inner, exclusive, reverse)
+	case []int32:
+		cumSum(out.Data.([]int32), d, outer, dim, inner, exclusive, reverse)
+	case []int64:
+		cumSum(out.Data.([]int64), d, outer, dim, inner, exclusive, reverse)
+	case []uint32:
+		cumSum(out.Data.([]uint32), d, outer, dim, inner, exclusive, reverse)
+	case []uint64:
+		cumSum(out.Data.([]uint64), d, outer, dim, inner, exclusive, reverse)
+	default:
+		return nil, fmt.Errorf("CumSum is not defined for %v", x.DType)
+	}
+	return []*Value{out}, nil
+}
+
+func cumSum[T number](out, x []T, outer, dim, inner int, exclusive, reverse bool) {
+	parallelFor(outer*inner, 64, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			base := r/inner*dim*inner + r%inner
+			var acc T
+			for j := 0; j < dim; j++ {
+				p := j
+				if reverse {
+					p = dim - 1 - j
+				}
+				i := base + p*inner
+				if exclusive {
+					out[i] = acc
+					acc += x[i]
+				} else {
+					acc += x[i]
+					out[i] = acc
+				}
+			}
+		}
+	})
+}
+
+func oneHotKernel(c *Call) ([]*Value, error) {
+	ind, depthV, values := c.Input(0), c.Input(1), c.Input(2)
+	if ind == nil || depthV == nil || values == nil || values.Len() != 2 {
+		return nil, fmt.Errorf("needs indices, depth and two values [off, on]")
+	}
+	if depthV.Len() != 1 {
+		return nil, fmt.Errorf("depth must hold one value, have %v", depthV)
+	}
+	depth := int64(elemFloat64(depthV, 0))
+	if depth <= 0 || depth > 1<<31 {
+		return nil, fmt.Errorf("depth %d must be positive", depth)
+	}
+	axis, err := c.Node.Int("axis", -1)
+	if err != nil {
+		return nil, err
+	}
+	rank := len(ind.Shape) + 1
+	ax, err := normAxis(axis, rank)
+	if err != nil {
+		return nil, err
+	}
+	shape := slices.Insert(slices.Clone(ind.Shape), ax, depth)
+	n, err := numElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	outer, _, inner := splitAxis(shape, ax)
+	idx := make([]int, n) // 0 = off value, 1 = on value
+	for i := 0; i < ind.Len(); i++ {
+		v := int64(elemFloat64(ind, i))
+		if v < 0 {
+			v += depth
+		}
+		if v < 0 || v >= depth {
+			continue
+		}
+		o, in := i/inner, i%inner
+		idx[(o*int(depth)+int(v))*inner+in] = 1
+	}
+	_ = outer
+	return []*Value{gatherValue(c, values, shape, idx)}, nil
+}
+
+func depthToSpaceKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) != 4 {
+		return nil, fmt.Errorf("input must be [N, C, H, W], have %v", x)
+	}
+	var a attrs
+	bs := a.int(c.Node, "blocksize", 0)
+	mode := a.str(c.Node, "mode", "DCR")
+	if a.err != nil {
+		return nil, a.err
+	}
+	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	if bs <= 0 || C%(bs*bs) != 0 {
+		return nil, fmt.Errorf("blocksize %d must divide channels %d in squares", bs, C)
+	}
+	if mode != "DCR" && mode != "CRD" {
+		return nil, fmt.Errorf("mode %q: want DCR or CRD", mode)
+	}
+	oc := C / (bs * bs)
+	shape := []int64{N, oc, H * bs, W * bs}
+	total, err := numElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, total)
+	b, h, w, cc := int(bs), int(H), int(W), int(oc)
+	i := 0
+	for n := 0; n < int(N); n++ {
+		for ch := 0; ch < cc; ch++ {
+			for y := 0; y < h*b; y++ {
+				for xx := 0; xx < w*b; xx++ {
+					by, bx := y%b, xx%b
+					var src int
+					if mode == "DCR" {
+						src = (by*b+bx)*cc + ch
+					} else {
+						src = ch*b*b + by*b + bx
+					}
+					idx[i] = ((n*int(C)+src)*h+y/b)*w + xx/b
+					i++
+				}
+			}
+		}
+	}
+	return []*Value{gatherValue(c, x, shape, idx)}, nil
+}
+
+func spaceToDepthKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) != 4 {
+		return nil, fmt.Errorf("input must be [N, C, H, W], have %v", x)
+	}
+	bs, err := c.Node.Int("blocksize", 0)
+	if err != nil {
+		return nil, err
+	}
+	N, C, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	if bs <= 0 || H%bs != 0 || W%bs != 0 {
+		return nil, fmt.Errorf("blocksize %d must divide H %d and W %d", bs, H, W)
+	}
+	shape := []int64{N, C * bs * bs, H / bs, W / bs}
+	total, err := numElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	idx := make([]int, total)
+	b, oh, ow := int(bs), int(H/bs), int(W/bs)
+	i := 0
+	for n := 0; n < int(N); n++ {
+		for oc := 0; oc < int(C)*b*b; oc++ {
+			by, bx, ch := oc/int(C)/b, oc/int(C)%b, oc%int(C)
+			for y := 0; y < oh; y++ {
+				for xx := 0; xx < ow; xx++ {
+					idx[i] = ((n*int(C)+ch)*int(H)+y*b+by)*int(W) + xx*b + bx
+					i++
+				}
+			}
+		}
+	}
+	return []*Value{gatherValue(c, x, shape, idx)}, nil
+}
+
+func triluKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) < 2 {
+		return nil, fmt.Errorf("input must have rank >= 2, have %v", x)
+	}
+	upper, err := c.Node.Int("upper", 1)
+	if err != nil {
+		return nil, err
+	}
+	var k int64
+	if kv := c.Input(1); kv != nil {
+		if k, err = scalarInt(kv, "k"); err != nil {
+			return nil, err
+		}
+	}
+	r, cols := int(x.Shape[len(x.Shape)-2]), int(x.Shape[len(x.Shape)-1])
+	idx := make([]int, x.Len())
+	for i := range idx {
+		row, col := int64(i/cols%max(r, 1)), int64(i%cols)
+		keep := col-row >= k
+		if upper == 0 {
+			keep = col-row <= k
+		}
+		if keep {
+			idx[i] = i
+		} else {
+			idx[i] = -1
+		}
+	}
+	return []*Value{gatherValue(c, x, x.Shape, idx)}, nil
+}
+
+func compressKernel(c *Call) ([]*Value, error) {
+	x, cond := c.Input(0), c.Input(1)
+	if x == nil || cond == nil || cond.DType != tensor.Bool || len(cond.Shape) != 1 {
+		return nil, fmt.Errorf("needs input and a 1-D bool condition")
+	}
+	cs := cond.Data.([]bool)
+	if !c.Node.Has("axis") {
+		var idx []int
+		for i, keep := range cs {
+			if i >= x.Len() {
+				break
+			}
+			if keep {
+				idx = append(idx, i)
+			}
+		}
+		return []*Value{gatherValue(c, x, []int64{int64(len(idx))}, idx)}, nil
+	}
+	axis, err := c.Node.Int("axis", 0)
+	if err != nil {
+		return nil, err
+	}
+	ax, err := normAxis(axis, len(x.Shape))
+	if err != nil {
+		return nil, err
+	}
+	outer, dim, inner := splitAxis(x.Shape, ax)
+	var sel []int
+	for i, keep := range cs {
+		if i < dim && keep {
+			sel = append(sel, i)
+		}
+	}
+	shape := slices.Clone(x.Shape)
+	shape[ax] = int64(len(sel))
+	idx := make([]int, 0, outer*len(sel)*inner)
+	for o := 0; o < outer; o++ {
+		for _, s := range sel {
+			for in := 0; in < inner; in++ {
+				idx = append(idx, (o*dim+s)*inner+in)
+			}
+		}
+	}
+	return []*Value{gatherValue(c, x, shape, idx)}, nil
+}
+
+func reverseSequenceKernel(c *Call) ([]*Value, error) {
+	x, lens := c.Input(0), c.Input(1)
+	if x == nil || lens == nil || len(x.Shape) < 2 {
+		return nil, fmt.Errorf("needs input of rank >= 2 and sequence_lens")
+	}
+	var a attrs
+	batchAxis := a.int(c.Node, "batch_axis", 1)
+	timeAxis := a.int(c.Node, "time_axis", 0)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !(batchAxis == 0 && timeAxis == 1 || batchAxis == 1 && timeAxis == 0) {
+		return nil, fmt.Errorf("batch_axis %d and time_axis %d must be 0 and 1", batchAxis, timeAxis)
+	}
+	sl, err := lens.AsInt64s()
+	if err != nil {
+		return nil, err
+	}
+	B, T := x.Shape[batchAxis], x.Shape[timeAxis]
+	if int64(len(sl)) != B {
+		return nil, fmt.Errorf("sequence_lens %v must hold batch size %d values", lens, B)
+	}
+	st := stridesOf(x.Shape)
+	idx := make([]int, x.Len())
+	for i := range idx {
+		b := i / st[batchAxis] % int(B)
+		t := i / st[timeAxis] % int(T)
+		l := int(clamp(sl[b], 0, T))
+		if t < l {
+			idx[i] = i + (l-1-2*t)*st[timeAxis]
+		} else {
+			idx[i] = i
+		}
+	}
+	return []*Value{gatherValue(c, x, x.Shape, idx)}, nil
+}
+
+func uniqueKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil {
+		return nil, fmt.Errorf("needs an input")
+	}
+	sorted, err := c.Node.Int("sorted", 1)
+	if err != nil {
+		return nil, err
+	}
+	outer, dim, inner := 1, x.Len(), 1
+	ax := -1
+	if c.Node.Has("axis") {
+		axis, err := c.Node.Int("axis", 0)
+		if err != nil {
+			return nil, err
+		}
+		if ax, err = normAxis(axis, len(x.Shape)); err != nil {
+			return nil, err
+		}
+		outer, dim, inner = splitAxis(x.Shape, ax)
+	}
+	// Slice s is the elements (o, s, in) for all o, in; compare slices lexicographically.
+	cmpSlices := func(s, t int) int {
+		for o := 0; o < outer; o++ {
+			for in := 0; in < inner; in++ {
+				if r := lessAt(x, (o*dim+s)*inner+in, (o*dim+t)*inner+in); r != 0 {
+					return r
+				}
+			}
+		}
+		return 0
+	}
+	order := make([]int, dim)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(p, q int) bool { return cmpSlices(order[p], order[q]) < 0 })
+	// Group equal slices; firsts[g] is the first occurrence of group g.
+	groupOf := make([]int, dim)
+	var firsts []int
+	var counts []int64
+	for i, s := range order {
+		if i == 0 || cmpSlices(order[i-1], s) != 0 {
+			firsts = append(firsts, s)
+			counts = append(counts, 0)
+		}
+		g := len(firsts) - 1
+		groupOf[s] = g
+		counts[g]++
+		firsts[g] = min(firsts[g], s)
+	}
+	ng := len(firsts)
+	perm := make([]int, ng) // output position -> group
+	for i := range perm {
+		perm[i] = i
+	}
+	if sorted == 0 {
+		sort.Slice(perm, func(p, q int) bool { return firsts[perm[p]] < firsts[perm[q]] })
+	}
+	pos := make([]int, ng)
+	for p, g := range perm {
+		pos[g] = p
+	}
+	var shape []int64
+	if ax < 0 {
+		shape = []int64{int64(ng)}
+	} else {
+		shape = slices.Clone(x.Shape)
+		shape[ax] = int64(ng)
+	}
+	idx := make([]int, 0, outer*ng*inner)
+	for o := 0; o < outer; o++ {
+		for _, g := range perm {
+			for in := 0; in < inner; in++ {
+				idx = append(idx, (o*dim+firsts[g])*inner+in)
+			}
+		}
+	}
+	y := gatherValue(c, x, shape, idx)
+	indices := c.Alloc(tensor.I64, []int64{int64(ng)})
+	cnt := c.Alloc(tensor.I64, []int64{int64(ng)})
+	for p, g := range perm {
+		indices.Data.([]int64)[p] = int64(firsts[g])
+		cnt.Data.([]int64)[p] = counts[g]
+	}
+	inverse := c.Alloc(tensor.I64, []int64{int64(dim)})
+	for s := 0; s < dim; s++ {
+		inverse.Data.([]int64)[s] = int64(pos[groupOf[s]])
+	}
+	return []*Value{y, indices, inverse, cnt}, nil
+}
+
+// mvnKernel follows ONNX's function body: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9).
+func mvnKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || x.DType != tensor.F32 && x.DType != tensor.F64 {
+		return nil, fmt.Errorf("needs a float input")
+	}
+	axes, err := c.Node.Ints("axes", []int64{0, 2, 3})
+	if err != nil {
+		return nil, err
+	}
+	reduced := make([]bool, len(x.Shape))
+	for _, a := range axes {
+		ax, err := normAxis(a, len(x.Shape))
+		if err != nil {
+			return nil, err
+		}
+		reduced[ax] = true
+	}
+	// Group elements by their coordinates on the kept axes.
+	st := stridesOf(x.Shape)
+	n := x.Len()
+	group := make([]int, n)
+	ng := 1
+	for d := range x.Shape {
+		if !reduced[d] {
+			ng *= int(x.Shape[d])
+		}
+	}
+	for i := 0; i < n; i++ {
+		g := 0
+		for d := range x.Shape {
+			if !reduced[d] {
+				g = g*int(x.Shape[d]) + i/st[d]%int(x.Shape[d])
+			}
+		}
+		group[i] = g
+	}
+	xs := x.AsFloat64s()
+	sum, sq, cnt := make([]float64, ng), make([]float64, ng), make([]float64, ng)
+	for i, v := range xs {
+		sum[group[i]] += v
+		sq[group[i]] += v * v
+		cnt[group[i]]++
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	for i, v := range xs {
+		g := group[i]
+		mean := sum[g] / cnt[g]
+		std := math.Sqrt(max(0, sq[g]/cnt[g]-mean*mean))
+		setFloat64(out, i, (v-mean)/(std+1e-9))
+	}
+	return []*Value{out}, nil
+}
+
+func eyeLikeKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) != 2 {
+		return nil, fmt.Errorf("input must be 2-D, have %v", x)
+	}
+	var a attrs
+	k := a.int(c.Node, "k", 0)
+	code := a.int(c.Node, "dtype", 0)
+	if a.err != nil {
+		return nil, a.err
+	}
+	dt := x.DType
+	if c.Node.Has("dtype") {
+		var ok bool
+		if dt, ok = dtypeFromONNX(int32(code)); !ok {
+			return nil, fmt.Errorf("dtype %d: %w", code, errUnsupported)
+		}
+	}
+	out := c.Alloc(dt, x.Shape)
+	r, cols := x.Shape[0], x.Shape[1]
+	for i := int64(0); i < r; i++ {
+		if j := i + k; j >= 0 && j < cols {
+			setFloat64(out, int(i*cols+j), 1)
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func shrinkKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil {
+		return nil, fmt.Errorf("needs an input")
+	}
+	var a attrs
+	lambd := float64(a.float(c.Node, "lambd", 0.5))
+	bias := float64(a.float(c.Node, "bias", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !x.DType.Float() && !x.DType.Integer() {
+		return nil, fmt.Errorf("Shrink is not defined for %v", x.DType)
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	if xs, ok := x.Data.([]float32); ok {
+		o := out.Data.([]float32)
+		l, b := float32(lambd), float32(bias)
+		for i, v := range xs {
+			switch {
+			case v < -l:
+				o[i] = v + b
+			case v > l:
+				o[i] = v - b
+			}
+		}
+		return []*Value{out}, nil
+	}
+	for i := 0; i < x.Len(); i++ {
+		v := elemFloat64(x, i)
+		switch {
+		case v < -lambd:
+			setFloat64(out, i, v+bias)
+		case v > lambd:
+			setFloat64(out, i, v-bias)
+		}
+	}
+	return []*Value{out}, nil
+}
+
+func detKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) < 2 || x.Shape[len(x.Shape)-1] != x.Shape[len(x.Shape)-2] {
+		return nil, fmt.Errorf("input must be [..., M, M], have %v", x)
+	}
+	if x.DType != tensor.F32 && x.DType != tensor.F64 {
+		return nil, fmt.Errorf("Det is not defined for %v", x.DType)
+	}
+	m := int(x.Shape[len(x.Shape)-1])
+	shape := x.Shape[:len(x.Shape)-2]
+	out := c.Alloc(x.DType, shape)
+	xs := x.AsFloat64s()
+	a := make([]float64, m*m)
+	for b := 0; b < out.Len(); b++ {
+		copy(a, xs[b*m*m:(b+1)*m*m])
+		setFloat64(out, b, luDet(a, m))
+	}
+	return []*Value{out}, nil
+}
+
+// luDet is the determinant by LU decomposition with partial pivoting; a is overwritten.
+func luDet(a []float64, m int) float64 {
+	det := 1.0
+	for col := 0; col < m; col++ {
+		p := col
+		for r := col + 1; r < m; r++ {
+			if math.Abs(a[r*m+col]) > math.Abs(a[p*m+col]) {
+				p = r
+			}
+		}
+		if a[p*m+col] == 0 {
+			return 0
+		}
+		if p != col {
+			for j := 0; j < m; j++ {
+				a[p*m+j], a[col*m+j] = a[col*m+j], a[p*m+j]
+			}
+			det = -det
+		}
+		piv := a[col*m+col]
+		det *= piv
+		for r := col + 1; r < m; r++ {
+			f := a[r*m+col] / piv
+			for j := col; j < m; j++ {
+				a[r*m+j] -= f * a[col*m+j]
+			}
+		}
+	}
+	return det
+}
+
+// nmsKernel selects boxes per (batch, class) greedily by descending score (ties: lower
+// index first), dropping boxes whose IoU with a selected box exceeds iou_threshold, as
+// ONNX Runtime does.
+func nmsKernel(c *Call) ([]*Value, error) {
+	boxes, scores := c.Input(0), c.Input(1)
+	if boxes == nil || scores == nil || len(boxes.Shape) != 3 || boxes.Shape[2] != 4 || len(scores.Shape) != 3 {
+		return nil, fmt.Errorf("boxes must be [B, N, 4] and scores [B, C, N], have %v and %v", boxes, scores)
+	}
+	B, N, C := int(boxes.Shape[0]), int(boxes.Shape[1]), int(scores.Shape[1])
+	if scores.Shape[0] != int64(B) || scores.Shape[2] != int64(N) {
+		return nil, fmt.Errorf("boxes %v and scores %v disagree", boxes, scores)
+	}
+	var maxOut int64
+	if v := c.Input(2); v != nil && v.Len() > 0 {
+		var err error
+		if maxOut, err = scalarInt(v, "max_output_boxes_per_class"); err != nil {
+			return nil, err
+		}
+	}
+	iouTh, scoreTh := 0.0, math.Inf(-1)
+	if v := c.Input(3); v != nil && v.Len() > 0 {
+		iouTh = elemFloat64(v, 0)
+	}
+	if v := c.Input(4); v != nil && v.Len() > 0 {
+		scoreTh = elemFloat64(v, 0)
+	}
+	centerBox, err := c.Node.Int("center_point_box", 0)
+	if err != nil {
+		return nil, err
+	}
+	bx, sc := boxes.AsFloat64s(), scores.AsFloat64s()
+	corners := func(b, i int) (y1, x1, y2, x2 float64) {
+		p := bx[(b*N+i)*4 : (b*N+i)*4+4]
+		if centerBox != 0 {
+			xc, yc, w, h := p[0], p[1], p[2], p[3]
+			return yc - h/2, xc - w/2, yc + h/2, xc + w/2
+		}
+		return min(p[0], p[2]), min(p[1], p[3]), max(p[0], p[2]), max(p[1], p[3])
+	}
+	iou := func(b, i, j int) float64 {
+		ay1, ax1, ay2, ax2 := corners(b, i)
+		by1, bx1, by2, bx2 := corners(b, j)
+		ih := max(0, min(ay2, by2)-max(ay1, by1))
+		iw := max(0, min(ax2, bx2)-max(ax1, bx1))
+		inter := ih * iw
+		areaA, areaB := (ay2-ay1)*(ax2-ax1), (by2-by1)*(bx2-bx1)
+		if areaA <= 0 || areaB <= 0 {
+			return 0
+		}
+		return inter / (areaA + areaB - inter)
+	}
+	var sel []int64
+	if maxOut > 0 {
+		for b := 0; b < B; b++ {
+			for cl := 0; cl < C; cl++ {
+				s := sc[(b*C+cl)*N : (b*C+cl+1)*N]
+				var cand []int
+				for i, v := range s {
+					if v > scoreTh {
+						cand = append(cand, i)
+					}
+				}
+				sort.SliceStable(cand, func(p, q int) bool { return s[cand[p]] > s[cand[q]] })
+				var kept []int
+				for _, i := range cand {
+					if int64(len(kept)) >= maxOut {
+						break
+					}
+					ok := true
+					for _, j := range kept {
+						if iou(b, i, j) > iouTh {
+							ok = false
+							break
+						}
+					}
+					if ok {
+						kept = append(kept, i)
+						sel = append(sel, int64(b), int64(cl), int64(i))
+					}
+				}
+			}
+		}
+	}
+	out := c.Alloc(tensor.I64, []int64{int64(len(sel) / 3), 3})
+	copy(out.Data.([]int64), sel)
+	return []*Value{out}, nil
+}
+
+// einsumTerm is one operand's subscripts as labels: letters are 0..51, ellipsis
+// dimensions are einsumEllipsis+j with j counted from the right of the broadcast batch.
+type einsumTerm []int
+
+const einsumEllipsis = 64
+
+func einsumLabel(ch byte) (int, bool) {
+	switch {
+	case ch >= 'a' && ch <= 'z':
+		return int(ch - 'a'), true
+	case ch >= 'A' && ch <= 'Z':
+		return 26 + int(ch-'A'), true
+	}
+	return 0, false
+}
+
+// parseEinsumTerm reads subscripts for an operand of the given rank (-1: the output,
+// whose ellipsis has ell dims).
+func parseEinsumTerm(s string, rank, ell int) (einsumTerm, int, error) {
+	var letters []int
+	dots := -1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			if dots >= 0 || i+2 >= len(s)+0 && len(s) < i+3 || s[i:min(i+3, len(s))] != "..." {
+				return nil, 0, fmt.Errorf("einsum term %q: bad ellipsis", s)
+			}
+			dots = len(letters)
+			i += 2
+			continue
+		}
+		l, ok := einsumLabel(s[i])
+		if !ok {
+			return nil, 0, fmt.Errorf("einsum term %q: bad character %q", s, s[i])
+		}
+		letters = append(letters, l)
+	}
+	e := 0
+	if dots >= 0 {
+		if rank >= 0 {
+			e = rank - len(letters)
+		} else {
+			e = ell
+		}
+		if e < 0 {
+			return nil, 0, fmt.Errorf("einsum term %q has more subscripts than rank %d", s, rank)
+		}
+	} else if rank >= 0 && len(letters) != rank {
+		return nil, 0, fmt.Errorf("einsum term %q does not match rank %d", s, rank)
+	}
+	if dots < 0 {
+		return letters, 0, nil
+	}
+	t := slices.Clone(letters[:dots])
+	for j := 0; j < e; j++ {
+		t = append(t, einsumEllipsis+ell-e+j)
+	}
+	return append(t, letters[dots:]...), e, nil
+}
+
+func einsumKernel(c *Call) ([]*Value, error) {
+	eq, err := c.Node.String("equation", "")
+	if err != nil {
+		return nil, err
+	}
+	clean := make([]byte, 0, len(eq))
+	for i := 0; i < len(eq); i++ {
+		if eq[i] != ' ' {
+			clean = append(clean, eq[i])
+		}
+	}
+	eqs := string(clean)
+	lhs, rhs, explicit := eqs, "", false
+	if i := indexOf(eqs, "->"); i >= 0 {
+		lhs, rhs, explicit = eqs[:i], eqs[i+2:], true
+	}
+	parts := splitComma(lhs)
+	if len(parts) != len(c.Inputs) {
+		return nil, fmt.Errorf("equation %q names %d operands, node has %d inputs", eq, len(parts), len(c.Inputs))
+	}
+	var dt tensor.DType
+	// First pass: ellipsis widths.
+	ell := 0
+	for i, p := range parts {
+		x := c.Inputs[i]
+		if x == nil {
+			return nil, fmt.Errorf("input %d is missing", i)
+		}
+		if i == 0 {
+			dt = x.DType
+		} else if x.DType != dt {
+			return nil, fmt.Errorf("inputs have types %v and %v", dt, x.DType)
+		}
+		_, e, err := parseEinsumTerm(p, len(x.Shape), 0)
+		if err != nil {
+			return nil, err
+		}
+		ell = max(ell, e)
+	}
+	if !dt.Float() && !dt.Integer() {
+		return nil, fmt.Errorf("Einsum is not defined for %v", dt)
+	}
+	terms := make([]einsumTerm, len(parts))
+	size := map[int]int64{}
+	count := map[int]int{}
+	for i, p := range parts {
+		x := c.Inputs[i]
+		t, _, err := parseEinsumTerm(p, len(x.Shape), ell)
+		if err != nil {
+			return nil, err
+		}
+		terms[i] = t
+		for d, l := range t {
+			n := x.Shape[d]
+			if old, ok := size[l]; ok && old != n {
+				if l >= einsumEllipsis && (old == 1 || n == 1) {
+					size[l] = max(old, n)
+				} else {
+					return nil, fmt.Errorf("equation %q: dimension sizes %d and %d disagree", eq, old, n)
+				}
+			} else if !ok {
+				size[l] = n
+			}
+			count[l]++
+		}
+	}
+	var out einsumTerm
+	if explicit {
+		if out, _, err = parseEinsumTerm(rhs, -1, ell); err != nil {
+			return nil, err
+		}
+		for _, l := range out {
+			if _, ok := size[l]; !ok {
+				return nil, fmt.Errorf("equation %q: output label not in inputs", eq)
+			}
+		}
+	} else {
+		for j := 0; j < ell; j++ {
+			out = append(out, einsumEllipsis+j)
+		}
+		for l := 0; l < 52; l++ {
+			if count[l] == 1 {
+				out = append(out, l)
+			}
+		}
+	}
+	inOut := map[int]bool{}
+	for _, l := range out {
+		if inOut[l] {
+			return nil, fmt.Errorf("equation %q repeats an output label", eq)
+		}
+		inOut[l] = true
+	}
+	var sum []int
+	for l := range size {
+		if !inOut[l] {
+			sum = append(sum, l)
+		}
+	}
+	slices.Sort(sum)
+	outShape := make([]int64, len(out))
+	for i, l := range out {
+		outShape[i] = size[l]
+	}
+	nOut, err := numElements(outShape)
+	if err != nil {
+		return nil, err
+	}
+	sumShape := make([]int64, len(sum))
+	for i, l := range sum {
+		sumShape[i] = size[l]
+	}
+	nSum, err := numElements(sumShape)
+	if err != nil {
+		return nil, err
+	}
+	// Per operand, the stride of each output and summed label (summed over repeats).
+	ops := len(terms)
+	outStr := make([][]int, ops)
+	sumStr := make([][]int, ops)
+	data := make([][]float64, ops)
+	for k, t := range terms {
+		x := c.Inputs[k]
+		st := stridesOf(x.Shape)
+		labelStr := map[int]int{}
+		for d, l := range t {
+			if x.Shape[d] != 1 || size[l] == 1 {
+				labelStr[l] += st[d]
+			}
+		}
+		outStr[k] = make([]int, len(out))
+		for i, l := range out {
+			outStr[k][i] = labelStr[l]
+		}
+		sumStr[k] = make([]int, len(sum))
+		for i, l := range sum {
+			sumStr[k][i] = labelStr[l]
+		}
+		data[k] = x.AsFloat64s()
+	}
+	res := make([]float64, nOut)
+	parallelFor(nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
+		base := make([]int, ops)
+		offs := make([]int, ops)
+		sidx := make([]int, len(sum))
+		for o := lo; o < hi; o++ {
+			clear(base)
+			r := o
+			for i := len(out) - 1; i >= 0; i-- {
+				d := r % int(outShape[i])
+				r /= int(outShape[i])
+				for k := range base {
+					base[k] += d * outStr[k][i]
+				}
+			}
+			copy(offs, base)
+			clear(sidx)
+			var acc float64
+			for s := 0; s < nSum; s++ {
+				p := 1.0
+				for k := range offs {
+					p *= data[k][offs[k]]
+				}
+				acc += p
+				for i := len(sum) - 1; i >= 0; i-- {
+					sidx[i]++
+					for k := range offs {
+						offs[k] += sumStr[k][i]
+					}
+					if sidx[i] < int(sumShape[i]) {
+						break
+					}
+					for k := range offs {
+						offs[k] -= sidx[i] * sumStr[k][i]
+					}
+					sidx[i] = 0
+				}
+			}
+			res[o] = acc
+		}
+	})
+	outV := c.Alloc(dt, outShape)
+	for i, v := range res {
+		setFloat64(outV, i, v)
+	}
+	return []*Value{outV}, nil
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
