@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -86,18 +87,27 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "refit:", ee.err)
+			printError(stderr, ee.err)
 		}
 		return ee.code
 	}
 	var ue usageError
-	if errors.As(err, &ue) || isArgError(err) {
-		fmt.Fprintln(stderr, "refit:", err)
+	if errors.As(err, &ue) || isArgError(err) || strings.HasPrefix(err.Error(), "unknown command") {
+		printError(stderr, err)
 		fmt.Fprintln(stderr, "Run 'refit help' for usage.")
 		return ExitUsage
 	}
-	fmt.Fprintln(stderr, "refit:", err)
+	printError(stderr, err)
 	return ExitFailure
+}
+
+// printError prints err once prefixed with "refit: ".
+func printError(w io.Writer, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "refit: ") {
+		msg = "refit: " + msg
+	}
+	fmt.Fprintln(w, msg)
 }
 
 // isArgError recognizes cobra's errors for wrong argument counts and unknown commands.

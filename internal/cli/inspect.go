@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -30,6 +32,7 @@ type inspectResult struct {
 	Bytes      int64            `json:"tensor_bytes"`
 	Metadata   map[string]any   `json:"metadata"`
 	MetaKeys   []string         `json:"-"`
+	Graph      *onnx.Summary    `json:"graph,omitempty"`
 }
 
 func newInspectCmd(e *env) *cobra.Command {
@@ -70,6 +73,9 @@ func summarize(path string, m *refit.Model) *inspectResult {
 		r.Parameters += n
 		r.Bytes += t.Size()
 	}
+	if src, ok := m.Source.(*onnx.Source); ok {
+		r.Graph = onnx.Summarize(src.Proto())
+	}
 	r.MetaKeys = m.Metadata.Keys()
 	for _, k := range r.MetaKeys {
 		v, _ := m.Metadata.Get(k)
@@ -99,6 +105,9 @@ func printInspect(e *env, r *inspectResult, all bool) {
 			fmt.Fprintf(w, "  %s = %s\n", k, metaString(r.Metadata[k]))
 		}
 	}
+	if r.Graph != nil {
+		printGraph(w, r.Graph)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tBYTES")
@@ -108,6 +117,34 @@ func printInspect(e *env, r *inspectResult, all bool) {
 			break
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\n", t.Name, t.DType, t.Shape, t.Bytes)
+	}
+	tw.Flush()
+}
+
+// printGraph shows an ONNX graph's interface, opsets and operator histogram.
+func printGraph(w io.Writer, g *onnx.Summary) {
+	var opsets []string
+	for _, o := range g.Opsets {
+		opsets = append(opsets, fmt.Sprintf("%s %d", o.Domain, o.Version))
+	}
+	fmt.Fprintf(w, "\ngraph %q: IR version %d, producer %s %s, opsets: %s, %d nodes\n",
+		g.GraphName, g.IRVersion, g.Producer, g.ProducerVersion, strings.Join(opsets, ", "), g.Nodes)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, v := range g.Inputs {
+		fmt.Fprintf(tw, "  input\t%s\t%s\t[%s]\n", v.Name, v.Type, strings.Join(v.Dims, ", "))
+	}
+	for _, v := range g.Outputs {
+		fmt.Fprintf(tw, "  output\t%s\t%s\t[%s]\n", v.Name, v.Type, strings.Join(v.Dims, ", "))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "operators:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, op := range g.Operators {
+		name := op.OpType
+		if op.Domain != "" && op.Domain != "ai.onnx" {
+			name = op.Domain + ":" + op.OpType
+		}
+		fmt.Fprintf(tw, "  %s\t%d\n", name, op.Count)
 	}
 	tw.Flush()
 }
