@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -899,7 +900,7 @@ func parseEinsumTerm(s string, rank, ell int) (einsumTerm, int, error) {
 	dots := -1
 	for i := 0; i < len(s); i++ {
 		if s[i] == '.' {
-			if dots >= 0 || i+2 >= len(s)+0 && len(s) < i+3 || s[i:min(i+3, len(s))] != "..." {
+			if dots >= 0 || !strings.HasPrefix(s[i:], "...") {
 				return nil, 0, fmt.Errorf("einsum term %q: bad ellipsis", s)
 			}
 			dots = len(letters)
@@ -948,10 +949,10 @@ func einsumKernel(c *Call) ([]*Value, error) {
 	}
 	eqs := string(clean)
 	lhs, rhs, explicit := eqs, "", false
-	if i := indexOf(eqs, "->"); i >= 0 {
+	if i := strings.Index(eqs, "->"); i >= 0 {
 		lhs, rhs, explicit = eqs[:i], eqs[i+2:], true
 	}
-	parts := splitComma(lhs)
+	parts := strings.Split(lhs, ",")
 	if len(parts) != len(c.Inputs) {
 		return nil, fmt.Errorf("equation %q names %d operands, node has %d inputs", eq, len(parts), len(c.Inputs))
 	}
@@ -1121,25 +1122,4 @@ func einsumKernel(c *Call) ([]*Value, error) {
 		setFloat64(outV, i, v)
 	}
 	return []*Value{outV}, nil
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
