@@ -172,8 +172,17 @@ func (w *walker) push(v value) error {
 
 var errUnderflow = errors.New("stack underflow")
 
+// avail is how many values sit above the innermost MARK: like Python's unpickler, ops
+// after a MARK cannot reach below it.
+func (w *walker) avail() int {
+	if len(w.marks) == 0 {
+		return len(w.stack)
+	}
+	return len(w.stack) - w.marks[len(w.marks)-1]
+}
+
 func (w *walker) pop() (value, error) {
-	if len(w.stack) == 0 {
+	if w.avail() <= 0 {
 		return value{}, errUnderflow
 	}
 	v := w.stack[len(w.stack)-1]
@@ -182,7 +191,7 @@ func (w *walker) pop() (value, error) {
 }
 
 func (w *walker) top() (value, error) {
-	if len(w.stack) == 0 {
+	if w.avail() <= 0 {
 		return value{}, errUnderflow
 	}
 	return w.stack[len(w.stack)-1], nil
@@ -316,7 +325,7 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		v, err := w.pop()
 		return v, err == nil, err
 	case '0': // POP: an empty stack pops the mark instead
-		if len(w.stack) == 0 || (len(w.marks) > 0 && w.marks[len(w.marks)-1] == len(w.stack)) {
+		if w.avail() == 0 {
 			_, err = w.popMark()
 		} else {
 			_, err = w.pop()
@@ -406,7 +415,7 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		if op == 0x92 {
 			n = 2
 		}
-		if len(w.stack) < n+1 {
+		if w.avail() < n+1 {
 			return value{}, false, errUnderflow
 		}
 		cls := w.stack[len(w.stack)-1-n]
@@ -514,7 +523,7 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		}
 		return pushErr(value{})
 	case 's': // SETITEM
-		if len(w.stack) < 3 {
+		if w.avail() < 3 {
 			return value{}, false, errUnderflow
 		}
 		w.stack = w.stack[:len(w.stack)-2]
@@ -531,7 +540,7 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		return pushErr(tuple(items))
 	case 0x85, 0x86, 0x87: // TUPLE1..3
 		n := int(op-0x85) + 1
-		if len(w.stack) < n {
+		if w.avail() < n {
 			return value{}, false, errUnderflow
 		}
 		items := w.stack[len(w.stack)-n:]

@@ -22,6 +22,8 @@ const (
 	MaxInflated = 4 << 30
 	// MaxMembers is the most archive members one Scan looks at, nested ones included.
 	MaxMembers = 1 << 16
+	// memberCost is the work charged per archive member, for its buffers and headers.
+	memberCost = 64 << 10
 	// maxDirectory caps a zip central directory read into memory.
 	maxDirectory = 64 << 20
 )
@@ -87,7 +89,7 @@ func Scan(r io.ReaderAt, size int64, name string) (*Report, error) {
 	if r == nil || size < 0 {
 		return nil, errors.New("scan: nil reader or negative size")
 	}
-	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}, workLimit: 1<<30 + 16*size}
+	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}, workLimit: 1<<28 + 16*size}
 	s.scanAt(name, "", r, size, 0)
 	return s.rep, nil
 }
@@ -202,7 +204,7 @@ const legacyMagic = "119547037146038801333356"
 // scans (a member that merely starts like a pickle) report errors only if they found
 // something. It reports whether the data parsed cleanly to the end.
 func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative bool) bool {
-	src := &source{r: bufio.NewReaderSize(rd, 64<<10)}
+	src := &source{r: bufio.NewReaderSize(rd, 16<<10)}
 	mark := len(s.rep.Findings)
 	fail := func(err error) bool {
 		if !speculative || len(s.rep.Findings) > mark {

@@ -34,7 +34,7 @@ func hasEOCD(r io.ReaderAt, size int64) bool { _, ok := findEOCD(r, size); retur
 
 // findEOCD returns the offset of the end-of-central-directory record.
 func findEOCD(r io.ReaderAt, size int64) (int64, bool) {
-	start := max(0, size-(1<<16+22))
+	start := max(0, size-(1<<16+22)) // the end record plus the longest comment
 	buf := make([]byte, size-start)
 	n, _ := r.ReadAt(buf, start)
 	i := bytes.LastIndex(buf[:n], zipEnd)
@@ -329,7 +329,7 @@ func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, d
 		}
 		return
 	}
-	if !s.charge(p, 0) {
+	if !s.charge(p, memberCost) {
 		return
 	}
 	br := bufio.NewReaderSize(rd, 4096)
