@@ -91,7 +91,14 @@ var dangerousModules = []string{
 	"numpy.load", "numpy.lib.npyio", "numpy.ctypeslib", "numpy.f2py", "numpy.testing", "numpy.distutils",
 	"functools.partial", "functools.reduce", "operator.attrgetter", "operator.methodcaller",
 	"_operator.attrgetter", "_operator.methodcaller", "torch.load", "torch.save",
-	"torch._dynamo", "torch._inductor", "torch.compile", "torch.utils.data",
+	"torch._dynamo", "torch._inductor", "torch.compile", "torch.utils.data", "torch._C._jit",
+	"torch._C._load_for_lite_interpreter", "torch._C._import_ir_module", "torch.utils.model_zoo",
+	"numpy.save", "numpy.savez", "numpy.savez_compressed", "numpy.savetxt", "numpy.loadtxt", "numpy.fromfile",
+	"shelve", "dbm", "logging.config", "pydoc", "distutils", "setuptools", "pip", "ensurepip", "venv",
+	"gc", "inspect", "socketserver", "SocketServer", "xmlrpc", "xmlrpclib", "smtpd", "imaplib",
+	"poplib", "nntplib", "sysconfig", "site", "builtins.type", "ctypes.util", "io.open", "codecs.open",
+	"_io", "fileinput", "zipfile", "tarfile", "mmap", "resource", "threading", "_thread", "concurrent",
+	"sched", "atexit", "faulthandler", "tracemalloc", "linecache", "_winapi", "winreg", "msvcrt",
 }
 
 // dangerousNames are attribute names that are dangerous wherever they are reached from,
@@ -109,7 +116,8 @@ var dangerousNames = map[string]bool{
 // moduleAliases maps Python 2 module names the unpickler translates (fix_imports).
 var moduleAliases = map[string]string{
 	"__builtin__": "builtins", "copy_reg": "copyreg", "exceptions": "builtins",
-	"_codecs": "_codecs", "cPickle": "pickle", "commands": "subprocess",
+	"cPickle": "pickle", "commands": "subprocess", "urllib2": "urllib", "httplib": "http",
+	"SocketServer": "socketserver", "xmlrpclib": "xmlrpc", "UserDict": "collections",
 }
 
 // classify returns the level of module.name and a short note explaining it.

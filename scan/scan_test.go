@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -286,4 +287,18 @@ func TestTruncations(t *testing.T) {
 			scanBytes(t, p, data[:n])
 		}
 	}
+}
+
+func ExampleScan() {
+	// A protocol-0 pickle calling os.system, as an attacker would write it.
+	data := []byte("cos\nsystem\n(S'echo pwned'\ntR.")
+	rep, _ := Scan(bytes.NewReader(data), int64(len(data)), "evil.pkl")
+	for _, f := range rep.Findings {
+		fmt.Println(f.Path, f.Global(), f.Level, f.Opcode)
+	}
+	fmt.Println("worst:", rep.Worst())
+	// Output:
+	// evil.pkl os.system dangerous GLOBAL
+	// evil.pkl os.system dangerous REDUCE
+	// worst: dangerous
 }
