@@ -129,3 +129,171 @@ func stack(vals []*Value, info ValueInfo) (*Value, error) {
 	}
 	return out, nil
 }
+
+func init() {
+	Register(Op{Type: "Scan", Since: 8, Kernel: scanKernel})
+}
+
+// takeAlong returns element i along axis of v, the axis removed.
+func takeAlong(v *Value, axis, i int) *Value {
+	outer, inner := 1, 1
+	for _, d := range v.Shape[:axis] {
+		outer *= int(d)
+	}
+	for _, d := range v.Shape[axis+1:] {
+		inner *= int(d)
+	}
+	dim := int(v.Shape[axis])
+	out := NewValue(v.DType, slices.Delete(slices.Clone(v.Shape), axis, axis+1))
+	for o := 0; o < outer; o++ {
+		copyAt(out.Data, o*inner, v.Data, (o*dim+i)*inner, inner)
+	}
+	return out
+}
+
+// moveAxis0 moves the leading axis of v to position axis.
+func moveAxis0(v *Value, axis int) *Value {
+	if axis == 0 {
+		return v
+	}
+	r := len(v.Shape)
+	perm := make([]int, 0, r)
+	for i := 1; i <= axis; i++ {
+		perm = append(perm, i)
+	}
+	perm = append(perm, 0)
+	for i := axis + 1; i < r; i++ {
+		perm = append(perm, i)
+	}
+	shape, idx := permuteIndex(v.Shape, perm)
+	out := NewValue(v.DType, shape)
+	takeIdx(out.Data, v.Data, idx)
+	return out
+}
+
+func scanKernel(c *Call) ([]*Value, error) {
+	body, err := c.Node.GraphAttr("body")
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	m := int(a.int(c.Node, "num_scan_inputs", 0))
+	inAxes := a.ints(c.Node, "scan_input_axes", nil)
+	inDirs := a.ints(c.Node, "scan_input_directions", a.ints(c.Node, "directions", nil))
+	outAxes := a.ints(c.Node, "scan_output_axes", nil)
+	outDirs := a.ints(c.Node, "scan_output_directions", nil)
+	if a.err != nil {
+		return nil, a.err
+	}
+	if c.Opset >= 9 {
+		return scanLoop(c, body, c.Inputs, m, inAxes, inDirs, outAxes, outDirs)
+	}
+	// Opset 8: input 0 is sequence_lens, and every other input has a leading batch axis.
+	if c.Input(0) != nil {
+		return nil, fmt.Errorf("Scan-8 sequence_lens: %w", errUnsupported)
+	}
+	ins := c.Inputs[1:]
+	if len(ins) == 0 || ins[0] == nil || len(ins[0].Shape) == 0 {
+		return nil, fmt.Errorf("Scan-8 needs batched inputs")
+	}
+	batch := int(ins[0].Shape[0])
+	var per [][]*Value
+	for b := 0; b < batch; b++ {
+		item := make([]*Value, len(ins))
+		for i, v := range ins {
+			if v == nil || len(v.Shape) == 0 || int(v.Shape[0]) != batch {
+				return nil, fmt.Errorf("input %d %v lacks the batch axis of %d", i+1, v, batch)
+			}
+			item[i] = takeAlong(v, 0, b)
+		}
+		outs, err := scanLoop(c, body, item, m, nil, inDirs, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("batch %d: %w", b, err)
+		}
+		per = append(per, outs)
+	}
+	var res []*Value
+	for j := range per[0] {
+		col := make([]*Value, batch)
+		for b := range per {
+			col[b] = per[b][j]
+		}
+		v, err := stack(col, ValueInfo{})
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, v)
+	}
+	return res, nil
+}
+
+// scanLoop runs Scan-9 semantics over inputs (states, then m scan inputs).
+func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outAxes, outDirs []int64) ([]*Value, error) {
+	var err error
+	nState := len(inputs) - m
+	if m <= 0 || nState < 0 || len(body.Inputs) != len(inputs) || len(body.Outputs) < nState {
+		return nil, fmt.Errorf("num_scan_inputs %d does not match %d inputs and a body of %d inputs", m, len(inputs), len(body.Inputs))
+	}
+	k := len(body.Outputs) - nState
+	pick := func(s []int64, i int) int64 {
+		if i < len(s) {
+			return s[i]
+		}
+		return 0
+	}
+	seqLen := -1
+	axes := make([]int, m)
+	for j := 0; j < m; j++ {
+		v := inputs[nState+j]
+		if v == nil {
+			return nil, fmt.Errorf("scan input %d is missing", j)
+		}
+		if axes[j], err = normAxis(pick(inAxes, j), len(v.Shape)); err != nil {
+			return nil, err
+		}
+		n := int(v.Shape[axes[j]])
+		if seqLen >= 0 && n != seqLen {
+			return nil, fmt.Errorf("scan inputs differ in sequence length: %d and %d", seqLen, n)
+		}
+		seqLen = n
+	}
+	state := slices.Clone(inputs[:nState])
+	scans := make([][]*Value, k)
+	for t := 0; t < seqLen; t++ {
+		if err := c.Context().Err(); err != nil {
+			return nil, err
+		}
+		in := slices.Clone(state)
+		for j := 0; j < m; j++ {
+			i := t
+			if pick(inDirs, j) == 1 {
+				i = seqLen - 1 - t
+			}
+			in = append(in, takeAlong(inputs[nState+j], axes[j], i))
+		}
+		outs, err := c.RunGraph(body, in)
+		if err != nil {
+			return nil, fmt.Errorf("iteration %d: %w", t, err)
+		}
+		copy(state, outs[:nState])
+		for j := 0; j < k; j++ {
+			scans[j] = append(scans[j], outs[nState+j])
+		}
+	}
+	res := state
+	for j := 0; j < k; j++ {
+		if pick(outDirs, j) == 1 {
+			slices.Reverse(scans[j])
+		}
+		v, err := stack(scans[j], body.Outputs[nState+j])
+		if err != nil {
+			return nil, fmt.Errorf("scan output %d: %w", j, err)
+		}
+		axis, err := normAxis(pick(outAxes, j), len(v.Shape))
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, moveAxis0(v, axis))
+	}
+	return res, nil
+}

@@ -15,7 +15,8 @@ import (
 func init() {
 	Register(Op{Type: "Conv", Since: 1, Kernel: convKernel, ViaFloat32: true})
 	Register(Op{Type: "ConvTranspose", Since: 1, Kernel: convTransposeKernel, ViaFloat32: true})
-	registerAll(1, true, poolKernel, "MaxPool", "AveragePool", "LpPool")
+	registerAll(1, true, poolKernel, "AveragePool", "LpPool")
+	Register(Op{Type: "MaxPool", Since: 1, Kernel: int8ViaFloat32(poolKernel("MaxPool")), ViaFloat32: true})
 	registerAll(1, true, globalPoolKernel, "GlobalMaxPool", "GlobalAveragePool", "GlobalLpPool")
 }
 
@@ -407,6 +408,27 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	return []*Value{out}, nil
+}
+
+// int8ViaFloat32 runs a float32 kernel on int8/uint8 input 0 (exact for ops that only
+// select values, like MaxPool) and converts float32 outputs back.
+func int8ViaFloat32(k Kernel) Kernel {
+	return func(c *Call) ([]*Value, error) {
+		x := c.Input(0)
+		if x == nil || (x.DType != tensor.I8 && x.DType != tensor.U8) {
+			return k(c)
+		}
+		orig := c.Inputs[0]
+		c.Inputs[0] = castValue(x, tensor.F32)
+		outs, err := k(c)
+		c.Inputs[0] = orig
+		for i, v := range outs {
+			if v != nil && v.DType == tensor.F32 {
+				outs[i] = castValue(v, x.DType)
+			}
+		}
+		return outs, err
+	}
 }
 
 func poolKernel(op string) Kernel {
