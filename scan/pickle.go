@@ -61,15 +61,6 @@ type source struct {
 	off int64
 }
 
-func (s *source) byte() (byte, error) {
-	b, err := s.r.ReadByte()
-	if err != nil {
-		return 0, unexpected(err)
-	}
-	s.off++
-	return b, nil
-}
-
 func (s *source) fixed(n int) ([]byte, error) {
 	var buf [8]byte
 	if _, err := io.ReadFull(s.r, buf[:n]); err != nil {

@@ -256,7 +256,8 @@ func (c *countingReader) ReadByte() (byte, error) {
 	return b, err
 }
 
-var errInflateCap = fmt.Errorf("decompressed more than %d bytes in total; stopped (zip bomb?)", MaxInflated)
+// inflateLimit is MaxInflated; tests lower it.
+var inflateLimit int64 = MaxInflated
 
 // capReader stops once the scan as a whole has inflated MaxInflated bytes.
 type capReader struct {
@@ -265,10 +266,10 @@ type capReader struct {
 }
 
 func (c *capReader) Read(p []byte) (int, error) {
-	if c.s.inflated >= MaxInflated {
-		return 0, errInflateCap
+	if c.s.inflated >= inflateLimit {
+		return 0, fmt.Errorf("decompressed more than %d bytes in total; stopped (zip bomb?)", inflateLimit)
 	}
-	p = p[:min(int64(len(p)), MaxInflated-c.s.inflated)]
+	p = p[:min(int64(len(p)), inflateLimit-c.s.inflated)]
 	n, err := c.r.Read(p)
 	c.s.inflated += int64(n)
 	return n, err
