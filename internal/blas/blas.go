@@ -113,6 +113,45 @@ func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, p *Pa
 	g.do()
 }
 
+// PackedA is an m x k left-hand operand packed once into the layout the micro-kernel
+// reads, for reuse across many products (the constant weights of a convolution
+// computed as W * im2col). Like PackedB it is immutable, safe for concurrent use and
+// tied to the process's kernel.
+type PackedA struct {
+	m, k, mr int
+	data     []float32
+}
+
+// Dims reports the m x k shape of op(A) that p holds.
+func (p *PackedA) Dims() (m, k int) { return p.m, p.k }
+
+// PackA packs op(A) (m x k, row stride lda as stored) for SgemmPackedA. It copies;
+// a may change afterwards. It uses roundup(m, 6)*k floats.
+func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
+	checkMatrix("A", transA, m, k, a, lda)
+	mr := kernel.mr
+	mp := (m + mr - 1) / mr
+	p := &PackedA{m: m, k: k, mr: mr, data: make([]float32, mp*mr*k)}
+	for pc := 0; pc < k; pc += gemmKC {
+		kc := min(gemmKC, k-pc)
+		packA(p.data[pc*mp*mr:], a, lda, transA, 0, m, pc, kc, mr)
+	}
+	return p
+}
+
+// SgemmPackedA is Sgemm with op(A) taken from p: C = alpha*A*op(B) + beta*C, where
+// op(B) is k x n and C is m x n for p's m x k.
+func SgemmPackedA(p *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if p.mr != kernel.mr {
+		panic("blas: PackedA packed for another kernel")
+	}
+	checkMatrix("B", transB, p.k, n, b, ldb)
+	checkMatrix("C", false, p.m, n, c, ldc)
+	g := gemm{m: p.m, n: n, k: p.k, alpha: alpha, packedA: p,
+		transB: transB, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	g.do()
+}
+
 // checkMatrix panics unless x holds a rows x cols matrix (stored transposed when
 // trans) with row stride ld.
 func checkMatrix(name string, trans bool, rows, cols int, x []float32, ld int) {
@@ -144,6 +183,7 @@ type gemm struct {
 	b        []float32
 	ldb      int
 	packed   *PackedB
+	packedA  *PackedA
 	beta     float32
 	c        []float32
 	ldc      int
@@ -176,11 +216,11 @@ func (g *gemm) do() {
 	// escaping.
 	h := gemmPool.Get().(*gemm)
 	*h = gemm{transA: g.transA, m: g.m, n: g.n, k: g.k, alpha: g.alpha, a: g.a, lda: g.lda,
-		transB: g.transB, b: g.b, ldb: g.ldb, packed: g.packed, beta: g.beta, c: g.c, ldc: g.ldc,
+		transB: g.transB, b: g.b, ldb: g.ldb, packed: g.packed, packedA: g.packedA, beta: g.beta, c: g.c, ldc: g.ldc,
 		kern: g.kern, rowSplit: h.rowSplit[:0], colSplit: h.colSplit[:0]}
 	h.split(t)
 	h.parallel()
-	h.a, h.b, h.c, h.packed = nil, nil, nil, nil
+	h.a, h.b, h.c, h.packed, h.packedA = nil, nil, nil, nil, nil
 	gemmPool.Put(h)
 }
 
@@ -282,6 +322,7 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 	defer workspacePool.Put(ws)
 	mr, nr, fn := g.kern.mr, g.kern.nr, g.kern.fn
 	npAll := (g.n + nr - 1) / nr
+	mpAll := (g.m + mr - 1) / mr
 	for jc := c0; jc < c1; jc += gemmNC {
 		ncb := min(gemmNC, c1-jc)
 		for pc := 0; pc < g.k; pc += gemmKC {
@@ -299,13 +340,18 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 			}
 			for ic := r0; ic < r1; ic += gemmMC {
 				mcb := min(gemmMC, r1-ic)
-				packA(ws.a, g.a, g.lda, g.transA, ic, mcb, pc, kc, mr)
+				ap := ws.a
+				if g.packedA != nil {
+					ap = g.packedA.data[pc*mpAll*mr+ic*kc:]
+				} else {
+					packA(ws.a, g.a, g.lda, g.transA, ic, mcb, pc, kc, mr)
+				}
 				for jr := 0; jr < ncb; jr += nr {
 					nrb := min(nr, ncb-jr)
 					pb := bp[jr*kc:]
 					for ir := 0; ir < mcb; ir += mr {
 						mrb := min(mr, mcb-ir)
-						pa := ws.a[ir*kc:]
+						pa := ap[ir*kc:]
 						off := (ic+ir)*g.ldc + jc + jr
 						if mrb == mr && nrb == nr {
 							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)

@@ -101,6 +101,13 @@ func check(t *testing.T, r *rand.Rand, tc gemmCase) {
 	c = append(c[:0], c0...)
 	SgemmPackedB(tc.transA, tc.m, tc.alpha, a, lda, p, tc.beta, c, ldc)
 	compare("SgemmPackedB", c)
+	pa := PackA(tc.transA, tc.m, tc.k, a, lda)
+	if m, k := pa.Dims(); m != tc.m || k != tc.k {
+		t.Fatalf("PackA dims = %d x %d, want %d x %d", m, k, tc.m, tc.k)
+	}
+	c = append(c[:0], c0...)
+	SgemmPackedA(pa, tc.transB, tc.n, tc.alpha, b, ldb, tc.beta, c, ldc)
+	compare("SgemmPackedA", c)
 }
 
 func TestSgemmSmallShapes(t *testing.T) {
@@ -182,10 +189,18 @@ func TestSgemmPanicsOnShortSlices(t *testing.T) {
 		name string
 		call func()
 	}{
-		{"short A", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
-		{"short B", func() { Sgemm(false, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 3), 2, 0, make([]float32, 4), 2) }},
-		{"short C", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2) }},
-		{"small lda", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
+		{"short A", func() {
+			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		}},
+		{"short B", func() {
+			Sgemm(false, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 3), 2, 0, make([]float32, 4), 2)
+		}},
+		{"short C", func() {
+			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2)
+		}},
+		{"small lda", func() {
+			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		}},
 		{"negative m", func() { Sgemm(false, false, -1, 2, 2, 1, nil, 2, make([]float32, 4), 2, 0, nil, 2) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,12 +219,14 @@ func TestSgemmNoAllocs(t *testing.T) {
 	m, n, k := 200, 200, 300
 	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 	p := PackB(false, k, n, b, n)
+	pa := PackA(false, m, k, a, k)
 	for _, threads := range []int{1, 2} {
 		defer SetThreads(SetThreads(threads))
 		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) // warm the pools
 		if allocs := testing.AllocsPerRun(20, func() {
 			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 			SgemmPackedB(false, m, 1, a, k, p, 0, c, n)
+			SgemmPackedA(pa, false, n, 1, b, n, 0, c, n)
 		}); allocs > 0.5 {
 			t.Errorf("threads=%d: %v allocations per call, want 0", threads, allocs)
 		}

@@ -38,14 +38,14 @@ func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc, mr int) {
 // packA6 interleaves six full rows of untransposed A.
 func packA6(strip, a []float32, lda, row, pc, kc int) {
 	r0 := a[row*lda+pc : row*lda+pc+kc]
-	r1 := a[(row+1)*lda+pc : (row+1)*lda+pc+kc]
-	r2 := a[(row+2)*lda+pc : (row+2)*lda+pc+kc]
-	r3 := a[(row+3)*lda+pc : (row+3)*lda+pc+kc]
-	r4 := a[(row+4)*lda+pc : (row+4)*lda+pc+kc]
-	r5 := a[(row+5)*lda+pc : (row+5)*lda+pc+kc]
-	strip = strip[:6*kc]
+	r1 := a[(row+1)*lda+pc:][:len(r0)]
+	r2 := a[(row+2)*lda+pc:][:len(r0)]
+	r3 := a[(row+3)*lda+pc:][:len(r0)]
+	r4 := a[(row+4)*lda+pc:][:len(r0)]
+	r5 := a[(row+5)*lda+pc:][:len(r0)]
+	strip = strip[:6*len(r0)]
 	for p := range r0 {
-		out := strip[p*6 : p*6+6 : p*6+6]
+		out := (*[6]float32)(strip[p*6:])
 		out[0], out[1], out[2] = r0[p], r1[p], r2[p]
 		out[3], out[4], out[5] = r3[p], r4[p], r5[p]
 	}
@@ -54,7 +54,24 @@ func packA6(strip, a []float32, lda, row, pc, kc int) {
 // packB copies rows [pc, pc+kc) x columns [j0, j0+nc) of op(B) into panels of nr
 // columns, each stored k-major (nr values per k step), zero-padded past nc.
 func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, nc, nr int) {
-	for jp := 0; jp < nc; jp += nr {
+	full := 0 // columns packed by the fast path
+	if !trans && nr == 16 {
+		full = nc / 16 * 16
+		// Walk a few source rows at a time across all panels: reading one panel
+		// top to bottom would touch a new cache line in each of kc rows and defeat
+		// the prefetcher.
+		const rowsPerPass = 8
+		for p0 := 0; p0 < kc; p0 += rowsPerPass {
+			p1 := min(p0+rowsPerPass, kc)
+			for jp := 0; jp < full; jp += 16 {
+				panel := dst[jp*kc : (jp+16)*kc]
+				for p := p0; p < p1; p++ {
+					copy16(panel[p*16:p*16+16], b[(pc+p)*ldb+j0+jp:])
+				}
+			}
+		}
+	}
+	for jp := full; jp < nc; jp += nr {
 		panel := dst[jp*kc : (jp+nr)*kc]
 		cols := min(nr, nc-jp)
 		col0 := j0 + jp
@@ -81,4 +98,15 @@ func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, nc, nr int) {
 			}
 		}
 	}
+}
+
+// copy16 copies 16 values with register moves: a [16]float32 assignment between
+// slices may overlap and so becomes a memmove call.
+func copy16(dst, src []float32) {
+	d := dst[:16:16]
+	s := src[:16:16]
+	*(*[4]float32)(d[0:]) = *(*[4]float32)(s[0:])
+	*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+	*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
+	*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
 }

@@ -1,0 +1,90 @@
+package blas
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchShapes are square sizes, ResNet-18 convolutions as GEMM (m = output channels,
+// n = output pixels, k = input channels x kernel area) and an attention-sized product.
+var benchShapes = []struct {
+	name    string
+	m, n, k int
+}{
+	{"square256", 256, 256, 256},
+	{"square512", 512, 512, 512},
+	{"square1024", 1024, 1024, 1024},
+	{"conv2_64x3136x576", 64, 3136, 576},
+	{"conv3_128x784x1152", 128, 784, 1152},
+	{"conv4_256x196x2304", 256, 196, 2304},
+	{"conv5_512x49x4608", 512, 49, 4608},
+	{"attn_128x64x128", 128, 64, 128},
+}
+
+// reportGFLOPS reports GFLOP/s of wall time and, where the OS tells, GFLOP per
+// CPU-second, which stays meaningful when other processes share the cores.
+func reportGFLOPS(b *testing.B, m, n, k int, cpu0 time.Duration) {
+	flops := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
+	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := processCPUTime() - cpu0; cpu > 0 {
+		b.ReportMetric(flops/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
+				defer SetThreads(SetThreads(threads))
+				r := rand.New(rand.NewPCG(1, 2))
+				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n)
+				}
+				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmPackedB packs B once, as MatMul/Gemm do with constant weights.
+func BenchmarkSgemmPackedB(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
+				defer SetThreads(SetThreads(threads))
+				r := rand.New(rand.NewPCG(1, 2))
+				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+				p := PackB(false, s.k, s.n, y, s.n)
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					SgemmPackedB(false, s.m, 1, x, s.k, p, 0, z, s.n)
+				}
+				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmPackedA packs A once, as Conv does with its constant weights in
+// C = W * im2col.
+func BenchmarkSgemmPackedA(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
+				defer SetThreads(SetThreads(threads))
+				r := rand.New(rand.NewPCG(1, 2))
+				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+				p := PackA(false, s.m, s.k, x, s.k)
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					SgemmPackedA(p, false, s.n, 1, y, s.n, 0, z, s.n)
+				}
+				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
+			})
+		}
+	}
+}

@@ -1,0 +1,43 @@
+// Package blas is a fast single-precision matrix multiply (SGEMM) for the pure-Go
+// runtime: C = alpha*op(A)*op(B) + beta*C on row-major float32 matrices.
+//
+// # Design
+//
+// It follows the BLIS/GotoBLAS structure. op(B) is packed in kc x nc blocks of
+// nr-column panels (kc = 256, nc = 4096) and op(A) in mc x kc blocks of mr-row strips
+// (mc = 144); a register-tiled mr x nr micro-kernel multiplies one strip by one panel.
+// On amd64 with AVX2 and FMA the micro-kernel is Go assembly with a 6x16 tile (twelve
+// YMM accumulators, VFMADD231PS); elsewhere, or with the purego build tag, a portable
+// 4x4 Go kernel is used. The choice is made once at init with golang.org/x/sys/cpu;
+// Kernel names it. Partial tiles at the right and bottom edges are computed into a
+// scratch tile and merged, so the kernel never reads or writes outside C.
+//
+// Constant operands can be packed once: PackB/SgemmPackedB for weights on the right
+// (MatMul, Gemm), PackA/SgemmPackedA for weights on the left (convolution computed as
+// W * im2col). Packing is a copy; a packed operand is immutable, safe for concurrent
+// use and valid only in the process that made it.
+//
+// # Threads
+//
+// A call splits C into a grid of at most Threads() rectangles, chosen so the largest
+// is smallest, and runs them on long-lived worker goroutines plus the caller; each
+// rectangle is computed independently (no barriers), so a piece never waits for
+// another. SetThreads(1) makes every call single-threaded; products smaller than
+// 2^19 multiply-adds always run on the caller.
+//
+// # Invariants
+//
+//   - beta == 0 means C is written without being read: NaN or Inf in the old C do
+//     not propagate. alpha == 0 or k == 0 only scales C by beta.
+//   - Sums run over k in blocks of 256 with FMA, so results differ from a naive loop
+//     by rounding only; results do not depend on the thread count.
+//   - Slices and strides are checked before any work; a too-short slice, a stride
+//     smaller than the row width or a negative dimension panics (a programmer error,
+//     as in other BLAS bindings).
+//
+// # Memory
+//
+// Packing buffers (about 4.6 MB per goroutine) come from a sync.Pool, so a steady
+// stream of calls allocates nothing. PackB uses k*roundup(n, nr) floats, PackA
+// roundup(m, mr)*k.
+package blas
