@@ -1,33 +1,369 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/pflag"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
+	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tensor"
 )
 
 // runInputs are the flags that choose inputs for running models.
 type runInputs struct {
 	inputs []string // name=file.npy
 	data   string   // .npz dataset
-	seed   int64
-	batch  int
+	seed   uint64
+	batch  int64
 }
 
 func (r *runInputs) flags(f *pflag.FlagSet) {
 	f.StringArrayVar(&r.inputs, "input", nil, "model input as name=file.npy (repeatable)")
-	f.StringVar(&r.data, "data", "", ".npz file whose arrays are model inputs (by name)")
-	f.Int64Var(&r.seed, "seed", 1, "seed for random inputs when none are given")
-	f.IntVar(&r.batch, "batch", 1, "size for symbolic dimensions of random inputs")
+	f.StringVar(&r.data, "data", "", ".npz file whose arrays are model inputs (by name); an array named label(s) gives accuracy")
+	f.Uint64Var(&r.seed, "seed", 1, "seed for random inputs when none are given")
+	f.Int64Var(&r.batch, "batch", 1, "size of symbolic dimensions of random inputs")
 }
 
 // runnable reports whether path names a model Refit can execute.
 func runnable(path string) bool { return strings.EqualFold(filepath.Ext(path), ".onnx") }
 
-var errRuntimeMissing = errors.New("comparing model outputs is not available yet")
+// loadSession reads an ONNX model (external data resolved) and prepares it to run.
+func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
+	fsys := refit.DirFS(filepath.Dir(path))
+	mp, err := onnx.Load(fsys, filepath.Base(path))
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := runtime.Load(mp, fsys, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, mp, nil
+}
 
-func runModelDiff(e *env, a, b string, o *diffOptions) error {
-	return usageError{errRuntimeMissing}
+// inputSet is what a model is run on: its inputs, plus labels when the data has them.
+type inputSet struct {
+	values map[string]*runtime.Value
+	labels []int64
+	source string // "random (seed 1)", "data.npz", ...
+}
+
+// gather builds the inputs of s from --input files, a --data archive, or random values.
+func (r *runInputs) gather(s *runtime.Session) (*inputSet, error) {
+	set := &inputSet{values: map[string]*runtime.Value{}}
+	want := map[string]bool{}
+	for _, in := range s.Inputs() {
+		want[in.Name] = true
+	}
+	if r.data != "" {
+		m, err := refit.Open(r.data)
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		for _, t := range m.Tensors {
+			switch {
+			case want[t.Name]:
+				v, err := runtime.FromTensor(t)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", r.data, t.Name, err)
+				}
+				set.values[t.Name] = v
+			case t.Name == "label" || t.Name == "labels":
+				f, err := t.Float32s()
+				if err != nil {
+					return nil, err
+				}
+				for _, x := range f {
+					set.labels = append(set.labels, int64(x))
+				}
+			}
+		}
+		set.source = r.data
+	}
+	for _, spec := range r.inputs {
+		name, file, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || file == "" {
+			return nil, usageError{fmt.Errorf("--input %q: want name=file.npy", spec)}
+		}
+		if !want[name] {
+			return nil, usageError{fmt.Errorf("--input %q: the model has no input %q", spec, name)}
+		}
+		t, err := readArray(file)
+		if err != nil {
+			return nil, err
+		}
+		v, err := runtime.FromTensor(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		set.values[name] = v
+		set.source = "files"
+	}
+	if len(set.values) == 0 {
+		rnd, err := runtime.RandomInputs(s, r.seed, &runtime.RandomOptions{DefaultDim: r.batch})
+		if err != nil {
+			return nil, err
+		}
+		set.values = rnd
+		set.source = fmt.Sprintf("random (seed %d)", r.seed)
+	}
+	for name := range want {
+		if set.values[name] == nil {
+			return nil, usageError{fmt.Errorf("no value for model input %q (use --input %s=file.npy)", name, name)}
+		}
+	}
+	return set, nil
+}
+
+func readArray(path string) (*tensor.Tensor, error) {
+	f, err := refit.OpenMapped(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	t, err := numpy.ReadNPY(f, f.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	b, err := t.Bytes() // copy out of the mapping before it closes
+	if err != nil {
+		return nil, err
+	}
+	return tensor.FromBytes(t.Name, t.DType, t.Shape, b)
+}
+
+// outputDiff compares one output of two runs.
+type outputDiff struct {
+	Name      string       `json:"name"`
+	Shape     tensor.Shape `json:"shape"`
+	MaxAbs    float64      `json:"max_abs_error"`
+	MaxRel    float64      `json:"max_rel_error"`
+	Cosine    float64      `json:"cosine"`
+	Top1      *float64     `json:"top1_agreement,omitempty"` // classifier outputs only
+	KL        *float64     `json:"kl_divergence,omitempty"`  // mean KL(softmax(a) || softmax(b)) per row
+	AccuracyA *float64     `json:"accuracy_a,omitempty"`
+	AccuracyB *float64     `json:"accuracy_b,omitempty"`
+	Note      string       `json:"note,omitempty"`
+}
+
+type modelDiff struct {
+	A        string       `json:"a"`
+	B        string       `json:"b"`
+	Inputs   string       `json:"inputs"`
+	Outputs  []outputDiff `json:"outputs"`
+	MaxAbs   float64      `json:"max_abs_error"`
+	MinCos   float64      `json:"min_cosine"`
+	Exceeded bool         `json:"tolerance_exceeded"`
+}
+
+func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
+	sa, _, err := loadSession(pa)
+	if err != nil {
+		return err
+	}
+	sb, _, err := loadSession(pb)
+	if err != nil {
+		return err
+	}
+	set, err := o.run.gather(sa)
+	if err != nil {
+		return err
+	}
+	r, err := diffSessions(e.ctx, sa, sb, set)
+	if err != nil {
+		return err
+	}
+	r.A, r.B = pa, pb
+	r.Exceeded = o.tolerance >= 0 && r.MaxAbs > o.tolerance
+	if o.asJSON {
+		if err := writeJSON(e.stdout, r); err != nil {
+			return err
+		}
+	} else {
+		printModelDiff(e, r)
+	}
+	if r.Exceeded {
+		return silentExit(ExitFailure)
+	}
+	return nil
+}
+
+// diffSessions runs both sessions on the same inputs and compares outputs by name
+// (by position when the names differ).
+func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*modelDiff, error) {
+	outA, err := sa.Run(ctx, set.values)
+	if err != nil {
+		return nil, fmt.Errorf("running A: %w", err)
+	}
+	outB, err := sb.Run(ctx, set.values)
+	if err != nil {
+		return nil, fmt.Errorf("running B: %w", err)
+	}
+	r := &modelDiff{Inputs: set.source, MinCos: 1}
+	namesB := sb.Outputs()
+	for i, info := range sa.Outputs() {
+		va := outA[info.Name]
+		vb := outB[info.Name]
+		if vb == nil && i < len(namesB) {
+			vb = outB[namesB[i].Name]
+		}
+		d := compareOutputs(info.Name, va, vb, set.labels)
+		r.Outputs = append(r.Outputs, d)
+		if d.Note == "" {
+			r.MaxAbs = math.Max(r.MaxAbs, d.MaxAbs)
+			r.MinCos = math.Min(r.MinCos, d.Cosine)
+		} else {
+			r.MaxAbs = math.Inf(1)
+		}
+	}
+	return r, nil
+}
+
+func compareOutputs(name string, va, vb *runtime.Value, labels []int64) outputDiff {
+	d := outputDiff{Name: name}
+	if va == nil || vb == nil {
+		d.Note = "missing in one model"
+		return d
+	}
+	d.Shape = tensor.Shape(va.Shape)
+	if !slices.Equal(va.Shape, vb.Shape) {
+		d.Note = fmt.Sprintf("shape %v != %v", va.Shape, vb.Shape)
+		return d
+	}
+	fa, fb := asFloat32(va), asFloat32(vb)
+	if fa == nil || fb == nil {
+		d.Note = "not numeric"
+		return d
+	}
+	var td compare.TensorDiff
+	compare.Floats(&td, fa, fb)
+	d.MaxAbs, d.MaxRel, d.Cosine = td.MaxAbs, td.MaxRel, td.Cosine
+	if len(va.Shape) == 2 && va.Shape[1] > 1 && va.DType.Float() {
+		rows, cols := int(va.Shape[0]), int(va.Shape[1])
+		agree, kl := 0, 0.0
+		var correctA, correctB int
+		for i := 0; i < rows; i++ {
+			ra, rb := fa[i*cols:(i+1)*cols], fb[i*cols:(i+1)*cols]
+			ia, ib := argmax(ra), argmax(rb)
+			if ia == ib {
+				agree++
+			}
+			kl += klSoftmax(ra, rb)
+			if len(labels) == rows {
+				if int64(ia) == labels[i] {
+					correctA++
+				}
+				if int64(ib) == labels[i] {
+					correctB++
+				}
+			}
+		}
+		t1, k := float64(agree)/float64(rows), kl/float64(rows)
+		d.Top1, d.KL = &t1, &k
+		if len(labels) == rows {
+			aa, ab := float64(correctA)/float64(rows), float64(correctB)/float64(rows)
+			d.AccuracyA, d.AccuracyB = &aa, &ab
+		}
+	}
+	return d
+}
+
+func asFloat32(v *runtime.Value) []float32 {
+	t, err := v.Tensor("")
+	if err != nil || !(t.DType.Float() || t.DType.Integer() || t.DType == tensor.Bool) {
+		return nil
+	}
+	f, err := t.Float32s()
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// klSoftmax is KL(softmax(a) || softmax(b)) in nats.
+func klSoftmax(a, b []float32) float64 {
+	pa, pb := softmax(a), softmax(b)
+	kl := 0.0
+	for i := range pa {
+		if pa[i] > 0 {
+			kl += pa[i] * (math.Log(pa[i]) - math.Log(math.Max(pb[i], 1e-300)))
+		}
+	}
+	return math.Max(kl, 0)
+}
+
+func softmax(v []float32) []float64 {
+	m := math.Inf(-1)
+	for _, x := range v {
+		m = math.Max(m, float64(x))
+	}
+	out := make([]float64, len(v))
+	sum := 0.0
+	for i, x := range v {
+		out[i] = math.Exp(float64(x) - m)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}
+
+func printModelDiff(e *env, r *modelDiff) {
+	w := e.stdout
+	fmt.Fprintf(w, "%s vs %s on %s inputs: max abs error %.3g, min cosine %.6f\n", r.A, r.B, r.Inputs, r.MaxAbs, r.MinCos)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OUTPUT\tSHAPE\tMAX ABS\tMAX REL\tCOSINE\tTOP-1 AGREE\tKL\tACCURACY A/B")
+	for _, d := range r.Outputs {
+		if d.Note != "" {
+			fmt.Fprintf(tw, "%s\t%v\t%s\t\t\t\t\t\n", d.Name, d.Shape, d.Note)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%.3g\t%.3g\t%.6f\t%s\t%s\t%s\n", d.Name, d.Shape, d.MaxAbs, d.MaxRel, d.Cosine,
+			pct(d.Top1), sci(d.KL), accuracy(d.AccuracyA, d.AccuracyB))
+	}
+	tw.Flush()
+}
+
+func pct(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100**p)
+}
+
+func sci(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.3g", *p)
+}
+
+func accuracy(a, b *float64) string {
+	if a == nil || b == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%% / %.2f%%", 100**a, 100**b)
 }

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/optimize"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tensor"
+)
+
+func init() { commands = append(commands, newOptimizeCmd) }
+
+func newOptimizeCmd(e *env) *cobra.Command {
+	var in runInputs
+	var only, skip []string
+	var asJSON, force, noVerify bool
+	var tol float64
+	cmd := &cobra.Command{
+		Use:   "optimize IN.onnx OUT.onnx",
+		Short: "Simplify an ONNX graph without changing its outputs, and prove it by running both",
+		Long: `Optimize folds constants, removes identities, dropout and dead nodes, folds BatchNorm into
+Conv/Gemm, fuses MatMul+Add into Gemm, merges consecutive Transposes and Reshapes and
+common subexpressions. Then it runs the original and the result on the same inputs
+(random unless given) and fails if any output moved by more than --tolerance (relative).`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			fsys := refit.DirFS(filepath.Dir(a[0]))
+			mp, err := onnx.Load(fsys, filepath.Base(a[0]))
+			if err != nil {
+				return err
+			}
+			opt, rep, err := optimize.Model(e.ctx, mp, &optimize.Options{Only: only, Skip: skip, Fold: evalNode})
+			if err != nil {
+				return err
+			}
+			pf, err := refit.CreatePending(a[1], force)
+			if err != nil {
+				return err
+			}
+			defer pf.Abort()
+			bw := bufio.NewWriterSize(pf, 1<<20)
+			if err := onnx.WriteModel(bw, opt, nil); err != nil {
+				return err
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			var diff *modelDiff
+			if !noVerify {
+				// Re-read what was written, so the check covers the file, not only memory.
+				written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
+				if err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				sa, err := runtime.Load(mp, fsys, nil)
+				if err != nil {
+					return fmt.Errorf("verify: original: %w", err)
+				}
+				sb, err := runtime.Load(written, fsys, nil)
+				if err != nil {
+					return fmt.Errorf("verify: optimized: %w", err)
+				}
+				set, err := in.gather(sa)
+				if err != nil {
+					return err
+				}
+				if diff, err = diffSessions(e.ctx, sa, sb, set); err != nil {
+					return fmt.Errorf("verify: %w", err)
+				}
+				diff.A, diff.B = a[0], a[1]
+				for _, d := range diff.Outputs {
+					if d.Note != "" || d.MaxRel > tol && d.MaxAbs > tol {
+						return fmt.Errorf("verify: output %s changed (max abs %g, max rel %g, %s); nothing written", d.Name, d.MaxAbs, d.MaxRel, d.Note)
+					}
+				}
+			}
+			if err := pf.Commit(); err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(e.stdout, map[string]any{"report": rep, "verification": diff})
+			}
+			fmt.Fprintf(e.stdout, "%s -> %s: %d -> %d nodes, %d -> %d initializers\n", a[0], a[1], rep.NodesBefore, rep.NodesAfter, rep.InitializersBefore, rep.InitializersAfter)
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			for _, p := range rep.Passes {
+				fmt.Fprintf(tw, "  %s\t%d\n", p.Name, p.Changes)
+			}
+			tw.Flush()
+			if diff != nil {
+				fmt.Fprintf(e.stdout, "verified on %s inputs: outputs max abs error %.3g, min cosine %.6f\n", diff.Inputs, diff.MaxAbs, diff.MinCos)
+			}
+			return nil
+		},
+	}
+	in.flags(cmd.Flags())
+	f := cmd.Flags()
+	f.StringSliceVar(&only, "only", nil, "run only these passes")
+	f.StringSliceVar(&skip, "skip", nil, "skip these passes")
+	f.Float64Var(&tol, "tolerance", 1e-5, "largest relative change of any output accepted")
+	f.BoolVar(&noVerify, "no-verify", false, "skip running both models")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&force, "force", false, "overwrite an existing output")
+	return cmd
+}
+
+// evalNode runs one node on constant inputs with the runtime, for constant folding.
+func evalNode(node *onnxpb.NodeProto, inputs []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error) {
+	g := &onnxpb.GraphProto{Name: proto.String("fold"), Node: []*onnxpb.NodeProto{proto.Clone(node).(*onnxpb.NodeProto)}}
+	for i, t := range inputs {
+		if t == nil {
+			continue
+		}
+		named := &tensor.Tensor{Name: node.Input[i], DType: t.DType, Shape: t.Shape, Data: t.Data}
+		tp, err := onnx.TensorToProto(named)
+		if err != nil {
+			return nil, err
+		}
+		g.Initializer = append(g.Initializer, tp)
+	}
+	for _, o := range node.Output {
+		if o != "" {
+			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(o)})
+		}
+	}
+	mp := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g,
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}}}
+	s, err := runtime.Load(mp, nil, &runtime.Options{NoFolding: true})
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Run(context.Background(), nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*tensor.Tensor, len(node.Output))
+	for i, o := range node.Output {
+		if v := res[o]; v != nil {
+			if out[i], err = v.Tensor(o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
