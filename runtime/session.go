@@ -48,13 +48,23 @@ func nodeError(n *Node, err error) error {
 type Options struct {
 	// NoFolding turns off running constant nodes (all inputs initializers) at Load.
 	NoFolding bool
+	// MaxElements caps the element count of any one tensor a kernel allocates, so a
+	// hostile model cannot ask for unbounded memory; 0 means DefaultMaxElements.
+	MaxElements int64
 }
+
+// DefaultMaxElements is the default Options.MaxElements: 2^31 elements (8 GiB of float32).
+const DefaultMaxElements = 1 << 31
+
+// ErrTooLarge reports a tensor larger than Options.MaxElements.
+var ErrTooLarge = errors.New("runtime: tensor too large")
 
 // Session is a loaded graph ready to run. Run may be called from several goroutines.
 type Session struct {
-	graph  *Graph
-	opsets map[string]int64
-	pool   *pool
+	graph       *Graph
+	opsets      map[string]int64
+	pool        *pool
+	maxElements int64
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -64,7 +74,10 @@ func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, err
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool()}
+	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(), maxElements: opts.MaxElements}
+	if s.maxElements <= 0 {
+		s.maxElements = DefaultMaxElements
+	}
 	if _, ok := s.opsets[""]; !ok {
 		if v, ok := s.opsets["ai.onnx"]; ok {
 			s.opsets[""] = v
@@ -480,6 +493,14 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 				err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", wp.val, wp.stack))
 				return
 			}
+			if e, ok := r.(error); ok {
+				if errors.Is(e, ErrTooLarge) {
+					err = nodeError(n, e)
+					return
+				}
+				err = nodeError(n, fmt.Errorf("kernel panicked: %w\n%s", e, debug.Stack()))
+				return
+			}
 			err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", r, debug.Stack()))
 		}
 	}()
@@ -529,6 +550,9 @@ func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value {
 	n, err := tensor.Shape(shape).NumElements()
 	if err != nil {
 		panic(fmt.Errorf("allocating %v%v: %w", dt, tensor.Shape(shape), err))
+	}
+	if n > c.sess.maxElements {
+		panic(fmt.Errorf("allocating %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements))
 	}
 	return c.sess.pool.get(dt, slices.Clone(shape), int(n))
 }
