@@ -321,3 +321,55 @@ func TestValueFromProtoRejectsShortData(t *testing.T) {
 		}
 	}
 }
+
+// TestViewKeepsBufferAlive checks that a buffer shared by a view is not pooled (and
+// reused) while the view is still to be read.
+func TestViewKeepsBufferAlive(t *testing.T) {
+	g := &Graph{
+		Inputs:       []ValueInfo{input("x", tensor.F32, 2, 2)},
+		Outputs:      []ValueInfo{{Name: "c"}, {Name: "d"}},
+		Initializers: map[string]*Value{"shape": {DType: tensor.I64, Shape: []int64{2}, Data: []int64{2, -1}}},
+		Nodes: []*Node{
+			node("Relu", []string{"x"}, []string{"a"}),
+			node("Reshape", []string{"a", "shape"}, []string{"b"}),
+			node("Neg", []string{"a"}, []string{"c"}), // last use of a: its buffer lives on in b
+			node("Exp", []string{"x"}, []string{"e"}), // same size: would reuse a's buffer if pooled
+			node("Add", []string{"b", "e"}, []string{"d"}),
+		},
+	}
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := f32([]int64{2, 2}, -1, 2, -3, 4)
+	for run := 0; run < 2; run++ {
+		out, err := s.Run(context.Background(), map[string]*Value{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, xv := range x.Float32s() {
+			want := float32(math.Exp(float64(xv))) + max(xv, 0)
+			if got := out["d"].Float32s()[i]; math.Abs(float64(got-want)) > 1e-6 {
+				t.Fatalf("run %d: d[%d] = %v, want %v", run, i, got, want)
+			}
+		}
+	}
+}
+
+func TestMaxElements(t *testing.T) {
+	g := &Graph{
+		Inputs:  []ValueInfo{input("shape", tensor.I64, 2)},
+		Outputs: []ValueInfo{{Name: "y"}},
+		Nodes:   []*Node{node("ConstantOfShape", []string{"shape"}, []string{"y"})},
+	}
+	s, err := NewSession(g, map[string]int64{"": 17}, &Options{MaxElements: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := &Value{DType: tensor.I64, Shape: []int64{2}, Data: []int64{1000, 1000}}
+	_, err = s.Run(context.Background(), map[string]*Value{"shape": shape})
+	var ne *NodeError
+	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &ne) {
+		t.Fatalf("Run = %v, want a NodeError wrapping ErrTooLarge", err)
+	}
+}
