@@ -1,0 +1,371 @@
+package ggml
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// This file holds the scalar building blocks whose float32 semantics must match ggml's C
+// exactly. Go may fuse x*y+z into one FMA (the spec allows it, across statements too); C
+// built for plain x86-64 rounds the product first. An explicit float32() conversion forces
+// that rounding, so every product that feeds an add or subtract is wrapped.
+
+// groupMaxEps is ggml's GROUP_MAX_EPS: a group whose largest magnitude is below it is zero.
+const groupMaxEps = 1e-15
+
+// nearestInt is ggml's nearest_int: adding 1.5*2^23 rounds to an integer (ties to even) in
+// the low mantissa bits. Out of range (|f| > 2^22) it returns the same garbage as the C code.
+func nearestInt(f float32) int {
+	v := f + 12582912
+	return int(math.Float32bits(v)&0x007fffff) - 0x00400000
+}
+
+// cvtt is a C float-to-int conversion as x86-64 performs it (cvttss2si): truncation toward
+// zero, and 0x80000000 for NaN and out-of-range values, where C leaves the result undefined.
+func cvtt(f float32) int32 {
+	if f >= -2147483648 && f < 2147483648 {
+		return int32(f)
+	}
+	return math.MinInt32
+}
+
+// roundf is C's roundf: halves round away from zero.
+func roundf(f float32) float32 { return float32(math.Round(float64(f))) }
+
+// lroundf is C's lroundf narrowed to int as ggml's callers do: 64-bit cvttsd2si semantics
+// for NaN and huge values (the low 32 bits of 0x8000000000000000 are 0).
+func lroundf(f float32) int {
+	r := math.Round(float64(f))
+	if r >= -9223372036854775808 && r < 9223372036854775808 {
+		return int(int32(int64(r)))
+	}
+	return 0
+}
+
+func fabsf(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
+
+func sqrtf(f float32) float32 { return float32(math.Sqrt(float64(f))) }
+
+// cmin and cmax are C's MIN and MAX macros, including their NaN behaviour
+// (the comparison is false, so the second operand wins).
+func cmin[T int | int8 | uint8 | float32](a, b T) T {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+func cmax[T int | int8 | uint8 | float32](a, b T) T {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// fp16 is GGML_FP32_TO_FP16: round to nearest even; every NaN becomes 0x7e00 with its sign.
+func fp16(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16)&0x8000 | 0x7e00
+	}
+	return tensor.F32ToF16(f)
+}
+
+func putF16(b []byte, f float32) { binary.LittleEndian.PutUint16(b, fp16(f)) }
+
+// roundF16 is f after a round trip through binary16, as ggml reads back a stored scale.
+func roundF16(f float32) float32 { return tensor.F16ToF32(fp16(f)) }
+
+// weightOrSquare is ggml's per-element weight: the importance value if there is one, else x².
+func weightOrSquare(qw []float32, x []float32, i int) float32 {
+	if qw != nil {
+		return qw[i]
+	}
+	return x[i] * x[i]
+}
+
+// makeQXQuants is make_qx_quants with rmse_type 1: a symmetric scale for levels
+// [-nmax, nmax) minimising the weighted squared error over 19 candidate scales.
+// L receives the levels offset by nmax.
+func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
+	var max, amax float32
+	for _, v := range x {
+		if ax := fabsf(v); ax > amax {
+			amax, max = ax, v
+		}
+	}
+	if amax < groupMaxEps {
+		clear(L[:len(x)])
+		return 0
+	}
+	iscale := float32(-nmax) / max
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := cmax(-nmax, cmin(nmax-1, nearestInt(iscale*v)))
+		L[i] = int8(l + nmax)
+		w, fl := weightOrSquare(qw, x, i), float32(l)
+		sumlx += float32(w * v * fl)
+		suml2 += float32(w * fl * fl)
+	}
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best := scale * sumlx
+	for is := -9; is <= 9; is++ {
+		if is == 0 {
+			continue
+		}
+		iscale = -(float32(nmax) + float32(0.1*float32(is))) / max
+		sumlx, suml2 = 0, 0
+		for i, v := range x {
+			l := cmax(-nmax, cmin(nmax-1, nearestInt(iscale*v)))
+			w, fl := weightOrSquare(qw, x, i), float32(l)
+			sumlx += float32(w * v * fl)
+			suml2 += float32(w * fl * fl)
+		}
+		if suml2 > 0 && sumlx*sumlx > best*suml2 {
+			for i, v := range x {
+				L[i] = int8(nmax + cmax(-nmax, cmin(nmax-1, nearestInt(iscale*v))))
+			}
+			scale = sumlx / suml2
+			best = scale * sumlx
+		}
+	}
+	return scale
+}
+
+// makeQ3Quants is make_q3_quants with do_rmse: Q3_K's per-group scale, refined by
+// moving one level at a time while the x²-weighted error falls.
+func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
+	var max, amax float32
+	for _, v := range x {
+		if ax := fabsf(v); ax > amax {
+			amax, max = ax, v
+		}
+	}
+	if amax < groupMaxEps {
+		clear(L[:len(x)])
+		return 0
+	}
+	iscale := float32(-nmax) / max
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := cmax(-nmax, cmin(nmax-1, nearestInt(iscale*v)))
+		L[i] = int8(l)
+		w, fl := v*v, float32(l)
+		sumlx += float32(w * v * fl)
+		suml2 += float32(w * fl * fl)
+	}
+	for range 5 {
+		changed := false
+		for i, v := range x {
+			w, li := v*v, float32(L[i])
+			slx := sumlx - float32(w*v*li)
+			if slx > 0 {
+				sl2 := suml2 - float32(w*li*li)
+				newL := cmax(-nmax, cmin(nmax-1, nearestInt(v*sl2/slx)))
+				if newL != int(L[i]) {
+					fl := float32(newL)
+					slx += float32(w * v * fl)
+					sl2 += float32(w * fl * fl)
+					if sl2 > 0 && slx*slx*suml2 > sumlx*sumlx*sl2 {
+						L[i], sumlx, suml2 = int8(newL), slx, sl2
+						changed = true
+					}
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for i := range x {
+		L[i] += int8(nmax)
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
+}
+
+// makeQKXQuants is make_qkx2_quants / make_qkx3_quants (identical for non-NaN input when
+// weights are given): an asymmetric scale and min for levels [0, nmax], searched over
+// nstep+1 candidate scales by weighted least squares. It returns the scale and -min.
+func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMAD bool) (scale, negMin float32) {
+	n := len(x)
+	min, max := x[0], x[0]
+	sumW := weights[0]
+	sumX := sumW * x[0]
+	for i := 1; i < n; i++ {
+		if x[i] < min {
+			min = x[i]
+		}
+		if x[i] > max {
+			max = x[i]
+		}
+		w := weights[i]
+		sumW += w
+		sumX += float32(w * x[i])
+	}
+	if min > 0 {
+		min = 0
+	}
+	if max == min {
+		clear(L[:n])
+		return 0, -min
+	}
+	iscale := float32(nmax) / (max - min)
+	scale = 1 / iscale
+	var bestErr float32
+	for i, v := range x {
+		L[i] = uint8(cmax(0, cmin(nmax, nearestInt(iscale*(v-min)))))
+		diff := float32(scale*float32(L[i])) + min - v
+		if useMAD {
+			diff = fabsf(diff)
+		} else {
+			diff *= diff
+		}
+		bestErr += float32(weights[i] * diff)
+	}
+	for is := 0; is <= nstep; is++ {
+		iscale = (rmin + float32(rdelta*float32(is)) + float32(nmax)) / (max - min)
+		var sumL, sumL2, sumXL float32
+		for i, v := range x {
+			l := cmax(0, cmin(nmax, nearestInt(iscale*(v-min))))
+			Laux[i] = uint8(l)
+			w, fl := weights[i], float32(l)
+			sumL += float32(w * fl)
+			sumL2 += float32(w * fl * fl)
+			sumXL += float32(w * fl * v)
+		}
+		D := float32(sumW*sumL2) - float32(sumL*sumL)
+		if D > 0 {
+			thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+			thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+			if thisMin > 0 {
+				thisMin = 0
+				thisScale = sumXL / sumL2
+			}
+			var curErr float32
+			for i, v := range x {
+				diff := float32(thisScale*float32(Laux[i])) + thisMin - v
+				if useMAD {
+					diff = fabsf(diff)
+				} else {
+					diff *= diff
+				}
+				curErr += float32(weights[i] * diff)
+			}
+			if curErr < bestErr {
+				copy(L[:n], Laux[:n])
+				bestErr, scale, min = curErr, thisScale, thisMin
+			}
+		}
+	}
+	return scale, -min
+}
+
+// makeQPQuants is make_qp_quants: a positive-only scale for levels [0, nmax], used to
+// quantize the sub-block scales and mins of the K types under an importance matrix.
+func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
+	var max float32
+	for _, v := range x {
+		max = cmax(max, v)
+	}
+	if max < groupMaxEps {
+		clear(L[:len(x)])
+		return 0
+	}
+	iscale := float32(nmax) / max
+	for i, v := range x {
+		L[i] = uint8(nearestInt(iscale * v))
+	}
+	scale := 1 / iscale
+	var bestMSE float32
+	for i, v := range x {
+		diff := v - float32(scale*float32(L[i]))
+		bestMSE += float32(qw[i] * diff * diff)
+	}
+	for is := -4; is <= 4; is++ {
+		if is == 0 {
+			continue
+		}
+		iscaleIs := (float32(0.1*float32(is)) + float32(nmax)) / max
+		scaleIs := 1 / iscaleIs
+		var mse float32
+		for i, v := range x {
+			l := cmin(nmax, nearestInt(iscaleIs*v))
+			diff := v - float32(scaleIs*float32(l))
+			mse += float32(qw[i] * diff * diff)
+		}
+		if mse < bestMSE {
+			bestMSE, iscale = mse, iscaleIs
+		}
+	}
+	var sumlx, suml2 float32
+	for i, v := range x {
+		l := cmin(nmax, nearestInt(iscale*v))
+		L[i] = uint8(l)
+		w, fl := qw[i], float32(l)
+		sumlx += float32(w * v * fl)
+		suml2 += float32(w * fl * fl)
+	}
+	for range 5 {
+		changed := false
+		for i, v := range x {
+			w, li := qw[i], float32(L[i])
+			slx := sumlx - float32(w*v*li)
+			sl2 := suml2 - float32(w*li*li)
+			if slx > 0 && sl2 > 0 {
+				newL := cmin(nmax, nearestInt(v*sl2/slx))
+				if newL != int(L[i]) {
+					fl := float32(newL)
+					slx += float32(w * v * fl)
+					sl2 += float32(w * fl * fl)
+					if slx*slx*suml2 > sumlx*sumlx*sl2 {
+						L[i], sumlx, suml2 = uint8(newL), slx, sl2
+						changed = true
+					}
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	if suml2 > 0 {
+		return sumlx / suml2
+	}
+	return 0
+}
+
+// bestIndexInt8 is best_index_int8: the index of the codebook value nearest x
+// (val sorted ascending), ties to the upper one.
+func bestIndexInt8(val *[16]int8, x float32) int {
+	if x <= float32(val[0]) {
+		return 0
+	}
+	if x >= float32(val[15]) {
+		return 15
+	}
+	ml, mu := 0, 15
+	for mu-ml > 1 {
+		mav := (ml + mu) / 2
+		if x < float32(val[mav]) {
+			mu = mav
+		} else {
+			ml = mav
+		}
+	}
+	if x-float32(val[mu-1]) < float32(val[mu])-x {
+		return mu - 1
+	}
+	return mu
+}
+
+func f16At(b []byte, off int) float32 {
+	return tensor.F16ToF32(binary.LittleEndian.Uint16(b[off:]))
+}

@@ -1,0 +1,250 @@
+package ggml
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Block layouts (bytes): Q4_0 d|qs[16]; Q4_1 d|m|qs[16]; Q5_0 d|qh[4]|qs[16];
+// Q5_1 d|m|qh[4]|qs[16]; Q8_0 d|qs[32]; IQ4_NL d|qs[16]; MXFP4 e|qs[16].
+
+// absMaxSigned is the value of largest magnitude in x (the first one on ties).
+func absMaxSigned(x []float32) float32 {
+	var amax, max float32
+	for _, v := range x {
+		if amax < fabsf(v) {
+			amax, max = fabsf(v), v
+		}
+	}
+	return max
+}
+
+func minMax(x []float32) (min, max float32) {
+	min, max = math.MaxFloat32, -math.MaxFloat32
+	for _, v := range x {
+		if v < min {
+			min = v
+		}
+		if v > max {
+			max = v
+		}
+	}
+	return min, max
+}
+
+func inverse(d float32) float32 {
+	if d != 0 {
+		return 1 / d
+	}
+	return 0
+}
+
+func quantizeQ4_0(y []byte, x []float32, qw []float32) {
+	if qw != nil {
+		quantizeQ4_0Weighted(y, x, qw)
+		return
+	}
+	for ; len(x) >= 32; x, y = x[32:], y[18:] {
+		d := absMaxSigned(x[:32]) / -8
+		id := inverse(d)
+		putF16(y, d)
+		for j := range 16 {
+			xi0 := cmin(15, int(int8(cvtt(float32(x[j]*id)+8.5))))
+			xi1 := cmin(15, int(int8(cvtt(float32(x[j+16]*id)+8.5))))
+			y[2+j] = uint8(xi0) | uint8(xi1)<<4
+		}
+	}
+}
+
+// rowSigma2 is the mean square of a row, as the weighted legacy quantizers compute it.
+func rowSigma2(x []float32) float32 {
+	var sum float32
+	for _, v := range x {
+		sum += float32(v * v)
+	}
+	return sum / float32(len(x))
+}
+
+// importanceWeights fills w with qw[j] * sqrt(sigma2 + x[j]²).
+func importanceWeights(w, x, qw []float32, sigma2 float32) {
+	for j, v := range x {
+		w[j] = qw[j] * sqrtf(sigma2+float32(v*v))
+	}
+}
+
+func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
+	var weight [32]float32
+	var L [32]int8
+	sigma2 := rowSigma2(x)
+	for ; len(x) >= 32; x, y, qw = x[32:], y[18:], qw[32:] {
+		importanceWeights(weight[:], x[:32], qw, sigma2)
+		d := makeQXQuants(8, x[:32], L[:], weight[:])
+		putF16(y, d)
+		for j := range 16 {
+			y[2+j] = uint8(L[j]) | uint8(L[j+16])<<4
+		}
+	}
+}
+
+func quantizeQ4_1(y []byte, x []float32, qw []float32) {
+	if qw != nil {
+		quantizeQx1Weighted(y, x, qw, 15)
+		return
+	}
+	for ; len(x) >= 32; x, y = x[32:], y[20:] {
+		min, max := minMax(x[:32])
+		d := (max - min) / 15
+		id := inverse(d)
+		putF16(y, d)
+		putF16(y[2:], min)
+		for j := range 16 {
+			xi0 := cmin(15, int(int8(cvtt(float32((x[j]-min)*id)+0.5))))
+			xi1 := cmin(15, int(int8(cvtt(float32((x[j+16]-min)*id)+0.5))))
+			y[4+j] = uint8(xi0) | uint8(xi1)<<4
+		}
+	}
+}
+
+// quantizeQx1Weighted is quantize_row_q4_1_impl (nmax 15) and quantize_row_q5_1_impl (31).
+func quantizeQx1Weighted(y []byte, x, qw []float32, nmax int) {
+	var weight [32]float32
+	var L, Laux [32]uint8
+	sigma2 := rowSigma2(x)
+	size := 20
+	if nmax == 31 {
+		size = 24
+	}
+	for ; len(x) >= 32; x, y, qw = x[32:], y[size:], qw[32:] {
+		importanceWeights(weight[:], x[:32], qw, sigma2)
+		d, min := makeQKXQuants(nmax, x[:32], weight[:], L[:], Laux[:], -0.9, 0.05, 36, false)
+		putF16(y, d)
+		putF16(y[2:], -min)
+		if nmax == 15 {
+			for j := range 16 {
+				y[4+j] = L[j] | L[j+16]<<4
+			}
+			continue
+		}
+		packQ5(y[4:8], y[8:24], &L)
+	}
+}
+
+// packQ5 stores 32 5-bit levels: low nibbles in qs, the fifth bits in qh.
+func packQ5(qh, qs []byte, L *[32]uint8) {
+	var h uint32
+	for j := range 16 {
+		xi0, xi1 := L[j], L[j+16]
+		qs[j] = xi0&0x0f | (xi1&0x0f)<<4
+		h |= uint32(xi0&0x10) >> 4 << j
+		h |= uint32(xi1&0x10) >> 4 << (j + 16)
+	}
+	binary.LittleEndian.PutUint32(qh, h)
+}
+
+func quantizeQ5_0(y []byte, x []float32, qw []float32) {
+	var L [32]uint8
+	if qw != nil {
+		var weight [32]float32
+		var Ls [32]int8
+		sigma2 := rowSigma2(x)
+		for ; len(x) >= 32; x, y, qw = x[32:], y[22:], qw[32:] {
+			importanceWeights(weight[:], x[:32], qw, sigma2)
+			d := makeQXQuants(16, x[:32], Ls[:], weight[:])
+			putF16(y, d)
+			for j, l := range Ls {
+				L[j] = uint8(l)
+			}
+			packQ5(y[2:6], y[6:22], &L)
+		}
+		return
+	}
+	for ; len(x) >= 32; x, y = x[32:], y[22:] {
+		d := absMaxSigned(x[:32]) / -16
+		id := inverse(d)
+		putF16(y, d)
+		for j := range 32 {
+			L[j] = uint8(cmin(31, int(int8(cvtt(float32(x[j]*id)+16.5)))))
+		}
+		packQ5(y[2:6], y[6:22], &L)
+	}
+}
+
+func quantizeQ5_1(y []byte, x []float32, qw []float32) {
+	if qw != nil {
+		quantizeQx1Weighted(y, x, qw, 31)
+		return
+	}
+	var L [32]uint8
+	for ; len(x) >= 32; x, y = x[32:], y[24:] {
+		min, max := minMax(x[:32])
+		d := (max - min) / 31
+		id := inverse(d)
+		putF16(y, d)
+		putF16(y[2:], min)
+		for j := range 32 {
+			L[j] = uint8(cvtt(float32((x[j]-min)*id) + 0.5))
+		}
+		packQ5(y[4:8], y[8:24], &L)
+	}
+}
+
+// quantizeQ8_0 ignores the importance matrix, as ggml does.
+func quantizeQ8_0(y []byte, x []float32, _ []float32) {
+	for ; len(x) >= 32; x, y = x[32:], y[34:] {
+		var amax float32
+		for _, v := range x[:32] {
+			amax = cmax(amax, fabsf(v))
+		}
+		d := amax / 127
+		id := inverse(d)
+		putF16(y, d)
+		for j, v := range x[:32] {
+			y[2+j] = uint8(int8(cvtt(roundf(v * id))))
+		}
+	}
+}
+
+// kvaluesMXFP4 are the E2M1 values doubled (ggml's kvalues_mxfp4).
+var kvaluesMXFP4 = [16]int8{0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}
+
+// e8m0Half is GGML_E8M0_TO_FP32_HALF: 2^(e-128).
+func e8m0Half(e uint8) float32 {
+	if e < 2 {
+		return math.Float32frombits(0x00200000 << e)
+	}
+	return math.Float32frombits(uint32(e-1) << 23)
+}
+
+// quantizeMXFP4 ignores the importance matrix, as ggml does.
+func quantizeMXFP4(y []byte, x []float32, _ []float32) {
+	for ; len(x) >= 32; x, y = x[32:], y[17:] {
+		var amax float32
+		for _, v := range x[:32] {
+			if amax < fabsf(v) {
+				amax = fabsf(v)
+			}
+		}
+		var e uint8
+		if amax > 0 {
+			// floorf(log2f(amax)) - 2 + 127 in float32, then a C cast to uint8_t.
+			lg := float32(math.Log2(float64(amax)))
+			e = uint8(cvtt(float32(math.Floor(float64(lg))) - 2 + 127))
+		}
+		d := e8m0Half(e)
+		y[0] = e
+		for j := range 16 {
+			y[1+j] = bestIndexMXFP4(x[j], d) | bestIndexMXFP4(x[j+16], d)<<4
+		}
+	}
+}
+
+func bestIndexMXFP4(x, e float32) uint8 {
+	best := 0
+	bestErr := fabsf(float32(float32(kvaluesMXFP4[0])*e) - x)
+	for i := 1; i < 16; i++ {
+		if err := fabsf(float32(float32(kvaluesMXFP4[i])*e) - x); err < bestErr {
+			best, bestErr = i, err
+		}
+	}
+	return uint8(best)
+}

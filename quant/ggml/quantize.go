@@ -1,0 +1,199 @@
+package ggml
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// rowQuantizer encodes one row: x holds whole blocks, y exactly their bytes, and qw is
+// nil or the importance weights for the row's elements (len(qw) == len(x)).
+type rowQuantizer func(y []byte, x []float32, qw []float32)
+
+var quantizers = map[tensor.DType]rowQuantizer{
+	tensor.F32:    quantizeF32,
+	tensor.F16:    quantizeF16,
+	tensor.BF16:   quantizeBF16,
+	tensor.Q4_0:   quantizeQ4_0,
+	tensor.Q4_1:   quantizeQ4_1,
+	tensor.Q5_0:   quantizeQ5_0,
+	tensor.Q5_1:   quantizeQ5_1,
+	tensor.Q8_0:   quantizeQ8_0,
+	tensor.Q2_K:   quantizeQ2K,
+	tensor.Q3_K:   quantizeQ3K,
+	tensor.Q4_K:   quantizeQ4K,
+	tensor.Q5_K:   quantizeQ5K,
+	tensor.Q6_K:   quantizeQ6K,
+	tensor.IQ4_NL: quantizeIQ4NL,
+	tensor.IQ4_XS: quantizeIQ4XS,
+	tensor.TQ1_0:  quantizeTQ1_0,
+	tensor.TQ2_0:  quantizeTQ2_0,
+	tensor.MXFP4:  quantizeMXFP4,
+}
+
+// Supported reports whether QuantizeRows can produce type d.
+func Supported(d tensor.DType) bool { return quantizers[d] != nil }
+
+// Types lists the types QuantizeRows can produce, in tensor.DType order.
+func Types() []tensor.DType {
+	var out []tensor.DType
+	for _, d := range tensor.DTypes() {
+		if Supported(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// UsesImatrix reports whether ggml's quantizer for d takes the importance matrix into
+// account; for the other types an importance matrix is accepted and ignored.
+func UsesImatrix(d tensor.DType) bool {
+	switch d {
+	case tensor.Q4_0, tensor.Q4_1, tensor.Q5_0, tensor.Q5_1,
+		tensor.Q2_K, tensor.Q3_K, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K,
+		tensor.IQ4_NL, tensor.IQ4_XS,
+		tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ1_S, tensor.IQ1_M:
+		return true
+	}
+	return false
+}
+
+// RequiresImatrix reports whether ggml refuses to quantize to d without an importance
+// matrix (ggml_quantize_requires_imatrix).
+func RequiresImatrix(d tensor.DType) bool {
+	return d == tensor.IQ2_XXS || d == tensor.IQ2_XS || d == tensor.IQ1_S
+}
+
+// RowSize is the number of bytes one row of rowLen elements of type d takes, or an error
+// if rowLen is not a whole number of d's blocks.
+func RowSize(d tensor.DType, rowLen int) (int, error) {
+	bs := d.BlockSize()
+	if bs == 0 || rowLen <= 0 || rowLen%bs != 0 {
+		return 0, fmt.Errorf("ggml: a row of %d elements is not a whole number of %v blocks", rowLen, d)
+	}
+	return rowLen / bs * d.TypeSize(), nil
+}
+
+// QuantizeRows encodes nrows rows of rowLen float32 values from src into dst as type d,
+// byte for byte as ggml_quantize_chunk does. imatrix is nil or holds one importance
+// weight per column (len rowLen), shared by all rows. dst must be exactly
+// nrows*RowSize(d, rowLen) bytes. Rows are split across GOMAXPROCS goroutines.
+func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, imatrix []float32) error {
+	q := quantizers[d]
+	if q == nil {
+		return fmt.Errorf("ggml: quantizing to %v: %w", d, tensor.ErrUnsupported)
+	}
+	if RequiresImatrix(d) && imatrix == nil {
+		return fmt.Errorf("ggml: %v needs an importance matrix", d)
+	}
+	rowBytes, err := RowSize(d, rowLen)
+	if err != nil {
+		return err
+	}
+	if nrows < 0 || nrows > math.MaxInt/rowLen || nrows > math.MaxInt/rowBytes {
+		return fmt.Errorf("ggml: %d rows of %d elements overflow", nrows, rowLen)
+	}
+	if len(src) != nrows*rowLen {
+		return fmt.Errorf("ggml: %d rows of %d elements need %d source values, have %d", nrows, rowLen, nrows*rowLen, len(src))
+	}
+	if len(dst) != nrows*rowBytes {
+		return fmt.Errorf("ggml: %d rows of %v need %d destination bytes, have %d", nrows, d, nrows*rowBytes, len(dst))
+	}
+	if imatrix != nil && len(imatrix) != rowLen {
+		return fmt.Errorf("ggml: importance matrix has %d values for rows of %d", len(imatrix), rowLen)
+	}
+	if !UsesImatrix(d) {
+		imatrix = nil
+	}
+	run := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			q(dst[r*rowBytes:(r+1)*rowBytes], src[r*rowLen:(r+1)*rowLen], imatrix)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), nrows, nrows*rowLen/parallelMinElements)
+	if workers <= 1 {
+		run(0, nrows)
+		return nil
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := nrows*w/workers, nrows*(w+1)/workers
+		wg.Go(func() { run(lo, hi) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// parallelMinElements is the least work worth a goroutine of its own.
+const parallelMinElements = 1 << 16
+
+func quantizeF32(y []byte, x []float32, _ []float32) {
+	for i, v := range x {
+		binary.LittleEndian.PutUint32(y[4*i:], math.Float32bits(v))
+	}
+}
+
+func quantizeF16(y []byte, x []float32, _ []float32) {
+	for i, v := range x {
+		binary.LittleEndian.PutUint16(y[2*i:], fp16(v))
+	}
+}
+
+func quantizeBF16(y []byte, x []float32, _ []float32) {
+	for i, v := range x {
+		binary.LittleEndian.PutUint16(y[2*i:], tensor.F32ToBF16(v))
+	}
+}
+
+// Quantize returns t's data encoded as type d, lazily: nothing is computed until the
+// result's data is read, and then one tensor's worth of float32 values is held. Rows
+// are t's innermost dimension, which must be a whole number of d's blocks. imatrix is
+// nil or holds one weight per element of a row.
+func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32) (*tensor.Tensor, error) {
+	if !Supported(d) {
+		return nil, fmt.Errorf("ggml: quantizing %q to %v: %w", t.Name, d, tensor.ErrUnsupported)
+	}
+	if !t.DType.Float() {
+		return nil, fmt.Errorf("ggml: quantizing %q: %v is not a floating-point type", t.Name, t.DType)
+	}
+	if len(t.Shape) == 0 {
+		return nil, fmt.Errorf("ggml: quantizing %q: a scalar has no rows", t.Name)
+	}
+	rowLen64 := t.Shape[len(t.Shape)-1]
+	n := t.NumElements()
+	if rowLen64 <= 0 || rowLen64 > math.MaxInt32 {
+		return nil, fmt.Errorf("ggml: quantizing %q: bad row length %d", t.Name, rowLen64)
+	}
+	rowLen := int(rowLen64)
+	if _, err := RowSize(d, rowLen); err != nil {
+		return nil, fmt.Errorf("ggml: quantizing %q: %w", t.Name, err)
+	}
+	if imatrix != nil && len(imatrix) != rowLen {
+		return nil, fmt.Errorf("ggml: quantizing %q: importance matrix has %d values for rows of %d", t.Name, len(imatrix), rowLen)
+	}
+	size, err := tensor.ByteSize(d, t.Shape)
+	if err != nil {
+		return nil, fmt.Errorf("ggml: quantizing %q: %w", t.Name, err)
+	}
+	src := t
+	imatrix = append([]float32(nil), imatrix...) // the caller may reuse its slice
+	if len(imatrix) == 0 {
+		imatrix = nil
+	}
+	data := tensor.NewLazy(size, func() ([]byte, error) {
+		x, err := src.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, size)
+		if err := QuantizeRows(d, out, x, int(n/rowLen64), rowLen, imatrix); err != nil {
+			return nil, fmt.Errorf("ggml: quantizing %q: %w", src.Name, err)
+		}
+		return out, nil
+	})
+	return t.WithData(d, t.Shape, data)
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""ggml's reference quantizer (ggml_quantize_chunk in libggml-base.so, via ctypes) for
+quant/ggml's tests.
+
+  quant_ggml.py golden [LIB]          writes quant/ggml/testdata/golden/: input.f32 (4 rows
+                                      of 512), imatrix.f32 (512) and, per type, TYPE.q
+                                      (no importance matrix) and TYPE.imatrix.q
+  quant_ggml.py batch LIB MANIFEST    for each manifest line
+                                      "TYPEID NROWS ROWLEN IN.f32 IMATRIX.f32|- OUT", writes OUT
+
+LIB defaults to node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so.
+Run with /usr/bin/python3 (numpy) from the repo root.
+"""
+import ctypes
+import os
+import sys
+
+import numpy as np
+
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+default_lib = os.path.join(root, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so")
+
+# ggml_type ids (ggml.h) of the types quant/ggml produces.
+TYPES = {
+    "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8,
+    "Q2_K": 10, "Q3_K": 11, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "IQ4_NL": 20,
+    "IQ4_XS": 23, "BF16": 30, "TQ1_0": 34, "TQ2_0": 35, "MXFP4": 39,
+}
+
+
+def load(lib):
+    g = ctypes.CDLL(lib)
+    g.ggml_quantize_chunk.restype = ctypes.c_size_t
+    g.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                      ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+    g.ggml_row_size.restype = ctypes.c_size_t
+    g.ggml_row_size.argtypes = [ctypes.c_int, ctypes.c_int64]
+    return g
+
+
+def quantize(g, type_id, x, nrows, rowlen, imatrix):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    assert x.size == nrows * rowlen
+    size = g.ggml_row_size(type_id, rowlen) * nrows
+    out = np.zeros(size, dtype=np.uint8)
+    im = None
+    if imatrix is not None:
+        imatrix = np.ascontiguousarray(imatrix, dtype=np.float32)
+        assert imatrix.size == rowlen
+        im = imatrix.ctypes.data
+    n = g.ggml_quantize_chunk(type_id, x.ctypes.data, out.ctypes.data, 0, nrows, rowlen, im)
+    assert n == size, (n, size)
+    return out.tobytes()
+
+
+def golden(lib):
+    g = load(lib)
+    out = os.path.join(root, "quant/ggml/testdata/golden")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.RandomState(20261126)
+    rows, n = 4, 512
+    x = np.zeros((rows, n), dtype=np.float32)
+    x[0] = rng.normal(0, 1, n)
+    x[1] = rng.uniform(-0.05, 0.05, n)
+    x[1, rng.randint(0, n, 6)] = rng.choice([-4.0, 3.0, 7.5], 6)  # outliers
+    x[2, 256:] = rng.normal(0, 1e-6, 256)  # first super-block all zero, then tiny values
+    x[3] = rng.laplace(0, 0.02, n) + 0.01  # heavy tails, shifted
+    x[3, :8] = [65504.0, -65520.0, 1e-8, -6.1e-5, 0.5, -0.0, 2.0**-24, 3.0]  # fp16 edge cases
+    imatrix = rng.uniform(0.01, 2.0, n).astype(np.float32) ** 2
+    x.tofile(os.path.join(out, "input.f32"))
+    imatrix.tofile(os.path.join(out, "imatrix.f32"))
+    for name, tid in TYPES.items():
+        with open(os.path.join(out, name + ".q"), "wb") as f:
+            f.write(quantize(g, tid, x, rows, n, None))
+        with open(os.path.join(out, name + ".imatrix.q"), "wb") as f:
+            f.write(quantize(g, tid, x, rows, n, imatrix))
+
+
+def batch(lib, manifest):
+    g = load(lib)
+    with open(manifest) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            tid, nrows, rowlen, src, im, dst = line.split()
+            tid, nrows, rowlen = int(tid), int(nrows), int(rowlen)
+            x = np.fromfile(src, dtype=np.float32)
+            imatrix = None if im == "-" else np.fromfile(im, dtype=np.float32)
+            with open(dst, "wb") as o:
+                o.write(quantize(g, tid, x, nrows, rowlen, imatrix))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "golden":
+        golden(sys.argv[2] if len(sys.argv) > 2 else default_lib)
+    elif len(sys.argv) == 4 and sys.argv[1] == "batch":
+        batch(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
