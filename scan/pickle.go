@@ -57,8 +57,9 @@ var errNoPickle = errors.New("not a pickle")
 
 // source reads opcodes and arguments, tracking the absolute offset.
 type source struct {
-	r   *bufio.Reader
-	off int64
+	r      *bufio.Reader
+	off    int64
+	seeker io.ReadSeeker // set when skip may seek instead of reading
 }
 
 func (s *source) fixed(n int) ([]byte, error) {

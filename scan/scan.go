@@ -172,16 +172,24 @@ func contains(r io.ReaderAt, size int64, sig []byte) bool {
 	return indexFrom(r, size, 0, sig) >= 0
 }
 
-// indexFrom returns the first offset >= from where sig occurs, or -1.
+// indexFrom returns the first offset >= from where sig occurs, or -1. It reads in chunks
+// that start small (the next header is usually near) and grow to 1 MiB.
 func indexFrom(r io.ReaderAt, size, from int64, sig []byte) int64 {
 	if from < 0 || from >= size {
 		return -1
 	}
-	chunk := min(int64(1<<20), size-from)
-	buf := make([]byte, chunk+int64(len(sig))-1)
+	chunk := int64(4 << 10)
+	var buf []byte
 	for off := from; off < size; off += chunk {
-		n, _ := r.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-		if i := bytes.Index(buf[:n], sig); i >= 0 {
+		if off > from {
+			chunk = min(2*chunk, 1<<20)
+		}
+		n := min(chunk+int64(len(sig))-1, size-off)
+		if int64(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		k, _ := r.ReadAt(buf[:n], off)
+		if i := bytes.Index(buf[:k], sig); i >= 0 {
 			return off + int64(i)
 		}
 	}
@@ -205,6 +213,9 @@ const legacyMagic = "119547037146038801333356"
 // something. It reports whether the data parsed cleanly to the end.
 func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative bool) bool {
 	src := &source{r: bufio.NewReaderSize(rd, 16<<10)}
+	if sk, ok := rd.(io.ReadSeeker); ok {
+		src.seeker = sk
+	}
 	mark := len(s.rep.Findings)
 	fail := func(err error) bool {
 		if !speculative || len(s.rep.Findings) > mark {
@@ -268,10 +279,34 @@ func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative
 	}
 }
 
-// skip discards n bytes of raw data.
+// skip discards n bytes of raw data, seeking past them when the data is seekable.
 func (src *source) skip(n uint64) error {
 	if n > 1<<62 {
 		return errTruncated
+	}
+	if src.seeker != nil && n > uint64(src.r.Buffered()) {
+		b := src.r.Buffered()
+		src.r.Discard(b)
+		cur, err := src.seeker.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return err
+		}
+		end, err := src.seeker.Seek(0, io.SeekEnd)
+		if err != nil {
+			return err
+		}
+		rest := int64(n) - int64(b)
+		if rest > end-cur {
+			src.off += int64(b) + end - cur
+			src.r.Reset(src.seeker)
+			return errTruncated
+		}
+		if _, err := src.seeker.Seek(cur+rest, io.SeekStart); err != nil {
+			return err
+		}
+		src.r.Reset(src.seeker)
+		src.off += int64(n)
+		return nil
 	}
 	k, err := io.CopyN(io.Discard, src.r, int64(n))
 	src.off += k
