@@ -45,10 +45,30 @@ var looserATol = map[string]float64{
 }
 
 type caseResult struct {
-	name   string // suite/case
-	ops    string
-	status string // pass, fail, unsupported
-	reason string
+	name    string // suite/case
+	ops     string
+	status  string // pass, fail, unsupported
+	reason  string
+	unknown []string // operator types without a kernel
+}
+
+// unknownOps lists the op types of the ErrUnknownOp node errors joined in err.
+func unknownOps(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(e error) {
+		var ne *NodeError
+		if errors.As(e, &ne) && errors.Is(ne.Err, ErrUnknownOp) {
+			out = append(out, ne.OpType)
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
 }
 
 func TestConformance(t *testing.T) {
@@ -141,6 +161,7 @@ func runConformanceCase(dir string) (r caseResult) {
 		r.status = "fail"
 		if errors.Is(err, ErrUnknownOp) || errors.Is(err, errUnsupported) {
 			r.status = "unsupported"
+			r.unknown = unknownOps(err)
 		}
 		return r
 	}
@@ -314,16 +335,8 @@ func classifyUnsupported(op string) string {
 func unsupportedOps(results []caseResult) []string {
 	seen := map[string]bool{}
 	for _, r := range results {
-		if r.status != "unsupported" {
-			continue
-		}
-		i := strings.Index(r.reason, "unknown operator: refit: unsupported \"")
-		if i < 0 {
-			continue
-		}
-		rest := r.reason[i+len("unknown operator: refit: unsupported \""):]
-		if j := strings.IndexByte(rest, '"'); j > 0 {
-			seen[rest[:j]] = true
+		for _, op := range r.unknown {
+			seen[op] = true
 		}
 	}
 	var out []string
