@@ -289,7 +289,11 @@ func (w *walker) walk() (value, error) {
 		first = false
 		v, stop, err := w.step(op, off)
 		if err != nil {
-			return value{}, &pickleError{off, opName(op), err}
+			name := opName(op)
+			if errors.Is(err, errNoPickle) {
+				name = ""
+			}
+			return value{}, &pickleError{off, name, err}
 		}
 		if stop {
 			return v, nil

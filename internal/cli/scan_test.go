@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func scanFixture(name string) string { return filepath.Join("..", "..", "scan", "testdata", name) }
@@ -86,4 +88,19 @@ func TestScanJSON(t *testing.T) {
 	if res[0].Errors == nil || res[0].Findings == nil {
 		t.Errorf("refit scan --json: errors/findings must be [] not null: %+v", res[0])
 	}
+}
+
+// TestScanScripts runs the scan scenarios in testdata/scan (txtar files).
+func TestScanScripts(t *testing.T) {
+	data, err := filepath.Abs(filepath.Join("..", "..", "scan", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir: filepath.Join("testdata", "scan"),
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("SCANDATA", data)
+			return nil
+		},
+	})
 }
