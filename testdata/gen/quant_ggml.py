@@ -17,7 +17,8 @@ import sys
 
 import numpy as np
 
-root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Under "python3 -c" (as the Go interop test runs it) there is no __file__; batch needs no root.
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(globals().get("__file__", "x/x/x/x")))))
 default_lib = os.path.join(root, "node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so")
 
 # ggml_type ids (ggml.h) of the types quant/ggml produces.
