@@ -22,9 +22,11 @@
 // by their recorded sizes, and anything after them is walked again); zip archives, found by
 // scanning for local file headers so that junk before the archive, a truncated or broken
 // tail, or a member missing from the central directory hides nothing (central-directory
-// entries the scan skipped are added); data before the first zip member is walked as a
-// pickle because torch.load would; tar (legacy torch), .npy with object arrays, and any
-// nesting of these. Zip members are scanned as pickles when named *.pkl or when they start
+// entries the scan skipped are added; a member is named as the central directory names it,
+// and a different local-header name is an error); a file that does not start with an
+// archive signature is walked as pickles from byte 0 up to any zip, because torch.load
+// would unpickle it (pickle/zip polyglots, junk prefixes); tar (legacy torch), .npy with
+// object arrays, and any nesting of these. Zip members are scanned as pickles when named *.pkl or when they start
 // with PROTO; the latter are speculative: their parse errors are reported only if they
 // referenced a global.
 //

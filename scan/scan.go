@@ -152,24 +152,21 @@ func (s *scanner) scanAt(label, path string, r io.ReaderAt, size int64, depth in
 		s.scanTar(path, r, size, depth)
 	case bytes.HasPrefix(h, npyMagic):
 		s.scanNPYStream(cmp.Or(path, label), io.NewSectionReader(r, 0, size))
-	case depth == 0 && hasEOCD(r, size):
-		s.scanZip(path, r, size, depth)
 	default:
-		pp := cmp.Or(path, label)
-		mark := len(s.rep.Findings)
-		errs := len(s.rep.Errors)
-		ok := s.scanPickles(pp, io.NewSectionReader(r, 0, size), layoutPlain, false)
-		if !ok && len(s.rep.Findings) == mark && depth == 0 && contains(r, size, zipLocal) {
-			// Not a pickle, but zip members are in there (junk prefix, broken tail).
-			s.rep.Errors = s.rep.Errors[:errs]
-			s.scanZip(path, r, size, depth)
+		// Not an archive by its first bytes, so torch.load would unpickle it from byte 0
+		// even when a zip follows (junk or a pickle prepended, a polyglot). Walk the data
+		// before any zip as pickles, then the zip.
+		zipAt := indexFrom(r, size, 0, zipLocal)
+		if zipAt < 0 && !hasEOCD(r, size) {
+			s.scanPickles(cmp.Or(path, label), io.NewSectionReader(r, 0, size), layoutPlain, false)
+			return
 		}
+		if zipAt < 0 {
+			zipAt = size
+		}
+		s.scanPickles(join(path, "(data before zip)"), io.NewSectionReader(r, 0, zipAt), layoutPlain, true)
+		s.scanZip(path, r, size, depth)
 	}
-}
-
-// contains reports whether sig occurs in r, reading in chunks.
-func contains(r io.ReaderAt, size int64, sig []byte) bool {
-	return indexFrom(r, size, 0, sig) >= 0
 }
 
 // indexFrom returns the first offset >= from where sig occurs, or -1. It reads in chunks

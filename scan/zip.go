@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 	"strings"
 )
@@ -17,11 +16,12 @@ import (
 // zipEntry is a member as described by a local file header, with sizes completed from the
 // central directory when the header defers them to a data descriptor.
 type zipEntry struct {
-	name    string
-	method  uint16
-	flags   uint16
-	dataOff int64
-	csize   int64 // -1: unknown (deflate stream with a data descriptor)
+	name      string // from the central directory when it lists the member
+	localName string
+	method    uint16
+	flags     uint16
+	dataOff   int64
+	csize     int64 // -1: unknown (deflate stream with a data descriptor)
 }
 
 type cdEntry struct {
@@ -166,7 +166,10 @@ func localHeader(r io.ReaderAt, size, off int64, cd map[int64]cdEntry) (zipEntry
 			extra = extra[4+n:]
 		}
 	}
-	e := zipEntry{name: string(nx[:nl]), method: method, flags: flags, dataOff: off + 30 + nl + xl, csize: csize}
+	e := zipEntry{name: string(nx[:nl]), localName: string(nx[:nl]), method: method, flags: flags, dataOff: off + 30 + nl + xl, csize: csize}
+	if c, ok := cd[off]; ok {
+		e.name = c.name // what loaders that read the central directory use
+	}
 	if c, ok := cd[off]; ok && (flags&8 != 0 || csize == 0xffffffff) {
 		e.csize = c.csize
 	} else if flags&8 != 0 && csize == 0 {
@@ -187,7 +190,6 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 		s.errorf(prefix, "zip: %v", cdErr)
 	}
 	visited := map[int64]bool{}
-	first := int64(-1)
 	for pos := int64(0); pos < size && s.charge(prefix, 0); {
 		off := indexFrom(r, size, pos, zipLocal)
 		if off < 0 {
@@ -199,9 +201,6 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 		if err != nil {
 			pos = off + 1
 			continue
-		}
-		if first < 0 {
-			first = off
 		}
 		visited[off] = true
 		consumed := s.zipMember(prefix, r, size, e, depth)
@@ -227,11 +226,6 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 			continue
 		}
 		s.zipMember(prefix, r, size, e, depth)
-	}
-	if first > 0 {
-		// Data before the first member: torch.load reads a file without a leading zip
-		// signature as legacy pickles, so a pickle hiding there would run.
-		s.scanPickles(join(prefix, "(data before zip)"), io.NewSectionReader(r, 0, first), layoutPlain, true)
 	}
 }
 
@@ -278,6 +272,10 @@ func (c *capReader) Read(p []byte) (int, error) {
 // zipMember scans one member and returns how many compressed bytes it occupies (-1 unknown).
 func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry, depth int) int64 {
 	p := join(prefix, e.name)
+	pickleName := strings.HasSuffix(e.name, ".pkl") || strings.HasSuffix(e.localName, ".pkl")
+	if e.localName != e.name {
+		s.errorf(p, "zip: local header names the member %q", e.localName)
+	}
 	if e.flags&1 != 0 {
 		s.errorf(p, "zip: encrypted member; not scanned")
 		return e.csize
@@ -300,13 +298,13 @@ func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry
 			e.csize, avail = n, n
 			sec = io.NewSectionReader(r, e.dataOff, n)
 		}
-		s.member(p, sec, sec, avail, depth)
+		s.member(p, sec, sec, avail, depth, pickleName)
 		return e.csize
 	case 8:
 		cr := &countingReader{r: bufio.NewReader(sec)}
 		fr := flate.NewReader(cr)
 		in := &capReader{r: fr, s: s}
-		s.member(p, in, nil, -1, depth)
+		s.member(p, in, nil, -1, depth, pickleName)
 		if e.csize < 0 {
 			if _, err := io.Copy(io.Discard, in); err != nil {
 				s.errorf(p, "zip: inflate: %v", err)
@@ -322,7 +320,7 @@ func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry
 
 // member scans one archive member: nested archives recursively, pickles by walking them.
 // ra gives random access when the member is stored uncompressed.
-func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, depth int) {
+func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, depth int, isPickle bool) {
 	s.members++
 	if s.members > MaxMembers {
 		if s.members == MaxMembers+1 {
@@ -356,7 +354,7 @@ func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, d
 			ra, raSize = bytes.NewReader(buf), int64(len(buf))
 		}
 		s.scanAt("", p, ra, raSize, depth+1)
-	case strings.HasSuffix(p, ".pkl") || path.Base(p) == "pickle":
+	case isPickle:
 		s.scanPickles(p, br, layoutPlain, false)
 	case len(h) >= 2 && h[0] == 0x80 && h[1] <= 5:
 		s.scanPickles(p, br, layoutPlain, true)
@@ -386,7 +384,7 @@ func (s *scanner) scanTar(prefix string, r io.ReaderAt, size int64, depth int) {
 		case "tensors":
 			s.scanPickles(p, tr, layoutTarTensors, false)
 		default:
-			s.member(p, tr, nil, -1, depth)
+			s.member(p, tr, nil, -1, depth, hdr.Name == "pickle" || strings.HasSuffix(hdr.Name, ".pkl"))
 		}
 	}
 }

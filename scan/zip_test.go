@@ -90,3 +90,28 @@ func TestZipCaps(t *testing.T) {
 		}
 	})
 }
+
+// TestZipPolyglots covers files a zip-only scan would miss.
+func TestZipPolyglots(t *testing.T) {
+	p0 := []byte("cos\nsystem\n(S'echo pwned'\ntR.")
+	t.Run("pickle then a fake end record", func(t *testing.T) {
+		// torch.load sees no zip signature at byte 0 and unpickles the file.
+		data := append(append([]byte{}, p0...), append([]byte("PK\x05\x06"), make([]byte, 18)...)...)
+		rep := scanBytes(t, "x.pt", data)
+		if !has(rep, "", "os.system", Dangerous) {
+			t.Errorf("findings %+v errors %q; want os.system", rep.Findings, rep.Errors)
+		}
+	})
+	t.Run("local and central names differ", func(t *testing.T) {
+		z := makeZip(t, map[string][]byte{"archive/data.pkl": p0}, zip.Store)
+		i := bytes.Index(z, []byte("archive/data.pkl")) // the local header's copy comes first
+		copy(z[i:], "archive/data.txt")
+		rep := scanBytes(t, "x.pt", z)
+		if !has(rep, "archive/data.pkl", "os.system", Dangerous) {
+			t.Errorf("findings %+v errors %q; want os.system in archive/data.pkl", rep.Findings, rep.Errors)
+		}
+		if len(rep.Errors) == 0 {
+			t.Error("no error for mismatched member names")
+		}
+	})
+}
