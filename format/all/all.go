@@ -7,5 +7,6 @@ import (
 	_ "github.com/refit-ml/refit/format/onnx"
 	_ "github.com/refit-ml/refit/format/pytorch"
 	_ "github.com/refit-ml/refit/format/safetensors"
+	_ "github.com/refit-ml/refit/format/tfcheckpoint"
 	_ "github.com/refit-ml/refit/format/tfjs"
 )
