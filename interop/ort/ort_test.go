@@ -19,12 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/optimize"
 	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tensor"
 )
 
 // Float32 tolerances: |refit - ort| <= atol + rtol*|ort| for every element.
@@ -403,7 +406,8 @@ func checkOutputs(t *testing.T, label string, classifier bool, got, want map[str
 			t.Errorf("%s: output %q: %v", label, name, err)
 			continue
 		}
-		msg := fmt.Sprintf("%s: output %q %v: max abs err %.3g, max rel err %.3g", label, name, want[name], a.maxAbs, a.maxRel)
+		msg := fmt.Sprintf("%s: output %q %v (max |ref| %.3g): max abs err %.3g, max rel err %.3g",
+			label, name, want[name], maxMagnitude(want[name]), a.maxAbs, a.maxRel)
 		if classifier {
 			msg += fmt.Sprintf(", top-1 agreement %d/%d", a.top1, a.rows)
 		}
@@ -417,6 +421,14 @@ func checkOutputs(t *testing.T, label string, classifier bool, got, want map[str
 			t.Errorf("%s: output %q: top-1 differs in %d of %d rows with a clear winner", label, name, a.top1Bad, a.rows)
 		}
 	}
+}
+
+func maxMagnitude(v *runtime.Value) float64 {
+	m := 0.0
+	for _, x := range v.AsFloat64s() {
+		m = max(m, math.Abs(x))
+	}
+	return m
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -551,7 +563,9 @@ func TestWrittenModels(t *testing.T) {
 	}
 }
 
-// writeVariants writes m three ways into dir.
+// writeVariants writes m four ways into dir: onnx.EncodeFile of the decoded
+// refit.Model, onnx.WriteModel of the loaded proto, and optimize.Model's output
+// without and with constant folding (evaluated by Refit's runtime).
 func writeVariants(t *testing.T, m model, dir string) []variant {
 	t.Helper()
 	fsys := os.DirFS(m.dir)
@@ -584,7 +598,59 @@ func writeVariants(t *testing.T, m model, dir string) []variant {
 	p = filepath.Join(dir, "optimized.onnx")
 	writeModel(t, p, opt)
 	out = append(out, variant{"optimized", p, false})
+
+	folded, rep, err := optimize.Model(context.Background(), mp, &optimize.Options{Fold: foldWithRuntime})
+	if err != nil {
+		t.Fatalf("optimize.Model with folding: %v", err)
+	}
+	t.Logf("optimize with folding: %d -> %d nodes, %d -> %d initializers", rep.NodesBefore, rep.NodesAfter, rep.InitializersBefore, rep.InitializersAfter)
+	p = filepath.Join(dir, "folded.onnx")
+	writeModel(t, p, folded)
+	out = append(out, variant{"folded", p, false})
 	return out
+}
+
+// foldWithRuntime is an optimize.Evaluator: it runs one node on constant inputs in
+// Refit's runtime, as a one-node model whose inputs are initializers.
+func foldWithRuntime(node *onnxpb.NodeProto, in []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error) {
+	g := &onnxpb.GraphProto{Name: proto.String("fold"), Node: []*onnxpb.NodeProto{node}}
+	for i, tn := range in {
+		if tn == nil {
+			continue
+		}
+		named, err := tensor.New(node.Input[i], tn.DType, tn.Shape, tn.Data)
+		if err != nil {
+			return nil, err
+		}
+		tp, err := onnx.TensorToProto(named)
+		if err != nil {
+			return nil, err
+		}
+		g.Initializer = append(g.Initializer, tp)
+	}
+	for _, o := range node.Output {
+		if o != "" {
+			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(o)})
+		}
+	}
+	mp := &onnxpb.ModelProto{Graph: g, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(opset)}}}
+	sess, err := runtime.Load(mp, nil, &runtime.Options{NoFolding: true})
+	if err != nil {
+		return nil, err
+	}
+	res, err := sess.Run(context.Background(), nil)
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]*tensor.Tensor, len(node.Output))
+	for i, o := range node.Output {
+		if v := res[o]; v != nil {
+			if outs[i], err = v.Tensor(o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return outs, nil
 }
 
 func writeModel(t *testing.T, p string, mp *onnxpb.ModelProto) {
@@ -606,10 +672,11 @@ func checkModels(t *testing.T, vs []variant) {
 		args[i] = v.path
 	}
 	out := testtool.RunPython(t, checkScript, args...)
-	for i, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if i >= len(vs) {
-			break
-		}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(vs) {
+		t.Fatalf("onnx checker printed %d lines for %d models: %q", len(lines), len(vs), out)
+	}
+	for i, line := range lines {
 		if line != "ok" {
 			t.Errorf("onnx.checker.check_model(%s): %s", vs[i].name, line)
 		}

@@ -1,0 +1,140 @@
+// Command runtime times Refit's ONNX runtime on one model for bench/runtime.py: it
+// loads the model once, makes seeded random inputs (runtime.RandomInputs), runs
+// -warmup untimed and -runs timed Session.Run calls, and prints JSON with the
+// per-run times. Threads follow GOMAXPROCS. -dump-inputs writes the inputs as .npy
+// files so ONNX Runtime can be fed the same values.
+//
+// Usage: go run ./bench/runtime -model m.onnx [-runs 10] [-warmup 3] [-dim batch=1] [-dump-inputs dir]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/runtime"
+)
+
+type result struct {
+	Model      string            `json:"model"`
+	GOMAXPROCS int               `json:"gomaxprocs"`
+	LoadMs     float64           `json:"load_ms"`
+	TimesMs    []float64         `json:"times_ms"`
+	MedianMs   float64           `json:"median_ms"`
+	Inputs     map[string]string `json:"inputs,omitempty"`
+}
+
+type dimFlag map[string]int64
+
+func (d dimFlag) String() string { return fmt.Sprint(map[string]int64(d)) }
+
+func (d dimFlag) Set(s string) error {
+	name, size, ok := strings.Cut(s, "=")
+	n, err := strconv.ParseInt(size, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return fmt.Errorf("want name=size, got %q", s)
+	}
+	d[name] = n
+	return nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/runtime:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	model := flag.String("model", "", "ONNX model file")
+	runs := flag.Int("runs", 10, "timed runs")
+	warmup := flag.Int("warmup", 3, "untimed warm-up runs")
+	seed := flag.Uint64("seed", 1, "input seed")
+	dump := flag.String("dump-inputs", "", "write the inputs as .npy files into this folder")
+	dims := dimFlag{}
+	flag.Var(dims, "dim", "size of a symbolic dimension, name=size (repeatable)")
+	flag.Parse()
+	if *model == "" || *runs < 1 || *warmup < 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	mp, err := onnx.Load(os.DirFS(filepath.Dir(*model)), filepath.Base(*model))
+	if err != nil {
+		return err
+	}
+	sess, err := runtime.Load(mp, os.DirFS(filepath.Dir(*model)), nil)
+	if err != nil {
+		return err
+	}
+	res := result{Model: *model, GOMAXPROCS: goruntime.GOMAXPROCS(0), LoadMs: ms(time.Since(start))}
+	in, err := runtime.RandomInputs(sess, *seed, &runtime.RandomOptions{DimSizes: dims})
+	if err != nil {
+		return err
+	}
+	if *dump != "" {
+		if res.Inputs, err = dumpInputs(*dump, in); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < *warmup; i++ {
+		if _, err := sess.Run(ctx, in); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < *runs; i++ {
+		t0 := time.Now()
+		if _, err := sess.Run(ctx, in); err != nil {
+			return err
+		}
+		res.TimesMs = append(res.TimesMs, ms(time.Since(t0)))
+	}
+	sorted := slices.Sorted(slices.Values(res.TimesMs))
+	if n := len(sorted); n%2 == 1 {
+		res.MedianMs = sorted[n/2]
+	} else {
+		res.MedianMs = (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func dumpInputs(dir string, in map[string]*runtime.Value) (map[string]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for i, name := range slices.Sorted(maps.Keys(in)) {
+		t, err := in[name].Tensor(name)
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(dir, fmt.Sprintf("in%d.npy", i))
+		f, err := os.Create(p)
+		if err != nil {
+			return nil, err
+		}
+		err = numpy.EncodeNPY(f, t)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+		files[name] = p
+	}
+	return files, nil
+}
