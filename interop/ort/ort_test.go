@@ -692,3 +692,29 @@ for p in sys.argv[1:]:
     except Exception as e:
         print(type(e).__name__ + ": " + str(e).replace("\n", " ")[:500])
 `
+
+// TestMissingOperatorMessage checks that a model the runtime cannot run fails with an
+// error naming the operator, not a vague one (needs no external tools).
+func TestMissingOperatorMessage(t *testing.T) {
+	node := &onnxpb.NodeProto{OpType: proto.String("Frobnicate"), Input: []string{"x"}, Output: []string{"y"}}
+	mp := &onnxpb.ModelProto{
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(17)}},
+		Graph: &onnxpb.GraphProto{
+			Name:   proto.String("missing"),
+			Node:   []*onnxpb.NodeProto{node},
+			Input:  []*onnxpb.ValueInfoProto{{Name: proto.String("x")}},
+			Output: []*onnxpb.ValueInfoProto{{Name: proto.String("y")}},
+		},
+	}
+	x, err := runtime.FromSlice([]float32{1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runRefit(mp, t.TempDir(), map[string]*runtime.Value{"x": x})
+	if !errors.Is(err, runtime.ErrUnknownOp) {
+		t.Fatalf("runRefit(Frobnicate model) = %v, want an error wrapping runtime.ErrUnknownOp", err)
+	}
+	if !strings.Contains(err.Error(), "Frobnicate") {
+		t.Errorf("error %q does not name the missing operator", err)
+	}
+}
