@@ -5,6 +5,9 @@ quant/ggml's tests.
   quant_ggml.py golden [LIB]          writes quant/ggml/testdata/golden/: input.f32 (4 rows
                                       of 512), imatrix.f32 (512) and, per type, TYPE.q
                                       (no importance matrix) and TYPE.imatrix.q
+  quant_ggml.py bench [LIB]           prints ggml's single-threaded MB/s (float32 input) per
+                                      type for 16 rows of 4096, beside
+                                      go test -cpu 1 -bench Quantize ./quant/ggml
   quant_ggml.py batch LIB MANIFEST    for each manifest line
                                       "TYPEID NROWS ROWLEN IN.f32 IMATRIX.f32|- OUT", writes OUT
 
@@ -91,8 +94,28 @@ def batch(lib, manifest):
                 o.write(quantize(g, tid, x, nrows, rowlen, imatrix))
 
 
+def bench(lib):
+    import time
+    g = load(lib)
+    rng = np.random.RandomState(8)
+    nrows, n = 16, 4096
+    x = rng.normal(0, 1, (nrows, n)).astype(np.float32)
+    imatrix = rng.normal(0, 1, n).astype(np.float32) ** 2
+    for name, tid in TYPES.items():
+        for im in (None, imatrix):
+            quantize(g, tid, x, nrows, n, im)
+            reps, t0 = 0, time.perf_counter()
+            while reps < 3 or time.perf_counter() - t0 < 0.5:
+                quantize(g, tid, x, nrows, n, im)
+                reps += 1
+            dt = (time.perf_counter() - t0) / reps
+            print("%-16s %10.2f MB/s" % (name + ("/imatrix" if im is not None else ""), x.nbytes / dt / 1e6))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "golden":
+    if len(sys.argv) >= 2 and sys.argv[1] == "bench":
+        bench(sys.argv[2] if len(sys.argv) > 2 else default_lib)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "golden":
         golden(sys.argv[2] if len(sys.argv) > 2 else default_lib)
     elif len(sys.argv) == 4 and sys.argv[1] == "batch":
         batch(sys.argv[2], sys.argv[3])
