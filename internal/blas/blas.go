@@ -14,12 +14,12 @@ import (
 const (
 	gemmKC = 256
 	gemmMC = 144
-	gemmNC = 4096
+	gemmNC = 1024
 )
 
 // parallelMinFlops is the m*n*k below which a call runs on one goroutine: smaller
 // products finish before the fork-join would pay for itself.
-const parallelMinFlops = 1 << 19
+const parallelMinFlops = 1 << 21
 
 // kernelFunc computes the mr x nr tile
 //
@@ -188,12 +188,56 @@ type gemm struct {
 	c        []float32
 	ldc      int
 	kern     microKernel
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // one count per piece not yet finished
+	pieces   int
+	next     atomic.Int32 // next piece to claim
+	refs     atomic.Int32 // goroutines still holding g
 	rowSplit []int // thread row bounds, multiples of mr
 	colSplit []int // thread column bounds, multiples of nr
 }
 
-var gemmPool = sync.Pool{New: func() any { return new(gemm) }}
+// freeList keeps released objects for reuse. Unlike sync.Pool it survives garbage
+// collections, so steady calls allocate nothing; it keeps at most limit objects.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+	limit int
+}
+
+func (f *freeList[T]) get(make func() *T) *T {
+	f.mu.Lock()
+	if n := len(f.items); n > 0 {
+		x := f.items[n-1]
+		f.items[n-1] = nil
+		f.items = f.items[:n-1]
+		f.mu.Unlock()
+		return x
+	}
+	f.mu.Unlock()
+	return make()
+}
+
+func (f *freeList[T]) put(x *T) {
+	f.mu.Lock()
+	if len(f.items) < f.limit {
+		f.items = append(f.items, x)
+	}
+	f.mu.Unlock()
+}
+
+var (
+	gemmFree      = freeList[gemm]{limit: 64}
+	workspaceFree = freeList[workspace]{limit: 4 + 2*goruntime.NumCPU()}
+)
+
+func newGemm() *gemm { return new(gemm) }
+
+func newWorkspace() *workspace {
+	return &workspace{
+		a: make([]float32, (gemmMC+16)*gemmKC),
+		b: make([]float32, gemmKC*(gemmNC+32)),
+	}
+}
 
 func (g *gemm) do() {
 	if g.m == 0 || g.n == 0 {
@@ -205,7 +249,8 @@ func (g *gemm) do() {
 	}
 	g.kern = kernel
 	t := Threads()
-	if t > 1 && g.m*g.n*g.k < parallelMinFlops {
+	work := g.m * g.n * g.k
+	if t > 1 && work < parallelMinFlops {
 		t = 1
 	}
 	if t <= 1 {
@@ -214,22 +259,31 @@ func (g *gemm) do() {
 	}
 	// Copy the call into pooled storage the workers can share without this frame
 	// escaping.
-	h := gemmPool.Get().(*gemm)
-	*h = gemm{transA: g.transA, m: g.m, n: g.n, k: g.k, alpha: g.alpha, a: g.a, lda: g.lda,
-		transB: g.transB, b: g.b, ldb: g.ldb, packed: g.packed, packedA: g.packedA, beta: g.beta, c: g.c, ldc: g.ldc,
-		kern: g.kern, rowSplit: h.rowSplit[:0], colSplit: h.colSplit[:0]}
-	h.split(t)
-	h.parallel()
-	h.a, h.b, h.c, h.packed, h.packedA = nil, nil, nil, nil, nil
-	gemmPool.Put(h)
+	h := gemmFree.get(newGemm)
+	h.transA, h.m, h.n, h.k, h.alpha, h.a, h.lda = g.transA, g.m, g.n, g.k, g.alpha, g.a, g.lda
+	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
+	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
+	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
+	// A few pieces per goroutine when the product is large, so a goroutine the OS
+	// schedules late (a busy machine) finds its share already taken by the others.
+	per := min(3, max(1, work/(t<<22)))
+	h.split(t * per)
+	h.parallel(t)
 }
 
-// split divides C into a tr x tc grid of tr*tc <= t pieces, choosing the grid whose
-// largest piece is smallest (columns preferred on ties: they avoid packing B twice).
+// split divides C into a tr x tc grid of tr*tc <= t pieces, choosing the grid with
+// the cheapest largest piece: its multiply-adds plus the packing it repeats.
 func (g *gemm) split(t int) {
 	mr, nr := g.kern.mr, g.kern.nr
 	rowUnits, colUnits := (g.m+mr-1)/mr, (g.n+nr-1)/nr
-	bestTR, bestTC, bestWork := 1, 1, -1
+	packCostA, packCostB := 8, 8 // a packed value costs about 8 lanes of FMA
+	if g.packedA != nil {
+		packCostA = 0
+	}
+	if g.packed != nil {
+		packCostB = 0
+	}
+	bestTR, bestTC, bestCost := 1, 1, -1
 	for tc := t; tc >= 1; tc-- {
 		tr := t / tc
 		if tr > rowUnits || tc > colUnits {
@@ -237,8 +291,12 @@ func (g *gemm) split(t int) {
 		}
 		rows := min(g.m, (rowUnits+tr-1)/tr*mr)
 		cols := min(g.n, (colUnits+tc-1)/tc*nr)
-		if w := rows * cols; bestWork < 0 || w < bestWork {
-			bestTR, bestTC, bestWork = tr, tc, w
+		cost := rows*cols + packCostA*rows + packCostB*cols
+		if tr*tc < t {
+			cost += cost / 8 // fewer pieces than asked balance worse
+		}
+		if bestCost < 0 || cost < bestCost {
+			bestTR, bestTC, bestCost = tr, tc, cost
 		}
 	}
 	g.rowSplit = appendBounds(g.rowSplit, rowUnits, bestTR, mr, g.m)
@@ -254,31 +312,53 @@ func appendBounds(dst []int, units, parts, unit, limit int) []int {
 	return dst
 }
 
-// parallel runs every piece of the split, one on the calling goroutine.
-func (g *gemm) parallel() {
-	pieces := (len(g.rowSplit) - 1) * (len(g.colSplit) - 1)
-	startWorkers(pieces - 1)
-	g.wg.Add(pieces - 1)
-	for i := 1; i < pieces; i++ {
-		workQueue <- piece{g, i}
+// parallel runs the pieces of the split on the calling goroutine and t-1 workers,
+// each claiming pieces until none are left, and returns g to gemmFree once every
+// goroutine is done with it.
+func (g *gemm) parallel(t int) {
+	g.pieces = (len(g.rowSplit) - 1) * (len(g.colSplit) - 1)
+	t = min(t, g.pieces)
+	g.refs.Store(int32(t))
+	g.wg.Add(g.pieces)
+	startWorkers(t - 1)
+	for i := 1; i < t; i++ {
+		select {
+		case workQueue <- g:
+		default: // the workers are far behind: do without them
+			g.release()
+		}
 	}
-	g.runPiece(0)
+	g.work()
 	g.wg.Wait()
+	g.release()
 }
 
-func (g *gemm) runPiece(i int) {
-	tc := len(g.colSplit) - 1
-	r, c := i/tc, i%tc
-	g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
+// work runs unclaimed pieces until there are none.
+func (g *gemm) work() {
+	for {
+		i := int(g.next.Add(1)) - 1
+		if i >= g.pieces {
+			return
+		}
+		tc := len(g.colSplit) - 1
+		r, c := i/tc, i%tc
+		g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
+		g.wg.Done()
+	}
 }
 
-type piece struct {
-	g *gemm
-	i int
+// release drops one goroutine's reference to g; the last one recycles it.
+func (g *gemm) release() {
+	if g.refs.Add(-1) > 0 {
+		return
+	}
+	g.a, g.b, g.c, g.packed, g.packedA = nil, nil, nil, nil, nil
+	g.next.Store(0)
+	gemmFree.put(g)
 }
 
 var (
-	workQueue   = make(chan piece, 64)
+	workQueue   = make(chan *gemm, 64)
 	workersMu   sync.Mutex
 	workerCount int
 )
@@ -290,9 +370,9 @@ func startWorkers(n int) {
 	defer workersMu.Unlock()
 	for ; workerCount < n; workerCount++ {
 		go func() {
-			for p := range workQueue {
-				p.g.runPiece(p.i)
-				p.g.wg.Done()
+			for g := range workQueue {
+				g.work()
+				g.release()
 			}
 		}()
 	}
@@ -305,21 +385,14 @@ type workspace struct {
 	tile [16 * 16]float32
 }
 
-var workspacePool = sync.Pool{New: func() any {
-	return &workspace{
-		a: make([]float32, (gemmMC+16)*gemmKC),
-		b: make([]float32, gemmKC*(gemmNC+32)),
-	}
-}}
-
 // run computes rows [r0, r1) x columns [c0, c1) of C serially; c0 is a multiple of
 // the kernel's nr.
 func (g *gemm) run(r0, r1, c0, c1 int) {
 	if r0 >= r1 || c0 >= c1 {
 		return
 	}
-	ws := workspacePool.Get().(*workspace)
-	defer workspacePool.Put(ws)
+	ws := workspaceFree.get(newWorkspace)
+	defer workspaceFree.put(ws)
 	mr, nr, fn := g.kern.mr, g.kern.nr, g.kern.fn
 	npAll := (g.n + nr - 1) / nr
 	mpAll := (g.m + mr - 1) / mr

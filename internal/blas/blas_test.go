@@ -215,6 +215,9 @@ func TestSgemmPanicsOnShortSlices(t *testing.T) {
 }
 
 func TestSgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
 	r := rand.New(rand.NewPCG(9, 10))
 	m, n, k := 200, 200, 300
 	a, b, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
@@ -222,13 +225,48 @@ func TestSgemmNoAllocs(t *testing.T) {
 	pa := PackA(false, m, k, a, k)
 	for _, threads := range []int{1, 2} {
 		defer SetThreads(SetThreads(threads))
-		Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) // warm the pools
-		if allocs := testing.AllocsPerRun(20, func() {
+		calls := func() {
 			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 			SgemmPackedB(false, m, 1, a, k, p, 0, c, n)
 			SgemmPackedA(pa, false, n, 1, b, n, 0, c, n)
-		}); allocs > 0.5 {
-			t.Errorf("threads=%d: %v allocations per call, want 0", threads, allocs)
+		}
+		for range 5 {
+			calls() // warm the free lists
+		}
+		allocs := testing.AllocsPerRun(20, calls)
+		if threads > 1 {
+			// A helper the OS runs late still holds the previous call's state, so
+			// on a busy machine the next call may need a new one: report only.
+			t.Logf("threads=%d: %v allocations per 3 calls", threads, allocs)
+			continue
+		}
+		if allocs > 0 {
+			t.Errorf("threads=%d: %v allocations per 3 calls, want 0", threads, allocs)
+		}
+	}
+}
+
+// TestSgemmThreadsAgree checks that results are bit-identical for any thread count:
+// every element is summed by one goroutine in the same order.
+func TestSgemmThreadsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	m, n, k := 301, 257, 700
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	var want []float32
+	for _, threads := range []int{1, 2, 3, 4, 7} {
+		c := make([]float32, m*n)
+		func() {
+			defer SetThreads(SetThreads(threads))
+			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+		}()
+		if want == nil {
+			want = c
+			continue
+		}
+		for i := range c {
+			if c[i] != want[i] {
+				t.Fatalf("threads=%d: C[%d] = %v, want %v (threads=1)", threads, i, c[i], want[i])
+			}
 		}
 	}
 }

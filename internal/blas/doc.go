@@ -23,7 +23,7 @@
 // is smallest, and runs them on long-lived worker goroutines plus the caller; each
 // rectangle is computed independently (no barriers), so a piece never waits for
 // another. SetThreads(1) makes every call single-threaded; products smaller than
-// 2^19 multiply-adds always run on the caller.
+// 2^21 multiply-adds always run on the caller.
 //
 // # Invariants
 //
@@ -37,7 +37,7 @@
 //
 // # Memory
 //
-// Packing buffers (about 4.6 MB per goroutine) come from a sync.Pool, so a steady
+// Packing buffers (about 1.2 MB per goroutine) come from a free list, so a steady
 // stream of calls allocates nothing. PackB uses k*roundup(n, nr) floats, PackA
 // roundup(m, mr)*k.
 package blas
