@@ -192,8 +192,8 @@ type gemm struct {
 	pieces   int
 	next     atomic.Int32 // next piece to claim
 	refs     atomic.Int32 // goroutines still holding g
-	rowSplit []int // thread row bounds, multiples of mr
-	colSplit []int // thread column bounds, multiples of nr
+	rowSplit []int        // thread row bounds, multiples of mr
+	colSplit []int        // thread column bounds, multiples of nr
 }
 
 // freeList keeps released objects for reuse. Unlike sync.Pool it survives garbage
