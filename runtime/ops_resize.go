@@ -310,38 +310,41 @@ func (t *axisTaps) identity() bool {
 	return true
 }
 
-// originalCoord maps output coordinate o of an axis to the input coordinate.
-func originalCoord(p resizeParams, o, in, out int, scale float64, roi [2]float64) (float64, bool) {
-	x := float64(o)
+// originalCoord maps output coordinate o of an axis to the input coordinate, in
+// float32 arithmetic as ONNX Runtime computes it (this decides nearest-mode ties).
+func originalCoord(p resizeParams, o, in, out int, scale64 float64, roi [2]float64) (float64, bool) {
+	x, scale := float32(o), float32(scale64)
+	fin, fout := float32(in), float32(out)
 	switch p.coord {
 	case "half_pixel":
-		return (x+0.5)/scale - 0.5, false
+		return float64((x+0.5)/scale - 0.5), false
 	case "half_pixel_symmetric":
-		adj := float64(out) / (scale * float64(in))
-		center := float64(in) / 2
-		return center*(1-adj) + (x+0.5)/scale - 0.5, false
+		adj := fout / (scale * fin)
+		center := fin / 2
+		return float64(center*(1-adj) + (x+0.5)/scale - 0.5), false
 	case "pytorch_half_pixel":
 		if out > 1 {
-			return (x+0.5)/scale - 0.5, false
+			return float64((x+0.5)/scale - 0.5), false
 		}
 		return 0, false
 	case "align_corners":
 		if out == 1 {
 			return 0, false
 		}
-		return x * float64(in-1) / float64(out-1), false
+		return float64(x * (fin - 1) / (fout - 1)), false
 	case "asymmetric":
-		return x / scale, false
+		return float64(x / scale), false
 	case "tf_half_pixel_for_nn":
-		return (x + 0.5) / scale, false
+		return float64((x + 0.5) / scale), false
 	case "tf_crop_and_resize":
-		var v float64
+		start, end := float32(roi[0]), float32(roi[1])
+		var v float32
 		if out > 1 {
-			v = roi[0]*float64(in-1) + x*(roi[1]-roi[0])*float64(in-1)/float64(out-1)
+			v = start*(fin-1) + x*(end-start)*(fin-1)/(fout-1)
 		} else {
-			v = 0.5 * (roi[0] + roi[1]) * float64(in-1)
+			v = 0.5 * (start + end) * (fin - 1)
 		}
-		return v, v < 0 || v > float64(in-1)
+		return float64(v), v < 0 || v > fin-1
 	}
 	return 0, false
 }

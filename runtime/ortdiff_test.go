@@ -80,7 +80,18 @@ func runORTCases(t *testing.T, cases []ortCase) {
 			}
 			ins = append(ins, ortTensorJSON{Type: ortTypeName(v.DType), Shape: v.Shape, Data: v.AsFloat64s()})
 		}
-		specs = append(specs, map[string]any{"op": tc.op, "opset": tc.opset, "attrs": tc.attrs, "inputs": ins,
+		attrs := map[string]any{}
+		for k, v := range tc.attrs {
+			switch x := v.(type) {
+			case float32: // keep floats floats through JSON
+				attrs[k] = map[string]any{"float": x}
+			case []float32:
+				attrs[k] = map[string]any{"floats": x}
+			default:
+				attrs[k] = v
+			}
+		}
+		specs = append(specs, map[string]any{"op": tc.op, "opset": tc.opset, "attrs": attrs, "inputs": ins,
 			"outputs": tc.outputs, "model": filepath.Join(dir, fmt.Sprintf("case%d.onnx", i))})
 	}
 	js, err := json.Marshal(specs)
@@ -177,7 +188,14 @@ for spec in json.load(open(sys.argv[1])):
       names.append("in%d" % i)
       infos.append(helper.make_tensor_value_info("in%d" % i, types[t["type"]], t["shape"]))
   outs = ["out%d" % i for i in range(spec["outputs"])]
-  node = helper.make_node(spec["op"], names, outs, **spec["attrs"])
+  attrs = {}
+  for k, v in spec["attrs"].items():
+      if isinstance(v, dict) and "float" in v:
+          v = float(v["float"])
+      elif isinstance(v, dict) and "floats" in v:
+          v = [float(f) for f in v["floats"]]
+      attrs[k] = v
+  node = helper.make_node(spec["op"], names, outs, **attrs)
   graph = helper.make_graph([node], "g", infos, [onnx.ValueInfoProto(name=o) for o in outs])
   model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", spec["opset"])])
   model.ir_version = 8
