@@ -1,0 +1,209 @@
+package arch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/pytorch"
+	"github.com/refit-ml/refit/format/safetensors"
+	"github.com/refit-ml/refit/tensor"
+	"github.com/refit-ml/refit/tokenizer"
+)
+
+// ConvertOptions control ConvertHF. The zero value means defaults.
+type ConvertOptions struct {
+	// DType of matrices: F16 (the default), BF16 or F32. Vectors (norms, biases)
+	// are always F32, as llama.cpp expects.
+	DType tensor.DType
+	// Name is general.name; empty leaves it unset.
+	Name string
+	// Pre overrides the tokenizer's detected pre-tokenizer name.
+	Pre string
+}
+
+// GGUF general.file_type values (llama_ftype) for the float outputs.
+var fileTypes = map[tensor.DType]uint32{tensor.F32: 0, tensor.F16: 1, tensor.BF16: 32}
+
+// IsHFFolder reports whether fsys looks like a Hugging Face model folder: a
+// config.json naming an architecture, beside safetensors or PyTorch weights.
+func IsHFFolder(fsys fs.FS) bool {
+	if _, err := fs.Stat(fsys, "config.json"); err != nil {
+		return false
+	}
+	return len(weightFiles(fsys)) > 0 || safetensors.SniffFS(fsys)
+}
+
+// weightFiles lists PyTorch weight files (pytorch_model*.bin) in name order.
+func weightFiles(fsys fs.FS) []string {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if !e.IsDir() && strings.HasPrefix(n, "pytorch_model") && strings.HasSuffix(n, ".bin") {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ConvertHF reads a Hugging Face model folder (config.json, safetensors or
+// pytorch_model*.bin weights, tokenizer files) and returns a Model with GGUF tensor
+// names and metadata, ready for gguf.Encode. Tensors stay lazy: renames share the
+// source data; permutations, transposes and casts are computed one tensor at a time
+// when the encoder pulls them. The returned model owns the weight files; close it.
+func ConvertHF(ctx context.Context, fsys fs.FS, opts *ConvertOptions) (*refit.Model, error) {
+	if opts == nil {
+		opts = &ConvertOptions{}
+	}
+	dtype := opts.DType
+	if dtype == tensor.Invalid {
+		dtype = tensor.F16
+	}
+	fileType, ok := fileTypes[dtype]
+	if !ok {
+		return nil, refit.Unsupportedf("arch", "output type %v (choose f32, f16 or bf16)", dtype)
+	}
+	cfgBytes, err := fs.ReadFile(fsys, "config.json")
+	if err != nil {
+		return nil, fmt.Errorf("arch: %w", err)
+	}
+	cfg, err := ParseConfig(cfgBytes)
+	if err != nil {
+		return nil, err
+	}
+	a, err := archFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	md := refit.Metadata{}
+	md.Set("general.architecture", a.Name)
+	if opts.Name != "" {
+		md.Set("general.name", opts.Name)
+	}
+	if err := a.Params(cfg, &md); err != nil {
+		return nil, err
+	}
+	md.Set("general.file_type", fileType)
+	md.Set("general.quantization_version", uint32(2))
+
+	vocabSize, err := cfg.IntOr(0, "vocab_size")
+	if err != nil {
+		return nil, err
+	}
+	vocab, err := tokenizer.Load(fsys, &tokenizer.Options{VocabSize: int(vocabSize), Pre: opts.Pre})
+	if err != nil {
+		return nil, err
+	}
+	if vocabSize > 0 && len(vocab.Tokens) != int(vocabSize) {
+		return nil, errorf("tokenizer has %d tokens, config.json vocab_size is %d", len(vocab.Tokens), vocabSize)
+	}
+	vocab.Metadata(&md)
+
+	src, err := openWeights(fsys)
+	if err != nil {
+		return nil, err
+	}
+	out, err := convertTensors(ctx, a, cfg, src, dtype)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	m := &refit.Model{Format: "gguf", Metadata: md, Tensors: out}
+	m.AddCloser(src)
+	return m, nil
+}
+
+// archFor picks the architecture from config.json's "architectures" list.
+func archFor(cfg *Config) (*Arch, error) {
+	classes := cfg.Architectures()
+	for _, c := range classes {
+		if a, ok := ForClass(c); ok {
+			return a, nil
+		}
+	}
+	if len(classes) == 0 {
+		return nil, errorf("config.json has no \"architectures\" list")
+	}
+	return nil, refit.Unsupportedf("arch", "architecture %q (known: %s)", classes[0], strings.Join(Names(), ", "))
+}
+
+func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model, dtype tensor.DType) ([]*tensor.Tensor, error) {
+	var out []*tensor.Tensor
+	for _, t := range src.Tensors {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name, skip, err := a.MapName(t.Name)
+		if err != nil {
+			return nil, err
+		}
+		if skip {
+			continue
+		}
+		if !t.DType.Float() {
+			return nil, refit.Unsupportedf("arch", "tensor %q has type %v, not a float type", t.Name, t.DType)
+		}
+		g := &tensor.Tensor{Name: name, DType: t.DType, Shape: t.Shape.Clone(), Data: t.Data}
+		if a.Transform != nil {
+			if g, err = a.Transform(cfg, t.Name, g); err != nil {
+				return nil, err
+			}
+		}
+		want := dtype
+		if len(g.Shape) <= 1 {
+			want = tensor.F32
+		}
+		if g, err = tensor.Cast(g, want); err != nil {
+			return nil, err
+		}
+		g.Name = name
+		out = append(out, g)
+	}
+	m := &refit.Model{Tensors: out}
+	if err := m.CheckNames(); err != nil {
+		return nil, fmt.Errorf("arch: %s: %w", a.Name, err)
+	}
+	return out, nil
+}
+
+// openWeights opens the folder's safetensors (preferred) or PyTorch weights.
+func openWeights(fsys fs.FS) (*refit.Model, error) {
+	if safetensors.SniffFS(fsys) {
+		return safetensors.DecodeFS(fsys, ".", &refit.DecodeOptions{})
+	}
+	files := weightFiles(fsys)
+	if len(files) == 0 {
+		return nil, errorf("no model.safetensors or pytorch_model.bin weights")
+	}
+	merged := &refit.Model{Format: "pytorch"}
+	for _, name := range files {
+		f, err := refit.OpenFS(fsys, name)
+		if err != nil {
+			merged.Close()
+			return nil, err
+		}
+		m, err := pytorch.Decode(f, f.Size(), &refit.DecodeOptions{})
+		if err != nil {
+			f.Close()
+			merged.Close()
+			return nil, fmt.Errorf("arch: %s: %w", name, err)
+		}
+		merged.Tensors = append(merged.Tensors, m.Tensors...)
+		merged.AddCloser(m)
+		merged.AddCloser(f)
+	}
+	if err := merged.CheckNames(); err != nil {
+		merged.Close()
+		return nil, errors.Join(err, refit.ErrFormat)
+	}
+	return merged, nil
+}

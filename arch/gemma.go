@@ -1,0 +1,43 @@
+package arch
+
+import (
+	"strings"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Gemma is a Llama layout with GELU gating, tied embeddings, NEOX rotary and RMSNorm
+// weights stored as an offset from 1; the converter adds the 1 (ggml multiplies by
+// the weight). The sqrt(hidden_size) embedding scale is applied by llama.cpp at run time.
+func init() {
+	Register(Arch{
+		Name:      "gemma",
+		Classes:   []string{"GemmaForCausalLM", "GemmaModel"},
+		Tensors:   withPrefixes(decoderPrefixes, llamaTensors),
+		Skip:      rotarySkip,
+		Params:    gemmaParams("gemma"),
+		Transform: gemmaNorms,
+	})
+}
+
+func gemmaParams(name string) func(c *Config, md *refit.Metadata) error {
+	return func(c *Config, md *refit.Metadata) error {
+		p := &params{c: c, md: md, arch: name}
+		decoderParams(p)
+		if !c.Has("head_dim") {
+			hd := p.headDim()
+			p.set("attention.key_length", hd)
+			p.set("attention.value_length", hd)
+		}
+		return p.err
+	}
+}
+
+// gemmaNorms adds 1 to every RMSNorm weight.
+func gemmaNorms(c *Config, hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
+	if strings.HasSuffix(hf, "norm.weight") {
+		return addOne(t)
+	}
+	return t, nil
+}

@@ -1,0 +1,127 @@
+package arch
+
+import (
+	"strings"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// llamaTensors is the decoder layout shared by Llama, Mistral, Qwen2/3 and Gemma:
+// separate Q/K/V/O projections and a gated MLP.
+var llamaTensors = []TensorName{
+	{"embed_tokens", "token_embd"},
+	{"norm", "output_norm"},
+	{"lm_head", "output"},
+	{"layers.{bid}.input_layernorm", "blk.{bid}.attn_norm"},
+	{"layers.{bid}.self_attn.q_proj", "blk.{bid}.attn_q"},
+	{"layers.{bid}.self_attn.k_proj", "blk.{bid}.attn_k"},
+	{"layers.{bid}.self_attn.v_proj", "blk.{bid}.attn_v"},
+	{"layers.{bid}.self_attn.o_proj", "blk.{bid}.attn_output"},
+	{"layers.{bid}.post_attention_layernorm", "blk.{bid}.ffn_norm"},
+	{"layers.{bid}.mlp.gate_proj", "blk.{bid}.ffn_gate"},
+	{"layers.{bid}.mlp.up_proj", "blk.{bid}.ffn_up"},
+	{"layers.{bid}.mlp.down_proj", "blk.{bid}.ffn_down"},
+}
+
+// decoderPrefixes: "model." for *ForCausalLM checkpoints, "" for bare base models.
+var decoderPrefixes = []string{"model.", ""}
+
+// rotarySkip drops precomputed rotary buffers some checkpoints store.
+var rotarySkip = []string{
+	"model.layers.{bid}.self_attn.rotary_emb.inv_freq",
+	"layers.{bid}.self_attn.rotary_emb.inv_freq",
+	"model.rotary_emb.inv_freq",
+}
+
+func init() {
+	Register(Arch{
+		Name:      "llama",
+		Classes:   []string{"LlamaForCausalLM", "LlamaModel", "MistralForCausalLM", "MistralModel"},
+		Tensors:   withPrefixes(decoderPrefixes, llamaTensors),
+		Skip:      rotarySkip,
+		Params:    llamaParams,
+		Transform: llamaTransform,
+	})
+}
+
+// decoderParams writes the keys common to Llama-like decoders.
+func decoderParams(p *params) {
+	p.u32("context_length", "max_position_embeddings", "n_ctx", "n_positions")
+	p.u32("embedding_length", "hidden_size", "n_embd")
+	p.u32("block_count", "num_hidden_layers", "n_layer")
+	p.u32("feed_forward_length", "intermediate_size", "n_inner")
+	heads := p.u32("attention.head_count", "num_attention_heads", "n_head")
+	if p.c.Has("num_key_value_heads") {
+		p.u32("attention.head_count_kv", "num_key_value_heads")
+	} else {
+		p.set("attention.head_count_kv", heads)
+	}
+	if p.c.Has("rope_theta") {
+		p.f32("rope.freq_base", "rope_theta")
+	} else if rp := p.c.Object("rope_parameters"); rp != nil && rp.Has("rope_theta") {
+		v, err := rp.Float("rope_theta")
+		p.fail(err)
+		p.set("rope.freq_base", v)
+	}
+	p.f32("attention.layer_norm_rms_epsilon", "rms_norm_eps")
+	if p.c.Has("head_dim") {
+		p.u32("attention.key_length", "head_dim")
+		p.u32("attention.value_length", "head_dim")
+	}
+	ropeScaling(p)
+}
+
+// ropeScaling writes linear and YaRN rope scaling; other kinds are refused rather
+// than silently converted into a model that computes something else.
+func ropeScaling(p *params) {
+	rs := p.c.Object("rope_scaling")
+	if rs == nil {
+		return
+	}
+	kind := rs.String("rope_type", "type")
+	switch kind {
+	case "", "default":
+	case "linear":
+		f, err := rs.Float("factor")
+		p.fail(err)
+		p.set("rope.scaling.type", "linear")
+		p.set("rope.scaling.factor", f)
+	case "yarn":
+		f, err := rs.Float("factor")
+		p.fail(err)
+		orig, err := rs.Int("original_max_position_embeddings")
+		p.fail(err)
+		p.set("rope.scaling.type", "yarn")
+		p.set("rope.scaling.factor", f)
+		p.set("rope.scaling.original_context_length", orig)
+	default:
+		p.fail(refit.Unsupportedf("arch", "%s: rope_scaling type %q", p.arch, kind))
+	}
+}
+
+func llamaParams(c *Config, md *refit.Metadata) error {
+	p := &params{c: c, md: md, arch: "llama"}
+	decoderParams(p)
+	p.u32("vocab_size", "vocab_size")
+	p.set("rope.dimension_count", p.headDim())
+	return p.err
+}
+
+// llamaTransform permutes Q and K rows into ggml's interleaved rotary layout.
+func llamaTransform(c *Config, hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
+	var headsKey []string
+	switch {
+	case strings.HasSuffix(t.Name, ".attn_q.weight"), strings.HasSuffix(t.Name, ".attn_q.bias"):
+		headsKey = []string{"num_attention_heads"}
+	case strings.HasSuffix(t.Name, ".attn_k.weight"), strings.HasSuffix(t.Name, ".attn_k.bias"):
+		headsKey = []string{"num_key_value_heads", "num_attention_heads"}
+	default:
+		return t, nil
+	}
+	heads, err := c.Int(headsKey...)
+	if err != nil {
+		return nil, err
+	}
+	return permuteTensor(t, int(heads))
+}

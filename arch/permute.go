@@ -1,0 +1,135 @@
+package arch
+
+import (
+	"fmt"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// PermuteRoPE reorders the rows of a Q or K projection from Hugging Face's rotary
+// layout (each head's first half of dimensions paired with its second half, rotate_half)
+// to ggml's interleaved layout (dimension pairs 2i, 2i+1), as llama.cpp's llama
+// architecture expects. Within each head of headDim rows, source row j*headDim/2+i goes
+// to row 2i+j. dst and src hold rows of rowBytes bytes each; heads must divide the row
+// count into even-sized heads. dst and src must not overlap.
+func PermuteRoPE(dst, src []byte, heads, rowBytes int) error {
+	return permuteRows(dst, src, heads, rowBytes, false)
+}
+
+// UnpermuteRoPE is the inverse of PermuteRoPE: ggml's interleaved rows back to
+// Hugging Face's half-split rows.
+func UnpermuteRoPE(dst, src []byte, heads, rowBytes int) error {
+	return permuteRows(dst, src, heads, rowBytes, true)
+}
+
+func permuteRows(dst, src []byte, heads, rowBytes int, inverse bool) error {
+	if heads <= 0 || rowBytes <= 0 || len(src)%rowBytes != 0 || len(dst) != len(src) {
+		return fmt.Errorf("arch: rotary permutation of %d bytes into %d, rows of %d bytes, %d heads: bad layout", len(src), len(dst), rowBytes, heads)
+	}
+	rows := len(src) / rowBytes
+	if rows%heads != 0 || (rows/heads)%2 != 0 {
+		return fmt.Errorf("arch: rotary permutation: %d rows do not split into %d heads of even size", rows, heads)
+	}
+	headDim := rows / heads
+	half := headDim / 2
+	for h := range heads {
+		base := h * headDim
+		for i := range half {
+			for j := range 2 {
+				hfRow := base + j*half + i
+				ggmlRow := base + 2*i + j
+				from, to := hfRow, ggmlRow
+				if inverse {
+					from, to = ggmlRow, hfRow
+				}
+				copy(dst[to*rowBytes:(to+1)*rowBytes], src[from*rowBytes:(from+1)*rowBytes])
+			}
+		}
+	}
+	return nil
+}
+
+// permuteTensor returns t with its rows permuted lazily for heads heads. Bias vectors
+// (1-D) are rows of one element.
+func permuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.DType.Quantized() {
+		return nil, fmt.Errorf("arch: cannot permute tensor %q of type %v and shape %v", t.Name, t.DType, t.Shape)
+	}
+	rowBytes := t.Size() / t.Shape[0]
+	if t.Shape[0] == 0 || rowBytes == 0 {
+		return t, nil
+	}
+	rows := int(t.Shape[0])
+	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
+		return nil, errorf("tensor %q: %d rows do not split into %d heads of even size", t.Name, rows, heads)
+	}
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, PermuteRoPE(out, b, heads, int(rowBytes))
+	})
+	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
+}
+
+// Transpose2D swaps the two dimensions of a row-major matrix of rows x cols elements
+// of elemSize bytes: dst[c][r] = src[r][c].
+func Transpose2D(dst, src []byte, rows, cols, elemSize int) error {
+	if rows < 0 || cols < 0 || elemSize <= 0 || len(src) != rows*cols*elemSize || len(dst) != len(src) {
+		return fmt.Errorf("arch: transpose of %dx%d elements of %d bytes: have %d and %d bytes", rows, cols, elemSize, len(src), len(dst))
+	}
+	for r := range rows {
+		for c := range cols {
+			s := (r*cols + c) * elemSize
+			d := (c*rows + r) * elemSize
+			copy(dst[d:d+elemSize], src[s:s+elemSize])
+		}
+	}
+	return nil
+}
+
+// transposeTensor returns a 2-D tensor transposed lazily (GPT-2's Conv1D weights are
+// stored [in, out]; ggml wants [out, in]).
+func transposeTensor(t *tensor.Tensor) (*tensor.Tensor, error) {
+	if len(t.Shape) != 2 || t.DType.Quantized() {
+		return nil, fmt.Errorf("arch: cannot transpose tensor %q of type %v and shape %v", t.Name, t.DType, t.Shape)
+	}
+	rows, cols := int(t.Shape[0]), int(t.Shape[1])
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, Transpose2D(out, b, rows, cols, src.DType.TypeSize())
+	})
+	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: tensor.Shape{t.Shape[1], t.Shape[0]}, Data: data}, nil
+}
+
+// addOne returns t + 1 as F32, lazily: Gemma's RMSNorm multiplies by (1 + weight),
+// ggml's by weight.
+func addOne(t *tensor.Tensor) (*tensor.Tensor, error) {
+	if !t.DType.Float() {
+		return nil, fmt.Errorf("arch: norm tensor %q has type %v, not a float type", t.Name, t.DType)
+	}
+	size, err := tensor.ByteSize(tensor.F32, t.Shape)
+	if err != nil {
+		return nil, err
+	}
+	src := t
+	data := tensor.NewLazy(size, func() ([]byte, error) {
+		v, err := src.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		for i := range v {
+			v[i]++
+		}
+		return tensor.EncodeFloat32(nil, v), nil
+	})
+	return &tensor.Tensor{Name: t.Name, DType: tensor.F32, Shape: t.Shape.Clone(), Data: data}, nil
+}

@@ -1,0 +1,153 @@
+package llama
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/tensor"
+)
+
+type reference struct {
+	Strings []string  `json:"strings"`
+	Tokens  [][]int32 `json:"tokens"`
+	Models  map[string]struct {
+		AddBOS  bool  `json:"add_bos"`
+		BOS     int32 `json:"bos"`
+		Prompts []struct {
+			IDs    []int32   `json:"ids"`
+			Logits []float64 `json:"logits"`
+		} `json:"prompts"`
+	} `json:"models"`
+}
+
+type llamaOutput struct {
+	NVocab  int         `json:"n_vocab"`
+	Tokens  [][]int32   `json:"tokens"`
+	Special [][]int32   `json:"special"`
+	Logits  [][]float64 `json:"logits"`
+	ExactKV bool        `json:"exact_kv"`
+}
+
+// tolerances on the largest logit difference relative to the largest |logit|.
+var tolerances = map[tensor.DType]float64{tensor.F32: 1e-4, tensor.F16: 2e-2}
+
+// TestLlamaCppAgrees converts each architecture at F32 and F16, loads the GGUF in
+// llama.cpp and compares tokenization and last-position logits with the reference.
+func TestLlamaCppAgrees(t *testing.T) {
+	testtool.RequirePython(t, "torch", "ctypes")
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	script, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "gen", "llm.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testtool.RunPython(t, string(script), "build", dir)
+	var ref reference
+	readJSON(t, filepath.Join(dir, "reference.json"), &ref)
+	names := make([]string, 0, len(ref.Models))
+	for n := range ref.Models {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		want := ref.Models[name]
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+			t.Run(name+"/"+dt.String(), func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), name+".gguf")
+				convert(t, filepath.Join(dir, name), out, dt)
+				req := map[string]any{"strings": ref.Strings, "ids": [][]int32{}}
+				var ids [][]int32
+				for _, p := range want.Prompts {
+					ids = append(ids, p.IDs)
+				}
+				req["ids"] = ids
+				reqPath := filepath.Join(t.TempDir(), "req.json")
+				writeJSON(t, reqPath, req)
+				var got llamaOutput
+				if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
+					t.Fatal(err)
+				}
+				for i, s := range ref.Strings {
+					if !slices.Equal(got.Tokens[i], ref.Tokens[i]) {
+						t.Errorf("llama_tokenize(%q) = %v, want %v", s, got.Tokens[i], ref.Tokens[i])
+					}
+					wantSpecial := ref.Tokens[i]
+					if want.AddBOS {
+						wantSpecial = append([]int32{want.BOS}, wantSpecial...)
+					}
+					if !slices.Equal(got.Special[i], wantSpecial) {
+						t.Errorf("llama_tokenize(%q, add_special) = %v, want %v", s, got.Special[i], wantSpecial)
+					}
+				}
+				tol := tolerances[dt]
+				if !got.ExactKV {
+					tol = max(tol, 2e-2) // F16 KV cache
+				}
+				for i, p := range want.Prompts {
+					if len(got.Logits[i]) != len(p.Logits) {
+						t.Fatalf("llama.cpp returned %d logits, want %d", len(got.Logits[i]), len(p.Logits))
+					}
+					var maxDiff, scale float64
+					for j, w := range p.Logits {
+						maxDiff = max(maxDiff, math.Abs(got.Logits[i][j]-w))
+						scale = max(scale, math.Abs(w))
+					}
+					rel := maxDiff / scale
+					t.Logf("prompt %d: max |logit diff| %.3g (max |logit| %.3g, relative %.3g, exact KV %v)", i, maxDiff, scale, rel, got.ExactKV)
+					if rel > tol || math.IsNaN(rel) {
+						t.Errorf("prompt %d: logits differ by %.3g relative (%.3g absolute), tolerance %.3g", i, rel, maxDiff, tol)
+					}
+				}
+			})
+		}
+	}
+}
+
+func convert(t *testing.T, dir, out string, dt tensor.DType) {
+	t.Helper()
+	m, err := arch.ConvertHF(context.Background(), refit.DirFS(dir), &arch.ConvertOptions{DType: dt})
+	if err != nil {
+		t.Fatalf("ConvertHF(%s) = %v", dir, err)
+	}
+	defer m.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := gguf.Encode(f, m, nil); err != nil {
+		t.Fatalf("gguf.Encode = %v", err)
+	}
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

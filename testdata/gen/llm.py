@@ -1,0 +1,482 @@
+#!/usr/bin/python3
+"""Tiny Hugging Face-style LLM folders with random weights, their torch reference
+outputs, and a llama.cpp runner (ctypes) for Refit's HF -> GGUF agreement tests.
+
+  llm.py build OUTDIR         write OUTDIR/<arch>/ folders (config.json, weights,
+                              tokenizer.json, tokenizer_config.json) and
+                              OUTDIR/reference.json (token ids and last-position logits)
+  llm.py llama LIBDIR GGUF PROMPTS.json
+                              load GGUF with libllama, print JSON: tokenization of each
+                              string and last-position logits for each id list
+
+Written for Debian's python3-torch (no transformers, no tokenizers): the byte-level
+BPE tokenizer is trained here on a fixed text, and each architecture's forward pass is
+written here from its Hugging Face definition.
+"""
+import ctypes, glob, json, math, os, re, struct, sys
+
+CORPUS = ("The quick brown fox jumps over the lazy dog. Refit converts models to GGUF, "
+          "and llama.cpp runs them! Numbers like 123 and 4567 appear; so do words: "
+          "hello, world, model, token, tokens, tokenizer, converter, weights, layers. "
+          "It's what we'll test: don't they've I'm you'd. ") * 4
+
+STRINGS = ["Hello world", "The quick brown fox", "tokens and tokenizers!", "It's 2024, isn't it?",
+           "  leading spaces", "trailing  ", "a  b   c", "héllo wörld ünïcode", "x", "123456789",
+           "converter: weights; layers."]
+
+PROMPTS = ["The quick brown fox jumps", "hello world, model tokens 42"]
+
+# GPT-2 pre-tokenizer regex with Python re classes: \p{L} -> [^\W\d_], \p{N} -> \d.
+PRE = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+B2U = bytes_to_unicode()
+
+
+def words(text):
+    return ["".join(B2U[b] for b in w.encode("utf-8")) for w in PRE.findall(text)]
+
+
+def train_bpe(n_merges):
+    counts = {}
+    for w in words(CORPUS):
+        counts[w] = counts.get(w, 0) + 1
+    splits = {w: list(w) for w in counts}
+    merges = []
+    for _ in range(n_merges):
+        pairs = {}
+        for w, c in counts.items():
+            s = splits[w]
+            for a, b in zip(s, s[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + c
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        for w in splits:
+            s, out, i = splits[w], [], 0
+            while i < len(s):
+                if i + 1 < len(s) and (s[i], s[i + 1]) == best:
+                    out.append(s[i] + s[i + 1])
+                    i += 2
+                else:
+                    out.append(s[i])
+                    i += 1
+            splits[w] = out
+    vocab = {}
+    for b in range(256):
+        vocab[B2U[b]] = len(vocab)
+    for a, b in merges:
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+    return vocab, merges
+
+
+class BPE:
+    def __init__(self, vocab, merges):
+        self.vocab = vocab
+        self.ranks = {m: i for i, m in enumerate(merges)}
+
+    def word(self, w):
+        s = list(w)
+        while len(s) > 1:
+            pairs = [(self.ranks.get((a, b), 1 << 30), i) for i, (a, b) in enumerate(zip(s, s[1:]))]
+            r, i = min(pairs)
+            if r == 1 << 30:
+                break
+            s = s[:i] + [s[i] + s[i + 1]] + s[i + 2:]
+        return [self.vocab[t] for t in s]
+
+    def encode(self, text):
+        return [i for w in words(text) for i in self.word(w)]
+
+
+def tokenizer_files(d, vocab, merges, add_bos):
+    n = len(vocab)
+    specials = [("<s>", n), ("</s>", n + 1)]
+    tok = {
+        "version": "1.0",
+        "added_tokens": [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for c, i in specials],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                  "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False,
+                  "vocab": vocab, "merges": [a + " " + b for a, b in merges]},
+    }
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    cfg = {"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": add_bos, "add_eos_token": False,
+           "chat_template": "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}",
+           "model_max_length": 64}
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f)
+    return n + 2
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous().to(torch.float32)
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+# ---- reference forward passes (Hugging Face semantics), float64 for a clean reference
+
+def rms(x, w, eps, offset=0.0):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * (offset + w)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), -1)
+
+
+def rope(x, theta, rot_dim=None):
+    # x: [heads, T, hd]; half-split (NEOX / HF) layout
+    hd = x.shape[-1]
+    rd = rot_dim or hd
+    T = x.shape[1]
+    inv = 1.0 / (theta ** (torch.arange(0, rd, 2, dtype=torch.float64) / rd))
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv)
+    emb = torch.cat((ang, ang), -1)
+    xr, xp = x[..., :rd], x[..., rd:]
+    return torch.cat((xr * emb.cos() + rotate_half(xr) * emb.sin(), xp), -1)
+
+
+def attention(q, k, v, scale, softcap=None):
+    # q: [H, T, hd], k/v: [KV, T, hd]
+    rep = q.shape[0] // k.shape[0]
+    k = k.repeat_interleave(rep, 0)
+    v = v.repeat_interleave(rep, 0)
+    s = q @ k.transpose(1, 2) * scale
+    if softcap:
+        s = torch.tanh(s / softcap) * softcap
+    T = q.shape[1]
+    s = s + torch.triu(torch.full((T, T), float("-inf"), dtype=s.dtype), 1)
+    return torch.softmax(s, -1) @ v
+
+
+def gelu_tanh(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+def decoder_forward(c, W, ids, kind):
+    p = "model."
+    H, KV = c["num_attention_heads"], c["num_key_value_heads"]
+    hd = c.get("head_dim") or c["hidden_size"] // H
+    eps = c["rms_norm_eps"]
+    theta = c.get("rope_theta", 10000.0)
+    gem = kind in ("gemma", "gemma2")
+    off = 1.0 if gem else 0.0
+    x = W[p + "embed_tokens.weight"][ids]
+    if gem:
+        x = x * torch.tensor(c["hidden_size"] ** 0.5, dtype=x.dtype)
+    T = len(ids)
+    for i in range(c["num_hidden_layers"]):
+        L = p + f"layers.{i}."
+        h = rms(x, W[L + "input_layernorm.weight"], eps, off)
+        if kind == "phi3":
+            qkv = h @ W[L + "self_attn.qkv_proj.weight"].T
+            q, k, v = qkv.split([H * hd, KV * hd, KV * hd], -1)
+        else:
+            q = h @ W[L + "self_attn.q_proj.weight"].T
+            k = h @ W[L + "self_attn.k_proj.weight"].T
+            v = h @ W[L + "self_attn.v_proj.weight"].T
+            if kind == "qwen2":
+                q = q + W[L + "self_attn.q_proj.bias"]
+                k = k + W[L + "self_attn.k_proj.bias"]
+                v = v + W[L + "self_attn.v_proj.bias"]
+        q = q.view(T, H, hd).transpose(0, 1)
+        k = k.view(T, KV, hd).transpose(0, 1)
+        v = v.view(T, KV, hd).transpose(0, 1)
+        if kind == "qwen3":
+            q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
+            k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
+        q, k = rope(q, theta), rope(k, theta)
+        scale = c.get("query_pre_attn_scalar", hd) ** -0.5
+        a = attention(q, k, v, scale, c.get("attn_logit_softcapping"))
+        a = a.transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
+        if kind == "gemma2":
+            a = rms(a, W[L + "post_attention_layernorm.weight"], eps, off)
+            x = x + a
+            h = rms(x, W[L + "pre_feedforward_layernorm.weight"], eps, off)
+        else:
+            x = x + a
+            h = rms(x, W[L + "post_attention_layernorm.weight"], eps, off)
+        if kind == "phi3":
+            gu = h @ W[L + "mlp.gate_up_proj.weight"].T
+            g, u = gu.chunk(2, -1)
+        else:
+            g = h @ W[L + "mlp.gate_proj.weight"].T
+            u = h @ W[L + "mlp.up_proj.weight"].T
+        act = gelu_tanh(g) if gem else torch.nn.functional.silu(g)
+        m = (act * u) @ W[L + "mlp.down_proj.weight"].T
+        if kind == "gemma2":
+            m = rms(m, W[L + "post_feedforward_layernorm.weight"], eps, off)
+        x = x + m
+    x = rms(x, W[p + "norm.weight"], eps, off)
+    out = W.get("lm_head.weight", W[p + "embed_tokens.weight"])
+    logits = x @ out.T
+    if c.get("final_logit_softcapping"):
+        cap = c["final_logit_softcapping"]
+        logits = torch.tanh(logits / cap) * cap
+    return logits[-1]
+
+
+def gpt2_forward(c, W, ids):
+    p = "transformer."
+    E, H = c["n_embd"], c["n_head"]
+    hd = E // H
+    eps = c["layer_norm_epsilon"]
+    T = len(ids)
+    ln = lambda x, n: torch.nn.functional.layer_norm(x, (E,), W[n + ".weight"], W[n + ".bias"], eps)
+    x = W[p + "wte.weight"][ids] + W[p + "wpe.weight"][:T]
+    for i in range(c["n_layer"]):
+        L = p + f"h.{i}."
+        h = ln(x, L + "ln_1")
+        qkv = h @ W[L + "attn.c_attn.weight"] + W[L + "attn.c_attn.bias"]
+        q, k, v = (t.view(T, H, hd).transpose(0, 1) for t in qkv.split(E, -1))
+        a = attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E)
+        x = x + a @ W[L + "attn.c_proj.weight"] + W[L + "attn.c_proj.bias"]
+        h = ln(x, L + "ln_2")
+        m = gelu_tanh(h @ W[L + "mlp.c_fc.weight"] + W[L + "mlp.c_fc.bias"])
+        x = x + m @ W[L + "mlp.c_proj.weight"] + W[L + "mlp.c_proj.bias"]
+    x = ln(x, p + "ln_f")
+    return (x @ W[p + "wte.weight"].T)[-1]
+
+
+def decoder_weights(c, kind, g, tied):
+    E, H, KV, F = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["intermediate_size"]
+    hd = c.get("head_dim") or E // H
+    V = c["vocab_size"]
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: (r(n) * 0.5 if kind in ("gemma", "gemma2") else 1 + r(n) * 0.5)
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E)}
+    if not tied:
+        W["lm_head.weight"] = r(V, E)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        W[L + "input_layernorm.weight"] = nw(E)
+        W[L + "post_attention_layernorm.weight"] = nw(E)
+        if kind == "phi3":
+            W[L + "self_attn.qkv_proj.weight"] = r((H + 2 * KV) * hd, E)
+            W[L + "mlp.gate_up_proj.weight"] = r(2 * F, E)
+        else:
+            W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
+            W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
+            W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
+            W[L + "mlp.gate_proj.weight"] = r(F, E)
+            W[L + "mlp.up_proj.weight"] = r(F, E)
+        W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
+        W[L + "mlp.down_proj.weight"] = r(E, F)
+        if kind == "qwen2":
+            for n in "qkv":
+                W[L + f"self_attn.{n}_proj.bias"] = r(W[L + f"self_attn.{n}_proj.weight"].shape[0])
+        if kind == "qwen3":
+            W[L + "self_attn.q_norm.weight"] = nw(hd)
+            W[L + "self_attn.k_norm.weight"] = nw(hd)
+        if kind == "gemma2":
+            W[L + "pre_feedforward_layernorm.weight"] = nw(E)
+            W[L + "post_feedforward_layernorm.weight"] = nw(E)
+    return W
+
+
+def gpt2_weights(c, g):
+    E, V, P = c["n_embd"], c["vocab_size"], c["n_positions"]
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {"transformer.wte.weight": r(V, E), "transformer.wpe.weight": r(P, E),
+         "transformer.ln_f.weight": 1 + r(E) * 0.5, "transformer.ln_f.bias": r(E)}
+    for i in range(c["n_layer"]):
+        L = f"transformer.h.{i}."
+        for n in ("ln_1", "ln_2"):
+            W[L + n + ".weight"] = 1 + r(E) * 0.5
+            W[L + n + ".bias"] = r(E)
+        W[L + "attn.c_attn.weight"], W[L + "attn.c_attn.bias"] = r(E, 3 * E), r(3 * E)
+        W[L + "attn.c_proj.weight"], W[L + "attn.c_proj.bias"] = r(E, E), r(E)
+        W[L + "mlp.c_fc.weight"], W[L + "mlp.c_fc.bias"] = r(E, 4 * E), r(4 * E)
+        W[L + "mlp.c_proj.weight"], W[L + "mlp.c_proj.bias"] = r(4 * E, E), r(E)
+    return W
+
+
+def models(V):
+    base = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "intermediate_size": 96, "max_position_embeddings": 128, "rms_norm_eps": 1e-5,
+            "rope_theta": 10000.0, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1}
+    return {
+        "llama": dict(base, architectures=["LlamaForCausalLM"], model_type="llama", tie_word_embeddings=False),
+        "mistral": dict(base, architectures=["MistralForCausalLM"], model_type="mistral", tie_word_embeddings=False,
+                        num_key_value_heads=1, rope_theta=1000000.0),
+        "qwen2": dict(base, architectures=["Qwen2ForCausalLM"], model_type="qwen2", tie_word_embeddings=True,
+                      rms_norm_eps=1e-6),
+        "qwen3": dict(base, architectures=["Qwen3ForCausalLM"], model_type="qwen3", tie_word_embeddings=True,
+                      head_dim=32, rms_norm_eps=1e-6),
+        "gemma": dict(base, architectures=["GemmaForCausalLM"], model_type="gemma", tie_word_embeddings=True,
+                      head_dim=16, rms_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh"),
+        "gemma2": dict(base, architectures=["Gemma2ForCausalLM"], model_type="gemma2", tie_word_embeddings=True,
+                       head_dim=16, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
+                       query_pre_attn_scalar=16, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                       sliding_window=4096),
+        "phi3": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
+                     num_key_value_heads=4, original_max_position_embeddings=128, rope_scaling=None),
+        "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
+                 "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
+                 "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
+    }
+
+
+def build(outdir):
+    vocab, merges = train_bpe(300)
+    bpe = BPE(vocab, merges)
+    ref = {"strings": STRINGS, "tokens": [bpe.encode(s) for s in STRINGS], "models": {}}
+    for name, c in models(len(vocab) + 2).items():
+        d = os.path.join(outdir, name)
+        os.makedirs(d, exist_ok=True)
+        add_bos = name in ("llama", "mistral", "gemma", "gemma2")
+        tokenizer_files(d, vocab, merges, add_bos)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(c, f, indent=1)
+        g = torch.Generator().manual_seed(sum(map(ord, name)))
+        if name == "gpt2":
+            W = gpt2_weights(c, g)
+        else:
+            W = decoder_weights(c, name if name != "mistral" else "llama", g, c["tie_word_embeddings"])
+        # the reference uses the float32-rounded weights the files hold
+        W = {k: v.to(torch.float32).to(torch.float64) for k, v in W.items()}
+        if name == "llama":  # PyTorch weights, to cover the .bin path
+            torch.save({k: v.to(torch.float32) for k, v in W.items()}, os.path.join(d, "pytorch_model.bin"))
+        else:
+            write_safetensors(os.path.join(d, "model.safetensors"), W)
+        prompts = []
+        for text in PROMPTS:
+            ids = ([c["bos_token_id"]] if add_bos else []) + bpe.encode(text)
+            with torch.no_grad():
+                if name == "gpt2":
+                    logits = gpt2_forward(c, W, ids)
+                else:
+                    logits = decoder_forward(c, W, ids, {"mistral": "llama"}.get(name, name))
+            prompts.append({"ids": ids, "logits": logits.tolist()})
+        ref["models"][name] = {"add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts}
+    with open(os.path.join(outdir, "reference.json"), "w") as f:
+        json.dump(ref, f)
+
+
+# ---- llama.cpp through ctypes
+
+class Batch(ctypes.Structure):
+    _fields_ = [("n_tokens", ctypes.c_int32), ("token", ctypes.c_void_p), ("embd", ctypes.c_void_p),
+                ("pos", ctypes.c_void_p), ("n_seq_id", ctypes.c_void_p), ("seq_id", ctypes.c_void_p),
+                ("logits", ctypes.c_void_p)]
+
+
+class Blob(ctypes.Structure):
+    # llama_model_params / llama_context_params passed by value; larger than either
+    # (callers pass and receive them through memory, so extra bytes are ignored).
+    _fields_ = [("b", ctypes.c_uint8 * 1024)]
+
+
+def run_llama(libdir, gguf, prompts_path):
+    libllama = sorted(glob.glob(os.path.join(libdir, "libllama*.so")))
+    libllama = [p for p in libllama if "common" not in p][0]
+    libggml = sorted(glob.glob(os.path.join(libdir, "libggml.*so")))[0]
+    ggml = ctypes.CDLL(libggml, mode=ctypes.RTLD_GLOBAL)
+    ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+    ggml.ggml_backend_load_all_from_path(libdir.encode())
+    L = ctypes.CDLL(libllama)
+    L.llama_backend_init()
+    L.llama_model_default_params.restype = Blob
+    L.llama_context_default_params.restype = Blob
+    L.llama_model_load_from_file.argtypes = [ctypes.c_char_p, Blob]
+    L.llama_model_load_from_file.restype = ctypes.c_void_p
+    L.llama_init_from_model.argtypes = [ctypes.c_void_p, Blob]
+    L.llama_init_from_model.restype = ctypes.c_void_p
+    L.llama_model_get_vocab.argtypes = [ctypes.c_void_p]
+    L.llama_model_get_vocab.restype = ctypes.c_void_p
+    L.llama_vocab_n_tokens.argtypes = [ctypes.c_void_p]
+    L.llama_tokenize.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32),
+                                 ctypes.c_int32, ctypes.c_bool, ctypes.c_bool]
+    L.llama_batch_get_one.argtypes = [ctypes.POINTER(ctypes.c_int32), ctypes.c_int32]
+    L.llama_batch_get_one.restype = Batch
+    L.llama_decode.argtypes = [ctypes.c_void_p, Batch]
+    L.llama_get_logits_ith.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    L.llama_get_logits_ith.restype = ctypes.POINTER(ctypes.c_float)
+    L.llama_free.argtypes = [ctypes.c_void_p]
+    L.llama_model_free.argtypes = [ctypes.c_void_p]
+
+    model = L.llama_model_load_from_file(gguf.encode(), L.llama_model_default_params())
+    if not model:
+        raise SystemExit("llama.cpp could not load " + gguf)
+    vocab = L.llama_model_get_vocab(model)
+    n_vocab = L.llama_vocab_n_tokens(vocab)
+    req = json.load(open(prompts_path))
+
+    def tokenize(text, add_special):
+        b = text.encode("utf-8")
+        buf = (ctypes.c_int32 * (len(b) + 8))()
+        n = L.llama_tokenize(vocab, b, len(b), buf, len(buf), add_special, False)
+        if n < 0:
+            raise SystemExit("llama_tokenize failed")
+        return list(buf[:n])
+
+    out = {"n_vocab": n_vocab, "tokens": [tokenize(s, False) for s in req["strings"]],
+           "special": [tokenize(s, True) for s in req["strings"]], "logits": [], "exact_kv": False}
+    for ids in req["ids"]:
+        cp = L.llama_context_default_params()
+        raw = bytes(cp.b)
+        # Offsets from llama.h of the same release: n_batch at 4, flash_attn_type at 52,
+        # type_k/type_v at 104/108 (GGML_TYPE_F16 = 1 by default). Checked before use,
+        # so a different layout only costs KV-cache precision.
+        n_batch, fa, tk, tv = struct.unpack_from("<I", raw, 4)[0], struct.unpack_from("<i", raw, 52)[0], \
+            struct.unpack_from("<I", raw, 104)[0], struct.unpack_from("<I", raw, 108)[0]
+        if n_batch == 2048 and fa == -1 and tk == 1 and tv == 1:
+            struct.pack_into("<i", cp.b, 52, 0)   # flash attention off
+            struct.pack_into("<I", cp.b, 104, 0)  # K cache F32
+            struct.pack_into("<I", cp.b, 108, 0)  # V cache F32
+            out["exact_kv"] = True
+        ctx = L.llama_init_from_model(model, cp)
+        if not ctx:
+            raise SystemExit("llama_init_from_model failed")
+        arr = (ctypes.c_int32 * len(ids))(*ids)
+        rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(ids)))
+        if rc != 0:
+            raise SystemExit("llama_decode returned %d" % rc)
+        p = L.llama_get_logits_ith(ctx, -1)
+        out["logits"].append([p[i] for i in range(n_vocab)])
+        L.llama_free(ctx)
+    L.llama_model_free(model)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "build":
+        import torch
+        torch.set_num_threads(1)
+        build(sys.argv[2])
+    elif sys.argv[1] == "llama":
+        run_llama(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        raise SystemExit(__doc__)

@@ -1,0 +1,221 @@
+package tokenizer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/refit-ml/refit"
+)
+
+// TokenType is a GGUF token type (tokenizer.ggml.token_type); the values are
+// sentencepiece's piece types, which llama.cpp uses unchanged.
+type TokenType int32
+
+// Token types.
+const (
+	Normal      TokenType = 1
+	Unknown     TokenType = 2
+	Control     TokenType = 3
+	UserDefined TokenType = 4
+	Unused      TokenType = 5
+	Byte        TokenType = 6
+)
+
+// Limits on what a tokenizer file may claim before anything is allocated.
+const (
+	MaxFileSize  = 256 << 20 // tokenizer.json, tokenizer.model
+	MaxSideFile  = 16 << 20  // tokenizer_config.json, config.json, chat_template.jinja
+	MaxVocabSize = 1 << 24
+)
+
+// Special token roles, in GGUF key order: tokenizer.ggml.<role>_token_id.
+// "seperator" is spelled as GGUF spells it.
+var Roles = []string{"bos", "eos", "unknown", "seperator", "padding", "mask"}
+
+// Vocab is a tokenizer in the form GGUF stores it.
+type Vocab struct {
+	Model  string      // tokenizer.ggml.model: "gpt2" (byte-level BPE) or "llama" (SentencePiece)
+	Pre    string      // tokenizer.ggml.pre: the pre-tokenizer name llama.cpp knows
+	Tokens []string    // by id
+	Scores []float32   // SentencePiece only
+	Types  []TokenType // by id
+	Merges []string    // BPE only, "left right" in rank order
+
+	// Special maps a role from Roles to a token id.
+	Special map[string]uint32
+	// AddBOS, AddEOS and AddSpacePrefix are nil when the files do not say.
+	AddBOS, AddEOS, AddSpacePrefix *bool
+	ChatTemplate                   string
+}
+
+// ErrNoTokenizer reports a folder with neither tokenizer.json nor tokenizer.model.
+var ErrNoTokenizer = errors.New("tokenizer: no tokenizer.json or tokenizer.model")
+
+// Options control Load. The zero value means defaults.
+type Options struct {
+	// VocabSize pads the vocabulary with unused "[PADn]" tokens up to the model's
+	// embedding rows (config.json vocab_size); zero means no padding.
+	VocabSize int
+	// Pre overrides the pre-tokenizer name detected from tokenizer.json.
+	Pre string
+}
+
+// Load reads the tokenizer of a Hugging Face folder: tokenizer.model (SentencePiece)
+// when present, else tokenizer.json (byte-level BPE), plus special tokens, add_bos/add_eos
+// and the chat template from tokenizer_config.json, config.json and chat_template.jinja.
+func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	tokJSON, err := readOptional(fsys, "tokenizer.json", MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	spm, err := readOptional(fsys, "tokenizer.model", MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		v  *Vocab
+		tj *tokenizerJSON
+	)
+	if tokJSON != nil {
+		if tj, err = parseTokenizerJSON(tokJSON); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case spm != nil:
+		v, err = ParseSentencePiece(spm)
+	case tj != nil:
+		v, err = tj.vocab(opts.Pre)
+	default:
+		return nil, ErrNoTokenizer
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.Pre != "" {
+		v.Pre = opts.Pre
+	}
+	if opts.VocabSize > MaxVocabSize {
+		return nil, refit.Errorf("tokenizer", -1, "vocab_size %d exceeds %d", opts.VocabSize, MaxVocabSize)
+	}
+	v.pad(opts.VocabSize)
+	cfg, err := readOptional(fsys, "tokenizer_config.json", MaxSideFile)
+	if err != nil {
+		return nil, err
+	}
+	modelCfg, err := readOptional(fsys, "config.json", MaxSideFile)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := readOptional(fsys, "chat_template.jinja", MaxSideFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.applySpecial(tj, cfg, modelCfg); err != nil {
+		return nil, err
+	}
+	if tmpl != nil && v.ChatTemplate == "" {
+		v.ChatTemplate = string(tmpl)
+	}
+	return v, nil
+}
+
+// pad extends the vocabulary to n tokens with unused placeholders.
+func (v *Vocab) pad(n int) {
+	for i := len(v.Tokens); i < n; i++ {
+		v.Tokens = append(v.Tokens, fmt.Sprintf("[PAD%d]", i))
+		v.Types = append(v.Types, Unused)
+		if v.Scores != nil {
+			v.Scores = append(v.Scores, -1000)
+		}
+	}
+}
+
+// Metadata adds the tokenizer.* keys to md.
+func (v *Vocab) Metadata(md *refit.Metadata) {
+	md.Set("tokenizer.ggml.model", v.Model)
+	if v.Pre != "" {
+		md.Set("tokenizer.ggml.pre", v.Pre)
+	}
+	md.Set("tokenizer.ggml.tokens", append([]string(nil), v.Tokens...))
+	if v.Scores != nil {
+		md.Set("tokenizer.ggml.scores", append([]float32(nil), v.Scores...))
+	}
+	types := make([]int32, len(v.Types))
+	for i, t := range v.Types {
+		types[i] = int32(t)
+	}
+	md.Set("tokenizer.ggml.token_type", types)
+	if v.Merges != nil {
+		md.Set("tokenizer.ggml.merges", append([]string(nil), v.Merges...))
+	}
+	for _, r := range Roles {
+		if id, ok := v.Special[r]; ok {
+			md.Set("tokenizer.ggml."+r+"_token_id", id)
+		}
+	}
+	if v.AddBOS != nil {
+		md.Set("tokenizer.ggml.add_bos_token", *v.AddBOS)
+	}
+	if v.AddEOS != nil {
+		md.Set("tokenizer.ggml.add_eos_token", *v.AddEOS)
+	}
+	if v.AddSpacePrefix != nil {
+		md.Set("tokenizer.ggml.add_space_prefix", *v.AddSpacePrefix)
+	}
+	if v.ChatTemplate != "" {
+		md.Set("tokenizer.chat_template", v.ChatTemplate)
+	}
+}
+
+// id returns the id of a token's text, searching from the end so added tokens win.
+func (v *Vocab) id(text string) (uint32, bool) {
+	for i := len(v.Tokens) - 1; i >= 0; i-- {
+		if v.Tokens[i] == text {
+			return uint32(i), true
+		}
+	}
+	return 0, false
+}
+
+// readOptional reads a whole file, at most limit bytes; a missing file is (nil, nil).
+func readOptional(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, refit.Errorf("tokenizer", -1, "%s is larger than %d bytes", name, limit)
+	}
+	return b, nil
+}
+
+func errorf(msg string, args ...any) error { return refit.Errorf("tokenizer", -1, msg, args...) }
+
+func boolPtr(b bool) *bool { return &b }
+
+// looksSpecial mirrors the converter heuristic: added tokens shaped like <|...|> or
+// <unused...> are control tokens even when not flagged special.
+func looksSpecial(s string) bool {
+	switch s {
+	case "<pad>", "<mask>", "<2mass>", "[@BOS@]":
+		return true
+	}
+	return (strings.HasPrefix(s, "<|") && strings.HasSuffix(s, "|>")) ||
+		(strings.HasPrefix(s, "<｜") && strings.HasSuffix(s, "｜>")) ||
+		(strings.HasPrefix(s, "<unused") && strings.HasSuffix(s, ">"))
+}
