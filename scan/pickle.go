@@ -683,7 +683,7 @@ func tuple(items []value) value {
 }
 
 func appendList(l value, items ...value) {
-	if l.kind != kList {
+	if l.kind != kList || l.x.list == nil {
 		return
 	}
 	if len(*l.x.list)+len(items) > maxListItems {

@@ -183,6 +183,8 @@ func TestWalker(t *testing.T) {
 		{"pop mark", "(N0" + su("a") + ".", nil, false},
 		{"second pickle", "N." + su("os") + su("system") + "\x93.", []string{"os.system"}, false},
 		{"garbage after", "N.\xff", nil, true},
+		{"list over its cap", "]" + strings.Repeat("("+strings.Repeat("N", 100000)+"e", 12) + "(Ne0" + su("os") + su("system") + "\x93.", []string{"os.system"}, false},
+		{"stack over its cap", strings.Repeat("N", maxStack+1) + ".", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
