@@ -208,3 +208,17 @@ func broadcastTo[T any](dst, src []T, from, to []int64) {
 		}
 	})
 }
+
+// broadcastsTo reports whether shape from broadcasts to exactly shape to.
+func broadcastsTo(from, to []int64) bool {
+	if len(from) > len(to) {
+		return false
+	}
+	off := len(to) - len(from)
+	for i, d := range from {
+		if d != 1 && d != to[off+i] {
+			return false
+		}
+	}
+	return true
+}

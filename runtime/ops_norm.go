@@ -168,7 +168,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 	inner := x.Len() / max(outer, 1)
 	normShape := x.Shape[axis:]
 	scale := c.Input(1)
-	if _, err := BroadcastShape(normShape, scale.Shape); err != nil || scale.Len() > inner {
+	if !broadcastsTo(scale.Shape, normShape) {
 		return nil, fmt.Errorf("scale %v does not broadcast to %v", scale, normShape)
 	}
 	full := func(v *Value) []float32 {
@@ -185,7 +185,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 		if _, ok := b.Data.([]float32); !ok {
 			return nil, fmt.Errorf("bias must be float32")
 		}
-		if _, err := BroadcastShape(normShape, b.Shape); err != nil || b.Len() > inner {
+		if !broadcastsTo(b.Shape, normShape) {
 			return nil, fmt.Errorf("bias %v does not broadcast to %v", b, normShape)
 		}
 		bias = full(b)

@@ -274,6 +274,9 @@ func softmaxKernel(op string) Kernel {
 		}
 		out := c.Alloc(tensor.F32, x.Shape)
 		ys := out.Data.([]float32)
+		if dim == 0 {
+			outer = 0
+		}
 		parallelFor(outer*inner, 64, func(lo, hi int) {
 			for pq := lo; pq < hi; pq++ {
 				p, q := pq/inner, pq%inner

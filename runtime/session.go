@@ -493,11 +493,11 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 				err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", wp.val, wp.stack))
 				return
 			}
+			if ae, ok := r.(*allocError); ok {
+				err = nodeError(n, ae.err) // a bad or oversized shape, reported like a kernel's error
+				return
+			}
 			if e, ok := r.(error); ok {
-				if errors.Is(e, ErrTooLarge) {
-					err = nodeError(n, e)
-					return
-				}
 				err = nodeError(n, fmt.Errorf("kernel panicked: %w\n%s", e, debug.Stack()))
 				return
 			}
@@ -549,10 +549,10 @@ func (c *Call) Context() context.Context { return c.ctx }
 func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value {
 	n, err := tensor.Shape(shape).NumElements()
 	if err != nil {
-		panic(fmt.Errorf("allocating %v%v: %w", dt, tensor.Shape(shape), err))
+		panic(&allocError{fmt.Errorf("output shape %v: %w", tensor.Shape(shape), err)})
 	}
 	if n > c.sess.maxElements {
-		panic(fmt.Errorf("allocating %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements))
+		panic(&allocError{fmt.Errorf("output %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements)})
 	}
 	return c.sess.pool.get(dt, slices.Clone(shape), int(n))
 }
@@ -581,6 +581,10 @@ func (c *Call) RunGraph(g *Graph, inputs []*Value) ([]*Value, error) {
 	}
 	return c.sess.runGraph(c.ctx, g, e)
 }
+
+// allocError carries an invalid or oversized allocation out of Alloc (which has no
+// error result) to callNode.
+type allocError struct{ err error }
 
 // buffer is pooled storage; refs counts the live values (including views) over it.
 type buffer struct {
