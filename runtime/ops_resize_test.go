@@ -33,7 +33,7 @@ func resizeORTCases(t testing.TB) []ortCase {
 	}
 	for _, nm := range []string{"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"} {
 		cases = append(cases, ortCase{name: "nearest_mode/" + nm, op: "Resize", opset: 19,
-			attrs: map[string]any{"mode": "nearest", "nearest_mode": nm, "coordinate_transformation_mode": "asymmetric"},
+			attrs:  map[string]any{"mode": "nearest", "nearest_mode": nm, "coordinate_transformation_mode": "asymmetric"},
 			inputs: []*Value{x, nil, mustValue(t, []float32{1, 1, 2.5, 0.7}, 4)}, outputs: 1})
 	}
 	cases = append(cases,
