@@ -1,0 +1,39 @@
+// Package tflite reads TensorFlow Lite models (.tflite flatbuffers, identifier "TFL3").
+//
+// Spec: tensorflow/lite/schema/schema.fbs. schema.fbs here is the subset Refit reads,
+// written from that layout with every field before the last one read kept in place
+// (field order fixes vtable slots; unions take two). internal/schema is generated
+// from it by Debian's flatc 2.0.8 and committed, so building needs no flatc.
+//
+// # Tensors
+//
+// Constant tensors, those whose buffer holds bytes, become Model tensors in subgraph
+// order; activations (buffer 0 or empty) are not tensors of the model but are listed
+// in the *File that Model.Source holds. Buffers are read either from the flatbuffer's
+// data vector or, for models over 2 GiB, from the absolute file offset and size the
+// buffer records. Types: float32/16/64, bfloat16, int8/16/32/64, uint8/16/32/64,
+// bool, complex. Strings, resources, variants, int4 and sparse tensors are skipped and
+// listed in metadata "tflite.skipped". Quantized tensors keep their stored integers;
+// their parameters are metadata "tflite.quantization.<name>.scale" ([]float32),
+// ".zero_point" ([]int64) and ".dimension" (int32), and [Dequantize] gives a lazy
+// float32 view computed as TFLite's reference kernel does.
+//
+// # Memory
+//
+// The flatbuffer is walked in place when the reader is an mmap'd file (it exposes
+// Bytes); other readers are read into memory (capped at [MaxFlatbuffer]). Tensors are
+// views of the file.
+//
+// # Security
+//
+// The flatbuffers Go runtime does not verify buffers. Every vector the decoder loops
+// over is checked against the buffer before the loop, buffer indices against the
+// buffer count, external offsets and sizes against the file size, and each tensor's
+// byte count against its dtype and shape; any remaining out-of-range access on a
+// malformed file is recovered and reported as refit.ErrFormat.
+//
+// # Fixtures
+//
+// testdata/*.tflite are written by TestGenerateFixtures with the flatbuffers builder
+// (go test -run TestGenerateFixtures -update), since TensorFlow is not available.
+package tflite

@@ -1,0 +1,378 @@
+package tflite
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/tflite/internal/schema"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Identifier is the flatbuffers file identifier of TFLite models, at bytes 4..8.
+const Identifier = "TFL3"
+
+// MaxFlatbuffer caps the bytes read into memory when r cannot expose its bytes
+// directly (an mmap'd refit.MappedFile can); flatbuffers are limited to 2 GiB.
+const MaxFlatbuffer = 2 << 30
+
+func init() {
+	refit.Register(refit.Format{
+		Name:       "tflite",
+		Extensions: []string{".tflite"},
+		Sniff:      Sniff,
+		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
+			return Decode(r, size)
+		},
+	})
+}
+
+// Sniff reports whether r carries the TFLite file identifier.
+func Sniff(r io.ReaderAt, size int64) bool {
+	if size < 8 {
+		return false
+	}
+	var b [4]byte
+	if n, _ := r.ReadAt(b[:], 4); n != 4 {
+		return false
+	}
+	return string(b[:]) == Identifier
+}
+
+// Quantization holds a tensor's affine quantization: real = Scale[c] * (q - ZeroPoint[c])
+// along Dimension when there are several channels, per tensor when there is one.
+type Quantization struct {
+	Scale     []float32
+	ZeroPoint []int64
+	Min, Max  []float32
+	Dimension int32
+}
+
+// TensorInfo describes one tensor of a subgraph.
+type TensorInfo struct {
+	Subgraph     int
+	Index        int
+	Name         string
+	Type         int8 // TFLite TensorType
+	Shape        []int64
+	Buffer       uint32
+	Quantization *Quantization
+	Sparse       bool
+	Variable     bool
+}
+
+// File is a parsed TFLite model: what Decode saw beyond the tensors it returns.
+type File struct {
+	Version     uint32
+	Description string
+	Subgraphs   []string // names
+	Tensors     []TensorInfo
+}
+
+var dtypes = map[schema.TensorType]tensor.DType{
+	schema.TensorTypeFLOAT32: tensor.F32, schema.TensorTypeFLOAT16: tensor.F16,
+	schema.TensorTypeINT32: tensor.I32, schema.TensorTypeUINT8: tensor.U8,
+	schema.TensorTypeINT64: tensor.I64, schema.TensorTypeBOOL: tensor.Bool,
+	schema.TensorTypeINT16: tensor.I16, schema.TensorTypeCOMPLEX64: tensor.C64,
+	schema.TensorTypeINT8: tensor.I8, schema.TensorTypeFLOAT64: tensor.F64,
+	schema.TensorTypeCOMPLEX128: tensor.C128, schema.TensorTypeUINT64: tensor.U64,
+	schema.TensorTypeUINT32: tensor.U32, schema.TensorTypeUINT16: tensor.U16,
+	schema.TensorTypeBFLOAT16: tensor.BF16,
+}
+
+type byteser interface{ Bytes() []byte }
+
+func formatErr(msg string, args ...any) error { return refit.Errorf("tflite", -1, msg, args...) }
+
+// Decode reads a .tflite model. Constant tensors (those whose buffer holds data) become
+// Model tensors in subgraph order, viewing r; tensors of subgraphs after the first are
+// named "<subgraph>/<name>" when a name repeats. Quantization parameters go to metadata
+// "tflite.quantization.<tensor>.{scale,zero_point,dimension}"; Dequantize gives a float view.
+// Model.Source is the *File.
+func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+	if !Sniff(r, size) {
+		return nil, formatErr("no %q file identifier", Identifier)
+	}
+	var buf []byte
+	if bs, ok := r.(byteser); ok && int64(len(bs.Bytes())) == size {
+		buf = bs.Bytes()
+	} else {
+		if size > MaxFlatbuffer {
+			return nil, refit.Unsupportedf("tflite", "a %d-byte model not backed by a mapped file", size)
+		}
+		buf = make([]byte, size)
+		if n, err := r.ReadAt(buf, 0); int64(n) != size {
+			return nil, &refit.FormatError{Format: "tflite", Offset: int64(n), Msg: "reading model", Err: err}
+		}
+	}
+	if len(buf) > math.MaxUint32 {
+		buf = buf[:math.MaxUint32] // flatbuffer offsets are 32-bit; data past this is reached by Buffer.offset
+	}
+	return decode(buf, r, size)
+}
+
+// decode walks the flatbuffer. The flatbuffers runtime indexes slices without
+// checks, so after explicit checks of every vector it loops over, a recover turns
+// any remaining out-of-range access on hostile input into ErrFormat.
+func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, formatErr("malformed flatbuffer: %v", p)
+		}
+	}()
+	root := schema.GetRootAsModel(buf, 0)
+	f := &File{Version: root.Version(), Description: string(root.Description())}
+	nBuffers := root.BuffersLength()
+	if err := checkVector(buf, root.Table(), 12, 4); err != nil {
+		return nil, err
+	}
+	if err := checkVector(buf, root.Table(), 8, 4); err != nil {
+		return nil, err
+	}
+	m = &refit.Model{Format: "tflite", Source: f}
+	m.Metadata.Set("tflite.version", f.Version)
+	if f.Description != "" {
+		m.Metadata.Set("tflite.description", f.Description)
+	}
+	seen := map[string]bool{}
+	var skipped []string
+	defer func() {
+		if m != nil && len(skipped) > 0 {
+			m.Metadata.Set("tflite.skipped", skipped)
+		}
+	}()
+	var sg schema.SubGraph
+	var tt schema.Tensor
+	var b schema.Buffer
+	for si := 0; si < root.SubgraphsLength(); si++ {
+		root.Subgraphs(&sg, si)
+		f.Subgraphs = append(f.Subgraphs, string(sg.Name()))
+		if err := checkVector(buf, sg.Table(), 4, 4); err != nil {
+			return nil, err
+		}
+		for ti := 0; ti < sg.TensorsLength(); ti++ {
+			sg.Tensors(&tt, ti)
+			info, err := tensorInfo(buf, &tt, si, ti)
+			if err != nil {
+				return nil, err
+			}
+			f.Tensors = append(f.Tensors, info)
+			if info.Buffer == 0 {
+				continue
+			}
+			if uint64(info.Buffer) >= uint64(nBuffers) {
+				return nil, formatErr("tensor %q: buffer %d of %d", info.Name, info.Buffer, nBuffers)
+			}
+			root.Buffers(&b, int(info.Buffer))
+			off, n, err := bufferRange(buf, &b, size)
+			if err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
+			}
+			if n == 0 {
+				continue
+			}
+			t, err := constTensor(info, r, off, n)
+			if err != nil {
+				return nil, err
+			}
+			if t == nil {
+				skipped = append(skipped, info.Name)
+				continue
+			}
+			if seen[t.Name] {
+				t.Name = fmt.Sprintf("%s/%s", subgraphName(f, si), t.Name)
+			}
+			if seen[t.Name] {
+				t.Name = fmt.Sprintf("%s#%d", t.Name, ti)
+			}
+			seen[t.Name] = true
+			m.Tensors = append(m.Tensors, t)
+			if q := info.Quantization; q != nil && len(q.Scale) > 0 {
+				m.Metadata.Set("tflite.quantization."+t.Name+".scale", q.Scale)
+				m.Metadata.Set("tflite.quantization."+t.Name+".zero_point", q.ZeroPoint)
+				m.Metadata.Set("tflite.quantization."+t.Name+".dimension", q.Dimension)
+			}
+		}
+	}
+	return m, nil
+}
+
+func subgraphName(f *File, i int) string {
+	if f.Subgraphs[i] != "" {
+		return f.Subgraphs[i]
+	}
+	return fmt.Sprintf("subgraph%d", i)
+}
+
+// checkVector verifies that the vector in slot of t (if present) lies inside buf.
+func checkVector(buf []byte, t flatbuffers.Table, slot flatbuffers.VOffsetT, elem int) error {
+	o := flatbuffers.UOffsetT(t.Offset(slot))
+	if o == 0 {
+		return nil
+	}
+	start := uint64(t.Vector(o))
+	n := uint64(t.VectorLen(o))
+	if start > uint64(len(buf)) || n > (uint64(len(buf))-start)/uint64(elem) {
+		return formatErr("vector of %d elements at %d runs past the %d-byte flatbuffer", n, start, len(buf))
+	}
+	return nil
+}
+
+func tensorInfo(buf []byte, tt *schema.Tensor, si, ti int) (TensorInfo, error) {
+	info := TensorInfo{Subgraph: si, Index: ti, Name: string(tt.Name()), Type: int8(tt.Type()),
+		Buffer: tt.Buffer(), Sparse: tt.Sparsity(nil) != nil, Variable: tt.IsVariable()}
+	if info.Name == "" {
+		info.Name = fmt.Sprintf("tensor%d", ti)
+	}
+	if err := checkVector(buf, tt.Table(), 4, 4); err != nil {
+		return info, err
+	}
+	if tt.ShapeLength() > tensor.MaxDims {
+		return info, formatErr("tensor %q: rank %d", info.Name, tt.ShapeLength())
+	}
+	info.Shape = make([]int64, tt.ShapeLength())
+	for i := range info.Shape {
+		info.Shape[i] = int64(tt.Shape(i))
+	}
+	if q := tt.Quantization(nil); q != nil {
+		qt := q.Table()
+		for _, s := range []flatbuffers.VOffsetT{4, 6, 8} {
+			if err := checkVector(buf, qt, s, 4); err != nil {
+				return info, err
+			}
+		}
+		if err := checkVector(buf, qt, 10, 8); err != nil {
+			return info, err
+		}
+		p := &Quantization{Dimension: q.QuantizedDimension()}
+		for i := 0; i < q.ScaleLength(); i++ {
+			p.Scale = append(p.Scale, q.Scale(i))
+		}
+		for i := 0; i < q.ZeroPointLength(); i++ {
+			p.ZeroPoint = append(p.ZeroPoint, q.ZeroPoint(i))
+		}
+		for i := 0; i < q.MinLength(); i++ {
+			p.Min = append(p.Min, q.Min(i))
+		}
+		for i := 0; i < q.MaxLength(); i++ {
+			p.Max = append(p.Max, q.Max(i))
+		}
+		if len(p.Scale) > 0 || len(p.Min) > 0 {
+			info.Quantization = p
+		}
+	}
+	return info, nil
+}
+
+// bufferRange returns where a buffer's bytes are in the file: inside the flatbuffer
+// (data) or, for models over 2 GiB, at an absolute offset (offset, size).
+func bufferRange(buf []byte, b *schema.Buffer, size int64) (int64, int64, error) {
+	t := b.Table()
+	if o := flatbuffers.UOffsetT(t.Offset(4)); o != 0 {
+		if err := checkVector(buf, t, 4, 1); err != nil {
+			return 0, 0, err
+		}
+		return int64(t.Vector(o)), int64(t.VectorLen(o)), nil
+	}
+	off, n := b.Offset(), b.Size()
+	if off <= 1 || n == 0 { // 1 marks a buffer whose data is not yet written
+		return 0, 0, nil
+	}
+	if off > uint64(size) || n > uint64(size)-off {
+		return 0, 0, formatErr("buffer of %d bytes at offset %d is beyond the %d-byte file", n, off, size)
+	}
+	return int64(off), int64(n), nil
+}
+
+// constTensor returns the constant tensor of info stored at off, or nil for types
+// Refit cannot represent (strings, resources, int4) and for sparse tensors.
+func constTensor(info TensorInfo, r io.ReaderAt, off, n int64) (*tensor.Tensor, error) {
+	dt, ok := dtypes[schema.TensorType(info.Type)]
+	if !ok || info.Sparse {
+		return nil, nil
+	}
+	want, err := tensor.ByteSize(dt, info.Shape)
+	if err != nil {
+		return nil, formatErr("tensor %q: shape %v: %v", info.Name, info.Shape, err)
+	}
+	if want != n {
+		return nil, formatErr("tensor %q: %v %v needs %d bytes, its buffer has %d", info.Name, dt, info.Shape, want, n)
+	}
+	return tensor.New(info.Name, dt, tensor.Shape(info.Shape).Clone(), io.NewSectionReader(r, off, n))
+}
+
+// Dequantize returns a lazy F32 view of an I8, U8, I16 or I32 tensor with q's
+// parameters: real = scale * (q - zero_point), per channel along q.Dimension.
+func Dequantize(t *tensor.Tensor, q *Quantization) (*tensor.Tensor, error) {
+	if q == nil || len(q.Scale) == 0 {
+		return nil, fmt.Errorf("tflite: tensor %q has no quantization scale", t.Name)
+	}
+	channels, inner := 1, int64(1)
+	if len(q.Scale) > 1 {
+		d := int(q.Dimension)
+		if d < 0 || d >= len(t.Shape) || t.Shape[d] != int64(len(q.Scale)) {
+			return nil, fmt.Errorf("tflite: tensor %q %v: %d scales along dimension %d", t.Name, t.Shape, len(q.Scale), d)
+		}
+		channels = len(q.Scale)
+		for _, x := range t.Shape[d+1:] {
+			inner *= x
+		}
+	}
+	if len(q.ZeroPoint) != 0 && len(q.ZeroPoint) != len(q.Scale) {
+		return nil, fmt.Errorf("tflite: tensor %q: %d zero points for %d scales", t.Name, len(q.ZeroPoint), len(q.Scale))
+	}
+	switch t.DType {
+	case tensor.I8, tensor.U8, tensor.I16, tensor.I32:
+	default:
+		return nil, fmt.Errorf("tflite: dequantizing %v: %w", t.DType, refit.ErrUnsupported)
+	}
+	n := t.NumElements()
+	lazy := tensor.NewLazy(n*4, func() ([]byte, error) {
+		src, err := t.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float32, n)
+		for i := range out {
+			var v int64
+			switch t.DType {
+			case tensor.I8:
+				v = int64(int8(src[i]))
+			case tensor.U8:
+				v = int64(src[i])
+			case tensor.I16:
+				v = int64(int16(uint16(src[2*i]) | uint16(src[2*i+1])<<8))
+			case tensor.I32:
+				v = int64(int32(uint32(src[4*i]) | uint32(src[4*i+1])<<8 | uint32(src[4*i+2])<<16 | uint32(src[4*i+3])<<24))
+			}
+			c := 0
+			if channels > 1 {
+				c = int((int64(i) / inner) % int64(channels))
+			}
+			var zp int64
+			if len(q.ZeroPoint) > 0 {
+				zp = q.ZeroPoint[c]
+			}
+			out[i] = float32(float64(q.Scale[c]) * float64(v-zp)) // as TFLite's reference kernel
+		}
+		return tensor.EncodeFloat32(nil, out), nil
+	})
+	return tensor.New(t.Name, tensor.F32, t.Shape.Clone(), lazy)
+}
+
+// Info returns the TensorInfo of a tensor of m (decoded by this package) by name.
+func Info(m *refit.Model, name string) (*TensorInfo, bool) {
+	f, ok := m.Source.(*File)
+	if !ok {
+		return nil, false
+	}
+	for i := range f.Tensors {
+		if f.Tensors[i].Name == name {
+			return &f.Tensors[i], true
+		}
+	}
+	return nil, false
+}
