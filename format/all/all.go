@@ -9,4 +9,5 @@ import (
 	_ "github.com/refit-ml/refit/format/safetensors"
 	_ "github.com/refit-ml/refit/format/tfcheckpoint"
 	_ "github.com/refit-ml/refit/format/tfjs"
+	_ "github.com/refit-ml/refit/format/tflite"
 )
