@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/refit-ml/refit"
@@ -32,6 +33,9 @@ func ParseConfig(b []byte) (*Config, error) {
 	}
 	if v == nil {
 		return nil, refit.Errorf("arch", -1, "config.json is not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, refit.Errorf("arch", dec.InputOffset(), "config.json has data after its object")
 	}
 	return &Config{values: v}, nil
 }

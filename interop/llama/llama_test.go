@@ -37,8 +37,9 @@ type llamaOutput struct {
 	ExactKV bool        `json:"exact_kv"`
 }
 
-// tolerances on the largest logit difference relative to the largest |logit|.
-var tolerances = map[tensor.DType]float64{tensor.F32: 1e-4, tensor.F16: 2e-2}
+// tolerances on the largest logit difference relative to the largest |logit|. F32 is
+// not tighter because ggml evaluates GELU through a float16 table (about 1e-3 absolute).
+var tolerances = map[tensor.DType]float64{tensor.F32: 1e-3, tensor.F16: 2e-2}
 
 // TestLlamaCppAgrees converts each architecture at F32 and F16, loads the GGUF in
 // llama.cpp and compares tokenization and last-position logits with the reference.

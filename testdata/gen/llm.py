@@ -447,7 +447,7 @@ def run_llama(libdir, gguf, prompts_path):
     for ids in req["ids"]:
         cp = L.llama_context_default_params()
         raw = bytes(cp.b)
-        # Offsets from llama.h of the same release: n_batch at 4, flash_attn_type at 52,
+        # Offsets from llama.h of the same release: n_batch at 4, n_threads at 28, flash_attn_type at 52,
         # type_k/type_v at 104/108 (GGML_TYPE_F16 = 1 by default). Checked before use,
         # so a different layout only costs KV-cache precision.
         n_batch, fa, tk, tv = struct.unpack_from("<I", raw, 4)[0], struct.unpack_from("<i", raw, 52)[0], \
@@ -456,6 +456,7 @@ def run_llama(libdir, gguf, prompts_path):
             struct.pack_into("<i", cp.b, 52, 0)   # flash attention off
             struct.pack_into("<I", cp.b, 104, 0)  # K cache F32
             struct.pack_into("<I", cp.b, 108, 0)  # V cache F32
+            struct.pack_into("<ii", cp.b, 28, 1, 1)  # n_threads, n_threads_batch: tiny models
             out["exact_kv"] = True
         ctx = L.llama_init_from_model(model, cp)
         if not ctx:

@@ -1,0 +1,104 @@
+package arch
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/refit-ml/refit"
+)
+
+func TestMapName(t *testing.T) {
+	tests := []struct {
+		arch, hf, want string
+		skip           bool
+	}{
+		{"llama", "model.embed_tokens.weight", "token_embd.weight", false},
+		{"llama", "model.layers.0.self_attn.q_proj.weight", "blk.0.attn_q.weight", false},
+		{"llama", "model.layers.31.mlp.down_proj.weight", "blk.31.ffn_down.weight", false},
+		{"llama", "layers.2.input_layernorm.weight", "blk.2.attn_norm.weight", false},
+		{"llama", "lm_head.weight", "output.weight", false},
+		{"llama", "model.norm.weight", "output_norm.weight", false},
+		{"llama", "model.layers.3.self_attn.rotary_emb.inv_freq", "", true},
+		{"qwen2", "model.layers.1.self_attn.k_proj.bias", "blk.1.attn_k.bias", false},
+		{"qwen3", "model.layers.1.self_attn.q_norm.weight", "blk.1.attn_q_norm.weight", false},
+		{"gemma2", "model.layers.0.post_feedforward_layernorm.weight", "blk.0.post_ffw_norm.weight", false},
+		{"gemma2", "model.layers.0.pre_feedforward_layernorm.weight", "blk.0.ffn_norm.weight", false},
+		{"gemma2", "model.layers.0.post_attention_layernorm.weight", "blk.0.post_attention_norm.weight", false},
+		{"gemma", "model.layers.0.post_attention_layernorm.weight", "blk.0.ffn_norm.weight", false},
+		{"gpt2", "transformer.h.5.attn.c_attn.weight", "blk.5.attn_qkv.weight", false},
+		{"gpt2", "h.5.mlp.c_fc.bias", "blk.5.ffn_up.bias", false},
+		{"gpt2", "transformer.wpe.weight", "position_embd.weight", false},
+		{"gpt2", "transformer.h.0.attn.masked_bias", "", true},
+		{"phi3", "model.layers.4.mlp.gate_up_proj.weight", "blk.4.ffn_up.weight", false},
+		{"phi3", "model.layers.4.self_attn.qkv_proj.weight", "blk.4.attn_qkv.weight", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.arch+"/"+tc.hf, func(t *testing.T) {
+			a, ok := Lookup(tc.arch)
+			if !ok {
+				t.Fatalf("Lookup(%q) failed", tc.arch)
+			}
+			got, skip, err := a.MapName(tc.hf)
+			if err != nil || got != tc.want || skip != tc.skip {
+				t.Errorf("MapName(%q) = %q, %v, %v; want %q, %v", tc.hf, got, skip, err, tc.want, tc.skip)
+			}
+		})
+	}
+}
+
+func TestMapNameUnknown(t *testing.T) {
+	a, _ := Lookup("llama")
+	for _, hf := range []string{
+		"model.layers.0.self_attn.qkv_proj.weight", // phi3's, not llama's
+		"model.layers.01.self_attn.q_proj.weight",  // leading zero
+		"model.layers.-1.self_attn.q_proj.weight",
+		"model.layers..self_attn.q_proj.weight",
+		"model.layers.99999999999.self_attn.q_proj.weight",
+		"vision_tower.encoder.weight",
+	} {
+		if _, _, err := a.MapName(hf); !errors.Is(err, refit.ErrUnsupported) {
+			t.Errorf("MapName(%q) = %v, want ErrUnsupported", hf, err)
+		}
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	for _, class := range []string{"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+		"GemmaForCausalLM", "Gemma2ForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel"} {
+		if _, ok := ForClass(class); !ok {
+			t.Errorf("ForClass(%q) found nothing", class)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering llama twice did not panic")
+		}
+	}()
+	Register(Arch{Name: "llama", Params: llamaParams})
+}
+
+func TestConfig(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"a": 3, "b": -1, "c": 1.5, "d": "x", "e": 5000000000, "n": null, "t": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Int("missing", "a"); v != 3 || err != nil {
+		t.Errorf("Int(missing, a) = %d, %v", v, err)
+	}
+	for _, k := range []string{"b", "c", "d", "e", "n", "missing"} {
+		if _, err := c.Int(k); !errors.Is(err, refit.ErrFormat) {
+			t.Errorf("Int(%q) = %v, want ErrFormat", k, err)
+		}
+	}
+	if v, err := c.Float("c"); v != 1.5 || err != nil {
+		t.Errorf("Float(c) = %v, %v", v, err)
+	}
+	if !c.Bool(false, "t") || c.Has("n") {
+		t.Error("Bool/Has wrong")
+	}
+	for _, bad := range []string{``, `[]`, `null`, `{"a":`, `{"a": 1} x`} {
+		if _, err := ParseConfig([]byte(bad)); err == nil {
+			t.Errorf("ParseConfig(%q) accepted", bad)
+		}
+	}
+}
