@@ -35,22 +35,6 @@ func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc, mr int) {
 	}
 }
 
-// packA6 interleaves six full rows of untransposed A.
-func packA6(strip, a []float32, lda, row, pc, kc int) {
-	r0 := a[row*lda+pc : row*lda+pc+kc]
-	r1 := a[(row+1)*lda+pc:][:len(r0)]
-	r2 := a[(row+2)*lda+pc:][:len(r0)]
-	r3 := a[(row+3)*lda+pc:][:len(r0)]
-	r4 := a[(row+4)*lda+pc:][:len(r0)]
-	r5 := a[(row+5)*lda+pc:][:len(r0)]
-	strip = strip[:6*len(r0)]
-	for p := range r0 {
-		out := (*[6]float32)(strip[p*6:])
-		out[0], out[1], out[2] = r0[p], r1[p], r2[p]
-		out[3], out[4], out[5] = r3[p], r4[p], r5[p]
-	}
-}
-
 // packB copies rows [pc, pc+kc) x columns [j0, j0+nc) of op(B) into panels of nr
 // columns, each stored k-major (nr values per k step), zero-padded past nc.
 func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, nc, nr int) {
