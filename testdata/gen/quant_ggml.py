@@ -8,6 +8,12 @@ quant/ggml's tests.
   quant_ggml.py bench [LIB]           prints ggml's single-threaded MB/s (float32 input) per
                                       type for 16 rows of 4096, beside
                                       go test -cpu 1 -bench Quantize ./quant/ggml
+  quant_ggml.py mix LIBDIR IN.json OUT.json
+                                      llama.cpp's per-tensor type choice (llama_quant_compute_types
+                                      in libllama, the hook its test-quant-type-selection uses)
+                                      for mock models: IN is {"models": [{"desc": {...},
+                                      "tensors": [[name, [ne0, ne1, ...], ggml_type], ...]}],
+                                      "ftypes": [...]}; OUT is types[model][ftype][tensor]
   quant_ggml.py batch LIB MANIFEST    for each manifest line
                                       "TYPEID NROWS ROWLEN IN.f32 IMATRIX.f32|- OUT", writes OUT
 
@@ -80,6 +86,76 @@ def golden(lib):
             f.write(quantize(g, tid, x, rows, n, imatrix))
 
 
+class QuantModelDesc(ctypes.Structure):
+    _fields_ = [("architecture", ctypes.c_char_p)] + [(f, ctypes.c_uint32) for f in (
+        "n_embd", "n_ff", "n_layer", "n_head", "n_head_kv", "n_expert", "n_embd_head_k", "n_embd_head_v")]
+
+
+class QuantizeParams(ctypes.Structure):
+    _fields_ = [("nthread", ctypes.c_int32), ("ftype", ctypes.c_int), ("output_tensor_type", ctypes.c_int),
+                ("token_embedding_type", ctypes.c_int), ("allow_requantize", ctypes.c_bool),
+                ("quantize_output_tensor", ctypes.c_bool), ("only_copy", ctypes.c_bool), ("pure", ctypes.c_bool),
+                ("keep_split", ctypes.c_bool), ("dry_run", ctypes.c_bool), ("imatrix", ctypes.c_void_p),
+                ("kv_overrides", ctypes.c_void_p), ("tt_overrides", ctypes.c_void_p),
+                ("prune_layers", ctypes.c_void_p), ("max_buf_size", ctypes.c_size_t)]
+
+
+class InitParams(ctypes.Structure):
+    _fields_ = [("mem_size", ctypes.c_size_t), ("mem_buffer", ctypes.c_void_p), ("no_alloc", ctypes.c_bool)]
+
+
+def mix(libdir, src, dst):
+    import json
+    base = ctypes.CDLL(os.path.join(libdir, "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
+    llama = ctypes.CDLL(os.path.join(libdir, "libllama.v0.4.0.so"))
+    base.ggml_init.restype = ctypes.c_void_p
+    base.ggml_init.argtypes = [InitParams]
+    base.ggml_new_tensor.restype = ctypes.c_void_p
+    base.ggml_new_tensor.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int64)]
+    base.ggml_set_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    base.ggml_free.argtypes = [ctypes.c_void_p]
+    llama.llama_model_quantize_default_params.restype = QuantizeParams
+    from_desc = llama["_Z31llama_quant_model_from_metadataPK22llama_quant_model_desc"]
+    from_desc.restype = ctypes.c_void_p
+    from_desc.argtypes = [ctypes.POINTER(QuantModelDesc)]
+    qinit = llama["_Z16llama_quant_initPK11llama_modelPK27llama_model_quantize_params"]
+    qinit.restype = ctypes.c_void_p
+    qinit.argtypes = [ctypes.c_void_p, ctypes.POINTER(QuantizeParams)]
+    compute = llama["_Z25llama_quant_compute_typesP19quantize_state_impl11llama_ftypePP11ggml_tensorP9ggml_typem"]
+    compute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int), ctypes.c_size_t]
+    qfree = llama["_Z16llama_quant_freeP19quantize_state_impl"]
+    qfree.argtypes = [ctypes.c_void_p]
+    llama.llama_model_free.argtypes = [ctypes.c_void_p]
+
+    with open(src) as f:
+        spec = json.load(f)
+    result = []
+    for m in spec["models"]:
+        d = m["desc"]
+        desc = QuantModelDesc(d["arch"].encode(), *(d[k] for k in (
+            "n_embd", "n_ff", "n_layer", "n_head", "n_head_kv", "n_expert", "n_embd_head_k", "n_embd_head_v")))
+        model = from_desc(ctypes.byref(desc))
+        params = llama.llama_model_quantize_default_params()
+        qs = qinit(model, ctypes.byref(params))
+        ctx = base.ggml_init(InitParams(64 << 20, None, True))
+        ts = (ctypes.c_void_p * len(m["tensors"]))()
+        for i, (name, ne, typ) in enumerate(m["tensors"]):
+            arr = (ctypes.c_int64 * len(ne))(*ne)
+            ts[i] = base.ggml_new_tensor(ctx, typ, len(ne), arr)
+            base.ggml_set_name(ts[i], name.encode())
+        per_ftype = []
+        for ft in spec["ftypes"]:
+            out = (ctypes.c_int * len(ts))()
+            compute(qs, ft, ts, out, len(ts))
+            per_ftype.append(list(out))
+        result.append(per_ftype)
+        base.ggml_free(ctx)
+        qfree(qs)
+        llama.llama_model_free(model)
+    with open(dst, "w") as f:
+        json.dump(result, f)
+
+
 def batch(lib, manifest):
     g = load(lib)
     with open(manifest) as f:
@@ -117,6 +193,8 @@ if __name__ == "__main__":
         bench(sys.argv[2] if len(sys.argv) > 2 else default_lib)
     elif len(sys.argv) >= 2 and sys.argv[1] == "golden":
         golden(sys.argv[2] if len(sys.argv) > 2 else default_lib)
+    elif len(sys.argv) == 5 and sys.argv[1] == "mix":
+        mix(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) == 4 and sys.argv[1] == "batch":
         batch(sys.argv[2], sys.argv[3])
     else:
