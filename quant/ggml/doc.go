@@ -1,0 +1,49 @@
+// Package ggml quantizes float32 data into GGML's block types (the GGUF tensor types)
+// with output byte-identical to ggml's own quantizer, and chooses per-tensor types the
+// way llama.cpp's llama-quantize does.
+//
+// # Quantizers
+//
+// QuantizeRows(d, dst, src, nrows, rowLen, imatrix) writes exactly the bytes that
+// ggml_quantize_chunk (libggml-base) writes for the same input: F32, F16, BF16, Q4_0,
+// Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0
+// and MXFP4. With an importance matrix (one weight per column, as llama-quantize passes
+// it) the types ggml weights (UsesImatrix) take the same weighted searches as ggml's
+// quantize_row_*_impl; the others ignore it, as ggml does. The IQ1/IQ2/IQ3 types, which
+// need ggml's lattice search tables, are not implemented (ErrUnsupported).
+//
+// Identity rests on replaying ggml's C in float32 with its operation order: the
+// nearest_int rounding trick, C casts (truncation, x86 results for NaN and overflow),
+// roundf/lroundf, ggml's fp16 rounding, and every product rounded before it is added
+// (Go may fuse x*y+z into an FMA; an explicit float32() conversion forbids it, and ggml's
+// x86 build has no FMA). Tests compare bytes against the real library for many inputs
+// (normal, uniform, outliers, zero rows and blocks, tiny and subnormal values, constants,
+// powers of two) with and without an importance matrix, and against committed fixtures.
+//
+// Quantize wraps a tensor lazily (tensor.NewLazy): nothing runs until an encoder reads
+// the data, and then the source is decoded to float32 once.
+//
+// # Mixes
+//
+// A Mix answers, tensor by tensor and in file order, which type llama-quantize gives each
+// tensor for a file type such as Q4_K_M (llama_tensor_get_type): attn_v, ffn_down,
+// output and token_embd special cases, use-more-bits layers, GQA and expert counts, and
+// the fallback for rows that are not a whole number of blocks. Tests compare its choices
+// with llama.cpp's for mock dense, GQA, 70B, falcon, tied-embedding and MoE models.
+//
+// # Memory and concurrency
+//
+// Kernels allocate nothing: their scratch lives in fixed-size arrays on the stack.
+// QuantizeRows splits rows across GOMAXPROCS goroutines when there is enough work; the
+// result does not depend on the split. Quantize holds the source as float32 and the
+// output while it runs, i.e. O(one tensor).
+//
+// # Security
+//
+// The package parses nothing. Sizes are validated (overflow-checked) before any work;
+// NaN and infinities never panic, and a non-finite value only affects its own block's
+// scale (rows are independent).
+//
+// Reference: ggml/src/ggml-quants.c and src/llama-quant.cpp in llama.cpp
+// (https://github.com/ggml-org/llama.cpp), the release node-llama-cpp 3.x bundles.
+package ggml
