@@ -15,7 +15,9 @@ ORT: session.run in interop/ort/ort_run.js). Both get the same seeded inputs (th
 program dumps them as .npy). Refit's threads are GOMAXPROCS; ORT's are intraOpNumThreads
 (interOpNumThreads 1, graphOptimizationLevel "all"). Prints median latency per engine and
 the ratio Refit/ORT (below 1 means Refit is faster), and the same for the fastest run,
-which is steadier than the median on a loaded machine. Needs go, node, and
+which is steadier than the median on a loaded machine, and the CPU time per run (all
+threads; it counts work, not waiting for a core, so it is the fairest figure when other
+processes compete for the cores). Needs go, node, and
 onnxruntime-node in node_modules.
 """
 import argparse, hashlib, json, os, subprocess, sys, tempfile
@@ -107,7 +109,7 @@ except OSError:
 print(f"median latency over {a.runs} runs after {a.warmup} warm-up runs; "
       f"{os.cpu_count()} CPUs, load average {load:.1f}")
 head = (f"{'model':<18}{'threads':>8}{'Refit ms':>11}{'ORT ms':>10}{'Refit/ORT':>11}"
-        f"{'Refit min':>11}{'ORT min':>10}{'min ratio':>11}")
+        f"{'Refit min':>11}{'ORT min':>10}{'min ratio':>11}{'Refit CPU':>11}{'ORT CPU':>10}{'CPU ratio':>11}")
 print(head)
 print("-" * len(head))
 for m in models:
@@ -115,8 +117,10 @@ for m in models:
     for t in threads:
         rm, om = refit[(m, t)]["median_ms"], ort[(m, t)]["median_ms"]
         rmin, omin = min(refit[(m, t)]["times_ms"]), min(ort[(m, t)]["times_ms"])
+        rc, oc = refit[(m, t)]["cpu_ms"], ort[(m, t)]["cpu_ms"]
         print(f"{label:<18}{t:>8}{rm:>11.2f}{om:>10.2f}{rm / om:>11.2f}"
-              f"{rmin:>11.2f}{omin:>10.2f}{rmin / omin:>11.2f}")
+              f"{rmin:>11.2f}{omin:>10.2f}{rmin / omin:>11.2f}"
+              f"{rc:>11.2f}{oc:>10.2f}{rc / max(oc, 1e-9):>11.2f}")
 if a.json:
     print(json.dumps({"refit": {f"{m}/{t}": r for (m, t), r in refit.items()},
                       "ort": {f"{m}/{t}": r for (m, t), r in ort.items()}}, indent=1))

@@ -4,7 +4,8 @@
 // per-run times. Threads follow GOMAXPROCS. -dump-inputs writes the inputs as .npy
 // files so ONNX Runtime can be fed the same values.
 //
-// Usage: go run ./bench/runtime -model m.onnx [-runs 10] [-warmup 3] [-dim batch=1] [-dump-inputs dir]
+// Usage: go run ./bench/runtime -model m.onnx [-runs 10] [-warmup 3] [-dim batch=1]
+// [-dump-inputs dir] [-cpuprofile file]
 package main
 
 import (
@@ -16,9 +17,11 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/refit-ml/refit/format/numpy"
@@ -27,12 +30,14 @@ import (
 )
 
 type result struct {
-	Model      string            `json:"model"`
-	GOMAXPROCS int               `json:"gomaxprocs"`
-	LoadMs     float64           `json:"load_ms"`
-	TimesMs    []float64         `json:"times_ms"`
-	MedianMs   float64           `json:"median_ms"`
-	Inputs     map[string]string `json:"inputs,omitempty"`
+	Model      string    `json:"model"`
+	GOMAXPROCS int       `json:"gomaxprocs"`
+	LoadMs     float64   `json:"load_ms"`
+	TimesMs    []float64 `json:"times_ms"`
+	MedianMs   float64   `json:"median_ms"`
+	CPUMs      float64   `json:"cpu_ms"` // process CPU time per timed run, all threads
+
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 type dimFlag map[string]int64
@@ -62,6 +67,7 @@ func run() error {
 	warmup := flag.Int("warmup", 3, "untimed warm-up runs")
 	seed := flag.Uint64("seed", 1, "input seed")
 	dump := flag.String("dump-inputs", "", "write the inputs as .npy files into this folder")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
 	dims := dimFlag{}
 	flag.Var(dims, "dim", "size of a symbolic dimension, name=size (repeatable)")
 	flag.Parse()
@@ -94,6 +100,18 @@ func run() error {
 			return err
 		}
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cpu0 := cpuTime()
 	for i := 0; i < *runs; i++ {
 		t0 := time.Now()
 		if _, err := sess.Run(ctx, in); err != nil {
@@ -101,6 +119,7 @@ func run() error {
 		}
 		res.TimesMs = append(res.TimesMs, ms(time.Since(t0)))
 	}
+	res.CPUMs = ms(cpuTime()-cpu0) / float64(*runs)
 	sorted := slices.Sorted(slices.Values(res.TimesMs))
 	if n := len(sorted); n%2 == 1 {
 		res.MedianMs = sorted[n/2]
@@ -108,6 +127,16 @@ func run() error {
 		res.MedianMs = (sorted[n/2-1] + sorted[n/2]) / 2
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuTime is the process's user+system CPU time: on a loaded machine it measures the
+// work done, where wall time also counts waiting for a core.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -11,7 +11,8 @@
 // Inputs are .npy files (little-endian, C order). When "outputs" is set, every model
 // output is written there as out<i>.npy (i = position in the session's outputNames).
 // Prints one JSON array to stdout, one entry per job:
-//   {"model", "outputs": {name: path}, "load_ms", "times_ms": [...], "median_ms"}
+//   {"model", "outputs": {name: path}, "load_ms", "times_ms": [...], "median_ms",
+//    "cpu_ms"}  (process CPU time per timed run, all threads)
 'use strict';
 const ort = require('onnxruntime-node');
 const fs = require('fs');
@@ -90,11 +91,14 @@ async function runJob(spec, job) {
   for (let i = 0; i < (spec.warmup || 0); i++) await sess.run(feeds);
   const times = [];
   let out;
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < Math.max(1, spec.runs || 1); i++) {
     const s = process.hrtime.bigint();
     out = await sess.run(feeds);
     times.push(Number(process.hrtime.bigint() - s) / 1e6);
   }
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000 / times.length;
   const outputs = {};
   if (job.outputs) {
     fs.mkdirSync(job.outputs, {recursive: true});
@@ -105,7 +109,8 @@ async function runJob(spec, job) {
     });
   }
   if (sess.release) await sess.release();
-  return {model: job.model, outputs, load_ms: loadMs, times_ms: times, median_ms: median(times)};
+  return {model: job.model, outputs, load_ms: loadMs, times_ms: times, median_ms: median(times),
+    cpu_ms: cpuMs};
 }
 
 (async () => {
