@@ -34,6 +34,7 @@ type microKernel struct {
 	name   string
 	mr, nr int
 	fn     kernelFunc
+	half   kernelFunc // optional: the left mr x nr/2 of a tile, for narrow edges
 }
 
 // kernel is the micro-kernel chosen for this CPU at init; see kernel_*.go.
@@ -430,7 +431,11 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
 							continue
 						}
-						fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+						if nrb <= nr/2 && g.kern.half != nil {
+							g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+						} else {
+							fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+						}
 						mergeTile(g.c[off:], g.ldc, ws.tile[:], nr, mrb, nrb, beta)
 					}
 				}

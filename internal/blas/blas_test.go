@@ -277,3 +277,27 @@ func TestKernelSelected(t *testing.T) {
 		t.Fatalf("kernel %s (%dx%d) does not fit the blocking", kernel.name, kernel.mr, kernel.nr)
 	}
 }
+
+// FuzzSgemm compares Sgemm, SgemmPackedA and SgemmPackedB with the naive loop on
+// random shapes, strides, transposes, scalars and thread counts.
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(6), uint8(16), uint16(8), uint8(0), uint8(0), uint8(1), uint64(1))
+	f.Add(uint8(7), uint8(17), uint16(257), uint8(3), uint8(1), uint8(2), uint64(2))
+	f.Add(uint8(70), uint8(49), uint16(33), uint8(1), uint8(2), uint8(3), uint64(3))
+	f.Add(uint8(1), uint8(1), uint16(1), uint8(2), uint8(3), uint8(4), uint64(4))
+	f.Fuzz(func(t *testing.T, m, n uint8, k uint16, pad, flags, threads uint8, seed uint64) {
+		r := rand.New(rand.NewPCG(seed, 99))
+		scalars := []float32{0, 1, -1, 0.5, 2}
+		tc := gemmCase{
+			transA: flags&1 != 0, transB: flags&2 != 0,
+			m: int(m)%80 + 1, n: int(n)%80 + 1, k: int(k) % 600,
+			alpha: scalars[r.IntN(len(scalars))], beta: scalars[r.IntN(len(scalars))],
+			pad: int(pad) % 5, nanC: flags&0x80 != 0,
+		}
+		if tc.nanC {
+			tc.beta = 0
+		}
+		defer SetThreads(SetThreads(int(threads)%4 + 1))
+		check(t, r, tc)
+	})
+}

@@ -111,3 +111,93 @@ withbeta:
 	ROWBETA(Y10, Y11)
 	VZEROUPPER
 	RET
+
+// One k step of the 6x8 half tile: the left 8 columns of a 16-wide B panel.
+#define STEP6x8(aoff, boff) \
+	VMOVUPS boff(BX), Y12 \
+	VBROADCASTSS (aoff+0)(AX), Y13 \
+	VBROADCASTSS (aoff+4)(AX), Y14 \
+	VBROADCASTSS (aoff+8)(AX), Y15 \
+	VFMADD231PS Y12, Y13, Y0 \
+	VFMADD231PS Y12, Y14, Y1 \
+	VFMADD231PS Y12, Y15, Y2 \
+	VBROADCASTSS (aoff+12)(AX), Y13 \
+	VBROADCASTSS (aoff+16)(AX), Y14 \
+	VBROADCASTSS (aoff+20)(AX), Y15 \
+	VFMADD231PS Y12, Y13, Y3 \
+	VFMADD231PS Y12, Y14, Y4 \
+	VFMADD231PS Y12, Y15, Y5
+
+#define ROWBETA8(r) \
+	VMULPS Y12, r, r \
+	VFMADD231PS (DI), Y13, r \
+	VMOVUPS r, (DI) \
+	ADDQ DX, DI
+
+#define ROWSTORE8(r) \
+	VMULPS Y12, r, r \
+	VMOVUPS r, (DI) \
+	ADDQ DX, DI
+
+// func sgemmKernel6x8AVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+TEXT ·sgemmKernel6x8AVX2(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ b+16(FP), BX
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), DX
+	SHLQ $2, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+
+loop4h:
+	CMPQ CX, $4
+	JLT  tailh
+	STEP6x8(0, 0)
+	STEP6x8(24, 64)
+	STEP6x8(48, 128)
+	STEP6x8(72, 192)
+	ADDQ $96, AX
+	ADDQ $256, BX
+	SUBQ $4, CX
+	JMP  loop4h
+
+tailh:
+	TESTQ CX, CX
+	JEQ   doneh
+	STEP6x8(0, 0)
+	ADDQ $24, AX
+	ADDQ $64, BX
+	DECQ CX
+	JMP  tailh
+
+doneh:
+	VBROADCASTSS alpha+40(FP), Y12
+	MOVSS        beta+44(FP), X13
+	VXORPS       X14, X14, X14
+	UCOMISS      X14, X13
+	JNE          withbetah
+	JPS          withbetah
+	ROWSTORE8(Y0)
+	ROWSTORE8(Y1)
+	ROWSTORE8(Y2)
+	ROWSTORE8(Y3)
+	ROWSTORE8(Y4)
+	ROWSTORE8(Y5)
+	VZEROUPPER
+	RET
+
+withbetah:
+	VBROADCASTSS beta+44(FP), Y13
+	ROWBETA8(Y0)
+	ROWBETA8(Y1)
+	ROWBETA8(Y2)
+	ROWBETA8(Y3)
+	ROWBETA8(Y4)
+	ROWBETA8(Y5)
+	VZEROUPPER
+	RET
