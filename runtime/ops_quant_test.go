@@ -508,3 +508,59 @@ func bytesAsInts(b []uint8) []int {
 	}
 	return out
 }
+
+func randBytes[T int8 | uint8](r *rand.Rand, n int) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = T(r.IntN(256))
+	}
+	return out
+}
+
+func quantORTCases(t testing.TB) []ortCase {
+	r := rand.New(rand.NewPCG(41, 42))
+	xf := mustValue(t, randSlice(r, 2*3*8), 2, 3, 8)
+	for i, v := range xf.Float32s() {
+		xf.Float32s()[i] = v * 40
+	}
+	halfs := mustValue(t, []float32{-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 254.5, 255.5, -300, 300, 0}, 12)
+	xq := mustValue(t, randBytes[uint8](r, 1*4*7*6), 1, 4, 7, 6)
+	wq := mustValue(t, randBytes[int8](r, 6*2*3*3), 6, 2, 3, 3)
+	convAttrs := map[string]any{"pads": []int64{1, 0, 2, 1}, "strides": []int64{2, 1}, "group": 2}
+	return []ortCase{
+		{name: "QuantizeLinear/uint8_ties", op: "QuantizeLinear", opset: 13, attrs: map[string]any{}, inputs: []*Value{halfs, Scalar[float32](1), Scalar[uint8](3)}, outputs: 1},
+		{name: "QuantizeLinear/int8_per_axis", op: "QuantizeLinear", opset: 13, attrs: map[string]any{"axis": 1},
+			inputs: []*Value{xf, mustValue(t, []float32{0.3, 0.7, 1.1}, 3), mustValue(t, []int8{-3, 0, 5}, 3)}, outputs: 1},
+		{name: "QuantizeLinear/int16", op: "QuantizeLinear", opset: 21, attrs: map[string]any{},
+			inputs: []*Value{xf, Scalar[float32](0.001), Scalar[int16](7)}, outputs: 1},
+		{name: "QuantizeLinear/blocked", op: "QuantizeLinear", opset: 21, attrs: map[string]any{"axis": 2, "block_size": 4},
+			inputs: []*Value{xf, mustValue(t, randSlice(r, 12), 2, 3, 2), mustValue(t, randBytes[int8](r, 12), 2, 3, 2)}, outputs: 1},
+		{name: "DequantizeLinear/per_axis", op: "DequantizeLinear", opset: 13, attrs: map[string]any{"axis": 0},
+			inputs: []*Value{mustValue(t, randBytes[uint8](r, 12), 3, 4), mustValue(t, []float32{0.5, 0.25, 3}, 3), mustValue(t, []uint8{128, 0, 255}, 3)}, outputs: 1},
+		{name: "DequantizeLinear/int32", op: "DequantizeLinear", opset: 13, attrs: map[string]any{},
+			inputs: []*Value{mustValue(t, []int32{-1 << 30, 5, 1 << 30}, 3), Scalar[float32](0.001)}, outputs: 1},
+		{name: "DequantizeLinear/blocked", op: "DequantizeLinear", opset: 21, attrs: map[string]any{"axis": 1, "block_size": 3},
+			inputs: []*Value{mustValue(t, randBytes[int8](r, 4*7), 4, 7), mustValue(t, randSlice(r, 12), 4, 3), mustValue(t, randBytes[int8](r, 12), 4, 3)}, outputs: 1},
+		{name: "DynamicQuantizeLinear", op: "DynamicQuantizeLinear", opset: 11, attrs: map[string]any{}, inputs: []*Value{xf}, outputs: 3},
+		{name: "DynamicQuantizeLinear/positive", op: "DynamicQuantizeLinear", opset: 11, attrs: map[string]any{}, inputs: []*Value{mustValue(t, []float32{3, 7.5, 11, 0.25}, 4)}, outputs: 3},
+		{name: "MatMulInteger/batched_zero_points", op: "MatMulInteger", opset: 10, attrs: map[string]any{},
+			inputs: []*Value{mustValue(t, randBytes[uint8](r, 2*3*5), 2, 3, 5), mustValue(t, randBytes[int8](r, 5*4), 5, 4), Scalar[uint8](100), mustValue(t, []int8{1, -2, 3, 0}, 4)}, outputs: 1},
+		{name: "QLinearMatMul/int8_3d", op: "QLinearMatMul", opset: 10, attrs: map[string]any{},
+			inputs: []*Value{mustValue(t, randBytes[int8](r, 2*3*5), 2, 3, 5), Scalar[float32](0.02), Scalar[int8](3),
+				mustValue(t, randBytes[int8](r, 2*5*4), 2, 5, 4), Scalar[float32](0.03), Scalar[int8](-2),
+				Scalar[float32](0.05), Scalar[int8](1)}, outputs: 1},
+		{name: "ConvInteger/pads_strides_group", op: "ConvInteger", opset: 10, attrs: convAttrs,
+			inputs: []*Value{xq, wq, Scalar[uint8](120), Scalar[int8](2)}, outputs: 1},
+		{name: "QLinearConv/per_channel_bias", op: "QLinearConv", opset: 10, attrs: convAttrs,
+			inputs: []*Value{xq, Scalar[float32](0.02), Scalar[uint8](120), wq, mustValue(t, []float32{0.01, 0.02, 0.015, 0.03, 0.005, 0.02}, 6), mustValue(t, make([]int8, 6), 6),
+				Scalar[float32](0.2), Scalar[uint8](128), mustValue(t, []int32{-500, 0, 100, 2000, -3, 7}, 6)}, outputs: 1},
+	}
+}
+
+func TestQuantAgainstORT(t *testing.T) {
+	cases := quantORTCases(t)
+	for i := range cases {
+		cases[i].atol = 1e-9 // integer outputs must match exactly; floats to rounding
+	}
+	runORTCases(t, cases)
+}

@@ -47,6 +47,8 @@ func ortTypeName(dt tensor.DType) string {
 		return "int8"
 	case tensor.Bool:
 		return "bool"
+	case tensor.I16:
+		return "int16"
 	}
 	return ""
 }
@@ -178,7 +180,8 @@ import numpy as np
 import onnx
 from onnx import helper, TensorProto
 types = {"float32": TensorProto.FLOAT, "int64": TensorProto.INT64, "int32": TensorProto.INT32,
-         "uint8": TensorProto.UINT8, "int8": TensorProto.INT8, "bool": TensorProto.BOOL}
+         "uint8": TensorProto.UINT8, "int8": TensorProto.INT8, "bool": TensorProto.BOOL,
+         "int16": TensorProto.INT16}
 for spec in json.load(open(sys.argv[1])):
   names, infos = [], []
   for i, t in enumerate(spec["inputs"]):
@@ -205,7 +208,7 @@ for spec in json.load(open(sys.argv[1])):
 const ortFeedScript = `
 const ort = require('onnxruntime-node');
 const fs = require('fs');
-const arrays = {float32: Float32Array, int32: Int32Array, uint8: Uint8Array, int8: Int8Array};
+const arrays = {float32: Float32Array, int32: Int32Array, uint8: Uint8Array, int8: Int8Array, int16: Int16Array};
 async function runOne(spec) {
   const sess = await ort.InferenceSession.create(spec.model);
   const feeds = {};
