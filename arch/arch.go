@@ -29,6 +29,9 @@ type Arch struct {
 	// Transform, if set, rewrites a tensor's values after renaming (permutations,
 	// transposes, norm offsets); hf is the source name, t carries the GGUF name.
 	Transform func(c *Config, hf string, t *tensor.Tensor) (*tensor.Tensor, error)
+	// Extra, if set, returns tensors llama.cpp needs that the checkpoint computes at
+	// run time instead of storing (Llama 3's rope_freqs).
+	Extra func(c *Config) ([]*tensor.Tensor, error)
 }
 
 // TensorName maps one Hugging Face tensor name pattern to its GGUF name pattern.

@@ -168,6 +168,13 @@ func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model,
 		g.Name = name
 		out = append(out, g)
 	}
+	if a.Extra != nil {
+		extra, err := a.Extra(cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, extra...)
+	}
 	m := &refit.Model{Tensors: out}
 	if err := m.CheckNames(); err != nil {
 		return nil, fmt.Errorf("arch: %s: %w", a.Name, err)

@@ -30,7 +30,7 @@ func iota(n int) []float32 {
 	return v
 }
 
-func tinyLlama(t *testing.T, extra ...*tensor.Tensor) fstest.MapFS {
+func tinyLlama(t testing.TB, extra ...*tensor.Tensor) fstest.MapFS {
 	t.Helper()
 	shapes := []struct {
 		name  string

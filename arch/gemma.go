@@ -12,10 +12,11 @@ import (
 // the weight). The sqrt(hidden_size) embedding scale is applied by llama.cpp at run time.
 func init() {
 	Register(Arch{
-		Name:      "gemma",
-		Classes:   []string{"GemmaForCausalLM", "GemmaModel"},
-		Tensors:   withPrefixes(decoderPrefixes, llamaTensors),
-		Skip:      rotarySkip,
+		Name:    "gemma",
+		Classes: []string{"GemmaForCausalLM", "GemmaModel"},
+		Tensors: withPrefixes(decoderPrefixes, llamaTensors),
+		// lm_head is tied to embed_tokens; llama.cpp reuses token_embd.
+		Skip:      append([]string{"lm_head.weight"}, rotarySkip...),
 		Params:    gemmaParams("gemma"),
 		Transform: gemmaNorms,
 	})

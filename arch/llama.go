@@ -1,6 +1,7 @@
 package arch
 
 import (
+	"math"
 	"strings"
 
 	"github.com/refit-ml/refit"
@@ -42,6 +43,7 @@ func init() {
 		Skip:      rotarySkip,
 		Params:    llamaParams,
 		Transform: llamaTransform,
+		Extra:     llama3RopeFreqs,
 	})
 }
 
@@ -75,13 +77,18 @@ func decoderParams(p *params) {
 // ropeScaling writes linear and YaRN rope scaling; other kinds are refused rather
 // than silently converted into a model that computes something else.
 func ropeScaling(p *params) {
-	rs := p.c.Object("rope_scaling")
+	rs := ropeObject(p.c)
 	if rs == nil {
 		return
 	}
 	kind := rs.String("rope_type", "type")
 	switch kind {
 	case "", "default":
+	case "llama3":
+		if p.arch != "llama" {
+			p.fail(refit.Unsupportedf("arch", "%s: rope_scaling type llama3", p.arch))
+		}
+		// carried by the rope_freqs tensor (llama3RopeFreqs)
 	case "linear":
 		f, err := rs.Float("factor")
 		p.fail(err)
@@ -124,4 +131,67 @@ func llamaTransform(c *Config, hf string, t *tensor.Tensor) (*tensor.Tensor, err
 		return nil, err
 	}
 	return permuteTensor(t, int(heads))
+}
+
+// ropeObject returns rope_scaling, or rope_parameters (newer transformers), or nil.
+func ropeObject(c *Config) *Config {
+	if rs := c.Object("rope_scaling"); rs != nil {
+		return rs
+	}
+	return c.Object("rope_parameters")
+}
+
+// llama3RopeFreqs computes Llama 3's per-dimension rotary frequency divisors
+// (rope_type "llama3"), which llama.cpp reads from a rope_freqs tensor: 1 for short
+// wavelengths, factor for long ones, and a smooth blend between.
+func llama3RopeFreqs(c *Config) ([]*tensor.Tensor, error) {
+	rs := ropeObject(c)
+	if rs == nil || rs.String("rope_type", "type") != "llama3" {
+		return nil, nil
+	}
+	p := &params{c: c, md: &refit.Metadata{}, arch: "llama"}
+	dim := p.headDim()
+	if p.err != nil {
+		return nil, p.err
+	}
+	get := func(cfg *Config, def float64, keys ...string) float64 {
+		if !cfg.Has(keys...) {
+			return def
+		}
+		v, err := cfg.Float(keys...)
+		p.fail(err)
+		return float64(v)
+	}
+	base := get(c, get(rs, 10000, "rope_theta"), "rope_theta")
+	factor := get(rs, 8, "factor")
+	low := get(rs, 1, "low_freq_factor")
+	high := get(rs, 4, "high_freq_factor")
+	oldCtx := get(rs, 8192, "original_max_position_embeddings")
+	if p.err != nil {
+		return nil, p.err
+	}
+	if dim == 0 || dim%2 != 0 || high == low || factor == 0 {
+		return nil, errorf("llama3 rope scaling: head size %d, factor %v, low %v, high %v", dim, factor, low, high)
+	}
+	lowWavelen, highWavelen := oldCtx/low, oldCtx/high
+	out := make([]float32, dim/2)
+	for i := range out {
+		// float32 as the reference converter computes the frequencies
+		freq := float64(float32(1 / math.Pow(base, float64(2*i)/float64(dim))))
+		wavelen := 2 * math.Pi / freq
+		switch {
+		case wavelen < highWavelen:
+			out[i] = 1
+		case wavelen > lowWavelen:
+			out[i] = float32(factor)
+		default:
+			smooth := (oldCtx/wavelen - low) / (high - low)
+			out[i] = float32(1 / ((1-smooth)/factor + smooth))
+		}
+	}
+	t, err := tensor.NewF32("rope_freqs.weight", tensor.Shape{int64(len(out))}, out)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{t}, nil
 }

@@ -55,10 +55,10 @@ func permuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
 	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.DType.Quantized() {
 		return nil, fmt.Errorf("arch: cannot permute tensor %q of type %v and shape %v", t.Name, t.DType, t.Shape)
 	}
-	rowBytes := t.Size() / t.Shape[0]
-	if t.Shape[0] == 0 || rowBytes == 0 {
+	if t.Shape[0] == 0 || t.Size() == 0 {
 		return t, nil
 	}
+	rowBytes := t.Size() / t.Shape[0]
 	rows := int(t.Shape[0])
 	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
 		return nil, errorf("tensor %q: %d rows do not split into %d heads of even size", t.Name, rows, heads)

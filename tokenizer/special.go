@@ -3,6 +3,9 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/refit-ml/refit"
 )
@@ -160,4 +163,43 @@ func chatTemplate(raw json.RawMessage) string {
 		}
 	}
 	return ""
+}
+
+// applyAddedTokens applies tokenizer_config.json's added_tokens_decoder to a
+// SentencePiece vocabulary, as llama.cpp's converter does: tokens the config adds or
+// redefines become CONTROL (special) or USER_DEFINED with score -1000.
+func (v *Vocab) applyAddedTokens(cfg []byte) error {
+	if cfg == nil {
+		return nil
+	}
+	var tc struct {
+		Added map[string]struct {
+			Content string `json:"content"`
+			Special bool   `json:"special"`
+		} `json:"added_tokens_decoder"`
+	}
+	if err := json.Unmarshal(cfg, &tc); err != nil {
+		return &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer_config.json", Err: err}
+	}
+	keys := make([]string, 0, len(tc.Added))
+	for k := range tc.Added {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // "5" and "05" may name one id: apply in a fixed order
+	for _, key := range keys {
+		a := tc.Added[key]
+		id, err := strconv.ParseUint(key, 10, 32)
+		if err != nil || id >= uint64(len(v.Tokens)) {
+			continue // out of the model's vocabulary: llama.cpp's converter ignores it too
+		}
+		text := a.Content
+		if a.Special || looksSpecial(text) {
+			v.Types[id] = Control
+		} else {
+			text = strings.ReplaceAll(text, "\u2581", " ") // user-defined spaces, pre-normalized
+			v.Types[id] = UserDefined
+		}
+		v.Tokens[id], v.Scores[id] = text, -1000
+	}
+	return nil
 }

@@ -84,7 +84,10 @@ func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	)
 	if tokJSON != nil {
 		if tj, err = parseTokenizerJSON(tokJSON); err != nil {
-			return nil, err
+			if spm == nil {
+				return nil, err
+			}
+			tj = nil // tokenizer.model is authoritative; the JSON only adds hints
 		}
 	}
 	switch {
@@ -116,6 +119,11 @@ func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	tmpl, err := readOptional(fsys, "chat_template.jinja", MaxSideFile)
 	if err != nil {
 		return nil, err
+	}
+	if v.Scores != nil {
+		if err := v.applyAddedTokens(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if err := v.applySpecial(tj, cfg, modelCfg); err != nil {
 		return nil, err

@@ -128,6 +128,116 @@ def tokenizer_files(d, vocab, merges, add_bos):
     return n + 2
 
 
+# ---- a SentencePiece-style (BPE with scores and byte fallback) tokenizer.model
+
+SP = "\u2581"
+
+
+def train_spm(n_merges):
+    """Character BPE inside whitespace-delimited words (each word starts with U+2581)."""
+    text = SP + CORPUS.replace(" ", SP)
+    wordlist = [SP + w for w in text.split(SP) if w]
+    counts = {}
+    for w in wordlist:
+        counts[w] = counts.get(w, 0) + 1
+    splits = {w: list(w) for w in counts}
+    chars = sorted({ch for w in counts for ch in w})
+    pieces = []
+    for _ in range(n_merges):
+        pairs = {}
+        for w, c in counts.items():
+            sp = splits[w]
+            for a, b in zip(sp, sp[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + c
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        if best[0] + best[1] not in pieces:
+            pieces.append(best[0] + best[1])
+        for w in splits:
+            sp, out, i = splits[w], [], 0
+            while i < len(sp):
+                if i + 1 < len(sp) and (sp[i], sp[i + 1]) == best:
+                    out.append(sp[i] + sp[i + 1])
+                    i += 2
+                else:
+                    out.append(sp[i])
+                    i += 1
+            splits[w] = out
+    # id: (piece, score, type) with sentencepiece types 1 normal, 2 unknown, 3 control, 6 byte
+    vocab = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    vocab += [("<0x%02X>" % b, 0.0, 6) for b in range(256)]
+    vocab += [(p, -float(i), 1) for i, p in enumerate(pieces)]
+    vocab += [(ch, -1000.0 - i, 1) for i, ch in enumerate(chars) if ch not in pieces]
+    return vocab
+
+
+class SPM:
+    def __init__(self, vocab, add_dummy_prefix):
+        self.ids = {p: i for i, (p, _, t) in enumerate(vocab) if t == 1}
+        self.scores = {p: sc for p, sc, t in vocab if t == 1}
+        self.prefix = add_dummy_prefix
+
+    def encode(self, text):
+        if not text:
+            return []
+        t = (" " + text if self.prefix else text).replace(" ", SP)
+        sym = list(t)
+        while True:
+            best = None
+            for i in range(len(sym) - 1):
+                m = sym[i] + sym[i + 1]
+                if m in self.scores and (best is None or self.scores[m] > best[0]):
+                    best = (self.scores[m], i)
+            if best is None:
+                break
+            i = best[1]
+            sym[i:i + 2] = [sym[i] + sym[i + 1]]
+        out = []
+        for x in sym:
+            if x in self.ids:
+                out.append(self.ids[x])
+            else:
+                out += [3 + b for b in x.encode("utf-8")]
+        return out
+
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def field(num, wire, payload):
+    tag = varint(num << 3 | wire)
+    if wire == 0:
+        return tag + varint(payload)
+    if wire == 5:
+        return tag + struct.pack("<f", payload)
+    return tag + varint(len(payload)) + payload
+
+
+def write_spm(d, vocab, add_dummy_prefix):
+    b = b""
+    for p, sc, t in vocab:
+        b += field(1, 2, field(1, 2, p.encode("utf-8")) + field(2, 5, sc) + field(3, 0, t))
+    trainer = field(3, 0, 2) + field(40, 0, 0) + field(41, 0, 1) + field(42, 0, 2) + field(43, 0, -1) + field(35, 0, 1)
+    normalizer = field(1, 2, b"identity") + field(3, 0, int(add_dummy_prefix)) + field(4, 0, 0) + field(5, 0, 1)
+    b += field(2, 2, trainer) + field(3, 2, normalizer)
+    with open(os.path.join(d, "tokenizer.model"), "wb") as f:
+        f.write(b)
+    cfg = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": True,
+           "add_eos_token": False, "chat_template": "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"}
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f)
+
+
 def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name in sorted(tensors):
@@ -156,12 +266,30 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), -1)
 
 
-def rope(x, theta, rot_dim=None):
+def llama3_inv_freq(inv, rs):
+    # transformers' _compute_llama3_parameters
+    factor, low, high, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+    out = []
+    for f in inv.tolist():
+        wavelen = 2 * math.pi / f
+        if wavelen < old / high:
+            out.append(f)
+        elif wavelen > old / low:
+            out.append(f / factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append((1 - smooth) * f / factor + smooth * f)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def rope(x, theta, rot_dim=None, scaling=None):
     # x: [heads, T, hd]; half-split (NEOX / HF) layout
     hd = x.shape[-1]
     rd = rot_dim or hd
     T = x.shape[1]
     inv = 1.0 / (theta ** (torch.arange(0, rd, 2, dtype=torch.float64) / rd))
+    if scaling and scaling.get("rope_type") == "llama3":
+        inv = llama3_inv_freq(inv, scaling)
     ang = torch.outer(torch.arange(T, dtype=torch.float64), inv)
     emb = torch.cat((ang, ang), -1)
     xr, xp = x[..., :rd], x[..., rd:]
@@ -217,7 +345,7 @@ def decoder_forward(c, W, ids, kind):
         if kind == "qwen3":
             q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
             k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
-        q, k = rope(q, theta), rope(k, theta)
+        q, k = rope(q, theta, scaling=c.get("rope_scaling")), rope(k, theta, scaling=c.get("rope_scaling"))
         scale = c.get("query_pre_attn_scalar", hd) ** -0.5
         a = attention(q, k, v, scale, c.get("attn_logit_softcapping"))
         a = a.transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
@@ -323,12 +451,18 @@ def gpt2_weights(c, g):
     return W
 
 
-def models(V):
+def models(V, SPM_V):
     base = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
             "intermediate_size": 96, "max_position_embeddings": 128, "rms_norm_eps": 1e-5,
             "rope_theta": 10000.0, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1}
     return {
         "llama": dict(base, architectures=["LlamaForCausalLM"], model_type="llama", tie_word_embeddings=False),
+        "llama_spm": dict(base, architectures=["LlamaForCausalLM"], model_type="llama", tie_word_embeddings=False,
+                          vocab_size=SPM_V, bos_token_id=1, eos_token_id=2),
+        "llama3": dict(base, architectures=["LlamaForCausalLM"], model_type="llama", tie_word_embeddings=True,
+                       head_dim=16, rope_theta=500000.0,
+                       rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                     "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
         "mistral": dict(base, architectures=["MistralForCausalLM"], model_type="mistral", tie_word_embeddings=False,
                         num_key_value_heads=1, rope_theta=1000000.0),
         "qwen2": dict(base, architectures=["Qwen2ForCausalLM"], model_type="qwen2", tie_word_embeddings=True,
@@ -336,7 +470,7 @@ def models(V):
         "qwen3": dict(base, architectures=["Qwen3ForCausalLM"], model_type="qwen3", tie_word_embeddings=True,
                       head_dim=32, rms_norm_eps=1e-6),
         "gemma": dict(base, architectures=["GemmaForCausalLM"], model_type="gemma", tie_word_embeddings=True,
-                      head_dim=16, rms_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh"),
+                      vocab_size=SPM_V, bos_token_id=1, eos_token_id=2, head_dim=16, rms_norm_eps=1e-6, hidden_act="gelu_pytorch_tanh"),
         "gemma2": dict(base, architectures=["Gemma2ForCausalLM"], model_type="gemma2", tie_word_embeddings=True,
                        head_dim=16, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
                        query_pre_attn_scalar=16, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
@@ -352,35 +486,45 @@ def models(V):
 def build(outdir):
     vocab, merges = train_bpe(300)
     bpe = BPE(vocab, merges)
-    ref = {"strings": STRINGS, "tokens": [bpe.encode(s) for s in STRINGS], "models": {}}
-    for name, c in models(len(vocab) + 2).items():
+    spm_vocab = train_spm(300)
+    ref = {"strings": STRINGS, "models": {}}
+    for name, c in models(len(vocab) + 2, len(spm_vocab)).items():
         d = os.path.join(outdir, name)
         os.makedirs(d, exist_ok=True)
-        add_bos = name in ("llama", "mistral", "gemma", "gemma2")
-        tokenizer_files(d, vocab, merges, add_bos)
+        add_bos = name in ("llama", "llama3", "llama_spm", "mistral", "gemma", "gemma2")
+        if name in ("llama_spm", "gemma"):
+            tok = SPM(spm_vocab, add_dummy_prefix=(name != "gemma"))
+            write_spm(d, spm_vocab, tok.prefix)
+        else:
+            tok = bpe
+            tokenizer_files(d, vocab, merges, add_bos)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(c, f, indent=1)
         g = torch.Generator().manual_seed(sum(map(ord, name)))
+        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama"}.get(name, name)
         if name == "gpt2":
             W = gpt2_weights(c, g)
         else:
-            W = decoder_weights(c, name if name != "mistral" else "llama", g, c["tie_word_embeddings"])
+            W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
         W = {k: v.to(torch.float32).to(torch.float64) for k, v in W.items()}
+        if name == "gemma":  # a stored tied head, which the converter must drop
+            W["lm_head.weight"] = W["model.embed_tokens.weight"].clone()
         if name == "llama":  # PyTorch weights, to cover the .bin path
             torch.save({k: v.to(torch.float32) for k, v in W.items()}, os.path.join(d, "pytorch_model.bin"))
         else:
             write_safetensors(os.path.join(d, "model.safetensors"), W)
         prompts = []
         for text in PROMPTS:
-            ids = ([c["bos_token_id"]] if add_bos else []) + bpe.encode(text)
+            ids = ([c["bos_token_id"]] if add_bos else []) + tok.encode(text)
             with torch.no_grad():
                 if name == "gpt2":
                     logits = gpt2_forward(c, W, ids)
                 else:
-                    logits = decoder_forward(c, W, ids, {"mistral": "llama"}.get(name, name))
+                    logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
-        ref["models"][name] = {"add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts}
+        ref["models"][name] = {"add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
+                               "tokens": [tok.encode(x) for x in STRINGS]}
     with open(os.path.join(outdir, "reference.json"), "w") as f:
         json.dump(ref, f)
 
