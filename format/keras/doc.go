@@ -1,0 +1,46 @@
+// Package keras reads Keras weights: legacy HDF5 files (.h5 from model.save or
+// save_weights in Keras 2) and Keras 3 .keras archives (a zip of config.json,
+// metadata.json and model.weights.h5).
+//
+// # Layout and names
+//
+// Legacy files list their layers in the "layer_names" attribute of the root (weights
+// only) or of the "model_weights" group (whole model); each layer group lists its
+// weights in "weight_names", stored as datasets <layer>/<weight name>. Tensors are
+// named by weight name ("dense/kernel:0") in that order. Root attributes keras_version,
+// backend, model_config and training_config become metadata "keras.<attr>".
+//
+// Keras 3 stores variables unnamed as layers/<layer>/vars/<i> in the layer's weight
+// order; tensors are named "<layer>/vars/<i>" (the layers/ prefix dropped), sorted by
+// layer path and numeric index. Optimizer state is skipped. config.json and
+// metadata.json become metadata "keras.config" and "keras.metadata". The
+// arch/tflayout package maps both naming schemes to PyTorch module paths.
+//
+// # HDF5
+//
+// HDF5 is read by github.com/scigolib/hdf5 (pure Go) behind a small wrapper. That
+// library opens files by name and returns datasets as float64, so: the HDF5 bytes are
+// copied to a temporary file that is unlinked as soon as it is open (disk use equals
+// the HDF5 data; nothing is left behind); tensors are read whole and converted to the
+// dataset's own type (float32, float64, int32, int64; int64 values beyond 2^53 lose
+// precision) when pulled, one at a time. Other dataset types (float16, bool enums,
+// strings) are skipped and listed in metadata "keras.skipped".
+//
+// # Security
+//
+// Layer and member names from the file must be valid fs paths (refit.ErrInsecurePath).
+// Config members are capped at [MaxConfig]; the weights member's declared size must be
+// reachable by DEFLATE's maximum ratio, and archive/zip stops at the declared size and
+// checks the CRC. The HDF5 library may panic on malformed files; every call into it
+// recovers and reports refit.ErrFormat.
+//
+// NOT SAFE FOR UNTRUSTED HDF5: github.com/scigolib/hdf5 v0.14.1 allocates sizes read
+// from the file without checking them against the file size. Fuzzing found a file
+// (testdata/oom-crasher.h5.bin, three bytes changed in a valid one) on which it
+// requests ~100 TB in LoadLocalHeap and the Go runtime aborts the process, which no
+// recover can catch. Until Refit has its own bounded HDF5 reader, open only Keras
+// files you trust; FuzzDecode covers the container handling and skips new HDF5 bytes.
+//
+// Fixtures are written by testdata/gen/tfkeras.py with h5py to the layouts Keras
+// writes; Keras itself is not available here.
+package keras

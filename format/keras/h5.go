@@ -1,0 +1,204 @@
+package keras
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/scigolib/hdf5"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// h5File wraps github.com/scigolib/hdf5, which opens files by name only, reads whole
+// datasets as float64 and may panic on malformed files. The wrapper copies the input
+// to a temporary file that is unlinked as soon as it is open, serializes access,
+// recovers panics as ErrFormat and maps datasets to Refit dtypes and shapes.
+type h5File struct {
+	mu sync.Mutex
+	f  *hdf5.File
+}
+
+// h5Magic is the HDF5 superblock signature (at offset 0; user blocks are not supported).
+const h5Magic = "\x89HDF\r\n\x1a\n"
+
+func recovered(err *error) {
+	if p := recover(); p != nil {
+		*err = refit.Errorf("keras", -1, "malformed HDF5: %v", p)
+	}
+}
+
+// openH5 copies size bytes of r to an unlinked temporary file and opens it.
+func openH5(r io.Reader) (h *h5File, err error) {
+	tmp, err := os.CreateTemp("", "refit-keras-*.h5")
+	if err != nil {
+		return nil, err
+	}
+	name := tmp.Name()
+	defer os.Remove(name)
+	_, err = io.Copy(tmp, r)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keras: copying HDF5 data: %w", err)
+	}
+	defer recovered(&err)
+	f, err := hdf5.Open(name)
+	if err != nil {
+		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
+	}
+	return &h5File{f: f}, nil
+}
+
+func (h *h5File) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.f.Close()
+}
+
+// h5Object is a dataset or group found by walking the file.
+type h5Object struct {
+	path  string // "/model_weights/dense/dense/kernel:0"
+	ds    *hdf5.Dataset
+	group *hdf5.Group
+}
+
+func (h *h5File) walk() (objs []h5Object, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer recovered(&err)
+	h.f.Walk(func(p string, o hdf5.Object) {
+		switch v := o.(type) {
+		case *hdf5.Dataset:
+			objs = append(objs, h5Object{path: p, ds: v})
+		case *hdf5.Group:
+			objs = append(objs, h5Object{path: strings.TrimSuffix(p, "/"), group: v})
+		}
+	})
+	return objs, nil
+}
+
+// groupStrings reads a string or string-array attribute of a group; ok is false when absent.
+func (h *h5File) groupStrings(g *hdf5.Group, name string) (vals []string, ok bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer recovered(&err)
+	attrs, err := g.Attributes()
+	if err != nil {
+		return nil, false, refit.Errorf("keras", -1, "HDF5 attributes: %v", err)
+	}
+	for _, a := range attrs {
+		if a.Name != name {
+			continue
+		}
+		v, err := a.ReadValue()
+		if err != nil {
+			return nil, false, refit.Errorf("keras", -1, "HDF5 attribute %s: %v", name, err)
+		}
+		switch x := v.(type) {
+		case string:
+			return []string{x}, true, nil
+		case []string:
+			return x, true, nil
+		case []any:
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, false, refit.Errorf("keras", -1, "HDF5 attribute %s holds %T", name, e)
+				}
+				vals = append(vals, s)
+			}
+			return vals, true, nil
+		default:
+			return nil, false, refit.Errorf("keras", -1, "HDF5 attribute %s holds %T", name, v)
+		}
+	}
+	return nil, false, nil
+}
+
+// The library describes a dataset only as text, e.g.
+// "Dataset: float (size=4 bytes), 2D array [3 x 4], contiguous (...)".
+var infoRE = regexp.MustCompile(`^Dataset: (\w+) \(size=(\d+) bytes\), (scalar|null|\d+D array \[([0-9 x]*)\])`)
+
+// info returns a dataset's dtype (Invalid when Refit cannot read it) and shape.
+func (h *h5File) info(ds *hdf5.Dataset) (dt tensor.DType, shape tensor.Shape, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer recovered(&err)
+	s, err := ds.Info()
+	if err != nil {
+		return 0, nil, refit.Errorf("keras", -1, "HDF5 dataset %s: %v", ds.Name(), err)
+	}
+	m := infoRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, nil, refit.Errorf("keras", -1, "HDF5 dataset %s: unrecognized description %q", ds.Name(), s)
+	}
+	switch m[1] + m[2] {
+	case "float4":
+		dt = tensor.F32
+	case "float8":
+		dt = tensor.F64
+	case "integer4":
+		dt = tensor.I32
+	case "integer8":
+		dt = tensor.I64
+	}
+	shape = tensor.Shape{}
+	switch m[3] {
+	case "scalar":
+	case "null":
+		dt = tensor.Invalid
+	default:
+		for _, f := range strings.FieldsFunc(m[4], func(r rune) bool { return r == ' ' || r == 'x' }) {
+			d, err := strconv.ParseInt(f, 10, 64)
+			if err != nil || len(shape) >= tensor.MaxDims {
+				return 0, nil, refit.Errorf("keras", -1, "HDF5 dataset %s: bad shape %q", ds.Name(), m[4])
+			}
+			shape = append(shape, d)
+		}
+	}
+	return dt, shape, nil
+}
+
+// read reads a whole dataset (as float64, the library's only numeric form) and
+// encodes it as dt.
+func (h *h5File) read(ds *hdf5.Dataset, dt tensor.DType, n int64) (out []byte, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	defer recovered(&err)
+	v, err := ds.Read()
+	if err != nil {
+		return nil, refit.Errorf("keras", -1, "HDF5 dataset %s: %v", ds.Name(), err)
+	}
+	if int64(len(v)) != n {
+		return nil, refit.Errorf("keras", -1, "HDF5 dataset %s: %d values, shape needs %d", ds.Name(), len(v), n)
+	}
+	out = make([]byte, 0, n*int64(dt.TypeSize()))
+	for _, x := range v {
+		switch dt {
+		case tensor.F32:
+			b := float32bits(float32(x))
+			out = append(out, byte(b), byte(b>>8), byte(b>>16), byte(b>>24))
+		case tensor.F64:
+			b := float64bits(x)
+			for k := 0; k < 8; k++ {
+				out = append(out, byte(b>>(8*k)))
+			}
+		case tensor.I32:
+			b := uint32(int32(x))
+			out = append(out, byte(b), byte(b>>8), byte(b>>16), byte(b>>24))
+		case tensor.I64:
+			b := uint64(int64(x))
+			for k := 0; k < 8; k++ {
+				out = append(out, byte(b>>(8*k)))
+			}
+		}
+	}
+	return out, nil
+}
