@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/refit-ml/refit/format/gguf"
+	_ "github.com/refit-ml/refit/format/keras"
 	_ "github.com/refit-ml/refit/format/numpy"
 	_ "github.com/refit-ml/refit/format/onnx"
 	_ "github.com/refit-ml/refit/format/pytorch"
