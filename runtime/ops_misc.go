@@ -1052,6 +1052,9 @@ func einsumKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if v, ok := einsumMatmul(c, terms, out, outShape, size, dt); ok {
+		return []*Value{v}, nil
+	}
 	// Per operand, the stride of each output and summed label (summed over repeats).
 	ops := len(terms)
 	outStr := make([][]int, ops)
@@ -1415,4 +1418,111 @@ func bilinearSample(y, x float32, H, W int) (s struct {
 	s.pos = [4]int{yl*W + xl, yl*W + xh, yh*W + xl, yh*W + xh}
 	s.w = [4]float32{hy * hx, hy * lx, ly * hx, ly * lx}
 	return s
+}
+
+// einsumMatmul handles two-operand float32 contractions without repeated or
+// broadcast labels as a batched matrix product: labels are sorted into batch (both
+// operands and output), m (A and output), n (B and output) and k (A and B only),
+// the operands are permuted to [batch, m, k] and [batch, k, n], and Sgemm runs per
+// batch. It reports false when the equation does not have that form.
+func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64, size map[int]int64, dt tensor.DType) (*Value, bool) {
+	if len(terms) != 2 || dt != tensor.F32 {
+		return nil, false
+	}
+	a, b := c.Inputs[0], c.Inputs[1]
+	inA, inB, inOut := map[int]bool{}, map[int]bool{}, map[int]bool{}
+	for _, l := range out {
+		inOut[l] = true
+	}
+	for k, t := range terms {
+		m := inA
+		if k == 1 {
+			m = inB
+		}
+		x := c.Inputs[k]
+		for d, l := range t {
+			if m[l] || x.Shape[d] != size[l] {
+				return nil, false // diagonal or broadcast
+			}
+			m[l] = true
+		}
+	}
+	var batch, ms, ns, ks []int
+	for _, l := range out {
+		switch {
+		case inA[l] && inB[l]:
+			batch = append(batch, l)
+		case inA[l]:
+			ms = append(ms, l)
+		case inB[l]:
+			ns = append(ns, l)
+		default:
+			return nil, false
+		}
+	}
+	for _, l := range terms[0] {
+		if !inOut[l] {
+			if !inB[l] {
+				return nil, false // summed over one operand only
+			}
+			ks = append(ks, l)
+		}
+	}
+	for _, l := range terms[1] {
+		if !inOut[l] && !inA[l] {
+			return nil, false
+		}
+	}
+	prod := func(ls []int) int {
+		n := 1
+		for _, l := range ls {
+			n *= int(size[l])
+		}
+		return n
+	}
+	nb, M, N, K := prod(batch), prod(ms), prod(ns), prod(ks)
+	if nb*M*K*N < 4096 {
+		return nil, false // the loop is as fast for tiny problems
+	}
+	permFor := func(t einsumTerm, order []int) []int {
+		p := make([]int, len(order))
+		for i, l := range order {
+			p[i] = slices.Index(t, l)
+		}
+		return p
+	}
+	aOrder := append(append(slices.Clone(batch), ms...), ks...)
+	bOrder := append(append(slices.Clone(batch), ks...), ns...)
+	ap := a
+	if p := permFor(terms[0], aOrder); !isIdentityPerm(p) {
+		ap = permuteValue(c, a, p)
+	}
+	bp := b
+	if p := permFor(terms[1], bOrder); !isIdentityPerm(p) {
+		bp = permuteValue(c, b, p)
+	}
+	resOrder := append(append(slices.Clone(batch), ms...), ns...)
+	resShape := make([]int64, len(resOrder))
+	for i, l := range resOrder {
+		resShape[i] = size[l]
+	}
+	res := c.Alloc(tensor.F32, resShape)
+	as, bs, rs := ap.Data.([]float32), bp.Data.([]float32), res.Data.([]float32)
+	for i := 0; i < nb; i++ {
+		sgemm(false, false, M, N, K, 1, as[i*M*K:], K, bs[i*K*N:], N, 0, rs[i*M*N:], N, true)
+	}
+	p := permFor(einsumTerm(resOrder), out)
+	if isIdentityPerm(p) {
+		return View(res, outShape), true
+	}
+	return permuteValue(c, res, p), true
+}
+
+func isIdentityPerm(p []int) bool {
+	for i, v := range p {
+		if v != i {
+			return false
+		}
+	}
+	return true
 }
