@@ -230,7 +230,7 @@ func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
 	short := func(have int) error {
 		return fmt.Errorf("%w: %v%v needs %d values, have %d", refit.ErrFormat, dt, tensor.Shape(shape), n, have)
 	}
-	v := NewValueChecked(dt, shape, n)
+	v := newValueChecked(dt, shape, n)
 	switch d := v.Data.(type) {
 	case []float32:
 		src := tp.GetFloatData()
@@ -290,8 +290,8 @@ func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
 	return v, nil
 }
 
-// NewValueChecked is NewValue for a shape whose element count n is already validated.
-func NewValueChecked(dt tensor.DType, shape []int64, n int64) *Value {
+// newValueChecked is NewValue for a shape whose element count n is already validated.
+func newValueChecked(dt tensor.DType, shape []int64, n int64) *Value {
 	return &Value{DType: dt, Shape: append([]int64{}, shape...), Data: makeSlice(dt, int(n))}
 }
 

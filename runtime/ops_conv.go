@@ -57,6 +57,11 @@ func newWindow(n *Node, in, kernel []int64, ceil bool) (*window, error) {
 		return nil, fmt.Errorf("strides %v, dilations %v, pads %v or kernel %v do not match %d spatial dims", w.strides, w.dilations, pads, kernel, d)
 	}
 	w.padBegin, w.padEnd = slices.Clone(pads[:d]), slices.Clone(pads[d:])
+	for _, p := range pads {
+		if p < 0 {
+			return nil, fmt.Errorf("pads %v must not be negative", pads)
+		}
+	}
 	w.out = make([]int64, d)
 	for i := 0; i < d; i++ {
 		s, dil, k := w.strides[i], w.dilations[i], kernel[i]
@@ -307,6 +312,14 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	if group <= 0 || C%group != 0 || int(wt.Shape[0]) != C || len(kernel) != nd || len(strides) != nd || len(dil) != nd || len(pads) != 2*nd || len(outPad) != nd {
 		return nil, fmt.Errorf("X %v, W %v, group %d and attributes do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
+	}
+	if !slices.Equal(kernel, wt.Shape[2:]) {
+		return nil, fmt.Errorf("kernel_shape %v does not match W %v", kernel, tensor.Shape(wt.Shape))
+	}
+	for i := 0; i < nd; i++ {
+		if kernel[i] <= 0 || strides[i] <= 0 || dil[i] <= 0 || pads[i] < 0 || pads[i+nd] < 0 || outPad[i] < 0 {
+			return nil, fmt.Errorf("kernel %v, strides %v and dilations %v must be positive, pads %v and output_padding %v not negative", kernel, strides, dil, pads, outPad)
+		}
 	}
 	if len(outShape) > nd {
 		outShape = outShape[len(outShape)-nd:]

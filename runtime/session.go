@@ -322,8 +322,16 @@ func (s *Session) fold(g *Graph) error {
 		}
 	}
 	g.Nodes = kept
-	// Initializers nobody reads any more are dropped to free memory.
-	return s.compile(g, nil)
+	if err := s.compile(g, nil); err != nil {
+		return err
+	}
+	// Initializers nobody reads any more (inputs of folded nodes) are dropped.
+	for name := range g.Initializers {
+		if g.plan.uses[name] == 0 && !g.plan.pinned[name] && !declared[name] {
+			delete(g.Initializers, name)
+		}
+	}
+	return nil
 }
 
 // env holds the live values of one graph execution; lookups fall back to the
