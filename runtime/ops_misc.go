@@ -1526,3 +1526,177 @@ func isIdentityPerm(p []int) bool {
 	}
 	return true
 }
+
+func init() {
+	Register(Op{Type: "Col2Im", Since: 18, Kernel: col2ImKernel, ViaFloat32: true})
+	Register(Op{Type: "CenterCropPad", Since: 18, Kernel: centerCropPadKernel})
+}
+
+// col2ImKernel sums the columns of input [N, C*prod(block), L] back into images
+// [N, C, image_shape...], the inverse layout of im2col.
+func col2ImKernel(c *Call) ([]*Value, error) {
+	x, imgV, blkV := c.Input(0), c.Input(1), c.Input(2)
+	if x == nil || imgV == nil || blkV == nil || x.DType != tensor.F32 || len(x.Shape) != 3 {
+		return nil, fmt.Errorf("needs float input [N, C*prod(block_shape), L], image_shape and block_shape")
+	}
+	img, err := imgV.AsInt64s()
+	if err != nil {
+		return nil, err
+	}
+	blk, err := blkV.AsInt64s()
+	if err != nil {
+		return nil, err
+	}
+	nd := len(img)
+	if nd == 0 || len(blk) != nd {
+		return nil, fmt.Errorf("image_shape %v and block_shape %v must have the same nonzero length", img, blk)
+	}
+	ones := make([]int64, nd)
+	for i := range ones {
+		ones[i] = 1
+	}
+	var a attrs
+	dil := a.ints(c.Node, "dilations", ones)
+	str := a.ints(c.Node, "strides", ones)
+	pads := a.ints(c.Node, "pads", make([]int64, 2*nd))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if len(dil) != nd || len(str) != nd || len(pads) != 2*nd {
+		return nil, fmt.Errorf("dilations %v, strides %v, pads %v do not match %d dims", dil, str, pads, nd)
+	}
+	kn, L := 1, 1
+	blocks := make([]int64, nd)
+	for d := 0; d < nd; d++ {
+		if img[d] <= 0 || blk[d] <= 0 || dil[d] <= 0 || str[d] <= 0 || img[d] > 1<<24 || blk[d] > 1<<24 {
+			return nil, fmt.Errorf("image_shape %v, block_shape %v, dilations %v and strides %v must be positive", img, blk, dil, str)
+		}
+		ext := (blk[d]-1)*dil[d] + 1
+		span := img[d] + pads[d] + pads[nd+d] - ext
+		if span < 0 {
+			return nil, fmt.Errorf("block %v does not fit image %v with pads %v", blk, img, pads)
+		}
+		blocks[d] = span/str[d] + 1
+		kn *= int(blk[d])
+		L *= int(blocks[d])
+	}
+	N, CK := int(x.Shape[0]), int(x.Shape[1])
+	if CK%kn != 0 || int(x.Shape[2]) != L {
+		return nil, fmt.Errorf("input %v must be [N, C*%d, %d]", x, kn, L)
+	}
+	C := CK / kn
+	shape := append([]int64{int64(N), int64(C)}, img...)
+	if _, err := numElements(shape); err != nil {
+		return nil, err
+	}
+	out := c.Alloc(tensor.F32, shape)
+	xs, ys := x.Data.([]float32), out.Data.([]float32)
+	imgStr := stridesOf(img)
+	imgSize := 1
+	for _, d := range img {
+		imgSize *= int(d)
+	}
+	parallelFor(N*C, 1, func(lo, hi int) {
+		kidx, bidx := make([]int, nd), make([]int, nd)
+		for nc := lo; nc < hi; nc++ {
+			dst := ys[nc*imgSize : (nc+1)*imgSize]
+			for k := 0; k < kn; k++ {
+				r := k
+				for d := nd - 1; d >= 0; d-- {
+					kidx[d] = r % int(blk[d])
+					r /= int(blk[d])
+				}
+				src := xs[(nc*kn+k)*L : (nc*kn+k+1)*L]
+				for l := 0; l < L; l++ {
+					r := l
+					for d := nd - 1; d >= 0; d-- {
+						bidx[d] = r % int(blocks[d])
+						r /= int(blocks[d])
+					}
+					off, ok := 0, true
+					for d := 0; d < nd; d++ {
+						p := bidx[d]*int(str[d]) - int(pads[d]) + kidx[d]*int(dil[d])
+						if p < 0 || p >= int(img[d]) {
+							ok = false
+							break
+						}
+						off += p * imgStr[d]
+					}
+					if ok {
+						dst[off] += src[l]
+					}
+				}
+			}
+		}
+	})
+	return []*Value{out}, nil
+}
+
+// centerCropPadKernel crops or zero-pads each listed axis to the requested size,
+// keeping the content centered (the extra element goes to the end).
+func centerCropPadKernel(c *Call) ([]*Value, error) {
+	x, sv := c.Input(0), c.Input(1)
+	if x == nil || sv == nil {
+		return nil, fmt.Errorf("needs input_data and shape")
+	}
+	target, err := sv.AsInt64s()
+	if err != nil {
+		return nil, err
+	}
+	rank := len(x.Shape)
+	axes, err := c.Node.Ints("axes", nil)
+	if err != nil {
+		return nil, err
+	}
+	if axes == nil {
+		for i := 0; i < rank; i++ {
+			axes = append(axes, int64(i))
+		}
+	}
+	if len(axes) != len(target) {
+		return nil, fmt.Errorf("shape %v must have one entry per axis %v", target, axes)
+	}
+	shape := slices.Clone(x.Shape)
+	offset := make([]int, rank) // input index = output index + offset
+	for i, a := range axes {
+		ax, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		if target[i] < 0 || target[i] > 1<<31 {
+			return nil, fmt.Errorf("size %d out of range", target[i])
+		}
+		in := x.Shape[ax]
+		if target[i] <= in {
+			offset[ax] = int((in - target[i]) / 2)
+		} else {
+			offset[ax] = -int((target[i] - in) / 2)
+		}
+		shape[ax] = target[i]
+	}
+	n, err := numElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	st := stridesOf(x.Shape)
+	idx := make([]int, n)
+	coord := make([]int, rank)
+	for i := range idx {
+		r := i
+		for d := rank - 1; d >= 0; d-- {
+			coord[d] = r % int(shape[d])
+			r /= int(shape[d])
+		}
+		off := 0
+		for d := 0; d < rank; d++ {
+			p := coord[d] + offset[d]
+			if p < 0 || p >= int(x.Shape[d]) {
+				off = -1
+				break
+			}
+			off += p * st[d]
+		}
+		idx[i] = off
+	}
+	return []*Value{gatherValue(c, x, shape, idx)}, nil
+}
