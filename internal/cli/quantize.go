@@ -1,0 +1,398 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/quant/onnxq"
+	"github.com/refit-ml/refit/runtime"
+)
+
+func init() { commands = append(commands, newQuantizeCmd) }
+
+// quantizeFlags are the flags of refit quantize.
+type quantizeFlags struct {
+	method, format, calibration, weightType, actType, algo string
+	opTypes, exclude                                       []string
+	perChannel, reduceRange, symmetric, actOrder, wsym     bool
+	percentile, damp                                       float64
+	bits, groupSize, batch, excludeWorst                   int
+	calib, eval                                            string
+	calibRows                                              int64
+	perLayer, asJSON, force                                bool
+	run                                                    runInputs
+}
+
+func newQuantizeCmd(e *env) *cobra.Command {
+	var f quantizeFlags
+	cmd := &cobra.Command{
+		Use:   "quantize IN OUT",
+		Short: "Quantize a model (ONNX: dynamic int8, static QDQ/QOperator, 4/8-bit weight-only) and measure the accuracy cost",
+		Long: `Quantize rewrites an ONNX model's Conv/MatMul/Gemm nodes to integer form:
+
+  --method dynamic      int8 weights, activations quantized at run time
+                        (DynamicQuantizeLinear + MatMulInteger/ConvInteger, or --format qdq)
+  --method static       int8 weights and activations with ranges from --calib data
+                        (QDQ pairs by default, or --format qoperator: QLinearConv/QLinearMatMul);
+                        --calibration minmax|percentile|entropy|mse
+  --method weight-only  --bits 4|8 --group-size N --algo rtn|gptq|awq: com.microsoft
+                        MatMulNBits (or --format qdq: blocked DequantizeLinear, opset 21)
+
+Afterwards it runs the float and the quantized model on held-out data (--eval, by default
+the part of --calib after --calib-rows) with Refit's runtime and prints max error,
+cosine, top-1 agreement and accuracy (when the data has labels), sizes, and a per-layer
+table from quantizing one layer at a time. --exclude-worst N keeps the N layers that
+hurt most in float. Data is a .npz with arrays named after model inputs (and "label"),
+or a folder of <input>.npy files.`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error { return runQuantize(e, a[0], a[1], &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.method, "method", "dynamic", "dynamic, static or weight-only")
+	fl.StringVar(&f.format, "format", "auto", "auto, qoperator or qdq")
+	fl.StringSliceVar(&f.opTypes, "op-types", nil, "operators to quantize (default MatMul,Gemm; static adds Conv)")
+	fl.StringArrayVar(&f.exclude, "exclude", nil, "node name or anchored regexp to keep in float (repeatable)")
+	fl.BoolVar(&f.perChannel, "per-channel", false, "one weight scale per output channel")
+	fl.StringVar(&f.weightType, "weight-type", "int8", "int8 (symmetric) or uint8 (asymmetric) weights")
+	fl.BoolVar(&f.reduceRange, "reduce-range", false, "7-bit weights (for CPUs without VNNI)")
+	fl.StringVar(&f.actType, "activation-type", "uint8", "static activations: uint8 or int8")
+	fl.BoolVar(&f.symmetric, "symmetric", false, "symmetric activation ranges")
+	fl.StringVar(&f.calib, "calib", "", "calibration data: .npz or folder of .npy")
+	fl.Int64Var(&f.calibRows, "calib-rows", 0, "rows of --calib used for calibration when --eval is not given (default half)")
+	fl.StringVar(&f.eval, "eval", "", "held-out data for the accuracy check (default: the rest of --calib)")
+	fl.IntVar(&f.batch, "batch-size", 32, "rows per calibration batch")
+	fl.StringVar(&f.calibration, "calibration", "minmax", "minmax, percentile, entropy or mse")
+	fl.Float64Var(&f.percentile, "percentile", 99.99, "percentile for --calibration percentile")
+	fl.IntVar(&f.bits, "bits", 4, "weight-only bits: 4 or 8")
+	fl.IntVar(&f.groupSize, "group-size", 128, "weight-only block length along K")
+	fl.StringVar(&f.algo, "algo", "rtn", "weight-only algorithm: rtn, gptq or awq")
+	fl.BoolVar(&f.actOrder, "act-order", false, "GPTQ: columns by decreasing Hessian diagonal")
+	fl.Float64Var(&f.damp, "damp", 0.01, "GPTQ damping (fraction of the mean Hessian diagonal)")
+	fl.BoolVar(&f.wsym, "weight-symmetric", false, "weight-only: symmetric blocks without zero points")
+	fl.BoolVar(&f.perLayer, "per-layer", true, "print the per-layer error table (quantize one layer at a time)")
+	fl.IntVar(&f.excludeWorst, "exclude-worst", 0, "keep the N most damaging layers in float")
+	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
+	fl.BoolVar(&f.force, "force", false, "overwrite an existing output")
+	f.run.flags(fl)
+	return cmd
+}
+
+func (f *quantizeFlags) options() (*onnxq.Options, error) {
+	var o onnxq.Options
+	var err error
+	if o.Method, err = onnxq.ParseMethod(f.method); err != nil {
+		return nil, usageError{err}
+	}
+	if o.Format, err = onnxq.ParseFormat(f.format); err != nil {
+		return nil, usageError{err}
+	}
+	if o.Calibration, err = onnxq.ParseCalibration(f.calibration); err != nil {
+		return nil, usageError{err}
+	}
+	if o.Algo, err = onnxq.ParseAlgo(f.algo); err != nil {
+		return nil, usageError{err}
+	}
+	switch f.weightType {
+	case "int8":
+	case "uint8":
+		o.UnsignedWeights = true
+	default:
+		return nil, usageError{fmt.Errorf("--weight-type %q: want int8 or uint8", f.weightType)}
+	}
+	switch f.actType {
+	case "uint8":
+	case "int8":
+		o.SignedActivations = true
+	default:
+		return nil, usageError{fmt.Errorf("--activation-type %q: want uint8 or int8", f.actType)}
+	}
+	o.OpTypes, o.Exclude = f.opTypes, f.exclude
+	o.PerChannel, o.ReduceRange, o.Symmetric = f.perChannel, f.reduceRange, f.symmetric
+	o.Percentile, o.Bits, o.GroupSize, o.Damp = f.percentile, f.bits, f.groupSize, f.damp
+	o.ActOrder, o.WeightOnlySymmetric = f.actOrder, f.wsym
+	return &o, nil
+}
+
+// quantizeResult is the --json output.
+type quantizeResult struct {
+	Report   *onnxq.Report `json:"report"`
+	Eval     *modelDiff    `json:"evaluation"`
+	PerLayer []layerError  `json:"per_layer,omitempty"`
+	Excluded []string      `json:"excluded_worst,omitempty"`
+}
+
+type layerError struct {
+	Name     string   `json:"name"`
+	MaxAbs   float64  `json:"max_abs_error"`
+	Cosine   float64  `json:"cosine"`
+	Top1     *float64 `json:"top1_agreement,omitempty"`
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	damage   float64
+}
+
+func runQuantize(e *env, in, out string, f *quantizeFlags) error {
+	if !runnable(in) {
+		return usageError{fmt.Errorf("quantize %s: only ONNX input is supported yet: %w", in, refit.ErrUnsupported)}
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
+	fsys := refit.DirFS(filepath.Dir(in))
+	mp, err := onnx.Load(fsys, filepath.Base(in))
+	if err != nil {
+		return err
+	}
+	floatSess, err := runtime.Load(mp, fsys, nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	// Calibration and evaluation data.
+	var calibVals map[string]*runtime.Value
+	var evalSet *inputSet
+	if f.calib != "" {
+		set, err := loadDataset(f.calib, floatSess)
+		if err != nil {
+			return err
+		}
+		calibVals = set.values
+		if f.eval == "" {
+			rows := rowsOf(set.values)
+			n := f.calibRows
+			if n == 0 {
+				n = rows / 2
+			}
+			if n <= 0 || n >= rows {
+				return usageError{fmt.Errorf("--calib %s has %d rows; cannot split %d for calibration and keep the rest for evaluation (give --eval)", f.calib, rows, n)}
+			}
+			head, tail, err := onnxq.Split(set.values, n)
+			if err != nil {
+				return err
+			}
+			calibVals = head
+			evalSet = &inputSet{values: tail, source: fmt.Sprintf("%s rows %d-%d (held out)", f.calib, n, rows)}
+			if len(set.labels) == int(rows) {
+				evalSet.labels = set.labels[n:]
+			}
+		}
+	}
+	if f.eval != "" {
+		if evalSet, err = loadDataset(f.eval, floatSess); err != nil {
+			return err
+		}
+	}
+	if evalSet == nil {
+		if evalSet, err = f.run.gather(floatSess); err != nil {
+			return err
+		}
+	}
+	var feed onnxq.Feed
+	if calibVals != nil {
+		if feed, err = onnxq.Batches(calibVals, f.batch); err != nil {
+			return err
+		}
+	}
+	q, err := onnxq.NewQuantizer(e.ctx, mp, opts, feed)
+	if err != nil {
+		if err == onnxq.ErrNeedCalibration {
+			return usageError{fmt.Errorf("--method %s: give --calib DATA", f.method)}
+		}
+		return err
+	}
+	res := &quantizeResult{}
+	evalModel := func(qm *onnxpb.ModelProto) (*modelDiff, error) {
+		s, err := runtime.Load(qm, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		return diffSessions(e.ctx, floatSess, s, evalSet)
+	}
+	if f.perLayer || f.excludeWorst > 0 {
+		for _, label := range q.Targets() {
+			qm, _, err := q.Apply(e.ctx, func(l string) bool { return l == label })
+			if err != nil {
+				return err
+			}
+			d, err := evalModel(qm)
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", label, err)
+			}
+			res.PerLayer = append(res.PerLayer, layerRow(label, d))
+		}
+	}
+	if f.excludeWorst > 0 {
+		ranked := slices.Clone(res.PerLayer)
+		sort.SliceStable(ranked, func(i, j int) bool { return ranked[i].damage > ranked[j].damage })
+		for _, l := range ranked[:min(f.excludeWorst, len(ranked))] {
+			res.Excluded = append(res.Excluded, l.Name)
+		}
+	}
+	qm, rep, err := q.Apply(e.ctx, func(l string) bool { return !slices.Contains(res.Excluded, l) })
+	if err != nil {
+		return err
+	}
+	res.Report = rep
+	pf, err := refit.CreatePending(out, f.force)
+	if err != nil {
+		return err
+	}
+	defer pf.Abort()
+	bw := bufio.NewWriterSize(pf, 1<<20)
+	if err := onnx.WriteModel(bw, qm, nil); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	// Evaluate the model as written, re-read from disk.
+	written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if res.Eval, err = evalModel(written); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	res.Eval.A, res.Eval.B = in, out
+	if err := pf.Commit(); err != nil {
+		return err
+	}
+	if f.asJSON {
+		return writeJSON(e.stdout, res)
+	}
+	printQuantize(e, res)
+	return nil
+}
+
+// layerRow summarizes the diff of a model with one layer quantized; damage ranks
+// layers: accuracy lost when labels exist, else top-1 disagreement, else 1-cosine.
+func layerRow(name string, d *modelDiff) layerError {
+	l := layerError{Name: name, MaxAbs: d.MaxAbs, Cosine: d.MinCos}
+	l.damage = 1 - d.MinCos
+	for _, o := range d.Outputs {
+		if o.Top1 != nil {
+			l.Top1 = o.Top1
+			l.damage = 1 - *o.Top1 + (1 - d.MinCos)
+		}
+		if o.AccuracyA != nil && o.AccuracyB != nil {
+			l.Accuracy = o.AccuracyB
+			l.damage = *o.AccuracyA - *o.AccuracyB + (1-*l.Top1)/10 + (1-d.MinCos)/100
+		}
+		break
+	}
+	return l
+}
+
+func printQuantize(e *env, r *quantizeResult) {
+	w := e.stdout
+	rep := r.Report
+	fmt.Fprintf(w, "%s quantization (%s): %s -> %s (%.1f%%)\n", rep.Method, rep.Format,
+		byteSize(rep.SizeBefore), byteSize(rep.SizeAfter), 100*float64(rep.SizeAfter)/math.Max(1, float64(rep.SizeBefore)))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tOP\tQUANTIZED AS\tWEIGHT REL ERR\tWEIGHT BYTES")
+	for _, n := range rep.Nodes {
+		if n.Skip != "" {
+			fmt.Fprintf(tw, "%s\t%s\tfloat (%s)\t\t\n", n.Name, n.OpType, n.Skip)
+			continue
+		}
+		action := n.Action
+		if n.Alpha != 0 {
+			action += fmt.Sprintf(" alpha=%.2f", n.Alpha)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%s -> %s\n", n.Name, n.OpType, action, n.Error, byteSize(n.Before), byteSize(n.After))
+	}
+	for _, x := range r.Excluded {
+		fmt.Fprintf(tw, "%s\t\tfloat (--exclude-worst)\t\t\n", x)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	printModelDiff(e, r.Eval)
+	if len(r.PerLayer) > 0 {
+		fmt.Fprintln(w, "\nper layer (only that layer quantized):")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LAYER\tMAX ABS\tCOSINE\tTOP-1 AGREE\tACCURACY")
+		for _, l := range r.PerLayer {
+			fmt.Fprintf(tw, "%s\t%.3g\t%.6f\t%s\t%s\n", l.Name, l.MaxAbs, l.Cosine, pct(l.Top1), pct(l.Accuracy))
+		}
+		tw.Flush()
+	}
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func rowsOf(vals map[string]*runtime.Value) int64 {
+	for _, v := range vals {
+		if len(v.Shape) > 0 {
+			return v.Shape[0]
+		}
+	}
+	return 0
+}
+
+// loadDataset reads model inputs (and labels) from a .npz or a folder of .npy files
+// named after the inputs.
+func loadDataset(path string, s *runtime.Session) (*inputSet, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		r := runInputs{data: path}
+		set, err := r.gather(s)
+		if err != nil {
+			return nil, err
+		}
+		if set.source != path {
+			return nil, usageError{fmt.Errorf("%s holds none of the model's inputs", path)}
+		}
+		return set, nil
+	}
+	set := &inputSet{values: map[string]*runtime.Value{}, source: path}
+	for _, in := range s.Inputs() {
+		t, err := readArray(filepath.Join(path, in.Name+".npy"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: input %q: %w", path, in.Name, err)
+		}
+		if set.values[in.Name], err = runtime.FromTensor(t); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range []string{"label.npy", "labels.npy"} {
+		t, err := readArray(filepath.Join(path, name))
+		if err != nil {
+			continue
+		}
+		fl, err := t.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range fl {
+			set.labels = append(set.labels, int64(x))
+		}
+		break
+	}
+	if strings.TrimSpace(set.source) == "" {
+		set.source = path
+	}
+	return set, nil
+}

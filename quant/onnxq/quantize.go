@@ -1,0 +1,865 @@
+package onnxq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+)
+
+// ErrNeedCalibration is returned when a method needs calibration data and got none.
+var ErrNeedCalibration = errors.New("onnxq: this method needs calibration data")
+
+// NodeReport describes what happened to one candidate node.
+type NodeReport struct {
+	Name   string  `json:"name"`
+	OpType string  `json:"op_type"`
+	Action string  `json:"action"`                 // e.g. "MatMulInteger int8 per-channel"; empty when skipped
+	Skip   string  `json:"skip,omitempty"`         // why the node stayed float
+	Error  float64 `json:"weight_rel_error"`       // ||W_q - W|| / ||W|| of the dequantized weight
+	Alpha  float64 `json:"awq_alpha,omitempty"`    // AWQ's chosen exponent
+	Before int64   `json:"weight_bytes_before"`    // float weight bytes
+	After  int64   `json:"weight_bytes_after"`     // quantized weight + parameter bytes
+}
+
+// Report summarizes a quantization.
+type Report struct {
+	Method     string       `json:"method"`
+	Format     string       `json:"format"`
+	Nodes      []NodeReport `json:"nodes"`
+	SizeBefore int64        `json:"model_bytes_before"`
+	SizeAfter  int64        `json:"model_bytes_after"`
+}
+
+// target is a node that can be quantized.
+type target struct {
+	label string
+	node  *onnxpb.NodeProto
+	x     string // activation input
+	w     string // weight initializer
+	bias  string // Conv bias or Gemm C initializer, or ""
+	// MatMul and Gemm: the weight as [N, K] rows (alpha folded in), bias*beta.
+	wNK  []float32
+	n, k int
+	c    []float32 // Gemm's beta*C broadcast to [N], or nil
+}
+
+// Quantizer holds a model, its candidate nodes and calibration statistics, so that
+// several selections of nodes (one at a time for sensitivity tables, all but the
+// worst) can be quantized without calibrating again.
+type Quantizer struct {
+	mp      *onnxpb.ModelProto
+	opts    Options
+	targets []*target
+	skipped []NodeReport
+	ranges  map[string][2]float64
+	grams   map[string]*gramStats
+	cache   map[string]*woResult
+}
+
+// woResult caches a weight-only quantization of one node.
+type woResult struct {
+	b     *blocked
+	s     []float64 // AWQ input scales, or nil
+	alpha float64
+	err   float64
+}
+
+// NewQuantizer prepares mp (with all tensor data in memory, as onnx.Load returns
+// it) for quantization and runs calibration on calib when the method needs it:
+// activation ranges (Static) or input Gram matrices (WeightOnly with GPTQ or AWQ).
+// mp is not modified.
+func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, calib Feed) (*Quantizer, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if mp.GetGraph() == nil {
+		return nil, fmt.Errorf("onnxq: model has no graph: %w", refit.ErrFormat)
+	}
+	q := &Quantizer{mp: proto.Clone(mp).(*onnxpb.ModelProto), opts: o, cache: map[string]*woResult{}}
+	if o.Method == Static && o.Format == FormatQOperator {
+		splitGemms(q.mp)
+	}
+	if err := q.findTargets(); err != nil {
+		return nil, err
+	}
+	needs := o.Method == Static || (o.Method == WeightOnly && o.Algo != RTN)
+	if needs && calib == nil {
+		return nil, ErrNeedCalibration
+	}
+	switch {
+	case o.Method == Static:
+		names := map[string]bool{}
+		for _, t := range q.targets {
+			names[t.x] = true
+			for _, out := range t.node.GetOutput()[:1] {
+				names[out] = true
+			}
+		}
+		var list []string
+		for n := range names {
+			list = append(list, n)
+		}
+		slices.Sort(list)
+		o.Progress(fmt.Sprintf("calibrating %d activations (%s)", len(list), o.Calibration))
+		if q.ranges, err = calibrateRanges(ctx, q.mp, list, calib, &q.opts); err != nil {
+			return nil, err
+		}
+	case needs:
+		dims := map[string]int{}
+		for _, t := range q.targets {
+			dims[t.x] = t.k
+		}
+		o.Progress(fmt.Sprintf("collecting input statistics of %d layers", len(dims)))
+		if q.grams, err = calibrateGram(ctx, q.mp, dims, calib); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// Targets lists the labels of the nodes that will be quantized, in graph order.
+func (q *Quantizer) Targets() []string {
+	var out []string
+	for _, t := range q.targets {
+		out = append(out, t.label)
+	}
+	return out
+}
+
+// Quantize is NewQuantizer followed by Apply of every target.
+func Quantize(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, calib Feed) (*onnxpb.ModelProto, *Report, error) {
+	q, err := NewQuantizer(ctx, mp, opts, calib)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q.Apply(ctx, nil)
+}
+
+func (q *Quantizer) findTargets() error {
+	ops := map[string]bool{}
+	for _, op := range q.opts.OpTypes {
+		ops[op] = true
+	}
+	excl, err := newMatcher(q.opts.Exclude)
+	if err != nil {
+		return err
+	}
+	e := newGraphEditor(q.mp.GetGraph())
+	for i, n := range q.mp.GetGraph().GetNode() {
+		if !ops[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
+			continue
+		}
+		label := nodeLabel(n, i)
+		skip := func(why string) {
+			q.skipped = append(q.skipped, NodeReport{Name: label, OpType: n.GetOpType(), Skip: why})
+		}
+		if excl.match(label) {
+			skip("excluded")
+			continue
+		}
+		in := n.GetInput()
+		if len(in) < 2 || e.inits[in[0]] != nil {
+			skip("input is a constant")
+			continue
+		}
+		wv := e.constant(in[1])
+		if wv == nil {
+			skip("weight is not a float32 initializer")
+			continue
+		}
+		t := &target{label: label, node: n, x: in[0], w: in[1]}
+		if len(in) > 2 && in[2] != "" {
+			t.bias = in[2]
+		}
+		switch n.GetOpType() {
+		case "Conv":
+			if len(wv.Shape) < 3 {
+				skip("weight rank < 3")
+				continue
+			}
+			if t.bias != "" && e.constant(t.bias) == nil {
+				skip("bias is not a float32 initializer")
+				continue
+			}
+		case "MatMul":
+			if len(wv.Shape) != 2 {
+				skip("weight is not 2-D")
+				continue
+			}
+			t.k, t.n = int(wv.Shape[0]), int(wv.Shape[1])
+			t.wNK = transpose2(wv.Float32s(), t.k, t.n)
+		case "Gemm":
+			if attrInt(n, "transA", 0) != 0 || len(wv.Shape) != 2 {
+				skip("transA or weight rank unsupported")
+				continue
+			}
+			w := wv.Float32s()
+			if attrInt(n, "transB", 0) != 0 {
+				t.n, t.k = int(wv.Shape[0]), int(wv.Shape[1])
+				t.wNK = slices.Clone(w)
+			} else {
+				t.k, t.n = int(wv.Shape[0]), int(wv.Shape[1])
+				t.wNK = transpose2(w, t.k, t.n)
+			}
+			if alpha := attrFloat(n, "alpha", 1); alpha != 1 {
+				for i := range t.wNK {
+					t.wNK[i] *= alpha
+				}
+			}
+			if t.bias != "" {
+				cv := e.constant(t.bias)
+				if cv == nil || (cv.Len() != 1 && cv.Len() != t.n) || (len(cv.Shape) == 2 && cv.Shape[0] != 1) {
+					skip("C is not a constant [N] or scalar")
+					continue
+				}
+				beta := attrFloat(n, "beta", 1)
+				t.c = make([]float32, t.n)
+				for j := range t.c {
+					t.c[j] = beta * cv.Float32s()[j%cv.Len()]
+				}
+			}
+		}
+		q.targets = append(q.targets, t)
+	}
+	return nil
+}
+
+// splitGemms rewrites Gemm(transA=0, constant B) as MatMul + Add so that QLinearMatMul
+// sees a calibrated product without the bias. The MatMul keeps the Gemm's name.
+func splitGemms(mp *onnxpb.ModelProto) {
+	e := newGraphEditor(mp.GetGraph())
+	for _, n := range mp.GetGraph().GetNode() {
+		if n.GetOpType() != "Gemm" || attrInt(n, "transA", 0) != 0 || len(n.GetInput()) < 2 {
+			continue
+		}
+		wv := e.constant(n.GetInput()[1])
+		if wv == nil || len(wv.Shape) != 2 {
+			continue
+		}
+		w := wv.Float32s()
+		k, nn := int(wv.Shape[0]), int(wv.Shape[1])
+		if attrInt(n, "transB", 0) != 0 {
+			nn, k = k, nn
+			w = transpose2(w, nn, k)
+		} else {
+			w = slices.Clone(w)
+		}
+		if alpha := attrFloat(n, "alpha", 1); alpha != 1 {
+			for i := range w {
+				w[i] *= alpha
+			}
+		}
+		wName := e.floatInit(n.GetInput()[1]+"_kn", []int64{int64(k), int64(nn)}, w)
+		out := n.GetOutput()[0]
+		if len(n.GetInput()) < 3 || n.GetInput()[2] == "" {
+			e.replaced[n] = []*onnxpb.NodeProto{{OpType: proto.String("MatMul"), Name: n.Name, Input: []string{n.GetInput()[0], wName}, Output: []string{out}}}
+			continue
+		}
+		cv := e.constant(n.GetInput()[2])
+		if cv == nil {
+			continue
+		}
+		beta := attrFloat(n, "beta", 1)
+		c := slices.Clone(cv.Float32s())
+		for i := range c {
+			c[i] *= beta
+		}
+		cName := e.floatInit(n.GetInput()[2]+"_scaled", cv.Shape, c)
+		mm := e.fresh(out + "_matmul")
+		e.replaced[n] = []*onnxpb.NodeProto{
+			{OpType: proto.String("MatMul"), Name: n.Name, Input: []string{n.GetInput()[0], wName}, Output: []string{mm}},
+			e.node("Add", n.GetName()+"_bias", []string{mm, cName}, []string{out}),
+		}
+	}
+	e.commit()
+}
+
+// Apply quantizes the targets for which only returns true (all when only is nil) and
+// returns the new model; the Quantizer's model is not modified.
+func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*onnxpb.ModelProto, *Report, error) {
+	mp := proto.Clone(q.mp).(*onnxpb.ModelProto)
+	e := newGraphEditor(mp.GetGraph())
+	// Targets refer to nodes of q.mp; map them by position to the clone.
+	index := map[*onnxpb.NodeProto]int{}
+	for i, n := range q.mp.GetGraph().GetNode() {
+		index[n] = i
+	}
+	st := &applyState{e: e, q: q, dql: map[string][3]string{}, qdq: map[string]string{}, qx: map[string][3]string{}}
+	rep := &Report{Method: q.opts.Method.String(), Format: q.opts.Format.String(), SizeBefore: int64(proto.Size(q.mp))}
+	if q.opts.Method == Static {
+		// Activations that are outputs of quantized nodes are quantized once, there.
+		for _, t := range q.targets {
+			if only == nil || only(t.label) {
+				st.quantizedOut = appendMap(st.quantizedOut, t.node.GetOutput()[0])
+			}
+		}
+	}
+	for _, t := range q.targets {
+		if only != nil && !only(t.label) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		n := mp.GetGraph().GetNode()[index[t.node]]
+		var nr NodeReport
+		var err error
+		switch q.opts.Method {
+		case Dynamic:
+			nr, err = st.dynamic(t, n)
+		case Static:
+			nr, err = st.static(t, n)
+		case WeightOnly:
+			nr, err = st.weightOnly(t, n)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("onnxq: %s: %w", t.label, err)
+		}
+		nr.Name, nr.OpType = t.label, t.node.GetOpType()
+		rep.Nodes = append(rep.Nodes, nr)
+	}
+	rep.Nodes = append(rep.Nodes, q.skipped...)
+	e.commit()
+	if q.opts.Method == WeightOnly && q.opts.Format == FormatQDQ {
+		ensureOpset(mp, "", 21)
+	}
+	for _, op := range []string{"MatMulNBits"} {
+		for _, n := range mp.GetGraph().GetNode() {
+			if n.GetOpType() == op {
+				ensureOpset(mp, "com.microsoft", 1)
+			}
+		}
+	}
+	rep.SizeAfter = int64(proto.Size(mp))
+	return mp, rep, nil
+}
+
+func appendMap(m map[string]bool, k string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[k] = true
+	return m
+}
+
+// applyState is one Apply's graph editor plus shared activation quantizers.
+type applyState struct {
+	e            *graphEditor
+	q            *Quantizer
+	dql          map[string][3]string // DynamicQuantizeLinear outputs per activation
+	qdq          map[string]string    // dequantized name per activation (static QDQ)
+	qx           map[string][3]string // quantized value, scale, zero point (static QOperator)
+	quantizedOut map[string]bool
+}
+
+// dynQuant returns the DynamicQuantizeLinear outputs (uint8 x, scale, zero point)
+// for activation x, adding the node before anchor the first time.
+func (s *applyState) dynQuant(x string, anchor *onnxpb.NodeProto) [3]string {
+	if r, ok := s.dql[x]; ok {
+		return r
+	}
+	e := s.e
+	r := [3]string{e.fresh(x + "_quantized"), e.fresh(x + "_scale"), e.fresh(x + "_zero_point")}
+	e.newNodes[anchor] = append(e.newNodes[anchor], e.node("DynamicQuantizeLinear", x+"_DynamicQuantizeLinear", []string{x}, r[:]))
+	s.dql[x] = r
+	return r
+}
+
+// weightNK2KN returns a target's weight as [K, N] (MatMul layout).
+func (t *target) weightKN() []float32 { return transpose2(t.wNK, t.n, t.k) }
+
+func float64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// weightInits adds the quantized weight, its scales and zero points; dims is the
+// weight's shape, scaleDims the shape of per-channel parameters.
+func (s *applyState) weightInits(base string, dims []int64, qw *quantWeight, scaleDims []int64, signed bool) (wq, sc, zp string) {
+	e := s.e
+	wq = e.int8Init(base+"_quantized", dims, qw.q, signed)
+	if len(qw.scales) == 1 {
+		sc = e.floatInit(base+"_scale", nil, qw.scales)
+		zp = e.int8Init(base+"_zero_point", nil, qw.zps, signed)
+		return
+	}
+	sc = e.floatInit(base+"_scale", scaleDims, qw.scales)
+	zp = e.int8Init(base+"_zero_point", scaleDims, qw.zps, signed)
+	return
+}
+
+func weightBytes(qw *quantWeight) int64 { return int64(len(qw.q) + 5*len(qw.scales)) }
+
+func perChannelNote(pc bool) string {
+	if pc {
+		return "per-channel"
+	}
+	return "per-tensor"
+}
+
+// dynamic rewrites t as DynamicQuantizeLinear + MatMulInteger/ConvInteger (QOperator)
+// or as DynamicQuantizeLinear + DequantizeLinear in front of the float node (QDQ).
+func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error) {
+	o, e := &s.q.opts, s.e
+	signed := !o.UnsignedWeights
+	op := n.GetOpType()
+	if op == "Conv" && o.Format == FormatQOperator && signed {
+		// ONNX Runtime's ConvInteger has uint8 kernels only.
+		signed = false
+	}
+	wv := e.constant(t.w)
+	var dims []int64
+	var w []float32
+	axis := 0
+	if op == "Conv" {
+		dims, w = wv.Shape, wv.Float32s()
+	} else {
+		dims, w, axis = []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
+	}
+	perChannel := o.PerChannel
+	if op == "Conv" && o.Format == FormatQOperator && perChannel && !signed {
+		// ConvInteger takes one weight zero point; asymmetric per-channel would need many.
+		perChannel = false
+	}
+	qw := quantizeWeight(w, dims, axis, perChannel, signed, o.ReduceRange)
+	before := int64(4 * len(w))
+	nr := NodeReport{Error: qw.err, Before: before, After: weightBytes(qw)}
+	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
+	if o.Format == FormatQDQ {
+		return s.dynamicQDQ(t, n, qw, dims, axis, signed, nr, typ)
+	}
+	x := s.dynQuant(t.x, n)
+	out := n.GetOutput()[0]
+	var scaleDims []int64
+	if len(qw.scales) > 1 {
+		scaleDims = []int64{int64(len(qw.scales))}
+		if op == "Conv" {
+			scaleDims = append(scaleDims, make([]int64, len(dims)-2)...)
+			for i := 1; i < len(scaleDims); i++ {
+				scaleDims[i] = 1
+			}
+		}
+	}
+	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
+	if op == "Conv" && len(qw.scales) > 1 {
+		// ConvInteger's zero point is a scalar; symmetric weights have zero everywhere.
+		zp = e.int8Init(t.w+"_zero_point", nil, []int32{qw.zps[0]}, signed)
+	} else if len(qw.scales) > 1 {
+		zp = e.int8Init(t.w+"_zero_point", []int64{int64(len(qw.zps))}, qw.zps, signed)
+	}
+	acc := e.fresh(out + "_int32")
+	accF := e.fresh(out + "_int32_float")
+	scale := e.fresh(out + "_scale")
+	var nodes []*onnxpb.NodeProto
+	if op == "Conv" {
+		conv := e.node("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc})
+		for _, a := range n.GetAttribute() {
+			conv.Attribute = append(conv.Attribute, a)
+		}
+		nodes = append(nodes, conv)
+	} else {
+		nodes = append(nodes, e.node("MatMulInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc}))
+	}
+	nodes = append(nodes,
+		e.node("Cast", n.GetName()+"_cast", []string{acc}, []string{accF}, intAttr("to", onnxFloat)),
+		e.node("Mul", n.GetName()+"_scales", []string{x[1], sc}, []string{scale}))
+	var bias []float32
+	var biasDims []int64
+	switch {
+	case op == "Conv" && t.bias != "":
+		bias = e.constant(t.bias).Float32s()
+		biasDims = append([]int64{int64(len(bias))}, make([]int64, len(dims)-2)...)
+		for i := 1; i < len(biasDims); i++ {
+			biasDims[i] = 1
+		}
+	case t.c != nil:
+		bias, biasDims = t.c, []int64{int64(t.n)}
+	}
+	if bias == nil {
+		nodes = append(nodes, e.node("Mul", n.GetName()+"_output", []string{accF, scale}, []string{out}))
+	} else {
+		scaled := e.fresh(out + "_unbiased")
+		b := e.floatInit(out+"_bias", biasDims, bias)
+		nodes = append(nodes,
+			e.node("Mul", n.GetName()+"_output", []string{accF, scale}, []string{scaled}),
+			e.node("Add", n.GetName()+"_bias", []string{scaled, b}, []string{out}))
+	}
+	e.replaced[n] = nodes
+	kind := map[string]string{"Conv": "ConvInteger", "MatMul": "MatMulInteger", "Gemm": "MatMulInteger"}[op]
+	nr.Action = fmt.Sprintf("%s %s %s", kind, typ, perChannelNote(len(qw.scales) > 1))
+	return nr, nil
+}
+
+func (s *applyState) dynamicQDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, dims []int64, axis int, signed bool, nr NodeReport, typ string) (NodeReport, error) {
+	e := s.e
+	x := s.dynQuant(t.x, n)
+	xdq, ok := s.qdq[t.x]
+	if !ok {
+		xdq = e.fresh(t.x + "_dequantized")
+		e.newNodes[n] = append(e.newNodes[n], e.node("DequantizeLinear", t.x+"_DequantizeLinear", x[:], []string{xdq}))
+		s.qdq[t.x] = xdq
+	}
+	wdq := s.weightDQ(t, n, qw, dims, axis, signed)
+	c := proto.Clone(n).(*onnxpb.NodeProto)
+	c.Input = slices.Clone(n.GetInput())
+	c.Input[0] = xdq
+	c.Input[1] = wdq
+	if n.GetOpType() == "MatMul" || n.GetOpType() == "Gemm" {
+		s.rewriteAsMatMul(t, n, c)
+	}
+	e.replaced[n] = append(e.replaced[n], c)
+	nr.Action = fmt.Sprintf("QDQ dynamic %s %s", typ, perChannelNote(len(qw.scales) > 1))
+	return nr, nil
+}
+
+// rewriteAsMatMul makes c (a copy of Gemm/MatMul n, inputs already set, with weight
+// input in [K, N] layout) a Gemm without transB and with alpha folded, or a MatMul.
+func (s *applyState) rewriteAsMatMul(t *target, n, c *onnxpb.NodeProto) {
+	if n.GetOpType() != "Gemm" {
+		return
+	}
+	var attrs []*onnxpb.AttributeProto
+	for _, a := range c.GetAttribute() {
+		switch a.GetName() {
+		case "transB", "alpha", "beta":
+		default:
+			attrs = append(attrs, a)
+		}
+	}
+	c.Attribute = attrs
+	if t.c != nil {
+		c.Input = append(c.Input[:2], s.e.floatInit(t.w+"_bias", []int64{int64(t.n)}, t.c))
+	}
+}
+
+// weightDQ adds DequantizeLinear of the quantized weight, in the node's own layout
+// for Conv and in [K, N] layout for MatMul/Gemm.
+func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, dims []int64, axis int, signed bool) string {
+	e := s.e
+	var scaleDims []int64
+	if len(qw.scales) > 1 {
+		scaleDims = []int64{int64(len(qw.scales))}
+	}
+	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
+	wdq := e.fresh(t.w + "_dequantized")
+	dq := e.node("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sc, zp}, []string{wdq})
+	if len(qw.scales) > 1 {
+		dq.Attribute = append(dq.Attribute, intAttr("axis", int64(axis)))
+	}
+	e.newNodes[n] = append(e.newNodes[n], dq)
+	return wdq
+}
+
+// actParams are the calibrated quantization parameters of an activation.
+func (s *applyState) actParams(name string) (float32, int32, bool) {
+	o := &s.q.opts
+	r := s.q.ranges[name]
+	scale, zp := affine(r[0], r[1], int8Range(o.SignedActivations, false), o.Symmetric || o.SignedActivations)
+	return scale, zp, o.SignedActivations
+}
+
+// actQDQ returns the dequantized name of activation x, adding Q and DQ once.
+func (s *applyState) actQDQ(x string, anchor *onnxpb.NodeProto) string {
+	if s.quantizedOut[x] {
+		return x
+	}
+	if r, ok := s.qdq[x]; ok {
+		return r
+	}
+	e := s.e
+	scale, zp, signed := s.actParams(x)
+	sc := e.floatInit(x+"_scale", nil, []float32{scale})
+	z := e.int8Init(x+"_zero_point", nil, []int32{zp}, signed)
+	xq, xdq := e.fresh(x+"_quantized"), e.fresh(x+"_dequantized")
+	e.newNodes[anchor] = append(e.newNodes[anchor],
+		e.node("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}),
+		e.node("DequantizeLinear", x+"_DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
+	s.qdq[x] = xdq
+	return xdq
+}
+
+// actQ returns the quantized value, scale and zero point of activation x
+// (QOperator), adding QuantizeLinear once.
+func (s *applyState) actQ(x string, anchor *onnxpb.NodeProto) [3]string {
+	if r, ok := s.qx[x]; ok {
+		return r
+	}
+	e := s.e
+	scale, zp, signed := s.actParams(x)
+	sc := e.floatInit(x+"_scale", nil, []float32{scale})
+	z := e.int8Init(x+"_zero_point", nil, []int32{zp}, signed)
+	xq := e.fresh(x + "_quantized")
+	e.newNodes[anchor] = append(e.newNodes[anchor], e.node("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}))
+	r := [3]string{xq, sc, z}
+	s.qx[x] = r
+	return r
+}
+
+// static rewrites t with calibrated activation parameters: QDQ pairs around the
+// float node (QDQ), or QLinearConv/QLinearMatMul between QuantizeLinear and
+// DequantizeLinear (QOperator).
+func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) {
+	o, e := &s.q.opts, s.e
+	signed := !o.UnsignedWeights
+	op := n.GetOpType()
+	wv := e.constant(t.w)
+	var dims []int64
+	var w []float32
+	axis := 0
+	if op == "Conv" {
+		dims, w = wv.Shape, wv.Float32s()
+	} else {
+		dims, w, axis = []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
+	}
+	qw := quantizeWeight(w, dims, axis, o.PerChannel, signed, o.ReduceRange)
+	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
+	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
+	act := map[bool]string{true: "int8", false: "uint8"}[o.SignedActivations]
+	out := n.GetOutput()[0]
+	xs, _, _ := s.actParams(t.x)
+	var bias []float32
+	switch {
+	case op == "Conv" && t.bias != "":
+		bias = e.constant(t.bias).Float32s()
+	case t.c != nil:
+		bias = t.c
+	}
+	// Bias as int32 with scale x_scale * w_scale, as ONNX Runtime's quantizer.
+	quantBias := func() (q string, sc string, zp string) {
+		bq := make([]int32, len(bias))
+		bs := make([]float32, len(qw.scales))
+		for c := range bs {
+			bs[c] = xs * qw.scales[c]
+		}
+		for i, b := range bias {
+			sc := bs[i%len(bs)]
+			v := math.RoundToEven(float64(b / sc))
+			bq[i] = int32(min(max(v, math.MinInt32), math.MaxInt32))
+		}
+		q = e.int32Init(t.w+"_bias_quantized", []int64{int64(len(bias))}, bq)
+		if len(bs) == 1 {
+			return q, e.floatInit(t.w+"_bias_scale", nil, bs), e.int32Init(t.w+"_bias_zero_point", nil, []int32{0})
+		}
+		return q, e.floatInit(t.w+"_bias_scale", []int64{int64(len(bs))}, bs), e.int32Init(t.w+"_bias_zero_point", []int64{int64(len(bs))}, make([]int32, len(bs)))
+	}
+	if o.Format == FormatQDQ {
+		xdq := s.actQDQ(t.x, n)
+		wdq := s.weightDQ(t, n, qw, dims, axis, signed)
+		c := proto.Clone(n).(*onnxpb.NodeProto)
+		c.Input = slices.Clone(n.GetInput())
+		c.Input[0], c.Input[1] = xdq, wdq
+		if bias != nil {
+			bq, bs, bz := quantBias()
+			bdq := e.fresh(t.w + "_bias_dequantized")
+			dq := e.node("DequantizeLinear", t.w+"_bias_DequantizeLinear", []string{bq, bs, bz}, []string{bdq})
+			if len(qw.scales) > 1 {
+				dq.Attribute = append(dq.Attribute, intAttr("axis", 0))
+			}
+			e.newNodes[n] = append(e.newNodes[n], dq)
+			if op == "Conv" {
+				c.Input[2] = bdq
+			}
+		}
+		if op == "Gemm" {
+			s.rewriteAsMatMul(t, n, c)
+			if bias != nil {
+				c.Input[2] = e.names2(c.Input[2], s.lastBiasDQ(n))
+			}
+		}
+		// Output: the node writes a raw name; Q/DQ restore the original one.
+		raw := e.fresh(out + "_float")
+		c.Output = slices.Clone(n.GetOutput())
+		c.Output[0] = raw
+		scale, zp, asigned := s.actParams(out)
+		sc := e.floatInit(out+"_scale", nil, []float32{scale})
+		z := e.int8Init(out+"_zero_point", nil, []int32{zp}, asigned)
+		oq := e.fresh(out + "_quantized")
+		e.replaced[n] = []*onnxpb.NodeProto{c,
+			e.node("QuantizeLinear", out+"_QuantizeLinear", []string{raw, sc, z}, []string{oq}),
+			e.node("DequantizeLinear", out+"_DequantizeLinear", []string{oq, sc, z}, []string{out})}
+		nr.Action = fmt.Sprintf("QDQ %s activations, %s weights %s", act, typ, perChannelNote(len(qw.scales) > 1))
+		return nr, nil
+	}
+	// QOperator.
+	x := s.actQ(t.x, n)
+	var scaleDims []int64
+	if len(qw.scales) > 1 {
+		scaleDims = []int64{int64(len(qw.scales))}
+	}
+	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
+	scale, yzp, asigned := s.actParams(out)
+	ys := e.floatInit(out+"_scale", nil, []float32{scale})
+	yz := e.int8Init(out+"_zero_point", nil, []int32{yzp}, asigned)
+	yq := e.fresh(out + "_quantized")
+	var qn *onnxpb.NodeProto
+	switch op {
+	case "Conv":
+		in := []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}
+		if bias != nil {
+			bq, _, _ := quantBias()
+			in = append(in, bq)
+		}
+		qn = e.node("QLinearConv", n.GetName()+"_quant", in, []string{yq})
+		qn.Attribute = append(qn.Attribute, n.GetAttribute()...)
+	case "MatMul":
+		qn = e.node("QLinearMatMul", n.GetName()+"_quant", []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}, []string{yq})
+	default:
+		return nr, fmt.Errorf("op %s in QOperator form: %w", op, refit.ErrUnsupported)
+	}
+	e.replaced[n] = []*onnxpb.NodeProto{qn, e.node("DequantizeLinear", out+"_DequantizeLinear", []string{yq, ys, yz}, []string{out})}
+	nr.Action = fmt.Sprintf("%s %s activations, %s weights %s", qn.GetOpType(), act, typ, perChannelNote(len(qw.scales) > 1))
+	return nr, nil
+}
+
+// lastBiasDQ is the output of the bias DequantizeLinear just added before n.
+func (s *applyState) lastBiasDQ(n *onnxpb.NodeProto) string {
+	nodes := s.e.newNodes[n]
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if nodes[i].GetOpType() == "DequantizeLinear" && len(nodes[i].GetInput()) == 3 {
+			if tp := s.e.inits[nodes[i].GetInput()[0]]; tp != nil && tp.GetDataType() == onnxInt32 {
+				return nodes[i].GetOutput()[0]
+			}
+		}
+	}
+	return ""
+}
+
+// names2 returns b when it is set, else a.
+func (e *graphEditor) names2(a, b string) string {
+	if b != "" {
+		return b
+	}
+	return a
+}
+
+// weightOnly rewrites a MatMul/Gemm as MatMulNBits (QOperator) or as a MatMul whose
+// weight comes from a blocked DequantizeLinear (QDQ, opset 21).
+func (s *applyState) weightOnly(t *target, n *onnxpb.NodeProto) (NodeReport, error) {
+	o, e := &s.q.opts, s.e
+	r, err := s.q.weightOnlyBlocks(t)
+	if err != nil {
+		return NodeReport{}, err
+	}
+	b := r.b
+	nb := b.blocks()
+	nr := NodeReport{Error: r.err, Alpha: r.alpha, Before: int64(4 * t.n * t.k)}
+	x := t.x
+	var pre []*onnxpb.NodeProto
+	if r.s != nil { // AWQ: divide the input by s
+		inv := make([]float32, t.k)
+		for i, v := range r.s {
+			inv[i] = float32(1 / v)
+		}
+		si := e.floatInit(t.w+"_awq_inverse_scale", []int64{int64(t.k)}, inv)
+		xs := e.fresh(t.x + "_awq_scaled")
+		pre = append(pre, e.node("Mul", n.GetName()+"_awq", []string{t.x, si}, []string{xs}))
+		x = xs
+	}
+	out := n.GetOutput()[0]
+	dst := out
+	if t.c != nil {
+		dst = e.fresh(out + "_unbiased")
+	}
+	var nodes []*onnxpb.NodeProto
+	if o.Format == FormatQOperator {
+		bq, zp := b.packNBits()
+		blob := b.g * b.bits / 8
+		bName := e.bytesInit(t.w+"_q"+fmt.Sprint(b.bits), []int64{int64(t.n), int64(nb), int64(blob)}, bq)
+		sName := e.floatInit(t.w+"_scales", []int64{int64(t.n * nb)}, b.scales)
+		in := []string{x, bName, sName}
+		nr.After = int64(len(bq) + 4*len(b.scales))
+		if !o.WeightOnlySymmetric {
+			in = append(in, e.bytesInit(t.w+"_zero_points", []int64{int64(len(zp))}, zp))
+			nr.After += int64(len(zp))
+		}
+		mm := e.node("MatMulNBits", n.GetName()+"_MatMulNBits", in, []string{dst},
+			intAttr("K", int64(t.k)), intAttr("N", int64(t.n)), intAttr("bits", int64(b.bits)),
+			intAttr("block_size", int64(b.g)), intAttr("accuracy_level", 0))
+		mm.Domain = proto.String("com.microsoft")
+		nodes = append(nodes, mm)
+		nr.Action = fmt.Sprintf("MatMulNBits %d-bit g%d %s", b.bits, b.g, o.Algo)
+	} else {
+		// W [K, N] codes with blocks along axis 0: parameters [blocks, N].
+		q := make([]int32, t.k*t.n)
+		for r := range t.n {
+			for i := range t.k {
+				q[i*t.n+r] = int32(b.q[r*t.k+i])
+			}
+		}
+		sc := make([]float32, nb*t.n)
+		zs := make([]int32, nb*t.n)
+		for r := range t.n {
+			for blk := range nb {
+				sc[blk*t.n+r] = b.scales[r*nb+blk]
+				zs[blk*t.n+r] = int32(b.zps[r*nb+blk])
+			}
+		}
+		wq := e.int8Init(t.w+"_quantized", []int64{int64(t.k), int64(t.n)}, q, false)
+		sN := e.floatInit(t.w+"_scale", []int64{int64(nb), int64(t.n)}, sc)
+		zN := e.int8Init(t.w+"_zero_point", []int64{int64(nb), int64(t.n)}, zs, false)
+		wdq := e.fresh(t.w + "_dequantized")
+		dq := e.node("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sN, zN}, []string{wdq},
+			intAttr("axis", 0), intAttr("block_size", int64(b.g)))
+		nodes = append(nodes, dq, e.node("MatMul", n.GetName(), []string{x, wdq}, []string{dst}))
+		nr.After = int64(len(q) + 5*len(sc))
+		nr.Action = fmt.Sprintf("blocked DequantizeLinear %d-bit (uint8 storage) g%d %s", b.bits, b.g, o.Algo)
+	}
+	if t.c != nil {
+		bias := e.floatInit(out+"_bias", []int64{int64(t.n)}, t.c)
+		nodes = append(nodes, e.node("Add", n.GetName()+"_bias", []string{dst, bias}, []string{out}))
+	}
+	e.replaced[n] = append(pre, nodes...)
+	return nr, nil
+}
+
+// weightOnlyBlocks quantizes t's weight with the configured algorithm (cached).
+func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
+	if r, ok := q.cache[t.label]; ok {
+		return r, nil
+	}
+	o := &q.opts
+	if o.Format == FormatQDQ && o.Bits != 8 && o.Bits != 4 {
+		return nil, fmt.Errorf("bits %d: %w", o.Bits, refit.ErrUnsupported)
+	}
+	w := float64s(t.wNK)
+	r := &woResult{}
+	var err error
+	switch o.Algo {
+	case RTN:
+		r.b = rtn(w, t.n, t.k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
+	case GPTQ:
+		st := q.grams[t.x]
+		o.Progress(fmt.Sprintf("GPTQ %s [%d x %d]", t.label, t.n, t.k))
+		if r.b, err = gptq(w, t.n, t.k, st.gram, st.rows, o); err != nil {
+			return nil, fmt.Errorf("GPTQ: %w", err)
+		}
+	case AWQ:
+		o.Progress(fmt.Sprintf("AWQ %s [%d x %d]", t.label, t.n, t.k))
+		r.b, r.s, r.alpha = awq(w, t.n, t.k, q.grams[t.x], o)
+		if r.alpha == 0 {
+			r.s = nil // plain RTN won: no scaling needed
+		}
+	}
+	eff := r.b.dequant()
+	if r.s != nil {
+		for row := range t.n {
+			for i := range t.k {
+				eff[row*t.k+i] /= r.s[i]
+			}
+		}
+	}
+	r.err = relErr(eff, w)
+	q.cache[t.label] = r
+	return r, nil
+}
