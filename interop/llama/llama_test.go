@@ -19,10 +19,11 @@ import (
 type reference struct {
 	Strings []string `json:"strings"`
 	Models  map[string]struct {
-		AddBOS  bool      `json:"add_bos"`
-		BOS     int32     `json:"bos"`
-		Tokens  [][]int32 `json:"tokens"`
-		Prompts []struct {
+		Template string    `json:"chat_template"`
+		AddBOS   bool      `json:"add_bos"`
+		BOS      int32     `json:"bos"`
+		Tokens   [][]int32 `json:"tokens"`
+		Prompts  []struct {
 			IDs    []int32   `json:"ids"`
 			Logits []float64 `json:"logits"`
 		} `json:"prompts"`
@@ -30,18 +31,19 @@ type reference struct {
 }
 
 type llamaOutput struct {
-	NVocab  int         `json:"n_vocab"`
-	Tokens  [][]int32   `json:"tokens"`
-	Special [][]int32   `json:"special"`
-	Logits  [][]float64 `json:"logits"`
-	ExactKV bool        `json:"exact_kv"`
+	Template string      `json:"chat_template"`
+	NVocab   int         `json:"n_vocab"`
+	Tokens   [][]int32   `json:"tokens"`
+	Special  [][]int32   `json:"special"`
+	Logits   [][]float64 `json:"logits"`
+	ExactKV  bool        `json:"exact_kv"`
 }
 
 // tolerances on the largest logit difference relative to the largest |logit|. F32 is
 // not tighter because ggml evaluates GELU through a float16 table (about 1e-3 absolute).
-var tolerances = map[tensor.DType]float64{tensor.F32: 1e-3, tensor.F16: 2e-2}
+var tolerances = map[tensor.DType]float64{tensor.F32: 1e-3, tensor.F16: 2e-2, tensor.BF16: 5e-2}
 
-// TestLlamaCppAgrees converts each architecture at F32 and F16, loads the GGUF in
+// TestLlamaCppAgrees converts each architecture at F32, F16 and BF16, loads the GGUF in
 // llama.cpp and compares tokenization and last-position logits with the reference.
 func TestLlamaCppAgrees(t *testing.T) {
 	testtool.RequirePython(t, "torch", "ctypes")
@@ -62,7 +64,7 @@ func TestLlamaCppAgrees(t *testing.T) {
 	slices.Sort(names)
 	for _, name := range names {
 		want := ref.Models[name]
-		for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16, tensor.BF16} {
 			t.Run(name+"/"+dt.String(), func(t *testing.T) {
 				out := filepath.Join(t.TempDir(), name+".gguf")
 				convert(t, filepath.Join(dir, name), out, dt)
@@ -77,6 +79,9 @@ func TestLlamaCppAgrees(t *testing.T) {
 				var got llamaOutput
 				if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
 					t.Fatal(err)
+				}
+				if got.Template != want.Template {
+					t.Errorf("llama_model_chat_template = %q, want %q", got.Template, want.Template)
 				}
 				for i, s := range ref.Strings {
 					if !slices.Equal(got.Tokens[i], want.Tokens[i]) {

@@ -523,7 +523,9 @@ def build(outdir):
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
-        ref["models"][name] = {"add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
+        with open(os.path.join(d, "tokenizer_config.json")) as f:
+            template = json.load(f)["chat_template"]
+        ref["models"][name] = {"chat_template": template, "add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
                                "tokens": [tok.encode(x) for x in STRINGS]}
     with open(os.path.join(outdir, "reference.json"), "w") as f:
         json.dump(ref, f)
@@ -586,7 +588,10 @@ def run_llama(libdir, gguf, prompts_path):
             raise SystemExit("llama_tokenize failed")
         return list(buf[:n])
 
-    out = {"n_vocab": n_vocab, "tokens": [tokenize(s, False) for s in req["strings"]],
+    L.llama_model_chat_template.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    L.llama_model_chat_template.restype = ctypes.c_char_p
+    tmpl = L.llama_model_chat_template(model, None)
+    out = {"chat_template": tmpl.decode("utf-8") if tmpl else None, "n_vocab": n_vocab, "tokens": [tokenize(s, False) for s in req["strings"]],
            "special": [tokenize(s, True) for s in req["strings"]], "logits": [], "exact_kv": False}
     for ids in req["ids"]:
         cp = L.llama_context_default_params()
