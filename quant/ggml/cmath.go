@@ -343,24 +343,25 @@ func makeQPQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
 }
 
 // bestIndexInt8 is best_index_int8: the index of the codebook value nearest x
-// (val sorted ascending), ties to the upper one.
-func bestIndexInt8(val *[16]int8, x float32) int {
-	if x <= float32(val[0]) {
+// (val sorted ascending, held as float32 — the int8 values convert exactly), ties to
+// the upper one.
+func bestIndexInt8(val *[16]float32, x float32) int {
+	if x <= val[0] {
 		return 0
 	}
-	if x >= float32(val[15]) {
+	if x >= val[15] {
 		return 15
 	}
 	ml, mu := 0, 15
 	for mu-ml > 1 {
 		mav := (ml + mu) / 2
-		if x < float32(val[mav]) {
+		if x < val[mav] {
 			mu = mav
 		} else {
 			ml = mav
 		}
 	}
-	if x-float32(val[mu-1]) < float32(val[mu])-x {
+	if x-val[mu-1] < val[mu]-x {
 		return mu - 1
 	}
 	return mu

@@ -232,19 +232,56 @@ func quantizeMXFP4(y []byte, x []float32, _ []float32) {
 		}
 		d := e8m0Half(e)
 		y[0] = e
+		var levels mxfp4Levels
+		newMXFP4Levels(&levels, d)
 		for j := range 16 {
-			y[1+j] = bestIndexMXFP4(x[j], d) | bestIndexMXFP4(x[j+16], d)<<4
+			y[1+j] = bestIndexMXFP4(&levels, x[j]) | bestIndexMXFP4(&levels, x[j+16])<<4
 		}
 	}
 }
 
-func bestIndexMXFP4(x, e float32) uint8 {
-	best := 0
-	bestErr := fabsf(float32(float32(kvaluesMXFP4[0])*e) - x)
-	for i := 1; i < 16; i++ {
-		if err := fabsf(float32(float32(kvaluesMXFP4[i])*e) - x); err < bestErr {
-			best, bestErr = i, err
-		}
+// mxfp4Levels holds one block's candidate values kvalues_mxfp4[i]*e (exact: small
+// integers times a power of two) and the float64 midpoints between the magnitudes
+// 0, 1, 2, 3, 4, 6, 8, 12 (times e), which are exact too.
+type mxfp4Levels struct {
+	level [16]float32
+	mid   [7]float64
+}
+
+func newMXFP4Levels(l *mxfp4Levels, e float32) {
+	for i, k := range kvaluesMXFP4 {
+		l.level[i] = float32(k) * e
 	}
-	return uint8(best)
+	for i := range l.mid {
+		l.mid[i] = (float64(l.level[i]) + float64(l.level[i+1])) / 2
+	}
+}
+
+// bestIndexMXFP4 is best_index_mxfp4: the first index i of least float32 |level[i] - x|
+// over all 16 levels. Levels of the other sign than x (and index 8, -0) are never
+// strictly nearer than level 0, whose error |x| is exact, so only the magnitudes
+// 0..12 on x's side count. Rounding is monotonic, so the float errors along them fall
+// then rise, and the set of least errors is a run containing the exactly nearest level:
+// start there (found by exact midpoints) and walk down while the error stays equal.
+func bestIndexMXFP4(l *mxfp4Levels, x float32) uint8 {
+	if x != x {
+		return 0
+	}
+	a := float64(fabsf(x))
+	n := b2i(a > l.mid[0]) + b2i(a > l.mid[1]) + b2i(a > l.mid[2]) + b2i(a > l.mid[3]) +
+		b2i(a > l.mid[4]) + b2i(a > l.mid[5]) + b2i(a > l.mid[6])
+	off := 8 * b2i(x < 0)
+	at := func(i int) int { return i + off*b2i(i > 0) }
+	e := fabsf(l.level[at(n)] - x)
+	for n > 0 && fabsf(l.level[at(n-1)]-x) == e {
+		n--
+	}
+	return uint8(at(n))
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

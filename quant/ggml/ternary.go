@@ -67,6 +67,14 @@ func quantizeTQ2_0(y []byte, x []float32, _ []float32) {
 // kvaluesIQ4NL is IQ4_NL's non-linear 4-bit codebook.
 var kvaluesIQ4NL = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
 
+// kvaluesIQ4NLf is kvaluesIQ4NL as float32, for the nearest-value search.
+var kvaluesIQ4NLf = func() (f [16]float32) {
+	for i, v := range kvaluesIQ4NL {
+		f[i] = float32(v)
+	}
+	return f
+}()
+
 // iq4Scratch is quantize_row_iq4_nl_impl's working memory for one super-block.
 type iq4Scratch struct {
 	L      [qkK]uint8
@@ -80,7 +88,7 @@ type iq4Scratch struct {
 // sub-block scales (unused for IQ4_NL).
 func quantizeIQ4Block(x, qw []float32, dh, q4, scalesH, scalesL []byte, s *iq4Scratch) {
 	const ntry = 7
-	values := &kvaluesIQ4NL
+	values := &kvaluesIQ4NLf
 	n := len(x)
 	var sigma2 float32
 	for _, v := range x {
@@ -110,13 +118,13 @@ func quantizeIQ4Block(x, qw []float32, dh, q4, scalesH, scalesL []byte, s *iq4Sc
 			s.scales[ib] = 0
 			continue
 		}
-		d := -max / float32(values[0])
+		d := -max / values[0]
 		id := 1 / d
 		var sumqx, sumq2 float32
 		for j, v := range xb {
 			l := bestIndexInt8(values, id*v)
 			Lb[j] = uint8(l)
-			q, w := float32(values[l]), s.weight[j]
+			q, w := values[l], s.weight[j]
 			sumqx += float32(w * q * v)
 			sumq2 += float32(w * q * q)
 		}
@@ -126,10 +134,10 @@ func quantizeIQ4Block(x, qw []float32, dh, q4, scalesH, scalesL []byte, s *iq4Sc
 		}
 		best := d * sumqx
 		for itry := -ntry; itry <= ntry; itry++ {
-			id = float32(itry+int(values[0])) / max
+			id = float32(itry+int(kvaluesIQ4NL[0])) / max
 			sumqx, sumq2 = 0, 0
 			for j, v := range xb {
-				q, w := float32(values[bestIndexInt8(values, id*v)]), s.weight[j]
+				q, w := values[bestIndexInt8(values, id*v)], s.weight[j]
 				sumqx += float32(w * q * v)
 				sumq2 += float32(w * q * q)
 			}
