@@ -814,47 +814,131 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 		}
 		bias = bs
 	}
-	// Dequantize B to W [N, K].
 	nb, kk, bw := int(nBlocks), int(K), int(bits)
 	mask := uint32(1)<<bw - 1
 	defZP := float32(int(1) << (bw - 1))
-	w := make([]float32, int(N)*kk)
-	parallelFor(int(N), max(1, 4096/kk), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			col := bq[n*nb*int(blob) : (n+1)*nb*int(blob)]
-			row := w[n*kk : (n+1)*kk]
-			for k := range row {
-				q := float32((uint32(col[(k*bw)/8]) >> ((k * bw) % 8)) & mask)
-				blk := k / int(blockSize)
-				if gidx != nil {
-					blk = int(gidx[k])
-				}
-				z := defZP
-				switch {
-				case zpPacked != nil:
-					bit := blk * bw
-					z = float32((uint32(zpPacked[n*int(zpRow)+bit/8]) >> (bit % 8)) & mask)
-				case zpFloat != nil:
-					z = zpFloat[n*nb+blk]
-				}
-				row[k] = (q - z) * sc[n*nb+blk]
-			}
-		}
-	})
 	M := a.Len() / kk
 	outShape := slices.Clone(a.Shape)
 	outShape[len(outShape)-1] = N
 	out := c.Alloc(tensor.F32, outShape)
 	y := out.Data.([]float32)
+	beta := float32(0)
 	if bias != nil {
+		beta = 1
 		for i := 0; i < M; i++ {
 			copy(y[i*int(N):(i+1)*int(N)], bias)
 		}
 	}
-	beta := float32(0)
-	if bias != nil {
-		beta = 1
+	if M < 8 && gidx == nil {
+		// Few rows (token-by-token decoding): fuse dequantization with dot products,
+		// one column at a time, instead of packing B for Sgemm.
+		as := a.Data.([]float32)
+		parallelFor(int(N), 16, func(lo, hi int) {
+			row := make([]float32, kk)
+			for n := lo; n < hi; n++ {
+				col := bq[n*nb*int(blob) : (n+1)*nb*int(blob)]
+				dequantColumnBlocks(row, col, sc[n*nb:(n+1)*nb], n, nb, int(blob), int(blockSize), bw, zpPacked, zpFloat, int(zpRow))
+				for i := 0; i < M; i++ {
+					y[i*int(N)+n] += dot32(as[i*kk:(i+1)*kk], row)
+				}
+			}
+		})
+		return []*Value{out}, nil
 	}
-	sgemm(false, true, M, int(N), kk, 1, a.Data.([]float32), kk, w, kk, beta, y, int(N), true)
+	// Dequantize B a slab of columns at a time (at most ~4M floats) and multiply it
+	// into the matching output columns, so memory stays bounded for large weights.
+	slab := max(1, min(int(N), (1<<22)/kk))
+	w := make([]float32, slab*kk)
+	for n0 := 0; n0 < int(N); n0 += slab {
+		n1 := min(int(N), n0+slab)
+		parallelFor(n1-n0, max(1, 4096/kk), func(lo, hi int) {
+			for n := n0 + lo; n < n0+hi; n++ {
+				col := bq[n*nb*int(blob) : (n+1)*nb*int(blob)]
+				row := w[(n-n0)*kk : (n-n0+1)*kk]
+				if gidx == nil {
+					dequantColumnBlocks(row, col, sc[n*nb:(n+1)*nb], n, nb, int(blob), int(blockSize), bw, zpPacked, zpFloat, int(zpRow))
+					continue
+				}
+				for k := range row {
+					q := float32((uint32(col[(k*bw)/8]) >> ((k * bw) % 8)) & mask)
+					blk := int(gidx[k])
+					z := defZP
+					switch {
+					case zpPacked != nil:
+						bit := blk * bw
+						z = float32((uint32(zpPacked[n*int(zpRow)+bit/8]) >> (bit % 8)) & mask)
+					case zpFloat != nil:
+						z = zpFloat[n*nb+blk]
+					}
+					row[k] = (q - z) * sc[n*nb+blk]
+				}
+			}
+		})
+		sgemm(false, true, M, n1-n0, kk, 1, a.Data.([]float32), kk, w, kk, beta, y[n0:], int(N), true)
+	}
 	return []*Value{out}, nil
+}
+
+// dequantColumnBlocks dequantizes one column of MatMulNBits' B block by block: the
+// scale and zero point are read once per block, 4-bit values a byte (two weights) at
+// a time.
+func dequantColumnBlocks(row []float32, col []uint8, scales []float32, n, nb, blob, blockSize, bits int, zpPacked []uint8, zpFloat []float32, zpRow int) {
+	mask := uint32(1)<<bits - 1
+	K := len(row)
+	for blk := 0; blk < nb; blk++ {
+		z := float32(int(1) << (bits - 1))
+		switch {
+		case zpPacked != nil:
+			bit := blk * bits
+			z = float32((uint32(zpPacked[n*zpRow+bit/8]) >> (bit % 8)) & mask)
+		case zpFloat != nil:
+			z = zpFloat[n*nb+blk]
+		}
+		s := scales[blk]
+		k0 := blk * blockSize
+		k1 := min(K, k0+blockSize)
+		src := col[blk*blob : (blk+1)*blob]
+		dst := row[k0:k1]
+		if bits == 4 {
+			// Precomputed (q - z) * s for the 16 codes.
+			var lut [16]float32
+			for q := range lut {
+				lut[q] = (float32(q) - z) * s
+			}
+			i := 0
+			for _, b := range src {
+				if i+1 < len(dst) {
+					dst[i], dst[i+1] = lut[b&15], lut[b>>4]
+					i += 2
+					continue
+				}
+				if i < len(dst) {
+					dst[i] = lut[b&15]
+				}
+				break
+			}
+			continue
+		}
+		for i := range dst {
+			p := i * bits
+			q := float32((uint32(src[p/8]) >> (p % 8)) & mask)
+			dst[i] = (q - z) * s
+		}
+	}
+}
+
+// dot32 is a float32 dot product with four accumulators.
+func dot32(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -564,3 +564,35 @@ func TestQuantAgainstORT(t *testing.T) {
 	}
 	runORTCases(t, cases)
 }
+
+// TestMatMulNBitsSlabs covers a weight larger than one dequantization slab.
+func TestMatMulNBitsSlabs(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	tc := nbitsCase{m: 2, k: 4096, n: 1030, bits: 4, block: 32, zp: "packed", bias: true}
+	d := makeNBits(tc, r)
+	got, err := d.run(t, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := d.reference(tc)
+	for i, g := range got.Float32s() {
+		if math.Abs(float64(g)-want[i]) > 1e-3*(1+math.Abs(want[i])) {
+			t.Fatalf("element %d = %v, want %v", i, g, want[i])
+		}
+	}
+}
+
+func BenchmarkMatMulNBits(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, m := range []int{1, 32} {
+		tc := nbitsCase{m: m, k: 2048, n: 2048, bits: 4, block: 32, zp: "packed"}
+		d := makeNBits(tc, r)
+		b.Run(fmt.Sprintf("M%d_K2048_N2048", m), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := d.run(b, tc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
