@@ -152,7 +152,8 @@ func quantizeBF16(y []byte, x []float32, _ []float32) {
 // Quantize returns t's data encoded as type d, lazily: nothing is computed until the
 // result's data is read, and then one tensor's worth of float32 values is held. Rows
 // are t's innermost dimension, which must be a whole number of d's blocks. imatrix is
-// nil or holds one weight per element of a row.
+// nil, one weight per column (shared by all rows), or — for a stack of matrices such
+// as MoE experts — one such vector per matrix, concatenated, as llama-quantize uses it.
 func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32) (*tensor.Tensor, error) {
 	if !Supported(d) {
 		return nil, fmt.Errorf("ggml: quantizing %q to %v: %w", t.Name, d, tensor.ErrUnsupported)
@@ -172,12 +173,22 @@ func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32) (*tensor.Tens
 	if _, err := RowSize(d, rowLen); err != nil {
 		return nil, fmt.Errorf("ggml: quantizing %q: %w", t.Name, err)
 	}
-	if imatrix != nil && len(imatrix) != rowLen {
-		return nil, fmt.Errorf("ggml: quantizing %q: importance matrix has %d values for rows of %d", t.Name, len(imatrix), rowLen)
-	}
 	size, err := tensor.ByteSize(d, t.Shape)
 	if err != nil {
 		return nil, fmt.Errorf("ggml: quantizing %q: %w", t.Name, err)
+	}
+	nrows := int(n / rowLen64)
+	// Rows per importance vector: all of them, or one matrix's.
+	rowsPerIm := nrows
+	if len(imatrix) > 0 && len(imatrix) != rowLen {
+		mats := 1
+		if len(t.Shape) >= 2 && t.Shape[len(t.Shape)-2] > 0 {
+			mats = nrows / int(t.Shape[len(t.Shape)-2])
+		}
+		if len(t.Shape) < 3 || len(imatrix) != rowLen*mats {
+			return nil, fmt.Errorf("ggml: quantizing %q: importance matrix has %d values for rows of %d", t.Name, len(imatrix), rowLen)
+		}
+		rowsPerIm = nrows / mats
 	}
 	src := t
 	imatrix = append([]float32(nil), imatrix...) // the caller may reuse its slice
@@ -190,8 +201,16 @@ func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32) (*tensor.Tens
 			return nil, err
 		}
 		out := make([]byte, size)
-		if err := QuantizeRows(d, out, x, int(n/rowLen64), rowLen, imatrix); err != nil {
-			return nil, fmt.Errorf("ggml: quantizing %q: %w", src.Name, err)
+		rowBytes := int(size) / max(nrows, 1)
+		for r := 0; r < nrows; r += rowsPerIm {
+			var im []float32
+			if imatrix != nil {
+				k := r / rowsPerIm
+				im = imatrix[k*rowLen : (k+1)*rowLen]
+			}
+			if err := QuantizeRows(d, out[r*rowBytes:(r+rowsPerIm)*rowBytes], x[r*rowLen:(r+rowsPerIm)*rowLen], rowsPerIm, rowLen, im); err != nil {
+				return nil, fmt.Errorf("ggml: quantizing %q: %w", src.Name, err)
+			}
 		}
 		return out, nil
 	})
