@@ -31,6 +31,10 @@
 // the fallback for rows that are not a whole number of blocks. Tests compare its choices
 // with llama.cpp's for mock dense, GQA, 70B, falcon, tied-embedding and MoE models.
 //
+// QuantizeModel puts the two together as a model transform: it reads the model facts
+// from GGUF metadata (InfoFromMetadata), asks the mix for each tensor's type, and wraps
+// each changed tensor lazily; unchanged tensors are shared and the input is not modified.
+//
 // # Memory and concurrency
 //
 // Kernels allocate nothing: their scratch lives in fixed-size arrays on the stack.

@@ -42,6 +42,7 @@ func interopInputs(seed uint64) []interopInput {
 	}
 	return []interopInput{
 		gen("normal", 4, 256, func(int, int) float64 { return r.NormFloat64() }),
+		gen("short-rows", 5, 96, func(int, int) float64 { return r.NormFloat64() }),
 		gen("uniform", 3, 1024, func(int, int) float64 { return 2*r.Float64() - 1 }),
 		gen("positive", 2, 512, func(int, int) float64 { return r.Float64() + 0.1 }),
 		gen("negative", 2, 512, func(int, int) float64 { return -r.Float64() * 3 }),
