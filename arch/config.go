@@ -205,3 +205,27 @@ func (p *params) headDim() uint32 {
 func (p *params) errorf(msg string, args ...any) {
 	p.fail(fmt.Errorf("arch: %s: %w", fmt.Sprintf(msg, args...), refit.ErrFormat))
 }
+
+// Floats returns a list of numbers under key, at most max long.
+func (c *Config) Floats(key string, max int) ([]float32, error) {
+	list, ok := c.values[key].([]any)
+	if !ok {
+		return nil, refit.Errorf("arch", -1, "config.json %s is not a list", key)
+	}
+	if len(list) > max {
+		return nil, refit.Errorf("arch", -1, "config.json %s has %d entries, more than %d", key, len(list), max)
+	}
+	out := make([]float32, len(list))
+	for i, v := range list {
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, refit.Errorf("arch", -1, "config.json %s[%d] is %T, not a number", key, i, v)
+		}
+		f, err := n.Float64()
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, refit.Errorf("arch", -1, "config.json %s[%d] = %s is not a finite number", key, i, n)
+		}
+		out[i] = float32(f)
+	}
+	return out, nil
+}

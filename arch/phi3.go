@@ -1,9 +1,16 @@
 package arch
 
-import "github.com/refit-ml/refit"
+import (
+	"math"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
 
 // Phi-3 fuses Q/K/V into one projection and gate/up into one; llama.cpp keeps both
 // fused (attn_qkv, and ffn_up holding gate then up), so tensors are only renamed.
+// Long-context variants ("longrope") carry per-dimension rotary factors, written as
+// rope_factors_long / rope_factors_short tensors plus an attention factor.
 var phi3Tensors = []TensorName{
 	{"embed_tokens", "token_embd"},
 	{"norm", "output_norm"},
@@ -22,40 +29,110 @@ func init() {
 		Classes: []string{"Phi3ForCausalLM"},
 		Tensors: withPrefixes(decoderPrefixes, phi3Tensors),
 		Skip:    rotarySkip,
-		Params: func(c *Config, md *refit.Metadata) error {
-			if rs := c.Object("rope_scaling"); rs != nil {
-				return refit.Unsupportedf("arch", "phi3: rope_scaling (long-context factors) is not converted yet")
-			}
-			p := &params{c: c, md: md, arch: "phi3"}
-			p.u32("context_length", "max_position_embeddings")
-			orig, err := c.IntOr(0, "original_max_position_embeddings")
-			p.fail(err)
-			if orig > 0 {
-				p.set("rope.scaling.original_context_length", orig)
-			}
-			p.u32("embedding_length", "hidden_size")
-			p.u32("feed_forward_length", "intermediate_size")
-			p.u32("block_count", "num_hidden_layers")
-			heads := p.u32("attention.head_count", "num_attention_heads")
-			kv, err := c.IntOr(heads, "num_key_value_heads")
-			p.fail(err)
-			p.set("attention.head_count_kv", kv)
-			p.f32("attention.layer_norm_rms_epsilon", "rms_norm_eps")
-			hd := p.headDim()
-			rot := float32(1)
-			if c.Has("partial_rotary_factor") {
-				rot, err = c.Float("partial_rotary_factor")
-				p.fail(err)
-			}
-			p.set("rope.dimension_count", uint32(rot*float32(hd)))
-			theta, err := c.Float("rope_theta")
-			if err == nil {
-				p.set("rope.freq_base", theta)
-			} else if c.Has("rope_theta") {
-				p.fail(err)
-			}
-			p.optU32("attention.sliding_window", "sliding_window")
-			return p.err
-		},
+		Params:  phi3Params,
+		Extra:   phi3RopeFactors,
 	})
+}
+
+// phi3Rope returns the rotary dimension count, the original context length and the
+// rope_scaling object (nil when absent or "default").
+func phi3Rope(p *params) (ropeDims, origCtx uint32, rs *Config) {
+	embd, err := p.c.Int("hidden_size", "n_embd")
+	p.fail(err)
+	heads, err := p.c.Int("num_attention_heads", "n_head")
+	p.fail(err)
+	rot := float32(1)
+	if p.c.Has("partial_rotary_factor") {
+		rot, err = p.c.Float("partial_rotary_factor")
+		p.fail(err)
+	}
+	if heads == 0 || rot <= 0 || rot > 1 {
+		p.errorf("phi3: %d heads, partial_rotary_factor %v", heads, rot)
+		return 0, 0, nil
+	}
+	ropeDims = uint32(rot*float32(embd)) / heads
+	rs = ropeObject(p.c)
+	if rs != nil && (rs.String("rope_type", "type") == "default" || rs.String("rope_type", "type") == "") && !rs.Has("long_factor") {
+		rs = nil
+	}
+	switch {
+	case p.c.Has("original_max_position_embeddings"):
+		origCtx, err = p.c.Int("original_max_position_embeddings")
+	case rs != nil && rs.Has("original_max_position_embeddings"):
+		origCtx, err = rs.Int("original_max_position_embeddings")
+	default:
+		origCtx, err = p.c.Int("max_position_embeddings", "n_positions")
+	}
+	p.fail(err)
+	return ropeDims, origCtx, rs
+}
+
+func phi3Params(c *Config, md *refit.Metadata) error {
+	p := &params{c: c, md: md, arch: "phi3"}
+	maxPos := p.u32("context_length", "max_position_embeddings", "n_positions")
+	ropeDims, origCtx, rs := phi3Rope(p)
+	p.set("rope.scaling.original_context_length", origCtx)
+	p.u32("embedding_length", "hidden_size", "n_embd")
+	p.u32("feed_forward_length", "intermediate_size")
+	p.u32("block_count", "num_hidden_layers")
+	heads := p.u32("attention.head_count", "num_attention_heads", "n_head")
+	kv, err := c.IntOr(heads, "num_key_value_heads", "n_head_kv")
+	p.fail(err)
+	p.set("attention.head_count_kv", kv)
+	p.f32("attention.layer_norm_rms_epsilon", "rms_norm_eps")
+	p.set("rope.dimension_count", ropeDims)
+	if c.Has("rope_theta") {
+		p.f32("rope.freq_base", "rope_theta")
+	} else if rp := c.Object("rope_parameters"); rp != nil && rp.Has("rope_theta") {
+		v, err := rp.Float("rope_theta")
+		p.fail(err)
+		p.set("rope.freq_base", v)
+	}
+	// Zero tells Phi-4 (no sliding window) apart from Phi-3 in llama.cpp.
+	sw, err := c.IntOr(0, "sliding_window")
+	p.fail(err)
+	p.set("attention.sliding_window", sw)
+	if rs != nil && p.err == nil {
+		scale := float64(maxPos) / float64(max(origCtx, 1))
+		attn := 1.0
+		switch kind := rs.String("rope_type", "type"); kind {
+		case "su", "longrope":
+			if scale > 1 && origCtx > 1 {
+				attn = math.Sqrt(1 + math.Log(scale)/math.Log(float64(origCtx)))
+			}
+		case "yarn":
+			if scale > 1 {
+				attn = 0.1*math.Log(scale) + 1
+			}
+		default:
+			p.fail(refit.Unsupportedf("arch", "phi3: rope_scaling type %q", kind))
+		}
+		p.set("rope.scaling.attn_factor", float32(attn))
+	}
+	return p.err
+}
+
+// phi3RopeFactors returns the long and short rotary factor tensors of a longrope model.
+func phi3RopeFactors(c *Config) ([]*tensor.Tensor, error) {
+	p := &params{c: c, md: &refit.Metadata{}, arch: "phi3"}
+	ropeDims, _, rs := phi3Rope(p)
+	if p.err != nil || rs == nil {
+		return nil, p.err
+	}
+	var out []*tensor.Tensor
+	for _, f := range []struct{ key, name string }{{"long_factor", "rope_factors_long.weight"}, {"short_factor", "rope_factors_short.weight"}} {
+		v, err := rs.Floats(f.key, 1<<16)
+		if err != nil {
+			return nil, err
+		}
+		if len(v) != int(ropeDims/2) {
+			return nil, errorf("phi3: rope_scaling %s has %d entries, want %d", f.key, len(v), ropeDims/2)
+		}
+		t, err := tensor.NewF32(f.name, tensor.Shape{int64(len(v))}, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }

@@ -288,12 +288,19 @@ def rope(x, theta, rot_dim=None, scaling=None):
     rd = rot_dim or hd
     T = x.shape[1]
     inv = 1.0 / (theta ** (torch.arange(0, rd, 2, dtype=torch.float64) / rd))
+    mscale = 1.0
     if scaling and scaling.get("rope_type") == "llama3":
         inv = llama3_inv_freq(inv, scaling)
+    if scaling and scaling.get("type") == "longrope":
+        # llama.cpp picks the long factors when its context exceeds the original one,
+        # as it does here; transformers picks by sequence length. Same math otherwise.
+        inv = inv / torch.tensor(scaling["long_factor"], dtype=torch.float64)
+        scale = scaling["max_position_embeddings"] / scaling["original_max_position_embeddings"]
+        mscale = math.sqrt(1 + math.log(scale) / math.log(scaling["original_max_position_embeddings"]))
     ang = torch.outer(torch.arange(T, dtype=torch.float64), inv)
     emb = torch.cat((ang, ang), -1)
     xr, xp = x[..., :rd], x[..., rd:]
-    return torch.cat((xr * emb.cos() + rotate_half(xr) * emb.sin(), xp), -1)
+    return torch.cat((xr * emb.cos() * mscale + rotate_half(xr) * emb.sin() * mscale, xp), -1)
 
 
 def attention(q, k, v, scale, softcap=None):
@@ -345,7 +352,11 @@ def decoder_forward(c, W, ids, kind):
         if kind == "qwen3":
             q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
             k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
-        q, k = rope(q, theta, scaling=c.get("rope_scaling")), rope(k, theta, scaling=c.get("rope_scaling"))
+        scaling = c.get("rope_scaling")
+        if scaling and scaling.get("type") == "longrope":
+            scaling = dict(scaling, max_position_embeddings=c["max_position_embeddings"],
+                           original_max_position_embeddings=c["original_max_position_embeddings"])
+        q, k = rope(q, theta, scaling=scaling), rope(k, theta, scaling=scaling)
         scale = c.get("query_pre_attn_scalar", hd) ** -0.5
         a = attention(q, k, v, scale, c.get("attn_logit_softcapping"))
         a = a.transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
@@ -477,6 +488,11 @@ def models(V, SPM_V):
                        sliding_window=4096),
         "phi3": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
                      num_key_value_heads=4, original_max_position_embeddings=128, rope_scaling=None),
+        "phi3_long": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
+                          num_key_value_heads=4, original_max_position_embeddings=64, sliding_window=2047,
+                          rope_scaling={"type": "longrope",
+                                        "long_factor": [1.0, 1.5, 2.0, 3.0, 4.5, 6.0, 8.0, 12.0],
+                                        "short_factor": [1.0, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0]}),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -501,7 +517,7 @@ def build(outdir):
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(c, f, indent=1)
         g = torch.Generator().manual_seed(sum(map(ord, name)))
-        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama"}.get(name, name)
+        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama", "phi3_long": "phi3"}.get(name, name)
         if name == "gpt2":
             W = gpt2_weights(c, g)
         else:
