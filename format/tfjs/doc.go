@@ -18,6 +18,21 @@
 // "format", "generatedBy" and "convertedBy" become "tfjs.format", "tfjs.generated_by"
 // and "tfjs.converted_by".
 //
+// # Writing
+//
+// [EncodeFiles] writes model.json and shards through a [Creator] (one weight group,
+// shards of [DefaultShardSize] named as the converter names them); F16 tensors are
+// stored float16-quantized (TF.js reads them as float32), F64/BF16 as float32, 8- and
+// 16-bit integers as int32. It is not registered as the format's single-writer
+// Encode, since a TF.js model is several files.
+//
+// # Verification
+//
+// TestInteropTFJS compares decoding, and reading of EncodeFiles output, with TF.js's
+// own tf.io.decodeWeights (@tensorflow/tfjs-core and tfjs-backend-cpu 4.x under
+// node), bit for bit. It needs those npm packages in the repository's node_modules
+// (or TFJS_NODE_MODULES) and skips otherwise.
+//
 // # Memory
 //
 // model.json is read whole (capped at [MaxModelJSON]); tensors are lazy views of the
