@@ -88,3 +88,28 @@ func BenchmarkSgemmPackedA(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSgemmConv runs ResNet-18's 3x3 stride-1 convolutions (batch 1) through
+// SgemmConv, gathering im2col columns while packing.
+func BenchmarkSgemmConv(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		for _, s := range []struct {
+			name     string
+			ch, side int
+		}{{"conv2_64x3136x576", 64, 56}, {"conv3_128x784x1152", 128, 28}, {"conv4_256x196x2304", 256, 14}, {"conv5_512x49x4608", 512, 7}} {
+			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
+				defer SetThreads(SetThreads(threads))
+				r := rand.New(rand.NewPCG(1, 2))
+				g := convGeom(s.ch, s.side, s.side, 3, 3, 1, 1, 1)
+				m, n, k := s.ch, g.OutH*g.OutW, s.ch*9
+				w := PackA(false, m, k, randSlice(r, m*k), k)
+				x, z := randSlice(r, s.ch*s.side*s.side), make([]float32, m*n)
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					SgemmConv(w, 1, x, g, 0, z, n)
+				}
+				reportGFLOPS(b, m, n, k, cpu0)
+			})
+		}
+	}
+}

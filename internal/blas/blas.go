@@ -185,6 +185,8 @@ type gemm struct {
 	ldb      int
 	packed   *PackedB
 	packedA  *PackedA
+	conv     Conv2D // op(B) is im2col(b) when isConv
+	isConv   bool
 	beta     float32
 	c        []float32
 	ldc      int
@@ -263,6 +265,7 @@ func (g *gemm) do() {
 	h := gemmFree.get(newGemm)
 	h.transA, h.m, h.n, h.k, h.alpha, h.a, h.lda = g.transA, g.m, g.n, g.k, g.alpha, g.a, g.lda
 	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
+	h.conv, h.isConv = g.conv, g.isConv
 	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
 	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
 	// A few pieces per goroutine when the product is large, so a goroutine the OS
@@ -404,6 +407,9 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 			var bp []float32
 			if g.packed != nil {
 				bp = g.packed.data[pc*npAll*nr+jc/nr*kc*nr:]
+			} else if g.isConv {
+				packBConv(ws.b, g.b, &g.conv, pc, kc, jc, ncb, nr)
+				bp = ws.b
 			} else {
 				packB(ws.b, g.b, g.ldb, g.transB, pc, kc, jc, ncb, nr)
 				bp = ws.b

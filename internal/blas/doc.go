@@ -7,7 +7,7 @@
 // nr-column panels (kc = 256, nc = 4096) and op(A) in mc x kc blocks of mr-row strips
 // (mc = 144); a register-tiled mr x nr micro-kernel multiplies one strip by one panel.
 // On amd64 with AVX2 and FMA the micro-kernel is Go assembly with a 6x16 tile (twelve
-// YMM accumulators, VFMADD231PS); elsewhere, or with the purego build tag, a portable
+// YMM accumulators, VFMADD231PS; a 6x8 variant for narrow right edges); elsewhere, or with the purego build tag, a portable
 // 4x4 Go kernel is used. The choice is made once at init with golang.org/x/sys/cpu;
 // Kernel names it. Partial tiles at the right and bottom edges are computed into a
 // scratch tile and merged, so the kernel never reads or writes outside C.
@@ -15,7 +15,10 @@
 // Constant operands can be packed once: PackB/SgemmPackedB for weights on the right
 // (MatMul, Gemm), PackA/SgemmPackedA for weights on the left (convolution computed as
 // W * im2col). Packing is a copy; a packed operand is immutable, safe for concurrent
-// use and valid only in the process that made it.
+// use and valid only in the process that made it. SgemmConv goes one step further
+// for convolutions: it gathers the im2col columns straight from the input image
+// while packing B, so the k x n im2col matrix is never materialized; every gathered
+// index is checked against the image, so any geometry is memory-safe.
 //
 // # Threads
 //
