@@ -154,29 +154,40 @@ func topKKernel(c *Call) ([]*Value, error) {
 	inds := c.Alloc(tensor.I64, shape)
 	idx := make([]int, outer*K*inner)
 	out := inds.Data.([]int64)
-	parallelFor(outer*inner, 16, func(lo, hi int) {
-		order := make([]int, dim)
-		for r := lo; r < hi; r++ {
-			o, in := r/inner, r%inner
-			base := o*dim*inner + in
-			for i := range order {
-				order[i] = i
-			}
-			// Stable sort keeps lower indices first among equal values, as ONNX Runtime does.
-			sort.SliceStable(order, func(p, q int) bool {
-				c := lessAt(x, base+order[p]*inner, base+order[q]*inner)
-				if largest {
-					return c > 0
+	switch d := x.Data.(type) {
+	case []float32:
+		topKRows(d, idx, out, outer, dim, inner, K, largest)
+	case []float64:
+		topKRows(d, idx, out, outer, dim, inner, K, largest)
+	case []int32:
+		topKRows(d, idx, out, outer, dim, inner, K, largest)
+	case []int64:
+		topKRows(d, idx, out, outer, dim, inner, K, largest)
+	default:
+		parallelFor(outer*inner, 16, func(lo, hi int) {
+			order := make([]int, dim)
+			for r := lo; r < hi; r++ {
+				o, in := r/inner, r%inner
+				base := o*dim*inner + in
+				for i := range order {
+					order[i] = i
 				}
-				return c < 0
-			})
-			for j := 0; j < K; j++ {
-				dst := o*K*inner + j*inner + in
-				idx[dst] = base + order[j]*inner
-				out[dst] = int64(order[j])
+				// Stable: lower indices first among equal values, as ONNX Runtime does.
+				sort.SliceStable(order, func(p, q int) bool {
+					c := lessAt(x, base+order[p]*inner, base+order[q]*inner)
+					if largest {
+						return c > 0
+					}
+					return c < 0
+				})
+				for j := 0; j < K; j++ {
+					dst := o*K*inner + j*inner + in
+					idx[dst] = base + order[j]*inner
+					out[dst] = int64(order[j])
+				}
 			}
-		}
-	})
+		})
+	}
 	takeOrZero(vals.Data, x.Data, idx)
 	return []*Value{vals, inds}, nil
 }
@@ -1699,4 +1710,64 @@ func centerCropPadKernel(c *Call) ([]*Value, error) {
 		idx[i] = off
 	}
 	return []*Value{gatherValue(c, x, shape, idx)}, nil
+}
+
+// topKRows selects the K largest (or smallest) elements of each row along the axis,
+// sorted, ties going to the lower index. idx receives source offsets, out the indices.
+func topKRows[T cmp.Ordered](x []T, idx []int, out []int64, outer, dim, inner, K int, largest bool) {
+	type pair struct {
+		v T
+		i int
+	}
+	less := func(a, b pair) int {
+		c := cmp.Compare(a.v, b.v)
+		if largest {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	}
+	parallelFor(outer*inner, 4, func(lo, hi int) {
+		row := make([]pair, dim)
+		for r := lo; r < hi; r++ {
+			o, in := r/inner, r%inner
+			base := o*dim*inner + in
+			for i := range row {
+				row[i] = pair{x[base+i*inner], i}
+			}
+			sel := row
+			if K*16 < dim {
+				// Keep the best K seen so far in a sorted window: O(dim * K) worst case
+				// but near-linear for typical data, without sorting the whole row.
+				sel = topKWindow(row, K, less)
+			} else {
+				slices.SortFunc(row, less)
+			}
+			for j := 0; j < K; j++ {
+				dst := o*K*inner + j*inner + in
+				idx[dst] = base + sel[j].i*inner
+				out[dst] = int64(sel[j].i)
+			}
+		}
+	})
+}
+
+// topKWindow returns the first K elements of row in less-order by insertion into a
+// sorted window of size K.
+func topKWindow[P any](row []P, K int, less func(a, b P) int) []P {
+	win := make([]P, 0, K)
+	for _, p := range row {
+		if len(win) == K && less(p, win[K-1]) >= 0 {
+			continue
+		}
+		pos, _ := slices.BinarySearchFunc(win, p, less)
+		if len(win) < K {
+			win = append(win, p)
+		}
+		copy(win[pos+1:], win[pos:len(win)-1])
+		win[pos] = p
+	}
+	return win
 }
