@@ -21,6 +21,10 @@ type Arch struct {
 	// Tensors maps Hugging Face tensor names to GGUF names; {bid} stands for the block
 	// number. Names are matched without their ".weight" / ".bias" suffix, which is kept.
 	Tensors []TensorName
+	// Experts maps per-expert tensors of mixture-of-experts layers to stacked GGUF
+	// tensors; ExpertCount names the config.json key holding the number of experts.
+	Experts     []ExpertName
+	ExpertCount []string
 	// Skip lists Hugging Face names (same patterns) that are dropped: buffers such as
 	// rotary inv_freq, or attention masks stored as weights.
 	Skip []string

@@ -137,10 +137,27 @@ func archFor(cfg *Config) (*Arch, error) {
 }
 
 func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model, dtype tensor.DType) ([]*tensor.Tensor, error) {
-	var out []*tensor.Tensor
+	var (
+		out    []*tensor.Tensor
+		stacks []*expertStack
+		byName = map[string]*expertStack{}
+	)
 	for _, t := range src.Tensors {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if name, x, ok := a.mapExpert(t.Name); ok {
+			s := byName[name]
+			if s == nil {
+				s = &expertStack{name: name, members: map[int]*tensor.Tensor{}}
+				byName[name] = s
+				stacks = append(stacks, s)
+			}
+			if s.members[x] != nil {
+				return nil, errorf("%s: expert %d appears twice", name, x)
+			}
+			s.members[x] = t
+			continue
 		}
 		name, skip, err := a.MapName(t.Name)
 		if err != nil {
@@ -167,6 +184,26 @@ func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model,
 		}
 		g.Name = name
 		out = append(out, g)
+	}
+	if len(stacks) > 0 {
+		n, err := cfg.Int(a.ExpertCount...)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range stacks {
+			if len(s.members) > int(n) {
+				return nil, errorf("%s: %d experts, config.json says %d", s.name, len(s.members), n)
+			}
+			st, err := s.stack(int(n))
+			if err != nil {
+				return nil, err
+			}
+			if st, err = tensor.Cast(st, dtype); err != nil {
+				return nil, err
+			}
+			st.Name = s.name
+			out = append(out, st)
+		}
 	}
 	if a.Extra != nil {
 		extra, err := a.Extra(cfg)

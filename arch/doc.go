@@ -1,12 +1,16 @@
 // Package arch holds per-architecture knowledge for converting Hugging Face model
 // folders to GGUF, the format llama.cpp runs, as data: one file per architecture
 // (llama.go, qwen2.go, qwen3.go, gemma.go, gemma2.go, phi3.go, gpt2.go), each
-// registering an [Arch] with
+// registering an [Arch] with (Mistral and Mixtral are the llama architecture)
 //
 //   - Tensors: a name map from Hugging Face names to GGUF names, {bid} standing for the
 //     block number ("model.layers.{bid}.self_attn.q_proj" -> "blk.{bid}.attn_q"), matched
 //     without the ".weight"/".bias" suffix, which is kept;
 //   - Params: config.json -> the ARCH.* metadata keys llama.cpp reads;
+//   - Experts: per-expert tensors of mixture-of-experts layers ({bid} and {xid}) stacked
+//     lazily into the [n_expert, rows, cols] tensors ggml wants (Mixtral);
+//   - Extra: tensors the checkpoint computes at run time but llama.cpp reads from the
+//     file (Llama 3's rope_freqs, Phi-3 longrope's rope_factors_long/short);
 //   - Transform: value rewrites llama.cpp expects, as named functions with inverse
 //     tests: [PermuteRoPE] (Llama's Q/K rows from half-split to interleaved rotary
 //     pairs), [Transpose2D] (GPT-2's Conv1D weights), Gemma's RMSNorm weight + 1.

@@ -37,13 +37,21 @@ var rotarySkip = []string{
 
 func init() {
 	Register(Arch{
-		Name:      "llama",
-		Classes:   []string{"LlamaForCausalLM", "LlamaModel", "MistralForCausalLM", "MistralModel"},
-		Tensors:   withPrefixes(decoderPrefixes, llamaTensors),
-		Skip:      rotarySkip,
-		Params:    llamaParams,
-		Transform: llamaTransform,
-		Extra:     llama3RopeFreqs,
+		Name:    "llama",
+		Classes: []string{"LlamaForCausalLM", "LlamaModel", "MistralForCausalLM", "MistralModel", "MixtralForCausalLM"},
+		Tensors: withPrefixes(decoderPrefixes, append([]TensorName{
+			{"layers.{bid}.block_sparse_moe.gate", "blk.{bid}.ffn_gate_inp"},
+		}, llamaTensors...)),
+		Experts: []ExpertName{
+			{"model.layers.{bid}.block_sparse_moe.experts.{xid}.w1", "blk.{bid}.ffn_gate_exps"},
+			{"model.layers.{bid}.block_sparse_moe.experts.{xid}.w2", "blk.{bid}.ffn_down_exps"},
+			{"model.layers.{bid}.block_sparse_moe.experts.{xid}.w3", "blk.{bid}.ffn_up_exps"},
+		},
+		ExpertCount: []string{"num_local_experts"},
+		Skip:        rotarySkip,
+		Params:      llamaParams,
+		Transform:   llamaTransform,
+		Extra:       llama3RopeFreqs,
 	})
 }
 
@@ -67,6 +75,8 @@ func decoderParams(p *params) {
 		p.set("rope.freq_base", v)
 	}
 	p.f32("attention.layer_norm_rms_epsilon", "rms_norm_eps")
+	p.optU32("expert_count", "num_local_experts", "num_experts")
+	p.optU32("expert_used_count", "num_experts_per_tok")
 	if p.c.Has("head_dim") {
 		p.u32("attention.key_length", "head_dim")
 		p.u32("attention.value_length", "head_dim")

@@ -367,6 +367,18 @@ def decoder_forward(c, W, ids, kind):
         else:
             x = x + a
             h = rms(x, W[L + "post_attention_layernorm.weight"], eps, off)
+        if kind == "mixtral":
+            probs = torch.softmax(h @ W[L + "block_sparse_moe.gate.weight"].T, -1)
+            top_w, top_i = torch.topk(probs, c["num_experts_per_tok"], -1)
+            top_w = top_w / top_w.sum(-1, keepdim=True)
+            m = torch.zeros_like(h)
+            for t in range(T):
+                for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+                    E_ = L + f"block_sparse_moe.experts.{e}."
+                    y = torch.nn.functional.silu(h[t] @ W[E_ + "w1.weight"].T) * (h[t] @ W[E_ + "w3.weight"].T)
+                    m[t] += w * (y @ W[E_ + "w2.weight"].T)
+            x = x + m
+            continue
         if kind == "phi3":
             gu = h @ W[L + "mlp.gate_up_proj.weight"].T
             g, u = gu.chunk(2, -1)
@@ -422,6 +434,12 @@ def decoder_weights(c, kind, g, tied):
         L = f"model.layers.{i}."
         W[L + "input_layernorm.weight"] = nw(E)
         W[L + "post_attention_layernorm.weight"] = nw(E)
+        if kind == "mixtral":
+            W[L + "block_sparse_moe.gate.weight"] = r(c["num_local_experts"], E) * 5
+            for e in range(c["num_local_experts"]):
+                W[L + f"block_sparse_moe.experts.{e}.w1.weight"] = r(F, E)
+                W[L + f"block_sparse_moe.experts.{e}.w2.weight"] = r(E, F)
+                W[L + f"block_sparse_moe.experts.{e}.w3.weight"] = r(F, E)
         if kind == "phi3":
             W[L + "self_attn.qkv_proj.weight"] = r((H + 2 * KV) * hd, E)
             W[L + "mlp.gate_up_proj.weight"] = r(2 * F, E)
@@ -429,10 +447,12 @@ def decoder_weights(c, kind, g, tied):
             W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
             W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
             W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
-            W[L + "mlp.gate_proj.weight"] = r(F, E)
-            W[L + "mlp.up_proj.weight"] = r(F, E)
+            if kind != "mixtral":
+                W[L + "mlp.gate_proj.weight"] = r(F, E)
+                W[L + "mlp.up_proj.weight"] = r(F, E)
         W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
-        W[L + "mlp.down_proj.weight"] = r(E, F)
+        if kind != "mixtral":
+            W[L + "mlp.down_proj.weight"] = r(E, F)
         if kind == "qwen2":
             for n in "qkv":
                 W[L + f"self_attn.{n}_proj.bias"] = r(W[L + f"self_attn.{n}_proj.weight"].shape[0])
@@ -493,6 +513,8 @@ def models(V, SPM_V):
                           rope_scaling={"type": "longrope",
                                         "long_factor": [1.0, 1.5, 2.0, 3.0, 4.5, 6.0, 8.0, 12.0],
                                         "short_factor": [1.0, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0]}),
+        "mixtral": dict(base, architectures=["MixtralForCausalLM"], model_type="mixtral", tie_word_embeddings=False,
+                        num_local_experts=4, num_experts_per_tok=2, intermediate_size=32),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -507,7 +529,7 @@ def build(outdir):
     for name, c in models(len(vocab) + 2, len(spm_vocab)).items():
         d = os.path.join(outdir, name)
         os.makedirs(d, exist_ok=True)
-        add_bos = name in ("llama", "llama3", "llama_spm", "mistral", "gemma", "gemma2")
+        add_bos = name in ("llama", "llama3", "llama_spm", "mistral", "mixtral", "gemma", "gemma2")
         if name in ("llama_spm", "gemma"):
             tok = SPM(spm_vocab, add_dummy_prefix=(name != "gemma"))
             write_spm(d, spm_vocab, tok.prefix)
