@@ -1,6 +1,7 @@
 package tfcheckpoint
 
 import (
+	"bytes"
 	"errors"
 	"hash/crc32"
 	"io/fs"
@@ -46,3 +47,33 @@ func FuzzDecodeIndex(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBlockEntries fuzzes the block decoder and the entry protos directly, below the
+// checksums that make whole-file fuzzing shallow.
+func FuzzBlockEntries(f *testing.F) {
+	b, err := os.ReadFile("testdata/ckpt-1.index")
+	if err != nil {
+		f.Fatal(err)
+	}
+	tb := &table{r: bytesReader(b), size: int64(len(b))}
+	_ = tb.entries(func(k, v []byte) error {
+		f.Add(append([]byte(nil), v...))
+		return nil
+	})
+	f.Add(b[:min(len(b), 200)])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := blockEntries(b, 0, func(k, v []byte) error {
+			_, _ = parseEntry(v)
+			_, _ = parseHeader(v)
+			return nil
+		})
+		if err != nil && !errors.Is(err, refit.ErrFormat) {
+			t.Fatalf("blockEntries = %v", err)
+		}
+		if e, err := parseEntry(b); err == nil && len(e.Shape) > 64 {
+			t.Fatalf("shape of rank %d accepted", len(e.Shape))
+		}
+	})
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
