@@ -99,3 +99,31 @@ func TestSgemmConvPanics(t *testing.T) {
 		})
 	}
 }
+
+// FuzzSgemmConv compares SgemmConv with im2col + the naive loop on random
+// geometries, including ones whose output size does not match the input.
+func FuzzSgemmConv(f *testing.F) {
+	f.Add(uint8(3), uint8(10), uint8(9), uint8(3), uint8(3), uint8(1), uint8(1), uint8(1), uint8(4), uint64(1))
+	f.Add(uint8(2), uint8(20), uint8(30), uint8(5), uint8(2), uint8(2), uint8(2), uint8(0), uint8(7), uint64(2))
+	f.Add(uint8(1), uint8(3), uint8(40), uint8(1), uint8(7), uint8(3), uint8(1), uint8(3), uint8(1), uint64(3))
+	f.Fuzz(func(t *testing.T, ch, h, w, kh, kw, stride, dil, pad, m uint8, seed uint64) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		g := Conv2D{Channels: int(ch)%6 + 1, Height: int(h)%40 + 1, Width: int(w)%40 + 1,
+			KernelH: int(kh)%7 + 1, KernelW: int(kw)%7 + 1, StrideH: int(stride)%3 + 1, StrideW: int(stride>>2)%3 + 1,
+			DilationH: int(dil)%3 + 1, DilationW: int(dil>>2)%3 + 1, PadTop: int(pad) % 4, PadLeft: int(pad>>2) % 4,
+			OutH: int(h>>1)%20 + 1, OutW: int(w>>1)%40 + 1}
+		rows := int(m)%20 + 1
+		k, n := g.Channels*g.KernelH*g.KernelW, g.OutH*g.OutW
+		x := randSlice(r, g.Channels*g.Height*g.Width)
+		wt := randSlice(r, rows*k)
+		c := randSlice(r, rows*n)
+		want := append([]float32(nil), c...)
+		naiveGemm(false, false, rows, n, k, 1, wt, k, im2col(x, g), n, 1, want, n)
+		SgemmConv(PackA(false, rows, k, wt, k), 1, x, g, 1, c, n)
+		for i := range c {
+			if math.Abs(float64(c[i]-want[i])) > 1e-5*float64(k)*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("SgemmConv(%+v): C[%d][%d] = %v, want %v", g, i/n, i%n, c[i], want[i])
+			}
+		}
+	})
+}
