@@ -190,10 +190,16 @@ func calibrateRanges(ctx context.Context, mp *onnxpb.ModelProto, names []string,
 			return nil, err
 		}
 	}
+	graphInputs := map[string]bool{}
+	for _, in := range mp.GetGraph().GetInput() {
+		graphInputs[in.GetName()] = true
+	}
 	out := map[string][2]float64{}
 	for _, n := range names {
 		s := stats[n]
-		if o.Calibration == MinMax || s.absMax() == 0 {
+		// Graph inputs are data with known bounds, often discrete (pixels): clipping
+		// them is rarely right and histogram methods misjudge their spikes.
+		if o.Calibration == MinMax || s.absMax() == 0 || graphInputs[n] {
 			out[n] = [2]float64{s.min, s.max}
 			continue
 		}
@@ -202,7 +208,11 @@ func calibrateRanges(ctx context.Context, mp *onnxpb.ModelProto, names []string,
 		case Percentile:
 			t = percentileThreshold(s.hist, s.absMax(), o.Percentile)
 		case Entropy:
-			t = entropyThreshold(s.hist, s.absMax(), 128)
+			nq := 128 // levels on each side of a signed range
+			if s.min >= 0 {
+				nq = 256 // a non-negative tensor gets all uint8 levels, as NVIDIA's calibrator
+			}
+			t = entropyThreshold(s.hist, s.absMax(), nq)
 		case MSE:
 			levels := 255.0
 			if s.min < 0 {

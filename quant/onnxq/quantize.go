@@ -20,12 +20,12 @@ var ErrNeedCalibration = errors.New("onnxq: this method needs calibration data")
 type NodeReport struct {
 	Name   string  `json:"name"`
 	OpType string  `json:"op_type"`
-	Action string  `json:"action"`                 // e.g. "MatMulInteger int8 per-channel"; empty when skipped
-	Skip   string  `json:"skip,omitempty"`         // why the node stayed float
-	Error  float64 `json:"weight_rel_error"`       // ||W_q - W|| / ||W|| of the dequantized weight
-	Alpha  float64 `json:"awq_alpha,omitempty"`    // AWQ's chosen exponent
-	Before int64   `json:"weight_bytes_before"`    // float weight bytes
-	After  int64   `json:"weight_bytes_after"`     // quantized weight + parameter bytes
+	Action string  `json:"action"`              // e.g. "MatMulInteger int8 per-channel"; empty when skipped
+	Skip   string  `json:"skip,omitempty"`      // why the node stayed float
+	Error  float64 `json:"weight_rel_error"`    // ||W_q - W|| / ||W|| of the dequantized weight
+	Alpha  float64 `json:"awq_alpha,omitempty"` // AWQ's chosen exponent
+	Before int64   `json:"weight_bytes_before"` // float weight bytes
+	After  int64   `json:"weight_bytes_after"`  // quantized weight + parameter bytes
 }
 
 // Report summarizes a quantization.
@@ -59,6 +59,7 @@ type Quantizer struct {
 	targets []*target
 	skipped []NodeReport
 	ranges  map[string][2]float64
+	alias   map[string]string // a node output read only by a Relu -> the Relu's output
 	grams   map[string]*gramStats
 	cache   map[string]*woResult
 }
@@ -96,12 +97,11 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 	}
 	switch {
 	case o.Method == Static:
+		q.reluAlias()
 		names := map[string]bool{}
 		for _, t := range q.targets {
-			names[t.x] = true
-			for _, out := range t.node.GetOutput()[:1] {
-				names[out] = true
-			}
+			names[q.rangeOf(t.x)] = true
+			names[q.rangeOf(t.node.GetOutput()[0])] = true
 		}
 		var list []string
 		for n := range names {
@@ -123,6 +123,36 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 		}
 	}
 	return q, nil
+}
+
+// reluAlias records outputs whose only reader is a Relu: their range is the Relu's
+// output range, so the quantized node saturates negatives to zero itself (the Relu
+// becomes a no-op, as in ONNX Runtime's Conv+Relu fusion) and the many values a
+// Relu discards do not widen the range.
+func (q *Quantizer) reluAlias() {
+	q.alias = map[string]string{}
+	e := newGraphEditor(q.mp.GetGraph())
+	readers := map[string][]*onnxpb.NodeProto{}
+	for _, n := range q.mp.GetGraph().GetNode() {
+		for _, in := range n.GetInput() {
+			readers[in] = append(readers[in], n)
+		}
+	}
+	for _, t := range q.targets {
+		out := t.node.GetOutput()[0]
+		r := readers[out]
+		if len(r) == 1 && r[0].GetOpType() == "Relu" && !e.graphOut[out] {
+			q.alias[out] = r[0].GetOutput()[0]
+		}
+	}
+}
+
+// rangeOf is the name whose calibrated range quantizes activation name.
+func (q *Quantizer) rangeOf(name string) string {
+	if a, ok := q.alias[name]; ok {
+		return a
+	}
+	return name
 }
 
 // Targets lists the labels of the nodes that will be quantized, in graph order.
@@ -564,7 +594,7 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 // actParams are the calibrated quantization parameters of an activation.
 func (s *applyState) actParams(name string) (float32, int32, bool) {
 	o := &s.q.opts
-	r := s.q.ranges[name]
+	r := s.q.ranges[s.q.rangeOf(name)]
 	scale, zp := affine(r[0], r[1], int8Range(o.SignedActivations, false), o.Symmetric || o.SignedActivations)
 	return scale, zp, o.SignedActivations
 }
