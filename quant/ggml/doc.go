@@ -45,8 +45,9 @@
 // # Security
 //
 // The package parses nothing. Sizes are validated (overflow-checked) before any work;
-// NaN and infinities never panic, and a non-finite value only affects its own block's
-// scale (rows are independent).
+// NaN and infinities never panic, and a non-finite value only affects its own row
+// (rows are quantized independently); the bytes written for non-finite input follow
+// x86 C semantics but are not checked against ggml.
 //
 // Reference: ggml/src/ggml-quants.c and src/llama-quant.cpp in llama.cpp
 // (https://github.com/ggml-org/llama.cpp), the release node-llama-cpp 3.x bundles.
