@@ -19,10 +19,10 @@ var ErrOptions = errors.New("prune: invalid options")
 type Method int
 
 const (
-	Magnitude  Method = iota // per tensor: the smallest |w| of each tensor
-	Global                   // one threshold across all selected tensors
-	NM                       // N:M semi-structured: N kept of every M along the input dimension
-	Structure                // remove whole channels (ONNX graphs; see Structured)
+	Magnitude Method = iota // per tensor: the smallest |w| of each tensor
+	Global                  // one threshold across all selected tensors
+	NM                      // N:M semi-structured: N kept of every M along the input dimension
+	Structure               // remove whole channels (ONNX graphs; see Structured)
 )
 
 var methodNames = []string{"magnitude", "global", "nm", "structured"}
