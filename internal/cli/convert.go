@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
@@ -90,7 +92,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if enc.Encode == nil {
 		return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)
 	}
-	src, err := refit.OpenWith(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	src, err := openSource(e, in, enc, o)
 	if err != nil {
 		return err
 	}
@@ -110,7 +112,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		}
 	}
 	base := m // before casting: what cast errors are measured against
-	if o.dtype != "" {
+	if o.dtype != "" && src.Format != hfFormat {
 		d, err := tensor.ParseDType(o.dtype)
 		if err != nil {
 			return usageError{err}
@@ -163,6 +165,34 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	res.Files = []string{out}
 	return reportConvert(e, res, o)
+}
+
+// hfFormat names models converted from Hugging Face LLM folders.
+const hfFormat = "hf"
+
+// openSource opens IN. A Hugging Face LLM folder written as GGUF goes through the
+// architecture converter (names, metadata, tokenizer), which applies --dtype itself.
+func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit.Model, error) {
+	if st, err := os.Stat(in); err == nil && st.IsDir() && enc.Name == "gguf" {
+		fsys := refit.DirFS(in)
+		if arch.IsHFFolder(fsys) {
+			opts := &arch.ConvertOptions{}
+			if o.dtype != "" {
+				d, err := tensor.ParseDType(o.dtype)
+				if err != nil {
+					return nil, usageError{err}
+				}
+				opts.DType = d
+			}
+			m, err := arch.ConvertHF(e.ctx, fsys, opts)
+			if err != nil {
+				return nil, err
+			}
+			m.Format = hfFormat
+			return m, nil
+		}
+	}
+	return refit.OpenWith(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
 }
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.
