@@ -18,7 +18,7 @@
 // (Go may fuse x*y+z into an FMA; an explicit float32() conversion forbids it, and ggml's
 // x86 build has no FMA). Tests compare bytes against the real library for many inputs
 // (normal, uniform, outliers, zero rows and blocks, tiny and subnormal values, constants,
-// powers of two) with and without an importance matrix, and against committed fixtures.
+// powers of two, NaN and infinities) with and without an importance matrix, and against committed fixtures.
 //
 // Quantize wraps a tensor lazily (tensor.NewLazy): nothing runs until an encoder reads
 // the data, and then the source is decoded to float32 once.
@@ -46,8 +46,8 @@
 //
 // The package parses nothing. Sizes are validated (overflow-checked) before any work;
 // NaN and infinities never panic, and a non-finite value only affects its own row
-// (rows are quantized independently); the bytes written for non-finite input follow
-// x86 C semantics but are not checked against ggml.
+// (rows are quantized independently); the bytes written for NaN, infinities and values
+// near the float32 limit follow x86 C semantics and match ggml's (tested).
 //
 // Reference: ggml/src/ggml-quants.c and src/llama-quant.cpp in llama.cpp
 // (https://github.com/ggml-org/llama.cpp), the release node-llama-cpp 3.x bundles.

@@ -43,6 +43,12 @@ func interopInputs(seed uint64) []interopInput {
 	return []interopInput{
 		gen("normal", 4, 256, func(int, int) float64 { return r.NormFloat64() }),
 		gen("short-rows", 5, 96, func(int, int) float64 { return r.NormFloat64() }),
+		gen("nonfinite", 4, 256, func(row, i int) float64 {
+			if i == 37 {
+				return []float64{math.NaN(), math.Inf(1), math.Inf(-1), 3e38}[row]
+			}
+			return r.NormFloat64()
+		}),
 		gen("uniform", 3, 1024, func(int, int) float64 { return 2*r.Float64() - 1 }),
 		gen("positive", 2, 512, func(int, int) float64 { return r.Float64() + 0.1 }),
 		gen("negative", 2, 512, func(int, int) float64 { return -r.Float64() * 3 }),
