@@ -18,7 +18,8 @@
 // (Go may fuse x*y+z into an FMA; an explicit float32() conversion forbids it, and ggml's
 // x86 build has no FMA). Tests compare bytes against the real library for many inputs
 // (normal, uniform, outliers, zero rows and blocks, tiny and subnormal values, constants,
-// powers of two, NaN and infinities) with and without an importance matrix, and against committed fixtures.
+// powers of two, NaN and infinities) with and without an importance matrix, and
+// against committed fixtures.
 //
 // Quantize wraps a tensor lazily (tensor.NewLazy): nothing runs until an encoder reads
 // the data, and then the source is decoded to float32 once.
