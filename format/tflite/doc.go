@@ -12,8 +12,10 @@
 // in the *File that Model.Source holds. Buffers are read either from the flatbuffer's
 // data vector or, for models over 2 GiB, from the absolute file offset and size the
 // buffer records. Types: float32/16/64, bfloat16, int8/16/32/64, uint8/16/32/64,
-// bool, complex. Strings, resources, variants, int4 and sparse tensors are skipped and
-// listed in metadata "tflite.skipped". Quantized tensors keep their stored integers;
+// bool, complex. Sparse tensors (TFLite's traversal order, block map and dense/CSR
+// dimensions) are validated at decode time and densified lazily when pulled; a dense
+// form more than 1024 times its stored values (plus 1 MiB) is refused. Strings,
+// resources, variants and int4 are skipped and listed in metadata "tflite.skipped". Quantized tensors keep their stored integers;
 // their parameters are metadata "tflite.quantization.<name>.scale" ([]float32),
 // ".zero_point" ([]int64) and ".dimension" (int32), and [Dequantize] gives a lazy
 // float32 view computed as TFLite's reference kernel does.

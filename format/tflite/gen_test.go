@@ -21,6 +21,9 @@ type fixtureTensor struct {
 	shape []int32
 	data  []byte
 	quant *Quantization
+
+	sparse *Sparsity // data holds the stored values; dense the expected tensor
+	dense  []byte
 }
 
 func f32bytes(v ...float32) []byte { return tensor.EncodeFloat32(nil, v) }
@@ -61,7 +64,81 @@ var fixtureTensors = []fixtureTensor{
 	{name: "conv/bias", typ: schema.TensorTypeINT32, shape: []int32{3}, data: i32bytes(-7, 0, 1<<30)},
 	{name: "shape", typ: schema.TensorTypeINT64, shape: []int32{2}, data: i64bytes(-1, math.MaxInt64)},
 	{name: "labels", typ: schema.TensorTypeSTRING, shape: []int32{1}, data: []byte{1, 0, 0, 0, 12, 0, 0, 0, 13, 0, 0, 0, 'x'}},
+	// [[0 1.5 0 -2] [0 0 0 0] [7 0 0 0]]: dense rows, CSR columns.
+	{name: "sparse/csr", typ: schema.TensorTypeFLOAT32, shape: []int32{3, 4}, data: f32bytes(1.5, -2, 7),
+		sparse: &Sparsity{TraversalOrder: []int{0, 1}, Dims: []SparseDim{
+			{Dense: true, Size: 3}, {Segments: []int{0, 2, 2, 3}, Indices: []int{1, 3, 0}}}},
+		dense: f32bytes(0, 1.5, 0, -2, 0, 0, 0, 0, 7, 0, 0, 0)},
+	// [[0 0 1 2] [3 4 0 0]] in 1x2 blocks along columns.
+	{name: "sparse/block", typ: schema.TensorTypeINT8, shape: []int32{2, 4}, data: []byte{1, 2, 3, 4},
+		sparse: &Sparsity{TraversalOrder: []int{0, 1, 2}, BlockMap: []int{1}, Dims: []SparseDim{
+			{Dense: true, Size: 2}, {Segments: []int{0, 1, 2}, Indices: []int{1, 0}}, {Dense: true, Size: 2}}},
+		dense: []byte{0, 0, 1, 2, 3, 4, 0, 0}},
 	{name: "output", typ: schema.TensorTypeFLOAT32, shape: []int32{1, 3}},
+}
+
+// sparseIndexVector builds an Int32Vector (int32s) or Uint8Vector (small) union value.
+func sparseIndexVector(b *flatbuffers.Builder, v []int, small bool) (schema.SparseIndexVector, flatbuffers.UOffsetT) {
+	if small {
+		bs := make([]byte, len(v))
+		for i, x := range v {
+			bs[i] = byte(x)
+		}
+		vec := b.CreateByteVector(bs)
+		schema.Uint8VectorStart(b)
+		schema.Uint8VectorAddValues(b, vec)
+		return schema.SparseIndexVectorUint8Vector, schema.Uint8VectorEnd(b)
+	}
+	is := make([]int32, len(v))
+	for i, x := range v {
+		is[i] = int32(x)
+	}
+	vec := int32Vector(b, is)
+	schema.Int32VectorStart(b)
+	schema.Int32VectorAddValues(b, vec)
+	return schema.SparseIndexVectorInt32Vector, schema.Int32VectorEnd(b)
+}
+
+func buildSparsity(b *flatbuffers.Builder, s *Sparsity) flatbuffers.UOffsetT {
+	dims := make([]flatbuffers.UOffsetT, len(s.Dims))
+	for i, d := range s.Dims {
+		var segT, idxT schema.SparseIndexVector
+		var seg, idx flatbuffers.UOffsetT
+		if !d.Dense {
+			segT, seg = sparseIndexVector(b, d.Segments, false)
+			idxT, idx = sparseIndexVector(b, d.Indices, true)
+		}
+		schema.DimensionMetadataStart(b)
+		if d.Dense {
+			schema.DimensionMetadataAddFormat(b, schema.DimensionTypeDENSE)
+			schema.DimensionMetadataAddDenseSize(b, int32(d.Size))
+		} else {
+			schema.DimensionMetadataAddFormat(b, schema.DimensionTypeSPARSE_CSR)
+			schema.DimensionMetadataAddArraySegmentsType(b, segT)
+			schema.DimensionMetadataAddArraySegments(b, seg)
+			schema.DimensionMetadataAddArrayIndicesType(b, idxT)
+			schema.DimensionMetadataAddArrayIndices(b, idx)
+		}
+		dims[i] = schema.DimensionMetadataEnd(b)
+	}
+	ints := func(v []int) flatbuffers.UOffsetT {
+		is := make([]int32, len(v))
+		for i, x := range v {
+			is[i] = int32(x)
+		}
+		return int32Vector(b, is)
+	}
+	order, blocks := ints(s.TraversalOrder), ints(s.BlockMap)
+	schema.SparsityParametersStartDimMetadataVector(b, len(dims))
+	for i := len(dims) - 1; i >= 0; i-- {
+		b.PrependUOffsetT(dims[i])
+	}
+	dv := b.EndVector(len(dims))
+	schema.SparsityParametersStart(b)
+	schema.SparsityParametersAddTraversalOrder(b, order)
+	schema.SparsityParametersAddBlockMap(b, blocks)
+	schema.SparsityParametersAddDimMetadata(b, dv)
+	return schema.SparsityParametersEnd(b)
 }
 
 func int32Vector(b *flatbuffers.Builder, v []int32) flatbuffers.UOffsetT {
@@ -101,6 +178,10 @@ func buildFixture(external bool) []byte {
 			schema.QuantizationParametersAddQuantizedDimension(b, q.Dimension)
 			quant = schema.QuantizationParametersEnd(b)
 		}
+		var sparsity flatbuffers.UOffsetT
+		if ft.sparse != nil {
+			sparsity = buildSparsity(b, ft.sparse)
+		}
 		buffer := uint32(0)
 		if ft.data != nil {
 			bufs = append(bufs, bufRef{ft.data})
@@ -113,6 +194,9 @@ func buildFixture(external bool) []byte {
 		schema.TensorAddName(b, name)
 		if quant != 0 {
 			schema.TensorAddQuantization(b, quant)
+		}
+		if sparsity != 0 {
+			schema.TensorAddSparsity(b, sparsity)
 		}
 		tensors[i] = schema.TensorEnd(b)
 	}

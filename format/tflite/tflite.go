@@ -174,7 +174,12 @@ func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 			if n == 0 {
 				continue
 			}
-			t, err := constTensor(info, r, off, n)
+			var t *tensor.Tensor
+			if info.Sparse {
+				t, err = sparseTensor(buf, &tt, info, r, off, n)
+			} else {
+				t, err = constTensor(info, r, off, n)
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -288,10 +293,10 @@ func bufferRange(buf []byte, b *schema.Buffer, size int64) (int64, int64, error)
 }
 
 // constTensor returns the constant tensor of info stored at off, or nil for types
-// Refit cannot represent (strings, resources, int4) and for sparse tensors.
+// Refit cannot represent (strings, resources, int4).
 func constTensor(info TensorInfo, r io.ReaderAt, off, n int64) (*tensor.Tensor, error) {
 	dt, ok := dtypes[schema.TensorType(info.Type)]
-	if !ok || info.Sparse {
+	if !ok {
 		return nil, nil
 	}
 	want, err := tensor.ByteSize(dt, info.Shape)
@@ -375,4 +380,40 @@ func Info(m *refit.Model, name string) (*TensorInfo, bool) {
 		}
 	}
 	return nil, false
+}
+
+// sparseTensor returns a lazily densified view of a sparse constant tensor.
+func sparseTensor(buf []byte, tt *schema.Tensor, info TensorInfo, r io.ReaderAt, off, n int64) (*tensor.Tensor, error) {
+	dt, ok := dtypes[schema.TensorType(info.Type)]
+	if !ok || dt.BlockSize() != 1 {
+		return nil, nil
+	}
+	es := int64(dt.TypeSize())
+	if n%es != 0 {
+		return nil, formatErr("sparse tensor %q: %d bytes is not a whole number of %v values", info.Name, n, dt)
+	}
+	sp, err := readSparsity(buf, tt.Sparsity(nil))
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
+	}
+	size, err := tensor.ByteSize(dt, info.Shape)
+	if err != nil {
+		return nil, formatErr("tensor %q: shape %v: %v", info.Name, info.Shape, err)
+	}
+	if size/maxDensify > n+1<<20 {
+		return nil, formatErr("sparse tensor %q: %d dense bytes from %d stored", info.Name, size, n)
+	}
+	exp, err := sp.expanded(info.Shape, n/es)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
+	}
+	shape := tensor.Shape(info.Shape).Clone()
+	stored := io.NewSectionReader(r, off, n)
+	return tensor.New(info.Name, dt, shape, tensor.NewLazy(size, func() ([]byte, error) {
+		b := make([]byte, n)
+		if k, err := stored.ReadAt(b, 0); int64(k) != n {
+			return nil, &refit.FormatError{Format: "tflite", Offset: off, Msg: "reading sparse values", Err: err}
+		}
+		return sp.densify(b, int(es), shape, exp), nil
+	}))
 }

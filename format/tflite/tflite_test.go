@@ -52,8 +52,12 @@ func TestDecode(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(b, ft.data) {
-					t.Errorf("%s: bytes %v, want %v", ft.name, b, ft.data)
+				want := ft.data
+				if ft.sparse != nil {
+					want = ft.dense
+				}
+				if !bytes.Equal(b, want) {
+					t.Errorf("%s: bytes %v, want %v", ft.name, b, want)
 				}
 				shape := make(tensor.Shape, len(ft.shape))
 				for i, d := range ft.shape {
@@ -125,7 +129,7 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("refit.Open = %v", err)
 	}
 	defer m.Close()
-	if m.Format != "tflite" || len(m.Tensors) != 6 {
+	if m.Format != "tflite" || len(m.Tensors) != 8 {
 		t.Errorf("format %q, %d tensors", m.Format, len(m.Tensors))
 	}
 	if v, err := m.Tensor("dense/bias").Float32s(); err != nil || !slices.Equal(v, []float32{0.5, -1.5, 2}) {
