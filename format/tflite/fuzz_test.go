@@ -34,3 +34,64 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSparsity builds sparse encodings from fuzz bytes: whatever expanded accepts,
+// densify handles without panicking and fills every stored value in range.
+func FuzzSparsity(f *testing.F) {
+	f.Add([]byte{2, 3, 4, 0, 1, 0, 1, 3, 0, 2, 2, 3, 1, 3, 0})
+	f.Add([]byte{2, 2, 4, 1, 1, 2, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		next := func() int {
+			if len(b) == 0 {
+				return 0
+			}
+			v := int(b[0])
+			b = b[1:]
+			return v
+		}
+		rank := next()%3 + 1
+		shape := make([]int64, rank)
+		for i := range shape {
+			shape[i] = int64(next() % 9)
+		}
+		s := &Sparsity{}
+		for i := 0; i < next()%2; i++ {
+			s.BlockMap = append(s.BlockMap, next()%4)
+		}
+		n := rank + len(s.BlockMap)
+		for i := 0; i < n; i++ {
+			s.TraversalOrder = append(s.TraversalOrder, next()%(n+1))
+		}
+		for i := 0; i < n; i++ {
+			d := SparseDim{Dense: next()%2 == 0, Size: next() % 9}
+			if !d.Dense {
+				for k := next() % 6; k >= 0; k-- {
+					d.Segments = append(d.Segments, next()%8)
+				}
+				for k := next() % 6; k > 0; k-- {
+					d.Indices = append(d.Indices, next()%9)
+				}
+			}
+			s.Dims = append(s.Dims, d)
+		}
+		values := int64(next() % 16)
+		exp, err := s.expanded(shape, values)
+		if err != nil {
+			return
+		}
+		vals := make([]byte, values)
+		for i := range vals {
+			vals[i] = byte(i + 1)
+		}
+		out := s.densify(vals, 1, shape, exp)
+		nz := 0
+		for _, x := range out {
+			if x != 0 {
+				nz++
+			}
+		}
+		if int64(nz) > values {
+			t.Fatalf("%d non-zeros from %d values", nz, values)
+		}
+	})
+}
