@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -239,8 +240,8 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 }
 
 // DecodeFS reads a checkpoint: name is "<prefix>.index", a bare prefix, or "." for
-// a folder holding either a SavedModel (variables/variables.index) or exactly one
-// .index file.
+// a folder holding a SavedModel (variables/variables.index), a "checkpoint" state file
+// naming the latest prefix, or exactly one .index file.
 func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
 	index, err := findIndex(fsys, name)
 	if err != nil {
@@ -287,11 +288,43 @@ func findIndex(fsys fs.FS, name string) (string, error) {
 	if _, err := fs.Stat(fsys, saved); err == nil {
 		return saved, nil
 	}
+	if b, err := fs.ReadFile(fsys, "checkpoint"); err == nil && len(b) < 1<<20 {
+		prefix, err := latestCheckpoint(string(b))
+		if err != nil {
+			return "", err
+		}
+		if prefix != "" {
+			return prefix + ".index", nil
+		}
+	}
 	matches, _ := fs.Glob(fsys, "*.index")
 	if len(matches) == 1 {
 		return matches[0], nil
 	}
 	return "", fmt.Errorf("tfcheckpoint: folder has %d .index files and no SavedModel variables; name one: %w", len(matches), fs.ErrNotExist)
+}
+
+// latestCheckpoint reads the model_checkpoint_path of a CheckpointState text proto
+// (the "checkpoint" file tf.train.CheckpointManager writes); "" when absent.
+func latestCheckpoint(text string) (string, error) {
+	for _, line := range strings.Split(text, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || strings.TrimSpace(k) != "model_checkpoint_path" {
+			continue
+		}
+		p, err := strconv.Unquote(strings.TrimSpace(v))
+		if err != nil {
+			return "", refit.Errorf("tfcheckpoint", -1, "checkpoint file: bad model_checkpoint_path %s", v)
+		}
+		if strings.HasPrefix(p, "/") {
+			p = path.Base(p) // TF 1 writes absolute paths; the files sit beside the state file
+		}
+		if !fs.ValidPath(p) || strings.Contains(p, `\`) {
+			return "", fmt.Errorf("tfcheckpoint: checkpoint file names %q: %w", p, refit.ErrInsecurePath)
+		}
+		return p, nil
+	}
+	return "", nil
 }
 
 // SniffIndex reports whether r ends with the table magic.

@@ -237,3 +237,21 @@ func putCRC(b []byte, n int) {
 	c := MaskCRC(crc(b[:n+1]))
 	b[n+1], b[n+2], b[n+3], b[n+4] = byte(c), byte(c>>8), byte(c>>16), byte(c>>24)
 }
+
+func TestCheckpointStateFile(t *testing.T) {
+	fsys := readTestdata(t)
+	fsys["other.index"] = fsys["ckpt-1.index"]
+	if _, err := DecodeFS(fsys, "."); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("two .index files and no state file: %v, want ErrNotExist", err)
+	}
+	fsys["checkpoint"] = &fstest.MapFile{Data: []byte("model_checkpoint_path: \"ckpt-1\"\nall_model_checkpoint_paths: \"ckpt-1\"\n")}
+	m, err := DecodeFS(fsys, ".")
+	if err != nil {
+		t.Fatalf("DecodeFS with a state file = %v", err)
+	}
+	m.Close()
+	fsys["checkpoint"] = &fstest.MapFile{Data: []byte("model_checkpoint_path: \"../ckpt-1\"\n")}
+	if _, err := DecodeFS(fsys, "."); !errors.Is(err, refit.ErrInsecurePath) {
+		t.Errorf("escaping state file: %v, want ErrInsecurePath", err)
+	}
+}
