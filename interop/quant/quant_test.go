@@ -1,0 +1,335 @@
+package quant
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	_ "github.com/refit-ml/refit/format/all"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/quant/onnxq"
+	"github.com/refit-ml/refit/runtime"
+)
+
+// dataset is a model with its calibration and evaluation data.
+type dataset struct {
+	name, model, calib, eval string
+	mp                       *onnxpb.ModelProto
+	calibX, evalX            *runtime.Value
+	labels                   []int64
+	floatLogits              []float32
+}
+
+var (
+	loadOnce sync.Once
+	sets     []*dataset
+	loadErr  error
+)
+
+func datasets(t *testing.T) []*dataset {
+	t.Helper()
+	loadOnce.Do(func() {
+		root := testtool.RepoRoot()
+		q := filepath.Join(root, "testdata", "models", "quant")
+		for _, d := range []*dataset{
+			{name: "mnist_cnn", model: filepath.Join(root, "testdata", "models", "mnist", "mnist_cnn.onnx"),
+				calib: filepath.Join(q, "mnist_calib.npz"), eval: filepath.Join(q, "mnist_eval.npz")},
+			{name: "digits_mlp", model: filepath.Join(q, "digits_mlp.onnx"),
+				calib: filepath.Join(q, "digits_calib.npz"), eval: filepath.Join(q, "digits_eval.npz")},
+		} {
+			if loadErr = d.load(); loadErr != nil {
+				return
+			}
+			sets = append(sets, d)
+		}
+	})
+	if loadErr != nil {
+		t.Fatal(loadErr)
+	}
+	return sets
+}
+
+func readNPZ(path string) (x *runtime.Value, labels []int64, err error) {
+	m, err := refit.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer m.Close()
+	for _, tn := range m.Tensors {
+		switch tn.Name {
+		case "input":
+			if x, err = runtime.FromTensor(tn); err != nil {
+				return nil, nil, err
+			}
+		case "label":
+			f, err := tn.Float32s()
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, v := range f {
+				labels = append(labels, int64(v))
+			}
+		}
+	}
+	if x == nil {
+		return nil, nil, fmt.Errorf("%s: no array named input", path)
+	}
+	return x, labels, nil
+}
+
+func (d *dataset) load() error {
+	var err error
+	if d.mp, err = onnx.Load(refit.DirFS(filepath.Dir(d.model)), filepath.Base(d.model)); err != nil {
+		return err
+	}
+	if d.calibX, _, err = readNPZ(d.calib); err != nil {
+		return err
+	}
+	if d.evalX, d.labels, err = readNPZ(d.eval); err != nil {
+		return err
+	}
+	d.floatLogits, err = runRefit(d.mp, d.evalX)
+	return err
+}
+
+func runRefit(mp *onnxpb.ModelProto, x *runtime.Value) ([]float32, error) {
+	s, err := runtime.Load(mp, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Run(context.Background(), map[string]*runtime.Value{"input": x})
+	if err != nil {
+		return nil, err
+	}
+	return out[s.Outputs()[0].Name].Float32s(), nil
+}
+
+func accuracy(logits []float32, labels []int64) float64 {
+	rows := len(labels)
+	cols := len(logits) / rows
+	correct := 0
+	for r := range rows {
+		if argmax(logits[r*cols:(r+1)*cols]) == int(labels[r]) {
+			correct++
+		}
+	}
+	return float64(correct) / float64(rows)
+}
+
+func argmax(v []float32) int {
+	b := 0
+	for i, x := range v {
+		if x > v[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+// mse is the mean squared difference of two logit sets.
+func mse(a, b []float32) float64 {
+	s := 0.0
+	for i := range a {
+		d := float64(a[i] - b[i])
+		s += d * d
+	}
+	return s / float64(len(a))
+}
+
+type config struct {
+	name string
+	opts onnxq.Options
+}
+
+var configs = []config{
+	{"dynamic", onnxq.Options{Method: onnxq.Dynamic}},
+	{"dynamic-perchannel", onnxq.Options{Method: onnxq.Dynamic, PerChannel: true}},
+	{"dynamic-conv-qoperator", onnxq.Options{Method: onnxq.Dynamic, OpTypes: []string{"Conv", "MatMul", "Gemm"}}},
+	{"dynamic-qdq", onnxq.Options{Method: onnxq.Dynamic, Format: onnxq.FormatQDQ, PerChannel: true}},
+	{"dynamic-uint8-reduce", onnxq.Options{Method: onnxq.Dynamic, UnsignedWeights: true, ReduceRange: true}},
+	{"static-qdq-minmax", onnxq.Options{Method: onnxq.Static}},
+	{"static-qdq-perchannel", onnxq.Options{Method: onnxq.Static, PerChannel: true}},
+	{"static-qdq-entropy", onnxq.Options{Method: onnxq.Static, Calibration: onnxq.Entropy}},
+	{"static-qdq-percentile", onnxq.Options{Method: onnxq.Static, Calibration: onnxq.Percentile}},
+	{"static-qdq-mse", onnxq.Options{Method: onnxq.Static, Calibration: onnxq.MSE}},
+	{"static-qdq-int8-symmetric", onnxq.Options{Method: onnxq.Static, SignedActivations: true}},
+	{"static-qoperator", onnxq.Options{Method: onnxq.Static, Format: onnxq.FormatQOperator}},
+	{"static-qoperator-perchannel", onnxq.Options{Method: onnxq.Static, Format: onnxq.FormatQOperator, PerChannel: true}},
+	{"w4-rtn", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32}},
+	{"w4-gptq", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32, Algo: onnxq.GPTQ}},
+	{"w4-gptq-actorder", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32, Algo: onnxq.GPTQ, ActOrder: true}},
+	{"w4-awq", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32, Algo: onnxq.AWQ}},
+	{"w4-rtn-symmetric", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32, WeightOnlySymmetric: true}},
+	{"w8-rtn", onnxq.Options{Method: onnxq.WeightOnly, Bits: 8, GroupSize: 64}},
+	{"w4-rtn-qdq-blocked", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32, Format: onnxq.FormatQDQ}},
+}
+
+// result is one quantized model's measurements.
+type result struct {
+	acc, mse float64
+}
+
+// TestQuantizedAgreeWithORT quantizes every model with every configuration and checks
+// that Refit's runtime and ONNX Runtime agree on the quantized model, then asserts
+// accuracy bounds against the float model.
+func TestQuantizedAgreeWithORT(t *testing.T) {
+	nodeModules := testtool.NodeModules(t, "onnxruntime-node")
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("REFIT_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("node is required (REFIT_REQUIRE_TOOLS=1): %v", err)
+		}
+		t.Skipf("skipping: node not on PATH (%v)", err)
+	}
+	dir := t.TempDir()
+	results := map[string]map[string]result{}
+	var table strings.Builder
+	for _, d := range datasets(t) {
+		results[d.name] = map[string]result{}
+		floatAcc := accuracy(d.floatLogits, d.labels)
+		fmt.Fprintf(&table, "%-12s %-28s acc %.2f%%\n", d.name, "float", 100*floatAcc)
+		input := filepath.Join(dir, d.name+"_eval.f32")
+		writeF32(t, input, d.evalX.Float32s())
+		for _, c := range configs {
+			t.Run(d.name+"/"+c.name, func(t *testing.T) {
+				feed, err := onnxq.Batches(map[string]*runtime.Value{"input": d.calibX}, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				qm, rep, err := onnxq.Quantize(context.Background(), d.mp, &c.opts, feed)
+				if err != nil {
+					t.Fatalf("Quantize: %v", err)
+				}
+				quantized := 0
+				for _, n := range rep.Nodes {
+					if n.Action != "" {
+						quantized++
+					}
+				}
+				if quantized == 0 {
+					t.Fatalf("no node was quantized: %+v", rep.Nodes)
+				}
+				path := filepath.Join(dir, d.name+"_"+c.name+".onnx")
+				if err := onnx.WriteModelFile(path, qm, nil); err != nil {
+					t.Fatal(err)
+				}
+				// Refit runs the model as written.
+				written, err := onnx.Load(refit.DirFS(dir), filepath.Base(path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := runRefit(written, d.evalX)
+				if err != nil {
+					t.Fatalf("refit runtime: %v", err)
+				}
+				ort := runORT(t, nodeModules, path, input, d.evalX.Shape)
+				if len(ort) != len(got) {
+					t.Fatalf("ORT gave %d logits, Refit %d", len(ort), len(got))
+				}
+				// Agreement: ORT fuses QDQ into integer kernels and may round an
+				// intermediate requantization differently, so allow a small
+				// fraction of the logit range; top-1 must agree almost everywhere.
+				scale := 0.0
+				for _, v := range d.floatLogits {
+					scale = math.Max(scale, math.Abs(float64(v)))
+				}
+				maxDiff := 0.0
+				for i := range got {
+					maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-ort[i])))
+				}
+				agree := top1Agreement(got, ort, len(d.labels))
+				t.Logf("refit vs ORT: max abs diff %.3g (logit scale %.3g), top-1 agreement %.2f%%", maxDiff, scale, 100*agree)
+				if maxDiff > 0.05*scale || agree < 0.99 {
+					t.Errorf("Refit and ONNX Runtime disagree: max abs diff %.3g (scale %.3g), top-1 agreement %.4f", maxDiff, scale, agree)
+				}
+				r := result{acc: accuracy(got, d.labels), mse: mse(got, d.floatLogits)}
+				results[d.name][c.name] = r
+				fmt.Fprintf(&table, "%-12s %-28s acc %.2f%% (ORT %.2f%%)  logit MSE vs float %.4g  size %d -> %d\n",
+					d.name, c.name, 100*r.acc, 100*accuracy(ort, d.labels), r.mse, rep.SizeBefore, rep.SizeAfter)
+			})
+		}
+	}
+	t.Log("accuracy table:\n" + table.String())
+	// Accuracy bounds.
+	for _, d := range datasets(t) {
+		floatAcc := accuracy(d.floatLogits, d.labels)
+		res := results[d.name]
+		for name, r := range res {
+			bound := 0.02 // everything but 4-bit: within 2 points of float
+			switch {
+			case strings.HasPrefix(name, "static"):
+				bound = 0.01 // int8 static: within 1 point
+			case strings.HasPrefix(name, "w4"):
+				bound = 0.03
+			}
+			if floatAcc-r.acc > bound {
+				t.Errorf("%s %s: accuracy %.4f, float %.4f: drop above %.2f", d.name, name, r.acc, floatAcc, bound)
+			}
+		}
+		// GPTQ minimizes the output error, so it must be closer to float than RTN;
+		// accuracy may differ by one held-out row either way (a near tie flips).
+		rtn, gptq := res["w4-rtn"], res["w4-gptq"]
+		oneRow := 1/float64(len(d.labels)) + 1e-9
+		if gptq.mse > rtn.mse || gptq.acc < rtn.acc-oneRow {
+			t.Errorf("%s: 4-bit GPTQ (acc %.4f, logit MSE %.4g) is worse than RTN (acc %.4f, MSE %.4g)", d.name, gptq.acc, gptq.mse, rtn.acc, rtn.mse)
+		}
+	}
+}
+
+func top1Agreement(a, b []float32, rows int) float64 {
+	cols := len(a) / rows
+	n := 0
+	for r := range rows {
+		if argmax(a[r*cols:(r+1)*cols]) == argmax(b[r*cols:(r+1)*cols]) {
+			n++
+		}
+	}
+	return float64(n) / float64(rows)
+}
+
+func writeF32(t *testing.T, path string, v []float32) {
+	t.Helper()
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runORT(t *testing.T, nodeModules, model, input string, shape []int64) []float32 {
+	t.Helper()
+	outPath := model + ".ort.f32"
+	spec, _ := json.Marshal(map[string]any{"jobs": []map[string]any{{
+		"model": model, "input_name": "input", "input": input, "shape": shape, "output": outPath}}})
+	specPath := model + ".json"
+	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", filepath.Join(testtool.RepoRoot(), "interop", "quant", "ort_logits.js"), specPath)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+nodeModules)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("onnxruntime-node: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
+}
