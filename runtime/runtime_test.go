@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -371,5 +372,78 @@ func TestMaxElements(t *testing.T) {
 	var ne *NodeError
 	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &ne) {
 		t.Fatalf("Run = %v, want a NodeError wrapping ErrTooLarge", err)
+	}
+}
+
+// TestConcurrentRuns runs one session from several goroutines (go test -race).
+func TestConcurrentRuns(t *testing.T) {
+	g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, 8)}, Outputs: []ValueInfo{{Name: "d"}}, Nodes: []*Node{
+		node("Relu", []string{"x"}, []string{"a"}),
+		node("Neg", []string{"a"}, []string{"b"}),
+		node("Mul", []string{"a", "b"}, []string{"d"}),
+	}}
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		go func() {
+			x := f32([]int64{8}, float32(w), 1, 2, 3, 4, 5, 6, 7)
+			for i := 0; i < 50; i++ {
+				out, err := s.Run(context.Background(), map[string]*Value{"x": x})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := out["d"].Float32s()[0]; got != -float32(w*w) {
+					errs <- fmt.Errorf("worker %d: d[0] = %v, want %v", w, got, -float32(w*w))
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < 8; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestShapeOfStaticInputFolds checks that Shape of an input with a fully declared
+// shape, and the shape arithmetic after it, run once at load.
+func TestShapeOfStaticInputFolds(t *testing.T) {
+	g := &Graph{
+		Inputs:  []ValueInfo{input("x", tensor.F32, 2, 3)},
+		Outputs: []ValueInfo{{Name: "y"}},
+		Initializers: map[string]*Value{
+			"idx":   Scalar(int64(1)),
+			"minus": {DType: tensor.I64, Shape: []int64{1}, Data: []int64{-1}},
+		},
+		Nodes: []*Node{
+			node("Shape", []string{"x"}, []string{"s"}),         // [2 3]
+			node("Gather", []string{"s", "idx"}, []string{"d"}), // 3
+			node("Unsqueeze", []string{"d"}, []string{"d1"}, &Attr{Name: "axes", Kind: AttrInts, Ints: []int64{0}}),
+			node("Concat", []string{"minus", "d1"}, []string{"shape"}, &Attr{Name: "axis", Kind: AttrInt}), // [-1 3]
+			node("Reshape", []string{"x", "shape"}, []string{"y"}),
+		},
+	}
+	s, err := NewSession(g, map[string]int64{"": 11}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Graph().Nodes); n != 1 {
+		t.Errorf("after folding %d nodes remain, want 1 (Reshape)", n)
+	}
+	out, err := s.Run(context.Background(), map[string]*Value{"x": f32([]int64{2, 3}, 1, 2, 3, 4, 5, 6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(out["y"].Shape, []int64{2, 3}) {
+		t.Errorf("y shape = %v, want [2 3]", out["y"].Shape)
+	}
+	if _, err := s.Run(context.Background(), map[string]*Value{"x": f32([]int64{3, 2}, 1, 2, 3, 4, 5, 6)}); err == nil {
+		t.Error("Run accepted x of shape [3 2]; the folded graph relies on the declared [2 3]")
 	}
 }

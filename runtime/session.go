@@ -272,7 +272,34 @@ func (s *Session) fold(g *Graph) error {
 	}
 	folded := false
 	e := &env{vals: map[string]*Value{}}
+	// Inputs whose declared shape is fully static: Run rejects any other shape, so
+	// Shape of them is a constant. The stand-in values carry a shape and no data.
+	static := map[string]*Value{}
+	for _, in := range g.Inputs {
+		if _, init := g.Initializers[in.Name]; init || !in.HasShape || !supported(in.DType) {
+			continue
+		}
+		shape := make([]int64, len(in.Dims))
+		ok := true
+		for i, d := range in.Dims {
+			ok = ok && d.Param == "" && d.Size >= 0
+			shape[i] = d.Size
+		}
+		if ok {
+			static[in.Name] = &Value{DType: in.DType, Shape: shape}
+		}
+	}
 	for _, n := range g.plan.order {
+		if n.OpType == "Shape" && n.Domain == "" && len(n.Inputs) == 1 && static[n.Inputs[0]] != nil {
+			e.vals[n.Inputs[0]] = static[n.Inputs[0]]
+			outs, err := s.callNode(context.Background(), n, e)
+			if err != nil {
+				return err
+			}
+			g.Initializers[n.Outputs[0]] = outs[0]
+			folded = true
+			continue
+		}
 		if len(g.plan.implicit[n]) > 0 || n.OpType == "If" || n.OpType == "Loop" || n.OpType == "Scan" || n.Domain != "" {
 			continue
 		}
