@@ -12,8 +12,8 @@
 // Weights works on any refit.Model (safetensors, PyTorch, GGUF float tensors, ONNX
 // initializers): the result has the same names, dtypes and shapes with pruned values
 // set to zero, so any encoder of the source format writes it back. Zeros compress:
-// [Compress] writes a zstd stream of the encoded container, and [EncodeSparse] /
-// [DecodeSparse] implement a bitmask+values layout (documented on EncodeSparse).
+// [Compressor] wraps the encoded container in a zstd stream (the CLI writes OUT.zst;
+// `zstd -d` restores the plain file) and [CompressedSize] reports what it would be.
 //
 // # Invariants
 //

@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/distill"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/format/safetensors"
+	"github.com/refit-ml/refit/runtime"
+)
+
+func init() { commands = append(commands, newDistillCmd) }
+
+type distillOptions struct {
+	teacher, student, data, val, out string
+	opt                              distill.Options
+	optimizer, schedule              string
+	labels                           int
+	force, asJSON                    bool
+}
+
+func newDistillCmd(e *env) *cobra.Command {
+	var o distillOptions
+	cmd := &cobra.Command{
+		Use:   "distill --teacher T.onnx --student S.onnx --data DATA.npz --out OUT.onnx",
+		Short: "Train an ONNX student on the CPU to match a teacher's softened outputs and the labels",
+		Long: `Distill trains the student (ONNX; a smaller network or a structurally pruned teacher)
+on DATA (.npz with an input array named like the student's input, or "input", and
+optionally "label"; label -1 marks unlabeled examples) to match the teacher's outputs
+softened by --temperature (KL), mixed with cross-entropy on labels by --alpha.
+It writes the best epoch's student (by --val accuracy) as OUT.onnx and its weights as
+OUT.safetensors. --alpha 0 trains on labels only (no teacher needed).`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDistill(e, &o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.teacher, "teacher", "", "teacher model (.onnx)")
+	f.StringVar(&o.student, "student", "", "student model to train (.onnx)")
+	f.StringVar(&o.data, "data", "", "training data (.npz)")
+	f.StringVar(&o.val, "val", "", "held-out data (.npz with labels) for accuracy, best epoch and early stopping")
+	f.StringVar(&o.out, "out", "", "trained student (.onnx); weights also go to the same name with .safetensors")
+	f.Float64Var(&o.opt.Temperature, "temperature", 4, "softmax temperature of the distillation loss")
+	f.Float64Var(&o.opt.Alpha, "alpha", 0.5, "weight of the distillation loss on labeled examples (0 = labels only)")
+	f.StringVar(&o.optimizer, "optimizer", "adam", "adam or sgd (momentum 0.9)")
+	f.Float64Var(&o.opt.LR, "lr", 0, "learning rate (default 1e-3 adam, 0.05 sgd)")
+	f.StringVar(&o.schedule, "schedule", "cosine", "learning-rate schedule: cosine, constant or step")
+	f.IntVar(&o.opt.BatchSize, "batch-size", 64, "examples per step")
+	f.IntVar(&o.opt.Epochs, "epochs", 10, "passes over the data")
+	f.Uint64Var(&o.opt.Seed, "seed", 1, "shuffling seed")
+	f.IntVar(&o.opt.Patience, "patience", 0, "stop after this many epochs without a better held-out score (0 = never)")
+	f.IntVar(&o.labels, "labels", -1, "use only the first N labels of --data; the rest count as unlabeled")
+	f.BoolVar(&o.force, "force", false, "overwrite existing outputs")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func loadDistillData(path, input string) (*distill.Data, error) {
+	m, err := refit.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	d, err := distill.FromModel(m, input)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+func runDistill(e *env, o *distillOptions) error {
+	if o.student == "" || o.data == "" || o.out == "" {
+		return usageError{fmt.Errorf("--student, --data and --out are required")}
+	}
+	switch o.optimizer {
+	case "adam":
+		o.opt.Optimizer = distill.Adam
+	case "sgd":
+		o.opt.Optimizer = distill.SGD
+	default:
+		return usageError{fmt.Errorf("--optimizer %q: want adam or sgd", o.optimizer)}
+	}
+	switch o.schedule {
+	case "cosine":
+		o.opt.Schedule = distill.Cosine
+	case "constant":
+		o.opt.Schedule = distill.Constant
+	case "step":
+		o.opt.Schedule = distill.Step
+	default:
+		return usageError{fmt.Errorf("--schedule %q: want cosine, constant or step", o.schedule)}
+	}
+	if o.opt.Alpha < 0 || o.opt.Alpha > 1 {
+		return usageError{fmt.Errorf("--alpha %g is outside [0, 1]", o.opt.Alpha)}
+	}
+	if o.opt.Alpha > 0 && o.teacher == "" {
+		return usageError{fmt.Errorf("--teacher is required unless --alpha 0")}
+	}
+	sfs := refit.DirFS(filepath.Dir(o.student))
+	student, err := onnx.Load(sfs, filepath.Base(o.student))
+	if err != nil {
+		return err
+	}
+	input := "input"
+	if ins := student.GetGraph().GetInput(); len(ins) > 0 {
+		input = ins[0].GetName()
+	}
+	train, err := loadDistillData(o.data, input)
+	if err != nil {
+		return err
+	}
+	if o.labels >= 0 {
+		train = train.KeepLabels(o.labels)
+	}
+	var val *distill.Data
+	if o.val != "" {
+		if val, err = loadDistillData(o.val, input); err != nil {
+			return err
+		}
+	}
+	var teacher *runtime.Session
+	if o.opt.Alpha > 0 {
+		if teacher, _, err = loadSession(o.teacher); err != nil {
+			return err
+		}
+	}
+	if isTerminal(e.stderr) {
+		o.opt.Progress = func(s distill.EpochStats) {
+			acc := "-"
+			if s.ValAccuracy >= 0 {
+				acc = fmt.Sprintf("%.2f%%", 100*s.ValAccuracy)
+			}
+			fmt.Fprintf(e.stderr, "epoch %d/%d  loss %.4f  lr %.2g  held-out accuracy %s\n", s.Epoch, o.opt.Epochs, s.Loss, s.LR, acc)
+		}
+	}
+	trained, res, err := distill.Train(e.ctx, teacher, student, sfs, train, val, &o.opt)
+	if err != nil {
+		return err
+	}
+	if err := writeDistilledONNX(o.out, trained, o.force); err != nil {
+		return err
+	}
+	st := strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".safetensors"
+	ws, err := distill.Weights(trained, nil)
+	if err != nil {
+		return err
+	}
+	if err := writePending(st, o.force, func(bw *bufio.Writer) error {
+		return safetensors.Encode(bw, &refit.Model{Format: "safetensors", Tensors: ws}, nil)
+	}); err != nil {
+		return err
+	}
+	if o.asJSON {
+		return writeJSON(e.stdout, res)
+	}
+	for _, s := range res.Epochs {
+		acc := "-"
+		if s.ValAccuracy >= 0 {
+			acc = fmt.Sprintf("%.2f%%", 100*s.ValAccuracy)
+		}
+		fmt.Fprintf(e.stdout, "epoch %d: loss %.4f, held-out accuracy %s\n", s.Epoch, s.Loss, acc)
+	}
+	acc := ""
+	if res.Accuracy >= 0 {
+		acc = fmt.Sprintf(" (held-out accuracy %.2f%%)", 100*res.Accuracy)
+	}
+	stopped := ""
+	if res.Stopped {
+		stopped = ", stopped early"
+	}
+	fmt.Fprintf(e.stdout, "best epoch %d%s%s; wrote %s and %s\n", res.BestEpoch, acc, stopped, o.out, st)
+	return nil
+}
+
+func writeDistilledONNX(path string, mp *onnxpb.ModelProto, force bool) error {
+	return writePending(path, force, func(bw *bufio.Writer) error { return onnx.WriteModel(bw, mp, nil) })
+}
+
+func writePending(path string, force bool, fn func(*bufio.Writer) error) error {
+	pf, err := refit.CreatePending(path, force)
+	if err != nil {
+		return err
+	}
+	defer pf.Abort()
+	bw := bufio.NewWriterSize(pf, 1<<20)
+	if err := fn(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return pf.Commit()
+}

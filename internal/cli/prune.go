@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/prune"
+	"github.com/refit-ml/refit/runtime"
+)
+
+func init() { commands = append(commands, newPruneCmd) }
+
+type pruneOptions struct {
+	method, score    string
+	sparsity         float64
+	n, m             int
+	include, exclude string
+	calib            string
+	force, asJSON    bool
+	run              runInputs
+}
+
+func newPruneCmd(e *env) *cobra.Command {
+	var o pruneOptions
+	cmd := &cobra.Command{
+		Use:   "prune IN OUT",
+		Short: "Prune weights (magnitude, global, N:M) or remove channels from an ONNX graph (structured)",
+		Long: `Prune zeroes the smallest weights of a checkpoint (safetensors, PyTorch, GGUF float
+tensors) or an ONNX model: per tensor (magnitude), with one threshold across tensors
+(global), or N of every M along the input dimension (nm). Structured pruning removes
+whole Conv filters and hidden units from an ONNX graph and repairs every dependent
+tensor, so the model gets smaller and faster. OUT ending in .zst is zstd-compressed
+(the format comes from the name without .zst; "zstd -d" restores it).
+ONNX outputs are compared with the input on --data (or random) inputs.`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error { return runPrune(e, a[0], a[1], &o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.method, "method", "magnitude", "magnitude, global, nm or structured")
+	f.Float64Var(&o.sparsity, "sparsity", 0.5, "fraction of weights (or channels) to remove, in [0, 1)")
+	f.IntVar(&o.n, "n", 2, "nm: weights kept in each group")
+	f.IntVar(&o.m, "m", 4, "nm: group size along the input dimension")
+	f.StringVar(&o.score, "score", "l1", "l1 or l2 norm to rank weights and channels")
+	f.StringVar(&o.include, "include", "", "prune only tensors (or layers) whose name matches this regexp")
+	f.StringVar(&o.exclude, "exclude", "", "skip tensors (or layers) whose name matches this regexp")
+	f.StringVar(&o.calib, "calib", "", "structured: rank channels by mean |activation| on this .npz instead of weight norms")
+	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
+	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+	o.run.flags(f)
+	return cmd
+}
+
+type pruneResult struct {
+	In      string        `json:"in"`
+	Out     string        `json:"out"`
+	Report  *prune.Report `json:"report"`
+	SizeIn  int64         `json:"size_in"`
+	SizeOut int64         `json:"size_out"`
+	ZstdOut int64         `json:"zstd_size_out"` // the output as a zstd stream
+	Diff    *modelDiff    `json:"diff,omitempty"`
+}
+
+func runPrune(e *env, in, out string, o *pruneOptions) error {
+	if sameFile(in, out) {
+		return usageError{fmt.Errorf("output %s is the input", out)}
+	}
+	method, err := prune.ParseMethod(o.method)
+	if err != nil {
+		return usageError{err}
+	}
+	score, err := prune.ParseScore(o.score)
+	if err != nil {
+		return usageError{err}
+	}
+	var inc, exc *regexp.Regexp
+	if o.include != "" {
+		if inc, err = regexp.Compile(o.include); err != nil {
+			return usageError{fmt.Errorf("--include: %w", err)}
+		}
+	}
+	if o.exclude != "" {
+		if exc, err = regexp.Compile(o.exclude); err != nil {
+			return usageError{fmt.Errorf("--exclude: %w", err)}
+		}
+	}
+	if o.sparsity < 0 || o.sparsity >= 1 {
+		return usageError{fmt.Errorf("--sparsity %g is outside [0, 1)", o.sparsity)}
+	}
+	zst := strings.EqualFold(filepath.Ext(out), ".zst")
+	plainOut := out
+	if zst {
+		plainOut = strings.TrimSuffix(out, filepath.Ext(out))
+	}
+	pf, err := refit.CreatePending(out, o.force)
+	if err != nil {
+		return err
+	}
+	defer pf.Abort()
+	var w io.Writer = pf
+	var zw io.WriteCloser
+	if zst {
+		if zw, err = prune.Compressor(pf); err != nil {
+			return err
+		}
+		w = zw
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	res := &pruneResult{In: in, Out: out}
+	if method == prune.Structure {
+		if !runnable(in) {
+			return usageError{fmt.Errorf("structured pruning needs an ONNX model, not %s", in)}
+		}
+		fsys := refit.DirFS(filepath.Dir(in))
+		mp, err := onnx.Load(fsys, filepath.Base(in))
+		if err != nil {
+			return err
+		}
+		so := &prune.StructuredOptions{Sparsity: o.sparsity, Score: score, Include: inc, Exclude: exc}
+		if o.calib != "" {
+			s, err := runtime.Load(mp, fsys, nil)
+			if err != nil {
+				return err
+			}
+			ri := runInputs{data: o.calib}
+			set, err := ri.gather(s)
+			if err != nil {
+				return err
+			}
+			so.Calib = set.values
+		}
+		pm, rep, err := prune.Structured(e.ctx, mp, fsys, so)
+		if err != nil {
+			return err
+		}
+		res.Report = rep
+		if err := onnx.WriteModel(bw, pm, nil); err != nil {
+			return err
+		}
+	} else {
+		enc, err := refit.ForPath(plainOut)
+		if err != nil {
+			return usageError{err}
+		}
+		if enc.Encode == nil {
+			return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)
+		}
+		src, err := refit.Open(in)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		pm, rep, err := prune.Weights(src, &prune.Options{Method: method, Sparsity: o.sparsity, N: o.n, M: o.m,
+			Score: score, Include: inc, Exclude: exc})
+		if err != nil {
+			return err
+		}
+		res.Report = rep
+		if err := enc.Encode(bw, pm); err != nil {
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return err
+		}
+	}
+	if err := pf.Commit(); err != nil {
+		return err
+	}
+	res.SizeIn = fileSize(in)
+	res.SizeOut = fileSize(out)
+	if f, err := os.Open(out); err == nil {
+		if zst {
+			res.ZstdOut = res.SizeOut
+		} else if n, err := prune.CompressedSize(bufio.NewReader(f)); err == nil {
+			res.ZstdOut = n
+		}
+		f.Close()
+	}
+	if runnable(in) && runnable(out) {
+		sa, _, err := loadSession(in)
+		if err != nil {
+			return err
+		}
+		sb, _, err := loadSession(out)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		set, err := o.run.gather(sa)
+		if err != nil {
+			return err
+		}
+		if res.Diff, err = diffSessions(e.ctx, sa, sb, set); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		res.Diff.A, res.Diff.B = in, out
+	}
+	if o.asJSON {
+		return writeJSON(e.stdout, res)
+	}
+	printPrune(e, res)
+	return nil
+}
+
+func fileSize(p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}
+
+func printPrune(e *env, r *pruneResult) {
+	w := e.stdout
+	rep := r.Report
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LAYER\tSHAPE\tPARAMS\tSPARSITY")
+	for _, l := range rep.Layers {
+		shape := l.Shape.String()
+		if l.NewShape != nil {
+			shape += " -> " + l.NewShape.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d -> %d\t%.1f%%\n", l.Name, shape, l.Params, l.NewParams, 100*l.SparsityAfter)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%s: %d layers; parameters %d -> %d, nonzero %d -> %d\n", rep.Method, len(rep.Layers),
+		rep.ParamsBefore, rep.ParamsAfter, rep.NonzeroBefore, rep.NonzeroAfter)
+	fmt.Fprintf(w, "file size %d -> %d bytes (%d as zstd)\n", r.SizeIn, r.SizeOut, r.ZstdOut)
+	if r.Diff != nil {
+		printModelDiff(e, r.Diff)
+	}
+}
