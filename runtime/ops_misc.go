@@ -1003,7 +1003,9 @@ func einsumKernel(c *Call) ([]*Value, error) {
 			n := x.Shape[d]
 			if old, ok := size[l]; ok && old != n {
 				if l >= einsumEllipsis && (old == 1 || n == 1) {
-					size[l] = max(old, n)
+					if old == 1 {
+						size[l] = n
+					}
 				} else {
 					return nil, fmt.Errorf("equation %q: dimension sizes %d and %d disagree", eq, old, n)
 				}
@@ -1336,6 +1338,9 @@ func roiAlignKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	out := c.Alloc(tensor.F32, []int64{int64(R), int64(C), oh, ow})
+	if H == 0 || W == 0 {
+		return []*Value{out}, nil // nothing to sample: zeros
+	}
 	xs, rs, ys := x.Data.([]float32), rois.Data.([]float32), out.Data.([]float32)
 	OH, OW := int(oh), int(ow)
 	offset := float32(0)
@@ -1728,6 +1733,9 @@ func topKRows[T cmp.Ordered](x []T, idx []int, out []int64, outer, dim, inner, K
 			return c
 		}
 		return cmp.Compare(a.i, b.i)
+	}
+	if K == 0 {
+		return
 	}
 	parallelFor(outer*inner, 4, func(lo, hi int) {
 		row := make([]pair, dim)
