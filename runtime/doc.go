@@ -16,8 +16,11 @@
 // subgraphs for If and Loop), then NewSession: it resolves each node's kernel from the
 // registry at the model's opset version (every unknown operator is reported at once,
 // as ErrUnknownOp), sorts the nodes topologically (a cycle or an undefined input is an
-// ErrInvalidGraph naming the node), counts each value's consumers, and runs constant
-// nodes (all inputs initializers) once. Run executes the nodes in order; a value's
+// ErrInvalidGraph naming the node), counts each value's consumers, and folds what is
+// known at load: nodes whose inputs are all initializers, and Shape of inputs whose
+// declared shape is fully static (Run rejects inputs that contradict a declared
+// shape), so shape arithmetic runs once. Other shapes are computed by the kernels as
+// they run, which costs little next to the arithmetic. Run executes the nodes in order; a value's
 // buffer goes back to a pool when its last consumer has run, and later allocations of
 // the same size reuse it. Subgraphs see the values of enclosing graphs by name.
 //
