@@ -1,0 +1,36 @@
+// Package plan decides, before any work, what llama-quantize would do to every tensor
+// of a GGUF model for a llama.cpp file type (Q4_K_M, Q8_0, ...), and then does it.
+//
+// New returns a Plan: for each tensor, in the order llama.cpp writes them (tensors
+// outside blocks first, then block by block, names sorted within a block), its shape,
+// source type, chosen type, the rule that chose it, and its bytes; and for the whole
+// file, its exact size and bits per weight. Types come from quant/ggml's Mix
+// (llama_tensor_get_type); on top of it the plan applies llama-quantize's
+// --tensor-type overrides (regex=TYPE, first match wins, checked before the mix's rules,
+// which then do not run for that tensor, as in llama.cpp) and Refit's --keep (leave a
+// tensor as it is).
+//
+// A tensor whose row length is not a whole number of the chosen type's blocks falls
+// back to a compatible type, as llama.cpp does, but never silently: the entry is marked
+// Fallback and Check fails with ErrFallback (listing the tensors) unless
+// Options.AllowFallback is set.
+//
+// Apply turns a plan into a model: changed tensors are lazy (quant/ggml.Quantize,
+// byte-identical to ggml), unchanged ones are shared, metadata is llama.cpp's (input
+// keys, split keys removed, general.quantization_version and general.file_type last).
+// Encoding the result with gguf.Encode writes the same bytes llama_model_quantize
+// writes for the same input and options.
+//
+// ParseImatrix reads llama.cpp importance-matrix files, the legacy .dat layout and the
+// GGUF layout (<name>.in_sum2 and <name>.counts tensors), normalized the way
+// llama-quantize normalizes them.
+//
+// Memory: New reads headers only. Apply is lazy: when an encoder pulls a tensor, one
+// tensor's float32 values and its output are held, so peak memory is O(largest tensor).
+//
+// Security: imatrix files are hostile input: every count and length is checked
+// against the bytes remaining before anything is allocated (FuzzParseImatrix).
+// Override patterns are Go regular expressions (RE2: linear time).
+//
+// Reference: llama.cpp src/llama-quant.cpp and common/imatrix-loader.cpp.
+package plan
