@@ -67,7 +67,7 @@ type Entry struct {
 	Fallback bool         `json:"fallback,omitempty"` // the wanted type did not fit the row length
 	Wanted   string       `json:"wanted,omitempty"`   // the type before fallback
 	Params   int64        `json:"params"`
-	Bytes    int64        `json:"bytes"`      // after
+	Bytes    int64        `json:"bytes"`     // after
 	SrcBytes int64        `json:"src_bytes"` // before
 }
 
@@ -82,7 +82,7 @@ type Plan struct {
 	SourceBytes   int64   `json:"source_tensor_bytes"`
 	TensorBytes   int64   `json:"tensor_bytes"`
 	FileBytes     int64   `json:"file_bytes"`
-	BitsPerWeight float64 `json:"bits_per_weight"`      // file bytes * 8 / params
+	BitsPerWeight float64 `json:"bits_per_weight"`        // file bytes * 8 / params
 	TensorBPW     float64 `json:"tensor_bits_per_weight"` // tensor bytes * 8 / params, as llama.cpp prints
 	Fallbacks     int     `json:"fallbacks"`
 
