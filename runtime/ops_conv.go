@@ -131,6 +131,7 @@ func im2col(col, x []float32, channels int, w *window, taps [][]int) {
 	on := w.size(w.out)
 	inStr := stridesOf(w.in)
 	inSize := w.size(w.in)
+	unit := w.strides[nd-1] == 1
 	parallelFor(channels*kn, 4, func(lo, hi int) {
 		kidx := make([]int, nd)
 		oidx := make([]int, nd)
@@ -157,9 +158,24 @@ func im2col(col, x []float32, channels int, w *window, taps [][]int) {
 					base += xi * inStr[d]
 				}
 				seg := dst[o : o+olast]
-				if !ok {
+				switch {
+				case !ok:
 					clear(seg)
-				} else {
+				case unit:
+					// Stride 1: the valid taps read a contiguous run of the input row.
+					lo, hi := 0, olast
+					for lo < hi && tl[lo] < 0 {
+						lo++
+					}
+					for hi > lo && tl[hi-1] < 0 {
+						hi--
+					}
+					clear(seg[:lo])
+					clear(seg[hi:])
+					if hi > lo {
+						copy(seg[lo:hi], src[base+tl[lo]:base+tl[lo]+hi-lo])
+					}
+				default:
 					for i, xi := range tl {
 						if xi < 0 {
 							seg[i] = 0
