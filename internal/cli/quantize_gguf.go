@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/quant/ggml"
+	"github.com/refit-ml/refit/quant/plan"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// ggufQuantOptions are refit quantize's flags for GGUF models and Hugging Face LLM
+// folders (llama-quantize's file types). AsJSON and Force come from the command's
+// shared --json and --force flags; the caller sets them.
+type ggufQuantOptions struct {
+	FileType      string
+	Imatrix       string
+	TensorTypes   []string
+	Keep          []string
+	DryRun        bool
+	AllowFallback bool
+	Pure          bool
+	LeaveOutput   bool
+	Requantize    bool
+	OutputType    string
+	EmbeddingType string
+	NoVerify      bool
+
+	AsJSON, Force bool
+}
+
+// flags registers the GGUF-only flags (none collide with the ONNX ones).
+func (o *ggufQuantOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.FileType, "type", "", "GGUF/HF: llama.cpp file type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, F16, BF16, F32")
+	f.StringVar(&o.Imatrix, "imatrix", "", "GGUF/HF: llama.cpp importance matrix (.dat or .gguf)")
+	f.StringArrayVar(&o.TensorTypes, "tensor-type", nil, "GGUF/HF: REGEX=TYPE per-tensor override, first match wins (repeatable)")
+	f.StringArrayVar(&o.Keep, "keep", nil, "GGUF/HF: leave tensors matching this regexp as they are (repeatable)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "GGUF/HF: print the plan and stop")
+	f.BoolVar(&o.AllowFallback, "allow-fallback", false, "GGUF/HF: accept a fallback type where rows are not whole blocks")
+	f.BoolVar(&o.Pure, "pure", false, "GGUF/HF: every quantizable tensor gets the default type (no mix rules)")
+	f.BoolVar(&o.LeaveOutput, "leave-output-tensor", false, "GGUF/HF: do not quantize output.weight")
+	f.BoolVar(&o.Requantize, "allow-requantize", false, "GGUF/HF: allow re-quantizing already quantized tensors")
+	f.StringVar(&o.OutputType, "output-tensor-type", "", "GGUF/HF: type for output.weight")
+	f.StringVar(&o.EmbeddingType, "token-embedding-type", "", "GGUF/HF: type for token_embd.weight")
+	f.BoolVar(&o.NoVerify, "no-verify", false, "GGUF/HF: skip re-reading and measuring the output")
+}
+
+func (o *ggufQuantOptions) planOptions() (ggml.FileType, *plan.Options, error) {
+	if o.FileType == "" {
+		return 0, nil, usageError{errors.New("--type is required for GGUF and Hugging Face models (e.g. --type Q4_K_M)")}
+	}
+	ft, err := ggml.ParseFileType(o.FileType)
+	if err != nil {
+		return 0, nil, usageError{err}
+	}
+	po := &plan.Options{AllowFallback: o.AllowFallback, Requantize: o.Requantize}
+	po.Pure, po.KeepOutput, po.Imatrix = o.Pure, o.LeaveOutput, o.Imatrix != ""
+	for _, s := range o.TensorTypes {
+		ov, err := plan.ParseOverride(s)
+		if err != nil {
+			return 0, nil, usageError{err}
+		}
+		po.Overrides = append(po.Overrides, ov)
+	}
+	for _, s := range o.Keep {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return 0, nil, usageError{fmt.Errorf("--keep %q: %w", s, err)}
+		}
+		po.Keep = append(po.Keep, re)
+	}
+	for _, x := range []struct {
+		flag, v string
+		dst     *tensor.DType
+	}{{"--output-tensor-type", o.OutputType, &po.OutputType}, {"--token-embedding-type", o.EmbeddingType, &po.TokenEmbeddingType}} {
+		if x.v == "" {
+			continue
+		}
+		d, err := tensor.ParseDType(x.v)
+		if err != nil {
+			return 0, nil, usageError{fmt.Errorf("%s: %w", x.flag, err)}
+		}
+		*x.dst = d
+	}
+	return ft, po, nil
+}
+
+// quantTensorError is one tensor's verification row.
+type quantTensorError struct {
+	Name   string  `json:"name"`
+	Type   string  `json:"type"`
+	MaxAbs float64 `json:"max_abs_error"`
+	Cosine float64 `json:"cosine"`
+}
+
+type ggufQuantResult struct {
+	Plan     *plan.Plan         `json:"plan"`
+	Output   string             `json:"output,omitempty"`
+	Bytes    int64              `json:"bytes_written,omitempty"`
+	Verified bool               `json:"verified"`
+	MaxAbs   float64            `json:"max_abs_error"`
+	Cosine   float64            `json:"cosine"`     // over all weights as one vector
+	MinCos   float64            `json:"min_cosine"` // worst tensor
+	Tensors  []quantTensorError `json:"tensors,omitempty"`
+}
+
+// runQuantizeGGUF quantizes a GGUF file or a Hugging Face LLM folder in to out with
+// llama-quantize's per-tensor rules: plan, print, quantize (streaming), verify.
+func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
+	ft, po, err := o.planOptions()
+	if err != nil {
+		return err
+	}
+	if !o.DryRun && sameFile(in, out) {
+		return usageError{fmt.Errorf("output %s is the input", out)}
+	}
+	var imatrix map[string][]float32
+	if o.Imatrix != "" {
+		if imatrix, err = readImatrix(o.Imatrix); err != nil {
+			return err
+		}
+	}
+	src, err := openGGUFSource(e, in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	p, err := plan.New(src, ft, po)
+	if err != nil {
+		return err
+	}
+	res := &ggufQuantResult{Plan: p}
+	if !o.AsJSON {
+		printPlan(e, p)
+	}
+	if o.DryRun {
+		if o.AsJSON {
+			return writeJSON(e.stdout, res)
+		}
+		if err := p.Check(); err != nil {
+			fmt.Fprintf(e.stdout, "note: quantizing would fail: %v\n", err)
+		}
+		return nil
+	}
+	q, err := p.Apply(src, imatrix)
+	if err != nil {
+		return err
+	}
+	pf, err := refit.CreatePending(out, o.Force)
+	if err != nil {
+		return err
+	}
+	defer pf.Abort()
+	bar := newProgress(e, "quantize", p.FileBytes)
+	bw := bufio.NewWriterSize(bar.writer(pf), 1<<20)
+	err = gguf.Encode(bw, q, nil)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if st, err := pf.Stat(); err == nil {
+		res.Bytes = st.Size()
+	}
+	if res.Bytes != p.FileBytes {
+		return fmt.Errorf("wrote %d bytes, the plan said %d", res.Bytes, p.FileBytes)
+	}
+	if !o.NoVerify {
+		if err := verifyQuantized(src, p, pf.Name(), res); err != nil {
+			return err
+		}
+	}
+	if err := pf.Commit(); err != nil {
+		return err
+	}
+	res.Output = out
+	if o.AsJSON {
+		return writeJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %s, %.4f bits per weight\n", out, humanBytes(res.Bytes), p.BitsPerWeight)
+	if res.Verified {
+		fmt.Fprintf(e.stdout, "verified: re-read %d tensors; max abs error %.4g, cosine %.6f overall, %.6f worst tensor\n",
+			len(res.Tensors), res.MaxAbs, res.Cosine, res.MinCos)
+	}
+	return nil
+}
+
+func readImatrix(name string) (map[string][]float32, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return plan.ParseImatrix(f, st.Size())
+}
+
+// openGGUFSource opens a GGUF file, or converts a Hugging Face LLM folder at F32 (so
+// the quantizers see the checkpoint's own values).
+func openGGUFSource(e *env, in string) (*refit.Model, error) {
+	if st, err := os.Stat(in); err == nil && st.IsDir() {
+		fsys := refit.DirFS(in)
+		if !arch.IsHFFolder(fsys) {
+			return nil, usageError{fmt.Errorf("%s is a folder but not a Hugging Face model (config.json and weights)", in)}
+		}
+		return arch.ConvertHF(e.ctx, fsys, &arch.ConvertOptions{DType: tensor.F32})
+	}
+	m, err := refit.Open(in)
+	if err != nil {
+		return nil, err
+	}
+	if m.Format != "gguf" {
+		m.Close()
+		return nil, usageError{fmt.Errorf("%s is %s; llama.cpp file types need a GGUF file or a Hugging Face folder", in, m.Format)}
+	}
+	return m, nil
+}
+
+func printPlan(e *env, p *plan.Plan) {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENSOR\tSHAPE\tFROM\tTO\tBYTES\tWHY")
+	for _, t := range p.Tensors {
+		to := t.ToName
+		if t.Fallback {
+			to += "!"
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%d\t%s\n", t.Name, t.Shape, t.FromName, to, t.Bytes, t.Reason)
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "plan %s: %d tensors, %d weights, %s -> %s (file %d bytes), %.4f bits per weight (tensor data %.4f)\n",
+		p.FileType, len(p.Tensors), p.Params, humanBytes(p.SourceBytes), humanBytes(p.TensorBytes), p.FileBytes, p.BitsPerWeight, p.TensorBPW)
+	if p.Fallbacks > 0 {
+		fmt.Fprintf(e.stdout, "%d tensors (marked !) need a fallback type: rows are not whole blocks of the wanted type\n", p.Fallbacks)
+	}
+}
+
+// verifyQuantized re-opens the output, checks names, types and shapes against the plan,
+// and measures each tensor's error against the input, one tensor at a time.
+func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuantResult) error {
+	got, err := refit.Open(path)
+	if err != nil {
+		return fmt.Errorf("verify: re-reading output: %w", err)
+	}
+	defer got.Close()
+	if len(got.Tensors) != len(p.Tensors) {
+		return fmt.Errorf("verify: output has %d tensors, want %d", len(got.Tensors), len(p.Tensors))
+	}
+	var dot, aa, bb float64
+	res.MinCos = 1
+	for i, want := range p.Tensors {
+		g := got.Tensors[i]
+		if g.Name != want.Name || g.DType != want.To || !g.Shape.Equal(want.Shape) {
+			return fmt.Errorf("verify: tensor %d is %s %v %v, want %s %v %v", i, g.Name, g.DType, g.Shape, want.Name, want.To, want.Shape)
+		}
+		s := src.Tensor(want.Name)
+		if !s.DType.Float() && !s.DType.Quantized() {
+			continue
+		}
+		a, err := s.Float32s()
+		if err != nil {
+			return fmt.Errorf("verify: %s: %w", want.Name, err)
+		}
+		b, err := g.Float32s()
+		if err != nil {
+			return fmt.Errorf("verify: %s: %w", want.Name, err)
+		}
+		row := quantTensorError{Name: want.Name, Type: want.ToName}
+		var td, ta, tb float64
+		for j := range a {
+			x, y := float64(a[j]), float64(b[j])
+			row.MaxAbs = math.Max(row.MaxAbs, math.Abs(x-y))
+			td += x * y
+			ta += x * x
+			tb += y * y
+		}
+		row.Cosine = 1
+		if ta > 0 || tb > 0 {
+			row.Cosine = td / math.Sqrt(ta*tb)
+		}
+		dot, aa, bb = dot+td, aa+ta, bb+tb
+		res.MaxAbs = math.Max(res.MaxAbs, row.MaxAbs)
+		if !(row.Cosine >= res.MinCos) {
+			res.MinCos = row.Cosine
+		}
+		res.Tensors = append(res.Tensors, row)
+	}
+	res.Cosine = 1
+	if aa > 0 || bb > 0 {
+		res.Cosine = dot / math.Sqrt(aa*bb)
+	}
+	res.Verified = true
+	if strings.EqualFold(p.FileType, "F32") && res.MaxAbs != 0 {
+		return fmt.Errorf("verify: an F32 file changed values (max error %g)", res.MaxAbs)
+	}
+	return nil
+}
