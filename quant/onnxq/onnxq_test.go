@@ -31,7 +31,7 @@ func TestAffine(t *testing.T) {
 		{-1, 1, int8Range(false, false), false, 2.0 / 255, 127, []float32{0}}, // 127.4999 in float32
 		{-1, 1, int8Range(true, false), true, 1.0 / 127, 0, []float32{0, 1, -1}},
 		{1, 3, int8Range(false, false), false, 3.0 / 255, 0, []float32{0}}, // widened to hold 0
-		{0, 0, int8Range(true, false), false, 1, -128, nil},                 // empty range
+		{0, 0, int8Range(true, false), false, 1, -128, nil},                // empty range
 		{-0.5, 0.25, int8Range(true, true), true, 0.5 / 63, 0, []float32{0}},
 	}
 	for _, tt := range tests {
