@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/refit-ml/refit/tensor"
 )
 
 // Resize (opsets 10, 11, 13, 18, 19) and the deprecated Upsample (7, 9). Interpolation
@@ -24,6 +26,7 @@ type resizeParams struct {
 	extrapolation        float64
 	antialias            bool
 	legacyNearest        bool // Resize-10 and Upsample: truncate when upsampling, ceil when downsampling
+	fixedWeights         bool // antialias weights as 22-bit fixed point (8-bit inputs)
 }
 
 // axisTaps is one axis's interpolation table: output position o reads input indices
@@ -31,6 +34,7 @@ type resizeParams struct {
 // outside the input, which take the extrapolation value.
 type axisTaps struct {
 	n      int
+	fixed  bool // weights are 22-bit fixed point: round to the integer type after the pass
 	idx    []int
 	w      []float64
 	extrap []bool
@@ -244,20 +248,20 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 	default:
 		return nil, fmt.Errorf("mode %q: %w", p.mode, errUnsupported)
 	}
-	if p.antialias && p.mode != "nearest" {
-		for i := range sizes {
-			if sizes[i] < x.Shape[i] {
-				return nil, fmt.Errorf("antialiased downsampling: %w", errUnsupported)
-			}
-		}
-	}
+	p.fixedWeights = p.antialias && (x.DType == tensor.U8 || x.DType == tensor.I8)
 	taps := make([]*axisTaps, rank)
 	for d := 0; d < rank; d++ {
 		var r [2]float64
 		if roi != nil {
 			r = [2]float64{roi[d], roi[rank+d]}
 		}
-		t, err := makeTaps(p, int(x.Shape[d]), int(sizes[d]), float64(scales[d]), r)
+		var t *axisTaps
+		var err error
+		if p.antialias && p.mode != "nearest" && x.Shape[d] != sizes[d] {
+			t, err = antialiasTaps(p, int(x.Shape[d]), int(sizes[d]), scales[d], r)
+		} else {
+			t, err = makeTaps(p, int(x.Shape[d]), int(sizes[d]), float64(scales[d]), r)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -271,12 +275,20 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 	}
 	cur := x.AsFloat64s()
 	shape := slices.Clone(x.Shape)
-	for d := 0; d < rank; d++ {
+	// Innermost axis first, as ONNX Runtime does; 8-bit antialiased resizes round to
+	// the integer type after each axis with ONNX Runtime's 22-bit fixed-point weights.
+	for d := rank - 1; d >= 0; d-- {
 		if shape[d] == sizes[d] && taps[d].identity() {
 			continue
 		}
 		cur = resizeAxis(cur, shape, d, taps[d], p.extrapolation)
 		shape[d] = sizes[d]
+		if taps[d].fixed {
+			lo, hi, _ := quantRange(x.DType)
+			for i, v := range cur {
+				cur[i] = max(float64(lo), min(float64(hi), math.Floor((v+(1<<21))/(1<<22))))
+			}
+		}
 	}
 	out := c.Alloc(x.DType, sizes)
 	if f, ok := out.Data.([]float32); ok {
@@ -299,11 +311,18 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 }
 
 func (t *axisTaps) identity() bool {
-	if t.n != 1 {
+	if t.fixed {
 		return false
 	}
-	for o, i := range t.idx {
-		if i != o || t.w[o] != 1 || t.extrap != nil && t.extrap[o] {
+	out := len(t.idx) / max(1, t.n)
+	for o := 0; o < out; o++ {
+		for j := 0; j < t.n; j++ {
+			i, w := t.idx[o*t.n+j], t.w[o*t.n+j]
+			if w != 0 && (i != o || w != 1) {
+				return false
+			}
+		}
+		if t.extrap != nil && t.extrap[o] {
 			return false
 		}
 	}
@@ -513,4 +532,110 @@ func resizeAxis(data []float64, shape []int64, d int, t *axisTaps, extrap float6
 		}
 	})
 	return res
+}
+
+// antialiasTaps builds ONNX Runtime's antialiasing filter for one axis (Pillow's
+// resampling): the linear (triangle, support 1) or cubic (support 2) kernel is
+// widened by 1/scale when downsampling; taps outside the input are folded into the
+// edge pixels, or dropped and renormalized with exclude_outside. Weights are float32
+// like ONNX Runtime's; 8-bit inputs get them rounded to 22-bit fixed point.
+func antialiasTaps(p resizeParams, in, out int, rscale float32, roi [2]float64) (*axisTaps, error) {
+	if in == 0 {
+		return nil, fmt.Errorf("cannot resize an empty axis to %d", out)
+	}
+	supportSize := float32(2)
+	a := float32(p.cubicA)
+	filter := func(x float32) float32 {
+		x = float32(math.Abs(float64(x)))
+		if x < 1 {
+			return 1 - x
+		}
+		return 0
+	}
+	if p.mode == "cubic" {
+		supportSize = 4
+		filter = func(x float32) float32 {
+			x = float32(math.Abs(float64(x)))
+			if x < 1 {
+				return ((a+2)*x-(a+3))*x*x + 1
+			}
+			if x < 2 {
+				return (((x-5)*x+8)*x - 4) * a
+			}
+			return 0
+		}
+	}
+	scale := 1 / rscale
+	support := supportSize * 0.5
+	invScale := float32(1)
+	if scale >= 1 {
+		support *= scale
+		invScale = 1 / scale
+	}
+	window := int(math.Ceil(float64(support)))*2 + 1
+	if window > 1<<16 {
+		return nil, fmt.Errorf("antialias window %d too large", window)
+	}
+	t := &axisTaps{n: window, fixed: p.fixedWeights, idx: make([]int, out*window), w: make([]float64, out*window)}
+	if p.coord == "tf_crop_and_resize" {
+		t.extrap = make([]bool, out)
+	}
+	buf := make([]float32, window)
+	for i := 0; i < out; i++ {
+		center := float32(i) + 0.5
+		if scale != 1 {
+			xo, _ := originalCoord(p, i, in, out, float64(rscale), roi)
+			center = float32(xo) + 0.5
+		}
+		if t.extrap != nil {
+			t.extrap[i] = center-0.5 < 0 || center-0.5 > float32(in-1)
+		}
+		xminReal := int(math.Floor(float64(center - support + 0.5)))
+		xmaxReal := int(math.Floor(float64(center + support + 0.5)))
+		xmaxReal = xminReal + max(0, min(window, xmaxReal-xminReal))
+		xminCut, xmaxCut := max(0, min(in, xminReal)), max(0, min(in, xmaxReal))
+		xmin, xmax := xminReal, xmaxReal
+		if p.excludeOutside {
+			xmin, xmax = xminCut, xmaxCut
+		}
+		clear(buf)
+		var total float32
+		count := xmax - xmin
+		for x := 0; x < count; x++ {
+			w := filter((float32(x+xmin) - center + 0.5) * invScale)
+			buf[x] = w
+			total += w
+		}
+		if !p.excludeOutside && xminCut < xmaxCut {
+			neg := max(0, min(count-1, -xmin))
+			for x := 0; x < neg; x++ {
+				buf[neg] += buf[x]
+			}
+			bound := max(0, min(count-1, count+xmin-in))
+			for x := count - bound; x < count; x++ {
+				buf[count-bound-1] += buf[x]
+			}
+			if neg|bound > 0 {
+				for x := 0; x < xmaxCut-xminCut; x++ {
+					buf[x] = buf[x+neg]
+				}
+			}
+		}
+		inv := float32(1)
+		if total != 0 {
+			inv = 1 / total
+		}
+		for x := 0; x < window; x++ {
+			t.idx[i*window+x] = min(in-1, xminCut+x)
+			if x < xmaxCut-xminCut {
+				w := buf[x] * inv
+				if p.fixedWeights {
+					t.w[i*window+x] = math.Round(float64(w) * (1 << 22))
+				} else {
+					t.w[i*window+x] = float64(w)
+				}
+			}
+		}
+	}
+	return t, nil
 }

@@ -96,3 +96,34 @@ func TestResizeErrors(t *testing.T) {
 		})
 	}
 }
+
+func antialiasORTCases(t testing.TB) []ortCase {
+	r := rand.New(rand.NewPCG(91, 92))
+	x := randValue(t, r, 1, 2, 9, 11)
+	u := make([]uint8, 1*2*9*11)
+	for i := range u {
+		u[i] = uint8(r.IntN(256))
+	}
+	xu := mustValue(t, u, 1, 2, 9, 11)
+	var cases []ortCase
+	for _, mode := range []string{"linear", "cubic"} {
+		for _, excl := range []int{0, 1} {
+			for name, sc := range map[string][]float32{"down": {1, 1, 0.45, 0.6}, "up": {1, 1, 1.7, 2}, "mixed": {1, 1, 0.34, 1.5}} {
+				attrs := map[string]any{"mode": mode, "antialias": 1, "exclude_outside": excl}
+				cases = append(cases,
+					ortCase{name: fmt.Sprintf("%s/exclude%d/%s/float", mode, excl, name), op: "Resize", opset: 18, attrs: attrs,
+						inputs: []*Value{x, nil, mustValue(t, sc, 4)}, outputs: 1},
+					ortCase{name: fmt.Sprintf("%s/exclude%d/%s/uint8", mode, excl, name), op: "Resize", opset: 18, attrs: attrs,
+						inputs: []*Value{xu, nil, mustValue(t, sc, 4)}, outputs: 1, atol: 1e-9})
+			}
+		}
+	}
+	cases = append(cases, ortCase{name: "linear/sizes/align_corners", op: "Resize", opset: 18,
+		attrs:  map[string]any{"mode": "linear", "antialias": 1, "coordinate_transformation_mode": "align_corners"},
+		inputs: []*Value{x, nil, nil, mustValue(t, []int64{1, 2, 4, 3}, 4)}, outputs: 1})
+	return cases
+}
+
+func TestResizeAntialiasAgainstORT(t *testing.T) {
+	runORTCases(t, antialiasORTCases(t))
+}
