@@ -144,13 +144,8 @@ func gemmKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(a.DType, []int64{m, n})
 	cIn := c.Input(2)
 	if cIn != nil {
-		if _, err := BroadcastShape(cIn.Shape, out.Shape); err != nil || len(cIn.Shape) > 2 {
+		if !broadcastsTo(cIn.Shape, out.Shape) {
 			return nil, fmt.Errorf("C %v cannot broadcast to [%d, %d]", cIn, m, n)
-		}
-		for _, d := range cIn.Shape {
-			if d != 1 && d != m && d != n {
-				return nil, fmt.Errorf("C %v cannot broadcast to [%d, %d]", cIn, m, n)
-			}
 		}
 		tmp := castValue(cIn, a.DType)
 		broadcastValue(out, tmp)

@@ -447,3 +447,27 @@ func TestShapeOfStaticInputFolds(t *testing.T) {
 		t.Error("Run accepted x of shape [3 2]; the folded graph relies on the declared [2 3]")
 	}
 }
+
+func TestOutputsDoNotAliasInitializers(t *testing.T) {
+	g := &Graph{
+		Outputs:      []ValueInfo{{Name: "y"}},
+		Initializers: map[string]*Value{"w": f32([]int64{2}, 1, 2)},
+		Nodes:        []*Node{node("Identity", []string{"w"}, []string{"y"})},
+	}
+	s, err := NewSession(g, map[string]int64{"": 17}, &Options{NoFolding: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["y"].Float32s()[0] = 99
+	out, err = s.Run(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out["y"].Float32s()[0]; got != 1 {
+		t.Errorf("second run y[0] = %v, want 1: the caller's write reached the initializer", got)
+	}
+}

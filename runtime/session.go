@@ -74,6 +74,9 @@ func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, err
 	if opts == nil {
 		opts = &Options{}
 	}
+	if g == nil {
+		return nil, fmt.Errorf("%w: no graph", ErrInvalidGraph)
+	}
 	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(), maxElements: opts.MaxElements}
 	if s.maxElements <= 0 {
 		s.maxElements = DefaultMaxElements
@@ -407,7 +410,13 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string
 	}
 	res := make(map[string]*Value, len(outs))
 	for i, o := range g.Outputs {
-		res[o.Name] = outs[i]
+		v := outs[i]
+		if v.buf == nil {
+			// Not from the pool: it may be (a view of) an initializer or constant the
+			// session keeps, which the caller must not be able to modify.
+			v = v.Clone()
+		}
+		res[o.Name] = v
 	}
 	return res, nil
 }
