@@ -68,67 +68,78 @@ func packBConv(dst, x []float32, g *Conv2D, pc, kc, j0, nc, nr int) {
 	// A panel's columns fall into runs that share an output row; with unit stride
 	// each run reads consecutive input values.
 	type run struct{ start, n, ih, iw int } // panel column, length, input row/col at tap (0, 0)
+	type tap struct{ plane, di, dj int }    // one im2col row: channel offset and kernel tap shift
 	var runs [32]run
+	var rows [8]tap
 	taps := g.KernelH * g.KernelW
 	plane := g.Height * g.Width
-	for jp := 0; jp < nc; jp += nr {
-		panel := dst[jp*kc : (jp+nr)*kc]
-		cols := min(nr, nc-jp)
-		q := j0 + jp
-		oh, ow := q/g.OutW, q%g.OutW
-		nruns := 0
-		for j := 0; j < cols; {
-			n := min(cols-j, g.OutW-ow)
-			runs[nruns] = run{j, n, oh*g.StrideH - g.PadTop, ow*g.StrideW - g.PadLeft}
-			nruns++
-			j += n
-			ow, oh = 0, oh+1
+	// Walk a few im2col rows at a time across all panels: consecutive panels read
+	// adjacent input, which the prefetcher follows; one panel at a time would jump
+	// between kc places in x.
+	for p0 := 0; p0 < kc; p0 += len(rows) {
+		p1 := min(p0+len(rows), kc)
+		for p := p0; p < p1; p++ {
+			c, t := (pc+p)/taps, (pc+p)%taps
+			rows[p-p0] = tap{c * plane, t / g.KernelW * g.DilationH, t % g.KernelW * g.DilationW}
 		}
-		c, t := pc/taps, pc%taps
-		ki, kj := t/g.KernelW, t%g.KernelW
-		for p := 0; p < kc; p++ {
-			out := panel[p*nr : p*nr+nr]
-			base := x[c*plane : c*plane+plane]
-			di, dj := ki*g.DilationH, kj*g.DilationW
-			for _, r := range runs[:nruns] {
-				seg := out[r.start : r.start+r.n]
-				ih := r.ih + di
-				if ih < 0 || ih >= g.Height {
-					clear(seg)
-					continue
-				}
-				row := base[ih*g.Width : ih*g.Width+g.Width]
-				iw := r.iw + dj
-				if g.StrideW != 1 {
-					for j := range seg {
-						if w := iw + j*g.StrideW; w >= 0 && w < g.Width {
-							seg[j] = row[w]
-						} else {
-							seg[j] = 0
-						}
-					}
-					continue
-				}
-				// Columns j with 0 <= iw+j < Width read row[iw+j]; the rest are padding.
-				lo, hi := max(0, -iw), min(len(seg), g.Width-iw)
-				if lo >= hi {
-					clear(seg)
-					continue
-				}
-				clear(seg[:lo])
-				if hi-lo == 16 {
-					copy16(seg, row[iw:])
-				} else {
-					copy(seg[lo:hi], row[iw+lo:iw+hi])
-				}
-				clear(seg[hi:])
+		for jp := 0; jp < nc; jp += nr {
+			panel := dst[jp*kc : (jp+nr)*kc]
+			cols := min(nr, nc-jp)
+			q := j0 + jp
+			oh, ow := q/g.OutW, q%g.OutW
+			nruns := 0
+			for j := 0; j < cols; {
+				n := min(cols-j, g.OutW-ow)
+				runs[nruns] = run{j, n, oh*g.StrideH - g.PadTop, ow*g.StrideW - g.PadLeft}
+				nruns++
+				j += n
+				ow, oh = 0, oh+1
 			}
-			clear(out[cols:])
-			if kj++; kj == g.KernelW {
-				kj = 0
-				if ki++; ki == g.KernelH {
-					ki = 0
-					c++
+			for p := p0; p < p1; p++ {
+				out := panel[p*nr : p*nr+nr]
+				tp := rows[p-p0]
+				base := x[tp.plane : tp.plane+plane]
+				for _, r := range runs[:nruns] {
+					seg := out[r.start : r.start+r.n]
+					ih := r.ih + tp.di
+					if ih < 0 || ih >= g.Height {
+						clear(seg)
+						continue
+					}
+					row := base[ih*g.Width : ih*g.Width+g.Width]
+					iw := r.iw + tp.dj
+					if g.StrideW != 1 {
+						for j := range seg {
+							if w := iw + j*g.StrideW; w >= 0 && w < g.Width {
+								seg[j] = row[w]
+							} else {
+								seg[j] = 0
+							}
+						}
+						continue
+					}
+					// Columns j with 0 <= iw+j < Width read row[iw+j]; the rest are padding.
+					lo, hi := max(0, -iw), min(len(seg), g.Width-iw)
+					if lo >= hi {
+						clear(seg)
+						continue
+					}
+					if hi-lo == 16 {
+						copy16(seg, row[iw:])
+						continue
+					}
+					if lo > 0 {
+						clear(seg[:lo])
+					}
+					for j, v := range row[iw+lo : iw+hi] {
+						seg[lo+j] = v
+					}
+					if hi < len(seg) {
+						clear(seg[hi:])
+					}
+				}
+				if cols < nr {
+					clear(out[cols:])
 				}
 			}
 		}
