@@ -1,0 +1,311 @@
+package keras2onnx
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// ONNX element types used here.
+const (
+	onnxFloat = 1
+	onnxInt32 = 6
+	onnxInt64 = 7
+)
+
+// value is a tensor of the graph being built. shape is the Keras shape (batch first,
+// -1 for unknown); cf says the ONNX tensor holds it channels-first, i.e. with the last
+// Keras axis moved to position 1 (only for rank >= 3).
+type value struct {
+	name  string
+	shape []int64
+	cf    bool
+	elem  int32
+	twin  *value // the same tensor in the other layout, once made
+}
+
+func (v *value) rank() int { return len(v.shape) }
+
+// channels is the size of the last Keras axis.
+func (v *value) channels() int64 { return v.shape[len(v.shape)-1] }
+
+// spatial returns the Keras spatial dims (between batch and channels).
+func (v *value) spatial() []int64 { return v.shape[1 : len(v.shape)-1] }
+
+// builder accumulates the ONNX graph.
+type builder struct {
+	nodes   []*onnxpb.NodeProto
+	inits   []*onnxpb.TensorProto
+	used    map[string]bool
+	weights map[string]*tensor.Tensor
+	wnames  []string
+	keras3  bool
+	opset   int64
+}
+
+func newBuilder(w *refit.Model, keras3 bool, opset int64) *builder {
+	b := &builder{used: map[string]bool{}, weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset}
+	if w != nil {
+		for _, t := range w.Tensors {
+			b.weights[t.Name] = t
+			b.wnames = append(b.wnames, t.Name)
+		}
+	}
+	return b
+}
+
+// fresh returns an unused name derived from base.
+func (b *builder) fresh(base string) string {
+	base = strings.ReplaceAll(base, ":", "_")
+	name := base
+	for i := 1; b.used[name]; i++ {
+		name = base + "_" + strconv.Itoa(i)
+	}
+	b.used[name] = true
+	return name
+}
+
+// op adds a node with one output and returns the output's name.
+func (b *builder) op(opType, base string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
+	out := b.fresh(base)
+	b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(out),
+		Input: inputs, Output: []string{out}, Attribute: attrs})
+	return out
+}
+
+// opN adds a node with n outputs ("" entries are omitted optional outputs).
+func (b *builder) opN(opType, base string, inputs []string, outs []bool, attrs ...*onnxpb.AttributeProto) []string {
+	names := make([]string, len(outs))
+	for i, want := range outs {
+		if want {
+			names[i] = b.fresh(base + "_out" + strconv.Itoa(i))
+		}
+	}
+	b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(b.fresh(base)),
+		Input: inputs, Output: names, Attribute: attrs})
+	return names
+}
+
+func attrInt(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
+}
+
+func attrFloat(name string, v float64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(float32(v))}
+}
+
+func attrInts(name string, v []int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
+}
+
+func attrString(name, v string) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte(v)}
+}
+
+func attrStrings(name string, v []string) *onnxpb.AttributeProto {
+	s := make([][]byte, len(v))
+	for i := range v {
+		s[i] = []byte(v[i])
+	}
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_STRINGS.Enum(), Strings: s}
+}
+
+func attrFloats(name string, v []float32) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOATS.Enum(), Floats: v}
+}
+
+// constF32 adds a float32 initializer.
+func (b *builder) constF32(base string, dims []int64, v []float32) string {
+	raw := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+	}
+	name := b.fresh(base)
+	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(onnxFloat), RawData: raw})
+	return name
+}
+
+// constI64 adds an int64 initializer.
+func (b *builder) constI64(base string, dims []int64, v []int64) string {
+	raw := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
+	}
+	name := b.fresh(base)
+	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(onnxInt64), RawData: raw})
+	return name
+}
+
+func (b *builder) scalar(base string, f float64) string {
+	return b.constF32(base, nil, []float32{float32(f)})
+}
+
+// cfPerm moves the last axis to position 1; kerasPerm undoes it.
+func cfPerm(r int) []int64 {
+	p := []int64{0, int64(r - 1)}
+	for i := 1; i < r-1; i++ {
+		p = append(p, int64(i))
+	}
+	return p
+}
+
+func kerasPerm(r int) []int64 {
+	p := []int64{0}
+	for i := 2; i < r; i++ {
+		p = append(p, int64(i))
+	}
+	return append(p, 1)
+}
+
+// toCF returns v stored channels-first (a Transpose, made once per value).
+func (b *builder) toCF(v *value) *value {
+	if v.cf || v.rank() < 3 {
+		return v
+	}
+	if v.twin == nil {
+		name := b.op("Transpose", v.name+"_nchw", []string{v.name}, attrInts("perm", cfPerm(v.rank())))
+		v.twin = &value{name: name, shape: v.shape, cf: true, elem: v.elem, twin: v}
+	}
+	return v.twin
+}
+
+// toKeras returns v in Keras (channels-last) order.
+func (b *builder) toKeras(v *value) *value {
+	if !v.cf {
+		return v
+	}
+	if v.twin == nil {
+		name := b.op("Transpose", v.name+"_nhwc", []string{v.name}, attrInts("perm", kerasPerm(v.rank())))
+		v.twin = &value{name: name, shape: v.shape, cf: false, elem: v.elem, twin: v}
+	}
+	return v.twin
+}
+
+// axis maps a Keras axis (negative counts from the end) of v to the ONNX tensor's axis.
+func axisOf(v *value, axis int64) (int64, bool) {
+	r := int64(v.rank())
+	if axis < 0 {
+		axis += r
+	}
+	if axis < 0 || axis >= r {
+		return 0, false
+	}
+	if !v.cf || axis == 0 {
+		return axis, true
+	}
+	if axis == r-1 {
+		return 1, true
+	}
+	return axis + 1, true
+}
+
+// weight finds a layer's weight by Keras name, accepting the names writers use:
+// "<layer>/<w>:0" (h5), "<layer>/<w>" (TF.js), "<layer>/vars/<i>" (Keras 3, i = the
+// weight's position among the layer's weights), "<layer>/<cell>/<w>[:0]" (RNN cells).
+// names lists alternative Keras names of the same weight.
+func (b *builder) weight(layerName string, index int, names ...string) (*tensor.Tensor, error) {
+	for _, w := range names {
+		for _, n := range []string{layerName + "/" + w + ":0", layerName + "/" + w} {
+			if t := b.weights[n]; t != nil {
+				return t, nil
+			}
+		}
+	}
+	idx := strconv.Itoa(index)
+	for _, n := range []string{layerName + "/vars/" + idx, layerName + "/cell/vars/" + idx} {
+		if t := b.weights[n]; t != nil {
+			return t, nil
+		}
+	}
+	for _, n := range b.wnames {
+		if !strings.HasPrefix(n, layerName+"/") {
+			continue
+		}
+		base := strings.TrimSuffix(n, ":0")
+		for _, w := range names {
+			if strings.HasSuffix(base, "/"+w) {
+				return b.weights[n], nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: layer %q: weight %q not found", refit.ErrFormat, layerName, names[0])
+}
+
+// weightF32 reads a weight as float32 and checks its shape.
+// Entries of want below zero match any size; the tensor's shape is returned.
+func (b *builder) weightF32(layerName string, index int, want []int64, names ...string) ([]float32, []int64, error) {
+	t, err := b.weight(layerName, index, names...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if want != nil && !sameShape(t.Shape, want) {
+		return nil, nil, fmt.Errorf("%w: layer %q: weight %q has shape %v, want %v", refit.ErrFormat, layerName, t.Name, t.Shape, want)
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, nil, fmt.Errorf("layer %q: %w", layerName, err)
+	}
+	return v, []int64(t.Shape), nil
+}
+
+func sameShape(a tensor.Shape, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if b[i] >= 0 && a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// permute returns data of the given shape with its axes permuted (out axis i = in axis perm[i]).
+func permute(data []float32, shape []int64, perm []int) ([]float32, []int64) {
+	r := len(shape)
+	outShape := make([]int64, r)
+	for i, p := range perm {
+		outShape[i] = shape[p]
+	}
+	inStride := make([]int64, r)
+	s := int64(1)
+	for i := r - 1; i >= 0; i-- {
+		inStride[i] = s
+		s *= shape[i]
+	}
+	out := make([]float32, len(data))
+	idx := make([]int64, r)
+	for o := range out {
+		var off int64
+		for i := range r {
+			off += idx[i] * inStride[perm[i]]
+		}
+		out[o] = data[off]
+		for i := r - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < outShape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out, outShape
+}
+
+func ones(n int64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 1
+	}
+	return v
+}
+
+type pbAttr = onnxpb.AttributeProto

@@ -1,0 +1,233 @@
+package keras2onnx
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+)
+
+// DefaultOpset is the ONNX opset written when Options.Opset is 0 (LayerNormalization needs 17).
+const DefaultOpset = 17
+
+// Options configure Convert; the zero value means defaults.
+type Options struct {
+	Opset     int64  // ONNX opset version, 0 means DefaultOpset; at least 17
+	BatchSize int64  // fixed batch dimension; 0 keeps it symbolic ("batch")
+	Name      string // graph name; "" uses "keras"
+}
+
+// UnsupportedError lists the layer classes of a model that Convert cannot convert,
+// with how many layers of each class it has. It wraps refit.ErrUnsupported.
+type UnsupportedError struct {
+	Layers map[string]int
+}
+
+func (e *UnsupportedError) Error() string {
+	classes := slices.Sorted(maps.Keys(e.Layers))
+	parts := make([]string, len(classes))
+	for i, c := range classes {
+		parts[i] = fmt.Sprintf("%s (%d)", c, e.Layers[c])
+	}
+	return "keras2onnx: unsupported layers: " + strings.Join(parts, ", ")
+}
+
+func (e *UnsupportedError) Unwrap() error { return refit.ErrUnsupported }
+
+// ConvertModel converts a model decoded by format/tfjs or format/keras, whose
+// metadata carries the Keras config ("tfjs.model_topology", "keras.model_config" or
+// "keras.config"), using its tensors as weights.
+func ConvertModel(m *refit.Model, opts *Options) (*onnxpb.ModelProto, error) {
+	for _, key := range []string{"tfjs.model_topology", "keras.model_config", "keras.config"} {
+		if s := m.Metadata.String(key); s != "" {
+			return Convert([]byte(s), m, opts)
+		}
+	}
+	return nil, fmt.Errorf("keras2onnx: %w: model has no Keras config (tfjs.model_topology, keras.model_config or keras.config)", refit.ErrFormat)
+}
+
+type call struct {
+	l    *layer
+	node int
+}
+
+// Convert builds an ONNX model from a Keras model config (Sequential or Functional,
+// Keras 2 or 3 form, or a TF.js modelTopology) and its weights. The ONNX inputs and
+// outputs keep Keras' channels-last layout and the Keras layer names; inside, image
+// tensors are channels-first with Transposes only where a layer needs Keras order.
+func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.ModelProto, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	opset := opts.Opset
+	if opset == 0 {
+		opset = DefaultOpset
+	}
+	if opset < 17 {
+		return nil, fmt.Errorf("keras2onnx: opset %d: %w (need 17 or later)", opset, refit.ErrUnsupported)
+	}
+	s, err := parseTopology(topology)
+	if err != nil {
+		return nil, fmt.Errorf("keras2onnx: %w", err)
+	}
+	bad := map[string]int{}
+	for _, l := range s.Layers {
+		if l.Class != "InputLayer" && converters[l.Class] == nil {
+			bad[l.Class]++
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &UnsupportedError{Layers: bad}
+	}
+	b := newBuilder(weights, s.Keras3, opset)
+	byName := map[string]*layer{}
+	for _, l := range s.Layers {
+		byName[l.Name] = l
+	}
+	// Graph input and output names are the Keras layer names; reserve them first.
+	for _, r := range s.Inputs {
+		b.used[r.Layer] = true
+	}
+	outNames := make([]string, len(s.Outputs))
+	for i, r := range s.Outputs {
+		outNames[i] = r.Layer
+		if i > 0 && slices.Contains(outNames[:i], r.Layer) || b.used[r.Layer] {
+			outNames[i] = r.Layer + "_" + strconv.Itoa(r.Node) + "_" + strconv.Itoa(r.Tensor)
+		}
+		b.used[outNames[i]] = true
+	}
+	vals := map[ref]*value{}
+	var graphIn []*onnxpb.ValueInfoProto
+	for _, r := range s.Inputs {
+		l := byName[r.Layer]
+		if l == nil || l.Class != "InputLayer" {
+			return nil, fmt.Errorf("keras2onnx: %w: input %s is not an InputLayer", refit.ErrFormat, r)
+		}
+		v, vi, err := inputValue(l, opts.BatchSize)
+		if err != nil {
+			return nil, fmt.Errorf("keras2onnx: %w", err)
+		}
+		vals[ref{Layer: l.Name}] = v
+		graphIn = append(graphIn, vi)
+	}
+	var pending []call
+	for _, l := range s.Layers {
+		if l.Class == "InputLayer" {
+			continue
+		}
+		for k := range l.Inbound {
+			pending = append(pending, call{l, k})
+		}
+	}
+	for len(pending) > 0 {
+		var rest []call
+		for _, c := range pending {
+			refs := c.l.Inbound[c.node]
+			in := make([]*value, len(refs))
+			ready := true
+			for i, r := range refs {
+				if in[i] = vals[r]; in[i] == nil {
+					ready = false
+					break
+				}
+			}
+			if !ready {
+				rest = append(rest, c)
+				continue
+			}
+			outs, err := converters[c.l.Class](b, c.l, in)
+			if err != nil {
+				return nil, fmt.Errorf("keras2onnx: %w", err)
+			}
+			for i, v := range outs {
+				vals[ref{Layer: c.l.Name, Node: c.node, Tensor: i}] = v
+			}
+		}
+		if len(rest) == len(pending) {
+			c := rest[0]
+			for _, r := range c.l.Inbound[c.node] {
+				if vals[r] == nil {
+					return nil, fmt.Errorf("keras2onnx: %w: layer %q: input %s is never computed", refit.ErrFormat, c.l.Name, r)
+				}
+			}
+		}
+		pending = rest
+	}
+	var graphOut []*onnxpb.ValueInfoProto
+	for i, r := range s.Outputs {
+		v := vals[r]
+		if v == nil {
+			return nil, fmt.Errorf("keras2onnx: %w: output %s is never computed", refit.ErrFormat, r)
+		}
+		v = b.toKeras(v)
+		b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String("Identity"), Name: proto.String(b.fresh(outNames[i] + "_output")),
+			Input: []string{v.name}, Output: []string{outNames[i]}})
+		graphOut = append(graphOut, valueInfo(outNames[i], v.elem, v.shape, "", opts.BatchSize))
+	}
+	name := opts.Name
+	if name == "" {
+		name = "keras"
+	}
+	return &onnxpb.ModelProto{
+		IrVersion:    proto.Int64(8),
+		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}},
+		ProducerName: proto.String("refit keras2onnx"),
+		Graph: &onnxpb.GraphProto{Name: proto.String(name), Node: b.nodes, Initializer: b.inits,
+			Input: graphIn, Output: graphOut},
+	}, nil
+}
+
+func inputValue(l *layer, batch int64) (*value, *onnxpb.ValueInfoProto, error) {
+	c := &l.Cfg
+	shape, ok := c.shape("batch_input_shape")
+	if !ok {
+		shape, ok = c.shape("batch_shape")
+	}
+	if c.err != nil {
+		return nil, nil, c.err
+	}
+	if !ok || len(shape) == 0 {
+		return nil, nil, fmt.Errorf("%w: InputLayer %q has no batch_input_shape", refit.ErrFormat, l.Name)
+	}
+	var elem int32
+	switch dt := c.dtype("dtype"); dt {
+	case "float32", "float16", "float64", "":
+		elem = onnxFloat
+	case "int32":
+		elem = onnxInt32
+	case "int64":
+		elem = onnxInt64
+	default:
+		return nil, nil, fmt.Errorf("%w: InputLayer %q dtype %q", refit.ErrUnsupported, l.Name, dt)
+	}
+	if batch > 0 {
+		shape[0] = batch
+	}
+	return &value{name: l.Name, shape: shape, elem: elem}, valueInfo(l.Name, elem, shape, l.Name, batch), nil
+}
+
+// valueInfo describes a graph input or output; unknown dims get names when param is set.
+func valueInfo(name string, elem int32, shape []int64, param string, batch int64) *onnxpb.ValueInfoProto {
+	dims := make([]*onnxpb.TensorShapeProto_Dimension, len(shape))
+	for i, d := range shape {
+		switch {
+		case i == 0 && d < 0:
+			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "batch"}}
+		case d >= 0:
+			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}}
+		case param != "":
+			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: param + "_d" + strconv.Itoa(i)}}
+		default:
+			dims[i] = &onnxpb.TensorShapeProto_Dimension{}
+		}
+	}
+
+	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem), Shape: &onnxpb.TensorShapeProto{Dim: dims}}}}}
+}
