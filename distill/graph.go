@@ -252,7 +252,7 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 	case "BatchNormalization":
 		ps := make([]*param, 4)
 		for i := range ps {
-			if ps[i] = g.params[in(i + 1)]; ps[i] == nil {
+			if ps[i] = g.params[in(i+1)]; ps[i] == nil {
 				return nil, unsupported(n, "parameters must be float initializers")
 			}
 		}
