@@ -300,7 +300,7 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 	integer := x.DType.Integer()
 	for i, v := range cur {
 		if integer {
-			v = math.RoundToEven(v)
+			v = math.Trunc(v) // ONNX Runtime casts the interpolated float
 			if lo, hi, ok := quantRange(x.DType); ok {
 				v = max(float64(lo), min(float64(hi), v))
 			}
