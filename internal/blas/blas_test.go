@@ -301,3 +301,36 @@ func FuzzSgemm(f *testing.F) {
 		check(t, r, tc)
 	})
 }
+
+// TestSgemmConcurrentCallers runs parallel calls from several goroutines at once,
+// sharing one PackedB and the worker pool; run it with -race.
+func TestSgemmConcurrentCallers(t *testing.T) {
+	defer SetThreads(SetThreads(3))
+	r := rand.New(rand.NewPCG(15, 16))
+	m, n, k := 150, 130, 200
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	want := make([]float32, m*n)
+	naiveGemm(false, false, m, n, k, 1, a, k, b, n, 0, want, n)
+	p := PackB(false, k, n, b, n)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			c := make([]float32, m*n)
+			for range 5 {
+				SgemmPackedB(false, m, 1, a, k, p, 0, c, n)
+				for i := range c {
+					if math.Abs(float64(c[i]-want[i])) > 1e-3 {
+						errs <- fmt.Errorf("C[%d] = %v, want %v", i, c[i], want[i])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
