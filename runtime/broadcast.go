@@ -192,23 +192,6 @@ func unaryMap[T, U any](out []U, in []T, f func(T) U) {
 	})
 }
 
-// broadcastTo copies src (shape from) into a new slice of shape to.
-func broadcastTo[T any](dst, src []T, from, to []int64) {
-	bc := newBcast(to, from)
-	n := bc.rowLen()
-	s := bc.inner(0)
-	bc.each(func(o int, offs []int) {
-		row := dst[o : o+n]
-		if s == 1 {
-			copy(row, src[offs[0]:offs[0]+n])
-			return
-		}
-		for i := range row {
-			row[i] = src[offs[0]+i*s]
-		}
-	})
-}
-
 // broadcastsTo reports whether shape from broadcasts to exactly shape to.
 func broadcastsTo(from, to []int64) bool {
 	if len(from) > len(to) {

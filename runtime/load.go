@@ -191,16 +191,6 @@ func dtypeFromONNX(code int32) (tensor.DType, bool) {
 	return tensor.Invalid, false
 }
 
-// onnxDTypeCode is the inverse of dtypeFromONNX.
-func onnxDTypeCode(dt tensor.DType) int32 {
-	for c := int32(1); c <= 16; c++ {
-		if d, ok := dtypeFromONNX(c); ok && d == dt {
-			return c
-		}
-	}
-	return 0
-}
-
 // ValueFromProto decodes a TensorProto, reading external data from fsys.
 // Every length is checked against the shape before anything is allocated.
 func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {

@@ -202,10 +202,10 @@ func convKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs X and W")
 	}
 	if x.DType != tensor.F32 || wt.DType != tensor.F32 {
-		return nil, fmt.Errorf("Conv supports float inputs, have %v and %v", x.DType, wt.DType)
+		return nil, fmt.Errorf("only float inputs are supported, have %v and %v", x.DType, wt.DType)
 	}
 	if len(x.Shape) < 3 || len(wt.Shape) != len(x.Shape) {
-		return nil, fmt.Errorf("X %v and W %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(wt.Shape))
+		return nil, fmt.Errorf("input X %v and weights W %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(wt.Shape))
 	}
 	group, err := c.Node.Int("group", 1)
 	if err != nil {
@@ -217,7 +217,7 @@ func convKernel(c *Call) ([]*Value, error) {
 	}
 	N, C, M := int(x.Shape[0]), int(x.Shape[1]), int(wt.Shape[0])
 	if group <= 0 || C%int(group) != 0 || M%int(group) != 0 || int(wt.Shape[1])*int(group) != C {
-		return nil, fmt.Errorf("X %v, W %v and group %d do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
+		return nil, fmt.Errorf("input X %v, weights W %v and group %d do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
 	}
 	if !slices.Equal(kernel, wt.Shape[2:]) {
 		return nil, fmt.Errorf("kernel_shape %v does not match W %v", kernel, tensor.Shape(wt.Shape))
@@ -306,7 +306,7 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs float X and W")
 	}
 	if len(x.Shape) < 3 || len(wt.Shape) != len(x.Shape) {
-		return nil, fmt.Errorf("X %v and W %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(wt.Shape))
+		return nil, fmt.Errorf("input X %v and weights W %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(wt.Shape))
 	}
 	nd := len(x.Shape) - 2
 	var a attrs
@@ -327,7 +327,7 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 	}
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	if group <= 0 || C%group != 0 || int(wt.Shape[0]) != C || len(kernel) != nd || len(strides) != nd || len(dil) != nd || len(pads) != 2*nd || len(outPad) != nd {
-		return nil, fmt.Errorf("X %v, W %v, group %d and attributes do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
+		return nil, fmt.Errorf("input X %v, weights W %v, group %d and attributes do not agree", tensor.Shape(x.Shape), tensor.Shape(wt.Shape), group)
 	}
 	if !slices.Equal(kernel, wt.Shape[2:]) {
 		return nil, fmt.Errorf("kernel_shape %v does not match W %v", kernel, tensor.Shape(wt.Shape))

@@ -67,7 +67,7 @@ func arithKernel(op string) Kernel {
 			return nil, err
 		}
 		if op == "Mod" && fmod == 0 && a.DType.Float() {
-			return nil, fmt.Errorf("Mod on %v needs fmod=1", a.DType)
+			return nil, fmt.Errorf("float modulo (%v) needs fmod=1", a.DType)
 		}
 		out := c.Alloc(a.DType, shape)
 		var ok bool
@@ -450,7 +450,7 @@ func bitwiseNotKernel(c *Call) ([]*Value, error) {
 func notKernel(c *Call) ([]*Value, error) {
 	a := c.Input(0)
 	if a.DType != tensor.Bool {
-		return nil, fmt.Errorf("Not needs a bool input, have %v", a.DType)
+		return nil, fmt.Errorf("needs a bool input, have %v", a.DType)
 	}
 	out := c.Alloc(tensor.Bool, a.Shape)
 	unaryMap(out.Data.([]bool), a.Data.([]bool), func(v bool) bool { return !v })
@@ -503,7 +503,7 @@ func variadicKernel(op string) Kernel {
 					d[i] /= float64(n)
 				}
 			default:
-				return nil, fmt.Errorf("Mean needs float inputs, have %v", acc.DType)
+				return nil, fmt.Errorf("needs float inputs, have %v", acc.DType)
 			}
 		}
 		return []*Value{acc}, nil
@@ -927,7 +927,7 @@ func clipKernel(c *Call) ([]*Value, error) {
 		unaryMap(out.Data.([]float64), a, func(v float64) float64 { return min(max(v, lo), hi) })
 	default:
 		if !x.DType.Integer() {
-			return nil, fmt.Errorf("Clip is not defined for %v", x.DType)
+			return nil, fmt.Errorf("not defined for %v", x.DType)
 		}
 		f := castValue(x, tensor.F64).Data.([]float64)
 		for i := range f {

@@ -128,7 +128,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		return nil, at.err
 	}
 	if len(a.Shape) != 2 || len(b.Shape) != 2 {
-		return nil, fmt.Errorf("A and B must be matrices, have %v and %v", a, b)
+		return nil, fmt.Errorf("inputs A and B must be matrices, have %v and %v", a, b)
 	}
 	m, k := a.Shape[0], a.Shape[1]
 	if transA {
@@ -145,7 +145,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 	cIn := c.Input(2)
 	if cIn != nil {
 		if !broadcastsTo(cIn.Shape, out.Shape) {
-			return nil, fmt.Errorf("C %v cannot broadcast to [%d, %d]", cIn, m, n)
+			return nil, fmt.Errorf("input C %v cannot broadcast to [%d, %d]", cIn, m, n)
 		}
 		tmp := castValue(cIn, a.DType)
 		broadcastValue(out, tmp)
@@ -178,7 +178,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("Gemm is not defined for %v", a.DType)
+		return nil, fmt.Errorf("not defined for %v", a.DType)
 	}
 	return []*Value{out}, nil
 }

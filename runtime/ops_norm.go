@@ -63,7 +63,7 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("training-mode BatchNormalization: %w", errUnsupported)
 	}
 	if len(x.Shape) < 2 {
-		return nil, fmt.Errorf("X %v must be [N, C, ...]", x)
+		return nil, fmt.Errorf("input X %v must be [N, C, ...]", x)
 	}
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	if err := channelParams(c, 1, 5, C); err != nil {
@@ -125,7 +125,7 @@ func instanceNormKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	if len(x.Shape) < 2 {
-		return nil, fmt.Errorf("X %v must be [N, C, ...]", x)
+		return nil, fmt.Errorf("input X %v must be [N, C, ...]", x)
 	}
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	if err := channelParams(c, 1, 3, C); err != nil {
@@ -235,7 +235,7 @@ func groupNormKernel(c *Call) ([]*Value, error) {
 		return nil, a.err
 	}
 	if len(x.Shape) < 2 || groups <= 0 || int(x.Shape[1])%groups != 0 {
-		return nil, fmt.Errorf("X %v cannot be split into %d groups", x, groups)
+		return nil, fmt.Errorf("input X %v cannot be split into %d groups", x, groups)
 	}
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	out := c.Alloc(tensor.F32, x.Shape)
