@@ -311,6 +311,9 @@ func printQuantize(e *env, r *quantizeResult) {
 		if n.Alpha != 0 {
 			action += fmt.Sprintf(" alpha=%.2f", n.Alpha)
 		}
+		if n.Note != "" {
+			action += " (" + n.Note + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%s -> %s\n", n.Name, n.OpType, action, n.Error, byteSize(n.Before), byteSize(n.After))
 	}
 	for _, x := range r.Excluded {

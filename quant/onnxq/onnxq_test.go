@@ -459,3 +459,40 @@ func FuzzBlockRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestAWQFolding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("AWQ on a 1568-wide layer takes seconds")
+	}
+	mp, data, _ := loadMNIST(t)
+	feed, err := Batches(data, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := NewQuantizer(context.Background(), mp, &Options{Method: WeightOnly, Algo: AWQ, GroupSize: 32}, feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := func(only func(string) bool) map[string]string {
+		m, rep, err := q.Apply(context.Background(), only)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runtime.Load(m, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, n := range rep.Nodes {
+			out[n.Name] = n.Note
+		}
+		return out
+	}
+	all := notes(nil)
+	if all["/fc2/Gemm"] != "AWQ scales folded into /fc1/Gemm" {
+		t.Errorf("fc2 with fc1 quantized: note %q, want folded into /fc1/Gemm", all["/fc2/Gemm"])
+	}
+	alone := notes(func(l string) bool { return l == "/fc2/Gemm" })
+	if alone["/fc2/Gemm"] != "AWQ scales in an inserted Mul" {
+		t.Errorf("fc2 alone: note %q, want an inserted Mul", alone["/fc2/Gemm"])
+	}
+}

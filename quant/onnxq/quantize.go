@@ -24,6 +24,7 @@ type NodeReport struct {
 	Skip   string  `json:"skip,omitempty"`      // why the node stayed float
 	Error  float64 `json:"weight_rel_error"`    // ||W_q - W|| / ||W|| of the dequantized weight
 	Alpha  float64 `json:"awq_alpha,omitempty"` // AWQ's chosen exponent
+	Note   string  `json:"note,omitempty"`      // where AWQ's scales went
 	Before int64   `json:"weight_bytes_before"` // float weight bytes
 	After  int64   `json:"weight_bytes_after"`  // quantized weight + parameter bytes
 }
@@ -323,6 +324,11 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		index[n] = i
 	}
 	st := &applyState{e: e, q: q, dql: map[string][3]string{}, qdq: map[string]string{}, qx: map[string][3]string{}}
+	if q.opts.Method == WeightOnly && q.opts.Algo == AWQ {
+		if err := st.planAWQFolds(only); err != nil {
+			return nil, nil, err
+		}
+	}
 	rep := &Report{Method: q.opts.Method.String(), Format: q.opts.Format.String(), SizeBefore: int64(proto.Size(q.mp))}
 	if q.opts.Method == Static {
 		// Activations that are outputs of quantized nodes are quantized once, there.
@@ -388,6 +394,55 @@ type applyState struct {
 	qdq          map[string]string    // dequantized name per activation (static QDQ)
 	qx           map[string][3]string // quantized value, scale, zero point (static QOperator)
 	quantizedOut map[string]bool
+	// AWQ: a consumer's 1/s folded into its producer's output channels.
+	foldInto map[string][]float64 // producer label -> per output channel factor
+	folded   map[string]string    // consumer label -> producer label
+}
+
+// planAWQFolds finds AWQ targets whose input comes straight (or through a Relu) from
+// another selected target that nothing else reads: dividing the producer's output
+// channels by s replaces the Mul by 1/s. Relu(y)/s = Relu(y/s) for s > 0, and
+// scaling a weight row scales its block parameters exactly, so the producer's
+// quantized codes stay the same.
+func (s *applyState) planAWQFolds(only func(string) bool) error {
+	s.foldInto, s.folded = map[string][]float64{}, map[string]string{}
+	byOut := map[string]*target{}
+	for _, t := range s.q.targets {
+		if only == nil || only(t.label) {
+			byOut[t.node.GetOutput()[0]] = t
+		}
+	}
+	e := s.e
+	for _, t := range s.q.targets {
+		if only != nil && !only(t.label) {
+			continue
+		}
+		r, err := s.q.weightOnlyBlocks(t)
+		if err != nil {
+			return fmt.Errorf("onnxq: %s: %w", t.label, err)
+		}
+		if r.s == nil || e.uses[t.x] != 1 || e.graphOut[t.x] {
+			continue
+		}
+		src := t.x
+		if p := e.producer[src]; p != nil && p.GetOpType() == "Relu" {
+			src = p.GetInput()[0]
+			if e.uses[src] != 1 || e.graphOut[src] {
+				continue
+			}
+		}
+		p := byOut[src]
+		if p == nil || p.n != t.k || s.foldInto[p.label] != nil {
+			continue
+		}
+		f := make([]float64, p.n)
+		for i, v := range r.s {
+			f[i] = 1 / v
+		}
+		s.foldInto[p.label] = f
+		s.folded[t.label] = p.label
+	}
+	return nil
 }
 
 // dynQuant returns the DynamicQuantizeLinear outputs (uint8 x, scale, zero point)
@@ -784,9 +839,29 @@ func (s *applyState) weightOnly(t *target, n *onnxpb.NodeProto) (NodeReport, err
 	b := r.b
 	nb := b.blocks()
 	nr := NodeReport{Error: r.err, Alpha: r.alpha, Before: int64(4 * t.n * t.k)}
+	bias := t.c
+	if f := s.foldInto[t.label]; f != nil {
+		// A consumer's AWQ scales: divide this node's output channels.
+		fb := *b
+		fb.scales = slices.Clone(b.scales)
+		for row := range t.n {
+			for blk := range nb {
+				fb.scales[row*nb+blk] *= float32(f[row])
+			}
+		}
+		b = &fb
+		if bias != nil {
+			bias = slices.Clone(bias)
+			for row := range bias {
+				bias[row] *= float32(f[row])
+			}
+		}
+	}
 	x := t.x
 	var pre []*onnxpb.NodeProto
-	if r.s != nil { // AWQ: divide the input by s
+	if p, ok := s.folded[t.label]; ok {
+		nr.Note = "AWQ scales folded into " + p
+	} else if r.s != nil { // AWQ: divide the input by s
 		inv := make([]float32, t.k)
 		for i, v := range r.s {
 			inv[i] = float32(1 / v)
@@ -795,6 +870,7 @@ func (s *applyState) weightOnly(t *target, n *onnxpb.NodeProto) (NodeReport, err
 		xs := e.fresh(t.x + "_awq_scaled")
 		pre = append(pre, e.node("Mul", n.GetName()+"_awq", []string{t.x, si}, []string{xs}))
 		x = xs
+		nr.Note = "AWQ scales in an inserted Mul"
 	}
 	out := n.GetOutput()[0]
 	dst := out
@@ -845,9 +921,9 @@ func (s *applyState) weightOnly(t *target, n *onnxpb.NodeProto) (NodeReport, err
 		nr.After = int64(len(q) + 5*len(sc))
 		nr.Action = fmt.Sprintf("blocked DequantizeLinear %d-bit (uint8 storage) g%d %s", b.bits, b.g, o.Algo)
 	}
-	if t.c != nil {
-		bias := e.floatInit(out+"_bias", []int64{int64(t.n)}, t.c)
-		nodes = append(nodes, e.node("Add", n.GetName()+"_bias", []string{dst, bias}, []string{out}))
+	if bias != nil {
+		bn := e.floatInit(out+"_bias", []int64{int64(t.n)}, bias)
+		nodes = append(nodes, e.node("Add", n.GetName()+"_bias", []string{dst, bn}, []string{out}))
 	}
 	e.replaced[n] = append(pre, nodes...)
 	return nr, nil
