@@ -1,5 +1,7 @@
 package runtime
 
+import "sync"
+
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major float32 matrices, where
 // op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb and
 // ldc are the row strides of A, B and C as stored. The work is blocked for the caches:
@@ -53,7 +55,8 @@ func sgemmWith(kern microKernel, transA, transB bool, m, n, k int, alpha float32
 	}
 	mr, nr := kern.mr, kern.nr
 	np := (n + nr - 1) / nr
-	packedB := make([]float32, min(gemmKC, k)*np*nr)
+	packedB := getPackBuf(min(gemmKC, k) * np * nr)
+	defer putPackBuf(packedB)
 	rowBlocks := (m + gemmMC - 1) / gemmMC
 	colBlocks := (n + gemmNC - 1) / gemmNC
 	for pc := 0; pc < k; pc += gemmKC {
@@ -64,7 +67,8 @@ func sgemmWith(kern microKernel, transA, transB bool, m, n, k int, alpha float32
 			}
 		}
 		run := func(lo, hi int) {
-			packedA := make([]float32, gemmMC*kc)
+			packedA := getPackBuf(gemmMC * kc)
+			defer putPackBuf(packedA)
 			tile := make([]float32, mr*nr)
 			for job := lo; job < hi; job++ {
 				ic := (job / colBlocks) * gemmMC
@@ -103,6 +107,19 @@ func sgemmWith(kern microKernel, transA, transB bool, m, n, k int, alpha float32
 		}
 	}
 }
+
+// packPool recycles packing buffers across calls: packB and packA overwrite every
+// element they use, so stale contents do not matter.
+var packPool sync.Pool
+
+func getPackBuf(n int) []float32 {
+	if p, ok := packPool.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putPackBuf(b []float32) { packPool.Put(&b) }
 
 // packB copies rows [pc, pc+kc) and columns [j0, j0+nr) of op(B) into dst, k-major
 // (nr values per k), zero-padded past column n.
