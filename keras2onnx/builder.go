@@ -48,6 +48,7 @@ type builder struct {
 	weights map[string]*tensor.Tensor
 	wnames  []string
 	keras3  bool
+	tfjs    bool
 	opset   int64
 }
 

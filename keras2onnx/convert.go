@@ -86,6 +86,7 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 		return nil, &UnsupportedError{Layers: bad}
 	}
 	b := newBuilder(weights, s.Keras3, opset)
+	b.tfjs = s.TFJS
 	byName := map[string]*layer{}
 	for _, l := range s.Layers {
 		byName[l.Name] = l

@@ -879,8 +879,12 @@ func upSampling(nd int) convertFunc {
 			attrs = []*pbAttr{attrString("mode", "nearest"), attrString("coordinate_transformation_mode", "asymmetric"),
 				attrString("nearest_mode", "floor")}
 		case "bilinear":
-			// TF 2 resizes with half-pixel centers.
-			attrs = []*pbAttr{attrString("mode", "linear"), attrString("coordinate_transformation_mode", "half_pixel")}
+			// TF 2 resizes with half-pixel centers; TF.js's resizeBilinear without.
+			ctm := "half_pixel"
+			if b.tfjs {
+				ctm = "asymmetric"
+			}
+			attrs = []*pbAttr{attrString("mode", "linear"), attrString("coordinate_transformation_mode", ctm)}
 		default:
 			return nil, unsupported(l, "interpolation %q", interp)
 		}
@@ -891,10 +895,17 @@ func upSampling(nd int) convertFunc {
 
 // unify brings merge inputs to one layout: channels-first if any is and ranks agree.
 func (b *builder) unify(in []*value) []*value {
-	cf := false
+	votes := 0 // channels-first minus Keras-order inputs of the first input's rank
 	for _, v := range in {
-		cf = cf || (v.cf && v.rank() == in[0].rank())
+		switch {
+		case v.rank() != in[0].rank() || v.rank() < 3:
+		case v.cf || v.twin != nil:
+			votes++ // a value that has a channels-first twin costs nothing
+		default:
+			votes--
+		}
 	}
+	cf := votes > 0
 	out := make([]*value, len(in))
 	for i, v := range in {
 		if cf && v.rank() == in[0].rank() {

@@ -32,6 +32,7 @@ type spec struct {
 	Inputs  []ref
 	Outputs []ref
 	Keras3  bool // Keras 3 semantics (hard_sigmoid is relu6(x+3)/6)
+	TFJS    bool // written by tfjs-layers (bilinear upsampling without half-pixel centers)
 }
 
 // maxLayers caps the layer count of a config, far above any real model.
@@ -45,11 +46,12 @@ func parseTopology(raw []byte) (*spec, error) {
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, fmt.Errorf("%w: model config: %v", refit.ErrFormat, err)
 	}
-	keras3 := false
+	keras3, tfjs := false, false
 	if v, ok := top["keras_version"]; ok {
 		var s string
-		if json.Unmarshal(v, &s) == nil && strings.HasPrefix(s, "3") {
-			keras3 = true
+		if json.Unmarshal(v, &s) == nil {
+			keras3 = strings.HasPrefix(s, "3")
+			tfjs = strings.HasPrefix(s, "tfjs")
 		}
 	}
 	if mc, ok := top["model_config"]; ok {
@@ -79,6 +81,7 @@ func parseTopology(raw []byte) (*spec, error) {
 		return nil, err
 	}
 	s.Keras3 = s.Keras3 || keras3
+	s.TFJS = tfjs
 	return s, nil
 }
 
