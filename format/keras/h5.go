@@ -1,8 +1,10 @@
 package keras
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"regexp"
 	"strconv"
@@ -20,9 +22,14 @@ import (
 // to a temporary file that is unlinked as soon as it is open, serializes access,
 // recovers panics as ErrFormat and maps datasets to Refit dtypes and shapes.
 type h5File struct {
-	mu sync.Mutex
-	f  *hdf5.File
+	mu   sync.Mutex
+	f    *hdf5.File
+	size int64 // of the HDF5 data
 }
+
+// maxExpansion bounds a dataset's size relative to the file: gzip, the filter Keras
+// files use, expands at most 1032:1.
+const maxExpansion = 1032
 
 // h5Magic is the HDF5 superblock signature (at offset 0; user blocks are not supported).
 const h5Magic = "\x89HDF\r\n\x1a\n"
@@ -41,19 +48,63 @@ func openH5(r io.Reader) (h *h5File, err error) {
 	}
 	name := tmp.Name()
 	defer os.Remove(name)
-	_, err = io.Copy(tmp, r)
+	size, err := io.Copy(tmp, r)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keras: copying HDF5 data: %w", err)
 	}
+	if err := checkLocalHeaps(name, size); err != nil {
+		return nil, err
+	}
 	defer recovered(&err)
 	f, err := hdf5.Open(name)
 	if err != nil {
 		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
 	}
-	return &h5File{f: f}, nil
+	return &h5File{f: f, size: size}, nil
+}
+
+// checkLocalHeaps scans the file for local heap ("HEAP", version 0) and global heap
+// collection ("GCOL", version 1) headers and refuses sizes larger than the file: the
+// HDF5 library allocates them unchecked, and an absurd size kills the process. A false
+// match would need the exact signature, version and reserved bytes inside tensor data.
+func checkLocalHeaps(name string, size int64) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	lengthSize := 8
+	if len(b) > 14 && b[8] <= 1 {
+		lengthSize = int(b[14]) // superblock v0/v1: size of lengths
+	} else if len(b) > 10 {
+		lengthSize = int(b[10]) // v2/v3
+	}
+	if lengthSize != 2 && lengthSize != 4 && lengthSize != 8 {
+		return refit.Errorf("keras", 14, "HDF5 superblock: size of lengths %d", lengthSize)
+	}
+	for _, sig := range []string{"HEAP\x00\x00\x00\x00", "GCOL\x01\x00\x00\x00"} {
+		for off := 0; ; {
+			i := bytes.Index(b[off:], []byte(sig))
+			if i < 0 {
+				break
+			}
+			p := off + i + 8
+			if p+lengthSize > len(b) {
+				break
+			}
+			var n uint64
+			for k := lengthSize - 1; k >= 0; k-- {
+				n = n<<8 | uint64(b[p+k])
+			}
+			if n > uint64(size) {
+				return refit.Errorf("keras", int64(off+i), "HDF5 %s of %d bytes in a %d-byte file", sig[:4], n, size)
+			}
+			off = p
+		}
+	}
+	return nil
 }
 
 func (h *h5File) Close() error {
@@ -96,6 +147,11 @@ func (h *h5File) groupStrings(g *hdf5.Group, name string) (vals []string, ok boo
 	for _, a := range attrs {
 		if a.Name != name {
 			continue
+		}
+		// The library allocates one value per element before checking the data;
+		// every element takes at least one byte, so more elements than bytes is a lie.
+		if a.Dataspace == nil || !fitsIn(a.Dataspace.Dimensions, uint64(len(a.Data))) {
+			return nil, false, refit.Errorf("keras", -1, "HDF5 attribute %s: dataspace larger than its data", name)
 		}
 		v, err := a.ReadValue()
 		if err != nil {
@@ -169,6 +225,9 @@ func (h *h5File) info(ds *hdf5.Dataset) (dt tensor.DType, shape tensor.Shape, er
 // read reads a whole dataset (as float64, the library's only numeric form) and
 // encodes it as dt.
 func (h *h5File) read(ds *hdf5.Dataset, dt tensor.DType, n int64) (out []byte, err error) {
+	if hi, lo := bits.Mul64(uint64(n), 8); hi != 0 || lo > uint64(h.size)*maxExpansion+1<<20 {
+		return nil, refit.Errorf("keras", -1, "HDF5 dataset %s: %d elements cannot come from a %d-byte file", ds.Name(), n, h.size)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	defer recovered(&err)
@@ -201,4 +260,17 @@ func (h *h5File) read(ds *hdf5.Dataset, dt tensor.DType, n int64) (out []byte, e
 		}
 	}
 	return out, nil
+}
+
+// fitsIn reports whether the product of dims is at most limit, without overflow.
+func fitsIn(dims []uint64, limit uint64) bool {
+	n := uint64(1)
+	for _, d := range dims {
+		hi, lo := bits.Mul64(n, d)
+		if hi != 0 || lo > limit {
+			return false
+		}
+		n = lo
+	}
+	return true
 }
