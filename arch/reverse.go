@@ -1,0 +1,490 @@
+package arch
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/safetensors"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// ReverseOptions configure ReverseGGUF. The zero value dequantizes block-quantized
+// tensors to F32, keeps float tensors' types, and writes shards of DefaultShardSize.
+type ReverseOptions struct {
+	// DType is the type block-quantized tensors are dequantized to (F32, F16 or BF16);
+	// Invalid means F32. Float tensors keep their type.
+	DType tensor.DType
+	// KeepQuantized writes block-quantized tensors as they are: U8 tensors of shape
+	// [..., row bytes] whose GGML type and logical shape are recorded in the
+	// safetensors metadata as "gguf.type.NAME" and "gguf.shape.NAME".
+	KeepQuantized bool
+	// ShardSize is the largest shard in bytes; 0 means DefaultShardSize, < 0 one file.
+	ShardSize int64
+	// Overwrite replaces existing files in the output folder.
+	Overwrite bool
+}
+
+// DefaultShardSize is Hugging Face's default max_shard_size (5 GB).
+const DefaultShardSize = 5_000_000_000
+
+// reverseArch is what the reverse path knows about an architecture beyond its name map.
+type reverseArch struct {
+	class, modelType string
+	unpermute        bool // Llama's rotary permutation of Q and K rows
+}
+
+var reverseArchs = map[string]reverseArch{
+	"llama": {"LlamaForCausalLM", "llama", true},
+	"qwen2": {"Qwen2ForCausalLM", "qwen2", false},
+	"qwen3": {"Qwen3ForCausalLM", "qwen3", false},
+}
+
+// ReverseGGUF writes m, a GGUF model as gguf.Decode returns it, to dir as a Hugging
+// Face folder: config.json (from the ARCH.* keys), tokenizer.json and
+// tokenizer_config.json (byte-level BPE vocabularies; SentencePiece ones are refused),
+// and sharded safetensors under Hugging Face names, with the rotary permutation undone
+// and quantized tensors dequantized (or kept, see ReverseOptions). Reading the folder
+// back with ConvertHF gives the same tensors. Architectures: llama (incl. Mistral and
+// Mixtral), qwen2, qwen3. Tensors are converted lazily, one at a time.
+func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseOptions) error {
+	var o ReverseOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.DType == tensor.Invalid {
+		o.DType = tensor.F32
+	}
+	if o.DType != tensor.F32 && o.DType != tensor.F16 && o.DType != tensor.BF16 {
+		return fmt.Errorf("arch: reverse: dequantize to %v: want F32, F16 or BF16", o.DType)
+	}
+	name := m.Metadata.String("general.architecture")
+	a, ok := Lookup(name)
+	ra, ok2 := reverseArchs[name]
+	if !ok || !ok2 {
+		return refit.Unsupportedf("arch", "GGUF -> Hugging Face for architecture %q (have llama, qwen2, qwen3)", name)
+	}
+	md := m.Metadata
+	num := func(key string) (int64, bool) { return metaInt(md, name+"."+key) }
+	heads, _ := num("attention.head_count")
+	kvHeads, ok := num("attention.head_count_kv")
+	if !ok {
+		kvHeads = heads
+	}
+	nExpert, _ := num("expert_count")
+	if nExpert > 1 {
+		ra.class, ra.modelType = "MixtralForCausalLM", "mixtral"
+	}
+
+	out := &refit.Model{Format: "safetensors"}
+	out.Metadata.Set("format", "pt")
+	var tied = true
+	for _, t := range m.Tensors {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if t.Name == "output.weight" {
+			tied = false
+		}
+		hfs, err := reverseTensor(a, t, nExpert)
+		if err != nil {
+			return err
+		}
+		for _, h := range hfs {
+			// A new header with the Hugging Face name; the input's tensors are not modified.
+			x := &tensor.Tensor{Name: h.name, DType: h.t.DType, Shape: h.t.Shape.Clone(), Data: h.t.Data}
+			if ra.unpermute && (strings.HasSuffix(t.Name, ".attn_q.weight") || strings.HasSuffix(t.Name, ".attn_q.bias")) {
+				x, err = unpermuteTensor(x, int(heads))
+			} else if ra.unpermute && (strings.HasSuffix(t.Name, ".attn_k.weight") || strings.HasSuffix(t.Name, ".attn_k.bias")) {
+				x, err = unpermuteTensor(x, int(kvHeads))
+			}
+			if err != nil {
+				return err
+			}
+			if x.DType.Quantized() {
+				if o.KeepQuantized {
+					if x, err = asBlockBytes(x, &out.Metadata); err != nil {
+						return err
+					}
+				} else if x, err = tensor.Cast(x, o.DType); err != nil {
+					return fmt.Errorf("arch: dequantizing %s: %w", t.Name, err)
+				}
+			}
+			out.Tensors = append(out.Tensors, x)
+		}
+	}
+	cfg, err := hfConfig(md, name, ra, tied, nExpert, m)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := map[string]any{"config.json": cfg}
+	if md.String("tokenizer.ggml.model") != "" {
+		tj, tc, err := hfTokenizer(md)
+		if err != nil {
+			return err
+		}
+		files["tokenizer.json"], files["tokenizer_config.json"] = tj, tc
+	}
+	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json"} {
+		v, ok := files[f]
+		if !ok {
+			continue
+		}
+		if err := writeJSONFile(filepath.Join(dir, f), v, o.Overwrite); err != nil {
+			return err
+		}
+	}
+	shard := o.ShardSize
+	if shard == 0 {
+		shard = DefaultShardSize
+	}
+	_, err = safetensors.WriteShards(dir, "model", out, shard, o.Overwrite)
+	return err
+}
+
+type hfTensor struct {
+	name string
+	t    *tensor.Tensor
+}
+
+// reverseTensor maps a GGUF tensor to its Hugging Face tensor(s): one by the name map,
+// or one per expert for a stacked expert tensor.
+func reverseTensor(a *Arch, t *tensor.Tensor, nExpert int64) ([]hfTensor, error) {
+	base, suffix := splitSuffix(t.Name)
+	for _, tn := range a.Tensors {
+		if b, ok := matchPattern(tn.GGUF, base); ok {
+			hf := tn.HF
+			if b >= 0 {
+				hf = strings.Replace(hf, bid, strconv.Itoa(b), 1)
+			}
+			return []hfTensor{{hf + suffix, t}}, nil
+		}
+	}
+	for _, en := range a.Experts {
+		b, ok := matchPattern(en.GGUF, base)
+		if !ok {
+			continue
+		}
+		if len(t.Shape) != 3 || t.Shape[0] != nExpert || nExpert <= 0 {
+			return nil, errorf("expert tensor %q has shape %v for %d experts", t.Name, t.Shape, nExpert)
+		}
+		per := t.Size() / t.Shape[0]
+		var out []hfTensor
+		for x := range t.Shape[0] {
+			hf := strings.Replace(strings.Replace(en.HF, bid, strconv.Itoa(b), 1), xid, strconv.FormatInt(x, 10), 1)
+			data := &sectionData{src: t.Data, off: x * per, size: per}
+			et, err := tensor.New(t.Name, t.DType, tensor.Shape{t.Shape[1], t.Shape[2]}, data)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, hfTensor{hf + suffix, et})
+		}
+		return out, nil
+	}
+	return nil, refit.Unsupportedf("arch", "%s: no Hugging Face name for GGUF tensor %q", a.Name, t.Name)
+}
+
+// sectionData is a byte range of another tensor's data.
+type sectionData struct {
+	src       tensor.Data
+	off, size int64
+}
+
+func (s *sectionData) Size() int64 { return s.size }
+func (s *sectionData) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off >= s.size {
+		return 0, fmt.Errorf("arch: read at %d of %d bytes", off, s.size)
+	}
+	if int64(len(p)) > s.size-off {
+		n, err := s.src.ReadAt(p[:s.size-off], s.off+off)
+		if err == nil {
+			err = io.EOF
+		}
+		return n, err
+	}
+	return s.src.ReadAt(p, s.off+off)
+}
+
+// unpermuteTensor undoes PermuteRoPE on whole rows (any type: quantized blocks lie
+// within rows), lazily.
+func unpermuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.Shape[0] == 0 {
+		return nil, errorf("tensor %q of shape %v cannot be un-permuted", t.Name, t.Shape)
+	}
+	rows := int(t.Shape[0])
+	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
+		return nil, errorf("tensor %q: %d rows do not split into %d heads of even size", t.Name, rows, heads)
+	}
+	rowBytes := int(t.Size() / t.Shape[0])
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, UnpermuteRoPE(out, b, heads, rowBytes)
+	})
+	return t.WithData(t.DType, t.Shape, data)
+}
+
+// asBlockBytes views a block-quantized tensor as U8 rows, recording its type and shape.
+func asBlockBytes(t *tensor.Tensor, md *refit.Metadata) (*tensor.Tensor, error) {
+	s := t.Shape.Clone()
+	rowBytes := t.Size()
+	if outer := t.NumElements() / max(s[len(s)-1], 1); outer > 0 {
+		rowBytes /= outer
+	}
+	s[len(s)-1] = rowBytes
+	x, err := t.WithData(tensor.U8, s, t.Data)
+	if err != nil {
+		return nil, err
+	}
+	md.Set("gguf.type."+t.Name, t.DType.String())
+	md.Set("gguf.shape."+t.Name, t.Shape.String())
+	return x, nil
+}
+
+// metaInt reads an integer metadata value of any GGUF integer type (first element of
+// a per-layer array).
+func metaInt(md refit.Metadata, key string) (int64, bool) {
+	v, ok := md.Get(key)
+	if !ok {
+		return 0, false
+	}
+	switch a := v.(type) {
+	case []uint32:
+		if len(a) == 0 {
+			return 0, false
+		}
+		v = a[0]
+	case []int32:
+		if len(a) == 0 {
+			return 0, false
+		}
+		v = a[0]
+	}
+	switch x := v.(type) {
+	case uint8:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case uint64:
+		return int64(min(x, 1<<62)), true
+	case int64:
+		return x, true
+	}
+	return 0, false
+}
+
+func metaFloat(md refit.Metadata, key string) (json.Number, bool) {
+	v, ok := md.Get(key)
+	if !ok {
+		return "", false
+	}
+	switch x := v.(type) {
+	case float32:
+		return json.Number(strconv.FormatFloat(float64(x), 'g', -1, 32)), true
+	case float64:
+		return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), true
+	}
+	return "", false
+}
+
+// hfConfig builds config.json from the GGUF keys ConvertHF writes.
+func hfConfig(md refit.Metadata, name string, ra reverseArch, tied bool, nExpert int64, m *refit.Model) (map[string]any, error) {
+	cfg := map[string]any{
+		"architectures":       []string{ra.class},
+		"model_type":          ra.modelType,
+		"tie_word_embeddings": tied,
+		"hidden_act":          "silu",
+	}
+	ints := []struct{ gguf, hf string }{
+		{"context_length", "max_position_embeddings"}, {"embedding_length", "hidden_size"},
+		{"block_count", "num_hidden_layers"}, {"feed_forward_length", "intermediate_size"},
+		{"attention.head_count", "num_attention_heads"}, {"attention.head_count_kv", "num_key_value_heads"},
+		{"expert_count", "num_local_experts"}, {"expert_used_count", "num_experts_per_tok"},
+		{"attention.key_length", "head_dim"},
+	}
+	for _, k := range ints {
+		if v, ok := metaInt(md, name+"."+k.gguf); ok {
+			cfg[k.hf] = v
+		}
+	}
+	for _, need := range []string{"hidden_size", "num_hidden_layers", "num_attention_heads"} {
+		if _, ok := cfg[need]; !ok {
+			return nil, errorf("GGUF metadata lacks the key for config.json %s", need)
+		}
+	}
+	if nExpert <= 1 {
+		delete(cfg, "num_local_experts")
+		delete(cfg, "num_experts_per_tok")
+	}
+	if v, ok := metaFloat(md, name+".rope.freq_base"); ok {
+		cfg["rope_theta"] = v
+	}
+	if v, ok := metaFloat(md, name+".attention.layer_norm_rms_epsilon"); ok {
+		cfg["rms_norm_eps"] = v
+	}
+	if st := md.String(name + ".rope.scaling.type"); st != "" && st != "none" {
+		rs := map[string]any{"rope_type": st}
+		if f, ok := metaFloat(md, name+".rope.scaling.factor"); ok {
+			rs["factor"] = f
+		}
+		if v, ok := metaInt(md, name+".rope.scaling.original_context_length"); ok {
+			rs["original_max_position_embeddings"] = v
+		}
+		cfg["rope_scaling"] = rs
+	}
+	if e := m.Tensor("token_embd.weight"); e != nil && len(e.Shape) == 2 {
+		cfg["vocab_size"] = e.Shape[0]
+	} else if v, ok := metaInt(md, name+".vocab_size"); ok {
+		cfg["vocab_size"] = v
+	}
+	for _, k := range []struct{ gguf, hf string }{{"bos_token_id", "bos_token_id"}, {"eos_token_id", "eos_token_id"}, {"padding_token_id", "pad_token_id"}} {
+		if v, ok := metaInt(md, "tokenizer.ggml."+k.gguf); ok {
+			cfg[k.hf] = v
+		}
+	}
+	return cfg, nil
+}
+
+// Split patterns of the byte-level pre-tokenizers llama.cpp names (as tokenizer.json
+// spells them).
+var preSplits = map[string]string{
+	"llama-bpe": `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+	"qwen2":     `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+}
+
+// Token types (GGUF tokenizer.ggml.token_type).
+const (
+	ttControl     = 3
+	ttUserDefined = 4
+	ttUnused      = 5
+)
+
+// hfTokenizer builds tokenizer.json and tokenizer_config.json from a "gpt2" (byte-level
+// BPE) GGUF vocabulary.
+func hfTokenizer(md refit.Metadata) (map[string]any, map[string]any, error) {
+	if model := md.String("tokenizer.ggml.model"); model != "gpt2" {
+		return nil, nil, refit.Unsupportedf("arch", "writing a %q tokenizer as tokenizer.json (only byte-level BPE, \"gpt2\")", model)
+	}
+	tv, _ := md.Get("tokenizer.ggml.tokens")
+	tokens, ok := tv.([]string)
+	if !ok || len(tokens) == 0 {
+		return nil, nil, errorf("tokenizer.ggml.tokens is missing or not a string array")
+	}
+	var types []int32
+	if v, ok := md.Get("tokenizer.ggml.token_type"); ok {
+		if types, ok = v.([]int32); !ok || len(types) != len(tokens) {
+			return nil, nil, errorf("tokenizer.ggml.token_type has %v, want %d int32 values", v, len(tokens))
+		}
+	}
+	var merges []string
+	if v, ok := md.Get("tokenizer.ggml.merges"); ok {
+		if merges, ok = v.([]string); !ok {
+			return nil, nil, errorf("tokenizer.ggml.merges is %T, not a string array", v)
+		}
+	}
+	if merges == nil {
+		merges = []string{}
+	}
+	vocab := make(map[string]int, len(tokens))
+	var added []map[string]any
+	for id, tok := range tokens {
+		tt := int32(1)
+		if types != nil {
+			tt = types[id]
+		}
+		switch tt {
+		case ttUnused:
+			continue // padding ConvertHF adds back up to vocab_size
+		case ttControl, ttUserDefined:
+			added = append(added, map[string]any{"id": id, "content": tok, "single_word": false, "lstrip": false,
+				"rstrip": false, "normalized": tt == ttUserDefined, "special": tt == ttControl})
+			continue
+		}
+		if _, dup := vocab[tok]; dup {
+			return nil, nil, errorf("tokenizer.ggml.tokens has %q twice", tok)
+		}
+		vocab[tok] = id
+	}
+	if added == nil {
+		added = []map[string]any{}
+	}
+	pre := md.String("tokenizer.ggml.pre")
+	byteLevel := func(regex bool) map[string]any {
+		return map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex}
+	}
+	var preTok map[string]any
+	switch pre {
+	case "gpt-2", "default", "":
+		preTok = byteLevel(true)
+	default:
+		re, ok := preSplits[pre]
+		if !ok {
+			return nil, nil, refit.Unsupportedf("arch", "writing pre-tokenizer %q as tokenizer.json", pre)
+		}
+		preTok = map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": re}, "behavior": "Isolated", "invert": false},
+			byteLevel(false),
+		}}
+	}
+	tj := map[string]any{
+		"version": "1.0", "truncation": nil, "padding": nil, "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer": preTok, "post_processor": nil, "decoder": byteLevel(true),
+		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": nil, "continuing_subword_prefix": nil,
+			"end_of_word_suffix": nil, "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": merges},
+	}
+	tc := map[string]any{}
+	for _, k := range []struct{ gguf, hf string }{{"bos_token_id", "bos_token"}, {"eos_token_id", "eos_token"},
+		{"unknown_token_id", "unk_token"}, {"padding_token_id", "pad_token"}} {
+		if id, ok := metaInt(md, "tokenizer.ggml."+k.gguf); ok && id >= 0 && id < int64(len(tokens)) {
+			tc[k.hf] = tokens[id]
+		}
+	}
+	for _, k := range []struct{ gguf, hf string }{{"add_bos_token", "add_bos_token"}, {"add_eos_token", "add_eos_token"}} {
+		if v, ok := md.Get("tokenizer.ggml." + k.gguf); ok {
+			if b, ok := v.(bool); ok {
+				tc[k.hf] = b
+			}
+		}
+	}
+	if ct := md.String("tokenizer.chat_template"); ct != "" {
+		tc["chat_template"] = ct
+	}
+	return tj, tc, nil
+}
+
+func writeJSONFile(path string, v any, overwrite bool) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	pf, err := refit.CreatePending(path, overwrite)
+	if err != nil {
+		return err
+	}
+	defer pf.Abort()
+	if _, err := pf.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return pf.Commit()
+}
