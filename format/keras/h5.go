@@ -71,37 +71,51 @@ func openH5(r io.Reader) (h *h5File, err error) {
 // HDF5 library allocates them unchecked, and an absurd size kills the process. A false
 // match would need the exact signature, version and reserved bytes inside tensor data.
 func checkLocalHeaps(name string, size int64) error {
-	b, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
+	defer f.Close()
+	var sb [16]byte
+	n, _ := f.ReadAt(sb[:], 0)
 	lengthSize := 8
-	if len(b) > 14 && b[8] <= 1 {
-		lengthSize = int(b[14]) // superblock v0/v1: size of lengths
-	} else if len(b) > 10 {
-		lengthSize = int(b[10]) // v2/v3
+	if n > 14 && sb[8] <= 1 {
+		lengthSize = int(sb[14]) // superblock v0/v1: size of lengths
+	} else if n > 10 {
+		lengthSize = int(sb[10]) // v2/v3
 	}
 	if lengthSize != 2 && lengthSize != 4 && lengthSize != 8 {
 		return refit.Errorf("keras", 14, "HDF5 superblock: size of lengths %d", lengthSize)
 	}
-	for _, sig := range []string{"HEAP\x00\x00\x00\x00", "GCOL\x01\x00\x00\x00"} {
-		for off := 0; ; {
-			i := bytes.Index(b[off:], []byte(sig))
-			if i < 0 {
-				break
+	// Scan in chunks that overlap by a header, so memory stays constant.
+	const chunk = 1 << 20
+	overlap := 8 + lengthSize
+	buf := make([]byte, chunk+overlap)
+	for base := int64(0); base < size; base += chunk {
+		n, err := f.ReadAt(buf, base)
+		if n == 0 && err != nil {
+			return err
+		}
+		b := buf[:n]
+		for _, sig := range []string{"HEAP\x00\x00\x00\x00", "GCOL\x01\x00\x00\x00"} {
+			for off := 0; off < min(len(b), chunk); {
+				i := bytes.Index(b[off:], []byte(sig))
+				if i < 0 || off+i >= chunk {
+					break
+				}
+				p := off + i + 8
+				if p+lengthSize > len(b) {
+					break
+				}
+				var v uint64
+				for k := lengthSize - 1; k >= 0; k-- {
+					v = v<<8 | uint64(b[p+k])
+				}
+				if v > uint64(size) {
+					return refit.Errorf("keras", base+int64(off+i), "HDF5 %s of %d bytes in a %d-byte file", sig[:4], v, size)
+				}
+				off = p
 			}
-			p := off + i + 8
-			if p+lengthSize > len(b) {
-				break
-			}
-			var n uint64
-			for k := lengthSize - 1; k >= 0; k-- {
-				n = n<<8 | uint64(b[p+k])
-			}
-			if n > uint64(size) {
-				return refit.Errorf("keras", int64(off+i), "HDF5 %s of %d bytes in a %d-byte file", sig[:4], n, size)
-			}
-			off = p
 		}
 	}
 	return nil
