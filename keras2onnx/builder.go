@@ -90,8 +90,12 @@ func (b *builder) opN(opType, base string, inputs []string, outs []bool, attrs .
 			names[i] = b.fresh(base + "_out" + strconv.Itoa(i))
 		}
 	}
+	outs2 := names
+	for len(outs2) > 0 && outs2[len(outs2)-1] == "" {
+		outs2 = outs2[:len(outs2)-1] // trailing optional outputs are left off, not named ""
+	}
 	b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(b.fresh(base)),
-		Input: inputs, Output: names, Attribute: attrs})
+		Input: inputs, Output: outs2, Attribute: attrs})
 	return names
 }
 

@@ -58,12 +58,7 @@ func TestRealModels(t *testing.T) {
 	nodeModules := testtool.NodeModules(t, "@tensorflow/tfjs")
 	testtool.NodeModules(t, "nsfwjs")
 	testtool.NodeModules(t, "onnxruntime-node")
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("REFIT_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("node is required (REFIT_REQUIRE_TOOLS=1): %v", err)
-		}
-		t.Skipf("skipping: node not on PATH (%v)", err)
-	}
+	requireNode(t)
 	if testing.Short() {
 		t.Skip("skipping real-model conversion in -short mode")
 	}
@@ -164,6 +159,16 @@ func TestRealModels(t *testing.T) {
 		if err := os.WriteFile(f, []byte(table), 0o644); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+func requireNode(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("REFIT_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("node is required (REFIT_REQUIRE_TOOLS=1): %v", err)
+		}
+		t.Skipf("skipping: node not on PATH (%v)", err)
 	}
 }
 
