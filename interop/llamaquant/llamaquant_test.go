@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -337,4 +338,65 @@ func TestLlamaCppLoadsQuantized(t *testing.T) {
 		writeGGUF(t, q, out)
 		testtool.RunPython(t, h.script, "load", h.libdir, out)
 	})
+}
+
+// TestReverseRoundTrip converts each tiny HF folder to GGUF, back to a Hugging Face
+// folder with arch.ReverseGGUF, and to GGUF again: tensors and metadata must match,
+// and llama.cpp must load the second GGUF.
+func TestReverseRoundTrip(t *testing.T) {
+	h, hf := setup(t)
+	for _, name := range []string{"llama", "mistral", "qwen2", "qwen3", "mixtral", "llama3"} {
+		t.Run(name, func(t *testing.T) {
+			first, err := arch.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hf, name)), &arch.ConvertOptions{DType: tensor.F32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.Close()
+			out := t.TempDir()
+			err = arch.ReverseGGUF(context.Background(), first, out, &arch.ReverseOptions{ShardSize: 50_000})
+			if name == "llama3" {
+				// rope_freqs cannot be turned back into rope_scaling: a clear error, no output.
+				if !errors.Is(err, refit.ErrUnsupported) {
+					t.Errorf("ReverseGGUF(llama3) = %v, want ErrUnsupported", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ReverseGGUF = %v", err)
+			}
+			second, err := arch.ConvertHF(context.Background(), refit.DirFS(out), &arch.ConvertOptions{DType: tensor.F32})
+			if err != nil {
+				t.Fatalf("ConvertHF(reversed) = %v", err)
+			}
+			defer second.Close()
+			if len(second.Tensors) != len(first.Tensors) {
+				t.Fatalf("%d tensors after the round trip, want %d", len(second.Tensors), len(first.Tensors))
+			}
+			for _, want := range first.Tensors {
+				got := second.Tensor(want.Name)
+				if got == nil {
+					t.Errorf("%s missing", want.Name)
+					continue
+				}
+				a, _ := want.Bytes()
+				b, _ := got.Bytes()
+				if got.DType != want.DType || !got.Shape.Equal(want.Shape) || !bytes.Equal(a, b) {
+					t.Errorf("%s differs after the round trip", want.Name)
+				}
+			}
+			for _, k := range first.Metadata.Keys() {
+				if k == "general.name" || k == "general.basename" {
+					continue
+				}
+				v, _ := first.Metadata.Get(k)
+				w, ok := second.Metadata.Get(k)
+				if !ok || fmt.Sprint(v) != fmt.Sprint(w) {
+					t.Errorf("metadata %s = %v, want %v", k, w, v)
+				}
+			}
+			path := filepath.Join(t.TempDir(), "back.gguf")
+			writeGGUF(t, second, path)
+			testtool.RunPython(t, h.script, "load", h.libdir, path)
+		})
+	}
 }
