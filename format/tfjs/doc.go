@@ -30,8 +30,9 @@
 //
 // TestInteropTFJS compares decoding, and reading of EncodeFiles output, with TF.js's
 // own tf.io.decodeWeights (@tensorflow/tfjs-core and tfjs-backend-cpu 4.x under
-// node), bit for bit. It needs those npm packages in the repository's node_modules
-// (or TFJS_NODE_MODULES) and skips otherwise.
+// node), bit for bit; TestInteropTFJSRealModel does the same for nsfwjs's bundled
+// MobileNetV2 (266 uint8-quantized weights). They need those npm packages in the
+// repository's node_modules (or TFJS_NODE_MODULES) and skip otherwise.
 //
 // # Memory
 //

@@ -1,12 +1,14 @@
 package tfjs
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/refit-ml/refit"
@@ -125,4 +127,91 @@ func TestInteropTFJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareWithTFJS(t, m, runTFJS(t, modules, dir))
+}
+
+// nsfwScript writes nsfwjs's bundled MobileNetV2 (a real TF.js layers model, its
+// shard shipped base64 inside a .js file) to a folder as model.json + shard, then
+// decodes it with TF.js and writes each weight's values as raw little-endian
+// float32/int32 bytes to <index>.bin, listing names and dtypes in decoded.json.
+const nsfwScript = `
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-cpu');
+const fs = require('fs'), path = require('path');
+const [src, dir] = process.argv.slice(1);
+const model = require(path.join(src, 'model.min.js'));
+const shard = Buffer.from(require(path.join(src, 'group1-shard1of1.min.js')), 'base64');
+fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(model));
+fs.writeFileSync(path.join(dir, model.weightsManifest[0].paths[0]), shard);
+const out = [];
+for (const g of model.weightsManifest) {
+  const buf = Buffer.concat(g.paths.map(p => fs.readFileSync(path.join(dir, p))));
+  const m = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), g.weights);
+  for (const [k, t] of Object.entries(m)) {
+    const v = t.dataSync();
+    fs.writeFileSync(path.join(dir, out.length + '.bin'), Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    out.push({name: k, dtype: t.dtype, shape: t.shape});
+  }
+}
+fs.writeFileSync(path.join(dir, 'decoded.json'), JSON.stringify(out));
+`
+
+// TestInteropTFJSRealModel decodes a real TF.js model (nsfwjs's MobileNetV2) and
+// compares every weight with TF.js's decoding, byte for byte.
+func TestInteropTFJSRealModel(t *testing.T) {
+	modules := nodeModules(t)
+	nsfw := filepath.Join(modules, "nsfwjs", "dist", "models", "mobilenet_v2")
+	if _, err := os.Stat(nsfw); err != nil {
+		if os.Getenv("TFJS_NODE_MODULES") != "" {
+			t.Skip("nsfwjs not in TFJS_NODE_MODULES")
+		}
+		testtool.NodeModules(t, "nsfwjs/dist/models/mobilenet_v2")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("node", "-e", nsfwScript, nsfw, dir)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var decoded []struct {
+		Name  string  `json:"name"`
+		DType string  `json:"dtype"`
+		Shape []int64 `json:"shape"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "decoded.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	m, err := DecodeFS(os.DirFS(dir), ".")
+	if err != nil {
+		t.Fatalf("DecodeFS = %v", err)
+	}
+	defer m.Close()
+	if len(m.Tensors) != len(decoded) || len(decoded) < 50 {
+		t.Fatalf("Refit %d tensors, TF.js %d", len(m.Tensors), len(decoded))
+	}
+	quantized := 0
+	for i, d := range decoded {
+		x := m.Tensor(d.Name)
+		if x == nil || !x.Shape.Equal(d.Shape) {
+			t.Fatalf("%s: Refit %v, TF.js %s %v", d.Name, x, d.DType, d.Shape)
+		}
+		if _, ok := m.Metadata.Get("tfjs.quantization." + d.Name); ok {
+			quantized++
+		}
+		want, err := os.ReadFile(filepath.Join(dir, strconv.Itoa(i)+".bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := x.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: values differ from TF.js", d.Name)
+		}
+	}
+	t.Logf("%d weights (%d quantized) match TF.js byte for byte", len(decoded), quantized)
 }
