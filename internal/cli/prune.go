@@ -26,6 +26,7 @@ type pruneOptions struct {
 	n, m             int
 	include, exclude string
 	calib            string
+	sparseFormat     string
 	force, asJSON    bool
 	run              runInputs
 }
@@ -54,6 +55,7 @@ ONNX outputs are compared with the input on --data (or random) inputs.`,
 	f.StringVar(&o.include, "include", "", "prune only tensors (or layers) whose name matches this regexp")
 	f.StringVar(&o.exclude, "exclude", "", "skip tensors (or layers) whose name matches this regexp")
 	f.StringVar(&o.calib, "calib", "", "structured: rank channels by mean |activation| on this .npz instead of weight norms")
+	f.StringVar(&o.sparseFormat, "sparse-format", "dense", "safetensors output: dense, or bitmask (a bitmask of nonzeros plus packed values per tensor; see prune.EncodeSparse)")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	o.run.flags(f)
@@ -61,13 +63,14 @@ ONNX outputs are compared with the input on --data (or random) inputs.`,
 }
 
 type pruneResult struct {
-	In      string        `json:"in"`
-	Out     string        `json:"out"`
-	Report  *prune.Report `json:"report"`
-	SizeIn  int64         `json:"size_in"`
-	SizeOut int64         `json:"size_out"`
-	ZstdOut int64         `json:"zstd_size_out"` // the output as a zstd stream
-	Diff    *modelDiff    `json:"diff,omitempty"`
+	In      string              `json:"in"`
+	Out     string              `json:"out"`
+	Report  *prune.Report       `json:"report"`
+	SizeIn  int64               `json:"size_in"`
+	SizeOut int64               `json:"size_out"`
+	ZstdOut int64               `json:"zstd_size_out"` // the output as a zstd stream
+	Diff    *modelDiff          `json:"diff,omitempty"`
+	Sparse  *prune.SparseReport `json:"sparse,omitempty"`
 }
 
 func runPrune(e *env, in, out string, o *pruneOptions) error {
@@ -100,6 +103,15 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 	plainOut := out
 	if zst {
 		plainOut = strings.TrimSuffix(out, filepath.Ext(out))
+	}
+	switch o.sparseFormat {
+	case "dense", "":
+	case "bitmask":
+		if method == prune.Structure || !strings.EqualFold(filepath.Ext(plainOut), ".safetensors") {
+			return usageError{fmt.Errorf("--sparse-format bitmask needs a .safetensors output of magnitude, global or nm pruning")}
+		}
+	default:
+		return usageError{fmt.Errorf("--sparse-format %q: want dense or bitmask", o.sparseFormat)}
 	}
 	pf, err := refit.CreatePending(out, o.force)
 	if err != nil {
@@ -165,6 +177,11 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			return err
 		}
 		res.Report = rep
+		if o.sparseFormat == "bitmask" {
+			if pm, res.Sparse, err = prune.EncodeSparse(pm); err != nil {
+				return err
+			}
+		}
 		if err := enc.Encode(bw, pm); err != nil {
 			return err
 		}
@@ -239,6 +256,9 @@ func printPrune(e *env, r *pruneResult) {
 	fmt.Fprintf(w, "%s: %d layers; parameters %d -> %d, nonzero %d -> %d\n", rep.Method, len(rep.Layers),
 		rep.ParamsBefore, rep.ParamsAfter, rep.NonzeroBefore, rep.NonzeroAfter)
 	fmt.Fprintf(w, "file size %d -> %d bytes (%d as zstd)\n", r.SizeIn, r.SizeOut, r.ZstdOut)
+	if sp := r.Sparse; sp != nil {
+		fmt.Fprintf(w, "sparse %s: %d tensors, tensor data %d -> %d bytes\n", sp.Layout, len(sp.Tensors), sp.DenseBytes, sp.SparseBytes)
+	}
 	if r.Diff != nil {
 		printModelDiff(e, r.Diff)
 	}
