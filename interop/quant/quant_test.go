@@ -333,3 +333,51 @@ func runORT(t *testing.T, nodeModules, model, input string, shape []int64) []flo
 	}
 	return v
 }
+
+// TestDynamicMatchesTorch compares Refit's dynamic int8 accuracy with
+// torch.quantization.quantize_dynamic's on the same models and rows, recorded by
+// testdata/gen/quant_models.py in torch_reference.json.
+func TestDynamicMatchesTorch(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "models", "quant", "torch_reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref map[string]json.RawMessage
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range datasets(t) {
+		var r struct {
+			Float   float64 `json:"float_accuracy"`
+			Dynamic float64 `json:"dynamic_int8_accuracy"`
+			Rows    int     `json:"eval_rows"`
+		}
+		if err := json.Unmarshal(ref[d.name], &r); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+		if r.Rows != len(d.labels) {
+			t.Fatalf("%s: reference on %d rows, eval set has %d", d.name, r.Rows, len(d.labels))
+		}
+		floatAcc := accuracy(d.floatLogits, d.labels)
+		if math.Abs(floatAcc-r.Float) > 1e-6 {
+			t.Errorf("%s: float accuracy %.4f, torch %.4f", d.name, floatAcc, r.Float)
+		}
+		feed, err := onnxq.Batches(map[string]*runtime.Value{"input": d.calibX}, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qm, _, err := onnxq.Quantize(context.Background(), d.mp, &onnxq.Options{Method: onnxq.Dynamic}, feed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := runRefit(qm, d.evalX)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc := accuracy(got, d.labels)
+		t.Logf("%s: float %.4f, Refit dynamic int8 %.4f, torch quantize_dynamic %.4f", d.name, floatAcc, acc, r.Dynamic)
+		if math.Abs(acc-r.Dynamic) > 0.01 {
+			t.Errorf("%s: Refit dynamic accuracy %.4f differs from torch's %.4f by more than a point", d.name, acc, r.Dynamic)
+		}
+	}
+}
