@@ -52,6 +52,10 @@ var familyFuzzOps = []struct {
 	{"", "RoiAlign", 16, []tensor.DType{tensor.F32, tensor.F32, tensor.I64}, []string{"output_height", "output_width", "sampling_ratio"}, nil},
 	{"", "Col2Im", 18, []tensor.DType{tensor.F32, tensor.I64, tensor.I64}, nil, nil},
 	{"", "CenterCropPad", 18, []tensor.DType{tensor.F32, tensor.I64}, nil, nil},
+	{"", "DFT", 17, []tensor.DType{tensor.F32, tensor.I64}, []string{"axis", "inverse", "onesided"}, nil},
+	{"", "STFT", 17, []tensor.DType{tensor.F32, tensor.I64, tensor.F32, tensor.I64}, []string{"onesided"}, nil},
+	{"", "HannWindow", 17, []tensor.DType{tensor.I64}, []string{"periodic"}, nil},
+	{"", "MelWeightMatrix", 17, []tensor.DType{tensor.I64, tensor.I64, tensor.I64, tensor.F32, tensor.F32}, nil, nil},
 }
 
 // familyBytes hands out fuzz bytes, then zeros.
