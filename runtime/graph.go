@@ -44,6 +44,7 @@ type Node struct {
 
 	kernel Kernel
 	opset  int64
+	noFold bool
 }
 
 // label names the node in error messages: its name, else its first output.

@@ -24,6 +24,10 @@ type Op struct {
 	// ViaFloat32 makes the executor convert F16 and BF16 inputs to F32 before the
 	// kernel runs and convert F32 outputs back, so a float32 kernel serves all three.
 	ViaFloat32 bool
+
+	// Nondeterministic marks kernels whose outputs vary from run to run (random
+	// sampling): the session never folds them into constants at load.
+	Nondeterministic bool
 }
 
 type opKey struct{ domain, typ string }

@@ -144,7 +144,7 @@ func (s *Session) compile(g *Graph, outer map[string]struct{}) error {
 		if !ok {
 			errs = append(errs, nodeError(n, fmt.Errorf("%w %q in domain %q at opset %d", ErrUnknownOp, n.OpType, n.Domain, version)))
 		}
-		n.kernel, n.opset = op.Kernel, version
+		n.kernel, n.opset, n.noFold = op.Kernel, version, op.Nondeterministic
 		if op.ViaFloat32 {
 			n.kernel = viaFloat32(op.Kernel)
 		}
@@ -303,7 +303,7 @@ func (s *Session) fold(g *Graph) error {
 			folded = true
 			continue
 		}
-		if len(g.plan.implicit[n]) > 0 || n.OpType == "If" || n.OpType == "Loop" || n.OpType == "Scan" || n.Domain != "" {
+		if n.noFold || len(g.plan.implicit[n]) > 0 || n.OpType == "If" || n.OpType == "Loop" || n.OpType == "Scan" || n.Domain != "" {
 			continue
 		}
 		ok := true
