@@ -29,6 +29,17 @@
 // ("dense/kernel:0"), TF.js ("dense/kernel"), Keras 3 ("dense/vars/0") and TF
 // checkpoints ("dense/kernel/.ATTRIBUTES/VARIABLE_VALUE").
 //
+// Recurrent layers are refused (ErrUnsupported) when their config asks for what
+// PyTorch's LSTM/GRU do not compute: activation other than tanh, recurrent_activation
+// other than sigmoid (TF.js and old Keras default to hard_sigmoid), GRU reset_after=false.
+//
+// Verification: TestInteropTFJSKerasLayers builds and runs each layer in TF.js
+// (tfjs-layers implements Keras's semantics), reads the saved model with format/tfjs,
+// maps it with ToPyTorch and runs PyTorch: Dense, Conv1D, Conv2D, Conv2DTranspose,
+// DepthwiseConv2D, SeparableConv2D, BatchNormalization, LayerNormalization, Embedding
+// and LSTM agree within 3e-7. TestInteropTorch checks the same plus GRU
+// (reset_after=true) against Keras's equations written in numpy.
+//
 // All conversions are lazy (tensor.Lazy) and never modify their input; memory is one
 // tensor's input and output while it is pulled.
 package tflayout

@@ -153,9 +153,9 @@ func TestInteropTorch(t *testing.T) {
 	add("gru/gru_cell/kernel:0", 3, 12)
 	add("gru/gru_cell/recurrent_kernel:0", 4, 12)
 	add("gru/gru_cell/bias:0", 2, 12)
-	layers := []LayerInfo{{"dense", "Dense", ""}, {"conv", "Conv2D", ""}, {"conv1d", "Conv1D", ""},
-		{"dw", "DepthwiseConv2D", ""}, {"sep", "SeparableConv2D", ""}, {"bn", "BatchNormalization", ""},
-		{"emb", "Embedding", ""}, {"lstm", "LSTM", ""}, {"gru", "GRU", ""}}
+	layers := []LayerInfo{{"dense", "Dense", "", nil}, {"conv", "Conv2D", "", nil}, {"conv1d", "Conv1D", "", nil},
+		{"dw", "DepthwiseConv2D", "", nil}, {"sep", "SeparableConv2D", "", nil}, {"bn", "BatchNormalization", "", nil},
+		{"emb", "Embedding", "", nil}, {"lstm", "LSTM", "", nil}, {"gru", "GRU", "", nil}}
 	out, err := ToPyTorch(m, layers)
 	if err != nil {
 		t.Fatal(err)

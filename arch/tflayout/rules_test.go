@@ -228,7 +228,7 @@ func TestLayersFromConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 2 || got[1] != (LayerInfo{Name: "dense", Class: "Dense"}) {
+		if len(got) != 2 || got[1].Name != "dense" || got[1].Class != "Dense" || got[1].Config["units"] != 2.0 {
 			t.Errorf("LayersFromConfig = %+v", got)
 		}
 	}

@@ -15,6 +15,11 @@ type LayerInfo struct {
 	Name   string // Keras layer name, e.g. "dense_1"
 	Class  string // Keras class name, e.g. "Dense", "Conv2D", "GRU"
 	Module string // PyTorch module path; empty means Name with "/" replaced by "."
+
+	// Config is the layer's Keras config, when known. ToPyTorch uses it to refuse
+	// recurrent layers PyTorch cannot reproduce (activations other than tanh and
+	// sigmoid, GRU with reset_after=false).
+	Config map[string]any
 }
 
 // weightOrder is each supported class's weights in Keras's creation order (which is
@@ -50,10 +55,8 @@ func LayersFromConfig(config string) ([]LayerInfo, error) {
 		ClassName string `json:"class_name"`
 		Config    struct {
 			Layers []struct {
-				ClassName string `json:"class_name"`
-				Config    struct {
-					Name string `json:"name"`
-				} `json:"config"`
+				ClassName string         `json:"class_name"`
+				Config    map[string]any `json:"config"`
 			} `json:"layers"`
 		} `json:"config"`
 		ModelConfig *json.RawMessage `json:"model_config"` // TF.js wraps the Keras config
@@ -66,7 +69,8 @@ func LayersFromConfig(config string) ([]LayerInfo, error) {
 	}
 	var out []LayerInfo
 	for _, l := range root.Config.Layers {
-		out = append(out, LayerInfo{Name: l.Config.Name, Class: l.ClassName})
+		name, _ := l.Config["name"].(string)
+		out = append(out, LayerInfo{Name: name, Class: l.ClassName, Config: l.Config})
 	}
 	return out, nil
 }
@@ -122,6 +126,9 @@ func ToPyTorch(m *refit.Model, layers []LayerInfo) (*refit.Model, error) {
 		}
 		if len(ws) == 0 {
 			continue
+		}
+		if err := checkRecurrent(l); err != nil {
+			return nil, fmt.Errorf("tflayout: layer %q (%s): %w", l.Name, l.Class, err)
 		}
 		mapped, err := convertLayer(l.Class, module, ws)
 		if err != nil {
@@ -209,4 +216,24 @@ func convertLayer(class, module string, ws map[string]*tensor.Tensor) ([]*tensor
 		}
 	}
 	return append(out, biases...), nil
+}
+
+// checkRecurrent refuses LSTM and GRU configs whose computation PyTorch's modules do
+// not perform. Missing keys take the Keras 2/3 defaults.
+func checkRecurrent(l LayerInfo) error {
+	if l.Class != "LSTM" && l.Class != "GRU" || l.Config == nil {
+		return nil
+	}
+	if a, ok := l.Config["activation"].(string); ok && a != "tanh" {
+		return fmt.Errorf("activation %q (PyTorch uses tanh): %w", a, tensor.ErrUnsupported)
+	}
+	if a, ok := l.Config["recurrent_activation"].(string); ok && a != "sigmoid" {
+		return fmt.Errorf("recurrent_activation %q (PyTorch uses sigmoid): %w", a, tensor.ErrUnsupported)
+	}
+	if l.Class == "GRU" {
+		if r, ok := l.Config["reset_after"].(bool); ok && !r {
+			return fmt.Errorf("reset_after=false: %w", tensor.ErrUnsupported)
+		}
+	}
+	return nil
 }
