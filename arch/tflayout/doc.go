@@ -35,7 +35,7 @@
 //
 // Verification: TestInteropTFJSKerasLayers builds and runs each layer in TF.js
 // (tfjs-layers implements Keras's semantics), reads the saved model with format/tfjs,
-// maps it with ToPyTorch and runs PyTorch: Dense, Conv1D, Conv2D, Conv2DTranspose,
+// maps it with ToPyTorch and runs PyTorch: Dense, Conv1D, Conv2D, Conv3D, Conv2DTranspose,
 // DepthwiseConv2D, SeparableConv2D, BatchNormalization, LayerNormalization, Embedding
 // and LSTM agree within 3e-7. TestInteropTorch checks the same plus GRU
 // (reset_after=true) against Keras's equations written in numpy.

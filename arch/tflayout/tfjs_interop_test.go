@@ -31,6 +31,7 @@ const specs = [
   ['depthwise', () => tf.layers.depthwiseConv2d({name: 'depthwise', kernelSize: 3, depthMultiplier: 2, inputShape: [5, 5, 3]}), [1, 5, 5, 3]],
   ['separable', () => tf.layers.separableConv2d({name: 'separable', filters: 5, kernelSize: 3, depthMultiplier: 2, inputShape: [5, 5, 3]}), [1, 5, 5, 3]],
   ['convtranspose', () => tf.layers.conv2dTranspose({name: 'convtranspose', filters: 2, kernelSize: 3, inputShape: [4, 4, 3]}), [1, 4, 4, 3]],
+  ['conv3d', () => tf.layers.conv3d({name: 'conv3d', filters: 2, kernelSize: [2, 3, 2], inputShape: [3, 4, 3, 2]}), [1, 3, 4, 3, 2]],
   ['batchnorm', () => tf.layers.batchNormalization({name: 'batchnorm', inputShape: [4]}), [3, 4]],
   ['layernorm', () => tf.layers.layerNormalization({name: 'layernorm', inputShape: [4]}), [3, 4]],
   ['embedding', () => tf.layers.embedding({name: 'embedding', inputDim: 5, outputDim: 3, inputLength: 3}), [1, 3]],
@@ -88,6 +89,8 @@ for name in sorted(os.listdir(root)):
             m = torch.nn.Conv2d(3, 4, (3, 2)); m.load_state_dict(sd); got = nhwc(m)
         elif name == "conv1d":
             m = torch.nn.Conv1d(3, 4, 2); m.load_state_dict(sd); got = nwc(m)
+        elif name == "conv3d":
+            m = torch.nn.Conv3d(2, 2, (2, 3, 2)); m.load_state_dict(sd); got = m(x.permute(0, 4, 1, 2, 3)).permute(0, 2, 3, 4, 1)
         elif name == "depthwise":
             m = torch.nn.Conv2d(3, 6, 3, groups=3); m.load_state_dict(sd); got = nhwc(m)
         elif name == "separable":
@@ -122,7 +125,7 @@ func TestInteropTFJSKerasLayers(t *testing.T) {
 		t.Fatalf("node: %v\n%s", err, out)
 	}
 	names, err := os.ReadDir(root)
-	if err != nil || len(names) != 11 {
+	if err != nil || len(names) != 12 {
 		t.Fatalf("TF.js wrote %d models: %v", len(names), err)
 	}
 	for _, e := range names {
@@ -171,8 +174,8 @@ func TestInteropTFJSKerasLayers(t *testing.T) {
 	if err := json.Unmarshal(testtool.RunPython(t, torchLayersScript, root), &diffs); err != nil {
 		t.Fatal(err)
 	}
-	if len(diffs) != 10 {
-		t.Errorf("PyTorch checked %d layers, want 10: %v", len(diffs), diffs)
+	if len(diffs) != 11 {
+		t.Errorf("PyTorch checked %d layers, want 11: %v", len(diffs), diffs)
 	}
 	for layer, d := range diffs {
 		if d > 1e-4 {
