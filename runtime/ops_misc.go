@@ -1154,9 +1154,6 @@ func gridSampleKernel(c *Call) ([]*Value, error) {
 	if x == nil || grid == nil || x.DType != tensor.F32 || grid.DType != tensor.F32 {
 		return nil, fmt.Errorf("needs float X and grid")
 	}
-	if len(x.Shape) != 4 || len(grid.Shape) != 4 || grid.Shape[3] != 2 || grid.Shape[0] != x.Shape[0] {
-		return nil, fmt.Errorf("X %v must be [N, C, H, W] and grid %v [N, Ho, Wo, 2] (only 2-D sampling is supported)", x, grid)
-	}
 	var a attrs
 	align := a.int(c.Node, "align_corners", 0) != 0
 	mode := a.str(c.Node, "mode", map[bool]string{true: "linear", false: "bilinear"}[c.Opset >= 20])
@@ -1175,6 +1172,16 @@ func gridSampleKernel(c *Call) ([]*Value, error) {
 	}
 	if padding != "zeros" && padding != "border" && padding != "reflection" {
 		return nil, fmt.Errorf("padding_mode %q", padding)
+	}
+	nd := len(x.Shape) - 2
+	if nd < 1 || len(grid.Shape) != nd+2 || grid.Shape[nd+1] != int64(nd) || grid.Shape[0] != x.Shape[0] {
+		return nil, fmt.Errorf("X %v must be [N, C, D1..Dn] and grid %v [N, O1..On, n]", x, grid)
+	}
+	if nd != 2 {
+		if c.Opset < 20 || mode == "cubic" {
+			return nil, fmt.Errorf("%d-D %s sampling: %w", nd, mode, errUnsupported)
+		}
+		return gridSampleND(c, x, grid, mode, padding, align)
 	}
 	N, C, H, W := int(x.Shape[0]), int(x.Shape[1]), int(x.Shape[2]), int(x.Shape[3])
 	Ho, Wo := int(grid.Shape[1]), int(grid.Shape[2])
@@ -2096,5 +2103,112 @@ func melWeightMatrixKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
+	return []*Value{out}, nil
+}
+
+// gridSampleND is GridSample-20 over n spatial dimensions (linear or nearest): the
+// grid's last axis lists coordinates innermost dimension first (x, y, z...).
+func gridSampleND(c *Call, x, grid *Value, mode, padding string, align bool) ([]*Value, error) {
+	nd := len(x.Shape) - 2
+	N, C := int(x.Shape[0]), int(x.Shape[1])
+	in := make([]int, nd)
+	inSize := 1
+	for d := range in {
+		in[d] = int(x.Shape[2+d])
+		inSize *= in[d]
+	}
+	outShape := append([]int64{int64(N), int64(C)}, grid.Shape[1:1+nd]...)
+	out := c.Alloc(tensor.F32, outShape)
+	outSize := 1
+	for _, d := range grid.Shape[1 : 1+nd] {
+		outSize *= int(d)
+	}
+	if inSize == 0 || outSize == 0 {
+		return []*Value{out}, nil
+	}
+	xs, gs, ys := x.Data.([]float32), grid.Data.([]float32), out.Data.([]float32)
+	inStr := stridesOf(x.Shape[2:])
+	lo, hi := make([]float32, nd), make([]float32, nd)
+	for d := range in {
+		lo[d], hi[d] = -0.5, float32(in[d])-0.5
+		if align {
+			lo[d], hi[d] = 0, float32(in[d]-1)
+		}
+	}
+	pixel := func(img []float32, idx []int) float32 {
+		off := 0
+		for d, i := range idx {
+			switch padding {
+			case "zeros":
+				if i < 0 || i >= in[d] {
+					return 0
+				}
+			case "border":
+				i = max(0, min(in[d]-1, i))
+			default:
+				i = max(0, min(in[d]-1, int(gsReflect(float32(i), lo[d], hi[d]))))
+			}
+			off += i * inStr[d]
+		}
+		return img[off]
+	}
+	parallelFor(N*C, 1, func(a, b int) {
+		coord := make([]float32, nd)
+		idx := make([]int, nd)
+		for nc := a; nc < b; nc++ {
+			n := nc / C
+			img := xs[nc*inSize : (nc+1)*inSize]
+			dst := ys[nc*outSize : (nc+1)*outSize]
+			g := gs[n*outSize*nd : (n+1)*outSize*nd]
+			for p := range dst {
+				for d := 0; d < nd; d++ {
+					v := g[p*nd+nd-1-d]
+					var f float32
+					if align {
+						f = (v + 1) / 2 * float32(in[d]-1)
+					} else {
+						f = ((v+1)*float32(in[d]) - 1) / 2
+					}
+					if mode == "nearest" {
+						f = float32(math.RoundToEven(float64(f)))
+					}
+					if f < lo[d] || f > hi[d] {
+						switch padding {
+						case "border":
+							f = max(0, min(float32(in[d]-1), f))
+						case "reflection":
+							f = gsReflect(f, lo[d], hi[d])
+						}
+					}
+					coord[d] = f
+				}
+				if mode == "nearest" {
+					for d, f := range coord {
+						idx[d] = int(f)
+					}
+					dst[p] = pixel(img, idx)
+					continue
+				}
+				var acc float32
+				for corner := 0; corner < 1<<nd; corner++ {
+					w := float32(1)
+					for d, f := range coord {
+						f0 := float32(math.Floor(float64(f)))
+						if corner>>d&1 == 1 {
+							idx[d] = int(f0) + 1
+							w *= f - f0
+						} else {
+							idx[d] = int(f0)
+							w *= f0 + 1 - f
+						}
+					}
+					if w != 0 {
+						acc += w * pixel(img, idx)
+					}
+				}
+				dst[p] = acc
+			}
+		}
+	})
 	return []*Value{out}, nil
 }

@@ -241,3 +241,29 @@ func signalORTCases(t testing.TB) []ortCase {
 func TestSignalAgainstORT(t *testing.T) {
 	runORTCases(t, signalORTCases(t))
 }
+
+func gridSample3DORTCases(t testing.TB) []ortCase {
+	r := rand.New(rand.NewPCG(111, 112))
+	x := randValue(t, r, 2, 2, 4, 5, 6)
+	grid := randValue(t, r, 2, 3, 2, 4, 3)
+	for i, v := range grid.Float32s() {
+		grid.Float32s()[i] = v * 1.5
+	}
+	var cases []ortCase
+	for _, mode := range []string{"linear", "nearest"} {
+		for _, pad := range []string{"zeros", "border", "reflection"} {
+			for _, align := range []int{0, 1} {
+				cases = append(cases, ortCase{name: fmt.Sprintf("GridSample3D/%s/%s/align%d", mode, pad, align), op: "GridSample", opset: 20,
+					attrs: map[string]any{"mode": mode, "padding_mode": pad, "align_corners": align}, inputs: []*Value{x, grid}, outputs: 1})
+			}
+		}
+	}
+	// The 2-D path at opset 20 with the new mode names.
+	cases = append(cases, ortCase{name: "GridSample2D/opset20/cubic", op: "GridSample", opset: 20,
+		attrs: map[string]any{"mode": "cubic"}, inputs: []*Value{randValue(t, r, 1, 2, 5, 6), randValue(t, r, 1, 3, 4, 2)}, outputs: 1})
+	return cases
+}
+
+func TestGridSample3DAgainstORT(t *testing.T) {
+	runORTCases(t, gridSample3DORTCases(t))
+}
