@@ -62,6 +62,7 @@ type TensorInfo struct {
 	Quantization *Quantization
 	Sparse       bool
 	Variable     bool
+	Tensor       string // name of the Model tensor it became ("" for none); differs from Name when a name repeats
 }
 
 // File is a parsed TFLite model: what Decode saw beyond the tensors it returns.
@@ -194,6 +195,7 @@ func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 				t.Name = fmt.Sprintf("%s#%d", t.Name, ti)
 			}
 			seen[t.Name] = true
+			f.Tensors[len(f.Tensors)-1].Tensor = t.Name
 			m.Tensors = append(m.Tensors, t)
 			if q := info.Quantization; q != nil && len(q.Scale) > 0 {
 				m.Metadata.Set("tflite.quantization."+t.Name+".scale", q.Scale)
@@ -368,14 +370,14 @@ func Dequantize(t *tensor.Tensor, q *Quantization) (*tensor.Tensor, error) {
 	return tensor.New(t.Name, tensor.F32, t.Shape.Clone(), lazy)
 }
 
-// Info returns the TensorInfo of a tensor of m (decoded by this package) by name.
+// Info returns the TensorInfo of a Model tensor of m (decoded by this package) by its name in m.
 func Info(m *refit.Model, name string) (*TensorInfo, bool) {
 	f, ok := m.Source.(*File)
 	if !ok {
 		return nil, false
 	}
 	for i := range f.Tensors {
-		if f.Tensors[i].Name == name {
+		if f.Tensors[i].Tensor == name {
 			return &f.Tensors[i], true
 		}
 	}
