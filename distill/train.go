@@ -229,6 +229,16 @@ func Train(ctx context.Context, teacher *runtime.Session, student *onnxpb.ModelP
 			return nil, nil, fmt.Errorf("%w: label %d but only %d classes", ErrIncompatible, l, classes)
 		}
 	}
+	if val != nil {
+		if !slices.Equal(val.Shape[1:], train.Shape[1:]) {
+			return nil, nil, fmt.Errorf("%w: held-out examples have shape %v, training examples %v", ErrIncompatible, val.Shape[1:], train.Shape[1:])
+		}
+		for _, l := range val.Labels {
+			if l >= int64(classes) {
+				return nil, nil, fmt.Errorf("%w: held-out label %d but only %d classes", ErrIncompatible, l, classes)
+			}
+		}
+	}
 	// Examples that carry a signal: labeled ones, plus all when distilling.
 	var pool []int
 	for i := 0; i < train.Len(); i++ {
