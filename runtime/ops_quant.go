@@ -591,8 +591,9 @@ func intConv(c *Call, x, w *Value, zx, zw []int32) ([]int32, []int64, error) {
 		xz[i] = v - zx[0]
 	}
 	wz := make([]int32, len(ws))
+	perFilter := len(ws) / max(1, M)
 	for i, v := range ws {
-		wz[i] = v - at(zw, i/(len(ws)/M))
+		wz[i] = v - at(zw, i/max(1, perFilter))
 	}
 	outShape := append([]int64{int64(N), int64(M)}, win.out...)
 	y := make([]int32, N*M*on)

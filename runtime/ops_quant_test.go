@@ -596,3 +596,26 @@ func BenchmarkMatMulNBits(b *testing.B) {
 		})
 	}
 }
+
+func TestIntegerOpsEmptyAndBadShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name, op string
+		ins      []*Value
+		ok       bool
+	}{
+		{"ConvInteger no filters", "ConvInteger", []*Value{NewValue(tensor.U8, []int64{1, 0, 3, 3}), NewValue(tensor.U8, []int64{0, 0, 1, 1})}, true},
+		{"ConvInteger channel mismatch", "ConvInteger", []*Value{NewValue(tensor.U8, []int64{1, 2, 3, 3}), NewValue(tensor.U8, []int64{4, 3, 1, 1})}, false},
+		{"MatMulInteger inner mismatch", "MatMulInteger", []*Value{NewValue(tensor.U8, []int64{2, 3}), NewValue(tensor.U8, []int64{4, 2})}, false},
+		{"MatMulInteger zero point length", "MatMulInteger", []*Value{NewValue(tensor.U8, []int64{2, 3}), NewValue(tensor.U8, []int64{3, 2}), NewValue(tensor.U8, []int64{3})}, false},
+		{"MatMulInteger float", "MatMulInteger", []*Value{NewValue(tensor.F32, []int64{2, 3}), NewValue(tensor.F32, []int64{3, 2})}, false},
+		{"DequantizeLinear float input", "DequantizeLinear", []*Value{NewValue(tensor.F32, []int64{2}), Scalar[float32](1)}, false},
+		{"QuantizeLinear per-axis length", "QuantizeLinear", []*Value{NewValue(tensor.F32, []int64{2, 3}), NewValue(tensor.F32, []int64{2})}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runOp("", tc.op, 13, nil, 1, tc.ins...)
+			if (err == nil) != tc.ok {
+				t.Fatalf("%s: err = %v, want ok=%v", tc.op, err, tc.ok)
+			}
+		})
+	}
+}
