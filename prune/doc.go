@@ -14,6 +14,11 @@
 // set to zero, so any encoder of the source format writes it back. Zeros compress:
 // [Compressor] wraps the encoded container in a zstd stream (the CLI writes OUT.zst;
 // `zstd -d` restores the plain file) and [CompressedSize] reports what it would be.
+// [EncodeSparse] rewrites each tensor that shrinks as a bitmask of its nonzero
+// elements plus the packed nonzero values (<name>.mask U8 and <name>.values, with
+// refit.sparse=bitmask-v1 and the dense shape in metadata; the layout is documented
+// at [SparseKey]); [DecodeSparse] restores the dense tensors bit for bit. At 50%
+// sparsity the MNIST checkpoint's float32 data shrinks to 53%, at 90% to 13%.
 //
 // # Invariants
 //
@@ -37,7 +42,9 @@
 // Weights converts one tensor at a time; pruned tensors are lazy and recomputed when
 // the encoder reads them, so memory is O(largest tensor) for per-tensor methods.
 // Global pruning also holds one float32 score per selected element to find the
-// threshold. Structured pruning works on an in-memory ModelProto (small models).
+// threshold. EncodeSparse reads each tensor once to count its nonzeros
+// and again when the encoder pulls its mask and values; DecodeSparse keeps nothing
+// but scatters each tensor when it is read. Structured pruning works on an in-memory ModelProto (small models).
 //
 // # Security
 //
