@@ -384,6 +384,9 @@ func depthwise(nd int, separable bool) convertFunc {
 	}
 }
 
+// maxDefaultWeight caps weights made up from a config (LayerNormalization without gamma).
+const maxDefaultWeight = 1 << 24
+
 // singleAxis reads "axis" as an int or a one-element list.
 func singleAxis(c *cfg, def int64) int64 {
 	if l, ok := c.m["axis"].([]any); ok && len(l) == 1 {
@@ -517,8 +520,8 @@ func layerNorm(b *builder, l *layer, in []*value) ([]*value, error) {
 	}
 	n := int64(1)
 	for _, d := range normShape {
-		if d < 0 {
-			return nil, unsupported(l, "unknown normalized size %v without weights", normShape)
+		if d < 0 || d > maxDefaultWeight || n*d > maxDefaultWeight {
+			return nil, unsupported(l, "normalized shape %v without weights", normShape)
 		}
 		n *= d
 	}
@@ -971,7 +974,7 @@ func concatenate(b *builder, l *layer, in []*value) ([]*value, error) {
 		kaxis += r
 	}
 	axis, ok := axisOf(in[0], kaxis)
-	if !ok || kaxis == 0 {
+	if !ok || kaxis <= 0 || kaxis >= r {
 		return nil, fmt.Errorf("%w: layer %q: axis %v for rank %d", refit.ErrFormat, l.Name, l.Cfg.m["axis"], r)
 	}
 	names := make([]string, len(in))

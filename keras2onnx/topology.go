@@ -54,6 +54,19 @@ func parseTopology(raw []byte) (*spec, error) {
 			tfjs = strings.HasPrefix(s, "tfjs")
 		}
 	}
+	if mt, ok := top["modelTopology"]; ok { // a whole TF.js model.json
+		top = nil
+		if err := json.Unmarshal(mt, &top); err != nil {
+			return nil, fmt.Errorf("%w: modelTopology: %v", refit.ErrFormat, err)
+		}
+	}
+	if v, ok := top["keras_version"]; ok {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			keras3 = keras3 || strings.HasPrefix(s, "3")
+			tfjs = tfjs || strings.HasPrefix(s, "tfjs")
+		}
+	}
 	if mc, ok := top["model_config"]; ok {
 		top = nil
 		if err := json.Unmarshal(mc, &top); err != nil {
