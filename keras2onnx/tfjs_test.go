@@ -5,8 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/refit-ml/refit"
+	_ "github.com/refit-ml/refit/format/keras"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/tfjs"
@@ -36,6 +39,39 @@ func TestTFJSFixtures(t *testing.T) {
 				}
 			}
 			t.Logf("%d nodes, %d Transposes, max abs error %.2g", len(mp.Graph.Node), countOps(mp, "Transpose"), worst)
+		})
+	}
+}
+
+// TestKerasFixtures converts the same models written as legacy .h5 and Keras 3 .keras
+// files (testdata/gen/tfjs_to_keras.py) through format/keras and compares with TF.js.
+func TestKerasFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/keras/*")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			m, err := refit.Open(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			mp, err := ConvertModel(m, nil)
+			if err != nil {
+				t.Fatalf("ConvertModel: %v", err)
+			}
+			dir := filepath.Join("testdata", "tfjs", strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)))
+			got := runWith(t, mp, dir)
+			want, _ := readNPY(t, filepath.Join(dir, "y.npy"))
+			if len(got) != len(want) {
+				t.Fatalf("output has %d values, TF.js %d", len(got), len(want))
+			}
+			for i := range want {
+				if d := math.Abs(float64(got[i]) - float64(want[i])); d > 1e-4+1e-4*math.Abs(float64(want[i])) {
+					t.Fatalf("output[%d] = %g, TF.js %g", i, got[i], want[i])
+				}
+			}
 		})
 	}
 }
@@ -83,12 +119,19 @@ func runFixture(t *testing.T, dir string) (*onnxpb.ModelProto, []float32, []floa
 	if err != nil {
 		t.Fatalf("ConvertModel: %v", err)
 	}
+	want, _ := readNPY(t, filepath.Join(dir, "y.npy"))
+	return mp, runWith(t, mp, dir), want
+}
+
+// runWith runs mp in Refit's runtime on dir/x.npy, checking the output shape against dir/y.npy.
+func runWith(t *testing.T, mp *onnxpb.ModelProto, dir string) []float32 {
+	t.Helper()
 	sess, err := runtime.Load(mp, nil, nil)
 	if err != nil {
 		t.Fatalf("runtime.Load: %v", err)
 	}
 	x, xs := readNPY(t, filepath.Join(dir, "x.npy"))
-	want, ws := readNPY(t, filepath.Join(dir, "y.npy"))
+	_, ws := readNPY(t, filepath.Join(dir, "y.npy"))
 	in, err := runtime.FromSlice(x, xs...)
 	if err != nil {
 		t.Fatal(err)
@@ -106,5 +149,5 @@ func runFixture(t *testing.T, dir string) (*onnxpb.ModelProto, []float32, []floa
 			t.Fatalf("output shape %v, TF.js %v", y.Shape, ws)
 		}
 	}
-	return mp, y.Float32s(), want
+	return y.Float32s()
 }
