@@ -118,10 +118,32 @@ func TestStructured(t *testing.T) {
 			if len(rep.Layers) != 3 || rep.ParamsAfter*3 > rep.ParamsBefore {
 				t.Errorf("report %+v: want 3 layers and < 1/3 of the parameters", rep)
 			}
-			for _, l := range rep.Layers {
-				if l.NewShape[0] != l.Shape[0]/2 {
-					t.Errorf("%s: %v -> %v, want half the output channels", l.Name, l.Shape, l.NewShape)
+			// Each layer compares its original tensor with its final one: conv2 and fc1
+			// also lose input columns to the layers cut before them.
+			want := []struct{ before, after tensor.Shape }{
+				{tensor.Shape{16, 1, 3, 3}, tensor.Shape{8, 1, 3, 3}},
+				{tensor.Shape{32, 16, 3, 3}, tensor.Shape{16, 8, 3, 3}},
+				{tensor.Shape{64, 1568}, tensor.Shape{32, 784}},
+			}
+			for i, l := range rep.Layers {
+				if i >= len(want) {
+					break
 				}
+				w := want[i]
+				if !l.Shape.Equal(w.before) || !l.NewShape.Equal(w.after) ||
+					l.Params != w.before.Elements() || l.NewParams != w.after.Elements() {
+					t.Errorf("%s: %v (%d) -> %v (%d), want %v -> %v", l.Name, l.Shape, l.Params, l.NewShape, l.NewParams, w.before, w.after)
+				}
+				if l.SparsityAfter != 0.5 {
+					t.Errorf("%s: sparsity %g, want 0.5 of the output channels", l.Name, l.SparsityAfter)
+				}
+			}
+			var sum int64
+			for _, l := range rep.Layers {
+				sum += l.Params - l.NewParams
+			}
+			if removed := rep.ParamsBefore - rep.ParamsAfter; sum > removed {
+				t.Errorf("layers report %d parameters removed, model lost only %d", sum, removed)
 			}
 			s, err := runtime.Load(out, nil, nil)
 			if err != nil {

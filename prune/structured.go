@@ -60,6 +60,10 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 	if err != nil {
 		return nil, nil, err
 	}
+	// A layer's report compares its original tensor with its final one: cutting a
+	// layer also cuts the input dimension of the layers after it.
+	origShapes := p.initShapes()
+	var layerWeights []string
 	var calib map[string]*runtime.Value
 	if o.Calib != nil {
 		if calib, err = p.run(o.Calib, p.producerOutputs()); err != nil {
@@ -104,7 +108,6 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 			scores = channelNorms(wt, outAxis, o.Score)
 		}
 		keep := lowestDropped(scores, drop)
-		oldShape := slices.Clone(wt.shape)
 		if err := p.cut(w, outAxis, keep); err != nil {
 			return nil, nil, err
 		}
@@ -117,11 +120,17 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 			return nil, nil, err
 		}
 		stale = true
-		nw, _ := p.weight(w)
-		lr := LayerReport{Name: nodeName(n) + " (" + w + ")", Shape: oldShape, NewShape: slices.Clone(nw.shape),
-			Params: tensor.Shape(oldShape).Elements(), NewParams: tensor.Shape(nw.shape).Elements()}
-		lr.SparsityAfter = 1 - float64(len(keep))/float64(c)
+		lr := LayerReport{Name: nodeName(n) + " (" + w + ")", Shape: origShapes[w]}
+		lr.Params = lr.Shape.Elements()
+		lr.SparsityAfter = 1 - float64(len(keep))/float64(c) // of the output channels
 		rep.Layers = append(rep.Layers, lr)
+		layerWeights = append(layerWeights, w)
+	}
+	finalShapes := p.initShapes()
+	for i, w := range layerWeights {
+		l := &rep.Layers[i]
+		l.NewShape = finalShapes[w]
+		l.NewParams = l.NewShape.Elements()
 	}
 	after, err := p.countParams()
 	if err != nil {
@@ -644,6 +653,15 @@ func (p *pruner) refreshShapes() error {
 		p.shapes[k] = v.Shape
 	}
 	return nil
+}
+
+// initShapes returns the shape of every initializer by name.
+func (p *pruner) initShapes() map[string]tensor.Shape {
+	m := make(map[string]tensor.Shape, len(p.mp.Graph.Initializer))
+	for _, t := range p.mp.Graph.Initializer {
+		m[t.GetName()] = tensor.Shape(slices.Clone(t.GetDims()))
+	}
+	return m
 }
 
 // countParams sums the elements of every initializer.
