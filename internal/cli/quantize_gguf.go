@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -221,14 +223,32 @@ func openGGUFSource(e *env, in string) (*refit.Model, error) {
 		}
 		return arch.ConvertHF(e.ctx, fsys, &arch.ConvertOptions{DType: tensor.F32})
 	}
-	m, err := refit.Open(in)
+	return openGGUFFile(in)
+}
+
+// openGGUFFile decodes a GGUF file read with pread, not mmap: each tensor is read
+// once, and page-cache pages do not count against the process (peak RSS stays near
+// one slab).
+func openGGUFFile(in string) (*refit.Model, error) {
+	f, err := os.Open(in)
 	if err != nil {
 		return nil, err
 	}
-	if m.Format != "gguf" {
-		m.Close()
-		return nil, usageError{fmt.Errorf("%s is %s; llama.cpp file types need a GGUF file or a Hugging Face folder", in, m.Format)}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
+	if !refit.HasPrefix(f, st.Size(), "GGUF") {
+		f.Close()
+		return nil, usageError{fmt.Errorf("%s is not a GGUF file; llama.cpp file types need a GGUF file or a Hugging Face folder", in)}
+	}
+	m, err := gguf.Decode(f, st.Size(), nil)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m.AddCloser(f)
 	return m, nil
 }
 
@@ -253,7 +273,7 @@ func printPlan(e *env, p *plan.Plan) {
 // verifyQuantized re-opens the output, checks names, types and shapes against the plan,
 // and measures each tensor's error against the input, one tensor at a time.
 func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuantResult) error {
-	got, err := refit.Open(path)
+	got, err := openGGUFFile(path)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading output: %w", err)
 	}
@@ -272,22 +292,19 @@ func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuant
 		if !s.DType.Float() && !s.DType.Quantized() {
 			continue
 		}
-		a, err := s.Float32s()
-		if err != nil {
-			return fmt.Errorf("verify: %s: %w", want.Name, err)
-		}
-		b, err := g.Float32s()
-		if err != nil {
-			return fmt.Errorf("verify: %s: %w", want.Name, err)
-		}
 		row := quantTensorError{Name: want.Name, Type: want.ToName}
 		var td, ta, tb float64
-		for j := range a {
-			x, y := float64(a[j]), float64(b[j])
-			row.MaxAbs = math.Max(row.MaxAbs, math.Abs(x-y))
-			td += x * y
-			ta += x * x
-			tb += y * y
+		err := eachRowChunk(s, g, func(a, b []float32) {
+			for j := range a {
+				x, y := float64(a[j]), float64(b[j])
+				row.MaxAbs = math.Max(row.MaxAbs, math.Abs(x-y))
+				td += x * y
+				ta += x * x
+				tb += y * y
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("verify: %s: %w", want.Name, err)
 		}
 		row.Cosine = 1
 		if ta > 0 || tb > 0 {
@@ -309,4 +326,61 @@ func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuant
 		return fmt.Errorf("verify: an F32 file changed values (max error %g)", res.MaxAbs)
 	}
 	return nil
+}
+
+// eachRowChunk decodes a and b (same shape, any float or block types) a run of whole
+// rows at a time and calls fn with the values, so verifying holds a few MB, not a tensor.
+func eachRowChunk(a, b *tensor.Tensor, fn func(x, y []float32)) error {
+	if len(a.Shape) == 0 {
+		x, err := a.Float32s()
+		if err != nil {
+			return err
+		}
+		y, err := b.Float32s()
+		if err != nil {
+			return err
+		}
+		fn(x, y)
+		return nil
+	}
+	rowLen := a.Shape[len(a.Shape)-1]
+	n := a.NumElements()
+	if rowLen <= 0 || n == 0 {
+		return nil
+	}
+	rows := n / rowLen
+	ra, rb := a.Size()/rows, b.Size()/rows
+	step := max(1, (1<<20)/rowLen)
+	var ba, bb []byte
+	var x, y []float32
+	for r := int64(0); r < rows; r += step {
+		k := min(step, rows-r)
+		ba, bb = slices.Grow(ba[:0], int(k*ra))[:k*ra], slices.Grow(bb[:0], int(k*rb))[:k*rb]
+		x, y = slices.Grow(x[:0], int(k*rowLen))[:k*rowLen], slices.Grow(y[:0], int(k*rowLen))[:k*rowLen]
+		if err := readFull(a.Data, ba, r*ra); err != nil {
+			return err
+		}
+		if err := readFull(b.Data, bb, r*rb); err != nil {
+			return err
+		}
+		if err := tensor.ToFloat32(x, ba, a.DType); err != nil {
+			return err
+		}
+		if err := tensor.ToFloat32(y, bb, b.DType); err != nil {
+			return err
+		}
+		fn(x, y)
+	}
+	return nil
+}
+
+func readFull(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }

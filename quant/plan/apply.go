@@ -9,7 +9,7 @@ import (
 )
 
 // Apply returns the model the plan describes: m's tensors in the plan's order,
-// converted ones lazy, unchanged ones shared, with llama.cpp's output metadata. imatrix
+// converted ones computed slab by slab as they are read, unchanged ones shared, with llama.cpp's output metadata. imatrix
 // maps tensor names to importance weights as ParseImatrix returns them (nil for none);
 // a vector whose length is not columns x experts is an error, except for token_embd
 // (ignored, as llama.cpp does). It runs Check first. m is not modified.
@@ -37,20 +37,18 @@ func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model
 			out[i] = t
 			continue
 		}
-		src := t
-		if src.DType.Quantized() {
-			var err error
-			if src, err = tensor.Cast(t, tensor.F32); err != nil {
-				return nil, fmt.Errorf("plan: dequantizing %q: %w", e.Name, err)
-			}
-		}
 		im, err := importance(imatrix, e)
 		if err != nil {
 			return nil, err
 		}
-		if out[i], err = ggml.Quantize(src, e.To, im); err != nil {
-			return nil, fmt.Errorf("plan: %w", err)
+		if !ggml.Supported(e.To) {
+			return nil, fmt.Errorf("plan: %s needs %v: %w", e.Name, e.To, refit.ErrUnsupported)
 		}
+		data, err := newQuantData(t, e.To, im)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &tensor.Tensor{Name: t.Name, DType: e.To, Shape: t.Shape.Clone(), Data: data}
 	}
 	q := m.Derive(out)
 	q.Metadata = outputMetadata(m.Metadata, p.ft)

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""GGUF quantization benchmark: refit quantize vs llama.cpp's llama_model_quantize, in one run.
+
+Usage: /usr/bin/python3 bench/quantize.py [--layers 4] [--dtype f16|f32] [--threads N]
+                                          [--types Q8_0,Q4_0,Q4_K_M,Q6_K] [--dir /tmp/refit-qbench]
+                                          [--refit BIN] [--keep]
+
+Writes a random-weight llama-shaped GGUF (n_embd 2048, n_ff 5632, vocab 16000, --layers
+blocks; about 540 MB at F16 with 4 layers), then for each type times
+  refit quantize IN OUT --type T --no-verify          (GOMAXPROCS = --threads)
+  llama_model_quantize(IN, OUT, ftype, nthread)        (libllama via ctypes, testdata/gen/quant_llm.py)
+and prints wall time, peak RSS (GNU time, Debian package "time"), the ratios, and whether
+the two output files are byte-identical. The input is read once before timing (page cache).
+llama.cpp's RSS includes the Python interpreter that drives it through ctypes (~30 MB).
+"""
+import argparse, os, struct, subprocess, sys, time
+
+import numpy as np
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--layers", type=int, default=4)
+ap.add_argument("--dtype", default="f16", choices=["f16", "f32"])
+ap.add_argument("--threads", type=int, default=os.cpu_count())
+ap.add_argument("--types", default="Q8_0,Q4_0,Q4_K_M,Q6_K")
+ap.add_argument("--dir", default="/tmp/refit-qbench")
+ap.add_argument("--refit", default="", help="path to a built refit binary (default: go build)")
+ap.add_argument("--keep", action="store_true")
+a = ap.parse_args()
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+libdir = os.path.join(root, "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+helper = os.path.join(root, "testdata", "gen", "quant_llm.py")
+os.makedirs(a.dir, exist_ok=True)
+refit = a.refit or os.path.join(a.dir, "refit")
+if not a.refit:
+    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True)
+
+FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
+          "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16,
+          "Q5_K_M": 17, "Q6_K": 18, "IQ4_NL": 25, "IQ4_XS": 30, "BF16": 32, "TQ1_0": 36, "TQ2_0": 37}
+
+EMBD, FF, VOCAB, HEADS, KV = 2048, 5632, 16000, 16, 4
+
+
+def gguf_str(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def kv(key, vtype, payload):
+    return gguf_str(key) + struct.pack("<I", vtype) + payload
+
+
+def write_model(path):
+    """A GGUF v3 file llama.cpp loads: llama metadata, a byte-level vocabulary, random weights."""
+    rng = np.random.default_rng(0)
+    dt, gtype = (np.float16, 1) if a.dtype == "f16" else (np.float32, 0)
+    shapes = [("token_embd.weight", (VOCAB, EMBD))]
+    for b in range(a.layers):
+        p = f"blk.{b}."
+        shapes += [(p + "attn_norm.weight", (EMBD,)), (p + "attn_q.weight", (EMBD, EMBD)),
+                   (p + "attn_k.weight", (EMBD * KV // HEADS, EMBD)), (p + "attn_v.weight", (EMBD * KV // HEADS, EMBD)),
+                   (p + "attn_output.weight", (EMBD, EMBD)), (p + "ffn_norm.weight", (EMBD,)),
+                   (p + "ffn_gate.weight", (FF, EMBD)), (p + "ffn_up.weight", (FF, EMBD)),
+                   (p + "ffn_down.weight", (EMBD, FF))]
+    shapes += [("output_norm.weight", (EMBD,)), ("output.weight", (VOCAB, EMBD))]
+    tokens = [f"t{i}" for i in range(VOCAB)]
+    U32, F32, STR, ARR, I32 = 4, 6, 8, 9, 5
+    kvs = [kv("general.architecture", STR, gguf_str("llama")),
+           kv("general.file_type", U32, struct.pack("<I", 1 if a.dtype == "f16" else 0)),
+           kv("llama.context_length", U32, struct.pack("<I", 4096)),
+           kv("llama.embedding_length", U32, struct.pack("<I", EMBD)),
+           kv("llama.block_count", U32, struct.pack("<I", a.layers)),
+           kv("llama.feed_forward_length", U32, struct.pack("<I", FF)),
+           kv("llama.attention.head_count", U32, struct.pack("<I", HEADS)),
+           kv("llama.attention.head_count_kv", U32, struct.pack("<I", KV)),
+           kv("llama.rope.dimension_count", U32, struct.pack("<I", EMBD // HEADS)),
+           kv("llama.attention.layer_norm_rms_epsilon", F32, struct.pack("<f", 1e-5)),
+           kv("tokenizer.ggml.model", STR, gguf_str("gpt2")),
+           kv("tokenizer.ggml.tokens", ARR, struct.pack("<IQ", STR, VOCAB) + b"".join(gguf_str(t) for t in tokens)),
+           kv("tokenizer.ggml.token_type", ARR, struct.pack("<IQ", I32, VOCAB) + struct.pack(f"<{VOCAB}i", *([1] * VOCAB)))]
+    infos, offset = [], 0
+    for name, shape in shapes:
+        t = 0 if len(shape) == 1 else gtype
+        nbytes = int(np.prod(shape)) * (4 if t == 0 else np.dtype(dt).itemsize)
+        infos.append(gguf_str(name) + struct.pack("<I", len(shape)) + struct.pack(f"<{len(shape)}Q", *reversed(shape))
+                     + struct.pack("<IQ", t, offset))
+        offset += (nbytes + 31) // 32 * 32
+    header = b"GGUF" + struct.pack("<IQQ", 3, len(shapes), len(kvs)) + b"".join(kvs) + b"".join(infos)
+    with open(path, "wb") as f:
+        f.write(header + b"\0" * ((-len(header)) % 32))
+        for name, shape in shapes:
+            x = rng.standard_normal(shape, dtype=np.float32) * 0.02
+            if len(shape) == 1:
+                x = 1 + x
+            else:
+                x = x.astype(dt)
+            b = x.tobytes()
+            f.write(b + b"\0" * ((-len(b)) % 32))
+
+
+src = os.path.join(a.dir, f"model-{a.dtype}-{a.layers}.gguf")
+if not os.path.exists(src):
+    write_model(src)
+
+
+def run(cmd, label, env=None):
+    """Runs cmd under GNU time; returns (seconds, peak RSS in bytes)."""
+    rss_file = os.path.join(a.dir, "rss.txt")
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        sys.exit(f"{label} failed: {p.stderr.decode()[-2000:]}")
+    with open(rss_file) as f:
+        return dt, int(f.read().split()[-1]) * 1024
+
+
+def warm(path):
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def same(p, q):
+    if os.path.getsize(p) != os.path.getsize(q):
+        return False
+    with open(p, "rb") as f, open(q, "rb") as g:
+        while True:
+            x, y = f.read(1 << 24), g.read(1 << 24)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+size = os.path.getsize(src)
+print(f"input: {src} ({size / 2**20:.0f} MiB, {a.dtype.upper()}, {a.layers} layers), threads {a.threads}, "
+      f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+print(f"{'type':8} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'refit RSS':>10} {'llama RSS':>10} {'RSS ratio':>9}  identical")
+env = dict(os.environ, GOMAXPROCS=str(a.threads))
+for t in a.types.split(","):
+    warm(src)
+    out_r, out_l = os.path.join(a.dir, f"refit-{t}.gguf"), os.path.join(a.dir, f"llama-{t}.gguf")
+    tr, mr = run([refit, "quantize", src, out_r, "--type", t, "--no-verify", "--force"], "refit", env)
+    warm(src)
+    tl, ml = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp")
+    ident = same(out_r, out_l)
+    print(f"{t:8} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB {ml / mr:8.2f}x  {'yes' if ident else 'NO'}",
+          flush=True)
+    if not a.keep:
+        os.remove(out_r)
+        os.remove(out_l)
