@@ -88,6 +88,11 @@ func (q *quantData) ReadAt(p []byte, off int64) (int, error) {
 		}
 		n += copy(p[n:], q.cur[pos-q.curRow*q.dstRow:])
 	}
+	if off+int64(n) == q.Size() {
+		// The tensor has been read to its end (an encoder is done with it): drop the
+		// buffers, so a model of many tensors holds one slab, not one per tensor.
+		q.cur, q.srcBuf, q.floatBuf = nil, nil, nil
+	}
 	return n, nil
 }
 
