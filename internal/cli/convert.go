@@ -170,8 +170,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 // hfFormat names models converted from Hugging Face LLM folders.
 const hfFormat = "hf"
 
-// openSource opens IN. A Hugging Face LLM folder written as GGUF goes through the
-// architecture converter (names, metadata, tokenizer), which applies --dtype itself.
+// openSource opens IN, with a sparse layout expanded. A Hugging Face LLM folder
+// written as GGUF goes through the architecture converter (names, metadata,
+// tokenizer), which applies --dtype itself.
 func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit.Model, error) {
 	if st, err := os.Stat(in); err == nil && st.IsDir() && enc.Name == "gguf" {
 		fsys := refit.DirFS(in)
@@ -192,7 +193,7 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit
 			return m, nil
 		}
 	}
-	return refit.OpenWith(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
 }
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.

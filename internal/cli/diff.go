@@ -65,12 +65,12 @@ error exceeds it.`,
 
 func runCheckpointDiff(e *env, pa, pb string, o *diffOptions) error {
 	opts := &refit.DecodeOptions{Key: o.key}
-	a, err := refit.OpenWith(pa, opts)
+	a, err := openCheckpoint(pa, opts)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	b, err := refit.OpenWith(pb, opts)
+	b, err := openCheckpoint(pb, opts)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -11,7 +12,6 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/distill"
 	"github.com/refit-ml/refit/format/onnx"
-	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/safetensors"
 	"github.com/refit-ml/refit/runtime"
 )
@@ -102,6 +102,17 @@ func runDistill(e *env, o *distillOptions) error {
 	if o.opt.Alpha > 0 && o.teacher == "" {
 		return usageError{fmt.Errorf("--teacher is required unless --alpha 0")}
 	}
+	// Both outputs are checked and opened before training and committed together
+	// after both are written, so a refused or failed run leaves neither behind.
+	st := strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".safetensors"
+	if sameFile(st, o.out) {
+		return usageError{fmt.Errorf("--out %s: want an .onnx name (the weights go to %s)", o.out, st)}
+	}
+	outs, err := createDistillOutputs(o.out, st, o.force)
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
 	sfs := refit.DirFS(filepath.Dir(o.student))
 	student, err := onnx.Load(sfs, filepath.Base(o.student))
 	if err != nil {
@@ -143,17 +154,19 @@ func runDistill(e *env, o *distillOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeDistilledONNX(o.out, trained, o.force); err != nil {
-		return err
-	}
-	st := strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".safetensors"
 	ws, err := distill.Weights(trained, nil)
 	if err != nil {
 		return err
 	}
-	if err := writePending(st, o.force, func(bw *bufio.Writer) error {
+	if err := writeBuffered(outs.weights, func(bw *bufio.Writer) error {
 		return safetensors.Encode(bw, &refit.Model{Format: "safetensors", Tensors: ws}, nil)
 	}); err != nil {
+		return err
+	}
+	if err := writeBuffered(outs.model, func(bw *bufio.Writer) error { return onnx.WriteModel(bw, trained, nil) }); err != nil {
+		return err
+	}
+	if err := outs.commit(); err != nil {
 		return err
 	}
 	if o.asJSON {
@@ -178,22 +191,59 @@ func runDistill(e *env, o *distillOptions) error {
 	return nil
 }
 
-func writeDistilledONNX(path string, mp *onnxpb.ModelProto, force bool) error {
-	return writePending(path, force, func(bw *bufio.Writer) error { return onnx.WriteModel(bw, mp, nil) })
+// distillOutputs are the student model (.onnx) and its weights (.safetensors),
+// written to pending files and committed together.
+type distillOutputs struct {
+	model, weights *refit.PendingFile
+	weightsExisted bool
 }
 
-func writePending(path string, force bool, fn func(*bufio.Writer) error) error {
-	pf, err := refit.CreatePending(path, force)
-	if err != nil {
+// createDistillOutputs refuses existing outputs unless force, and opens both
+// pending files.
+func createDistillOutputs(model, weights string, force bool) (*distillOutputs, error) {
+	o := &distillOutputs{}
+	if _, err := os.Lstat(weights); err == nil {
+		o.weightsExisted = true
+	}
+	var err error
+	if o.model, err = refit.CreatePending(model, force); err != nil {
+		return nil, err
+	}
+	if o.weights, err = refit.CreatePending(weights, force); err != nil {
+		o.model.Abort()
+		return nil, err
+	}
+	return o, nil
+}
+
+// commit renames the weights into place, then the model. If the model's rename
+// fails, weights that did not exist before are removed again; weights that
+// replaced an existing file (--force) cannot be restored. Either way no new
+// model is left without its weights.
+func (o *distillOutputs) commit() error {
+	if err := o.weights.Commit(); err != nil {
 		return err
 	}
-	defer pf.Abort()
+	if err := o.model.Commit(); err != nil {
+		if !o.weightsExisted {
+			os.Remove(o.weights.Target())
+		}
+		return err
+	}
+	return nil
+}
+
+// abort discards whatever was not committed.
+func (o *distillOutputs) abort() {
+	o.weights.Abort()
+	o.model.Abort()
+}
+
+// writeBuffered writes through a buffer to pf without committing it.
+func writeBuffered(pf *refit.PendingFile, fn func(*bufio.Writer) error) error {
 	bw := bufio.NewWriterSize(pf, 1<<20)
 	if err := fn(bw); err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return pf.Commit()
+	return bw.Flush()
 }
