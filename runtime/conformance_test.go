@@ -320,7 +320,7 @@ var unsupportedReasons = map[string]string{
 
 func classifyUnsupported(op string) string {
 	switch op {
-	case "Adagrad", "Adam", "Momentum", "Gradient", "NegativeLogLikelihoodLoss", "SoftmaxCrossEntropyLoss":
+	case "Adagrad", "Adam", "Momentum", "Gradient":
 		return "training"
 	case "StringNormalizer", "StringConcat", "StringSplit", "RegexFullMatch", "TfIdfVectorizer", "LabelEncoder":
 		return "strings"
