@@ -15,8 +15,9 @@
 // Fallback and Check fails with ErrFallback (listing the tensors) unless
 // Options.AllowFallback is set.
 //
-// Apply turns a plan into a model: changed tensors are lazy (quant/ggml.Quantize,
-// byte-identical to ggml), unchanged ones are shared, metadata is llama.cpp's (input
+// Apply turns a plan into a model: changed tensors are computed as they are read, a
+// slab of whole rows at a time, by quant/ggml.QuantizeRows (byte-identical to ggml);
+// unchanged ones are shared; metadata is llama.cpp's (input
 // keys, split keys removed, general.quantization_version and general.file_type last).
 // Encoding the result with gguf.Encode writes the same bytes llama_model_quantize
 // writes for the same input and options.
@@ -26,7 +27,10 @@
 // llama-quantize normalizes them.
 //
 // Memory: New reads headers only. Apply is lazy: when an encoder pulls a tensor, one
-// tensor's float32 values and its output are held, so peak memory is O(largest tensor).
+// slab (at most 8 MiB of float32 values plus its source and output bytes) is held, and
+// freed when the tensor has been read to its end, so peak memory does not grow with the
+// model or its largest tensor. (Refit's CLI also reads the input with pread instead of
+// mmap, so page-cache pages do not count against it.)
 //
 // Security: imatrix files are hostile input: every count and length is checked
 // against the bytes remaining before anything is allocated (FuzzParseImatrix).
