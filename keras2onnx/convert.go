@@ -169,7 +169,7 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 		v = b.toKeras(v)
 		b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String("Identity"), Name: proto.String(b.fresh(outNames[i] + "_output")),
 			Input: []string{v.name}, Output: []string{outNames[i]}})
-		graphOut = append(graphOut, valueInfo(outNames[i], v.elem, v.shape, "", opts.BatchSize))
+		graphOut = append(graphOut, valueInfo(outNames[i], v.elem, v.shape, ""))
 	}
 	name := opts.Name
 	if name == "" {
@@ -210,11 +210,11 @@ func inputValue(l *layer, batch int64) (*value, *onnxpb.ValueInfoProto, error) {
 	if batch > 0 {
 		shape[0] = batch
 	}
-	return &value{name: l.Name, shape: shape, elem: elem}, valueInfo(l.Name, elem, shape, l.Name, batch), nil
+	return &value{name: l.Name, shape: shape, elem: elem}, valueInfo(l.Name, elem, shape, l.Name), nil
 }
 
 // valueInfo describes a graph input or output; unknown dims get names when param is set.
-func valueInfo(name string, elem int32, shape []int64, param string, batch int64) *onnxpb.ValueInfoProto {
+func valueInfo(name string, elem int32, shape []int64, param string) *onnxpb.ValueInfoProto {
 	dims := make([]*onnxpb.TensorShapeProto_Dimension, len(shape))
 	for i, d := range shape {
 		switch {

@@ -27,6 +27,22 @@ import (
 // ClassName is the name of the generated nn.Module.
 const ClassName = "KerasModel"
 
+// UnsupportedError lists the ONNX operators of a graph that Generate cannot translate,
+// with their counts. It wraps refit.ErrUnsupported.
+type UnsupportedError struct {
+	Ops map[string]int
+}
+
+func (e *UnsupportedError) Error() string {
+	ops := slices.Sorted(maps.Keys(e.Ops))
+	for i, op := range ops {
+		ops[i] = fmt.Sprintf("%s (%d)", op, e.Ops[op])
+	}
+	return "torchgen: unsupported operators: " + strings.Join(ops, ", ")
+}
+
+func (e *UnsupportedError) Unwrap() error { return refit.ErrUnsupported }
+
 type gen struct {
 	inits   map[string]*onnxpb.TensorProto
 	names   map[string]string // ONNX value -> Python expression (variable or literal)
@@ -45,11 +61,7 @@ func Generate(mp *onnxpb.ModelProto) (string, *refit.Model, error) {
 		}
 	}
 	if len(bad) > 0 {
-		ops := slices.Sorted(maps.Keys(bad))
-		for i, op := range ops {
-			ops[i] = fmt.Sprintf("%s (%d)", op, bad[op])
-		}
-		return "", nil, fmt.Errorf("torchgen: %w: operators %s", refit.ErrUnsupported, strings.Join(ops, ", "))
+		return "", nil, &UnsupportedError{Ops: bad}
 	}
 	for _, t := range mp.GetGraph().GetInitializer() {
 		g.inits[t.GetName()] = t
