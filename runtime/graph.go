@@ -45,6 +45,7 @@ type Node struct {
 	kernel Kernel
 	opset  int64
 	noFold bool
+	prep   prepared // per-node state derived from constant inputs (prepared.go)
 }
 
 // label names the node in error messages: its name, else its first output.

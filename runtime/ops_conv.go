@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -228,46 +229,114 @@ func convKernel(c *Call) ([]*Value, error) {
 	}
 	G := int(group)
 	Cg, Mg := C/G, M/G
-	kn, on, inSize := w.size(kernel), w.size(w.out), w.size(w.in)
-	rows := Cg * kn
-	out := c.Alloc(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
-	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
-	direct := kn == 1 && slices.Equal(w.in, w.out) && allEqual(w.strides, 1) && allEqual(w.padBegin, 0)
-	if Cg == 1 && Mg == 1 && !direct {
-		depthwise(y, xs, ws, N, C, w)
-	} else {
-		var col []float32
-		if !direct {
-			col = make([]float32, rows*on)
-		}
-		taps := w.taps()
-		for n := 0; n < N; n++ {
-			for g := 0; g < G; g++ {
-				xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
-				b := xg
-				if !direct {
-					im2col(col, xg, Cg, w, taps)
-					b = col
-				}
-				sgemm(false, false, Mg, on, rows, 1, ws[g*Mg*rows:], rows, b, on, 0, y[(n*M+g*Mg)*on:], on, true)
-			}
-		}
-	}
+	var bs []float32
 	if bias := c.Input(2); bias != nil {
-		bs, ok := bias.Data.([]float32)
-		if !ok || len(bs) != M {
+		var ok bool
+		if bs, ok = bias.Data.([]float32); !ok || len(bs) != M {
 			return nil, fmt.Errorf("bias %v must be float32 [%d]", bias, M)
 		}
-		for n := 0; n < N; n++ {
-			for m := 0; m < M; m++ {
-				seg := y[(n*M+m)*on : (n*M+m+1)*on]
-				for i := range seg {
-					seg[i] += bs[m]
-				}
+	}
+	out := c.allocRaw(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
+	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
+	if Cg == 1 && Mg == 1 && len(w.in) <= 2 {
+		depthwise2D(y, xs, ws, bs, N, C, w)
+		return []*Value{out}, nil
+	}
+	rows := Cg * w.size(kernel)
+	packed, ok := prepare(c, 1, func(v *Value) []*blas.PackedA { return packConvWeights(v.Data.([]float32), G, Mg, rows) })
+	if !ok {
+		packed = packConvWeights(ws, G, Mg, rows)
+	}
+	convPacked(y, xs, bs, packed, N, C, M, G, w)
+	return []*Value{out}, nil
+}
+
+// packConvWeights packs each group's [Mg, rows] block of the weights for SgemmConv.
+func packConvWeights(ws []float32, groups, mg, rows int) []*blas.PackedA {
+	p := make([]*blas.PackedA, groups)
+	for g := range p {
+		p[g] = blas.PackA(false, mg, rows, ws[g*mg*rows:], max(rows, 1))
+	}
+	return p
+}
+
+// convPacked computes y = W * im2col(x) + bias per image and group. 1x1 unit-stride
+// convolutions are plain GEMMs on the input; 1-D and 2-D ones gather im2col columns
+// inside the GEMM (blas.SgemmConv); others materialize im2col. Small products run
+// one per goroutine over images and groups; large ones are split by blas.
+func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *window) {
+	Cg, Mg := C/G, M/G
+	kn, on, inSize := w.size(w.kernel), w.size(w.out), w.size(w.in)
+	rows := Cg * kn
+	if on == 0 || Mg == 0 {
+		return
+	}
+	direct := kn == 1 && slices.Equal(w.in, w.out) && allEqual(w.strides, 1) && allEqual(w.padBegin, 0)
+	nd := len(w.in)
+	var geom blas.Conv2D
+	if nd <= 2 {
+		at := func(s []int64, i int, def int64) int {
+			if j := i - (2 - nd); j >= 0 {
+				return int(s[j])
 			}
+			return int(def)
+		}
+		geom = blas.Conv2D{
+			Channels: Cg, Height: at(w.in, 0, 1), Width: at(w.in, 1, 1),
+			KernelH: at(w.kernel, 0, 1), KernelW: at(w.kernel, 1, 1),
+			StrideH: at(w.strides, 0, 1), StrideW: at(w.strides, 1, 1),
+			DilationH: at(w.dilations, 0, 1), DilationW: at(w.dilations, 1, 1),
+			PadTop: at(w.padBegin, 0, 0), PadLeft: at(w.padBegin, 1, 0),
+			OutH: at(w.out, 0, 1), OutW: at(w.out, 1, 1),
 		}
 	}
-	return []*Value{out}, nil
+	one := func(n, g int, col []float32) {
+		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
+		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
+		var beta float32
+		if bs != nil {
+			for m := 0; m < Mg; m++ {
+				fill(yg[m*on:(m+1)*on], bs[g*Mg+m])
+			}
+			beta = 1
+		}
+		switch {
+		case direct:
+			blas.SgemmPackedA(packed[g], false, on, 1, xg, on, beta, yg, on)
+		case nd <= 2:
+			blas.SgemmConv(packed[g], 1, xg, geom, beta, yg, on)
+		default:
+			im2col(col, xg, Cg, w, w.taps())
+			blas.SgemmPackedA(packed[g], false, on, 1, col, on, beta, yg, on)
+		}
+	}
+	var col []float32
+	if !direct && nd > 2 {
+		col = make([]float32, rows*on)
+	}
+	if jobs := N * G; jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
+		parallelFor(jobs, 1, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				one(j/G, j%G, nil)
+			}
+		})
+		return
+	}
+	for n := 0; n < N; n++ {
+		for g := 0; g < G; g++ {
+			one(n, g, col)
+		}
+	}
+}
+
+func fill(s []float32, v float32) {
+	if v == 0 {
+		clear(s)
+		return
+	}
+	for i := range s {
+		s[i] = v
+	}
 }
 
 func allEqual(s []int64, v int64) bool {
@@ -279,21 +348,67 @@ func allEqual(s []int64, v int64) bool {
 	return true
 }
 
-// depthwise convolves each channel with its own filter (group == C == M).
-func depthwise(y, x, wt []float32, N, C int, w *window) {
-	taps := w.taps()
-	kn, on, inSize := w.size(w.kernel), w.size(w.out), w.size(w.in)
-	parallelFor(N*C, 1, func(lo, hi int) {
-		col := make([]float32, kn*on)
+// depthwise2D convolves each channel with its own filter (group == C == M) over one
+// or two spatial dims, with bias when bs is not nil. y is fully written.
+func depthwise2D(y, x, wt, bs []float32, N, C int, w *window) {
+	nd := len(w.in)
+	at := func(s []int64, i int, def int64) int {
+		if j := i - (2 - nd); j >= 0 {
+			return int(s[j])
+		}
+		return int(def)
+	}
+	H, W := at(w.in, 0, 1), at(w.in, 1, 1)
+	KH, KW := at(w.kernel, 0, 1), at(w.kernel, 1, 1)
+	SH, SW := at(w.strides, 0, 1), at(w.strides, 1, 1)
+	DH, DW := at(w.dilations, 0, 1), at(w.dilations, 1, 1)
+	PT, PL := at(w.padBegin, 0, 0), at(w.padBegin, 1, 0)
+	OH, OW := at(w.out, 0, 1), at(w.out, 1, 1)
+	on, inSize := OH*OW, H*W
+	parallelFor(N*C, max(1, 4096/max(1, on*KH*KW)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % C
-			im2col(col, x[p*inSize:(p+1)*inSize], 1, w, taps)
+			src := x[p*inSize : (p+1)*inSize]
 			dst := y[p*on : (p+1)*on]
-			for k := 0; k < kn; k++ {
-				wk := wt[ch*kn+k]
-				src := col[k*on : (k+1)*on]
-				for i := range dst {
-					dst[i] += wk * src[i]
+			var b float32
+			if bs != nil {
+				b = bs[ch]
+			}
+			fill(dst, b)
+			for i := 0; i < KH; i++ {
+				for j := 0; j < KW; j++ {
+					v := wt[(ch*KH+i)*KW+j]
+					off := j*DW - PL // input column of output column 0
+					// Output columns whose input column ow*SW+off lies in [0, W).
+					c0 := 0
+					if off < 0 {
+						c0 = (-off + SW - 1) / SW
+					}
+					c1 := 0
+					if W-1-off >= 0 {
+						c1 = min(OW, (W-1-off)/SW+1)
+					}
+					if c0 >= c1 {
+						continue
+					}
+					for oh := 0; oh < OH; oh++ {
+						ih := oh*SH + i*DH - PT
+						if ih < 0 || ih >= H {
+							continue
+						}
+						row := src[ih*W : (ih+1)*W]
+						d := dst[oh*OW+c0 : oh*OW+c1]
+						if SW == 1 {
+							s := row[c0+off : c1+off]
+							for k := range d {
+								d[k] += v * s[k]
+							}
+							continue
+						}
+						for k := range d {
+							d[k] += v * row[(c0+k)*SW+off]
+						}
+					}
 				}
 			}
 		}
@@ -490,9 +605,15 @@ func poolKernel(op string) Kernel {
 		}
 		N, C := int(x.Shape[0]), int(x.Shape[1])
 		outShape := append([]int64{int64(N), int64(C)}, w.out...)
+		wantIdx := op == "MaxPool" && len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != ""
+		if (op == "MaxPool" || op == "AveragePool") && !wantIdx && len(w.in) <= 2 && allEqual(w.dilations, 1) {
+			out := c.allocRaw(tensor.F32, outShape)
+			pool2D(out.Data.([]float32), x.Data.([]float32), N*C, w, op == "MaxPool", includePad)
+			return []*Value{out}, nil
+		}
 		out := c.Alloc(tensor.F32, outShape)
 		var idxOut *Value
-		if op == "MaxPool" && len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != "" {
+		if wantIdx {
 			idxOut = c.Alloc(tensor.I64, outShape)
 		}
 		taps := w.taps()
@@ -576,6 +697,79 @@ func poolKernel(op string) Kernel {
 		}
 		return []*Value{out}, nil
 	}
+}
+
+// pool2D is MaxPool (max) or AveragePool over planes [H, W] (or [W]) with no
+// dilation: per output, the window clipped to the input is scanned row by row. Max
+// starts from the first value in the window and takes strictly greater ones, like
+// the general path; a window entirely in the padding gives -Inf (max) or 0 (average).
+func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
+	nd := len(w.in)
+	at := func(s []int64, i int, def int64) int {
+		if j := i - (2 - nd); j >= 0 {
+			return int(s[j])
+		}
+		return int(def)
+	}
+	H, W := at(w.in, 0, 1), at(w.in, 1, 1)
+	KH, KW := at(w.kernel, 0, 1), at(w.kernel, 1, 1)
+	SH, SW := at(w.strides, 0, 1), at(w.strides, 1, 1)
+	PT, PL := at(w.padBegin, 0, 0), at(w.padBegin, 1, 0)
+	PB, PR := at(w.padEnd, 0, 0), at(w.padEnd, 1, 0)
+	OH, OW := at(w.out, 0, 1), at(w.out, 1, 1)
+	on, inSize := OH*OW, H*W
+	// Column bounds per output column, and the padded-window width for count_include_pad.
+	cols := make([][3]int, OW)
+	for ow := range cols {
+		ws := ow*SW - PL
+		cols[ow] = [3]int{max(ws, 0), min(ws+KW, W), min(ws+KW, W+PR) - max(ws, -PL)}
+	}
+	parallelFor(planes, max(1, 8192/max(1, on*KH*KW)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			src := x[p*inSize : (p+1)*inSize]
+			dst := y[p*on : (p+1)*on]
+			for oh := 0; oh < OH; oh++ {
+				hs := oh*SH - PT
+				h0, h1 := max(hs, 0), min(hs+KH, H)
+				padH := min(hs+KH, H+PB) - max(hs, -PT)
+				out := dst[oh*OW : (oh+1)*OW]
+				for ow, cb := range cols {
+					w0, w1 := cb[0], cb[1]
+					if h0 >= h1 || w0 >= w1 {
+						if isMax {
+							out[ow] = float32(math.Inf(-1))
+						} else {
+							out[ow] = 0
+						}
+						continue
+					}
+					if isMax {
+						best := src[h0*W+w0]
+						for h := h0; h < h1; h++ {
+							for _, v := range src[h*W+w0 : h*W+w1] {
+								if v > best {
+									best = v
+								}
+							}
+						}
+						out[ow] = best
+						continue
+					}
+					var sum float32
+					for h := h0; h < h1; h++ {
+						for _, v := range src[h*W+w0 : h*W+w1] {
+							sum += v
+						}
+					}
+					n := (h1 - h0) * (w1 - w0)
+					if includePad {
+						n = padH * cb[2]
+					}
+					out[ow] = sum / float32(n)
+				}
+			}
+		}
+	})
 }
 
 // windowPadded counts the window taps inside the explicitly padded input (for

@@ -1,0 +1,109 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// prepared is state a kernel derives once from one constant input of its node, such
+// as a weight matrix packed for the GEMM micro-kernel, and reuses on every Run. It
+// is filled at most once, under once, by the first call; concurrent Runs then only
+// read it. src is the initializer it was made from: a call whose input is another
+// value (an initializer overridden by a graph input) does not use it.
+type prepared struct {
+	once sync.Once
+	src  *Value
+	data any
+}
+
+// prepare returns the state made by build from input i of c's node when that input
+// is a constant initializer of the node's graph (never overridable by a graph input),
+// building it on the first call. ok is false when the input is not constant; the
+// caller then computes without cached state.
+func prepare[T any](c *Call, i int, build func(v *Value) T) (state T, ok bool) {
+	n := c.Node
+	v := c.Input(i)
+	if v == nil || c.sess == nil {
+		return state, false
+	}
+	n.prep.once.Do(func() {
+		if i < len(n.Inputs) && c.sess.constantInput(n, n.Inputs[i], v) {
+			n.prep.data = build(v)
+			n.prep.src = v
+		}
+	})
+	if n.prep.src != v {
+		return state, false
+	}
+	state, ok = n.prep.data.(T)
+	return state, ok
+}
+
+// constantInput reports whether value v, read by node n under name, is an
+// initializer of the graph that holds n and not also a graph input (which a caller
+// could override).
+func (s *Session) constantInput(n *Node, name string, v *Value) bool {
+	g := graphOf(s.graph, n)
+	if g == nil || v.buf != nil {
+		return false
+	}
+	if init, ok := g.Initializers[name]; !ok || init != v {
+		return false
+	}
+	return !slices.ContainsFunc(g.Inputs, func(in ValueInfo) bool { return in.Name == name })
+}
+
+// graphOf finds the graph (g or one of its subgraphs) whose node list holds n.
+func graphOf(g *Graph, n *Node) *Graph {
+	if g == nil {
+		return nil
+	}
+	for _, m := range g.Nodes {
+		if m == n {
+			return g
+		}
+	}
+	for _, m := range g.Nodes {
+		for _, a := range m.Attrs {
+			if found := graphOf(a.Graph, n); found != nil {
+				return found
+			}
+			for _, sg := range a.Graphs {
+				if found := graphOf(sg, n); found != nil {
+					return found
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// allocRaw is Alloc without zero-filling a reused buffer: for kernels that write
+// every element of their output. It applies the same size checks.
+func (c *Call) allocRaw(dt tensor.DType, shape []int64) *Value {
+	n, err := tensor.Shape(shape).NumElements()
+	if err != nil {
+		panic(&allocError{fmt.Errorf("output shape %v: %w", tensor.Shape(shape), err)})
+	}
+	if n > c.sess.maxElements {
+		panic(&allocError{fmt.Errorf("output %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements)})
+	}
+	p := c.sess.pool
+	k := poolKey{storageKind(dt), int(n)}
+	p.mu.Lock()
+	list := p.free[k]
+	var b *buffer
+	if len(list) > 0 {
+		b = list[len(list)-1]
+		p.free[k] = list[:len(list)-1]
+	}
+	p.mu.Unlock()
+	if b == nil {
+		return p.get(dt, slices.Clone(shape), int(n)) // a fresh slice: zeroed by make
+	}
+	b.refs, b.dtype = 0, dt
+	return &Value{DType: dt, Shape: slices.Clone(shape), Data: b.data, buf: b}
+}
