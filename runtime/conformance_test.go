@@ -150,11 +150,13 @@ func runConformanceCase(dir string) (r caseResult) {
 		}
 	}
 	r.ops = strings.Join(opList, "+")
+	types := map[string]*onnxpb.TypeProto{}
 	for _, vi := range append(slices.Clone(mp.GetGraph().GetInput()), mp.GetGraph().GetOutput()...) {
-		if vi.GetType().GetTensorType() == nil {
-			r.status, r.reason = "unsupported", "sequence/optional/map typed value "+vi.GetName()
+		if vi.GetType().GetMapType() != nil || vi.GetType().GetSparseTensorType() != nil {
+			r.status, r.reason = "unsupported", "map or sparse typed value "+vi.GetName()
 			return r
 		}
+		types[vi.GetName()] = vi.GetType()
 	}
 	sess, err := Load(mp, os.DirFS(dir), nil)
 	if err != nil {
@@ -172,7 +174,11 @@ func runConformanceCase(dir string) (r caseResult) {
 	for _, set := range sets {
 		feed := map[string]*Value{}
 		for i := 0; ; i++ {
-			v, name, err := readTensorPB(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)))
+			var tp *onnxpb.TypeProto
+			if i < len(inputs) {
+				tp = types[inputs[i].Name]
+			}
+			v, name, err := readValuePB(filepath.Join(set, fmt.Sprintf("input_%d.pb", i)), tp)
 			if errors.Is(err, os.ErrNotExist) {
 				break
 			}
@@ -192,7 +198,7 @@ func runConformanceCase(dir string) (r caseResult) {
 			return failOrUnsupported(r.ops, err)
 		}
 		for i, o := range outputs {
-			want, _, err := readTensorPB(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)))
+			want, _, err := readValuePB(filepath.Join(set, fmt.Sprintf("output_%d.pb", i)), types[o.Name])
 			if err != nil {
 				return failOrUnsupported(r.ops, err)
 			}
@@ -244,6 +250,17 @@ func readTensorPB(path string) (*Value, string, error) {
 func allClose(got, want *Value, rtol, atol float64) error {
 	if got == nil {
 		return fmt.Errorf("missing")
+	}
+	if got.Kind != KindTensor || want.Kind != KindTensor {
+		if got.Kind != want.Kind || len(got.Elems) != len(want.Elems) {
+			return fmt.Errorf("got %v, want %v", got, want)
+		}
+		for i := range want.Elems {
+			if err := allClose(got.Elems[i], want.Elems[i], rtol, atol); err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+		return nil
 	}
 	if got.DType != want.DType {
 		return fmt.Errorf("dtype %v, want %v", got.DType, want.DType)

@@ -19,10 +19,15 @@ import (
 //
 // len(Data) always equals the product of Shape. Values handed to kernels are
 // read-only; a kernel writes only to values it allocated.
+//
+// Kind tells a tensor from ONNX's container values (see value_seq.go): a sequence or
+// an optional holds its elements in Elems and has no Shape or Data.
 type Value struct {
 	DType tensor.DType
 	Shape []int64
 	Data  any
+	Kind  Kind
+	Elems []*Value
 
 	buf *buffer // pooled storage shared by views; nil for values the pool does not own
 }
@@ -63,6 +68,9 @@ func Scalar[T any](x T) *Value {
 
 // Validate checks that Data's type and length agree with DType and Shape.
 func (v *Value) Validate() error {
+	if v.Kind != KindTensor {
+		return v.validateContainer()
+	}
 	n, err := tensor.Shape(v.Shape).NumElements()
 	if err != nil {
 		return fmt.Errorf("runtime: %w", err)
@@ -77,12 +85,22 @@ func (v *Value) Validate() error {
 }
 
 // Len is the number of elements.
-func (v *Value) Len() int { return sliceLen(v.Data) }
+func (v *Value) Len() int {
+	if v.Kind != KindTensor {
+		return 0
+	}
+	return sliceLen(v.Data)
+}
 
 // Rank is the number of dimensions.
 func (v *Value) Rank() int { return len(v.Shape) }
 
-func (v *Value) String() string { return fmt.Sprintf("%v%v", v.DType, tensor.Shape(v.Shape)) }
+func (v *Value) String() string {
+	if v.Kind != KindTensor {
+		return v.containerString()
+	}
+	return fmt.Sprintf("%v%v", v.DType, tensor.Shape(v.Shape))
+}
 
 // Float32s returns the data as float32 when DType is F32, else nil.
 func (v *Value) Float32s() []float32 { s, _ := v.Data.([]float32); return s }
@@ -92,6 +110,9 @@ func (v *Value) Int64s() []int64 { s, _ := v.Data.([]int64); return s }
 
 // Clone returns a deep copy that the pool does not own.
 func (v *Value) Clone() *Value {
+	if v.Kind != KindTensor {
+		return v.cloneContainer()
+	}
 	return &Value{DType: v.DType, Shape: slices.Clone(v.Shape), Data: cloneSlice(v.Data)}
 }
 
