@@ -125,6 +125,7 @@ func TestConvertErrors(t *testing.T) {
 		{"not json", `{"class_name": `, refit.ErrFormat},
 		{"no class", `{"config": {}}`, refit.ErrFormat},
 		{"subclassed", `{"class_name": "MyModel", "config": {}}`, refit.ErrUnsupported},
+		{"graph model", `{"node": [{"name": "x", "op": "Placeholder"}], "library": {}, "versions": {}}`, refit.ErrUnsupported},
 		{"missing weights", dense, refit.ErrFormat},
 		{"no input shape", `{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"name": "d", "units": 2}}]}}`, refit.ErrFormat},
 		{"bad ref", `{"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "name": "x", "config": {"batch_input_shape": [null, 2]}, "inbound_nodes": []},

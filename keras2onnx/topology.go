@@ -76,6 +76,9 @@ func parseTopology(raw []byte) (*spec, error) {
 	if _, ok := top["module"]; ok {
 		keras3 = true
 	}
+	if _, ok := top["node"]; ok {
+		return nil, fmt.Errorf("%w: a TF.js graph model (GraphDef), not a Keras model config", refit.ErrUnsupported)
+	}
 	var class string
 	if err := json.Unmarshal(top["class_name"], &class); err != nil {
 		return nil, fmt.Errorf("%w: model config has no class_name", refit.ErrFormat)
