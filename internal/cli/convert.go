@@ -111,6 +111,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 			return err
 		}
 	}
+	if m, err = toPyTorchLayout(m, enc.Name); err != nil {
+		return err
+	}
 	base := m // before casting: what cast errors are measured against
 	if o.dtype != "" && src.Format != hfFormat {
 		d, err := tensor.ParseDType(o.dtype)

@@ -26,6 +26,7 @@ func TestScripts(t *testing.T) {
 		Dir: filepath.Join("testdata", "script"),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MODELS", models)
+			env.Setenv("REPO", filepath.Dir(filepath.Dir(models)))
 			return nil
 		},
 	})
