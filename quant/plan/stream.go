@@ -1,8 +1,10 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/refit-ml/refit/quant/ggml"
@@ -118,7 +120,7 @@ func (q *quantData) compute(row int64) error {
 		}
 		return fmt.Errorf("plan: reading %q: %w", q.src.Name, err)
 	}
-	if err := tensor.ToFloat32(x, sb, q.src.DType); err != nil {
+	if err := q.decode(x, sb, nrows); err != nil {
 		return fmt.Errorf("plan: decoding %q: %w", q.src.Name, err)
 	}
 	var im []float32
@@ -132,4 +134,29 @@ func (q *quantData) compute(row int64) error {
 	}
 	q.cur = out
 	return nil
+}
+
+// decode converts nrows source rows to float32, split by rows across GOMAXPROCS
+// goroutines (the conversion is as costly as the fastest quantizers).
+func (q *quantData) decode(x []float32, sb []byte, nrows int64) error {
+	workers := min(int64(runtime.GOMAXPROCS(0)), nrows, max(1, nrows*q.rowLen/(64<<10)))
+	if workers <= 1 {
+		return tensor.ToFloat32(x, sb, q.src.DType)
+	}
+	per := (nrows + workers - 1) / workers
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*per, min((w+1)*per, nrows)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = tensor.ToFloat32(x[lo*q.rowLen:hi*q.rowLen], sb[lo*q.srcRow:hi*q.srcRow], q.src.DType)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
