@@ -67,7 +67,7 @@ var fuzzOps = []struct {
 	{"InstanceNormalization", "fff"}, {"LayerNormalization", "ff"}, {"GroupNormalization", "fff"},
 	{"Range", "fff"}, {"ConstantOfShape", "i"}, {"Clip", "fff"}, {"Where", "fff"}, {"Mod", "ff"},
 	{"CumSum", "fi"}, {"DepthToSpace", "f"}, {"Trilu", "f"},
-	{"NegativeLogLikelihoodLoss", "fif"}, {"SoftmaxCrossEntropyLoss", "fif"},
+	{"NegativeLogLikelihoodLoss", "fif"}, {"SoftmaxCrossEntropyLoss", "fif"}, {"SplitToSequence", "fi"},
 }
 
 // FuzzKernels runs single nodes on fuzzed shapes, values and attributes. Kernels must

@@ -548,6 +548,9 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 			err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", r, debug.Stack()))
 		}
 	}()
+	if err := checkContainerInputs(n, c.Inputs); err != nil {
+		return nil, nodeError(n, err)
+	}
 	outs, err = n.kernel(c)
 	if err != nil {
 		var ne *NodeError

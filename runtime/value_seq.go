@@ -149,3 +149,24 @@ func seqPosition(p *Value, n int, insert bool) (int, error) {
 func seqWith(s *Value, elems []*Value) *Value {
 	return &Value{DType: s.DType, Kind: KindSequence, Elems: slices.Clip(elems)}
 }
+
+// containerOps are the operators that take sequence or optional inputs; every other
+// kernel sees tensors only.
+var containerOps = map[string]bool{
+	"SequenceAt": true, "SequenceInsert": true, "SequenceErase": true, "SequenceLength": true,
+	"ConcatFromSequence": true, "SequenceMap": true, "Optional": true, "OptionalHasElement": true,
+	"OptionalGetElement": true, "Identity": true, "If": true, "Loop": true,
+}
+
+// checkContainerInputs rejects a sequence or optional fed to a tensor operator.
+func checkContainerInputs(n *Node, inputs []*Value) error {
+	if n.Domain == "" && containerOps[n.OpType] {
+		return nil
+	}
+	for i, v := range inputs {
+		if v != nil && v.Kind != KindTensor {
+			return fmt.Errorf("input %d is a %v; %s takes tensors", i, v.Kind, n.OpType)
+		}
+	}
+	return nil
+}
