@@ -700,9 +700,9 @@ func poolKernel(op string) Kernel {
 }
 
 // pool2D is MaxPool (max) or AveragePool over planes [H, W] (or [W]) with no
-// dilation: per output, the window clipped to the input is scanned row by row. Max
-// starts from the first value in the window and takes strictly greater ones, like
-// the general path; a window entirely in the padding gives -Inf (max) or 0 (average).
+// dilation: per output, the window clipped to the input is scanned row by row. A NaN
+// in a window makes its max NaN (as in PyTorch); a window entirely in the padding
+// gives -Inf (max) or 0 (average).
 func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
 	nd := len(w.in)
 	at := func(s []int64, i int, def int64) int {
@@ -747,9 +747,7 @@ func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
 						best := src[h0*W+w0]
 						for h := h0; h < h1; h++ {
 							for _, v := range src[h*W+w0 : h*W+w1] {
-								if v > best {
-									best = v
-								}
+								best = max(best, v) // branch-free; NaN propagates
 							}
 						}
 						out[ow] = best

@@ -69,7 +69,7 @@ func arithKernel(op string) Kernel {
 		if op == "Mod" && fmod == 0 && a.DType.Float() {
 			return nil, fmt.Errorf("float modulo (%v) needs fmod=1", a.DType)
 		}
-		out := c.Alloc(a.DType, shape)
+		out := c.allocRaw(a.DType, shape) // every element is written below
 		var ok bool
 		switch x := a.Data.(type) {
 		case []float32:
@@ -180,14 +180,19 @@ func fastArith[T number](op string, out, a, b []T, bc *bcast) bool {
 	x, y := any(a).([]float32), any(b).([]float32)
 	n := bc.rowLen()
 	sa, sb := bc.inner(0), bc.inner(1)
+	ia, ib := 0, 1
+	if sa == 0 && sb == 1 && op != "Sub" {
+		// A scalar row on the left of a commutative op: swap the operands.
+		x, y, sa, sb, ia, ib = y, x, 1, 0, 1, 0
+	}
 	if sa != 1 || (sb != 1 && sb != 0) {
 		return false
 	}
 	bc.each(func(off int, offs []int) {
 		dst := o[off : off+n]
-		xa := x[offs[0] : offs[0]+n]
+		xa := x[offs[ia] : offs[ia]+n]
 		if sb == 0 {
-			s := y[offs[1]]
+			s := y[offs[ib]]
 			switch op {
 			case "Add":
 				for i := range dst {
@@ -204,7 +209,7 @@ func fastArith[T number](op string, out, a, b []T, bc *bcast) bool {
 			}
 			return
 		}
-		yb := y[offs[1] : offs[1]+n]
+		yb := y[offs[ib] : offs[ib]+n]
 		switch op {
 		case "Add":
 			for i := range dst {
@@ -820,12 +825,17 @@ func floatKernel(op string) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		out := c.Alloc(a.DType, a.Shape)
+		out := c.allocRaw(a.DType, a.Shape)
 		switch x := a.Data.(type) {
 		case []float32:
 			o := out.Data.([]float32)
 			if op == "Relu" {
-				unaryMap(o, x, func(v float32) float32 { return max(v, 0) })
+				parallelFor(len(x), 1<<15, func(lo, hi int) {
+					dst := o[lo:hi]
+					for i, v := range x[lo:hi] {
+						dst[i] = max(v, 0)
+					}
+				})
 				break
 			}
 			unaryMap(o, x, func(v float32) float32 { return float32(f(float64(v))) })

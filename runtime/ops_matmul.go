@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -42,7 +43,12 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	outShape := append(slices.Clone(batch), m, n)
-	out := c.Alloc(a.DType, outShape)
+	var out *Value
+	if a.DType == tensor.F32 {
+		out = c.allocRaw(a.DType, outShape) // Sgemm with beta 0 writes every element
+	} else {
+		out = c.Alloc(a.DType, outShape)
+	}
 	// Final shape drops the dimensions added for rank-1 operands.
 	final := slices.Clone(batch)
 	if len(a.Shape) > 1 {
@@ -73,6 +79,16 @@ func matmulKernel(c *Call) ([]*Value, error) {
 	switch x := a.Data.(type) {
 	case []float32:
 		y, o := b.Data.([]float32), out.Data.([]float32)
+		if len(b.Shape) == 2 && M > 0 && N > 0 && K > 0 && contiguousBatches(aOff) {
+			// B is one matrix (a weight, usually): the batches of A stack into one
+			// (nb*M) x K operand, and a constant B is packed once per session.
+			if pb, ok := prepare(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
+				blas.SgemmPackedB(false, nb*M, 1, x, K, pb, 0, o, N)
+			} else {
+				sgemm(false, false, nb*M, N, K, 1, x, K, y, N, 0, o, N, true)
+			}
+			break
+		}
 		if nb == 1 || M*N*K >= 1<<22 {
 			for i := 0; i < nb; i++ {
 				sgemm(false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N, true)
@@ -98,6 +114,16 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("MatMul is not defined for %v", a.DType)
 	}
 	return []*Value{View(out, final)}, nil
+}
+
+// contiguousBatches reports whether batch i of A starts at matrix i for every i.
+func contiguousBatches(off []int) bool {
+	for i, o := range off {
+		if o != i {
+			return false
+		}
+	}
+	return true
 }
 
 func naiveMatmul[T number](o, a, b []T, aOff, bOff []int, m, n, k int) {
@@ -141,8 +167,13 @@ func gemmKernel(c *Call) ([]*Value, error) {
 	if k != k2 {
 		return nil, fmt.Errorf("inner dimensions %d and %d differ (A %v, B %v)", k, k2, tensor.Shape(a.Shape), tensor.Shape(b.Shape))
 	}
-	out := c.Alloc(a.DType, []int64{m, n})
 	cIn := c.Input(2)
+	var out *Value
+	if cIn == nil && a.DType == tensor.F32 {
+		out = c.allocRaw(a.DType, []int64{m, n}) // beta 0: Sgemm writes every element
+	} else {
+		out = c.Alloc(a.DType, []int64{m, n})
+	}
 	if cIn != nil {
 		if !broadcastsTo(cIn.Shape, out.Shape) {
 			return nil, fmt.Errorf("input C %v cannot broadcast to [%d, %d]", cIn, m, n)
@@ -154,7 +185,23 @@ func gemmKernel(c *Call) ([]*Value, error) {
 	}
 	switch x := a.Data.(type) {
 	case []float32:
-		sgemm(transA, transB, int(m), int(n), int(k), alpha, x, int(a.Shape[1]), b.Data.([]float32), int(b.Shape[1]), beta, out.Data.([]float32), int(n), true)
+		M, N, K := int(m), int(n), int(k)
+		y := b.Data.([]float32)
+		if M == 0 || N == 0 || K == 0 {
+			sgemm(transA, transB, M, N, K, alpha, x, int(a.Shape[1]), y, int(b.Shape[1]), beta, out.Data.([]float32), N, true)
+			break
+		}
+		pack := func(y []float32) *blas.PackedB { return blas.PackB(transB, K, N, y, int(b.Shape[1])) }
+		pb, ok := prepare(c, 1, func(v *Value) *blas.PackedB { return pack(v.Data.([]float32)) })
+		if !ok {
+			if M < 8 {
+				// Packing B costs about as much as a product with few rows: skip it.
+				sgemm(transA, transB, M, N, K, alpha, x, int(a.Shape[1]), y, int(b.Shape[1]), beta, out.Data.([]float32), N, true)
+				break
+			}
+			pb = pack(y)
+		}
+		blas.SgemmPackedB(transA, M, alpha, x, int(a.Shape[1]), pb, beta, out.Data.([]float32), N)
 	case []float64:
 		y, o := b.Data.([]float64), out.Data.([]float64)
 		for i := 0; i < int(m); i++ {
