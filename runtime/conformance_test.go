@@ -251,6 +251,12 @@ func allClose(got, want *Value, rtol, atol float64) error {
 	if got == nil {
 		return fmt.Errorf("missing")
 	}
+	if got.Kind == KindString || want.Kind == KindString {
+		if got.Kind != want.Kind || !slices.Equal(got.Shape, want.Shape) || !slices.Equal(got.Strings(), want.Strings()) {
+			return fmt.Errorf("got %v %q, want %v %q", got, got.Strings(), want, want.Strings())
+		}
+		return nil
+	}
 	if got.Kind != KindTensor || want.Kind != KindTensor {
 		if got.Kind != want.Kind || len(got.Elems) != len(want.Elems) {
 			return fmt.Errorf("got %v, want %v", got, want)

@@ -194,6 +194,9 @@ func dtypeFromONNX(code int32) (tensor.DType, bool) {
 // ValueFromProto decodes a TensorProto, reading external data from fsys.
 // Every length is checked against the shape before anything is allocated.
 func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
+	if tp.GetDataType() == onnxString {
+		return stringsFromProto(tp)
+	}
 	dt, ok := dtypeFromONNX(tp.GetDataType())
 	if !ok {
 		return nil, fmt.Errorf("tensor data type %d: %w", tp.GetDataType(), errUnsupported)

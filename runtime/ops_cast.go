@@ -23,6 +23,14 @@ func castKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	dt, ok := dtypeFromONNX(int32(to))
+	x := c.Input(0)
+	if x == nil {
+		return nil, fmt.Errorf("input is omitted")
+	}
+	if to == onnxString || x.Kind == KindString {
+		out, err := castStrings(x, to == onnxString, dt)
+		return []*Value{out}, err
+	}
 	if !ok {
 		return nil, fmt.Errorf("cast to ONNX type %d: %w", to, errUnsupported)
 	}
@@ -33,6 +41,10 @@ func castLikeKernel(c *Call) ([]*Value, error) {
 	x, like := c.Input(0), c.Input(1)
 	if x == nil || like == nil {
 		return nil, fmt.Errorf("needs two inputs")
+	}
+	if x.Kind == KindString || like.Kind == KindString {
+		out, err := castStrings(x, like.Kind == KindString, like.DType)
+		return []*Value{out}, err
 	}
 	return []*Value{castValue(x, like.DType)}, nil
 }

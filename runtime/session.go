@@ -608,7 +608,7 @@ func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value {
 // (Reshape, Squeeze, Identity...). The data stays alive while either is in use.
 func View(v *Value, shape []int64) *Value {
 	if v.Kind != KindTensor {
-		return &Value{DType: v.DType, Kind: v.Kind, Elems: v.Elems} // containers are immutable
+		return viewContainer(v, shape)
 	}
 	return &Value{DType: v.DType, Shape: slices.Clone(shape), Data: v.Data, buf: v.buf}
 }

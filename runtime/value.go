@@ -87,7 +87,7 @@ func (v *Value) Validate() error {
 // Len is the number of elements.
 func (v *Value) Len() int {
 	if v.Kind != KindTensor {
-		return 0
+		return len(v.Strings()) // 0 for sequences and optionals
 	}
 	return sliceLen(v.Data)
 }

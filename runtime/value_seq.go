@@ -15,6 +15,7 @@ const (
 	KindTensor   Kind = iota // a dense tensor: DType, Shape, Data
 	KindSequence             // an ordered list of values in Elems, all of one dtype
 	KindOptional             // zero or one value in Elems
+	KindString               // a tensor of strings: Shape and Data []string, DType Invalid
 )
 
 func (k Kind) String() string {
@@ -25,6 +26,8 @@ func (k Kind) String() string {
 		return "sequence"
 	case KindOptional:
 		return "optional"
+	case KindString:
+		return "string"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -63,6 +66,9 @@ func detach(v *Value) *Value {
 }
 
 func (v *Value) validateContainer() error {
+	if v.Kind == KindString {
+		return v.validateStrings()
+	}
 	if v.Data != nil || v.Shape != nil {
 		return fmt.Errorf("runtime: %v value has tensor data", v.Kind)
 	}
@@ -87,6 +93,9 @@ func (v *Value) validateContainer() error {
 }
 
 func (v *Value) containerString() string {
+	if v.Kind == KindString {
+		return fmt.Sprintf("string%v", tensor.Shape(v.Shape))
+	}
 	if v.Kind == KindOptional && len(v.Elems) == 0 {
 		return fmt.Sprintf("optional(%v)[]", v.DType)
 	}
@@ -98,6 +107,9 @@ func (v *Value) containerString() string {
 }
 
 func (v *Value) cloneContainer() *Value {
+	if v.Kind == KindString {
+		return &Value{Kind: KindString, Shape: slices.Clone(v.Shape), Data: slices.Clone(v.Strings())}
+	}
 	c := &Value{DType: v.DType, Kind: v.Kind, Elems: make([]*Value, len(v.Elems))}
 	for i, e := range v.Elems {
 		c.Elems[i] = e.Clone()
@@ -156,6 +168,16 @@ var containerOps = map[string]bool{
 	"SequenceAt": true, "SequenceInsert": true, "SequenceErase": true, "SequenceLength": true,
 	"ConcatFromSequence": true, "SequenceMap": true, "Optional": true, "OptionalHasElement": true,
 	"OptionalGetElement": true, "Identity": true, "If": true, "Loop": true,
+	"StringNormalizer": true, "Cast": true, "CastLike": true,
+}
+
+// viewContainer is View for non-tensor kinds: containers are shared as they are
+// immutable; a string tensor takes the new shape.
+func viewContainer(v *Value, shape []int64) *Value {
+	if v.Kind == KindString {
+		return &Value{Kind: KindString, Shape: slices.Clone(shape), Data: v.Data}
+	}
+	return &Value{DType: v.DType, Kind: v.Kind, Elems: v.Elems}
 }
 
 // checkContainerInputs rejects a sequence or optional fed to a tensor operator.
