@@ -25,6 +25,7 @@ func init() { commands = append(commands, newConvertCmd) }
 type convertOptions struct {
 	to, dtype, key, shardSize string
 	weights                   string
+	keepQuantized             bool
 	extract, force, noVerify  bool
 	asJSON, verbose           bool
 }
@@ -63,6 +64,7 @@ cast, max error where it was), and only then renamed into place.`,
 	f.BoolVar(&o.extract, "extract", false, "read full-model pickles and TorchScript archives as inert data")
 	f.StringVar(&o.shardSize, "shard-size", "", "split safetensors output into shards of at most this size (e.g. 5GB)")
 	f.StringVar(&o.weights, "weights", "", "put these tensors (any format) into an ONNX graph by name, checking dtype and shape")
+	f.BoolVar(&o.keepQuantized, "keep-quantized", false, "GGUF to a Hugging Face folder: keep block-quantized tensors as raw rows instead of dequantizing")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.noVerify, "no-verify", false, "skip re-reading and comparing the output")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
@@ -97,6 +99,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		return err
 	}
 	defer src.Close()
+	if isLLMGGUF(src) && enc.Name == "safetensors" && filepath.Ext(out) == "" {
+		return reverseGGUF(e, src, out, o)
+	}
 	m := src
 	if o.weights != "" {
 		w, err := refit.Open(o.weights)

@@ -33,14 +33,20 @@ type quantizeFlags struct {
 	calibRows                                              int64
 	perLayer, asJSON, force                                bool
 	run                                                    runInputs
+	gguf                                                   ggufQuantOptions
 }
 
 func newQuantizeCmd(e *env) *cobra.Command {
 	var f quantizeFlags
 	cmd := &cobra.Command{
 		Use:   "quantize IN OUT",
-		Short: "Quantize a model (ONNX: dynamic int8, static QDQ/QOperator, 4/8-bit weight-only) and measure the accuracy cost",
-		Long: `Quantize rewrites an ONNX model's Conv/MatMul/Gemm nodes to integer form:
+		Short: "Quantize a model (GGUF/HF: llama.cpp types, byte-identical; ONNX: int8 dynamic/static, 4/8-bit weight-only) and measure the cost",
+		Long: `For GGUF files and Hugging Face folders, --type Q4_K_M (or any llama.cpp file type)
+chooses every tensor's type with llama-quantize's rules, prints the plan (type, reason,
+bytes, bits per weight) before any work, and writes output byte-identical to
+llama-quantize; --imatrix, --tensor-type REGEX=TYPE, --keep, --dry-run, --allow-fallback.
+
+For ONNX models, quantize rewrites Conv/MatMul/Gemm nodes to integer form:
 
   --method dynamic      int8 weights, activations quantized at run time
                         (DynamicQuantizeLinear + MatMulInteger/ConvInteger, or --format qdq)
@@ -57,9 +63,16 @@ table from quantizing one layer at a time. --exclude-worst N keeps the N layers 
 hurt most in float. Data is a .npz with arrays named after model inputs (and "label"),
 or a folder of <input>.npy files.`,
 		Args: args(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, a []string) error { return runQuantize(e, a[0], a[1], &f) },
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if !runnable(a[0]) { // GGUF files and Hugging Face folders: llama.cpp-style quantization
+				f.gguf.AsJSON, f.gguf.Force = f.asJSON, f.force
+				return runQuantizeGGUF(e, a[0], a[1], &f.gguf)
+			}
+			return runQuantize(e, a[0], a[1], &f)
+		},
 	}
 	fl := cmd.Flags()
+	f.gguf.flags(fl)
 	fl.StringVar(&f.method, "method", "dynamic", "dynamic, static or weight-only")
 	fl.StringVar(&f.format, "format", "auto", "auto, qoperator or qdq")
 	fl.StringSliceVar(&f.opTypes, "op-types", nil, "operators to quantize (default MatMul,Gemm; static adds Conv)")
