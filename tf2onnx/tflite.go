@@ -1,0 +1,780 @@
+package tf2onnx
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/format/tflite"
+	"github.com/refit-ml/refit/optimize"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// TFLite tensor types used here.
+const (
+	tflFloat32 = 0
+	tflFloat16 = 1
+	tflInt32   = 2
+	tflUint8   = 3
+	tflInt64   = 4
+	tflInt8    = 9
+)
+
+var tflActivations = []string{"NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH", "SIGN_BIT"}
+
+func tflActivation(code int8) string {
+	if code >= 0 && int(code) < len(tflActivations) {
+		return tflActivations[code]
+	}
+	return fmt.Sprintf("ACTIVATION_%d", code)
+}
+
+type tflConverter struct {
+	b       *builder
+	m       *refit.Model
+	infos   []*tflite.TensorInfo // subgraph 0, by tensor index
+	tensors map[string]*tensor.Tensor
+	names   map[int32]string // ONNX value of each tensor index once produced
+	consts  map[int32]*cval  // constants known at conversion time
+}
+
+// TFLite converts the first subgraph of a .tflite model to ONNX. Activations stay
+// NHWC as in TFLite; convolutions, pools and resizes are wrapped in Transposes that
+// the cleanup passes cancel where they meet. Constant weights (float32, float16 behind
+// DEQUANTIZE, int8/uint8 with quantization parameters) are converted to float32
+// initializers. Operators without a conversion are reported together in an
+// *UnsupportedError.
+func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onnxpb.ModelProto, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	m, err := tflite.Decode(r, size)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	if size > tflite.MaxFlatbuffer {
+		return nil, refit.Unsupportedf("tf2onnx", "a %d-byte tflite model", size)
+	}
+	buf := make([]byte, size)
+	if n, err := r.ReadAt(buf, 0); int64(n) != size {
+		return nil, &refit.FormatError{Format: "tflite", Offset: int64(n), Msg: "reading model", Err: err}
+	}
+	ops, inputs, outputs, err := readOps(buf)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", refit.ErrFormat, err)
+	}
+	c := &tflConverter{b: newBuilder(), m: m, tensors: map[string]*tensor.Tensor{},
+		names: map[int32]string{}, consts: map[int32]*cval{}}
+	f := m.Source.(*tflite.File)
+	for i := range f.Tensors {
+		if f.Tensors[i].Subgraph == 0 {
+			c.infos = append(c.infos, &f.Tensors[i])
+		}
+	}
+	for _, t := range m.Tensors {
+		c.tensors[t.Name] = t
+	}
+	for _, in := range inputs {
+		info, err := c.info(in)
+		if err != nil {
+			return nil, err
+		}
+		elem, err := tflElem(info.Type)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", info.Name, err)
+		}
+		name := c.b.fresh(info.Name)
+		c.b.input(name, elem, info.Shape)
+		c.names[in] = name
+	}
+	bad := map[string]int{}
+	for _, op := range ops {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := c.convert(op); err != nil {
+			if name, ok := isUnsupported(err); ok {
+				key := op.name
+				if name != op.name {
+					key = op.name + " (" + name + ")"
+				}
+				bad[key]++
+				for _, o := range op.outputs { // let later operators convert, to list every gap
+					if _, done := c.names[o]; !done && o >= 0 {
+						c.names[o] = c.b.fresh("unconverted")
+					}
+				}
+				continue
+			}
+			return nil, fmt.Errorf("tf2onnx: tflite %s: %w", op.name, err)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &UnsupportedError{Source: "tflite", Ops: bad}
+	}
+	for _, out := range outputs {
+		info, err := c.info(out)
+		if err != nil {
+			return nil, err
+		}
+		v, err := c.value(out)
+		if err != nil {
+			return nil, err
+		}
+		elem, err := tflElem(info.Type)
+		if err != nil {
+			return nil, err
+		}
+		name := c.b.fresh(info.Name)
+		c.b.opTo("Identity", name, []string{v})
+		c.b.output(name, elem, info.Shape)
+	}
+	mp := c.b.model("tflite", "tflite")
+	if opts.Raw {
+		return mp, nil
+	}
+	out, _, err := optimize.Model(ctx, mp, &optimize.Options{Only: []string{"fuse-transposes", "eliminate-identity", "remove-dead"}})
+	return out, err
+}
+
+func tflElem(t int8) (int32, error) {
+	switch t {
+	case tflFloat32:
+		return elemFloat, nil
+	case tflInt32:
+		return elemInt32, nil
+	case tflInt64:
+		return elemInt64, nil
+	case tflInt8:
+		return elemInt8, nil
+	case tflUint8:
+		return elemUint8, nil
+	}
+	return 0, unsupported("tensor type %d", t)
+}
+
+func (c *tflConverter) info(i int32) (*tflite.TensorInfo, error) {
+	if i < 0 || int(i) >= len(c.infos) {
+		return nil, fmt.Errorf("%w: tflite tensor index %d of %d", refit.ErrFormat, i, len(c.infos))
+	}
+	return c.infos[i], nil
+}
+
+// constant returns tensor i's value if it is known at conversion time. Quantized
+// integer constants are dequantized to float32 unless raw is set.
+func (c *tflConverter) constant(i int32, raw bool) (*cval, bool, error) {
+	if v, ok := c.consts[i]; ok {
+		return v, true, nil
+	}
+	info, err := c.info(i)
+	if err != nil {
+		return nil, false, err
+	}
+	t, ok := c.tensors[info.Tensor]
+	if info.Tensor == "" || !ok {
+		return nil, false, nil
+	}
+	if q := info.Quantization; !raw && q != nil && len(q.Scale) > 0 && (t.DType == tensor.I8 || t.DType == tensor.U8 || t.DType == tensor.I16 || t.DType == tensor.I32) {
+		if t, err = tflite.Dequantize(t, q); err != nil {
+			return nil, false, err
+		}
+	}
+	v, err := cvalFromTensor(t)
+	if err != nil {
+		return nil, false, err
+	}
+	if !raw {
+		c.consts[i] = v
+	}
+	return v, true, nil
+}
+
+// value returns the ONNX value of tensor i, adding constants as initializers.
+func (c *tflConverter) value(i int32) (string, error) {
+	if n, ok := c.names[i]; ok {
+		return n, nil
+	}
+	v, ok, err := c.constant(i, false)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		info, err := c.info(i)
+		if err != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("%w: tensor %q is used before an operator produces it", refit.ErrFormat, info.Name)
+	}
+	info := c.infos[i]
+	name := c.b.constant(info.Name, v)
+	c.names[i] = name
+	return name, nil
+}
+
+// set records x as the value of tensor i after applying a fused activation.
+func (c *tflConverter) set(i int32, x string, act int8) error {
+	info, err := c.info(i)
+	if err != nil {
+		return err
+	}
+	y, err := c.b.activation(x, tflActivation(act), info.Name)
+	if err != nil {
+		return err
+	}
+	c.names[i] = y
+	return nil
+}
+
+func (c *tflConverter) in(op fbOp, k int) (string, error) {
+	if k >= len(op.inputs) || op.inputs[k] < 0 {
+		return "", fmt.Errorf("%w: input %d missing", refit.ErrFormat, k)
+	}
+	return c.value(op.inputs[k])
+}
+
+// constIn returns input k, which must be a constant.
+func (c *tflConverter) constIn(op fbOp, k int) (*cval, error) {
+	if k >= len(op.inputs) || op.inputs[k] < 0 {
+		return nil, fmt.Errorf("%w: input %d missing", refit.ErrFormat, k)
+	}
+	v, ok, err := c.constant(op.inputs[k], false)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, unsupported("non-constant input %d", k)
+	}
+	return v, nil
+}
+
+func (c *tflConverter) shapeOf(i int32) []int64 {
+	if i < 0 || int(i) >= len(c.infos) {
+		return nil
+	}
+	return c.infos[i].Shape
+}
+
+func (c *tflConverter) outName(op fbOp) string {
+	if len(op.outputs) > 0 && op.outputs[0] >= 0 && int(op.outputs[0]) < len(c.infos) {
+		return c.infos[op.outputs[0]].Name
+	}
+	return "out"
+}
+
+var tflBinary = map[string]string{"ADD": "Add", "MUL": "Mul", "SUB": "Sub", "DIV": "Div",
+	"MAXIMUM": "Max", "MINIMUM": "Min", "SQUARED_DIFFERENCE": "", "POW": "Pow"}
+
+var tflUnary = map[string]string{"LOGISTIC": "Sigmoid", "TANH": "Tanh", "RELU": "Relu",
+	"HARD_SWISH": "HardSwish", "EXP": "Exp", "ABS": "Abs", "SQRT": "Sqrt", "NEG": "Neg",
+	"LOG": "Log", "FLOOR": "Floor", "CEIL": "Ceil", "ELU": "Elu"}
+
+func (c *tflConverter) convert(op fbOp) error {
+	if len(op.outputs) == 0 {
+		return fmt.Errorf("%w: operator without outputs", refit.ErrFormat)
+	}
+	out := op.outputs[0]
+	if _, err := c.info(out); err != nil {
+		return err
+	}
+	base := c.outName(op)
+	if onnxOp, ok := tflUnary[op.name]; ok {
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op(onnxOp, base, []string{x})
+		return nil
+	}
+	if onnxOp, ok := tflBinary[op.name]; ok {
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		y, err := c.in(op, 1)
+		if err != nil {
+			return err
+		}
+		if op.name == "SQUARED_DIFFERENCE" {
+			d := c.b.op("Sub", base+"_diff", []string{x, y})
+			c.names[out] = c.b.op("Mul", base, []string{d, d})
+			return nil
+		}
+		return c.set(out, c.b.op(onnxOp, base+"_pre", []string{x, y}), optByte(op.opts, 0, 0))
+	}
+	switch op.name {
+	case "CONV_2D", "DEPTHWISE_CONV_2D":
+		return c.conv(op, base)
+	case "FULLY_CONNECTED":
+		return c.fullyConnected(op, base)
+	case "AVERAGE_POOL_2D", "MAX_POOL_2D":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		o := op.opts
+		sw, sh := int64(optInt(o, 1, 1)), int64(optInt(o, 2, 1))
+		fw, fh := int64(optInt(o, 3, 1)), int64(optInt(o, 4, 1))
+		pads, err := spatialPads(optByte(o, 0, 0) == 0, c.shapeOf(op.inputs[0]), fh, fw, sh, sw, 1, 1)
+		if err != nil {
+			return err
+		}
+		onnxOp := map[string]string{"AVERAGE_POOL_2D": "AveragePool", "MAX_POOL_2D": "MaxPool"}[op.name]
+		y := c.b.op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)},
+			attrInts("kernel_shape", []int64{fh, fw}), attrInts("strides", []int64{sh, sw}), attrInts("pads", pads))
+		return c.set(out, c.b.transpose(y, toNHWC), optByte(o, 5, 0))
+	case "RELU6":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.clip(x, 0, 6, base)
+	case "RELU_N1_TO_1":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.clip(x, -1, 1, base)
+	case "LEAKY_RELU":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op("LeakyRelu", base, []string{x}, attrFloat("alpha", optFloat(op.opts, 0, 0)))
+	case "PRELU":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		a, err := c.in(op, 1)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op("PRelu", base, []string{x, a})
+	case "RESHAPE", "SQUEEZE", "EXPAND_DIMS":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		shape := slices.Clone(c.shapeOf(out))
+		if slices.Contains(shape, -1) || len(shape) == 0 && op.name != "RESHAPE" {
+			return unsupported("dynamic output shape %v", shape)
+		}
+		c.names[out] = c.b.op("Reshape", base, []string{x, c.b.constInt64(base+"_shape", []int64{int64(len(shape))}, shape)})
+	case "SOFTMAX":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		if beta := optFloat(op.opts, 0, 1); beta != 1 {
+			x = c.b.op("Mul", base+"_beta", []string{x, c.b.constFloat(base+"_beta_v", nil, []float32{beta})})
+		}
+		c.names[out] = c.b.op("Softmax", base, []string{x}, attrInt("axis", -1))
+	case "LOG_SOFTMAX":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op("LogSoftmax", base, []string{x}, attrInt("axis", -1))
+	case "CONCATENATION":
+		var xs []string
+		for k := range op.inputs {
+			x, err := c.in(op, k)
+			if err != nil {
+				return err
+			}
+			xs = append(xs, x)
+		}
+		return c.set(out, c.b.op("Concat", base+"_pre", xs, attrInt("axis", int64(optInt(op.opts, 0, 0)))), optByte(op.opts, 1, 0))
+	case "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		axes, err := c.constIn(op, 1)
+		if err != nil {
+			return err
+		}
+		keep := int64(0)
+		if optBool(op.opts, 0) {
+			keep = 1
+		}
+		onnxOp := map[string]string{"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin", "REDUCE_PROD": "ReduceProd"}[op.name]
+		if onnxOp == "ReduceSum" { // axes is an input from opset 13
+			ax := axes.ints()
+			c.names[out] = c.b.op(onnxOp, base, []string{x, c.b.constInt64(base+"_axes", []int64{int64(len(ax))}, ax)}, attrInt("keepdims", keep))
+			return nil
+		}
+		c.names[out] = c.b.op(onnxOp, base, []string{x}, attrInts("axes", axes.ints()), attrInt("keepdims", keep))
+	case "PAD", "PADV2", "MIRROR_PAD":
+		return c.pad(op, base)
+	case "TRANSPOSE":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		perm, err := c.constIn(op, 1)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op("Transpose", base, []string{x}, attrInts("perm", perm.ints()))
+	case "STRIDED_SLICE":
+		return c.stridedSlice(op, base)
+	case "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR":
+		return c.resize(op, base)
+	case "DEPTH_TO_SPACE", "SPACE_TO_DEPTH":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		attrs := []*onnxpb.AttributeProto{attrInt("blocksize", int64(optInt(op.opts, 0, 1)))}
+		onnxOp := "SpaceToDepth"
+		if op.name == "DEPTH_TO_SPACE" {
+			onnxOp = "DepthToSpace"
+			attrs = append(attrs, attrString("mode", "DCR")) // TensorFlow's order
+		}
+		y := c.b.op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)}, attrs...)
+		c.names[out] = c.b.transpose(y, toNHWC)
+	case "DENSIFY": // format/tflite densifies sparse constants
+		v, err := c.constIn(op, 0)
+		if err != nil {
+			return err
+		}
+		c.consts[out] = v
+	case "DEQUANTIZE":
+		if v, ok, err := c.constant(op.inputs[0], false); err != nil {
+			return err
+		} else if ok {
+			if v.isInt {
+				v = &cval{shape: v.shape, f: v.floats()}
+			}
+			c.consts[out] = v
+			return nil
+		}
+		info, err := c.info(op.inputs[0])
+		if err != nil {
+			return err
+		}
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		if info.Type == tflFloat16 {
+			c.names[out] = c.b.op("Cast", base, []string{x}, attrInt("to", elemFloat))
+			return nil
+		}
+		scale, zp, err := c.qparams(info, base)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op("DequantizeLinear", base, []string{x, scale, zp})
+	case "QUANTIZE":
+		x, err := c.in(op, 0)
+		if err != nil {
+			return err
+		}
+		scale, zp, err := c.qparams(c.infos[out], base)
+		if err != nil {
+			return err
+		}
+		c.names[out] = c.b.op("QuantizeLinear", base, []string{x, scale, zp})
+	default:
+		return unsupported("%s", op.name)
+	}
+	return nil
+}
+
+// qparams adds the per-tensor scale and zero point of a quantized activation.
+func (c *tflConverter) qparams(info *tflite.TensorInfo, base string) (string, string, error) {
+	q := info.Quantization
+	if q == nil || len(q.Scale) != 1 {
+		return "", "", unsupported("per-channel or missing quantization on activation %q", info.Name)
+	}
+	var elem int32
+	switch info.Type {
+	case tflInt8:
+		elem = elemInt8
+	case tflUint8:
+		elem = elemUint8
+	default:
+		return "", "", unsupported("quantized type %d", info.Type)
+	}
+	zp := int64(0)
+	if len(q.ZeroPoint) > 0 {
+		zp = q.ZeroPoint[0]
+	}
+	return c.b.constFloat(base+"_scale", nil, q.Scale[:1]), c.b.constTyped(base+"_zp", elem, nil, []int64{zp}), nil
+}
+
+// requireFloat reports activations of other types as unsupported (integer kernels).
+func (c *tflConverter) requireFloat(i int32) error {
+	info, err := c.info(i)
+	if err != nil {
+		return err
+	}
+	if _, isConst := c.consts[i]; !isConst && info.Tensor == "" && info.Type != tflFloat32 {
+		return unsupported("integer activations")
+	}
+	return nil
+}
+
+func (c *tflConverter) conv(op fbOp, base string) error {
+	if len(op.inputs) < 2 {
+		return fmt.Errorf("%w: %d inputs", refit.ErrFormat, len(op.inputs))
+	}
+	if err := c.requireFloat(op.inputs[0]); err != nil {
+		return err
+	}
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	w, err := c.constIn(op, 1)
+	if err != nil {
+		return err
+	}
+	if len(w.shape) != 4 || w.isInt {
+		return fmt.Errorf("%w: filter of shape %v", refit.ErrFormat, w.shape)
+	}
+	in := c.shapeOf(op.inputs[0])
+	if len(in) != 4 || in[3] <= 0 {
+		return unsupported("input of shape %v", in)
+	}
+	o := op.opts
+	depthwise := op.name == "DEPTHWISE_CONV_2D"
+	var wt *cval
+	group := int64(1)
+	var act int8
+	var dw, dh int64
+	if depthwise {
+		// filter [1, H, W, C*M] -> [C*M, 1, H, W], group = C
+		if wt, err = w.transposed([]int{3, 0, 1, 2}); err != nil {
+			return err
+		}
+		group = in[3]
+		if w.shape[3]%group != 0 {
+			return fmt.Errorf("%w: depthwise filter %v for %d channels", refit.ErrFormat, w.shape, group)
+		}
+		act = optByte(o, 4, 0)
+		dw, dh = int64(optInt(o, 5, 1)), int64(optInt(o, 6, 1))
+	} else {
+		// filter [O, H, W, I] -> [O, I, H, W]
+		if wt, err = w.transposed([]int{0, 3, 1, 2}); err != nil {
+			return err
+		}
+		if w.shape[3] != in[3] {
+			if w.shape[3] <= 0 || in[3]%w.shape[3] != 0 {
+				return fmt.Errorf("%w: filter %v for %d channels", refit.ErrFormat, w.shape, in[3])
+			}
+			group = in[3] / w.shape[3]
+		}
+		act = optByte(o, 3, 0)
+		dw, dh = int64(optInt(o, 4, 1)), int64(optInt(o, 5, 1))
+	}
+	sw, sh := int64(optInt(o, 1, 1)), int64(optInt(o, 2, 1))
+	kh, kw := wt.shape[2], wt.shape[3]
+	pads, err := spatialPads(optByte(o, 0, 0) == 0, in, kh, kw, sh, sw, dh, dw)
+	if err != nil {
+		return err
+	}
+	inputs := []string{c.b.transpose(x, toNCHW), c.b.constant(base+"_w", wt)}
+	if len(op.inputs) > 2 && op.inputs[2] >= 0 {
+		bias, err := c.constIn(op, 2)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, c.b.constFloat(base+"_b", []int64{int64(bias.len())}, bias.floats()))
+	}
+	y := c.b.op("Conv", base+"_nchw", inputs, attrInts("kernel_shape", []int64{kh, kw}),
+		attrInts("strides", []int64{sh, sw}), attrInts("dilations", []int64{dh, dw}),
+		attrInts("pads", pads), attrInt("group", group))
+	return c.set(op.outputs[0], c.b.transpose(y, toNHWC), act)
+}
+
+func (c *tflConverter) fullyConnected(op fbOp, base string) error {
+	if len(op.inputs) < 2 {
+		return fmt.Errorf("%w: %d inputs", refit.ErrFormat, len(op.inputs))
+	}
+	if err := c.requireFloat(op.inputs[0]); err != nil {
+		return err
+	}
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	w, err := c.constIn(op, 1)
+	if err != nil {
+		return err
+	}
+	if len(w.shape) != 2 || w.isInt {
+		return fmt.Errorf("%w: weights of shape %v", refit.ErrFormat, w.shape)
+	}
+	n, k := w.shape[0], w.shape[1]
+	if in := c.shapeOf(op.inputs[0]); len(in) != 2 {
+		x = c.b.op("Reshape", base+"_flat", []string{x, c.b.constInt64(base+"_flat_shape", []int64{2}, []int64{-1, k})})
+	}
+	inputs := []string{x, c.b.constant(base+"_w", w)}
+	if len(op.inputs) > 2 && op.inputs[2] >= 0 {
+		bias, err := c.constIn(op, 2)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, c.b.constFloat(base+"_b", []int64{n}, bias.floats()))
+	}
+	y := c.b.op("Gemm", base+"_gemm", inputs, attrInt("transB", 1))
+	if shape := c.shapeOf(op.outputs[0]); len(shape) != 2 && !slices.Contains(shape, -1) {
+		y = c.b.op("Reshape", base+"_shaped", []string{y, c.b.constInt64(base+"_shape", []int64{int64(len(shape))}, shape)})
+	}
+	return c.set(op.outputs[0], y, optByte(op.opts, 0, 0))
+}
+
+func (c *tflConverter) pad(op fbOp, base string) error {
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	p, err := c.constIn(op, 1)
+	if err != nil {
+		return err
+	}
+	pi := p.ints()
+	if len(p.shape) != 2 || p.shape[1] != 2 || int64(len(pi)) != 2*p.shape[0] {
+		return fmt.Errorf("%w: paddings of shape %v", refit.ErrFormat, p.shape)
+	}
+	rank := int(p.shape[0])
+	pads := make([]int64, 2*rank)
+	for i := range rank {
+		pads[i], pads[rank+i] = pi[2*i], pi[2*i+1]
+	}
+	inputs := []string{x, c.b.constInt64(base+"_pads", []int64{int64(len(pads))}, pads)}
+	var attrs []*onnxpb.AttributeProto
+	switch op.name {
+	case "PADV2":
+		if len(op.inputs) > 2 {
+			v, err := c.constIn(op, 2)
+			if err != nil {
+				return err
+			}
+			inputs = append(inputs, c.b.constFloat(base+"_value", nil, v.floats()[:1]))
+		}
+	case "MIRROR_PAD":
+		if optByte(op.opts, 0, 0) != 0 {
+			return unsupported("SYMMETRIC mirror padding")
+		}
+		attrs = append(attrs, attrString("mode", "reflect"))
+	}
+	c.names[op.outputs[0]] = c.b.op("Pad", base, inputs, attrs...)
+	return nil
+}
+
+func (c *tflConverter) stridedSlice(op fbOp, base string) error {
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	var vals [3][]int64
+	for k := range vals {
+		v, err := c.constIn(op, k+1)
+		if err != nil {
+			return err
+		}
+		vals[k] = v.ints()
+	}
+	o := op.opts
+	beginMask, endMask := optInt(o, 0, 0), optInt(o, 1, 0)
+	if optInt(o, 2, 0) != 0 || optInt(o, 3, 0) != 0 || optBool(o, 5) {
+		return unsupported("ellipsis, new-axis or offset masks")
+	}
+	shrink := optInt(o, 4, 0)
+	begin, end, strides := vals[0], vals[1], vals[2]
+	n := len(begin)
+	if len(end) != n || len(strides) != n {
+		return fmt.Errorf("%w: begin %v, end %v, strides %v", refit.ErrFormat, begin, end, strides)
+	}
+	axes := make([]int64, n)
+	starts, ends := slices.Clone(begin), slices.Clone(end)
+	for i := range n {
+		axes[i] = int64(i)
+		if strides[i] == 0 {
+			return fmt.Errorf("%w: stride 0", refit.ErrFormat)
+		}
+		if beginMask&(1<<i) != 0 {
+			starts[i] = 0
+			if strides[i] < 0 {
+				starts[i] = math.MaxInt64
+			}
+		}
+		if endMask&(1<<i) != 0 {
+			ends[i] = math.MaxInt64
+			if strides[i] < 0 {
+				ends[i] = math.MinInt64
+			}
+		}
+		if shrink&(1<<i) != 0 {
+			ends[i] = starts[i] + 1
+			if starts[i] == -1 {
+				ends[i] = math.MaxInt64
+			}
+			strides[i] = 1
+		}
+	}
+	shape1 := []int64{int64(n)}
+	y := c.b.op("Slice", base+"_slice", []string{x, c.b.constInt64(base+"_starts", shape1, starts),
+		c.b.constInt64(base+"_ends", shape1, ends), c.b.constInt64(base+"_axes", shape1, axes),
+		c.b.constInt64(base+"_steps", shape1, strides)})
+	if shrink != 0 {
+		shape := c.shapeOf(op.outputs[0])
+		y = c.b.op("Reshape", base, []string{y, c.b.constInt64(base+"_shape", []int64{int64(len(shape))}, shape)})
+	}
+	c.names[op.outputs[0]] = y
+	return nil
+}
+
+func (c *tflConverter) resize(op fbOp, base string) error {
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	size, err := c.constIn(op, 1)
+	if err != nil {
+		return err
+	}
+	in := c.shapeOf(op.inputs[0])
+	hw := size.ints()
+	if len(hw) != 2 || len(in) != 4 || in[0] < 0 || in[3] < 0 {
+		return unsupported("resize of %v to %v", in, hw)
+	}
+	var alignCorners, halfPixel bool
+	attrs := []*onnxpb.AttributeProto{}
+	if op.name == "RESIZE_BILINEAR" {
+		alignCorners, halfPixel = optBool(op.opts, 2), optBool(op.opts, 3)
+		attrs = append(attrs, attrString("mode", "linear"))
+		switch {
+		case alignCorners:
+			attrs = append(attrs, attrString("coordinate_transformation_mode", "align_corners"))
+		case halfPixel:
+			attrs = append(attrs, attrString("coordinate_transformation_mode", "half_pixel"))
+		default:
+			attrs = append(attrs, attrString("coordinate_transformation_mode", "asymmetric"))
+		}
+	} else {
+		alignCorners, halfPixel = optBool(op.opts, 0), optBool(op.opts, 1)
+		attrs = append(attrs, attrString("mode", "nearest"))
+		switch {
+		case alignCorners:
+			attrs = append(attrs, attrString("coordinate_transformation_mode", "align_corners"), attrString("nearest_mode", "round_prefer_ceil"))
+		case halfPixel:
+			attrs = append(attrs, attrString("coordinate_transformation_mode", "tf_half_pixel_for_nn"), attrString("nearest_mode", "floor"))
+		default:
+			attrs = append(attrs, attrString("coordinate_transformation_mode", "asymmetric"), attrString("nearest_mode", "floor"))
+		}
+	}
+	sizes := c.b.constInt64(base+"_sizes", []int64{4}, []int64{in[0], in[3], hw[0], hw[1]})
+	y := c.b.op("Resize", base+"_nchw", []string{c.b.transpose(x, toNCHW), "", "", sizes}, attrs...)
+	c.names[op.outputs[0]] = c.b.transpose(y, toNHWC)
+	return nil
+}
