@@ -46,6 +46,7 @@ type Node struct {
 	opset  int64
 	noFold bool
 	prep   prepared // per-node state derived from constant inputs (prepared.go)
+	relu   bool     // a Relu fused into the node's output (fuse.go)
 }
 
 // label names the node in error messages: its name, else its first output.

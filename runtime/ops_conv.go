@@ -239,7 +239,7 @@ func convKernel(c *Call) ([]*Value, error) {
 	out := c.allocRaw(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
 	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
 	if Cg == 1 && Mg == 1 && len(w.in) <= 2 {
-		depthwise2D(y, xs, ws, bs, N, C, w)
+		depthwise2D(y, xs, ws, bs, N, C, w, c.Node.relu)
 		return []*Value{out}, nil
 	}
 	rows := Cg * w.size(kernel)
@@ -247,7 +247,7 @@ func convKernel(c *Call) ([]*Value, error) {
 	if !ok {
 		packed = packConvWeights(ws, G, Mg, rows)
 	}
-	convPacked(y, xs, bs, packed, N, C, M, G, w)
+	convPacked(y, xs, bs, packed, N, C, M, G, w, c.Node.relu)
 	return []*Value{out}, nil
 }
 
@@ -264,7 +264,7 @@ func packConvWeights(ws []float32, groups, mg, rows int) []*blas.PackedA {
 // convolutions are plain GEMMs on the input; 1-D and 2-D ones gather im2col columns
 // inside the GEMM (blas.SgemmConv); others materialize im2col. Small products run
 // one per goroutine over images and groups; large ones are split by blas.
-func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *window) {
+func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *window, relu bool) {
 	Cg, Mg := C/G, M/G
 	kn, on, inSize := w.size(w.kernel), w.size(w.out), w.size(w.in)
 	rows := Cg * kn
@@ -290,24 +290,34 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 			OutH: at(w.out, 0, 1), OutW: at(w.out, 1, 1),
 		}
 	}
-	one := func(n, g int, col []float32) {
+	one := func(n, g int, col []float32, par bool) {
 		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
-		var beta float32
-		if bs != nil {
-			for m := 0; m < Mg; m++ {
-				fill(yg[m*on:(m+1)*on], bs[g*Mg+m])
-			}
-			beta = 1
-		}
 		switch {
 		case direct:
-			blas.SgemmPackedA(packed[g], false, on, 1, xg, on, beta, yg, on)
+			blas.SgemmPackedA(packed[g], false, on, 1, xg, on, 0, yg, on)
 		case nd <= 2:
-			blas.SgemmConv(packed[g], 1, xg, geom, beta, yg, on)
+			blas.SgemmConv(packed[g], 1, xg, geom, 0, yg, on)
 		default:
 			im2col(col, xg, Cg, w, w.taps())
-			blas.SgemmPackedA(packed[g], false, on, 1, col, on, beta, yg, on)
+			blas.SgemmPackedA(packed[g], false, on, 1, col, on, 0, yg, on)
+		}
+		if bs == nil && !relu {
+			return
+		}
+		epilogue := func(lo, hi int) {
+			for m := lo; m < hi; m++ {
+				var b float32
+				if bs != nil {
+					b = bs[g*Mg+m]
+				}
+				biasActivation(yg[m*on:(m+1)*on], b, relu)
+			}
+		}
+		if par {
+			parallelFor(Mg, max(1, 16384/on), epilogue)
+		} else {
+			epilogue(0, Mg)
 		}
 	}
 	var col []float32
@@ -317,14 +327,14 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 	if jobs := N * G; jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
 		parallelFor(jobs, 1, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
-				one(j/G, j%G, nil)
+				one(j/G, j%G, nil, false)
 			}
 		})
 		return
 	}
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
-			one(n, g, col)
+			one(n, g, col, true)
 		}
 	}
 }
@@ -350,7 +360,7 @@ func allEqual(s []int64, v int64) bool {
 
 // depthwise2D convolves each channel with its own filter (group == C == M) over one
 // or two spatial dims, with bias when bs is not nil. y is fully written.
-func depthwise2D(y, x, wt, bs []float32, N, C int, w *window) {
+func depthwise2D(y, x, wt, bs []float32, N, C int, w *window, relu bool) {
 	nd := len(w.in)
 	at := func(s []int64, i int, def int64) int {
 		if j := i - (2 - nd); j >= 0 {
@@ -411,8 +421,25 @@ func depthwise2D(y, x, wt, bs []float32, N, C int, w *window) {
 					}
 				}
 			}
+			if relu {
+				biasActivation(dst, 0, true)
+			}
 		}
 	})
+}
+
+// biasActivation adds b to every element of s, then applies Relu when relu is set.
+func biasActivation(s []float32, b float32, relu bool) {
+	switch {
+	case relu:
+		for i, v := range s {
+			s[i] = max(v+b, 0)
+		}
+	case b != 0:
+		for i := range s {
+			s[i] += b
+		}
+	}
 }
 
 func convTransposeKernel(c *Call) ([]*Value, error) {

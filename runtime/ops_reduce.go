@@ -277,6 +277,13 @@ func softmaxKernel(op string) Kernel {
 		if dim == 0 {
 			outer = 0
 		}
+		if inner == 1 && op != "Hardmax" {
+			softmaxRows(ys, xs, outer, dim, op == "LogSoftmax")
+			if x.DType == tensor.F64 {
+				return []*Value{castValue(out, tensor.F64)}, nil
+			}
+			return []*Value{out}, nil
+		}
 		parallelFor(outer*inner, 64, func(lo, hi int) {
 			for pq := lo; pq < hi; pq++ {
 				p, q := pq/inner, pq%inner

@@ -94,6 +94,9 @@ func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, err
 			return nil, err
 		}
 	}
+	if err := s.fuseActivations(g); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
