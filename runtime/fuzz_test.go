@@ -68,6 +68,7 @@ var fuzzOps = []struct {
 	{"Range", "fff"}, {"ConstantOfShape", "i"}, {"Clip", "fff"}, {"Where", "fff"}, {"Mod", "ff"},
 	{"CumSum", "fi"}, {"DepthToSpace", "f"}, {"Trilu", "f"},
 	{"NegativeLogLikelihoodLoss", "fif"}, {"SoftmaxCrossEntropyLoss", "fif"}, {"SplitToSequence", "fi"},
+	{"TfIdfVectorizer", "i"}, {"MaxUnpool", "fi"},
 }
 
 // FuzzKernels runs single nodes on fuzzed shapes, values and attributes. Kernels must

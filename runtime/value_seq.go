@@ -168,7 +168,7 @@ var containerOps = map[string]bool{
 	"SequenceAt": true, "SequenceInsert": true, "SequenceErase": true, "SequenceLength": true,
 	"ConcatFromSequence": true, "SequenceMap": true, "Optional": true, "OptionalHasElement": true,
 	"OptionalGetElement": true, "Identity": true, "If": true, "Loop": true,
-	"StringNormalizer": true, "Cast": true, "CastLike": true,
+	"StringNormalizer": true, "Cast": true, "CastLike": true, "TfIdfVectorizer": true,
 }
 
 // viewContainer is View for non-tensor kinds: containers are shared as they are
