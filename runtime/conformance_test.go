@@ -38,6 +38,9 @@ var conformanceSuites = []string{"node", "pytorch-converted", "pytorch-operator"
 //     nearest even, as ONNX specifies (and later test data expects).
 //   - test_castlike_*BFLOAT16*: the input files have shape [1] where the graph declares
 //     rank 2; Run rejects inputs that contradict the declared shape.
+//   - test_resize_downsample_scales_{linear,cubic}_align_corners: the reference takes the
+//     resized length as scale*length (1.2, 2.4) rather than the output size; we follow
+//     ONNX Runtime, which uses the output size (onnx/onnx#2462).
 const (
 	conformanceRTol = 1e-3
 	conformanceATol = 1e-7
@@ -335,9 +338,9 @@ func logTable(t *testing.T, results []caseResult) {
 // unsupportedReasons explains the operator families this runtime leaves out.
 var unsupportedReasons = map[string]string{
 	"training": "training-only operator (gradients, optimizers); the runtime does inference",
-	"strings":  "string tensors are not supported",
+	"strings":  "string operator not implemented yet (string tensors are supported)",
 	"random":   "random operator: outputs are not reproducible against the reference",
-	"sequence": "sequence/optional/map values are not supported yet",
+	"sequence": "sequence/optional operator not implemented yet",
 	"later":    "not implemented yet: assigned to a later operator family",
 }
 

@@ -75,3 +75,26 @@ func TestLosses(t *testing.T) {
 		})
 	}
 }
+
+func TestBatchNormTraining(t *testing.T) {
+	// One channel, values 1..4: batch mean 2.5, variance 1.25.
+	x := mustValue(t, []float32{1, 2, 3, 4}, 2, 1, 2)
+	one := func(v float32) *Value { return mustValue(t, []float32{v}, 1) }
+	attrs := map[string]*Attr{"training_mode": intAttr(1), "epsilon": floatAttr(0)}
+	out, err := runOp("", "BatchNormalization", 15, attrs, 3, x, one(2), one(1), one(0), one(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := 2 / math.Sqrt(1.25)
+	for i, v := range out[0].Float32s() {
+		if want := (float64(i+1)-2.5)*k + 1; math.Abs(float64(v)-want) > 1e-5 {
+			t.Fatalf("Y[%d] = %v, want %v", i, v, want)
+		}
+	}
+	if m, v := out[1].Float32s()[0], out[2].Float32s()[0]; math.Abs(float64(m)-0.25) > 1e-6 || math.Abs(float64(v)-1.025) > 1e-6 {
+		t.Fatalf("running mean %v var %v, want 0.25 1.025", m, v)
+	}
+	if _, err := runOp("", "BatchNormalization", 15, attrs, 3, x, one(2), one(1), mustValue(t, []float32{0, 0}, 2), one(1)); err == nil {
+		t.Fatal("accepted a mean of the wrong length")
+	}
+}

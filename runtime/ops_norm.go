@@ -59,8 +59,11 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
+	if training != 0 && c.Opset >= 14 {
+		return batchNormTraining(c, in, eps)
+	}
 	if training != 0 {
-		return nil, fmt.Errorf("training-mode BatchNormalization: %w", errUnsupported)
+		return nil, fmt.Errorf("training-mode BatchNormalization before opset 14: %w", errUnsupported)
 	}
 	if len(x.Shape) < 2 {
 		return nil, fmt.Errorf("input X %v must be [N, C, ...]", x)
