@@ -102,6 +102,15 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if isLLMGGUF(src) && enc.Name == "safetensors" && filepath.Ext(out) == "" {
 		return reverseGGUF(e, src, out, o)
 	}
+	if _, isONNX := src.Source.(*onnx.Source); enc.Name == "onnx" && !isONNX && o.weights == "" {
+		mp, ok, err := graphToONNX(e.ctx, in, src)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return writeConvertedGraph(e, mp, &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name}, out, o)
+		}
+	}
 	m := src
 	if o.weights != "" {
 		w, err := refit.Open(o.weights)
