@@ -191,11 +191,28 @@ func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
 	return 0
 }
 
+// qkxStep is one candidate scale of makeQKXQuants: its level sums, least-squares fit,
+// weighted error, and levels.
+type qkxStep struct {
+	iscale, sumL, sumL2, sumXL float32
+	scale, min, err            float32
+	ok                         bool
+	L                          [32]uint8
+}
+
 // makeQKXQuants is make_qkx2_quants / make_qkx3_quants (identical for non-NaN input when
 // weights are given): an asymmetric scale and min for levels [0, nmax], searched over
 // nstep+1 candidate scales by weighted least squares. It returns the scale and -min.
+// len(x) is at most 32 and nstep at most 36.
+//
+// The candidates are independent until the final choice, so they are evaluated side by
+// side (element-outer, candidate-inner): every sum still accumulates its terms in ggml's
+// order with the same float32 operations, but consecutive additions no longer wait on
+// each other. The choice then scans the candidates in ggml's order.
 func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMAD bool) (scale, negMin float32) {
 	n := len(x)
+	weights = weights[:n]
+	L = L[:n]
 	min, max := x[0], x[0]
 	sumW := weights[0]
 	sumX := sumW * x[0]
@@ -214,15 +231,16 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 		min = 0
 	}
 	if max == min {
-		clear(L[:n])
+		clear(L)
 		return 0, -min
 	}
 	iscale := float32(nmax) / (max - min)
 	scale = 1 / iscale
 	var bestErr float32
 	for i, v := range x {
-		L[i] = uint8(cmax(0, cmin(nmax, nearestInt(iscale*(v-min)))))
-		diff := float32(scale*float32(L[i])) + min - v
+		l := uint8(cmax(0, cmin(nmax, nearestInt(iscale*(v-min)))))
+		L[i] = l
+		diff := float32(scale*float32(l)) + min - v
 		if useMAD {
 			diff = fabsf(diff)
 		} else {
@@ -230,42 +248,100 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 		}
 		bestErr += float32(weights[i] * diff)
 	}
-	for is := 0; is <= nstep; is++ {
-		iscale = (rmin + float32(rdelta*float32(is)) + float32(nmax)) / (max - min)
-		var sumL, sumL2, sumXL float32
-		for i, v := range x {
-			l := cmax(0, cmin(nmax, nearestInt(iscale*(v-min))))
-			Laux[i] = uint8(l)
-			w, fl := weights[i], float32(l)
-			sumL += float32(w * fl)
-			sumL2 += float32(w * fl * fl)
-			sumXL += float32(w * fl * v)
+	// ggml's loop moves min to each winner's, which later candidates use: evaluate a
+	// batch with the current min, and after a win that changes min re-evaluate the rest.
+	for next := 0; next <= nstep; {
+		var batch [qkxBatch]qkxStep
+		cnt := nstep + 1 - next
+		if cnt > qkxBatch {
+			cnt = qkxBatch
 		}
-		D := float32(sumW*sumL2) - float32(sumL*sumL)
-		if D > 0 {
-			thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
-			thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
-			if thisMin > 0 {
-				thisMin = 0
-				thisScale = sumXL / sumL2
-			}
-			var curErr float32
-			for i, v := range x {
-				diff := float32(thisScale*float32(Laux[i])) + thisMin - v
-				if useMAD {
-					diff = fabsf(diff)
-				} else {
-					diff *= diff
+		steps := batch[:cnt]
+		for k := range steps {
+			is := next + k
+			steps[k].iscale = (rmin + float32(rdelta*float32(is)) + float32(nmax)) / (max - min)
+		}
+		qkxSums(steps, x, weights, nmax, min)
+		qkxFit(steps, sumW, sumX)
+		qkxErrors(steps, x, weights, useMAD)
+		done := len(steps)
+		for k := range steps {
+			s := &steps[k]
+			if s.ok && s.err < bestErr {
+				moved := math.Float32bits(s.min) != math.Float32bits(min)
+				bestErr, scale, min = s.err, s.scale, s.min
+				copy(L, s.L[:n])
+				if moved {
+					done = k + 1
+					break
 				}
-				curErr += float32(weights[i] * diff)
 			}
-			if curErr < bestErr {
-				copy(L[:n], Laux[:n])
-				bestErr, scale, min = curErr, thisScale, thisMin
+		}
+		next += done
+	}
+	return scale, -min
+}
+
+// qkxBatch is how many candidate scales makeQKXQuants evaluates side by side.
+const qkxBatch = 4
+
+// qkxSums fills each candidate's levels and level sums, in ggml's per-sum order.
+func qkxSums(steps []qkxStep, x, weights []float32, nmax int, min float32) {
+	weights = weights[:len(x)]
+	for i, v := range x {
+		w, xm := weights[i], v-min
+		for k := range steps {
+			s := &steps[k]
+			l := cmax(0, cmin(nmax, nearestInt(s.iscale*xm)))
+			s.L[i&31] = uint8(l)
+			fl := float32(l)
+			wl := float32(w * fl)
+			s.sumL += wl
+			s.sumL2 += float32(wl * fl)
+			s.sumXL += float32(wl * v)
+		}
+	}
+}
+
+// qkxFit is the weighted least-squares scale and min of each candidate's levels.
+func qkxFit(steps []qkxStep, sumW, sumX float32) {
+	for k := range steps {
+		s := &steps[k]
+		D := float32(sumW*s.sumL2) - float32(s.sumL*s.sumL)
+		if D > 0 {
+			s.ok = true
+			s.scale = (float32(sumW*s.sumXL) - float32(sumX*s.sumL)) / D
+			s.min = (float32(s.sumL2*sumX) - float32(s.sumL*s.sumXL)) / D
+			if s.min > 0 {
+				s.min = 0
+				s.scale = s.sumXL / s.sumL2
 			}
 		}
 	}
-	return scale, -min
+}
+
+// qkxErrors is each candidate's weighted absolute (useMAD) or squared error.
+func qkxErrors(steps []qkxStep, x, weights []float32, useMAD bool) {
+	weights = weights[:len(x)]
+	if useMAD {
+		for i, v := range x {
+			w := weights[i]
+			for k := range steps {
+				s := &steps[k]
+				diff := float32(s.scale*float32(s.L[i&31])) + s.min - v
+				s.err += float32(w * fabsf(diff))
+			}
+		}
+		return
+	}
+	for i, v := range x {
+		w := weights[i]
+		for k := range steps {
+			s := &steps[k]
+			diff := float32(s.scale*float32(s.L[i&31])) + s.min - v
+			s.err += float32(w * float32(diff*diff))
+		}
+	}
 }
 
 // makeQPQuants is make_qp_quants: a positive-only scale for levels [0, nmax], used to
