@@ -8,7 +8,12 @@
 //
 // A Value is a dense tensor held as a typed Go slice ([]float32, []int64, []uint16 for
 // float16/bfloat16 bits, ...); Value.Tensor and FromTensor convert to and from
-// tensor.Tensor. RandomInputs makes inputs from the declared shapes.
+// tensor.Tensor. RandomInputs makes inputs from the declared shapes. Value.Kind tells
+// tensors from ONNX sequences and optionals (NewSequence, NewOptional: elements in
+// Value.Elems, immutable, never pool-owned) and from string tensors (NewStrings: Data
+// is a []string, as the core dtype table has no string type); only the operators that
+// take them (Sequence*, Optional*, If, Loop, Identity, Cast, StringNormalizer,
+// TfIdfVectorizer) accept non-tensor kinds, the executor rejects them elsewhere.
 //
 // # How it runs
 //

@@ -465,5 +465,8 @@ func (v *Value) Bytes() []byte {
 
 // Tensor returns the value as a named tensor.Tensor over a copy of its bytes.
 func (v *Value) Tensor(name string) (*tensor.Tensor, error) {
+	if v.Kind != KindTensor {
+		return nil, fmt.Errorf("runtime: %s is a %v value, not a numeric tensor: %w", name, v.Kind, errUnsupported)
+	}
 	return tensor.FromBytes(name, v.DType, tensor.Shape(slices.Clone(v.Shape)), v.Bytes())
 }
