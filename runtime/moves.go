@@ -105,7 +105,7 @@ func numElements(shape []int64) (int, error) {
 		return 0, err
 	}
 	if n > 1<<40 {
-		return 0, fmt.Errorf("shape %v has too many elements", tensor.Shape(shape))
+		return 0, fmt.Errorf("shape %v has too many elements: %w", tensor.Shape(shape), ErrTooLarge)
 	}
 	return int(n), nil
 }

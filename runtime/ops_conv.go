@@ -243,6 +243,12 @@ func convKernel(c *Call) ([]*Value, error) {
 		return []*Value{out}, nil
 	}
 	rows := Cg * w.size(kernel)
+	if len(w.in) > 2 {
+		// The explicit im2col buffer of the N-d path.
+		if err := c.checkElements(int64(rows) * int64(w.size(w.out))); err != nil {
+			return nil, err
+		}
+	}
 	packed, ok := prepare(c, 1, func(v *Value) []*blas.PackedA { return packConvWeights(v.Data.([]float32), G, Mg, rows) })
 	if !ok {
 		packed = packConvWeights(ws, G, Mg, rows)
@@ -433,7 +439,9 @@ func biasActivation(s []float32, b float32, relu bool) {
 	switch {
 	case relu:
 		for i, v := range s {
-			s[i] = max(v+b, 0)
+			// Clear negatives through the sign bit: branch-free and faster than max.
+			u := math.Float32bits(v + b)
+			s[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
 		}
 	case b != 0:
 		for i := range s {
@@ -518,6 +526,9 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(tensor.F32, append([]int64{int64(N), int64(M)}, w.in...))
 	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
 	rows := Mg * kn
+	if err := c.checkElements(int64(rows) * int64(xn)); err != nil {
+		return nil, err
+	}
 	col := make([]float32, rows*xn)
 	taps := w.taps()
 	inStr := stridesOf(w.in)
@@ -751,6 +762,12 @@ func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
 		ws := ow*SW - PL
 		cols[ow] = [3]int{max(ws, 0), min(ws+KW, W), min(ws+KW, W+PR) - max(ws, -PL)}
 	}
+	// Output columns [inLo, inHi) read KW input columns without clipping.
+	inLo := min(OW, (PL+SW-1)/SW)
+	inHi := inLo
+	if W-KW+PL >= 0 {
+		inHi = max(inLo, min(OW, (W-KW+PL)/SW+1))
+	}
 	parallelFor(planes, max(1, 8192/max(1, on*KH*KW)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			src := x[p*inSize : (p+1)*inSize]
@@ -760,7 +777,16 @@ func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
 				h0, h1 := max(hs, 0), min(hs+KH, H)
 				padH := min(hs+KH, H+PB) - max(hs, -PT)
 				out := dst[oh*OW : (oh+1)*OW]
+				if isMax && h0 < h1 && inLo < inHi {
+					// Columns whose window lies inside the row: no clipping.
+					for h := h0; h < h1; h++ {
+						maxRow(out[inLo:inHi], src[h*W:(h+1)*W], inLo*SW-PL, SW, KW, h == h0)
+					}
+				}
 				for ow, cb := range cols {
+					if isMax && ow >= inLo && ow < inHi && h0 < h1 {
+						continue
+					}
 					w0, w1 := cb[0], cb[1]
 					if h0 >= h1 || w0 >= w1 {
 						if isMax {
@@ -795,6 +821,39 @@ func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
 			}
 		}
 	})
+}
+
+// maxRow sets out[i] (or maxes it in, unless first) to the max of the kw values of
+// row starting at column start + i*stride.
+func maxRow(out, row []float32, start, stride, kw int, first bool) {
+	if len(out) == 0 {
+		return
+	}
+	row = row[start : start+(len(out)-1)*stride+kw]
+	if kw == 2 && stride == 2 {
+		row = row[:2*len(out)]
+		if first {
+			for i := range out {
+				out[i] = max(row[2*i], row[2*i+1])
+			}
+			return
+		}
+		for i, v := range out {
+			out[i] = max(v, row[2*i], row[2*i+1])
+		}
+		return
+	}
+	for i := range out {
+		s := row[i*stride : i*stride+kw]
+		v := s[0]
+		for _, x := range s[1:] {
+			v = max(v, x)
+		}
+		if !first {
+			v = max(out[i], v)
+		}
+		out[i] = v
+	}
 }
 
 // windowPadded counts the window taps inside the explicitly padded input (for

@@ -321,6 +321,9 @@ func oneHotKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkElements(int64(n)); err != nil {
+		return nil, err
+	}
 	outer, _, inner := splitAxis(shape, ax)
 	idx := make([]int, n) // 0 = off value, 1 = on value
 	for i := 0; i < ind.Len(); i++ {

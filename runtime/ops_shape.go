@@ -665,7 +665,7 @@ func rangeKernel(c *Call) ([]*Value, error) {
 		}
 		n := int64(max(0, ceil((limit-start)/delta)))
 		if n > 1<<32 {
-			return nil, fmt.Errorf("range of %d elements is too large", n)
+			return nil, fmt.Errorf("range of %d elements: %w", n, ErrTooLarge)
 		}
 		out := c.Alloc(s.DType, []int64{n})
 		for i := 0; i < int(n); i++ {
@@ -682,7 +682,7 @@ func rangeKernel(c *Call) ([]*Value, error) {
 		n = (limit - start + delta - sign64(delta)) / delta
 	}
 	if n > 1<<32 {
-		return nil, fmt.Errorf("range of %d elements is too large", n)
+		return nil, fmt.Errorf("range of %d elements: %w", n, ErrTooLarge)
 	}
 	out := c.Alloc(s.DType, []int64{n})
 	for i := int64(0); i < n; i++ {

@@ -107,3 +107,13 @@ func (c *Call) allocRaw(dt tensor.DType, shape []int64) *Value {
 	b.refs, b.dtype = 0, dt
 	return &Value{DType: dt, Shape: slices.Clone(shape), Data: b.data, buf: b}
 }
+
+// checkElements returns an error wrapping ErrTooLarge when a scratch or output
+// buffer of n elements would exceed the session's MaxElements: kernels call it
+// before allocating anything sized by attributes or input values.
+func (c *Call) checkElements(n int64) error {
+	if c.sess != nil && (n < 0 || n > c.sess.maxElements) {
+		return fmt.Errorf("buffer of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)
+	}
+	return nil
+}
