@@ -100,6 +100,9 @@ func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 		clear(L[:len(x)])
 		return 0
 	}
+	if useSIMD && len(x) <= 32 {
+		return qxSearchSIMD(nmax, x, L, qw, max)
+	}
 	iscale := float32(-nmax) / max
 	var sumlx, suml2 float32
 	for i, v := range x {
@@ -133,6 +136,51 @@ func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 			scale = sumlx / suml2
 			best = scale * sumlx
 		}
+	}
+	return scale
+}
+
+// qxSearchSIMD is makeQXQuants' search on the eight-lane kernel: all 19 candidates
+// (the first guess, then is = -9..9 without 0) are independent until the choice.
+func qxSearchSIMD(nmax int, x []float32, L []int8, qw []float32, max float32) float32 {
+	n := len(x)
+	var wbuf [32]float32
+	w := qw
+	if w == nil {
+		for i, v := range x {
+			wbuf[i] = v * v
+		}
+		w = wbuf[:n]
+	}
+	var isc [24]float32
+	isc[0] = float32(-nmax) / max
+	k := 1
+	for is := -9; is <= 9; is++ {
+		if is != 0 {
+			isc[k] = -(float32(nmax) + float32(0.1*float32(is))) / max
+			k++
+		}
+	}
+	var sums [3][16]float32
+	for b := range sums {
+		qxSumsAVX2(&x[0], &w[0], n, (*[8]float32)(isc[8*b:]), int32(nmax), &sums[b])
+	}
+	sumlx, suml2 := sums[0][0], sums[0][8]
+	var scale float32
+	if suml2 != 0 {
+		scale = sumlx / suml2
+	}
+	best, win := scale*sumlx, 0
+	for k := 1; k < 19; k++ {
+		sumlx, suml2 = sums[k/8][k%8], sums[k/8][8+k%8]
+		if suml2 > 0 && sumlx*sumlx > best*suml2 {
+			scale = sumlx / suml2
+			best, win = scale*sumlx, k
+		}
+	}
+	iscale := isc[win]
+	for i, v := range x {
+		L[i] = int8(nmax + cmax(-nmax, cmin(nmax-1, nearestInt(iscale*v))))
 	}
 	return scale
 }
@@ -248,6 +296,9 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 		}
 		bestErr += float32(weights[i] * diff)
 	}
+	if useSIMD && n <= 32 {
+		return qkxSearchSIMD(nmax, x, weights, L, rmin, rdelta, nstep, useMAD, min, max, sumW, sumX, scale, bestErr)
+	}
 	// ggml's loop moves min to each winner's, which later candidates use: evaluate a
 	// batch with the current min, and after a win that changes min re-evaluate the rest.
 	for next := 0; next <= nstep; {
@@ -271,6 +322,59 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 				moved := math.Float32bits(s.min) != math.Float32bits(min)
 				bestErr, scale, min = s.err, s.scale, s.min
 				copy(L, s.L[:n])
+				if moved {
+					done = k + 1
+					break
+				}
+			}
+		}
+		next += done
+	}
+	return scale, -min
+}
+
+// useSIMD selects the vector kernels; tests turn it off to compare with the scalar code.
+var useSIMD = haveSIMD
+
+// qkxSearchSIMD is makeQKXQuants' candidate loop on the eight-lane kernels.
+func qkxSearchSIMD(nmax int, x, weights []float32, L []uint8, rmin, rdelta float32, nstep int, useMAD bool,
+	min, max, sumW, sumX, scale, bestErr float32) (float32, float32) {
+	n := len(x)
+	for next := 0; next <= nstep; {
+		cnt := nstep + 1 - next
+		if cnt > 8 {
+			cnt = 8
+		}
+		var isc, sc, mn, errs [8]float32
+		var ok [8]bool
+		for k := range cnt {
+			isc[k] = (rmin + float32(rdelta*float32(next+k)) + float32(nmax)) / (max - min)
+		}
+		var lv [32][8]float32
+		var sums [24]float32
+		qkxSumsAVX2(&x[0], &weights[0], n, &isc, min, int32(nmax), &lv, &sums)
+		for k := range cnt {
+			sumL, sumL2, sumXL := sums[k], sums[8+k], sums[16+k]
+			D := float32(sumW*sumL2) - float32(sumL*sumL)
+			if D > 0 {
+				ok[k] = true
+				sc[k] = (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+				mn[k] = (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+				if mn[k] > 0 {
+					mn[k] = 0
+					sc[k] = sumXL / sumL2
+				}
+			}
+		}
+		qkxErrAVX2(&x[0], &weights[0], n, &lv, &sc, &mn, useMAD, &errs)
+		done := cnt
+		for k := range cnt {
+			if ok[k] && errs[k] < bestErr {
+				moved := math.Float32bits(mn[k]) != math.Float32bits(min)
+				bestErr, scale, min = errs[k], sc[k], mn[k]
+				for i := range L[:n] {
+					L[i] = uint8(lv[i][k])
+				}
 				if moved {
 					done = k + 1
 					break

@@ -1,0 +1,182 @@
+#include "textflag.h"
+
+// Each kernel evaluates eight candidate scales at once, one per lane. Every lane runs
+// exactly the scalar code's float32 operations in the scalar code's order, so the
+// results are bit-identical to it.
+
+// func qkxSumsAVX2(x, w *float32, n int, iscale *[8]float32, min float32, nmax int32, lv *[32][8]float32, sums *[24]float32)
+TEXT ·qkxSumsAVX2(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ iscale+24(FP), AX
+	VMOVUPS (AX), Y0
+	VBROADCASTSS min+32(FP), Y1
+	MOVL nmax+36(FP), AX
+	MOVQ AX, X2
+	VPBROADCASTD X2, Y2
+	MOVL $0x4b400000, AX
+	MOVQ AX, X3
+	VPBROADCASTD X3, Y3
+	MOVL $0x007fffff, AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+	MOVL $0x00400000, AX
+	MOVQ AX, X5
+	VPBROADCASTD X5, Y5
+	VPXOR Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	MOVQ lv+40(FP), DX
+
+qkxsums_loop:
+	TESTQ CX, CX
+	JZ qkxsums_done
+	VBROADCASTSS (SI), Y10
+	VBROADCASTSS (DI), Y11
+	VSUBPS Y1, Y10, Y12
+	VMULPS Y12, Y0, Y12
+	VADDPS Y3, Y12, Y12
+	VPAND Y4, Y12, Y12
+	VPSUBD Y5, Y12, Y12
+	VPMINSD Y2, Y12, Y12
+	VPMAXSD Y6, Y12, Y12
+	VCVTDQ2PS Y12, Y12
+	VMOVUPS Y12, (DX)
+	VMULPS Y12, Y11, Y13
+	VADDPS Y13, Y7, Y7
+	VMULPS Y12, Y13, Y14
+	VADDPS Y14, Y8, Y8
+	VMULPS Y10, Y13, Y14
+	VADDPS Y14, Y9, Y9
+	ADDQ $4, SI
+	ADDQ $4, DI
+	ADDQ $32, DX
+	DECQ CX
+	JMP qkxsums_loop
+
+qkxsums_done:
+	MOVQ sums+48(FP), AX
+	VMOVUPS Y7, (AX)
+	VMOVUPS Y8, 32(AX)
+	VMOVUPS Y9, 64(AX)
+	VZEROUPPER
+	RET
+
+// func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32, mad bool, err *[8]float32)
+TEXT ·qkxErrAVX2(SB), NOSPLIT, $0-64
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ lv+24(FP), DX
+	MOVQ scale+32(FP), AX
+	VMOVUPS (AX), Y0
+	MOVQ min+40(FP), AX
+	VMOVUPS (AX), Y1
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X2
+	VPBROADCASTD X2, Y2
+	VXORPS Y7, Y7, Y7
+	MOVBLZX mad+48(FP), BX
+	TESTQ BX, BX
+	JNZ qkxerr_mad
+
+qkxerr_sq:
+	TESTQ CX, CX
+	JZ qkxerr_done
+	VBROADCASTSS (SI), Y10
+	VBROADCASTSS (DI), Y11
+	VMOVUPS (DX), Y12
+	VMULPS Y12, Y0, Y12
+	VADDPS Y1, Y12, Y12
+	VSUBPS Y10, Y12, Y12
+	VMULPS Y12, Y12, Y12
+	VMULPS Y12, Y11, Y12
+	VADDPS Y12, Y7, Y7
+	ADDQ $4, SI
+	ADDQ $4, DI
+	ADDQ $32, DX
+	DECQ CX
+	JMP qkxerr_sq
+
+qkxerr_mad:
+	TESTQ CX, CX
+	JZ qkxerr_done
+	VBROADCASTSS (SI), Y10
+	VBROADCASTSS (DI), Y11
+	VMOVUPS (DX), Y12
+	VMULPS Y12, Y0, Y12
+	VADDPS Y1, Y12, Y12
+	VSUBPS Y10, Y12, Y12
+	VANDPS Y2, Y12, Y12
+	VMULPS Y12, Y11, Y12
+	VADDPS Y12, Y7, Y7
+	ADDQ $4, SI
+	ADDQ $4, DI
+	ADDQ $32, DX
+	DECQ CX
+	JMP qkxerr_mad
+
+qkxerr_done:
+	MOVQ err+56(FP), AX
+	VMOVUPS Y7, (AX)
+	VZEROUPPER
+	RET
+
+// func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32)
+TEXT ·qxSumsAVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ iscale+24(FP), AX
+	VMOVUPS (AX), Y0
+	MOVL nmax+32(FP), AX
+	MOVL AX, BX
+	DECL BX
+	MOVQ BX, X1
+	VPBROADCASTD X1, Y1
+	NEGL AX
+	MOVQ AX, X2
+	VPBROADCASTD X2, Y2
+	MOVL $0x4b400000, AX
+	MOVQ AX, X3
+	VPBROADCASTD X3, Y3
+	MOVL $0x007fffff, AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+	MOVL $0x00400000, AX
+	MOVQ AX, X5
+	VPBROADCASTD X5, Y5
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+
+qxsums_loop:
+	TESTQ CX, CX
+	JZ qxsums_done
+	VBROADCASTSS (SI), Y10
+	VBROADCASTSS (DI), Y11
+	VMULPS Y10, Y0, Y12
+	VADDPS Y3, Y12, Y12
+	VPAND Y4, Y12, Y12
+	VPSUBD Y5, Y12, Y12
+	VPMINSD Y1, Y12, Y12
+	VPMAXSD Y2, Y12, Y12
+	VCVTDQ2PS Y12, Y12
+	VMULPS Y10, Y11, Y13
+	VMULPS Y12, Y13, Y13
+	VADDPS Y13, Y7, Y7
+	VMULPS Y12, Y11, Y14
+	VMULPS Y12, Y14, Y14
+	VADDPS Y14, Y8, Y8
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP qxsums_loop
+
+qxsums_done:
+	MOVQ sums+40(FP), AX
+	VMOVUPS Y7, (AX)
+	VMOVUPS Y8, 32(AX)
+	VZEROUPPER
+	RET

@@ -1,0 +1,17 @@
+//go:build !amd64
+
+package ggml
+
+const haveSIMD = false
+
+func qkxSumsAVX2(x, w *float32, n int, iscale *[8]float32, min float32, nmax int32, lv *[32][8]float32, sums *[24]float32) {
+	panic("unreachable")
+}
+
+func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32, mad bool, err *[8]float32) {
+	panic("unreachable")
+}
+
+func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32) {
+	panic("unreachable")
+}
