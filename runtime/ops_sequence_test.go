@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit/tensor"
@@ -107,4 +108,45 @@ func TestSequenceOps(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSequenceOps runs the sequence operators on fuzzed element shapes, positions,
+// axes and splits: errors are fine, panics are bugs.
+func FuzzSequenceOps(f *testing.F) {
+	f.Add([]byte{2, 2, 3, 0, 1, 1, 0})
+	f.Add([]byte{3, 1, 4, 255, 2, 0, 1})
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		at := func(i int) byte {
+			if i < len(b) {
+				return b[i]
+			}
+			return 0
+		}
+		n, rows, cols := int(at(0)%4), int64(at(1)%4), int64(at(2)%4)
+		var elems []*Value
+		for i := 0; i < n; i++ {
+			r := rows
+			if at(3+i)%2 == 1 {
+				r++ // ragged along axis 0
+			}
+			elems = append(elems, NewValue(tensor.F32, []int64{r, cols}))
+		}
+		seq := NewSequence(tensor.F32, elems...)
+		check := func(_ []*Value, err error) {
+			if err != nil && strings.Contains(err.Error(), "kernel panicked") {
+				t.Fatal(err)
+			}
+		}
+		pos := Scalar(int64(int8(at(7))))
+		axis := int64(int8(at(8)) % 4)
+		check(runOp("", "SequenceAt", 17, nil, 1, seq, pos))
+		check(runOp("", "SequenceErase", 17, nil, 1, seq, pos))
+		check(runOp("", "SequenceInsert", 17, nil, 1, seq, NewValue(tensor.F32, []int64{rows, cols}), pos))
+		check(runOp("", "ConcatFromSequence", 17, map[string]*Attr{"axis": intAttr(axis), "new_axis": intAttr(int64(at(9) % 2))}, 1, seq))
+		x := NewValue(tensor.F32, []int64{rows, cols})
+		check(runOp("", "SplitToSequence", 17, map[string]*Attr{"axis": intAttr(axis), "keepdims": intAttr(int64(at(10) % 2))}, 1, x, Scalar(int64(int8(at(11))))))
+		check(runOp("", "SplitToSequence", 17, map[string]*Attr{"axis": intAttr(axis)}, 1, x, mustValue(t, []int64{int64(int8(at(12))), int64(int8(at(13)))}, 2)))
+		check(runOp("", "OptionalGetElement", 17, nil, 1, NewOptional(tensor.F32, nil)))
+	})
 }
