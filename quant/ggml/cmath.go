@@ -532,19 +532,23 @@ func bestIndexInt8(val *[16]float32, x float32) int {
 	if x >= val[15] {
 		return 15
 	}
-	ml, mu := 0, 15
-	for mu-ml > 1 {
-		mav := (ml + mu) / 2
-		if x < val[mav] {
-			mu = mav
-		} else {
-			ml = mav
-		}
+	// A branch-free form of ggml's binary search: ml ends as the last index in [0, 14]
+	// with !(x < val[ml]) (14 for NaN, as there), mu = ml+1.
+	ml := 0
+	if !(x < val[8]) {
+		ml = 8
 	}
-	if x-val[mu-1] < val[mu]-x {
-		return mu - 1
+	if !(x < val[(ml+4)&15]) {
+		ml += 4
 	}
-	return mu
+	if !(x < val[(ml+2)&15]) {
+		ml += 2
+	}
+	if !(x < val[(ml+1)&15]) {
+		ml++
+	}
+	ml = min(ml, 14)
+	return ml + 1 - b2i(x-val[ml] < val[(ml+1)&15]-x)
 }
 
 func f16At(b []byte, off int) float32 {

@@ -21,3 +21,9 @@ func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32
 //
 //go:noescape
 func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32)
+
+// iq4SumsAVX2 is the IQ4 scale search's sumqx (sums[0:8]) and sumq2 (sums[8:16]) for
+// eight inverse scales; tab is the codebook and bcast its values each repeated 8 times.
+//
+//go:noescape
+func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *[16][8]float32, sums *[16]float32)

@@ -180,3 +180,87 @@ qxsums_done:
 	VMOVUPS Y8, 32(AX)
 	VZEROUPPER
 	RET
+
+// func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *[16][8]float32, sums *[16]float32)
+// Per lane: q = the codebook value best_index_int8 picks for id*x; sumqx += w*q*x, sumq2 += w*q*q.
+// The index is ml+1 - (t-val[ml] < val[ml+1]-t) with ml = #{j in 1..14 : !(t < val[j])},
+// which is ggml's search including its early exits and NaN (ml 14, index 15).
+TEXT ·iq4SumsAVX2(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ n+16(FP), CX
+	MOVQ id+24(FP), AX
+	VMOVUPS (AX), Y0
+	MOVQ tab+32(FP), R9
+	MOVQ bcast+40(FP), R8
+	VPCMPEQD Y1, Y1, Y1
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+
+iq4sums_loop:
+	TESTQ CX, CX
+	JZ iq4sums_done
+	VBROADCASTSS (SI), Y10
+	VBROADCASTSS (DI), Y11
+	VMULPS Y10, Y0, Y12
+	VPXOR Y13, Y13, Y13
+	VCMPPS $5, 32(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 64(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 96(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 128(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 160(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 192(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 224(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 256(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 288(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 320(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 352(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 384(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 416(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	VCMPPS $5, 448(R8), Y12, Y14
+	VPSUBD Y14, Y13, Y13
+	// Y2 = val[ml]
+	VPERMPS (R9), Y13, Y14
+	VPERMPS 32(R9), Y13, Y15
+	VPSLLD $28, Y13, Y9
+	VBLENDVPS Y9, Y15, Y14, Y2
+	// Y3 = val[ml+1]
+	VPSUBD Y1, Y13, Y13
+	VPERMPS (R9), Y13, Y14
+	VPERMPS 32(R9), Y13, Y15
+	VPSLLD $28, Y13, Y9
+	VBLENDVPS Y9, Y15, Y14, Y3
+	// q = (t-val[ml] < val[ml+1]-t) ? val[ml] : val[ml+1]
+	VSUBPS Y2, Y12, Y4
+	VSUBPS Y12, Y3, Y5
+	VCMPPS $1, Y5, Y4, Y6
+	VBLENDVPS Y6, Y2, Y3, Y4
+	VMULPS Y4, Y11, Y5
+	VMULPS Y10, Y5, Y6
+	VADDPS Y6, Y7, Y7
+	VMULPS Y4, Y5, Y6
+	VADDPS Y6, Y8, Y8
+	ADDQ $4, SI
+	ADDQ $4, DI
+	DECQ CX
+	JMP iq4sums_loop
+
+iq4sums_done:
+	MOVQ sums+48(FP), AX
+	VMOVUPS Y7, (AX)
+	VMOVUPS Y8, 32(AX)
+	VZEROUPPER
+	RET

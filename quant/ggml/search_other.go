@@ -15,3 +15,7 @@ func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32
 func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32) {
 	panic("unreachable")
 }
+
+func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *[16][8]float32, sums *[16]float32) {
+	panic("unreachable")
+}

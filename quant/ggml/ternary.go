@@ -118,6 +118,14 @@ func quantizeIQ4Block(x, qw []float32, dh, q4, scalesH, scalesL []byte, s *iq4Sc
 			s.scales[ib] = 0
 			continue
 		}
+		if useSIMD {
+			d := iq4SearchSIMD(xb, s.weight[:], max)
+			s.scales[ib] = d
+			if ad := fabsf(d); ad > amaxScale {
+				amaxScale, maxScale = ad, d
+			}
+			continue
+		}
 		d := -max / values[0]
 		id := 1 / d
 		var sumqx, sumq2 float32
@@ -186,6 +194,47 @@ func quantizeIQ4Block(x, qw []float32, dh, q4, scalesH, scalesL []byte, s *iq4Sc
 			q4[16*i+j] = s.L[32*i+j] | s.L[32*i+16+j]<<4
 		}
 	}
+}
+
+// kvaluesIQ4NLBcast is kvaluesIQ4NLf with each value repeated for the eight lanes.
+var kvaluesIQ4NLBcast = func() (b [16][8]float32) {
+	for i, v := range kvaluesIQ4NLf {
+		for k := range b[i] {
+			b[i][k] = v
+		}
+	}
+	return b
+}()
+
+// iq4SearchSIMD is the scale search of quantize_row_iq4_nl_impl for one sub-block of
+// 32 (largest magnitude max, non-zero) on the eight-lane kernel: the first guess and the
+// 2*ntry+1 tries are independent until the choice. The levels the first guess stores
+// are not used afterwards (the caller recomputes them), so they are not stored.
+func iq4SearchSIMD(xb, weight []float32, max float32) float32 {
+	const ntry = 7
+	var ids [16]float32
+	ids[0] = 1 / (-max / kvaluesIQ4NLf[0])
+	for itry := -ntry; itry <= ntry; itry++ {
+		ids[1+itry+ntry] = float32(itry+int(kvaluesIQ4NL[0])) / max
+	}
+	var sums [2][16]float32
+	for b := range sums {
+		iq4SumsAVX2(&xb[0], &weight[0], len(xb), (*[8]float32)(ids[8*b:]), &kvaluesIQ4NLf, &kvaluesIQ4NLBcast, &sums[b])
+	}
+	sumqx, sumq2 := sums[0][0], sums[0][8]
+	var d float32
+	if sumq2 > 0 {
+		d = sumqx / sumq2
+	}
+	best := d * sumqx
+	for k := 1; k < 16; k++ {
+		sumqx, sumq2 = sums[k/8][k%8], sums[k/8][8+k%8]
+		if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+			d = sumqx / sumq2
+			best = d * sumqx
+		}
+	}
+	return d
 }
 
 func quantizeIQ4NL(y []byte, x []float32, qw []float32) {
