@@ -26,6 +26,7 @@ type convertOptions struct {
 	to, dtype, key, shardSize string
 	weights                   string
 	keepQuantized             bool
+	topology                  string
 	extract, force, noVerify  bool
 	asJSON, verbose           bool
 }
@@ -64,6 +65,7 @@ cast, max error where it was), and only then renamed into place.`,
 	f.BoolVar(&o.extract, "extract", false, "read full-model pickles and TorchScript archives as inert data")
 	f.StringVar(&o.shardSize, "shard-size", "", "split safetensors output into shards of at most this size (e.g. 5GB)")
 	f.StringVar(&o.weights, "weights", "", "put these tensors (any format) into an ONNX graph by name, checking dtype and shape")
+	f.StringVar(&o.topology, "topology", "", "TF.js output: the Keras topology (a model.json, .h5 or .keras) the weights belong to; default: the input's own")
 	f.BoolVar(&o.keepQuantized, "keep-quantized", false, "GGUF to a Hugging Face folder: keep block-quantized tensors as raw rows instead of dequantizing")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.noVerify, "no-verify", false, "skip re-reading and comparing the output")
@@ -90,6 +92,14 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	if err != nil {
 		return usageError{err}
+	}
+	if enc.Name == "tfjs" { // a folder: model.json plus weight shards
+		src, err := openSource(e, in, enc, o)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		return convertToTFJS(e, src, out, o.topology, o.force)
 	}
 	if enc.Encode == nil {
 		return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)
