@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/tensor"
@@ -302,6 +303,10 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 		switch {
 		case direct:
 			blas.SgemmPackedA(packed[g], false, on, 1, xg, on, 0, yg, on)
+		case nd <= 2 && geom.StrideW > 1 && col != nil:
+			// Strided: a tight explicit im2col, then a GEMM whose packing only copies.
+			im2col2D(col, xg, &geom)
+			blas.SgemmPackedA(packed[g], false, on, 1, col, on, 0, yg, on)
 		case nd <= 2:
 			blas.SgemmConv(packed[g], 1, xg, geom, 0, yg, on)
 		default:
@@ -327,8 +332,9 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 		}
 	}
 	var col []float32
-	if !direct && nd > 2 {
-		col = make([]float32, rows*on)
+	if !direct && (nd > 2 || geom.StrideW > 1 && N*G == 1) {
+		col = getScratch(rows * on)
+		defer putScratch(col)
 	}
 	if jobs := N * G; jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
 		parallelFor(jobs, 1, func(lo, hi int) {
@@ -341,6 +347,68 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
 			one(n, g, col, true)
+		}
+	}
+}
+
+// scratchPool recycles im2col buffers; users overwrite every element they read.
+var scratchPool sync.Pool
+
+func getScratch(n int) []float32 {
+	if p, ok := scratchPool.Get().(*[]float32); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]float32, n)
+}
+
+func putScratch(s []float32) { scratchPool.Put(&s) }
+
+// im2col2D writes im2col(x) for geometry g (k = Channels*KernelH*KernelW rows of
+// OutH*OutW columns) into col.
+func im2col2D(col, x []float32, g *blas.Conv2D) {
+	on := g.OutH * g.OutW
+	plane := g.Height * g.Width
+	for c := 0; c < g.Channels; c++ {
+		src := x[c*plane : (c+1)*plane]
+		for i := 0; i < g.KernelH; i++ {
+			for j := 0; j < g.KernelW; j++ {
+				dst := col[((c*g.KernelH+i)*g.KernelW+j)*on:][:on]
+				off := j*g.DilationW - g.PadLeft
+				c0 := 0
+				if off < 0 {
+					c0 = min(g.OutW, (-off+g.StrideW-1)/g.StrideW)
+				}
+				c1 := 0
+				if g.Width-1-off >= 0 {
+					c1 = max(c0, min(g.OutW, (g.Width-1-off)/g.StrideW+1))
+				}
+				for oh := 0; oh < g.OutH; oh++ {
+					out := dst[oh*g.OutW : (oh+1)*g.OutW]
+					ih := oh*g.StrideH + i*g.DilationH - g.PadTop
+					if ih < 0 || ih >= g.Height {
+						clear(out)
+						continue
+					}
+					row := src[ih*g.Width : (ih+1)*g.Width]
+					clear(out[:c0])
+					clear(out[c1:])
+					seg := out[c0:c1]
+					if len(seg) == 0 {
+						continue
+					}
+					base := c0*g.StrideW + off
+					r := row[base : base+(len(seg)-1)*g.StrideW+1]
+					if g.StrideW == 2 {
+						for k := range seg {
+							seg[k] = r[2*k]
+						}
+						continue
+					}
+					for k := range seg {
+						seg[k] = r[k*g.StrideW]
+					}
+				}
+			}
 		}
 	}
 }
@@ -840,6 +908,17 @@ func maxRow(out, row []float32, start, stride, kw int, first bool) {
 		}
 		for i, v := range out {
 			out[i] = max(v, row[2*i], row[2*i+1])
+		}
+		return
+	}
+	if kw == 3 {
+		for i := range out {
+			s := row[i*stride : i*stride+3 : i*stride+3]
+			v := max(s[0], s[1], s[2])
+			if !first {
+				v = max(out[i], v)
+			}
+			out[i] = v
 		}
 		return
 	}
