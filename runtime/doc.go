@@ -32,7 +32,11 @@
 // Operators live in one file per family (ops_elementwise.go, ops_conv.go, ...) and
 // register themselves in init with Register; CONTRIBUTING-OPS.md explains how to add
 // one. Kernels parallelize internally over GOMAXPROCS goroutines; matrix products go
-// through Sgemm, a cache-blocked packed GEMM with a register-blocked micro-kernel.
+// through internal/blas (a packed, cache-blocked SGEMM with an AVX2/FMA micro-kernel).
+// Conv, MatMul and Gemm whose weight input is an initializer (not overridable by a
+// graph input) pack it once per node on first use (Node.prep, under a sync.Once) and
+// reuse it on every Run; 2-D convolutions gather im2col columns inside the GEMM.
+// NewSession fuses a Relu that is the only reader of a Conv's output into the Conv.
 //
 // # Invariants
 //

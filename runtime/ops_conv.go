@@ -11,8 +11,9 @@ import (
 )
 
 // Convolution and pooling over N-d spatial inputs laid out [N, C, D1, D2, ...]:
-// Conv (im2col + Sgemm), ConvTranspose (Sgemm + col2im), MaxPool, AveragePool,
-// LpPool and the global pools.
+// Conv (packed weights x implicit or explicit im2col, a direct kernel for depthwise),
+// ConvTranspose (Sgemm + col2im), MaxPool, AveragePool (a fast path for 1-D and 2-D
+// windows without dilation), LpPool and the global pools.
 
 func init() {
 	Register(Op{Type: "Conv", Since: 1, Kernel: convKernel, ViaFloat32: true})
