@@ -9,7 +9,7 @@ Writes a random-weight llama-shaped GGUF (n_embd 2048, n_ff 5632, vocab 16000, -
 blocks; about 540 MB at F16 with 4 layers), then for each type times
   refit quantize IN OUT --type T --no-verify          (GOMAXPROCS = --threads)
   llama_model_quantize(IN, OUT, ftype, nthread)        (libllama via ctypes, testdata/gen/quant_llm.py)
-and prints wall time, peak RSS (GNU time, Debian package "time"), the ratios, and whether
+and prints wall time, CPU time (user+system), peak RSS (GNU time, Debian package "time"), the ratios, and whether
 the two output files are byte-identical. The input is read once before timing (page cache).
 llama.cpp's RSS includes the Python interpreter that drives it through ctypes (~30 MB).
 """
@@ -105,16 +105,17 @@ if not os.path.exists(src):
 
 
 def run(cmd, label, env=None):
-    """Runs cmd under GNU time; returns (seconds, peak RSS in bytes)."""
+    """Runs cmd under GNU time; returns (seconds, peak RSS in bytes, user+system CPU seconds)."""
     rss_file = os.path.join(a.dir, "rss.txt")
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd,
+    p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + cmd,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"{label} failed: {p.stderr.decode()[-2000:]}")
     with open(rss_file) as f:
-        return dt, int(f.read().split()[-1]) * 1024
+        rss, user, system = f.read().split()[-3:]
+        return dt, int(rss) * 1024, float(user) + float(system)
 
 
 def warm(path):
@@ -138,16 +139,17 @@ def same(p, q):
 size = os.path.getsize(src)
 print(f"input: {src} ({size / 2**20:.0f} MiB, {a.dtype.upper()}, {a.layers} layers), threads {a.threads}, "
       f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-print(f"{'type':8} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'refit RSS':>10} {'llama RSS':>10} {'RSS ratio':>9}  identical")
+print(f"{'type':8} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'refit cpu':>9} {'llama cpu':>9} {'cpu ratio':>9} "
+      f"{'refit RSS':>10} {'llama RSS':>10} {'RSS ratio':>9}  identical")
 env = dict(os.environ, GOMAXPROCS=str(a.threads))
 for t in a.types.split(","):
     warm(src)
     out_r, out_l = os.path.join(a.dir, f"refit-{t}.gguf"), os.path.join(a.dir, f"llama-{t}.gguf")
-    tr, mr = run([refit, "quantize", src, out_r, "--type", t, "--no-verify", "--force"], "refit", env)
+    tr, mr, cr = run([refit, "quantize", src, out_r, "--type", t, "--no-verify", "--force"], "refit", env)
     warm(src)
-    tl, ml = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp")
+    tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp")
     ident = same(out_r, out_l)
-    print(f"{t:8} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB {ml / mr:8.2f}x  {'yes' if ident else 'NO'}",
+    print(f"{t:8} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {cr:9.2f} {cl:9.2f} {cl / max(cr, 1e-9):8.2f}x {mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB {ml / mr:8.2f}x  {'yes' if ident else 'NO'}",
           flush=True)
     if not a.keep:
         os.remove(out_r)

@@ -48,6 +48,10 @@ func quantizeQ4_0(y []byte, x []float32, qw []float32) {
 		d := absMaxSigned(x[:32]) / -8
 		id := inverse(d)
 		putF16(y, d)
+		if useSIMD {
+			q40AVX2(&x[0], id, &y[2])
+			continue
+		}
 		for j := range 16 {
 			xi0 := cmin(15, int(int8(cvtt(float32(x[j]*id)+8.5))))
 			xi1 := cmin(15, int(int8(cvtt(float32(x[j+16]*id)+8.5))))
@@ -198,6 +202,10 @@ func quantizeQ8_0(y []byte, x []float32, _ []float32) {
 		d := amax / 127
 		id := inverse(d)
 		putF16(y, d)
+		if useSIMD {
+			q8RoundAVX2(&x[0], id, &y[2])
+			continue
+		}
 		for j, v := range x[:32] {
 			y[2+j] = uint8(int8(cvtt(roundf(v * id))))
 		}

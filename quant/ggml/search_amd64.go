@@ -27,3 +27,13 @@ func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]
 //
 //go:noescape
 func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *[16][8]float32, sums *[16]float32)
+
+// q8RoundAVX2 stores the low bytes of cvtt(roundf(x[j]*id)) for the 32 values of x to y.
+//
+//go:noescape
+func q8RoundAVX2(x *float32, id float32, y *byte)
+
+// q40AVX2 stores Q4_0's 16 nibble-pair bytes for the 32 values of x to y.
+//
+//go:noescape
+func q40AVX2(x *float32, id float32, y *byte)

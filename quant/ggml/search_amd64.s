@@ -264,3 +264,104 @@ iq4sums_done:
 	VMOVUPS Y8, 32(AX)
 	VZEROUPPER
 	RET
+
+// Bytes 0-3 of each 32-bit lane gathered back into order by q8RoundAVX2's packing.
+DATA q8perm<>+0(SB)/4, $0
+DATA q8perm<>+4(SB)/4, $4
+DATA q8perm<>+8(SB)/4, $1
+DATA q8perm<>+12(SB)/4, $5
+DATA q8perm<>+16(SB)/4, $2
+DATA q8perm<>+20(SB)/4, $6
+DATA q8perm<>+24(SB)/4, $3
+DATA q8perm<>+28(SB)/4, $7
+GLOBL q8perm<>(SB), RODATA|NOPTR, $32
+
+// func q8RoundAVX2(x *float32, id float32, y *byte)
+// y[j] = low byte of cvtt(roundf(x[j]*id)) for j < 32. roundf is trunc(r), moved one
+// away from zero when |r - trunc(r)| >= 0.5 (exact: r - trunc(r) is representable);
+// VCVTTPS2DQ gives 0x80000000 for NaN and out-of-range values, as cvtt does.
+TEXT ·q8RoundAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ y+16(FP), DI
+	VBROADCASTSS id+8(FP), Y0
+	MOVL $0x3f000000, AX
+	MOVQ AX, X1
+	VPBROADCASTD X1, Y1 // 0.5
+	MOVL $0x3f800000, AX
+	MOVQ AX, X2
+	VPBROADCASTD X2, Y2 // 1.0
+	MOVL $0x80000000, AX
+	MOVQ AX, X3
+	VPBROADCASTD X3, Y3 // sign bit
+	MOVL $0xff, AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4 // low byte
+
+#define Q8ROUND(off, dst) \
+	VMULPS off(SI), Y0, Y5 \
+	VROUNDPS $3, Y5, Y6 \
+	VSUBPS Y6, Y5, Y7 \
+	VANDNPS Y7, Y3, Y7 \
+	VCMPPS $13, Y1, Y7, Y7 \
+	VANDPS Y3, Y5, Y8 \
+	VORPS Y2, Y8, Y8 \
+	VANDPS Y7, Y8, Y8 \
+	VADDPS Y8, Y6, Y6 \
+	VCVTTPS2DQ Y6, Y6 \
+	VPAND Y4, Y6, dst
+
+	Q8ROUND(0, Y9)
+	Q8ROUND(32, Y10)
+	Q8ROUND(64, Y11)
+	Q8ROUND(96, Y12)
+	VPACKUSDW Y10, Y9, Y9
+	VPACKUSDW Y12, Y11, Y11
+	VPACKUSWB Y11, Y9, Y9
+	VMOVDQU q8perm<>(SB), Y13
+	VPERMD Y9, Y13, Y9
+	VMOVDQU Y9, (DI)
+	VZEROUPPER
+	RET
+
+// func q40AVX2(x *float32, id float32, y *byte)
+// Q4_0's nibbles: xi = MIN(15, (int8)cvtt(x[j]*id + 8.5)), y[j] = xi(j) | xi(j+16)<<4
+// (low bytes, as the scalar code's uint8 conversions), for j < 16.
+TEXT ·q40AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ y+16(FP), DI
+	VBROADCASTSS id+8(FP), Y0
+	MOVL $0x41080000, AX
+	MOVQ AX, X1
+	VPBROADCASTD X1, Y1 // 8.5
+	MOVL $15, AX
+	MOVQ AX, X2
+	VPBROADCASTD X2, Y2
+	MOVL $0xff, AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+
+#define Q40(off, dst) \
+	VMULPS off(SI), Y0, dst \
+	VADDPS Y1, dst, dst \
+	VCVTTPS2DQ dst, dst \
+	VPSLLD $24, dst, dst \
+	VPSRAD $24, dst, dst \
+	VPMINSD Y2, dst, dst
+
+	Q40(0, Y9)
+	Q40(32, Y10)
+	Q40(64, Y11)
+	Q40(96, Y12)
+	VPSLLD $4, Y11, Y11
+	VPSLLD $4, Y12, Y12
+	VPOR Y11, Y9, Y9
+	VPOR Y12, Y10, Y10
+	VPAND Y4, Y9, Y9
+	VPAND Y4, Y10, Y10
+	VPACKUSDW Y10, Y9, Y9
+	VPACKUSWB Y9, Y9, Y9
+	VMOVDQU q8perm<>(SB), Y13
+	VPERMD Y9, Y13, Y9
+	VMOVDQU X9, (DI)
+	VZEROUPPER
+	RET

@@ -19,3 +19,7 @@ func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]
 func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *[16][8]float32, sums *[16]float32) {
 	panic("unreachable")
 }
+
+func q8RoundAVX2(x *float32, id float32, y *byte) { panic("unreachable") }
+
+func q40AVX2(x *float32, id float32, y *byte) { panic("unreachable") }

@@ -74,3 +74,38 @@ func TestSIMDMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundingKernels checks the Q8_0 and Q4_0 kernels against the scalar conversions
+// on values at and next to rounding halves, range limits and non-finite values.
+func TestRoundingKernels(t *testing.T) {
+	if !haveSIMD {
+		t.Skip("no vector kernels on this CPU")
+	}
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	edges := []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997,
+		127.5, -127.5, 128.5, -128.5, 200, -129, 255.5, 256, 3e9, -3e9, 8388607.5, 16777217, 1e-40, -7.5, 7.49,
+		-8.5, -8.50001, 6.5, 7.5, nan, inf, -inf}
+	for _, id := range []float32{1, 0.5, 0, 63.5, inf} {
+		for off := range edges {
+			var x [32]float32
+			for j := range x {
+				x[j] = edges[(off+j)%len(edges)]
+			}
+			var got8, got4 [32]byte
+			q8RoundAVX2(&x[0], id, &got8[0])
+			q40AVX2(&x[0], id, &got4[0])
+			for j, v := range x {
+				if want := uint8(int8(cvtt(roundf(v * id)))); got8[j] != want {
+					t.Fatalf("q8: %v*%v: got %#x, want %#x", v, id, got8[j], want)
+				}
+			}
+			for j := range 16 {
+				xi0 := cmin(15, int(int8(cvtt(float32(x[j]*id)+8.5))))
+				xi1 := cmin(15, int(int8(cvtt(float32(x[j+16]*id)+8.5))))
+				if want := uint8(xi0) | uint8(xi1)<<4; got4[j] != want {
+					t.Fatalf("q4_0: %v, %v times %v: got %#x, want %#x", x[j], x[j+16], id, got4[j], want)
+				}
+			}
+		}
+	}
+}
