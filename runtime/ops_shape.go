@@ -276,9 +276,17 @@ func transposeKernel(c *Call) ([]*Value, error) {
 			seen[j], perm[i] = true, j
 		}
 	}
-	shape, idx := permuteIndex(x.Shape, perm)
-	out := c.Alloc(x.DType, shape)
-	takeIdx(out.Data, x.Data, idx)
+	shape := make([]int64, r)
+	istr := stridesOf(x.Shape)
+	pstr := make([]int, r)
+	for i, p := range perm {
+		shape[i], pstr[i] = x.Shape[p], istr[p]
+	}
+	out := c.allocRaw(x.DType, shape) // stridedCopy writes every element
+	if !stridedCopy(out.Data, x.Data, shape, 0, pstr) {
+		_, idx := permuteIndex(x.Shape, perm)
+		takeIdx(out.Data, x.Data, idx)
+	}
 	return []*Value{out}, nil
 }
 
@@ -475,18 +483,25 @@ func sliceKernel(c *Call) ([]*Value, error) {
 		}
 		begin[ax], step[ax], shape[ax] = st, sp, n
 	}
-	out := c.Alloc(x.DType, shape)
+	out := c.allocRaw(x.DType, shape) // both copies below write every element
 	total := out.Len()
 	if total == 0 {
 		return []*Value{out}, nil
 	}
 	istr := stridesOf(x.Shape)
-	idx := make([]int, total)
-	counter := make([]int64, r)
 	base := 0
 	for k := range begin {
 		base += int(begin[k]) * istr[k]
 	}
+	sstr := make([]int, r)
+	for k := range sstr {
+		sstr[k] = int(step[k]) * istr[k]
+	}
+	if stridedCopy(out.Data, x.Data, shape, base, sstr) {
+		return []*Value{out}, nil
+	}
+	idx := make([]int, total)
+	counter := make([]int64, r)
 	off := base
 	for i := 0; i < total; i++ {
 		idx[i] = off
