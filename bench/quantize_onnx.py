@@ -23,7 +23,7 @@ quantize-and-evaluate per layer). Then ONNX Runtime (npm onnxruntime-node via
 interop/ort/ort_run.js: intraOpNumThreads 1, interOpNumThreads 1, optimization "all") runs
 the float model and every quantized model on all eval rows (batch N) and on the first eval
 row (batch 1): --warmup untimed runs, then --runs (batch N) or --runs1 (batch 1) timed runs.
-Printed per row: quantize seconds, file size, Refit's accuracy of the quantized model, ORT's
+Printed per row: quantize seconds, file size, Refit's accuracy and cosine of the quantized model, ORT's
 top-1 agreement with the float model (batch N outputs), ORT median and CPU ms per run, and
 the speed-up vs float. The speed-up uses CPU time per run (process CPU, all threads), which
 counts work rather than waiting for a core and so is the fairer figure on a loaded machine;
@@ -155,8 +155,7 @@ for name in a.models.split(","):
         if outs and outs[0].get("accuracy_b") is not None:
             row["accuracy"] = outs[0]["accuracy_b"]
             rows[0]["accuracy"] = outs[0]["accuracy_a"]
-        if outs:
-            row["refit_cosine"] = outs[0].get("cosine")
+        row["refit_cosine"] = rep.get("evaluation", {}).get("min_cosine")
         if not a.no_per_layer:
             row["quant_per_layer_s"] = timed(base)[0]
         rows.append(row)
@@ -175,9 +174,10 @@ for name in a.models.split(","):
 print(f"machine: {os.cpu_count()} cores, load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
       f"ORT 1 thread, warmup {a.warmup}, runs {a.runs} (batch N) / {a.runs1} (batch 1)")
 print("quant s / cpu: refit quantize wall / CPU seconds incl. its accuracy check, +layers: with the per-layer "
-      "table; acc: Refit's eval accuracy; top1: ORT argmax agreement with float; ms = median wall / CPU per run; "
+      "table; acc / cosine: Refit's eval accuracy and min cosine vs float;\ntop1: ORT argmax agreement with float; "
+      "ms = median wall / CPU per run; "
       "speed-up = float CPU ms / model CPU ms (median wall ratio in parentheses)")
-hdr = (f"{'model':10} {'method':10} {'quant s':>7} {'cpu s':>6} {'+layers':>7} {'size KiB':>8} {'acc':>6} {'top1':>6} "
+hdr = (f"{'model':10} {'method':10} {'quant s':>7} {'cpu s':>6} {'+layers':>7} {'size KiB':>8} {'acc':>6} {'cosine':>8} {'top1':>6} "
        f"{'N':>4} {'N med':>7} {'N cpu':>7} {'N speed-up':>13} {'b1 med':>7} {'b1 cpu':>7} {'b1 speed-up':>13}")
 print(hdr)
 print("-" * len(hdr))
@@ -195,7 +195,7 @@ for r in results:
     acc = r.get("accuracy")
     print(f"{r['model']:10} {r['method']:10} {fmt(r.get('quant_s'), '7.2f'):>7} {fmt(r.get('quant_cpu_s'), '6.2f'):>6} "
           f"{fmt(r.get('quant_per_layer_s'), '7.2f'):>7} {r['size'] / 1024:8.1f} "
-          f"{fmt(None if acc is None else 100 * acc, '5.1f'):>6} {100 * r['ort_top1_agree']:5.1f}% {r['batch']:4d} "
+          f"{fmt(None if acc is None else 100 * acc, '5.1f'):>6} {fmt(r.get('refit_cosine'), '8.6f'):>8} {100 * r['ort_top1_agree']:5.1f}% {r['batch']:4d} "
           f"{r['n_median_ms']:7.3f} {r['n_cpu_ms']:7.3f} {sn:>13} {r['b1_median_ms']:7.3f} {r['b1_cpu_ms']:7.3f} {s1:>13}")
 if a.json:
     print(json.dumps(results, indent=1))
