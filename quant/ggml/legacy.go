@@ -45,7 +45,16 @@ func quantizeQ4_0(y []byte, x []float32, qw []float32) {
 		return
 	}
 	for ; len(x) >= 32; x, y = x[32:], y[18:] {
-		d := absMaxSigned(x[:32]) / -8
+		var max float32
+		if useSIMD {
+			// absMaxSigned skips NaNs and keeps the first of equal magnitudes.
+			if amax, first, _ := absMax32AVX2(&x[0]); amax != 0 {
+				max = x[first]
+			}
+		} else {
+			max = absMaxSigned(x[:32])
+		}
+		d := max / -8
 		id := inverse(d)
 		putF16(y, d)
 		if useSIMD {
@@ -196,8 +205,16 @@ func quantizeQ5_1(y []byte, x []float32, qw []float32) {
 func quantizeQ8_0(y []byte, x []float32, _ []float32) {
 	for ; len(x) >= 32; x, y = x[32:], y[34:] {
 		var amax float32
-		for _, v := range x[:32] {
-			amax = cmax(amax, fabsf(v))
+		nan := true
+		if useSIMD {
+			// Without NaNs the C MAX fold is the plain maximum.
+			amax, _, nan = absMax32AVX2(&x[0])
+		}
+		if nan {
+			amax = 0
+			for _, v := range x[:32] {
+				amax = cmax(amax, fabsf(v))
+			}
 		}
 		d := amax / 127
 		id := inverse(d)
@@ -227,9 +244,13 @@ func e8m0Half(e uint8) float32 {
 func quantizeMXFP4(y []byte, x []float32, _ []float32) {
 	for ; len(x) >= 32; x, y = x[32:], y[17:] {
 		var amax float32
-		for _, v := range x[:32] {
-			if amax < fabsf(v) {
-				amax = fabsf(v)
+		if useSIMD {
+			amax, _, _ = absMax32AVX2(&x[0])
+		} else {
+			for _, v := range x[:32] {
+				if amax < fabsf(v) {
+					amax = fabsf(v)
+				}
 			}
 		}
 		var e uint8

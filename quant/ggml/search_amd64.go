@@ -37,3 +37,9 @@ func q8RoundAVX2(x *float32, id float32, y *byte)
 //
 //go:noescape
 func q40AVX2(x *float32, id float32, y *byte)
+
+// absMax32AVX2 is, over 32 values, the largest magnitude among the non-NaN ones, the
+// first index holding it (a NaN counting as 0), and whether any value is NaN.
+//
+//go:noescape
+func absMax32AVX2(x *float32) (amax float32, first int, nan bool)

@@ -365,3 +365,63 @@ TEXT ·q40AVX2(SB), NOSPLIT, $0-24
 	VMOVDQU X9, (DI)
 	VZEROUPPER
 	RET
+
+// func absMax32AVX2(x *float32) (amax float32, first int, nan bool)
+// Over the 32 values of x: amax is the largest |x[j]| among the non-NaN ones (0 if
+// none), first the least j with |x[j]| == amax (a NaN counting as 0), and nan reports
+// whether any x[j] is NaN.
+TEXT ·absMax32AVX2(SB), NOSPLIT, $0-25
+	MOVQ x+0(FP), SI
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X0
+	VPBROADCASTD X0, Y0
+	VANDPS (SI), Y0, Y5
+	VANDPS 32(SI), Y0, Y6
+	VANDPS 64(SI), Y0, Y7
+	VANDPS 96(SI), Y0, Y8
+	// NaN lanes
+	VCMPPS $3, Y5, Y5, Y1
+	VCMPPS $3, Y6, Y6, Y2
+	VCMPPS $3, Y7, Y7, Y3
+	VCMPPS $3, Y8, Y8, Y4
+	VORPS Y2, Y1, Y9
+	VORPS Y4, Y3, Y10
+	VORPS Y10, Y9, Y9
+	VMOVMSKPS Y9, AX
+	TESTL AX, AX
+	SETNE nan+24(FP)
+	// zero the NaN lanes, then the maximum
+	VANDNPS Y5, Y1, Y11
+	VANDNPS Y6, Y2, Y12
+	VANDNPS Y7, Y3, Y13
+	VANDNPS Y8, Y4, Y14
+	VMAXPS Y12, Y11, Y9
+	VMAXPS Y14, Y13, Y10
+	VMAXPS Y10, Y9, Y9
+	VEXTRACTF128 $1, Y9, X10
+	VMAXPS X10, X9, X9
+	VPERMILPS $0x4E, X9, X10
+	VMAXPS X10, X9, X9
+	VPERMILPS $0xB1, X9, X10
+	VMAXPS X10, X9, X9
+	MOVSS X9, amax+8(FP)
+	VBROADCASTSS X9, Y9
+	// first index equal to it
+	VCMPPS $0, Y9, Y11, Y1
+	VCMPPS $0, Y9, Y12, Y2
+	VCMPPS $0, Y9, Y13, Y3
+	VCMPPS $0, Y9, Y14, Y4
+	VMOVMSKPS Y1, AX
+	VMOVMSKPS Y2, BX
+	SHLL $8, BX
+	ORL BX, AX
+	VMOVMSKPS Y3, BX
+	SHLL $16, BX
+	ORL BX, AX
+	VMOVMSKPS Y4, BX
+	SHLL $24, BX
+	ORL BX, AX
+	BSFL AX, AX
+	MOVQ AX, first+16(FP)
+	VZEROUPPER
+	RET

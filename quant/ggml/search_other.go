@@ -23,3 +23,5 @@ func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *
 func q8RoundAVX2(x *float32, id float32, y *byte) { panic("unreachable") }
 
 func q40AVX2(x *float32, id float32, y *byte) { panic("unreachable") }
+
+func absMax32AVX2(x *float32) (amax float32, first int, nan bool) { panic("unreachable") }

@@ -109,3 +109,48 @@ func TestRoundingKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestAbsMaxKernel checks absMax32AVX2 against the scalar folds it replaces.
+func TestAbsMaxKernel(t *testing.T) {
+	if !haveSIMD {
+		t.Skip("no vector kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(3, 9))
+	nan := float32(math.NaN())
+	pool := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 2, -2, 0.5, nan, float32(math.Inf(1)), float32(math.Inf(-1)), 1e-40}
+	for trial := range 5000 {
+		var x [32]float32
+		for j := range x {
+			switch trial % 4 {
+			case 0:
+				x[j] = pool[r.IntN(len(pool))]
+			case 1:
+				x[j] = nan
+			default:
+				x[j] = float32(r.NormFloat64())
+			}
+		}
+		if trial%4 == 1 {
+			x[r.IntN(32)] = pool[r.IntN(len(pool))]
+		}
+		amax, first, hasNaN := absMax32AVX2(&x[0])
+		var wantAmax, fold float32
+		wantNaN := false
+		for _, v := range x {
+			if wantAmax < fabsf(v) {
+				wantAmax = fabsf(v)
+			}
+			fold = cmax(fold, fabsf(v))
+			wantNaN = wantNaN || v != v
+		}
+		if amax != wantAmax || hasNaN != wantNaN {
+			t.Fatalf("%v: got amax %v nan %v, want %v %v", x, amax, hasNaN, wantAmax, wantNaN)
+		}
+		if !wantNaN && amax != fold {
+			t.Fatalf("%v: amax %v, MAX fold %v", x, amax, fold)
+		}
+		if want := absMaxSigned(x[:]); amax != 0 && math.Float32bits(x[first]) != math.Float32bits(want) {
+			t.Fatalf("%v: x[first] = %v, absMaxSigned %v", x, x[first], want)
+		}
+	}
+}
