@@ -282,13 +282,14 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 	direct := kn == 1 && slices.Equal(w.in, w.out) && allEqual(w.strides, 1) && allEqual(w.padBegin, 0)
 	nd := len(w.in)
 	var geom blas.Conv2D
-	if nd <= 2 {
-		at := func(s []int64, i int, def int64) int {
-			if j := i - (2 - nd); j >= 0 {
-				return int(s[j])
-			}
-			return int(def)
+	spatialAt := func(s []int64, i int, def int64) int {
+		if j := i - (2 - nd); j >= 0 {
+			return int(s[j])
 		}
+		return int(def)
+	}
+	if nd <= 2 {
+		at := spatialAt
 		geom = blas.Conv2D{
 			Channels: Cg, Height: at(w.in, 0, 1), Width: at(w.in, 1, 1),
 			KernelH: at(w.kernel, 0, 1), KernelW: at(w.kernel, 1, 1),
@@ -298,6 +299,10 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 			OutH: at(w.out, 0, 1), OutW: at(w.out, 1, 1),
 		}
 	}
+	// Pre-padding copies the image: only when the pads are at most the kernel size
+	// (hostile pads would make the copy huge).
+	smallPads := nd <= 2 && geom.PadTop+spatialAt(w.padEnd, 0, 0) <= geom.KernelH*geom.DilationH &&
+		geom.PadLeft+spatialAt(w.padEnd, 1, 0) <= geom.KernelW*geom.DilationW
 	one := func(n, g int, col []float32, par bool) {
 		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
@@ -308,6 +313,17 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 			// Strided: a tight explicit im2col, then a GEMM whose packing only copies.
 			im2col2D(col, xg, &geom)
 			blas.SgemmPackedA(packed[g], false, on, 1, col, on, 0, yg, on)
+		case nd <= 2 && (geom.PadTop > 0 || geom.PadLeft > 0) && smallPads:
+			// Zero-pad a copy of the image first: the column gather then never clips
+			// at the borders and copies whole 16-wide runs more often.
+			pg := geom
+			pg.Height = geom.Height + geom.PadTop + spatialAt(w.padEnd, 0, 0)
+			pg.Width = geom.Width + geom.PadLeft + spatialAt(w.padEnd, 1, 0)
+			pg.PadTop, pg.PadLeft = 0, 0
+			buf := getScratch(Cg * pg.Height * pg.Width)
+			padImage(buf, xg, Cg, geom.Height, geom.Width, pg.Height, pg.Width, geom.PadTop, geom.PadLeft)
+			blas.SgemmConv(packed[g], 1, buf, pg, 0, yg, on)
+			putScratch(buf)
 		case nd <= 2:
 			blas.SgemmConv(packed[g], 1, xg, geom, 0, yg, on)
 		default:
@@ -348,6 +364,17 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
 			one(n, g, col, true)
+		}
+	}
+}
+
+// padImage copies C planes of h x w into hp x wp planes at (top, left) and zeroes
+// the border.
+func padImage(dst, src []float32, C, h, w, hp, wp, top, left int) {
+	clear(dst[:C*hp*wp])
+	for c := 0; c < C; c++ {
+		for i := 0; i < h; i++ {
+			copy(dst[(c*hp+top+i)*wp+left:][:w], src[(c*h+i)*w:][:w])
 		}
 	}
 }
