@@ -151,6 +151,7 @@ func TestConvKernelPaths(t *testing.T) {
 		{"3x3pad", []int64{2, 5, 11, 13}, []int64{20, 5, 3, 3}, 1, []int64{1, 1}, []int64{1, 1}, []int64{1, 1, 1, 1}, true, true},
 		{"7x7s2", []int64{1, 3, 23, 20}, []int64{16, 3, 7, 7}, 1, []int64{2, 2}, []int64{1, 1}, []int64{3, 2, 3, 1}, true, true},
 		{"dilated", []int64{1, 4, 12, 12}, []int64{6, 4, 3, 3}, 1, []int64{1, 2}, []int64{2, 3}, []int64{2, 0, 1, 3}, false, false},
+		{"asym_pad_batch", []int64{2, 3, 9, 8}, []int64{5, 3, 3, 2}, 1, []int64{1, 1}, []int64{2, 1}, []int64{2, 0, 1, 1}, true, false},
 		{"grouped", []int64{3, 8, 9, 9}, []int64{12, 2, 3, 3}, 4, []int64{1, 1}, []int64{1, 1}, []int64{1, 1, 1, 1}, true, true},
 		{"depthwise", []int64{2, 6, 10, 9}, []int64{6, 1, 3, 3}, 6, []int64{2, 1}, []int64{1, 1}, []int64{1, 0, 1, 2}, true, true},
 		{"depthwise_dil", []int64{1, 4, 10, 9}, []int64{4, 1, 3, 2}, 4, []int64{1, 2}, []int64{2, 2}, []int64{2, 1, 1, 1}, false, true},
