@@ -2,6 +2,7 @@ package tfjs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +50,8 @@ type row struct {
 	model, target  string
 	maxErr, relErr float64
 	agree, n, ties int
+	classes        int // distinct top-1 classes of the reference over the batch
+	ranked         int // rows whose whole class ranking equals the reference's
 }
 
 // TestRealModels converts pretrained TF.js layers models from npm to ONNX and runs the
@@ -301,10 +305,16 @@ func compare(model, target string, ref, got []float32, shape []int64) row {
 		r.relErr = r.maxErr / scale
 	}
 	classes := int(shape[len(shape)-1])
+	seen := map[int]bool{}
 	for off := 0; off+classes <= len(ref); off += classes {
 		a, b := ref[off:off+classes], got[off:off+classes]
 		r.n++
 		best, second := argmax2(a)
+		seen[best] = true
+		r.classes = len(seen)
+		if slices.Equal(ranking(a), ranking(b)) {
+			r.ranked++
+		}
 		if gb, _ := argmax2(b); gb == best {
 			r.agree++
 		} else if float64(a[best]-a[second]) <= tieMargin {
@@ -312,6 +322,16 @@ func compare(model, target string, ref, got []float32, shape []int64) row {
 		}
 	}
 	return r
+}
+
+// ranking returns the class indices ordered by decreasing value.
+func ranking(v []float32) []int {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[b], v[a]) })
+	return idx
 }
 
 func argmax2(v []float32) (int, int) {
@@ -332,11 +352,11 @@ func argmax2(v []float32) (int, int) {
 
 func formatTable(rows []row) string {
 	var sb strings.Builder
-	sb.WriteString("| model | source format | target | max abs error (logits) | max error / max abs logit | top-1 agreement |\n")
-	sb.WriteString("|---|---|---|---|---|---|\n")
+	sb.WriteString("| model | source format | target | max abs error (logits) | max error / max abs logit | top-1 agreement | full ranking agreement | distinct top-1 classes |\n")
+	sb.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&sb, "| %s | TF.js layers (uint8-quantized) | %s | %.2e | %.2e | %d/%d |\n",
-			r.model, r.target, r.maxErr, r.relErr, r.agree, r.n)
+		fmt.Fprintf(&sb, "| %s | TF.js layers (uint8-quantized) | %s | %.2e | %.2e | %d/%d | %d/%d | %d |\n",
+			r.model, r.target, r.maxErr, r.relErr, r.agree, r.n, r.ranked, r.n, r.classes)
 	}
 	return sb.String()
 }
