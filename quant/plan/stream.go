@@ -139,9 +139,13 @@ func (q *quantData) compute(row int64) error {
 // decode converts nrows source rows to float32, split by rows across GOMAXPROCS
 // goroutines (the conversion is as costly as the fastest quantizers).
 func (q *quantData) decode(x []float32, sb []byte, nrows int64) error {
+	conv := func(x []float32, sb []byte) error { return tensor.ToFloat32(x, sb, q.src.DType) }
+	if q.src.DType == tensor.F16 {
+		conv = func(x []float32, sb []byte) error { convertF16(x, sb); return nil }
+	}
 	workers := min(int64(runtime.GOMAXPROCS(0)), nrows, max(1, nrows*q.rowLen/(64<<10)))
 	if workers <= 1 {
-		return tensor.ToFloat32(x, sb, q.src.DType)
+		return conv(x, sb)
 	}
 	per := (nrows + workers - 1) / workers
 	errs := make([]error, workers)
@@ -154,7 +158,7 @@ func (q *quantData) decode(x []float32, sb []byte, nrows int64) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[w] = tensor.ToFloat32(x[lo*q.rowLen:hi*q.rowLen], sb[lo*q.srcRow:hi*q.srcRow], q.src.DType)
+			errs[w] = conv(x[lo*q.rowLen:hi*q.rowLen], sb[lo*q.srcRow:hi*q.srcRow])
 		}()
 	}
 	wg.Wait()

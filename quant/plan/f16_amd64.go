@@ -1,0 +1,30 @@
+package plan
+
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+var haveF16C = cpu.X86.HasAVX2 && cpu.X86.HasF16C
+
+//go:noescape
+func f16ToF32F16C(dst *float32, src *byte, n int) int
+
+// convertF16 is tensor.ConvertF16ToF32 (bit for bit, NaN payloads included), with the
+// hardware conversion for runs of 8 values without a NaN.
+func convertF16(dst []float32, src []byte) {
+	if !haveF16C || len(src) != 2*len(dst) {
+		tensor.ConvertF16ToF32(dst, src)
+		return
+	}
+	for len(dst) >= 8 {
+		k := f16ToF32F16C(&dst[0], &src[0], len(dst)&^7)
+		dst, src = dst[k:], src[2*k:]
+		if len(dst) >= 8 { // a group with a NaN
+			tensor.ConvertF16ToF32(dst[:8], src[:16])
+			dst, src = dst[8:], src[16:]
+		}
+	}
+	tensor.ConvertF16ToF32(dst, src)
+}
