@@ -96,6 +96,9 @@ func arithKernel(op string) Kernel {
 		if !ok {
 			return nil, fmt.Errorf("%s is not defined for %v", op, a.DType)
 		}
+		if c.Node.relu {
+			reluInPlace(out.Data) // a Relu fused by fuseActivations
+		}
 		return []*Value{out}, nil
 	}
 }

@@ -438,3 +438,37 @@ func TestReluFusionKeepsSharedOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestAddReluFusion: Add followed by Relu becomes one node and computes the same.
+func TestAddReluFusion(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		a, b  any
+		want  any
+		dtype tensor.DType
+	}{
+		{"float32", []float32{1, -2, 3, -4}, []float32{-2, 1, 0.5, 5}, []float32{0, 0, 3.5, 1}, tensor.F32},
+		{"int32", []int32{1, -2, 3, -4}, []int32{-2, 1, 0, 5}, []int32{0, 0, 3, 1}, tensor.I32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &Graph{Inputs: []ValueInfo{input("a", tc.dtype, 4), input("b", tc.dtype, 4)}, Outputs: []ValueInfo{{Name: "y"}},
+				Nodes: []*Node{node("Add", []string{"a", "b"}, []string{"s"}), node("Relu", []string{"s"}, []string{"y"})}}
+			s, err := NewSession(g, map[string]int64{"": 17}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(s.Graph().Nodes); n != 1 {
+				t.Fatalf("%d nodes after load, want 1 (fused)", n)
+			}
+			av, _ := FromSlice(tc.a, 4)
+			bv, _ := FromSlice(tc.b, 4)
+			res, err := s.Run(context.Background(), map[string]*Value{"a": av, "b": bv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(res["y"].Data); got != fmt.Sprint(tc.want) {
+				t.Fatalf("y = %s, want %v", got, tc.want)
+			}
+		})
+	}
+}
