@@ -27,6 +27,7 @@ type convertOptions struct {
 	weights                   string
 	keepQuantized             bool
 	topology                  string
+	modelPy                   string
 	extract, force, noVerify  bool
 	asJSON, verbose           bool
 }
@@ -66,6 +67,7 @@ cast, max error where it was), and only then renamed into place.`,
 	f.StringVar(&o.shardSize, "shard-size", "", "split safetensors output into shards of at most this size (e.g. 5GB)")
 	f.StringVar(&o.weights, "weights", "", "put these tensors (any format) into an ONNX graph by name, checking dtype and shape")
 	f.StringVar(&o.topology, "topology", "", "TF.js output: the Keras topology (a model.json, .h5 or .keras) the weights belong to; default: the input's own")
+	f.StringVar(&o.modelPy, "model-py", "", "Keras/TF.js to PyTorch: also write this model.py (an nn.Module building the network) whose state_dict OUT holds")
 	f.BoolVar(&o.keepQuantized, "keep-quantized", false, "GGUF to a Hugging Face folder: keep block-quantized tensors as raw rows instead of dequantizing")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.noVerify, "no-verify", false, "skip re-reading and comparing the output")
@@ -135,7 +137,14 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 			return err
 		}
 	}
-	if m, err = toPyTorchLayout(m, enc.Name); err != nil {
+	if o.modelPy != "" {
+		if enc.Name != "pytorch" {
+			return usageError{fmt.Errorf("--model-py needs PyTorch output")}
+		}
+		if m, err = writeModelPy(e, in, src, o); err != nil {
+			return err
+		}
+	} else if m, err = toPyTorchLayout(m, enc.Name); err != nil {
 		return err
 	}
 	base := m // before casting: what cast errors are measured against

@@ -5,6 +5,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/arch/tflayout"
+	"github.com/refit-ml/refit/keras2onnx/torchgen"
 )
 
 // kerasConfigKeys are the metadata keys under which the Keras-family readers keep the
@@ -30,4 +31,32 @@ func toPyTorchLayout(m *refit.Model, target string) (*refit.Model, error) {
 		return tflayout.ToPyTorch(m, layers)
 	}
 	return m, nil
+}
+
+// writeModelPy generates a PyTorch nn.Module (model.py) for a Keras-family network
+// and returns the state_dict it loads; the file is written to o.modelPy.
+func writeModelPy(e *env, in string, src *refit.Model, o *convertOptions) (*refit.Model, error) {
+	mp, ok, err := graphToONNX(e.ctx, in, src)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, usageError{fmt.Errorf("--model-py needs a Keras, TF.js or TFLite network, not %s", src.Format)}
+	}
+	code, sd, err := torchgen.Generate(mp)
+	if err != nil {
+		return nil, err
+	}
+	pf, err := refit.CreatePending(o.modelPy, o.force)
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Abort()
+	if _, err := pf.WriteString(code); err != nil {
+		return nil, err
+	}
+	if err := pf.Commit(); err != nil {
+		return nil, err
+	}
+	return sd, nil
 }
