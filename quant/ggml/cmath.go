@@ -336,25 +336,25 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 // useSIMD selects the vector kernels; tests turn it off to compare with the scalar code.
 var useSIMD = haveSIMD
 
-// qkxSearchSIMD is makeQKXQuants' candidate loop on the eight-lane kernels.
+// qkxSearchSIMD is makeQKXQuants' candidate loop on the sixteen-lane kernels.
 func qkxSearchSIMD(nmax int, x, weights []float32, L []uint8, rmin, rdelta float32, nstep int, useMAD bool,
 	min, max, sumW, sumX, scale, bestErr float32) (float32, float32) {
 	n := len(x)
+	var lv [32][16]float32
 	for next := 0; next <= nstep; {
 		cnt := nstep + 1 - next
-		if cnt > 8 {
-			cnt = 8
+		if cnt > 16 {
+			cnt = 16
 		}
-		var isc, sc, mn, errs [8]float32
-		var ok [8]bool
+		var isc, sc, mn, errs [16]float32
+		var ok [16]bool
 		for k := range cnt {
 			isc[k] = (rmin + float32(rdelta*float32(next+k)) + float32(nmax)) / (max - min)
 		}
-		var lv [32][8]float32
-		var sums [24]float32
+		var sums [48]float32
 		qkxSumsAVX2(&x[0], &weights[0], n, &isc, min, int32(nmax), &lv, &sums)
 		for k := range cnt {
-			sumL, sumL2, sumXL := sums[k], sums[8+k], sums[16+k]
+			sumL, sumL2, sumXL := sums[k], sums[16+k], sums[32+k]
 			D := float32(sumW*sumL2) - float32(sumL*sumL)
 			if D > 0 {
 				ok[k] = true

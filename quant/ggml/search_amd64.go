@@ -5,16 +5,16 @@ import "golang.org/x/sys/cpu"
 // haveSIMD reports whether the AVX2 candidate-search kernels can run.
 var haveSIMD = cpu.X86.HasAVX2
 
-// qkxSumsAVX2 is qkxSums for eight candidates (lanes of iscale): it stores each
+// qkxSumsAVX2 is qkxSums for sixteen candidates (lanes of iscale): it stores each
 // element's float levels in lv[i] and the lanes' sumL, sumL2, sumXL in sums.
 //
 //go:noescape
-func qkxSumsAVX2(x, w *float32, n int, iscale *[8]float32, min float32, nmax int32, lv *[32][8]float32, sums *[24]float32)
+func qkxSumsAVX2(x, w *float32, n int, iscale *[16]float32, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32)
 
-// qkxErrAVX2 is qkxErrors for eight candidates.
+// qkxErrAVX2 is qkxErrors for sixteen candidates.
 //
 //go:noescape
-func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32, mad bool, err *[8]float32)
+func qkxErrAVX2(x, w *float32, n int, lv *[32][16]float32, scale, min *[16]float32, mad bool, err *[16]float32)
 
 // qxSumsAVX2 is make_qx_quants' sumlx (sums[0:8]) and suml2 (sums[8:16]) for eight
 // candidate inverse scales, levels clamped to [-nmax, nmax).

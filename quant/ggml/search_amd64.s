@@ -4,67 +4,100 @@
 // exactly the scalar code's float32 operations in the scalar code's order, so the
 // results are bit-identical to it.
 
-// func qkxSumsAVX2(x, w *float32, n int, iscale *[8]float32, min float32, nmax int32, lv *[32][8]float32, sums *[24]float32)
+DATA qkxMagic<>+0(SB)/8, $0x4b4000004b400000
+DATA qkxMagic<>+8(SB)/8, $0x4b4000004b400000
+DATA qkxMagic<>+16(SB)/8, $0x4b4000004b400000
+DATA qkxMagic<>+24(SB)/8, $0x4b4000004b400000
+GLOBL qkxMagic<>(SB), RODATA|NOPTR, $32
+DATA qkxMant<>+0(SB)/8, $0x007fffff007fffff
+DATA qkxMant<>+8(SB)/8, $0x007fffff007fffff
+DATA qkxMant<>+16(SB)/8, $0x007fffff007fffff
+DATA qkxMant<>+24(SB)/8, $0x007fffff007fffff
+GLOBL qkxMant<>(SB), RODATA|NOPTR, $32
+DATA qkxBias<>+0(SB)/8, $0x0040000000400000
+DATA qkxBias<>+8(SB)/8, $0x0040000000400000
+DATA qkxBias<>+16(SB)/8, $0x0040000000400000
+DATA qkxBias<>+24(SB)/8, $0x0040000000400000
+GLOBL qkxBias<>(SB), RODATA|NOPTR, $32
+
+// func qkxSumsAVX2(x, w *float32, n int, iscale *[16]float32, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32)
+// Sixteen candidates in two interleaved sets of eight lanes: sums[0:16] sumL,
+// sums[16:32] sumL2, sums[32:48] sumXL; lv[i] the float levels of element i.
 TEXT ·qkxSumsAVX2(SB), NOSPLIT, $0-56
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
 	MOVQ n+16(FP), CX
 	MOVQ iscale+24(FP), AX
 	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y2
 	VBROADCASTSS min+32(FP), Y1
 	MOVL nmax+36(FP), AX
-	MOVQ AX, X2
-	VPBROADCASTD X2, Y2
-	MOVL $0x4b400000, AX
 	MOVQ AX, X3
 	VPBROADCASTD X3, Y3
-	MOVL $0x007fffff, AX
-	MOVQ AX, X4
-	VPBROADCASTD X4, Y4
-	MOVL $0x00400000, AX
-	MOVQ AX, X5
-	VPBROADCASTD X5, Y5
-	VPXOR Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
 	MOVQ lv+40(FP), DX
 
 qkxsums_loop:
 	TESTQ CX, CX
 	JZ qkxsums_done
-	VBROADCASTSS (SI), Y10
-	VBROADCASTSS (DI), Y11
-	VSUBPS Y1, Y10, Y12
-	VMULPS Y12, Y0, Y12
-	VADDPS Y3, Y12, Y12
-	VPAND Y4, Y12, Y12
-	VPSUBD Y5, Y12, Y12
-	VPMINSD Y2, Y12, Y12
-	VPMAXSD Y6, Y12, Y12
-	VCVTDQ2PS Y12, Y12
-	VMOVUPS Y12, (DX)
-	VMULPS Y12, Y11, Y13
-	VADDPS Y13, Y7, Y7
-	VMULPS Y12, Y13, Y14
-	VADDPS Y14, Y8, Y8
-	VMULPS Y10, Y13, Y14
-	VADDPS Y14, Y9, Y9
+	VBROADCASTSS (SI), Y13
+	VBROADCASTSS (DI), Y14
+	VSUBPS Y1, Y13, Y15
+	// set 1
+	VMULPS Y15, Y0, Y4
+	VADDPS qkxMagic<>(SB), Y4, Y4
+	VPAND qkxMant<>(SB), Y4, Y4
+	VPSUBD qkxBias<>(SB), Y4, Y4
+	VPMINSD Y3, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPMAXSD Y5, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMOVUPS Y4, (DX)
+	VMULPS Y4, Y14, Y5
+	VADDPS Y5, Y7, Y7
+	VMULPS Y4, Y5, Y6
+	VADDPS Y6, Y8, Y8
+	VMULPS Y13, Y5, Y6
+	VADDPS Y6, Y9, Y9
+	// set 2
+	VMULPS Y15, Y2, Y4
+	VADDPS qkxMagic<>(SB), Y4, Y4
+	VPAND qkxMant<>(SB), Y4, Y4
+	VPSUBD qkxBias<>(SB), Y4, Y4
+	VPMINSD Y3, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPMAXSD Y5, Y4, Y4
+	VCVTDQ2PS Y4, Y4
+	VMOVUPS Y4, 32(DX)
+	VMULPS Y4, Y14, Y5
+	VADDPS Y5, Y10, Y10
+	VMULPS Y4, Y5, Y6
+	VADDPS Y6, Y11, Y11
+	VMULPS Y13, Y5, Y6
+	VADDPS Y6, Y12, Y12
 	ADDQ $4, SI
 	ADDQ $4, DI
-	ADDQ $32, DX
+	ADDQ $64, DX
 	DECQ CX
 	JMP qkxsums_loop
 
 qkxsums_done:
 	MOVQ sums+48(FP), AX
 	VMOVUPS Y7, (AX)
-	VMOVUPS Y8, 32(AX)
-	VMOVUPS Y9, 64(AX)
+	VMOVUPS Y10, 32(AX)
+	VMOVUPS Y8, 64(AX)
+	VMOVUPS Y11, 96(AX)
+	VMOVUPS Y9, 128(AX)
+	VMOVUPS Y12, 160(AX)
 	VZEROUPPER
 	RET
 
-// func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32, mad bool, err *[8]float32)
+// func qkxErrAVX2(x, w *float32, n int, lv *[32][16]float32, scale, min *[16]float32, mad bool, err *[16]float32)
 TEXT ·qkxErrAVX2(SB), NOSPLIT, $0-64
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
@@ -72,12 +105,15 @@ TEXT ·qkxErrAVX2(SB), NOSPLIT, $0-64
 	MOVQ lv+24(FP), DX
 	MOVQ scale+32(FP), AX
 	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y2
 	MOVQ min+40(FP), AX
 	VMOVUPS (AX), Y1
+	VMOVUPS 32(AX), Y3
 	MOVL $0x7fffffff, AX
-	MOVQ AX, X2
-	VPBROADCASTD X2, Y2
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
 	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
 	MOVBLZX mad+48(FP), BX
 	TESTQ BX, BX
 	JNZ qkxerr_mad
@@ -87,16 +123,21 @@ qkxerr_sq:
 	JZ qkxerr_done
 	VBROADCASTSS (SI), Y10
 	VBROADCASTSS (DI), Y11
-	VMOVUPS (DX), Y12
-	VMULPS Y12, Y0, Y12
+	VMULPS (DX), Y0, Y12
 	VADDPS Y1, Y12, Y12
 	VSUBPS Y10, Y12, Y12
 	VMULPS Y12, Y12, Y12
 	VMULPS Y12, Y11, Y12
 	VADDPS Y12, Y7, Y7
+	VMULPS 32(DX), Y2, Y13
+	VADDPS Y3, Y13, Y13
+	VSUBPS Y10, Y13, Y13
+	VMULPS Y13, Y13, Y13
+	VMULPS Y13, Y11, Y13
+	VADDPS Y13, Y8, Y8
 	ADDQ $4, SI
 	ADDQ $4, DI
-	ADDQ $32, DX
+	ADDQ $64, DX
 	DECQ CX
 	JMP qkxerr_sq
 
@@ -105,22 +146,28 @@ qkxerr_mad:
 	JZ qkxerr_done
 	VBROADCASTSS (SI), Y10
 	VBROADCASTSS (DI), Y11
-	VMOVUPS (DX), Y12
-	VMULPS Y12, Y0, Y12
+	VMULPS (DX), Y0, Y12
 	VADDPS Y1, Y12, Y12
 	VSUBPS Y10, Y12, Y12
-	VANDPS Y2, Y12, Y12
+	VANDPS Y4, Y12, Y12
 	VMULPS Y12, Y11, Y12
 	VADDPS Y12, Y7, Y7
+	VMULPS 32(DX), Y2, Y13
+	VADDPS Y3, Y13, Y13
+	VSUBPS Y10, Y13, Y13
+	VANDPS Y4, Y13, Y13
+	VMULPS Y13, Y11, Y13
+	VADDPS Y13, Y8, Y8
 	ADDQ $4, SI
 	ADDQ $4, DI
-	ADDQ $32, DX
+	ADDQ $64, DX
 	DECQ CX
 	JMP qkxerr_mad
 
 qkxerr_done:
 	MOVQ err+56(FP), AX
 	VMOVUPS Y7, (AX)
+	VMOVUPS Y8, 32(AX)
 	VZEROUPPER
 	RET
 

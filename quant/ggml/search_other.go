@@ -4,11 +4,11 @@ package ggml
 
 const haveSIMD = false
 
-func qkxSumsAVX2(x, w *float32, n int, iscale *[8]float32, min float32, nmax int32, lv *[32][8]float32, sums *[24]float32) {
+func qkxSumsAVX2(x, w *float32, n int, iscale *[16]float32, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32) {
 	panic("unreachable")
 }
 
-func qkxErrAVX2(x, w *float32, n int, lv *[32][8]float32, scale, min *[8]float32, mad bool, err *[8]float32) {
+func qkxErrAVX2(x, w *float32, n int, lv *[32][16]float32, scale, min *[16]float32, mad bool, err *[16]float32) {
 	panic("unreachable")
 }
 
