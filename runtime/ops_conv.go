@@ -379,66 +379,95 @@ func padImage(dst, src []float32, C, h, w, hp, wp, top, left int) {
 	}
 }
 
-// scratchPool recycles im2col buffers; users overwrite every element they read.
-var scratchPool sync.Pool
+// scratch recycles im2col and padding buffers; users overwrite every element they
+// read. Unlike sync.Pool it survives garbage collections and is shared by all Ps, so
+// steady runs do not fault in fresh pages for multi-megabyte buffers.
+var scratch struct {
+	mu   sync.Mutex
+	free [][]float32
+}
 
 func getScratch(n int) []float32 {
-	if p, ok := scratchPool.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
+	scratch.mu.Lock()
+	defer scratch.mu.Unlock()
+	for i, b := range scratch.free {
+		if cap(b) >= n {
+			last := len(scratch.free) - 1
+			scratch.free[i] = scratch.free[last]
+			scratch.free[last] = nil
+			scratch.free = scratch.free[:last]
+			return b[:n]
+		}
 	}
 	return make([]float32, n)
 }
 
-func putScratch(s []float32) { scratchPool.Put(&s) }
+func putScratch(s []float32) {
+	scratch.mu.Lock()
+	defer scratch.mu.Unlock()
+	if len(scratch.free) < 8 {
+		scratch.free = append(scratch.free, s)
+		return
+	}
+	// Full: replace the smallest buffer if s is larger.
+	small := 0
+	for i, b := range scratch.free {
+		if cap(b) < cap(scratch.free[small]) {
+			small = i
+		}
+	}
+	if cap(s) > cap(scratch.free[small]) {
+		scratch.free[small] = s
+	}
+}
 
 // im2col2D writes im2col(x) for geometry g (k = Channels*KernelH*KernelW rows of
 // OutH*OutW columns) into col.
 func im2col2D(col, x []float32, g *blas.Conv2D) {
 	on := g.OutH * g.OutW
 	plane := g.Height * g.Width
-	for c := 0; c < g.Channels; c++ {
-		src := x[c*plane : (c+1)*plane]
-		for i := 0; i < g.KernelH; i++ {
-			for j := 0; j < g.KernelW; j++ {
-				dst := col[((c*g.KernelH+i)*g.KernelW+j)*on:][:on]
-				off := j*g.DilationW - g.PadLeft
-				c0 := 0
-				if off < 0 {
-					c0 = min(g.OutW, (-off+g.StrideW-1)/g.StrideW)
+	taps := g.KernelH * g.KernelW
+	parallelFor(g.Channels*taps, max(1, 32768/max(1, on)), func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			c, i, j := p/taps, p%taps/g.KernelW, p%g.KernelW
+			src := x[c*plane : (c+1)*plane]
+			dst := col[p*on:][:on]
+			off := j*g.DilationW - g.PadLeft
+			c0 := 0
+			if off < 0 {
+				c0 = min(g.OutW, (-off+g.StrideW-1)/g.StrideW)
+			}
+			c1 := 0
+			if g.Width-1-off >= 0 {
+				c1 = max(c0, min(g.OutW, (g.Width-1-off)/g.StrideW+1))
+			}
+			for oh := 0; oh < g.OutH; oh++ {
+				out := dst[oh*g.OutW : (oh+1)*g.OutW]
+				ih := oh*g.StrideH + i*g.DilationH - g.PadTop
+				if ih < 0 || ih >= g.Height {
+					clear(out)
+					continue
 				}
-				c1 := 0
-				if g.Width-1-off >= 0 {
-					c1 = max(c0, min(g.OutW, (g.Width-1-off)/g.StrideW+1))
+				clear(out[:c0])
+				clear(out[c1:])
+				seg := out[c0:c1]
+				if len(seg) == 0 {
+					continue
 				}
-				for oh := 0; oh < g.OutH; oh++ {
-					out := dst[oh*g.OutW : (oh+1)*g.OutW]
-					ih := oh*g.StrideH + i*g.DilationH - g.PadTop
-					if ih < 0 || ih >= g.Height {
-						clear(out)
-						continue
-					}
-					row := src[ih*g.Width : (ih+1)*g.Width]
-					clear(out[:c0])
-					clear(out[c1:])
-					seg := out[c0:c1]
-					if len(seg) == 0 {
-						continue
-					}
-					base := c0*g.StrideW + off
-					r := row[base : base+(len(seg)-1)*g.StrideW+1]
-					if g.StrideW == 2 {
-						for k := range seg {
-							seg[k] = r[2*k]
-						}
-						continue
-					}
+				base := ih*g.Width + c0*g.StrideW + off
+				r := src[base : base+(len(seg)-1)*g.StrideW+1]
+				if g.StrideW == 2 {
 					for k := range seg {
-						seg[k] = r[k*g.StrideW]
+						seg[k] = r[2*k]
 					}
+					continue
+				}
+				for k := range seg {
+					seg[k] = r[k*g.StrideW]
 				}
 			}
 		}
-	}
+	})
 }
 
 func fill(s []float32, v float32) {
