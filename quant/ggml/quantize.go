@@ -138,12 +138,31 @@ func quantizeF32(y []byte, x []float32, _ []float32) {
 }
 
 func quantizeF16(y []byte, x []float32, _ []float32) {
+	if haveF16C && useSIMD {
+		for len(x) >= 8 {
+			k := f32ToF16F16C(&y[0], &x[0], len(x)&^7)
+			x, y = x[k:], y[2*k:]
+			if len(x) >= 8 { // a group with a NaN
+				quantizeF16Scalar(y[:16], x[:8])
+				x, y = x[8:], y[16:]
+			}
+		}
+	}
+	quantizeF16Scalar(y, x)
+}
+
+func quantizeF16Scalar(y []byte, x []float32) {
 	for i, v := range x {
 		binary.LittleEndian.PutUint16(y[2*i:], fp16(v))
 	}
 }
 
 func quantizeBF16(y []byte, x []float32, _ []float32) {
+	if useSIMD && len(x) >= 16 {
+		n := len(x) &^ 15
+		f32ToBF16AVX2(&y[0], &x[0], n)
+		x, y = x[n:], y[2*n:]
+	}
 	for i, v := range x {
 		binary.LittleEndian.PutUint16(y[2*i:], tensor.F32ToBF16(v))
 	}

@@ -43,3 +43,16 @@ func q40AVX2(x *float32, id float32, y *byte)
 //
 //go:noescape
 func absMax32AVX2(x *float32) (amax float32, first int, nan bool)
+
+var haveF16C = haveSIMD && cpu.X86.HasF16C
+
+// f32ToF16F16C rounds src to binary16 in dst 8 values at a time, stopping before a
+// group holding a NaN; n is a multiple of 8, and it returns the count converted.
+//
+//go:noescape
+func f32ToF16F16C(dst *byte, src *float32, n int) int
+
+// f32ToBF16AVX2 is GGML_FP32_TO_BF16 for n values, n a multiple of 16.
+//
+//go:noescape
+func f32ToBF16AVX2(dst *byte, src *float32, n int)

@@ -472,3 +472,83 @@ TEXT ·absMax32AVX2(SB), NOSPLIT, $0-25
 	MOVQ AX, first+16(FP)
 	VZEROUPPER
 	RET
+
+// func f32ToF16F16C(dst *byte, src *float32, n int) int
+// Rounds 8 values at a time to binary16 with VCVTPS2PH (nearest even, as
+// GGML_FP32_TO_FP16), stopping before the first group of 8 holding a NaN (ggml makes
+// every NaN 0x7e00|sign; the instruction keeps payload bits). n is a multiple of 8; it
+// returns the count converted.
+TEXT ·f32ToF16F16C(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+
+f32f16loop:
+	CMPQ AX, CX
+	JGE f32f16done
+	VMOVUPS (SI)(AX*4), Y1
+	VCMPPS $3, Y1, Y1, Y2
+	VMOVMSKPS Y2, DX
+	TESTL DX, DX
+	JNZ f32f16done
+	VCVTPS2PH $0, Y1, X3
+	VMOVDQU X3, (DI)(AX*2)
+	ADDQ $8, AX
+	JMP f32f16loop
+
+f32f16done:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32ToBF16AVX2(dst *byte, src *float32, n int)
+// GGML_FP32_TO_BF16 for 16 values at a time (n a multiple of 16): nearest even,
+// (b + 0x7fff + (b>>16)&1) >> 16, and a NaN b>>16 | 0x40.
+TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+	MOVL $0x7fffffff, DX
+	MOVQ DX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0x7f800000, DX
+	MOVQ DX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $0x7fff, DX
+	MOVQ DX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $1, DX
+	MOVQ DX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x40, DX
+	MOVQ DX, X14
+	VPBROADCASTD X14, Y14
+
+#define BF16(off, dst) \
+	VMOVDQU off(SI)(AX*4), Y1 \
+	VPAND Y10, Y1, Y2 \
+	VPCMPGTD Y11, Y2, Y2 \
+	VPSRLD $16, Y1, Y3 \
+	VPAND Y13, Y3, Y4 \
+	VPADDD Y12, Y1, Y5 \
+	VPADDD Y4, Y5, Y5 \
+	VPSRLD $16, Y5, Y5 \
+	VPOR Y14, Y3, Y3 \
+	VPBLENDVB Y2, Y3, Y5, dst
+
+bf16loop:
+	CMPQ AX, CX
+	JGE bf16done
+	BF16(0, Y6)
+	BF16(32, Y7)
+	VPACKUSDW Y7, Y6, Y6
+	VPERMQ $0xD8, Y6, Y6
+	VMOVDQU Y6, (DI)(AX*2)
+	ADDQ $16, AX
+	JMP bf16loop
+
+bf16done:
+	VZEROUPPER
+	RET

@@ -25,3 +25,9 @@ func q8RoundAVX2(x *float32, id float32, y *byte) { panic("unreachable") }
 func q40AVX2(x *float32, id float32, y *byte) { panic("unreachable") }
 
 func absMax32AVX2(x *float32) (amax float32, first int, nan bool) { panic("unreachable") }
+
+const haveF16C = false
+
+func f32ToF16F16C(dst *byte, src *float32, n int) int { panic("unreachable") }
+
+func f32ToBF16AVX2(dst *byte, src *float32, n int) { panic("unreachable") }

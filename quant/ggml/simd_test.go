@@ -2,9 +2,12 @@ package ggml
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/refit-ml/refit/tensor"
 )
 
 // TestSIMDMatchesScalar checks that the vector candidate search gives the scalar code's
@@ -151,6 +154,45 @@ func TestAbsMaxKernel(t *testing.T) {
 		}
 		if want := absMaxSigned(x[:]); amax != 0 && math.Float32bits(x[first]) != math.Float32bits(want) {
 			t.Fatalf("%v: x[first] = %v, absMaxSigned %v", x, x[first], want)
+		}
+	}
+}
+
+// TestHalfKernels checks the F16 and BF16 conversions against the scalar ones bit for
+// bit, over random bit patterns (every class: zeros, subnormals, normals, rounding
+// ties, overflow, infinities, NaNs with payloads) at lengths that leave scalar tails.
+func TestHalfKernels(t *testing.T) {
+	if !haveSIMD {
+		t.Skip("no vector kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(8, 8))
+	edges := []uint32{0, 0x80000000, 1, 0x00800000, 0x33000000, 0x33000001, 0x387fe000, 0x38800000, 0x477fe000,
+		0x477ff000, 0x477fefff, 0x47800000, 0x7f800000, 0xff800000, 0x7f800001, 0x7fc00000, 0xffffffff, 0x7f7fffff,
+		0x3f808000, 0x3f818000, 0x3f80ffff, 0x00007fff, 0x7fff8000, 0x3fff8000}
+	for _, n := range []int{4096, 4095, 17, 8, 3} {
+		x := make([]float32, n)
+		for i := range x {
+			b := r.Uint32()
+			switch i % 4 {
+			case 0:
+				b = edges[r.IntN(len(edges))]
+			case 1:
+				b = b&0x807fffff | uint32(100+r.IntN(60))<<23 // near binary16's range
+			}
+			x[i] = math.Float32frombits(b)
+		}
+		for _, d := range []struct {
+			name   string
+			q      rowQuantizer
+			scalar func(float32) uint16
+		}{{"F16", quantizeF16, fp16}, {"BF16", quantizeBF16, func(f float32) uint16 { return tensor.F32ToBF16(f) }}} {
+			y := make([]byte, 2*n)
+			d.q(y, x, nil)
+			for i, v := range x {
+				if got, want := binary.LittleEndian.Uint16(y[2*i:]), d.scalar(v); got != want {
+					t.Fatalf("%s n %d: %#08x: got %#04x, want %#04x", d.name, n, math.Float32bits(v), got, want)
+				}
+			}
 		}
 	}
 }
