@@ -164,19 +164,14 @@ func quantizeQ3K(y []byte, x []float32, qw []float32) {
 				L[16*j+ii] = int8(cmax(-4, cmin(3, nearestInt(v/d))) + 4)
 			}
 		}
-		hmask := y[0:32]
-		clear(hmask)
-		m, hm := 0, uint8(1)
+		// Levels are 0..7: bit 2 goes to hmask (bit j/32 of byte j%32), bits 0-1 to qs.
+		hmask := (*[32]uint8)(y[0:32])
+		clear(hmask[:])
 		var U [qkK]uint8
 		for j := range qkK {
-			if L[j] > 3 {
-				hmask[m] |= hm
-				L[j] -= 4
-			}
-			U[j] = uint8(L[j])
-			if m++; m == qkK/8 {
-				m, hm = 0, hm<<1
-			}
+			l := uint8(L[j])
+			hmask[j%32] |= l >> 2 << (j / 32)
+			U[j] = l & 3
 		}
 		packQ2(y[32:96], &U)
 	}
