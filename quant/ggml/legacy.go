@@ -263,6 +263,10 @@ func quantizeMXFP4(y []byte, x []float32, _ []float32) {
 		y[0] = e
 		var levels mxfp4Levels
 		newMXFP4Levels(&levels, d)
+		if useSIMD {
+			mxfp4IdxAVX2(&x[0], &levels.level, &y[1])
+			continue
+		}
 		for j := range 16 {
 			y[1+j] = bestIndexMXFP4(&levels, x[j]) | bestIndexMXFP4(&levels, x[j+16])<<4
 		}

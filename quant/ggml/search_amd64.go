@@ -56,3 +56,9 @@ func f32ToF16F16C(dst *byte, src *float32, n int) int
 //
 //go:noescape
 func f32ToBF16AVX2(dst *byte, src *float32, n int)
+
+// mxfp4IdxAVX2 stores MXFP4's 16 nibble-pair bytes for the 32 values of x, given the
+// block's 16 candidate values.
+//
+//go:noescape
+func mxfp4IdxAVX2(x *float32, level *[16]float32, y *byte)

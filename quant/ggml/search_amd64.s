@@ -552,3 +552,66 @@ bf16loop:
 bf16done:
 	VZEROUPPER
 	RET
+
+// func mxfp4IdxAVX2(x *float32, level *[16]float32, y *byte)
+// best_index_mxfp4 for the 32 values of x: the first i of least |level[i] - x[j]|
+// (a NaN error never wins), stored as y[j] = idx(j) | idx(j+16)<<4 for j < 16.
+TEXT ·mxfp4IdxAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ level+8(FP), R8
+	MOVQ y+16(FP), DI
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $1, AX
+	MOVQ AX, X14
+	VPBROADCASTD X14, Y14
+	// pass 1: x[0:8] (Y0) and x[16:24] (Y1); pass 2: x[8:16] and x[24:32]
+	XORQ R9, R9
+
+mxpass:
+	VMOVUPS (SI)(R9*1), Y0
+	VMOVUPS 64(SI)(R9*1), Y1
+	VBROADCASTSS (R8), Y6
+	VSUBPS Y0, Y6, Y2
+	VANDPS Y15, Y2, Y2
+	VSUBPS Y1, Y6, Y3
+	VANDPS Y15, Y3, Y3
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y7, Y7, Y7
+	MOVQ $1, CX
+
+mxloop:
+	VPADDD Y14, Y7, Y7
+	VBROADCASTSS (R8)(CX*4), Y6
+	VSUBPS Y0, Y6, Y8
+	VANDPS Y15, Y8, Y8
+	VCMPPS $1, Y2, Y8, Y9
+	VBLENDVPS Y9, Y8, Y2, Y2
+	VBLENDVPS Y9, Y7, Y4, Y4
+	VSUBPS Y1, Y6, Y10
+	VANDPS Y15, Y10, Y10
+	VCMPPS $1, Y3, Y10, Y11
+	VBLENDVPS Y11, Y10, Y3, Y3
+	VBLENDVPS Y11, Y7, Y5, Y5
+	INCQ CX
+	CMPQ CX, $16
+	JLT mxloop
+
+	VPSLLD $4, Y5, Y5
+	VPOR Y5, Y4, Y4
+	TESTQ R9, R9
+	JNZ mxpack
+	VMOVDQU Y4, Y12
+	MOVQ $32, R9
+	JMP mxpass
+
+mxpack:
+	VPACKUSDW Y4, Y12, Y12
+	VPACKUSWB Y12, Y12, Y12
+	VMOVDQU q8perm<>(SB), Y13
+	VPERMD Y12, Y13, Y12
+	VMOVDQU X12, (DI)
+	VZEROUPPER
+	RET

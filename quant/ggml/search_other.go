@@ -31,3 +31,5 @@ const haveF16C = false
 func f32ToF16F16C(dst *byte, src *float32, n int) int { panic("unreachable") }
 
 func f32ToBF16AVX2(dst *byte, src *float32, n int) { panic("unreachable") }
+
+func mxfp4IdxAVX2(x *float32, level *[16]float32, y *byte) { panic("unreachable") }
