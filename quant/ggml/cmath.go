@@ -341,35 +341,23 @@ func qkxSearchSIMD(nmax int, x, weights []float32, L []uint8, rmin, rdelta float
 	min, max, sumW, sumX, scale, bestErr float32) (float32, float32) {
 	n := len(x)
 	var lv [32][16]float32
+	var num [37 + 16]float32 // candidate numerators, padded for the last batch
+	for is := 0; is <= nstep; is++ {
+		num[is] = rmin + float32(rdelta*float32(is)) + float32(nmax)
+	}
 	for next := 0; next <= nstep; {
 		cnt := nstep + 1 - next
 		if cnt > 16 {
 			cnt = 16
 		}
-		var isc, sc, mn, errs [16]float32
-		var ok [16]bool
-		for k := range cnt {
-			isc[k] = (rmin + float32(rdelta*float32(next+k)) + float32(nmax)) / (max - min)
-		}
+		var sc, mn, errs [16]float32
 		var sums [48]float32
-		qkxSumsAVX2(&x[0], &weights[0], n, &isc, min, int32(nmax), &lv, &sums)
-		for k := range cnt {
-			sumL, sumL2, sumXL := sums[k], sums[16+k], sums[32+k]
-			D := float32(sumW*sumL2) - float32(sumL*sumL)
-			if D > 0 {
-				ok[k] = true
-				sc[k] = (float32(sumW*sumXL) - float32(sumX*sumL)) / D
-				mn[k] = (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
-				if mn[k] > 0 {
-					mn[k] = 0
-					sc[k] = sumXL / sumL2
-				}
-			}
-		}
+		qkxSumsAVX2(&x[0], &weights[0], n, (*[16]float32)(num[next:]), max-min, min, int32(nmax), &lv, &sums)
+		ok := qkxFitAVX2(&sums, sumW, sumX, &sc, &mn)
 		qkxErrAVX2(&x[0], &weights[0], n, &lv, &sc, &mn, useMAD, &errs)
 		done := cnt
 		for k := range cnt {
-			if ok[k] && errs[k] < bestErr {
+			if ok>>k&1 != 0 && errs[k] < bestErr {
 				moved := math.Float32bits(mn[k]) != math.Float32bits(min)
 				bestErr, scale, min = errs[k], sc[k], mn[k]
 				for i := range L[:n] {

@@ -5,11 +5,16 @@ import "golang.org/x/sys/cpu"
 // haveSIMD reports whether the AVX2 candidate-search kernels can run.
 var haveSIMD = cpu.X86.HasAVX2
 
-// qkxSumsAVX2 is qkxSums for sixteen candidates (lanes of iscale): it stores each
+// qkxSumsAVX2 is qkxSums for sixteen candidates (iscale num[k]/rng): it stores each
 // element's float levels in lv[i] and the lanes' sumL, sumL2, sumXL in sums.
 //
 //go:noescape
-func qkxSumsAVX2(x, w *float32, n int, iscale *[16]float32, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32)
+func qkxSumsAVX2(x, w *float32, n int, num *[16]float32, rng, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32)
+
+// qkxFitAVX2 is qkxFit for sixteen candidates; bit k of the result is lane k's ok.
+//
+//go:noescape
+func qkxFitAVX2(sums *[48]float32, sumW, sumX float32, scale, min *[16]float32) uint32
 
 // qkxErrAVX2 is qkxErrors for sixteen candidates.
 //

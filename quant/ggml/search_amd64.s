@@ -20,18 +20,22 @@ DATA qkxBias<>+16(SB)/8, $0x0040000000400000
 DATA qkxBias<>+24(SB)/8, $0x0040000000400000
 GLOBL qkxBias<>(SB), RODATA|NOPTR, $32
 
-// func qkxSumsAVX2(x, w *float32, n int, iscale *[16]float32, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32)
-// Sixteen candidates in two interleaved sets of eight lanes: sums[0:16] sumL,
-// sums[16:32] sumL2, sums[32:48] sumXL; lv[i] the float levels of element i.
-TEXT ·qkxSumsAVX2(SB), NOSPLIT, $0-56
+// func qkxSumsAVX2(x, w *float32, n int, num *[16]float32, rng, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32)
+// Sixteen candidates, iscale = num[k]/rng, in two interleaved sets of eight lanes:
+// sums[0:16] sumL, sums[16:32] sumL2, sums[32:48] sumXL; lv[i] the float levels of
+// element i.
+TEXT ·qkxSumsAVX2(SB), NOSPLIT, $0-64
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
 	MOVQ n+16(FP), CX
-	MOVQ iscale+24(FP), AX
+	MOVQ num+24(FP), AX
+	VBROADCASTSS rng+32(FP), Y1
 	VMOVUPS (AX), Y0
+	VDIVPS Y1, Y0, Y0
 	VMOVUPS 32(AX), Y2
-	VBROADCASTSS min+32(FP), Y1
-	MOVL nmax+36(FP), AX
+	VDIVPS Y1, Y2, Y2
+	VBROADCASTSS min+36(FP), Y1
+	MOVL nmax+40(FP), AX
 	MOVQ AX, X3
 	VPBROADCASTD X3, Y3
 	VXORPS Y7, Y7, Y7
@@ -40,7 +44,7 @@ TEXT ·qkxSumsAVX2(SB), NOSPLIT, $0-56
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
 	VXORPS Y12, Y12, Y12
-	MOVQ lv+40(FP), DX
+	MOVQ lv+48(FP), DX
 
 qkxsums_loop:
 	TESTQ CX, CX
@@ -87,13 +91,66 @@ qkxsums_loop:
 	JMP qkxsums_loop
 
 qkxsums_done:
-	MOVQ sums+48(FP), AX
+	MOVQ sums+56(FP), AX
 	VMOVUPS Y7, (AX)
 	VMOVUPS Y10, 32(AX)
 	VMOVUPS Y8, 64(AX)
 	VMOVUPS Y11, 96(AX)
 	VMOVUPS Y9, 128(AX)
 	VMOVUPS Y12, 160(AX)
+	VZEROUPPER
+	RET
+
+// func qkxFitAVX2(sums *[48]float32, sumW, sumX float32, scale, min *[16]float32) uint32
+// make_qkx2's least-squares fit of each lane's levels (sums as qkxSumsAVX2 leaves them);
+// bit k of the result is set when lane k's determinant D is > 0 (the fit is valid).
+TEXT ·qkxFitAVX2(SB), NOSPLIT, $0-36
+	MOVQ sums+0(FP), SI
+	VBROADCASTSS sumW+8(FP), Y14
+	VBROADCASTSS sumX+12(FP), Y15
+	MOVQ scale+16(FP), DI
+	MOVQ min+24(FP), DX
+	VXORPS Y13, Y13, Y13
+	XORQ R9, R9
+	XORQ R10, R10
+
+qkxfit_pass:
+	VMOVUPS (SI)(R9*1), Y0
+	VMOVUPS 64(SI)(R9*1), Y1
+	VMOVUPS 128(SI)(R9*1), Y2
+	// D = sumW*sumL2 - sumL*sumL
+	VMULPS Y1, Y14, Y3
+	VMULPS Y0, Y0, Y4
+	VSUBPS Y4, Y3, Y3
+	// scale = (sumW*sumXL - sumX*sumL) / D
+	VMULPS Y2, Y14, Y4
+	VMULPS Y0, Y15, Y5
+	VSUBPS Y5, Y4, Y4
+	VDIVPS Y3, Y4, Y4
+	// min = (sumL2*sumX - sumL*sumXL) / D
+	VMULPS Y15, Y1, Y5
+	VMULPS Y2, Y0, Y6
+	VSUBPS Y6, Y5, Y5
+	VDIVPS Y3, Y5, Y5
+	// min > 0: min = 0, scale = sumXL/sumL2
+	VCMPPS $14, Y13, Y5, Y6
+	VDIVPS Y1, Y2, Y7
+	VBLENDVPS Y6, Y7, Y4, Y4
+	VBLENDVPS Y6, Y13, Y5, Y5
+	VMOVUPS Y4, (DI)(R9*1)
+	VMOVUPS Y5, (DX)(R9*1)
+	VCMPPS $14, Y13, Y3, Y6
+	VMOVMSKPS Y6, AX
+	TESTQ R9, R9
+	JNZ qkxfit_done
+	MOVQ AX, R10
+	MOVQ $32, R9
+	JMP qkxfit_pass
+
+qkxfit_done:
+	SHLL $8, AX
+	ORL R10, AX
+	MOVL AX, ret+32(FP)
 	VZEROUPPER
 	RET
 

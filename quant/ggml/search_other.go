@@ -4,7 +4,11 @@ package ggml
 
 const haveSIMD = false
 
-func qkxSumsAVX2(x, w *float32, n int, iscale *[16]float32, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32) {
+func qkxSumsAVX2(x, w *float32, n int, num *[16]float32, rng, min float32, nmax int32, lv *[32][16]float32, sums *[48]float32) {
+	panic("unreachable")
+}
+
+func qkxFitAVX2(sums *[48]float32, sumW, sumX float32, scale, min *[16]float32) uint32 {
 	panic("unreachable")
 }
 
