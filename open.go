@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/edsrzf/mmap-go"
 )
@@ -137,6 +138,7 @@ type MappedFile struct {
 	f    *os.File
 	m    mmap.MMap
 	name string
+	mu   sync.Mutex // serializes CopyRange, which moves the file offset
 }
 
 // OpenMapped memory-maps a file for reading. Empty files are supported.
@@ -183,6 +185,23 @@ func (f *MappedFile) ReadAt(p []byte, off int64) (int, error) {
 	return f.f.ReadAt(p, off)
 }
 
+// CopyRange copies n bytes at off to w. It moves the file offset (ReadAt does not use
+// it), so that io.Copy can hand an *os.File destination - or a bufio.Writer over one -
+// an io.LimitedReader of this file, which Linux copies with copy_file_range, without
+// the bytes passing through this process.
+func (f *MappedFile) CopyRange(w io.Writer, off, n int64) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.f.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	c, err := io.Copy(w, &io.LimitedReader{R: f.f, N: n})
+	if err == nil && c < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return c, err
+}
+
 // Read, Stat and Close make a MappedFile an fs.File.
 func (f *MappedFile) Read(p []byte) (int, error) { return f.f.Read(p) }
 
@@ -224,4 +243,3 @@ func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 func (d dirFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(os.DirFS(string(d)), name) }
-

@@ -38,17 +38,15 @@ func CreatePending(target string, overwrite bool) (*PendingFile, error) {
 // Target is the final name.
 func (p *PendingFile) Target() string { return p.target }
 
-// Commit flushes the file to disk and renames it to its target.
+// Commit closes the file and renames it to its target. The rename makes the complete
+// file appear at once; it does not fsync (as cp and torch.save do not), so after a power
+// loss the target may be missing or empty, but never a partial file from this process.
+// Call Sync first for durability.
 func (p *PendingFile) Commit() error {
 	if p.done {
 		return errors.New("refit: pending file already finished")
 	}
 	p.done = true
-	if err := p.File.Sync(); err != nil {
-		p.File.Close()
-		os.Remove(p.File.Name())
-		return err
-	}
 	if err := p.File.Close(); err != nil {
 		os.Remove(p.File.Name())
 		return err

@@ -42,6 +42,7 @@ def run(cmd, label):
     at least the driver's own memory; GNU time's small process forks the command instead.
     """
     rss_file = os.path.join(a.dir, "rss.txt")
+    os.sync()  # write back earlier runs' dirty pages so they do not slow this one
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

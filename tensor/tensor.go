@@ -78,7 +78,41 @@ func (t *Tensor) WriteTo(w io.Writer) (int64, error) {
 		n, err := w.Write(b)
 		return int64(n), err
 	}
+	if sr, ok := t.Data.(*io.SectionReader); ok {
+		if rc, ok := outerRangeCopier(sr); ok {
+			return rc.copyRange(w)
+		}
+	}
 	return io.Copy(w, io.NewSectionReader(t.Data, 0, t.Data.Size()))
+}
+
+// RangeCopier is implemented by file-backed readers (refit.MappedFile) that can copy a
+// byte range to a writer without passing it through user memory: when w is, or
+// buffers for, an *os.File, the kernel copies file to file (copy_file_range).
+type RangeCopier interface {
+	CopyRange(w io.Writer, off, n int64) (int64, error)
+}
+
+type rangeCopy struct {
+	rc     RangeCopier
+	off, n int64
+}
+
+func (r rangeCopy) copyRange(w io.Writer) (int64, error) { return r.rc.CopyRange(w, r.off, r.n) }
+
+// outerRangeCopier finds a RangeCopier under a (possibly nested) section reader.
+func outerRangeCopier(sr *io.SectionReader) (rangeCopy, bool) {
+	outer, off, n := sr.Outer()
+	for {
+		inner, ok := outer.(*io.SectionReader)
+		if !ok {
+			break
+		}
+		o2, off2, _ := inner.Outer()
+		outer, off = o2, off+off2
+	}
+	rc, ok := outer.(RangeCopier)
+	return rangeCopy{rc, off, n}, ok
 }
 
 // Float32s decodes the tensor to float32 values, dequantizing block types.
