@@ -91,16 +91,30 @@ func weightOrSquare(qw []float32, x []float32, i int) float32 {
 // L receives the levels offset by nmax.
 func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 	var max, amax float32
-	for _, v := range x {
-		if ax := fabsf(v); ax > amax {
-			amax, max = ax, v
+	switch {
+	case useSIMD && len(x) == 16:
+		// The first value of largest magnitude, NaNs skipped, as the loop below.
+		var first int
+		if amax, first, _ = absMax16AVX2(&x[0]); amax != 0 {
+			max = x[first]
+		}
+	case useSIMD && len(x) == 32:
+		var first int
+		if amax, first, _ = absMax32AVX2(&x[0]); amax != 0 {
+			max = x[first]
+		}
+	default:
+		for _, v := range x {
+			if ax := fabsf(v); ax > amax {
+				amax, max = ax, v
+			}
 		}
 	}
 	if amax < groupMaxEps {
 		clear(L[:len(x)])
 		return 0
 	}
-	if useSIMD && len(x) <= 32 {
+	if useSIMD && len(x) <= 32 && nmax <= 32 {
 		return qxSearchSIMD(nmax, x, L, qw, max)
 	}
 	iscale := float32(-nmax) / max
@@ -140,8 +154,24 @@ func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 	return scale
 }
 
-// qxSearchSIMD is makeQXQuants' search on the eight-lane kernel: all 19 candidates
-// (the first guess, then is = -9..9 without 0) are independent until the choice.
+// qxNumerators holds make_qx_quants' 19 candidate numerators (the first guess -nmax,
+// then -(nmax + 0.1*is) for is = -9..9 without 0) for nmax 1..32, padded to 24.
+var qxNumerators = func() (t [33][24]float32) {
+	for nmax := 1; nmax <= 32; nmax++ {
+		t[nmax][0] = float32(-nmax)
+		k := 1
+		for is := -9; is <= 9; is++ {
+			if is != 0 {
+				t[nmax][k] = -(float32(nmax) + float32(0.1*float32(is)))
+				k++
+			}
+		}
+	}
+	return t
+}()
+
+// qxSearchSIMD is makeQXQuants' search on the vector kernel: all 19 candidates are
+// independent until the choice. max is the group's value of largest magnitude.
 func qxSearchSIMD(nmax int, x []float32, L []int8, qw []float32, max float32) float32 {
 	n := len(x)
 	var wbuf [32]float32
@@ -152,33 +182,22 @@ func qxSearchSIMD(nmax int, x []float32, L []int8, qw []float32, max float32) fl
 		}
 		w = wbuf[:n]
 	}
-	var isc [24]float32
-	isc[0] = float32(-nmax) / max
-	k := 1
-	for is := -9; is <= 9; is++ {
-		if is != 0 {
-			isc[k] = -(float32(nmax) + float32(0.1*float32(is))) / max
-			k++
-		}
-	}
-	var sums [3][16]float32
-	for b := range sums {
-		qxSumsAVX2(&x[0], &w[0], n, (*[8]float32)(isc[8*b:]), int32(nmax), &sums[b])
-	}
-	sumlx, suml2 := sums[0][0], sums[0][8]
+	var sums [48]float32
+	qxSumsAVX2(&x[0], &w[0], n, &qxNumerators[nmax], max, int32(nmax), &sums)
+	sumlx, suml2 := sums[0], sums[24]
 	var scale float32
 	if suml2 != 0 {
 		scale = sumlx / suml2
 	}
 	best, win := scale*sumlx, 0
 	for k := 1; k < 19; k++ {
-		sumlx, suml2 = sums[k/8][k%8], sums[k/8][8+k%8]
+		sumlx, suml2 = sums[k], sums[24+k]
 		if suml2 > 0 && sumlx*sumlx > best*suml2 {
 			scale = sumlx / suml2
 			best, win = scale*sumlx, k
 		}
 	}
-	iscale := isc[win]
+	iscale := qxNumerators[nmax][win] / max
 	for i, v := range x {
 		L[i] = int8(nmax + cmax(-nmax, cmin(nmax-1, nearestInt(iscale*v))))
 	}

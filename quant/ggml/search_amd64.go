@@ -21,11 +21,16 @@ func qkxFitAVX2(sums *[48]float32, sumW, sumX float32, scale, min *[16]float32) 
 //go:noescape
 func qkxErrAVX2(x, w *float32, n int, lv *[32][16]float32, scale, min *[16]float32, mad bool, err *[16]float32)
 
-// qxSumsAVX2 is make_qx_quants' sumlx (sums[0:8]) and suml2 (sums[8:16]) for eight
-// candidate inverse scales, levels clamped to [-nmax, nmax).
+// qxSumsAVX2 is make_qx_quants' sumlx (sums[0:24]) and suml2 (sums[24:48]) for 24
+// candidate inverse scales num[k]/max, levels clamped to [-nmax, nmax).
 //
 //go:noescape
-func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32)
+func qxSumsAVX2(x, w *float32, n int, num *[24]float32, max float32, nmax int32, sums *[48]float32)
+
+// absMax16AVX2 is absMax32AVX2 for 16 values.
+//
+//go:noescape
+func absMax16AVX2(x *float32) (amax float32, first int, nan bool)
 
 // iq4SumsAVX2 is the IQ4 scale search's sumqx (sums[0:8]) and sumq2 (sums[8:16]) for
 // eight inverse scales; tab is the codebook and bcast its values each repeated 8 times.

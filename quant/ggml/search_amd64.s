@@ -228,51 +228,60 @@ qkxerr_done:
 	VZEROUPPER
 	RET
 
-// func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32)
+// func qxSumsAVX2(x, w *float32, n int, num *[24]float32, max float32, nmax int32, sums *[48]float32)
+// make_qx_quants' sums for 24 candidates, iscale = num[k]/max, in three interleaved
+// sets of eight lanes: sums[0:24] sumlx (w*x*l), sums[24:48] suml2 (w*l*l), levels
+// clamped to [-nmax, nmax).
 TEXT ·qxSumsAVX2(SB), NOSPLIT, $0-48
 	MOVQ x+0(FP), SI
 	MOVQ w+8(FP), DI
 	MOVQ n+16(FP), CX
-	MOVQ iscale+24(FP), AX
+	MOVQ num+24(FP), AX
+	VBROADCASTSS max+32(FP), Y3
 	VMOVUPS (AX), Y0
-	MOVL nmax+32(FP), AX
+	VDIVPS Y3, Y0, Y0
+	VMOVUPS 32(AX), Y1
+	VDIVPS Y3, Y1, Y1
+	VMOVUPS 64(AX), Y2
+	VDIVPS Y3, Y2, Y2
+	MOVL nmax+36(FP), AX
 	MOVL AX, BX
 	DECL BX
-	MOVQ BX, X1
-	VPBROADCASTD X1, Y1
+	MOVQ BX, X3
+	VPBROADCASTD X3, Y3 // nmax-1
 	NEGL AX
-	MOVQ AX, X2
-	VPBROADCASTD X2, Y2
-	MOVL $0x4b400000, AX
-	MOVQ AX, X3
-	VPBROADCASTD X3, Y3
-	MOVL $0x007fffff, AX
 	MOVQ AX, X4
-	VPBROADCASTD X4, Y4
-	MOVL $0x00400000, AX
-	MOVQ AX, X5
-	VPBROADCASTD X5, Y5
+	VPBROADCASTD X4, Y4 // -nmax
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+
+#define QXSET(isc, slx, sl2) \
+	VMULPS Y11, isc, Y14 \
+	VADDPS qkxMagic<>(SB), Y14, Y14 \
+	VPAND qkxMant<>(SB), Y14, Y14 \
+	VPSUBD qkxBias<>(SB), Y14, Y14 \
+	VPMINSD Y3, Y14, Y14 \
+	VPMAXSD Y4, Y14, Y14 \
+	VCVTDQ2PS Y14, Y14 \
+	VMULPS Y14, Y13, Y15 \
+	VADDPS Y15, slx, slx \
+	VMULPS Y14, Y12, Y15 \
+	VMULPS Y14, Y15, Y15 \
+	VADDPS Y15, sl2, sl2
 
 qxsums_loop:
 	TESTQ CX, CX
 	JZ qxsums_done
-	VBROADCASTSS (SI), Y10
-	VBROADCASTSS (DI), Y11
-	VMULPS Y10, Y0, Y12
-	VADDPS Y3, Y12, Y12
-	VPAND Y4, Y12, Y12
-	VPSUBD Y5, Y12, Y12
-	VPMINSD Y1, Y12, Y12
-	VPMAXSD Y2, Y12, Y12
-	VCVTDQ2PS Y12, Y12
-	VMULPS Y10, Y11, Y13
-	VMULPS Y12, Y13, Y13
-	VADDPS Y13, Y7, Y7
-	VMULPS Y12, Y11, Y14
-	VMULPS Y12, Y14, Y14
-	VADDPS Y14, Y8, Y8
+	VBROADCASTSS (SI), Y11
+	VBROADCASTSS (DI), Y12
+	VMULPS Y11, Y12, Y13 // w*x
+	QXSET(Y0, Y5, Y8)
+	QXSET(Y1, Y6, Y9)
+	QXSET(Y2, Y7, Y10)
 	ADDQ $4, SI
 	ADDQ $4, DI
 	DECQ CX
@@ -280,8 +289,49 @@ qxsums_loop:
 
 qxsums_done:
 	MOVQ sums+40(FP), AX
-	VMOVUPS Y7, (AX)
-	VMOVUPS Y8, 32(AX)
+	VMOVUPS Y5, (AX)
+	VMOVUPS Y6, 32(AX)
+	VMOVUPS Y7, 64(AX)
+	VMOVUPS Y8, 96(AX)
+	VMOVUPS Y9, 128(AX)
+	VMOVUPS Y10, 160(AX)
+	VZEROUPPER
+	RET
+
+// func absMax16AVX2(x *float32) (amax float32, first int, nan bool)
+// absMax32AVX2 for 16 values.
+TEXT ·absMax16AVX2(SB), NOSPLIT, $0-25
+	MOVQ x+0(FP), SI
+	MOVL $0x7fffffff, AX
+	MOVQ AX, X0
+	VPBROADCASTD X0, Y0
+	VANDPS (SI), Y0, Y5
+	VANDPS 32(SI), Y0, Y6
+	VCMPPS $3, Y5, Y5, Y1
+	VCMPPS $3, Y6, Y6, Y2
+	VORPS Y2, Y1, Y9
+	VMOVMSKPS Y9, AX
+	TESTL AX, AX
+	SETNE nan+24(FP)
+	VANDNPS Y5, Y1, Y11
+	VANDNPS Y6, Y2, Y12
+	VMAXPS Y12, Y11, Y9
+	VEXTRACTF128 $1, Y9, X10
+	VMAXPS X10, X9, X9
+	VPERMILPS $0x4E, X9, X10
+	VMAXPS X10, X9, X9
+	VPERMILPS $0xB1, X9, X10
+	VMAXPS X10, X9, X9
+	MOVSS X9, amax+8(FP)
+	VBROADCASTSS X9, Y9
+	VCMPPS $0, Y9, Y11, Y1
+	VCMPPS $0, Y9, Y12, Y2
+	VMOVMSKPS Y1, AX
+	VMOVMSKPS Y2, BX
+	SHLL $8, BX
+	ORL BX, AX
+	BSFL AX, AX
+	MOVQ AX, first+16(FP)
 	VZEROUPPER
 	RET
 

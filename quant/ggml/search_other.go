@@ -16,9 +16,11 @@ func qkxErrAVX2(x, w *float32, n int, lv *[32][16]float32, scale, min *[16]float
 	panic("unreachable")
 }
 
-func qxSumsAVX2(x, w *float32, n int, iscale *[8]float32, nmax int32, sums *[16]float32) {
+func qxSumsAVX2(x, w *float32, n int, num *[24]float32, max float32, nmax int32, sums *[48]float32) {
 	panic("unreachable")
 }
+
+func absMax16AVX2(x *float32) (amax float32, first int, nan bool) { panic("unreachable") }
 
 func iq4SumsAVX2(x, w *float32, n int, id *[8]float32, tab *[16]float32, bcast *[16][8]float32, sums *[16]float32) {
 	panic("unreachable")

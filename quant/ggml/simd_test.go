@@ -155,6 +155,11 @@ func TestAbsMaxKernel(t *testing.T) {
 		if want := absMaxSigned(x[:]); amax != 0 && math.Float32bits(x[first]) != math.Float32bits(want) {
 			t.Fatalf("%v: x[first] = %v, absMaxSigned %v", x, x[first], want)
 		}
+		amax16, first16, _ := absMax16AVX2(&x[0])
+		if want := absMaxSigned(x[:16]); amax16 != 0 && math.Float32bits(x[first16]) != math.Float32bits(want) ||
+			amax16 == 0 && want != 0 {
+			t.Fatalf("%v: 16 values: x[first] = %v, absMaxSigned %v", x[:16], x[first16], want)
+		}
 	}
 }
 
