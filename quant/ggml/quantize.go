@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -119,10 +120,21 @@ func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, 
 		run(0, nrows)
 		return nil
 	}
+	// Workers take chunks of rows as they go, so a worker slowed by other load on the
+	// machine does not hold up the rest.
+	chunk := max(1, nrows/(8*workers), parallelMinElements/rowLen)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := nrows*w/workers, nrows*(w+1)/workers
-		wg.Go(func() { run(lo, hi) })
+	for range workers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(int64(chunk))) - chunk
+				if lo >= nrows {
+					return
+				}
+				run(lo, min(lo+chunk, nrows))
+			}
+		})
 	}
 	wg.Wait()
 	return nil
