@@ -21,6 +21,20 @@
 // powers of two, NaN and infinities) with and without an importance matrix, and
 // against committed fixtures.
 //
+// # Speed
+//
+// On amd64 with AVX2 the hot loops run in assembly kernels (search_amd64.s) that stay
+// bit-identical to the scalar code: ggml's scale searches try many candidate scales
+// whose sums are independent, so each vector lane evaluates one candidate with exactly
+// the scalar float32 operations in the scalar order (no reassociation, no FMA), and
+// the choice then scans the candidates in ggml's order. make_qkx2_quants moves its min
+// to each winner's, which later candidates use, so after a win that moves it the
+// remaining candidates are evaluated again. Per-block conversions (Q8_0's roundf, Q4_0,
+// MXFP4's nearest value, F16 and BF16 rounding) are vectorized with the same results
+// for every input, NaN groups falling back to the scalar code where an instruction
+// would treat NaN payloads differently. Other CPUs use the scalar code; tests compare
+// the two paths (TestSIMDMatchesScalar and the kernel tests).
+//
 // Quantize wraps a tensor lazily (tensor.NewLazy): nothing runs until an encoder reads
 // the data, and then the source is decoded to float32 once.
 //
@@ -39,8 +53,8 @@
 // # Memory and concurrency
 //
 // Kernels allocate nothing: their scratch lives in fixed-size arrays on the stack.
-// QuantizeRows splits rows across GOMAXPROCS goroutines when there is enough work; the
-// result does not depend on the split. Quantize holds the source as float32 and the
+// QuantizeRows splits rows across GOMAXPROCS goroutines, which take chunks of rows as
+// they go, when there is enough work; the result does not depend on the split. Quantize holds the source as float32 and the
 // output while it runs, i.e. O(one tensor).
 //
 // # Security

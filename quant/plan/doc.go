@@ -30,7 +30,9 @@
 // slab (at most 8 MiB of float32 values plus its source and output bytes) is held, and
 // freed when the tensor has been read to its end, so peak memory does not grow with the
 // model or its largest tensor. (Refit's CLI also reads the input with pread instead of
-// mmap, so page-cache pages do not count against it.)
+// mmap, so page-cache pages do not count against it.) An F16 source is decoded with
+// the F16C instructions where the CPU has them, bit-identical to
+// tensor.ConvertF16ToF32 (groups holding a NaN take the scalar path).
 //
 // Security: imatrix files are hostile input: every count and length is checked
 // against the bytes remaining before anything is allocated (FuzzParseImatrix).
