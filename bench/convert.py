@@ -8,7 +8,7 @@ Builds a random float32 state_dict of about --size-mb with torch (64 tensors), t
   refit convert model.safetensors -> back.pt       (with the default verification pass)
   torch.load(model.pt) + torch.save(...)            (the torch equivalent of a pt -> pt pass)
   cp model.pt copy.pt                               (the copy ceiling)
-and prints wall time, throughput, peak RSS (GNU time, Debian package "time") and ratios.
+and prints the fastest of --repeat runs: wall time, throughput, peak RSS (GNU time, Debian package "time") and ratios.
 Files are read from the page cache (each input is read once before timing).
 """
 import argparse, os, resource, shutil, subprocess, sys, time
@@ -18,6 +18,7 @@ ap.add_argument("--size-mb", type=int, default=1024)
 ap.add_argument("--dir", default="/tmp/refit-bench")
 ap.add_argument("--keep", action="store_true")
 ap.add_argument("--refit", default="", help="path to a built refit binary (default: go build)")
+ap.add_argument("--repeat", type=int, default=3, help="runs per conversion; the fastest is reported")
 a = ap.parse_args()
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,11 @@ if not os.path.exists(src) or abs(os.path.getsize(src) - a.size_mb * 2**20) > 2*
     subprocess.run([sys.executable, "-c", gen, src, str(a.size_mb * 2**20 // 4 // 64)], check=True)
 
 def run(cmd, label):
+    """Runs cmd --repeat times; returns the fastest (seconds, peak RSS in bytes)."""
+    return min(run_once(cmd, label) for _ in range(a.repeat))
+
+
+def run_once(cmd, label):
     """Runs cmd, returns (seconds, peak RSS in bytes).
 
     Peak RSS comes from GNU time (Debian package "time"): Linux keeps a process's RSS
