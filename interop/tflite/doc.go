@@ -2,6 +2,8 @@
 // conversions: real models shipped by npm packages (MediaPipe face detection .tflite
 // files, a TF.js graph model) converted to ONNX and run in ONNX Runtime
 // (onnxruntime-node) and Refit's runtime on the same inputs. The TF.js graph model is
-// also run in @tensorflow/tfjs as the original runtime. Tests skip when node or the
-// packages are missing and fail instead under REFIT_REQUIRE_TOOLS=1.
+// also run in @tensorflow/tfjs as the original runtime, and the .tflite files in
+// TFLite's own interpreter (@tensorflow/tfjs-tflite, WebAssembly, driven offline by
+// tflite_run.js). Tests skip when node or the packages are missing and fail instead
+// under REFIT_REQUIRE_TOOLS=1.
 package tflite

@@ -1,0 +1,132 @@
+package tflite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tf2onnx"
+)
+
+// runTFLite runs the .tflite file at modelPath in TFLite's own interpreter (npm
+// @tensorflow/tfjs-tflite, WebAssembly) on inputs, fed in the order of mp's graph
+// inputs, and returns TFLite's outputs under the names of mp's graph outputs. Outputs
+// are matched by position: the converter keeps TFLite's output order, but may suffix
+// a name ("Identity" becomes "Identity_2") to keep ONNX value names unique.
+func runTFLite(t *testing.T, modelPath string, mp *onnxpb.ModelProto, inputs map[string]*runtime.Value) map[string]*runtime.Value {
+	t.Helper()
+	nodeModules := testtool.NodeModules(t, "@tensorflow/tfjs-tflite")
+	dir := t.TempDir()
+	args := []string{filepath.Join(testtool.RepoRoot(), "interop", "tflite", "tflite_run.js"), modelPath, dir}
+	var inputNames []string
+	for i, in := range mp.Graph.Input {
+		v := inputs[in.GetName()]
+		if v == nil {
+			t.Fatalf("no input value for %q", in.GetName())
+		}
+		p := filepath.Join(dir, fmt.Sprintf("in%d.npy", i))
+		writeNPY(t, p, v)
+		args = append(args, p)
+		inputNames = append(inputNames, in.GetName())
+	}
+	cmd := exec.Command("node", args...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+nodeModules)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("TFLite (tfjs-tflite): %v\n%s", err, stderr.Bytes())
+	}
+	var res struct {
+		Inputs  []string `json:"inputs"`
+		Outputs []struct {
+			Name string `json:"name"`
+			Path string `json:"path"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("tflite_run.js printed %q: %v", out, err)
+	}
+	if !slices.Equal(res.Inputs, inputNames) {
+		t.Fatalf("TFLite inputs %q, converted ONNX inputs %q", res.Inputs, inputNames)
+	}
+	if len(res.Outputs) != len(mp.Graph.Output) {
+		t.Fatalf("TFLite has %d outputs, converted ONNX %d", len(res.Outputs), len(mp.Graph.Output))
+	}
+	got := map[string]*runtime.Value{}
+	for i, o := range res.Outputs {
+		name := mp.Graph.Output[i].GetName()
+		base := strings.NewReplacer(":", "_", " ", "_").Replace(o.Name)
+		if name != base && !strings.HasPrefix(name, base+"_") {
+			t.Fatalf("output %d: TFLite %q, converted ONNX %q", i, o.Name, name)
+		}
+		got[name] = readNPY(t, o.Path)
+	}
+	return got
+}
+
+// TestMediaPipeVsTFLite compares the ONNX converted from each MediaPipe face-detection
+// .tflite, run in Refit's runtime and in ONNX Runtime, with the original .tflite run in
+// TFLite's own interpreter on the same seeded random image. TFLite runs the float
+// kernels through XNNPACK (and the sparse model's float16 weights dequantized), so
+// differences of order 1e-4 on the box regressors (values up to ~140) are expected.
+func TestMediaPipeVsTFLite(t *testing.T) {
+	dir := filepath.Join(testtool.NodeModules(t, "@mediapipe/face_detection"), "@mediapipe", "face_detection")
+	for _, name := range []string{"face_detection_short_range.tflite", "face_detection_full_range.tflite", "face_detection_full_range_sparse.tflite"} {
+		t.Run(name, func(t *testing.T) {
+			modelPath := filepath.Join(dir, name)
+			f, err := os.Open(modelPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			st, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mp, err := tf2onnx.TFLite(context.Background(), f, st.Size(), nil)
+			if err != nil {
+				t.Fatalf("TFLite: %v", err)
+			}
+			s, err := runtime.Load(mp, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs, err := runtime.RandomInputs(s, 11, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := runTFLite(t, modelPath, mp, inputs)
+			peak := 0.0 // a constant or all-zero output would make the comparison vacuous
+			for _, v := range want {
+				for _, x := range v.Float32s() {
+					peak = max(peak, math.Abs(float64(x)))
+				}
+			}
+			if peak < 1 {
+				t.Fatalf("TFLite outputs peak at %g: the random image gives no signal to compare", peak)
+			}
+			refit := compare(t, mp, runRefit(t, mp, inputs), want)
+			ort := compare(t, mp, runORT(t, mp, inputs), want)
+			const tol = 1e-3
+			if refit > tol {
+				t.Errorf("max abs difference Refit runtime vs TFLite %g > %g", refit, tol)
+			}
+			if ort > tol {
+				t.Errorf("max abs difference ONNX Runtime vs TFLite %g > %g", ort, tol)
+			}
+			t.Logf("vs TFLite (tfjs-tflite wasm; outputs up to %.3g): Refit runtime max abs diff %.3g, ONNX Runtime %.3g", peak, refit, ort)
+		})
+	}
+}
