@@ -201,3 +201,53 @@ func TestHalfKernels(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSIMDMatchesScalar checks that the vector kernels give the scalar code's bytes for
+// fuzzed rows: raw float32 bit patterns (NaN, infinities, subnormals, huge values) or
+// small integers times a fuzzed scale (ties, equal values, zero groups).
+func FuzzSIMDMatchesScalar(f *testing.F) {
+	f.Add(make([]byte, 1024), uint8(0), float32(1))
+	f.Add(bytes.Repeat([]byte{0x00, 0x00, 0xc0, 0x7f}, 256), uint8(3), float32(1))
+	f.Add(bytes.Repeat([]byte{0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0x7f, 0x7f}, 128), uint8(1), float32(0.01))
+	f.Add(bytes.Repeat([]byte{3, 250, 7, 0, 128, 5, 9, 200}, 64), uint8(0x81), float32(0.5))
+	types := Types()
+	f.Fuzz(func(t *testing.T, b []byte, mode uint8, scale float32) {
+		if !haveSIMD {
+			t.Skip("no vector kernels on this CPU")
+		}
+		const rowLen = 256
+		x := make([]float32, rowLen)
+		for i := range x {
+			if mode&1 == 0 {
+				if 4*i+4 <= len(b) {
+					x[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+				}
+			} else if i < len(b) {
+				x[i] = float32(int8(b[i])) * scale
+			}
+		}
+		var im []float32
+		if mode&0x80 != 0 {
+			im = make([]float32, rowLen)
+			for i := range im {
+				im[i] = fabsf(x[(i*7+3)%rowLen])
+			}
+		}
+		for _, d := range types {
+			rs, _ := RowSize(d, rowLen)
+			vec, scalar := make([]byte, rs), make([]byte, rs)
+			if err := QuantizeRows(d, vec, x, 1, rowLen, im); err != nil {
+				t.Fatal(err)
+			}
+			useSIMD = false
+			err := QuantizeRows(d, scalar, x, 1, rowLen, im)
+			useSIMD = true
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(vec, scalar) {
+				t.Fatalf("%v (imatrix %v): %s", d, im != nil, firstDiff(d, vec, scalar))
+			}
+		}
+	})
+}
