@@ -208,9 +208,16 @@ func qxSearchSIMD(nmax int, x []float32, L []int8, qw []float32, max float32) fl
 // moving one level at a time while the x²-weighted error falls.
 func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
 	var max, amax float32
-	for _, v := range x {
-		if ax := fabsf(v); ax > amax {
-			amax, max = ax, v
+	if useSIMD && len(x) == 16 {
+		var first int
+		if amax, first, _ = absMax16AVX2(&x[0]); amax != 0 {
+			max = x[first]
+		}
+	} else {
+		for _, v := range x {
+			if ax := fabsf(v); ax > amax {
+				amax, max = ax, v
+			}
 		}
 	}
 	if amax < groupMaxEps {
