@@ -19,6 +19,17 @@ func absMaxSigned(x []float32) float32 {
 	return max
 }
 
+// minMax32 is minMax for a block of 32, on the kernel when there is one.
+func minMax32(x []float32) (min, max float32) {
+	if useSIMD {
+		// The kernel may keep the other zero than the fold; redo zero results.
+		if min, max = minMax32AVX2(&x[0]); min != 0 && max != 0 {
+			return min, max
+		}
+	}
+	return minMax(x[:32])
+}
+
 func minMax(x []float32) (min, max float32) {
 	min, max = math.MaxFloat32, -math.MaxFloat32
 	for _, v := range x {
@@ -104,12 +115,20 @@ func quantizeQ4_1(y []byte, x []float32, qw []float32) {
 		quantizeQx1Weighted(y, x, qw, 15)
 		return
 	}
+	var L [32]uint8
 	for ; len(x) >= 32; x, y = x[32:], y[20:] {
-		min, max := minMax(x[:32])
+		min, max := minMax32(x)
 		d := (max - min) / 15
 		id := inverse(d)
 		putF16(y, d)
 		putF16(y[2:], min)
+		if useSIMD {
+			qLevelsAVX2(&x[0], min, id, 0.5, 15, &L[0])
+			for j := range 16 {
+				y[4+j] = L[j] | L[j+16]<<4
+			}
+			continue
+		}
 		for j := range 16 {
 			xi0 := cmin(15, int(int8(cvtt(float32((x[j]-min)*id)+0.5))))
 			xi1 := cmin(15, int(int8(cvtt(float32((x[j+16]-min)*id)+0.5))))
@@ -172,9 +191,22 @@ func quantizeQ5_0(y []byte, x []float32, qw []float32) {
 		return
 	}
 	for ; len(x) >= 32; x, y = x[32:], y[22:] {
-		d := absMaxSigned(x[:32]) / -16
+		var max float32
+		if useSIMD {
+			if amax, first, _ := absMax32AVX2(&x[0]); amax != 0 {
+				max = x[first]
+			}
+		} else {
+			max = absMaxSigned(x[:32])
+		}
+		d := max / -16
 		id := inverse(d)
 		putF16(y, d)
+		if useSIMD {
+			qLevelsAVX2(&x[0], 0, id, 16.5, 31, &L[0])
+			packQ5(y[2:6], y[6:22], &L)
+			continue
+		}
 		for j := range 32 {
 			L[j] = uint8(cmin(31, int(int8(cvtt(float32(x[j]*id)+16.5)))))
 		}
@@ -189,11 +221,16 @@ func quantizeQ5_1(y []byte, x []float32, qw []float32) {
 	}
 	var L [32]uint8
 	for ; len(x) >= 32; x, y = x[32:], y[24:] {
-		min, max := minMax(x[:32])
+		min, max := minMax32(x)
 		d := (max - min) / 31
 		id := inverse(d)
 		putF16(y, d)
 		putF16(y[2:], min)
+		if useSIMD {
+			qLevelsAVX2(&x[0], min, id, 0.5, math.MaxInt32, &L[0])
+			packQ5(y[4:8], y[8:24], &L)
+			continue
+		}
 		for j := range 32 {
 			L[j] = uint8(cvtt(float32((x[j]-min)*id) + 0.5))
 		}

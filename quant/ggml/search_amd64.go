@@ -72,3 +72,14 @@ func f32ToBF16AVX2(dst *byte, src *float32, n int)
 //
 //go:noescape
 func mxfp4IdxAVX2(x *float32, level *[16]float32, y *byte)
+
+// qLevelsAVX2 stores the 32 levels low8(MIN(cap, (int8)cvtt((x[j]-min)*id + bias))).
+//
+//go:noescape
+func qLevelsAVX2(x *float32, min, id, bias float32, cap int32, y *byte)
+
+// minMax32AVX2 is the least and greatest of 32 values, NaNs skipped; a zero result may
+// be either zero (see the assembly).
+//
+//go:noescape
+func minMax32AVX2(x *float32) (min, max float32)

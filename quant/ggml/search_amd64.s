@@ -722,3 +722,84 @@ mxpack:
 	VMOVDQU X12, (DI)
 	VZEROUPPER
 	RET
+
+// func qLevelsAVX2(x *float32, min, id, bias float32, cap int32, y *byte)
+// The legacy types' levels: y[j] = low byte of MIN(cap, (int8)cvtt((x[j]-min)*id + bias))
+// for j < 32 (cap 0x7fffffff for no MIN; the int8 step never changes the low byte).
+TEXT ·qLevelsAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ y+24(FP), DI
+	VBROADCASTSS min+8(FP), Y0
+	VBROADCASTSS id+12(FP), Y1
+	VBROADCASTSS bias+16(FP), Y2
+	MOVL cap+20(FP), AX
+	MOVQ AX, X3
+	VPBROADCASTD X3, Y3
+	MOVL $0xff, AX
+	MOVQ AX, X4
+	VPBROADCASTD X4, Y4
+
+#define QLEV(off, dst) \
+	VMOVUPS off(SI), dst \
+	VSUBPS Y0, dst, dst \
+	VMULPS Y1, dst, dst \
+	VADDPS Y2, dst, dst \
+	VCVTTPS2DQ dst, dst \
+	VPSLLD $24, dst, dst \
+	VPSRAD $24, dst, dst \
+	VPMINSD Y3, dst, dst \
+	VPAND Y4, dst, dst
+
+	QLEV(0, Y9)
+	QLEV(32, Y10)
+	QLEV(64, Y11)
+	QLEV(96, Y12)
+	VPACKUSDW Y10, Y9, Y9
+	VPACKUSDW Y12, Y11, Y11
+	VPACKUSWB Y11, Y9, Y9
+	VMOVDQU q8perm<>(SB), Y13
+	VPERMD Y9, Y13, Y9
+	VMOVDQU Y9, (DI)
+	VZEROUPPER
+	RET
+
+// func minMax32AVX2(x *float32) (min, max float32)
+// The least and greatest of 32 values, NaNs skipped (±MaxFloat32 if all are NaN). For
+// non-NaN values the scalar fold's result is the same except which zero it keeps when
+// both +0 and -0 are extreme; callers redo a zero result with the scalar fold.
+TEXT ·minMax32AVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVL $0x7f7fffff, AX
+	MOVQ AX, X0
+	VPBROADCASTD X0, Y0 // MaxFloat32
+	MOVL $0xff7fffff, AX
+	MOVQ AX, X1
+	VPBROADCASTD X1, Y1 // -MaxFloat32
+	VMOVUPS (SI), Y2
+	VMINPS Y0, Y2, Y4
+	VMAXPS Y1, Y2, Y5
+	VMOVUPS 32(SI), Y2
+	VMINPS Y4, Y2, Y4
+	VMAXPS Y5, Y2, Y5
+	VMOVUPS 64(SI), Y2
+	VMINPS Y4, Y2, Y4
+	VMAXPS Y5, Y2, Y5
+	VMOVUPS 96(SI), Y2
+	VMINPS Y4, Y2, Y4
+	VMAXPS Y5, Y2, Y5
+	VEXTRACTF128 $1, Y4, X6
+	VMINPS X6, X4, X4
+	VPERMILPS $0x4E, X4, X6
+	VMINPS X6, X4, X4
+	VPERMILPS $0xB1, X4, X6
+	VMINPS X6, X4, X4
+	VEXTRACTF128 $1, Y5, X6
+	VMAXPS X6, X5, X5
+	VPERMILPS $0x4E, X5, X6
+	VMAXPS X6, X5, X5
+	VPERMILPS $0xB1, X5, X6
+	VMAXPS X6, X5, X5
+	MOVSS X4, min+8(FP)
+	MOVSS X5, max+12(FP)
+	VZEROUPPER
+	RET

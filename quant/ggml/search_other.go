@@ -39,3 +39,7 @@ func f32ToF16F16C(dst *byte, src *float32, n int) int { panic("unreachable") }
 func f32ToBF16AVX2(dst *byte, src *float32, n int) { panic("unreachable") }
 
 func mxfp4IdxAVX2(x *float32, level *[16]float32, y *byte) { panic("unreachable") }
+
+func qLevelsAVX2(x *float32, min, id, bias float32, cap int32, y *byte) { panic("unreachable") }
+
+func minMax32AVX2(x *float32) (min, max float32) { panic("unreachable") }

@@ -102,12 +102,57 @@ func TestRoundingKernels(t *testing.T) {
 					t.Fatalf("q8: %v*%v: got %#x, want %#x", v, id, got8[j], want)
 				}
 			}
+			for _, c := range []struct {
+				min, bias float32
+				cap       int32
+			}{{0, 16.5, 31}, {-3, 0.5, 15}, {1.5, 0.5, math.MaxInt32}, {0, 8.5, 15}} {
+				var lv [32]byte
+				qLevelsAVX2(&x[0], c.min, id, c.bias, c.cap, &lv[0])
+				for j, v := range x {
+					want := uint8(int32(cmin(int(c.cap), int(int8(cvtt(float32((v-c.min)*id)+c.bias))))))
+					if c.cap == math.MaxInt32 {
+						want = uint8(cvtt(float32((v-c.min)*id) + c.bias))
+					}
+					if lv[j] != want {
+						t.Fatalf("levels %+v: %v times %v: got %#x, want %#x", c, v, id, lv[j], want)
+					}
+				}
+			}
+			if min, max := minMax32(x[:]); true {
+				wmin, wmax := minMax(x[:])
+				if math.Float32bits(min) != math.Float32bits(wmin) || math.Float32bits(max) != math.Float32bits(wmax) {
+					t.Fatalf("minMax32(%v) = %v, %v, want %v, %v", x, min, max, wmin, wmax)
+				}
+			}
 			for j := range 16 {
 				xi0 := cmin(15, int(int8(cvtt(float32(x[j]*id)+8.5))))
 				xi1 := cmin(15, int(int8(cvtt(float32(x[j+16]*id)+8.5))))
 				if want := uint8(xi0) | uint8(xi1)<<4; got4[j] != want {
 					t.Fatalf("q4_0: %v, %v times %v: got %#x, want %#x", x[j], x[j+16], id, got4[j], want)
 				}
+			}
+		}
+	}
+}
+
+// TestMinMaxZeros checks that minMax32 keeps the scalar fold's zero when +0 and -0 are
+// both the least (or greatest) value.
+func TestMinMaxZeros(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	for _, first := range []float32{0, negZero} {
+		for _, rest := range []float32{1, -1, 0} {
+			var x [32]float32
+			for j := range x {
+				x[j] = rest
+			}
+			x[3], x[20] = first, -first
+			if first == 0 && math.Signbit(float64(first)) {
+				x[20] = 0
+			}
+			min, max := minMax32(x[:])
+			wmin, wmax := minMax(x[:])
+			if math.Float32bits(min) != math.Float32bits(wmin) || math.Float32bits(max) != math.Float32bits(wmax) {
+				t.Errorf("%v: got %v, %v, want %v, %v", x, min, max, wmin, wmax)
 			}
 		}
 	}
