@@ -36,12 +36,12 @@ if not os.path.exists(src) or abs(os.path.getsize(src) - a.size_mb * 2**20) > 2*
     subprocess.run([sys.executable, "-c", gen, src, str(a.size_mb * 2**20 // 4 // 64)], check=True)
 
 def run(cmd, label):
-    """Runs cmd --repeat times; returns the fastest (seconds, peak RSS in bytes)."""
+    """Runs cmd --repeat times; returns the fastest (seconds, peak RSS in bytes, CPU seconds)."""
     return min(run_once(cmd, label) for _ in range(a.repeat))
 
 
 def run_once(cmd, label):
-    """Runs cmd, returns (seconds, peak RSS in bytes).
+    """Runs cmd, returns (seconds, peak RSS in bytes, CPU seconds: user + system).
 
     Peak RSS comes from GNU time (Debian package "time"): Linux keeps a process's RSS
     high-water mark across exec, so a child forked from this Python driver would report
@@ -50,13 +50,14 @@ def run_once(cmd, label):
     rss_file = os.path.join(a.dir, "rss.txt")
     os.sync()  # write back earlier runs' dirty pages so they do not slow this one
     t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file] + cmd,
+    p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + cmd,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     dt = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"{label} failed: {p.stderr.decode()}")
     with open(rss_file) as f:
-        return dt, int(f.read().split()[-1]) * 1024
+        rss, user, sys_ = f.read().split()[-3:]
+    return dt, int(rss) * 1024, float(user) + float(sys_)
 
 def warm(path):
     with open(path, "rb") as f:
@@ -84,12 +85,17 @@ rows.append(("refit", "safetensors -> pt", *run([refit, "convert", st, back, "--
 warm(src)
 rows.append(("refit", "pt -> safetensors --no-verify", *run([refit, "convert", src, st, "--force", "--no-verify"], "refit")))
 
-cp_t = rows[0][2]
-torch_t = rows[1][2]
-print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_count()} cores; warm page cache")
-print(f"{'tool':<6} {'conversion':<32} {'seconds':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'x torch':>8} {'% of cp':>8}")
-for tool, what, t, rss in rows:
-    print(f"{tool:<6} {what:<32} {t:8.2f} {size / 2**20 / t:8.0f} {rss / 2**20:13.0f} {torch_t / t:8.2f} {100 * cp_t / t:7.0f}%")
+cp_t, cp_cpu = rows[0][2], rows[0][4]
+torch_t, torch_cpu = rows[1][2], rows[1][4]
+print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_count()} cores; warm page cache;"
+      f" fastest of {a.repeat} runs")
+print("wall time includes the kernel's page-cache writeback throttling, which varies from run to run;"
+      " CPU time (user + system) is the steadier measure")
+print(f"{'tool':<6} {'conversion':<32} {'seconds':>8} {'MiB/s':>7} {'CPU s':>6} {'peak RSS MiB':>13}"
+      f" {'x torch':>8} {'x torch CPU':>11} {'% of cp':>8}")
+for tool, what, t, rss, cpu in rows:
+    print(f"{tool:<6} {what:<32} {t:8.2f} {size / 2**20 / t:7.0f} {cpu:6.2f} {rss / 2**20:13.0f}"
+          f" {torch_t / t:8.2f} {torch_cpu / max(cpu, 0.01):11.2f} {100 * cp_t / t:7.0f}%")
 if not a.keep:
     for p in (st, back, tpt, cp):
         if os.path.exists(p):
