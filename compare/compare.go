@@ -9,7 +9,6 @@ package compare
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 
@@ -128,10 +127,10 @@ func sameBytes(a, b *tensor.Tensor) (bool, error) {
 	ba, bb := make([]byte, min(n, chunk)), make([]byte, min(n, chunk))
 	for off := int64(0); off < n; off += chunk {
 		m := min(chunk, n-off)
-		if err := readFull(a.Data, ba[:m], off); err != nil {
+		if err := refit.ReadFullAt(a.Data, ba[:m], off); err != nil {
 			return false, fmt.Errorf("%s: %w", a.Name, err)
 		}
-		if err := readFull(b.Data, bb[:m], off); err != nil {
+		if err := refit.ReadFullAt(b.Data, bb[:m], off); err != nil {
 			return false, fmt.Errorf("%s: %w", b.Name, err)
 		}
 		if !bytes.Equal(ba[:m], bb[:m]) {
@@ -139,17 +138,6 @@ func sameBytes(a, b *tensor.Tensor) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // Report compares two checkpoints name by name.

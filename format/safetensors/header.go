@@ -107,7 +107,7 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 		return nil, formatErr(0, io.ErrUnexpectedEOF, "file of %d bytes is shorter than the 8-byte header length", size)
 	}
 	var lenBuf [8]byte
-	if err := readFull(r, lenBuf[:], 0); err != nil {
+	if err := refit.ReadFullAt(r, lenBuf[:], 0); err != nil {
 		return nil, err
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
@@ -118,7 +118,7 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 		return nil, formatErr(0, io.ErrUnexpectedEOF, "header length %d exceeds the %d bytes after it", n, size-8)
 	}
 	hdr := make([]byte, n)
-	if err := readFull(r, hdr, 8); err != nil {
+	if err := refit.ReadFullAt(r, hdr, 8); err != nil {
 		return nil, err
 	}
 	h, err := parseHeader(hdr)
@@ -130,17 +130,6 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 		return nil, err
 	}
 	return h, nil
-}
-
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	got, err := r.ReadAt(p, off)
-	if got == len(p) {
-		return nil
-	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return formatErr(off+int64(got), err, "reading %d bytes", len(p))
 }
 
 // jsonParser reads the header with a token decoder so that duplicate keys, unknown

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"regexp"
@@ -357,10 +356,10 @@ func eachRowChunk(a, b *tensor.Tensor, fn func(x, y []float32)) error {
 		k := min(step, rows-r)
 		ba, bb = slices.Grow(ba[:0], int(k*ra))[:k*ra], slices.Grow(bb[:0], int(k*rb))[:k*rb]
 		x, y = slices.Grow(x[:0], int(k*rowLen))[:k*rowLen], slices.Grow(y[:0], int(k*rowLen))[:k*rowLen]
-		if err := readFull(a.Data, ba, r*ra); err != nil {
+		if err := refit.ReadFullAt(a.Data, ba, r*ra); err != nil {
 			return err
 		}
-		if err := readFull(b.Data, bb, r*rb); err != nil {
+		if err := refit.ReadFullAt(b.Data, bb, r*rb); err != nil {
 			return err
 		}
 		if err := tensor.ToFloat32(x, ba, a.DType); err != nil {
@@ -372,15 +371,4 @@ func eachRowChunk(a, b *tensor.Tensor, fn func(x, y []float32)) error {
 		fn(x, y)
 	}
 	return nil
-}
-
-func readFull(r io.ReaderAt, p []byte, off int64) error {
-	n, err := r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
 }
