@@ -57,7 +57,7 @@ func TestTensorsAcrossTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 0.1 is not a float16 value: the nearest is 0.0999755859375.
-	if d.Exact || math.Abs(d.MaxAbs-(0.1-0.0999755859375)) > 1e-9 || d.Cosine < 0.999999 || d.Types != "F32->F16" {
+	if d.Exact || d.MaxAbs != float64(float32(0.1))-0.0999755859375 || d.Cosine < 0.999999 || d.Types != "F32->F16" {
 		t.Errorf("F32 vs F16: exact %v maxAbs %g cosine %g types %s", d.Exact, d.MaxAbs, d.Cosine, d.Types)
 	}
 }
