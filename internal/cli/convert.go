@@ -28,6 +28,7 @@ type convertOptions struct {
 	keepQuantized             bool
 	topology                  string
 	modelPy                   string
+	externalData              bool
 	extract, force, noVerify  bool
 	asJSON, verbose           bool
 }
@@ -68,6 +69,7 @@ cast, max error where it was), and only then renamed into place.`,
 	f.StringVar(&o.weights, "weights", "", "put these tensors (any format) into an ONNX graph by name, checking dtype and shape")
 	f.StringVar(&o.topology, "topology", "", "TF.js output: the Keras topology (a model.json, .h5 or .keras) the weights belong to; default: the input's own")
 	f.StringVar(&o.modelPy, "model-py", "", "Keras/TF.js to PyTorch: also write this model.py (an nn.Module building the network) whose state_dict OUT holds")
+	f.BoolVar(&o.externalData, "external-data", false, "ONNX output: store large tensors in OUT.data beside the model (automatic over 2 GiB)")
 	f.BoolVar(&o.keepQuantized, "keep-quantized", false, "GGUF to a Hugging Face folder: keep block-quantized tensors as raw rows instead of dequantizing")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.noVerify, "no-verify", false, "skip re-reading and comparing the output")
@@ -169,6 +171,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		return reportConvert(e, res, o)
 	}
 
+	if enc.Name == "onnx" {
+		return writeONNX(e, base, m, out, o, res)
+	}
 	pf, err := refit.CreatePending(out, o.force)
 	if err != nil {
 		return err
@@ -293,7 +298,7 @@ func reportConvert(e *env, res *convertResult, o *convertOptions) error {
 	w := e.stdout
 	fmt.Fprintf(w, "%s (%s) -> %s (%s): %d tensors, %s written\n", res.Input, res.From, res.Output, res.To, res.Tensors, humanBytes(res.Bytes))
 	if len(res.Files) > 1 {
-		fmt.Fprintf(w, "files: %d shards + index\n", len(res.Files)-1)
+		fmt.Fprintf(w, "files: %s\n", strings.Join(res.Files, ", "))
 	}
 	if !res.Verified {
 		fmt.Fprintln(w, "verification skipped")
