@@ -387,6 +387,15 @@ type workspace struct {
 	a    []float32
 	b    []float32
 	tile [16 * 16]float32
+	conv []float32 // packBConv scratch, allocated on first use
+}
+
+// convRows returns the packBConv scratch.
+func (ws *workspace) convRows() []float32 {
+	if ws.conv == nil {
+		ws.conv = make([]float32, convScratchLen)
+	}
+	return ws.conv
 }
 
 // run computes rows [r0, r1) x columns [c0, c1) of C serially; c0 is a multiple of
@@ -408,7 +417,7 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 			if g.packed != nil {
 				bp = g.packed.data[pc*npAll*nr+jc/nr*kc*nr:]
 			} else if g.isConv {
-				packBConv(ws.b, g.b, &g.conv, pc, kc, jc, ncb, nr)
+				packBConv(ws.b, ws.convRows(), g.b, &g.conv, pc, kc, jc, ncb, nr)
 				bp = ws.b
 			} else {
 				packB(ws.b, g.b, g.ldb, g.transB, pc, kc, jc, ncb, nr)
