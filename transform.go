@@ -26,14 +26,3 @@ func CastFloats(m *Model, d tensor.DType) (*Model, error) {
 	}
 	return m.Derive(out), nil
 }
-
-// Select returns a model with only the tensors keep reports true for.
-func Select(m *Model, keep func(*tensor.Tensor) bool) *Model {
-	var out []*tensor.Tensor
-	for _, t := range m.Tensors {
-		if keep(t) {
-			out = append(out, t)
-		}
-	}
-	return m.Derive(out)
-}
