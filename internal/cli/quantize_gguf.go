@@ -225,24 +225,19 @@ func openGGUFSource(e *env, in string) (*refit.Model, error) {
 	return openGGUFFile(in)
 }
 
-// openGGUFFile decodes a GGUF file read with pread, not mmap: each tensor is read
-// once, and page-cache pages do not count against the process (peak RSS stays near
-// one slab).
+// openGGUFFile decodes a GGUF file. Tensors are read through MappedFile.ReadAt,
+// which uses pread, so page-cache pages do not count against the process (peak RSS
+// stays near one slab).
 func openGGUFFile(in string) (*refit.Model, error) {
-	f, err := os.Open(in)
+	f, err := refit.OpenMapped(in)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !refit.HasPrefix(f, st.Size(), "GGUF") {
+	if !refit.HasPrefix(f, f.Size(), "GGUF") {
 		f.Close()
 		return nil, usageError{fmt.Errorf("%s is not a GGUF file; llama.cpp file types need a GGUF file or a Hugging Face folder", in)}
 	}
-	m, err := gguf.Decode(f, st.Size(), nil)
+	m, err := gguf.Decode(f, f.Size(), nil)
 	if err != nil {
 		f.Close()
 		return nil, err
