@@ -16,28 +16,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-
-function moduleValue(file) {
-  const m = require(path.resolve(file));
-  return m && m.default !== undefined ? m.default : m;
-}
-
-function extract(src, out) {
-  const model = moduleValue(path.join(src, 'model.min.js'));
-  if (!model || !model.modelTopology || !model.weightsManifest) {
-    throw new Error(`${src}/model.min.js does not export a TF.js model.json object`);
-  }
-  fs.mkdirSync(out, {recursive: true});
-  fs.writeFileSync(path.join(out, 'model.json'), JSON.stringify(model));
-  for (const group of model.weightsManifest) {
-    for (const p of group.paths) {
-      if (p.includes('/') || p.includes('\\') || p.startsWith('.')) throw new Error(`bad shard path ${p}`);
-      const b64 = moduleValue(path.join(src, `${p}.min.js`));
-      if (typeof b64 !== 'string') throw new Error(`${p}.min.js does not export a base64 string`);
-      fs.writeFileSync(path.join(out, p), Buffer.from(b64, 'base64'));
-    }
-  }
-}
+const {extractModel} = require('../npy.js');
 
 async function load(tf, dir) {
   const model = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
@@ -127,7 +106,7 @@ async function compare(a, b, xFile, shapeJSON) {
 
 (async () => {
   const [cmd, ...args] = process.argv.slice(2);
-  if (cmd === 'extract' && args.length === 2) return extract(...args);
+  if (cmd === 'extract' && args.length === 2) return extractModel(...args);
   if (cmd === 'synthetic' && args.length === 1) return synthetic(...args);
   if (cmd === 'compare' && args.length === 4) return compare(...args);
   throw new Error('usage: reverse_run.js extract SRC OUT | synthetic OUT | compare A B X.bin SHAPE');

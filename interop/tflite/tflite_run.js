@@ -18,6 +18,7 @@
 const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
+const npy = require('../npy.js');
 
 const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
 
@@ -37,44 +38,6 @@ const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
 const tflite = require('@tensorflow/tfjs-tflite');
 
-function readNPY(file) {
-  const b = fs.readFileSync(file);
-  if (b.length < 10 || b.readUInt8(0) !== 0x93 || b.toString('latin1', 1, 6) !== 'NUMPY') {
-    throw new Error(`${file}: not a .npy file`);
-  }
-  const major = b.readUInt8(6);
-  const hlen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
-  const start = (major === 1 ? 10 : 12) + hlen;
-  if (start > b.length) throw new Error(`${file}: truncated header`);
-  const header = b.toString('latin1', major === 1 ? 10 : 12, start);
-  const descr = /'descr':\s*'([^']+)'/.exec(header);
-  const fortran = /'fortran_order':\s*(True|False)/.exec(header);
-  const shape = /'shape':\s*\(([^)]*)\)/.exec(header);
-  if (!descr || !fortran || !shape) throw new Error(`${file}: bad header ${header}`);
-  if (descr[1] !== '<f4') throw new Error(`${file}: dtype ${descr[1]}, want <f4`);
-  if (fortran[1] === 'True') throw new Error(`${file}: Fortran order is not supported`);
-  const dims = shape[1].split(',').map(s => s.trim()).filter(s => s !== '').map(Number);
-  const n = dims.reduce((a, d) => a * d, 1);
-  if (start + 4 * n > b.length) throw new Error(`${file}: ${b.length - start} data bytes, want ${4 * n}`);
-  const data = new Float32Array(n);
-  Buffer.from(data.buffer).set(b.subarray(start, start + 4 * n));
-  return tf.tensor(data, dims, 'float32');
-}
-
-function writeNPY(file, data, dims) {
-  if (!(data instanceof Float32Array)) throw new Error(`output ${file}: not float32`);
-  const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  pre.writeUInt8(0x93, 0);
-  pre.write('NUMPY', 1, 'latin1');
-  pre.writeUInt8(1, 6);
-  pre.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'),
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
-}
-
 async function main() {
   const [modelPath, outDir, ...inputFiles] = process.argv.slice(2);
   if (!modelPath || !outDir) throw new Error('usage: tflite_run.js model.tflite outdir in0.npy ...');
@@ -86,7 +49,7 @@ async function main() {
   if (inputFiles.length !== inInfo.length) {
     throw new Error(`model has ${inInfo.length} inputs, got ${inputFiles.length} .npy files`);
   }
-  const inputs = inputFiles.map(readNPY);
+  const inputs = inputFiles.map(f => { const x = npy.readNPY(f, 'float32'); return tf.tensor(x.data, x.dims, 'float32'); });
   let result = model.predict(inputs.length === 1 ? inputs[0] : inputs);
   if (result instanceof tf.Tensor) result = { [outInfo[0].name]: result };
   else if (Array.isArray(result)) result = Object.fromEntries(result.map((t, i) => [outInfo[i].name, t]));
@@ -94,7 +57,7 @@ async function main() {
     const t = result[info.name];
     if (!t) throw new Error(`output ${info.name} missing from the result`);
     const p = path.join(outDir, `out${i}.npy`);
-    writeNPY(p, t.dataSync(), t.shape);
+    npy.writeNPY(p, t.dataSync(), t.shape, 'float32');
     return { name: info.name, path: p, shape: t.shape };
   });
   process.stdout.write(JSON.stringify({ inputs: inInfo.map(x => x.name), outputs }) + '\n');
