@@ -399,8 +399,9 @@ func batchStrides(shape []int64, rank int) []int {
 }
 
 // run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32; za is per row of A
-// (length 1 or M), zb per column of B (length 1 or N).
-func (mm *intMatmul) run(acc, a, b, za, zb []int32) {
+// (length 1 or M), zb per column of B (length 1 or N). With sat, the products of the
+// raw values are summed in saturating pairs (SaturatingPairsArith).
+func (mm *intMatmul) run(acc, a, b, za, zb []int32, sat bool) {
 	M, N, K := mm.m, mm.n, mm.k
 	parallelFor(len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
 		bRow := make([]int32, N)
@@ -428,8 +429,17 @@ func (mm *intMatmul) run(acc, a, b, za, zb []int32) {
 					C[j] += av * (bRow[j] - zbj)
 				}
 			}
+			if sat {
+				matmulSaturation(C, A, B, N, K)
+			}
 		}
 	})
+}
+
+// saturates reports whether a product of a and b saturates in pairs under the
+// call's arithmetic: uint8 activations (a) times int8 weights (b).
+func saturates(c *Call, a, b *Value) bool {
+	return c.intArith() == SaturatingPairsArith && a.DType == tensor.U8 && b.DType == tensor.I8
 }
 
 // zeroPoints returns a zero point input as int32s (default {0}) after checking that
@@ -469,7 +479,7 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
 	out := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
-	mm.run(out.Data.([]int32), ai, bi, za, zb)
+	mm.run(out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
 	return []*Value{View(out, mm.final)}, nil
 }
 
@@ -541,7 +551,7 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.run(acc, ai, bi, za, zb)
+	mm.run(acc, ai, bi, za, zb, saturates(c, a, b))
 	q := make([]int32, len(acc))
 	for r := 0; r < len(acc); r++ {
 		i, j := r/mm.n%mm.m, r%mm.n
@@ -554,7 +564,10 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 }
 
 // intConv computes the int32 convolution of x - zx with w - zw (zw per output channel).
-func intConv(c *Call, x, w *Value, zx, zw []int32) ([]int32, []int64, error) {
+// With sat, the products of raw values are summed in saturating pairs along K ordered
+// (kernel position, input channel), padding reading zx, as ONNX Runtime's NHWC
+// QLinearConv does; depthwise convolutions (one channel per group) stay exact there.
+func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, error) {
 	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
 		return nil, nil, fmt.Errorf("x %v and w %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(w.Shape))
 	}
@@ -599,6 +612,16 @@ func intConv(c *Call, x, w *Value, zx, zw []int32) ([]int32, []int64, error) {
 	y := make([]int32, N*M*on)
 	taps := win.taps()
 	col := make([]int32, rows*on)
+	sat = sat && !(Cg == 1 && Mg == 1)
+	var nhwc []int // K index in (kernel position, channel) order -> im2col row
+	if sat {
+		nhwc = make([]int, 0, rows)
+		for k := 0; k < kn; k++ {
+			for ch := 0; ch < Cg; ch++ {
+				nhwc = append(nhwc, ch*kn+k)
+			}
+		}
+	}
 	inStr := stridesOf(win.in)
 	nd := len(win.in)
 	for n := 0; n < N; n++ {
@@ -652,6 +675,9 @@ func intConv(c *Call, x, w *Value, zx, zw []int32) ([]int32, []int64, error) {
 							dst[j] += wv * src[j]
 						}
 					}
+					if sat {
+						convSaturation(dst, col, ws[(g*Mg+m)*rows:(g*Mg+m+1)*rows], nhwc, zx[0], on)
+					}
 				}
 			})
 		}
@@ -676,7 +702,9 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, shape, err := intConv(c, x, w, zx, zw)
+	// ONNX Runtime's ConvInteger multiplies weights (as the uint8 side) by the
+	// input, so uint8 x with int8 w has no saturating path there: exact.
+	y, shape, err := intConv(c, x, w, zx, zw, false)
 	if err != nil {
 		return nil, err
 	}
@@ -706,7 +734,7 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, x, w, zx, zw)
+	acc, shape, err := intConv(c, x, w, zx, zw, saturates(c, x, w))
 	if err != nil {
 		return nil, err
 	}

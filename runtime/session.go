@@ -51,6 +51,10 @@ type Options struct {
 	// MaxElements caps the element count of any one tensor a kernel allocates, so a
 	// hostile model cannot ask for unbounded memory; 0 means DefaultMaxElements.
 	MaxElements int64
+	// IntArith is the arithmetic of 8-bit integer products; the zero value is exact
+	// (ONNX semantics). SaturatingPairsArith reproduces ONNX Runtime on x86 CPUs
+	// without VNNI, including in QDQ models (see IntArith).
+	IntArith IntArith
 }
 
 // DefaultMaxElements is the default Options.MaxElements: 2^31 elements (8 GiB of float32).
@@ -65,6 +69,7 @@ type Session struct {
 	opsets      map[string]int64
 	pool        *pool
 	maxElements int64
+	intArith    IntArith
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -77,7 +82,7 @@ func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, err
 	if g == nil {
 		return nil, fmt.Errorf("%w: no graph", ErrInvalidGraph)
 	}
-	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(), maxElements: opts.MaxElements}
+	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(), maxElements: opts.MaxElements, intArith: opts.IntArith}
 	if s.maxElements <= 0 {
 		s.maxElements = DefaultMaxElements
 	}
