@@ -91,6 +91,9 @@ func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, err
 			s.opsets[""] = v
 		}
 	}
+	if s.intArith == SaturatingPairsArith && emulateQDQ(g) {
+		s.opsets[emulateDomain] = 1
+	}
 	if err := s.compile(g, nil); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,222 @@
+package runtime
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// QDQ models under SaturatingPairsArith. ONNX Runtime fuses DequantizeLinear ->
+// MatMul/Gemm (-> QuantizeLinear) and DequantizeLinear -> Conv -> QuantizeLinear
+// into its integer kernels (QLinearMatMul, MatMulIntegerToFloat, QGemm,
+// QLinearConv), so on CPUs without VNNI a QDQ model with uint8 activations and int8
+// weights saturates like the QOperator form. Refit runs QDQ models in float; with
+// SaturatingPairsArith, emulateQDQ replaces each such float product by an internal
+// node that computes the integer product (with saturating pairs) of the quantized
+// operands and scales it to float, as those fused kernels do.
+
+const emulateDomain = "refit.emulate"
+
+func init() {
+	Register(Op{Domain: emulateDomain, Type: "QDQMatMul", Since: 1, Kernel: qdqMatMulKernel})
+	Register(Op{Domain: emulateDomain, Type: "QDQConv", Since: 1, Kernel: qdqConvKernel})
+}
+
+// emulateQDQ rewrites the top-level nodes of g as described above and reports
+// whether it changed anything. A node qualifies when its activation comes from a
+// DequantizeLinear of a uint8 tensor with a scalar scale and its weight from a
+// DequantizeLinear of an int8 initializer with per-tensor or per-output-channel
+// parameters.
+func emulateQDQ(g *Graph) bool {
+	producer := map[string]*Node{}
+	consumers := map[string][]*Node{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+		for _, in := range n.Inputs {
+			consumers[in] = append(consumers[in], n)
+		}
+	}
+	dq := func(name string) *Node {
+		n := producer[name]
+		if n == nil || n.OpType != "DequantizeLinear" || !isONNXDomain(n.Domain) || len(n.Inputs) < 2 {
+			return nil
+		}
+		return n
+	}
+	init := func(name string) *Value { return g.Initializers[name] }
+	// uint8Activation: the quantized input of a DequantizeLinear is uint8 with a scalar scale.
+	uint8Activation := func(d *Node) bool {
+		if s := init(d.Inputs[1]); s == nil || s.Len() != 1 {
+			if p := producer[d.Inputs[1]]; p == nil || p.OpType != "DynamicQuantizeLinear" {
+				return false
+			}
+		}
+		if v := init(d.Inputs[0]); v != nil {
+			return v.DType == tensor.U8
+		}
+		p := producer[d.Inputs[0]]
+		switch {
+		case p == nil:
+			return false
+		case p.OpType == "DynamicQuantizeLinear":
+			return true
+		case p.OpType == "QuantizeLinear" && len(p.Inputs) >= 3:
+			z := init(p.Inputs[2])
+			return z != nil && z.DType == tensor.U8
+		}
+		return false
+	}
+	// int8Weight: an int8 initializer with per-tensor or per-axis parameters along axis.
+	int8Weight := func(d *Node, axis int) bool {
+		w, s := init(d.Inputs[0]), init(d.Inputs[1])
+		if w == nil || s == nil || w.DType != tensor.I8 || len(w.Shape) < 2 {
+			return false
+		}
+		if len(d.Inputs) > 2 && d.Inputs[2] != "" && init(d.Inputs[2]) == nil {
+			return false
+		}
+		if s.Len() == 1 {
+			return true
+		}
+		a, err := d.Int("axis", 1)
+		if err != nil || int(a) != axis && int(a) != axis-len(w.Shape) {
+			return false
+		}
+		return s.Len() == int(w.Shape[axis])
+	}
+	operands := func(dx, dw *Node) []string {
+		in := []string{dx.Inputs[0], dx.Inputs[1], "", dw.Inputs[0], dw.Inputs[1], ""}
+		if len(dx.Inputs) > 2 {
+			in[2] = dx.Inputs[2]
+		}
+		if len(dw.Inputs) > 2 {
+			in[5] = dw.Inputs[2]
+		}
+		return in
+	}
+	changed := false
+	for i, n := range g.Nodes {
+		if !isONNXDomain(n.Domain) || len(n.Inputs) < 2 || len(n.Outputs) != 1 {
+			continue
+		}
+		dx, dw := dq(n.Inputs[0]), dq(n.Inputs[1])
+		if dx == nil || dw == nil || !uint8Activation(dx) {
+			continue
+		}
+		var repl *Node
+		switch n.OpType {
+		case "MatMul":
+			if w := init(dw.Inputs[0]); w != nil && len(w.Shape) == 2 && int8Weight(dw, 1) {
+				repl = &Node{Name: n.Name, OpType: "QDQMatMul", Domain: emulateDomain, Inputs: operands(dx, dw), Attrs: map[string]*Attr{}}
+			}
+		case "Gemm":
+			var a attrs
+			transA, transB := a.int(n, "transA", 0), a.int(n, "transB", 0)
+			alpha, beta := a.float(n, "alpha", 1), a.float(n, "beta", 1)
+			if a.err == nil && transA == 0 && transB == 0 && alpha == 1 && beta == 1 && int8Weight(dw, 1) {
+				repl = &Node{Name: n.Name, OpType: "QDQMatMul", Domain: emulateDomain, Inputs: operands(dx, dw), Attrs: map[string]*Attr{}}
+				if len(n.Inputs) > 2 {
+					repl.Inputs = append(repl.Inputs, n.Inputs[2])
+				}
+			}
+		case "Conv":
+			// ONNX Runtime fuses a QDQ Conv only when a QuantizeLinear consumes its output.
+			cs := consumers[n.Outputs[0]]
+			if len(cs) == 1 && cs[0].OpType == "QuantizeLinear" && int8Weight(dw, 0) {
+				repl = &Node{Name: n.Name, OpType: "QDQConv", Domain: emulateDomain, Inputs: operands(dx, dw), Attrs: n.Attrs}
+				if len(n.Inputs) > 2 {
+					repl.Inputs = append(repl.Inputs, n.Inputs[2])
+				}
+			}
+		}
+		if repl == nil {
+			continue
+		}
+		repl.Outputs = slices.Clone(n.Outputs)
+		g.Nodes[i] = repl
+		changed = true
+	}
+	return changed
+}
+
+// qdqOperands reads the quantized operands of a QDQ node: x (uint8) with a scalar
+// scale and zero point, w (int8) with per-tensor or per-channel scales.
+func qdqOperands(c *Call, channels func(w *Value) int) (x, w *Value, sx float32, zx []int32, sw []float32, zw []int32, err error) {
+	x, w = c.Input(0), c.Input(3)
+	if x == nil || w == nil || x.DType != tensor.U8 || w.DType != tensor.I8 {
+		return nil, nil, 0, nil, nil, nil, fmt.Errorf("needs uint8 x and int8 w, have %v and %v", x, w)
+	}
+	sxs, zxs, err := requantParams(c.Input(1), c.Input(2), x, 1, "x")
+	if err != nil {
+		return nil, nil, 0, nil, nil, nil, err
+	}
+	sw, zw, err = requantParams(c.Input(4), c.Input(5), w, channels(w), "w")
+	return x, w, sxs[0], zxs, sw, zw, err
+}
+
+// qdqMatMulKernel is MatMul(DequantizeLinear(x), DequantizeLinear(w)) [+ bias] over
+// the integer product: y[.., j] = acc * sx * sw[j] + bias[j].
+func qdqMatMulKernel(c *Call) ([]*Value, error) {
+	x, w, sx, zx, sw, zw, err := qdqOperands(c, func(w *Value) int { return int(w.Shape[len(w.Shape)-1]) })
+	if err != nil {
+		return nil, err
+	}
+	mm, err := newIntMatmul(x.Shape, w.Shape)
+	if err != nil {
+		return nil, err
+	}
+	var bias []float32
+	if b := c.Input(6); b != nil {
+		if bias, err = floats32(b); err != nil || (len(bias) != 1 && len(bias) != mm.n) {
+			return nil, fmt.Errorf("bias %v must be float [1] or [%d]", b, mm.n)
+		}
+	}
+	xi, _ := ints32(x)
+	wi, _ := ints32(w)
+	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
+	mm.run(acc, xi, wi, zx, zw, saturates(c, x, w))
+	out := c.Alloc(tensor.F32, mm.final)
+	y := out.Data.([]float32)
+	for r, a := range acc {
+		j := r % mm.n
+		y[r] = float32(a) * (sx * at(sw, j))
+		if bias != nil {
+			y[r] += at(bias, j)
+		}
+	}
+	return []*Value{out}, nil
+}
+
+// qdqConvKernel is Conv(DequantizeLinear(x), DequantizeLinear(w), bias) over the
+// integer convolution: y[n, m, ...] = acc * sx * sw[m] + bias[m].
+func qdqConvKernel(c *Call) ([]*Value, error) {
+	x, w, sx, zx, sw, zw, err := qdqOperands(c, func(w *Value) int { return int(w.Shape[0]) })
+	if err != nil {
+		return nil, err
+	}
+	acc, shape, err := intConv(c, x, w, zx, zw, saturates(c, x, w))
+	if err != nil {
+		return nil, err
+	}
+	M := int(w.Shape[0])
+	var bias []float32
+	if b := c.Input(6); b != nil {
+		if bias, err = floats32(b); err != nil || len(bias) != M {
+			return nil, fmt.Errorf("bias %v must be float [%d]", b, M)
+		}
+	}
+	out := c.Alloc(tensor.F32, shape)
+	y := out.Data.([]float32)
+	on := len(acc) / max(1, int(shape[0])*M)
+	for i, a := range acc {
+		m := i / max(1, on) % M
+		y[i] = float32(a) * (sx * at(sw, m))
+		if bias != nil {
+			y[i] += bias[m]
+		}
+	}
+	return []*Value{out}, nil
+}
