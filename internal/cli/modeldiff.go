@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -56,7 +57,18 @@ func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
 type inputSet struct {
 	values map[string]*runtime.Value
 	labels []int64
-	source string // "random (seed 1)", "data.npz", ...
+	source string // "1 random input (seed 1)", "data.npz", ...
+	// randomRows is the number of random rows the set was made of (0: real data).
+	randomRows int64
+}
+
+// randomNote says that numbers were measured on random inputs and how to measure
+// them on data instead (dataFlag names the command's data flag); "" for real data.
+func randomNote(source string, randomRows int64, dataFlag string) string {
+	if randomRows == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: measured on %s, not on real data: errors and top-1 agreement on random inputs say little about accuracy; give %s", source, dataFlag)
 }
 
 // gather builds the inputs of s from --input files, a --data archive, or random values.
@@ -117,7 +129,18 @@ func (r *runInputs) gather(s *runtime.Session) (*inputSet, error) {
 			return nil, err
 		}
 		set.values = rnd
-		set.source = fmt.Sprintf("random (seed %d)", r.seed)
+		set.randomRows = 1
+		for _, v := range rnd {
+			if len(v.Shape) > 0 {
+				set.randomRows = max(1, v.Shape[0])
+			}
+			break
+		}
+		noun := "random input"
+		if set.randomRows != 1 {
+			noun += "s"
+		}
+		set.source = fmt.Sprintf("%d %s (seed %d)", set.randomRows, noun, r.seed)
 	}
 	for name := range want {
 		if set.values[name] == nil {
@@ -166,6 +189,9 @@ type modelDiff struct {
 	MaxAbs   float64      `json:"max_abs_error"`
 	MinCos   float64      `json:"min_cosine"`
 	Exceeded bool         `json:"tolerance_exceeded"`
+	// RandomInputs counts the random rows the comparison ran on (0: real data).
+	RandomInputs int64 `json:"random_inputs,omitempty"`
+	dataFlag     string // the command's flag for real data, when not --data
 }
 
 func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
@@ -211,7 +237,7 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 	if err != nil {
 		return nil, fmt.Errorf("running B: %w", err)
 	}
-	r := &modelDiff{Inputs: set.source, MinCos: 1}
+	r := &modelDiff{Inputs: set.source, MinCos: 1, RandomInputs: set.randomRows}
 	namesB := sb.Outputs()
 	for i, info := range sa.Outputs() {
 		va := outA[info.Name]
@@ -333,7 +359,11 @@ func softmax(v []float32) []float64 {
 
 func printModelDiff(e *env, r *modelDiff) {
 	w := e.stdout
-	fmt.Fprintf(w, "%s vs %s on %s inputs: max abs error %.3g, min cosine %.6f\n", r.A, r.B, r.Inputs, r.MaxAbs, r.MinCos)
+	on := r.Inputs + " inputs"
+	if r.RandomInputs > 0 {
+		on = r.Inputs
+	}
+	fmt.Fprintf(w, "%s vs %s on %s: max abs error %.3g, min cosine %.6f\n", r.A, r.B, on, r.MaxAbs, r.MinCos)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "OUTPUT\tSHAPE\tMAX ABS\tMAX REL\tCOSINE\tTOP-1 AGREE\tKL\tACCURACY A/B")
 	for _, d := range r.Outputs {
@@ -345,6 +375,9 @@ func printModelDiff(e *env, r *modelDiff) {
 			pct(d.Top1), sci(d.KL), accuracy(d.AccuracyA, d.AccuracyB))
 	}
 	tw.Flush()
+	if note := randomNote(r.Inputs, r.RandomInputs, cmp.Or(r.dataFlag, "--data FILE.npz")); note != "" {
+		fmt.Fprintln(w, note)
+	}
 }
 
 func pct(p *float64) string {

@@ -97,7 +97,14 @@ common subexpressions. Then it runs the original and the result on the same inpu
 			}
 			tw.Flush()
 			if diff != nil {
-				fmt.Fprintf(e.stdout, "verified on %s inputs: outputs max abs error %.3g, min cosine %.6f\n", diff.Inputs, diff.MaxAbs, diff.MinCos)
+				on := diff.Inputs + " inputs"
+				if diff.RandomInputs > 0 {
+					on = diff.Inputs
+				}
+				fmt.Fprintf(e.stdout, "verified on %s: outputs max abs error %.3g, min cosine %.6f\n", on, diff.MaxAbs, diff.MinCos)
+				if note := randomNote(diff.Inputs, diff.RandomInputs, "--data FILE.npz"); note != "" {
+					fmt.Fprintln(e.stdout, note)
+				}
 			}
 			return nil
 		},

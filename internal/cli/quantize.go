@@ -29,7 +29,7 @@ type quantizeFlags struct {
 	perChannel, reduceRange, symmetric, actOrder, wsym     bool
 	percentile, damp                                       float64
 	bits, groupSize, batch, excludeWorst                   int
-	calib, eval                                            string
+	calib, eval, ortArith                                  string
 	calibRows                                              int64
 	perLayer, asJSON, force                                bool
 	run                                                    runInputs
@@ -56,8 +56,17 @@ For ONNX models, quantize rewrites Conv/MatMul/Gemm nodes to integer form:
   --method weight-only  --bits 4|8 --group-size N --algo rtn|gptq|awq: com.microsoft
                         MatMulNBits (or --format qdq: blocked DequantizeLinear, opset 21)
 
+uint8 activations with int8 weights (the default) are exact where ONNX Runtime has VNNI
+(AVX-512 VNNI, AVX-VNNI) or runs on ARM; on other x86 CPUs (AVX2) its kernels add two
+products into a saturating int16 and can lose accuracy, and quantize warns. Choices:
+--reduce-range (7-bit weights, as ONNX Runtime's reduce_range: never saturates),
+--activation-type int8 with --method static (S8S8: exact kernels everywhere), or
+--weight-type uint8. --ort-arith avx2 measures the accuracy below with the saturating
+arithmetic (default vnni: exact).
+
 Afterwards it runs the float and the quantized model on held-out data (--eval, by default
-the part of --calib after --calib-rows) with Refit's runtime and prints max error,
+the part of --calib after --calib-rows, else --data, else one random input, which the
+report says) with Refit's runtime and prints max error,
 cosine, top-1 agreement and accuracy (when the data has labels), sizes, and a per-layer
 table from quantizing one layer at a time. --exclude-worst N keeps the N layers that
 hurt most in float. Data is a .npz with arrays named after model inputs (and "label"),
@@ -79,8 +88,9 @@ or a folder of <input>.npy files.`,
 	fl.StringArrayVar(&f.exclude, "exclude", nil, "node name or anchored regexp to keep in float (repeatable)")
 	fl.BoolVar(&f.perChannel, "per-channel", false, "one weight scale per output channel")
 	fl.StringVar(&f.weightType, "weight-type", "int8", "int8 (symmetric) or uint8 (asymmetric) weights")
-	fl.BoolVar(&f.reduceRange, "reduce-range", false, "7-bit weights (for CPUs without VNNI)")
-	fl.StringVar(&f.actType, "activation-type", "uint8", "static activations: uint8 or int8")
+	fl.BoolVar(&f.reduceRange, "reduce-range", false, "7-bit weights: no int16 saturation in ONNX Runtime on x86 CPUs without VNNI")
+	fl.StringVar(&f.actType, "activation-type", "uint8", "static activations: uint8, or int8 (S8S8: exact kernels in ONNX Runtime on every x86 CPU)")
+	fl.StringVar(&f.ortArith, "ort-arith", "vnni", "integer arithmetic of the accuracy check: vnni (exact, as ONNX Runtime with VNNI or on ARM) or avx2 (ONNX Runtime on x86 without VNNI: uint8 x int8 pairs saturate)")
 	fl.BoolVar(&f.symmetric, "symmetric", false, "symmetric activation ranges")
 	fl.StringVar(&f.calib, "calib", "", "calibration data: .npz or folder of .npy")
 	fl.Int64Var(&f.calibRows, "calib-rows", 0, "rows of --calib used for calibration when --eval is not given (default half)")
@@ -135,11 +145,34 @@ func (f *quantizeFlags) options() (*onnxq.Options, error) {
 	o.PerChannel, o.ReduceRange, o.Symmetric = f.perChannel, f.reduceRange, f.symmetric
 	o.Percentile, o.Bits, o.GroupSize, o.Damp = f.percentile, f.bits, f.groupSize, f.damp
 	o.ActOrder, o.WeightOnlySymmetric = f.actOrder, f.wsym
+	if o.SignedActivations && o.Method != onnxq.Static {
+		return nil, usageError{fmt.Errorf("--activation-type int8 needs --method static (DynamicQuantizeLinear makes uint8 activations)")}
+	}
 	return &o, nil
+}
+
+// saturationWarning is printed when a model gets uint8 activations and 8-bit int8
+// weights: ONNX Runtime's kernels for that pair on x86 CPUs without VNNI add two
+// products into a saturating int16 (vpmaddubsw), so results there can differ from the
+// exact ones measured here (ONNX Runtime's quantization guide recommends reduce_range).
+func saturationWarning(o *onnxq.Options, arith runtime.IntArith) string {
+	if o.Method == onnxq.WeightOnly || o.SignedActivations || o.UnsignedWeights || o.ReduceRange {
+		return ""
+	}
+	msg := "warning: uint8 activations with int8 weights: ONNX Runtime on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) sums pairs of products in saturating int16, so its results there can differ from exact int8 arithmetic; --reduce-range (7-bit weights) avoids that"
+	if o.Method == onnxq.Static {
+		msg += ", as does --activation-type int8"
+	}
+	if arith != runtime.SaturatingPairsArith {
+		msg += "; --ort-arith avx2 measures the accuracy with that arithmetic"
+	}
+	return msg
 }
 
 // quantizeResult is the --json output.
 type quantizeResult struct {
+	// ORTArith is the integer arithmetic of the evaluation: vnni (exact) or avx2.
+	ORTArith string        `json:"ort_arith"`
 	Report   *onnxq.Report `json:"report"`
 	Eval     *modelDiff    `json:"evaluation"`
 	PerLayer []layerError  `json:"per_layer,omitempty"`
@@ -162,6 +195,13 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	opts, err := f.options()
 	if err != nil {
 		return err
+	}
+	arith, err := runtime.ParseIntArith(f.ortArith)
+	if err != nil {
+		return usageError{fmt.Errorf("--ort-arith %q: want vnni or avx2", f.ortArith)}
+	}
+	if w := saturationWarning(opts, arith); w != "" {
+		fmt.Fprintln(e.stderr, w)
 	}
 	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
 	fsys := refit.DirFS(filepath.Dir(in))
@@ -225,9 +265,9 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		}
 		return err
 	}
-	res := &quantizeResult{}
+	res := &quantizeResult{ORTArith: arith.String()}
 	evalModel := func(qm *onnxpb.ModelProto) (*modelDiff, error) {
-		s, err := runtime.Load(qm, nil, nil)
+		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith})
 		if err != nil {
 			return nil, err
 		}
@@ -279,6 +319,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	res.Eval.A, res.Eval.B = in, out
+	res.Eval.dataFlag = "--data FILE.npz (or --eval, or --calib, whose second half is held out)"
 	if err := pf.Commit(); err != nil {
 		return err
 	}
@@ -334,9 +375,16 @@ func printQuantize(e *env, r *quantizeResult) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+	if r.ORTArith == runtime.SaturatingPairsArith.String() {
+		fmt.Fprintln(w, "measured with ONNX Runtime's arithmetic on x86 CPUs without VNNI (--ort-arith avx2): uint8 x int8 products summed in saturating int16 pairs")
+	}
 	printModelDiff(e, r.Eval)
 	if len(r.PerLayer) > 0 {
-		fmt.Fprintln(w, "\nper layer (only that layer quantized):")
+		on := ""
+		if r.Eval.RandomInputs > 0 {
+			on = ", on " + r.Eval.Inputs
+		}
+		fmt.Fprintf(w, "\nper layer (only that layer quantized%s):\n", on)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "LAYER\tMAX ABS\tCOSINE\tTOP-1 AGREE\tACCURACY")
 		for _, l := range r.PerLayer {
