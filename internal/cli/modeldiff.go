@@ -190,7 +190,7 @@ type modelDiff struct {
 	MinCos   float64      `json:"min_cosine"`
 	Exceeded bool         `json:"tolerance_exceeded"`
 	// RandomInputs counts the random rows the comparison ran on (0: real data).
-	RandomInputs int64 `json:"random_inputs,omitempty"`
+	RandomInputs int64  `json:"random_inputs,omitempty"`
 	dataFlag     string // the command's flag for real data, when not --data
 }
 
