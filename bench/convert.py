@@ -12,6 +12,7 @@ and prints the fastest of --repeat runs: wall time, throughput, peak RSS (GNU ti
 Files are read from the page cache (each input is read once before timing).
 """
 import argparse, os, resource, shutil, subprocess, sys, time
+import machine  # bench/machine.py: the CPU line every table starts with
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--size-mb", type=int, default=1024)
@@ -87,6 +88,7 @@ rows.append(("refit", "pt -> safetensors --no-verify", *run([refit, "convert", s
 
 cp_t, cp_cpu = rows[0][2], rows[0][4]
 torch_t, torch_cpu = rows[1][2], rows[1][4]
+print(machine.cpu_line())
 print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_count()} cores; warm page cache;"
       f" fastest of {a.repeat} runs")
 print("wall time includes the kernel's page-cache writeback throttling, which varies from run to run;"

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 bin=$(mktemp -d)/refit
 go build -o "$bin" ./cmd/refit
 tmp=$(mktemp -d)
+/usr/bin/python3 bench/machine.py
 data=/usr/share/libonnx-testdata/data
 count() { # model -> "before after" or "skip"
   "$bin" optimize "$1" "$tmp/o.onnx" --force --json 2>/dev/null |

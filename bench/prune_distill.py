@@ -11,6 +11,7 @@ digits from the teacher's training split). Unstructured rows are re-pruned after
 distillation (dense training would refill the zeros).
 """
 import json, os, subprocess, sys, tempfile
+import machine  # bench/machine.py: the CPU line every table starts with
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 tmp = tempfile.mkdtemp(prefix="refit-prune-bench-")
@@ -105,6 +106,8 @@ rows.append(("student CNN, 2000 labels, labels only", hardall, None))
 rows.append(("student CNN, 2000 labels, distilled", distall, None))
 
 lat = latency([m for _, b, a in rows for m in (b, a) if m])
+print(machine.cpu_line())
+print()
 print("| model | accuracy | after distillation | params (nonzero) | file bytes | zstd bytes | ORT ms (batch 256) |")
 print("|---|---|---|---|---|---|---|")
 for name, b, a in rows:

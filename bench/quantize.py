@@ -14,6 +14,7 @@ the two output files are byte-identical. The input is read once before timing (p
 llama.cpp's RSS includes the Python interpreter that drives it through ctypes (~30 MB).
 """
 import argparse, os, struct, subprocess, sys, time
+import machine  # bench/machine.py: the CPU line every table starts with
 
 import numpy as np
 
@@ -137,6 +138,7 @@ def same(p, q):
 
 
 size = os.path.getsize(src)
+print(machine.cpu_line())
 print(f"input: {src} ({size / 2**20:.0f} MiB, {a.dtype.upper()}, {a.layers} layers), threads {a.threads}, "
       f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
 print(f"{'type':8} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'refit cpu':>9} {'llama cpu':>9} {'cpu ratio':>9} "

@@ -30,6 +30,7 @@ counts work rather than waiting for a core and so is the fairer figure on a load
 the median wall-clock speed-up is printed next to it.
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
+import machine  # bench/machine.py: the CPU line every table starts with
 
 import numpy as np
 
@@ -171,6 +172,7 @@ for name in a.models.split(","):
         r["ort_top1_agree"] = float(np.mean(y.reshape(len(y), -1).argmax(1) == ref.reshape(len(ref), -1).argmax(1)))
     results += rows
 
+print(machine.cpu_line())
 print(f"machine: {os.cpu_count()} cores, load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
       f"ORT 1 thread, warmup {a.warmup}, runs {a.runs} (batch N) / {a.runs1} (batch 1)")
 print("quant s / cpu: refit quantize wall / CPU seconds incl. its accuracy check, +layers: with the per-layer "

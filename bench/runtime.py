@@ -21,6 +21,7 @@ processes compete for the cores). Needs go, node, and
 onnxruntime-node in node_modules.
 """
 import argparse, hashlib, json, os, subprocess, sys, tempfile
+import machine  # bench/machine.py: the CPU line every table starts with
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--runs", type=int, default=20)
@@ -106,6 +107,7 @@ try:
     load = os.getloadavg()[0]
 except OSError:
     load = float("nan")
+print(machine.cpu_line())
 print(f"median latency over {a.runs} runs after {a.warmup} warm-up runs; "
       f"{os.cpu_count()} CPUs, load average {load:.1f}")
 head = (f"{'model':<18}{'threads':>8}{'Refit ms':>11}{'ORT ms':>10}{'Refit/ORT':>11}"
