@@ -146,8 +146,8 @@ func emulateQDQ(g *Graph) bool {
 // scale and zero point, w (int8) with per-tensor or per-channel scales.
 func qdqOperands(c *Call, channels func(w *Value) int) (x, w *Value, sx float32, zx []int32, sw []float32, zw []int32, err error) {
 	x, w = c.Input(0), c.Input(3)
-	if x == nil || w == nil || x.DType != tensor.U8 || w.DType != tensor.I8 {
-		return nil, nil, 0, nil, nil, nil, fmt.Errorf("needs uint8 x and int8 w, have %v and %v", x, w)
+	if x == nil || w == nil || x.DType != tensor.U8 || w.DType != tensor.I8 || len(w.Shape) < 2 {
+		return nil, nil, 0, nil, nil, nil, fmt.Errorf("needs uint8 x and int8 w of rank >= 2, have %v and %v", x, w)
 	}
 	sxs, zxs, err := requantParams(c.Input(1), c.Input(2), x, 1, "x")
 	if err != nil {
