@@ -78,6 +78,9 @@ func emulateQDQ(g *Graph) bool {
 		if len(d.Inputs) > 2 && d.Inputs[2] != "" && init(d.Inputs[2]) == nil {
 			return false
 		}
+		if b, err := d.Int("block_size", 0); err != nil || b != 0 || len(s.Shape) > 1 {
+			return false // blocked parameters: not an integer kernel in ONNX Runtime
+		}
 		if s.Len() == 1 {
 			return true
 		}
