@@ -24,6 +24,8 @@ var familyFuzzOps = []struct {
 	{"", "QLinearMatMul", 10, []tensor.DType{tensor.U8, tensor.F32, tensor.U8, tensor.U8, tensor.F32, tensor.U8, tensor.F32, tensor.U8}, nil, nil},
 	{"", "ConvInteger", 10, []tensor.DType{tensor.U8, tensor.U8, tensor.U8, tensor.U8}, []string{"group"}, nil},
 	{"", "QLinearConv", 10, []tensor.DType{tensor.U8, tensor.F32, tensor.U8, tensor.I8, tensor.F32, tensor.I8, tensor.F32, tensor.U8, tensor.I32}, []string{"group"}, nil},
+	{emulateDomain, "QDQMatMul", 1, []tensor.DType{tensor.U8, tensor.F32, tensor.U8, tensor.I8, tensor.F32, tensor.I8, tensor.F32}, nil, nil},
+	{emulateDomain, "QDQConv", 1, []tensor.DType{tensor.U8, tensor.F32, tensor.U8, tensor.I8, tensor.F32, tensor.I8, tensor.F32}, []string{"group"}, nil},
 	{"com.microsoft", "MatMulNBits", 1, []tensor.DType{tensor.F32, tensor.U8, tensor.F32, tensor.U8, tensor.I32, tensor.F32}, []string{"K", "N", "bits", "block_size"}, nil},
 	{"", "Resize", 19, []tensor.DType{tensor.F32, tensor.F32, tensor.F32, tensor.I64}, []string{"exclude_outside"},
 		map[string][]string{"mode": {"nearest", "linear", "cubic"}, "coordinate_transformation_mode": {"half_pixel", "align_corners", "tf_crop_and_resize", "asymmetric"}}},
@@ -106,9 +108,17 @@ func FuzzOpKernels(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	satSess, err := NewSession(&Graph{Initializers: map[string]*Value{}}, map[string]int64{"": 21}, &Options{IntArith: SaturatingPairsArith})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := &familyBytes{data}
 		spec := familyFuzzOps[s.small(len(familyFuzzOps))]
+		sess := sess
+		if s.small(2) == 1 {
+			sess = satSess // the integer kernels' saturating-pairs paths
+		}
 		node := &Node{Name: "fuzz", OpType: spec.op, Domain: spec.domain, Attrs: map[string]*Attr{}}
 		for _, a := range spec.attrs {
 			if s.small(2) == 0 {
