@@ -31,7 +31,11 @@ func FuzzLoadRun(f *testing.F) {
 		if proto.Unmarshal(b, mp) != nil {
 			return
 		}
-		s, err := Load(mp, nil, &Options{MaxElements: 1 << 16})
+		opts := &Options{MaxElements: 1 << 16}
+		if len(b)%2 == 1 {
+			opts.IntArith = SaturatingPairsArith // rewrites QDQ products (emulate_qdq.go)
+		}
+		s, err := Load(mp, nil, opts)
 		if err != nil {
 			return
 		}
