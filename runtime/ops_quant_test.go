@@ -559,6 +559,11 @@ func quantORTCases(t testing.TB) []ortCase {
 		{name: "QLinearConv/per_channel_bias", op: "QLinearConv", opset: 10, attrs: convAttrs,
 			inputs: []*Value{xq, Scalar[float32](0.02), Scalar[uint8](120), wq, mustValue(t, []float32{0.01, 0.02, 0.015, 0.03, 0.005, 0.02}, 6), mustValue(t, make([]int8, 6), 6),
 				Scalar[float32](0.2), Scalar[uint8](128), mustValue(t, []int32{-500, 0, 100, 2000, -3, 7}, 6)}, outputs: 1},
+		// uint8 x int8 with an odd K: the pair ONNX Runtime saturates on CPUs without VNNI.
+		{name: "QLinearMatMul/uint8_int8_per_column", op: "QLinearMatMul", opset: 10, attrs: map[string]any{},
+			inputs: []*Value{mustValue(t, randBytes[uint8](r, 4*9), 4, 9), Scalar[float32](0.02), Scalar[uint8](30),
+				mustValue(t, randBytes[int8](r, 9*5), 9, 5), mustValue(t, []float32{0.01, 0.02, 0.005, 0.03, 0.01}, 5), mustValue(t, make([]int8, 5), 5),
+				Scalar[float32](0.3), Scalar[uint8](120)}, outputs: 1},
 	}
 }
 
