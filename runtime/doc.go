@@ -38,6 +38,12 @@
 // reuse it on every Run; 2-D convolutions gather im2col columns inside the GEMM.
 // NewSession fuses a Relu that is the only reader of a Conv's output into the Conv.
 //
+// Integer products (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv) are exact
+// int32 sums, as ONNX defines them. Options.IntArith = SaturatingPairsArith reproduces
+// ONNX Runtime on x86 CPUs without VNNI, which sums uint8 x int8 products in
+// saturating int16 pairs; NewSession then also runs QDQ MatMul, Gemm and Conv as the
+// integer kernels ONNX Runtime fuses them into (intarith.go, emulate_qdq.go).
+//
 // # Invariants
 //
 //   - len(Value.Data) equals the product of Value.Shape; the executor validates every
