@@ -156,7 +156,7 @@ func (f *quantizeFlags) options() (*onnxq.Options, error) {
 // products into a saturating int16 (vpmaddubsw), so results there can differ from the
 // exact ones measured here (ONNX Runtime's quantization guide recommends reduce_range).
 func saturationWarning(o *onnxq.Options, arith runtime.IntArith) string {
-	if o.Method == onnxq.WeightOnly || o.SignedActivations || o.UnsignedWeights || o.ReduceRange {
+	if !o.SaturatesWithoutVNNI() {
 		return ""
 	}
 	msg := "warning: uint8 activations with int8 weights: ONNX Runtime on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) sums pairs of products in saturating int16, so its results there can differ from exact int8 arithmetic; --reduce-range (7-bit weights) avoids that"

@@ -181,14 +181,6 @@ var configs = []config{
 	{"w4-rtn-qdq-blocked", onnxq.Options{Method: onnxq.WeightOnly, GroupSize: 32, Format: onnxq.FormatQDQ}},
 }
 
-// canSaturate reports whether ONNX Runtime may compute o's integer products with
-// its saturating uint8 x int8 kernels (x86 CPUs without VNNI): uint8 activations,
-// 8-bit int8 weights. 7-bit weights (ReduceRange) keep every pair sum in int16;
-// int8 activations and uint8 weights use exact kernels; weight-only keeps floats.
-func canSaturate(o onnxq.Options) bool {
-	return o.Method != onnxq.WeightOnly && !o.ReduceRange && !o.SignedActivations && !o.UnsignedWeights
-}
-
 // logitAgreement is how far apart two logit sets are.
 type logitAgreement struct {
 	maxDiff, top1 float64
@@ -279,7 +271,7 @@ func TestQuantizedAgreeWithORT(t *testing.T) {
 				exact := agreement(got, ort, len(d.labels))
 				t.Logf("refit (exact) vs ORT: max abs diff %.3g (logit scale %.3g), top-1 agreement %.2f%%", exact.maxDiff, scale, 100*exact.top1)
 				agrees := ok(exact)
-				if canSaturate(c.opts) {
+				if c.opts.SaturatesWithoutVNNI() {
 					sat, err := runRefitArith(written, d.evalX, runtime.SaturatingPairsArith)
 					if err != nil {
 						t.Fatalf("refit runtime (saturating pairs): %v", err)

@@ -496,3 +496,21 @@ func TestAWQFolding(t *testing.T) {
 		t.Errorf("fc2 alone: note %q, want an inserted Mul", alone["/fc2/Gemm"])
 	}
 }
+
+func TestSaturatesWithoutVNNI(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want bool
+	}{
+		{Options{}, true},
+		{Options{Method: Static}, true},
+		{Options{Method: Static, ReduceRange: true}, false},
+		{Options{Method: Static, SignedActivations: true}, false},
+		{Options{UnsignedWeights: true}, false},
+		{Options{Method: WeightOnly}, false},
+	} {
+		if got := tc.o.SaturatesWithoutVNNI(); got != tc.want {
+			t.Errorf("%+v.SaturatesWithoutVNNI() = %v, want %v", tc.o, got, tc.want)
+		}
+	}
+}

@@ -261,3 +261,13 @@ func (o *Options) weightDType() tensor.DType {
 	}
 	return tensor.I8
 }
+
+// SaturatesWithoutVNNI reports whether models quantized with o have uint8 activations
+// and 8-bit int8 weights: ONNX Runtime's kernels for that combination on x86 CPUs
+// without VNNI (AVX2, AVX-512 without VNNI) sum pairs of products in a saturating
+// int16, so results there can differ from the exact ones (runtime.SaturatingPairsArith
+// reproduces them). ReduceRange, SignedActivations and UnsignedWeights avoid it, and
+// weight-only quantization keeps float activations.
+func (o *Options) SaturatesWithoutVNNI() bool {
+	return o.Method != WeightOnly && !o.ReduceRange && !o.SignedActivations && !o.UnsignedWeights
+}
