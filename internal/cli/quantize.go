@@ -200,9 +200,6 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--ort-arith %q: want vnni or avx2", f.ortArith)}
 	}
-	if w := saturationWarning(opts, arith); w != "" {
-		fmt.Fprintln(e.stderr, w)
-	}
 	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
 	fsys := refit.DirFS(filepath.Dir(in))
 	mp, err := onnx.Load(fsys, filepath.Base(in))
@@ -298,6 +295,9 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return err
 	}
 	res.Report = rep
+	if w := saturationWarning(opts, arith); w != "" && slices.ContainsFunc(rep.Nodes, func(n onnxq.NodeReport) bool { return n.Action != "" }) {
+		fmt.Fprintln(e.stderr, w)
+	}
 	pf, err := refit.CreatePending(out, f.force)
 	if err != nil {
 		return err
