@@ -193,6 +193,9 @@ func runORTCases(t *testing.T, cases []ortCase) {
 				}
 				if af != nil {
 					t.Logf("output %d: onnxruntime matches exact arithmetic: %v, saturating pairs: %v", k, exactAll, altAll)
+					if !exactAll && testtool.ExactInt8ORT() {
+						t.Errorf("output %d: onnxruntime differs from the exact result on a CPU where its int8 kernels are exact", k)
+					}
 				}
 			}
 		})

@@ -284,6 +284,9 @@ func TestQuantizedAgreeWithORT(t *testing.T) {
 						saturating++
 					}
 				}
+				if !ok(exact) && testtool.ExactInt8ORT() {
+					t.Errorf("ONNX Runtime differs from the exact arithmetic on a CPU where its int8 kernels are exact (VNNI or arm64): max abs diff %.3g", exact.maxDiff)
+				}
 				if !agrees {
 					t.Errorf("Refit and ONNX Runtime disagree: max abs diff %.3g (scale %.3g), top-1 agreement %.4f", exact.maxDiff, scale, exact.top1)
 				}
