@@ -78,6 +78,9 @@ func (t *Tensor) WriteTo(w io.Writer) (int64, error) {
 		n, err := w.Write(b)
 		return int64(n), err
 	}
+	if c, ok := t.Data.(*castData); ok {
+		return c.writeChunks(w)
+	}
 	if sr, ok := t.Data.(*io.SectionReader); ok {
 		if rc, ok := outerRangeCopier(sr); ok {
 			return rc.copyRange(w)

@@ -174,7 +174,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if enc.Name == "onnx" {
 		return writeONNX(e, base, m, out, o, res)
 	}
-	pf, err := refit.CreatePending(out, o.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
 	if err != nil {
 		return err
 	}

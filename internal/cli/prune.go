@@ -113,7 +113,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 	default:
 		return usageError{fmt.Errorf("--sparse-format %q: want dense or bitmask", o.sparseFormat)}
 	}
-	pf, err := refit.CreatePending(out, o.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
 	if err != nil {
 		return err
 	}

@@ -258,7 +258,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return err
 	}
 	res.Report = rep
-	pf, err := refit.CreatePending(out, f.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, f.force)
 	if err != nil {
 		return err
 	}

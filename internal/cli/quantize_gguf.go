@@ -158,7 +158,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 	if err != nil {
 		return err
 	}
-	pf, err := refit.CreatePending(out, o.Force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.Force)
 	if err != nil {
 		return err
 	}
