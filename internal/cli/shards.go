@@ -45,5 +45,5 @@ func writeSharded(e *env, enc *refit.Format, base, m *refit.Model, out string, s
 		return fmt.Errorf("verify: re-reading shards: %w", err)
 	}
 	defer got.Close()
-	return verifyModels(base, m, got, res)
+	return verifyModels(e.ctx, base, m, got, res)
 }
