@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -137,6 +138,12 @@ func (o *Options) Selected(t *tensor.Tensor) bool {
 // names, dtypes and shapes, and a report. m is not modified; tensors left alone are
 // shared, pruned ones compute their bytes lazily when read.
 func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
+	return WeightsContext(context.Background(), m, opts)
+}
+
+// WeightsContext is Weights that stops between tensors once ctx is done; the pruned
+// tensors it returns fail to compute after that too.
+func WeightsContext(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 	o := Options{}
 	if opts != nil {
 		o = *opts
@@ -163,6 +170,9 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 	if o.Method == Global {
 		var all []float32
 		for _, i := range sel {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
 			v, err := m.Tensors[i].Float32s()
 			if err != nil {
 				return nil, nil, fmt.Errorf("prune: %s: %w", m.Tensors[i].Name, err)
@@ -184,6 +194,9 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 	}
 	out := slices.Clone(m.Tensors)
 	for _, i := range sel {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		t := m.Tensors[i]
 		var prune func(dst, src []float32) error
 		switch o.Method {
@@ -224,7 +237,7 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 				return nil
 			}
 		}
-		nt, lr, err := apply(t, prune)
+		nt, lr, err := apply(ctx, t, prune)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -243,7 +256,7 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 
 // apply prunes t once to fill the report and returns a lazy tensor that prunes again
 // when read, so the pruned values are not held in memory.
-func apply(t *tensor.Tensor, prune func(dst, src []float32) error) (*tensor.Tensor, LayerReport, error) {
+func apply(ctx context.Context, t *tensor.Tensor, prune func(dst, src []float32) error) (*tensor.Tensor, LayerReport, error) {
 	src, err := t.Float32s()
 	if err != nil {
 		return nil, LayerReport{}, fmt.Errorf("prune: %s: %w", t.Name, err)
@@ -259,6 +272,9 @@ func apply(t *tensor.Tensor, prune func(dst, src []float32) error) (*tensor.Tens
 	size := t.Size()
 	d := t.DType
 	lazy := tensor.NewLazy(size, func() ([]byte, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		src, err := t.Float32s()
 		if err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -86,4 +87,17 @@ func interruptCode(ctx context.Context) (signalError, bool) {
 		return se, false
 	}
 	return se, true
+}
+
+// ctxReader fails its reads once ctx is done, to stop loops that only read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
