@@ -1,11 +1,15 @@
 package prune
 
 import (
+	"math"
 	"slices"
 )
 
 // MagnitudeKernel copies src to dst with the k elements of smallest |x| set to zero
 // (ties broken by position, lower index first). len(dst) must equal len(src).
+// It finds the k-th smallest magnitude with two histogram passes over the bit
+// patterns instead of sorting, so a large tensor takes a fraction of a second and no
+// extra memory; NaNs rank with the infinities.
 func MagnitudeKernel(dst, src []float32, k int) {
 	copy(dst, src)
 	if k <= 0 {
@@ -15,23 +19,49 @@ func MagnitudeKernel(dst, src []float32, k int) {
 		clear(dst)
 		return
 	}
-	idx := make([]int32, len(src))
-	for i := range idx {
-		idx[i] = int32(i)
+	// Magnitudes of non-negative floats order as their bit patterns do.
+	var hist [1 << 16]int
+	for _, x := range src {
+		hist[magnitudeKey(x)>>16]++
 	}
-	slices.SortStableFunc(idx, func(a, b int32) int {
-		x, y := abs32(src[a]), abs32(src[b])
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
+	high, below := kthBucket(&hist, k)
+	clear(hist[:])
+	for _, x := range src {
+		if m := magnitudeKey(x); m>>16 == high {
+			hist[m&0xffff]++
 		}
-		return 0
-	})
-	for _, i := range idx[:k] {
-		dst[i] = 0
 	}
+	low, belowLow := kthBucket(&hist, k-below)
+	t := high<<16 | low
+	// Everything under t, then the first ties in index order, as a stable sort would.
+	ties := k - below - belowLow
+	for i, x := range src {
+		switch m := magnitudeKey(x); {
+		case m < t:
+			dst[i] = 0
+		case m == t && ties > 0:
+			dst[i] = 0
+			ties--
+		}
+	}
+}
+
+// magnitudeKey is the bit pattern of |x|, with every NaN mapped to +Inf's.
+func magnitudeKey(x float32) uint32 {
+	m := math.Float32bits(x) &^ (1 << 31)
+	return min(m, 0x7f800000)
+}
+
+// kthBucket returns the bucket holding the k-th smallest counted value (1-based k)
+// and how many values lie in the buckets below it.
+func kthBucket(hist *[1 << 16]int, k int) (bucket uint32, below int) {
+	for b, n := range hist {
+		if below+n >= k {
+			return uint32(b), below
+		}
+		below += n
+	}
+	return 1<<16 - 1, below // unreachable for k <= the count
 }
 
 // ThresholdKernel copies src to dst, zeroing every element with |x| < t and the first
