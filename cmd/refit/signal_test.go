@@ -125,6 +125,18 @@ func settled(min int64) func(int64) bool {
 	}
 }
 
+// after returns a condition that holds from d after its first call (the temporary
+// file's appearance): for runs whose outputs are pending from the start.
+func after(d time.Duration) func(int64) bool {
+	var start time.Time
+	return func(int64) bool {
+		if start.IsZero() {
+			start = time.Now()
+		}
+		return time.Since(start) >= d
+	}
+}
+
 // bigF32 is 256 MiB of F32 tensors: a few seconds of casting, pruning or quantizing.
 var bigF32 = []tensorSpec{
 	{"blk.0.attn_q.weight", tensor.Shape{4096, 4096}},
@@ -143,6 +155,13 @@ func TestSignalsStopCommands(t *testing.T) {
 	writeModel(t, filepath.Join(dir, "in.safetensors"), "safetensors", bigF32)
 	writeModel(t, filepath.Join(dir, "in.gguf"), "gguf", bigF32[:2])
 	const f16Bytes = 4 * 4096 * 4096 * 2
+	models, err := filepath.Abs(filepath.Join("..", "..", "testdata", "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	distill := []string{"distill", "--teacher", filepath.Join(models, "mnist", "mnist_cnn.onnx"),
+		"--student", filepath.Join(models, "distill", "student_cnn.onnx"), "--data", filepath.Join(models, "mnist", "test.npz"),
+		"--epochs", "1000", "--out", "student.onnx"}
 	cases := []struct {
 		name   string
 		args   []string
@@ -157,6 +176,8 @@ func TestSignalsStopCommands(t *testing.T) {
 		{"convert-copy-to-pt-SIGTERM", []string{"convert", "in.safetensors", "out.pt"}, writing, []syscall.Signal{syscall.SIGTERM}, 143, "write", false},
 		{"prune-SIGTERM", []string{"prune", "in.safetensors", "out.safetensors", "--method", "magnitude", "--sparsity", "0.5"}, func(int64) bool { return true }, []syscall.Signal{syscall.SIGTERM}, 143, "prune", false},
 		{"quantize-gguf-SIGINT", []string{"quantize", "in.gguf", "out.gguf", "--type", "Q4_K_M"}, writing, []syscall.Signal{syscall.SIGINT}, 130, "quantize rows", false},
+		// The outputs are pending from the start; the signal lands in teacher logits or training.
+		{"distill-train-SIGTERM", distill, after(time.Second), []syscall.Signal{syscall.SIGTERM}, 143, "train", false},
 		{"convert-twice-SIGINT", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "bf16"}, writing, []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, 130, "write", true},
 	}
 	for _, c := range cases {
@@ -172,10 +193,11 @@ func TestSignalsStopCommands(t *testing.T) {
 			if code != c.code {
 				t.Fatalf("refit %v stopped in the %s phase: exit %d, want %d\nstdout: %s\nstderr: %s", c.args, c.phase, code, c.code, &r.stdout, &r.stderr)
 			}
-			out := filepath.Join(dir, c.args[2])
-			if _, err := os.Lstat(out); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("interrupted run left its output %s (%v)", c.args[2], err)
-				os.Remove(out)
+			for _, name := range []string{"out.safetensors", "out.pt", "out.gguf", "student.onnx", "student.safetensors"} {
+				if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("interrupted run left an output %s (%v)", name, err)
+					os.Remove(filepath.Join(dir, name))
+				}
 			}
 			if left := tempFiles(t, dir); len(left) > 0 {
 				t.Errorf("interrupted run left temporary file %s (%d bytes)", left[0].Name(), left[0].Size())
