@@ -28,7 +28,7 @@ func writeONNX(e *env, base, m *refit.Model, out string, o *convertOptions, res 
 		return err
 	}
 	defer refit.RemovePendingDir(tmp)
-	if err := onnx.EncodeFile(filepath.Join(tmp, name), m, &onnx.EncodeOptions{ExternalData: o.externalData}); err != nil {
+	if err := onnx.EncodeFileContext(e.ctx, filepath.Join(tmp, name), m, &onnx.EncodeOptions{ExternalData: o.externalData}); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(tmp)
