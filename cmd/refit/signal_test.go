@@ -178,6 +178,7 @@ func TestSignalsStopCommands(t *testing.T) {
 		{"quantize-gguf-SIGINT", []string{"quantize", "in.gguf", "out.gguf", "--type", "Q4_K_M"}, writing, []syscall.Signal{syscall.SIGINT}, 130, "quantize rows", false},
 		// The outputs are pending from the start; the signal lands in teacher logits or training.
 		{"distill-train-SIGTERM", distill, after(time.Second), []syscall.Signal{syscall.SIGTERM}, 143, "train", false},
+		{"convert-shards-SIGINT", []string{"convert", "in.safetensors", "sharded.safetensors", "--shard-size", "100MB", "--dtype", "f16"}, after(300 * time.Millisecond), []syscall.Signal{syscall.SIGINT}, 130, "write shards", false},
 		{"convert-twice-SIGINT", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "bf16"}, writing, []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, 130, "write", true},
 	}
 	for _, c := range cases {
@@ -198,6 +199,9 @@ func TestSignalsStopCommands(t *testing.T) {
 					t.Errorf("interrupted run left an output %s (%v)", name, err)
 					os.Remove(filepath.Join(dir, name))
 				}
+			}
+			if shards, _ := filepath.Glob(filepath.Join(dir, "sharded*")); len(shards) > 0 {
+				t.Errorf("interrupted run left shards %v", shards)
 			}
 			if left := tempFiles(t, dir); len(left) > 0 {
 				t.Errorf("interrupted run left temporary file %s (%d bytes)", left[0].Name(), left[0].Size())
