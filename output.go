@@ -238,13 +238,13 @@ func (p *PendingFile) Commit() error {
 		return err
 	}
 	if err := p.File.Close(); err != nil {
-		return fail(err)
+		return fail(p.targetError(err))
 	}
 	if err := p.ctx.Err(); err != nil {
 		return fail(err)
 	}
 	if err := os.Chmod(name, 0o644); err != nil {
-		return fail(err)
+		return fail(p.targetError(err))
 	}
 	// Hold the lock across the rename so AbortPending never races a commit.
 	pending.Lock()
@@ -256,9 +256,23 @@ func (p *PendingFile) Commit() error {
 	delete(pending.names, name)
 	if err := os.Rename(name, p.target); err != nil {
 		os.Remove(name)
-		return err
+		return p.targetError(err)
 	}
 	return nil
+}
+
+// targetError reports err on the target's name: the temporary name means nothing to
+// the user. The cause (fs.ErrExist, a syscall.Errno, ...) stays unwrappable.
+func (p *PendingFile) targetError(err error) error {
+	var le *os.LinkError
+	var pe *os.PathError
+	switch {
+	case errors.As(err, &le):
+		err = le.Err
+	case errors.As(err, &pe):
+		err = pe.Err
+	}
+	return &os.PathError{Op: "write", Path: p.target, Err: err}
 }
 
 // Abort discards the temporary file; it is a no-op after Commit.

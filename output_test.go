@@ -157,3 +157,25 @@ func TestAbortPending(t *testing.T) {
 		t.Errorf("AbortPending left %d files", len(entries))
 	}
 }
+
+func TestPendingFileCommitErrorNamesTarget(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "adir")
+	if err := os.MkdirAll(filepath.Join(target, "x"), 0o755); err != nil { // a non-empty folder cannot be replaced
+		t.Fatal(err)
+	}
+	p, err := refit.CreatePending(target, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Commit()
+	if err == nil {
+		t.Fatal("Commit over a non-empty folder succeeded")
+	}
+	if strings.Contains(err.Error(), refit.TempPrefix) || !strings.Contains(err.Error(), target) {
+		t.Errorf("Commit error %q shows the temporary name or not the target", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("failed commit left %d entries, want only the folder", len(entries))
+	}
+}
