@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -110,5 +112,57 @@ func TestCommandsStopOnCancel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSignalFallback runs a child that holds a pending file and ignores its context:
+// after a signal and the grace period the process must remove the file and exit 143.
+func TestSignalFallback(t *testing.T) {
+	if dir := os.Getenv("REFIT_TEST_STUCK_DIR"); dir != "" {
+		ctx, stop := SignalContext(context.Background())
+		defer stop()
+		pf, err := refit.CreatePendingContext(ctx, filepath.Join(dir, "out.bin"), false)
+		if err != nil {
+			os.Exit(3)
+		}
+		pf.WriteString("partial")
+		os.Stdout.WriteString("ready\n")
+		select {} // busy elsewhere: never looks at ctx
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalFallback$")
+	cmd.Env = append(os.Environ(), "REFIT_TEST_STUCK_DIR="+dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("child: %q, %v\n%s", line, err, &stderr)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("child ignoring its context did not exit after SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != ExitTerminated {
+		t.Fatalf("exit %d, want %d\n%s", code, ExitTerminated, &stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("fallback left %s", entries[0].Name())
+	}
+	if !strings.Contains(stderr.String(), "interrupted by SIGTERM") {
+		t.Errorf("stderr: %s", &stderr)
 	}
 }
