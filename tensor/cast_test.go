@@ -84,3 +84,24 @@ func TestCastStreamsChunks(t *testing.T) {
 		})
 	}
 }
+
+// TestLazyReadAtReleasesAtEnd checks that sequential ReadAt calls keep the computed
+// bytes between chunks and drop them once the last byte is read.
+func TestLazyReadAtReleasesAtEnd(t *testing.T) {
+	calls := 0
+	l := NewLazy(10, func() ([]byte, error) { calls++; return []byte("0123456789"), nil })
+	p := make([]byte, 4)
+	for off := int64(0); off < 10; off += 4 {
+		n, _ := l.ReadAt(p, off)
+		if string(p[:n]) != "0123456789"[off:off+int64(n)] {
+			t.Fatalf("ReadAt(off %d) = %q", off, p[:n])
+		}
+	}
+	if calls != 1 || l.buf != nil {
+		t.Fatalf("after reading to the end: %d computations, buffer kept %v; want 1, false", calls, l.buf != nil)
+	}
+	l.ReadAt(p, 0)
+	if calls != 2 {
+		t.Fatalf("reading again computed %d times in all, want 2", calls)
+	}
+}
