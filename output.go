@@ -42,7 +42,7 @@ type PendingFile struct {
 // committed nor aborted, so that AbortPending can remove them.
 var pending struct {
 	sync.Mutex
-	names    map[string]bool // temporary path -> is a folder
+	names    map[string]struct{} // temporary paths, files and folders
 	seq      int
 	aborting bool
 }
@@ -83,9 +83,6 @@ func CreatePendingDir(target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pending.Lock()
-	pending.names[name] = true
-	pending.Unlock()
 	if err := os.Mkdir(name, 0o755); err != nil {
 		forget(name)
 		return "", err
@@ -113,11 +110,11 @@ func newTempName(target string) (string, error) {
 		return "", errAborting
 	}
 	if pending.names == nil {
-		pending.names = make(map[string]bool)
+		pending.names = make(map[string]struct{})
 	}
 	pending.seq++
 	name := filepath.Join(dir, fmt.Sprintf("%s%d-%d-%s", TempPrefix, os.Getpid(), pending.seq, base))
-	pending.names[name] = false
+	pending.names[name] = struct{}{}
 	return name, nil
 }
 
