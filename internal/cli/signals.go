@@ -51,7 +51,13 @@ func signalName(s syscall.Signal) string {
 func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	for _, s := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		// A signal ignored at start (a background job of a non-interactive shell,
+		// nohup-like wrappers) stays ignored, as it would without a handler.
+		if !signal.Ignored(s) {
+			signal.Notify(sigs, s)
+		}
+	}
 	quit := make(chan struct{})
 	go func() {
 		var first signalError
