@@ -19,22 +19,9 @@ func MagnitudeKernel(dst, src []float32, k int) {
 		clear(dst)
 		return
 	}
-	// Magnitudes of non-negative floats order as their bit patterns do.
-	var hist [1 << 16]int
-	for _, x := range src {
-		hist[magnitudeKey(x)>>16]++
-	}
-	high, below := kthBucket(&hist, k)
-	clear(hist[:])
-	for _, x := range src {
-		if m := magnitudeKey(x); m>>16 == high {
-			hist[m&0xffff]++
-		}
-	}
-	low, belowLow := kthBucket(&hist, k-below)
-	t := high<<16 | low
+	t, below, _ := kthMagnitude(int64(k), func(fn func([]float32)) error { fn(src); return nil })
 	// Everything under t, then the first ties in index order, as a stable sort would.
-	ties := k - below - belowLow
+	ties := int64(k) - below
 	for i, x := range src {
 		switch m := magnitudeKey(x); {
 		case m < t:
@@ -46,6 +33,37 @@ func MagnitudeKernel(dst, src []float32, k int) {
 	}
 }
 
+// kthMagnitude returns the magnitude key of the k-th smallest (1-based) of the values
+// that each passes to fn, and how many values have a smaller key. each is called twice
+// and must pass the same values both times, in any pieces: the values are counted in
+// two histograms (high and low 16 bits of the key), never held. Magnitudes of
+// non-negative floats order as their bit patterns do.
+func kthMagnitude(k int64, each func(fn func([]float32)) error) (key uint32, below int64, err error) {
+	var hist [1 << 16]int64
+	err = each(func(v []float32) {
+		for _, x := range v {
+			hist[magnitudeKey(x)>>16]++
+		}
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	high, below := kthBucket(&hist, k)
+	clear(hist[:])
+	err = each(func(v []float32) {
+		for _, x := range v {
+			if m := magnitudeKey(x); m>>16 == high {
+				hist[m&0xffff]++
+			}
+		}
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	low, belowLow := kthBucket(&hist, k-below)
+	return high<<16 | low, below + belowLow, nil
+}
+
 // magnitudeKey is the bit pattern of |x|, with every NaN mapped to +Inf's.
 func magnitudeKey(x float32) uint32 {
 	m := math.Float32bits(x) &^ (1 << 31)
@@ -54,7 +72,7 @@ func magnitudeKey(x float32) uint32 {
 
 // kthBucket returns the bucket holding the k-th smallest counted value (1-based k)
 // and how many values lie in the buckets below it.
-func kthBucket(hist *[1 << 16]int, k int) (bucket uint32, below int) {
+func kthBucket(hist *[1 << 16]int64, k int64) (bucket uint32, below int64) {
 	for b, n := range hist {
 		if below+n >= k {
 			return uint32(b), below

@@ -7,7 +7,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
@@ -168,25 +167,31 @@ func WeightsContext(ctx context.Context, m *refit.Model, opts *Options) (*refit.
 	var globalT float32
 	var tiesLeft int64
 	if o.Method == Global {
-		var all []float32
+		// The k-th smallest magnitude over every selected element, found by counting
+		// (two passes, one tensor in memory at a time) rather than by sorting them all.
+		var total int64
 		for _, i := range sel {
-			if err := ctx.Err(); err != nil {
+			total += m.Tensors[i].NumElements()
+		}
+		k := int64(math.Round(o.Sparsity * float64(total)))
+		if k > 0 {
+			key, below, err := kthMagnitude(k, func(fn func([]float32)) error {
+				for _, i := range sel {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					v, err := m.Tensors[i].Float32s()
+					if err != nil {
+						return fmt.Errorf("prune: %s: %w", m.Tensors[i].Name, err)
+					}
+					fn(v)
+				}
+				return nil
+			})
+			if err != nil {
 				return nil, nil, err
 			}
-			v, err := m.Tensors[i].Float32s()
-			if err != nil {
-				return nil, nil, fmt.Errorf("prune: %s: %w", m.Tensors[i].Name, err)
-			}
-			for _, x := range v {
-				all = append(all, abs32(x))
-			}
-		}
-		k := int64(math.Round(o.Sparsity * float64(len(all))))
-		if k > 0 {
-			sorted := slices.Clone(all)
-			slices.Sort(sorted)
-			globalT = sorted[k-1]
-			below := int64(sort.Search(len(sorted), func(j int) bool { return sorted[j] >= globalT }))
+			globalT = math.Float32frombits(key)
 			tiesLeft = k - below
 		} else {
 			globalT = -1

@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -46,6 +47,48 @@ func TestMagnitudeKernelMatchesStableSort(t *testing.T) {
 		magnitudeBySort(want, src, k)
 		if !slices.Equal(got, want) {
 			t.Fatalf("trial %d (n %d, k %d): MagnitudeKernel = %v, want %v (src %v)", trial, n, k, got, want, src)
+		}
+	}
+}
+
+// TestKthMagnitudeMatchesSort checks the counting selection over several pieces
+// against sorting all magnitudes, as global pruning used to.
+func TestKthMagnitudeMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	for trial := range 100 {
+		pieces := make([][]float32, 1+rng.IntN(4))
+		var all []float32
+		for p := range pieces {
+			pieces[p] = make([]float32, rng.IntN(200))
+			for i := range pieces[p] {
+				x := float32(rng.NormFloat64())
+				if trial%2 == 1 {
+					x = float32(rng.IntN(5)-2) * 0.5 // ties and zeros
+				}
+				pieces[p][i] = x
+				all = append(all, abs32(x))
+			}
+		}
+		if len(all) == 0 {
+			continue
+		}
+		slices.Sort(all)
+		k := 1 + rng.Int64N(int64(len(all)))
+		want := all[k-1]
+		var wantBelow int64
+		for _, a := range all {
+			if a < want {
+				wantBelow++
+			}
+		}
+		key, below, err := kthMagnitude(k, func(fn func([]float32)) error {
+			for _, p := range pieces {
+				fn(p)
+			}
+			return nil
+		})
+		if err != nil || math.Float32frombits(key) != want || below != wantBelow {
+			t.Fatalf("trial %d, k %d: kthMagnitude = %g, %d below, %v; want %g, %d", trial, k, math.Float32frombits(key), below, err, want, wantBelow)
 		}
 	}
 }
