@@ -147,7 +147,7 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 	if shard == 0 {
 		shard = DefaultShardSize
 	}
-	_, err = safetensors.WriteShards(dir, "model", out, shard, o.Overwrite)
+	_, err = safetensors.WriteShardsContext(ctx, dir, "model", out, shard, o.Overwrite)
 	return err
 }
 

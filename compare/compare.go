@@ -2,12 +2,13 @@
 // equality, max absolute and relative error, cosine similarity. It backs the
 // verification step of refit convert and the checkpoint mode of refit diff.
 //
-// Memory: equal-type tensors are compared in fixed-size chunks; tensors of different
-// types are decoded to float32 one tensor at a time, so memory is O(largest tensor).
+// Memory: tensors are compared in fixed-size chunks (bytes where the types agree,
+// float32 values where they differ), so memory stays O(1) whatever the tensor size.
 package compare
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -37,8 +38,17 @@ func (d *TensorDiff) ShapeMismatch() bool { return !d.ShapeA.Equal(d.ShapeB) }
 
 const chunk = 1 << 20
 
+// floatChunk is the number of elements decoded at once when types differ: a multiple
+// of every block size, so chunks start on block boundaries.
+const floatChunk = 1 << 16
+
 // Tensors compares b against a.
 func Tensors(a, b *tensor.Tensor) (TensorDiff, error) {
+	return TensorsContext(context.Background(), a, b)
+}
+
+// TensorsContext is Tensors that stops between chunks once ctx is done.
+func TensorsContext(ctx context.Context, a, b *tensor.Tensor) (TensorDiff, error) {
 	d := TensorDiff{Name: a.Name, DTypeA: a.DType, DTypeB: b.DType, ShapeA: a.Shape, ShapeB: b.Shape, Types: a.DType.String()}
 	if a.DType != b.DType {
 		d.Types = a.DType.String() + "->" + b.DType.String()
@@ -48,7 +58,7 @@ func Tensors(a, b *tensor.Tensor) (TensorDiff, error) {
 		return d, nil
 	}
 	if a.DType == b.DType {
-		eq, err := sameBytes(a, b)
+		eq, err := sameBytes(ctx, a, b)
 		if err != nil {
 			return d, err
 		}
@@ -61,36 +71,89 @@ func Tensors(a, b *tensor.Tensor) (TensorDiff, error) {
 		d.Note = "not comparable as numbers"
 		return d, nil
 	}
-	fa, err := a.Float32s()
-	if err != nil {
-		return d, err
+	return d, compareFloats(ctx, &d, a, b)
+}
+
+// compareFloats decodes both tensors to float32 a chunk at a time and accumulates the
+// error figures, so memory stays a few hundred KiB whatever the tensor size.
+func compareFloats(ctx context.Context, d *TensorDiff, a, b *tensor.Tensor) error {
+	n := a.NumElements()
+	var (
+		acc        floatStats
+		ra, rb     []byte
+		fa, fb     []float32
+		offA, offB int64
+	)
+	for e := int64(0); e < n; e += floatChunk {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k := min(int64(floatChunk), n-e)
+		var err error
+		if ra, fa, offA, err = decodeChunk(a, ra, fa, offA, k); err != nil {
+			return err
+		}
+		if rb, fb, offB, err = decodeChunk(b, rb, fb, offB, k); err != nil {
+			return err
+		}
+		acc.add(d, fa, fb)
 	}
-	fb, err := b.Float32s()
+	acc.finish(d)
+	return nil
+}
+
+// decodeChunk reads k elements of t at byte offset off into f, reusing raw and f.
+func decodeChunk(t *tensor.Tensor, raw []byte, f []float32, off, k int64) ([]byte, []float32, int64, error) {
+	size, err := tensor.ByteSize(t.DType, tensor.Shape{k})
 	if err != nil {
-		return d, err
+		return raw, f, off, fmt.Errorf("%s: %w", t.Name, err)
 	}
-	Floats(&d, fa, fb)
-	return d, nil
+	if int64(cap(raw)) < size {
+		raw = make([]byte, size)
+	}
+	raw = raw[:size]
+	if int64(cap(f)) < k {
+		f = make([]float32, k)
+	}
+	f = f[:k]
+	if err := refit.ReadFullAt(t.Data, raw, off); err != nil {
+		return raw, f, off, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	if err := tensor.ToFloat32(f, raw, t.DType); err != nil {
+		return raw, f, off, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	return raw, f, off + size, nil
 }
 
 func numeric(t tensor.DType) bool { return t.Valid() && t != tensor.C64 && t != tensor.C128 }
 
 // Floats fills the error figures of d from two equal-length vectors.
 func Floats(d *TensorDiff, a, b []float32) {
-	var dot, na, nb float64
-	exact := true
+	var acc floatStats
+	acc.add(d, a, b)
+	acc.finish(d)
+}
+
+// floatStats accumulates the sums behind the cosine over chunks.
+type floatStats struct {
+	dot, na, nb float64
+	inexact     bool
+}
+
+// add folds one pair of chunks into d (MaxAbs, MaxRel, NaNs) and s.
+func (s *floatStats) add(d *TensorDiff, a, b []float32) {
 	for i := range a {
 		x, y := float64(a[i]), float64(b[i])
 		xn, yn := math.IsNaN(x), math.IsNaN(y)
 		if xn || yn {
 			if xn != yn {
 				d.NaNs++
-				exact = false
+				s.inexact = true
 			}
 			continue
 		}
 		if x != y {
-			exact = false
+			s.inexact = true
 			if math.IsInf(x, 0) || math.IsInf(y, 0) {
 				d.MaxAbs = math.Inf(1)
 				d.MaxRel = math.Inf(1)
@@ -103,29 +166,36 @@ func Floats(d *TensorDiff, a, b []float32) {
 			d.MaxRel = math.Max(d.MaxRel, e/math.Max(math.Abs(x), 1e-30))
 		}
 		if !math.IsInf(x, 0) && !math.IsInf(y, 0) {
-			dot += x * y
-			na += x * x
-			nb += y * y
+			s.dot += x * y
+			s.na += x * x
+			s.nb += y * y
 		}
-	}
-	d.Exact = exact
-	switch {
-	case na == 0 && nb == 0:
-		d.Cosine = 1
-	case na == 0 || nb == 0:
-		d.Cosine = 0
-	default:
-		d.Cosine = dot / math.Sqrt(na*nb)
 	}
 }
 
-func sameBytes(a, b *tensor.Tensor) (bool, error) {
+// finish sets d's Exact and Cosine from the accumulated sums.
+func (s *floatStats) finish(d *TensorDiff) {
+	d.Exact = !s.inexact
+	switch {
+	case s.na == 0 && s.nb == 0:
+		d.Cosine = 1
+	case s.na == 0 || s.nb == 0:
+		d.Cosine = 0
+	default:
+		d.Cosine = s.dot / math.Sqrt(s.na*s.nb)
+	}
+}
+
+func sameBytes(ctx context.Context, a, b *tensor.Tensor) (bool, error) {
 	n := a.Size()
 	if n != b.Size() {
 		return false, nil
 	}
 	ba, bb := make([]byte, min(n, chunk)), make([]byte, min(n, chunk))
 	for off := int64(0); off < n; off += chunk {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
 		m := min(chunk, n-off)
 		if err := refit.ReadFullAt(a.Data, ba[:m], off); err != nil {
 			return false, fmt.Errorf("%s: %w", a.Name, err)
@@ -150,6 +220,11 @@ type Report struct {
 // Models compares every tensor of b against the tensor of a with the same name.
 // each, if not nil, is called after each tensor (for progress).
 func Models(a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
+	return ModelsContext(context.Background(), a, b, each)
+}
+
+// ModelsContext is Models that stops between chunks once ctx is done.
+func ModelsContext(ctx context.Context, a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
 	r := &Report{}
 	inA := make(map[string]bool, len(a.Tensors))
 	for _, ta := range a.Tensors {
@@ -159,7 +234,7 @@ func Models(a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
 			r.Missing = append(r.Missing, ta.Name)
 			continue
 		}
-		d, err := Tensors(ta, tb)
+		d, err := TensorsContext(ctx, ta, tb)
 		if err != nil {
 			return nil, err
 		}

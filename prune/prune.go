@@ -1,12 +1,12 @@
 package prune
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
@@ -137,6 +137,12 @@ func (o *Options) Selected(t *tensor.Tensor) bool {
 // names, dtypes and shapes, and a report. m is not modified; tensors left alone are
 // shared, pruned ones compute their bytes lazily when read.
 func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
+	return WeightsContext(context.Background(), m, opts)
+}
+
+// WeightsContext is Weights that stops between tensors once ctx is done; the pruned
+// tensors it returns fail to compute after that too.
+func WeightsContext(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 	o := Options{}
 	if opts != nil {
 		o = *opts
@@ -161,22 +167,31 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 	var globalT float32
 	var tiesLeft int64
 	if o.Method == Global {
-		var all []float32
+		// The k-th smallest magnitude over every selected element, found by counting
+		// (two passes, one tensor in memory at a time) rather than by sorting them all.
+		var total int64
 		for _, i := range sel {
-			v, err := m.Tensors[i].Float32s()
-			if err != nil {
-				return nil, nil, fmt.Errorf("prune: %s: %w", m.Tensors[i].Name, err)
-			}
-			for _, x := range v {
-				all = append(all, abs32(x))
-			}
+			total += m.Tensors[i].NumElements()
 		}
-		k := int64(math.Round(o.Sparsity * float64(len(all))))
+		k := int64(math.Round(o.Sparsity * float64(total)))
 		if k > 0 {
-			sorted := slices.Clone(all)
-			slices.Sort(sorted)
-			globalT = sorted[k-1]
-			below := int64(sort.Search(len(sorted), func(j int) bool { return sorted[j] >= globalT }))
+			key, below, err := kthMagnitude(k, func(fn func([]float32)) error {
+				for _, i := range sel {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					v, err := m.Tensors[i].Float32s()
+					if err != nil {
+						return fmt.Errorf("prune: %s: %w", m.Tensors[i].Name, err)
+					}
+					fn(v)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			globalT = math.Float32frombits(key)
 			tiesLeft = k - below
 		} else {
 			globalT = -1
@@ -184,6 +199,9 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 	}
 	out := slices.Clone(m.Tensors)
 	for _, i := range sel {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		t := m.Tensors[i]
 		var prune func(dst, src []float32) error
 		switch o.Method {
@@ -224,7 +242,7 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 				return nil
 			}
 		}
-		nt, lr, err := apply(t, prune)
+		nt, lr, err := apply(ctx, t, prune)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -243,7 +261,7 @@ func Weights(m *refit.Model, opts *Options) (*refit.Model, *Report, error) {
 
 // apply prunes t once to fill the report and returns a lazy tensor that prunes again
 // when read, so the pruned values are not held in memory.
-func apply(t *tensor.Tensor, prune func(dst, src []float32) error) (*tensor.Tensor, LayerReport, error) {
+func apply(ctx context.Context, t *tensor.Tensor, prune func(dst, src []float32) error) (*tensor.Tensor, LayerReport, error) {
 	src, err := t.Float32s()
 	if err != nil {
 		return nil, LayerReport{}, fmt.Errorf("prune: %s: %w", t.Name, err)
@@ -259,6 +277,9 @@ func apply(t *tensor.Tensor, prune func(dst, src []float32) error) (*tensor.Tens
 	size := t.Size()
 	d := t.DType
 	lazy := tensor.NewLazy(size, func() ([]byte, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		src, err := t.Float32s()
 		if err != nil {
 			return nil, err

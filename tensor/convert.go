@@ -3,6 +3,7 @@ package tensor
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 )
 
@@ -185,6 +186,9 @@ func EncodeFloat32(dst []byte, v []float32) []byte {
 // Cast returns t converted to type d, computed lazily. Casting to the same type returns t.
 // Casts go through float32, except that an F64 source rounds once, directly, to a float
 // target (F32, F16, BF16, F8), as numpy does; rounding through float32 could round twice.
+//
+// The result converts on demand, a chunk at a time: reading or writing it holds a few
+// hundred KiB of scratch memory, never a float32 copy of the whole tensor.
 func Cast(t *Tensor, d DType) (*Tensor, error) {
 	if t.DType == d {
 		return t, nil
@@ -193,27 +197,140 @@ func Cast(t *Tensor, d DType) (*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
 	}
-	src := t
-	data := NewLazy(size, func() ([]byte, error) {
-		if src.DType == F64 && d.Float() && !d.Quantized() {
-			b, err := src.Bytes()
+	if d.Quantized() || !t.DType.Valid() {
+		// Not a cast (FromFloat32 refuses it): fail on use, as before.
+		src := t
+		data := NewLazy(size, func() ([]byte, error) {
+			f, err := src.Float32s()
 			if err != nil {
 				return nil, err
 			}
 			out := make([]byte, size)
-			if castF64(out, b, d) {
-				return out, nil
+			if err := FromFloat32(out, f, d); err != nil {
+				return nil, err
 			}
-		}
-		f, err := src.Float32s()
-		if err != nil {
-			return nil, err
-		}
-		out := make([]byte, size)
-		if err := FromFloat32(out, f, d); err != nil {
-			return nil, err
-		}
-		return out, nil
-	})
+			return out, nil
+		})
+		return &Tensor{Name: t.Name, DType: d, Shape: t.Shape.Clone(), Data: data}, nil
+	}
+	data := &castData{src: t, to: d, n: t.NumElements(), size: size}
 	return &Tensor{Name: t.Name, DType: d, Shape: t.Shape.Clone(), Data: data}, nil
+}
+
+// castChunk is the number of elements converted at once: a multiple of every block size.
+const castChunk = 1 << 16
+
+// castData is the bytes of src cast to a scalar type, converted chunk by chunk on read.
+type castData struct {
+	src  *Tensor
+	to   DType
+	n    int64 // elements
+	size int64 // bytes of the result
+}
+
+func (c *castData) Size() int64 { return c.size }
+
+// ReadAt implements io.ReaderAt by converting the elements that cover [off, off+len(p)).
+func (c *castData) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("tensor %q: negative offset", c.src.Name)
+	}
+	if off >= c.size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	want := min(int64(len(p)), c.size-off)
+	es := int64(c.to.TypeSize())
+	bs := int64(c.src.DType.BlockSize())
+	first := off / es / bs * bs // whole source blocks
+	end := min((off+want+es-1)/es, c.n)
+	var scratch castScratch
+	done := int64(0)
+	for e := first; e < end; e += castChunk {
+		k := min(int64(castChunk), c.n-e)
+		out, err := c.convert(&scratch, e, k)
+		if err != nil {
+			return int(done), err
+		}
+		// out holds bytes [e*es, (e+k)*es) of the result; copy the part p wants.
+		lo := max(off+done-e*es, 0)
+		done += int64(copy(p[done:want], out[lo:]))
+	}
+	if done < int64(len(p)) {
+		return int(done), io.EOF
+	}
+	return int(done), nil
+}
+
+// castScratch holds the buffers of one ReadAt, reused across its chunks.
+type castScratch struct {
+	src, dst []byte
+	f        []float32
+}
+
+func grow[T any](b []T, n int64) []T {
+	if int64(cap(b)) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
+// convert casts the k elements starting at element e (a block boundary) into s.dst.
+func (c *castData) convert(s *castScratch, e, k int64) ([]byte, error) {
+	from, err := ByteSize(c.src.DType, Shape{e})
+	if err != nil {
+		return nil, err
+	}
+	srcLen, err := ByteSize(c.src.DType, Shape{k})
+	if err != nil {
+		return nil, err
+	}
+	s.src = grow(s.src, srcLen)
+	if err := readFullAt(c.src.Data, s.src, from); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", c.src.Name, err)
+	}
+	s.dst = grow(s.dst, k*int64(c.to.TypeSize()))
+	if c.src.DType == F64 && c.to.Float() && castF64(s.dst, s.src, c.to) {
+		return s.dst, nil
+	}
+	s.f = grow(s.f, k)
+	if err := ToFloat32(s.f, s.src, c.src.DType); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", c.src.Name, err)
+	}
+	if err := FromFloat32(s.dst, s.f, c.to); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", c.src.Name, err)
+	}
+	return s.dst, nil
+}
+
+// writeChunks streams the whole result to w, one chunk at a time.
+func (c *castData) writeChunks(w io.Writer) (int64, error) {
+	var s castScratch
+	var total int64
+	for e := int64(0); e < c.n; e += castChunk {
+		out, err := c.convert(&s, e, min(int64(castChunk), c.n-e))
+		if err != nil {
+			return total, err
+		}
+		n, err := w.Write(out)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// readFullAt reads exactly len(p) bytes at off.
+func readFullAt(r io.ReaderAt, p []byte, off int64) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -7,9 +7,10 @@
 // the type's block size.
 //
 // Laziness and memory: a Tensor's Data is an io.ReaderAt with a size, usually a view
-// of a memory-mapped file. Transforms such as Cast return tensors over Lazy data,
-// computed when an encoder pulls them; Bytes and WriteTo compute afresh and keep
-// nothing, so a pipeline holds one tensor at a time.
+// of a memory-mapped file. Transforms return tensors over Lazy data, computed when an
+// encoder pulls them; Bytes and WriteTo compute afresh and keep nothing, so a pipeline
+// holds one tensor at a time. Cast does better: its data converts 64 Ki elements at
+// a time on every read, so casting and comparing hold no whole-tensor copy at all.
 //
 // Exactness: float casts round to nearest, ties to even, with subnormals, infinities
 // and NaN handled as numpy (float16) and torch (bfloat16, float8) do; see float.go for

@@ -78,6 +78,9 @@ func (t *Tensor) WriteTo(w io.Writer) (int64, error) {
 		n, err := w.Write(b)
 		return int64(n), err
 	}
+	if c, ok := t.Data.(*castData); ok {
+		return c.writeChunks(w)
+	}
 	if sr, ok := t.Data.(*io.SectionReader); ok {
 		if rc, ok := outerRangeCopier(sr); ok {
 			return rc.copyRange(w)
@@ -137,7 +140,8 @@ func (t *Tensor) WithData(d DType, s Shape, data Data) (*Tensor, error) {
 // Lazy is Data computed by a function; it is how transforms (casts, strided views)
 // stay lazy until an encoder pulls the tensor. Bytes and WriteTo compute the data
 // afresh and keep nothing, so streaming a model through an encoder holds one tensor
-// at a time. ReadAt keeps the computed bytes until Release, for random access.
+// at a time. ReadAt keeps the computed bytes for random access until a read reaches
+// the end of the data or Release is called; a later read computes them again.
 type Lazy struct {
 	size int64
 	fn   func() ([]byte, error)
@@ -178,6 +182,11 @@ func (l *Lazy) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := copy(p, l.buf[off:])
+	if off+int64(n) == l.size && n > 0 {
+		// Read to its end, as encoders and comparisons read: drop the bytes, so that
+		// reading a model of many lazy tensors holds one at a time, not all of them.
+		l.buf = nil
+	}
 	if n < len(p) {
 		return n, io.EOF
 	}

@@ -3,6 +3,7 @@ package onnx
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -220,7 +221,7 @@ func WriteModelFile(name string, mp *onnxpb.ModelProto, opts *EncodeOptions) err
 			data[i] = bytes.NewReader(tp.RawData)
 		}
 	}
-	return writeFile(name, mp, data, opts)
+	return writeFile(context.Background(), name, mp, data, opts)
 }
 
 // Encode writes a Model decoded from ONNX back as ONNX: its graph (kept under
@@ -248,14 +249,20 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 // EncodeFile is Encode to the file name (written atomically), with external data
 // in a side file when opts ask for it or the model exceeds 2 GiB.
 func EncodeFile(name string, m *refit.Model, opts *EncodeOptions) error {
+	return EncodeFileContext(context.Background(), name, m, opts)
+}
+
+// EncodeFileContext is EncodeFile whose writes fail, and whose files are removed,
+// once ctx is done.
+func EncodeFileContext(ctx context.Context, name string, m *refit.Model, opts *EncodeOptions) error {
 	mp, data, err := modelSource(m)
 	if err != nil {
 		return err
 	}
-	return writeFile(name, mp, data, opts)
+	return writeFile(ctx, name, mp, data, opts)
 }
 
-func writeFile(name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *EncodeOptions) error {
+func writeFile(ctx context.Context, name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *EncodeOptions) error {
 	if opts == nil {
 		opts = &EncodeOptions{}
 	}
@@ -283,7 +290,7 @@ func writeFile(name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *Enc
 	if p.total > protoLimit {
 		return refit.Unsupportedf("onnx", "model is %d bytes even with external data, over the %d-byte protobuf limit", p.total, protoLimit)
 	}
-	out, err := refit.CreatePending(name, opts.Overwrite)
+	out, err := refit.CreatePendingContext(ctx, name, opts.Overwrite)
 	if err != nil {
 		return err
 	}
@@ -294,7 +301,7 @@ func writeFile(name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *Enc
 		}
 		return out.Commit()
 	}
-	side, err := refit.CreatePending(filepath.Join(filepath.Dir(name), lay.sideName), opts.Overwrite)
+	side, err := refit.CreatePendingContext(ctx, filepath.Join(filepath.Dir(name), lay.sideName), opts.Overwrite)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,13 @@ const ShardName = "%s-%05d-of-%05d" + Extension
 // Files are written to temporary names and renamed only after all were written; on
 // any error every temporary file is removed. Shards are renamed before the index, so
 // an interrupted rename never leaves an index naming missing shards.
-func WriteShards(dir, base string, m *refit.Model, maxShardBytes int64, overwrite bool) (_ []string, err error) {
+func WriteShards(dir, base string, m *refit.Model, maxShardBytes int64, overwrite bool) ([]string, error) {
+	return WriteShardsContext(context.Background(), dir, base, m, maxShardBytes, overwrite)
+}
+
+// WriteShardsContext is WriteShards whose writes fail, and whose files are removed,
+// once ctx is done.
+func WriteShardsContext(ctx context.Context, dir, base string, m *refit.Model, maxShardBytes int64, overwrite bool) (_ []string, err error) {
 	if base == "" || strings.ContainsAny(base, `/\`) || base == "." || base == ".." {
 		return nil, fmt.Errorf("safetensors: invalid shard base name %q", base)
 	}
@@ -72,7 +79,7 @@ func WriteShards(dir, base string, m *refit.Model, maxShardBytes int64, overwrit
 		}
 	}()
 	for _, o := range outs {
-		p, err := refit.CreatePending(filepath.Join(dir, o.name), overwrite)
+		p, err := refit.CreatePendingContext(ctx, filepath.Join(dir, o.name), overwrite)
 		if err != nil {
 			return nil, err
 		}

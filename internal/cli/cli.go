@@ -28,7 +28,8 @@ const exitCodesHelp = `Exit codes:
   0   success
   1   error; verification or --tolerance failed; scan found unknown globals
   2   scan found dangerous globals
-  64  usage error (bad flags or arguments)`
+  64  usage error (bad flags or arguments)
+  130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM; temporary files removed`
 
 // env carries the process's streams and context to subcommands.
 type env struct {
@@ -83,6 +84,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	err := root.Execute()
 	if err == nil {
 		return ExitOK
+	}
+	if se, ok := interruptCode(ctx); ok {
+		fmt.Fprintf(stderr, "refit: %v; stopped, temporary files removed\n", se)
+		return se.exitCode()
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -174,7 +175,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if enc.Name == "onnx" {
 		return writeONNX(e, base, m, out, o, res)
 	}
-	pf, err := refit.CreatePending(out, o.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
 	if err != nil {
 		return err
 	}
@@ -197,7 +198,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		res.Bytes = st.Size()
 	}
 	if !o.noVerify {
-		if err := verifyOutput(enc, base, m, pf.Name(), res); err != nil {
+		if err := verifyOutput(e.ctx, enc, base, m, pf.Name(), res); err != nil {
 			return err
 		}
 	}
@@ -238,7 +239,7 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit
 }
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.
-func verifyOutput(enc *refit.Format, base, want *refit.Model, path string, res *convertResult) error {
+func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, path string, res *convertResult) error {
 	got, err := refit.OpenAs(enc, path, nil)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading %s output: %w", enc.Name, err)
@@ -249,13 +250,13 @@ func verifyOutput(enc *refit.Format, base, want *refit.Model, path string, res *
 		got.Tensors[0] = &tensor.Tensor{Name: want.Tensors[0].Name, DType: got.Tensors[0].DType,
 			Shape: got.Tensors[0].Shape, Data: got.Tensors[0].Data}
 	}
-	return verifyModels(base, want, got, res)
+	return verifyModels(ctx, base, want, got, res)
 }
 
 // verifyModels checks that got holds exactly the tensors of want (the model that was
 // encoded) and measures how far cast tensors moved from base (the model before casting).
-func verifyModels(base, want, got *refit.Model, res *convertResult) error {
-	rep, err := compare.Models(want, got, nil)
+func verifyModels(ctx context.Context, base, want, got *refit.Model, res *convertResult) error {
+	rep, err := compare.ModelsContext(ctx, want, got, nil)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -271,7 +272,7 @@ func verifyModels(base, want, got *refit.Model, res *convertResult) error {
 		}
 		if orig := base.Tensor(d.Name); orig != nil && orig.DType != d.DTypeB {
 			// A cast tensor: report its error against the original values.
-			cd, err := compare.Tensors(orig, got.Tensor(d.Name))
+			cd, err := compare.TensorsContext(ctx, orig, got.Tensor(d.Name))
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}

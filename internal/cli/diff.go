@@ -75,7 +75,7 @@ func runCheckpointDiff(e *env, pa, pb string, o *diffOptions) error {
 		return err
 	}
 	defer b.Close()
-	rep, err := compare.Models(a, b, nil)
+	rep, err := compare.ModelsContext(e.ctx, a, b, nil)
 	if err != nil {
 		return err
 	}

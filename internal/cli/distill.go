@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,7 +109,7 @@ func runDistill(e *env, o *distillOptions) error {
 	if sameFile(st, o.out) {
 		return usageError{fmt.Errorf("--out %s: want an .onnx name (the weights go to %s)", o.out, st)}
 	}
-	outs, err := createDistillOutputs(o.out, st, o.force)
+	outs, err := createDistillOutputs(e.ctx, o.out, st, o.force)
 	if err != nil {
 		return err
 	}
@@ -200,16 +201,16 @@ type distillOutputs struct {
 
 // createDistillOutputs refuses existing outputs unless force, and opens both
 // pending files.
-func createDistillOutputs(model, weights string, force bool) (*distillOutputs, error) {
+func createDistillOutputs(ctx context.Context, model, weights string, force bool) (*distillOutputs, error) {
 	o := &distillOutputs{}
 	if _, err := os.Lstat(weights); err == nil {
 		o.weightsExisted = true
 	}
 	var err error
-	if o.model, err = refit.CreatePending(model, force); err != nil {
+	if o.model, err = refit.CreatePendingContext(ctx, model, force); err != nil {
 		return nil, err
 	}
-	if o.weights, err = refit.CreatePending(weights, force); err != nil {
+	if o.weights, err = refit.CreatePendingContext(ctx, weights, force); err != nil {
 		o.model.Abort()
 		return nil, err
 	}

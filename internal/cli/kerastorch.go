@@ -47,7 +47,7 @@ func writeModelPy(e *env, in string, src *refit.Model, o *convertOptions) (*refi
 	if err != nil {
 		return nil, err
 	}
-	pf, err := refit.CreatePending(o.modelPy, o.force)
+	pf, err := refit.CreatePendingContext(e.ctx, o.modelPy, o.force)
 	if err != nil {
 		return nil, err
 	}

@@ -23,12 +23,12 @@ func writeONNX(e *env, base, m *refit.Model, out string, o *convertOptions, res 
 			}
 		}
 	}
-	tmp, err := os.MkdirTemp(dir, ".tmp-refit-")
+	tmp, err := refit.CreatePendingDir(out)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	if err := onnx.EncodeFile(filepath.Join(tmp, name), m, &onnx.EncodeOptions{ExternalData: o.externalData}); err != nil {
+	defer refit.RemovePendingDir(tmp)
+	if err := onnx.EncodeFileContext(e.ctx, filepath.Join(tmp, name), m, &onnx.EncodeOptions{ExternalData: o.externalData}); err != nil {
 		return err
 	}
 	entries, err := os.ReadDir(tmp)
@@ -45,9 +45,12 @@ func writeONNX(e *env, base, m *refit.Model, out string, o *convertOptions, res 
 		if err != nil {
 			return err
 		}
-		if err := verifyOutput(enc, base, m, filepath.Join(tmp, name), res); err != nil {
+		if err := verifyOutput(e.ctx, enc, base, m, filepath.Join(tmp, name), res); err != nil {
 			return err
 		}
+	}
+	if err := e.ctx.Err(); err != nil {
+		return err
 	}
 	// The side file first, so the model never names a missing one.
 	for _, f := range []string{side, name} {

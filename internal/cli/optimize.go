@@ -43,7 +43,7 @@ common subexpressions. Then it runs the original and the result on the same inpu
 			if err != nil {
 				return err
 			}
-			pf, err := refit.CreatePending(a[1], force)
+			pf, err := refit.CreatePendingContext(e.ctx, a[1], force)
 			if err != nil {
 				return err
 			}

@@ -113,7 +113,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 	default:
 		return usageError{fmt.Errorf("--sparse-format %q: want dense or bitmask", o.sparseFormat)}
 	}
-	pf, err := refit.CreatePending(out, o.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			return err
 		}
 		defer src.Close()
-		pm, rep, err := prune.Weights(src, &prune.Options{Method: method, Sparsity: o.sparsity, N: o.n, M: o.m,
+		pm, rep, err := prune.WeightsContext(e.ctx, src, &prune.Options{Method: method, Sparsity: o.sparsity, N: o.n, M: o.m,
 			Score: score, Include: inc, Exclude: exc})
 		if err != nil {
 			return err
@@ -194,15 +194,13 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			return err
 		}
 	}
-	if err := pf.Commit(); err != nil {
-		return err
-	}
+	// Measured and verified before the rename, so an interrupted run leaves no output.
 	res.SizeIn = fileSize(in)
-	res.SizeOut = fileSize(out)
-	if f, err := os.Open(out); err == nil {
+	res.SizeOut = fileSize(pf.Name())
+	if f, err := os.Open(pf.Name()); err == nil {
 		if zst {
 			res.ZstdOut = res.SizeOut
-		} else if n, err := prune.CompressedSize(bufio.NewReader(f)); err == nil {
+		} else if n, err := prune.CompressedSize(ctxReader{e.ctx, bufio.NewReader(f)}); err == nil {
 			res.ZstdOut = n
 		}
 		f.Close()
@@ -212,7 +210,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if err != nil {
 			return err
 		}
-		sb, _, err := loadSession(out)
+		sb, _, err := loadSession(pf.Name())
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
@@ -224,6 +222,9 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			return fmt.Errorf("verify: %w", err)
 		}
 		res.Diff.A, res.Diff.B = in, out
+	}
+	if err := pf.Commit(); err != nil {
+		return err
 	}
 	if o.asJSON {
 		return writeJSON(e.stdout, res)

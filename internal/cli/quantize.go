@@ -298,7 +298,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if w := saturationWarning(opts, arith); w != "" && slices.ContainsFunc(rep.Nodes, func(n onnxq.NodeReport) bool { return n.Action != "" }) {
 		fmt.Fprintln(e.stderr, w)
 	}
-	pf, err := refit.CreatePending(out, f.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, f.force)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -158,7 +159,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 	if err != nil {
 		return err
 	}
-	pf, err := refit.CreatePending(out, o.Force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.Force)
 	if err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 		return fmt.Errorf("wrote %d bytes, the plan said %d", res.Bytes, p.FileBytes)
 	}
 	if !o.NoVerify {
-		if err := verifyQuantized(src, p, pf.Name(), res); err != nil {
+		if err := verifyQuantized(e.ctx, src, p, pf.Name(), res); err != nil {
 			return err
 		}
 	}
@@ -266,7 +267,7 @@ func printPlan(e *env, p *plan.Plan) {
 
 // verifyQuantized re-opens the output, checks names, types and shapes against the plan,
 // and measures each tensor's error against the input, one tensor at a time.
-func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuantResult) error {
+func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, path string, res *ggufQuantResult) error {
 	got, err := openGGUFFile(path)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading output: %w", err)
@@ -288,7 +289,7 @@ func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuant
 		}
 		row := quantTensorError{Name: want.Name, Type: want.ToName}
 		var td, ta, tb float64
-		err := eachRowChunk(s, g, func(a, b []float32) {
+		err := eachRowChunk(ctx, s, g, func(a, b []float32) {
 			for j := range a {
 				x, y := float64(a[j]), float64(b[j])
 				row.MaxAbs = math.Max(row.MaxAbs, math.Abs(x-y))
@@ -324,7 +325,7 @@ func verifyQuantized(src *refit.Model, p *plan.Plan, path string, res *ggufQuant
 
 // eachRowChunk decodes a and b (same shape, any float or block types) a run of whole
 // rows at a time and calls fn with the values, so verifying holds a few MB, not a tensor.
-func eachRowChunk(a, b *tensor.Tensor, fn func(x, y []float32)) error {
+func eachRowChunk(ctx context.Context, a, b *tensor.Tensor, fn func(x, y []float32)) error {
 	if len(a.Shape) == 0 {
 		x, err := a.Float32s()
 		if err != nil {
@@ -348,6 +349,9 @@ func eachRowChunk(a, b *tensor.Tensor, fn func(x, y []float32)) error {
 	var ba, bb []byte
 	var x, y []float32
 	for r := int64(0); r < rows; r += step {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		k := min(step, rows-r)
 		ba, bb = slices.Grow(ba[:0], int(k*ra))[:k*ra], slices.Grow(bb[:0], int(k*rb))[:k*rb]
 		x, y = slices.Grow(x[:0], int(k*rowLen))[:k*rowLen], slices.Grow(y[:0], int(k*rowLen))[:k*rowLen]

@@ -67,7 +67,7 @@ output; --output writes them all to an .npz file.`,
 				rows = append(rows, summarizeOutput(t))
 			}
 			if out != "" {
-				pf, err := refit.CreatePending(out, force)
+				pf, err := refit.CreatePendingContext(e.ctx, out, force)
 				if err != nil {
 					return err
 				}

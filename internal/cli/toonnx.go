@@ -49,7 +49,7 @@ func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.Mode
 // writeConvertedGraph writes a converted ONNX graph and checks that it loads and runs
 // in Refit's runtime on seeded random inputs before renaming it into place.
 func writeConvertedGraph(e *env, mp *onnxpb.ModelProto, res *convertResult, out string, o *convertOptions) error {
-	pf, err := refit.CreatePending(out, o.force)
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
 	if err != nil {
 		return err
 	}

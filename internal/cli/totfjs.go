@@ -58,7 +58,7 @@ func convertToTFJS(e *env, m *refit.Model, outDir string, topology string, force
 		}
 	}()
 	create := func(name string) (io.WriteCloser, error) {
-		pf, err := refit.CreatePending(filepath.Join(outDir, name), true)
+		pf, err := refit.CreatePendingContext(e.ctx, filepath.Join(outDir, name), true)
 		if err != nil {
 			return nil, err
 		}
