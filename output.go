@@ -28,9 +28,12 @@ func CreatePending(target string, overwrite bool) (*PendingFile, error) {
 	if dir == "" {
 		dir = "."
 	}
+	if err := CheckOutputDir(dir); err != nil {
+		return nil, err
+	}
 	f, err := os.CreateTemp(dir, ".tmp-*-"+base) // keep the extension for format sniffing
 	if err != nil {
-		return nil, err
+		return nil, targetError("create", target, err)
 	}
 	return &PendingFile{File: f, target: target}, nil
 }
@@ -49,15 +52,15 @@ func (p *PendingFile) Commit() error {
 	p.done = true
 	if err := p.File.Close(); err != nil {
 		os.Remove(p.File.Name())
-		return err
+		return targetError("write", p.target, err)
 	}
 	if err := os.Chmod(p.File.Name(), 0o644); err != nil {
 		os.Remove(p.File.Name())
-		return err
+		return targetError("write", p.target, err)
 	}
 	if err := os.Rename(p.File.Name(), p.target); err != nil {
 		os.Remove(p.File.Name())
-		return err
+		return targetError("write", p.target, err)
 	}
 	return nil
 }
