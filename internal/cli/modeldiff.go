@@ -40,6 +40,9 @@ func runnable(path string) bool { return strings.EqualFold(filepath.Ext(path), "
 
 // loadSession reads an ONNX model (external data resolved) and prepares it to run.
 func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
+	if err := notONNX(path); err != nil {
+		return nil, nil, err
+	}
 	fsys := refit.DirFS(filepath.Dir(path))
 	mp, err := onnx.Load(fsys, filepath.Base(path))
 	if err != nil {

@@ -140,3 +140,26 @@ func (e *messageError) Unwrap() error { return e.err }
 func wrapMsg(sentinel error, format string, args ...any) error {
 	return &messageError{msg: fmt.Sprintf(format, args...), err: sentinel}
 }
+
+// notONNX explains, in terms of the file given, why a command that runs or rewrites a
+// graph cannot take path: it is a model of another format. It returns nil for ONNX
+// files and for files no format recognizes (the ONNX loader then says what is wrong).
+func notONNX(path string) error {
+	f, err := refit.OpenMapped(path)
+	if err != nil {
+		return nil
+	}
+	format, err := refit.Sniff(f, f.Size(), path)
+	f.Close()
+	if err != nil || format.Name == "onnx" {
+		return nil
+	}
+	return usageError{fmt.Errorf("%s is a %s file, not an ONNX model: this command needs a graph to run or rewrite "+
+		"(refit convert IN model.onnx makes one from Keras, TF.js and TFLite models; export PyTorch networks with torch.onnx.export)", path, format.Name)}
+}
+
+// outputFormatErrorNoTo is outputFormatError for commands without --to.
+func outputFormatErrorNoTo(out string) error {
+	return usageError{wrapMsg(refit.ErrUnknownFormat, "output %s: unknown format %q; give OUT one of these extensions: %s",
+		out, filepath.Ext(out), refit.DescribeFormats(func(f *refit.Format) bool { return f.Encode != nil }))}
+}
