@@ -154,8 +154,8 @@ func notONNX(path string) error {
 	if err != nil || format.Name == "onnx" {
 		return nil
 	}
-	return usageError{fmt.Errorf("%s is a %s file, not an ONNX model: this command needs a graph to run or rewrite "+
-		"(refit convert IN model.onnx makes one from Keras, TF.js and TFLite models; export PyTorch networks with torch.onnx.export)", path, format.Name)}
+	return wrapMsg(refit.ErrUnsupported, "%s is a %s file, not an ONNX model: this command needs a graph to run or rewrite "+
+		"(refit convert IN model.onnx makes one from Keras, TF.js and TFLite models; export PyTorch networks with torch.onnx.export)", path, format.Name)
 }
 
 // outputFormatErrorNoTo is outputFormatError for commands without --to.

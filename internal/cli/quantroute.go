@@ -78,7 +78,7 @@ func quantizeInput(in string) (kind string, route quantizeRoute, err error) {
 	case "onnx":
 		return "an ONNX model", routeONNX, nil
 	}
-	return "", 0, usageError{fmt.Errorf("%s is a %s file, which holds weights without a graph to quantize: "+
+	return "", 0, wrapMsg(refit.ErrUnsupported, "%s is a %s file, which holds weights without a graph to quantize: "+
 		"quantize takes ONNX models (--method dynamic|static|weight-only), GGUF files and Hugging Face LLM folders (--type Q4_K_M ...); "+
-		"export the network to ONNX (refit convert can, for Keras, TF.js and TFLite models) or, for an LLM, quantize its Hugging Face folder", in, format.Name)}
+		"export the network to ONNX (refit convert can, for Keras, TF.js and TFLite models) or, for an LLM, quantize its Hugging Face folder", in, format.Name)
 }
