@@ -33,7 +33,8 @@ func (l *legacyLoader) load(pid any) (any, error) {
 }
 
 // module interprets ('module', class, source_file, source); either string may be None
-// when torch could not find the source.
+// when torch could not find the source. torch.load only compares them with the current
+// source, so anything else there is ignored rather than refused.
 func (l *legacyLoader) module(t pickle.Tuple) (any, error) {
 	if len(t) != 4 {
 		return nil, errorf("module persistent id with %d fields, want 4", len(t))
@@ -42,24 +43,13 @@ func (l *legacyLoader) module(t pickle.Tuple) (any, error) {
 	if !ok {
 		return nil, errorf("module persistent id names %T, not a class", t[1])
 	}
-	file, ok1 := optString(t[2])
-	src, ok2 := optString(t[3])
-	if !ok1 || !ok2 {
-		return nil, errorf("module %s: source file and source are %T and %T, not strings", cls, t[2], t[3])
-	}
+	file, _ := t[2].(string)
+	src, _ := t[3].(string)
 	if name := cls.String(); !l.seen[name] {
 		l.seen[name] = true
 		l.modules = append(l.modules, moduleSource{class: name, file: file, source: src})
 	}
 	return cls, nil
-}
-
-func optString(v any) (string, bool) {
-	if v == nil {
-		return "", true
-	}
-	s, ok := v.(string)
-	return s, ok
 }
 
 // addModuleMetadata records the module classes of a legacy full-model pickle:
