@@ -76,6 +76,23 @@ def describe(tensors):
     return {k: {"dtype": DTYPE[t.dtype], "shape": list(t.shape), "hex": raw(t)} for k, t in tensors.items()}
 
 
+def relative_source_file(path):
+    """Replaces this script's absolute path, which torch saved as the source file of Net
+    and Block, with its path in the repository, so the fixtures do not depend on where the
+    checkout is. Legacy files locate storages by order, not offset, so lengths may change."""
+    here = os.path.abspath(globals().get("__file__", ""))
+    if not os.path.isfile(here):
+        return
+    with open(path, "rb") as f:
+        data = f.read()
+    old, new = here.encode(), b"testdata/gen/pytorch_legacy_model.py"
+    for op, size in ((b"X", 4), (b"\x8c", 1)):  # BINUNICODE, SHORT_BINUNICODE
+        if len(old) < 256 or size == 4:
+            data = data.replace(op + len(old).to_bytes(size, "little") + old, op + len(new).to_bytes(size, "little") + new)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def write(out):
     torch.manual_seed(0)
     net = Net()
@@ -89,7 +106,9 @@ def write(out):
                          "__main__.Block", "torch.nn.modules.linear.Linear", "torch.nn.modules.batchnorm.BatchNorm1d",
                          "torch.nn.modules.activation.ReLU"])
     for name, proto in (("model_legacy.pt", 2), ("model_legacy_protocol1.pt", 1)):
-        torch.save(net, os.path.join(out, name), _use_new_zipfile_serialization=False, pickle_protocol=proto)
+        path = os.path.join(out, name)
+        torch.save(net, path, _use_new_zipfile_serialization=False, pickle_protocol=proto)
+        relative_source_file(path)
         expected[name] = {"tensors": describe(every_tensor(net)), "metadata": {"pytorch.modules": modules}}
     return expected
 
