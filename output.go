@@ -103,6 +103,9 @@ func newTempName(target string) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
+	if err := CheckOutputDir(dir); err != nil {
+		return "", err
+	}
 	removeStale(dir, base)
 	pending.Lock()
 	defer pending.Unlock()
@@ -183,7 +186,11 @@ func (p *PendingFile) Write(b []byte) (int, error) {
 	if err := p.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return p.File.Write(b)
+	n, err := p.File.Write(b)
+	if err != nil {
+		err = p.targetError(err)
+	}
+	return n, err
 }
 
 // WriteString is Write for a string.
@@ -260,17 +267,7 @@ func (p *PendingFile) Commit() error {
 
 // targetError reports err on the target's name: the temporary name means nothing to
 // the user. The cause (fs.ErrExist, a syscall.Errno, ...) stays unwrappable.
-func (p *PendingFile) targetError(err error) error {
-	var le *os.LinkError
-	var pe *os.PathError
-	switch {
-	case errors.As(err, &le):
-		err = le.Err
-	case errors.As(err, &pe):
-		err = pe.Err
-	}
-	return &os.PathError{Op: "write", Path: p.target, Err: err}
-}
+func (p *PendingFile) targetError(err error) error { return targetError("write", p.target, err) }
 
 // Abort discards the temporary file; it is a no-op after Commit.
 func (p *PendingFile) Abort() {

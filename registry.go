@@ -89,7 +89,28 @@ func Lookup(name string) (*Format, error) {
 			return f, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: %q", ErrUnknownFormat, name)
+	return nil, fmt.Errorf("%w %q; known formats: %s", ErrUnknownFormat, name, describeFormats(sortedFormats(), nil))
+}
+
+// DescribeFormats lists the registered formats for which keep reports true (all when
+// keep is nil) as "name (.ext .ext)", sorted by name, for messages.
+func DescribeFormats(keep func(*Format) bool) string {
+	return describeFormats(Formats(), keep)
+}
+
+func describeFormats(fs []*Format, keep func(*Format) bool) string {
+	var parts []string
+	for _, f := range fs {
+		if keep != nil && !keep(f) {
+			continue
+		}
+		if len(f.Extensions) == 0 {
+			parts = append(parts, f.Name)
+			continue
+		}
+		parts = append(parts, f.Name+" ("+strings.Join(f.Extensions, " ")+")")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // sortedFormats is Formats without locking; callers hold formatsMu.
@@ -106,7 +127,7 @@ func sortedFormats() []*Format {
 func ForPath(name string) (*Format, error) {
 	ext := strings.ToLower(path.Ext(name))
 	if ext == "" {
-		return nil, fmt.Errorf("%w: %q has no extension; name the format", ErrUnknownFormat, name)
+		return nil, fmt.Errorf("%w: %q has no extension; name the format (known: %s)", ErrUnknownFormat, name, DescribeFormats(nil))
 	}
 	return Lookup(ext)
 }
@@ -129,7 +150,12 @@ func Sniff(r io.ReaderAt, size int64, name string) (*Format, error) {
 	if len(match) > 0 {
 		return match[0], nil
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnknownFormat, name)
+	hint := ""
+	if f, err := Lookup(ext); ext != "" && err == nil {
+		hint = fmt.Sprintf(" (named like a %s file, but it does not start like one: is it complete?)", f.Name)
+	}
+	return nil, fmt.Errorf("%w: %s: no reader recognizes its content%s; Refit reads %s", ErrUnknownFormat, name, hint,
+		DescribeFormats(func(f *Format) bool { return f.Sniff != nil }))
 }
 
 // SniffFS returns the format that recognizes the folder fsys.

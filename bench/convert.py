@@ -26,7 +26,7 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.makedirs(a.dir, exist_ok=True)
 refit = a.refit or os.path.join(a.dir, "refit")
 if not a.refit:
-    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True)
+    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True, env=dict(os.environ, CGO_ENABLED="0"))
 
 src = os.path.join(a.dir, "model.pt")
 if not os.path.exists(src) or abs(os.path.getsize(src) - a.size_mb * 2**20) > 2**20:

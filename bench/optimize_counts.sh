@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=$(mktemp -d)/refit
-go build -o "$bin" ./cmd/refit
+CGO_ENABLED=0 go build -o "$bin" ./cmd/refit
 tmp=$(mktemp -d)
 /usr/bin/python3 bench/machine.py
 data=/usr/share/libonnx-testdata/data

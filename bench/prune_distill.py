@@ -16,7 +16,7 @@ import machine  # bench/machine.py: the CPU line every table starts with
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 tmp = tempfile.mkdtemp(prefix="refit-prune-bench-")
 refit = os.path.join(tmp, "refit")
-subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True)
+subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True, env=dict(os.environ, CGO_ENABLED="0"))
 M = os.path.join(root, "testdata", "models")
 teacher = os.path.join(M, "mnist", "mnist_cnn.onnx")
 test = os.path.join(M, "mnist", "test.npz")

@@ -34,7 +34,7 @@ helper = os.path.join(root, "testdata", "gen", "quant_llm.py")
 os.makedirs(a.dir, exist_ok=True)
 refit = a.refit or os.path.join(a.dir, "refit")
 if not a.refit:
-    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True)
+    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True, env=dict(os.environ, CGO_ENABLED="0"))
 
 FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9, "Q2_K": 10,
           "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15, "Q5_K_S": 16,

@@ -54,7 +54,7 @@ work = a.dir or tempfile.mkdtemp(prefix="refit-quantize-onnx-")
 os.makedirs(work, exist_ok=True)
 refit = a.refit or os.path.join(work, "refit")
 if not a.refit:
-    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True)
+    subprocess.run(["go", "build", "-o", refit, "./cmd/refit"], cwd=root, check=True, env=dict(os.environ, CGO_ENABLED="0"))
 
 QUANT = os.path.join(root, "testdata", "models", "quant")
 METHODS = [

@@ -156,17 +156,17 @@ func (d DType) Signed() bool { return d.Valid() && dtypes[d].signed }
 func ParseDType(s string) (DType, error) {
 	u := strings.ToUpper(s)
 	switch u {
-	case "FLOAT64", "DOUBLE":
+	case "FLOAT64", "DOUBLE", "FP64":
 		return F64, nil
-	case "FLOAT32", "FLOAT":
+	case "FLOAT32", "FLOAT", "FP32":
 		return F32, nil
-	case "FLOAT16", "HALF":
+	case "FLOAT16", "HALF", "FP16":
 		return F16, nil
 	case "BFLOAT16":
 		return BF16, nil
-	case "F8E4M3", "F8_E4M3FN", "FLOAT8_E4M3FN":
+	case "F8E4M3", "F8_E4M3FN", "FLOAT8_E4M3FN", "FP8_E4M3":
 		return F8E4M3, nil
-	case "F8E5M2", "FLOAT8_E5M2":
+	case "F8E5M2", "FLOAT8_E5M2", "FP8_E5M2":
 		return F8E5M2, nil
 	case "INT64":
 		return I64, nil

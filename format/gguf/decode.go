@@ -37,6 +37,9 @@ func (f *File) Model() (*refit.Model, error) {
 		return nil, errors.New("gguf: Model needs a File returned by Parse")
 	}
 	m := &refit.Model{Format: "gguf", Tensors: make([]*tensor.Tensor, 0, len(f.Tensors))}
+	if len(f.Tensors) == 0 {
+		m.Source = &Source{PaddedHeader: f.srcSize >= f.DataOffset}
+	}
 	for _, kv := range f.KVs {
 		m.Metadata.Set(kv.Key, kv.Value)
 	}

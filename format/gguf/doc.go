@@ -4,7 +4,9 @@
 // A file is: magic "GGUF", a u32 version (2 and 3 are read; 3 is written), u64 tensor
 // and metadata counts, typed metadata key/value pairs, tensor infos (name, ggml-order
 // dimensions, ggml type, offset), zero padding to general.alignment (default 32), and
-// the data section holding each tensor at its aligned offset.
+// the data section holding each tensor at its aligned offset. A file without tensors
+// may stop right after its metadata (gguf-py's vocab-only files) or be padded (ggml's
+// writer); both are read, and written back as they were.
 //
 // Two levels of API:
 //

@@ -22,7 +22,9 @@ type EncodeOptions struct {
 
 // Encode writes m as a version 3 GGUF file: metadata in m's order, then tensor infos
 // in m's order at offsets computed up front, then each tensor streamed from its source
-// and zero-padded to the alignment. Model shapes are row-major and are written
+// and zero-padded to the alignment. A model without tensors has no data section and
+// no padding after its header (as gguf-py writes vocab-only files), unless it was
+// decoded from a file padded that way (see Source). Model shapes are row-major and are written
 // reversed, in ggml order. Tensor types without a ggml equivalent (U8, BOOL, F8, ...)
 // give an error wrapping refit.ErrUnsupported; cast them first.
 func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
@@ -72,7 +74,7 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 	if _, err := bw.Write(header); err != nil {
 		return err
 	}
-	if err := writeZeros(bw, alignUp(int64(len(header)), alignment)-int64(len(header))); err != nil {
+	if err := writeZeros(bw, headerPadding(int64(len(header)), alignment, len(m.Tensors), sourcePadded(m))); err != nil {
 		return err
 	}
 	for _, t := range m.Tensors {
@@ -179,7 +181,9 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if _, err := cw.Write(header); err != nil {
 		return cw.n, err
 	}
-	if err := writeZeros(cw, alignUp(int64(len(header)), alignment)-int64(len(header))); err != nil {
+	// A source without tensors ending before its aligned data offset was not padded.
+	padded := f.srcSize >= f.DataOffset
+	if err := writeZeros(cw, headerPadding(int64(len(header)), alignment, len(f.Tensors), padded)); err != nil {
 		return cw.n, err
 	}
 	if dataSize > 0 {

@@ -186,7 +186,7 @@ func TestOptions(t *testing.T) {
 			t.Errorf("missing key: %v, want ErrFormat", err)
 		}
 	})
-	for _, name := range []string{"model.pt", "model_protocol1.pt", "script.pt"} {
+	for _, name := range []string{"model.pt", "model_protocol1.pt", "script.pt", "model_legacy.pt", "model_legacy_protocol1.pt"} {
 		t.Run("no extract "+name, func(t *testing.T) {
 			_, err := decodeFile(t, name, nil)
 			if !errors.Is(err, pickle.ErrGlobal) || !strings.Contains(err.Error(), "--extract") {
@@ -207,5 +207,30 @@ func TestSniff(t *testing.T) {
 	other := makeZip(t, map[string]string{"word/document.xml": "x"}, "word/document.xml")
 	if Sniff(bytes.NewReader(other), int64(len(other))) {
 		t.Errorf("Sniff(docx-like zip) = true")
+	}
+}
+
+// TestTruncatedOffset cuts every fixture (zip and legacy) and wants a FormatError at the
+// size of the cut file that unwraps to io.ErrUnexpectedEOF, and Sniff still claiming it.
+func TestTruncatedOffset(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.pt")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			for _, n := range []int{100, len(b) / 2, len(b) - 30, len(b) - 1} {
+				cut := b[:n]
+				if !Sniff(bytes.NewReader(cut), int64(n)) {
+					t.Errorf("Sniff(%d of %d bytes) = false", n, len(b))
+				}
+				_, err := decodeBytes(cut, &refit.DecodeOptions{Extract: true})
+				var fe *refit.FormatError
+				if !errors.As(err, &fe) || fe.Offset != int64(n) || !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("Decode(%d of %d bytes) = %v, want a FormatError at byte %d wrapping io.ErrUnexpectedEOF", n, len(b), err, n)
+				}
+			}
+		})
 	}
 }

@@ -44,7 +44,7 @@ func Sniff(r io.ReaderAt, size int64) bool {
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return false
+		return truncatedZip(r, size) != nil // claimed, so that Decode can say where it was cut
 	}
 	_, err = findPrefix(zr)
 	return err == nil
@@ -69,18 +69,29 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 	}
 	var root any
 	var err error
+	legacy := &legacyLoader{storages: map[string]*storage{}, seen: map[string]bool{}}
 	switch {
 	case refit.HasPrefix(r, size, "PK\x03\x04"), refit.HasPrefix(r, size, "PK\x05\x06"):
 		root, err = decodeZip(r, size, opts)
+		if err != nil {
+			if terr := truncatedZip(r, size); terr != nil {
+				err = terr
+			}
+		}
 	case isLegacy(r, size):
-		root, err = decodeLegacy(r, size, opts)
+		root, err = decodeLegacy(r, size, opts, legacy)
 	default:
 		return nil, refit.Errorf("pytorch", 0, "not a torch.save file (no zip or legacy magic)")
 	}
 	if err != nil {
 		return nil, err
 	}
-	return flatten(root, opts)
+	m, err := flatten(root, opts)
+	if err != nil {
+		return nil, err
+	}
+	addModuleMetadata(m, legacy.modules)
+	return m, nil
 }
 
 func unpickleOptions(opts *refit.DecodeOptions, load pickle.PersistentLoader) *pickle.Options {
@@ -298,40 +309,43 @@ func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigE
 
 // decodeLegacy reads the pre-1.6 format: five pickles (magic, protocol version, sys_info,
 // the object, storage keys) followed by each storage as an 8-byte element count and its bytes.
-func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error) {
+func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions, ld *legacyLoader) (any, error) {
 	plain := &pickle.Options{Globals: globals()}
 	magic, off, err := pickle.Decode(r, 0, size, plain)
 	if err != nil {
-		return nil, wrapPickleErr(err)
+		return nil, legacyPickleErr(err, "magic number", 0, size)
 	}
 	if b, ok := magic.(interface{ String() string }); !ok || b.String() != "119547037146038801333356" {
 		return nil, refit.Errorf("pytorch", 0, "legacy magic number is %v", magic)
 	}
+	start := off
 	version, off, err := pickle.Decode(r, off, size, plain)
 	if err != nil {
-		return nil, wrapPickleErr(err)
+		return nil, legacyPickleErr(err, "protocol version", start, size)
 	}
 	if v, ok := pickle.Int(version); !ok || v != 1001 {
 		return nil, refit.Unsupportedf("pytorch", "legacy protocol version %v", version)
 	}
+	start = off
 	sysInfo, off, err := pickle.Decode(r, off, size, plain)
 	if err != nil {
-		return nil, wrapPickleErr(err)
+		return nil, legacyPickleErr(err, "sys_info", start, size)
 	}
 	if d, ok := sysInfo.(*pickle.Dict); ok {
 		if le, ok := d.Get("little_endian"); ok && le == false {
 			return nil, refit.Unsupportedf("pytorch", "big-endian legacy file")
 		}
 	}
-	storages := map[string]*storage{}
-	load := func(pid any) (any, error) { return storageFromPID(pid, storages) }
-	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, load))
+	storages := ld.storages
+	start = off
+	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, ld.load))
 	if err != nil {
-		return nil, wrapPickleErr(err)
+		return nil, legacyPickleErr(err, "object", start, size)
 	}
+	start = off
 	keysV, off, err := pickle.Decode(r, off, size, plain)
 	if err != nil {
-		return nil, wrapPickleErr(err)
+		return nil, legacyPickleErr(err, "storage key list", start, size)
 	}
 	keys, ok := keysV.(*pickle.List)
 	if !ok {
@@ -348,7 +362,7 @@ func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, er
 		}
 		var cnt [8]byte
 		if off > size-8 {
-			return nil, &refit.FormatError{Format: "pytorch", Offset: off, Msg: "storage " + key, Err: io.ErrUnexpectedEOF}
+			return nil, legacyStorageTruncated(key, off, 8, size)
 		}
 		if _, err := r.ReadAt(cnt[:], off); err != nil {
 			return nil, &refit.FormatError{Format: "pytorch", Offset: off, Msg: "storage " + key, Err: err}
@@ -363,7 +377,7 @@ func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, er
 		off += 8
 		need := st.numel * int64(st.dtype.TypeSize())
 		if need > size-off {
-			return nil, &refit.FormatError{Format: "pytorch", Offset: off, Msg: "storage " + key, Err: io.ErrUnexpectedEOF}
+			return nil, legacyStorageTruncated(key, off, need, size)
 		}
 		st.readAt, st.base, st.resolved = r, off, true
 		off += need

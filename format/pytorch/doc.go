@@ -9,6 +9,11 @@
 //   - The legacy format (_use_new_zipfile_serialization=False): five pickles in a row
 //     (magic number 0x1950a86a20f9469cfc6c, protocol version 1001, sys_info, the object,
 //     the list of storage keys), then each storage as an 8-byte element count and its bytes.
+//     A full model saved this way (torch.save(model), every torch before 1.6) also has a
+//     persistent id ('module', class, source file, source) for each nn.Module class; with
+//     DecodeOptions.Extract the class becomes an inert record like any other, and the
+//     classes and their sources are reported as metadata ("pytorch.modules",
+//     "pytorch.module_file.<class>", "pytorch.module_source.<class>"), never run.
 //   - TorchScript archives (torch.jit.save): the same data.pkl/data layout holding
 //     __torch__.* module objects; their tensors are read with DecodeOptions.Extract.
 //
@@ -21,6 +26,10 @@
 // state_dict() names them.
 //
 // # Invariants
+//
+// A file cut short is a FormatError at the file's size wrapping io.ErrUnexpectedEOF,
+// saying which pickle or storage (legacy) or zip member (zip) it stops in; Sniff still
+// claims a cut zip whose first member is one torch writes, so that this is what users see.
 //
 // Every view (storage offset, size, stride) is checked against its storage's element
 // count, and every storage against the bytes present, before a tensor is returned.

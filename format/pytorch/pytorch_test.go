@@ -23,15 +23,26 @@ type expectedFile struct {
 	Metadata map[string]any            `json:"metadata"`
 }
 
+// loadExpected merges testdata/expected*.json: each generator script writes its own.
 func loadExpected(t *testing.T) map[string]expectedFile {
 	t.Helper()
-	b, err := os.ReadFile("testdata/expected.json")
-	if err != nil {
-		t.Fatal(err)
+	files, err := filepath.Glob("testdata/expected*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/expected*.json: %v", err)
 	}
-	var exp map[string]expectedFile
-	if err := json.Unmarshal(b, &exp); err != nil {
-		t.Fatal(err)
+	exp := map[string]expectedFile{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var part map[string]expectedFile
+		if err := json.Unmarshal(b, &part); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for k, v := range part {
+			exp[k] = v
+		}
 	}
 	return exp
 }

@@ -71,7 +71,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		Long:          "Refit converts and compresses AI models between formats, safely and with bounded memory.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -63,7 +63,7 @@ cast, max error where it was), and only then renamed into place.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.to, "to", "", "output format (default: from OUT's extension)")
-	f.StringVar(&o.dtype, "dtype", "", "cast floating-point tensors to this type (f32, f16, bf16, f64, f8_e4m3, f8_e5m2)")
+	f.StringVar(&o.dtype, "dtype", "", "cast floating-point tensors to this type: f32, f16, bf16, f64, f8_e4m3, f8_e5m2 (or fp16, half, float16, bfloat16, fp32, float, double ...)")
 	f.StringVar(&o.key, "key", "", "select a sub-tree of a nested checkpoint (dotted)")
 	f.BoolVar(&o.extract, "extract", false, "read full-model pickles and TorchScript archives as inert data")
 	f.StringVar(&o.shardSize, "shard-size", "", "split safetensors output into shards of at most this size (e.g. 5GB)")
@@ -96,7 +96,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		enc, err = refit.ForPath(out)
 	}
 	if err != nil {
-		return usageError{err}
+		return outputFormatError(out, o.to)
 	}
 	if enc.Name == "tfjs" { // a folder: model.json plus weight shards
 		src, err := openSource(e, in, enc, o)
@@ -107,7 +107,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		return convertToTFJS(e, src, out, o.topology, o.force)
 	}
 	if enc.Encode == nil {
-		return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)
+		return usageError{wrapMsg(refit.ErrUnsupported, "Refit reads %s but cannot write it; it writes %s", enc.Name, writableFormats())}
 	}
 	src, err := openSource(e, in, enc, o)
 	if err != nil {
@@ -152,9 +152,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	base := m // before casting: what cast errors are measured against
 	if o.dtype != "" && src.Format != hfFormat {
-		d, err := tensor.ParseDType(o.dtype)
+		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		if m, err = refit.CastFloats(m, d); err != nil {
 			return usageError{err}
@@ -221,9 +221,9 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit
 		if arch.IsHFFolder(fsys) {
 			opts := &arch.ConvertOptions{}
 			if o.dtype != "" {
-				d, err := tensor.ParseDType(o.dtype)
+				d, err := parseTypeFlag("--dtype", o.dtype)
 				if err != nil {
-					return nil, usageError{err}
+					return nil, err
 				}
 				opts.DType = d
 			}

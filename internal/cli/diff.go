@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -14,11 +16,39 @@ import (
 func init() { commands = append(commands, newDiffCmd) }
 
 type diffOptions struct {
-	asJSON    bool
-	tolerance float64
-	key       string
-	all       bool
-	run       runInputs
+	asJSON       bool
+	tolerance    float64
+	key          string
+	all          bool
+	allowMissing bool
+	run          runInputs
+}
+
+// verdict is diff's conclusion: printed last (and in --json), and the exit code.
+type verdict struct {
+	Pass    bool     `json:"pass"`
+	Summary string   `json:"summary"`
+	Reasons []string `json:"reasons"` // why it failed; empty when it passed
+}
+
+func (v *verdict) fail(format string, args ...any) {
+	v.Pass = false
+	v.Reasons = append(v.Reasons, fmt.Sprintf(format, args...))
+}
+
+func (v *verdict) print(w io.Writer) {
+	if v.Pass {
+		fmt.Fprintf(w, "verdict: PASS: %s\n", v.Summary)
+		return
+	}
+	fmt.Fprintf(w, "verdict: FAIL: %s\n", strings.Join(v.Reasons, "; "))
+}
+
+func (v *verdict) exit() error {
+	if v.Pass {
+		return nil
+	}
+	return silentExit(ExitFailure)
 }
 
 type checkpointDiff struct {
@@ -33,6 +63,7 @@ type checkpointDiff struct {
 	MinCos    float64              `json:"min_cosine"`
 	Identical bool                 `json:"identical"`
 	Exceeded  bool                 `json:"tolerance_exceeded"`
+	Verdict   verdict              `json:"verdict"`
 }
 
 func newDiffCmd(e *env) *cobra.Command {
@@ -44,8 +75,11 @@ func newDiffCmd(e *env) *cobra.Command {
 cosine similarity and exact equality, plus missing/extra names and shape mismatches.
 For two runnable models (ONNX), it runs both on the same inputs (--input, --data, or
 seeded random inputs) and reports per output max error, cosine, top-1 agreement and
-the KL divergence of softmax outputs. With --tolerance, exits 1 when the max absolute
-error exceeds it.`,
+the KL divergence of softmax outputs.
+
+The last line is the verdict. diff exits 1 when tensor names differ (unless
+--allow-missing), when shapes differ, when an output is missing or not comparable,
+or when the max absolute error exceeds --tolerance; otherwise 0.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if runnable(a[0]) && runnable(a[1]) {
@@ -59,6 +93,7 @@ error exceeds it.`,
 	f.Float64Var(&o.tolerance, "tolerance", -1, "exit 1 if the max absolute error exceeds this")
 	f.StringVar(&o.key, "key", "", "select a sub-tree of nested checkpoints (dotted)")
 	f.BoolVar(&o.all, "all", false, "list every tensor, not only those that differ")
+	f.BoolVar(&o.allowMissing, "allow-missing", false, "tensors present in only one checkpoint do not fail the diff")
 	o.run.flags(f)
 	return cmd
 }
@@ -93,17 +128,44 @@ func runCheckpointDiff(e *env, pa, pb string, o *diffOptions) error {
 		r.MinCos = math.Min(r.MinCos, d.Cosine)
 	}
 	r.Exceeded = o.tolerance >= 0 && (r.MaxAbs > o.tolerance || len(r.Shapes) > 0 || len(r.Missing) > 0 || len(r.Extra) > 0)
+	r.Verdict = checkpointVerdict(r, o)
 	if o.asJSON {
 		if err := writeJSON(e.stdout, r); err != nil {
 			return err
 		}
 	} else {
 		printCheckpointDiff(e, r, o.all)
+		r.Verdict.print(e.stdout)
 	}
-	if r.Exceeded {
-		return silentExit(ExitFailure)
+	return r.Verdict.exit()
+}
+
+// checkpointVerdict fails on names in one checkpoint only (unless --allow-missing), on
+// shape mismatches, and on an error beyond --tolerance.
+func checkpointVerdict(r *checkpointDiff, o *diffOptions) verdict {
+	v := verdict{Pass: true, Reasons: []string{}}
+	if n := len(r.Missing) + len(r.Extra); n > 0 && !o.allowMissing {
+		v.fail("%d tensors only in A and %d only in B (--allow-missing accepts that)", len(r.Missing), len(r.Extra))
 	}
-	return nil
+	if len(r.Shapes) > 0 {
+		v.fail("%d tensors differ in shape", len(r.Shapes))
+	}
+	if o.tolerance >= 0 && r.MaxAbs > o.tolerance {
+		v.fail("max abs error %.3g exceeds --tolerance %g", r.MaxAbs, o.tolerance)
+	}
+	compared := len(r.Tensors) - len(r.Shapes)
+	switch {
+	case r.Identical:
+		v.Summary = fmt.Sprintf("identical (%d tensors, bit-exact)", len(r.Tensors))
+	case o.tolerance >= 0:
+		v.Summary = fmt.Sprintf("%d tensors within --tolerance %g (max abs error %.3g)", compared, o.tolerance, r.MaxAbs)
+	default:
+		v.Summary = fmt.Sprintf("%d common tensors of the same shapes, %d bit-exact, max abs error %.3g (no --tolerance given)", compared, r.Exact, r.MaxAbs)
+	}
+	if o.allowMissing && len(r.Missing)+len(r.Extra) > 0 {
+		v.Summary += fmt.Sprintf("; %d tensors only in A and %d only in B (allowed)", len(r.Missing), len(r.Extra))
+	}
+	return v
 }
 
 func printCheckpointDiff(e *env, r *checkpointDiff, all bool) {

@@ -114,6 +114,9 @@ func runDistill(e *env, o *distillOptions) error {
 		return err
 	}
 	defer outs.abort()
+	if err := notONNX(o.student); err != nil {
+		return err
+	}
 	sfs := refit.DirFS(filepath.Dir(o.student))
 	student, err := onnx.Load(sfs, filepath.Base(o.student))
 	if err != nil {

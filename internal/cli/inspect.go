@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -149,9 +150,13 @@ func printGraph(w io.Writer, g *onnx.Summary) {
 	tw.Flush()
 }
 
-// metaString shortens long metadata values (token lists) for display.
+// metaString shortens long metadata values (token lists) for display; multi-line text
+// (the module sources of a legacy full-model pickle) is quoted to stay on one line.
 func metaString(v any) string {
 	s := fmt.Sprint(v)
+	if strings.ContainsAny(s, "\n\r") {
+		s = strconv.Quote(s)
+	}
 	if len(s) > 120 {
 		s = s[:117] + "..."
 	}

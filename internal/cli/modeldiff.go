@@ -41,6 +41,9 @@ func runnable(path string) bool { return strings.EqualFold(filepath.Ext(path), "
 
 // loadSession reads an ONNX model (external data resolved) and prepares it to run.
 func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
+	if err := notONNX(path); err != nil {
+		return nil, nil, err
+	}
 	fsys := refit.DirFS(filepath.Dir(path))
 	mp, err := onnx.Load(fsys, filepath.Base(path))
 	if err != nil {
@@ -190,8 +193,9 @@ type modelDiff struct {
 	MinCos   float64      `json:"min_cosine"`
 	Exceeded bool         `json:"tolerance_exceeded"`
 	// RandomInputs counts the random rows the comparison ran on (0: real data).
-	RandomInputs int64  `json:"random_inputs,omitempty"`
-	dataFlag     string // the command's flag for real data, when not --data
+	RandomInputs int64   `json:"random_inputs,omitempty"`
+	dataFlag     string  // the command's flag for real data, when not --data
+	Verdict      verdict `json:"verdict"`
 }
 
 func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
@@ -213,17 +217,36 @@ func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
 	}
 	r.A, r.B = pa, pb
 	r.Exceeded = o.tolerance >= 0 && r.MaxAbs > o.tolerance
+	r.Verdict = modelVerdict(r, o)
 	if o.asJSON {
 		if err := writeJSON(e.stdout, r); err != nil {
 			return err
 		}
 	} else {
 		printModelDiff(e, r)
+		r.Verdict.print(e.stdout)
 	}
-	if r.Exceeded {
-		return silentExit(ExitFailure)
+	return r.Verdict.exit()
+}
+
+// modelVerdict fails on outputs that could not be compared and on an error beyond
+// --tolerance.
+func modelVerdict(r *modelDiff, o *diffOptions) verdict {
+	v := verdict{Pass: true, Reasons: []string{}}
+	for _, d := range r.Outputs {
+		if d.Note != "" {
+			v.fail("output %s: %s", d.Name, d.Note)
+		}
 	}
-	return nil
+	if len(v.Reasons) == 0 && o.tolerance >= 0 && r.MaxAbs > o.tolerance {
+		v.fail("max abs error %.3g exceeds --tolerance %g", r.MaxAbs, o.tolerance)
+	}
+	if o.tolerance >= 0 {
+		v.Summary = fmt.Sprintf("%d outputs within --tolerance %g (max abs error %.3g)", len(r.Outputs), o.tolerance, r.MaxAbs)
+	} else {
+		v.Summary = fmt.Sprintf("%d outputs compared, max abs error %.3g, min cosine %.6f (no --tolerance given)", len(r.Outputs), r.MaxAbs, r.MinCos)
+	}
+	return v
 }
 
 // diffSessions runs both sessions on the same inputs and compares outputs by name

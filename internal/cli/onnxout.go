@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,9 +24,12 @@ func writeONNX(e *env, base, m *refit.Model, out string, o *convertOptions, res 
 			}
 		}
 	}
+	if err := refit.CheckOutputDir(dir); err != nil {
+		return err
+	}
 	tmp, err := refit.CreatePendingDir(out)
 	if err != nil {
-		return err
+		return fmt.Errorf("output folder %s: %w", dir, errors.Unwrap(err))
 	}
 	defer refit.RemovePendingDir(tmp)
 	if err := onnx.EncodeFileContext(e.ctx, filepath.Join(tmp, name), m, &onnx.EncodeOptions{ExternalData: o.externalData}); err != nil {
@@ -59,7 +63,11 @@ func writeONNX(e *env, base, m *refit.Model, out string, o *convertOptions, res 
 			continue
 		}
 		if err := os.Rename(src, filepath.Join(dir, f)); err != nil {
-			return err
+			var le *os.LinkError
+			if errors.As(err, &le) { // le names the temporary folder
+				err = le.Err
+			}
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, f), err)
 		}
 		res.Files = append(res.Files, filepath.Join(dir, f))
 	}

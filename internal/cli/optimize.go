@@ -34,6 +34,9 @@ common subexpressions. Then it runs the original and the result on the same inpu
 (random unless given) and fails if any output moved by more than --tolerance (relative).`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := notONNX(a[0]); err != nil {
+				return err
+			}
 			fsys := refit.DirFS(filepath.Dir(a[0]))
 			mp, err := onnx.Load(fsys, filepath.Base(a[0]))
 			if err != nil {

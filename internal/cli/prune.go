@@ -161,7 +161,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 	} else {
 		enc, err := refit.ForPath(plainOut)
 		if err != nil {
-			return usageError{err}
+			return outputFormatErrorNoTo(plainOut)
 		}
 		if enc.Encode == nil {
 			return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)

@@ -73,7 +73,11 @@ hurt most in float. Data is a .npz with arrays named after model inputs (and "la
 or a folder of <input>.npy files.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if !runnable(a[0]) { // GGUF files and Hugging Face folders: llama.cpp-style quantization
+			route, err := routeQuantize(a[0], cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if route == routeGGUF { // GGUF files and Hugging Face folders: llama.cpp-style quantization
 				f.gguf.AsJSON, f.gguf.Force = f.asJSON, f.force
 				return runQuantizeGGUF(e, a[0], a[1], &f.gguf)
 			}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/arch"
-	"github.com/refit-ml/refit/tensor"
 )
 
 // isLLMGGUF reports whether m is a GGUF language model (it names an architecture).
@@ -20,9 +19,9 @@ func isLLMGGUF(m *refit.Model) bool {
 func reverseGGUF(e *env, m *refit.Model, dir string, o *convertOptions) error {
 	opts := &arch.ReverseOptions{KeepQuantized: o.keepQuantized, Overwrite: o.force}
 	if o.dtype != "" {
-		d, err := tensor.ParseDType(o.dtype)
+		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		opts.DType = d
 	}
