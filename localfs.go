@@ -204,6 +204,10 @@ func escapes(r *os.Root, err error) bool {
 func OpenRegular(name string) (*os.File, error) {
 	st, err := os.Stat(name)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			pe.Op = "open" // what the caller asked for; the stat is how it is done safely
+		}
 		return nil, err
 	}
 	if err := regular(name, st); err != nil {
@@ -230,7 +234,7 @@ func regular(name string, st fs.FileInfo) error {
 		return nil
 	}
 	if st.IsDir() {
-		return fmt.Errorf("refit: %s is a folder, not a file", name)
+		return fmt.Errorf("refit: %s is a folder, not a regular file", name)
 	}
 	kind := "not a regular file"
 	switch t := st.Mode().Type(); {

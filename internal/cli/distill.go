@@ -113,8 +113,8 @@ func runDistill(e *env, o *distillOptions) error {
 		return err
 	}
 	defer outs.abort()
-	sfs := refit.DirFS(filepath.Dir(o.student))
-	student, err := onnx.Load(sfs, filepath.Base(o.student))
+	sfs, sbase := refit.FileFS(o.student)
+	student, err := onnx.Load(sfs, sbase)
 	if err != nil {
 		return err
 	}

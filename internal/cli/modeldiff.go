@@ -40,8 +40,8 @@ func runnable(path string) bool { return strings.EqualFold(filepath.Ext(path), "
 
 // loadSession reads an ONNX model (external data resolved) and prepares it to run.
 func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
-	fsys := refit.DirFS(filepath.Dir(path))
-	mp, err := onnx.Load(fsys, filepath.Base(path))
+	fsys, base := refit.FileFS(path)
+	mp, err := onnx.Load(fsys, base)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,8 +34,8 @@ common subexpressions. Then it runs the original and the result on the same inpu
 (random unless given) and fails if any output moved by more than --tolerance (relative).`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			fsys := refit.DirFS(filepath.Dir(a[0]))
-			mp, err := onnx.Load(fsys, filepath.Base(a[0]))
+			fsys, base := refit.FileFS(a[0])
+			mp, err := onnx.Load(fsys, base)
 			if err != nil {
 				return err
 			}

@@ -164,8 +164,8 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return err
 	}
 	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
-	fsys := refit.DirFS(filepath.Dir(in))
-	mp, err := onnx.Load(fsys, filepath.Base(in))
+	fsys, base := refit.FileFS(in)
+	mp, err := onnx.Load(fsys, base)
 	if err != nil {
 		return err
 	}
