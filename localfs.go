@@ -172,6 +172,30 @@ func (d *dirFS) Stat(name string) (fs.FileInfo, error) {
 	return st, nil
 }
 
+// refusedEntries explains why a folder may look empty to the format sniffers, which
+// report only yes or no: it returns the errors of the folder's entries that DirFS
+// refuses (symlinks out of the folder, FIFOs, devices), or nil.
+func refusedEntries(fsys fs.FS) error {
+	list, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range list {
+		if e.Type().IsRegular() || e.IsDir() {
+			continue
+		}
+		st, err := fs.Stat(fsys, e.Name())
+		if err == nil && !st.IsDir() {
+			err = regular(e.Name(), st)
+		}
+		if errors.Is(err, ErrInsecurePath) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // show is how errors name a file: its path as the user would type it.
 func (d *dirFS) show(name string) string { return filepath.Join(d.dir, filepath.FromSlash(name)) }
 

@@ -35,6 +35,9 @@ func OpenWith(name string, opts *DecodeOptions) (*Model, error) {
 		fsys := DirFS(name)
 		f, err := SniffFS(fsys)
 		if err != nil {
+			if refused := refusedEntries(fsys); refused != nil {
+				return nil, fmt.Errorf("%s: %w (%w)", name, err, refused)
+			}
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		m, err := f.DecodeFS(fsys, ".", opts)
