@@ -5,11 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/pathtest"
 )
 
 // within fails the test if f does not return within a generous limit: opening a FIFO
@@ -47,7 +47,7 @@ func symlink(t *testing.T, target, name string) {
 
 func mkfifo(t *testing.T, name string) {
 	t.Helper()
-	if err := syscall.Mkfifo(name, 0o644); err != nil {
+	if err := pathtest.Mkfifo(name); err != nil {
 		t.Skipf("mkfifo: %v", err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,7 +86,7 @@ func Referenced(t *testing.T, src fs.FS, ref string, open Open) {
 		if err := os.Remove(name); err != nil {
 			t.Fatal(err)
 		}
-		if err := syscall.Mkfifo(name, 0o644); err != nil {
+		if err := Mkfifo(name); err != nil {
 			t.Skipf("mkfifo: %v", err)
 		}
 		done := make(chan error, 1)
