@@ -24,7 +24,9 @@ import (
 //     resolves every path component itself with O_NOFOLLOW and follows a symlink only
 //     when its target stays inside the root, so a symlink out of the folder (to
 //     /etc/passwd, to /proc/self/fd/N, to a FIFO elsewhere) is refused, while symlinks
-//     within the folder keep working.
+//     within the folder keep working. A symlink with an absolute target is refused even
+//     when the target lies inside the folder: os.Root resolves it against the root,
+//     and relative links (which Hugging Face caches use) are the portable form.
 //
 // os.Root rather than Linux's openat2(RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS): the two
 // refuse the same paths (os.Root never lets the kernel follow a link, so magic links

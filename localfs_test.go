@@ -65,6 +65,7 @@ func TestDirFSConfinesSymlinks(t *testing.T) {
 	symlink(t, "/proc/self/fd/0", filepath.Join(model, "magic.bin"))
 	symlink(t, tmp, filepath.Join(model, "outdir"))
 	symlink(t, "loop.bin", filepath.Join(model, "loop.bin"))
+	symlink(t, filepath.Join(model, "weights", "real.bin"), filepath.Join(model, "absolute_in.bin"))
 
 	fsys := refit.DirFS(model)
 	for _, name := range []string{"weights/real.bin", "inside.bin", "sub/up.bin"} {
@@ -73,7 +74,7 @@ func TestDirFSConfinesSymlinks(t *testing.T) {
 			t.Errorf("ReadFile(%q) = %q, %v; want the weights", name, b, err)
 		}
 	}
-	for _, name := range []string{"relative_out.bin", "absolute_out.bin", "magic.bin", "outdir/secret.txt"} {
+	for _, name := range []string{"relative_out.bin", "absolute_out.bin", "absolute_in.bin", "magic.bin", "outdir/secret.txt"} {
 		b, err := fs.ReadFile(fsys, name)
 		if !errors.Is(err, refit.ErrInsecurePath) {
 			t.Errorf("ReadFile(%q) = %q, %v; want ErrInsecurePath", name, b, err)
@@ -92,8 +93,8 @@ func TestDirFSConfinesSymlinks(t *testing.T) {
 		t.Errorf("ReadFile(missing.bin) = %v, want fs.ErrNotExist", err)
 	}
 	list, err := fs.ReadDir(fsys, ".")
-	if err != nil || len(list) != 8 {
-		t.Errorf("ReadDir(.) = %d entries, %v; want 8", len(list), err)
+	if err != nil || len(list) != 9 {
+		t.Errorf("ReadDir(.) = %d entries, %v; want 9", len(list), err)
 	}
 }
 
