@@ -11,5 +11,7 @@
 //
 // Security: every input is treated as hostile. Decoders validate lengths and offsets
 // against the file size before allocating, never panic on input, and never execute code
-// found in a file (pickles are interpreted through an allowlist).
+// found in a file (pickles are interpreted through an allowlist). Files one file
+// references (external data, shards) are opened through [DirFS], which follows no
+// symlink out of the model's folder and reads only regular files; see localfs.go.
 package refit

@@ -35,5 +35,7 @@
 // external data sizes must equal the shape's byte size; external data locations
 // must be relative paths inside the model's folder (no "..", no absolute or drive
 // paths: refit.ErrInsecurePath) and offset+length must lie within the side file.
+// Opened through refit.DirFS, a side file that is a symlink out of the folder, or a
+// FIFO or device, is refused too (refit.ErrInsecurePath), without blocking.
 // Malformed input gives errors wrapping refit.ErrFormat, never a panic.
 package onnx

@@ -44,8 +44,8 @@ func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
 	if err := notONNX(path); err != nil {
 		return nil, nil, err
 	}
-	fsys := refit.DirFS(filepath.Dir(path))
-	mp, err := onnx.Load(fsys, filepath.Base(path))
+	fsys, base := refit.FileFS(path)
+	mp, err := onnx.Load(fsys, base)
 	if err != nil {
 		return nil, nil, err
 	}

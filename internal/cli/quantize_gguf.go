@@ -16,6 +16,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/quant/plan"
@@ -201,7 +202,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 }
 
 func readImatrix(name string) (map[string][]float32, error) {
-	f, err := os.Open(name)
+	f, err := refit.OpenRegular(name)
 	if err != nil {
 		return nil, err
 	}
@@ -278,12 +279,13 @@ func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, path s
 	}
 	var dot, aa, bb float64
 	res.MinCos = 1
+	srcByName := compare.ByName(src)
 	for i, want := range p.Tensors {
 		g := got.Tensors[i]
 		if g.Name != want.Name || g.DType != want.To || !g.Shape.Equal(want.Shape) {
 			return fmt.Errorf("verify: tensor %d is %s %v %v, want %s %v %v", i, g.Name, g.DType, g.Shape, want.Name, want.To, want.Shape)
 		}
-		s := src.Tensor(want.Name)
+		s := srcByName[want.Name]
 		if !s.DType.Float() && !s.DType.Quantized() {
 			continue
 		}

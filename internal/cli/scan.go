@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/scan"
 )
 
@@ -78,7 +78,7 @@ Exit codes:
 }
 
 func scanOneFile(name string) (scanResult, error) {
-	f, err := os.Open(name)
+	f, err := refit.OpenRegular(name)
 	if err != nil {
 		return scanResult{}, err
 	}
@@ -86,9 +86,6 @@ func scanOneFile(name string) (scanResult, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return scanResult{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return scanResult{}, fmt.Errorf("%s: not a regular file", name)
 	}
 	rep, err := scan.Scan(f, st.Size(), name)
 	if err != nil {

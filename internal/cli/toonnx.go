@@ -30,11 +30,11 @@ func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.Mode
 		return mp, true, err
 	case "tfjs":
 		if src.Metadata.String("tfjs.format") == "graph-model" {
-			dir, name := in, "model.json"
+			fsys, name := refit.DirFS(in), "model.json"
 			if st, err := os.Stat(in); err == nil && !st.IsDir() {
-				dir, name = filepath.Dir(in), filepath.Base(in)
+				fsys, name = refit.FileFS(in)
 			}
-			mp, err := tf2onnx.TFJSGraph(ctx, refit.DirFS(dir), name, nil)
+			mp, err := tf2onnx.TFJSGraph(ctx, fsys, name, nil)
 			return mp, true, err
 		}
 		mp, err := keras2onnx.ConvertModel(src, nil)

@@ -122,7 +122,12 @@ func tfjsTopology(m *refit.Model, path string) ([]byte, error) {
 		return tfjs.LayersTopology([]byte(cfg))
 	}
 	if strings.EqualFold(filepath.Ext(path), ".json") {
-		b, err := os.ReadFile(path)
+		f, err := refit.OpenRegular(path)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(io.LimitReader(f, tfjs.MaxModelJSON+1))
+		f.Close()
 		if err != nil {
 			return nil, err
 		}
