@@ -234,7 +234,7 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit
 			return m, nil
 		}
 	}
-	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract, MaxMemory: int64(e.maxMemory)})
 }
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.

@@ -64,7 +64,7 @@ error exceeds it.`,
 }
 
 func runCheckpointDiff(e *env, pa, pb string, o *diffOptions) error {
-	opts := &refit.DecodeOptions{Key: o.key}
+	opts := &refit.DecodeOptions{Key: o.key, MaxMemory: int64(e.maxMemory)}
 	a, err := openCheckpoint(pa, opts)
 	if err != nil {
 		return err
