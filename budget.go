@@ -18,13 +18,13 @@ var ErrBudget = errors.New("refit: exceeds memory budget")
 // BudgetError is the error a Budget returns when a charge does not fit.
 // errors.Is(err, ErrBudget) holds for every BudgetError.
 type BudgetError struct {
-	What  string // what was being read, e.g. "pickle objects", "GGUF metadata array"
+	What  string // what was being read, plural: "pickled objects", "metadata arrays"
 	Need  int64  // bytes the budget would have reached
 	Limit int64  // the budget
 }
 
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("%s: %s exceeds memory budget of %s", e.What, FormatSize(e.Need), FormatSize(e.Limit))
+	return fmt.Sprintf("%s exceed the memory budget of %s", e.What, FormatSize(e.Limit))
 }
 
 func (e *BudgetError) Unwrap() error { return ErrBudget }
@@ -108,17 +108,17 @@ func (o *DecodeOptions) NewBudget() *Budget {
 	return NewBudget(o.MaxMemory)
 }
 
-// DefaultMaxMemory is the default budget: half of the memory this process can have, the
-// smallest of physical RAM, the cgroup memory limit and the address-space limit
-// (ulimit -v), or 4 GiB where none of them can be read.
+// DefaultMaxMemory is the default budget: the smallest of half the physical RAM, half the
+// cgroup memory limit and a quarter of the address-space limit (ulimit -v), or 4 GiB where
+// none of them can be read. The budget counts live bytes; Go's heap grows to about twice
+// that between collections, hence the halves.
 func DefaultMaxMemory() int64 { return defaultMaxMemory() }
 
 var defaultMaxMemory = sync.OnceValue(func() int64 {
-	avail := availableMemory()
-	if avail <= 0 {
-		return 4 << 30
+	if n := memoryBudget(); n > 0 {
+		return n
 	}
-	return avail / 2
+	return 4 << 30
 })
 
 var sizeUnits = []struct {

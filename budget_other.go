@@ -2,5 +2,5 @@
 
 package refit
 
-// availableMemory is unknown outside Linux; DefaultMaxMemory falls back to 4 GiB.
-func availableMemory() int64 { return 0 }
+// memoryBudget is unknown outside Linux; DefaultMaxMemory falls back to 4 GiB.
+func memoryBudget() int64 { return 0 }

@@ -69,11 +69,12 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 	}
 	var root any
 	var err error
+	budget := opts.NewBudget()
 	switch {
 	case refit.HasPrefix(r, size, "PK\x03\x04"), refit.HasPrefix(r, size, "PK\x05\x06"):
-		root, err = decodeZip(r, size, opts)
+		root, err = decodeZip(r, size, opts, budget)
 	case isLegacy(r, size):
-		root, err = decodeLegacy(r, size, opts)
+		root, err = decodeLegacy(r, size, opts, budget)
 	default:
 		return nil, refit.Errorf("pytorch", 0, "not a torch.save file (no zip or legacy magic)")
 	}
@@ -83,14 +84,14 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 	return flatten(root, opts)
 }
 
-func unpickleOptions(opts *refit.DecodeOptions, load pickle.PersistentLoader) *pickle.Options {
-	return &pickle.Options{Globals: globals(), Inert: opts.Extract, PersistentLoad: load}
+func unpickleOptions(opts *refit.DecodeOptions, budget *refit.Budget, load pickle.PersistentLoader) *pickle.Options {
+	return &pickle.Options{Globals: globals(), Inert: opts.Extract, PersistentLoad: load, Budget: budget}
 }
 
 // wrapPickleErr adds the --extract hint to refused globals.
 func wrapPickleErr(err error) error {
 	var fe *refit.FormatError
-	if errors.As(err, &fe) || errors.Is(err, refit.ErrUnsupported) {
+	if errors.As(err, &fe) || errors.Is(err, refit.ErrUnsupported) || errors.Is(err, refit.ErrBudget) {
 		return err
 	}
 	if errors.Is(err, pickle.ErrGlobal) {
@@ -105,7 +106,7 @@ func wrapPickleErr(err error) error {
 	return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad pickle", Err: err}
 }
 
-func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error) {
+func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *refit.Budget) (any, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
@@ -132,6 +133,11 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 			return nil, errorf("byteorder %q", b)
 		}
 	}
+	if f := members[prefix+"/data.pkl"]; f != nil && f.UncompressedSize64 <= maxPickleSize {
+		if err := budget.Charge(int64(f.UncompressedSize64), "pytorch: the bytes of "+f.Name); err != nil {
+			return nil, err
+		}
+	}
 	pkl, err := readMember(members[prefix+"/data.pkl"], maxPickleSize)
 	if err != nil {
 		return nil, err
@@ -147,7 +153,7 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 		}
 		return st, nil
 	}
-	root, err := pickle.Unpickle(pkl, unpickleOptions(opts, load))
+	root, err := pickle.Unpickle(pkl, unpickleOptions(opts, budget, load))
 	if err != nil {
 		return nil, wrapPickleErr(err)
 	}
@@ -298,8 +304,8 @@ func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigE
 
 // decodeLegacy reads the pre-1.6 format: five pickles (magic, protocol version, sys_info,
 // the object, storage keys) followed by each storage as an 8-byte element count and its bytes.
-func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error) {
-	plain := &pickle.Options{Globals: globals()}
+func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *refit.Budget) (any, error) {
+	plain := &pickle.Options{Globals: globals(), Budget: budget}
 	magic, off, err := pickle.Decode(r, 0, size, plain)
 	if err != nil {
 		return nil, wrapPickleErr(err)
@@ -325,7 +331,7 @@ func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, er
 	}
 	storages := map[string]*storage{}
 	load := func(pid any) (any, error) { return storageFromPID(pid, storages) }
-	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, load))
+	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, budget, load))
 	if err != nil {
 		return nil, wrapPickleErr(err)
 	}
