@@ -1,0 +1,45 @@
+"""Hostile Keras HDF5 files for hostile/budgets_test.go (run with /usr/bin/python3, h5py 3.7).
+
+keras_big_dataset.h5: a legacy Keras weights file whose one weight declares 2^29 float32
+elements, chunked and gzip-compressed, with no chunk written (HDF5 reads the fill value).
+The test pads it past 4 MiB at run time, so that the dataset is not refused by the
+expansion check (1032 x the file size) but by the memory budget.
+
+keras_heap_version.h5: a small legacy Keras weights file whose local heaps have their
+version byte changed and their data segment size set to 110 TB; the HDF5 library reads
+any version and would allocate the whole size.
+"""
+import os
+import sys
+
+import h5py
+import numpy as np
+
+out = sys.argv[1] if len(sys.argv) > 1 else "hostile/testdata/budgets"
+
+
+def keras_root(f, weight_shape, **kw):
+    f.attrs["layer_names"] = np.array([b"dense"])
+    f.attrs["backend"] = b"tensorflow"
+    f.attrs["keras_version"] = b"2.13.1"
+    g = f.create_group("dense")
+    g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+    return g.create_dataset("dense/kernel:0", shape=weight_shape, dtype="<f4", **kw)
+
+
+with h5py.File(os.path.join(out, "keras_big_dataset.h5"), "w", libver="earliest") as f:
+    keras_root(f, (1 << 29,), chunks=(1 << 24,), compression="gzip", fillvalue=0.0)
+
+path = os.path.join(out, "keras_heap_version.h5")
+with h5py.File(path, "w", libver="earliest") as f:
+    keras_root(f, (2, 3), data=np.arange(6, dtype="<f4").reshape(2, 3))
+b = bytearray(open(path, "rb").read())
+n = 0
+at = b.find(b"HEAP")
+while at >= 0:
+    b[at + 4] = 7  # version byte: the library does not check it
+    b[at + 8 : at + 16] = (110 * 10**12).to_bytes(8, "little")
+    n += 1
+    at = b.find(b"HEAP", at + 1)
+assert n > 0
+open(path, "wb").write(bytes(b))
