@@ -285,7 +285,7 @@ func (m *machine) run() (any, error) {
 		}
 		if m.pending > 0 {
 			if err := m.opts.Budget.Charge(m.pending, "pickled objects"); err != nil {
-				return nil, fmt.Errorf("pickle: %w (at byte %d)", err, m.in.off)
+				return nil, fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
 			}
 			m.pending = 0
 		}

@@ -5,6 +5,9 @@ elements, chunked and gzip-compressed, with no chunk written (HDF5 reads the fil
 The test pads it past 4 MiB at run time, so that the dataset is not refused by the
 expansion check (1032 x the file size) but by the memory budget.
 
+keras3_big_dataset.weights.h5: the same dataset at a Keras 3 path (layers/dense/vars/0),
+for a .keras archive the test builds around it.
+
 keras_heap_version.h5: a small legacy Keras weights file whose local heaps have their
 version byte changed and their data segment size set to 110 TB; the HDF5 library reads
 any version and would allocate the whole size.
@@ -24,11 +27,16 @@ def keras_root(f, weight_shape, **kw):
     f.attrs["keras_version"] = b"2.13.1"
     g = f.create_group("dense")
     g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
-    return g.create_dataset("dense/kernel:0", shape=weight_shape, dtype="<f4", **kw)
+    return g.create_dataset("dense/kernel:0", shape=weight_shape, dtype="<f4", track_times=False, **kw)
 
 
 with h5py.File(os.path.join(out, "keras_big_dataset.h5"), "w", libver="earliest") as f:
     keras_root(f, (1 << 29,), chunks=(1 << 24,), compression="gzip", fillvalue=0.0)
+
+# The same dataset as a Keras 3 .keras weights member (the test zips it).
+with h5py.File(os.path.join(out, "keras3_big_dataset.weights.h5"), "w", libver="earliest") as f:
+    f.create_group("layers/dense/vars").create_dataset(
+        "0", shape=(1 << 29,), dtype="<f4", chunks=(1 << 24,), compression="gzip", fillvalue=0.0, track_times=False)
 
 path = os.path.join(out, "keras_heap_version.h5")
 with h5py.File(path, "w", libver="earliest") as f:
