@@ -148,7 +148,7 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *ref
 		if err != nil || st.resolved {
 			return st, err
 		}
-		if err := resolveZipStorage(r, size, st, members[prefix+"/data/"+st.key], bigEndian); err != nil {
+		if err := resolveZipStorage(r, size, st, members[prefix+"/data/"+st.key], bigEndian, budget); err != nil {
 			return nil, err
 		}
 		return st, nil
@@ -263,7 +263,7 @@ func storageFromPID(pid any, storages map[string]*storage) (*storage, error) {
 	return st, nil
 }
 
-func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigEndian bool) error {
+func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigEndian bool, budget *refit.Budget) error {
 	if f == nil {
 		return errorf("storage data/%s missing from the archive", st.key)
 	}
@@ -287,12 +287,18 @@ func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigE
 		st.readAt, st.base = r, off
 		return nil
 	}
+	// Every inflation is charged to the call's budget and stays charged (as for .npz
+	// members): the caller may keep the bytes.
 	st.inflate = func(n int64) ([]byte, error) {
-		rc, err := f.Open()
+		if err := budget.Charge(n, "inflated storages"); err != nil {
+			return nil, fmt.Errorf("pytorch: data/%s: %w", st.key, err)
+		}
+		zrc, err := f.Open()
 		if err != nil {
 			return nil, err
 		}
-		defer rc.Close()
+		defer zrc.Close()
+		rc := refit.LimitInflated("pytorch", f.Name, zrc, int64(f.UncompressedSize64))
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(rc, buf); err != nil {
 			return nil, fmt.Errorf("pytorch: inflate data/%s: %w", st.key, err)
