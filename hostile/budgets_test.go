@@ -240,3 +240,18 @@ func TestBudgetKerasHeapVersion(t *testing.T) {
 	})
 }
 
+
+// TestBudgetKerasChunkBomb: a 1024-element dataset whose one gzip chunk (64 KB) inflates
+// to 64 MiB. The HDF5 library inflates a chunk whole before copying the 4 KiB the chunk
+// covers; the wrapper inflates each chunk into io.Discard first and refuses it.
+func TestBudgetKerasChunkBomb(t *testing.T) {
+	in, err := filepath.Abs("testdata/budgets/keras_chunk_bomb.h5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runHostile(t, in, []hostileRun{
+		{args: []string{"inspect", "IN"}, code: 0},
+		{args: []string{"convert", "IN", "OUT"}, code: 1, stderr: "inflates past its 4096 bytes"},
+		{args: []string{"scan", "IN"}, code: -1},
+	})
+}

@@ -74,3 +74,42 @@ func TestNoTempFiles(t *testing.T) {
 	}
 	m.Close()
 }
+
+// TestChunkCheck checks that the chunk checker walks a two-level chunk index of shuffled
+// gzip chunks without refusing it, and refuses a chunk that inflates past its size.
+func TestChunkCheck(t *testing.T) {
+	b, err := os.ReadFile("testdata/gzip_chunks.h5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := openH5(bytes.NewReader(b), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	m, err := decodeLegacy(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Tensors) != 1 {
+		t.Fatalf("gzip_chunks.h5 has %d tensors, want 1", len(m.Tensors))
+	}
+	f, err := m.Tensors[0].Float32s()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range f {
+		if v != float32(i) {
+			t.Fatalf("value %d = %v, want %d", i, v, i)
+		}
+	}
+	if h.raw.chunksChecked != 100 {
+		t.Errorf("checked %d chunks, want 100", h.raw.chunksChecked)
+	}
+
+	bomb := decodeFile(t, "../../hostile/testdata/budgets/keras_chunk_bomb.h5")
+	defer bomb.Close()
+	if _, err := bomb.Tensors[0].Bytes(); !errors.Is(err, refit.ErrFormat) {
+		t.Errorf("reading a chunk that inflates past its size = %v, want ErrFormat", err)
+	}
+}

@@ -2,6 +2,7 @@ package keras
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -26,6 +27,8 @@ type h5File struct {
 	f      *hdf5.File
 	size   int64 // of the HDF5 data
 	budget *refit.Budget
+	tmp    *os.File  // the copy, for checkChunks
+	raw    *h5Reader // over tmp
 }
 
 // maxExpansion bounds a dataset's size relative to the file: gzip, the filter Keras
@@ -58,12 +61,20 @@ func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 		path = name // no /proc: open by name, unlink once open
 		defer os.Remove(name)
 	}
-	defer tmp.Close() // the library opens its own descriptor
+	defer func() {
+		if h == nil {
+			tmp.Close()
+		}
+	}()
 	size, err := io.Copy(tmp, r)
 	if err != nil {
 		return nil, fmt.Errorf("keras: copying HDF5 data: %w", err)
 	}
-	if err := checkHeaps(tmp, size, budget); err != nil {
+	raw, err := superblockSizes(tmp, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHeaps(raw, budget); err != nil {
 		return nil, err
 	}
 	defer recovered(&err)
@@ -71,7 +82,25 @@ func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 	if err != nil {
 		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
 	}
-	return &h5File{f: f, size: size, budget: budget}, nil
+	return &h5File{f: f, size: size, budget: budget, tmp: tmp, raw: raw}, nil
+}
+
+// superblockSizes reads the sizes of offsets and lengths from the superblock.
+func superblockSizes(f io.ReaderAt, size int64) (*h5Reader, error) {
+	var sb [16]byte
+	n, _ := f.ReadAt(sb[:], 0)
+	h := &h5Reader{r: f, size: size}
+	switch {
+	case n > 14 && sb[8] <= 1: // superblock v0/v1
+		h.offsetSize, h.lengthSize = int(sb[13]), int(sb[14])
+	case n > 10:
+		h.offsetSize, h.lengthSize = int(sb[9]), int(sb[10])
+	}
+	valid := func(k int) bool { return k == 2 || k == 4 || k == 8 }
+	if !valid(h.offsetSize) || !valid(h.lengthSize) {
+		return nil, refit.Errorf("keras", 13, "HDF5 superblock: size of offsets %d, size of lengths %d", h.offsetSize, h.lengthSize)
+	}
+	return h, nil
 }
 
 // checkHeaps scans the file for local heap ("HEAP") and global heap collection ("GCOL")
@@ -81,26 +110,14 @@ func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 // heap's signature and version 1, so the scan matches exactly what the library would
 // accept. Tensor data rarely holds these ASCII signatures (as float32 they are values
 // above 2000), and a false match is refused, not misread.
-func checkHeaps(f io.ReaderAt, size int64, budget *refit.Budget) error {
-	var sb [16]byte
-	n, _ := f.ReadAt(sb[:], 0)
-	var offsetSize, lengthSize int
-	switch {
-	case n > 14 && sb[8] <= 1: // superblock v0/v1
-		offsetSize, lengthSize = int(sb[13]), int(sb[14])
-	case n > 10:
-		offsetSize, lengthSize = int(sb[9]), int(sb[10])
-	}
-	valid := func(k int) bool { return k == 2 || k == 4 || k == 8 }
-	if !valid(offsetSize) || !valid(lengthSize) {
-		return refit.Errorf("keras", 13, "HDF5 superblock: size of offsets %d, size of lengths %d", offsetSize, lengthSize)
-	}
+func checkHeaps(h *h5Reader, budget *refit.Budget) error {
+	f, size := h.r, h.size
 	sigs := []struct {
 		sig       string
 		fieldSize int
 	}{
-		{"HEAP", lengthSize},     // data segment size, in lengths
-		{"GCOL\x01", offsetSize}, // collection size, read by the library with the offset size
+		{"HEAP", h.lengthSize},     // data segment size, in lengths
+		{"GCOL\x01", h.offsetSize}, // collection size, read by the library with the offset size
 	}
 	// Scan in chunks that overlap by a header, so memory stays constant.
 	const chunk = 1 << 20
@@ -144,7 +161,7 @@ func checkHeaps(f io.ReaderAt, size int64, budget *refit.Budget) error {
 func (h *h5File) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.f.Close()
+	return errors.Join(h.f.Close(), h.tmp.Close())
 }
 
 // h5Object is a dataset or group found by walking the file.
@@ -266,6 +283,9 @@ func (h *h5File) read(ds *hdf5.Dataset, dt tensor.DType, n int64) (out []byte, e
 		return nil, refit.Errorf("keras", -1, "HDF5 dataset %s: %d elements cannot come from a %d-byte file", ds.Name(), n, h.size)
 	}
 	if err := h.budget.Charge(n*(8+2*int64(dt.TypeSize())), "HDF5 datasets"); err != nil {
+		return nil, fmt.Errorf("keras: dataset %s: %w", ds.Name(), err)
+	}
+	if err := h.raw.checkChunks(ds.Address()); err != nil {
 		return nil, fmt.Errorf("keras: dataset %s: %w", ds.Name(), err)
 	}
 	h.mu.Lock()

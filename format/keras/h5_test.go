@@ -34,7 +34,11 @@ func TestCheckHeaps(t *testing.T) {
 			copy(b[tc.at:], tc.header)
 			b[tc.at+8] = 16
 			b[tc.at+15] = tc.size
-			err := checkHeaps(bytes.NewReader(b), int64(len(b)), refit.NewBudget(tc.budget))
+			raw, err := superblockSizes(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = checkHeaps(raw, refit.NewBudget(tc.budget))
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Errorf("checkHeaps = %v, want %v", err, tc.want)
 			}

@@ -8,17 +8,25 @@ expansion check (1032 x the file size) but by the memory budget.
 keras3_big_dataset.weights.h5: the same dataset at a Keras 3 path (layers/dense/vars/0),
 for a .keras archive the test builds around it.
 
+keras_chunk_bomb.h5: a legacy Keras weights file whose one weight is 1024 float32 (4 KiB) in
+one gzip chunk of 64 KB that inflates to 64 MiB; the HDF5 library inflates a chunk whole.
+
+format/keras/testdata/gzip_chunks.h5: a well-formed weights file with a (100, 16) float32
+weight in 100 shuffled gzip chunks (a two-level chunk index), for the chunk checker.
+
 keras_heap_version.h5: a small legacy Keras weights file whose local heaps have their
 version byte changed and their data segment size set to 110 TB; the HDF5 library reads
 any version and would allocate the whole size.
 """
 import os
 import sys
+import zlib
 
 import h5py
 import numpy as np
 
 out = sys.argv[1] if len(sys.argv) > 1 else "hostile/testdata/budgets"
+fixtures = sys.argv[2] if len(sys.argv) > 2 else "format/keras/testdata"
 
 
 def keras_root(f, weight_shape, **kw):
@@ -37,6 +45,14 @@ with h5py.File(os.path.join(out, "keras_big_dataset.h5"), "w", libver="earliest"
 with h5py.File(os.path.join(out, "keras3_big_dataset.weights.h5"), "w", libver="earliest") as f:
     f.create_group("layers/dense/vars").create_dataset(
         "0", shape=(1 << 29,), dtype="<f4", chunks=(1 << 24,), compression="gzip", fillvalue=0.0, track_times=False)
+
+with h5py.File(os.path.join(out, "keras_chunk_bomb.h5"), "w", libver="earliest") as f:
+    ds = keras_root(f, (1024,), chunks=(1024,), compression="gzip")
+    ds.id.write_direct_chunk((0,), zlib.compress(bytes(64 << 20), 9))
+
+with h5py.File(os.path.join(fixtures, "gzip_chunks.h5"), "w", libver="earliest") as f:
+    keras_root(f, (100, 16), chunks=(1, 16), compression="gzip", shuffle=True,
+               data=np.arange(1600, dtype="<f4").reshape(100, 16))
 
 path = os.path.join(out, "keras_heap_version.h5")
 with h5py.File(path, "w", libver="earliest") as f:
