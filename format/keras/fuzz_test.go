@@ -29,11 +29,14 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	legacy, _ := os.ReadFile("testdata/legacy.h5")
+	gzipChunks, _ := os.ReadFile("testdata/gzip_chunks.h5")
+	f.Add(gzipChunks)
 	f.Add(keras3)
 	f.Add(legacy)
 	f.Add(fixtureH5)
 	documented := func(err error) bool {
-		return errors.Is(err, refit.ErrFormat) || errors.Is(err, refit.ErrUnsupported) || errors.Is(err, refit.ErrInsecurePath)
+		return errors.Is(err, refit.ErrFormat) || errors.Is(err, refit.ErrUnsupported) || errors.Is(err, refit.ErrInsecurePath) ||
+			errors.Is(err, refit.ErrBudget)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(bytes.NewReader(b), int64(len(b)))
