@@ -240,7 +240,6 @@ func TestBudgetKerasHeapVersion(t *testing.T) {
 	})
 }
 
-
 // TestBudgetKerasChunkBomb: a 1024-element dataset whose one gzip chunk (64 KB) inflates
 // to 64 MiB. The HDF5 library inflates a chunk whole before copying the 4 KiB the chunk
 // covers; the wrapper inflates each chunk into io.Discard first and refuses it.
