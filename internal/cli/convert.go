@@ -127,7 +127,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	m := src
 	if o.weights != "" {
-		w, err := refit.Open(o.weights)
+		w, err := refit.OpenWith(o.weights, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 		if err != nil {
 			return err
 		}

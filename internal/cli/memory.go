@@ -8,6 +8,8 @@ import (
 )
 
 // maxMemory is the --max-memory flag: bytes, 0 for the library default, -1 for no limit.
+// inspect, convert (input and --weights), diff of checkpoints and prune pass it on as
+// DecodeOptions.MaxMemory; other reads use refit.DefaultMaxMemory.
 type maxMemory int64
 
 func (m *maxMemory) String() string {
