@@ -184,7 +184,7 @@ func (d *reader) charge(n, size int64, what string) error {
 		n, size = math.MaxInt64, 1
 	}
 	if err := d.budget.Charge(n*size, what); err != nil {
-		return fmt.Errorf("gguf: at byte %d: %w", d.off, err)
+		return &budgetError{off: d.off, err: err}
 	}
 	return nil
 }

@@ -286,7 +286,7 @@ func (h *h5File) read(ds *hdf5.Dataset, dt tensor.DType, n int64) (out []byte, e
 		return nil, fmt.Errorf("keras: dataset %s: %w", ds.Name(), err)
 	}
 	if err := h.raw.checkChunks(ds.Address()); err != nil {
-		return nil, fmt.Errorf("keras: dataset %s: %w", ds.Name(), err)
+		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
