@@ -78,33 +78,35 @@ func TestNoTempFiles(t *testing.T) {
 // TestChunkCheck checks that the chunk checker walks a two-level chunk index of shuffled
 // gzip chunks without refusing it, and refuses a chunk that inflates past its size.
 func TestChunkCheck(t *testing.T) {
-	b, err := os.ReadFile("testdata/gzip_chunks.h5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := openH5(bytes.NewReader(b), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	m, err := decodeLegacy(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Tensors) != 1 {
-		t.Fatalf("gzip_chunks.h5 has %d tensors, want 1", len(m.Tensors))
-	}
-	f, err := m.Tensors[0].Float32s()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range f {
-		if v != float32(i) {
-			t.Fatalf("value %d = %v, want %d", i, v, i)
+	for name, chunks := range map[string]int{"testdata/gzip_chunks.h5": 100, "testdata/gzip_chunks_v2.h5": 10} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if h.raw.chunksChecked != 100 {
-		t.Errorf("checked %d chunks, want 100", h.raw.chunksChecked)
+		h, err := openH5(bytes.NewReader(b), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := decodeLegacy(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Tensors) != 1 {
+			t.Fatalf("%s has %d tensors, want 1", name, len(m.Tensors))
+		}
+		f, err := m.Tensors[0].Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range f {
+			if v != float32(i) {
+				t.Fatalf("%s: value %d = %v, want %d", name, i, v, i)
+			}
+		}
+		if h.raw.chunksChecked != chunks {
+			t.Errorf("%s: checked %d chunks, want %d", name, h.raw.chunksChecked, chunks)
+		}
+		h.Close()
 	}
 
 	bomb := decodeFile(t, "../../hostile/testdata/budgets/keras_chunk_bomb.h5")

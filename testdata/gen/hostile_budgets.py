@@ -12,7 +12,8 @@ keras_chunk_bomb.h5: a legacy Keras weights file whose one weight is 1024 float3
 one gzip chunk of 64 KB that inflates to 64 MiB; the HDF5 library inflates a chunk whole.
 
 format/keras/testdata/gzip_chunks.h5: a well-formed weights file with a (100, 16) float32
-weight in 100 shuffled gzip chunks (a two-level chunk index), for the chunk checker.
+weight in 100 shuffled gzip chunks (a two-level chunk index), for the chunk checker;
+gzip_chunks_v2.h5 the same in 10 chunks with version 2 object headers.
 
 keras_heap_version.h5: a small legacy Keras weights file whose local heaps have their
 version byte changed and their data segment size set to 110 TB; the HDF5 library reads
@@ -53,6 +54,25 @@ with h5py.File(os.path.join(out, "keras_chunk_bomb.h5"), "w", libver="earliest")
 with h5py.File(os.path.join(fixtures, "gzip_chunks.h5"), "w", libver="earliest") as f:
     keras_root(f, (100, 16), chunks=(1, 16), compression="gzip", shuffle=True,
                data=np.arange(1600, dtype="<f4").reshape(100, 16))
+
+# Version 2 object headers ("OHDR"), still a version 1 B-tree chunk index. Only the two
+# attributes Refit needs: the HDF5 library fails on this layout with more root attributes.
+# Creation times off everywhere (the root group through the file creation list), so the
+# file is the same on every run.
+fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+fcpl.set_obj_track_times(False)
+fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+fapl.set_libver_bounds(h5py.h5f.LIBVER_V18, h5py.h5f.LIBVER_V18)
+fid = h5py.h5f.create(os.path.join(fixtures, "gzip_chunks_v2.h5").encode(), h5py.h5f.ACC_TRUNC, fcpl=fcpl, fapl=fapl)
+with h5py.File(fid) as f:
+    f.attrs["layer_names"] = np.array([b"dense"])
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_obj_track_times(False)
+    g = h5py.Group(h5py.h5g.create(f.id, b"dense", gcpl=gcpl))
+    g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+    h5py.h5g.create(g.id, b"dense", gcpl=gcpl)
+    g.create_dataset("dense/kernel:0", data=np.arange(1600, dtype="<f4").reshape(100, 16),
+                     chunks=(10, 16), compression="gzip", track_times=False)
 
 path = os.path.join(out, "keras_heap_version.h5")
 with h5py.File(path, "w", libver="earliest") as f:
