@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/refit-ml/refit"
 )
 
 // Memory budget attacks (issue 18, point 2): small files that make a decoder build far
@@ -253,4 +255,20 @@ func TestBudgetKerasChunkBomb(t *testing.T) {
 		{args: []string{"convert", "IN", "OUT"}, code: 1, stderr: "inflates past its 4096 bytes"},
 		{args: []string{"scan", "IN"}, code: -1},
 	})
+}
+
+// TestBudgetDefaultFollowsUlimit: under an address-space limit the default budget is at
+// most a quarter of it, so that the Go heap (about twice the live bytes) and the runtime's
+// reservations still fit.
+func TestBudgetDefaultFollowsUlimit(t *testing.T) {
+	r := runRefit(t, limits{memKiB: 4 << 20}, "--help")
+	_, after, ok := strings.Cut(r.stdout, "available memory, here ")
+	def, _, ok2 := strings.Cut(after, ")")
+	if !ok || !ok2 {
+		t.Fatalf("--help does not print the default budget\n%v", r)
+	}
+	n, err := refit.ParseSize(def)
+	if err != nil || n <= 0 || n > 1<<30 {
+		t.Errorf("default budget under ulimit -v 4 GiB is %q (%d, %v), want at most 1 GiB", def, n, err)
+	}
 }
