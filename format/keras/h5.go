@@ -53,13 +53,10 @@ func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 	if err != nil {
 		return nil, err
 	}
-	name := tmp.Name()
 	path := fmt.Sprintf("/proc/self/fd/%d", tmp.Fd())
-	if _, serr := os.Stat(path); serr == nil && os.Remove(name) == nil {
-		name = ""
-	} else {
-		path = name // no /proc: open by name, unlink once open
-		defer os.Remove(name)
+	if _, serr := os.Stat(path); serr != nil || os.Remove(tmp.Name()) != nil {
+		path = tmp.Name() // no /proc: open by name, unlink once open
+		defer os.Remove(path)
 	}
 	defer func() {
 		if h == nil {
