@@ -2,6 +2,7 @@ package pickle
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"testing"
@@ -86,4 +87,27 @@ func testingAllocBytes(f func()) int64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return int64(after.TotalAlloc - before.TotalAlloc)
+}
+
+// TestBudgetBeforeCopy checks that a large BINBYTES8 payload is refused before it is copied.
+func TestBudgetBeforeCopy(t *testing.T) {
+	const n = 8 << 20
+	p := append([]byte("\x80\x04\x8e"), binary.LittleEndian.AppendUint64(nil, n)...)
+	p = append(p, make([]byte, n)...)
+	p = append(p, '.')
+	var err error
+	allocated := testingAllocBytes(func() { _, err = Unpickle(p, &Options{Budget: refit.NewBudget(1 << 20)}) })
+	if !errors.Is(err, refit.ErrBudget) {
+		t.Fatalf("Unpickle of %d bytes with a 1 MiB budget = %v, want ErrBudget", n, err)
+	}
+	if allocated > n/2 {
+		t.Errorf("refusing the payload allocated %d bytes", allocated)
+	}
+	b := refit.NewBudget(0)
+	if _, err := Unpickle(p, &Options{Budget: b}); err != nil {
+		t.Fatal(err)
+	}
+	if b.Used() < 2*n || b.Used() > 2*n+1024 { // the read window and the copy
+		t.Errorf("a %d-byte payload charged %d bytes", n, b.Used())
+	}
 }

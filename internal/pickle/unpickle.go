@@ -147,6 +147,7 @@ type machine struct {
 	maxDepth  int
 	maxMemo   int
 	pending   int64 // estimated bytes allocated by the current step, charged after it
+	prepaid   int64 // part of pending already charged (payloads, before they are copied)
 	stackHigh int   // the deepest the stack has been
 }
 
@@ -249,6 +250,13 @@ func (m *machine) readBytes(lenBytes int) ([]byte, error) {
 	if n > uint64(m.in.remaining()) {
 		return nil, fmt.Errorf("pickle: length %d exceeds the %d bytes left: %w", n, m.in.remaining(), io.ErrUnexpectedEOF)
 	}
+	// Charged before reading: a pickle read from a large file may hold gigabytes here, read
+	// through a window of n bytes (kept for later reads) and then copied. The copy's share
+	// is prepaid, so that pushing it does not charge it again.
+	if err := m.opts.Budget.Charge(2*int64(n), "pickled bytes"); err != nil {
+		return nil, fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
+	}
+	m.prepaid += int64(n)
 	b, err := m.in.read(int64(n))
 	if err != nil {
 		return nil, err
@@ -283,12 +291,12 @@ func (m *machine) run() (any, error) {
 		if err := m.step(op); err != nil {
 			return nil, err
 		}
-		if m.pending > 0 {
-			if err := m.opts.Budget.Charge(m.pending, "pickled objects"); err != nil {
+		if m.pending > m.prepaid {
+			if err := m.opts.Budget.Charge(m.pending-m.prepaid, "pickled objects"); err != nil {
 				return nil, fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
 			}
-			m.pending = 0
 		}
+		m.pending, m.prepaid = 0, 0
 	}
 }
 
