@@ -272,3 +272,23 @@ func TestBudgetDefaultFollowsUlimit(t *testing.T) {
 		t.Errorf("default budget under ulimit -v 4 GiB is %q (%d, %v), want at most 1 GiB", def, n, err)
 	}
 }
+
+// TestBudgetONNXEmptyNodes: a 40 MB ONNX model whose graph holds 20 million empty nodes
+// (2 bytes of file, about 200 bytes of Go memory each). The protobuf structure's memory is
+// estimated from the wire format and charged before proto.Unmarshal runs.
+func TestBudgetONNXEmptyNodes(t *testing.T) {
+	const n = 20_000_000
+	graph := bytes.Repeat([]byte{0x0a, 0x00}, n)
+	b := []byte{0x08, 0x08, 0x3a} // ir_version 8, graph:
+	b = binary.AppendUvarint(b, uint64(len(graph)))
+	b = append(b, graph...)
+	in := filepath.Join(t.TempDir(), "nodes.onnx")
+	if err := os.WriteFile(in, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runHostile(t, in, []hostileRun{
+		{args: []string{"inspect", "IN"}, code: 1, stderr: budgetMessage},
+		{args: []string{"convert", "IN", "OUT"}, code: 1, stderr: budgetMessage},
+		{args: []string{"run", "IN"}, code: 1, stderr: budgetMessage},
+	})
+}
