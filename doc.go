@@ -7,7 +7,10 @@
 // two formats share a prefix such as a zip archive, by its extension).
 //
 // Memory: decoders read headers only; tensor bytes stay in the file (memory-mapped) until
-// an encoder or transform pulls them, one tensor at a time.
+// an encoder or transform pulls them, one tensor at a time. What an input can make a
+// decoder build beyond that (pickled objects, metadata arrays, inflated members) is
+// charged to a per-call [Budget] of [DecodeOptions].MaxMemory bytes (default
+// [DefaultMaxMemory]); past it decoding fails with [ErrBudget].
 //
 // Security: every input is treated as hostile. Decoders validate lengths and offsets
 // against the file size before allocating, never panic on input, and never execute code

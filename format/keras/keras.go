@@ -26,8 +26,8 @@ func init() {
 		Name:       "keras",
 		Extensions: []string{".keras", ".h5", ".hdf5"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
+		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+			return decode(r, size, opts.NewBudget())
 		},
 	})
 }
@@ -57,10 +57,15 @@ func Sniff(r io.ReaderAt, size int64) bool {
 
 // Decode reads a legacy Keras HDF5 file (.h5: a whole model or save_weights output) or
 // a Keras 3 .keras archive. Tensors are read lazily from a private temporary copy of
-// the HDF5 data; the model must be closed.
+// the HDF5 data; the model must be closed. Heaps and datasets are read within a memory
+// budget of refit.DefaultMaxMemory (see the package doc).
 func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+}
+
+func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	if refit.HasPrefix(r, size, h5Magic) {
-		h, err := openH5(io.NewSectionReader(r, 0, size))
+		h, err := openH5(io.NewSectionReader(r, 0, size), budget)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +78,7 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 		return m, nil
 	}
 	if refit.HasPrefix(r, size, "PK\x03\x04") {
-		return decodeKeras3(r, size)
+		return decodeKeras3(r, size, budget)
 	}
 	return nil, refit.Errorf("keras", 0, "neither an HDF5 file nor a .keras zip archive")
 }
@@ -171,7 +176,7 @@ func lazyTensor(h *h5File, name string, o h5Object) (*tensor.Tensor, error) {
 	return tensor.New(name, dt, shape, tensor.NewLazy(size, func() ([]byte, error) { return h.read(ds, dt, n) }))
 }
 
-func decodeKeras3(r io.ReaderAt, size int64) (*refit.Model, error) {
+func decodeKeras3(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	z, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "reading .keras zip", Err: err}
@@ -197,15 +202,22 @@ func decodeKeras3(r io.ReaderAt, size int64) (*refit.Model, error) {
 	if weights == nil {
 		return nil, refit.Errorf("keras", -1, ".keras archive has no %s", WeightsMember)
 	}
-	// DEFLATE expands at most 1032:1; a larger declared size is a lie that would fill the disk.
-	if weights.Method != zip.Store && weights.UncompressedSize64/1032 > weights.CompressedSize64 {
-		return nil, refit.Errorf("keras", -1, "%s claims %d bytes from %d compressed", WeightsMember, weights.UncompressedSize64, weights.CompressedSize64)
+	// DEFLATE expands at most 1032:1; a larger declared size is a lie that would fill the
+	// disk, and inflating past the declared size is refused.
+	if weights.UncompressedSize64 > math.MaxInt64 || weights.CompressedSize64 > math.MaxInt64 {
+		return nil, refit.Errorf("keras", -1, "%s: size overflows int64", WeightsMember)
+	}
+	declared := int64(weights.UncompressedSize64)
+	if weights.Method != zip.Store {
+		if err := refit.CheckInflateRatio("keras", WeightsMember, int64(weights.CompressedSize64), declared); err != nil {
+			return nil, err
+		}
 	}
 	rc, err := weights.Open()
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "opening " + WeightsMember, Err: err}
 	}
-	h, err := openH5(&zipErrReader{rc})
+	h, err := openH5(refit.LimitInflated("keras", WeightsMember, &zipErrReader{rc}, declared), budget)
 	rc.Close()
 	if err != nil {
 		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {

@@ -38,8 +38,9 @@ func openZip(r io.ReaderAt, size int64) (*zip.Reader, error) {
 }
 
 // decodeNPZ reads the headers of every member of a .npz archive. Stored members
-// are views of r; deflated members decompress when their tensor is read.
-func decodeNPZ(r io.ReaderAt, size int64) (*refit.Model, error) {
+// are views of r; deflated members decompress when their tensor is read, each time
+// charging budget with the bytes they inflate to.
+func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	zr, err := openZip(r, size)
 	if err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func decodeNPZ(r io.ReaderAt, size int64) (*refit.Model, error) {
 			return nil, formatErr(-1, nil, "duplicate member %q", f.Name)
 		}
 		seen[name] = true
-		t, err := decodeMember(r, size, f, name)
+		t, err := decodeMember(r, size, f, name, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -67,7 +68,7 @@ func decodeNPZ(r io.ReaderAt, size int64) (*refit.Model, error) {
 	return m, nil
 }
 
-func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string) (*tensor.Tensor, error) {
+func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *refit.Budget) (*tensor.Tensor, error) {
 	if f.Flags&0x1 != 0 {
 		return nil, refit.Unsupportedf("numpy", "member %q is encrypted", f.Name)
 	}
@@ -113,24 +114,31 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string) (*tensor.
 		if err != nil {
 			return nil, memberErr(formatErr(off, err, "opening"))
 		}
-		h, err := readHeader(rc, usize)
+		h, err := readHeader(refit.LimitInflated("numpy", f.Name, rc, usize), usize)
 		rc.Close()
 		if err != nil {
 			return nil, memberErr(err)
 		}
-		return newTensor(name, h, func() ([]byte, error) { return inflate(f, h) }, nil)
+		return newTensor(name, h, func() ([]byte, error) { return inflate(f, h, budget) }, nil)
 	default:
 		return nil, refit.Unsupportedf("numpy", "member %q uses zip compression method %d", f.Name, f.Method)
 	}
 }
 
-// inflate decompresses a member's array data, checking its length and CRC-32.
-func inflate(f *zip.File, h *Header) ([]byte, error) {
-	rc, err := f.Open()
+// inflate decompresses a member's array data, checking its length and CRC-32. Its bytes
+// are charged to budget, and stay charged: the caller may keep them, and Go frees them
+// only at a later collection, so a model whose deflated members are read again and
+// again (convert reads them once to write and once to verify) meets the budget sooner.
+func inflate(f *zip.File, h *Header, budget *refit.Budget) ([]byte, error) {
+	if err := budget.Charge(h.DataSize, "inflated .npz members"); err != nil {
+		return nil, fmt.Errorf("numpy: member %q: %w", f.Name, err)
+	}
+	zrc, err := f.Open()
 	if err != nil {
 		return nil, formatErr(-1, err, "member %q: opening", f.Name)
 	}
-	defer rc.Close()
+	defer zrc.Close()
+	rc := refit.LimitInflated("numpy", f.Name, zrc, int64(f.UncompressedSize64))
 	if _, err := io.CopyN(io.Discard, rc, h.DataOffset); err != nil {
 		return nil, formatErr(-1, unexpectedEOF(err), "member %q: skipping header", f.Name)
 	}

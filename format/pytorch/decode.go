@@ -70,16 +70,17 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 	var root any
 	var err error
 	legacy := &legacyLoader{storages: map[string]*storage{}, seen: map[string]bool{}}
+	budget := opts.NewBudget()
 	switch {
 	case refit.HasPrefix(r, size, "PK\x03\x04"), refit.HasPrefix(r, size, "PK\x05\x06"):
-		root, err = decodeZip(r, size, opts)
+		root, err = decodeZip(r, size, opts, budget)
 		if err != nil {
 			if terr := truncatedZip(r, size); terr != nil {
 				err = terr
 			}
 		}
 	case isLegacy(r, size):
-		root, err = decodeLegacy(r, size, opts, legacy)
+		root, err = decodeLegacy(r, size, opts, budget, legacy)
 	default:
 		return nil, refit.Errorf("pytorch", 0, "not a torch.save file (no zip or legacy magic)")
 	}
@@ -94,14 +95,14 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 	return m, nil
 }
 
-func unpickleOptions(opts *refit.DecodeOptions, load pickle.PersistentLoader) *pickle.Options {
-	return &pickle.Options{Globals: globals(), Inert: opts.Extract, PersistentLoad: load}
+func unpickleOptions(opts *refit.DecodeOptions, budget *refit.Budget, load pickle.PersistentLoader) *pickle.Options {
+	return &pickle.Options{Globals: globals(), Inert: opts.Extract, PersistentLoad: load, Budget: budget}
 }
 
 // wrapPickleErr adds the --extract hint to refused globals.
 func wrapPickleErr(err error) error {
 	var fe *refit.FormatError
-	if errors.As(err, &fe) || errors.Is(err, refit.ErrUnsupported) {
+	if errors.As(err, &fe) || errors.Is(err, refit.ErrUnsupported) || errors.Is(err, refit.ErrBudget) {
 		return err
 	}
 	if errors.Is(err, pickle.ErrGlobal) {
@@ -116,7 +117,7 @@ func wrapPickleErr(err error) error {
 	return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad pickle", Err: err}
 }
 
-func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error) {
+func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *refit.Budget) (any, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
@@ -143,6 +144,11 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 			return nil, errorf("byteorder %q", b)
 		}
 	}
+	if f := members[prefix+"/data.pkl"]; f != nil && f.UncompressedSize64 <= maxPickleSize {
+		if err := budget.Charge(int64(f.UncompressedSize64), "pytorch: the bytes of "+f.Name); err != nil {
+			return nil, err
+		}
+	}
 	pkl, err := readMember(members[prefix+"/data.pkl"], maxPickleSize)
 	if err != nil {
 		return nil, err
@@ -153,12 +159,12 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 		if err != nil || st.resolved {
 			return st, err
 		}
-		if err := resolveZipStorage(r, size, st, members[prefix+"/data/"+st.key], bigEndian); err != nil {
+		if err := resolveZipStorage(r, size, st, members[prefix+"/data/"+st.key], bigEndian, budget); err != nil {
 			return nil, err
 		}
 		return st, nil
 	}
-	root, err := pickle.Unpickle(pkl, unpickleOptions(opts, load))
+	root, err := pickle.Unpickle(pkl, unpickleOptions(opts, budget, load))
 	if err != nil {
 		return nil, wrapPickleErr(err)
 	}
@@ -268,7 +274,7 @@ func storageFromPID(pid any, storages map[string]*storage) (*storage, error) {
 	return st, nil
 }
 
-func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigEndian bool) error {
+func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigEndian bool, budget *refit.Budget) error {
 	if f == nil {
 		return errorf("storage data/%s missing from the archive", st.key)
 	}
@@ -292,12 +298,18 @@ func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigE
 		st.readAt, st.base = r, off
 		return nil
 	}
+	// Every inflation is charged to the call's budget and stays charged (as for .npz
+	// members): the caller may keep the bytes.
 	st.inflate = func(n int64) ([]byte, error) {
-		rc, err := f.Open()
+		if err := budget.Charge(n, "inflated storages"); err != nil {
+			return nil, fmt.Errorf("pytorch: data/%s: %w", st.key, err)
+		}
+		zrc, err := f.Open()
 		if err != nil {
 			return nil, err
 		}
-		defer rc.Close()
+		defer zrc.Close()
+		rc := refit.LimitInflated("pytorch", f.Name, zrc, int64(f.UncompressedSize64))
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(rc, buf); err != nil {
 			return nil, fmt.Errorf("pytorch: inflate data/%s: %w", st.key, err)
@@ -309,8 +321,8 @@ func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigE
 
 // decodeLegacy reads the pre-1.6 format: five pickles (magic, protocol version, sys_info,
 // the object, storage keys) followed by each storage as an 8-byte element count and its bytes.
-func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions, ld *legacyLoader) (any, error) {
-	plain := &pickle.Options{Globals: globals()}
+func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *refit.Budget, ld *legacyLoader) (any, error) {
+	plain := &pickle.Options{Globals: globals(), Budget: budget}
 	magic, off, err := pickle.Decode(r, 0, size, plain)
 	if err != nil {
 		return nil, legacyPickleErr(err, "magic number", 0, size)
@@ -338,7 +350,7 @@ func decodeLegacy(r io.ReaderAt, size int64, opts *refit.DecodeOptions, ld *lega
 	}
 	storages := ld.storages
 	start = off
-	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, ld.load))
+	root, off, err := pickle.Decode(r, off, size, unpickleOptions(opts, budget, ld.load))
 	if err != nil {
 		return nil, legacyPickleErr(err, "object", start, size)
 	}

@@ -128,7 +128,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	m := src
 	if o.weights != "" {
-		w, err := refit.Open(o.weights)
+		w, err := refit.OpenWith(o.weights, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 		if err != nil {
 			return err
 		}
@@ -235,7 +235,7 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit
 			return m, nil
 		}
 	}
-	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract, MaxMemory: int64(e.maxMemory)})
 }
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.

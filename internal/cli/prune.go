@@ -166,7 +166,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if enc.Encode == nil {
 			return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)
 		}
-		src, err := refit.Open(in)
+		src, err := refit.OpenWith(in, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 		if err != nil {
 			return err
 		}
