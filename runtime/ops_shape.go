@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 	"slices"
+
+	"github.com/refit-ml/refit"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -678,9 +681,16 @@ func rangeKernel(c *Call) ([]*Value, error) {
 		if delta == 0 {
 			return nil, fmt.Errorf("delta is 0")
 		}
-		n := int64(max(0, ceil((limit-start)/delta)))
-		if n > 1<<32 {
-			return nil, fmt.Errorf("range of %d elements: %w", n, ErrTooLarge)
+		count := (limit - start) / delta
+		if math.IsNaN(count) || math.IsInf(count, 0) {
+			return nil, fmt.Errorf("range from %v to %v by %v has no finite length: %w", start, limit, delta, refit.ErrFormat)
+		}
+		if count > 1<<32 {
+			return nil, fmt.Errorf("range of %.0f elements: %w", math.Ceil(count), ErrTooLarge)
+		}
+		n := int64(0)
+		if count > 0 {
+			n = int64(math.Ceil(count))
 		}
 		out := c.Alloc(s.DType, []int64{n})
 		for i := 0; i < int(n); i++ {
@@ -692,33 +702,27 @@ func rangeKernel(c *Call) ([]*Value, error) {
 	if delta == 0 {
 		return nil, fmt.Errorf("delta is 0")
 	}
-	n := int64(0)
-	if (delta > 0 && limit > start) || (delta < 0 && limit < start) {
-		n = (limit - start + delta - sign64(delta)) / delta
+	// The distance and step in uint64, so that limit-start cannot overflow.
+	var dist, step uint64
+	switch {
+	case delta > 0 && limit > start:
+		dist, step = uint64(limit)-uint64(start), uint64(delta)
+	case delta < 0 && limit < start:
+		dist, step = uint64(start)-uint64(limit), -uint64(delta)
 	}
-	if n > 1<<32 {
-		return nil, fmt.Errorf("range of %d elements: %w", n, ErrTooLarge)
+	count := dist / step
+	if dist%step != 0 {
+		count++
 	}
+	if count > 1<<32 {
+		return nil, fmt.Errorf("range from %d to %d by %d has %d elements: %w", start, limit, delta, count, ErrTooLarge)
+	}
+	n := int64(count)
 	out := c.Alloc(s.DType, []int64{n})
 	for i := int64(0); i < n; i++ {
 		setInt64(out, int(i), start+i*delta)
 	}
 	return []*Value{out}, nil
-}
-
-func ceil(x float64) float64 {
-	t := float64(int64(x))
-	if t < x {
-		return t + 1
-	}
-	return t
-}
-
-func sign64(x int64) int64 {
-	if x < 0 {
-		return -1
-	}
-	return 1
 }
 
 func padKernel(c *Call) ([]*Value, error) {
