@@ -254,6 +254,9 @@ func scratchSlice[T any](c *Call, n int) []T {
 	if c.sess == nil || bytes < minTracked {
 		return make([]T, n)
 	}
+	if int64(n) > c.sess.maxElements {
+		panic(&allocError{fmt.Errorf("scratch of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)})
+	}
 	b := c.sess.budget
 	if err := b.charge(bytes, func() string { return fmt.Sprintf("scratch buffer of %d %T", n, zero) }); err != nil {
 		panic(&allocError{err})

@@ -152,7 +152,7 @@ func topKKernel(c *Call) ([]*Value, error) {
 	shape[ax] = k
 	vals := c.Alloc(x.DType, shape)
 	inds := c.Alloc(tensor.I64, shape)
-	idx := make([]int, outer*K*inner)
+	idx := scratchSlice[int](c, outer*K*inner)
 	out := inds.Data.([]int64)
 	switch d := x.Data.(type) {
 	case []float32:
@@ -325,7 +325,7 @@ func oneHotKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	outer, _, inner := splitAxis(shape, ax)
-	idx := make([]int, n) // 0 = off value, 1 = on value
+	idx := scratchSlice[int](c, n) // 0 = off value, 1 = on value
 	for i := 0; i < ind.Len(); i++ {
 		v := int64(elemFloat64(ind, i))
 		if v < 0 {
@@ -365,7 +365,7 @@ func depthToSpaceKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	b, h, w, cc := int(bs), int(H), int(W), int(oc)
 	i := 0
 	for n := 0; n < int(N); n++ {
@@ -406,7 +406,7 @@ func spaceToDepthKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	b, oh, ow := int(bs), int(H/bs), int(W/bs)
 	i := 0
 	for n := 0; n < int(N); n++ {
@@ -439,7 +439,7 @@ func triluKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	r, cols := int(x.Shape[len(x.Shape)-2]), int(x.Shape[len(x.Shape)-1])
-	idx := make([]int, x.Len())
+	idx := scratchSlice[int](c, x.Len())
 	for i := range idx {
 		row, col := int64(i/cols%max(r, 1)), int64(i%cols)
 		keep := col-row >= k
@@ -490,7 +490,7 @@ func compressKernel(c *Call) ([]*Value, error) {
 	}
 	shape := slices.Clone(x.Shape)
 	shape[ax] = int64(len(sel))
-	idx := make([]int, 0, outer*len(sel)*inner)
+	idx := scratchSlice[int](c, outer*len(sel)*inner)[:0]
 	for o := 0; o < outer; o++ {
 		for _, s := range sel {
 			for in := 0; in < inner; in++ {
@@ -524,7 +524,7 @@ func reverseSequenceKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("sequence_lens %v must hold batch size %d values", lens, B)
 	}
 	st := stridesOf(x.Shape)
-	idx := make([]int, x.Len())
+	idx := scratchSlice[int](c, x.Len())
 	for i := range idx {
 		b := i / st[batchAxis] % int(B)
 		t := i / st[timeAxis] % int(T)
@@ -608,7 +608,7 @@ func uniqueKernel(c *Call) ([]*Value, error) {
 		shape = slices.Clone(x.Shape)
 		shape[ax] = int64(ng)
 	}
-	idx := make([]int, 0, outer*ng*inner)
+	idx := scratchSlice[int](c, outer*ng*inner)[:0]
 	for o := 0; o < outer; o++ {
 		for _, g := range perm {
 			for in := 0; in < inner; in++ {
@@ -651,7 +651,7 @@ func mvnKernel(c *Call) ([]*Value, error) {
 	// Group elements by their coordinates on the kept axes.
 	st := stridesOf(x.Shape)
 	n := x.Len()
-	group := make([]int, n)
+	group := scratchSlice[int](c, n)
 	ng := 1
 	for d := range x.Shape {
 		if !reduced[d] {
@@ -1099,7 +1099,7 @@ func einsumKernel(c *Call) ([]*Value, error) {
 	parallelFor(nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
 		base := make([]int, ops)
 		offs := make([]int, ops)
-		sidx := make([]int, len(sum))
+		sidx := scratchSlice[int](c, len(sum))
 		for o := lo; o < hi; o++ {
 			clear(base)
 			r := o
@@ -1705,7 +1705,7 @@ func centerCropPadKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	st := stridesOf(x.Shape)
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	coord := make([]int, rank)
 	for i := range idx {
 		r := i

@@ -503,7 +503,7 @@ func sliceKernel(c *Call) ([]*Value, error) {
 	if stridedCopy(out.Data, x.Data, shape, base, sstr) {
 		return []*Value{out}, nil
 	}
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	counter := make([]int64, r)
 	off := base
 	for i := 0; i < total; i++ {
@@ -578,7 +578,7 @@ func tileKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(x.DType, shape)
 	n := out.Len()
 	istr := stridesOf(x.Shape)
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	counter := make([]int64, len(shape))
 	for i := 0; i < n; i++ {
 		off := 0
@@ -789,7 +789,7 @@ func padKernel(c *Call) ([]*Value, error) {
 	}
 	// Source index per output element; -1 for the constant.
 	istr := stridesOf(x.Shape)
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	counter := make([]int64, r)
 	for i := 0; i < n; i++ {
 		off := 0

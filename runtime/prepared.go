@@ -86,11 +86,15 @@ func graphOf(g *Graph, n *Node) *Graph {
 func (c *Call) allocRaw(dt tensor.DType, shape []int64) *Value { return c.alloc(dt, shape, false) }
 
 // checkElements returns an error wrapping ErrTooLarge when a scratch or output
-// buffer of n elements would exceed the session's MaxElements: kernels call it
-// before allocating anything sized by attributes or input values.
+// buffer of n elements would exceed the session's MaxElements, and reserves the
+// memory budget for n float32 until the kernel returns: kernels call it before
+// allocating a scratch buffer sized by attributes or input values.
 func (c *Call) checkElements(n int64) error {
-	if c.sess != nil && (n < 0 || n > c.sess.maxElements) {
+	if c.sess == nil {
+		return nil
+	}
+	if n < 0 || n > c.sess.maxElements {
 		return fmt.Errorf("buffer of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)
 	}
-	return nil
+	return c.reserve(4*n, func() string { return fmt.Sprintf("scratch buffer of %d float32", n) })
 }
