@@ -710,9 +710,12 @@ func rangeKernel(c *Call) ([]*Value, error) {
 	case delta < 0 && limit < start:
 		dist, step = uint64(start)-uint64(limit), -uint64(delta)
 	}
-	count := dist / step
-	if dist%step != 0 {
-		count++
+	var count uint64
+	if step != 0 { // else the range is empty
+		count = dist / step
+		if dist%step != 0 {
+			count++
+		}
 	}
 	if count > 1<<32 {
 		return nil, fmt.Errorf("range from %d to %d by %d has %d elements: %w", start, limit, delta, count, ErrTooLarge)
