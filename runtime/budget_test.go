@@ -60,7 +60,7 @@ func TestMemoryBudgetRefusesBeforeAllocating(t *testing.T) {
 		inputs []*Value
 	}{
 		{"ConstantOfShape", "ConstantOfShape", nil, []*Value{i64s(big)}},
-		{"Expand", "Expand", nil, []*Value{f32([]int64{1}, 1), i64s(1 << 12, 1 << 11)}},
+		{"Expand", "Expand", nil, []*Value{f32([]int64{1}, 1), i64s(1<<12, 1<<11)}},
 		{"Tile", "Tile", nil, []*Value{f32([]int64{2}, 1, 2), i64s(big / 2)}},
 		{"Range", "Range", nil, []*Value{Scalar[int64](0), Scalar(big), Scalar[int64](1)}},
 		{"RangeFloat", "Range", nil, []*Value{Scalar[float32](0), Scalar(float32(big)), Scalar[float32](1)}},
