@@ -30,7 +30,7 @@ type MemoryError struct {
 }
 
 func (e *MemoryError) Error() string {
-	return fmt.Sprintf("%s needs %s with %s of tensors in use; the limit is %s (raise it with Options.MaxMemory, the --max-memory flag of refit)",
+	return fmt.Sprintf("memory budget exceeded: %s needs %s with %s of tensors in use; the limit is %s (raise it with Options.MaxMemory or refit's --max-memory)",
 		e.What, byteCount(e.Requested), byteCount(e.InUse), byteCount(e.Limit))
 }
 
@@ -290,7 +290,7 @@ func (c *Call) countIteration() error {
 		return nil
 	}
 	if n := c.env.run.iterations.Add(1); n > c.sess.maxIterations {
-		return fmt.Errorf("%w: more than %d Loop and Scan iterations in one run (raise it with Options.MaxIterations)", ErrIterationBudget, c.sess.maxIterations)
+		return fmt.Errorf("%w: more than %d Loop and Scan iterations in one run (raise it with Options.MaxIterations or refit run --max-iterations)", ErrIterationBudget, c.sess.maxIterations)
 	}
 	return nil
 }

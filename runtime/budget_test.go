@@ -371,3 +371,48 @@ func TestDefaultMaxMemory(t *testing.T) {
 		t.Fatalf("DefaultMaxMemory() = %d", m)
 	}
 }
+
+// BenchmarkLoopIterations measures a Loop whose body makes fresh values every
+// iteration (subgraph outputs leave the pool): the path the budget tracks.
+func BenchmarkLoopIterations(b *testing.B) {
+	body := &Graph{
+		Inputs:  []ValueInfo{{Name: "i", DType: tensor.I64}, {Name: "c", DType: tensor.Bool}, {Name: "xin", DType: tensor.F32}},
+		Outputs: []ValueInfo{{Name: "c"}, {Name: "xout"}},
+		Nodes: []*Node{
+			node("Neg", []string{"xin"}, []string{"t"}),
+			node("Neg", []string{"t"}, []string{"xout"}),
+		},
+	}
+	s, err := NewSession(loopGraph(body), map[string]int64{"": 17}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	feeds := map[string]*Value{"n": Scalar[int64](1000), "x": NewValue(tensor.F32, []int64{256})}
+	for b.Loop() {
+		if _, err := s.Run(context.Background(), feeds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkChain measures a chain of small nodes, which reuse pooled buffers.
+func BenchmarkChain(b *testing.B) {
+	g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, 1024)}}
+	prev := "x"
+	for i := range 100 {
+		name := "v" + string(rune('A'+i/26)) + string(rune('a'+i%26))
+		g.Nodes = append(g.Nodes, node("Neg", []string{prev}, []string{name}))
+		prev = name
+	}
+	g.Outputs = []ValueInfo{{Name: prev}}
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	feeds := map[string]*Value{"x": NewValue(tensor.F32, []int64{1024})}
+	for b.Loop() {
+		if _, err := s.Run(context.Background(), feeds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -113,7 +113,13 @@ func numElements(shape []int64) (int, error) {
 // fillFrom sets every element of v to the single element of scalar (cast).
 func fillFrom(v *Value, scalar *Value) {
 	s := castValue(scalar, v.DType)
-	for i := 0; i < v.Len(); i++ {
-		copyAt(v.Data, i, s.Data, 0, 1)
+	n := v.Len()
+	if n == 0 {
+		return
+	}
+	copyAt(v.Data, 0, s.Data, 0, 1)
+	// Doubling copies: log2(n) calls instead of one type switch per element.
+	for done := 1; done < n; done *= 2 {
+		copyAt(v.Data, done, v.Data, 0, min(done, n-done))
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"text/tabwriter"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -30,15 +32,28 @@ func newRunCmd(e *env) *cobra.Command {
 	var in runInputs
 	var out string
 	var asJSON, force bool
+	var opts runtime.Options
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "run MODEL.onnx",
 		Short: "Run an ONNX model on the CPU with Refit's pure-Go runtime",
 		Long: `Run executes an ONNX model on inputs from --input name=file.npy, a --data .npz archive,
 or seeded random values shaped as the model declares, and prints a summary of each
-output; --output writes them all to an .npz file.`,
+output; --output writes them all to an .npz file.
+
+Models are untrusted: every tensor the run allocates is charged to a memory budget
+(half of the RAM or of the process's memory limit, whichever is smaller), Loop and
+Scan iterations are counted against --max-iterations over all nesting levels, and
+--timeout stops a run that takes too long. Exceeding any of them is an error (exit 1).`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			s, _, err := loadSession(a[0])
+			ctx := e.ctx
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			s, _, err := loadSessionOptions(a[0], &opts)
 			if err != nil {
 				return err
 			}
@@ -47,7 +62,7 @@ output; --output writes them all to an .npz file.`,
 				return err
 			}
 			start := time.Now()
-			res, err := s.Run(e.ctx, set.values)
+			res, err := s.Run(ctx, set.values)
 			if err != nil {
 				return err
 			}
@@ -103,6 +118,8 @@ output; --output writes them all to an .npz file.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the outputs to this .npz file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing --output file")
+	cmd.Flags().Int64Var(&opts.MaxIterations, "max-iterations", runtime.DefaultMaxIterations, "most Loop and Scan iterations one run may take, summed over nesting levels")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop the run after this long (0: no limit)")
 	return cmd
 }
 

@@ -1,0 +1,55 @@
+package hostile
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRuntime runs `refit run` on graphs that ask the runtime for far more memory or
+// time than their few bytes are worth (made by testdata/gen/hostile_runtime.py). Under
+// a 4 GiB address-space limit the runtime's default memory budget is 2 GiB: each run
+// must stop with exit code 1 and the error that names the exhausted budget or the
+// malformed value, never a crash, a hang or the kernel's OOM killer.
+func TestRuntime(t *testing.T) {
+	tests := []struct {
+		file  string
+		flags []string
+		want  string // in stderr
+	}{
+		// One node asks for 4 GiB or more.
+		{"constant_of_shape_4gib", nil, "memory budget exceeded"},
+		{"expand_4gib", nil, "memory budget exceeded"},
+		{"tile_4gib", nil, "memory budget exceeded"},
+		{"resize_nearest_4gib", nil, "memory budget exceeded"},
+		{"resize_linear_4gib", nil, "memory budget exceeded"},
+		{"range_8gib", nil, "memory budget exceeded"},
+		// Tensors that each fit, but not together.
+		{"sum_live_4gib", nil, "memory budget exceeded"},
+		// Loops that pile up scan outputs or double their carried value.
+		{"loop_scan_collect", nil, "memory budget exceeded"},
+		{"loop_doubling", nil, "memory budget exceeded"},
+		// Loops that would run for hours: the iteration budget over all nesting levels,
+		// or a timeout that cancels the run.
+		{"loop_nested", []string{"--max-iterations", "100000"}, "iteration budget exceeded"},
+		{"loop_forever", []string{"--max-iterations", "100000"}, "iteration budget exceeded"},
+		{"loop_nested", []string{"--timeout", "1s"}, "context deadline exceeded"},
+		// Range bounds whose length overflows or is not a number.
+		{"range_int64_overflow", nil, "tensor too large"},
+		{"range_nan", nil, "no finite length"},
+		// A few bytes of initializer declaring 2^40 elements.
+		{"initializer_2p40_typed", nil, "needs 1099511627776 values, have 1"},
+		{"initializer_2p40_raw", nil, "needs 4398046511104 bytes, have 4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file+strings.Join(tc.flags, ""), func(t *testing.T) {
+			args := append([]string{"run"}, tc.flags...)
+			args = append(args, filepath.Join("testdata", "runtime", tc.file+".onnx"))
+			r := runRefit(t, limits{timeout: 90 * time.Second}, args...)
+			if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("refit %v: want exit 1 and %q\n%v", args, tc.want, r)
+			}
+		})
+	}
+}
