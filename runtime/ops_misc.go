@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	goruntime "runtime"
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -1361,6 +1363,31 @@ func roiAlignKernel(c *Call) ([]*Value, error) {
 		pos [4]int
 		w   [4]float32
 	}
+	// The samples per bin come from sampling_ratio or from the ROI's size: bound the
+	// table each worker builds before any worker allocates it.
+	most := 0.0
+	for r := 0; r < R; r++ {
+		roi := rs[r*4 : r*4+4]
+		rw, rh := float64(roi[2]-roi[0])*float64(scale), float64(roi[3]-roi[1])*float64(scale)
+		if coord == "output_half_pixel" {
+			rw, rh = max(rw, 1), max(rh, 1)
+		}
+		gh, gw := float64(ratio), float64(ratio)
+		if ratio == 0 {
+			gh, gw = math.Ceil(rh/float64(OH)), math.Ceil(rw/float64(OW))
+		}
+		if n := float64(OH*OW) * max(gh, 0) * max(gw, 0); n > most || math.IsNaN(n) {
+			most = n
+		}
+	}
+	if math.IsNaN(most) || most > float64(c.sess.maxElements) {
+		return nil, fmt.Errorf("%v samples per region of interest: %w", most, ErrTooLarge)
+	}
+	if err := c.reserve(int64(most)*int64(unsafe.Sizeof(sample{}))*int64(min(R, goruntime.GOMAXPROCS(0))), func() string {
+		return fmt.Sprintf("sample tables of %.0f entries", most)
+	}); err != nil {
+		return nil, err
+	}
 	parallelFor(R, 1, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			roi := rs[r*4 : r*4+4]
@@ -1934,7 +1961,7 @@ func dftKernel(c *Call) ([]*Value, error) {
 	inShape := x.Shape[:len(x.Shape)-1]
 	outer, inLen, inner := splitAxis(inShape, ax)
 	xs := x.AsFloat64s()
-	res := make([]float64, outer*int(bins)*inner*2)
+	res := scratchSlice[float64](c, outer*int(bins)*inner*2)
 	N := int(n)
 	cs, sn := twiddles(N)
 	parallelFor(outer*inner, 1, func(lo, hi int) {
@@ -2012,7 +2039,7 @@ func stftKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	xs := x.AsFloat64s()
-	res := make([]float64, n)
+	res := scratchSlice[float64](c, n)
 	F, N := int(frameLen), int(bins)
 	cs, sn := twiddles(F)
 	parallelFor(int(B*frames), 1, func(lo, hi int) {
