@@ -14,39 +14,40 @@ import (
 // malformed value, never a crash, a hang or the kernel's OOM killer.
 func TestRuntime(t *testing.T) {
 	tests := []struct {
-		file  string
-		flags []string
-		want  string // in stderr
+		file   string
+		flags  []string
+		want   string // in stderr
+		memKiB int64  // ulimit -v; 0: 4 GiB
 	}{
 		// One node asks for 4 GiB or more.
-		{"constant_of_shape_4gib", nil, "memory budget exceeded"},
-		{"expand_4gib", nil, "memory budget exceeded"},
-		{"tile_4gib", nil, "memory budget exceeded"},
-		{"resize_nearest_4gib", nil, "memory budget exceeded"},
-		{"resize_linear_4gib", nil, "memory budget exceeded"},
-		{"range_8gib", nil, "memory budget exceeded"},
+		{"constant_of_shape_4gib", nil, "memory budget exceeded", 0},
+		{"expand_4gib", nil, "memory budget exceeded", 0},
+		{"tile_4gib", nil, "memory budget exceeded", 0},
+		{"resize_nearest_4gib", nil, "memory budget exceeded", 0},
+		{"resize_linear_4gib", nil, "memory budget exceeded", 0},
+		{"range_8gib", nil, "memory budget exceeded", 0},
 		// Tensors that each fit, but not together.
-		{"sum_live_4gib", nil, "memory budget exceeded"},
+		{"sum_live_4gib", nil, "memory budget exceeded", 0},
 		// Loops that pile up scan outputs or double their carried value.
-		{"loop_scan_collect", nil, "memory budget exceeded"},
-		{"loop_doubling", nil, "memory budget exceeded"},
+		{"loop_scan_collect", nil, "memory budget exceeded", 1 << 20}, // 1 GiB: a 512 MiB budget fills 4x sooner
+		{"loop_doubling", nil, "memory budget exceeded", 0},
 		// Loops that would run for hours: the iteration budget over all nesting levels,
 		// or a timeout that cancels the run.
-		{"loop_nested", []string{"--max-iterations", "100000"}, "iteration budget exceeded"},
-		{"loop_forever", []string{"--max-iterations", "100000"}, "iteration budget exceeded"},
-		{"loop_nested", []string{"--timeout", "1s"}, "context deadline exceeded"},
+		{"loop_nested", []string{"--max-iterations", "100000"}, "iteration budget exceeded", 0},
+		{"loop_forever", []string{"--max-iterations", "100000"}, "iteration budget exceeded", 0},
+		{"loop_nested", []string{"--timeout", "1s"}, "context deadline exceeded", 0},
 		// Range bounds whose length overflows or is not a number.
-		{"range_int64_overflow", nil, "tensor too large"},
-		{"range_nan", nil, "no finite length"},
+		{"range_int64_overflow", nil, "tensor too large", 0},
+		{"range_nan", nil, "no finite length", 0},
 		// A few bytes of initializer declaring 2^40 elements.
-		{"initializer_2p40_typed", nil, "needs 1099511627776 values, have 1"},
-		{"initializer_2p40_raw", nil, "needs 4398046511104 bytes, have 4"},
+		{"initializer_2p40_typed", nil, "needs 1099511627776 values, have 1", 0},
+		{"initializer_2p40_raw", nil, "needs 4398046511104 bytes, have 4", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file+strings.Join(tc.flags, ""), func(t *testing.T) {
 			args := append([]string{"run"}, tc.flags...)
 			args = append(args, filepath.Join("testdata", "runtime", tc.file+".onnx"))
-			r := runRefit(t, limits{timeout: 90 * time.Second}, args...)
+			r := runRefit(t, limits{memKiB: tc.memKiB, timeout: 90 * time.Second}, args...)
 			if r.code != 1 || !strings.Contains(r.stderr, tc.want) {
 				t.Fatalf("refit %v: want exit 1 and %q\n%v", args, tc.want, r)
 			}

@@ -301,9 +301,10 @@ type runState struct {
 }
 
 // DefaultMaxMemory is the memory budget of a session whose Options.MaxMemory is 0:
-// half of the least of the machine's RAM, the process's address-space and data
-// limits and its cgroup's memory limit (half of 16 GiB when none is known). The other
-// half is left to the model file, the Go runtime and garbage not yet collected.
+// half of the least of the machine's RAM, its cgroup's memory limit and the room left
+// under the process's address-space and data limits when it is first called (half of
+// 16 GiB when none is known). The other half is left to the model file, the Go
+// runtime and garbage not yet collected.
 func DefaultMaxMemory() int64 { return defaultMaxMemory() }
 
 var defaultMaxMemory = sync.OnceValue(func() int64 {
