@@ -26,6 +26,7 @@ func TestRuntime(t *testing.T) {
 		{"resize_nearest_4gib", nil, "memory budget exceeded", 0},
 		{"resize_linear_4gib", nil, "memory budget exceeded", 0},
 		{"range_8gib", nil, "memory budget exceeded", 0},
+		{"input_declared_4gib", nil, "memory budget exceeded", 0}, // random inputs of its declared shape
 		// Tensors that each fit, but not together.
 		{"sum_live_4gib", nil, "memory budget exceeded", 0},
 		// Loops that pile up scan outputs or double their carried value.

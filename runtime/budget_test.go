@@ -420,3 +420,44 @@ func BenchmarkChain(b *testing.B) {
 		}
 	}
 }
+
+// TestRandomInputsBudget declares an input of 2^26 float32 (256 MiB): RandomInputs
+// must refuse it under a 16 MiB budget instead of allocating it.
+func TestRandomInputsBudget(t *testing.T) {
+	g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, 1<<13, 1<<13)}, Outputs: []ValueInfo{{Name: "y"}},
+		Nodes: []*Node{node("Neg", []string{"x"}, []string{"y"})}}
+	s, err := NewSession(g, map[string]int64{"": 17}, &Options{MaxMemory: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in map[string]*Value
+	used := allocatedDuring(func() { in, err = RandomInputs(s, 1, nil) })
+	if !errors.Is(err, ErrMemoryBudget) {
+		t.Fatalf("RandomInputs = %v, %v; want ErrMemoryBudget", in, err)
+	}
+	if used > 16<<20 {
+		t.Errorf("the refused RandomInputs allocated %d bytes", used)
+	}
+}
+
+// TestOutputCopyBudget returns a folded constant of 8 MiB, which Run copies for the
+// caller: under a 12 MiB budget the copy does not fit.
+func TestOutputCopyBudget(t *testing.T) {
+	g := &Graph{Outputs: []ValueInfo{{Name: "y"}}, Initializers: map[string]*Value{"shape": i64s(1 << 21)},
+		Nodes: []*Node{node("ConstantOfShape", []string{"shape"}, []string{"y"})}}
+	s, err := NewSession(g, map[string]int64{"": 17}, &Options{MaxMemory: 12 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(context.Background(), nil); !errors.Is(err, ErrMemoryBudget) {
+		t.Fatalf("Run = %v, want ErrMemoryBudget for the output's copy", err)
+	}
+	s, err = NewSession(g, map[string]int64{"": 17}, &Options{MaxMemory: 24 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Run(context.Background(), nil)
+	if err != nil || out["y"].Len() != 1<<21 {
+		t.Fatalf("Run = %v, %v; want 2^21 zeros", out["y"], err)
+	}
+}

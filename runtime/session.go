@@ -445,11 +445,26 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string
 		if v.buf == nil {
 			// Not from the pool: it may be (a view of) an initializer or constant the
 			// session keeps, which the caller must not be able to modify.
-			v = v.Clone()
+			if v, err = s.clone(v, o.Name); err != nil {
+				return nil, err
+			}
 		}
 		res[o.Name] = v
 	}
 	return res, nil
+}
+
+// clone is Value.Clone with a tensor's copy charged to the budget.
+func (s *Session) clone(v *Value, name string) (*Value, error) {
+	if v.Kind != KindTensor {
+		return v.Clone(), nil
+	}
+	data, err := s.budget.newSlice(v.DType, int64(v.Len()), func() string { return fmt.Sprintf("copy of output %q %v", name, v) })
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	copyAt(data, 0, v.Data, 0, v.Len())
+	return &Value{DType: v.DType, Shape: slices.Clone(v.Shape), Data: data}, nil
 }
 
 func checkInput(in ValueInfo, v *Value) error {

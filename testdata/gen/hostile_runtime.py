@@ -60,6 +60,10 @@ def main():
     save("range_8gib", [helper.make_node("Range", ["a", "b", "d"], ["y"])], [out("y", I64)],
          [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("a", 0), ("b", gib4), ("d", 1))])
 
+    # An input declared [32768, 32768]: refit run makes random inputs of that shape.
+    save("input_declared_4gib", [helper.make_node("Neg", ["x"], ["y"])], [out("y")], [],
+         inputs=[helper.make_tensor_value_info("x", F, [1 << 15, 1 << 15])])
+
     # Range bounds whose length overflows int64, or is not a number.
     save("range_int64_overflow", [helper.make_node("Range", ["a", "b", "d"], ["y"])], [out("y", I64)],
          [numpy_helper.from_array(np.array(v, np.int64), n)
