@@ -461,3 +461,43 @@ func TestOutputCopyBudget(t *testing.T) {
 		t.Fatalf("Run = %v, %v; want 2^21 zeros", out["y"], err)
 	}
 }
+
+// TestMemoryBudgetConcurrentRuns runs one session from several goroutines under a
+// budget that fits two runs' values at a time but not all of them: runs may fail with
+// ErrMemoryBudget but never otherwise, and the budget is whole again at the end.
+func TestMemoryBudgetConcurrentRuns(t *testing.T) {
+	const elems = 1 << 18
+	g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, elems)}, Outputs: []ValueInfo{{Name: "y"}},
+		Nodes: []*Node{
+			node("Neg", []string{"x"}, []string{"a"}),
+			node("Neg", []string{"a"}, []string{"b"}),
+			node("Add", []string{"a", "b"}, []string{"y"}),
+		}}
+	s, err := NewSession(g, map[string]int64{"": 17}, &Options{MaxMemory: 6 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := NewValue(tensor.F32, []int64{elems})
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			var err error
+			for range 20 {
+				if _, err = s.Run(context.Background(), map[string]*Value{"x": x}); err != nil && !errors.Is(err, ErrMemoryBudget) {
+					break
+				}
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	s.budget.reclaim()
+	if used := s.budget.inUse(); used != 0 {
+		t.Errorf("budget in use after every value is garbage: %d bytes", used)
+	}
+}
