@@ -31,7 +31,7 @@ func FuzzLoadRun(f *testing.F) {
 		if proto.Unmarshal(b, mp) != nil {
 			return
 		}
-		s, err := Load(mp, nil, &Options{MaxElements: 1 << 16})
+		s, err := Load(mp, nil, &Options{MaxElements: 1 << 16, MaxMemory: 64 << 20, MaxIterations: 10000})
 		if err != nil {
 			return
 		}

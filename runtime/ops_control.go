@@ -101,13 +101,20 @@ func loopKernel(c *Call) ([]*Value, error) {
 }
 
 // collect appends one iteration's scan outputs to scans. Their data is charged to
-// the budget where it was allocated; the Values around them are charged here, as
-// tiny outputs collected over millions of iterations add up.
+// the budget where it was allocated, unless it is too small to track; the Values
+// around them and that small data are charged here, as tiny outputs collected over
+// millions of iterations add up.
 func collect(c *Call, scans [][]*Value, outs []*Value) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	err := c.reserve(int64(len(outs))*valueOverhead, func() string {
+	n := int64(len(outs)) * valueOverhead
+	for _, v := range outs {
+		if b, _ := sliceBytes(v.DType, int64(v.Len())); v.Kind == KindTensor && b < minTracked {
+			n += b
+		}
+	}
+	err := c.reserve(n, func() string {
 		return fmt.Sprintf("scan outputs of iteration %d", len(scans[0]))
 	})
 	if err != nil {
