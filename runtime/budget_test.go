@@ -70,6 +70,8 @@ func TestMemoryBudgetRefusesBeforeAllocating(t *testing.T) {
 			[]*Value{f32([]int64{1, 1, 2, 2}, 1, 2, 3, 4), nil, f32([]int64{4}, 1, 1, 2048, 2048)}},
 		{"SumBroadcast", "Sum", nil, []*Value{f32([]int64{4096, 1}, make([]float32, 4096)...), f32([]int64{1, 4096}, make([]float32, 4096)...)}},
 		{"OneHot", "OneHot", nil, []*Value{i64s(0, 1, 2, 3), i64s(1 << 21), f32([]int64{2}, 0, 1)}},
+		{"Einsum", "Einsum", []*Attr{{Name: "equation", Kind: AttrString, String: "i,j->ij"}},
+			[]*Value{f32([]int64{4096}, make([]float32, 4096)...), f32([]int64{4096}, make([]float32, 4096)...)}},
 		{"DFT", "DFT", nil, []*Value{f32([]int64{256, 16, 1}, make([]float32, 4096)...), Scalar[int64](1 << 20)}},
 		{"RoiAlign", "RoiAlign", []*Attr{{Name: "sampling_ratio", Kind: AttrInt, Int: 1 << 14},
 			{Name: "output_height", Kind: AttrInt, Int: 1}, {Name: "output_width", Kind: AttrInt, Int: 1}},

@@ -1097,11 +1097,11 @@ func einsumKernel(c *Call) ([]*Value, error) {
 		}
 		data[k] = x.AsFloat64s()
 	}
-	res := make([]float64, nOut)
+	res := scratchSlice[float64](c, nOut)
 	parallelFor(nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
 		base := make([]int, ops)
 		offs := make([]int, ops)
-		sidx := scratchSlice[int](c, len(sum))
+		sidx := make([]int, len(sum))
 		for o := lo; o < hi; o++ {
 			clear(base)
 			r := o
