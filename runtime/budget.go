@@ -23,7 +23,7 @@ var ErrIterationBudget = errors.New("runtime: iteration budget exceeded")
 // MemoryError is an allocation refused by the memory budget, before anything was
 // allocated. errors.Is matches ErrMemoryBudget and ErrTooLarge.
 type MemoryError struct {
-	What      string // "F32[1073741824]", "scratch of 1048576 int", "initializer \"w\""
+	What      string // what was asked for: "output F32[1073741824]", "scratch buffer of 1048576 int"...
 	Requested int64  // bytes asked for
 	InUse     int64  // bytes of tensors held when it was refused
 	Limit     int64  // Options.MaxMemory in effect
