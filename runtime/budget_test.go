@@ -503,3 +503,31 @@ func TestMemoryBudgetConcurrentRuns(t *testing.T) {
 		t.Errorf("budget in use after every value is garbage: %d bytes", used)
 	}
 }
+
+// TestMemoryBudgetEvictsPool runs a chain on 1 MiB values, which leaves 1 MiB buffers
+// in the pool, then on 2 MiB values: under a 7 MiB budget the second run fits only
+// if the pooled buffers of the first are dropped.
+func TestMemoryBudgetEvictsPool(t *testing.T) {
+	g := &Graph{Inputs: []ValueInfo{{Name: "x", DType: tensor.F32}}, Outputs: []ValueInfo{{Name: "y"}},
+		Nodes: []*Node{
+			node("Neg", []string{"x"}, []string{"a"}),
+			node("Neg", []string{"a"}, []string{"b"}),
+			node("Add", []string{"a", "b"}, []string{"c"}),
+			node("Neg", []string{"c"}, []string{"y"}),
+		}}
+	s, err := NewSession(g, map[string]int64{"": 17}, &Options{MaxMemory: 7 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int64{1 << 18, 1 << 19} {
+		x := NewValue(tensor.F32, []int64{n})
+		x.Float32s()[0] = 1
+		out, err := s.Run(context.Background(), map[string]*Value{"x": x})
+		if err != nil {
+			t.Fatalf("Run on %d elements: %v", n, err)
+		}
+		if y := out["y"].Float32s(); len(y) != int(n) || y[0] != 0 {
+			t.Fatalf("Run on %d elements: y[0] = %v, want 0", n, y[0])
+		}
+	}
+}
