@@ -242,8 +242,8 @@ func elemBytes(dt tensor.DType) int {
 }
 
 // scratchSlice makes a zeroed temporary slice of n elements for a kernel, charged to the
-// session's budget (released once the slice is garbage). Like Alloc it panics with
-// an allocError, which callNode reports as the node's error.
+// session's budget (released once the slice is garbage); c nil charges nothing. Like
+// Alloc it panics with an allocError, which callNode reports as the node's error.
 func scratchSlice[T any](c *Call, n int) []T {
 	var zero T
 	size := int64(unsafe.Sizeof(zero))
@@ -251,7 +251,7 @@ func scratchSlice[T any](c *Call, n int) []T {
 		panic(&allocError{fmt.Errorf("scratch of %d elements: %w", n, ErrTooLarge)})
 	}
 	bytes := int64(n) * size
-	if c.sess == nil || bytes < minTracked {
+	if c == nil || c.sess == nil || bytes < minTracked {
 		return make([]T, n)
 	}
 	if int64(n) > c.sess.maxElements {
@@ -264,6 +264,15 @@ func scratchSlice[T any](c *Call, n int) []T {
 	s := make([]T, n)
 	b.track((*byte)(unsafe.Pointer(unsafe.SliceData(s))), bytes)
 	return s
+}
+
+// float64s is v.AsFloat64s with the copy charged to the budget as scratch.
+func (c *Call) float64s(v *Value) []float64 {
+	out := scratchSlice[float64](c, v.Len())
+	for i := range out {
+		out[i] = elemFloat64(v, i)
+	}
+	return out
 }
 
 // reserve charges n bytes to the budget until the kernel returns (callNode

@@ -186,7 +186,7 @@ func moveAxis0(c *Call, v *Value, axis int) *Value {
 	for i := axis + 1; i < r; i++ {
 		perm = append(perm, i)
 	}
-	shape, idx := permuteIndex(v.Shape, perm)
+	shape, idx := permuteIndex(c, v.Shape, perm)
 	out := c.Alloc(v.DType, shape)
 	takeIdx(out.Data, v.Data, idx)
 	return out

@@ -669,7 +669,7 @@ func mvnKernel(c *Call) ([]*Value, error) {
 		}
 		group[i] = g
 	}
-	xs := x.AsFloat64s()
+	xs := c.float64s(x)
 	sum, sq, cnt := make([]float64, ng), make([]float64, ng), make([]float64, ng)
 	for i, v := range xs {
 		sum[group[i]] += v
@@ -765,7 +765,7 @@ func detKernel(c *Call) ([]*Value, error) {
 	m := int(x.Shape[len(x.Shape)-1])
 	shape := x.Shape[:len(x.Shape)-2]
 	out := c.Alloc(x.DType, shape)
-	xs := x.AsFloat64s()
+	xs := c.float64s(x)
 	a := make([]float64, m*m)
 	for b := 0; b < out.Len(); b++ {
 		copy(a, xs[b*m*m:(b+1)*m*m])
@@ -1095,7 +1095,7 @@ func einsumKernel(c *Call) ([]*Value, error) {
 		for i, l := range sum {
 			sumStr[k][i] = labelStr[l]
 		}
-		data[k] = x.AsFloat64s()
+		data[k] = c.float64s(x)
 	}
 	res := scratchSlice[float64](c, nOut)
 	parallelFor(nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
@@ -1960,7 +1960,7 @@ func dftKernel(c *Call) ([]*Value, error) {
 	}
 	inShape := x.Shape[:len(x.Shape)-1]
 	outer, inLen, inner := splitAxis(inShape, ax)
-	xs := x.AsFloat64s()
+	xs := c.float64s(x)
 	res := scratchSlice[float64](c, outer*int(bins)*inner*2)
 	N := int(n)
 	cs, sn := twiddles(N)
@@ -2038,7 +2038,7 @@ func stftKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	xs := x.AsFloat64s()
+	xs := c.float64s(x)
 	res := scratchSlice[float64](c, n)
 	F, N := int(frameLen), int(bins)
 	cs, sn := twiddles(F)

@@ -273,7 +273,7 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 	if !x.DType.Float() && !x.DType.Integer() {
 		return nil, fmt.Errorf("%s resize of %v", p.mode, x.DType)
 	}
-	cur := x.AsFloat64s()
+	cur := c.float64s(x)
 	shape := slices.Clone(x.Shape)
 	// Innermost axis first, as ONNX Runtime does; 8-bit antialiased resizes round to
 	// the integer type after each axis with ONNX Runtime's 22-bit fixed-point weights.

@@ -223,7 +223,7 @@ func unsqueezeKernel(c *Call) ([]*Value, error) {
 
 // permuteIndex returns, for each output element, the input offset of a tensor of
 // shape in transposed by perm.
-func permuteIndex(in []int64, perm []int) ([]int64, []int) {
+func permuteIndex(c *Call, in []int64, perm []int) ([]int64, []int) {
 	r := len(in)
 	out := make([]int64, r)
 	istr := stridesOf(in)
@@ -236,7 +236,7 @@ func permuteIndex(in []int64, perm []int) ([]int64, []int) {
 	for _, d := range out {
 		n *= int(d)
 	}
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	counter := make([]int, r)
 	off := 0
 	for i := 0; i < n; i++ {
@@ -287,7 +287,7 @@ func transposeKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.allocRaw(x.DType, shape) // stridedCopy writes every element
 	if !stridedCopy(out.Data, x.Data, shape, 0, pstr) {
-		_, idx := permuteIndex(x.Shape, perm)
+		_, idx := permuteIndex(c, x.Shape, perm)
 		takeIdx(out.Data, x.Data, idx)
 	}
 	return []*Value{out}, nil
@@ -539,6 +539,10 @@ func expandKernel(c *Call) ([]*Value, error) {
 	return []*Value{v}, nil
 }
 
+// broadcastGather is how many elements broadcastValue gathers per index table: the
+// table stays small whatever the output's size.
+const broadcastGather = 1 << 20
+
 // broadcastValue fills dst by broadcasting src to dst's shape.
 func broadcastValue(dst, src *Value) {
 	n := dst.Len()
@@ -546,17 +550,28 @@ func broadcastValue(dst, src *Value) {
 		return
 	}
 	bc := newBcast(dst.Shape, src.Shape)
-	idx := make([]int, n)
+	idx := make([]int, 0, min(n, broadcastGather))
+	done := 0
+	flush := func() {
+		takeIdx(sliceRange(dst.Data, done, done+len(idx)), src.Data, idx)
+		done += len(idx)
+		idx = idx[:0]
+	}
 	rl := bc.rowLen()
 	s := bc.inner(0)
 	offs := make([]int, 1)
 	for r := 0; r < bc.rows; r++ {
 		bc.offsets(r, offs)
 		for i := 0; i < rl; i++ {
-			idx[r*rl+i] = offs[0] + i*s
+			idx = append(idx, offs[0]+i*s)
+			if len(idx) == cap(idx) {
+				flush()
+			}
 		}
 	}
-	takeIdx(dst.Data, src.Data, idx)
+	if len(idx) > 0 {
+		flush()
+	}
 }
 
 func tileKernel(c *Call) ([]*Value, error) {
@@ -836,7 +851,7 @@ func padKernel(c *Call) ([]*Value, error) {
 	if x.Len() == 0 && mode != "constant" {
 		return nil, fmt.Errorf("cannot %s-pad an empty tensor", mode)
 	}
-	fv := castValue(fill, x.DType)
+	fv := castValue(c, fill, x.DType)
 	// Gather from [x..., fill]: the fill value sits at index len(x).
 	src := NewValue(x.DType, []int64{int64(x.Len() + 1)})
 	copyAt(src.Data, 0, x.Data, 0, x.Len())

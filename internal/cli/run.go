@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
-	"slices"
+	"math"
 	"text/tabwriter"
 	"time"
 
@@ -74,12 +74,19 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 				if v == nil {
 					continue
 				}
+				row, err := summarizeOutput(info.Name, v)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row)
+				if out == "" {
+					continue // no copy of the data unless it is written
+				}
 				t, err := v.Tensor(info.Name)
 				if err != nil {
 					return err
 				}
 				tensors = append(tensors, t)
-				rows = append(rows, summarizeOutput(t))
 			}
 			if out != "" {
 				pf, err := refit.CreatePending(out, force)
@@ -123,26 +130,46 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 	return cmd
 }
 
-func summarizeOutput(t *tensor.Tensor) runOutput {
-	r := runOutput{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
-	f, err := t.Float32s()
-	if err != nil || len(f) == 0 {
-		return r
+// summarizeOutput describes output v, reading its elements in place: an output can
+// be as large as the runtime's memory budget allows.
+func summarizeOutput(name string, v *runtime.Value) (runOutput, error) {
+	if v.Kind != runtime.KindTensor {
+		t, err := v.Tensor(name) // strings: the conversion reports what it supports
+		if err != nil {
+			return runOutput{}, err
+		}
+		return runOutput{Name: name, DType: t.DType.String(), Shape: t.Shape}, nil
 	}
-	r.Min, r.Max = float64(slices.Min(f)), float64(slices.Max(f))
+	r := runOutput{Name: name, DType: v.DType.String(), Shape: tensor.Shape(v.Shape)}
+	n := v.Len()
+	if n == 0 {
+		return r, nil
+	}
+	r.Min, r.Max = math.Inf(1), math.Inf(-1)
 	sum := 0.0
-	for _, x := range f {
-		sum += float64(x)
+	for i := range n {
+		x := float64(float32(v.Float64At(i))) // as the float32 summary always was
+		r.Min, r.Max = min(r.Min, x), max(r.Max, x)
+		sum += x
 	}
-	r.Mean = sum / float64(len(f))
-	if len(t.Shape) == 2 && t.Shape[1] > 1 && t.DType.Float() {
-		cols := int(t.Shape[1])
-		for i := 0; i < int(t.Shape[0]); i++ {
-			r.Top1 = append(r.Top1, argmax(f[i*cols:(i+1)*cols]))
+	r.Mean = sum / float64(n)
+	if len(v.Shape) == 2 && v.Shape[1] > 1 && v.DType.Float() {
+		cols := int(v.Shape[1])
+		for row := 0; row < int(v.Shape[0]); row++ {
+			best := row * cols
+			for i := best + 1; i < (row+1)*cols; i++ {
+				if v.Float64At(i) > v.Float64At(best) {
+					best = i
+				}
+			}
+			r.Top1 = append(r.Top1, best-row*cols)
 		}
 	}
-	if len(f) <= 64 {
-		r.Values = f
+	if n <= 64 {
+		r.Values = make([]float32, n)
+		for i := range r.Values {
+			r.Values[i] = float32(v.Float64At(i))
+		}
 	}
-	return r
+	return r, nil
 }

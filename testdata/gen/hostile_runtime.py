@@ -64,6 +64,13 @@ def main():
     save("input_declared_4gib", [helper.make_node("Neg", ["x"], ["y"])], [out("y")], [],
          inputs=[helper.make_tensor_value_info("x", F, [1 << 15, 1 << 15])])
 
+    # 1 GiB tensors whose kernels need more than their output: a reduction's index
+    # table, and an output that refit run must summarize without copying.
+    save("reduce_1gib", [helper.make_node("ConstantOfShape", ["shape"], ["c"]),
+                         helper.make_node("ReduceSum", ["c"], ["y"], keepdims=0)], [out("y")], [i64("shape", 1 << 14, 1 << 14)])
+    save("expand_output_1gib", [helper.make_node("Expand", ["x", "shape"], ["y"])], [out("y")], [i64("shape", 1 << 28)],
+         inputs=[helper.make_tensor_value_info("x", F, [1])])
+
     # Range bounds whose length overflows int64, or is not a number.
     save("range_int64_overflow", [helper.make_node("Range", ["a", "b", "d"], ["y"])], [out("y", I64)],
          [numpy_helper.from_array(np.array(v, np.int64), n)
