@@ -108,10 +108,11 @@ func (o *DecodeOptions) NewBudget() *Budget {
 	return NewBudget(o.MaxMemory)
 }
 
-// DefaultMaxMemory is the default budget: the smallest of half the physical RAM, half the
-// cgroup memory limit and a quarter of the address-space limit (ulimit -v), or 4 GiB where
-// none of them can be read. The budget counts live bytes; Go's heap grows to about twice
-// that between collections, hence the halves.
+// DefaultMaxMemory is the default budget of every decoder and of the runtime: the
+// smallest of half the physical RAM, half the cgroup memory limit, a quarter of the
+// address-space limit (ulimit -v) and half the room left under the address-space and data
+// limits, or 4 GiB where none of them can be read. The budget counts live bytes; Go's heap
+// grows to about twice that between collections, hence the halves.
 func DefaultMaxMemory() int64 { return defaultMaxMemory() }
 
 var defaultMaxMemory = sync.OnceValue(func() int64 {

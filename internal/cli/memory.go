@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"math"
 	"strings"
 
 	"github.com/refit-ml/refit"
@@ -9,7 +10,8 @@ import (
 
 // maxMemory is the --max-memory flag: bytes, 0 for the library default, -1 for no limit.
 // inspect, convert (input and --weights), diff of checkpoints and prune pass it on as
-// DecodeOptions.MaxMemory; other reads use refit.DefaultMaxMemory.
+// DecodeOptions.MaxMemory and run as runtime.Options.MaxMemory; other reads use
+// refit.DefaultMaxMemory.
 type maxMemory int64
 
 func (m *maxMemory) String() string {
@@ -43,6 +45,15 @@ func (m *maxMemory) Type() string { return "size" }
 func maxMemoryUsage() string {
 	return "memory budget for reading hostile inputs: 512MiB, 4GB, plain bytes or unlimited (default half the available memory, here " +
 		refit.FormatSize(refit.DefaultMaxMemory()) + ")"
+}
+
+// runtimeBytes is the flag as runtime.Options.MaxMemory: 0 for the default, no limit
+// as the largest budget.
+func (m maxMemory) runtimeBytes() int64 {
+	if m < 0 {
+		return math.MaxInt64
+	}
+	return int64(m)
 }
 
 // budgetHint names the flag that raises the budget when err is a budget error.
