@@ -208,6 +208,11 @@ func readFull(r io.ReaderAt, size, off int64, b []byte) error {
 
 // zipfileReading reads the directory as Python's zipfile (3.11) does.
 func zipfileReading(r io.ReaderAt, size int64) (*reading, error) {
+	return withLocals(r, size, zipfileDirectory)
+}
+
+// zipfileDirectory lists the central directory as zipfile does.
+func zipfileDirectory(r io.ReaderAt, size int64) (*reading, error) {
 	var eocd int64 = -1
 	var rec [endLen]byte
 	if size >= endLen {
@@ -309,9 +314,6 @@ func zipfileReading(r io.ReaderAt, size int64) (*reading, error) {
 		rd.members = append(rd.members, m)
 		total += centralLen + nl + xl + cl
 	}
-	if err := readLocals(r, size, rd); err != nil {
-		return nil, err
-	}
 	return rd, nil
 }
 
@@ -365,6 +367,11 @@ func minizEnd(r io.ReaderAt, size int64) (int64, error) {
 // minizReading reads the directory as miniz 2.1 (torch.load) does: absolute offsets, the
 // zip64 record where the locator points, the entry count.
 func minizReading(r io.ReaderAt, size int64) (*reading, error) {
+	return withLocals(r, size, minizDirectory)
+}
+
+// minizDirectory lists the central directory as miniz does.
+func minizDirectory(r io.ReaderAt, size int64) (*reading, error) {
 	eocd, err := minizEnd(r, size)
 	if err != nil {
 		return nil, err
@@ -473,32 +480,70 @@ func minizReading(r io.ReaderAt, size int64) (*reading, error) {
 		})
 		p = p[hdr:]
 	}
-	if err := readLocals(r, size, rd); err != nil {
+	return rd, nil
+}
+
+func withLocals(r io.ReaderAt, size int64, dir func(io.ReaderAt, int64) (*reading, error)) (*reading, error) {
+	rd, err := dir(r, size)
+	if err != nil {
 		return nil, err
+	}
+	for _, m := range rd.members {
+		if err := readLocal(r, size, m); err != nil {
+			return nil, err
+		}
 	}
 	return rd, nil
 }
 
-// readLocals reads each member's local header for its data offset and name.
-func readLocals(r io.ReaderAt, size int64, rd *reading) error {
+// readLocal reads a member's local header for its data offset and name.
+func readLocal(r io.ReaderAt, size int64, m *Member) error {
 	var h [localLen]byte
-	for _, m := range rd.members {
-		if err := readFull(r, size, m.HeaderOffset, h[:]); err != nil {
-			return fmt.Errorf("member %q: local header: %w", m.Name, err)
-		}
-		if string(h[:4]) != sigLocal {
-			return formatErr("member %q: bad local header signature at %d", m.Name, m.HeaderOffset)
-		}
-		nl, xl := int64(le16(h[26:])), int64(le16(h[28:]))
-		name := make([]byte, nl)
-		if err := readFull(r, size, m.HeaderOffset+localLen, name); err != nil {
-			return fmt.Errorf("member %q: local header: %w", m.Name, err)
-		}
-		m.localName = string(name)
-		m.DataOffset = m.HeaderOffset + localLen + nl + xl
-		if m.DataOffset > size || m.CompressedSize > size-m.DataOffset {
-			return formatErr("member %q: %d bytes at %d run past the end of the file", m.Name, m.CompressedSize, m.DataOffset)
-		}
+	if err := readFull(r, size, m.HeaderOffset, h[:]); err != nil {
+		return fmt.Errorf("member %q: local header: %w", m.Name, err)
+	}
+	if string(h[:4]) != sigLocal {
+		return formatErr("member %q: bad local header signature at %d", m.Name, m.HeaderOffset)
+	}
+	nl, xl := int64(le16(h[26:])), int64(le16(h[28:]))
+	name := make([]byte, nl)
+	if err := readFull(r, size, m.HeaderOffset+localLen, name); err != nil {
+		return fmt.Errorf("member %q: local header: %w", m.Name, err)
+	}
+	m.localName = string(name)
+	m.DataOffset = m.HeaderOffset + localLen + nl + xl
+	if m.DataOffset > size || m.CompressedSize > size-m.DataOffset {
+		return formatErr("member %q: %d bytes at %d run past the end of the file", m.Name, m.CompressedSize, m.DataOffset)
 	}
 	return nil
+}
+
+// AllMembers returns every member either loader lists, from both readings and whatever
+// their ambiguity, for a scanner that must see every byte range a loader could read.
+// Members whose local header cannot be read are left out.
+func AllMembers(r io.ReaderAt, size int64) []*Member {
+	var out []*Member
+	type key struct {
+		name          string
+		off, data, cs int64
+		method        uint16
+	}
+	seen := map[key]bool{}
+	for _, dir := range []func(io.ReaderAt, int64) (*reading, error){minizDirectory, zipfileDirectory} {
+		rd, err := dir(r, size)
+		if err != nil {
+			continue
+		}
+		for _, m := range rd.members {
+			if readLocal(r, size, m) != nil {
+				continue
+			}
+			k := key{m.Name, m.HeaderOffset, m.DataOffset, m.CompressedSize, m.Method}
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }

@@ -92,64 +92,92 @@ def check_object(data):
     return data
 
 
+VERSION = (b"archive/version", b"3\n")
+
+
+def torch_reads(data):
+    """What torch's own zip reader (miniz) returns for data.pkl, or None if it refuses."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        return torch._C.PyTorchFileReader(io.BytesIO(data)).get_record("data.pkl")
+    except Exception:
+        return None
+
+
 def zip_cases():
     # Two central directory entries at one offset: one named .pkl, the other not.
+    vb, vi = local(*VERSION)
     blob, info = local(b"archive/data.pkl", EVIL_P0)
-    cd = central(b"archive/data.pkl", info, 0) + central(b"archive/data/0", info, 0)
-    write("amb_zip_same_offset.pt", blob + cd + eocd(2, len(cd), len(blob)))
+    cd = central(VERSION[0], vi, 0) + central(b"archive/data.pkl", info, len(vb)) + \
+        central(b"archive/data/0", info, len(vb))
+    out = vb + blob + cd + eocd(3, len(cd), len(vb) + len(blob))
+    assert torch_reads(out) in (None, EVIL_P0)
+    write("amb_zip_same_offset.pt", out)
 
     # A zip64 locator pointing at a second directory hidden in a stored member: miniz
     # (torch.load) follows the locator, zipfile reads the record before it.
-    out = b""
-    b1, i1 = local(b"archive/data.pkl", BENIGN)
-    out += b1
-    # The hidden part is the data of archive/pad: an evil data.pkl, its directory, its zip64 record.
+    out, cd = b"", b""
+    for name, data in [VERSION, (b"archive/data.pkl", BENIGN)]:
+        blob, info = local(name, data)
+        cd += central(name, info, len(out))
+        out += blob
+    # The hidden part is the data of archive/pad: an evil data.pkl, a directory listing it
+    # with the real version record, and a zip64 record pointing at that directory.
     pad_start = len(out)
-    pad_hdr_len = 30 + len(b"archive/pad")
-    hidden_local_at = pad_start + pad_hdr_len
+    hidden_local_at = pad_start + 30 + len(b"archive/pad")
     hb, hi = local(b"archive/data.pkl", EVIL_P2)
-    hidden_cd = central(b"archive/data.pkl", hi, hidden_local_at)
+    hidden_cd = central(VERSION[0], vi, 0) + central(b"archive/data.pkl", hi, hidden_local_at)
     hidden_cd_at = hidden_local_at + len(hb)
     hidden_z64_at = hidden_cd_at + len(hidden_cd)
-    hidden = hb + hidden_cd + zip64_end(1, len(hidden_cd), hidden_cd_at)
+    hidden = hb + hidden_cd + zip64_end(2, len(hidden_cd), hidden_cd_at)
     b2, i2 = local(b"archive/pad", hidden)
+    cd += central(b"archive/pad", i2, pad_start)
     out += b2
-    cd = central(b"archive/data.pkl", i1, 0) + central(b"archive/pad", i2, pad_start)
     cd_at = len(out)
-    out += cd
-    out += zip64_end(2, len(cd), cd_at)
-    assert hidden_z64_at < cd_at
-    out += locator(hidden_z64_at)
-    out += eocd(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    out += cd + zip64_end(3, len(cd), cd_at) + locator(hidden_z64_at) + eocd(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    assert torch_reads(out) in (None, EVIL_P2)
+    assert zipfile.ZipFile(io.BytesIO(out)).read("archive/data.pkl") == BENIGN
     write("amb_zip64_hidden_directory.pt", out)
 
     # An end record whose directory offset is absolute for miniz (an evil directory in the
     # archive comment) while zipfile corrects it for a "prefix" and reads the directory
     # right before the end record.
-    b1, i1 = local(b"archive/data.pkl", BENIGN)
-    cd_at = len(b1)
-    cd_len = len(central(b"archive/data.pkl", i1, 0))
-    eocd_at = cd_at + cd_len
+    out, infos = b"", []
+    for name, data in [VERSION, (b"archive/data.pkl", BENIGN)]:
+        blob, info = local(name, data)
+        infos.append((name, info, len(out)))
+        out += blob
+    cd_len = sum(len(central(n, i, o)) for n, i, o in infos)
+    eocd_at = len(out) + cd_len
     hidden_local_at = eocd_at + 22
     hb, hi = local(b"archive/data.pkl", EVIL_P0)
     hidden_cd_at = hidden_local_at + len(hb)
-    hidden_cd = central(b"archive/data.pkl", hi, hidden_local_at)
+    hidden_cd = central(VERSION[0], vi, 0) + central(b"archive/data.pkl", hi, hidden_local_at)
+    assert len(hidden_cd) == cd_len
     comment = hb + hidden_cd
     concat = eocd_at - cd_len - hidden_cd_at  # negative: zipfile shifts every offset by it
-    cd = central(b"archive/data.pkl", i1, 0 - concat)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, cd_len, hidden_cd_at, len(comment))
-    write("amb_zip_prefix_offset.pt", b1 + cd + end + comment)
+    cd = b"".join(central(n, i, o - concat) for n, i, o in infos)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 2, 2, cd_len, hidden_cd_at, len(comment))
+    out = out + cd + end + comment
+    assert torch_reads(out) in (None, EVIL_P0)
+    assert zipfile.ZipFile(io.BytesIO(out)).read("archive/data.pkl") == BENIGN
+    write("amb_zip_prefix_offset.pt", out)
 
     # Names equal but for case: miniz finds either one.
-    write("amb_zip_case_names.pt", build([(b"archive/data.pkl", BENIGN), (b"archive/DATA.pkl", EVIL_P0)]))
+    write("amb_zip_case_names.pt", build([VERSION, (b"archive/data.pkl", BENIGN), (b"archive/DATA.pkl", EVIL_P0)]))
 
     # A NUL in a name: zipfile cuts it there, miniz keeps it.
     write("amb_zip_nul_name.npz", build([(b"a.npy\x00.txt", npy("'<f4'", b"\0\0\0\0"))]))
 
     # The local header names the member differently from the directory.
     blob, info = local(b"archive/data.pkl", EVIL_P0, lname=b"archive/data.txt")
-    cd = central(b"archive/data.pkl", info, 0)
-    write("amb_zip_local_name.pt", blob + cd + eocd(1, len(cd), len(blob)))
+    cd = central(VERSION[0], vi, 0) + central(b"archive/data.pkl", info, len(vb))
+    out = vb + blob + cd + eocd(2, len(cd), len(vb) + len(blob))
+    assert torch_reads(out) in (None, EVIL_P0)
+    write("amb_zip_local_name.pt", out)
 
     # The end record counts one entry, the directory holds two: zipfile reads by size
     # (both), miniz by count (one).
@@ -174,8 +202,10 @@ def zip_cases():
                                          (b"archive/version", b"3\n")]))
 
     # torch.load takes the folder of the first entry: a/data.pkl, not b/data.pkl.
-    write("bad_zip_first_folder.pt", build([(b"a/version", b"3\n"), (b"b/data.pkl", BENIGN),
-                                            (b"a/data.pkl", EVIL_P0)]))
+    # (torch's reader also wants every member in that folder, so b/ is b/data.pkl's twin in a/.)
+    out = build([(b"a/version", b"3\n"), (b"a/data.pkl", EVIL_P0), (b"a/b/data.pkl", BENIGN)])
+    assert torch_reads(out) in (None, EVIL_P0)
+    write("bad_zip_first_folder.pt", out)
 
     # Object dtypes numpy reads but a substring check misses, in .npz.
     buf = io.BytesIO()

@@ -1,0 +1,160 @@
+package testtool
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+)
+
+// oracleScript lists containers the way the Python loaders do, one request at a time:
+// a mode byte ('z' zipfile, 'm' torch's miniz reader, 't' tarfile), an 8-byte length and
+// the file's bytes in; one JSON line out. It never extracts or unpickles anything.
+const oracleScript = `
+import io, json, struct, sys, tarfile, zipfile
+
+def zip_list(data):
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except Exception as e:
+        return {"err": type(e).__name__}
+    out = []
+    for zi in zf.infolist():
+        enc = "utf-8" if zi.flag_bits & 0x800 else "cp437"
+        ent = {"name": zi.orig_filename.encode(enc, "surrogateescape").hex(), "off": zi.header_offset,
+               "cs": zi.compress_size, "us": zi.file_size, "m": zi.compress_type, "crc": zi.CRC}
+        try:
+            with zf.open(zi) as f:
+                ent["data"] = f._orig_compress_start
+        except Exception as e:
+            ent["oerr"] = type(e).__name__
+        out.append(ent)
+    return {"members": out}
+
+def miniz_list(data):
+    import torch
+    try:
+        r = torch._C.PyTorchFileReader(io.BytesIO(data))
+        return {"names": sorted(n.encode("utf-8", "surrogateescape").hex() for n in r.get_all_records())}
+    except Exception as e:
+        return {"err": str(e).splitlines()[0][:200] if str(e) else type(e).__name__}
+
+def tar_list(data):
+    try:
+        tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+    except tarfile.TarError as e:
+        return {"err": "open"}
+    except Exception as e:
+        return {"err": "other:" + type(e).__name__}
+    err = None
+    while True:
+        try:
+            if tf.next() is None:
+                break
+        except tarfile.TarError:
+            err = "later"
+            break
+        except Exception as e:
+            err = "other:" + type(e).__name__
+            break
+    out = [{"name": m.name.encode("utf-8", "surrogateescape").hex(), "type": m.type.hex(), "size": m.size,
+            "off": m.offset, "data": m.offset_data} for m in tf.members]
+    return {"members": out, "err": err}
+
+modes = {"z": zip_list, "m": miniz_list, "t": tar_list}
+inp, out = sys.stdin.buffer, sys.stdout
+while True:
+    hdr = inp.read(9)
+    if len(hdr) < 9:
+        break
+    n = struct.unpack("<Q", hdr[1:])[0]
+    data = inp.read(n)
+    out.write(json.dumps(modes[chr(hdr[0])](data)) + "\n")
+    out.flush()
+`
+
+// Oracle is a running Python process that lists containers as zipfile, miniz (through
+// torch) and tarfile do.
+type Oracle struct {
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+var (
+	oracleOnce sync.Once
+	oracle     *Oracle
+	oracleErr  error
+)
+
+// RequireOracle starts (once per process) the Python container oracle, or skips the test
+// when /usr/bin/python3 is missing (fails when REFIT_REQUIRE_TOOLS=1).
+func RequireOracle(t testing.TB) *Oracle {
+	t.Helper()
+	oracleOnce.Do(func() {
+		if _, err := os.Stat(Python); err != nil {
+			oracleErr = err
+			return
+		}
+		cmd := exec.Command(Python, "-c", oracleScript)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			oracleErr = err
+			return
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			oracleErr = err
+			return
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			oracleErr = err
+			return
+		}
+		oracle = &Oracle{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	})
+	if oracleErr != nil {
+		missing(t, "python3 container oracle", oracleErr)
+	}
+	return oracle
+}
+
+// Query lists data in mode 'z' (zipfile), 'm' (miniz via torch) or 't' (tarfile) and
+// decodes the JSON answer into v.
+func (o *Oracle) Query(mode byte, data []byte, v any) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	hdr := make([]byte, 9)
+	hdr[0] = mode
+	binary.LittleEndian.PutUint64(hdr[1:], uint64(len(data)))
+	if _, err := o.in.Write(append(hdr, data...)); err != nil {
+		return fmt.Errorf("oracle: %w", err)
+	}
+	line, err := o.out.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("oracle: %w", err)
+	}
+	return json.Unmarshal(line, v)
+}
+
+// HasPythonModule reports whether /usr/bin/python3 imports module, without skipping.
+func HasPythonModule(module string) bool {
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	err, ok := probed[module]
+	if !ok {
+		out, e := exec.Command(Python, "-c", "import "+module).CombinedOutput()
+		if e != nil {
+			e = &probeError{e, out}
+		}
+		probed[module], err = e, e
+	}
+	return err == nil
+}
