@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit/internal/npyheader"
+	"github.com/refit-ml/refit/internal/tararchive"
 )
 
 // Caps on nested archives. Exceeding one is reported in Report.Errors.
@@ -132,19 +133,17 @@ func head(r io.ReaderAt, size int64, n int) []byte {
 	return b[:k]
 }
 
-func isTar(h []byte) bool {
-	if len(h) < 512 || !bytes.Equal(h[257:262], []byte("ustar")) {
+// isTar reports whether Python's tarfile opens the data (its first header is valid).
+// rd may be nil for a stream, whose first 512 bytes h then decide.
+func isTar(h []byte, rd io.ReaderAt, size int64) bool {
+	if len(h) < 512 {
 		return false
 	}
-	sum := 0
-	for i, c := range h[:512] {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		sum += int(c)
+	if rd == nil {
+		rd, size = bytes.NewReader(h[:512]), 512
 	}
-	want, err := strconv.ParseInt(strings.Trim(string(h[148:156]), " \x00"), 8, 64)
-	return err == nil && int(want) == sum
+	_, err := tararchive.List(rd, size)
+	return !errors.Is(err, tararchive.ErrNotTar)
 }
 
 // scanAt scans data whose type is sniffed from its content. label names a top-level raw
@@ -158,10 +157,14 @@ func (s *scanner) scanAt(label, path string, r io.ReaderAt, size int64, depth in
 	switch {
 	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd):
 		s.scanZip(path, r, size, depth)
-	case isTar(h):
-		s.scanTar(path, r, size, depth)
 	case bytes.HasPrefix(h, npyMagic):
 		s.scanNPYStream(cmp.Or(path, label), io.NewSectionReader(r, 0, size))
+	case isTar(h, r, size):
+		members, err := tararchive.List(r, size)
+		s.scanTar(path, r, size, members, err, depth)
+		// torch.load unpickles the file from byte 0 when tarfile fails after opening it
+		// (a member cut short, a bad header in a chain): walk it as a pickle too.
+		s.scanPickles(cmp.Or(path, label), io.NewSectionReader(r, 0, size), layoutPlain, guess)
 	default:
 		// Not an archive by its first bytes, so torch.load would unpickle it from byte 0
 		// even when a zip follows (junk or a pickle prepended, a polyglot). Walk the data

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/flate"
@@ -11,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/refit-ml/refit/internal/tararchive"
 	"github.com/refit-ml/refit/internal/ziparchive"
 )
 
@@ -243,7 +243,7 @@ func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, d
 	switch {
 	case bytes.HasPrefix(h, npyMagic):
 		s.scanNPYStream(p, br)
-	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd) || isTar(h):
+	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd) || isTar(h, ra, raSize):
 		if ra == nil {
 			buf, err := io.ReadAll(io.LimitReader(br, MaxInMemory+1))
 			if err != nil {
@@ -275,31 +275,30 @@ func isPickleName(name string) bool {
 	return strings.HasSuffix(base, ".pkl") || base == "pickle"
 }
 
-// scanTar scans a tar archive (the legacy torch format holds "pickle", "storages" and
-// "tensors" members).
-func (s *scanner) scanTar(prefix string, r io.ReaderAt, size int64, depth int) {
-	tr := tar.NewReader(io.NewSectionReader(r, 0, size))
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return
+// scanTar scans the members of a tar archive as Python's tarfile lists them (torch's
+// legacy loader reads "storages", "tensors" and "pickle" through it). Every member that
+// has data is scanned, whatever its name.
+func (s *scanner) scanTar(prefix string, r io.ReaderAt, size int64, members []*tararchive.Member, listErr error, depth int) {
+	if listErr != nil {
+		s.errorf(prefix, "%v", listErr)
+	}
+	for _, m := range members {
+		if !m.HasData || !s.charge(prefix, 0) {
+			continue
 		}
-		if err != nil {
-			s.errorf(prefix, "tar: %v", err)
-			return
+		p := join(prefix, m.Name)
+		n := min(m.Size, max(size-m.DataOffset, 0))
+		if n < m.Size {
+			s.errorf(p, "tar: member truncated (%d of %d bytes)", n, m.Size)
 		}
-		switch hdr.Typeflag {
-		case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
-			continue // no data, for tarfile as for archive/tar
-		}
-		p := join(prefix, hdr.Name)
-		switch hdr.Name {
+		sec := io.NewSectionReader(r, m.DataOffset, n)
+		switch m.Name {
 		case "storages":
-			s.scanPickles(p, tr, layoutTarStorages, strict)
+			s.scanPickles(p, sec, layoutTarStorages, strict)
 		case "tensors":
-			s.scanPickles(p, tr, layoutTarTensors, strict)
+			s.scanPickles(p, sec, layoutTarTensors, strict)
 		default:
-			s.member(p, tr, nil, -1, depth, isPickleName(hdr.Name))
+			s.member(p, sec, sec, n, depth, isPickleName(m.Name))
 		}
 	}
 }
