@@ -38,7 +38,9 @@ func FuzzTarfileDiff(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o := testtool.RequireOracle(t)
 		var py pyTar
-		if err := o.Query('t', data, &py); err != nil {
+		if err := o.Query('t', data, &py); errors.Is(err, testtool.ErrOracleHung) {
+			return // tarfile loops forever on this input; torch.load would hang, not load
+		} else if err != nil {
 			t.Fatal(err)
 		}
 		ms, err := List(bytes.NewReader(data), int64(len(data)))

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"sync"
 	"testing"
+	"time"
 )
 
 // oracleScript lists containers the way the Python loaders do, one request at a time:
@@ -102,23 +104,8 @@ func RequireOracle(t testing.TB) *Oracle {
 			oracleErr = err
 			return
 		}
-		cmd := exec.Command(Python, "-c", oracleScript)
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			oracleErr = err
-			return
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			oracleErr = err
-			return
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			oracleErr = err
-			return
-		}
-		oracle = &Oracle{cmd: cmd, in: in, out: bufio.NewReader(out)}
+		oracle = &Oracle{}
+		oracleErr = oracle.start()
 	})
 	if oracleErr != nil {
 		missing(t, "python3 container oracle", oracleErr)
@@ -126,22 +113,70 @@ func RequireOracle(t testing.TB) *Oracle {
 	return oracle
 }
 
+// ErrOracleHung reports that Python did not answer within OracleTimeout (tarfile loops
+// forever on some headers); the oracle restarts for the next query.
+var ErrOracleHung = errors.New("oracle: python did not answer")
+
+// OracleTimeout bounds one query.
+const OracleTimeout = 10 * time.Second
+
 // Query lists data in mode 'z' (zipfile), 'm' (miniz via torch) or 't' (tarfile) and
 // decodes the JSON answer into v.
 func (o *Oracle) Query(mode byte, data []byte, v any) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.cmd == nil {
+		if err := o.start(); err != nil {
+			return err
+		}
+	}
 	hdr := make([]byte, 9)
 	hdr[0] = mode
 	binary.LittleEndian.PutUint64(hdr[1:], uint64(len(data)))
-	if _, err := o.in.Write(append(hdr, data...)); err != nil {
-		return fmt.Errorf("oracle: %w", err)
+	type answer struct {
+		line []byte
+		err  error
 	}
-	line, err := o.out.ReadBytes('\n')
+	done := make(chan answer, 1)
+	in, out := o.in, o.out
+	go func() {
+		if _, err := in.Write(append(hdr, data...)); err != nil {
+			done <- answer{nil, err}
+			return
+		}
+		line, err := out.ReadBytes('\n')
+		done <- answer{line, err}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return fmt.Errorf("oracle: %w", a.err)
+		}
+		return json.Unmarshal(a.line, v)
+	case <-time.After(OracleTimeout):
+		o.cmd.Process.Kill()
+		o.cmd.Wait()
+		o.cmd = nil
+		return ErrOracleHung
+	}
+}
+
+func (o *Oracle) start() error {
+	cmd := exec.Command(Python, "-c", oracleScript)
+	in, err := cmd.StdinPipe()
 	if err != nil {
-		return fmt.Errorf("oracle: %w", err)
+		return err
 	}
-	return json.Unmarshal(line, v)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	o.cmd, o.in, o.out = cmd, in, bufio.NewReader(out)
+	return nil
 }
 
 // HasPythonModule reports whether /usr/bin/python3 imports module, without skipping.

@@ -70,7 +70,7 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 			c.err = formatErr("member %q: data beyond the declared %d bytes", c.m.Name, c.m.Size)
 		case err == nil || err == io.EOF:
 			if c.crc.Sum32() != c.m.CRC32 {
-				c.err = formatErr("member %q: checksum mismatch", c.m.Name)
+				c.err = fmt.Errorf("zip: member %q: %w (%w)", c.m.Name, ErrChecksum, ErrFormat)
 			} else {
 				c.err = io.EOF
 			}

@@ -17,6 +17,8 @@ var (
 	// ErrAmbiguous reports an archive that two loaders (or two lookups in one loader)
 	// would read differently.
 	ErrAmbiguous = errors.New("zip: ambiguous archive: loaders would read different contents")
+	// ErrChecksum reports member data whose CRC-32 differs from the directory's.
+	ErrChecksum = errors.New("zip: checksum error")
 	// ErrUnsupported reports a member Refit cannot decompress (encryption, methods other
 	// than store, deflate and bzip2).
 	ErrUnsupported = errors.New("zip: unsupported member")
