@@ -51,6 +51,8 @@ type Report struct {
 	// Errors lists data that could not be scanned (broken pickles, unsupported compression,
 	// caps exceeded). A file with errors is not known to be clean.
 	Errors []string `json:"errors"`
+	// Note explains a report with nothing to scan, e.g. a format that holds no pickles.
+	Note string `json:"note,omitempty"`
 }
 
 // Worst returns the highest level among the findings (Safe when there are none).

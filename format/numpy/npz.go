@@ -158,7 +158,8 @@ func sniffNPZ(r io.ReaderAt, size int64) bool {
 		return false
 	}
 	for _, f := range all {
-		if !strings.HasSuffix(f.Name, memberSuffix) || f.Name == memberSuffix {
+		name, _, _ := strings.Cut(f.Name, "\x00") // as Python's zipfile names it
+		if !strings.HasSuffix(name, memberSuffix) || name == memberSuffix {
 			return false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/scan"
 )
 
@@ -22,6 +23,7 @@ type scanResult struct {
 	Level    string         `json:"level"` // worst finding: safe, unknown or dangerous
 	Findings []scan.Finding `json:"findings"`
 	Errors   []string       `json:"errors"`
+	Note     string         `json:"note,omitempty"`
 }
 
 func newScanCmd(e *env) *cobra.Command {
@@ -90,11 +92,21 @@ func scanOneFile(name string) (scanResult, error) {
 	if !st.Mode().IsRegular() {
 		return scanResult{}, fmt.Errorf("%s: not a regular file", name)
 	}
-	rep, err := scan.Scan(f, st.Size(), name)
-	if err != nil {
-		return scanResult{}, fmt.Errorf("%s: %w", name, err)
+	var rep *scan.Report
+	if ft, err := refit.Sniff(f, st.Size(), name); err == nil {
+		if _, ok := scan.NoCode(ft.Name); ok {
+			rep, err = scan.ScanNoCode(f, st.Size(), name, ft.Name)
+			if err != nil {
+				return scanResult{}, fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
-	return scanResult{File: name, Level: rep.Worst().String(), Findings: rep.Findings, Errors: rep.Errors}, nil
+	if rep == nil {
+		if rep, err = scan.Scan(f, st.Size(), name); err != nil {
+			return scanResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return scanResult{File: name, Level: rep.Worst().String(), Findings: rep.Findings, Errors: rep.Errors, Note: rep.Note}, nil
 }
 
 func scanExitCode(r scanResult) int {
@@ -135,6 +147,10 @@ func printScan(w io.Writer, r scanResult) {
 	status := r.Level
 	if len(r.Errors) > 0 && status == scan.Safe.String() {
 		status = "incomplete"
+	}
+	if r.Note != "" && len(rows) == 0 && len(r.Errors) == 0 {
+		fmt.Fprintf(w, "%s: %s\n", r.File, r.Note)
+		return
 	}
 	fmt.Fprintf(w, "%s: %s (%d globals, %d errors)\n", r.File, status, len(rows), len(r.Errors))
 	if len(rows) > 0 {

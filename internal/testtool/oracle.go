@@ -55,9 +55,12 @@ def tar_list(data):
         return {"err": "other:" + type(e).__name__}
     err = None
     while True:
+        before = tf.offset
         try:
             if tf.next() is None:
                 break
+            if tf.offset <= before:
+                return {"err": "loop"}  # a negative size sends tarfile backwards, forever
         except tarfile.TarError:
             err = "later"
             break
