@@ -98,6 +98,9 @@ func List(r io.ReaderAt, size int64) ([]*Member, error) {
 				return out, fmt.Errorf("%w: %s", ErrNotTar, he.msg)
 			}
 			return out, nil
+		case offset == 0 && errors.Is(err, ErrFormat):
+			// tarfile.open reads the first member: any ReadError there fails the open.
+			return out, fmt.Errorf("%w: %w", ErrNotTar, err)
 		case err != nil:
 			return out, err
 		}
