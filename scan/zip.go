@@ -84,12 +84,12 @@ func localHeader(r io.ReaderAt, size, off int64) (zipEntry, error) {
 // numpy.load and Keras), flags archives they would read differently, then sweeps the file
 // for local headers no directory lists, so a broken or lying directory hides nothing.
 func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
-	if _, err := ziparchive.NewReader(r, size); errors.Is(err, ziparchive.ErrAmbiguous) {
+	listed, err := ziparchive.Survey(r, size)
+	if errors.Is(err, ziparchive.ErrAmbiguous) {
 		s.flag(prefix, "ambiguous zip archive", err)
 	} else if err != nil {
 		s.errorf(prefix, "%v", err)
 	}
-	listed := ziparchive.AllMembers(r, size)
 	if len(listed) > MaxMembers {
 		s.errorf(prefix, "zip: %d members; only the first %d are scanned", len(listed), MaxMembers)
 		listed = listed[:MaxMembers]

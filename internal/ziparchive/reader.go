@@ -60,6 +60,7 @@ type Member struct {
 	HeaderOffset   int64 // absolute offset of the local header
 	DataOffset     int64 // absolute offset of the member's data
 	localName      string
+	localErr       error
 }
 
 // Reader is an archive both loaders read the same way (or the only reading one loader has).
@@ -91,11 +92,31 @@ func ambiguous(format string, args ...any) error {
 
 // NewReader reads the archive's directory as miniz and zipfile do. See the package doc.
 func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
+	z, _, err := open(r, size)
+	return z, err
+}
+
+// Survey returns every member either loader lists (see AllMembers) and the error
+// NewReader would return, reading the directories once.
+func Survey(r io.ReaderAt, size int64) ([]*Member, error) {
+	_, all, err := open(r, size)
+	return all, err
+}
+
+func open(r io.ReaderAt, size int64) (*Reader, []*Member, error) {
 	if size < 0 {
-		return nil, formatErr("negative size")
+		return nil, nil, formatErr("negative size")
 	}
-	mz, mzErr := minizReading(r, size)
-	py, pyErr := zipfileReading(r, size)
+	mzDir, mzErr := minizDirectory(r, size)
+	pyDir, pyErr := zipfileDirectory(r, size)
+	all := union(r, size, mzDir, pyDir)
+	mz, mzErr := withLocals(r, size, mzDir, mzErr)
+	py, pyErr := withLocals(r, size, pyDir, pyErr)
+	z, err := choose(r, size, mz, mzErr, py, pyErr)
+	return z, all, err
+}
+
+func choose(r io.ReaderAt, size int64, mz *reading, mzErr error, py *reading, pyErr error) (*Reader, error) {
 	var use *reading
 	switch {
 	case mzErr != nil && pyErr != nil:
@@ -209,10 +230,6 @@ func readFull(r io.ReaderAt, size, off int64, b []byte) error {
 }
 
 // zipfileReading reads the directory as Python's zipfile (3.11) does.
-func zipfileReading(r io.ReaderAt, size int64) (*reading, error) {
-	return withLocals(r, size, zipfileDirectory)
-}
-
 // zipfileDirectory lists the central directory as zipfile does.
 func zipfileDirectory(r io.ReaderAt, size int64) (*reading, error) {
 	var eocd int64 = -1
@@ -368,10 +385,6 @@ func minizEnd(r io.ReaderAt, size int64) (int64, error) {
 
 // minizReading reads the directory as miniz 2.1 (torch.load) does: absolute offsets, the
 // zip64 record where the locator points, the entry count.
-func minizReading(r io.ReaderAt, size int64) (*reading, error) {
-	return withLocals(r, size, minizDirectory)
-}
-
 // minizDirectory lists the central directory as miniz does.
 func minizDirectory(r io.ReaderAt, size int64) (*reading, error) {
 	eocd, err := minizEnd(r, size)
@@ -485,14 +498,15 @@ func minizDirectory(r io.ReaderAt, size int64) (*reading, error) {
 	return rd, nil
 }
 
-func withLocals(r io.ReaderAt, size int64, dir func(io.ReaderAt, int64) (*reading, error)) (*reading, error) {
-	rd, err := dir(r, size)
+// withLocals completes a directory listing with the local headers (read by union
+// already); a member whose local header is unreadable fails the reading.
+func withLocals(r io.ReaderAt, size int64, rd *reading, err error) (*reading, error) {
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range rd.members {
-		if err := readLocal(r, size, m); err != nil {
-			return nil, err
+		if m.localErr != nil {
+			return nil, m.localErr
 		}
 	}
 	return rd, nil
@@ -514,9 +528,6 @@ func readLocal(r io.ReaderAt, size int64, m *Member) error {
 	}
 	m.localName = string(name)
 	m.DataOffset = m.HeaderOffset + localLen + nl + xl
-	if m.DataOffset > size || m.CompressedSize > size-m.DataOffset {
-		return formatErr("member %q: %d bytes at %d run past the end of the file", m.Name, m.CompressedSize, m.DataOffset)
-	}
 	return nil
 }
 
@@ -524,20 +535,44 @@ func readLocal(r io.ReaderAt, size int64, m *Member) error {
 // their ambiguity, for a scanner that must see every byte range a loader could read.
 // Members whose local header cannot be read are left out.
 func AllMembers(r io.ReaderAt, size int64) []*Member {
-	var out []*Member
+	all, _ := Survey(r, size)
+	return all
+}
+
+// union reads the local header of every listed member (once per header offset) and
+// returns the members of both listings, without repeats.
+func union(r io.ReaderAt, size int64, listings ...*reading) []*Member {
 	type key struct {
 		name          string
 		off, data, cs int64
 		method        uint16
 	}
 	seen := map[key]bool{}
-	for _, dir := range []func(io.ReaderAt, int64) (*reading, error){minizDirectory, zipfileDirectory} {
-		rd, err := dir(r, size)
-		if err != nil {
+	type local struct {
+		name string
+		data int64
+		err  error
+	}
+	locals := map[int64]local{}
+	var out []*Member
+	for _, rd := range listings {
+		if rd == nil {
 			continue
 		}
 		for _, m := range rd.members {
-			if readLocal(r, size, m) != nil {
+			l, ok := locals[m.HeaderOffset]
+			if !ok {
+				l.err = readLocal(r, size, m)
+				l.name, l.data = m.localName, m.DataOffset
+				locals[m.HeaderOffset] = l
+			}
+			m.localName, m.DataOffset = l.name, l.data
+			if l.err == nil && (m.DataOffset > size || m.CompressedSize > size-m.DataOffset) {
+				m.localErr = formatErr("member %q: %d bytes at %d run past the end of the file", m.Name, m.CompressedSize, m.DataOffset)
+			} else {
+				m.localErr = l.err
+			}
+			if m.localErr != nil {
 				continue
 			}
 			k := key{m.Name, m.HeaderOffset, m.DataOffset, m.CompressedSize, m.Method}
