@@ -27,8 +27,6 @@ const (
 	MaxMembers = 1 << 20
 	// memberCost is the work charged per archive member, for its buffers and headers.
 	memberCost = 4 << 10
-	// maxDirectory caps a zip central directory read into memory.
-	maxDirectory = 64 << 20
 )
 
 // Finding is one reference to a global (a class or function) in a pickle.

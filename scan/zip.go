@@ -3,6 +3,7 @@ package scan
 import (
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"compress/flate"
 	"encoding/binary"
 	"errors"
@@ -214,6 +215,14 @@ func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry
 			}
 			return cr.n
 		}
+		return e.csize
+	case 12:
+		// bzip2: Python's zipfile (numpy.load, Keras) reads it, so its members are scanned.
+		if e.csize < 0 {
+			s.errorf(p, "zip: bzip2 member of unknown size; not scanned")
+			return -1
+		}
+		s.member(p, &capReader{r: bzip2.NewReader(bufio.NewReader(sec)), s: s}, nil, -1, depth, pickleName)
 		return e.csize
 	default:
 		s.errorf(p, "zip: compression method %d not supported; not scanned", e.method)

@@ -97,8 +97,8 @@ func decodeMember(zr *ziparchive.Reader, r io.ReaderAt, size int64, f *ziparchiv
 			}
 			return buf, nil
 		}, data)
-	case ziparchive.Deflate:
-		if usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
+	case ziparchive.Deflate, ziparchive.BZip2: // numpy.load reads both through zipfile
+		if f.Method == ziparchive.Deflate && usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
 			return nil, formatErr(off, nil, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
 		}
 		// The declared size bounds everything read: the header must declare exactly

@@ -74,6 +74,13 @@ def build(members, count=None):
     return out + cd + eocd(n, len(cd), len(out))
 
 
+def zinfo(name, method=zipfile.ZIP_STORED):
+    """A member with a fixed time, so that the corpus is reproducible."""
+    zi = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    zi.compress_type = method
+    return zi
+
+
 def npy(descr, payload, shape="(1,)"):
     """A .npy v1.0 file with a hand-written header (descr is Python literal text)."""
     text = "{'descr': %s, 'fortran_order': False, 'shape': %s, }" % (descr, shape)
@@ -210,12 +217,20 @@ def zip_cases():
     # Object dtypes numpy reads but a substring check misses, in .npz.
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("w.npy", check_object(npy("'object'", EVIL_P2)))
+        z.writestr(zinfo("w.npy"), check_object(npy("'object'", EVIL_P2)))
     write("bad_npz_object_word.npz", buf.getvalue())
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("w.npy", check_object(npy(r"'\x4f'", EVIL_P2)))
+        z.writestr(zinfo("w.npy", zipfile.ZIP_DEFLATED), check_object(npy(r"'\x4f'", EVIL_P2)))
     write("bad_npz_object_escaped.npz", buf.getvalue())
+
+
+def more_zip_cases():
+    # numpy.load reads bzip2 members through zipfile: an object array compressed so.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_BZIP2) as z:
+        z.writestr(zinfo("w.npy", zipfile.ZIP_BZIP2), check_object(npy("'|O'", EVIL_P2)))
+    write("bad_npz_bzip2_object.npz", buf.getvalue())
 
 
 def npy_cases():
@@ -290,10 +305,30 @@ def tar_cases():
     assert tarfile.open(fileobj=io.BytesIO(bytes(data))).getnames() == ["dir/pickle"]
     write("bad_tar_v7_prefix.pt", bytes(data))
 
+    # A tar whose first header is also a pickle (in the name field) and whose member is cut
+    # short: tarfile opens it, extraction fails with a TarError, and torch.load then
+    # unpickles the file from byte 0.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        tar_member(tf, "x", b"\0" * 2048)
+    data = bytearray(buf.getvalue()[:1024])
+    data[0:100] = EVIL_P0.ljust(100, b"\0")
+    data[148:156] = b" " * 8
+    data[148:156] = b"%06o\0 " % sum(data[:512])
+    tf = tarfile.open(fileobj=io.BytesIO(bytes(data)))
+    assert tf.firstmember.name == EVIL_P0.decode()
+    try:
+        tf.getmembers()
+        raise AssertionError("tarfile read the cut member")
+    except tarfile.ReadError:
+        pass  # the TarError after which torch.load unpickles from byte 0
+    write("bad_tar_pickle_polyglot.pt", bytes(data))
+
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     zip_cases()
+    more_zip_cases()
     npy_cases()
     tar_cases()
 
