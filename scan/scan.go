@@ -241,6 +241,15 @@ func plausible(fs []Finding) bool {
 	return false
 }
 
+func dangerous(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Level == Dangerous {
+			return true
+		}
+	}
+	return false
+}
+
 func dottedIdent(s string) bool {
 	if s == "" {
 		return false
@@ -288,7 +297,10 @@ func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, mode walkMo
 		top, err := w.walk()
 		s.charge(path, src.off-start)
 		if mode == guess {
-			if !plausible(w.findings) {
+			// Text that merely looks like GLOBAL lines ("cat\ndog\n" in a vocabulary
+			// tensor) must not make a clean file unknown: keep a guess only if it names
+			// a dangerous global or parses as a whole pickle.
+			if !plausible(w.findings) || err != nil && err != io.EOF && !dangerous(w.findings) {
 				return false
 			}
 			mode = speculative

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -116,4 +117,28 @@ func TestZipPolyglots(t *testing.T) {
 			t.Errorf("findings %+v: mismatched member names not flagged", rep.Findings)
 		}
 	})
+}
+
+// TestZipGuessMembers: a member of any name and protocol is walked; text that only looks
+// like GLOBAL lines is not reported, a real protocol-0 pickle is.
+func TestZipGuessMembers(t *testing.T) {
+	for _, tc := range []struct {
+		data []byte
+		want bool
+	}{
+		{[]byte("cos\nsystem\n(S'echo pwned'\ntR."), true},
+		{[]byte("cat\ndog\nemu\nfox\n"), false},
+		{[]byte("cmy.module\nthing\n(tR."), true},
+		{[]byte("\x82\x01garbage"), false}, // EXT1 at byte 0 of tensor data
+	} {
+		z := makeZip(t, map[string][]byte{"archive/data.pkl": []byte("\x80\x02}q\x00."), "archive/data/0": tc.data}, zip.Store)
+		rep := scanBytes(t, "x.pt", z)
+		got := slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Path == "archive/data/0" })
+		if got != tc.want {
+			t.Errorf("member %q: findings %+v errors %q; want reported %v", tc.data, rep.Findings, rep.Errors, tc.want)
+		}
+		if !tc.want && len(rep.Errors) > 0 {
+			t.Errorf("member %q: errors %q for data that is no pickle", tc.data, rep.Errors)
+		}
+	}
 }

@@ -34,7 +34,9 @@ func newScanCmd(e *env) *cobra.Command {
 		Long: `Scan reads pickles (raw, concatenated, or inside torch zip/tar files, npz and nested
 archives) and lists every global they reference: safe (the torch/numpy allowlist needed
 to load tensors), unknown (e.g. a model class: loading it runs its module's code) or
-dangerous (os, subprocess, eval, getattr, ...). Nothing is executed.
+dangerous (os, subprocess, eval, getattr, ...). Nothing is executed. Containers are read
+as torch.load and numpy.load read them; one they would read differently is dangerous.
+Formats that hold no pickles (safetensors, GGUF, ONNX, TFLite) are reported as such.
 
 Exit codes:
   0   every file is clean: only safe globals, no errors

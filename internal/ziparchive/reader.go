@@ -284,14 +284,15 @@ func zipfileDirectory(r io.ReaderAt, size int64) (*reading, error) {
 	}
 	// The directory sits right before the end records; its recorded offset only sets
 	// the prefix correction.
-	if dirSize > uint64(size) || dirOff > 1<<62 {
+	if dirSize > uint64(size) {
 		return nil, formatErr("central directory of %d bytes at %d outside the file", dirSize, dirOff)
 	}
-	concat := eocd - int64(dirSize) - int64(dirOff)
+	start := eocd - int64(dirSize)
 	if zip64 {
-		concat -= end64Len + locatorLen
+		start -= end64Len + locatorLen
 	}
-	start := int64(dirOff) + concat
+	// Every header offset is shifted by start - dirOff (the "concat" prefix); the sum is
+	// computed without overflow in shift below.
 	if start < 0 {
 		return nil, formatErr("bad central directory offset %d", dirOff)
 	}
@@ -326,14 +327,31 @@ func zipfileDirectory(r io.ReaderAt, size int64) (*reading, error) {
 		if err := pythonZip64Extra(extra, &usize, &csize, &off); err != nil {
 			return nil, err
 		}
-		if csize > math.MaxInt64/2 || usize > math.MaxInt64/2 || off > math.MaxInt64/2 {
-			return nil, formatErr("member %q: size or offset overflows", name)
+		if csize > math.MaxInt64/2 || usize > math.MaxInt64/2 {
+			return nil, formatErr("member %q: size overflows", name)
 		}
-		m.CompressedSize, m.Size, m.HeaderOffset = int64(csize), int64(usize), int64(off)+concat
+		m.CompressedSize, m.Size, m.HeaderOffset = int64(csize), int64(usize), shift(start, off, dirOff)
 		rd.members = append(rd.members, m)
 		total += centralLen + nl + xl + cl
 	}
 	return rd, nil
+}
+
+// shift returns start + off - dirOff, or -1 when that is negative or overflows: zipfile
+// then fails when the member is opened, and readLocal does too.
+func shift(start int64, off, dirOff uint64) int64 {
+	if off >= dirOff {
+		d := off - dirOff
+		if d > uint64(math.MaxInt64-start) {
+			return -1
+		}
+		return start + int64(d)
+	}
+	d := dirOff - off
+	if d > uint64(start) {
+		return -1
+	}
+	return start - int64(d)
 }
 
 // pythonZip64Extra applies the zip64 extra field as ZipInfo._decodeExtra does.
