@@ -18,11 +18,20 @@ import (
 // a mode byte ('z' zipfile, 'm' torch's miniz reader, 't' tarfile), an 8-byte length and
 // the file's bytes in; one JSON line out. It never extracts or unpickles anything.
 const oracleScript = `
-import io, json, struct, sys, tarfile, zipfile
+import io, json, os, struct, sys, tarfile, zipfile
+
+# The loaders read real files, whose seeks fail where an io.BytesIO would clamp; the
+# Go side names the file and removes it if it has to kill this process.
+PATH = sys.argv[1]
+
+def stash(data):
+    with open(PATH, "wb") as f:
+        f.write(data)
+    return PATH
 
 def zip_list(data):
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(stash(data))
     except Exception as e:
         return {"err": type(e).__name__}
     out = []
@@ -41,14 +50,14 @@ def zip_list(data):
 def miniz_list(data):
     import torch
     try:
-        r = torch._C.PyTorchFileReader(io.BytesIO(data))
+        r = torch._C.PyTorchFileReader(stash(data))
         return {"names": sorted(n.encode("utf-8", "surrogateescape").hex() for n in r.get_all_records())}
     except Exception as e:
         return {"err": str(e).splitlines()[0][:200] if str(e) else type(e).__name__}
 
 def tar_list(data):
     try:
-        tf = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
+        tf = tarfile.open(fileobj=open(stash(data), "rb"), mode="r:")
     except tarfile.TarError as e:
         return {"err": "open"}
     except Exception as e:
@@ -81,15 +90,17 @@ while True:
     data = inp.read(n)
     out.write(json.dumps(modes[chr(hdr[0])](data)) + "\n")
     out.flush()
+os.unlink(PATH)
 `
 
 // Oracle is a running Python process that lists containers as zipfile, miniz (through
 // torch) and tarfile do.
 type Oracle struct {
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
+	path string // the file Python reads each input from
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
 }
 
 var (
@@ -159,13 +170,24 @@ func (o *Oracle) Query(mode byte, data []byte, v any) error {
 	case <-time.After(OracleTimeout):
 		o.cmd.Process.Kill()
 		o.cmd.Wait()
+		os.Remove(o.path)
 		o.cmd = nil
 		return ErrOracleHung
 	}
 }
 
 func (o *Oracle) start() error {
-	cmd := exec.Command(Python, "-c", oracleScript)
+	dir := ""
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		dir = "/dev/shm"
+	}
+	f, err := os.CreateTemp(dir, "refit-oracle-")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	o.path = f.Name()
+	cmd := exec.Command(Python, "-c", oracleScript, o.path)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err
