@@ -9,6 +9,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 var (
@@ -319,6 +320,9 @@ func zipfileDirectory(r io.ReaderAt, size int64) (*reading, error) {
 		rest = rest[len(name):]
 		extra := rest[:min(xl, uint64(len(rest)))]
 		flags := uint16(le16(p[8:]))
+		if flags&0x800 != 0 && !utf8.Valid(name) {
+			return nil, formatErr("member name %q is not the UTF-8 its flag says", name)
+		}
 		if p[6] > pythonMaxExtract {
 			return nil, formatErr("member %q needs zip version %d", name, p[6])
 		}
