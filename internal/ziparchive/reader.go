@@ -544,12 +544,15 @@ func readLocal(r io.ReaderAt, size int64, m *Member) error {
 		return formatErr("member %q: bad local header signature at %d", m.Name, m.HeaderOffset)
 	}
 	nl, xl := int64(le16(h[26:])), int64(le16(h[28:]))
-	name := make([]byte, nl)
-	if err := readFull(r, size, m.HeaderOffset+localLen, name); err != nil {
+	// zipfile reads the name and extra field without checking their length, so one cut
+	// by the end of the file leaves the data at the end of the file.
+	at := m.HeaderOffset + localLen
+	name := make([]byte, min(nl, size-at))
+	if err := readFull(r, size, at, name); err != nil {
 		return fmt.Errorf("member %q: local header: %w", m.Name, err)
 	}
 	m.localName = string(name)
-	m.DataOffset = m.HeaderOffset + localLen + nl + xl
+	m.DataOffset = min(at+nl+xl, size)
 	return nil
 }
 
