@@ -110,7 +110,7 @@ func (s *scanner) errorf(path, format string, args ...any) {
 // runs depends on which loader opens it.
 func (s *scanner) flag(path, what string, err error) {
 	s.rep.Findings = append(s.rep.Findings, Finding{Path: cmp.Or(path, s.label), Module: "(container)",
-		Name: what, Level: Dangerous, Offset: -1, Note: err.Error()})
+		Name: what, Level: Dangerous, Offset: -1, Opcode: "(container)", Note: err.Error()})
 }
 
 func join(prefix, name string) string {
