@@ -80,7 +80,19 @@ def tar_list(data):
             "off": m.offset, "data": m.offset_data} for m in tf.members]
     return {"members": out, "err": err}
 
-modes = {"z": zip_list, "m": miniz_list, "t": tar_list}
+def npy_descr(data):
+    import ast
+    try:
+        v = ast.literal_eval(data.decode("utf-8"))
+    except Exception as e:
+        return {"err": "literal:" + type(e).__name__}
+    try:
+        import numpy
+        return {"obj": bool(numpy.lib.format.descr_to_dtype(v).hasobject)}
+    except Exception as e:
+        return {"err": "dtype:" + type(e).__name__}
+
+modes = {"z": zip_list, "m": miniz_list, "t": tar_list, "n": npy_descr}
 inp, out = sys.stdin.buffer, sys.stdout
 while True:
     hdr = inp.read(9)
@@ -134,7 +146,8 @@ var ErrOracleHung = errors.New("oracle: python did not answer")
 // OracleTimeout bounds one query.
 const OracleTimeout = 10 * time.Second
 
-// Query lists data in mode 'z' (zipfile), 'm' (miniz via torch) or 't' (tarfile) and
+// Query lists data in mode 'z' (zipfile), 'm' (miniz via torch) or 't' (tarfile), or
+// classifies a descr literal as numpy.lib.format.descr_to_dtype does (mode 'n'), and
 // decodes the JSON answer into v.
 func (o *Oracle) Query(mode byte, data []byte, v any) error {
 	o.mu.Lock()
