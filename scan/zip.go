@@ -91,6 +91,20 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 	} else if err != nil {
 		s.errorf(prefix, "%v", err)
 	}
+	// torch.load looks pickles up ignoring case: two *.pkl names that differ only by case
+	// leave it to chance which one runs.
+	pkl := map[string]string{}
+	for _, m := range listed {
+		if !isPickleName(m.Name) {
+			continue
+		}
+		k := strings.ToLower(m.Name)
+		if prev, ok := pkl[k]; ok && prev != m.Name {
+			s.flag(prefix, "ambiguous zip archive", fmt.Errorf("members %q and %q: torch.load's lookup ignores case and finds either", prev, m.Name))
+			break
+		}
+		pkl[k] = m.Name
+	}
 	if len(listed) > MaxMembers {
 		s.errorf(prefix, "zip: %d members; only the first %d are scanned", len(listed), MaxMembers)
 		listed = listed[:MaxMembers]

@@ -61,10 +61,21 @@ func findPrefix(zr *ziparchive.Reader) (string, error) {
 	if !ok || dir == "" || dir == "." || dir == ".." {
 		return "", errorf("zip member %q is not in a folder", zr.Members[0].Name)
 	}
-	if zr.Lookup(dir+"/data.pkl") == nil {
+	if m, err := lookup(zr, dir+"/data.pkl"); err != nil {
+		return "", err
+	} else if m == nil {
 		return "", errorf("zip archive without %s/data.pkl", dir)
 	}
 	return dir, nil
+}
+
+// lookup finds a member as torch does (ignoring case), refusing names that match twice.
+func lookup(zr *ziparchive.Reader, name string) (*ziparchive.Member, error) {
+	m, err := zr.Lookup(name)
+	if err != nil {
+		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
+	}
+	return m, nil
 }
 
 // openZip reads the archive's directory, refusing archives loaders read differently.
@@ -130,7 +141,11 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 		return nil, err
 	}
 	bigEndian := false
-	if f := zr.Lookup(prefix + "/byteorder"); f != nil {
+	byteorder, err := lookup(zr, prefix+"/byteorder")
+	if err != nil {
+		return nil, err
+	}
+	if f := byteorder; f != nil {
 		b, err := readMember(zr, f, 16)
 		if err != nil {
 			return nil, err
@@ -143,7 +158,11 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 			return nil, errorf("byteorder %q", b)
 		}
 	}
-	pkl, err := readMember(zr, zr.Lookup(prefix+"/data.pkl"), maxPickleSize)
+	dataPkl, err := lookup(zr, prefix+"/data.pkl")
+	if err != nil {
+		return nil, err
+	}
+	pkl, err := readMember(zr, dataPkl, maxPickleSize)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +172,11 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (any, error
 		if err != nil || st.resolved {
 			return st, err
 		}
-		if err := resolveZipStorage(r, zr, st, zr.Lookup(prefix+"/data/"+st.key), bigEndian); err != nil {
+		m, err := lookup(zr, prefix+"/data/"+st.key)
+		if err != nil {
+			return nil, err
+		}
+		if err := resolveZipStorage(r, zr, st, m, bigEndian); err != nil {
 			return nil, err
 		}
 		return st, nil

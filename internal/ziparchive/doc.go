@@ -19,9 +19,10 @@
 //
 // NewReader builds both readings (Go's archive/zip is a third, close to zipfile but trying
 // absolute offsets first). When both succeed and differ, or when one reading is ambiguous by
-// itself (two members whose names are equal ignoring case, a name holding NUL, members whose
-// bytes overlap, a local header naming a member differently), NewReader fails with an error
-// wrapping ErrAmbiguous: a scanner cannot vouch for such a file and a converter cannot know
+// itself (two members of one name, a name holding NUL, members whose bytes overlap, a local
+// header naming a member differently), NewReader fails with an error wrapping ErrAmbiguous;
+// Lookup, which compares names ignoring case as torch does, fails the same way when two
+// names differ only by case: a scanner cannot vouch for such a file and a converter cannot know
 // which tensors the user's loader would see. When only one reading succeeds, it is used (the
 // other loader cannot open the file at all).
 //

@@ -73,7 +73,7 @@ type Reader struct {
 	Loader string
 	r      io.ReaderAt
 	size   int64
-	byName map[string]*Member
+	byName map[string][]*Member // by ASCII-folded name
 }
 
 // reading is how one loader sees the archive.
@@ -135,20 +135,31 @@ func choose(r io.ReaderAt, size int64, mz *reading, mzErr error, py *reading, py
 	if err := use.check(); err != nil {
 		return nil, err
 	}
-	z := &Reader{Members: use.members, r: r, size: size, byName: make(map[string]*Member, len(use.members))}
+	z := &Reader{Members: use.members, r: r, size: size, byName: make(map[string][]*Member, len(use.members))}
 	if mzErr != nil || pyErr != nil {
 		z.Loader = use.loader
 	}
 	for _, m := range z.Members {
-		z.byName[foldASCII(m.Name)] = m
+		k := foldASCII(m.Name)
+		z.byName[k] = append(z.byName[k], m)
 	}
 	return z, nil
 }
 
 // Lookup returns the member named name, compared ignoring ASCII case as miniz (torch.load)
-// does; NewReader has refused archives where that finds more than one. It returns nil
-// when there is none.
-func (z *Reader) Lookup(name string) *Member { return z.byName[foldASCII(name)] }
+// does. It returns nil when there is none, and an error wrapping ErrAmbiguous when several
+// names match (archive/data.pkl and archive/DATA.pkl: torch reads either). Python's
+// zipfile compares names exactly, so such archives are valid .npz files.
+func (z *Reader) Lookup(name string) (*Member, error) {
+	ms := z.byName[foldASCII(name)]
+	if len(ms) > 1 {
+		return nil, ambiguous("members %q and %q: torch.load's lookup of %q finds either", ms[0].Name, ms[1].Name, name)
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	return ms[0], nil
+}
 
 func foldASCII(s string) string {
 	for i := 0; i < len(s); i++ {
@@ -182,16 +193,15 @@ func compare(mz, py *reading) error {
 
 // check refuses a reading that is ambiguous by itself.
 func (rd *reading) check() error {
-	seen := make(map[string]string, len(rd.members))
+	seen := make(map[string]bool, len(rd.members))
 	for _, m := range rd.members {
 		if i := strings.IndexByte(m.Name, 0); i >= 0 {
 			return ambiguous("member %q: its name holds a NUL byte, where Python's zipfile cuts it", m.Name)
 		}
-		k := foldASCII(m.Name)
-		if prev, ok := seen[k]; ok {
-			return ambiguous("two members named %q and %q: a lookup by name finds either", prev, m.Name)
+		if seen[m.Name] {
+			return ambiguous("two members named %q: a lookup by name finds either", m.Name)
 		}
-		seen[k] = m.Name
+		seen[m.Name] = true
 		if m.localName != m.Name {
 			return ambiguous("member %q: its local header names it %q", m.Name, m.localName)
 		}
