@@ -24,10 +24,10 @@
 //     at, entry count, names compared ignoring case) and Python zipfile's (numpy, Keras:
 //     offsets corrected for a prefix, the zip64 record before the locator, entries by
 //     directory size, names cut at NUL). Every member of either reading is scanned; an
-//     archive the two read differently, or that is ambiguous within one (names equal but
-//     for case, a NUL in a name, overlapping members, a local header naming a member
-//     differently) is Dangerous: what runs depends on who opens it. A sweep for local
-//     headers then finds members no directory lists.
+//     archive the two read differently, or that is ambiguous within one (a name twice, a
+//     NUL in a name, overlapping members, a local header naming a member differently, two
+//     *.pkl names equal but for case) is Dangerous: what runs depends on who opens it. A
+//     sweep for local headers then finds members no directory lists.
 //   - Tar (torch's legacy loader): internal/tararchive lists members as Python's tarfile
 //     does, in every dialect (V7, ustar, GNU, pax); every member with data is scanned. When
 //     tarfile fails, torch.load unpickles the file from byte 0, so a tar is also walked from
