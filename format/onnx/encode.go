@@ -266,12 +266,45 @@ func writeFile(ctx context.Context, name string, mp *onnxpb.ModelProto, data []t
 	if opts == nil {
 		opts = &EncodeOptions{}
 	}
+	out, err := refit.CreatePendingOutput(ctx, name, false, opts.Overwrite)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	if err := writeFiles(out.Create, filepath.Base(name), mp, data, opts); err != nil {
+		return err
+	}
+	_, err = out.Commit()
+	return err
+}
+
+// EncodeFS writes a Model decoded from ONNX (see Encode) as opts.Name (default
+// "model.onnx"), with tensors of at least DefaultSizeThreshold bytes in the side file
+// NAME.data when opts.ExternalData is set or the model exceeds 2 GiB. The side file is
+// created first, so it is in place before the model that names it.
+func EncodeFS(create refit.CreateFunc, m *refit.Model, opts *refit.EncodeOptions) error {
+	if opts == nil {
+		opts = &refit.EncodeOptions{}
+	}
+	name := opts.Name
+	if name == "" {
+		name = "model.onnx"
+	}
+	mp, data, err := modelSource(m)
+	if err != nil {
+		return err
+	}
+	return writeFiles(create, name, mp, data, &EncodeOptions{ExternalData: opts.ExternalData})
+}
+
+// writeFiles writes the model file name and, with external data, its side file.
+func writeFiles(create refit.CreateFunc, name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *EncodeOptions) error {
 	lay := layout{threshold: opts.SizeThreshold, sideName: opts.ExternalDataName}
 	if lay.threshold <= 0 {
 		lay.threshold = DefaultSizeThreshold
 	}
 	if lay.sideName == "" {
-		lay.sideName = filepath.Base(name) + ".data"
+		lay.sideName = name + ".data"
 	}
 	if strings.ContainsAny(lay.sideName, `/\`) || !fs.ValidPath(lay.sideName) {
 		return fmt.Errorf("onnx: external data name %q must be a plain file name: %w", lay.sideName, refit.ErrInsecurePath)
@@ -290,33 +323,31 @@ func writeFile(ctx context.Context, name string, mp *onnxpb.ModelProto, data []t
 	if p.total > protoLimit {
 		return refit.Unsupportedf("onnx", "model is %d bytes even with external data, over the %d-byte protobuf limit", p.total, protoLimit)
 	}
-	out, err := refit.CreatePendingContext(ctx, name, opts.Overwrite)
+	var side io.WriteCloser
+	if lay.external {
+		if side, err = create(lay.sideName); err != nil {
+			return err
+		}
+		defer side.Close()
+	}
+	out, err := create(name)
 	if err != nil {
 		return err
 	}
-	defer out.Abort()
-	if !lay.external {
+	defer out.Close()
+	if side == nil {
 		if err := p.write(out, nil); err != nil {
 			return err
 		}
-		return out.Commit()
+		return out.Close()
 	}
-	side, err := refit.CreatePendingContext(ctx, filepath.Join(filepath.Dir(name), lay.sideName), opts.Overwrite)
-	if err != nil {
+	if err := p.write(out, side); err != nil {
 		return err
 	}
-	defer side.Abort()
-	sw := bufio.NewWriterSize(side, 1<<20)
-	if err := p.write(out, sw); err != nil {
+	if err := side.Close(); err != nil {
 		return err
 	}
-	if err := sw.Flush(); err != nil {
-		return err
-	}
-	if err := side.Commit(); err != nil {
-		return err
-	}
-	return out.Commit()
+	return out.Close()
 }
 
 // modelSource returns the graph of a Model decoded from ONNX and, per initializer,

@@ -114,14 +114,24 @@ func EncodeLayers(create Creator, m *refit.Model, topology []byte, opts *EncodeO
 	if err != nil {
 		return err
 	}
-	names, err := topologyLayers(topo)
+	d, err := layersModel(m, topo)
 	if err != nil {
 		return err
+	}
+	return EncodeFiles(create, d, opts)
+}
+
+// layersModel checks that every tensor of m is a weight of a layer of the topology
+// topo and returns m with the topology as TF.js metadata.
+func layersModel(m *refit.Model, topo []byte) (*refit.Model, error) {
+	names, err := topologyLayers(topo)
+	if err != nil {
+		return nil, err
 	}
 	for _, t := range m.Tensors {
 		i := strings.LastIndex(t.Name, "/")
 		if i <= 0 || (!slices.Contains(names, t.Name[:i]) && !slices.Contains(names, t.Name[:strings.Index(t.Name, "/")])) {
-			return fmt.Errorf("tfjs: tensor %q is not a weight of a layer of the topology (want \"<layer>/<weight>\"): %w",
+			return nil, fmt.Errorf("tfjs: tensor %q is not a weight of a layer of the topology (want \"<layer>/<weight>\"): %w",
 				t.Name, refit.ErrFormat)
 		}
 	}
@@ -131,7 +141,7 @@ func EncodeLayers(create Creator, m *refit.Model, topology []byte, opts *EncodeO
 	d.Metadata.Set("tfjs.format", LayersFormat)
 	d.Metadata.Set("tfjs.generated_by", generatedBy(topo))
 	d.Metadata.Set("tfjs.model_topology", string(topo))
-	return EncodeFiles(create, d, opts)
+	return d, nil
 }
 
 // generatedBy names the Keras version of a topology, as the TF.js converter does.
