@@ -15,6 +15,10 @@ import (
 // plain file name (no separators) inside the output folder.
 type CreateFunc func(name string) (io.WriteCloser, error)
 
+// ErrNoShards reports EncodeOptions.ShardSize given to a format that writes one file.
+// It wraps ErrUnsupported.
+var ErrNoShards = fmt.Errorf("output cannot be split into shards: %w", ErrUnsupported)
+
 // EncodeOptions are the output choices that apply across formats; each format uses
 // those that mean something to it. The zero value means defaults.
 type EncodeOptions struct {
@@ -75,6 +79,9 @@ func (f *Format) EncodeTo(create CreateFunc, m *Model, opts *EncodeOptions) erro
 	}
 	if opts.Name == "" {
 		return fmt.Errorf("refit: %s output is one file and needs a file name: %w", f.Name, ErrUnsupported)
+	}
+	if opts.ShardSize > 0 {
+		return fmt.Errorf("refit: %s: %w", f.Name, ErrNoShards)
 	}
 	w, err := create(opts.Name)
 	if err != nil {

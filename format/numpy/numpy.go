@@ -22,7 +22,8 @@ func init() {
 		DecodeFS: func(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
 			return DecodeFS(fsys, name)
 		},
-		Encode: func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		Encode:   func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		EncodeFS: EncodeFS,
 	})
 }
 

@@ -286,6 +286,9 @@ func EncodeFS(create refit.CreateFunc, m *refit.Model, opts *refit.EncodeOptions
 	if opts == nil {
 		opts = &refit.EncodeOptions{}
 	}
+	if opts.ShardSize > 0 {
+		return fmt.Errorf("onnx: %w", refit.ErrNoShards)
+	}
 	name := opts.Name
 	if name == "" {
 		name = "model.onnx"
@@ -348,6 +351,19 @@ func writeFiles(create refit.CreateFunc, name string, mp *onnxpb.ModelProto, dat
 		return err
 	}
 	return out.Close()
+}
+
+// ErrNoGraph reports a model without an ONNX graph (one decoded from another format)
+// written as ONNX. It wraps refit.ErrUnsupported.
+var ErrNoGraph = fmt.Errorf("onnx: the model has no ONNX graph to write; ONNX output needs one: %w", refit.ErrUnsupported)
+
+// Prepare checks that m carries an ONNX graph, which Encode needs; the error is
+// ErrNoGraph otherwise, so that a caller can convert a graph first.
+func Prepare(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) {
+	if _, ok := m.Source.(*Source); !ok {
+		return nil, fmt.Errorf("%w (the model is from %s)", ErrNoGraph, m.Format)
+	}
+	return m, nil
 }
 
 // modelSource returns the graph of a Model decoded from ONNX and, per initializer,

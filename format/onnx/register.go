@@ -16,6 +16,7 @@ func init() {
 		DecodeFS:   DecodeFS,
 		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
 		EncodeFS:   EncodeFS,
+		Prepare:    Prepare,
 	})
 }
 

@@ -13,6 +13,9 @@ import (
 // LayersFormat is the "format" of a TF.js layers model.json.
 const LayersFormat = "layers-model"
 
+// GraphFormat is model.json's "format" for a TF.js graph model (metadata "tfjs.format").
+const GraphFormat = "graph-model"
+
 // LayersTopology returns the Keras model topology held in b, for EncodeLayers: b is a
 // TF.js model.json (its "modelTopology" is taken), a TF.js modelTopology
 // ({"keras_version", "backend", "model_config"}), or a bare Keras 2 model config

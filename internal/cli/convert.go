@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,8 +16,8 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/compare"
-	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/tfjs"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -83,48 +83,31 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if sameFile(in, out) {
 		return usageError{fmt.Errorf("output %s is the input", out)}
 	}
-	var (
-		enc *refit.Format
-		err error
-	)
-	switch {
-	case o.to != "":
-		enc, err = refit.Lookup(o.to)
-	case o.shardSize != "" && filepath.Ext(out) == "":
-		enc, err = refit.Lookup("safetensors") // OUT is a folder of shards
-	default:
-		enc, err = refit.ForPath(out)
-	}
+	enc, err := convertFormat(out, o)
 	if err != nil {
-		return outputFormatError(out, o.to)
+		return err
 	}
-	if enc.Name == "tfjs" { // a folder: model.json plus weight shards
-		src, err := openSource(e, in, enc, o)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		return convertToTFJS(e, src, out, o.topology, o.force)
-	}
-	if enc.Encode == nil {
+	if !enc.Writable() {
 		return usageError{wrapMsg(refit.ErrUnsupported, "Refit reads %s but cannot write it; it writes %s", enc.Name, writableFormats())}
 	}
-	src, err := openSource(e, in, enc, o)
+	eo := &refit.EncodeOptions{ExternalData: o.externalData}
+	if o.shardSize != "" {
+		if eo.ShardSize, err = parseSize(o.shardSize); err != nil {
+			return usageError{err}
+		}
+	}
+	// OUT names a folder for folder formats (TF.js) and for shards without an extension.
+	folder := enc.Folder || (o.shardSize != "" && filepath.Ext(out) == "")
+	if !folder {
+		eo.Name = filepath.Base(out)
+	}
+	src, converted, err := openSource(e, in, enc, o)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if isLLMGGUF(src) && enc.Name == "safetensors" && filepath.Ext(out) == "" {
+	if arch.Reversible(src) && arch.ReversesTo(enc) && filepath.Ext(out) == "" {
 		return reverseGGUF(e, src, out, o)
-	}
-	if _, isONNX := src.Source.(*onnx.Source); enc.Name == "onnx" && !isONNX && o.weights == "" {
-		mp, ok, err := graphToONNX(e.ctx, in, src)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return writeConvertedGraph(e, mp, &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name}, out, o)
-		}
 	}
 	m := src
 	if o.weights != "" {
@@ -140,18 +123,32 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 			return err
 		}
 	}
-	if o.modelPy != "" {
-		if enc.Name != "pytorch" {
-			return usageError{fmt.Errorf("--model-py needs PyTorch output")}
+	if o.topology != "" {
+		if eo.Topology, err = readTopology(o.topology); err != nil {
+			return err
 		}
+	}
+	if o.modelPy != "" {
 		if m, err = writeModelPy(e, in, src, o); err != nil {
 			return err
 		}
-	} else if m, err = toPyTorchLayout(m, enc.Name); err != nil {
+	} else if m, err = enc.PrepareFor(m, eo); errors.Is(err, onnx.ErrNoGraph) {
+		// Not an ONNX model: convert its graph (Keras, TF.js, TFLite) when it has one.
+		mp, ok, gerr := graphToONNX(e.ctx, in, src)
+		if gerr != nil {
+			return gerr
+		}
+		if ok {
+			return writeConvertedGraph(e, mp, &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name}, out, o)
+		}
+		return err
+	} else if errors.Is(err, tfjs.ErrNoTopology) {
+		return usageError{fmt.Errorf("a %s model has no Keras topology: pass --topology (a TF.js model.json, a Keras config .json, or the original .h5/.keras)", src.Format)}
+	} else if err != nil {
 		return err
 	}
 	base := m // before casting: what cast errors are measured against
-	if o.dtype != "" && src.Format != hfFormat {
+	if o.dtype != "" && !converted {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
 			return err
@@ -161,82 +158,117 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		}
 	}
 	res := &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name, Tensors: len(m.Tensors), MinCos: 1}
-	if o.shardSize != "" {
-		size, err := parseSize(o.shardSize)
-		if err != nil {
-			return usageError{err}
-		}
-		if err := writeSharded(e, enc, base, m, out, size, o, res); err != nil {
-			return err
-		}
-		return reportConvert(e, res, o)
+	if err := writeOutput(e, enc, base, m, out, folder, eo, o, res); err != nil {
+		return err
 	}
+	return reportConvert(e, res, o)
+}
 
-	if enc.Name == "onnx" {
-		return writeONNX(e, base, m, out, o, res)
+// convertFormat is the output format: --to, safetensors for a folder of shards, or
+// the one OUT's extension names.
+func convertFormat(out string, o *convertOptions) (*refit.Format, error) {
+	var (
+		enc *refit.Format
+		err error
+	)
+	switch {
+	case o.to != "":
+		enc, err = refit.Lookup(o.to)
+	case o.shardSize != "" && filepath.Ext(out) == "":
+		enc, err = refit.Lookup(shardFolderFormat)
+	default:
+		enc, err = refit.ForPath(out)
 	}
-	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	if err != nil {
+		return nil, outputFormatError(out, o.to)
+	}
+	return enc, nil
+}
+
+// shardFolderFormat is written when OUT is a folder for --shard-size and --to is not given.
+const shardFolderFormat = "safetensors"
+
+// writeOutput writes m as format enc to out (a folder when folder is set) through a
+// temporary folder, re-reads and compares it unless --no-verify, and only then moves
+// the files into place, the file naming the others (index, model.json) last.
+func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, folder bool, eo *refit.EncodeOptions, o *convertOptions, res *convertResult) error {
+	po, err := refit.CreatePendingOutput(e.ctx, out, folder, o.force)
 	if err != nil {
 		return err
 	}
-	defer pf.Abort()
+	defer po.Abort()
 	var total int64
 	for _, t := range m.Tensors {
 		total += t.Size()
 	}
 	bar := newProgress(e, "write", total)
-	bw := bufio.NewWriterSize(bar.writer(pf), 1<<20)
-	err = encoderFor(enc, out)(bw, m)
-	if err == nil {
-		err = bw.Flush()
+	create := func(name string) (io.WriteCloser, error) {
+		w, err := po.Create(name)
+		if err != nil {
+			return nil, err
+		}
+		return progressWriter{bar.writer(w), w}, nil
 	}
+	err = enc.EncodeTo(create, m, eo)
 	bar.done()
+	if errors.Is(err, refit.ErrNoShards) {
+		return usageError{fmt.Errorf("--shard-size does not apply to %s output", enc.Name)}
+	}
 	if err != nil {
 		return err
 	}
-	if st, err := pf.Stat(); err == nil {
-		res.Bytes = st.Size()
-	}
+	res.Bytes = po.Size()
 	if !o.noVerify {
-		if err := verifyOutput(e.ctx, enc, base, m, pf.Name(), res); err != nil {
+		names := po.Names()
+		if err := verifyOutput(e.ctx, enc, base, m, po.Path(names[len(names)-1]), res); err != nil {
 			return err
 		}
 	}
-	if err := pf.Commit(); err != nil {
+	files, err := po.Commit()
+	if err != nil {
 		return err
 	}
-	res.Files = []string{out}
-	return reportConvert(e, res, o)
+	res.Files = files
+	return nil
 }
 
-// hfFormat names models converted from Hugging Face LLM folders.
-const hfFormat = "hf"
+// progressWriter counts what an output file's writer receives in the progress bar.
+type progressWriter struct {
+	io.Writer
+	c io.Closer
+}
+
+func (p progressWriter) Close() error { return p.c.Close() }
 
 // openSource opens IN, with a sparse layout expanded. A Hugging Face LLM folder
 // written as GGUF goes through the architecture converter (names, metadata,
-// tokenizer), which applies --dtype itself.
-func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit.Model, error) {
-	if st, err := os.Stat(in); err == nil && st.IsDir() && enc.Name == "gguf" {
+// tokenizer), which applies --dtype itself: converted reports that.
+func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *refit.Model, converted bool, err error) {
+	if st, err := os.Stat(in); err == nil && st.IsDir() && arch.ConvertsFolderFor(enc) {
 		fsys := refit.DirFS(in)
 		if arch.IsHFFolder(fsys) {
 			opts := &arch.ConvertOptions{}
 			if o.dtype != "" {
 				d, err := parseTypeFlag("--dtype", o.dtype)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				opts.DType = d
 			}
 			m, err := arch.ConvertHF(e.ctx, fsys, opts)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			m.Format = hfFormat
-			return m, nil
+			return m, true, nil
 		}
 	}
-	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	m, err = openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	return m, false, err
 }
+
+// hfFormat labels models converted from Hugging Face LLM folders.
+const hfFormat = "hf"
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.
 func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, path string, res *convertResult) error {
@@ -315,20 +347,6 @@ func reportConvert(e *env, res *convertResult, o *convertOptions) error {
 		tw.Flush()
 	}
 	return nil
-}
-
-// encoderFor returns the registered encoder, except where the output name picks a
-// variant the registry's one-writer interface cannot (a single-array .npy).
-func encoderFor(enc *refit.Format, out string) func(io.Writer, *refit.Model) error {
-	if enc.Name == "numpy" && isNPY(out) {
-		return func(w io.Writer, m *refit.Model) error {
-			if len(m.Tensors) != 1 {
-				return fmt.Errorf("a .npy file holds one array and the model has %d tensors; write .npz instead", len(m.Tensors))
-			}
-			return numpy.EncodeNPY(w, m.Tensors[0])
-		}
-	}
-	return enc.Encode
 }
 
 func isNPY(name string) bool { return strings.EqualFold(filepath.Ext(name), ".npy") }
