@@ -9,10 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CreateFunc creates one file of an output that may span several files. name is a
-// plain file name (no separators) inside the output folder.
+// plain file name inside the output folder: no slash or backslash, not "." or "..".
 type CreateFunc func(name string) (io.WriteCloser, error)
 
 // ErrNoShards reports EncodeOptions.ShardSize given to a format that writes one file.
@@ -77,11 +78,11 @@ func (f *Format) EncodeTo(create CreateFunc, m *Model, opts *EncodeOptions) erro
 	if f.Encode == nil {
 		return Unsupportedf(f.Name, "writing %s", f.Name)
 	}
-	if opts.Name == "" {
-		return fmt.Errorf("refit: %s output is one file and needs a file name: %w", f.Name, ErrUnsupported)
-	}
 	if opts.ShardSize > 0 {
 		return fmt.Errorf("refit: %s: %w", f.Name, ErrNoShards)
+	}
+	if opts.Name == "" {
+		return fmt.Errorf("refit: %s output is one file and needs a file name: %w", f.Name, ErrUnsupported)
 	}
 	w, err := create(opts.Name)
 	if err != nil {
@@ -164,7 +165,7 @@ func CreatePendingOutput(ctx context.Context, target string, folder, overwrite b
 
 // Create implements CreateFunc: it starts the named file in the temporary folder.
 func (o *PendingOutput) Create(name string) (io.WriteCloser, error) {
-	if name == "" || name != filepath.Base(name) || !fs.ValidPath(name) || name == "." {
+	if strings.ContainsAny(name, `/\`) || !fs.ValidPath(name) || name == "." {
 		return nil, fmt.Errorf("refit: output file name %q is not a plain file name: %w", name, ErrInsecurePath)
 	}
 	for _, f := range o.files {

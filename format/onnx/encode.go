@@ -354,16 +354,20 @@ func writeFiles(create refit.CreateFunc, name string, mp *onnxpb.ModelProto, dat
 }
 
 // ErrNoGraph reports a model without an ONNX graph (one decoded from another format)
-// written as ONNX. It wraps refit.ErrUnsupported.
-var ErrNoGraph = fmt.Errorf("onnx: the model has no ONNX graph to write; ONNX output needs one: %w", refit.ErrUnsupported)
+// written as ONNX, so that a caller can convert a graph first. It reads as, and
+// wraps, refit.ErrUnsupported; the message around it says what is missing.
+var ErrNoGraph = fmt.Errorf("%w", refit.ErrUnsupported)
 
-// Prepare checks that m carries an ONNX graph, which Encode needs; the error is
-// ErrNoGraph otherwise, so that a caller can convert a graph first.
+// Prepare checks that m carries an ONNX graph, which Encode needs (see ErrNoGraph).
 func Prepare(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) {
 	if _, ok := m.Source.(*Source); !ok {
-		return nil, fmt.Errorf("%w (the model is from %s)", ErrNoGraph, m.Format)
+		return nil, noGraph(m)
 	}
 	return m, nil
+}
+
+func noGraph(m *refit.Model) error {
+	return fmt.Errorf("onnx: model (from %s) has no ONNX graph to write; ONNX output needs one: %w", m.Format, ErrNoGraph)
 }
 
 // modelSource returns the graph of a Model decoded from ONNX and, per initializer,
@@ -371,7 +375,7 @@ func Prepare(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) {
 func modelSource(m *refit.Model) (*onnxpb.ModelProto, []tensor.Data, error) {
 	src, ok := m.Source.(*Source)
 	if !ok {
-		return nil, nil, refit.Unsupportedf("onnx", "model (from %s) has no ONNX graph to write; ONNX output needs one", m.Format)
+		return nil, nil, noGraph(m)
 	}
 	if err := m.CheckNames(); err != nil {
 		return nil, nil, err
