@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -121,7 +122,7 @@ func summarizeOutput(t *tensor.Tensor) runOutput {
 	if len(t.Shape) == 2 && t.Shape[1] > 1 && t.DType.Float() {
 		cols := int(t.Shape[1])
 		for i := 0; i < int(t.Shape[0]); i++ {
-			r.Top1 = append(r.Top1, argmax(f[i*cols:(i+1)*cols]))
+			r.Top1 = append(r.Top1, compare.Argmax(f[i*cols:(i+1)*cols]))
 		}
 	}
 	if len(f) <= 64 {
