@@ -169,13 +169,13 @@ func readArray(path string) (*tensor.Tensor, error) {
 }
 
 type modelDiff struct {
-	A        string       `json:"a"`
-	B        string       `json:"b"`
-	Inputs   string       `json:"inputs"`
+	A        string               `json:"a"`
+	B        string               `json:"b"`
+	Inputs   string               `json:"inputs"`
 	Outputs  []compare.OutputDiff `json:"outputs"`
-	MaxAbs   float64      `json:"max_abs_error"`
-	MinCos   float64      `json:"min_cosine"`
-	Exceeded bool         `json:"tolerance_exceeded"`
+	MaxAbs   float64              `json:"max_abs_error"`
+	MinCos   float64              `json:"min_cosine"`
+	Exceeded bool                 `json:"tolerance_exceeded"`
 	// RandomInputs counts the random rows the comparison ran on (0: real data).
 	RandomInputs int64   `json:"random_inputs,omitempty"`
 	dataFlag     string  // the command's flag for real data, when not --data
