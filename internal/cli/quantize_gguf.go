@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/quant/plan"
