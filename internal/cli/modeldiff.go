@@ -236,6 +236,15 @@ func modelVerdict(r *modelDiff, o *diffOptions) verdict {
 // diffSessions runs both sessions on the same inputs and compares outputs by name
 // (by position when the names differ).
 func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*modelDiff, error) {
+	r, err := runOutputs(ctx, sa, sb, set)
+	if err != nil {
+		return nil, err
+	}
+	return newModelDiff(r, set), nil
+}
+
+// runOutputs runs both sessions on set and compares their outputs (compare.Outputs).
+func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, error) {
 	outA, err := sa.Run(ctx, set.values)
 	if err != nil {
 		return nil, fmt.Errorf("running A: %w", err)
@@ -244,8 +253,11 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 	if err != nil {
 		return nil, fmt.Errorf("running B: %w", err)
 	}
-	rep := compare.Outputs(outputTensors(sa, outA), outputTensors(sb, outB), set.labels)
-	return &modelDiff{Inputs: set.source, RandomInputs: set.randomRows, Outputs: rep.Outputs, MaxAbs: rep.MaxAbs, MinCos: rep.MinCos}, nil
+	return compare.Outputs(outputTensors(sa, outA), outputTensors(sb, outB), set.labels), nil
+}
+
+func newModelDiff(r *compare.OutputsReport, set *inputSet) *modelDiff {
+	return &modelDiff{Inputs: set.source, RandomInputs: set.randomRows, Outputs: r.Outputs, MaxAbs: r.MaxAbs, MinCos: r.MinCos}
 }
 
 // outputTensors lists a run's outputs in the session's output order, as tensors; an
