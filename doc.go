@@ -15,9 +15,14 @@
 // Abort or a cancelled context leaves nothing behind.
 //
 // Memory: decoders read headers only; tensor bytes stay in the file (memory-mapped) until
-// an encoder or transform pulls them, one tensor at a time.
+// an encoder or transform pulls them, one tensor at a time. What an input can make a
+// decoder build beyond that (pickled objects, metadata arrays, inflated members) is
+// charged to a per-call [Budget] of [DecodeOptions].MaxMemory bytes (default
+// [DefaultMaxMemory]); past it decoding fails with [ErrBudget].
 //
 // Security: every input is treated as hostile. Decoders validate lengths and offsets
 // against the file size before allocating, never panic on input, and never execute code
-// found in a file (pickles are interpreted through an allowlist).
+// found in a file (pickles are interpreted through an allowlist). Files one file
+// references (external data, shards) are opened through [DirFS], which follows no
+// symlink out of the model's folder and reads only regular files; see localfs.go.
 package refit

@@ -15,7 +15,9 @@ var (
 	ErrUnsupported = tensor.ErrUnsupported
 	// ErrUnknownFormat reports input that no registered format recognizes.
 	ErrUnknownFormat = errors.New("refit: unknown format")
-	// ErrInsecurePath reports a path inside a file that escapes its folder.
+	// ErrInsecurePath reports a path inside a file that escapes its folder, a symlink
+	// that leads out of a model's folder, or a file that is not a regular file (a
+	// FIFO, device or socket), which Refit refuses to read.
 	ErrInsecurePath = errors.New("refit: insecure path")
 )
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/edsrzf/mmap-go"
@@ -36,6 +35,9 @@ func OpenWith(name string, opts *DecodeOptions) (*Model, error) {
 		fsys := DirFS(name)
 		f, err := SniffFS(fsys)
 		if err != nil {
+			if refused := refusedEntries(fsys); refused != nil {
+				return nil, fmt.Errorf("%s: %w (%w)", name, err, refused)
+			}
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		m, err := f.DecodeFS(fsys, ".", opts)
@@ -67,7 +69,8 @@ func OpenAs(f *Format, name string, opts *DecodeOptions) (*Model, error) {
 		err error
 	)
 	if f.DecodeFS != nil {
-		m, err = f.DecodeFS(DirFS(filepath.Dir(name)), filepath.Base(name), opts)
+		fsys, base := FileFS(name)
+		m, err = f.DecodeFS(fsys, base, opts)
 	} else {
 		var file *MappedFile
 		if file, err = OpenMapped(name); err != nil {
@@ -141,20 +144,26 @@ type MappedFile struct {
 	mu   sync.Mutex // serializes CopyRange, which moves the file offset
 }
 
-// OpenMapped memory-maps a file for reading. Empty files are supported.
+// OpenMapped memory-maps a file for reading. Empty files are supported. Like
+// OpenRegular, it refuses anything but a regular file without blocking.
 func OpenMapped(name string) (*MappedFile, error) {
-	f, err := os.Open(name)
+	f, err := OpenRegular(name)
 	if err != nil {
 		return nil, err
 	}
+	return mapFile(f, name)
+}
+
+// mapFile maps f, opened for reading, and takes ownership of it. It checks f is a
+// regular file on the open descriptor, so a file swapped since an earlier stat is caught.
+func mapFile(f *os.File, name string) (*MappedFile, error) {
 	st, err := f.Stat()
+	if err == nil {
+		err = regular(name, st)
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("refit: %s is not a regular file", name)
 	}
 	mf := &MappedFile{f: f, name: name}
 	if st.Size() > 0 {
@@ -217,29 +226,3 @@ func (f *MappedFile) Close() error {
 	}
 	return errors.Join(err, f.f.Close())
 }
-
-// DirFS returns a file system rooted at dir whose regular files open memory-mapped.
-func DirFS(dir string) fs.FS { return dirFS(dir) }
-
-type dirFS string
-
-func (d dirFS) Open(name string) (fs.File, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
-	full := filepath.Join(string(d), filepath.FromSlash(name))
-	st, err := os.Stat(full)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.Unwrap(err)}
-	}
-	if st.IsDir() {
-		return os.DirFS(string(d)).Open(name)
-	}
-	return OpenMapped(full)
-}
-
-func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	return fs.ReadDir(os.DirFS(string(d)), name)
-}
-
-func (d dirFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(os.DirFS(string(d)), name) }

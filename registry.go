@@ -60,6 +60,11 @@ type DecodeOptions struct {
 	// Extract rebuilds unknown pickled classes as inert records and extracts every
 	// tensor reachable from them (full-model pickles, TorchScript archives).
 	Extract bool
+	// MaxMemory is the memory budget of the call in bytes: what decoders may spend on
+	// structures whose size the input chooses (pickled objects, metadata arrays,
+	// decompressed data). Zero means DefaultMaxMemory; negative means no limit.
+	// Exceeding it is an error wrapping ErrBudget. See NewBudget.
+	MaxMemory int64
 }
 
 var (

@@ -31,8 +31,10 @@ var fileTypes = map[tensor.DType]uint32{tensor.F32: 0, tensor.F16: 1, tensor.BF1
 
 // IsHFFolder reports whether fsys looks like a Hugging Face model folder: a
 // config.json naming an architecture, beside safetensors or PyTorch weights.
+// A config.json that refit.DirFS refuses (a symlink out of the folder) still counts,
+// so that ConvertHF reports the refusal instead of the folder being read as bare weights.
 func IsHFFolder(fsys fs.FS) bool {
-	if _, err := fs.Stat(fsys, "config.json"); err != nil {
+	if _, err := fs.Stat(fsys, "config.json"); err != nil && !errors.Is(err, refit.ErrInsecurePath) {
 		return false
 	}
 	return len(weightFiles(fsys)) > 0 || safetensors.SniffFS(fsys)

@@ -34,7 +34,9 @@
 //
 // Security: config.json and tokenizer files are size-capped before parsing; counts
 // read from them are range-checked; weights are read by the format packages, which
-// validate every offset and never execute pickled code.
+// validate every offset and never execute pickled code. Through refit.DirFS, files of
+// the folder that are symlinks out of it (or, in a Hugging Face hub cache, out of the
+// cached repository) or not regular files are refused (refit.ErrInsecurePath).
 //
 // Facts (key names, tensor names, token types, the permutation) follow llama.cpp's
 // gguf-py constants and convert_hf_to_gguf.py; agreement is tested end to end by

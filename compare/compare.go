@@ -227,7 +227,10 @@ type Report struct {
 }
 
 // Models compares every tensor of b against the tensor of a with the same name.
-// each, if not nil, is called after each tensor (for progress).
+// each, if not nil, is called after each tensor (for progress). Names are matched
+// through a map, so the cost is linear in the tensor count (a model may hold 100k+
+// tensors); when b repeats a name, the first tensor with that name is compared, as
+// Model.Tensor would return.
 func Models(a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
 	return ModelsContext(context.Background(), a, b, each)
 }
@@ -236,9 +239,10 @@ func Models(a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
 func ModelsContext(ctx context.Context, a, b *refit.Model, each func(TensorDiff)) (*Report, error) {
 	r := &Report{}
 	inA := make(map[string]bool, len(a.Tensors))
+	inB := ByName(b)
 	for _, ta := range a.Tensors {
 		inA[ta.Name] = true
-		tb := b.Tensor(ta.Name)
+		tb := inB[ta.Name]
 		if tb == nil {
 			r.Missing = append(r.Missing, ta.Name)
 			continue
@@ -260,6 +264,19 @@ func ModelsContext(ctx context.Context, a, b *refit.Model, each func(TensorDiff)
 	slices.Sort(r.Missing)
 	slices.Sort(r.Extra)
 	return r, nil
+}
+
+// ByName indexes m's tensors by name; where names repeat, the first tensor wins, as
+// with Model.Tensor. Callers that look up many names use it instead of Model.Tensor,
+// which scans the slice.
+func ByName(m *refit.Model) map[string]*tensor.Tensor {
+	idx := make(map[string]*tensor.Tensor, len(m.Tensors))
+	for _, t := range m.Tensors {
+		if _, dup := idx[t.Name]; !dup {
+			idx[t.Name] = t
+		}
+	}
+	return idx
 }
 
 // Identical reports whether the checkpoints hold the same names, shapes and values.

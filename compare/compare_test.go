@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -78,5 +79,50 @@ func TestModels(t *testing.T) {
 	same, _ := Models(a, a, nil)
 	if !same.Identical() {
 		t.Error("a model is not identical to itself")
+	}
+}
+
+// TestModelsDuplicateNames pins the rule for a repeated name in b: the first tensor
+// with that name is compared, as Model.Tensor returns it.
+func TestModelsDuplicateNames(t *testing.T) {
+	a := &refit.Model{Tensors: []*tensor.Tensor{f32(t, "x", 1)}}
+	b := &refit.Model{Tensors: []*tensor.Tensor{f32(t, "x", 1), f32(t, "x", 5)}}
+	r, err := Models(a, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Tensors) != 1 || !r.Tensors[0].Exact {
+		t.Fatalf("Models with a repeated name in b = %+v, want the first x compared (exact)", r)
+	}
+}
+
+// BenchmarkModels compares two models of many tiny tensors; the cost per tensor must
+// not grow with the tensor count (name lookups once scanned the whole slice, which
+// made verifying a 40k-member npz take seconds).
+func BenchmarkModels(b *testing.B) {
+	for _, n := range []int{1000, 10000, 40000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ta := make([]*tensor.Tensor, n)
+			tb := make([]*tensor.Tensor, n)
+			for i := range n {
+				name := fmt.Sprintf("t%d", i)
+				var err error
+				if ta[i], err = tensor.NewF32(name, tensor.Shape{2}, []float32{1, 2}); err != nil {
+					b.Fatal(err)
+				}
+				// b in reverse order, as another encoder may sort differently.
+				if tb[n-1-i], err = tensor.NewF32(name, tensor.Shape{2}, []float32{1, 2}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ma, mb := &refit.Model{Tensors: ta}, &refit.Model{Tensors: tb}
+			for b.Loop() {
+				r, err := Models(ma, mb, nil)
+				if err != nil || !r.Identical() {
+					b.Fatalf("Models = %v, %v", r, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/tensor")
+		})
 	}
 }

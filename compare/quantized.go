@@ -23,8 +23,9 @@ type QuantizedReport struct {
 func Quantized(ctx context.Context, src, got *refit.Model) (*QuantizedReport, error) {
 	r := &QuantizedReport{Cosine: 1, MinCos: 1}
 	var all floatStats
+	srcByName := ByName(src)
 	for _, g := range got.Tensors {
-		s := src.Tensor(g.Name)
+		s := srcByName[g.Name]
 		if s == nil {
 			return nil, fmt.Errorf("compare: tensor %s is not in the source model", g.Name)
 		}

@@ -58,13 +58,28 @@
 // schedule; freed buffers are kept in a per-session pool keyed by size. Values
 // returned by Run belong to the caller and never return to the pool.
 //
+// Every tensor a session allocates (initializers as Load decodes them, kernel outputs,
+// kernel scratch, the values a Loop collects) is charged to a memory budget,
+// Options.MaxMemory (default DefaultMaxMemory: half of the RAM or of the process's
+// memory limit), before it is allocated, from the shape: an allocation that does not
+// fit fails with a *MemoryError (ErrMemoryBudget, ErrTooLarge) naming the node, the
+// request and the limit, never with Go's out-of-memory crash. A charge is released
+// when the garbage collector frees the memory (weak pointers, swept as the list grows);
+// when an allocation does not fit, the pool's free buffers are dropped and a
+// collection runs before the allocation is refused. The cost is one atomic add per
+// fresh buffer, plus a mutex to record it; reused pool buffers cost nothing.
+//
 // # Security
 //
 // Models are untrusted: tensor sizes are overflow-checked and compared with the bytes
-// present before allocating; external data paths must satisfy fs.ValidPath; indices
-// are bounds-checked; Loop is capped at maxLoopIterations. A hostile model can still
-// ask for large intermediate tensors (e.g. Expand to a huge shape): run untrusted
-// models with a memory limit.
+// present before allocating (an initializer whose data does not match its declared
+// shape is refused at Load); external data paths must satisfy fs.ValidPath; indices
+// are bounds-checked; no tensor exceeds Options.MaxElements and all of them together
+// stay within Options.MaxMemory. Time: the Loop, Scan and SequenceMap iterations of a
+// Run, summed over every nesting level, are bounded by Options.MaxIterations
+// (ErrIterationBudget), and Run checks its context between nodes and between
+// iterations, so a deadline or a cancel stops a long run. A single kernel (a huge
+// MatMul) is not interrupted midway.
 //
 // Spec: https://onnx.ai/onnx/operators/ (operator semantics per opset version).
 package runtime

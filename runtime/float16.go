@@ -21,7 +21,7 @@ func viaFloat32(k Kernel) Kernel {
 		wide := make([]*Value, len(orig))
 		for i, v := range orig {
 			if v != nil && (v.DType == tensor.F16 || v.DType == tensor.BF16) {
-				v = toFloat32(v)
+				v = toFloat32(c, v)
 			}
 			wide[i] = v
 		}
@@ -33,16 +33,16 @@ func viaFloat32(k Kernel) Kernel {
 		}
 		for i, v := range outs {
 			if v != nil && v.DType == tensor.F32 {
-				outs[i] = fromFloat32(v, half)
+				outs[i] = fromFloat32(c, v, half)
 			}
 		}
 		return outs, nil
 	}
 }
 
-func toFloat32(v *Value) *Value {
+func toFloat32(c *Call, v *Value) *Value {
 	src := v.Data.([]uint16)
-	dst := make([]float32, len(src))
+	dst := scratchSlice[float32](c, len(src))
 	if v.DType == tensor.BF16 {
 		for i, h := range src {
 			dst[i] = tensor.BF16ToF32(h)
@@ -55,9 +55,9 @@ func toFloat32(v *Value) *Value {
 	return &Value{DType: tensor.F32, Shape: v.Shape, Data: dst}
 }
 
-func fromFloat32(v *Value, half tensor.DType) *Value {
+func fromFloat32(c *Call, v *Value, half tensor.DType) *Value {
 	src := v.Data.([]float32)
-	dst := make([]uint16, len(src))
+	dst := scratchSlice[uint16](c, len(src))
 	if half == tensor.BF16 {
 		for i, f := range src {
 			dst[i] = tensor.F32ToBF16(f)

@@ -31,7 +31,7 @@ func FuzzLoadRun(f *testing.F) {
 		if proto.Unmarshal(b, mp) != nil {
 			return
 		}
-		opts := &Options{MaxElements: 1 << 16}
+		opts := &Options{MaxElements: 1 << 16, MaxMemory: 64 << 20, MaxIterations: 10000}
 		if len(b)%2 == 1 {
 			opts.IntArith = SaturatingPairsArith // rewrites QDQ products (emulate_qdq.go)
 		}

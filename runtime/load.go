@@ -30,17 +30,23 @@ func Load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
 	if _, ok := opsets[""]; !ok {
 		opsets[""] = 1
 	}
-	g, err := graphFromProto(mp.GetGraph(), fsys)
+	var maxMemory int64
+	if opts != nil {
+		maxMemory = opts.MaxMemory
+	}
+	// The initializers are charged to the session's budget as they are decoded.
+	budget := newMemBudget(maxMemory, nil)
+	g, err := graphFromProto(mp.GetGraph(), fsys, budget)
 	if err != nil {
 		return nil, err
 	}
-	return NewSession(g, opsets, opts)
+	return newSession(g, opsets, opts, budget)
 }
 
-func graphFromProto(gp *onnxpb.GraphProto, fsys fs.FS) (*Graph, error) {
+func graphFromProto(gp *onnxpb.GraphProto, fsys fs.FS, budget *memBudget) (*Graph, error) {
 	g := &Graph{Name: gp.GetName(), Initializers: map[string]*Value{}}
 	for _, tp := range gp.GetInitializer() {
-		v, err := ValueFromProto(tp, fsys)
+		v, err := valueFromProto(tp, fsys, budget)
 		if err != nil {
 			return nil, fmt.Errorf("runtime: initializer %q: %w", tp.GetName(), err)
 		}
@@ -65,7 +71,7 @@ func graphFromProto(gp *onnxpb.GraphProto, fsys fs.FS) (*Graph, error) {
 			n.Name = n.OpType + "_" + strconv.Itoa(i)
 		}
 		for _, ap := range np.GetAttribute() {
-			a, err := attrFromProto(ap, fsys)
+			a, err := attrFromProto(ap, fsys, budget)
 			if err != nil {
 				return nil, nodeError(n, err)
 			}
@@ -99,7 +105,7 @@ func valueInfo(vi *onnxpb.ValueInfoProto) ValueInfo {
 	return info
 }
 
-func attrFromProto(ap *onnxpb.AttributeProto, fsys fs.FS) (*Attr, error) {
+func attrFromProto(ap *onnxpb.AttributeProto, fsys fs.FS, budget *memBudget) (*Attr, error) {
 	a := &Attr{Name: ap.GetName()}
 	if ap.GetRefAttrName() != "" {
 		return nil, fmt.Errorf("attribute %q refers to a function attribute: %w", a.Name, errUnsupported)
@@ -113,13 +119,13 @@ func attrFromProto(ap *onnxpb.AttributeProto, fsys fs.FS) (*Attr, error) {
 	case T + 3:
 		a.Kind, a.String = AttrString, string(ap.GetS())
 	case T + 4:
-		v, err := ValueFromProto(ap.GetT(), fsys)
+		v, err := valueFromProto(ap.GetT(), fsys, budget)
 		if err != nil {
 			return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
 		}
 		a.Kind, a.Tensor = AttrTensor, v
 	case T + 5:
-		sg, err := graphFromProto(ap.GetG(), fsys)
+		sg, err := graphFromProto(ap.GetG(), fsys, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +142,7 @@ func attrFromProto(ap *onnxpb.AttributeProto, fsys fs.FS) (*Attr, error) {
 	case T + 9:
 		a.Kind = AttrTensors
 		for _, tp := range ap.GetTensors() {
-			v, err := ValueFromProto(tp, fsys)
+			v, err := valueFromProto(tp, fsys, budget)
 			if err != nil {
 				return nil, fmt.Errorf("attribute %q: %w", a.Name, err)
 			}
@@ -145,7 +151,7 @@ func attrFromProto(ap *onnxpb.AttributeProto, fsys fs.FS) (*Attr, error) {
 	case T + 10:
 		a.Kind = AttrGraphs
 		for _, gp := range ap.GetGraphs() {
-			sg, err := graphFromProto(gp, fsys)
+			sg, err := graphFromProto(gp, fsys, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -194,6 +200,12 @@ func dtypeFromONNX(code int32) (tensor.DType, bool) {
 // ValueFromProto decodes a TensorProto, reading external data from fsys.
 // Every length is checked against the shape before anything is allocated.
 func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
+	return valueFromProto(tp, fsys, nil)
+}
+
+// valueFromProto is ValueFromProto charging the decoded data (and a transient copy
+// of external data) to budget when it is not nil.
+func valueFromProto(tp *onnxpb.TensorProto, fsys fs.FS, budget *memBudget) (*Value, error) {
 	if tp.GetDataType() == onnxString {
 		return stringsFromProto(tp)
 	}
@@ -210,7 +222,65 @@ func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", refit.ErrFormat, err)
 	}
-	if tp.GetDataLocation() == 1 { // EXTERNAL
+	external := tp.GetDataLocation() == 1 // EXTERNAL
+	raw := tp.GetRawData()
+	// The data present must match the declared shape before anything is allocated:
+	// a few bytes must not make a tensor of 2^40 elements.
+	if !external && raw == nil && n > 0 {
+		if have := typedDataLen(tp, dt); have != n {
+			return nil, fmt.Errorf("%w: %v%v needs %d values, have %d", refit.ErrFormat, dt, tensor.Shape(shape), n, have)
+		}
+	}
+	if !external && raw != nil && int64(len(raw)) != size {
+		return nil, fmt.Errorf("%w: %v%v needs %d bytes, have %d", refit.ErrFormat, dt, tensor.Shape(shape), size, len(raw))
+	}
+	bytes, ok := sliceBytes(dt, n)
+	what := func() string { return fmt.Sprintf("tensor %q %v%v", tp.GetName(), dt, tensor.Shape(shape)) }
+	if budget != nil {
+		if !ok {
+			return nil, &MemoryError{What: what(), Requested: bytes, InUse: budget.inUse(), Limit: budget.limit}
+		}
+		if external {
+			bytes += size // the file's bytes, held while they are decoded
+		}
+		if err := budget.charge(bytes, what); err != nil {
+			return nil, err
+		}
+	}
+	v, err := decodeProtoData(tp, fsys, dt, shape, n, size)
+	if budget != nil {
+		if external {
+			budget.release(size)
+			bytes -= size
+		}
+		if err != nil {
+			budget.release(bytes)
+			return nil, err
+		}
+		budget.track(slicePointer(v.Data), bytes)
+	}
+	return v, err
+}
+
+// typedDataLen is the number of values in the typed field that holds dt's data.
+func typedDataLen(tp *onnxpb.TensorProto, dt tensor.DType) int64 {
+	switch dt {
+	case tensor.F32:
+		return int64(len(tp.GetFloatData()))
+	case tensor.F64:
+		return int64(len(tp.GetDoubleData()))
+	case tensor.I64:
+		return int64(len(tp.GetInt64Data()))
+	case tensor.U64, tensor.U32:
+		return int64(len(tp.GetUint64Data()))
+	}
+	// int32_data carries every type of 32 bits or fewer, bit patterns for the halves.
+	return int64(len(tp.GetInt32Data()))
+}
+
+// decodeProtoData reads the data of a TensorProto whose lengths valueFromProto checked.
+func decodeProtoData(tp *onnxpb.TensorProto, fsys fs.FS, dt tensor.DType, shape []int64, n, size int64) (*Value, error) {
+	if tp.GetDataLocation() == 1 {
 		b, err := readExternal(tp, fsys, size)
 		if err != nil {
 			return nil, err
@@ -220,50 +290,22 @@ func ValueFromProto(tp *onnxpb.TensorProto, fsys fs.FS) (*Value, error) {
 	if raw := tp.GetRawData(); raw != nil || n == 0 {
 		return decodeLE(dt, shape, raw)
 	}
-	short := func(have int) error {
-		return fmt.Errorf("%w: %v%v needs %d values, have %d", refit.ErrFormat, dt, tensor.Shape(shape), n, have)
-	}
 	v := newValueChecked(dt, shape, n)
 	switch d := v.Data.(type) {
 	case []float32:
-		src := tp.GetFloatData()
-		if int64(len(src)) != n {
-			return nil, short(len(src))
-		}
-		copy(d, src)
+		copy(d, tp.GetFloatData())
 	case []float64:
-		src := tp.GetDoubleData()
-		if int64(len(src)) != n {
-			return nil, short(len(src))
-		}
-		copy(d, src)
+		copy(d, tp.GetDoubleData())
 	case []int64:
-		src := tp.GetInt64Data()
-		if int64(len(src)) != n {
-			return nil, short(len(src))
-		}
-		copy(d, src)
+		copy(d, tp.GetInt64Data())
 	case []uint64:
-		src := tp.GetUint64Data()
-		if int64(len(src)) != n {
-			return nil, short(len(src))
-		}
-		copy(d, src)
+		copy(d, tp.GetUint64Data())
 	case []uint32:
-		src := tp.GetUint64Data()
-		if int64(len(src)) != n {
-			return nil, short(len(src))
-		}
-		for i, x := range src {
+		for i, x := range tp.GetUint64Data() {
 			d[i] = uint32(x)
 		}
 	default:
-		// int32_data carries every type of 32 bits or fewer, bit patterns for the halves.
-		src := tp.GetInt32Data()
-		if int64(len(src)) != n {
-			return nil, short(len(src))
-		}
-		for i, x := range src {
+		for i, x := range tp.GetInt32Data() {
 			switch d := d.(type) {
 			case []int32:
 				d[i] = x

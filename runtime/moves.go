@@ -47,6 +47,35 @@ func take[T any](dst, src []T, idx []int) {
 	})
 }
 
+// sliceRange returns data[lo:hi] for any of the runtime's slice types.
+func sliceRange(data any, lo, hi int) any {
+	switch d := data.(type) {
+	case []float32:
+		return d[lo:hi]
+	case []float64:
+		return d[lo:hi]
+	case []uint16:
+		return d[lo:hi]
+	case []int8:
+		return d[lo:hi]
+	case []int16:
+		return d[lo:hi]
+	case []int32:
+		return d[lo:hi]
+	case []int64:
+		return d[lo:hi]
+	case []uint8:
+		return d[lo:hi]
+	case []uint32:
+		return d[lo:hi]
+	case []uint64:
+		return d[lo:hi]
+	case []bool:
+		return d[lo:hi]
+	}
+	panic(fmt.Sprintf("sliceRange: unsupported %T", data))
+}
+
 // copyAt copies n elements from src[so:] to dst[do:].
 func copyAt(dst any, do int, src any, so, n int) {
 	switch d := dst.(type) {
@@ -112,8 +141,14 @@ func numElements(shape []int64) (int, error) {
 
 // fillFrom sets every element of v to the single element of scalar (cast).
 func fillFrom(v *Value, scalar *Value) {
-	s := castValue(scalar, v.DType)
-	for i := 0; i < v.Len(); i++ {
-		copyAt(v.Data, i, s.Data, 0, 1)
+	s := castValue(nil, scalar, v.DType)
+	n := v.Len()
+	if n == 0 {
+		return
+	}
+	copyAt(v.Data, 0, s.Data, 0, 1)
+	// Doubling copies: log2(n) calls instead of one type switch per element.
+	for done := 1; done < n; done *= 2 {
+		copyAt(v.Data, done, v.Data, 0, min(done, n-done))
 	}
 }

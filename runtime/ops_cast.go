@@ -34,7 +34,7 @@ func castKernel(c *Call) ([]*Value, error) {
 	if !ok {
 		return nil, fmt.Errorf("cast to ONNX type %d: %w", to, errUnsupported)
 	}
-	return []*Value{castValue(c.Input(0), dt)}, nil
+	return []*Value{castValue(c, c.Input(0), dt)}, nil
 }
 
 func castLikeKernel(c *Call) ([]*Value, error) {
@@ -46,17 +46,18 @@ func castLikeKernel(c *Call) ([]*Value, error) {
 		out, err := castStrings(x, like.Kind == KindString, like.DType)
 		return []*Value{out}, err
 	}
-	return []*Value{castValue(x, like.DType)}, nil
+	return []*Value{castValue(c, x, like.DType)}, nil
 }
 
-// castValue converts v to dtype dt (a view when the type already matches). Floats
+// castValue converts v to dtype dt (a view when the type already matches), allocating
+// through c (nil: outside a run, uncharged). Floats
 // convert to integers by truncation toward zero, as C and ONNX do; integers convert
 // among themselves exactly modulo wrap-around; bool is 0 or 1.
-func castValue(v *Value, dt tensor.DType) *Value {
+func castValue(c *Call, v *Value, dt tensor.DType) *Value {
 	if v.DType == dt {
 		return View(v, v.Shape)
 	}
-	out := NewValue(dt, v.Shape)
+	out := newOutput(c, dt, v.Shape)
 	n := v.Len()
 	srcInt := v.DType.Integer() || v.DType == tensor.Bool
 	dstInt := dt.Integer() || dt == tensor.Bool
@@ -187,4 +188,12 @@ func floatToInt(x float64) int64 {
 		return math.MinInt64
 	}
 	return int64(x)
+}
+
+// newOutput is c.Alloc, or NewValue when there is no call (values made outside a run).
+func newOutput(c *Call, dt tensor.DType, shape []int64) *Value {
+	if c == nil || c.sess == nil {
+		return NewValue(dt, shape)
+	}
+	return c.Alloc(dt, shape)
 }

@@ -45,10 +45,6 @@ func ifKernel(c *Call) ([]*Value, error) {
 	return outs, nil
 }
 
-// maxLoopIterations bounds a Loop with neither a trip count nor a condition that
-// ever turns false, so a malformed model cannot spin forever.
-const maxLoopIterations = 1 << 24
-
 func loopKernel(c *Call) ([]*Value, error) {
 	body, err := c.Node.GraphAttr("body")
 	if err != nil {
@@ -74,11 +70,10 @@ func loopKernel(c *Call) ([]*Value, error) {
 	}
 	nScan := len(body.Outputs) - 1 - nCarried
 	scans := make([][]*Value, nScan)
+	// Options.MaxIterations bounds a Loop with neither a trip count nor a condition
+	// that ever turns false, and loops nested in loops.
 	for i := int64(0); cond && (trips < 0 || i < trips); i++ {
-		if i >= maxLoopIterations {
-			return nil, fmt.Errorf("more than %d iterations", maxLoopIterations)
-		}
-		if err := c.Context().Err(); err != nil {
+		if err := c.countIteration(); err != nil {
 			return nil, err
 		}
 		in := append([]*Value{Scalar(i), Scalar(cond)}, carried...)
@@ -90,13 +85,13 @@ func loopKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 		copy(carried, outs[1:1+nCarried])
-		for k := 0; k < nScan; k++ {
-			scans[k] = append(scans[k], outs[1+nCarried+k])
+		if err := collect(c, scans, outs[1+nCarried:]); err != nil {
+			return nil, err
 		}
 	}
 	res := slices.Clone(carried)
 	for k := 0; k < nScan; k++ {
-		v, err := stack(scans[k], body.Outputs[1+nCarried+k])
+		v, err := stack(c, scans[k], body.Outputs[1+nCarried+k])
 		if err != nil {
 			return nil, fmt.Errorf("scan output %d: %w", k, err)
 		}
@@ -105,8 +100,34 @@ func loopKernel(c *Call) ([]*Value, error) {
 	return res, nil
 }
 
+// collect appends one iteration's scan outputs to scans. Their data is charged to
+// the budget where it was allocated, unless it is too small to track; the Values
+// around them and that small data are charged here, as tiny outputs collected over
+// millions of iterations add up.
+func collect(c *Call, scans [][]*Value, outs []*Value) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	n := int64(len(outs)) * valueOverhead
+	for _, v := range outs {
+		if b, _ := sliceBytes(v.DType, int64(v.Len())); v.Kind == KindTensor && b < minTracked {
+			n += b
+		}
+	}
+	err := c.reserve(n, func() string {
+		return fmt.Sprintf("scan outputs of iteration %d", len(scans[0]))
+	})
+	if err != nil {
+		return err
+	}
+	for k, v := range outs {
+		scans[k] = append(scans[k], v)
+	}
+	return nil
+}
+
 // stack joins same-shaped values along a new leading axis.
-func stack(vals []*Value, info ValueInfo) (*Value, error) {
+func stack(c *Call, vals []*Value, info ValueInfo) (*Value, error) {
 	if len(vals) == 0 {
 		dt := info.DType
 		if dt == tensor.Invalid {
@@ -116,10 +137,10 @@ func stack(vals []*Value, info ValueInfo) (*Value, error) {
 		for _, d := range info.Dims {
 			shape = append(shape, max(d.Size, 0))
 		}
-		return NewValue(dt, shape), nil
+		return c.Alloc(dt, shape), nil
 	}
 	first := vals[0]
-	out := NewValue(first.DType, append([]int64{int64(len(vals))}, first.Shape...))
+	out := c.Alloc(first.DType, append([]int64{int64(len(vals))}, first.Shape...))
 	n := first.Len()
 	for i, v := range vals {
 		if v.DType != first.DType || !slices.Equal(v.Shape, first.Shape) {
@@ -135,7 +156,7 @@ func init() {
 }
 
 // takeAlong returns element i along axis of v, the axis removed.
-func takeAlong(v *Value, axis, i int) *Value {
+func takeAlong(c *Call, v *Value, axis, i int) *Value {
 	outer, inner := 1, 1
 	for _, d := range v.Shape[:axis] {
 		outer *= int(d)
@@ -144,7 +165,7 @@ func takeAlong(v *Value, axis, i int) *Value {
 		inner *= int(d)
 	}
 	dim := int(v.Shape[axis])
-	out := NewValue(v.DType, slices.Delete(slices.Clone(v.Shape), axis, axis+1))
+	out := c.Alloc(v.DType, slices.Delete(slices.Clone(v.Shape), axis, axis+1))
 	for o := 0; o < outer; o++ {
 		copyAt(out.Data, o*inner, v.Data, (o*dim+i)*inner, inner)
 	}
@@ -152,7 +173,7 @@ func takeAlong(v *Value, axis, i int) *Value {
 }
 
 // moveAxis0 moves the leading axis of v to position axis.
-func moveAxis0(v *Value, axis int) *Value {
+func moveAxis0(c *Call, v *Value, axis int) *Value {
 	if axis == 0 {
 		return v
 	}
@@ -165,8 +186,8 @@ func moveAxis0(v *Value, axis int) *Value {
 	for i := axis + 1; i < r; i++ {
 		perm = append(perm, i)
 	}
-	shape, idx := permuteIndex(v.Shape, perm)
-	out := NewValue(v.DType, shape)
+	shape, idx := permuteIndex(c, v.Shape, perm)
+	out := c.Alloc(v.DType, shape)
 	takeIdx(out.Data, v.Data, idx)
 	return out
 }
@@ -204,7 +225,7 @@ func scanKernel(c *Call) ([]*Value, error) {
 			if v == nil || len(v.Shape) == 0 || int(v.Shape[0]) != batch {
 				return nil, fmt.Errorf("input %d %v lacks the batch axis of %d", i+1, v, batch)
 			}
-			item[i] = takeAlong(v, 0, b)
+			item[i] = takeAlong(c, v, 0, b)
 		}
 		outs, err := scanLoop(c, body, item, m, nil, inDirs, nil, nil)
 		if err != nil {
@@ -218,7 +239,7 @@ func scanKernel(c *Call) ([]*Value, error) {
 		for b := range per {
 			col[b] = per[b][j]
 		}
-		v, err := stack(col, ValueInfo{})
+		v, err := stack(c, col, ValueInfo{})
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +281,7 @@ func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outA
 	state := slices.Clone(inputs[:nState])
 	scans := make([][]*Value, k)
 	for t := 0; t < seqLen; t++ {
-		if err := c.Context().Err(); err != nil {
+		if err := c.countIteration(); err != nil {
 			return nil, err
 		}
 		in := slices.Clone(state)
@@ -269,15 +290,15 @@ func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outA
 			if pick(inDirs, j) == 1 {
 				i = seqLen - 1 - t
 			}
-			in = append(in, takeAlong(inputs[nState+j], axes[j], i))
+			in = append(in, takeAlong(c, inputs[nState+j], axes[j], i))
 		}
 		outs, err := c.RunGraph(body, in)
 		if err != nil {
 			return nil, fmt.Errorf("iteration %d: %w", t, err)
 		}
 		copy(state, outs[:nState])
-		for j := 0; j < k; j++ {
-			scans[j] = append(scans[j], outs[nState+j])
+		if err := collect(c, scans, outs[nState:]); err != nil {
+			return nil, err
 		}
 	}
 	res := state
@@ -285,7 +306,7 @@ func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outA
 		if pick(outDirs, j) == 1 {
 			slices.Reverse(scans[j])
 		}
-		v, err := stack(scans[j], body.Outputs[nState+j])
+		v, err := stack(c, scans[j], body.Outputs[nState+j])
 		if err != nil {
 			return nil, fmt.Errorf("scan output %d: %w", j, err)
 		}
@@ -293,7 +314,7 @@ func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outA
 		if err != nil {
 			return nil, err
 		}
-		res = append(res, moveAxis0(v, axis))
+		res = append(res, moveAxis0(c, v, axis))
 	}
 	return res, nil
 }

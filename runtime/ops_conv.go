@@ -726,12 +726,12 @@ func int8ViaFloat32(k Kernel) Kernel {
 			return k(c)
 		}
 		orig := c.Inputs[0]
-		c.Inputs[0] = castValue(x, tensor.F32)
+		c.Inputs[0] = castValue(c, x, tensor.F32)
 		outs, err := k(c)
 		c.Inputs[0] = orig
 		for i, v := range outs {
 			if v != nil && v.DType == tensor.F32 {
-				outs[i] = castValue(v, x.DType)
+				outs[i] = castValue(c, v, x.DType)
 			}
 		}
 		return outs, err

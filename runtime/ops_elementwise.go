@@ -56,7 +56,7 @@ func arithKernel(op string) Kernel {
 			return nil, err
 		}
 		if op == "Pow" && a.DType != b.DType {
-			b = castValue(b, a.DType) // the exponent may have its own type
+			b = castValue(c, b, a.DType) // the exponent may have its own type
 		}
 		shape, bc, err := broadcastPair(a, b)
 		if err != nil {
@@ -846,8 +846,8 @@ func floatKernel(op string) Kernel {
 			unaryMap(out.Data.([]float64), x, f)
 		default:
 			if op == "Relu" && a.DType.Signed() { // opset 14 allows signed integers
-				v := castValue(a, tensor.F64)
-				r := castValue(&Value{DType: tensor.F64, Shape: a.Shape, Data: mapSlice(v.Data.([]float64), f)}, a.DType)
+				v := castValue(c, a, tensor.F64)
+				r := castValue(c, &Value{DType: tensor.F64, Shape: a.Shape, Data: mapSlice(v.Data.([]float64), f)}, a.DType)
 				return []*Value{r}, nil
 			}
 			return nil, fmt.Errorf("%s needs a float input, have %v", op, a.DType)
@@ -942,11 +942,11 @@ func clipKernel(c *Call) ([]*Value, error) {
 		if !x.DType.Integer() {
 			return nil, fmt.Errorf("not defined for %v", x.DType)
 		}
-		f := castValue(x, tensor.F64).Data.([]float64)
+		f := castValue(c, x, tensor.F64).Data.([]float64)
 		for i := range f {
 			f[i] = min(max(f[i], lo), hi)
 		}
-		return []*Value{castValue(&Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)}, nil
+		return []*Value{castValue(c, &Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)}, nil
 	}
 	return []*Value{out}, nil
 }

@@ -51,7 +51,7 @@ func gatherKernel(c *Call) ([]*Value, error) {
 		inner *= int(d)
 	}
 	dim := data.Shape[axis]
-	fixed := make([]int, len(idx))
+	fixed := scratchSlice[int](c, len(idx))
 	for i, v := range idx {
 		if fixed[i], err = fixIndex(v, dim); err != nil {
 			return nil, err

@@ -121,7 +121,7 @@ func nllKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := nllLoss(c, x.AsFloat64s(), x, target, weight, p)
+	out, err := nllLoss(c, c.float64s(x), x, target, weight, p)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func sceKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("scores %v must have rank >= 2 (N, C, ...)", x)
 	}
 	// log_softmax over axis 1.
-	s := x.AsFloat64s()
+	s := c.float64s(x)
 	n, classes := int(x.Shape[0]), int(x.Shape[1])
 	inner := 1
 	for _, d := range x.Shape[2:] {

@@ -178,7 +178,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		if !broadcastsTo(cIn.Shape, out.Shape) {
 			return nil, fmt.Errorf("input C %v cannot broadcast to [%d, %d]", cIn, m, n)
 		}
-		tmp := castValue(cIn, a.DType)
+		tmp := castValue(c, cIn, a.DType)
 		broadcastValue(out, tmp)
 	} else {
 		beta = 0

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	goruntime "runtime"
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -152,7 +154,7 @@ func topKKernel(c *Call) ([]*Value, error) {
 	shape[ax] = k
 	vals := c.Alloc(x.DType, shape)
 	inds := c.Alloc(tensor.I64, shape)
-	idx := make([]int, outer*K*inner)
+	idx := scratchSlice[int](c, outer*K*inner)
 	out := inds.Data.([]int64)
 	switch d := x.Data.(type) {
 	case []float32:
@@ -325,7 +327,7 @@ func oneHotKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	outer, _, inner := splitAxis(shape, ax)
-	idx := make([]int, n) // 0 = off value, 1 = on value
+	idx := scratchSlice[int](c, n) // 0 = off value, 1 = on value
 	for i := 0; i < ind.Len(); i++ {
 		v := int64(elemFloat64(ind, i))
 		if v < 0 {
@@ -365,7 +367,7 @@ func depthToSpaceKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	b, h, w, cc := int(bs), int(H), int(W), int(oc)
 	i := 0
 	for n := 0; n < int(N); n++ {
@@ -406,7 +408,7 @@ func spaceToDepthKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	b, oh, ow := int(bs), int(H/bs), int(W/bs)
 	i := 0
 	for n := 0; n < int(N); n++ {
@@ -439,7 +441,7 @@ func triluKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	r, cols := int(x.Shape[len(x.Shape)-2]), int(x.Shape[len(x.Shape)-1])
-	idx := make([]int, x.Len())
+	idx := scratchSlice[int](c, x.Len())
 	for i := range idx {
 		row, col := int64(i/cols%max(r, 1)), int64(i%cols)
 		keep := col-row >= k
@@ -490,7 +492,7 @@ func compressKernel(c *Call) ([]*Value, error) {
 	}
 	shape := slices.Clone(x.Shape)
 	shape[ax] = int64(len(sel))
-	idx := make([]int, 0, outer*len(sel)*inner)
+	idx := scratchSlice[int](c, outer*len(sel)*inner)[:0]
 	for o := 0; o < outer; o++ {
 		for _, s := range sel {
 			for in := 0; in < inner; in++ {
@@ -524,7 +526,7 @@ func reverseSequenceKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("sequence_lens %v must hold batch size %d values", lens, B)
 	}
 	st := stridesOf(x.Shape)
-	idx := make([]int, x.Len())
+	idx := scratchSlice[int](c, x.Len())
 	for i := range idx {
 		b := i / st[batchAxis] % int(B)
 		t := i / st[timeAxis] % int(T)
@@ -608,7 +610,7 @@ func uniqueKernel(c *Call) ([]*Value, error) {
 		shape = slices.Clone(x.Shape)
 		shape[ax] = int64(ng)
 	}
-	idx := make([]int, 0, outer*ng*inner)
+	idx := scratchSlice[int](c, outer*ng*inner)[:0]
 	for o := 0; o < outer; o++ {
 		for _, g := range perm {
 			for in := 0; in < inner; in++ {
@@ -651,7 +653,7 @@ func mvnKernel(c *Call) ([]*Value, error) {
 	// Group elements by their coordinates on the kept axes.
 	st := stridesOf(x.Shape)
 	n := x.Len()
-	group := make([]int, n)
+	group := scratchSlice[int](c, n)
 	ng := 1
 	for d := range x.Shape {
 		if !reduced[d] {
@@ -667,7 +669,7 @@ func mvnKernel(c *Call) ([]*Value, error) {
 		}
 		group[i] = g
 	}
-	xs := x.AsFloat64s()
+	xs := c.float64s(x)
 	sum, sq, cnt := make([]float64, ng), make([]float64, ng), make([]float64, ng)
 	for i, v := range xs {
 		sum[group[i]] += v
@@ -763,7 +765,7 @@ func detKernel(c *Call) ([]*Value, error) {
 	m := int(x.Shape[len(x.Shape)-1])
 	shape := x.Shape[:len(x.Shape)-2]
 	out := c.Alloc(x.DType, shape)
-	xs := x.AsFloat64s()
+	xs := c.float64s(x)
 	a := make([]float64, m*m)
 	for b := 0; b < out.Len(); b++ {
 		copy(a, xs[b*m*m:(b+1)*m*m])
@@ -1093,9 +1095,9 @@ func einsumKernel(c *Call) ([]*Value, error) {
 		for i, l := range sum {
 			sumStr[k][i] = labelStr[l]
 		}
-		data[k] = x.AsFloat64s()
+		data[k] = c.float64s(x)
 	}
-	res := make([]float64, nOut)
+	res := scratchSlice[float64](c, nOut)
 	parallelFor(nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
 		base := make([]int, ops)
 		offs := make([]int, ops)
@@ -1360,6 +1362,31 @@ func roiAlignKernel(c *Call) ([]*Value, error) {
 	type sample struct {
 		pos [4]int
 		w   [4]float32
+	}
+	// The samples per bin come from sampling_ratio or from the ROI's size: bound the
+	// table each worker builds before any worker allocates it.
+	most := 0.0
+	for r := 0; r < R; r++ {
+		roi := rs[r*4 : r*4+4]
+		rw, rh := float64(roi[2]-roi[0])*float64(scale), float64(roi[3]-roi[1])*float64(scale)
+		if coord == "output_half_pixel" {
+			rw, rh = max(rw, 1), max(rh, 1)
+		}
+		gh, gw := float64(ratio), float64(ratio)
+		if ratio == 0 {
+			gh, gw = math.Ceil(rh/float64(OH)), math.Ceil(rw/float64(OW))
+		}
+		if n := float64(OH*OW) * max(gh, 0) * max(gw, 0); n > most || math.IsNaN(n) {
+			most = n
+		}
+	}
+	if math.IsNaN(most) || most > float64(c.sess.maxElements) {
+		return nil, fmt.Errorf("%v samples per region of interest: %w", most, ErrTooLarge)
+	}
+	if err := c.reserve(int64(most)*int64(unsafe.Sizeof(sample{}))*int64(min(R, goruntime.GOMAXPROCS(0))), func() string {
+		return fmt.Sprintf("sample tables of %.0f entries", most)
+	}); err != nil {
+		return nil, err
 	}
 	parallelFor(R, 1, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -1705,7 +1732,7 @@ func centerCropPadKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	st := stridesOf(x.Shape)
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	coord := make([]int, rank)
 	for i := range idx {
 		r := i
@@ -1933,8 +1960,8 @@ func dftKernel(c *Call) ([]*Value, error) {
 	}
 	inShape := x.Shape[:len(x.Shape)-1]
 	outer, inLen, inner := splitAxis(inShape, ax)
-	xs := x.AsFloat64s()
-	res := make([]float64, outer*int(bins)*inner*2)
+	xs := c.float64s(x)
+	res := scratchSlice[float64](c, outer*int(bins)*inner*2)
 	N := int(n)
 	cs, sn := twiddles(N)
 	parallelFor(outer*inner, 1, func(lo, hi int) {
@@ -2011,8 +2038,8 @@ func stftKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	xs := x.AsFloat64s()
-	res := make([]float64, n)
+	xs := c.float64s(x)
+	res := scratchSlice[float64](c, n)
 	F, N := int(frameLen), int(bins)
 	cs, sn := twiddles(F)
 	parallelFor(int(B*frames), 1, func(lo, hi int) {

@@ -156,11 +156,11 @@ func TestEinsumMatmulPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Float64 inputs take the generic loop.
-			slow, err := runOp("", "Einsum", 12, attrs, 1, castValue(a, tensor.F64), castValue(b, tensor.F64))
+			slow, err := runOp("", "Einsum", 12, attrs, 1, castValue(nil, a, tensor.F64), castValue(nil, b, tensor.F64))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := allClose(fast[0], castValue(slow[0], tensor.F32), 1e-4, 1e-5); err != nil {
+			if err := allClose(fast[0], castValue(nil, slow[0], tensor.F32), 1e-4, 1e-5); err != nil {
 				t.Fatalf("Einsum(%q): %v", tc.eq, err)
 			}
 		})
@@ -197,7 +197,7 @@ func TestTopKPaths(t *testing.T) {
 					u[i] = uint8(r.IntN(7)) // many ties
 				}
 				xu := mustValue(t, u, 3, int64(tc.dim))
-				xf := castValue(xu, tensor.F32)
+				xf := castValue(nil, xu, tensor.F32)
 				attrs := map[string]*Attr{"largest": intAttr(largest)}
 				k := mustValue(t, []int64{int64(tc.k)}, 1)
 				want, err := runOp("", "TopK", 11, attrs, 2, xu, k)

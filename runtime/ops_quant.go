@@ -61,7 +61,7 @@ func floats32(v *Value) ([]float32, error) {
 	case tensor.F32:
 		return v.Data.([]float32), nil
 	case tensor.F16, tensor.BF16:
-		return toFloat32(v).Data.([]float32), nil
+		return toFloat32(nil, v).Data.([]float32), nil
 	case tensor.F64:
 		return convertSlice[float64, float32](v.Data.([]float64)), nil
 	}
@@ -290,7 +290,7 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 		}
 	})
 	if scale.DType == tensor.F16 || scale.DType == tensor.BF16 {
-		return []*Value{fromFloat32(out, scale.DType)}, nil
+		return []*Value{fromFloat32(c, out, scale.DType)}, nil
 	}
 	return []*Value{out}, nil
 }

@@ -51,7 +51,7 @@ func reduceAxes(c *Call, rank int, inputSince int64) ([]bool, error) {
 }
 
 // reduceIndex maps each input element to its output element.
-func reduceIndex(shape []int64, mask []bool) (out []int64, idx []int, outLen int) {
+func reduceIndex(c *Call, shape []int64, mask []bool) (out []int64, idx []int, outLen int) {
 	outFull := slices.Clone(shape)
 	for i, m := range mask {
 		if m {
@@ -63,7 +63,7 @@ func reduceIndex(shape []int64, mask []bool) (out []int64, idx []int, outLen int
 	for _, d := range shape {
 		n *= int(d)
 	}
-	idx = make([]int, n)
+	idx = scratchSlice[int](c, n)
 	counter := make([]int, len(shape))
 	off := 0
 	for i := 0; i < n; i++ {
@@ -100,9 +100,9 @@ func reduceKernel(op string, inputSince int64) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		full, idx, n := reduceIndex(x.Shape, mask)
-		vals := x.AsFloat64s()
-		acc := make([]float64, n)
+		full, idx, n := reduceIndex(c, x.Shape, mask)
+		vals := c.float64s(x)
+		acc := scratchSlice[float64](c, n)
 		init := 0.0
 		switch op {
 		case "ReduceMax", "ReduceLogSumExp":
@@ -115,7 +115,7 @@ func reduceKernel(op string, inputSince int64) Kernel {
 		for i := range acc {
 			acc[i] = init
 		}
-		count := make([]int, n)
+		count := scratchSlice[int](c, n)
 		for i, v := range vals {
 			o := idx[i]
 			count[o]++
@@ -242,7 +242,7 @@ func softmaxKernel(op string) Kernel {
 			if x.DType != tensor.F64 {
 				return nil, fmt.Errorf("%s needs a float input, have %v", op, x.DType)
 			}
-			xs = castValue(x, tensor.F32).Data.([]float32)
+			xs = castValue(c, x, tensor.F32).Data.([]float32)
 		}
 		def := int64(-1)
 		if c.Opset < 13 {
@@ -280,7 +280,7 @@ func softmaxKernel(op string) Kernel {
 		if inner == 1 && op != "Hardmax" {
 			softmaxRows(ys, xs, outer, dim, op == "LogSoftmax")
 			if x.DType == tensor.F64 {
-				return []*Value{castValue(out, tensor.F64)}, nil
+				return []*Value{castValue(c, out, tensor.F64)}, nil
 			}
 			return []*Value{out}, nil
 		}
@@ -316,7 +316,7 @@ func softmaxKernel(op string) Kernel {
 			}
 		})
 		if x.DType == tensor.F64 {
-			return []*Value{castValue(out, tensor.F64)}, nil
+			return []*Value{castValue(c, out, tensor.F64)}, nil
 		}
 		return []*Value{out}, nil
 	}

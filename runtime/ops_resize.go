@@ -273,7 +273,7 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 	if !x.DType.Float() && !x.DType.Integer() {
 		return nil, fmt.Errorf("%s resize of %v", p.mode, x.DType)
 	}
-	cur := x.AsFloat64s()
+	cur := c.float64s(x)
 	shape := slices.Clone(x.Shape)
 	// Innermost axis first, as ONNX Runtime does; 8-bit antialiased resizes round to
 	// the integer type after each axis with ONNX Runtime's 22-bit fixed-point weights.
@@ -281,7 +281,7 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 		if shape[d] == sizes[d] && taps[d].identity() {
 			continue
 		}
-		cur = resizeAxis(cur, shape, d, taps[d], p.extrapolation)
+		cur = resizeAxis(c, cur, shape, d, taps[d], p.extrapolation)
 		shape[d] = sizes[d]
 		if taps[d].fixed {
 			lo, hi, _ := quantRange(x.DType)
@@ -461,7 +461,7 @@ func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap fl
 	rank := len(sizes)
 	total, _ := numElements(sizes)
 	inStr := stridesOf(x.Shape)
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	anyExtrap := false
 	parallelFor(total, 4096, func(lo, hi int) {
 		coord := make([]int, rank)
@@ -502,13 +502,13 @@ func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap fl
 }
 
 // resizeAxis interpolates data (shape) along axis d with taps.
-func resizeAxis(data []float64, shape []int64, d int, t *axisTaps, extrap float64) []float64 {
+func resizeAxis(c *Call, data []float64, shape []int64, d int, t *axisTaps, extrap float64) []float64 {
 	outer, in, inner := splitAxis(shape, d)
 	out := len(t.extrap)
 	if t.extrap == nil {
 		out = len(t.idx) / t.n
 	}
-	res := make([]float64, outer*out*inner)
+	res := scratchSlice[float64](c, outer*out*inner)
 	parallelFor(outer*out, max(1, 4096/max(1, inner*t.n)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o, po := r/out, r%out

@@ -143,7 +143,7 @@ func permuteValue(c *Call, v *Value, perm []int) *Value {
 		shape[i] = v.Shape[p]
 	}
 	st := stridesOf(v.Shape)
-	idx := make([]int, v.Len())
+	idx := scratchSlice[int](c, v.Len())
 	coord := make([]int, len(perm))
 	for i := range idx {
 		r := i

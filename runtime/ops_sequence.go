@@ -253,7 +253,7 @@ func sequenceMapKernel(c *Call) ([]*Value, error) {
 	}
 	results := make([][]*Value, len(body.Outputs))
 	for i := 0; i < n; i++ {
-		if err := c.Context().Err(); err != nil {
+		if err := c.countIteration(); err != nil {
 			return nil, err
 		}
 		in := make([]*Value, len(c.Inputs))
@@ -267,8 +267,8 @@ func sequenceMapKernel(c *Call) ([]*Value, error) {
 		if err != nil {
 			return nil, fmt.Errorf("element %d: %w", i, err)
 		}
-		for k, o := range outs {
-			results[k] = append(results[k], o)
+		if err := collect(c, results, outs); err != nil {
+			return nil, err
 		}
 	}
 	res := make([]*Value, len(results))

@@ -2,7 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 	"slices"
+
+	"github.com/refit-ml/refit"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -220,7 +223,7 @@ func unsqueezeKernel(c *Call) ([]*Value, error) {
 
 // permuteIndex returns, for each output element, the input offset of a tensor of
 // shape in transposed by perm.
-func permuteIndex(in []int64, perm []int) ([]int64, []int) {
+func permuteIndex(c *Call, in []int64, perm []int) ([]int64, []int) {
 	r := len(in)
 	out := make([]int64, r)
 	istr := stridesOf(in)
@@ -233,7 +236,7 @@ func permuteIndex(in []int64, perm []int) ([]int64, []int) {
 	for _, d := range out {
 		n *= int(d)
 	}
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	counter := make([]int, r)
 	off := 0
 	for i := 0; i < n; i++ {
@@ -284,7 +287,7 @@ func transposeKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.allocRaw(x.DType, shape) // stridedCopy writes every element
 	if !stridedCopy(out.Data, x.Data, shape, 0, pstr) {
-		_, idx := permuteIndex(x.Shape, perm)
+		_, idx := permuteIndex(c, x.Shape, perm)
 		takeIdx(out.Data, x.Data, idx)
 	}
 	return []*Value{out}, nil
@@ -500,7 +503,7 @@ func sliceKernel(c *Call) ([]*Value, error) {
 	if stridedCopy(out.Data, x.Data, shape, base, sstr) {
 		return []*Value{out}, nil
 	}
-	idx := make([]int, total)
+	idx := scratchSlice[int](c, total)
 	counter := make([]int64, r)
 	off := base
 	for i := 0; i < total; i++ {
@@ -536,6 +539,10 @@ func expandKernel(c *Call) ([]*Value, error) {
 	return []*Value{v}, nil
 }
 
+// broadcastGather is how many elements broadcastValue gathers per index table: the
+// table stays small whatever the output's size.
+const broadcastGather = 1 << 20
+
 // broadcastValue fills dst by broadcasting src to dst's shape.
 func broadcastValue(dst, src *Value) {
 	n := dst.Len()
@@ -543,17 +550,28 @@ func broadcastValue(dst, src *Value) {
 		return
 	}
 	bc := newBcast(dst.Shape, src.Shape)
-	idx := make([]int, n)
+	idx := make([]int, 0, min(n, broadcastGather))
+	done := 0
+	flush := func() {
+		takeIdx(sliceRange(dst.Data, done, done+len(idx)), src.Data, idx)
+		done += len(idx)
+		idx = idx[:0]
+	}
 	rl := bc.rowLen()
 	s := bc.inner(0)
 	offs := make([]int, 1)
 	for r := 0; r < bc.rows; r++ {
 		bc.offsets(r, offs)
 		for i := 0; i < rl; i++ {
-			idx[r*rl+i] = offs[0] + i*s
+			idx = append(idx, offs[0]+i*s)
+			if len(idx) == cap(idx) {
+				flush()
+			}
 		}
 	}
-	takeIdx(dst.Data, src.Data, idx)
+	if len(idx) > 0 {
+		flush()
+	}
 }
 
 func tileKernel(c *Call) ([]*Value, error) {
@@ -575,7 +593,7 @@ func tileKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(x.DType, shape)
 	n := out.Len()
 	istr := stridesOf(x.Shape)
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	counter := make([]int64, len(shape))
 	for i := 0; i < n; i++ {
 		off := 0
@@ -678,9 +696,16 @@ func rangeKernel(c *Call) ([]*Value, error) {
 		if delta == 0 {
 			return nil, fmt.Errorf("delta is 0")
 		}
-		n := int64(max(0, ceil((limit-start)/delta)))
-		if n > 1<<32 {
-			return nil, fmt.Errorf("range of %d elements: %w", n, ErrTooLarge)
+		count := (limit - start) / delta
+		if math.IsNaN(count) || math.IsInf(count, 0) {
+			return nil, fmt.Errorf("range from %v to %v by %v has no finite length: %w", start, limit, delta, refit.ErrFormat)
+		}
+		if count > 1<<32 {
+			return nil, fmt.Errorf("range of %.0f elements: %w", math.Ceil(count), ErrTooLarge)
+		}
+		n := int64(0)
+		if count > 0 {
+			n = int64(math.Ceil(count))
 		}
 		out := c.Alloc(s.DType, []int64{n})
 		for i := 0; i < int(n); i++ {
@@ -692,33 +717,30 @@ func rangeKernel(c *Call) ([]*Value, error) {
 	if delta == 0 {
 		return nil, fmt.Errorf("delta is 0")
 	}
-	n := int64(0)
-	if (delta > 0 && limit > start) || (delta < 0 && limit < start) {
-		n = (limit - start + delta - sign64(delta)) / delta
+	// The distance and step in uint64, so that limit-start cannot overflow.
+	var dist, step uint64
+	switch {
+	case delta > 0 && limit > start:
+		dist, step = uint64(limit)-uint64(start), uint64(delta)
+	case delta < 0 && limit < start:
+		dist, step = uint64(start)-uint64(limit), -uint64(delta)
 	}
-	if n > 1<<32 {
-		return nil, fmt.Errorf("range of %d elements: %w", n, ErrTooLarge)
+	var count uint64
+	if step != 0 { // else the range is empty
+		count = dist / step
+		if dist%step != 0 {
+			count++
+		}
 	}
+	if count > 1<<32 {
+		return nil, fmt.Errorf("range from %d to %d by %d has %d elements: %w", start, limit, delta, count, ErrTooLarge)
+	}
+	n := int64(count)
 	out := c.Alloc(s.DType, []int64{n})
 	for i := int64(0); i < n; i++ {
 		setInt64(out, int(i), start+i*delta)
 	}
 	return []*Value{out}, nil
-}
-
-func ceil(x float64) float64 {
-	t := float64(int64(x))
-	if t < x {
-		return t + 1
-	}
-	return t
-}
-
-func sign64(x int64) int64 {
-	if x < 0 {
-		return -1
-	}
-	return 1
 }
 
 func padKernel(c *Call) ([]*Value, error) {
@@ -785,7 +807,7 @@ func padKernel(c *Call) ([]*Value, error) {
 	}
 	// Source index per output element; -1 for the constant.
 	istr := stridesOf(x.Shape)
-	idx := make([]int, n)
+	idx := scratchSlice[int](c, n)
 	counter := make([]int64, r)
 	for i := 0; i < n; i++ {
 		off := 0
@@ -829,7 +851,7 @@ func padKernel(c *Call) ([]*Value, error) {
 	if x.Len() == 0 && mode != "constant" {
 		return nil, fmt.Errorf("cannot %s-pad an empty tensor", mode)
 	}
-	fv := castValue(fill, x.DType)
+	fv := castValue(c, fill, x.DType)
 	// Gather from [x..., fill]: the fill value sits at index len(x).
 	src := NewValue(x.DType, []int64{int64(x.Len() + 1)})
 	copyAt(src.Data, 0, x.Data, 0, x.Len())

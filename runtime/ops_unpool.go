@@ -64,7 +64,7 @@ func maxUnpoolKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst := make([]int, len(idx))
+	dst := scratchSlice[int](c, len(idx))
 	for i, k := range idx {
 		if k < 0 || k >= total {
 			return nil, fmt.Errorf("index %d is outside an output of %d elements", k, total)

@@ -82,38 +82,19 @@ func graphOf(g *Graph, n *Node) *Graph {
 }
 
 // allocRaw is Alloc without zero-filling a reused buffer: for kernels that write
-// every element of their output. It applies the same size checks.
-func (c *Call) allocRaw(dt tensor.DType, shape []int64) *Value {
-	n, err := tensor.Shape(shape).NumElements()
-	if err != nil {
-		panic(&allocError{fmt.Errorf("output shape %v: %w", tensor.Shape(shape), err)})
-	}
-	if n > c.sess.maxElements {
-		panic(&allocError{fmt.Errorf("output %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements)})
-	}
-	p := c.sess.pool
-	k := poolKey{storageKind(dt), int(n)}
-	p.mu.Lock()
-	list := p.free[k]
-	var b *buffer
-	if len(list) > 0 {
-		b = list[len(list)-1]
-		p.free[k] = list[:len(list)-1]
-	}
-	p.mu.Unlock()
-	if b == nil {
-		return p.get(dt, slices.Clone(shape), int(n)) // a fresh slice: zeroed by make
-	}
-	b.refs, b.dtype = 0, dt
-	return &Value{DType: dt, Shape: slices.Clone(shape), Data: b.data, buf: b}
-}
+// every element of their output. It applies the same size and budget checks.
+func (c *Call) allocRaw(dt tensor.DType, shape []int64) *Value { return c.alloc(dt, shape, false) }
 
 // checkElements returns an error wrapping ErrTooLarge when a scratch or output
-// buffer of n elements would exceed the session's MaxElements: kernels call it
-// before allocating anything sized by attributes or input values.
+// buffer of n elements would exceed the session's MaxElements, and reserves the
+// memory budget for n float32 until the kernel returns: kernels call it before
+// allocating a scratch buffer sized by attributes or input values.
 func (c *Call) checkElements(n int64) error {
-	if c.sess != nil && (n < 0 || n > c.sess.maxElements) {
+	if c.sess == nil {
+		return nil
+	}
+	if n < 0 || n > c.sess.maxElements {
 		return fmt.Errorf("buffer of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)
 	}
-	return nil
+	return c.reserve(4*n, func() string { return fmt.Sprintf("scratch buffer of %d float32", n) })
 }

@@ -18,7 +18,8 @@ type RandomOptions struct {
 
 // RandomInputs makes one value per session input from its declared dtype and shape,
 // deterministic for a seed: floats uniform in [-1, 1), integers in [0, 10), bools
-// fair coins. Inputs without a declared dtype or shape are an error.
+// fair coins. Inputs without a declared dtype or shape are an error; their memory is
+// charged to the session's budget (Options.MaxMemory).
 func RandomInputs(s *Session, seed uint64, opts *RandomOptions) (map[string]*Value, error) {
 	if opts == nil {
 		opts = &RandomOptions{}
@@ -51,7 +52,14 @@ func RandomInputs(s *Session, seed uint64, opts *RandomOptions) (map[string]*Val
 		if err != nil || n > 1<<30 {
 			return nil, fmt.Errorf("runtime: input %q: shape %v is too large", in.Name, tensor.Shape(shape))
 		}
-		v := NewValue(in.DType, shape)
+		// Charged like any tensor of the session: a declared shape can be hostile.
+		data, err := s.budget.newSlice(in.DType, int64(n), func() string {
+			return fmt.Sprintf("random input %q %v%v", in.Name, in.DType, tensor.Shape(shape))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("runtime: %w", err)
+		}
+		v := &Value{DType: in.DType, Shape: shape, Data: data}
 		for i := 0; i < n; i++ {
 			switch {
 			case in.DType == tensor.Bool:

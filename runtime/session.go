@@ -55,7 +55,18 @@ type Options struct {
 	// (ONNX semantics). SaturatingPairsArith reproduces ONNX Runtime on x86 CPUs
 	// without VNNI, including in QDQ models (see IntArith).
 	IntArith IntArith
+	// MaxMemory caps, in bytes, the memory held by the session's tensors at any time:
+	// initializers, live values, pooled buffers and kernel scratch. An allocation that
+	// would pass it fails with a *MemoryError before anything is allocated; 0 means
+	// DefaultMaxMemory().
+	MaxMemory int64
+	// MaxIterations caps the Loop and Scan iterations of one Run, summed over every
+	// nesting level (ErrIterationBudget); 0 means DefaultMaxIterations.
+	MaxIterations int64
 }
+
+// DefaultMaxIterations is the default Options.MaxIterations.
+const DefaultMaxIterations = 10_000_000
 
 // DefaultMaxElements is the default Options.MaxElements: 2^31 elements (8 GiB of float32).
 const DefaultMaxElements = 1 << 31
@@ -65,26 +76,42 @@ var ErrTooLarge = errors.New("runtime: tensor too large")
 
 // Session is a loaded graph ready to run. Run may be called from several goroutines.
 type Session struct {
-	graph       *Graph
-	opsets      map[string]int64
-	pool        *pool
-	maxElements int64
-	intArith    IntArith
+	graph         *Graph
+	opsets        map[string]int64
+	pool          *pool
+	budget        *memBudget
+	maxElements   int64
+	maxIterations int64
+	intArith      IntArith
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
 // for running: it resolves every kernel, sorts the nodes, checks that every input is
 // defined, and computes value lifetimes. All unknown operators are reported together.
 func NewSession(g *Graph, opsets map[string]int64, opts *Options) (*Session, error) {
+	return newSession(g, opsets, opts, nil)
+}
+
+// newSession is NewSession with the budget that Load already charged the
+// initializers to (nil: a new one).
+func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBudget) (*Session, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
 	if g == nil {
 		return nil, fmt.Errorf("%w: no graph", ErrInvalidGraph)
 	}
-	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(), maxElements: opts.MaxElements, intArith: opts.IntArith}
+	if budget == nil {
+		budget = newMemBudget(opts.MaxMemory, nil)
+	}
+	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(budget), budget: budget,
+		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith}
+	budget.pool = s.pool
 	if s.maxElements <= 0 {
 		s.maxElements = DefaultMaxElements
+	}
+	if s.maxIterations <= 0 {
+		s.maxIterations = DefaultMaxIterations
 	}
 	if _, ok := s.opsets[""]; !ok {
 		if v, ok := s.opsets["ai.onnx"]; ok {
@@ -285,7 +312,7 @@ func (s *Session) fold(g *Graph) error {
 		declared[in.Name] = true // initializers that are also inputs can be overridden
 	}
 	folded := false
-	e := &env{vals: map[string]*Value{}}
+	e := &env{vals: map[string]*Value{}, run: &runState{}}
 	// Inputs whose declared shape is fully static: Run rejects any other shape, so
 	// Shape of them is a constant. The stand-in values carry a shape and no data.
 	static := map[string]*Value{}
@@ -380,6 +407,7 @@ func (s *Session) fold(g *Graph) error {
 type env struct {
 	vals   map[string]*Value
 	parent *env
+	run    *runState
 }
 
 func (e *env) lookup(name string) (*Value, bool) {
@@ -395,7 +423,7 @@ func (e *env) lookup(name string) (*Value, bool) {
 // returned values belong to the caller.
 func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string]*Value, error) {
 	g := s.graph
-	e := &env{vals: map[string]*Value{}}
+	e := &env{vals: map[string]*Value{}, run: &runState{}}
 	for _, in := range g.Inputs {
 		v, ok := inputs[in.Name]
 		if !ok {
@@ -425,11 +453,26 @@ func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string
 		if v.buf == nil {
 			// Not from the pool: it may be (a view of) an initializer or constant the
 			// session keeps, which the caller must not be able to modify.
-			v = v.Clone()
+			if v, err = s.clone(v, o.Name); err != nil {
+				return nil, err
+			}
 		}
 		res[o.Name] = v
 	}
 	return res, nil
+}
+
+// clone is Value.Clone with a tensor's copy charged to the budget.
+func (s *Session) clone(v *Value, name string) (*Value, error) {
+	if v.Kind != KindTensor {
+		return v.Clone(), nil
+	}
+	data, err := s.budget.newSlice(v.DType, int64(v.Len()), func() string { return fmt.Sprintf("copy of output %q %v", name, v) })
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	copyAt(data, 0, v.Data, 0, v.Len())
+	return &Value{DType: v.DType, Shape: slices.Clone(v.Shape), Data: data}, nil
 }
 
 func checkInput(in ValueInfo, v *Value) error {
@@ -543,6 +586,7 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 		c.Inputs[i] = v
 	}
 	defer func() {
+		s.budget.release(c.reserved)
 		if r := recover(); r != nil {
 			if wp, ok := r.(*workerPanic); ok {
 				err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", wp.val, wp.stack))
@@ -587,9 +631,10 @@ type Call struct {
 	Opset  int64    // the model's opset version for the node's domain
 	Inputs []*Value // nil where an optional input is omitted
 
-	ctx  context.Context
-	sess *Session
-	env  *env
+	ctx      context.Context
+	sess     *Session
+	env      *env
+	reserved int64 // budget bytes held until the kernel returns (Call.reserve)
 }
 
 // Input returns input i, or nil when it is omitted or out of range.
@@ -603,8 +648,13 @@ func (c *Call) Input(i int) *Value {
 // Context is the context Run was called with.
 func (c *Call) Context() context.Context { return c.ctx }
 
-// Alloc returns a zero-filled value, reusing a pooled buffer when one fits.
-func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value {
+// Alloc returns a zero-filled value, reusing a pooled buffer when one fits. A fresh
+// buffer is charged to the session's memory budget first; a shape that is invalid,
+// too large or over the budget makes the node fail with that error.
+func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value { return c.alloc(dt, shape, true) }
+
+// alloc is Alloc; zero false skips clearing a reused buffer (allocRaw).
+func (c *Call) alloc(dt tensor.DType, shape []int64, zero bool) *Value {
 	n, err := tensor.Shape(shape).NumElements()
 	if err != nil {
 		panic(&allocError{fmt.Errorf("output shape %v: %w", tensor.Shape(shape), err)})
@@ -612,7 +662,11 @@ func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value {
 	if n > c.sess.maxElements {
 		panic(&allocError{fmt.Errorf("output %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements)})
 	}
-	return c.sess.pool.get(dt, slices.Clone(shape), int(n))
+	v, err := c.sess.pool.get(dt, slices.Clone(shape), n, zero)
+	if err != nil {
+		panic(&allocError{err})
+	}
+	return v
 }
 
 // View returns a value sharing v's data with another shape of the same size
@@ -634,6 +688,9 @@ func (c *Call) RunGraph(g *Graph, inputs []*Value) ([]*Value, error) {
 		return nil, fmt.Errorf("subgraph %q takes %d inputs, given %d", g.Name, len(g.Inputs), len(inputs))
 	}
 	e := &env{vals: map[string]*Value{}, parent: c.env}
+	if c.env != nil {
+		e.run = c.env.run
+	}
 	for i, in := range g.Inputs {
 		// The caller keeps ownership of what it passes: the subgraph must not pool it.
 		v := *inputs[i]
@@ -674,13 +731,22 @@ type poolKey struct {
 }
 
 // pool keeps freed buffers for reuse by exact element count: repeated runs of one
-// graph allocate the same sizes.
+// graph allocate the same sizes. The budget charges its buffers until they are
+// garbage, and drops the free ones (evict) when it runs short.
 type pool struct {
-	mu   sync.Mutex
-	free map[poolKey][]*buffer
+	mu     sync.Mutex
+	free   map[poolKey][]*buffer
+	budget *memBudget
 }
 
-func newPool() *pool { return &pool{free: map[poolKey][]*buffer{}} }
+func newPool(b *memBudget) *pool { return &pool{free: map[poolKey][]*buffer{}, budget: b} }
+
+// evict drops every free buffer, for the garbage collector to take.
+func (p *pool) evict() {
+	p.mu.Lock()
+	clear(p.free)
+	p.mu.Unlock()
+}
 
 func storageKind(dt tensor.DType) tensor.DType {
 	if dt == tensor.BF16 || dt == tensor.U16 {
@@ -689,8 +755,10 @@ func storageKind(dt tensor.DType) tensor.DType {
 	return dt
 }
 
-func (p *pool) get(dt tensor.DType, shape []int64, n int) *Value {
-	k := poolKey{storageKind(dt), n}
+// get returns a value of n elements over a pooled buffer, or over a fresh one
+// charged to the budget; zero clears a reused buffer (a fresh one is always zero).
+func (p *pool) get(dt tensor.DType, shape []int64, n int64, zero bool) (*Value, error) {
+	k := poolKey{storageKind(dt), int(n)}
 	p.mu.Lock()
 	list := p.free[k]
 	var b *buffer
@@ -700,12 +768,17 @@ func (p *pool) get(dt tensor.DType, shape []int64, n int) *Value {
 	}
 	p.mu.Unlock()
 	if b == nil {
-		data := makeSlice(dt, n)
-		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt}}
+		data, err := p.budget.newSlice(dt, n, func() string { return fmt.Sprintf("output %v%v", dt, tensor.Shape(shape)) })
+		if err != nil {
+			return nil, err
+		}
+		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt}}, nil
 	}
-	clearSlice(b.data)
+	if zero {
+		clearSlice(b.data)
+	}
 	b.refs, b.dtype = 0, dt
-	return &Value{DType: dt, Shape: shape, Data: b.data, buf: b}
+	return &Value{DType: dt, Shape: shape, Data: b.data, buf: b}, nil
 }
 
 func (p *pool) put(b *buffer) {

@@ -143,6 +143,10 @@ func (v *Value) AsInt64s() ([]int64, error) {
 	return nil, fmt.Errorf("runtime: want an integer tensor, have %v", v)
 }
 
+// Float64At returns element i of a numeric or bool tensor as float64, without
+// copying the data (NaN for other kinds).
+func (v *Value) Float64At(i int) float64 { return elemFloat64(v, i) }
+
 // AsFloat64s converts any numeric or bool value to float64.
 func (v *Value) AsFloat64s() []float64 {
 	out := make([]float64, v.Len())

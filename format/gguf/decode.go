@@ -21,9 +21,9 @@ func init() {
 // Decode parses a GGUF file and returns a Model whose tensors read lazily from r.
 // Metadata holds every KV in file order with the value representation described at KV.
 // Tensor shapes are row-major: the reverse of the ggml order stored in the file.
-// opts may be nil; no option applies to GGUF.
+// opts may be nil; only MaxMemory applies to GGUF (see ParseBudget).
 func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
-	f, err := Parse(r, size)
+	f, err := ParseBudget(r, size, opts.NewBudget())
 	if err != nil {
 		return nil, err
 	}

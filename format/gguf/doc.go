@@ -38,5 +38,9 @@
 // Security: every count and length is checked against the bytes remaining in the file
 // before anything is allocated, so a header claiming 2^63 tensors or a 1 TB string fails
 // at once with an error wrapping refit.ErrFormat and io.ErrUnexpectedEOF and the byte
-// offset. Decoding never panics on input (fuzzed by FuzzDecode).
+// offset. A well-formed header can still hold millions of small values (an empty array
+// takes 12 bytes of file and 40 of Go memory), so the Go memory of the metadata is charged
+// to a budget (DecodeOptions.MaxMemory, ParseBudget) before it is allocated; past it the
+// file is refused with an error wrapping refit.ErrBudget. Decoding never panics on input
+// (fuzzed by FuzzDecode).
 package gguf

@@ -20,7 +20,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := parseBytes(b)
 		if err != nil {
-			if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) {
+			if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) && !errors.Is(err, refit.ErrBudget) {
 				t.Fatalf("Parse error %v is neither ErrFormat nor ErrUnsupported", err)
 			}
 			return

@@ -10,6 +10,8 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+
+	"github.com/refit-ml/refit"
 )
 
 const (
@@ -131,12 +133,21 @@ func (f *File) Get(key string) (any, bool) {
 
 // Parse reads the header, metadata and tensor infos of a GGUF file of the given size,
 // validating every count, length and offset against size before allocating.
-// Tensor bytes are not read.
+// Tensor bytes are not read. The memory the metadata takes is charged to a budget of
+// refit.DefaultMaxMemory; ParseBudget takes the budget.
 func Parse(r io.ReaderAt, size int64) (*File, error) {
+	return ParseBudget(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+}
+
+// ParseBudget is Parse charging budget (nil: no limit) with the Go memory of the
+// metadata and tensor infos before allocating it, so that a file listing millions of
+// small values (empty arrays take 12 bytes each) is refused with an error wrapping
+// refit.ErrBudget.
+func ParseBudget(r io.ReaderAt, size int64, budget *refit.Budget) (*File, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("gguf: negative size %d", size)
 	}
-	d := &reader{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), size: size}
+	d := &reader{br: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), size: size, budget: budget}
 	f, err := d.file()
 	if err != nil {
 		return nil, err
@@ -153,6 +164,29 @@ type reader struct {
 	size    int64
 	buf     [8]byte
 	scratch [256]byte
+	chunk   [4096]byte // readArray's buffer: a local one escapes, 4 KiB per (even empty) array
+	budget  *refit.Budget
+}
+
+// Go memory per value, charged to the budget: a slice header boxed in an interface, an
+// interface slot, a string header, and a KV or TensorInfo with its share of a map entry.
+const (
+	boxedSliceCost = 24
+	anyCost        = 16
+	stringCost     = 16
+	kvCost         = 32 + 48
+	tensorInfoCost = 56 + 48
+)
+
+// charge charges the budget n elements of size bytes each.
+func (d *reader) charge(n, size int64, what string) error {
+	if n > math.MaxInt64/max(size, 1) {
+		n, size = math.MaxInt64, 1
+	}
+	if err := d.budget.Charge(n*size, what); err != nil {
+		return &budgetError{off: d.off, err: err}
+	}
+	return nil
 }
 
 func (d *reader) errorf(off int64, msg string, args ...any) error {
@@ -228,6 +262,9 @@ func (d *reader) str(what string) (string, error) {
 	if n > uint64(d.size-d.off) {
 		return "", formatErr(at, fmt.Sprintf("%s length %d exceeds the remaining %d bytes", what, n, d.size-d.off), io.ErrUnexpectedEOF)
 	}
+	if err := d.charge(int64(n), 1, "metadata strings"); err != nil {
+		return "", err
+	}
 	var b []byte
 	if n <= uint64(len(d.scratch)) {
 		b = d.scratch[:n] // short strings: one allocation, in string(b)
@@ -270,6 +307,12 @@ func (d *reader) file() (*File, error) {
 	}
 	nKV, err := d.count("metadata count", minKVSize)
 	if err != nil {
+		return nil, err
+	}
+	if err := d.charge(nKV, kvCost, "metadata entries"); err != nil {
+		return nil, err
+	}
+	if err := d.charge(nTensors, tensorInfoCost, "tensor infos"); err != nil {
 		return nil, err
 	}
 	f := &File{Version: version, KVs: make([]KV, 0, nKV), Tensors: make([]TensorInfo, 0, nTensors)}
@@ -346,6 +389,9 @@ func (d *reader) tensorInfo() (TensorInfo, error) {
 	}
 	if ndims > MaxDims {
 		return TensorInfo{}, d.errorf(ndimsAt, "tensor %q has %d dimensions, more than %d", name, ndims, MaxDims)
+	}
+	if err := d.charge(int64(ndims), 8, "tensor shapes"); err != nil {
+		return TensorInfo{}, err
 	}
 	ti := TensorInfo{Name: name, Shape: make([]int64, ndims)}
 	for i := range ti.Shape {
@@ -425,6 +471,11 @@ func alignUp(n, a int64) int64 { return (n + a - 1) &^ (a - 1) }
 
 // value reads one value of type t; depth counts enclosing arrays.
 func (d *reader) value(t ValueType, depth int) (any, error) {
+	if t != TypeArray {
+		if err := d.charge(1, anyCost, "metadata values"); err != nil { // boxed in an interface
+			return nil, err
+		}
+	}
 	switch t {
 	case TypeString:
 		return d.str("string")
@@ -489,6 +540,23 @@ func (d *reader) array(depth int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Charged before the slice is made: an array of empty arrays costs 40 bytes of Go
+	// memory per 12 bytes of file.
+	elem := valueSizes[t]
+	switch t {
+	case TypeString:
+		elem = stringCost
+	case TypeArray:
+		elem = anyCost
+	case TypeBool:
+		elem = 2 // the raw bytes, then the bools
+	}
+	if err := d.charge(n, elem, "metadata arrays"); err != nil {
+		return nil, err
+	}
+	if err := d.charge(1, boxedSliceCost, "metadata arrays"); err != nil {
+		return nil, err
+	}
 	le := binary.LittleEndian
 	switch t {
 	case TypeUint8:
@@ -548,11 +616,10 @@ func (d *reader) array(depth int) (any, error) {
 func readArray[T any](d *reader, t ValueType, n int64, dec func([]byte) T) ([]T, error) {
 	out := make([]T, n)
 	size := valueSizes[t]
-	var chunk [4096]byte
-	per := int64(len(chunk)) / size
+	per := int64(len(d.chunk)) / size
 	for i := int64(0); i < n; i += per {
 		k := min(per, n-i)
-		b := chunk[:k*size]
+		b := d.chunk[:k*size]
 		if err := d.need(int64(len(b)), t.String()+" array"); err != nil {
 			return nil, err
 		}

@@ -29,11 +29,14 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	legacy, _ := os.ReadFile("testdata/legacy.h5")
+	gzipChunks, _ := os.ReadFile("testdata/gzip_chunks.h5")
+	f.Add(gzipChunks)
 	f.Add(keras3)
 	f.Add(legacy)
 	f.Add(fixtureH5)
 	documented := func(err error) bool {
-		return errors.Is(err, refit.ErrFormat) || errors.Is(err, refit.ErrUnsupported) || errors.Is(err, refit.ErrInsecurePath)
+		return errors.Is(err, refit.ErrFormat) || errors.Is(err, refit.ErrUnsupported) || errors.Is(err, refit.ErrInsecurePath) ||
+			errors.Is(err, refit.ErrBudget)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Decode(bytes.NewReader(b), int64(len(b)))
@@ -62,4 +65,34 @@ func TestHDF5Crasher(t *testing.T) {
 	if _, err := Decode(bytes.NewReader(b), int64(len(b))); !errors.Is(err, refit.ErrFormat) {
 		t.Fatalf("Decode = %v, want ErrFormat", err)
 	}
+}
+
+// FuzzChunkCheck: the chunk index walker never panics or runs away on any bytes and any
+// object header address, and fails only with ErrFormat.
+func FuzzChunkCheck(f *testing.F) {
+	for _, name := range []string{"testdata/gzip_chunks.h5", "testdata/gzip_chunks_v2.h5"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, sig := range []string{"OHDR", "\x01\x00"} {
+			for at := bytes.Index(b, []byte(sig)); at >= 0 && at < 4096; {
+				f.Add(b, uint64(at))
+				next := bytes.Index(b[at+1:], []byte(sig))
+				if next < 0 {
+					break
+				}
+				at += 1 + next
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, addr uint64) {
+		h, err := superblockSizes(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		if err := h.checkChunks(addr); err != nil && !errors.Is(err, refit.ErrFormat) {
+			t.Fatalf("checkChunks = %v, want nil or ErrFormat", err)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package keras
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -22,9 +23,12 @@ import (
 // to a temporary file that is unlinked as soon as it is open, serializes access,
 // recovers panics as ErrFormat and maps datasets to Refit dtypes and shapes.
 type h5File struct {
-	mu   sync.Mutex
-	f    *hdf5.File
-	size int64 // of the HDF5 data
+	mu     sync.Mutex
+	f      *hdf5.File
+	size   int64 // of the HDF5 data
+	budget *refit.Budget
+	tmp    *os.File  // the copy, for checkChunks
+	raw    *h5Reader // over tmp
 }
 
 // maxExpansion bounds a dataset's size relative to the file: gzip, the filter Keras
@@ -40,83 +44,113 @@ func recovered(err *error) {
 	}
 }
 
-// openH5 copies size bytes of r to an unlinked temporary file and opens it.
-func openH5(r io.Reader) (h *h5File, err error) {
+// openH5 copies r to an unlinked temporary file and opens it. On Linux the file is
+// unlinked before the first byte is written and opened again through /proc/self/fd, so
+// no temporary file outlives the process, even one killed mid-copy. budget is charged
+// with the heaps the library will load (see checkHeaps) and the datasets read later.
+func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 	tmp, err := os.CreateTemp("", "refit-keras-*.h5")
 	if err != nil {
 		return nil, err
 	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	size, err := io.Copy(tmp, r)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	path := fmt.Sprintf("/proc/self/fd/%d", tmp.Fd())
+	if _, serr := os.Stat(path); serr != nil || os.Remove(tmp.Name()) != nil {
+		path = tmp.Name() // no /proc: open by name, unlink once open
+		defer os.Remove(path)
 	}
+	defer func() {
+		if h == nil {
+			tmp.Close()
+		}
+	}()
+	size, err := io.Copy(tmp, r)
 	if err != nil {
 		return nil, fmt.Errorf("keras: copying HDF5 data: %w", err)
 	}
-	if err := checkLocalHeaps(name, size); err != nil {
+	raw, err := superblockSizes(tmp, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHeaps(raw, budget); err != nil {
 		return nil, err
 	}
 	defer recovered(&err)
-	f, err := hdf5.Open(name)
+	f, err := hdf5.Open(path)
 	if err != nil {
 		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
 	}
-	return &h5File{f: f, size: size}, nil
+	return &h5File{f: f, size: size, budget: budget, tmp: tmp, raw: raw}, nil
 }
 
-// checkLocalHeaps scans the file for local heap ("HEAP", version 0) and global heap
-// collection ("GCOL", version 1) headers and refuses sizes larger than the file: the
-// HDF5 library allocates them unchecked, and an absurd size kills the process. A false
-// match would need the exact signature, version and reserved bytes inside tensor data.
-func checkLocalHeaps(name string, size int64) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+// superblockSizes reads the sizes of offsets and lengths from the superblock.
+func superblockSizes(f io.ReaderAt, size int64) (*h5Reader, error) {
 	var sb [16]byte
 	n, _ := f.ReadAt(sb[:], 0)
-	lengthSize := 8
-	if n > 14 && sb[8] <= 1 {
-		lengthSize = int(sb[14]) // superblock v0/v1: size of lengths
-	} else if n > 10 {
-		lengthSize = int(sb[10]) // v2/v3
+	h := &h5Reader{r: f, size: size}
+	switch {
+	case n > 14 && sb[8] <= 1: // superblock v0/v1
+		h.offsetSize, h.lengthSize = int(sb[13]), int(sb[14])
+	case n > 10:
+		h.offsetSize, h.lengthSize = int(sb[9]), int(sb[10])
 	}
-	if lengthSize != 2 && lengthSize != 4 && lengthSize != 8 {
-		return refit.Errorf("keras", 14, "HDF5 superblock: size of lengths %d", lengthSize)
+	valid := func(k int) bool { return k == 2 || k == 4 || k == 8 }
+	if !valid(h.offsetSize) || !valid(h.lengthSize) {
+		return nil, refit.Errorf("keras", 13, "HDF5 superblock: size of offsets %d, size of lengths %d", h.offsetSize, h.lengthSize)
+	}
+	return h, nil
+}
+
+// checkHeaps scans the file for local heap ("HEAP") and global heap collection ("GCOL")
+// headers and refuses sizes larger than the file, then charges the rest to budget: the
+// HDF5 library allocates a heap's full size before reading it. The library checks only
+// the local heap's 4-byte signature (not its version or reserved bytes) and the global
+// heap's signature and version 1, so the scan matches exactly what the library would
+// accept. Tensor data rarely holds these ASCII signatures (as float32 they are values
+// above 2000), and a false match is refused, not misread.
+func checkHeaps(h *h5Reader, budget *refit.Budget) error {
+	f, size := h.r, h.size
+	sigs := []struct {
+		sig       string
+		fieldSize int
+	}{
+		{"HEAP", h.lengthSize},     // data segment size, in lengths
+		{"GCOL\x01", h.offsetSize}, // collection size, read by the library with the offset size
 	}
 	// Scan in chunks that overlap by a header, so memory stays constant.
 	const chunk = 1 << 20
-	overlap := 8 + lengthSize
+	overlap := 8 + 8
 	buf := make([]byte, chunk+overlap)
+	var heaps int64
 	for base := int64(0); base < size; base += chunk {
 		n, err := f.ReadAt(buf, base)
 		if n == 0 && err != nil {
 			return err
 		}
 		b := buf[:n]
-		for _, sig := range []string{"HEAP\x00\x00\x00\x00", "GCOL\x01\x00\x00\x00"} {
+		for _, sg := range sigs {
 			for off := 0; off < min(len(b), chunk); {
-				i := bytes.Index(b[off:], []byte(sig))
+				i := bytes.Index(b[off:], []byte(sg.sig))
 				if i < 0 || off+i >= chunk {
 					break
 				}
 				p := off + i + 8
-				if p+lengthSize > len(b) {
+				if p+sg.fieldSize > len(b) {
 					break
 				}
 				var v uint64
-				for k := lengthSize - 1; k >= 0; k-- {
+				for k := sg.fieldSize - 1; k >= 0; k-- {
 					v = v<<8 | uint64(b[p+k])
 				}
 				if v > uint64(size) {
-					return refit.Errorf("keras", base+int64(off+i), "HDF5 %s of %d bytes in a %d-byte file", sig[:4], v, size)
+					return refit.Errorf("keras", base+int64(off+i), "HDF5 %s of %d bytes in a %d-byte file", sg.sig[:4], v, size)
 				}
-				off = p
+				heaps += int64(v)
+				off = off + i + 1
 			}
 		}
+	}
+	if err := budget.Charge(heaps, "HDF5 heaps"); err != nil {
+		return fmt.Errorf("keras: %w", err)
 	}
 	return nil
 }
@@ -124,7 +158,7 @@ func checkLocalHeaps(name string, size int64) error {
 func (h *h5File) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.f.Close()
+	return errors.Join(h.f.Close(), h.tmp.Close())
 }
 
 // h5Object is a dataset or group found by walking the file.
@@ -238,9 +272,18 @@ func (h *h5File) info(ds *hdf5.Dataset) (dt tensor.DType, shape tensor.Shape, er
 
 // read reads a whole dataset (as float64, the library's only numeric form) and
 // encodes it as dt.
+//
+// The library holds the stored bytes, then float64s, then Refit the encoded bytes: at
+// most 8+8+8 bytes per element, charged to the budget before reading and left charged.
 func (h *h5File) read(ds *hdf5.Dataset, dt tensor.DType, n int64) (out []byte, err error) {
 	if hi, lo := bits.Mul64(uint64(n), 8); hi != 0 || lo > uint64(h.size)*maxExpansion+1<<20 {
 		return nil, refit.Errorf("keras", -1, "HDF5 dataset %s: %d elements cannot come from a %d-byte file", ds.Name(), n, h.size)
+	}
+	if err := h.budget.Charge(n*(8+2*int64(dt.TypeSize())), "HDF5 datasets"); err != nil {
+		return nil, fmt.Errorf("keras: dataset %s: %w", ds.Name(), err)
+	}
+	if err := h.raw.checkChunks(ds.Address()); err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -1,7 +1,6 @@
 package keras
 
 import (
-	"archive/zip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -26,8 +26,8 @@ func init() {
 		Name:       "keras",
 		Extensions: []string{".keras", ".h5", ".hdf5"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
+		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+			return decode(r, size, opts.NewBudget())
 		},
 	})
 }
@@ -43,11 +43,7 @@ func Sniff(r io.ReaderAt, size int64) bool {
 	if !refit.HasPrefix(r, size, "PK\x03\x04") {
 		return false
 	}
-	z, err := zip.NewReader(r, size)
-	if err != nil {
-		return false
-	}
-	for _, f := range z.File {
+	for _, f := range ziparchive.AllMembers(r, size) {
 		if f.Name == WeightsMember {
 			return true
 		}
@@ -57,10 +53,15 @@ func Sniff(r io.ReaderAt, size int64) bool {
 
 // Decode reads a legacy Keras HDF5 file (.h5: a whole model or save_weights output) or
 // a Keras 3 .keras archive. Tensors are read lazily from a private temporary copy of
-// the HDF5 data; the model must be closed.
+// the HDF5 data; the model must be closed. Heaps and datasets are read within a memory
+// budget of refit.DefaultMaxMemory (see the package doc).
 func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+}
+
+func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	if refit.HasPrefix(r, size, h5Magic) {
-		h, err := openH5(io.NewSectionReader(r, 0, size))
+		h, err := openH5(io.NewSectionReader(r, 0, size), budget)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +74,7 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 		return m, nil
 	}
 	if refit.HasPrefix(r, size, "PK\x03\x04") {
-		return decodeKeras3(r, size)
+		return decodeKeras3(r, size, budget)
 	}
 	return nil, refit.Errorf("keras", 0, "neither an HDF5 file nor a .keras zip archive")
 }
@@ -171,21 +172,21 @@ func lazyTensor(h *h5File, name string, o h5Object) (*tensor.Tensor, error) {
 	return tensor.New(name, dt, shape, tensor.NewLazy(size, func() ([]byte, error) { return h.read(ds, dt, n) }))
 }
 
-func decodeKeras3(r io.ReaderAt, size int64) (*refit.Model, error) {
-	z, err := zip.NewReader(r, size)
+func decodeKeras3(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
+	z, err := ziparchive.NewReader(r, size)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "reading .keras zip", Err: err}
 	}
 	m := &refit.Model{Format: "keras"}
 	m.Metadata.Set("keras.format", "keras")
-	var weights *zip.File
-	for _, f := range z.File {
+	var weights *ziparchive.Member
+	for _, f := range z.Members {
 		if !fs.ValidPath(f.Name) {
 			return nil, fmt.Errorf("keras: archive member %q: %w", f.Name, refit.ErrInsecurePath)
 		}
 		switch f.Name {
 		case "config.json", "metadata.json":
-			b, err := readMember(f, MaxConfig)
+			b, err := readMember(z, f, MaxConfig)
 			if err != nil {
 				return nil, err
 			}
@@ -197,18 +198,22 @@ func decodeKeras3(r io.ReaderAt, size int64) (*refit.Model, error) {
 	if weights == nil {
 		return nil, refit.Errorf("keras", -1, ".keras archive has no %s", WeightsMember)
 	}
-	// DEFLATE expands at most 1032:1; a larger declared size is a lie that would fill the disk.
-	if weights.Method != zip.Store && weights.UncompressedSize64/1032 > weights.CompressedSize64 {
-		return nil, refit.Errorf("keras", -1, "%s claims %d bytes from %d compressed", WeightsMember, weights.UncompressedSize64, weights.CompressedSize64)
+	// DEFLATE expands at most 1032:1; a larger declared size is a lie that would fill the
+	// disk, and inflating past the declared size is refused.
+	declared := weights.Size
+	if weights.Method != ziparchive.Store {
+		if err := refit.CheckInflateRatio("keras", WeightsMember, weights.CompressedSize, declared); err != nil {
+			return nil, err
+		}
 	}
-	rc, err := weights.Open()
+	rc, err := z.Open(weights)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "opening " + WeightsMember, Err: err}
 	}
-	h, err := openH5(&zipErrReader{rc})
+	h, err := openH5(refit.LimitInflated("keras", WeightsMember, &zipErrReader{rc}, declared), budget)
 	rc.Close()
 	if err != nil {
-		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, ziparchive.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = &refit.FormatError{Format: "keras", Offset: -1, Msg: "reading " + WeightsMember, Err: err}
 		}
 		return nil, err
@@ -271,11 +276,11 @@ func sortKeras3(ts []*tensor.Tensor) {
 	}
 }
 
-func readMember(f *zip.File, limit int64) ([]byte, error) {
-	if f.UncompressedSize64 > uint64(limit) {
-		return nil, refit.Errorf("keras", -1, "%s is %d bytes, more than %d", f.Name, f.UncompressedSize64, limit)
+func readMember(z *ziparchive.Reader, f *ziparchive.Member, limit int64) ([]byte, error) {
+	if f.Size > limit {
+		return nil, refit.Errorf("keras", -1, "%s is %d bytes, more than %d", f.Name, f.Size, limit)
 	}
-	rc, err := f.Open()
+	rc, err := z.Open(f)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "opening " + f.Name, Err: err}
 	}

@@ -32,7 +32,11 @@
 //
 // Decoding reads headers only. Stored .npz members and plain .npy data are
 // io.SectionReader views; converted or deflated tensors are computed when pulled and
-// not retained (see tensor.Lazy). Writers stream one tensor at a time.
+// not retained (see tensor.Lazy). Every inflation of a deflated member is charged to
+// the call's memory budget (refit.DecodeOptions.MaxMemory; Decode and DecodeFS use
+// refit.DefaultMaxMemory) before its buffer is allocated, and stays charged, so a small
+// archive of highly compressible members fails with refit.ErrBudget instead of
+// exhausting memory. Writers stream one tensor at a time.
 //
 // # Security
 //
@@ -42,7 +46,8 @@
 // and byte counts are overflow-checked and must match the bytes present exactly
 // before anything is allocated. For deflated members the declared uncompressed size
 // must equal header plus data and be reachable by DEFLATE's maximum ratio; inflation
-// stops at the declared size and the CRC-32 is verified. Member names, read or
+// stops at the declared size (refit.LimitInflated: one byte more is an error) and the
+// CRC-32 is verified. Member names, read or
 // written, must be unique valid fs paths (refit.ErrInsecurePath otherwise). Stored members are not
 // CRC-checked, since they are read as views.
 package numpy

@@ -28,7 +28,7 @@ func addSeeds(f *testing.F, pattern string) {
 // checkDecodeErr fails unless err is one of the documented error classes.
 func checkDecodeErr(t *testing.T, err error) {
 	t.Helper()
-	if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) && !errors.Is(err, refit.ErrInsecurePath) {
+	if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) && !errors.Is(err, refit.ErrInsecurePath) && !errors.Is(err, refit.ErrBudget) {
 		t.Fatalf("error %v is neither ErrFormat, ErrUnsupported nor ErrInsecurePath", err)
 	}
 }

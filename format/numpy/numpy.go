@@ -16,11 +16,11 @@ func init() {
 		Name:       "numpy",
 		Extensions: []string{".npy", ".npz"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
+		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+			return decode(r, size, opts.NewBudget())
 		},
-		DecodeFS: func(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return DecodeFS(fsys, name)
+		DecodeFS: func(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
+			return decodeFS(fsys, name, opts.NewBudget())
 		},
 		Encode:   func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
 		EncodeFS: EncodeFS,
@@ -35,8 +35,13 @@ func Sniff(r io.ReaderAt, size int64) bool {
 
 // Decode reads a .npy array or a .npz archive, telling them apart by their magic.
 // A .npy array becomes one tensor named DefaultName; each .npz member "x.npy"
-// becomes a tensor named "x", in archive order. Metadata is empty.
+// becomes a tensor named "x", in archive order. Metadata is empty. Deflated members are
+// inflated within a memory budget of refit.DefaultMaxMemory (see the package doc).
 func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+}
+
+func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	if refit.HasPrefix(r, size, Magic) {
 		t, err := ReadNPY(r, size)
 		if err != nil {
@@ -45,7 +50,7 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 		return &refit.Model{Format: "numpy", Tensors: []*tensor.Tensor{t}}, nil
 	}
 	if refit.HasPrefix(r, size, "PK\x03\x04") || refit.HasPrefix(r, size, "PK\x05\x06") {
-		return decodeNPZ(r, size)
+		return decodeNPZ(r, size, budget)
 	}
 	return nil, formatErr(0, nil, "neither a .npy array (magic %q) nor a .npz zip archive", Magic)
 }
@@ -54,6 +59,10 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 // .npy file is named after the file ("weights.npy" gives "weights"), as numpy.savez
 // names archive members. The model keeps the file open until closed.
 func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
+	return decodeFS(fsys, name, refit.NewBudget(refit.DefaultMaxMemory()))
+}
+
+func decodeFS(fsys fs.FS, name string, budget *refit.Budget) (*refit.Model, error) {
 	if name == "." {
 		return nil, refit.Unsupportedf("numpy", "reading a folder; name a .npy or .npz file")
 	}
@@ -61,7 +70,7 @@ func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := Decode(f, f.Size())
+	m, err := decode(f, f.Size(), budget)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -44,18 +44,23 @@ type File struct {
 
 // NewFile parses the ONNX model in r. Tensors with external data cannot be read
 // (they need OpenFile). r must stay readable until the tensors are no longer used.
+// The graph's Go memory is charged to a budget of refit.DefaultMaxMemory.
 func NewFile(r io.ReaderAt, size int64) (*File, error) {
-	return newFile(r, size, &resolver{lazy: true})
+	return newFile(r, size, &resolver{lazy: true}, refit.NewBudget(refit.DefaultMaxMemory()))
 }
 
 // OpenFile opens the ONNX model name in fsys; external data files are found relative
 // to name's folder. Close releases the files.
 func OpenFile(fsys fs.FS, name string) (*File, error) {
+	return openFile(fsys, name, refit.NewBudget(refit.DefaultMaxMemory()))
+}
+
+func openFile(fsys fs.FS, name string, budget *refit.Budget) (*File, error) {
 	rf, err := refit.OpenFS(fsys, name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := newFile(rf, rf.Size(), &resolver{fsys: fsys, dir: path.Dir(name), lazy: true})
+	f, err := newFile(rf, rf.Size(), &resolver{fsys: fsys, dir: path.Dir(name), lazy: true}, budget)
 	if err != nil {
 		rf.Close()
 		return nil, err
@@ -64,7 +69,7 @@ func OpenFile(fsys fs.FS, name string) (*File, error) {
 	return f, nil
 }
 
-func newFile(r io.ReaderAt, size int64, res *resolver) (*File, error) {
+func newFile(r io.ReaderAt, size int64, res *resolver, budget *refit.Budget) (*File, error) {
 	if size < 0 || size > maxProtoSize {
 		return nil, refit.Errorf("onnx", -1, "file is %d bytes; a protobuf holds at most 2 GiB (larger models keep weights as external data)", size)
 	}
@@ -87,6 +92,9 @@ func newFile(r io.ReaderAt, size int64, res *resolver) (*File, error) {
 		return nil, err
 	}
 	mp := new(onnxpb.ModelProto)
+	if err := chargeProto(skel, mp.ProtoReflect().Descriptor(), budget); err != nil {
+		return nil, err
+	}
 	if err := proto.Unmarshal(skel, mp); err != nil {
 		return nil, &refit.FormatError{Format: "onnx", Offset: -1, Msg: "not a valid ONNX ModelProto", Err: err}
 	}
@@ -185,8 +193,8 @@ func opsetDomain(d string) string {
 
 // Decode reads an ONNX model from r: tensors are the graph's initializers, read
 // lazily from r. Models with external data need DecodeFS.
-func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-	f, err := NewFile(r, size)
+func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+	f, err := newFile(r, size, &resolver{lazy: true}, opts.NewBudget())
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +208,7 @@ func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, er
 
 // DecodeFS reads the ONNX model name in fsys (or the one .onnx file of the folder,
 // for "."), with external data from the files beside it.
-func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
+func DecodeFS(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
 	if name == "." {
 		matches, err := fs.Glob(fsys, "*.onnx")
 		if err != nil {
@@ -211,7 +219,7 @@ func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, er
 		}
 		name = matches[0]
 	}
-	f, err := OpenFile(fsys, name)
+	f, err := openFile(fsys, name, opts.NewBudget())
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +249,9 @@ func Load(fsys fs.FS, name string) (*onnxpb.ModelProto, error) {
 		return nil, &refit.FormatError{Format: "onnx", Offset: int64(n), Msg: "reading " + name, Err: err}
 	}
 	mp := new(onnxpb.ModelProto)
+	if err := chargeProto(b, mp.ProtoReflect().Descriptor(), refit.NewBudget(refit.DefaultMaxMemory())); err != nil {
+		return nil, err
+	}
 	if err := proto.Unmarshal(b, mp); err != nil {
 		return nil, &refit.FormatError{Format: "onnx", Offset: -1, Msg: name + " is not a valid ONNX ModelProto", Err: err}
 	}

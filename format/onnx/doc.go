@@ -17,7 +17,10 @@
 // external data files), never copied. Tensors stored in typed fields (float_data,
 // int64_data, ...) are converted to bytes, since their values are in the proto
 // anyway; nested tensors (Constant nodes, subgraphs) stay whole in the proto.
-// Inputs that are not memory-mapped are read once into memory to be parsed.
+// Inputs that are not memory-mapped are read once into memory to be parsed. The Go
+// memory the parsed structure will take (about 200 bytes per empty node, from 2 bytes
+// of file) is estimated from the wire format and charged to the call's memory budget
+// (refit.DecodeOptions.MaxMemory) before parsing; past it, refit.ErrBudget.
 // Encoding streams: headers are marshaled first so every length is known, then
 // each tensor is copied into place, one at a time.
 //
@@ -35,5 +38,7 @@
 // external data sizes must equal the shape's byte size; external data locations
 // must be relative paths inside the model's folder (no "..", no absolute or drive
 // paths: refit.ErrInsecurePath) and offset+length must lie within the side file.
+// Opened through refit.DirFS, a side file that is a symlink out of the folder, or a
+// FIFO or device, is refused too (refit.ErrInsecurePath), without blocking.
 // Malformed input gives errors wrapping refit.ErrFormat, never a panic.
 package onnx

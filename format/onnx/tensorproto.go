@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -77,7 +76,7 @@ func ReadTensorFile(name string) (*tensor.Tensor, error) {
 		return nil, err
 	}
 	dir, _ := splitDir(name)
-	return TensorFromProto(tp, os.DirFS(dir))
+	return TensorFromProto(tp, refit.DirFS(dir))
 }
 
 func splitDir(name string) (dir, base string) {
@@ -92,7 +91,7 @@ func splitDir(name string) (dir, base string) {
 }
 
 func readCapped(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := refit.OpenRegular(name)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@
 // otherwise (see [EncodeOptions]).
 //
 // Security: shard names read from an index must be local relative paths
-// (refit.ErrInsecurePath otherwise), and every tensor the index names must exist in
+// (refit.ErrInsecurePath otherwise; through refit.DirFS also for a shard that is a
+// symlink out of the folder or not a regular file), and every tensor the index names must exist in
 // its shard. Nothing in a file is ever executed.
 package safetensors

@@ -44,5 +44,7 @@
 // present before anything is allocated; blocks are capped at 64 MiB and the data
 // blocks at 256 MiB in total. Shapes are overflow-checked and each entry's size must
 // equal what its dtype and shape need and lie inside its data file. Data file names
-// are derived from the prefix, never read from the file.
+// are derived from the prefix, never read from the file; through refit.DirFS, a data
+// file that is a symlink out of the folder or not a regular file is refused
+// (refit.ErrInsecurePath).
 package tfcheckpoint

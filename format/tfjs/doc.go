@@ -46,7 +46,8 @@
 //
 // Shard paths come from the file: each must be a valid fs path inside the model's
 // folder (no "..", no leading "/", no backslash) or decoding fails with
-// refit.ErrInsecurePath. Shapes are overflow-checked, and each weight's byte count is
+// refit.ErrInsecurePath; through refit.DirFS, so is a shard that is a symlink out of
+// the folder or not a regular file. Shapes are overflow-checked, and each weight's byte count is
 // checked against the bytes left in its group's shards before anything is allocated;
 // string lengths are checked one by one against the shards.
 package tfjs

@@ -37,6 +37,8 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	maxMemory maxMemory // --max-memory
 }
 
 // exitError makes a subcommand exit with a code other than 1.
@@ -79,6 +81,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetContext(ctx)
+	root.PersistentFlags().Var(&e.maxMemory, "max-memory", maxMemoryUsage())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	for _, mk := range commands {
 		root.AddCommand(mk(e))
@@ -110,7 +113,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // printError prints err once prefixed with "refit: ".
 func printError(w io.Writer, err error) {
-	msg := err.Error()
+	msg := err.Error() + budgetHint(err)
 	if !strings.HasPrefix(msg, "refit: ") {
 		msg = "refit: " + msg
 	}

@@ -111,7 +111,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	m := src
 	if o.weights != "" {
-		w, err := refit.Open(o.weights)
+		w, err := refit.OpenWith(o.weights, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 		if err != nil {
 			return err
 		}
@@ -263,7 +263,7 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *ref
 			return m, true, nil
 		}
 	}
-	m, err = openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract})
+	m, err = openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract, MaxMemory: int64(e.maxMemory)})
 	return m, false, err
 }
 
@@ -295,6 +295,7 @@ func verifyModels(ctx context.Context, base, want, got *refit.Model, res *conver
 	if len(rep.Missing) > 0 || len(rep.Extra) > 0 {
 		return fmt.Errorf("verify: output tensors differ from input: missing %v, extra %v", rep.Missing, rep.Extra)
 	}
+	baseByName, gotByName := compare.ByName(base), compare.ByName(got)
 	for i, d := range rep.Tensors {
 		if d.ShapeMismatch() || d.Note != "" {
 			return fmt.Errorf("verify: tensor %s: %s", d.Name, d.Note)
@@ -302,9 +303,9 @@ func verifyModels(ctx context.Context, base, want, got *refit.Model, res *conver
 		if !d.Exact {
 			return fmt.Errorf("verify: tensor %s differs from what was written (max error %g)", d.Name, d.MaxAbs)
 		}
-		if orig := base.Tensor(d.Name); orig != nil && orig.DType != d.DTypeB {
+		if orig := baseByName[d.Name]; orig != nil && orig.DType != d.DTypeB {
 			// A cast tensor: report its error against the original values.
-			cd, err := compare.TensorsContext(ctx, orig, got.Tensor(d.Name))
+			cd, err := compare.TensorsContext(ctx, orig, gotByName[d.Name])
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}

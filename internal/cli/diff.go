@@ -99,7 +99,7 @@ or when the max absolute error exceeds --tolerance; otherwise 0.`,
 }
 
 func runCheckpointDiff(e *env, pa, pb string, o *diffOptions) error {
-	opts := &refit.DecodeOptions{Key: o.key}
+	opts := &refit.DecodeOptions{Key: o.key, MaxMemory: int64(e.maxMemory)}
 	a, err := openCheckpoint(pa, opts)
 	if err != nil {
 		return err

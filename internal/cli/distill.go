@@ -117,8 +117,8 @@ func runDistill(e *env, o *distillOptions) error {
 	if err := notONNX(o.student); err != nil {
 		return err
 	}
-	sfs := refit.DirFS(filepath.Dir(o.student))
-	student, err := onnx.Load(sfs, filepath.Base(o.student))
+	sfs, sbase := refit.FileFS(o.student)
+	student, err := onnx.Load(sfs, sbase)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func newInspectCmd(e *env) *cobra.Command {
 		Short: "Show a model's format, tensors, dtypes, parameter count and metadata (reads headers only)",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			m, err := refit.OpenWith(a[0], &refit.DecodeOptions{Key: key, Extract: extract})
+			m, err := refit.OpenWith(a[0], &refit.DecodeOptions{Key: key, Extract: extract, MaxMemory: int64(e.maxMemory)})
 			if err != nil {
 				return err
 			}

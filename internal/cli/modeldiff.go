@@ -39,15 +39,20 @@ func runnable(path string) bool { return strings.EqualFold(filepath.Ext(path), "
 
 // loadSession reads an ONNX model (external data resolved) and prepares it to run.
 func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {
+	return loadSessionOptions(path, nil)
+}
+
+// loadSessionOptions is loadSession with runtime options (nil: defaults).
+func loadSessionOptions(path string, opts *runtime.Options) (*runtime.Session, *onnxpb.ModelProto, error) {
 	if err := notONNX(path); err != nil {
 		return nil, nil, err
 	}
-	fsys := refit.DirFS(filepath.Dir(path))
-	mp, err := onnx.Load(fsys, filepath.Base(path))
+	fsys, base := refit.FileFS(path)
+	mp, err := onnx.Load(fsys, base)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := runtime.Load(mp, fsys, nil)
+	s, err := runtime.Load(mp, fsys, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -37,8 +37,8 @@ common subexpressions. Then it runs the original and the result on the same inpu
 			if err := notONNX(a[0]); err != nil {
 				return err
 			}
-			fsys := refit.DirFS(filepath.Dir(a[0]))
-			mp, err := onnx.Load(fsys, filepath.Base(a[0]))
+			fsys, base := refit.FileFS(a[0])
+			mp, err := onnx.Load(fsys, base)
 			if err != nil {
 				return err
 			}

@@ -132,8 +132,8 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if !runnable(in) {
 			return usageError{fmt.Errorf("structured pruning needs an ONNX model, not %s", in)}
 		}
-		fsys := refit.DirFS(filepath.Dir(in))
-		mp, err := onnx.Load(fsys, filepath.Base(in))
+		fsys, base := refit.FileFS(in)
+		mp, err := onnx.Load(fsys, base)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if enc.Encode == nil {
 			return fmt.Errorf("%w: writing %s", refit.ErrUnsupported, enc.Name)
 		}
-		src, err := refit.Open(in)
+		src, err := refit.OpenWith(in, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 		if err != nil {
 			return err
 		}

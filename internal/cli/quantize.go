@@ -197,8 +197,8 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return usageError{fmt.Errorf("--ort-arith %q: want vnni or avx2", f.ortArith)}
 	}
 	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
-	fsys := refit.DirFS(filepath.Dir(in))
-	mp, err := onnx.Load(fsys, filepath.Base(in))
+	fsys, base := refit.FileFS(in)
+	mp, err := onnx.Load(fsys, base)
 	if err != nil {
 		return err
 	}

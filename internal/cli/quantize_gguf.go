@@ -200,7 +200,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 }
 
 func readImatrix(name string) (map[string][]float32, error) {
-	f, err := os.Open(name)
+	f, err := refit.OpenRegular(name)
 	if err != nil {
 		return nil, err
 	}

@@ -1,16 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"slices"
+	"math"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -31,15 +32,29 @@ func newRunCmd(e *env) *cobra.Command {
 	var in runInputs
 	var out string
 	var asJSON, force bool
+	var opts runtime.Options
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "run MODEL.onnx",
 		Short: "Run an ONNX model on the CPU with Refit's pure-Go runtime",
 		Long: `Run executes an ONNX model on inputs from --input name=file.npy, a --data .npz archive,
 or seeded random values shaped as the model declares, and prints a summary of each
-output; --output writes them all to an .npz file.`,
+output; --output writes them all to an .npz file.
+
+Models are untrusted: every tensor the run allocates is charged to a memory budget
+(half of the RAM or of the process's memory limit, whichever is smaller), Loop and
+Scan iterations are counted against --max-iterations over all nesting levels, and
+--timeout stops a run that takes too long. Exceeding any of them is an error (exit 1).`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			s, _, err := loadSession(a[0])
+			ctx := e.ctx
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			opts.MaxMemory = e.maxMemory.runtimeBytes()
+			s, _, err := loadSessionOptions(a[0], &opts)
 			if err != nil {
 				return err
 			}
@@ -48,7 +63,7 @@ output; --output writes them all to an .npz file.`,
 				return err
 			}
 			start := time.Now()
-			res, err := s.Run(e.ctx, set.values)
+			res, err := s.Run(ctx, set.values)
 			if err != nil {
 				return err
 			}
@@ -60,12 +75,19 @@ output; --output writes them all to an .npz file.`,
 				if v == nil {
 					continue
 				}
+				row, err := summarizeOutput(info.Name, v)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, row)
+				if out == "" {
+					continue // no copy of the data unless it is written
+				}
 				t, err := v.Tensor(info.Name)
 				if err != nil {
 					return err
 				}
 				tensors = append(tensors, t)
-				rows = append(rows, summarizeOutput(t))
 			}
 			if out != "" {
 				pf, err := refit.CreatePendingContext(e.ctx, out, force)
@@ -104,29 +126,51 @@ output; --output writes them all to an .npz file.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the outputs to this .npz file")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing --output file")
+	cmd.Flags().Int64Var(&opts.MaxIterations, "max-iterations", runtime.DefaultMaxIterations, "most Loop and Scan iterations one run may take, summed over nesting levels")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop the run after this long (0: no limit)")
 	return cmd
 }
 
-func summarizeOutput(t *tensor.Tensor) runOutput {
-	r := runOutput{Name: t.Name, DType: t.DType.String(), Shape: t.Shape}
-	f, err := t.Float32s()
-	if err != nil || len(f) == 0 {
-		return r
+// summarizeOutput describes output v, reading its elements in place: an output can
+// be as large as the runtime's memory budget allows.
+func summarizeOutput(name string, v *runtime.Value) (runOutput, error) {
+	if v.Kind != runtime.KindTensor {
+		t, err := v.Tensor(name) // strings: the conversion reports what it supports
+		if err != nil {
+			return runOutput{}, err
+		}
+		return runOutput{Name: name, DType: t.DType.String(), Shape: t.Shape}, nil
 	}
-	r.Min, r.Max = float64(slices.Min(f)), float64(slices.Max(f))
+	r := runOutput{Name: name, DType: v.DType.String(), Shape: tensor.Shape(v.Shape)}
+	n := v.Len()
+	if n == 0 {
+		return r, nil
+	}
+	r.Min, r.Max = math.Inf(1), math.Inf(-1)
 	sum := 0.0
-	for _, x := range f {
-		sum += float64(x)
+	for i := range n {
+		x := float64(float32(v.Float64At(i))) // as the float32 summary always was
+		r.Min, r.Max = min(r.Min, x), max(r.Max, x)
+		sum += x
 	}
-	r.Mean = sum / float64(len(f))
-	if len(t.Shape) == 2 && t.Shape[1] > 1 && t.DType.Float() {
-		cols := int(t.Shape[1])
-		for i := 0; i < int(t.Shape[0]); i++ {
-			r.Top1 = append(r.Top1, compare.Argmax(f[i*cols:(i+1)*cols]))
+	r.Mean = sum / float64(n)
+	if len(v.Shape) == 2 && v.Shape[1] > 1 && v.DType.Float() {
+		cols := int(v.Shape[1])
+		for row := 0; row < int(v.Shape[0]); row++ {
+			best := row * cols
+			for i := best + 1; i < (row+1)*cols; i++ {
+				if v.Float64At(i) > v.Float64At(best) {
+					best = i
+				}
+			}
+			r.Top1 = append(r.Top1, best-row*cols)
 		}
 	}
-	if len(f) <= 64 {
-		r.Values = f
+	if n <= 64 {
+		r.Values = make([]float32, n)
+		for i := range r.Values {
+			r.Values[i] = float32(v.Float64At(i))
+		}
 	}
-	return r
+	return r, nil
 }

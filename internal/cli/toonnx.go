@@ -31,11 +31,11 @@ func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.Mode
 		return mp, true, err
 	}
 	if src.Metadata.String("tfjs.format") == tfjs.GraphFormat {
-		dir, name := in, tfjs.DefaultName
+		fsys, name := refit.DirFS(in), tfjs.DefaultName
 		if st, err := os.Stat(in); err == nil && !st.IsDir() {
-			dir, name = filepath.Dir(in), filepath.Base(in)
+			fsys, name = refit.FileFS(in)
 		}
-		mp, err := tf2onnx.TFJSGraph(ctx, refit.DirFS(dir), name, nil)
+		mp, err := tf2onnx.TFJSGraph(ctx, fsys, name, nil)
 		return mp, true, err
 	}
 	if refit.KerasConfig(src) != "" {

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -15,7 +15,12 @@ import (
 // TF.js writer names the weights after it (see tfjs.Prepare).
 func readTopology(path string) ([]byte, error) {
 	if strings.EqualFold(filepath.Ext(path), ".json") {
-		b, err := os.ReadFile(path)
+		f, err := refit.OpenRegular(path)
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(io.LimitReader(f, tfjs.MaxModelJSON+1))
+		f.Close()
 		if err != nil {
 			return nil, err
 		}

@@ -29,7 +29,11 @@
 // Every length read from the input is checked against the bytes remaining before anything
 // is allocated, so a pickle of n bytes allocates O(n) memory. The number of open MARKs
 // (nesting of list/tuple/dict construction) is capped by [Options.MaxDepth] and the memo by
-// [Options.MaxMemo]. Pickles may contain reference cycles (a list holding itself); callers
+// [Options.MaxMemo]. A pickle can still build millions of small objects from a few bytes
+// each ("}a" appends an empty dict in two bytes), so [Options.Budget] is charged an
+// estimate of the Go memory of every object, container element, memo entry and stack slot
+// as it is created, rounded up so the charge exceeds what the heap holds; past the budget
+// the pickle is refused with an error wrapping refit.ErrBudget. Pickles may contain reference cycles (a list holding itself); callers
 // walking the result must track what they visit.
 //
 // Spec: Lib/pickletools.py in CPython documents every opcode.

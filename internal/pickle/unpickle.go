@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/refit-ml/refit"
 )
 
 // Default limits; see Options.
@@ -34,6 +36,11 @@ type Options struct {
 	MaxDepth int
 	// MaxMemo caps memo entries; 0 means DefaultMaxMemo.
 	MaxMemo int
+	// Budget is charged an estimate of the memory of every object and container element
+	// the pickle creates, so that a small pickle building millions of objects is refused
+	// (an error wrapping refit.ErrBudget) before it exhausts memory. Nil means no limit.
+	// The charge stays on the budget after Decode returns: the objects live on in the result.
+	Budget *refit.Budget
 }
 
 // Unpickle interprets the pickle in b.
@@ -132,20 +139,38 @@ func (r *reader) line() (string, error) {
 }
 
 type machine struct {
-	in       reader
-	opts     *Options
-	stack    []any
-	marks    []int
-	memo     map[uint32]any
-	maxDepth int
-	maxMemo  int
+	in        reader
+	opts      *Options
+	stack     []any
+	marks     []int
+	memo      map[uint32]any
+	maxDepth  int
+	maxMemo   int
+	pending   int64 // estimated bytes allocated by the current step, charged after it
+	prepaid   int64 // part of pending already charged (payloads, before they are copied)
+	stackHigh int   // the deepest the stack has been
 }
 
 func (m *machine) errorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s (at byte %d)", ErrMalformed, fmt.Sprintf(format, args...), m.in.off)
 }
 
-func (m *machine) push(v any) { m.stack = append(m.stack, v) }
+// push pushes a value the current step created and counts its memory.
+func (m *machine) push(v any) {
+	m.pending += cost(v)
+	m.pushRef(v)
+}
+
+// pushRef pushes another reference to an existing value (DUP, memo GET). Only a stack
+// deeper than ever before takes more memory; values leaving the stack for a container are
+// counted by the container.
+func (m *machine) pushRef(v any) {
+	m.stack = append(m.stack, v)
+	if len(m.stack) > m.stackHigh {
+		m.stackHigh = len(m.stack)
+		m.pending += slotCost
+	}
+}
 
 func (m *machine) pop() (any, error) {
 	base := 0
@@ -185,8 +210,11 @@ func (m *machine) popMark() ([]any, error) {
 }
 
 func (m *machine) memoPut(idx uint32, v any) error {
-	if _, ok := m.memo[idx]; !ok && len(m.memo) >= m.maxMemo {
-		return fmt.Errorf("%w: memo exceeds %d entries", ErrLimit, m.maxMemo)
+	if _, ok := m.memo[idx]; !ok {
+		if len(m.memo) >= m.maxMemo {
+			return fmt.Errorf("%w: memo exceeds %d entries", ErrLimit, m.maxMemo)
+		}
+		m.pending += memoEntryCost
 	}
 	m.memo[idx] = v
 	return nil
@@ -197,7 +225,7 @@ func (m *machine) memoGet(idx uint32) error {
 	if !ok {
 		return m.errorf("memo key %d not found", idx)
 	}
-	m.push(v)
+	m.pushRef(v)
 	return nil
 }
 
@@ -222,6 +250,13 @@ func (m *machine) readBytes(lenBytes int) ([]byte, error) {
 	if n > uint64(m.in.remaining()) {
 		return nil, fmt.Errorf("pickle: length %d exceeds the %d bytes left: %w", n, m.in.remaining(), io.ErrUnexpectedEOF)
 	}
+	// Charged before reading: a pickle read from a large file may hold gigabytes here, read
+	// through a window of n bytes (kept for later reads) and then copied. The copy's share
+	// is prepaid, so that pushing it does not charge it again.
+	if err := m.opts.Budget.Charge(2*int64(n), "pickled bytes"); err != nil {
+		return nil, fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
+	}
+	m.prepaid += int64(n)
 	b, err := m.in.read(int64(n))
 	if err != nil {
 		return nil, err
@@ -256,6 +291,12 @@ func (m *machine) run() (any, error) {
 		if err := m.step(op); err != nil {
 			return nil, err
 		}
+		if m.pending > m.prepaid {
+			if err := m.opts.Budget.Charge(m.pending-m.prepaid, "pickled objects"); err != nil {
+				return nil, fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
+			}
+		}
+		m.pending, m.prepaid = 0, 0
 	}
 }
 
@@ -297,7 +338,7 @@ func (m *machine) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		m.push(v)
+		m.pushRef(v)
 
 	// Constants.
 	case 'N':
@@ -527,6 +568,7 @@ func (m *machine) step(op byte) error {
 			return m.errorf("ADDITEMS on %T", t)
 		}
 		s.Items = append(s.Items, items...)
+		m.pending += elemCost * int64(len(items))
 
 	// Memo.
 	case 'p':
@@ -761,6 +803,7 @@ func (m *machine) appendTo(items []any) error {
 	default:
 		return m.errorf("APPEND to %T", t)
 	}
+	m.pending += elemCost * int64(len(items))
 	return nil
 }
 
@@ -781,9 +824,11 @@ func (m *machine) setItems(kv []any) error {
 	default:
 		return m.errorf("SETITEM on %T", t)
 	}
+	n := d.Len()
 	for i := 0; i < len(kv); i += 2 {
 		d.Set(kv[i], kv[i+1])
 	}
+	m.pending += dictEntryCost * int64(d.Len()-n) // a key set again takes no more memory
 	return nil
 }
 
