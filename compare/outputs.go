@@ -120,7 +120,7 @@ func classify(d *OutputDiff, fa, fb []float32, rows, cols int, labels []int64) {
 }
 
 // Argmax is the index of the first largest value of v (0 for an empty v).
-func Argmax(v []float32) int {
+func Argmax[F float32 | float64](v []F) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {
