@@ -116,16 +116,36 @@ type PendingOutput struct {
 
 type pendingMember struct {
 	*PendingFile
-	w *bufio.Writer
+	w *bufio.Writer // nil once closed
 }
 
-func (p *pendingMember) Write(b []byte) (int, error) { return p.w.Write(b) }
+var errClosedMember = errors.New("refit: write to a closed output file")
+
+func (p *pendingMember) Write(b []byte) (int, error) {
+	if p.w == nil {
+		return 0, errClosedMember
+	}
+	return p.w.Write(b)
+}
 
 // ReadFrom keeps the file-to-file copy of PendingFile.ReadFrom after what is buffered.
-func (p *pendingMember) ReadFrom(r io.Reader) (int64, error) { return p.w.ReadFrom(r) }
+func (p *pendingMember) ReadFrom(r io.Reader) (int64, error) {
+	if p.w == nil {
+		return 0, errClosedMember
+	}
+	return p.w.ReadFrom(r)
+}
 
-// Close flushes; the file stays open until Commit or Abort.
-func (p *pendingMember) Close() error { return p.w.Flush() }
+// Close flushes and drops the buffer, so an output of many files holds one buffer at
+// a time; the file stays open until Commit or Abort.
+func (p *pendingMember) Close() error {
+	if p.w == nil {
+		return nil
+	}
+	err := p.w.Flush()
+	p.w = nil
+	return err
+}
 
 // CreatePendingOutput starts an output. When folder is set, target is the output
 // folder (made if missing) and files go inside it; otherwise target is the main file
@@ -207,7 +227,10 @@ func (o *PendingOutput) Size() int64 {
 	var n int64
 	for _, f := range o.files {
 		if st, err := f.File.Stat(); err == nil {
-			n += st.Size() + int64(f.w.Buffered())
+			n += st.Size()
+		}
+		if f.w != nil {
+			n += int64(f.w.Buffered())
 		}
 	}
 	return n
@@ -225,7 +248,7 @@ func (o *PendingOutput) Commit() ([]string, error) {
 		return nil, err
 	}
 	for _, f := range o.files {
-		if err := f.w.Flush(); err != nil {
+		if err := f.Close(); err != nil {
 			return fail(err)
 		}
 		if !o.overwrite {

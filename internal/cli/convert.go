@@ -203,8 +203,8 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, fo
 	bar := newProgress(e, "write", total)
 	create := func(name string) (io.WriteCloser, error) {
 		w, err := po.Create(name)
-		if err != nil {
-			return nil, err
+		if err != nil || bar.bar == nil {
+			return w, err // unwrapped, w keeps its ReadFrom (copy_file_range)
 		}
 		return progressWriter{bar.writer(w), w}, nil
 	}
