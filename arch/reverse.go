@@ -67,11 +67,10 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 	return err
 }
 
-// Reversible reports whether m is a GGUF language model ReverseGGUF can write.
+// Reversible reports whether m is a GGUF language model (it names an architecture),
+// the input ReverseGGUF takes; ReverseGGUF says whether it knows the architecture.
 func Reversible(m *refit.Model) bool {
-	name := m.Metadata.String("general.architecture")
-	_, ok := reverseArchs[name]
-	return ok
+	return m.Format == ggufFormat && m.Metadata.String("general.architecture") != ""
 }
 
 // ReverseFS is ReverseGGUF writing the folder's files through create: config.json,
