@@ -65,7 +65,7 @@ cast, max error where it was), and only then renamed into place.`,
 	f.StringVar(&o.dtype, "dtype", "", "cast floating-point tensors to this type: f32, f16, bf16, f64, f8_e4m3, f8_e5m2 (or fp16, half, float16, bfloat16, fp32, float, double ...)")
 	f.StringVar(&o.key, "key", "", "select a sub-tree of a nested checkpoint (dotted)")
 	f.BoolVar(&o.extract, "extract", false, "read full-model pickles and TorchScript archives as inert data")
-	f.StringVar(&o.shardSize, "shard-size", "", "split safetensors output into shards of at most this size (e.g. 5GB)")
+	f.StringVar(&o.shardSize, "shard-size", "", "split the output into shards of at most this size where the format can (safetensors with an index, TF.js; e.g. 5GB)")
 	f.StringVar(&o.weights, "weights", "", "put these tensors (any format) into an ONNX graph by name, checking dtype and shape")
 	f.StringVar(&o.topology, "topology", "", "TF.js output: the Keras topology (a model.json, .h5 or .keras) the weights belong to; default: the input's own")
 	f.StringVar(&o.modelPy, "model-py", "", "Keras/TF.js to PyTorch: also write this model.py (an nn.Module building the network) whose state_dict OUT holds")
