@@ -22,7 +22,8 @@ func init() {
 		DecodeFS: func(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
 			return decodeFS(fsys, name, opts.NewBudget())
 		},
-		Encode: func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		Encode:   func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		EncodeFS: EncodeFS,
 	})
 }
 

@@ -31,7 +31,10 @@ func init() {
 		DecodeFS: func(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
 			return DecodeFS(fsys, name)
 		},
-		SniffFS: SniffFS,
+		SniffFS:  SniffFS,
+		EncodeFS: EncodeFS,
+		Prepare:  Prepare,
+		Folder:   true,
 	})
 }
 
