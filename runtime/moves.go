@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -10,37 +11,37 @@ import (
 // copies, then these helpers move elements of whatever Go type the value holds.
 
 // takeIdx sets dst[i] = src[idx[i]]; dst and src hold the same slice type.
-func takeIdx(dst, src any, idx []int) {
+func takeIdx(threads int, dst, src any, idx []int) {
 	switch d := dst.(type) {
 	case []float32:
-		take(d, src.([]float32), idx)
+		take(threads, d, src.([]float32), idx)
 	case []float64:
-		take(d, src.([]float64), idx)
+		take(threads, d, src.([]float64), idx)
 	case []uint16:
-		take(d, src.([]uint16), idx)
+		take(threads, d, src.([]uint16), idx)
 	case []int8:
-		take(d, src.([]int8), idx)
+		take(threads, d, src.([]int8), idx)
 	case []int16:
-		take(d, src.([]int16), idx)
+		take(threads, d, src.([]int16), idx)
 	case []int32:
-		take(d, src.([]int32), idx)
+		take(threads, d, src.([]int32), idx)
 	case []int64:
-		take(d, src.([]int64), idx)
+		take(threads, d, src.([]int64), idx)
 	case []uint8:
-		take(d, src.([]uint8), idx)
+		take(threads, d, src.([]uint8), idx)
 	case []uint32:
-		take(d, src.([]uint32), idx)
+		take(threads, d, src.([]uint32), idx)
 	case []uint64:
-		take(d, src.([]uint64), idx)
+		take(threads, d, src.([]uint64), idx)
 	case []bool:
-		take(d, src.([]bool), idx)
+		take(threads, d, src.([]bool), idx)
 	default:
 		panic(fmt.Sprintf("takeIdx: unsupported %T", dst))
 	}
 }
 
-func take[T any](dst, src []T, idx []int) {
-	parallelFor(len(dst), 32768, func(lo, hi int) {
+func take[T any](threads int, dst, src []T, idx []int) {
+	parallel.For(threads, len(dst), 32768, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst[i] = src[idx[i]]
 		}

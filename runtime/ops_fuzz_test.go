@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -145,8 +146,8 @@ func FuzzOpKernels(f *testing.F) {
 		outs, err := func() (outs []*Value, err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					if wp, ok := r.(*workerPanic); ok {
-						r = fmt.Sprintf("%v\n%s", wp.val, wp.stack)
+					if wp, ok := r.(*parallel.Panic); ok {
+						r = fmt.Sprintf("%v\n%s", wp.Value, wp.Stack)
 					}
 					t.Fatalf("%s panicked on inputs %v attrs %v: %v", spec.op, inputs, node.Attrs, r)
 				}

@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	goruntime "runtime"
 	"slices"
 	"sort"
 	"strings"
 	"unsafe"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -38,37 +38,37 @@ func init() {
 }
 
 // takeOrZero sets dst[i] = src[idx[i]], leaving dst[i] zero where idx[i] < 0.
-func takeOrZero(dst, src any, idx []int) {
+func takeOrZero(threads int, dst, src any, idx []int) {
 	switch d := dst.(type) {
 	case []float32:
-		takeZ(d, src.([]float32), idx)
+		takeZ(threads, d, src.([]float32), idx)
 	case []float64:
-		takeZ(d, src.([]float64), idx)
+		takeZ(threads, d, src.([]float64), idx)
 	case []uint16:
-		takeZ(d, src.([]uint16), idx)
+		takeZ(threads, d, src.([]uint16), idx)
 	case []int8:
-		takeZ(d, src.([]int8), idx)
+		takeZ(threads, d, src.([]int8), idx)
 	case []int16:
-		takeZ(d, src.([]int16), idx)
+		takeZ(threads, d, src.([]int16), idx)
 	case []int32:
-		takeZ(d, src.([]int32), idx)
+		takeZ(threads, d, src.([]int32), idx)
 	case []int64:
-		takeZ(d, src.([]int64), idx)
+		takeZ(threads, d, src.([]int64), idx)
 	case []uint8:
-		takeZ(d, src.([]uint8), idx)
+		takeZ(threads, d, src.([]uint8), idx)
 	case []uint32:
-		takeZ(d, src.([]uint32), idx)
+		takeZ(threads, d, src.([]uint32), idx)
 	case []uint64:
-		takeZ(d, src.([]uint64), idx)
+		takeZ(threads, d, src.([]uint64), idx)
 	case []bool:
-		takeZ(d, src.([]bool), idx)
+		takeZ(threads, d, src.([]bool), idx)
 	default:
 		panic(fmt.Sprintf("takeOrZero: unsupported %T", dst))
 	}
 }
 
-func takeZ[T any](dst, src []T, idx []int) {
-	parallelFor(len(dst), 32768, func(lo, hi int) {
+func takeZ[T any](threads int, dst, src []T, idx []int) {
+	parallel.For(threads, len(dst), 32768, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if j := idx[i]; j >= 0 {
 				dst[i] = src[j]
@@ -80,7 +80,7 @@ func takeZ[T any](dst, src []T, idx []int) {
 // gatherValue returns a new value of shape holding v's elements at idx (-1 = zero).
 func gatherValue(c *Call, v *Value, shape []int64, idx []int) *Value {
 	out := c.Alloc(v.DType, shape)
-	takeOrZero(out.Data, v.Data, idx)
+	takeOrZero(c.Threads(), out.Data, v.Data, idx)
 	return out
 }
 
@@ -158,15 +158,15 @@ func topKKernel(c *Call) ([]*Value, error) {
 	out := inds.Data.([]int64)
 	switch d := x.Data.(type) {
 	case []float32:
-		topKRows(d, idx, out, outer, dim, inner, K, largest)
+		topKRows(c.Threads(), d, idx, out, outer, dim, inner, K, largest)
 	case []float64:
-		topKRows(d, idx, out, outer, dim, inner, K, largest)
+		topKRows(c.Threads(), d, idx, out, outer, dim, inner, K, largest)
 	case []int32:
-		topKRows(d, idx, out, outer, dim, inner, K, largest)
+		topKRows(c.Threads(), d, idx, out, outer, dim, inner, K, largest)
 	case []int64:
-		topKRows(d, idx, out, outer, dim, inner, K, largest)
+		topKRows(c.Threads(), d, idx, out, outer, dim, inner, K, largest)
 	default:
-		parallelFor(outer*inner, 16, func(lo, hi int) {
+		parallel.For(c.Threads(), outer*inner, 16, func(lo, hi int) {
 			order := make([]int, dim)
 			for r := lo; r < hi; r++ {
 				o, in := r/inner, r%inner
@@ -190,7 +190,7 @@ func topKKernel(c *Call) ([]*Value, error) {
 			}
 		})
 	}
-	takeOrZero(vals.Data, x.Data, idx)
+	takeOrZero(c.Threads(), vals.Data, x.Data, idx)
 	return []*Value{vals, inds}, nil
 }
 
@@ -257,25 +257,25 @@ func cumSumKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(x.DType, x.Shape)
 	switch d := x.Data.(type) {
 	case []float32:
-		cumSum(out.Data.([]float32), d, outer, dim, inner, exclusive, reverse)
+		cumSum(c.Threads(), out.Data.([]float32), d, outer, dim, inner, exclusive, reverse)
 	case []float64:
-		cumSum(out.Data.([]float64), d, outer, dim, inner, exclusive, reverse)
+		cumSum(c.Threads(), out.Data.([]float64), d, outer, dim, inner, exclusive, reverse)
 	case []int32:
-		cumSum(out.Data.([]int32), d, outer, dim, inner, exclusive, reverse)
+		cumSum(c.Threads(), out.Data.([]int32), d, outer, dim, inner, exclusive, reverse)
 	case []int64:
-		cumSum(out.Data.([]int64), d, outer, dim, inner, exclusive, reverse)
+		cumSum(c.Threads(), out.Data.([]int64), d, outer, dim, inner, exclusive, reverse)
 	case []uint32:
-		cumSum(out.Data.([]uint32), d, outer, dim, inner, exclusive, reverse)
+		cumSum(c.Threads(), out.Data.([]uint32), d, outer, dim, inner, exclusive, reverse)
 	case []uint64:
-		cumSum(out.Data.([]uint64), d, outer, dim, inner, exclusive, reverse)
+		cumSum(c.Threads(), out.Data.([]uint64), d, outer, dim, inner, exclusive, reverse)
 	default:
 		return nil, fmt.Errorf("CumSum is not defined for %v", x.DType)
 	}
 	return []*Value{out}, nil
 }
 
-func cumSum[T number](out, x []T, outer, dim, inner int, exclusive, reverse bool) {
-	parallelFor(outer*inner, 64, func(lo, hi int) {
+func cumSum[T number](threads int, out, x []T, outer, dim, inner int, exclusive, reverse bool) {
+	parallel.For(threads, outer*inner, 64, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			base := r/inner*dim*inner + r%inner
 			var acc T
@@ -1098,7 +1098,7 @@ func einsumKernel(c *Call) ([]*Value, error) {
 		data[k] = c.float64s(x)
 	}
 	res := scratchSlice[float64](c, nOut)
-	parallelFor(nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
+	parallel.For(c.Threads(), nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
 		base := make([]int, ops)
 		offs := make([]int, ops)
 		sidx := make([]int, len(sum))
@@ -1220,7 +1220,7 @@ func gridSampleKernel(c *Call) ([]*Value, error) {
 		}
 		return img[yi*W+xi]
 	}
-	parallelFor(N*C, 1, func(lo, hi int) {
+	parallel.For(c.Threads(), N*C, 1, func(lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			n := nc / C
 			img := xs[nc*H*W : (nc+1)*H*W]
@@ -1383,12 +1383,12 @@ func roiAlignKernel(c *Call) ([]*Value, error) {
 	if math.IsNaN(most) || most > float64(c.sess.maxElements) {
 		return nil, fmt.Errorf("%v samples per region of interest: %w", most, ErrTooLarge)
 	}
-	if err := c.reserve(int64(most)*int64(unsafe.Sizeof(sample{}))*int64(min(R, goruntime.GOMAXPROCS(0))), func() string {
+	if err := c.reserve(int64(most)*int64(unsafe.Sizeof(sample{}))*int64(min(R, c.Threads())), func() string {
 		return fmt.Sprintf("sample tables of %.0f entries", most)
 	}); err != nil {
 		return nil, err
 	}
-	parallelFor(R, 1, func(lo, hi int) {
+	parallel.For(c.Threads(), R, 1, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			roi := rs[r*4 : r*4+4]
 			sw, sh := roi[0]*scale-offset, roi[1]*scale-offset
@@ -1562,7 +1562,7 @@ func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64,
 	res := c.Alloc(tensor.F32, resShape)
 	as, bs, rs := ap.Data.([]float32), bp.Data.([]float32), res.Data.([]float32)
 	for i := 0; i < nb; i++ {
-		sgemm(false, false, M, N, K, 1, as[i*M*K:], K, bs[i*K*N:], N, 0, rs[i*M*N:], N, true)
+		Sgemm(c.Threads(), false, false, M, N, K, 1, as[i*M*K:], K, bs[i*K*N:], N, 0, rs[i*M*N:], N)
 	}
 	p := permFor(einsumTerm(resOrder), out)
 	if isIdentityPerm(p) {
@@ -1649,7 +1649,7 @@ func col2ImKernel(c *Call) ([]*Value, error) {
 	for _, d := range img {
 		imgSize *= int(d)
 	}
-	parallelFor(N*C, 1, func(lo, hi int) {
+	parallel.For(c.Threads(), N*C, 1, func(lo, hi int) {
 		kidx, bidx := make([]int, nd), make([]int, nd)
 		for nc := lo; nc < hi; nc++ {
 			dst := ys[nc*imgSize : (nc+1)*imgSize]
@@ -1756,7 +1756,7 @@ func centerCropPadKernel(c *Call) ([]*Value, error) {
 
 // topKRows selects the K largest (or smallest) elements of each row along the axis,
 // sorted, ties going to the lower index. idx receives source offsets, out the indices.
-func topKRows[T cmp.Ordered](x []T, idx []int, out []int64, outer, dim, inner, K int, largest bool) {
+func topKRows[T cmp.Ordered](threads int, x []T, idx []int, out []int64, outer, dim, inner, K int, largest bool) {
 	type pair struct {
 		v T
 		i int
@@ -1774,7 +1774,7 @@ func topKRows[T cmp.Ordered](x []T, idx []int, out []int64, outer, dim, inner, K
 	if K == 0 {
 		return
 	}
-	parallelFor(outer*inner, 4, func(lo, hi int) {
+	parallel.For(threads, outer*inner, 4, func(lo, hi int) {
 		row := make([]pair, dim)
 		for r := lo; r < hi; r++ {
 			o, in := r/inner, r%inner
@@ -1964,7 +1964,7 @@ func dftKernel(c *Call) ([]*Value, error) {
 	res := scratchSlice[float64](c, outer*int(bins)*inner*2)
 	N := int(n)
 	cs, sn := twiddles(N)
-	parallelFor(outer*inner, 1, func(lo, hi int) {
+	parallel.For(c.Threads(), outer*inner, 1, func(lo, hi int) {
 		re, im := make([]float64, N), make([]float64, N)
 		spec := make([]complex128, bins)
 		for r := lo; r < hi; r++ {
@@ -2042,7 +2042,7 @@ func stftKernel(c *Call) ([]*Value, error) {
 	res := scratchSlice[float64](c, n)
 	F, N := int(frameLen), int(bins)
 	cs, sn := twiddles(F)
-	parallelFor(int(B*frames), 1, func(lo, hi int) {
+	parallel.For(c.Threads(), int(B*frames), 1, func(lo, hi int) {
 		re, im := make([]float64, F), make([]float64, F)
 		spec := make([]complex128, N)
 		for r := lo; r < hi; r++ {
@@ -2182,7 +2182,7 @@ func gridSampleND(c *Call, x, grid *Value, mode, padding string, align bool) ([]
 		}
 		return img[off]
 	}
-	parallelFor(N*C, 1, func(a, b int) {
+	parallel.For(c.Threads(), N*C, 1, func(a, b int) {
 		coord := make([]float32, nd)
 		idx := make([]int, nd)
 		for nc := a; nc < b; nc++ {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -76,7 +77,7 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 	scale, bias, mean, variance := in[1], in[2], in[3], in[4]
 	out := c.Alloc(tensor.F32, x.Shape)
 	xs, ys := in[0], out.Data.([]float32)
-	parallelFor(N*C, 1, func(lo, hi int) {
+	parallel.For(c.Threads(), N*C, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % C
 			k := float32(float64(scale[ch]) / math.Sqrt(float64(variance[ch])+eps))
@@ -91,10 +92,10 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 }
 
 // normalize standardizes each of groups consecutive blocks of xs into ys.
-func normalize(ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
+func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
 	size := len(xs) / max(groups, 1)
 	means, invStd = make([]float64, groups), make([]float64, groups)
-	parallelFor(groups, 1, func(lo, hi int) {
+	parallel.For(threads, groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
 			var sum float64
@@ -136,7 +137,7 @@ func instanceNormKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.Alloc(tensor.F32, x.Shape)
 	ys := out.Data.([]float32)
-	normalize(ys, in[0], N*C, float64(eps))
+	normalize(c.Threads(), ys, in[0], N*C, float64(eps))
 	size := x.Len() / max(N*C, 1)
 	for p := 0; p < N*C; p++ {
 		s, b := in[1][p%C], in[2][p%C]
@@ -179,7 +180,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 			return v.Data.([]float32)
 		}
 		t := NewValue(tensor.F32, normShape)
-		broadcastValue(t, v)
+		broadcastValue(c.Threads(), t, v)
 		return t.Data.([]float32)
 	}
 	sc := full(scale)
@@ -195,7 +196,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.Alloc(tensor.F32, x.Shape)
 	ys := out.Data.([]float32)
-	means, inv := normalize(ys, in[0], outer, float64(eps))
+	means, inv := normalize(c.Threads(), ys, in[0], outer, float64(eps))
 	for p := 0; p < outer; p++ {
 		seg := ys[p*inner : (p+1)*inner]
 		for i := range seg {
@@ -243,7 +244,7 @@ func groupNormKernel(c *Call) ([]*Value, error) {
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	out := c.Alloc(tensor.F32, x.Shape)
 	ys := out.Data.([]float32)
-	normalize(ys, in[0], N*groups, float64(eps))
+	normalize(c.Threads(), ys, in[0], N*groups, float64(eps))
 	size := x.Len() / max(N*C, 1)
 	// Opset 18 has per-group scale and bias; 21 per-channel.
 	perGroup := c.Input(1).Len() == groups && groups != C

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -278,13 +279,13 @@ func softmaxKernel(op string) Kernel {
 			outer = 0
 		}
 		if inner == 1 && op != "Hardmax" {
-			softmaxRows(ys, xs, outer, dim, op == "LogSoftmax")
+			softmaxRows(c.Threads(), ys, xs, outer, dim, op == "LogSoftmax")
 			if x.DType == tensor.F64 {
 				return []*Value{castValue(c, out, tensor.F64)}, nil
 			}
 			return []*Value{out}, nil
 		}
-		parallelFor(outer*inner, 64, func(lo, hi int) {
+		parallel.For(c.Threads(), outer*inner, 64, func(lo, hi int) {
 			for pq := lo; pq < hi; pq++ {
 				p, q := pq/inner, pq%inner
 				base := p*dim*inner + q

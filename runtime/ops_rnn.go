@@ -113,7 +113,7 @@ func rnnKernel(kind string) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		y, yh, yc := s.run()
+		y, yh, yc := s.run(c.Threads())
 		H, B, T, D := int64(s.hidden), int64(s.batch), int64(s.seq), int64(s.dirs)
 		outY := c.Alloc(tensor.F32, []int64{T, D, B, H})
 		outH := c.Alloc(tensor.F32, []int64{D, B, H})
@@ -293,7 +293,7 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 }
 
 // run computes Y [T, D, B, H], Y_h [D, B, H] and (LSTM) Y_c [D, B, H].
-func (s *rnnSpec) run() (y, yh, yc []float32) {
+func (s *rnnSpec) run(threads int) (y, yh, yc []float32) {
 	T, B, I, H, G, D := s.seq, s.batch, s.input, s.hidden, s.gates, s.dirs
 	y = make([]float32, T*D*B*H)
 	yh = make([]float32, D*B*H)
@@ -311,7 +311,7 @@ func (s *rnnSpec) run() (y, yh, yc []float32) {
 		// xw[t, b, :] = X[t, b] W^T + Wb (+ Rb, except GRU's hidden gate with
 		// linear_before_reset, where Rb sits inside the reset product).
 		xw := make([]float32, T*B*G*H)
-		sgemm(false, true, T*B, G*H, I, 1, s.x, I, w, I, 0, xw, G*H, true)
+		Sgemm(threads, false, true, T*B, G*H, I, 1, s.x, I, w, I, 0, xw, G*H)
 		if wb != nil {
 			for row := 0; row < T*B; row++ {
 				v := xw[row*G*H : (row+1)*G*H]
@@ -342,7 +342,7 @@ func (s *rnnSpec) run() (y, yh, yc []float32) {
 			if reverse {
 				t = T - 1 - step
 			}
-			sgemm(false, true, B, G*H, H, 1, h, H, r, H, 0, hr, G*H, false)
+			Sgemm(threads, false, true, B, G*H, H, 1, h, H, r, H, 0, hr, G*H)
 			hNew := make([]float32, B*H)
 			for b := 0; b < B; b++ {
 				seqLen := T

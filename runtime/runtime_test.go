@@ -13,6 +13,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -23,7 +24,7 @@ func init() {
 		return nil, nil
 	}})
 	Register(Op{Domain: "test.refit", Type: "WorkerPanic", Since: 1, Kernel: func(c *Call) ([]*Value, error) {
-		parallelFor(4, 1, func(lo, hi int) { panic("boom in worker") })
+		parallel.For(4, 4, 1, func(lo, hi int) { panic("boom in worker") })
 		return nil, nil
 	}})
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	// MaxIterations caps the Loop and Scan iterations of one Run, summed over every
 	// nesting level (ErrIterationBudget); 0 means DefaultMaxIterations.
 	MaxIterations int64
+	// Threads caps the goroutines one Run uses inside a kernel (matrix products and
+	// the kernels' parallel loops); 0 means GOMAXPROCS. Outputs are identical for
+	// every thread count.
+	Threads int
 }
 
 // DefaultMaxIterations is the default Options.MaxIterations.
@@ -83,6 +88,7 @@ type Session struct {
 	maxElements   int64
 	maxIterations int64
 	intArith      IntArith
+	threads       int // Options.Threads as given; 0 means GOMAXPROCS
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -105,7 +111,8 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 		budget = newMemBudget(opts.MaxMemory, nil)
 	}
 	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(budget), budget: budget,
-		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith}
+		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith,
+		threads: max(opts.Threads, 0)}
 	budget.pool = s.pool
 	if s.maxElements <= 0 {
 		s.maxElements = DefaultMaxElements
@@ -588,9 +595,8 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 	defer func() {
 		s.budget.release(c.reserved)
 		if r := recover(); r != nil {
-			if wp, ok := r.(*workerPanic); ok {
-				err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", wp.val, wp.stack))
-				return
+			if wp, ok := r.(*parallel.Panic); ok {
+				r = wp.Value // the same handling as a panic on this goroutine
 			}
 			if ae, ok := r.(*allocError); ok {
 				err = nodeError(n, ae.err) // a bad or oversized shape, reported like a kernel's error
@@ -635,6 +641,15 @@ type Call struct {
 	sess     *Session
 	env      *env
 	reserved int64 // budget bytes held until the kernel returns (Call.reserve)
+}
+
+// Threads reports how many goroutines the kernel may use (the session's
+// Options.Threads, or GOMAXPROCS when that is 0).
+func (c *Call) Threads() int {
+	if c.sess == nil {
+		return parallel.Threads(0)
+	}
+	return parallel.Threads(c.sess.threads)
 }
 
 // Input returns input i, or nil when it is omitted or out of range.
