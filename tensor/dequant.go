@@ -30,6 +30,10 @@ func Dequantize(dst []float32, src []byte, d DType, threads int) error {
 		return fmt.Errorf("tensor: dequantizing %v: %w", d, ErrUnsupported)
 	}
 	n := len(dst) / bs
+	if n < 2*parallelMinBlocks || parallel.Threads(threads) == 1 {
+		kernel(dst, src) // without the closure, which would allocate
+		return nil
+	}
 	parallel.For(threads, n, parallelMinBlocks, func(lo, hi int) { kernel(dst[lo*bs:hi*bs], src[lo*ts:hi*ts]) })
 	return nil
 }
