@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
@@ -70,6 +72,10 @@ func arithKernel(op string) Kernel {
 		if op == "Mod" && fmod == 0 && a.DType.Float() {
 			return nil, fmt.Errorf("float modulo (%v) needs fmod=1", a.DType)
 		}
+		if (op == "Div" || op == "Mod") && !a.DType.Float() && !slices.Contains(shape, 0) && hasZero(b) {
+			// Checked before any work: a zero divisor is data, not a kernel failure.
+			return nil, fmt.Errorf("%s of %v: %w", op, a.DType, ErrDivisionByZero)
+		}
 		out := c.allocRaw(a.DType, shape) // every element is written below
 		var ok bool
 		switch x := a.Data.(type) {
@@ -113,6 +119,32 @@ func isFloatType[T number]() bool {
 	return false
 }
 
+// ErrDivisionByZero reports an integer Div or Mod whose divisor holds a zero.
+var ErrDivisionByZero = errors.New("runtime: integer division by zero")
+
+// hasZero reports whether an integer value holds a zero element.
+func hasZero(v *Value) bool {
+	switch d := v.Data.(type) {
+	case []int8:
+		return slices.Contains(d, 0)
+	case []int16:
+		return slices.Contains(d, 0)
+	case []int32:
+		return slices.Contains(d, 0)
+	case []int64:
+		return slices.Contains(d, 0)
+	case []uint8:
+		return slices.Contains(d, 0)
+	case []uint16:
+		return slices.Contains(d, 0)
+	case []uint32:
+		return slices.Contains(d, 0)
+	case []uint64:
+		return slices.Contains(d, 0)
+	}
+	return false
+}
+
 func arith[T number](threads int, op string, fmod bool, out, a, b []T, bc *bcast) bool {
 	var f func(x, y T) T
 	switch op {
@@ -123,16 +155,7 @@ func arith[T number](threads int, op string, fmod bool, out, a, b []T, bc *bcast
 	case "Mul":
 		f = func(x, y T) T { return x * y }
 	case "Div":
-		if !isFloatType[T]() {
-			f = func(x, y T) T {
-				if y == 0 {
-					panic("integer division by zero")
-				}
-				return x / y
-			}
-		} else {
-			f = func(x, y T) T { return x / y }
-		}
+		f = func(x, y T) T { return x / y } // integer divisors were checked by hasZero
 	case "Pow":
 		if isFloatType[T]() {
 			f = func(x, y T) T { return T(math.Pow(float64(x), float64(y))) }
@@ -144,17 +167,9 @@ func arith[T number](threads int, op string, fmod bool, out, a, b []T, bc *bcast
 		case isFloatType[T]():
 			f = func(x, y T) T { return T(math.Mod(float64(x), float64(y))) }
 		case fmod:
-			f = func(x, y T) T {
-				if y == 0 {
-					panic("integer modulo by zero")
-				}
-				return T(int64(x) % int64(y))
-			}
+			f = func(x, y T) T { return T(int64(x) % int64(y)) }
 		default: // Python-style: the result takes the divisor's sign
 			f = func(x, y T) T {
-				if y == 0 {
-					panic("integer modulo by zero")
-				}
 				m := int64(x) % int64(y)
 				if m != 0 && (m < 0) != (int64(y) < 0) {
 					m += int64(y)

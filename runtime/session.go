@@ -579,6 +579,24 @@ func (s *Session) release(e *env, name string) {
 	}
 }
 
+// KernelPanicError reports a kernel that panicked. That is a bug in the runtime: model
+// data that a kernel cannot handle is an error it returns. Stack is where the panic
+// happened, for a bug report; Error does not print it.
+type KernelPanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *KernelPanicError) Error() string {
+	return fmt.Sprintf("internal error (a kernel panicked: %v); please report it", e.Value)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *KernelPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
 // callNode runs one node's kernel, turning panics into errors that name the node.
 func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value, err error) {
 	c := &Call{Node: n, Opset: n.opset, Inputs: make([]*Value, len(n.Inputs)), ctx: ctx, sess: s, env: e}
@@ -595,18 +613,21 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 	defer func() {
 		s.budget.release(c.reserved)
 		if r := recover(); r != nil {
-			if wp, ok := r.(*parallel.Panic); ok {
+			wp, _ := r.(*parallel.Panic)
+			if wp != nil {
 				r = wp.Value // the same handling as a panic on this goroutine
 			}
 			if ae, ok := r.(*allocError); ok {
 				err = nodeError(n, ae.err) // a bad or oversized shape, reported like a kernel's error
 				return
 			}
-			if e, ok := r.(error); ok {
-				err = nodeError(n, fmt.Errorf("kernel panicked: %w\n%s", e, debug.Stack()))
-				return
+			// A last resort for a bug in a kernel: the node fails, the process does not.
+			// The stack goes into the error value for a bug report, not into its message.
+			kp := &KernelPanicError{Value: r, Stack: debug.Stack()}
+			if wp != nil {
+				kp.Stack = wp.Stack
 			}
-			err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", r, debug.Stack()))
+			err = nodeError(n, kp)
 		}
 	}()
 	if err := checkContainerInputs(n, c.Inputs); err != nil {
