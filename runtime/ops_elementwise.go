@@ -22,6 +22,7 @@ func init() {
 	Register(Op{Type: "Where", Since: 9, Kernel: whereKernel})
 	Register(Op{Type: "Not", Since: 1, Kernel: notKernel})
 	Register(Op{Type: "BitwiseNot", Since: 18, Kernel: bitwiseNotKernel})
+	Register(Op{Type: "Shrink", Since: 9, Kernel: shrinkKernel, ViaFloat32: true})
 	registerAll(1, true, signedKernel, "Neg", "Abs", "Sign")
 	registerAll(1, true, isKernel, "IsNaN", "IsInf")
 	var floatOps []string
@@ -963,6 +964,46 @@ func clipKernel(c *Call) ([]*Value, error) {
 			f[i] = min(max(f[i], lo), hi)
 		}
 		return []*Value{castValue(c, &Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)}, nil
+	}
+	return []*Value{out}, nil
+}
+
+func shrinkKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil {
+		return nil, fmt.Errorf("needs an input")
+	}
+	var a attrs
+	lambd := float64(a.float(c.Node, "lambd", 0.5))
+	bias := float64(a.float(c.Node, "bias", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !x.DType.Float() && !x.DType.Integer() {
+		return nil, fmt.Errorf("not defined for %v", x.DType)
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	if xs, ok := x.Data.([]float32); ok {
+		o := out.Data.([]float32)
+		l, b := float32(lambd), float32(bias)
+		for i, v := range xs {
+			switch {
+			case v < -l:
+				o[i] = v + b
+			case v > l:
+				o[i] = v - b
+			}
+		}
+		return []*Value{out}, nil
+	}
+	for i := 0; i < x.Len(); i++ {
+		v := elemFloat64(x, i)
+		switch {
+		case v < -lambd:
+			setFloat64(out, i, v+bias)
+		case v > lambd:
+			setFloat64(out, i, v-bias)
+		}
 	}
 	return []*Value{out}, nil
 }

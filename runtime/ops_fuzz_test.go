@@ -9,8 +9,9 @@ import (
 	"github.com/refit-ml/refit/tensor"
 )
 
-// familyFuzzOps are the kernels of ops_quant, ops_resize, ops_rnn and ops_misc with the
-// input dtypes and attributes the fuzzer draws from.
+// familyFuzzOps are the kernels of ops_quant, ops_resize, ops_rnn, ops_index,
+// ops_layout, ops_linalg, ops_sampling and ops_signal with the input dtypes and
+// attributes the fuzzer draws from.
 var familyFuzzOps = []struct {
 	domain, op string
 	opset      int64

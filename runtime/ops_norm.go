@@ -17,6 +17,7 @@ func init() {
 	Register(Op{Type: "LayerNormalization", Since: 17, Kernel: layerNormKernel, ViaFloat32: true})
 	Register(Op{Type: "GroupNormalization", Since: 18, Kernel: groupNormKernel, ViaFloat32: true})
 	Register(Op{Type: "LRN", Since: 1, Kernel: lrnKernel, ViaFloat32: true})
+	Register(Op{Type: "MeanVarianceNormalization", Since: 9, Kernel: mvnKernel, ViaFloat32: true})
 }
 
 func floatInputs(c *Call, n int) ([][]float32, error) {
@@ -299,6 +300,60 @@ func lrnKernel(c *Call) ([]*Value, error) {
 				ys[idx] = float32(float64(xs[idx]) / math.Pow(bias+alpha/float64(size)*sq, beta))
 			}
 		}
+	}
+	return []*Value{out}, nil
+}
+
+// mvnKernel follows ONNX's function body: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9).
+func mvnKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || x.DType != tensor.F32 && x.DType != tensor.F64 {
+		return nil, fmt.Errorf("needs a float input")
+	}
+	axes, err := c.Node.Ints("axes", []int64{0, 2, 3})
+	if err != nil {
+		return nil, err
+	}
+	reduced := make([]bool, len(x.Shape))
+	for _, a := range axes {
+		ax, err := normAxis(a, len(x.Shape))
+		if err != nil {
+			return nil, err
+		}
+		reduced[ax] = true
+	}
+	// Group elements by their coordinates on the kept axes.
+	st := stridesOf(x.Shape)
+	n := x.Len()
+	group := scratchSlice[int](c, n)
+	ng := 1
+	for d := range x.Shape {
+		if !reduced[d] {
+			ng *= int(x.Shape[d])
+		}
+	}
+	for i := 0; i < n; i++ {
+		g := 0
+		for d := range x.Shape {
+			if !reduced[d] {
+				g = g*int(x.Shape[d]) + i/st[d]%int(x.Shape[d])
+			}
+		}
+		group[i] = g
+	}
+	xs := c.float64s(x)
+	sum, sq, cnt := make([]float64, ng), make([]float64, ng), make([]float64, ng)
+	for i, v := range xs {
+		sum[group[i]] += v
+		sq[group[i]] += v * v
+		cnt[group[i]]++
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	for i, v := range xs {
+		g := group[i]
+		mean := sum[g] / cnt[g]
+		std := math.Sqrt(max(0, sq[g]/cnt[g]-mean*mean))
+		setFloat64(out, i, (v-mean)/(std+1e-9))
 	}
 	return []*Value{out}, nil
 }

@@ -463,7 +463,7 @@ func is8bit(v *Value) bool { return v != nil && (v.DType == tensor.U8 || v.DType
 func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	a, b := c.Input(0), c.Input(1)
 	if !is8bit(a) || !is8bit(b) {
-		return nil, fmt.Errorf("A and B must be int8 or uint8, have %v and %v", a, b)
+		return nil, fmt.Errorf("inputs A and B must be int8 or uint8, have %v and %v", a, b)
 	}
 	mm, err := newIntMatmul(a.Shape, b.Shape)
 	if err != nil {
@@ -796,15 +796,15 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs A, B and scales")
 	}
 	if a.DType != tensor.F32 || scales.DType != tensor.F32 {
-		return nil, fmt.Errorf("A %v and scales %v must be float", a, scales)
+		return nil, fmt.Errorf("input A %v and scales %v must be float", a, scales)
 	}
 	if len(a.Shape) == 0 || a.Shape[len(a.Shape)-1] != K {
-		return nil, fmt.Errorf("A %v must end in K=%d", a, K)
+		return nil, fmt.Errorf("input A %v must end in K=%d", a, K)
 	}
 	nBlocks := (K + blockSize - 1) / blockSize
 	blob := blockSize * bits / 8
 	if b.DType != tensor.U8 || int64(b.Len()) != N*nBlocks*blob {
-		return nil, fmt.Errorf("B %v must be uint8 [%d, %d, %d]", b, N, nBlocks, blob)
+		return nil, fmt.Errorf("input B %v must be uint8 [%d, %d, %d]", b, N, nBlocks, blob)
 	}
 	if int64(scales.Len()) != N*nBlocks {
 		return nil, fmt.Errorf("scales %v must hold N*blocks = %d values", scales, N*nBlocks)

@@ -189,7 +189,7 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 		}
 	}
 	if len(x.Shape) != 3 || len(w.Shape) != 3 || len(r.Shape) != 3 {
-		return nil, 0, fmt.Errorf("X %v, W %v and R %v must be 3-D", x, w, r)
+		return nil, 0, fmt.Errorf("inputs X %v, W %v and R %v must be 3-D", x, w, r)
 	}
 	s := &rnnSpec{kind: kind, gates: gates, clip: clip, linearBeforeReset: lbr, inputForget: inputForget}
 	switch direction {
@@ -216,15 +216,15 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 	s.hidden = int(hidden)
 	G, H, D := gates, s.hidden, s.dirs
 	if w.Shape[0] != int64(D) || w.Shape[1] != int64(G*H) || w.Shape[2] != int64(s.input) {
-		return nil, 0, fmt.Errorf("W %v must be [%d, %d, %d]", w, D, G*H, s.input)
+		return nil, 0, fmt.Errorf("input W %v must be [%d, %d, %d]", w, D, G*H, s.input)
 	}
 	if r.Shape[0] != int64(D) || r.Shape[1] != int64(G*H) || r.Shape[2] != int64(H) {
-		return nil, 0, fmt.Errorf("R %v must be [%d, %d, %d]", r, D, G*H, H)
+		return nil, 0, fmt.Errorf("input R %v must be [%d, %d, %d]", r, D, G*H, H)
 	}
 	s.x, s.w, s.r = xs, w.Data.([]float32), r.Data.([]float32)
 	if b := c.Input(3); b != nil {
 		if b.Len() != D*2*G*H {
-			return nil, 0, fmt.Errorf("B %v must be [%d, %d]", b, D, 2*G*H)
+			return nil, 0, fmt.Errorf("input B %v must be [%d, %d]", b, D, 2*G*H)
 		}
 		s.b = b.Data.([]float32)
 	}
@@ -263,7 +263,7 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 		}
 		if p := c.Input(7); p != nil {
 			if p.Len() != D*3*H {
-				return nil, 0, fmt.Errorf("P %v must be [%d, %d]", p, D, 3*H)
+				return nil, 0, fmt.Errorf("input P %v must be [%d, %d]", p, D, 3*H)
 			}
 			s.peep = p.Data.([]float32)
 		}
