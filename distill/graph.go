@@ -379,7 +379,7 @@ func (c *conv) forward(g *graph) error {
 		}
 	}
 	tmp := make([]float32, m*cols)
-	blas.Sgemm(false, false, m, cols, k, 1, c.w.v.data, k, c.col, cols, 0, tmp, cols)
+	blas.Sgemm(0, false, false, m, cols, k, 1, c.w.v.data, k, c.col, cols, 0, tmp, cols)
 	y := make([]float32, n*m*p)
 	for oc := 0; oc < m; oc++ {
 		var bias float32
@@ -427,12 +427,12 @@ func (c *conv) backward(g *graph) {
 			db[oc] += s
 		}
 	}
-	blas.Sgemm(false, true, m, k, cols, 1, dtmp, cols, c.col, cols, 1, c.w.v.gradBuf(), k)
+	blas.Sgemm(0, false, true, m, k, cols, 1, dtmp, cols, c.col, cols, 1, c.w.v.gradBuf(), k)
 	if _, isParam := g.params[c.x]; isParam || c.x == g.input {
 		return
 	}
 	dcol := c.col // reuse: the forward columns are no longer needed
-	blas.Sgemm(true, false, k, cols, m, 1, c.w.v.data, k, dtmp, cols, 0, dcol, cols)
+	blas.Sgemm(0, true, false, k, cols, m, 1, c.w.v.data, k, dtmp, cols, 0, dcol, cols)
 	dx := x.gradBuf()
 	for ci := 0; ci < ch; ci++ {
 		for i := 0; i < kh; i++ {
@@ -495,7 +495,7 @@ func (d *dense) forward(g *graph) error {
 	if d.transB {
 		ldw = k
 	}
-	blas.Sgemm(false, d.transB, n, m, k, 1, x.data, k, d.w.v.data, ldw, 1, y, m)
+	blas.Sgemm(0, false, d.transB, n, m, k, 1, x.data, k, d.w.v.data, ldw, 1, y, m)
 	g.set(d.y, []int64{int64(n), int64(m)}, y)
 	return nil
 }
@@ -516,9 +516,9 @@ func (d *dense) backward(g *graph) {
 		}
 	}
 	if d.transB { // W [m, k]: dW += dY^T X
-		blas.Sgemm(true, false, m, k, n, 1, yv.grad, m, x.data, k, 1, d.w.v.gradBuf(), k)
+		blas.Sgemm(0, true, false, m, k, n, 1, yv.grad, m, x.data, k, 1, d.w.v.gradBuf(), k)
 	} else { // W [k, m]: dW += X^T dY
-		blas.Sgemm(true, false, k, m, n, 1, x.data, k, yv.grad, m, 1, d.w.v.gradBuf(), m)
+		blas.Sgemm(0, true, false, k, m, n, 1, x.data, k, yv.grad, m, 1, d.w.v.gradBuf(), m)
 	}
 	if d.x == g.input {
 		return
@@ -528,7 +528,7 @@ func (d *dense) backward(g *graph) {
 		ldw = k
 	}
 	// dX = dY op(W)^T
-	blas.Sgemm(false, !d.transB, n, k, m, 1, yv.grad, m, d.w.v.data, ldw, 1, x.gradBuf(), k)
+	blas.Sgemm(0, false, !d.transB, n, k, m, 1, yv.grad, m, d.w.v.data, ldw, 1, x.gradBuf(), k)
 }
 
 type relu struct{ x, y string }

@@ -62,7 +62,7 @@ func TestMatMulNBitsLayout(t *testing.T) {
 	for _, tc := range []struct{ n, k, g, bits int }{{5, 64, 32, 4}, {3, 48, 16, 4}, {4, 100, 32, 4}, {6, 64, 64, 8}} {
 		r := rand.New(rand.NewPCG(1, uint64(tc.k)))
 		w := randMatrix(r, tc.n*tc.k)
-		b := rtn(w, tc.n, tc.k, tc.g, tc.bits, false)
+		b := rtn(0, w, tc.n, tc.k, tc.g, tc.bits, false)
 		deq := b.dequant()
 		if e := relErr(deq, w); e > 0.2 || e == 0 {
 			t.Errorf("%+v: relative error %g", tc, e)
@@ -123,7 +123,7 @@ func TestHinvUpper(t *testing.T) {
 			}
 		}
 	}
-	u, err := hinvUpper(h, k)
+	u, err := hinvUpper(0, h, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestHinvUpper(t *testing.T) {
 			}
 		}
 	}
-	if _, err := hinvUpper(make([]float64, 4), 2); !errors.Is(err, errNotPD) {
+	if _, err := hinvUpper(0, make([]float64, 4), 2); !errors.Is(err, errNotPD) {
 		t.Errorf("hinvUpper(zero) error = %v, want errNotPD", err)
 	}
 }
@@ -172,7 +172,7 @@ func correlated(r *rand.Rand, rows, k int) *gramStats {
 			x[row*k+i] = float32(v)
 		}
 	}
-	g.add(x)
+	g.add(0, x)
 	g.finish()
 	return g
 }
@@ -184,12 +184,12 @@ func TestGPTQAndAWQBeatRTN(t *testing.T) {
 	w := randMatrix(r, n*k)
 	for _, act := range []bool{false, true} {
 		o, _ := (&Options{Method: WeightOnly, GroupSize: 32, Algo: GPTQ, ActOrder: act}).withDefaults()
-		base := outputErr(rtn(w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
+		base := outputErr(0, rtn(0, w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
 		b, err := gptq(w, n, k, st.gram, st.rows, &o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := outputErr(b.dequant(), w, n, k, st.gram)
+		got := outputErr(0, b.dequant(), w, n, k, st.gram)
 		t.Logf("actOrder=%v: output error RTN %.4g, GPTQ %.4g", act, base, got)
 		if got >= base {
 			t.Errorf("actOrder=%v: GPTQ output error %g >= RTN %g", act, got, base)
@@ -203,8 +203,8 @@ func TestGPTQAndAWQBeatRTN(t *testing.T) {
 			eff[row*k+i] /= s[i]
 		}
 	}
-	base := outputErr(rtn(w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
-	got := outputErr(eff, w, n, k, st.gram)
+	base := outputErr(0, rtn(0, w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
+	got := outputErr(0, eff, w, n, k, st.gram)
 	t.Logf("AWQ alpha %.2f: output error %.4g (RTN %.4g)", alpha, got, base)
 	if got > base {
 		t.Errorf("AWQ output error %g > RTN %g", got, base)
@@ -430,7 +430,7 @@ func FuzzBlockRoundTrip(f *testing.F) {
 				w[i] = (float64(raw[i]) - 100) / 7
 			}
 		}
-		b := rtn(w, 1, k, g, bits, sym)
+		b := rtn(0, w, 1, k, g, bits, sym)
 		deq := b.dequant()
 		nb := b.blocks()
 		for i := range w {

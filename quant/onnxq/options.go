@@ -173,6 +173,9 @@ type Options struct {
 	GPTQBlock int
 	// AWQGrid is the number of alpha steps in [0, 1]; 0 means 20.
 	AWQGrid int
+	// Threads caps the goroutines of the calibration runs and the weight searches;
+	// 0 means GOMAXPROCS. The output does not depend on it.
+	Threads int
 
 	// Progress, if set, receives a line per step.
 	Progress func(msg string)

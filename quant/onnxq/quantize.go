@@ -119,7 +119,7 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 			dims[t.x] = t.k
 		}
 		o.Progress(fmt.Sprintf("collecting input statistics of %d layers", len(dims)))
-		if q.grams, err = calibrateGram(ctx, q.mp, dims, calib); err != nil {
+		if q.grams, err = calibrateGram(ctx, q.opts.Threads, q.mp, dims, calib); err != nil {
 			return nil, err
 		}
 	}
@@ -943,7 +943,7 @@ func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
 	var err error
 	switch o.Algo {
 	case RTN:
-		r.b = rtn(w, t.n, t.k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
+		r.b = rtn(o.Threads, w, t.n, t.k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
 	case GPTQ:
 		st := q.grams[t.x]
 		o.Progress(fmt.Sprintf("GPTQ %s [%d x %d]", t.label, t.n, t.k))
