@@ -1,0 +1,108 @@
+package graph
+
+import (
+	"strconv"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+)
+
+// Builder accumulates a new graph. The zero value is ready; every name it makes
+// comes from Names.
+type Builder struct {
+	Names        Names
+	Nodes        []*onnxpb.NodeProto
+	Initializers []*onnxpb.TensorProto
+	Inputs       []*onnxpb.ValueInfoProto
+	Outputs      []*onnxpb.ValueInfoProto
+}
+
+// Node appends a node with exactly these names (name "" leaves it unnamed) and
+// reserves them.
+func (b *Builder) Node(opType, name string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	n := &onnxpb.NodeProto{OpType: proto.String(opType), Input: inputs, Output: outputs, Attribute: attrs}
+	if name != "" {
+		n.Name = proto.String(name)
+		b.Names.Reserve(name)
+	}
+	for _, o := range outputs {
+		b.Names.Reserve(o)
+	}
+	b.Nodes = append(b.Nodes, n)
+	return n
+}
+
+// Op appends a node with one output, a fresh name derived from base that names both
+// the node and its output, and returns the output's name.
+func (b *Builder) Op(opType, base string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
+	out := b.Names.Fresh(base)
+	b.Node(opType, out, inputs, []string{out}, attrs...)
+	return out
+}
+
+// OpN appends a node with len(want) outputs: output i gets the fresh name
+// base_out<i> when want[i], else it is omitted (""; trailing omitted outputs are left
+// off the node). The node is named Fresh(base). It returns the output names.
+func (b *Builder) OpN(opType, base string, inputs []string, want []bool, attrs ...*onnxpb.AttributeProto) []string {
+	names := make([]string, len(want))
+	for i, w := range want {
+		if w {
+			names[i] = b.Names.Fresh(base + "_out" + strconv.Itoa(i))
+		}
+	}
+	outs := names
+	for len(outs) > 0 && outs[len(outs)-1] == "" {
+		outs = outs[:len(outs)-1]
+	}
+	b.Node(opType, b.Names.Fresh(base), inputs, outs, attrs...)
+	return names
+}
+
+// Initializer appends tp, reserves its name and returns it.
+func (b *Builder) Initializer(tp *onnxpb.TensorProto) string {
+	b.Names.Reserve(tp.GetName())
+	b.Initializers = append(b.Initializers, tp)
+	return tp.GetName()
+}
+
+// Float adds a float32 initializer named Fresh(base).
+func (b *Builder) Float(base string, dims []int64, v []float32) string {
+	return b.Initializer(FloatTensor(b.Names.Fresh(base), dims, v))
+}
+
+// Int64 adds an int64 initializer named Fresh(base).
+func (b *Builder) Int64(base string, dims []int64, v []int64) string {
+	return b.Initializer(Int64Tensor(b.Names.Fresh(base), dims, v))
+}
+
+// Input declares a graph input and reserves its name.
+func (b *Builder) Input(vi *onnxpb.ValueInfoProto) {
+	b.Names.Reserve(vi.GetName())
+	b.Inputs = append(b.Inputs, vi)
+}
+
+// Output declares a graph output.
+func (b *Builder) Output(vi *onnxpb.ValueInfoProto) {
+	b.Outputs = append(b.Outputs, vi)
+}
+
+// Graph assembles the graph built so far.
+func (b *Builder) Graph(name string) *onnxpb.GraphProto {
+	return &onnxpb.GraphProto{Name: proto.String(name), Node: b.Nodes, Initializer: b.Initializers,
+		Input: b.Inputs, Output: b.Outputs}
+}
+
+// Model wraps g in a model of IR version 8 importing the default domain at opset;
+// producer "" leaves the producer name unset.
+func Model(g *onnxpb.GraphProto, producer string, opset int64) *onnxpb.ModelProto {
+	mp := &onnxpb.ModelProto{
+		IrVersion:   proto.Int64(8),
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}},
+		Graph:       g,
+	}
+	if producer != "" {
+		mp.ProducerName = proto.String(producer)
+	}
+	return mp
+}

@@ -1,0 +1,72 @@
+package graph
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+)
+
+// ONNX TensorProto element types that graph transforms create.
+const (
+	ElemFloat = 1
+	ElemUint8 = 2
+	ElemInt8  = 3
+	ElemInt32 = 6
+	ElemInt64 = 7
+)
+
+// RawTensor makes an initializer of element type elem holding raw little-endian bytes.
+func RawTensor(name string, elem int32, dims []int64, raw []byte) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{Name: proto.String(name), Dims: slices.Clone(dims), DataType: proto.Int32(elem), RawData: raw}
+}
+
+// FloatTensor makes a float32 initializer.
+func FloatTensor(name string, dims []int64, v []float32) *onnxpb.TensorProto {
+	raw := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+	}
+	return RawTensor(name, ElemFloat, dims, raw)
+}
+
+// Int64Tensor makes an int64 initializer.
+func Int64Tensor(name string, dims []int64, v []int64) *onnxpb.TensorProto {
+	raw := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
+	}
+	return RawTensor(name, ElemInt64, dims, raw)
+}
+
+// Int32Tensor makes an int32 initializer.
+func Int32Tensor(name string, dims []int64, v []int32) *onnxpb.TensorProto {
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(x))
+	}
+	return RawTensor(name, ElemInt32, dims, raw)
+}
+
+// ValueInfo describes a tensor value of element type elem. A nil shape leaves the
+// shape unknown; negative dimensions become the symbolic dimension dimParam.
+func ValueInfo(name string, elem int32, shape []int64, dimParam string) *onnxpb.ValueInfoProto {
+	ts := &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem)}
+	if shape != nil {
+		ts.Shape = &onnxpb.TensorShapeProto{}
+		for _, d := range shape {
+			dim := &onnxpb.TensorShapeProto_Dimension{}
+			if d >= 0 {
+				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}
+			} else {
+				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: dimParam}
+			}
+			ts.Shape.Dim = append(ts.Shape.Dim, dim)
+		}
+	}
+	return &onnxpb.ValueInfoProto{Name: proto.String(name),
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: ts}}}
+}
