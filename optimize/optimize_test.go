@@ -9,6 +9,7 @@ import (
 
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -144,7 +145,7 @@ func TestFuseTransposes(t *testing.T) {
 		t.Fatalf("ops = %v, want one Transpose", ops(out))
 	}
 	// y[i] = t1 axis p2[i] = x axis p1[p2[i]]: [1, 2, 0].
-	if got := attr(out.Graph.Node[0], "perm").Ints; !equalInts(got, []int64{1, 2, 0}) {
+	if got := graph.Attr(out.Graph.Node[0], "perm").Ints; !equalInts(got, []int64{1, 2, 0}) {
 		t.Errorf("perm = %v, want [1 2 0]", got)
 	}
 }
@@ -274,7 +275,7 @@ func TestFoldBatchNormIntoGemm(t *testing.T) {
 	if got := ops(out); !equalOps(got, []string{"Gemm"}) {
 		t.Fatalf("ops = %v, want [Gemm]", got)
 	}
-	g := newGraph(out, &Options{})
+	g := newState(out, &Options{})
 	nw, _, _, _ := g.floats(out.Graph.Node[0].Input[1])
 	nb, _, _, _ := g.floats(out.Graph.Node[0].Input[2])
 	x := []float32{0.5, -1, 2, 3, 0.25, -0.75}
@@ -342,7 +343,7 @@ func TestFoldConstantsUsesEvaluator(t *testing.T) {
 	if got := ops(out); !equalOps(got, []string{"Add"}) || calls != 1 {
 		t.Fatalf("ops = %v after %d evaluations, want [Add] after 1", got, calls)
 	}
-	g := newGraph(out, &Options{})
+	g := newState(out, &Options{})
 	v, _, _, _ := g.floats("na")
 	if len(v) != 2 || v[0] != -1 || v[1] != -2 {
 		t.Errorf("folded na = %v, want [-1 -2]", v)
