@@ -81,21 +81,43 @@ func (e *Editor) Uses() map[string]int {
 	return u
 }
 
-// Consumers lists the nodes that read name as an input, in graph order.
-func (e *Editor) Consumers(name string) []*onnxpb.NodeProto {
-	var out []*onnxpb.NodeProto
+// Use is one read of a value: input slot Input of Node.
+type Use struct {
+	Node  *onnxpb.NodeProto
+	Input int
+}
+
+// Consumers lists the node inputs that read name, in graph order (a node reading
+// name twice appears twice). Subgraph captures and graph outputs are not listed;
+// Uses counts them.
+func (e *Editor) Consumers(name string) []Use {
+	var out []Use
 	for _, n := range e.G.Node {
 		if n == nil {
 			continue
 		}
-		for _, in := range n.Input {
+		for i, in := range n.Input {
 			if in == name {
-				out = append(out, n)
-				break
+				out = append(out, Use{n, i})
 			}
 		}
 	}
 	return out
+}
+
+// ConsumerIndex maps every name read by a node input to its readers, in graph order:
+// Consumers for all names at once.
+func (e *Editor) ConsumerIndex() map[string][]Use {
+	idx := map[string][]Use{}
+	for _, n := range e.G.Node {
+		if n == nil {
+			continue
+		}
+		for i, in := range n.Input {
+			idx[in] = append(idx[in], Use{n, i})
+		}
+	}
+	return idx
 }
 
 // SubgraphReads lists names n's subgraphs read but do not define.
@@ -183,6 +205,18 @@ func (e *Editor) AddInitializer(tp *onnxpb.TensorProto) string {
 	e.G.Initializer = append(e.G.Initializer, tp)
 	e.Names.Reserve(tp.GetName())
 	return tp.GetName()
+}
+
+// SetInitializer replaces the initializer named like tp, in place, or appends tp
+// when there is none.
+func (e *Editor) SetInitializer(tp *onnxpb.TensorProto) {
+	for i, t := range e.G.Initializer {
+		if t.GetName() == tp.GetName() {
+			e.G.Initializer[i] = tp
+			return
+		}
+	}
+	e.AddInitializer(tp)
 }
 
 // AddTensor stores t under name as an initializer (raw data).

@@ -140,8 +140,16 @@ func TestEditorIndexes(t *testing.T) {
 	if u := e.Uses(); u["a"] != 3 || u["b"] != 1 || u["unused"] != 0 {
 		t.Fatalf("uses = %v, want a:3 (B, C, If body) b:1", u)
 	}
-	if c := e.Consumers("a"); len(c) != 2 || c[0].GetName() != "nb" || c[1].GetName() != "nc" {
+	if c := e.Consumers("a"); len(c) != 2 || c[0].Node.GetName() != "nb" || c[1].Node.GetName() != "nc" || c[0].Input != 0 {
 		t.Fatalf("consumers of a = %v", c)
+	}
+	if idx := e.ConsumerIndex(); len(idx["w"]) != 1 || idx["w"][0].Input != 1 {
+		t.Fatalf("ConsumerIndex[w] = %v", idx["w"])
+	}
+	e.SetInitializer(FloatTensor("w", nil, []float32{5}))
+	e.SetInitializer(FloatTensor("new", nil, []float32{6}))
+	if len(e.G.Initializer) != 3 || e.G.Initializer[0].GetRawData()[3] != 0x40 || !e.Names.Used("new") {
+		t.Fatalf("SetInitializer: %v", e.G.Initializer)
 	}
 	if e.Initializer("w") == nil || e.Initializer("x") != nil {
 		t.Fatal("Initializer lookup wrong")
