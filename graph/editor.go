@@ -501,6 +501,31 @@ func (e *Editor) TopoSort() error {
 	return nil
 }
 
+// DropValueInfo forgets the declared shapes of intermediate values, for edits that
+// change them (runtimes infer them again).
+func (e *Editor) DropValueInfo() { e.G.ValueInfo = nil }
+
+// WithOutputs returns a copy of mp in which every name in names is also a graph
+// output (untyped), so that running it yields those intermediate values. mp is not
+// modified.
+func WithOutputs(mp *onnxpb.ModelProto, names []string) *onnxpb.ModelProto {
+	m := proto.Clone(mp).(*onnxpb.ModelProto)
+	if m.Graph == nil {
+		m.Graph = &onnxpb.GraphProto{}
+	}
+	have := map[string]bool{}
+	for _, o := range m.Graph.Output {
+		have[o.GetName()] = true
+	}
+	for _, n := range names {
+		if !have[n] {
+			have[n] = true
+			m.Graph.Output = append(m.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(n)})
+		}
+	}
+	return m
+}
+
 // Opset returns the version of domain ("" is the default domain, also spelled
 // "ai.onnx") that mp imports, or 0.
 func Opset(mp *onnxpb.ModelProto, domain string) int64 {

@@ -237,3 +237,21 @@ func TestEditorCommit(t *testing.T) {
 		t.Fatalf("fresh output %q", pre.Output[0])
 	}
 }
+
+func TestWithOutputs(t *testing.T) {
+	mp := Model(testGraph(), "", 17)
+	m := WithOutputs(mp, []string{"a", "b", "a"})
+	if len(mp.Graph.Output) != 2 {
+		t.Fatal("WithOutputs modified its argument")
+	}
+	var got []string
+	for _, o := range m.Graph.Output {
+		got = append(got, o.GetName())
+	}
+	if want := []string{"b", "o2", "a"}; !slices.Equal(got, want) {
+		t.Fatalf("outputs %q, want %q", got, want)
+	}
+	if tp := RawTensor("", ElemInt64, []int64{1}, make([]byte, 8)); tp.Name != nil {
+		t.Fatal("RawTensor named an unnamed tensor")
+	}
+}

@@ -19,9 +19,14 @@ const (
 	ElemInt64 = 7
 )
 
-// RawTensor makes an initializer of element type elem holding raw little-endian bytes.
+// RawTensor makes a tensor of element type elem holding raw little-endian bytes;
+// name "" leaves it unnamed (as Constant node values are).
 func RawTensor(name string, elem int32, dims []int64, raw []byte) *onnxpb.TensorProto {
-	return &onnxpb.TensorProto{Name: proto.String(name), Dims: slices.Clone(dims), DataType: proto.Int32(elem), RawData: raw}
+	tp := &onnxpb.TensorProto{Dims: slices.Clone(dims), DataType: proto.Int32(elem), RawData: raw}
+	if name != "" {
+		tp.Name = proto.String(name)
+	}
+	return tp
 }
 
 // FloatTensor makes a float32 initializer.
