@@ -163,3 +163,15 @@ func IsDefaultDomain(n *onnxpb.NodeProto) bool {
 	d := n.GetDomain()
 	return d == "" || d == "ai.onnx"
 }
+
+// DeleteAttrs removes n's attributes with these names. It does not write to the old
+// attribute list, which a shallow copy of n may share.
+func DeleteAttrs(n *onnxpb.NodeProto, names ...string) {
+	var kept []*onnxpb.AttributeProto
+	for _, a := range n.Attribute {
+		if !slices.Contains(names, a.GetName()) {
+			kept = append(kept, a)
+		}
+	}
+	n.Attribute = kept
+}

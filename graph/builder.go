@@ -21,11 +21,8 @@ type Builder struct {
 // Node appends a node with exactly these names (name "" leaves it unnamed) and
 // reserves them.
 func (b *Builder) Node(opType, name string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
-	n := &onnxpb.NodeProto{OpType: proto.String(opType), Input: inputs, Output: outputs, Attribute: attrs}
-	if name != "" {
-		n.Name = proto.String(name)
-		b.Names.Reserve(name)
-	}
+	n := NewNode(opType, name, inputs, outputs, attrs...)
+	b.Names.Reserve(name)
 	for _, o := range outputs {
 		b.Names.Reserve(o)
 	}
@@ -76,6 +73,16 @@ func (b *Builder) Int64(base string, dims []int64, v []int64) string {
 	return b.Initializer(Int64Tensor(b.Names.Fresh(base), dims, v))
 }
 
+// Int32 adds an int32 initializer named Fresh(base).
+func (b *Builder) Int32(base string, dims []int64, v []int32) string {
+	return b.Initializer(Int32Tensor(b.Names.Fresh(base), dims, v))
+}
+
+// Raw adds an initializer of element type elem holding raw bytes, named Fresh(base).
+func (b *Builder) Raw(base string, elem int32, dims []int64, raw []byte) string {
+	return b.Initializer(RawTensor(b.Names.Fresh(base), elem, dims, raw))
+}
+
 // Input declares a graph input and reserves its name.
 func (b *Builder) Input(vi *onnxpb.ValueInfoProto) {
 	b.Names.Reserve(vi.GetName())
@@ -106,3 +113,15 @@ func Model(g *onnxpb.GraphProto, producer string, opset int64) *onnxpb.ModelProt
 	}
 	return mp
 }
+
+// NewNode makes a node with exactly these names; name "" leaves it unnamed.
+func NewNode(opType, name string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	n := &onnxpb.NodeProto{OpType: proto.String(opType), Input: inputs, Output: outputs, Attribute: attrs}
+	if name != "" {
+		n.Name = proto.String(name)
+	}
+	return n
+}
+
+// SetDomain puts n in operator domain d ("" is the default domain).
+func SetDomain(n *onnxpb.NodeProto, d string) { n.Domain = proto.String(d) }

@@ -16,16 +16,19 @@ type Editor struct {
 	G     *onnxpb.GraphProto
 	Names Names // every name in G, so fresh names never collide
 
+	inits    map[string]*onnxpb.TensorProto            // initializers by name
 	before   map[*onnxpb.NodeProto][]*onnxpb.NodeProto // inserted before a node at Commit
 	replaced map[*onnxpb.NodeProto][]*onnxpb.NodeProto // node -> its replacement at Commit
 }
 
 // NewEditor returns an editor of g, reserving every name g uses: initializers,
-// inputs, outputs, nodes and node outputs.
+// inputs, outputs, nodes and node outputs. Once it exists, change g's initializers
+// only through the editor (it indexes them).
 func NewEditor(g *onnxpb.GraphProto) *Editor {
-	e := &Editor{G: g}
+	e := &Editor{G: g, inits: map[string]*onnxpb.TensorProto{}}
 	for _, t := range g.Initializer {
 		e.Names.Reserve(t.GetName())
+		e.inits[t.GetName()] = t
 	}
 	for _, v := range g.Input {
 		e.Names.Reserve(v.GetName())
@@ -177,23 +180,22 @@ func (e *Editor) IsInput(name string) bool {
 	return false
 }
 
-// Initializer returns the initializer called name unless a graph input of the same
-// name can override it (then it is not a constant).
-func (e *Editor) Initializer(name string) *onnxpb.TensorProto {
+// Initializer returns the initializer called name, or nil.
+func (e *Editor) Initializer(name string) *onnxpb.TensorProto { return e.inits[name] }
+
+// ConstantInitializer returns the initializer called name unless a graph input of
+// the same name can override it (then it is not a constant).
+func (e *Editor) ConstantInitializer(name string) *onnxpb.TensorProto {
 	if e.IsInput(name) {
 		return nil
 	}
-	for _, t := range e.G.Initializer {
-		if t.GetName() == name {
-			return t
-		}
-	}
-	return nil
+	return e.inits[name]
 }
 
-// Constant decodes the initializer called name (see Initializer), or returns nil.
+// Constant decodes the initializer called name (see ConstantInitializer), or
+// returns nil.
 func (e *Editor) Constant(name string) (*tensor.Tensor, error) {
-	tp := e.Initializer(name)
+	tp := e.ConstantInitializer(name)
 	if tp == nil {
 		return nil, nil
 	}
@@ -204,7 +206,24 @@ func (e *Editor) Constant(name string) (*tensor.Tensor, error) {
 func (e *Editor) AddInitializer(tp *onnxpb.TensorProto) string {
 	e.G.Initializer = append(e.G.Initializer, tp)
 	e.Names.Reserve(tp.GetName())
+	e.inits[tp.GetName()] = tp
 	return tp.GetName()
+}
+
+// Float adds a float32 initializer named Fresh(base) and returns its name.
+func (e *Editor) Float(base string, dims []int64, v []float32) string {
+	return e.AddInitializer(FloatTensor(e.Names.Fresh(base), dims, v))
+}
+
+// Int32 adds an int32 initializer named Fresh(base) and returns its name.
+func (e *Editor) Int32(base string, dims []int64, v []int32) string {
+	return e.AddInitializer(Int32Tensor(e.Names.Fresh(base), dims, v))
+}
+
+// Raw adds an initializer of element type elem holding raw bytes, named Fresh(base),
+// and returns its name.
+func (e *Editor) Raw(base string, elem int32, dims []int64, raw []byte) string {
+	return e.AddInitializer(RawTensor(e.Names.Fresh(base), elem, dims, raw))
 }
 
 // SetInitializer replaces the initializer named like tp, in place, or appends tp
@@ -213,6 +232,7 @@ func (e *Editor) SetInitializer(tp *onnxpb.TensorProto) {
 	for i, t := range e.G.Initializer {
 		if t.GetName() == tp.GetName() {
 			e.G.Initializer[i] = tp
+			e.inits[tp.GetName()] = tp
 			return
 		}
 	}
@@ -233,8 +253,7 @@ func (e *Editor) AddTensor(name string, t *tensor.Tensor) error {
 // NewNode makes a node named Fresh(base) (not yet in the graph; see InsertBefore,
 // Replace, Append) and reserves its outputs.
 func (e *Editor) NewNode(opType, base string, inputs, outputs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
-	n := &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(e.Names.Fresh(base)),
-		Input: inputs, Output: outputs, Attribute: attrs}
+	n := NewNode(opType, e.Names.Fresh(base), inputs, outputs, attrs...)
 	for _, o := range outputs {
 		e.Names.Reserve(o)
 	}
@@ -254,12 +273,18 @@ func (e *Editor) InsertBefore(anchor *onnxpb.NodeProto, nodes ...*onnxpb.NodePro
 	e.before[anchor] = append(e.before[anchor], nodes...)
 }
 
-// Replace queues n to be swapped for nodes at Commit.
+// InsertedBefore returns the nodes queued so far to go before anchor.
+func (e *Editor) InsertedBefore(anchor *onnxpb.NodeProto) []*onnxpb.NodeProto {
+	return e.before[anchor]
+}
+
+// Replace queues n to be swapped for nodes at Commit; calling it again for n adds
+// more nodes to its replacement.
 func (e *Editor) Replace(n *onnxpb.NodeProto, nodes ...*onnxpb.NodeProto) {
 	if e.replaced == nil {
 		e.replaced = map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}
 	}
-	e.replaced[n] = nodes
+	e.replaced[n] = append(e.replaced[n], nodes...)
 }
 
 // Commit applies queued insertions and replacements and drops removed nodes. The
@@ -367,7 +392,7 @@ func (e *Editor) Bypass(n *onnxpb.NodeProto, in, out string) bool {
 	switch {
 	case !e.IsOutput(out):
 		e.ReplaceUses(out, in)
-	case !e.IsOutput(in) && !e.IsInput(in) && e.Initializer(in) == nil && e.Producers()[in] != nil:
+	case !e.IsOutput(in) && !e.IsInput(in) && e.ConstantInitializer(in) == nil && e.Producers()[in] != nil:
 		// out is a graph output: let in's producer write out directly.
 		p := e.Producers()[in]
 		e.Remove(n)
@@ -436,6 +461,7 @@ func (e *Editor) RemoveUnusedInitializers() int {
 			kept = append(kept, t)
 		} else {
 			removed[t.GetName()] = true
+			delete(e.inits, t.GetName())
 		}
 	}
 	e.G.Initializer = kept

@@ -76,7 +76,7 @@ func (s *state) staticRank(name string) int {
 			}
 		}
 	}
-	if t := s.Initializer(name); t != nil {
+	if t := s.ConstantInitializer(name); t != nil {
 		return len(t.Dims)
 	}
 	return -1

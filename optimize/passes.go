@@ -391,8 +391,8 @@ func fuseMatMulAdd(g *state) (int, error) {
 			if g.Uses()[mm.Output[0]] != 1 || g.IsOutput(mm.Output[0]) {
 				continue
 			}
-			b := g.Initializer(mm.Input[1])
-			c := g.Initializer(bias)
+			b := g.ConstantInitializer(mm.Input[1])
+			c := g.ConstantInitializer(bias)
 			if b == nil || c == nil || len(b.Dims) != 2 || g.staticRank(mm.Input[0]) != 2 {
 				continue
 			}

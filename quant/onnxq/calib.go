@@ -8,9 +8,8 @@ import (
 	"slices"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -95,17 +94,7 @@ func sliceRows(v *runtime.Value, lo, hi int64) (*runtime.Value, error) {
 // observe runs the model on every batch of feed with the named intermediate values
 // added as graph outputs, and hands each batch's values of those names to fn.
 func observe(ctx context.Context, mp *onnxpb.ModelProto, names []string, feed Feed, fn func(map[string]*runtime.Value) error) error {
-	m := proto.Clone(mp).(*onnxpb.ModelProto)
-	have := map[string]bool{}
-	for _, o := range m.GetGraph().GetOutput() {
-		have[o.GetName()] = true
-	}
-	for _, n := range names {
-		if !have[n] {
-			have[n] = true
-			m.Graph.Output = append(m.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(n)})
-		}
-	}
+	m := graph.WithOutputs(mp, names)
 	s, err := runtime.Load(m, nil, nil)
 	if err != nil {
 		return fmt.Errorf("onnxq: calibration model: %w", err)
