@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -12,8 +13,11 @@ import (
 )
 
 func TestNamesFresh(t *testing.T) {
-	var n Names
+	n := Names{Clean: func(s string) string { return strings.ReplaceAll(s, ":", "_") }}
 	n.Reserve("x")
+	if got := n.Fresh("a:0"); got != "a_0" {
+		t.Fatalf("Fresh(a:0) = %q, want a_0 (cleaned)", got)
+	}
 	got := []string{n.Fresh("x"), n.Fresh("x"), n.Fresh("y"), n.Fresh("y")}
 	want := []string{"x_1", "x_2", "y", "y_1"}
 	if !slices.Equal(got, want) {
@@ -80,11 +84,11 @@ func TestUnsupportedError(t *testing.T) {
 
 func TestBuilder(t *testing.T) {
 	var b Builder
-	b.Input(ValueInfo("x", ElemFloat, []int64{-1, 3}, "N"))
+	b.Input(ValueInfo("x", ElemFloat, []int64{-1, 3}, func(int) string { return "N" }))
 	w := b.Float("w", []int64{3}, []float32{1, 2, 3})
 	y := b.Op("Mul", "x", []string{"x", w}) // "x" is taken by the input
 	outs := b.OpN("Split", "s", []string{y}, []bool{true, false, false})
-	b.Output(ValueInfo(outs[0], ElemFloat, nil, ""))
+	b.Output(ValueInfo(outs[0], ElemFloat, nil, nil))
 	if y != "x_1" || w != "w" {
 		t.Fatalf("names %q %q, want x_1 w", y, w)
 	}

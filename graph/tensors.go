@@ -57,17 +57,20 @@ func Int32Tensor(name string, dims []int64, v []int32) *onnxpb.TensorProto {
 }
 
 // ValueInfo describes a tensor value of element type elem. A nil shape leaves the
-// shape unknown; negative dimensions become the symbolic dimension dimParam.
-func ValueInfo(name string, elem int32, shape []int64, dimParam string) *onnxpb.ValueInfoProto {
+// shape unknown. A negative dimension is unknown: dimName(axis) names it, or it stays
+// anonymous when dimName is nil or returns "".
+func ValueInfo(name string, elem int32, shape []int64, dimName func(axis int) string) *onnxpb.ValueInfoProto {
 	ts := &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem)}
 	if shape != nil {
 		ts.Shape = &onnxpb.TensorShapeProto{}
-		for _, d := range shape {
+		for i, d := range shape {
 			dim := &onnxpb.TensorShapeProto_Dimension{}
 			if d >= 0 {
 				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}
-			} else {
-				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: dimParam}
+			} else if dimName != nil {
+				if p := dimName(i); p != "" {
+					dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: p}
+				}
 			}
 			ts.Shape.Dim = append(ts.Shape.Dim, dim)
 		}
