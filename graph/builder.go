@@ -78,6 +78,12 @@ func (b *Builder) Int32(base string, dims []int64, v []int32) string {
 	return b.Initializer(Int32Tensor(b.Names.Fresh(base), dims, v))
 }
 
+// IntData adds an integer initializer of element type elem named Fresh(base), its
+// values in the typed fields (see IntTensor).
+func (b *Builder) IntData(base string, elem int32, dims []int64, v []int64) string {
+	return b.Initializer(IntTensor(b.Names.Fresh(base), elem, dims, v))
+}
+
 // Raw adds an initializer of element type elem holding raw bytes, named Fresh(base).
 func (b *Builder) Raw(base string, elem int32, dims []int64, raw []byte) string {
 	return b.Initializer(RawTensor(b.Names.Fresh(base), elem, dims, raw))

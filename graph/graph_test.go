@@ -259,3 +259,16 @@ func TestWithOutputs(t *testing.T) {
 		t.Fatal("RawTensor named an unnamed tensor")
 	}
 }
+
+func TestIntTensor(t *testing.T) {
+	var b Builder
+	i64 := b.IntData("a", ElemInt64, []int64{2}, []int64{1, -2})
+	i8 := b.IntData("b", ElemInt8, []int64{2}, []int64{-3, 4})
+	tp64, tp8 := b.Initializers[0], b.Initializers[1]
+	if i64 != "a" || i8 != "b" || !slices.Equal(tp64.Int64Data, []int64{1, -2}) || tp64.Int32Data != nil {
+		t.Fatalf("int64: %v", tp64)
+	}
+	if !slices.Equal(tp8.Int32Data, []int32{-3, 4}) || tp8.GetDataType() != ElemInt8 || tp8.RawData != nil {
+		t.Fatalf("int8: %v", tp8)
+	}
+}

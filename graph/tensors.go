@@ -56,6 +56,24 @@ func Int32Tensor(name string, dims []int64, v []int32) *onnxpb.TensorProto {
 	return RawTensor(name, ElemInt32, dims, raw)
 }
 
+// IntTensor makes an integer tensor of element type elem with its values in the
+// typed fields rather than raw bytes: int64_data for ElemInt64, int32_data for the
+// 32-bit and smaller integer types (ONNX keeps those widened to int32 there).
+func IntTensor(name string, elem int32, dims []int64, v []int64) *onnxpb.TensorProto {
+	tp := &onnxpb.TensorProto{Dims: slices.Clone(dims), DataType: proto.Int32(elem)}
+	if name != "" {
+		tp.Name = proto.String(name)
+	}
+	if elem == ElemInt64 {
+		tp.Int64Data = slices.Clone(v)
+		return tp
+	}
+	for _, x := range v {
+		tp.Int32Data = append(tp.Int32Data, int32(x))
+	}
+	return tp
+}
+
 // ValueInfo describes a tensor value of element type elem. A nil shape leaves the
 // shape unknown. A negative dimension is unknown: dimName(axis) names it, or it stays
 // anonymous when dimName is nil or returns "".
