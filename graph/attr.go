@@ -126,8 +126,8 @@ func GraphAttr(name string, g *onnxpb.GraphProto) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: g}
 }
 
-// set replaces n's attribute called a.Name, or appends a.
-func set(n *onnxpb.NodeProto, a *onnxpb.AttributeProto) {
+// SetAttr replaces n's attribute called a.Name with a, or appends a.
+func SetAttr(n *onnxpb.NodeProto, a *onnxpb.AttributeProto) {
 	for i, x := range n.Attribute {
 		if x.GetName() == a.GetName() {
 			n.Attribute[i] = a
@@ -138,25 +138,27 @@ func set(n *onnxpb.NodeProto, a *onnxpb.AttributeProto) {
 }
 
 // SetInt sets n's integer attribute name to v.
-func SetInt(n *onnxpb.NodeProto, name string, v int64) { set(n, IntAttr(name, v)) }
+func SetInt(n *onnxpb.NodeProto, name string, v int64) { SetAttr(n, IntAttr(name, v)) }
 
 // SetFloat sets n's float attribute name to v.
-func SetFloat(n *onnxpb.NodeProto, name string, v float32) { set(n, FloatAttr(name, v)) }
+func SetFloat(n *onnxpb.NodeProto, name string, v float32) { SetAttr(n, FloatAttr(name, v)) }
 
 // SetInts sets n's integer list attribute name to a copy of v.
-func SetInts(n *onnxpb.NodeProto, name string, v []int64) { set(n, IntsAttr(name, v)) }
+func SetInts(n *onnxpb.NodeProto, name string, v []int64) { SetAttr(n, IntsAttr(name, v)) }
 
 // SetFloats sets n's float list attribute name to a copy of v.
-func SetFloats(n *onnxpb.NodeProto, name string, v []float32) { set(n, FloatsAttr(name, v)) }
+func SetFloats(n *onnxpb.NodeProto, name string, v []float32) { SetAttr(n, FloatsAttr(name, v)) }
 
 // SetString sets n's string attribute name to v.
-func SetString(n *onnxpb.NodeProto, name, v string) { set(n, StringAttr(name, v)) }
+func SetString(n *onnxpb.NodeProto, name, v string) { SetAttr(n, StringAttr(name, v)) }
 
 // SetTensor sets n's tensor attribute name to t.
-func SetTensor(n *onnxpb.NodeProto, name string, t *onnxpb.TensorProto) { set(n, TensorAttr(name, t)) }
+func SetTensor(n *onnxpb.NodeProto, name string, t *onnxpb.TensorProto) {
+	SetAttr(n, TensorAttr(name, t))
+}
 
 // SetGraph sets n's graph attribute name to g.
-func SetGraph(n *onnxpb.NodeProto, name string, g *onnxpb.GraphProto) { set(n, GraphAttr(name, g)) }
+func SetGraph(n *onnxpb.NodeProto, name string, g *onnxpb.GraphProto) { SetAttr(n, GraphAttr(name, g)) }
 
 // IsDefaultDomain reports whether n is an operator of the standard ONNX domain.
 func IsDefaultDomain(n *onnxpb.NodeProto) bool {

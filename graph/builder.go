@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
@@ -131,3 +132,27 @@ func NewNode(opType, name string, inputs, outputs []string, attrs ...*onnxpb.Att
 
 // SetDomain puts n in operator domain d ("" is the default domain).
 func SetDomain(n *onnxpb.NodeProto, d string) { n.Domain = proto.String(d) }
+
+// SetOpType changes n's operator.
+func SetOpType(n *onnxpb.NodeProto, op string) { n.OpType = proto.String(op) }
+
+// SetInput makes input slot i of n read name, adding omitted ("") inputs before it
+// when n has fewer than i+1.
+func SetInput(n *onnxpb.NodeProto, i int, name string) {
+	for len(n.Input) <= i {
+		n.Input = append(n.Input, "")
+	}
+	n.Input[i] = name
+}
+
+// SetInputs replaces n's inputs with a copy of names.
+func SetInputs(n *onnxpb.NodeProto, names ...string) { n.Input = slices.Clone(names) }
+
+// SetOutput makes output slot i of n write name, adding omitted ("") outputs before
+// it when n has fewer than i+1.
+func SetOutput(n *onnxpb.NodeProto, i int, name string) {
+	for len(n.Output) <= i {
+		n.Output = append(n.Output, "")
+	}
+	n.Output[i] = name
+}

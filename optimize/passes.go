@@ -179,8 +179,8 @@ func fuseTransposes(g *state) (int, error) {
 			}
 			perm[i] = p1.Ints[v]
 		}
-		n.Input[0] = prod.Input[0]
-		p2.Ints = perm
+		graph.SetInput(n, 0, prod.Input[0])
+		graph.SetInts(n, "perm", perm)
 		g.Remove(prod)
 		changes++
 	}
@@ -219,7 +219,7 @@ func fuseReshapes(g *state) (int, error) {
 		if zero && graph.Int(n, "allowzero", 0) == 0 {
 			continue
 		}
-		n.Input[0] = prod.Input[0]
+		graph.SetInput(n, 0, prod.Input[0])
 		g.Remove(prod)
 		changes++
 	}
@@ -351,18 +351,14 @@ func (g *state) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
 	if err := g.addFloats(bName, tensor.Shape{int64(c)}, bt, nb); err != nil {
 		return false, err
 	}
-	prod.Input[1] = wName
-	if len(prod.Input) > 2 {
-		prod.Input[2] = bName
-	} else {
-		prod.Input = append(prod.Input, bName)
-	}
+	graph.SetInput(prod, 1, wName)
+	graph.SetInput(prod, 2, bName)
 	if prod.GetOpType() == "Gemm" {
 		graph.SetFloat(prod, "beta", 1)
 	}
 	out := bn.Output[0]
 	g.Remove(bn)
-	prod.Output[0] = out
+	graph.SetOutput(prod, 0, out)
 	return true, nil
 }
 
@@ -403,10 +399,9 @@ func fuseMatMulAdd(g *state) (int, error) {
 			if !(len(c.Dims) == 1 && c.Dims[0] == n) && !(len(c.Dims) == 2 && c.Dims[0] == 1 && c.Dims[1] == n) {
 				continue
 			}
-			gemm := "Gemm"
-			mm.OpType = &gemm
-			mm.Input = append(mm.Input[:2:2], bias)
-			mm.Output[0] = add.Output[0]
+			graph.SetOpType(mm, "Gemm")
+			graph.SetInputs(mm, mm.Input[0], mm.Input[1], bias)
+			graph.SetOutput(mm, 0, add.Output[0])
 			g.Remove(add)
 			changes++
 			break

@@ -544,11 +544,8 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	scale := e.Names.Fresh(out + "_scale")
 	var nodes []*onnxpb.NodeProto
 	if op == "Conv" {
-		conv := e.NewNode("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc})
-		for _, a := range n.GetAttribute() {
-			conv.Attribute = append(conv.Attribute, a)
-		}
-		nodes = append(nodes, conv)
+		nodes = append(nodes, e.NewNode("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc},
+			slices.Clone(n.GetAttribute())...))
 	} else {
 		nodes = append(nodes, e.NewNode("MatMulInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc}))
 	}
@@ -593,9 +590,8 @@ func (s *applyState) dynamicQDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight,
 	}
 	wdq := s.weightDQ(t, n, qw, dims, axis, signed)
 	c := proto.Clone(n).(*onnxpb.NodeProto)
-	c.Input = slices.Clone(n.GetInput())
-	c.Input[0] = xdq
-	c.Input[1] = wdq
+	graph.SetInput(c, 0, xdq)
+	graph.SetInput(c, 1, wdq)
 	if n.GetOpType() == "MatMul" || n.GetOpType() == "Gemm" {
 		s.rewriteAsMatMul(t, n, c)
 	}
@@ -612,7 +608,7 @@ func (s *applyState) rewriteAsMatMul(t *target, n, c *onnxpb.NodeProto) {
 	}
 	graph.DeleteAttrs(c, "transB", "alpha", "beta")
 	if t.c != nil {
-		c.Input = append(c.Input[:2], s.e.Float(t.w+"_bias", []int64{int64(t.n)}, t.c))
+		graph.SetInputs(c, c.Input[0], c.Input[1], s.e.Float(t.w+"_bias", []int64{int64(t.n)}, t.c))
 	}
 }
 
@@ -730,8 +726,8 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 		xdq := s.actQDQ(t.x, n)
 		wdq := s.weightDQ(t, n, qw, dims, axis, signed)
 		c := proto.Clone(n).(*onnxpb.NodeProto)
-		c.Input = slices.Clone(n.GetInput())
-		c.Input[0], c.Input[1] = xdq, wdq
+		graph.SetInput(c, 0, xdq)
+		graph.SetInput(c, 1, wdq)
 		if bias != nil {
 			bq, bs, bz := quantBias()
 			bdq := e.Names.Fresh(t.w + "_bias_dequantized")
@@ -741,19 +737,18 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			}
 			e.InsertBefore(n, dq)
 			if op == "Conv" {
-				c.Input[2] = bdq
+				graph.SetInput(c, 2, bdq)
 			}
 		}
 		if op == "Gemm" {
 			s.rewriteAsMatMul(t, n, c)
 			if bias != nil {
-				c.Input[2] = names2(c.Input[2], s.lastBiasDQ(n))
+				graph.SetInput(c, 2, names2(c.Input[2], s.lastBiasDQ(n)))
 			}
 		}
 		// Output: the node writes a raw name; Q/DQ restore the original one.
 		raw := e.Names.Fresh(out + "_float")
-		c.Output = slices.Clone(n.GetOutput())
-		c.Output[0] = raw
+		graph.SetOutput(c, 0, raw)
 		scale, zp, asigned := s.actParams(out)
 		sc := e.Float(out+"_scale", nil, []float32{scale})
 		z := int8Init(e, out+"_zero_point", nil, []int32{zp}, asigned)
@@ -783,8 +778,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			bq, _, _ := quantBias()
 			in = append(in, bq)
 		}
-		qn = e.NewNode("QLinearConv", n.GetName()+"_quant", in, []string{yq})
-		qn.Attribute = append(qn.Attribute, n.GetAttribute()...)
+		qn = e.NewNode("QLinearConv", n.GetName()+"_quant", in, []string{yq}, slices.Clone(n.GetAttribute())...)
 	case "MatMul":
 		qn = e.NewNode("QLinearMatMul", n.GetName()+"_quant", []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}, []string{yq})
 	default:
