@@ -93,6 +93,12 @@ func foldConstants(g *state) (int, error) {
 	return changes, nil
 }
 
+// feeds reports whether p is a node with an input whose first output is name: the
+// shape every fusion below rewrites.
+func feeds(p *onnxpb.NodeProto, name string) bool {
+	return p != nil && len(p.Input) > 0 && len(p.Output) > 0 && p.Output[0] == name
+}
+
 func countNonEmpty(names []string) int {
 	c := 0
 	for _, n := range names {
@@ -111,6 +117,9 @@ func eliminateIdentity(g *state) (int, error) {
 			continue
 		}
 		in, out := n.Input[0], n.Output[0]
+		if in == "" || out == "" {
+			continue
+		}
 		switch n.GetOpType() {
 		case "Identity":
 		case "Dropout":
@@ -158,11 +167,11 @@ func isIdentityPerm(p []int64) bool {
 func fuseTransposes(g *state) (int, error) {
 	changes := 0
 	for _, n := range g.G.Node {
-		if n == nil || n.GetOpType() != "Transpose" || !graph.IsDefaultDomain(n) {
+		if n == nil || n.GetOpType() != "Transpose" || !graph.IsDefaultDomain(n) || len(n.Input) == 0 {
 			continue
 		}
 		prod := g.Producers()[n.Input[0]]
-		if prod == nil || prod.GetOpType() != "Transpose" || !graph.IsDefaultDomain(prod) {
+		if !feeds(prod, n.Input[0]) || prod.GetOpType() != "Transpose" || !graph.IsDefaultDomain(prod) {
 			continue
 		}
 		p1, p2 := graph.Attr(prod, "perm"), graph.Attr(n, "perm")
@@ -196,7 +205,7 @@ func fuseReshapes(g *state) (int, error) {
 			continue
 		}
 		prod := g.Producers()[n.Input[0]]
-		if prod == nil || !graph.IsDefaultDomain(prod) || (prod.GetOpType() != "Reshape" && prod.GetOpType() != "Flatten") {
+		if !feeds(prod, n.Input[0]) || !graph.IsDefaultDomain(prod) || (prod.GetOpType() != "Reshape" && prod.GetOpType() != "Flatten") {
 			continue
 		}
 		if g.Uses()[prod.Output[0]] != 1 || g.IsOutput(prod.Output[0]) {
@@ -233,11 +242,11 @@ func foldBatchNorm(g *state) (int, error) {
 		if bn == nil || bn.GetOpType() != "BatchNormalization" || !graph.IsDefaultDomain(bn) || len(bn.Input) != 5 {
 			continue
 		}
-		if graph.Int(bn, "training_mode", 0) != 0 || countNonEmpty(bn.Output) != 1 {
+		if graph.Int(bn, "training_mode", 0) != 0 || countNonEmpty(bn.Output) != 1 || bn.Output[0] == "" {
 			continue
 		}
 		prod := g.Producers()[bn.Input[0]]
-		if prod == nil || !graph.IsDefaultDomain(prod) || g.Uses()[bn.Input[0]] != 1 || g.IsOutput(bn.Input[0]) {
+		if !feeds(prod, bn.Input[0]) || !graph.IsDefaultDomain(prod) || g.Uses()[bn.Input[0]] != 1 || g.IsOutput(bn.Input[0]) {
 			continue
 		}
 		if prod.GetOpType() != "Conv" && prod.GetOpType() != "Gemm" {
@@ -381,7 +390,7 @@ func fuseMatMulAdd(g *state) (int, error) {
 		for side := 0; side < 2; side++ {
 			mm := g.Producers()[add.Input[side]]
 			bias := add.Input[1-side]
-			if mm == nil || mm.GetOpType() != "MatMul" || !graph.IsDefaultDomain(mm) {
+			if !feeds(mm, add.Input[side]) || len(mm.Input) != 2 || len(add.Output) == 0 || mm.GetOpType() != "MatMul" || !graph.IsDefaultDomain(mm) {
 				continue
 			}
 			if g.Uses()[mm.Output[0]] != 1 || g.IsOutput(mm.Output[0]) {
