@@ -148,7 +148,7 @@ type tfjsConverter struct {
 // model.json) to ONNX. Const nodes read their values from the weight shards (quantized
 // encodings dequantized by format/tfjs); Placeholders become graph inputs, nodes
 // nobody consumes become outputs. Operators without a conversion are collected into
-// an *graph.UnsupportedError.
+// a *graph.UnsupportedError.
 func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*onnxpb.ModelProto, error) {
 	if opts == nil {
 		opts = &Options{}
