@@ -25,8 +25,6 @@ type value struct {
 	grad  []float32
 }
 
-func (v *value) n() int { return len(v.data) }
-
 // param is a trainable (or frozen) initializer.
 type param struct {
 	name      string
@@ -51,8 +49,6 @@ type graph struct {
 	ops           []op
 	vals          map[string]*value
 }
-
-func (g *graph) val(name string) *value { return g.vals[name] }
 
 func (g *graph) set(name string, shape []int64, data []float32) *value {
 	v := &value{shape: shape, data: data}

@@ -52,7 +52,7 @@ type gAttr struct {
 			} `json:"dim"`
 		} `json:"tensorShape"`
 		FloatVal []float64 `json:"floatVal"`
-		IntVal   []int64   `json:"intVal,string"`
+		IntVal   []int64   `json:"intVal"`
 		Int64Val []string  `json:"int64Val"`
 	} `json:"tensor"`
 }
@@ -244,8 +244,7 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 func topoSort(nodes []*gNode, byName map[string]*gNode) ([]*gNode, error) {
 	state := map[string]int{} // 1 visiting, 2 done
 	var order []*gNode
-	var visit func(n *gNode) error
-	visit = func(root *gNode) error {
+	visit := func(root *gNode) error {
 		type frame struct {
 			n *gNode
 			i int
