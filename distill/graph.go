@@ -64,15 +64,8 @@ func (v *value) gradBuf() []float32 {
 	return v.grad
 }
 
-func nodeName(n *onnxpb.NodeProto) string {
-	if n.GetName() != "" {
-		return n.GetName()
-	}
-	return n.GetOpType() + "->" + n.Output[0]
-}
-
 func unsupported(n *onnxpb.NodeProto, why string, args ...any) error {
-	return fmt.Errorf("%w: node %q (%s): %s", ErrUnsupportedOp, nodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
+	return fmt.Errorf("%w: node %q (%s): %s", ErrUnsupportedOp, onnxgraph.NodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
 }
 
 // compile builds a trainable graph from an ONNX model with one float input and one
@@ -119,6 +112,20 @@ func compile(mp *onnxpb.ModelProto, fsys fs.FS) (*graph, error) {
 		return nil, fmt.Errorf("%w: student must have one input and one output (has %d and %d)", ErrUnsupportedOp, len(ins), len(gp.Output))
 	}
 	g.input, g.output = ins[0], gp.Output[0].GetName()
+	// Every value is written once (ONNX graphs are in SSA form): the backward pass
+	// finds each gradient by the value's name.
+	written := map[string]bool{g.input: true}
+	for name := range inits {
+		written[name] = true
+	}
+	for _, n := range gp.Node {
+		for _, o := range n.Output {
+			if o != "" && written[o] {
+				return nil, unsupported(n, "value %q is written more than once", o)
+			}
+			written[o] = true
+		}
+	}
 	for _, n := range gp.Node {
 		o, err := g.compileNode(n)
 		if err != nil {
@@ -168,6 +175,9 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 		}
 		c := &conv{x: in(0), w: w, y: out, strides: onnxgraph.Ints(n, "strides", []int64{1, 1}),
 			pads: onnxgraph.Ints(n, "pads", []int64{0, 0, 0, 0}), dil: onnxgraph.Ints(n, "dilations", []int64{1, 1})}
+		if err := checkWindow(n, c.strides, c.pads, c.dil); err != nil {
+			return nil, err
+		}
 		if in(2) != "" {
 			if c.b = g.params[in(2)]; c.b == nil {
 				return nil, unsupported(n, "bias must be an initializer")
@@ -212,7 +222,11 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 		if len(k) != 2 {
 			return nil, unsupported(n, "2-D kernels only")
 		}
-		return &maxPool{x: in(0), y: out, k: k, strides: onnxgraph.Ints(n, "strides", []int64{1, 1}), pads: onnxgraph.Ints(n, "pads", []int64{0, 0, 0, 0})}, nil
+		p := &maxPool{x: in(0), y: out, k: k, strides: onnxgraph.Ints(n, "strides", []int64{1, 1}), pads: onnxgraph.Ints(n, "pads", []int64{0, 0, 0, 0})}
+		if err := checkWindow(n, p.strides, p.pads, k); err != nil {
+			return nil, err
+		}
+		return p, nil
 	case "GlobalAveragePool":
 		return &gap{x: in(0), y: out}, nil
 	case "Add":
@@ -229,6 +243,25 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 		return &batchNorm{x: in(0), y: out, scale: ps[0], bias: ps[1], mean: ps[2], vari: ps[3], eps: onnxgraph.Float(n, "epsilon", 1e-5)}, nil
 	}
 	return nil, unsupported(n, "no gradient implemented")
+}
+
+// checkWindow validates the 2-D window attributes of n: two strides and two
+// dilations (or kernel sizes) of at least 1, four pads of at least 0.
+func checkWindow(n *onnxpb.NodeProto, strides, pads, dilOrKernel []int64) error {
+	if len(strides) != 2 || len(pads) != 4 || len(dilOrKernel) != 2 {
+		return unsupported(n, "2-D windows only (strides %v, pads %v)", strides, pads)
+	}
+	for _, v := range append(slices.Clone(strides), dilOrKernel...) {
+		if v < 1 {
+			return unsupported(n, "strides, dilations and kernel sizes must be at least 1")
+		}
+	}
+	for _, v := range pads {
+		if v < 0 {
+			return unsupported(n, "negative pads")
+		}
+	}
+	return nil
 }
 
 func allOne(v []int64) bool {

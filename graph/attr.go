@@ -177,3 +177,15 @@ func DeleteAttrs(n *onnxpb.NodeProto, names ...string) {
 	}
 	n.Attribute = kept
 }
+
+// NodeName names n for messages: its name, else "OpType->first output", else its
+// operator.
+func NodeName(n *onnxpb.NodeProto) string {
+	if n.GetName() != "" {
+		return n.GetName()
+	}
+	if len(n.GetOutput()) > 0 {
+		return n.GetOpType() + "->" + n.GetOutput()[0]
+	}
+	return n.GetOpType()
+}

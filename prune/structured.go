@@ -122,7 +122,7 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 			return nil, nil, err
 		}
 		stale = true
-		lr := LayerReport{Name: nodeName(n) + " (" + w + ")", Shape: origShapes[w]}
+		lr := LayerReport{Name: graph.NodeName(n) + " (" + w + ")", Shape: origShapes[w]}
 		lr.Params = lr.Shape.Elements()
 		lr.SparsityAfter = 1 - float64(len(keep))/float64(c) // of the output channels
 		rep.Layers = append(rep.Layers, lr)
@@ -185,18 +185,8 @@ func (p *pruner) index() {
 	}
 }
 
-func nodeName(n *onnxpb.NodeProto) string {
-	if n.GetName() != "" {
-		return n.GetName()
-	}
-	if len(n.Output) > 0 {
-		return n.GetOpType() + "->" + n.Output[0]
-	}
-	return n.GetOpType()
-}
-
 func unrepairable(n *onnxpb.NodeProto, why string, args ...any) error {
-	return fmt.Errorf("%w: node %q (%s): %s", ErrUnrepairable, nodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
+	return fmt.Errorf("%w: node %q (%s): %s", ErrUnrepairable, graph.NodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
 }
 
 // producer reports whether n makes channels Structured can remove: its weight and
