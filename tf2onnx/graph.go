@@ -3,9 +3,11 @@ package tf2onnx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
@@ -278,4 +280,50 @@ func spatialPads(same bool, in []int64, kh, kw, sh, sw, dh, dw int64) ([]int64, 
 	t, bm := samePads(in[1], kh, sh, dh)
 	l, r := samePads(in[2], kw, sw, dw)
 	return []int64{t, l, bm, r}, nil
+}
+
+// stridedSlice turns TensorFlow StridedSlice bounds, strides and masks into the
+// inputs of an ONNX Slice over the leading len(begin) axes, and lists the axes the
+// shrink mask removes. Its arguments are not modified.
+func stridedSlice(begin, end, strides []int64, beginMask, endMask, shrink int64) (starts, ends, axes, steps, squeeze []int64, err error) {
+	n := len(begin)
+	if len(end) != n || len(strides) != n {
+		return nil, nil, nil, nil, nil, fmt.Errorf("%w: begin %v, end %v, strides %v", refit.ErrFormat, begin, end, strides)
+	}
+	starts, ends, steps = slices.Clone(begin), slices.Clone(end), slices.Clone(strides)
+	axes = make([]int64, n)
+	for i := range n {
+		axes[i] = int64(i)
+		if steps[i] == 0 {
+			return nil, nil, nil, nil, nil, fmt.Errorf("%w: stride 0", refit.ErrFormat)
+		}
+		if beginMask&(1<<i) != 0 {
+			starts[i] = 0
+			if steps[i] < 0 {
+				starts[i] = math.MaxInt64
+			}
+		}
+		if endMask&(1<<i) != 0 {
+			ends[i] = math.MaxInt64
+			if steps[i] < 0 {
+				ends[i] = math.MinInt64
+			}
+		}
+		if shrink&(1<<i) != 0 {
+			ends[i] = starts[i] + 1
+			if starts[i] == -1 {
+				ends[i] = math.MaxInt64
+			}
+			steps[i] = 1
+			squeeze = append(squeeze, int64(i))
+		}
+	}
+	return starts, ends, axes, steps, squeeze, nil
+}
+
+// slice adds an ONNX Slice of x with constant starts, ends, axes and steps.
+func (b *builder) slice(base, x string, starts, ends, axes, steps []int64) string {
+	s1 := []int64{int64(len(starts))}
+	return b.Op("Slice", base+"_slice", []string{x, b.IntData(base+"_starts", elemInt64, s1, starts),
+		b.IntData(base+"_ends", elemInt64, s1, ends), b.IntData(base+"_axes", elemInt64, s1, axes), b.IntData(base+"_steps", elemInt64, s1, steps)})
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -866,48 +865,17 @@ func (c *tfjsConverter) stridedSlice(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		vals[k] = slices.Clone(v.ints())
+		vals[k] = v.ints()
 	}
 	if n.integer("ellipsis_mask", 0) != 0 || n.integer("new_axis_mask", 0) != 0 {
 		return unsupported("ellipsis or new-axis mask")
 	}
 	beginMask, endMask, shrink := n.integer("begin_mask", 0), n.integer("end_mask", 0), n.integer("shrink_axis_mask", 0)
-	starts, ends, steps := vals[0], vals[1], vals[2]
-	k := len(starts)
-	if len(ends) != k || len(steps) != k {
-		return fmt.Errorf("%w: begin %v end %v strides %v", refit.ErrFormat, starts, ends, steps)
+	starts, ends, axes, steps, squeeze, err := stridedSlice(vals[0], vals[1], vals[2], beginMask, endMask, shrink)
+	if err != nil {
+		return err
 	}
-	axes := make([]int64, k)
-	var squeeze []int64
-	for i := range k {
-		axes[i] = int64(i)
-		if steps[i] == 0 {
-			return fmt.Errorf("%w: stride 0", refit.ErrFormat)
-		}
-		if beginMask&(1<<i) != 0 {
-			starts[i] = 0
-			if steps[i] < 0 {
-				starts[i] = math.MaxInt64
-			}
-		}
-		if endMask&(1<<i) != 0 {
-			ends[i] = math.MaxInt64
-			if steps[i] < 0 {
-				ends[i] = math.MinInt64
-			}
-		}
-		if shrink&(1<<i) != 0 {
-			ends[i] = starts[i] + 1
-			if starts[i] == -1 {
-				ends[i] = math.MaxInt64
-			}
-			steps[i] = 1
-			squeeze = append(squeeze, int64(i))
-		}
-	}
-	s1 := []int64{int64(k)}
-	y := c.b.Op("Slice", n.Name+"_slice", []string{x, c.b.IntData(n.Name+"_starts", elemInt64, s1, starts),
-		c.b.IntData(n.Name+"_ends", elemInt64, s1, ends), c.b.IntData(n.Name+"_axes", elemInt64, s1, axes), c.b.IntData(n.Name+"_steps", elemInt64, s1, steps)})
+	y := c.b.slice(n.Name, x, starts, ends, axes, steps)
 	if len(squeeze) > 0 {
 		y = c.b.Op("Squeeze", n.Name, []string{y, c.b.IntData(n.Name+"_sq", elemInt64, []int64{int64(len(squeeze))}, squeeze)})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/refit-ml/refit"
@@ -691,42 +690,11 @@ func (c *tflConverter) stridedSlice(op fbOp, base string) error {
 		return unsupported("ellipsis, new-axis or offset masks")
 	}
 	shrink := optInt(o, 4, 0)
-	begin, end, strides := vals[0], vals[1], vals[2]
-	n := len(begin)
-	if len(end) != n || len(strides) != n {
-		return fmt.Errorf("%w: begin %v, end %v, strides %v", refit.ErrFormat, begin, end, strides)
+	starts, ends, axes, steps, _, err := stridedSlice(vals[0], vals[1], vals[2], int64(beginMask), int64(endMask), int64(shrink))
+	if err != nil {
+		return err
 	}
-	axes := make([]int64, n)
-	starts, ends := slices.Clone(begin), slices.Clone(end)
-	for i := range n {
-		axes[i] = int64(i)
-		if strides[i] == 0 {
-			return fmt.Errorf("%w: stride 0", refit.ErrFormat)
-		}
-		if beginMask&(1<<i) != 0 {
-			starts[i] = 0
-			if strides[i] < 0 {
-				starts[i] = math.MaxInt64
-			}
-		}
-		if endMask&(1<<i) != 0 {
-			ends[i] = math.MaxInt64
-			if strides[i] < 0 {
-				ends[i] = math.MinInt64
-			}
-		}
-		if shrink&(1<<i) != 0 {
-			ends[i] = starts[i] + 1
-			if starts[i] == -1 {
-				ends[i] = math.MaxInt64
-			}
-			strides[i] = 1
-		}
-	}
-	shape1 := []int64{int64(n)}
-	y := c.b.Op("Slice", base+"_slice", []string{x, c.b.IntData(base+"_starts", elemInt64, shape1, starts),
-		c.b.IntData(base+"_ends", elemInt64, shape1, ends), c.b.IntData(base+"_axes", elemInt64, shape1, axes),
-		c.b.IntData(base+"_steps", elemInt64, shape1, strides)})
+	y := c.b.slice(base, x, starts, ends, axes, steps)
 	if shrink != 0 {
 		shape := c.shapeOf(op.outputs[0])
 		y = c.b.Op("Reshape", base, []string{y, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
