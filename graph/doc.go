@@ -7,11 +7,14 @@
 //   - Names hands out unique names: base, then base_1, base_2, ... A Builder or Editor
 //     owns one, seeded with every name its graph already uses.
 //   - Builder accumulates a new graph: nodes, initializers, inputs and outputs, then
-//     Graph or Model assembles the protobuf.
+//     Graph or Model assembles the protobuf. FloatTensor, IntTensor, RawTensor and
+//     ValueInfo make the pieces.
 //   - Editor rewrites an existing graph in place: producers and consumers, replacing
-//     the uses of a value, removing nodes, inserting nodes before others, dead-node and
-//     unused-initializer removal and a topological sort. Names that subgraphs
-//     (If/Loop/Scan bodies) read from the outer scope count as uses.
+//     the uses of a value, removing nodes, inserting nodes before others or in place
+//     of them, dead-node and unused-initializer removal and a topological sort. Names
+//     that subgraphs (If/Loop/Scan bodies) read from the outer scope count as uses.
+//     SetInput, SetOutput, SetInputs and SetOpType rewire single nodes; WithOutputs
+//     exposes intermediate values of a copy of a model.
 //   - Typed attribute access: Int, Float, Ints, Floats, String, Tensor and Graph read
 //     an attribute with a default; Set* write one; IntAttr and friends make one.
 //
@@ -24,10 +27,18 @@
 //
 // Builder and Editor never reuse a name: every name they make comes from their Names.
 // Editor.Remove leaves a nil in the node list so that loops over the nodes can keep
-// going; Compact drops the nils (Commit and TopoSort call it).
+// going; Compact drops the nils (Commit and TopoSort do too). An Editor indexes the
+// initializers: once it exists, change them only through it.
 //
 // # Memory
 //
-// Graphs are small next to their weights: indexes are rebuilt on demand as maps over
-// node and value names. Initializer data is referenced, not copied.
+// Graphs are small next to their weights: indexes other than the initializers are
+// rebuilt on demand as maps over node and value names. Initializer data is
+// referenced, not copied.
+//
+// # Security
+//
+// Graphs may come from untrusted files. Nothing here indexes a node's inputs or
+// outputs without checking their count, TopoSort reports cycles instead of looping,
+// and FuzzEditor exercises editing on generated graphs.
 package graph
