@@ -499,15 +499,7 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 		// ONNX Runtime's ConvInteger has uint8 kernels only.
 		signed = false
 	}
-	wv := constant(e, t.w)
-	var dims []int64
-	var w []float32
-	axis := 0
-	if op == "Conv" {
-		dims, w = wv.Shape, wv.Float32s()
-	} else {
-		dims, w, axis = []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
-	}
+	dims, w, axis := weightLayout(e, t, op)
 	perChannel := o.PerChannel
 	if op == "Conv" && o.Format == FormatQOperator && perChannel && !signed {
 		// ConvInteger takes one weight zero point; asymmetric per-channel would need many.
@@ -630,6 +622,17 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 	return wdq
 }
 
+// weightLayout returns the float weight of target t to quantize, its dims and its
+// output-channel axis: Conv weights as they are (axis 0), MatMul/Gemm weights in
+// [K, N] layout (axis 1).
+func weightLayout(e *graph.Editor, t *target, op string) ([]int64, []float32, int) {
+	if op == "Conv" {
+		wv := constant(e, t.w)
+		return wv.Shape, wv.Float32s(), 0
+	}
+	return []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
+}
+
 // actParams are the calibrated quantization parameters of an activation.
 func (s *applyState) actParams(name string) (float32, int32, bool) {
 	o := &s.q.opts
@@ -682,15 +685,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	o, e := &s.q.opts, s.e
 	signed := !o.UnsignedWeights
 	op := n.GetOpType()
-	wv := constant(e, t.w)
-	var dims []int64
-	var w []float32
-	axis := 0
-	if op == "Conv" {
-		dims, w = wv.Shape, wv.Float32s()
-	} else {
-		dims, w, axis = []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
-	}
+	dims, w, axis := weightLayout(e, t, op)
 	qw := quantizeWeight(w, dims, axis, o.PerChannel, signed, o.ReduceRange)
 	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
 	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
