@@ -6,9 +6,8 @@ import (
 	"math"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
@@ -94,17 +93,7 @@ func sliceRows(v *runtime.Value, lo, hi int64) (*runtime.Value, error) {
 // observe runs the model on every batch of feed with the named intermediate values
 // added as graph outputs, and hands each batch's values of those names to fn.
 func observe(ctx context.Context, threads int, mp *onnxpb.ModelProto, names []string, feed Feed, fn func(map[string]*runtime.Value) error) error {
-	m := proto.Clone(mp).(*onnxpb.ModelProto)
-	have := map[string]bool{}
-	for _, o := range m.GetGraph().GetOutput() {
-		have[o.GetName()] = true
-	}
-	for _, n := range names {
-		if !have[n] {
-			have[n] = true
-			m.Graph.Output = append(m.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(n)})
-		}
-	}
+	m := graph.WithOutputs(mp, names)
 	s, err := runtime.Load(m, nil, &runtime.Options{Threads: threads})
 	if err != nil {
 		return fmt.Errorf("onnxq: calibration model: %w", err)

@@ -15,6 +15,7 @@ import (
 	_ "github.com/refit-ml/refit/format/all"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 )
 
@@ -68,21 +69,18 @@ func TestMatMulNBitsLayout(t *testing.T) {
 			t.Errorf("%+v: relative error %g", tc, e)
 		}
 		bq, zp := b.packNBits()
-		g := &onnxpb.GraphProto{Name: proto.String("g")}
-		e := newGraphEditor(g)
+		var gb graph.Builder
 		nb := b.blocks()
-		bName := e.bytesInit("B", []int64{int64(tc.n), int64(nb), int64(tc.g * tc.bits / 8)}, bq)
-		sName := e.floatInit("scales", []int64{int64(tc.n * nb)}, b.scales)
-		zName := e.bytesInit("zp", []int64{int64(len(zp))}, zp)
-		mm := e.node("MatMulNBits", "mm", []string{"x", bName, sName, zName}, []string{"y"},
-			intAttr("K", int64(tc.k)), intAttr("N", int64(tc.n)), intAttr("bits", int64(tc.bits)), intAttr("block_size", int64(tc.g)))
-		mm.Domain = proto.String("com.microsoft")
-		g.Node = []*onnxpb.NodeProto{mm}
-		g.Input = []*onnxpb.ValueInfoProto{{Name: proto.String("x")}}
-		g.Output = []*onnxpb.ValueInfoProto{{Name: proto.String("y")}}
-		mp := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g}
-		ensureOpset(mp, "", 13)
-		ensureOpset(mp, "com.microsoft", 1)
+		bName := gb.Raw("B", graph.ElemUint8, []int64{int64(tc.n), int64(nb), int64(tc.g * tc.bits / 8)}, bq)
+		sName := gb.Float("scales", []int64{int64(tc.n * nb)}, b.scales)
+		zName := gb.Raw("zp", graph.ElemUint8, []int64{int64(len(zp))}, zp)
+		mm := gb.Node("MatMulNBits", "mm", []string{"x", bName, sName, zName}, []string{"y"},
+			graph.IntAttr("K", int64(tc.k)), graph.IntAttr("N", int64(tc.n)), graph.IntAttr("bits", int64(tc.bits)), graph.IntAttr("block_size", int64(tc.g)))
+		graph.SetDomain(mm, "com.microsoft")
+		gb.Input(&onnxpb.ValueInfoProto{Name: proto.String("x")})
+		gb.Output(&onnxpb.ValueInfoProto{Name: proto.String("y")})
+		mp := graph.Model(gb.Graph("g"), "", 13)
+		graph.EnsureOpset(mp, "com.microsoft", 1)
 		s, err := runtime.Load(mp, nil, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -3,8 +3,6 @@ package onnxq
 import (
 	"fmt"
 	"strings"
-
-	"github.com/refit-ml/refit/tensor"
 )
 
 // Method is what gets quantized and when its ranges are known.
@@ -255,14 +253,6 @@ func (o *Options) withDefaults() (Options, error) {
 		r.Progress = func(string) {}
 	}
 	return r, nil
-}
-
-// weightDType is the storage type of int8 weights.
-func (o *Options) weightDType() tensor.DType {
-	if o.UnsignedWeights {
-		return tensor.U8
-	}
-	return tensor.I8
 }
 
 // SaturatesWithoutVNNI reports whether models quantized with o have uint8 activations
