@@ -1,8 +1,10 @@
 package hostile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit/format/onnx"
@@ -13,9 +15,9 @@ import (
 // Malformed graphs through refit optimize, whose passes rewrite nodes in place:
 // nodes missing the inputs or outputs a fusion rewrites, a value written twice and a
 // cycle must give an error or a rewrite, never a crash, and no output on error.
-// (FuzzPasses in optimize explores the same space in-process.) --no-verify keeps the
-// runtime out: running these graphs is the runtime's hostile surface, not the graph
-// passes'.
+// (FuzzPasses in optimize explores the same space in-process.) Each graph goes through
+// with --no-verify (the passes alone) and with verification (the runtime, which refuses
+// nodes missing a required value at load).
 func TestOptimizeMalformedGraphs(t *testing.T) {
 	type nodeSpec struct {
 		op      string
@@ -47,11 +49,16 @@ func TestOptimizeMalformedGraphs(t *testing.T) {
 			if err := onnx.WriteModelFile(in, graph.Model(b.Graph("g"), "hostile", 17), nil); err != nil {
 				t.Fatal(err)
 			}
-			out := filepath.Join(dir, name+".out.onnx")
-			args := []string{"optimize", "--no-verify", in, out}
-			r := runRefit(t, limits{}, args...)
-			if _, err := os.Stat(out); r.code != 0 && err == nil {
-				t.Fatalf("refit %v failed but wrote %s\n%v", args, out, r)
+			for i, flags := range [][]string{{"--no-verify"}, nil} {
+				out := filepath.Join(dir, fmt.Sprintf("%s.%d.onnx", name, i))
+				args := append(append([]string{"optimize"}, flags...), in, out)
+				r := runRefit(t, limits{}, args...)
+				if _, err := os.Stat(out); r.code != 0 && err == nil {
+					t.Fatalf("refit %v failed but wrote %s\n%v", args, out, r)
+				}
+				if strings.Contains(r.stderr, "kernel panicked") {
+					t.Fatalf("refit %v: a kernel panicked\n%v", args, r)
+				}
 			}
 		})
 	}

@@ -168,6 +168,35 @@ type plan struct {
 	defined  map[string]struct{} // names defined in this graph (inputs, initializers, node outputs)
 }
 
+// checkArity refuses a default-domain node with fewer inputs or outputs than its
+// operator takes in any opset, or with a required input left empty, so that no kernel
+// reads a value that is not there.
+func checkArity(n *Node) error {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return nil
+	}
+	a, ok := minArity[n.OpType]
+	if !ok {
+		return nil
+	}
+	if len(n.Inputs) < a.inputs || len(n.Outputs) < a.outputs {
+		return fmt.Errorf("%w: %s takes at least %d inputs and %d outputs, the node has %d and %d",
+			ErrInvalidGraph, n.OpType, a.inputs, a.outputs, len(n.Inputs), len(n.Outputs))
+	}
+	for i, in := range n.Inputs {
+		if in == "" && i < 32 && a.required&(1<<i) != 0 {
+			return fmt.Errorf("%w: required input %d of %s is empty", ErrInvalidGraph, i, n.OpType)
+		}
+	}
+	return nil
+}
+
+// arity is what minArity records of an operator.
+type arity struct {
+	inputs, outputs int
+	required        uint32 // bit i: input i may not be empty
+}
+
 // compile resolves kernels and orders the nodes of g; outer holds the names visible
 // from enclosing graphs.
 func (s *Session) compile(g *Graph, outer map[string]struct{}) error {
@@ -188,6 +217,9 @@ func (s *Session) compile(g *Graph, outer map[string]struct{}) error {
 		op, ok := lookupOp(n.Domain, n.OpType, version)
 		if !ok {
 			errs = append(errs, nodeError(n, fmt.Errorf("%w %q in domain %q at opset %d", ErrUnknownOp, n.OpType, n.Domain, version)))
+		}
+		if err := checkArity(n); err != nil {
+			errs = append(errs, nodeError(n, err))
 		}
 		n.kernel, n.opset, n.noFold = op.Kernel, version, op.Nondeterministic
 		if op.ViaFloat32 {
