@@ -13,6 +13,7 @@ import (
 // arguments in calls.log and prints noise that must stay out of setup's own output.
 const fakeTool = `#!/bin/sh
 echo "$(basename "$0") $*" >> "$FAKE_DIR/calls.log"
+if [ "$(basename "$0") $1 $2" = "go env GOPATH" ]; then echo "$FAKE_DIR/gopath"; exit 0; fi
 echo "noise from $(basename "$0"): 150 lines of progress"
 case "$(basename "$0")" in
 dpkg-query)
@@ -54,6 +55,10 @@ func TestSetup(t *testing.T) {
 	for _, tool := range []string{"dpkg-query", "apt-get", "sudo", "npm", "go"} {
 		files["fakebin/"+tool] = fakeTool
 	}
+	if err := os.MkdirAll(filepath.Join(repo, "gopath", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files["gopath/bin/staticcheck"] = "#!/bin/sh\necho 'staticcheck 2026.2.2 (0.8.2)'\n"
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(repo, name), []byte(body), 0o755); err != nil {
 			t.Fatal(err)
