@@ -71,27 +71,49 @@ func (r *run) wait(t *testing.T) int {
 	return r.cmd.ProcessState.ExitCode()
 }
 
-// tempFiles lists the temporary outputs (see refit.TempPrefix) in dir.
-func tempFiles(t *testing.T, dir string) []os.FileInfo {
+// tempOutput is a temporary output (see refit.TempPrefix) in a folder: a file, or a
+// folder of pending files (refit.PendingOutput), whose size is that of the files in it.
+type tempOutput struct {
+	name string
+	size int64
+}
+
+func (o tempOutput) Name() string { return o.name }
+func (o tempOutput) Size() int64  { return o.size }
+
+// tempFiles lists the temporary outputs in dir.
+func tempFiles(t *testing.T, dir string) []tempOutput {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []os.FileInfo
+	var out []tempOutput
 	for _, en := range entries {
-		if strings.HasPrefix(en.Name(), refit.TempPrefix) {
-			if info, err := en.Info(); err == nil {
-				out = append(out, info)
-			}
+		if !strings.HasPrefix(en.Name(), refit.TempPrefix) {
+			continue
 		}
+		o := tempOutput{name: en.Name()}
+		if en.IsDir() {
+			inner, _ := os.ReadDir(filepath.Join(dir, en.Name()))
+			for _, f := range inner {
+				if info, err := f.Info(); err == nil && info.Mode().IsRegular() {
+					o.size += info.Size()
+				}
+			}
+		} else if info, err := en.Info(); err == nil {
+			o.size = info.Size()
+		} else {
+			continue
+		}
+		out = append(out, o)
 	}
 	return out
 }
 
 // waitForTemp polls until the run's temporary output satisfies ready, and fails if
 // the run exits first.
-func waitForTemp(t *testing.T, r *run, dir string, ready func(size int64) bool) os.FileInfo {
+func waitForTemp(t *testing.T, r *run, dir string, ready func(size int64) bool) tempOutput {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -106,7 +128,7 @@ func waitForTemp(t *testing.T, r *run, dir string, ready func(size int64) bool) 
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("refit %v: no temporary output appeared", r.cmd.Args[1:])
-	return nil
+	return tempOutput{}
 }
 
 // writing is ready once the output has bytes in it.
