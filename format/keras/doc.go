@@ -14,7 +14,7 @@
 // order; tensors are named "<layer>/vars/<i>" (the layers/ prefix dropped), sorted by
 // layer path and numeric index. Optimizer state is skipped. config.json and
 // metadata.json become metadata "keras.config" and "keras.metadata". The
-// arch/tflayout package maps both naming schemes to PyTorch module paths.
+// layout package maps both naming schemes to PyTorch module paths.
 //
 // # HDF5
 //

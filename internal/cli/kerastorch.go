@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
 	"github.com/refit-ml/refit/keras2onnx/torchgen"
+	"github.com/refit-ml/refit/layout"
 )
 
 // kerasConfigKeys are the metadata keys under which the Keras-family readers keep the
@@ -24,11 +24,11 @@ func toPyTorchLayout(m *refit.Model, target string) (*refit.Model, error) {
 		if cfg == "" {
 			continue
 		}
-		layers, err := tflayout.LayersFromConfig(cfg)
+		layers, err := layout.LayersFromConfig(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("reading the Keras layers for PyTorch layout: %w", err)
 		}
-		return tflayout.ToPyTorch(m, layers)
+		return layout.ToPyTorch(m, layers)
 	}
 	return m, nil
 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
 	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/layout"
 )
 
 // convertToTFJS writes m's weights as a TF.js layers model in outDir (model.json and
@@ -19,7 +19,7 @@ import (
 // TF.js model.json, a Keras 2 model config .json, or any model file Refit reads whose
 // metadata holds a Keras config, such as .h5) or, when empty, from m itself (a Keras,
 // TF.js or TF checkpoint model). PyTorch-named weights ("dense.weight") are mapped back
-// with tflayout.FromPyTorch; Keras-named ones are normalized to TF.js names. Files are
+// with layout.FromPyTorch; Keras-named ones are normalized to TF.js names. Files are
 // written atomically and model.json last; the output is re-read and compared with
 // what was written.
 func convertToTFJS(e *env, m *refit.Model, outDir string, topology string, force bool) error {
@@ -27,17 +27,17 @@ func convertToTFJS(e *env, m *refit.Model, outDir string, topology string, force
 	if err != nil {
 		return err
 	}
-	layers, err := tflayout.LayersFromConfig(string(topo))
+	layers, err := layout.LayersFromConfig(string(topo))
 	if err != nil {
 		return err
 	}
 	weights := m
 	if kerasConfig(m) != "" { // Keras names: to PyTorch's and back gives TF.js names
-		if weights, err = tflayout.ToPyTorch(m, layers); err != nil {
+		if weights, err = layout.ToPyTorch(m, layers); err != nil {
 			return err
 		}
 	}
-	if weights, err = tflayout.FromPyTorch(weights, layers); err != nil {
+	if weights, err = layout.FromPyTorch(weights, layers); err != nil {
 		return err
 	}
 	if v, ok := weights.Metadata.Get("tflayout.unmapped"); ok {
