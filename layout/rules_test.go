@@ -2,8 +2,8 @@ package layout
 
 import (
 	"bytes"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit"
