@@ -130,7 +130,7 @@ func TestInteropTFJSKerasLayers(t *testing.T) {
 	}
 	for _, e := range names {
 		dir := filepath.Join(root, e.Name())
-		m, err := tfjs.DecodeFS(os.DirFS(dir), ".")
+		m, err := tfjs.DecodeFS(os.DirFS(dir), ".", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

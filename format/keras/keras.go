@@ -26,9 +26,7 @@ func init() {
 		Name:       "keras",
 		Extensions: []string{".keras", ".h5", ".hdf5"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
-			return decode(r, size, opts.NewBudget())
-		},
+		Decode:     Decode,
 	})
 }
 
@@ -57,10 +55,10 @@ func Sniff(r io.ReaderAt, size int64) bool {
 
 // Decode reads a legacy Keras HDF5 file (.h5: a whole model or save_weights output) or
 // a Keras 3 .keras archive. Tensors are read lazily from a private temporary copy of
-// the HDF5 data; the model must be closed. Heaps and datasets are read within a memory
-// budget of refit.DefaultMaxMemory (see the package doc).
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
-	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+// the HDF5 data; the model must be closed. Heaps and datasets are read within the
+// memory budget of opts (see the package doc); opts may be nil.
+func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+	return decode(r, size, opts.NewBudget())
 }
 
 func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {

@@ -16,13 +16,9 @@ func init() {
 		Name:       "numpy",
 		Extensions: []string{".npy", ".npz"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
-			return decode(r, size, opts.NewBudget())
-		},
-		DecodeFS: func(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
-			return decodeFS(fsys, name, opts.NewBudget())
-		},
-		Encode: func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		Decode:     Decode,
+		DecodeFS:   DecodeFS,
+		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
 	})
 }
 
@@ -35,9 +31,9 @@ func Sniff(r io.ReaderAt, size int64) bool {
 // Decode reads a .npy array or a .npz archive, telling them apart by their magic.
 // A .npy array becomes one tensor named DefaultName; each .npz member "x.npy"
 // becomes a tensor named "x", in archive order. Metadata is empty. Deflated members are
-// inflated within a memory budget of refit.DefaultMaxMemory (see the package doc).
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
-	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+// inflated within the memory budget of opts (see the package doc); opts may be nil.
+func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+	return decode(r, size, opts.NewBudget())
 }
 
 func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
@@ -56,9 +52,9 @@ func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, erro
 
 // DecodeFS opens name in fsys and decodes it like Decode, except that the tensor of a
 // .npy file is named after the file ("weights.npy" gives "weights"), as numpy.savez
-// names archive members. The model keeps the file open until closed.
-func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
-	return decodeFS(fsys, name, refit.NewBudget(refit.DefaultMaxMemory()))
+// names archive members. The model keeps the file open until closed. opts may be nil.
+func DecodeFS(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
+	return decodeFS(fsys, name, opts.NewBudget())
 }
 
 func decodeFS(fsys fs.FS, name string, budget *refit.Budget) (*refit.Model, error) {

@@ -225,8 +225,8 @@ func DataName(prefix string, i, n int32) string {
 }
 
 // Decode reads a .index file alone: it succeeds only when no tensor needs data
-// (use DecodeFS for real checkpoints).
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+// (use DecodeFS for real checkpoints). opts may be nil; no option applies to checkpoints.
+func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
 	b, err := ReadIndex(r, size)
 	if err != nil {
 		return nil, err
@@ -241,8 +241,9 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 
 // DecodeFS reads a checkpoint: name is "<prefix>.index", a bare prefix, or "." for
 // a folder holding a SavedModel (variables/variables.index), a "checkpoint" state file
-// naming the latest prefix, or exactly one .index file.
-func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
+// naming the latest prefix, or exactly one .index file. opts may be nil; no option
+// applies to checkpoints.
+func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
 	index, err := findIndex(fsys, name)
 	if err != nil {
 		return nil, err

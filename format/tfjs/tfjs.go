@@ -25,13 +25,9 @@ func init() {
 		Name:       "tfjs",
 		Extensions: []string{".json"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
-		},
-		DecodeFS: func(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return DecodeFS(fsys, name)
-		},
-		SniffFS: SniffFS,
+		Decode:     Decode,
+		DecodeFS:   DecodeFS,
+		SniffFS:    SniffFS,
 	})
 }
 
@@ -123,8 +119,9 @@ func ParseModelJSON(r io.ReaderAt, size int64) (*ModelJSON, error) {
 }
 
 // Decode reads a model.json whose weights need no shard files (an empty manifest or
-// only empty tensors). Use DecodeFS for models with shards.
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+// only empty tensors). Use DecodeFS for models with shards. opts may be nil; no option
+// applies to TF.js.
+func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
 	mj, err := ParseModelJSON(r, size)
 	if err != nil {
 		return nil, err
@@ -139,8 +136,8 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 
 // DecodeFS reads name (a model.json, or "." for DefaultName in the folder) and its
 // shard files, which are resolved relative to name's folder. Tensors read lazily
-// from the shards; the model must be closed.
-func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
+// from the shards; the model must be closed. opts may be nil; no option applies to TF.js.
+func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
 	if name == "." || name == "" {
 		name = DefaultName
 	}

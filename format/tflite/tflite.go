@@ -24,9 +24,7 @@ func init() {
 		Name:       "tflite",
 		Extensions: []string{".tflite"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
-		},
+		Decode:     Decode,
 	})
 }
 
@@ -92,8 +90,8 @@ func formatErr(msg string, args ...any) error { return refit.Errorf("tflite", -1
 // Model tensors in subgraph order, viewing r; tensors of subgraphs after the first are
 // named "<subgraph>/<name>" when a name repeats. Quantization parameters go to metadata
 // "tflite.quantization.<tensor>.{scale,zero_point,dimension}"; Dequantize gives a float view.
-// Model.Source is the *File.
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+// Model.Source is the *File. opts may be nil; no option applies to TFLite.
+func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
 	if !Sniff(r, size) {
 		return nil, formatErr("no %q file identifier", Identifier)
 	}

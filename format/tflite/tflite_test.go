@@ -19,7 +19,7 @@ func decodeFile(t *testing.T, name string) *refit.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Decode(bytes.NewReader(b), int64(len(b)))
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatalf("Decode(%q) = %v", name, err)
 	}
@@ -172,7 +172,7 @@ func TestDecodeBad(t *testing.T) {
 		{"buffer index beyond buffers", patchBufferIndex(1000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Decode(bytes.NewReader(tc.in), int64(len(tc.in)))
+			m, err := Decode(bytes.NewReader(tc.in), int64(len(tc.in)), nil)
 			if !errors.Is(err, refit.ErrFormat) {
 				t.Fatalf("Decode = %v, want ErrFormat", err)
 			}

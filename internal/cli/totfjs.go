@@ -159,7 +159,7 @@ func tfjsTopology(m *refit.Model, path string) ([]byte, error) {
 // verifyTFJS re-reads the written model and checks every weight came back with its
 // name, shape and (for float32 weights) bytes.
 func verifyTFJS(dir string, want *refit.Model) error {
-	got, err := tfjs.DecodeFS(refit.DirFS(dir), ".")
+	got, err := tfjs.DecodeFS(refit.DirFS(dir), ".", nil)
 	if err != nil {
 		return err
 	}

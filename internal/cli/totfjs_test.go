@@ -45,7 +45,7 @@ func TestConvertToTFJS(t *testing.T) {
 	if err := convertToTFJS(e, torch, out, topo, false); err != nil {
 		t.Fatalf("convertToTFJS = %v", err)
 	}
-	got, err := tfjs.DecodeFS(refit.DirFS(out), ".")
+	got, err := tfjs.DecodeFS(refit.DirFS(out), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
