@@ -32,7 +32,7 @@ var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 func openZip(r io.ReaderAt, size int64) (*zip.Reader, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return nil, formatErr(-1, err, "reading zip directory")
+		return nil, refit.WrapErrorf("numpy", -1, err, "reading zip directory")
 	}
 	return zr, nil
 }
@@ -56,7 +56,7 @@ func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, e
 			return nil, fmt.Errorf("numpy: member %q: %w", f.Name, refit.ErrInsecurePath)
 		}
 		if seen[name] {
-			return nil, formatErr(-1, nil, "duplicate member %q", f.Name)
+			return nil, refit.Errorf("numpy", -1, "duplicate member %q", f.Name)
 		}
 		seen[name] = true
 		t, err := decodeMember(r, size, f, name, budget)
@@ -73,21 +73,21 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *r
 		return nil, refit.Unsupportedf("numpy", "member %q is encrypted", f.Name)
 	}
 	if f.UncompressedSize64 > math.MaxInt64 || f.CompressedSize64 > math.MaxInt64 {
-		return nil, formatErr(-1, nil, "member %q: size overflows int64", f.Name)
+		return nil, refit.Errorf("numpy", -1, "member %q: size overflows int64", f.Name)
 	}
 	usize, csize := int64(f.UncompressedSize64), int64(f.CompressedSize64)
 	off, err := f.DataOffset()
 	if err != nil {
-		return nil, formatErr(-1, err, "member %q: reading local header", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, err, "member %q: reading local header", f.Name)
 	}
 	if off < 0 || off > size || csize > size-off {
-		return nil, formatErr(off, io.ErrUnexpectedEOF, "member %q: %d compressed bytes run past the end of the archive", f.Name, csize)
+		return nil, refit.WrapErrorf("numpy", off, io.ErrUnexpectedEOF, "member %q: %d compressed bytes run past the end of the archive", f.Name, csize)
 	}
 	memberErr := func(err error) error { return fmt.Errorf("numpy: member %q: %w", f.Name, err) }
 	switch f.Method {
 	case zip.Store:
 		if csize != usize {
-			return nil, formatErr(off, nil, "stored member %q: compressed size %d != size %d", f.Name, csize, usize)
+			return nil, refit.Errorf("numpy", off, "stored member %q: compressed size %d != size %d", f.Name, csize, usize)
 		}
 		sec := io.NewSectionReader(r, off, usize)
 		h, err := ReadHeader(sec, usize)
@@ -105,14 +105,14 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *r
 		}, data)
 	case zip.Deflate:
 		if usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
-			return nil, formatErr(off, nil, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
+			return nil, refit.Errorf("numpy", off, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
 		}
 		// The declared size bounds everything read: the header must declare exactly
 		// the data that fills the member, and reading stops there, so a member that
 		// inflates beyond its declared size (a zip bomb) is never expanded.
 		rc, err := f.Open()
 		if err != nil {
-			return nil, memberErr(formatErr(off, err, "opening"))
+			return nil, memberErr(refit.WrapErrorf("numpy", off, err, "opening"))
 		}
 		h, err := readHeader(refit.LimitInflated("numpy", f.Name, rc, usize), usize)
 		rc.Close()
@@ -135,16 +135,16 @@ func inflate(f *zip.File, h *Header, budget *refit.Budget) ([]byte, error) {
 	}
 	zrc, err := f.Open()
 	if err != nil {
-		return nil, formatErr(-1, err, "member %q: opening", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, err, "member %q: opening", f.Name)
 	}
 	defer zrc.Close()
 	rc := refit.LimitInflated("numpy", f.Name, zrc, int64(f.UncompressedSize64))
 	if _, err := io.CopyN(io.Discard, rc, h.DataOffset); err != nil {
-		return nil, formatErr(-1, unexpectedEOF(err), "member %q: skipping header", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, unexpectedEOF(err), "member %q: skipping header", f.Name)
 	}
 	buf := make([]byte, h.DataSize)
 	if _, err := io.ReadFull(rc, buf); err != nil {
-		return nil, formatErr(-1, unexpectedEOF(err), "member %q: inflating", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, unexpectedEOF(err), "member %q: inflating", f.Name)
 	}
 	// One more read reaches the end of the member, where archive/zip checks the CRC
 	// and that no byte follows the declared size.
@@ -153,7 +153,7 @@ func inflate(f *zip.File, h *Header, budget *refit.Budget) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = errors.New("data beyond the declared size")
 		}
-		return nil, formatErr(-1, err, "member %q", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, err, "member %q", f.Name)
 	}
 	return buf, nil
 }

@@ -47,7 +47,7 @@ func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, erro
 	if refit.HasPrefix(r, size, "PK\x03\x04") || refit.HasPrefix(r, size, "PK\x05\x06") {
 		return decodeNPZ(r, size, budget)
 	}
-	return nil, formatErr(0, nil, "neither a .npy array (magic %q) nor a .npz zip archive", Magic)
+	return nil, refit.Errorf("numpy", 0, "neither a .npy array (magic %q) nor a .npz zip archive", Magic)
 }
 
 // DecodeFS opens name in fsys and decodes it like Decode, except that the tensor of a

@@ -109,16 +109,12 @@ func ReadIndex(r io.ReaderAt, size int64) (*Bundle, error) {
 	return b, nil
 }
 
-func protoErr(msg string, args ...any) error {
-	return refit.Errorf("tfcheckpoint", -1, msg, args...)
-}
-
 // fields walks a protobuf message, calling fn for each field.
 func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return protoErr("bad protobuf tag: %v", protowire.ParseError(n))
+			return refit.WrapErrorf("tfcheckpoint", -1, protowire.ParseError(n), "bad protobuf tag")
 		}
 		b = b[n:]
 		var (
@@ -140,7 +136,7 @@ func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return protoErr("bad protobuf field %d: %v", num, protowire.ParseError(n))
+			return refit.WrapErrorf("tfcheckpoint", -1, protowire.ParseError(n), "bad protobuf field %d", num)
 		}
 		b = b[n:]
 		if err := fn(num, typ, v, x); err != nil {
@@ -184,7 +180,7 @@ func parseEntry(b []byte) (Entry, error) {
 				switch {
 				case num == 2 && typ == protowire.BytesType:
 					if len(e.Shape) >= tensor.MaxDims {
-						return protoErr("shape has more than %d dimensions", tensor.MaxDims)
+						return refit.Errorf("tfcheckpoint", -1, "shape has more than %d dimensions", tensor.MaxDims)
 					}
 					var size int64
 					err := fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
