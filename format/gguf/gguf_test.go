@@ -307,15 +307,14 @@ func TestEncodeErrors(t *testing.T) {
 	}
 }
 
-// TestTypeTable checks the ggml table against tensor.DType's sizes.
+// TestTypeTable checks that the ggml ids and tensor.DType map one to one.
 func TestTypeTable(t *testing.T) {
 	for id, info := range ggmlTypes {
 		if info.dtype == tensor.Invalid {
+			if info.blockSize <= 0 || info.typeSize <= 0 {
+				t.Errorf("ggml type %d (%s) without a dtype has no size", id, info.name)
+			}
 			continue
-		}
-		if int64(info.dtype.BlockSize()) != info.blockSize || int64(info.dtype.TypeSize()) != info.typeSize {
-			t.Errorf("ggml type %d (%s): table says %d/%d, tensor.%v says %d/%d", id, info.name,
-				info.blockSize, info.typeSize, info.dtype, info.dtype.BlockSize(), info.dtype.TypeSize())
 		}
 		if got, ok := TypeFor(info.dtype); !ok || got != id {
 			t.Errorf("TypeFor(%v) = %d, %v; want %d", info.dtype, got, ok, id)
