@@ -225,7 +225,7 @@ func (p *Plan) choose(e *Entry, t *tensor.Tensor, mix, pure *ggml.Mix, def tenso
 			}
 			e.To, e.Reason = ov.Type, "--tensor-type "+ov.Pattern.String()+"="+ov.Type.String()
 			if ov.Type.Quantized() && cols%int64(ov.Type.BlockSize()) != 0 {
-				fb, err := fallbackType(ov.Type, cols)
+				fb, err := ggml.FallbackType(ov.Type, cols)
 				if err != nil {
 					return fmt.Errorf("plan: tensor %q: %w", e.Name, err)
 				}
@@ -256,31 +256,6 @@ func (p *Plan) choose(e *Entry, t *tensor.Tensor, mix, pure *ggml.Mix, def tenso
 		e.Fallback, e.Wanted = true, wanted.String()
 	}
 	return nil
-}
-
-// fallbackType is llama.cpp's tensor_type_fallback.
-func fallbackType(t tensor.DType, cols int64) (tensor.DType, error) {
-	r := t
-	switch t {
-	case tensor.IQ1_S, tensor.IQ1_M, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ4_XS:
-		r = tensor.IQ4_NL
-	case tensor.Q2_K, tensor.Q3_K, tensor.TQ1_0, tensor.TQ2_0:
-		r = tensor.Q4_0
-	case tensor.Q4_K:
-		r = tensor.Q5_0
-	case tensor.Q5_K:
-		r = tensor.Q5_1
-	case tensor.Q6_K:
-		r = tensor.Q8_0
-	default:
-		if t.BlockSize() > 32 {
-			return tensor.Invalid, fmt.Errorf("no fallback type for %v with %d columns", t, cols)
-		}
-	}
-	if cols%int64(r.BlockSize()) != 0 {
-		r = tensor.F16
-	}
-	return r, nil
 }
 
 // fileSize is the exact size gguf.Encode writes for the planned model. The header's
