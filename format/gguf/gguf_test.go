@@ -83,6 +83,9 @@ func TestModelRoundTrip(t *testing.T) {
 			if got := encodeModel(t, m, nil); !bytes.Equal(got, b) {
 				t.Errorf("Encode(Decode(%q)) differs (%d vs %d bytes)", name, len(got), len(b))
 			}
+			if n, err := EncodedSize(m, nil); err != nil || n != int64(len(b)) {
+				t.Errorf("EncodedSize(Decode(%q)) = %d, %v; want %d", name, n, err, len(b))
+			}
 		})
 	}
 }
@@ -240,6 +243,9 @@ func TestEncodeAlignment(t *testing.T) {
 				m.Metadata.Set(AlignmentKey, tc.meta)
 			}
 			b := encodeModel(t, m, &EncodeOptions{Alignment: tc.opt})
+			if n, err := EncodedSize(m, &EncodeOptions{Alignment: tc.opt}); err != nil || n != int64(len(b)) {
+				t.Errorf("EncodedSize = %d, %v; Encode wrote %d bytes", n, err, len(b))
+			}
 			f, err := parseBytes(b)
 			if err != nil {
 				t.Fatal(err)
