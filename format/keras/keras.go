@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"path"
 	"strings"
@@ -122,8 +121,8 @@ func decodeLegacy(h *h5File) (*refit.Model, error) {
 	}
 	var skipped []string
 	for _, layer := range layers {
-		if !fs.ValidPath(layer) {
-			return nil, fmt.Errorf("keras: layer name %q: %w", layer, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("keras", "layer name", layer); err != nil {
+			return nil, err
 		}
 		lg := byPath[weightsRoot+"/"+layer]
 		if lg.group == nil {
@@ -183,8 +182,8 @@ func decodeKeras3(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model
 	m.Metadata.Set("keras.format", "keras")
 	var weights *zip.File
 	for _, f := range z.File {
-		if !fs.ValidPath(f.Name) {
-			return nil, fmt.Errorf("keras: archive member %q: %w", f.Name, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("keras", "archive member", f.Name); err != nil {
+			return nil, err
 		}
 		switch f.Name {
 		case "config.json", "metadata.json":

@@ -52,8 +52,8 @@ func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, e
 		if !ok || name == "" {
 			return nil, refit.Unsupportedf("numpy", "member %q of the .npz archive is not a .npy array", f.Name)
 		}
-		if !fs.ValidPath(f.Name) {
-			return nil, fmt.Errorf("numpy: member %q: %w", f.Name, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("numpy", "member", f.Name); err != nil {
+			return nil, err
 		}
 		if seen[name] {
 			return nil, refit.Errorf("numpy", -1, "duplicate member %q", f.Name)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -125,23 +126,17 @@ type externalRef struct {
 	hasLength      bool
 }
 
-// cleanLocation validates an external data location taken from a file: relative,
-// no ".." element, no drive letter. Backslashes (Windows writers) count as slashes.
+// cleanLocation validates an external data location taken from a file with
+// refit.IsLocalPath after normalizing what ONNX writers produce: backslashes (Windows
+// writers) count as slashes, and "./" or "a//b" are cleaned. A ".." element is
+// refused even where cleaning would remove it.
 func cleanLocation(loc string) (string, bool) {
 	l := strings.ReplaceAll(loc, `\`, "/")
-	if l == "" || strings.HasPrefix(l, "/") || (len(l) >= 2 && l[1] == ':') {
+	if slices.Contains(strings.Split(l, "/"), "..") {
 		return "", false
-	}
-	for _, e := range strings.Split(l, "/") {
-		if e == ".." {
-			return "", false
-		}
 	}
 	c := path.Clean(l)
-	if c == "." || !fs.ValidPath(c) {
-		return "", false
-	}
-	return c, true
+	return c, refit.IsLocalPath(c)
 }
 
 func parseExternal(tp *onnxpb.TensorProto) (externalRef, error) {

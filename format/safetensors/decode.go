@@ -282,7 +282,7 @@ func (p *jsonParser) weightMap() (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !localPath(shard) {
+		if !refit.IsLocalPath(shard) {
 			return nil, refit.WrapErrorf("safetensors", p.off(), refit.ErrInsecurePath, "weight_map: tensor %q names shard %q outside the index's folder", k, shard)
 		}
 		wm[k] = shard
@@ -371,11 +371,6 @@ func (p *jsonParser) skipRest() error {
 		}
 	}
 	return nil
-}
-
-// localPath reports whether a path from inside a file names a file below its folder.
-func localPath(p string) bool {
-	return p != "" && fs.ValidPath(p) && !path.IsAbs(p) && !strings.Contains(p, `\`) && p != "."
 }
 
 func decodeIndex(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {

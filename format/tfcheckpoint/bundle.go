@@ -316,8 +316,8 @@ func latestCheckpoint(text string) (string, error) {
 		if strings.HasPrefix(p, "/") {
 			p = path.Base(p) // TF 1 writes absolute paths; the files sit beside the state file
 		}
-		if !fs.ValidPath(p) || strings.Contains(p, `\`) {
-			return "", fmt.Errorf("tfcheckpoint: checkpoint file names %q: %w", p, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("tfcheckpoint", "checkpoint file names", p); err != nil {
+			return "", err
 		}
 		return p, nil
 	}

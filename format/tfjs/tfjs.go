@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math"
 	"path"
-	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
@@ -160,15 +159,6 @@ func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, er
 	return m, nil
 }
 
-// CheckPath reports whether p, a shard path read from a manifest, stays inside the
-// model's folder.
-func CheckPath(p string) error {
-	if !fs.ValidPath(p) || p == "." || strings.Contains(p, `\`) {
-		return fmt.Errorf("tfjs: shard path %q: %w", p, refit.ErrInsecurePath)
-	}
-	return nil
-}
-
 type storage struct {
 	dtype    tensor.DType // of the tensor produced
 	stored   int          // bytes per stored element; 0 for strings
@@ -248,7 +238,7 @@ func build(mj *ModelJSON, open func(p string) (refit.File, error)) (m *refit.Mod
 	for gi, g := range mj.WeightsManifest {
 		var parts []refit.File
 		for _, p := range g.Paths {
-			if err := CheckPath(p); err != nil {
+			if err := refit.CheckLocalPath("tfjs", "shard path", p); err != nil {
 				return m, err
 			}
 			f, err := open(p)

@@ -289,7 +289,6 @@ func alignment(md refit.Metadata) (int64, error) {
 	return int64(a), nil
 }
 
-
 // Check reports problems that stop Apply: fallbacks without AllowFallback
 // (ErrFallback, listing them), types this build cannot produce, and already quantized
 // tensors without Requantize.
