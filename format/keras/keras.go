@@ -53,8 +53,9 @@ func Sniff(r io.ReaderAt, size int64) bool {
 }
 
 // Decode reads a legacy Keras HDF5 file (.h5: a whole model or save_weights output) or
-// a Keras 3 .keras archive. Tensors are read lazily from a private temporary copy of
-// the HDF5 data; the model must be closed. Heaps and datasets are read within the
+// a Keras 3 .keras archive. Tensors are read lazily through the HDF5 library's own
+// descriptor of the file, or of a private temporary copy of the HDF5 data when r is
+// not a whole local file (see the package doc); the model must be closed. Heaps and datasets are read within the
 // memory budget of opts (see the package doc); opts may be nil.
 func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
 	return decode(r, size, opts.NewBudget())
@@ -62,7 +63,7 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 
 func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	if refit.HasPrefix(r, size, h5Magic) {
-		h, err := openH5(io.NewSectionReader(r, 0, size), budget)
+		h, err := openH5At(r, size, budget)
 		if err != nil {
 			return nil, err
 		}
