@@ -50,11 +50,17 @@ func fdPath(r io.ReaderAt, size int64) string {
 
 // openH5At opens r, the whole HDF5 input, without copying it when fdPath finds a
 // name for it, and through openH5's copy otherwise.
-func openH5At(r io.ReaderAt, size int64, budget *refit.Budget) (h *h5File, err error) {
-	path := fdPath(r, size)
-	if path == "" {
-		return openH5(io.NewSectionReader(r, 0, size), budget)
+func openH5At(r io.ReaderAt, size int64, budget *refit.Budget) (*h5File, error) {
+	if path := fdPath(r, size); path != "" {
+		return openLibrary(path, r, size, budget, nil)
 	}
+	return openH5(io.NewSectionReader(r, 0, size), budget)
+}
+
+// openLibrary checks the HDF5 data in r (the superblock, then the heaps the library
+// will load, charged to budget) and opens path, the same bytes, with the library. tmp
+// is the temporary copy behind path, or nil.
+func openLibrary(path string, r io.ReaderAt, size int64, budget *refit.Budget, tmp *os.File) (h *h5File, err error) {
 	raw, err := superblockSizes(r, size)
 	if err != nil {
 		return nil, err
@@ -68,7 +74,7 @@ func openH5At(r io.ReaderAt, size int64, budget *refit.Budget) (h *h5File, err e
 		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
 	}
 	raw.r = f.Reader() // the library's own descriptor, open until Close
-	return &h5File{f: f, size: size, budget: budget, raw: raw}, nil
+	return &h5File{f: f, size: size, budget: budget, tmp: tmp, raw: raw}, nil
 }
 
 // maxExpansion bounds a dataset's size relative to the file: gzip, the filter Keras
@@ -107,19 +113,7 @@ func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keras: copying HDF5 data: %w", err)
 	}
-	raw, err := superblockSizes(tmp, size)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkHeaps(raw, budget); err != nil {
-		return nil, err
-	}
-	defer recovered(&err)
-	f, err := hdf5.Open(path)
-	if err != nil {
-		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
-	}
-	return &h5File{f: f, size: size, budget: budget, tmp: tmp, raw: raw}, nil
+	return openLibrary(path, tmp, size, budget, tmp)
 }
 
 // superblockSizes reads the sizes of offsets and lengths from the superblock.
