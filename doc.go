@@ -6,6 +6,14 @@
 // image package, so that [Open] can recognize any file by its magic bytes (and, where
 // two formats share a prefix such as a zip archive, by its extension).
 //
+// Writing: a format writes one file with Format.Encode or, optionally, several with
+// Format.EncodeFS through a [CreateFunc] (safetensors shards and their index, ONNX
+// external data, a TF.js folder); [Format.EncodeTo] picks the one it has, and
+// Format.Prepare, where present, first maps a model onto what the format stores. A
+// [PendingOutput] collects the files of one output in a temporary folder, so they can
+// be re-read and verified before Commit moves them into place, index last; an error,
+// Abort or a cancelled context leaves nothing behind.
+//
 // Memory: decoders read headers only; tensor bytes stay in the file (memory-mapped) until
 // an encoder or transform pulls them, one tensor at a time. What an input can make a
 // decoder build beyond that (pickled objects, metadata arrays, inflated members) is

@@ -32,8 +32,24 @@ type Format struct {
 	// SniffFS reports whether the folder fsys holds a model of this format.
 	SniffFS func(fsys fs.FS) bool
 
-	// Encode writes m with default options.
+	// Encode writes m with default options as one file.
 	Encode func(w io.Writer, m *Model) error
+
+	// EncodeFS, optional, writes m as one or more files made through create (shards
+	// and their index, an ONNX model and its external data, a TF.js model.json and
+	// its shards, a Hugging Face folder). It creates the file that names the others
+	// last: that file is the one readers open, and outputs appear in creation order.
+	// opts is never nil. Without EncodeFS, EncodeTo writes Encode's single file.
+	EncodeFS func(create CreateFunc, m *Model, opts *EncodeOptions) error
+
+	// Prepare, optional, maps m onto what the format stores (names, layouts, types)
+	// before EncodeTo, as TF.js layers models name weights after the Keras topology;
+	// a written output is compared with its result. opts is never nil.
+	Prepare func(m *Model, opts *EncodeOptions) (*Model, error)
+
+	// Folder reports that the output is a folder of files with the format's own names
+	// (a TF.js model: model.json and shards), so the target names the folder.
+	Folder bool
 }
 
 // DecodeOptions are the decoding choices that apply across formats; each format

@@ -23,6 +23,11 @@
 // ARCH.* and tokenizer.* metadata; matrices in the requested type (F16 by default,
 // BF16 or F32) and vectors (norms, biases) in F32, as llama.cpp's own converter writes.
 //
+// [ReverseGGUF] goes back: a GGUF language model to a Hugging Face folder (config.json,
+// tokenizer files, safetensors shards), written through [ReverseFS] as one
+// refit.PendingOutput; [Reversible], [ReversesTo] and [ConvertsFolderFor] say when a
+// conversion between the two applies, so that callers need not name formats.
+//
 // Invariants: every source tensor is either mapped or explicitly skipped (an unknown
 // tensor is an error wrapping refit.ErrUnsupported, never silently dropped); GGUF names
 // are unique; the tokenizer has exactly config.json's vocab_size tokens (padded with

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -53,7 +51,32 @@ var reverseArchs = map[string]reverseArch{
 // and quantized tensors dequantized (or kept, see ReverseOptions). Reading the folder
 // back with ConvertHF gives the same tensors. Architectures: llama (incl. Mistral and
 // Mixtral), qwen2, qwen3. Tensors are converted lazily, one at a time.
+//
+// The files are written to a temporary folder inside dir and moved into place once all
+// are written (see refit.PendingOutput); dir is made if missing.
 func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseOptions) error {
+	out, err := refit.CreatePendingOutput(ctx, dir, true, opts != nil && opts.Overwrite)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	if err := ReverseFS(ctx, out.Create, m, opts); err != nil {
+		return err
+	}
+	_, err = out.Commit()
+	return err
+}
+
+// Reversible reports whether m is a GGUF language model (it names an architecture),
+// the input ReverseGGUF takes; ReverseGGUF says whether it knows the architecture.
+func Reversible(m *refit.Model) bool {
+	return m.Format == ggufFormat && m.Metadata.String("general.architecture") != ""
+}
+
+// ReverseFS is ReverseGGUF writing the folder's files through create: config.json,
+// the tokenizer files, then the safetensors shards and their index. opts.Overwrite is
+// the caller's to apply.
+func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opts *ReverseOptions) error {
 	var o ReverseOptions
 	if opts != nil {
 		o = *opts
@@ -123,9 +146,6 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	files := map[string]any{"config.json": cfg}
 	if md.String("tokenizer.ggml.model") != "" {
 		tj, tc, err := hfTokenizer(md)
@@ -139,7 +159,7 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 		if !ok {
 			continue
 		}
-		if err := writeJSONFile(filepath.Join(dir, f), v, o.Overwrite); err != nil {
+		if err := writeJSONFile(create, f, v); err != nil {
 			return err
 		}
 	}
@@ -147,8 +167,7 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 	if shard == 0 {
 		shard = DefaultShardSize
 	}
-	_, err = safetensors.WriteShardsContext(ctx, dir, "model", out, shard, o.Overwrite)
-	return err
+	return safetensors.EncodeFS(create, out, &refit.EncodeOptions{ShardSize: shard})
 }
 
 type hfTensor struct {
@@ -473,18 +492,18 @@ func hfTokenizer(md refit.Metadata) (map[string]any, map[string]any, error) {
 	return tj, tc, nil
 }
 
-func writeJSONFile(path string, v any, overwrite bool) error {
+func writeJSONFile(create refit.CreateFunc, name string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	pf, err := refit.CreatePending(path, overwrite)
+	w, err := create(name)
 	if err != nil {
 		return err
 	}
-	defer pf.Abort()
-	if _, err := pf.Write(append(b, '\n')); err != nil {
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		w.Close()
 		return err
 	}
-	return pf.Commit()
+	return w.Close()
 }

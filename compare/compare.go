@@ -77,6 +77,16 @@ func TensorsContext(ctx context.Context, a, b *tensor.Tensor) (TensorDiff, error
 // compareFloats decodes both tensors to float32 a chunk at a time and accumulates the
 // error figures, so memory stays a few hundred KiB whatever the tensor size.
 func compareFloats(ctx context.Context, d *TensorDiff, a, b *tensor.Tensor) error {
+	acc, err := streamFloats(ctx, d, a, b)
+	if err != nil {
+		return err
+	}
+	acc.finish(d)
+	return nil
+}
+
+// streamFloats folds a and b, decoded a chunk at a time, into d and the returned sums.
+func streamFloats(ctx context.Context, d *TensorDiff, a, b *tensor.Tensor) (floatStats, error) {
 	n := a.NumElements()
 	var (
 		acc        floatStats
@@ -86,20 +96,19 @@ func compareFloats(ctx context.Context, d *TensorDiff, a, b *tensor.Tensor) erro
 	)
 	for e := int64(0); e < n; e += floatChunk {
 		if err := ctx.Err(); err != nil {
-			return err
+			return acc, err
 		}
 		k := min(int64(floatChunk), n-e)
 		var err error
 		if ra, fa, offA, err = decodeChunk(a, ra, fa, offA, k); err != nil {
-			return err
+			return acc, err
 		}
 		if rb, fb, offB, err = decodeChunk(b, rb, fb, offB, k); err != nil {
-			return err
+			return acc, err
 		}
 		acc.add(d, fa, fb)
 	}
-	acc.finish(d)
-	return nil
+	return acc, nil
 }
 
 // decodeChunk reads k elements of t at byte offset off into f, reusing raw and f.

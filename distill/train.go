@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/runtime"
@@ -428,7 +429,7 @@ func evaluate(g *graph, d *Data, soft []float32, classes int, temp float64) (flo
 			row := y.data[r*classes : (r+1)*classes]
 			if d.Labels != nil && d.Labels[i] >= 0 {
 				labeled++
-				if argmax(row) == int(d.Labels[i]) {
+				if compare.Argmax(row) == int(d.Labels[i]) {
 					correct++
 				}
 				p := softmaxT(row, 1)
@@ -457,16 +458,6 @@ func Accuracy(student *onnxpb.ModelProto, fsys fs.FS, d *Data) (float64, error) 
 	}
 	acc, _, err := evaluate(g, d, nil, int(y.shape[1]), 1)
 	return acc, err
-}
-
-func argmax(v []float32) int {
-	b := 0
-	for i, x := range v {
-		if x > v[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 const (

@@ -237,3 +237,18 @@ func checkRecurrent(l LayerInfo) error {
 	}
 	return nil
 }
+
+// ForPyTorch renames and re-lays Keras-family weights as PyTorch expects them (Dense
+// kernels transposed to Linear weights, HWIO convolutions to OIHW, ...) when m carries
+// a Keras layer configuration (see refit.KerasConfig); other models pass through.
+func ForPyTorch(m *refit.Model) (*refit.Model, error) {
+	cfg := refit.KerasConfig(m)
+	if cfg == "" {
+		return m, nil
+	}
+	layers, err := LayersFromConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Keras layers for PyTorch layout: %w", err)
+	}
+	return ToPyTorch(m, layers)
+}

@@ -101,6 +101,10 @@ var dangerousModules = []string{
 	"sched", "atexit", "faulthandler", "tracemalloc", "linecache", "_winapi", "winreg", "msvcrt",
 }
 
+// dangerousPrefixes: every global whose dotted path starts with one of these is
+// dangerous, e.g. torch._C._jit_script_compile (TorchScript compiles and runs code).
+var dangerousPrefixes = []string{"torch._C._jit", "torch._C._import", "torch._C._load"}
+
 // dangerousNames are attribute names that are dangerous wherever they are reached from,
 // e.g. "builtins.eval" or "torch.serialization.os.system".
 var dangerousNames = map[string]bool{
@@ -130,6 +134,11 @@ func classify(module, name string) (Level, string) {
 	full := module + "." + name
 	if safeGlobals[full] {
 		return Safe, ""
+	}
+	for _, p := range dangerousPrefixes {
+		if strings.HasPrefix(full, p) {
+			return Dangerous, p + "* compiles or loads code"
+		}
 	}
 	segs := strings.Split(full, ".")
 	for i := range segs {

@@ -396,6 +396,9 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 			return value{}, false, err
 		}
 		w.recordStorage(pid)
+		if cls, ok := w.moduleClass(pid, off); ok {
+			return pushErr(cls)
+		}
 		return pushErr(value{kind: kPersistent})
 	case 'R': // REDUCE
 		if _, err := w.pop(); err != nil {
@@ -691,6 +694,36 @@ func appendList(l value, items ...value) {
 		return
 	}
 	*l.x.list = append(*l.x.list, items...)
+}
+
+// moduleClass resolves a persistent id of a legacy torch.save full-model pickle,
+// ('module', class, source file, source): torch's loader returns the class, which the
+// pickle then calls to rebuild the module. The class was reported where GLOBAL named it;
+// the id is reported again with its source file and the first line of its source (the
+// code that defines the class, which loading imports, never this scan).
+func (w *walker) moduleClass(pid value, off int64) (value, bool) {
+	if pid.kind != kTuple || len(pid.x.items) < 2 {
+		return value{}, false
+	}
+	it := pid.x.items
+	if it[0].kind != kStr || it[0].s != "module" || it[1].kind != kGlobal {
+		return value{}, false
+	}
+	note := "legacy torch module id"
+	if len(it) > 2 && it[2].kind == kStr {
+		note += "; source file " + strconv.Quote(it[2].s)
+	}
+	if len(it) > 3 && it[3].kind == kStr {
+		first, _, _ := strings.Cut(strings.TrimSpace(it[3].s), "\n")
+		if len(first) > 80 {
+			first = first[:80] + "..."
+		}
+		note += fmt.Sprintf("; source (%d bytes) begins %q", len(it[3].s), first)
+	}
+	cls := it[1]
+	w.findings = append(w.findings, Finding{Path: w.path, Module: cls.x.module, Name: cls.x.name,
+		Level: cls.x.level, Offset: off, Opcode: "BINPERSID", Note: note})
+	return cls, true
 }
 
 // recordStorage remembers torch persistent ids ('storage', type, key, location, numel, ...).

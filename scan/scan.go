@@ -10,6 +10,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/refit-ml/refit/internal/npyheader"
+	"github.com/refit-ml/refit/internal/tararchive"
 )
 
 // Caps on nested archives. Exceeding one is reported in Report.Errors.
@@ -21,11 +24,9 @@ const (
 	// MaxInflated is the most bytes one Scan decompresses in total (zip-bomb guard).
 	MaxInflated = 4 << 30
 	// MaxMembers is the most archive members one Scan looks at, nested ones included.
-	MaxMembers = 1 << 16
+	MaxMembers = 1 << 20
 	// memberCost is the work charged per archive member, for its buffers and headers.
-	memberCost = 64 << 10
-	// maxDirectory caps a zip central directory read into memory.
-	maxDirectory = 64 << 20
+	memberCost = 4 << 10
 )
 
 // Finding is one reference to a global (a class or function) in a pickle.
@@ -48,6 +49,8 @@ type Report struct {
 	// Errors lists data that could not be scanned (broken pickles, unsupported compression,
 	// caps exceeded). A file with errors is not known to be clean.
 	Errors []string `json:"errors"`
+	// Note explains a report with nothing to scan, e.g. a format that holds no pickles.
+	Note string `json:"note,omitempty"`
 }
 
 // Worst returns the highest level among the findings (Safe when there are none).
@@ -63,6 +66,7 @@ var errTruncated = errors.New("truncated")
 
 type scanner struct {
 	rep      *Report
+	label    string // names the top-level file in findings about the container itself
 	inflated int64
 	members  int
 	// work counts bytes read by the walkers and header searches; overlapping or
@@ -89,7 +93,7 @@ func Scan(r io.ReaderAt, size int64, name string) (*Report, error) {
 	if r == nil || size < 0 {
 		return nil, errors.New("scan: nil reader or negative size")
 	}
-	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}, workLimit: 1<<28 + 16*size}
+	s := &scanner{rep: &Report{Findings: []Finding{}, Errors: []string{}}, workLimit: 1<<28 + 16*size, label: name}
 	s.scanAt(name, "", r, size, 0)
 	return s.rep, nil
 }
@@ -100,6 +104,13 @@ func (s *scanner) errorf(path, format string, args ...any) {
 		msg = path + ": " + msg
 	}
 	s.rep.Errors = append(s.rep.Errors, msg)
+}
+
+// flag reports a container that loaders would read differently: Dangerous, because what
+// runs depends on which loader opens it.
+func (s *scanner) flag(path, what string, err error) {
+	s.rep.Findings = append(s.rep.Findings, Finding{Path: cmp.Or(path, s.label), Module: "(container)",
+		Name: what, Level: Dangerous, Offset: -1, Opcode: "(container)", Note: err.Error()})
 }
 
 func join(prefix, name string) string {
@@ -122,19 +133,17 @@ func head(r io.ReaderAt, size int64, n int) []byte {
 	return b[:k]
 }
 
-func isTar(h []byte) bool {
-	if len(h) < 512 || !bytes.Equal(h[257:262], []byte("ustar")) {
+// isTar reports whether Python's tarfile opens the data (its first header is valid).
+// rd may be nil for a stream, whose first 512 bytes h then decide.
+func isTar(h []byte, rd io.ReaderAt, size int64) bool {
+	if len(h) < 512 {
 		return false
 	}
-	sum := 0
-	for i, c := range h[:512] {
-		if i >= 148 && i < 156 {
-			c = ' '
-		}
-		sum += int(c)
+	if rd == nil {
+		rd, size = bytes.NewReader(h[:512]), 512
 	}
-	want, err := strconv.ParseInt(strings.Trim(string(h[148:156]), " \x00"), 8, 64)
-	return err == nil && int(want) == sum
+	_, err := tararchive.List(rd, size)
+	return !errors.Is(err, tararchive.ErrNotTar)
 }
 
 // scanAt scans data whose type is sniffed from its content. label names a top-level raw
@@ -148,23 +157,27 @@ func (s *scanner) scanAt(label, path string, r io.ReaderAt, size int64, depth in
 	switch {
 	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd):
 		s.scanZip(path, r, size, depth)
-	case isTar(h):
-		s.scanTar(path, r, size, depth)
 	case bytes.HasPrefix(h, npyMagic):
 		s.scanNPYStream(cmp.Or(path, label), io.NewSectionReader(r, 0, size))
+	case isTar(h, r, size):
+		members, err := tararchive.List(r, size)
+		s.scanTar(path, r, size, members, err, depth)
+		// torch.load unpickles the file from byte 0 when tarfile fails after opening it
+		// (a member cut short, a bad header in a chain): walk it as a pickle too.
+		s.scanPickles(cmp.Or(path, label), io.NewSectionReader(r, 0, size), layoutPlain, guess)
 	default:
 		// Not an archive by its first bytes, so torch.load would unpickle it from byte 0
 		// even when a zip follows (junk or a pickle prepended, a polyglot). Walk the data
 		// before any zip as pickles, then the zip.
 		zipAt := indexFrom(r, size, 0, zipLocal)
 		if zipAt < 0 && !hasEOCD(r, size) {
-			s.scanPickles(cmp.Or(path, label), io.NewSectionReader(r, 0, size), layoutPlain, false)
+			s.scanPickles(cmp.Or(path, label), io.NewSectionReader(r, 0, size), layoutPlain, strict)
 			return
 		}
 		if zipAt < 0 {
 			zipAt = size
 		}
-		s.scanPickles(join(path, "(data before zip)"), io.NewSectionReader(r, 0, zipAt), layoutPlain, true)
+		s.scanPickles(join(path, "(data before zip)"), io.NewSectionReader(r, 0, zipAt), layoutPlain, speculative)
 		s.scanZip(path, r, size, depth)
 	}
 }
@@ -204,18 +217,68 @@ const (
 // legacyMagic is torch's MAGIC_NUMBER, the first pickle of a legacy (non-zip) torch file.
 const legacyMagic = "119547037146038801333356"
 
+// walkMode says how sure the scanner is that data is a pickle.
+type walkMode int
+
+const (
+	strict      walkMode = iota // a pickle by name or position: every error is reported
+	speculative                 // starts like a pickle: errors are reported if it referenced a global
+	guess                       // any other member: kept only if it names real-looking globals
+)
+
+// plausible reports whether a walk of data that may not be a pickle at all found a
+// GLOBAL, INST or STACK_GLOBAL naming a dotted Python identifier, which random bytes
+// practically never spell.
+func plausible(fs []Finding) bool {
+	for _, f := range fs {
+		switch f.Opcode {
+		case "GLOBAL", "INST", "STACK_GLOBAL":
+			if dottedIdent(f.Module) && dottedIdent(f.Name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func dangerous(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Level == Dangerous {
+			return true
+		}
+	}
+	return false
+}
+
+func dottedIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, part := range strings.Split(s, ".") {
+		if part == "" || part[0] >= '0' && part[0] <= '9' {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // scanPickles walks consecutive pickles in rd until EOF. It keeps going after each STOP,
-// because a loader may read more than one pickle (legacy torch reads five). Speculative
-// scans (a member that merely starts like a pickle) report errors only if they found
-// something. It reports whether the data parsed cleanly to the end.
-func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative bool) bool {
+// because a loader may read more than one pickle (legacy torch reads five). mode says
+// which errors are worth reporting. It reports whether the data parsed cleanly to the end.
+func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, mode walkMode) bool {
 	src := &source{r: bufio.NewReaderSize(rd, 16<<10)}
 	if sk, ok := rd.(io.ReadSeeker); ok {
 		src.seeker = sk
 	}
 	mark := len(s.rep.Findings)
 	fail := func(err error) bool {
-		if !speculative || len(s.rep.Findings) > mark {
+		if mode == strict || len(s.rep.Findings) > mark {
 			s.errorf(path, "%v", err)
 		}
 		return false
@@ -233,6 +296,15 @@ func (s *scanner) scanPickles(path string, rd io.Reader, lay layout, speculative
 		w := newWalker(src, path)
 		top, err := w.walk()
 		s.charge(path, src.off-start)
+		if mode == guess {
+			// Text that merely looks like GLOBAL lines ("cat\ndog\n" in a vocabulary
+			// tensor) must not make a clean file unknown: keep a guess only if it names
+			// a dangerous global or parses as a whole pickle.
+			if !plausible(w.findings) || err != nil && err != io.EOF && !dangerous(w.findings) {
+				return false
+			}
+			mode = speculative
+		}
 		s.rep.Findings = append(s.rep.Findings, w.findings...)
 		if err == io.EOF {
 			return true
@@ -421,24 +493,38 @@ func (s *scanner) scanNPYStream(path string, r io.Reader) {
 		s.errorf(path, "npy: truncated header")
 		return
 	}
-	if npyHasObjects(string(hdr)) {
-		s.scanPickles(path, br, layoutPlain, false)
+	switch obj, err := npyObjects(string(hdr), pre[6]); {
+	case obj && err != nil:
+		s.errorf(path, "npy: %v; its data is scanned as a pickle", err)
+		s.scanPickles(path, br, layoutPlain, speculative)
+	case obj:
+		s.scanPickles(path, br, layoutPlain, strict)
 	}
 }
 
-// npyHasObjects reports whether a header's descr contains the object type code 'O',
-// in which case numpy stored the array as a pickle.
-func npyHasObjects(h string) bool {
-	i := strings.Index(h, "'descr':")
-	if i < 0 {
-		return true // unreadable header: scan the payload as a pickle to be safe
+// npyObjects reports whether a header's descr is or holds an object dtype, as numpy
+// reads it, in which case numpy.load unpickles the data. A header it cannot read counts
+// as holding objects, with the reason.
+func npyObjects(h string, major byte) (bool, error) {
+	if major < 3 {
+		// Versions 1 and 2 are Latin-1; the literal parser reads UTF-8.
+		var b strings.Builder
+		for i := 0; i < len(h); i++ {
+			b.WriteRune(rune(h[i]))
+		}
+		h = b.String()
 	}
-	d := h[i+len("'descr':"):]
-	if j := strings.Index(d, "'fortran_order'"); j >= 0 {
-		d = d[:j]
-	} else if j := strings.Index(d, "'shape'"); j >= 0 {
-		d = d[:j]
+	v, err := npyheader.Parse(h)
+	if err != nil {
+		return true, fmt.Errorf("header not understood: %w", err)
 	}
-	return strings.Contains(d, "O'") || strings.Contains(d, "O\"") ||
-		strings.Contains(d, "O8") || strings.Contains(d, "O4")
+	d, ok := v.(*npyheader.Dict)
+	if !ok {
+		return true, errors.New("header is not a dict")
+	}
+	descr, ok := d.Vals["descr"]
+	if !ok {
+		return true, errors.New("header has no descr")
+	}
+	return npyheader.HasObject(descr)
 }

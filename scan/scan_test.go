@@ -304,3 +304,34 @@ func ExampleScan() {
 	// evil.pkl os.system dangerous REDUCE
 	// worst: dangerous
 }
+
+// TestLegacyModuleIDs checks a pre-1.6 torch.save(model) file: its ('module', class,
+// source file, source) persistent ids resolve to the classes they name (unknown, not a
+// dangerous call of a computed value), and each id is reported with its source.
+func TestLegacyModuleIDs(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "format", "pytorch", "testdata", "model_legacy.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := scanBytes(t, "model_legacy.pt", data)
+	if rep.Worst() != Unknown {
+		t.Errorf("Worst() = %v, want unknown; findings %+v", rep.Worst(), rep.Findings)
+	}
+	var ids int
+	for _, f := range rep.Findings {
+		if f.Opcode == "BINPERSID" {
+			ids++
+			if !strings.Contains(f.Note, "source file") || !strings.Contains(f.Note, "class ") {
+				t.Errorf("module id %s: note %q lacks the source file and source", f.Global(), f.Note)
+			}
+		}
+	}
+	if ids == 0 {
+		t.Errorf("no module persistent ids reported; findings %+v", rep.Findings)
+	}
+	// The same id naming a dangerous callable stays dangerous where it is called.
+	evil := []byte("\x80\x02(X\x06\x00\x00\x00modulecposix\nsystem\nX\x01\x00\x00\x00fX\x01\x00\x00\x00stQX\x02\x00\x00\x00id\x85R.")
+	if rep := scanBytes(t, "evil.pkl", evil); rep.Worst() != Dangerous {
+		t.Errorf("module id naming posix.system: Worst() = %v, want dangerous", rep.Worst())
+	}
+}

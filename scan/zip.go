@@ -1,16 +1,18 @@
 package scan
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/bzip2"
 	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
+
+	"github.com/refit-ml/refit/internal/tararchive"
+	"github.com/refit-ml/refit/internal/ziparchive"
 )
 
 // zipEntry is a member as described by a local file header, with sizes completed from the
@@ -22,12 +24,6 @@ type zipEntry struct {
 	flags     uint16
 	dataOff   int64
 	csize     int64 // -1: unknown (deflate stream with a data descriptor)
-}
-
-type cdEntry struct {
-	name        string
-	csize       int64
-	localOffset int64 // absolute
 }
 
 func hasEOCD(r io.ReaderAt, size int64) bool { _, ok := findEOCD(r, size); return ok }
@@ -44,99 +40,8 @@ func findEOCD(r io.ReaderAt, size int64) (int64, bool) {
 	return start + int64(i), true
 }
 
-// centralDirectory reads the central directory, if there is a readable one, keyed by the
-// absolute offset of each member's local header. Prepended data is accounted for as
-// archive/zip does: base = directory end - directory size - directory offset.
-func centralDirectory(r io.ReaderAt, size int64) (map[int64]cdEntry, error) {
-	eocd, ok := findEOCD(r, size)
-	if !ok {
-		return nil, errors.New("no end of central directory (truncated or not a zip)")
-	}
-	var e [22]byte
-	if _, err := r.ReadAt(e[:], eocd); err != nil {
-		return nil, err
-	}
-	cdSize := int64(binary.LittleEndian.Uint32(e[12:]))
-	cdOff := int64(binary.LittleEndian.Uint32(e[16:]))
-	end := eocd
-	// A zip64 end record and locator may sit before the end record even when its own
-	// fields are not saturated (torch writes them always); the directory ends before them.
-	var loc [20]byte
-	if eocd >= 20+56 {
-		if _, err := r.ReadAt(loc[:], eocd-20); err == nil && bytes.Equal(loc[:4], []byte("PK\x06\x07")) {
-			var z [56]byte
-			rec := eocd - 20 - 56
-			if _, err := r.ReadAt(z[:], rec); err == nil && bytes.Equal(z[:4], []byte("PK\x06\x06")) {
-				end = rec
-				if cdSize == 0xffffffff || cdOff == 0xffffffff {
-					cdSize = int64(binary.LittleEndian.Uint64(z[40:]))
-					cdOff = int64(binary.LittleEndian.Uint64(z[48:]))
-				}
-			}
-		}
-	}
-	if cdSize > maxDirectory {
-		return nil, fmt.Errorf("central directory of %d bytes exceeds %d", cdSize, maxDirectory)
-	}
-	base := end - cdSize - cdOff
-	if base > 0 {
-		// The directory may simply not end where the end record is; archive/zip then
-		// assumes no prefix.
-		var sig [4]byte
-		if _, err := r.ReadAt(sig[:], base+cdOff); err != nil || !bytes.Equal(sig[:], []byte("PK\x01\x02")) {
-			base = 0
-		}
-	}
-	cd := make([]byte, cdSize) // cdSize <= file size, checked above
-	if _, err := r.ReadAt(cd, base+cdOff); err != nil {
-		return nil, fmt.Errorf("central directory: %w", err)
-	}
-	out := map[int64]cdEntry{}
-	for p := 0; p+46 <= len(cd); {
-		if !bytes.Equal(cd[p:p+4], []byte("PK\x01\x02")) {
-			return out, errors.New("central directory entry has a bad signature")
-		}
-		nl := int(binary.LittleEndian.Uint16(cd[p+28:]))
-		xl := int(binary.LittleEndian.Uint16(cd[p+30:]))
-		cl := int(binary.LittleEndian.Uint16(cd[p+32:]))
-		if p+46+nl+xl+cl > len(cd) {
-			return out, errors.New("central directory entry truncated")
-		}
-		csize := int64(binary.LittleEndian.Uint32(cd[p+20:]))
-		usize := int64(binary.LittleEndian.Uint32(cd[p+24:]))
-		loff := int64(binary.LittleEndian.Uint32(cd[p+42:]))
-		extra := cd[p+46+nl : p+46+nl+xl]
-		for len(extra) >= 4 {
-			id := binary.LittleEndian.Uint16(extra)
-			n := int(binary.LittleEndian.Uint16(extra[2:]))
-			if 4+n > len(extra) {
-				break
-			}
-			if id == 1 {
-				f := extra[4 : 4+n]
-				take := func(v *int64) {
-					if *v == 0xffffffff && len(f) >= 8 {
-						*v = int64(binary.LittleEndian.Uint64(f))
-						f = f[8:]
-					}
-				}
-				take(&usize)
-				take(&csize)
-				take(&loff)
-			}
-			extra = extra[4+n:]
-		}
-		name := string(cd[p+46 : p+46+nl])
-		if csize >= 0 && loff >= 0 && loff <= size-base {
-			out[base+loff] = cdEntry{name: name, csize: csize, localOffset: base + loff}
-		}
-		p += 46 + nl + xl + cl
-	}
-	return out, nil
-}
-
 // localHeader parses the local file header at off.
-func localHeader(r io.ReaderAt, size, off int64, cd map[int64]cdEntry) (zipEntry, error) {
+func localHeader(r io.ReaderAt, size, off int64) (zipEntry, error) {
 	var h [30]byte
 	if _, err := r.ReadAt(h[:], off); err != nil || !bytes.Equal(h[:4], zipLocal) {
 		return zipEntry{}, errors.New("bad local header")
@@ -167,12 +72,7 @@ func localHeader(r io.ReaderAt, size, off int64, cd map[int64]cdEntry) (zipEntry
 		}
 	}
 	e := zipEntry{name: string(nx[:nl]), localName: string(nx[:nl]), method: method, flags: flags, dataOff: off + 30 + nl + xl, csize: csize}
-	if c, ok := cd[off]; ok {
-		e.name = c.name // what loaders that read the central directory use
-	}
-	if c, ok := cd[off]; ok && (flags&8 != 0 || csize == 0xffffffff) {
-		e.csize = c.csize
-	} else if flags&8 != 0 && csize == 0 {
+	if flags&8 != 0 && csize == 0 {
 		e.csize = -1
 	}
 	if e.csize < -1 || e.csize == 0xffffffff {
@@ -181,15 +81,51 @@ func localHeader(r io.ReaderAt, size, off int64, cd map[int64]cdEntry) (zipEntry
 	return e, nil
 }
 
-// scanZip finds members by scanning for local file headers, so junk before the archive, a
-// broken tail and members missing from the central directory do not hide anything; members
-// the central directory points at that the scan skipped (inside other data) are added.
+// scanZip scans every member either loader lists (miniz for torch.load, zipfile for
+// numpy.load and Keras), flags archives they would read differently, then sweeps the file
+// for local headers no directory lists, so a broken or lying directory hides nothing.
 func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
-	cd, cdErr := centralDirectory(r, size)
-	if cdErr != nil {
-		s.errorf(prefix, "zip: %v", cdErr)
+	listed, err := ziparchive.Survey(r, size)
+	if errors.Is(err, ziparchive.ErrAmbiguous) {
+		s.flag(prefix, "ambiguous zip archive", err)
+	} else if err != nil {
+		s.errorf(prefix, "%v", err)
 	}
-	visited := map[int64]bool{}
+	// torch.load looks pickles up ignoring case: two *.pkl names that differ only by case
+	// leave it to chance which one runs.
+	pkl := map[string]string{}
+	for _, m := range listed {
+		if !isPickleName(m.Name) {
+			continue
+		}
+		k := strings.ToLower(m.Name)
+		if prev, ok := pkl[k]; ok && prev != m.Name {
+			s.flag(prefix, "ambiguous zip archive", fmt.Errorf("members %q and %q: torch.load's lookup ignores case and finds either", prev, m.Name))
+			break
+		}
+		pkl[k] = m.Name
+	}
+	if len(listed) > MaxMembers {
+		s.errorf(prefix, "zip: %d members; only the first %d are scanned", len(listed), MaxMembers)
+		listed = listed[:MaxMembers]
+	}
+	// skip maps a scanned local header to the bytes its data occupies.
+	skip := make(map[int64]int64, len(listed))
+	type key struct{ off, size int64 }
+	done := make(map[key]bool, len(listed))
+	for _, m := range listed {
+		if !s.charge(prefix, 0) {
+			return
+		}
+		skip[m.HeaderOffset] = max(skip[m.HeaderOffset], m.DataOffset+m.CompressedSize-m.HeaderOffset)
+		k := key{m.DataOffset, m.CompressedSize}
+		e := zipEntry{name: m.Name, localName: m.Name, method: m.Method, flags: m.Flags, dataOff: m.DataOffset, csize: m.CompressedSize}
+		if done[k] {
+			continue // the same bytes under another name: scanned once, flagged above
+		}
+		done[k] = true
+		s.zipMember(prefix, r, size, e, depth)
+	}
 	for pos := int64(0); pos < size && s.charge(prefix, 0); {
 		off := indexFrom(r, size, pos, zipLocal)
 		if off < 0 {
@@ -197,35 +133,20 @@ func (s *scanner) scanZip(prefix string, r io.ReaderAt, size int64, depth int) {
 			break
 		}
 		s.charge(prefix, off-pos)
-		e, err := localHeader(r, size, off, cd)
+		if n, ok := skip[off]; ok {
+			pos = off + max(n, 1)
+			continue
+		}
+		e, err := localHeader(r, size, off)
 		if err != nil {
 			pos = off + 1
 			continue
 		}
-		visited[off] = true
 		consumed := s.zipMember(prefix, r, size, e, depth)
 		pos = e.dataOff + max(consumed, 0)
 		if pos <= off {
 			pos = off + 1
 		}
-	}
-	var rest []int64
-	for off := range cd {
-		if !visited[off] {
-			rest = append(rest, off)
-		}
-	}
-	sort.Slice(rest, func(i, j int) bool { return rest[i] < rest[j] })
-	for _, off := range rest {
-		if !s.charge(prefix, 0) {
-			break
-		}
-		e, err := localHeader(r, size, off, cd)
-		if err != nil {
-			s.errorf(join(prefix, cd[off].name), "zip: %v", err)
-			continue
-		}
-		s.zipMember(prefix, r, size, e, depth)
 	}
 }
 
@@ -272,10 +193,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 // zipMember scans one member and returns how many compressed bytes it occupies (-1 unknown).
 func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry, depth int) int64 {
 	p := join(prefix, e.name)
-	pickleName := strings.HasSuffix(e.name, ".pkl") || strings.HasSuffix(e.localName, ".pkl")
-	if e.localName != e.name {
-		s.errorf(p, "zip: local header names the member %q", e.localName)
-	}
+	pickleName := isPickleName(e.name)
 	if e.flags&1 != 0 {
 		s.errorf(p, "zip: encrypted member; not scanned")
 		return e.csize
@@ -312,6 +230,14 @@ func (s *scanner) zipMember(prefix string, r io.ReaderAt, size int64, e zipEntry
 			return cr.n
 		}
 		return e.csize
+	case 12:
+		// bzip2: Python's zipfile (numpy.load, Keras) reads it, so its members are scanned.
+		if e.csize < 0 {
+			s.errorf(p, "zip: bzip2 member of unknown size; not scanned")
+			return -1
+		}
+		s.member(p, &capReader{r: bzip2.NewReader(bufio.NewReader(sec)), s: s}, nil, -1, depth, pickleName)
+		return e.csize
 	default:
 		s.errorf(p, "zip: compression method %d not supported; not scanned", e.method)
 		return e.csize
@@ -340,7 +266,7 @@ func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, d
 	switch {
 	case bytes.HasPrefix(h, npyMagic):
 		s.scanNPYStream(p, br)
-	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd) || isTar(h):
+	case bytes.HasPrefix(h, zipLocal) || bytes.HasPrefix(h, zipEnd) || isTar(h, ra, raSize):
 		if ra == nil {
 			buf, err := io.ReadAll(io.LimitReader(br, MaxInMemory+1))
 			if err != nil {
@@ -355,36 +281,47 @@ func (s *scanner) member(p string, rd io.Reader, ra io.ReaderAt, raSize int64, d
 		}
 		s.scanAt("", p, ra, raSize, depth+1)
 	case isPickle:
-		s.scanPickles(p, br, layoutPlain, false)
+		s.scanPickles(p, br, layoutPlain, strict)
 	case len(h) >= 2 && h[0] == 0x80 && h[1] <= 5:
-		s.scanPickles(p, br, layoutPlain, true)
+		s.scanPickles(p, br, layoutPlain, speculative)
+	default:
+		// Any member may be a pickle of any protocol to some loader: walk it, and
+		// keep what the walk found if it names real-looking globals.
+		s.scanPickles(p, br, layoutPlain, guess)
 	}
 }
 
-// scanTar scans a tar archive (the legacy torch format holds "pickle", "storages" and
-// "tensors" members).
-func (s *scanner) scanTar(prefix string, r io.ReaderAt, size int64, depth int) {
-	tr := tar.NewReader(io.NewSectionReader(r, 0, size))
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			s.errorf(prefix, "tar: %v", err)
-			return
-		}
-		if hdr.Typeflag != tar.TypeReg {
+// isPickleName reports member names loaders unpickle: *.pkl (data.pkl, constants.pkl,
+// compared ignoring case as miniz does) and the legacy tar member "pickle".
+func isPickleName(name string) bool {
+	base := strings.ToLower(name[strings.LastIndexByte(name, '/')+1:])
+	return strings.HasSuffix(base, ".pkl") || base == "pickle"
+}
+
+// scanTar scans the members of a tar archive as Python's tarfile lists them (torch's
+// legacy loader reads "storages", "tensors" and "pickle" through it). Every member that
+// has data is scanned, whatever its name.
+func (s *scanner) scanTar(prefix string, r io.ReaderAt, size int64, members []*tararchive.Member, listErr error, depth int) {
+	if listErr != nil {
+		s.errorf(prefix, "%v", listErr)
+	}
+	for _, m := range members {
+		if !m.HasData || !s.charge(prefix, 0) {
 			continue
 		}
-		p := join(prefix, hdr.Name)
-		switch hdr.Name {
+		p := join(prefix, m.Name)
+		n := min(m.Size, max(size-m.DataOffset, 0))
+		if n < m.Size {
+			s.errorf(p, "tar: member truncated (%d of %d bytes)", n, m.Size)
+		}
+		sec := io.NewSectionReader(r, m.DataOffset, n)
+		switch m.Name {
 		case "storages":
-			s.scanPickles(p, tr, layoutTarStorages, false)
+			s.scanPickles(p, sec, layoutTarStorages, strict)
 		case "tensors":
-			s.scanPickles(p, tr, layoutTarTensors, false)
+			s.scanPickles(p, sec, layoutTarTensors, strict)
 		default:
-			s.member(p, tr, nil, -1, depth, hdr.Name == "pickle" || strings.HasSuffix(hdr.Name, ".pkl"))
+			s.member(p, sec, sec, n, depth, isPickleName(m.Name))
 		}
 	}
 }

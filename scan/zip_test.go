@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,6 +85,8 @@ func TestZipCaps(t *testing.T) {
 		z := makeZip(t, map[string][]byte{"data.pkl": bad}, zip.Store)
 		i := bytes.Index(z, []byte("PK\x03\x04"))
 		z[i+8] = 14 // LZMA in the local header
+		j := bytes.Index(z, []byte("PK\x01\x02"))
+		z[j+10] = 14 // and in the central directory, which loaders follow
 		rep := scanBytes(t, "lzma.zip", z)
 		if len(rep.Errors) == 0 {
 			t.Errorf("LZMA member: no error; a member that cannot be read must not look clean")
@@ -110,8 +113,32 @@ func TestZipPolyglots(t *testing.T) {
 		if !has(rep, "archive/data.pkl", "os.system", Dangerous) {
 			t.Errorf("findings %+v errors %q; want os.system in archive/data.pkl", rep.Findings, rep.Errors)
 		}
-		if len(rep.Errors) == 0 {
-			t.Error("no error for mismatched member names")
+		if !has(rep, "", "(container).ambiguous zip archive", Dangerous) {
+			t.Errorf("findings %+v: mismatched member names not flagged", rep.Findings)
 		}
 	})
+}
+
+// TestZipGuessMembers: a member of any name and protocol is walked; text that only looks
+// like GLOBAL lines is not reported, a real protocol-0 pickle is.
+func TestZipGuessMembers(t *testing.T) {
+	for _, tc := range []struct {
+		data []byte
+		want bool
+	}{
+		{[]byte("cos\nsystem\n(S'echo pwned'\ntR."), true},
+		{[]byte("cat\ndog\nemu\nfox\n"), false},
+		{[]byte("cmy.module\nthing\n(tR."), true},
+		{[]byte("\x82\x01garbage"), false}, // EXT1 at byte 0 of tensor data
+	} {
+		z := makeZip(t, map[string][]byte{"archive/data.pkl": []byte("\x80\x02}q\x00."), "archive/data/0": tc.data}, zip.Store)
+		rep := scanBytes(t, "x.pt", z)
+		got := slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Path == "archive/data/0" })
+		if got != tc.want {
+			t.Errorf("member %q: findings %+v errors %q; want reported %v", tc.data, rep.Findings, rep.Errors, tc.want)
+		}
+		if !tc.want && len(rep.Errors) > 0 {
+			t.Errorf("member %q: errors %q for data that is no pickle", tc.data, rep.Errors)
+		}
+	}
 }

@@ -35,7 +35,7 @@
 //
 // Layer and member names from the file must be valid fs paths (refit.ErrInsecurePath).
 // Config members are capped at [MaxConfig]; the weights member's declared size must be
-// reachable by DEFLATE's maximum ratio, and archive/zip stops at the declared size and
+// reachable by DEFLATE's maximum ratio, and ziparchive stops at the declared size and
 // checks the CRC. The HDF5 library may panic on malformed files; every call into it
 // recovers and reports refit.ErrFormat.
 //

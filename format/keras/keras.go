@@ -1,7 +1,6 @@
 package keras
 
 import (
-	"archive/zip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -40,11 +40,7 @@ func Sniff(r io.ReaderAt, size int64) bool {
 	if !refit.HasPrefix(r, size, "PK\x03\x04") {
 		return false
 	}
-	z, err := zip.NewReader(r, size)
-	if err != nil {
-		return false
-	}
-	for _, f := range z.File {
+	for _, f := range ziparchive.AllMembers(r, size) {
 		if f.Name == WeightsMember {
 			return true
 		}
@@ -175,20 +171,20 @@ func lazyTensor(h *h5File, name string, o h5Object) (*tensor.Tensor, error) {
 }
 
 func decodeKeras3(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
-	z, err := zip.NewReader(r, size)
+	z, err := ziparchive.NewReader(r, size)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "reading .keras zip", Err: err}
 	}
 	m := &refit.Model{Format: "keras"}
 	m.Metadata.Set("keras.format", "keras")
-	var weights *zip.File
-	for _, f := range z.File {
+	var weights *ziparchive.Member
+	for _, f := range z.Members {
 		if err := refit.CheckLocalPath("keras", "archive member", f.Name); err != nil {
 			return nil, err
 		}
 		switch f.Name {
 		case "config.json", "metadata.json":
-			b, err := readMember(f, MaxConfig)
+			b, err := readMember(z, f, MaxConfig)
 			if err != nil {
 				return nil, err
 			}
@@ -202,23 +198,20 @@ func decodeKeras3(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model
 	}
 	// DEFLATE expands at most 1032:1; a larger declared size is a lie that would fill the
 	// disk, and inflating past the declared size is refused.
-	if weights.UncompressedSize64 > math.MaxInt64 || weights.CompressedSize64 > math.MaxInt64 {
-		return nil, refit.Errorf("keras", -1, "%s: size overflows int64", WeightsMember)
-	}
-	declared := int64(weights.UncompressedSize64)
-	if weights.Method != zip.Store {
-		if err := refit.CheckInflateRatio("keras", WeightsMember, int64(weights.CompressedSize64), declared); err != nil {
+	declared := weights.Size
+	if weights.Method != ziparchive.Store {
+		if err := refit.CheckInflateRatio("keras", WeightsMember, weights.CompressedSize, declared); err != nil {
 			return nil, err
 		}
 	}
-	rc, err := weights.Open()
+	rc, err := z.Open(weights)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "opening " + WeightsMember, Err: err}
 	}
 	h, err := openH5(refit.LimitInflated("keras", WeightsMember, &zipErrReader{rc}, declared), budget)
 	rc.Close()
 	if err != nil {
-		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, ziparchive.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = &refit.FormatError{Format: "keras", Offset: -1, Msg: "reading " + WeightsMember, Err: err}
 		}
 		return nil, err
@@ -281,11 +274,11 @@ func sortKeras3(ts []*tensor.Tensor) {
 	}
 }
 
-func readMember(f *zip.File, limit int64) ([]byte, error) {
-	if f.UncompressedSize64 > uint64(limit) {
-		return nil, refit.Errorf("keras", -1, "%s is %d bytes, more than %d", f.Name, f.UncompressedSize64, limit)
+func readMember(z *ziparchive.Reader, f *ziparchive.Member, limit int64) ([]byte, error) {
+	if f.Size > limit {
+		return nil, refit.Errorf("keras", -1, "%s is %d bytes, more than %d", f.Name, f.Size, limit)
 	}
-	rc, err := f.Open()
+	rc, err := z.Open(f)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "keras", Offset: -1, Msg: "opening " + f.Name, Err: err}
 	}

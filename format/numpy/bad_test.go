@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -201,7 +202,7 @@ func TestBadNPZ(t *testing.T) {
 		{"bomb: declared size larger than header says", []zipMember{{name: "a.npy", data: npy, deflate: true, usize: n + 4000}}, refit.ErrFormat, nil},
 		{"bomb: declared size smaller than header says", []zipMember{{name: "a.npy", data: npy, deflate: true, usize: n - 4000}}, refit.ErrFormat, nil},
 		{"bomb: impossible ratio", []zipMember{{name: "a.npy", data: npy, deflate: true, usize: 1 << 40}}, refit.ErrFormat, nil},
-		{"bad crc", []zipMember{{name: "a.npy", data: npy, deflate: true, usize: -1, crcDelta: 1}}, nil, zip.ErrChecksum},
+		{"bad crc", []zipMember{{name: "a.npy", data: npy, deflate: true, usize: -1, crcDelta: 1}}, nil, ziparchive.ErrChecksum},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := buildZip(t, c.members...)

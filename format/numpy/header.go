@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/npyheader"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -146,42 +148,47 @@ func (h *Header) parseDict(text string) error {
 	if h.Major >= 3 && !utf8.ValidString(text) {
 		return refit.Errorf("numpy", at, "version 3 header is not UTF-8")
 	}
-	v, err := parseLiteral(text)
+	v, err := npyheader.Parse(text)
 	if err != nil {
 		return refit.WrapErrorf("numpy", at, err, "malformed header")
 	}
-	d, ok := v.(*pyDict)
+	d, ok := v.(*npyheader.Dict)
 	if !ok {
 		return refit.Errorf("numpy", at, "header is not a dict")
 	}
-	if len(d.keys) != 3 {
-		return refit.Errorf("numpy", at, "header keys %q, want descr, fortran_order and shape", d.keys)
+	if len(d.Keys) != 3 {
+		return refit.Errorf("numpy", at, "header keys %q, want descr, fortran_order and shape", d.Keys)
 	}
 	for _, k := range []string{"descr", "fortran_order", "shape"} {
-		if _, ok := d.vals[k]; !ok {
-			return refit.Errorf("numpy", at, "header keys %q, want descr, fortran_order and shape", d.keys)
+		if _, ok := d.Vals[k]; !ok {
+			return refit.Errorf("numpy", at, "header keys %q, want descr, fortran_order and shape", d.Keys)
 		}
 	}
-	switch descr := d.vals["descr"].(type) {
+	// numpy.load unpickles the data of any dtype that is or holds an object, whatever
+	// its spelling. One that cannot be classified is refused below all the same.
+	if obj, err := npyheader.HasObject(d.Vals["descr"]); obj && err == nil {
+		return refit.Unsupportedf("numpy", "dtype %v holds pickled Python objects, which Refit never loads", d.Vals["descr"])
+	}
+	switch descr := d.Vals["descr"].(type) {
 	case string:
 		h.Descr = descr
 		h.DType, h.BigEndian, err = parseDescr(descr)
 		if err != nil {
 			return err
 		}
-	case pyList:
+	case npyheader.List, npyheader.Tuple:
 		return refit.Unsupportedf("numpy", "structured dtype %v", descr)
 	default:
 		return refit.Errorf("numpy", at, "descr %v is not a string", descr)
 	}
-	fortran, ok := d.vals["fortran_order"].(bool)
+	fortran, ok := d.Vals["fortran_order"].(bool)
 	if !ok {
-		return refit.Errorf("numpy", at, "fortran_order %v is not a bool", d.vals["fortran_order"])
+		return refit.Errorf("numpy", at, "fortran_order %v is not a bool", d.Vals["fortran_order"])
 	}
 	h.FortranOrder = fortran
-	shape, ok := d.vals["shape"].(pyTuple)
+	shape, ok := d.Vals["shape"].(npyheader.Tuple)
 	if !ok {
-		return refit.Errorf("numpy", at, "shape %v is not a tuple", d.vals["shape"])
+		return refit.Errorf("numpy", at, "shape %v is not a tuple", d.Vals["shape"])
 	}
 	if len(shape) > tensor.MaxDims {
 		return refit.Errorf("numpy", at, "rank %d exceeds %d", len(shape), tensor.MaxDims)
@@ -209,6 +216,9 @@ var descrTypes = map[string]tensor.DType{
 // Refit cannot hold (strings, datetimes, long doubles) is unsupported, not malformed.
 const numpyKinds = "biufcmMOSUVa?"
 
+// typeCode is the shape of a type code numpy could define: a kind, a size, a unit.
+var typeCode = regexp.MustCompile(`^[A-Za-z?][A-Za-z0-9]*(\[[A-Za-z0-9]+\])?$`)
+
 // nativeBigEndian is the host byte order, which '=' and '|' descriptors mean.
 var nativeBigEndian = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 
@@ -231,7 +241,7 @@ func parseDescr(s string) (d tensor.DType, bigEndian bool, err error) {
 	if d, ok := descrTypes[code]; ok {
 		return d, bigEndian, nil
 	}
-	if code != "" && strings.IndexByte(numpyKinds, code[0]) >= 0 {
+	if npyheader.Known(s) || code != "" && strings.IndexByte(numpyKinds, code[0]) >= 0 && typeCode.MatchString(code) {
 		return 0, false, refit.Unsupportedf("numpy", "dtype %q", s)
 	}
 	return 0, false, refit.Errorf("numpy", -1, "invalid dtype descriptor %q", s)

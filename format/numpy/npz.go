@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -28,10 +28,11 @@ const (
 // tensors always give the same bytes. It is the earliest time a zip can record.
 var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// openZip opens r as a zip archive, mapping errors to refit.ErrFormat.
-func openZip(r io.ReaderAt, size int64) (*zip.Reader, error) {
-	zr, err := zip.NewReader(r, size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+// openZip opens r as a zip archive, mapping errors to refit.ErrFormat; an archive that
+// loaders would read differently is refused (ziparchive.ErrAmbiguous).
+func openZip(r io.ReaderAt, size int64) (*ziparchive.Reader, error) {
+	zr, err := ziparchive.NewReader(r, size)
+	if err != nil {
 		return nil, refit.WrapErrorf("numpy", -1, err, "reading zip directory")
 	}
 	return zr, nil
@@ -46,8 +47,8 @@ func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, e
 		return nil, err
 	}
 	m := &refit.Model{Format: "numpy"}
-	seen := make(map[string]bool, len(zr.File))
-	for _, f := range zr.File {
+	seen := make(map[string]bool, len(zr.Members))
+	for _, f := range zr.Members {
 		name, ok := strings.CutSuffix(f.Name, memberSuffix)
 		if !ok || name == "" {
 			return nil, refit.Unsupportedf("numpy", "member %q of the .npz archive is not a .npy array", f.Name)
@@ -59,7 +60,7 @@ func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, e
 			return nil, refit.Errorf("numpy", -1, "duplicate member %q", f.Name)
 		}
 		seen[name] = true
-		t, err := decodeMember(r, size, f, name, budget)
+		t, err := decodeMember(zr, r, size, f, name, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -68,24 +69,18 @@ func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, e
 	return m, nil
 }
 
-func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *refit.Budget) (*tensor.Tensor, error) {
+func decodeMember(zr *ziparchive.Reader, r io.ReaderAt, size int64, f *ziparchive.Member, name string, budget *refit.Budget) (*tensor.Tensor, error) {
 	if f.Flags&0x1 != 0 {
 		return nil, refit.Unsupportedf("numpy", "member %q is encrypted", f.Name)
 	}
-	if f.UncompressedSize64 > math.MaxInt64 || f.CompressedSize64 > math.MaxInt64 {
-		return nil, refit.Errorf("numpy", -1, "member %q: size overflows int64", f.Name)
-	}
-	usize, csize := int64(f.UncompressedSize64), int64(f.CompressedSize64)
-	off, err := f.DataOffset()
-	if err != nil {
-		return nil, refit.WrapErrorf("numpy", -1, err, "member %q: reading local header", f.Name)
-	}
+	usize, csize := f.Size, f.CompressedSize
+	off := f.DataOffset
 	if off < 0 || off > size || csize > size-off {
 		return nil, refit.WrapErrorf("numpy", off, io.ErrUnexpectedEOF, "member %q: %d compressed bytes run past the end of the archive", f.Name, csize)
 	}
 	memberErr := func(err error) error { return fmt.Errorf("numpy: member %q: %w", f.Name, err) }
 	switch f.Method {
-	case zip.Store:
+	case ziparchive.Store:
 		if csize != usize {
 			return nil, refit.Errorf("numpy", off, "stored member %q: compressed size %d != size %d", f.Name, csize, usize)
 		}
@@ -103,14 +98,14 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *r
 			}
 			return buf, nil
 		}, data)
-	case zip.Deflate:
-		if usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
+	case ziparchive.Deflate, ziparchive.BZip2: // numpy.load reads both through zipfile
+		if f.Method == ziparchive.Deflate && usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
 			return nil, refit.Errorf("numpy", off, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
 		}
 		// The declared size bounds everything read: the header must declare exactly
 		// the data that fills the member, and reading stops there, so a member that
 		// inflates beyond its declared size (a zip bomb) is never expanded.
-		rc, err := f.Open()
+		rc, err := zr.Open(f)
 		if err != nil {
 			return nil, memberErr(refit.WrapErrorf("numpy", off, err, "opening"))
 		}
@@ -119,7 +114,7 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *r
 		if err != nil {
 			return nil, memberErr(err)
 		}
-		return newTensor(name, h, func() ([]byte, error) { return inflate(f, h, budget) }, nil)
+		return newTensor(name, h, func() ([]byte, error) { return inflate(zr, f, h, budget) }, nil)
 	default:
 		return nil, refit.Unsupportedf("numpy", "member %q uses zip compression method %d", f.Name, f.Method)
 	}
@@ -129,16 +124,16 @@ func decodeMember(r io.ReaderAt, size int64, f *zip.File, name string, budget *r
 // are charged to budget, and stay charged: the caller may keep them, and Go frees them
 // only at a later collection, so a model whose deflated members are read again and
 // again (convert reads them once to write and once to verify) meets the budget sooner.
-func inflate(f *zip.File, h *Header, budget *refit.Budget) ([]byte, error) {
+func inflate(zr *ziparchive.Reader, f *ziparchive.Member, h *Header, budget *refit.Budget) ([]byte, error) {
 	if err := budget.Charge(h.DataSize, "inflated .npz members"); err != nil {
 		return nil, fmt.Errorf("numpy: member %q: %w", f.Name, err)
 	}
-	zrc, err := f.Open()
+	zrc, err := zr.Open(f)
 	if err != nil {
 		return nil, refit.WrapErrorf("numpy", -1, err, "member %q: opening", f.Name)
 	}
 	defer zrc.Close()
-	rc := refit.LimitInflated("numpy", f.Name, zrc, int64(f.UncompressedSize64))
+	rc := refit.LimitInflated("numpy", f.Name, zrc, f.Size)
 	if _, err := io.CopyN(io.Discard, rc, h.DataOffset); err != nil {
 		return nil, refit.WrapErrorf("numpy", -1, unexpectedEOF(err), "member %q: skipping header", f.Name)
 	}
@@ -146,7 +141,7 @@ func inflate(f *zip.File, h *Header, budget *refit.Budget) ([]byte, error) {
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, refit.WrapErrorf("numpy", -1, unexpectedEOF(err), "member %q: inflating", f.Name)
 	}
-	// One more read reaches the end of the member, where archive/zip checks the CRC
+	// One more read reaches the end of the member, where ziparchive checks the CRC
 	// and that no byte follows the declared size.
 	var one [1]byte
 	if n, err := rc.Read(one[:]); n != 0 || err != io.EOF {
@@ -164,12 +159,15 @@ func sniffNPZ(r io.ReaderAt, size int64) bool {
 	if !refit.HasPrefix(r, size, "PK\x03\x04") {
 		return false
 	}
-	zr, err := openZip(r, size)
-	if err != nil || len(zr.File) == 0 {
+	// Every listing either loader has, so that an ambiguous archive reaches Decode and
+	// its error.
+	all := ziparchive.AllMembers(r, size)
+	if len(all) == 0 {
 		return false
 	}
-	for _, f := range zr.File {
-		if !strings.HasSuffix(f.Name, memberSuffix) || f.Name == memberSuffix {
+	for _, f := range all {
+		name, _, _ := strings.Cut(f.Name, "\x00") // as Python's zipfile names it
+		if !strings.HasSuffix(name, memberSuffix) || name == memberSuffix {
 			return false
 		}
 	}

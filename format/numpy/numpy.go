@@ -19,6 +19,7 @@ func init() {
 		Decode:     Decode,
 		DecodeFS:   DecodeFS,
 		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		EncodeFS:   EncodeFS,
 	})
 }
 

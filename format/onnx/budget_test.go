@@ -3,6 +3,7 @@ package onnx
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,11 +51,16 @@ func TestProtoCost(t *testing.T) {
 		md := (&onnxpb.ModelProto{}).ProtoReflect().Descriptor()
 		est := protoCost(b, md, 0)
 		proto.Unmarshal(b, new(onnxpb.ModelProto)) // one-time setup of the types b uses
-		got := allocBytes(func() {
-			if err := proto.Unmarshal(b, new(onnxpb.ModelProto)); err != nil {
-				t.Fatal(err)
-			}
-		})
+		// The least of several runs: TotalAlloc also counts what other goroutines of
+		// the test binary allocate meanwhile.
+		got := int64(math.MaxInt64)
+		for range 5 {
+			got = min(got, allocBytes(func() {
+				if err := proto.Unmarshal(b, new(onnxpb.ModelProto)); err != nil {
+					t.Fatal(err)
+				}
+			}))
+		}
 		if est < got || est > 4*got {
 			t.Errorf("%s: estimated %d bytes, Unmarshal allocated %d", name, est, got)
 		}

@@ -266,12 +266,48 @@ func writeFile(ctx context.Context, name string, mp *onnxpb.ModelProto, data []t
 	if opts == nil {
 		opts = &EncodeOptions{}
 	}
+	out, err := refit.CreatePendingOutput(ctx, name, false, opts.Overwrite)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	if err := writeFiles(out.Create, filepath.Base(name), mp, data, opts); err != nil {
+		return err
+	}
+	_, err = out.Commit()
+	return err
+}
+
+// EncodeFS writes a Model decoded from ONNX (see Encode) as opts.Name (default
+// "model.onnx"), with tensors of at least DefaultSizeThreshold bytes in the side file
+// NAME.data when opts.ExternalData is set or the model exceeds 2 GiB. The side file is
+// created first, so it is in place before the model that names it.
+func EncodeFS(create refit.CreateFunc, m *refit.Model, opts *refit.EncodeOptions) error {
+	if opts == nil {
+		opts = &refit.EncodeOptions{}
+	}
+	if opts.ShardSize > 0 {
+		return fmt.Errorf("onnx: %w", refit.ErrNoShards)
+	}
+	name := opts.Name
+	if name == "" {
+		name = "model.onnx"
+	}
+	mp, data, err := modelSource(m)
+	if err != nil {
+		return err
+	}
+	return writeFiles(create, name, mp, data, &EncodeOptions{ExternalData: opts.ExternalData})
+}
+
+// writeFiles writes the model file name and, with external data, its side file.
+func writeFiles(create refit.CreateFunc, name string, mp *onnxpb.ModelProto, data []tensor.Data, opts *EncodeOptions) error {
 	lay := layout{threshold: opts.SizeThreshold, sideName: opts.ExternalDataName}
 	if lay.threshold <= 0 {
 		lay.threshold = DefaultSizeThreshold
 	}
 	if lay.sideName == "" {
-		lay.sideName = filepath.Base(name) + ".data"
+		lay.sideName = name + ".data"
 	}
 	if strings.ContainsAny(lay.sideName, `/\`) || !fs.ValidPath(lay.sideName) {
 		return fmt.Errorf("onnx: external data name %q must be a plain file name: %w", lay.sideName, refit.ErrInsecurePath)
@@ -290,33 +326,48 @@ func writeFile(ctx context.Context, name string, mp *onnxpb.ModelProto, data []t
 	if p.total > protoLimit {
 		return refit.Unsupportedf("onnx", "model is %d bytes even with external data, over the %d-byte protobuf limit", p.total, protoLimit)
 	}
-	out, err := refit.CreatePendingContext(ctx, name, opts.Overwrite)
+	var side io.WriteCloser
+	if lay.external {
+		if side, err = create(lay.sideName); err != nil {
+			return err
+		}
+		defer side.Close()
+	}
+	out, err := create(name)
 	if err != nil {
 		return err
 	}
-	defer out.Abort()
-	if !lay.external {
+	defer out.Close()
+	if side == nil {
 		if err := p.write(out, nil); err != nil {
 			return err
 		}
-		return out.Commit()
+		return out.Close()
 	}
-	side, err := refit.CreatePendingContext(ctx, filepath.Join(filepath.Dir(name), lay.sideName), opts.Overwrite)
-	if err != nil {
+	if err := p.write(out, side); err != nil {
 		return err
 	}
-	defer side.Abort()
-	sw := bufio.NewWriterSize(side, 1<<20)
-	if err := p.write(out, sw); err != nil {
+	if err := side.Close(); err != nil {
 		return err
 	}
-	if err := sw.Flush(); err != nil {
-		return err
+	return out.Close()
+}
+
+// ErrNoGraph reports a model without an ONNX graph (one decoded from another format)
+// written as ONNX, so that a caller can convert a graph first. It reads as, and
+// wraps, refit.ErrUnsupported; the message around it says what is missing.
+var ErrNoGraph = fmt.Errorf("%w", refit.ErrUnsupported)
+
+// Prepare checks that m carries an ONNX graph, which Encode needs (see ErrNoGraph).
+func Prepare(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) {
+	if _, ok := m.Source.(*Source); !ok {
+		return nil, noGraph(m)
 	}
-	if err := side.Commit(); err != nil {
-		return err
-	}
-	return out.Commit()
+	return m, nil
+}
+
+func noGraph(m *refit.Model) error {
+	return fmt.Errorf("onnx: model (from %s) has no ONNX graph to write; ONNX output needs one: %w", m.Format, ErrNoGraph)
 }
 
 // modelSource returns the graph of a Model decoded from ONNX and, per initializer,
@@ -324,7 +375,7 @@ func writeFile(ctx context.Context, name string, mp *onnxpb.ModelProto, data []t
 func modelSource(m *refit.Model) (*onnxpb.ModelProto, []tensor.Data, error) {
 	src, ok := m.Source.(*Source)
 	if !ok {
-		return nil, nil, refit.Unsupportedf("onnx", "model (from %s) has no ONNX graph to write; ONNX output needs one", m.Format)
+		return nil, nil, noGraph(m)
 	}
 	if err := m.CheckNames(); err != nil {
 		return nil, nil, err

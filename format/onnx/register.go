@@ -15,6 +15,8 @@ func init() {
 		Decode:     Decode,
 		DecodeFS:   DecodeFS,
 		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		EncodeFS:   EncodeFS,
+		Prepare:    Prepare,
 	})
 }
 

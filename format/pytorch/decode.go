@@ -1,7 +1,6 @@
 package pytorch
 
 import (
-	"archive/zip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/pickle"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -34,7 +34,8 @@ func isLegacy(r io.ReaderAt, size int64) bool {
 }
 
 // Sniff reports whether r is a torch.save file: a zip archive holding <dir>/data.pkl,
-// or a legacy file starting with the magic number pickle.
+// or a legacy file starting with the magic number pickle. An archive the loaders would
+// read differently is claimed too, so that Decode explains why it is refused.
 func Sniff(r io.ReaderAt, size int64) bool {
 	if isLegacy(r, size) {
 		return true
@@ -42,23 +43,48 @@ func Sniff(r io.ReaderAt, size int64) bool {
 	if !refit.HasPrefix(r, size, "PK\x03\x04") {
 		return false
 	}
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return truncatedZip(r, size) != nil // claimed, so that Decode can say where it was cut
-	}
-	_, err = findPrefix(zr)
-	return err == nil
-}
-
-// findPrefix returns the archive's top-level folder holding data.pkl.
-func findPrefix(zr *zip.Reader) (string, error) {
-	for _, f := range zr.File {
-		dir, base, ok := strings.Cut(f.Name, "/")
-		if ok && base == "data.pkl" && dir != "" && dir != "." && dir != ".." {
-			return dir, nil
+	for _, m := range ziparchive.AllMembers(r, size) {
+		if _, base, ok := strings.Cut(m.Name, "/"); ok && strings.EqualFold(base, "data.pkl") {
+			return true
 		}
 	}
-	return "", errorf("zip archive without <dir>/data.pkl")
+	return truncatedZip(r, size) != nil // claimed, so that Decode can say where it was cut
+}
+
+// findPrefix returns the archive's top-level folder as torch's reader takes it: the
+// folder of the first member, which every lookup is then relative to.
+func findPrefix(zr *ziparchive.Reader) (string, error) {
+	if len(zr.Members) == 0 {
+		return "", errorf("empty zip archive")
+	}
+	dir, _, ok := strings.Cut(zr.Members[0].Name, "/")
+	if !ok || dir == "" || dir == "." || dir == ".." {
+		return "", errorf("zip member %q is not in a folder", zr.Members[0].Name)
+	}
+	if m, err := lookup(zr, dir+"/data.pkl"); err != nil {
+		return "", err
+	} else if m == nil {
+		return "", errorf("zip archive without %s/data.pkl", dir)
+	}
+	return dir, nil
+}
+
+// lookup finds a member as torch does (ignoring case), refusing names that match twice.
+func lookup(zr *ziparchive.Reader, name string) (*ziparchive.Member, error) {
+	m, err := zr.Lookup(name)
+	if err != nil {
+		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
+	}
+	return m, nil
+}
+
+// openZip reads the archive's directory, refusing archives loaders read differently.
+func openZip(r io.ReaderAt, size int64) (*ziparchive.Reader, error) {
+	zr, err := ziparchive.NewReader(r, size)
+	if err != nil {
+		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
+	}
+	return zr, nil
 }
 
 // Decode reads a torch.save file (zip or legacy format) or a TorchScript archive.
@@ -118,21 +144,21 @@ func wrapPickleErr(err error) error {
 }
 
 func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *refit.Budget) (any, error) {
-	zr, err := zip.NewReader(r, size)
+	zr, err := openZip(r, size)
 	if err != nil {
-		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "bad zip archive", Err: err}
+		return nil, err
 	}
 	prefix, err := findPrefix(zr)
 	if err != nil {
 		return nil, err
 	}
-	members := make(map[string]*zip.File, len(zr.File))
-	for _, f := range zr.File {
-		members[f.Name] = f
-	}
 	bigEndian := false
-	if f := members[prefix+"/byteorder"]; f != nil {
-		b, err := readMember(f, 16)
+	byteorder, err := lookup(zr, prefix+"/byteorder")
+	if err != nil {
+		return nil, err
+	}
+	if f := byteorder; f != nil {
+		b, err := readMember(zr, f, 16)
 		if err != nil {
 			return nil, err
 		}
@@ -144,12 +170,16 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *ref
 			return nil, errorf("byteorder %q", b)
 		}
 	}
-	if f := members[prefix+"/data.pkl"]; f != nil && f.UncompressedSize64 <= maxPickleSize {
-		if err := budget.Charge(int64(f.UncompressedSize64), "pytorch: the bytes of "+f.Name); err != nil {
+	dataPkl, err := lookup(zr, prefix+"/data.pkl")
+	if err != nil {
+		return nil, err
+	}
+	if dataPkl != nil && dataPkl.Size <= maxPickleSize {
+		if err := budget.Charge(dataPkl.Size, "pytorch: the bytes of "+dataPkl.Name); err != nil {
 			return nil, err
 		}
 	}
-	pkl, err := readMember(members[prefix+"/data.pkl"], maxPickleSize)
+	pkl, err := readMember(zr, dataPkl, maxPickleSize)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +189,11 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *ref
 		if err != nil || st.resolved {
 			return st, err
 		}
-		if err := resolveZipStorage(r, size, st, members[prefix+"/data/"+st.key], bigEndian, budget); err != nil {
+		m, err := lookup(zr, prefix+"/data/"+st.key)
+		if err != nil {
+			return nil, err
+		}
+		if err := resolveZipStorage(r, zr, st, m, bigEndian, budget); err != nil {
 			return nil, err
 		}
 		return st, nil
@@ -172,43 +206,42 @@ func decodeZip(r io.ReaderAt, size int64, opts *refit.DecodeOptions, budget *ref
 }
 
 // readMember reads a small zip member whole, refusing more than limit bytes.
-func readMember(f *zip.File, limit int64) ([]byte, error) {
+func readMember(zr *ziparchive.Reader, f *ziparchive.Member, limit int64) ([]byte, error) {
 	if f == nil {
 		return nil, errorf("zip member missing")
 	}
-	if f.UncompressedSize64 > uint64(limit) {
-		return nil, errorf("%s declares %d bytes (limit %d)", f.Name, f.UncompressedSize64, limit)
+	if f.Size > limit {
+		return nil, errorf("%s declares %d bytes (limit %d)", f.Name, f.Size, limit)
 	}
 	if err := checkRatio(f); err != nil {
 		return nil, err
 	}
-	rc, err := f.Open()
+	rc, err := zr.Open(f)
 	if err != nil {
 		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "open " + f.Name, Err: err}
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
+	b, err := io.ReadAll(rc) // the reader stops at the declared size, checked against limit
 	if err != nil {
 		return nil, &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "read " + f.Name, Err: err}
-	}
-	if uint64(len(b)) != f.UncompressedSize64 {
-		return nil, errorf("%s holds %d bytes, declares %d", f.Name, len(b), f.UncompressedSize64)
 	}
 	return b, nil
 }
 
-func checkRatio(f *zip.File) error {
-	if f.Method == zip.Store {
-		if f.CompressedSize64 != f.UncompressedSize64 {
+// checkRatio refuses what torch's miniz cannot read (methods other than store and
+// deflate) and sizes DEFLATE cannot reach.
+func checkRatio(f *ziparchive.Member) error {
+	if f.Method == ziparchive.Store {
+		if f.CompressedSize != f.Size {
 			return errorf("stored member %s with different sizes", f.Name)
 		}
 		return nil
 	}
-	if f.Method != zip.Deflate {
+	if f.Method != ziparchive.Deflate {
 		return refit.Unsupportedf("pytorch", "zip compression method %d in %s", f.Method, f.Name)
 	}
-	if f.UncompressedSize64/maxDeflateRatio > f.CompressedSize64 {
-		return errorf("%s declares %d bytes from %d compressed: a zip bomb", f.Name, f.UncompressedSize64, f.CompressedSize64)
+	if f.Size/maxDeflateRatio > f.CompressedSize {
+		return errorf("%s declares %d bytes from %d compressed: a zip bomb", f.Name, f.Size, f.CompressedSize)
 	}
 	return nil
 }
@@ -274,28 +307,23 @@ func storageFromPID(pid any, storages map[string]*storage) (*storage, error) {
 	return st, nil
 }
 
-func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigEndian bool, budget *refit.Budget) error {
+func resolveZipStorage(r io.ReaderAt, zr *ziparchive.Reader, st *storage, f *ziparchive.Member, bigEndian bool, budget *refit.Budget) error {
 	if f == nil {
 		return errorf("storage data/%s missing from the archive", st.key)
 	}
 	need := st.numel * int64(st.dtype.TypeSize())
-	if f.UncompressedSize64 < uint64(need) {
-		return errorf("storage data/%s holds %d bytes, needs %d", st.key, f.UncompressedSize64, need)
+	if f.Size < need {
+		return errorf("storage data/%s holds %d bytes, needs %d", st.key, f.Size, need)
 	}
 	if err := checkRatio(f); err != nil {
 		return err
 	}
 	st.bigEndian = bigEndian
 	st.resolved = true
-	if f.Method == zip.Store {
-		off, err := f.DataOffset()
-		if err != nil {
-			return &refit.FormatError{Format: "pytorch", Offset: -1, Msg: "storage " + st.key, Err: err}
-		}
-		if off < 0 || off > size || need > size-off {
-			return errorf("storage data/%s at %d+%d outside the file", st.key, off, need)
-		}
-		st.readAt, st.base = r, off
+	if f.Method == ziparchive.Store {
+		// The data lies within the file: NewReader checked every member's extent. Reading
+		// r itself keeps copy_file_range available for stored tensors.
+		st.readAt, st.base = r, f.DataOffset
 		return nil
 	}
 	// Every inflation is charged to the call's budget and stays charged (as for .npz
@@ -304,12 +332,12 @@ func resolveZipStorage(r io.ReaderAt, size int64, st *storage, f *zip.File, bigE
 		if err := budget.Charge(n, "inflated storages"); err != nil {
 			return nil, fmt.Errorf("pytorch: data/%s: %w", st.key, err)
 		}
-		zrc, err := f.Open()
+		zrc, err := zr.Open(f)
 		if err != nil {
 			return nil, err
 		}
 		defer zrc.Close()
-		rc := refit.LimitInflated("pytorch", f.Name, zrc, int64(f.UncompressedSize64))
+		rc := refit.LimitInflated("pytorch", f.Name, zrc, f.Size)
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(rc, buf); err != nil {
 			return nil, fmt.Errorf("pytorch: inflate data/%s: %w", st.key, err)

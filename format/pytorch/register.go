@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/layout"
 )
 
 func init() {
@@ -13,5 +14,7 @@ func init() {
 		Sniff:      Sniff,
 		Decode:     Decode,
 		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		// Keras-family weights take PyTorch's names and layouts.
+		Prepare: func(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) { return layout.ForPyTorch(m) },
 	})
 }

@@ -35,6 +35,7 @@ func init() {
 		DecodeFS:   DecodeFS,
 		SniffFS:    SniffFS,
 		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		EncodeFS:   EncodeFS,
 	})
 }
 

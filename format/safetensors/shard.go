@@ -2,10 +2,8 @@ package safetensors
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 
@@ -16,29 +14,72 @@ import (
 // ShardName is the Hugging Face shard file name pattern: base, index, count (1-based).
 const ShardName = "%s-%05d-of-%05d" + Extension
 
-// WriteShards writes m into dir the way Hugging Face libraries do: tensors, in model
-// order, fill shards of at most maxShardBytes tensor bytes (a larger tensor gets a shard
-// of its own), named base-00001-of-0000N.safetensors, plus base.safetensors.index.json
-// with metadata.total_size and a sorted weight_map. A model that fits in one shard (or
-// maxShardBytes <= 0) is written as base.safetensors with no index, as they do too.
-// Every shard carries the model's metadata. It returns the paths written, index last.
+// WriteShards writes m into dir the way Hugging Face libraries do (see EncodeFS):
+// base-00001-of-0000N.safetensors shards of at most maxShardBytes tensor bytes plus
+// base.safetensors.index.json, or base.safetensors alone when the model fits in one
+// shard (or maxShardBytes <= 0). It returns the paths written, index last.
 //
-// Files are written to temporary names and renamed only after all were written; on
-// any error every temporary file is removed. Shards are renamed before the index, so
-// an interrupted rename never leaves an index naming missing shards.
+// Files are written to a temporary folder and renamed only after all were written
+// (shards before the index, so an interrupted rename never leaves an index naming
+// missing shards); on any error every temporary file is removed.
 func WriteShards(dir, base string, m *refit.Model, maxShardBytes int64, overwrite bool) ([]string, error) {
 	return WriteShardsContext(context.Background(), dir, base, m, maxShardBytes, overwrite)
 }
 
 // WriteShardsContext is WriteShards whose writes fail, and whose files are removed,
 // once ctx is done.
-func WriteShardsContext(ctx context.Context, dir, base string, m *refit.Model, maxShardBytes int64, overwrite bool) (_ []string, err error) {
-	if base == "" || strings.ContainsAny(base, `/\`) || base == "." || base == ".." {
-		return nil, fmt.Errorf("safetensors: invalid shard base name %q", base)
+func WriteShardsContext(ctx context.Context, dir, base string, m *refit.Model, maxShardBytes int64, overwrite bool) ([]string, error) {
+	if err := checkBase(base); err != nil {
+		return nil, err
 	}
+	if err := refit.CheckOutputDir(dir); err != nil {
+		return nil, err
+	}
+	out, err := refit.CreatePendingOutput(ctx, dir, true, overwrite)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Abort()
+	if err := writeShards(out.Create, base, "", m, maxShardBytes); err != nil {
+		return nil, err
+	}
+	return out.Commit()
+}
+
+// EncodeFS writes m as Hugging Face libraries do: tensors, in model order, fill
+// shards of at most opts.ShardSize tensor bytes (a larger tensor gets a shard of its
+// own), named BASE-00001-of-0000N.safetensors, followed by BASE.safetensors.index.json
+// with metadata.total_size and a sorted weight_map. Every shard carries the model's
+// metadata. BASE is opts.Name without its extension, or "model". A model that fits in
+// one shard (or ShardSize <= 0) is one file, opts.Name or model.safetensors, with no
+// index, as they do too.
+func EncodeFS(create refit.CreateFunc, m *refit.Model, opts *refit.EncodeOptions) error {
+	if opts == nil {
+		opts = &refit.EncodeOptions{}
+	}
+	base := "model"
+	if opts.Name != "" {
+		base = strings.TrimSuffix(opts.Name, path.Ext(opts.Name))
+	}
+	if err := checkBase(base); err != nil {
+		return err
+	}
+	return writeShards(create, base, opts.Name, m, opts.ShardSize)
+}
+
+func checkBase(base string) error {
+	if base == "" || strings.ContainsAny(base, `/\`) || base == "." || base == ".." {
+		return fmt.Errorf("safetensors: invalid shard base name %q", base)
+	}
+	return nil
+}
+
+// writeShards writes the files of EncodeFS; single names the file of a model that
+// fits in one shard ("" for base.safetensors).
+func writeShards(create refit.CreateFunc, base, single string, m *refit.Model, maxShardBytes int64) error {
 	opts := &EncodeOptions{}
 	if _, err := layout(m, opts); err != nil { // reject the model before creating files
-		return nil, err
+		return err
 	}
 	groups := splitShards(m.Tensors, maxShardBytes)
 	type output struct {
@@ -48,7 +89,10 @@ func WriteShardsContext(ctx context.Context, dir, base string, m *refit.Model, m
 	}
 	var outs []output
 	if len(groups) <= 1 {
-		outs = append(outs, output{name: base + Extension, tensors: m.Tensors})
+		if single == "" {
+			single = base + Extension
+		}
+		outs = append(outs, output{name: single, tensors: m.Tensors})
 	} else {
 		weightMap := map[string]string{}
 		var total int64
@@ -62,48 +106,26 @@ func WriteShardsContext(ctx context.Context, dir, base string, m *refit.Model, m
 		}
 		outs = append(outs, output{name: base + IndexSuffix, index: indexJSON(total, weightMap)})
 	}
-	if !overwrite {
-		for _, o := range outs {
-			if _, err := os.Lstat(filepath.Join(dir, o.name)); err == nil {
-				return nil, fmt.Errorf("%w: %s", refit.ErrExists, filepath.Join(dir, o.name))
-			}
-		}
-	}
-
-	var pending []*refit.PendingFile
-	defer func() {
-		if err != nil {
-			for _, p := range pending {
-				p.Abort()
-			}
-		}
-	}()
 	for _, o := range outs {
-		p, err := refit.CreatePendingContext(ctx, filepath.Join(dir, o.name), overwrite)
+		w, err := create(o.name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		pending = append(pending, p)
 		if o.index != nil {
-			_, err = p.Write(o.index)
+			_, err = w.Write(o.index)
 		} else {
-			err = Encode(p, m.Derive(o.tensors), opts)
+			err = Encode(w, m.Derive(o.tensors), opts)
+		}
+		if err == nil {
+			err = w.Close()
+		} else {
+			w.Close()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("safetensors: writing %s: %w", o.name, err)
+			return fmt.Errorf("safetensors: writing %s: %w", o.name, err)
 		}
 	}
-	paths := make([]string, 0, len(pending))
-	for i, p := range pending {
-		if err := p.Commit(); err != nil {
-			for _, q := range pending[i+1:] {
-				q.Abort()
-			}
-			return nil, errors.Join(fmt.Errorf("safetensors: committing %s", p.Target()), err)
-		}
-		paths = append(paths, p.Target())
-	}
-	return paths, nil
+	return nil
 }
 
 // splitShards groups tensors, in order, into runs of at most limit bytes.

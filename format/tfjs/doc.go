@@ -23,8 +23,10 @@
 // [EncodeFiles] writes model.json and shards through a [Creator] (one weight group,
 // shards of [DefaultShardSize] named as the converter names them); F16 tensors are
 // stored float16-quantized (TF.js reads them as float32), F64/BF16 as float32, 8- and
-// 16-bit integers as int32. It is not registered as the format's single-writer
-// Encode, since a TF.js model is several files.
+// 16-bit integers as int32. The format registers it as its multi-file writer
+// (EncodeFS, a folder output) with [Prepare], which maps weights onto a Keras
+// topology (PyTorch or Keras names, see [LayersModel]) so that tf.loadLayersModel
+// loads the result.
 //
 // # Verification
 //

@@ -19,7 +19,17 @@ type EncodeOptions struct {
 
 // Creator creates the named output file (a name inside the output folder, such as
 // "model.json" or "group1-shard1of2.bin").
-type Creator func(name string) (io.WriteCloser, error)
+type Creator = refit.CreateFunc
+
+// EncodeFS is EncodeFiles for the registry: model.json and shards of opts.ShardSize
+// bytes (0 means DefaultShardSize).
+func EncodeFS(create refit.CreateFunc, m *refit.Model, opts *refit.EncodeOptions) error {
+	o := &EncodeOptions{}
+	if opts != nil {
+		o.ShardSize = opts.ShardSize
+	}
+	return EncodeFiles(create, m, o)
+}
 
 // ShardName is the name of shard i (from 1) of n, as the TF.js converter names them.
 func ShardName(i, n int) string { return fmt.Sprintf("group1-shard%dof%d.bin", i, n) }

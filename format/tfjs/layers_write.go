@@ -13,6 +13,9 @@ import (
 // LayersFormat is the "format" of a TF.js layers model.json.
 const LayersFormat = "layers-model"
 
+// GraphFormat is model.json's "format" for a TF.js graph model (metadata "tfjs.format").
+const GraphFormat = "graph-model"
+
 // LayersTopology returns the Keras model topology held in b, for EncodeLayers: b is a
 // TF.js model.json (its "modelTopology" is taken), a TF.js modelTopology
 // ({"keras_version", "backend", "model_config"}), or a bare Keras 2 model config
@@ -114,14 +117,24 @@ func EncodeLayers(create Creator, m *refit.Model, topology []byte, opts *EncodeO
 	if err != nil {
 		return err
 	}
-	names, err := topologyLayers(topo)
+	d, err := layersModel(m, topo)
 	if err != nil {
 		return err
+	}
+	return EncodeFiles(create, d, opts)
+}
+
+// layersModel checks that every tensor of m is a weight of a layer of the topology
+// topo and returns m with the topology as TF.js metadata.
+func layersModel(m *refit.Model, topo []byte) (*refit.Model, error) {
+	names, err := topologyLayers(topo)
+	if err != nil {
+		return nil, err
 	}
 	for _, t := range m.Tensors {
 		i := strings.LastIndex(t.Name, "/")
 		if i <= 0 || (!slices.Contains(names, t.Name[:i]) && !slices.Contains(names, t.Name[:strings.Index(t.Name, "/")])) {
-			return fmt.Errorf("tfjs: tensor %q is not a weight of a layer of the topology (want \"<layer>/<weight>\"): %w",
+			return nil, fmt.Errorf("tfjs: tensor %q is not a weight of a layer of the topology (want \"<layer>/<weight>\"): %w",
 				t.Name, refit.ErrFormat)
 		}
 	}
@@ -131,7 +144,7 @@ func EncodeLayers(create Creator, m *refit.Model, topology []byte, opts *EncodeO
 	d.Metadata.Set("tfjs.format", LayersFormat)
 	d.Metadata.Set("tfjs.generated_by", generatedBy(topo))
 	d.Metadata.Set("tfjs.model_topology", string(topo))
-	return EncodeFiles(create, d, opts)
+	return d, nil
 }
 
 // generatedBy names the Keras version of a topology, as the TF.js converter does.

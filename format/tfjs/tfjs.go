@@ -27,6 +27,9 @@ func init() {
 		Decode:     Decode,
 		DecodeFS:   DecodeFS,
 		SniffFS:    SniffFS,
+		EncodeFS:   EncodeFS,
+		Prepare:    Prepare,
+		Folder:     true,
 	})
 }
 

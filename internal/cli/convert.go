@@ -1,11 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +15,8 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/compare"
-	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/tfjs"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -66,7 +65,7 @@ cast, max error where it was), and only then renamed into place.`,
 	f.StringVar(&o.dtype, "dtype", "", "cast floating-point tensors to this type: f32, f16, bf16, f64, f8_e4m3, f8_e5m2 (or fp16, half, float16, bfloat16, fp32, float, double ...)")
 	f.StringVar(&o.key, "key", "", "select a sub-tree of a nested checkpoint (dotted)")
 	f.BoolVar(&o.extract, "extract", false, "read full-model pickles and TorchScript archives as inert data")
-	f.StringVar(&o.shardSize, "shard-size", "", "split safetensors output into shards of at most this size (e.g. 5GB)")
+	f.StringVar(&o.shardSize, "shard-size", "", "split the output into shards of at most this size where the format can (safetensors with an index, TF.js; e.g. 5GB)")
 	f.StringVar(&o.weights, "weights", "", "put these tensors (any format) into an ONNX graph by name, checking dtype and shape")
 	f.StringVar(&o.topology, "topology", "", "TF.js output: the Keras topology (a model.json, .h5 or .keras) the weights belong to; default: the input's own")
 	f.StringVar(&o.modelPy, "model-py", "", "Keras/TF.js to PyTorch: also write this model.py (an nn.Module building the network) whose state_dict OUT holds")
@@ -83,48 +82,31 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if sameFile(in, out) {
 		return usageError{fmt.Errorf("output %s is the input", out)}
 	}
-	var (
-		enc *refit.Format
-		err error
-	)
-	switch {
-	case o.to != "":
-		enc, err = refit.Lookup(o.to)
-	case o.shardSize != "" && filepath.Ext(out) == "":
-		enc, err = refit.Lookup("safetensors") // OUT is a folder of shards
-	default:
-		enc, err = refit.ForPath(out)
-	}
+	enc, err := convertFormat(out, o)
 	if err != nil {
-		return outputFormatError(out, o.to)
+		return err
 	}
-	if enc.Name == "tfjs" { // a folder: model.json plus weight shards
-		src, err := openSource(e, in, enc, o)
-		if err != nil {
-			return err
-		}
-		defer src.Close()
-		return convertToTFJS(e, src, out, o.topology, o.force)
-	}
-	if enc.Encode == nil {
+	if !enc.Writable() {
 		return usageError{wrapMsg(refit.ErrUnsupported, "Refit reads %s but cannot write it; it writes %s", enc.Name, writableFormats())}
 	}
-	src, err := openSource(e, in, enc, o)
+	eo := &refit.EncodeOptions{ExternalData: o.externalData}
+	if o.shardSize != "" {
+		if eo.ShardSize, err = parseSize(o.shardSize); err != nil {
+			return usageError{err}
+		}
+	}
+	// OUT names a folder for folder formats (TF.js) and for shards without an extension.
+	folder := enc.Folder || (o.shardSize != "" && filepath.Ext(out) == "")
+	if !folder {
+		eo.Name = filepath.Base(out)
+	}
+	src, converted, err := openSource(e, in, enc, o)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if isLLMGGUF(src) && enc.Name == "safetensors" && filepath.Ext(out) == "" {
+	if arch.Reversible(src) && arch.ReversesTo(enc) && filepath.Ext(out) == "" {
 		return reverseGGUF(e, src, out, o)
-	}
-	if _, isONNX := src.Source.(*onnx.Source); enc.Name == "onnx" && !isONNX && o.weights == "" {
-		mp, ok, err := graphToONNX(e.ctx, in, src)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return writeConvertedGraph(e, mp, &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name}, out, o)
-		}
 	}
 	m := src
 	if o.weights != "" {
@@ -140,18 +122,32 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 			return err
 		}
 	}
-	if o.modelPy != "" {
-		if enc.Name != "pytorch" {
-			return usageError{fmt.Errorf("--model-py needs PyTorch output")}
+	if o.topology != "" {
+		if eo.Topology, err = readTopology(o.topology); err != nil {
+			return err
 		}
+	}
+	if o.modelPy != "" {
 		if m, err = writeModelPy(e, in, src, o); err != nil {
 			return err
 		}
-	} else if m, err = toPyTorchLayout(m, enc.Name); err != nil {
+	} else if m, err = enc.PrepareFor(m, eo); errors.Is(err, onnx.ErrNoGraph) {
+		// Not an ONNX model: convert its graph (Keras, TF.js, TFLite) when it has one.
+		mp, ok, gerr := graphToONNX(e.ctx, in, src)
+		if gerr != nil {
+			return gerr
+		}
+		if ok {
+			return writeConvertedGraph(e, mp, &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name}, out, o)
+		}
+		return err
+	} else if errors.Is(err, tfjs.ErrNoTopology) {
+		return usageError{fmt.Errorf("a %s model has no Keras topology: pass --topology (a TF.js model.json, a Keras config .json, or the original .h5/.keras)", src.Format)}
+	} else if err != nil {
 		return err
 	}
 	base := m // before casting: what cast errors are measured against
-	if o.dtype != "" && src.Format != hfFormat {
+	if o.dtype != "" && !converted {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
 			return err
@@ -161,82 +157,117 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		}
 	}
 	res := &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name, Tensors: len(m.Tensors), MinCos: 1}
-	if o.shardSize != "" {
-		size, err := parseSize(o.shardSize)
-		if err != nil {
-			return usageError{err}
-		}
-		if err := writeSharded(e, enc, base, m, out, size, o, res); err != nil {
-			return err
-		}
-		return reportConvert(e, res, o)
+	if err := writeOutput(e, enc, base, m, out, folder, eo, o, res); err != nil {
+		return err
 	}
+	return reportConvert(e, res, o)
+}
 
-	if enc.Name == "onnx" {
-		return writeONNX(e, base, m, out, o, res)
+// convertFormat is the output format: --to, safetensors for a folder of shards, or
+// the one OUT's extension names.
+func convertFormat(out string, o *convertOptions) (*refit.Format, error) {
+	var (
+		enc *refit.Format
+		err error
+	)
+	switch {
+	case o.to != "":
+		enc, err = refit.Lookup(o.to)
+	case o.shardSize != "" && filepath.Ext(out) == "":
+		enc, err = refit.Lookup(shardFolderFormat)
+	default:
+		enc, err = refit.ForPath(out)
 	}
-	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	if err != nil {
+		return nil, outputFormatError(out, o.to)
+	}
+	return enc, nil
+}
+
+// shardFolderFormat is written when OUT is a folder for --shard-size and --to is not given.
+const shardFolderFormat = "safetensors"
+
+// writeOutput writes m as format enc to out (a folder when folder is set) through a
+// temporary folder, re-reads and compares it unless --no-verify, and only then moves
+// the files into place, the file naming the others (index, model.json) last.
+func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, folder bool, eo *refit.EncodeOptions, o *convertOptions, res *convertResult) error {
+	po, err := refit.CreatePendingOutput(e.ctx, out, folder, o.force)
 	if err != nil {
 		return err
 	}
-	defer pf.Abort()
+	defer po.Abort()
 	var total int64
 	for _, t := range m.Tensors {
 		total += t.Size()
 	}
 	bar := newProgress(e, "write", total)
-	bw := bufio.NewWriterSize(bar.writer(pf), 1<<20)
-	err = encoderFor(enc, out)(bw, m)
-	if err == nil {
-		err = bw.Flush()
+	create := func(name string) (io.WriteCloser, error) {
+		w, err := po.Create(name)
+		if err != nil || bar.bar == nil {
+			return w, err // unwrapped, w keeps its ReadFrom (copy_file_range)
+		}
+		return progressWriter{bar.writer(w), w}, nil
 	}
+	err = enc.EncodeTo(create, m, eo)
 	bar.done()
+	if errors.Is(err, refit.ErrNoShards) {
+		return usageError{fmt.Errorf("--shard-size does not apply to %s output", enc.Name)}
+	}
 	if err != nil {
 		return err
 	}
-	if st, err := pf.Stat(); err == nil {
-		res.Bytes = st.Size()
-	}
+	res.Bytes = po.Size()
 	if !o.noVerify {
-		if err := verifyOutput(e.ctx, enc, base, m, pf.Name(), res); err != nil {
+		names := po.Names()
+		if err := verifyOutput(e.ctx, enc, base, m, po.Path(names[len(names)-1]), res); err != nil {
 			return err
 		}
 	}
-	if err := pf.Commit(); err != nil {
+	files, err := po.Commit()
+	if err != nil {
 		return err
 	}
-	res.Files = []string{out}
-	return reportConvert(e, res, o)
+	res.Files = files
+	return nil
 }
 
-// hfFormat names models converted from Hugging Face LLM folders.
-const hfFormat = "hf"
+// progressWriter counts what an output file's writer receives in the progress bar.
+type progressWriter struct {
+	io.Writer
+	c io.Closer
+}
+
+func (p progressWriter) Close() error { return p.c.Close() }
 
 // openSource opens IN, with a sparse layout expanded. A Hugging Face LLM folder
 // written as GGUF goes through the architecture converter (names, metadata,
-// tokenizer), which applies --dtype itself.
-func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (*refit.Model, error) {
-	if st, err := os.Stat(in); err == nil && st.IsDir() && enc.Name == "gguf" {
+// tokenizer), which applies --dtype itself: converted reports that.
+func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *refit.Model, converted bool, err error) {
+	if st, err := os.Stat(in); err == nil && st.IsDir() && arch.ConvertsFolderFor(enc) {
 		fsys := refit.DirFS(in)
 		if arch.IsHFFolder(fsys) {
 			opts := &arch.ConvertOptions{}
 			if o.dtype != "" {
 				d, err := parseTypeFlag("--dtype", o.dtype)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				opts.DType = d
 			}
 			m, err := arch.ConvertHF(e.ctx, fsys, opts)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			m.Format = hfFormat
-			return m, nil
+			return m, true, nil
 		}
 	}
-	return openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract, MaxMemory: int64(e.maxMemory)})
+	m, err = openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract, MaxMemory: int64(e.maxMemory)})
+	return m, false, err
 }
+
+// hfFormat labels models converted from Hugging Face LLM folders.
+const hfFormat = "hf"
 
 // verifyOutput re-opens the written file with the target decoder and compares every tensor.
 func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, path string, res *convertResult) error {
@@ -254,38 +285,13 @@ func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Mode
 }
 
 // verifyModels checks that got holds exactly the tensors of want (the model that was
-// encoded) and measures how far cast tensors moved from base (the model before casting).
+// encoded) and measures how far cast tensors moved from base (compare.Written).
 func verifyModels(ctx context.Context, base, want, got *refit.Model, res *convertResult) error {
-	rep, err := compare.ModelsContext(ctx, want, got, nil)
+	r, err := compare.Written(ctx, base, want, got)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if len(rep.Missing) > 0 || len(rep.Extra) > 0 {
-		return fmt.Errorf("verify: output tensors differ from input: missing %v, extra %v", rep.Missing, rep.Extra)
-	}
-	baseByName, gotByName := compare.ByName(base), compare.ByName(got)
-	for i, d := range rep.Tensors {
-		if d.ShapeMismatch() || d.Note != "" {
-			return fmt.Errorf("verify: tensor %s: %s", d.Name, d.Note)
-		}
-		if !d.Exact {
-			return fmt.Errorf("verify: tensor %s differs from what was written (max error %g)", d.Name, d.MaxAbs)
-		}
-		if orig := baseByName[d.Name]; orig != nil && orig.DType != d.DTypeB {
-			// A cast tensor: report its error against the original values.
-			cd, err := compare.TensorsContext(ctx, orig, gotByName[d.Name])
-			if err != nil {
-				return fmt.Errorf("verify: %w", err)
-			}
-			rep.Tensors[i], d = cd, cd
-		}
-		if d.Exact {
-			res.Exact++
-		}
-		res.MaxAbs = math.Max(res.MaxAbs, d.MaxAbs)
-		res.MinCos = math.Min(res.MinCos, d.Cosine)
-	}
-	res.Diffs = rep.Tensors
+	res.Exact, res.MaxAbs, res.MinCos, res.Diffs = r.Exact, r.MaxAbs, r.MinCos, r.Tensors
 	res.Verified = true
 	return nil
 }
@@ -316,20 +322,6 @@ func reportConvert(e *env, res *convertResult, o *convertOptions) error {
 		tw.Flush()
 	}
 	return nil
-}
-
-// encoderFor returns the registered encoder, except where the output name picks a
-// variant the registry's one-writer interface cannot (a single-array .npy).
-func encoderFor(enc *refit.Format, out string) func(io.Writer, *refit.Model) error {
-	if enc.Name == "numpy" && isNPY(out) {
-		return func(w io.Writer, m *refit.Model) error {
-			if len(m.Tensors) != 1 {
-				return fmt.Errorf("a .npy file holds one array and the model has %d tensors; write .npz instead", len(m.Tensors))
-			}
-			return numpy.EncodeNPY(w, m.Tensors[0])
-		}
-	}
-	return enc.Encode
 }
 
 func isNPY(name string) bool { return strings.EqualFold(filepath.Ext(name), ".npy") }

@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -175,28 +173,14 @@ func readArray(path string) (*tensor.Tensor, error) {
 	return tensor.FromBytes(t.Name, t.DType, t.Shape, b)
 }
 
-// outputDiff compares one output of two runs.
-type outputDiff struct {
-	Name      string       `json:"name"`
-	Shape     tensor.Shape `json:"shape"`
-	MaxAbs    float64      `json:"max_abs_error"`
-	MaxRel    float64      `json:"max_rel_error"`
-	Cosine    float64      `json:"cosine"`
-	Top1      *float64     `json:"top1_agreement,omitempty"` // classifier outputs only
-	KL        *float64     `json:"kl_divergence,omitempty"`  // mean KL(softmax(a) || softmax(b)) per row
-	AccuracyA *float64     `json:"accuracy_a,omitempty"`
-	AccuracyB *float64     `json:"accuracy_b,omitempty"`
-	Note      string       `json:"note,omitempty"`
-}
-
 type modelDiff struct {
-	A        string       `json:"a"`
-	B        string       `json:"b"`
-	Inputs   string       `json:"inputs"`
-	Outputs  []outputDiff `json:"outputs"`
-	MaxAbs   float64      `json:"max_abs_error"`
-	MinCos   float64      `json:"min_cosine"`
-	Exceeded bool         `json:"tolerance_exceeded"`
+	A        string               `json:"a"`
+	B        string               `json:"b"`
+	Inputs   string               `json:"inputs"`
+	Outputs  []compare.OutputDiff `json:"outputs"`
+	MaxAbs   float64              `json:"max_abs_error"`
+	MinCos   float64              `json:"min_cosine"`
+	Exceeded bool                 `json:"tolerance_exceeded"`
 	// RandomInputs counts the random rows the comparison ran on (0: real data).
 	RandomInputs int64   `json:"random_inputs,omitempty"`
 	dataFlag     string  // the command's flag for real data, when not --data
@@ -257,6 +241,15 @@ func modelVerdict(r *modelDiff, o *diffOptions) verdict {
 // diffSessions runs both sessions on the same inputs and compares outputs by name
 // (by position when the names differ).
 func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*modelDiff, error) {
+	r, err := runOutputs(ctx, sa, sb, set)
+	if err != nil {
+		return nil, err
+	}
+	return newModelDiff(r, set), nil
+}
+
+// runOutputs runs both sessions on set and compares their outputs (compare.Outputs).
+func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, error) {
 	outA, err := sa.Run(ctx, set.values)
 	if err != nil {
 		return nil, fmt.Errorf("running A: %w", err)
@@ -265,124 +258,29 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 	if err != nil {
 		return nil, fmt.Errorf("running B: %w", err)
 	}
-	r := &modelDiff{Inputs: set.source, MinCos: 1, RandomInputs: set.randomRows}
-	namesB := sb.Outputs()
-	for i, info := range sa.Outputs() {
-		va := outA[info.Name]
-		vb := outB[info.Name]
-		if vb == nil && i < len(namesB) {
-			vb = outB[namesB[i].Name]
-		}
-		d := compareOutputs(info.Name, va, vb, set.labels)
-		r.Outputs = append(r.Outputs, d)
-		if d.Note == "" {
-			r.MaxAbs = math.Max(r.MaxAbs, d.MaxAbs)
-			r.MinCos = math.Min(r.MinCos, d.Cosine)
-		} else {
-			r.MaxAbs = math.Inf(1)
-		}
-	}
-	return r, nil
+	return compare.Outputs(outputTensors(sa, outA), outputTensors(sb, outB), set.labels), nil
 }
 
-func compareOutputs(name string, va, vb *runtime.Value, labels []int64) outputDiff {
-	d := outputDiff{Name: name}
-	if va == nil || vb == nil {
-		d.Note = "missing in one model"
-		return d
-	}
-	d.Shape = tensor.Shape(va.Shape)
-	if !slices.Equal(va.Shape, vb.Shape) {
-		d.Note = fmt.Sprintf("shape %v != %v", va.Shape, vb.Shape)
-		return d
-	}
-	fa, fb := asFloat32(va), asFloat32(vb)
-	if fa == nil || fb == nil {
-		d.Note = "not numeric"
-		return d
-	}
-	var td compare.TensorDiff
-	compare.Floats(&td, fa, fb)
-	d.MaxAbs, d.MaxRel, d.Cosine = td.MaxAbs, td.MaxRel, td.Cosine
-	if len(va.Shape) == 2 && va.Shape[1] > 1 && va.DType.Float() {
-		rows, cols := int(va.Shape[0]), int(va.Shape[1])
-		agree, kl := 0, 0.0
-		var correctA, correctB int
-		for i := 0; i < rows; i++ {
-			ra, rb := fa[i*cols:(i+1)*cols], fb[i*cols:(i+1)*cols]
-			ia, ib := argmax(ra), argmax(rb)
-			if ia == ib {
-				agree++
-			}
-			kl += klSoftmax(ra, rb)
-			if len(labels) == rows {
-				if int64(ia) == labels[i] {
-					correctA++
-				}
-				if int64(ib) == labels[i] {
-					correctB++
-				}
-			}
-		}
-		t1, k := float64(agree)/float64(rows), kl/float64(rows)
-		d.Top1, d.KL = &t1, &k
-		if len(labels) == rows {
-			aa, ab := float64(correctA)/float64(rows), float64(correctB)/float64(rows)
-			d.AccuracyA, d.AccuracyB = &aa, &ab
-		}
-	}
-	return d
+func newModelDiff(r *compare.OutputsReport, set *inputSet) *modelDiff {
+	return &modelDiff{Inputs: set.source, RandomInputs: set.randomRows, Outputs: r.Outputs, MaxAbs: r.MaxAbs, MinCos: r.MinCos}
 }
 
-func asFloat32(v *runtime.Value) []float32 {
-	t, err := v.Tensor("")
-	if err != nil || !(t.DType.Float() || t.DType.Integer() || t.DType == tensor.Bool) {
-		return nil
-	}
-	f, err := t.Float32s()
-	if err != nil {
-		return nil
-	}
-	return f
-}
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
+// outputTensors lists a run's outputs in the session's output order, as tensors; an
+// output the run did not produce is left out.
+func outputTensors(s *runtime.Session, out map[string]*runtime.Value) []*tensor.Tensor {
+	var ts []*tensor.Tensor
+	for _, info := range s.Outputs() {
+		v := out[info.Name]
+		if v == nil {
+			continue
 		}
-	}
-	return best
-}
-
-// klSoftmax is KL(softmax(a) || softmax(b)) in nats.
-func klSoftmax(a, b []float32) float64 {
-	pa, pb := softmax(a), softmax(b)
-	kl := 0.0
-	for i := range pa {
-		if pa[i] > 0 {
-			kl += pa[i] * (math.Log(pa[i]) - math.Log(math.Max(pb[i], 1e-300)))
+		t, err := v.Tensor(info.Name)
+		if err != nil { // not a tensor type (strings ...): compared as not numeric
+			t = &tensor.Tensor{Name: info.Name, Shape: tensor.Shape(v.Shape)}
 		}
+		ts = append(ts, t)
 	}
-	return math.Max(kl, 0)
-}
-
-func softmax(v []float32) []float64 {
-	m := math.Inf(-1)
-	for _, x := range v {
-		m = math.Max(m, float64(x))
-	}
-	out := make([]float64, len(v))
-	sum := 0.0
-	for i, x := range v {
-		out[i] = math.Exp(float64(x) - m)
-		sum += out[i]
-	}
-	for i := range out {
-		out[i] /= sum
-	}
-	return out
+	return ts
 }
 
 func printModelDiff(e *env, r *modelDiff) {

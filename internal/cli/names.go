@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -110,7 +111,13 @@ func editDistance(a, b string) int {
 
 // writableFormats lists the formats convert can write, for messages.
 func writableFormats() string {
-	return refit.DescribeFormats(func(f *refit.Format) bool { return f.Encode != nil }) + ", tfjs (a folder, with --to tfjs)"
+	s := refit.DescribeFormats(func(f *refit.Format) bool { return f.Writable() && !f.Folder })
+	for _, f := range refit.Formats() {
+		if f.Writable() && f.Folder {
+			s += fmt.Sprintf(", %s (a folder, with --to %s)", f.Name, f.Name)
+		}
+	}
+	return s
 }
 
 // outputFormatError explains why no writer was found for out: an unknown --to name,
@@ -149,9 +156,12 @@ func notONNX(path string) error {
 	if err != nil {
 		return nil
 	}
+	defer f.Close()
+	if onnx.Sniff(f, f.Size()) {
+		return nil
+	}
 	format, err := refit.Sniff(f, f.Size(), path)
-	f.Close()
-	if err != nil || format.Name == "onnx" {
+	if err != nil {
 		return nil
 	}
 	return wrapMsg(refit.ErrUnsupported, "%s is a %s file, not an ONNX model: this command needs a graph to run or rewrite "+

@@ -2,18 +2,19 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/quant/onnxq"
@@ -176,20 +177,11 @@ func saturationWarning(o *onnxq.Options, arith runtime.IntArith) string {
 // quantizeResult is the --json output.
 type quantizeResult struct {
 	// ORTArith is the integer arithmetic of the evaluation: vnni (exact) or avx2.
-	ORTArith string        `json:"ort_arith"`
-	Report   *onnxq.Report `json:"report"`
-	Eval     *modelDiff    `json:"evaluation"`
-	PerLayer []layerError  `json:"per_layer,omitempty"`
-	Excluded []string      `json:"excluded_worst,omitempty"`
-}
-
-type layerError struct {
-	Name     string   `json:"name"`
-	MaxAbs   float64  `json:"max_abs_error"`
-	Cosine   float64  `json:"cosine"`
-	Top1     *float64 `json:"top1_agreement,omitempty"`
-	Accuracy *float64 `json:"accuracy,omitempty"`
-	damage   float64
+	ORTArith string                   `json:"ort_arith"`
+	Report   *onnxq.Report            `json:"report"`
+	Eval     *modelDiff               `json:"evaluation"`
+	PerLayer []onnxq.LayerSensitivity `json:"per_layer,omitempty"`
+	Excluded []string                 `json:"excluded_worst,omitempty"`
 }
 
 func runQuantize(e *env, in, out string, f *quantizeFlags) error {
@@ -267,32 +259,20 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return err
 	}
 	res := &quantizeResult{ORTArith: arith.String()}
-	evalModel := func(qm *onnxpb.ModelProto) (*modelDiff, error) {
+	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
 		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith})
 		if err != nil {
 			return nil, err
 		}
-		return diffSessions(e.ctx, floatSess, s, evalSet)
+		return runOutputs(ctx, floatSess, s, evalSet)
 	}
 	if f.perLayer || f.excludeWorst > 0 {
-		for _, label := range q.Targets() {
-			qm, _, err := q.Apply(e.ctx, func(l string) bool { return l == label })
-			if err != nil {
-				return err
-			}
-			d, err := evalModel(qm)
-			if err != nil {
-				return fmt.Errorf("layer %s: %w", label, err)
-			}
-			res.PerLayer = append(res.PerLayer, layerRow(label, d))
+		if res.PerLayer, err = q.Sensitivity(e.ctx, evalModel); err != nil {
+			return err
 		}
 	}
 	if f.excludeWorst > 0 {
-		ranked := slices.Clone(res.PerLayer)
-		sort.SliceStable(ranked, func(i, j int) bool { return ranked[i].damage > ranked[j].damage })
-		for _, l := range ranked[:min(f.excludeWorst, len(ranked))] {
-			res.Excluded = append(res.Excluded, l.Name)
-		}
+		res.Excluded = onnxq.Worst(res.PerLayer, f.excludeWorst)
 	}
 	qm, rep, err := q.Apply(e.ctx, func(l string) bool { return !slices.Contains(res.Excluded, l) })
 	if err != nil {
@@ -319,9 +299,11 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if res.Eval, err = evalModel(written); err != nil {
+	eval, err := evalModel(e.ctx, written)
+	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
+	res.Eval = newModelDiff(eval, evalSet)
 	res.Eval.A, res.Eval.B = in, out
 	res.Eval.dataFlag = "--data FILE.npz (or --eval, or --calib, whose second half is held out)"
 	if err := pf.Commit(); err != nil {
@@ -332,25 +314,6 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	printQuantize(e, res)
 	return nil
-}
-
-// layerRow summarizes the diff of a model with one layer quantized; damage ranks
-// layers: accuracy lost when labels exist, else top-1 disagreement, else 1-cosine.
-func layerRow(name string, d *modelDiff) layerError {
-	l := layerError{Name: name, MaxAbs: d.MaxAbs, Cosine: d.MinCos}
-	l.damage = 1 - d.MinCos
-	for _, o := range d.Outputs {
-		if o.Top1 != nil {
-			l.Top1 = o.Top1
-			l.damage = 1 - *o.Top1 + (1 - d.MinCos)
-		}
-		if o.AccuracyA != nil && o.AccuracyB != nil {
-			l.Accuracy = o.AccuracyB
-			l.damage = *o.AccuracyA - *o.AccuracyB + (1-*l.Top1)/10 + (1-d.MinCos)/100
-		}
-		break
-	}
-	return l
 }
 
 func printQuantize(e *env, r *quantizeResult) {

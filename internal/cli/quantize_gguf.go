@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -267,7 +265,7 @@ func printPlan(e *env, p *plan.Plan) {
 }
 
 // verifyQuantized re-opens the output, checks names, types and shapes against the plan,
-// and measures each tensor's error against the input, one tensor at a time.
+// and measures each tensor's error against the input, one chunk at a time.
 func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, path string, res *ggufQuantResult) error {
 	got, err := openGGUFFile(path)
 	if err != nil {
@@ -277,99 +275,25 @@ func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, path s
 	if len(got.Tensors) != len(p.Tensors) {
 		return fmt.Errorf("verify: output has %d tensors, want %d", len(got.Tensors), len(p.Tensors))
 	}
-	var dot, aa, bb float64
-	res.MinCos = 1
-	srcByName := compare.ByName(src)
+	typeName := map[string]string{}
 	for i, want := range p.Tensors {
 		g := got.Tensors[i]
 		if g.Name != want.Name || g.DType != want.To || !g.Shape.Equal(want.Shape) {
 			return fmt.Errorf("verify: tensor %d is %s %v %v, want %s %v %v", i, g.Name, g.DType, g.Shape, want.Name, want.To, want.Shape)
 		}
-		s := srcByName[want.Name]
-		if !s.DType.Float() && !s.DType.Quantized() {
-			continue
-		}
-		row := quantTensorError{Name: want.Name, Type: want.ToName}
-		var td, ta, tb float64
-		err := eachRowChunk(ctx, s, g, func(a, b []float32) {
-			for j := range a {
-				x, y := float64(a[j]), float64(b[j])
-				row.MaxAbs = math.Max(row.MaxAbs, math.Abs(x-y))
-				td += x * y
-				ta += x * x
-				tb += y * y
-			}
-		})
-		if err != nil {
-			return fmt.Errorf("verify: %s: %w", want.Name, err)
-		}
-		row.Cosine = 1
-		if ta > 0 || tb > 0 {
-			row.Cosine = td / math.Sqrt(ta*tb)
-		}
-		dot, aa, bb = dot+td, aa+ta, bb+tb
-		res.MaxAbs = math.Max(res.MaxAbs, row.MaxAbs)
-		if !(row.Cosine >= res.MinCos) {
-			res.MinCos = row.Cosine
-		}
-		res.Tensors = append(res.Tensors, row)
+		typeName[want.Name] = want.ToName
 	}
-	res.Cosine = 1
-	if aa > 0 || bb > 0 {
-		res.Cosine = dot / math.Sqrt(aa*bb)
+	rep, err := compare.Quantized(ctx, src, got)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
 	}
+	for _, d := range rep.Tensors {
+		res.Tensors = append(res.Tensors, quantTensorError{Name: d.Name, Type: typeName[d.Name], MaxAbs: d.MaxAbs, Cosine: d.Cosine})
+	}
+	res.MaxAbs, res.Cosine, res.MinCos = rep.MaxAbs, rep.Cosine, rep.MinCos
 	res.Verified = true
 	if strings.EqualFold(p.FileType, "F32") && res.MaxAbs != 0 {
 		return fmt.Errorf("verify: an F32 file changed values (max error %g)", res.MaxAbs)
-	}
-	return nil
-}
-
-// eachRowChunk decodes a and b (same shape, any float or block types) a run of whole
-// rows at a time and calls fn with the values, so verifying holds a few MB, not a tensor.
-func eachRowChunk(ctx context.Context, a, b *tensor.Tensor, fn func(x, y []float32)) error {
-	if len(a.Shape) == 0 {
-		x, err := a.Float32s()
-		if err != nil {
-			return err
-		}
-		y, err := b.Float32s()
-		if err != nil {
-			return err
-		}
-		fn(x, y)
-		return nil
-	}
-	rowLen := a.Shape[len(a.Shape)-1]
-	n := a.NumElements()
-	if rowLen <= 0 || n == 0 {
-		return nil
-	}
-	rows := n / rowLen
-	ra, rb := a.Size()/rows, b.Size()/rows
-	step := max(1, (1<<20)/rowLen)
-	var ba, bb []byte
-	var x, y []float32
-	for r := int64(0); r < rows; r += step {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		k := min(step, rows-r)
-		ba, bb = slices.Grow(ba[:0], int(k*ra))[:k*ra], slices.Grow(bb[:0], int(k*rb))[:k*rb]
-		x, y = slices.Grow(x[:0], int(k*rowLen))[:k*rowLen], slices.Grow(y[:0], int(k*rowLen))[:k*rowLen]
-		if err := refit.ReadFullAt(a.Data, ba, r*ra); err != nil {
-			return err
-		}
-		if err := refit.ReadFullAt(b.Data, bb, r*rb); err != nil {
-			return err
-		}
-		if err := tensor.ToFloat32(x, ba, a.DType); err != nil {
-			return err
-		}
-		if err := tensor.ToFloat32(y, bb, b.DType); err != nil {
-			return err
-		}
-		fn(x, y)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/format/onnx"
 )
 
 // quantizeRoute is the family of quantization an input gets.
@@ -67,16 +69,17 @@ func quantizeInput(in string) (kind string, route quantizeRoute, err error) {
 	if err != nil {
 		return "", 0, err
 	}
+	defer f.Close()
+	// The quantizers' own readers decide: GGUF files and ONNX graphs have one.
+	switch {
+	case gguf.Sniff(f, f.Size()):
+		return "a GGUF file", routeGGUF, nil
+	case onnx.Sniff(f, f.Size()):
+		return "an ONNX model", routeONNX, nil
+	}
 	format, err := refit.Sniff(f, f.Size(), in)
-	f.Close()
 	if err != nil {
 		return "", 0, err
-	}
-	switch format.Name {
-	case "gguf":
-		return "a GGUF file", routeGGUF, nil
-	case "onnx":
-		return "an ONNX model", routeONNX, nil
 	}
 	return "", 0, wrapMsg(refit.ErrUnsupported, "%s is a %s file, which holds weights without a graph to quantize: "+
 		"quantize takes ONNX models (--method dynamic|static|weight-only), GGUF files and Hugging Face LLM folders (--type Q4_K_M ...); "+

@@ -22,6 +22,7 @@ type scanResult struct {
 	Level    string         `json:"level"` // worst finding: safe, unknown or dangerous
 	Findings []scan.Finding `json:"findings"`
 	Errors   []string       `json:"errors"`
+	Note     string         `json:"note,omitempty"`
 }
 
 func newScanCmd(e *env) *cobra.Command {
@@ -32,7 +33,9 @@ func newScanCmd(e *env) *cobra.Command {
 		Long: `Scan reads pickles (raw, concatenated, or inside torch zip/tar files, npz and nested
 archives) and lists every global they reference: safe (the torch/numpy allowlist needed
 to load tensors), unknown (e.g. a model class: loading it runs its module's code) or
-dangerous (os, subprocess, eval, getattr, ...). Nothing is executed.
+dangerous (os, subprocess, eval, getattr, ...). Nothing is executed. Containers are read
+as torch.load and numpy.load read them; one they would read differently is dangerous.
+Formats that hold no pickles (safetensors, GGUF, ONNX, TFLite) are reported as such.
 
 Exit codes:
   0   every file is clean: only safe globals, no errors
@@ -87,11 +90,21 @@ func scanOneFile(name string) (scanResult, error) {
 	if err != nil {
 		return scanResult{}, err
 	}
-	rep, err := scan.Scan(f, st.Size(), name)
-	if err != nil {
-		return scanResult{}, fmt.Errorf("%s: %w", name, err)
+	var rep *scan.Report
+	if ft, err := refit.Sniff(f, st.Size(), name); err == nil {
+		if _, ok := scan.NoCode(ft.Name); ok {
+			rep, err = scan.ScanNoCode(f, st.Size(), name, ft.Name)
+			if err != nil {
+				return scanResult{}, fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
-	return scanResult{File: name, Level: rep.Worst().String(), Findings: rep.Findings, Errors: rep.Errors}, nil
+	if rep == nil {
+		if rep, err = scan.Scan(f, st.Size(), name); err != nil {
+			return scanResult{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return scanResult{File: name, Level: rep.Worst().String(), Findings: rep.Findings, Errors: rep.Errors, Note: rep.Note}, nil
 }
 
 func scanExitCode(r scanResult) int {
@@ -132,6 +145,10 @@ func printScan(w io.Writer, r scanResult) {
 	status := r.Level
 	if len(r.Errors) > 0 && status == scan.Safe.String() {
 		status = "incomplete"
+	}
+	if r.Note != "" && len(rows) == 0 && len(r.Errors) == 0 {
+		fmt.Fprintf(w, "%s: %s\n", r.File, r.Note)
+		return
 	}
 	fmt.Fprintf(w, "%s: %s (%d globals, %d errors)\n", r.File, status, len(rows), len(r.Errors))
 	if len(rows) > 0 {

@@ -100,6 +100,7 @@ func TestScanScripts(t *testing.T) {
 		Dir: filepath.Join("testdata", "scan"),
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("SCANDATA", data)
+			env.Setenv("FORMATDATA", filepath.Join(data, "..", "..", "format"))
 			return nil
 		},
 	})

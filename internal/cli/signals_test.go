@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +94,7 @@ func TestCommandsStopOnCancel(t *testing.T) {
 				}
 				entries, _ := os.ReadDir(".")
 				for _, en := range entries {
-					if info, err := en.Info(); err == nil && strings.HasPrefix(en.Name(), refit.TempPrefix) && c.ready(info.Size()) {
+					if strings.HasPrefix(en.Name(), refit.TempPrefix) && c.ready(treeSize(en.Name())) {
 						cancel(signalError{syscall.SIGINT})
 						code = <-done
 						break poll
@@ -113,6 +114,20 @@ func TestCommandsStopOnCancel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// treeSize is the size of a temporary output: a file, or the files in a folder.
+func treeSize(name string) int64 {
+	var n int64
+	filepath.WalkDir(name, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // TestSignalFallback runs a child that holds a pending file and ignores its context:

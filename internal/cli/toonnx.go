@@ -10,6 +10,8 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/format/tflite"
 	"github.com/refit-ml/refit/keras2onnx"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tf2onnx"
@@ -19,8 +21,7 @@ import (
 // .keras or a TF.js layers model; a TF.js graph model; a TFLite model) to ONNX. It
 // reports false when src carries no graph Refit can convert.
 func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.ModelProto, bool, error) {
-	switch src.Format {
-	case "tflite":
+	if _, ok := src.Source.(*tflite.File); ok {
 		f, err := refit.OpenMapped(in)
 		if err != nil {
 			return nil, true, err
@@ -28,18 +29,16 @@ func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.Mode
 		defer f.Close()
 		mp, err := tf2onnx.TFLite(ctx, f, f.Size(), nil)
 		return mp, true, err
-	case "tfjs":
-		if src.Metadata.String("tfjs.format") == "graph-model" {
-			fsys, name := refit.DirFS(in), "model.json"
-			if st, err := os.Stat(in); err == nil && !st.IsDir() {
-				fsys, name = refit.FileFS(in)
-			}
-			mp, err := tf2onnx.TFJSGraph(ctx, fsys, name, nil)
-			return mp, true, err
+	}
+	if src.Metadata.String("tfjs.format") == tfjs.GraphFormat {
+		fsys, name := refit.DirFS(in), tfjs.DefaultName
+		if st, err := os.Stat(in); err == nil && !st.IsDir() {
+			fsys, name = refit.FileFS(in)
 		}
-		mp, err := keras2onnx.ConvertModel(src, nil)
+		mp, err := tf2onnx.TFJSGraph(ctx, fsys, name, nil)
 		return mp, true, err
-	case "keras":
+	}
+	if refit.KerasConfig(src) != "" {
 		mp, err := keras2onnx.ConvertModel(src, nil)
 		return mp, true, err
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/distill"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
@@ -174,24 +175,14 @@ func agree(t *testing.T, label string, got, want *runtime.Value, labels []int64)
 	cols := int(want.Shape[1])
 	var okR, okO int
 	for r := range labels {
-		if argmax(g[r*cols:(r+1)*cols]) == int(labels[r]) {
+		if compare.Argmax(g[r*cols:(r+1)*cols]) == int(labels[r]) {
 			okR++
 		}
-		if argmax(w[r*cols:(r+1)*cols]) == int(labels[r]) {
+		if compare.Argmax(w[r*cols:(r+1)*cols]) == int(labels[r]) {
 			okO++
 		}
 	}
 	return float64(okR) / float64(len(labels)), float64(okO) / float64(len(labels)), maxAbs
-}
-
-func argmax(x []float64) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 func writeProto(t *testing.T, path string, mp *onnxpb.ModelProto) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
 	_ "github.com/refit-ml/refit/format/all"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
@@ -125,21 +126,11 @@ func accuracy(logits []float32, labels []int64) float64 {
 	cols := len(logits) / rows
 	correct := 0
 	for r := range rows {
-		if argmax(logits[r*cols:(r+1)*cols]) == int(labels[r]) {
+		if compare.Argmax(logits[r*cols:(r+1)*cols]) == int(labels[r]) {
 			correct++
 		}
 	}
 	return float64(correct) / float64(rows)
-}
-
-func argmax(v []float32) int {
-	b := 0
-	for i, x := range v {
-		if x > v[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 // mse is the mean squared difference of two logit sets.
@@ -334,7 +325,7 @@ func top1Agreement(a, b []float32, rows int) float64 {
 	cols := len(a) / rows
 	n := 0
 	for r := range rows {
-		if argmax(a[r*cols:(r+1)*cols]) == argmax(b[r*cols:(r+1)*cols]) {
+		if compare.Argmax(a[r*cols:(r+1)*cols]) == compare.Argmax(b[r*cols:(r+1)*cols]) {
 			n++
 		}
 	}

@@ -1,4 +1,4 @@
-package numpy
+package npyheader
 
 import (
 	"errors"
@@ -8,23 +8,27 @@ import (
 )
 
 // This file parses the Python literal subset that .npy headers use: dicts, tuples,
-// lists, quoted strings, integers, True, False and None. It interprets text and
-// never evaluates it, like numpy's own safe_eval.
+// lists, strings (every escape, prefix and quoting Python allows, adjacent literals
+// joined), bytes, integers, True, False and None. It interprets text and never
+// evaluates it, like numpy's own safe_eval (ast.literal_eval).
 
 // maxLiteralDepth caps nesting so hostile headers cannot exhaust the stack.
 const maxLiteralDepth = 16
 
-// pyTuple and pyList keep tuples and lists apart: a shape must be a tuple.
+// Tuple and List keep tuples and lists apart: a shape must be a tuple.
 type (
-	pyTuple []any
-	pyList  []any
-	pyNone  struct{}
+	Tuple []any
+	List  []any
+	None  struct{}
+	// Bytes is a b'' literal.
+	Bytes string
 )
 
-// pyDict keeps keys in file order; duplicate keys are an error.
-type pyDict struct {
-	keys []string
-	vals map[string]any
+// Dict keeps keys in file order; a repeated key keeps its first place and its last
+// value, as in Python.
+type Dict struct {
+	Keys []string
+	Vals map[string]any
 }
 
 type literalParser struct {
@@ -32,8 +36,8 @@ type literalParser struct {
 	pos int
 }
 
-// parseLiteral parses s as one Python literal followed only by whitespace.
-func parseLiteral(s string) (any, error) {
+// Parse parses s as one Python literal followed only by whitespace.
+func Parse(s string) (any, error) {
 	p := &literalParser{s: s}
 	v, err := p.value(0)
 	if err != nil {
@@ -71,18 +75,15 @@ func (p *literalParser) value(depth int) (any, error) {
 		return p.sequence(depth, ')')
 	case c == '[':
 		return p.sequence(depth, ']')
-	case c == '\'' || c == '"':
-		return p.str()
-	case c == 'u' && p.pos+1 < len(p.s) && (p.s[p.pos+1] == '\'' || p.s[p.pos+1] == '"'):
-		p.pos++ // Python 2 unicode literal
-		return p.str()
+	case c == '\'' || c == '"' || p.stringPrefix() >= 0:
+		return p.strings()
 	case c == '-' || c == '+' || (c >= '0' && c <= '9'):
 		return p.integer()
 	default:
 		for _, w := range []struct {
 			word string
 			val  any
-		}{{"True", true}, {"False", false}, {"None", pyNone{}}} {
+		}{{"True", true}, {"False", false}, {"None", None{}}} {
 			if strings.HasPrefix(p.s[p.pos:], w.word) && !p.identAt(p.pos+len(w.word)) {
 				p.pos += len(w.word)
 				return w.val, nil
@@ -103,7 +104,7 @@ func (p *literalParser) identAt(i int) bool {
 
 func (p *literalParser) dict(depth int) (any, error) {
 	p.pos++ // '{'
-	d := &pyDict{vals: map[string]any{}}
+	d := &Dict{Vals: map[string]any{}}
 	for {
 		p.skipSpace()
 		if p.pos < len(p.s) && p.s[p.pos] == '}' {
@@ -118,9 +119,6 @@ func (p *literalParser) dict(depth int) (any, error) {
 		if !ok {
 			return nil, p.errorf("dict key %v is not a string", k)
 		}
-		if _, dup := d.vals[key]; dup {
-			return nil, p.errorf("duplicate key %q", key)
-		}
 		p.skipSpace()
 		if p.pos >= len(p.s) || p.s[p.pos] != ':' {
 			return nil, p.errorf("expected ':' after key %q", key)
@@ -130,8 +128,10 @@ func (p *literalParser) dict(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.keys = append(d.keys, key)
-		d.vals[key] = v
+		if _, dup := d.Vals[key]; !dup {
+			d.Keys = append(d.Keys, key)
+		}
+		d.Vals[key] = v
 		if !p.separator('}') {
 			return nil, p.errorf("expected ',' or '}' in dict")
 		}
@@ -178,51 +178,12 @@ func (p *literalParser) sequence(depth int, end byte) (any, error) {
 		}
 	}
 	if end == ']' {
-		return pyList(items), nil
+		return List(items), nil
 	}
 	if len(items) == 1 && commas == 0 {
 		return items[0], nil
 	}
-	return pyTuple(items), nil
-}
-
-func (p *literalParser) str() (any, error) {
-	quote := p.s[p.pos]
-	p.pos++
-	var b strings.Builder
-	for p.pos < len(p.s) {
-		c := p.s[p.pos]
-		p.pos++
-		switch {
-		case c == quote:
-			return b.String(), nil
-		case c == '\n':
-			return nil, p.errorf("newline in string")
-		case c == '\\':
-			if p.pos >= len(p.s) {
-				return nil, p.errorf("unterminated escape")
-			}
-			e := p.s[p.pos]
-			p.pos++
-			switch e {
-			case '\\', '\'', '"':
-				b.WriteByte(e)
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case 'r':
-				b.WriteByte('\r')
-			case '0':
-				b.WriteByte(0)
-			default:
-				return nil, p.errorf("unsupported escape \\%c", e)
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return nil, p.errorf("unterminated string")
+	return Tuple(items), nil
 }
 
 var errIntRange = errors.New("integer out of range")
