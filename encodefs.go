@@ -16,6 +16,19 @@ import (
 // plain file name inside the output folder: no slash or backslash, not "." or "..".
 type CreateFunc func(name string) (io.WriteCloser, error)
 
+// WriteFile creates name and writes data to it, as os.WriteFile does for a path.
+func (create CreateFunc) WriteFile(name string, data []byte) error {
+	w, err := create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
 // ErrNoShards reports EncodeOptions.ShardSize given to a format that writes one file.
 // It wraps ErrUnsupported.
 var ErrNoShards = fmt.Errorf("output cannot be split into shards: %w", ErrUnsupported)

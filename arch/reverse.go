@@ -497,13 +497,5 @@ func writeJSONFile(create refit.CreateFunc, name string, v any) error {
 	if err != nil {
 		return err
 	}
-	w, err := create(name)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return create.WriteFile(name, append(b, '\n'))
 }

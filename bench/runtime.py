@@ -12,7 +12,8 @@ interop/ort tests use, $TMPDIR/refit-ort-models-<generator hash>):
 Each model is loaded once per engine and thread count; --warmup untimed runs precede
 --runs timed runs, timing only the run call (Refit: Session.Run in bench/runtime/main.go;
 ORT: session.run in interop/ort/ort_run.js). Both get the same seeded inputs (the Go
-program dumps them as .npy). Refit's threads are GOMAXPROCS; ORT's are intraOpNumThreads
+program dumps them as .npy). Refit's threads are -threads (runtime.Options.Threads) with
+GOMAXPROCS set to match; ORT's are intraOpNumThreads
 (interOpNumThreads 1, graphOptimizationLevel "all"). Prints median latency per engine and
 the ratio Refit/ORT (below 1 means Refit is faster), and the same for the fastest run,
 which is steadier than the median on a loaded machine, and the CPU time per run (all
@@ -77,7 +78,7 @@ refit, inputs = {}, {}
 for m in models:
     path, dims = paths[m]
     for t in threads:
-        cmd = [binary, "-model", path, "-runs", str(a.runs), "-warmup", str(a.warmup)]
+        cmd = [binary, "-model", path, "-runs", str(a.runs), "-warmup", str(a.warmup), "-threads", str(t)]
         for d in dims:
             cmd += ["-dim", d]
         if m not in inputs:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	onnxgraph "github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -23,8 +24,6 @@ type value struct {
 	data  []float32
 	grad  []float32
 }
-
-func (v *value) n() int { return len(v.data) }
 
 // param is a trainable (or frozen) initializer.
 type param struct {
@@ -51,8 +50,6 @@ type graph struct {
 	vals          map[string]*value
 }
 
-func (g *graph) val(name string) *value { return g.vals[name] }
-
 func (g *graph) set(name string, shape []int64, data []float32) *value {
 	v := &value{shape: shape, data: data}
 	g.vals[name] = v
@@ -67,42 +64,8 @@ func (v *value) gradBuf() []float32 {
 	return v.grad
 }
 
-func attrInts(n *onnxpb.NodeProto, name string, def []int64) []int64 {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return a.Ints
-		}
-	}
-	return def
-}
-
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return a.GetI()
-		}
-	}
-	return def
-}
-
-func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return a.GetF()
-		}
-	}
-	return def
-}
-
-func nodeName(n *onnxpb.NodeProto) string {
-	if n.GetName() != "" {
-		return n.GetName()
-	}
-	return n.GetOpType() + "->" + n.Output[0]
-}
-
 func unsupported(n *onnxpb.NodeProto, why string, args ...any) error {
-	return fmt.Errorf("%w: node %q (%s): %s", ErrUnsupportedOp, nodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
+	return fmt.Errorf("%w: node %q (%s): %s", ErrUnsupportedOp, onnxgraph.NodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
 }
 
 // compile builds a trainable graph from an ONNX model with one float input and one
@@ -149,6 +112,20 @@ func compile(mp *onnxpb.ModelProto, fsys fs.FS) (*graph, error) {
 		return nil, fmt.Errorf("%w: student must have one input and one output (has %d and %d)", ErrUnsupportedOp, len(ins), len(gp.Output))
 	}
 	g.input, g.output = ins[0], gp.Output[0].GetName()
+	// Every value is written once (ONNX graphs are in SSA form): the backward pass
+	// finds each gradient by the value's name.
+	written := map[string]bool{g.input: true}
+	for name := range inits {
+		written[name] = true
+	}
+	for _, n := range gp.Node {
+		for _, o := range n.Output {
+			if o != "" && written[o] {
+				return nil, unsupported(n, "value %q is written more than once", o)
+			}
+			written[o] = true
+		}
+	}
 	for _, n := range gp.Node {
 		o, err := g.compileNode(n)
 		if err != nil {
@@ -186,18 +163,21 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 	out := n.Output[0]
 	switch n.GetOpType() {
 	case "Conv":
-		if attrInt(n, "group", 1) != 1 {
-			return nil, unsupported(n, "group %d (only 1)", attrInt(n, "group", 1))
+		if onnxgraph.Int(n, "group", 1) != 1 {
+			return nil, unsupported(n, "group %d (only 1)", onnxgraph.Int(n, "group", 1))
 		}
-		if s := attrString(n, "auto_pad"); s != "" && s != "NOTSET" {
+		if s := onnxgraph.String(n, "auto_pad", ""); s != "" && s != "NOTSET" {
 			return nil, unsupported(n, "auto_pad %s", s)
 		}
 		w := g.params[in(1)]
 		if w == nil || len(w.v.shape) != 4 {
 			return nil, unsupported(n, "weight must be a 4-D float initializer")
 		}
-		c := &conv{x: in(0), w: w, y: out, strides: attrInts(n, "strides", []int64{1, 1}),
-			pads: attrInts(n, "pads", []int64{0, 0, 0, 0}), dil: attrInts(n, "dilations", []int64{1, 1})}
+		c := &conv{x: in(0), w: w, y: out, strides: onnxgraph.Ints(n, "strides", []int64{1, 1}),
+			pads: onnxgraph.Ints(n, "pads", []int64{0, 0, 0, 0}), dil: onnxgraph.Ints(n, "dilations", []int64{1, 1})}
+		if err := checkWindow(n, c.strides, c.pads, c.dil); err != nil {
+			return nil, err
+		}
 		if in(2) != "" {
 			if c.b = g.params[in(2)]; c.b == nil {
 				return nil, unsupported(n, "bias must be an initializer")
@@ -205,14 +185,14 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 		}
 		return c, nil
 	case "Gemm", "MatMul":
-		if attrInt(n, "transA", 0) != 0 || attrFloat(n, "alpha", 1) != 1 || attrFloat(n, "beta", 1) != 1 {
+		if onnxgraph.Int(n, "transA", 0) != 0 || onnxgraph.Float(n, "alpha", 1) != 1 || onnxgraph.Float(n, "beta", 1) != 1 {
 			return nil, unsupported(n, "only transA=0, alpha=beta=1")
 		}
 		w := g.params[in(1)]
 		if w == nil || len(w.v.shape) != 2 {
 			return nil, unsupported(n, "right operand must be a 2-D float initializer")
 		}
-		d := &dense{x: in(0), w: w, y: out, transB: attrInt(n, "transB", 0) != 0}
+		d := &dense{x: in(0), w: w, y: out, transB: onnxgraph.Int(n, "transB", 0) != 0}
 		if in(2) != "" {
 			if d.b = g.params[in(2)]; d.b == nil {
 				return nil, unsupported(n, "bias must be an initializer")
@@ -224,7 +204,7 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 	case "Identity", "Dropout":
 		return &reshape{x: in(0), y: out}, nil
 	case "Flatten":
-		if attrInt(n, "axis", 1) != 1 {
+		if onnxgraph.Int(n, "axis", 1) != 1 {
 			return nil, unsupported(n, "axis must be 1")
 		}
 		return &reshape{x: in(0), y: out, flatten: true}, nil
@@ -235,14 +215,18 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 		}
 		return &reshape{x: in(0), y: out, target: s}, nil
 	case "MaxPool":
-		if attrInt(n, "ceil_mode", 0) != 0 || len(attrInts(n, "dilations", nil)) > 0 && !allOne(attrInts(n, "dilations", nil)) {
+		if onnxgraph.Int(n, "ceil_mode", 0) != 0 || len(onnxgraph.Ints(n, "dilations", nil)) > 0 && !allOne(onnxgraph.Ints(n, "dilations", nil)) {
 			return nil, unsupported(n, "ceil_mode and dilations are not supported")
 		}
-		k := attrInts(n, "kernel_shape", nil)
+		k := onnxgraph.Ints(n, "kernel_shape", nil)
 		if len(k) != 2 {
 			return nil, unsupported(n, "2-D kernels only")
 		}
-		return &maxPool{x: in(0), y: out, k: k, strides: attrInts(n, "strides", []int64{1, 1}), pads: attrInts(n, "pads", []int64{0, 0, 0, 0})}, nil
+		p := &maxPool{x: in(0), y: out, k: k, strides: onnxgraph.Ints(n, "strides", []int64{1, 1}), pads: onnxgraph.Ints(n, "pads", []int64{0, 0, 0, 0})}
+		if err := checkWindow(n, p.strides, p.pads, k); err != nil {
+			return nil, err
+		}
+		return p, nil
 	case "GlobalAveragePool":
 		return &gap{x: in(0), y: out}, nil
 	case "Add":
@@ -256,18 +240,28 @@ func (g *graph) compileNode(n *onnxpb.NodeProto) (op, error) {
 				return nil, unsupported(n, "parameters must be float initializers")
 			}
 		}
-		return &batchNorm{x: in(0), y: out, scale: ps[0], bias: ps[1], mean: ps[2], vari: ps[3], eps: attrFloat(n, "epsilon", 1e-5)}, nil
+		return &batchNorm{x: in(0), y: out, scale: ps[0], bias: ps[1], mean: ps[2], vari: ps[3], eps: onnxgraph.Float(n, "epsilon", 1e-5)}, nil
 	}
 	return nil, unsupported(n, "no gradient implemented")
 }
 
-func attrString(n *onnxpb.NodeProto, name string) string {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return string(a.S)
+// checkWindow validates the 2-D window attributes of n: two strides and two
+// dilations (or kernel sizes) of at least 1, four pads of at least 0.
+func checkWindow(n *onnxpb.NodeProto, strides, pads, dilOrKernel []int64) error {
+	if len(strides) != 2 || len(pads) != 4 || len(dilOrKernel) != 2 {
+		return unsupported(n, "2-D windows only (strides %v, pads %v)", strides, pads)
+	}
+	for _, v := range append(slices.Clone(strides), dilOrKernel...) {
+		if v < 1 {
+			return unsupported(n, "strides, dilations and kernel sizes must be at least 1")
 		}
 	}
-	return ""
+	for _, v := range pads {
+		if v < 0 {
+			return unsupported(n, "negative pads")
+		}
+	}
+	return nil
 }
 
 func allOne(v []int64) bool {
@@ -379,7 +373,7 @@ func (c *conv) forward(g *graph) error {
 		}
 	}
 	tmp := make([]float32, m*cols)
-	blas.Sgemm(false, false, m, cols, k, 1, c.w.v.data, k, c.col, cols, 0, tmp, cols)
+	blas.Sgemm(0, false, false, m, cols, k, 1, c.w.v.data, k, c.col, cols, 0, tmp, cols)
 	y := make([]float32, n*m*p)
 	for oc := 0; oc < m; oc++ {
 		var bias float32
@@ -427,12 +421,12 @@ func (c *conv) backward(g *graph) {
 			db[oc] += s
 		}
 	}
-	blas.Sgemm(false, true, m, k, cols, 1, dtmp, cols, c.col, cols, 1, c.w.v.gradBuf(), k)
+	blas.Sgemm(0, false, true, m, k, cols, 1, dtmp, cols, c.col, cols, 1, c.w.v.gradBuf(), k)
 	if _, isParam := g.params[c.x]; isParam || c.x == g.input {
 		return
 	}
 	dcol := c.col // reuse: the forward columns are no longer needed
-	blas.Sgemm(true, false, k, cols, m, 1, c.w.v.data, k, dtmp, cols, 0, dcol, cols)
+	blas.Sgemm(0, true, false, k, cols, m, 1, c.w.v.data, k, dtmp, cols, 0, dcol, cols)
 	dx := x.gradBuf()
 	for ci := 0; ci < ch; ci++ {
 		for i := 0; i < kh; i++ {
@@ -495,7 +489,7 @@ func (d *dense) forward(g *graph) error {
 	if d.transB {
 		ldw = k
 	}
-	blas.Sgemm(false, d.transB, n, m, k, 1, x.data, k, d.w.v.data, ldw, 1, y, m)
+	blas.Sgemm(0, false, d.transB, n, m, k, 1, x.data, k, d.w.v.data, ldw, 1, y, m)
 	g.set(d.y, []int64{int64(n), int64(m)}, y)
 	return nil
 }
@@ -516,9 +510,9 @@ func (d *dense) backward(g *graph) {
 		}
 	}
 	if d.transB { // W [m, k]: dW += dY^T X
-		blas.Sgemm(true, false, m, k, n, 1, yv.grad, m, x.data, k, 1, d.w.v.gradBuf(), k)
+		blas.Sgemm(0, true, false, m, k, n, 1, yv.grad, m, x.data, k, 1, d.w.v.gradBuf(), k)
 	} else { // W [k, m]: dW += X^T dY
-		blas.Sgemm(true, false, k, m, n, 1, x.data, k, yv.grad, m, 1, d.w.v.gradBuf(), m)
+		blas.Sgemm(0, true, false, k, m, n, 1, x.data, k, yv.grad, m, 1, d.w.v.gradBuf(), m)
 	}
 	if d.x == g.input {
 		return
@@ -528,7 +522,7 @@ func (d *dense) backward(g *graph) {
 		ldw = k
 	}
 	// dX = dY op(W)^T
-	blas.Sgemm(false, !d.transB, n, k, m, 1, yv.grad, m, d.w.v.data, ldw, 1, x.gradBuf(), k)
+	blas.Sgemm(0, false, !d.transB, n, k, m, 1, yv.grad, m, d.w.v.data, ldw, 1, x.gradBuf(), k)
 }
 
 type relu struct{ x, y string }

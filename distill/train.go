@@ -14,6 +14,7 @@ import (
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	onnxgraph "github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -506,7 +507,8 @@ func (g *graph) snapshot() map[string][]float32 {
 
 // writeBack replaces the student's float initializers with the trained values.
 func writeBack(mp *onnxpb.ModelProto, g *graph, weights map[string][]float32) error {
-	for i, tp := range mp.Graph.Initializer {
+	e := onnxgraph.NewEditor(mp.Graph)
+	for _, tp := range mp.Graph.Initializer {
 		w, ok := weights[tp.GetName()]
 		if !ok {
 			continue
@@ -519,7 +521,7 @@ func writeBack(mp *onnxpb.ModelProto, g *graph, weights map[string][]float32) er
 		if err != nil {
 			return err
 		}
-		mp.Graph.Initializer[i] = np
+		e.SetInitializer(np)
 	}
 	return nil
 }

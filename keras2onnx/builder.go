@@ -1,24 +1,20 @@
 package keras2onnx
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
 
 // ONNX element types used here.
 const (
-	onnxFloat = 1
-	onnxInt32 = 6
-	onnxInt64 = 7
+	onnxFloat = graph.ElemFloat
+	onnxInt32 = graph.ElemInt32
+	onnxInt64 = graph.ElemInt64
 )
 
 // value is a tensor of the graph being built. shape is the Keras shape (batch first,
@@ -40,11 +36,9 @@ func (v *value) channels() int64 { return v.shape[len(v.shape)-1] }
 // spatial returns the Keras spatial dims (between batch and channels).
 func (v *value) spatial() []int64 { return v.shape[1 : len(v.shape)-1] }
 
-// builder accumulates the ONNX graph.
+// builder accumulates the ONNX graph, with the Keras model's weights and layout.
 type builder struct {
-	nodes   []*onnxpb.NodeProto
-	inits   []*onnxpb.TensorProto
-	used    map[string]bool
+	graph.Builder
 	weights map[string]*tensor.Tensor
 	wnames  []string
 	keras3  bool
@@ -53,7 +47,8 @@ type builder struct {
 }
 
 func newBuilder(w *refit.Model, keras3 bool, opset int64) *builder {
-	b := &builder{used: map[string]bool{}, weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset}
+	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset}
+	b.Names.Clean = func(base string) string { return strings.ReplaceAll(base, ":", "_") }
 	if w != nil {
 		for _, t := range w.Tensors {
 			b.weights[t.Name] = t
@@ -63,94 +58,8 @@ func newBuilder(w *refit.Model, keras3 bool, opset int64) *builder {
 	return b
 }
 
-// fresh returns an unused name derived from base.
-func (b *builder) fresh(base string) string {
-	base = strings.ReplaceAll(base, ":", "_")
-	name := base
-	for i := 1; b.used[name]; i++ {
-		name = base + "_" + strconv.Itoa(i)
-	}
-	b.used[name] = true
-	return name
-}
-
-// op adds a node with one output and returns the output's name.
-func (b *builder) op(opType, base string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
-	out := b.fresh(base)
-	b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(out),
-		Input: inputs, Output: []string{out}, Attribute: attrs})
-	return out
-}
-
-// opN adds a node with n outputs ("" entries are omitted optional outputs).
-func (b *builder) opN(opType, base string, inputs []string, outs []bool, attrs ...*onnxpb.AttributeProto) []string {
-	names := make([]string, len(outs))
-	for i, want := range outs {
-		if want {
-			names[i] = b.fresh(base + "_out" + strconv.Itoa(i))
-		}
-	}
-	outs2 := names
-	for len(outs2) > 0 && outs2[len(outs2)-1] == "" {
-		outs2 = outs2[:len(outs2)-1] // trailing optional outputs are left off, not named ""
-	}
-	b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(b.fresh(base)),
-		Input: inputs, Output: outs2, Attribute: attrs})
-	return names
-}
-
-func attrInt(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
-func attrFloat(name string, v float64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(float32(v))}
-}
-
-func attrInts(name string, v []int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
-}
-
-func attrString(name, v string) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte(v)}
-}
-
-func attrStrings(name string, v []string) *onnxpb.AttributeProto {
-	s := make([][]byte, len(v))
-	for i := range v {
-		s[i] = []byte(v[i])
-	}
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_STRINGS.Enum(), Strings: s}
-}
-
-func attrFloats(name string, v []float32) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOATS.Enum(), Floats: v}
-}
-
-// constF32 adds a float32 initializer.
-func (b *builder) constF32(base string, dims []int64, v []float32) string {
-	raw := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
-	}
-	name := b.fresh(base)
-	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(onnxFloat), RawData: raw})
-	return name
-}
-
-// constI64 adds an int64 initializer.
-func (b *builder) constI64(base string, dims []int64, v []int64) string {
-	raw := make([]byte, 8*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
-	}
-	name := b.fresh(base)
-	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(onnxInt64), RawData: raw})
-	return name
-}
-
 func (b *builder) scalar(base string, f float64) string {
-	return b.constF32(base, nil, []float32{float32(f)})
+	return b.Float(base, nil, []float32{float32(f)})
 }
 
 // cfPerm moves the last axis to position 1; kerasPerm undoes it.
@@ -176,7 +85,7 @@ func (b *builder) toCF(v *value) *value {
 		return v
 	}
 	if v.twin == nil {
-		name := b.op("Transpose", v.name+"_nchw", []string{v.name}, attrInts("perm", cfPerm(v.rank())))
+		name := b.Op("Transpose", v.name+"_nchw", []string{v.name}, graph.IntsAttr("perm", cfPerm(v.rank())))
 		v.twin = &value{name: name, shape: v.shape, cf: true, elem: v.elem, twin: v}
 	}
 	return v.twin
@@ -188,7 +97,7 @@ func (b *builder) toKeras(v *value) *value {
 		return v
 	}
 	if v.twin == nil {
-		name := b.op("Transpose", v.name+"_nhwc", []string{v.name}, attrInts("perm", kerasPerm(v.rank())))
+		name := b.Op("Transpose", v.name+"_nhwc", []string{v.name}, graph.IntsAttr("perm", kerasPerm(v.rank())))
 		v.twin = &value{name: name, shape: v.shape, cf: false, elem: v.elem, twin: v}
 	}
 	return v.twin
@@ -312,5 +221,3 @@ func ones(n int64) []float32 {
 	}
 	return v
 }
-
-type pbAttr = onnxpb.AttributeProto

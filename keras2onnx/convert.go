@@ -2,15 +2,12 @@ package keras2onnx
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
-	"strings"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 )
 
 // DefaultOpset is the ONNX opset written when Options.Opset is 0 (LayerNormalization needs 17).
@@ -22,23 +19,6 @@ type Options struct {
 	BatchSize int64  // fixed batch dimension; 0 keeps it symbolic ("batch")
 	Name      string // graph name; "" uses "keras"
 }
-
-// UnsupportedError lists the layer classes of a model that Convert cannot convert,
-// with how many layers of each class it has. It wraps refit.ErrUnsupported.
-type UnsupportedError struct {
-	Layers map[string]int
-}
-
-func (e *UnsupportedError) Error() string {
-	classes := slices.Sorted(maps.Keys(e.Layers))
-	parts := make([]string, len(classes))
-	for i, c := range classes {
-		parts[i] = fmt.Sprintf("%s (%d)", c, e.Layers[c])
-	}
-	return "keras2onnx: unsupported layers: " + strings.Join(parts, ", ")
-}
-
-func (e *UnsupportedError) Unwrap() error { return refit.ErrUnsupported }
 
 // ConvertModel converts a model decoded by format/tfjs or format/keras, whose
 // metadata carries the Keras config ("tfjs.model_topology", "keras.model_config" or
@@ -83,7 +63,7 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 		}
 	}
 	if len(bad) > 0 {
-		return nil, &UnsupportedError{Layers: bad}
+		return nil, &graph.UnsupportedError{Converter: "keras2onnx", Kind: "layers", Counts: bad}
 	}
 	b := newBuilder(weights, s.Keras3, opset)
 	b.tfjs = s.TFJS
@@ -93,15 +73,15 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 	}
 	// Graph input and output names are the Keras layer names; reserve them first.
 	for _, r := range s.Inputs {
-		b.used[r.Layer] = true
+		b.Names.Reserve(r.Layer)
 	}
 	outNames := make([]string, len(s.Outputs))
 	for i, r := range s.Outputs {
 		outNames[i] = r.Layer
-		if i > 0 && slices.Contains(outNames[:i], r.Layer) || b.used[r.Layer] {
+		if i > 0 && slices.Contains(outNames[:i], r.Layer) || b.Names.Used(r.Layer) {
 			outNames[i] = r.Layer + "_" + strconv.Itoa(r.Node) + "_" + strconv.Itoa(r.Tensor)
 		}
-		b.used[outNames[i]] = true
+		b.Names.Reserve(outNames[i])
 	}
 	vals := map[ref]*value{}
 	var graphIn []*onnxpb.ValueInfoProto
@@ -167,21 +147,15 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 			return nil, fmt.Errorf("keras2onnx: %w: output %s is never computed", refit.ErrFormat, r)
 		}
 		v = b.toKeras(v)
-		b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String("Identity"), Name: proto.String(b.fresh(outNames[i] + "_output")),
-			Input: []string{v.name}, Output: []string{outNames[i]}})
+		b.Node("Identity", b.Names.Fresh(outNames[i]+"_output"), []string{v.name}, []string{outNames[i]})
 		graphOut = append(graphOut, valueInfo(outNames[i], v.elem, v.shape, ""))
 	}
 	name := opts.Name
 	if name == "" {
 		name = "keras"
 	}
-	return &onnxpb.ModelProto{
-		IrVersion:    proto.Int64(8),
-		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}},
-		ProducerName: proto.String("refit keras2onnx"),
-		Graph: &onnxpb.GraphProto{Name: proto.String(name), Node: b.nodes, Initializer: b.inits,
-			Input: graphIn, Output: graphOut},
-	}, nil
+	b.Inputs, b.Outputs = graphIn, graphOut
+	return graph.Model(b.Graph(name), "refit keras2onnx", opset), nil
 }
 
 func inputValue(l *layer, batch int64) (*value, *onnxpb.ValueInfoProto, error) {
@@ -213,22 +187,16 @@ func inputValue(l *layer, batch int64) (*value, *onnxpb.ValueInfoProto, error) {
 	return &value{name: l.Name, shape: shape, elem: elem}, valueInfo(l.Name, elem, shape, l.Name), nil
 }
 
-// valueInfo describes a graph input or output; unknown dims get names when param is set.
+// valueInfo describes a graph input or output: an unknown batch dimension is
+// "batch", other unknown dimensions are named after param when it is set.
 func valueInfo(name string, elem int32, shape []int64, param string) *onnxpb.ValueInfoProto {
-	dims := make([]*onnxpb.TensorShapeProto_Dimension, len(shape))
-	for i, d := range shape {
+	return graph.ValueInfo(name, elem, shape, func(axis int) string {
 		switch {
-		case i == 0 && d < 0:
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "batch"}}
-		case d >= 0:
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}}
+		case axis == 0:
+			return "batch"
 		case param != "":
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: param + "_d" + strconv.Itoa(i)}}
-		default:
-			dims[i] = &onnxpb.TensorShapeProto_Dimension{}
+			return param + "_d" + strconv.Itoa(axis)
 		}
-	}
-
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem), Shape: &onnxpb.TensorShapeProto{Dim: dims}}}}}
+		return ""
+	})
 }

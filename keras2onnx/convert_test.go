@@ -11,6 +11,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -157,12 +158,12 @@ func TestUnsupportedLayers(t *testing.T) {
 	 {"class_name": "Lambda", "config": {"name": "l2"}},
 	 {"class_name": "Dense", "config": {"name": "d", "units": 1}}]}`
 	_, err := Convert([]byte(config), nil, nil)
-	var ue *UnsupportedError
+	var ue *graph.UnsupportedError
 	if !errors.As(err, &ue) || !errors.Is(err, refit.ErrUnsupported) {
-		t.Fatalf("Convert = %v, want *UnsupportedError", err)
+		t.Fatalf("Convert = %v, want *graph.UnsupportedError", err)
 	}
-	if len(ue.Layers) != 2 || ue.Layers["Lambda"] != 2 || ue.Layers["Bidirectional"] != 1 {
-		t.Errorf("Layers = %v, want Lambda: 2, Bidirectional: 1", ue.Layers)
+	if len(ue.Counts) != 2 || ue.Counts["Lambda"] != 2 || ue.Counts["Bidirectional"] != 1 {
+		t.Errorf("Layers = %v, want Lambda: 2, Bidirectional: 1", ue.Counts)
 	}
 }
 

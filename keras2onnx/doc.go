@@ -21,7 +21,7 @@
 // Rescaling, LSTM, GRU (reset_after either way), SimpleRNN (return_sequences,
 // return_state, go_backwards) and the dropout/noise layers (identity at inference).
 // Every other class makes Convert fail before building anything with an
-// *UnsupportedError listing the classes and their counts (it wraps
+// *graph.UnsupportedError listing the classes and their counts (it wraps
 // refit.ErrUnsupported). Nested models, Lambda, Bidirectional, masking (mask_zero),
 // RNN initial states and data_format channels_first are not converted.
 //

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 )
 
 // convertFunc converts one call of a layer: inputs in, outputs out (Keras order).
@@ -141,14 +143,14 @@ func dense(b *builder, l *layer, in []*value) ([]*value, error) {
 		return nil, fmt.Errorf("%w: layer %q: kernel shape %v", refit.ErrFormat, l.Name, kshape)
 	}
 	units = kshape[1]
-	w := b.constF32(l.Name+"_kernel", kshape, kernel)
+	w := b.Float(l.Name+"_kernel", kshape, kernel)
 	var bias string
 	if useBias {
 		bv, _, err := b.weightF32(l.Name, 1, []int64{units}, "bias")
 		if err != nil {
 			return nil, err
 		}
-		bias = b.constF32(l.Name+"_bias", []int64{units}, bv)
+		bias = b.Float(l.Name+"_bias", []int64{units}, bv)
 	}
 	shape := append(slices.Clone(x.shape[:x.rank()-1]), units)
 	var out string
@@ -157,12 +159,12 @@ func dense(b *builder, l *layer, in []*value) ([]*value, error) {
 		if useBias {
 			inputs = append(inputs, bias)
 		}
-		out = b.op("Gemm", l.Name, inputs)
+		out = b.Op("Gemm", l.Name, inputs)
 	} else {
 		x = b.toKeras(x)
-		out = b.op("MatMul", l.Name+"_matmul", []string{x.name, w})
+		out = b.Op("MatMul", l.Name+"_matmul", []string{x.name, w})
 		if useBias {
-			out = b.op("Add", l.Name, []string{out, bias})
+			out = b.Op("Add", l.Name, []string{out, bias})
 		}
 	}
 	y, err := b.activate(l, &value{name: out, shape: shape, elem: onnxFloat}, act)
@@ -218,15 +220,15 @@ func repeat(v int64, n int) []int64 {
 	return out
 }
 
-func windowAttrs(k, s, d, pads []int64) []*pbAttr {
-	attrs := []*pbAttr{attrInts("kernel_shape", k), attrInts("strides", s)}
+func windowAttrs(k, s, d, pads []int64) []*onnxpb.AttributeProto {
+	attrs := []*onnxpb.AttributeProto{graph.IntsAttr("kernel_shape", k), graph.IntsAttr("strides", s)}
 	if d != nil {
-		attrs = append(attrs, attrInts("dilations", d))
+		attrs = append(attrs, graph.IntsAttr("dilations", d))
 	}
 	if pads == nil {
-		attrs = append(attrs, attrString("auto_pad", "SAME_UPPER"))
+		attrs = append(attrs, graph.StringAttr("auto_pad", "SAME_UPPER"))
 	} else {
-		attrs = append(attrs, attrInts("pads", pads))
+		attrs = append(attrs, graph.IntsAttr("pads", pads))
 	}
 	return attrs
 }
@@ -278,20 +280,20 @@ func conv(nd int) convertFunc {
 		}
 		filters = kshape[nd+1]
 		wd, ws := kernelToOI(kernel, kshape)
-		inputs := []string{b.toCF(x).name, b.constF32(l.Name+"_kernel", ws, wd)}
+		inputs := []string{b.toCF(x).name, b.Float(l.Name+"_kernel", ws, wd)}
 		if useBias {
 			bv, _, err := b.weightF32(l.Name, 1, []int64{filters}, "bias")
 			if err != nil {
 				return nil, err
 			}
-			inputs = append(inputs, b.constF32(l.Name+"_bias", []int64{filters}, bv))
+			inputs = append(inputs, b.Float(l.Name+"_bias", []int64{filters}, bv))
 		}
 		outSp, pads, err := spatialOut(l, x.spatial(), k, s, d, padding)
 		if err != nil {
 			return nil, err
 		}
-		attrs := append(windowAttrs(k, s, d, pads), attrInt("group", groups))
-		out := b.op("Conv", l.Name, inputs, attrs...)
+		attrs := append(windowAttrs(k, s, d, pads), graph.IntAttr("group", groups))
+		out := b.Op("Conv", l.Name, inputs, attrs...)
 		shape := append(append([]int64{x.shape[0]}, outSp...), filters)
 		y, err := b.activate(l, &value{name: out, shape: shape, cf: true, elem: onnxFloat}, act)
 		return []*value{y}, err
@@ -338,7 +340,7 @@ func depthwise(nd int, separable bool) convertFunc {
 		}
 		wd, _ := permute(kernel, kshape, perm)
 		ws := append([]int64{ch * mult, 1}, k...)
-		inputs := []string{b.toCF(x).name, b.constF32(l.Name+"_depthwise_kernel", ws, wd)}
+		inputs := []string{b.toCF(x).name, b.Float(l.Name+"_depthwise_kernel", ws, wd)}
 		outSp, pads, err := spatialOut(l, x.spatial(), k, s, d, padding)
 		if err != nil {
 			return nil, err
@@ -358,13 +360,13 @@ func depthwise(nd int, separable bool) convertFunc {
 			if err != nil {
 				return nil, err
 			}
-			bias = b.constF32(l.Name+"_bias", bs, bv)
+			bias = b.Float(l.Name+"_bias", bs, bv)
 		}
 		if useBias && !separable {
 			inputs = append(inputs, bias)
 		}
-		attrs := append(windowAttrs(k, s, d, pads), attrInt("group", ch))
-		out := b.op("Conv", l.Name+"_depthwise", inputs, attrs...)
+		attrs := append(windowAttrs(k, s, d, pads), graph.IntAttr("group", ch))
+		out := b.Op("Conv", l.Name+"_depthwise", inputs, attrs...)
 		if separable {
 			pk, pshape, err := b.weightF32(l.Name, 1, append(repeat(1, nd), outCh, filters), "pointwise_kernel")
 			if err != nil {
@@ -372,11 +374,11 @@ func depthwise(nd int, separable bool) convertFunc {
 			}
 			outCh = pshape[nd+1]
 			pd, ps := kernelToOI(pk, pshape)
-			pin := []string{out, b.constF32(l.Name+"_pointwise_kernel", ps, pd)}
+			pin := []string{out, b.Float(l.Name+"_pointwise_kernel", ps, pd)}
 			if useBias {
 				pin = append(pin, bias)
 			}
-			out = b.op("Conv", l.Name, pin, attrInts("kernel_shape", repeat(1, nd)))
+			out = b.Op("Conv", l.Name, pin, graph.IntsAttr("kernel_shape", repeat(1, nd)))
 		}
 		shape := append(append([]int64{x.shape[0]}, outSp...), outCh)
 		y, err := b.activate(l, &value{name: out, shape: shape, cf: true, elem: onnxFloat}, act)
@@ -458,16 +460,16 @@ func batchNorm(b *builder, l *layer, in []*value) ([]*value, error) {
 			mul[k] = float32(s)
 			add[k] = float32(float64(beta[k]) - float64(mean[k])*s)
 		}
-		y := b.op("Mul", l.Name+"_scale", []string{x.name, b.constF32(l.Name+"_mul", []int64{n}, mul)})
-		y = b.op("Add", l.Name, []string{y, b.constF32(l.Name+"_add", []int64{n}, add)})
+		y := b.Op("Mul", l.Name+"_scale", []string{x.name, b.Float(l.Name+"_mul", []int64{n}, mul)})
+		y = b.Op("Add", l.Name, []string{y, b.Float(l.Name+"_add", []int64{n}, add)})
 		return []*value{{name: y, shape: x.shape, elem: onnxFloat}}, nil
 	}
 	x = b.toCF(x)
 	dims := []int64{n}
-	y := b.op("BatchNormalization", l.Name, []string{x.name,
-		b.constF32(l.Name+"_gamma", dims, gamma), b.constF32(l.Name+"_beta", dims, beta),
-		b.constF32(l.Name+"_moving_mean", dims, mean), b.constF32(l.Name+"_moving_variance", dims, variance)},
-		attrFloat("epsilon", eps))
+	y := b.Op("BatchNormalization", l.Name, []string{x.name,
+		b.Float(l.Name+"_gamma", dims, gamma), b.Float(l.Name+"_beta", dims, beta),
+		b.Float(l.Name+"_moving_mean", dims, mean), b.Float(l.Name+"_moving_variance", dims, variance)},
+		graph.FloatAttr("epsilon", float32(eps)))
 	return []*value{{name: y, shape: x.shape, cf: x.cf, elem: onnxFloat}}, nil
 }
 
@@ -507,7 +509,7 @@ func layerNorm(b *builder, l *layer, in []*value) ([]*value, error) {
 			return nil, err
 		}
 		normShape = s
-		gamma = b.constF32(l.Name+"_gamma", s, v)
+		gamma = b.Float(l.Name+"_gamma", s, v)
 		i++
 	}
 	if center {
@@ -516,7 +518,7 @@ func layerNorm(b *builder, l *layer, in []*value) ([]*value, error) {
 			return nil, err
 		}
 		normShape = s
-		beta = b.constF32(l.Name+"_beta", s, v)
+		beta = b.Float(l.Name+"_beta", s, v)
 	}
 	n := int64(1)
 	for _, d := range normShape {
@@ -526,13 +528,13 @@ func layerNorm(b *builder, l *layer, in []*value) ([]*value, error) {
 		n *= d
 	}
 	if gamma == "" {
-		gamma = b.constF32(l.Name+"_gamma", normShape, ones(n))
+		gamma = b.Float(l.Name+"_gamma", normShape, ones(n))
 	}
 	inputs := []string{x.name, gamma}
 	if beta != "" {
 		inputs = append(inputs, beta)
 	}
-	y := b.op("LayerNormalization", l.Name, inputs, attrInt("axis", axes[0]), attrFloat("epsilon", eps))
+	y := b.Op("LayerNormalization", l.Name, inputs, graph.IntAttr("axis", axes[0]), graph.FloatAttr("epsilon", float32(eps)))
 	return []*value{{name: y, shape: x.shape, elem: onnxFloat}}, nil
 }
 
@@ -547,51 +549,51 @@ func (b *builder) activate(l *layer, v *value, name string) (*value, error) {
 	case "linear", "":
 		return v, nil
 	case "relu":
-		return out(b.op("Relu", base, []string{x}))
+		return out(b.Op("Relu", base, []string{x}))
 	case "relu6":
-		return out(b.op("Clip", base, []string{x, b.scalar(base+"_min", 0), b.scalar(base+"_max", 6)}))
+		return out(b.Op("Clip", base, []string{x, b.scalar(base+"_min", 0), b.scalar(base+"_max", 6)}))
 	case "sigmoid":
-		return out(b.op("Sigmoid", base, []string{x}))
+		return out(b.Op("Sigmoid", base, []string{x}))
 	case "tanh":
-		return out(b.op("Tanh", base, []string{x}))
+		return out(b.Op("Tanh", base, []string{x}))
 	case "softmax", "log_softmax":
 		axis, _ := axisOf(v, -1)
 		op := map[string]string{"softmax": "Softmax", "log_softmax": "LogSoftmax"}[name]
-		return out(b.op(op, base, []string{x}, attrInt("axis", axis)))
+		return out(b.Op(op, base, []string{x}, graph.IntAttr("axis", axis)))
 	case "elu":
-		return out(b.op("Elu", base, []string{x}))
+		return out(b.Op("Elu", base, []string{x}))
 	case "selu":
-		return out(b.op("Selu", base, []string{x}))
+		return out(b.Op("Selu", base, []string{x}))
 	case "softplus":
-		return out(b.op("Softplus", base, []string{x}))
+		return out(b.Op("Softplus", base, []string{x}))
 	case "softsign":
-		return out(b.op("Softsign", base, []string{x}))
+		return out(b.Op("Softsign", base, []string{x}))
 	case "exponential":
-		return out(b.op("Exp", base, []string{x}))
+		return out(b.Op("Exp", base, []string{x}))
 	case "leaky_relu":
-		return out(b.op("LeakyRelu", base, []string{x}, attrFloat("alpha", 0.2)))
+		return out(b.Op("LeakyRelu", base, []string{x}, graph.FloatAttr("alpha", float32(0.2))))
 	case "swish", "silu":
-		s := b.op("Sigmoid", base+"_sigmoid", []string{x})
-		return out(b.op("Mul", base, []string{x, s}))
+		s := b.Op("Sigmoid", base+"_sigmoid", []string{x})
+		return out(b.Op("Mul", base, []string{x, s}))
 	case "hard_sigmoid", "hardSigmoid":
 		// Keras 2 and TF.js: clip(0.2x + 0.5, 0, 1); Keras 3: relu6(x + 3) / 6.
 		alpha := 0.2
 		if b.keras3 {
 			alpha = 1.0 / 6
 		}
-		return out(b.op("HardSigmoid", base, []string{x}, attrFloat("alpha", alpha), attrFloat("beta", 0.5)))
+		return out(b.Op("HardSigmoid", base, []string{x}, graph.FloatAttr("alpha", float32(alpha)), graph.FloatAttr("beta", float32(0.5))))
 	case "hard_swish", "hard_silu":
-		s := b.op("HardSigmoid", base+"_hard_sigmoid", []string{x}, attrFloat("alpha", 1.0/6), attrFloat("beta", 0.5))
-		return out(b.op("Mul", base, []string{x, s}))
+		s := b.Op("HardSigmoid", base+"_hard_sigmoid", []string{x}, graph.FloatAttr("alpha", float32(1.0/6)), graph.FloatAttr("beta", float32(0.5)))
+		return out(b.Op("Mul", base, []string{x, s}))
 	case "gelu":
 		// Exact GELU: 0.5 x (1 + erf(x / sqrt 2)).
-		e := b.op("Erf", base+"_erf", []string{b.op("Mul", base+"_scaled", []string{x, b.scalar(base+"_rsqrt2", 1/math.Sqrt2)})})
-		e = b.op("Add", base+"_1p", []string{e, b.scalar(base+"_one", 1)})
-		h := b.op("Mul", base+"_half", []string{x, b.scalar(base+"_0.5", 0.5)})
-		return out(b.op("Mul", base, []string{h, e}))
+		e := b.Op("Erf", base+"_erf", []string{b.Op("Mul", base+"_scaled", []string{x, b.scalar(base+"_rsqrt2", 1/math.Sqrt2)})})
+		e = b.Op("Add", base+"_1p", []string{e, b.scalar(base+"_one", 1)})
+		h := b.Op("Mul", base+"_half", []string{x, b.scalar(base+"_0.5", 0.5)})
+		return out(b.Op("Mul", base, []string{h, e}))
 	case "mish":
-		t := b.op("Tanh", base+"_tanh", []string{b.op("Softplus", base+"_softplus", []string{x})})
-		return out(b.op("Mul", base, []string{x, t}))
+		t := b.Op("Tanh", base+"_tanh", []string{b.Op("Softplus", base+"_softplus", []string{x})})
+		return out(b.Op("Mul", base, []string{x, t}))
 	}
 	return nil, unsupported(l, "activation %q", name)
 }
@@ -631,18 +633,18 @@ func reluLayer(b *builder, l *layer, in []*value) ([]*value, error) {
 	n := l.Name
 	switch {
 	case slope == 0 && threshold == 0 && !hasMax:
-		return same(x, b.op("Relu", n, []string{x.name})), nil
+		return same(x, b.Op("Relu", n, []string{x.name})), nil
 	case slope == 0 && threshold == 0:
-		return same(x, b.op("Clip", n, []string{x.name, b.scalar(n+"_min", 0), b.scalar(n+"_max", maxValue)})), nil
+		return same(x, b.Op("Clip", n, []string{x.name, b.scalar(n+"_min", 0), b.scalar(n+"_max", maxValue)})), nil
 	case threshold == 0 && !hasMax:
-		return same(x, b.op("LeakyRelu", n, []string{x.name}, attrFloat("alpha", slope))), nil
+		return same(x, b.Op("LeakyRelu", n, []string{x.name}, graph.FloatAttr("alpha", float32(slope)))), nil
 	}
 	thr := b.scalar(n+"_threshold", threshold)
-	cond := b.op("GreaterOrEqual", n+"_ge", []string{x.name, thr})
-	neg := b.op("Mul", n+"_neg", []string{b.op("Sub", n+"_shift", []string{x.name, thr}), b.scalar(n+"_slope", slope)})
-	y := b.op("Where", n+"_where", []string{cond, x.name, neg})
+	cond := b.Op("GreaterOrEqual", n+"_ge", []string{x.name, thr})
+	neg := b.Op("Mul", n+"_neg", []string{b.Op("Sub", n+"_shift", []string{x.name, thr}), b.scalar(n+"_slope", slope)})
+	y := b.Op("Where", n+"_where", []string{cond, x.name, neg})
 	if hasMax {
-		y = b.op("Min", n, []string{y, b.scalar(n+"_max", maxValue)})
+		y = b.Op("Min", n, []string{y, b.scalar(n+"_max", maxValue)})
 	}
 	return same(x, y), nil
 }
@@ -656,7 +658,7 @@ func leakyReLU(b *builder, l *layer, in []*value) ([]*value, error) {
 	if l.Cfg.err != nil {
 		return nil, l.Cfg.err
 	}
-	return same(x, b.op("LeakyRelu", l.Name, []string{x.name}, attrFloat("alpha", alpha))), nil
+	return same(x, b.Op("LeakyRelu", l.Name, []string{x.name}, graph.FloatAttr("alpha", float32(alpha)))), nil
 }
 
 func eluLayer(b *builder, l *layer, in []*value) ([]*value, error) {
@@ -668,7 +670,7 @@ func eluLayer(b *builder, l *layer, in []*value) ([]*value, error) {
 	if l.Cfg.err != nil {
 		return nil, l.Cfg.err
 	}
-	return same(x, b.op("Elu", l.Name, []string{x.name}, attrFloat("alpha", alpha))), nil
+	return same(x, b.Op("Elu", l.Name, []string{x.name}, graph.FloatAttr("alpha", float32(alpha)))), nil
 }
 
 func thresholdedReLU(b *builder, l *layer, in []*value) ([]*value, error) {
@@ -680,7 +682,7 @@ func thresholdedReLU(b *builder, l *layer, in []*value) ([]*value, error) {
 	if l.Cfg.err != nil {
 		return nil, l.Cfg.err
 	}
-	return same(x, b.op("ThresholdedRelu", l.Name, []string{x.name}, attrFloat("alpha", theta))), nil
+	return same(x, b.Op("ThresholdedRelu", l.Name, []string{x.name}, graph.FloatAttr("alpha", float32(theta)))), nil
 }
 
 func softmaxLayer(b *builder, l *layer, in []*value) ([]*value, error) {
@@ -695,7 +697,7 @@ func softmaxLayer(b *builder, l *layer, in []*value) ([]*value, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: layer %q: axis %v out of range", refit.ErrFormat, l.Name, l.Cfg.m["axis"])
 	}
-	return same(x, b.op("Softmax", l.Name, []string{x.name}, attrInt("axis", axis))), nil
+	return same(x, b.Op("Softmax", l.Name, []string{x.name}, graph.IntAttr("axis", axis))), nil
 }
 
 // prelu: alpha has the input's shape without batch (shared axes of size 1).
@@ -719,8 +721,8 @@ func prelu(b *builder, l *layer, in []*value) ([]*value, error) {
 		}
 		alpha, ashape = permute(alpha, ashape, perm)
 	}
-	slope := b.constF32(l.Name+"_alpha", ashape, alpha)
-	return same(x, b.op("PRelu", l.Name, []string{x.name, slope})), nil
+	slope := b.Float(l.Name+"_alpha", ashape, alpha)
+	return same(x, b.Op("PRelu", l.Name, []string{x.name, slope})), nil
 }
 
 func pool(nd int, op string) convertFunc {
@@ -748,9 +750,9 @@ func pool(nd int, op string) convertFunc {
 		}
 		attrs := windowAttrs(k, s, nil, pads)
 		if op == "AveragePool" {
-			attrs = append(attrs, attrInt("count_include_pad", 0)) // TF averages over real inputs only
+			attrs = append(attrs, graph.IntAttr("count_include_pad", 0)) // TF averages over real inputs only
 		}
-		y := b.op(op, l.Name, []string{b.toCF(x).name}, attrs...)
+		y := b.Op(op, l.Name, []string{b.toCF(x).name}, attrs...)
 		shape := append(append([]int64{x.shape[0]}, outSp...), x.channels())
 		return []*value{{name: y, shape: shape, cf: true, elem: onnxFloat}}, nil
 	}
@@ -772,12 +774,12 @@ func globalPool(op string) convertFunc {
 		if x.rank() < 3 {
 			return nil, needRank(l, x, 3, 4, 5)
 		}
-		y := b.op(op, l.Name+"_pool", []string{b.toCF(x).name})
+		y := b.Op(op, l.Name+"_pool", []string{b.toCF(x).name})
 		if keep {
 			shape := append(append([]int64{x.shape[0]}, repeat(1, x.rank()-2)...), x.channels())
 			return []*value{{name: y, shape: shape, cf: true, elem: onnxFloat}}, nil
 		}
-		y = b.op("Flatten", l.Name, []string{y}, attrInt("axis", 1))
+		y = b.Op("Flatten", l.Name, []string{y}, graph.IntAttr("axis", 1))
 		return []*value{{name: y, shape: []int64{x.shape[0], x.channels()}, elem: onnxFloat}}, nil
 	}
 }
@@ -799,7 +801,7 @@ func zeroPadding(nd int) convertFunc {
 			return nil, l.Cfg.err
 		}
 		pads := append(append([]int64{0, 0}, begin...), append([]int64{0, 0}, end...)...)
-		y := b.op("Pad", l.Name, []string{b.toCF(x).name, b.constI64(l.Name+"_pads", []int64{int64(len(pads))}, pads)})
+		y := b.Op("Pad", l.Name, []string{b.toCF(x).name, b.Int64(l.Name+"_pads", []int64{int64(len(pads))}, pads)})
 		shape := slices.Clone(x.shape)
 		for i := range nd {
 			if shape[i+1] >= 0 {
@@ -842,8 +844,8 @@ func cropping(nd int) convertFunc {
 			}
 		}
 		dims := []int64{int64(nd)}
-		y := b.op("Slice", l.Name, []string{b.toCF(x).name, b.constI64(l.Name+"_starts", dims, starts),
-			b.constI64(l.Name+"_ends", dims, ends), b.constI64(l.Name+"_axes", dims, axes)})
+		y := b.Op("Slice", l.Name, []string{b.toCF(x).name, b.Int64(l.Name+"_starts", dims, starts),
+			b.Int64(l.Name+"_ends", dims, ends), b.Int64(l.Name+"_axes", dims, axes)})
 		return []*value{{name: y, shape: shape, cf: true, elem: x.elem}}, nil
 	}
 }
@@ -876,22 +878,22 @@ func upSampling(nd int) convertFunc {
 				shape[i+1] *= s
 			}
 		}
-		var attrs []*pbAttr
+		var attrs []*onnxpb.AttributeProto
 		switch interp {
 		case "nearest":
-			attrs = []*pbAttr{attrString("mode", "nearest"), attrString("coordinate_transformation_mode", "asymmetric"),
-				attrString("nearest_mode", "floor")}
+			attrs = []*onnxpb.AttributeProto{graph.StringAttr("mode", "nearest"), graph.StringAttr("coordinate_transformation_mode", "asymmetric"),
+				graph.StringAttr("nearest_mode", "floor")}
 		case "bilinear":
 			// TF 2 resizes with half-pixel centers; TF.js's resizeBilinear without.
 			ctm := "half_pixel"
 			if b.tfjs {
 				ctm = "asymmetric"
 			}
-			attrs = []*pbAttr{attrString("mode", "linear"), attrString("coordinate_transformation_mode", ctm)}
+			attrs = []*onnxpb.AttributeProto{graph.StringAttr("mode", "linear"), graph.StringAttr("coordinate_transformation_mode", ctm)}
 		default:
 			return nil, unsupported(l, "interpolation %q", interp)
 		}
-		y := b.op("Resize", l.Name, []string{b.toCF(x).name, "", b.constF32(l.Name+"_scales", []int64{int64(len(scales))}, scales)}, attrs...)
+		y := b.Op("Resize", l.Name, []string{b.toCF(x).name, "", b.Float(l.Name+"_scales", []int64{int64(len(scales))}, scales)}, attrs...)
 		return []*value{{name: y, shape: shape, cf: true, elem: x.elem}}, nil
 	}
 }
@@ -951,11 +953,11 @@ func merge(op string) convertFunc {
 		case op == "Mul" && len(in) > 2:
 			acc := names[0]
 			for _, n := range names[1 : len(names)-1] {
-				acc = b.op("Mul", l.Name+"_partial", []string{acc, n})
+				acc = b.Op("Mul", l.Name+"_partial", []string{acc, n})
 			}
 			names = []string{acc, names[len(names)-1]}
 		}
-		y := b.op(op, l.Name, names)
+		y := b.Op(op, l.Name, names)
 		return []*value{{name: y, shape: mergedShape(in), cf: in[0].cf, elem: in[0].elem}}, nil
 	}
 }
@@ -991,7 +993,7 @@ func concatenate(b *builder, l *layer, in []*value) ([]*value, error) {
 			shape[kaxis] = -1
 		}
 	}
-	y := b.op("Concat", l.Name, names, attrInt("axis", axis))
+	y := b.Op("Concat", l.Name, names, graph.IntAttr("axis", axis))
 	return []*value{{name: y, shape: shape, cf: in[0].cf, elem: in[0].elem}}, nil
 }
 
@@ -1018,7 +1020,7 @@ func flatten(b *builder, l *layer, in []*value) ([]*value, error) {
 		return nil, needRank(l, x, 2, 3, 4, 5)
 	}
 	x = b.toKeras(x) // Keras flattens channels-last: Dense weights after it expect that order
-	y := b.op("Flatten", l.Name, []string{x.name}, attrInt("axis", 1))
+	y := b.Op("Flatten", l.Name, []string{x.name}, graph.IntAttr("axis", 1))
 	return []*value{{name: y, shape: []int64{x.shape[0], product(x.shape[1:])}, elem: x.elem}}, nil
 }
 
@@ -1049,7 +1051,7 @@ func reshape(b *builder, l *layer, in []*value) ([]*value, error) {
 		}
 	}
 	x = b.toKeras(x)
-	y := b.op("Reshape", l.Name, []string{x.name, b.constI64(l.Name+"_shape", []int64{int64(len(target) + 1)}, append([]int64{0}, target...))})
+	y := b.Op("Reshape", l.Name, []string{x.name, b.Int64(l.Name+"_shape", []int64{int64(len(target) + 1)}, append([]int64{0}, target...))})
 	return []*value{{name: y, shape: shape, elem: x.elem}}, nil
 }
 
@@ -1072,7 +1074,7 @@ func permuteLayer(b *builder, l *layer, in []*value) ([]*value, error) {
 		shape = append(shape, x.shape[d])
 	}
 	x = b.toKeras(x)
-	y := b.op("Transpose", l.Name, []string{x.name}, attrInts("perm", perm))
+	y := b.Op("Transpose", l.Name, []string{x.name}, graph.IntsAttr("perm", perm))
 	return []*value{{name: y, shape: shape, elem: x.elem}}, nil
 }
 
@@ -1097,9 +1099,9 @@ func embedding(b *builder, l *layer, in []*value) ([]*value, error) {
 	x = b.toKeras(x)
 	idx := x.name
 	if x.elem != onnxInt64 && x.elem != onnxInt32 {
-		idx = b.op("Cast", l.Name+"_indices", []string{idx}, attrInt("to", onnxInt64))
+		idx = b.Op("Cast", l.Name+"_indices", []string{idx}, graph.IntAttr("to", onnxInt64))
 	}
-	y := b.op("Gather", l.Name, []string{b.constF32(l.Name+"_embeddings", ws, w), idx}, attrInt("axis", 0))
+	y := b.Op("Gather", l.Name, []string{b.Float(l.Name+"_embeddings", ws, w), idx}, graph.IntAttr("axis", 0))
 	return []*value{{name: y, shape: append(slices.Clone(x.shape), ws[1]), elem: onnxFloat}}, nil
 }
 
@@ -1115,9 +1117,9 @@ func rescaling(b *builder, l *layer, in []*value) ([]*value, error) {
 	}
 	y := x.name
 	if x.elem != onnxFloat {
-		y = b.op("Cast", l.Name+"_cast", []string{y}, attrInt("to", onnxFloat))
+		y = b.Op("Cast", l.Name+"_cast", []string{y}, graph.IntAttr("to", onnxFloat))
 	}
-	y = b.op("Mul", l.Name+"_scale", []string{y, b.scalar(l.Name+"_scale", scale)})
-	y = b.op("Add", l.Name, []string{y, b.scalar(l.Name+"_offset", offset)})
+	y = b.Op("Mul", l.Name+"_scale", []string{y, b.scalar(l.Name+"_scale", scale)})
+	y = b.Op("Add", l.Name, []string{y, b.scalar(l.Name+"_offset", offset)})
 	return []*value{{name: y, shape: x.shape, cf: x.cf, elem: onnxFloat}}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 )
 
 // Keras keeps recurrent weights as [in, gates*H] with gates in its own order; ONNX as
@@ -117,10 +119,10 @@ func recurrent(b *builder, l *layer, in []*value, op string, order []int) ([]*va
 	if err != nil {
 		return nil, err
 	}
-	w := b.constF32(l.Name+"_W", []int64{1, gates * hidden, feat}, gatesToONNX(kernel, feat, hidden, order))
-	r := b.constF32(l.Name+"_R", []int64{1, gates * hidden, hidden}, gatesToONNX(rec, hidden, hidden, order))
+	w := b.Float(l.Name+"_W", []int64{1, gates * hidden, feat}, gatesToONNX(kernel, feat, hidden, order))
+	r := b.Float(l.Name+"_R", []int64{1, gates * hidden, hidden}, gatesToONNX(rec, hidden, hidden, order))
 	inputs := []string{"", w, r}
-	attrs := []*pbAttr{attrInt("hidden_size", hidden)}
+	attrs := []*onnxpb.AttributeProto{graph.IntAttr("hidden_size", hidden)}
 	if useBias {
 		bias, bs, err := b.weightF32(l.Name, 2, nil, "bias")
 		if err != nil {
@@ -137,12 +139,12 @@ func recurrent(b *builder, l *layer, in []*value, op string, order []int) ([]*va
 			return nil, fmt.Errorf("%w: layer %q: bias shape %v for %d gates of %d units", refit.ErrFormat, l.Name, bs, gates, hidden)
 		}
 		bb := append(reorderBias(wb, hidden, order), reorderBias(rb, hidden, order)...)
-		inputs = append(inputs, b.constF32(l.Name+"_B", []int64{1, 2 * n}, bb))
+		inputs = append(inputs, b.Float(l.Name+"_B", []int64{1, 2 * n}, bb))
 		if op == "GRU" && int64(len(bias)) == 2*n {
-			attrs = append(attrs, attrInt("linear_before_reset", 1))
+			attrs = append(attrs, graph.IntAttr("linear_before_reset", 1))
 		}
 	} else if op == "GRU" && c.boolean("reset_after", b.keras3) {
-		attrs = append(attrs, attrInt("linear_before_reset", 1))
+		attrs = append(attrs, graph.IntAttr("linear_before_reset", 1))
 	}
 	var names []string
 	var alphas, betas []float32
@@ -167,30 +169,30 @@ func recurrent(b *builder, l *layer, in []*value, op string, order []int) ([]*va
 		custom = custom || n != def
 	}
 	if custom {
-		attrs = append(attrs, attrStrings("activations", names), attrFloats("activation_alpha", alphas), attrFloats("activation_beta", betas))
+		attrs = append(attrs, graph.StringsAttr("activations", names), graph.FloatsAttr("activation_alpha", alphas), graph.FloatsAttr("activation_beta", betas))
 	}
 	if backwards {
-		attrs = append(attrs, attrString("direction", "reverse"))
+		attrs = append(attrs, graph.StringAttr("direction", "reverse"))
 	}
 	xk := b.toKeras(x)
-	inputs[0] = b.op("Transpose", l.Name+"_time_major", []string{xk.name}, attrInts("perm", []int64{1, 0, 2}))
-	outs := b.opN(op, l.Name+"_"+op, inputs, []bool{returnSeq, true, op == "LSTM" && returnState}, attrs...)
+	inputs[0] = b.Op("Transpose", l.Name+"_time_major", []string{xk.name}, graph.IntsAttr("perm", []int64{1, 0, 2}))
+	outs := b.OpN(op, l.Name+"_"+op, inputs, []bool{returnSeq, true, op == "LSTM" && returnState}, attrs...)
 	batch, steps := x.shape[0], x.shape[1]
 	var result []*value
 	if returnSeq {
-		y := b.op("Squeeze", l.Name+"_squeeze", []string{outs[0], b.constI64(l.Name+"_axis1", []int64{1}, []int64{1})})
+		y := b.Op("Squeeze", l.Name+"_squeeze", []string{outs[0], b.Int64(l.Name+"_axis1", []int64{1}, []int64{1})})
 		if backwards {
 			// Keras emits the outputs in processing order, i.e. reversed in time.
-			y = b.op("Slice", l.Name+"_reverse", []string{y, b.constI64(l.Name+"_start", []int64{1}, []int64{-1}),
-				b.constI64(l.Name+"_end", []int64{1}, []int64{math.MinInt64}), b.constI64(l.Name+"_axes", []int64{1}, []int64{0}),
-				b.constI64(l.Name+"_steps", []int64{1}, []int64{-1})})
+			y = b.Op("Slice", l.Name+"_reverse", []string{y, b.Int64(l.Name+"_start", []int64{1}, []int64{-1}),
+				b.Int64(l.Name+"_end", []int64{1}, []int64{math.MinInt64}), b.Int64(l.Name+"_axes", []int64{1}, []int64{0}),
+				b.Int64(l.Name+"_steps", []int64{1}, []int64{-1})})
 		}
-		y = b.op("Transpose", l.Name, []string{y}, attrInts("perm", []int64{1, 0, 2}))
+		y = b.Op("Transpose", l.Name, []string{y}, graph.IntsAttr("perm", []int64{1, 0, 2}))
 		result = append(result, &value{name: y, shape: []int64{batch, steps, hidden}, elem: onnxFloat})
 	}
-	axis0 := b.constI64(l.Name+"_axis0", []int64{1}, []int64{0})
+	axis0 := b.Int64(l.Name+"_axis0", []int64{1}, []int64{0})
 	state := func(name, base string) *value {
-		return &value{name: b.op("Squeeze", base, []string{name, axis0}), shape: []int64{batch, hidden}, elem: onnxFloat}
+		return &value{name: b.Op("Squeeze", base, []string{name, axis0}), shape: []int64{batch, hidden}, elem: onnxFloat}
 	}
 	h := state(outs[1], l.Name+"_h")
 	if !returnSeq {

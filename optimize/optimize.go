@@ -7,12 +7,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
-	"github.com/refit-ml/refit/tensor"
+	"github.com/refit-ml/refit/graph"
 )
 
-// Evaluator runs one node on constant inputs (nil for omitted optional inputs) and
-// returns its outputs. opset is the default-domain opset of the model.
-type Evaluator func(node *onnxpb.NodeProto, inputs []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error)
+// Evaluator runs one node on constant inputs; graph/eval.Node is one.
+type Evaluator = graph.Evaluator
 
 // Options choose passes. The zero value runs every pass except constant folding,
 // which runs when Fold is set.
@@ -29,7 +28,7 @@ type Options struct {
 type Pass struct {
 	Name string
 	Doc  string
-	Run  func(g *graph) (int, error)
+	Run  func(g *state) (int, error)
 }
 
 // Passes lists every pass in the order Model runs them.
@@ -72,7 +71,7 @@ func Model(ctx context.Context, mp *onnxpb.ModelProto, opts *Options) (*onnxpb.M
 		return nil, nil, fmt.Errorf("optimize: model has no graph")
 	}
 	out := proto.Clone(mp).(*onnxpb.ModelProto)
-	g := newGraph(out, opts)
+	g := newState(out, opts)
 	rep := &Report{NodesBefore: len(out.Graph.Node), InitializersBefore: len(out.Graph.Initializer)}
 	counts := map[string]int{}
 	passes := selected(opts)
@@ -93,7 +92,7 @@ func Model(ctx context.Context, mp *onnxpb.ModelProto, opts *Options) (*onnxpb.M
 			break
 		}
 	}
-	g.finish()
+	g.Compact()
 	for _, p := range passes {
 		rep.Passes = append(rep.Passes, PassCount{p.Name, counts[p.Name]})
 	}

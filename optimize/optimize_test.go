@@ -9,6 +9,7 @@ import (
 
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -59,16 +60,6 @@ func (b *builder) model(outputs ...string) *onnxpb.ModelProto {
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(17)}}}
 }
 
-func intsAttr(name string, v ...int64) *onnxpb.AttributeProto {
-	t := onnxpb.AttributeProto_INTS
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: &t, Ints: v}
-}
-
-func intAttr(name string, v int64) *onnxpb.AttributeProto {
-	t := onnxpb.AttributeProto_INT
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: &t, I: proto.Int64(v)}
-}
-
 func ops(m *onnxpb.ModelProto) []string {
 	var out []string
 	for _, n := range m.Graph.Node {
@@ -107,7 +98,7 @@ func TestEliminateIdentity(t *testing.T) {
 	b.node("Identity", []string{"x"}, []string{"a"})
 	b.node("Relu", []string{"a"}, []string{"r"})
 	b.node("Dropout", []string{"r"}, []string{"d"})
-	b.node("Transpose", []string{"d"}, []string{"y"}, intsAttr("perm", 0, 1))
+	b.node("Transpose", []string{"d"}, []string{"y"}, graph.IntsAttr("perm", []int64{0, 1}))
 	out, _ := run(t, b.model("y"), "eliminate-identity")
 	if got := ops(out); !equalOps(got, []string{"Relu"}) {
 		t.Fatalf("ops = %v, want [Relu]", got)
@@ -129,22 +120,22 @@ func TestDropoutWithUsedMaskStays(t *testing.T) {
 
 func TestFuseTransposes(t *testing.T) {
 	b := newBuilder("x")
-	b.node("Transpose", []string{"x"}, []string{"t1"}, intsAttr("perm", 0, 2, 3, 1))
-	b.node("Transpose", []string{"t1"}, []string{"t2"}, intsAttr("perm", 0, 3, 1, 2))
+	b.node("Transpose", []string{"x"}, []string{"t1"}, graph.IntsAttr("perm", []int64{0, 2, 3, 1}))
+	b.node("Transpose", []string{"t1"}, []string{"t2"}, graph.IntsAttr("perm", []int64{0, 3, 1, 2}))
 	b.node("Relu", []string{"t2"}, []string{"y"})
 	out, _ := run(t, b.model("y"), "fuse-transposes", "eliminate-identity")
 	if got := ops(out); !equalOps(got, []string{"Relu"}) || out.Graph.Node[0].Input[0] != "x" {
 		t.Fatalf("ops = %v, want only Relu reading x (the permutations cancel)", got)
 	}
 	b = newBuilder("x")
-	b.node("Transpose", []string{"x"}, []string{"t1"}, intsAttr("perm", 1, 0, 2))
-	b.node("Transpose", []string{"t1"}, []string{"y"}, intsAttr("perm", 0, 2, 1))
+	b.node("Transpose", []string{"x"}, []string{"t1"}, graph.IntsAttr("perm", []int64{1, 0, 2}))
+	b.node("Transpose", []string{"t1"}, []string{"y"}, graph.IntsAttr("perm", []int64{0, 2, 1}))
 	out, _ = run(t, b.model("y"), "fuse-transposes")
 	if len(out.Graph.Node) != 1 {
 		t.Fatalf("ops = %v, want one Transpose", ops(out))
 	}
 	// y[i] = t1 axis p2[i] = x axis p1[p2[i]]: [1, 2, 0].
-	if got := attr(out.Graph.Node[0], "perm").Ints; !equalInts(got, []int64{1, 2, 0}) {
+	if got := graph.Attr(out.Graph.Node[0], "perm").Ints; !equalInts(got, []int64{1, 2, 0}) {
 		t.Errorf("perm = %v, want [1 2 0]", got)
 	}
 }
@@ -268,13 +259,13 @@ func TestFoldBatchNormIntoGemm(t *testing.T) {
 	b.init(t, "shift", tensor.Shape{2}, shift)
 	b.init(t, "mean", tensor.Shape{2}, mean)
 	b.init(t, "var", tensor.Shape{2}, variance)
-	b.node("Gemm", []string{"x", "W", "B"}, []string{"g"}, intAttr("transB", 1))
+	b.node("Gemm", []string{"x", "W", "B"}, []string{"g"}, graph.IntAttr("transB", 1))
 	b.node("BatchNormalization", []string{"g", "scale", "shift", "mean", "var"}, []string{"y"})
 	out, _ := run(t, b.model("y"), "fold-batchnorm", "remove-unused-initializers")
 	if got := ops(out); !equalOps(got, []string{"Gemm"}) {
 		t.Fatalf("ops = %v, want [Gemm]", got)
 	}
-	g := newGraph(out, &Options{})
+	g := newState(out, &Options{})
 	nw, _, _, _ := g.floats(out.Graph.Node[0].Input[1])
 	nb, _, _, _ := g.floats(out.Graph.Node[0].Input[2])
 	x := []float32{0.5, -1, 2, 3, 0.25, -0.75}
@@ -342,7 +333,7 @@ func TestFoldConstantsUsesEvaluator(t *testing.T) {
 	if got := ops(out); !equalOps(got, []string{"Add"}) || calls != 1 {
 		t.Fatalf("ops = %v after %d evaluations, want [Add] after 1", got, calls)
 	}
-	g := newGraph(out, &Options{})
+	g := newState(out, &Options{})
 	v, _, _, _ := g.floats("na")
 	if len(v) != 2 || v[0] != -1 || v[1] != -2 {
 		t.Errorf("folded na = %v, want [-1 -2]", v)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -19,14 +20,14 @@ var nondeterministic = map[string]bool{
 
 // foldConstants evaluates nodes whose inputs are all constants and stores their
 // outputs as initializers. Constant nodes become initializers.
-func foldConstants(g *graph) (int, error) {
+func foldConstants(g *state) (int, error) {
 	maxBytes := g.opts.MaxFoldBytes
 	if maxBytes == 0 {
 		maxBytes = 64 << 20
 	}
 	changes := 0
-	for _, n := range g.g.Node {
-		if n == nil || !isDefaultDomain(n) || nondeterministic[n.GetOpType()] || hasSubgraph(n) {
+	for _, n := range g.G.Node {
+		if n == nil || !graph.IsDefaultDomain(n) || nondeterministic[n.GetOpType()] || hasSubgraph(n) {
 			continue
 		}
 		if len(n.Output) == 0 {
@@ -38,7 +39,7 @@ func foldConstants(g *graph) (int, error) {
 			if in == "" {
 				continue
 			}
-			t, err := g.constant(in)
+			t, err := g.Constant(in)
 			if err != nil || t == nil {
 				ok = false
 				break
@@ -66,7 +67,7 @@ func foldConstants(g *graph) (int, error) {
 			if o == "" {
 				continue
 			}
-			if g.isOutput(o) {
+			if g.IsOutput(o) {
 				added = false // a graph output must stay a computed value for clarity; keep the node
 				break
 			}
@@ -82,14 +83,20 @@ func foldConstants(g *graph) (int, error) {
 			if o == "" {
 				continue
 			}
-			if err := g.addInitializer(o, outs[i]); err != nil {
+			if err := g.AddTensor(o, outs[i]); err != nil {
 				return changes, fmt.Errorf("node %q: %w", n.GetName(), err)
 			}
 		}
-		g.remove(n)
+		g.Remove(n)
 		changes++
 	}
 	return changes, nil
+}
+
+// feeds reports whether p is a node with an input whose first output is name: the
+// shape every fusion below rewrites.
+func feeds(p *onnxpb.NodeProto, name string) bool {
+	return p != nil && len(p.Input) > 0 && len(p.Output) > 0 && p.Output[0] == name
 }
 
 func countNonEmpty(names []string) int {
@@ -103,24 +110,27 @@ func countNonEmpty(names []string) int {
 }
 
 // eliminateIdentity removes nodes that pass their input through unchanged.
-func eliminateIdentity(g *graph) (int, error) {
+func eliminateIdentity(g *state) (int, error) {
 	changes := 0
-	for _, n := range g.g.Node {
-		if n == nil || !isDefaultDomain(n) || len(n.Input) == 0 || len(n.Output) == 0 {
+	for _, n := range g.G.Node {
+		if n == nil || !graph.IsDefaultDomain(n) || len(n.Input) == 0 || len(n.Output) == 0 {
 			continue
 		}
 		in, out := n.Input[0], n.Output[0]
+		if in == "" || out == "" {
+			continue
+		}
 		switch n.GetOpType() {
 		case "Identity":
 		case "Dropout":
 			// Inference Dropout is identity when its mask is unused and training_mode is
 			// absent or constant false.
-			uses := g.uses()
+			uses := g.Uses()
 			if len(n.Output) > 1 && n.Output[1] != "" && uses[n.Output[1]] > 0 {
 				continue
 			}
 			if len(n.Input) > 2 && n.Input[2] != "" {
-				t, err := g.constant(n.Input[2])
+				t, err := g.Constant(n.Input[2])
 				if err != nil || t == nil {
 					continue
 				}
@@ -130,14 +140,14 @@ func eliminateIdentity(g *graph) (int, error) {
 				}
 			}
 		case "Transpose":
-			p := attr(n, "perm")
+			p := graph.Attr(n, "perm")
 			if p == nil || !isIdentityPerm(p.Ints) {
 				continue
 			}
 		default:
 			continue
 		}
-		if g.bypass(n, in, out) {
+		if g.Bypass(n, in, out) {
 			changes++
 		}
 	}
@@ -154,21 +164,21 @@ func isIdentityPerm(p []int64) bool {
 }
 
 // fuseTransposes merges Transpose(Transpose(x, p1), p2) into Transpose(x, p1∘p2).
-func fuseTransposes(g *graph) (int, error) {
+func fuseTransposes(g *state) (int, error) {
 	changes := 0
-	for _, n := range g.g.Node {
-		if n == nil || n.GetOpType() != "Transpose" || !isDefaultDomain(n) {
+	for _, n := range g.G.Node {
+		if n == nil || n.GetOpType() != "Transpose" || !graph.IsDefaultDomain(n) || len(n.Input) == 0 {
 			continue
 		}
-		prod := g.producers()[n.Input[0]]
-		if prod == nil || prod.GetOpType() != "Transpose" || !isDefaultDomain(prod) {
+		prod := g.Producers()[n.Input[0]]
+		if !feeds(prod, n.Input[0]) || prod.GetOpType() != "Transpose" || !graph.IsDefaultDomain(prod) {
 			continue
 		}
-		p1, p2 := attr(prod, "perm"), attr(n, "perm")
+		p1, p2 := graph.Attr(prod, "perm"), graph.Attr(n, "perm")
 		if p1 == nil || p2 == nil || len(p1.Ints) != len(p2.Ints) {
 			continue
 		}
-		if g.uses()[prod.Output[0]] != 1 || g.isOutput(prod.Output[0]) {
+		if g.Uses()[prod.Output[0]] != 1 || g.IsOutput(prod.Output[0]) {
 			continue
 		}
 		perm := make([]int64, len(p2.Ints))
@@ -178,9 +188,9 @@ func fuseTransposes(g *graph) (int, error) {
 			}
 			perm[i] = p1.Ints[v]
 		}
-		n.Input[0] = prod.Input[0]
-		p2.Ints = perm
-		g.remove(prod)
+		graph.SetInput(n, 0, prod.Input[0])
+		graph.SetInts(n, "perm", perm)
+		g.Remove(prod)
 		changes++
 	}
 	return changes, nil
@@ -188,20 +198,20 @@ func fuseTransposes(g *graph) (int, error) {
 
 // fuseReshapes merges Reshape/Flatten followed by Reshape into the last Reshape,
 // when the last shape does not copy dimensions from its input (no 0 entries).
-func fuseReshapes(g *graph) (int, error) {
+func fuseReshapes(g *state) (int, error) {
 	changes := 0
-	for _, n := range g.g.Node {
-		if n == nil || n.GetOpType() != "Reshape" || !isDefaultDomain(n) || len(n.Input) < 2 {
+	for _, n := range g.G.Node {
+		if n == nil || n.GetOpType() != "Reshape" || !graph.IsDefaultDomain(n) || len(n.Input) < 2 {
 			continue
 		}
-		prod := g.producers()[n.Input[0]]
-		if prod == nil || !isDefaultDomain(prod) || (prod.GetOpType() != "Reshape" && prod.GetOpType() != "Flatten") {
+		prod := g.Producers()[n.Input[0]]
+		if !feeds(prod, n.Input[0]) || !graph.IsDefaultDomain(prod) || (prod.GetOpType() != "Reshape" && prod.GetOpType() != "Flatten") {
 			continue
 		}
-		if g.uses()[prod.Output[0]] != 1 || g.isOutput(prod.Output[0]) {
+		if g.Uses()[prod.Output[0]] != 1 || g.IsOutput(prod.Output[0]) {
 			continue
 		}
-		shape, err := g.constant(n.Input[1])
+		shape, err := g.Constant(n.Input[1])
 		if err != nil || shape == nil || shape.DType != tensor.I64 {
 			continue
 		}
@@ -215,28 +225,28 @@ func fuseReshapes(g *graph) (int, error) {
 				zero = true
 			}
 		}
-		if zero && attrInt(n, "allowzero", 0) == 0 {
+		if zero && graph.Int(n, "allowzero", 0) == 0 {
 			continue
 		}
-		n.Input[0] = prod.Input[0]
-		g.remove(prod)
+		graph.SetInput(n, 0, prod.Input[0])
+		g.Remove(prod)
 		changes++
 	}
 	return changes, nil
 }
 
 // foldBatchNorm folds an inference BatchNormalization into the Conv or Gemm feeding it.
-func foldBatchNorm(g *graph) (int, error) {
+func foldBatchNorm(g *state) (int, error) {
 	changes := 0
-	for _, bn := range g.g.Node {
-		if bn == nil || bn.GetOpType() != "BatchNormalization" || !isDefaultDomain(bn) || len(bn.Input) != 5 {
+	for _, bn := range g.G.Node {
+		if bn == nil || bn.GetOpType() != "BatchNormalization" || !graph.IsDefaultDomain(bn) || len(bn.Input) != 5 {
 			continue
 		}
-		if attrInt(bn, "training_mode", 0) != 0 || countNonEmpty(bn.Output) != 1 {
+		if graph.Int(bn, "training_mode", 0) != 0 || countNonEmpty(bn.Output) != 1 || bn.Output[0] == "" {
 			continue
 		}
-		prod := g.producers()[bn.Input[0]]
-		if prod == nil || !isDefaultDomain(prod) || g.uses()[bn.Input[0]] != 1 || g.isOutput(bn.Input[0]) {
+		prod := g.Producers()[bn.Input[0]]
+		if !feeds(prod, bn.Input[0]) || !graph.IsDefaultDomain(prod) || g.Uses()[bn.Input[0]] != 1 || g.IsOutput(bn.Input[0]) {
 			continue
 		}
 		if prod.GetOpType() != "Conv" && prod.GetOpType() != "Gemm" {
@@ -253,7 +263,7 @@ func foldBatchNorm(g *graph) (int, error) {
 	return changes, nil
 }
 
-func (g *graph) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
+func (g *state) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
 	var params [4][]float32
 	for i := range params {
 		v, _, _, err := g.floats(bn.Input[1+i])
@@ -267,7 +277,7 @@ func (g *graph) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
 	if len(bias) != c || len(mean) != c || len(variance) != c {
 		return false, nil
 	}
-	eps := float64(attrFloat(bn, "epsilon", 1e-5))
+	eps := float64(graph.Float(bn, "epsilon", 1e-5))
 	f := make([]float32, c)
 	for i := range f {
 		f[i] = float32(float64(scale[i]) / math.Sqrt(float64(variance[i])+eps))
@@ -283,7 +293,7 @@ func (g *graph) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
 	var bt = wt
 	beta := float32(1)
 	if prod.GetOpType() == "Gemm" {
-		beta = attrFloat(prod, "beta", 1)
+		beta = graph.Float(prod, "beta", 1)
 	}
 	if len(prod.Input) > 2 && prod.Input[2] != "" {
 		var bs tensor.Shape
@@ -316,7 +326,7 @@ func (g *graph) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
 		if len(ws) != 2 {
 			return false, nil
 		}
-		if attrInt(prod, "transB", 0) != 0 {
+		if graph.Int(prod, "transB", 0) != 0 {
 			if int(ws[0]) != c {
 				return false, nil
 			}
@@ -342,26 +352,22 @@ func (g *graph) foldInto(prod, bn *onnxpb.NodeProto) (bool, error) {
 	for i := range nb {
 		nb[i] = (beta*b[i]-mean[i])*f[i] + bias[i]
 	}
-	wName := g.fresh(prod.Input[1] + "_bn")
-	bName := g.fresh(strings.TrimSuffix(wName, "_bn") + "_bn_bias")
+	wName := g.Names.Fresh(prod.Input[1] + "_bn")
+	bName := g.Names.Fresh(strings.TrimSuffix(wName, "_bn") + "_bn_bias")
 	if err := g.addFloats(wName, ws, wt, w); err != nil {
 		return false, err
 	}
 	if err := g.addFloats(bName, tensor.Shape{int64(c)}, bt, nb); err != nil {
 		return false, err
 	}
-	prod.Input[1] = wName
-	if len(prod.Input) > 2 {
-		prod.Input[2] = bName
-	} else {
-		prod.Input = append(prod.Input, bName)
-	}
+	graph.SetInput(prod, 1, wName)
+	graph.SetInput(prod, 2, bName)
 	if prod.GetOpType() == "Gemm" {
-		setFloatAttr(prod, "beta", 1)
+		graph.SetFloat(prod, "beta", 1)
 	}
 	out := bn.Output[0]
-	g.remove(bn)
-	prod.Output[0] = out
+	g.Remove(bn)
+	graph.SetOutput(prod, 0, out)
 	return true, nil
 }
 
@@ -373,34 +379,25 @@ func repeat(v float32, n int) []float32 {
 	return out
 }
 
-func setFloatAttr(n *onnxpb.NodeProto, name string, v float32) {
-	if a := attr(n, name); a != nil {
-		a.F = &v
-		return
-	}
-	t := onnxpb.AttributeProto_FLOAT
-	n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{Name: &name, F: &v, Type: &t})
-}
-
 // fuseMatMulAdd turns MatMul(A, B) + C into Gemm(A, B, C) when A is 2-D, B is a 2-D
 // constant and C a constant bias of B's column count.
-func fuseMatMulAdd(g *graph) (int, error) {
+func fuseMatMulAdd(g *state) (int, error) {
 	changes := 0
-	for _, add := range g.g.Node {
-		if add == nil || add.GetOpType() != "Add" || !isDefaultDomain(add) || len(add.Input) != 2 {
+	for _, add := range g.G.Node {
+		if add == nil || add.GetOpType() != "Add" || !graph.IsDefaultDomain(add) || len(add.Input) != 2 {
 			continue
 		}
 		for side := 0; side < 2; side++ {
-			mm := g.producers()[add.Input[side]]
+			mm := g.Producers()[add.Input[side]]
 			bias := add.Input[1-side]
-			if mm == nil || mm.GetOpType() != "MatMul" || !isDefaultDomain(mm) {
+			if !feeds(mm, add.Input[side]) || len(mm.Input) != 2 || len(add.Output) == 0 || mm.GetOpType() != "MatMul" || !graph.IsDefaultDomain(mm) {
 				continue
 			}
-			if g.uses()[mm.Output[0]] != 1 || g.isOutput(mm.Output[0]) {
+			if g.Uses()[mm.Output[0]] != 1 || g.IsOutput(mm.Output[0]) {
 				continue
 			}
-			b := g.initializer(mm.Input[1])
-			c := g.initializer(bias)
+			b := g.ConstantInitializer(mm.Input[1])
+			c := g.ConstantInitializer(bias)
 			if b == nil || c == nil || len(b.Dims) != 2 || g.staticRank(mm.Input[0]) != 2 {
 				continue
 			}
@@ -411,11 +408,10 @@ func fuseMatMulAdd(g *graph) (int, error) {
 			if !(len(c.Dims) == 1 && c.Dims[0] == n) && !(len(c.Dims) == 2 && c.Dims[0] == 1 && c.Dims[1] == n) {
 				continue
 			}
-			gemm := "Gemm"
-			mm.OpType = &gemm
-			mm.Input = append(mm.Input[:2:2], bias)
-			mm.Output[0] = add.Output[0]
-			g.remove(add)
+			graph.SetOpType(mm, "Gemm")
+			graph.SetInputs(mm, mm.Input[0], mm.Input[1], bias)
+			graph.SetOutput(mm, 0, add.Output[0])
+			g.Remove(add)
 			changes++
 			break
 		}
@@ -425,11 +421,11 @@ func fuseMatMulAdd(g *graph) (int, error) {
 
 // eliminateCommonSubexpressions merges nodes with the same operator, inputs and
 // attributes, keeping the first.
-func eliminateCommonSubexpressions(g *graph) (int, error) {
+func eliminateCommonSubexpressions(g *state) (int, error) {
 	changes := 0
 	seen := map[string]*onnxpb.NodeProto{}
 	opts := proto.MarshalOptions{Deterministic: true}
-	for _, n := range g.g.Node {
+	for _, n := range g.G.Node {
 		if n == nil || nondeterministic[n.GetOpType()] || hasSubgraph(n) || len(n.Output) == 0 {
 			continue
 		}
@@ -450,7 +446,7 @@ func eliminateCommonSubexpressions(g *graph) (int, error) {
 		}
 		graphOut := false
 		for _, o := range n.Output {
-			if g.isOutput(o) {
+			if g.IsOutput(o) {
 				graphOut = true
 			}
 		}
@@ -459,7 +455,7 @@ func eliminateCommonSubexpressions(g *graph) (int, error) {
 		}
 		for i, o := range n.Output {
 			if o != "" && first.Output[i] != "" {
-				g.rename(o, first.Output[i])
+				g.ReplaceUses(o, first.Output[i])
 			} else if o != "" {
 				graphOut = true
 			}
@@ -467,72 +463,15 @@ func eliminateCommonSubexpressions(g *graph) (int, error) {
 		if graphOut {
 			continue
 		}
-		g.remove(n)
+		g.Remove(n)
 		changes++
 	}
 	return changes, nil
 }
 
 // removeDeadNodes drops nodes none of whose outputs reach a graph output.
-func removeDeadNodes(g *graph) (int, error) {
-	prod := g.producers()
-	live := map[*onnxpb.NodeProto]bool{}
-	var stack []string
-	for _, o := range g.g.Output {
-		stack = append(stack, o.GetName())
-	}
-	seen := map[string]bool{}
-	for len(stack) > 0 {
-		name := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		n := prod[name]
-		if n == nil || live[n] {
-			continue
-		}
-		live[n] = true
-		for _, in := range n.Input {
-			if in != "" {
-				stack = append(stack, in)
-			}
-		}
-		stack = append(stack, subgraphReads(n)...)
-	}
-	changes := 0
-	for _, n := range g.g.Node {
-		if n != nil && !live[n] {
-			g.remove(n)
-			changes++
-		}
-	}
-	return changes, nil
-}
+func removeDeadNodes(g *state) (int, error) { return g.RemoveDead(), nil }
 
 // removeUnusedInitializers drops initializers nothing reads (and their graph-input
 // entries, for models that list initializers as inputs).
-func removeUnusedInitializers(g *graph) (int, error) {
-	uses := g.uses()
-	kept := g.g.Initializer[:0]
-	removed := map[string]bool{}
-	for _, t := range g.g.Initializer {
-		if uses[t.GetName()] > 0 {
-			kept = append(kept, t)
-		} else {
-			removed[t.GetName()] = true
-		}
-	}
-	g.g.Initializer = kept
-	if len(removed) > 0 {
-		inputs := g.g.Input[:0]
-		for _, v := range g.g.Input {
-			if !removed[v.GetName()] {
-				inputs = append(inputs, v)
-			}
-		}
-		g.g.Input = inputs
-	}
-	return len(removed), nil
-}
+func removeUnusedInitializers(g *state) (int, error) { return g.RemoveUnusedInitializers(), nil }

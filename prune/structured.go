@@ -15,6 +15,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -53,7 +54,8 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 	if g == nil {
 		return nil, nil, fmt.Errorf("%w: model has no graph", refit.ErrFormat)
 	}
-	g.ValueInfo = nil // shapes change; runtimes infer them again
+	p.e = graph.NewEditor(g)
+	p.e.DropValueInfo() // shapes change
 	p.index()
 	rep := &Report{Method: Structure.String()}
 	before, err := p.countParams()
@@ -120,7 +122,7 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 			return nil, nil, err
 		}
 		stale = true
-		lr := LayerReport{Name: nodeName(n) + " (" + w + ")", Shape: origShapes[w]}
+		lr := LayerReport{Name: graph.NodeName(n) + " (" + w + ")", Shape: origShapes[w]}
 		lr.Params = lr.Shape.Elements()
 		lr.SparsityAfter = 1 - float64(len(keep))/float64(c) // of the output channels
 		rep.Layers = append(rep.Layers, lr)
@@ -157,18 +159,13 @@ type weightT struct {
 	data  []float32
 }
 
-type use struct {
-	node *onnxpb.NodeProto
-	slot int
-}
-
 type pruner struct {
 	ctx       context.Context
 	mp        *onnxpb.ModelProto
 	fsys      fs.FS
 	inits     map[string]int // initializer name -> index in graph
-	consumers map[string][]use
-	outputs   map[string]bool
+	e         *graph.Editor
+	consumers map[string][]graph.Use
 	consts    map[string]*onnxpb.NodeProto // Constant node outputs
 	shapes    map[string][]int64
 }
@@ -179,54 +176,17 @@ func (p *pruner) index() {
 	for i, t := range g.Initializer {
 		p.inits[t.GetName()] = i
 	}
-	p.consumers = map[string][]use{}
+	p.consumers = p.e.ConsumerIndex()
 	p.consts = map[string]*onnxpb.NodeProto{}
 	for _, n := range g.Node {
-		for i, in := range n.Input {
-			p.consumers[in] = append(p.consumers[in], use{n, i})
-		}
 		if n.GetOpType() == "Constant" && len(n.Output) == 1 {
 			p.consts[n.Output[0]] = n
 		}
 	}
-	p.outputs = map[string]bool{}
-	for _, o := range g.Output {
-		p.outputs[o.GetName()] = true
-	}
-}
-
-func nodeName(n *onnxpb.NodeProto) string {
-	if n.GetName() != "" {
-		return n.GetName()
-	}
-	if len(n.Output) > 0 {
-		return n.GetOpType() + "->" + n.Output[0]
-	}
-	return n.GetOpType()
 }
 
 func unrepairable(n *onnxpb.NodeProto, why string, args ...any) error {
-	return fmt.Errorf("%w: node %q (%s): %s", ErrUnrepairable, nodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
-}
-
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return a.GetI()
-		}
-	}
-	return def
-}
-
-func setAttrInt(n *onnxpb.NodeProto, name string, v int64) {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			a.I = proto.Int64(v)
-			return
-		}
-	}
-	n.Attribute = append(n.Attribute, &onnxpb.AttributeProto{Name: proto.String(name), I: proto.Int64(v),
-		Type: onnxpb.AttributeProto_INT.Enum()})
+	return fmt.Errorf("%w: node %q (%s): %s", ErrUnrepairable, graph.NodeName(n), n.GetOpType(), fmt.Sprintf(why, args...))
 }
 
 // producer reports whether n makes channels Structured can remove: its weight and
@@ -241,15 +201,15 @@ func (p *pruner) producer(n *onnxpb.NodeProto) (string, int, bool) {
 	}
 	switch n.GetOpType() {
 	case "Conv":
-		if attrInt(n, "group", 1) != 1 {
+		if graph.Int(n, "group", 1) != 1 {
 			return "", 0, false
 		}
 		return w, 0, true
 	case "Gemm":
-		if attrInt(n, "transA", 0) != 0 {
+		if graph.Int(n, "transA", 0) != 0 {
 			return "", 0, false
 		}
-		if attrInt(n, "transB", 0) != 0 {
+		if graph.Int(n, "transB", 0) != 0 {
 			return w, 0, true
 		}
 		return w, 1, true
@@ -297,7 +257,7 @@ func (p *pruner) setWeight(name string, w *weightT) error {
 	if err != nil {
 		return err
 	}
-	p.mp.Graph.Initializer[p.inits[name]] = tp
+	p.e.SetInitializer(tp)
 	return nil
 }
 
@@ -359,7 +319,7 @@ func (p *pruner) cutBias(n *onnxpb.NodeProto, name string, keep []int, c int) er
 // propagate repairs every consumer of value v, whose axis-1 channels were reduced to
 // keep (indices into the old channels). With dry set it only checks that it can.
 func (p *pruner) propagate(v string, keep []int, dry bool) error {
-	if p.outputs[v] {
+	if p.e.IsOutput(v) {
 		return errReachesOutput
 	}
 	for _, u := range p.consumers[v] {
@@ -377,18 +337,18 @@ var channelwise = map[string]bool{
 	"Dropout": true, "Abs": true, "Neg": true,
 }
 
-func (p *pruner) repair(u use, keep []int, dry bool) error {
-	n := u.node
+func (p *pruner) repair(u graph.Use, keep []int, dry bool) error {
+	n := u.Node
 	op := n.GetOpType()
 	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
 		return unrepairable(n, "operator of domain %q", n.GetDomain())
 	}
 	switch {
-	case channelwise[op] && u.slot == 0:
+	case channelwise[op] && u.Input == 0:
 		return p.propagate(n.Output[0], keep, dry)
-	case op == "Clip" && u.slot == 0:
+	case op == "Clip" && u.Input == 0:
 		return p.propagate(n.Output[0], keep, dry)
-	case op == "BatchNormalization" && u.slot == 0:
+	case op == "BatchNormalization" && u.Input == 0:
 		for _, in := range n.Input[1:] {
 			if _, ok := p.inits[in]; !ok || len(p.consumers[in]) != 1 {
 				return unrepairable(n, "parameter %q is not an unshared initializer", in)
@@ -401,14 +361,14 @@ func (p *pruner) repair(u use, keep []int, dry bool) error {
 		}
 		return p.propagate(n.Output[0], keep, dry)
 	case op == "Add" || op == "Sub" || op == "Mul" || op == "Div":
-		other := n.Input[1-u.slot]
+		other := n.Input[1-u.Input]
 		if _, ok := p.inits[other]; !ok {
 			return unrepairable(n, "joins two activations (%q and %q); pruning would need the same channels removed from both branches — exclude one producer", n.Input[0], n.Input[1])
 		}
 		if len(p.consumers[other]) != 1 {
 			return unrepairable(n, "constant %q is shared with other nodes", other)
 		}
-		if err := p.cutBroadcast(n, other, n.Input[u.slot], keep, dry); err != nil {
+		if err := p.cutBroadcast(n, other, n.Input[u.Input], keep, dry); err != nil {
 			return err
 		}
 		return p.propagate(n.Output[0], keep, dry)
@@ -416,8 +376,8 @@ func (p *pruner) repair(u use, keep []int, dry bool) error {
 		return p.repairConcat(u, keep, dry)
 	case op == "Flatten" || op == "Reshape":
 		return p.repairFlatten(u, keep, dry)
-	case op == "Conv" && u.slot == 0:
-		group := attrInt(n, "group", 1)
+	case op == "Conv" && u.Input == 0:
+		group := graph.Int(n, "group", 1)
 		if _, ok := p.inits[n.Input[1]]; !ok || len(p.consumers[n.Input[1]]) != 1 {
 			return unrepairable(n, "weight %q is not an unshared initializer", n.Input[1])
 		}
@@ -443,11 +403,11 @@ func (p *pruner) repair(u use, keep []int, dry bool) error {
 					return err
 				}
 			}
-			setAttrInt(n, "group", int64(len(keep)))
+			graph.SetInt(n, "group", int64(len(keep)))
 		}
 		return p.propagate(n.Output[0], keep, dry)
-	case op == "Gemm" && u.slot == 0:
-		if attrInt(n, "transA", 0) != 0 {
+	case op == "Gemm" && u.Input == 0:
+		if graph.Int(n, "transA", 0) != 0 {
 			return unrepairable(n, "transA=1")
 		}
 		if _, ok := p.inits[n.Input[1]]; !ok || len(p.consumers[n.Input[1]]) != 1 {
@@ -455,13 +415,13 @@ func (p *pruner) repair(u use, keep []int, dry bool) error {
 		}
 		if !dry {
 			axis := 0
-			if attrInt(n, "transB", 0) != 0 {
+			if graph.Int(n, "transB", 0) != 0 {
 				axis = 1
 			}
 			return p.cut(n.Input[1], axis, keep)
 		}
 		return nil
-	case op == "MatMul" && u.slot == 0:
+	case op == "MatMul" && u.Input == 0:
 		if _, ok := p.inits[n.Input[1]]; !ok || len(p.consumers[n.Input[1]]) != 1 {
 			return unrepairable(n, "right operand %q is not an unshared initializer", n.Input[1])
 		}
@@ -470,7 +430,7 @@ func (p *pruner) repair(u use, keep []int, dry bool) error {
 		}
 		return nil
 	}
-	return unrepairable(n, "input %d carries pruned channels and this operator is not supported", u.slot)
+	return unrepairable(n, "input %d carries pruned channels and this operator is not supported", u.Input)
 }
 
 // cutBroadcast prunes a constant operand of an elementwise op that broadcasts against
@@ -506,10 +466,10 @@ func (p *pruner) cutBroadcast(n *onnxpb.NodeProto, name, act string, keep []int,
 	return p.setWeight(name, take(w, axis, keep))
 }
 
-func (p *pruner) repairConcat(u use, keep []int, dry bool) error {
-	n := u.node
-	shape := p.shapes[n.Input[u.slot]]
-	axis := attrInt(n, "axis", 0)
+func (p *pruner) repairConcat(u graph.Use, keep []int, dry bool) error {
+	n := u.Node
+	shape := p.shapes[n.Input[u.Input]]
+	axis := graph.Int(n, "axis", 0)
 	if axis < 0 {
 		axis += int64(len(shape))
 	}
@@ -522,7 +482,7 @@ func (p *pruner) repairConcat(u use, keep []int, dry bool) error {
 		if len(s) < 2 {
 			return unrepairable(n, "unknown shape of input %q", in)
 		}
-		if i < u.slot {
+		if i < u.Input {
 			off += int(s[1])
 		}
 		total += int(s[1])
@@ -545,17 +505,17 @@ func (p *pruner) repairConcat(u use, keep []int, dry bool) error {
 
 // repairFlatten follows channels through Flatten(axis 1) or an equivalent Reshape
 // to [N, C*S]: channel c becomes columns c*S .. c*S+S-1.
-func (p *pruner) repairFlatten(u use, keep []int, dry bool) error {
-	n := u.node
-	if u.slot != 0 {
+func (p *pruner) repairFlatten(u graph.Use, keep []int, dry bool) error {
+	n := u.Node
+	if u.Input != 0 {
 		return unrepairable(n, "pruned channels reach the shape input")
 	}
 	in, out := p.shapes[n.Input[0]], p.shapes[n.Output[0]]
 	if len(in) < 2 || len(out) != 2 || out[0] != in[0] {
 		return unrepairable(n, "reshapes %v to %v; only [N, C, ...] -> [N, C*S] is supported", in, out)
 	}
-	if n.GetOpType() == "Flatten" && attrInt(n, "axis", 1) != 1 {
-		return unrepairable(n, "axis %d", attrInt(n, "axis", 1))
+	if n.GetOpType() == "Flatten" && graph.Int(n, "axis", 1) != 1 {
+		return unrepairable(n, "axis %d", graph.Int(n, "axis", 1))
 	}
 	s := int(tensor.Shape(in[2:]).Elements())
 	if out[1] != in[1]*int64(s) {
@@ -584,17 +544,14 @@ func (p *pruner) repairFlatten(u use, keep []int, dry bool) error {
 // fixReshape rewrites an explicit second dimension of a Reshape's constant shape.
 func (p *pruner) fixReshape(n *onnxpb.NodeProto, cols int64) error {
 	var tp *onnxpb.TensorProto
+	c := p.consts[n.Input[1]]
 	if i, ok := p.inits[n.Input[1]]; ok {
 		if len(p.consumers[n.Input[1]]) != 1 {
 			return unrepairable(n, "shape %q is shared", n.Input[1])
 		}
-		tp = p.mp.Graph.Initializer[i]
-	} else if c := p.consts[n.Input[1]]; c != nil {
-		for _, a := range c.Attribute {
-			if a.GetName() == "value" {
-				tp = a.T
-			}
-		}
+		tp, c = p.mp.Graph.Initializer[i], nil
+	} else if c != nil {
+		tp = graph.Tensor(c, "value")
 	}
 	if tp == nil {
 		return unrepairable(n, "shape %q is not a constant", n.Input[1])
@@ -611,11 +568,12 @@ func (p *pruner) fixReshape(n *onnxpb.NodeProto, cols int64) error {
 	if vals[1] > 0 {
 		vals[1] = cols
 	}
-	nb := make([]byte, 16)
-	putLeU64(nb[:8], uint64(vals[0]))
-	putLeU64(nb[8:], uint64(vals[1]))
-	tp.RawData = nb
-	tp.Int64Data = nil
+	shape := graph.Int64Tensor(tp.GetName(), tp.GetDims(), vals)
+	if c != nil {
+		graph.SetTensor(c, "value", shape)
+	} else {
+		p.e.SetInitializer(shape)
+	}
 	return nil
 }
 
@@ -625,12 +583,6 @@ func leU64(b []byte) uint64 {
 		x = x<<8 | uint64(b[i])
 	}
 	return x
-}
-
-func putLeU64(b []byte, x uint64) {
-	for i := range 8 {
-		b[i] = byte(x >> (8 * i))
-	}
 }
 
 // refreshShapes runs the model once on random inputs (batch 1) to learn the shape
@@ -675,17 +627,7 @@ func (p *pruner) countParams() (int64, error) {
 
 // run executes the current model on inputs and returns the named values.
 func (p *pruner) run(inputs map[string]*runtime.Value, names []string) (map[string]*runtime.Value, error) {
-	mp := proto.Clone(p.mp).(*onnxpb.ModelProto)
-	have := map[string]bool{}
-	for _, o := range mp.Graph.Output {
-		have[o.GetName()] = true
-	}
-	for _, name := range names {
-		if !have[name] {
-			mp.Graph.Output = append(mp.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(name)})
-			have[name] = true
-		}
-	}
+	mp := graph.WithOutputs(p.mp, names)
 	s, err := runtime.Load(mp, p.fsys, nil)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -139,10 +140,10 @@ func (b *bcast) offsets(r int, offs []int) {
 
 // each runs fn on every row in parallel: out is the row's output offset, offs the
 // operands' offsets.
-func (b *bcast) each(fn func(out int, offs []int)) {
+func (b *bcast) each(threads int, fn func(out int, offs []int)) {
 	n := b.rowLen()
 	grain := max(1, 16384/max(n, 1))
-	parallelFor(b.rows, grain, func(lo, hi int) {
+	parallel.For(threads, b.rows, grain, func(lo, hi int) {
 		offs := make([]int, len(b.strides))
 		for r := lo; r < hi; r++ {
 			b.offsets(r, offs)
@@ -152,10 +153,10 @@ func (b *bcast) each(fn func(out int, offs []int)) {
 }
 
 // binaryMap computes out[i] = f(a[i'], b[i”]) with broadcasting.
-func binaryMap[T, U any](out []U, a, b []T, bc *bcast, f func(x, y T) U) {
+func binaryMap[T, U any](threads int, out []U, a, b []T, bc *bcast, f func(x, y T) U) {
 	n := bc.rowLen()
 	sa, sb := bc.inner(0), bc.inner(1)
-	bc.each(func(o int, offs []int) {
+	bc.each(threads, func(o int, offs []int) {
 		dst := out[o : o+n]
 		ia, ib := offs[0], offs[1]
 		switch {
@@ -183,8 +184,8 @@ func binaryMap[T, U any](out []U, a, b []T, bc *bcast, f func(x, y T) U) {
 }
 
 // unaryMap computes out[i] = f(in[i]) in parallel.
-func unaryMap[T, U any](out []U, in []T, f func(T) U) {
-	parallelFor(len(in), 16384, func(lo, hi int) {
+func unaryMap[T, U any](threads int, out []U, in []T, f func(T) U) {
+	parallel.For(threads, len(in), 16384, func(lo, hi int) {
 		src, dst := in[lo:hi], out[lo:hi]
 		for i, x := range src {
 			dst[i] = f(x)

@@ -31,8 +31,9 @@
 //
 // Operators live in one file per family (ops_elementwise.go, ops_conv.go, ...) and
 // register themselves in init with Register; CONTRIBUTING-OPS.md explains how to add
-// one. Kernels parallelize internally over GOMAXPROCS goroutines; matrix products go
-// through internal/blas (a packed, cache-blocked SGEMM with an AVX2/FMA micro-kernel).
+// one. Kernels parallelize internally over Options.Threads goroutines (GOMAXPROCS when
+// 0) through internal/parallel, with results identical for every thread count; matrix
+// products go through internal/blas (a packed, cache-blocked SGEMM with an AVX2/FMA micro-kernel).
 // Conv, MatMul and Gemm whose weight input is an initializer (not overridable by a
 // graph input) pack it once per node on first use (Node.prep, under a sync.Once) and
 // reuse it on every Run; 2-D convolutions gather im2col columns inside the GEMM.

@@ -180,7 +180,7 @@ func qdqMatMulKernel(c *Call) ([]*Value, error) {
 	xi, _ := ints32(x)
 	wi, _ := ints32(w)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.run(acc, xi, wi, zx, zw, saturates(c, x, w))
+	mm.run(c.Threads(), acc, xi, wi, zx, zw, saturates(c, x, w))
 	out := c.Alloc(tensor.F32, mm.final)
 	y := out.Data.([]float32)
 	for r, a := range acc {

@@ -2,13 +2,15 @@ package runtime
 
 import (
 	"math"
+
+	"github.com/refit-ml/refit/internal/parallel"
 )
 
 // softmaxRows computes Softmax (or LogSoftmax when logOut) over each of the rows
 // contiguous rows of length dim: exp(x - max) once per element with exp32, the sum
 // in float64.
-func softmaxRows(y, x []float32, rows, dim int, logOut bool) {
-	parallelFor(rows, max(1, 4096/max(1, dim)), func(lo, hi int) {
+func softmaxRows(threads int, y, x []float32, rows, dim int, logOut bool) {
+	parallel.For(threads, rows, max(1, 4096/max(1, dim)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			src, dst := x[r*dim:(r+1)*dim], y[r*dim:(r+1)*dim]
 			mx := float32(math.Inf(-1))

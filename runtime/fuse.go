@@ -1,5 +1,7 @@
 package runtime
 
+import "github.com/refit-ml/refit/internal/parallel"
+
 // fuseActivations folds each Relu that is the only consumer of a Conv's or Add's
 // output into that node (Node.relu), so the activation runs in its output pass
 // instead of a separate pass over memory. It rewrites top-level nodes only, and
@@ -47,10 +49,10 @@ func isONNXDomain(d string) bool { return d == "" || d == "ai.onnx" }
 
 // reluInPlace sets negative elements of a numeric slice to 0 (for Add with a fused
 // Relu). Unsigned and other types are left as they are.
-func reluInPlace(data any) {
+func reluInPlace(threads int, data any) {
 	switch d := data.(type) {
 	case []float32:
-		parallelFor(len(d), 1<<15, func(lo, hi int) { biasActivation(d[lo:hi], 0, true) })
+		parallel.For(threads, len(d), 1<<15, func(lo, hi int) { biasActivation(d[lo:hi], 0, true) })
 	case []float64:
 		reluSigned(d)
 	case []int8:

@@ -2,9 +2,9 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -159,7 +159,7 @@ func FuzzKernels(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err = s.Run(ctx, in)
-		if err != nil && strings.Contains(err.Error(), "kernel panicked") {
+		if kp := (*KernelPanicError)(nil); errors.As(err, &kp) {
 			t.Fatalf("%s (opset %d): %v", spec.op, opset, err)
 		}
 	})

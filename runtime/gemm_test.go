@@ -59,7 +59,7 @@ func TestSgemm(t *testing.T) {
 						ldb = tc.k
 					}
 					naiveGemm(ta, tb, tc.m, tc.n, tc.k, 0.5, a, lda, b, ldb, 2, want, tc.n)
-					Sgemm(ta, tb, tc.m, tc.n, tc.k, 0.5, a, lda, b, ldb, 2, c, tc.n)
+					Sgemm(0, ta, tb, tc.m, tc.n, tc.k, 0.5, a, lda, b, ldb, 2, c, tc.n)
 					for i := range c {
 						if math.Abs(float64(c[i]-want[i])) > 1e-3*(1+math.Abs(float64(want[i]))) {
 							t.Fatalf("Sgemm element %d = %v, want %v", i, c[i], want[i])
@@ -78,7 +78,7 @@ func BenchmarkSgemm(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
 			x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
 			for b.Loop() {
-				Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n)
+				Sgemm(0, false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n)
 			}
 			b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -10,37 +11,37 @@ import (
 // copies, then these helpers move elements of whatever Go type the value holds.
 
 // takeIdx sets dst[i] = src[idx[i]]; dst and src hold the same slice type.
-func takeIdx(dst, src any, idx []int) {
+func takeIdx(threads int, dst, src any, idx []int) {
 	switch d := dst.(type) {
 	case []float32:
-		take(d, src.([]float32), idx)
+		take(threads, d, src.([]float32), idx)
 	case []float64:
-		take(d, src.([]float64), idx)
+		take(threads, d, src.([]float64), idx)
 	case []uint16:
-		take(d, src.([]uint16), idx)
+		take(threads, d, src.([]uint16), idx)
 	case []int8:
-		take(d, src.([]int8), idx)
+		take(threads, d, src.([]int8), idx)
 	case []int16:
-		take(d, src.([]int16), idx)
+		take(threads, d, src.([]int16), idx)
 	case []int32:
-		take(d, src.([]int32), idx)
+		take(threads, d, src.([]int32), idx)
 	case []int64:
-		take(d, src.([]int64), idx)
+		take(threads, d, src.([]int64), idx)
 	case []uint8:
-		take(d, src.([]uint8), idx)
+		take(threads, d, src.([]uint8), idx)
 	case []uint32:
-		take(d, src.([]uint32), idx)
+		take(threads, d, src.([]uint32), idx)
 	case []uint64:
-		take(d, src.([]uint64), idx)
+		take(threads, d, src.([]uint64), idx)
 	case []bool:
-		take(d, src.([]bool), idx)
+		take(threads, d, src.([]bool), idx)
 	default:
 		panic(fmt.Sprintf("takeIdx: unsupported %T", dst))
 	}
 }
 
-func take[T any](dst, src []T, idx []int) {
-	parallelFor(len(dst), 32768, func(lo, hi int) {
+func take[T any](threads int, dst, src []T, idx []int) {
+	parallel.For(threads, len(dst), 32768, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst[i] = src[idx[i]]
 		}
@@ -151,4 +152,63 @@ func fillFrom(v *Value, scalar *Value) {
 	for done := 1; done < n; done *= 2 {
 		copyAt(v.Data, done, v.Data, 0, min(done, n-done))
 	}
+}
+
+// takeOrZero sets dst[i] = src[idx[i]], leaving dst[i] zero where idx[i] < 0.
+func takeOrZero(threads int, dst, src any, idx []int) {
+	switch d := dst.(type) {
+	case []float32:
+		takeZ(threads, d, src.([]float32), idx)
+	case []float64:
+		takeZ(threads, d, src.([]float64), idx)
+	case []uint16:
+		takeZ(threads, d, src.([]uint16), idx)
+	case []int8:
+		takeZ(threads, d, src.([]int8), idx)
+	case []int16:
+		takeZ(threads, d, src.([]int16), idx)
+	case []int32:
+		takeZ(threads, d, src.([]int32), idx)
+	case []int64:
+		takeZ(threads, d, src.([]int64), idx)
+	case []uint8:
+		takeZ(threads, d, src.([]uint8), idx)
+	case []uint32:
+		takeZ(threads, d, src.([]uint32), idx)
+	case []uint64:
+		takeZ(threads, d, src.([]uint64), idx)
+	case []bool:
+		takeZ(threads, d, src.([]bool), idx)
+	default:
+		panic(fmt.Sprintf("takeOrZero: unsupported %T", dst))
+	}
+}
+
+func takeZ[T any](threads int, dst, src []T, idx []int) {
+	parallel.For(threads, len(dst), 32768, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if j := idx[i]; j >= 0 {
+				dst[i] = src[j]
+			}
+		}
+	})
+}
+
+// gatherValue returns a new value of shape holding v's elements at idx (-1 = zero).
+func gatherValue(c *Call, v *Value, shape []int64, idx []int) *Value {
+	out := c.Alloc(v.DType, shape)
+	takeOrZero(c.Threads(), out.Data, v.Data, idx)
+	return out
+}
+
+// splitAxis returns the products of the dims before, at and after axis.
+func splitAxis(shape []int64, axis int) (outer, dim, inner int) {
+	outer, inner = 1, 1
+	for _, d := range shape[:axis] {
+		outer *= int(d)
+	}
+	for _, d := range shape[axis+1:] {
+		inner *= int(d)
+	}
+	return outer, int(shape[axis]), inner
 }

@@ -188,7 +188,7 @@ func moveAxis0(c *Call, v *Value, axis int) *Value {
 	}
 	shape, idx := permuteIndex(c, v.Shape, perm)
 	out := c.Alloc(v.DType, shape)
-	takeIdx(out.Data, v.Data, idx)
+	takeIdx(c.Threads(), out.Data, v.Data, idx)
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/refit-ml/refit/internal/blas"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -128,14 +129,14 @@ func (w *window) taps() [][]int {
 
 // im2col writes, for each (channel, kernel tap) row, the input values seen by every
 // output position: col is [channels*prod(kernel), prod(out)].
-func im2col(col, x []float32, channels int, w *window, taps [][]int) {
+func im2col(threads int, col, x []float32, channels int, w *window, taps [][]int) {
 	nd := len(w.in)
 	kn := w.size(w.kernel)
 	on := w.size(w.out)
 	inStr := stridesOf(w.in)
 	inSize := w.size(w.in)
 	unit := w.strides[nd-1] == 1
-	parallelFor(channels*kn, 4, func(lo, hi int) {
+	parallel.For(threads, channels*kn, 4, func(lo, hi int) {
 		kidx := make([]int, nd)
 		oidx := make([]int, nd)
 		for row := lo; row < hi; row++ {
@@ -241,7 +242,7 @@ func convKernel(c *Call) ([]*Value, error) {
 	out := c.allocRaw(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
 	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
 	if Cg == 1 && Mg == 1 && len(w.in) <= 2 {
-		depthwise2D(y, xs, ws, bs, N, C, w, c.Node.relu)
+		depthwise2D(c.Threads(), y, xs, ws, bs, N, C, w, c.Node.relu)
 		return []*Value{out}, nil
 	}
 	rows := Cg * w.size(kernel)
@@ -255,7 +256,7 @@ func convKernel(c *Call) ([]*Value, error) {
 	if !ok {
 		packed = packConvWeights(ws, G, Mg, rows)
 	}
-	convPacked(y, xs, bs, packed, N, C, M, G, w, c.Node.relu)
+	convPacked(c.Threads(), y, xs, bs, packed, N, C, M, G, w, c.Node.relu)
 	return []*Value{out}, nil
 }
 
@@ -272,7 +273,7 @@ func packConvWeights(ws []float32, groups, mg, rows int) []*blas.PackedA {
 // convolutions are plain GEMMs on the input; 1-D and 2-D ones gather im2col columns
 // inside the GEMM (blas.SgemmConv); others materialize im2col. Small products run
 // one per goroutine over images and groups; large ones are split by blas.
-func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *window, relu bool) {
+func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *window, relu bool) {
 	Cg, Mg := C/G, M/G
 	kn, on, inSize := w.size(w.kernel), w.size(w.out), w.size(w.in)
 	rows := Cg * kn
@@ -308,11 +309,11 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
 		switch {
 		case direct:
-			blas.SgemmPackedA(packed[g], false, on, 1, xg, on, 0, yg, on)
+			blas.SgemmPackedA(threads, packed[g], false, on, 1, xg, on, 0, yg, on)
 		case nd <= 2 && geom.StrideW > 1 && col != nil:
 			// Strided: a tight explicit im2col, then a GEMM whose packing only copies.
-			im2col2D(col, xg, &geom)
-			blas.SgemmPackedA(packed[g], false, on, 1, col, on, 0, yg, on)
+			im2col2D(threads, col, xg, &geom)
+			blas.SgemmPackedA(threads, packed[g], false, on, 1, col, on, 0, yg, on)
 		case nd <= 2 && (geom.PadTop > 0 || geom.PadLeft > 0) && smallPads:
 			// Zero-pad a copy of the image first: the column gather then never clips
 			// at the borders and copies whole 16-wide runs more often.
@@ -322,13 +323,13 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 			pg.PadTop, pg.PadLeft = 0, 0
 			buf := getScratch(Cg * pg.Height * pg.Width)
 			padImage(buf, xg, Cg, geom.Height, geom.Width, pg.Height, pg.Width, geom.PadTop, geom.PadLeft)
-			blas.SgemmConv(packed[g], 1, buf, pg, 0, yg, on)
+			blas.SgemmConv(threads, packed[g], 1, buf, pg, 0, yg, on)
 			putScratch(buf)
 		case nd <= 2:
-			blas.SgemmConv(packed[g], 1, xg, geom, 0, yg, on)
+			blas.SgemmConv(threads, packed[g], 1, xg, geom, 0, yg, on)
 		default:
-			im2col(col, xg, Cg, w, w.taps())
-			blas.SgemmPackedA(packed[g], false, on, 1, col, on, 0, yg, on)
+			im2col(threads, col, xg, Cg, w, w.taps())
+			blas.SgemmPackedA(threads, packed[g], false, on, 1, col, on, 0, yg, on)
 		}
 		if bs == nil && !relu {
 			return
@@ -343,7 +344,7 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 			}
 		}
 		if par {
-			parallelFor(Mg, max(1, 16384/on), epilogue)
+			parallel.For(threads, Mg, max(1, 16384/on), epilogue)
 		} else {
 			epilogue(0, Mg)
 		}
@@ -354,7 +355,7 @@ func convPacked(y, xs, bs []float32, packed []*blas.PackedA, N, C, M, G int, w *
 		defer putScratch(col)
 	}
 	if jobs := N * G; jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
-		parallelFor(jobs, 1, func(lo, hi int) {
+		parallel.For(threads, jobs, 1, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
 				one(j/G, j%G, nil, false)
 			}
@@ -423,11 +424,11 @@ func putScratch(s []float32) {
 
 // im2col2D writes im2col(x) for geometry g (k = Channels*KernelH*KernelW rows of
 // OutH*OutW columns) into col.
-func im2col2D(col, x []float32, g *blas.Conv2D) {
+func im2col2D(threads int, col, x []float32, g *blas.Conv2D) {
 	on := g.OutH * g.OutW
 	plane := g.Height * g.Width
 	taps := g.KernelH * g.KernelW
-	parallelFor(g.Channels*taps, max(1, 32768/max(1, on)), func(lo, hi int) {
+	parallel.For(threads, g.Channels*taps, max(1, 32768/max(1, on)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			c, i, j := p/taps, p%taps/g.KernelW, p%g.KernelW
 			src := x[c*plane : (c+1)*plane]
@@ -491,7 +492,7 @@ func allEqual(s []int64, v int64) bool {
 
 // depthwise2D convolves each channel with its own filter (group == C == M) over one
 // or two spatial dims, with bias when bs is not nil. y is fully written.
-func depthwise2D(y, x, wt, bs []float32, N, C int, w *window, relu bool) {
+func depthwise2D(threads int, y, x, wt, bs []float32, N, C int, w *window, relu bool) {
 	nd := len(w.in)
 	at := func(s []int64, i int, def int64) int {
 		if j := i - (2 - nd); j >= 0 {
@@ -506,7 +507,7 @@ func depthwise2D(y, x, wt, bs []float32, N, C int, w *window, relu bool) {
 	PT, PL := at(w.padBegin, 0, 0), at(w.padBegin, 1, 0)
 	OH, OW := at(w.out, 0, 1), at(w.out, 1, 1)
 	on, inSize := OH*OW, H*W
-	parallelFor(N*C, max(1, 4096/max(1, on*KH*KW)), func(lo, hi int) {
+	parallel.For(threads, N*C, max(1, 4096/max(1, on*KH*KW)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % C
 			src := x[p*inSize : (p+1)*inSize]
@@ -659,9 +660,9 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 	inStr := stridesOf(w.in)
 	for n := 0; n < N; n++ {
 		for g := 0; g < group; g++ {
-			sgemm(true, false, rows, xn, Cg, 1, ws[g*Cg*rows:], rows, xs[(n*C+g*Cg)*xn:], xn, 0, col, xn, true)
+			Sgemm(c.Threads(), true, false, rows, xn, Cg, 1, ws[g*Cg*rows:], rows, xs[(n*C+g*Cg)*xn:], xn, 0, col, xn)
 			yg := y[(n*M+g*Mg)*yn : (n*M+(g+1)*Mg)*yn]
-			parallelFor(Mg, 1, func(lo, hi int) {
+			parallel.For(c.Threads(), Mg, 1, func(lo, hi int) {
 				kidx := make([]int, nd)
 				oidx := make([]int, nd)
 				for m := lo; m < hi; m++ {
@@ -771,7 +772,7 @@ func poolKernel(op string) Kernel {
 		wantIdx := op == "MaxPool" && len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != ""
 		if (op == "MaxPool" || op == "AveragePool") && !wantIdx && len(w.in) <= 2 && allEqual(w.dilations, 1) {
 			out := c.allocRaw(tensor.F32, outShape)
-			pool2D(out.Data.([]float32), x.Data.([]float32), N*C, w, op == "MaxPool", includePad)
+			pool2D(c.Threads(), out.Data.([]float32), x.Data.([]float32), N*C, w, op == "MaxPool", includePad)
 			return []*Value{out}, nil
 		}
 		out := c.Alloc(tensor.F32, outShape)
@@ -784,7 +785,7 @@ func poolKernel(op string) Kernel {
 		kn, on, inSize := w.size(kernel), w.size(w.out), w.size(w.in)
 		inStr := stridesOf(w.in)
 		xs, ys := x.Data.([]float32), out.Data.([]float32)
-		parallelFor(N*C, 1, func(lo, hi int) {
+		parallel.For(c.Threads(), N*C, 1, func(lo, hi int) {
 			oidx := make([]int, nd)
 			kidx := make([]int, nd)
 			for plane := lo; plane < hi; plane++ {
@@ -866,7 +867,7 @@ func poolKernel(op string) Kernel {
 // dilation: per output, the window clipped to the input is scanned row by row. A NaN
 // in a window makes its max NaN (as in PyTorch); a window entirely in the padding
 // gives -Inf (max) or 0 (average).
-func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
+func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePad bool) {
 	nd := len(w.in)
 	at := func(s []int64, i int, def int64) int {
 		if j := i - (2 - nd); j >= 0 {
@@ -893,7 +894,7 @@ func pool2D(y, x []float32, planes int, w *window, isMax, includePad bool) {
 	if W-KW+PL >= 0 {
 		inHi = max(inLo, min(OW, (W-KW+PL)/SW+1))
 	}
-	parallelFor(planes, max(1, 8192/max(1, on*KH*KW)), func(lo, hi int) {
+	parallel.For(threads, planes, max(1, 8192/max(1, on*KH*KW)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			src := x[p*inSize : (p+1)*inSize]
 			dst := y[p*on : (p+1)*on]
@@ -1030,7 +1031,7 @@ func globalPoolKernel(op string) Kernel {
 		}
 		out := c.Alloc(tensor.F32, shape)
 		xs, ys := x.Data.([]float32), out.Data.([]float32)
-		parallelFor(planes, 1, func(lo, hi int) {
+		parallel.For(c.Threads(), planes, 1, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {
 				src := xs[pl*size : (pl+1)*size]
 				var r float64

@@ -1,9 +1,12 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -19,6 +22,7 @@ func init() {
 	Register(Op{Type: "Where", Since: 9, Kernel: whereKernel})
 	Register(Op{Type: "Not", Since: 1, Kernel: notKernel})
 	Register(Op{Type: "BitwiseNot", Since: 18, Kernel: bitwiseNotKernel})
+	Register(Op{Type: "Shrink", Since: 9, Kernel: shrinkKernel, ViaFloat32: true})
 	registerAll(1, true, signedKernel, "Neg", "Abs", "Sign")
 	registerAll(1, true, isKernel, "IsNaN", "IsInf")
 	var floatOps []string
@@ -69,35 +73,39 @@ func arithKernel(op string) Kernel {
 		if op == "Mod" && fmod == 0 && a.DType.Float() {
 			return nil, fmt.Errorf("float modulo (%v) needs fmod=1", a.DType)
 		}
+		if (op == "Div" || op == "Mod") && !a.DType.Float() && !slices.Contains(shape, 0) && hasZero(b) {
+			// Checked before any work: a zero divisor is data, not a kernel failure.
+			return nil, fmt.Errorf("%s of %v: %w", op, a.DType, ErrDivisionByZero)
+		}
 		out := c.allocRaw(a.DType, shape) // every element is written below
 		var ok bool
 		switch x := a.Data.(type) {
 		case []float32:
-			ok = arith(op, fmod != 0, out.Data.([]float32), x, b.Data.([]float32), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]float32), x, b.Data.([]float32), bc)
 		case []float64:
-			ok = arith(op, fmod != 0, out.Data.([]float64), x, b.Data.([]float64), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]float64), x, b.Data.([]float64), bc)
 		case []int8:
-			ok = arith(op, fmod != 0, out.Data.([]int8), x, b.Data.([]int8), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]int8), x, b.Data.([]int8), bc)
 		case []int16:
-			ok = arith(op, fmod != 0, out.Data.([]int16), x, b.Data.([]int16), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]int16), x, b.Data.([]int16), bc)
 		case []int32:
-			ok = arith(op, fmod != 0, out.Data.([]int32), x, b.Data.([]int32), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]int32), x, b.Data.([]int32), bc)
 		case []int64:
-			ok = arith(op, fmod != 0, out.Data.([]int64), x, b.Data.([]int64), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]int64), x, b.Data.([]int64), bc)
 		case []uint8:
-			ok = arith(op, fmod != 0, out.Data.([]uint8), x, b.Data.([]uint8), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]uint8), x, b.Data.([]uint8), bc)
 		case []uint16:
-			ok = arith(op, fmod != 0, out.Data.([]uint16), x, b.Data.([]uint16), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]uint16), x, b.Data.([]uint16), bc)
 		case []uint32:
-			ok = arith(op, fmod != 0, out.Data.([]uint32), x, b.Data.([]uint32), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]uint32), x, b.Data.([]uint32), bc)
 		case []uint64:
-			ok = arith(op, fmod != 0, out.Data.([]uint64), x, b.Data.([]uint64), bc)
+			ok = arith(c.Threads(), op, fmod != 0, out.Data.([]uint64), x, b.Data.([]uint64), bc)
 		}
 		if !ok {
 			return nil, fmt.Errorf("%s is not defined for %v", op, a.DType)
 		}
 		if c.Node.relu {
-			reluInPlace(out.Data) // a Relu fused by fuseActivations
+			reluInPlace(c.Threads(), out.Data) // a Relu fused by fuseActivations
 		}
 		return []*Value{out}, nil
 	}
@@ -112,7 +120,33 @@ func isFloatType[T number]() bool {
 	return false
 }
 
-func arith[T number](op string, fmod bool, out, a, b []T, bc *bcast) bool {
+// ErrDivisionByZero reports an integer Div or Mod whose divisor holds a zero.
+var ErrDivisionByZero = errors.New("runtime: integer division by zero")
+
+// hasZero reports whether an integer value holds a zero element.
+func hasZero(v *Value) bool {
+	switch d := v.Data.(type) {
+	case []int8:
+		return slices.Contains(d, 0)
+	case []int16:
+		return slices.Contains(d, 0)
+	case []int32:
+		return slices.Contains(d, 0)
+	case []int64:
+		return slices.Contains(d, 0)
+	case []uint8:
+		return slices.Contains(d, 0)
+	case []uint16:
+		return slices.Contains(d, 0)
+	case []uint32:
+		return slices.Contains(d, 0)
+	case []uint64:
+		return slices.Contains(d, 0)
+	}
+	return false
+}
+
+func arith[T number](threads int, op string, fmod bool, out, a, b []T, bc *bcast) bool {
 	var f func(x, y T) T
 	switch op {
 	case "Add":
@@ -122,16 +156,7 @@ func arith[T number](op string, fmod bool, out, a, b []T, bc *bcast) bool {
 	case "Mul":
 		f = func(x, y T) T { return x * y }
 	case "Div":
-		if !isFloatType[T]() {
-			f = func(x, y T) T {
-				if y == 0 {
-					panic("integer division by zero")
-				}
-				return x / y
-			}
-		} else {
-			f = func(x, y T) T { return x / y }
-		}
+		f = func(x, y T) T { return x / y } // integer divisors were checked by hasZero
 	case "Pow":
 		if isFloatType[T]() {
 			f = func(x, y T) T { return T(math.Pow(float64(x), float64(y))) }
@@ -143,17 +168,9 @@ func arith[T number](op string, fmod bool, out, a, b []T, bc *bcast) bool {
 		case isFloatType[T]():
 			f = func(x, y T) T { return T(math.Mod(float64(x), float64(y))) }
 		case fmod:
-			f = func(x, y T) T {
-				if y == 0 {
-					panic("integer modulo by zero")
-				}
-				return T(int64(x) % int64(y))
-			}
+			f = func(x, y T) T { return T(int64(x) % int64(y)) }
 		default: // Python-style: the result takes the divisor's sign
 			f = func(x, y T) T {
-				if y == 0 {
-					panic("integer modulo by zero")
-				}
 				m := int64(x) % int64(y)
 				if m != 0 && (m < 0) != (int64(y) < 0) {
 					m += int64(y)
@@ -165,17 +182,17 @@ func arith[T number](op string, fmod bool, out, a, b []T, bc *bcast) bool {
 		return false
 	}
 	if op == "Add" || op == "Mul" || op == "Sub" {
-		if fastArith(op, out, a, b, bc) {
+		if fastArith(threads, op, out, a, b, bc) {
 			return true
 		}
 	}
-	binaryMap(out, a, b, bc, f)
+	binaryMap(threads, out, a, b, bc, f)
 	return true
 }
 
 // fastArith handles same-shape and row-broadcast float32 Add/Sub/Mul without an
 // indirect call per element.
-func fastArith[T number](op string, out, a, b []T, bc *bcast) bool {
+func fastArith[T number](threads int, op string, out, a, b []T, bc *bcast) bool {
 	o, ok := any(out).([]float32)
 	if !ok {
 		return false
@@ -191,7 +208,7 @@ func fastArith[T number](op string, out, a, b []T, bc *bcast) bool {
 	if sa != 1 || (sb != 1 && sb != 0) {
 		return false
 	}
-	bc.each(func(off int, offs []int) {
+	bc.each(threads, func(off int, offs []int) {
 		dst := o[off : off+n]
 		xa := x[offs[ia] : offs[ia]+n]
 		if sb == 0 {
@@ -274,30 +291,30 @@ func compareKernel(op string) Kernel {
 		ok := true
 		switch x := a.Data.(type) {
 		case []float32:
-			ok = compare(op, o, x, b.Data.([]float32), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]float32), bc)
 		case []float64:
-			ok = compare(op, o, x, b.Data.([]float64), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]float64), bc)
 		case []int8:
-			ok = compare(op, o, x, b.Data.([]int8), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]int8), bc)
 		case []int16:
-			ok = compare(op, o, x, b.Data.([]int16), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]int16), bc)
 		case []int32:
-			ok = compare(op, o, x, b.Data.([]int32), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]int32), bc)
 		case []int64:
-			ok = compare(op, o, x, b.Data.([]int64), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]int64), bc)
 		case []uint8:
-			ok = compare(op, o, x, b.Data.([]uint8), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]uint8), bc)
 		case []uint16:
-			ok = compare(op, o, x, b.Data.([]uint16), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]uint16), bc)
 		case []uint32:
-			ok = compare(op, o, x, b.Data.([]uint32), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]uint32), bc)
 		case []uint64:
-			ok = compare(op, o, x, b.Data.([]uint64), bc)
+			ok = compare(c.Threads(), op, o, x, b.Data.([]uint64), bc)
 		case []bool:
 			if op != "Equal" {
 				return nil, fmt.Errorf("%s is not defined for bool", op)
 			}
-			binaryMap(o, x, b.Data.([]bool), bc, func(p, q bool) bool { return p == q })
+			binaryMap(c.Threads(), o, x, b.Data.([]bool), bc, func(p, q bool) bool { return p == q })
 		}
 		if !ok {
 			return nil, fmt.Errorf("%s is not defined for %v", op, a.DType)
@@ -306,7 +323,7 @@ func compareKernel(op string) Kernel {
 	}
 }
 
-func compare[T ordered](op string, out []bool, a, b []T, bc *bcast) bool {
+func compare[T ordered](threads int, op string, out []bool, a, b []T, bc *bcast) bool {
 	var f func(x, y T) bool
 	switch op {
 	case "Equal":
@@ -322,7 +339,7 @@ func compare[T ordered](op string, out []bool, a, b []T, bc *bcast) bool {
 	default:
 		return false
 	}
-	binaryMap(out, a, b, bc, f)
+	binaryMap(threads, out, a, b, bc, f)
 	return true
 }
 
@@ -349,7 +366,7 @@ func logicKernel(op string) Kernel {
 		default:
 			f = func(x, y bool) bool { return x != y }
 		}
-		binaryMap(out.Data.([]bool), a.Data.([]bool), b.Data.([]bool), bc, f)
+		binaryMap(c.Threads(), out.Data.([]bool), a.Data.([]bool), b.Data.([]bool), bc, f)
 		return []*Value{out}, nil
 	}
 }
@@ -382,24 +399,24 @@ func bitwiseKernel(op string) Kernel {
 		ok := true
 		switch x := a.Data.(type) {
 		case []int8:
-			bitwise(op, left, out.Data.([]int8), x, b.Data.([]int8), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]int8), x, b.Data.([]int8), bc)
 		case []int16:
-			bitwise(op, left, out.Data.([]int16), x, b.Data.([]int16), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]int16), x, b.Data.([]int16), bc)
 		case []int32:
-			bitwise(op, left, out.Data.([]int32), x, b.Data.([]int32), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]int32), x, b.Data.([]int32), bc)
 		case []int64:
-			bitwise(op, left, out.Data.([]int64), x, b.Data.([]int64), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]int64), x, b.Data.([]int64), bc)
 		case []uint8:
-			bitwise(op, left, out.Data.([]uint8), x, b.Data.([]uint8), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]uint8), x, b.Data.([]uint8), bc)
 		case []uint16:
 			ok = a.DType == tensor.U16
 			if ok {
-				bitwise(op, left, out.Data.([]uint16), x, b.Data.([]uint16), bc)
+				bitwise(c.Threads(), op, left, out.Data.([]uint16), x, b.Data.([]uint16), bc)
 			}
 		case []uint32:
-			bitwise(op, left, out.Data.([]uint32), x, b.Data.([]uint32), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]uint32), x, b.Data.([]uint32), bc)
 		case []uint64:
-			bitwise(op, left, out.Data.([]uint64), x, b.Data.([]uint64), bc)
+			bitwise(c.Threads(), op, left, out.Data.([]uint64), x, b.Data.([]uint64), bc)
 		default:
 			ok = false
 		}
@@ -410,7 +427,7 @@ func bitwiseKernel(op string) Kernel {
 	}
 }
 
-func bitwise[T integer](op string, left bool, out, a, b []T, bc *bcast) {
+func bitwise[T integer](threads int, op string, left bool, out, a, b []T, bc *bcast) {
 	var f func(x, y T) T
 	switch op {
 	case "BitwiseAnd":
@@ -426,7 +443,7 @@ func bitwise[T integer](op string, left bool, out, a, b []T, bc *bcast) {
 			f = func(x, y T) T { return x >> uint64(y) }
 		}
 	}
-	binaryMap(out, a, b, bc, f)
+	binaryMap(threads, out, a, b, bc, f)
 }
 
 func bitwiseNotKernel(c *Call) ([]*Value, error) {
@@ -434,21 +451,21 @@ func bitwiseNotKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(a.DType, a.Shape)
 	switch x := a.Data.(type) {
 	case []int8:
-		unaryMap(out.Data.([]int8), x, func(v int8) int8 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]int8), x, func(v int8) int8 { return ^v })
 	case []int16:
-		unaryMap(out.Data.([]int16), x, func(v int16) int16 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]int16), x, func(v int16) int16 { return ^v })
 	case []int32:
-		unaryMap(out.Data.([]int32), x, func(v int32) int32 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]int32), x, func(v int32) int32 { return ^v })
 	case []int64:
-		unaryMap(out.Data.([]int64), x, func(v int64) int64 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]int64), x, func(v int64) int64 { return ^v })
 	case []uint8:
-		unaryMap(out.Data.([]uint8), x, func(v uint8) uint8 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]uint8), x, func(v uint8) uint8 { return ^v })
 	case []uint16:
-		unaryMap(out.Data.([]uint16), x, func(v uint16) uint16 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]uint16), x, func(v uint16) uint16 { return ^v })
 	case []uint32:
-		unaryMap(out.Data.([]uint32), x, func(v uint32) uint32 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]uint32), x, func(v uint32) uint32 { return ^v })
 	case []uint64:
-		unaryMap(out.Data.([]uint64), x, func(v uint64) uint64 { return ^v })
+		unaryMap(c.Threads(), out.Data.([]uint64), x, func(v uint64) uint64 { return ^v })
 	default:
 		return nil, fmt.Errorf("BitwiseNot needs an integer input, have %v", a.DType)
 	}
@@ -461,7 +478,7 @@ func notKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs a bool input, have %v", a.DType)
 	}
 	out := c.Alloc(tensor.Bool, a.Shape)
-	unaryMap(out.Data.([]bool), a.Data.([]bool), func(v bool) bool { return !v })
+	unaryMap(c.Threads(), out.Data.([]bool), a.Data.([]bool), func(v bool) bool { return !v })
 	return []*Value{out}, nil
 }
 
@@ -483,7 +500,7 @@ func variadicKernel(op string) Kernel {
 				return nil, err
 			}
 			out := c.Alloc(acc.DType, shape)
-			if !minMaxOrArith(binOp, out, acc, v, bc) {
+			if !minMaxOrArith(c.Threads(), binOp, out, acc, v, bc) {
 				return nil, fmt.Errorf("%s is not defined for %v", op, acc.DType)
 			}
 			acc = out
@@ -518,50 +535,50 @@ func variadicKernel(op string) Kernel {
 	}
 }
 
-func minMaxOrArith(op string, out, a, b *Value, bc *bcast) bool {
+func minMaxOrArith(threads int, op string, out, a, b *Value, bc *bcast) bool {
 	switch x := a.Data.(type) {
 	case []float32:
-		return minMax(op, out.Data.([]float32), x, b.Data.([]float32), bc)
+		return minMax(threads, op, out.Data.([]float32), x, b.Data.([]float32), bc)
 	case []float64:
-		return minMax(op, out.Data.([]float64), x, b.Data.([]float64), bc)
+		return minMax(threads, op, out.Data.([]float64), x, b.Data.([]float64), bc)
 	case []int8:
-		return minMax(op, out.Data.([]int8), x, b.Data.([]int8), bc)
+		return minMax(threads, op, out.Data.([]int8), x, b.Data.([]int8), bc)
 	case []int16:
-		return minMax(op, out.Data.([]int16), x, b.Data.([]int16), bc)
+		return minMax(threads, op, out.Data.([]int16), x, b.Data.([]int16), bc)
 	case []int32:
-		return minMax(op, out.Data.([]int32), x, b.Data.([]int32), bc)
+		return minMax(threads, op, out.Data.([]int32), x, b.Data.([]int32), bc)
 	case []int64:
-		return minMax(op, out.Data.([]int64), x, b.Data.([]int64), bc)
+		return minMax(threads, op, out.Data.([]int64), x, b.Data.([]int64), bc)
 	case []uint8:
-		return minMax(op, out.Data.([]uint8), x, b.Data.([]uint8), bc)
+		return minMax(threads, op, out.Data.([]uint8), x, b.Data.([]uint8), bc)
 	case []uint16:
-		return minMax(op, out.Data.([]uint16), x, b.Data.([]uint16), bc)
+		return minMax(threads, op, out.Data.([]uint16), x, b.Data.([]uint16), bc)
 	case []uint32:
-		return minMax(op, out.Data.([]uint32), x, b.Data.([]uint32), bc)
+		return minMax(threads, op, out.Data.([]uint32), x, b.Data.([]uint32), bc)
 	case []uint64:
-		return minMax(op, out.Data.([]uint64), x, b.Data.([]uint64), bc)
+		return minMax(threads, op, out.Data.([]uint64), x, b.Data.([]uint64), bc)
 	}
 	return false
 }
 
-func minMax[T number](op string, out, a, b []T, bc *bcast) bool {
+func minMax[T number](threads int, op string, out, a, b []T, bc *bcast) bool {
 	switch op {
 	case "Max":
-		binaryMap(out, a, b, bc, func(x, y T) T {
+		binaryMap(threads, out, a, b, bc, func(x, y T) T {
 			if x != x || x > y {
 				return x
 			}
 			return y
 		})
 	case "Min":
-		binaryMap(out, a, b, bc, func(x, y T) T {
+		binaryMap(threads, out, a, b, bc, func(x, y T) T {
 			if x != x || x < y {
 				return x
 			}
 			return y
 		})
 	default:
-		return arith(op, false, out, a, b, bc)
+		return arith(threads, op, false, out, a, b, bc)
 	}
 	return true
 }
@@ -585,35 +602,35 @@ func whereKernel(c *Call) ([]*Value, error) {
 	bc := newBcast(shape, cond.Shape, x.Shape, y.Shape)
 	switch o := out.Data.(type) {
 	case []float32:
-		where(o, cond.Data.([]bool), x.Data.([]float32), y.Data.([]float32), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]float32), y.Data.([]float32), bc)
 	case []float64:
-		where(o, cond.Data.([]bool), x.Data.([]float64), y.Data.([]float64), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]float64), y.Data.([]float64), bc)
 	case []uint16:
-		where(o, cond.Data.([]bool), x.Data.([]uint16), y.Data.([]uint16), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]uint16), y.Data.([]uint16), bc)
 	case []int8:
-		where(o, cond.Data.([]bool), x.Data.([]int8), y.Data.([]int8), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]int8), y.Data.([]int8), bc)
 	case []int16:
-		where(o, cond.Data.([]bool), x.Data.([]int16), y.Data.([]int16), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]int16), y.Data.([]int16), bc)
 	case []int32:
-		where(o, cond.Data.([]bool), x.Data.([]int32), y.Data.([]int32), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]int32), y.Data.([]int32), bc)
 	case []int64:
-		where(o, cond.Data.([]bool), x.Data.([]int64), y.Data.([]int64), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]int64), y.Data.([]int64), bc)
 	case []uint8:
-		where(o, cond.Data.([]bool), x.Data.([]uint8), y.Data.([]uint8), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]uint8), y.Data.([]uint8), bc)
 	case []uint32:
-		where(o, cond.Data.([]bool), x.Data.([]uint32), y.Data.([]uint32), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]uint32), y.Data.([]uint32), bc)
 	case []uint64:
-		where(o, cond.Data.([]bool), x.Data.([]uint64), y.Data.([]uint64), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]uint64), y.Data.([]uint64), bc)
 	case []bool:
-		where(o, cond.Data.([]bool), x.Data.([]bool), y.Data.([]bool), bc)
+		where(c.Threads(), o, cond.Data.([]bool), x.Data.([]bool), y.Data.([]bool), bc)
 	}
 	return []*Value{out}, nil
 }
 
-func where[T any](out []T, cond []bool, x, y []T, bc *bcast) {
+func where[T any](threads int, out []T, cond []bool, x, y []T, bc *bcast) {
 	n := bc.rowLen()
 	sc, sx, sy := bc.inner(0), bc.inner(1), bc.inner(2)
-	bc.each(func(o int, offs []int) {
+	bc.each(threads, func(o int, offs []int) {
 		for i := 0; i < n; i++ {
 			if cond[offs[0]+i*sc] {
 				out[o+i] = x[offs[1]+i*sx]
@@ -631,25 +648,25 @@ func signedKernel(op string) Kernel {
 		ok := true
 		switch x := a.Data.(type) {
 		case []float32:
-			signed(op, out.Data.([]float32), x)
+			signed(c.Threads(), op, out.Data.([]float32), x)
 		case []float64:
-			signed(op, out.Data.([]float64), x)
+			signed(c.Threads(), op, out.Data.([]float64), x)
 		case []int8:
-			signed(op, out.Data.([]int8), x)
+			signed(c.Threads(), op, out.Data.([]int8), x)
 		case []int16:
-			signed(op, out.Data.([]int16), x)
+			signed(c.Threads(), op, out.Data.([]int16), x)
 		case []int32:
-			signed(op, out.Data.([]int32), x)
+			signed(c.Threads(), op, out.Data.([]int32), x)
 		case []int64:
-			signed(op, out.Data.([]int64), x)
+			signed(c.Threads(), op, out.Data.([]int64), x)
 		case []uint8:
-			signed(op, out.Data.([]uint8), x)
+			signed(c.Threads(), op, out.Data.([]uint8), x)
 		case []uint16:
-			signed(op, out.Data.([]uint16), x)
+			signed(c.Threads(), op, out.Data.([]uint16), x)
 		case []uint32:
-			signed(op, out.Data.([]uint32), x)
+			signed(c.Threads(), op, out.Data.([]uint32), x)
 		case []uint64:
-			signed(op, out.Data.([]uint64), x)
+			signed(c.Threads(), op, out.Data.([]uint64), x)
 		default:
 			ok = false
 		}
@@ -660,19 +677,19 @@ func signedKernel(op string) Kernel {
 	}
 }
 
-func signed[T number](op string, out, in []T) {
+func signed[T number](threads int, op string, out, in []T) {
 	switch op {
 	case "Neg":
-		unaryMap(out, in, func(x T) T { return -x })
+		unaryMap(threads, out, in, func(x T) T { return -x })
 	case "Abs":
-		unaryMap(out, in, func(x T) T {
+		unaryMap(threads, out, in, func(x T) T {
 			if x < 0 {
 				return -x
 			}
 			return x
 		})
 	default:
-		unaryMap(out, in, func(x T) T {
+		unaryMap(threads, out, in, func(x T) T {
 			switch {
 			case x > 0:
 				return 1
@@ -702,9 +719,9 @@ func isKernel(op string) Kernel {
 		out := c.Alloc(tensor.Bool, a.Shape)
 		switch x := a.Data.(type) {
 		case []float32:
-			unaryMap(out.Data.([]bool), x, func(v float32) bool { return f(float64(v)) })
+			unaryMap(c.Threads(), out.Data.([]bool), x, func(v float32) bool { return f(float64(v)) })
 		case []float64:
-			unaryMap(out.Data.([]bool), x, f)
+			unaryMap(c.Threads(), out.Data.([]bool), x, f)
 		default:
 			return nil, fmt.Errorf("%s needs a float input, have %v", op, a.DType)
 		}
@@ -833,7 +850,7 @@ func floatKernel(op string) Kernel {
 		case []float32:
 			o := out.Data.([]float32)
 			if op == "Relu" {
-				parallelFor(len(x), 1<<15, func(lo, hi int) {
+				parallel.For(c.Threads(), len(x), 1<<15, func(lo, hi int) {
 					dst := o[lo:hi]
 					for i, v := range x[lo:hi] {
 						dst[i] = max(v, 0)
@@ -841,9 +858,9 @@ func floatKernel(op string) Kernel {
 				})
 				break
 			}
-			unaryMap(o, x, func(v float32) float32 { return float32(f(float64(v))) })
+			unaryMap(c.Threads(), o, x, func(v float32) float32 { return float32(f(float64(v))) })
 		case []float64:
-			unaryMap(out.Data.([]float64), x, f)
+			unaryMap(c.Threads(), out.Data.([]float64), x, f)
 		default:
 			if op == "Relu" && a.DType.Signed() { // opset 14 allows signed integers
 				v := castValue(c, a, tensor.F64)
@@ -888,14 +905,14 @@ func preluKernel(c *Call) ([]*Value, error) {
 	out := c.Alloc(x.DType, shape)
 	switch a := x.Data.(type) {
 	case []float32:
-		binaryMap(out.Data.([]float32), a, slope.Data.([]float32), bc, func(v, s float32) float32 {
+		binaryMap(c.Threads(), out.Data.([]float32), a, slope.Data.([]float32), bc, func(v, s float32) float32 {
 			if v < 0 {
 				return v * s
 			}
 			return v
 		})
 	case []float64:
-		binaryMap(out.Data.([]float64), a, slope.Data.([]float64), bc, func(v, s float64) float64 {
+		binaryMap(c.Threads(), out.Data.([]float64), a, slope.Data.([]float64), bc, func(v, s float64) float64 {
 			if v < 0 {
 				return v * s
 			}
@@ -935,9 +952,9 @@ func clipKernel(c *Call) ([]*Value, error) {
 	switch a := x.Data.(type) {
 	case []float32:
 		l, h := float32(lo), float32(hi)
-		unaryMap(out.Data.([]float32), a, func(v float32) float32 { return min(max(v, l), h) })
+		unaryMap(c.Threads(), out.Data.([]float32), a, func(v float32) float32 { return min(max(v, l), h) })
 	case []float64:
-		unaryMap(out.Data.([]float64), a, func(v float64) float64 { return min(max(v, lo), hi) })
+		unaryMap(c.Threads(), out.Data.([]float64), a, func(v float64) float64 { return min(max(v, lo), hi) })
 	default:
 		if !x.DType.Integer() {
 			return nil, fmt.Errorf("not defined for %v", x.DType)
@@ -947,6 +964,46 @@ func clipKernel(c *Call) ([]*Value, error) {
 			f[i] = min(max(f[i], lo), hi)
 		}
 		return []*Value{castValue(c, &Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)}, nil
+	}
+	return []*Value{out}, nil
+}
+
+func shrinkKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil {
+		return nil, fmt.Errorf("needs an input")
+	}
+	var a attrs
+	lambd := float64(a.float(c.Node, "lambd", 0.5))
+	bias := float64(a.float(c.Node, "bias", 0))
+	if a.err != nil {
+		return nil, a.err
+	}
+	if !x.DType.Float() && !x.DType.Integer() {
+		return nil, fmt.Errorf("not defined for %v", x.DType)
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	if xs, ok := x.Data.([]float32); ok {
+		o := out.Data.([]float32)
+		l, b := float32(lambd), float32(bias)
+		for i, v := range xs {
+			switch {
+			case v < -l:
+				o[i] = v + b
+			case v > l:
+				o[i] = v - b
+			}
+		}
+		return []*Value{out}, nil
+	}
+	for i := 0; i < x.Len(); i++ {
+		v := elemFloat64(x, i)
+		switch {
+		case v < -lambd:
+			setFloat64(out, i, v+bias)
+		case v > lambd:
+			setFloat64(out, i, v-bias)
+		}
 	}
 	return []*Value{out}, nil
 }

@@ -5,11 +5,13 @@ import (
 	"math"
 	"testing"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
-// familyFuzzOps are the kernels of ops_quant, ops_resize, ops_rnn and ops_misc with the
-// input dtypes and attributes the fuzzer draws from.
+// familyFuzzOps are the kernels of ops_quant, ops_resize, ops_rnn, ops_index,
+// ops_layout, ops_linalg, ops_sampling and ops_signal with the input dtypes and
+// attributes the fuzzer draws from.
 var familyFuzzOps = []struct {
 	domain, op string
 	opset      int64
@@ -145,8 +147,8 @@ func FuzzOpKernels(f *testing.F) {
 		outs, err := func() (outs []*Value, err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					if wp, ok := r.(*workerPanic); ok {
-						r = fmt.Sprintf("%v\n%s", wp.val, wp.stack)
+					if wp, ok := r.(*parallel.Panic); ok {
+						r = fmt.Sprintf("%v\n%s", wp.Value, wp.Stack)
 					}
 					t.Fatalf("%s panicked on inputs %v attrs %v: %v", spec.op, inputs, node.Attrs, r)
 				}

@@ -123,7 +123,7 @@ func gatherElementsKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	out := c.Alloc(data.DType, ind.Shape)
-	takeIdx(out.Data, data.Data, targets)
+	takeIdx(c.Threads(), out.Data, data.Data, targets)
 	return []*Value{out}, nil
 }
 

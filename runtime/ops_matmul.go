@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/refit-ml/refit/internal/blas"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -83,20 +84,20 @@ func matmulKernel(c *Call) ([]*Value, error) {
 			// B is one matrix (a weight, usually): the batches of A stack into one
 			// (nb*M) x K operand, and a constant B is packed once per session.
 			if pb, ok := prepare(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
-				blas.SgemmPackedB(false, nb*M, 1, x, K, pb, 0, o, N)
+				blas.SgemmPackedB(c.Threads(), false, nb*M, 1, x, K, pb, 0, o, N)
 			} else {
-				sgemm(false, false, nb*M, N, K, 1, x, K, y, N, 0, o, N, true)
+				Sgemm(c.Threads(), false, false, nb*M, N, K, 1, x, K, y, N, 0, o, N)
 			}
 			break
 		}
 		if nb == 1 || M*N*K >= 1<<22 {
 			for i := 0; i < nb; i++ {
-				sgemm(false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N, true)
+				Sgemm(c.Threads(), false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N)
 			}
 		} else {
-			parallelFor(nb, 1, func(lo, hi int) {
+			parallel.For(c.Threads(), nb, 1, func(lo, hi int) {
 				for i := lo; i < hi; i++ {
-					sgemm(false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N, false)
+					Sgemm(c.Threads(), false, false, M, N, K, 1, x[aOff[i]*M*K:], K, y[bOff[i]*K*N:], N, 0, o[i*M*N:], N)
 				}
 			})
 		}
@@ -179,7 +180,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("input C %v cannot broadcast to [%d, %d]", cIn, m, n)
 		}
 		tmp := castValue(c, cIn, a.DType)
-		broadcastValue(out, tmp)
+		broadcastValue(c.Threads(), out, tmp)
 	} else {
 		beta = 0
 	}
@@ -188,7 +189,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		M, N, K := int(m), int(n), int(k)
 		y := b.Data.([]float32)
 		if M == 0 || N == 0 || K == 0 {
-			sgemm(transA, transB, M, N, K, alpha, x, int(a.Shape[1]), y, int(b.Shape[1]), beta, out.Data.([]float32), N, true)
+			Sgemm(c.Threads(), transA, transB, M, N, K, alpha, x, int(a.Shape[1]), y, int(b.Shape[1]), beta, out.Data.([]float32), N)
 			break
 		}
 		pack := func(y []float32) *blas.PackedB { return blas.PackB(transB, K, N, y, int(b.Shape[1])) }
@@ -196,12 +197,12 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		if !ok {
 			if M < 8 {
 				// Packing B costs about as much as a product with few rows: skip it.
-				sgemm(transA, transB, M, N, K, alpha, x, int(a.Shape[1]), y, int(b.Shape[1]), beta, out.Data.([]float32), N, true)
+				Sgemm(c.Threads(), transA, transB, M, N, K, alpha, x, int(a.Shape[1]), y, int(b.Shape[1]), beta, out.Data.([]float32), N)
 				break
 			}
 			pb = pack(y)
 		}
-		blas.SgemmPackedB(transA, M, alpha, x, int(a.Shape[1]), pb, beta, out.Data.([]float32), N)
+		blas.SgemmPackedB(c.Threads(), transA, M, alpha, x, int(a.Shape[1]), pb, beta, out.Data.([]float32), N)
 	case []float64:
 		y, o := b.Data.([]float64), out.Data.([]float64)
 		for i := 0; i < int(m); i++ {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -16,6 +17,7 @@ func init() {
 	Register(Op{Type: "LayerNormalization", Since: 17, Kernel: layerNormKernel, ViaFloat32: true})
 	Register(Op{Type: "GroupNormalization", Since: 18, Kernel: groupNormKernel, ViaFloat32: true})
 	Register(Op{Type: "LRN", Since: 1, Kernel: lrnKernel, ViaFloat32: true})
+	Register(Op{Type: "MeanVarianceNormalization", Since: 9, Kernel: mvnKernel, ViaFloat32: true})
 }
 
 func floatInputs(c *Call, n int) ([][]float32, error) {
@@ -76,7 +78,7 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 	scale, bias, mean, variance := in[1], in[2], in[3], in[4]
 	out := c.Alloc(tensor.F32, x.Shape)
 	xs, ys := in[0], out.Data.([]float32)
-	parallelFor(N*C, 1, func(lo, hi int) {
+	parallel.For(c.Threads(), N*C, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ch := p % C
 			k := float32(float64(scale[ch]) / math.Sqrt(float64(variance[ch])+eps))
@@ -91,10 +93,10 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 }
 
 // normalize standardizes each of groups consecutive blocks of xs into ys.
-func normalize(ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
+func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
 	size := len(xs) / max(groups, 1)
 	means, invStd = make([]float64, groups), make([]float64, groups)
-	parallelFor(groups, 1, func(lo, hi int) {
+	parallel.For(threads, groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
 			var sum float64
@@ -136,7 +138,7 @@ func instanceNormKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.Alloc(tensor.F32, x.Shape)
 	ys := out.Data.([]float32)
-	normalize(ys, in[0], N*C, float64(eps))
+	normalize(c.Threads(), ys, in[0], N*C, float64(eps))
 	size := x.Len() / max(N*C, 1)
 	for p := 0; p < N*C; p++ {
 		s, b := in[1][p%C], in[2][p%C]
@@ -179,7 +181,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 			return v.Data.([]float32)
 		}
 		t := NewValue(tensor.F32, normShape)
-		broadcastValue(t, v)
+		broadcastValue(c.Threads(), t, v)
 		return t.Data.([]float32)
 	}
 	sc := full(scale)
@@ -195,7 +197,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.Alloc(tensor.F32, x.Shape)
 	ys := out.Data.([]float32)
-	means, inv := normalize(ys, in[0], outer, float64(eps))
+	means, inv := normalize(c.Threads(), ys, in[0], outer, float64(eps))
 	for p := 0; p < outer; p++ {
 		seg := ys[p*inner : (p+1)*inner]
 		for i := range seg {
@@ -243,7 +245,7 @@ func groupNormKernel(c *Call) ([]*Value, error) {
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	out := c.Alloc(tensor.F32, x.Shape)
 	ys := out.Data.([]float32)
-	normalize(ys, in[0], N*groups, float64(eps))
+	normalize(c.Threads(), ys, in[0], N*groups, float64(eps))
 	size := x.Len() / max(N*C, 1)
 	// Opset 18 has per-group scale and bias; 21 per-channel.
 	perGroup := c.Input(1).Len() == groups && groups != C
@@ -298,6 +300,60 @@ func lrnKernel(c *Call) ([]*Value, error) {
 				ys[idx] = float32(float64(xs[idx]) / math.Pow(bias+alpha/float64(size)*sq, beta))
 			}
 		}
+	}
+	return []*Value{out}, nil
+}
+
+// mvnKernel follows ONNX's function body: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9).
+func mvnKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || x.DType != tensor.F32 && x.DType != tensor.F64 {
+		return nil, fmt.Errorf("needs a float input")
+	}
+	axes, err := c.Node.Ints("axes", []int64{0, 2, 3})
+	if err != nil {
+		return nil, err
+	}
+	reduced := make([]bool, len(x.Shape))
+	for _, a := range axes {
+		ax, err := normAxis(a, len(x.Shape))
+		if err != nil {
+			return nil, err
+		}
+		reduced[ax] = true
+	}
+	// Group elements by their coordinates on the kept axes.
+	st := stridesOf(x.Shape)
+	n := x.Len()
+	group := scratchSlice[int](c, n)
+	ng := 1
+	for d := range x.Shape {
+		if !reduced[d] {
+			ng *= int(x.Shape[d])
+		}
+	}
+	for i := 0; i < n; i++ {
+		g := 0
+		for d := range x.Shape {
+			if !reduced[d] {
+				g = g*int(x.Shape[d]) + i/st[d]%int(x.Shape[d])
+			}
+		}
+		group[i] = g
+	}
+	xs := c.float64s(x)
+	sum, sq, cnt := make([]float64, ng), make([]float64, ng), make([]float64, ng)
+	for i, v := range xs {
+		sum[group[i]] += v
+		sq[group[i]] += v * v
+		cnt[group[i]]++
+	}
+	out := c.Alloc(x.DType, x.Shape)
+	for i, v := range xs {
+		g := group[i]
+		mean := sum[g] / cnt[g]
+		std := math.Sqrt(max(0, sq[g]/cnt[g]-mean*mean))
+		setFloat64(out, i, (v-mean)/(std+1e-9))
 	}
 	return []*Value{out}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -233,7 +234,7 @@ func quantizeLinearKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	q := make([]int32, len(xs))
-	parallelFor(len(xs), 16384, func(a, b int) {
+	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
 			p := l.index(i)
 			var z int32
@@ -279,7 +280,7 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 	}
 	out := c.Alloc(tensor.F32, x.Shape)
 	y := out.Data.([]float32)
-	parallelFor(len(xs), 16384, func(a, b int) {
+	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
 			p := l.index(i)
 			var z int64
@@ -313,7 +314,7 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	zp := int32(math.RoundToEven(float64(max(0, min(255, zpf)))))
 	out := c.Alloc(tensor.U8, x.Shape)
 	y := out.Data.([]uint8)
-	parallelFor(len(xs), 16384, func(a, b int) {
+	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
 			y[i] = uint8(saturate(xs[i]/scale, zp, 0, 255))
 		}
@@ -401,9 +402,9 @@ func batchStrides(shape []int64, rank int) []int {
 // run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32; za is per row of A
 // (length 1 or M), zb per column of B (length 1 or N). With sat, the products of the
 // raw values are summed in saturating pairs (SaturatingPairsArith).
-func (mm *intMatmul) run(acc, a, b, za, zb []int32, sat bool) {
+func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
 	M, N, K := mm.m, mm.n, mm.k
-	parallelFor(len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
+	parallel.For(threads, len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
 		bRow := make([]int32, N)
 		for r := lo; r < hi; r++ {
 			bi, i := r/M, r%M
@@ -462,7 +463,7 @@ func is8bit(v *Value) bool { return v != nil && (v.DType == tensor.U8 || v.DType
 func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	a, b := c.Input(0), c.Input(1)
 	if !is8bit(a) || !is8bit(b) {
-		return nil, fmt.Errorf("A and B must be int8 or uint8, have %v and %v", a, b)
+		return nil, fmt.Errorf("inputs A and B must be int8 or uint8, have %v and %v", a, b)
 	}
 	mm, err := newIntMatmul(a.Shape, b.Shape)
 	if err != nil {
@@ -479,7 +480,7 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
 	out := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
-	mm.run(out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
+	mm.run(c.Threads(), out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
 	return []*Value{View(out, mm.final)}, nil
 }
 
@@ -551,7 +552,7 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.run(acc, ai, bi, za, zb, saturates(c, a, b))
+	mm.run(c.Threads(), acc, ai, bi, za, zb, saturates(c, a, b))
 	q := make([]int32, len(acc))
 	for r := 0; r < len(acc); r++ {
 		i, j := r/mm.n%mm.m, r%mm.n
@@ -628,7 +629,7 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 		for g := 0; g < G; g++ {
 			xg := xz[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 			// im2col: row (channel, tap), column output position; padding reads 0.
-			parallelFor(rows, 4, func(lo, hi int) {
+			parallel.For(c.Threads(), rows, 4, func(lo, hi int) {
 				kidx, oidx := make([]int, nd), make([]int, nd)
 				for row := lo; row < hi; row++ {
 					ch, kr := row/kn, row%kn
@@ -662,7 +663,7 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 					}
 				}
 			})
-			parallelFor(Mg, 1, func(lo, hi int) {
+			parallel.For(c.Threads(), Mg, 1, func(lo, hi int) {
 				for m := lo; m < hi; m++ {
 					wr := wz[(g*Mg+m)*rows : (g*Mg+m+1)*rows]
 					dst := y[(n*M+g*Mg+m)*on : (n*M+g*Mg+m+1)*on]
@@ -755,7 +756,7 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 		mult[m] = sx[0] * at(sw, m) / sy[0]
 	}
 	q := make([]int32, len(acc))
-	parallelFor(len(acc), 16384, func(a, b int) {
+	parallel.For(c.Threads(), len(acc), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
 			q[i] = saturate(float32(acc[i])*mult[i/on%M], zy[0], lo, hi)
 		}
@@ -795,15 +796,15 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs A, B and scales")
 	}
 	if a.DType != tensor.F32 || scales.DType != tensor.F32 {
-		return nil, fmt.Errorf("A %v and scales %v must be float", a, scales)
+		return nil, fmt.Errorf("input A %v and scales %v must be float", a, scales)
 	}
 	if len(a.Shape) == 0 || a.Shape[len(a.Shape)-1] != K {
-		return nil, fmt.Errorf("A %v must end in K=%d", a, K)
+		return nil, fmt.Errorf("input A %v must end in K=%d", a, K)
 	}
 	nBlocks := (K + blockSize - 1) / blockSize
 	blob := blockSize * bits / 8
 	if b.DType != tensor.U8 || int64(b.Len()) != N*nBlocks*blob {
-		return nil, fmt.Errorf("B %v must be uint8 [%d, %d, %d]", b, N, nBlocks, blob)
+		return nil, fmt.Errorf("input B %v must be uint8 [%d, %d, %d]", b, N, nBlocks, blob)
 	}
 	if int64(scales.Len()) != N*nBlocks {
 		return nil, fmt.Errorf("scales %v must hold N*blocks = %d values", scales, N*nBlocks)
@@ -862,7 +863,7 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 		// Few rows (token-by-token decoding): fuse dequantization with dot products,
 		// one column at a time, instead of packing B for Sgemm.
 		as := a.Data.([]float32)
-		parallelFor(int(N), 16, func(lo, hi int) {
+		parallel.For(c.Threads(), int(N), 16, func(lo, hi int) {
 			row := make([]float32, kk)
 			for n := lo; n < hi; n++ {
 				col := bq[n*nb*int(blob) : (n+1)*nb*int(blob)]
@@ -880,7 +881,7 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 	w := make([]float32, slab*kk)
 	for n0 := 0; n0 < int(N); n0 += slab {
 		n1 := min(int(N), n0+slab)
-		parallelFor(n1-n0, max(1, 4096/kk), func(lo, hi int) {
+		parallel.For(c.Threads(), n1-n0, max(1, 4096/kk), func(lo, hi int) {
 			for n := n0 + lo; n < n0+hi; n++ {
 				col := bq[n*nb*int(blob) : (n+1)*nb*int(blob)]
 				row := w[(n-n0)*kk : (n-n0+1)*kk]
@@ -903,7 +904,7 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 				}
 			}
 		})
-		sgemm(false, true, M, n1-n0, kk, 1, a.Data.([]float32), kk, w, kk, beta, y[n0:], int(N), true)
+		Sgemm(c.Threads(), false, true, M, n1-n0, kk, 1, a.Data.([]float32), kk, w, kk, beta, y[n0:], int(N))
 	}
 	return []*Value{out}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -17,6 +18,7 @@ func init() {
 	Register(Op{Type: "ReduceSum", Since: 1, Kernel: reduceKernel("ReduceSum", 13), ViaFloat32: true})
 	registerAll(1, true, argKernel, "ArgMax", "ArgMin")
 	registerAll(1, true, softmaxKernel, "Softmax", "LogSoftmax", "Hardmax")
+	Register(Op{Type: "CumSum", Since: 11, Kernel: cumSumKernel, ViaFloat32: true})
 }
 
 // reduceAxes resolves the reduced axes: from the attribute before opset inputSince,
@@ -278,13 +280,13 @@ func softmaxKernel(op string) Kernel {
 			outer = 0
 		}
 		if inner == 1 && op != "Hardmax" {
-			softmaxRows(ys, xs, outer, dim, op == "LogSoftmax")
+			softmaxRows(c.Threads(), ys, xs, outer, dim, op == "LogSoftmax")
 			if x.DType == tensor.F64 {
 				return []*Value{castValue(c, out, tensor.F64)}, nil
 			}
 			return []*Value{out}, nil
 		}
-		parallelFor(outer*inner, 64, func(lo, hi int) {
+		parallel.For(c.Threads(), outer*inner, 64, func(lo, hi int) {
 			for pq := lo; pq < hi; pq++ {
 				p, q := pq/inner, pq%inner
 				base := p*dim*inner + q
@@ -320,4 +322,67 @@ func softmaxKernel(op string) Kernel {
 		}
 		return []*Value{out}, nil
 	}
+}
+
+func cumSumKernel(c *Call) ([]*Value, error) {
+	x := c.Input(0)
+	if x == nil || len(x.Shape) == 0 {
+		return nil, fmt.Errorf("needs an input of rank >= 1")
+	}
+	axis, err := scalarInt(c.Input(1), "axis")
+	if err != nil {
+		return nil, err
+	}
+	var a attrs
+	exclusive := a.int(c.Node, "exclusive", 0) != 0
+	reverse := a.int(c.Node, "reverse", 0) != 0
+	if a.err != nil {
+		return nil, a.err
+	}
+	ax, err := normAxis(axis, len(x.Shape))
+	if err != nil {
+		return nil, err
+	}
+	outer, dim, inner := splitAxis(x.Shape, ax)
+	out := c.Alloc(x.DType, x.Shape)
+	switch d := x.Data.(type) {
+	case []float32:
+		cumSum(c.Threads(), out.Data.([]float32), d, outer, dim, inner, exclusive, reverse)
+	case []float64:
+		cumSum(c.Threads(), out.Data.([]float64), d, outer, dim, inner, exclusive, reverse)
+	case []int32:
+		cumSum(c.Threads(), out.Data.([]int32), d, outer, dim, inner, exclusive, reverse)
+	case []int64:
+		cumSum(c.Threads(), out.Data.([]int64), d, outer, dim, inner, exclusive, reverse)
+	case []uint32:
+		cumSum(c.Threads(), out.Data.([]uint32), d, outer, dim, inner, exclusive, reverse)
+	case []uint64:
+		cumSum(c.Threads(), out.Data.([]uint64), d, outer, dim, inner, exclusive, reverse)
+	default:
+		return nil, fmt.Errorf("CumSum is not defined for %v", x.DType)
+	}
+	return []*Value{out}, nil
+}
+
+func cumSum[T number](threads int, out, x []T, outer, dim, inner int, exclusive, reverse bool) {
+	parallel.For(threads, outer*inner, 64, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			base := r/inner*dim*inner + r%inner
+			var acc T
+			for j := 0; j < dim; j++ {
+				p := j
+				if reverse {
+					p = dim - 1 - j
+				}
+				i := base + p*inner
+				if exclusive {
+					out[i] = acc
+					acc += x[i]
+				} else {
+					acc += x[i]
+					out[i] = acc
+				}
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -463,7 +464,7 @@ func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap fl
 	inStr := stridesOf(x.Shape)
 	idx := scratchSlice[int](c, total)
 	anyExtrap := false
-	parallelFor(total, 4096, func(lo, hi int) {
+	parallel.For(c.Threads(), total, 4096, func(lo, hi int) {
 		coord := make([]int, rank)
 		for i := lo; i < hi; i++ {
 			r := i
@@ -490,7 +491,7 @@ func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap fl
 		}
 	}
 	out := c.Alloc(x.DType, sizes)
-	takeOrZero(out.Data, x.Data, idx)
+	takeOrZero(c.Threads(), out.Data, x.Data, idx)
 	if anyExtrap && extrap != 0 {
 		for i, j := range idx {
 			if j < 0 {
@@ -509,7 +510,7 @@ func resizeAxis(c *Call, data []float64, shape []int64, d int, t *axisTaps, extr
 		out = len(t.idx) / t.n
 	}
 	res := scratchSlice[float64](c, outer*out*inner)
-	parallelFor(outer*out, max(1, 4096/max(1, inner*t.n)), func(lo, hi int) {
+	parallel.For(c.Threads(), outer*out, max(1, 4096/max(1, inner*t.n)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o, po := r/out, r%out
 			dst := res[(o*out+po)*inner : (o*out+po+1)*inner]

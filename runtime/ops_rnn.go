@@ -113,7 +113,7 @@ func rnnKernel(kind string) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		y, yh, yc := s.run()
+		y, yh, yc := s.run(c.Threads())
 		H, B, T, D := int64(s.hidden), int64(s.batch), int64(s.seq), int64(s.dirs)
 		outY := c.Alloc(tensor.F32, []int64{T, D, B, H})
 		outH := c.Alloc(tensor.F32, []int64{D, B, H})
@@ -189,7 +189,7 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 		}
 	}
 	if len(x.Shape) != 3 || len(w.Shape) != 3 || len(r.Shape) != 3 {
-		return nil, 0, fmt.Errorf("X %v, W %v and R %v must be 3-D", x, w, r)
+		return nil, 0, fmt.Errorf("inputs X %v, W %v and R %v must be 3-D", x, w, r)
 	}
 	s := &rnnSpec{kind: kind, gates: gates, clip: clip, linearBeforeReset: lbr, inputForget: inputForget}
 	switch direction {
@@ -216,15 +216,15 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 	s.hidden = int(hidden)
 	G, H, D := gates, s.hidden, s.dirs
 	if w.Shape[0] != int64(D) || w.Shape[1] != int64(G*H) || w.Shape[2] != int64(s.input) {
-		return nil, 0, fmt.Errorf("W %v must be [%d, %d, %d]", w, D, G*H, s.input)
+		return nil, 0, fmt.Errorf("input W %v must be [%d, %d, %d]", w, D, G*H, s.input)
 	}
 	if r.Shape[0] != int64(D) || r.Shape[1] != int64(G*H) || r.Shape[2] != int64(H) {
-		return nil, 0, fmt.Errorf("R %v must be [%d, %d, %d]", r, D, G*H, H)
+		return nil, 0, fmt.Errorf("input R %v must be [%d, %d, %d]", r, D, G*H, H)
 	}
 	s.x, s.w, s.r = xs, w.Data.([]float32), r.Data.([]float32)
 	if b := c.Input(3); b != nil {
 		if b.Len() != D*2*G*H {
-			return nil, 0, fmt.Errorf("B %v must be [%d, %d]", b, D, 2*G*H)
+			return nil, 0, fmt.Errorf("input B %v must be [%d, %d]", b, D, 2*G*H)
 		}
 		s.b = b.Data.([]float32)
 	}
@@ -263,7 +263,7 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 		}
 		if p := c.Input(7); p != nil {
 			if p.Len() != D*3*H {
-				return nil, 0, fmt.Errorf("P %v must be [%d, %d]", p, D, 3*H)
+				return nil, 0, fmt.Errorf("input P %v must be [%d, %d]", p, D, 3*H)
 			}
 			s.peep = p.Data.([]float32)
 		}
@@ -293,7 +293,7 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 }
 
 // run computes Y [T, D, B, H], Y_h [D, B, H] and (LSTM) Y_c [D, B, H].
-func (s *rnnSpec) run() (y, yh, yc []float32) {
+func (s *rnnSpec) run(threads int) (y, yh, yc []float32) {
 	T, B, I, H, G, D := s.seq, s.batch, s.input, s.hidden, s.gates, s.dirs
 	y = make([]float32, T*D*B*H)
 	yh = make([]float32, D*B*H)
@@ -311,7 +311,7 @@ func (s *rnnSpec) run() (y, yh, yc []float32) {
 		// xw[t, b, :] = X[t, b] W^T + Wb (+ Rb, except GRU's hidden gate with
 		// linear_before_reset, where Rb sits inside the reset product).
 		xw := make([]float32, T*B*G*H)
-		sgemm(false, true, T*B, G*H, I, 1, s.x, I, w, I, 0, xw, G*H, true)
+		Sgemm(threads, false, true, T*B, G*H, I, 1, s.x, I, w, I, 0, xw, G*H)
 		if wb != nil {
 			for row := 0; row < T*B; row++ {
 				v := xw[row*G*H : (row+1)*G*H]
@@ -342,7 +342,7 @@ func (s *rnnSpec) run() (y, yh, yc []float32) {
 			if reverse {
 				t = T - 1 - step
 			}
-			sgemm(false, true, B, G*H, H, 1, h, H, r, H, 0, hr, G*H, false)
+			Sgemm(threads, false, true, B, G*H, H, 1, h, H, r, H, 0, hr, G*H)
 			hNew := make([]float32, B*H)
 			for b := 0; b < B; b++ {
 				seqLen := T

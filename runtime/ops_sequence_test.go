@@ -1,8 +1,8 @@
 package runtime
 
 import (
+	"errors"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit/tensor"
@@ -134,7 +134,7 @@ func FuzzSequenceOps(f *testing.F) {
 		}
 		seq := NewSequence(tensor.F32, elems...)
 		check := func(_ []*Value, err error) {
-			if err != nil && strings.Contains(err.Error(), "kernel panicked") {
+			if kp := (*KernelPanicError)(nil); errors.As(err, &kp) {
 				t.Fatal(err)
 			}
 		}

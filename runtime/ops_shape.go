@@ -286,9 +286,9 @@ func transposeKernel(c *Call) ([]*Value, error) {
 		shape[i], pstr[i] = x.Shape[p], istr[p]
 	}
 	out := c.allocRaw(x.DType, shape) // stridedCopy writes every element
-	if !stridedCopy(out.Data, x.Data, shape, 0, pstr) {
+	if !stridedCopy(c.Threads(), out.Data, x.Data, shape, 0, pstr) {
 		_, idx := permuteIndex(c, x.Shape, perm)
-		takeIdx(out.Data, x.Data, idx)
+		takeIdx(c.Threads(), out.Data, x.Data, idx)
 	}
 	return []*Value{out}, nil
 }
@@ -500,7 +500,7 @@ func sliceKernel(c *Call) ([]*Value, error) {
 	for k := range sstr {
 		sstr[k] = int(step[k]) * istr[k]
 	}
-	if stridedCopy(out.Data, x.Data, shape, base, sstr) {
+	if stridedCopy(c.Threads(), out.Data, x.Data, shape, base, sstr) {
 		return []*Value{out}, nil
 	}
 	idx := scratchSlice[int](c, total)
@@ -518,7 +518,7 @@ func sliceKernel(c *Call) ([]*Value, error) {
 			counter[k] = 0
 		}
 	}
-	takeIdx(out.Data, x.Data, idx)
+	takeIdx(c.Threads(), out.Data, x.Data, idx)
 	return []*Value{out}, nil
 }
 
@@ -535,7 +535,7 @@ func expandKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	v := c.Alloc(x.DType, out)
-	broadcastValue(v, x)
+	broadcastValue(c.Threads(), v, x)
 	return []*Value{v}, nil
 }
 
@@ -544,7 +544,7 @@ func expandKernel(c *Call) ([]*Value, error) {
 const broadcastGather = 1 << 20
 
 // broadcastValue fills dst by broadcasting src to dst's shape.
-func broadcastValue(dst, src *Value) {
+func broadcastValue(threads int, dst, src *Value) {
 	n := dst.Len()
 	if n == 0 {
 		return
@@ -553,7 +553,7 @@ func broadcastValue(dst, src *Value) {
 	idx := make([]int, 0, min(n, broadcastGather))
 	done := 0
 	flush := func() {
-		takeIdx(sliceRange(dst.Data, done, done+len(idx)), src.Data, idx)
+		takeIdx(threads, sliceRange(dst.Data, done, done+len(idx)), src.Data, idx)
 		done += len(idx)
 		idx = idx[:0]
 	}
@@ -609,7 +609,7 @@ func tileKernel(c *Call) ([]*Value, error) {
 			counter[k] = 0
 		}
 	}
-	takeIdx(out.Data, x.Data, idx)
+	takeIdx(c.Threads(), out.Data, x.Data, idx)
 	return []*Value{out}, nil
 }
 
@@ -861,6 +861,6 @@ func padKernel(c *Call) ([]*Value, error) {
 			idx[i] = x.Len()
 		}
 	}
-	takeIdx(out.Data, src.Data, idx)
+	takeIdx(c.Threads(), out.Data, src.Data, idx)
 	return []*Value{out}, nil
 }

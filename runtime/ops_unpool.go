@@ -15,10 +15,10 @@ func init() {
 func maxUnpoolKernel(c *Call) ([]*Value, error) {
 	x, ind := c.Input(0), c.Input(1)
 	if x == nil || ind == nil {
-		return nil, fmt.Errorf("X and I are required")
+		return nil, fmt.Errorf("inputs X and I are required")
 	}
 	if x.Rank() < 3 {
-		return nil, fmt.Errorf("X %v must have rank >= 3 (N, C, spatial...)", x)
+		return nil, fmt.Errorf("input X %v must have rank >= 3 (N, C, spatial...)", x)
 	}
 	if !slices.Equal(ind.Shape, x.Shape) || !ind.DType.Integer() {
 		return nil, fmt.Errorf("indices %v must be integers shaped like X %v", ind, x)

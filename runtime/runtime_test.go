@@ -13,6 +13,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -23,7 +24,7 @@ func init() {
 		return nil, nil
 	}})
 	Register(Op{Domain: "test.refit", Type: "WorkerPanic", Since: 1, Kernel: func(c *Call) ([]*Value, error) {
-		parallelFor(4, 1, func(lo, hi int) { panic("boom in worker") })
+		parallel.For(4, 4, 1, func(lo, hi int) { panic("boom in worker") })
 		return nil, nil
 	}})
 }
@@ -142,6 +143,60 @@ func TestRunErrors(t *testing.T) {
 			var ne *NodeError
 			if got := errors.As(err, &ne); got != (tc.node != "") || (got && ne.Node != tc.node) {
 				t.Fatalf("Run = %v; want NodeError for %q", err, tc.node)
+			}
+			var kp *KernelPanicError
+			if strings.HasSuffix(tc.name, "panic") {
+				if !errors.As(err, &kp) || len(kp.Stack) == 0 {
+					t.Errorf("Run = %v; want a *KernelPanicError carrying the stack", err)
+				}
+				if strings.Contains(err.Error(), "goroutine ") {
+					t.Errorf("Run = %q; the message must not hold a goroutine stack", err)
+				}
+			}
+		})
+	}
+}
+
+// TestIntegerDivisionByZero checks that a zero integer divisor in Div or Mod is an
+// error naming the node, found before any work, not a kernel panic.
+func TestIntegerDivisionByZero(t *testing.T) {
+	i32 := func(v ...int32) *Value { x, _ := FromSlice(v, int64(len(v))); return x }
+	u8 := func(v ...uint8) *Value { x, _ := FromSlice(v, int64(len(v))); return x }
+	fmod := &Attr{Name: "fmod", Kind: AttrInt, Int: 1}
+	tests := []struct {
+		name    string
+		op      string
+		a, b    *Value
+		attrs   []*Attr
+		wantErr bool
+	}{
+		{"div", "Div", i32(7, 8, 9), i32(1, 0, 3), nil, true},
+		{"div broadcast", "Div", i32(7, 8, 9), i32(0), nil, true},
+		{"div uint8", "Div", u8(7, 8), u8(2, 0), nil, true},
+		{"mod", "Mod", i32(7, 8, 9), i32(2, 0, 3), nil, true},
+		{"fmod", "Mod", i32(7, 8, 9), i32(0), []*Attr{fmod}, true},
+		{"div fine", "Div", i32(7, -8, 9), i32(2, 3, -4), nil, false},
+		{"empty", "Div", i32(), i32(0), nil, false}, // no element is divided
+		{"float", "Div", f32([]int64{2}, 1, 2), f32([]int64{2}, 0, 1), nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g, feeds := oneNode(tc.op, []*Value{tc.a, tc.b}, tc.attrs...)
+			s, err := NewSession(g, map[string]int64{"": 17}, &Options{NoFolding: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Run(context.Background(), feeds)
+			if !tc.wantErr {
+				if err != nil {
+					t.Fatalf("Run = %v, want no error", err)
+				}
+				return
+			}
+			var ne *NodeError
+			var kp *KernelPanicError
+			if !errors.Is(err, ErrDivisionByZero) || !errors.As(err, &ne) || errors.As(err, &kp) {
+				t.Errorf("Run = %v; want a NodeError wrapping ErrDivisionByZero", err)
 			}
 		})
 	}

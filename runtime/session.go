@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -63,6 +64,10 @@ type Options struct {
 	// MaxIterations caps the Loop and Scan iterations of one Run, summed over every
 	// nesting level (ErrIterationBudget); 0 means DefaultMaxIterations.
 	MaxIterations int64
+	// Threads caps the goroutines one Run uses inside a kernel (matrix products and
+	// the kernels' parallel loops); 0 means GOMAXPROCS. Outputs are identical for
+	// every thread count.
+	Threads int
 }
 
 // DefaultMaxIterations is the default Options.MaxIterations.
@@ -83,6 +88,7 @@ type Session struct {
 	maxElements   int64
 	maxIterations int64
 	intArith      IntArith
+	threads       int // Options.Threads as given; 0 means GOMAXPROCS
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -105,7 +111,8 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 		budget = newMemBudget(opts.MaxMemory, nil)
 	}
 	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(budget), budget: budget,
-		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith}
+		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith,
+		threads: max(opts.Threads, 0)}
 	budget.pool = s.pool
 	if s.maxElements <= 0 {
 		s.maxElements = DefaultMaxElements
@@ -161,6 +168,35 @@ type plan struct {
 	defined  map[string]struct{} // names defined in this graph (inputs, initializers, node outputs)
 }
 
+// checkArity refuses a default-domain node with fewer inputs or outputs than its
+// operator takes in any opset, or with a required input left empty, so that no kernel
+// reads a value that is not there.
+func checkArity(n *Node) error {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return nil
+	}
+	a, ok := minArity[n.OpType]
+	if !ok {
+		return nil
+	}
+	if len(n.Inputs) < a.inputs || len(n.Outputs) < a.outputs {
+		return fmt.Errorf("%w: %s takes at least %d inputs and %d outputs, the node has %d and %d",
+			ErrInvalidGraph, n.OpType, a.inputs, a.outputs, len(n.Inputs), len(n.Outputs))
+	}
+	for i, in := range n.Inputs {
+		if in == "" && i < 32 && a.required&(1<<i) != 0 {
+			return fmt.Errorf("%w: required input %d of %s is empty", ErrInvalidGraph, i, n.OpType)
+		}
+	}
+	return nil
+}
+
+// arity is what minArity records of an operator.
+type arity struct {
+	inputs, outputs int
+	required        uint32 // bit i: input i may not be empty
+}
+
 // compile resolves kernels and orders the nodes of g; outer holds the names visible
 // from enclosing graphs.
 func (s *Session) compile(g *Graph, outer map[string]struct{}) error {
@@ -181,6 +217,9 @@ func (s *Session) compile(g *Graph, outer map[string]struct{}) error {
 		op, ok := lookupOp(n.Domain, n.OpType, version)
 		if !ok {
 			errs = append(errs, nodeError(n, fmt.Errorf("%w %q in domain %q at opset %d", ErrUnknownOp, n.OpType, n.Domain, version)))
+		}
+		if err := checkArity(n); err != nil {
+			errs = append(errs, nodeError(n, err))
 		}
 		n.kernel, n.opset, n.noFold = op.Kernel, version, op.Nondeterministic
 		if op.ViaFloat32 {
@@ -572,6 +611,24 @@ func (s *Session) release(e *env, name string) {
 	}
 }
 
+// KernelPanicError reports a kernel that panicked. That is a bug in the runtime: model
+// data that a kernel cannot handle is an error it returns. Stack is where the panic
+// happened, for a bug report; Error does not print it.
+type KernelPanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *KernelPanicError) Error() string {
+	return fmt.Sprintf("internal error (a kernel panicked: %v); please report it", e.Value)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *KernelPanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
 // callNode runs one node's kernel, turning panics into errors that name the node.
 func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value, err error) {
 	c := &Call{Node: n, Opset: n.opset, Inputs: make([]*Value, len(n.Inputs)), ctx: ctx, sess: s, env: e}
@@ -588,19 +645,21 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 	defer func() {
 		s.budget.release(c.reserved)
 		if r := recover(); r != nil {
-			if wp, ok := r.(*workerPanic); ok {
-				err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", wp.val, wp.stack))
-				return
+			wp, _ := r.(*parallel.Panic)
+			if wp != nil {
+				r = wp.Value // the same handling as a panic on this goroutine
 			}
 			if ae, ok := r.(*allocError); ok {
 				err = nodeError(n, ae.err) // a bad or oversized shape, reported like a kernel's error
 				return
 			}
-			if e, ok := r.(error); ok {
-				err = nodeError(n, fmt.Errorf("kernel panicked: %w\n%s", e, debug.Stack()))
-				return
+			// A last resort for a bug in a kernel: the node fails, the process does not.
+			// The stack goes into the error value for a bug report, not into its message.
+			kp := &KernelPanicError{Value: r, Stack: debug.Stack()}
+			if wp != nil {
+				kp.Stack = wp.Stack
 			}
-			err = nodeError(n, fmt.Errorf("kernel panicked: %v\n%s", r, debug.Stack()))
+			err = nodeError(n, kp)
 		}
 	}()
 	if err := checkContainerInputs(n, c.Inputs); err != nil {
@@ -635,6 +694,15 @@ type Call struct {
 	sess     *Session
 	env      *env
 	reserved int64 // budget bytes held until the kernel returns (Call.reserve)
+}
+
+// Threads reports how many goroutines the kernel may use (the session's
+// Options.Threads, or GOMAXPROCS when that is 0).
+func (c *Call) Threads() int {
+	if c.sess == nil {
+		return parallel.Threads(0)
+	}
+	return parallel.Threads(c.sess.threads)
 }
 
 // Input returns input i, or nil when it is omitted or out of range.

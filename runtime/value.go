@@ -474,3 +474,15 @@ func (v *Value) Tensor(name string) (*tensor.Tensor, error) {
 	}
 	return tensor.FromBytes(name, v.DType, tensor.Shape(slices.Clone(v.Shape)), v.Bytes())
 }
+
+// scalarInt reads a one-element integer input.
+func scalarInt(v *Value, what string) (int64, error) {
+	if v == nil || v.Len() != 1 {
+		return 0, fmt.Errorf("%s must hold one value, have %v", what, v)
+	}
+	s, err := v.AsInt64s()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return s[0], nil
+}

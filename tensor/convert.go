@@ -8,7 +8,8 @@ import (
 )
 
 // ToFloat32 decodes src, holding len(dst) elements of type d, into dst.
-// Integers convert exactly where float32 can hold them; block types are dequantized.
+// Integers convert exactly where float32 can hold them; block types are dequantized
+// (on up to GOMAXPROCS goroutines; Dequantize takes a thread count).
 func ToFloat32(dst []float32, src []byte, d DType) error {
 	n := int64(len(dst))
 	want, err := ByteSize(d, Shape{n})
@@ -74,7 +75,7 @@ func ToFloat32(dst []float32, src []byte, d DType) error {
 		}
 	default:
 		if d.Quantized() {
-			return Dequantize(dst, src, d)
+			return Dequantize(dst, src, d, 0)
 		}
 		return fmt.Errorf("tensor: cannot convert %v to float32", d)
 	}

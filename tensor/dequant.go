@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
+
+	"github.com/refit-ml/refit/internal/parallel"
 )
 
 // ErrUnsupported reports a valid type this package cannot (yet) decode.
@@ -14,9 +14,10 @@ var ErrUnsupported = errors.New("unsupported")
 
 // Dequantize decodes len(dst) elements of block type d from src into dst. The output
 // is bit-identical to ggml's reference dequantization (dequantize_row_*), whose float
-// operation order the kernels keep. Large inputs are split by blocks across GOMAXPROCS
-// goroutines.
-func Dequantize(dst []float32, src []byte, d DType) error {
+// operation order the kernels keep. Large inputs are split by blocks across up to
+// threads goroutines (threads <= 0 means GOMAXPROCS); the output does not depend on
+// threads.
+func Dequantize(dst []float32, src []byte, d DType, threads int) error {
 	if !d.Quantized() {
 		return fmt.Errorf("tensor: %v is not a block type", d)
 	}
@@ -29,17 +30,11 @@ func Dequantize(dst []float32, src []byte, d DType) error {
 		return fmt.Errorf("tensor: dequantizing %v: %w", d, ErrUnsupported)
 	}
 	n := len(dst) / bs
-	workers := min(runtime.GOMAXPROCS(0), n/parallelMinBlocks)
-	if workers <= 1 {
-		kernel(dst, src)
+	if n < 2*parallelMinBlocks || parallel.Threads(threads) == 1 {
+		kernel(dst, src) // without the closure, which would allocate
 		return nil
 	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := n*w/workers, n*(w+1)/workers
-		wg.Go(func() { kernel(dst[lo*bs:hi*bs], src[lo*ts:hi*ts]) })
-	}
-	wg.Wait()
+	parallel.For(threads, n, parallelMinBlocks, func(lo, hi int) { kernel(dst[lo*bs:hi*bs], src[lo*ts:hi*ts]) })
 	return nil
 }
 

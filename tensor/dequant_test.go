@@ -56,7 +56,7 @@ func checkAgainst(t *testing.T, dir string, d DType) {
 		t.Fatal(err)
 	}
 	got := make([]float32, len(q)/d.TypeSize()*d.BlockSize())
-	if err := Dequantize(got, q, d); err != nil {
+	if err := Dequantize(got, q, d, 0); err != nil {
 		t.Fatalf("Dequantize(%v) = %v", d, err)
 	}
 	compareF32(t, d, got, want)
@@ -102,7 +102,7 @@ func TestDequantizeErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := Dequantize(make([]float32, tc.dst), make([]byte, tc.src), tc.d); err == nil {
+			if err := Dequantize(make([]float32, tc.dst), make([]byte, tc.src), tc.d, 0); err == nil {
 				t.Errorf("Dequantize(%d values, %d bytes, %v) = nil, want error", tc.dst, tc.src, tc.d)
 			}
 		})
@@ -111,7 +111,7 @@ func TestDequantizeErrors(t *testing.T) {
 		if dequantizers[d] == nil {
 			t.Errorf("%v has no dequantizer", d)
 		}
-		if err := Dequantize(nil, nil, d); err != nil {
+		if err := Dequantize(nil, nil, d, 0); err != nil {
 			t.Errorf("Dequantize(empty, %v) = %v, want nil", d, err)
 		}
 	}
@@ -137,15 +137,17 @@ func TestDequantizeParallel(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			n := 3*parallelMinBlocks + 7
 			src := randomBlocks(t, d, n)
-			got := make([]float32, n*d.BlockSize())
-			if err := Dequantize(got, src, d); err != nil {
-				t.Fatal(err)
-			}
-			want := make([]float32, len(got))
+			want := make([]float32, n*d.BlockSize())
 			dequantizers[d](want, src)
-			for i := range got {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("value %d = %v, want %v", i, got[i], want[i])
+			for _, threads := range []int{0, 1, 2, 3, 4} {
+				got := make([]float32, len(want))
+				if err := Dequantize(got, src, d, threads); err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%d threads: value %d = %v, want %v", threads, i, got[i], want[i])
+					}
 				}
 			}
 		})
@@ -168,7 +170,7 @@ func TestSignsIQ2(t *testing.T) {
 func TestDequantizeAllocs(t *testing.T) {
 	src := randomBlocks(t, Q4_K, 4)
 	dst := make([]float32, 4*256)
-	if n := testing.AllocsPerRun(10, func() { _ = Dequantize(dst, src, Q4_K) }); n != 0 {
+	if n := testing.AllocsPerRun(10, func() { _ = Dequantize(dst, src, Q4_K, 0) }); n != 0 {
 		t.Errorf("Dequantize allocates %v times per run, want 0", n)
 	}
 }
@@ -182,7 +184,7 @@ func BenchmarkDequantize(b *testing.B) {
 			dst := make([]float32, n*d.BlockSize())
 			b.SetBytes(int64(4 * len(dst)))
 			for b.Loop() {
-				if err := Dequantize(dst, src, d); err != nil {
+				if err := Dequantize(dst, src, d, 0); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -203,14 +205,14 @@ func FuzzDequantize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, typ uint8, src []byte) {
 		d := DType(typ)
 		if !d.Quantized() {
-			if err := Dequantize(make([]float32, 32), src, d); err == nil {
+			if err := Dequantize(make([]float32, 32), src, d, 0); err == nil {
 				t.Fatalf("Dequantize(%v) = nil, want error", d)
 			}
 			return
 		}
 		n := len(src) / d.TypeSize() * d.BlockSize()
 		dst := make([]float32, n)
-		err := Dequantize(dst, src, d)
+		err := Dequantize(dst, src, d, 0)
 		if (err != nil) != (len(src)%d.TypeSize() != 0) {
 			t.Fatalf("Dequantize(%d bytes of %v) = %v", len(src), d, err)
 		}
@@ -221,7 +223,7 @@ func FuzzDequantize(f *testing.F) {
 		reps := parallelMinBlocks*2/max(1, len(src)/d.TypeSize()) + 1
 		big := bytes.Repeat(src, reps)
 		out := make([]float32, reps*n)
-		if err := Dequantize(out, big, d); err != nil {
+		if err := Dequantize(out, big, d, 0); err != nil {
 			t.Fatal(err)
 		}
 		for i, v := range out {

@@ -17,7 +17,7 @@
 // # Errors
 //
 // Operators without a conversion do not stop at the first: every one is collected,
-// and the conversion fails with an *UnsupportedError naming each operator with its
+// and the conversion fails with a *graph.UnsupportedError naming each operator with its
 // count (errors.Is(err, refit.ErrUnsupported)). Malformed input gives refit.ErrFormat.
 //
 // # Memory and security

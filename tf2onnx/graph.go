@@ -3,16 +3,13 @@ package tf2onnx
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -22,11 +19,11 @@ const Opset = 14
 
 // ONNX element types.
 const (
-	elemFloat = 1
-	elemUint8 = 2
-	elemInt8  = 3
-	elemInt32 = 6
-	elemInt64 = 7
+	elemFloat = graph.ElemFloat
+	elemUint8 = graph.ElemUint8
+	elemInt8  = graph.ElemInt8
+	elemInt32 = graph.ElemInt32
+	elemInt64 = graph.ElemInt64
 )
 
 // Options control a conversion. The zero value converts with defaults.
@@ -35,27 +32,8 @@ type Options struct {
 	Raw bool
 }
 
-// UnsupportedError lists the operators a model uses that have no conversion, with
-// how often each occurs. It wraps refit.ErrUnsupported.
-type UnsupportedError struct {
-	Source string         // "tflite" or "tfjs"
-	Ops    map[string]int // operator name -> occurrences
-}
-
-func (e *UnsupportedError) Error() string {
-	names := slices.Sorted(maps.Keys(e.Ops))
-	parts := make([]string, len(names))
-	for i, n := range names {
-		parts[i] = fmt.Sprintf("%s x%d", n, e.Ops[n])
-	}
-	return fmt.Sprintf("tf2onnx: %s operators without an ONNX conversion: %s", e.Source, strings.Join(parts, ", "))
-}
-
-// Unwrap makes errors.Is(err, refit.ErrUnsupported) hold.
-func (e *UnsupportedError) Unwrap() error { return refit.ErrUnsupported }
-
 // errOp marks an operator instance that cannot be converted; the converter collects
-// them into an UnsupportedError under name.
+// them into a graph.UnsupportedError under name.
 type errOp struct{ name string }
 
 func (e *errOp) Error() string { return "unsupported " + e.name }
@@ -206,136 +184,40 @@ func cvalFromTensor(t *tensor.Tensor) (*cval, error) {
 	return nil, unsupported("constant of type %v", t.DType)
 }
 
-// builder accumulates an ONNX graph.
+// builder accumulates an ONNX graph; names are cleaned of ':' and ' ', which
+// TensorFlow names carry.
 type builder struct {
-	nodes   []*onnxpb.NodeProto
-	inits   []*onnxpb.TensorProto
-	inputs  []*onnxpb.ValueInfoProto
-	outputs []*onnxpb.ValueInfoProto
-	used    map[string]bool
+	graph.Builder
 }
 
-func newBuilder() *builder { return &builder{used: map[string]bool{}} }
+var nameCleaner = strings.NewReplacer(":", "_", " ", "_")
 
-// fresh returns an unused name derived from base.
-func (b *builder) fresh(base string) string {
-	base = strings.NewReplacer(":", "_", " ", "_").Replace(base)
-	if base == "" {
-		base = "t"
+func newBuilder() *builder {
+	b := &builder{}
+	b.Names.Clean = func(base string) string {
+		if base = nameCleaner.Replace(base); base == "" {
+			return "t"
+		}
+		return base
 	}
-	name := base
-	for i := 1; b.used[name]; i++ {
-		name = base + "_" + strconv.Itoa(i)
-	}
-	b.used[name] = true
-	return name
-}
-
-// op adds a node with one output named after base and returns the output name.
-func (b *builder) op(opType, base string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
-	out := b.fresh(base)
-	b.opTo(opType, out, inputs, attrs...)
-	return out
-}
-
-// opTo adds a node writing the given output name.
-func (b *builder) opTo(opType, out string, inputs []string, attrs ...*onnxpb.AttributeProto) {
-	b.nodes = append(b.nodes, &onnxpb.NodeProto{OpType: proto.String(opType), Name: proto.String(out),
-		Input: inputs, Output: []string{out}, Attribute: attrs})
-}
-
-func (b *builder) constFloat(base string, shape []int64, data []float32) string {
-	name := b.fresh(base)
-	raw := make([]byte, 4*len(data))
-	for i, v := range data {
-		u := math.Float32bits(v)
-		raw[4*i], raw[4*i+1], raw[4*i+2], raw[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-	}
-	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: slices.Clone(shape),
-		DataType: proto.Int32(elemFloat), RawData: raw})
-	return name
-}
-
-func (b *builder) constInt64(base string, shape []int64, data []int64) string {
-	name := b.fresh(base)
-	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String(name), Dims: slices.Clone(shape),
-		DataType: proto.Int32(elemInt64), Int64Data: slices.Clone(data)})
-	return name
-}
-
-// constTyped adds an integer initializer of ONNX type elem (int8, uint8, int32, int64).
-func (b *builder) constTyped(base string, elem int32, shape []int64, data []int64) string {
-	if elem == elemInt64 {
-		return b.constInt64(base, shape, data)
-	}
-	name := b.fresh(base)
-	tp := &onnxpb.TensorProto{Name: proto.String(name), Dims: slices.Clone(shape), DataType: proto.Int32(elem)}
-	for _, v := range data {
-		tp.Int32Data = append(tp.Int32Data, int32(v))
-	}
-	b.inits = append(b.inits, tp)
-	return name
+	return b
 }
 
 // constant adds c as an initializer (float32 or int64).
 func (b *builder) constant(base string, c *cval) string {
 	if c.isInt {
-		return b.constInt64(base, c.shape, c.i)
+		return b.IntData(base, elemInt64, c.shape, c.i)
 	}
-	return b.constFloat(base, c.shape, c.f)
+	return b.Float(base, c.shape, c.f)
 }
 
-func (b *builder) input(name string, elem int32, shape []int64) {
-	b.used[name] = true
-	b.inputs = append(b.inputs, valueInfo(name, elem, shape))
-}
-
-func (b *builder) output(name string, elem int32, shape []int64) {
-	b.outputs = append(b.outputs, valueInfo(name, elem, shape))
-}
-
+// valueInfo describes a graph input or output; unknown dimensions are "N".
 func valueInfo(name string, elem int32, shape []int64) *onnxpb.ValueInfoProto {
-	ts := &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(elem)}
-	if shape != nil {
-		ts.Shape = &onnxpb.TensorShapeProto{}
-		for _, d := range shape {
-			dim := &onnxpb.TensorShapeProto_Dimension{}
-			if d >= 0 {
-				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}
-			} else {
-				dim.Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}
-			}
-			ts.Shape.Dim = append(ts.Shape.Dim, dim)
-		}
-	}
-	return &onnxpb.ValueInfoProto{Name: proto.String(name),
-		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: ts}}}
+	return graph.ValueInfo(name, elem, shape, func(int) string { return "N" })
 }
 
 func (b *builder) model(graphName, producer string) *onnxpb.ModelProto {
-	return &onnxpb.ModelProto{
-		IrVersion:    proto.Int64(8),
-		ProducerName: proto.String("refit tf2onnx (" + producer + ")"),
-		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(Opset)}},
-		Graph: &onnxpb.GraphProto{Name: proto.String(graphName), Node: b.nodes, Initializer: b.inits,
-			Input: b.inputs, Output: b.outputs},
-	}
-}
-
-func attrInt(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
-func attrInts(name string, v []int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: slices.Clone(v)}
-}
-
-func attrFloat(name string, v float32) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(v)}
-}
-
-func attrString(name, v string) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte(v)}
+	return graph.Model(b.Graph(graphName), "refit tf2onnx ("+producer+")", Opset)
 }
 
 // Layout permutations between TensorFlow's NHWC and ONNX's NCHW.
@@ -345,7 +227,7 @@ var (
 )
 
 func (b *builder) transpose(x string, perm []int64) string {
-	return b.op("Transpose", x+"_t", []string{x}, attrInts("perm", perm))
+	return b.Op("Transpose", x+"_t", []string{x}, graph.IntsAttr("perm", perm))
 }
 
 // activation applies a fused activation by name ("" or "NONE" for none).
@@ -354,23 +236,23 @@ func (b *builder) activation(x, kind, base string) (string, error) {
 	case "", "NONE", "Identity":
 		return x, nil
 	case "RELU", "Relu":
-		return b.op("Relu", base, []string{x}), nil
+		return b.Op("Relu", base, []string{x}), nil
 	case "RELU6", "Relu6":
 		return b.clip(x, 0, 6, base), nil
 	case "RELU_N1_TO_1":
 		return b.clip(x, -1, 1, base), nil
 	case "TANH", "Tanh":
-		return b.op("Tanh", base, []string{x}), nil
+		return b.Op("Tanh", base, []string{x}), nil
 	case "Sigmoid":
-		return b.op("Sigmoid", base, []string{x}), nil
+		return b.Op("Sigmoid", base, []string{x}), nil
 	case "Elu":
-		return b.op("Elu", base, []string{x}), nil
+		return b.Op("Elu", base, []string{x}), nil
 	}
 	return "", unsupported("fused activation %s", kind)
 }
 
 func (b *builder) clip(x string, lo, hi float32, base string) string {
-	return b.op("Clip", base, []string{x, b.constFloat(base+"_min", nil, []float32{lo}), b.constFloat(base+"_max", nil, []float32{hi})})
+	return b.Op("Clip", base, []string{x, b.Float(base+"_min", nil, []float32{lo}), b.Float(base+"_max", nil, []float32{hi})})
 }
 
 // samePads returns TensorFlow's SAME padding (begin, end) for one spatial dim.
@@ -398,4 +280,50 @@ func spatialPads(same bool, in []int64, kh, kw, sh, sw, dh, dw int64) ([]int64, 
 	t, bm := samePads(in[1], kh, sh, dh)
 	l, r := samePads(in[2], kw, sw, dw)
 	return []int64{t, l, bm, r}, nil
+}
+
+// stridedSlice turns TensorFlow StridedSlice bounds, strides and masks into the
+// inputs of an ONNX Slice over the leading len(begin) axes, and lists the axes the
+// shrink mask removes. Its arguments are not modified.
+func stridedSlice(begin, end, strides []int64, beginMask, endMask, shrink int64) (starts, ends, axes, steps, squeeze []int64, err error) {
+	n := len(begin)
+	if len(end) != n || len(strides) != n {
+		return nil, nil, nil, nil, nil, fmt.Errorf("%w: begin %v, end %v, strides %v", refit.ErrFormat, begin, end, strides)
+	}
+	starts, ends, steps = slices.Clone(begin), slices.Clone(end), slices.Clone(strides)
+	axes = make([]int64, n)
+	for i := range n {
+		axes[i] = int64(i)
+		if steps[i] == 0 {
+			return nil, nil, nil, nil, nil, fmt.Errorf("%w: stride 0", refit.ErrFormat)
+		}
+		if beginMask&(1<<i) != 0 {
+			starts[i] = 0
+			if steps[i] < 0 {
+				starts[i] = math.MaxInt64
+			}
+		}
+		if endMask&(1<<i) != 0 {
+			ends[i] = math.MaxInt64
+			if steps[i] < 0 {
+				ends[i] = math.MinInt64
+			}
+		}
+		if shrink&(1<<i) != 0 {
+			ends[i] = starts[i] + 1
+			if starts[i] == -1 {
+				ends[i] = math.MaxInt64
+			}
+			steps[i] = 1
+			squeeze = append(squeeze, int64(i))
+		}
+	}
+	return starts, ends, axes, steps, squeeze, nil
+}
+
+// slice adds an ONNX Slice of x with constant starts, ends, axes and steps.
+func (b *builder) slice(base, x string, starts, ends, axes, steps []int64) string {
+	s1 := []int64{int64(len(starts))}
+	return b.Op("Slice", base+"_slice", []string{x, b.IntData(base+"_starts", elemInt64, s1, starts),
+		b.IntData(base+"_ends", elemInt64, s1, ends), b.IntData(base+"_axes", elemInt64, s1, axes), b.IntData(base+"_steps", elemInt64, s1, steps)})
 }

@@ -3,41 +3,11 @@ package tf2onnx
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/runtime"
 )
-
-// repoRoot is the module root (for node_modules and interop scripts).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func convertTFLiteFile(t *testing.T, path string) *onnxpb.ModelProto {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp, err := TFLite(context.Background(), f, st.Size(), nil)
-	if err != nil {
-		t.Fatalf("TFLite(%s): %v", path, err)
-	}
-	return mp
-}
 
 // runRefit runs mp in Refit's runtime on one float32 input and returns all outputs in graph order.
 func runRefit(t *testing.T, mp *onnxpb.ModelProto, inputs map[string]*runtime.Value) []*runtime.Value {

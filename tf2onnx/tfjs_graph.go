@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/optimize"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -51,7 +51,7 @@ type gAttr struct {
 			} `json:"dim"`
 		} `json:"tensorShape"`
 		FloatVal []float64 `json:"floatVal"`
-		IntVal   []int64   `json:"intVal,string"`
+		IntVal   []int64   `json:"intVal"`
 		Int64Val []string  `json:"int64Val"`
 	} `json:"tensor"`
 }
@@ -147,7 +147,7 @@ type tfjsConverter struct {
 // model.json) to ONNX. Const nodes read their values from the weight shards (quantized
 // encodings dequantized by format/tfjs); Placeholders become graph inputs, nodes
 // nobody consumes become outputs. Operators without a conversion are collected into
-// an *UnsupportedError.
+// a *graph.UnsupportedError.
 func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*onnxpb.ModelProto, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -209,14 +209,14 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 					key = n.Op + " (" + what + ")"
 				}
 				bad[key]++
-				c.names[n.Name] = c.b.fresh("unconverted")
+				c.names[n.Name] = c.b.Names.Fresh("unconverted")
 				continue
 			}
 			return nil, fmt.Errorf("tf2onnx: tfjs node %q (%s): %w", n.Name, n.Op, err)
 		}
 	}
 	if len(bad) > 0 {
-		return nil, &UnsupportedError{Source: "tfjs", Ops: bad}
+		return nil, &graph.UnsupportedError{Converter: "tf2onnx", Kind: "tfjs operators", Counts: bad}
 	}
 	for _, n := range order {
 		if consumed[n.Name] || n.Op == "Const" || n.Op == "NoOp" || n.Op == "Placeholder" {
@@ -226,9 +226,9 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 		if err != nil {
 			return nil, err
 		}
-		out := c.b.fresh(n.Name)
-		c.b.opTo("Identity", out, []string{v})
-		c.b.output(out, elemFloat, nil)
+		out := c.b.Names.Fresh(n.Name)
+		c.b.Node("Identity", out, []string{v}, []string{out})
+		c.b.Output(valueInfo(out, elemFloat, nil))
 	}
 	mp := c.b.model("tfjs", "tfjs graph")
 	if opts.Raw {
@@ -243,8 +243,7 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 func topoSort(nodes []*gNode, byName map[string]*gNode) ([]*gNode, error) {
 	state := map[string]int{} // 1 visiting, 2 done
 	var order []*gNode
-	var visit func(n *gNode) error
-	visit = func(root *gNode) error {
+	visit := func(root *gNode) error {
 		type frame struct {
 			n *gNode
 			i int
@@ -411,7 +410,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op(op, base, []string{x})
+		c.names[n.Name] = c.b.Op(op, base, []string{x})
 		return nil
 	}
 	if op, ok := tfjsBinary[n.Op]; ok {
@@ -427,7 +426,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op(op, base, []string{x, y})
+		c.names[n.Name] = c.b.Op(op, base, []string{x, y})
 		return nil
 	}
 	switch n.Op {
@@ -444,8 +443,8 @@ func (c *tfjsConverter) convert(n *gNode) error {
 				shape = append(shape, s)
 			}
 		}
-		name := c.b.fresh(n.Name)
-		c.b.input(name, elemFloat, shape)
+		name := c.b.Names.Fresh(n.Name)
+		c.b.Input(valueInfo(name, elemFloat, shape))
 		c.names[n.Name] = name
 	case "Relu6":
 		x, err := c.first(n)
@@ -458,25 +457,25 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("LeakyRelu", base, []string{x}, attrFloat("alpha", float32(n.float("alpha", 0.2))))
+		c.names[n.Name] = c.b.Op("LeakyRelu", base, []string{x}, graph.FloatAttr("alpha", float32(n.float("alpha", 0.2))))
 	case "Softmax":
 		x, err := c.first(n)
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("Softmax", base, []string{x}, attrInt("axis", -1))
+		c.names[n.Name] = c.b.Op("Softmax", base, []string{x}, graph.IntAttr("axis", -1))
 	case "Rsqrt":
 		x, err := c.first(n)
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("Reciprocal", base, []string{c.b.op("Sqrt", base+"_sqrt", []string{x})})
+		c.names[n.Name] = c.b.Op("Reciprocal", base, []string{c.b.Op("Sqrt", base+"_sqrt", []string{x})})
 	case "Square":
 		x, err := c.first(n)
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("Mul", base, []string{x, x})
+		c.names[n.Name] = c.b.Op("Mul", base, []string{x, x})
 	case "Conv2D", "DepthwiseConv2dNative", "_FusedConv2D", "FusedDepthwiseConv2dNative":
 		return c.conv(n)
 	case "MatMul", "_FusedMatMul":
@@ -494,7 +493,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("Add", base, []string{c.b.op("Mul", base+"_scale", []string{x, mul}), add})
+		c.names[n.Name] = c.b.Op("Add", base, []string{c.b.Op("Mul", base+"_scale", []string{x, mul}), add})
 	case "MaxPool", "AvgPool":
 		x, err := c.first(n)
 		if err != nil {
@@ -504,10 +503,10 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if len(k) != 4 || len(s) != 4 {
 			return fmt.Errorf("%w: ksize %v strides %v", refit.ErrFormat, k, s)
 		}
-		attrs := []*onnxpb.AttributeProto{attrInts("kernel_shape", k[1:3]), attrInts("strides", s[1:3])}
+		attrs := []*onnxpb.AttributeProto{graph.IntsAttr("kernel_shape", k[1:3]), graph.IntsAttr("strides", s[1:3])}
 		attrs = append(attrs, padAttr(n.str("padding", "VALID")))
 		op := map[string]string{"MaxPool": "MaxPool", "AvgPool": "AveragePool"}[n.Op]
-		y := c.b.op(op, base+"_nchw", []string{c.b.transpose(x, toNCHW)}, attrs...)
+		y := c.b.Op(op, base+"_nchw", []string{c.b.transpose(x, toNCHW)}, attrs...)
 		c.names[n.Name] = c.b.transpose(y, toNHWC)
 	case "Mean", "Sum", "Max", "Min", "Prod":
 		ins, err := c.inputs(n, 2)
@@ -528,11 +527,11 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		}
 		ax := axes.ints()
 		if n.Op == "Sum" {
-			c.names[n.Name] = c.b.op("ReduceSum", base, []string{x, c.b.constInt64(base+"_axes", []int64{int64(len(ax))}, ax)}, attrInt("keepdims", keep))
+			c.names[n.Name] = c.b.Op("ReduceSum", base, []string{x, c.b.IntData(base+"_axes", elemInt64, []int64{int64(len(ax))}, ax)}, graph.IntAttr("keepdims", keep))
 			return nil
 		}
 		op := map[string]string{"Mean": "ReduceMean", "Max": "ReduceMax", "Min": "ReduceMin", "Prod": "ReduceProd"}[n.Op]
-		c.names[n.Name] = c.b.op(op, base, []string{x}, attrInts("axes", ax), attrInt("keepdims", keep))
+		c.names[n.Name] = c.b.Op(op, base, []string{x}, graph.IntsAttr("axes", ax), graph.IntAttr("keepdims", keep))
 	case "Reshape":
 		ins, err := c.inputs(n, 2)
 		if err != nil {
@@ -547,11 +546,11 @@ func (c *tfjsConverter) convert(n *gNode) error {
 			return err
 		}
 		if v, ok, _ := c.constant(strings.TrimSuffix(ins[1], ":0")); ok {
-			shape = c.b.constInt64(base+"_shape", []int64{int64(v.len())}, v.ints())
+			shape = c.b.IntData(base+"_shape", elemInt64, []int64{int64(v.len())}, v.ints())
 		} else {
-			shape = c.b.op("Cast", base+"_shape", []string{shape}, attrInt("to", elemInt64))
+			shape = c.b.Op("Cast", base+"_shape", []string{shape}, graph.IntAttr("to", elemInt64))
 		}
-		c.names[n.Name] = c.b.op("Reshape", base, []string{x, shape})
+		c.names[n.Name] = c.b.Op("Reshape", base, []string{x, shape})
 	case "Squeeze":
 		x, err := c.first(n)
 		if err != nil {
@@ -563,9 +562,9 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		}
 		in := []string{x}
 		if len(dims) > 0 {
-			in = append(in, c.b.constInt64(base+"_axes", []int64{int64(len(dims))}, dims))
+			in = append(in, c.b.IntData(base+"_axes", elemInt64, []int64{int64(len(dims))}, dims))
 		}
-		c.names[n.Name] = c.b.op("Squeeze", base, in)
+		c.names[n.Name] = c.b.Op("Squeeze", base, in)
 	case "ExpandDims":
 		ins, err := c.inputs(n, 2)
 		if err != nil {
@@ -579,7 +578,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("Unsqueeze", base, []string{x, c.b.constInt64(base+"_axes", []int64{1}, ax.ints()[:1])})
+		c.names[n.Name] = c.b.Op("Unsqueeze", base, []string{x, c.b.IntData(base+"_axes", elemInt64, []int64{1}, ax.ints()[:1])})
 	case "ConcatV2":
 		ins := dataInputs(n)
 		if len(ins) < 2 {
@@ -597,7 +596,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 			}
 			xs = append(xs, x)
 		}
-		c.names[n.Name] = c.b.op("Concat", base, xs, attrInt("axis", axis.ints()[0]))
+		c.names[n.Name] = c.b.Op("Concat", base, xs, graph.IntAttr("axis", axis.ints()[0]))
 	case "Pad", "PadV2", "MirrorPad":
 		return c.pad(n)
 	case "Transpose":
@@ -613,7 +612,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		c.names[n.Name] = c.b.op("Transpose", base, []string{x}, attrInts("perm", perm.ints()))
+		c.names[n.Name] = c.b.Op("Transpose", base, []string{x}, graph.IntsAttr("perm", perm.ints()))
 	case "StridedSlice":
 		return c.stridedSlice(n)
 	case "ResizeBilinear", "ResizeNearestNeighbor":
@@ -634,9 +633,9 @@ func (c *tfjsConverter) first(n *gNode) (string, error) {
 
 func padAttr(padding string) *onnxpb.AttributeProto {
 	if padding == "SAME" {
-		return attrString("auto_pad", "SAME_UPPER") // TensorFlow puts the odd pixel at the end
+		return graph.StringAttr("auto_pad", "SAME_UPPER") // TensorFlow puts the odd pixel at the end
 	}
-	return attrString("auto_pad", "VALID")
+	return graph.StringAttr("auto_pad", "VALID")
 }
 
 // batchNorm folds scale, offset, mean and variance into y = x*mul + add.
@@ -659,7 +658,7 @@ func (c *tfjsConverter) batchNorm(refs []string, eps float64) (string, string, e
 		mul[i] = float32(float64(sc[i]) / math.Sqrt(float64(vr[i])+eps))
 		add[i] = float32(float64(off[i]) - float64(mean[i])*float64(mul[i]))
 	}
-	return c.b.constFloat("bn_mul", []int64{int64(k)}, mul), c.b.constFloat("bn_add", []int64{int64(k)}, add), nil
+	return c.b.Float("bn_mul", []int64{int64(k)}, mul), c.b.Float("bn_add", []int64{int64(k)}, add), nil
 }
 
 // fused applies the fused_ops of a _Fused* node after its main op (y is NHWC or 2-D).
@@ -675,7 +674,7 @@ func (c *tfjsConverter) fused(n *gNode, y string, args []string) (string, error)
 			if err != nil {
 				return "", err
 			}
-			y = c.b.op("Add", n.Name+"_bias", []string{y, b})
+			y = c.b.Op("Add", n.Name+"_bias", []string{y, b})
 		case "FusedBatchNorm":
 			if len(args) < 4 {
 				return "", fmt.Errorf("%w: fused batch norm with %d arguments", refit.ErrFormat, len(args))
@@ -684,7 +683,7 @@ func (c *tfjsConverter) fused(n *gNode, y string, args []string) (string, error)
 			if err != nil {
 				return "", err
 			}
-			y = c.b.op("Add", n.Name+"_bn", []string{c.b.op("Mul", n.Name+"_bn_scale", []string{y, mul}), add})
+			y = c.b.Op("Add", n.Name+"_bn", []string{c.b.Op("Mul", n.Name+"_bn_scale", []string{y, mul}), add})
 		case "Prelu":
 			if len(args) < 2 {
 				return "", fmt.Errorf("%w: fused Prelu without alpha", refit.ErrFormat)
@@ -693,9 +692,9 @@ func (c *tfjsConverter) fused(n *gNode, y string, args []string) (string, error)
 			if err != nil {
 				return "", err
 			}
-			y = c.b.op("PRelu", n.Name+"_prelu", []string{y, a})
+			y = c.b.Op("PRelu", n.Name+"_prelu", []string{y, a})
 		case "LeakyRelu":
-			y = c.b.op("LeakyRelu", n.Name+"_act", []string{y}, attrFloat("alpha", float32(n.float("leakyrelu_alpha", 0.2))))
+			y = c.b.Op("LeakyRelu", n.Name+"_act", []string{y}, graph.FloatAttr("alpha", float32(n.float("leakyrelu_alpha", 0.2))))
 		default:
 			if i == 0 {
 				return "", unsupported("fused op %s", op)
@@ -744,8 +743,8 @@ func (c *tfjsConverter) conv(n *gNode) error {
 	if len(dil) != 4 {
 		dil = []int64{1, 1, 1, 1}
 	}
-	attrs := []*onnxpb.AttributeProto{attrInts("kernel_shape", wt.shape[2:]), attrInts("strides", strides[1:3]),
-		attrInts("dilations", dil[1:3]), attrInt("group", group)}
+	attrs := []*onnxpb.AttributeProto{graph.IntsAttr("kernel_shape", wt.shape[2:]), graph.IntsAttr("strides", strides[1:3]),
+		graph.IntsAttr("dilations", dil[1:3]), graph.IntAttr("group", group)}
 	switch p := n.str("padding", "VALID"); p {
 	case "SAME", "VALID":
 		attrs = append(attrs, padAttr(p))
@@ -754,11 +753,11 @@ func (c *tfjsConverter) conv(n *gNode) error {
 		if len(e) != 8 {
 			return fmt.Errorf("%w: explicit_paddings %v", refit.ErrFormat, e)
 		}
-		attrs = append(attrs, attrInts("pads", []int64{e[2], e[4], e[3], e[5]}))
+		attrs = append(attrs, graph.IntsAttr("pads", []int64{e[2], e[4], e[3], e[5]}))
 	default:
 		return unsupported("padding %s", p)
 	}
-	y := c.b.op("Conv", n.Name+"_nchw", []string{c.b.transpose(x, toNCHW), c.b.constant(n.Name+"_w", wt)}, attrs...)
+	y := c.b.Op("Conv", n.Name+"_nchw", []string{c.b.transpose(x, toNCHW), c.b.constant(n.Name+"_w", wt)}, attrs...)
 	y = c.b.transpose(y, toNHWC)
 	if strings.Contains(n.Op, "Fused") {
 		if y, err = c.fused(n, y, ins[2:]); err != nil {
@@ -798,7 +797,7 @@ func (c *tfjsConverter) matmul(n *gNode) error {
 			w = c.b.transpose(w, []int64{1, 0})
 		}
 	}
-	y := c.b.op("MatMul", n.Name+"_mm", []string{x, w})
+	y := c.b.Op("MatMul", n.Name+"_mm", []string{x, w})
 	if n.Op == "_FusedMatMul" {
 		if y, err = c.fused(n, y, ins[2:]); err != nil {
 			return err
@@ -830,7 +829,7 @@ func (c *tfjsConverter) pad(n *gNode) error {
 	for i := range rank {
 		pads[i], pads[rank+i] = pi[2*i], pi[2*i+1]
 	}
-	in := []string{x, c.b.constInt64(n.Name+"_pads", []int64{int64(len(pads))}, pads)}
+	in := []string{x, c.b.IntData(n.Name+"_pads", elemInt64, []int64{int64(len(pads))}, pads)}
 	var attrs []*onnxpb.AttributeProto
 	switch n.Op {
 	case "PadV2":
@@ -839,15 +838,15 @@ func (c *tfjsConverter) pad(n *gNode) error {
 			if err != nil {
 				return err
 			}
-			in = append(in, c.b.constFloat(n.Name+"_value", nil, v.floats()[:1]))
+			in = append(in, c.b.Float(n.Name+"_value", nil, v.floats()[:1]))
 		}
 	case "MirrorPad":
 		if m := n.str("mode", "REFLECT"); m != "REFLECT" {
 			return unsupported("mirror pad mode %s", m)
 		}
-		attrs = append(attrs, attrString("mode", "reflect"))
+		attrs = append(attrs, graph.StringAttr("mode", "reflect"))
 	}
-	c.names[n.Name] = c.b.op("Pad", n.Name, in, attrs...)
+	c.names[n.Name] = c.b.Op("Pad", n.Name, in, attrs...)
 	return nil
 }
 
@@ -866,50 +865,19 @@ func (c *tfjsConverter) stridedSlice(n *gNode) error {
 		if err != nil {
 			return err
 		}
-		vals[k] = slices.Clone(v.ints())
+		vals[k] = v.ints()
 	}
 	if n.integer("ellipsis_mask", 0) != 0 || n.integer("new_axis_mask", 0) != 0 {
 		return unsupported("ellipsis or new-axis mask")
 	}
 	beginMask, endMask, shrink := n.integer("begin_mask", 0), n.integer("end_mask", 0), n.integer("shrink_axis_mask", 0)
-	starts, ends, steps := vals[0], vals[1], vals[2]
-	k := len(starts)
-	if len(ends) != k || len(steps) != k {
-		return fmt.Errorf("%w: begin %v end %v strides %v", refit.ErrFormat, starts, ends, steps)
+	starts, ends, axes, steps, squeeze, err := stridedSlice(vals[0], vals[1], vals[2], beginMask, endMask, shrink)
+	if err != nil {
+		return err
 	}
-	axes := make([]int64, k)
-	var squeeze []int64
-	for i := range k {
-		axes[i] = int64(i)
-		if steps[i] == 0 {
-			return fmt.Errorf("%w: stride 0", refit.ErrFormat)
-		}
-		if beginMask&(1<<i) != 0 {
-			starts[i] = 0
-			if steps[i] < 0 {
-				starts[i] = math.MaxInt64
-			}
-		}
-		if endMask&(1<<i) != 0 {
-			ends[i] = math.MaxInt64
-			if steps[i] < 0 {
-				ends[i] = math.MinInt64
-			}
-		}
-		if shrink&(1<<i) != 0 {
-			ends[i] = starts[i] + 1
-			if starts[i] == -1 {
-				ends[i] = math.MaxInt64
-			}
-			steps[i] = 1
-			squeeze = append(squeeze, int64(i))
-		}
-	}
-	s1 := []int64{int64(k)}
-	y := c.b.op("Slice", n.Name+"_slice", []string{x, c.b.constInt64(n.Name+"_starts", s1, starts),
-		c.b.constInt64(n.Name+"_ends", s1, ends), c.b.constInt64(n.Name+"_axes", s1, axes), c.b.constInt64(n.Name+"_steps", s1, steps)})
+	y := c.b.slice(n.Name, x, starts, ends, axes, steps)
 	if len(squeeze) > 0 {
-		y = c.b.op("Squeeze", n.Name, []string{y, c.b.constInt64(n.Name+"_sq", []int64{int64(len(squeeze))}, squeeze)})
+		y = c.b.Op("Squeeze", n.Name, []string{y, c.b.IntData(n.Name+"_sq", elemInt64, []int64{int64(len(squeeze))}, squeeze)})
 	}
 	c.names[n.Name] = y
 	return nil
@@ -941,7 +909,7 @@ func (c *tfjsConverter) resize(n *gNode) error {
 		} else if half {
 			mode = "half_pixel"
 		}
-		attrs = append(attrs, attrString("mode", "linear"), attrString("coordinate_transformation_mode", mode))
+		attrs = append(attrs, graph.StringAttr("mode", "linear"), graph.StringAttr("coordinate_transformation_mode", mode))
 	} else {
 		mode, nearest := "asymmetric", "floor"
 		if align {
@@ -949,13 +917,13 @@ func (c *tfjsConverter) resize(n *gNode) error {
 		} else if half {
 			mode = "tf_half_pixel_for_nn"
 		}
-		attrs = append(attrs, attrString("mode", "nearest"), attrString("coordinate_transformation_mode", mode), attrString("nearest_mode", nearest))
+		attrs = append(attrs, graph.StringAttr("mode", "nearest"), graph.StringAttr("coordinate_transformation_mode", mode), graph.StringAttr("nearest_mode", nearest))
 	}
 	xt := c.b.transpose(x, toNCHW)
-	nc := c.b.op("Slice", n.Name+"_nc", []string{c.b.op("Shape", n.Name+"_shape", []string{xt}),
-		c.b.constInt64(n.Name+"_0", []int64{1}, []int64{0}), c.b.constInt64(n.Name+"_2", []int64{1}, []int64{2})})
-	sizes := c.b.op("Concat", n.Name+"_sizes", []string{nc, c.b.constInt64(n.Name+"_hw", []int64{2}, hw)}, attrInt("axis", 0))
-	y := c.b.op("Resize", n.Name+"_nchw", []string{xt, "", "", sizes}, attrs...)
+	nc := c.b.Op("Slice", n.Name+"_nc", []string{c.b.Op("Shape", n.Name+"_shape", []string{xt}),
+		c.b.IntData(n.Name+"_0", elemInt64, []int64{1}, []int64{0}), c.b.IntData(n.Name+"_2", elemInt64, []int64{1}, []int64{2})})
+	sizes := c.b.Op("Concat", n.Name+"_sizes", []string{nc, c.b.IntData(n.Name+"_hw", elemInt64, []int64{2}, hw)}, graph.IntAttr("axis", 0))
+	y := c.b.Op("Resize", n.Name+"_nchw", []string{xt, "", "", sizes}, attrs...)
 	c.names[n.Name] = c.b.transpose(y, toNHWC)
 	return nil
 }

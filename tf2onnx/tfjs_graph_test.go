@@ -11,6 +11,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 )
 
@@ -76,12 +77,12 @@ func TestTFJSGraphUnsupported(t *testing.T) {
 	w, _ := os.ReadFile("testdata/graph/weights.bin")
 	fsys := fstest.MapFS{"model.json": {Data: b}, "weights.bin": {Data: w}}
 	_, err = TFJSGraph(context.Background(), fsys, ".", nil)
-	var ue *UnsupportedError
+	var ue *graph.UnsupportedError
 	if !errors.As(err, &ue) || !errors.Is(err, refit.ErrUnsupported) {
-		t.Fatalf("TFJSGraph = %v, want *UnsupportedError", err)
+		t.Fatalf("TFJSGraph = %v, want *graph.UnsupportedError", err)
 	}
-	if ue.Ops["Selu"] != 2 || ue.Ops["FractionalMaxPool"] != 1 || len(ue.Ops) != 2 {
-		t.Fatalf("unsupported ops %v, want Selu x2, FractionalMaxPool x1", ue.Ops)
+	if ue.Counts["Selu"] != 2 || ue.Counts["FractionalMaxPool"] != 1 || len(ue.Counts) != 2 {
+		t.Fatalf("unsupported ops %v, want Selu x2, FractionalMaxPool x1", ue.Counts)
 	}
 }
 

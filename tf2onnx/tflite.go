@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/tflite"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/optimize"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -47,7 +47,7 @@ type tflConverter struct {
 // the cleanup passes cancel where they meet. Constant weights (float32, float16 behind
 // DEQUANTIZE, int8/uint8 with quantization parameters) are converted to float32
 // initializers. Operators without a conversion are reported together in an
-// *UnsupportedError.
+// *graph.UnsupportedError.
 func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onnxpb.ModelProto, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -88,8 +88,8 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", info.Name, err)
 		}
-		name := c.b.fresh(info.Name)
-		c.b.input(name, elem, info.Shape)
+		name := c.b.Names.Fresh(info.Name)
+		c.b.Input(valueInfo(name, elem, info.Shape))
 		c.names[in] = name
 	}
 	bad := map[string]int{}
@@ -106,7 +106,7 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 				bad[key]++
 				for _, o := range op.outputs { // let later operators convert, to list every gap
 					if _, done := c.names[o]; !done && o >= 0 {
-						c.names[o] = c.b.fresh("unconverted")
+						c.names[o] = c.b.Names.Fresh("unconverted")
 					}
 				}
 				continue
@@ -115,7 +115,7 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 		}
 	}
 	if len(bad) > 0 {
-		return nil, &UnsupportedError{Source: "tflite", Ops: bad}
+		return nil, &graph.UnsupportedError{Converter: "tf2onnx", Kind: "tflite operators", Counts: bad}
 	}
 	for _, out := range outputs {
 		info, err := c.info(out)
@@ -130,9 +130,9 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 		if err != nil {
 			return nil, err
 		}
-		name := c.b.fresh(info.Name)
-		c.b.opTo("Identity", name, []string{v})
-		c.b.output(name, elem, info.Shape)
+		name := c.b.Names.Fresh(info.Name)
+		c.b.Node("Identity", name, []string{v}, []string{name})
+		c.b.Output(valueInfo(name, elem, info.Shape))
 	}
 	mp := c.b.model("tflite", "tflite")
 	if opts.Raw {
@@ -287,7 +287,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op(onnxOp, base, []string{x})
+		c.names[out] = c.b.Op(onnxOp, base, []string{x})
 		return nil
 	}
 	if onnxOp, ok := tflBinary[op.name]; ok {
@@ -300,11 +300,11 @@ func (c *tflConverter) convert(op fbOp) error {
 			return err
 		}
 		if op.name == "SQUARED_DIFFERENCE" {
-			d := c.b.op("Sub", base+"_diff", []string{x, y})
-			c.names[out] = c.b.op("Mul", base, []string{d, d})
+			d := c.b.Op("Sub", base+"_diff", []string{x, y})
+			c.names[out] = c.b.Op("Mul", base, []string{d, d})
 			return nil
 		}
-		return c.set(out, c.b.op(onnxOp, base+"_pre", []string{x, y}), optByte(op.opts, 0, 0))
+		return c.set(out, c.b.Op(onnxOp, base+"_pre", []string{x, y}), optByte(op.opts, 0, 0))
 	}
 	switch op.name {
 	case "CONV_2D", "DEPTHWISE_CONV_2D":
@@ -324,8 +324,8 @@ func (c *tflConverter) convert(op fbOp) error {
 			return err
 		}
 		onnxOp := map[string]string{"AVERAGE_POOL_2D": "AveragePool", "MAX_POOL_2D": "MaxPool"}[op.name]
-		y := c.b.op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)},
-			attrInts("kernel_shape", []int64{fh, fw}), attrInts("strides", []int64{sh, sw}), attrInts("pads", pads))
+		y := c.b.Op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)},
+			graph.IntsAttr("kernel_shape", []int64{fh, fw}), graph.IntsAttr("strides", []int64{sh, sw}), graph.IntsAttr("pads", pads))
 		return c.set(out, c.b.transpose(y, toNHWC), optByte(o, 5, 0))
 	case "RELU6":
 		x, err := c.in(op, 0)
@@ -344,7 +344,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op("LeakyRelu", base, []string{x}, attrFloat("alpha", optFloat(op.opts, 0, 0)))
+		c.names[out] = c.b.Op("LeakyRelu", base, []string{x}, graph.FloatAttr("alpha", optFloat(op.opts, 0, 0)))
 	case "PRELU":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -354,7 +354,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op("PRelu", base, []string{x, a})
+		c.names[out] = c.b.Op("PRelu", base, []string{x, a})
 	case "RESHAPE", "SQUEEZE", "EXPAND_DIMS":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -364,22 +364,22 @@ func (c *tflConverter) convert(op fbOp) error {
 		if slices.Contains(shape, -1) || len(shape) == 0 && op.name != "RESHAPE" {
 			return unsupported("dynamic output shape %v", shape)
 		}
-		c.names[out] = c.b.op("Reshape", base, []string{x, c.b.constInt64(base+"_shape", []int64{int64(len(shape))}, shape)})
+		c.names[out] = c.b.Op("Reshape", base, []string{x, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
 	case "SOFTMAX":
 		x, err := c.in(op, 0)
 		if err != nil {
 			return err
 		}
 		if beta := optFloat(op.opts, 0, 1); beta != 1 {
-			x = c.b.op("Mul", base+"_beta", []string{x, c.b.constFloat(base+"_beta_v", nil, []float32{beta})})
+			x = c.b.Op("Mul", base+"_beta", []string{x, c.b.Float(base+"_beta_v", nil, []float32{beta})})
 		}
-		c.names[out] = c.b.op("Softmax", base, []string{x}, attrInt("axis", -1))
+		c.names[out] = c.b.Op("Softmax", base, []string{x}, graph.IntAttr("axis", -1))
 	case "LOG_SOFTMAX":
 		x, err := c.in(op, 0)
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op("LogSoftmax", base, []string{x}, attrInt("axis", -1))
+		c.names[out] = c.b.Op("LogSoftmax", base, []string{x}, graph.IntAttr("axis", -1))
 	case "CONCATENATION":
 		var xs []string
 		for k := range op.inputs {
@@ -389,7 +389,7 @@ func (c *tflConverter) convert(op fbOp) error {
 			}
 			xs = append(xs, x)
 		}
-		return c.set(out, c.b.op("Concat", base+"_pre", xs, attrInt("axis", int64(optInt(op.opts, 0, 0)))), optByte(op.opts, 1, 0))
+		return c.set(out, c.b.Op("Concat", base+"_pre", xs, graph.IntAttr("axis", int64(optInt(op.opts, 0, 0)))), optByte(op.opts, 1, 0))
 	case "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -406,10 +406,10 @@ func (c *tflConverter) convert(op fbOp) error {
 		onnxOp := map[string]string{"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin", "REDUCE_PROD": "ReduceProd"}[op.name]
 		if onnxOp == "ReduceSum" { // axes is an input from opset 13
 			ax := axes.ints()
-			c.names[out] = c.b.op(onnxOp, base, []string{x, c.b.constInt64(base+"_axes", []int64{int64(len(ax))}, ax)}, attrInt("keepdims", keep))
+			c.names[out] = c.b.Op(onnxOp, base, []string{x, c.b.IntData(base+"_axes", elemInt64, []int64{int64(len(ax))}, ax)}, graph.IntAttr("keepdims", keep))
 			return nil
 		}
-		c.names[out] = c.b.op(onnxOp, base, []string{x}, attrInts("axes", axes.ints()), attrInt("keepdims", keep))
+		c.names[out] = c.b.Op(onnxOp, base, []string{x}, graph.IntsAttr("axes", axes.ints()), graph.IntAttr("keepdims", keep))
 	case "PAD", "PADV2", "MIRROR_PAD":
 		return c.pad(op, base)
 	case "TRANSPOSE":
@@ -421,7 +421,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op("Transpose", base, []string{x}, attrInts("perm", perm.ints()))
+		c.names[out] = c.b.Op("Transpose", base, []string{x}, graph.IntsAttr("perm", perm.ints()))
 	case "STRIDED_SLICE":
 		return c.stridedSlice(op, base)
 	case "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR":
@@ -431,13 +431,13 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		attrs := []*onnxpb.AttributeProto{attrInt("blocksize", int64(optInt(op.opts, 0, 1)))}
+		attrs := []*onnxpb.AttributeProto{graph.IntAttr("blocksize", int64(optInt(op.opts, 0, 1)))}
 		onnxOp := "SpaceToDepth"
 		if op.name == "DEPTH_TO_SPACE" {
 			onnxOp = "DepthToSpace"
-			attrs = append(attrs, attrString("mode", "DCR")) // TensorFlow's order
+			attrs = append(attrs, graph.StringAttr("mode", "DCR")) // TensorFlow's order
 		}
-		y := c.b.op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)}, attrs...)
+		y := c.b.Op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)}, attrs...)
 		c.names[out] = c.b.transpose(y, toNHWC)
 	case "DENSIFY": // format/tflite densifies sparse constants
 		v, err := c.constIn(op, 0)
@@ -464,14 +464,14 @@ func (c *tflConverter) convert(op fbOp) error {
 			return err
 		}
 		if info.Type == tflFloat16 {
-			c.names[out] = c.b.op("Cast", base, []string{x}, attrInt("to", elemFloat))
+			c.names[out] = c.b.Op("Cast", base, []string{x}, graph.IntAttr("to", elemFloat))
 			return nil
 		}
 		scale, zp, err := c.qparams(info, base)
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op("DequantizeLinear", base, []string{x, scale, zp})
+		c.names[out] = c.b.Op("DequantizeLinear", base, []string{x, scale, zp})
 	case "QUANTIZE":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -481,7 +481,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.op("QuantizeLinear", base, []string{x, scale, zp})
+		c.names[out] = c.b.Op("QuantizeLinear", base, []string{x, scale, zp})
 	default:
 		return unsupported("%s", op.name)
 	}
@@ -507,7 +507,7 @@ func (c *tflConverter) qparams(info *tflite.TensorInfo, base string) (string, st
 	if len(q.ZeroPoint) > 0 {
 		zp = q.ZeroPoint[0]
 	}
-	return c.b.constFloat(base+"_scale", nil, q.Scale[:1]), c.b.constTyped(base+"_zp", elem, nil, []int64{zp}), nil
+	return c.b.Float(base+"_scale", nil, q.Scale[:1]), c.b.IntData(base+"_zp", elem, nil, []int64{zp}), nil
 }
 
 // requireFloat reports activations of other types as unsupported (integer kernels).
@@ -587,11 +587,11 @@ func (c *tflConverter) conv(op fbOp, base string) error {
 		if err != nil {
 			return err
 		}
-		inputs = append(inputs, c.b.constFloat(base+"_b", []int64{int64(bias.len())}, bias.floats()))
+		inputs = append(inputs, c.b.Float(base+"_b", []int64{int64(bias.len())}, bias.floats()))
 	}
-	y := c.b.op("Conv", base+"_nchw", inputs, attrInts("kernel_shape", []int64{kh, kw}),
-		attrInts("strides", []int64{sh, sw}), attrInts("dilations", []int64{dh, dw}),
-		attrInts("pads", pads), attrInt("group", group))
+	y := c.b.Op("Conv", base+"_nchw", inputs, graph.IntsAttr("kernel_shape", []int64{kh, kw}),
+		graph.IntsAttr("strides", []int64{sh, sw}), graph.IntsAttr("dilations", []int64{dh, dw}),
+		graph.IntsAttr("pads", pads), graph.IntAttr("group", group))
 	return c.set(op.outputs[0], c.b.transpose(y, toNHWC), act)
 }
 
@@ -615,7 +615,7 @@ func (c *tflConverter) fullyConnected(op fbOp, base string) error {
 	}
 	n, k := w.shape[0], w.shape[1]
 	if in := c.shapeOf(op.inputs[0]); len(in) != 2 {
-		x = c.b.op("Reshape", base+"_flat", []string{x, c.b.constInt64(base+"_flat_shape", []int64{2}, []int64{-1, k})})
+		x = c.b.Op("Reshape", base+"_flat", []string{x, c.b.IntData(base+"_flat_shape", elemInt64, []int64{2}, []int64{-1, k})})
 	}
 	inputs := []string{x, c.b.constant(base+"_w", w)}
 	if len(op.inputs) > 2 && op.inputs[2] >= 0 {
@@ -623,11 +623,11 @@ func (c *tflConverter) fullyConnected(op fbOp, base string) error {
 		if err != nil {
 			return err
 		}
-		inputs = append(inputs, c.b.constFloat(base+"_b", []int64{n}, bias.floats()))
+		inputs = append(inputs, c.b.Float(base+"_b", []int64{n}, bias.floats()))
 	}
-	y := c.b.op("Gemm", base+"_gemm", inputs, attrInt("transB", 1))
+	y := c.b.Op("Gemm", base+"_gemm", inputs, graph.IntAttr("transB", 1))
 	if shape := c.shapeOf(op.outputs[0]); len(shape) != 2 && !slices.Contains(shape, -1) {
-		y = c.b.op("Reshape", base+"_shaped", []string{y, c.b.constInt64(base+"_shape", []int64{int64(len(shape))}, shape)})
+		y = c.b.Op("Reshape", base+"_shaped", []string{y, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
 	}
 	return c.set(op.outputs[0], y, optByte(op.opts, 0, 0))
 }
@@ -650,7 +650,7 @@ func (c *tflConverter) pad(op fbOp, base string) error {
 	for i := range rank {
 		pads[i], pads[rank+i] = pi[2*i], pi[2*i+1]
 	}
-	inputs := []string{x, c.b.constInt64(base+"_pads", []int64{int64(len(pads))}, pads)}
+	inputs := []string{x, c.b.IntData(base+"_pads", elemInt64, []int64{int64(len(pads))}, pads)}
 	var attrs []*onnxpb.AttributeProto
 	switch op.name {
 	case "PADV2":
@@ -659,15 +659,15 @@ func (c *tflConverter) pad(op fbOp, base string) error {
 			if err != nil {
 				return err
 			}
-			inputs = append(inputs, c.b.constFloat(base+"_value", nil, v.floats()[:1]))
+			inputs = append(inputs, c.b.Float(base+"_value", nil, v.floats()[:1]))
 		}
 	case "MIRROR_PAD":
 		if optByte(op.opts, 0, 0) != 0 {
 			return unsupported("SYMMETRIC mirror padding")
 		}
-		attrs = append(attrs, attrString("mode", "reflect"))
+		attrs = append(attrs, graph.StringAttr("mode", "reflect"))
 	}
-	c.names[op.outputs[0]] = c.b.op("Pad", base, inputs, attrs...)
+	c.names[op.outputs[0]] = c.b.Op("Pad", base, inputs, attrs...)
 	return nil
 }
 
@@ -690,45 +690,14 @@ func (c *tflConverter) stridedSlice(op fbOp, base string) error {
 		return unsupported("ellipsis, new-axis or offset masks")
 	}
 	shrink := optInt(o, 4, 0)
-	begin, end, strides := vals[0], vals[1], vals[2]
-	n := len(begin)
-	if len(end) != n || len(strides) != n {
-		return fmt.Errorf("%w: begin %v, end %v, strides %v", refit.ErrFormat, begin, end, strides)
+	starts, ends, axes, steps, _, err := stridedSlice(vals[0], vals[1], vals[2], int64(beginMask), int64(endMask), int64(shrink))
+	if err != nil {
+		return err
 	}
-	axes := make([]int64, n)
-	starts, ends := slices.Clone(begin), slices.Clone(end)
-	for i := range n {
-		axes[i] = int64(i)
-		if strides[i] == 0 {
-			return fmt.Errorf("%w: stride 0", refit.ErrFormat)
-		}
-		if beginMask&(1<<i) != 0 {
-			starts[i] = 0
-			if strides[i] < 0 {
-				starts[i] = math.MaxInt64
-			}
-		}
-		if endMask&(1<<i) != 0 {
-			ends[i] = math.MaxInt64
-			if strides[i] < 0 {
-				ends[i] = math.MinInt64
-			}
-		}
-		if shrink&(1<<i) != 0 {
-			ends[i] = starts[i] + 1
-			if starts[i] == -1 {
-				ends[i] = math.MaxInt64
-			}
-			strides[i] = 1
-		}
-	}
-	shape1 := []int64{int64(n)}
-	y := c.b.op("Slice", base+"_slice", []string{x, c.b.constInt64(base+"_starts", shape1, starts),
-		c.b.constInt64(base+"_ends", shape1, ends), c.b.constInt64(base+"_axes", shape1, axes),
-		c.b.constInt64(base+"_steps", shape1, strides)})
+	y := c.b.slice(base, x, starts, ends, axes, steps)
 	if shrink != 0 {
 		shape := c.shapeOf(op.outputs[0])
-		y = c.b.op("Reshape", base, []string{y, c.b.constInt64(base+"_shape", []int64{int64(len(shape))}, shape)})
+		y = c.b.Op("Reshape", base, []string{y, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
 	}
 	c.names[op.outputs[0]] = y
 	return nil
@@ -752,29 +721,29 @@ func (c *tflConverter) resize(op fbOp, base string) error {
 	attrs := []*onnxpb.AttributeProto{}
 	if op.name == "RESIZE_BILINEAR" {
 		alignCorners, halfPixel = optBool(op.opts, 2), optBool(op.opts, 3)
-		attrs = append(attrs, attrString("mode", "linear"))
+		attrs = append(attrs, graph.StringAttr("mode", "linear"))
 		switch {
 		case alignCorners:
-			attrs = append(attrs, attrString("coordinate_transformation_mode", "align_corners"))
+			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "align_corners"))
 		case halfPixel:
-			attrs = append(attrs, attrString("coordinate_transformation_mode", "half_pixel"))
+			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "half_pixel"))
 		default:
-			attrs = append(attrs, attrString("coordinate_transformation_mode", "asymmetric"))
+			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "asymmetric"))
 		}
 	} else {
 		alignCorners, halfPixel = optBool(op.opts, 0), optBool(op.opts, 1)
-		attrs = append(attrs, attrString("mode", "nearest"))
+		attrs = append(attrs, graph.StringAttr("mode", "nearest"))
 		switch {
 		case alignCorners:
-			attrs = append(attrs, attrString("coordinate_transformation_mode", "align_corners"), attrString("nearest_mode", "round_prefer_ceil"))
+			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "align_corners"), graph.StringAttr("nearest_mode", "round_prefer_ceil"))
 		case halfPixel:
-			attrs = append(attrs, attrString("coordinate_transformation_mode", "tf_half_pixel_for_nn"), attrString("nearest_mode", "floor"))
+			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "tf_half_pixel_for_nn"), graph.StringAttr("nearest_mode", "floor"))
 		default:
-			attrs = append(attrs, attrString("coordinate_transformation_mode", "asymmetric"), attrString("nearest_mode", "floor"))
+			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "asymmetric"), graph.StringAttr("nearest_mode", "floor"))
 		}
 	}
-	sizes := c.b.constInt64(base+"_sizes", []int64{4}, []int64{in[0], in[3], hw[0], hw[1]})
-	y := c.b.op("Resize", base+"_nchw", []string{c.b.transpose(x, toNCHW), "", "", sizes}, attrs...)
+	sizes := c.b.IntData(base+"_sizes", elemInt64, []int64{4}, []int64{in[0], in[3], hw[0], hw[1]})
+	y := c.b.Op("Resize", base+"_nchw", []string{c.b.transpose(x, toNCHW), "", "", sizes}, attrs...)
 	c.names[op.outputs[0]] = c.b.transpose(y, toNHWC)
 	return nil
 }

@@ -1,10 +1,10 @@
 // Command runtime times Refit's ONNX runtime on one model for bench/runtime.py: it
 // loads the model once, makes seeded random inputs (runtime.RandomInputs), runs
 // -warmup untimed and -runs timed Session.Run calls, and prints JSON with the
-// per-run times. Threads follow GOMAXPROCS. -dump-inputs writes the inputs as .npy
+// per-run times. -threads sets runtime.Options.Threads (0: GOMAXPROCS). -dump-inputs writes the inputs as .npy
 // files so ONNX Runtime can be fed the same values.
 //
-// Usage: go run ./bench/runtime -model m.onnx [-runs 10] [-warmup 3] [-dim batch=1]
+// Usage: go run ./bench/runtime -model m.onnx [-runs 10] [-warmup 3] [-threads 0] [-dim batch=1]
 // [-dump-inputs dir] [-cpuprofile file]
 package main
 
@@ -32,6 +32,7 @@ import (
 type result struct {
 	Model      string    `json:"model"`
 	GOMAXPROCS int       `json:"gomaxprocs"`
+	Threads    int       `json:"threads"` // runtime.Options.Threads; 0 means GOMAXPROCS
 	LoadMs     float64   `json:"load_ms"`
 	TimesMs    []float64 `json:"times_ms"`
 	MedianMs   float64   `json:"median_ms"`
@@ -65,6 +66,7 @@ func run() error {
 	model := flag.String("model", "", "ONNX model file")
 	runs := flag.Int("runs", 10, "timed runs")
 	warmup := flag.Int("warmup", 3, "untimed warm-up runs")
+	threads := flag.Int("threads", 0, "goroutines per run (runtime.Options.Threads; 0: GOMAXPROCS)")
 	seed := flag.Uint64("seed", 1, "input seed")
 	dump := flag.String("dump-inputs", "", "write the inputs as .npy files into this folder")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
@@ -81,11 +83,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sess, err := runtime.Load(mp, os.DirFS(filepath.Dir(*model)), nil)
+	sess, err := runtime.Load(mp, os.DirFS(filepath.Dir(*model)), &runtime.Options{Threads: *threads})
 	if err != nil {
 		return err
 	}
-	res := result{Model: *model, GOMAXPROCS: goruntime.GOMAXPROCS(0), LoadMs: ms(time.Since(start))}
+	res := result{Model: *model, GOMAXPROCS: goruntime.GOMAXPROCS(0), Threads: *threads, LoadMs: ms(time.Since(start))}
 	in, err := runtime.RandomInputs(sess, *seed, &runtime.RandomOptions{DimSizes: dims})
 	if err != nil {
 		return err

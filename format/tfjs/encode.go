@@ -125,15 +125,7 @@ func EncodeFiles(create Creator, m *refit.Model, opts *EncodeOptions) error {
 	if err != nil {
 		return err
 	}
-	w, err := create(DefaultName)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return create.WriteFile(DefaultName, append(b, '\n'))
 }
 
 // shardWriter spreads a byte stream over fixed-size shard files, opening each lazily.

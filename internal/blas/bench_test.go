@@ -37,12 +37,11 @@ func BenchmarkSgemm(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range benchShapes {
 			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
-				defer SetThreads(SetThreads(threads))
 				r := rand.New(rand.NewPCG(1, 2))
 				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
 				cpu0 := processCPUTime()
 				for b.Loop() {
-					Sgemm(false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n)
+					Sgemm(threads, false, false, s.m, s.n, s.k, 1, x, s.k, y, s.n, 0, z, s.n)
 				}
 				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
 			})
@@ -55,13 +54,12 @@ func BenchmarkSgemmPackedB(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range benchShapes {
 			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
-				defer SetThreads(SetThreads(threads))
 				r := rand.New(rand.NewPCG(1, 2))
 				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
 				p := PackB(false, s.k, s.n, y, s.n)
 				cpu0 := processCPUTime()
 				for b.Loop() {
-					SgemmPackedB(false, s.m, 1, x, s.k, p, 0, z, s.n)
+					SgemmPackedB(threads, false, s.m, 1, x, s.k, p, 0, z, s.n)
 				}
 				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
 			})
@@ -75,13 +73,12 @@ func BenchmarkSgemmPackedA(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range benchShapes {
 			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
-				defer SetThreads(SetThreads(threads))
 				r := rand.New(rand.NewPCG(1, 2))
 				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
 				p := PackA(false, s.m, s.k, x, s.k)
 				cpu0 := processCPUTime()
 				for b.Loop() {
-					SgemmPackedA(p, false, s.n, 1, y, s.n, 0, z, s.n)
+					SgemmPackedA(threads, p, false, s.n, 1, y, s.n, 0, z, s.n)
 				}
 				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
 			})
@@ -98,7 +95,6 @@ func BenchmarkSgemmConv(b *testing.B) {
 			ch, side int
 		}{{"conv2_64x3136x576", 64, 56}, {"conv3_128x784x1152", 128, 28}, {"conv4_256x196x2304", 256, 14}, {"conv5_512x49x4608", 512, 7}} {
 			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
-				defer SetThreads(SetThreads(threads))
 				r := rand.New(rand.NewPCG(1, 2))
 				g := convGeom(s.ch, s.side, s.side, 3, 3, 1, 1, 1)
 				m, n, k := s.ch, g.OutH*g.OutW, s.ch*9
@@ -106,7 +102,7 @@ func BenchmarkSgemmConv(b *testing.B) {
 				x, z := randSlice(r, s.ch*s.side*s.side), make([]float32, m*n)
 				cpu0 := processCPUTime()
 				for b.Loop() {
-					SgemmConv(w, 1, x, g, 0, z, n)
+					SgemmConv(threads, w, 1, x, g, 0, z, n)
 				}
 				reportGFLOPS(b, m, n, k, cpu0)
 			})

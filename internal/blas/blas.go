@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/refit-ml/refit/internal/parallel"
 )
 
 // Cache blocking. kc x nr panels of B stay in L1 while an mc x kc block of packed A
@@ -40,25 +42,6 @@ type microKernel struct {
 // kernel is the micro-kernel chosen for this CPU at init; see kernel_*.go.
 var kernel = genericKernel
 
-var threads atomic.Int32
-
-// SetThreads sets how many goroutines one call may use; n <= 0 means GOMAXPROCS.
-// It returns the previous setting.
-func SetThreads(n int) int {
-	if n < 0 {
-		n = 0
-	}
-	return int(threads.Swap(int32(n)))
-}
-
-// Threads reports how many goroutines one call may use.
-func Threads() int {
-	if n := int(threads.Load()); n > 0 {
-		return n
-	}
-	return goruntime.GOMAXPROCS(0)
-}
-
 // Kernel names the micro-kernel in use, e.g. "avx2-6x16" or "go-4x4".
 func Kernel() string { return kernel.name }
 
@@ -66,11 +49,13 @@ func Kernel() string { return kernel.name }
 // op(X) is X or its transpose. op(A) is m x k, op(B) is k x n, C is m x n; lda, ldb
 // and ldc are the row strides of A, B and C as stored. When beta is 0, C's old
 // contents (NaN included) are ignored. It panics if a stride or slice is too short.
-func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// The call uses at most threads goroutines (the caller's included); threads <= 0
+// means GOMAXPROCS. The result does not depend on threads.
+func Sgemm(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkMatrix("A", transA, m, k, a, lda)
 	checkMatrix("B", transB, k, n, b, ldb)
 	checkMatrix("C", false, m, n, c, ldc)
-	g := gemm{transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+	g := gemm{threads: threads, transA: transA, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
 		transB: transB, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	g.do()
 }
@@ -102,14 +87,14 @@ func PackB(transB bool, k, n int, b []float32, ldb int) *PackedB {
 }
 
 // SgemmPackedB is Sgemm with op(B) taken from p: C = alpha*op(A)*B + beta*C, where
-// op(A) is m x k and C is m x n for p's k x n.
-func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, p *PackedB, beta float32, c []float32, ldc int) {
+// op(A) is m x k and C is m x n for p's k x n. threads is as in Sgemm.
+func SgemmPackedB(threads int, transA bool, m int, alpha float32, a []float32, lda int, p *PackedB, beta float32, c []float32, ldc int) {
 	if p.nr != kernel.nr {
 		panic("blas: PackedB packed for another kernel")
 	}
 	checkMatrix("A", transA, m, p.k, a, lda)
 	checkMatrix("C", false, m, p.n, c, ldc)
-	g := gemm{transA: transA, m: m, n: p.n, k: p.k, alpha: alpha, a: a, lda: lda,
+	g := gemm{threads: threads, transA: transA, m: m, n: p.n, k: p.k, alpha: alpha, a: a, lda: lda,
 		packed: p, beta: beta, c: c, ldc: ldc}
 	g.do()
 }
@@ -141,14 +126,14 @@ func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 }
 
 // SgemmPackedA is Sgemm with op(A) taken from p: C = alpha*A*op(B) + beta*C, where
-// op(B) is k x n and C is m x n for p's m x k.
-func SgemmPackedA(p *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// op(B) is k x n and C is m x n for p's m x k. threads is as in Sgemm.
+func SgemmPackedA(threads int, p *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if p.mr != kernel.mr {
 		panic("blas: PackedA packed for another kernel")
 	}
 	checkMatrix("B", transB, p.k, n, b, ldb)
 	checkMatrix("C", false, p.m, n, c, ldc)
-	g := gemm{m: p.m, n: n, k: p.k, alpha: alpha, packedA: p,
+	g := gemm{threads: threads, m: p.m, n: n, k: p.k, alpha: alpha, packedA: p,
 		transB: transB, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	g.do()
 }
@@ -175,6 +160,7 @@ func checkMatrix(name string, trans bool, rows, cols int, x []float32, ld int) {
 
 // gemm is one validated call.
 type gemm struct {
+	threads  int // as passed; <= 0 means GOMAXPROCS
 	transA   bool
 	m, n, k  int
 	alpha    float32
@@ -251,7 +237,7 @@ func (g *gemm) do() {
 		return
 	}
 	g.kern = kernel
-	t := Threads()
+	t := parallel.Threads(g.threads)
 	work := g.m * g.n * g.k
 	if t > 1 && work < parallelMinFlops {
 		t = 1

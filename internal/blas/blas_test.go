@@ -48,6 +48,7 @@ type gemmCase struct {
 	alpha, beta    float32
 	pad            int // extra stride on A, B and C
 	nanC           bool
+	threads        int // goroutines per call; 0 means GOMAXPROCS
 }
 
 func (tc gemmCase) String() string {
@@ -92,21 +93,21 @@ func check(t *testing.T, r *rand.Rand, tc gemmCase) {
 		}
 	}
 	c := append([]float32(nil), c0...)
-	Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	Sgemm(tc.threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	compare("Sgemm", c)
 	p := PackB(tc.transB, tc.k, tc.n, b, ldb)
 	if k, n := p.Dims(); k != tc.k || n != tc.n {
 		t.Fatalf("PackB dims = %d x %d, want %d x %d", k, n, tc.k, tc.n)
 	}
 	c = append(c[:0], c0...)
-	SgemmPackedB(tc.transA, tc.m, tc.alpha, a, lda, p, tc.beta, c, ldc)
+	SgemmPackedB(tc.threads, tc.transA, tc.m, tc.alpha, a, lda, p, tc.beta, c, ldc)
 	compare("SgemmPackedB", c)
 	pa := PackA(tc.transA, tc.m, tc.k, a, lda)
 	if m, k := pa.Dims(); m != tc.m || k != tc.k {
 		t.Fatalf("PackA dims = %d x %d, want %d x %d", m, k, tc.m, tc.k)
 	}
 	c = append(c[:0], c0...)
-	SgemmPackedA(pa, tc.transB, tc.n, tc.alpha, b, ldb, tc.beta, c, ldc)
+	SgemmPackedA(tc.threads, pa, tc.transB, tc.n, tc.alpha, b, ldb, tc.beta, c, ldc)
 	compare("SgemmPackedA", c)
 }
 
@@ -164,9 +165,8 @@ func TestSgemmLarge(t *testing.T) {
 		for _, s := range shapes {
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
-					tc := gemmCase{transA: ta, transB: tb, m: s.m, n: s.n, k: s.k, alpha: 0.75, beta: 0.5, pad: 5}
+					tc := gemmCase{transA: ta, transB: tb, m: s.m, n: s.n, k: s.k, alpha: 0.75, beta: 0.5, pad: 5, threads: threads}
 					t.Run(fmt.Sprintf("threads=%d/%v", threads, tc), func(t *testing.T) {
-						defer SetThreads(SetThreads(threads))
 						check(t, r, tc)
 					})
 				}
@@ -177,8 +177,8 @@ func TestSgemmLarge(t *testing.T) {
 
 func TestSgemmEmpty(t *testing.T) {
 	c := []float32{1, 2, 3}
-	Sgemm(false, false, 0, 3, 4, 1, nil, 4, make([]float32, 12), 3, 0, nil, 3)
-	Sgemm(false, false, 1, 3, 0, 1, nil, 1, nil, 3, 2, c, 3)
+	Sgemm(0, false, false, 0, 3, 4, 1, nil, 4, make([]float32, 12), 3, 0, nil, 3)
+	Sgemm(0, false, false, 1, 3, 0, 1, nil, 1, nil, 3, 2, c, 3)
 	if want := []float32{2, 4, 6}; fmt.Sprint(c) != fmt.Sprint(want) {
 		t.Errorf("k=0 with beta=2: C = %v, want %v", c, want)
 	}
@@ -190,18 +190,18 @@ func TestSgemmPanicsOnShortSlices(t *testing.T) {
 		call func()
 	}{
 		{"short A", func() {
-			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+			Sgemm(0, false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
 		}},
 		{"short B", func() {
-			Sgemm(false, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 3), 2, 0, make([]float32, 4), 2)
+			Sgemm(0, false, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 3), 2, 0, make([]float32, 4), 2)
 		}},
 		{"short C", func() {
-			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2)
+			Sgemm(0, false, false, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2)
 		}},
 		{"small lda", func() {
-			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+			Sgemm(0, false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2)
 		}},
-		{"negative m", func() { Sgemm(false, false, -1, 2, 2, 1, nil, 2, make([]float32, 4), 2, 0, nil, 2) }},
+		{"negative m", func() { Sgemm(0, false, false, -1, 2, 2, 1, nil, 2, make([]float32, 4), 2, 0, nil, 2) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
@@ -224,11 +224,10 @@ func TestSgemmNoAllocs(t *testing.T) {
 	p := PackB(false, k, n, b, n)
 	pa := PackA(false, m, k, a, k)
 	for _, threads := range []int{1, 2} {
-		defer SetThreads(SetThreads(threads))
 		calls := func() {
-			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-			SgemmPackedB(false, m, 1, a, k, p, 0, c, n)
-			SgemmPackedA(pa, false, n, 1, b, n, 0, c, n)
+			Sgemm(threads, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+			SgemmPackedB(threads, false, m, 1, a, k, p, 0, c, n)
+			SgemmPackedA(threads, pa, false, n, 1, b, n, 0, c, n)
 		}
 		for range 5 {
 			calls() // warm the free lists
@@ -255,10 +254,7 @@ func TestSgemmThreadsAgree(t *testing.T) {
 	var want []float32
 	for _, threads := range []int{1, 2, 3, 4, 7} {
 		c := make([]float32, m*n)
-		func() {
-			defer SetThreads(SetThreads(threads))
-			Sgemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-		}()
+		Sgemm(threads, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 		if want == nil {
 			want = c
 			continue
@@ -272,7 +268,7 @@ func TestSgemmThreadsAgree(t *testing.T) {
 }
 
 func TestKernelSelected(t *testing.T) {
-	t.Logf("kernel %s, threads %d", Kernel(), Threads())
+	t.Logf("kernel %s", Kernel())
 	if kernel.mr*kernel.nr > len(workspace{}.tile) || gemmMC%kernel.mr != 0 || gemmNC%kernel.nr != 0 {
 		t.Fatalf("kernel %s (%dx%d) does not fit the blocking", kernel.name, kernel.mr, kernel.nr)
 	}
@@ -297,7 +293,7 @@ func FuzzSgemm(f *testing.F) {
 		if tc.nanC {
 			tc.beta = 0
 		}
-		defer SetThreads(SetThreads(int(threads)%4 + 1))
+		tc.threads = int(threads)%4 + 1
 		check(t, r, tc)
 	})
 }
@@ -305,7 +301,6 @@ func FuzzSgemm(f *testing.F) {
 // TestSgemmConcurrentCallers runs parallel calls from several goroutines at once,
 // sharing one PackedB and the worker pool; run it with -race.
 func TestSgemmConcurrentCallers(t *testing.T) {
-	defer SetThreads(SetThreads(3))
 	r := rand.New(rand.NewPCG(15, 16))
 	m, n, k := 150, 130, 200
 	a, b := randSlice(r, m*k), randSlice(r, k*n)
@@ -317,7 +312,7 @@ func TestSgemmConcurrentCallers(t *testing.T) {
 		go func() {
 			c := make([]float32, m*n)
 			for range 5 {
-				SgemmPackedB(false, m, 1, a, k, p, 0, c, n)
+				SgemmPackedB(3, false, m, 1, a, k, p, 0, c, n)
 				for i := range c {
 					if math.Abs(float64(c[i]-want[i])) > 1e-3 {
 						errs <- fmt.Errorf("C[%d] = %v, want %v", i, c[i], want[i])

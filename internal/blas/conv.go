@@ -20,7 +20,7 @@ type Conv2D struct {
 // the columns are gathered from x while B is packed. W is the packed m x k weight
 // matrix (k = Channels*KernelH*KernelW), C is m x (OutH*OutW) with row stride ldc.
 // For grouped convolutions call it once per group with that group's channels of x.
-func SgemmConv(w *PackedA, alpha float32, x []float32, geom Conv2D, beta float32, c []float32, ldc int) {
+func SgemmConv(threads int, w *PackedA, alpha float32, x []float32, geom Conv2D, beta float32, c []float32, ldc int) {
 	if w.mr != kernel.mr {
 		panic("blas: PackedA packed for another kernel")
 	}
@@ -36,7 +36,7 @@ func SgemmConv(w *PackedA, alpha float32, x []float32, geom Conv2D, beta float32
 	}
 	n := g.OutH * g.OutW
 	checkMatrix("C", false, w.m, n, c, ldc)
-	call := gemm{m: w.m, n: n, k: w.k, alpha: alpha, packedA: w, b: x, conv: g, isConv: true, beta: beta, c: c, ldc: ldc}
+	call := gemm{threads: threads, m: w.m, n: n, k: w.k, alpha: alpha, packedA: w, b: x, conv: g, isConv: true, beta: beta, c: c, ldc: ldc}
 	call.do()
 }
 

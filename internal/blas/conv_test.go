@@ -58,7 +58,6 @@ func TestSgemmConv(t *testing.T) {
 	} {
 		for _, threads := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(t *testing.T) {
-				defer SetThreads(SetThreads(threads))
 				g := tc.g
 				k, n := g.Channels*g.KernelH*g.KernelW, g.OutH*g.OutW
 				x := randSlice(r, g.Channels*g.Height*g.Width)
@@ -66,7 +65,7 @@ func TestSgemmConv(t *testing.T) {
 				c := randSlice(r, tc.m*n)
 				want := append([]float32(nil), c...)
 				naiveGemm(false, false, tc.m, n, k, 1.5, w, k, im2col(x, g), n, 0.5, want, n)
-				SgemmConv(PackA(false, tc.m, k, w, k), 1.5, x, g, 0.5, c, n)
+				SgemmConv(threads, PackA(false, tc.m, k, w, k), 1.5, x, g, 0.5, c, n)
 				for i := range c {
 					if math.Abs(float64(c[i]-want[i])) > 1e-5*float64(k)*(1+math.Abs(float64(want[i]))) {
 						t.Fatalf("SgemmConv: C[%d][%d] = %v, want %v", i/n, i%n, c[i], want[i])
@@ -84,10 +83,10 @@ func TestSgemmConvPanics(t *testing.T) {
 		name string
 		call func()
 	}{
-		{"short input", func() { SgemmConv(w, 1, make([]float32, 49), g, 0, make([]float32, 75), 25) }},
-		{"k mismatch", func() { g := g; g.Channels = 3; SgemmConv(w, 1, make([]float32, 75), g, 0, make([]float32, 75), 25) }},
-		{"negative pad", func() { g := g; g.PadTop = -1; SgemmConv(w, 1, make([]float32, 50), g, 0, make([]float32, 75), 25) }},
-		{"short C", func() { SgemmConv(w, 1, make([]float32, 50), g, 0, make([]float32, 74), 25) }},
+		{"short input", func() { SgemmConv(0, w, 1, make([]float32, 49), g, 0, make([]float32, 75), 25) }},
+		{"k mismatch", func() { g := g; g.Channels = 3; SgemmConv(0, w, 1, make([]float32, 75), g, 0, make([]float32, 75), 25) }},
+		{"negative pad", func() { g := g; g.PadTop = -1; SgemmConv(0, w, 1, make([]float32, 50), g, 0, make([]float32, 75), 25) }},
+		{"short C", func() { SgemmConv(0, w, 1, make([]float32, 50), g, 0, make([]float32, 74), 25) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
@@ -119,7 +118,7 @@ func FuzzSgemmConv(f *testing.F) {
 		c := randSlice(r, rows*n)
 		want := append([]float32(nil), c...)
 		naiveGemm(false, false, rows, n, k, 1, wt, k, im2col(x, g), n, 1, want, n)
-		SgemmConv(PackA(false, rows, k, wt, k), 1, x, g, 1, c, n)
+		SgemmConv(0, PackA(false, rows, k, wt, k), 1, x, g, 1, c, n)
 		for i := range c {
 			if math.Abs(float64(c[i]-want[i])) > 1e-5*float64(k)*(1+math.Abs(float64(want[i]))) {
 				t.Fatalf("SgemmConv(%+v): C[%d][%d] = %v, want %v", g, i/n, i%n, c[i], want[i])

@@ -22,11 +22,12 @@
 //
 // # Threads
 //
-// A call splits C into a grid of at most Threads() rectangles, chosen so the largest
-// is smallest, and runs them on long-lived worker goroutines plus the caller; each
-// rectangle is computed independently (no barriers), so a piece never waits for
-// another. SetThreads(1) makes every call single-threaded; products smaller than
-// 2^21 multiply-adds always run on the caller.
+// A call splits C into a grid of at most threads rectangles (its first argument;
+// 0 means GOMAXPROCS), chosen so the largest is smallest, and runs them on
+// long-lived worker goroutines plus the caller; each rectangle is computed independently (no barriers), so a piece never waits for
+// another. threads == 1 keeps a call on its caller; products smaller than 2^21
+// multiply-adds always run on the caller. There is no process-wide setting: the
+// thread count is an argument of every call.
 //
 // # Invariants
 //

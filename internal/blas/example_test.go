@@ -17,7 +17,7 @@ func ExampleSgemm() {
 		1, 1,
 	}
 	c := make([]float32, 2*2)
-	blas.Sgemm(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2)
+	blas.Sgemm(0, false, false, 2, 2, 3, 1, a, 3, b, 2, 0, c, 2)
 	fmt.Println(c)
 	// Output: [4 5 10 11]
 }
@@ -35,7 +35,7 @@ func ExamplePackA() {
 		1, 1, 1, 1,
 	}
 	out := make([]float32, 2*4)
-	blas.SgemmPackedA(packed, false, 4, 1, cols, 4, 0, out, 4)
+	blas.SgemmPackedA(0, packed, false, 4, 1, cols, 4, 0, out, 4)
 	fmt.Println(out)
 	// Output: [2 3 4 5 0 1 2 3]
 }

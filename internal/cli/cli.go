@@ -39,6 +39,7 @@ type env struct {
 	stderr io.Writer
 
 	maxMemory maxMemory // --max-memory
+	threads   int       // --threads: goroutines per computation, 0 for GOMAXPROCS
 }
 
 // exitError makes a subcommand exit with a code other than 1.
@@ -82,6 +83,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetErr(stderr)
 	root.SetContext(ctx)
 	root.PersistentFlags().Var(&e.maxMemory, "max-memory", maxMemoryUsage())
+	root.PersistentFlags().IntVar(&e.threads, "threads", 0, "goroutines one run or quantization may use (0: one per CPU); outputs do not depend on it")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	for _, mk := range commands {
 		root.AddCommand(mk(e))

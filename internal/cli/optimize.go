@@ -2,20 +2,17 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
-	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph/eval"
 	"github.com/refit-ml/refit/optimize"
 	"github.com/refit-ml/refit/runtime"
-	"github.com/refit-ml/refit/tensor"
 )
 
 func init() { commands = append(commands, newOptimizeCmd) }
@@ -42,7 +39,7 @@ common subexpressions. Then it runs the original and the result on the same inpu
 			if err != nil {
 				return err
 			}
-			opt, rep, err := optimize.Model(e.ctx, mp, &optimize.Options{Only: only, Skip: skip, Fold: evalNode})
+			opt, rep, err := optimize.Model(e.ctx, mp, &optimize.Options{Only: only, Skip: skip, Fold: eval.Node})
 			if err != nil {
 				return err
 			}
@@ -121,44 +118,4 @@ common subexpressions. Then it runs the original and the result on the same inpu
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVar(&force, "force", false, "overwrite an existing output")
 	return cmd
-}
-
-// evalNode runs one node on constant inputs with the runtime, for constant folding.
-func evalNode(node *onnxpb.NodeProto, inputs []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error) {
-	g := &onnxpb.GraphProto{Name: proto.String("fold"), Node: []*onnxpb.NodeProto{proto.Clone(node).(*onnxpb.NodeProto)}}
-	for i, t := range inputs {
-		if t == nil {
-			continue
-		}
-		named := &tensor.Tensor{Name: node.Input[i], DType: t.DType, Shape: t.Shape, Data: t.Data}
-		tp, err := onnx.TensorToProto(named)
-		if err != nil {
-			return nil, err
-		}
-		g.Initializer = append(g.Initializer, tp)
-	}
-	for _, o := range node.Output {
-		if o != "" {
-			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(o)})
-		}
-	}
-	mp := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g,
-		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(opset)}}}
-	s, err := runtime.Load(mp, nil, &runtime.Options{NoFolding: true})
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.Run(context.Background(), nil)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*tensor.Tensor, len(node.Output))
-	for i, o := range node.Output {
-		if v := res[o]; v != nil {
-			if out[i], err = v.Tensor(o); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
 }

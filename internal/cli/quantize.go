@@ -197,12 +197,13 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return usageError{fmt.Errorf("--ort-arith %q: want vnni or avx2", f.ortArith)}
 	}
 	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
+	opts.Threads = e.threads
 	fsys, base := refit.FileFS(in)
 	mp, err := onnx.Load(fsys, base)
 	if err != nil {
 		return err
 	}
-	floatSess, err := runtime.Load(mp, fsys, nil)
+	floatSess, err := runtime.Load(mp, fsys, &runtime.Options{Threads: e.threads})
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
@@ -260,7 +261,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	res := &quantizeResult{ORTArith: arith.String()}
 	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
-		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith})
+		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith, Threads: e.threads})
 		if err != nil {
 			return nil, err
 		}

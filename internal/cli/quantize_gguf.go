@@ -123,6 +123,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 	if err != nil {
 		return err
 	}
+	po.Threads = e.threads
 	if !o.DryRun && sameFile(in, out) {
 		return usageError{fmt.Errorf("output %s is the input", out)}
 	}

@@ -54,6 +54,7 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 				defer cancel()
 			}
 			opts.MaxMemory = e.maxMemory.runtimeBytes()
+			opts.Threads = e.threads
 			s, _, err := loadSessionOptions(a[0], &opts)
 			if err != nil {
 				return err

@@ -24,10 +24,10 @@ import (
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph/eval"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/optimize"
 	"github.com/refit-ml/refit/runtime"
-	"github.com/refit-ml/refit/tensor"
 )
 
 // Float32 tolerances: |refit - ort| <= atol + rtol*|ort| for every element.
@@ -599,7 +599,7 @@ func writeVariants(t *testing.T, m model, dir string) []variant {
 	writeModel(t, p, opt)
 	out = append(out, variant{"optimized", p, false})
 
-	folded, rep, err := optimize.Model(context.Background(), mp, &optimize.Options{Fold: foldWithRuntime})
+	folded, rep, err := optimize.Model(context.Background(), mp, &optimize.Options{Fold: eval.Node})
 	if err != nil {
 		t.Fatalf("optimize.Model with folding: %v", err)
 	}
@@ -608,49 +608,6 @@ func writeVariants(t *testing.T, m model, dir string) []variant {
 	writeModel(t, p, folded)
 	out = append(out, variant{"folded", p, false})
 	return out
-}
-
-// foldWithRuntime is an optimize.Evaluator: it runs one node on constant inputs in
-// Refit's runtime, as a one-node model whose inputs are initializers.
-func foldWithRuntime(node *onnxpb.NodeProto, in []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error) {
-	g := &onnxpb.GraphProto{Name: proto.String("fold"), Node: []*onnxpb.NodeProto{node}}
-	for i, tn := range in {
-		if tn == nil {
-			continue
-		}
-		named, err := tensor.New(node.Input[i], tn.DType, tn.Shape, tn.Data)
-		if err != nil {
-			return nil, err
-		}
-		tp, err := onnx.TensorToProto(named)
-		if err != nil {
-			return nil, err
-		}
-		g.Initializer = append(g.Initializer, tp)
-	}
-	for _, o := range node.Output {
-		if o != "" {
-			g.Output = append(g.Output, &onnxpb.ValueInfoProto{Name: proto.String(o)})
-		}
-	}
-	mp := &onnxpb.ModelProto{Graph: g, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(opset)}}}
-	sess, err := runtime.Load(mp, nil, &runtime.Options{NoFolding: true})
-	if err != nil {
-		return nil, err
-	}
-	res, err := sess.Run(context.Background(), nil)
-	if err != nil {
-		return nil, err
-	}
-	outs := make([]*tensor.Tensor, len(node.Output))
-	for i, o := range node.Output {
-		if v := res[o]; v != nil {
-			if outs[i], err = v.Tensor(o); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return outs, nil
 }
 
 func writeModel(t *testing.T, p string, mp *onnxpb.ModelProto) {

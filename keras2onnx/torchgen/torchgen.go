@@ -13,7 +13,6 @@ package torchgen
 import (
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -21,27 +20,12 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
 
 // ClassName is the name of the generated nn.Module.
 const ClassName = "KerasModel"
-
-// UnsupportedError lists the ONNX operators of a graph that Generate cannot translate,
-// with their counts. It wraps refit.ErrUnsupported.
-type UnsupportedError struct {
-	Ops map[string]int
-}
-
-func (e *UnsupportedError) Error() string {
-	ops := slices.Sorted(maps.Keys(e.Ops))
-	for i, op := range ops {
-		ops[i] = fmt.Sprintf("%s (%d)", op, e.Ops[op])
-	}
-	return "torchgen: unsupported operators: " + strings.Join(ops, ", ")
-}
-
-func (e *UnsupportedError) Unwrap() error { return refit.ErrUnsupported }
 
 type gen struct {
 	inits   map[string]*onnxpb.TensorProto
@@ -61,7 +45,7 @@ func Generate(mp *onnxpb.ModelProto) (string, *refit.Model, error) {
 		}
 	}
 	if len(bad) > 0 {
-		return "", nil, &UnsupportedError{Ops: bad}
+		return "", nil, &graph.UnsupportedError{Converter: "torchgen", Kind: "operators", Counts: bad}
 	}
 	for _, t := range mp.GetGraph().GetInitializer() {
 		g.inits[t.GetName()] = t
@@ -112,7 +96,8 @@ func pyInts(v []int64) string {
 	return "(" + strings.Join(s, ", ") + ")"
 }
 
-func pyFloat(f float64) string {
+func pyFloat(f32 float32) string {
+	f := float64(f32)
 	switch {
 	case math.IsInf(f, 1):
 		return "float('inf')"
@@ -138,7 +123,7 @@ func (g *gen) in(name string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		g.names[name] = pyFloat(float64(f[0]))
+		g.names[name] = pyFloat(f[0])
 		return g.names[name], nil
 	}
 	if t.GetDataType() != 1 {
@@ -186,43 +171,6 @@ func (g *gen) emit(n *onnxpb.NodeProto, expr string) error {
 	g.lines = append(g.lines, v+" = "+expr)
 	g.names[n.GetOutput()[0]] = v
 	return nil
-}
-
-func attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
-}
-
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	if a := attr(n, name); a != nil {
-		return a.GetI()
-	}
-	return def
-}
-
-func attrFloat(n *onnxpb.NodeProto, name string, def float64) float64 {
-	if a := attr(n, name); a != nil {
-		return float64(a.GetF())
-	}
-	return def
-}
-
-func attrInts(n *onnxpb.NodeProto, name string) []int64 {
-	if a := attr(n, name); a != nil {
-		return a.GetInts()
-	}
-	return nil
-}
-
-func attrString(n *onnxpb.NodeProto, name, def string) string {
-	if a := attr(n, name); a != nil {
-		return string(a.GetS())
-	}
-	return def
 }
 
 // inputs returns the Python expressions of all (non-empty) inputs.
@@ -302,11 +250,11 @@ func allZero(v []int64) bool {
 }
 
 func window(n *onnxpb.NodeProto) (k, s, d, pads []int64, err error) {
-	k = attrInts(n, "kernel_shape")
-	s = attrInts(n, "strides")
-	d = attrInts(n, "dilations")
-	pads = attrInts(n, "pads")
-	if ap := attrString(n, "auto_pad", "NOTSET"); ap != "NOTSET" {
+	k = graph.Ints(n, "kernel_shape", nil)
+	s = graph.Ints(n, "strides", nil)
+	d = graph.Ints(n, "dilations", nil)
+	pads = graph.Ints(n, "pads", nil)
+	if ap := graph.String(n, "auto_pad", "NOTSET"); ap != "NOTSET" {
 		return nil, nil, nil, nil, fmt.Errorf("%w: auto_pad %s (unknown spatial sizes)", refit.ErrUnsupported, ap)
 	}
 	if s == nil {
@@ -338,7 +286,7 @@ func conv(g *gen, n *onnxpb.NodeProto) error {
 	if len(in) > 2 {
 		bias = in[2]
 	}
-	return g.emit(n, fmt.Sprintf("F.conv%dd(%s, %s, %s, %s, 0, %s, %d)", len(k), x, in[1], bias, pyInts(s), pyInts(d), attrInt(n, "group", 1)))
+	return g.emit(n, fmt.Sprintf("F.conv%dd(%s, %s, %s, %s, 0, %s, %d)", len(k), x, in[1], bias, pyInts(s), pyInts(d), graph.Int(n, "group", 1)))
 }
 
 func pool(kind string) handler {
@@ -359,7 +307,7 @@ func pool(kind string) handler {
 			}
 			return g.emit(n, fmt.Sprintf("F.max_pool%dd(%s, %s, %s)", nd, x, pyInts(k), pyInts(s)))
 		}
-		if allZero(pads) || attrInt(n, "count_include_pad", 0) != 0 {
+		if allZero(pads) || graph.Int(n, "count_include_pad", 0) != 0 {
 			if !allZero(pads) {
 				x = fmt.Sprintf("F.pad(%s, %s)", x, torchPads(pads))
 			}
@@ -431,22 +379,22 @@ func init() {
 			return g.emit(n, fmt.Sprintf("torch.clamp(%s, %s, %s)", in[0], in[1], in[2]))
 		},
 		"Softmax": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary(fmt.Sprintf("F.softmax(%%s, dim=%d)", attrInt(n, "axis", -1)))(g, n)
+			return unary(fmt.Sprintf("F.softmax(%%s, dim=%d)", graph.Int(n, "axis", -1)))(g, n)
 		},
 		"LogSoftmax": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary(fmt.Sprintf("F.log_softmax(%%s, dim=%d)", attrInt(n, "axis", -1)))(g, n)
+			return unary(fmt.Sprintf("F.log_softmax(%%s, dim=%d)", graph.Int(n, "axis", -1)))(g, n)
 		},
 		"Elu": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary("F.elu(%s, "+pyFloat(attrFloat(n, "alpha", 1))+")")(g, n)
+			return unary("F.elu(%s, "+pyFloat(graph.Float(n, "alpha", 1))+")")(g, n)
 		},
 		"LeakyRelu": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary("F.leaky_relu(%s, "+pyFloat(attrFloat(n, "alpha", 0.01))+")")(g, n)
+			return unary("F.leaky_relu(%s, "+pyFloat(graph.Float(n, "alpha", 0.01))+")")(g, n)
 		},
 		"HardSigmoid": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary("torch.clamp("+pyFloat(attrFloat(n, "alpha", 0.2))+" * %s + "+pyFloat(attrFloat(n, "beta", 0.5))+", 0, 1)")(g, n)
+			return unary("torch.clamp("+pyFloat(graph.Float(n, "alpha", 0.2))+" * %s + "+pyFloat(graph.Float(n, "beta", 0.5))+", 0, 1)")(g, n)
 		},
 		"ThresholdedRelu": func(g *gen, n *onnxpb.NodeProto) error {
-			a := pyFloat(attrFloat(n, "alpha", 1))
+			a := pyFloat(graph.Float(n, "alpha", 1))
 			in, err := g.inputs(n)
 			if err != nil {
 				return err
@@ -461,13 +409,13 @@ func init() {
 			return g.emit(n, fmt.Sprintf("torch.where(%s >= 0, %s, %s * %s)", in[0], in[0], in[0], in[1]))
 		},
 		"Transpose": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary("%s.permute"+pyInts(attrInts(n, "perm")))(g, n)
+			return unary("%s.permute"+pyInts(graph.Ints(n, "perm", nil)))(g, n)
 		},
 		"Flatten": func(g *gen, n *onnxpb.NodeProto) error {
-			return unary(fmt.Sprintf("torch.flatten(%%s, %d)", attrInt(n, "axis", 1)))(g, n)
+			return unary(fmt.Sprintf("torch.flatten(%%s, %d)", graph.Int(n, "axis", 1)))(g, n)
 		},
 		"Gemm": func(g *gen, n *onnxpb.NodeProto) error {
-			if attrInt(n, "transA", 0) != 0 || attrInt(n, "transB", 0) != 0 || attrFloat(n, "alpha", 1) != 1 || attrFloat(n, "beta", 1) != 1 {
+			if graph.Int(n, "transA", 0) != 0 || graph.Int(n, "transB", 0) != 0 || graph.Float(n, "alpha", 1) != 1 || graph.Float(n, "beta", 1) != 1 {
 				return fmt.Errorf("%w: Gemm with transposes or scales", refit.ErrUnsupported)
 			}
 			in, err := g.inputs(n)
@@ -486,7 +434,7 @@ func init() {
 				return err
 			}
 			return g.emit(n, fmt.Sprintf("F.batch_norm(%s, %s, %s, %s, %s, False, 0.0, %s)", in[0], in[3], in[4], in[1], in[2],
-				pyFloat(attrFloat(n, "epsilon", 1e-5))))
+				pyFloat(graph.Float(n, "epsilon", 1e-5))))
 		},
 		"LayerNormalization": func(g *gen, n *onnxpb.NodeProto) error {
 			in, err := g.inputs(n)
@@ -497,15 +445,15 @@ func init() {
 			if len(in) > 2 {
 				bias = in[2]
 			}
-			return g.emit(n, fmt.Sprintf("F.layer_norm(%s, %s.shape[%d:], %s, %s, %s)", in[0], in[0], attrInt(n, "axis", -1), in[1], bias,
-				pyFloat(attrFloat(n, "epsilon", 1e-5))))
+			return g.emit(n, fmt.Sprintf("F.layer_norm(%s, %s.shape[%d:], %s, %s, %s)", in[0], in[0], graph.Int(n, "axis", -1), in[1], bias,
+				pyFloat(graph.Float(n, "epsilon", 1e-5))))
 		},
 		"Concat": func(g *gen, n *onnxpb.NodeProto) error {
 			in, err := g.inputs(n)
 			if err != nil {
 				return err
 			}
-			return g.emit(n, fmt.Sprintf("torch.cat([%s], dim=%d)", strings.Join(in, ", "), attrInt(n, "axis", 0)))
+			return g.emit(n, fmt.Sprintf("torch.cat([%s], dim=%d)", strings.Join(in, ", "), graph.Int(n, "axis", 0)))
 		},
 		"Pad": func(g *gen, n *onnxpb.NodeProto) error {
 			x, err := g.in(n.GetInput()[0])
@@ -591,14 +539,14 @@ func init() {
 			if err != nil {
 				return err
 			}
-			mode, ctm := attrString(n, "mode", "nearest"), attrString(n, "coordinate_transformation_mode", "half_pixel")
+			mode, ctm := graph.String(n, "mode", "nearest"), graph.String(n, "coordinate_transformation_mode", "half_pixel")
 			var sf []string
 			for _, s := range scales[2:] {
-				sf = append(sf, pyFloat(float64(s)))
+				sf = append(sf, pyFloat(s))
 			}
 			factors := "(" + strings.Join(sf, ", ") + ",)"
 			switch {
-			case mode == "nearest" && ctm == "asymmetric" && attrString(n, "nearest_mode", "round_prefer_floor") == "floor":
+			case mode == "nearest" && ctm == "asymmetric" && graph.String(n, "nearest_mode", "round_prefer_floor") == "floor":
 				return g.emit(n, fmt.Sprintf("F.interpolate(%s, scale_factor=%s, mode='nearest')", x, factors))
 			case mode == "linear" && ctm == "half_pixel":
 				m := map[int]string{1: "linear", 2: "bilinear", 3: "trilinear"}[len(sf)]
@@ -611,13 +559,13 @@ func init() {
 			if err != nil {
 				return err
 			}
-			if attrInt(n, "axis", 0) != 0 {
-				return fmt.Errorf("%w: Gather on axis %d", refit.ErrUnsupported, attrInt(n, "axis", 0))
+			if graph.Int(n, "axis", 0) != 0 {
+				return fmt.Errorf("%w: Gather on axis %d", refit.ErrUnsupported, graph.Int(n, "axis", 0))
 			}
 			return g.emit(n, fmt.Sprintf("F.embedding(%s.long(), %s)", in[1], in[0]))
 		},
 		"Cast": func(g *gen, n *onnxpb.NodeProto) error {
-			switch to := attrInt(n, "to", 0); to {
+			switch to := graph.Int(n, "to", 0); to {
 			case 1:
 				return unary("%s.float()")(g, n)
 			case 6:

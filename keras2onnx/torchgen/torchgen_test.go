@@ -9,6 +9,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/keras2onnx"
 )
 
@@ -61,11 +62,11 @@ func TestGenerate(t *testing.T) {
 
 func TestGenerateUnsupported(t *testing.T) {
 	_, _, err := Generate(convert(t, "rnn"))
-	var ue *UnsupportedError
+	var ue *graph.UnsupportedError
 	if !errors.Is(err, refit.ErrUnsupported) || !errors.As(err, &ue) {
-		t.Fatalf("Generate = %v, want *UnsupportedError", err)
+		t.Fatalf("Generate = %v, want *graph.UnsupportedError", err)
 	}
-	if ue.Ops["LSTM"] != 2 || ue.Ops["GRU"] != 1 || ue.Ops["RNN"] != 1 || len(ue.Ops) != 3 {
-		t.Errorf("Ops = %v, want LSTM: 2, GRU: 1, RNN: 1", ue.Ops)
+	if ue.Counts["LSTM"] != 2 || ue.Counts["GRU"] != 1 || ue.Counts["RNN"] != 1 || len(ue.Counts) != 3 {
+		t.Errorf("Ops = %v, want LSTM: 2, GRU: 1, RNN: 1", ue.Counts)
 	}
 }

@@ -4,7 +4,7 @@
 //
 // # Quantizers
 //
-// QuantizeRows(d, dst, src, nrows, rowLen, imatrix) writes exactly the bytes that
+// QuantizeRows(d, dst, src, nrows, rowLen, imatrix, threads) writes exactly the bytes that
 // ggml_quantize_chunk (libggml-base) writes for the same input: F32, F16, BF16, Q4_0,
 // Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0
 // and MXFP4. With an importance matrix (one weight per column, as llama-quantize passes
@@ -53,8 +53,9 @@
 // # Memory and concurrency
 //
 // Kernels allocate nothing: their scratch lives in fixed-size arrays on the stack.
-// QuantizeRows splits rows across GOMAXPROCS goroutines, which take chunks of rows as
-// they go, when there is enough work; the result does not depend on the split. Quantize holds the source as float32 and the
+// QuantizeRows splits rows across the goroutines its threads argument allows
+// (ModelOptions.Threads; 0 means GOMAXPROCS), which take chunks of rows as they go,
+// when there is enough work; the result does not depend on the split. Quantize holds the source as float32 and the
 // output while it runs, i.e. O(one tensor).
 //
 // # Security

@@ -13,11 +13,11 @@ func ExampleQuantizeRows() {
 		x[i] = float32(i-16) / 4
 	}
 	q := make([]byte, tensor.Q8_0.TypeSize())
-	if err := ggml.QuantizeRows(tensor.Q8_0, q, x, 1, 32, nil); err != nil {
+	if err := ggml.QuantizeRows(tensor.Q8_0, q, x, 1, 32, nil, 0); err != nil {
 		panic(err)
 	}
 	y := make([]float32, 32)
-	if err := tensor.Dequantize(y, q, tensor.Q8_0); err != nil {
+	if err := tensor.Dequantize(y, q, tensor.Q8_0, 0); err != nil {
 		panic(err)
 	}
 	fmt.Printf("%d bytes; x[1]=%g -> %.4f, x[31]=%g -> %.4f\n", len(q), x[1], y[1], x[31], y[31])

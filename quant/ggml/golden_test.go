@@ -68,7 +68,7 @@ func TestGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := make([]byte, nrows*rs)
-				if err := QuantizeRows(d, got, x, nrows, rowLen, w); err != nil {
+				if err := QuantizeRows(d, got, x, nrows, rowLen, w, 0); err != nil {
 					t.Fatalf("QuantizeRows(%v) = %v", d, err)
 				}
 				if msg := firstDiff(d, got, want); msg != "" {

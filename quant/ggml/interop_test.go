@@ -168,7 +168,7 @@ func TestInteropGGML(t *testing.T) {
 			}
 			rs, _ := RowSize(j.d, j.in.rowLen)
 			got := make([]byte, j.in.nrows*rs)
-			if err := QuantizeRows(j.d, got, j.in.x, j.in.nrows, j.in.rowLen, j.imatrix); err != nil {
+			if err := QuantizeRows(j.d, got, j.in.x, j.in.nrows, j.in.rowLen, j.imatrix, 0); err != nil {
 				t.Fatalf("QuantizeRows = %v", err)
 			}
 			if msg := firstDiff(j.d, got, want); msg != "" {

@@ -18,6 +18,8 @@ type ModelOptions struct {
 	// Info overrides what is read from GGUF metadata (general.architecture,
 	// ARCH.block_count, ARCH.expert_count, ARCH.attention.head_count[_kv]) when Layers > 0.
 	Info ModelInfo
+	// Threads caps the goroutines quantizing one tensor; 0 means GOMAXPROCS.
+	Threads int
 }
 
 // QuantizeModel returns m with every tensor converted to the type the file type's mix
@@ -61,7 +63,7 @@ func QuantizeModel(m *refit.Model, ft FileType, opts *ModelOptions) (*refit.Mode
 			if !Supported(d) {
 				return nil, fmt.Errorf("ggml: %s needs %v (%s): %w", t.Name, d, why, tensor.ErrUnsupported)
 			}
-			if out[i], err = Quantize(t, d, o.Imatrix[t.Name]); err != nil {
+			if out[i], err = Quantize(t, d, o.Imatrix[t.Name], o.Threads); err != nil {
 				return nil, err
 			}
 		}

@@ -75,7 +75,7 @@ func TestQuantizeModel(t *testing.T) {
 	rs, _ := RowSize(tensor.Q6_K, 512)
 	wantB := make([]byte, 2*256*rs)
 	for e := range 2 {
-		if err := QuantizeRows(tensor.Q6_K, wantB[e*256*rs:(e+1)*256*rs], x[e*256*512:(e+1)*256*512], 256, 512, im[e*512:(e+1)*512]); err != nil {
+		if err := QuantizeRows(tensor.Q6_K, wantB[e*256*rs:(e+1)*256*rs], x[e*256*512:(e+1)*256*512], 256, 512, im[e*512:(e+1)*512], 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,10 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -82,8 +80,9 @@ func RowSize(d tensor.DType, rowLen int) (int, error) {
 // QuantizeRows encodes nrows rows of rowLen float32 values from src into dst as type d,
 // byte for byte as ggml_quantize_chunk does. imatrix is nil or holds one importance
 // weight per column (len rowLen), shared by all rows. dst must be exactly
-// nrows*RowSize(d, rowLen) bytes. Rows are split across GOMAXPROCS goroutines.
-func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, imatrix []float32) error {
+// nrows*RowSize(d, rowLen) bytes. Rows are split across up to threads goroutines
+// (threads <= 0 means GOMAXPROCS); the bytes do not depend on threads.
+func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, imatrix []float32, threads int) error {
 	q := quantizers[d]
 	if q == nil {
 		return fmt.Errorf("ggml: quantizing to %v: %w", d, tensor.ErrUnsupported)
@@ -115,28 +114,14 @@ func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, 
 			q(dst[r*rowBytes:(r+1)*rowBytes], src[r*rowLen:(r+1)*rowLen], imatrix)
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), nrows, nrows*rowLen/parallelMinElements)
+	workers := min(parallel.Threads(threads), nrows, nrows*rowLen/parallelMinElements)
 	if workers <= 1 {
 		run(0, nrows)
 		return nil
 	}
-	// Workers take chunks of rows as they go, so a worker slowed by other load on the
+	// Goroutines take chunks of rows as they go, so one slowed by other load on the
 	// machine does not hold up the rest.
-	chunk := max(1, nrows/(8*workers), parallelMinElements/rowLen)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(int64(chunk))) - chunk
-				if lo >= nrows {
-					return
-				}
-				run(lo, min(lo+chunk, nrows))
-			}
-		})
-	}
-	wg.Wait()
+	parallel.ForChunks(workers, nrows, max(1, nrows/(8*workers), parallelMinElements/rowLen), run)
 	return nil
 }
 
@@ -185,7 +170,8 @@ func quantizeBF16(y []byte, x []float32, _ []float32) {
 // are t's innermost dimension, which must be a whole number of d's blocks. imatrix is
 // nil, one weight per column (shared by all rows), or — for a stack of matrices such
 // as MoE experts — one such vector per matrix, concatenated, as llama-quantize uses it.
-func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32) (*tensor.Tensor, error) {
+// threads is as in QuantizeRows.
+func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32, threads int) (*tensor.Tensor, error) {
 	if !Supported(d) {
 		return nil, fmt.Errorf("ggml: quantizing %q to %v: %w", t.Name, d, tensor.ErrUnsupported)
 	}
@@ -239,7 +225,7 @@ func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32) (*tensor.Tens
 				k := r / rowsPerIm
 				im = imatrix[k*rowLen : (k+1)*rowLen]
 			}
-			if err := QuantizeRows(d, out[r*rowBytes:(r+rowsPerIm)*rowBytes], x[r*rowLen:(r+rowsPerIm)*rowLen], rowsPerIm, rowLen, im); err != nil {
+			if err := QuantizeRows(d, out[r*rowBytes:(r+rowsPerIm)*rowBytes], x[r*rowLen:(r+rowsPerIm)*rowLen], rowsPerIm, rowLen, im, threads); err != nil {
 				return nil, fmt.Errorf("ggml: quantizing %q: %w", src.Name, err)
 			}
 		}

@@ -43,7 +43,7 @@ func TestQuantizeRowsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := QuantizeRows(tt.d, make([]byte, tt.dst), tt.src, tt.nrows, tt.rowLen, tt.imatrix)
+			err := QuantizeRows(tt.d, make([]byte, tt.dst), tt.src, tt.nrows, tt.rowLen, tt.imatrix, 0)
 			if err == nil {
 				t.Fatalf("QuantizeRows(%v) = nil, want an error", tt.d)
 			}
@@ -79,7 +79,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			rs, _ := RowSize(d, rowLen)
 			q := make([]byte, nrows*rs)
-			if err := QuantizeRows(d, q, x, nrows, rowLen, nil); err != nil {
+			if err := QuantizeRows(d, q, x, nrows, rowLen, nil, 0); err != nil {
 				t.Fatal(err)
 			}
 			y := make([]float32, len(x))
@@ -99,9 +99,10 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestParallelMatchesSerial checks that splitting rows across goroutines changes nothing.
+// TestParallelMatchesSerial checks that splitting rows across goroutines changes
+// nothing, whatever the thread count.
 func TestParallelMatchesSerial(t *testing.T) {
-	const nrows, rowLen = 64, 2048
+	const nrows, rowLen = 256, 2048
 	x := randomRows(3, nrows*rowLen)
 	im := randomRows(4, rowLen)
 	for i := range im {
@@ -109,18 +110,20 @@ func TestParallelMatchesSerial(t *testing.T) {
 	}
 	for _, d := range []tensor.DType{tensor.Q4_K, tensor.Q8_0, tensor.IQ4_XS} {
 		rs, _ := RowSize(d, rowLen)
-		par := make([]byte, nrows*rs)
-		if err := QuantizeRows(d, par, x, nrows, rowLen, im); err != nil {
-			t.Fatal(err)
-		}
 		ser := make([]byte, nrows*rs)
 		for r := range nrows {
-			if err := QuantizeRows(d, ser[r*rs:(r+1)*rs], x[r*rowLen:(r+1)*rowLen], 1, rowLen, im); err != nil {
+			if err := QuantizeRows(d, ser[r*rs:(r+1)*rs], x[r*rowLen:(r+1)*rowLen], 1, rowLen, im, 1); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if !bytes.Equal(par, ser) {
-			t.Errorf("%v: parallel and row-by-row results differ", d)
+		for _, threads := range []int{0, 1, 2, 3, 4} {
+			par := make([]byte, nrows*rs)
+			if err := QuantizeRows(d, par, x, nrows, rowLen, im, threads); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(par, ser) {
+				t.Errorf("%v: %d threads and row-by-row results differ", d, threads)
+			}
 		}
 	}
 }
@@ -132,7 +135,7 @@ func TestQuantizeLazy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Quantize(src, tensor.Q4_K, nil)
+	q, err := Quantize(src, tensor.Q4_K, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +147,7 @@ func TestQuantizeLazy(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := make([]byte, len(got))
-	if err := QuantizeRows(tensor.Q4_K, want, x, rows, cols, nil); err != nil {
+	if err := QuantizeRows(tensor.Q4_K, want, x, rows, cols, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
@@ -167,7 +170,7 @@ func TestQuantizeLazy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Quantize(s, tt.d, tt.im); err == nil {
+			if _, err := Quantize(s, tt.d, tt.im, 0); err == nil {
 				t.Errorf("Quantize(%v, %v) = nil error", tt.shape, tt.d)
 			}
 		})
@@ -185,11 +188,11 @@ func TestNonFinite(t *testing.T) {
 			rs, _ := RowSize(d, rowLen)
 			q := make([]byte, 2*rs)
 			for _, im := range [][]float32{nil, randomRows(7, rowLen)} {
-				if err := QuantizeRows(d, q, x, 2, rowLen, im); err != nil {
+				if err := QuantizeRows(d, q, x, 2, rowLen, im, 0); err != nil {
 					t.Fatalf("%v with %v: %v", d, s, err)
 				}
 				clean := make([]byte, rs)
-				if err := QuantizeRows(d, clean, x[rowLen:], 1, rowLen, im); err != nil {
+				if err := QuantizeRows(d, clean, x[rowLen:], 1, rowLen, im, 0); err != nil {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(q[rs:], clean) {
@@ -225,10 +228,10 @@ func FuzzQuantizeRows(f *testing.F) {
 		}
 		rs, _ := RowSize(d, rowLen)
 		a, c := make([]byte, rs), make([]byte, rs)
-		if err := QuantizeRows(d, a, x, 1, rowLen, im); err != nil {
+		if err := QuantizeRows(d, a, x, 1, rowLen, im, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := QuantizeRows(d, c, x, 1, rowLen, im); err != nil {
+		if err := QuantizeRows(d, c, x, 1, rowLen, im, 0); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(a, c) {
@@ -265,7 +268,7 @@ func BenchmarkQuantize(b *testing.B) {
 				b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "threads")
 				cpu0 := processCPUTime()
 				for b.Loop() {
-					if err := QuantizeRows(d, dst, x, nrows, rowLen, w); err != nil {
+					if err := QuantizeRows(d, dst, x, nrows, rowLen, w, 0); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -61,11 +61,11 @@ func TestSIMDMatchesScalar(t *testing.T) {
 				}
 				rs, _ := RowSize(d, rowLen)
 				vec, scalar := make([]byte, nrows*rs), make([]byte, nrows*rs)
-				if err := QuantizeRows(d, vec, x, nrows, rowLen, w); err != nil {
+				if err := QuantizeRows(d, vec, x, nrows, rowLen, w, 0); err != nil {
 					t.Fatal(err)
 				}
 				useSIMD = false
-				err := QuantizeRows(d, scalar, x, nrows, rowLen, w)
+				err := QuantizeRows(d, scalar, x, nrows, rowLen, w, 0)
 				useSIMD = true
 				if err != nil {
 					t.Fatal(err)
@@ -281,11 +281,11 @@ func FuzzSIMDMatchesScalar(f *testing.F) {
 		for _, d := range types {
 			rs, _ := RowSize(d, rowLen)
 			vec, scalar := make([]byte, rs), make([]byte, rs)
-			if err := QuantizeRows(d, vec, x, 1, rowLen, im); err != nil {
+			if err := QuantizeRows(d, vec, x, 1, rowLen, im, 0); err != nil {
 				t.Fatal(err)
 			}
 			useSIMD = false
-			err := QuantizeRows(d, scalar, x, 1, rowLen, im)
+			err := QuantizeRows(d, scalar, x, 1, rowLen, im, 0)
 			useSIMD = true
 			if err != nil {
 				t.Fatal(err)

@@ -2,6 +2,8 @@ package onnxq
 
 import (
 	"math"
+
+	"github.com/refit-ml/refit/internal/parallel"
 )
 
 // blocked is a weight W [N, K] quantized in blocks of g consecutive k per row n:
@@ -56,10 +58,10 @@ func quantBlock(v float64, scale float32, zp uint8, bits int) (uint8, float64) {
 }
 
 // rtn quantizes W [N, K] (float64, row-major) to nearest per block.
-func rtn(w []float64, n, k, g, bits int, sym bool) *blocked {
+func rtn(threads int, w []float64, n, k, g, bits int, sym bool) *blocked {
 	b := newBlocked(n, k, g, bits)
 	nb := b.blocks()
-	parallel(n, func(lo, hi int) {
+	parallel.For(threads, n, 1, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := w[r*k : (r+1)*k]
 			for blk := range nb {
@@ -126,9 +128,9 @@ func relErr(a, b []float64) float64 {
 
 // outputErr is sum_n d_n^T G d_n with d = a - b: the squared output error of the
 // weight difference over the calibration inputs whose Gram matrix is G [K, K].
-func outputErr(a, b []float64, n, k int, gram []float64) float64 {
+func outputErr(threads int, a, b []float64, n, k int, gram []float64) float64 {
 	parts := make([]float64, n)
-	parallel(n, func(lo, hi int) {
+	parallel.For(threads, n, 1, func(lo, hi int) {
 		d := make([]float64, k)
 		for r := lo; r < hi; r++ {
 			for i := range k {

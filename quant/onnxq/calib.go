@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
-	goruntime "runtime"
 	"slices"
-	"sync"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -94,19 +92,9 @@ func sliceRows(v *runtime.Value, lo, hi int64) (*runtime.Value, error) {
 
 // observe runs the model on every batch of feed with the named intermediate values
 // added as graph outputs, and hands each batch's values of those names to fn.
-func observe(ctx context.Context, mp *onnxpb.ModelProto, names []string, feed Feed, fn func(map[string]*runtime.Value) error) error {
-	m := proto.Clone(mp).(*onnxpb.ModelProto)
-	have := map[string]bool{}
-	for _, o := range m.GetGraph().GetOutput() {
-		have[o.GetName()] = true
-	}
-	for _, n := range names {
-		if !have[n] {
-			have[n] = true
-			m.Graph.Output = append(m.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String(n)})
-		}
-	}
-	s, err := runtime.Load(m, nil, nil)
+func observe(ctx context.Context, threads int, mp *onnxpb.ModelProto, names []string, feed Feed, fn func(map[string]*runtime.Value) error) error {
+	m := graph.WithOutputs(mp, names)
+	s, err := runtime.Load(m, nil, &runtime.Options{Threads: threads})
 	if err != nil {
 		return fmt.Errorf("onnxq: calibration model: %w", err)
 	}
@@ -143,7 +131,7 @@ func calibrateRanges(ctx context.Context, mp *onnxpb.ModelProto, names []string,
 	for _, n := range names {
 		stats[n] = &rangeStats{min: math.Inf(1), max: math.Inf(-1)}
 	}
-	err := observe(ctx, mp, names, feed, func(outs map[string]*runtime.Value) error {
+	err := observe(ctx, o.Threads, mp, names, feed, func(outs map[string]*runtime.Value) error {
 		for _, n := range names {
 			s := stats[n]
 			for _, x := range outs[n].Float32s() {
@@ -168,7 +156,7 @@ func calibrateRanges(ctx context.Context, mp *onnxpb.ModelProto, names []string,
 		for _, n := range names {
 			stats[n].hist = make([]float64, o.Bins)
 		}
-		err = observe(ctx, mp, names, feed, func(outs map[string]*runtime.Value) error {
+		err = observe(ctx, o.Threads, mp, names, feed, func(outs map[string]*runtime.Value) error {
 			for _, n := range names {
 				s := stats[n]
 				m := s.absMax()
@@ -342,7 +330,7 @@ type gramStats struct {
 	rows    int64
 }
 
-func (g *gramStats) add(x []float32) {
+func (g *gramStats) add(threads int, x []float32) {
 	k := g.k
 	rows := len(x) / k
 	for r := range rows {
@@ -351,7 +339,7 @@ func (g *gramStats) add(x []float32) {
 			g.meanAbs[j] += math.Abs(float64(v))
 		}
 	}
-	parallel(k, func(lo, hi int) {
+	parallel.For(threads, k, 1, func(lo, hi int) {
 		for r := range rows {
 			row := x[r*k : (r+1)*k]
 			for j := lo; j < hi; j++ {
@@ -379,7 +367,7 @@ func (g *gramStats) finish() {
 }
 
 // calibrateGram collects Gram statistics of the named activations.
-func calibrateGram(ctx context.Context, mp *onnxpb.ModelProto, dims map[string]int, feed Feed) (map[string]*gramStats, error) {
+func calibrateGram(ctx context.Context, threads int, mp *onnxpb.ModelProto, dims map[string]int, feed Feed) (map[string]*gramStats, error) {
 	var names []string
 	stats := map[string]*gramStats{}
 	for n, k := range dims {
@@ -390,13 +378,13 @@ func calibrateGram(ctx context.Context, mp *onnxpb.ModelProto, dims map[string]i
 		stats[n] = &gramStats{k: k, gram: make([]float64, k*k), meanAbs: make([]float64, k)}
 	}
 	slices.Sort(names)
-	err := observe(ctx, mp, names, feed, func(outs map[string]*runtime.Value) error {
+	err := observe(ctx, threads, mp, names, feed, func(outs map[string]*runtime.Value) error {
 		for _, n := range names {
 			v := outs[n]
 			if len(v.Shape) == 0 || int(v.Shape[len(v.Shape)-1]) != stats[n].k {
 				return fmt.Errorf("onnxq: calibration value %q is %v; want last dimension %d", n, v, stats[n].k)
 			}
-			stats[n].add(v.Float32s())
+			stats[n].add(threads, v.Float32s())
 		}
 		return nil
 	})
@@ -410,23 +398,4 @@ func calibrateGram(ctx context.Context, mp *onnxpb.ModelProto, dims map[string]i
 		stats[n].finish()
 	}
 	return stats, nil
-}
-
-// parallel runs fn over [0, n) split into GOMAXPROCS pieces.
-func parallel(n int, fn func(lo, hi int)) {
-	p := min(goruntime.GOMAXPROCS(0), n)
-	if p <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := range p {
-		lo, hi := i*n/p, (i+1)*n/p
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
 }

@@ -5,13 +5,15 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/refit-ml/refit/internal/parallel"
 )
 
 var errNotPD = errors.New("matrix is not positive definite")
 
 // cholesky factors the symmetric positive definite a [n, n] as L L^T in place
 // (lower triangle; the upper triangle is zeroed).
-func cholesky(a []float64, n int) error {
+func cholesky(threads int, a []float64, n int) error {
 	for j := range n {
 		rj := a[j*n : j*n+j]
 		d := a[j*n+j]
@@ -23,7 +25,7 @@ func cholesky(a []float64, n int) error {
 		}
 		d = math.Sqrt(d)
 		a[j*n+j] = d
-		parallel(n-j-1, func(lo, hi int) {
+		parallel.For(threads, n-j-1, 1, func(lo, hi int) {
 			for i := j + 1 + lo; i < j+1+hi; i++ {
 				ri := a[i*n : i*n+j]
 				s := a[i*n+j]
@@ -41,10 +43,10 @@ func cholesky(a []float64, n int) error {
 }
 
 // invLower inverts the lower-triangular l [n, n].
-func invLower(l []float64, n int) []float64 {
+func invLower(threads int, l []float64, n int) []float64 {
 	inv := make([]float64, n*n)
 	// Column j of the inverse solves L x = e_j; columns are independent.
-	parallel(n, func(lo, hi int) {
+	parallel.For(threads, n, 1, func(lo, hi int) {
 		x := make([]float64, n)
 		for j := lo; j < hi; j++ {
 			clear(x)
@@ -67,15 +69,15 @@ func invLower(l []float64, n int) []float64 {
 
 // hinvUpper returns U, upper triangular with U^T U = H^-1, for H symmetric
 // positive definite: GPTQ's form of the inverse Hessian.
-func hinvUpper(h []float64, n int) ([]float64, error) {
+func hinvUpper(threads int, h []float64, n int) ([]float64, error) {
 	l := slices.Clone(h)
-	if err := cholesky(l, n); err != nil {
+	if err := cholesky(threads, l, n); err != nil {
 		return nil, err
 	}
-	li := invLower(l, n)
+	li := invLower(threads, l, n)
 	// H^-1 = Li^T Li.
 	hinv := make([]float64, n*n)
-	parallel(n, func(lo, hi int) {
+	parallel.For(threads, n, 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			for j := i; j < n; j++ {
 				s := 0.0
@@ -87,7 +89,7 @@ func hinvUpper(h []float64, n int) ([]float64, error) {
 			}
 		}
 	})
-	if err := cholesky(hinv, n); err != nil {
+	if err := cholesky(threads, hinv, n); err != nil {
 		return nil, err
 	}
 	// Transpose the lower factor into U.
@@ -147,7 +149,7 @@ func gptq(w []float64, n, k int, gram []float64, rows int64, o *Options) (*block
 			hd[i*k+i] += damp * mean
 		}
 		var err error
-		if u, err = hinvUpper(hd, k); err == nil {
+		if u, err = hinvUpper(o.Threads, hd, k); err == nil {
 			break
 		}
 		if try == 6 {
@@ -159,7 +161,7 @@ func gptq(w []float64, n, k int, gram []float64, rows int64, o *Options) (*block
 	nb := out.blocks()
 	B := min(o.GPTQBlock, k)
 	var failed error
-	parallel(n, func(lo, hi int) {
+	parallel.For(o.Threads, n, 1, func(lo, hi int) {
 		wp := make([]float64, k)
 		errs := make([]float64, B)
 		have := make([]bool, nb)
@@ -240,14 +242,14 @@ func awq(w []float64, n, k int, st *gramStats, o *Options) (*blocked, []float64,
 				ws[r*k+i] = w[r*k+i] * s[i]
 			}
 		}
-		b := rtn(ws, n, k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
+		b := rtn(o.Threads, ws, n, k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
 		eff := b.dequant()
 		for r := range n {
 			for i := range k {
 				eff[r*k+i] /= s[i]
 			}
 		}
-		if e := outputErr(eff, w, n, k, st.gram); e < bestErr {
+		if e := outputErr(o.Threads, eff, w, n, k, st.gram); e < bestErr {
 			best, bestS, bestAlpha, bestErr = b, s, alpha, e
 		}
 	}

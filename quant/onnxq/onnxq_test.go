@@ -15,6 +15,7 @@ import (
 	_ "github.com/refit-ml/refit/format/all"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/runtime"
 )
 
@@ -62,27 +63,24 @@ func TestMatMulNBitsLayout(t *testing.T) {
 	for _, tc := range []struct{ n, k, g, bits int }{{5, 64, 32, 4}, {3, 48, 16, 4}, {4, 100, 32, 4}, {6, 64, 64, 8}} {
 		r := rand.New(rand.NewPCG(1, uint64(tc.k)))
 		w := randMatrix(r, tc.n*tc.k)
-		b := rtn(w, tc.n, tc.k, tc.g, tc.bits, false)
+		b := rtn(0, w, tc.n, tc.k, tc.g, tc.bits, false)
 		deq := b.dequant()
 		if e := relErr(deq, w); e > 0.2 || e == 0 {
 			t.Errorf("%+v: relative error %g", tc, e)
 		}
 		bq, zp := b.packNBits()
-		g := &onnxpb.GraphProto{Name: proto.String("g")}
-		e := newGraphEditor(g)
+		var gb graph.Builder
 		nb := b.blocks()
-		bName := e.bytesInit("B", []int64{int64(tc.n), int64(nb), int64(tc.g * tc.bits / 8)}, bq)
-		sName := e.floatInit("scales", []int64{int64(tc.n * nb)}, b.scales)
-		zName := e.bytesInit("zp", []int64{int64(len(zp))}, zp)
-		mm := e.node("MatMulNBits", "mm", []string{"x", bName, sName, zName}, []string{"y"},
-			intAttr("K", int64(tc.k)), intAttr("N", int64(tc.n)), intAttr("bits", int64(tc.bits)), intAttr("block_size", int64(tc.g)))
-		mm.Domain = proto.String("com.microsoft")
-		g.Node = []*onnxpb.NodeProto{mm}
-		g.Input = []*onnxpb.ValueInfoProto{{Name: proto.String("x")}}
-		g.Output = []*onnxpb.ValueInfoProto{{Name: proto.String("y")}}
-		mp := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g}
-		ensureOpset(mp, "", 13)
-		ensureOpset(mp, "com.microsoft", 1)
+		bName := gb.Raw("B", graph.ElemUint8, []int64{int64(tc.n), int64(nb), int64(tc.g * tc.bits / 8)}, bq)
+		sName := gb.Float("scales", []int64{int64(tc.n * nb)}, b.scales)
+		zName := gb.Raw("zp", graph.ElemUint8, []int64{int64(len(zp))}, zp)
+		mm := gb.Node("MatMulNBits", "mm", []string{"x", bName, sName, zName}, []string{"y"},
+			graph.IntAttr("K", int64(tc.k)), graph.IntAttr("N", int64(tc.n)), graph.IntAttr("bits", int64(tc.bits)), graph.IntAttr("block_size", int64(tc.g)))
+		graph.SetDomain(mm, "com.microsoft")
+		gb.Input(&onnxpb.ValueInfoProto{Name: proto.String("x")})
+		gb.Output(&onnxpb.ValueInfoProto{Name: proto.String("y")})
+		mp := graph.Model(gb.Graph("g"), "", 13)
+		graph.EnsureOpset(mp, "com.microsoft", 1)
 		s, err := runtime.Load(mp, nil, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -123,7 +121,7 @@ func TestHinvUpper(t *testing.T) {
 			}
 		}
 	}
-	u, err := hinvUpper(h, k)
+	u, err := hinvUpper(0, h, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +150,7 @@ func TestHinvUpper(t *testing.T) {
 			}
 		}
 	}
-	if _, err := hinvUpper(make([]float64, 4), 2); !errors.Is(err, errNotPD) {
+	if _, err := hinvUpper(0, make([]float64, 4), 2); !errors.Is(err, errNotPD) {
 		t.Errorf("hinvUpper(zero) error = %v, want errNotPD", err)
 	}
 }
@@ -172,7 +170,7 @@ func correlated(r *rand.Rand, rows, k int) *gramStats {
 			x[row*k+i] = float32(v)
 		}
 	}
-	g.add(x)
+	g.add(0, x)
 	g.finish()
 	return g
 }
@@ -184,12 +182,12 @@ func TestGPTQAndAWQBeatRTN(t *testing.T) {
 	w := randMatrix(r, n*k)
 	for _, act := range []bool{false, true} {
 		o, _ := (&Options{Method: WeightOnly, GroupSize: 32, Algo: GPTQ, ActOrder: act}).withDefaults()
-		base := outputErr(rtn(w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
+		base := outputErr(0, rtn(0, w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
 		b, err := gptq(w, n, k, st.gram, st.rows, &o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := outputErr(b.dequant(), w, n, k, st.gram)
+		got := outputErr(0, b.dequant(), w, n, k, st.gram)
 		t.Logf("actOrder=%v: output error RTN %.4g, GPTQ %.4g", act, base, got)
 		if got >= base {
 			t.Errorf("actOrder=%v: GPTQ output error %g >= RTN %g", act, got, base)
@@ -203,8 +201,8 @@ func TestGPTQAndAWQBeatRTN(t *testing.T) {
 			eff[row*k+i] /= s[i]
 		}
 	}
-	base := outputErr(rtn(w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
-	got := outputErr(eff, w, n, k, st.gram)
+	base := outputErr(0, rtn(0, w, n, k, 32, 4, false).dequant(), w, n, k, st.gram)
+	got := outputErr(0, eff, w, n, k, st.gram)
 	t.Logf("AWQ alpha %.2f: output error %.4g (RTN %.4g)", alpha, got, base)
 	if got > base {
 		t.Errorf("AWQ output error %g > RTN %g", got, base)
@@ -430,7 +428,7 @@ func FuzzBlockRoundTrip(f *testing.F) {
 				w[i] = (float64(raw[i]) - 100) / 7
 			}
 		}
-		b := rtn(w, 1, k, g, bits, sym)
+		b := rtn(0, w, 1, k, g, bits, sym)
 		deq := b.dequant()
 		nb := b.blocks()
 		for i := range w {

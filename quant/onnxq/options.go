@@ -3,8 +3,6 @@ package onnxq
 import (
 	"fmt"
 	"strings"
-
-	"github.com/refit-ml/refit/tensor"
 )
 
 // Method is what gets quantized and when its ranges are known.
@@ -173,6 +171,9 @@ type Options struct {
 	GPTQBlock int
 	// AWQGrid is the number of alpha steps in [0, 1]; 0 means 20.
 	AWQGrid int
+	// Threads caps the goroutines of the calibration runs and the weight searches;
+	// 0 means GOMAXPROCS. The output does not depend on it.
+	Threads int
 
 	// Progress, if set, receives a line per step.
 	Progress func(msg string)
@@ -252,14 +253,6 @@ func (o *Options) withDefaults() (Options, error) {
 		r.Progress = func(string) {}
 	}
 	return r, nil
-}
-
-// weightDType is the storage type of int8 weights.
-func (o *Options) weightDType() tensor.DType {
-	if o.UnsignedWeights {
-		return tensor.U8
-	}
-	return tensor.I8
 }
 
 // SaturatesWithoutVNNI reports whether models quantized with o have uint8 activations

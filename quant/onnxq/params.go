@@ -26,7 +26,6 @@ func affine(lo, hi float64, r qrange, symmetric bool) (float32, int32) {
 	lo, hi = math.Min(lo, 0), math.Max(hi, 0)
 	if symmetric {
 		m := math.Max(-lo, hi)
-		lo, hi = -m, m
 		zp := int32(0)
 		if r.lo >= 0 {
 			zp = (r.lo + r.hi + 1) / 2

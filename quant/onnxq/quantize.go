@@ -11,6 +11,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
 )
 
 // ErrNeedCalibration is returned when a method needs calibration data and got none.
@@ -119,7 +120,7 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 			dims[t.x] = t.k
 		}
 		o.Progress(fmt.Sprintf("collecting input statistics of %d layers", len(dims)))
-		if q.grams, err = calibrateGram(ctx, q.mp, dims, calib); err != nil {
+		if q.grams, err = calibrateGram(ctx, q.opts.Threads, q.mp, dims, calib); err != nil {
 			return nil, err
 		}
 	}
@@ -132,18 +133,13 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 // Relu discards do not widen the range.
 func (q *Quantizer) reluAlias() {
 	q.alias = map[string]string{}
-	e := newGraphEditor(q.mp.GetGraph())
-	readers := map[string][]*onnxpb.NodeProto{}
-	for _, n := range q.mp.GetGraph().GetNode() {
-		for _, in := range n.GetInput() {
-			readers[in] = append(readers[in], n)
-		}
-	}
+	e := graph.NewEditor(q.mp.GetGraph())
+	readers := e.ConsumerIndex()
 	for _, t := range q.targets {
 		out := t.node.GetOutput()[0]
 		r := readers[out]
-		if len(r) == 1 && r[0].GetOpType() == "Relu" && !e.graphOut[out] {
-			q.alias[out] = r[0].GetOutput()[0]
+		if len(r) == 1 && r[0].Node.GetOpType() == "Relu" && !e.IsOutput(out) {
+			q.alias[out] = r[0].Node.GetOutput()[0]
 		}
 	}
 }
@@ -183,7 +179,7 @@ func (q *Quantizer) findTargets() error {
 	if err != nil {
 		return err
 	}
-	e := newGraphEditor(q.mp.GetGraph())
+	e := graph.NewEditor(q.mp.GetGraph())
 	for i, n := range q.mp.GetGraph().GetNode() {
 		if !ops[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
 			continue
@@ -197,11 +193,11 @@ func (q *Quantizer) findTargets() error {
 			continue
 		}
 		in := n.GetInput()
-		if len(in) < 2 || e.inits[in[0]] != nil {
+		if len(in) < 2 || e.Initializer(in[0]) != nil {
 			skip("input is a constant")
 			continue
 		}
-		wv := e.constant(in[1])
+		wv := constant(e, in[1])
 		if wv == nil {
 			skip("weight is not a float32 initializer")
 			continue
@@ -216,7 +212,7 @@ func (q *Quantizer) findTargets() error {
 				skip("weight rank < 3")
 				continue
 			}
-			if t.bias != "" && e.constant(t.bias) == nil {
+			if t.bias != "" && constant(e, t.bias) == nil {
 				skip("bias is not a float32 initializer")
 				continue
 			}
@@ -228,30 +224,30 @@ func (q *Quantizer) findTargets() error {
 			t.k, t.n = int(wv.Shape[0]), int(wv.Shape[1])
 			t.wNK = transpose2(wv.Float32s(), t.k, t.n)
 		case "Gemm":
-			if attrInt(n, "transA", 0) != 0 || len(wv.Shape) != 2 {
+			if graph.Int(n, "transA", 0) != 0 || len(wv.Shape) != 2 {
 				skip("transA or weight rank unsupported")
 				continue
 			}
 			w := wv.Float32s()
-			if attrInt(n, "transB", 0) != 0 {
+			if graph.Int(n, "transB", 0) != 0 {
 				t.n, t.k = int(wv.Shape[0]), int(wv.Shape[1])
 				t.wNK = slices.Clone(w)
 			} else {
 				t.k, t.n = int(wv.Shape[0]), int(wv.Shape[1])
 				t.wNK = transpose2(w, t.k, t.n)
 			}
-			if alpha := attrFloat(n, "alpha", 1); alpha != 1 {
+			if alpha := graph.Float(n, "alpha", 1); alpha != 1 {
 				for i := range t.wNK {
 					t.wNK[i] *= alpha
 				}
 			}
 			if t.bias != "" {
-				cv := e.constant(t.bias)
+				cv := constant(e, t.bias)
 				if cv == nil || (cv.Len() != 1 && cv.Len() != t.n) || (len(cv.Shape) == 2 && cv.Shape[0] != 1) {
 					skip("C is not a constant [N] or scalar")
 					continue
 				}
-				beta := attrFloat(n, "beta", 1)
+				beta := graph.Float(n, "beta", 1)
 				t.c = make([]float32, t.n)
 				for j := range t.c {
 					t.c[j] = beta * cv.Float32s()[j%cv.Len()]
@@ -266,58 +262,57 @@ func (q *Quantizer) findTargets() error {
 // splitGemms rewrites Gemm(transA=0, constant B) as MatMul + Add so that QLinearMatMul
 // sees a calibrated product without the bias. The MatMul keeps the Gemm's name.
 func splitGemms(mp *onnxpb.ModelProto) {
-	e := newGraphEditor(mp.GetGraph())
+	e := graph.NewEditor(mp.GetGraph())
 	for _, n := range mp.GetGraph().GetNode() {
-		if n.GetOpType() != "Gemm" || attrInt(n, "transA", 0) != 0 || len(n.GetInput()) < 2 {
+		if n.GetOpType() != "Gemm" || graph.Int(n, "transA", 0) != 0 || len(n.GetInput()) < 2 {
 			continue
 		}
-		wv := e.constant(n.GetInput()[1])
+		wv := constant(e, n.GetInput()[1])
 		if wv == nil || len(wv.Shape) != 2 {
 			continue
 		}
 		w := wv.Float32s()
 		k, nn := int(wv.Shape[0]), int(wv.Shape[1])
-		if attrInt(n, "transB", 0) != 0 {
+		if graph.Int(n, "transB", 0) != 0 {
 			nn, k = k, nn
 			w = transpose2(w, nn, k)
 		} else {
 			w = slices.Clone(w)
 		}
-		if alpha := attrFloat(n, "alpha", 1); alpha != 1 {
+		if alpha := graph.Float(n, "alpha", 1); alpha != 1 {
 			for i := range w {
 				w[i] *= alpha
 			}
 		}
-		wName := e.floatInit(n.GetInput()[1]+"_kn", []int64{int64(k), int64(nn)}, w)
+		wName := e.Float(n.GetInput()[1]+"_kn", []int64{int64(k), int64(nn)}, w)
 		out := n.GetOutput()[0]
 		if len(n.GetInput()) < 3 || n.GetInput()[2] == "" {
-			e.replaced[n] = []*onnxpb.NodeProto{{OpType: proto.String("MatMul"), Name: n.Name, Input: []string{n.GetInput()[0], wName}, Output: []string{out}}}
+			e.Replace(n, graph.NewNode("MatMul", n.GetName(), []string{n.GetInput()[0], wName}, []string{out}))
 			continue
 		}
-		cv := e.constant(n.GetInput()[2])
+		cv := constant(e, n.GetInput()[2])
 		if cv == nil {
 			continue
 		}
-		beta := attrFloat(n, "beta", 1)
+		beta := graph.Float(n, "beta", 1)
 		c := slices.Clone(cv.Float32s())
 		for i := range c {
 			c[i] *= beta
 		}
-		cName := e.floatInit(n.GetInput()[2]+"_scaled", cv.Shape, c)
-		mm := e.fresh(out + "_matmul")
-		e.replaced[n] = []*onnxpb.NodeProto{
-			{OpType: proto.String("MatMul"), Name: n.Name, Input: []string{n.GetInput()[0], wName}, Output: []string{mm}},
-			e.node("Add", n.GetName()+"_bias", []string{mm, cName}, []string{out}),
-		}
+		cName := e.Float(n.GetInput()[2]+"_scaled", cv.Shape, c)
+		mm := e.Names.Fresh(out + "_matmul")
+		e.Replace(n,
+			graph.NewNode("MatMul", n.GetName(), []string{n.GetInput()[0], wName}, []string{mm}),
+			e.NewNode("Add", n.GetName()+"_bias", []string{mm, cName}, []string{out}))
 	}
-	e.commit()
+	commit(e)
 }
 
 // Apply quantizes the targets for which only returns true (all when only is nil) and
 // returns the new model; the Quantizer's model is not modified.
 func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*onnxpb.ModelProto, *Report, error) {
 	mp := proto.Clone(q.mp).(*onnxpb.ModelProto)
-	e := newGraphEditor(mp.GetGraph())
+	e := graph.NewEditor(mp.GetGraph())
 	// Targets refer to nodes of q.mp; map them by position to the clone.
 	index := map[*onnxpb.NodeProto]int{}
 	for i, n := range q.mp.GetGraph().GetNode() {
@@ -363,14 +358,14 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		rep.Nodes = append(rep.Nodes, nr)
 	}
 	rep.Nodes = append(rep.Nodes, q.skipped...)
-	e.commit()
+	commit(e)
 	if q.opts.Method == WeightOnly && q.opts.Format == FormatQDQ {
-		ensureOpset(mp, "", 21)
+		graph.EnsureOpset(mp, "", 21)
 	}
 	for _, op := range []string{"MatMulNBits"} {
 		for _, n := range mp.GetGraph().GetNode() {
 			if n.GetOpType() == op {
-				ensureOpset(mp, "com.microsoft", 1)
+				graph.EnsureOpset(mp, "com.microsoft", 1)
 			}
 		}
 	}
@@ -388,7 +383,7 @@ func appendMap(m map[string]bool, k string) map[string]bool {
 
 // applyState is one Apply's graph editor plus shared activation quantizers.
 type applyState struct {
-	e            *graphEditor
+	e            *graph.Editor
 	q            *Quantizer
 	dql          map[string][3]string // DynamicQuantizeLinear outputs per activation
 	qdq          map[string]string    // dequantized name per activation (static QDQ)
@@ -413,6 +408,7 @@ func (s *applyState) planAWQFolds(only func(string) bool) error {
 		}
 	}
 	e := s.e
+	uses, producers := e.Uses(), e.Producers()
 	for _, t := range s.q.targets {
 		if only != nil && !only(t.label) {
 			continue
@@ -421,13 +417,13 @@ func (s *applyState) planAWQFolds(only func(string) bool) error {
 		if err != nil {
 			return fmt.Errorf("onnxq: %s: %w", t.label, err)
 		}
-		if r.s == nil || e.uses[t.x] != 1 || e.graphOut[t.x] {
+		if r.s == nil || uses[t.x] != 1 || e.IsOutput(t.x) {
 			continue
 		}
 		src := t.x
-		if p := e.producer[src]; p != nil && p.GetOpType() == "Relu" {
+		if p := producers[src]; p != nil && p.GetOpType() == "Relu" {
 			src = p.GetInput()[0]
-			if e.uses[src] != 1 || e.graphOut[src] {
+			if uses[src] != 1 || e.IsOutput(src) {
 				continue
 			}
 		}
@@ -452,8 +448,8 @@ func (s *applyState) dynQuant(x string, anchor *onnxpb.NodeProto) [3]string {
 		return r
 	}
 	e := s.e
-	r := [3]string{e.fresh(x + "_quantized"), e.fresh(x + "_scale"), e.fresh(x + "_zero_point")}
-	e.newNodes[anchor] = append(e.newNodes[anchor], e.node("DynamicQuantizeLinear", x+"_DynamicQuantizeLinear", []string{x}, r[:]))
+	r := [3]string{e.Names.Fresh(x + "_quantized"), e.Names.Fresh(x + "_scale"), e.Names.Fresh(x + "_zero_point")}
+	e.InsertBefore(anchor, e.NewNode("DynamicQuantizeLinear", x+"_DynamicQuantizeLinear", []string{x}, r[:]))
 	s.dql[x] = r
 	return r
 }
@@ -473,14 +469,14 @@ func float64s(v []float32) []float64 {
 // weight's shape, scaleDims the shape of per-channel parameters.
 func (s *applyState) weightInits(base string, dims []int64, qw *quantWeight, scaleDims []int64, signed bool) (wq, sc, zp string) {
 	e := s.e
-	wq = e.int8Init(base+"_quantized", dims, qw.q, signed)
+	wq = int8Init(e, base+"_quantized", dims, qw.q, signed)
 	if len(qw.scales) == 1 {
-		sc = e.floatInit(base+"_scale", nil, qw.scales)
-		zp = e.int8Init(base+"_zero_point", nil, qw.zps, signed)
+		sc = e.Float(base+"_scale", nil, qw.scales)
+		zp = int8Init(e, base+"_zero_point", nil, qw.zps, signed)
 		return
 	}
-	sc = e.floatInit(base+"_scale", scaleDims, qw.scales)
-	zp = e.int8Init(base+"_zero_point", scaleDims, qw.zps, signed)
+	sc = e.Float(base+"_scale", scaleDims, qw.scales)
+	zp = int8Init(e, base+"_zero_point", scaleDims, qw.zps, signed)
 	return
 }
 
@@ -503,15 +499,7 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 		// ONNX Runtime's ConvInteger has uint8 kernels only.
 		signed = false
 	}
-	wv := e.constant(t.w)
-	var dims []int64
-	var w []float32
-	axis := 0
-	if op == "Conv" {
-		dims, w = wv.Shape, wv.Float32s()
-	} else {
-		dims, w, axis = []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
-	}
+	dims, w, axis := weightLayout(e, t, op)
 	perChannel := o.PerChannel
 	if op == "Conv" && o.Format == FormatQOperator && perChannel && !signed {
 		// ConvInteger takes one weight zero point; asymmetric per-channel would need many.
@@ -539,31 +527,28 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
 	if op == "Conv" && len(qw.scales) > 1 {
 		// ConvInteger's zero point is a scalar; symmetric weights have zero everywhere.
-		zp = e.int8Init(t.w+"_zero_point", nil, []int32{qw.zps[0]}, signed)
+		zp = int8Init(e, t.w+"_zero_point", nil, []int32{qw.zps[0]}, signed)
 	} else if len(qw.scales) > 1 {
-		zp = e.int8Init(t.w+"_zero_point", []int64{int64(len(qw.zps))}, qw.zps, signed)
+		zp = int8Init(e, t.w+"_zero_point", []int64{int64(len(qw.zps))}, qw.zps, signed)
 	}
-	acc := e.fresh(out + "_int32")
-	accF := e.fresh(out + "_int32_float")
-	scale := e.fresh(out + "_scale")
+	acc := e.Names.Fresh(out + "_int32")
+	accF := e.Names.Fresh(out + "_int32_float")
+	scale := e.Names.Fresh(out + "_scale")
 	var nodes []*onnxpb.NodeProto
 	if op == "Conv" {
-		conv := e.node("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc})
-		for _, a := range n.GetAttribute() {
-			conv.Attribute = append(conv.Attribute, a)
-		}
-		nodes = append(nodes, conv)
+		nodes = append(nodes, e.NewNode("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc},
+			slices.Clone(n.GetAttribute())...))
 	} else {
-		nodes = append(nodes, e.node("MatMulInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc}))
+		nodes = append(nodes, e.NewNode("MatMulInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc}))
 	}
 	nodes = append(nodes,
-		e.node("Cast", n.GetName()+"_cast", []string{acc}, []string{accF}, intAttr("to", onnxFloat)),
-		e.node("Mul", n.GetName()+"_scales", []string{x[1], sc}, []string{scale}))
+		e.NewNode("Cast", n.GetName()+"_cast", []string{acc}, []string{accF}, graph.IntAttr("to", graph.ElemFloat)),
+		e.NewNode("Mul", n.GetName()+"_scales", []string{x[1], sc}, []string{scale}))
 	var bias []float32
 	var biasDims []int64
 	switch {
 	case op == "Conv" && t.bias != "":
-		bias = e.constant(t.bias).Float32s()
+		bias = constant(e, t.bias).Float32s()
 		biasDims = append([]int64{int64(len(bias))}, make([]int64, len(dims)-2)...)
 		for i := 1; i < len(biasDims); i++ {
 			biasDims[i] = 1
@@ -572,15 +557,15 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 		bias, biasDims = t.c, []int64{int64(t.n)}
 	}
 	if bias == nil {
-		nodes = append(nodes, e.node("Mul", n.GetName()+"_output", []string{accF, scale}, []string{out}))
+		nodes = append(nodes, e.NewNode("Mul", n.GetName()+"_output", []string{accF, scale}, []string{out}))
 	} else {
-		scaled := e.fresh(out + "_unbiased")
-		b := e.floatInit(out+"_bias", biasDims, bias)
+		scaled := e.Names.Fresh(out + "_unbiased")
+		b := e.Float(out+"_bias", biasDims, bias)
 		nodes = append(nodes,
-			e.node("Mul", n.GetName()+"_output", []string{accF, scale}, []string{scaled}),
-			e.node("Add", n.GetName()+"_bias", []string{scaled, b}, []string{out}))
+			e.NewNode("Mul", n.GetName()+"_output", []string{accF, scale}, []string{scaled}),
+			e.NewNode("Add", n.GetName()+"_bias", []string{scaled, b}, []string{out}))
 	}
-	e.replaced[n] = nodes
+	e.Replace(n, nodes...)
 	kind := map[string]string{"Conv": "ConvInteger", "MatMul": "MatMulInteger", "Gemm": "MatMulInteger"}[op]
 	nr.Action = fmt.Sprintf("%s %s %s", kind, typ, perChannelNote(len(qw.scales) > 1))
 	return nr, nil
@@ -591,19 +576,18 @@ func (s *applyState) dynamicQDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight,
 	x := s.dynQuant(t.x, n)
 	xdq, ok := s.qdq[t.x]
 	if !ok {
-		xdq = e.fresh(t.x + "_dequantized")
-		e.newNodes[n] = append(e.newNodes[n], e.node("DequantizeLinear", t.x+"_DequantizeLinear", x[:], []string{xdq}))
+		xdq = e.Names.Fresh(t.x + "_dequantized")
+		e.InsertBefore(n, e.NewNode("DequantizeLinear", t.x+"_DequantizeLinear", x[:], []string{xdq}))
 		s.qdq[t.x] = xdq
 	}
 	wdq := s.weightDQ(t, n, qw, dims, axis, signed)
 	c := proto.Clone(n).(*onnxpb.NodeProto)
-	c.Input = slices.Clone(n.GetInput())
-	c.Input[0] = xdq
-	c.Input[1] = wdq
+	graph.SetInput(c, 0, xdq)
+	graph.SetInput(c, 1, wdq)
 	if n.GetOpType() == "MatMul" || n.GetOpType() == "Gemm" {
 		s.rewriteAsMatMul(t, n, c)
 	}
-	e.replaced[n] = append(e.replaced[n], c)
+	e.Replace(n, c)
 	nr.Action = fmt.Sprintf("QDQ dynamic %s %s", typ, perChannelNote(len(qw.scales) > 1))
 	return nr, nil
 }
@@ -614,17 +598,9 @@ func (s *applyState) rewriteAsMatMul(t *target, n, c *onnxpb.NodeProto) {
 	if n.GetOpType() != "Gemm" {
 		return
 	}
-	var attrs []*onnxpb.AttributeProto
-	for _, a := range c.GetAttribute() {
-		switch a.GetName() {
-		case "transB", "alpha", "beta":
-		default:
-			attrs = append(attrs, a)
-		}
-	}
-	c.Attribute = attrs
+	graph.DeleteAttrs(c, "transB", "alpha", "beta")
 	if t.c != nil {
-		c.Input = append(c.Input[:2], s.e.floatInit(t.w+"_bias", []int64{int64(t.n)}, t.c))
+		graph.SetInputs(c, c.Input[0], c.Input[1], s.e.Float(t.w+"_bias", []int64{int64(t.n)}, t.c))
 	}
 }
 
@@ -637,13 +613,24 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 		scaleDims = []int64{int64(len(qw.scales))}
 	}
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
-	wdq := e.fresh(t.w + "_dequantized")
-	dq := e.node("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sc, zp}, []string{wdq})
+	wdq := e.Names.Fresh(t.w + "_dequantized")
+	dq := e.NewNode("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sc, zp}, []string{wdq})
 	if len(qw.scales) > 1 {
-		dq.Attribute = append(dq.Attribute, intAttr("axis", int64(axis)))
+		graph.SetInt(dq, "axis", int64(axis))
 	}
-	e.newNodes[n] = append(e.newNodes[n], dq)
+	e.InsertBefore(n, dq)
 	return wdq
+}
+
+// weightLayout returns the float weight of target t to quantize, its dims and its
+// output-channel axis: Conv weights as they are (axis 0), MatMul/Gemm weights in
+// [K, N] layout (axis 1).
+func weightLayout(e *graph.Editor, t *target, op string) ([]int64, []float32, int) {
+	if op == "Conv" {
+		wv := constant(e, t.w)
+		return wv.Shape, wv.Float32s(), 0
+	}
+	return []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
 }
 
 // actParams are the calibrated quantization parameters of an activation.
@@ -664,12 +651,12 @@ func (s *applyState) actQDQ(x string, anchor *onnxpb.NodeProto) string {
 	}
 	e := s.e
 	scale, zp, signed := s.actParams(x)
-	sc := e.floatInit(x+"_scale", nil, []float32{scale})
-	z := e.int8Init(x+"_zero_point", nil, []int32{zp}, signed)
-	xq, xdq := e.fresh(x+"_quantized"), e.fresh(x+"_dequantized")
-	e.newNodes[anchor] = append(e.newNodes[anchor],
-		e.node("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}),
-		e.node("DequantizeLinear", x+"_DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
+	sc := e.Float(x+"_scale", nil, []float32{scale})
+	z := int8Init(e, x+"_zero_point", nil, []int32{zp}, signed)
+	xq, xdq := e.Names.Fresh(x+"_quantized"), e.Names.Fresh(x+"_dequantized")
+	e.InsertBefore(anchor,
+		e.NewNode("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}),
+		e.NewNode("DequantizeLinear", x+"_DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
 	s.qdq[x] = xdq
 	return xdq
 }
@@ -682,10 +669,10 @@ func (s *applyState) actQ(x string, anchor *onnxpb.NodeProto) [3]string {
 	}
 	e := s.e
 	scale, zp, signed := s.actParams(x)
-	sc := e.floatInit(x+"_scale", nil, []float32{scale})
-	z := e.int8Init(x+"_zero_point", nil, []int32{zp}, signed)
-	xq := e.fresh(x + "_quantized")
-	e.newNodes[anchor] = append(e.newNodes[anchor], e.node("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}))
+	sc := e.Float(x+"_scale", nil, []float32{scale})
+	z := int8Init(e, x+"_zero_point", nil, []int32{zp}, signed)
+	xq := e.Names.Fresh(x + "_quantized")
+	e.InsertBefore(anchor, e.NewNode("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}))
 	r := [3]string{xq, sc, z}
 	s.qx[x] = r
 	return r
@@ -698,15 +685,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	o, e := &s.q.opts, s.e
 	signed := !o.UnsignedWeights
 	op := n.GetOpType()
-	wv := e.constant(t.w)
-	var dims []int64
-	var w []float32
-	axis := 0
-	if op == "Conv" {
-		dims, w = wv.Shape, wv.Float32s()
-	} else {
-		dims, w, axis = []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
-	}
+	dims, w, axis := weightLayout(e, t, op)
 	qw := quantizeWeight(w, dims, axis, o.PerChannel, signed, o.ReduceRange)
 	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
 	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
@@ -716,7 +695,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	var bias []float32
 	switch {
 	case op == "Conv" && t.bias != "":
-		bias = e.constant(t.bias).Float32s()
+		bias = constant(e, t.bias).Float32s()
 	case t.c != nil:
 		bias = t.c
 	}
@@ -732,47 +711,46 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			v := math.RoundToEven(float64(b / sc))
 			bq[i] = int32(min(max(v, math.MinInt32), math.MaxInt32))
 		}
-		q = e.int32Init(t.w+"_bias_quantized", []int64{int64(len(bias))}, bq)
+		q = e.Int32(t.w+"_bias_quantized", []int64{int64(len(bias))}, bq)
 		if len(bs) == 1 {
-			return q, e.floatInit(t.w+"_bias_scale", nil, bs), e.int32Init(t.w+"_bias_zero_point", nil, []int32{0})
+			return q, e.Float(t.w+"_bias_scale", nil, bs), e.Int32(t.w+"_bias_zero_point", nil, []int32{0})
 		}
-		return q, e.floatInit(t.w+"_bias_scale", []int64{int64(len(bs))}, bs), e.int32Init(t.w+"_bias_zero_point", []int64{int64(len(bs))}, make([]int32, len(bs)))
+		return q, e.Float(t.w+"_bias_scale", []int64{int64(len(bs))}, bs), e.Int32(t.w+"_bias_zero_point", []int64{int64(len(bs))}, make([]int32, len(bs)))
 	}
 	if o.Format == FormatQDQ {
 		xdq := s.actQDQ(t.x, n)
 		wdq := s.weightDQ(t, n, qw, dims, axis, signed)
 		c := proto.Clone(n).(*onnxpb.NodeProto)
-		c.Input = slices.Clone(n.GetInput())
-		c.Input[0], c.Input[1] = xdq, wdq
+		graph.SetInput(c, 0, xdq)
+		graph.SetInput(c, 1, wdq)
 		if bias != nil {
 			bq, bs, bz := quantBias()
-			bdq := e.fresh(t.w + "_bias_dequantized")
-			dq := e.node("DequantizeLinear", t.w+"_bias_DequantizeLinear", []string{bq, bs, bz}, []string{bdq})
+			bdq := e.Names.Fresh(t.w + "_bias_dequantized")
+			dq := e.NewNode("DequantizeLinear", t.w+"_bias_DequantizeLinear", []string{bq, bs, bz}, []string{bdq})
 			if len(qw.scales) > 1 {
-				dq.Attribute = append(dq.Attribute, intAttr("axis", 0))
+				graph.SetInt(dq, "axis", 0)
 			}
-			e.newNodes[n] = append(e.newNodes[n], dq)
+			e.InsertBefore(n, dq)
 			if op == "Conv" {
-				c.Input[2] = bdq
+				graph.SetInput(c, 2, bdq)
 			}
 		}
 		if op == "Gemm" {
 			s.rewriteAsMatMul(t, n, c)
 			if bias != nil {
-				c.Input[2] = e.names2(c.Input[2], s.lastBiasDQ(n))
+				graph.SetInput(c, 2, names2(c.Input[2], s.lastBiasDQ(n)))
 			}
 		}
 		// Output: the node writes a raw name; Q/DQ restore the original one.
-		raw := e.fresh(out + "_float")
-		c.Output = slices.Clone(n.GetOutput())
-		c.Output[0] = raw
+		raw := e.Names.Fresh(out + "_float")
+		graph.SetOutput(c, 0, raw)
 		scale, zp, asigned := s.actParams(out)
-		sc := e.floatInit(out+"_scale", nil, []float32{scale})
-		z := e.int8Init(out+"_zero_point", nil, []int32{zp}, asigned)
-		oq := e.fresh(out + "_quantized")
-		e.replaced[n] = []*onnxpb.NodeProto{c,
-			e.node("QuantizeLinear", out+"_QuantizeLinear", []string{raw, sc, z}, []string{oq}),
-			e.node("DequantizeLinear", out+"_DequantizeLinear", []string{oq, sc, z}, []string{out})}
+		sc := e.Float(out+"_scale", nil, []float32{scale})
+		z := int8Init(e, out+"_zero_point", nil, []int32{zp}, asigned)
+		oq := e.Names.Fresh(out + "_quantized")
+		e.Replace(n, c,
+			e.NewNode("QuantizeLinear", out+"_QuantizeLinear", []string{raw, sc, z}, []string{oq}),
+			e.NewNode("DequantizeLinear", out+"_DequantizeLinear", []string{oq, sc, z}, []string{out}))
 		nr.Action = fmt.Sprintf("QDQ %s activations, %s weights %s", act, typ, perChannelNote(len(qw.scales) > 1))
 		return nr, nil
 	}
@@ -784,9 +762,9 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	}
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
 	scale, yzp, asigned := s.actParams(out)
-	ys := e.floatInit(out+"_scale", nil, []float32{scale})
-	yz := e.int8Init(out+"_zero_point", nil, []int32{yzp}, asigned)
-	yq := e.fresh(out + "_quantized")
+	ys := e.Float(out+"_scale", nil, []float32{scale})
+	yz := int8Init(e, out+"_zero_point", nil, []int32{yzp}, asigned)
+	yq := e.Names.Fresh(out + "_quantized")
 	var qn *onnxpb.NodeProto
 	switch op {
 	case "Conv":
@@ -795,24 +773,23 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			bq, _, _ := quantBias()
 			in = append(in, bq)
 		}
-		qn = e.node("QLinearConv", n.GetName()+"_quant", in, []string{yq})
-		qn.Attribute = append(qn.Attribute, n.GetAttribute()...)
+		qn = e.NewNode("QLinearConv", n.GetName()+"_quant", in, []string{yq}, slices.Clone(n.GetAttribute())...)
 	case "MatMul":
-		qn = e.node("QLinearMatMul", n.GetName()+"_quant", []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}, []string{yq})
+		qn = e.NewNode("QLinearMatMul", n.GetName()+"_quant", []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}, []string{yq})
 	default:
 		return nr, fmt.Errorf("op %s in QOperator form: %w", op, refit.ErrUnsupported)
 	}
-	e.replaced[n] = []*onnxpb.NodeProto{qn, e.node("DequantizeLinear", out+"_DequantizeLinear", []string{yq, ys, yz}, []string{out})}
+	e.Replace(n, qn, e.NewNode("DequantizeLinear", out+"_DequantizeLinear", []string{yq, ys, yz}, []string{out}))
 	nr.Action = fmt.Sprintf("%s %s activations, %s weights %s", qn.GetOpType(), act, typ, perChannelNote(len(qw.scales) > 1))
 	return nr, nil
 }
 
 // lastBiasDQ is the output of the bias DequantizeLinear just added before n.
 func (s *applyState) lastBiasDQ(n *onnxpb.NodeProto) string {
-	nodes := s.e.newNodes[n]
+	nodes := s.e.InsertedBefore(n)
 	for i := len(nodes) - 1; i >= 0; i-- {
 		if nodes[i].GetOpType() == "DequantizeLinear" && len(nodes[i].GetInput()) == 3 {
-			if tp := s.e.inits[nodes[i].GetInput()[0]]; tp != nil && tp.GetDataType() == onnxInt32 {
+			if tp := s.e.Initializer(nodes[i].GetInput()[0]); tp != nil && tp.GetDataType() == graph.ElemInt32 {
 				return nodes[i].GetOutput()[0]
 			}
 		}
@@ -821,7 +798,7 @@ func (s *applyState) lastBiasDQ(n *onnxpb.NodeProto) string {
 }
 
 // names2 returns b when it is set, else a.
-func (e *graphEditor) names2(a, b string) string {
+func names2(a, b string) string {
 	if b != "" {
 		return b
 	}
@@ -866,33 +843,33 @@ func (s *applyState) weightOnly(t *target, n *onnxpb.NodeProto) (NodeReport, err
 		for i, v := range r.s {
 			inv[i] = float32(1 / v)
 		}
-		si := e.floatInit(t.w+"_awq_inverse_scale", []int64{int64(t.k)}, inv)
-		xs := e.fresh(t.x + "_awq_scaled")
-		pre = append(pre, e.node("Mul", n.GetName()+"_awq", []string{t.x, si}, []string{xs}))
+		si := e.Float(t.w+"_awq_inverse_scale", []int64{int64(t.k)}, inv)
+		xs := e.Names.Fresh(t.x + "_awq_scaled")
+		pre = append(pre, e.NewNode("Mul", n.GetName()+"_awq", []string{t.x, si}, []string{xs}))
 		x = xs
 		nr.Note = "AWQ scales in an inserted Mul"
 	}
 	out := n.GetOutput()[0]
 	dst := out
 	if t.c != nil {
-		dst = e.fresh(out + "_unbiased")
+		dst = e.Names.Fresh(out + "_unbiased")
 	}
 	var nodes []*onnxpb.NodeProto
 	if o.Format == FormatQOperator {
 		bq, zp := b.packNBits()
 		blob := b.g * b.bits / 8
-		bName := e.bytesInit(t.w+"_q"+fmt.Sprint(b.bits), []int64{int64(t.n), int64(nb), int64(blob)}, bq)
-		sName := e.floatInit(t.w+"_scales", []int64{int64(t.n * nb)}, b.scales)
+		bName := e.Raw(t.w+"_q"+fmt.Sprint(b.bits), graph.ElemUint8, []int64{int64(t.n), int64(nb), int64(blob)}, bq)
+		sName := e.Float(t.w+"_scales", []int64{int64(t.n * nb)}, b.scales)
 		in := []string{x, bName, sName}
 		nr.After = int64(len(bq) + 4*len(b.scales))
 		if !o.WeightOnlySymmetric {
-			in = append(in, e.bytesInit(t.w+"_zero_points", []int64{int64(len(zp))}, zp))
+			in = append(in, e.Raw(t.w+"_zero_points", graph.ElemUint8, []int64{int64(len(zp))}, zp))
 			nr.After += int64(len(zp))
 		}
-		mm := e.node("MatMulNBits", n.GetName()+"_MatMulNBits", in, []string{dst},
-			intAttr("K", int64(t.k)), intAttr("N", int64(t.n)), intAttr("bits", int64(b.bits)),
-			intAttr("block_size", int64(b.g)), intAttr("accuracy_level", 0))
-		mm.Domain = proto.String("com.microsoft")
+		mm := e.NewNode("MatMulNBits", n.GetName()+"_MatMulNBits", in, []string{dst},
+			graph.IntAttr("K", int64(t.k)), graph.IntAttr("N", int64(t.n)), graph.IntAttr("bits", int64(b.bits)),
+			graph.IntAttr("block_size", int64(b.g)), graph.IntAttr("accuracy_level", 0))
+		graph.SetDomain(mm, "com.microsoft")
 		nodes = append(nodes, mm)
 		nr.Action = fmt.Sprintf("MatMulNBits %d-bit g%d %s", b.bits, b.g, o.Algo)
 	} else {
@@ -911,21 +888,21 @@ func (s *applyState) weightOnly(t *target, n *onnxpb.NodeProto) (NodeReport, err
 				zs[blk*t.n+r] = int32(b.zps[r*nb+blk])
 			}
 		}
-		wq := e.int8Init(t.w+"_quantized", []int64{int64(t.k), int64(t.n)}, q, false)
-		sN := e.floatInit(t.w+"_scale", []int64{int64(nb), int64(t.n)}, sc)
-		zN := e.int8Init(t.w+"_zero_point", []int64{int64(nb), int64(t.n)}, zs, false)
-		wdq := e.fresh(t.w + "_dequantized")
-		dq := e.node("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sN, zN}, []string{wdq},
-			intAttr("axis", 0), intAttr("block_size", int64(b.g)))
-		nodes = append(nodes, dq, e.node("MatMul", n.GetName(), []string{x, wdq}, []string{dst}))
+		wq := int8Init(e, t.w+"_quantized", []int64{int64(t.k), int64(t.n)}, q, false)
+		sN := e.Float(t.w+"_scale", []int64{int64(nb), int64(t.n)}, sc)
+		zN := int8Init(e, t.w+"_zero_point", []int64{int64(nb), int64(t.n)}, zs, false)
+		wdq := e.Names.Fresh(t.w + "_dequantized")
+		dq := e.NewNode("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sN, zN}, []string{wdq},
+			graph.IntAttr("axis", 0), graph.IntAttr("block_size", int64(b.g)))
+		nodes = append(nodes, dq, e.NewNode("MatMul", n.GetName(), []string{x, wdq}, []string{dst}))
 		nr.After = int64(len(q) + 5*len(sc))
 		nr.Action = fmt.Sprintf("blocked DequantizeLinear %d-bit (uint8 storage) g%d %s", b.bits, b.g, o.Algo)
 	}
 	if bias != nil {
-		bn := e.floatInit(out+"_bias", []int64{int64(t.n)}, bias)
-		nodes = append(nodes, e.node("Add", n.GetName()+"_bias", []string{dst, bn}, []string{out}))
+		bn := e.Float(out+"_bias", []int64{int64(t.n)}, bias)
+		nodes = append(nodes, e.NewNode("Add", n.GetName()+"_bias", []string{dst, bn}, []string{out}))
 	}
-	e.replaced[n] = append(pre, nodes...)
+	e.Replace(n, append(pre, nodes...)...)
 	return nr, nil
 }
 
@@ -943,7 +920,7 @@ func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
 	var err error
 	switch o.Algo {
 	case RTN:
-		r.b = rtn(w, t.n, t.k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
+		r.b = rtn(o.Threads, w, t.n, t.k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
 	case GPTQ:
 		st := q.grams[t.x]
 		o.Progress(fmt.Sprintf("GPTQ %s [%d x %d]", t.label, t.n, t.k))

@@ -44,7 +44,7 @@ func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model
 		if !ggml.Supported(e.To) {
 			return nil, fmt.Errorf("plan: %s needs %v: %w", e.Name, e.To, refit.ErrUnsupported)
 		}
-		data, err := newQuantData(t, e.To, im)
+		data, err := newQuantData(t, e.To, im, p.opts.Threads)
 		if err != nil {
 			return nil, err
 		}

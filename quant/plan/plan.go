@@ -52,6 +52,7 @@ type Options struct {
 	AllowFallback   bool             // accept fallback types instead of failing Check
 	Requantize      bool             // allow quantizing already-quantized tensors (--allow-requantize)
 	Info            ggml.ModelInfo   // model facts; read from GGUF metadata when Info.Layers == 0
+	Threads         int              // goroutines quantizing one slab; 0 means GOMAXPROCS
 }
 
 // Entry is one tensor's line of the plan.

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -28,6 +28,7 @@ type quantData struct {
 	rowsPerIm    int64 // rows sharing one importance vector
 	imatrix      []float32
 	slabRows     int64
+	threads      int // goroutines per slab; 0 means GOMAXPROCS
 
 	mu       sync.Mutex
 	cur      []byte // output bytes of rows [curRow, curRow+len(cur)/dstRow)
@@ -36,7 +37,7 @@ type quantData struct {
 	floatBuf []float32
 }
 
-func newQuantData(src *tensor.Tensor, to tensor.DType, imatrix []float32) (*quantData, error) {
+func newQuantData(src *tensor.Tensor, to tensor.DType, imatrix []float32, threads int) (*quantData, error) {
 	if len(src.Shape) == 0 {
 		return nil, fmt.Errorf("plan: quantizing %q: a scalar has no rows", src.Name)
 	}
@@ -54,7 +55,7 @@ func newQuantData(src *tensor.Tensor, to tensor.DType, imatrix []float32) (*quan
 	if err != nil || srcRow*rows != src.Size() {
 		return nil, fmt.Errorf("plan: quantizing %q: %d bytes for %d rows of %v", src.Name, src.Size(), rows, src.DType)
 	}
-	q := &quantData{src: src, to: to, rows: rows, rowLen: rowLen, srcRow: srcRow, dstRow: int64(dstRow), rowsPerIm: rows}
+	q := &quantData{src: src, to: to, rows: rows, rowLen: rowLen, srcRow: srcRow, dstRow: int64(dstRow), rowsPerIm: rows, threads: threads}
 	if len(imatrix) > 0 {
 		mats := int64(len(imatrix)) / rowLen
 		if mats <= 0 || mats*rowLen != int64(len(imatrix)) || rows%mats != 0 {
@@ -129,38 +130,35 @@ func (q *quantData) compute(row int64) error {
 		im = q.imatrix[k*q.rowLen : (k+1)*q.rowLen]
 	}
 	q.cur, q.curRow = nil, row
-	if err := ggml.QuantizeRows(q.to, out, x, int(nrows), int(q.rowLen), im); err != nil {
+	if err := ggml.QuantizeRows(q.to, out, x, int(nrows), int(q.rowLen), im, q.threads); err != nil {
 		return fmt.Errorf("plan: quantizing %q: %w", q.src.Name, err)
 	}
 	q.cur = out
 	return nil
 }
 
-// decode converts nrows source rows to float32, split by rows across GOMAXPROCS
+// decode converts nrows source rows to float32, split by rows across q.threads
 // goroutines (the conversion is as costly as the fastest quantizers).
 func (q *quantData) decode(x []float32, sb []byte, nrows int64) error {
 	conv := func(x []float32, sb []byte) error { return tensor.ToFloat32(x, sb, q.src.DType) }
-	if q.src.DType == tensor.F16 {
+	switch {
+	case q.src.DType == tensor.F16:
 		conv = func(x []float32, sb []byte) error { convertF16(x, sb); return nil }
+	case q.src.DType.Quantized():
+		// One goroutine per piece: the split over rows is the only fan-out.
+		conv = func(x []float32, sb []byte) error { return tensor.Dequantize(x, sb, q.src.DType, 1) }
 	}
-	workers := min(int64(runtime.GOMAXPROCS(0)), nrows, max(1, nrows*q.rowLen/(64<<10)))
-	if workers <= 1 {
-		return conv(x, sb)
-	}
-	per := (nrows + workers - 1) / workers
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*per, min((w+1)*per, nrows)
-		if lo >= hi {
-			continue
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	grain := int(max(1, (64<<10)/q.rowLen))
+	parallel.For(q.threads, int(nrows), grain, func(lo, hi int) {
+		if err := conv(x[int64(lo)*q.rowLen:int64(hi)*q.rowLen], sb[int64(lo)*q.srcRow:int64(hi)*q.srcRow]); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[w] = conv(x[lo*q.rowLen:hi*q.rowLen], sb[lo*q.srcRow:hi*q.srcRow])
-		}()
-	}
-	wg.Wait()
+	})
 	return errors.Join(errs...)
 }

@@ -40,7 +40,7 @@ func TestQuantDataSlabs(t *testing.T) {
 		{"IQ4_XS+imatrix from F16", f16, tensor.IQ4_XS, im}, {"Q8_0", f16, tensor.Q8_0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ref, err := ggml.Quantize(tc.src, tc.to, tc.im)
+			ref, err := ggml.Quantize(tc.src, tc.to, tc.im, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestQuantDataSlabs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q, err := newQuantData(tc.src, tc.to, tc.im)
+			q, err := newQuantData(tc.src, tc.to, tc.im, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestQuantDataSlabs(t *testing.T) {
 			}
 		})
 	}
-	if _, err := newQuantData(src, tensor.Q4_K, make([]float32, 100)); err == nil {
+	if _, err := newQuantData(src, tensor.Q4_K, make([]float32, 100), 0); err == nil {
 		t.Errorf("newQuantData accepted an importance matrix of 100 values for rows of 256")
 	}
 }

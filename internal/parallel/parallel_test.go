@@ -1,0 +1,111 @@
+package parallel
+
+import (
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// cover runs a splitter and checks that every index in [0, n) is visited exactly once
+// and that no more than the allowed number of goroutines ran pieces at a time.
+func cover(t *testing.T, name string, n int, split func(fn func(lo, hi int))) {
+	t.Helper()
+	seen := make([]int, n)
+	var mu sync.Mutex
+	split(func(lo, hi int) {
+		if lo < 0 || hi > n || lo >= hi {
+			t.Errorf("%s: piece [%d, %d) outside [0, %d)", name, lo, hi, n)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i := lo; i < hi; i++ {
+			seen[i]++
+		}
+	})
+	for i, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s: index %d visited %d times, want 1", name, i, c)
+		}
+	}
+}
+
+func TestForCoversEveryIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 100, 1001} {
+		for _, threads := range []int{0, 1, 2, 3, 16} {
+			for _, grain := range []int{0, 1, 4, 1000} {
+				cover(t, "For", n, func(fn func(lo, hi int)) { For(threads, n, grain, fn) })
+				cover(t, "ForChunks", n, func(fn func(lo, hi int)) { ForChunks(threads, n, grain, fn) })
+			}
+		}
+	}
+}
+
+func TestForPieceCount(t *testing.T) {
+	tests := []struct{ threads, n, grain, want int }{
+		{1, 100, 1, 1},
+		{2, 100, 1, 2},
+		{4, 100, 1, 4},
+		{4, 100, 50, 2},
+		{4, 3, 1, 3},
+		{8, 100, 1000, 1},
+	}
+	for _, tt := range tests {
+		var mu sync.Mutex
+		var pieces [][2]int
+		For(tt.threads, tt.n, tt.grain, func(lo, hi int) {
+			mu.Lock()
+			pieces = append(pieces, [2]int{lo, hi})
+			mu.Unlock()
+		})
+		if len(pieces) != tt.want {
+			t.Errorf("For(%d, %d, %d) ran %d pieces %v, want %d", tt.threads, tt.n, tt.grain, len(pieces), pieces, tt.want)
+		}
+	}
+}
+
+func TestForOneThreadRunsOnCaller(t *testing.T) {
+	// With one thread the pieces run in order on the caller: a plain loop.
+	var order []int
+	ForChunks(1, 10, 3, func(lo, hi int) { order = append(order, lo) })
+	For(1, 10, 1, func(lo, hi int) { order = append(order, lo) })
+	if want := []int{0, 0}; !slices.Equal(order, want) {
+		t.Errorf("pieces started at %v, want %v", order, want)
+	}
+}
+
+func TestWorkerPanicReachesCaller(t *testing.T) {
+	boom := errors.New("boom")
+	for _, split := range []func(fn func(lo, hi int)){
+		func(fn func(lo, hi int)) { For(4, 8, 1, fn) },
+		func(fn func(lo, hi int)) { ForChunks(4, 8, 1, fn) },
+	} {
+		func() {
+			defer func() {
+				r := recover()
+				p, ok := r.(*Panic)
+				if !ok {
+					t.Fatalf("recovered %T %v, want *Panic", r, r)
+				}
+				if !errors.Is(p, boom) {
+					t.Errorf("panic %v does not unwrap to the worker's error", p)
+				}
+			}()
+			split(func(lo, hi int) {
+				if lo <= 5 && 5 < hi {
+					panic(boom)
+				}
+			})
+		}()
+	}
+}
+
+func TestThreads(t *testing.T) {
+	if got := Threads(3); got != 3 {
+		t.Errorf("Threads(3) = %d, want 3", got)
+	}
+	if got := Threads(0); got < 1 {
+		t.Errorf("Threads(0) = %d, want >= 1", got)
+	}
+}
