@@ -48,9 +48,15 @@ func (e *FormatError) Unwrap() []error {
 	return []error{ErrFormat}
 }
 
-// Errorf returns a *FormatError for format at offset.
+// Errorf returns a *FormatError for format at offset (-1 when unknown).
 func Errorf(format string, offset int64, msg string, args ...any) error {
 	return &FormatError{Format: format, Offset: offset, Msg: fmt.Sprintf(msg, args...)}
+}
+
+// WrapErrorf is Errorf with a cause (such as io.ErrUnexpectedEOF) that the error
+// unwraps to besides ErrFormat; a nil cause gives the same error as Errorf.
+func WrapErrorf(format string, offset int64, cause error, msg string, args ...any) error {
+	return &FormatError{Format: format, Offset: offset, Msg: fmt.Sprintf(msg, args...), Err: cause}
 }
 
 // Unsupportedf returns an error wrapping ErrUnsupported.

@@ -43,6 +43,25 @@ import (
 // such a snapshot is therefore rooted at the models--org--name folder: symlinks may
 // lead anywhere within that one cached repository, never out of it.
 
+// IsLocalPath reports whether p, a path read from inside a file (a shard, an external
+// data file, a checkpoint's data files, an archive member), names a file inside the
+// folder it is relative to: a valid fs path (slash-separated, relative, without "",
+// "." or ".." elements) that is not "." itself, has no backslash (a separator on
+// Windows) and no drive letter. Like archive/zip's filepath.IsLocal check, it is the
+// one check every format applies to such paths; DirFS then confines symlinks.
+func IsLocalPath(p string) bool {
+	return fs.ValidPath(p) && p != "." && !strings.Contains(p, `\`) && !(len(p) >= 2 && p[1] == ':')
+}
+
+// CheckLocalPath returns an error wrapping ErrInsecurePath, prefixed with the format's
+// name and what p is ("shard path"), unless IsLocalPath(p).
+func CheckLocalPath(format, what, p string) error {
+	if !IsLocalPath(p) {
+		return fmt.Errorf("%s: %s %q: %w", format, what, p, ErrInsecurePath)
+	}
+	return nil
+}
+
 // DirFS returns a file system rooted at dir whose regular files open memory-mapped.
 // Symlinks are followed only while they stay inside dir (inside the cached repository
 // for a Hugging Face cache snapshot); anything else, and any file that is not a regular

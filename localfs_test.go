@@ -188,3 +188,33 @@ func TestOnlyRegularFiles(t *testing.T) {
 		t.Errorf("OpenRegular(folder) = %v, want a plain error", err)
 	}
 }
+
+func TestIsLocalPath(t *testing.T) {
+	for _, tc := range []struct {
+		p    string
+		want bool
+	}{
+		{"model.bin", true},
+		{"weights/group1-shard1of2.bin", true},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"../model.bin", false},
+		{"a/../b", false},
+		{"./a", false},
+		{"a//b", false},
+		{"/etc/passwd", false},
+		{`..\model.bin`, false},
+		{`a\b`, false},
+		{"C:/x", false},
+		{"c:x", false},
+	} {
+		if got := refit.IsLocalPath(tc.p); got != tc.want {
+			t.Errorf("IsLocalPath(%q) = %v, want %v", tc.p, got, tc.want)
+		}
+		err := refit.CheckLocalPath("test", "path", tc.p)
+		if got := !errors.Is(err, refit.ErrInsecurePath); got != tc.want {
+			t.Errorf("CheckLocalPath(%q) = %v", tc.p, err)
+		}
+	}
+}

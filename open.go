@@ -176,6 +176,10 @@ func mapFile(f *os.File, name string) (*MappedFile, error) {
 	return mf, nil
 }
 
+// Fd returns the file's descriptor, for libraries that open files only by name
+// (through /proc/self/fd on Linux); it is valid until Close.
+func (f *MappedFile) Fd() uintptr { return f.f.Fd() }
+
 // Bytes returns the mapped bytes; they are valid until Close and must not be modified.
 // Pages touched through Bytes count toward resident memory; bulk tensor reads should go
 // through ReadAt.

@@ -197,7 +197,7 @@ func FuzzConvert(f *testing.F) {
 	all := &refit.Model{}
 	seen := map[string]bool{}
 	for _, d := range dirs {
-		m, err := tfjs.DecodeFS(os.DirFS(d), "model.json")
+		m, err := tfjs.DecodeFS(os.DirFS(d), "model.json", nil)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -3,7 +3,7 @@
 // layers models carry them (model.json modelTopology) — with their weights to an ONNX
 // graph (opset 17) that Refit's runtime and ONNX Runtime run.
 //
-//	m, _ := tfjs.DecodeFS(refit.DirFS(dir), "model.json") // or refit.Open("model.h5")
+//	m, _ := tfjs.DecodeFS(refit.DirFS(dir), "model.json", nil) // or refit.Open("model.h5")
 //	mp, err := keras2onnx.ConvertModel(m, nil)
 //	_ = onnx.WriteModelFile("model.onnx", mp, nil)
 //

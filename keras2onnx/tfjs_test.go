@@ -110,7 +110,7 @@ func readNPY(t *testing.T, file string) ([]float32, []int64) {
 
 func runFixture(t *testing.T, dir string) (*onnxpb.ModelProto, []float32, []float32) {
 	t.Helper()
-	m, err := tfjs.DecodeFS(os.DirFS(dir), "model.json")
+	m, err := tfjs.DecodeFS(os.DirFS(dir), "model.json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

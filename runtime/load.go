@@ -351,7 +351,7 @@ func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error
 		return nil, fmt.Errorf("runtime: tensor %q has external data but no folder was given: %w", tp.GetName(), errUnsupported)
 	}
 	loc = path.Clean(loc)
-	if !fs.ValidPath(loc) {
+	if !refit.IsLocalPath(loc) {
 		return nil, fmt.Errorf("runtime: external data path %q: %w", loc, refit.ErrInsecurePath)
 	}
 	if length >= 0 && length != size {

@@ -152,7 +152,7 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 	if opts == nil {
 		opts = &Options{}
 	}
-	m, err := tfjs.DecodeFS(fsys, name)
+	m, err := tfjs.DecodeFS(fsys, name, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 	if opts == nil {
 		opts = &Options{}
 	}
-	m, err := tflite.Decode(r, size)
+	m, err := tflite.Decode(r, size, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -28,53 +28,15 @@ type EncodeOptions struct {
 // reversed, in ggml order. Tensor types without a ggml equivalent (U8, BOOL, F8, ...)
 // give an error wrapping refit.ErrUnsupported; cast them first.
 func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
-	if opts == nil {
-		opts = &EncodeOptions{}
-	}
-	if err := m.CheckNames(); err != nil {
-		return fmt.Errorf("gguf: %w", err)
-	}
-	kvs := make([]KV, 0, m.Metadata.Len()+1)
-	for _, k := range m.Metadata.Keys() {
-		v, _ := m.Metadata.Get(k)
-		kvs = append(kvs, KV{k, v})
-	}
-	alignment, kvs, err := chooseAlignment(kvs, opts.Alignment)
+	l, err := newLayout(m, opts)
 	if err != nil {
 		return err
 	}
-	infos := make([]TensorInfo, len(m.Tensors))
-	var offset uint64
-	for i, t := range m.Tensors {
-		ti, err := tensorInfo(t)
-		if err != nil {
-			return err
-		}
-		size, err := ti.Size()
-		if err != nil {
-			return fmt.Errorf("gguf: tensor %q: %w", t.Name, err)
-		}
-		if t.Size() != size {
-			return fmt.Errorf("gguf: tensor %q has %d bytes of data, its shape and type need %d", t.Name, t.Size(), size)
-		}
-		ti.Offset = offset
-		padded := alignUp(size, alignment)
-		if padded < 0 || offset > math.MaxInt64-uint64(padded) {
-			return fmt.Errorf("gguf: data section size overflows")
-		}
-		offset += uint64(padded)
-		infos[i] = ti
-	}
-	header, err := appendHeader(nil, 3, kvs, infos)
-	if err != nil {
-		return err
-	}
-
 	bw := bufio.NewWriterSize(w, 1<<20)
-	if _, err := bw.Write(header); err != nil {
+	if _, err := bw.Write(l.header); err != nil {
 		return err
 	}
-	if err := writeZeros(bw, headerPadding(int64(len(header)), alignment, len(m.Tensors), sourcePadded(m))); err != nil {
+	if err := writeZeros(bw, l.padding); err != nil {
 		return err
 	}
 	for _, t := range m.Tensors {
@@ -85,11 +47,76 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		if n != t.Size() {
 			return fmt.Errorf("gguf: tensor %q wrote %d bytes, want %d", t.Name, n, t.Size())
 		}
-		if err := writeZeros(bw, alignUp(n, alignment)-n); err != nil {
+		if err := writeZeros(bw, alignUp(n, l.alignment)-n); err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
+}
+
+// EncodedSize returns the number of bytes Encode(w, m, opts) writes, computed from
+// the layout alone: metadata, names, shapes and types. No tensor data is read.
+func EncodedSize(m *refit.Model, opts *EncodeOptions) (int64, error) {
+	l, err := newLayout(m, opts)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(l.header)) + l.padding + l.dataSize, nil
+}
+
+// layout is what Encode writes before the tensors' data: the header, the zero
+// padding after it, and the size of the data section (each tensor padded).
+type layout struct {
+	header    []byte
+	padding   int64
+	alignment int64
+	dataSize  int64
+}
+
+func newLayout(m *refit.Model, opts *EncodeOptions) (*layout, error) {
+	if opts == nil {
+		opts = &EncodeOptions{}
+	}
+	if err := m.CheckNames(); err != nil {
+		return nil, fmt.Errorf("gguf: %w", err)
+	}
+	kvs := make([]KV, 0, m.Metadata.Len()+1)
+	for _, k := range m.Metadata.Keys() {
+		v, _ := m.Metadata.Get(k)
+		kvs = append(kvs, KV{k, v})
+	}
+	alignment, kvs, err := chooseAlignment(kvs, opts.Alignment)
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]TensorInfo, len(m.Tensors))
+	var offset uint64
+	for i, t := range m.Tensors {
+		ti, err := tensorInfo(t)
+		if err != nil {
+			return nil, err
+		}
+		size, err := ti.Size()
+		if err != nil {
+			return nil, fmt.Errorf("gguf: tensor %q: %w", t.Name, err)
+		}
+		if t.Size() != size {
+			return nil, fmt.Errorf("gguf: tensor %q has %d bytes of data, its shape and type need %d", t.Name, t.Size(), size)
+		}
+		ti.Offset = offset
+		padded := alignUp(size, alignment)
+		if padded < 0 || offset > math.MaxInt64-uint64(padded) {
+			return nil, fmt.Errorf("gguf: data section size overflows")
+		}
+		offset += uint64(padded)
+		infos[i] = ti
+	}
+	header, err := appendHeader(nil, 3, kvs, infos)
+	if err != nil {
+		return nil, err
+	}
+	return &layout{header: header, alignment: alignment, dataSize: int64(offset),
+		padding: headerPadding(int64(len(header)), alignment, len(m.Tensors), sourcePadded(m))}, nil
 }
 
 // tensorInfo converts a Model tensor's header (offset left zero).

@@ -7,11 +7,6 @@ import (
 	"github.com/refit-ml/refit"
 )
 
-// formatErr returns a *refit.FormatError at offset (-1 when unknown) with an optional cause.
-func formatErr(offset int64, msg string, cause error) error {
-	return &refit.FormatError{Format: "gguf", Offset: offset, Msg: msg, Err: cause}
-}
-
 // withContext prefixes a FormatError's message with where it happened.
 func withContext(err error, where string) error {
 	var fe *refit.FormatError

@@ -190,13 +190,13 @@ func (d *reader) charge(n, size int64, what string) error {
 }
 
 func (d *reader) errorf(off int64, msg string, args ...any) error {
-	return formatErr(off, fmt.Sprintf(msg, args...), nil)
+	return refit.Errorf("gguf", off, msg, args...)
 }
 
 // need fails with io.ErrUnexpectedEOF unless n more bytes remain.
 func (d *reader) need(n int64, what string) error {
 	if n < 0 || n > d.size-d.off {
-		return formatErr(d.off, fmt.Sprintf("truncated %s: need %d bytes, %d remain", what, n, d.size-d.off), io.ErrUnexpectedEOF)
+		return refit.WrapErrorf("gguf", d.off, io.ErrUnexpectedEOF, "truncated %s: need %d bytes, %d remain", what, n, d.size-d.off)
 	}
 	return nil
 }
@@ -219,7 +219,7 @@ func (d *reader) ioError(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return formatErr(d.off, "read failed", err)
+	return refit.WrapErrorf("gguf", d.off, err, "read failed")
 }
 
 func (d *reader) u32(what string) (uint32, error) {
@@ -247,7 +247,7 @@ func (d *reader) count(what string, minSize int64) (int64, error) {
 		return 0, err
 	}
 	if n > uint64(d.size-d.off)/uint64(minSize) {
-		return 0, formatErr(at, fmt.Sprintf("%s %d exceeds what the remaining %d bytes can hold", what, n, d.size-d.off), io.ErrUnexpectedEOF)
+		return 0, refit.WrapErrorf("gguf", at, io.ErrUnexpectedEOF, "%s %d exceeds what the remaining %d bytes can hold", what, n, d.size-d.off)
 	}
 	return int64(n), nil
 }
@@ -260,7 +260,7 @@ func (d *reader) str(what string) (string, error) {
 	}
 	n := binary.LittleEndian.Uint64(lb)
 	if n > uint64(d.size-d.off) {
-		return "", formatErr(at, fmt.Sprintf("%s length %d exceeds the remaining %d bytes", what, n, d.size-d.off), io.ErrUnexpectedEOF)
+		return "", refit.WrapErrorf("gguf", at, io.ErrUnexpectedEOF, "%s length %d exceeds the remaining %d bytes", what, n, d.size-d.off)
 	}
 	if err := d.charge(int64(n), 1, "metadata strings"); err != nil {
 		return "", err
@@ -435,13 +435,13 @@ func checkTensors(ts []TensorInfo, alignment, dataSize int64) error {
 		ti := &ts[i]
 		size, err := ti.Size()
 		if err != nil {
-			return formatErr(-1, fmt.Sprintf("tensor %q: %v", ti.Name, err), nil)
+			return refit.Errorf("gguf", -1, "tensor %q: %v", ti.Name, err)
 		}
 		if ti.Offset%uint64(alignment) != 0 {
-			return formatErr(-1, fmt.Sprintf("tensor %q offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, alignment), nil)
+			return refit.Errorf("gguf", -1, "tensor %q offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, alignment)
 		}
 		if ti.Offset > math.MaxInt64 || int64(ti.Offset) > dataSize || size > dataSize-int64(ti.Offset) {
-			return formatErr(-1, fmt.Sprintf("tensor %q (%d bytes at data offset %d) extends past the end of the data section (%d bytes)", ti.Name, size, ti.Offset, max(dataSize, 0)), io.ErrUnexpectedEOF)
+			return refit.WrapErrorf("gguf", -1, io.ErrUnexpectedEOF, "tensor %q (%d bytes at data offset %d) extends past the end of the data section (%d bytes)", ti.Name, size, ti.Offset, max(dataSize, 0))
 		}
 		if size > 0 {
 			spans = append(spans, span{int64(ti.Offset), int64(ti.Offset) + size, ti.Name})
@@ -450,7 +450,7 @@ func checkTensors(ts []TensorInfo, alignment, dataSize int64) error {
 	slices.SortFunc(spans, func(a, b span) int { return cmpInt64(a.start, b.start) })
 	for i := 1; i < len(spans); i++ {
 		if spans[i].start < spans[i-1].end {
-			return formatErr(-1, fmt.Sprintf("tensors %q and %q overlap", spans[i-1].name, spans[i].name), nil)
+			return refit.Errorf("gguf", -1, "tensors %q and %q overlap", spans[i-1].name, spans[i].name)
 		}
 	}
 	return nil
@@ -510,7 +510,7 @@ func scalar(t ValueType, b []byte, at int64) (any, error) {
 	case TypeBool:
 		// Only 0 and 1 are kept: any other byte could not be rewritten identically.
 		if b[0] > 1 {
-			return nil, formatErr(at, fmt.Sprintf("BOOL value %d is neither 0 nor 1", b[0]), nil)
+			return nil, refit.Errorf("gguf", at, "BOOL value %d is neither 0 nor 1", b[0])
 		}
 		return b[0] == 1, nil
 	case TypeUint64:
@@ -582,7 +582,7 @@ func (d *reader) array(depth int) (any, error) {
 		out := make([]bool, n)
 		for i, v := range raw {
 			if v > 1 {
-				return nil, formatErr(start+int64(i), fmt.Sprintf("BOOL value %d is neither 0 nor 1", v), nil)
+				return nil, refit.Errorf("gguf", start+int64(i), "BOOL value %d is neither 0 nor 1", v)
 			}
 			out[i] = v == 1
 		}

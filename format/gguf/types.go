@@ -70,45 +70,56 @@ type ggmlInfo struct {
 	dtype     tensor.DType
 }
 
-// ggmlTypes is the one table mapping ggml type ids to sizes and Refit dtypes.
-// Ids absent here (4, 5, 31-33, 36-38) were removed from ggml and are rejected.
-// Sizes follow ggml's type traits and are checked against tensor.DType in tests.
-var ggmlTypes = map[GGMLType]ggmlInfo{
-	0:  {"F32", 1, 4, tensor.F32},
-	1:  {"F16", 1, 2, tensor.F16},
-	2:  {"Q4_0", 32, 18, tensor.Q4_0},
-	3:  {"Q4_1", 32, 20, tensor.Q4_1},
-	6:  {"Q5_0", 32, 22, tensor.Q5_0},
-	7:  {"Q5_1", 32, 24, tensor.Q5_1},
-	8:  {"Q8_0", 32, 34, tensor.Q8_0},
-	9:  {"Q8_1", 32, 36, tensor.Q8_1},
-	10: {"Q2_K", 256, 84, tensor.Q2_K},
-	11: {"Q3_K", 256, 110, tensor.Q3_K},
-	12: {"Q4_K", 256, 144, tensor.Q4_K},
-	13: {"Q5_K", 256, 176, tensor.Q5_K},
-	14: {"Q6_K", 256, 210, tensor.Q6_K},
-	15: {"Q8_K", 256, 292, tensor.Q8_K},
-	16: {"IQ2_XXS", 256, 66, tensor.IQ2_XXS},
-	17: {"IQ2_XS", 256, 74, tensor.IQ2_XS},
-	18: {"IQ3_XXS", 256, 98, tensor.IQ3_XXS},
-	19: {"IQ1_S", 256, 50, tensor.IQ1_S},
-	20: {"IQ4_NL", 32, 18, tensor.IQ4_NL},
-	21: {"IQ3_S", 256, 110, tensor.IQ3_S},
-	22: {"IQ2_S", 256, 82, tensor.IQ2_S},
-	23: {"IQ4_XS", 256, 136, tensor.IQ4_XS},
-	24: {"I8", 1, 1, tensor.I8},
-	25: {"I16", 1, 2, tensor.I16},
-	26: {"I32", 1, 4, tensor.I32},
-	27: {"I64", 1, 8, tensor.I64},
-	28: {"F64", 1, 8, tensor.F64},
-	29: {"IQ1_M", 256, 56, tensor.IQ1_M},
-	30: {"BF16", 1, 2, tensor.BF16},
-	34: {"TQ1_0", 256, 54, tensor.TQ1_0},
-	35: {"TQ2_0", 256, 66, tensor.TQ2_0},
-	39: {"MXFP4", 32, 17, tensor.MXFP4},
-	40: {"NVFP4", 64, 36, tensor.Invalid},
-	41: {"Q1_0", 128, 18, tensor.Invalid},
-}
+// ggmlTypes maps ggml type ids to Refit dtypes. Sizes and names come from
+// tensor.DType's size table; only the types a Model cannot hold carry their own
+// (from ggml's type traits). Ids absent here (4, 5, 31-33, 36-38) were removed from
+// ggml and are rejected.
+var ggmlTypes = func() map[GGMLType]ggmlInfo {
+	m := map[GGMLType]ggmlInfo{
+		0:  {dtype: tensor.F32},
+		1:  {dtype: tensor.F16},
+		2:  {dtype: tensor.Q4_0},
+		3:  {dtype: tensor.Q4_1},
+		6:  {dtype: tensor.Q5_0},
+		7:  {dtype: tensor.Q5_1},
+		8:  {dtype: tensor.Q8_0},
+		9:  {dtype: tensor.Q8_1},
+		10: {dtype: tensor.Q2_K},
+		11: {dtype: tensor.Q3_K},
+		12: {dtype: tensor.Q4_K},
+		13: {dtype: tensor.Q5_K},
+		14: {dtype: tensor.Q6_K},
+		15: {dtype: tensor.Q8_K},
+		16: {dtype: tensor.IQ2_XXS},
+		17: {dtype: tensor.IQ2_XS},
+		18: {dtype: tensor.IQ3_XXS},
+		19: {dtype: tensor.IQ1_S},
+		20: {dtype: tensor.IQ4_NL},
+		21: {dtype: tensor.IQ3_S},
+		22: {dtype: tensor.IQ2_S},
+		23: {dtype: tensor.IQ4_XS},
+		24: {dtype: tensor.I8},
+		25: {dtype: tensor.I16},
+		26: {dtype: tensor.I32},
+		27: {dtype: tensor.I64},
+		28: {dtype: tensor.F64},
+		29: {dtype: tensor.IQ1_M},
+		30: {dtype: tensor.BF16},
+		34: {dtype: tensor.TQ1_0},
+		35: {dtype: tensor.TQ2_0},
+		39: {dtype: tensor.MXFP4},
+		40: {"NVFP4", 64, 36, tensor.Invalid},
+		41: {"Q1_0", 128, 18, tensor.Invalid},
+	}
+	for id, info := range m {
+		if info.dtype != tensor.Invalid {
+			info.name = info.dtype.String()
+			info.blockSize, info.typeSize = int64(info.dtype.BlockSize()), int64(info.dtype.TypeSize())
+			m[id] = info
+		}
+	}
+	return m
+}()
 
 // ggmlIDs is the inverse of ggmlTypes for the types a Model can hold.
 var ggmlIDs = func() map[tensor.DType]GGMLType {

@@ -61,7 +61,7 @@ func TestNoTempFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Decode(bytes.NewReader(b), int64(len(b)))
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

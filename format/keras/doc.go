@@ -14,15 +14,19 @@
 // order; tensors are named "<layer>/vars/<i>" (the layers/ prefix dropped), sorted by
 // layer path and numeric index. Optimizer state is skipped. config.json and
 // metadata.json become metadata "keras.config" and "keras.metadata". The
-// arch/tflayout package maps both naming schemes to PyTorch module paths.
+// layout package maps both naming schemes to PyTorch module paths.
 //
 // # HDF5
 //
 // HDF5 is read by github.com/scigolib/hdf5 (pure Go) behind a small wrapper. That
-// library opens files by name and returns datasets as float64, so: the HDF5 bytes are
-// copied to a temporary file that is unlinked before the copy starts and opened through
-// /proc/self/fd on Linux (elsewhere: as soon as it is open), so disk use equals the HDF5
-// data and nothing is left behind, even by a killed process; tensors are read whole and converted to the
+// library opens files by name only (it cannot read from an io.ReaderAt) and returns
+// datasets as float64, so: a legacy .h5 file given as a whole local file (*os.File or
+// refit.MappedFile, as refit.Open passes it) is opened by the library through
+// /proc/self/fd on Linux, without a copy; otherwise (a .keras archive member, a reader
+// in memory, other systems) the HDF5 bytes are copied to a temporary file that is
+// unlinked before the copy starts and opened through /proc/self/fd on Linux
+// (elsewhere: as soon as it is open), so disk use equals the HDF5 data and nothing is
+// left behind, even by a killed process; tensors are read whole and converted to the
 // dataset's own type (float32, float64, int32, int64; int64 values beyond 2^53 lose
 // precision) when pulled, one at a time. Other dataset types (float16, bool enums,
 // strings) are skipped and listed in metadata "keras.skipped".

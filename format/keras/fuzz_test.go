@@ -39,7 +39,7 @@ func FuzzDecode(f *testing.F) {
 			errors.Is(err, refit.ErrBudget)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := Decode(bytes.NewReader(b), int64(len(b)))
+		m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 		if err != nil {
 			if !documented(err) {
 				t.Fatalf("Decode = %v: not a documented error", err)
@@ -62,7 +62,7 @@ func TestHDF5Crasher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Decode(bytes.NewReader(b), int64(len(b))); !errors.Is(err, refit.ErrFormat) {
+	if _, err := Decode(bytes.NewReader(b), int64(len(b)), nil); !errors.Is(err, refit.ErrFormat) {
 		t.Fatalf("Decode = %v, want ErrFormat", err)
 	}
 }

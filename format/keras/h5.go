@@ -18,17 +18,63 @@ import (
 	"github.com/refit-ml/refit/tensor"
 )
 
-// h5File wraps github.com/scigolib/hdf5, which opens files by name only, reads whole
-// datasets as float64 and may panic on malformed files. The wrapper copies the input
-// to a temporary file that is unlinked as soon as it is open, serializes access,
-// recovers panics as ErrFormat and maps datasets to Refit dtypes and shapes.
+// h5File wraps github.com/scigolib/hdf5, which opens files by name only (it cannot
+// read from an io.ReaderAt: its File holds an *os.File it opens itself), reads whole
+// datasets as float64 and may panic on malformed files. The wrapper opens the input
+// file itself through /proc/self/fd when the input is a whole local file (an *os.File
+// or refit.MappedFile), and otherwise copies the input to a temporary file that is
+// unlinked as soon as it is open; it serializes access, recovers panics as ErrFormat
+// and maps datasets to Refit dtypes and shapes.
 type h5File struct {
 	mu     sync.Mutex
 	f      *hdf5.File
 	size   int64 // of the HDF5 data
 	budget *refit.Budget
-	tmp    *os.File  // the copy, for checkChunks
-	raw    *h5Reader // over tmp
+	tmp    *os.File  // the copy, nil when the library opened the input itself
+	raw    *h5Reader // over the library's file, for checkChunks
+}
+
+// fdPath returns a name under which the library can open the whole file r of the
+// given size without a copy, or "" when there is none.
+func fdPath(r io.ReaderAt, size int64) string {
+	f, ok := r.(interface{ Fd() uintptr })
+	if !ok {
+		return ""
+	}
+	path := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Size() != size {
+		return ""
+	}
+	return path
+}
+
+// openH5At opens r, the whole HDF5 input, without copying it when fdPath finds a
+// name for it, and through openH5's copy otherwise.
+func openH5At(r io.ReaderAt, size int64, budget *refit.Budget) (*h5File, error) {
+	if path := fdPath(r, size); path != "" {
+		return openLibrary(path, r, size, budget, nil)
+	}
+	return openH5(io.NewSectionReader(r, 0, size), budget)
+}
+
+// openLibrary checks the HDF5 data in r (the superblock, then the heaps the library
+// will load, charged to budget) and opens path, the same bytes, with the library. tmp
+// is the temporary copy behind path, or nil.
+func openLibrary(path string, r io.ReaderAt, size int64, budget *refit.Budget, tmp *os.File) (h *h5File, err error) {
+	raw, err := superblockSizes(r, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHeaps(raw, budget); err != nil {
+		return nil, err
+	}
+	defer recovered(&err)
+	f, err := hdf5.Open(path)
+	if err != nil {
+		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
+	}
+	raw.r = f.Reader() // the library's own descriptor, open until Close
+	return &h5File{f: f, size: size, budget: budget, tmp: tmp, raw: raw}, nil
 }
 
 // maxExpansion bounds a dataset's size relative to the file: gzip, the filter Keras
@@ -67,19 +113,7 @@ func openH5(r io.Reader, budget *refit.Budget) (h *h5File, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keras: copying HDF5 data: %w", err)
 	}
-	raw, err := superblockSizes(tmp, size)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkHeaps(raw, budget); err != nil {
-		return nil, err
-	}
-	defer recovered(&err)
-	f, err := hdf5.Open(path)
-	if err != nil {
-		return nil, refit.Errorf("keras", -1, "HDF5: %v", err)
-	}
-	return &h5File{f: f, size: size, budget: budget, tmp: tmp, raw: raw}, nil
+	return openLibrary(path, tmp, size, budget, tmp)
 }
 
 // superblockSizes reads the sizes of offsets and lengths from the superblock.
@@ -158,6 +192,9 @@ func checkHeaps(h *h5Reader, budget *refit.Budget) error {
 func (h *h5File) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.tmp == nil {
+		return h.f.Close()
+	}
 	return errors.Join(h.f.Close(), h.tmp.Close())
 }
 

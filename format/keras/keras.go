@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"path"
 	"strings"
@@ -26,9 +25,7 @@ func init() {
 		Name:       "keras",
 		Extensions: []string{".keras", ".h5", ".hdf5"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
-			return decode(r, size, opts.NewBudget())
-		},
+		Decode:     Decode,
 	})
 }
 
@@ -52,16 +49,17 @@ func Sniff(r io.ReaderAt, size int64) bool {
 }
 
 // Decode reads a legacy Keras HDF5 file (.h5: a whole model or save_weights output) or
-// a Keras 3 .keras archive. Tensors are read lazily from a private temporary copy of
-// the HDF5 data; the model must be closed. Heaps and datasets are read within a memory
-// budget of refit.DefaultMaxMemory (see the package doc).
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
-	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+// a Keras 3 .keras archive. Tensors are read lazily through the HDF5 library's own
+// descriptor of the file, or of a private temporary copy of the HDF5 data when r is
+// not a whole local file (see the package doc); the model must be closed. Heaps and datasets are read within the
+// memory budget of opts (see the package doc); opts may be nil.
+func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+	return decode(r, size, opts.NewBudget())
 }
 
 func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
 	if refit.HasPrefix(r, size, h5Magic) {
-		h, err := openH5(io.NewSectionReader(r, 0, size), budget)
+		h, err := openH5At(r, size, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -120,8 +118,8 @@ func decodeLegacy(h *h5File) (*refit.Model, error) {
 	}
 	var skipped []string
 	for _, layer := range layers {
-		if !fs.ValidPath(layer) {
-			return nil, fmt.Errorf("keras: layer name %q: %w", layer, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("keras", "layer name", layer); err != nil {
+			return nil, err
 		}
 		lg := byPath[weightsRoot+"/"+layer]
 		if lg.group == nil {
@@ -181,8 +179,8 @@ func decodeKeras3(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model
 	m.Metadata.Set("keras.format", "keras")
 	var weights *ziparchive.Member
 	for _, f := range z.Members {
-		if !fs.ValidPath(f.Name) {
-			return nil, fmt.Errorf("keras: archive member %q: %w", f.Name, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("keras", "archive member", f.Name); err != nil {
+			return nil, err
 		}
 		switch f.Name {
 		case "config.json", "metadata.json":

@@ -39,7 +39,7 @@ func decodeFile(t *testing.T, name string) *refit.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Decode(bytes.NewReader(b), int64(len(b)))
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatalf("Decode(%q) = %v", name, err)
 	}
@@ -164,7 +164,7 @@ func TestDecodeBad(t *testing.T) {
 		{"zip escaping member", zipOf(t, map[string][]byte{"../config.json": []byte("{}"), "model.weights.h5": legacy}), refit.ErrInsecurePath},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Decode(bytes.NewReader(tc.in), int64(len(tc.in)))
+			m, err := Decode(bytes.NewReader(tc.in), int64(len(tc.in)), nil)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Decode = %v, want %v", err, tc.want)
 			}

@@ -93,7 +93,7 @@ func TestBadNPY(t *testing.T) {
 			if !errors.Is(err, c.want) {
 				t.Fatalf("ReadNPY = %v, %v; want %v", x, err, c.want)
 			}
-			if _, err := Decode(bytes.NewReader(c.in), int64(len(c.in))); !errors.Is(err, c.want) {
+			if _, err := Decode(bytes.NewReader(c.in), int64(len(c.in)), nil); !errors.Is(err, c.want) {
 				t.Fatalf("Decode = %v, want %v", err, c.want)
 			}
 		})
@@ -206,7 +206,7 @@ func TestBadNPZ(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := buildZip(t, c.members...)
-			m, err := Decode(bytes.NewReader(b), int64(len(b)))
+			m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 			if c.decodeErr != nil {
 				if !errors.Is(err, c.decodeErr) {
 					t.Fatalf("Decode = %v, want %v", err, c.decodeErr)
@@ -230,7 +230,7 @@ func TestInflateStopsAtDeclaredSize(t *testing.T) {
 	npy := npyOf(t, small)
 	content := append(append([]byte(nil), npy...), make([]byte, 1<<20)...)
 	b := buildZip(t, zipMember{name: "s.npy", data: content, deflate: true, usize: int64(len(npy))})
-	m, err := Decode(bytes.NewReader(b), int64(len(b)))
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatalf("Decode = %v", err)
 	}
@@ -246,12 +246,12 @@ func TestBadZip(t *testing.T) {
 	}
 	for _, n := range []int{4, 30, len(good) / 2, len(good) - 1} {
 		b := good[:n]
-		if _, err := Decode(bytes.NewReader(b), int64(len(b))); !errors.Is(err, refit.ErrFormat) {
+		if _, err := Decode(bytes.NewReader(b), int64(len(b)), nil); !errors.Is(err, refit.ErrFormat) {
 			t.Errorf("Decode(stored.npz[:%d]) = %v, want ErrFormat", n, err)
 		}
 	}
 	junk := []byte("not numpy at all")
-	if _, err := Decode(bytes.NewReader(junk), int64(len(junk))); !errors.Is(err, refit.ErrFormat) {
+	if _, err := Decode(bytes.NewReader(junk), int64(len(junk)), nil); !errors.Is(err, refit.ErrFormat) {
 		t.Errorf("Decode(junk) = %v, want ErrFormat", err)
 	}
 }
@@ -292,7 +292,7 @@ func TestSniff(t *testing.T) {
 		})
 	}
 	// An empty archive, as numpy.savez() with no arrays writes, decodes to no tensors.
-	m, err := Decode(bytes.NewReader(emptyZip), int64(len(emptyZip)))
+	m, err := Decode(bytes.NewReader(emptyZip), int64(len(emptyZip)), nil)
 	if err != nil || len(m.Tensors) != 0 {
 		t.Errorf("Decode(empty zip) = %v, %v; want no tensors", m, err)
 	}

@@ -19,7 +19,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	m, err := numpy.Decode(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	m, err := numpy.Decode(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -70,7 +70,7 @@ func FuzzDecodeNPZ(f *testing.F) {
 	}
 	f.Add(small.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := Decode(bytes.NewReader(b), int64(len(b)))
+		m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 		if err != nil {
 			checkDecodeErr(t, err)
 			return
@@ -88,7 +88,7 @@ func FuzzDecodeNPZ(f *testing.F) {
 			if err := WriteNPZ(&buf, m.Tensors, compress); err != nil {
 				t.Fatalf("WriteNPZ of decoded tensors = %v", err)
 			}
-			back, err := Decode(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			back, err := Decode(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
 			if err != nil {
 				t.Fatalf("Decode(WriteNPZ(m)) = %v", err)
 			}

@@ -74,29 +74,29 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 func readHeader(rd io.Reader, size int64) (*Header, error) {
 	var prefix [12]byte
 	if size < 10 {
-		return nil, formatErr(0, io.ErrUnexpectedEOF, "file of %d bytes is too short for a .npy header", size)
+		return nil, refit.WrapErrorf("numpy", 0, io.ErrUnexpectedEOF, "file of %d bytes is too short for a .npy header", size)
 	}
 	if _, err := io.ReadFull(rd, prefix[:8]); err != nil {
-		return nil, formatErr(0, unexpectedEOF(err), "reading magic")
+		return nil, refit.WrapErrorf("numpy", 0, unexpectedEOF(err), "reading magic")
 	}
 	if string(prefix[:6]) != Magic {
-		return nil, formatErr(0, nil, "bad magic %q, want %q", prefix[:6], Magic)
+		return nil, refit.Errorf("numpy", 0, "bad magic %q, want %q", prefix[:6], Magic)
 	}
 	h := &Header{Major: prefix[6], Minor: prefix[7]}
 	var hlen int64
 	switch {
 	case h.Major == 1 && h.Minor == 0:
 		if _, err := io.ReadFull(rd, prefix[8:10]); err != nil {
-			return nil, formatErr(8, unexpectedEOF(err), "reading header length")
+			return nil, refit.WrapErrorf("numpy", 8, unexpectedEOF(err), "reading header length")
 		}
 		hlen = int64(binary.LittleEndian.Uint16(prefix[8:10]))
 		h.DataOffset = 10
 	case (h.Major == 2 || h.Major == 3) && h.Minor == 0:
 		if size < 12 {
-			return nil, formatErr(8, io.ErrUnexpectedEOF, "file of %d bytes is too short for a version %d header", size, h.Major)
+			return nil, refit.WrapErrorf("numpy", 8, io.ErrUnexpectedEOF, "file of %d bytes is too short for a version %d header", size, h.Major)
 		}
 		if _, err := io.ReadFull(rd, prefix[8:12]); err != nil {
-			return nil, formatErr(8, unexpectedEOF(err), "reading header length")
+			return nil, refit.WrapErrorf("numpy", 8, unexpectedEOF(err), "reading header length")
 		}
 		hlen = int64(binary.LittleEndian.Uint32(prefix[8:12]))
 		h.DataOffset = 12
@@ -106,14 +106,14 @@ func readHeader(rd io.Reader, size int64) (*Header, error) {
 	// The length comes from the file: check it against the cap and the bytes
 	// present before allocating.
 	if hlen > MaxHeaderSize {
-		return nil, formatErr(8, nil, "header length %d exceeds the %d-byte limit", hlen, MaxHeaderSize)
+		return nil, refit.Errorf("numpy", 8, "header length %d exceeds the %d-byte limit", hlen, MaxHeaderSize)
 	}
 	if hlen > size-h.DataOffset {
-		return nil, formatErr(8, io.ErrUnexpectedEOF, "header length %d exceeds the %d bytes left", hlen, size-h.DataOffset)
+		return nil, refit.WrapErrorf("numpy", 8, io.ErrUnexpectedEOF, "header length %d exceeds the %d bytes left", hlen, size-h.DataOffset)
 	}
 	text := make([]byte, hlen)
 	if _, err := io.ReadFull(rd, text); err != nil {
-		return nil, formatErr(h.DataOffset, unexpectedEOF(err), "reading header")
+		return nil, refit.WrapErrorf("numpy", h.DataOffset, unexpectedEOF(err), "reading header")
 	}
 	if err := h.parseDict(string(text)); err != nil {
 		return nil, err
@@ -122,14 +122,14 @@ func readHeader(rd io.Reader, size int64) (*Header, error) {
 
 	n, err := tensor.ByteSize(h.DType, h.Shape)
 	if err != nil {
-		return nil, formatErr(h.DataOffset, err, "shape %v of %s", h.Shape, h.Descr)
+		return nil, refit.WrapErrorf("numpy", h.DataOffset, err, "shape %v of %s", h.Shape, h.Descr)
 	}
 	h.DataSize = n
 	switch left := size - h.DataOffset; {
 	case n > left:
-		return nil, formatErr(h.DataOffset, io.ErrUnexpectedEOF, "%s %v needs %d data bytes, have %d", h.Descr, h.Shape, n, left)
+		return nil, refit.WrapErrorf("numpy", h.DataOffset, io.ErrUnexpectedEOF, "%s %v needs %d data bytes, have %d", h.Descr, h.Shape, n, left)
 	case n < left:
-		return nil, formatErr(h.DataOffset+n, nil, "%d bytes after the array data", left-n)
+		return nil, refit.Errorf("numpy", h.DataOffset+n, "%d bytes after the array data", left-n)
 	}
 	return h, nil
 }
@@ -141,31 +141,27 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-func formatErr(off int64, cause error, msg string, args ...any) error {
-	return &refit.FormatError{Format: "numpy", Offset: off, Msg: fmt.Sprintf(msg, args...), Err: cause}
-}
-
 // parseDict fills h from the header's dictionary literal.
 func (h *Header) parseDict(text string) error {
 	const at = 10 // header text starts at byte 10 or 12; report the start
 	// Versions 1 and 2 are latin-1; the fields Refit reads are ASCII either way.
 	if h.Major >= 3 && !utf8.ValidString(text) {
-		return formatErr(at, nil, "version 3 header is not UTF-8")
+		return refit.Errorf("numpy", at, "version 3 header is not UTF-8")
 	}
 	v, err := npyheader.Parse(text)
 	if err != nil {
-		return formatErr(at, err, "malformed header")
+		return refit.WrapErrorf("numpy", at, err, "malformed header")
 	}
 	d, ok := v.(*npyheader.Dict)
 	if !ok {
-		return formatErr(at, nil, "header is not a dict")
+		return refit.Errorf("numpy", at, "header is not a dict")
 	}
 	if len(d.Keys) != 3 {
-		return formatErr(at, nil, "header keys %q, want descr, fortran_order and shape", d.Keys)
+		return refit.Errorf("numpy", at, "header keys %q, want descr, fortran_order and shape", d.Keys)
 	}
 	for _, k := range []string{"descr", "fortran_order", "shape"} {
 		if _, ok := d.Vals[k]; !ok {
-			return formatErr(at, nil, "header keys %q, want descr, fortran_order and shape", d.Keys)
+			return refit.Errorf("numpy", at, "header keys %q, want descr, fortran_order and shape", d.Keys)
 		}
 	}
 	// numpy.load unpickles the data of any dtype that is or holds an object, whatever
@@ -183,25 +179,25 @@ func (h *Header) parseDict(text string) error {
 	case npyheader.List, npyheader.Tuple:
 		return refit.Unsupportedf("numpy", "structured dtype %v", descr)
 	default:
-		return formatErr(at, nil, "descr %v is not a string", descr)
+		return refit.Errorf("numpy", at, "descr %v is not a string", descr)
 	}
 	fortran, ok := d.Vals["fortran_order"].(bool)
 	if !ok {
-		return formatErr(at, nil, "fortran_order %v is not a bool", d.Vals["fortran_order"])
+		return refit.Errorf("numpy", at, "fortran_order %v is not a bool", d.Vals["fortran_order"])
 	}
 	h.FortranOrder = fortran
 	shape, ok := d.Vals["shape"].(npyheader.Tuple)
 	if !ok {
-		return formatErr(at, nil, "shape %v is not a tuple", d.Vals["shape"])
+		return refit.Errorf("numpy", at, "shape %v is not a tuple", d.Vals["shape"])
 	}
 	if len(shape) > tensor.MaxDims {
-		return formatErr(at, nil, "rank %d exceeds %d", len(shape), tensor.MaxDims)
+		return refit.Errorf("numpy", at, "rank %d exceeds %d", len(shape), tensor.MaxDims)
 	}
 	h.Shape = make(tensor.Shape, len(shape))
 	for i, x := range shape {
 		n, ok := x.(int64)
 		if !ok || n < 0 {
-			return formatErr(at, nil, "shape dimension %v is not a non-negative integer", x)
+			return refit.Errorf("numpy", at, "shape dimension %v is not a non-negative integer", x)
 		}
 		h.Shape[i] = n
 	}
@@ -248,7 +244,7 @@ func parseDescr(s string) (d tensor.DType, bigEndian bool, err error) {
 	if npyheader.Known(s) || code != "" && strings.IndexByte(numpyKinds, code[0]) >= 0 && typeCode.MatchString(code) {
 		return 0, false, refit.Unsupportedf("numpy", "dtype %q", s)
 	}
-	return 0, false, formatErr(-1, nil, "invalid dtype descriptor %q", s)
+	return 0, false, refit.Errorf("numpy", -1, "invalid dtype descriptor %q", s)
 }
 
 // descrFor returns the little-endian numpy descriptor of d, or false if numpy has no such type.

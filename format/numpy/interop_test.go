@@ -46,7 +46,7 @@ func TestNumpyLoadsRefitOutput(t *testing.T) {
 		if fx.Error != "" || !strings.HasSuffix(fx.File, ".npy") {
 			continue
 		}
-		m, err := DecodeFS(refit.DirFS("testdata"), fx.File)
+		m, err := DecodeFS(refit.DirFS("testdata"), fx.File, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ var zipTime = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 func openZip(r io.ReaderAt, size int64) (*ziparchive.Reader, error) {
 	zr, err := ziparchive.NewReader(r, size)
 	if err != nil {
-		return nil, formatErr(-1, err, "reading zip directory")
+		return nil, refit.WrapErrorf("numpy", -1, err, "reading zip directory")
 	}
 	return zr, nil
 }
@@ -53,11 +53,11 @@ func decodeNPZ(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, e
 		if !ok || name == "" {
 			return nil, refit.Unsupportedf("numpy", "member %q of the .npz archive is not a .npy array", f.Name)
 		}
-		if !fs.ValidPath(f.Name) {
-			return nil, fmt.Errorf("numpy: member %q: %w", f.Name, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("numpy", "member", f.Name); err != nil {
+			return nil, err
 		}
 		if seen[name] {
-			return nil, formatErr(-1, nil, "duplicate member %q", f.Name)
+			return nil, refit.Errorf("numpy", -1, "duplicate member %q", f.Name)
 		}
 		seen[name] = true
 		t, err := decodeMember(zr, r, size, f, name, budget)
@@ -76,13 +76,13 @@ func decodeMember(zr *ziparchive.Reader, r io.ReaderAt, size int64, f *ziparchiv
 	usize, csize := f.Size, f.CompressedSize
 	off := f.DataOffset
 	if off < 0 || off > size || csize > size-off {
-		return nil, formatErr(off, io.ErrUnexpectedEOF, "member %q: %d compressed bytes run past the end of the archive", f.Name, csize)
+		return nil, refit.WrapErrorf("numpy", off, io.ErrUnexpectedEOF, "member %q: %d compressed bytes run past the end of the archive", f.Name, csize)
 	}
 	memberErr := func(err error) error { return fmt.Errorf("numpy: member %q: %w", f.Name, err) }
 	switch f.Method {
 	case ziparchive.Store:
 		if csize != usize {
-			return nil, formatErr(off, nil, "stored member %q: compressed size %d != size %d", f.Name, csize, usize)
+			return nil, refit.Errorf("numpy", off, "stored member %q: compressed size %d != size %d", f.Name, csize, usize)
 		}
 		sec := io.NewSectionReader(r, off, usize)
 		h, err := ReadHeader(sec, usize)
@@ -100,14 +100,14 @@ func decodeMember(zr *ziparchive.Reader, r io.ReaderAt, size int64, f *ziparchiv
 		}, data)
 	case ziparchive.Deflate, ziparchive.BZip2: // numpy.load reads both through zipfile
 		if f.Method == ziparchive.Deflate && usize > maxDeflateSlack && (usize-maxDeflateSlack)/maxDeflateRatio > csize {
-			return nil, formatErr(off, nil, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
+			return nil, refit.Errorf("numpy", off, "deflated member %q: %d bytes cannot inflate to the declared %d", f.Name, csize, usize)
 		}
 		// The declared size bounds everything read: the header must declare exactly
 		// the data that fills the member, and reading stops there, so a member that
 		// inflates beyond its declared size (a zip bomb) is never expanded.
 		rc, err := zr.Open(f)
 		if err != nil {
-			return nil, memberErr(formatErr(off, err, "opening"))
+			return nil, memberErr(refit.WrapErrorf("numpy", off, err, "opening"))
 		}
 		h, err := readHeader(refit.LimitInflated("numpy", f.Name, rc, usize), usize)
 		rc.Close()
@@ -130,16 +130,16 @@ func inflate(zr *ziparchive.Reader, f *ziparchive.Member, h *Header, budget *ref
 	}
 	zrc, err := zr.Open(f)
 	if err != nil {
-		return nil, formatErr(-1, err, "member %q: opening", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, err, "member %q: opening", f.Name)
 	}
 	defer zrc.Close()
 	rc := refit.LimitInflated("numpy", f.Name, zrc, f.Size)
 	if _, err := io.CopyN(io.Discard, rc, h.DataOffset); err != nil {
-		return nil, formatErr(-1, unexpectedEOF(err), "member %q: skipping header", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, unexpectedEOF(err), "member %q: skipping header", f.Name)
 	}
 	buf := make([]byte, h.DataSize)
 	if _, err := io.ReadFull(rc, buf); err != nil {
-		return nil, formatErr(-1, unexpectedEOF(err), "member %q: inflating", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, unexpectedEOF(err), "member %q: inflating", f.Name)
 	}
 	// One more read reaches the end of the member, where ziparchive checks the CRC
 	// and that no byte follows the declared size.
@@ -148,7 +148,7 @@ func inflate(zr *ziparchive.Reader, f *ziparchive.Member, h *Header, budget *ref
 		if err == nil || err == io.EOF {
 			err = errors.New("data beyond the declared size")
 		}
-		return nil, formatErr(-1, err, "member %q", f.Name)
+		return nil, refit.WrapErrorf("numpy", -1, err, "member %q", f.Name)
 	}
 	return buf, nil
 }

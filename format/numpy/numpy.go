@@ -16,14 +16,10 @@ func init() {
 		Name:       "numpy",
 		Extensions: []string{".npy", ".npz"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
-			return decode(r, size, opts.NewBudget())
-		},
-		DecodeFS: func(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
-			return decodeFS(fsys, name, opts.NewBudget())
-		},
-		Encode:   func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
-		EncodeFS: EncodeFS,
+		Decode:     Decode,
+		DecodeFS:   DecodeFS,
+		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
+		EncodeFS:   EncodeFS,
 	})
 }
 
@@ -36,9 +32,9 @@ func Sniff(r io.ReaderAt, size int64) bool {
 // Decode reads a .npy array or a .npz archive, telling them apart by their magic.
 // A .npy array becomes one tensor named DefaultName; each .npz member "x.npy"
 // becomes a tensor named "x", in archive order. Metadata is empty. Deflated members are
-// inflated within a memory budget of refit.DefaultMaxMemory (see the package doc).
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
-	return decode(r, size, refit.NewBudget(refit.DefaultMaxMemory()))
+// inflated within the memory budget of opts (see the package doc); opts may be nil.
+func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model, error) {
+	return decode(r, size, opts.NewBudget())
 }
 
 func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, error) {
@@ -52,14 +48,14 @@ func decode(r io.ReaderAt, size int64, budget *refit.Budget) (*refit.Model, erro
 	if refit.HasPrefix(r, size, "PK\x03\x04") || refit.HasPrefix(r, size, "PK\x05\x06") {
 		return decodeNPZ(r, size, budget)
 	}
-	return nil, formatErr(0, nil, "neither a .npy array (magic %q) nor a .npz zip archive", Magic)
+	return nil, refit.Errorf("numpy", 0, "neither a .npy array (magic %q) nor a .npz zip archive", Magic)
 }
 
 // DecodeFS opens name in fsys and decodes it like Decode, except that the tensor of a
 // .npy file is named after the file ("weights.npy" gives "weights"), as numpy.savez
-// names archive members. The model keeps the file open until closed.
-func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
-	return decodeFS(fsys, name, refit.NewBudget(refit.DefaultMaxMemory()))
+// names archive members. The model keeps the file open until closed. opts may be nil.
+func DecodeFS(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
+	return decodeFS(fsys, name, opts.NewBudget())
 }
 
 func decodeFS(fsys fs.FS, name string, budget *refit.Budget) (*refit.Model, error) {

@@ -78,7 +78,7 @@ func checkFixture(t *testing.T, fx fixture, m *refit.Model) {
 func TestFixtures(t *testing.T) {
 	for _, fx := range loadFixtures(t) {
 		t.Run(fx.File, func(t *testing.T) {
-			m, err := DecodeFS(refit.DirFS("testdata"), fx.File)
+			m, err := DecodeFS(refit.DirFS("testdata"), fx.File, nil)
 			if fx.Error != "" {
 				if !errors.Is(err, refit.ErrUnsupported) {
 					t.Fatalf("DecodeFS(%q) = %v, want ErrUnsupported", fx.File, err)
@@ -100,7 +100,7 @@ func TestDecodeNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Decode(bytes.NewReader(b), int64(len(b)))
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestRoundTrip(t *testing.T) {
 		if fx.Error != "" || strings.HasSuffix(fx.File, ".npz") {
 			continue
 		}
-		m, err := DecodeFS(refit.DirFS("testdata"), fx.File)
+		m, err := DecodeFS(refit.DirFS("testdata"), fx.File, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +219,7 @@ func TestRoundTrip(t *testing.T) {
 			if !bytes.Equal(a.Bytes(), b.Bytes()) {
 				t.Error("two encodings of the same tensors differ")
 			}
-			m, err := Decode(bytes.NewReader(a.Bytes()), int64(a.Len()))
+			m, err := Decode(bytes.NewReader(a.Bytes()), int64(a.Len()), nil)
 			if err != nil {
 				t.Fatalf("Decode(WriteNPZ) = %v", err)
 			}

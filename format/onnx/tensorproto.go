@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,12 +21,6 @@ import (
 
 // maxProtoSize is protobuf's 2 GiB message limit, which every ONNX tool enforces.
 const maxProtoSize = math.MaxInt32
-
-// formatErr returns a *refit.FormatError for a tensor, wrapping cause (may be nil).
-func formatErr(tensorName string, cause error, msg string, args ...any) error {
-	return &refit.FormatError{Format: "onnx", Offset: -1,
-		Msg: fmt.Sprintf("tensor %q: ", tensorName) + fmt.Sprintf(msg, args...), Err: cause}
-}
 
 // TensorFromProto converts a TensorProto of any storage form to a tensor: raw_data
 // (aliased, not copied), the typed fields (float_data, int32_data holding float16,
@@ -131,23 +126,17 @@ type externalRef struct {
 	hasLength      bool
 }
 
-// cleanLocation validates an external data location taken from a file: relative,
-// no ".." element, no drive letter. Backslashes (Windows writers) count as slashes.
+// cleanLocation validates an external data location taken from a file with
+// refit.IsLocalPath after normalizing what ONNX writers produce: backslashes (Windows
+// writers) count as slashes, and "./" or "a//b" are cleaned. A ".." element is
+// refused even where cleaning would remove it.
 func cleanLocation(loc string) (string, bool) {
 	l := strings.ReplaceAll(loc, `\`, "/")
-	if l == "" || strings.HasPrefix(l, "/") || (len(l) >= 2 && l[1] == ':') {
+	if slices.Contains(strings.Split(l, "/"), "..") {
 		return "", false
-	}
-	for _, e := range strings.Split(l, "/") {
-		if e == ".." {
-			return "", false
-		}
 	}
 	c := path.Clean(l)
-	if c == "." || !fs.ValidPath(c) {
-		return "", false
-	}
-	return c, true
+	return c, refit.IsLocalPath(c)
 }
 
 func parseExternal(tp *onnxpb.TensorProto) (externalRef, error) {
@@ -161,7 +150,7 @@ func parseExternal(tp *onnxpb.TensorProto) (externalRef, error) {
 		case "offset", "length":
 			v, err := strconv.ParseInt(kv.GetValue(), 10, 64)
 			if err != nil || v < 0 {
-				return ref, formatErr(name, nil, "external data %s %q is not a non-negative integer", kv.GetKey(), kv.GetValue())
+				return ref, refit.Errorf("onnx", -1, "tensor %q: external data %s %q is not a non-negative integer", name, kv.GetKey(), kv.GetValue())
 			}
 			if kv.GetKey() == "offset" {
 				ref.offset = v
@@ -171,7 +160,7 @@ func parseExternal(tp *onnxpb.TensorProto) (externalRef, error) {
 		}
 	}
 	if loc == "" {
-		return ref, formatErr(name, nil, "external data without a location")
+		return ref, refit.Errorf("onnx", -1, "tensor %q: external data without a location", name)
 	}
 	c, ok := cleanLocation(loc)
 	if !ok {
@@ -213,17 +202,17 @@ func (r *resolver) external(tp *onnxpb.TensorProto, size int64) (tensor.Data, er
 		length = max(fsize-ref.offset, 0)
 	}
 	if ref.offset > fsize || length > fsize-ref.offset {
-		return nil, formatErr(name, io.ErrUnexpectedEOF, "external data [%d, +%d) lies beyond the end of %s (%d bytes)", ref.offset, length, ref.location, fsize)
+		return nil, refit.WrapErrorf("onnx", -1, io.ErrUnexpectedEOF, "tensor %q: external data [%d, +%d) lies beyond the end of %s (%d bytes)", name, ref.offset, length, ref.location, fsize)
 	}
 	if length != size {
-		return nil, formatErr(name, nil, "external data has %d bytes, its type and shape need %d", length, size)
+		return nil, refit.Errorf("onnx", -1, "tensor %q: external data has %d bytes, its type and shape need %d", name, length, size)
 	}
 	if r.lazy {
 		return io.NewSectionReader(f, ref.offset, length), nil
 	}
 	buf := make([]byte, length)
 	if n, err := f.ReadAt(buf, ref.offset); n != len(buf) {
-		return nil, formatErr(name, err, "reading external data from %s", ref.location)
+		return nil, refit.WrapErrorf("onnx", -1, err, "tensor %q: reading external data from %s", name, ref.location)
 	}
 	return bytes.NewReader(buf), nil
 }
@@ -236,11 +225,11 @@ func hasTyped(tp *onnxpb.TensorProto) bool {
 // protoShape validates dims.
 func protoShape(tp *onnxpb.TensorProto) (tensor.Shape, error) {
 	if len(tp.Dims) > tensor.MaxDims {
-		return nil, formatErr(tp.GetName(), nil, "%d dimensions, more than %d", len(tp.Dims), tensor.MaxDims)
+		return nil, refit.Errorf("onnx", -1, "tensor %q: %d dimensions, more than %d", tp.GetName(), len(tp.Dims), tensor.MaxDims)
 	}
 	for _, d := range tp.Dims {
 		if d < 0 {
-			return nil, formatErr(tp.GetName(), nil, "negative dimension in %v", tp.Dims)
+			return nil, refit.Errorf("onnx", -1, "tensor %q: negative dimension in %v", tp.GetName(), tp.Dims)
 		}
 	}
 	return tensor.Shape(append([]int64{}, tp.Dims...)), nil
@@ -253,7 +242,7 @@ func protoTensor(tp *onnxpb.TensorProto, raw tensor.Data, r *resolver) (*tensor.
 	if errors.Is(err, refit.ErrUnsupported) {
 		return nil, refit.Unsupportedf("onnx", "tensor %q: element type %s has no Refit dtype", name, TypeName(tp.GetDataType()))
 	} else if err != nil {
-		return nil, formatErr(name, nil, "unknown element type %d", tp.GetDataType())
+		return nil, refit.Errorf("onnx", -1, "tensor %q: unknown element type %d", name, tp.GetDataType())
 	}
 	if tp.Segment != nil {
 		return nil, refit.Unsupportedf("onnx", "tensor %q is a segment of a larger tensor", name)
@@ -264,7 +253,7 @@ func protoTensor(tp *onnxpb.TensorProto, raw tensor.Data, r *resolver) (*tensor.
 	}
 	size, err := tensor.ByteSize(d, shape)
 	if err != nil {
-		return nil, formatErr(name, err, "shape %v", shape)
+		return nil, refit.WrapErrorf("onnx", -1, err, "tensor %q: shape %v", name, shape)
 	}
 	if raw == nil && tp.RawData != nil {
 		raw = bytes.NewReader(tp.RawData)
@@ -273,16 +262,16 @@ func protoTensor(tp *onnxpb.TensorProto, raw tensor.Data, r *resolver) (*tensor.
 	var data tensor.Data
 	switch {
 	case external && (raw != nil || hasTyped(tp)):
-		return nil, formatErr(name, nil, "has both external data and data in the file")
+		return nil, refit.Errorf("onnx", -1, "tensor %q: has both external data and data in the file", name)
 	case raw != nil && hasTyped(tp):
-		return nil, formatErr(name, nil, "has both raw_data and typed data fields")
+		return nil, refit.Errorf("onnx", -1, "tensor %q: has both raw_data and typed data fields", name)
 	case external:
 		if data, err = r.external(tp, size); err != nil {
 			return nil, err
 		}
 	case raw != nil:
 		if raw.Size() != size {
-			return nil, formatErr(name, nil, "raw_data has %d bytes, %v %v needs %d", raw.Size(), d, shape, size)
+			return nil, refit.Errorf("onnx", -1, "tensor %q: raw_data has %d bytes, %v %v needs %d", name, raw.Size(), d, shape, size)
 		}
 		data = raw
 	default:
@@ -301,7 +290,7 @@ func typedBytes(tp *onnxpb.TensorProto, n int64, d tensor.DType) ([]byte, error)
 	name := tp.GetName()
 	count := func(field string, have int, per int64) error {
 		if int64(have) != n*per {
-			return formatErr(name, nil, "%s has %d values, shape %v of %s needs %d", field, have, tp.Dims, TypeName(tp.GetDataType()), n*per)
+			return refit.Errorf("onnx", -1, "tensor %q: %s has %d values, shape %v of %s needs %d", name, field, have, tp.Dims, TypeName(tp.GetDataType()), n*per)
 		}
 		return nil
 	}

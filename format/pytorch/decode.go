@@ -269,7 +269,7 @@ func storageFromPID(pid any, storages map[string]*storage) (*storage, error) {
 		return nil, errorf("storage type is %T", t[1])
 	}
 	key, ok := t[2].(string)
-	if !ok || key == "" || key == "." || key == ".." || strings.ContainsAny(key, "/\\") {
+	if !ok || !refit.IsLocalPath(key) || strings.Contains(key, "/") { // one name in data/
 		return nil, fmt.Errorf("pytorch: storage key %q: %w", t[2], refit.ErrInsecurePath)
 	}
 	numel, ok := pickle.Int(t[4])

@@ -4,7 +4,7 @@ import (
 	"io"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
+	"github.com/refit-ml/refit/layout"
 )
 
 func init() {
@@ -15,6 +15,6 @@ func init() {
 		Decode:     Decode,
 		Encode:     func(w io.Writer, m *refit.Model) error { return Encode(w, m, nil) },
 		// Keras-family weights take PyTorch's names and layouts.
-		Prepare: func(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) { return tflayout.ForPyTorch(m) },
+		Prepare: func(m *refit.Model, _ *refit.EncodeOptions) (*refit.Model, error) { return layout.ForPyTorch(m) },
 	})
 }

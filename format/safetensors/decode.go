@@ -56,7 +56,7 @@ func Decode(r io.ReaderAt, size int64, opts *refit.DecodeOptions) (*refit.Model,
 		data := io.NewSectionReader(r, h.DataOffset+ti.Begin, ti.End-ti.Begin)
 		t, err := tensor.New(ti.Name, ti.DType, ti.Shape, data)
 		if err != nil { // unreachable after validation; kept as a guard
-			return nil, formatErr(-1, err, "tensor %q", ti.Name)
+			return nil, refit.WrapErrorf("safetensors", -1, err, "tensor %q", ti.Name)
 		}
 		m.Tensors = append(m.Tensors, t)
 	}
@@ -149,9 +149,9 @@ func decodeFolder(fsys fs.FS, opts *refit.DecodeOptions) (*refit.Model, error) {
 	case len(indexes) == 1:
 		return decodeIndex(fsys, indexes[0], opts)
 	case len(indexes) > 1:
-		return nil, formatErr(-1, nil, "folder holds several indexes (%s); name one", strings.Join(indexes, ", "))
+		return nil, refit.Errorf("safetensors", -1, "folder holds several indexes (%s); name one", strings.Join(indexes, ", "))
 	case len(files) == 0:
-		return nil, formatErr(-1, nil, "folder holds no %s files", Extension)
+		return nil, refit.Errorf("safetensors", -1, "folder holds no %s files", Extension)
 	}
 	slices.Sort(files)
 	return decodeFiles(fsys, files, nil, opts)
@@ -170,7 +170,7 @@ func decodeFiles(fsys fs.FS, files []string, want map[string]string, opts *refit
 	for _, name := range files {
 		f, err := refit.OpenFS(fsys, name)
 		if err != nil {
-			return nil, formatErr(-1, err, "opening shard %q", name)
+			return nil, refit.WrapErrorf("safetensors", -1, err, "opening shard %q", name)
 		}
 		out.AddCloser(f)
 		m, err := Decode(f, f.Size(), opts)
@@ -188,7 +188,7 @@ func decodeFiles(fsys fs.FS, files []string, want map[string]string, opts *refit
 				continue
 			}
 			if prev, dup := from[t.Name]; dup {
-				return nil, formatErr(-1, nil, "tensor %q is in both %s and %s", t.Name, prev, name)
+				return nil, refit.Errorf("safetensors", -1, "tensor %q is in both %s and %s", t.Name, prev, name)
 			}
 			from[t.Name] = name
 			out.Tensors = append(out.Tensors, t)
@@ -196,7 +196,7 @@ func decodeFiles(fsys fs.FS, files []string, want map[string]string, opts *refit
 	}
 	for _, k := range sortedKeys(want) {
 		if _, ok := from[k]; !ok {
-			return nil, formatErr(-1, nil, "tensor %q listed in the index is missing from %s", k, want[k])
+			return nil, refit.Errorf("safetensors", -1, "tensor %q listed in the index is missing from %s", k, want[k])
 		}
 	}
 	return out, nil
@@ -216,10 +216,10 @@ type Index struct {
 // shard a local relative path (errors wrap refit.ErrInsecurePath otherwise).
 func ParseIndex(b []byte) (*Index, error) {
 	if len(b) > MaxHeaderSize {
-		return nil, formatErr(-1, nil, "index of %d bytes exceeds the %d-byte cap", len(b), MaxHeaderSize)
+		return nil, refit.Errorf("safetensors", -1, "index of %d bytes exceeds the %d-byte cap", len(b), MaxHeaderSize)
 	}
 	if !utf8.Valid(b) {
-		return nil, formatErr(0, nil, "index is not valid UTF-8")
+		return nil, refit.Errorf("safetensors", 0, "index is not valid UTF-8")
 	}
 	p := newParser(b, 0)
 	if err := p.delim('{'); err != nil {
@@ -258,7 +258,7 @@ func ParseIndex(b []byte) (*Index, error) {
 		return nil, err
 	}
 	if idx.WeightMap == nil {
-		return nil, formatErr(-1, nil, "index has no weight_map")
+		return nil, refit.Errorf("safetensors", -1, "index has no weight_map")
 	}
 	return idx, nil
 }
@@ -283,8 +283,8 @@ func (p *jsonParser) weightMap() (map[string]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !localPath(shard) {
-			return nil, formatErr(p.off(), refit.ErrInsecurePath, "weight_map: tensor %q names shard %q outside the index's folder", k, shard)
+		if !refit.IsLocalPath(shard) {
+			return nil, refit.WrapErrorf("safetensors", p.off(), refit.ErrInsecurePath, "weight_map: tensor %q names shard %q outside the index's folder", k, shard)
 		}
 		wm[k] = shard
 	}
@@ -374,18 +374,13 @@ func (p *jsonParser) skipRest() error {
 	return nil
 }
 
-// localPath reports whether a path from inside a file names a file below its folder.
-func localPath(p string) bool {
-	return p != "" && fs.ValidPath(p) && !path.IsAbs(p) && !strings.Contains(p, `\`) && p != "."
-}
-
 func decodeIndex(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Model, error) {
 	st, err := fs.Stat(fsys, name)
 	if err != nil {
 		return nil, err
 	}
 	if st.Size() > MaxHeaderSize {
-		return nil, formatErr(-1, nil, "%s: index of %d bytes exceeds the %d-byte cap", name, st.Size(), MaxHeaderSize)
+		return nil, refit.Errorf("safetensors", -1, "%s: index of %d bytes exceeds the %d-byte cap", name, st.Size(), MaxHeaderSize)
 	}
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
@@ -401,7 +396,7 @@ func decodeIndex(fsys fs.FS, name string, opts *refit.DecodeOptions) (*refit.Mod
 	for t, shard := range idx.WeightMap {
 		full := path.Join(dir, shard)
 		if !fs.ValidPath(full) {
-			return nil, formatErr(-1, refit.ErrInsecurePath, "%s: shard %q", name, shard)
+			return nil, refit.WrapErrorf("safetensors", -1, refit.ErrInsecurePath, "%s: shard %q", name, shard)
 		}
 		want[t] = full
 		files = append(files, full)

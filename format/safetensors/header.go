@@ -93,10 +93,6 @@ type TensorInfo struct {
 	Begin, End int64
 }
 
-func formatErr(off int64, cause error, msg string, args ...any) error {
-	return &refit.FormatError{Format: "safetensors", Offset: off, Msg: fmt.Sprintf(msg, args...), Err: cause}
-}
-
 // ReadHeader reads and validates the header of a safetensors file of the given size.
 // It checks every structural rule before returning: the header length against the file
 // size and MaxHeaderSize, UTF-8 and strict JSON (duplicate keys rejected), known dtypes,
@@ -104,7 +100,7 @@ func formatErr(off int64, cause error, msg string, args ...any) error {
 // offsets that tile the byte buffer exactly, which must end at the end of the file.
 func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 	if size < 8 {
-		return nil, formatErr(0, io.ErrUnexpectedEOF, "file of %d bytes is shorter than the 8-byte header length", size)
+		return nil, refit.WrapErrorf("safetensors", 0, io.ErrUnexpectedEOF, "file of %d bytes is shorter than the 8-byte header length", size)
 	}
 	var lenBuf [8]byte
 	if err := refit.ReadFullAt(r, lenBuf[:], 0); err != nil {
@@ -112,10 +108,10 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
 	if n > MaxHeaderSize {
-		return nil, formatErr(0, nil, "header length %d exceeds the %d-byte cap", n, MaxHeaderSize)
+		return nil, refit.Errorf("safetensors", 0, "header length %d exceeds the %d-byte cap", n, MaxHeaderSize)
 	}
 	if n > uint64(size-8) {
-		return nil, formatErr(0, io.ErrUnexpectedEOF, "header length %d exceeds the %d bytes after it", n, size-8)
+		return nil, refit.WrapErrorf("safetensors", 0, io.ErrUnexpectedEOF, "header length %d exceeds the %d bytes after it", n, size-8)
 	}
 	hdr := make([]byte, n)
 	if err := refit.ReadFullAt(r, hdr, 8); err != nil {
@@ -149,7 +145,7 @@ func newParser(b []byte, base int64) *jsonParser {
 func (p *jsonParser) off() int64 { return p.base + p.dec.InputOffset() }
 
 func (p *jsonParser) errorf(msg string, args ...any) error {
-	return formatErr(p.off(), nil, msg, args...)
+	return refit.Errorf("safetensors", p.off(), msg, args...)
 }
 
 func (p *jsonParser) token() (json.Token, error) {
@@ -158,7 +154,7 @@ func (p *jsonParser) token() (json.Token, error) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, formatErr(p.off(), err, "invalid JSON")
+		return nil, refit.WrapErrorf("safetensors", p.off(), err, "invalid JSON")
 	}
 	return t, nil
 }
@@ -262,7 +258,7 @@ func (p *jsonParser) skip() error {
 
 func parseHeader(b []byte) (*Header, error) {
 	if !utf8.Valid(b) {
-		return nil, formatErr(8, nil, "header is not valid UTF-8")
+		return nil, refit.Errorf("safetensors", 8, "header is not valid UTF-8")
 	}
 	p := newParser(b, 8)
 	if err := p.delim('{'); err != nil {
@@ -406,13 +402,13 @@ func (h *Header) validate(bufLen int64) error {
 	for _, ti := range h.Tensors {
 		want, err := tensor.ByteSize(ti.DType, ti.Shape)
 		if err != nil {
-			return formatErr(-1, err, "tensor %q: shape %v", ti.Name, ti.Shape)
+			return refit.WrapErrorf("safetensors", -1, err, "tensor %q: shape %v", ti.Name, ti.Shape)
 		}
 		if ti.End < ti.Begin {
-			return formatErr(-1, nil, "tensor %q: data_offsets [%d, %d] end before they begin", ti.Name, ti.Begin, ti.End)
+			return refit.Errorf("safetensors", -1, "tensor %q: data_offsets [%d, %d] end before they begin", ti.Name, ti.Begin, ti.End)
 		}
 		if ti.End-ti.Begin != want {
-			return formatErr(-1, nil, "tensor %q: %v %v needs %d bytes, data_offsets [%d, %d] hold %d",
+			return refit.Errorf("safetensors", -1, "tensor %q: %v %v needs %d bytes, data_offsets [%d, %d] hold %d",
 				ti.Name, ti.DType, ti.Shape, want, ti.Begin, ti.End, ti.End-ti.Begin)
 		}
 	}
@@ -426,14 +422,14 @@ func (h *Header) validate(bufLen int64) error {
 	for _, ti := range h.Tensors {
 		switch {
 		case ti.Begin > pos:
-			return formatErr(h.DataOffset+pos, nil, "gap in the byte buffer before tensor %q (data_offsets [%d, %d], previous end %d)", ti.Name, ti.Begin, ti.End, pos)
+			return refit.Errorf("safetensors", h.DataOffset+pos, "gap in the byte buffer before tensor %q (data_offsets [%d, %d], previous end %d)", ti.Name, ti.Begin, ti.End, pos)
 		case ti.Begin < pos:
-			return formatErr(h.DataOffset+ti.Begin, nil, "tensor %q overlaps the previous tensor (data_offsets [%d, %d], previous end %d)", ti.Name, ti.Begin, ti.End, pos)
+			return refit.Errorf("safetensors", h.DataOffset+ti.Begin, "tensor %q overlaps the previous tensor (data_offsets [%d, %d], previous end %d)", ti.Name, ti.Begin, ti.End, pos)
 		}
 		pos = ti.End
 	}
 	if pos != bufLen {
-		return formatErr(h.DataOffset+pos, nil, "tensors cover %d bytes of a %d-byte buffer; it must end at the end of the file", pos, bufLen)
+		return refit.Errorf("safetensors", h.DataOffset+pos, "tensors cover %d bytes of a %d-byte buffer; it must end at the end of the file", pos, bufLen)
 	}
 	return nil
 }

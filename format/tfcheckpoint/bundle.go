@@ -109,16 +109,12 @@ func ReadIndex(r io.ReaderAt, size int64) (*Bundle, error) {
 	return b, nil
 }
 
-func protoErr(msg string, args ...any) error {
-	return refit.Errorf("tfcheckpoint", -1, msg, args...)
-}
-
 // fields walks a protobuf message, calling fn for each field.
 func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return protoErr("bad protobuf tag: %v", protowire.ParseError(n))
+			return refit.WrapErrorf("tfcheckpoint", -1, protowire.ParseError(n), "bad protobuf tag")
 		}
 		b = b[n:]
 		var (
@@ -140,7 +136,7 @@ func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
 		if n < 0 {
-			return protoErr("bad protobuf field %d: %v", num, protowire.ParseError(n))
+			return refit.WrapErrorf("tfcheckpoint", -1, protowire.ParseError(n), "bad protobuf field %d", num)
 		}
 		b = b[n:]
 		if err := fn(num, typ, v, x); err != nil {
@@ -184,7 +180,7 @@ func parseEntry(b []byte) (Entry, error) {
 				switch {
 				case num == 2 && typ == protowire.BytesType:
 					if len(e.Shape) >= tensor.MaxDims {
-						return protoErr("shape has more than %d dimensions", tensor.MaxDims)
+						return refit.Errorf("tfcheckpoint", -1, "shape has more than %d dimensions", tensor.MaxDims)
 					}
 					var size int64
 					err := fields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
@@ -225,8 +221,8 @@ func DataName(prefix string, i, n int32) string {
 }
 
 // Decode reads a .index file alone: it succeeds only when no tensor needs data
-// (use DecodeFS for real checkpoints).
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+// (use DecodeFS for real checkpoints). opts may be nil; no option applies to checkpoints.
+func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
 	b, err := ReadIndex(r, size)
 	if err != nil {
 		return nil, err
@@ -241,8 +237,9 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 
 // DecodeFS reads a checkpoint: name is "<prefix>.index", a bare prefix, or "." for
 // a folder holding a SavedModel (variables/variables.index), a "checkpoint" state file
-// naming the latest prefix, or exactly one .index file.
-func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
+// naming the latest prefix, or exactly one .index file. opts may be nil; no option
+// applies to checkpoints.
+func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
 	index, err := findIndex(fsys, name)
 	if err != nil {
 		return nil, err
@@ -319,8 +316,8 @@ func latestCheckpoint(text string) (string, error) {
 		if strings.HasPrefix(p, "/") {
 			p = path.Base(p) // TF 1 writes absolute paths; the files sit beside the state file
 		}
-		if !fs.ValidPath(p) || strings.Contains(p, `\`) {
-			return "", fmt.Errorf("tfcheckpoint: checkpoint file names %q: %w", p, refit.ErrInsecurePath)
+		if err := refit.CheckLocalPath("tfcheckpoint", "checkpoint file names", p); err != nil {
+			return "", err
 		}
 		return p, nil
 	}

@@ -9,7 +9,7 @@ import (
 
 // Decode a SavedModel's variables and list its tensors.
 func ExampleDecodeFS() {
-	m, err := tfcheckpoint.DecodeFS(os.DirFS("testdata/saved_model"), ".")
+	m, err := tfcheckpoint.DecodeFS(os.DirFS("testdata/saved_model"), ".", nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -32,7 +32,7 @@ func FuzzDecodeIndex(f *testing.F) {
 			fsys[k] = v
 		}
 		fsys["ckpt-1.index"] = &fstest.MapFile{Data: b}
-		m, err := DecodeFS(fsys, "ckpt-1.index")
+		m, err := DecodeFS(fsys, "ckpt-1.index", nil)
 		if err != nil {
 			if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) && !errors.Is(err, fs.ErrNotExist) {
 				t.Fatalf("DecodeFS = %v: not a documented error", err)

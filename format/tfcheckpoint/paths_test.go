@@ -16,7 +16,7 @@ func TestDataFilesStayInFolder(t *testing.T) {
 	for _, ref := range []string{"ckpt-1.data-00001-of-00002", "ckpt-1.index"} {
 		t.Run(ref, func(t *testing.T) {
 			pathtest.Referenced(t, src, ref, func(fsys fs.FS) (*refit.Model, error) {
-				return DecodeFS(fsys, "ckpt-1.index")
+				return DecodeFS(fsys, "ckpt-1.index", nil)
 			})
 		})
 	}

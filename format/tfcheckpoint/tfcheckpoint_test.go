@@ -80,7 +80,7 @@ func TestDecodeCheckpoint(t *testing.T) {
 	want := loadExpected(t)
 	for _, name := range []string{"ckpt-1.index", "ckpt-1"} {
 		t.Run(name, func(t *testing.T) {
-			m, err := DecodeFS(os.DirFS("testdata"), name)
+			m, err := DecodeFS(os.DirFS("testdata"), name, nil)
 			if err != nil {
 				t.Fatalf("DecodeFS(%q) = %v", name, err)
 			}
@@ -179,7 +179,7 @@ func TestDecodeBad(t *testing.T) {
 				v.Data = bytes.Clone(v.Data)
 			}
 			tc.mutate(fsys)
-			m, err := DecodeFS(fsys, "ckpt-1.index")
+			m, err := DecodeFS(fsys, "ckpt-1.index", nil)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("DecodeFS = %v, want %v", err, tc.want)
 			}
@@ -193,7 +193,7 @@ func TestDecodeBad(t *testing.T) {
 		d := bytes.Clone(fsys["ckpt-1.data-00000-of-00002"].Data)
 		d[0] ^= 1
 		fsys["ckpt-1.data-00000-of-00002"] = &fstest.MapFile{Data: d}
-		m, err := DecodeFS(fsys, "ckpt-1")
+		m, err := DecodeFS(fsys, "ckpt-1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestDecodeBad(t *testing.T) {
 			t.Errorf("%d tensors failed their crc on read, want 1", bad)
 		}
 	})
-	if _, err := Decode(bytes.NewReader(idx), int64(len(idx))); !errors.Is(err, refit.ErrUnsupported) {
+	if _, err := Decode(bytes.NewReader(idx), int64(len(idx)), nil); !errors.Is(err, refit.ErrUnsupported) {
 		t.Errorf("Decode(index alone) = %v, want ErrUnsupported", err)
 	}
 }
@@ -241,17 +241,17 @@ func putCRC(b []byte, n int) {
 func TestCheckpointStateFile(t *testing.T) {
 	fsys := readTestdata(t)
 	fsys["other.index"] = fsys["ckpt-1.index"]
-	if _, err := DecodeFS(fsys, "."); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := DecodeFS(fsys, ".", nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("two .index files and no state file: %v, want ErrNotExist", err)
 	}
 	fsys["checkpoint"] = &fstest.MapFile{Data: []byte("model_checkpoint_path: \"ckpt-1\"\nall_model_checkpoint_paths: \"ckpt-1\"\n")}
-	m, err := DecodeFS(fsys, ".")
+	m, err := DecodeFS(fsys, ".", nil)
 	if err != nil {
 		t.Fatalf("DecodeFS with a state file = %v", err)
 	}
 	m.Close()
 	fsys["checkpoint"] = &fstest.MapFile{Data: []byte("model_checkpoint_path: \"../ckpt-1\"\n")}
-	if _, err := DecodeFS(fsys, "."); !errors.Is(err, refit.ErrInsecurePath) {
+	if _, err := DecodeFS(fsys, ".", nil); !errors.Is(err, refit.ErrInsecurePath) {
 		t.Errorf("escaping state file: %v, want ErrInsecurePath", err)
 	}
 }

@@ -28,7 +28,7 @@ func memCreator(fsys fstest.MapFS) Creator {
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
-	src, err := DecodeFS(os.DirFS("testdata/layers"), ".")
+	src, err := DecodeFS(os.DirFS("testdata/layers"), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		if shard == 7 && len(out) < 10 {
 			t.Errorf("shard size 7 gave only %d files", len(out))
 		}
-		back, err := DecodeFS(out, ".")
+		back, err := DecodeFS(out, ".", nil)
 		if err != nil {
 			t.Fatalf("DecodeFS(encoded) = %v", err)
 		}
@@ -80,7 +80,7 @@ func TestEncodeTypes(t *testing.T) {
 	if err := EncodeFiles(memCreator(out), m, nil); err != nil {
 		t.Fatal(err)
 	}
-	back, err := DecodeFS(out, ".")
+	back, err := DecodeFS(out, ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 // Decode a TF.js layers model; quantized weights come back dequantized.
 func ExampleDecodeFS() {
-	m, err := tfjs.DecodeFS(os.DirFS("testdata/layers"), "model.json")
+	m, err := tfjs.DecodeFS(os.DirFS("testdata/layers"), "model.json", nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -34,7 +34,7 @@ func FuzzDecodeFS(f *testing.F) {
 			fsys[k] = v
 		}
 		fsys["model.json"] = &fstest.MapFile{Data: b}
-		m, err := DecodeFS(fsys, ".")
+		m, err := DecodeFS(fsys, ".", nil)
 		if err != nil {
 			if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) &&
 				!errors.Is(err, refit.ErrInsecurePath) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrInvalid) {

@@ -114,7 +114,7 @@ func TestInteropTFJS(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node not found")
 	}
-	m, err := DecodeFS(os.DirFS("testdata/layers"), ".")
+	m, err := DecodeFS(os.DirFS("testdata/layers"), ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestInteropTFJSRealModel(t *testing.T) {
 	if err := json.Unmarshal(b, &decoded); err != nil {
 		t.Fatal(err)
 	}
-	m, err := DecodeFS(os.DirFS(dir), ".")
+	m, err := DecodeFS(os.DirFS(dir), ".", nil)
 	if err != nil {
 		t.Fatalf("DecodeFS = %v", err)
 	}

@@ -110,7 +110,7 @@ func topologyLayers(topology []byte) ([]string, error) {
 // weight group listing m's tensors in m's order, plus its shard files, through the
 // same writer as EncodeFiles (same dtypes and shard naming). Every tensor must be
 // named "<layer>/<weight>" for a top-level layer of the topology, as TF.js names
-// weights (tflayout.FromPyTorch produces such names); other names are an error,
+// weights (layout.FromPyTorch produces such names); other names are an error,
 // since TF.js refuses weights it cannot place.
 func EncodeLayers(create Creator, m *refit.Model, topology []byte, opts *EncodeOptions) error {
 	topo, err := LayersTopology(topology)

@@ -60,7 +60,7 @@ func TestEncodeLayers(t *testing.T) {
 			if mj.Format != LayersFormat || len(mj.ModelTopology) == 0 {
 				t.Fatalf("model.json format %q, topology %d bytes", mj.Format, len(mj.ModelTopology))
 			}
-			back, err := DecodeFS(out, ".")
+			back, err := DecodeFS(out, ".", nil)
 			if err != nil {
 				t.Fatalf("DecodeFS = %v", err)
 			}

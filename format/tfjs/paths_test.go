@@ -16,7 +16,7 @@ func TestShardsStayInFolder(t *testing.T) {
 	for _, ref := range []string{"group1-shard2of2.bin", DefaultName} {
 		t.Run(ref, func(t *testing.T) {
 			pathtest.Referenced(t, os.DirFS("testdata/layers"), ref, func(fsys fs.FS) (*refit.Model, error) {
-				return DecodeFS(fsys, ".")
+				return DecodeFS(fsys, ".", nil)
 			})
 		})
 	}

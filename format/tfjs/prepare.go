@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
+	"github.com/refit-ml/refit/layout"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -48,24 +48,24 @@ func Prepare(m *refit.Model, opts *refit.EncodeOptions) (*refit.Model, error) {
 // LayersModel maps m's weights onto the Keras topology (a TF.js model.json, a Keras
 // model config or a Keras 2 config, see LayersTopology) as a TF.js layers model that
 // EncodeFiles writes for tf.loadLayersModel. PyTorch-named weights ("dense.weight") are
-// mapped with tflayout.FromPyTorch; kerasNamed says m's weights carry Keras names and
+// mapped with layout.FromPyTorch; kerasNamed says m's weights carry Keras names and
 // layouts instead, which are normalized to TF.js names.
 func LayersModel(m *refit.Model, topology []byte, kerasNamed bool) (*refit.Model, error) {
 	topo, err := LayersTopology(topology)
 	if err != nil {
 		return nil, err
 	}
-	layers, err := tflayout.LayersFromConfig(string(topo))
+	layers, err := layout.LayersFromConfig(string(topo))
 	if err != nil {
 		return nil, err
 	}
 	weights := m
 	if kerasNamed { // Keras names: to PyTorch's and back gives TF.js names
-		if weights, err = tflayout.ToPyTorch(m, layers); err != nil {
+		if weights, err = layout.ToPyTorch(m, layers); err != nil {
 			return nil, err
 		}
 	}
-	if weights, err = tflayout.FromPyTorch(weights, layers); err != nil {
+	if weights, err = layout.FromPyTorch(weights, layers); err != nil {
 		return nil, err
 	}
 	if v, ok := weights.Metadata.Get("tflayout.unmapped"); ok {

@@ -44,7 +44,7 @@ func TestPrepareLayers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Prepare+EncodeFS = %v", err)
 	}
-	got, err := DecodeFS(out, ".")
+	got, err := DecodeFS(out, ".", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

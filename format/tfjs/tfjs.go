@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math"
 	"path"
-	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
@@ -25,16 +24,12 @@ func init() {
 		Name:       "tfjs",
 		Extensions: []string{".json"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
-		},
-		DecodeFS: func(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return DecodeFS(fsys, name)
-		},
-		SniffFS:  SniffFS,
-		EncodeFS: EncodeFS,
-		Prepare:  Prepare,
-		Folder:   true,
+		Decode:     Decode,
+		DecodeFS:   DecodeFS,
+		SniffFS:    SniffFS,
+		EncodeFS:   EncodeFS,
+		Prepare:    Prepare,
+		Folder:     true,
 	})
 }
 
@@ -126,8 +121,9 @@ func ParseModelJSON(r io.ReaderAt, size int64) (*ModelJSON, error) {
 }
 
 // Decode reads a model.json whose weights need no shard files (an empty manifest or
-// only empty tensors). Use DecodeFS for models with shards.
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+// only empty tensors). Use DecodeFS for models with shards. opts may be nil; no option
+// applies to TF.js.
+func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
 	mj, err := ParseModelJSON(r, size)
 	if err != nil {
 		return nil, err
@@ -142,8 +138,8 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 
 // DecodeFS reads name (a model.json, or "." for DefaultName in the folder) and its
 // shard files, which are resolved relative to name's folder. Tensors read lazily
-// from the shards; the model must be closed.
-func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
+// from the shards; the model must be closed. opts may be nil; no option applies to TF.js.
+func DecodeFS(fsys fs.FS, name string, _ *refit.DecodeOptions) (*refit.Model, error) {
 	if name == "." || name == "" {
 		name = DefaultName
 	}
@@ -164,15 +160,6 @@ func DecodeFS(fsys fs.FS, name string) (*refit.Model, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return m, nil
-}
-
-// CheckPath reports whether p, a shard path read from a manifest, stays inside the
-// model's folder.
-func CheckPath(p string) error {
-	if !fs.ValidPath(p) || p == "." || strings.Contains(p, `\`) {
-		return fmt.Errorf("tfjs: shard path %q: %w", p, refit.ErrInsecurePath)
-	}
-	return nil
 }
 
 type storage struct {
@@ -254,7 +241,7 @@ func build(mj *ModelJSON, open func(p string) (refit.File, error)) (m *refit.Mod
 	for gi, g := range mj.WeightsManifest {
 		var parts []refit.File
 		for _, p := range g.Paths {
-			if err := CheckPath(p); err != nil {
+			if err := refit.CheckLocalPath("tfjs", "shard path", p); err != nil {
 				return m, err
 			}
 			f, err := open(p)

@@ -27,7 +27,7 @@ func loadExpected(t *testing.T) map[string][]any {
 }
 
 func TestDecodeLayersModel(t *testing.T) {
-	m, err := DecodeFS(os.DirFS("testdata/layers"), ".")
+	m, err := DecodeFS(os.DirFS("testdata/layers"), ".", nil)
 	if err != nil {
 		t.Fatalf("DecodeFS = %v", err)
 	}
@@ -164,7 +164,7 @@ func TestDecodeBad(t *testing.T) {
 				fsys["m/a.bin"] = &fstest.MapFile{Data: []byte{0xff, 0xff, 0, 0, 1}}
 				tc.want = refit.ErrFormat
 			}
-			m, err := DecodeFS(fsys, "m/model.json")
+			m, err := DecodeFS(fsys, "m/model.json", nil)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("DecodeFS = %v, want %v", err, tc.want)
 			}
@@ -173,11 +173,11 @@ func TestDecodeBad(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Decode(bytes.NewReader([]byte(`{"a":1}`)), 7); !errors.Is(err, refit.ErrFormat) {
+	if _, err := Decode(bytes.NewReader([]byte(`{"a":1}`)), 7, nil); !errors.Is(err, refit.ErrFormat) {
 		t.Errorf("Decode without manifest = %v, want ErrFormat", err)
 	}
 	b, _ := os.ReadFile("testdata/layers/model.json")
-	if _, err := Decode(bytes.NewReader(b), int64(len(b))); !errors.Is(err, refit.ErrUnsupported) {
+	if _, err := Decode(bytes.NewReader(b), int64(len(b)), nil); !errors.Is(err, refit.ErrUnsupported) {
 		t.Errorf("Decode with shards = %v, want ErrUnsupported", err)
 	}
 }

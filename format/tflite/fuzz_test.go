@@ -20,7 +20,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := Decode(bytes.NewReader(b), int64(len(b)))
+		m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 		if err != nil {
 			if !errors.Is(err, refit.ErrFormat) && !errors.Is(err, refit.ErrUnsupported) {
 				t.Fatalf("Decode = %v: not a documented error", err)

@@ -5,6 +5,7 @@ import (
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/tflite/internal/schema"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -16,6 +17,8 @@ type Sparsity struct {
 	TraversalOrder []int
 	BlockMap       []int
 	Dims           []SparseDim // one per traversed dimension, in traversal order
+
+	at int64 // byte offset of the sparsity table in the file, for errors
 }
 
 // SparseDim is one traversed dimension: dense with Size entries, or CSR with
@@ -37,7 +40,7 @@ func readSparsity(buf []byte, sp *schema.SparsityParameters) (*Sparsity, error) 
 			return nil, err
 		}
 	}
-	s := &Sparsity{}
+	s := &Sparsity{at: int64(t.Pos)}
 	for i := 0; i < sp.TraversalOrderLength(); i++ {
 		s.TraversalOrder = append(s.TraversalOrder, int(sp.TraversalOrder(i)))
 	}
@@ -73,13 +76,14 @@ func indexVector(buf []byte, dm *schema.DimensionMetadata, segments bool) ([]int
 	} else {
 		ok = dm.ArrayIndices(&tab)
 	}
+	at := int64(dm.Table().Pos)
 	if !ok {
-		return nil, formatErr("sparse dimension without its index arrays")
+		return nil, refit.Errorf("tflite", at, "sparse dimension without its index arrays")
 	}
 	elem := map[schema.SparseIndexVector]int{schema.SparseIndexVectorInt32Vector: 4,
 		schema.SparseIndexVectorUint16Vector: 2, schema.SparseIndexVectorUint8Vector: 1}[typ]
 	if elem == 0 {
-		return nil, formatErr("sparse index vector of type %d", typ)
+		return nil, refit.Errorf("tflite", at, "sparse index vector of type %d", typ)
 	}
 	if err := checkVector(buf, tab, 4, elem); err != nil {
 		return nil, err
@@ -110,13 +114,13 @@ func indexVector(buf []byte, dm *schema.DimensionMetadata, segments bool) ([]int
 func (s *Sparsity) expanded(shape []int64, values int64) ([]int64, error) {
 	r, n := len(shape), len(s.TraversalOrder)
 	if n != r+len(s.BlockMap) || len(s.Dims) != n {
-		return nil, formatErr("sparsity: %d traversal dims, %d metadata, rank %d with %d blocks", n, len(s.Dims), r, len(s.BlockMap))
+		return nil, refit.Errorf("tflite", s.at, "sparsity: %d traversal dims, %d metadata, rank %d with %d blocks", n, len(s.Dims), r, len(s.BlockMap))
 	}
 	seen := make([]bool, n)
 	level := make([]int, n) // level[dim] is where dim is traversed
 	for l, d := range s.TraversalOrder {
 		if d < 0 || d >= n || seen[d] {
-			return nil, formatErr("sparsity: traversal order %v is not a permutation", s.TraversalOrder)
+			return nil, refit.Errorf("tflite", s.at, "sparsity: traversal order %v is not a permutation", s.TraversalOrder)
 		}
 		seen[d], level[d] = true, l
 	}
@@ -125,12 +129,12 @@ func (s *Sparsity) expanded(shape []int64, values int64) ([]int64, error) {
 	blocked := make([]bool, r)
 	for k, d := range s.BlockMap {
 		if d < 0 || d >= r || blocked[d] {
-			return nil, formatErr("sparsity: bad block map %v", s.BlockMap)
+			return nil, refit.Errorf("tflite", s.at, "sparsity: bad block map %v", s.BlockMap)
 		}
 		blocked[d] = true
 		bs := s.Dims[level[r+k]]
 		if !bs.Dense || bs.Size <= 0 || shape[d]%int64(bs.Size) != 0 {
-			return nil, formatErr("sparsity: block size %d for dimension %d of %v", bs.Size, d, shape)
+			return nil, refit.Errorf("tflite", s.at, "sparsity: block size %d for dimension %d of %v", bs.Size, d, shape)
 		}
 		exp[r+k] = int64(bs.Size)
 		exp[d] = shape[d] / int64(bs.Size)
@@ -140,34 +144,34 @@ func (s *Sparsity) expanded(shape []int64, values int64) ([]int64, error) {
 		dim := &s.Dims[l]
 		if dim.Dense {
 			if int64(dim.Size) != exp[d] {
-				return nil, formatErr("sparsity: dense size %d for a dimension of %d", dim.Size, exp[d])
+				return nil, refit.Errorf("tflite", s.at, "sparsity: dense size %d for a dimension of %d", dim.Size, exp[d])
 			}
 			if exp[d] != 0 && count > math.MaxInt64/exp[d] {
-				return nil, formatErr("sparsity: position count overflows")
+				return nil, refit.Errorf("tflite", s.at, "sparsity: position count overflows")
 			}
 			count *= exp[d]
 			continue
 		}
 		if int64(len(dim.Segments)) != count+1 || dim.Segments[0] != 0 {
-			return nil, formatErr("sparsity: %d segments for %d positions", len(dim.Segments), count)
+			return nil, refit.Errorf("tflite", s.at, "sparsity: %d segments for %d positions", len(dim.Segments), count)
 		}
 		for i := 1; i < len(dim.Segments); i++ {
 			if dim.Segments[i] < dim.Segments[i-1] {
-				return nil, formatErr("sparsity: decreasing segments")
+				return nil, refit.Errorf("tflite", s.at, "sparsity: decreasing segments")
 			}
 		}
 		if dim.Segments[len(dim.Segments)-1] != len(dim.Indices) {
-			return nil, formatErr("sparsity: segments end at %d, %d indices", dim.Segments[len(dim.Segments)-1], len(dim.Indices))
+			return nil, refit.Errorf("tflite", s.at, "sparsity: segments end at %d, %d indices", dim.Segments[len(dim.Segments)-1], len(dim.Indices))
 		}
 		for _, x := range dim.Indices {
 			if x < 0 || int64(x) >= exp[d] {
-				return nil, formatErr("sparsity: index %d outside a dimension of %d", x, exp[d])
+				return nil, refit.Errorf("tflite", s.at, "sparsity: index %d outside a dimension of %d", x, exp[d])
 			}
 		}
 		count = int64(len(dim.Indices))
 	}
 	if count != values {
-		return nil, formatErr("sparsity: %d positions, %d stored values", count, values)
+		return nil, refit.Errorf("tflite", s.at, "sparsity: %d positions, %d stored values", count, values)
 	}
 	return exp, nil
 }

@@ -24,9 +24,7 @@ func init() {
 		Name:       "tflite",
 		Extensions: []string{".tflite"},
 		Sniff:      Sniff,
-		Decode: func(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
-			return Decode(r, size)
-		},
+		Decode:     Decode,
 	})
 }
 
@@ -86,16 +84,14 @@ var dtypes = map[schema.TensorType]tensor.DType{
 
 type byteser interface{ Bytes() []byte }
 
-func formatErr(msg string, args ...any) error { return refit.Errorf("tflite", -1, msg, args...) }
-
 // Decode reads a .tflite model. Constant tensors (those whose buffer holds data) become
 // Model tensors in subgraph order, viewing r; tensors of subgraphs after the first are
 // named "<subgraph>/<name>" when a name repeats. Quantization parameters go to metadata
 // "tflite.quantization.<tensor>.{scale,zero_point,dimension}"; Dequantize gives a float view.
-// Model.Source is the *File.
-func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
+// Model.Source is the *File. opts may be nil; no option applies to TFLite.
+func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, error) {
 	if !Sniff(r, size) {
-		return nil, formatErr("no %q file identifier", Identifier)
+		return nil, refit.Errorf("tflite", 4, "no %q file identifier", Identifier)
 	}
 	var buf []byte
 	if bs, ok := r.(byteser); ok && int64(len(bs.Bytes())) == size {
@@ -121,7 +117,7 @@ func Decode(r io.ReaderAt, size int64) (*refit.Model, error) {
 func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			m, err = nil, formatErr("malformed flatbuffer: %v", p)
+			m, err = nil, refit.Errorf("tflite", -1, "malformed flatbuffer: %v", p)
 		}
 	}()
 	root := schema.GetRootAsModel(buf, 0)
@@ -165,7 +161,7 @@ func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 				continue
 			}
 			if uint64(info.Buffer) >= uint64(nBuffers) {
-				return nil, formatErr("tensor %q: buffer %d of %d", info.Name, info.Buffer, nBuffers)
+				return nil, refit.Errorf("tflite", int64(tt.Table().Pos), "tensor %q: buffer %d of %d", info.Name, info.Buffer, nBuffers)
 			}
 			root.Buffers(&b, int(info.Buffer))
 			off, n, err := bufferRange(buf, &b, size)
@@ -223,7 +219,7 @@ func checkVector(buf []byte, t flatbuffers.Table, slot flatbuffers.VOffsetT, ele
 	start := uint64(t.Vector(o))
 	n := uint64(t.VectorLen(o))
 	if start > uint64(len(buf)) || n > (uint64(len(buf))-start)/uint64(elem) {
-		return formatErr("vector of %d elements at %d runs past the %d-byte flatbuffer", n, start, len(buf))
+		return refit.Errorf("tflite", int64(t.Pos), "vector of %d elements at %d runs past the %d-byte flatbuffer", n, start, len(buf))
 	}
 	return nil
 }
@@ -238,7 +234,7 @@ func tensorInfo(buf []byte, tt *schema.Tensor, si, ti int) (TensorInfo, error) {
 		return info, err
 	}
 	if tt.ShapeLength() > tensor.MaxDims {
-		return info, formatErr("tensor %q: rank %d", info.Name, tt.ShapeLength())
+		return info, refit.Errorf("tflite", int64(tt.Table().Pos), "tensor %q: rank %d", info.Name, tt.ShapeLength())
 	}
 	info.Shape = make([]int64, tt.ShapeLength())
 	for i := range info.Shape {
@@ -289,7 +285,7 @@ func bufferRange(buf []byte, b *schema.Buffer, size int64) (int64, int64, error)
 		return 0, 0, nil
 	}
 	if off > uint64(size) || n > uint64(size)-off {
-		return 0, 0, formatErr("buffer of %d bytes at offset %d is beyond the %d-byte file", n, off, size)
+		return 0, 0, refit.Errorf("tflite", int64(t.Pos), "buffer of %d bytes at offset %d is beyond the %d-byte file", n, off, size)
 	}
 	return int64(off), int64(n), nil
 }
@@ -303,10 +299,10 @@ func constTensor(info TensorInfo, r io.ReaderAt, off, n int64) (*tensor.Tensor, 
 	}
 	want, err := tensor.ByteSize(dt, info.Shape)
 	if err != nil {
-		return nil, formatErr("tensor %q: shape %v: %v", info.Name, info.Shape, err)
+		return nil, refit.Errorf("tflite", off, "tensor %q: shape %v: %v", info.Name, info.Shape, err)
 	}
 	if want != n {
-		return nil, formatErr("tensor %q: %v %v needs %d bytes, its buffer has %d", info.Name, dt, info.Shape, want, n)
+		return nil, refit.Errorf("tflite", off, "tensor %q: %v %v needs %d bytes, its buffer has %d", info.Name, dt, info.Shape, want, n)
 	}
 	return tensor.New(info.Name, dt, tensor.Shape(info.Shape).Clone(), io.NewSectionReader(r, off, n))
 }
@@ -392,7 +388,7 @@ func sparseTensor(buf []byte, tt *schema.Tensor, info TensorInfo, r io.ReaderAt,
 	}
 	es := int64(dt.TypeSize())
 	if n%es != 0 {
-		return nil, formatErr("sparse tensor %q: %d bytes is not a whole number of %v values", info.Name, n, dt)
+		return nil, refit.Errorf("tflite", off, "sparse tensor %q: %d bytes is not a whole number of %v values", info.Name, n, dt)
 	}
 	sp, err := readSparsity(buf, tt.Sparsity(nil))
 	if err != nil {
@@ -400,10 +396,10 @@ func sparseTensor(buf []byte, tt *schema.Tensor, info TensorInfo, r io.ReaderAt,
 	}
 	size, err := tensor.ByteSize(dt, info.Shape)
 	if err != nil {
-		return nil, formatErr("tensor %q: shape %v: %v", info.Name, info.Shape, err)
+		return nil, refit.Errorf("tflite", off, "tensor %q: shape %v: %v", info.Name, info.Shape, err)
 	}
 	if size/maxDensify > n+1<<20 {
-		return nil, formatErr("sparse tensor %q: %d dense bytes from %d stored", info.Name, size, n)
+		return nil, refit.Errorf("tflite", off, "sparse tensor %q: %d dense bytes from %d stored", info.Name, size, n)
 	}
 	exp, err := sp.expanded(info.Shape, n/es)
 	if err != nil {

@@ -19,7 +19,7 @@ func decodeFile(t *testing.T, name string) *refit.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Decode(bytes.NewReader(b), int64(len(b)))
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatalf("Decode(%q) = %v", name, err)
 	}
@@ -159,22 +159,27 @@ func TestDecodeBad(t *testing.T) {
 		return b
 	}
 	for _, tc := range []struct {
-		name string
-		in   []byte
+		name    string
+		in      []byte
+		located bool // the error names the byte offset of the bad structure
 	}{
-		{"empty", nil},
-		{"no identifier", append([]byte{0, 0, 0, 0, 'X', 'X', 'X', 'X'}, model[8:]...)},
-		{"truncated", model[:len(model)/2]},
-		{"root offset past end", append([]byte{0xff, 0xff, 0xff, 0x7f}, model[4:]...)},
-		{"buffer offset beyond file", patchOffset(uint64(len(external)))},
-		{"buffer offset huge", patchOffset(math.MaxUint64 - 3)},
-		{"external data truncated", external[:len(external)-4]},
-		{"buffer index beyond buffers", patchBufferIndex(1000)},
+		{"empty", nil, true},
+		{"no identifier", append([]byte{0, 0, 0, 0, 'X', 'X', 'X', 'X'}, model[8:]...), true},
+		{"truncated", model[:len(model)/2], false},
+		{"root offset past end", append([]byte{0xff, 0xff, 0xff, 0x7f}, model[4:]...), false},
+		{"buffer offset beyond file", patchOffset(uint64(len(external))), true},
+		{"buffer offset huge", patchOffset(math.MaxUint64 - 3), true},
+		{"external data truncated", external[:len(external)-4], true},
+		{"buffer index beyond buffers", patchBufferIndex(1000), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Decode(bytes.NewReader(tc.in), int64(len(tc.in)))
+			m, err := Decode(bytes.NewReader(tc.in), int64(len(tc.in)), nil)
 			if !errors.Is(err, refit.ErrFormat) {
 				t.Fatalf("Decode = %v, want ErrFormat", err)
+			}
+			var fe *refit.FormatError
+			if tc.located && (!errors.As(err, &fe) || fe.Offset < 0) {
+				t.Errorf("Decode = %v, want a FormatError with a byte offset", err)
 			}
 			if m != nil {
 				t.Fatal("model returned with an error")

@@ -186,7 +186,7 @@ func inputs(t *testing.T, m model, mp *onnxpb.ModelProto) map[string]*runtime.Va
 
 func mnistImages(t *testing.T, dir string, n int) *runtime.Value {
 	t.Helper()
-	m, err := numpy.DecodeFS(os.DirFS(dir), "test.npz")
+	m, err := numpy.DecodeFS(os.DirFS(dir), "test.npz", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestAgreement(t *testing.T) {
 // Refit's runtime: a wrong-but-agreeing runtime would not.
 func checkMNISTAccuracy(t *testing.T, dir string, logits *runtime.Value) {
 	t.Helper()
-	m, err := numpy.DecodeFS(os.DirFS(dir), "test.npz")
+	m, err := numpy.DecodeFS(os.DirFS(dir), "test.npz", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func requireORT(t *testing.T) string {
 // mnistTest returns the first n test images [n,1,28,28] and their labels.
 func mnistTest(t *testing.T, n int) (*runtime.Value, []int64) {
 	t.Helper()
-	m, err := numpy.DecodeFS(os.DirFS(mnistDir), "test.npz")
+	m, err := numpy.DecodeFS(os.DirFS(mnistDir), "test.npz", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestFixturesORT(t *testing.T) {
 	tmp := t.TempDir()
 	var jobs []map[string]any
 	for _, dir := range dirs {
-		m, err := tfjs.DecodeFS(os.DirFS(dir), "model.json")
+		m, err := tfjs.DecodeFS(os.DirFS(dir), "model.json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,7 +84,7 @@ func TestRealModels(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			m, err := tfjs.DecodeFS(os.DirFS(modelDir), "model.json")
+			m, err := tfjs.DecodeFS(os.DirFS(modelDir), "model.json", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -41,7 +41,7 @@ func TestFixturesTorch(t *testing.T) {
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			m, err := tfjs.DecodeFS(os.DirFS(dir), "model.json")
+			m, err := tfjs.DecodeFS(os.DirFS(dir), "model.json", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

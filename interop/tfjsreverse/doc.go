@@ -1,7 +1,7 @@
 // Package tfjsreverse verifies Refit's reverse path, PyTorch weights of a Keras
 // architecture back to a TF.js layers model: a TF.js model is converted to a PyTorch
-// state dict (tflayout.ToPyTorch, pytorch.Encode), read back from the .pt file, mapped
-// to Keras weights (tflayout.FromPyTorch) and written with tfjs.EncodeLayers and the
+// state dict (layout.ToPyTorch, pytorch.Encode), read back from the .pt file, mapped
+// to Keras weights (layout.FromPyTorch) and written with tfjs.EncodeLayers and the
 // original topology. @tensorflow/tfjs (pure JS, CPU backend, strict weight loading)
 // then loads the original and the round-tripped model and runs both on the same
 // seeded input; outputs must agree exactly (the weights are the same float32 values,

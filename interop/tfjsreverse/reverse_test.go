@@ -15,11 +15,11 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
 	_ "github.com/refit-ml/refit/format/all"
 	"github.com/refit-ml/refit/format/pytorch"
 	"github.com/refit-ml/refit/format/tfjs"
 	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/layout"
 )
 
 const seed = 20240607
@@ -71,11 +71,11 @@ func roundTrip(t *testing.T, srcDir, outDir string) int {
 	}
 	defer src.Close()
 	topology := src.Metadata.String("tfjs.model_topology")
-	layers, err := tflayout.LayersFromConfig(topology)
+	layers, err := layout.LayersFromConfig(topology)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt, err := tflayout.ToPyTorch(src, layers)
+	pt, err := layout.ToPyTorch(src, layers)
 	if err != nil {
 		t.Fatalf("ToPyTorch: %v", err)
 	}
@@ -101,7 +101,7 @@ func roundTrip(t *testing.T, srcDir, outDir string) int {
 	if torch.Format != "pytorch" || torch.Tensor(pt.Tensors[0].Name) == nil {
 		t.Fatalf("read %s back as %s without %q", ptFile, torch.Format, pt.Tensors[0].Name)
 	}
-	keras, err := tflayout.FromPyTorch(torch, layers)
+	keras, err := layout.FromPyTorch(torch, layers)
 	if err != nil {
 		t.Fatalf("FromPyTorch: %v", err)
 	}

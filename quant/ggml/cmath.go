@@ -75,9 +75,6 @@ func fp16(f float32) uint16 {
 
 func putF16(b []byte, f float32) { binary.LittleEndian.PutUint16(b, fp16(f)) }
 
-// roundF16 is f after a round trip through binary16, as ggml reads back a stored scale.
-func roundF16(f float32) float32 { return tensor.F16ToF32(fp16(f)) }
-
 // weightOrSquare is ggml's per-element weight: the importance value if there is one, else x².
 func weightOrSquare(qw []float32, x []float32, i int) float32 {
 	if qw != nil {

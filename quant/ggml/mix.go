@@ -278,16 +278,26 @@ func (m *Mix) TypeFor(name string, shape tensor.Shape, current tensor.DType) (te
 	return m.fallback(t, reason, shape)
 }
 
-// fallback is tensor_type_fallback: a type whose block does not divide the row length is
-// replaced by a compatible one, or by F16.
+// fallback applies FallbackType to the row length of shape.
 func (m *Mix) fallback(t tensor.DType, reason string, shape tensor.Shape) (tensor.DType, string, error) {
 	ncols := int64(1)
 	if len(shape) > 0 {
 		ncols = shape[len(shape)-1]
 	}
+	r, err := FallbackType(t, ncols)
+	if err != nil || r == t {
+		return r, reason, err
+	}
+	return r, fmt.Sprintf("%s; %d columns not divisible by %v's block of %d, fell back to %v", reason, ncols, t, t.BlockSize(), r), nil
+}
+
+// FallbackType is llama.cpp's tensor_type_fallback: a type whose block does not
+// divide the row length of cols elements is replaced by a compatible one, or by F16.
+// It returns t when its block divides cols.
+func FallbackType(t tensor.DType, cols int64) (tensor.DType, error) {
 	bs := int64(t.BlockSize())
-	if ncols%bs == 0 {
-		return t, reason, nil
+	if cols%bs == 0 {
+		return t, nil
 	}
 	r := t
 	switch t {
@@ -303,13 +313,13 @@ func (m *Mix) fallback(t tensor.DType, reason string, shape tensor.Shape) (tenso
 		r = tensor.Q8_0
 	default:
 		if bs > 32 {
-			return tensor.Invalid, "", fmt.Errorf("ggml: no fallback type for %v with %d columns", t, ncols)
+			return tensor.Invalid, fmt.Errorf("ggml: no fallback type for %v with %d columns", t, cols)
 		}
 	}
-	if ncols%int64(r.BlockSize()) != 0 {
+	if cols%int64(r.BlockSize()) != 0 {
 		r = tensor.F16
 	}
-	return r, fmt.Sprintf("%s; %d columns not divisible by %v's block of %d, fell back to %v", reason, ncols, t, bs, r), nil
+	return r, nil
 }
 
 func (m *Mix) useMoreBits(i, n int) bool { return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2 }

@@ -3,7 +3,6 @@ package plan
 import (
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strconv"
@@ -226,7 +225,7 @@ func (p *Plan) choose(e *Entry, t *tensor.Tensor, mix, pure *ggml.Mix, def tenso
 			}
 			e.To, e.Reason = ov.Type, "--tensor-type "+ov.Pattern.String()+"="+ov.Type.String()
 			if ov.Type.Quantized() && cols%int64(ov.Type.BlockSize()) != 0 {
-				fb, err := fallbackType(ov.Type, cols)
+				fb, err := ggml.FallbackType(ov.Type, cols)
 				if err != nil {
 					return fmt.Errorf("plan: tensor %q: %w", e.Name, err)
 				}
@@ -259,68 +258,24 @@ func (p *Plan) choose(e *Entry, t *tensor.Tensor, mix, pure *ggml.Mix, def tenso
 	return nil
 }
 
-// fallbackType is llama.cpp's tensor_type_fallback.
-func fallbackType(t tensor.DType, cols int64) (tensor.DType, error) {
-	r := t
-	switch t {
-	case tensor.IQ1_S, tensor.IQ1_M, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ4_XS:
-		r = tensor.IQ4_NL
-	case tensor.Q2_K, tensor.Q3_K, tensor.TQ1_0, tensor.TQ2_0:
-		r = tensor.Q4_0
-	case tensor.Q4_K:
-		r = tensor.Q5_0
-	case tensor.Q5_K:
-		r = tensor.Q5_1
-	case tensor.Q6_K:
-		r = tensor.Q8_0
-	default:
-		if t.BlockSize() > 32 {
-			return tensor.Invalid, fmt.Errorf("no fallback type for %v with %d columns", t, cols)
-		}
-	}
-	if cols%int64(r.BlockSize()) != 0 {
-		r = tensor.F16
-	}
-	return r, nil
-}
-
-// fileSize is the exact size gguf.Encode writes for the planned model. The header's
-// size depends on names, ranks and types but not on dimension values, so it is measured
-// by encoding stand-ins of the smallest legal shape.
+// fileSize is the exact size gguf.Encode writes for the planned model, computed by
+// gguf.EncodedSize from the output's layout: tensors of the planned types whose data
+// is never read.
 func fileSize(m *refit.Model, p *Plan) (int64, error) {
-	stand := make([]*tensor.Tensor, len(p.Tensors))
-	var small int64
-	align, err := alignment(m.Metadata)
-	if err != nil {
+	if _, err := alignment(m.Metadata); err != nil {
 		return 0, err
 	}
+	planned := make([]*tensor.Tensor, len(p.Tensors))
 	for i, e := range p.Tensors {
-		s := make(tensor.Shape, len(e.Shape))
-		for j := range s {
-			s[j] = 1
-		}
-		if len(s) > 0 {
-			s[len(s)-1] = int64(e.To.BlockSize())
-		}
-		n, err := tensor.ByteSize(e.To, s)
+		var err error
+		planned[i], err = tensor.New(e.Name, e.To, e.Shape, tensor.NewLazy(e.Bytes, func() ([]byte, error) {
+			return nil, errors.New("plan: a planned tensor has no data")
+		}))
 		if err != nil {
 			return 0, err
 		}
-		if stand[i], err = tensor.FromBytes(e.Name, e.To, s, make([]byte, n)); err != nil {
-			return 0, err
-		}
-		small += alignUp(n, align)
 	}
-	md := outputMetadata(m.Metadata, p.ft)
-	var c countWriter
-	if err := gguf.Encode(&c, &refit.Model{Metadata: md, Tensors: stand}, nil); err != nil {
-		return 0, err
-	}
-	size := c.n - small
-	for _, e := range p.Tensors {
-		size += alignUp(e.Bytes, align)
-	}
-	return size, nil
+	return gguf.EncodedSize(&refit.Model{Metadata: outputMetadata(m.Metadata, p.ft), Tensors: planned}, nil)
 }
 
 func alignment(md refit.Metadata) (int64, error) {
@@ -334,14 +289,6 @@ func alignment(md refit.Metadata) (int64, error) {
 	}
 	return int64(a), nil
 }
-
-func alignUp(n, a int64) int64 { return (n + a - 1) / a * a }
-
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-var _ io.Writer = (*countWriter)(nil)
 
 // Check reports problems that stop Apply: fallbacks without AllowFallback
 // (ErrFallback, listing them), types this build cannot produce, and already quantized

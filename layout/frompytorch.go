@@ -1,4 +1,4 @@
-package tflayout
+package layout
 
 import (
 	"encoding/binary"
@@ -100,16 +100,16 @@ func FromPyTorch(m *refit.Model, layers []LayerInfo) (*refit.Model, error) {
 			}
 		}
 		if err := checkRecurrent(l); err != nil {
-			return nil, fmt.Errorf("tflayout: layer %q (%s): %w", l.Name, l.Class, err)
+			return nil, fmt.Errorf("layout: layer %q (%s): %w", l.Name, l.Class, err)
 		}
 		ws, err := kerasWeights(l, ps)
 		if err != nil {
-			return nil, fmt.Errorf("tflayout: layer %q (%s): %w", l.Name, l.Class, err)
+			return nil, fmt.Errorf("layout: layer %q (%s): %w", l.Name, l.Class, err)
 		}
 		for _, w := range ExpectedWeights(l) {
 			t := ws[w]
 			if t == nil {
-				return nil, fmt.Errorf("tflayout: layer %q (%s): no PyTorch parameter for Keras weight %q under module %q: %w",
+				return nil, fmt.Errorf("layout: layer %q (%s): no PyTorch parameter for Keras weight %q under module %q: %w",
 					l.Name, l.Class, w, module, refit.ErrFormat)
 			}
 			out = append(out, renamed(t, l.Name+"/"+w))
@@ -117,7 +117,7 @@ func FromPyTorch(m *refit.Model, layers []LayerInfo) (*refit.Model, error) {
 		}
 		if len(ws) > 0 {
 			extra := slices.Sorted(maps.Keys(ws))
-			return nil, fmt.Errorf("tflayout: layer %q (%s): PyTorch has parameters for Keras weights %q that the layer's config does not use: %w",
+			return nil, fmt.Errorf("layout: layer %q (%s): PyTorch has parameters for Keras weights %q that the layer's config does not use: %w",
 				l.Name, l.Class, extra, refit.ErrFormat)
 		}
 	}
@@ -221,10 +221,10 @@ func depthMultiplier(config map[string]any) int64 {
 // dtype. When bias_hh is all zeros (as LSTMBias makes it) the result is bias_ih exactly.
 func LSTMBiasInverse(ih, hh *tensor.Tensor) (*tensor.Tensor, error) {
 	if !ih.Shape.Equal(hh.Shape) || len(ih.Shape) != 1 || ih.DType != hh.DType || ih.Shape[0]%4 != 0 {
-		return nil, fmt.Errorf("tflayout: LSTM biases %q %v and %q %v do not form a [4H] bias", ih.Name, ih.Shape, hh.Name, hh.Shape)
+		return nil, fmt.Errorf("layout: LSTM biases %q %v and %q %v do not form a [4H] bias", ih.Name, ih.Shape, hh.Name, hh.Shape)
 	}
 	if !ih.DType.Float() || ih.DType.Quantized() {
-		return nil, fmt.Errorf("tflayout: LSTM bias %q is %v: %w", ih.Name, ih.DType, tensor.ErrUnsupported)
+		return nil, fmt.Errorf("layout: LSTM bias %q is %v: %w", ih.Name, ih.DType, tensor.ErrUnsupported)
 	}
 	dtype, name, shape := ih.DType, ih.Name, ih.Shape.Clone()
 	sum := tensor.NewLazy(ih.Size(), func() ([]byte, error) {

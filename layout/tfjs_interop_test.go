@@ -1,4 +1,4 @@
-package tflayout_test
+package layout_test
 
 import (
 	"encoding/json"
@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/refit-ml/refit/arch/tflayout"
 	"github.com/refit-ml/refit/format/tfjs"
 	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/layout"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -130,15 +130,15 @@ func TestInteropTFJSKerasLayers(t *testing.T) {
 	}
 	for _, e := range names {
 		dir := filepath.Join(root, e.Name())
-		m, err := tfjs.DecodeFS(os.DirFS(dir), ".")
+		m, err := tfjs.DecodeFS(os.DirFS(dir), ".", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		layers, err := tflayout.LayersFromConfig(m.Metadata.String("tfjs.model_topology"))
+		layers, err := layout.LayersFromConfig(m.Metadata.String("tfjs.model_topology"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := tflayout.ToPyTorch(m, layers)
+		out, err := layout.ToPyTorch(m, layers)
 		if e.Name() == "gru" { // TF.js GRUs are reset_after=false: no PyTorch equivalent
 			if !errors.Is(err, tensor.ErrUnsupported) {
 				t.Errorf("ToPyTorch(TF.js GRU) = %v, want ErrUnsupported", err)

@@ -1,8 +1,9 @@
-package tflayout
+package layout
 
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit"
@@ -180,8 +181,7 @@ func TestToPyTorch(t *testing.T) {
 		shapes := map[string][]int64{"kernel": {3, 4}, "bias": {4}, "gamma": {4}, "beta": {4}, "moving_mean": {4},
 			"moving_variance": {4}, "0": {3, 4}, "1": {4}, "recurrent_kernel": {4, 4}}
 		for _, n := range names {
-			parts := bytes.Split([]byte(n), []byte("/"))
-			last := string(bytes.TrimSuffix(parts[len(parts)-1], []byte(":0")))
+			last := strings.TrimSuffix(n[strings.LastIndex(n, "/")+1:], ":0")
 			m.Tensors = append(m.Tensors, seq(t, n, shapes[last]...))
 		}
 		return m

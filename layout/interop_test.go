@@ -1,4 +1,4 @@
-package tflayout
+package layout
 
 import (
 	"encoding/json"

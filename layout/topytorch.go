@@ -1,4 +1,4 @@
-package tflayout
+package layout
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ func LayersFromConfig(config string) ([]LayerInfo, error) {
 		ModelConfig *json.RawMessage `json:"model_config"` // TF.js wraps the Keras config
 	}
 	if err := json.Unmarshal([]byte(config), &root); err != nil {
-		return nil, fmt.Errorf("tflayout: model config: %w", err)
+		return nil, fmt.Errorf("layout: model config: %w", err)
 	}
 	if root.ModelConfig != nil && len(root.Config.Layers) == 0 {
 		return LayersFromConfig(string(*root.ModelConfig))
@@ -128,11 +128,11 @@ func ToPyTorch(m *refit.Model, layers []LayerInfo) (*refit.Model, error) {
 			continue
 		}
 		if err := checkRecurrent(l); err != nil {
-			return nil, fmt.Errorf("tflayout: layer %q (%s): %w", l.Name, l.Class, err)
+			return nil, fmt.Errorf("layout: layer %q (%s): %w", l.Name, l.Class, err)
 		}
 		mapped, err := convertLayer(l.Class, module, ws)
 		if err != nil {
-			return nil, fmt.Errorf("tflayout: layer %q (%s): %w", l.Name, l.Class, err)
+			return nil, fmt.Errorf("layout: layer %q (%s): %w", l.Name, l.Class, err)
 		}
 		out = append(out, mapped...)
 	}

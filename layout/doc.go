@@ -1,4 +1,4 @@
-// Package tflayout converts TensorFlow/Keras weight layouts to PyTorch's, as data and
+// Package layout converts TensorFlow/Keras weight layouts to PyTorch's, as data and
 // small named functions, each with an inverse.
 //
 // Keras keeps channels last and kernels input-major; PyTorch keeps output channels
@@ -42,4 +42,4 @@
 //
 // All conversions are lazy (tensor.Lazy) and never modify their input; memory is one
 // tensor's input and output while it is pulled.
-package tflayout
+package layout

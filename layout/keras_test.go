@@ -1,13 +1,13 @@
-package tflayout_test
+package layout_test
 
 import (
 	"slices"
 	"testing"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
 	_ "github.com/refit-ml/refit/format/keras"
 	_ "github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/layout"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -18,13 +18,13 @@ func TestFromDecodedFiles(t *testing.T) {
 		file, configKey string
 		want            []string
 	}{
-		{"../../format/keras/testdata/legacy.h5", "keras.model_config", []string{"dense.weight", "dense.bias",
+		{"../format/keras/testdata/legacy.h5", "keras.model_config", []string{"dense.weight", "dense.bias",
 			"batch_normalization.weight", "batch_normalization.bias", "batch_normalization.running_mean",
 			"batch_normalization.running_var", "embedding.weight", "counter/count:0"}},
-		{"../../format/keras/testdata/model.keras", "keras.config", []string{"dense.weight", "dense.bias",
+		{"../format/keras/testdata/model.keras", "keras.config", []string{"dense.weight", "dense.bias",
 			"batch_normalization.weight", "batch_normalization.bias", "batch_normalization.running_mean",
 			"batch_normalization.running_var", "embedding.weight", "counter/vars/0"}},
-		{"../../format/tfjs/testdata/layers", "tfjs.model_topology", []string{"dense.weight", "dense.bias"}},
+		{"../format/tfjs/testdata/layers", "tfjs.model_topology", []string{"dense.weight", "dense.bias"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			m, err := refit.Open(tc.file)
@@ -32,11 +32,11 @@ func TestFromDecodedFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			layers, err := tflayout.LayersFromConfig(m.Metadata.String(tc.configKey))
+			layers, err := layout.LayersFromConfig(m.Metadata.String(tc.configKey))
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := tflayout.ToPyTorch(m, layers)
+			out, err := layout.ToPyTorch(m, layers)
 			if err != nil {
 				t.Fatal(err)
 			}

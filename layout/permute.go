@@ -1,4 +1,4 @@
-package tflayout
+package layout
 
 import (
 	"fmt"
@@ -10,16 +10,16 @@ import (
 // axis perm[i] (numpy.transpose semantics). Block-quantized types are refused.
 func Permute(t *tensor.Tensor, perm ...int) (*tensor.Tensor, error) {
 	if t.DType.BlockSize() != 1 {
-		return nil, fmt.Errorf("tflayout: permuting %v tensor %q: %w", t.DType, t.Name, tensor.ErrUnsupported)
+		return nil, fmt.Errorf("layout: permuting %v tensor %q: %w", t.DType, t.Name, tensor.ErrUnsupported)
 	}
 	if len(perm) != len(t.Shape) {
-		return nil, fmt.Errorf("tflayout: permutation %v for %q of shape %v", perm, t.Name, t.Shape)
+		return nil, fmt.Errorf("layout: permutation %v for %q of shape %v", perm, t.Name, t.Shape)
 	}
 	seen := make([]bool, len(perm))
 	out := make(tensor.Shape, len(perm))
 	for i, p := range perm {
 		if p < 0 || p >= len(perm) || seen[p] {
-			return nil, fmt.Errorf("tflayout: %v is not a permutation", perm)
+			return nil, fmt.Errorf("layout: %v is not a permutation", perm)
 		}
 		seen[p] = true
 		out[i] = t.Shape[p]
@@ -82,7 +82,7 @@ func Reshape(t *tensor.Tensor, shape ...int64) (*tensor.Tensor, error) {
 // given order (block i of the output is block order[i] of the input).
 func reorderBlocks(t *tensor.Tensor, order []int) (*tensor.Tensor, error) {
 	if len(t.Shape) == 0 || t.Shape[0]%int64(len(order)) != 0 {
-		return nil, fmt.Errorf("tflayout: %q of shape %v does not split into %d gate blocks", t.Name, t.Shape, len(order))
+		return nil, fmt.Errorf("layout: %q of shape %v does not split into %d gate blocks", t.Name, t.Shape, len(order))
 	}
 	src := t
 	block := t.Size() / int64(len(order))

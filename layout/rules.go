@@ -1,4 +1,4 @@
-package tflayout
+package layout
 
 import (
 	"fmt"
@@ -51,7 +51,7 @@ func DepthwiseKernel(t *tensor.Tensor) (*tensor.Tensor, error) {
 func DepthwiseWeight(t *tensor.Tensor, multiplier int64) (*tensor.Tensor, error) {
 	s := t.Shape
 	if len(s) != 4 || s[1] != 1 || multiplier <= 0 || s[0]%multiplier != 0 {
-		return nil, fmt.Errorf("tflayout: depthwise weight %q of shape %v with multiplier %d", t.Name, s, multiplier)
+		return nil, fmt.Errorf("layout: depthwise weight %q of shape %v with multiplier %d", t.Name, s, multiplier)
 	}
 	r, err := Reshape(t, s[0]/multiplier, multiplier, s[2], s[3])
 	if err != nil {
@@ -80,7 +80,7 @@ func RecurrentKernel(t *tensor.Tensor, gru bool) (*tensor.Tensor, error) {
 // RecurrentWeight is the inverse of RecurrentKernel.
 func RecurrentWeight(t *tensor.Tensor, gru bool) (*tensor.Tensor, error) {
 	if len(t.Shape) != 2 {
-		return nil, fmt.Errorf("tflayout: recurrent weight %q of shape %v is not 2-D", t.Name, t.Shape)
+		return nil, fmt.Errorf("layout: recurrent weight %q of shape %v is not 2-D", t.Name, t.Shape)
 	}
 	if gru {
 		var err error
@@ -96,7 +96,7 @@ func RecurrentWeight(t *tensor.Tensor, gru bool) (*tensor.Tensor, error) {
 // reset_after=False (bias [3H]) computes a different function and is refused.
 func GRUBias(t *tensor.Tensor) (ih, hh *tensor.Tensor, err error) {
 	if len(t.Shape) != 2 || t.Shape[0] != 2 {
-		return nil, nil, fmt.Errorf("tflayout: GRU bias %q of shape %v: only reset_after=True ([2, 3H]) maps to PyTorch: %w", t.Name, t.Shape, tensor.ErrUnsupported)
+		return nil, nil, fmt.Errorf("layout: GRU bias %q of shape %v: only reset_after=True ([2, 3H]) maps to PyTorch: %w", t.Name, t.Shape, tensor.ErrUnsupported)
 	}
 	n := t.Shape[1]
 	half := t.Size() / 2
@@ -117,7 +117,7 @@ func GRUBias(t *tensor.Tensor) (ih, hh *tensor.Tensor, err error) {
 // GRUBiasInverse joins PyTorch's bias_ih and bias_hh into a Keras GRU bias [2, 3H].
 func GRUBiasInverse(ih, hh *tensor.Tensor) (*tensor.Tensor, error) {
 	if !ih.Shape.Equal(hh.Shape) || len(ih.Shape) != 1 || ih.DType != hh.DType {
-		return nil, fmt.Errorf("tflayout: GRU biases %v and %v differ", ih.Shape, hh.Shape)
+		return nil, fmt.Errorf("layout: GRU biases %v and %v differ", ih.Shape, hh.Shape)
 	}
 	a, err := reorderBlocks(ih, gruToKeras)
 	if err != nil {
@@ -145,7 +145,7 @@ func GRUBiasInverse(ih, hh *tensor.Tensor) (*tensor.Tensor, error) {
 // bias_hh (zeros): PyTorch adds both, Keras has one.
 func LSTMBias(t *tensor.Tensor) (ih, hh *tensor.Tensor, err error) {
 	if len(t.Shape) != 1 || t.Shape[0]%4 != 0 {
-		return nil, nil, fmt.Errorf("tflayout: LSTM bias %q of shape %v", t.Name, t.Shape)
+		return nil, nil, fmt.Errorf("layout: LSTM bias %q of shape %v", t.Name, t.Shape)
 	}
 	hh, err = zerosLike(t.Name, t)
 	return t, hh, err
@@ -153,7 +153,7 @@ func LSTMBias(t *tensor.Tensor) (ih, hh *tensor.Tensor, err error) {
 
 func permute2(t *tensor.Tensor, rank int, perm ...int) (*tensor.Tensor, error) {
 	if len(t.Shape) != rank {
-		return nil, fmt.Errorf("tflayout: %q has shape %v, want rank %d", t.Name, t.Shape, rank)
+		return nil, fmt.Errorf("layout: %q has shape %v, want rank %d", t.Name, t.Shape, rank)
 	}
 	return Permute(t, perm...)
 }

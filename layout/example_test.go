@@ -1,10 +1,10 @@
-package tflayout_test
+package layout_test
 
 import (
 	"fmt"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch/tflayout"
+	"github.com/refit-ml/refit/layout"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -13,8 +13,8 @@ func ExampleToPyTorch() {
 	k, _ := tensor.NewF32("dense_1/kernel:0", tensor.Shape{2, 3}, []float32{1, 2, 3, 4, 5, 6})
 	b, _ := tensor.NewF32("dense_1/bias:0", tensor.Shape{3}, []float32{0, 0, 1})
 	m := &refit.Model{Tensors: []*tensor.Tensor{k, b}}
-	layers, _ := tflayout.LayersFromConfig(`{"config": {"layers": [{"class_name": "Dense", "config": {"name": "dense_1"}}]}}`)
-	out, err := tflayout.ToPyTorch(m, layers)
+	layers, _ := layout.LayersFromConfig(`{"config": {"layers": [{"class_name": "Dense", "config": {"name": "dense_1"}}]}}`)
+	out, err := layout.ToPyTorch(m, layers)
 	if err != nil {
 		fmt.Println(err)
 		return
