@@ -158,20 +158,6 @@ func (a *Arch) MapName(hf string) (gguf string, skip bool, err error) {
 	return "", false, refit.Unsupportedf("arch", "%s: no GGUF name for tensor %q", a.Name, hf)
 }
 
-// blockOf returns the block number in a GGUF name "blk.N.xxx", or -1.
-func blockOf(name string) int {
-	rest, ok := strings.CutPrefix(name, "blk.")
-	if !ok {
-		return -1
-	}
-	n, _, _ := strings.Cut(rest, ".")
-	b, err := strconv.Atoi(n)
-	if err != nil {
-		return -1
-	}
-	return b
-}
-
 // withPrefixes expands each pattern with every given prefix ("model.", "") so one table
 // serves both a *ForCausalLM checkpoint and a bare base model.
 func withPrefixes(prefixes []string, names []TensorName) []TensorName {
