@@ -244,36 +244,39 @@ func elemBytes(dt tensor.DType) int {
 
 // scratchSlice makes a zeroed temporary slice of n elements for a kernel, charged to the
 // session's budget (released once the slice is garbage); c nil charges nothing. Like
-// Alloc it panics with an allocError, which callNode reports as the node's error.
-func scratchSlice[T any](c *Call, n int) []T {
+// Alloc it fails on a negative, oversized or over-budget size.
+func scratchSlice[T any](c *Call, n int) ([]T, error) {
 	var zero T
 	size := int64(unsafe.Sizeof(zero))
 	if n < 0 || (n > 0 && int64(n) > (1<<62)/size) {
-		panic(&allocError{fmt.Errorf("scratch of %d elements: %w", n, ErrTooLarge)})
+		return nil, fmt.Errorf("scratch of %d elements: %w", n, ErrTooLarge)
 	}
 	bytes := int64(n) * size
 	if c == nil || c.sess == nil || bytes < minTracked {
-		return make([]T, n)
+		return make([]T, n), nil
 	}
 	if int64(n) > c.sess.maxElements {
-		panic(&allocError{fmt.Errorf("scratch of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)})
+		return nil, fmt.Errorf("scratch of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)
 	}
 	b := c.sess.budget
 	if err := b.charge(bytes, func() string { return fmt.Sprintf("scratch buffer of %d %T", n, zero) }); err != nil {
-		panic(&allocError{err})
+		return nil, err
 	}
 	s := make([]T, n)
 	b.track((*byte)(unsafe.Pointer(unsafe.SliceData(s))), bytes)
-	return s
+	return s, nil
 }
 
 // float64s is v.AsFloat64s with the copy charged to the budget as scratch.
-func (c *Call) float64s(v *Value) []float64 {
-	out := scratchSlice[float64](c, v.Len())
+func (c *Call) float64s(v *Value) ([]float64, error) {
+	out, err := scratchSlice[float64](c, v.Len())
+	if err != nil {
+		return nil, err
+	}
 	for i := range out {
 		out[i] = elemFloat64(v, i)
 	}
-	return out
+	return out, nil
 }
 
 // reserve charges n bytes to the budget until the kernel returns (callNode

@@ -531,3 +531,33 @@ func TestMemoryBudgetEvictsPool(t *testing.T) {
 		}
 	}
 }
+
+// A kernel called directly (without callNode's recover) reports a bad or oversized
+// allocation as an error: model data never panics.
+func TestAllocFailuresAreErrors(t *testing.T) {
+	sess, err := NewSession(&Graph{Initializers: map[string]*Value{}}, map[string]int64{"": 21}, &Options{MaxElements: 1000, MaxMemory: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Call{Node: &Node{Name: "n", OpType: "ConstantOfShape"}, Opset: 21, sess: sess}
+	if _, err := c.Alloc(tensor.F32, []int64{-1, 4}); err == nil {
+		t.Error("Alloc of shape [-1 4] succeeded")
+	}
+	if _, err := c.Alloc(tensor.F32, []int64{1001}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Alloc over MaxElements: %v, want ErrTooLarge", err)
+	}
+	if _, err := scratchSlice[int](c, -1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("scratchSlice(-1): %v, want ErrTooLarge", err)
+	}
+	if _, err := scratchSlice[float64](c, 1<<20); err == nil {
+		t.Error("scratchSlice over the budget succeeded")
+	}
+	op, ok := lookupOp("", "ConstantOfShape", 21)
+	if !ok {
+		t.Fatal("ConstantOfShape is not registered")
+	}
+	c.Inputs = []*Value{mustValue(t, []int64{1 << 20, 1 << 20}, 2)}
+	if _, err := op.Kernel(c); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ConstantOfShape [2^20 2^20]: %v, want ErrTooLarge", err)
+	}
+}

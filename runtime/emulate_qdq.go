@@ -181,7 +181,10 @@ func qdqMatMulKernel(c *Call) ([]*Value, error) {
 	wi, _ := ints32(w)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
 	mm.run(c.Threads(), acc, xi, wi, zx, zw, saturates(c, x, w))
-	out := c.Alloc(tensor.F32, mm.final)
+	out, err := c.Alloc(tensor.F32, mm.final)
+	if err != nil {
+		return nil, err
+	}
 	y := out.Data.([]float32)
 	for r, a := range acc {
 		j := r % mm.n
@@ -211,7 +214,10 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be float [%d]", b, M)
 		}
 	}
-	out := c.Alloc(tensor.F32, shape)
+	out, err := c.Alloc(tensor.F32, shape)
+	if err != nil {
+		return nil, err
+	}
 	y := out.Data.([]float32)
 	on := len(acc) / max(1, int(shape[0])*M)
 	for i, a := range acc {

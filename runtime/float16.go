@@ -21,7 +21,11 @@ func viaFloat32(k Kernel) Kernel {
 		wide := make([]*Value, len(orig))
 		for i, v := range orig {
 			if v != nil && (v.DType == tensor.F16 || v.DType == tensor.BF16) {
-				v = toFloat32(c, v)
+				r, err := toFloat32(c, v)
+				if err != nil {
+					return nil, err
+				}
+				v = r
 			}
 			wide[i] = v
 		}
@@ -33,16 +37,23 @@ func viaFloat32(k Kernel) Kernel {
 		}
 		for i, v := range outs {
 			if v != nil && v.DType == tensor.F32 {
-				outs[i] = fromFloat32(c, v, half)
+				r, err := fromFloat32(c, v, half)
+				if err != nil {
+					return nil, err
+				}
+				outs[i] = r
 			}
 		}
 		return outs, nil
 	}
 }
 
-func toFloat32(c *Call, v *Value) *Value {
+func toFloat32(c *Call, v *Value) (*Value, error) {
 	src := v.Data.([]uint16)
-	dst := scratchSlice[float32](c, len(src))
+	dst, err := scratchSlice[float32](c, len(src))
+	if err != nil {
+		return nil, err
+	}
 	if v.DType == tensor.BF16 {
 		for i, h := range src {
 			dst[i] = tensor.BF16ToF32(h)
@@ -52,12 +63,15 @@ func toFloat32(c *Call, v *Value) *Value {
 			dst[i] = tensor.F16ToF32(h)
 		}
 	}
-	return &Value{DType: tensor.F32, Shape: v.Shape, Data: dst}
+	return &Value{DType: tensor.F32, Shape: v.Shape, Data: dst}, nil
 }
 
-func fromFloat32(c *Call, v *Value, half tensor.DType) *Value {
+func fromFloat32(c *Call, v *Value, half tensor.DType) (*Value, error) {
 	src := v.Data.([]float32)
-	dst := scratchSlice[uint16](c, len(src))
+	dst, err := scratchSlice[uint16](c, len(src))
+	if err != nil {
+		return nil, err
+	}
 	if half == tensor.BF16 {
 		for i, f := range src {
 			dst[i] = tensor.F32ToBF16(f)
@@ -67,5 +81,5 @@ func fromFloat32(c *Call, v *Value, half tensor.DType) *Value {
 			dst[i] = tensor.F32ToF16(f)
 		}
 	}
-	return &Value{DType: half, Shape: v.Shape, Data: dst}
+	return &Value{DType: half, Shape: v.Shape, Data: dst}, nil
 }

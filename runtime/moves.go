@@ -141,17 +141,21 @@ func numElements(shape []int64) (int, error) {
 }
 
 // fillFrom sets every element of v to the single element of scalar (cast).
-func fillFrom(v *Value, scalar *Value) {
-	s := castValue(nil, scalar, v.DType)
+func fillFrom(v *Value, scalar *Value) error {
+	s, err := castValue(nil, scalar, v.DType)
+	if err != nil {
+		return err
+	}
 	n := v.Len()
 	if n == 0 {
-		return
+		return nil
 	}
 	copyAt(v.Data, 0, s.Data, 0, 1)
 	// Doubling copies: log2(n) calls instead of one type switch per element.
 	for done := 1; done < n; done *= 2 {
 		copyAt(v.Data, done, v.Data, 0, min(done, n-done))
 	}
+	return nil
 }
 
 // takeOrZero sets dst[i] = src[idx[i]], leaving dst[i] zero where idx[i] < 0.
@@ -195,10 +199,13 @@ func takeZ[T any](threads int, dst, src []T, idx []int) {
 }
 
 // gatherValue returns a new value of shape holding v's elements at idx (-1 = zero).
-func gatherValue(c *Call, v *Value, shape []int64, idx []int) *Value {
-	out := c.Alloc(v.DType, shape)
+func gatherValue(c *Call, v *Value, shape []int64, idx []int) (*Value, error) {
+	out, err := c.Alloc(v.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	takeOrZero(c.Threads(), out.Data, v.Data, idx)
-	return out
+	return out, nil
 }
 
 // splitAxis returns the products of the dims before, at and after axis.

@@ -34,7 +34,11 @@ func castKernel(c *Call) ([]*Value, error) {
 	if !ok {
 		return nil, fmt.Errorf("cast to ONNX type %d: %w", to, errUnsupported)
 	}
-	return []*Value{castValue(c, c.Input(0), dt)}, nil
+	r, err := castValue(c, c.Input(0), dt)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 func castLikeKernel(c *Call) ([]*Value, error) {
@@ -46,18 +50,25 @@ func castLikeKernel(c *Call) ([]*Value, error) {
 		out, err := castStrings(x, like.Kind == KindString, like.DType)
 		return []*Value{out}, err
 	}
-	return []*Value{castValue(c, x, like.DType)}, nil
+	r, err := castValue(c, x, like.DType)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 // castValue converts v to dtype dt (a view when the type already matches), allocating
 // through c (nil: outside a run, uncharged). Floats
 // convert to integers by truncation toward zero, as C and ONNX do; integers convert
 // among themselves exactly modulo wrap-around; bool is 0 or 1.
-func castValue(c *Call, v *Value, dt tensor.DType) *Value {
+func castValue(c *Call, v *Value, dt tensor.DType) (*Value, error) {
 	if v.DType == dt {
-		return View(v, v.Shape)
+		return View(v, v.Shape), nil
 	}
-	out := newOutput(c, dt, v.Shape)
+	out, err := newOutput(c, dt, v.Shape)
+	if err != nil {
+		return nil, err
+	}
 	n := v.Len()
 	srcInt := v.DType.Integer() || v.DType == tensor.Bool
 	dstInt := dt.Integer() || dt == tensor.Bool
@@ -65,7 +76,7 @@ func castValue(c *Call, v *Value, dt tensor.DType) *Value {
 		for i := 0; i < n; i++ {
 			setInt64(out, i, elemInt64(v, i))
 		}
-		return out
+		return out, nil
 	}
 	// Fast paths between float types.
 	if src, ok := v.Data.([]float32); ok {
@@ -74,26 +85,26 @@ func castValue(c *Call, v *Value, dt tensor.DType) *Value {
 			for i, x := range src {
 				d[i] = float64(x)
 			}
-			return out
+			return out, nil
 		case []uint16:
 			if dt == tensor.F16 {
 				for i, x := range src {
 					d[i] = tensor.F32ToF16(x)
 				}
-				return out
+				return out, nil
 			}
 			if dt == tensor.BF16 {
 				for i, x := range src {
 					d[i] = tensor.F32ToBF16(x)
 				}
-				return out
+				return out, nil
 			}
 		}
 	}
 	for i := 0; i < n; i++ {
 		setFloat64(out, i, elemFloat64(v, i))
 	}
-	return out
+	return out, nil
 }
 
 func elemInt64(v *Value, i int) int64 {
@@ -191,9 +202,9 @@ func floatToInt(x float64) int64 {
 }
 
 // newOutput is c.Alloc, or NewValue when there is no call (values made outside a run).
-func newOutput(c *Call, dt tensor.DType, shape []int64) *Value {
+func newOutput(c *Call, dt tensor.DType, shape []int64) (*Value, error) {
 	if c == nil || c.sess == nil {
-		return NewValue(dt, shape)
+		return NewValue(dt, shape), nil
 	}
 	return c.Alloc(dt, shape)
 }

@@ -137,10 +137,17 @@ func stack(c *Call, vals []*Value, info ValueInfo) (*Value, error) {
 		for _, d := range info.Dims {
 			shape = append(shape, max(d.Size, 0))
 		}
-		return c.Alloc(dt, shape), nil
+		r, err := c.Alloc(dt, shape)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	first := vals[0]
-	out := c.Alloc(first.DType, append([]int64{int64(len(vals))}, first.Shape...))
+	out, err := c.Alloc(first.DType, append([]int64{int64(len(vals))}, first.Shape...))
+	if err != nil {
+		return nil, err
+	}
 	n := first.Len()
 	for i, v := range vals {
 		if v.DType != first.DType || !slices.Equal(v.Shape, first.Shape) {
@@ -156,7 +163,7 @@ func init() {
 }
 
 // takeAlong returns element i along axis of v, the axis removed.
-func takeAlong(c *Call, v *Value, axis, i int) *Value {
+func takeAlong(c *Call, v *Value, axis, i int) (*Value, error) {
 	outer, inner := 1, 1
 	for _, d := range v.Shape[:axis] {
 		outer *= int(d)
@@ -165,17 +172,20 @@ func takeAlong(c *Call, v *Value, axis, i int) *Value {
 		inner *= int(d)
 	}
 	dim := int(v.Shape[axis])
-	out := c.Alloc(v.DType, slices.Delete(slices.Clone(v.Shape), axis, axis+1))
+	out, err := c.Alloc(v.DType, slices.Delete(slices.Clone(v.Shape), axis, axis+1))
+	if err != nil {
+		return nil, err
+	}
 	for o := 0; o < outer; o++ {
 		copyAt(out.Data, o*inner, v.Data, (o*dim+i)*inner, inner)
 	}
-	return out
+	return out, nil
 }
 
 // moveAxis0 moves the leading axis of v to position axis.
-func moveAxis0(c *Call, v *Value, axis int) *Value {
+func moveAxis0(c *Call, v *Value, axis int) (*Value, error) {
 	if axis == 0 {
-		return v
+		return v, nil
 	}
 	r := len(v.Shape)
 	perm := make([]int, 0, r)
@@ -186,10 +196,16 @@ func moveAxis0(c *Call, v *Value, axis int) *Value {
 	for i := axis + 1; i < r; i++ {
 		perm = append(perm, i)
 	}
-	shape, idx := permuteIndex(c, v.Shape, perm)
-	out := c.Alloc(v.DType, shape)
+	shape, idx, err := permuteIndex(c, v.Shape, perm)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.Alloc(v.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	takeIdx(c.Threads(), out.Data, v.Data, idx)
-	return out
+	return out, nil
 }
 
 func scanKernel(c *Call) ([]*Value, error) {
@@ -225,7 +241,11 @@ func scanKernel(c *Call) ([]*Value, error) {
 			if v == nil || len(v.Shape) == 0 || int(v.Shape[0]) != batch {
 				return nil, fmt.Errorf("input %d %v lacks the batch axis of %d", i+1, v, batch)
 			}
-			item[i] = takeAlong(c, v, 0, b)
+			r, err := takeAlong(c, v, 0, b)
+			if err != nil {
+				return nil, err
+			}
+			item[i] = r
 		}
 		outs, err := scanLoop(c, body, item, m, nil, inDirs, nil, nil)
 		if err != nil {
@@ -290,7 +310,11 @@ func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outA
 			if pick(inDirs, j) == 1 {
 				i = seqLen - 1 - t
 			}
-			in = append(in, takeAlong(c, inputs[nState+j], axes[j], i))
+			r, err := takeAlong(c, inputs[nState+j], axes[j], i)
+			if err != nil {
+				return nil, err
+			}
+			in = append(in, r)
 		}
 		outs, err := c.RunGraph(body, in)
 		if err != nil {
@@ -314,7 +338,11 @@ func scanLoop(c *Call, body *Graph, inputs []*Value, m int, inAxes, inDirs, outA
 		if err != nil {
 			return nil, err
 		}
-		res = append(res, moveAxis0(c, v, axis))
+		r, err := moveAxis0(c, v, axis)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, r)
 	}
 	return res, nil
 }

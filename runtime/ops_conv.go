@@ -239,7 +239,10 @@ func convKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be float32 [%d]", bias, M)
 		}
 	}
-	out := c.allocRaw(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
+	out, err := c.allocRaw(tensor.F32, append([]int64{int64(N), int64(M)}, w.out...))
+	if err != nil {
+		return nil, err
+	}
 	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
 	if Cg == 1 && Mg == 1 && len(w.in) <= 2 {
 		depthwise2D(c.Threads(), y, xs, ws, bs, N, C, w, c.Node.relu)
@@ -649,7 +652,10 @@ func convTransposeKernel(c *Call) ([]*Value, error) {
 	// In window terms the ConvTranspose output is the "input" of a Conv whose output is X.
 	Cg := C / group
 	kn, xn, yn := w.size(kernel), w.size(in), w.size(w.in)
-	out := c.Alloc(tensor.F32, append([]int64{int64(N), int64(M)}, w.in...))
+	out, err := c.Alloc(tensor.F32, append([]int64{int64(N), int64(M)}, w.in...))
+	if err != nil {
+		return nil, err
+	}
 	y, xs, ws := out.Data.([]float32), x.Data.([]float32), wt.Data.([]float32)
 	rows := Mg * kn
 	if err := c.checkElements(int64(rows) * int64(xn)); err != nil {
@@ -727,12 +733,20 @@ func int8ViaFloat32(k Kernel) Kernel {
 			return k(c)
 		}
 		orig := c.Inputs[0]
-		c.Inputs[0] = castValue(c, x, tensor.F32)
+		r, err := castValue(c, x, tensor.F32)
+		if err != nil {
+			return nil, err
+		}
+		c.Inputs[0] = r
 		outs, err := k(c)
 		c.Inputs[0] = orig
 		for i, v := range outs {
 			if v != nil && v.DType == tensor.F32 {
-				outs[i] = castValue(c, v, x.DType)
+				r, err := castValue(c, v, x.DType)
+				if err != nil {
+					return nil, err
+				}
+				outs[i] = r
 			}
 		}
 		return outs, err
@@ -771,14 +785,24 @@ func poolKernel(op string) Kernel {
 		outShape := append([]int64{int64(N), int64(C)}, w.out...)
 		wantIdx := op == "MaxPool" && len(c.Node.Outputs) > 1 && c.Node.Outputs[1] != ""
 		if (op == "MaxPool" || op == "AveragePool") && !wantIdx && len(w.in) <= 2 && allEqual(w.dilations, 1) {
-			out := c.allocRaw(tensor.F32, outShape)
+			out, err := c.allocRaw(tensor.F32, outShape)
+			if err != nil {
+				return nil, err
+			}
 			pool2D(c.Threads(), out.Data.([]float32), x.Data.([]float32), N*C, w, op == "MaxPool", includePad)
 			return []*Value{out}, nil
 		}
-		out := c.Alloc(tensor.F32, outShape)
+		out, err := c.Alloc(tensor.F32, outShape)
+		if err != nil {
+			return nil, err
+		}
 		var idxOut *Value
 		if wantIdx {
-			idxOut = c.Alloc(tensor.I64, outShape)
+			r, err := c.Alloc(tensor.I64, outShape)
+			if err != nil {
+				return nil, err
+			}
+			idxOut = r
 		}
 		taps := w.taps()
 		nd := len(w.in)
@@ -1029,7 +1053,10 @@ func globalPoolKernel(op string) Kernel {
 		for _, d := range x.Shape[2:] {
 			size *= int(d)
 		}
-		out := c.Alloc(tensor.F32, shape)
+		out, err := c.Alloc(tensor.F32, shape)
+		if err != nil {
+			return nil, err
+		}
 		xs, ys := x.Data.([]float32), out.Data.([]float32)
 		parallel.For(c.Threads(), planes, 1, func(lo, hi int) {
 			for pl := lo; pl < hi; pl++ {

@@ -60,7 +60,11 @@ func arithKernel(op string) Kernel {
 			return nil, err
 		}
 		if op == "Pow" && a.DType != b.DType {
-			b = castValue(c, b, a.DType) // the exponent may have its own type
+			r, err := castValue(c, b, a.DType)
+			if err != nil {
+				return nil, err
+			}
+			b = r // the exponent may have its own type
 		}
 		shape, bc, err := broadcastPair(a, b)
 		if err != nil {
@@ -77,7 +81,10 @@ func arithKernel(op string) Kernel {
 			// Checked before any work: a zero divisor is data, not a kernel failure.
 			return nil, fmt.Errorf("%s of %v: %w", op, a.DType, ErrDivisionByZero)
 		}
-		out := c.allocRaw(a.DType, shape) // every element is written below
+		out, err := c.allocRaw(a.DType, shape)
+		if err != nil {
+			return nil, err
+		}
 		var ok bool
 		switch x := a.Data.(type) {
 		case []float32:
@@ -286,7 +293,10 @@ func compareKernel(op string) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		out := c.Alloc(tensor.Bool, shape)
+		out, err := c.Alloc(tensor.Bool, shape)
+		if err != nil {
+			return nil, err
+		}
 		o := out.Data.([]bool)
 		ok := true
 		switch x := a.Data.(type) {
@@ -356,7 +366,10 @@ func logicKernel(op string) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		out := c.Alloc(tensor.Bool, shape)
+		out, err := c.Alloc(tensor.Bool, shape)
+		if err != nil {
+			return nil, err
+		}
 		var f func(x, y bool) bool
 		switch op {
 		case "And":
@@ -395,7 +408,10 @@ func bitwiseKernel(op string) Kernel {
 				return nil, fmt.Errorf("direction %q must be LEFT or RIGHT", dir)
 			}
 		}
-		out := c.Alloc(a.DType, shape)
+		out, err := c.Alloc(a.DType, shape)
+		if err != nil {
+			return nil, err
+		}
 		ok := true
 		switch x := a.Data.(type) {
 		case []int8:
@@ -448,7 +464,10 @@ func bitwise[T integer](threads int, op string, left bool, out, a, b []T, bc *bc
 
 func bitwiseNotKernel(c *Call) ([]*Value, error) {
 	a := c.Input(0)
-	out := c.Alloc(a.DType, a.Shape)
+	out, err := c.Alloc(a.DType, a.Shape)
+	if err != nil {
+		return nil, err
+	}
 	switch x := a.Data.(type) {
 	case []int8:
 		unaryMap(c.Threads(), out.Data.([]int8), x, func(v int8) int8 { return ^v })
@@ -477,7 +496,10 @@ func notKernel(c *Call) ([]*Value, error) {
 	if a.DType != tensor.Bool {
 		return nil, fmt.Errorf("needs a bool input, have %v", a.DType)
 	}
-	out := c.Alloc(tensor.Bool, a.Shape)
+	out, err := c.Alloc(tensor.Bool, a.Shape)
+	if err != nil {
+		return nil, err
+	}
 	unaryMap(c.Threads(), out.Data.([]bool), a.Data.([]bool), func(v bool) bool { return !v })
 	return []*Value{out}, nil
 }
@@ -499,7 +521,10 @@ func variadicKernel(op string) Kernel {
 			if err != nil {
 				return nil, err
 			}
-			out := c.Alloc(acc.DType, shape)
+			out, err := c.Alloc(acc.DType, shape)
+			if err != nil {
+				return nil, err
+			}
 			if !minMaxOrArith(c.Threads(), binOp, out, acc, v, bc) {
 				return nil, fmt.Errorf("%s is not defined for %v", op, acc.DType)
 			}
@@ -598,7 +623,10 @@ func whereKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	bc := newBcast(shape, cond.Shape, x.Shape, y.Shape)
 	switch o := out.Data.(type) {
 	case []float32:
@@ -644,7 +672,10 @@ func where[T any](threads int, out []T, cond []bool, x, y []T, bc *bcast) {
 func signedKernel(op string) Kernel {
 	return func(c *Call) ([]*Value, error) {
 		a := c.Input(0)
-		out := c.Alloc(a.DType, a.Shape)
+		out, err := c.Alloc(a.DType, a.Shape)
+		if err != nil {
+			return nil, err
+		}
 		ok := true
 		switch x := a.Data.(type) {
 		case []float32:
@@ -716,7 +747,10 @@ func isKernel(op string) Kernel {
 			}
 			return (pos && math.IsInf(x, 1)) || (neg && math.IsInf(x, -1))
 		}
-		out := c.Alloc(tensor.Bool, a.Shape)
+		out, err := c.Alloc(tensor.Bool, a.Shape)
+		if err != nil {
+			return nil, err
+		}
 		switch x := a.Data.(type) {
 		case []float32:
 			unaryMap(c.Threads(), out.Data.([]bool), x, func(v float32) bool { return f(float64(v)) })
@@ -845,7 +879,10 @@ func floatKernel(op string) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		out := c.allocRaw(a.DType, a.Shape)
+		out, err := c.allocRaw(a.DType, a.Shape)
+		if err != nil {
+			return nil, err
+		}
 		switch x := a.Data.(type) {
 		case []float32:
 			o := out.Data.([]float32)
@@ -863,8 +900,14 @@ func floatKernel(op string) Kernel {
 			unaryMap(c.Threads(), out.Data.([]float64), x, f)
 		default:
 			if op == "Relu" && a.DType.Signed() { // opset 14 allows signed integers
-				v := castValue(c, a, tensor.F64)
-				r := castValue(c, &Value{DType: tensor.F64, Shape: a.Shape, Data: mapSlice(v.Data.([]float64), f)}, a.DType)
+				v, err := castValue(c, a, tensor.F64)
+				if err != nil {
+					return nil, err
+				}
+				r, err := castValue(c, &Value{DType: tensor.F64, Shape: a.Shape, Data: mapSlice(v.Data.([]float64), f)}, a.DType)
+				if err != nil {
+					return nil, err
+				}
 				return []*Value{r}, nil
 			}
 			return nil, fmt.Errorf("%s needs a float input, have %v", op, a.DType)
@@ -902,7 +945,10 @@ func preluKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	bc := newBcast(shape, x.Shape, sshape)
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	switch a := x.Data.(type) {
 	case []float32:
 		binaryMap(c.Threads(), out.Data.([]float32), a, slope.Data.([]float32), bc, func(v, s float32) float32 {
@@ -948,7 +994,10 @@ func clipKernel(c *Call) ([]*Value, error) {
 			hi = elemFloat64(v, 0)
 		}
 	}
-	out := c.Alloc(x.DType, x.Shape)
+	out, err := c.Alloc(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	switch a := x.Data.(type) {
 	case []float32:
 		l, h := float32(lo), float32(hi)
@@ -959,11 +1008,19 @@ func clipKernel(c *Call) ([]*Value, error) {
 		if !x.DType.Integer() {
 			return nil, fmt.Errorf("not defined for %v", x.DType)
 		}
-		f := castValue(c, x, tensor.F64).Data.([]float64)
+		r, err := castValue(c, x, tensor.F64)
+		if err != nil {
+			return nil, err
+		}
+		f := r.Data.([]float64)
 		for i := range f {
 			f[i] = min(max(f[i], lo), hi)
 		}
-		return []*Value{castValue(c, &Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)}, nil
+		r, err = castValue(c, &Value{DType: tensor.F64, Shape: x.Shape, Data: f}, x.DType)
+		if err != nil {
+			return nil, err
+		}
+		return []*Value{r}, nil
 	}
 	return []*Value{out}, nil
 }
@@ -982,7 +1039,10 @@ func shrinkKernel(c *Call) ([]*Value, error) {
 	if !x.DType.Float() && !x.DType.Integer() {
 		return nil, fmt.Errorf("not defined for %v", x.DType)
 	}
-	out := c.Alloc(x.DType, x.Shape)
+	out, err := c.Alloc(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	if xs, ok := x.Data.([]float32); ok {
 		o := out.Data.([]float32)
 		l, b := float32(lambd), float32(bias)

@@ -42,7 +42,10 @@ func gatherKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	shape := slices.Concat(data.Shape[:axis], ind.Shape, data.Shape[axis+1:])
-	out := c.Alloc(data.DType, shape)
+	out, err := c.Alloc(data.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	outer, inner := 1, 1
 	for _, d := range data.Shape[:axis] {
 		outer *= int(d)
@@ -51,7 +54,10 @@ func gatherKernel(c *Call) ([]*Value, error) {
 		inner *= int(d)
 	}
 	dim := data.Shape[axis]
-	fixed := scratchSlice[int](c, len(idx))
+	fixed, err := scratchSlice[int](c, len(idx))
+	if err != nil {
+		return nil, err
+	}
 	for i, v := range idx {
 		if fixed[i], err = fixIndex(v, dim); err != nil {
 			return nil, err
@@ -122,7 +128,10 @@ func gatherElementsKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := c.Alloc(data.DType, ind.Shape)
+	out, err := c.Alloc(data.DType, ind.Shape)
+	if err != nil {
+		return nil, err
+	}
 	takeIdx(c.Threads(), out.Data, data.Data, targets)
 	return []*Value{out}, nil
 }
@@ -201,7 +210,10 @@ func gatherNDKernel(c *Call) ([]*Value, error) {
 	r := len(ind.Shape)
 	k := int(ind.Shape[r-1])
 	shape := slices.Concat(ind.Shape[:r-1], data.Shape[int(batch)+k:])
-	out := c.Alloc(data.DType, shape)
+	out, err := c.Alloc(data.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	for t, off := range targets {
 		copyAt(out.Data, t*slice, data.Data, off, slice)
 	}
@@ -280,7 +292,10 @@ func scatterElementsKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := c.Alloc(data.DType, data.Shape)
+	out, err := c.Alloc(data.DType, data.Shape)
+	if err != nil {
+		return nil, err
+	}
 	copyAt(out.Data, 0, data.Data, 0, data.Len())
 	return []*Value{out}, scatterInto(out, upd, targets, 1, reduction)
 }
@@ -301,7 +316,10 @@ func scatterNDKernel(c *Call) ([]*Value, error) {
 	if upd.DType != data.DType || upd.Len() != len(targets)*slice {
 		return nil, fmt.Errorf("updates %v do not match indices %v and data %v", upd, ind, data)
 	}
-	out := c.Alloc(data.DType, data.Shape)
+	out, err := c.Alloc(data.DType, data.Shape)
+	if err != nil {
+		return nil, err
+	}
 	copyAt(out.Data, 0, data.Data, 0, data.Len())
 	return []*Value{out}, scatterInto(out, upd, targets, slice, reduction)
 }

@@ -67,9 +67,18 @@ func topKKernel(c *Call) ([]*Value, error) {
 	K := int(k)
 	shape := slices.Clone(x.Shape)
 	shape[ax] = k
-	vals := c.Alloc(x.DType, shape)
-	inds := c.Alloc(tensor.I64, shape)
-	idx := scratchSlice[int](c, outer*K*inner)
+	vals, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
+	inds, err := c.Alloc(tensor.I64, shape)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := scratchSlice[int](c, outer*K*inner)
+	if err != nil {
+		return nil, err
+	}
 	out := inds.Data.([]int64)
 	switch d := x.Data.(type) {
 	case []float32:
@@ -138,7 +147,10 @@ func nonZeroKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	rank := len(x.Shape)
-	out := c.Alloc(tensor.I64, []int64{int64(rank), int64(len(hits))})
+	out, err := c.Alloc(tensor.I64, []int64{int64(rank), int64(len(hits))})
+	if err != nil {
+		return nil, err
+	}
 	o := out.Data.([]int64)
 	st := stridesOf(x.Shape)
 	for j, h := range hits {
@@ -179,7 +191,10 @@ func oneHotKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	outer, _, inner := splitAxis(shape, ax)
-	idx := scratchSlice[int](c, n) // 0 = off value, 1 = on value
+	idx, err := scratchSlice[int](c, n)
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < ind.Len(); i++ {
 		v := int64(elemFloat64(ind, i))
 		if v < 0 {
@@ -192,7 +207,11 @@ func oneHotKernel(c *Call) ([]*Value, error) {
 		idx[(o*int(depth)+int(v))*inner+in] = 1
 	}
 	_ = outer
-	return []*Value{gatherValue(c, values, shape, idx)}, nil
+	r, err := gatherValue(c, values, shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 func compressKernel(c *Call) ([]*Value, error) {
@@ -211,7 +230,11 @@ func compressKernel(c *Call) ([]*Value, error) {
 				idx = append(idx, i)
 			}
 		}
-		return []*Value{gatherValue(c, x, []int64{int64(len(idx))}, idx)}, nil
+		r, err := gatherValue(c, x, []int64{int64(len(idx))}, idx)
+		if err != nil {
+			return nil, err
+		}
+		return []*Value{r}, nil
 	}
 	axis, err := c.Node.Int("axis", 0)
 	if err != nil {
@@ -230,7 +253,11 @@ func compressKernel(c *Call) ([]*Value, error) {
 	}
 	shape := slices.Clone(x.Shape)
 	shape[ax] = int64(len(sel))
-	idx := scratchSlice[int](c, outer*len(sel)*inner)[:0]
+	idx, err := scratchSlice[int](c, outer*len(sel)*inner)
+	if err != nil {
+		return nil, err
+	}
+	idx = idx[:0]
 	for o := 0; o < outer; o++ {
 		for _, s := range sel {
 			for in := 0; in < inner; in++ {
@@ -238,7 +265,11 @@ func compressKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	return []*Value{gatherValue(c, x, shape, idx)}, nil
+	r, err := gatherValue(c, x, shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 func uniqueKernel(c *Call) ([]*Value, error) {
@@ -311,7 +342,11 @@ func uniqueKernel(c *Call) ([]*Value, error) {
 		shape = slices.Clone(x.Shape)
 		shape[ax] = int64(ng)
 	}
-	idx := scratchSlice[int](c, outer*ng*inner)[:0]
+	idx, err := scratchSlice[int](c, outer*ng*inner)
+	if err != nil {
+		return nil, err
+	}
+	idx = idx[:0]
 	for o := 0; o < outer; o++ {
 		for _, g := range perm {
 			for in := 0; in < inner; in++ {
@@ -319,14 +354,26 @@ func uniqueKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	y := gatherValue(c, x, shape, idx)
-	indices := c.Alloc(tensor.I64, []int64{int64(ng)})
-	cnt := c.Alloc(tensor.I64, []int64{int64(ng)})
+	y, err := gatherValue(c, x, shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	indices, err := c.Alloc(tensor.I64, []int64{int64(ng)})
+	if err != nil {
+		return nil, err
+	}
+	cnt, err := c.Alloc(tensor.I64, []int64{int64(ng)})
+	if err != nil {
+		return nil, err
+	}
 	for p, g := range perm {
 		indices.Data.([]int64)[p] = int64(firsts[g])
 		cnt.Data.([]int64)[p] = counts[g]
 	}
-	inverse := c.Alloc(tensor.I64, []int64{int64(dim)})
+	inverse, err := c.Alloc(tensor.I64, []int64{int64(dim)})
+	if err != nil {
+		return nil, err
+	}
 	for s := 0; s < dim; s++ {
 		inverse.Data.([]int64)[s] = int64(pos[groupOf[s]])
 	}
@@ -416,7 +463,10 @@ func nmsKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	out := c.Alloc(tensor.I64, []int64{int64(len(sel) / 3), 3})
+	out, err := c.Alloc(tensor.I64, []int64{int64(len(sel) / 3), 3})
+	if err != nil {
+		return nil, err
+	}
 	copy(out.Data.([]int64), sel)
 	return []*Value{out}, nil
 }

@@ -32,7 +32,7 @@ func TestTopKPaths(t *testing.T) {
 					u[i] = uint8(r.IntN(7)) // many ties
 				}
 				xu := mustValue(t, u, 3, int64(tc.dim))
-				xf := castValue(nil, xu, tensor.F32)
+				xf := mustCast(t, xu, tensor.F32)
 				attrs := map[string]*Attr{"largest": intAttr(largest)}
 				k := mustValue(t, []int64{int64(tc.k)}, 1)
 				want, err := runOp("", "TopK", 11, attrs, 2, xu, k)

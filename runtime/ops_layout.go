@@ -44,7 +44,10 @@ func depthToSpaceKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := scratchSlice[int](c, total)
+	idx, err := scratchSlice[int](c, total)
+	if err != nil {
+		return nil, err
+	}
 	b, h, w, cc := int(bs), int(H), int(W), int(oc)
 	i := 0
 	for n := 0; n < int(N); n++ {
@@ -64,7 +67,11 @@ func depthToSpaceKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	return []*Value{gatherValue(c, x, shape, idx)}, nil
+	r, err := gatherValue(c, x, shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 func spaceToDepthKernel(c *Call) ([]*Value, error) {
@@ -85,7 +92,10 @@ func spaceToDepthKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx := scratchSlice[int](c, total)
+	idx, err := scratchSlice[int](c, total)
+	if err != nil {
+		return nil, err
+	}
 	b, oh, ow := int(bs), int(H/bs), int(W/bs)
 	i := 0
 	for n := 0; n < int(N); n++ {
@@ -99,7 +109,11 @@ func spaceToDepthKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	return []*Value{gatherValue(c, x, shape, idx)}, nil
+	r, err := gatherValue(c, x, shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 func reverseSequenceKernel(c *Call) ([]*Value, error) {
@@ -125,7 +139,10 @@ func reverseSequenceKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("sequence_lens %v must hold batch size %d values", lens, B)
 	}
 	st := stridesOf(x.Shape)
-	idx := scratchSlice[int](c, x.Len())
+	idx, err := scratchSlice[int](c, x.Len())
+	if err != nil {
+		return nil, err
+	}
 	for i := range idx {
 		b := i / st[batchAxis] % int(B)
 		t := i / st[timeAxis] % int(T)
@@ -136,7 +153,11 @@ func reverseSequenceKernel(c *Call) ([]*Value, error) {
 			idx[i] = i
 		}
 	}
-	return []*Value{gatherValue(c, x, x.Shape, idx)}, nil
+	r, err := gatherValue(c, x, x.Shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }
 
 // col2ImKernel sums the columns of input [N, C*prod(block), L] back into images
@@ -196,7 +217,10 @@ func col2ImKernel(c *Call) ([]*Value, error) {
 	if _, err := numElements(shape); err != nil {
 		return nil, err
 	}
-	out := c.Alloc(tensor.F32, shape)
+	out, err := c.Alloc(tensor.F32, shape)
+	if err != nil {
+		return nil, err
+	}
 	xs, ys := x.Data.([]float32), out.Data.([]float32)
 	imgStr := stridesOf(img)
 	imgSize := 1
@@ -286,7 +310,10 @@ func centerCropPadKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	st := stridesOf(x.Shape)
-	idx := scratchSlice[int](c, n)
+	idx, err := scratchSlice[int](c, n)
+	if err != nil {
+		return nil, err
+	}
 	coord := make([]int, rank)
 	for i := range idx {
 		r := i
@@ -305,5 +332,9 @@ func centerCropPadKernel(c *Call) ([]*Value, error) {
 		}
 		idx[i] = off
 	}
-	return []*Value{gatherValue(c, x, shape, idx)}, nil
+	r, err := gatherValue(c, x, shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{r}, nil
 }

@@ -36,7 +36,10 @@ func triluKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	r, cols := int(x.Shape[len(x.Shape)-2]), int(x.Shape[len(x.Shape)-1])
-	idx := scratchSlice[int](c, x.Len())
+	idx, err := scratchSlice[int](c, x.Len())
+	if err != nil {
+		return nil, err
+	}
 	for i := range idx {
 		row, col := int64(i/cols%max(r, 1)), int64(i%cols)
 		keep := col-row >= k
@@ -49,7 +52,11 @@ func triluKernel(c *Call) ([]*Value, error) {
 			idx[i] = -1
 		}
 	}
-	return []*Value{gatherValue(c, x, x.Shape, idx)}, nil
+	v, err := gatherValue(c, x, x.Shape, idx)
+	if err != nil {
+		return nil, err
+	}
+	return []*Value{v}, nil
 }
 
 func eyeLikeKernel(c *Call) ([]*Value, error) {
@@ -70,7 +77,10 @@ func eyeLikeKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("dtype %d: %w", code, errUnsupported)
 		}
 	}
-	out := c.Alloc(dt, x.Shape)
+	out, err := c.Alloc(dt, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	r, cols := x.Shape[0], x.Shape[1]
 	for i := int64(0); i < r; i++ {
 		if j := i + k; j >= 0 && j < cols {
@@ -90,8 +100,14 @@ func detKernel(c *Call) ([]*Value, error) {
 	}
 	m := int(x.Shape[len(x.Shape)-1])
 	shape := x.Shape[:len(x.Shape)-2]
-	out := c.Alloc(x.DType, shape)
-	xs := c.float64s(x)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
+	xs, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
 	a := make([]float64, m*m)
 	for b := 0; b < out.Len(); b++ {
 		copy(a, xs[b*m*m:(b+1)*m*m])
@@ -308,7 +324,10 @@ func einsumKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := einsumMatmul(c, terms, out, outShape, size, dt); ok {
+	if v, ok, err := einsumMatmul(c, terms, out, outShape, size, dt); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
 		return []*Value{v}, nil
 	}
 	// Per operand, the stride of each output and summed label (summed over repeats).
@@ -333,9 +352,16 @@ func einsumKernel(c *Call) ([]*Value, error) {
 		for i, l := range sum {
 			sumStr[k][i] = labelStr[l]
 		}
-		data[k] = c.float64s(x)
+		r, err := c.float64s(x)
+		if err != nil {
+			return nil, err
+		}
+		data[k] = r
 	}
-	res := scratchSlice[float64](c, nOut)
+	res, err := scratchSlice[float64](c, nOut)
+	if err != nil {
+		return nil, err
+	}
 	parallel.For(c.Threads(), nOut, max(1, 4096/max(1, nSum)), func(lo, hi int) {
 		base := make([]int, ops)
 		offs := make([]int, ops)
@@ -376,7 +402,10 @@ func einsumKernel(c *Call) ([]*Value, error) {
 			res[o] = acc
 		}
 	})
-	outV := c.Alloc(dt, outShape)
+	outV, err := c.Alloc(dt, outShape)
+	if err != nil {
+		return nil, err
+	}
 	for i, v := range res {
 		setFloat64(outV, i, v)
 	}
@@ -388,9 +417,9 @@ func einsumKernel(c *Call) ([]*Value, error) {
 // operands and output), m (A and output), n (B and output) and k (A and B only),
 // the operands are permuted to [batch, m, k] and [batch, k, n], and Sgemm runs per
 // batch. It reports false when the equation does not have that form.
-func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64, size map[int]int64, dt tensor.DType) (*Value, bool) {
+func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64, size map[int]int64, dt tensor.DType) (*Value, bool, error) {
 	if len(terms) != 2 || dt != tensor.F32 {
-		return nil, false
+		return nil, false, nil
 	}
 	a, b := c.Inputs[0], c.Inputs[1]
 	inA, inB, inOut := map[int]bool{}, map[int]bool{}, map[int]bool{}
@@ -405,7 +434,7 @@ func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64,
 		x := c.Inputs[k]
 		for d, l := range t {
 			if m[l] || x.Shape[d] != size[l] {
-				return nil, false // diagonal or broadcast
+				return nil, false, nil // diagonal or broadcast
 			}
 			m[l] = true
 		}
@@ -420,20 +449,20 @@ func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64,
 		case inB[l]:
 			ns = append(ns, l)
 		default:
-			return nil, false
+			return nil, false, nil
 		}
 	}
 	for _, l := range terms[0] {
 		if !inOut[l] {
 			if !inB[l] {
-				return nil, false // summed over one operand only
+				return nil, false, nil // summed over one operand only
 			}
 			ks = append(ks, l)
 		}
 	}
 	for _, l := range terms[1] {
 		if !inOut[l] && !inA[l] {
-			return nil, false
+			return nil, false, nil
 		}
 	}
 	prod := func(ls []int) int {
@@ -445,7 +474,7 @@ func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64,
 	}
 	nb, M, N, K := prod(batch), prod(ms), prod(ns), prod(ks)
 	if nb*M*K*N < 4096 {
-		return nil, false // the loop is as fast for tiny problems
+		return nil, false, nil // the loop is as fast for tiny problems
 	}
 	permFor := func(t einsumTerm, order []int) []int {
 		p := make([]int, len(order))
@@ -458,27 +487,42 @@ func einsumMatmul(c *Call, terms []einsumTerm, out einsumTerm, outShape []int64,
 	bOrder := append(append(slices.Clone(batch), ks...), ns...)
 	ap := a
 	if p := permFor(terms[0], aOrder); !isIdentityPerm(p) {
-		ap = permuteValue(c, a, p)
+		r, err := permuteValue(c, a, p)
+		if err != nil {
+			return nil, false, err
+		}
+		ap = r
 	}
 	bp := b
 	if p := permFor(terms[1], bOrder); !isIdentityPerm(p) {
-		bp = permuteValue(c, b, p)
+		r, err := permuteValue(c, b, p)
+		if err != nil {
+			return nil, false, err
+		}
+		bp = r
 	}
 	resOrder := append(append(slices.Clone(batch), ms...), ns...)
 	resShape := make([]int64, len(resOrder))
 	for i, l := range resOrder {
 		resShape[i] = size[l]
 	}
-	res := c.Alloc(tensor.F32, resShape)
+	res, err := c.Alloc(tensor.F32, resShape)
+	if err != nil {
+		return nil, false, err
+	}
 	as, bs, rs := ap.Data.([]float32), bp.Data.([]float32), res.Data.([]float32)
 	for i := 0; i < nb; i++ {
 		Sgemm(c.Threads(), false, false, M, N, K, 1, as[i*M*K:], K, bs[i*K*N:], N, 0, rs[i*M*N:], N)
 	}
 	p := permFor(einsumTerm(resOrder), out)
 	if isIdentityPerm(p) {
-		return View(res, outShape), true
+		return View(res, outShape), true, nil
 	}
-	return permuteValue(c, res, p), true
+	r, err := permuteValue(c, res, p)
+	if err != nil {
+		return nil, false, err
+	}
+	return r, true, nil
 }
 
 func isIdentityPerm(p []int) bool {

@@ -28,11 +28,11 @@ func TestEinsumMatmulPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Float64 inputs take the generic loop.
-			slow, err := runOp("", "Einsum", 12, attrs, 1, castValue(nil, a, tensor.F64), castValue(nil, b, tensor.F64))
+			slow, err := runOp("", "Einsum", 12, attrs, 1, mustCast(t, a, tensor.F64), mustCast(t, b, tensor.F64))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := allClose(fast[0], castValue(nil, slow[0], tensor.F32), 1e-4, 1e-5); err != nil {
+			if err := allClose(fast[0], mustCast(t, slow[0], tensor.F32), 1e-4, 1e-5); err != nil {
 				t.Fatalf("Einsum(%q): %v", tc.eq, err)
 			}
 		})

@@ -86,17 +86,26 @@ func nllLoss(c *Call, logp []float64, x, target, weight *Value, p lossParams) (*
 	}
 	switch p.reduction {
 	case "none":
-		out := c.Alloc(x.DType, wantT)
+		out, err := c.Alloc(x.DType, wantT)
+		if err != nil {
+			return nil, err
+		}
 		for i, l := range loss {
 			setFloat64(out, i, l)
 		}
 		return out, nil
 	case "sum":
-		out := c.Alloc(x.DType, []int64{})
+		out, err := c.Alloc(x.DType, []int64{})
+		if err != nil {
+			return nil, err
+		}
 		setFloat64(out, 0, lossSum)
 		return out, nil
 	}
-	out := c.Alloc(x.DType, []int64{})
+	out, err := c.Alloc(x.DType, []int64{})
+	if err != nil {
+		return nil, err
+	}
 	setFloat64(out, 0, lossSum/weightSum)
 	return out, nil
 }
@@ -121,7 +130,11 @@ func nllKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := nllLoss(c, c.float64s(x), x, target, weight, p)
+	xs, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
+	out, err := nllLoss(c, xs, x, target, weight, p)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +154,10 @@ func sceKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("scores %v must have rank >= 2 (N, C, ...)", x)
 	}
 	// log_softmax over axis 1.
-	s := c.float64s(x)
+	s, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
 	n, classes := int(x.Shape[0]), int(x.Shape[1])
 	inner := 1
 	for _, d := range x.Shape[2:] {
@@ -169,7 +185,10 @@ func sceKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	lp := c.Alloc(x.DType, x.Shape)
+	lp, err := c.Alloc(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	for i, l := range logp {
 		setFloat64(lp, i, l)
 	}

@@ -46,9 +46,17 @@ func matmulKernel(c *Call) ([]*Value, error) {
 	outShape := append(slices.Clone(batch), m, n)
 	var out *Value
 	if a.DType == tensor.F32 {
-		out = c.allocRaw(a.DType, outShape) // Sgemm with beta 0 writes every element
+		r, err := c.allocRaw(a.DType, outShape)
+		if err != nil {
+			return nil, err
+		}
+		out = r // Sgemm with beta 0 writes every element
 	} else {
-		out = c.Alloc(a.DType, outShape)
+		r, err := c.Alloc(a.DType, outShape)
+		if err != nil {
+			return nil, err
+		}
+		out = r
 	}
 	// Final shape drops the dimensions added for rank-1 operands.
 	final := slices.Clone(batch)
@@ -171,15 +179,26 @@ func gemmKernel(c *Call) ([]*Value, error) {
 	cIn := c.Input(2)
 	var out *Value
 	if cIn == nil && a.DType == tensor.F32 {
-		out = c.allocRaw(a.DType, []int64{m, n}) // beta 0: Sgemm writes every element
+		r, err := c.allocRaw(a.DType, []int64{m, n})
+		if err != nil {
+			return nil, err
+		}
+		out = r // beta 0: Sgemm writes every element
 	} else {
-		out = c.Alloc(a.DType, []int64{m, n})
+		r, err := c.Alloc(a.DType, []int64{m, n})
+		if err != nil {
+			return nil, err
+		}
+		out = r
 	}
 	if cIn != nil {
 		if !broadcastsTo(cIn.Shape, out.Shape) {
 			return nil, fmt.Errorf("input C %v cannot broadcast to [%d, %d]", cIn, m, n)
 		}
-		tmp := castValue(c, cIn, a.DType)
+		tmp, err := castValue(c, cIn, a.DType)
+		if err != nil {
+			return nil, err
+		}
 		broadcastValue(c.Threads(), out, tmp)
 	} else {
 		beta = 0

@@ -76,7 +76,10 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 	}
 	size := x.Len() / max(N*C, 1)
 	scale, bias, mean, variance := in[1], in[2], in[3], in[4]
-	out := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	xs, ys := in[0], out.Data.([]float32)
 	parallel.For(c.Threads(), N*C, 1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
@@ -136,7 +139,10 @@ func instanceNormKernel(c *Call) ([]*Value, error) {
 	if err := channelParams(c, 1, 3, C); err != nil {
 		return nil, err
 	}
-	out := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	ys := out.Data.([]float32)
 	normalize(c.Threads(), ys, in[0], N*C, float64(eps))
 	size := x.Len() / max(N*C, 1)
@@ -195,7 +201,10 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 		}
 		bias = full(b)
 	}
-	out := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	ys := out.Data.([]float32)
 	means, inv := normalize(c.Threads(), ys, in[0], outer, float64(eps))
 	for p := 0; p < outer; p++ {
@@ -216,8 +225,14 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	if len(c.Node.Outputs) > 1 {
-		m := c.Alloc(tensor.F32, statShape)
-		r := c.Alloc(tensor.F32, statShape)
+		m, err := c.Alloc(tensor.F32, statShape)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.Alloc(tensor.F32, statShape)
+		if err != nil {
+			return nil, err
+		}
 		for i := range means {
 			m.Data.([]float32)[i] = float32(means[i])
 			r.Data.([]float32)[i] = float32(inv[i])
@@ -243,7 +258,10 @@ func groupNormKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("input X %v cannot be split into %d groups", x, groups)
 	}
 	N, C := int(x.Shape[0]), int(x.Shape[1])
-	out := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	ys := out.Data.([]float32)
 	normalize(c.Threads(), ys, in[0], N*groups, float64(eps))
 	size := x.Len() / max(N*C, 1)
@@ -285,7 +303,10 @@ func lrnKernel(c *Call) ([]*Value, error) {
 	}
 	N, C := int(x.Shape[0]), int(x.Shape[1])
 	inner := x.Len() / max(N*C, 1)
-	out := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	xs, ys := in[0], out.Data.([]float32)
 	lo, hi := (size-1)/2, size-1-(size-1)/2
 	for n := 0; n < N; n++ {
@@ -325,7 +346,10 @@ func mvnKernel(c *Call) ([]*Value, error) {
 	// Group elements by their coordinates on the kept axes.
 	st := stridesOf(x.Shape)
 	n := x.Len()
-	group := scratchSlice[int](c, n)
+	group, err := scratchSlice[int](c, n)
+	if err != nil {
+		return nil, err
+	}
 	ng := 1
 	for d := range x.Shape {
 		if !reduced[d] {
@@ -341,14 +365,20 @@ func mvnKernel(c *Call) ([]*Value, error) {
 		}
 		group[i] = g
 	}
-	xs := c.float64s(x)
+	xs, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
 	sum, sq, cnt := make([]float64, ng), make([]float64, ng), make([]float64, ng)
 	for i, v := range xs {
 		sum[group[i]] += v
 		sq[group[i]] += v * v
 		cnt[group[i]]++
 	}
-	out := c.Alloc(x.DType, x.Shape)
+	out, err := c.Alloc(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	for i, v := range xs {
 		g := group[i]
 		mean := sum[g] / cnt[g]

@@ -27,9 +27,18 @@ func batchNormTraining(c *Call, in [][]float32, eps float64) ([]*Value, error) {
 	count := float64(N * size)
 	xs := in[0]
 	scale, bias, runMean, runVar := in[1], in[2], in[3], in[4]
-	out := c.Alloc(tensor.F32, x.Shape)
-	outMean := c.Alloc(tensor.F32, []int64{int64(C)})
-	outVar := c.Alloc(tensor.F32, []int64{int64(C)})
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
+	outMean, err := c.Alloc(tensor.F32, []int64{int64(C)})
+	if err != nil {
+		return nil, err
+	}
+	outVar, err := c.Alloc(tensor.F32, []int64{int64(C)})
+	if err != nil {
+		return nil, err
+	}
 	ys, om, ov := out.Data.([]float32), outMean.Data.([]float32), outVar.Data.([]float32)
 	m := float64(momentum)
 	for ch := 0; ch < C; ch++ {

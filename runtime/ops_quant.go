@@ -62,7 +62,11 @@ func floats32(v *Value) ([]float32, error) {
 	case tensor.F32:
 		return v.Data.([]float32), nil
 	case tensor.F16, tensor.BF16:
-		return toFloat32(nil, v).Data.([]float32), nil
+		r, err := toFloat32(nil, v)
+		if err != nil {
+			return nil, err
+		}
+		return r.Data.([]float32), nil
 	case tensor.F64:
 		return convertSlice[float64, float32](v.Data.([]float64)), nil
 	}
@@ -244,7 +248,10 @@ func quantizeLinearKernel(c *Call) ([]*Value, error) {
 			q[i] = saturate(xs[i]/ss[p], z, lo, hi)
 		}
 	})
-	out := c.Alloc(outType, x.Shape)
+	out, err := c.Alloc(outType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	storeQuant(out, q)
 	return []*Value{out}, nil
 }
@@ -278,7 +285,10 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.Alloc(tensor.F32, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	y := out.Data.([]float32)
 	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
@@ -291,7 +301,11 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 		}
 	})
 	if scale.DType == tensor.F16 || scale.DType == tensor.BF16 {
-		return []*Value{fromFloat32(c, out, scale.DType)}, nil
+		r, err := fromFloat32(c, out, scale.DType)
+		if err != nil {
+			return nil, err
+		}
+		return []*Value{r}, nil
 	}
 	return []*Value{out}, nil
 }
@@ -312,16 +326,25 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	}
 	zpf := float32(0) - lo/scale
 	zp := int32(math.RoundToEven(float64(max(0, min(255, zpf)))))
-	out := c.Alloc(tensor.U8, x.Shape)
+	out, err := c.Alloc(tensor.U8, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	y := out.Data.([]uint8)
 	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
 			y[i] = uint8(saturate(xs[i]/scale, zp, 0, 255))
 		}
 	})
-	s := c.Alloc(tensor.F32, nil)
+	s, err := c.Alloc(tensor.F32, nil)
+	if err != nil {
+		return nil, err
+	}
 	s.Data.([]float32)[0] = scale
-	z := c.Alloc(tensor.U8, nil)
+	z, err := c.Alloc(tensor.U8, nil)
+	if err != nil {
+		return nil, err
+	}
 	z.Data.([]uint8)[0] = uint8(zp)
 	return []*Value{out, s, z}, nil
 }
@@ -479,7 +502,10 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	}
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
-	out := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
+	out, err := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
+	if err != nil {
+		return nil, err
+	}
 	mm.run(c.Threads(), out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
 	return []*Value{View(out, mm.final)}, nil
 }
@@ -559,7 +585,10 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 		mult := at(sa, i) * at(sb, j) / sy[0]
 		q[r] = saturate(float32(acc[r])*mult, zy[0], lo, hi)
 	}
-	out := c.Alloc(yType, mm.final)
+	out, err := c.Alloc(yType, mm.final)
+	if err != nil {
+		return nil, err
+	}
 	storeQuant(out, q)
 	return []*Value{out}, nil
 }
@@ -709,7 +738,10 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := c.Alloc(tensor.I32, shape)
+	out, err := c.Alloc(tensor.I32, shape)
+	if err != nil {
+		return nil, err
+	}
 	copy(out.Data.([]int32), y)
 	return []*Value{out}, nil
 }
@@ -761,7 +793,10 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			q[i] = saturate(float32(acc[i])*mult[i/on%M], zy[0], lo, hi)
 		}
 	})
-	out := c.Alloc(yType, shape)
+	out, err := c.Alloc(yType, shape)
+	if err != nil {
+		return nil, err
+	}
 	storeQuant(out, q)
 	return []*Value{out}, nil
 }
@@ -850,7 +885,10 @@ func matmulNBitsKernel(c *Call) ([]*Value, error) {
 	M := a.Len() / kk
 	outShape := slices.Clone(a.Shape)
 	outShape[len(outShape)-1] = N
-	out := c.Alloc(tensor.F32, outShape)
+	out, err := c.Alloc(tensor.F32, outShape)
+	if err != nil {
+		return nil, err
+	}
 	y := out.Data.([]float32)
 	beta := float32(0)
 	if bias != nil {

@@ -80,6 +80,16 @@ func mustValue(t testing.TB, data any, shape ...int64) *Value {
 	return v
 }
 
+// mustCast is castValue outside a run (no call, no budget).
+func mustCast(t testing.TB, v *Value, dt tensor.DType) *Value {
+	t.Helper()
+	out, err := castValue(nil, v, dt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func intAttr(x int64) *Attr         { return &Attr{Kind: AttrInt, Int: x} }
 func intsAttr(x ...int64) *Attr     { return &Attr{Kind: AttrInts, Ints: x} }
 func floatAttr(x float32) *Attr     { return &Attr{Kind: AttrFloat, Float: x} }

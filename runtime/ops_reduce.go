@@ -53,7 +53,7 @@ func reduceAxes(c *Call, rank int, inputSince int64) ([]bool, error) {
 }
 
 // reduceIndex maps each input element to its output element.
-func reduceIndex(c *Call, shape []int64, mask []bool) (out []int64, idx []int, outLen int) {
+func reduceIndex(c *Call, shape []int64, mask []bool) (out []int64, idx []int, outLen int, err error) {
 	outFull := slices.Clone(shape)
 	for i, m := range mask {
 		if m {
@@ -65,7 +65,9 @@ func reduceIndex(c *Call, shape []int64, mask []bool) (out []int64, idx []int, o
 	for _, d := range shape {
 		n *= int(d)
 	}
-	idx = scratchSlice[int](c, n)
+	if idx, err = scratchSlice[int](c, n); err != nil {
+		return nil, nil, 0, err
+	}
 	counter := make([]int, len(shape))
 	off := 0
 	for i := 0; i < n; i++ {
@@ -88,7 +90,7 @@ func reduceIndex(c *Call, shape []int64, mask []bool) (out []int64, idx []int, o
 	for _, d := range outFull {
 		outLen *= int(d)
 	}
-	return outFull, idx, outLen
+	return outFull, idx, outLen, nil
 }
 
 func reduceKernel(op string, inputSince int64) Kernel {
@@ -102,9 +104,18 @@ func reduceKernel(op string, inputSince int64) Kernel {
 		if err != nil {
 			return nil, err
 		}
-		full, idx, n := reduceIndex(c, x.Shape, mask)
-		vals := c.float64s(x)
-		acc := scratchSlice[float64](c, n)
+		full, idx, n, err := reduceIndex(c, x.Shape, mask)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := c.float64s(x)
+		if err != nil {
+			return nil, err
+		}
+		acc, err := scratchSlice[float64](c, n)
+		if err != nil {
+			return nil, err
+		}
 		init := 0.0
 		switch op {
 		case "ReduceMax", "ReduceLogSumExp":
@@ -117,7 +128,10 @@ func reduceKernel(op string, inputSince int64) Kernel {
 		for i := range acc {
 			acc[i] = init
 		}
-		count := scratchSlice[int](c, n)
+		count, err := scratchSlice[int](c, n)
+		if err != nil {
+			return nil, err
+		}
 		for i, v := range vals {
 			o := idx[i]
 			count[o]++
@@ -175,7 +189,10 @@ func reduceKernel(op string, inputSince int64) Kernel {
 				}
 			}
 		}
-		out := c.Alloc(x.DType, shape)
+		out, err := c.Alloc(x.DType, shape)
+		if err != nil {
+			return nil, err
+		}
 		for i, v := range acc {
 			if x.DType.Integer() {
 				setInt64(out, i, int64(v))
@@ -217,7 +234,10 @@ func argKernel(op string) Kernel {
 		if keep == 0 {
 			shape = slices.Delete(shape, axis, axis+1)
 		}
-		out := c.Alloc(tensor.I64, shape)
+		out, err := c.Alloc(tensor.I64, shape)
+		if err != nil {
+			return nil, err
+		}
 		o := out.Data.([]int64)
 		for p := 0; p < outer; p++ {
 			for q := 0; q < inner; q++ {
@@ -244,7 +264,11 @@ func softmaxKernel(op string) Kernel {
 			if x.DType != tensor.F64 {
 				return nil, fmt.Errorf("%s needs a float input, have %v", op, x.DType)
 			}
-			xs = castValue(c, x, tensor.F32).Data.([]float32)
+			r, err := castValue(c, x, tensor.F32)
+			if err != nil {
+				return nil, err
+			}
+			xs = r.Data.([]float32)
 		}
 		def := int64(-1)
 		if c.Opset < 13 {
@@ -274,7 +298,10 @@ func softmaxKernel(op string) Kernel {
 				inner *= int(d)
 			}
 		}
-		out := c.Alloc(tensor.F32, x.Shape)
+		out, err := c.Alloc(tensor.F32, x.Shape)
+		if err != nil {
+			return nil, err
+		}
 		ys := out.Data.([]float32)
 		if dim == 0 {
 			outer = 0
@@ -282,7 +309,11 @@ func softmaxKernel(op string) Kernel {
 		if inner == 1 && op != "Hardmax" {
 			softmaxRows(c.Threads(), ys, xs, outer, dim, op == "LogSoftmax")
 			if x.DType == tensor.F64 {
-				return []*Value{castValue(c, out, tensor.F64)}, nil
+				r, err := castValue(c, out, tensor.F64)
+				if err != nil {
+					return nil, err
+				}
+				return []*Value{r}, nil
 			}
 			return []*Value{out}, nil
 		}
@@ -318,7 +349,11 @@ func softmaxKernel(op string) Kernel {
 			}
 		})
 		if x.DType == tensor.F64 {
-			return []*Value{castValue(c, out, tensor.F64)}, nil
+			r, err := castValue(c, out, tensor.F64)
+			if err != nil {
+				return nil, err
+			}
+			return []*Value{r}, nil
 		}
 		return []*Value{out}, nil
 	}
@@ -344,7 +379,10 @@ func cumSumKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	outer, dim, inner := splitAxis(x.Shape, ax)
-	out := c.Alloc(x.DType, x.Shape)
+	out, err := c.Alloc(x.DType, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	switch d := x.Data.(type) {
 	case []float32:
 		cumSum(c.Threads(), out.Data.([]float32), d, outer, dim, inner, exclusive, reverse)

@@ -269,12 +269,19 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 		taps[d] = t
 	}
 	if p.mode == "nearest" {
-		return []*Value{resizeNearest(c, x, sizes, taps, p.extrapolation)}, nil
+		r, err := resizeNearest(c, x, sizes, taps, p.extrapolation)
+		if err != nil {
+			return nil, err
+		}
+		return []*Value{r}, nil
 	}
 	if !x.DType.Float() && !x.DType.Integer() {
 		return nil, fmt.Errorf("%s resize of %v", p.mode, x.DType)
 	}
-	cur := c.float64s(x)
+	cur, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
 	shape := slices.Clone(x.Shape)
 	// Innermost axis first, as ONNX Runtime does; 8-bit antialiased resizes round to
 	// the integer type after each axis with ONNX Runtime's 22-bit fixed-point weights.
@@ -282,7 +289,11 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 		if shape[d] == sizes[d] && taps[d].identity() {
 			continue
 		}
-		cur = resizeAxis(c, cur, shape, d, taps[d], p.extrapolation)
+		r, err := resizeAxis(c, cur, shape, d, taps[d], p.extrapolation)
+		if err != nil {
+			return nil, err
+		}
+		cur = r
 		shape[d] = sizes[d]
 		if taps[d].fixed {
 			lo, hi, _ := quantRange(x.DType)
@@ -291,7 +302,10 @@ func resize(c *Call, x *Value, p resizeParams, scales []float32, sizes []int64, 
 			}
 		}
 	}
-	out := c.Alloc(x.DType, sizes)
+	out, err := c.Alloc(x.DType, sizes)
+	if err != nil {
+		return nil, err
+	}
 	if f, ok := out.Data.([]float32); ok {
 		for i, v := range cur {
 			f[i] = float32(v)
@@ -458,11 +472,14 @@ func makeTaps(p resizeParams, in, out int, scale float64, roi [2]float64) (*axis
 }
 
 // resizeNearest gathers elements through the per-axis nearest index tables.
-func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap float64) *Value {
+func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap float64) (*Value, error) {
 	rank := len(sizes)
 	total, _ := numElements(sizes)
 	inStr := stridesOf(x.Shape)
-	idx := scratchSlice[int](c, total)
+	idx, err := scratchSlice[int](c, total)
+	if err != nil {
+		return nil, err
+	}
 	anyExtrap := false
 	parallel.For(c.Threads(), total, 4096, func(lo, hi int) {
 		coord := make([]int, rank)
@@ -490,7 +507,10 @@ func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap fl
 			break
 		}
 	}
-	out := c.Alloc(x.DType, sizes)
+	out, err := c.Alloc(x.DType, sizes)
+	if err != nil {
+		return nil, err
+	}
 	takeOrZero(c.Threads(), out.Data, x.Data, idx)
 	if anyExtrap && extrap != 0 {
 		for i, j := range idx {
@@ -499,17 +519,20 @@ func resizeNearest(c *Call, x *Value, sizes []int64, taps []*axisTaps, extrap fl
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // resizeAxis interpolates data (shape) along axis d with taps.
-func resizeAxis(c *Call, data []float64, shape []int64, d int, t *axisTaps, extrap float64) []float64 {
+func resizeAxis(c *Call, data []float64, shape []int64, d int, t *axisTaps, extrap float64) ([]float64, error) {
 	outer, in, inner := splitAxis(shape, d)
 	out := len(t.extrap)
 	if t.extrap == nil {
 		out = len(t.idx) / t.n
 	}
-	res := scratchSlice[float64](c, outer*out*inner)
+	res, err := scratchSlice[float64](c, outer*out*inner)
+	if err != nil {
+		return nil, err
+	}
 	parallel.For(c.Threads(), outer*out, max(1, 4096/max(1, inner*t.n)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o, po := r/out, r%out
@@ -532,7 +555,7 @@ func resizeAxis(c *Call, data []float64, shape []int64, d int, t *axisTaps, extr
 			}
 		}
 	})
-	return res
+	return res, nil
 }
 
 // antialiasTaps builds ONNX Runtime's antialiasing filter for one axis (Pillow's

@@ -115,21 +115,38 @@ func rnnKernel(kind string) Kernel {
 		}
 		y, yh, yc := s.run(c.Threads())
 		H, B, T, D := int64(s.hidden), int64(s.batch), int64(s.seq), int64(s.dirs)
-		outY := c.Alloc(tensor.F32, []int64{T, D, B, H})
-		outH := c.Alloc(tensor.F32, []int64{D, B, H})
+		outY, err := c.Alloc(tensor.F32, []int64{T, D, B, H})
+		if err != nil {
+			return nil, err
+		}
+		outH, err := c.Alloc(tensor.F32, []int64{D, B, H})
+		if err != nil {
+			return nil, err
+		}
 		copy(outY.Data.([]float32), y)
 		copy(outH.Data.([]float32), yh)
 		outs := []*Value{outY, outH}
 		if kind == "LSTM" {
-			outC := c.Alloc(tensor.F32, []int64{D, B, H})
+			outC, err := c.Alloc(tensor.F32, []int64{D, B, H})
+			if err != nil {
+				return nil, err
+			}
 			copy(outC.Data.([]float32), yc)
 			outs = append(outs, outC)
 		}
 		if layout == 1 {
 			// Y [T, D, B, H] -> [B, T, D, H]; states [D, B, H] -> [B, D, H].
-			outs[0] = permuteValue(c, outs[0], []int{2, 0, 1, 3})
+			r, err := permuteValue(c, outs[0], []int{2, 0, 1, 3})
+			if err != nil {
+				return nil, err
+			}
+			outs[0] = r
 			for i := 1; i < len(outs); i++ {
-				outs[i] = permuteValue(c, outs[i], []int{1, 0, 2})
+				r, err := permuteValue(c, outs[i], []int{1, 0, 2})
+				if err != nil {
+					return nil, err
+				}
+				outs[i] = r
 			}
 		}
 		return outs, nil
@@ -137,13 +154,16 @@ func rnnKernel(kind string) Kernel {
 }
 
 // permuteValue transposes v by perm.
-func permuteValue(c *Call, v *Value, perm []int) *Value {
+func permuteValue(c *Call, v *Value, perm []int) (*Value, error) {
 	shape := make([]int64, len(perm))
 	for i, p := range perm {
 		shape[i] = v.Shape[p]
 	}
 	st := stridesOf(v.Shape)
-	idx := scratchSlice[int](c, v.Len())
+	idx, err := scratchSlice[int](c, v.Len())
+	if err != nil {
+		return nil, err
+	}
 	coord := make([]int, len(perm))
 	for i := range idx {
 		r := i
@@ -206,7 +226,11 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 	s.seq, s.batch, s.input = int(x.Shape[0]), int(x.Shape[1]), int(x.Shape[2])
 	if layout == 1 {
 		s.seq, s.batch = s.batch, s.seq
-		xs = permuteValue(c, x, []int{1, 0, 2}).Data.([]float32)
+		r, err := permuteValue(c, x, []int{1, 0, 2})
+		if err != nil {
+			return nil, 0, err
+		}
+		xs = r.Data.([]float32)
 	} else if layout != 0 {
 		return nil, 0, fmt.Errorf("layout %d", layout)
 	}
@@ -250,7 +274,11 @@ func readRNN(c *Call, kind string) (*rnnSpec, int64, error) {
 			return nil, fmt.Errorf("%s %v must hold [%d, %d, %d]", what, v, D, s.batch, H)
 		}
 		if layout == 1 {
-			return permuteValue(c, v, []int{1, 0, 2}).Data.([]float32), nil
+			r, err := permuteValue(c, v, []int{1, 0, 2})
+			if err != nil {
+				return nil, err
+			}
+			return r.Data.([]float32), nil
 		}
 		return v.Data.([]float32), nil
 	}

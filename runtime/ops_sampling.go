@@ -57,7 +57,10 @@ func gridSampleKernel(c *Call) ([]*Value, error) {
 	}
 	N, C, H, W := int(x.Shape[0]), int(x.Shape[1]), int(x.Shape[2]), int(x.Shape[3])
 	Ho, Wo := int(grid.Shape[1]), int(grid.Shape[2])
-	out := c.Alloc(tensor.F32, []int64{int64(N), int64(C), int64(Ho), int64(Wo)})
+	out, err := c.Alloc(tensor.F32, []int64{int64(N), int64(C), int64(Ho), int64(Wo)})
+	if err != nil {
+		return nil, err
+	}
 	xs, gs, ys := x.Data.([]float32), grid.Data.([]float32), out.Data.([]float32)
 	if H == 0 || W == 0 {
 		return []*Value{out}, nil
@@ -216,7 +219,10 @@ func roiAlignKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("batch index %d out of range [0, %d)", b, N)
 		}
 	}
-	out := c.Alloc(tensor.F32, []int64{int64(R), int64(C), oh, ow})
+	out, err := c.Alloc(tensor.F32, []int64{int64(R), int64(C), oh, ow})
+	if err != nil {
+		return nil, err
+	}
 	if H == 0 || W == 0 {
 		return []*Value{out}, nil // nothing to sample: zeros
 	}
@@ -352,7 +358,10 @@ func gridSampleND(c *Call, x, grid *Value, mode, padding string, align bool) ([]
 		inSize *= in[d]
 	}
 	outShape := append([]int64{int64(N), int64(C)}, grid.Shape[1:1+nd]...)
-	out := c.Alloc(tensor.F32, outShape)
+	out, err := c.Alloc(tensor.F32, outShape)
+	if err != nil {
+		return nil, err
+	}
 	outSize := 1
 	for _, d := range grid.Shape[1 : 1+nd] {
 		outSize *= int(d)

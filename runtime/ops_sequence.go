@@ -114,7 +114,10 @@ func sequenceLengthKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := c.Alloc(tensor.I64, []int64{})
+	out, err := c.Alloc(tensor.I64, []int64{})
+	if err != nil {
+		return nil, err
+	}
 	out.Data.([]int64)[0] = int64(len(s.Elems))
 	return []*Value{out}, nil
 }
@@ -295,7 +298,10 @@ func optionalKernel(c *Call) ([]*Value, error) {
 func optionalHasElementKernel(c *Call) ([]*Value, error) {
 	v := c.Input(0)
 	has := v != nil && (v.Kind != KindOptional || len(v.Elems) == 1)
-	out := c.Alloc(tensor.Bool, []int64{})
+	out, err := c.Alloc(tensor.Bool, []int64{})
+	if err != nil {
+		return nil, err
+	}
 	out.Data.([]bool)[0] = has
 	return []*Value{out}, nil
 }

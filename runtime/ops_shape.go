@@ -44,7 +44,10 @@ func dropoutKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("training-mode Dropout is random: %w", errUnsupported)
 		}
 	}
-	mask := c.Alloc(tensor.Bool, x.Shape)
+	mask, err := c.Alloc(tensor.Bool, x.Shape)
+	if err != nil {
+		return nil, err
+	}
 	m := mask.Data.([]bool)
 	for i := range m {
 		m[i] = true
@@ -223,7 +226,7 @@ func unsqueezeKernel(c *Call) ([]*Value, error) {
 
 // permuteIndex returns, for each output element, the input offset of a tensor of
 // shape in transposed by perm.
-func permuteIndex(c *Call, in []int64, perm []int) ([]int64, []int) {
+func permuteIndex(c *Call, in []int64, perm []int) ([]int64, []int, error) {
 	r := len(in)
 	out := make([]int64, r)
 	istr := stridesOf(in)
@@ -236,7 +239,10 @@ func permuteIndex(c *Call, in []int64, perm []int) ([]int64, []int) {
 	for _, d := range out {
 		n *= int(d)
 	}
-	idx := scratchSlice[int](c, n)
+	idx, err := scratchSlice[int](c, n)
+	if err != nil {
+		return nil, nil, err
+	}
 	counter := make([]int, r)
 	off := 0
 	for i := 0; i < n; i++ {
@@ -251,7 +257,7 @@ func permuteIndex(c *Call, in []int64, perm []int) ([]int64, []int) {
 			counter[k] = 0
 		}
 	}
-	return out, idx
+	return out, idx, nil
 }
 
 func transposeKernel(c *Call) ([]*Value, error) {
@@ -285,9 +291,15 @@ func transposeKernel(c *Call) ([]*Value, error) {
 	for i, p := range perm {
 		shape[i], pstr[i] = x.Shape[p], istr[p]
 	}
-	out := c.allocRaw(x.DType, shape) // stridedCopy writes every element
+	out, err := c.allocRaw(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	if !stridedCopy(c.Threads(), out.Data, x.Data, shape, 0, pstr) {
-		_, idx := permuteIndex(c, x.Shape, perm)
+		_, idx, err := permuteIndex(c, x.Shape, perm)
+		if err != nil {
+			return nil, err
+		}
 		takeIdx(c.Threads(), out.Data, x.Data, idx)
 	}
 	return []*Value{out}, nil
@@ -325,7 +337,10 @@ func concatKernel(c *Call) ([]*Value, error) {
 		}
 		shape[axis] += v.Shape[axis]
 	}
-	out := c.Alloc(first.DType, shape)
+	out, err := c.Alloc(first.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	outer := 1
 	for _, d := range shape[:axis] {
 		outer *= int(d)
@@ -396,7 +411,10 @@ func splitKernel(c *Call) ([]*Value, error) {
 	for _, s := range split {
 		shape := slices.Clone(x.Shape)
 		shape[axis] = s
-		o := c.Alloc(x.DType, shape)
+		o, err := c.Alloc(x.DType, shape)
+		if err != nil {
+			return nil, err
+		}
 		blk := int(s) * inner
 		for k := 0; k < outer; k++ {
 			copyAt(o.Data, k*blk, x.Data, k*int(dim)*inner+start*inner, blk)
@@ -486,7 +504,10 @@ func sliceKernel(c *Call) ([]*Value, error) {
 		}
 		begin[ax], step[ax], shape[ax] = st, sp, n
 	}
-	out := c.allocRaw(x.DType, shape) // both copies below write every element
+	out, err := c.allocRaw(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	total := out.Len()
 	if total == 0 {
 		return []*Value{out}, nil
@@ -503,7 +524,10 @@ func sliceKernel(c *Call) ([]*Value, error) {
 	if stridedCopy(c.Threads(), out.Data, x.Data, shape, base, sstr) {
 		return []*Value{out}, nil
 	}
-	idx := scratchSlice[int](c, total)
+	idx, err := scratchSlice[int](c, total)
+	if err != nil {
+		return nil, err
+	}
 	counter := make([]int64, r)
 	off := base
 	for i := 0; i < total; i++ {
@@ -534,7 +558,10 @@ func expandKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := c.Alloc(x.DType, out)
+	v, err := c.Alloc(x.DType, out)
+	if err != nil {
+		return nil, err
+	}
 	broadcastValue(c.Threads(), v, x)
 	return []*Value{v}, nil
 }
@@ -590,10 +617,16 @@ func tileKernel(c *Call) ([]*Value, error) {
 		}
 		shape[i] = x.Shape[i] * r
 	}
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	n := out.Len()
 	istr := stridesOf(x.Shape)
-	idx := scratchSlice[int](c, n)
+	idx, err := scratchSlice[int](c, n)
+	if err != nil {
+		return nil, err
+	}
 	counter := make([]int64, len(shape))
 	for i := 0; i < n; i++ {
 		off := 0
@@ -681,8 +714,13 @@ func constantOfShapeKernel(c *Call) ([]*Value, error) {
 	if fill.Len() != 1 {
 		return nil, fmt.Errorf("value must hold one element, has %d", fill.Len())
 	}
-	out := c.Alloc(fill.DType, shape)
-	fillFrom(out, fill)
+	out, err := c.Alloc(fill.DType, shape)
+	if err != nil {
+		return nil, err
+	}
+	if err := fillFrom(out, fill); err != nil {
+		return nil, err
+	}
 	return []*Value{out}, nil
 }
 
@@ -707,7 +745,10 @@ func rangeKernel(c *Call) ([]*Value, error) {
 		if count > 0 {
 			n = int64(math.Ceil(count))
 		}
-		out := c.Alloc(s.DType, []int64{n})
+		out, err := c.Alloc(s.DType, []int64{n})
+		if err != nil {
+			return nil, err
+		}
 		for i := 0; i < int(n); i++ {
 			setFloat64(out, i, start+float64(i)*delta)
 		}
@@ -736,7 +777,10 @@ func rangeKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("range from %d to %d by %d has %d elements: %w", start, limit, delta, count, ErrTooLarge)
 	}
 	n := int64(count)
-	out := c.Alloc(s.DType, []int64{n})
+	out, err := c.Alloc(s.DType, []int64{n})
+	if err != nil {
+		return nil, err
+	}
 	for i := int64(0); i < n; i++ {
 		setInt64(out, int(i), start+i*delta)
 	}
@@ -800,14 +844,20 @@ func padKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("pads %v make dimension %d negative", pads, i)
 		}
 	}
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	n := out.Len()
 	if n == 0 {
 		return []*Value{out}, nil
 	}
 	// Source index per output element; -1 for the constant.
 	istr := stridesOf(x.Shape)
-	idx := scratchSlice[int](c, n)
+	idx, err := scratchSlice[int](c, n)
+	if err != nil {
+		return nil, err
+	}
 	counter := make([]int64, r)
 	for i := 0; i < n; i++ {
 		off := 0
@@ -851,7 +901,10 @@ func padKernel(c *Call) ([]*Value, error) {
 	if x.Len() == 0 && mode != "constant" {
 		return nil, fmt.Errorf("cannot %s-pad an empty tensor", mode)
 	}
-	fv := castValue(c, fill, x.DType)
+	fv, err := castValue(c, fill, x.DType)
+	if err != nil {
+		return nil, err
+	}
 	// Gather from [x..., fill]: the fill value sits at index len(x).
 	src := NewValue(x.DType, []int64{int64(x.Len() + 1)})
 	copyAt(src.Data, 0, x.Data, 0, x.Len())

@@ -45,7 +45,10 @@ func windowKernel(name string) Kernel {
 		if !periodic {
 			n--
 		}
-		out := c.Alloc(dt, []int64{size})
+		out, err := c.Alloc(dt, []int64{size})
+		if err != nil {
+			return nil, err
+		}
 		for i := int64(0); i < size; i++ {
 			x := 2 * math.Pi * float64(i) / n
 			var w float64
@@ -152,8 +155,14 @@ func dftKernel(c *Call) ([]*Value, error) {
 	}
 	inShape := x.Shape[:len(x.Shape)-1]
 	outer, inLen, inner := splitAxis(inShape, ax)
-	xs := c.float64s(x)
-	res := scratchSlice[float64](c, outer*int(bins)*inner*2)
+	xs, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
+	res, err := scratchSlice[float64](c, outer*int(bins)*inner*2)
+	if err != nil {
+		return nil, err
+	}
 	N := int(n)
 	cs, sn := twiddles(N)
 	parallel.For(c.Threads(), outer*inner, 1, func(lo, hi int) {
@@ -178,7 +187,10 @@ func dftKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	})
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	for i, v := range res {
 		setFloat64(out, i, v)
 	}
@@ -230,8 +242,14 @@ func stftKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	xs := c.float64s(x)
-	res := scratchSlice[float64](c, n)
+	xs, err := c.float64s(x)
+	if err != nil {
+		return nil, err
+	}
+	res, err := scratchSlice[float64](c, n)
+	if err != nil {
+		return nil, err
+	}
 	F, N := int(frameLen), int(bins)
 	cs, sn := twiddles(F)
 	parallel.For(c.Threads(), int(B*frames), 1, func(lo, hi int) {
@@ -256,7 +274,10 @@ func stftKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	})
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	for i, v := range res {
 		setFloat64(out, i, v)
 	}
@@ -292,7 +313,10 @@ func melWeightMatrixKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("num_mel_bins %d, dft_length %d and sample_rate %d must be positive", bins, dftLen, rate)
 	}
 	specBins := dftLen/2 + 1
-	out := c.Alloc(dt, []int64{specBins, bins})
+	out, err := c.Alloc(dt, []int64{specBins, bins})
+	if err != nil {
+		return nil, err
+	}
 	lowMel := 2595 * math.Log10(1+lowHz/700)
 	highMel := 2595 * math.Log10(1+highHz/700)
 	step := (highMel - lowMel) / float64(bins+2)

@@ -96,7 +96,10 @@ func tfidfKernel(c *Call) ([]*Value, error) {
 		rows, width = int(x.Shape[0]), int(x.Shape[1])
 		outShape = []int64{int64(rows), outDim}
 	}
-	out := c.Alloc(tensor.F32, outShape)
+	out, err := c.Alloc(tensor.F32, outShape)
+	if err != nil {
+		return nil, err
+	}
 	y := out.Data.([]float32)
 	for r := 0; r < rows; r++ {
 		row := tokens[r*width : (r+1)*width]

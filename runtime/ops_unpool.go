@@ -55,7 +55,10 @@ func maxUnpoolKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("output shape %v does not fit X %v (default shape %v)", shape, x, def)
 		}
 	}
-	out := c.Alloc(x.DType, shape)
+	out, err := c.Alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
 	total, err := tensor.Shape(def).NumElements()
 	if err != nil {
 		return nil, err
@@ -64,7 +67,10 @@ func maxUnpoolKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst := scratchSlice[int](c, len(idx))
+	dst, err := scratchSlice[int](c, len(idx))
+	if err != nil {
+		return nil, err
+	}
 	for i, k := range idx {
 		if k < 0 || k >= total {
 			return nil, fmt.Errorf("index %d is outside an output of %d elements", k, total)

@@ -83,7 +83,9 @@ func graphOf(g *Graph, n *Node) *Graph {
 
 // allocRaw is Alloc without zero-filling a reused buffer: for kernels that write
 // every element of their output. It applies the same size and budget checks.
-func (c *Call) allocRaw(dt tensor.DType, shape []int64) *Value { return c.alloc(dt, shape, false) }
+func (c *Call) allocRaw(dt tensor.DType, shape []int64) (*Value, error) {
+	return c.alloc(dt, shape, false)
+}
 
 // checkElements returns an error wrapping ErrTooLarge when a scratch or output
 // buffer of n elements would exceed the session's MaxElements, and reserves the

@@ -649,10 +649,6 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 			if wp != nil {
 				r = wp.Value // the same handling as a panic on this goroutine
 			}
-			if ae, ok := r.(*allocError); ok {
-				err = nodeError(n, ae.err) // a bad or oversized shape, reported like a kernel's error
-				return
-			}
 			// A last resort for a bug in a kernel: the node fails, the process does not.
 			// The stack goes into the error value for a bug report, not into its message.
 			kp := &KernelPanicError{Value: r, Stack: debug.Stack()}
@@ -718,23 +714,21 @@ func (c *Call) Context() context.Context { return c.ctx }
 
 // Alloc returns a zero-filled value, reusing a pooled buffer when one fits. A fresh
 // buffer is charged to the session's memory budget first; a shape that is invalid,
-// too large or over the budget makes the node fail with that error.
-func (c *Call) Alloc(dt tensor.DType, shape []int64) *Value { return c.alloc(dt, shape, true) }
+// too large or over the budget is an error (wrapping ErrTooLarge or the budget's error).
+func (c *Call) Alloc(dt tensor.DType, shape []int64) (*Value, error) {
+	return c.alloc(dt, shape, true)
+}
 
 // alloc is Alloc; zero false skips clearing a reused buffer (allocRaw).
-func (c *Call) alloc(dt tensor.DType, shape []int64, zero bool) *Value {
+func (c *Call) alloc(dt tensor.DType, shape []int64, zero bool) (*Value, error) {
 	n, err := tensor.Shape(shape).NumElements()
 	if err != nil {
-		panic(&allocError{fmt.Errorf("output shape %v: %w", tensor.Shape(shape), err)})
+		return nil, fmt.Errorf("output shape %v: %w", tensor.Shape(shape), err)
 	}
 	if n > c.sess.maxElements {
-		panic(&allocError{fmt.Errorf("output %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements)})
+		return nil, fmt.Errorf("output %v%v: %w (%d elements, limit %d)", dt, tensor.Shape(shape), ErrTooLarge, n, c.sess.maxElements)
 	}
-	v, err := c.sess.pool.get(dt, slices.Clone(shape), n, zero)
-	if err != nil {
-		panic(&allocError{err})
-	}
-	return v
+	return c.sess.pool.get(dt, slices.Clone(shape), n, zero)
 }
 
 // View returns a value sharing v's data with another shape of the same size
@@ -767,10 +761,6 @@ func (c *Call) RunGraph(g *Graph, inputs []*Value) ([]*Value, error) {
 	}
 	return c.sess.runGraph(c.ctx, g, e)
 }
-
-// allocError carries an invalid or oversized allocation out of Alloc (which has no
-// error result) to callNode.
-type allocError struct{ err error }
 
 // buffer is pooled storage; refs counts the live values (including views) over it.
 type buffer struct {
