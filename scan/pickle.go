@@ -2,14 +2,14 @@ package scan
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/refit-ml/refit/internal/pickle"
 )
 
 // Limits of the symbolic interpreter. Exceeding one stops the walk with an error,
@@ -55,11 +55,13 @@ type extra struct {
 
 var errNoPickle = errors.New("not a pickle")
 
-// source reads opcodes and arguments, tracking the absolute offset.
+// source reads opcodes and arguments, tracking the absolute offset. It is the
+// pickle.Source of the walker's OpReader.
 type source struct {
-	r      *bufio.Reader
-	off    int64
-	seeker io.ReadSeeker // set when skip may seek instead of reading
+	r       *bufio.Reader
+	off     int64
+	seeker  io.ReadSeeker // set when skip may seek instead of reading
+	scratch []byte
 }
 
 func (s *source) fixed(n int) ([]byte, error) {
@@ -71,48 +73,45 @@ func (s *source) fixed(n int) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// line reads a newline-terminated argument, without the newline.
-func (s *source) line() (string, error) {
-	var sb strings.Builder
-	for {
-		frag, err := s.r.ReadSlice('\n')
-		s.off += int64(len(frag))
-		if sb.Len()+len(frag) > maxLine {
-			return "", fmt.Errorf("text argument longer than %d bytes", maxLine)
-		}
-		sb.Write(frag)
-		if err == nil {
-			str := sb.String()
-			return str[:len(str)-1], nil
-		}
-		if err != bufio.ErrBufferFull {
-			return "", unexpected(err)
-		}
+func (s *source) Offset() int64 { return s.off }
+
+// Remaining is unknown: the source is a stream.
+func (s *source) Remaining() int64 { return -1 }
+
+func (s *source) ReadByte() (byte, error) {
+	c, err := s.r.ReadByte()
+	if err != nil {
+		return 0, err
 	}
+	s.off++
+	return c, nil
 }
 
-// payload reads an n-byte argument. It returns the bytes only when n <= maxTracked and
-// otherwise skips them without allocating, so a declared length can never cause a large
-// allocation; a length beyond the data is io.ErrUnexpectedEOF.
-func (s *source) payload(n uint64) (string, bool, error) {
-	if n <= maxTracked {
-		buf := make([]byte, n)
-		k, err := io.ReadFull(s.r, buf)
-		s.off += int64(k)
-		if err != nil {
-			return "", false, unexpected(err)
-		}
-		return string(buf), true, nil
+// Read is only asked for at most maxTracked bytes: longer payloads are discarded.
+func (s *source) Read(n int64) ([]byte, error) {
+	if n > maxTracked {
+		return nil, fmt.Errorf("read of %d bytes: %w", n, io.ErrUnexpectedEOF)
 	}
-	if n > 1<<62 {
-		return "", false, io.ErrUnexpectedEOF
+	if int64(cap(s.scratch)) < n {
+		s.scratch = make([]byte, n)
 	}
+	buf := s.scratch[:n]
+	k, err := io.ReadFull(s.r, buf)
+	s.off += int64(k)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	return buf, nil
+}
+
+// Discard skips a payload without allocating.
+func (s *source) Discard(n uint64) error {
 	k, err := io.CopyN(io.Discard, s.r, int64(n))
 	s.off += k
 	if err != nil {
-		return "", false, unexpected(err)
+		return unexpected(err)
 	}
-	return "", false, nil
+	return nil
 }
 
 func unexpected(err error) error {
@@ -126,6 +125,7 @@ func unexpected(err error) error {
 // tuples on a stack and in the memo, executes nothing, and records a Finding for every global.
 type walker struct {
 	src      *source
+	ops      *pickle.OpReader
 	path     string
 	stack    []value
 	marks    []int
@@ -137,7 +137,9 @@ type walker struct {
 }
 
 func newWalker(src *source, path string) *walker {
-	return &walker{src: src, path: path, memo: map[uint64]value{}, storages: map[string]string{}}
+	ops := pickle.NewOpReader(src)
+	ops.MaxLine, ops.MaxData = maxLine, maxTracked
+	return &walker{src: src, ops: ops, path: path, memo: map[uint64]value{}, storages: map[string]string{}}
 }
 
 type pickleError struct {
@@ -277,23 +279,24 @@ func str(s string, ok bool) value {
 func (w *walker) walk() (value, error) {
 	first := true
 	for {
-		off := w.src.off
-		op, err := w.src.r.ReadByte()
+		op, err := w.ops.Next()
 		if err != nil {
-			if first && err == io.EOF {
-				return value{}, io.EOF
+			if w.src.off == op.Offset { // no opcode byte
+				if first && err == io.EOF {
+					return value{}, io.EOF
+				}
+				return value{}, &pickleError{op.Offset, "", unexpected(err)}
 			}
-			return value{}, &pickleError{off, "", unexpected(err)}
+			return value{}, &pickleError{op.Offset, opName(op.Code), err}
 		}
-		w.src.off++
 		first = false
-		v, stop, err := w.step(op, off)
+		v, stop, err := w.step(op)
 		if err != nil {
-			name := opName(op)
+			name := opName(op.Code)
 			if errors.Is(err, errNoPickle) {
 				name = ""
 			}
-			return value{}, &pickleError{off, name, err}
+			return value{}, &pickleError{op.Offset, name, err}
 		}
 		if stop {
 			return v, nil
@@ -301,15 +304,9 @@ func (w *walker) walk() (value, error) {
 	}
 }
 
-func le(b []byte) uint64 {
-	var buf [8]byte
-	copy(buf[:], b)
-	return binary.LittleEndian.Uint64(buf[:])
-}
-
 // step executes one opcode symbolically.
-func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
-	src := w.src
+func (w *walker) step(o pickle.Op) (ret value, stop bool, err error) {
+	op, off := o.Code, o.Offset
 	pushErr := func(v value) (value, bool, error) { return value{}, false, w.push(v) }
 	switch op {
 	case '(': // MARK
@@ -333,62 +330,28 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		if v, err = w.top(); err == nil {
 			err = w.push(v)
 		}
-	case 'F', 'I', 'L': // FLOAT, INT, LONG
-		line, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		if op == 'F' {
-			return pushErr(value{})
-		}
-		return pushErr(value{kind: kInt, s: strings.TrimSuffix(line, "L")})
+	case 'F': // FLOAT
+		return pushErr(value{})
+	case 'I', 'L': // INT, LONG
+		return pushErr(value{kind: kInt, s: strings.TrimSuffix(o.Line, "L")})
 	case 'J': // BININT
-		b, err := src.fixed(4)
-		if err != nil {
-			return value{}, false, err
-		}
-		return pushErr(value{kind: kInt, s: strconv.Itoa(int(int32(binary.LittleEndian.Uint32(b))))})
+		return pushErr(value{kind: kInt, s: strconv.FormatInt(o.Int, 10)})
 	case 'K', 'M': // BININT1, BININT2
-		n := 1
-		if op == 'M' {
-			n = 2
-		}
-		b, err := src.fixed(n)
-		if err != nil {
-			return value{}, false, err
-		}
-		return pushErr(value{kind: kInt, s: strconv.FormatUint(le(b), 10)})
+		return pushErr(value{kind: kInt, s: strconv.FormatUint(o.Uint, 10)})
 	case 0x8a, 0x8b: // LONG1, LONG4
-		n, err := w.length(op == 0x8b, false)
-		if err != nil {
-			return value{}, false, err
-		}
-		p, ok, err := src.payload(n)
-		if err != nil {
-			return value{}, false, err
-		}
-		if !ok || len(p) > maxBigIntByte {
+		if o.Skipped || len(o.Data) > maxBigIntByte {
 			return pushErr(value{kind: kInt})
 		}
-		return pushErr(value{kind: kInt, s: decodeLong([]byte(p))})
-	case 'N', 0x88, 0x89, 'G', '}', 0x8f, 0x97, ')', ']': // NONE, TRUE, FALSE, BINFLOAT, empty containers, NEXT_BUFFER
-		switch op {
-		case 'G':
-			if _, err := src.fixed(8); err != nil {
-				return value{}, false, err
-			}
-		case ')':
-			return pushErr(value{kind: kTuple, x: &extra{}})
-		case ']':
-			return pushErr(value{kind: kList, x: &extra{list: new([]value)}})
-		}
+		return pushErr(value{kind: kInt, s: fmt.Sprint(pickle.DecodeLong(o.Data))})
+	case 'N', 0x88, 0x89, 'G', '}', 0x8f, 0x97: // NONE, TRUE, FALSE, BINFLOAT, empty dict and set, NEXT_BUFFER
 		return pushErr(value{})
+	case ')':
+		return pushErr(value{kind: kTuple, x: &extra{}})
+	case ']':
+		return pushErr(value{kind: kList, x: &extra{list: new([]value)}})
 	case 0x98: // READONLY_BUFFER
 		_, err = w.top()
 	case 'P': // PERSID
-		if _, err := src.line(); err != nil {
-			return value{}, false, err
-		}
 		return pushErr(value{kind: kPersistent})
 	case 'Q': // BINPERSID
 		pid, err := w.pop()
@@ -443,53 +406,20 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 				Note: "BUILD on a global sets attributes of a module-level object"})
 		}
 	case 'S': // STRING: a quoted Python bytes literal, decoded to str
-		line, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		s, err := unquote(line)
+		s, err := unquote(o.Line)
 		if err != nil {
 			return value{}, false, err
 		}
 		return pushErr(str(s, len(s) <= maxTracked))
 	case 'V': // UNICODE: raw-unicode-escape
-		line, err := src.line()
-		if err != nil {
-			return value{}, false, err
+		return pushErr(str(rawUnicodeEscape(o.Line), true))
+	case 'B', 'C', 0x8e, 0x96: // bytes
+		if o.Skipped {
+			return pushErr(value{})
 		}
-		return pushErr(str(rawUnicodeEscape(line), true))
-	case 'T', 'U', 'X', 0x8c, 0x8d, 'B', 'C', 0x8e, 0x96:
-		var n uint64
-		switch op {
-		case 'U', 0x8c, 'C': // 1-byte lengths
-			b, err := src.fixed(1)
-			if err != nil {
-				return value{}, false, err
-			}
-			n = uint64(b[0])
-		case 'T', 'X', 'B':
-			n, err = w.length(true, op == 'T')
-		default:
-			b, err := src.fixed(8)
-			if err != nil {
-				return value{}, false, err
-			}
-			n = le(b)
-		}
-		if err != nil {
-			return value{}, false, err
-		}
-		p, ok, err := src.payload(n)
-		if err != nil {
-			return value{}, false, err
-		}
-		if op == 'B' || op == 'C' || op == 0x8e || op == 0x96 {
-			if !ok {
-				return pushErr(value{})
-			}
-			return pushErr(value{kind: kBytes, s: p})
-		}
-		return pushErr(str(p, ok))
+		return pushErr(value{kind: kBytes, s: string(o.Data)})
+	case 'T', 'U', 'X', 0x8c, 0x8d: // strings
+		return pushErr(str(string(o.Data), !o.Skipped))
 	case 'a': // APPEND
 		v, err := w.pop()
 		if err != nil {
@@ -547,25 +477,9 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 		w.stack = w.stack[:len(w.stack)-n]
 		return pushErr(t)
 	case 'c': // GLOBAL
-		module, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		name, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		return pushErr(w.global(module, name, "GLOBAL", off))
+		return pushErr(w.global(o.Line, o.Name, "GLOBAL", off))
 	case 'i': // INST: a GLOBAL, then a call with the items above the mark
-		module, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		name, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		g := w.global(module, name, "INST", off)
+		g := w.global(o.Line, o.Name, "INST", off)
 		if _, err := w.popMark(); err != nil {
 			return value{}, false, err
 		}
@@ -587,95 +501,26 @@ func (w *walker) step(op byte, off int64) (ret value, stop bool, err error) {
 			Note: "non-constant STACK_GLOBAL: module or name is not a constant string"})
 		return pushErr(value{kind: kGlobal, x: &extra{module: "?", name: "?", level: Dangerous}})
 	case 0x82, 0x83, 0x84: // EXT1, EXT2, EXT4
-		n := map[byte]int{0x82: 1, 0x83: 2, 0x84: 4}[op]
-		b, err := src.fixed(n)
-		if err != nil {
-			return value{}, false, err
-		}
-		code := strconv.FormatUint(le(b), 10)
+		code := strconv.FormatUint(o.Uint, 10)
 		w.findings = append(w.findings, Finding{Path: w.path, Module: "copyreg", Name: "extension " + code,
 			Level: Dangerous, Offset: off, Opcode: opName(op),
 			Note: "extension registry code: the global it names is not visible in the file"})
 		return pushErr(value{kind: kGlobal, x: &extra{module: "copyreg", name: "extension " + code, level: Dangerous}})
-	case 'p': // PUT
-		line, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		idx, err := strconv.ParseUint(line, 10, 64)
-		if err != nil {
-			return value{}, false, fmt.Errorf("bad memo index %q", line)
-		}
-		err = w.setMemo(idx)
-		return value{}, false, err
-	case 'q', 'r': // BINPUT, LONG_BINPUT
-		n := 1
-		if op == 'r' {
-			n = 4
-		}
-		b, err := src.fixed(n)
-		if err != nil {
-			return value{}, false, err
-		}
-		return value{}, false, w.setMemo(le(b))
+	case 'p', 'q', 'r': // PUT, BINPUT, LONG_BINPUT
+		return value{}, false, w.setMemo(o.Uint)
 	case 0x94: // MEMOIZE
 		return value{}, false, w.setMemo(uint64(len(w.memo)))
-	case 'g': // GET
-		line, err := src.line()
-		if err != nil {
-			return value{}, false, err
-		}
-		idx, err := strconv.ParseUint(line, 10, 64)
-		if err != nil {
-			return value{}, false, fmt.Errorf("bad memo index %q", line)
-		}
-		return value{}, false, w.getMemo(idx)
-	case 'h', 'j': // BINGET, LONG_BINGET
-		n := 1
-		if op == 'j' {
-			n = 4
-		}
-		b, err := src.fixed(n)
-		if err != nil {
-			return value{}, false, err
-		}
-		return value{}, false, w.getMemo(le(b))
+	case 'g', 'h', 'j': // GET, BINGET, LONG_BINGET
+		return value{}, false, w.getMemo(o.Uint)
 	case 0x80: // PROTO
-		b, err := src.fixed(1)
-		if err != nil {
-			return value{}, false, err
-		}
-		if b[0] > 5 {
-			return value{}, false, fmt.Errorf("unsupported protocol %d", b[0])
+		if o.Uint > 5 {
+			return value{}, false, fmt.Errorf("unsupported protocol %d", o.Uint)
 		}
 	case 0x95: // FRAME: the frame's opcodes follow inline
-		if _, err := src.fixed(8); err != nil {
-			return value{}, false, err
-		}
 	default:
 		return value{}, false, fmt.Errorf("%w: invalid opcode 0x%02x", errNoPickle, op)
 	}
 	return value{}, false, err
-}
-
-// length reads a 4-byte length (or 1-byte when !four); signed lengths must not be negative.
-func (w *walker) length(four, signed bool) (uint64, error) {
-	if !four {
-		b, err := w.src.fixed(1)
-		if err != nil {
-			return 0, err
-		}
-		return uint64(b[0]), nil
-	}
-	b, err := w.src.fixed(4)
-	if err != nil {
-		return 0, err
-	}
-	n := binary.LittleEndian.Uint32(b)
-	if signed && int32(n) < 0 {
-		return 0, fmt.Errorf("negative length %d", int32(n))
-	}
-	return uint64(n), nil
 }
 
 func tuple(items []value) value {
@@ -735,22 +580,6 @@ func (w *walker) recordStorage(pid value) {
 	if it[0].kind == kStr && it[0].s == "storage" && it[1].kind == kGlobal && it[2].kind == kStr {
 		w.storages[it[2].s] = it[1].x.module + "." + it[1].x.name
 	}
-}
-
-// decodeLong converts a little-endian two's-complement integer to decimal.
-func decodeLong(p []byte) string {
-	if len(p) == 0 {
-		return "0"
-	}
-	be := make([]byte, len(p))
-	for i, b := range p {
-		be[len(p)-1-i] = b
-	}
-	n := new(big.Int).SetBytes(be)
-	if p[len(p)-1]&0x80 != 0 {
-		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(p))))
-	}
-	return n.String()
 }
 
 // unquote decodes the argument of STRING: a Python bytes literal in single or double quotes.

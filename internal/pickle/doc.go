@@ -12,6 +12,10 @@
 //	set, frozenset -> *Set    class -> whatever the allowlist maps it to, or *Class
 //	instance of an unknown class (inert mode only) -> *Object
 //
+// [OpReader] decodes opcodes and their arguments one at a time, like pickletools.genops;
+// the unpickler and package scan's symbolic walker both read through it, so argument
+// parsing and its length checks exist once.
+//
 // # Security
 //
 // Nothing found in a pickle is ever imported or called. GLOBAL and STACK_GLOBAL look the

@@ -2,7 +2,6 @@ package pickle
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -55,7 +54,9 @@ func Decode(r io.ReaderAt, off, limit int64, opts *Options) (any, int64, error) 
 	if opts == nil {
 		opts = &Options{}
 	}
-	m := &machine{in: reader{r: r, off: off, limit: limit}, opts: opts, memo: map[uint32]any{}}
+	m := &machine{in: &reader{r: r, off: off, limit: limit}, opts: opts, memo: map[uint32]any{}}
+	m.ops = NewOpReader(m.in)
+	m.ops.BeforeData = m.chargeData
 	m.maxDepth = opts.MaxDepth
 	if m.maxDepth <= 0 {
 		m.maxDepth = DefaultMaxDepth
@@ -80,7 +81,22 @@ type reader struct {
 	bufAt int64
 }
 
+// Offset, Remaining, ReadByte, Read and Discard make a reader an OpReader Source.
+func (r *reader) Offset() int64 { return r.off }
+
+func (r *reader) Remaining() int64 { return r.limit - r.off }
+
 func (r *reader) remaining() int64 { return r.limit - r.off }
+
+func (r *reader) Read(n int64) ([]byte, error) { return r.read(n) }
+
+func (r *reader) Discard(n uint64) error {
+	if n > uint64(r.remaining()) {
+		return io.ErrUnexpectedEOF
+	}
+	r.off += int64(n)
+	return nil
+}
 
 // read returns the next n bytes; the slice is valid until the next call.
 func (r *reader) read(n int64) ([]byte, error) {
@@ -112,7 +128,7 @@ func (r *reader) read(n int64) ([]byte, error) {
 	return r.buf[:n], nil
 }
 
-func (r *reader) byte() (byte, error) {
+func (r *reader) ReadByte() (byte, error) {
 	b, err := r.read(1)
 	if err != nil {
 		return 0, err
@@ -120,26 +136,9 @@ func (r *reader) byte() (byte, error) {
 	return b[0], nil
 }
 
-// line reads up to and excluding the next '\n'.
-func (r *reader) line() (string, error) {
-	var sb strings.Builder
-	for {
-		c, err := r.byte()
-		if err != nil {
-			return "", err
-		}
-		if c == '\n' {
-			return sb.String(), nil
-		}
-		if sb.Len() >= maxLineLength {
-			return "", fmt.Errorf("%w: text line longer than %d bytes", ErrLimit, maxLineLength)
-		}
-		sb.WriteByte(c)
-	}
-}
-
 type machine struct {
-	in        reader
+	in        *reader
+	ops       *OpReader
 	opts      *Options
 	stack     []any
 	marks     []int
@@ -229,64 +228,17 @@ func (m *machine) memoGet(idx uint32) error {
 	return nil
 }
 
-func (m *machine) readUint(n int) (uint64, error) {
-	b, err := m.in.read(int64(n))
-	if err != nil {
-		return 0, err
-	}
-	var v uint64
-	for i := n - 1; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v, nil
-}
-
-// readBytes reads a length-prefixed payload, checking the length against the input first.
-func (m *machine) readBytes(lenBytes int) ([]byte, error) {
-	n, err := m.readUint(lenBytes)
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(m.in.remaining()) {
-		return nil, fmt.Errorf("pickle: length %d exceeds the %d bytes left: %w", n, m.in.remaining(), io.ErrUnexpectedEOF)
-	}
-	// Charged before reading: a pickle read from a large file may hold gigabytes here, read
-	// through a window of n bytes (kept for later reads) and then copied. The copy's share
-	// is prepaid, so that pushing it does not charge it again.
-	if err := m.opts.Budget.Charge(2*int64(n), "pickled bytes"); err != nil {
-		return nil, fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
-	}
-	m.prepaid += int64(n)
-	b, err := m.in.read(int64(n))
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(b), nil
-}
-
-func (m *machine) readString(lenBytes int) (string, error) {
-	b, err := m.readBytes(lenBytes)
-	if err != nil {
-		return "", err
-	}
-	if !utf8.Valid(b) {
-		return "", m.errorf("string is not valid UTF-8")
-	}
-	return string(b), nil
-}
-
 func (m *machine) run() (any, error) {
 	for {
-		op, err := m.in.byte()
+		op, err := m.ops.Next()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			return nil, err
 		}
-		if op == '.' { // STOP
-			v, err := m.pop()
-			if err != nil {
-				return nil, err
-			}
-			return v, nil
+		if op.Code == '.' { // STOP
+			return m.pop()
 		}
 		if err := m.step(op); err != nil {
 			return nil, err
@@ -300,24 +252,24 @@ func (m *machine) run() (any, error) {
 	}
 }
 
-func (m *machine) step(op byte) error {
-	switch op {
+// chargeData charges a payload before the OpReader reads it: a pickle read from a large
+// file may hold gigabytes here, read through a window of n bytes (kept for later reads)
+// and then copied. The copy's share is prepaid, so that pushing it does not charge it again.
+func (m *machine) chargeData(n uint64) error {
+	if err := m.opts.Budget.Charge(2*int64(n), "pickled bytes"); err != nil {
+		return fmt.Errorf("pickle: at byte %d: %w", m.in.off, err)
+	}
+	m.prepaid += int64(n)
+	return nil
+}
+
+func (m *machine) step(op Op) error {
+	switch op.Code {
 	case 0x80: // PROTO
-		p, err := m.in.byte()
-		if err != nil {
-			return err
+		if op.Uint > 5 {
+			return fmt.Errorf("%w: pickle protocol %d", ErrUnsupported, op.Uint)
 		}
-		if p > 5 {
-			return fmt.Errorf("%w: pickle protocol %d", ErrUnsupported, p)
-		}
-	case 0x95: // FRAME: a length hint only; the stream is read continuously
-		n, err := m.readUint(8)
-		if err != nil {
-			return err
-		}
-		if n > uint64(m.in.remaining()) {
-			return fmt.Errorf("pickle: frame of %d bytes exceeds the %d left: %w", n, m.in.remaining(), io.ErrUnexpectedEOF)
-		}
+	case 0x95: // FRAME: checked by the OpReader
 	case '(': // MARK
 		if len(m.marks) >= m.maxDepth {
 			return fmt.Errorf("%w: nesting deeper than %d", ErrLimit, m.maxDepth)
@@ -348,134 +300,71 @@ func (m *machine) step(op byte) error {
 	case 0x89:
 		m.push(false)
 	case 'I': // INT (text); "01"/"00" are True/False
-		s, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		switch s {
+		switch op.Line {
 		case "01":
 			m.push(true)
 		case "00":
 			m.push(false)
 		default:
-			v, err := m.parseInt(s)
+			v, err := m.parseInt(op.Line)
 			if err != nil {
 				return err
 			}
 			m.push(v)
 		}
 	case 'L': // LONG (text), optional trailing L
-		s, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		v, err := m.parseInt(strings.TrimSuffix(s, "L"))
+		v, err := m.parseInt(strings.TrimSuffix(op.Line, "L"))
 		if err != nil {
 			return err
 		}
 		m.push(v)
 	case 'J':
-		v, err := m.readUint(4)
-		if err != nil {
-			return err
-		}
-		m.push(int64(int32(uint32(v))))
-	case 'K':
-		v, err := m.readUint(1)
-		if err != nil {
-			return err
-		}
-		m.push(int64(v))
-	case 'M':
-		v, err := m.readUint(2)
-		if err != nil {
-			return err
-		}
-		m.push(int64(v))
-	case 0x8a, 0x8b: // LONG1, LONG4: little-endian two's complement
-		lb := 1
-		if op == 0x8b {
-			lb = 4
-		}
-		b, err := m.readBytes(lb)
-		if err != nil {
-			return err
-		}
-		m.push(decodeLong(b))
+		m.push(op.Int)
+	case 'K', 'M':
+		m.push(int64(op.Uint))
+	case 0x8a, 0x8b: // LONG1, LONG4
+		m.push(DecodeLong(op.Data))
 	case 'F':
-		s, err := m.in.line()
+		f, err := strconv.ParseFloat(strings.TrimSpace(op.Line), 64)
 		if err != nil {
-			return err
-		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil {
-			return m.errorf("bad FLOAT %q", s)
+			return m.errorf("bad FLOAT %q", op.Line)
 		}
 		m.push(f)
 	case 'G':
-		b, err := m.in.read(8)
-		if err != nil {
-			return err
-		}
-		m.push(math.Float64frombits(binary.BigEndian.Uint64(b)))
+		m.push(op.Float)
 
 	// Strings and bytes.
 	case 'S': // STRING: a quoted Python 2 str literal
-		s, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		v, err := unquote(s)
+		v, err := unquote(op.Line)
 		if err != nil {
 			return m.errorf("%v", err)
 		}
 		m.push(v)
-	case 'T':
-		b, err := m.readBytes(4)
-		if err != nil {
-			return err
-		}
-		m.push(string(b))
-	case 'U':
-		b, err := m.readBytes(1)
-		if err != nil {
-			return err
-		}
-		m.push(string(b))
+	case 'T', 'U':
+		m.push(string(op.Data))
 	case 'V': // UNICODE: raw-unicode-escape
-		s, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		v, err := rawUnicodeEscape(s)
+		v, err := rawUnicodeEscape(op.Line)
 		if err != nil {
 			return m.errorf("%v", err)
 		}
 		m.push(v)
 	case 'X', 0x8c, 0x8d:
-		n := map[byte]int{'X': 4, 0x8c: 1, 0x8d: 8}[op]
-		s, err := m.readString(n)
-		if err != nil {
-			return err
+		if !utf8.Valid(op.Data) {
+			return m.errorf("string is not valid UTF-8")
 		}
-		m.push(s)
+		m.push(string(op.Data))
 	case 'B', 'C', 0x8e, 0x96: // BINBYTES, SHORT_BINBYTES, BINBYTES8, BYTEARRAY8
-		n := map[byte]int{'B': 4, 'C': 1, 0x8e: 8, 0x96: 8}[op]
-		b, err := m.readBytes(n)
-		if err != nil {
-			return err
-		}
-		m.push(b)
+		m.push(op.Data)
 	case 0x97, 0x98:
-		return fmt.Errorf("%w: out-of-band buffers (opcode 0x%02x)", ErrUnsupported, op)
+		return fmt.Errorf("%w: out-of-band buffers (opcode 0x%02x)", ErrUnsupported, op.Code)
 	case 0x82, 0x83, 0x84:
-		return fmt.Errorf("%w: extension registry (opcode 0x%02x)", ErrUnsupported, op)
+		return fmt.Errorf("%w: extension registry (opcode 0x%02x)", ErrUnsupported, op.Code)
 
 	// Containers.
 	case ')':
 		m.push(Tuple{})
 	case 0x85, 0x86, 0x87: // TUPLE1..3
-		n := int(op - 0x84)
+		n := int(op.Code - 0x84)
 		base := 0
 		if len(m.marks) > 0 {
 			base = m.marks[len(m.marks)-1]
@@ -571,60 +460,22 @@ func (m *machine) step(op byte) error {
 		m.pending += elemCost * int64(len(items))
 
 	// Memo.
-	case 'p':
-		s, err := m.in.line()
-		if err != nil {
-			return err
+	case 'p', 'q', 'r':
+		if op.Uint > math.MaxUint32 {
+			return m.errorf("bad PUT index %q", op.Line)
 		}
-		idx, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return m.errorf("bad PUT index %q", s)
-		}
-		return m.putTop(uint32(idx))
-	case 'q', 'r':
-		n := 1
-		if op == 'r' {
-			n = 4
-		}
-		idx, err := m.readUint(n)
-		if err != nil {
-			return err
-		}
-		return m.putTop(uint32(idx))
+		return m.putTop(uint32(op.Uint))
 	case 0x94: // MEMOIZE
 		return m.putTop(uint32(len(m.memo)))
-	case 'g':
-		s, err := m.in.line()
-		if err != nil {
-			return err
+	case 'g', 'h', 'j':
+		if op.Uint > math.MaxUint32 {
+			return m.errorf("bad GET index %q", op.Line)
 		}
-		idx, err := strconv.ParseUint(s, 10, 32)
-		if err != nil {
-			return m.errorf("bad GET index %q", s)
-		}
-		return m.memoGet(uint32(idx))
-	case 'h', 'j':
-		n := 1
-		if op == 'j' {
-			n = 4
-		}
-		idx, err := m.readUint(n)
-		if err != nil {
-			return err
-		}
-		return m.memoGet(uint32(idx))
+		return m.memoGet(uint32(op.Uint))
 
 	// Globals and objects.
 	case 'c':
-		mod, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		name, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		v, err := m.global(mod, name)
+		v, err := m.global(op.Line, op.Name)
 		if err != nil {
 			return err
 		}
@@ -708,19 +559,11 @@ func (m *machine) step(op byte) error {
 		}
 		m.push(v)
 	case 'i': // INST module\nname\n, arguments above the mark
-		mod, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		name, err := m.in.line()
-		if err != nil {
-			return err
-		}
 		items, err := m.popMark()
 		if err != nil {
 			return err
 		}
-		cls, err := m.global(mod, name)
+		cls, err := m.global(op.Line, op.Name)
 		if err != nil {
 			return err
 		}
@@ -753,11 +596,7 @@ func (m *machine) step(op byte) error {
 		}
 		return m.build(obj, state)
 	case 'P':
-		s, err := m.in.line()
-		if err != nil {
-			return err
-		}
-		return m.persistent(s)
+		return m.persistent(op.Line)
 	case 'Q':
 		pid, err := m.pop()
 		if err != nil {
@@ -765,7 +604,7 @@ func (m *machine) step(op byte) error {
 		}
 		return m.persistent(pid)
 	default:
-		return m.errorf("unknown opcode 0x%02x", op)
+		return m.errorf("unknown opcode 0x%02x", op.Code)
 	}
 	return nil
 }
@@ -896,8 +735,9 @@ func (m *machine) parseInt(s string) (any, error) {
 	return b, nil
 }
 
-// decodeLong decodes LONG1/LONG4 payloads: little-endian two's complement.
-func decodeLong(b []byte) any {
+// DecodeLong decodes a LONG1/LONG4 payload (little-endian two's complement) to an int64,
+// or a *big.Int when it does not fit.
+func DecodeLong(b []byte) any {
 	if len(b) == 0 {
 		return int64(0)
 	}
