@@ -22,8 +22,8 @@
 //
 // # Memory and security
 //
-// The TFLite flatbuffer is read into memory (at most tflite.MaxFlatbuffer) and its
-// vectors are bounds-checked before use; panics of the unchecked flatbuffers runtime
-// are recovered into errors. Weights are materialized as float32 initializers, so
+// TFLite operators, their tensors and options come from format/tflite ([tflite.File]'s
+// Graphs), which checks every flatbuffer access; models over tflite.MaxFlatbuffer are
+// refused. Weights are materialized as float32 initializers, so
 // memory is O(model) in float32.
 package tf2onnx

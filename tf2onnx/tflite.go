@@ -60,17 +60,14 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 	if size > tflite.MaxFlatbuffer {
 		return nil, refit.Unsupportedf("tf2onnx", "a %d-byte tflite model", size)
 	}
-	buf := make([]byte, size)
-	if n, err := r.ReadAt(buf, 0); int64(n) != size {
-		return nil, &refit.FormatError{Format: "tflite", Offset: int64(n), Msg: "reading model", Err: err}
+	f := m.Source.(*tflite.File)
+	if len(f.Graphs) == 0 {
+		return nil, fmt.Errorf("%w: tflite model has no subgraph", refit.ErrFormat)
 	}
-	ops, inputs, outputs, err := readOps(buf)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", refit.ErrFormat, err)
-	}
+	g := f.Graphs[0]
+	ops, inputs, outputs := g.Operators, g.Inputs, g.Outputs
 	c := &tflConverter{b: newBuilder(), m: m, tensors: map[string]*tensor.Tensor{},
 		names: map[int32]string{}, consts: map[int32]*cval{}}
-	f := m.Source.(*tflite.File)
 	for i := range f.Tensors {
 		if f.Tensors[i].Subgraph == 0 {
 			c.infos = append(c.infos, &f.Tensors[i])
@@ -99,19 +96,19 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 		}
 		if err := c.convert(op); err != nil {
 			if name, ok := isUnsupported(err); ok {
-				key := op.name
-				if name != op.name {
-					key = op.name + " (" + name + ")"
+				key := op.Op
+				if name != op.Op {
+					key = op.Op + " (" + name + ")"
 				}
 				bad[key]++
-				for _, o := range op.outputs { // let later operators convert, to list every gap
+				for _, o := range op.Outputs { // let later operators convert, to list every gap
 					if _, done := c.names[o]; !done && o >= 0 {
 						c.names[o] = c.b.Names.Fresh("unconverted")
 					}
 				}
 				continue
 			}
-			return nil, fmt.Errorf("tf2onnx: tflite %s: %w", op.name, err)
+			return nil, fmt.Errorf("tf2onnx: tflite %s: %w", op.Op, err)
 		}
 	}
 	if len(bad) > 0 {
@@ -230,19 +227,19 @@ func (c *tflConverter) set(i int32, x string, act int8) error {
 	return nil
 }
 
-func (c *tflConverter) in(op fbOp, k int) (string, error) {
-	if k >= len(op.inputs) || op.inputs[k] < 0 {
+func (c *tflConverter) in(op tflite.Operator, k int) (string, error) {
+	if k >= len(op.Inputs) || op.Inputs[k] < 0 {
 		return "", fmt.Errorf("%w: input %d missing", refit.ErrFormat, k)
 	}
-	return c.value(op.inputs[k])
+	return c.value(op.Inputs[k])
 }
 
 // constIn returns input k, which must be a constant.
-func (c *tflConverter) constIn(op fbOp, k int) (*cval, error) {
-	if k >= len(op.inputs) || op.inputs[k] < 0 {
+func (c *tflConverter) constIn(op tflite.Operator, k int) (*cval, error) {
+	if k >= len(op.Inputs) || op.Inputs[k] < 0 {
 		return nil, fmt.Errorf("%w: input %d missing", refit.ErrFormat, k)
 	}
-	v, ok, err := c.constant(op.inputs[k], false)
+	v, ok, err := c.constant(op.Inputs[k], false)
 	if err != nil {
 		return nil, err
 	}
@@ -259,9 +256,9 @@ func (c *tflConverter) shapeOf(i int32) []int64 {
 	return c.infos[i].Shape
 }
 
-func (c *tflConverter) outName(op fbOp) string {
-	if len(op.outputs) > 0 && op.outputs[0] >= 0 && int(op.outputs[0]) < len(c.infos) {
-		return c.infos[op.outputs[0]].Name
+func (c *tflConverter) outName(op tflite.Operator) string {
+	if len(op.Outputs) > 0 && op.Outputs[0] >= 0 && int(op.Outputs[0]) < len(c.infos) {
+		return c.infos[op.Outputs[0]].Name
 	}
 	return "out"
 }
@@ -273,16 +270,16 @@ var tflUnary = map[string]string{"LOGISTIC": "Sigmoid", "TANH": "Tanh", "RELU": 
 	"HARD_SWISH": "HardSwish", "EXP": "Exp", "ABS": "Abs", "SQRT": "Sqrt", "NEG": "Neg",
 	"LOG": "Log", "FLOOR": "Floor", "CEIL": "Ceil", "ELU": "Elu"}
 
-func (c *tflConverter) convert(op fbOp) error {
-	if len(op.outputs) == 0 {
+func (c *tflConverter) convert(op tflite.Operator) error {
+	if len(op.Outputs) == 0 {
 		return fmt.Errorf("%w: operator without outputs", refit.ErrFormat)
 	}
-	out := op.outputs[0]
+	out := op.Outputs[0]
 	if _, err := c.info(out); err != nil {
 		return err
 	}
 	base := c.outName(op)
-	if onnxOp, ok := tflUnary[op.name]; ok {
+	if onnxOp, ok := tflUnary[op.Op]; ok {
 		x, err := c.in(op, 0)
 		if err != nil {
 			return err
@@ -290,7 +287,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		c.names[out] = c.b.Op(onnxOp, base, []string{x})
 		return nil
 	}
-	if onnxOp, ok := tflBinary[op.name]; ok {
+	if onnxOp, ok := tflBinary[op.Op]; ok {
 		x, err := c.in(op, 0)
 		if err != nil {
 			return err
@@ -299,14 +296,14 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		if op.name == "SQUARED_DIFFERENCE" {
+		if op.Op == "SQUARED_DIFFERENCE" {
 			d := c.b.Op("Sub", base+"_diff", []string{x, y})
 			c.names[out] = c.b.Op("Mul", base, []string{d, d})
 			return nil
 		}
-		return c.set(out, c.b.Op(onnxOp, base+"_pre", []string{x, y}), optByte(op.opts, 0, 0))
+		return c.set(out, c.b.Op(onnxOp, base+"_pre", []string{x, y}), op.Options.Int8(0, 0))
 	}
-	switch op.name {
+	switch op.Op {
 	case "CONV_2D", "DEPTHWISE_CONV_2D":
 		return c.conv(op, base)
 	case "FULLY_CONNECTED":
@@ -316,17 +313,17 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		o := op.opts
-		sw, sh := int64(optInt(o, 1, 1)), int64(optInt(o, 2, 1))
-		fw, fh := int64(optInt(o, 3, 1)), int64(optInt(o, 4, 1))
-		pads, err := spatialPads(optByte(o, 0, 0) == 0, c.shapeOf(op.inputs[0]), fh, fw, sh, sw, 1, 1)
+		o := op.Options
+		sw, sh := int64(o.Int32(1, 1)), int64(o.Int32(2, 1))
+		fw, fh := int64(o.Int32(3, 1)), int64(o.Int32(4, 1))
+		pads, err := spatialPads(o.Int8(0, 0) == 0, c.shapeOf(op.Inputs[0]), fh, fw, sh, sw, 1, 1)
 		if err != nil {
 			return err
 		}
-		onnxOp := map[string]string{"AVERAGE_POOL_2D": "AveragePool", "MAX_POOL_2D": "MaxPool"}[op.name]
+		onnxOp := map[string]string{"AVERAGE_POOL_2D": "AveragePool", "MAX_POOL_2D": "MaxPool"}[op.Op]
 		y := c.b.Op(onnxOp, base+"_nchw", []string{c.b.transpose(x, toNCHW)},
 			graph.IntsAttr("kernel_shape", []int64{fh, fw}), graph.IntsAttr("strides", []int64{sh, sw}), graph.IntsAttr("pads", pads))
-		return c.set(out, c.b.transpose(y, toNHWC), optByte(o, 5, 0))
+		return c.set(out, c.b.transpose(y, toNHWC), o.Int8(5, 0))
 	case "RELU6":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -344,7 +341,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		c.names[out] = c.b.Op("LeakyRelu", base, []string{x}, graph.FloatAttr("alpha", optFloat(op.opts, 0, 0)))
+		c.names[out] = c.b.Op("LeakyRelu", base, []string{x}, graph.FloatAttr("alpha", op.Options.Float32(0, 0)))
 	case "PRELU":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -361,7 +358,7 @@ func (c *tflConverter) convert(op fbOp) error {
 			return err
 		}
 		shape := slices.Clone(c.shapeOf(out))
-		if slices.Contains(shape, -1) || len(shape) == 0 && op.name != "RESHAPE" {
+		if slices.Contains(shape, -1) || len(shape) == 0 && op.Op != "RESHAPE" {
 			return unsupported("dynamic output shape %v", shape)
 		}
 		c.names[out] = c.b.Op("Reshape", base, []string{x, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
@@ -370,7 +367,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		if beta := optFloat(op.opts, 0, 1); beta != 1 {
+		if beta := op.Options.Float32(0, 1); beta != 1 {
 			x = c.b.Op("Mul", base+"_beta", []string{x, c.b.Float(base+"_beta_v", nil, []float32{beta})})
 		}
 		c.names[out] = c.b.Op("Softmax", base, []string{x}, graph.IntAttr("axis", -1))
@@ -382,14 +379,14 @@ func (c *tflConverter) convert(op fbOp) error {
 		c.names[out] = c.b.Op("LogSoftmax", base, []string{x}, graph.IntAttr("axis", -1))
 	case "CONCATENATION":
 		var xs []string
-		for k := range op.inputs {
+		for k := range op.Inputs {
 			x, err := c.in(op, k)
 			if err != nil {
 				return err
 			}
 			xs = append(xs, x)
 		}
-		return c.set(out, c.b.Op("Concat", base+"_pre", xs, graph.IntAttr("axis", int64(optInt(op.opts, 0, 0)))), optByte(op.opts, 1, 0))
+		return c.set(out, c.b.Op("Concat", base+"_pre", xs, graph.IntAttr("axis", int64(op.Options.Int32(0, 0)))), op.Options.Int8(1, 0))
 	case "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -400,10 +397,10 @@ func (c *tflConverter) convert(op fbOp) error {
 			return err
 		}
 		keep := int64(0)
-		if optBool(op.opts, 0) {
+		if op.Options.Bool(0) {
 			keep = 1
 		}
-		onnxOp := map[string]string{"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin", "REDUCE_PROD": "ReduceProd"}[op.name]
+		onnxOp := map[string]string{"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin", "REDUCE_PROD": "ReduceProd"}[op.Op]
 		if onnxOp == "ReduceSum" { // axes is an input from opset 13
 			ax := axes.ints()
 			c.names[out] = c.b.Op(onnxOp, base, []string{x, c.b.IntData(base+"_axes", elemInt64, []int64{int64(len(ax))}, ax)}, graph.IntAttr("keepdims", keep))
@@ -431,9 +428,9 @@ func (c *tflConverter) convert(op fbOp) error {
 		if err != nil {
 			return err
 		}
-		attrs := []*onnxpb.AttributeProto{graph.IntAttr("blocksize", int64(optInt(op.opts, 0, 1)))}
+		attrs := []*onnxpb.AttributeProto{graph.IntAttr("blocksize", int64(op.Options.Int32(0, 1)))}
 		onnxOp := "SpaceToDepth"
-		if op.name == "DEPTH_TO_SPACE" {
+		if op.Op == "DEPTH_TO_SPACE" {
 			onnxOp = "DepthToSpace"
 			attrs = append(attrs, graph.StringAttr("mode", "DCR")) // TensorFlow's order
 		}
@@ -446,7 +443,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		}
 		c.consts[out] = v
 	case "DEQUANTIZE":
-		if v, ok, err := c.constant(op.inputs[0], false); err != nil {
+		if v, ok, err := c.constant(op.Inputs[0], false); err != nil {
 			return err
 		} else if ok {
 			if v.isInt {
@@ -455,7 +452,7 @@ func (c *tflConverter) convert(op fbOp) error {
 			c.consts[out] = v
 			return nil
 		}
-		info, err := c.info(op.inputs[0])
+		info, err := c.info(op.Inputs[0])
 		if err != nil {
 			return err
 		}
@@ -483,7 +480,7 @@ func (c *tflConverter) convert(op fbOp) error {
 		}
 		c.names[out] = c.b.Op("QuantizeLinear", base, []string{x, scale, zp})
 	default:
-		return unsupported("%s", op.name)
+		return unsupported("%s", op.Op)
 	}
 	return nil
 }
@@ -522,11 +519,11 @@ func (c *tflConverter) requireFloat(i int32) error {
 	return nil
 }
 
-func (c *tflConverter) conv(op fbOp, base string) error {
-	if len(op.inputs) < 2 {
-		return fmt.Errorf("%w: %d inputs", refit.ErrFormat, len(op.inputs))
+func (c *tflConverter) conv(op tflite.Operator, base string) error {
+	if len(op.Inputs) < 2 {
+		return fmt.Errorf("%w: %d inputs", refit.ErrFormat, len(op.Inputs))
 	}
-	if err := c.requireFloat(op.inputs[0]); err != nil {
+	if err := c.requireFloat(op.Inputs[0]); err != nil {
 		return err
 	}
 	x, err := c.in(op, 0)
@@ -540,12 +537,12 @@ func (c *tflConverter) conv(op fbOp, base string) error {
 	if len(w.shape) != 4 || w.isInt {
 		return fmt.Errorf("%w: filter of shape %v", refit.ErrFormat, w.shape)
 	}
-	in := c.shapeOf(op.inputs[0])
+	in := c.shapeOf(op.Inputs[0])
 	if len(in) != 4 || in[3] <= 0 {
 		return unsupported("input of shape %v", in)
 	}
-	o := op.opts
-	depthwise := op.name == "DEPTHWISE_CONV_2D"
+	o := op.Options
+	depthwise := op.Op == "DEPTHWISE_CONV_2D"
 	var wt *cval
 	group := int64(1)
 	var act int8
@@ -559,8 +556,8 @@ func (c *tflConverter) conv(op fbOp, base string) error {
 		if w.shape[3]%group != 0 {
 			return fmt.Errorf("%w: depthwise filter %v for %d channels", refit.ErrFormat, w.shape, group)
 		}
-		act = optByte(o, 4, 0)
-		dw, dh = int64(optInt(o, 5, 1)), int64(optInt(o, 6, 1))
+		act = o.Int8(4, 0)
+		dw, dh = int64(o.Int32(5, 1)), int64(o.Int32(6, 1))
 	} else {
 		// filter [O, H, W, I] -> [O, I, H, W]
 		if wt, err = w.transposed([]int{0, 3, 1, 2}); err != nil {
@@ -572,17 +569,17 @@ func (c *tflConverter) conv(op fbOp, base string) error {
 			}
 			group = in[3] / w.shape[3]
 		}
-		act = optByte(o, 3, 0)
-		dw, dh = int64(optInt(o, 4, 1)), int64(optInt(o, 5, 1))
+		act = o.Int8(3, 0)
+		dw, dh = int64(o.Int32(4, 1)), int64(o.Int32(5, 1))
 	}
-	sw, sh := int64(optInt(o, 1, 1)), int64(optInt(o, 2, 1))
+	sw, sh := int64(o.Int32(1, 1)), int64(o.Int32(2, 1))
 	kh, kw := wt.shape[2], wt.shape[3]
-	pads, err := spatialPads(optByte(o, 0, 0) == 0, in, kh, kw, sh, sw, dh, dw)
+	pads, err := spatialPads(o.Int8(0, 0) == 0, in, kh, kw, sh, sw, dh, dw)
 	if err != nil {
 		return err
 	}
 	inputs := []string{c.b.transpose(x, toNCHW), c.b.constant(base+"_w", wt)}
-	if len(op.inputs) > 2 && op.inputs[2] >= 0 {
+	if len(op.Inputs) > 2 && op.Inputs[2] >= 0 {
 		bias, err := c.constIn(op, 2)
 		if err != nil {
 			return err
@@ -592,14 +589,14 @@ func (c *tflConverter) conv(op fbOp, base string) error {
 	y := c.b.Op("Conv", base+"_nchw", inputs, graph.IntsAttr("kernel_shape", []int64{kh, kw}),
 		graph.IntsAttr("strides", []int64{sh, sw}), graph.IntsAttr("dilations", []int64{dh, dw}),
 		graph.IntsAttr("pads", pads), graph.IntAttr("group", group))
-	return c.set(op.outputs[0], c.b.transpose(y, toNHWC), act)
+	return c.set(op.Outputs[0], c.b.transpose(y, toNHWC), act)
 }
 
-func (c *tflConverter) fullyConnected(op fbOp, base string) error {
-	if len(op.inputs) < 2 {
-		return fmt.Errorf("%w: %d inputs", refit.ErrFormat, len(op.inputs))
+func (c *tflConverter) fullyConnected(op tflite.Operator, base string) error {
+	if len(op.Inputs) < 2 {
+		return fmt.Errorf("%w: %d inputs", refit.ErrFormat, len(op.Inputs))
 	}
-	if err := c.requireFloat(op.inputs[0]); err != nil {
+	if err := c.requireFloat(op.Inputs[0]); err != nil {
 		return err
 	}
 	x, err := c.in(op, 0)
@@ -614,11 +611,11 @@ func (c *tflConverter) fullyConnected(op fbOp, base string) error {
 		return fmt.Errorf("%w: weights of shape %v", refit.ErrFormat, w.shape)
 	}
 	n, k := w.shape[0], w.shape[1]
-	if in := c.shapeOf(op.inputs[0]); len(in) != 2 {
+	if in := c.shapeOf(op.Inputs[0]); len(in) != 2 {
 		x = c.b.Op("Reshape", base+"_flat", []string{x, c.b.IntData(base+"_flat_shape", elemInt64, []int64{2}, []int64{-1, k})})
 	}
 	inputs := []string{x, c.b.constant(base+"_w", w)}
-	if len(op.inputs) > 2 && op.inputs[2] >= 0 {
+	if len(op.Inputs) > 2 && op.Inputs[2] >= 0 {
 		bias, err := c.constIn(op, 2)
 		if err != nil {
 			return err
@@ -626,13 +623,13 @@ func (c *tflConverter) fullyConnected(op fbOp, base string) error {
 		inputs = append(inputs, c.b.Float(base+"_b", []int64{n}, bias.floats()))
 	}
 	y := c.b.Op("Gemm", base+"_gemm", inputs, graph.IntAttr("transB", 1))
-	if shape := c.shapeOf(op.outputs[0]); len(shape) != 2 && !slices.Contains(shape, -1) {
+	if shape := c.shapeOf(op.Outputs[0]); len(shape) != 2 && !slices.Contains(shape, -1) {
 		y = c.b.Op("Reshape", base+"_shaped", []string{y, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
 	}
-	return c.set(op.outputs[0], y, optByte(op.opts, 0, 0))
+	return c.set(op.Outputs[0], y, op.Options.Int8(0, 0))
 }
 
-func (c *tflConverter) pad(op fbOp, base string) error {
+func (c *tflConverter) pad(op tflite.Operator, base string) error {
 	x, err := c.in(op, 0)
 	if err != nil {
 		return err
@@ -652,9 +649,9 @@ func (c *tflConverter) pad(op fbOp, base string) error {
 	}
 	inputs := []string{x, c.b.IntData(base+"_pads", elemInt64, []int64{int64(len(pads))}, pads)}
 	var attrs []*onnxpb.AttributeProto
-	switch op.name {
+	switch op.Op {
 	case "PADV2":
-		if len(op.inputs) > 2 {
+		if len(op.Inputs) > 2 {
 			v, err := c.constIn(op, 2)
 			if err != nil {
 				return err
@@ -662,16 +659,16 @@ func (c *tflConverter) pad(op fbOp, base string) error {
 			inputs = append(inputs, c.b.Float(base+"_value", nil, v.floats()[:1]))
 		}
 	case "MIRROR_PAD":
-		if optByte(op.opts, 0, 0) != 0 {
+		if op.Options.Int8(0, 0) != 0 {
 			return unsupported("SYMMETRIC mirror padding")
 		}
 		attrs = append(attrs, graph.StringAttr("mode", "reflect"))
 	}
-	c.names[op.outputs[0]] = c.b.Op("Pad", base, inputs, attrs...)
+	c.names[op.Outputs[0]] = c.b.Op("Pad", base, inputs, attrs...)
 	return nil
 }
 
-func (c *tflConverter) stridedSlice(op fbOp, base string) error {
+func (c *tflConverter) stridedSlice(op tflite.Operator, base string) error {
 	x, err := c.in(op, 0)
 	if err != nil {
 		return err
@@ -684,26 +681,26 @@ func (c *tflConverter) stridedSlice(op fbOp, base string) error {
 		}
 		vals[k] = v.ints()
 	}
-	o := op.opts
-	beginMask, endMask := optInt(o, 0, 0), optInt(o, 1, 0)
-	if optInt(o, 2, 0) != 0 || optInt(o, 3, 0) != 0 || optBool(o, 5) {
+	o := op.Options
+	beginMask, endMask := o.Int32(0, 0), o.Int32(1, 0)
+	if o.Int32(2, 0) != 0 || o.Int32(3, 0) != 0 || o.Bool(5) {
 		return unsupported("ellipsis, new-axis or offset masks")
 	}
-	shrink := optInt(o, 4, 0)
+	shrink := o.Int32(4, 0)
 	starts, ends, axes, steps, _, err := stridedSlice(vals[0], vals[1], vals[2], int64(beginMask), int64(endMask), int64(shrink))
 	if err != nil {
 		return err
 	}
 	y := c.b.slice(base, x, starts, ends, axes, steps)
 	if shrink != 0 {
-		shape := c.shapeOf(op.outputs[0])
+		shape := c.shapeOf(op.Outputs[0])
 		y = c.b.Op("Reshape", base, []string{y, c.b.IntData(base+"_shape", elemInt64, []int64{int64(len(shape))}, shape)})
 	}
-	c.names[op.outputs[0]] = y
+	c.names[op.Outputs[0]] = y
 	return nil
 }
 
-func (c *tflConverter) resize(op fbOp, base string) error {
+func (c *tflConverter) resize(op tflite.Operator, base string) error {
 	x, err := c.in(op, 0)
 	if err != nil {
 		return err
@@ -712,15 +709,15 @@ func (c *tflConverter) resize(op fbOp, base string) error {
 	if err != nil {
 		return err
 	}
-	in := c.shapeOf(op.inputs[0])
+	in := c.shapeOf(op.Inputs[0])
 	hw := size.ints()
 	if len(hw) != 2 || len(in) != 4 || in[0] < 0 || in[3] < 0 {
 		return unsupported("resize of %v to %v", in, hw)
 	}
 	var alignCorners, halfPixel bool
 	attrs := []*onnxpb.AttributeProto{}
-	if op.name == "RESIZE_BILINEAR" {
-		alignCorners, halfPixel = optBool(op.opts, 2), optBool(op.opts, 3)
+	if op.Op == "RESIZE_BILINEAR" {
+		alignCorners, halfPixel = op.Options.Bool(2), op.Options.Bool(3)
 		attrs = append(attrs, graph.StringAttr("mode", "linear"))
 		switch {
 		case alignCorners:
@@ -731,7 +728,7 @@ func (c *tflConverter) resize(op fbOp, base string) error {
 			attrs = append(attrs, graph.StringAttr("coordinate_transformation_mode", "asymmetric"))
 		}
 	} else {
-		alignCorners, halfPixel = optBool(op.opts, 0), optBool(op.opts, 1)
+		alignCorners, halfPixel = op.Options.Bool(0), op.Options.Bool(1)
 		attrs = append(attrs, graph.StringAttr("mode", "nearest"))
 		switch {
 		case alignCorners:
@@ -744,6 +741,6 @@ func (c *tflConverter) resize(op fbOp, base string) error {
 	}
 	sizes := c.b.IntData(base+"_sizes", elemInt64, []int64{4}, []int64{in[0], in[3], hw[0], hw[1]})
 	y := c.b.Op("Resize", base+"_nchw", []string{c.b.transpose(x, toNCHW), "", "", sizes}, attrs...)
-	c.names[op.outputs[0]] = c.b.transpose(y, toNHWC)
+	c.names[op.Outputs[0]] = c.b.transpose(y, toNHWC)
 	return nil
 }

@@ -20,6 +20,12 @@
 // ".zero_point" ([]int64) and ".dimension" (int32), and [Dequantize] gives a lazy
 // float32 view computed as TFLite's reference kernel does.
 //
+// # Operators
+//
+// [File].Graphs holds each subgraph's inputs, outputs and operators (builtin name or
+// "CUSTOM:<code>", tensor indices, builtin [Options] read by field index), for
+// converters such as tf2onnx.
+//
 // # Memory
 //
 // The flatbuffer is walked in place when the reader is an mmap'd file (it exposes
@@ -32,7 +38,9 @@
 // over is checked against the buffer before the loop, buffer indices against the
 // buffer count, external offsets and sizes against the file size, and each tensor's
 // byte count against its dtype and shape; any remaining out-of-range access on a
-// malformed file is recovered and reported as refit.ErrFormat.
+// malformed file is recovered and reported as refit.ErrFormat. Operators are read
+// without that recover: every table, vtable, field, vector and string is checked
+// before the generated accessors touch it.
 //
 // # Fixtures
 //

@@ -95,3 +95,26 @@ func FuzzSparsity(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadGraphs: operator reading checks every access itself (no recover), so any
+// input gives graphs or ErrFormat, and option reads stay in bounds.
+func FuzzReadGraphs(f *testing.F) {
+	f.Add(buildOps())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gs, err := readGraphs(b)
+		if err != nil {
+			if !errors.Is(err, refit.ErrFormat) {
+				t.Fatalf("readGraphs = %v: not ErrFormat", err)
+			}
+			return
+		}
+		for _, g := range gs {
+			for _, op := range g.Operators {
+				for i := range 8 {
+					op.Options.Int32(i, 0)
+					op.Options.Int8(i, 0)
+				}
+			}
+		}
+	})
+}

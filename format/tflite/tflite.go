@@ -69,6 +69,7 @@ type File struct {
 	Description string
 	Subgraphs   []string // names
 	Tensors     []TensorInfo
+	Graphs      []Graph // per subgraph: inputs, outputs, operators
 }
 
 var dtypes = map[schema.TensorType]tensor.DType{
@@ -108,7 +109,16 @@ func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, er
 	if len(buf) > math.MaxUint32 {
 		buf = buf[:math.MaxUint32] // flatbuffer offsets are 32-bit; data past this is reached by Buffer.offset
 	}
-	return decode(buf, r, size)
+	graphs, err := readGraphs(buf)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decode(buf, r, size)
+	if err != nil {
+		return nil, err
+	}
+	m.Source.(*File).Graphs = graphs
+	return m, nil
 }
 
 // decode walks the flatbuffer. The flatbuffers runtime indexes slices without

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/keras2onnx/torchgen"
+	"github.com/refit-ml/refit/onnx2torch"
 )
 
 // writeModelPy generates a PyTorch nn.Module (model.py) for a Keras-family network
@@ -17,7 +17,7 @@ func writeModelPy(e *env, in string, src *refit.Model, o *convertOptions) (*refi
 	if !ok {
 		return nil, usageError{fmt.Errorf("--model-py needs a Keras, TF.js or TFLite network, not %s", src.Format)}
 	}
-	code, sd, err := torchgen.Generate(mp)
+	code, sd, err := onnx2torch.Generate(mp)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/refit-ml/refit/format/tfjs"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/keras2onnx"
-	"github.com/refit-ml/refit/keras2onnx/torchgen"
+	"github.com/refit-ml/refit/onnx2torch"
 )
 
 // torchRun loads the generated module with its state_dict in Debian's torch, runs it on
@@ -30,9 +30,9 @@ with torch.no_grad():
 np.save(d + "/y.npy", y.numpy().astype("<f4"))
 `
 
-// TestFixturesTorch generates model.py + weights.pt (torchgen) for the TF.js layer
+// TestFixturesTorch generates model.py + weights.pt (onnx2torch) for the TF.js layer
 // fixtures, runs them in Debian's torch and compares with TF.js's outputs. Fixtures
-// with operators torchgen does not translate (RNNs, TF.js bilinear resizing) skip.
+// with operators onnx2torch does not translate (RNNs, TF.js bilinear resizing) skip.
 func TestFixturesTorch(t *testing.T) {
 	testtool.RequirePython(t, "torch", "numpy")
 	dirs, err := filepath.Glob(filepath.Join(testtool.RepoRoot(), "keras2onnx", "testdata", "tfjs", "*"))
@@ -72,10 +72,10 @@ func TestFixturesTorch(t *testing.T) {
 }
 
 // writeTorch writes dir/model.py and dir/weights.pt for mp, skipping the test when
-// torchgen does not translate one of its operators.
+// onnx2torch does not translate one of its operators.
 func writeTorch(t *testing.T, mp *onnxpb.ModelProto, dir string) {
 	t.Helper()
-	code, sd, err := torchgen.Generate(mp)
+	code, sd, err := onnx2torch.Generate(mp)
 	if errors.Is(err, refit.ErrUnsupported) {
 		t.Skipf("not generated: %v", err)
 	}

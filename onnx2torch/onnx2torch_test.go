@@ -1,4 +1,4 @@
-package torchgen
+package onnx2torch
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 
 func convert(t *testing.T, name string) *onnxpb.ModelProto {
 	t.Helper()
-	m, err := tfjs.DecodeFS(os.DirFS("../testdata/tfjs/"+name), "model.json", nil)
+	m, err := tfjs.DecodeFS(os.DirFS("../keras2onnx/testdata/tfjs/"+name), "model.json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
