@@ -158,6 +158,22 @@ func (a *Arch) MapName(hf string) (gguf string, skip bool, err error) {
 	return "", false, refit.Unsupportedf("arch", "%s: no GGUF name for tensor %q", a.Name, hf)
 }
 
+// UnmapName returns the Hugging Face name of a GGUF tensor by the name map (stacked
+// expert tensors excepted: see [Arch.ExpertNames]), or ok=false for a name it lacks.
+func (a *Arch) UnmapName(gguf string) (hf string, ok bool) {
+	base, suffix := splitSuffix(gguf)
+	for _, tn := range a.Tensors {
+		if b, ok := matchPattern(tn.GGUF, base); ok {
+			hf := tn.HF
+			if b >= 0 {
+				hf = strings.Replace(hf, bid, strconv.Itoa(b), 1)
+			}
+			return hf + suffix, true
+		}
+	}
+	return "", false
+}
+
 // withPrefixes expands each pattern with every given prefix ("model.", "") so one table
 // serves both a *ForCausalLM checkpoint and a bare base model.
 func withPrefixes(prefixes []string, names []TensorName) []TensorName {

@@ -2,6 +2,8 @@ package arch
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/refit-ml/refit"
@@ -100,5 +102,36 @@ func TestConfig(t *testing.T) {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("ParseConfig(%q) accepted", bad)
 		}
+	}
+}
+
+// TestUnmapName: the reverse name maps give back the Hugging Face names (with the
+// "model." prefix) that MapName and MapExpert map from.
+func TestUnmapName(t *testing.T) {
+	a, _ := Lookup("llama")
+	for _, hf := range []string{"model.layers.12.self_attn.q_proj.weight", "lm_head.weight", "model.norm.weight"} {
+		gguf, _, err := a.MapName(hf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, ok := a.UnmapName(gguf); !ok || back != hf {
+			t.Errorf("UnmapName(%q) = %q, %v; want %q", gguf, back, ok, hf)
+		}
+	}
+	if _, ok := a.UnmapName("blk.x.attn_q.weight"); ok {
+		t.Error("UnmapName of an unknown name succeeded")
+	}
+
+	const w2 = "model.layers.3.block_sparse_moe.experts.%d.w2.weight"
+	gguf, x, ok := a.MapExpert(fmt.Sprintf(w2, 1))
+	if !ok || x != 1 || gguf != "blk.3.ffn_down_exps.weight" {
+		t.Fatalf("MapExpert = %q, %d, %v", gguf, x, ok)
+	}
+	names, ok := a.ExpertNames(gguf, 3)
+	if want := []string{fmt.Sprintf(w2, 0), fmt.Sprintf(w2, 1), fmt.Sprintf(w2, 2)}; !ok || !slices.Equal(names, want) {
+		t.Errorf("ExpertNames = %q, %v; want %q", names, ok, want)
+	}
+	if _, ok := a.ExpertNames("blk.3.ffn_down.weight", 3); ok {
+		t.Error("ExpertNames of a dense tensor succeeded")
 	}
 }

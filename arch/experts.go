@@ -1,11 +1,8 @@
 package arch
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/refit-ml/refit/tensor"
 )
 
 // ExpertName maps a per-expert Hugging Face name pattern, with {bid} and {xid} (the
@@ -47,8 +44,8 @@ func matchExpert(pattern, name string) (block, expert int, ok bool) {
 	return b, int(x), true
 }
 
-// mapExpert returns the stacked GGUF name and the expert number of a per-expert tensor.
-func (a *Arch) mapExpert(hf string) (gguf string, expert int, ok bool) {
+// MapExpert returns the stacked GGUF name and the expert number of a per-expert tensor.
+func (a *Arch) MapExpert(hf string) (gguf string, expert int, ok bool) {
 	base, suffix := splitSuffix(hf)
 	for _, e := range a.Experts {
 		if b, x, ok := matchExpert(e.HF, base); ok {
@@ -58,47 +55,20 @@ func (a *Arch) mapExpert(hf string) (gguf string, expert int, ok bool) {
 	return "", 0, false
 }
 
-// expertStack collects one block's experts for one weight.
-type expertStack struct {
-	name    string
-	members map[int]*tensor.Tensor
-}
-
-// stack returns the experts 0..n-1 as one lazily concatenated tensor.
-func (s *expertStack) stack(n int) (*tensor.Tensor, error) {
-	if len(s.members) != n {
-		return nil, errorf("%s: found %d experts, config.json says %d", s.name, len(s.members), n)
-	}
-	first := s.members[0]
-	if first == nil {
-		return nil, errorf("%s: expert 0 is missing", s.name)
-	}
-	parts := make([]*tensor.Tensor, n)
-	for i := range n {
-		t := s.members[i]
-		if t == nil {
-			return nil, errorf("%s: expert %d is missing", s.name, i)
+// ExpertNames returns the per-expert Hugging Face names of a stacked GGUF expert
+// tensor, experts 0..n-1, or ok=false when gguf is not one.
+func (a *Arch) ExpertNames(gguf string, n int64) (names []string, ok bool) {
+	base, suffix := splitSuffix(gguf)
+	for _, e := range a.Experts {
+		b, ok := matchPattern(e.GGUF, base)
+		if !ok {
+			continue
 		}
-		if t.DType != first.DType || !t.Shape.Equal(first.Shape) {
-			return nil, errorf("%s: expert %d is %v %v, expert 0 is %v %v", s.name, i, t.DType, t.Shape, first.DType, first.Shape)
+		hf := strings.Replace(e.HF, bid, strconv.Itoa(b), 1)
+		for x := range max(n, 0) {
+			names = append(names, strings.Replace(hf, xid, strconv.FormatInt(x, 10), 1)+suffix)
 		}
-		parts[i] = t
+		return names, true
 	}
-	shape := append(tensor.Shape{int64(n)}, first.Shape...)
-	size, err := tensor.ByteSize(first.DType, shape)
-	if err != nil {
-		return nil, fmt.Errorf("arch: %s: %w", s.name, err)
-	}
-	data := tensor.NewLazy(size, func() ([]byte, error) {
-		out := make([]byte, 0, size)
-		for _, p := range parts {
-			b, err := p.Bytes()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, b...)
-		}
-		return out, nil
-	})
-	return &tensor.Tensor{Name: s.name, DType: first.DType, Shape: shape, Data: data}, nil
+	return nil, false
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -105,7 +105,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		return err
 	}
 	defer src.Close()
-	if arch.Reversible(src) && arch.ReversesTo(enc) && filepath.Ext(out) == "" {
+	if hf.Reversible(src) && hf.ReversesTo(enc) && filepath.Ext(out) == "" {
 		return reverseGGUF(e, src, out, o)
 	}
 	m := src
@@ -243,10 +243,10 @@ func (p progressWriter) Close() error { return p.c.Close() }
 // written as GGUF goes through the architecture converter (names, metadata,
 // tokenizer), which applies --dtype itself: converted reports that.
 func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *refit.Model, converted bool, err error) {
-	if st, err := os.Stat(in); err == nil && st.IsDir() && arch.ConvertsFolderFor(enc) {
+	if st, err := os.Stat(in); err == nil && st.IsDir() && hf.ConvertsFolderFor(enc) {
 		fsys := refit.DirFS(in)
-		if arch.IsHFFolder(fsys) {
-			opts := &arch.ConvertOptions{}
+		if hf.IsHFFolder(fsys) {
+			opts := &hf.ConvertOptions{}
 			if o.dtype != "" {
 				d, err := parseTypeFlag("--dtype", o.dtype)
 				if err != nil {
@@ -254,7 +254,7 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *ref
 				}
 				opts.DType = d
 			}
-			m, err := arch.ConvertHF(e.ctx, fsys, opts)
+			m, err := hf.ConvertHF(e.ctx, fsys, opts)
 			if err != nil {
 				return nil, false, err
 			}

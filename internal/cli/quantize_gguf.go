@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/quant/plan"
 	"github.com/refit-ml/refit/tensor"
@@ -218,10 +218,10 @@ func readImatrix(name string) (map[string][]float32, error) {
 func openGGUFSource(e *env, in string) (*refit.Model, error) {
 	if st, err := os.Stat(in); err == nil && st.IsDir() {
 		fsys := refit.DirFS(in)
-		if !arch.IsHFFolder(fsys) {
+		if !hf.IsHFFolder(fsys) {
 			return nil, usageError{fmt.Errorf("%s is a folder but not a Hugging Face model (config.json and weights)", in)}
 		}
-		return arch.ConvertHF(e.ctx, fsys, &arch.ConvertOptions{DType: tensor.F32})
+		return hf.ConvertHF(e.ctx, fsys, &hf.ConvertOptions{DType: tensor.F32})
 	}
 	return openGGUFFile(in)
 }

@@ -7,9 +7,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/hf"
 )
 
 // quantizeRoute is the family of quantization an input gets.
@@ -57,7 +57,7 @@ func quantizeInput(in string) (kind string, route quantizeRoute, err error) {
 		return "", 0, err
 	}
 	if st.IsDir() {
-		if arch.IsHFFolder(refit.DirFS(in)) {
+		if hf.IsHFFolder(refit.DirFS(in)) {
 			return "a Hugging Face model folder", routeGGUF, nil
 		}
 		return "", 0, usageError{fmt.Errorf("%s is a folder but not a Hugging Face model folder (config.json and weights); quantize takes ONNX models, GGUF files and Hugging Face folders", in)}

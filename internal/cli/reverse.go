@@ -4,14 +4,14 @@ import (
 	"fmt"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/hf"
 )
 
 // reverseGGUF writes a GGUF language model as a Hugging Face folder: config.json,
 // tokenizer files and sharded safetensors with Hugging Face tensor names, then
 // re-opens the folder to check every tensor is there before moving it into place.
 func reverseGGUF(e *env, m *refit.Model, dir string, o *convertOptions) error {
-	opts := &arch.ReverseOptions{KeepQuantized: o.keepQuantized, Overwrite: o.force}
+	opts := &hf.ReverseOptions{KeepQuantized: o.keepQuantized, Overwrite: o.force}
 	if o.dtype != "" {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
@@ -31,7 +31,7 @@ func reverseGGUF(e *env, m *refit.Model, dir string, o *convertOptions) error {
 		return err
 	}
 	defer po.Abort()
-	if err := arch.ReverseFS(e.ctx, po.Create, m, opts); err != nil {
+	if err := hf.ReverseFS(e.ctx, po.Create, m, opts); err != nil {
 		return err
 	}
 	got, err := refit.Open(po.Dir())

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -121,7 +121,7 @@ func TestLlamaCppAgrees(t *testing.T) {
 
 func convert(t *testing.T, dir, out string, dt tensor.DType) {
 	t.Helper()
-	m, err := arch.ConvertHF(context.Background(), refit.DirFS(dir), &arch.ConvertOptions{DType: dt})
+	m, err := hf.ConvertHF(context.Background(), refit.DirFS(dir), &hf.ConvertOptions{DType: dt})
 	if err != nil {
 		t.Fatalf("ConvertHF(%s) = %v", dir, err)
 	}

@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
-	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/quant/plan"
@@ -57,7 +57,7 @@ func setup(t *testing.T) (*harness, string) {
 // F32 weights (rows of 256, so every K-quant fits) and 8 layers.
 func inputModel(t *testing.T, hfDir string) *refit.Model {
 	t.Helper()
-	src, err := arch.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hfDir, "llama")), &arch.ConvertOptions{DType: tensor.F32})
+	src, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hfDir, "llama")), &hf.ConvertOptions{DType: tensor.F32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,10 +239,10 @@ func writeImatrix(t *testing.T, m *refit.Model, path string) {
 }
 
 func TestByteIdenticalToLlamaQuantize(t *testing.T) {
-	h, hf := setup(t)
+	h, hfDir := setup(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "f32.gguf")
-	m := inputModel(t, hf)
+	m := inputModel(t, hfDir)
 	writeGGUF(t, m, in)
 	imatrix := filepath.Join(dir, "imatrix.dat")
 	writeImatrix(t, m, imatrix)
@@ -294,10 +294,10 @@ func TestByteIdenticalToLlamaQuantize(t *testing.T) {
 }
 
 func TestLlamaCppLoadsQuantized(t *testing.T) {
-	h, hf := setup(t)
+	h, hfDir := setup(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "f32.gguf")
-	m := inputModel(t, hf)
+	m := inputModel(t, hfDir)
 	writeGGUF(t, m, in)
 	var params int64
 	for _, x := range m.Tensors {
@@ -321,7 +321,7 @@ func TestLlamaCppLoadsQuantized(t *testing.T) {
 	}
 	// A Hugging Face folder quantized directly (rows of 64: Q8_0 fits without fallback).
 	t.Run("hf/Q8_0", func(t *testing.T) {
-		src, err := arch.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hf, "llama")), &arch.ConvertOptions{DType: tensor.F32})
+		src, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hfDir, "llama")), &hf.ConvertOptions{DType: tensor.F32})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,19 +341,19 @@ func TestLlamaCppLoadsQuantized(t *testing.T) {
 }
 
 // TestReverseRoundTrip converts each tiny HF folder to GGUF, back to a Hugging Face
-// folder with arch.ReverseGGUF, and to GGUF again: tensors and metadata must match,
+// folder with hf.ReverseGGUF, and to GGUF again: tensors and metadata must match,
 // and llama.cpp must load the second GGUF.
 func TestReverseRoundTrip(t *testing.T) {
-	h, hf := setup(t)
+	h, hfDir := setup(t)
 	for _, name := range []string{"llama", "mistral", "qwen2", "qwen3", "mixtral", "llama3"} {
 		t.Run(name, func(t *testing.T) {
-			first, err := arch.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hf, name)), &arch.ConvertOptions{DType: tensor.F32})
+			first, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(hfDir, name)), &hf.ConvertOptions{DType: tensor.F32})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer first.Close()
 			out := t.TempDir()
-			err = arch.ReverseGGUF(context.Background(), first, out, &arch.ReverseOptions{ShardSize: 50_000})
+			err = hf.ReverseGGUF(context.Background(), first, out, &hf.ReverseOptions{ShardSize: 50_000})
 			if name == "llama3" {
 				// rope_freqs cannot be turned back into rope_scaling: a clear error, no output.
 				if !errors.Is(err, refit.ErrUnsupported) {
@@ -364,7 +364,7 @@ func TestReverseRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ReverseGGUF = %v", err)
 			}
-			second, err := arch.ConvertHF(context.Background(), refit.DirFS(out), &arch.ConvertOptions{DType: tensor.F32})
+			second, err := hf.ConvertHF(context.Background(), refit.DirFS(out), &hf.ConvertOptions{DType: tensor.F32})
 			if err != nil {
 				t.Fatalf("ConvertHF(reversed) = %v", err)
 			}

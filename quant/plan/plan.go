@@ -136,7 +136,7 @@ func blockOf(name string) int64 {
 }
 
 // New plans quantizing m (GGUF names and metadata, e.g. from gguf.Decode or
-// arch.ConvertHF) to the file type ft. It reads headers only.
+// hf.ConvertHF) to the file type ft. It reads headers only.
 func New(m *refit.Model, ft ggml.FileType, opts *Options) (*Plan, error) {
 	var o Options
 	if opts != nil {

@@ -1,4 +1,4 @@
-package arch
+package hf
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/pytorch"
 	"github.com/refit-ml/refit/format/safetensors"
 	"github.com/refit-ml/refit/tensor"
@@ -72,13 +73,13 @@ func ConvertHF(ctx context.Context, fsys fs.FS, opts *ConvertOptions) (*refit.Mo
 	}
 	fileType, ok := fileTypes[dtype]
 	if !ok {
-		return nil, refit.Unsupportedf("arch", "output type %v (choose f32, f16 or bf16)", dtype)
+		return nil, refit.Unsupportedf("hf", "output type %v (choose f32, f16 or bf16)", dtype)
 	}
 	cfgBytes, err := fs.ReadFile(fsys, "config.json")
 	if err != nil {
 		return nil, fmt.Errorf("arch: %w", err)
 	}
-	cfg, err := ParseConfig(cfgBytes)
+	cfg, err := arch.ParseConfig(cfgBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -125,20 +126,20 @@ func ConvertHF(ctx context.Context, fsys fs.FS, opts *ConvertOptions) (*refit.Mo
 }
 
 // archFor picks the architecture from config.json's "architectures" list.
-func archFor(cfg *Config) (*Arch, error) {
+func archFor(cfg *arch.Config) (*arch.Arch, error) {
 	classes := cfg.Architectures()
 	for _, c := range classes {
-		if a, ok := ForClass(c); ok {
+		if a, ok := arch.ForClass(c); ok {
 			return a, nil
 		}
 	}
 	if len(classes) == 0 {
 		return nil, errorf("config.json has no \"architectures\" list")
 	}
-	return nil, refit.Unsupportedf("arch", "architecture %q (known: %s)", classes[0], strings.Join(Names(), ", "))
+	return nil, refit.Unsupportedf("hf", "architecture %q (known: %s)", classes[0], strings.Join(arch.Names(), ", "))
 }
 
-func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model, dtype tensor.DType) ([]*tensor.Tensor, error) {
+func convertTensors(ctx context.Context, a *arch.Arch, cfg *arch.Config, src *refit.Model, dtype tensor.DType) ([]*tensor.Tensor, error) {
 	var (
 		out    []*tensor.Tensor
 		stacks []*expertStack
@@ -148,7 +149,7 @@ func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model,
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if name, x, ok := a.mapExpert(t.Name); ok {
+		if name, x, ok := a.MapExpert(t.Name); ok {
 			s := byName[name]
 			if s == nil {
 				s = &expertStack{name: name, members: map[int]*tensor.Tensor{}}
@@ -169,7 +170,7 @@ func convertTensors(ctx context.Context, a *Arch, cfg *Config, src *refit.Model,
 			continue
 		}
 		if !t.DType.Float() {
-			return nil, refit.Unsupportedf("arch", "tensor %q has type %v, not a float type", t.Name, t.DType)
+			return nil, refit.Unsupportedf("hf", "tensor %q has type %v, not a float type", t.Name, t.DType)
 		}
 		g := &tensor.Tensor{Name: name, DType: t.DType, Shape: t.Shape.Clone(), Data: t.Data}
 		if a.Transform != nil {

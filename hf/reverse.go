@@ -1,4 +1,4 @@
-package arch
+package hf
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/safetensors"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -88,10 +89,10 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 		return fmt.Errorf("arch: reverse: dequantize to %v: want F32, F16 or BF16", o.DType)
 	}
 	name := m.Metadata.String("general.architecture")
-	a, ok := Lookup(name)
+	a, ok := arch.Lookup(name)
 	ra, ok2 := reverseArchs[name]
 	if !ok || !ok2 {
-		return refit.Unsupportedf("arch", "GGUF -> Hugging Face for architecture %q (have llama, qwen2, qwen3)", name)
+		return refit.Unsupportedf("hf", "GGUF -> Hugging Face for architecture %q (have llama, qwen2, qwen3)", name)
 	}
 	md := m.Metadata
 	num := func(key string) (int64, bool) { return metaInt(md, name+"."+key) }
@@ -177,39 +178,27 @@ type hfTensor struct {
 
 // reverseTensor maps a GGUF tensor to its Hugging Face tensor(s): one by the name map,
 // or one per expert for a stacked expert tensor.
-func reverseTensor(a *Arch, t *tensor.Tensor, nExpert int64) ([]hfTensor, error) {
-	base, suffix := splitSuffix(t.Name)
-	for _, tn := range a.Tensors {
-		if b, ok := matchPattern(tn.GGUF, base); ok {
-			hf := tn.HF
-			if b >= 0 {
-				hf = strings.Replace(hf, bid, strconv.Itoa(b), 1)
-			}
-			return []hfTensor{{hf + suffix, t}}, nil
-		}
+func reverseTensor(a *arch.Arch, t *tensor.Tensor, nExpert int64) ([]hfTensor, error) {
+	if hf, ok := a.UnmapName(t.Name); ok {
+		return []hfTensor{{hf, t}}, nil
 	}
-	for _, en := range a.Experts {
-		b, ok := matchPattern(en.GGUF, base)
-		if !ok {
-			continue
-		}
+	if names, ok := a.ExpertNames(t.Name, nExpert); ok {
 		if len(t.Shape) != 3 || t.Shape[0] != nExpert || nExpert <= 0 {
 			return nil, errorf("expert tensor %q has shape %v for %d experts", t.Name, t.Shape, nExpert)
 		}
 		per := t.Size() / t.Shape[0]
 		var out []hfTensor
-		for x := range t.Shape[0] {
-			hf := strings.Replace(strings.Replace(en.HF, bid, strconv.Itoa(b), 1), xid, strconv.FormatInt(x, 10), 1)
-			data := &sectionData{src: t.Data, off: x * per, size: per}
+		for x, hf := range names {
+			data := &sectionData{src: t.Data, off: int64(x) * per, size: per}
 			et, err := tensor.New(t.Name, t.DType, tensor.Shape{t.Shape[1], t.Shape[2]}, data)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, hfTensor{hf + suffix, et})
+			out = append(out, hfTensor{hf, et})
 		}
 		return out, nil
 	}
-	return nil, refit.Unsupportedf("arch", "%s: no Hugging Face name for GGUF tensor %q", a.Name, t.Name)
+	return nil, refit.Unsupportedf("hf", "%s: no Hugging Face name for GGUF tensor %q", a.Name, t.Name)
 }
 
 // sectionData is a byte range of another tensor's data.
@@ -251,7 +240,7 @@ func unpermuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
 			return nil, err
 		}
 		out := make([]byte, len(b))
-		return out, UnpermuteRoPE(out, b, heads, rowBytes)
+		return out, arch.UnpermuteRoPE(out, b, heads, rowBytes)
 	})
 	return t.WithData(t.DType, t.Shape, data)
 }
@@ -403,7 +392,7 @@ const (
 // BPE) GGUF vocabulary.
 func hfTokenizer(md refit.Metadata) (map[string]any, map[string]any, error) {
 	if model := md.String("tokenizer.ggml.model"); model != "gpt2" {
-		return nil, nil, refit.Unsupportedf("arch", "writing a %q tokenizer as tokenizer.json (only byte-level BPE, \"gpt2\")", model)
+		return nil, nil, refit.Unsupportedf("hf", "writing a %q tokenizer as tokenizer.json (only byte-level BPE, \"gpt2\")", model)
 	}
 	tv, _ := md.Get("tokenizer.ggml.tokens")
 	tokens, ok := tv.([]string)
@@ -459,7 +448,7 @@ func hfTokenizer(md refit.Metadata) (map[string]any, map[string]any, error) {
 	default:
 		re, ok := preSplits[pre]
 		if !ok {
-			return nil, nil, refit.Unsupportedf("arch", "writing pre-tokenizer %q as tokenizer.json", pre)
+			return nil, nil, refit.Unsupportedf("hf", "writing pre-tokenizer %q as tokenizer.json", pre)
 		}
 		preTok = map[string]any{"type": "Sequence", "pretokenizers": []any{
 			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": re}, "behavior": "Isolated", "invert": false},
