@@ -34,13 +34,12 @@
 //
 // # Security
 //
-// The flatbuffers Go runtime does not verify buffers. Every vector the decoder loops
-// over is checked against the buffer before the loop, buffer indices against the
-// buffer count, external offsets and sizes against the file size, and each tensor's
-// byte count against its dtype and shape; any remaining out-of-range access on a
-// malformed file is recovered and reported as refit.ErrFormat. Operators are read
-// without that recover: every table, vtable, field, vector and string is checked
-// before the generated accessors touch it.
+// The flatbuffers Go runtime does not verify buffers, so the decoder does it without
+// a recover: every table, vtable, field, vector and string (tensors, buffers,
+// quantization, sparsity, operators) is checked against the buffer before a generated
+// accessor reads it, buffer indices against the buffer count, external offsets and
+// sizes against the file size, and each tensor's byte count against its dtype and
+// shape. A malformed file gives refit.ErrFormat with the byte offset of the bad part.
 //
 // # Fixtures
 //

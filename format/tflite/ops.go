@@ -198,6 +198,31 @@ func readInt32s(t flatbuffers.Table, s flatbuffers.VOffsetT, get func(int) int32
 	return out, nil
 }
 
+// readVector checks the vector of elem-byte scalars in slot of t and reads it through
+// get; nil when absent or empty.
+func readVector[T any](t flatbuffers.Table, s flatbuffers.VOffsetT, elem int, get func(int) T) ([]T, error) {
+	n, err := vectorLen(t, s, elem)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	out := make([]T, n)
+	for i := range out {
+		out[i] = get(i)
+	}
+	return out, nil
+}
+
+// subTable checks the table that slot of t refers to (a table field or union value);
+// ok is false when the field is absent.
+func subTable(t flatbuffers.Table, s flatbuffers.VOffsetT) (sub flatbuffers.Table, ok bool, err error) {
+	p, err := fieldPos(t, s, 4)
+	if err != nil || p == 0 {
+		return flatbuffers.Table{}, false, err
+	}
+	sub, err = checkTable(t.Bytes, p+uint64(binary.LittleEndian.Uint32(t.Bytes[p:])))
+	return sub, err == nil, err
+}
+
 // readGraphs reads the inputs, outputs and operators of every subgraph.
 func readGraphs(buf []byte) ([]Graph, error) {
 	if len(buf) < 8 {

@@ -33,30 +33,44 @@ type SparseDim struct {
 // maxDensify bounds how much larger than its stored values a densified tensor may be.
 const maxDensify = 1024
 
-func readSparsity(buf []byte, sp *schema.SparsityParameters) (*Sparsity, error) {
-	t := sp.Table()
-	for _, slot := range []flatbuffers.VOffsetT{4, 6, 8} {
-		if err := checkVector(buf, t, slot, 4); err != nil {
-			return nil, err
-		}
-	}
+// readSparsity reads the checked SparsityParameters table t.
+func readSparsity(t flatbuffers.Table) (*Sparsity, error) {
+	var sp schema.SparsityParameters
+	sp.Init(t.Bytes, t.Pos)
 	s := &Sparsity{at: int64(t.Pos)}
-	for i := 0; i < sp.TraversalOrderLength(); i++ {
-		s.TraversalOrder = append(s.TraversalOrder, int(sp.TraversalOrder(i)))
+	order, err := readVector(t, slot(0), 4, sp.TraversalOrder)
+	if err != nil {
+		return nil, err
 	}
-	for i := 0; i < sp.BlockMapLength(); i++ {
-		s.BlockMap = append(s.BlockMap, int(sp.BlockMap(i)))
+	blocks, err := readVector(t, slot(1), 4, sp.BlockMap)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range order {
+		s.TraversalOrder = append(s.TraversalOrder, int(x))
+	}
+	for _, x := range blocks {
+		s.BlockMap = append(s.BlockMap, int(x))
+	}
+	nDims, err := tableVector(t, slot(2))
+	if err != nil {
+		return nil, err
 	}
 	var dm schema.DimensionMetadata
-	for i := 0; i < sp.DimMetadataLength(); i++ {
+	for i := range nDims {
 		sp.DimMetadata(&dm, i)
-		d := SparseDim{Dense: dm.Format() == schema.DimensionTypeDENSE, Size: int(dm.DenseSize())}
-		if !d.Dense {
-			var err error
-			if d.Segments, err = indexVector(buf, &dm, true); err != nil {
+		mt := dm.Table()
+		for _, f := range []struct{ slot, width int }{{0, 1}, {1, 4}, {2, 1}, {4, 1}} { // format, dense_size, union types
+			if _, err := fieldPos(mt, slot(f.slot), f.width); err != nil {
 				return nil, err
 			}
-			if d.Indices, err = indexVector(buf, &dm, false); err != nil {
+		}
+		d := SparseDim{Dense: dm.Format() == schema.DimensionTypeDENSE, Size: int(dm.DenseSize())}
+		if !d.Dense {
+			if d.Segments, err = indexVector(mt, dm.ArraySegmentsType(), slot(3)); err != nil {
+				return nil, err
+			}
+			if d.Indices, err = indexVector(mt, dm.ArrayIndicesType(), slot(5)); err != nil {
 				return nil, err
 			}
 		}
@@ -65,18 +79,14 @@ func readSparsity(buf []byte, sp *schema.SparsityParameters) (*Sparsity, error) 
 	return s, nil
 }
 
-// indexVector reads a DimensionMetadata's array_segments or array_indices union.
-func indexVector(buf []byte, dm *schema.DimensionMetadata, segments bool) ([]int, error) {
-	var tab flatbuffers.Table
-	typ := dm.ArrayIndicesType()
-	ok := false
-	if segments {
-		typ = dm.ArraySegmentsType()
-		ok = dm.ArraySegments(&tab)
-	} else {
-		ok = dm.ArrayIndices(&tab)
+// indexVector reads the array_segments or array_indices union (of type typ, in slot s)
+// of the checked DimensionMetadata table mt.
+func indexVector(mt flatbuffers.Table, typ schema.SparseIndexVector, s flatbuffers.VOffsetT) ([]int, error) {
+	at := int64(mt.Pos)
+	tab, ok, err := subTable(mt, s)
+	if err != nil {
+		return nil, err
 	}
-	at := int64(dm.Table().Pos)
 	if !ok {
 		return nil, refit.Errorf("tflite", at, "sparse dimension without its index arrays")
 	}
@@ -85,14 +95,11 @@ func indexVector(buf []byte, dm *schema.DimensionMetadata, segments bool) ([]int
 	if elem == 0 {
 		return nil, refit.Errorf("tflite", at, "sparse index vector of type %d", typ)
 	}
-	if err := checkVector(buf, tab, 4, elem); err != nil {
+	n, err := vectorLen(tab, slot(0), elem)
+	if err != nil || n == 0 {
 		return nil, err
 	}
-	o := flatbuffers.UOffsetT(tab.Offset(4))
-	if o == 0 {
-		return nil, nil
-	}
-	start, n := tab.Vector(o), tab.VectorLen(o)
+	start := tab.Vector(flatbuffers.UOffsetT(tab.Offset(slot(0))))
 	out := make([]int, n)
 	for i := range out {
 		p := start + flatbuffers.UOffsetT(i*elem)

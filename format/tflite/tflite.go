@@ -121,48 +121,57 @@ func Decode(r io.ReaderAt, size int64, _ *refit.DecodeOptions) (*refit.Model, er
 	return m, nil
 }
 
-// decode walks the flatbuffer. The flatbuffers runtime indexes slices without
-// checks, so after explicit checks of every vector it loops over, a recover turns
-// any remaining out-of-range access on hostile input into ErrFormat.
-func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			m, err = nil, refit.Errorf("tflite", -1, "malformed flatbuffer: %v", p)
-		}
-	}()
-	root := schema.GetRootAsModel(buf, 0)
+// decode walks the tensors and buffers of every subgraph. The flatbuffers runtime
+// indexes the buffer without checks, so, as in readGraphs, every table, field, vector
+// and string is checked against buf before a generated accessor reads it.
+func decode(buf []byte, r io.ReaderAt, size int64) (*refit.Model, error) {
+	if len(buf) < 8 {
+		return nil, refit.Errorf("tflite", 0, "%d-byte flatbuffer", len(buf))
+	}
+	rt, err := checkTable(buf, uint64(flatbuffers.GetUOffsetT(buf)))
+	if err != nil {
+		return nil, err
+	}
+	var root schema.Model
+	root.Init(buf, rt.Pos)
+	if _, err := fieldPos(rt, slot(0), 4); err != nil {
+		return nil, err
+	}
+	if err := checkString(rt, slot(3)); err != nil {
+		return nil, err
+	}
 	f := &File{Version: root.Version(), Description: string(root.Description())}
-	nBuffers := root.BuffersLength()
-	if err := checkVector(buf, root.Table(), 12, 4); err != nil {
+	nBuffers, err := tableVector(rt, slot(4))
+	if err != nil {
 		return nil, err
 	}
-	if err := checkVector(buf, root.Table(), 8, 4); err != nil {
+	nGraphs, err := tableVector(rt, slot(2))
+	if err != nil {
 		return nil, err
 	}
-	m = &refit.Model{Format: "tflite", Source: f}
+	m := &refit.Model{Format: "tflite", Source: f}
 	m.Metadata.Set("tflite.version", f.Version)
 	if f.Description != "" {
 		m.Metadata.Set("tflite.description", f.Description)
 	}
 	seen := map[string]bool{}
 	var skipped []string
-	defer func() {
-		if m != nil && len(skipped) > 0 {
-			m.Metadata.Set("tflite.skipped", skipped)
-		}
-	}()
 	var sg schema.SubGraph
 	var tt schema.Tensor
 	var b schema.Buffer
-	for si := 0; si < root.SubgraphsLength(); si++ {
+	for si := range nGraphs {
 		root.Subgraphs(&sg, si)
-		f.Subgraphs = append(f.Subgraphs, string(sg.Name()))
-		if err := checkVector(buf, sg.Table(), 4, 4); err != nil {
+		if err := checkString(sg.Table(), slot(4)); err != nil {
 			return nil, err
 		}
-		for ti := 0; ti < sg.TensorsLength(); ti++ {
+		f.Subgraphs = append(f.Subgraphs, string(sg.Name()))
+		nTensors, err := tableVector(sg.Table(), slot(0))
+		if err != nil {
+			return nil, err
+		}
+		for ti := range nTensors {
 			sg.Tensors(&tt, ti)
-			info, err := tensorInfo(buf, &tt, si, ti)
+			info, sparsity, err := tensorInfo(&tt, si, ti)
 			if err != nil {
 				return nil, err
 			}
@@ -174,7 +183,7 @@ func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 				return nil, refit.Errorf("tflite", int64(tt.Table().Pos), "tensor %q: buffer %d of %d", info.Name, info.Buffer, nBuffers)
 			}
 			root.Buffers(&b, int(info.Buffer))
-			off, n, err := bufferRange(buf, &b, size)
+			off, n, err := bufferRange(&b, size)
 			if err != nil {
 				return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 			}
@@ -183,7 +192,7 @@ func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 			}
 			var t *tensor.Tensor
 			if info.Sparse {
-				t, err = sparseTensor(buf, &tt, info, r, off, n)
+				t, err = sparseTensor(sparsity, info, r, off, n)
 			} else {
 				t, err = constTensor(info, r, off, n)
 			}
@@ -210,6 +219,9 @@ func decode(buf []byte, r io.ReaderAt, size int64) (m *refit.Model, err error) {
 			}
 		}
 	}
+	if len(skipped) > 0 {
+		m.Metadata.Set("tflite.skipped", skipped)
+	}
 	return m, nil
 }
 
@@ -220,75 +232,85 @@ func subgraphName(f *File, i int) string {
 	return fmt.Sprintf("subgraph%d", i)
 }
 
-// checkVector verifies that the vector in slot of t (if present) lies inside buf.
-func checkVector(buf []byte, t flatbuffers.Table, slot flatbuffers.VOffsetT, elem int) error {
-	o := flatbuffers.UOffsetT(t.Offset(slot))
-	if o == 0 {
-		return nil
+// tensorInfo reads the checked tensor table tt; it also returns its sparsity table
+// (checked, valid when info.Sparse).
+func tensorInfo(tt *schema.Tensor, si, ti int) (TensorInfo, flatbuffers.Table, error) {
+	t := tt.Table()
+	at := int64(t.Pos)
+	for _, f := range []struct{ slot, width int }{{1, 1}, {2, 4}, {5, 1}} { // type, buffer, is_variable
+		if _, err := fieldPos(t, slot(f.slot), f.width); err != nil {
+			return TensorInfo{}, flatbuffers.Table{}, err
+		}
 	}
-	start := uint64(t.Vector(o))
-	n := uint64(t.VectorLen(o))
-	if start > uint64(len(buf)) || n > (uint64(len(buf))-start)/uint64(elem) {
-		return refit.Errorf("tflite", int64(t.Pos), "vector of %d elements at %d runs past the %d-byte flatbuffer", n, start, len(buf))
+	if err := checkString(t, slot(3)); err != nil {
+		return TensorInfo{}, flatbuffers.Table{}, err
 	}
-	return nil
-}
-
-func tensorInfo(buf []byte, tt *schema.Tensor, si, ti int) (TensorInfo, error) {
+	sparsity, sparse, err := subTable(t, slot(6))
+	if err != nil {
+		return TensorInfo{}, flatbuffers.Table{}, err
+	}
 	info := TensorInfo{Subgraph: si, Index: ti, Name: string(tt.Name()), Type: int8(tt.Type()),
-		Buffer: tt.Buffer(), Sparse: tt.Sparsity(nil) != nil, Variable: tt.IsVariable()}
+		Buffer: tt.Buffer(), Sparse: sparse, Variable: tt.IsVariable()}
 	if info.Name == "" {
 		info.Name = fmt.Sprintf("tensor%d", ti)
 	}
-	if err := checkVector(buf, tt.Table(), 4, 4); err != nil {
-		return info, err
+	rank, err := vectorLen(t, slot(0), 4)
+	if err != nil {
+		return info, sparsity, err
 	}
-	if tt.ShapeLength() > tensor.MaxDims {
-		return info, refit.Errorf("tflite", int64(tt.Table().Pos), "tensor %q: rank %d", info.Name, tt.ShapeLength())
+	if rank > tensor.MaxDims {
+		return info, sparsity, refit.Errorf("tflite", at, "tensor %q: rank %d", info.Name, rank)
 	}
-	info.Shape = make([]int64, tt.ShapeLength())
+	info.Shape = make([]int64, rank)
 	for i := range info.Shape {
 		info.Shape[i] = int64(tt.Shape(i))
 	}
-	if q := tt.Quantization(nil); q != nil {
-		qt := q.Table()
-		for _, s := range []flatbuffers.VOffsetT{4, 6, 8} {
-			if err := checkVector(buf, qt, s, 4); err != nil {
-				return info, err
-			}
-		}
-		if err := checkVector(buf, qt, 10, 8); err != nil {
-			return info, err
-		}
-		p := &Quantization{Dimension: q.QuantizedDimension()}
-		for i := 0; i < q.ScaleLength(); i++ {
-			p.Scale = append(p.Scale, q.Scale(i))
-		}
-		for i := 0; i < q.ZeroPointLength(); i++ {
-			p.ZeroPoint = append(p.ZeroPoint, q.ZeroPoint(i))
-		}
-		for i := 0; i < q.MinLength(); i++ {
-			p.Min = append(p.Min, q.Min(i))
-		}
-		for i := 0; i < q.MaxLength(); i++ {
-			p.Max = append(p.Max, q.Max(i))
-		}
-		if len(p.Scale) > 0 || len(p.Min) > 0 {
-			info.Quantization = p
-		}
+	qt, ok, err := subTable(t, slot(4))
+	if err != nil || !ok {
+		return info, sparsity, err
 	}
-	return info, nil
+	var q schema.QuantizationParameters
+	q.Init(qt.Bytes, qt.Pos)
+	if _, err := fieldPos(qt, slot(6), 4); err != nil {
+		return info, sparsity, err
+	}
+	p := &Quantization{Dimension: q.QuantizedDimension()}
+	if p.Min, err = readVector(qt, slot(0), 4, q.Min); err != nil {
+		return info, sparsity, err
+	}
+	if p.Max, err = readVector(qt, slot(1), 4, q.Max); err != nil {
+		return info, sparsity, err
+	}
+	if p.Scale, err = readVector(qt, slot(2), 4, q.Scale); err != nil {
+		return info, sparsity, err
+	}
+	if p.ZeroPoint, err = readVector(qt, slot(3), 8, q.ZeroPoint); err != nil {
+		return info, sparsity, err
+	}
+	if len(p.Scale) > 0 || len(p.Min) > 0 {
+		info.Quantization = p
+	}
+	return info, sparsity, nil
 }
 
-// bufferRange returns where a buffer's bytes are in the file: inside the flatbuffer
-// (data) or, for models over 2 GiB, at an absolute offset (offset, size).
-func bufferRange(buf []byte, b *schema.Buffer, size int64) (int64, int64, error) {
+// bufferRange returns where the checked buffer b's bytes are in the file: inside the
+// flatbuffer (data) or, for models over 2 GiB, at an absolute offset (offset, size).
+func bufferRange(b *schema.Buffer, size int64) (int64, int64, error) {
 	t := b.Table()
-	if o := flatbuffers.UOffsetT(t.Offset(4)); o != 0 {
-		if err := checkVector(buf, t, 4, 1); err != nil {
+	if p, err := fieldPos(t, slot(0), 4); err != nil || p != 0 {
+		if err != nil {
 			return 0, 0, err
 		}
-		return int64(t.Vector(o)), int64(t.VectorLen(o)), nil
+		n, err := vectorLen(t, slot(0), 1)
+		if err != nil {
+			return 0, 0, err
+		}
+		return int64(t.Vector(flatbuffers.UOffsetT(t.Offset(slot(0))))), int64(n), nil
+	}
+	for _, s := range []int{1, 2} { // offset, size
+		if _, err := fieldPos(t, slot(s), 8); err != nil {
+			return 0, 0, err
+		}
 	}
 	off, n := b.Offset(), b.Size()
 	if off <= 1 || n == 0 { // 1 marks a buffer whose data is not yet written
@@ -391,7 +413,7 @@ func Info(m *refit.Model, name string) (*TensorInfo, bool) {
 }
 
 // sparseTensor returns a lazily densified view of a sparse constant tensor.
-func sparseTensor(buf []byte, tt *schema.Tensor, info TensorInfo, r io.ReaderAt, off, n int64) (*tensor.Tensor, error) {
+func sparseTensor(sparsity flatbuffers.Table, info TensorInfo, r io.ReaderAt, off, n int64) (*tensor.Tensor, error) {
 	dt, ok := dtypes[schema.TensorType(info.Type)]
 	if !ok || dt.BlockSize() != 1 {
 		return nil, nil
@@ -400,7 +422,7 @@ func sparseTensor(buf []byte, tt *schema.Tensor, info TensorInfo, r io.ReaderAt,
 	if n%es != 0 {
 		return nil, refit.Errorf("tflite", off, "sparse tensor %q: %d bytes is not a whole number of %v values", info.Name, n, dt)
 	}
-	sp, err := readSparsity(buf, tt.Sparsity(nil))
+	sp, err := readSparsity(sparsity)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 	}

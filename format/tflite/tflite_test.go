@@ -165,8 +165,8 @@ func TestDecodeBad(t *testing.T) {
 	}{
 		{"empty", nil, true},
 		{"no identifier", append([]byte{0, 0, 0, 0, 'X', 'X', 'X', 'X'}, model[8:]...), true},
-		{"truncated", model[:len(model)/2], false},
-		{"root offset past end", append([]byte{0xff, 0xff, 0xff, 0x7f}, model[4:]...), false},
+		{"truncated", model[:len(model)/2], true},
+		{"root offset past end", append([]byte{0xff, 0xff, 0xff, 0x7f}, model[4:]...), true},
 		{"buffer offset beyond file", patchOffset(uint64(len(external))), true},
 		{"buffer offset huge", patchOffset(math.MaxUint64 - 3), true},
 		{"external data truncated", external[:len(external)-4], true},
@@ -185,5 +185,45 @@ func TestDecodeBad(t *testing.T) {
 				t.Fatal("model returned with an error")
 			}
 		})
+	}
+}
+
+// TestDecodeCorruptWords overwrites every 4-byte window of the fixtures with offsets
+// that point outside, backwards or at the end of the flatbuffer. Decode has no recover,
+// so an unchecked access would crash the test; every rejection must be a located
+// ErrFormat or ErrUnsupported.
+func TestDecodeCorruptWords(t *testing.T) {
+	var rejected, accepted int
+	for _, name := range []string{"testdata/model.tflite", "testdata/external.tflite"} {
+		orig, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for pos := 0; pos+4 <= len(orig); pos++ {
+			for _, v := range []uint32{0xffffffff, 0x7fffffff, 0x80000000, uint32(len(orig)), uint32(len(orig) - 2), 0xfffffff0} {
+				b := bytes.Clone(orig)
+				b[pos], b[pos+1], b[pos+2], b[pos+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+				m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
+				if err == nil {
+					accepted++
+					continue
+				}
+				rejected++
+				if m != nil {
+					t.Fatalf("%s: word %#x at %d: model returned with %v", name, v, pos, err)
+				}
+				var fe *refit.FormatError
+				switch {
+				case errors.Is(err, refit.ErrUnsupported):
+				case !errors.Is(err, refit.ErrFormat):
+					t.Fatalf("%s: word %#x at %d: Decode = %v, not a documented error", name, v, pos, err)
+				case !errors.As(err, &fe) || fe.Offset < 0:
+					t.Errorf("%s: word %#x at %d: Decode = %v, want a byte offset", name, v, pos, err)
+				}
+			}
+		}
+	}
+	if rejected == 0 || accepted == 0 {
+		t.Errorf("%d corrupted fixtures rejected, %d accepted: the corruption missed the structure", rejected, accepted)
 	}
 }
