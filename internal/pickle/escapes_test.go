@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/refit-ml/refit/internal/testtool"
 )
@@ -106,4 +107,35 @@ func TestEscapesLenientText(t *testing.T) {
 	if got, err := UnquoteString(`'a\'b'`); err != nil || got != `a'b` {
 		t.Errorf("UnquoteString: %q, %v", got, err)
 	}
+}
+
+// FuzzEscapes checks the decoders on any input: no panic, valid UTF-8 from
+// DecodeRawUnicode, only *EscapeError errors, and text without escapes unchanged.
+func FuzzEscapes(f *testing.F) {
+	for _, in := range escapeInputs {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := EscapeDecode(in)
+		var esc *EscapeError
+		if err != nil && !errors.As(err, &esc) {
+			t.Fatalf("EscapeDecode(%q): %v", in, err)
+		}
+		if !strings.Contains(in, `\`) && (s != in || err != nil) {
+			t.Fatalf("EscapeDecode(%q) = %q, %v", in, s, err)
+		}
+		if len(s) > len(in) {
+			t.Fatalf("EscapeDecode(%q) grew to %q", in, s)
+		}
+		if q, err2 := UnquoteString(`"` + in + `"`); q != s || (err == nil) != (err2 == nil) {
+			t.Fatalf("UnquoteString disagrees with EscapeDecode on %q", in)
+		}
+		u, err := DecodeRawUnicode(in)
+		if err != nil && !errors.As(err, &esc) {
+			t.Fatalf("DecodeRawUnicode(%q): %v", in, err)
+		}
+		if !utf8.ValidString(u) {
+			t.Fatalf("DecodeRawUnicode(%q) = %q is not UTF-8", in, u)
+		}
+	})
 }
