@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/refit-ml/refit/internal/pickle"
 )
@@ -406,13 +405,20 @@ func (w *walker) step(o pickle.Op) (ret value, stop bool, err error) {
 				Note: "BUILD on a global sets attributes of a module-level object"})
 		}
 	case 'S': // STRING: a quoted Python bytes literal, decoded to str
-		s, err := unquote(o.Line)
+		s, err := pickle.UnquoteString(o.Line)
+		// Python stops at a trailing backslash; the scanner reads on with the backslash
+		// kept, so that what follows is still seen. Other bad escapes end the scan.
+		if esc := (*pickle.EscapeError)(nil); errors.As(err, &esc) && esc.Trailing() {
+			err = nil
+		}
 		if err != nil {
 			return value{}, false, err
 		}
 		return pushErr(str(s, len(s) <= maxTracked))
 	case 'V': // UNICODE: raw-unicode-escape
-		return pushErr(str(rawUnicodeEscape(o.Line), true))
+		// Python stops at a bad \u escape; the scanner reads on with it kept as written.
+		s, _ := pickle.DecodeRawUnicode(o.Line)
+		return pushErr(str(s, true))
 	case 'B', 'C', 0x8e, 0x96: // bytes
 		if o.Skipped {
 			return pushErr(value{})
@@ -580,88 +586,6 @@ func (w *walker) recordStorage(pid value) {
 	if it[0].kind == kStr && it[0].s == "storage" && it[1].kind == kGlobal && it[2].kind == kStr {
 		w.storages[it[2].s] = it[1].x.module + "." + it[1].x.name
 	}
-}
-
-// unquote decodes the argument of STRING: a Python bytes literal in single or double quotes.
-func unquote(s string) (string, error) {
-	if len(s) < 2 || (s[0] != '\'' && s[0] != '"') || s[len(s)-1] != s[0] {
-		return "", errors.New("the STRING opcode argument must be quoted")
-	}
-	s = s[1 : len(s)-1]
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i+1 == len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch e := s[i]; e {
-		case '\n':
-		case '\\', '\'', '"':
-			b.WriteByte(e)
-		case 'a':
-			b.WriteByte(7)
-		case 'b':
-			b.WriteByte(8)
-		case 'f':
-			b.WriteByte(12)
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'v':
-			b.WriteByte(11)
-		case 'x':
-			if i+2 >= len(s) {
-				return "", errors.New("truncated \\x escape")
-			}
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return "", errors.New("bad \\x escape")
-			}
-			b.WriteByte(byte(v))
-			i += 2
-		default:
-			if e >= '0' && e <= '7' {
-				v, j := 0, i
-				for ; j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7'; j++ {
-					v = v*8 + int(s[j]-'0')
-				}
-				b.WriteByte(byte(v))
-				i = j - 1
-				continue
-			}
-			b.WriteByte('\\')
-			b.WriteByte(e)
-		}
-	}
-	return b.String(), nil
-}
-
-// rawUnicodeEscape decodes \uXXXX and \UXXXXXXXX as Python's raw-unicode-escape codec does;
-// other bytes are Latin-1 code points.
-func rawUnicodeEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
-			n := 4
-			if s[i+1] == 'U' {
-				n = 8
-			}
-			if i+2+n <= len(s) {
-				if v, err := strconv.ParseUint(s[i+2:i+2+n], 16, 32); err == nil && v <= utf8.MaxRune {
-					b.WriteRune(rune(v))
-					i += 1 + n
-					continue
-				}
-			}
-		}
-		b.WriteRune(rune(s[i]))
-	}
-	return b.String()
 }
 
 var opNames = map[byte]string{

@@ -174,6 +174,12 @@ func TestWalker(t *testing.T) {
 		{"text get/put", "(S'os'\np0\n0g0\nS'system'\n\x93.", []string{"os.system"}, false},
 		{"unicode escape", "Vo\\u0073\nVsystem\n\x93.", []string{"os.system"}, false},
 		{"binstring", "U\x02osU\x06system\x93.", []string{"os.system"}, false},
+		// Python stops at these two bad escapes; the scanner reads on to the global.
+		{"string trailing backslash", "S'x\\'\n0Vos\nVsystem\n\x93.", []string{"os.system"}, false},
+		{"bad unicode escape", "V\\u12\n0Vos\nVsystem\n\x93.", []string{"os.system"}, false},
+		{"bad string hex escape", "S'\\x4'\n0Vos\nVsystem\n\x93.", nil, true},
+		// As in Python, an escaped backslash does not start \u.
+		{"unicode backslash pair", "Vos\\\\u0073\nVsystem\n\x93.", []string{"os\\\\u0073.system"}, false},
 		{"bytes operands", "C\x02osC\x06system\x93.", []string{"(bytes).(bytes)"}, false},
 		{"frame", "\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00" + su("os") + su("system") + "\x93.", []string{"os.system"}, false},
 		{"huge unicode8", "\x8d\xff\xff\xff\xff\xff\xff\xff\x0f", nil, true},

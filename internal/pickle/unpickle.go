@@ -335,7 +335,7 @@ func (m *machine) step(op Op) error {
 
 	// Strings and bytes.
 	case 'S': // STRING: a quoted Python 2 str literal
-		v, err := unquote(op.Line)
+		v, err := UnquoteString(op.Line)
 		if err != nil {
 			return m.errorf("%v", err)
 		}
@@ -343,7 +343,7 @@ func (m *machine) step(op Op) error {
 	case 'T', 'U':
 		m.push(string(op.Data))
 	case 'V': // UNICODE: raw-unicode-escape
-		v, err := rawUnicodeEscape(op.Line)
+		v, err := DecodeRawUnicode(op.Line)
 		if err != nil {
 			return m.errorf("%v", err)
 		}
@@ -761,94 +761,4 @@ func DecodeLong(b []byte) any {
 		return v.Int64()
 	}
 	return v
-}
-
-// unquote decodes a protocol-0 STRING argument: a quoted literal with Python escapes.
-func unquote(s string) (string, error) {
-	if len(s) < 2 || (s[0] != '\'' && s[0] != '"') || s[len(s)-1] != s[0] {
-		return "", fmt.Errorf("STRING argument %q is not quoted", s)
-	}
-	s = s[1 : len(s)-1]
-	var out []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(s) {
-			return "", fmt.Errorf("trailing backslash in STRING")
-		}
-		switch e := s[i]; e {
-		case '\\', '\'', '"':
-			out = append(out, e)
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'a':
-			out = append(out, 7)
-		case 'b':
-			out = append(out, 8)
-		case 'f':
-			out = append(out, 12)
-		case 'v':
-			out = append(out, 11)
-		case '\n':
-		case 'x':
-			if i+2 >= len(s) {
-				return "", fmt.Errorf("short \\x escape")
-			}
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return "", fmt.Errorf("bad \\x escape")
-			}
-			out = append(out, byte(v))
-			i += 2
-		default:
-			if e >= '0' && e <= '7' {
-				j := i
-				v := 0
-				for j < len(s) && j < i+3 && s[j] >= '0' && s[j] <= '7' {
-					v = v*8 + int(s[j]-'0')
-					j++
-				}
-				out = append(out, byte(v))
-				i = j - 1
-			} else {
-				out = append(out, '\\', e)
-			}
-		}
-	}
-	return string(out), nil
-}
-
-// rawUnicodeEscape decodes Python's raw-unicode-escape: \uXXXX and \UXXXXXXXX escapes,
-// every other byte is a Latin-1 code point.
-func rawUnicodeEscape(s string) (string, error) {
-	var sb strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\\' && i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
-			n := 4
-			if s[i+1] == 'U' {
-				n = 8
-			}
-			if i+2+n > len(s) {
-				return "", fmt.Errorf("short \\%c escape", s[i+1])
-			}
-			v, err := strconv.ParseUint(s[i+2:i+2+n], 16, 32)
-			if err != nil || v > utf8.MaxRune {
-				return "", fmt.Errorf("bad \\%c escape", s[i+1])
-			}
-			sb.WriteRune(rune(v))
-			i += 1 + n
-			continue
-		}
-		sb.WriteRune(rune(c))
-	}
-	return sb.String(), nil
 }
