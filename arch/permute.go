@@ -58,11 +58,25 @@ func permuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
 	if t.Shape[0] == 0 || t.Size() == 0 {
 		return t, nil
 	}
-	rowBytes := t.Size() / t.Shape[0]
+	return lazyPermute(t, heads, PermuteRoPE)
+}
+
+// UnpermuteTensor undoes permuteTensor on whole rows, lazily. Any type is accepted:
+// quantized blocks lie within rows.
+func UnpermuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.Shape[0] == 0 {
+		return nil, errorf("tensor %q of shape %v cannot be un-permuted", t.Name, t.Shape)
+	}
+	return lazyPermute(t, heads, UnpermuteRoPE)
+}
+
+// lazyPermute returns t with perm applied lazily to its rows, split into heads heads.
+func lazyPermute(t *tensor.Tensor, heads int, perm func(dst, src []byte, heads, rowBytes int) error) (*tensor.Tensor, error) {
 	rows := int(t.Shape[0])
 	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
 		return nil, errorf("tensor %q: %d rows do not split into %d heads of even size", t.Name, rows, heads)
 	}
+	rowBytes := int(t.Size() / t.Shape[0])
 	src := t
 	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
 		b, err := src.Bytes()
@@ -70,7 +84,7 @@ func permuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
 			return nil, err
 		}
 		out := make([]byte, len(b))
-		return out, PermuteRoPE(out, b, heads, int(rowBytes))
+		return out, perm(out, b, heads, rowBytes)
 	})
 	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
 }

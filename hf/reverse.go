@@ -124,9 +124,9 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 			// A new header with the Hugging Face name; the input's tensors are not modified.
 			x := &tensor.Tensor{Name: h.name, DType: h.t.DType, Shape: h.t.Shape.Clone(), Data: h.t.Data}
 			if ra.unpermute && (strings.HasSuffix(t.Name, ".attn_q.weight") || strings.HasSuffix(t.Name, ".attn_q.bias")) {
-				x, err = unpermuteTensor(x, int(heads))
+				x, err = arch.UnpermuteTensor(x, int(heads))
 			} else if ra.unpermute && (strings.HasSuffix(t.Name, ".attn_k.weight") || strings.HasSuffix(t.Name, ".attn_k.bias")) {
-				x, err = unpermuteTensor(x, int(kvHeads))
+				x, err = arch.UnpermuteTensor(x, int(kvHeads))
 			}
 			if err != nil {
 				return err
@@ -220,29 +220,6 @@ func (s *sectionData) ReadAt(p []byte, off int64) (int, error) {
 		return n, err
 	}
 	return s.src.ReadAt(p, s.off+off)
-}
-
-// unpermuteTensor undoes PermuteRoPE on whole rows (any type: quantized blocks lie
-// within rows), lazily.
-func unpermuteTensor(t *tensor.Tensor, heads int) (*tensor.Tensor, error) {
-	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.Shape[0] == 0 {
-		return nil, errorf("tensor %q of shape %v cannot be un-permuted", t.Name, t.Shape)
-	}
-	rows := int(t.Shape[0])
-	if heads <= 0 || rows%heads != 0 || (rows/heads)%2 != 0 {
-		return nil, errorf("tensor %q: %d rows do not split into %d heads of even size", t.Name, rows, heads)
-	}
-	rowBytes := int(t.Size() / t.Shape[0])
-	src := t
-	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
-		b, err := src.Bytes()
-		if err != nil {
-			return nil, err
-		}
-		out := make([]byte, len(b))
-		return out, arch.UnpermuteRoPE(out, b, heads, rowBytes)
-	})
-	return t.WithData(t.DType, t.Shape, data)
 }
 
 // asBlockBytes views a block-quantized tensor as U8 rows, recording its type and shape.

@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -447,23 +448,13 @@ func checkTensors(ts []TensorInfo, alignment, dataSize int64) error {
 			spans = append(spans, span{int64(ti.Offset), int64(ti.Offset) + size, ti.Name})
 		}
 	}
-	slices.SortFunc(spans, func(a, b span) int { return cmpInt64(a.start, b.start) })
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	for i := 1; i < len(spans); i++ {
 		if spans[i].start < spans[i-1].end {
 			return refit.Errorf("gguf", -1, "tensors %q and %q overlap", spans[i-1].name, spans[i].name)
 		}
 	}
 	return nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // alignUp rounds n up to a multiple of the power of two a; the result is negative on overflow.

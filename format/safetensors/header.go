@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -413,10 +414,10 @@ func (h *Header) validate(bufLen int64) error {
 		}
 	}
 	slices.SortStableFunc(h.Tensors, func(a, b TensorInfo) int {
-		if c := cmpInt(a.Begin, b.Begin); c != 0 {
+		if c := cmp.Compare(a.Begin, b.Begin); c != 0 {
 			return c
 		}
-		return cmpInt(a.End, b.End)
+		return cmp.Compare(a.End, b.End)
 	})
 	var pos int64
 	for _, ti := range h.Tensors {
@@ -432,16 +433,6 @@ func (h *Header) validate(bufLen int64) error {
 		return refit.Errorf("safetensors", h.DataOffset+pos, "tensors cover %d bytes of a %d-byte buffer; it must end at the end of the file", pos, bufLen)
 	}
 	return nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // sortedKeys returns the keys of m in increasing order.
