@@ -276,6 +276,10 @@ func (o *PendingOutput) Commit() ([]string, error) {
 	paths := make([]string, 0, len(o.files))
 	for _, f := range o.files {
 		if err := f.PendingFile.Commit(); err != nil {
+			// Never a partial output: the files already renamed into place go too.
+			for _, p := range paths {
+				os.Remove(p)
+			}
 			return fail(err)
 		}
 		paths = append(paths, f.target)

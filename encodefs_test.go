@@ -138,3 +138,24 @@ func TestPendingOutputAbortAndCancel(t *testing.T) {
 		t.Errorf("a cancelled output left %v", got)
 	}
 }
+
+// TestPendingOutputCommitFailureLeavesNothing: when a later file cannot be renamed into
+// place (here a non-empty folder stands at its name), the files already committed are
+// removed again, so no partial output remains.
+func TestPendingOutputCommitFailureLeavesNothing(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "model")
+	if err := os.MkdirAll(filepath.Join(out, "a.json", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	po, err := refit.CreatePendingOutput(context.Background(), out, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, po.Create, "b.bin", "a.json")
+	if _, err := po.Commit(); err == nil {
+		t.Fatal("Commit over a non-empty folder succeeded")
+	}
+	if got := listDir(t, out); !slices.Equal(got, []string{"a.json"}) {
+		t.Errorf("after a failed Commit the folder holds %v, want only the folder that was there", got)
+	}
+}

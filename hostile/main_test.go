@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/refit-ml/refit/internal/testtool"
 )
 
 // refitBin is the refit binary built once by TestMain.
@@ -21,11 +23,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	refitBin = filepath.Join(dir, "refit")
-	build := exec.Command("go", "build", "-o", refitBin, "github.com/refit-ml/refit/cmd/refit")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building refit: %v\n%s", err, out)
+	if refitBin, err = testtool.BuildRefit(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -8,14 +8,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/format/pytorch"
 	"github.com/refit-ml/refit/format/safetensors"
+	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -29,11 +28,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	refitBin = filepath.Join(dir, "refit")
-	build := exec.Command("go", "build", "-o", refitBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building refit: %v\n%s", err, out)
+	if refitBin, err = testtool.BuildRefit(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

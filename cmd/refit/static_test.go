@@ -8,16 +8,16 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/refit-ml/refit/internal/testtool"
 )
 
 // build compiles refit as the README and scripts do (CGO_ENABLED=0) with extra flags.
 func build(t *testing.T, flags ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "refit")
-	cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, flags...), ".")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testtool.BuildRefit(t.TempDir(), flags...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -5,6 +5,7 @@ package testtool
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,4 +90,18 @@ func NodeModules(t testing.TB, pkg string) string {
 		missing(t, "npm package "+pkg+" (run .ci/run or npm install)", err)
 	}
 	return dir
+}
+
+// BuildRefit builds the refit command as README and scripts build it (CGO_ENABLED=0)
+// into dir, with extra go build flags, and returns the binary's path. Tests that watch a
+// real process (signals, exit codes, peak memory, address-space limits) run it.
+func BuildRefit(dir string, flags ...string) (string, error) {
+	bin := filepath.Join(dir, "refit")
+	args := append(append([]string{"build", "-o", bin}, flags...), "github.com/refit-ml/refit/cmd/refit")
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building refit: %v\n%s", err, out)
+	}
+	return bin, nil
 }
