@@ -62,8 +62,8 @@ OUT.safetensors. --alpha 0 trains on labels only (no teacher needed).`,
 	return cmd
 }
 
-func loadDistillData(path, input string) (*distill.Data, error) {
-	m, err := refit.Open(path)
+func loadDistillData(path, input string, opts *refit.DecodeOptions) (*distill.Data, error) {
+	m, err := refit.OpenWith(path, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func runDistill(e *env, o *distillOptions) error {
 	if ins := student.GetGraph().GetInput(); len(ins) > 0 {
 		input = ins[0].GetName()
 	}
-	train, err := loadDistillData(o.data, input)
+	train, err := loadDistillData(o.data, input, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func runDistill(e *env, o *distillOptions) error {
 	}
 	var val *distill.Data
 	if o.val != "" {
-		if val, err = loadDistillData(o.val, input); err != nil {
+		if val, err = loadDistillData(o.val, input, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)}); err != nil {
 			return err
 		}
 	}

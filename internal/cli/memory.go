@@ -9,9 +9,9 @@ import (
 )
 
 // maxMemory is the --max-memory flag: bytes, 0 for the library default, -1 for no limit.
-// inspect, convert (input and --weights), diff of checkpoints and prune pass it on as
-// DecodeOptions.MaxMemory and run as runtime.Options.MaxMemory; other reads use
-// refit.DefaultMaxMemory.
+// inspect, convert (input and --weights), diff of checkpoints, prune, GGUF quantize and
+// distill's data pass it on as DecodeOptions.MaxMemory and run as
+// runtime.Options.MaxMemory; other reads use refit.DefaultMaxMemory.
 type maxMemory int64
 
 func (m *maxMemory) String() string {

@@ -223,13 +223,13 @@ func openGGUFSource(e *env, in string) (*refit.Model, error) {
 		}
 		return hf.ConvertHF(e.ctx, fsys, &hf.ConvertOptions{DType: tensor.F32})
 	}
-	return openGGUFFile(in)
+	return openGGUFFile(in, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)})
 }
 
 // openGGUFFile decodes a GGUF file. Tensors are read through MappedFile.ReadAt,
 // which uses pread, so page-cache pages do not count against the process (peak RSS
 // stays near one slab).
-func openGGUFFile(in string) (*refit.Model, error) {
+func openGGUFFile(in string, opts *refit.DecodeOptions) (*refit.Model, error) {
 	f, err := refit.OpenMapped(in)
 	if err != nil {
 		return nil, err
@@ -238,7 +238,7 @@ func openGGUFFile(in string) (*refit.Model, error) {
 		f.Close()
 		return nil, usageError{fmt.Errorf("%s is not a GGUF file; llama.cpp file types need a GGUF file or a Hugging Face folder", in)}
 	}
-	m, err := gguf.Decode(f, f.Size(), nil)
+	m, err := gguf.Decode(f, f.Size(), opts)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -268,7 +268,7 @@ func printPlan(e *env, p *plan.Plan) {
 // verifyQuantized re-opens the output, checks names, types and shapes against the plan,
 // and measures each tensor's error against the input, one chunk at a time.
 func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, path string, res *ggufQuantResult) error {
-	got, err := openGGUFFile(path)
+	got, err := openGGUFFile(path, nil) // our own output
 	if err != nil {
 		return fmt.Errorf("verify: re-reading output: %w", err)
 	}
