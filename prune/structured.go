@@ -36,6 +36,10 @@ type StructuredOptions struct {
 	// Calib, when set, ranks channels by mean |activation| on these inputs instead of
 	// by filter norm.
 	Calib map[string]*runtime.Value
+	// InputShapes shapes the random inputs that the model runs on to learn the
+	// shape of every value (runtime.RandomOptions.Shapes); nil: chosen from the
+	// declaration (runtime.InputShapes).
+	InputShapes map[string][]int64
 }
 
 // Structured removes output channels (Conv filters, Gemm/MatMul hidden units) from
@@ -49,7 +53,7 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 	if o.Sparsity < 0 || o.Sparsity >= 1 || math.IsNaN(o.Sparsity) {
 		return nil, nil, fmt.Errorf("%w: sparsity %g is outside [0, 1)", ErrOptions, o.Sparsity)
 	}
-	p := &pruner{ctx: ctx, mp: proto.Clone(mp).(*onnxpb.ModelProto), fsys: fsys}
+	p := &pruner{ctx: ctx, mp: proto.Clone(mp).(*onnxpb.ModelProto), fsys: fsys, shapesIn: o.InputShapes}
 	g := p.mp.GetGraph()
 	if g == nil {
 		return nil, nil, fmt.Errorf("%w: model has no graph", refit.ErrFormat)
@@ -168,6 +172,7 @@ type pruner struct {
 	consumers map[string][]graph.Use
 	consts    map[string]*onnxpb.NodeProto // Constant node outputs
 	shapes    map[string][]int64
+	shapesIn  map[string][]int64 // StructuredOptions.InputShapes
 }
 
 func (p *pruner) index() {
@@ -633,7 +638,7 @@ func (p *pruner) run(inputs map[string]*runtime.Value, names []string) (map[stri
 		return nil, err
 	}
 	if inputs == nil {
-		if inputs, err = runtime.RandomInputs(s, 1, nil); err != nil {
+		if inputs, err = runtime.RandomInputs(s, 1, &runtime.RandomOptions{Shapes: p.shapesIn}); err != nil {
 			return nil, err
 		}
 	}

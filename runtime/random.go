@@ -12,42 +12,33 @@ type RandomOptions struct {
 	// DimSizes gives sizes for symbolic dimensions by name; unnamed or unlisted
 	// symbolic and unknown dimensions get DefaultDim.
 	DimSizes map[string]int64
-	// DefaultDim is the size of unresolved dimensions; 0 means 1.
+	// DefaultDim is the size of unresolved dimensions; 0 means 1. Open dimensions
+	// other than the first can get more where the graph needs it (InputShapes).
 	DefaultDim int64
+	// Shapes gives whole shapes by input name; each must agree with the declared
+	// rank and fixed dimensions (ErrInputShape).
+	Shapes map[string][]int64
 }
 
-// RandomInputs makes one value per session input from its declared dtype and shape,
-// deterministic for a seed: floats uniform in [-1, 1), integers in [0, 10), bools
-// fair coins. Inputs without a declared dtype or shape are an error; their memory is
+// RandomInputs makes one value per session input from its declared dtype and the
+// shape InputShapes chooses, deterministic for a seed: floats uniform in [-1, 1),
+// integers in [0, 10), bools fair coins. Inputs without a declared dtype or shape are an error; their memory is
 // charged to the session's budget (Options.MaxMemory).
 func RandomInputs(s *Session, seed uint64, opts *RandomOptions) (map[string]*Value, error) {
 	if opts == nil {
 		opts = &RandomOptions{}
 	}
-	def := opts.DefaultDim
-	if def <= 0 {
-		def = 1
+	shapes, err := InputShapes(s, opts)
+	if err != nil {
+		return nil, err
 	}
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	out := map[string]*Value{}
-	for _, in := range s.Inputs() {
+	for k, in := range s.Inputs() {
 		if !supported(in.DType) {
 			return nil, fmt.Errorf("runtime: input %q: dtype %v: %w", in.Name, in.DType, errUnsupported)
 		}
-		if !in.HasShape {
-			return nil, fmt.Errorf("runtime: input %q has no declared shape", in.Name)
-		}
-		shape := make([]int64, len(in.Dims))
-		for i, d := range in.Dims {
-			switch {
-			case d.Param != "" && opts.DimSizes[d.Param] > 0:
-				shape[i] = opts.DimSizes[d.Param]
-			case d.Size >= 0 && d.Param == "":
-				shape[i] = d.Size
-			default:
-				shape[i] = def
-			}
-		}
+		shape := shapes[k].Shape
 		n, err := numElements(shape)
 		if err != nil || n > 1<<30 {
 			return nil, fmt.Errorf("runtime: input %q: shape %v is too large", in.Name, tensor.Shape(shape))

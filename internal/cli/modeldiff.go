@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ type runInputs struct {
 	data   string   // .npz dataset
 	seed   uint64
 	batch  int64
+	shapes []string // --shape name=1x3x48x320
 }
 
 func (r *runInputs) flags(f *pflag.FlagSet) {
@@ -32,6 +34,7 @@ func (r *runInputs) flags(f *pflag.FlagSet) {
 	f.StringVar(&r.data, "data", "", ".npz file whose arrays are model inputs (by name); an array named label(s) gives accuracy")
 	f.Uint64Var(&r.seed, "seed", 1, "seed for random inputs when none are given")
 	f.Int64Var(&r.batch, "batch", 1, "size of symbolic dimensions of random inputs")
+	f.StringArrayVar(&r.shapes, "shape", nil, shapeUsage)
 }
 
 // runnable reports whether path names a model Refit can execute.
@@ -66,6 +69,10 @@ type inputSet struct {
 	source string // "1 random input (seed 1)", "data.npz", ...
 	// randomRows is the number of random rows the set was made of (0: real data).
 	randomRows int64
+	// shapes are the shapes of random inputs, with the dimensions Refit chose;
+	// declared maps input names to their declared dims, for error messages.
+	shapes   []runtime.InputShape
+	declared map[string]string
 }
 
 // randomNote says that numbers were measured on random inputs and how to measure
@@ -129,8 +136,26 @@ func (r *runInputs) gather(s *runtime.Session) (*inputSet, error) {
 		set.values[name] = v
 		set.source = "files"
 	}
+	shapes, err := parseShapes(r.shapes, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(set.values) > 0 && shapes != nil {
+		return nil, usageError{fmt.Errorf("--shape shapes random inputs; with --input or --data the arrays' own shapes are used")}
+	}
 	if len(set.values) == 0 {
-		rnd, err := runtime.RandomInputs(s, r.seed, &runtime.RandomOptions{DefaultDim: r.batch})
+		ro := &runtime.RandomOptions{DefaultDim: r.batch, Shapes: shapes}
+		if set.shapes, err = runtime.InputShapes(s, ro); err != nil {
+			if errors.Is(err, runtime.ErrInputShape) {
+				return nil, usageError{fmt.Errorf("--shape: %w", err)}
+			}
+			return nil, err
+		}
+		set.declared = map[string]string{}
+		for _, in := range s.Inputs() {
+			set.declared[in.Name] = in.DeclaredShape()
+		}
+		rnd, err := runtime.RandomInputs(s, r.seed, ro)
 		if err != nil {
 			return nil, err
 		}
@@ -252,11 +277,11 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, error) {
 	outA, err := sa.Run(ctx, set.values)
 	if err != nil {
-		return nil, fmt.Errorf("running A: %w", err)
+		return nil, explainShapes(fmt.Errorf("running A: %w", err), set)
 	}
 	outB, err := sb.Run(ctx, set.values)
 	if err != nil {
-		return nil, fmt.Errorf("running B: %w", err)
+		return nil, explainShapes(fmt.Errorf("running B: %w", err), set)
 	}
 	return compare.Outputs(outputTensors(sa, outA), outputTensors(sb, outB), set.labels), nil
 }

@@ -138,11 +138,16 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			return err
 		}
 		so := &prune.StructuredOptions{Sparsity: o.sparsity, Score: score, Include: inc, Exclude: exc}
+		s, err := runtime.Load(mp, fsys, nil)
+		if err != nil {
+			return err
+		}
+		// Structured pruning runs the model on random inputs to learn value shapes.
+		var shapeSet *inputSet
+		if so.InputShapes, shapeSet, err = o.run.randomShapes(s); err != nil {
+			return err
+		}
 		if o.calib != "" {
-			s, err := runtime.Load(mp, fsys, nil)
-			if err != nil {
-				return err
-			}
 			ri := runInputs{data: o.calib}
 			set, err := ri.gather(s)
 			if err != nil {
@@ -152,7 +157,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		}
 		pm, rep, err := prune.Structured(e.ctx, mp, fsys, so)
 		if err != nil {
-			return err
+			return explainShapes(err, shapeSet)
 		}
 		res.Report = rep
 		if err := onnx.WriteModel(bw, pm, nil); err != nil {

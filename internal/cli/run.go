@@ -66,7 +66,7 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 			start := time.Now()
 			res, err := s.Run(ctx, set.values)
 			if err != nil {
-				return err
+				return explainShapes(err, set)
 			}
 			elapsed := time.Since(start)
 			var tensors []*tensor.Tensor
