@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
@@ -117,20 +118,80 @@ type Report struct {
 	ParamsAfter   int64         `json:"params_after"`
 	NonzeroBefore int64         `json:"nonzero_before"`
 	NonzeroAfter  int64         `json:"nonzero_after"`
+	// Skipped lists the candidates left unchanged and why: weight tensors (rank >= 2)
+	// not pruned, or for structured pruning the Conv/Gemm/MatMul nodes not cut.
+	Skipped []Skipped `json:"skipped"`
 }
 
 // Selected reports whether Weights would consider t under o.
 func (o *Options) Selected(t *tensor.Tensor) bool {
-	if !t.DType.Float() || t.DType.Quantized() || len(t.Shape) < 2 || t.NumElements() == 0 {
-		return false
+	return o.skipReason(t) == ""
+}
+
+// notWeight is skipReason's answer for tensors that are not candidates at all:
+// rank below 2 (biases, norm scales, scalars) or empty.
+const notWeight = "-"
+
+// skipReason says why Weights leaves t alone: "" when it prunes t, notWeight when t
+// is no weight matrix, else a reason for the report.
+func (o *Options) skipReason(t *tensor.Tensor) string {
+	if len(t.Shape) < 2 || t.NumElements() == 0 {
+		return notWeight
+	}
+	if t.DType.Quantized() {
+		return fmt.Sprintf("block-quantized (%v): prune the float model before quantizing", t.DType)
+	}
+	if !t.DType.Float() {
+		return fmt.Sprintf("not floating point (%v)", t.DType)
 	}
 	if o.Include != nil && !o.Include.MatchString(t.Name) {
-		return false
+		return "not matched by --include"
 	}
 	if o.Exclude != nil && o.Exclude.MatchString(t.Name) {
-		return false
+		return "matched by --exclude"
 	}
-	return true
+	return ""
+}
+
+// Skipped is a candidate (a weight tensor, or an ONNX node for structured pruning)
+// that a run left unchanged, and why.
+type Skipped struct {
+	Name   string `json:"name"`
+	OpType string `json:"op_type,omitempty"` // structured pruning: the node's operator
+	Reason string `json:"reason"`
+}
+
+// ErrNothingPruned reports a run that changed no weight (Report.Unchanged).
+var ErrNothingPruned = errors.New("prune: nothing pruned")
+
+// Unchanged returns nil when the run pruned at least one layer, else an error
+// wrapping ErrNothingPruned that says why: no candidates, or each candidate's reason.
+func (r *Report) Unchanged() error {
+	if len(r.Layers) > 0 {
+		return nil
+	}
+	if len(r.Skipped) == 0 {
+		what := "float weight tensors of rank 2 or more"
+		if r.Method == Structure.String() {
+			what = "Conv, Gemm or MatMul nodes with a weight initializer"
+		}
+		return fmt.Errorf("%w: the model has no %s (%d parameters in all)", ErrNothingPruned, what, r.ParamsBefore)
+	}
+	return fmt.Errorf("%w: every candidate was skipped: %s", ErrNothingPruned, SkipSummary(r.Skipped, 8))
+}
+
+// SkipSummary lists up to limit skipped candidates with their reasons, then how many
+// more there are.
+func SkipSummary(skipped []Skipped, limit int) string {
+	var parts []string
+	for i, s := range skipped {
+		if i == limit {
+			parts = append(parts, fmt.Sprintf("and %d more", len(skipped)-limit))
+			break
+		}
+		parts = append(parts, s.Name+": "+s.Reason)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Weights prunes the float weights of m and returns a new model with the same tensor
@@ -153,13 +214,17 @@ func WeightsContext(ctx context.Context, m *refit.Model, opts *Options) (*refit.
 	if err := o.check(); err != nil {
 		return nil, nil, err
 	}
-	rep := &Report{Method: o.Method.String()}
+	rep := &Report{Method: o.Method.String(), Skipped: []Skipped{}}
 	var sel []int
 	for i, t := range m.Tensors {
 		n := t.NumElements()
 		rep.ParamsBefore += n
-		if o.Selected(t) {
+		switch why := o.skipReason(t); why {
+		case "":
 			sel = append(sel, i)
+		case notWeight:
+		default:
+			rep.Skipped = append(rep.Skipped, Skipped{Name: t.Name, Reason: why})
 		}
 	}
 	// A global threshold is the k-th smallest score over every selected element;

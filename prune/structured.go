@@ -61,7 +61,7 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 	p.e = graph.NewEditor(g)
 	p.e.DropValueInfo() // shapes change
 	p.index()
-	rep := &Report{Method: Structure.String()}
+	rep := &Report{Method: Structure.String(), Skipped: []Skipped{}}
 	before, err := p.countParams()
 	if err != nil {
 		return nil, nil, err
@@ -78,8 +78,18 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 	}
 	stale := true
 	for _, n := range slices.Clone(g.Node) {
+		skip := func(why string) {
+			rep.Skipped = append(rep.Skipped, Skipped{Name: graph.NodeName(n), OpType: n.GetOpType(), Reason: why})
+		}
 		w, outAxis, ok := p.producer(n)
-		if !ok || !o.selected(n, w) {
+		if !ok {
+			if why := p.notProducer(n); why != "" {
+				skip(why)
+			}
+			continue
+		}
+		if why := o.skipReason(n, w); why != "" {
+			skip(why)
 			continue
 		}
 		if stale {
@@ -90,6 +100,7 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 		}
 		if err := p.propagate(n.Output[0], nil, true); err != nil {
 			if errors.Is(err, errReachesOutput) {
+				skip("its channels reach a graph output")
 				continue
 			}
 			return nil, nil, err
@@ -104,6 +115,7 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 			drop = c - 1
 		}
 		if drop <= 0 {
+			skip(fmt.Sprintf("sparsity %g of %d channels removes none", o.Sparsity, c))
 			continue
 		}
 		var scores []float64
@@ -147,15 +159,48 @@ func Structured(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *St
 	return p.mp, rep, nil
 }
 
-func (o *StructuredOptions) selected(n *onnxpb.NodeProto, w string) bool {
+// skipReason says why the options leave producer n (weight w) alone; "" selects it.
+func (o *StructuredOptions) skipReason(n *onnxpb.NodeProto, w string) string {
 	name := n.GetName()
 	if o.Include != nil && !o.Include.MatchString(name) && !o.Include.MatchString(w) {
-		return false
+		return "not matched by --include"
 	}
 	if o.Exclude != nil && (o.Exclude.MatchString(name) || o.Exclude.MatchString(w)) {
-		return false
+		return "matched by --exclude"
 	}
-	return true
+	return ""
+}
+
+// notProducer says why a Conv, Gemm or MatMul node is no producer whose output
+// channels can be cut; "" for other operators, which are no candidates.
+func (p *pruner) notProducer(n *onnxpb.NodeProto) string {
+	switch n.GetOpType() {
+	case "Conv", "Gemm", "MatMul":
+	default:
+		return ""
+	}
+	if len(n.Input) < 2 || len(n.Output) < 1 {
+		return "too few inputs"
+	}
+	w := n.Input[1]
+	if _, ok := p.inits[w]; !ok {
+		if _, isConst := p.consts[w]; isConst {
+			return "weight is a Constant node, not an initializer"
+		}
+		return "weight is not an initializer"
+	}
+	if k := len(p.consumers[w]); k != 1 {
+		return fmt.Sprintf("weight is shared by %d nodes", k)
+	}
+	switch n.GetOpType() {
+	case "Conv":
+		if g := graph.Int(n, "group", 1); g != 1 {
+			return fmt.Sprintf("grouped Conv (group %d)", g)
+		}
+	case "Gemm":
+		return "transA is set"
+	}
+	return ""
 }
 
 type weightT struct {

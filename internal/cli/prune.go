@@ -159,6 +159,9 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if err != nil {
 			return explainShapes(err, shapeSet)
 		}
+		if err := rep.Unchanged(); err != nil {
+			return fmt.Errorf("%s: %w; nothing written", in, err)
+		}
 		res.Report = rep
 		if err := onnx.WriteModel(bw, pm, nil); err != nil {
 			return err
@@ -180,6 +183,9 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			Score: score, Include: inc, Exclude: exc})
 		if err != nil {
 			return err
+		}
+		if err := rep.Unchanged(); err != nil {
+			return fmt.Errorf("%s: %w; nothing written", in, err)
 		}
 		res.Report = rep
 		if o.sparseFormat == "bitmask" {
@@ -258,8 +264,19 @@ func printPrune(e *env, r *pruneResult) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d -> %d\t%.1f%%\n", l.Name, shape, l.Params, l.NewParams, 100*l.SparsityAfter)
 	}
+	for _, x := range rep.Skipped {
+		name := x.Name
+		if x.OpType != "" {
+			name += " (" + x.OpType + ")"
+		}
+		fmt.Fprintf(tw, "%s\t\t\tskipped: %s\n", name, x.Reason)
+	}
 	tw.Flush()
-	fmt.Fprintf(w, "%s: %d layers; parameters %d -> %d, nonzero %d -> %d\n", rep.Method, len(rep.Layers),
+	skippedNote := ""
+	if len(rep.Skipped) > 0 {
+		skippedNote = fmt.Sprintf(" (%d skipped)", len(rep.Skipped))
+	}
+	fmt.Fprintf(w, "%s: %d layers%s; parameters %d -> %d, nonzero %d -> %d\n", rep.Method, len(rep.Layers), skippedNote,
 		rep.ParamsBefore, rep.ParamsAfter, rep.NonzeroBefore, rep.NonzeroAfter)
 	fmt.Fprintf(w, "file size %d -> %d bytes (%d as zstd)\n", r.SizeIn, r.SizeOut, r.ZstdOut)
 	if sp := r.Sparse; sp != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -182,6 +183,67 @@ type quantizeResult struct {
 	Eval     *modelDiff               `json:"evaluation"`
 	PerLayer []onnxq.LayerSensitivity `json:"per_layer,omitempty"`
 	Excluded []string                 `json:"excluded_worst,omitempty"`
+	// Skipped lists the candidate nodes left in float and why (report.nodes[].skip
+	// and --exclude-worst together).
+	Skipped []skipped `json:"skipped"`
+}
+
+// skipped is one candidate (node or tensor) a command left unchanged, and why; the
+// element of the "skipped" array of prune's and quantize's --json.
+type skipped struct {
+	Name   string `json:"name"`
+	OpType string `json:"op_type,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// quantizeSkips lists the nodes of rep that stayed float, then those --exclude-worst kept.
+func quantizeSkips(rep *onnxq.Report, excluded []string) []skipped {
+	out := []skipped{}
+	for _, n := range rep.Nodes {
+		if n.Action == "" {
+			out = append(out, skipped{Name: n.Name, OpType: n.OpType, Reason: cmp.Or(n.Skip, "not quantized")})
+		}
+	}
+	for _, x := range excluded {
+		out = append(out, skipped{Name: x, Reason: "--exclude-worst"})
+	}
+	return out
+}
+
+// skipList names up to limit skipped candidates with their reasons.
+func skipList(s []skipped, limit int) string {
+	var parts []string
+	for i, x := range s {
+		if i == limit {
+			parts = append(parts, fmt.Sprintf("and %d more", len(s)-i))
+			break
+		}
+		name := x.Name
+		if x.OpType != "" {
+			name += " (" + x.OpType + ")"
+		}
+		parts = append(parts, name+": "+x.Reason)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// skipCounts groups skip reasons with their counts, most frequent first:
+// "16 bias is not a float32 initializer, 1 excluded".
+func skipCounts(s []skipped) string {
+	count := map[string]int{}
+	var order []string
+	for _, x := range s {
+		if count[x.Reason] == 0 {
+			order = append(order, x.Reason)
+		}
+		count[x.Reason]++
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return count[b] - count[a] })
+	parts := make([]string, len(order))
+	for i, r := range order {
+		parts[i] = fmt.Sprintf("%d: %s", count[r], r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func runQuantize(e *env, in, out string, f *quantizeFlags) error {
@@ -259,6 +321,10 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		}
 		return err
 	}
+	// A model with nothing to quantize fails here, before any output exists.
+	if err := q.CheckTargets(); err != nil {
+		return fmt.Errorf("%s: %w; nothing written", in, err)
+	}
 	res := &quantizeResult{ORTArith: arith.String()}
 	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
 		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith, Threads: e.threads})
@@ -280,6 +346,10 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return err
 	}
 	res.Report = rep
+	res.Skipped = quantizeSkips(rep, res.Excluded)
+	if !slices.ContainsFunc(rep.Nodes, func(n onnxq.NodeReport) bool { return n.Action != "" }) {
+		return fmt.Errorf("%s: %w: no node was quantized: %s; nothing written", in, onnxq.ErrNothingToQuantize, skipList(res.Skipped, 8))
+	}
 	if w := saturationWarning(opts, arith); w != "" && slices.ContainsFunc(rep.Nodes, func(n onnxq.NodeReport) bool { return n.Action != "" }) {
 		fmt.Fprintln(e.stderr, w)
 	}
@@ -342,6 +412,10 @@ func printQuantize(e *env, r *quantizeResult) {
 		fmt.Fprintf(tw, "%s\t\tfloat (--exclude-worst)\t\t\n", x)
 	}
 	tw.Flush()
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(w, "quantized %d of %d candidate nodes; %d stayed float (%s)\n", len(rep.Nodes)+len(r.Excluded)-len(r.Skipped),
+			len(rep.Nodes)+len(r.Excluded), len(r.Skipped), skipCounts(r.Skipped))
+	}
 	fmt.Fprintln(w)
 	if r.ORTArith == runtime.SaturatingPairsArith.String() {
 		fmt.Fprintln(w, "measured with ONNX Runtime's arithmetic on x86 CPUs without VNNI (--ort-arith avx2): uint8 x int8 products summed in saturating int16 pairs")

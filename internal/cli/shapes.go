@@ -117,12 +117,15 @@ func (e *shapeHintError) Error() string {
 
 // explainShapes wraps err, from running a model on set, with the shapes chosen for
 // open dimensions; err is returned as is when set is real data, explicit --shape
-// values fixed every dimension, or the run was stopped (cancelled, --timeout).
+// values fixed every dimension, or the error is not a node's (runtime.NodeError)
+// or the run was stopped (cancelled, --timeout).
 func explainShapes(err error, set *inputSet) error {
 	if err == nil || set == nil || set.randomRows == 0 {
 		return err
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// Only a node's failure can come from an input's size; a stopped run cannot.
+	var ne *runtime.NodeError
+	if !errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	var he *shapeHintError

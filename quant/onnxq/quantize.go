@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -159,6 +160,51 @@ func (q *Quantizer) Targets() []string {
 		out = append(out, t.label)
 	}
 	return out
+}
+
+// Skipped lists the nodes of the chosen operator types that will stay float, with
+// the reason in NodeReport.Skip, in graph order.
+func (q *Quantizer) Skipped() []NodeReport { return slices.Clone(q.skipped) }
+
+// ErrNothingToQuantize reports a model in which no node can be quantized with the
+// options given (Quantizer.CheckTargets).
+var ErrNothingToQuantize = errors.New("onnxq: nothing to quantize")
+
+// CheckTargets returns nil when at least one node will be quantized, else an error
+// wrapping ErrNothingToQuantize that names why: the operator types the model lacks
+// (and those it has), or every candidate node's reason for staying float.
+func (q *Quantizer) CheckTargets() error {
+	if len(q.targets) > 0 {
+		return nil
+	}
+	if len(q.skipped) > 0 {
+		var parts []string
+		for i, n := range q.skipped {
+			if i == 8 {
+				parts = append(parts, fmt.Sprintf("and %d more", len(q.skipped)-i))
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s (%s): %s", n.Name, n.OpType, n.Skip))
+		}
+		return fmt.Errorf("%w: every %s node stays float: %s", ErrNothingToQuantize, strings.Join(q.opts.OpTypes, "/"), strings.Join(parts, "; "))
+	}
+	has := map[string]int{}
+	for _, n := range q.mp.GetGraph().GetNode() {
+		switch n.GetOpType() {
+		case "Conv", "MatMul", "Gemm", "ConvTranspose", "Attention", "LSTM", "GRU":
+			has[n.GetOpType()]++
+		}
+	}
+	var ops []string
+	for op, k := range has {
+		ops = append(ops, fmt.Sprintf("%d %s", k, op))
+	}
+	slices.Sort(ops)
+	what := "none of those"
+	if len(ops) > 0 {
+		what = strings.Join(ops, ", ")
+	}
+	return fmt.Errorf("%w: the model has no %s nodes (it has %s)", ErrNothingToQuantize, strings.Join(q.opts.OpTypes, ", "), what)
 }
 
 // Quantize is NewQuantizer followed by Apply of every target.
