@@ -19,14 +19,15 @@ import (
 // Exit codes.
 const (
 	ExitOK        = 0  // success
-	ExitFailure   = 1  // an error, a failed check or tolerance, or scan found unknown globals
+	ExitFailure   = 1  // an error, a failed check or tolerance, a compression that changes nothing, or scan found unknown globals
 	ExitDangerous = 2  // scan found dangerous globals
 	ExitUsage     = 64 // bad flags or arguments
 )
 
 const exitCodesHelp = `Exit codes:
   0   success
-  1   error; verification or --tolerance failed; scan found unknown globals
+  1   error; verification or --tolerance failed; scan found unknown globals;
+      prune, quantize or convert --dtype would change nothing (nothing written)
   2   scan found dangerous globals
   64  usage error (bad flags or arguments)
   130 stopped by SIGINT (Ctrl-C), 143 by SIGTERM; temporary files removed`

@@ -152,6 +152,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		if err != nil {
 			return err
 		}
+		if err := castsSomething(in, m, o.dtype); err != nil {
+			return err
+		}
 		if m, err = refit.CastFloats(m, d); err != nil {
 			return usageError{err}
 		}
@@ -330,4 +333,34 @@ func sameFile(a, b string) bool {
 	aa, err1 := filepath.Abs(a)
 	bb, err2 := filepath.Abs(b)
 	return err1 == nil && err2 == nil && aa == bb
+}
+
+// errNothingToCast reports a --dtype that no tensor of the model can take.
+var errNothingToCast = errors.New("--dtype changes nothing")
+
+// castsSomething refuses --dtype on a model without floating-point tensors: the
+// cast was asked for and would do nothing. (Floats already of that type are fine:
+// that convert is a copy, as asked.)
+func castsSomething(in string, m *refit.Model, dtype string) error {
+	count := map[string]int{}
+	var order []string
+	for _, t := range m.Tensors {
+		if t.DType.Float() {
+			return nil
+		}
+		name := t.DType.String()
+		if count[name] == 0 {
+			order = append(order, name)
+		}
+		count[name]++
+	}
+	parts := make([]string, len(order))
+	for i, n := range order {
+		parts[i] = fmt.Sprintf("%d %s", count[n], n)
+	}
+	held := "no tensors"
+	if len(parts) > 0 {
+		held = "only " + strings.Join(parts, ", ") + " tensors"
+	}
+	return fmt.Errorf("%w: %s holds %s, and --dtype %s casts floating-point tensors only; nothing written (leave out --dtype to convert the format)", errNothingToCast, in, held, dtype)
 }

@@ -146,14 +146,25 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 	if !o.AsJSON {
 		printPlan(e, p)
 	}
+	// A GGUF file whose every tensor keeps its type would be copied, not quantized.
+	// (A Hugging Face folder becomes a GGUF file either way.)
+	unchanged := unchangedPlan(p)
+	if st, err := os.Stat(in); err == nil && st.IsDir() {
+		unchanged = nil
+	}
 	if o.DryRun {
 		if o.AsJSON {
 			return writeJSON(e.stdout, res)
 		}
-		if err := p.Check(); err != nil {
+		if unchanged != nil {
+			fmt.Fprintf(e.stdout, "note: %v\n", unchanged)
+		} else if err := p.Check(); err != nil {
 			fmt.Fprintf(e.stdout, "note: quantizing would fail: %v\n", err)
 		}
 		return nil
+	}
+	if unchanged != nil {
+		return fmt.Errorf("%s: %w; nothing written", in, unchanged)
 	}
 	q, err := p.Apply(src, imatrix)
 	if err != nil {
@@ -297,4 +308,23 @@ func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, path s
 		return fmt.Errorf("verify: an F32 file changed values (max error %g)", res.MaxAbs)
 	}
 	return nil
+}
+
+// errNothingQuantized reports a quantization that would leave every tensor as it is.
+var errNothingQuantized = errors.New("nothing to quantize")
+
+// unchangedPlan returns nil when p converts at least one tensor, else an error that
+// says why each tensor keeps its type, grouped by reason.
+func unchangedPlan(p *plan.Plan) error {
+	var skips []skipped
+	for _, t := range p.Tensors {
+		if t.Changed() {
+			return nil
+		}
+		skips = append(skips, skipped{Name: t.Name, Reason: fmt.Sprintf("%s (%s)", t.Reason, t.FromName)})
+	}
+	if len(skips) == 0 {
+		return fmt.Errorf("%w: the file has no tensors", errNothingQuantized)
+	}
+	return fmt.Errorf("%w: every tensor keeps its type for --type %s: %s", errNothingQuantized, p.FileType, skipCounts(skips))
 }

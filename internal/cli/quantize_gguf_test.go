@@ -116,6 +116,18 @@ func TestQuantizeGGUF(t *testing.T) {
 			t.Errorf("with --allow-fallback: %v", err)
 		}
 	})
+	// Every tensor keeping its type is no quantization: an error, nothing written.
+	for name, o := range map[string]*ggufQuantOptions{"F32 to F32": {FileType: "F32"}, "all kept": {FileType: "Q8_0", Keep: []string{"."}}} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, "same.gguf")
+			if _, err := run(in, out, o); !errors.Is(err, errNothingQuantized) {
+				t.Fatalf("runQuantizeGGUF = %v, want errNothingQuantized", err)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a run that changed nothing wrote %s", out)
+			}
+		})
+	}
 	for _, o := range []*ggufQuantOptions{{}, {FileType: "Q9"}, {FileType: "Q4_0", TensorTypes: []string{"x"}}, {FileType: "Q4_0", Keep: []string{"("}}} {
 		t.Run(fmt.Sprintf("usage %+v", *o), func(t *testing.T) {
 			var ue usageError
