@@ -14,9 +14,10 @@ Writes:
                     the same with a Reshape (x.view) between the Convs: the graph's
                     windows are not traced through it, so W defaults to 1 and running
                     fails unless --shape gives the width
-  constweights.onnx Conv + MatMul whose weights are Constant nodes, no initializers
-                    (as Paddle2ONNX exports): nothing to prune or quantize
-                    until the weights are lifted into initializers
+  noweights.onnx    MatMul of input x [N, 4, 4] with itself and a Relu, no initializers:
+                    nothing to prune or quantize, however the graph is prepared
+  noweights_data.npz
+                    8 rows of x (calibration data)
 Seeded; deterministic for a torch build.
 """
 import os, sys
@@ -57,28 +58,20 @@ def recognizer(path, reshape=False):
                       dynamic_axes={"x": {0: "N", 3: "W"}, "logits": {0: "N", 1: "T"}}, opset_version=13)
 
 
-def constweights(path):
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(4).astype(np.float32)
-    m = rng.standard_normal((4 * 6 * 6, 5)).astype(np.float32)
-    const = lambda name, a: helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_v", TensorProto.FLOAT, a.shape, a.ravel()))
-    shape = np.array([1, -1], dtype=np.int64)
+def noweights(path):
     nodes = [
-        const("W", w), const("B", b), const("M", m),
-        helper.make_node("Constant", [], ["S"], value=helper.make_tensor("S_v", TensorProto.INT64, [2], shape)),
-        helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c"], ["r"], name="relu"),
-        helper.make_node("Reshape", ["r", "S"], ["f"], name="flatten"),
-        helper.make_node("MatMul", ["f", "M"], ["y"], name="fc"),
+        helper.make_node("MatMul", ["x", "x"], ["m"], name="attn_scores"),
+        helper.make_node("Relu", ["m"], ["y"], name="relu"),
     ]
-    g = helper.make_graph(nodes, "constweights",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 6, 6])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])])
+    g = helper.make_graph(nodes, "noweights",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 4])])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="hand-built")
     model.ir_version = 7
     onnx.checker.check_model(model)
     onnx.save(model, path)
+    rng = np.random.default_rng(0)
+    np.savez(os.path.splitext(path)[0] + "_data.npz", x=rng.standard_normal((8, 4, 4)).astype(np.float32))
 
 
 if __name__ == "__main__":
@@ -86,4 +79,4 @@ if __name__ == "__main__":
     os.makedirs(out, exist_ok=True)
     recognizer(os.path.join(out, "recognizer.onnx"))
     recognizer(os.path.join(out, "recognizer_reshape.onnx"), reshape=True)
-    constweights(os.path.join(out, "constweights.onnx"))
+    noweights(os.path.join(out, "noweights.onnx"))
