@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -204,4 +206,34 @@ func TestStructuredResidualAdd(t *testing.T) {
 		t.Fatalf("Structured = %v, want ErrUnrepairable", err)
 	}
 	t.Log(err)
+}
+
+// TestUnchanged: a run that prunes nothing reports each candidate's reason and
+// Unchanged wraps ErrNothingPruned; one layer pruned is enough for nil.
+func TestUnchanged(t *testing.T) {
+	w, _ := tensor.NewF32("w", tensor.Shape{2, 2}, []float32{1, -2, 3, -4})
+	b, _ := tensor.NewF32("b", tensor.Shape{2}, []float32{1, 2})
+	ids, _ := tensor.FromBytes("ids", tensor.I32, tensor.Shape{2, 1}, make([]byte, 8))
+	m := &refit.Model{Tensors: []*tensor.Tensor{w, b, ids}}
+	_, rep, err := Weights(m, &Options{Sparsity: 0.5, Exclude: regexp.MustCompile("^w$")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Skipped{{Name: "w", Reason: "matched by --exclude"}, {Name: "ids", Reason: "not floating point (I32)"}}
+	if !slices.Equal(rep.Skipped, want) {
+		t.Errorf("Skipped = %+v, want %+v (b, rank 1, is no candidate)", rep.Skipped, want)
+	}
+	if err := rep.Unchanged(); !errors.Is(err, ErrNothingPruned) {
+		t.Errorf("Unchanged = %v, want ErrNothingPruned", err)
+	}
+	if _, rep, err = Weights(m, &Options{Sparsity: 0.5}); err != nil || rep.Unchanged() != nil {
+		t.Errorf("Weights = %+v, %v; want w pruned and Unchanged nil", rep, err)
+	}
+	_, rep, err = Structured(context.Background(), mnistModel(t, "mnist_cnn.onnx"), nil, &StructuredOptions{Sparsity: 0.5, Exclude: regexp.MustCompile("conv|fc1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Unchanged(); !errors.Is(err, ErrNothingPruned) || len(rep.Skipped) != 4 {
+		t.Errorf("Structured excluding all: Unchanged = %v, skipped %+v; want ErrNothingPruned and 4 nodes", err, rep.Skipped)
+	}
 }

@@ -512,3 +512,37 @@ func TestSaturatesWithoutVNNI(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTargets: a Quantizer with nothing to quantize says so (ErrNothingToQuantize),
+// whether every candidate is skipped or the model has none of the operator types.
+func TestCheckTargets(t *testing.T) {
+	mp, _, _ := loadMNIST(t)
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		skipped int
+	}{
+		{"all excluded", Options{Exclude: []string{".*"}}, 2},
+		{"no such op", Options{OpTypes: []string{"MatMul"}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := NewQuantizer(context.Background(), mp, &tc.opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.CheckTargets(); !errors.Is(err, ErrNothingToQuantize) {
+				t.Errorf("CheckTargets = %v, want ErrNothingToQuantize", err)
+			}
+			if got := len(q.Skipped()); got != tc.skipped {
+				t.Errorf("Skipped() has %d nodes, want %d", got, tc.skipped)
+			}
+		})
+	}
+	q, err := NewQuantizer(context.Background(), mp, &Options{Exclude: []string{"/fc2/.*"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.CheckTargets(); err != nil {
+		t.Errorf("CheckTargets with /fc1/Gemm left = %v", err)
+	}
+}
