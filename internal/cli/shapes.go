@@ -55,7 +55,8 @@ func parseDims(s string) ([]int64, error) {
 	if s == "" {
 		return shape, nil
 	}
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == 'x' || r == 'X' || r == ',' }) {
+	s = strings.NewReplacer("X", "x", ",", "x").Replace(s)
+	for _, f := range strings.Split(s, "x") {
 		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
 		if err != nil || n <= 0 {
 			return nil, fmt.Errorf("dimension %q is not a positive integer", f)
