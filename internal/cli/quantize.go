@@ -307,6 +307,8 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		if evalSet, err = f.run.gather(floatSess); err != nil {
 			return err
 		}
+	} else if len(f.run.shapes) > 0 {
+		return usageError{fmt.Errorf("--shape shapes random inputs; the evaluation runs on %s", evalSet.source)}
 	}
 	var feed onnxq.Feed
 	if calibVals != nil {
