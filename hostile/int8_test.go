@@ -77,6 +77,9 @@ type qdqCase struct {
 	dqAttrs []*onnxpb.AttributeProto
 	opAttrs []*onnxpb.AttributeProto
 	bias    *onnxpb.TensorProto
+	// floatTail adds a float MatMul by a [3, 2] weight after the QDQ output, so that
+	// quantize has a node to quantize (a model with none is refused before running).
+	floatTail bool
 }
 
 func (c qdqCase) model() *onnxpb.ModelProto {
@@ -107,6 +110,13 @@ func (c qdqCase) model() *onnxpb.ModelProto {
 		Input:       []*onnxpb.ValueInfoProto{floatInput("x", c.xDims...)},
 		Output:      []*onnxpb.ValueInfoProto{{Name: proto.String("y")}},
 	}
+	if c.floatTail {
+		tail := &onnxpb.TensorProto{Name: proto.String("tail"), DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
+			Dims: []int64{3, 2}, FloatData: []float32{0.5, -1, 0.25, 2, -0.75, 1}}
+		g.Initializer = append(g.Initializer, tail)
+		g.Node = append(g.Node, node("MatMul", "tail", []string{"y", "tail"}, "z"))
+		g.Output = []*onnxpb.ValueInfoProto{{Name: proto.String("z")}}
+	}
 	return &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g,
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(c.opset)}}}
 }
@@ -134,7 +144,7 @@ func TestHostileQDQUnderSaturatingArith(t *testing.T) {
 	}
 	cases := []qdqCase{
 		{name: "well_formed", op: "MatMul", opset: 13, xDims: []int64{2, 4}, w: i8([]int64{4, 3}, 12),
-			wScale: scales(3), wZero: zeros(3), xZero: scalarU8(0), dqAttrs: []*onnxpb.AttributeProto{intAttr("axis", 1)}},
+			wScale: scales(3), wZero: zeros(3), xZero: scalarU8(0), dqAttrs: []*onnxpb.AttributeProto{intAttr("axis", 1)}, floatTail: true},
 		{name: "per_axis_scale_too_long", op: "MatMul", opset: 13, xDims: []int64{1, 4}, w: i8([]int64{4, 3}, 12),
 			wScale: scales(5), wZero: zeros(5), xZero: scalarU8(128), dqAttrs: []*onnxpb.AttributeProto{intAttr("axis", 1)}},
 		{name: "weight_zero_point_uint8", op: "MatMul", opset: 13, xDims: []int64{1, 4}, w: i8([]int64{4, 3}, 12),
