@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
@@ -302,6 +303,9 @@ func (c *tflConverter) convert(op tflite.Operator) error {
 			return nil
 		}
 		return c.set(out, c.b.Op(onnxOp, base+"_pre", []string{x, y}), op.Options.Int8(0, 0))
+	}
+	if strings.HasPrefix(op.Op, "CUSTOM:") {
+		return c.custom(op, base)
 	}
 	switch op.Op {
 	case "CONV_2D", "DEPTHWISE_CONV_2D":
