@@ -40,3 +40,47 @@ func TestTFLiteBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestTFLiteQuantizedQDQ converts format/tflite's generated int8 model: quantized
+// activations become QuantizeLinear/DequantizeLinear pairs around float operators,
+// and the per-channel conv and depthwise weights stay int8 behind a
+// DequantizeLinear along the output-channel axis.
+func TestTFLiteQuantizedQDQ(t *testing.T) {
+	b, err := os.ReadFile("../format/tflite/testdata/quant_int8.tflite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := TFLite(context.Background(), bytes.NewReader(b), int64(len(b)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := map[string]int32{}
+	for _, tp := range mp.Graph.Initializer {
+		init[tp.GetName()] = tp.GetDataType()
+	}
+	perChannel := 0
+	for _, n := range mp.Graph.Node {
+		if n.GetOpType() != "DequantizeLinear" {
+			continue
+		}
+		for _, a := range n.Attribute {
+			if a.GetName() == "axis" {
+				if a.GetI() != 0 || init[n.Input[0]] != elemInt8 {
+					t.Errorf("per-channel DequantizeLinear %q: axis %d, weights of type %d", n.GetName(), a.GetI(), init[n.Input[0]])
+				}
+				perChannel++
+			}
+		}
+	}
+	if perChannel != 2 {
+		t.Errorf("%d per-channel weight DequantizeLinear nodes, want 2 (conv, depthwise)", perChannel)
+	}
+	ops := countOps(mp)
+	// QUANTIZE, and a QuantizeLinear after each of the 7 operators that follow it
+	if ops["QuantizeLinear"] != 8 {
+		t.Errorf("%d QuantizeLinear nodes, want 8: %v", ops["QuantizeLinear"], ops)
+	}
+	if ops["Conv"] != 2 || ops["Gemm"] != 1 || ops["Softmax"] != 1 {
+		t.Errorf("operators %v", ops)
+	}
+}

@@ -1,0 +1,93 @@
+package tflite
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tf2onnx"
+)
+
+// TestQuantizedVsTFLite converts format/tflite's generated int8 (per-channel) and
+// uint8 (per-tensor, asymmetric) models to ONNX QDQ graphs and compares ONNX Runtime
+// and Refit's runtime with TFLite's own integer kernels (tfjs-tflite) on the same
+// seeded random input. Each output is the DEQUANTIZE of a quantized tensor, so the
+// bound is one quantization step of that tensor: TFLite's fixed-point requantization
+// and the float arithmetic of QDQ may round a value to neighbouring steps.
+func TestQuantizedVsTFLite(t *testing.T) {
+	testtool.NodeModules(t, "@tensorflow/tfjs-tflite")
+	for _, tc := range []struct {
+		file  string
+		steps []float64 // quantization step of each output
+	}{
+		{"quant_int8.tflite", []float64{1.0 / 256, 4.0 / 255}},
+		{"quant_uint8.tflite", []float64{5.0 / 255}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			modelPath, err := filepath.Abs(filepath.Join("..", "..", "format", "tflite", "testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(modelPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mp, err := tf2onnx.TFLite(context.Background(), bytesReader(b), int64(len(b)), nil)
+			if err != nil {
+				t.Fatalf("TFLite: %v", err)
+			}
+			ops := map[string]int{}
+			for _, n := range mp.Graph.Node {
+				ops[n.GetOpType()]++
+			}
+			if ops["QuantizeLinear"] == 0 || ops["DequantizeLinear"] == 0 {
+				t.Fatalf("no QDQ in the converted graph: %v", ops)
+			}
+			s, err := runtime.Load(mp, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(mp.Graph.Output) != len(tc.steps) {
+				t.Fatalf("%d outputs, want %d", len(mp.Graph.Output), len(tc.steps))
+			}
+			for seed := uint64(1); seed <= 3; seed++ {
+				inputs, err := runtime.RandomInputs(s, seed, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := runTFLite(t, modelPath, mp, inputs)
+				for name, got := range map[string]map[string]*runtime.Value{"Refit runtime": runRefit(t, mp, inputs), "ONNX Runtime": runORT(t, mp, inputs)} {
+					for k, o := range mp.Graph.Output {
+						g, w := got[o.GetName()], want[o.GetName()]
+						if g == nil || w == nil || !slices.Equal(g.Shape, w.Shape) {
+							t.Fatalf("%s: output %q missing or of another shape", name, o.GetName())
+						}
+						worst, off := 0.0, 0
+						gf, wf := g.Float32s(), w.Float32s()
+						for i := range wf {
+							d := math.Abs(float64(gf[i]) - float64(wf[i]))
+							worst = max(worst, d)
+							if d > tc.steps[k]*0.5 {
+								off++
+							}
+						}
+						if worst > tc.steps[k]*1.01 {
+							t.Errorf("seed %d, %s vs TFLite, output %q: max abs diff %g > one step %g", seed, name, o.GetName(), worst, tc.steps[k])
+						}
+						if seed == 1 {
+							t.Logf("%s vs TFLite, output %q: max abs diff %.3g (%.2f steps), %d of %d values a step apart", name, o.GetName(), worst, worst/tc.steps[k], off, len(wf))
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
