@@ -370,7 +370,8 @@ func quantUint8Model() *genModel {
 // interpreter. No real int8/uint8 .tflite model ships in the npm or Debian packages
 // the tests can use, so these stand in for post-training-quantized models.
 func TestGenerateQuantFixtures(t *testing.T) {
-	for name, g := range map[string]*genModel{"testdata/quant_int8.tflite": quantInt8Model(), "testdata/quant_uint8.tflite": quantUint8Model()} {
+	for name, g := range map[string]*genModel{"testdata/quant_int8.tflite": quantInt8Model(), "testdata/quant_uint8.tflite": quantUint8Model(),
+		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel()} {
 		got := g.build()
 		if _, err := Decode(bytes.NewReader(got), int64(len(got)), nil); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -388,5 +389,29 @@ func TestGenerateQuantFixtures(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("%s is stale: go test ./format/tflite -run TestGenerateQuantFixtures -update", name)
 		}
+	}
+}
+
+// transposeConvBiasModel is one MediaPipe Convolution2DTransposeBias (SAME padding,
+// stride 2, 3x3 kernel on a 5x4 input: an odd amount of padding to trim) with its
+// options as the 12-byte TfLiteTransposeConvParams {padding, stride_w, stride_h}.
+func transposeConvBiasModel() *genModel {
+	r := rand.New(rand.NewPCG(19, 4))
+	w := make([]float32, 2*3*3*3)
+	for i := range w {
+		w[i] = float32(r.Float64() - 0.5)
+	}
+	f32 := schema.TensorTypeFLOAT32
+	return &genModel{
+		tensors: []fixtureTensor{
+			{name: "input", typ: f32, shape: []int32{1, 5, 4, 3}},
+			{name: "w", typ: f32, shape: []int32{2, 3, 3, 3}, data: f32bytes(w...)},
+			{name: "b", typ: f32, shape: []int32{2}, data: f32bytes(0.25, -0.5)},
+			{name: "output", typ: f32, shape: []int32{1, 9, 8, 2}},
+		},
+		ops: []genOp{{code: codeCustom, custom: "Convolution2DTransposeBias", version: 1, in: []int32{0, 1, 2}, out: []int32{3},
+			customOp: i32bytes(1, 2, 2)}},
+		inputs:  []int32{0},
+		outputs: []int32{3},
 	}
 }
