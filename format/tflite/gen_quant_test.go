@@ -2,9 +2,12 @@ package tflite
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	flatbuffers "github.com/google/flatbuffers/go"
@@ -371,7 +374,7 @@ func quantUint8Model() *genModel {
 // the tests can use, so these stand in for post-training-quantized models.
 func TestGenerateQuantFixtures(t *testing.T) {
 	for name, g := range map[string]*genModel{"testdata/quant_int8.tflite": quantInt8Model(), "testdata/quant_uint8.tflite": quantUint8Model(),
-		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel()} {
+		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel()} {
 		got := g.build()
 		if _, err := Decode(bytes.NewReader(got), int64(len(got)), nil); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -413,5 +416,102 @@ func transposeConvBiasModel() *genModel {
 			customOp: i32bytes(1, 2, 2)}},
 		inputs:  []int32{0},
 		outputs: []int32{3},
+	}
+}
+
+// flexEntry is one attribute of a FlexBuffers map written by flexMap: an int32, a
+// float32, or a vector of int32.
+type flexEntry struct {
+	key   string
+	i     int32
+	f     float32
+	ints  []int32
+	float bool
+}
+
+// flexMapBytes writes a FlexBuffers map with every slot 4 bytes wide: the keys,
+// the keys vector, any int vectors, then the map (keys offset, keys width, length,
+// values, type bytes) and the root (offset, packed type, width).
+func flexMapBytes(entries []flexEntry) []byte {
+	slices.SortFunc(entries, func(a, b flexEntry) int { return strings.Compare(a.key, b.key) })
+	var b []byte
+	u32 := func(v uint32) { b = binary.LittleEndian.AppendUint32(b, v) }
+	align := func() {
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+	}
+	keyPos := make([]int, len(entries))
+	for i, e := range entries {
+		keyPos[i] = len(b)
+		b = append(append(b, e.key...), 0)
+	}
+	align()
+	u32(uint32(len(entries)))
+	keysVec := len(b)
+	for i := range entries {
+		u32(uint32(len(b) - keyPos[i]))
+	}
+	vecPos := make([]int, len(entries))
+	for i, e := range entries {
+		if e.ints != nil {
+			u32(uint32(len(e.ints)))
+			vecPos[i] = len(b)
+			for _, v := range e.ints {
+				u32(uint32(v))
+			}
+		}
+	}
+	u32(uint32(len(b) - keysVec))
+	u32(4)
+	u32(uint32(len(entries)))
+	values := len(b)
+	var types []byte
+	for i, e := range entries {
+		switch {
+		case e.ints != nil:
+			u32(uint32(len(b) - vecPos[i]))
+			types = append(types, 11<<2|2) // VECTOR_INT of 4-byte ints
+		case e.float:
+			u32(math.Float32bits(e.f))
+			types = append(types, 3<<2|2)
+		default:
+			u32(uint32(e.i))
+			types = append(types, 1<<2|2)
+		}
+	}
+	b = append(b, types...)
+	root := len(b)
+	b = binary.LittleEndian.AppendUint32(b, uint32(root-values))
+	return append(b, 9<<2|2, 4) // a map of 4-byte slots; the root is 4 bytes wide
+}
+
+// landmarkOpsModel chains MediaPipe's landmark operators as face_landmark_with_attention
+// uses them (version 2): Landmarks2TransformMatrix on landmarks [1, 10, 3], then
+// TransformTensorBilinear of a [1, 6, 5, 2] feature map to [1, 4, 3, 2] with that
+// matrix, and TransformLandmarks of points [1, 4, 2] with it. The subset has an odd
+// number of indices, as in the real model.
+func landmarkOpsModel() *genModel {
+	f32 := schema.TensorTypeFLOAT32
+	return &genModel{
+		tensors: []fixtureTensor{
+			{name: "landmarks", typ: f32, shape: []int32{1, 10, 3}},
+			{name: "features", typ: f32, shape: []int32{1, 6, 5, 2}},
+			{name: "matrix", typ: f32, shape: []int32{1, 4, 4}},
+			{name: "sampled", typ: f32, shape: []int32{1, 4, 3, 2}},
+			{name: "points", typ: f32, shape: []int32{1, 4, 2}},
+			{name: "points_t", typ: f32, shape: []int32{1, 4, 2}},
+		},
+		ops: []genOp{
+			{code: codeCustom, custom: "Landmarks2TransformMatrix", version: 2, in: []int32{0}, out: []int32{2}, customOp: flexMapBytes([]flexEntry{
+				{key: "left_rotation_idx", i: 1}, {key: "right_rotation_idx", i: 4}, {key: "target_rotation_radians", f: 0.3, float: true},
+				{key: "subset_idxs", ints: []int32{0, 2, 5, 7, 9}}, {key: "output_height", i: 4}, {key: "output_width", i: 3},
+				{key: "scale_x", f: 1.5, float: true}, {key: "scale_y", f: 1.25, float: true}})},
+			{code: codeCustom, custom: "TransformTensorBilinear", version: 2, in: []int32{1, 2}, out: []int32{3},
+				customOp: flexMapBytes([]flexEntry{{key: "output_height", i: 4}, {key: "output_width", i: 3}})},
+			{code: codeCustom, custom: "TransformLandmarks", version: 2, in: []int32{4, 2}, out: []int32{5}},
+		},
+		inputs:  []int32{0, 1, 4},
+		outputs: []int32{2, 3, 5},
 	}
 }

@@ -101,6 +101,7 @@ var mediapipeModels = []mediapipeFile{
 	{pkg: "@mediapipe/holistic", name: "pose_landmark_full.tflite"},
 	{pkg: "@mediapipe/holistic", name: "pose_landmark_heavy.tflite"},
 	{pkg: "@mediapipe/holistic", name: "face_landmark.tflite"},
+	{pkg: "@mediapipe/holistic", name: "face_landmark_with_attention.tflite", custom: "Landmarks2TransformMatrix, TransformTensorBilinear, TransformLandmarks"},
 	{pkg: "@mediapipe/holistic", name: "hand_recrop.tflite"},
 	{pkg: "@mediapipe/objectron", name: "object_detection_3d_camera.tflite"},
 	{pkg: "@mediapipe/objectron", name: "object_detection_3d_chair.tflite"},
