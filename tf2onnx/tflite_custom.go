@@ -38,6 +38,10 @@ func (c *tflConverter) custom(op tflite.Operator, base string) error {
 	switch op.Op {
 	case "CUSTOM:Convolution2DTransposeBias":
 		return c.transposeConvBias(op, base)
+	case "CUSTOM:MaxPoolingWithArgmax2D":
+		return c.maxPoolArgmax(op, base)
+	case "CUSTOM:MaxUnpooling2D":
+		return c.maxUnpool(op, base)
 	case "CUSTOM:TransformLandmarks":
 		return c.transformLandmarks(op, base)
 	case "CUSTOM:TransformTensorBilinear":
@@ -343,5 +347,153 @@ func (c *tflConverter) landmarksToTransformMatrix(op tflite.Operator, base strin
 	z, o := k("z", 0), k("o", 1)
 	m := b.Op("Concat", base+"_flat", []string{a00, a01, z, tx, a10, a11, z, ty, z, z, o, z, z, z, z, o}, graph.IntAttr("axis", 1))
 	c.names[op.Outputs[0]] = b.Op("Reshape", base, []string{m, c.i64s(base+"_shape", 1, 4, 4)})
+	return nil
+}
+
+// poolParams reads TfLitePoolParams {padding, stride_width, stride_height,
+// filter_width, filter_height, activation} from custom options.
+type poolParams struct {
+	same           bool
+	sw, sh, fw, fh int64
+	act            int8
+}
+
+func readPoolParams(op tflite.Operator) (poolParams, error) {
+	v, err := customInts(op, 6)
+	if err != nil {
+		return poolParams{}, err
+	}
+	p := poolParams{same: v[0] == tflPaddingSame, sw: int64(v[1]), sh: int64(v[2]), fw: int64(v[3]), fh: int64(v[4]), act: int8(v[5])}
+	if v[0] != tflPaddingSame && v[0] != tflPaddingValid || min(p.sw, p.sh, p.fw, p.fh) < 1 || max(p.sw, p.sh, p.fw, p.fh) > 1<<16 || v[5] < 0 || v[5] > 6 {
+		return poolParams{}, fmt.Errorf("%w: %s options %v", refit.ErrFormat, op.Op, v)
+	}
+	return p, nil
+}
+
+// tflPadBefore is TFLite's ComputePadding for dilation 1: half the total padding
+// (rounded down) goes before, never negative.
+func tflPadBefore(stride, in, filter, out int64) int64 {
+	return max(0, ((out-1)*stride+filter-in)/2)
+}
+
+// maxPoolArgmax converts MaxPoolingWithArgmax2D: a max pool whose second output is
+// the position of each maximum inside its window, max_y * filter_width + max_x, as
+// float32 (plus 0.1, so that truncation recovers it). ONNX MaxPool's indices are
+// flat NCHW positions; the window origin is subtracted to make them local.
+func (c *tflConverter) maxPoolArgmax(op tflite.Operator, base string) error {
+	if len(op.Inputs) != 1 || len(op.Outputs) != 2 {
+		return fmt.Errorf("%w: %s with %d inputs, %d outputs", refit.ErrFormat, op.Op, len(op.Inputs), len(op.Outputs))
+	}
+	p, err := readPoolParams(op)
+	if err != nil {
+		return err
+	}
+	in := c.shapeOf(op.Inputs[0])
+	if len(in) != 4 || slices.Min(in) < 1 {
+		return unsupported("%s on input of shape %v", op.Op, in)
+	}
+	h, w := in[1], in[2]
+	outSize := func(n, f, s int64) int64 {
+		if p.same {
+			return (n + s - 1) / s
+		}
+		return (n - f + s) / s
+	}
+	oh, ow := outSize(h, p.fh, p.sh), outSize(w, p.fw, p.sw)
+	if oh < 1 || ow < 1 {
+		return fmt.Errorf("%w: %s window %dx%d on %v", refit.ErrFormat, op.Op, p.fh, p.fw, in)
+	}
+	pt, pl := tflPadBefore(p.sh, h, p.fh, oh), tflPadBefore(p.sw, w, p.fw, ow)
+	pb, pr := max(0, (oh-1)*p.sh+p.fh-h-pt), max(0, (ow-1)*p.sw+p.fw-w-pl)
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	vals, idx := c.b.Names.Fresh(base+"_values"), c.b.Names.Fresh(base+"_indices")
+	c.b.Node("MaxPool", vals, []string{c.b.transpose(x, toNCHW)}, []string{vals, idx},
+		graph.IntsAttr("kernel_shape", []int64{p.fh, p.fw}), graph.IntsAttr("strides", []int64{p.sh, p.sw}), graph.IntsAttr("pads", []int64{pt, pl, pb, pr}))
+	if err := c.set(op.Outputs[0], c.b.transpose(vals, toNHWC), p.act); err != nil {
+		return err
+	}
+	row := c.b.Op("Div", base+"_row", []string{idx, c.b.IntData(base+"_w", elemInt64, nil, []int64{w})})
+	y := c.b.Op("Mod", base+"_y", []string{row, c.b.IntData(base+"_h", elemInt64, nil, []int64{h})})
+	xx := c.b.Op("Mod", base+"_x", []string{idx, c.b.IntData(base+"_w2", elemInt64, nil, []int64{w})})
+	originY, originX := make([]int64, oh), make([]int64, ow)
+	for i := range originY {
+		originY[i] = int64(i)*p.sh - pt
+	}
+	for i := range originX {
+		originX[i] = int64(i)*p.sw - pl
+	}
+	dy := c.b.Op("Sub", base+"_dy", []string{y, c.b.IntData(base+"_oy", elemInt64, []int64{1, 1, oh, 1}, originY)})
+	dx := c.b.Op("Sub", base+"_dx", []string{xx, c.b.IntData(base+"_ox", elemInt64, []int64{1, 1, 1, ow}, originX)})
+	local := c.b.Op("Add", base+"_local", []string{c.b.Op("Mul", base+"_dyw", []string{dy, c.b.IntData(base+"_fw", elemInt64, nil, []int64{p.fw})}), dx})
+	f := c.b.Op("Add", base+"_idx_f", []string{c.b.Op("Cast", base+"_idx_c", []string{local}, graph.IntAttr("to", elemFloat)), c.b.Float(base+"_tenth", nil, []float32{0.1})})
+	c.names[op.Outputs[1]] = c.b.transpose(f, toNHWC)
+	return nil
+}
+
+// maxUnpool converts MaxUnpooling2D: the output, filter_height x filter_width times
+// the input's size, is zero except where each input value lands, at its window's
+// origin plus the local position its (truncated) index encodes; positions outside
+// the output are dropped. The values are scattered into a flat buffer with one
+// extra slot that takes the dropped ones.
+func (c *tflConverter) maxUnpool(op tflite.Operator, base string) error {
+	if len(op.Inputs) != 2 || len(op.Outputs) != 1 {
+		return fmt.Errorf("%w: %s with %d inputs, %d outputs", refit.ErrFormat, op.Op, len(op.Inputs), len(op.Outputs))
+	}
+	p, err := readPoolParams(op)
+	if err != nil {
+		return err
+	}
+	in := c.shapeOf(op.Inputs[0])
+	if len(in) != 4 || slices.Min(in) < 1 || !slices.Equal(in, c.shapeOf(op.Inputs[1])) {
+		return unsupported("%s on inputs of shape %v, %v", op.Op, in, c.shapeOf(op.Inputs[1]))
+	}
+	n, h, w, ch := in[0], in[1], in[2], in[3]
+	oh, ow := h*p.fh, w*p.fw
+	size := n * oh * ow * ch
+	if size > 1<<31 {
+		return unsupported("%s output of %d values", op.Op, size)
+	}
+	pt, pl := tflPadBefore(p.sh, oh, p.fh, h), tflPadBefore(p.sw, ow, p.fw, w)
+	x, err := c.in(op, 0)
+	if err != nil {
+		return err
+	}
+	ind, err := c.in(op, 1)
+	if err != nil {
+		return err
+	}
+	i64 := func(name string, shape []int64, v ...int64) string {
+		return c.b.IntData(base+"_"+name, elemInt64, shape, v)
+	}
+	idx := c.b.Op("Cast", base+"_idx", []string{ind}, graph.IntAttr("to", elemInt64)) // truncates, as C's float-to-int
+	my := c.b.Op("Div", base+"_my", []string{idx, i64("fw", nil, p.fw)})
+	mx := c.b.Op("Sub", base+"_mx", []string{idx, c.b.Op("Mul", base+"_myw", []string{my, i64("fw2", nil, p.fw)})})
+	grid := func(name string, count, stride, pad int64, shape []int64) string {
+		v := make([]int64, count)
+		for i := range v {
+			v[i] = int64(i)*stride - pad
+		}
+		return i64(name, shape, v...)
+	}
+	oy := c.b.Op("Add", base+"_oy", []string{my, grid("gy", h, p.sh, pt, []int64{1, h, 1, 1})})
+	ox := c.b.Op("Add", base+"_ox", []string{mx, grid("gx", w, p.sw, pl, []int64{1, 1, w, 1})})
+	inRange := func(v string, hi int64, name string) string {
+		ge := c.b.Op("GreaterOrEqual", base+"_"+name+"_ge", []string{v, i64(name+"_lo", nil, 0)})
+		lt := c.b.Op("Less", base+"_"+name+"_lt", []string{v, i64(name+"_hi", nil, hi)})
+		return c.b.Op("And", base+"_"+name+"_in", []string{ge, lt})
+	}
+	valid := c.b.Op("And", base+"_valid", []string{inRange(oy, oh, "y"), inRange(ox, ow, "x")})
+	flat := c.b.Op("Add", base+"_t1", []string{c.b.Op("Mul", base+"_t0", []string{c.b.Op("Add", base+"_nrow", []string{grid("gn", n, oh, 0, []int64{n, 1, 1, 1}), oy}), i64("ow", nil, ow)}), ox})
+	flat = c.b.Op("Add", base+"_t3", []string{c.b.Op("Mul", base+"_t2", []string{flat, i64("ch", nil, ch)}), grid("gc", ch, 1, 0, []int64{1, 1, 1, ch})})
+	target := c.b.Op("Where", base+"_target", []string{valid, flat, i64("spill", nil, size)})
+	target = c.b.Op("Reshape", base+"_target_col", []string{target, i64("col", []int64{2}, -1, 1)})
+	zeros := c.b.Op("ConstantOfShape", base+"_zeros", []string{i64("size", []int64{1}, size+1)})
+	updates := c.b.Op("Reshape", base+"_updates", []string{x, i64("flat", []int64{1}, -1)})
+	out := c.b.Op("ScatterND", base+"_scatter", []string{zeros, target, updates})
+	out = c.b.slice(base+"_trim", out, []int64{0}, []int64{size}, []int64{0}, []int64{1})
+	c.names[op.Outputs[0]] = c.b.Op("Reshape", base, []string{out, i64("shape", []int64{4}, n, oh, ow, ch)})
 	return nil
 }

@@ -157,3 +157,78 @@ func TestTFLiteLandmarkOps(t *testing.T) {
 		t.Errorf("only %d of %d sampled values inside the feature map: the comparison is nearly vacuous", sampled, 20*24)
 	}
 }
+
+// refMaxPoolArgmax is MaxPoolingWithArgmax2D as MediaPipe defines it (NHWC, batch 1):
+// windows clamped to the input, the first maximum wins, and its index is
+// max_y * filter_w + max_x + 0.1.
+func refMaxPoolArgmax(x []float32, h, w, ch, f, s, padY, padX, oh, ow int) (vals, idx []float64) {
+	for oy := range oh {
+		for ox := range ow {
+			for c := range ch {
+				best, by, bx := math.Inf(-1), 0, 0
+				for fy := range f {
+					for fx := range f {
+						y, xx := oy*s-padY+fy, ox*s-padX+fx
+						if y < 0 || y >= h || xx < 0 || xx >= w {
+							continue
+						}
+						if v := float64(x[(y*w+xx)*ch+c]); v > best {
+							best, by, bx = v, fy, fx
+						}
+					}
+				}
+				vals = append(vals, best)
+				idx = append(idx, float64(float32(by*f+bx)+0.1))
+			}
+		}
+	}
+	return vals, idx
+}
+
+// TestTFLitePoolOps checks MaxPoolingWithArgmax2D and MaxUnpooling2D against their
+// definitions on format/tflite's generated fixture (SAME 3x3/2 with a leading pad,
+// VALID 2x2/2, and the unpooling of the latter).
+func TestTFLitePoolOps(t *testing.T) {
+	b, err := os.ReadFile("../format/tflite/testdata/pool_ops.tflite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := TFLite(context.Background(), bytes.NewReader(b), int64(len(b)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const h, w, ch = 5, 6, 2
+	r := rand.New(rand.NewPCG(19, 6))
+	x := make([]float32, h*w*ch)
+	for i := range x {
+		x[i] = float32(r.IntN(9)) - 4 // repeats, so ties occur: the first maximum must win
+	}
+	in, err := runtime.FromSlice(x, 1, h, w, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runRefit(t, mp, map[string]*runtime.Value{mp.Graph.Input[0].GetName(): in})
+	sameV, sameI := refMaxPoolArgmax(x, h, w, ch, 3, 2, 1, 0, 3, 3) // total padding 2 rows, 1 column
+	validV, validI := refMaxPoolArgmax(x, h, w, ch, 2, 2, 0, 0, 2, 3)
+	unpooled := make([]float64, 4*6*ch)
+	for y := range 2 {
+		for xx := range 3 {
+			for c := range ch {
+				k := int(validI[(y*3+xx)*ch+c])
+				oy, ox := y*2+k/2, xx*2+k%2
+				unpooled[(oy*6+ox)*ch+c] = validV[(y*3+xx)*ch+c]
+			}
+		}
+	}
+	for k, want := range [][]float64{sameV, sameI, validV, validI, unpooled} {
+		g := got[k].Float32s()
+		if len(g) != len(want) {
+			t.Fatalf("output %d: %d values, want %d", k, len(g), len(want))
+		}
+		for i := range want {
+			if float64(g[i]) != want[i] {
+				t.Fatalf("output %d [%d]: %g, want %g", k, i, g[i], want[i])
+			}
+		}
+	}
+}

@@ -374,7 +374,7 @@ func quantUint8Model() *genModel {
 // the tests can use, so these stand in for post-training-quantized models.
 func TestGenerateQuantFixtures(t *testing.T) {
 	for name, g := range map[string]*genModel{"testdata/quant_int8.tflite": quantInt8Model(), "testdata/quant_uint8.tflite": quantUint8Model(),
-		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel()} {
+		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel(), "testdata/pool_ops.tflite": poolOpsModel()} {
 		got := g.build()
 		if _, err := Decode(bytes.NewReader(got), int64(len(got)), nil); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -513,5 +513,31 @@ func landmarkOpsModel() *genModel {
 		},
 		inputs:  []int32{0, 1, 4},
 		outputs: []int32{2, 3, 5},
+	}
+}
+
+// poolOpsModel has MediaPipe's MaxPoolingWithArgmax2D (3x3, stride 2, SAME: padding
+// before the first window; and 2x2, stride 2, VALID) and MaxUnpooling2D of the
+// second one's values and indices, with TfLitePoolParams {padding, stride_w,
+// stride_h, filter_w, filter_h, activation} as custom options.
+func poolOpsModel() *genModel {
+	f32 := schema.TensorTypeFLOAT32
+	params := func(pad, stride, filter int32) []byte { return i32bytes(pad, stride, stride, filter, filter, 0) }
+	return &genModel{
+		tensors: []fixtureTensor{
+			{name: "input", typ: f32, shape: []int32{1, 5, 6, 2}},
+			{name: "same_values", typ: f32, shape: []int32{1, 3, 3, 2}},
+			{name: "same_indices", typ: f32, shape: []int32{1, 3, 3, 2}},
+			{name: "valid_values", typ: f32, shape: []int32{1, 2, 3, 2}},
+			{name: "valid_indices", typ: f32, shape: []int32{1, 2, 3, 2}},
+			{name: "unpooled", typ: f32, shape: []int32{1, 4, 6, 2}},
+		},
+		ops: []genOp{
+			{code: codeCustom, custom: "MaxPoolingWithArgmax2D", version: 1, in: []int32{0}, out: []int32{1, 2}, customOp: params(1, 2, 3)},
+			{code: codeCustom, custom: "MaxPoolingWithArgmax2D", version: 1, in: []int32{0}, out: []int32{3, 4}, customOp: params(2, 2, 2)},
+			{code: codeCustom, custom: "MaxUnpooling2D", version: 1, in: []int32{3, 4}, out: []int32{5}, customOp: params(2, 2, 2)},
+		},
+		inputs:  []int32{0},
+		outputs: []int32{1, 2, 3, 4, 5},
 	}
 }

@@ -91,3 +91,35 @@ func TestQuantizedVsTFLite(t *testing.T) {
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// TestCustomOpFixturesORT runs the ONNX graphs of MediaPipe's custom operators
+// (format/tflite's generated fixtures; tf2onnx's tests check them against the
+// operators' definitions in Refit's runtime) in ONNX Runtime, which must agree.
+func TestCustomOpFixturesORT(t *testing.T) {
+	testtool.NodeModules(t, "onnxruntime-node")
+	for _, file := range []string{"transpose_conv_bias.tflite", "landmark_ops.tflite", "pool_ops.tflite"} {
+		t.Run(file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("..", "..", "format", "tflite", "testdata", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mp, err := tf2onnx.TFLite(context.Background(), bytesReader(b), int64(len(b)), nil)
+			if err != nil {
+				t.Fatalf("TFLite: %v", err)
+			}
+			s, err := runtime.Load(mp, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs, err := runtime.RandomInputs(s, 3, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := compare(t, mp, runRefit(t, mp, inputs), runORT(t, mp, inputs))
+			if d > 1e-5 {
+				t.Errorf("Refit runtime vs ONNX Runtime: max abs diff %g", d)
+			}
+			t.Logf("Refit runtime vs ONNX Runtime: max abs diff %.3g", d)
+		})
+	}
+}
