@@ -22,6 +22,10 @@ const (
 	tflPaddingValid = 2
 )
 
+// maxCustomDim caps the spatial sizes the custom-operator graphs build constant
+// grids for: shapes come from the file, and a grid is allocated per dimension.
+const maxCustomDim = 1 << 20
+
 // customInts reads n little-endian int32 fields from a custom operator's options.
 func customInts(op tflite.Operator, n int) ([]int32, error) {
 	if len(op.Custom) < 4*n {
@@ -178,7 +182,8 @@ func (c *tflConverter) transformTensorBilinear(op tflite.Operator, base string) 
 		return fmt.Errorf("%w: %s with %d inputs", refit.ErrFormat, op.Op, len(op.Inputs))
 	}
 	in, out := c.shapeOf(op.Inputs[0]), c.shapeOf(op.Outputs[0])
-	if len(in) != 4 || len(out) != 4 || in[0] != 1 || out[0] != 1 || in[3] != out[3] || slices.Min(in) < 1 || slices.Min(out) < 1 {
+	if len(in) != 4 || len(out) != 4 || in[0] != 1 || out[0] != 1 || in[3] != out[3] || slices.Min(in) < 1 || slices.Min(out) < 1 ||
+		slices.Max(in) > maxCustomDim || slices.Max(out) > maxCustomDim {
 		return unsupported("%s from %v to %v", op.Op, in, out)
 	}
 	if len(op.Custom) > 0 {
@@ -192,7 +197,7 @@ func (c *tflConverter) transformTensorBilinear(op tflite.Operator, base string) 
 	}
 	h, w, ch := in[1], in[2], in[3]
 	oh, ow := out[1], out[2]
-	if oh*ow > 1<<24 || h*w > 1<<30 {
+	if oh*ow > 1<<22 || h*w > 1<<30 {
 		return unsupported("%s of %v to %v", op.Op, in, out)
 	}
 	x, err := c.in(op, 0)
@@ -389,7 +394,7 @@ func (c *tflConverter) maxPoolArgmax(op tflite.Operator, base string) error {
 		return err
 	}
 	in := c.shapeOf(op.Inputs[0])
-	if len(in) != 4 || slices.Min(in) < 1 {
+	if len(in) != 4 || slices.Min(in) < 1 || slices.Max(in) > maxCustomDim {
 		return unsupported("%s on input of shape %v", op.Op, in)
 	}
 	h, w := in[1], in[2]
@@ -447,14 +452,17 @@ func (c *tflConverter) maxUnpool(op tflite.Operator, base string) error {
 		return err
 	}
 	in := c.shapeOf(op.Inputs[0])
-	if len(in) != 4 || slices.Min(in) < 1 || !slices.Equal(in, c.shapeOf(op.Inputs[1])) {
+	if len(in) != 4 || slices.Min(in) < 1 || slices.Max(in) > maxCustomDim || !slices.Equal(in, c.shapeOf(op.Inputs[1])) {
 		return unsupported("%s on inputs of shape %v, %v", op.Op, in, c.shapeOf(op.Inputs[1]))
 	}
 	n, h, w, ch := in[0], in[1], in[2], in[3]
-	oh, ow := h*p.fh, w*p.fw
-	size := n * oh * ow * ch
-	if size > 1<<31 {
-		return unsupported("%s output of %d values", op.Op, size)
+	oh, ow := h*p.fh, w*p.fw // each at most 2^36: the products below are checked one factor at a time
+	size := int64(1)
+	for _, d := range []int64{n, oh, ow, ch} {
+		if size > (1<<31)/d {
+			return unsupported("%s output of %v x %dx%d", op.Op, in, p.fh, p.fw)
+		}
+		size *= d
 	}
 	pt, pl := tflPadBefore(p.sh, oh, p.fh, h), tflPadBefore(p.sw, ow, p.fw, w)
 	x, err := c.in(op, 0)
