@@ -374,7 +374,7 @@ func quantUint8Model() *genModel {
 // the tests can use, so these stand in for post-training-quantized models.
 func TestGenerateQuantFixtures(t *testing.T) {
 	for name, g := range map[string]*genModel{"testdata/quant_int8.tflite": quantInt8Model(), "testdata/quant_uint8.tflite": quantUint8Model(),
-		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel(), "testdata/pool_ops.tflite": poolOpsModel()} {
+		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel(), "testdata/pool_ops.tflite": poolOpsModel(), "testdata/argmax_unpool.tflite": argmaxUnpoolModel()} {
 		got := g.build()
 		if _, err := Decode(bytes.NewReader(got), int64(len(got)), nil); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -539,5 +539,27 @@ func poolOpsModel() *genModel {
 		},
 		inputs:  []int32{0},
 		outputs: []int32{1, 2, 3, 4, 5},
+	}
+}
+
+// argmaxUnpoolModel is the pair MediaPipe's segmentation models use, 2x2 stride-2
+// MaxPoolingWithArgmax2D then MaxUnpooling2D: the form LiteRT's XNNPACK kernels
+// accept (window equal to stride), so LiteRT.js can be the reference.
+func argmaxUnpoolModel() *genModel {
+	f32 := schema.TensorTypeFLOAT32
+	params := i32bytes(2, 2, 2, 2, 2, 0)
+	return &genModel{
+		tensors: []fixtureTensor{
+			{name: "input", typ: f32, shape: []int32{1, 6, 8, 3}},
+			{name: "values", typ: f32, shape: []int32{1, 3, 4, 3}},
+			{name: "indices", typ: f32, shape: []int32{1, 3, 4, 3}},
+			{name: "unpooled", typ: f32, shape: []int32{1, 6, 8, 3}},
+		},
+		ops: []genOp{
+			{code: codeCustom, custom: "MaxPoolingWithArgmax2D", version: 1, in: []int32{0}, out: []int32{1, 2}, customOp: params},
+			{code: codeCustom, custom: "MaxUnpooling2D", version: 1, in: []int32{1, 2}, out: []int32{3}, customOp: params},
+		},
+		inputs:  []int32{0},
+		outputs: []int32{1, 2, 3},
 	}
 }

@@ -28,9 +28,25 @@ import (
 // a name ("Identity" becomes "Identity_2") to keep ONNX value names unique.
 func runTFLite(t *testing.T, modelPath string, mp *onnxpb.ModelProto, inputs map[string]*runtime.Value) map[string]*runtime.Value {
 	t.Helper()
-	nodeModules := testtool.NodeModules(t, "@tensorflow/tfjs-tflite")
+	return runReference(t, tfjsTFLite, modelPath, mp, inputs)
+}
+
+// A reference TFLite runtime: the npm package and the script that drives it.
+type reference struct{ pkg, script string }
+
+var (
+	tfjsTFLite = reference{"@tensorflow/tfjs-tflite", "tflite_run.js"}
+	// LiteRT.js has kernels for MediaPipe's custom operators, which tfjs-tflite's
+	// interpreter reports as unresolved.
+	liteRTJS = reference{"@litertjs/core", "litert_run.mjs"}
+)
+
+// runReference is runTFLite with the reference runtime ref.
+func runReference(t *testing.T, ref reference, modelPath string, mp *onnxpb.ModelProto, inputs map[string]*runtime.Value) map[string]*runtime.Value {
+	t.Helper()
+	nodeModules := testtool.NodeModules(t, ref.pkg)
 	dir := t.TempDir()
-	args := []string{filepath.Join(testtool.RepoRoot(), "interop", "tflite", "tflite_run.js"), modelPath, dir}
+	args := []string{filepath.Join(testtool.RepoRoot(), "interop", "tflite", ref.script), modelPath, dir}
 	var inputNames []string
 	for i, in := range mp.Graph.Input {
 		v := inputs[in.GetName()]
@@ -48,7 +64,7 @@ func runTFLite(t *testing.T, modelPath string, mp *onnxpb.ModelProto, inputs map
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("TFLite (tfjs-tflite): %v\n%s", err, stderr.Bytes())
+		t.Fatalf("TFLite (%s): %v\n%s", ref.pkg, err, stderr.Bytes())
 	}
 	var res struct {
 		Inputs  []string `json:"inputs"`
@@ -83,9 +99,12 @@ func runTFLite(t *testing.T, modelPath string, mp *onnxpb.ModelProto, inputs map
 type mediapipeFile struct {
 	pkg, name string
 	// custom names MediaPipe custom operators the model uses that tfjs-tflite's
-	// interpreter cannot resolve ("Encountered unresolved custom op"): such models are
-	// compared between ONNX Runtime and Refit's runtime only.
+	// interpreter cannot resolve ("Encountered unresolved custom op"). Such models run
+	// in LiteRT.js when litert is set; LiteRT.js lacks the landmark operators too, so
+	// those models are compared between Refit's runtime and ONNX Runtime only (tf2onnx's
+	// tests check the operators' graphs against their definitions).
 	custom string
+	litert bool
 }
 
 var mediapipeModels = []mediapipeFile{
@@ -108,8 +127,8 @@ var mediapipeModels = []mediapipeFile{
 	{pkg: "@mediapipe/objectron", name: "object_detection_3d_cup.tflite"},
 	{pkg: "@mediapipe/objectron", name: "object_detection_3d_sneakers.tflite"},
 	{pkg: "@mediapipe/objectron", name: "object_detection_ssd_mobilenetv2_oidv4_fp16.tflite"},
-	{pkg: "@mediapipe/selfie_segmentation", name: "selfie_segmentation.tflite", custom: "Convolution2DTransposeBias"},
-	{pkg: "@mediapipe/selfie_segmentation", name: "selfie_segmentation_landscape.tflite", custom: "Convolution2DTransposeBias"},
+	{pkg: "@mediapipe/selfie_segmentation", name: "selfie_segmentation.tflite", custom: "Convolution2DTransposeBias", litert: true},
+	{pkg: "@mediapipe/selfie_segmentation", name: "selfie_segmentation_landscape.tflite", custom: "Convolution2DTransposeBias", litert: true},
 }
 
 // TestMediaPipeVsTFLite compares the ONNX converted from each MediaPipe .tflite, run
@@ -143,16 +162,19 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pm.custom != "" {
-				got, want := runRefit(t, mp, inputs), runORT(t, mp, inputs)
-				d := compare(t, mp, got, want)
+			if pm.custom != "" && !pm.litert {
+				d := compare(t, mp, runRefit(t, mp, inputs), runORT(t, mp, inputs))
 				if d > 1e-3 {
 					t.Errorf("max abs difference Refit runtime vs ONNX Runtime %g", d)
 				}
-				t.Logf("custom operator %s: TFLite's interpreter cannot run it; Refit runtime vs ONNX Runtime max abs diff %.3g", pm.custom, d)
+				t.Logf("custom operators %s: no reference runtime has them; Refit runtime vs ONNX Runtime max abs diff %.3g", pm.custom, d)
 				return
 			}
-			want := runTFLite(t, modelPath, mp, inputs)
+			ref := tfjsTFLite
+			if pm.litert {
+				ref = liteRTJS
+			}
+			want := runReference(t, ref, modelPath, mp, inputs)
 			peak := 0.0 // a constant or all-zero output would make the comparison vacuous
 			for _, v := range want {
 				for _, x := range v.Float32s() {
@@ -178,8 +200,8 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 					worst[name] = max(worst[name], d/scale)
 				}
 			}
-			t.Logf("vs TFLite (tfjs-tflite wasm; %d outputs up to %.3g): max abs diff / output scale: Refit runtime %.2g, ONNX Runtime %.2g",
-				len(mp.Graph.Output), peak, worst["Refit runtime"], worst["ONNX Runtime"])
+			t.Logf("vs TFLite (%s wasm; %d outputs up to %.3g): max abs diff / output scale: Refit runtime %.2g, ONNX Runtime %.2g",
+				ref.pkg, len(mp.Graph.Output), peak, worst["Refit runtime"], worst["ONNX Runtime"])
 		})
 	}
 }
