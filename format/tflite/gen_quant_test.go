@@ -374,7 +374,7 @@ func quantUint8Model() *genModel {
 // the tests can use, so these stand in for post-training-quantized models.
 func TestGenerateQuantFixtures(t *testing.T) {
 	for name, g := range map[string]*genModel{"testdata/quant_int8.tflite": quantInt8Model(), "testdata/quant_uint8.tflite": quantUint8Model(),
-		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel(), "testdata/pool_ops.tflite": poolOpsModel(), "testdata/argmax_unpool.tflite": argmaxUnpoolModel()} {
+		"testdata/transpose_conv_bias.tflite": transposeConvBiasModel(), "testdata/landmark_ops.tflite": landmarkOpsModel(), "testdata/pool_ops.tflite": poolOpsModel(), "testdata/argmax_unpool.tflite": argmaxUnpoolModel(), "testdata/quant_int8_ops.tflite": quantInt8OpsModel()} {
 		got := g.build()
 		if _, err := Decode(bytes.NewReader(got), int64(len(got)), nil); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -561,5 +561,41 @@ func argmaxUnpoolModel() *genModel {
 		},
 		inputs:  []int32{0},
 		outputs: []int32{1, 2, 3},
+	}
+}
+
+// quantInt8OpsModel exercises int8 kernels beyond convolutions, each with its own
+// output scale and zero point: HARD_SWISH, MUL, RESIZE_BILINEAR (half-pixel),
+// LOGISTIC (TFLite's fixed 1/256, -128 output) and MEAN over the spatial axes.
+func quantInt8OpsModel() *genModel {
+	i8, i32, f32 := schema.TensorTypeINT8, schema.TensorTypeINT32, schema.TensorTypeFLOAT32
+	return &genModel{
+		tensors: []fixtureTensor{
+			{name: "input", typ: f32, shape: []int32{1, 6, 6, 4}},                           // 0
+			{name: "input_q", typ: i8, shape: []int32{1, 6, 6, 4}, quant: q(2.0/255, 0)},    // 1
+			{name: "hswish", typ: i8, shape: []int32{1, 6, 6, 4}, quant: q(1.5/255, -60)},   // 2
+			{name: "mul", typ: i8, shape: []int32{1, 6, 6, 4}, quant: q(1.2/255, 5)},        // 3
+			{name: "size", typ: i32, shape: []int32{2}, data: i32bytes(9, 9)},               // 4
+			{name: "resize", typ: i8, shape: []int32{1, 9, 9, 4}, quant: q(1.2/255, 5)},     // 5
+			{name: "sigmoid", typ: i8, shape: []int32{1, 9, 9, 4}, quant: q(1.0/256, -128)}, // 6
+			{name: "axes", typ: i32, shape: []int32{2}, data: i32bytes(1, 2)},               // 7
+			{name: "mean", typ: i8, shape: []int32{1, 1, 1, 4}, quant: q(1.0/255, -128)},    // 8
+			{name: "pooled", typ: f32, shape: []int32{1, 1, 1, 4}},                          // 9
+			{name: "resized", typ: f32, shape: []int32{1, 9, 9, 4}},                         // 10
+		},
+		ops: []genOp{
+			{code: codeQuantize, version: 1, in: []int32{0}, out: []int32{1}},
+			{code: 117, version: 1, in: []int32{1}, out: []int32{2}},                                                    // HARD_SWISH
+			{code: 18, version: 2, in: []int32{2, 1}, out: []int32{3}, optType: 21, nFields: 1, opts: actOpts(actNone)}, // MUL
+			{code: 23, version: 2, in: []int32{3, 4}, out: []int32{5}, optType: 15, nFields: 4, // RESIZE_BILINEAR, half-pixel
+				opts: func(b *flatbuffers.Builder) { b.PrependBoolSlot(3, true, false) }},
+			{code: 14, version: 2, in: []int32{5}, out: []int32{6}}, // LOGISTIC
+			{code: 40, version: 2, in: []int32{6, 7}, out: []int32{8}, optType: 27, nFields: 1, // MEAN, keep_dims
+				opts: func(b *flatbuffers.Builder) { b.PrependBoolSlot(0, true, false) }},
+			{code: codeDequantize, version: 2, in: []int32{8}, out: []int32{9}},
+			{code: codeDequantize, version: 2, in: []int32{5}, out: []int32{10}},
+		},
+		inputs:  []int32{0},
+		outputs: []int32{9, 10},
 	}
 }

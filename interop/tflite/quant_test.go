@@ -30,6 +30,7 @@ func TestQuantizedVsTFLite(t *testing.T) {
 	}{
 		{"quant_int8.tflite", []float64{1.0 / 256, 4.0 / 255}},
 		{"quant_uint8.tflite", []float64{5.0 / 255}},
+		{"quant_int8_ops.tflite", []float64{1.0 / 255, 1.2 / 255}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			modelPath, err := filepath.Abs(filepath.Join("..", "..", "format", "tflite", "testdata", tc.file))
