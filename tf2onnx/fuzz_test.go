@@ -47,7 +47,7 @@ func wellFormed(t *testing.T, mp *onnxpb.ModelProto) {
 // well-formed graph, never a panic.
 func FuzzTFLite(f *testing.F) {
 	for _, p := range []string{"model.tflite", "external.tflite", "quant_int8.tflite", "quant_uint8.tflite",
-		"transpose_conv_bias.tflite", "landmark_ops.tflite", "pool_ops.tflite", "argmax_unpool.tflite"} {
+		"quant_int8_ops.tflite", "transpose_conv_bias.tflite", "landmark_ops.tflite", "pool_ops.tflite", "argmax_unpool.tflite"} {
 		p = "../format/tflite/testdata/" + p
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
