@@ -1,8 +1,9 @@
 // litert_run.mjs runs a .tflite model through LiteRT.js (npm @litertjs/core: the
 // LiteRT C++ runtime compiled to WebAssembly, CPU/XNNPACK) for Refit's interop tests,
-// offline in node. Unlike tfjs-tflite's interpreter it has kernels for MediaPipe's
-// custom operators (Convolution2DTransposeBias, Landmarks2TransformMatrix,
-// TransformTensorBilinear, TransformLandmarks ...).
+// offline in node. Unlike tfjs-tflite's interpreter it runs some of MediaPipe's
+// custom operators through XNNPACK (Convolution2DTransposeBias; MaxPoolingWithArgmax2D
+// and MaxUnpooling2D with the window equal to the stride); it has no kernels for the
+// landmark operators (Landmarks2TransformMatrix ...).
 //
 // Usage: NODE_PATH=/path/to/node_modules node litert_run.mjs model.tflite outdir in0.npy ...
 //

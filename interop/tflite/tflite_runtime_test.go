@@ -21,27 +21,21 @@ import (
 	"github.com/refit-ml/refit/tf2onnx"
 )
 
-// runTFLite runs the .tflite file at modelPath in TFLite's own interpreter (npm
-// @tensorflow/tfjs-tflite, WebAssembly) on inputs, fed in the order of mp's graph
-// inputs, and returns TFLite's outputs under the names of mp's graph outputs. Outputs
-// are matched by position: the converter keeps TFLite's output order, but may suffix
-// a name ("Identity" becomes "Identity_2") to keep ONNX value names unique.
-func runTFLite(t *testing.T, modelPath string, mp *onnxpb.ModelProto, inputs map[string]*runtime.Value) map[string]*runtime.Value {
-	t.Helper()
-	return runReference(t, tfjsTFLite, modelPath, mp, inputs)
-}
-
 // A reference TFLite runtime: the npm package and the script that drives it.
 type reference struct{ pkg, script string }
 
 var (
 	tfjsTFLite = reference{"@tensorflow/tfjs-tflite", "tflite_run.js"}
-	// LiteRT.js has kernels for MediaPipe's custom operators, which tfjs-tflite's
-	// interpreter reports as unresolved.
+	// LiteRT.js's XNNPACK kernels cover some of MediaPipe's custom operators
+	// (Convolution2DTransposeBias; MaxPoolingWithArgmax2D and MaxUnpooling2D with the
+	// window equal to the stride), which tfjs-tflite's interpreter reports as unresolved.
 	liteRTJS = reference{"@litertjs/core", "litert_run.mjs"}
 )
 
-// runReference is runTFLite with the reference runtime ref.
+// runReference runs the .tflite file at modelPath in the reference TFLite runtime ref
+// (WebAssembly, in node) on inputs, fed in the order of mp's graph inputs, and returns
+// its outputs under the names of mp's graph outputs. Outputs are matched by position: the converter keeps TFLite's output order, but may suffix
+// a name ("Identity" becomes "Identity_2") to keep ONNX value names unique.
 func runReference(t *testing.T, ref reference, modelPath string, mp *onnxpb.ModelProto, inputs map[string]*runtime.Value) map[string]*runtime.Value {
 	t.Helper()
 	nodeModules := testtool.NodeModules(t, ref.pkg)
