@@ -9,10 +9,27 @@
 // optimize passes fuse-transposes, eliminate-identity and remove-dead then cancel the
 // pairs that meet (Options.Raw skips them). Constant weights are converted at
 // conversion time: HWIO/OHWI filters to OIHW, depthwise filters to grouped
-// convolutions, float16 and int8/uint8 quantized weights (per tensor or per channel)
-// dequantized to float32 initializers. QUANTIZE / DEQUANTIZE of activations become
-// QuantizeLinear / DequantizeLinear; integer kernels (quantized CONV_2D on int8
-// activations) are reported as unsupported.
+// convolutions, float16 weights dequantized to float32 initializers.
+//
+// # Quantized TFLite
+//
+// int8/uint8 models become ONNX QDQ graphs: every quantized activation is the output
+// of a QuantizeLinear with its tensor's scale and zero point, each operator reads its
+// quantized inputs through DequantizeLinear and computes in float32, as ONNX
+// Runtime's QDQ format expects. Quantized convolution and fully-connected weights
+// stay int8/uint8 initializers behind a DequantizeLinear, per channel (axis) where
+// the TFLite tensor has per-channel scales; int32 biases are dequantized to float32.
+// int16 activations and per-channel activation quantization are unsupported.
+//
+// # MediaPipe custom operators
+//
+// MediaPipe's TFLite custom operators become ONNX subgraphs, following the kernels in
+// mediapipe/util/tflite/operations: Convolution2DTransposeBias (ConvTranspose with
+// TFLite's SAME trimming), MaxPoolingWithArgmax2D (MaxPool with window-local indices
+// as float32), MaxUnpooling2D (ScatterND into a zero buffer), and version 2 of
+// Landmarks2TransformMatrix, TransformTensorBilinear and TransformLandmarks (affine
+// arithmetic, Gather-based bilinear sampling). Their options are C structs or
+// FlexBuffers maps, read with bounds checks.
 //
 // # Errors
 //

@@ -46,7 +46,9 @@ func wellFormed(t *testing.T, mp *onnxpb.ModelProto) {
 // FuzzTFLite converts arbitrary bytes as a TFLite flatbuffer: an error or a
 // well-formed graph, never a panic.
 func FuzzTFLite(f *testing.F) {
-	for _, p := range []string{"../format/tflite/testdata/model.tflite", "../format/tflite/testdata/external.tflite"} {
+	for _, p := range []string{"model.tflite", "external.tflite", "quant_int8.tflite", "quant_uint8.tflite",
+		"quant_int8_ops.tflite", "transpose_conv_bias.tflite", "landmark_ops.tflite", "pool_ops.tflite", "argmax_unpool.tflite"} {
+		p = "../format/tflite/testdata/" + p
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}
@@ -76,5 +78,15 @@ func FuzzTFJSGraph(f *testing.F) {
 		if err == nil {
 			wellFormed(t, mp)
 		}
+	})
+}
+
+// FuzzFlexMap reads arbitrary bytes as FlexBuffers custom options: a map or an
+// error, never a panic.
+func FuzzFlexMap(f *testing.F) {
+	f.Add(ttbOptions)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = flexMap(data)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
@@ -40,6 +41,7 @@ type tflConverter struct {
 	tensors map[string]*tensor.Tensor
 	names   map[int32]string // ONNX value of each tensor index once produced
 	consts  map[int32]*cval  // constants known at conversion time
+	deq     map[int32]string // float (DequantizeLinear) value of each quantized activation
 }
 
 // TFLite converts the first subgraph of a .tflite model to ONNX. Activations stay
@@ -67,7 +69,7 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 	g := f.Graphs[0]
 	ops, inputs, outputs := g.Operators, g.Inputs, g.Outputs
 	c := &tflConverter{b: newBuilder(), m: m, tensors: map[string]*tensor.Tensor{},
-		names: map[int32]string{}, consts: map[int32]*cval{}}
+		names: map[int32]string{}, consts: map[int32]*cval{}, deq: map[int32]string{}}
 	for i := range f.Tensors {
 		if f.Tensors[i].Subgraph == 0 {
 			c.infos = append(c.infos, &f.Tensors[i])
@@ -108,6 +110,9 @@ func TFLite(ctx context.Context, r io.ReaderAt, size int64, opts *Options) (*onn
 				}
 				continue
 			}
+			return nil, fmt.Errorf("tf2onnx: tflite %s: %w", op.Op, err)
+		}
+		if err := c.requantize(op); err != nil {
 			return nil, fmt.Errorf("tf2onnx: tflite %s: %w", op.Op, err)
 		}
 	}
@@ -165,7 +170,7 @@ func (c *tflConverter) info(i int32) (*tflite.TensorInfo, error) {
 // constant returns tensor i's value if it is known at conversion time. Quantized
 // integer constants are dequantized to float32 unless raw is set.
 func (c *tflConverter) constant(i int32, raw bool) (*cval, bool, error) {
-	if v, ok := c.consts[i]; ok {
+	if v, ok := c.consts[i]; ok && !raw {
 		return v, true, nil
 	}
 	info, err := c.info(i)
@@ -227,11 +232,66 @@ func (c *tflConverter) set(i int32, x string, act int8) error {
 	return nil
 }
 
+// in returns the ONNX value of operator input k. A quantized (int8/uint8) activation
+// comes back dequantized to float32: operators compute in float between
+// DequantizeLinear and QuantizeLinear (QDQ), as ONNX Runtime's quantized graphs do.
 func (c *tflConverter) in(op tflite.Operator, k int) (string, error) {
 	if k >= len(op.Inputs) || op.Inputs[k] < 0 {
 		return "", fmt.Errorf("%w: input %d missing", refit.ErrFormat, k)
 	}
-	return c.value(op.Inputs[k])
+	i := op.Inputs[k]
+	if v, ok := c.deq[i]; ok {
+		return v, nil
+	}
+	x, err := c.value(i)
+	if err != nil {
+		return "", err
+	}
+	if _, isConst := c.consts[i]; isConst || !c.quantizedActivation(i) {
+		return x, nil
+	}
+	info := c.infos[i]
+	scale, zp, err := c.qparams(info, x+"_dq")
+	if err != nil {
+		return "", err
+	}
+	y := c.b.Op("DequantizeLinear", x+"_dq", []string{x, scale, zp})
+	c.deq[i] = y
+	return y, nil
+}
+
+// quantizedActivation reports whether tensor i is an int8/uint8 tensor with
+// quantization parameters that operators produce (not a constant).
+func (c *tflConverter) quantizedActivation(i int32) bool {
+	if i < 0 || int(i) >= len(c.infos) {
+		return false
+	}
+	info := c.infos[i]
+	if _, isConst := c.tensors[info.Tensor]; isConst && info.Tensor != "" {
+		return false
+	}
+	return (info.Type == tflInt8 || info.Type == tflUint8) && info.Quantization != nil && len(info.Quantization.Scale) > 0
+}
+
+// requantize quantizes the float results of op that TFLite stores as quantized
+// activations (QuantizeLinear with the output tensor's scale and zero point).
+func (c *tflConverter) requantize(op tflite.Operator) error {
+	if op.Op == "QUANTIZE" {
+		return nil // already a QuantizeLinear
+	}
+	for _, o := range op.Outputs {
+		name, ok := c.names[o]
+		if !ok || !c.quantizedActivation(o) {
+			continue
+		}
+		scale, zp, err := c.qparams(c.infos[o], name+"_q")
+		if err != nil {
+			return err
+		}
+		q := c.b.Op("QuantizeLinear", name+"_q", []string{name, scale, zp})
+		c.names[o] = q
+	}
+	return nil
 }
 
 // constIn returns input k, which must be a constant.
@@ -302,6 +362,9 @@ func (c *tflConverter) convert(op tflite.Operator) error {
 			return nil
 		}
 		return c.set(out, c.b.Op(onnxOp, base+"_pre", []string{x, y}), op.Options.Int8(0, 0))
+	}
+	if strings.HasPrefix(op.Op, "CUSTOM:") {
+		return c.custom(op, base)
 	}
 	switch op.Op {
 	case "CONV_2D", "DEPTHWISE_CONV_2D":
@@ -464,11 +527,10 @@ func (c *tflConverter) convert(op tflite.Operator) error {
 			c.names[out] = c.b.Op("Cast", base, []string{x}, graph.IntAttr("to", elemFloat))
 			return nil
 		}
-		scale, zp, err := c.qparams(info, base)
-		if err != nil {
-			return err
+		if !c.quantizedActivation(op.Inputs[0]) {
+			return unsupported("DEQUANTIZE of type %d", info.Type)
 		}
-		c.names[out] = c.b.Op("DequantizeLinear", base, []string{x, scale, zp})
+		c.names[out] = x // in dequantized it
 	case "QUANTIZE":
 		x, err := c.in(op, 0)
 		if err != nil {
@@ -513,7 +575,7 @@ func (c *tflConverter) requireFloat(i int32) error {
 	if err != nil {
 		return err
 	}
-	if _, isConst := c.consts[i]; !isConst && info.Tensor == "" && info.Type != tflFloat32 {
+	if _, isConst := c.consts[i]; !isConst && info.Tensor == "" && info.Type != tflFloat32 && !c.quantizedActivation(i) {
 		return unsupported("integer activations")
 	}
 	return nil
@@ -544,12 +606,14 @@ func (c *tflConverter) conv(op tflite.Operator, base string) error {
 	o := op.Options
 	depthwise := op.Op == "DEPTHWISE_CONV_2D"
 	var wt *cval
+	var perm []int
 	group := int64(1)
 	var act int8
 	var dw, dh int64
 	if depthwise {
 		// filter [1, H, W, C*M] -> [C*M, 1, H, W], group = C
-		if wt, err = w.transposed([]int{3, 0, 1, 2}); err != nil {
+		perm = []int{3, 0, 1, 2}
+		if wt, err = w.transposed(perm); err != nil {
 			return err
 		}
 		group = in[3]
@@ -560,7 +624,8 @@ func (c *tflConverter) conv(op tflite.Operator, base string) error {
 		dw, dh = int64(o.Int32(5, 1)), int64(o.Int32(6, 1))
 	} else {
 		// filter [O, H, W, I] -> [O, I, H, W]
-		if wt, err = w.transposed([]int{0, 3, 1, 2}); err != nil {
+		perm = []int{0, 3, 1, 2}
+		if wt, err = w.transposed(perm); err != nil {
 			return err
 		}
 		if w.shape[3] != in[3] {
@@ -578,7 +643,11 @@ func (c *tflConverter) conv(op tflite.Operator, base string) error {
 	if err != nil {
 		return err
 	}
-	inputs := []string{c.b.transpose(x, toNCHW), c.b.constant(base+"_w", wt)}
+	wv, err := c.weight(op.Inputs[1], wt, perm, base+"_w")
+	if err != nil {
+		return err
+	}
+	inputs := []string{c.b.transpose(x, toNCHW), wv}
 	if len(op.Inputs) > 2 && op.Inputs[2] >= 0 {
 		bias, err := c.constIn(op, 2)
 		if err != nil {
@@ -614,7 +683,11 @@ func (c *tflConverter) fullyConnected(op tflite.Operator, base string) error {
 	if in := c.shapeOf(op.Inputs[0]); len(in) != 2 {
 		x = c.b.Op("Reshape", base+"_flat", []string{x, c.b.IntData(base+"_flat_shape", elemInt64, []int64{2}, []int64{-1, k})})
 	}
-	inputs := []string{x, c.b.constant(base+"_w", w)}
+	wv, err := c.weight(op.Inputs[1], w, nil, base+"_w")
+	if err != nil {
+		return err
+	}
+	inputs := []string{x, wv}
 	if len(op.Inputs) > 2 && op.Inputs[2] >= 0 {
 		bias, err := c.constIn(op, 2)
 		if err != nil {
@@ -743,4 +816,56 @@ func (c *tflConverter) resize(op tflite.Operator, base string) error {
 	y := c.b.Op("Resize", base+"_nchw", []string{c.b.transpose(x, toNCHW), "", "", sizes}, attrs...)
 	c.names[op.Outputs[0]] = c.b.transpose(y, toNHWC)
 	return nil
+}
+
+// weight adds the constant weights of tensor i, already permuted to wt (float) by
+// perm. Quantized int8/uint8 weights stay integers behind a DequantizeLinear with
+// their scales (per channel along the permuted quantized dimension); others are
+// float initializers.
+func (c *tflConverter) weight(i int32, wt *cval, perm []int, base string) (string, error) {
+	info, err := c.info(i)
+	if err != nil {
+		return "", err
+	}
+	q := info.Quantization
+	if (info.Type != tflInt8 && info.Type != tflUint8) || q == nil || len(q.Scale) == 0 {
+		return c.b.constant(base, wt), nil
+	}
+	raw, ok, err := c.constant(i, true)
+	if err != nil {
+		return "", err
+	}
+	if !ok || !raw.isInt {
+		return c.b.constant(base, wt), nil
+	}
+	if perm != nil {
+		if raw, err = raw.transposed(perm); err != nil {
+			return "", err
+		}
+	}
+	elem := int32(elemInt8)
+	if info.Type == tflUint8 {
+		elem = elemUint8
+	}
+	zps := q.ZeroPoint
+	if len(zps) == 0 {
+		zps = make([]int64, len(q.Scale))
+	}
+	if len(zps) != len(q.Scale) {
+		return "", fmt.Errorf("%w: tensor %q has %d zero points for %d scales", refit.ErrFormat, info.Name, len(zps), len(q.Scale))
+	}
+	w := c.b.IntData(base+"_q", elem, raw.shape, raw.i)
+	if len(q.Scale) == 1 {
+		return c.b.Op("DequantizeLinear", base, []string{w, c.b.Float(base+"_scale", nil, q.Scale[:1]), c.b.IntData(base+"_zp", elem, nil, zps[:1])}), nil
+	}
+	axis := int(q.Dimension)
+	if perm != nil {
+		axis = slices.Index(perm, int(q.Dimension))
+	}
+	if axis < 0 || axis >= len(raw.shape) || raw.shape[axis] != int64(len(q.Scale)) {
+		return "", fmt.Errorf("%w: tensor %q %v has %d scales along dimension %d", refit.ErrFormat, info.Name, info.Shape, len(q.Scale), q.Dimension)
+	}
+	n := []int64{int64(len(q.Scale))}
+	return c.b.Op("DequantizeLinear", base, []string{w, c.b.Float(base+"_scale", n, q.Scale), c.b.IntData(base+"_zp", elem, n, zps)},
+		graph.IntAttr("axis", int64(axis))), nil
 }

@@ -24,6 +24,7 @@ type Operator struct {
 	Inputs  []int32 // tensor indices; -1 marks an omitted optional input
 	Outputs []int32
 	Options Options // builtin options
+	Custom  []byte  // custom_options of a custom operator (a copy), nil when absent
 }
 
 // Options is an operator's builtin options table. Its fields are read by their index
@@ -294,6 +295,9 @@ func readGraphs(buf []byte) ([]Graph, error) {
 				return nil, err
 			}
 			if o.Outputs, err = readInt32s(op.Table(), slot(2), op.Outputs); err != nil {
+				return nil, err
+			}
+			if o.Custom, err = readVector(op.Table(), slot(5), 1, op.CustomOptions); err != nil {
 				return nil, err
 			}
 			p, err := fieldPos(op.Table(), slot(4), 4)
