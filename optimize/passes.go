@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
@@ -89,6 +90,46 @@ func foldConstants(g *state) (int, error) {
 		}
 		g.Remove(n)
 		changes++
+	}
+	return changes, nil
+}
+
+// liftConstants turns Constant nodes into initializers named after their outputs
+// (see onnx.ConstantValue) and bypasses Identity nodes that copy an initializer, so
+// that transforms looking for weights among the initializers find them. Graph
+// outputs keep their names: a Constant or Identity producing one stays.
+func liftConstants(g *state) (int, error) {
+	maxBytes := g.opts.MaxFoldBytes
+	if maxBytes == 0 {
+		maxBytes = 64 << 20
+	}
+	changes := 0
+	for _, n := range g.G.Node {
+		if n == nil {
+			continue
+		}
+		switch {
+		case onnx.IsConstantNode(n):
+			out := n.Output[0]
+			if g.IsOutput(out) || g.IsInput(out) || g.Initializer(out) != nil || len(n.Input) > 0 {
+				continue
+			}
+			tp, err := onnx.ConstantValue(n, maxBytes)
+			if err != nil {
+				continue // strings, oversized sparse values, malformed: left to run time
+			}
+			g.AddInitializer(tp)
+			g.Remove(n)
+			changes++
+		case n.GetOpType() == "Identity" && graph.IsDefaultDomain(n) && len(n.Input) == 1 && len(n.Output) == 1:
+			in, out := n.Input[0], n.Output[0]
+			if in == "" || out == "" || g.IsOutput(out) || g.ConstantInitializer(in) == nil {
+				continue
+			}
+			if g.Bypass(n, in, out) {
+				changes++
+			}
+		}
 	}
 	return changes, nil
 }
