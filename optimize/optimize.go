@@ -110,7 +110,7 @@ type PrepareOptions struct {
 
 // PreparePasses are the passes Prepare runs: the model preparation every ONNX
 // command applies before its own work.
-var PreparePasses = []string{"lift-constants", "fold-constants", "remove-dead", "remove-unused-initializers"}
+var PreparePasses = []string{"lift-constants", "fold-constants", "remove-unused-initializers"}
 
 // Prepare returns a copy of mp with its weights where every transform looks for
 // them: Constant nodes (value, value_float(s), value_int(s), sparse_value) and

@@ -27,6 +27,7 @@ func foldConstants(g *state) (int, error) {
 		maxBytes = 64 << 20
 	}
 	changes := 0
+	written := writers(g)
 	for _, n := range g.G.Node {
 		if n == nil || !graph.IsDefaultDomain(n) || nondeterministic[n.GetOpType()] || hasSubgraph(n) {
 			continue
@@ -72,6 +73,10 @@ func foldConstants(g *state) (int, error) {
 				added = false // a graph output must stay a computed value for clarity; keep the node
 				break
 			}
+			if g.IsInput(o) || g.Initializer(o) != nil || written[o] > 1 {
+				added = false // an invalid graph (a value defined twice) stays invalid
+				break
+			}
 			if outs[i] == nil {
 				added = false
 				break
@@ -104,6 +109,7 @@ func liftConstants(g *state) (int, error) {
 		maxBytes = 64 << 20
 	}
 	changes := 0
+	written := writers(g)
 	for _, n := range g.G.Node {
 		if n == nil {
 			continue
@@ -111,7 +117,7 @@ func liftConstants(g *state) (int, error) {
 		switch {
 		case onnx.IsConstantNode(n):
 			out := n.Output[0]
-			if g.IsOutput(out) || g.IsInput(out) || g.Initializer(out) != nil || len(n.Input) > 0 {
+			if g.IsOutput(out) || g.IsInput(out) || g.Initializer(out) != nil || written[out] > 1 || len(n.Input) > 0 {
 				continue
 			}
 			tp, err := onnx.ConstantValue(n, maxBytes)
@@ -132,6 +138,23 @@ func liftConstants(g *state) (int, error) {
 		}
 	}
 	return changes, nil
+}
+
+// writers counts the nodes writing each value: a value written twice makes the graph
+// invalid, and turning one writer into an initializer must not hide that.
+func writers(g *state) map[string]int {
+	w := map[string]int{}
+	for _, n := range g.G.Node {
+		if n == nil {
+			continue
+		}
+		for _, o := range n.Output {
+			if o != "" {
+				w[o]++
+			}
+		}
+	}
+	return w
 }
 
 // feeds reports whether p is a node with an input whose first output is name: the

@@ -160,8 +160,8 @@ func densify(name string, sp *onnxpb.SparseTensorProto, maxBytes int64) (*onnxpb
 // LiftConstants turns g's Constant nodes into initializers named after their
 // outputs and removes the nodes, so that weights stored as Constant nodes (as
 // Paddle2ONNX and older tf2onnx write them) are initializers like any other. It
-// keeps a Constant that makes a graph output, shares its name with a graph input or
-// initializer, or cannot be expressed as a tensor (strings, sparse values expanding
+// keeps a Constant that makes a graph output, shares its name with a graph input,
+// an initializer or another node's output (an invalid graph stays invalid), or cannot be expressed as a tensor (strings, sparse values expanding
 // past maxBytes, malformed ones: the runtime reports those). Subgraphs keep reading
 // the same name, now an outer-scope initializer. It returns the lifted initializers.
 // Graphs of IR version < 4 list every initializer as an input too; pass them through
@@ -172,6 +172,12 @@ func LiftConstants(mp *onnxpb.ModelProto, maxBytes int64) []*onnxpb.TensorProto 
 		return nil
 	}
 	taken := map[string]bool{}
+	written := map[string]int{}
+	for _, n := range g.Node {
+		for _, o := range n.GetOutput() {
+			written[o]++
+		}
+	}
 	for _, v := range g.Input {
 		taken[v.GetName()] = true
 	}
@@ -184,7 +190,7 @@ func LiftConstants(mp *onnxpb.ModelProto, maxBytes int64) []*onnxpb.TensorProto 
 	var lifted []*onnxpb.TensorProto
 	nodes := g.Node[:0:0]
 	for _, n := range g.Node {
-		if n != nil && IsConstantNode(n) && !taken[n.Output[0]] {
+		if n != nil && IsConstantNode(n) && !taken[n.Output[0]] && written[n.Output[0]] == 1 {
 			if tp, err := ConstantValue(n, maxBytes); err == nil {
 				taken[n.Output[0]] = true
 				lifted = append(lifted, tp)
