@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"testing/fstest"
@@ -151,5 +154,37 @@ func TestDecodeLiftsConstants(t *testing.T) {
 	src := m2.Source.(*Source).Proto()
 	if n := len(src.Graph.Node); n != 2 || src.Graph.Node[0].Output[0] != "out" {
 		t.Errorf("encoded graph has %d nodes (%v first), want the graph-output Constant and Gemm", n, src.Graph.Node[0].Output)
+	}
+}
+
+// Lifting Constant nodes leaves the initializers lazy: decoding a model with 32 MiB
+// of initializer weights and a Constant allocates a fraction of that.
+func TestDecodeLiftingKeepsWeightsLazy(t *testing.T) {
+	const n = 32 << 20
+	g := &onnxpb.GraphProto{Name: proto.String("g"),
+		Initializer: []*onnxpb.TensorProto{{Name: proto.String("big"), DataType: proto.Int32(typeUint8), Dims: []int64{n}, RawData: make([]byte, n)}},
+		Node:        []*onnxpb.NodeProto{constant("c", &onnxpb.AttributeProto{Name: proto.String("value_floats"), Floats: []float32{1, 2}})}}
+	b, err := proto.Marshal(&onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "big.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, g = nil, nil
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m, err := refit.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	defer m.Close()
+	if got := after.TotalAlloc - before.TotalAlloc; got > n/8 {
+		t.Errorf("decoding a model with %d bytes of weights allocated %d bytes", n, got)
+	}
+	if len(m.Tensors) != 2 || m.Tensor("big").Size() != n || m.Tensor("c") == nil {
+		t.Errorf("tensors %d, want big (%d bytes) and the lifted c", len(m.Tensors), n)
 	}
 }
