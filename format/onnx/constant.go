@@ -98,11 +98,11 @@ func densify(name string, sp *onnxpb.SparseTensorProto, maxBytes int64) (*onnxpb
 	}
 	vals, err := protoTensor(sp.Values, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("Constant %q: sparse values: %w", name, err)
+		return nil, fmt.Errorf("onnx: Constant %q: sparse values: %w", name, err)
 	}
 	idx, err := protoTensor(sp.Indices, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("Constant %q: sparse indices: %w", name, err)
+		return nil, fmt.Errorf("onnx: Constant %q: sparse indices: %w", name, err)
 	}
 	shape, err := protoShape(&onnxpb.TensorProto{Name: proto.String(name), Dims: sp.Dims})
 	if err != nil {
