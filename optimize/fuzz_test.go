@@ -66,7 +66,7 @@ func mustMarshal(f *testing.F, mp *onnxpb.ModelProto) []byte {
 // operator, inputs (graph values, constants or missing) and output come from the
 // bytes, so that every pass meets odd arities, shared values and bad attributes.
 func passGraph(data []byte) *onnxpb.ModelProto {
-	ops := []string{"Identity", "Dropout", "Transpose", "Reshape", "Flatten", "MatMul", "Add", "Gemm", "Conv", "BatchNormalization", "Relu"}
+	ops := []string{"Identity", "Dropout", "Transpose", "Reshape", "Flatten", "MatMul", "Add", "Gemm", "Conv", "BatchNormalization", "Relu", "Constant"}
 	pool := []string{"x", "v1", "v2", "v3", "w0", "w1", "w2", "w3", ""}
 	b := newBuilder("x")
 	for _, c := range []struct {
@@ -95,6 +95,8 @@ func passGraph(data []byte) *onnxpb.ModelProto {
 			n.Attribute = append(n.Attribute, graph.IntsAttr("perm", []int64{int64(data[2]), -1}))
 		case 2:
 			n.Attribute = append(n.Attribute, graph.IntAttr("transB", 1), graph.FloatAttr("epsilon", 0))
+		case 3: // a Constant's value (other operators ignore or reject it)
+			n.Attribute = append(n.Attribute, graph.FloatsAttr("value_floats", []float32{1, 2}))
 		}
 		b.g.Node = append(b.g.Node, n)
 		data = data[4:]
@@ -107,6 +109,7 @@ func FuzzPasses(f *testing.F) {
 	f.Add([]byte{2, 1, 0, 1, 2, 2, 0, 2, 3, 2, 6, 3})
 	f.Add([]byte{5, 2, 4, 1, 6, 2, 3, 2, 9, 5, 1, 1})
 	f.Add([]byte{7, 3, 2, 1, 8, 3, 5, 2, 0, 0, 0, 1})
+	f.Add([]byte{11, 0, 3, 1, 0, 1, 3, 2, 5, 2, 1, 1}) // Constant v1, Identity of w0, MatMul
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mp := passGraph(data)
 		before := proto.Clone(mp)

@@ -81,3 +81,20 @@ func (s *state) staticRank(name string) int {
 	}
 	return -1
 }
+
+// dropStaleValueInfo forgets value_info entries of values no node writes any more
+// (rewrites renamed or removed them), so no description outlives its value.
+func (s *state) dropStaleValueInfo() {
+	if len(s.G.ValueInfo) == 0 {
+		return
+	}
+	produced := s.Producers()
+	kept := s.G.ValueInfo[:0]
+	for _, v := range s.G.ValueInfo {
+		if produced[v.GetName()] != nil {
+			kept = append(kept, v)
+		}
+	}
+	clear(s.G.ValueInfo[len(kept):])
+	s.G.ValueInfo = kept
+}

@@ -34,7 +34,9 @@ type Pass struct {
 // Passes lists every pass in the order Model runs them.
 func Passes() []Pass {
 	return []Pass{
+		{"lift-constants", "turn Constant nodes and Identity copies of initializers into initializers", liftConstants},
 		{"fold-constants", "evaluate nodes whose inputs are all constants", foldConstants},
+		{"infer-shapes", "describe intermediate values' types and shapes where inputs and constants determine them", inferShapes},
 		{"eliminate-identity", "remove Identity, inference Dropout and no-op Transpose/Reshape/Cast", eliminateIdentity},
 		{"fuse-transposes", "merge consecutive Transposes; drop identity permutations", fuseTransposes},
 		{"fuse-reshapes", "merge consecutive Reshapes/Flattens into one Reshape", fuseReshapes},
@@ -93,12 +95,37 @@ func Model(ctx context.Context, mp *onnxpb.ModelProto, opts *Options) (*onnxpb.M
 		}
 	}
 	g.Compact()
+	g.dropStaleValueInfo()
 	for _, p := range passes {
 		rep.Passes = append(rep.Passes, PassCount{p.Name, counts[p.Name]})
 	}
 	rep.NodesAfter = len(out.Graph.Node)
 	rep.InitializersAfter = len(out.Graph.Initializer)
 	return out, rep, nil
+}
+
+// PrepareOptions configure Prepare; the zero value lifts constants without folding.
+type PrepareOptions struct {
+	Fold         Evaluator // evaluator for constant folding (nil: no folding)
+	MaxFoldBytes int64     // see Options.MaxFoldBytes
+}
+
+// PreparePasses are the passes Prepare runs: the model preparation every ONNX
+// command applies before its own work.
+var PreparePasses = []string{"lift-constants", "fold-constants", "infer-shapes", "remove-unused-initializers"}
+
+// Prepare returns a copy of mp with its weights where every transform looks for
+// them: Constant nodes (value, value_float(s), value_int(s), sparse_value) and
+// Identity copies of initializers become initializers, nodes whose inputs are all
+// constant are folded (when opts.Fold is set), and intermediate values get their
+// types and shapes where inputs and constants determine them (infer-shapes). Graph output names and the names
+// subgraphs read stay as they are, so the result computes the same outputs. It is
+// the optimizer restricted to PreparePasses; mp is not modified.
+func Prepare(ctx context.Context, mp *onnxpb.ModelProto, opts *PrepareOptions) (*onnxpb.ModelProto, *Report, error) {
+	if opts == nil {
+		opts = &PrepareOptions{}
+	}
+	return Model(ctx, mp, &Options{Only: PreparePasses, Fold: opts.Fold, MaxFoldBytes: opts.MaxFoldBytes})
 }
 
 func selected(opts *Options) []Pass {

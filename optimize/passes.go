@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
@@ -26,6 +27,7 @@ func foldConstants(g *state) (int, error) {
 		maxBytes = 64 << 20
 	}
 	changes := 0
+	written := writers(g)
 	for _, n := range g.G.Node {
 		if n == nil || !graph.IsDefaultDomain(n) || nondeterministic[n.GetOpType()] || hasSubgraph(n) {
 			continue
@@ -71,6 +73,10 @@ func foldConstants(g *state) (int, error) {
 				added = false // a graph output must stay a computed value for clarity; keep the node
 				break
 			}
+			if g.IsInput(o) || g.Initializer(o) != nil || written[o] > 1 {
+				added = false // an invalid graph (a value defined twice) stays invalid
+				break
+			}
 			if outs[i] == nil {
 				added = false
 				break
@@ -91,6 +97,64 @@ func foldConstants(g *state) (int, error) {
 		changes++
 	}
 	return changes, nil
+}
+
+// liftConstants turns Constant nodes into initializers named after their outputs
+// (see onnx.ConstantValue) and bypasses Identity nodes that copy an initializer, so
+// that transforms looking for weights among the initializers find them. Graph
+// outputs keep their names: a Constant or Identity producing one stays.
+func liftConstants(g *state) (int, error) {
+	maxBytes := g.opts.MaxFoldBytes
+	if maxBytes == 0 {
+		maxBytes = 64 << 20
+	}
+	changes := 0
+	written := writers(g)
+	for _, n := range g.G.Node {
+		if n == nil {
+			continue
+		}
+		switch {
+		case onnx.IsConstantNode(n):
+			out := n.Output[0]
+			if g.IsOutput(out) || g.IsInput(out) || g.Initializer(out) != nil || written[out] > 1 || len(n.Input) > 0 {
+				continue
+			}
+			tp, err := onnx.ConstantValue(n, maxBytes)
+			if err != nil {
+				continue // strings, oversized sparse values, malformed: left to run time
+			}
+			g.AddInitializer(tp)
+			g.Remove(n)
+			changes++
+		case n.GetOpType() == "Identity" && graph.IsDefaultDomain(n) && len(n.Input) == 1 && len(n.Output) == 1:
+			in, out := n.Input[0], n.Output[0]
+			if in == "" || out == "" || g.IsOutput(out) || g.ConstantInitializer(in) == nil {
+				continue
+			}
+			if g.Bypass(n, in, out) {
+				changes++
+			}
+		}
+	}
+	return changes, nil
+}
+
+// writers counts the nodes writing each value: a value written twice makes the graph
+// invalid, and turning one writer into an initializer must not hide that.
+func writers(g *state) map[string]int {
+	w := map[string]int{}
+	for _, n := range g.G.Node {
+		if n == nil {
+			continue
+		}
+		for _, o := range n.Output {
+			if o != "" {
+				w[o]++
+			}
+		}
+	}
+	return w
 }
 
 // feeds reports whether p is a node with an input whose first output is name: the

@@ -130,6 +130,9 @@ func (f *File) Tensor(i int) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("onnx: initializer %d out of range [0, %d)", i, len(inits))
 	}
 	var raw tensor.Data
+	if i >= len(f.raw) {
+		return protoTensor(inits[i], nil, f.res) // lifted from a Constant node: data in the proto
+	}
 	if r := f.raw[i]; r.ok {
 		raw = io.NewSectionReader(f.r, r.off, r.n)
 	}
@@ -137,11 +140,15 @@ func (f *File) Tensor(i int) (*tensor.Tensor, error) {
 }
 
 // Model returns the initializers as a Model's tensors, with the model's metadata
-// and, in Model.Source, its graph. Closing the Model closes f.
+// and, in Model.Source, its graph. Weights wherever they live count: the main
+// graph's Constant nodes are first lifted into initializers (see LiftConstants; this
+// changes f.Proto), so that their tensors are listed, transformed and written back
+// like any other. Closing the Model closes f.
 func (f *File) Model() (*refit.Model, error) {
 	if n := len(f.Proto.GetGraph().GetSparseInitializer()); n > 0 {
 		return nil, refit.Unsupportedf("onnx", "graph has %d sparse initializers", n)
 	}
+	LiftConstants(f.Proto, 0)
 	m := &refit.Model{Format: "onnx"}
 	src := &Source{proto: f.Proto}
 	for i := range f.Initializers() {

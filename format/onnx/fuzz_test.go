@@ -11,7 +11,7 @@ import (
 // FuzzDecode checks that no input panics DecodeFS or Sniff, and that every model
 // that decodes re-encodes to a model with the same tensors.
 func FuzzDecode(f *testing.F) {
-	seeds := []string{"testdata/small.onnx", "testdata/ext/model.onnx"}
+	seeds := []string{"testdata/small.onnx", "testdata/ext/model.onnx", "../../testdata/models/prep/paddle_const.onnx"}
 	for _, name := range []string{"node/test_add", "node/test_constant", "node/test_if", "simple/test_sequence_model1", "pytorch-converted/test_Linear"} {
 		seeds = append(seeds, filepath.Join(onnxTestdata, name, "model.onnx"))
 	}

@@ -117,8 +117,7 @@ func runDistill(e *env, o *distillOptions) error {
 	if err := notONNX(o.student); err != nil {
 		return err
 	}
-	sfs, sbase := refit.FileFS(o.student)
-	student, err := onnx.Load(sfs, sbase)
+	student, sfs, err := loadONNX(e.ctx, o.student)
 	if err != nil {
 		return err
 	}

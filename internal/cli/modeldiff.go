@@ -14,7 +14,6 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/numpy"
-	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
@@ -50,8 +49,7 @@ func loadSessionOptions(path string, opts *runtime.Options) (*runtime.Session, *
 	if err := notONNX(path); err != nil {
 		return nil, nil, err
 	}
-	fsys, base := refit.FileFS(path)
-	mp, err := onnx.Load(fsys, base)
+	mp, fsys, err := loadONNX(context.Background(), path)
 	if err != nil {
 		return nil, nil, err
 	}

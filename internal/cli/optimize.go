@@ -25,7 +25,10 @@ func newOptimizeCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "optimize IN.onnx OUT.onnx",
 		Short: "Simplify an ONNX graph without changing its outputs, and prove it by running both",
-		Long: `Optimize folds constants, removes identities, dropout and dead nodes, folds BatchNorm into
+		Long: `Optimize lifts Constant nodes and Identity copies of initializers into initializers
+(--only lift-constants,fold-constants,infer-shapes,remove-unused-initializers is the
+preparation every ONNX command runs first), infers static shapes,
+folds constants, removes identities, dropout and dead nodes, folds BatchNorm into
 Conv/Gemm, fuses MatMul+Add into Gemm, merges consecutive Transposes and Reshapes and
 common subexpressions. Then it runs the original and the result on the same inputs
 (random unless given) and fails if any output moved by more than --tolerance (relative).`,

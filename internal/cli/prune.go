@@ -132,8 +132,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if !runnable(in) {
 			return usageError{fmt.Errorf("structured pruning needs an ONNX model, not %s", in)}
 		}
-		fsys, base := refit.FileFS(in)
-		mp, err := onnx.Load(fsys, base)
+		mp, fsys, err := loadONNX(e.ctx, in)
 		if err != nil {
 			return err
 		}

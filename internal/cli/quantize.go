@@ -18,6 +18,7 @@ import (
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/optimize"
 	"github.com/refit-ml/refit/quant/onnxq"
 	"github.com/refit-ml/refit/runtime"
 )
@@ -34,6 +35,7 @@ type quantizeFlags struct {
 	calib, eval, ortArith                                  string
 	calibRows                                              int64
 	perLayer, asJSON, force                                bool
+	noPreprocess                                           bool
 	run                                                    runInputs
 	gguf                                                   ggufQuantOptions
 }
@@ -114,6 +116,7 @@ or a folder of <input>.npy files.`,
 	fl.IntVar(&f.excludeWorst, "exclude-worst", 0, "keep the N most damaging layers in float")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fl.BoolVar(&f.force, "force", false, "overwrite an existing output")
+	fl.BoolVar(&f.noPreprocess, "no-preprocess", false, "ONNX: quantize the graph as it is, without optimizing it first (Constant weights are still lifted)")
 	f.run.flags(fl)
 	return cmd
 }
@@ -186,6 +189,8 @@ type quantizeResult struct {
 	// Skipped lists the candidate nodes left in float and why (report.nodes[].skip
 	// and --exclude-worst together).
 	Skipped []skipped `json:"skipped"`
+	// Preprocess is what the graph optimization before quantizing changed (nil with --no-preprocess).
+	Preprocess *optimize.Report `json:"preprocess,omitempty"`
 }
 
 // skipped is one candidate (node or tensor) a command left unchanged, and why; the
@@ -260,8 +265,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
 	opts.Threads = e.threads
-	fsys, base := refit.FileFS(in)
-	mp, err := onnx.Load(fsys, base)
+	mp, fsys, err := loadONNX(e.ctx, in)
 	if err != nil {
 		return err
 	}
@@ -316,7 +320,14 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 			return err
 		}
 	}
-	q, err := onnxq.NewQuantizer(e.ctx, mp, opts, feed)
+	res := &quantizeResult{ORTArith: arith.String()}
+	qin := mp
+	if !f.noPreprocess {
+		if qin, res.Preprocess, err = preprocessQuantize(e.ctx, mp); err != nil {
+			return err
+		}
+	}
+	q, err := onnxq.NewQuantizer(e.ctx, qin, opts, feed)
 	if err != nil {
 		if err == onnxq.ErrNeedCalibration {
 			return usageError{fmt.Errorf("--method %s: give --calib DATA", f.method)}
@@ -327,7 +338,6 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err := q.CheckTargets(); err != nil {
 		return fmt.Errorf("%s: %w; nothing written", in, err)
 	}
-	res := &quantizeResult{ORTArith: arith.String()}
 	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
 		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith, Threads: e.threads})
 		if err != nil {
@@ -394,6 +404,9 @@ func printQuantize(e *env, r *quantizeResult) {
 	rep := r.Report
 	fmt.Fprintf(w, "%s quantization (%s): %s -> %s (%.1f%%)\n", rep.Method, rep.Format,
 		byteSize(rep.SizeBefore), byteSize(rep.SizeAfter), 100*float64(rep.SizeAfter)/math.Max(1, float64(rep.SizeBefore)))
+	if p := r.Preprocess; p != nil && (p.NodesBefore != p.NodesAfter || p.InitializersBefore != p.InitializersAfter) {
+		fmt.Fprintf(w, "preprocessed (graph optimized first; --no-preprocess skips): %d -> %d nodes\n", p.NodesBefore, p.NodesAfter)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tOP\tQUANTIZED AS\tWEIGHT REL ERR\tWEIGHT BYTES")
 	for _, n := range rep.Nodes {
