@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -46,9 +47,10 @@ const (
 	// Structured pruning's channel fraction.
 	structuredSparsity = 0.25
 	// Seeded inputs the outputs are compared on (each a separate run, concatenated), and
-	// the calibration rows of static quantization.
+	// the rows given to static quantization (three quarters calibrate, a quarter is held
+	// out for its own check; fewer rows miss a classifier's negative logits).
 	evalRuns  = 4
-	calibRows = 8
+	calibRows = 16
 )
 
 // The steps run on every model, in this order.
@@ -65,7 +67,41 @@ var steps = []string{stepRun, stepOptimize, stepDynamic, stepStatic, stepGlobal,
 
 // expectedFail lists the steps known to fail on a model, with the reason and who fixes it.
 // A listed step that passes fails the test, so the list is flipped as the fixes land.
-var expectedFail = map[string]string{}
+var expectedFail = map[string]string{
+	// onnxprep (issue 10 items 1, 4): Paddle2ONNX stores every weight as a Constant node,
+	// so quantize finds no weight initializer (and writes an unchanged copy), prune finds
+	// no layers.
+	"paddle_ocr_cls/" + stepDynamic:    "onnxprep: weights are Constant nodes, nothing is quantized",
+	"paddle_ocr_cls/" + stepStatic:     "onnxprep: weights are Constant nodes, nothing is quantized",
+	"paddle_ocr_cls/" + stepGlobal:     "onnxprep: weights are Constant nodes, prune finds 0 layers",
+	"paddle_ocr_cls/" + stepStructured: "onnxprep: weights are Constant nodes, structured pruning removes nothing and exits 0",
+	"paddle_ocr_det/" + stepDynamic:    "onnxprep: weights are Constant nodes, nothing is quantized",
+	"paddle_ocr_det/" + stepStatic:     "onnxprep: weights are Constant nodes, nothing is quantized",
+	"paddle_ocr_det/" + stepGlobal:     "onnxprep: weights are Constant nodes, prune finds 0 layers",
+	"paddle_ocr_det/" + stepStructured: "onnxprep: weights are Constant nodes, structured pruning removes nothing and exits 0",
+	"paddle_ocr_rec/" + stepDynamic:    "onnxprep: weights are Constant nodes, nothing is quantized",
+	"paddle_ocr_rec/" + stepStatic:     "onnxprep: weights are Constant nodes, nothing is quantized",
+	"paddle_ocr_rec/" + stepGlobal:     "onnxprep: weights are Constant nodes, prune finds 0 layers",
+	"paddle_ocr_rec/" + stepStructured: "onnxprep: weights are Constant nodes, structured pruning removes nothing and exits 0",
+	// onnxshape (issue 10 item 2): structured pruning learns value shapes on random inputs
+	// with every symbolic dimension 1, whatever --input says; a 1-sample signal is
+	// shorter than the STFT kernel.
+	"oww_melspectrogram/" + stepStructured: "onnxshape: shape run uses 1 sample for the symbolic length (STFT Conv kernel 512)",
+	"silero_vad_op15/" + stepStructured:    "onnxshape: shape run uses 1 sample for the symbolic length (STFT Conv kernel 256)",
+	// Not in anybody's area yet.
+	"oww_melspectrogram/" + stepDynamic: "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
+	"oww_melspectrogram/" + stepStatic:  "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
+	"silero_vad_op15/" + stepDynamic:    "gap: the LSTM cell's weights (128k of 309k) are Sliced inside an If branch; quantize does not enter subgraphs",
+	"silero_vad_op15/" + stepStatic:     "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
+	"silero_vad_v6/" + stepDynamic:      "gap: every weight is a Constant node inside If branches; quantize does not enter subgraphs",
+	"silero_vad_v6/" + stepStatic:       "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
+	"silero_vad_v6/" + stepGlobal:       "gap: every weight is a Constant node inside If branches; prune does not enter subgraphs",
+	"silero_vad_v6/" + stepStructured:   "gap: every weight is inside If branches; structured pruning removes nothing and exits 0",
+}
+
+// structuredReason matches the messages by which structured pruning declines a graph
+// it cannot repair (rather than failing for another reason).
+var structuredReason = regexp.MustCompile(`cannot repair|is not supported|no prunable|no (Conv|Gemm|MatMul)`)
 
 // input describes one model input: its concrete shape and what values it gets.
 type input struct {
@@ -252,6 +288,13 @@ func TestCorpus(t *testing.T) {
 // runModel runs every step on one model and returns its table row.
 func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 	work := t.TempDir()
+	if keep := os.Getenv("REFIT_CORPUS_WORK"); keep != "" {
+		// Keeps inputs and outputs for a look afterwards.
+		work = filepath.Join(keep, m.name)
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	mp := loadProto(t, path)
 	producer := strings.TrimSpace(mp.GetProducerName() + " " + mp.GetProducerVersion())
 	exporter := producer
@@ -332,8 +375,9 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 		}
 		return result{figure: fig}
 	}
-	res[stepDynamic] = quantStep("dynamic")
-	res[stepStatic] = quantStep("static", "--calib", calibDir, "--calib-rows", fmt.Sprint(calibRows/2), "--batch-size", "1")
+	// Dynamic quantization covers MatMul/Gemm by default; these graphs are mostly Conv.
+	res[stepDynamic] = quantStep("dynamic", "--op-types", "Conv,MatMul,Gemm")
+	res[stepStatic] = quantStep("static", "--calib", calibDir, "--calib-rows", fmt.Sprint(calibRows*3/4), "--batch-size", "1")
 
 	res[stepGlobal] = func() result {
 		out := filepath.Join(work, "pruned.onnx")
@@ -375,12 +419,13 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 		out := filepath.Join(work, "structured.onnx")
 		stdout, err := runCmd(bin, append([]string{"prune", path, out, "--method", "structured", "--sparsity", fmt.Sprint(structuredSparsity), "--json"}, inputFlags...)...)
 		if err != nil {
-			// Declining is a pass when it says why; the message is the figure.
-			msg := strings.TrimSpace(string(stdout))
-			if msg == "" {
-				return result{err: fmt.Errorf("refit prune --method structured failed without a reason: %v", err)}
+			// Declining is a pass when it names what in the graph prevents it; the
+			// message is the figure.
+			msg := lastLine(string(stdout))
+			if !structuredReason.MatchString(msg) {
+				return result{err: fmt.Errorf("refit prune --method structured: %v: %s", err, msg)}
 			}
-			return result{figure: "declined: " + lastLine(msg)}
+			return result{figure: "declined: " + msg}
 		}
 		var rep struct {
 			Report struct {
@@ -415,7 +460,7 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 			cell = "fails: " + reason
 		default:
 			t.Errorf("%s: %v", s, r.err)
-			cell = "FAILS: " + firstLine(r.err.Error())
+			cell = "FAILS: " + lastLine(r.err.Error())
 		}
 		cells = append(cells, strings.ReplaceAll(strings.TrimSpace(cell), "|", "/"))
 	}
