@@ -305,7 +305,7 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 		t.Errorf("producer %q, want %s", producer, m.exporter)
 	}
 	if m.exporter == "Paddle2ONNX" {
-		exporter = "Paddle2ONNX (p2o.* names; producer empty)"
+		exporter = "Paddle2ONNX (producer empty; p2o.* dims)"
 	}
 	nodes, params := countGraph(mp.GetGraph())
 
@@ -425,7 +425,7 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 			if !structuredReason.MatchString(msg) {
 				return result{err: fmt.Errorf("refit prune --method structured: %v: %s", err, msg)}
 			}
-			return result{figure: "declined: " + msg}
+			return result{figure: "declined: " + strings.TrimPrefix(msg, "refit: prune: ")}
 		}
 		var rep struct {
 			Report struct {
@@ -457,7 +457,7 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 			cell = "ok " + cell
 		case xfail:
 			t.Logf("%s: fails as expected (%s): %v", s, reason, r.err)
-			cell = "fails: " + reason
+			cell = "expected failure: " + reason
 		default:
 			t.Errorf("%s: %v", s, r.err)
 			cell = "FAILS: " + lastLine(r.err.Error())
