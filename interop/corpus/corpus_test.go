@@ -107,8 +107,8 @@ var structuredReason = regexp.MustCompile(`cannot repair|is not supported|no pru
 type input struct {
 	name  string
 	shape []int64
-	// kind: "image" (a normalized RGB picture: dark strokes on a light background, in
-	// [-1, 1]), "audio" (tones plus noise in [-1, 1]), "audio16" (the same at int16 scale),
+	// kind: "text" (a normalized RGB picture of printed text: dark glyphs on a light
+	// page, in [-1, 1]), "audio" (tones plus noise in [-1, 1]), "audio16" (the same at int16 scale),
 	// "normal" (N(0, scale)), "uniform" ([lo, hi)), "zeros", "int64" (value).
 	kind    string
 	lo, hi  float64
@@ -130,9 +130,9 @@ var feeds = map[string]struct {
 }{
 	// PaddleOCR: images normalized to [-1, 1]; the classifier sees 48x192 crops, the
 	// recognizer 48xW lines, the detector pages in multiples of 32.
-	"paddle_ocr_cls": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 48, 192}, kind: "image"}}},
-	"paddle_ocr_det": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 128, 128}, kind: "image"}}},
-	"paddle_ocr_rec": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 48, 160}, kind: "image"}}},
+	"paddle_ocr_cls": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 48, 192}, kind: "text"}}},
+	"paddle_ocr_det": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 128, 128}, kind: "text"}}},
+	"paddle_ocr_rec": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 48, 160}, kind: "text"}}},
 	// openWakeWord: 16 kHz audio at int16 scale -> mel frames (76x32, values around
 	// x/10+2) -> 96-dim embeddings -> per-wake-word classifiers over 16..25 embeddings.
 	"oww_melspectrogram": {"pytorch", []input{{name: "input", shape: []int64{1, 1760}, kind: "audio16"}}},
@@ -334,7 +334,10 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 
 	optPath := filepath.Join(work, "opt.onnx")
 	res[stepOptimize] = func() result {
-		if out, err := runCmd(bin, append([]string{"optimize", path, optPath}, inputFlags...)...); err != nil {
+		// optimize's own check defaults to 1e-5; Refit and ONNX Runtime already differ by
+		// 1.4e-5 on PP-OCRv4 det, whose outputs BN folding moves by 1.1e-5. The check
+		// that matters here is against ONNX Runtime, below.
+		if out, err := runCmd(bin, append([]string{"optimize", path, optPath, "--tolerance", "1e-4"}, inputFlags...)...); err != nil {
 			return result{err: fmt.Errorf("refit optimize: %v: %s", err, out)}
 		}
 		got, err := runORT(t, nodeModules, work, "opt", optPath, evalFiles)
@@ -355,7 +358,9 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 	}
 	quantStep := func(method string, extra ...string) result {
 		out := filepath.Join(work, "q-"+method+".onnx")
-		args := append([]string{"quantize", path, out, "--method", method, "--json"}, extra...)
+		// Per-channel weight scales: MobileNet-style depthwise convolutions (PP-LCNet,
+		// PP-OCRv4) lose too much with one scale per tensor.
+		args := append([]string{"quantize", path, out, "--method", method, "--per-channel", "--per-layer=false", "--json"}, extra...)
 		stdout, err := runCmd(bin, append(append(args, inputFlags...), quantExtra...)...)
 		if err != nil {
 			return result{err: fmt.Errorf("refit quantize --method %s: %v: %s", method, err, stdout)}
@@ -589,21 +594,8 @@ func makeInputs(t *testing.T, ins []input, rows int, seed uint64) map[string]*ru
 
 func fillRow(f []float32, in input, r *rand.Rand) {
 	switch in.kind {
-	case "image":
-		// Channels of H x W: a light page with a few dark horizontal strokes and noise.
-		h, w := int(in.shape[len(in.shape)-2]), int(in.shape[len(in.shape)-1])
-		phase := r.Float64() * 6
-		for c := 0; c*h*w < len(f); c++ {
-			for y := range h {
-				for x := range w {
-					v := 0.85 + 0.1*r.Float64()
-					if (y*7/h)%2 == 1 && math.Sin(float64(x)/3+phase) > -0.2 {
-						v = 0.1 + 0.15*r.Float64()
-					}
-					f[c*h*w+y*w+x] = float32((v - 0.5) / 0.5)
-				}
-			}
-		}
+	case "text":
+		drawText(f, in, r)
 	case "audio", "audio16":
 		amp := 0.3
 		if in.kind == "audio16" {
@@ -810,4 +802,66 @@ func firstLine(s string) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return firstLine(lines[len(lines)-1])
+}
+
+// glyphs is a 5x7 bitmap font for the text images (one string of 7 rows per glyph).
+var glyphs = map[rune][7]string{
+	'R': {"####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"},
+	'E': {"#####", "#....", "#....", "####.", "#....", "#....", "#####"},
+	'F': {"#####", "#....", "#....", "####.", "#....", "#....", "#...."},
+	'I': {"#####", "..#..", "..#..", "..#..", "..#..", "..#..", "#####"},
+	'T': {"#####", "..#..", "..#..", "..#..", "..#..", "..#..", "..#.."},
+	'O': {".###.", "#...#", "#...#", "#...#", "#...#", "#...#", ".###."},
+	'N': {"#...#", "##..#", "#.#.#", "#..##", "#...#", "#...#", "#...#"},
+	'X': {"#...#", "#...#", ".#.#.", "..#..", ".#.#.", "#...#", "#...#"},
+	'A': {".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"},
+	'S': {".####", "#....", "#....", ".###.", "....#", "....#", "####."},
+	'M': {"#...#", "##.##", "#.#.#", "#.#.#", "#...#", "#...#", "#...#"},
+	'0': {".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."},
+	'2': {".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"},
+	'6': {"..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."},
+}
+
+// drawText fills one C x H x W row with lines of printed capitals (chosen by r) on a
+// light, slightly noisy page, normalized as PaddleOCR does ((v - 0.5) / 0.5).
+func drawText(f []float32, in input, r *rand.Rand) {
+	h, w := int(in.shape[len(in.shape)-2]), int(in.shape[len(in.shape)-1])
+	pix := make([]float64, h*w)
+	for i := range pix {
+		pix[i] = 0.88 + 0.08*r.Float64()
+	}
+	const alphabet = "REFITONXASM026"
+	scale := max(2, h/12) // a 48-pixel line gets 28-pixel capitals
+	if h > 64 {
+		scale = 3
+	}
+	lineH := 9 * scale
+	for top := (h%lineH)/2 + scale; top+7*scale <= h; top += lineH {
+		x := scale + r.IntN(2*scale)
+		for x+5*scale <= w {
+			g := glyphs[rune(alphabet[r.IntN(len(alphabet))])]
+			ink := 0.05 + 0.15*r.Float64()
+			for gy, row := range g {
+				for gx, c := range row {
+					if c != '#' {
+						continue
+					}
+					for dy := range scale {
+						for dx := range scale {
+							pix[(top+gy*scale+dy)*w+x+gx*scale+dx] = ink
+						}
+					}
+				}
+			}
+			x += 6 * scale
+			if r.IntN(6) == 0 {
+				x += 4 * scale // a space
+			}
+		}
+	}
+	for c := 0; c*h*w < len(f); c++ {
+		for i, v := range pix {
+			f[c*h*w+i] = float32((v - 0.5) / 0.5)
+		}
+	}
 }
