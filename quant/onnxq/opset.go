@@ -206,6 +206,9 @@ func (u *upgrader) graph(g *onnxpb.GraphProto) error {
 		case (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && u.changed(13):
 			// Before 13 these normalized over all dimensions from axis on (a 2-D view);
 			// since 13 over one axis. Flatten, normalize the last axis, and restore the shape.
+			if len(n.GetInput()) != 1 || len(n.GetOutput()) != 1 {
+				return fmt.Errorf("onnxq: %s %q has %d inputs and %d outputs, want 1 and 1: %w", op, n.GetName(), len(n.GetInput()), len(n.GetOutput()), refit.ErrFormat)
+			}
 			axis := int64(1)
 			if a := takeAttr(n, "axis"); a != nil {
 				axis = a.GetI()
