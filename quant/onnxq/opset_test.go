@@ -87,3 +87,20 @@ func TestUpgradeOpsetKeepsOutputs(t *testing.T) {
 		t.Errorf("Upsample at opset 9: %v, want ErrUnsupported", err)
 	}
 }
+
+// Malformed old-opset nodes (from an untrusted file) are errors, never a panic or a
+// silently different graph.
+func TestUpgradeOpsetMalformed(t *testing.T) {
+	for name, n := range map[string]*onnxpb.NodeProto{
+		"Slice without ends":    node("Slice", []string{"x"}, []string{"y"}, intsAttr("starts", 0)),
+		"Softmax without input": {OpType: proto.String("Softmax"), Output: []string{"y"}},
+		"Pad without pads":      node("Pad", []string{"x"}, []string{"y"}),
+		"TopK without k":        node("TopK", []string{"x"}, []string{"v", "i"}),
+	} {
+		mp := &onnxpb.ModelProto{OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(9)}},
+			Graph: &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{n}}}
+		if err := upgradeOpset(mp, 13); !errors.Is(err, refit.ErrFormat) {
+			t.Errorf("%s: %v, want ErrFormat", name, err)
+		}
+	}
+}
