@@ -273,11 +273,11 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 
 // runOutputs runs both sessions on set and compares their outputs (compare.Outputs).
 func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, error) {
-	outA, err := sa.Run(ctx, set.values)
+	outA, err := runRows(ctx, sa, set.values)
 	if err != nil {
 		return nil, explainShapes(fmt.Errorf("running A: %w", err), set)
 	}
-	outB, err := sb.Run(ctx, set.values)
+	outB, err := runRows(ctx, sb, set.values)
 	if err != nil {
 		return nil, explainShapes(fmt.Errorf("running B: %w", err), set)
 	}

@@ -19,7 +19,8 @@ import (
 type Feed func(fn func(batch map[string]*runtime.Value) error) error
 
 // Batches returns a Feed splitting whole arrays along their first dimension into
-// batches of at most n rows. Every array must have the same first dimension.
+// batches of at most n rows. Every array must have the same first dimension, except
+// scalars (a sample rate, a flag), which every batch gets whole.
 func Batches(inputs map[string]*runtime.Value, n int) (Feed, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("onnxq: batch size %d must be positive", n)
@@ -27,18 +28,25 @@ func Batches(inputs map[string]*runtime.Value, n int) (Feed, error) {
 	rows := int64(-1)
 	for name, v := range inputs {
 		if len(v.Shape) == 0 {
-			return nil, fmt.Errorf("onnxq: input %q is a scalar; want a batch dimension", name)
+			continue
 		}
 		if rows >= 0 && v.Shape[0] != rows {
 			return nil, fmt.Errorf("onnxq: input %q has %d rows, others %d", name, v.Shape[0], rows)
 		}
 		rows = v.Shape[0]
 	}
+	if rows < 0 { // scalars only: one batch
+		rows = 1
+	}
 	return func(fn func(map[string]*runtime.Value) error) error {
 		for lo := int64(0); lo < rows; lo += int64(n) {
 			hi := min(rows, lo+int64(n))
 			b := map[string]*runtime.Value{}
 			for name, v := range inputs {
+				if len(v.Shape) == 0 {
+					b[name] = v
+					continue
+				}
 				s, err := sliceRows(v, lo, hi)
 				if err != nil {
 					return err
@@ -53,11 +61,16 @@ func Batches(inputs map[string]*runtime.Value, n int) (Feed, error) {
 	}, nil
 }
 
-// Split divides whole arrays by rows: the first n rows, and the rest.
+// Split divides whole arrays by rows: the first n rows, and the rest. Scalars go to
+// both halves whole.
 func Split(inputs map[string]*runtime.Value, n int64) (head, tail map[string]*runtime.Value, err error) {
 	head, tail = map[string]*runtime.Value{}, map[string]*runtime.Value{}
 	for name, v := range inputs {
-		if len(v.Shape) == 0 || n <= 0 || n >= v.Shape[0] {
+		if len(v.Shape) == 0 {
+			head[name], tail[name] = v, v
+			continue
+		}
+		if n <= 0 || n >= v.Shape[0] {
 			return nil, nil, fmt.Errorf("onnxq: cannot split input %q %v at row %d", name, tensor.Shape(v.Shape), n)
 		}
 		if head[name], err = sliceRows(v, 0, n); err != nil {

@@ -546,3 +546,49 @@ func TestCheckTargets(t *testing.T) {
 		t.Errorf("CheckTargets with /fc1/Gemm left = %v", err)
 	}
 }
+
+// A scalar input (a sample rate) has no rows: every batch and both halves of a split
+// get it whole, while the other inputs are cut by rows.
+func TestBatchesShareScalars(t *testing.T) {
+	x, err := runtime.FromSlice([]float32{1, 2, 3, 4, 5, 6}, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := runtime.FromSlice([]int64{16000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]*runtime.Value{"x": x, "sr": sr}
+	feed, err := Batches(in, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []int64
+	if err := feed(func(b map[string]*runtime.Value) error {
+		if b["sr"] != sr {
+			t.Errorf("batch got sr %v, want the scalar itself", b["sr"])
+		}
+		rows = append(rows, b["x"].Shape[0])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rows, []int64{2, 1}) {
+		t.Errorf("batch rows %v, want [2 1]", rows)
+	}
+	head, tail, err := Split(in, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head["sr"] != sr || tail["sr"] != sr || head["x"].Shape[0] != 1 || tail["x"].Shape[0] != 2 {
+		t.Errorf("Split: head %v, tail %v", head, tail)
+	}
+	only, err := Batches(map[string]*runtime.Value{"sr": sr}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	if err := only(func(map[string]*runtime.Value) error { calls++; return nil }); err != nil || calls != 1 {
+		t.Errorf("scalars only: %d batches (%v), want 1", calls, err)
+	}
+}

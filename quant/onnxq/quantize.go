@@ -405,6 +405,13 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 	}
 	rep.Nodes = append(rep.Nodes, q.skipped...)
 	commit(e)
+	// An older graph (Paddle2ONNX writes opset 9) is carried to the opset the quantized
+	// operators need, or refused: a lower version would name operators it lacks.
+	if need := quantOpset(mp.GetGraph()); need > 0 {
+		if err := upgradeOpset(mp, need); err != nil {
+			return nil, nil, err
+		}
+	}
 	if q.opts.Method == WeightOnly && q.opts.Format == FormatQDQ {
 		graph.EnsureOpset(mp, "", 21)
 	}
