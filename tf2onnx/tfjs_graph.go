@@ -854,7 +854,7 @@ func (c *tfjsConverter) stridedSlice(n *gNode) error {
 		vals[k] = v.ints()
 	}
 	if n.integer("ellipsis_mask", 0) != 0 || n.integer("new_axis_mask", 0) != 0 {
-		return unsupported("ellipsis or new-axis mask")
+		return c.stridedSliceMasks(n, x, vals)
 	}
 	beginMask, endMask, shrink := n.integer("begin_mask", 0), n.integer("end_mask", 0), n.integer("shrink_axis_mask", 0)
 	starts, ends, axes, steps, squeeze, err := stridedSlice(vals[0], vals[1], vals[2], beginMask, endMask, shrink)

@@ -263,9 +263,14 @@ func (c *tfjsConverter) unpack(n *gNode) error {
 		return fmt.Errorf("%w: Unpack num %d", refit.ErrFormat, num)
 	}
 	axis := n.integer("axis", 0)
-	outs := c.splitInto(n, x, axis, int(num), nil)
+	if num == 1 {
+		c.setOutputs(n, []string{c.b.Op("Squeeze", n.Name, []string{x, c.ints1(n.Name+"_axis", axis)})})
+		return nil
+	}
+	parts := c.splitInto(n, x, axis, int(num), nil)
 	ax := c.ints1(n.Name+"_axis", axis)
-	for i, o := range outs {
+	outs := make([]string, len(parts)) // parts aliases the Split node's outputs
+	for i, o := range parts {
 		outs[i] = c.b.Op("Squeeze", n.Name+"_"+strconv.Itoa(i), []string{o, ax})
 	}
 	c.setOutputs(n, outs)
@@ -284,6 +289,10 @@ func (c *tfjsConverter) split(n *gNode) error {
 	num := n.integer("num_split", 0)
 	if num < 1 || num > 1<<16 || len(dim) != 1 {
 		return fmt.Errorf("%w: Split num_split %d, split_dim %v", refit.ErrFormat, num, dim)
+	}
+	if num == 1 {
+		c.setOutputs(n, []string{x})
+		return nil
 	}
 	c.setOutputs(n, c.splitInto(n, x, dim[0], int(num), nil))
 	return nil
@@ -309,6 +318,10 @@ func (c *tfjsConverter) splitV(n *gNode) error {
 		if s < 0 { // the remainder size needs the input's static shape
 			return unsupported("SplitV with an inferred size")
 		}
+	}
+	if len(sizes) == 1 {
+		c.setOutputs(n, []string{x})
+		return nil
 	}
 	c.setOutputs(n, c.splitInto(n, x, dim[0], len(sizes), sizes))
 	return nil
@@ -605,8 +618,12 @@ func (c *tfjsConverter) batchMatMul(n *gNode) error {
 	if err != nil {
 		return err
 	}
-	if n.boolean("adj_x") || n.boolean("adj_y") {
-		return unsupported("%s with adj_x/adj_y", n.Op)
+	// A one-input Einsum swaps the last two axes whatever the rank (unknown here);
+	// MatMul then broadcasts the batch axes as TF does.
+	for i, adj := range []string{"adj_x", "adj_y"} {
+		if n.boolean(adj) {
+			xs[i] = c.b.Op("Einsum", n.Name+"_"+adj, []string{xs[i]}, graph.StringAttr("equation", "...ij->...ji"))
+		}
 	}
 	c.names[n.Name] = c.b.Op("MatMul", n.Name, xs)
 	return nil
@@ -652,14 +669,14 @@ func (c *tfjsConverter) atan2(n *gNode) error {
 // gives the full output, from which TF's output (input_sizes) is cropped. SAME crops
 // half of the excess at the start (floor), as TF's forward convolution pads.
 func (c *tfjsConverter) conv2DBackpropInput(n *gNode) error {
-	sizes, err := c.constIntsIn(n, 0)
+	ins := dataInputs(n)
+	if len(ins) < 1 {
+		return fmt.Errorf("%w: Conv2DBackpropInput without inputs", refit.ErrFormat)
+	}
+	sizes, err := c.intValue(n.Name+"_sizes", ins[0], 4)
 	if err != nil {
 		return err
 	}
-	if len(sizes) != 4 {
-		return fmt.Errorf("%w: Conv2DBackpropInput input_sizes %v", refit.ErrFormat, sizes)
-	}
-	ins := dataInputs(n)
 	if len(ins) < 3 {
 		return fmt.Errorf("%w: Conv2DBackpropInput with %d inputs", refit.ErrFormat, len(ins))
 	}
@@ -688,7 +705,7 @@ func (c *tfjsConverter) conv2DBackpropInput(n *gNode) error {
 	pad := n.str("padding", "VALID")
 	y := c.b.Op("ConvTranspose", n.Name+"_full", []string{c.b.transpose(x, toNCHW), c.b.constant(n.Name+"_w", wt)},
 		graph.IntsAttr("kernel_shape", wt.shape[2:]), graph.IntsAttr("strides", strides[1:3]), graph.IntsAttr("dilations", dil[1:3]))
-	out := c.ints1(n.Name+"_out_hw", sizes[1], sizes[2])
+	out := c.b.Op("Slice", n.Name+"_out_hw", []string{sizes, c.ints1(n.Name+"_1", 1), c.ints1(n.Name+"_3", 3)})
 	axes := c.ints1(n.Name+"_axes", 2, 3)
 	var starts string
 	switch pad {
@@ -784,5 +801,79 @@ func (c *tfjsConverter) nms(n *gNode) error {
 	default:
 		c.setOutputs(n, []string{idx, selScores, valid})
 	}
+	return nil
+}
+
+// stridedSliceMasks converts a StridedSlice with ellipsis or new-axis masks (constant
+// begin, end and strides in vals) without knowing the input's rank: entries before the
+// ellipsis address axes from the front, entries after it from the back (negative ONNX
+// axes); new axes are inserted by one Unsqueeze at the end.
+func (c *tfjsConverter) stridedSliceMasks(n *gNode, x string, vals [3][]int64) error {
+	begin, end, strides := vals[0], vals[1], vals[2]
+	if len(end) != len(begin) || len(strides) != len(begin) || len(begin) > 64 {
+		return fmt.Errorf("%w: begin %v, end %v, strides %v", refit.ErrFormat, begin, end, strides)
+	}
+	bm, em := n.integer("begin_mask", 0), n.integer("end_mask", 0)
+	shrink, newAxis, ellipsis := n.integer("shrink_axis_mask", 0), n.integer("new_axis_mask", 0), n.integer("ellipsis_mask", 0)
+	ell := len(begin)
+	for i := range begin {
+		if ellipsis&(1<<i) != 0 {
+			ell = i
+			break
+		}
+	}
+	var starts, ends, axes, steps, squeeze, unsqueeze []int64
+	entry := func(i int, axis int64) error {
+		st, en, _, sp, sq, err := stridedSlice(begin[i:i+1], end[i:i+1], strides[i:i+1], bm>>i&1, em>>i&1, shrink>>i&1)
+		if err != nil {
+			return err
+		}
+		starts, ends, axes, steps = append(starts, st[0]), append(ends, en[0]), append(axes, axis), append(steps, sp[0])
+		if len(sq) > 0 {
+			squeeze = append(squeeze, axis)
+		}
+		return nil
+	}
+	in, out := int64(0), int64(0)
+	for i := 0; i < ell; i++ {
+		if newAxis&(1<<i) != 0 {
+			unsqueeze = append(unsqueeze, out)
+			out++
+			continue
+		}
+		if err := entry(i, in); err != nil {
+			return err
+		}
+		if shrink&(1<<i) == 0 {
+			out++
+		}
+		in++
+	}
+	in, out = 0, 0
+	for i := len(begin) - 1; i > ell; i-- {
+		if newAxis&(1<<i) != 0 {
+			out++
+			unsqueeze = append(unsqueeze, -out)
+			continue
+		}
+		in++
+		if err := entry(i, -in); err != nil {
+			return err
+		}
+		if shrink&(1<<i) == 0 {
+			out++
+		}
+	}
+	y := x
+	if len(starts) > 0 {
+		y = c.b.slice(n.Name, x, starts, ends, axes, steps)
+	}
+	if len(squeeze) > 0 {
+		y = c.b.Op("Squeeze", n.Name+"_sq", []string{y, c.ints1(n.Name+"_sq_axes", squeeze...)})
+	}
+	if len(unsqueeze) > 0 {
+		y = c.b.Op("Unsqueeze", n.Name+"_unsq", []string{y, c.ints1(n.Name+"_unsq_axes", unsqueeze...)})
+	}
+	c.names[n.Name] = y
 	return nil
 }
