@@ -707,14 +707,19 @@ func (c *tfjsConverter) conv2DBackpropInput(n *gNode) error {
 		graph.IntsAttr("kernel_shape", wt.shape[2:]), graph.IntsAttr("strides", strides[1:3]), graph.IntsAttr("dilations", dil[1:3]))
 	out := c.b.Op("Slice", n.Name+"_out_hw", []string{sizes, c.ints1(n.Name+"_1", 1), c.ints1(n.Name+"_3", 3)})
 	axes := c.ints1(n.Name+"_axes", 2, 3)
+	// excess = full - out per spatial axis; a negative excess (an output larger than
+	// the transposed convolution's reach, which TF fills with zeros) pads at the end.
+	full := c.b.Op("Slice", n.Name+"_full_hw", []string{c.b.Op("Shape", n.Name+"_shape", []string{y}), c.ints1(n.Name+"_2", 2), c.ints1(n.Name+"_4", 4)})
+	excess := c.b.Op("Sub", n.Name+"_excess", []string{full, out})
+	zero2 := c.ints1(n.Name+"_zero2", 0, 0)
+	short := c.b.Op("Max", n.Name+"_short", []string{c.b.Op("Neg", n.Name+"_neg", []string{excess}), zero2})
+	y = c.b.Op("Pad", n.Name+"_pad", []string{y, c.b.Op("Concat", n.Name+"_pads", []string{c.ints1(n.Name+"_zero6", 0, 0, 0, 0, 0, 0), short}, graph.IntAttr("axis", 0))})
 	var starts string
 	switch pad {
 	case "VALID":
-		starts = c.ints1(n.Name+"_starts", 0, 0)
+		starts = zero2
 	case "SAME":
-		full := c.b.Op("Slice", n.Name+"_full_hw", []string{c.b.Op("Shape", n.Name+"_shape", []string{y}), c.ints1(n.Name+"_2", 2), c.ints1(n.Name+"_4", 4)})
-		excess := c.b.Op("Sub", n.Name+"_excess", []string{full, out})
-		starts = c.b.Op("Div", n.Name+"_starts", []string{excess, c.ints1(n.Name+"_two", 2, 2)})
+		starts = c.b.Op("Div", n.Name+"_starts", []string{c.b.Op("Max", n.Name+"_excess_pos", []string{excess, zero2}), c.ints1(n.Name+"_two", 2, 2)})
 	case "EXPLICIT":
 		e := n.ints("explicit_paddings")
 		if len(e) != 8 {
