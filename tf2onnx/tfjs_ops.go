@@ -14,7 +14,8 @@ import (
 // multi-output nodes (Split, Unpack, TopKV2 ...), shape arithmetic, comparisons,
 // gathers and the layers real TF.js graph models use. Each entry maps a node to
 // ONNX nodes and records every output it produces in c.names ("node", "node:1" ...).
-var tfjsOps map[string]func(*tfjsConverter, *gNode) error
+// Other files add their families from init.
+var tfjsOps = map[string]func(*tfjsConverter, *gNode) error{}
 
 func init() {
 	for tf, op := range map[string]string{"Cos": "Cos", "Sin": "Sin", "Atan": "Atan", "Sign": "Sign",
@@ -25,7 +26,7 @@ func init() {
 		"LessEqual": "LessOrEqual", "Equal": "Equal", "LogicalAnd": "And", "LogicalOr": "Or", "DivNoNan": "Div"} {
 		tfjsBinary[tf] = op
 	}
-	tfjsOps = map[string]func(*tfjsConverter, *gNode) error{
+	for op, f := range map[string]func(*tfjsConverter, *gNode) error{
 		"AddN":                (*tfjsConverter).addN,
 		"Prelu":               (*tfjsConverter).prelu,
 		"Pack":                (*tfjsConverter).pack,
@@ -61,6 +62,8 @@ func init() {
 		"Conv2DBackpropInput": (*tfjsConverter).conv2DBackpropInput,
 		"SparseToDense":       (*tfjsConverter).sparseToDense,
 		"Relu1":               (*tfjsConverter).relu1,
+	} {
+		tfjsOps[op] = f
 	}
 	for _, op := range []string{"NonMaxSuppressionV3", "NonMaxSuppressionV4", "NonMaxSuppressionV5"} {
 		tfjsOps[op] = (*tfjsConverter).nms

@@ -146,4 +146,15 @@ cases.push(model('strided_masks', s4, [
   {name: 'prelu', op: 'Prelu', input: ['x', 'alpha'], attr: T()},
 ], ['ss1', 'ss2', 'ss3', 'ss4', 'd2s', 'prelu']));
 
+// CropAndResize: boxes inside, flipped and partly outside the image; both methods.
+// Nearest sampling is compared away from exact half-pixel positions, where TF.js's
+// float64 arithmetic and ONNX's float32 may round to different pixels.
+const cropBoxes = [0.11, 0.2, 0.83, 0.91, 0.72, 0.63, 0.21, 0.12, -0.31, -0.2, 0.53, 1.4, 0.27, 0.26, 0.27, 0.74, 0, 0, 1, 1];
+const car = (name, crop, method) => ({name, op: 'CropAndResize', input: ['img', 'cboxes', 'bind', crop],
+  attr: {...T(), method: {s: b64(method)}, extrapolation_value: {f: 0.5}}});
+cases.push(model('crop_and_resize', [['img', [2, 6, 7, 3], 'DT_FLOAT', randArr(252, -1, 1)], ['cboxes', [5, 4], 'DT_FLOAT', cropBoxes],
+  ['bind', [5], 'DT_INT32', [0, 1, 1, 0, 1]]], [['c43', [2], 'DT_INT32', [4, 3]], ['c11', [2], 'DT_INT32', [1, 1]]], [
+  car('bilinear', 'c43', 'bilinear'), car('bilinear_1x1', 'c11', 'bilinear'), car('nearest', 'c43', 'nearest')],
+['bilinear', 'bilinear_1x1', 'nearest']));
+
 fs.writeFileSync(path.join(out, 'cases.json'), JSON.stringify(cases));

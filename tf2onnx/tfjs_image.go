@@ -1,0 +1,98 @@
+package tf2onnx
+
+import (
+	"fmt"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/graph"
+)
+
+func init() {
+	tfjsOps["CropAndResize"] = (*tfjsConverter).cropAndResize
+}
+
+// cropAndResize samples crop_size grids from boxes of the images, as TF does: box
+// (y1, x1, y2, x2) in normalized coordinates maps crop row i to image row
+// y1*(H-1) + i*(y2-y1)*(H-1)/(ch-1) (the box centre when ch is 1); samples outside
+// the image take extrapolation_value. Bilinear weights or the nearest pixel (rounding
+// half up) are gathered with GatherND from clamped indices.
+func (c *tfjsConverter) cropAndResize(n *gNode) error {
+	xs, err := c.ins(n, 3)
+	if err != nil {
+		return err
+	}
+	crop, err := c.constIntsIn(n, 3)
+	if err != nil {
+		return err
+	}
+	if len(crop) != 2 || crop[0] < 1 || crop[1] < 1 || crop[0] > 1<<16 || crop[1] > 1<<16 {
+		return fmt.Errorf("%w: CropAndResize crop_size %v", refit.ErrFormat, crop)
+	}
+	method := n.str("method", "bilinear")
+	if method != "bilinear" && method != "nearest" {
+		return unsupported("CropAndResize method %s", method)
+	}
+	img, boxes, boxInd := xs[0], xs[1], xs[2]
+	base := n.Name
+	op := func(kind, name string, in ...string) string { return c.b.Op(kind, base+"_"+name, in) }
+	f := func(name string, v ...float32) string { return c.b.Float(base+"_"+name, []int64{int64(len(v))}, v) }
+	shape := op("Shape", "shape", img)
+	// Largest row and column index, as float and as int.
+	hwMax := op("Sub", "hw_max", op("Slice", "hw", shape, c.ints1(base+"_1", 1), c.ints1(base+"_3", 3)), c.ints1(base+"_one", 1))
+	hwMaxF := c.b.Op("Cast", base+"_hw_max_f", []string{hwMax}, graph.IntAttr("to", elemFloat))
+	// axis coordinates: [N, size] sample positions along one image axis.
+	axis := func(name string, k int64, size int64) (pos, valid string) {
+		t := make([]float32, size)
+		for i := range t {
+			if size == 1 {
+				t[i] = 0.5
+			} else {
+				t[i] = float32(i) / float32(size-1)
+			}
+		}
+		lo := c.b.slice(base+"_"+name+"_lo", boxes, []int64{k}, []int64{k + 1}, []int64{1}, []int64{1})
+		hi := c.b.slice(base+"_"+name+"_hi", boxes, []int64{k + 2}, []int64{k + 3}, []int64{1}, []int64{1})
+		maxF := c.b.Op("Gather", base+"_"+name+"_max", []string{hwMaxF, c.b.IntData(base+"_"+name+"_k", elemInt64, nil, []int64{k})}, graph.IntAttr("axis", 0))
+		pos = op("Mul", name+"_pos", op("Add", name+"_in", lo, op("Mul", name+"_step", f(name+"_t", t...), op("Sub", name+"_span", hi, lo))), maxF)
+		valid = op("And", name+"_valid", op("GreaterOrEqual", name+"_ge", pos, f(name+"_zero", 0)), op("LessOrEqual", name+"_le", pos, maxF))
+		return pos, valid
+	}
+	ys, vy := axis("y", 0, crop[0])
+	xsPos, vx := axis("x", 1, crop[1])
+	count := op("Shape", "count", boxInd)
+	grid := c.b.Op("Concat", base+"_grid", []string{count, c.ints1(base+"_crop1", crop[0], crop[1], 1)}, graph.IntAttr("axis", 0))
+	// index turns [N, size] float positions into clamped int64 indices shaped for the grid.
+	index := func(name, pos string, k int64, unsq []int64) string {
+		maxF := c.b.Op("Gather", base+"_"+name+"_maxk", []string{hwMaxF, c.b.IntData(base+"_"+name+"_kk", elemInt64, nil, []int64{k})}, graph.IntAttr("axis", 0))
+		cl := op("Min", name+"_hi", op("Max", name+"_lo", pos, f(name+"_z", 0)), maxF)
+		i := c.b.Op("Cast", base+"_"+name+"_int", []string{cl}, graph.IntAttr("to", elemInt64))
+		return op("Expand", name+"_grid", op("Unsqueeze", name+"_u", i, c.ints1(base+"_"+name+"_ax", unsq...)), grid)
+	}
+	b := op("Expand", "b_grid", op("Unsqueeze", "b_u", boxInd, c.ints1(base+"_b_ax", 1, 2, 3)), grid)
+	gather := func(name, yi, xi string) string {
+		idx := c.b.Op("Concat", base+"_"+name+"_idx", []string{b, yi, xi}, graph.IntAttr("axis", 3))
+		return op("GatherND", name, img, idx)
+	}
+	var out string
+	if method == "nearest" {
+		half := f("half", 0.5)
+		yn := index("yn", op("Floor", "y_round", op("Add", "y_half", ys, half)), 0, []int64{2, 3})
+		xn := index("xn", op("Floor", "x_round", op("Add", "x_half", xsPos, half)), 1, []int64{1, 3})
+		out = gather("nearest", yn, xn)
+	} else {
+		yf, xf := op("Floor", "y_floor", ys), op("Floor", "x_floor", xsPos)
+		top, bottom := index("top", yf, 0, []int64{2, 3}), index("bottom", op("Ceil", "y_ceil", ys), 0, []int64{2, 3})
+		left, right := index("left", xf, 1, []int64{1, 3}), index("right", op("Ceil", "x_ceil", xsPos), 1, []int64{1, 3})
+		yl := op("Unsqueeze", "y_lerp", op("Sub", "y_frac", ys, yf), c.ints1(base+"_yl_ax", 2, 3))
+		xl := op("Unsqueeze", "x_lerp", op("Sub", "x_frac", xsPos, xf), c.ints1(base+"_xl_ax", 1, 3))
+		lerp := func(name, a, z, w string) string {
+			return op("Add", name, a, op("Mul", name+"_d", op("Sub", name+"_s", z, a), w))
+		}
+		t := lerp("top_row", gather("tl", top, left), gather("tr", top, right), xl)
+		bm := lerp("bottom_row", gather("bl", bottom, left), gather("br", bottom, right), xl)
+		out = lerp("bilinear", t, bm, yl)
+	}
+	valid := op("And", "valid", op("Unsqueeze", "vy", vy, c.ints1(base+"_vy_ax", 2, 3)), op("Unsqueeze", "vx", vx, c.ints1(base+"_vx_ax", 1, 3)))
+	c.names[n.Name] = c.b.Op("Where", base, []string{valid, out, f("extrapolation", float32(n.float("extrapolation_value", 0)))})
+	return nil
+}
