@@ -96,3 +96,88 @@ func (c *tfjsConverter) cropAndResize(n *gNode) error {
 	c.names[n.Name] = c.b.Op("Where", base, []string{valid, out, f("extrapolation", float32(n.float("extrapolation_value", 0)))})
 	return nil
 }
+
+func init() {
+	tfjsOps["SpaceToBatchND"] = (*tfjsConverter).spaceToBatch
+	tfjsOps["BatchToSpaceND"] = (*tfjsConverter).batchToSpace
+	tfjsOps["Where"] = (*tfjsConverter).whereIndices
+}
+
+// blockArgs reads the constant block_shape and paddings/crops of a 4-D NHWC
+// SpaceToBatchND/BatchToSpaceND (two spatial axes).
+func (c *tfjsConverter) blockArgs(n *gNode) (x string, block, pads []int64, err error) {
+	if x, err = c.in(n, 0); err != nil {
+		return
+	}
+	if block, err = c.constIntsIn(n, 1); err != nil {
+		return
+	}
+	if pads, err = c.constIntsIn(n, 2); err != nil {
+		return
+	}
+	if len(block) != 2 || len(pads) != 4 || block[0] < 1 || block[1] < 1 {
+		err = unsupported("%s with block_shape %v, paddings %v (two spatial axes only)", n.Op, block, pads)
+	}
+	return
+}
+
+// dims returns the int64 values of shape at the given positions, as a 1-D tensor.
+func (c *tfjsConverter) dims(base, shape string, at ...int64) string {
+	return c.b.Op("Gather", base, []string{shape, c.ints1(base+"_at", at...)}, graph.IntAttr("axis", 0))
+}
+
+// spaceToBatch pads H and W, then moves the block offsets into the batch axis:
+// [B, H/bh, bh, W/bw, bw, C] -> [bh, bw, B, H/bh, W/bw, C] -> [bh*bw*B, H/bh, W/bw, C].
+func (c *tfjsConverter) spaceToBatch(n *gNode) error {
+	x, block, pads, err := c.blockArgs(n)
+	if err != nil {
+		return err
+	}
+	base := n.Name
+	x = c.b.Op("Pad", base+"_pad", []string{x, c.ints1(base+"_pads", 0, pads[0], pads[2], 0, 0, pads[1], pads[3], 0)})
+	shape := c.b.Op("Shape", base+"_shape", []string{x})
+	hw := c.b.Op("Div", base+"_hw", []string{c.dims(base+"_hw_in", shape, 1, 2), c.ints1(base+"_block", block...)})
+	h, w := c.dims(base+"_h", hw, 0), c.dims(base+"_w", hw, 1)
+	s6 := c.b.Op("Concat", base+"_s6", []string{c.dims(base+"_b", shape, 0), h, c.ints1(base+"_bh", block[0]), w,
+		c.ints1(base+"_bw", block[1]), c.dims(base+"_c", shape, 3)}, graph.IntAttr("axis", 0))
+	y := c.b.Op("Reshape", base+"_r6", []string{x, s6})
+	y = c.b.Op("Transpose", base+"_t6", []string{y}, graph.IntsAttr("perm", []int64{2, 4, 0, 1, 3, 5}))
+	s4 := c.b.Op("Concat", base+"_s4", []string{c.ints1(base+"_m1", -1), h, w, c.dims(base+"_c4", shape, 3)}, graph.IntAttr("axis", 0))
+	c.names[n.Name] = c.b.Op("Reshape", base, []string{y, s4})
+	return nil
+}
+
+// batchToSpace inverts spaceToBatch, then crops:
+// [bh, bw, B', H, W, C] -> [B', H, bh, W, bw, C] -> [B', H*bh, W*bw, C].
+func (c *tfjsConverter) batchToSpace(n *gNode) error {
+	x, block, crops, err := c.blockArgs(n)
+	if err != nil {
+		return err
+	}
+	base := n.Name
+	shape := c.b.Op("Shape", base+"_shape", []string{x})
+	hwc := c.dims(base+"_hwc", shape, 1, 2, 3)
+	s6 := c.b.Op("Concat", base+"_s6", []string{c.ints1(base+"_blk", block[0], block[1], -1), hwc}, graph.IntAttr("axis", 0))
+	y := c.b.Op("Reshape", base+"_r6", []string{x, s6})
+	y = c.b.Op("Transpose", base+"_t6", []string{y}, graph.IntsAttr("perm", []int64{2, 3, 0, 4, 1, 5}))
+	hw := c.b.Op("Mul", base+"_hw", []string{c.dims(base+"_hw_in", shape, 1, 2), c.ints1(base+"_block", block...)})
+	s4 := c.b.Op("Concat", base+"_s4", []string{c.ints1(base+"_m1", -1), hw, c.dims(base+"_c", shape, 3)}, graph.IntAttr("axis", 0))
+	y = c.b.Op("Reshape", base+"_r4", []string{y, s4})
+	ends := c.b.Op("Sub", base+"_ends", []string{hw, c.ints1(base+"_crop_end", crops[1], crops[3])})
+	c.names[n.Name] = c.b.Op("Slice", base, []string{y, c.ints1(base+"_starts", crops[0], crops[2]), ends, c.ints1(base+"_axes", 1, 2)})
+	return nil
+}
+
+// whereIndices is the one-input Where: the coordinates of true (non-zero) elements,
+// [count, rank] in row-major order, as ONNX NonZero transposed.
+func (c *tfjsConverter) whereIndices(n *gNode) error {
+	if len(dataInputs(n)) != 1 {
+		return c.selectOp(n)
+	}
+	x, err := c.in(n, 0)
+	if err != nil {
+		return err
+	}
+	c.names[n.Name] = c.b.Op("Transpose", n.Name, []string{c.b.Op("NonZero", n.Name+"_nz", []string{x})}, graph.IntsAttr("perm", []int64{1, 0}))
+	return nil
+}

@@ -157,4 +157,16 @@ cases.push(model('crop_and_resize', [['img', [2, 6, 7, 3], 'DT_FLOAT', randArr(2
   car('bilinear', 'c43', 'bilinear'), car('bilinear_1x1', 'c11', 'bilinear'), car('nearest', 'c43', 'nearest')],
 ['bilinear', 'bilinear_1x1', 'nearest']));
 
+// SpaceToBatchND -> dilated-style conv -> BatchToSpaceND (as TF lowers atrous convs),
+// and the one-input Where.
+const sb = [['x', [2, 7, 9, 3], 'DT_FLOAT', randArr(378, -1, 1)]];
+cases.push(model('space_batch', sb, [['block', [2], 'DT_INT32', [2, 3]], ['pads', [2, 2], 'DT_INT32', [1, 0, 2, 1]],
+  ['crops', [2, 2], 'DT_INT32', [1, 0, 2, 1]], ['w', [3, 3, 3, 4], 'DT_FLOAT', randArr(108, -0.5, 0.5)], ['zero', [], 'DT_FLOAT', [0]]], [
+  {name: 's2b', op: 'SpaceToBatchND', input: ['x', 'block', 'pads'], attr: {...T(), Tblock_shape: {type: 'DT_INT32'}, Tpaddings: {type: 'DT_INT32'}}},
+  {name: 'conv', op: 'Conv2D', input: ['s2b', 'w'], attr: {...T(), strides: ints('', [1, 1, 1, 1]), padding: {s: b64('SAME')}, data_format: {s: b64('NHWC')}, dilations: ints('', [1, 1, 1, 1])}},
+  {name: 'b2s', op: 'BatchToSpaceND', input: ['conv', 'block', 'crops'], attr: {...T(), Tblock_shape: {type: 'DT_INT32'}, Tcrops: {type: 'DT_INT32'}}},
+  {name: 'pos', op: 'Greater', input: ['x', 'zero'], attr: T()},
+  {name: 'where', op: 'Where', input: ['pos'], attr: T('DT_BOOL')},
+], ['s2b', 'b2s', 'where@DT_INT64']));
+
 fs.writeFileSync(path.join(out, 'cases.json'), JSON.stringify(cases));
