@@ -151,7 +151,7 @@ func (c *tfjsConverter) graphOutputs(mj *tfjs.ModelJSON, order []*gNode, consume
 			if consumed[n.Name] || n.Op == "Const" || n.Op == "NoOp" || n.Op == "Placeholder" {
 				continue
 			}
-			if err := c.output(n.Name, n.Name, n.dtype("T")); err != nil {
+			if err := c.output(n.Name, n.Name, outDType(n)); err != nil {
 				return err
 			}
 		}
@@ -184,4 +184,23 @@ func (c *tfjsConverter) output(name, ref, dtype string) error {
 	}
 	c.b.Output(valueInfo(out, elem, nil))
 	return nil
+}
+
+// outDType guesses the dtype of a node's first output from its attributes (casts,
+// Shape/ArgMax out_type, then T); comparisons give bool.
+func outDType(n *gNode) string {
+	switch n.Op {
+	case "Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "LogicalAnd", "LogicalOr", "LogicalNot":
+		return "DT_BOOL"
+	case "Where":
+		if len(dataInputs(n)) == 1 {
+			return "DT_INT64"
+		}
+	}
+	for _, a := range []string{"DstT", "out_type", "output_type", "T", "dtype"} {
+		if dt := n.dtype(a); dt != "" {
+			return dt
+		}
+	}
+	return "DT_FLOAT"
 }
