@@ -103,21 +103,31 @@ func init() {
 	tfjsOps["Where"] = (*tfjsConverter).whereIndices
 }
 
-// blockArgs reads the constant block_shape and paddings/crops of a 4-D NHWC
-// SpaceToBatchND/BatchToSpaceND (two spatial axes).
-func (c *tfjsConverter) blockArgs(n *gNode) (x string, block, pads []int64, err error) {
+// blockArgs reads the constant block_shape of a 4-D NHWC SpaceToBatchND /
+// BatchToSpaceND (two spatial axes) and splits its paddings or crops [[h0, h1],
+// [w0, w1]] (constant or computed) into begins [h0, w0] and ends [h1, w1].
+func (c *tfjsConverter) blockArgs(n *gNode) (x string, block []int64, begins, ends string, err error) {
 	if x, err = c.in(n, 0); err != nil {
 		return
 	}
 	if block, err = c.constIntsIn(n, 1); err != nil {
 		return
 	}
-	if pads, err = c.constIntsIn(n, 2); err != nil {
+	if len(block) != 2 || block[0] < 1 || block[1] < 1 {
+		err = unsupported("%s with block_shape %v (two spatial axes only)", n.Op, block)
 		return
 	}
-	if len(block) != 2 || len(pads) != 4 || block[0] < 1 || block[1] < 1 {
-		err = unsupported("%s with block_shape %v, paddings %v (two spatial axes only)", n.Op, block, pads)
+	ins := dataInputs(n)
+	if len(ins) < 3 {
+		err = fmt.Errorf("%w: %s with %d inputs", refit.ErrFormat, n.Op, len(ins))
+		return
 	}
+	flat, err := c.intValue(n.Name+"_amounts", ins[2], 0)
+	if err != nil {
+		return
+	}
+	begins = c.dims(n.Name+"_begins", flat, 0, 2)
+	ends = c.dims(n.Name+"_ends_amount", flat, 1, 3)
 	return
 }
 
@@ -129,12 +139,13 @@ func (c *tfjsConverter) dims(base, shape string, at ...int64) string {
 // spaceToBatch pads H and W, then moves the block offsets into the batch axis:
 // [B, H/bh, bh, W/bw, bw, C] -> [bh, bw, B, H/bh, W/bw, C] -> [bh*bw*B, H/bh, W/bw, C].
 func (c *tfjsConverter) spaceToBatch(n *gNode) error {
-	x, block, pads, err := c.blockArgs(n)
+	x, block, begins, ends, err := c.blockArgs(n)
 	if err != nil {
 		return err
 	}
 	base := n.Name
-	x = c.b.Op("Pad", base+"_pad", []string{x, c.ints1(base+"_pads", 0, pads[0], pads[2], 0, 0, pads[1], pads[3], 0)})
+	pads := c.b.Op("Concat", base+"_pads", []string{c.ints1(base+"_z1", 0), begins, c.ints1(base+"_z2", 0, 0), ends, c.ints1(base+"_z3", 0)}, graph.IntAttr("axis", 0))
+	x = c.b.Op("Pad", base+"_pad", []string{x, pads})
 	shape := c.b.Op("Shape", base+"_shape", []string{x})
 	hw := c.b.Op("Div", base+"_hw", []string{c.dims(base+"_hw_in", shape, 1, 2), c.ints1(base+"_block", block...)})
 	h, w := c.dims(base+"_h", hw, 0), c.dims(base+"_w", hw, 1)
@@ -150,7 +161,7 @@ func (c *tfjsConverter) spaceToBatch(n *gNode) error {
 // batchToSpace inverts spaceToBatch, then crops:
 // [bh, bw, B', H, W, C] -> [B', H, bh, W, bw, C] -> [B', H*bh, W*bw, C].
 func (c *tfjsConverter) batchToSpace(n *gNode) error {
-	x, block, crops, err := c.blockArgs(n)
+	x, block, begins, cropEnds, err := c.blockArgs(n)
 	if err != nil {
 		return err
 	}
@@ -163,8 +174,8 @@ func (c *tfjsConverter) batchToSpace(n *gNode) error {
 	hw := c.b.Op("Mul", base+"_hw", []string{c.dims(base+"_hw_in", shape, 1, 2), c.ints1(base+"_block", block...)})
 	s4 := c.b.Op("Concat", base+"_s4", []string{c.ints1(base+"_m1", -1), hw, c.dims(base+"_c", shape, 3)}, graph.IntAttr("axis", 0))
 	y = c.b.Op("Reshape", base+"_r4", []string{y, s4})
-	ends := c.b.Op("Sub", base+"_ends", []string{hw, c.ints1(base+"_crop_end", crops[1], crops[3])})
-	c.names[n.Name] = c.b.Op("Slice", base, []string{y, c.ints1(base+"_starts", crops[0], crops[2]), ends, c.ints1(base+"_axes", 1, 2)})
+	ends := c.b.Op("Sub", base+"_ends", []string{hw, cropEnds})
+	c.names[n.Name] = c.b.Op("Slice", base, []string{y, begins, ends, c.ints1(base+"_axes", 1, 2)})
 	return nil
 }
 
