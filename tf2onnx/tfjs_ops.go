@@ -317,16 +317,42 @@ func (c *tfjsConverter) splitV(n *gNode) error {
 	if len(dim) != 1 || len(sizes) == 0 || len(sizes) > 1<<16 {
 		return fmt.Errorf("%w: SplitV sizes %v, split_dim %v", refit.ErrFormat, sizes, dim)
 	}
-	for _, s := range sizes {
-		if s < 0 { // the remainder size needs the input's static shape
-			return unsupported("SplitV with an inferred size")
+	inferred, known := -1, int64(0)
+	for i, s := range sizes {
+		switch {
+		case s >= 0:
+			known += s
+		case s == -1 && inferred < 0:
+			inferred = i
+		default:
+			return unsupported("SplitV sizes %v", sizes)
 		}
 	}
 	if len(sizes) == 1 {
 		c.setOutputs(n, []string{x})
 		return nil
 	}
-	c.setOutputs(n, c.splitInto(n, x, dim[0], len(sizes), sizes))
+	if inferred < 0 {
+		c.setOutputs(n, c.splitInto(n, x, dim[0], len(sizes), sizes))
+		return nil
+	}
+	// The -1 size is what the others leave of the split axis, known only at run time.
+	axisLen := c.b.Op("Gather", n.Name+"_dim", []string{c.b.Op("Shape", n.Name+"_shape", []string{x}), c.ints1(n.Name+"_axis", dim[0])}, graph.IntAttr("axis", 0))
+	rest := c.b.Op("Sub", n.Name+"_rest", []string{axisLen, c.ints1(n.Name+"_known", known)})
+	var parts []string
+	if inferred > 0 {
+		parts = append(parts, c.ints1(n.Name+"_before", sizes[:inferred]...))
+	}
+	parts = append(parts, rest)
+	if inferred < len(sizes)-1 {
+		parts = append(parts, c.ints1(n.Name+"_after", sizes[inferred+1:]...))
+	}
+	split := c.b.Op("Concat", n.Name+"_split", parts, graph.IntAttr("axis", 0))
+	want := make([]bool, len(sizes))
+	for i := range want {
+		want[i] = true
+	}
+	c.setOutputs(n, c.b.OpN("Split", n.Name, []string{x, split}, want, graph.IntAttr("axis", dim[0])))
 	return nil
 }
 

@@ -100,7 +100,9 @@ cases.push(model('conv2d_backprop_input', dy, [filt, ['s_even', [4], 'DT_INT32',
 
 // Multi-output operators and their k-th outputs.
 const m = [['x', [2, 6, 4], 'DT_FLOAT', randArr(48, -2, 2)]];
-cases.push(model('multi_output', m, [['dim1', [], 'DT_INT32', [1]], ['sizes', [3], 'DT_INT32', [1, 2, 3]], ['k', [], 'DT_INT32', [3]]], [
+cases.push(model('multi_output', m, [['dim1', [], 'DT_INT32', [1]], ['sizes', [3], 'DT_INT32', [1, 2, 3]], ['k', [], 'DT_INT32', [3]],
+  ['sizes_inferred', [3], 'DT_INT32', [2, -1, 1]]], [
+  {name: 'splitv_inferred', op: 'SplitV', input: ['x', 'sizes_inferred', 'dim1'], attr: {...T(), num_split: {i: '3'}, Tlen: {type: 'DT_INT32'}}},
   {name: 'split', op: 'Split', input: ['dim1', 'x'], attr: {...T(), num_split: {i: '3'}}},
   {name: 'splitv', op: 'SplitV', input: ['x', 'sizes', 'dim1'], attr: {...T(), num_split: {i: '3'}, Tlen: {type: 'DT_INT32'}}},
   {name: 'unpack', op: 'Unpack', input: ['x'], attr: {...T(), num: {i: '4'}, axis: {i: '-1'}}},
@@ -108,7 +110,7 @@ cases.push(model('multi_output', m, [['dim1', [], 'DT_INT32', [1]], ['sizes', [3
   castF('topk_idx', 'topk:1'),
   {name: 'addn', op: 'AddN', input: ['split', 'split:1', 'split:2'], attr: {...T(), N: {i: '3'}}},
   {name: 'pack', op: 'Pack', input: ['unpack:3', 'unpack:1'], attr: {...T(), N: {i: '2'}, axis: {i: '-1'}}},
-], ['split:2', 'splitv', 'splitv:1', 'splitv:2', 'unpack:1', 'unpack:3', 'topk', 'topk_idx', 'addn', 'pack']));
+], ['split:2', 'splitv', 'splitv:1', 'splitv:2', 'splitv_inferred:1', 'splitv_inferred:2', 'unpack:1', 'unpack:3', 'topk', 'topk_idx', 'addn', 'pack']));
 
 // Integer and float floor division/modulo with negative operands, Atan2 in all quadrants.
 const ia = [-7, -6, -5, -1, 0, 1, 5, 6, 7, -7, 7, 3];
