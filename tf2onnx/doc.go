@@ -31,6 +31,19 @@
 // arithmetic, Gather-based bilinear sampling). Their options are C structs or
 // FlexBuffers maps, read with bounds checks.
 //
+// # TF.js graph models
+//
+// Every output of a multi-output node ("node:k": Split, SplitV, Unpack, TopKV2,
+// NonMaxSuppressionV4/V5 ...) is addressable. When model.json has a signature
+// (top-level or under userDefinedMetadata, as TF.js reads it), the ONNX graph has
+// exactly its outputs, in its order, named by its keys (':' becomes '_'), with its
+// dtypes; without one, every non-constant node nobody reads is an output. Inside the
+// graph every TF integer type is int64 and every float type float32; inputs and
+// outputs keep TF.js's types with a Cast at the edge. Shapes need not be known: ops
+// whose TF semantics depend on the rank (StridedSlice ellipsis masks, BatchMatMul
+// adjoints) use negative axes or rank-free ONNX forms. TF control flow (while loops,
+// conditionals) is not converted here.
+//
 // # Errors
 //
 // Operators without a conversion do not stop at the first: every one is collected,

@@ -72,6 +72,11 @@ func FuzzTFJSGraph(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"modelTopology":{"node":[{"name":"x","op":"Placeholder"},{"name":"y","op":"Relu","input":["x"]}]},"weightsManifest":[]}`))
+	f.Add([]byte(`{"modelTopology":{"node":[{"name":"x","op":"Placeholder"},{"name":"k","op":"Const","attr":{"value":{"tensor":{"dtype":"DT_INT32","tensorShape":{},"intVal":[2]}}}},` +
+		`{"name":"u","op":"Unpack","input":["x"],"attr":{"num":{"i":"3"},"axis":{"i":"-1"}}},{"name":"t","op":"TopKV2","input":["u:2","k"]},` +
+		`{"name":"s","op":"Split","input":["k","x"],"attr":{"num_split":{"i":"2"}}},{"name":"p","op":"Pack","input":["u:1","t:1","s:1"],"attr":{"axis":{"i":"1"}}},` +
+		`{"name":"ss","op":"StridedSlice","input":["x","k","k","k"],"attr":{"ellipsis_mask":{"i":"1"},"new_axis_mask":{"i":"2"}}}]},` +
+		`"signature":{"outputs":{"a":{"name":"p:0"},"b":{"name":"t:1","dtype":"DT_INT32"},"c":{"name":"ss"}}},"weightsManifest":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"model.json": {Data: data}, "weights.bin": {Data: w}}
 		mp, err := TFJSGraph(context.Background(), fsys, "model.json", &Options{Raw: true})

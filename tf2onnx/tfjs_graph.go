@@ -141,6 +141,7 @@ type tfjsConverter struct {
 	nodes   map[string]*gNode
 	names   map[string]string // TF output ("node" or "node:1") -> ONNX value
 	consts  map[string]*cval
+	failed  map[string]bool // nodes without a conversion; their outputs are placeholders
 }
 
 // TFJSGraph converts a TF.js graph model (name is its model.json in fsys, or "." for
@@ -176,7 +177,7 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 		return nil, fmt.Errorf("%w: tf2onnx: model.json has no graph nodes (a layers model?): %v", refit.ErrFormat, err)
 	}
 	c := &tfjsConverter{b: newBuilder(), weights: map[string]*tensor.Tensor{}, nodes: map[string]*gNode{},
-		names: map[string]string{}, consts: map[string]*cval{}}
+		names: map[string]string{}, consts: map[string]*cval{}, failed: map[string]bool{}}
 	for _, t := range m.Tensors {
 		c.weights[t.Name] = t
 	}
@@ -210,6 +211,7 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 				}
 				bad[key]++
 				c.names[n.Name] = c.b.Names.Fresh("unconverted")
+				c.failed[n.Name] = true
 				continue
 			}
 			return nil, fmt.Errorf("tf2onnx: tfjs node %q (%s): %w", n.Name, n.Op, err)
@@ -218,17 +220,8 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 	if len(bad) > 0 {
 		return nil, &graph.UnsupportedError{Converter: "tf2onnx", Kind: "tfjs operators", Counts: bad}
 	}
-	for _, n := range order {
-		if consumed[n.Name] || n.Op == "Const" || n.Op == "NoOp" || n.Op == "Placeholder" {
-			continue
-		}
-		v, err := c.value(n.Name)
-		if err != nil {
-			return nil, err
-		}
-		out := c.b.Names.Fresh(n.Name)
-		c.b.Node("Identity", out, []string{v}, []string{out})
-		c.b.Output(valueInfo(out, elemFloat, nil))
+	if err := c.graphOutputs(mj, order, consumed); err != nil {
+		return nil, err
 	}
 	mp := c.b.model("tfjs", "tfjs graph")
 	if opts.Raw {
@@ -350,6 +343,9 @@ func (c *tfjsConverter) value(ref string) (string, error) {
 	if v, ok := c.names[ref]; ok {
 		return v, nil
 	}
+	if base := strings.SplitN(ref, ":", 2)[0]; c.failed[base] {
+		return c.names[base], nil
+	}
 	v, ok, err := c.constant(ref)
 	if err != nil {
 		return "", err
@@ -432,20 +428,7 @@ func (c *tfjsConverter) convert(n *gNode) error {
 	switch n.Op {
 	case "Const", "NoOp":
 	case "Placeholder":
-		var shape []int64
-		if a, err := n.attr("shape"); err == nil && a != nil && a.Shape != nil && !a.Shape.UnknownRank {
-			shape = []int64{}
-			for _, d := range a.Shape.Dim {
-				s, err := strconv.ParseInt(d.Size, 10, 64)
-				if err != nil {
-					return fmt.Errorf("%w: shape dim %q", refit.ErrFormat, d.Size)
-				}
-				shape = append(shape, s)
-			}
-		}
-		name := c.b.Names.Fresh(n.Name)
-		c.b.Input(valueInfo(name, elemFloat, shape))
-		c.names[n.Name] = name
+		return c.placeholder(n)
 	case "Relu6":
 		x, err := c.first(n)
 		if err != nil {
@@ -618,6 +601,9 @@ func (c *tfjsConverter) convert(n *gNode) error {
 	case "ResizeBilinear", "ResizeNearestNeighbor":
 		return c.resize(n)
 	default:
+		if f, ok := tfjsOps[n.Op]; ok {
+			return f(c, n)
+		}
 		return unsupported("%s", n.Op)
 	}
 	return nil
@@ -868,7 +854,7 @@ func (c *tfjsConverter) stridedSlice(n *gNode) error {
 		vals[k] = v.ints()
 	}
 	if n.integer("ellipsis_mask", 0) != 0 || n.integer("new_axis_mask", 0) != 0 {
-		return unsupported("ellipsis or new-axis mask")
+		return c.stridedSliceMasks(n, x, vals)
 	}
 	beginMask, endMask, shrink := n.integer("begin_mask", 0), n.integer("end_mask", 0), n.integer("shrink_axis_mask", 0)
 	starts, ends, axes, steps, squeeze, err := stridedSlice(vals[0], vals[1], vals[2], beginMask, endMask, shrink)
@@ -892,13 +878,9 @@ func (c *tfjsConverter) resize(n *gNode) error {
 	if err != nil {
 		return err
 	}
-	size, err := c.constInput(ins[1])
+	hwIn, err := c.intValue(n.Name+"_hw", ins[1], 2)
 	if err != nil {
 		return err
-	}
-	hw := size.ints()
-	if len(hw) != 2 {
-		return fmt.Errorf("%w: resize size %v", refit.ErrFormat, hw)
 	}
 	align, half := n.boolean("align_corners"), n.boolean("half_pixel_centers")
 	var attrs []*onnxpb.AttributeProto
@@ -922,7 +904,7 @@ func (c *tfjsConverter) resize(n *gNode) error {
 	xt := c.b.transpose(x, toNCHW)
 	nc := c.b.Op("Slice", n.Name+"_nc", []string{c.b.Op("Shape", n.Name+"_shape", []string{xt}),
 		c.b.IntData(n.Name+"_0", elemInt64, []int64{1}, []int64{0}), c.b.IntData(n.Name+"_2", elemInt64, []int64{1}, []int64{2})})
-	sizes := c.b.Op("Concat", n.Name+"_sizes", []string{nc, c.b.IntData(n.Name+"_hw", elemInt64, []int64{2}, hw)}, graph.IntAttr("axis", 0))
+	sizes := c.b.Op("Concat", n.Name+"_sizes", []string{nc, hwIn}, graph.IntAttr("axis", 0))
 	y := c.b.Op("Resize", n.Name+"_nchw", []string{xt, "", "", sizes}, attrs...)
 	c.names[n.Name] = c.b.transpose(y, toNHWC)
 	return nil

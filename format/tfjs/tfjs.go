@@ -36,11 +36,15 @@ func init() {
 // ModelJSON is the part of a TF.js model.json that Refit reads. Topology is kept
 // verbatim: a Keras model config for layers models, a GraphDef as JSON for graph models.
 type ModelJSON struct {
-	Format          string          `json:"format,omitempty"`
-	GeneratedBy     string          `json:"generatedBy,omitempty"`
-	ConvertedBy     string          `json:"convertedBy,omitempty"`
-	ModelTopology   json.RawMessage `json:"modelTopology,omitempty"`
-	WeightsManifest []ManifestGroup `json:"weightsManifest"`
+	Format        string          `json:"format,omitempty"`
+	GeneratedBy   string          `json:"generatedBy,omitempty"`
+	ConvertedBy   string          `json:"convertedBy,omitempty"`
+	ModelTopology json.RawMessage `json:"modelTopology,omitempty"`
+	// Signature (graph models; tfjs-converter also writes it under
+	// userDefinedMetadata) names the inputs and outputs.
+	Signature           json.RawMessage `json:"signature,omitempty"`
+	UserDefinedMetadata json.RawMessage `json:"userDefinedMetadata,omitempty"`
+	WeightsManifest     []ManifestGroup `json:"weightsManifest"`
 }
 
 // ManifestGroup is one weight group: its weights are stored back to back across
