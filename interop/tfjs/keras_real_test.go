@@ -1,0 +1,176 @@
+package tfjs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	_ "github.com/refit-ml/refit/format/keras"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/tfjs"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/keras2onnx"
+	"github.com/refit-ml/refit/runtime"
+)
+
+// kerasRealModel is a pretrained Keras model that a Debian package ships
+// (testdata/gen/fetch_keras_models.sh fetches them).
+type kerasRealModel struct {
+	Name  string
+	File  string  // under $REFIT_KERAS_MODELS (default ~/.cache/refit/keras)
+	Scale float64 // input values are uniform in [0, Scale)
+}
+
+var kerasRealModels = []kerasRealModel{
+	// A 3D U-Net (Conv3D 5x5x5, MaxPooling3D, Conv3DTranspose, skip Concatenates, a
+	// Dense on the voxels) on a 48^3 volume; the output is a sigmoid per voxel.
+	{Name: "InVesalius brain_mri_t1 3D U-Net", File: "invesalius/brain_mri_t1.h5", Scale: 1},
+}
+
+func kerasModelsDir() string {
+	if d := os.Getenv("REFIT_KERAS_MODELS"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "refit", "keras")
+}
+
+// TestKerasRealModels converts real Keras .h5 models to ONNX and to a TF.js layers
+// model, runs TF.js (the reference: Keras' own semantics in JS), ONNX Runtime, Refit's
+// runtime and the generated PyTorch module on the same seeded input, and bounds each
+// one's max error relative to the output's scale.
+func TestKerasRealModels(t *testing.T) {
+	nodeModules := testtool.NodeModules(t, "@tensorflow/tfjs")
+	testtool.NodeModules(t, "onnxruntime-node")
+	requireNode(t)
+	if testing.Short() {
+		t.Skip("skipping real-model conversion in -short mode")
+	}
+	here, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ortRun := filepath.Join(here, "..", "ort", "ort_run.js")
+	tfjsRun := filepath.Join(here, "tfjs_run.js")
+	for _, rm := range kerasRealModels {
+		t.Run(rm.Name, func(t *testing.T) {
+			file := filepath.Join(kerasModelsDir(), rm.File)
+			if _, err := os.Stat(file); err != nil {
+				msg := fmt.Sprintf("%s: %v (run testdata/gen/fetch_keras_models.sh)", rm.Name, err)
+				if os.Getenv("REFIT_REQUIRE_TOOLS") == "1" {
+					t.Fatalf("required (REFIT_REQUIRE_TOOLS=1): %s", msg)
+				}
+				t.Skip("skipping: " + msg)
+			}
+			m, err := refit.Open(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			mp, err := keras2onnx.ConvertModel(m, nil)
+			if err != nil {
+				t.Fatalf("ConvertModel: %v", err)
+			}
+			dir := t.TempDir()
+			onnxFile := filepath.Join(dir, "model.onnx")
+			if err := onnx.WriteModelFile(onnxFile, mp, nil); err != nil {
+				t.Fatal(err)
+			}
+			lm, err := tfjs.Prepare(m, &refit.EncodeOptions{})
+			if err != nil {
+				t.Fatalf("tfjs.Prepare: %v", err)
+			}
+			modelDir := filepath.Join(dir, "tfjs")
+			if err := os.MkdirAll(modelDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			create := func(name string) (io.WriteCloser, error) { return os.Create(filepath.Join(modelDir, name)) }
+			if err := tfjs.EncodeFiles(create, lm, nil); err != nil {
+				t.Fatalf("tfjs.EncodeFiles: %v", err)
+			}
+
+			in := mp.Graph.Input[0]
+			var shape []int64
+			for _, d := range in.GetType().GetTensorType().GetShape().GetDim() {
+				shape = append(shape, max(d.GetDimValue(), 1))
+			}
+			n := int64(1)
+			for _, d := range shape {
+				n *= d
+			}
+			rng := rand.New(rand.NewPCG(seed, uint64(n)))
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.Float64() * rm.Scale)
+			}
+			inFile := filepath.Join(dir, "x.npy")
+			writeNPY(t, inFile, x, shape)
+
+			tfjsOut := filepath.Join(dir, "tfjs.npy")
+			node(t, nodeModules, tfjsRun, "run", modelDir, inFile, tfjsOut)
+			ref, refShape := readNPY(t, tfjsOut)
+
+			spec := map[string]any{"threads": 1, "jobs": []map[string]any{{"model": onnxFile,
+				"inputs": map[string]string{in.GetName(): inFile}, "outputs": filepath.Join(dir, "ort")}}}
+			specFile := filepath.Join(dir, "ort.json")
+			b, _ := json.Marshal(spec)
+			if err := os.WriteFile(specFile, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			node(t, nodeModules, ortRun, specFile)
+			ortOut, ortShape := readNPY(t, filepath.Join(dir, "ort", "out0.npy"))
+
+			sess, err := runtime.Load(mp, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xv, err := runtime.FromSlice(x, shape...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs, err := sess.Run(context.Background(), map[string]*runtime.Value{in.GetName(): xv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rv := outs[mp.Graph.Output[0].GetName()]
+			type result struct {
+				target string
+				got    []float32
+				shape  []int64
+			}
+			results := []result{{"ONNX Runtime", ortOut, ortShape}, {"Refit runtime", rv.Float32s(), rv.Shape}}
+			t.Run("torch", func(t *testing.T) {
+				testtool.RequirePython(t, "torch", "numpy")
+				torchDir := filepath.Join(dir, "torch")
+				writeTorch(t, mp, torchDir)
+				testtool.RunPython(t, torchRun, torchDir, inFile)
+				got, shape := readNPY(t, filepath.Join(torchDir, "y.npy"))
+				results = append(results, result{"PyTorch (generated model.py)", got, shape})
+			})
+			scale := 0.0
+			for _, v := range ref {
+				scale = math.Max(scale, math.Abs(float64(v)))
+			}
+			for _, c := range results {
+				if fmt.Sprint(c.shape) != fmt.Sprint(refShape) {
+					t.Fatalf("%s output shape %v, TF.js %v", c.target, c.shape, refShape)
+				}
+				worst := 0.0
+				for i := range ref {
+					worst = math.Max(worst, math.Abs(float64(ref[i])-float64(c.got[i])))
+				}
+				t.Logf("%s vs TF.js: max abs error %.3g (output scale %.3g)", c.target, worst, scale)
+				if worst > 1e-4*math.Max(scale, 1e-3) {
+					t.Errorf("%s vs TF.js: max abs error %.3g, want <= 1e-4 of the output scale %.3g", c.target, worst, scale)
+				}
+			}
+		})
+	}
+}
