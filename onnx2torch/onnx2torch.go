@@ -290,6 +290,44 @@ func conv(g *gen, n *onnxpb.NodeProto) error {
 	return g.emit(n, fmt.Sprintf("F.conv%dd(%s, %s, %s, %s, 0, %s, %d)", len(k), x, in[1], bias, pyInts(s), pyInts(d), graph.Int(n, "group", 1)))
 }
 
+// convTranspose runs torch's transposed convolution without padding, then crops the
+// ONNX pads (which may differ at both ends, torch's may not) and appends output_padding
+// with negative and positive F.pad amounts, then adds the bias (which covers the
+// appended positions too, as in ONNX).
+func convTranspose(g *gen, n *onnxpb.NodeProto) error {
+	in, err := g.inputs(n)
+	if err != nil {
+		return err
+	}
+	k, s, d, pads, err := window(n)
+	if err != nil {
+		return err
+	}
+	if graph.Ints(n, "output_shape", nil) != nil {
+		return fmt.Errorf("%w: ConvTranspose output_shape", refit.ErrUnsupported)
+	}
+	nd := len(k)
+	if nd < 1 || nd > 3 || len(pads) != 2*nd {
+		return fmt.Errorf("%w: ConvTranspose with %d spatial dims", refit.ErrUnsupported, nd)
+	}
+	outPad := graph.Ints(n, "output_padding", make([]int64, nd))
+	if len(outPad) != nd {
+		return fmt.Errorf("%w: ConvTranspose output_padding %v", refit.ErrFormat, outPad)
+	}
+	y := fmt.Sprintf("F.conv_transpose%dd(%s, %s, None, %s, 0, 0, %d, %s)", nd, in[0], in[1], pyInts(s), graph.Int(n, "group", 1), pyInts(d))
+	adjust := make([]int64, 2*nd)
+	for i := range nd {
+		adjust[i], adjust[nd+i] = -pads[i], outPad[i]-pads[nd+i]
+	}
+	if !allZero(adjust) {
+		y = fmt.Sprintf("F.pad(%s, %s)", y, torchPads(adjust))
+	}
+	if len(in) > 2 && in[2] != "" {
+		y = fmt.Sprintf("(%s + %s.reshape(%s))", y, in[2], pyInts(append([]int64{1, -1}, slices.Repeat([]int64{1}, nd)...)))
+	}
+	return g.emit(n, y)
+}
+
 func pool(kind string) handler {
 	return func(g *gen, n *onnxpb.NodeProto) error {
 		in, err := g.inputs(n)
@@ -342,6 +380,7 @@ func init() {
 		"Min":            chain("torch.minimum"),
 		"MatMul":         chain("torch.matmul"),
 		"Conv":           conv,
+		"ConvTranspose":  convTranspose,
 		"MaxPool":        pool("max"),
 		"AveragePool":    pool("avg"),
 		"GlobalAveragePool": func(g *gen, n *onnxpb.NodeProto) error {
