@@ -15,6 +15,7 @@ const (
 	onnxFloat = graph.ElemFloat
 	onnxInt32 = graph.ElemInt32
 	onnxInt64 = graph.ElemInt64
+	onnxBool  = 9
 )
 
 // value is a tensor of the graph being built. shape is the Keras shape (batch first,
@@ -26,6 +27,7 @@ type value struct {
 	cf    bool
 	elem  int32
 	twin  *value // the same tensor in the other layout, once made
+	mask  string // a [batch, steps] bool tensor: Keras' mask over the time axis, "" for none
 }
 
 func (v *value) rank() int { return len(v.shape) }
@@ -44,10 +46,12 @@ type builder struct {
 	keras3  bool
 	tfjs    bool
 	opset   int64
+	scope   []string            // names of the nested models being converted, outermost first
+	alias   map[string][]string // weight prefixes of layers made up by wrappers, by layer name
 }
 
 func newBuilder(w *refit.Model, keras3 bool, opset int64) *builder {
-	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset}
+	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset, alias: map[string][]string{}}
 	b.Names.Clean = func(base string) string { return strings.ReplaceAll(base, ":", "_") }
 	if w != nil {
 		for _, t := range w.Tensors {
@@ -86,7 +90,7 @@ func (b *builder) toCF(v *value) *value {
 	}
 	if v.twin == nil {
 		name := b.Op("Transpose", v.name+"_nchw", []string{v.name}, graph.IntsAttr("perm", cfPerm(v.rank())))
-		v.twin = &value{name: name, shape: v.shape, cf: true, elem: v.elem, twin: v}
+		v.twin = &value{name: name, shape: v.shape, cf: true, elem: v.elem, twin: v, mask: v.mask}
 	}
 	return v.twin
 }
@@ -98,7 +102,7 @@ func (b *builder) toKeras(v *value) *value {
 	}
 	if v.twin == nil {
 		name := b.Op("Transpose", v.name+"_nhwc", []string{v.name}, graph.IntsAttr("perm", kerasPerm(v.rank())))
-		v.twin = &value{name: name, shape: v.shape, cf: false, elem: v.elem, twin: v}
+		v.twin = &value{name: name, shape: v.shape, cf: false, elem: v.elem, twin: v, mask: v.mask}
 	}
 	return v.twin
 }
@@ -126,31 +130,55 @@ func axisOf(v *value, axis int64) (int64, bool) {
 // weight's position among the layer's weights), "<layer>/<cell>/<w>[:0]" (RNN cells).
 // names lists alternative Keras names of the same weight.
 func (b *builder) weight(layerName string, index int, names ...string) (*tensor.Tensor, error) {
+	for _, p := range b.prefixes(layerName) {
+		if t := b.weightAt(p, index, names); t != nil {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: layer %q: weight %q not found", refit.ErrFormat, layerName, names[0])
+}
+
+// prefixes lists where a layer's weights may be, most specific first: the prefixes a
+// wrapper registered for the layers it makes up, or, inside nested models, the Keras 3
+// path ("outer/layers/inner/layers/dense"), the h5 group path ("outer/inner/dense"),
+// then the bare name (Keras 2 and TF.js name weights after the layer alone).
+func (b *builder) prefixes(layerName string) []string {
+	if p, ok := b.alias[layerName]; ok {
+		return p
+	}
+	if len(b.scope) == 0 {
+		return []string{layerName}
+	}
+	return []string{strings.Join(b.scope, "/layers/") + "/layers/" + layerName,
+		strings.Join(b.scope, "/") + "/" + layerName, layerName}
+}
+
+func (b *builder) weightAt(prefix string, index int, names []string) *tensor.Tensor {
 	for _, w := range names {
-		for _, n := range []string{layerName + "/" + w + ":0", layerName + "/" + w} {
+		for _, n := range []string{prefix + "/" + w + ":0", prefix + "/" + w} {
 			if t := b.weights[n]; t != nil {
-				return t, nil
+				return t
 			}
 		}
 	}
 	idx := strconv.Itoa(index)
-	for _, n := range []string{layerName + "/vars/" + idx, layerName + "/cell/vars/" + idx} {
+	for _, n := range []string{prefix + "/vars/" + idx, prefix + "/cell/vars/" + idx} {
 		if t := b.weights[n]; t != nil {
-			return t, nil
+			return t
 		}
 	}
 	for _, n := range b.wnames {
-		if !strings.HasPrefix(n, layerName+"/") {
+		if !strings.HasPrefix(n, prefix+"/") {
 			continue
 		}
 		base := strings.TrimSuffix(n, ":0")
 		for _, w := range names {
 			if strings.HasSuffix(base, "/"+w) {
-				return b.weights[n], nil
+				return b.weights[n]
 			}
 		}
 	}
-	return nil, fmt.Errorf("%w: layer %q: weight %q not found", refit.ErrFormat, layerName, names[0])
+	return nil
 }
 
 // weightF32 reads a weight as float32 and checks its shape.

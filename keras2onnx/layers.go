@@ -71,9 +71,9 @@ func init() {
 		"Permute":                permuteLayer,
 		"Embedding":              embedding,
 		"Rescaling":              rescaling,
-		"LSTM":                   lstm,
-		"GRU":                    gru,
-		"SimpleRNN":              simpleRNN,
+		"LSTM":                   recurrent,
+		"GRU":                    recurrent,
+		"SimpleRNN":              recurrent,
 	} {
 		converters[class] = f
 	}
@@ -1086,9 +1086,7 @@ func embedding(b *builder, l *layer, in []*value) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.Cfg.boolean("mask_zero", false) {
-		return nil, unsupported(l, "mask_zero (masks are not converted)")
-	}
+	maskZero := l.Cfg.boolean("mask_zero", false)
 	if l.Cfg.err != nil {
 		return nil, l.Cfg.err
 	}
@@ -1105,7 +1103,16 @@ func embedding(b *builder, l *layer, in []*value) ([]*value, error) {
 		idx = b.Op("Cast", l.Name+"_indices", []string{idx}, graph.IntAttr("to", onnxInt64))
 	}
 	y := b.Op("Gather", l.Name, []string{b.Float(l.Name+"_embeddings", ws, w), idx}, graph.IntAttr("axis", 0))
-	return []*value{{name: y, shape: append(slices.Clone(x.shape), ws[1]), elem: onnxFloat}}, nil
+	out := &value{name: y, shape: append(slices.Clone(x.shape), ws[1]), elem: onnxFloat}
+	if maskZero && x.rank() == 2 {
+		// mask_zero: index 0 is padding; steps holding it are masked for the layers after.
+		id64 := idx
+		if x.elem == onnxInt32 {
+			id64 = b.Op("Cast", l.Name+"_indices64", []string{idx}, graph.IntAttr("to", onnxInt64))
+		}
+		out.mask = b.Op("Not", l.Name+"_mask", []string{b.Op("Equal", l.Name+"_is_pad", []string{id64, b.Int64(l.Name+"_pad", nil, []int64{0})})})
+	}
+	return []*value{out}, nil
 }
 
 func rescaling(b *builder, l *layer, in []*value) ([]*value, error) {
