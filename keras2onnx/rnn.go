@@ -266,7 +266,7 @@ func (b *builder) compactSteps(n string, x *value, steps int64) *maskedSteps {
 	masked := b.Op("Sub", n+"_masked", []string{one, m})
 	key := b.Op("Add", n+"_key", []string{b.Op("Mul", n+"_masked_steps", []string{masked, b.Int64(n+"_steps", nil, []int64{steps})}),
 		b.Int64(n+"_positions", []int64{steps}, positions)})
-	idx := b.OpN("TopK", n+"_order", []string{key, b.Int64(n+"_k", []int64{1}, []int64{steps})}, []bool{false, true},
+	idx := b.OpN("TopK", n+"_order", []string{key, b.Int64(n+"_k", []int64{1}, []int64{steps})}, []bool{true, true}, // ORT wants both outputs named
 		graph.IntAttr("axis", 1), graph.IntAttr("largest", 0), graph.IntAttr("sorted", 1))[1]
 	gathered := b.gatherSteps(n+"_compact", x.name, idx)
 	lens := b.Op("Cast", n+"_lens", []string{b.Op("ReduceSum", n+"_count", []string{m, b.Int64(n+"_axis", []int64{1}, []int64{1})},
