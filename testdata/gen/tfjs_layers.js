@@ -34,6 +34,9 @@ function writeNPY(file, data, dims) {
 }
 
 const L = tf.layers;
+// Keras' default recurrent activation (TF.js defaults to hard_sigmoid, whose meaning
+// Keras 3 changed), so the wrapper and masking cases read the same in Keras 2 and 3.
+const SIG = {recurrentActivation: 'sigmoid'};
 const cases = {
   conv2d: () => tf.sequential({layers: [
     L.conv2d({inputShape: [7, 9, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu'}),
@@ -158,33 +161,33 @@ const cases = {
     L.timeDistributed({layer: L.maxPooling2d({poolSize: 2})}),
     L.timeDistributed({layer: L.flatten()}),
     L.timeDistributed({layer: L.dense({units: 4})}),
-    L.lstm({units: 3}),
+    L.lstm({...SIG, units: 3}),
   ]}),
   bidir: () => {
     const x = tf.input({shape: [5, 3]});
-    const a = L.bidirectional({layer: L.lstm({units: 4, returnSequences: true})}).apply(x);
-    const b = L.bidirectional({layer: L.gru({units: 3, returnSequences: true}), mergeMode: 'sum'}).apply(a);
+    const a = L.bidirectional({layer: L.lstm({...SIG, units: 4, returnSequences: true})}).apply(x);
+    const b = L.bidirectional({layer: L.gru({...SIG, units: 3, returnSequences: true}), mergeMode: 'sum'}).apply(a);
     const c = L.bidirectional({layer: L.simpleRNN({units: 2}), mergeMode: 'ave'}).apply(b);
-    const d = L.bidirectional({layer: L.lstm({units: 2}), mergeMode: 'mul'}).apply(x);
-    const e = L.bidirectional({layer: L.gru({units: 2, returnSequences: true}), mergeMode: null}).apply(x);
-    const f = L.bidirectional({layer: L.lstm({units: 2, returnState: true})}).apply(x);
+    const d = L.bidirectional({layer: L.lstm({...SIG, units: 2}), mergeMode: 'mul'}).apply(x);
+    const e = L.bidirectional({layer: L.gru({...SIG, units: 2, returnSequences: true}), mergeMode: null}).apply(x);
+    const f = L.bidirectional({layer: L.lstm({...SIG, units: 2, returnState: true})}).apply(x);
     const flat = e.map(t => L.flatten().apply(t));
     return tf.model({inputs: x, outputs: L.concatenate().apply([c, d, ...flat, ...f])});
   },
   masked: () => {
     const ids = tf.input({shape: [7]});
     const e = L.embedding({inputDim: 11, outputDim: 4, maskZero: true}).apply(ids);
-    const a = L.lstm({units: 3, returnSequences: true}).apply(e);
-    const b = L.gru({units: 3}).apply(a);
+    const a = L.lstm({...SIG, units: 3, returnSequences: true}).apply(e);
+    const b = L.gru({...SIG, units: 3}).apply(a);
     const c = L.simpleRNN({units: 2, returnSequences: true, goBackwards: true}).apply(e);
-    const d = L.bidirectional({layer: L.lstm({units: 2})}).apply(e);
-    const g = L.lstm({units: 2, goBackwards: true}).apply(L.dense({units: 3}).apply(e));
+    const d = L.bidirectional({layer: L.lstm({...SIG, units: 2})}).apply(e);
+    const g = L.lstm({...SIG, units: 2, goBackwards: true}).apply(L.dense({units: 3}).apply(e));
     return tf.model({inputs: ids, outputs: L.concatenate().apply([b, L.flatten().apply(c), d, g])});
   },
   masking: () => tf.sequential({layers: [
     L.masking({inputShape: [6, 3], maskValue: 0}),
     L.simpleRNN({units: 3, returnSequences: true}),
-    L.gru({units: 2, returnSequences: true, goBackwards: true}),
+    L.gru({...SIG, units: 2, returnSequences: true, goBackwards: true}),
     L.flatten(),
   ]}),
 };
