@@ -174,3 +174,69 @@ func TestKerasRealModels(t *testing.T) {
 		})
 	}
 }
+
+// TestKerasFixturesORT runs the .h5 and Keras 3 .keras fixtures of keras2onnx
+// (testdata/gen/tfjs_to_keras.py, testdata/gen/keras_torchref.py) converted through
+// format/keras in ONNX Runtime, against TF.js's or torch's outputs.
+func TestKerasFixturesORT(t *testing.T) {
+	nodeModules := testtool.NodeModules(t, "onnxruntime-node")
+	requireNode(t)
+	root := filepath.Join(testtool.RepoRoot(), "keras2onnx", "testdata")
+	keras, _ := filepath.Glob(filepath.Join(root, "keras", "*"))
+	torchref, _ := filepath.Glob(filepath.Join(root, "torchref", "*.h5"))
+	if len(keras) == 0 || len(torchref) == 0 {
+		t.Fatal("no fixtures")
+	}
+	type fixture struct{ name, file, refDir string }
+	var fs []fixture
+	for _, f := range keras {
+		base := filepath.Base(f)
+		fs = append(fs, fixture{base, f, filepath.Join(root, "tfjs", base[:len(base)-len(filepath.Ext(base))])})
+	}
+	for _, f := range torchref {
+		fs = append(fs, fixture{"torchref_" + filepath.Base(f), f, f[:len(f)-len(".h5")]})
+	}
+	tmp := t.TempDir()
+	var jobs []map[string]any
+	for i, f := range fs {
+		m, err := refit.Open(f.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := keras2onnx.ConvertModel(m, nil)
+		m.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		file := filepath.Join(tmp, fmt.Sprint(i)+".onnx")
+		if err := onnx.WriteModelFile(file, mp, nil); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, map[string]any{"model": file, "outputs": filepath.Join(tmp, fmt.Sprint(i)),
+			"inputs": map[string]string{mp.Graph.Input[0].GetName(): filepath.Join(f.refDir, "x.npy")}})
+	}
+	b, _ := json.Marshal(map[string]any{"threads": 1, "jobs": jobs})
+	spec := filepath.Join(tmp, "spec.json")
+	if err := os.WriteFile(spec, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node(t, nodeModules, filepath.Join(testtool.RepoRoot(), "interop", "ort", "ort_run.js"), spec)
+	for i, f := range fs {
+		t.Run(f.name, func(t *testing.T) {
+			want, ws := readNPY(t, filepath.Join(f.refDir, "y.npy"))
+			got, gs := readNPY(t, filepath.Join(tmp, fmt.Sprint(i), "out0.npy"))
+			if fmt.Sprint(gs) != fmt.Sprint(ws) {
+				t.Fatalf("ORT output shape %v, reference %v", gs, ws)
+			}
+			worst := 0.0
+			for k := range want {
+				d := math.Abs(float64(got[k]) - float64(want[k]))
+				worst = math.Max(worst, d)
+				if d > 1e-4+1e-4*math.Abs(float64(want[k])) {
+					t.Fatalf("ORT output[%d] = %g, reference %g", k, got[k], want[k])
+				}
+			}
+			t.Logf("max abs error vs reference %.2g", worst)
+		})
+	}
+}
