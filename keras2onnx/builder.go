@@ -1,9 +1,12 @@
 package keras2onnx
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/graph"
@@ -48,18 +51,54 @@ type builder struct {
 	opset   int64
 	scope   []string            // names of the nested models being converted, outermost first
 	alias   map[string][]string // weight prefixes of layers made up by wrappers, by layer name
+	floats  map[floatKey]string // initializers made so far, to share between calls of a layer
+	read    int64               // weight elements read so far
+	budget  int64               // the most weight elements the conversion may read
 }
 
+// floatKey identifies a float initializer by content.
+type floatKey struct {
+	dims string
+	sum  [sha256.Size]byte
+}
+
+// readsPerWeight bounds how often a conversion may read each weight on average: shared
+// layers and nested models called several times read theirs once per call, and a
+// config calling one large layer millions of times must not take hours.
+const readsPerWeight = 64
+
 func newBuilder(w *refit.Model, keras3 bool, opset int64) *builder {
-	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset, alias: map[string][]string{}}
+	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset, alias: map[string][]string{},
+		floats: map[floatKey]string{}, budget: maxDefaultWeight}
 	b.Names.Clean = func(base string) string { return strings.ReplaceAll(base, ":", "_") }
 	if w != nil {
 		for _, t := range w.Tensors {
 			b.weights[t.Name] = t
 			b.wnames = append(b.wnames, t.Name)
+			if n, err := t.Shape.NumElements(); err == nil {
+				b.budget += readsPerWeight * n
+			}
 		}
 	}
 	return b
+}
+
+// Float adds a float32 initializer, or returns the one already made with the same
+// dims and values, so that a layer called several times (shared layers, nested
+// models) keeps one copy of its weights.
+func (b *builder) Float(base string, dims []int64, v []float32) string {
+	if len(v) < 8 { // scalars and small constants: not worth a lookup
+		return b.Builder.Float(base, dims, v)
+	}
+	tp := graph.FloatTensor("", dims, v)
+	k := floatKey{dims: fmt.Sprint(dims), sum: sha256.Sum256(tp.GetRawData())}
+	if name, ok := b.floats[k]; ok {
+		return name
+	}
+	tp.Name = proto.String(b.Names.Fresh(base))
+	name := b.Initializer(tp)
+	b.floats[k] = name
+	return name
 }
 
 func (b *builder) scalar(base string, f float64) string {
@@ -187,6 +226,14 @@ func (b *builder) weightF32(layerName string, index int, want []int64, names ...
 	t, err := b.weight(layerName, index, names...)
 	if err != nil {
 		return nil, nil, err
+	}
+	n, err := t.Shape.NumElements()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: layer %q: weight %q: %v", refit.ErrFormat, layerName, t.Name, err)
+	}
+	if b.read += n; b.read > b.budget {
+		return nil, nil, fmt.Errorf("%w: layer %q: the config calls layers so often that the conversion would read %d weight values, more than %d per weight",
+			refit.ErrUnsupported, layerName, b.read, readsPerWeight)
 	}
 	if want != nil && !sameShape(t.Shape, want) {
 		return nil, nil, fmt.Errorf("%w: layer %q: weight %q has shape %v, want %v", refit.ErrFormat, layerName, t.Name, t.Shape, want)

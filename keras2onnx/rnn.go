@@ -194,8 +194,8 @@ func recurrentLayer(b *builder, l *layer, in []*value, opt rnnOptions) ([]*value
 	batch, steps := x.shape[0], x.shape[1]
 	var m *maskedSteps
 	if x.mask != "" {
-		if steps < 0 {
-			return nil, unsupported(l, "a masked input with an unknown number of steps")
+		if steps < 0 || steps > maxDefaultWeight {
+			return nil, unsupported(l, "a masked input of %d steps (want a known number up to %d)", steps, maxDefaultWeight)
 		}
 		m = b.compactSteps(l.Name, xk, steps)
 		xk = &value{name: m.x, shape: xk.shape, elem: xk.elem}

@@ -144,28 +144,28 @@ func (rl *rawLayer) decode(depth int) (*layer, error) {
 	case "Functional", "Model":
 		l.Inner, err = parseFunctional(rl.Config, depth+1)
 	case "TimeDistributed", "Bidirectional":
-		if l.Wrapped, err = wrappedLayer(c.m["layer"], depth); err != nil {
+		if l.Wrapped, err = wrappedLayer(name, c.m["layer"], depth); err != nil {
 			break
 		}
 		if c.m["backward_layer"] != nil {
-			l.Back, err = wrappedLayer(c.m["backward_layer"], depth)
+			l.Back, err = wrappedLayer(name, c.m["backward_layer"], depth)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("layer %q: %w", name, err)
+		return nil, err // errors from nested layers name the innermost layer
 	}
 	return l, nil
 }
 
 // wrappedLayer decodes the {"class_name", "config"} object a wrapper's config holds.
-func wrappedLayer(v any, depth int) (*layer, error) {
+func wrappedLayer(wrapper string, v any, depth int) (*layer, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("%w: wrapped layer: %v", refit.ErrFormat, err)
+		return nil, fmt.Errorf("%w: layer %q: wrapped layer: %v", refit.ErrFormat, wrapper, err)
 	}
 	var rl rawLayer
 	if v == nil || json.Unmarshal(raw, &rl) != nil {
-		return nil, fmt.Errorf("%w: wrapper without a layer object", refit.ErrFormat)
+		return nil, fmt.Errorf("%w: layer %q: wrapper without a layer object", refit.ErrFormat, wrapper)
 	}
 	return rl.decode(depth + 1)
 }

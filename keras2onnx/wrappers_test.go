@@ -1,6 +1,7 @@
 package keras2onnx
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,19 @@ func TestMaskedRNNHandComputed(t *testing.T) {
 	want := []float32{1, 3, 1, 0, 0, 1, 3, 2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	if !near(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// The nested fixture calls inner_fn twice: its weights are stored once.
+func TestSharedNestedWeightsOnce(t *testing.T) {
+	mp, _, _ := runFixture(t, "testdata/tfjs/nested")
+	n := 0
+	for _, init := range mp.Graph.Initializer {
+		if strings.HasPrefix(init.GetName(), "d3_kernel") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d initializers for d3's kernel, want 1", n)
 	}
 }
