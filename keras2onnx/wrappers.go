@@ -63,9 +63,16 @@ func timeDistributed(b *builder, l *layer, in []*value) ([]*value, error) {
 	if slices.Contains(yrest, -1) {
 		return nil, unsupported(l, "inner output shape %v: per-step dimensions must be known", y.shape)
 	}
-	bt := b.Op("Slice", l.Name+"_batch_time", []string{b.Op("Shape", l.Name+"_shape", []string{x.name}),
-		b.Int64(l.Name+"_zero", []int64{1}, []int64{0}), b.Int64(l.Name+"_two", []int64{1}, []int64{2})})
-	shape := b.Op("Concat", l.Name+"_split_shape", []string{bt, b.Int64(l.Name+"_step_shape", []int64{int64(len(yrest))}, yrest)}, graph.IntAttr("axis", 0))
+	// A known number of steps gives a constant shape; otherwise batch and steps come
+	// from the input's shape at run time.
+	var shape string
+	if x.shape[1] >= 0 {
+		shape = b.Int64(l.Name+"_split_shape", []int64{int64(len(yrest) + 2)}, append([]int64{-1, x.shape[1]}, yrest...))
+	} else {
+		bt := b.Op("Slice", l.Name+"_batch_time", []string{b.Op("Shape", l.Name+"_shape", []string{x.name}),
+			b.Int64(l.Name+"_zero", []int64{1}, []int64{0}), b.Int64(l.Name+"_two", []int64{1}, []int64{2})})
+		shape = b.Op("Concat", l.Name+"_split_shape", []string{bt, b.Int64(l.Name+"_step_shape", []int64{int64(len(yrest))}, yrest)}, graph.IntAttr("axis", 0))
+	}
 	out := b.Op("Reshape", l.Name, []string{y.name, shape})
 	return []*value{{name: out, shape: append([]int64{x.shape[0], x.shape[1]}, yrest...), elem: y.elem, mask: x.mask}}, nil
 }
