@@ -7,7 +7,8 @@
 // Float initializers become registered buffers named w0, w1, ... (the state_dict),
 // small integer initializers and scalars are inlined as Python literals. LSTM, GRU
 // and RNN (one direction, with sequence_lens) run step by step in a helper function
-// emitted into the module. Operators it
+// emitted into the module; masked RNNs' step gathering (TopK, GatherElements, CumSum,
+// Expand, Shape) translates too. Operators it
 // does not know are reported together, by name
 // and count, as refit.ErrUnsupported. The generated code needs only torch (tested
 // with Debian's torch 1.13).
@@ -26,6 +27,9 @@ import (
 	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
+
+// maxIntLiteral caps the int64 initializers written into the code as literals.
+const maxIntLiteral = 4096
 
 // ClassName is the name of the generated nn.Module.
 const ClassName = "KerasModel"
@@ -133,6 +137,14 @@ func (g *gen) in(name string) (string, error) {
 			return "", err
 		}
 		g.names[name] = pyFloat(f[0])
+		return g.names[name], nil
+	}
+	if t.GetDataType() == 7 && len(t.GetRawData()) <= 8*maxIntLiteral {
+		v, err := g.ints(name)
+		if err != nil {
+			return "", err
+		}
+		g.names[name] = intLiteral(t, v)
 		return g.names[name], nil
 	}
 	if t.GetDataType() != 1 {
@@ -623,9 +635,14 @@ func init() {
 				return unary("%s.int()")(g, n)
 			case 7:
 				return unary("%s.long()")(g, n)
+			case 9:
+				return unary("%s.bool()")(g, n)
 			default:
 				return fmt.Errorf("%w: Cast to type %d", refit.ErrUnsupported, to)
 			}
 		},
+	}
+	for op, h := range indexHandlers {
+		handlers[op] = h
 	}
 }
