@@ -36,7 +36,7 @@
 // Masking and Embedding(mask_zero) attach a [batch, steps] mask to their output; the
 // layers Keras lets a mask pass (activations, Dense, normalization, dropout,
 // TimeDistributed, RNNs returning sequences) hand it on, merges combine masks with
-// and, other layers drop it. An RNN with a masked input skips masked steps as Keras
+// and, GlobalAveragePooling1D averages the unmasked steps only, other layers drop it. An RNN with a masked input skips masked steps as Keras
 // does: the state carries over them, so the result equals running over the unmasked
 // steps alone. The converter gathers each sequence's unmasked steps to the front in
 // time order (TopK on the key t + steps*masked), runs the ONNX RNN with sequence_lens,

@@ -761,6 +761,24 @@ func pool(nd int, op string) convertFunc {
 	}
 }
 
+// maskedMean is GlobalAveragePooling1D over a masked sequence: Keras averages the
+// unmasked steps only.
+func maskedMean(b *builder, l *layer, x *value, keep bool) []*value {
+	x = b.toKeras(x)
+	n := l.Name
+	m := b.Op("Unsqueeze", n+"_mask_col", []string{b.Op("Cast", n+"_mask_f", []string{x.mask}, graph.IntAttr("to", onnxFloat)),
+		b.Int64(n+"_axis2", []int64{1}, []int64{2})})
+	keepdims := int64(0)
+	shape := []int64{x.shape[0], x.channels()}
+	if keep {
+		keepdims, shape = 1, []int64{x.shape[0], 1, x.channels()}
+	}
+	steps := b.Int64(n+"_steps_axis", []int64{1}, []int64{1})
+	sum := b.Op("ReduceSum", n+"_sum", []string{b.Op("Mul", n+"_masked", []string{x.name, m}), steps}, graph.IntAttr("keepdims", keepdims))
+	count := b.Op("ReduceSum", n+"_count", []string{m, steps}, graph.IntAttr("keepdims", keepdims))
+	return []*value{{name: b.Op("Div", n, []string{sum, count}), shape: shape, elem: onnxFloat}}
+}
+
 func globalPool(op string) convertFunc {
 	return func(b *builder, l *layer, in []*value) ([]*value, error) {
 		x, err := one(in, l)
@@ -773,6 +791,9 @@ func globalPool(op string) convertFunc {
 		keep := l.Cfg.boolean("keepdims", false)
 		if l.Cfg.err != nil {
 			return nil, l.Cfg.err
+		}
+		if x.mask != "" && op == "GlobalAveragePool" && x.rank() == 3 {
+			return maskedMean(b, l, x, keep), nil
 		}
 		if x.rank() < 3 {
 			return nil, needRank(l, x, 3, 4, 5)

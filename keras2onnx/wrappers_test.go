@@ -54,3 +54,19 @@ func TestSharedNestedWeightsOnce(t *testing.T) {
 		t.Errorf("%d initializers for d3's kernel, want 1", n)
 	}
 }
+
+// GlobalAveragePooling1D after Masking averages the unmasked steps only:
+// [[1, 2], masked, [3, 6]] -> [2, 4].
+func TestMaskedGlobalAverage(t *testing.T) {
+	const config = `{"class_name": "Sequential", "config": {"name": "m", "layers": [
+	 {"class_name": "Masking", "config": {"name": "mask", "mask_value": 0, "batch_input_shape": [null, 3, 2]}},
+	 {"class_name": "GlobalAveragePooling1D", "config": {"name": "avg"}}]}}`
+	mp, err := Convert([]byte(config), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := run(t, mp, []float32{1, 2, 0, 0, 3, 6}, 1, 3, 2)
+	if want := []float32{2, 4}; !near(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}

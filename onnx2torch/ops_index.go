@@ -13,6 +13,7 @@ import (
 // indexHandlers translate the shape, comparison and gathering operators keras2onnx
 // uses for masked RNNs (steps gathered to the front and back) and dynamic reshapes.
 var indexHandlers = map[string]handler{
+	"Div":   infix("/"),
 	"Equal": infix("=="),
 	"Less":  infix("<"),
 	"Not":   unary("torch.logical_not(%s)"),
