@@ -15,6 +15,7 @@ type UnsupportedError struct {
 	Converter string         // who failed, the message prefix: "tf2onnx", "keras2onnx", ...
 	Kind      string         // what the names are: "operators", "layers", "tflite operators"
 	Counts    map[string]int // name -> occurrences
+	Note      string         // why, or what to do, appended to the message when set
 }
 
 func (e *UnsupportedError) Error() string {
@@ -23,7 +24,11 @@ func (e *UnsupportedError) Error() string {
 	for i, n := range names {
 		parts[i] = fmt.Sprintf("%s (%d)", n, e.Counts[n])
 	}
-	return fmt.Sprintf("%s: unsupported %s: %s", e.Converter, e.Kind, strings.Join(parts, ", "))
+	msg := fmt.Sprintf("%s: unsupported %s: %s", e.Converter, e.Kind, strings.Join(parts, ", "))
+	if e.Note != "" {
+		msg += "; " + e.Note
+	}
+	return msg
 }
 
 // Unwrap makes errors.Is(err, refit.ErrUnsupported) hold.

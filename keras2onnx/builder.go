@@ -1,9 +1,12 @@
 package keras2onnx
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/graph"
@@ -15,6 +18,7 @@ const (
 	onnxFloat = graph.ElemFloat
 	onnxInt32 = graph.ElemInt32
 	onnxInt64 = graph.ElemInt64
+	onnxBool  = 9
 )
 
 // value is a tensor of the graph being built. shape is the Keras shape (batch first,
@@ -26,6 +30,7 @@ type value struct {
 	cf    bool
 	elem  int32
 	twin  *value // the same tensor in the other layout, once made
+	mask  string // a [batch, steps] bool tensor: Keras' mask over the time axis, "" for none
 }
 
 func (v *value) rank() int { return len(v.shape) }
@@ -44,18 +49,56 @@ type builder struct {
 	keras3  bool
 	tfjs    bool
 	opset   int64
+	scope   []string            // names of the nested models being converted, outermost first
+	alias   map[string][]string // weight prefixes of layers made up by wrappers, by layer name
+	floats  map[floatKey]string // initializers made so far, to share between calls of a layer
+	read    int64               // weight elements read so far
+	budget  int64               // the most weight elements the conversion may read
 }
 
+// floatKey identifies a float initializer by content.
+type floatKey struct {
+	dims string
+	sum  [sha256.Size]byte
+}
+
+// readsPerWeight bounds how often a conversion may read each weight on average: shared
+// layers and nested models called several times read theirs once per call, and a
+// config calling one large layer millions of times must not take hours.
+const readsPerWeight = 64
+
 func newBuilder(w *refit.Model, keras3 bool, opset int64) *builder {
-	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset}
+	b := &builder{weights: map[string]*tensor.Tensor{}, keras3: keras3, opset: opset, alias: map[string][]string{},
+		floats: map[floatKey]string{}, budget: maxDefaultWeight}
 	b.Names.Clean = func(base string) string { return strings.ReplaceAll(base, ":", "_") }
 	if w != nil {
 		for _, t := range w.Tensors {
 			b.weights[t.Name] = t
 			b.wnames = append(b.wnames, t.Name)
+			if n, err := t.Shape.NumElements(); err == nil {
+				b.budget += readsPerWeight * n
+			}
 		}
 	}
 	return b
+}
+
+// Float adds a float32 initializer, or returns the one already made with the same
+// dims and values, so that a layer called several times (shared layers, nested
+// models) keeps one copy of its weights.
+func (b *builder) Float(base string, dims []int64, v []float32) string {
+	if len(v) < 8 { // scalars and small constants: not worth a lookup
+		return b.Builder.Float(base, dims, v)
+	}
+	tp := graph.FloatTensor("", dims, v)
+	k := floatKey{dims: fmt.Sprint(dims), sum: sha256.Sum256(tp.GetRawData())}
+	if name, ok := b.floats[k]; ok {
+		return name
+	}
+	tp.Name = proto.String(b.Names.Fresh(base))
+	name := b.Initializer(tp)
+	b.floats[k] = name
+	return name
 }
 
 func (b *builder) scalar(base string, f float64) string {
@@ -86,7 +129,7 @@ func (b *builder) toCF(v *value) *value {
 	}
 	if v.twin == nil {
 		name := b.Op("Transpose", v.name+"_nchw", []string{v.name}, graph.IntsAttr("perm", cfPerm(v.rank())))
-		v.twin = &value{name: name, shape: v.shape, cf: true, elem: v.elem, twin: v}
+		v.twin = &value{name: name, shape: v.shape, cf: true, elem: v.elem, twin: v, mask: v.mask}
 	}
 	return v.twin
 }
@@ -98,7 +141,7 @@ func (b *builder) toKeras(v *value) *value {
 	}
 	if v.twin == nil {
 		name := b.Op("Transpose", v.name+"_nhwc", []string{v.name}, graph.IntsAttr("perm", kerasPerm(v.rank())))
-		v.twin = &value{name: name, shape: v.shape, cf: false, elem: v.elem, twin: v}
+		v.twin = &value{name: name, shape: v.shape, cf: false, elem: v.elem, twin: v, mask: v.mask}
 	}
 	return v.twin
 }
@@ -126,31 +169,55 @@ func axisOf(v *value, axis int64) (int64, bool) {
 // weight's position among the layer's weights), "<layer>/<cell>/<w>[:0]" (RNN cells).
 // names lists alternative Keras names of the same weight.
 func (b *builder) weight(layerName string, index int, names ...string) (*tensor.Tensor, error) {
+	for _, p := range b.prefixes(layerName) {
+		if t := b.weightAt(p, index, names); t != nil {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: layer %q: weight %q not found", refit.ErrFormat, layerName, names[0])
+}
+
+// prefixes lists where a layer's weights may be, most specific first: the prefixes a
+// wrapper registered for the layers it makes up, or, inside nested models, the Keras 3
+// path ("outer/layers/inner/layers/dense"), the h5 group path ("outer/inner/dense"),
+// then the bare name (Keras 2 and TF.js name weights after the layer alone).
+func (b *builder) prefixes(layerName string) []string {
+	if p, ok := b.alias[layerName]; ok {
+		return p
+	}
+	if len(b.scope) == 0 {
+		return []string{layerName}
+	}
+	return []string{strings.Join(b.scope, "/layers/") + "/layers/" + layerName,
+		strings.Join(b.scope, "/") + "/" + layerName, layerName}
+}
+
+func (b *builder) weightAt(prefix string, index int, names []string) *tensor.Tensor {
 	for _, w := range names {
-		for _, n := range []string{layerName + "/" + w + ":0", layerName + "/" + w} {
+		for _, n := range []string{prefix + "/" + w + ":0", prefix + "/" + w} {
 			if t := b.weights[n]; t != nil {
-				return t, nil
+				return t
 			}
 		}
 	}
 	idx := strconv.Itoa(index)
-	for _, n := range []string{layerName + "/vars/" + idx, layerName + "/cell/vars/" + idx} {
+	for _, n := range []string{prefix + "/vars/" + idx, prefix + "/cell/vars/" + idx} {
 		if t := b.weights[n]; t != nil {
-			return t, nil
+			return t
 		}
 	}
 	for _, n := range b.wnames {
-		if !strings.HasPrefix(n, layerName+"/") {
+		if !strings.HasPrefix(n, prefix+"/") {
 			continue
 		}
 		base := strings.TrimSuffix(n, ":0")
 		for _, w := range names {
 			if strings.HasSuffix(base, "/"+w) {
-				return b.weights[n], nil
+				return b.weights[n]
 			}
 		}
 	}
-	return nil, fmt.Errorf("%w: layer %q: weight %q not found", refit.ErrFormat, layerName, names[0])
+	return nil
 }
 
 // weightF32 reads a weight as float32 and checks its shape.
@@ -159,6 +226,14 @@ func (b *builder) weightF32(layerName string, index int, want []int64, names ...
 	t, err := b.weight(layerName, index, names...)
 	if err != nil {
 		return nil, nil, err
+	}
+	n, err := t.Shape.NumElements()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: layer %q: weight %q: %v", refit.ErrFormat, layerName, t.Name, err)
+	}
+	if b.read += n; b.read > b.budget {
+		return nil, nil, fmt.Errorf("%w: layer %q: the config calls layers so often that the conversion would read %d weight values, more than %d per weight",
+			refit.ErrUnsupported, layerName, b.read, readsPerWeight)
 	}
 	if want != nil && !sameShape(t.Shape, want) {
 		return nil, nil, fmt.Errorf("%w: layer %q: weight %q has shape %v, want %v", refit.ErrFormat, layerName, t.Name, t.Shape, want)

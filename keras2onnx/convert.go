@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
@@ -56,14 +57,8 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 	if err != nil {
 		return nil, fmt.Errorf("keras2onnx: %w", err)
 	}
-	bad := map[string]int{}
-	for _, l := range s.Layers {
-		if l.Class != "InputLayer" && converters[l.Class] == nil {
-			bad[l.Class]++
-		}
-	}
-	if len(bad) > 0 {
-		return nil, &graph.UnsupportedError{Converter: "keras2onnx", Kind: "layers", Counts: bad}
+	if err := s.supported(); err != nil {
+		return nil, err
 	}
 	b := newBuilder(weights, s.Keras3, opset)
 	b.tfjs = s.TFJS
@@ -97,6 +92,78 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 		vals[ref{Layer: l.Name}] = v
 		graphIn = append(graphIn, vi)
 	}
+	inVals := make([]*value, len(s.Inputs))
+	for i, r := range s.Inputs {
+		inVals[i] = vals[ref{Layer: r.Layer}]
+	}
+	outVals, err := b.run(s, inVals, 0)
+	if err != nil {
+		return nil, fmt.Errorf("keras2onnx: %w", err)
+	}
+	var graphOut []*onnxpb.ValueInfoProto
+	for i, v := range outVals {
+		v = b.toKeras(v)
+		b.Node("Identity", b.Names.Fresh(outNames[i]+"_output"), []string{v.name}, []string{outNames[i]})
+		graphOut = append(graphOut, valueInfo(outNames[i], v.elem, v.shape, ""))
+	}
+	name := opts.Name
+	if name == "" {
+		name = "keras"
+	}
+	b.Inputs, b.Outputs = graphIn, graphOut
+	return graph.Model(b.Graph(name), "refit keras2onnx", opset), nil
+}
+
+// supported checks every layer class of s, nested ones included, before anything
+// is built: the error lists each unsupported class with its count.
+func (s *spec) supported() error {
+	counts, names := map[string]int{}, map[string][]string{}
+	s.classes(counts, names)
+	bad := map[string]int{}
+	for class, n := range counts {
+		switch {
+		case class == "InputLayer" || converters[class] != nil:
+		case class == "Sequential" || class == "Functional" || class == "Model":
+		default:
+			bad[class] = n
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	e := &graph.UnsupportedError{Converter: "keras2onnx", Kind: "layers", Counts: bad}
+	if bad["Lambda"] > 0 {
+		e.Note = fmt.Sprintf("Lambda layers (%s) hold Python code, which Refit never runs; "+
+			"rebuild them from standard layers", strings.Join(quoted(names["Lambda"], 5), ", "))
+	}
+	return e
+}
+
+func quoted(names []string, n int) []string {
+	out := make([]string, 0, n+1)
+	for i, name := range names {
+		if i == n {
+			out = append(out, fmt.Sprintf("... %d more", len(names)-n))
+			break
+		}
+		out = append(out, strconv.Quote(name))
+	}
+	return out
+}
+
+// maxNesting bounds models nested as layers inside models.
+const maxNesting = 16
+
+// run converts the layers of model s applied to its inputs in, returning its outputs.
+// depth counts the models s is nested in.
+func (b *builder) run(s *spec, in []*value, depth int) ([]*value, error) {
+	if len(in) != len(s.Inputs) {
+		return nil, fmt.Errorf("%w: model takes %d inputs, got %d", refit.ErrFormat, len(s.Inputs), len(in))
+	}
+	vals := map[ref]*value{}
+	for i, r := range s.Inputs {
+		vals[ref{Layer: r.Layer}] = in[i]
+	}
 	var pending []call
 	for _, l := range s.Layers {
 		if l.Class == "InputLayer" {
@@ -122,40 +189,50 @@ func Convert(topology []byte, weights *refit.Model, opts *Options) (*onnxpb.Mode
 				rest = append(rest, c)
 				continue
 			}
-			outs, err := converters[c.l.Class](b, c.l, in)
+			outs, err := b.call(c.l, in, depth)
 			if err != nil {
-				return nil, fmt.Errorf("keras2onnx: %w", err)
+				return nil, err
 			}
 			for i, v := range outs {
-				vals[ref{Layer: c.l.Name, Node: c.node, Tensor: i}] = v
+				vals[ref{Layer: c.l.Name, Node: c.node + c.l.NodeOffset, Tensor: i}] = v
 			}
 		}
 		if len(rest) == len(pending) {
 			c := rest[0]
 			for _, r := range c.l.Inbound[c.node] {
 				if vals[r] == nil {
-					return nil, fmt.Errorf("keras2onnx: %w: layer %q: input %s is never computed", refit.ErrFormat, c.l.Name, r)
+					return nil, fmt.Errorf("%w: layer %q: input %s is never computed", refit.ErrFormat, c.l.Name, r)
 				}
 			}
 		}
 		pending = rest
 	}
-	var graphOut []*onnxpb.ValueInfoProto
+	out := make([]*value, len(s.Outputs))
 	for i, r := range s.Outputs {
-		v := vals[r]
-		if v == nil {
-			return nil, fmt.Errorf("keras2onnx: %w: output %s is never computed", refit.ErrFormat, r)
+		if out[i] = vals[r]; out[i] == nil {
+			return nil, fmt.Errorf("%w: output %s is never computed", refit.ErrFormat, r)
 		}
-		v = b.toKeras(v)
-		b.Node("Identity", b.Names.Fresh(outNames[i]+"_output"), []string{v.name}, []string{outNames[i]})
-		graphOut = append(graphOut, valueInfo(outNames[i], v.elem, v.shape, ""))
 	}
-	name := opts.Name
-	if name == "" {
-		name = "keras"
+	return out, nil
+}
+
+// call converts one call of layer l: a nested model runs its own layers with its
+// weights looked up under its name; any other class goes to its converter.
+func (b *builder) call(l *layer, in []*value, depth int) ([]*value, error) {
+	if l.Inner != nil {
+		if depth >= maxNesting {
+			return nil, fmt.Errorf("%w: models nested more than %d deep", refit.ErrFormat, maxNesting)
+		}
+		b.scope = append(b.scope, l.Name)
+		defer func() { b.scope = b.scope[:len(b.scope)-1] }()
+		return b.run(l.Inner, in, depth+1)
 	}
-	b.Inputs, b.Outputs = graphIn, graphOut
-	return graph.Model(b.Graph(name), "refit keras2onnx", opset), nil
+	outs, err := converters[l.Class](b, l, in)
+	if err != nil {
+		return nil, err
+	}
+	b.passMask(l, in, outs)
+	return outs, nil
 }
 
 func inputValue(l *layer, batch int64) (*value, *onnxpb.ValueInfoProto, error) {

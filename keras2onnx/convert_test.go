@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit"
@@ -154,16 +155,20 @@ func TestConvertErrors(t *testing.T) {
 func TestUnsupportedLayers(t *testing.T) {
 	config := `{"class_name": "Sequential", "config": [
 	 {"class_name": "Lambda", "config": {"name": "l1", "batch_input_shape": [null, 2]}},
-	 {"class_name": "Bidirectional", "config": {"name": "b"}},
-	 {"class_name": "Lambda", "config": {"name": "l2"}},
+	 {"class_name": "ConvLSTM2D", "config": {"name": "c"}},
+	 {"class_name": "TimeDistributed", "config": {"name": "t", "layer": {"class_name": "Lambda", "config": {"name": "l2"}}}},
 	 {"class_name": "Dense", "config": {"name": "d", "units": 1}}]}`
 	_, err := Convert([]byte(config), nil, nil)
 	var ue *graph.UnsupportedError
 	if !errors.As(err, &ue) || !errors.Is(err, refit.ErrUnsupported) {
 		t.Fatalf("Convert = %v, want *graph.UnsupportedError", err)
 	}
-	if len(ue.Counts) != 2 || ue.Counts["Lambda"] != 2 || ue.Counts["Bidirectional"] != 1 {
-		t.Errorf("Layers = %v, want Lambda: 2, Bidirectional: 1", ue.Counts)
+	if len(ue.Counts) != 2 || ue.Counts["Lambda"] != 2 || ue.Counts["ConvLSTM2D"] != 1 {
+		t.Errorf("Layers = %v, want Lambda: 2 (one inside TimeDistributed), ConvLSTM2D: 1", ue.Counts)
+	}
+	// Lambda layers are code: the error says so and names them.
+	if !strings.Contains(ue.Note, `"l1"`) || !strings.Contains(ue.Note, `"l2"`) {
+		t.Errorf("Note = %q, want the Lambda layers named", ue.Note)
 	}
 }
 

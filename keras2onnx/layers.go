@@ -22,6 +22,9 @@ func init() {
 		"Conv1D":                 conv(1),
 		"Conv2D":                 conv(2),
 		"Conv3D":                 conv(3),
+		"Conv1DTranspose":        convTranspose(1),
+		"Conv2DTranspose":        convTranspose(2),
+		"Conv3DTranspose":        convTranspose(3),
 		"DepthwiseConv1D":        depthwise(1, false),
 		"DepthwiseConv2D":        depthwise(2, false),
 		"SeparableConv1D":        depthwise(1, true),
@@ -68,9 +71,9 @@ func init() {
 		"Permute":                permuteLayer,
 		"Embedding":              embedding,
 		"Rescaling":              rescaling,
-		"LSTM":                   lstm,
-		"GRU":                    gru,
-		"SimpleRNN":              simpleRNN,
+		"LSTM":                   recurrent,
+		"GRU":                    recurrent,
+		"SimpleRNN":              recurrent,
 	} {
 		converters[class] = f
 	}
@@ -758,6 +761,24 @@ func pool(nd int, op string) convertFunc {
 	}
 }
 
+// maskedMean is GlobalAveragePooling1D over a masked sequence: Keras averages the
+// unmasked steps only.
+func maskedMean(b *builder, l *layer, x *value, keep bool) []*value {
+	x = b.toKeras(x)
+	n := l.Name
+	m := b.Op("Unsqueeze", n+"_mask_col", []string{b.Op("Cast", n+"_mask_f", []string{x.mask}, graph.IntAttr("to", onnxFloat)),
+		b.Int64(n+"_axis2", []int64{1}, []int64{2})})
+	keepdims := int64(0)
+	shape := []int64{x.shape[0], x.channels()}
+	if keep {
+		keepdims, shape = 1, []int64{x.shape[0], 1, x.channels()}
+	}
+	steps := b.Int64(n+"_steps_axis", []int64{1}, []int64{1})
+	sum := b.Op("ReduceSum", n+"_sum", []string{b.Op("Mul", n+"_masked", []string{x.name, m}), steps}, graph.IntAttr("keepdims", keepdims))
+	count := b.Op("ReduceSum", n+"_count", []string{m, steps}, graph.IntAttr("keepdims", keepdims))
+	return []*value{{name: b.Op("Div", n, []string{sum, count}), shape: shape, elem: onnxFloat}}
+}
+
 func globalPool(op string) convertFunc {
 	return func(b *builder, l *layer, in []*value) ([]*value, error) {
 		x, err := one(in, l)
@@ -770,6 +791,9 @@ func globalPool(op string) convertFunc {
 		keep := l.Cfg.boolean("keepdims", false)
 		if l.Cfg.err != nil {
 			return nil, l.Cfg.err
+		}
+		if x.mask != "" && op == "GlobalAveragePool" && x.rank() == 3 {
+			return maskedMean(b, l, x, keep), nil
 		}
 		if x.rank() < 3 {
 			return nil, needRank(l, x, 3, 4, 5)
@@ -1083,9 +1107,7 @@ func embedding(b *builder, l *layer, in []*value) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	if l.Cfg.boolean("mask_zero", false) {
-		return nil, unsupported(l, "mask_zero (masks are not converted)")
-	}
+	maskZero := l.Cfg.boolean("mask_zero", false)
 	if l.Cfg.err != nil {
 		return nil, l.Cfg.err
 	}
@@ -1102,7 +1124,16 @@ func embedding(b *builder, l *layer, in []*value) ([]*value, error) {
 		idx = b.Op("Cast", l.Name+"_indices", []string{idx}, graph.IntAttr("to", onnxInt64))
 	}
 	y := b.Op("Gather", l.Name, []string{b.Float(l.Name+"_embeddings", ws, w), idx}, graph.IntAttr("axis", 0))
-	return []*value{{name: y, shape: append(slices.Clone(x.shape), ws[1]), elem: onnxFloat}}, nil
+	out := &value{name: y, shape: append(slices.Clone(x.shape), ws[1]), elem: onnxFloat}
+	if maskZero && x.rank() == 2 {
+		// mask_zero: index 0 is padding; steps holding it are masked for the layers after.
+		id64 := idx
+		if x.elem == onnxInt32 {
+			id64 = b.Op("Cast", l.Name+"_indices64", []string{idx}, graph.IntAttr("to", onnxInt64))
+		}
+		out.mask = b.Op("Not", l.Name+"_mask", []string{b.Op("Equal", l.Name+"_is_pad", []string{id64, b.Int64(l.Name+"_pad", nil, []int64{0})})})
+	}
+	return []*value{out}, nil
 }
 
 func rescaling(b *builder, l *layer, in []*value) ([]*value, error) {

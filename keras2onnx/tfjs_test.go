@@ -76,6 +76,40 @@ func TestKerasFixtures(t *testing.T) {
 	}
 }
 
+// TestTorchRefFixtures converts the .h5 models of layers TF.js lacks
+// (testdata/gen/keras_torchref.py) and compares with the reference computed in torch.
+func TestTorchRefFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/torchref/*.h5")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			m, err := refit.Open(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			mp, err := ConvertModel(m, nil)
+			if err != nil {
+				t.Fatalf("ConvertModel: %v", err)
+			}
+			dir := strings.TrimSuffix(file, ".h5")
+			got := runWith(t, mp, dir)
+			want, _ := readNPY(t, filepath.Join(dir, "y.npy"))
+			worst := 0.0
+			for i := range want {
+				d := math.Abs(float64(got[i]) - float64(want[i]))
+				worst = math.Max(worst, d)
+				if d > 1e-5+1e-5*math.Abs(float64(want[i])) {
+					t.Fatalf("output[%d] = %g, torch %g", i, got[i], want[i])
+				}
+			}
+			t.Logf("max abs error vs torch %.2g", worst)
+		})
+	}
+}
+
 func countOps(mp *onnxpb.ModelProto, op string) int {
 	n := 0
 	for _, node := range mp.Graph.Node {

@@ -24,7 +24,16 @@ type layer struct {
 	Class   string
 	Cfg     cfg
 	Inbound [][]ref // one entry per call (Keras "node"), each listing the call's inputs
+	Inner   *spec   // a Sequential/Functional model used as a layer
+	Wrapped *layer  // the layer a TimeDistributed or Bidirectional wraps
+	Back    *layer  // Bidirectional's backward_layer when the config gives one
+	// NodeOffset is 1 for nested models whose calls the config numbers from 1 (Keras
+	// and TF.js skip the model's own first node, made when it was built on its inputs).
+	NodeOffset int
 }
+
+// maxDepth bounds models and wrappers nested in configs.
+const maxDepth = 16
 
 // spec is a parsed model config: layers in config order, graph inputs and outputs.
 type spec struct {
@@ -87,9 +96,9 @@ func parseTopology(raw []byte) (*spec, error) {
 	var err error
 	switch class {
 	case "Sequential":
-		s, err = parseSequential(top["config"])
+		s, err = parseSequential(top["config"], 0)
 	case "Functional", "Model":
-		s, err = parseFunctional(top["config"])
+		s, err = parseFunctional(top["config"], 0)
 	default:
 		return nil, fmt.Errorf("%w: model class %q (want Sequential, Functional or Model)", refit.ErrUnsupported, class)
 	}
@@ -109,7 +118,7 @@ type rawLayer struct {
 	Inbound   json.RawMessage `json:"inbound_nodes"`
 }
 
-func (rl *rawLayer) decode() (*layer, error) {
+func (rl *rawLayer) decode(depth int) (*layer, error) {
 	c := cfg{}
 	if len(rl.Config) > 0 && string(rl.Config) != "null" {
 		if err := json.Unmarshal(rl.Config, &c.m); err != nil {
@@ -124,10 +133,66 @@ func (rl *rawLayer) decode() (*layer, error) {
 		return nil, fmt.Errorf("%w: layer %q has no class_name", refit.ErrFormat, name)
 	}
 	c.layer = name
-	return &layer{Name: name, Class: rl.ClassName, Cfg: c}, nil
+	l := &layer{Name: name, Class: rl.ClassName, Cfg: c}
+	if depth >= maxDepth {
+		return nil, fmt.Errorf("%w: layer %q: models or wrappers nested more than %d deep", refit.ErrFormat, name, maxDepth)
+	}
+	var err error
+	switch rl.ClassName {
+	case "Sequential":
+		l.Inner, err = parseSequential(rl.Config, depth+1)
+	case "Functional", "Model":
+		l.Inner, err = parseFunctional(rl.Config, depth+1)
+	case "TimeDistributed", "Bidirectional":
+		if l.Wrapped, err = wrappedLayer(name, c.m["layer"], depth); err != nil {
+			break
+		}
+		if c.m["backward_layer"] != nil {
+			l.Back, err = wrappedLayer(name, c.m["backward_layer"], depth)
+		}
+	}
+	if err != nil {
+		return nil, err // errors from nested layers name the innermost layer
+	}
+	return l, nil
 }
 
-func parseSequential(raw json.RawMessage) (*spec, error) {
+// wrappedLayer decodes the {"class_name", "config"} object a wrapper's config holds.
+func wrappedLayer(wrapper string, v any, depth int) (*layer, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: layer %q: wrapped layer: %v", refit.ErrFormat, wrapper, err)
+	}
+	var rl rawLayer
+	if v == nil || json.Unmarshal(raw, &rl) != nil {
+		return nil, fmt.Errorf("%w: layer %q: wrapper without a layer object", refit.ErrFormat, wrapper)
+	}
+	return rl.decode(depth + 1)
+}
+
+// classes counts the layer classes of s, with those of nested models and wrapped
+// layers, and lists the names of each class's layers.
+func (s *spec) classes(counts map[string]int, names map[string][]string) {
+	var add func(l *layer)
+	add = func(l *layer) {
+		counts[l.Class]++
+		names[l.Class] = append(names[l.Class], l.Name)
+		if l.Inner != nil {
+			l.Inner.classes(counts, names)
+		}
+		if l.Wrapped != nil {
+			add(l.Wrapped)
+		}
+		if l.Back != nil {
+			add(l.Back)
+		}
+	}
+	for _, l := range s.Layers {
+		add(l)
+	}
+}
+
+func parseSequential(raw json.RawMessage, depth int) (*spec, error) {
 	var rls []rawLayer
 	// Keras 2.2 and TF.js write the layers as the config itself; later versions as config.layers.
 	if err := json.Unmarshal(raw, &rls); err != nil {
@@ -146,7 +211,7 @@ func parseSequential(raw json.RawMessage) (*spec, error) {
 	var prev string
 	for i := range rls {
 		rls[i].Inbound = nil
-		l, err := rls[i].decode()
+		l, err := rls[i].decode(depth)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +251,7 @@ func parseSequential(raw json.RawMessage) (*spec, error) {
 	return s, nil
 }
 
-func parseFunctional(raw json.RawMessage) (*spec, error) {
+func parseFunctional(raw json.RawMessage, depth int) (*spec, error) {
 	var obj struct {
 		Layers  []rawLayer      `json:"layers"`
 		Inputs  json.RawMessage `json:"input_layers"`
@@ -201,7 +266,7 @@ func parseFunctional(raw json.RawMessage) (*spec, error) {
 	s := &spec{}
 	seen := map[string]bool{}
 	for i := range obj.Layers {
-		l, err := obj.Layers[i].decode()
+		l, err := obj.Layers[i].decode(depth)
 		if err != nil {
 			return nil, err
 		}
@@ -217,6 +282,7 @@ func parseFunctional(raw json.RawMessage) (*spec, error) {
 		}
 		s.Layers = append(s.Layers, l)
 	}
+	numberNestedCalls(s)
 	var err error
 	if s.Inputs, err = parseRefList(obj.Inputs); err != nil {
 		return nil, fmt.Errorf("%w: input_layers: %v", refit.ErrFormat, err)
@@ -228,6 +294,24 @@ func parseFunctional(raw json.RawMessage) (*spec, error) {
 		return nil, fmt.Errorf("%w: Functional model without input_layers or output_layers", refit.ErrFormat)
 	}
 	return s, nil
+}
+
+// numberNestedCalls sets NodeOffset for nested models whose calls are referred to
+// from 1 on: a reference to call len(Inbound) can only mean that.
+func numberNestedCalls(s *spec) {
+	maxRef := map[string]int{}
+	for _, l := range s.Layers {
+		for _, node := range l.Inbound {
+			for _, r := range node {
+				maxRef[r.Layer] = max(maxRef[r.Layer], r.Node)
+			}
+		}
+	}
+	for _, l := range s.Layers {
+		if l.Inner != nil && len(l.Inbound) > 0 && maxRef[l.Name] == len(l.Inbound) {
+			l.NodeOffset = 1
+		}
+	}
 }
 
 // parseInbound reads Keras 2 ([[["name", node, tensor, {kwargs}], ...], ...]) and

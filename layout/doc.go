@@ -8,6 +8,7 @@
 //	Conv1D kernel [W, in, out]             -> Conv1d weight [out, in, W]        (Conv1DKernel / Conv1dWeight)
 //	Conv2D kernel HWIO                     -> Conv2d weight OIHW                (Conv2DKernel / Conv2dWeight)
 //	Conv2DTranspose kernel [H, W, out, in] -> ConvTranspose2d [in, out, H, W]   (Conv2DKernel)
+//	Conv1D/3DTranspose likewise                                  (Conv1DKernel, Conv3DKernel)
 //	Conv3D kernel [D, H, W, in, out]       -> Conv3d weight [out, in, D, H, W]  (Conv3DKernel / Conv3dWeight)
 //	DepthwiseConv2D [H, W, C, M]           -> Conv2d(groups=C) [C*M, 1, H, W]   (DepthwiseKernel / DepthwiseWeight)
 //	SeparableConv2D                        -> depthwise conv + pointwise 1x1 conv (module.depthwise, module.pointwise)

@@ -26,6 +26,8 @@ var torchParams = map[string][]torchParam{
 	"Conv2D":             {{"weight", "kernel"}, {"bias", "bias"}},
 	"Conv3D":             {{"weight", "kernel"}, {"bias", "bias"}},
 	"Conv2DTranspose":    {{"weight", "kernel"}, {"bias", "bias"}},
+	"Conv1DTranspose":    {{"weight", "kernel"}, {"bias", "bias"}},
+	"Conv3DTranspose":    {{"weight", "kernel"}, {"bias", "bias"}},
 	"DepthwiseConv2D":    {{"weight", "depthwise_kernel"}, {"bias", "bias"}},
 	"SeparableConv2D":    {{"depthwise.weight", "depthwise_kernel"}, {"pointwise.weight", "pointwise_kernel"}, {"pointwise.bias", "bias"}},
 	"BatchNormalization": {{"weight", "gamma"}, {"bias", "beta"}, {"running_mean", "moving_mean"}, {"running_var", "moving_variance"}},
@@ -155,11 +157,11 @@ func kerasWeights(l LayerInfo, ps map[string]*tensor.Tensor) (map[string]*tensor
 	switch l.Class {
 	case "Dense":
 		fns = map[string]func(*tensor.Tensor) (*tensor.Tensor, error){"weight": LinearWeight, "bias": same}
-	case "Conv1D":
+	case "Conv1D", "Conv1DTranspose":
 		fns = map[string]func(*tensor.Tensor) (*tensor.Tensor, error){"weight": Conv1dWeight, "bias": same}
 	case "Conv2D", "Conv2DTranspose":
 		fns = map[string]func(*tensor.Tensor) (*tensor.Tensor, error){"weight": Conv2dWeight, "bias": same}
-	case "Conv3D":
+	case "Conv3D", "Conv3DTranspose":
 		fns = map[string]func(*tensor.Tensor) (*tensor.Tensor, error){"weight": Conv3dWeight, "bias": same}
 	case "DepthwiseConv2D":
 		fns = map[string]func(*tensor.Tensor) (*tensor.Tensor, error){"weight": depthwise, "bias": same}

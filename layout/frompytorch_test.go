@@ -38,6 +38,8 @@ var kerasCases = []kerasCase{
 	{LayerInfo{Name: "conv2d", Class: "Conv2D"}, map[string][]int64{"kernel": {3, 2, 3, 4}, "bias": {4}}},
 	{LayerInfo{Name: "conv3d", Class: "Conv3D"}, map[string][]int64{"kernel": {2, 3, 2, 2, 3}, "bias": {3}}},
 	{LayerInfo{Name: "convt", Class: "Conv2DTranspose"}, map[string][]int64{"kernel": {3, 3, 2, 5}, "bias": {2}}},
+	{LayerInfo{Name: "convt1", Class: "Conv1DTranspose"}, map[string][]int64{"kernel": {3, 2, 5}, "bias": {2}}},
+	{LayerInfo{Name: "convt3", Class: "Conv3DTranspose"}, map[string][]int64{"kernel": {3, 2, 2, 4, 5}, "bias": {4}}},
 	{LayerInfo{Name: "dw", Class: "DepthwiseConv2D", Config: map[string]any{"depth_multiplier": 2.0}}, map[string][]int64{"depthwise_kernel": {3, 3, 4, 2}, "bias": {8}}},
 	{LayerInfo{Name: "dw1", Class: "DepthwiseConv2D", Config: map[string]any{"use_bias": false}}, map[string][]int64{"depthwise_kernel": {3, 3, 5, 1}}},
 	{LayerInfo{Name: "sep", Class: "SeparableConv2D", Config: map[string]any{"depth_multiplier": 3.0}}, map[string][]int64{"depthwise_kernel": {3, 3, 2, 3}, "pointwise_kernel": {1, 1, 6, 4}, "bias": {4}}},

@@ -30,6 +30,8 @@ var weightOrder = map[string][]string{
 	"Conv2D":             {"kernel", "bias"},
 	"Conv3D":             {"kernel", "bias"},
 	"Conv2DTranspose":    {"kernel", "bias"},
+	"Conv1DTranspose":    {"kernel", "bias"},
+	"Conv3DTranspose":    {"kernel", "bias"},
 	"DepthwiseConv2D":    {"depthwise_kernel", "bias"},
 	"SeparableConv2D":    {"depthwise_kernel", "pointwise_kernel", "bias"},
 	"BatchNormalization": {"gamma", "beta", "moving_mean", "moving_variance"},
@@ -169,11 +171,11 @@ func convertLayer(class, module string, ws map[string]*tensor.Tensor) ([]*tensor
 	switch class {
 	case "Dense":
 		steps = []step{{"kernel", "weight", DenseKernel}, {"bias", "bias", same}}
-	case "Conv1D":
+	case "Conv1D", "Conv1DTranspose":
 		steps = []step{{"kernel", "weight", Conv1DKernel}, {"bias", "bias", same}}
 	case "Conv2D", "Conv2DTranspose":
 		steps = []step{{"kernel", "weight", Conv2DKernel}, {"bias", "bias", same}}
-	case "Conv3D":
+	case "Conv3D", "Conv3DTranspose":
 		steps = []step{{"kernel", "weight", Conv3DKernel}, {"bias", "bias", same}}
 	case "DepthwiseConv2D":
 		steps = []step{{"depthwise_kernel", "weight", DepthwiseKernel}, {"bias", "bias", same}}

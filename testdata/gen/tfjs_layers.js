@@ -34,6 +34,9 @@ function writeNPY(file, data, dims) {
 }
 
 const L = tf.layers;
+// Keras' default recurrent activation (TF.js defaults to hard_sigmoid, whose meaning
+// Keras 3 changed), so the wrapper and masking cases read the same in Keras 2 and 3.
+const SIG = {recurrentActivation: 'sigmoid'};
 const cases = {
   conv2d: () => tf.sequential({layers: [
     L.conv2d({inputShape: [7, 9, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu'}),
@@ -125,12 +128,79 @@ const cases = {
     L.dropout({rate: 0.5}),
     L.dense({units: 3}),
   ]}),
+  conv3d: () => tf.sequential({layers: [
+    L.conv3d({inputShape: [6, 7, 5, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu'}),
+    L.conv3dTranspose({filters: 2, kernelSize: [3, 2, 3], strides: [2, 1, 2], padding: 'valid'}),
+    L.maxPooling3d({poolSize: 2, strides: 1, padding: 'same'}),
+    L.averagePooling3d({poolSize: 2, padding: 'valid'}),
+    L.conv3dTranspose({filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh'}),
+    L.flatten(),
+    L.dense({units: 3}),
+  ]}),
+  conv2dt: () => tf.sequential({layers: [
+    L.conv2dTranspose({inputShape: [4, 5, 3], filters: 2, kernelSize: 2, strides: 3, padding: 'valid'}),
+    L.conv2dTranspose({filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu'}),
+    L.conv2dTranspose({filters: 2, kernelSize: [3, 1], strides: 1, padding: 'valid', useBias: false}),
+  ]}),
+  nested: () => {
+    const seq = tf.sequential({name: 'inner_seq', layers: [
+      L.dense({inputShape: [5], units: 6, activation: 'relu', name: 'd1'}),
+      L.dense({units: 4, name: 'd2'}),
+    ]});
+    const ix = tf.input({shape: [4]});
+    const inner = tf.model({name: 'inner_fn', inputs: ix,
+      outputs: L.add().apply([L.dense({units: 4, name: 'd3'}).apply(ix), ix])});
+    const x = tf.input({shape: [5]});
+    const a = seq.apply(x);
+    const b = inner.apply(a);
+    const c = inner.apply(b); // shared: the same weights twice
+    return tf.model({inputs: x, outputs: L.dense({units: 3, name: 'head'}).apply(L.concatenate().apply([b, c]))});
+  },
+  timedist: () => tf.sequential({layers: [
+    L.timeDistributed({inputShape: [3, 5, 4, 2], layer: L.conv2d({filters: 3, kernelSize: 3, padding: 'same', activation: 'relu'})}),
+    L.timeDistributed({layer: L.maxPooling2d({poolSize: 2})}),
+    L.timeDistributed({layer: L.flatten()}),
+    L.timeDistributed({layer: L.dense({units: 4})}),
+    L.lstm({...SIG, units: 3}),
+  ]}),
+  bidir: () => {
+    const x = tf.input({shape: [5, 3]});
+    const a = L.bidirectional({layer: L.lstm({...SIG, units: 4, returnSequences: true})}).apply(x);
+    const b = L.bidirectional({layer: L.gru({...SIG, units: 3, returnSequences: true}), mergeMode: 'sum'}).apply(a);
+    const c = L.bidirectional({layer: L.simpleRNN({units: 2}), mergeMode: 'ave'}).apply(b);
+    const d = L.bidirectional({layer: L.lstm({...SIG, units: 2}), mergeMode: 'mul'}).apply(x);
+    const e = L.bidirectional({layer: L.gru({...SIG, units: 2, returnSequences: true}), mergeMode: null}).apply(x);
+    const f = L.bidirectional({layer: L.lstm({...SIG, units: 2, returnState: true})}).apply(x);
+    const flat = e.map(t => L.flatten().apply(t));
+    return tf.model({inputs: x, outputs: L.concatenate().apply([c, d, ...flat, ...f])});
+  },
+  masked: () => {
+    const ids = tf.input({shape: [7]});
+    const e = L.embedding({inputDim: 11, outputDim: 4, maskZero: true}).apply(ids);
+    const a = L.lstm({...SIG, units: 3, returnSequences: true}).apply(e);
+    const b = L.gru({...SIG, units: 3}).apply(a);
+    const c = L.simpleRNN({units: 2, returnSequences: true, goBackwards: true}).apply(e);
+    const d = L.bidirectional({layer: L.lstm({...SIG, units: 2})}).apply(e);
+    const g = L.lstm({...SIG, units: 2, goBackwards: true}).apply(L.dense({units: 3}).apply(e));
+    return tf.model({inputs: ids, outputs: L.concatenate().apply([b, L.flatten().apply(c), d, g])});
+  },
+  masking: () => tf.sequential({layers: [
+    L.masking({inputShape: [6, 3], maskValue: 0}),
+    L.simpleRNN({units: 3, returnSequences: true}),
+    L.gru({...SIG, units: 2, returnSequences: true, goBackwards: true}),
+    L.flatten(),
+  ]}),
 };
+const INTEGER_INPUTS = new Set(['rnn', 'masked']);
+// Steps zeroed in the masking case's input (batch, step): masked for the RNNs.
+const MASKED_STEPS = [[0, 0], [0, 3], [1, 4], [1, 5]];
 
 (async () => {
   await tf.setBackend('cpu');
   let seed = 1;
+  const only = process.argv.slice(2);
   for (const [name, build] of Object.entries(cases)) {
+    if (only.length > 0 && !only.includes(name)) { seed++; continue; }
     const model = build();
     const r = rng(seed++);
     for (const w of model.weights) {
@@ -144,7 +214,14 @@ const cases = {
     const inShape = [2, ...model.inputs[0].shape.slice(1)];
     const n = inShape.reduce((a, d) => a * d, 1);
     const x = new Float32Array(n);
-    for (let i = 0; i < n; i++) x[i] = name === 'rnn' ? Math.floor(r() * 11) : 2 * r() - 1;
+    for (let i = 0; i < n; i++) x[i] = INTEGER_INPUTS.has(name) ? Math.floor(r() * 11) : 2 * r() - 1;
+    if (name === 'masking') {
+      for (const [b, t] of MASKED_STEPS) x.fill(0, (b * 6 + t) * 3, (b * 6 + t + 1) * 3);
+    }
+    if (name === 'masked') {
+      x.fill(0, 0, 2); // leading padding in the first sequence
+      x.fill(0, 7 + 5, 14); // trailing padding in the second
+    }
     const y = model.predict(tf.tensor(x, inShape));
     const dir = path.join(OUT, name);
     fs.mkdirSync(dir, {recursive: true});
