@@ -36,17 +36,22 @@ type Options struct {
 // DefaultKeep maps the operators kept in float32 by default to the reason.
 var DefaultKeep = map[string]string{
 	// No float16 form in the ONNX schema (at least before opset 19).
-	"Range":                 "no float16 form in its ONNX schema",
-	"NonMaxSuppression":     "no float16 form in its ONNX schema",
-	"Celu":                  "no float16 form in its ONNX schema",
-	"QuantizeLinear":        "float16 scales need opset 19",
-	"DequantizeLinear":      "float16 scales need opset 19",
-	"DynamicQuantizeLinear": "float32 only in its ONNX schema",
-	"TfIdfVectorizer":       "float32 output only",
-	"HannWindow":            "window generator: float32 output",
-	"HammingWindow":         "window generator: float32 output",
-	"BlackmanWindow":        "window generator: float32 output",
-	"MelWeightMatrix":       "window generator: float32 output",
+	"Range":                     "no float16 form in its ONNX schema",
+	"NonMaxSuppression":         "no float16 form in its ONNX schema",
+	"Celu":                      "no float16 form in its ONNX schema",
+	"IsInf":                     "float16 needs opset 20",
+	"QLinearConv":               "float32 scales only",
+	"QLinearMatMul":             "float32 scales only",
+	"EyeLike":                   "no float16 kernel in ONNX Runtime's CPU provider",
+	"MeanVarianceNormalization": "ONNX Runtime expands it with float32 constants",
+	"QuantizeLinear":            "float16 scales need opset 19",
+	"DequantizeLinear":          "float16 scales need opset 19",
+	"DynamicQuantizeLinear":     "float32 only in its ONNX schema",
+	"TfIdfVectorizer":           "float32 output only",
+	"HannWindow":                "window generator: float32 output",
+	"HammingWindow":             "window generator: float32 output",
+	"BlackmanWindow":            "window generator: float32 output",
+	"MelWeightMatrix":           "window generator: float32 output",
 	// Coordinates and indices: half precision moves boxes and changes selections.
 	"Resize":     "coordinate arithmetic (scales and roi stay float32)",
 	"Upsample":   "coordinate arithmetic (scales stay float32)",
@@ -110,6 +115,10 @@ func Model(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *Options
 	}
 	if mp.GetGraph() == nil {
 		return nil, nil, fmt.Errorf("half: model has no graph: %w", refit.ErrFormat)
+	}
+	if v := graph.Opset(mp, ""); v != 0 && v < 6 {
+		// Cast-1 names its type with a string, which ONNX Runtime cannot type-check.
+		return nil, nil, refit.Unsupportedf("half", "opset %d: Casts need opset 6 or later; upgrade the model's opset first", v)
 	}
 	target, _ := onnx.ElemType(d)
 	out := proto.Clone(mp).(*onnxpb.ModelProto)
@@ -210,7 +219,16 @@ func (c *converter) kept(n *onnxpb.NodeProto) string {
 	if !graph.IsDefaultDomain(n) {
 		return "operator of domain " + n.GetDomain() + ": its float16 support is unknown"
 	}
-	return c.keepOps[n.GetOpType()]
+	if why := c.keepOps[n.GetOpType()]; why != "" {
+		return why
+	}
+	switch n.GetOpType() {
+	case "ScatterND", "ScatterElements":
+		if r := graph.String(n, "reduction", "none"); r != "none" && !c.opts.NoDefaultKeep {
+			return "ONNX Runtime's CPU provider has no float16 " + r + " reduction"
+		}
+	}
+	return ""
 }
 
 // graph converts g in place. outer is the enclosing scope (nil for the main graph).
@@ -419,7 +437,7 @@ func typeSuffix(elem int32) string {
 func (c *converter) attributes(n *onnxpb.NodeProto, s *scope) error {
 	switch n.GetOpType() {
 	case "Cast":
-		if graph.Int(n, "to", 0) == int64(f32) {
+		if castTo(n) == f32 {
 			graph.SetInt(n, "to", int64(c.target))
 		}
 	case "EyeLike", "SequenceEmpty":

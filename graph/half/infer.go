@@ -68,15 +68,17 @@ func nodeTypes(n *onnxpb.NodeProto, s *scope) []int32 {
 		}
 		return def
 	}
-	if !graph.IsDefaultDomain(n) {
-		return nil // schemas of other domains are unknown here
-	}
 	first := unknown
 	for i := range n.Input {
 		if t := in(i); t != unknown {
 			first = t
 			break
 		}
+	}
+	if !graph.IsDefaultDomain(n) {
+		// Schemas of other domains are unknown here: their outputs are taken to have
+		// their first typed input's type (a declared value_info overrides this).
+		return all(first)
 	}
 	switch n.GetOpType() {
 	case "Shape", "Size", "NonZero", "ArgMax", "ArgMin", "NonMaxSuppression", "SequenceLength":
@@ -85,7 +87,7 @@ func nodeTypes(n *onnxpb.NodeProto, s *scope) []int32 {
 		"IsNaN", "IsInf", "OptionalHasElement", "RegexFullMatch":
 		return all(boolean)
 	case "Cast":
-		return all(attrType("to", unknown))
+		return all(castTo(n))
 	case "CastLike", "Where", "DequantizeLinear":
 		return all(in(1))
 	case "OneHot":
@@ -164,4 +166,17 @@ func constantType(n *onnxpb.NodeProto) int32 {
 		return str
 	}
 	return unknown
+}
+
+// castTo is the element type a Cast node converts to: an int attribute, or before
+// opset 6 a type name such as "FLOAT".
+func castTo(n *onnxpb.NodeProto) int32 {
+	a := graph.Attr(n, "to")
+	if a == nil {
+		return unknown
+	}
+	if a.GetType() == onnxpb.AttributeProto_STRING {
+		return onnxpb.TensorProto_DataType_value[string(a.GetS())]
+	}
+	return int32(a.GetI())
 }
