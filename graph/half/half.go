@@ -172,6 +172,9 @@ type scope struct {
 	types  map[string]int32 // original element type (f32, nonFloat, unknown...)
 	native map[string]int32 // element type after conversion of each float32 value
 	casts  map[castKey]string
+	// bodies caches the output types of subgraphs (shared by the whole model): each
+	// body is typed once however deep it nests.
+	bodies map[*onnxpb.GraphProto][]int32
 	before map[*onnxpb.NodeProto][]*onnxpb.NodeProto
 	tail   []*onnxpb.NodeProto
 }
@@ -238,6 +241,11 @@ func (c *converter) graph(g *onnxpb.GraphProto, outer *scope, main bool) error {
 	}
 	s := &scope{parent: outer, g: g, types: map[string]int32{}, native: map[string]int32{},
 		casts: map[castKey]string{}, before: map[*onnxpb.NodeProto][]*onnxpb.NodeProto{}}
+	if outer != nil {
+		s.bodies = outer.bodies
+	} else {
+		s.bodies = map[*onnxpb.GraphProto][]int32{}
+	}
 	inferTypes(g, s)
 	for _, sp := range g.SparseInitializer {
 		if sp.GetValues().GetDataType() == f32 {
@@ -457,7 +465,7 @@ func (c *converter) attributes(n *onnxpb.NodeProto, s *scope) error {
 		if v.GetDataType() == f32 {
 			nv, err := c.initializer(v)
 			if err != nil {
-				return fmt.Errorf("half: node %s: %w", graph.NodeName(n), err)
+				return fmt.Errorf("node %s: %w", graph.NodeName(n), err)
 			}
 			graph.SetTensor(n, "value", nv)
 			c.rep.Constants++
@@ -473,7 +481,7 @@ func (c *converter) attributes(n *onnxpb.NodeProto, s *scope) error {
 			}
 			nv, err := c.initializer(v)
 			if err != nil {
-				return fmt.Errorf("half: node %s: %w", graph.NodeName(n), err)
+				return fmt.Errorf("node %s: %w", graph.NodeName(n), err)
 			}
 			graph.SetTensor(n, "value", nv)
 			c.rep.Constants++

@@ -143,15 +143,19 @@ func subgraphOutputs(g *onnxpb.GraphProto, s *scope, skip int) []int32 {
 	if g == nil {
 		return nil
 	}
-	sub := &scope{parent: s, types: map[string]int32{}}
-	inferTypes(g, sub)
-	var out []int32
-	for i, o := range g.Output {
-		if i >= skip {
-			out = append(out, sub.typeOf(o.GetName()))
+	all, ok := s.bodies[g]
+	if !ok {
+		sub := &scope{parent: s, types: map[string]int32{}, bodies: s.bodies}
+		inferTypes(g, sub)
+		for _, o := range g.Output {
+			all = append(all, sub.typeOf(o.GetName()))
 		}
+		s.bodies[g] = all
 	}
-	return out
+	if skip > len(all) {
+		return nil
+	}
+	return all[skip:]
 }
 
 func constantType(n *onnxpb.NodeProto) int32 {

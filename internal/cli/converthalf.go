@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"path/filepath"
 
 	"github.com/refit-ml/refit"
@@ -106,4 +107,33 @@ func convertONNXHalf(e *env, in, out string, d tensor.DType, o *convertOptions) 
 		fmt.Fprintln(e.stdout, "note: ONNX Runtime's CPU provider has no bfloat16 kernels; this model runs in Refit's runtime and on providers with bfloat16 support")
 	}
 	return nil
+}
+
+// inputsFor casts float inputs to the float type s declares for them, so that a
+// model with half-precision inputs (convert --half-io) runs on the float32 inputs of
+// the model it came from. Other inputs are passed as they are.
+func inputsFor(s *runtime.Session, in map[string]*runtime.Value) (map[string]*runtime.Value, error) {
+	out, cloned := in, false
+	for _, info := range s.Inputs() {
+		v := in[info.Name]
+		if v == nil || v.DType == info.DType || !v.DType.Float() || !info.DType.Float() {
+			continue
+		}
+		t, err := v.Tensor(info.Name)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = tensor.Cast(t, info.DType); err != nil {
+			return nil, err
+		}
+		cv, err := runtime.FromTensor(t)
+		if err != nil {
+			return nil, err
+		}
+		if !cloned {
+			out, cloned = maps.Clone(in), true
+		}
+		out[info.Name] = cv
+	}
+	return out, nil
 }

@@ -254,7 +254,11 @@ func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*c
 	if err != nil {
 		return nil, fmt.Errorf("running A: %w", err)
 	}
-	outB, err := sb.Run(ctx, set.values)
+	inB, err := inputsFor(sb, set.values)
+	if err != nil {
+		return nil, fmt.Errorf("inputs of B: %w", err)
+	}
+	outB, err := sb.Run(ctx, inB)
 	if err != nil {
 		return nil, fmt.Errorf("running B: %w", err)
 	}
