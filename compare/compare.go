@@ -188,8 +188,8 @@ func (s *floatStats) add(d *TensorDiff, a, b []float32) {
 		if ax < 1e-30 {
 			ax = 1e-30
 		}
-		if r := e / ax; r > maxRel {
-			maxRel = r
+		if e > maxRel*ax { // a new maximum: divide only then
+			maxRel = e / ax
 		}
 		dot += x * y
 		na += x * x
