@@ -22,8 +22,11 @@
 //     Options.HalfIO makes them half precision too.
 //
 // Float types are found by a small type inference over the graph (declared types
-// first, then per-operator rules); a kept node whose input type cannot be inferred is
-// reported in Report.Untyped, since such an input is not cast.
+// first, then per-operator rules; outputs of operators from other domains take their
+// first typed input's type unless value_info declares them); a kept node whose input
+// type cannot be inferred is reported in Report.Untyped, since such an input is not
+// cast. Models before opset 6 are refused: their Cast names its type with a string,
+// which ONNX Runtime cannot type.
 //
 // # ONNX Runtime
 //
