@@ -23,4 +23,3 @@ func BenchmarkCRC32(b *testing.B) {
 		b.Log(sum)
 	}
 }
-
