@@ -4,10 +4,10 @@
 Usage: /usr/bin/python3 bench/convert.py [--size-mb 1024] [--dir /tmp/refit-bench] [--keep]
 
 Builds a random float32 state_dict of about --size-mb with torch (64 tensors), then times
-  refit convert model.pt -> model.safetensors      (with the default verification pass)
-  refit convert model.safetensors -> back.pt       (with the default verification pass)
-  torch.load(model.pt) + torch.save(...)            (the torch equivalent of a pt -> pt pass)
   cp model.pt copy.pt                               (the copy ceiling)
+  torch.load(model.pt) + torch.save(...)            (the torch equivalent of a pt -> pt pass)
+  refit convert between pt, safetensors, GGUF and npz in both directions, and
+  pt -> safetensors cast to f16 and bf16            (all with the default verification pass)
 and prints the fastest of --repeat runs: wall time, throughput, peak RSS (GNU time, Debian package "time") and ratios.
 Files are read from the page cache (each input is read once before timing).
 """
@@ -79,12 +79,28 @@ warm(src)
 rows.append(("cp", "pt -> pt (copy)", *run(["cp", src, cp], "cp")))
 warm(src)
 rows.append(("torch", "pt -> pt (load+save)", *run([sys.executable, "-c", torch_script, src, tpt], "torch")))
-warm(src)
-rows.append(("refit", "pt -> safetensors", *run([refit, "convert", src, st, "--force"], "refit")))
-warm(st)
-rows.append(("refit", "safetensors -> pt", *run([refit, "convert", st, back, "--force"], "refit")))
-warm(src)
-rows.append(("refit", "pt -> safetensors --no-verify", *run([refit, "convert", src, st, "--force", "--no-verify"], "refit")))
+gguf = os.path.join(a.dir, "model.gguf")
+npz = os.path.join(a.dir, "model.npz")
+half = os.path.join(a.dir, "half.safetensors")
+# (label, input, output, extra flags): each output is the next rows' input where it can be.
+conversions = [
+    ("pt -> safetensors", src, st, []),
+    ("safetensors -> pt", st, back, []),
+    ("safetensors -> gguf", st, gguf, []),
+    ("gguf -> pt", gguf, back, []),
+    ("pt -> gguf", src, gguf, []),
+    ("gguf -> safetensors", gguf, st, []),
+    ("safetensors -> npz", st, npz, []),
+    ("npz -> pt", npz, back, []),
+    ("pt -> npz", src, npz, []),
+    ("npz -> safetensors", npz, st, []),
+    ("pt -> safetensors --dtype f16", src, half, ["--dtype", "f16"]),
+    ("pt -> safetensors --dtype bf16", src, half, ["--dtype", "bf16"]),
+    ("pt -> safetensors --no-verify", src, st, ["--no-verify"]),
+]
+for label, i, o, flags in conversions:
+    warm(i)
+    rows.append(("refit", label, *run([refit, "convert", i, o, "--force"] + flags, "refit " + label)))
 
 cp_t, cp_cpu = rows[0][2], rows[0][4]
 torch_t, torch_cpu = rows[1][2], rows[1][4]
@@ -94,11 +110,11 @@ print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_co
 print("wall time includes the kernel's page-cache writeback throttling, which varies from run to run;"
       " CPU time (user + system) is the steadier measure")
 print(f"{'tool':<6} {'conversion':<32} {'seconds':>8} {'MiB/s':>7} {'CPU s':>6} {'peak RSS MiB':>13}"
-      f" {'x torch':>8} {'x torch CPU':>11} {'% of cp':>8}")
+      f" {'x torch':>8} {'x torch CPU':>11} {'% of cp':>8} {'% of cp CPU':>12}")
 for tool, what, t, rss, cpu in rows:
     print(f"{tool:<6} {what:<32} {t:8.2f} {size / 2**20 / t:7.0f} {cpu:6.2f} {rss / 2**20:13.0f}"
-          f" {torch_t / t:8.2f} {torch_cpu / max(cpu, 0.01):11.2f} {100 * cp_t / t:7.0f}%")
+          f" {torch_t / t:8.2f} {torch_cpu / max(cpu, 0.01):11.2f} {100 * cp_t / t:7.0f}% {100 * cp_cpu / max(cpu, 0.01):11.0f}%")
 if not a.keep:
-    for p in (st, back, tpt, cp):
+    for p in (st, back, tpt, cp, gguf, npz, half):
         if os.path.exists(p):
             os.remove(p)

@@ -22,8 +22,9 @@ func ToFloat32(dst []float32, src []byte, d DType) error {
 	le := binary.LittleEndian
 	switch d {
 	case F32:
+		src = src[:4*len(dst)] // lets the compiler drop the per-value bounds checks
 		for i := range dst {
-			dst[i] = math.Float32frombits(le.Uint32(src[4*i:]))
+			dst[i] = math.Float32frombits(le.Uint32(src[4*i : 4*i+4]))
 		}
 	case F64:
 		for i := range dst {

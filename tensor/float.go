@@ -259,8 +259,15 @@ func ConvertF32ToBF16(dst []byte, src []float32) {
 	if len(dst) != 2*len(src) {
 		panic("tensor: ConvertF32ToBF16 length mismatch")
 	}
+	dst = dst[:2*len(src)] // one bounds check for the loop
 	for i, v := range src {
-		binary.LittleEndian.PutUint16(dst[2*i:], F32ToBF16(v))
+		b := math.Float32bits(v)
+		h := (b + 0x7fff + (b>>16)&1) >> 16
+		if b&0x7fffffff > 0x7f800000 { // NaN: keep it quiet, as F32ToBF16 does
+			h = b>>16 | 0x40
+		}
+		dst[2*i] = byte(h)
+		dst[2*i+1] = byte(h >> 8)
 	}
 }
 

@@ -444,6 +444,8 @@ func benchF32() []float32 {
 	return v
 }
 
+// BenchmarkF32ToF16 measures ConvertF32ToF16, the cast of convert --dtype f16:
+// 2.1 GB/s of float32 input (go test -bench . ./tensor on the 2-core AMD EPYC of the README's tables, shared with other jobs at load ~14, so a floor rather than the kernel's speed).
 func BenchmarkF32ToF16(b *testing.B) {
 	src, dst := benchF32(), make([]byte, 2*benchN)
 	b.SetBytes(4 * benchN)
@@ -452,6 +454,8 @@ func BenchmarkF32ToF16(b *testing.B) {
 	}
 }
 
+// BenchmarkF16ToF32 measures ConvertF16ToF32 (reading float16 tensors, verifying
+// casts): 1.2-2.3 GB/s of float32 output (go test -bench . ./tensor on the 2-core AMD EPYC of the README's tables, shared with other jobs at load ~14, so a floor rather than the kernel's speed).
 func BenchmarkF16ToF32(b *testing.B) {
 	src, dst := make([]byte, 2*benchN), make([]float32, benchN)
 	ConvertF32ToF16(src, benchF32())
@@ -461,6 +465,8 @@ func BenchmarkF16ToF32(b *testing.B) {
 	}
 }
 
+// BenchmarkF32ToBF16 measures ConvertF32ToBF16, the cast of convert --dtype bf16:
+// 0.8-1.2 GB/s of float32 input (go test -bench . ./tensor on the 2-core AMD EPYC of the README's tables, shared with other jobs at load ~14, so a floor rather than the kernel's speed).
 func BenchmarkF32ToBF16(b *testing.B) {
 	src, dst := benchF32(), make([]byte, 2*benchN)
 	b.SetBytes(4 * benchN)
@@ -469,6 +475,8 @@ func BenchmarkF32ToBF16(b *testing.B) {
 	}
 }
 
+// BenchmarkBF16ToF32 measures ConvertBF16ToF32 (a shift per value): 6.7-7.1 GB/s of
+// float32 output (go test -bench . ./tensor on the 2-core AMD EPYC of the README's tables, shared with other jobs at load ~14, so a floor rather than the kernel's speed).
 func BenchmarkBF16ToF32(b *testing.B) {
 	src, dst := make([]byte, 2*benchN), make([]float32, benchN)
 	ConvertF32ToBF16(src, benchF32())

@@ -1,11 +1,8 @@
 package pytorch
 
 import (
-	"archive/zip"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 
 	"github.com/refit-ml/refit"
@@ -24,18 +21,6 @@ const (
 
 // EncodeOptions controls Encode. The zero value writes what torch.save writes.
 type EncodeOptions struct{}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
 
 // Encode writes m as torch.save would write an OrderedDict of its tensors (a state dict):
 // a zip archive with archive/data.pkl, one stored member archive/data/<i> per tensor
@@ -77,69 +62,45 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 	if err != nil {
 		return err
 	}
-	cw := &countWriter{w: w}
-	zw := zip.NewWriter(cw)
-	// pending is the data descriptor zip.Writer writes for the previous member when the
-	// next one starts: 16 bytes, or 24 for a member of 4 GiB or more.
-	pending := int64(0)
-	put := func(name string, write func(io.Writer) error) error {
-		if err := zw.Flush(); err != nil {
-			return err
-		}
-		full := archiveName + "/" + name
-		hdr := &zip.FileHeader{Name: full, Method: zip.Store}
-		// Local header: 30 fixed bytes, the name, then the extra field, padded so data is aligned.
-		start := cw.n + pending + 30 + int64(len(full))
-		pad := (dataAlignment - (start+4)%dataAlignment) % dataAlignment
-		extra := binary.LittleEndian.AppendUint16(nil, paddingExtraID)
-		extra = binary.LittleEndian.AppendUint16(extra, uint16(pad))
-		hdr.Extra = append(extra, make([]byte, pad)...)
-		fw, err := zw.CreateHeader(hdr)
-		if err != nil {
-			return err
-		}
-		if err := zw.Flush(); err != nil {
-			return err
-		}
-		before := cw.n
-		if err := write(fw); err != nil {
-			return err
-		}
-		if err := zw.Flush(); err != nil {
-			return err
-		}
-		pending = 16
-		if cw.n-before >= math.MaxUint32 {
-			pending = 24
-		}
-		return nil
-	}
-	bytesOf := func(b []byte) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := w.Write(b); return err }
-	}
-	if err := put("data.pkl", bytesOf(pkl)); err != nil {
+	z := newStoreWriter(w)
+	// One buffer for every CRC pass: large enough that the reads cost few syscalls,
+	// small enough to stay in cache for the CRC that follows each.
+	crcBuf := make([]byte, 256<<10)
+	if err := z.bytesMember(archiveName+"/data.pkl", pkl); err != nil {
 		return err
 	}
-	if err := put("byteorder", bytesOf([]byte("little"))); err != nil {
+	if err := z.bytesMember(archiveName+"/byteorder", []byte("little")); err != nil {
 		return err
 	}
 	for i, t := range m.Tensors {
-		err := put("data/"+strconv.Itoa(i), func(w io.Writer) error {
+		name := archiveName + "/data/" + strconv.Itoa(i)
+		writeTo := func(w io.Writer) (int64, error) {
 			n, err := t.WriteTo(w)
 			if err != nil {
-				return fmt.Errorf("pytorch: tensor %q: %w", t.Name, err)
+				return n, fmt.Errorf("pytorch: tensor %q: %w", t.Name, err)
 			}
 			if n != t.Size() {
-				return fmt.Errorf("pytorch: tensor %q: wrote %d bytes, want %d", t.Name, n, t.Size())
+				return n, fmt.Errorf("pytorch: tensor %q: wrote %d bytes, want %d", t.Name, n, t.Size())
 			}
-			return nil
-		})
+			return n, nil
+		}
+		var err error
+		if sr, ok := t.Data.(*io.SectionReader); ok {
+			// Stored bytes: read once for the CRC, then copied file to file.
+			crcOf := func(h io.Writer) error {
+				_, err := io.CopyBuffer(h, io.NewSectionReader(sr, 0, sr.Size()), crcBuf)
+				return err
+			}
+			err = z.rereadMember(name, t.Size(), crcOf, writeTo)
+		} else {
+			err = z.streamMember(name, writeTo)
+		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := put("version", bytesOf([]byte("3\n"))); err != nil {
+	if err := z.bytesMember(archiveName+"/version", []byte("3\n")); err != nil {
 		return err
 	}
-	return zw.Close()
+	return z.close()
 }

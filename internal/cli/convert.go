@@ -26,6 +26,8 @@ type convertOptions struct {
 	to, dtype, key, shardSize string
 	weights                   string
 	keepQuantized             bool
+	halfIO                    bool
+	keepOps, keepNodes        []string
 	topology                  string
 	modelPy                   string
 	externalData              bool
@@ -71,6 +73,9 @@ cast, max error where it was), and only then renamed into place.`,
 	f.StringVar(&o.modelPy, "model-py", "", "Keras/TF.js to PyTorch: also write this model.py (an nn.Module building the network) whose state_dict OUT holds")
 	f.BoolVar(&o.externalData, "external-data", false, "ONNX output: store large tensors in OUT.data beside the model (automatic over 2 GiB)")
 	f.BoolVar(&o.keepQuantized, "keep-quantized", false, "GGUF to a Hugging Face folder: keep block-quantized tensors as raw rows instead of dequantizing")
+	f.BoolVar(&o.halfIO, "half-io", false, "ONNX to f16/bf16: make the graph's float32 inputs and outputs half precision too (default: kept float32, with Casts inside)")
+	f.StringSliceVar(&o.keepOps, "keep-ops", nil, "ONNX to f16/bf16: also keep these operator types in float32 (besides the default list: Resize, TopK, Range, random ops ...)")
+	f.StringSliceVar(&o.keepNodes, "keep-nodes", nil, "ONNX to f16/bf16: keep these nodes (by name) in float32")
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.noVerify, "no-verify", false, "skip re-reading and comparing the output")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
@@ -107,6 +112,11 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	defer src.Close()
 	if hf.Reversible(src) && hf.ReversesTo(enc) && filepath.Ext(out) == "" {
 		return reverseGGUF(e, src, out, o)
+	}
+	if d, ok, err := onnxHalfTarget(src, enc, o); err != nil {
+		return err
+	} else if ok {
+		return convertONNXHalf(e, in, out, d, o)
 	}
 	m := src
 	if o.weights != "" {
@@ -164,6 +174,25 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		return err
 	}
 	return reportConvert(e, res, o)
+}
+
+// onnxHalfTarget reports whether an ONNX model converted to ONNX with --dtype f16 or
+// bf16 needs the graph rewrite of package half, and the target type.
+func onnxHalfTarget(src *refit.Model, enc *refit.Format, o *convertOptions) (tensor.DType, bool, error) {
+	if o.dtype == "" || o.weights != "" {
+		return tensor.Invalid, false, nil
+	}
+	if _, ok := src.Source.(*onnx.Source); !ok {
+		return tensor.Invalid, false, nil
+	}
+	if of, err := refit.Lookup("onnx"); err != nil || of != enc {
+		return tensor.Invalid, false, nil
+	}
+	d, err := parseCastType("--dtype", o.dtype)
+	if err != nil {
+		return tensor.Invalid, false, err
+	}
+	return d, d == tensor.F16 || d == tensor.BF16, nil
 }
 
 // convertFormat is the output format: --to, safetensors for a folder of shards, or

@@ -277,7 +277,11 @@ func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*c
 	if err != nil {
 		return nil, explainShapes(fmt.Errorf("running A: %w", err), set)
 	}
-	outB, err := runRows(ctx, sb, set.values)
+	inB, err := inputsFor(sb, set.values)
+	if err != nil {
+		return nil, fmt.Errorf("inputs of B: %w", err)
+	}
+	outB, err := runRows(ctx, sb, inB)
 	if err != nil {
 		return nil, explainShapes(fmt.Errorf("running B: %w", err), set)
 	}

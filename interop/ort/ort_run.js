@@ -7,6 +7,7 @@
 //   {"threads": 1,            // intraOpNumThreads (default 1); interOpNumThreads is 1
 //    "warmup": 0, "runs": 1,  // untimed warm-up runs, then timed runs (outputs of the last)
 //    "optimization": "all",   // graphOptimizationLevel (default "all")
+//    "keep_going": false,     // true: a failing job gives {"model", "error"} instead of exit 1
 //    "jobs": [{"model": "m.onnx", "inputs": {"x": "x.npy"}, "outputs": "outdir"}]}
 // Inputs are .npy files (little-endian, C order). When "outputs" is set, every model
 // output is written there as out<i>.npy (i = position in the session's outputNames).
@@ -68,6 +69,7 @@ async function runJob(spec, job) {
     try {
       results.push(await runJob(spec, job));
     } catch (e) {
+      if (spec.keep_going) { results.push({model: job.model, error: String(e.message || e)}); continue; }
       throw new Error(`${job.model}: ${e.message || e}`);
     }
   }

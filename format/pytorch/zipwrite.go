@@ -1,0 +1,279 @@
+package pytorch
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+	"math"
+)
+
+// storeWriter writes a zip archive of stored (uncompressed) members, as torch's
+// PyTorchStreamWriter does, aligning each member's data to dataAlignment with a
+// padding extra field.
+//
+// Why not archive/zip: its writer computes the CRC while the data passes through it,
+// so every byte goes through user memory and write(2). A member whose bytes can be
+// read twice (a file-backed tensor) gets its CRC from a first read here, the local
+// header carries it, and the data then moves file to file (copy_file_range, through
+// the output's ReadFrom): on a 1 GiB state_dict that took safetensors -> .pt without
+// verification from about 1.9 to 1.0 CPU seconds (system time, perf on a loaded
+// 2-core EPYC). Other members stream with a data descriptor.
+//
+// hash/crc32's IEEE table runs the carry-less multiply (PCLMULQDQ) kernel on amd64,
+// well above memory bandwidth; see BenchmarkCRC32.
+type storeWriter struct {
+	out     io.Writer // the destination, for ReadFrom
+	bw      *bufio.Writer
+	off     int64 // bytes written so far
+	members []zipMember
+}
+
+type zipMember struct {
+	name      string
+	off       int64 // of the local header
+	crc       uint32
+	size      int64
+	extra     []byte // the padding extra field of the local header
+	described bool   // sizes and CRC follow the data in a descriptor
+}
+
+// zip64Limit is where a size or offset no longer fits the 32-bit fields.
+const zip64Limit = math.MaxUint32
+
+func newStoreWriter(w io.Writer) *storeWriter {
+	return &storeWriter{out: w, bw: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (z *storeWriter) write(b []byte) error {
+	n, err := z.bw.Write(b)
+	z.off += int64(n)
+	return err
+}
+
+// header writes a local header for m (whose crc and size are final unless
+// m.described) and records m.
+func (z *storeWriter) header(m *zipMember) error {
+	m.off = z.off
+	zip64 := !m.described && m.size >= zip64Limit
+	// Torch's alignment: the data starts at a multiple of dataAlignment. The zip64
+	// extra field (20 bytes) comes before the padding one.
+	extraLen := 4
+	if zip64 {
+		extraLen += 20
+	}
+	start := z.off + 30 + int64(len(m.name)) + int64(extraLen)
+	pad := (dataAlignment - start%dataAlignment) % dataAlignment
+	le := binary.LittleEndian
+	h := make([]byte, 0, 30+len(m.name)+extraLen+int(pad))
+	h = le.AppendUint32(h, 0x04034b50)
+	h = le.AppendUint16(h, versionNeeded(zip64))
+	flags := uint16(0)
+	if m.described {
+		flags = 0x8
+	}
+	h = le.AppendUint16(h, flags)
+	h = le.AppendUint16(h, 0) // stored
+	h = le.AppendUint32(h, 0) // time and date
+	size32 := uint32(m.size)
+	if zip64 {
+		size32 = math.MaxUint32
+	}
+	if m.described {
+		h = le.AppendUint32(h, 0)
+		h = le.AppendUint32(h, 0)
+		h = le.AppendUint32(h, 0)
+	} else {
+		h = le.AppendUint32(h, m.crc)
+		h = le.AppendUint32(h, size32)
+		h = le.AppendUint32(h, size32)
+	}
+	h = le.AppendUint16(h, uint16(len(m.name)))
+	h = le.AppendUint16(h, uint16(extraLen+int(pad)))
+	h = append(h, m.name...)
+	if zip64 {
+		h = le.AppendUint16(h, 0x0001)
+		h = le.AppendUint16(h, 16)
+		h = le.AppendUint64(h, uint64(m.size))
+		h = le.AppendUint64(h, uint64(m.size))
+	}
+	m.extra = le.AppendUint16(nil, paddingExtraID)
+	m.extra = le.AppendUint16(m.extra, uint16(pad))
+	m.extra = append(m.extra, make([]byte, pad)...)
+	h = append(h, m.extra...)
+	return z.write(h)
+}
+
+func versionNeeded(zip64 bool) uint16 {
+	if zip64 {
+		return 45
+	}
+	return 20
+}
+
+// bytesMember writes a small member held in memory.
+func (z *storeWriter) bytesMember(name string, b []byte) error {
+	m := zipMember{name: name, crc: crc32.ChecksumIEEE(b), size: int64(len(b))}
+	if err := z.header(&m); err != nil {
+		return err
+	}
+	if err := z.write(b); err != nil {
+		return err
+	}
+	z.members = append(z.members, m)
+	return nil
+}
+
+// rereadMember writes a member of size bytes whose content crcOf hashes in a first
+// pass and writeTo writes in a second, straight to the destination.
+func (z *storeWriter) rereadMember(name string, size int64, crcOf func(io.Writer) error, writeTo func(io.Writer) (int64, error)) error {
+	h := crc32.NewIEEE()
+	if err := crcOf(h); err != nil {
+		return err
+	}
+	m := zipMember{name: name, crc: h.Sum32(), size: size}
+	if err := z.header(&m); err != nil {
+		return err
+	}
+	if err := z.bw.Flush(); err != nil {
+		return err
+	}
+	n, err := writeTo(z.out)
+	z.off += n
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return errors.New("pytorch: member size changed between its two reads")
+	}
+	z.members = append(z.members, m)
+	return nil
+}
+
+// streamMember writes a member whose bytes can be produced once: the CRC is computed
+// as they pass and written after them in a data descriptor.
+func (z *storeWriter) streamMember(name string, writeTo func(io.Writer) (int64, error)) error {
+	m := zipMember{name: name, described: true}
+	if err := z.header(&m); err != nil {
+		return err
+	}
+	h := crc32.NewIEEE()
+	n, err := writeTo(io.MultiWriter(h, &countingBuf{z}))
+	if err != nil {
+		return err
+	}
+	m.crc, m.size = h.Sum32(), n
+	le := binary.LittleEndian
+	d := le.AppendUint32(nil, 0x08074b50)
+	d = le.AppendUint32(d, m.crc)
+	if m.size >= zip64Limit {
+		d = le.AppendUint64(d, uint64(m.size))
+		d = le.AppendUint64(d, uint64(m.size))
+	} else {
+		d = le.AppendUint32(d, uint32(m.size))
+		d = le.AppendUint32(d, uint32(m.size))
+	}
+	if err := z.write(d); err != nil {
+		return err
+	}
+	z.members = append(z.members, m)
+	return nil
+}
+
+// countingBuf writes through the archive's buffer, counting.
+type countingBuf struct{ z *storeWriter }
+
+func (c *countingBuf) Write(p []byte) (int, error) {
+	n, err := c.z.bw.Write(p)
+	c.z.off += int64(n)
+	return n, err
+}
+
+// close writes the central directory and its end records (zip64 ones when a count,
+// size or offset needs them) and flushes.
+func (z *storeWriter) close() error {
+	le := binary.LittleEndian
+	cdStart := z.off
+	for _, m := range z.members {
+		var z64 []byte
+		size32, off32 := uint32(m.size), uint32(m.off)
+		if m.size >= zip64Limit {
+			size32 = math.MaxUint32
+			z64 = le.AppendUint64(z64, uint64(m.size))
+			z64 = le.AppendUint64(z64, uint64(m.size))
+		}
+		if m.off >= zip64Limit {
+			off32 = math.MaxUint32
+			z64 = le.AppendUint64(z64, uint64(m.off))
+		}
+		extra := m.extra
+		if z64 != nil {
+			x := le.AppendUint16(nil, 0x0001)
+			x = le.AppendUint16(x, uint16(len(z64)))
+			extra = append(append(x, z64...), m.extra...)
+		}
+		flags := uint16(0)
+		if m.described {
+			flags = 0x8
+		}
+		c := le.AppendUint32(nil, 0x02014b50)
+		c = le.AppendUint16(c, versionNeeded(z64 != nil))
+		c = le.AppendUint16(c, versionNeeded(z64 != nil))
+		c = le.AppendUint16(c, flags)
+		c = le.AppendUint16(c, 0) // stored
+		c = le.AppendUint32(c, 0) // time and date
+		c = le.AppendUint32(c, m.crc)
+		c = le.AppendUint32(c, size32)
+		c = le.AppendUint32(c, size32)
+		c = le.AppendUint16(c, uint16(len(m.name)))
+		c = le.AppendUint16(c, uint16(len(extra)))
+		c = le.AppendUint16(c, 0) // comment
+		c = le.AppendUint16(c, 0) // disk
+		c = le.AppendUint16(c, 0) // internal attributes
+		c = le.AppendUint32(c, 0) // external attributes
+		c = le.AppendUint32(c, off32)
+		c = append(c, m.name...)
+		c = append(c, extra...)
+		if err := z.write(c); err != nil {
+			return err
+		}
+	}
+	cdEnd := z.off
+	count := uint64(len(z.members))
+	cdSize := uint64(cdEnd - cdStart)
+	if count >= math.MaxUint16 || cdSize >= zip64Limit || uint64(cdStart) >= zip64Limit {
+		r := le.AppendUint32(nil, 0x06064b50)
+		r = le.AppendUint64(r, 44)
+		r = le.AppendUint16(r, 45)
+		r = le.AppendUint16(r, 45)
+		r = le.AppendUint32(r, 0)
+		r = le.AppendUint32(r, 0)
+		r = le.AppendUint64(r, count)
+		r = le.AppendUint64(r, count)
+		r = le.AppendUint64(r, cdSize)
+		r = le.AppendUint64(r, uint64(cdStart))
+		r = le.AppendUint32(r, 0x07064b50)
+		r = le.AppendUint32(r, 0)
+		r = le.AppendUint64(r, uint64(cdEnd))
+		r = le.AppendUint32(r, 1)
+		if err := z.write(r); err != nil {
+			return err
+		}
+		count = min(count, math.MaxUint16)
+		cdSize = min(cdSize, zip64Limit)
+		cdStart = min(cdStart, zip64Limit)
+	}
+	e := le.AppendUint32(nil, 0x06054b50)
+	e = le.AppendUint16(e, 0)
+	e = le.AppendUint16(e, 0)
+	e = le.AppendUint16(e, uint16(count))
+	e = le.AppendUint16(e, uint16(count))
+	e = le.AppendUint32(e, uint32(cdSize))
+	e = le.AppendUint32(e, uint32(cdStart))
+	e = le.AppendUint16(e, 0) // comment
+	if err := z.write(e); err != nil {
+		return err
+	}
+	return z.bw.Flush()
+}

@@ -1,0 +1,113 @@
+package pytorch
+
+import (
+	"archive/zip"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/refit-ml/refit/internal/ziparchive"
+)
+
+// TestStoreWriterZip64 writes a member of 4 GiB + 3 bytes as a hole in a sparse file
+// (so the test needs little disk), then a small member beyond 4 GiB, and checks that
+// archive/zip reads sizes, offsets, CRCs and alignment back: the zip64 extra fields
+// of the local header and the central directory, and the zip64 end records.
+func TestStoreWriterZip64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hashes 4 GiB")
+	}
+	p := filepath.Join(t.TempDir(), "big.zip")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const big = 1<<32 + 3
+	z := newStoreWriter(f)
+	if err := z.bytesMember("archive/data.pkl", []byte("pickle")); err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	crcOf := func(w io.Writer) error {
+		for left := int64(big); left > 0; left -= int64(len(zeros)) {
+			if _, err := w.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	hole := func(w io.Writer) (int64, error) {
+		_, err := w.(*os.File).Seek(big, io.SeekCurrent)
+		return big, err
+	}
+	if err := z.rereadMember("archive/data/0", big, crcOf, hole); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.streamMember("archive/data/1", func(w io.Writer) (int64, error) {
+		n, err := w.Write([]byte("after 4 GiB"))
+		return int64(n), err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		t.Fatalf("zip.NewReader: %v", err)
+	}
+	h := crc32.NewIEEE()
+	if err := crcOf(h); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name string
+		size uint64
+		crc  uint32
+	}{
+		{"archive/data.pkl", 6, crc32.ChecksumIEEE([]byte("pickle"))},
+		{"archive/data/0", big, h.Sum32()},
+		{"archive/data/1", 11, crc32.ChecksumIEEE([]byte("after 4 GiB"))},
+	}
+	if len(zr.File) != len(want) {
+		t.Fatalf("%d members, want %d", len(zr.File), len(want))
+	}
+	for i, w := range want {
+		zf := zr.File[i]
+		if zf.Name != w.name || zf.UncompressedSize64 != w.size || zf.CRC32 != w.crc || zf.Method != zip.Store {
+			t.Errorf("member %d = %s size %d crc %#x method %d, want %s size %d crc %#x stored",
+				i, zf.Name, zf.UncompressedSize64, zf.CRC32, zf.Method, w.name, w.size, w.crc)
+		}
+		off, err := zf.DataOffset()
+		if err != nil || off%dataAlignment != 0 {
+			t.Errorf("member %s data at %d (%v), want a multiple of %d", zf.Name, off, err, dataAlignment)
+		}
+	}
+	// Refit's own reader (the one Decode uses) agrees.
+	rz, err := ziparchive.NewReader(f, st.Size())
+	if err != nil {
+		t.Fatalf("ziparchive.NewReader: %v", err)
+	}
+	m, err := rz.Lookup("archive/data/0")
+	if err != nil {
+		t.Fatalf("ziparchive Lookup: %v", err)
+	}
+	if sr, err := rz.OpenRaw(m); err != nil || sr.Size() != big {
+		t.Errorf("ziparchive: member of 4 GiB opens as %v, %v", sr, err)
+	}
+	rc, err := zr.File[2].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc) // checks the CRC of the member past 4 GiB
+	if err != nil || string(b) != "after 4 GiB" {
+		t.Errorf("member past 4 GiB reads %q, %v", b, err)
+	}
+}
