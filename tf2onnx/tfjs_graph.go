@@ -24,6 +24,8 @@ type gNode struct {
 	Op    string                     `json:"op"`
 	Input []string                   `json:"input"`
 	Attr  map[string]json.RawMessage `json:"attr"`
+
+	frame *whileFrame // the loop behind a whileOp node (tf_control.go)
 }
 
 type gAttr struct {
@@ -174,6 +176,9 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 	}
 	if err := json.Unmarshal(mj.ModelTopology, &topo); err != nil || len(topo.Node) == 0 {
 		return nil, fmt.Errorf("%w: tf2onnx: model.json has no graph nodes (a layers model?): %v", refit.ErrFormat, err)
+	}
+	if topo.Node, err = extractWhileFrames(topo.Node); err != nil {
+		return nil, err
 	}
 	c := &tfjsConverter{b: newBuilder(), weights: map[string]*tensor.Tensor{}, nodes: map[string]*gNode{},
 		names: map[string]string{}, consts: map[string]*cval{}}
@@ -617,7 +622,12 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		return c.stridedSlice(n)
 	case "ResizeBilinear", "ResizeNearestNeighbor":
 		return c.resize(n)
+	case whileOp:
+		return c.whileLoop(n)
 	default:
+		if ok, err := c.controlOp(n); ok {
+			return err
+		}
 		return unsupported("%s", n.Op)
 	}
 	return nil

@@ -1,0 +1,111 @@
+// run_while.js writes TF.js graph models with TensorFlow's lowered (v1) while loops
+// (Enter/Merge/Switch/LoopCond/NextIteration/Exit, the form tfjs-converter keeps for
+// tf.while_loop and tf.map_fn) and runs them with @tensorflow/tfjs's loadGraphModel,
+// saving input and output beside each model.
+//   while/    acc = x; repeat 4 times: acc = acc * s + x   (s a weight, x and s loop invariants)
+//   maplist/  tf.map_fn over the rows of x with TensorLists: row -> sigmoid(relu(row * s))
+// Usage: NODE_PATH=node_modules node run_while.js OUT_DIR
+'use strict';
+const tf = require('@tensorflow/tfjs');
+const fs = require('fs');
+const path = require('path');
+const out = process.argv[2];
+let seed = 3;
+const rnd = n => Float32Array.from({length: n}, () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 - 0.5; });
+const b64 = s => Buffer.from(s).toString('base64');
+const F = {type: 'DT_FLOAT'}, I = {type: 'DT_INT32'};
+const enter = (name, input, frame, constant, T = F) => ({name, op: 'Enter', input: [input], attr: {T, frame_name: {s: b64(frame)}, is_constant: {b: constant}, parallel_iterations: {i: '10'}}});
+const cnst = (name, dtype, control) => ({name, op: 'Const', input: control ? ['^' + control] : [], attr: {dtype: {type: dtype}}});
+const npy = (arr, dims) => { let h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(', ')}${dims.length === 1 ? ',' : ''}), }`; h = h.padEnd(117, ' ') + '\n';
+  return Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, h.length, 0]), Buffer.from(h, 'latin1'), Buffer.from(Float32Array.from(arr).buffer)]); };
+
+// weights: [name, dtype, shape, values]
+async function write(dir, nodes, weights, xShape, outputName) {
+  dir = path.join(out, dir);
+  fs.mkdirSync(dir, {recursive: true});
+  const specs = weights.map(([name, dtype, shape]) => ({name, shape, dtype}));
+  const buf = Buffer.concat(weights.map(([, dtype, , v]) => Buffer.from((dtype === 'int32' ? Int32Array : Float32Array).from(v).buffer)));
+  const modelJSON = {format: 'graph-model', generatedBy: 'refit testdata', convertedBy: 'run_while.js',
+    modelTopology: {node: nodes, versions: {producer: 1}}, weightsManifest: [{paths: ['weights.bin'], weights: specs}]};
+  fs.writeFileSync(path.join(dir, 'weights.bin'), buf);
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJSON));
+  const model = await tf.loadGraphModel({load: async () => ({modelTopology: modelJSON.modelTopology, weightSpecs: specs,
+    weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), format: 'graph-model'})});
+  const x = rnd(xShape.reduce((a, b) => a * b, 1));
+  const y = await model.executeAsync({x: tf.tensor(x, xShape)}, outputName);
+  fs.writeFileSync(path.join(dir, 'x.npy'), npy(x, xShape));
+  fs.writeFileSync(path.join(dir, 'y.npy'), npy(await y.data(), y.shape));
+  console.log(dir, 'ok', y.shape);
+}
+
+(async () => {
+  const xShape = [2, 3];
+  const x = {name: 'x', op: 'Placeholder', attr: {dtype: F, shape: {shape: {dim: xShape.map(d => ({size: String(d)}))}}}};
+  // while/: two loop variables (counter i, accumulator acc), three invariants.
+  const w = 'w/while_context';
+  await write('while', [
+    x, cnst('i0', 'DT_INT32'), cnst('n', 'DT_INT32'), cnst('s', 'DT_FLOAT'),
+    enter('w/Enter', 'i0', w, false, I), enter('w/Enter_1', 'x', w, false),
+    enter('w/Less/Enter', 'n', w, true, I), enter('w/mul/Enter', 's', w, true), enter('w/add_1/Enter', 'x', w, true),
+    {name: 'w/Merge', op: 'Merge', input: ['w/Enter', 'w/NextIteration'], attr: {T: I, N: {i: '2'}}},
+    {name: 'w/Merge_1', op: 'Merge', input: ['w/Enter_1', 'w/NextIteration_1'], attr: {T: F, N: {i: '2'}}},
+    {name: 'w/Less', op: 'Less', input: ['w/Merge', 'w/Less/Enter'], attr: {T: I}},
+    {name: 'w/LoopCond', op: 'LoopCond', input: ['w/Less']},
+    {name: 'w/Switch', op: 'Switch', input: ['w/Merge', 'w/LoopCond'], attr: {T: I}},
+    {name: 'w/Switch_1', op: 'Switch', input: ['w/Merge_1', 'w/LoopCond'], attr: {T: F}},
+    {name: 'w/Identity', op: 'Identity', input: ['w/Switch:1'], attr: {T: I}},
+    {name: 'w/Identity_1', op: 'Identity', input: ['w/Switch_1:1'], attr: {T: F}},
+    cnst('w/add/y', 'DT_INT32', 'w/Identity'),
+    {name: 'w/add', op: 'AddV2', input: ['w/Identity', 'w/add/y'], attr: {T: I}},
+    {name: 'w/mul', op: 'Mul', input: ['w/Identity_1', 'w/mul/Enter'], attr: {T: F}},
+    {name: 'w/add_1', op: 'AddV2', input: ['w/mul', 'w/add_1/Enter'], attr: {T: F}},
+    {name: 'w/NextIteration', op: 'NextIteration', input: ['w/add'], attr: {T: I}},
+    {name: 'w/NextIteration_1', op: 'NextIteration', input: ['w/add_1'], attr: {T: F}},
+    {name: 'w/Exit', op: 'Exit', input: ['w/Switch'], attr: {T: I}},
+    {name: 'w/Exit_1', op: 'Exit', input: ['w/Switch_1'], attr: {T: F}},
+    {name: 'y', op: 'Tanh', input: ['w/Exit_1'], attr: {T: F}},
+    {name: 'done', op: 'NoOp', input: ['^w/Exit']},
+  ], [['i0', 'int32', [], [0]], ['n', 'int32', [], [4]], ['s', 'float32', [3], rnd(3).map(v => 2 * v)], ['w/add/y', 'int32', [], [1]]], xShape, 'y');
+
+  // maplist/: tf.map_fn as TF2 lowers it (the handtrack model's pattern): every list
+  // is a loop variable, the counter comes through an Identity, the source list is passed on.
+  const m = 'map/while';
+  const rows = 3, cols = 4;
+  await write('maplist', [
+    {...x, attr: {dtype: F, shape: {shape: {dim: [{size: String(rows)}, {size: String(cols)}]}}}},
+    cnst('map/elem_shape', 'DT_INT32'), cnst('map/num', 'DT_INT32'), cnst('map/Const', 'DT_INT32'), cnst('map/n', 'DT_INT32'), cnst('s', 'DT_FLOAT'),
+    {name: 'map/from', op: 'TensorListFromTensor', input: ['x', 'map/elem_shape'], attr: {element_dtype: F, shape_type: I}},
+    {name: 'map/reserve', op: 'TensorListReserve', input: ['map/elem_shape', 'map/num'], attr: {element_dtype: F, shape_type: I}},
+    enter('map/while/enter/_1', 'map/Const', m, false, I), enter('map/while/enter/_2', 'map/reserve', m, false, {type: 'DT_VARIANT'}),
+    enter('map/while/enter/_3', 'map/from', m, false, {type: 'DT_VARIANT'}), enter('map/while/enter/_4', 'map/n', m, true, I),
+    enter('map/while/enter/_5', 's', m, true),
+    {name: 'map/while/merge/_1', op: 'Merge', input: ['map/while/enter/_1', 'map/while/next_iteration/_1']},
+    {name: 'map/while/merge/_2', op: 'Merge', input: ['map/while/enter/_2', 'map/while/next_iteration/_2']},
+    {name: 'map/while/merge/_3', op: 'Merge', input: ['map/while/enter/_3', 'map/while/next_iteration/_3']},
+    {name: 'map/while/cond/Less', op: 'Less', input: ['map/while/merge/_1', 'map/while/enter/_4'], attr: {T: I}},
+    {name: 'map/while/LoopCond', op: 'LoopCond', input: ['map/while/cond/Less']},
+    {name: 'map/while/switch/_1', op: 'Switch', input: ['map/while/merge/_1', 'map/while/LoopCond']},
+    {name: 'map/while/switch/_2', op: 'Switch', input: ['map/while/merge/_2', 'map/while/LoopCond']},
+    {name: 'map/while/switch/_3', op: 'Switch', input: ['map/while/merge/_3', 'map/while/LoopCond']},
+    {name: 'map/while/body_control', op: 'Identity', input: ['map/while/switch/_1:1']},
+    {name: 'map/while/input/i', op: 'Identity', input: ['map/while/switch/_1:1', '^map/while/body_control']},
+    cnst('map/while/body/elem_shape', 'DT_INT32', 'map/while/body_control'),
+    cnst('map/while/body/one', 'DT_INT32', 'map/while/body_control'),
+    {name: 'map/while/body/get', op: 'TensorListGetItem', input: ['map/while/switch/_3:1', 'map/while/input/i', 'map/while/body/elem_shape'], attr: {element_dtype: F}},
+    {name: 'map/while/body/mul', op: 'Mul', input: ['map/while/body/get', 'map/while/enter/_5'], attr: {T: F}},
+    {name: 'map/while/body/relu', op: 'Relu', input: ['map/while/body/mul'], attr: {T: F}},
+    {name: 'map/while/body/set', op: 'TensorListSetItem', input: ['map/while/switch/_2:1', 'map/while/input/i', 'map/while/body/relu'], attr: {element_dtype: F}},
+    {name: 'map/while/body/add', op: 'AddV2', input: ['map/while/input/i', 'map/while/body/one'], attr: {T: I}},
+    {name: 'map/while/next_iteration/_1', op: 'NextIteration', input: ['map/while/body/add', '^map/while/body_control']},
+    {name: 'map/while/next_iteration/_2', op: 'NextIteration', input: ['map/while/body/set', '^map/while/body_control']},
+    {name: 'map/while/next_iteration/_3', op: 'NextIteration', input: ['map/while/switch/_3:1', '^map/while/body_control']},
+    {name: 'map/while/exit/_1', op: 'Exit', input: ['map/while/switch/_1']},
+    {name: 'map/while/exit/_2', op: 'Exit', input: ['map/while/switch/_2']},
+    {name: 'map/while/exit/_3', op: 'Exit', input: ['map/while/switch/_3']},
+    {name: 'map/stack', op: 'TensorListStack', input: ['map/while/exit/_2', 'map/elem_shape'], attr: {element_dtype: F, num_elements: {i: String(rows)}}},
+    {name: 'y', op: 'Sigmoid', input: ['map/stack'], attr: {T: F}},
+    {name: 'done', op: 'NoOp', input: ['^map/while/exit/_1', '^map/while/exit/_3']},
+  ], [['map/elem_shape', 'int32', [1], [cols]], ['map/num', 'int32', [], [rows]], ['map/Const', 'int32', [], [0]], ['map/n', 'int32', [], [rows]],
+    ['s', 'float32', [cols], rnd(cols).map(v => 4 * v)], ['map/while/body/elem_shape', 'int32', [1], [cols]], ['map/while/body/one', 'int32', [], [1]]],
+  [rows, cols], 'y');
+})().catch(e => { console.error(e); process.exit(1); });
