@@ -39,12 +39,12 @@ const elemBool = 9
 type whileFrame struct {
 	name       string
 	vars       []*loopVar
-	invariants []*gNode         // Enter nodes with is_constant
-	loopCond   *gNode           // LoopCond
-	cond       []*gNode         // interior nodes the condition needs
-	body       []*gNode         // the other interior nodes
-	skip       map[string]bool  // accumulator writes, replaced by scan outputs
-	exits      map[string]int   // Exit node -> loop variable index
+	invariants []*gNode          // Enter nodes with is_constant
+	loopCond   *gNode            // LoopCond
+	cond       []*gNode          // interior nodes the condition needs
+	body       []*gNode          // the other interior nodes
+	skip       map[string]bool   // accumulator writes, replaced by scan outputs
+	exits      map[string]int    // Exit node -> loop variable index
 	members    map[string]*gNode // every node of the frame, for constant lookups
 }
 
