@@ -443,8 +443,20 @@ func (c *tfjsConverter) convertNodes(nodes []*gNode, bad map[string]int) error {
 	return nil
 }
 
-// whileLoop converts the frame behind a whileOp node into an ONNX Loop.
+// whileLoop converts the frame behind a whileOp node into an ONNX Loop. When the
+// loop holds operators without a conversion, its outputs get placeholder names so
+// that the conversion goes on collecting unsupported operators.
 func (c *tfjsConverter) whileLoop(w *gNode) error {
+	err := c.buildLoop(w)
+	if _, ok := isUnsupported(err); ok && w.frame != nil {
+		for i := range w.frame.vars {
+			c.names[w.Name+":"+strconv.Itoa(i)] = c.b.Names.Fresh("unconverted")
+		}
+	}
+	return err
+}
+
+func (c *tfjsConverter) buildLoop(w *gNode) error {
 	f := w.frame
 	if f == nil {
 		return fmt.Errorf("%w: %s node without a frame", refit.ErrFormat, whileOp)
