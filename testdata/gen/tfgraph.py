@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Writes the frozen GraphDef and SavedModel fixtures of tf2onnx/testdata.
+
+No TensorFlow is available, so the protobufs are encoded by hand from the field
+numbers of tensorflow/core/framework/{graph,node_def,attr_value,tensor,tensor_shape,
+function,op_def}.proto and tensorflow/core/protobuf/{saved_model,meta_graph}.proto.
+The graphs are the TF.js fixtures of tf2onnx/testdata (graph/, while/, maplist/),
+whose model.json holds a GraphDef in the proto3 JSON mapping: re-encoding them as
+binary gives graphs whose expected outputs TF.js computed (their y.npy).
+
+  graphdef/graph.pb, while.pb, maplist.pb   frozen graphs: float constants in
+      tensor_content, integer constants as int_val (a scalar repeats to fill)
+  savedmodel/   graph/ as a TF1-style SavedModel: weights are variables (VariableV2
+      read through Identity, VarHandleOp read through ReadVariableOp) whose values
+      live in variables/variables.{index,data-00000-of-00001}; a saver subgraph and a
+      "serving_default" signature (x:0 -> prob:0); tags ["serve"]
+
+Run: /usr/bin/python3 testdata/gen/tfgraph.py   (from the repository root)
+"""
+import base64, json, os, struct, sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from tfcheckpoint import field_varint, field_bytes, varint, write_bundle  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "tf2onnx", "testdata")
+DT = {"DT_FLOAT": 1, "DT_DOUBLE": 2, "DT_INT32": 3, "DT_UINT8": 4, "DT_INT64": 9, "DT_BOOL": 10,
+      "DT_STRING": 7, "DT_RESOURCE": 20, "DT_VARIANT": 21}
+
+
+def shape(dims, unknown=False):
+    b = b"".join(field_bytes(2, field_varint(1, d & 0xFFFFFFFFFFFFFFFF)) for d in dims)
+    return b + (field_varint(3, 1) if unknown else b"")
+
+
+def shape_json(s):
+    if s.get("unknownRank"):
+        return shape([], True)
+    return shape([int(d["size"]) for d in s.get("dim", [])])
+
+
+def packed(num, values):
+    return field_bytes(num, b"".join(varint(v & 0xFFFFFFFFFFFFFFFF) for v in values))
+
+
+def attr(a):
+    """An AttrValue from its proto3 JSON form."""
+    if "list" in a:
+        l, b = a["list"], b""
+        for s in l.get("s", []):
+            b += field_bytes(2, base64.b64decode(s))
+        if l.get("i"):
+            b += packed(3, [int(x) for x in l["i"]])
+        if l.get("f"):
+            b += field_bytes(4, b"".join(struct.pack("<f", x) for x in l["f"]))
+        if l.get("type"):
+            b += packed(6, [DT[t] for t in l["type"]])
+        return field_bytes(1, b)
+    if "s" in a:
+        return field_bytes(2, base64.b64decode(a["s"]))
+    if "i" in a:
+        return field_varint(3, int(a["i"]) & 0xFFFFFFFFFFFFFFFF)
+    if "f" in a:
+        return struct.pack("<B", (4 << 3) | 5) + struct.pack("<f", a["f"])
+    if "b" in a:
+        return field_varint(5, 1 if a["b"] else 0)
+    if "type" in a:
+        return field_varint(6, DT[a["type"]])
+    if "shape" in a:
+        return field_bytes(7, shape_json(a["shape"]))
+    raise ValueError(a)
+
+
+def tensor(dtype, dims, raw):
+    """A TensorProto: floats in tensor_content, integers as int_val (one repeated
+    value when all are equal)."""
+    b = field_varint(1, DT[dtype]) + field_bytes(2, shape(dims))
+    if dtype == "DT_FLOAT":
+        return b + field_bytes(4, raw)
+    vals = list(struct.unpack("<%di" % (len(raw) // 4), raw))
+    if vals and all(v == vals[0] for v in vals):
+        vals = vals[:1]
+    return b + packed(7, vals)
+
+
+def node(name, op, inputs=(), attrs=()):
+    b = field_bytes(1, name.encode()) + field_bytes(2, op.encode())
+    for i in inputs:
+        b += field_bytes(3, i.encode())
+    for k, v in sorted(attrs):
+        b += field_bytes(5, field_bytes(1, k.encode()) + field_bytes(2, v))
+    return b
+
+
+def load(name):
+    d = os.path.join(ROOT, name)
+    mj = json.load(open(os.path.join(d, "model.json")))
+    raw = open(os.path.join(d, "weights.bin"), "rb").read()
+    weights, off = {}, 0
+    for w in mj["weightsManifest"][0]["weights"]:
+        n = 4
+        for s in w["shape"]:
+            n *= s
+        weights[w["name"]] = (w, raw[off:off + n])
+        off += n
+    return mj["modelTopology"]["node"], weights
+
+
+def frozen(name):
+    nodes, weights = load(name)
+    g = b""
+    for n in nodes:
+        attrs = [(k, attr(v)) for k, v in n.get("attr", {}).items()]
+        if n["op"] == "Const":
+            w, raw = weights[n["name"]]
+            dt = {"float32": "DT_FLOAT", "int32": "DT_INT32"}[w["dtype"]]
+            attrs = [(k, v) for k, v in attrs if k != "dtype"] + [("dtype", field_varint(6, DT[dt])),
+                                                                   ("value", field_bytes(8, tensor(dt, w["shape"], raw)))]
+        g += field_bytes(1, node(n["name"], n["op"], n.get("input", []), attrs))
+    g += field_bytes(4, field_varint(1, 1205))  # versions.producer
+    return g
+
+
+def saved_model():
+    nodes, weights = load("graph")
+    g, tensors = b"", []
+    resource = {"w1", "dw", "fc"}  # these as VarHandleOp, the others as VariableV2
+    for n in nodes:
+        attrs = [(k, attr(v)) for k, v in n.get("attr", {}).items()]
+        nm = n["name"]
+        if n["op"] == "Const" and weights[nm][0]["dtype"] == "float32":
+            w, raw = weights[nm]
+            sh = [("dtype", field_varint(6, 1)), ("shape", field_bytes(7, shape(w["shape"])))]
+            if nm in resource:
+                g += field_bytes(1, node(nm + "/handle", "VarHandleOp", [], sh + [("shared_name", field_bytes(2, nm.encode()))]))
+                g += field_bytes(1, node(nm, "ReadVariableOp", [nm + "/handle"], [("dtype", field_varint(6, 1))]))
+            else:
+                g += field_bytes(1, node(nm + "/var", "VariableV2", [], sh))
+                g += field_bytes(1, node(nm, "Identity", [nm + "/var"], [("T", field_varint(6, 1))]))
+                nm += "/var"
+            tensors.append((nm if nm not in resource else n["name"], "float32", w["shape"], raw, 0))
+            continue
+        if n["op"] == "Const":
+            w, raw = weights[nm]
+            attrs = [("dtype", field_varint(6, 3)), ("value", field_bytes(8, tensor("DT_INT32", w["shape"], raw)))]
+        g += field_bytes(1, node(nm, n["op"], n.get("input", []), attrs))
+    # A saver subgraph the signature does not need (strings, which no conversion reads).
+    g += field_bytes(1, node("save/filename", "Const", [], [("dtype", field_varint(6, 7)),
+                     ("value", field_bytes(8, field_varint(1, 7) + field_bytes(2, b"") + field_bytes(8, b"model")))]))
+    g += field_bytes(1, node("save/RestoreV2", "RestoreV2", ["save/filename"], []))
+    g += field_bytes(1, node("save/Assign", "Assign", ["b1/var", "save/RestoreV2"], []))
+    g += field_bytes(4, field_varint(1, 1205))
+    info = lambda tname, dims: field_bytes(1, tname.encode()) + field_varint(2, 1) + field_bytes(3, shape(dims))
+    sig = field_bytes(1, field_bytes(1, b"x") + field_bytes(2, info("x:0", [-1, 9, 9, 3]))) + \
+        field_bytes(2, field_bytes(1, b"prob") + field_bytes(2, info("prob:0", [-1, 5]))) + \
+        field_bytes(3, b"tensorflow/serving/predict")
+    meta_info = field_bytes(4, b"serve") + field_bytes(5, b"1.15.0")
+    meta = field_bytes(1, meta_info) + field_bytes(2, g) + \
+        field_bytes(5, field_bytes(1, b"serving_default") + field_bytes(2, sig))
+    d = os.path.join(ROOT, "savedmodel")
+    os.makedirs(os.path.join(d, "variables"), exist_ok=True)
+    with open(os.path.join(d, "saved_model.pb"), "wb") as fh:
+        fh.write(field_varint(1, 1) + field_bytes(2, meta))
+    write_bundle(os.path.join(d, "variables", "variables"), sorted(tensors))
+
+
+def main():
+    out = os.path.join(ROOT, "graphdef")
+    os.makedirs(out, exist_ok=True)
+    for name in ("graph", "while", "maplist"):
+        with open(os.path.join(out, name + ".pb"), "wb") as fh:
+            fh.write(frozen(name))
+    saved_model()
+
+
+if __name__ == "__main__":
+    main()
