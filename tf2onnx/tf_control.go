@@ -46,7 +46,11 @@ type whileFrame struct {
 	skip       map[string]bool   // accumulator writes, replaced by scan outputs
 	exits      map[string]int    // Exit node -> loop variable index
 	members    map[string]*gNode // every node of the frame, for constant lookups
+	depth      int               // number of loops around this one
 }
+
+// maxLoopDepth bounds loop nesting: each level re-examines the nodes inside it.
+const maxLoopDepth = 32
 
 // loopVar is one Enter -> Merge -> Switch -> NextIteration -> Merge cycle.
 type loopVar struct {
@@ -77,7 +81,7 @@ func refIndex(ref string) int {
 // extractWhileFrames returns nodes with every outermost while frame replaced by a
 // synthetic whileOp node carrying the frame; graphs without Enter nodes come back
 // unchanged.
-func extractWhileFrames(nodes []*gNode) ([]*gNode, error) {
+func extractWhileFrames(nodes []*gNode, depth int) ([]*gNode, error) {
 	byName := map[string]*gNode{}
 	consumers := map[string][]*gNode{}
 	var enters []*gNode
@@ -92,6 +96,9 @@ func extractWhileFrames(nodes []*gNode) ([]*gNode, error) {
 	}
 	if len(enters) == 0 {
 		return nodes, nil
+	}
+	if depth >= maxLoopDepth {
+		return nil, fmt.Errorf("%w: tf2onnx: while loops nested deeper than %d", refit.ErrUnsupported, maxLoopDepth)
 	}
 	for _, n := range nodes {
 		if n == nil {
@@ -156,16 +163,15 @@ func extractWhileFrames(nodes []*gNode) ([]*gNode, error) {
 		members[f] = seen
 	}
 	// A frame is nested when one of its Enters lies inside another frame.
+	containing := map[string]int{} // node -> number of frames holding it
+	for _, f := range frameNames {
+		for name := range members[f] {
+			containing[name]++
+		}
+	}
 	var outer []string
 	for _, f := range frameNames {
-		nested := false
-		for _, g := range frameNames {
-			if g != f && members[g][frameEnters[f][0].Name] != nil {
-				nested = true
-				break
-			}
-		}
-		if !nested {
+		if containing[frameEnters[f][0].Name] == 1 {
 			outer = append(outer, f)
 		}
 	}
@@ -187,6 +193,7 @@ func extractWhileFrames(nodes []*gNode) ([]*gNode, error) {
 		for i := 1; byName[wname] != nil; i++ {
 			wname = f + "/_refit_while_" + strconv.Itoa(i)
 		}
+		wf.depth = depth
 		w := &gNode{Name: wname, Op: whileOp, frame: wf}
 		for _, e := range frameEnters[f] {
 			w.Input = append(w.Input, firstInput(e))
@@ -541,7 +548,7 @@ func (c *tfjsConverter) buildLoop(w *gNode) error {
 			interior = append(interior, n)
 		}
 	}
-	if interior, err = extractWhileFrames(interior); err != nil {
+	if interior, err = extractWhileFrames(interior, f.depth+1); err != nil {
 		return err
 	}
 	if err := c.convertNodes(interior, bad); err != nil {

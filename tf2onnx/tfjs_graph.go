@@ -177,7 +177,7 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 	if err := json.Unmarshal(mj.ModelTopology, &topo); err != nil || len(topo.Node) == 0 {
 		return nil, fmt.Errorf("%w: tf2onnx: model.json has no graph nodes (a layers model?): %v", refit.ErrFormat, err)
 	}
-	if topo.Node, err = extractWhileFrames(topo.Node); err != nil {
+	if topo.Node, err = extractWhileFrames(topo.Node, 0); err != nil {
 		return nil, err
 	}
 	c := &tfjsConverter{b: newBuilder(), weights: map[string]*tensor.Tensor{}, nodes: map[string]*gNode{},

@@ -3,6 +3,7 @@
 // tf.while_loop and tf.map_fn) and runs them with @tensorflow/tfjs's loadGraphModel,
 // saving input and output beside each model.
 //   while/    acc = x; repeat 4 times: acc = acc * s + x   (s a weight, x and s loop invariants)
+//   nested/   acc = x; repeat 3 times: (repeat 2 times: acc = acc * s + x); acc = acc + 0.5
 //   maplist/  tf.map_fn over the rows of x with TensorLists: row -> sigmoid(relu(row * s))
 // Usage: NODE_PATH=node_modules node run_while.js OUT_DIR
 'use strict';
@@ -20,7 +21,8 @@ const npy = (arr, dims) => { let h = `{'descr': '<f4', 'fortran_order': False, '
   return Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, h.length, 0]), Buffer.from(h, 'latin1'), Buffer.from(Float32Array.from(arr).buffer)]); };
 
 // weights: [name, dtype, shape, values]
-async function write(dir, nodes, weights, xShape, outputName) {
+// reference, when given, computes the output in plain JS instead of TF.js.
+async function write(dir, nodes, weights, xShape, outputName, reference) {
   dir = path.join(out, dir);
   fs.mkdirSync(dir, {recursive: true});
   const specs = weights.map(([name, dtype, shape]) => ({name, shape, dtype}));
@@ -29,11 +31,16 @@ async function write(dir, nodes, weights, xShape, outputName) {
     modelTopology: {node: nodes, versions: {producer: 1}}, weightsManifest: [{paths: ['weights.bin'], weights: specs}]};
   fs.writeFileSync(path.join(dir, 'weights.bin'), buf);
   fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJSON));
+  const x = rnd(xShape.reduce((a, b) => a * b, 1));
+  fs.writeFileSync(path.join(dir, 'x.npy'), npy(x, xShape));
+  if (reference) {
+    fs.writeFileSync(path.join(dir, 'y.npy'), npy(reference(x, weights), xShape));
+    console.log(dir, 'ok (plain JS reference)');
+    return;
+  }
   const model = await tf.loadGraphModel({load: async () => ({modelTopology: modelJSON.modelTopology, weightSpecs: specs,
     weightData: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), format: 'graph-model'})});
-  const x = rnd(xShape.reduce((a, b) => a * b, 1));
   const y = await model.executeAsync({x: tf.tensor(x, xShape)}, outputName);
-  fs.writeFileSync(path.join(dir, 'x.npy'), npy(x, xShape));
   fs.writeFileSync(path.join(dir, 'y.npy'), npy(await y.data(), y.shape));
   console.log(dir, 'ok', y.shape);
 }
@@ -66,6 +73,55 @@ async function write(dir, nodes, weights, xShape, outputName) {
     {name: 'y', op: 'Tanh', input: ['w/Exit_1'], attr: {T: F}},
     {name: 'done', op: 'NoOp', input: ['^w/Exit']},
   ], [['i0', 'int32', [], [0]], ['n', 'int32', [], [4]], ['s', 'float32', [3], rnd(3).map(v => 2 * v)], ['w/add/y', 'int32', [], [1]]], xShape, 'y');
+
+  // nested/: a loop inside a loop; the inner frame re-enters the outer invariants.
+  const o = 'o/while_context', q = 'o/in/while_context';
+  const loopVar = (p, frame, k, init, T) => [
+    enter(`${p}/Enter${k}`, init, frame, false, T),
+    {name: `${p}/Merge${k}`, op: 'Merge', input: [`${p}/Enter${k}`, `${p}/NextIteration${k}`], attr: {T, N: {i: '2'}}},
+    {name: `${p}/Switch${k}`, op: 'Switch', input: [`${p}/Merge${k}`, `${p}/LoopCond`], attr: {T}},
+    {name: `${p}/Identity${k}`, op: 'Identity', input: [`${p}/Switch${k}:1`], attr: {T}},
+    {name: `${p}/Exit${k}`, op: 'Exit', input: [`${p}/Switch${k}`], attr: {T}},
+  ];
+  await write('nested', [
+    x, cnst('i0', 'DT_INT32'), cnst('n', 'DT_INT32'), cnst('m', 'DT_INT32'), cnst('s', 'DT_FLOAT'),
+    ...loopVar('o', o, '_i', 'i0', I), ...loopVar('o', o, '_acc', 'x', F),
+    enter('o/n', 'n', o, true, I), enter('o/s', 's', o, true), enter('o/x', 'x', o, true), enter('o/m', 'm', o, true, I),
+    cnst('o/j0', 'DT_INT32', 'o/Identity_i'),
+    {name: 'o/Less', op: 'Less', input: ['o/Merge_i', 'o/n'], attr: {T: I}},
+    {name: 'o/LoopCond', op: 'LoopCond', input: ['o/Less']},
+    ...loopVar('o/in', q, '_j', 'o/j0', I), ...loopVar('o/in', q, '_a', 'o/Identity_acc', F),
+    enter('o/in/m', 'o/m', q, true, I), enter('o/in/s', 'o/s', q, true), enter('o/in/x', 'o/x', q, true),
+    {name: 'o/in/Less', op: 'Less', input: ['o/in/Merge_j', 'o/in/m'], attr: {T: I}},
+    {name: 'o/in/LoopCond', op: 'LoopCond', input: ['o/in/Less']},
+    cnst('o/in/one', 'DT_INT32', 'o/in/Identity_j'),
+    {name: 'o/in/add', op: 'AddV2', input: ['o/in/Identity_j', 'o/in/one'], attr: {T: I}},
+    {name: 'o/in/mul', op: 'Mul', input: ['o/in/Identity_a', 'o/in/s'], attr: {T: F}},
+    {name: 'o/in/add_1', op: 'AddV2', input: ['o/in/mul', 'o/in/x'], attr: {T: F}},
+    {name: 'o/in/NextIteration_j', op: 'NextIteration', input: ['o/in/add'], attr: {T: I}},
+    {name: 'o/in/NextIteration_a', op: 'NextIteration', input: ['o/in/add_1'], attr: {T: F}},
+    cnst('o/one', 'DT_INT32', 'o/Identity_i'), cnst('o/half', 'DT_FLOAT', 'o/Identity_i'),
+    {name: 'o/add', op: 'AddV2', input: ['o/Identity_i', 'o/one'], attr: {T: I}},
+    {name: 'o/add_1', op: 'AddV2', input: ['o/in/Exit_a', 'o/half'], attr: {T: F}},
+    {name: 'o/NextIteration_i', op: 'NextIteration', input: ['o/add'], attr: {T: I}},
+    {name: 'o/NextIteration_acc', op: 'NextIteration', input: ['o/add_1'], attr: {T: F}},
+    {name: 'y', op: 'Tanh', input: ['o/Exit_acc'], attr: {T: F}},
+    {name: 'done', op: 'NoOp', input: ['^o/Exit_i']},
+  ], [['i0', 'int32', [], [0]], ['n', 'int32', [], [3]], ['m', 'int32', [], [2]], ['s', 'float32', [3], rnd(3)],
+    ['o/j0', 'int32', [], [0]], ['o/in/one', 'int32', [], [1]], ['o/one', 'int32', [], [1]], ['o/half', 'float32', [], [0.5]]], xShape, 'y',
+  // TF.js 4.22's executor loses tensors in this nested frame ("Tensor is disposed"), so
+  // the expected output is the loop written out in float32 arithmetic.
+  (x, weights) => {
+    const s = weights.find(w => w[0] === 's')[3], f = Math.fround;
+    return Array.from(x, (xv, k) => {
+      let acc = xv;
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 2; j++) acc = f(f(acc * s[k % 3]) + xv);
+        acc = f(acc + 0.5);
+      }
+      return Math.tanh(acc);
+    });
+  });
 
   // maplist/: tf.map_fn as TF2 lowers it (the handtrack model's pattern): every list
   // is a loop variable, the counter comes through an Identity, the source list is passed on.
