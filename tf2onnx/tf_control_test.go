@@ -2,7 +2,9 @@ package tf2onnx
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 // testdata/maplist (written and run with TF.js by testdata/run_while.js) and compares
 // Refit's runtime with the expected output (TF.js's; for nested/, the loop written out).
 func TestTFJSGraphWhile(t *testing.T) {
-	for _, dir := range []string{"while", "nested", "maplist"} {
+	for _, dir := range []string{"while", "nested", "functional", "maplist"} {
 		t.Run(dir, func(t *testing.T) {
 			path := filepath.Join("testdata", dir)
 			mp, err := TFJSGraph(context.Background(), os.DirFS(path), ".", nil)
@@ -47,7 +49,7 @@ func TestTFJSGraphWhile(t *testing.T) {
 // and compares with TF.js's output.
 func TestTFJSGraphWhileORT(t *testing.T) {
 	nodeModules := testtool.NodeModules(t, "onnxruntime-node")
-	for _, dir := range []string{"while", "nested", "maplist"} {
+	for _, dir := range []string{"while", "nested", "functional", "maplist"} {
 		t.Run(dir, func(t *testing.T) {
 			path := filepath.Join("testdata", dir)
 			mp, err := TFJSGraph(context.Background(), os.DirFS(path), ".", nil)
@@ -82,5 +84,52 @@ func TestTFJSGraphWhileORT(t *testing.T) {
 				t.Logf("ONNX Runtime vs the reference: max abs diff %.2g", d)
 			}
 		})
+	}
+}
+
+// TestTFJSGraphIfBranches runs testdata/functional on x and -x so that both branches
+// of its If are taken, against the graph written out in float32 arithmetic.
+func TestTFJSGraphIfBranches(t *testing.T) {
+	mp, err := TFJSGraph(context.Background(), os.DirFS("testdata/functional"), ".", nil)
+	if err != nil {
+		t.Fatalf("TFJSGraph: %v", err)
+	}
+	w, err := os.ReadFile("testdata/functional/weights.bin")
+	if err != nil || len(w) < 12 {
+		t.Fatalf("weights: %v", err)
+	}
+	var s [3]float32
+	for i := range s {
+		s[i] = math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:]))
+	}
+	x := readNPYValue(t, "testdata/functional/x.npy")
+	for _, sign := range []float32{1, -1} {
+		xs := x.Float32s()
+		sum := float32(0)
+		for i := range xs {
+			xs[i] *= sign
+			sum += xs[i]
+		}
+		want := make([]float32, len(xs))
+		for k, xv := range xs {
+			a := xv * s[k%3]
+			for range 3 {
+				a = a*0.5 + 1
+			}
+			if sum > 0 {
+				a = max(a, 0)
+			} else {
+				a = -a
+			}
+			want[k] = float32(math.Tanh(float64(a)))
+		}
+		in, err := runtime.FromSlice(xs, x.Shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs := runRefit(t, mp, map[string]*runtime.Value{mp.Graph.Input[0].GetName(): in})
+		if d := maxAbsDiff(outs[0].Float32s(), want); d > 1e-6 {
+			t.Fatalf("sum(x) = %g: max abs diff %g (got %v, want %v)", sum, d, outs[0].Float32s(), want)
+		}
 	}
 }

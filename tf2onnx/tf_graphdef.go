@@ -117,8 +117,16 @@ func graphAsTFJS(f *tfgraph.File, tensors []*tensor.Tensor) (fstest.MapFS, error
 		}
 		specs = append(specs, spec{Name: n.Name, Shape: slices.Clone([]int64(value.Shape)), DType: dtype})
 	}
+	topo := map[string]any{"node": out}
+	if len(f.Graph.Functions) > 0 {
+		lib, err := libraryJSON(f.Graph.Functions)
+		if err != nil {
+			return nil, err
+		}
+		topo["library"] = lib
+	}
 	mj := map[string]any{"format": "graph-model", "generatedBy": "refit tf2onnx", "convertedBy": "refit tf2onnx (GraphDef)",
-		"modelTopology":   map[string]any{"node": out},
+		"modelTopology":   topo,
 		"weightsManifest": []any{map[string]any{"paths": []string{"weights.bin"}, "weights": specs}}}
 	if sig != nil {
 		mj["signature"] = map[string]any{"inputs": tensorInfos(sig.Inputs), "outputs": tensorInfos(sig.Outputs)}
@@ -362,4 +370,75 @@ func jsonFloat(x float32) any {
 		return "-Infinity"
 	}
 	return float64(x)
+}
+
+// maxInlineConst bounds the constants of library functions, which travel inline in
+// the JSON (top-level constants go to the weights).
+const maxInlineConst = 1 << 16
+
+// libraryJSON writes the function library in TF.js's JSON form; function constants
+// keep their values inline.
+func libraryJSON(funcs []*tfgraph.Function) (map[string]any, error) {
+	var out []any
+	for _, fn := range funcs {
+		args := func(as []tfgraph.Arg) []any {
+			r := make([]any, len(as))
+			for i, a := range as {
+				r[i] = map[string]any{"name": a.Name, "type": dtypeName(a.Type)}
+			}
+			return r
+		}
+		var nodes []any
+		for _, n := range fn.Nodes {
+			attrs := map[string]any{}
+			for k, a := range n.Attr {
+				attrs[k] = attrJSON(a, 0)
+			}
+			if a := n.Attr["value"]; n.Op == "Const" && a != nil && a.Tensor != nil && a.Tensor.DType != tfgraph.DTString {
+				tj, err := inlineTensor(n.Name, a.Tensor)
+				if err != nil {
+					return nil, err
+				}
+				attrs["value"] = map[string]any{"tensor": tj}
+			}
+			node := map[string]any{"name": n.Name, "op": n.Op, "attr": attrs}
+			if len(n.Input) > 0 {
+				node["input"] = n.Input
+			}
+			nodes = append(nodes, node)
+		}
+		out = append(out, map[string]any{
+			"signature": map[string]any{"name": fn.Name, "inputArg": args(fn.Inputs), "outputArg": args(fn.Outputs)},
+			"nodeDef":   nodes, "ret": fn.Ret})
+	}
+	return map[string]any{"function": out}, nil
+}
+
+// inlineTensor writes a function constant with all its values as floatVal or intVal.
+func inlineTensor(name string, tp *tfgraph.Tensor) (map[string]any, error) {
+	t := *tp
+	t.ContentOffset = 0
+	budget := refit.NewBudget(maxInlineConst * 8)
+	v, err := t.Value(name, bytes.NewReader(tp.Content), budget)
+	if err != nil {
+		return nil, err
+	}
+	if v.NumElements() > maxInlineConst {
+		return nil, fmt.Errorf("%w: tf2onnx: function constant %q of %d values", refit.ErrUnsupported, name, v.NumElements())
+	}
+	c, err := cvalFromTensor(v)
+	if err != nil {
+		return nil, err
+	}
+	tj := map[string]any{"dtype": dtypeName(t.DType), "tensorShape": shapeJSON(&t.Shape)}
+	if c.isInt {
+		tj["intVal"] = c.i
+	} else {
+		fs := make([]any, len(c.f))
+		for i, x := range c.f {
+			fs[i] = jsonFloat(x)
+		}
+		tj["floatVal"] = fs
+	}
+	return tj, nil
 }

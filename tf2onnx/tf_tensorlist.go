@@ -36,6 +36,19 @@ func (c *tfjsConverter) controlOp(n *gNode) (ok bool, err error) {
 	switch n.Op {
 	case "LogicalNot", "NotEqual":
 		return true, c.not(n)
+	case "SelectV2": // what If lowers to (tf_functions.go); broadcasting like ONNX Where
+		ins, err := c.inputs(n, 3)
+		if err != nil {
+			return true, err
+		}
+		var xs [3]string
+		for i := range xs {
+			if xs[i], err = c.value(ins[i]); err != nil {
+				return true, err
+			}
+		}
+		c.names[n.Name] = c.b.Op("Where", n.Name, xs[:])
+		return true, nil
 	case "TensorListReserve", "TensorArrayV3":
 		// A list with nothing written yet: only loops write into it (as scan outputs).
 		return true, nil

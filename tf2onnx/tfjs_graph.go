@@ -172,10 +172,14 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 		return nil, err
 	}
 	var topo struct {
-		Node []*gNode `json:"node"`
+		Node    []*gNode  `json:"node"`
+		Library *gLibrary `json:"library"` // tf_functions.go
 	}
 	if err := json.Unmarshal(mj.ModelTopology, &topo); err != nil || len(topo.Node) == 0 {
 		return nil, fmt.Errorf("%w: tf2onnx: model.json has no graph nodes (a layers model?): %v", refit.ErrFormat, err)
+	}
+	if topo.Node, err = expandFunctions(topo.Node, topo.Library); err != nil {
+		return nil, err
 	}
 	if topo.Node, err = extractWhileFrames(topo.Node, 0); err != nil {
 		return nil, err

@@ -4,11 +4,12 @@
 No TensorFlow is available, so the protobufs are encoded by hand from the field
 numbers of tensorflow/core/framework/{graph,node_def,attr_value,tensor,tensor_shape,
 function,op_def}.proto and tensorflow/core/protobuf/{saved_model,meta_graph}.proto.
-The graphs are the TF.js fixtures of tf2onnx/testdata (graph/, while/, nested/, maplist/),
+The graphs are the TF.js fixtures of tf2onnx/testdata (graph/, while/, nested/, functional/, maplist/),
 whose model.json holds a GraphDef in the proto3 JSON mapping: re-encoding them as
 binary gives graphs whose expected outputs TF.js computed (their y.npy).
 
-  graphdef/graph.pb, while.pb, nested.pb, maplist.pb   frozen graphs: float constants in
+  graphdef/graph.pb, while.pb, nested.pb, functional.pb, maplist.pb   frozen graphs
+      (functional.pb with a function library): float constants in
       tensor_content, integer constants as int_val (a scalar repeats to fill)
   savedmodel/   graph/ as a TF1-style SavedModel: weights are variables (VariableV2
       read through Identity, VarHandleOp read through ReadVariableOp) whose values
@@ -67,6 +68,16 @@ def attr(a):
         return field_varint(6, DT[a["type"]])
     if "shape" in a:
         return field_bytes(7, shape_json(a["shape"]))
+    if "func" in a:
+        return field_bytes(10, field_bytes(1, a["func"]["name"].encode()))
+    if "tensor" in a:  # an inline constant of a library function
+        t = a["tensor"]
+        b = field_varint(1, DT[t["dtype"]]) + field_bytes(2, shape_json(t.get("tensorShape", {})))
+        if "floatVal" in t:
+            b += field_bytes(5, b"".join(struct.pack("<f", v) for v in t["floatVal"]))
+        if "intVal" in t:
+            b += packed(7, t["intVal"])
+        return field_bytes(8, b)
     raise ValueError(a)
 
 
@@ -105,8 +116,24 @@ def load(name):
     return mj["modelTopology"]["node"], weights
 
 
+def function(fn):
+    """A FunctionDef from its JSON form."""
+    sig = field_bytes(1, fn["signature"]["name"].encode())
+    for num, key in ((2, "inputArg"), (3, "outputArg")):
+        for a in fn["signature"].get(key, []):
+            sig += field_bytes(num, field_bytes(1, a["name"].encode()) + field_varint(3, DT[a["type"]]))
+    b = field_bytes(1, sig)
+    for n in fn["nodeDef"]:
+        attrs = [(k, attr(v)) for k, v in n.get("attr", {}).items()]
+        b += field_bytes(3, node(n["name"], n["op"], n.get("input", []), attrs))
+    for k, v in sorted(fn["ret"].items()):
+        b += field_bytes(4, field_bytes(1, k.encode()) + field_bytes(2, v.encode()))
+    return b
+
+
 def frozen(name):
     nodes, weights = load(name)
+    library = json.load(open(os.path.join(ROOT, name, "model.json")))["modelTopology"].get("library")
     g = b""
     for n in nodes:
         attrs = [(k, attr(v)) for k, v in n.get("attr", {}).items()]
@@ -116,6 +143,8 @@ def frozen(name):
             attrs = [(k, v) for k, v in attrs if k != "dtype"] + [("dtype", field_varint(6, DT[dt])),
                                                                    ("value", field_bytes(8, tensor(dt, w["shape"], raw)))]
         g += field_bytes(1, node(n["name"], n["op"], n.get("input", []), attrs))
+    if library:
+        g += field_bytes(2, b"".join(field_bytes(1, function(fn)) for fn in library["function"]))
     g += field_bytes(4, field_varint(1, 1205))  # versions.producer
     return g
 
@@ -166,7 +195,7 @@ def saved_model():
 def main():
     out = os.path.join(ROOT, "graphdef")
     os.makedirs(out, exist_ok=True)
-    for name in ("graph", "while", "nested", "maplist"):
+    for name in ("graph", "while", "nested", "functional", "maplist"):
         with open(os.path.join(out, name + ".pb"), "wb") as fh:
             fh.write(frozen(name))
     saved_model()

@@ -5,6 +5,8 @@
 //   while/    acc = x; repeat 4 times: acc = acc * s + x   (s a weight, x and s loop invariants)
 //   nested/   acc = x; repeat 3 times: (repeat 2 times: acc = acc * s + x); acc = acc + 0.5
 //   maplist/  tf.map_fn over the rows of x with TensorLists: row -> sigmoid(relu(row * s))
+//   functional/  the same kind of loop as functions of the graph's library (TF2's
+//             form): StatefulPartitionedCall, StatelessWhile and StatelessIf
 // Usage: NODE_PATH=node_modules node run_while.js OUT_DIR
 'use strict';
 const tf = require('@tensorflow/tfjs');
@@ -22,13 +24,13 @@ const npy = (arr, dims) => { let h = `{'descr': '<f4', 'fortran_order': False, '
 
 // weights: [name, dtype, shape, values]
 // reference, when given, computes the output in plain JS instead of TF.js.
-async function write(dir, nodes, weights, xShape, outputName, reference) {
+async function write(dir, nodes, weights, xShape, outputName, reference, library) {
   dir = path.join(out, dir);
   fs.mkdirSync(dir, {recursive: true});
   const specs = weights.map(([name, dtype, shape]) => ({name, shape, dtype}));
   const buf = Buffer.concat(weights.map(([, dtype, , v]) => Buffer.from((dtype === 'int32' ? Int32Array : Float32Array).from(v).buffer)));
   const modelJSON = {format: 'graph-model', generatedBy: 'refit testdata', convertedBy: 'run_while.js',
-    modelTopology: {node: nodes, versions: {producer: 1}}, weightsManifest: [{paths: ['weights.bin'], weights: specs}]};
+    modelTopology: {node: nodes, versions: {producer: 1}, ...(library ? {library} : {})}, weightsManifest: [{paths: ['weights.bin'], weights: specs}]};
   fs.writeFileSync(path.join(dir, 'weights.bin'), buf);
   fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJSON));
   const x = rnd(xShape.reduce((a, b) => a * b, 1));
@@ -122,6 +124,49 @@ async function write(dir, nodes, weights, xShape, outputName, reference) {
       return Math.tanh(acc);
     });
   });
+
+  // functional/: y = If(sum(x) > 0, relu, neg)(While(i < 3: a = a * 0.5 + 1)(Call(x * s)))
+  const B = {type: 'DT_BOOL'};
+  const ic = (name, v, dtype = 'DT_INT32') => ({name, op: 'Const', attr: {dtype: {type: dtype},
+    value: {tensor: {dtype, tensorShape: {}, ...(dtype === 'DT_FLOAT' ? {floatVal: [v]} : {intVal: [v]})}}}});
+  const sig = (name, ins, outs) => ({name, inputArg: ins.map(([n, type]) => ({name: n, type})), outputArg: outs.map(([n, type]) => ({name: n, type}))});
+  const library = {function: [
+    {signature: sig('scale_fn', [['v', 'DT_FLOAT'], ['w', 'DT_FLOAT']], [['out', 'DT_FLOAT']]),
+      nodeDef: [{name: 'mul', op: 'Mul', input: ['v', 'w'], attr: {T: F}}], ret: {out: 'mul:z:0'}},
+    {signature: sig('cond_fn', [['i', 'DT_INT32'], ['a', 'DT_FLOAT']], [['out', 'DT_BOOL']]),
+      nodeDef: [ic('n', 3), {name: 'less', op: 'Less', input: ['i', 'n:output:0'], attr: {T: I}}], ret: {out: 'less:z:0'}},
+    {signature: sig('body_fn', [['i', 'DT_INT32'], ['a', 'DT_FLOAT']], [['i_out', 'DT_INT32'], ['a_out', 'DT_FLOAT']]),
+      nodeDef: [ic('one', 1), ic('half', 0.5, 'DT_FLOAT'), ic('onef', 1, 'DT_FLOAT'),
+        {name: 'add', op: 'AddV2', input: ['i', 'one:output:0'], attr: {T: I}},
+        {name: 'mul', op: 'Mul', input: ['a', 'half:output:0'], attr: {T: F}},
+        {name: 'add_1', op: 'AddV2', input: ['mul:z:0', 'onef:output:0'], attr: {T: F}}],
+      ret: {i_out: 'add:z:0', a_out: 'add_1:z:0'}},
+    {signature: sig('then_fn', [['a', 'DT_FLOAT']], [['out', 'DT_FLOAT']]),
+      nodeDef: [{name: 'relu', op: 'Relu', input: ['a'], attr: {T: F}}], ret: {out: 'relu:activations:0'}},
+    {signature: sig('else_fn', [['a', 'DT_FLOAT']], [['out', 'DT_FLOAT']]),
+      nodeDef: [{name: 'neg', op: 'Neg', input: ['a'], attr: {T: F}}], ret: {out: 'neg:y:0'}},
+  ]};
+  const fattr = name => ({func: {name}});
+  await write('functional', [
+    x, cnst('s', 'DT_FLOAT'), cnst('i0', 'DT_INT32'), cnst('axes', 'DT_INT32'), cnst('zero', 'DT_FLOAT'),
+    {name: 'call', op: 'StatefulPartitionedCall', input: ['x', 's'], attr: {f: fattr('scale_fn'), Tin: {list: {type: ['DT_FLOAT', 'DT_FLOAT']}}, Tout: {list: {type: ['DT_FLOAT']}}}},
+    {name: 'loop', op: 'StatelessWhile', input: ['i0', 'call'], attr: {cond: fattr('cond_fn'), body: fattr('body_fn'), T: {list: {type: ['DT_INT32', 'DT_FLOAT']}}}},
+    {name: 'sum', op: 'Sum', input: ['x', 'axes'], attr: {T: F, keep_dims: {b: false}}},
+    {name: 'pred', op: 'Greater', input: ['sum', 'zero'], attr: {T: F}},
+    {name: 'cond', op: 'StatelessIf', input: ['pred', 'loop:1'], attr: {then_branch: fattr('then_fn'), else_branch: fattr('else_fn'), Tcond: B, Tin: {list: {type: ['DT_FLOAT']}}, Tout: {list: {type: ['DT_FLOAT']}}}},
+    {name: 'y', op: 'Tanh', input: ['cond'], attr: {T: F}},
+  ], [['s', 'float32', [3], rnd(3).map(v => 4 * v)], ['i0', 'int32', [], [0]], ['axes', 'int32', [2], [0, 1]], ['zero', 'float32', [], [0]]], xShape, 'y',
+  // TF.js runs no StatefulPartitionedCall (tfjs-converter inlines calls), so the
+  // expected output is the graph written out in float32 arithmetic.
+  (x, weights) => {
+    const s = weights.find(w => w[0] === 's')[3], f = Math.fround;
+    const pos = x.reduce((a, b) => a + b, 0) > 0;
+    return Array.from(x, (xv, k) => {
+      let a = f(xv * s[k % 3]);
+      for (let i = 0; i < 3; i++) a = f(f(a * 0.5) + 1);
+      return Math.tanh(pos ? Math.max(a, 0) : -a);
+    });
+  }, library);
 
   // maplist/: tf.map_fn as TF2 lowers it (the handtrack model's pattern): every list
   // is a loop variable, the counter comes through an Identity, the source list is passed on.
