@@ -49,7 +49,7 @@ type gLibrary struct {
 // maxInline bounds how deep calls may nest and how many nodes inlining may create.
 const (
 	maxInlineDepth = 32
-	maxInlineNodes = 1 << 22
+	maxInlineNodes = 1 << 16
 )
 
 // multiOutputArgs gives, for operators with several output arguments, the flat
@@ -67,8 +67,9 @@ var multiOutputArgs = map[string]map[string]int{
 }
 
 type inliner struct {
-	funcs map[string]*gFunction
-	count int
+	funcs   map[string]*gFunction
+	count   int
+	renamed map[string]string // "node:k" of an expanded node -> the value that replaces it
 }
 
 // expandFunctions returns nodes with calls, While and If expanded; a graph without
@@ -77,19 +78,23 @@ func expandFunctions(nodes []*gNode, lib *gLibrary) ([]*gNode, error) {
 	if lib == nil || len(lib.Function) == 0 {
 		return nodes, nil
 	}
-	in := &inliner{funcs: map[string]*gFunction{}}
+	in := &inliner{funcs: map[string]*gFunction{}, renamed: map[string]string{}}
 	for _, f := range lib.Function {
 		if f == nil || f.Signature.Name == "" {
 			return nil, fmt.Errorf("%w: tf2onnx: library function without a name", refit.ErrFormat)
 		}
 		in.funcs[f.Signature.Name] = f
 	}
-	return in.expand(nodes, 0)
+	out, err := in.expand(nodes, 0)
+	if err != nil {
+		return nil, err
+	}
+	in.rename(out)
+	return out, nil
 }
 
 func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
 	var out []*gNode
-	renamed := map[string]string{} // "node:k" of an expanded node -> the value that replaces it
 	for _, n := range nodes {
 		if n == nil {
 			out = append(out, n)
@@ -110,6 +115,9 @@ func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
 			continue
 		}
 		if err != nil {
+			if depth > 0 {
+				return nil, err // named once, by the outermost node
+			}
 			return nil, fmt.Errorf("tf2onnx: %s node %q: %w", n.Op, n.Name, err)
 		}
 		// Values the expansion makes that nobody reads must not become graph
@@ -126,40 +134,44 @@ func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
 		}
 		out = append(append(out, repl...), sink)
 		for k, v := range outs {
-			renamed[n.Name+":"+strconv.Itoa(k)] = v
+			in.renamed[n.Name+":"+strconv.Itoa(k)] = v
 		}
 	}
-	if len(renamed) == 0 {
-		return out, nil
-	}
-	for _, n := range out {
+	return out, nil
+}
+
+// rename points every input that reads an expanded node's output at the value
+// replacing it, following chains (a call returning another call's output), and drops
+// control edges to expanded nodes. It runs once, over the final node list.
+func (in *inliner) rename(nodes []*gNode) {
+	for _, n := range nodes {
 		if n == nil {
 			continue
-		}
-		for i, ref := range n.Input {
-			key := ref
-			if !strings.Contains(ref, ":") {
-				key = ref + ":0"
-			}
-			if strings.HasPrefix(ref, "^") {
-				continue // control edges to an expanded node are dropped below
-			}
-			if v, ok := renamed[key]; ok {
-				n.Input[i] = v
-			}
 		}
 		kept := n.Input[:0]
 		for _, ref := range n.Input {
 			if strings.HasPrefix(ref, "^") {
-				if _, ok := renamed[ref[1:]+":0"]; ok {
+				if _, ok := in.renamed[ref[1:]+":0"]; ok {
 					continue
 				}
+				kept = append(kept, ref)
+				continue
+			}
+			for range maxInlineDepth + 1 {
+				key := ref
+				if !strings.Contains(ref, ":") {
+					key = ref + ":0"
+				}
+				v, ok := in.renamed[key]
+				if !ok {
+					break
+				}
+				ref = v
 			}
 			kept = append(kept, ref)
 		}
 		n.Input = kept
 	}
-	return out, nil
 }
 
 // funcAttr returns the function a node's attribute names.
