@@ -7,7 +7,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/format/tfgraph"
 	"github.com/refit-ml/refit/graph"
 )
 
@@ -73,6 +75,26 @@ func FuzzTFJSGraph(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"model.json": {Data: data}, "weights.bin": {Data: w}}
 		mp, err := TFJSGraph(context.Background(), fsys, "model.json", &Options{Raw: true})
+		if err == nil {
+			wellFormed(t, mp)
+		}
+	})
+}
+
+// FuzzTFGraph converts arbitrary bytes as a frozen GraphDef (lowered and functional
+// control flow among the seeds): an error or a well-formed graph, never a panic.
+func FuzzTFGraph(f *testing.F) {
+	for _, name := range []string{"graph", "while", "nested", "functional", "maplist"} {
+		if b, err := os.ReadFile("testdata/graphdef/" + name + ".pb"); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := tfgraph.Decode(bytes.NewReader(data), int64(len(data)), &refit.DecodeOptions{MaxMemory: 1 << 24})
+		if err != nil {
+			return
+		}
+		mp, err := TFGraph(context.Background(), m, &Options{Raw: true})
 		if err == nil {
 			wellFormed(t, mp)
 		}
