@@ -13,8 +13,8 @@
 // condition is converted twice, before the Loop on the initial values and at the
 // end of the body. TensorList/TensorArray accumulators written at the iteration
 // index (tf.map_fn) are scan outputs; lists made from a tensor are that tensor.
-// PartitionedCall/StatefulPartitionedCall are inlined; If/StatelessIf computes both
-// branches and selects with Where (TF functions are pure).
+// PartitionedCall/StatefulPartitionedCall are inlined; If/StatelessIf becomes an
+// ONNX If whose branches are the inlined functions.
 //
 // # Layout
 //

@@ -631,3 +631,74 @@ func summary(bad map[string]int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// ifNode converts an If with inlined branches (tf_functions.go) into an ONNX If
+// whose branch graphs read the enclosing values by name.
+func (c *tfjsConverter) ifNode(n *gNode) error {
+	br := n.branches
+	if br == nil {
+		return fmt.Errorf("%w: %s node without branches", refit.ErrFormat, ifOp)
+	}
+	ins := dataInputs(n)
+	if len(ins) < 1 {
+		return fmt.Errorf("%w: %s node without a condition", refit.ErrFormat, ifOp)
+	}
+	cond, err := c.value(ins[0])
+	if err != nil {
+		return err
+	}
+	cond = c.b.Op("Cast", n.Name+"_cond", []string{cond}, graph.IntAttr("to", elemBool))
+	saved := maps.Clone(c.names)
+	savedB := c.b
+	defer func() { c.names, c.b = saved, savedB }()
+	var graphs [2]*onnxpb.GraphProto
+	bad := map[string]int{}
+	for i, side := range [2]struct {
+		nodes []*gNode
+		outs  []string
+		name  string
+	}{{br.then, br.thenOut, "then"}, {br.els, br.elsOut, "else"}} {
+		c.names = maps.Clone(saved)
+		body := &builder{}
+		body.Names = savedB.Names
+		c.b = body
+		for _, m := range side.nodes {
+			if _, ok := c.nodes[m.Name]; !ok {
+				c.nodes[m.Name] = m
+			}
+		}
+		nodes, err := extractWhileFrames(side.nodes, 1)
+		if err != nil {
+			return err
+		}
+		if err := c.convertNodes(nodes, bad); err != nil {
+			return err
+		}
+		if len(bad) > 0 {
+			return unsupported("branch with %s", summary(bad))
+		}
+		for _, ref := range side.outs {
+			x, err := c.value(ref)
+			if err != nil {
+				return err
+			}
+			o := body.Op("Identity", x+"_out", []string{x})
+			body.Output(&onnxpb.ValueInfoProto{Name: &o})
+		}
+		graphs[i] = body.Graph(n.Name + "_" + side.name)
+	}
+	c.names, c.b = saved, savedB
+	want := make([]bool, len(br.thenOut))
+	for i := range want {
+		want[i] = true
+	}
+	outs := c.b.OpN("If", n.Name, []string{cond}, want, graph.GraphAttr("then_branch", graphs[0]), graph.GraphAttr("else_branch", graphs[1]))
+	for k, o := range outs {
+		key := n.Name
+		if k > 0 {
+			key += ":" + strconv.Itoa(k)
+		}
+		c.names[key] = o
+	}
+	return nil
+}

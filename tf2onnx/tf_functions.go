@@ -19,9 +19,8 @@ import (
 //   - While / StatelessWhile: lowered to Enter/Merge/Switch/NextIteration/Exit with
 //     the cond and body functions inlined, which extractWhileFrames turns into an
 //     ONNX Loop;
-//   - If / StatelessIf: both branches inlined and the result chosen with Select; TF
-//     functions are pure, so computing the untaken branch changes no result (but
-//     costs its time).
+//   - If / StatelessIf: both branches inlined into a node that becomes an ONNX If
+//     (ifOp, converted in tf_control.go).
 //
 // Inside a function, a node's output is named "node:out_arg:index"; outputIndex
 // maps that onto the node's flat output number.
@@ -123,6 +122,10 @@ func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
 		// Values the expansion makes that nobody reads must not become graph
 		// outputs: a NoOp reads them all (the Exits only, for a While, whose
 		// other nodes live inside its frame).
+		if n.Op == "If" || n.Op == "StatelessIf" {
+			out = append(out, repl...)
+			continue
+		}
 		sink := &gNode{Name: n.Name + "/_sink", Op: "NoOp"}
 		for _, r := range repl {
 			if n.Op == "While" || n.Op == "StatelessWhile" {
@@ -142,7 +145,8 @@ func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
 
 // rename points every input that reads an expanded node's output at the value
 // replacing it, following chains (a call returning another call's output), and drops
-// control edges to expanded nodes. It runs once, over the final node list.
+// control edges to expanded nodes. It runs once, over the final node list and the
+// branches of Ifs.
 func (in *inliner) rename(nodes []*gNode) {
 	for _, n := range nodes {
 		if n == nil {
@@ -157,21 +161,35 @@ func (in *inliner) rename(nodes []*gNode) {
 				kept = append(kept, ref)
 				continue
 			}
-			for range maxInlineDepth + 1 {
-				key := ref
-				if !strings.Contains(ref, ":") {
-					key = ref + ":0"
-				}
-				v, ok := in.renamed[key]
-				if !ok {
-					break
-				}
-				ref = v
-			}
-			kept = append(kept, ref)
+			kept = append(kept, in.resolve(ref))
 		}
 		n.Input = kept
+		if br := n.branches; br != nil {
+			in.rename(br.then)
+			in.rename(br.els)
+			for i := range br.thenOut {
+				br.thenOut[i] = in.resolve(br.thenOut[i])
+			}
+			for i := range br.elsOut {
+				br.elsOut[i] = in.resolve(br.elsOut[i])
+			}
+		}
 	}
+}
+
+func (in *inliner) resolve(ref string) string {
+	for range maxInlineDepth + 1 {
+		key := ref
+		if !strings.Contains(ref, ":") {
+			key = ref + ":0"
+		}
+		v, ok := in.renamed[key]
+		if !ok || v == ref {
+			break
+		}
+		ref = v
+	}
+	return ref
 }
 
 // funcAttr returns the function a node's attribute names.
@@ -346,7 +364,17 @@ func (in *inliner) while(n *gNode, depth int) ([]*gNode, []string, error) {
 	return out, exits, nil
 }
 
-// ifNode inlines both branches and selects each output.
+// ifBranches are the inlined branches of an If, converted into the then_branch and
+// else_branch graphs of an ONNX If.
+type ifBranches struct {
+	then, els       []*gNode
+	thenOut, elsOut []string
+}
+
+// ifOp is the operator of the node standing for an If with inlined branches.
+const ifOp = "InlinedIf"
+
+// ifNode inlines both branches into a node converted to an ONNX If.
 func (in *inliner) ifNode(n *gNode, depth int) ([]*gNode, []string, error) {
 	then, err := in.funcAttr(n, "then_branch")
 	if err != nil {
@@ -372,11 +400,17 @@ func (in *inliner) ifNode(n *gNode, depth int) ([]*gNode, []string, error) {
 	if len(to) != len(eo) {
 		return nil, nil, fmt.Errorf("%w: If branches return %d and %d values", refit.ErrFormat, len(to), len(eo))
 	}
-	out := append(tn, en...)
+	// The node reads the condition and, for ordering, every outer value the
+	// branches read.
+	inputs := []string{ins[0]}
+	inputs = append(inputs, ins[1:]...)
+	repl := &gNode{Name: n.Name, Op: ifOp, Input: inputs, branches: &ifBranches{then: tn, els: en, thenOut: to, elsOut: eo}}
 	outs := make([]string, len(to))
-	for k := range to {
-		outs[k] = p + "select_" + strconv.Itoa(k)
-		out = append(out, &gNode{Name: outs[k], Op: "SelectV2", Input: []string{ins[0], to[k], eo[k]}})
+	for k := range outs {
+		outs[k] = n.Name
+		if k > 0 {
+			outs[k] += ":" + strconv.Itoa(k)
+		}
 	}
-	return out, outs, nil
+	return []*gNode{repl}, outs, nil
 }

@@ -25,7 +25,8 @@ type gNode struct {
 	Input []string                   `json:"input"`
 	Attr  map[string]json.RawMessage `json:"attr"`
 
-	frame *whileFrame // the loop behind a whileOp node (tf_control.go)
+	frame    *whileFrame // the loop behind a whileOp node (tf_control.go)
+	branches *ifBranches // the branches behind an ifOp node (tf_functions.go)
 }
 
 type gAttr struct {
@@ -628,6 +629,8 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		return c.resize(n)
 	case whileOp:
 		return c.whileLoop(n)
+	case ifOp:
+		return c.ifNode(n)
 	default:
 		if ok, err := c.controlOp(n); ok {
 			return err
