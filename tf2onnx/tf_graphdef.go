@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"testing/fstest"
 
 	"github.com/refit-ml/refit"
@@ -88,6 +89,9 @@ func graphAsTFJS(f *tfgraph.File, tensors []*tensor.Tensor) (fstest.MapFS, error
 				key = string(a.S)
 			}
 			if value = byName[key]; value == nil {
+				if objectGraphKeys(tensors) {
+					return nil, fmt.Errorf("%w: tf2onnx: variable %q: a TF2 SavedModel names its variables through its object graph (%q is no checkpoint key); only TF1-style variable names are mapped", refit.ErrUnsupported, n.Name, key)
+				}
 				return nil, fmt.Errorf("%w: tf2onnx: variable %q (checkpoint key %q) is not in the checkpoint", refit.ErrFormat, n.Name, key)
 			}
 			op, inputs = "Const", nil
@@ -136,6 +140,17 @@ func graphAsTFJS(f *tfgraph.File, tensors []*tensor.Tensor) (fstest.MapFS, error
 		return nil, err
 	}
 	return fstest.MapFS{"model.json": {Data: b}, "weights.bin": {Data: weights.Bytes()}}, nil
+}
+
+// objectGraphKeys reports whether the checkpoint keys are TF2 object-graph paths
+// ("layer/kernel/.ATTRIBUTES/VARIABLE_VALUE").
+func objectGraphKeys(tensors []*tensor.Tensor) bool {
+	for _, t := range tensors {
+		if strings.HasSuffix(t.Name, "/.ATTRIBUTES/VARIABLE_VALUE") {
+			return true
+		}
+	}
+	return false
 }
 
 // neededBy returns the nodes the signature's outputs depend on, in graph order.
