@@ -84,7 +84,7 @@ func FuzzTFJSGraph(f *testing.F) {
 // FuzzTFGraph converts arbitrary bytes as a frozen GraphDef (lowered and functional
 // control flow among the seeds): an error or a well-formed graph, never a panic.
 func FuzzTFGraph(f *testing.F) {
-	for _, name := range []string{"graph", "while", "nested", "functional", "maplist"} {
+	for _, name := range []string{"graph", "while", "nested", "maparray", "functional", "maplist"} {
 		if b, err := os.ReadFile("testdata/graphdef/" + name + ".pb"); err == nil {
 			f.Add(b)
 		}

@@ -19,7 +19,7 @@ import (
 // testdata/maplist (written and run with TF.js by testdata/run_while.js) and compares
 // Refit's runtime with the expected output (TF.js's; for nested/, the loop written out).
 func TestTFJSGraphWhile(t *testing.T) {
-	for _, dir := range []string{"while", "nested", "functional", "maplist"} {
+	for _, dir := range []string{"while", "nested", "maparray", "functional", "maplist"} {
 		t.Run(dir, func(t *testing.T) {
 			path := filepath.Join("testdata", dir)
 			mp, err := TFJSGraph(context.Background(), os.DirFS(path), ".", nil)
@@ -49,7 +49,7 @@ func TestTFJSGraphWhile(t *testing.T) {
 // and compares with TF.js's output.
 func TestTFJSGraphWhileORT(t *testing.T) {
 	nodeModules := testtool.NodeModules(t, "onnxruntime-node")
-	for _, dir := range []string{"while", "nested", "functional", "maplist"} {
+	for _, dir := range []string{"while", "nested", "maparray", "functional", "maplist"} {
 		t.Run(dir, func(t *testing.T) {
 			path := filepath.Join("testdata", dir)
 			mp, err := TFJSGraph(context.Background(), os.DirFS(path), ".", nil)

@@ -36,7 +36,20 @@ func (c *tfjsConverter) controlOp(n *gNode) (ok bool, err error) {
 	switch n.Op {
 	case "LogicalNot", "NotEqual":
 		return true, c.not(n)
-	case "SelectV2": // what If lowers to (tf_functions.go); broadcasting like ONNX Where
+	case "Range": // TensorArray scatters and gathers index with it
+		ins, err := c.inputs(n, 3)
+		if err != nil {
+			return true, err
+		}
+		var xs [3]string
+		for i := range xs {
+			if xs[i], err = c.value(ins[i]); err != nil {
+				return true, err
+			}
+		}
+		c.names[n.Name] = c.b.Op("Range", n.Name, xs[:])
+		return true, nil
+	case "SelectV2": // broadcasting like ONNX Where (tf_functions.go); broadcasting like ONNX Where
 		ins, err := c.inputs(n, 3)
 		if err != nil {
 			return true, err

@@ -4,11 +4,11 @@
 No TensorFlow is available, so the protobufs are encoded by hand from the field
 numbers of tensorflow/core/framework/{graph,node_def,attr_value,tensor,tensor_shape,
 function,op_def}.proto and tensorflow/core/protobuf/{saved_model,meta_graph}.proto.
-The graphs are the TF.js fixtures of tf2onnx/testdata (graph/, while/, nested/, functional/, maplist/),
+The graphs are the TF.js fixtures of tf2onnx/testdata (graph/, while/, nested/, maparray/, functional/, maplist/),
 whose model.json holds a GraphDef in the proto3 JSON mapping: re-encoding them as
 binary gives graphs whose expected outputs TF.js computed (their y.npy).
 
-  graphdef/graph.pb, while.pb, nested.pb, functional.pb, maplist.pb   frozen graphs
+  graphdef/graph.pb, while.pb, nested.pb, maparray.pb, functional.pb, maplist.pb   frozen graphs
       (functional.pb with a function library): float constants in
       tensor_content, integer constants as int_val (a scalar repeats to fill)
   savedmodel/   graph/ as a TF1-style SavedModel: weights are variables (VariableV2
@@ -195,7 +195,7 @@ def saved_model():
 def main():
     out = os.path.join(ROOT, "graphdef")
     os.makedirs(out, exist_ok=True)
-    for name in ("graph", "while", "nested", "functional", "maplist"):
+    for name in ("graph", "while", "nested", "maparray", "functional", "maplist"):
         with open(os.path.join(out, name + ".pb"), "wb") as fh:
             fh.write(frozen(name))
     saved_model()

@@ -5,6 +5,7 @@
 //   while/    acc = x; repeat 4 times: acc = acc * s + x   (s a weight, x and s loop invariants)
 //   nested/   acc = x; repeat 3 times: (repeat 2 times: acc = acc * s + x); acc = acc + 0.5
 //   maplist/  tf.map_fn over the rows of x with TensorLists: row -> sigmoid(relu(row * s))
+//   maparray/ tf.map_fn with TensorArrays (TF1's form, the faceboxes model's pattern)
 //   functional/  the same kind of loop as functions of the graph's library (TF2's
 //             form): StatefulPartitionedCall, StatelessWhile and StatelessIf
 // Usage: NODE_PATH=node_modules node run_while.js OUT_DIR
@@ -124,6 +125,48 @@ async function write(dir, nodes, weights, xShape, outputName, reference, library
       return Math.tanh(acc);
     });
   });
+
+  // maparray/: TensorArrayV3 handles enter the loop as invariants, flows as loop
+  // variables; the input is scattered, read at i, written at i, gathered by Range.
+  {
+    const a = 'ma/while/while_context', T = F, rows = 3, cols = 4;
+    const ta = (name, size) => ({name, op: 'TensorArrayV3', input: [size], attr: {dtype: F, element_shape: {shape: {dim: [{size: String(cols)}]}},
+      dynamic_size: {b: false}, clear_after_read: {b: true}, identical_element_shapes: {b: true}, tensor_array_name: {s: ''}}});
+    await write('maparray', [
+      {...x, attr: {dtype: F, shape: {shape: {dim: [{size: String(rows)}, {size: String(cols)}]}}}},
+      cnst('ma/n', 'DT_INT32'), cnst('ma/zero', 'DT_INT32'), cnst('ma/one', 'DT_INT32'), cnst('s', 'DT_FLOAT'),
+      ta('ma/in', 'ma/n'), ta('ma/out', 'ma/n'),
+      {name: 'ma/range', op: 'Range', input: ['ma/zero', 'ma/n', 'ma/one'], attr: {Tidx: I}},
+      {name: 'ma/scatter', op: 'TensorArrayScatterV3', input: ['ma/in', 'ma/range', 'x', 'ma/in:1'], attr: {T}},
+      enter('ma/while/Enter', 'ma/zero', a, false, I), enter('ma/while/Enter_1', 'ma/out:1', a, false),
+      enter('ma/while/n', 'ma/n', a, true, I), enter('ma/while/s', 's', a, true),
+      enter('ma/while/in_h', 'ma/in', a, true, {type: 'DT_RESOURCE'}), enter('ma/while/in_flow', 'ma/scatter', a, true),
+      enter('ma/while/out_h', 'ma/out', a, true, {type: 'DT_RESOURCE'}),
+      {name: 'ma/while/Merge', op: 'Merge', input: ['ma/while/Enter', 'ma/while/NextIteration'], attr: {T: I, N: {i: '2'}}},
+      {name: 'ma/while/Merge_1', op: 'Merge', input: ['ma/while/Enter_1', 'ma/while/NextIteration_1'], attr: {T: F, N: {i: '2'}}},
+      {name: 'ma/while/Less', op: 'Less', input: ['ma/while/Merge', 'ma/while/n'], attr: {T: I}},
+      {name: 'ma/while/LoopCond', op: 'LoopCond', input: ['ma/while/Less']},
+      {name: 'ma/while/Switch', op: 'Switch', input: ['ma/while/Merge', 'ma/while/LoopCond'], attr: {T: I}},
+      {name: 'ma/while/Switch_1', op: 'Switch', input: ['ma/while/Merge_1', 'ma/while/LoopCond'], attr: {T: F}},
+      {name: 'ma/while/Identity', op: 'Identity', input: ['ma/while/Switch:1'], attr: {T: I}},
+      {name: 'ma/while/read', op: 'TensorArrayReadV3', input: ['ma/while/in_h', 'ma/while/Switch:1', 'ma/while/in_flow'], attr: {dtype: F}},
+      {name: 'ma/while/mul', op: 'Mul', input: ['ma/while/read', 'ma/while/s'], attr: {T}},
+      {name: 'ma/while/tanh', op: 'Tanh', input: ['ma/while/mul'], attr: {T}},
+      {name: 'ma/while/write', op: 'TensorArrayWriteV3', input: ['ma/while/out_h', 'ma/while/Switch:1', 'ma/while/tanh', 'ma/while/Switch_1:1'], attr: {T}},
+      cnst('ma/while/add/y', 'DT_INT32', 'ma/while/Identity'),
+      {name: 'ma/while/add', op: 'Add', input: ['ma/while/Switch:1', 'ma/while/add/y'], attr: {T: I}},
+      {name: 'ma/while/NextIteration', op: 'NextIteration', input: ['ma/while/add'], attr: {T: I}},
+      {name: 'ma/while/NextIteration_1', op: 'NextIteration', input: ['ma/while/write'], attr: {T: F}},
+      {name: 'ma/while/Exit', op: 'Exit', input: ['ma/while/Switch'], attr: {T: I}},
+      {name: 'ma/while/Exit_1', op: 'Exit', input: ['ma/while/Switch_1'], attr: {T: F}},
+      {name: 'ma/size', op: 'TensorArraySizeV3', input: ['ma/out', 'ma/while/Exit_1']},
+      {name: 'ma/range_1', op: 'Range', input: ['ma/zero', 'ma/size', 'ma/one'], attr: {Tidx: I}},
+      {name: 'ma/gather', op: 'TensorArrayGatherV3', input: ['ma/out', 'ma/range_1', 'ma/while/Exit_1'], attr: {dtype: F, element_shape: {shape: {dim: [{size: String(cols)}]}}}},
+      {name: 'y', op: 'Relu', input: ['ma/gather'], attr: {T}},
+      {name: 'done', op: 'NoOp', input: ['^ma/while/Exit']},
+    ], [['ma/n', 'int32', [], [rows]], ['ma/zero', 'int32', [], [0]], ['ma/one', 'int32', [], [1]], ['s', 'float32', [cols], rnd(cols).map(v => 4 * v)],
+      ['ma/while/add/y', 'int32', [], [1]]], [rows, cols], 'y');
+  }
 
   // functional/: y = If(sum(x) > 0, relu, neg)(While(i < 3: a = a * 0.5 + 1)(Call(x * s)))
   const B = {type: 'DT_BOOL'};
