@@ -1,6 +1,7 @@
 package tf2onnx
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -83,13 +84,15 @@ func refIndex(ref string) int {
 // unchanged.
 func extractWhileFrames(nodes []*gNode, depth int) ([]*gNode, error) {
 	byName := map[string]*gNode{}
+	position := map[string]int{} // index in nodes: frames keep the graph's order
 	consumers := map[string][]*gNode{}
 	var enters []*gNode
-	for _, n := range nodes {
+	for i, n := range nodes {
 		if n == nil {
 			continue
 		}
 		byName[n.Name] = n
+		position[n.Name] = i
 		if n.Op == "Enter" {
 			enters = append(enters, n)
 		}
@@ -176,7 +179,6 @@ func extractWhileFrames(nodes []*gNode, depth int) ([]*gNode, error) {
 		}
 	}
 	inFrame := map[string]bool{}
-	replaced := map[string]bool{}
 	var added []*gNode
 	for _, f := range outer {
 		for name := range members[f] {
@@ -185,7 +187,12 @@ func extractWhileFrames(nodes []*gNode, depth int) ([]*gNode, error) {
 			}
 			inFrame[name] = true
 		}
-		wf, err := buildFrame(f, frameEnters[f], members[f], byName)
+		ordered := make([]*gNode, 0, len(members[f]))
+		for _, n := range members[f] {
+			ordered = append(ordered, n)
+		}
+		slices.SortFunc(ordered, func(a, b *gNode) int { return cmp.Compare(position[a.Name], position[b.Name]) })
+		wf, err := buildFrame(f, frameEnters[f], ordered, members[f], byName)
 		if err != nil {
 			return nil, err
 		}
@@ -199,17 +206,16 @@ func extractWhileFrames(nodes []*gNode, depth int) ([]*gNode, error) {
 			w.Input = append(w.Input, firstInput(e))
 		}
 		added = append(added, w)
-		for x, k := range wf.exits {
-			replaced[x] = true
-			added = append(added, &gNode{Name: x, Op: "Identity", Input: []string{wname + ":" + strconv.Itoa(k)}})
+		for _, n := range ordered {
+			if k, ok := wf.exits[n.Name]; ok {
+				added = append(added, &gNode{Name: n.Name, Op: "Identity", Input: []string{wname + ":" + strconv.Itoa(k)}})
+			}
 		}
 	}
 	var out []*gNode
 	for _, n := range nodes {
-		if n == nil || !inFrame[n.Name] || replaced[n.Name] {
-			if n == nil || !replaced[n.Name] {
-				out = append(out, n)
-			}
+		if n == nil || !inFrame[n.Name] {
+			out = append(out, n)
 		}
 	}
 	return append(out, added...), nil
@@ -224,14 +230,14 @@ func firstInput(n *gNode) string {
 
 // buildFrame sorts the members of frame f into loop variables, invariants, the
 // condition and the body.
-func buildFrame(f string, enters []*gNode, members map[string]*gNode, byName map[string]*gNode) (*whileFrame, error) {
+func buildFrame(f string, enters, ordered []*gNode, members map[string]*gNode, byName map[string]*gNode) (*whileFrame, error) {
 	wf := &whileFrame{name: f, skip: map[string]bool{}, exits: map[string]int{}, members: members}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: tf2onnx: while frame %q: %s", refit.ErrFormat, f, fmt.Sprintf(format, args...))
 	}
 	control := map[string]bool{}
 	mergeOf := map[string]*gNode{} // Enter -> Merge
-	for _, n := range members {
+	for _, n := range ordered {
 		if n.Op == "Merge" {
 			ins := dataInputs(n)
 			if len(ins) == 2 {
@@ -242,7 +248,7 @@ func buildFrame(f string, enters []*gNode, members map[string]*gNode, byName map
 		}
 	}
 	switchOf := map[string]*gNode{} // Merge -> Switch
-	for _, n := range members {
+	for _, n := range ordered {
 		if n.Op == "Switch" {
 			if m := byName[refNode(firstInput(n))]; m != nil && m.Op == "Merge" {
 				switchOf[m.Name] = n
@@ -287,7 +293,7 @@ func buildFrame(f string, enters []*gNode, members map[string]*gNode, byName map
 	for k, v := range wf.vars {
 		switches[v.sw.Name] = k
 	}
-	for _, n := range members {
+	for _, n := range ordered {
 		if n.Op != "Exit" {
 			continue
 		}
@@ -312,7 +318,7 @@ func buildFrame(f string, enters []*gNode, members map[string]*gNode, byName map
 		isCond[name] = true
 		stack = append(stack, n.Input...)
 	}
-	for _, n := range members {
+	for _, n := range ordered {
 		switch {
 		case control[n.Name]:
 		case isCond[n.Name]:

@@ -1,6 +1,7 @@
 package tf2onnx
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/runtime"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestTFJSGraphWhile converts the lowered while loops of testdata/while and
@@ -130,6 +132,29 @@ func TestTFJSGraphIfBranches(t *testing.T) {
 		outs := runRefit(t, mp, map[string]*runtime.Value{mp.Graph.Input[0].GetName(): in})
 		if d := maxAbsDiff(outs[0].Float32s(), want); d > 1e-6 {
 			t.Fatalf("sum(x) = %g: max abs diff %g (got %v, want %v)", sum, d, outs[0].Float32s(), want)
+		}
+	}
+}
+
+// TestTFJSGraphWhileDeterministic converts each loop fixture several times: the
+// ONNX bytes must not change (frames are collected in maps).
+func TestTFJSGraphWhileDeterministic(t *testing.T) {
+	for _, dir := range []string{"while", "nested", "maparray", "functional", "maplist"} {
+		var first []byte
+		for range 5 {
+			mp, err := TFJSGraph(context.Background(), os.DirFS(filepath.Join("testdata", dir)), ".", nil)
+			if err != nil {
+				t.Fatalf("%s: %v", dir, err)
+			}
+			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first == nil {
+				first = b
+			} else if !bytes.Equal(first, b) {
+				t.Fatalf("%s: two conversions differ", dir)
+			}
 		}
 	}
 }
