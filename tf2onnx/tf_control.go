@@ -514,6 +514,9 @@ func (c *tfjsConverter) buildLoop(w *gNode) error {
 		if v.item != "" {
 			continue
 		}
+		if s := c.nodes[refNode(firstInput(v.enter))]; s != nil && (s.Op == "TensorListReserve" || s.Op == "TensorArrayV3") {
+			return unsupported("list carried through a loop other than as a map_fn accumulator")
+		}
 		x, err := c.value(firstInput(v.enter))
 		if err != nil {
 			return err
