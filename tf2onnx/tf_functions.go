@@ -93,6 +93,14 @@ func expandFunctions(nodes []*gNode, lib *gLibrary) ([]*gNode, error) {
 }
 
 func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
+	consumed := map[string]bool{}
+	for _, n := range nodes {
+		if n != nil {
+			for _, ref := range n.Input {
+				consumed[refNode(ref)] = true
+			}
+		}
+	}
 	var out []*gNode
 	for _, n := range nodes {
 		if n == nil {
@@ -119,26 +127,41 @@ func (in *inliner) expand(nodes []*gNode, depth int) ([]*gNode, error) {
 			}
 			return nil, fmt.Errorf("tf2onnx: %s node %q: %w", n.Op, n.Name, err)
 		}
-		// Values the expansion makes that nobody reads must not become graph
-		// outputs: a NoOp reads them all (the Exits only, for a While, whose
-		// other nodes live inside its frame).
 		if n.Op == "If" || n.Op == "StatelessIf" {
-			out = append(out, repl...)
+			out = append(out, repl...) // the If node keeps its name and outputs
 			continue
 		}
+		// The outputs keep the node's name (output 0) or become n/output_k, so a
+		// node nobody reads still gives graph outputs named after it. Everything
+		// else the expansion makes, and the outputs of a node that is read, is read
+		// by a NoOp, so that it does not become a graph output (the Exits only, for
+		// a While, whose other nodes live inside its frame).
 		sink := &gNode{Name: n.Name + "/_sink", Op: "NoOp"}
+		read := map[string]bool{}
 		for _, r := range repl {
-			if n.Op == "While" || n.Op == "StatelessWhile" {
-				if r.Op != "Exit" {
-					continue
-				}
+			for _, ref := range r.Input {
+				read[refNode(ref)] = true
+			}
+		}
+		for _, r := range repl {
+			if read[r.Name] || (n.Op == "While" || n.Op == "StatelessWhile") && r.Op != "Exit" {
+				continue
 			}
 			sink.Input = append(sink.Input, "^"+r.Name)
 		}
-		out = append(append(out, repl...), sink)
+		out = append(out, repl...)
 		for k, v := range outs {
-			in.renamed[n.Name+":"+strconv.Itoa(k)] = v
+			name := n.Name
+			if k > 0 {
+				name += "/output_" + strconv.Itoa(k)
+				in.renamed[n.Name+":"+strconv.Itoa(k)] = name
+			}
+			out = append(out, &gNode{Name: name, Op: "Identity", Input: []string{v}})
+			if consumed[n.Name] {
+				sink.Input = append(sink.Input, "^"+name)
+			}
 		}
+		out = append(out, sink)
 	}
 	return out, nil
 }

@@ -64,6 +64,7 @@ func graphAsTFJS(f *tfgraph.File, tensors []*tensor.Tensor) (fstest.MapFS, error
 			return nil, err
 		}
 	}
+	restored := restoreKeys(f.Graph)
 	type spec struct {
 		Name  string  `json:"name"`
 		Shape []int64 `json:"shape"`
@@ -85,7 +86,9 @@ func graphAsTFJS(f *tfgraph.File, tensors []*tensor.Tensor) (fstest.MapFS, error
 			}
 		case "VariableV2", "Variable", "VarHandleOp":
 			key := n.Name
-			if a := n.Attr["shared_name"]; a != nil && len(a.S) > 0 {
+			if k, ok := restored[n.Name]; ok {
+				key = k
+			} else if a := n.Attr["shared_name"]; a != nil && len(a.S) > 0 {
 				key = string(a.S)
 			}
 			if value = byName[key]; value == nil {
@@ -416,9 +419,13 @@ func libraryJSON(funcs []*tfgraph.Function) (map[string]any, error) {
 				}
 				attrs["value"] = map[string]any{"tensor": tj}
 			}
-			node := map[string]any{"name": n.Name, "op": n.Op, "attr": attrs}
-			if len(n.Input) > 0 {
-				node["input"] = n.Input
+			op, inputs := n.Op, n.Input
+			if op == "ReadVariableOp" { // the resource argument is bound to a constant
+				op, inputs = "Identity", dataInputs(&gNode{Input: n.Input})[:min(1, len(n.Input))]
+			}
+			node := map[string]any{"name": n.Name, "op": op, "attr": attrs}
+			if len(inputs) > 0 {
+				node["input"] = inputs
 			}
 			nodes = append(nodes, node)
 		}
@@ -456,4 +463,103 @@ func inlineTensor(name string, tp *tfgraph.Tensor) (map[string]any, error) {
 		tj["floatVal"] = fs
 	}
 	return tj, nil
+}
+
+// restoreKeys maps the variable nodes of the top-level graph to their checkpoint
+// keys by following the saver: RestoreV2 reads the keys of its tensor_names, and an
+// AssignVariableOp (or Assign) of its output i stores key i into a variable, either
+// directly (TF1 graphs) or through the resource arguments of a restore function
+// called with the variables (TF2 SavedModels, whose keys are object-graph paths the
+// variables' names do not reveal).
+func restoreKeys(g *tfgraph.Graph) map[string]string {
+	funcs := map[string]*tfgraph.Function{}
+	for _, f := range g.Functions {
+		funcs[f.Name] = f
+	}
+	keys := map[string]string{}
+	isVar := func(n *tfgraph.Node) bool {
+		return n != nil && (n.Op == "VarHandleOp" || n.Op == "VariableV2" || n.Op == "Variable")
+	}
+	// walk visits one node list; bind maps a function argument to the top-level
+	// variable passed for it ("" when none).
+	var walk func(nodes []*tfgraph.Node, bind map[string]string, inFunc bool, depth int)
+	visited := 0 // calls may branch exponentially: the walk stops where inlining would
+	walk = func(nodes []*tfgraph.Node, bind map[string]string, inFunc bool, depth int) {
+		visited += len(nodes)
+		if depth > maxInlineDepth || visited > maxInlineNodes {
+			return
+		}
+		local := map[string]*tfgraph.Node{}
+		for _, n := range nodes {
+			local[n.Name] = n
+		}
+		// trace follows Identities from ref to the node (and output) or argument it reads.
+		trace := func(ref string) (*tfgraph.Node, int, string) {
+			for range 64 {
+				parts := strings.Split(strings.TrimPrefix(ref, "^"), ":")
+				n := local[parts[0]]
+				if n == nil {
+					if inFunc && len(parts) == 1 {
+						return nil, 0, parts[0]
+					}
+					return nil, 0, ""
+				}
+				idx, _ := strconv.Atoi(parts[len(parts)-1])
+				if len(parts) == 1 {
+					idx = 0
+				}
+				if n.Op != "Identity" || len(n.Input) == 0 {
+					return n, idx, ""
+				}
+				ref = n.Input[0]
+			}
+			return nil, 0, ""
+		}
+		target := func(ref string) string {
+			n, _, arg := trace(ref)
+			switch {
+			case isVar(n) && !inFunc:
+				return n.Name
+			case arg != "":
+				return bind[arg]
+			}
+			return ""
+		}
+		for _, n := range nodes {
+			switch n.Op {
+			case "AssignVariableOp", "Assign":
+				if len(n.Input) < 2 {
+					continue
+				}
+				src, i, _ := trace(n.Input[1])
+				if src == nil || src.Op != "RestoreV2" || len(src.Input) < 2 {
+					continue
+				}
+				names, _, _ := trace(src.Input[1])
+				if names == nil || names.Op != "Const" || names.Attr["value"] == nil || names.Attr["value"].Tensor == nil {
+					continue
+				}
+				if s := names.Attr["value"].Tensor.String; i >= 0 && i < len(s) {
+					if v := target(n.Input[0]); v != "" {
+						keys[v] = string(s[i])
+					}
+				}
+			case "StatefulPartitionedCall", "PartitionedCall":
+				a := n.Attr["f"]
+				if a == nil || a.Func == nil || funcs[a.Func.Name] == nil {
+					continue
+				}
+				f := funcs[a.Func.Name]
+				inner := map[string]string{}
+				for j, arg := range f.Inputs {
+					if j < len(n.Input) {
+						inner[arg.Name] = target(n.Input[j])
+					}
+				}
+				walk(f.Nodes, inner, true, depth+1)
+			}
+		}
+	}
+	walk(g.Nodes, nil, false, 0)
+	return keys
 }

@@ -17,7 +17,7 @@ import (
 // with the outputs TF.js computed for the same graphs.
 func TestTFGraph(t *testing.T) {
 	cases := []struct{ name, ref string }{
-		{"graphdef/graph.pb", "graph"}, {"graphdef/while.pb", "while"}, {"graphdef/nested.pb", "nested"}, {"graphdef/maparray.pb", "maparray"}, {"graphdef/functional.pb", "functional"}, {"graphdef/maplist.pb", "maplist"}, {"savedmodel", "graph"},
+		{"graphdef/graph.pb", "graph"}, {"graphdef/while.pb", "while"}, {"graphdef/nested.pb", "nested"}, {"graphdef/maparray.pb", "maparray"}, {"graphdef/functional.pb", "functional"}, {"graphdef/maplist.pb", "maplist"}, {"savedmodel", "graph"}, {"savedmodel_tf2", "graph"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

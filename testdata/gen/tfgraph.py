@@ -15,6 +15,9 @@ binary gives graphs whose expected outputs TF.js computed (their y.npy).
       read through Identity, VarHandleOp read through ReadVariableOp) whose values
       live in variables/variables.{index,data-00000-of-00001}; a saver subgraph and a
       "serving_default" signature (x:0 -> prob:0); tags ["serve"]
+  savedmodel_tf2/   graph/ as TF2 saves it: the signature calls library functions
+      reading resource arguments, variables named by object-graph checkpoint keys
+      that only the restore function (RestoreV2 + AssignVariableOp) ties to them
 
 Run: /usr/bin/python3 testdata/gen/tfgraph.py   (from the repository root)
 """
@@ -192,6 +195,85 @@ def saved_model():
     write_bundle(os.path.join(d, "variables", "variables"), sorted(tensors))
 
 
+def string_const(name, values, fn_inputs=()):
+    t = field_varint(1, 7) + field_bytes(2, shape([len(values)])) + b"".join(field_bytes(8, v.encode()) for v in values)
+    return node(name, "Const", list(fn_inputs), [("dtype", field_varint(6, 7)), ("value", field_bytes(8, t))])
+
+
+def fdef(name, inputs, outputs, nodes, ret):
+    """A FunctionDef; inputs and outputs are (name, DataType) pairs."""
+    sig = field_bytes(1, name.encode())
+    for a, t in inputs:
+        sig += field_bytes(2, field_bytes(1, a.encode()) + field_varint(3, t))
+    for a, t in outputs:
+        sig += field_bytes(3, field_bytes(1, a.encode()) + field_varint(3, t))
+    b = field_bytes(1, sig) + b"".join(field_bytes(3, n) for n in nodes)
+    for k, v in sorted(ret.items()):
+        b += field_bytes(4, field_bytes(1, k.encode()) + field_bytes(2, v.encode()))
+    return field_bytes(1, b)
+
+
+def saved_model_tf2():
+    """graph/ as TF2's tf.saved_model.save writes it: the serving signature calls a
+    function that reads the variables through resource arguments; the variables are
+    top-level VarHandleOps whose shared names say nothing, and the checkpoint keys are
+    object-graph paths, bound to the variables only by the restore function
+    (RestoreV2 + AssignVariableOp on its resource arguments)."""
+    nodes, weights = load("graph")
+    fvars = [n["name"] for n in nodes if n["op"] == "Const" and weights[n["name"]][0]["dtype"] == "float32"]
+    keys = {v: "layer_with_weights-%d/%s/.ATTRIBUTES/VARIABLE_VALUE" % (i, v) for i, v in enumerate(fvars)}
+    # The model function: x and one resource per variable.
+    body = []
+    for n in nodes:
+        nm = n["name"]
+        if n["op"] == "Placeholder":
+            continue
+        if nm in fvars:
+            body.append(node(nm, "ReadVariableOp", [nm + "_res"], [("dtype", field_varint(6, 1))]))
+            continue
+        attrs = [(k, attr(v)) for k, v in n.get("attr", {}).items()]
+        if n["op"] == "Const":
+            w, raw = weights[nm]
+            attrs = [("dtype", field_varint(6, 3)), ("value", field_bytes(8, tensor("DT_INT32", w["shape"], raw)))]
+        ins = [i if i == "x" else i + ":output:0" for i in n.get("input", [])]
+        body.append(node(nm, n["op"], ins, attrs))
+    res = [(v + "_res", 20) for v in fvars]
+    lib = fdef("__inference_model_10", [("x", 1)] + res, [("identity", 1)], body + [node("Identity", "Identity", ["prob:output:0"], [])],
+               {"identity": "Identity:output:0"})
+    call = lambda name, f, ins: node(name, "StatefulPartitionedCall", ins, [("f", field_bytes(10, field_bytes(1, f.encode())))])
+    lib += fdef("__inference_signature_wrapper_20", [("x", 1)] + res, [("identity", 1)],
+                [call("call", "__inference_model_10", ["x"] + [r for r, _ in res])], {"identity": "call:output:0"})
+    restore = [string_const("names", [keys[v] for v in fvars]), string_const("slices", ["" for _ in fvars]),
+               node("restore", "RestoreV2", ["file_prefix", "names:output:0", "slices:output:0"], [])]
+    for i, v in enumerate(fvars):
+        restore += [node("id_%d" % i, "Identity", ["restore:tensors:%d" % i], []),
+                    node("assign_%d" % i, "AssignVariableOp", [v + "_res", "id_%d:output:0" % i], [])]
+    lib += fdef("__inference__traced_restore_30", [("file_prefix", 7)] + res, [("out", 7)],
+                restore, {"out": "file_prefix"})
+    g = field_bytes(1, node("serving_default_x", "Placeholder", [], [("dtype", field_varint(6, 1)),
+                                                                 ("shape", field_bytes(7, shape([-1, 9, 9, 3])))]))
+    for i, v in enumerate(fvars):
+        g += field_bytes(1, node("variable_%d" % i, "VarHandleOp", [], [("dtype", field_varint(6, 1)),
+                                 ("shared_name", field_bytes(2, b"variable_%d_1001" % i))]))
+    var_nodes = ["variable_%d" % i for i in range(len(fvars))]
+    g += field_bytes(1, call("StatefulPartitionedCall", "__inference_signature_wrapper_20", ["serving_default_x"] + var_nodes))
+    g += field_bytes(1, string_const("saver_filename", ["model"]))
+    g += field_bytes(1, call("StatefulPartitionedCall_1", "__inference__traced_restore_30", ["saver_filename"] + var_nodes))
+    g += field_bytes(2, lib) + field_bytes(4, field_varint(1, 1205))
+    info = lambda tname: field_bytes(1, tname.encode()) + field_varint(2, 1)
+    sig = field_bytes(1, field_bytes(1, b"x") + field_bytes(2, info("serving_default_x:0"))) + \
+        field_bytes(2, field_bytes(1, b"output_0") + field_bytes(2, info("StatefulPartitionedCall:0"))) + \
+        field_bytes(3, b"tensorflow/serving/predict")
+    meta = field_bytes(1, field_bytes(4, b"serve") + field_bytes(5, b"2.15.0")) + field_bytes(2, g) + \
+        field_bytes(5, field_bytes(1, b"serving_default") + field_bytes(2, sig))
+    d = os.path.join(ROOT, "savedmodel_tf2")
+    os.makedirs(os.path.join(d, "variables"), exist_ok=True)
+    with open(os.path.join(d, "saved_model.pb"), "wb") as fh:
+        fh.write(field_varint(1, 1) + field_bytes(2, meta))
+    write_bundle(os.path.join(d, "variables", "variables"),
+                 sorted((keys[v], "float32", weights[v][0]["shape"], weights[v][1], 0) for v in fvars))
+
+
 def main():
     out = os.path.join(ROOT, "graphdef")
     os.makedirs(out, exist_ok=True)
@@ -199,6 +281,7 @@ def main():
         with open(os.path.join(out, name + ".pb"), "wb") as fh:
             fh.write(frozen(name))
     saved_model()
+    saved_model_tf2()
 
 
 if __name__ == "__main__":
