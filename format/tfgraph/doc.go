@@ -19,9 +19,10 @@
 //
 // # Limits
 //
-// TF2 SavedModels whose graph is a call into its function library
-// (StatefulPartitionedCall) and whose variables are named through the object graph
-// are read, but tf2onnx does not convert them yet.
+// The fixtures were written by testdata/gen/tfgraph.py to the documented protobuf
+// layouts, not by TensorFlow, which is unavailable here. Conversion (tf2onnx) binds
+// TF2 SavedModel variables to their object-graph checkpoint keys by following the
+// graph's restore function; the SavedObjectGraph itself is not read.
 //
 // # Memory and security
 //
