@@ -1,6 +1,20 @@
 // Package tf2onnx converts TensorFlow-family graphs to ONNX: TFLite models (builtin
-// operators of the first subgraph) with [TFLite], and TF.js graph models (GraphDef
-// as JSON in model.json) with [TFJSGraph].
+// operators of the first subgraph) with [TFLite], TF.js graph models (GraphDef
+// as JSON in model.json) with [TFJSGraph], and frozen GraphDefs and SavedModels
+// (format/tfgraph) with [TFGraph], which writes the graph as TF.js's JSON and so
+// shares TFJSGraph's conversion.
+//
+// # Control flow
+//
+// TensorFlow while loops become ONNX Loop nodes, in both forms: the lowered one
+// (Enter/Merge/Switch/LoopCond/NextIteration/Exit frames, nested frames included;
+// tf_control.go) and the functional one (While/StatelessWhile with cond and body
+// functions from the library, lowered to a frame first; tf_functions.go). The loop
+// condition is converted twice, before the Loop on the initial values and at the
+// end of the body. TensorList/TensorArray accumulators written at the iteration
+// index (tf.map_fn) are scan outputs; lists made from a tensor are that tensor.
+// PartitionedCall/StatefulPartitionedCall are inlined; If/StatelessIf becomes an
+// ONNX If whose branches are the inlined functions.
 //
 // # Layout
 //

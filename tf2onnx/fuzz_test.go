@@ -7,7 +7,9 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/format/tfgraph"
 	"github.com/refit-ml/refit/graph"
 )
 
@@ -93,5 +95,25 @@ func FuzzFlexMap(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = flexMap(data)
+	})
+}
+
+// FuzzTFGraph converts arbitrary bytes as a frozen GraphDef (lowered and functional
+// control flow among the seeds): an error or a well-formed graph, never a panic.
+func FuzzTFGraph(f *testing.F) {
+	for _, name := range []string{"graph", "while", "nested", "maparray", "functional", "maplist"} {
+		if b, err := os.ReadFile("testdata/graphdef/" + name + ".pb"); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := tfgraph.Decode(bytes.NewReader(data), int64(len(data)), &refit.DecodeOptions{MaxMemory: 1 << 24})
+		if err != nil {
+			return
+		}
+		mp, err := TFGraph(context.Background(), m, &Options{Raw: true})
+		if err == nil {
+			wellFormed(t, mp)
+		}
 	})
 }

@@ -1,6 +1,7 @@
 package tf2onnx
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"testing"
@@ -45,3 +46,5 @@ func countOps(mp *onnxpb.ModelProto) map[string]int {
 	}
 	return n
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -24,6 +24,9 @@ type gNode struct {
 	Op    string                     `json:"op"`
 	Input []string                   `json:"input"`
 	Attr  map[string]json.RawMessage `json:"attr"`
+
+	frame    *whileFrame // the loop behind a whileOp node (tf_control.go)
+	branches *ifBranches // the branches behind an ifOp node (tf_functions.go)
 }
 
 type gAttr struct {
@@ -171,10 +174,17 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 		return nil, err
 	}
 	var topo struct {
-		Node []*gNode `json:"node"`
+		Node    []*gNode  `json:"node"`
+		Library *gLibrary `json:"library"` // tf_functions.go
 	}
 	if err := json.Unmarshal(mj.ModelTopology, &topo); err != nil || len(topo.Node) == 0 {
 		return nil, fmt.Errorf("%w: tf2onnx: model.json has no graph nodes (a layers model?): %v", refit.ErrFormat, err)
+	}
+	if topo.Node, err = expandFunctions(topo.Node, topo.Library); err != nil {
+		return nil, err
+	}
+	if topo.Node, err = extractWhileFrames(topo.Node, 0); err != nil {
+		return nil, err
 	}
 	c := &tfjsConverter{b: newBuilder(), weights: map[string]*tensor.Tensor{}, nodes: map[string]*gNode{},
 		names: map[string]string{}, consts: map[string]*cval{}, failed: map[string]bool{}}
@@ -600,9 +610,16 @@ func (c *tfjsConverter) convert(n *gNode) error {
 		return c.stridedSlice(n)
 	case "ResizeBilinear", "ResizeNearestNeighbor":
 		return c.resize(n)
+	case whileOp:
+		return c.whileLoop(n)
+	case ifOp:
+		return c.ifNode(n)
 	default:
 		if f, ok := tfjsOps[n.Op]; ok {
 			return f(c, n)
+		}
+		if ok, err := c.controlOp(n); ok {
+			return err
 		}
 		return unsupported("%s", n.Op)
 	}

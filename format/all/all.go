@@ -9,6 +9,7 @@ import (
 	_ "github.com/refit-ml/refit/format/pytorch"
 	_ "github.com/refit-ml/refit/format/safetensors"
 	_ "github.com/refit-ml/refit/format/tfcheckpoint"
+	_ "github.com/refit-ml/refit/format/tfgraph"
 	_ "github.com/refit-ml/refit/format/tfjs"
 	_ "github.com/refit-ml/refit/format/tflite"
 )

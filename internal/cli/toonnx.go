@@ -10,6 +10,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/format/tfgraph"
 	"github.com/refit-ml/refit/format/tfjs"
 	"github.com/refit-ml/refit/format/tflite"
 	"github.com/refit-ml/refit/keras2onnx"
@@ -28,6 +29,10 @@ func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.Mode
 		}
 		defer f.Close()
 		mp, err := tf2onnx.TFLite(ctx, f, f.Size(), nil)
+		return mp, true, err
+	}
+	if _, ok := src.Source.(*tfgraph.File); ok { // frozen GraphDef or SavedModel
+		mp, err := tf2onnx.TFGraph(ctx, src, nil)
 		return mp, true, err
 	}
 	if src.Metadata.String("tfjs.format") == tfjs.GraphFormat {
