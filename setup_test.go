@@ -70,7 +70,7 @@ func TestSetup(t *testing.T) {
 		os.Remove(filepath.Join(repo, "calls.log"))
 		cmd := exec.Command("bash", filepath.Join(repo, "scripts", "setup"))
 		cmd.Env = append(os.Environ(), "PATH="+fake+string(os.PathListSeparator)+os.Getenv("PATH"),
-			"FAKE_DIR="+repo, "REFIT_SETUP_LOG="+logFile)
+			"FAKE_DIR="+repo, "REFIT_SETUP_LOG="+logFile, "REFIT_SETUP_MODELS=0")
 		cmd.Env = append(cmd.Env, env...)
 		var o, e bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &o, &e
