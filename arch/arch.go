@@ -36,6 +36,9 @@ type Arch struct {
 	// Extra, if set, returns tensors llama.cpp needs that the checkpoint computes at
 	// run time instead of storing (Llama 3's rope_freqs).
 	Extra func(c *Config) ([]*tensor.Tensor, error)
+	// Reverse, if set, makes the architecture convertible from GGUF back to a
+	// Hugging Face folder.
+	Reverse *Reverse
 }
 
 // TensorName maps one Hugging Face tensor name pattern to its GGUF name pattern.

@@ -320,6 +320,14 @@ def gelu_tanh(x):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
+def gelu_ggml(x):
+    """GELU (tanh form) as ggml's CPU backend computes it: the input rounded to float16,
+    looked up in a float16 table, identity above 10 and zero below -10. Applying the
+    same rounding here keeps the F32 comparison at float32 precision."""
+    y = gelu_tanh(x.to(torch.float16).to(torch.float64)).to(torch.float16).to(torch.float64)
+    return torch.where(x >= 10, x, torch.where(x <= -10, torch.zeros_like(x), y))
+
+
 def decoder_forward(c, W, ids, kind):
     p = "model."
     H, KV = c["num_attention_heads"], c["num_key_value_heads"]
@@ -385,7 +393,7 @@ def decoder_forward(c, W, ids, kind):
         else:
             g = h @ W[L + "mlp.gate_proj.weight"].T
             u = h @ W[L + "mlp.up_proj.weight"].T
-        act = gelu_tanh(g) if gem else torch.nn.functional.silu(g)
+        act = gelu_ggml(g) if gem else torch.nn.functional.silu(g)
         m = (act * u) @ W[L + "mlp.down_proj.weight"].T
         if kind == "gemma2":
             m = rms(m, W[L + "post_feedforward_layernorm.weight"], eps, off)
@@ -415,7 +423,7 @@ def gpt2_forward(c, W, ids):
         a = attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E)
         x = x + a @ W[L + "attn.c_proj.weight"] + W[L + "attn.c_proj.bias"]
         h = ln(x, L + "ln_2")
-        m = gelu_tanh(h @ W[L + "mlp.c_fc.weight"] + W[L + "mlp.c_fc.bias"])
+        m = gelu_ggml(h @ W[L + "mlp.c_fc.weight"] + W[L + "mlp.c_fc.bias"])
         x = x + m @ W[L + "mlp.c_proj.weight"] + W[L + "mlp.c_proj.bias"]
     x = ln(x, p + "ln_f")
     return (x @ W[p + "wte.weight"].T)[-1]
@@ -521,6 +529,15 @@ def models(V, SPM_V):
     }
 
 
+# model -> (GGUF architecture, README title)
+TITLES = {
+    "llama": ("llama", "llama (PyTorch .bin)"), "llama_spm": ("llama", "llama, SentencePiece"),
+    "llama3": ("llama", "llama 3.1 rope scaling"), "mistral": ("llama", "mistral"), "mixtral": ("llama", "mixtral"),
+    "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
+    "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
+}
+
+
 def build(outdir):
     vocab, merges = train_bpe(300)
     bpe = BPE(vocab, merges)
@@ -563,7 +580,10 @@ def build(outdir):
             prompts.append({"ids": ids, "logits": logits.tolist()})
         with open(os.path.join(d, "tokenizer_config.json")) as f:
             template = json.load(f)["chat_template"]
-        ref["models"][name] = {"chat_template": template, "add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
+        family, title = TITLES[name]
+        ref["models"][name] = {"family": family, "title": title,
+                               "tokenizer": "SentencePiece" if tok is not bpe else "byte-level BPE",
+                               "chat_template": template, "add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
                                "tokens": [tok.encode(x) for x in STRINGS]}
     with open(os.path.join(outdir, "reference.json"), "w") as f:
         json.dump(ref, f)
