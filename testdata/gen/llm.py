@@ -350,14 +350,14 @@ def decoder_forward(c, W, ids, kind):
             q = h @ W[L + "self_attn.q_proj.weight"].T
             k = h @ W[L + "self_attn.k_proj.weight"].T
             v = h @ W[L + "self_attn.v_proj.weight"].T
-            if kind == "qwen2":
+            if kind in ("qwen2", "qwen2moe"):
                 q = q + W[L + "self_attn.q_proj.bias"]
                 k = k + W[L + "self_attn.k_proj.bias"]
                 v = v + W[L + "self_attn.v_proj.bias"]
         q = q.view(T, H, hd).transpose(0, 1)
         k = k.view(T, KV, hd).transpose(0, 1)
         v = v.view(T, KV, hd).transpose(0, 1)
-        if kind == "qwen3":
+        if kind in ("qwen3", "qwen3moe"):
             q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
             k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
         scaling = c.get("rope_scaling")
@@ -387,6 +387,9 @@ def decoder_forward(c, W, ids, kind):
                     m[t] += w * (y @ W[E_ + "w2.weight"].T)
             x = x + m
             continue
+        if kind in ("qwen2moe", "qwen3moe"):
+            x = x + qwen_moe(c, W, L, h, kind)
+            continue
         if kind == "phi3":
             gu = h @ W[L + "mlp.gate_up_proj.weight"].T
             g, u = gu.chunk(2, -1)
@@ -405,6 +408,28 @@ def decoder_forward(c, W, ids, kind):
         cap = c["final_logit_softcapping"]
         logits = torch.tanh(logits / cap) * cap
     return logits[-1]
+
+
+def swiglu(W, P, h):
+    g = h @ W[P + "gate_proj.weight"].T
+    return (torch.nn.functional.silu(g) * (h @ W[P + "up_proj.weight"].T)) @ W[P + "down_proj.weight"].T
+
+
+def qwen_moe(c, W, L, h, kind):
+    """Qwen2-MoE / Qwen3-MoE sparse block: softmax router, top-k (renormalized when
+    norm_topk_prob), plus Qwen2-MoE's sigmoid-gated shared expert."""
+    probs = torch.softmax(h @ W[L + "mlp.gate.weight"].T, -1)
+    top_w, top_i = torch.topk(probs, c["num_experts_per_tok"], -1)
+    if c.get("norm_topk_prob"):
+        top_w = top_w / top_w.sum(-1, keepdim=True)
+    m = torch.zeros_like(h)
+    for t in range(h.shape[0]):
+        for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+            m[t] += w * swiglu(W, L + f"mlp.experts.{e}.", h[t])
+    if kind == "qwen2moe":
+        gate = torch.sigmoid(h @ W[L + "mlp.shared_expert_gate.weight"].T)
+        m = m + gate * swiglu(W, L + "mlp.shared_expert.", h)
+    return m
 
 
 def gpt2_forward(c, W, ids):
@@ -429,6 +454,9 @@ def gpt2_forward(c, W, ids):
     return (x @ W[p + "wte.weight"].T)[-1]
 
 
+MOE = ("mixtral", "qwen2moe", "qwen3moe")
+
+
 def decoder_weights(c, kind, g, tied):
     E, H, KV, F = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], c["intermediate_size"]
     hd = c.get("head_dim") or E // H
@@ -448,6 +476,19 @@ def decoder_weights(c, kind, g, tied):
                 W[L + f"block_sparse_moe.experts.{e}.w1.weight"] = r(F, E)
                 W[L + f"block_sparse_moe.experts.{e}.w2.weight"] = r(E, F)
                 W[L + f"block_sparse_moe.experts.{e}.w3.weight"] = r(F, E)
+        if kind in ("qwen2moe", "qwen3moe"):
+            NE, MF = c["num_experts"], c["moe_intermediate_size"]
+            W[L + "mlp.gate.weight"] = r(NE, E) * 5
+            for e in range(NE):
+                W[L + f"mlp.experts.{e}.gate_proj.weight"] = r(MF, E)
+                W[L + f"mlp.experts.{e}.up_proj.weight"] = r(MF, E)
+                W[L + f"mlp.experts.{e}.down_proj.weight"] = r(E, MF)
+            if kind == "qwen2moe":
+                SF = c["shared_expert_intermediate_size"]
+                W[L + "mlp.shared_expert.gate_proj.weight"] = r(SF, E)
+                W[L + "mlp.shared_expert.up_proj.weight"] = r(SF, E)
+                W[L + "mlp.shared_expert.down_proj.weight"] = r(E, SF)
+                W[L + "mlp.shared_expert_gate.weight"] = r(1, E)
         if kind == "phi3":
             W[L + "self_attn.qkv_proj.weight"] = r((H + 2 * KV) * hd, E)
             W[L + "mlp.gate_up_proj.weight"] = r(2 * F, E)
@@ -455,16 +496,16 @@ def decoder_weights(c, kind, g, tied):
             W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
             W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
             W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
-            if kind != "mixtral":
+            if kind not in MOE:
                 W[L + "mlp.gate_proj.weight"] = r(F, E)
                 W[L + "mlp.up_proj.weight"] = r(F, E)
         W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
-        if kind != "mixtral":
+        if kind not in MOE:
             W[L + "mlp.down_proj.weight"] = r(E, F)
-        if kind == "qwen2":
+        if kind in ("qwen2", "qwen2moe"):
             for n in "qkv":
                 W[L + f"self_attn.{n}_proj.bias"] = r(W[L + f"self_attn.{n}_proj.weight"].shape[0])
-        if kind == "qwen3":
+        if kind in ("qwen3", "qwen3moe"):
             W[L + "self_attn.q_norm.weight"] = nw(hd)
             W[L + "self_attn.k_norm.weight"] = nw(hd)
         if kind == "gemma2":
@@ -523,6 +564,13 @@ def models(V, SPM_V):
                                         "short_factor": [1.0, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0]}),
         "mixtral": dict(base, architectures=["MixtralForCausalLM"], model_type="mixtral", tie_word_embeddings=False,
                         num_local_experts=4, num_experts_per_tok=2, intermediate_size=32),
+        "qwen2moe": dict(base, architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", tie_word_embeddings=False,
+                         num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                         shared_expert_intermediate_size=48, norm_topk_prob=False, decoder_sparse_step=1,
+                         mlp_only_layers=[], rms_norm_eps=1e-6),
+        "qwen3moe": dict(base, architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe", tie_word_embeddings=False,
+                         head_dim=32, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                         norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -534,6 +582,7 @@ TITLES = {
     "llama": ("llama", "llama (PyTorch .bin)"), "llama_spm": ("llama", "llama, SentencePiece"),
     "llama3": ("llama", "llama 3.1 rope scaling"), "mistral": ("llama", "mistral"), "mixtral": ("llama", "mixtral"),
     "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
+    "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
 }
 
