@@ -147,3 +147,44 @@ func addOne(t *tensor.Tensor) (*tensor.Tensor, error) {
 	})
 	return &tensor.Tensor{Name: t.Name, DType: tensor.F32, Shape: t.Shape.Clone(), Data: data}, nil
 }
+
+// Regroup reorders the rows of a matrix viewed as [outer][inner][rows per group] into
+// [inner][outer][rows per group]: GPT-NeoX's fused QKV rows go from per head (outer =
+// heads, inner = q,k,v) to per projection. Regrouping with outer and inner swapped is
+// the inverse. dst and src hold rows of rowBytes bytes; they must not overlap.
+func Regroup(dst, src []byte, outer, inner, rowBytes int) error {
+	if outer <= 0 || inner <= 0 || rowBytes <= 0 || len(src)%rowBytes != 0 || len(dst) != len(src) {
+		return fmt.Errorf("arch: regroup of %d bytes into %d, rows of %d bytes, %dx%d groups: bad layout", len(src), len(dst), rowBytes, outer, inner)
+	}
+	rows := len(src) / rowBytes
+	if rows%(outer*inner) != 0 {
+		return fmt.Errorf("arch: regroup: %d rows do not split into %dx%d groups", rows, outer, inner)
+	}
+	per := rows / (outer * inner) * rowBytes
+	for o := range outer {
+		for i := range inner {
+			from := (o*inner + i) * per
+			to := (i*outer + o) * per
+			copy(dst[to:to+per], src[from:from+per])
+		}
+	}
+	return nil
+}
+
+// regroupTensor applies Regroup to t's rows lazily (a 1-D bias is rows of one element).
+func regroupTensor(t *tensor.Tensor, outer, inner int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.Shape[0] == 0 || t.Shape[0]%int64(outer*inner) != 0 {
+		return nil, errorf("tensor %q of shape %v does not split into %dx%d row groups", t.Name, t.Shape, outer, inner)
+	}
+	rowBytes := int(t.Size() / t.Shape[0])
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, Regroup(out, b, outer, inner, rowBytes)
+	})
+	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
+}

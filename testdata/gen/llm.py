@@ -514,6 +514,95 @@ def decoder_weights(c, kind, g, tied):
     return W
 
 
+def layer_norm(x, W, n, eps):
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), W[n + ".weight"], W[n + ".bias"], eps)
+
+
+def lin(W, n, x):
+    """x @ W[n].T + bias (when the checkpoint has one)."""
+    y = x @ W[n + ".weight"].T
+    return y + W[n + ".bias"] if n + ".bias" in W else y
+
+
+def heads(x, n):
+    T = x.shape[0]
+    return x.view(T, n, -1).transpose(0, 1)
+
+
+def parallel_forward(c, W, ids, kind):
+    """Phi-2 and GPT-NeoX: LayerNorm decoders with partial NEOX rotary and a GELU MLP,
+    attention and MLP in parallel."""
+    H = c["num_attention_heads"]
+    E = c["hidden_size"]
+    hd = E // H
+    T = len(ids)
+    if kind == "phi2":
+        P, emb, fin, head = "model.layers.", "model.embed_tokens", "model.final_layernorm", "lm_head"
+        rd, theta, eps = int(c["partial_rotary_factor"] * hd), c.get("rope_theta", 10000.0), c["layer_norm_eps"]
+    else:
+        P, emb, fin, head = "gpt_neox.layers.", "gpt_neox.embed_in", "gpt_neox.final_layer_norm", "embed_out"
+        rd, theta, eps = int(c["rotary_pct"] * hd), c.get("rotary_emb_base", 10000.0), c["layer_norm_eps"]
+    x = W[emb + ".weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = P + f"{i}."
+        if kind == "phi2":
+            h = layer_norm(x, W, L + "input_layernorm", eps)
+            q, k, v = (heads(lin(W, L + f"self_attn.{n}_proj", h), H) for n in "qkv")
+            out = L + "self_attn.dense"
+            hm = h
+            up, down = L + "mlp.fc1", L + "mlp.fc2"
+        else:
+            h = layer_norm(x, W, L + "input_layernorm", eps)
+            qkv = lin(W, L + "attention.query_key_value", h).view(T, H, 3, hd)
+            q, k, v = (qkv[:, :, j].transpose(0, 1) for j in range(3))
+            out = L + "attention.dense"
+            hm = layer_norm(x, W, L + "post_attention_layernorm", eps)
+            up, down = L + "mlp.dense_h_to_4h", L + "mlp.dense_4h_to_h"
+        q, k = rope(q, theta, rot_dim=rd), rope(k, theta, rot_dim=rd)
+        a = lin(W, out, attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E))
+        m = lin(W, down, gelu_ggml(lin(W, up, hm)))
+        x = x + a + m
+    x = layer_norm(x, W, fin, eps)
+    return lin(W, head, x)[-1]
+
+
+def parallel_weights(c, kind, g):
+    E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {}
+    def ln(n):
+        W[n + ".weight"], W[n + ".bias"] = 1 + r(E) * 0.5, r(E)
+    def linear(n, o, i, bias=True):
+        W[n + ".weight"] = r(o, i)
+        if bias:
+            W[n + ".bias"] = r(o)
+    if kind == "phi2":
+        W["model.embed_tokens.weight"] = r(V, E)
+        ln("model.final_layernorm")
+        linear("lm_head", V, E)
+        for i in range(c["num_hidden_layers"]):
+            L = f"model.layers.{i}."
+            ln(L + "input_layernorm")
+            for n in "qkv":
+                linear(L + f"self_attn.{n}_proj", E, E)
+            linear(L + "self_attn.dense", E, E)
+            linear(L + "mlp.fc1", F, E)
+            linear(L + "mlp.fc2", E, F)
+    else:
+        W["gpt_neox.embed_in.weight"] = r(V, E)
+        ln("gpt_neox.final_layer_norm")
+        linear("embed_out", V, E, bias=False)
+        for i in range(c["num_hidden_layers"]):
+            L = f"gpt_neox.layers.{i}."
+            ln(L + "input_layernorm")
+            ln(L + "post_attention_layernorm")
+            linear(L + "attention.query_key_value", 3 * E, E)
+            linear(L + "attention.dense", E, E)
+            linear(L + "mlp.dense_h_to_4h", F, E)
+            linear(L + "mlp.dense_4h_to_h", E, F)
+    return W
+
+
 def gpt2_weights(c, g):
     E, V, P = c["n_embd"], c["vocab_size"], c["n_positions"]
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
@@ -571,11 +660,23 @@ def models(V, SPM_V):
         "qwen3moe": dict(base, architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe", tie_word_embeddings=False,
                          head_dim=32, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                          norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6),
+        "phi2": {"architectures": ["PhiForCausalLM"], "model_type": "phi", "hidden_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128,
+                 "layer_norm_eps": 1e-5, "partial_rotary_factor": 0.5, "rope_theta": 10000.0, "hidden_act": "gelu_new",
+                 "qk_layernorm": False, "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        # hidden_act gelu_new: Pythia's exact-erf "gelu" is computed by llama.cpp with the tanh form
+        "gptneox": {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 64,
+                    "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256,
+                    "max_position_embeddings": 128, "layer_norm_eps": 1e-5, "rotary_pct": 0.25,
+                    "rotary_emb_base": 10000, "hidden_act": "gelu_new", "use_parallel_residual": True,
+                    "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
     }
 
+
+PARALLEL = ("phi2", "gptneox")
 
 # model -> (GGUF architecture, README title)
 TITLES = {
@@ -583,6 +684,7 @@ TITLES = {
     "llama3": ("llama", "llama 3.1 rope scaling"), "mistral": ("llama", "mistral"), "mixtral": ("llama", "mixtral"),
     "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
+    "phi2": ("phi2", "phi2"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
 }
 
@@ -608,6 +710,8 @@ def build(outdir):
         kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama", "phi3_long": "phi3"}.get(name, name)
         if name == "gpt2":
             W = gpt2_weights(c, g)
+        elif kind in PARALLEL:
+            W = parallel_weights(c, kind, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
@@ -624,6 +728,8 @@ def build(outdir):
             with torch.no_grad():
                 if name == "gpt2":
                     logits = gpt2_forward(c, W, ids)
+                elif kind in PARALLEL:
+                    logits = parallel_forward(c, W, ids, kind)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
