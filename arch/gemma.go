@@ -25,7 +25,7 @@ func init() {
 }
 
 // gemmaConfig writes the activation and head size Gemma's config.json carries.
-func gemmaConfig(md refit.Metadata, arch string, cfg map[string]any) error {
+func gemmaConfig(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 	cfg["hidden_act"] = "gelu_pytorch_tanh"
 	cfg["hidden_activation"] = "gelu_pytorch_tanh"
 	metaCopy(md, arch, cfg, "attention.key_length", "head_dim")

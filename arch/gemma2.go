@@ -39,8 +39,8 @@ func init() {
 		},
 		Transform: gemmaNorms,
 		Reverse: &Reverse{Class: "Gemma2ForCausalLM", ModelType: "gemma2", Tied: true, Untransform: gemmaUnnorms,
-			Config: func(md refit.Metadata, arch string, cfg map[string]any) error {
-				if err := gemmaConfig(md, arch, cfg); err != nil {
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
+				if err := gemmaConfig(md, arch, cfg, has); err != nil {
 					return err
 				}
 				metaCopy(md, arch, cfg, "attn_logit_softcapping", "attn_logit_softcapping",

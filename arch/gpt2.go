@@ -51,7 +51,7 @@ func init() {
 			Untransform: func(md refit.Metadata, arch, hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
 				return gpt2Transpose(hf, t)
 			},
-			Config: func(md refit.Metadata, arch string, cfg map[string]any) error {
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 				rename(cfg, "hidden_size", "n_embd", "num_hidden_layers", "n_layer", "num_attention_heads", "n_head",
 					"intermediate_size", "n_inner", "max_position_embeddings", "n_positions")
 				cfg["n_ctx"] = cfg["n_positions"]

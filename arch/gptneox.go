@@ -74,7 +74,7 @@ func init() {
 				}
 				return regroupTensor(t, 3, int(heads))
 			},
-			Config: func(md refit.Metadata, arch string, cfg map[string]any) error {
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 				delete(cfg, "num_key_value_heads")
 				delete(cfg, "rms_norm_eps")
 				rename(cfg, "rope_theta", "rotary_emb_base")

@@ -53,7 +53,7 @@ func init() {
 		Transform:   llamaTransform,
 		Extra:       llama3RopeFreqs,
 		Reverse: &Reverse{Class: "LlamaForCausalLM", ModelType: "llama", Untransform: llamaUntransform,
-			Config: func(md refit.Metadata, arch string, cfg map[string]any) error {
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 				if n, _ := MetaInt(md, arch+".expert_count"); n > 1 {
 					cfg["architectures"], cfg["model_type"] = []string{"MixtralForCausalLM"}, "mixtral"
 				}

@@ -188,3 +188,45 @@ func regroupTensor(t *tensor.Tensor, outer, inner int) (*tensor.Tensor, error) {
 	})
 	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
 }
+
+// GatherRows writes row group order[i] of src as row group i of dst, where a group is
+// groupBytes bytes. order must be a permutation of the group indexes.
+func GatherRows(dst, src []byte, groupBytes int, order []int) error {
+	if groupBytes <= 0 || len(src) != groupBytes*len(order) || len(dst) != len(src) {
+		return fmt.Errorf("arch: gathering %d groups of %d bytes from %d bytes into %d", len(order), groupBytes, len(src), len(dst))
+	}
+	for i, from := range order {
+		if from < 0 || from >= len(order) {
+			return fmt.Errorf("arch: gathering row group %d of %d", from, len(order))
+		}
+		copy(dst[i*groupBytes:(i+1)*groupBytes], src[from*groupBytes:(from+1)*groupBytes])
+	}
+	return nil
+}
+
+// invertOrder returns the permutation that undoes order.
+func invertOrder(order []int) []int {
+	inv := make([]int, len(order))
+	for i, from := range order {
+		inv[from] = i
+	}
+	return inv
+}
+
+// gatherTensor applies GatherRows to t's rows lazily, in len(order) equal groups.
+func gatherTensor(t *tensor.Tensor, order []int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || len(order) == 0 || t.Shape[0]%int64(len(order)) != 0 {
+		return nil, errorf("tensor %q of shape %v does not split into %d row groups", t.Name, t.Shape, len(order))
+	}
+	groupBytes := int(t.Size() / int64(len(order)))
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, GatherRows(out, b, groupBytes, order)
+	})
+	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
+}

@@ -44,7 +44,7 @@ func init() {
 			}
 			return p.err
 		},
-		Reverse: &Reverse{Class: "PhiForCausalLM", ModelType: "phi", Config: func(md refit.Metadata, arch string, cfg map[string]any) error {
+		Reverse: &Reverse{Class: "PhiForCausalLM", ModelType: "phi", Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 			rename(cfg, "rms_norm_eps", "layer_norm_eps")
 			metaCopy(md, arch, cfg, "attention.layer_norm_epsilon", "layer_norm_eps")
 			cfg["hidden_act"] = "gelu_new"

@@ -39,7 +39,7 @@ func init() {
 }
 
 // phi3Config writes the rotary fraction, original context and sliding window.
-func phi3Config(md refit.Metadata, arch string, cfg map[string]any) error {
+func phi3Config(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 	metaCopy(md, arch, cfg, "rope.scaling.original_context_length", "original_max_position_embeddings")
 	rot, ok1 := MetaInt(md, arch+".rope.dimension_count")
 	embd, ok2 := MetaInt(md, arch+".embedding_length")

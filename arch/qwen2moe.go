@@ -42,7 +42,7 @@ func init() {
 }
 
 // qwenMoEConfig writes Qwen's MoE keys.
-func qwenMoEConfig(md refit.Metadata, arch string, cfg map[string]any) error {
+func qwenMoEConfig(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
 	rename(cfg, "num_local_experts", "num_experts")
 	metaCopy(md, arch, cfg, "expert_feed_forward_length", "moe_intermediate_size",
 		"expert_shared_feed_forward_length", "shared_expert_intermediate_size")

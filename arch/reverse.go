@@ -15,10 +15,12 @@ type Reverse struct {
 	Class, ModelType string
 	// Config, if set, edits the config.json the generic builder made from the common
 	// ARCH.* keys (hidden_size, num_hidden_layers, rope_theta ...): family keys are
-	// added, keys the family spells differently are renamed.
-	Config func(md refit.Metadata, arch string, cfg map[string]any) error
+	// added, keys the family spells differently are renamed. has reports whether the
+	// GGUF file holds a tensor (optional biases and norms decide some keys).
+	Config func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error
 	// Untransform, if set, undoes Transform on one GGUF tensor; hf is its Hugging Face
-	// name and t carries it.
+	// name by the name map and t carries it. The returned tensor's name is the one
+	// written, so a family whose layout variants share GGUF names can rename.
 	Untransform func(md refit.Metadata, arch, hf string, t *tensor.Tensor) (*tensor.Tensor, error)
 	// Folded lists GGUF tensors that are config.json values on the Hugging Face side
 	// (Phi-3's rotary factors); Fold writes them into cfg.

@@ -107,10 +107,10 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 			// A new header with the Hugging Face name; the input's tensors are not modified.
 			x := &tensor.Tensor{Name: h.name, DType: h.t.DType, Shape: h.t.Shape.Clone(), Data: h.t.Data}
 			if un := a.Reverse.Untransform; un != nil {
+				// Untransform may rename (a family whose layout variants share GGUF names).
 				if x, err = un(md, name, h.name, x); err != nil {
 					return err
 				}
-				x.Name = h.name
 			}
 			if x.DType.Quantized() {
 				if o.KeepQuantized {
@@ -297,7 +297,7 @@ func hfConfig(md refit.Metadata, name string, ra *arch.Reverse, tied bool, nExpe
 		}
 	}
 	if ra.Config != nil {
-		if err := ra.Config(md, name, cfg); err != nil {
+		if err := ra.Config(md, name, cfg, func(g string) bool { return m.Tensor(g) != nil }); err != nil {
 			return nil, err
 		}
 	}

@@ -603,6 +603,104 @@ def parallel_weights(c, kind, g):
     return W
 
 
+def falcon_forward(c, W, ids):
+    """Falcon, new decoder architecture: per-KV-group fused QKV, ln_attn and ln_mlp,
+    attention and MLP in parallel."""
+    H, KV, E = c["num_attention_heads"], c["num_kv_heads"], c["hidden_size"]
+    hd, T, eps = E // H, len(ids), c["layer_norm_epsilon"]
+    x = W["transformer.word_embeddings.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"transformer.h.{i}."
+        ha = layer_norm(x, W, L + "ln_attn", eps)
+        hm = layer_norm(x, W, L + "ln_mlp", eps)
+        qkv = lin(W, L + "self_attention.query_key_value", ha).view(T, KV, H // KV + 2, hd)
+        q = qkv[:, :, :-2].reshape(T, H, hd).transpose(0, 1)
+        k = qkv[:, :, -2].transpose(0, 1)
+        v = qkv[:, :, -1].transpose(0, 1)
+        theta = c.get("rope_theta", 10000.0)
+        q, k = rope(q, theta), rope(k, theta)
+        a = lin(W, L + "self_attention.dense", attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E))
+        m = lin(W, L + "mlp.dense_4h_to_h", gelu_ggml(lin(W, L + "mlp.dense_h_to_4h", hm)))
+        x = x + a + m
+    x = layer_norm(x, W, "transformer.ln_f", eps)
+    return lin(W, "lm_head", x)[-1]
+
+
+def ln_decoder_forward(c, W, ids, kind):
+    """StarCoder2 and StableLM: LayerNorm decoders, sequential residuals, NEOX rotary
+    (partial for StableLM)."""
+    H, KV, E = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, T = E // H, len(ids)
+    eps = c.get("norm_epsilon", c.get("layer_norm_eps"))
+    rd = int(c.get("partial_rotary_factor", 1.0) * hd)
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        h = layer_norm(x, W, L + "input_layernorm", eps)
+        q = heads(lin(W, L + "self_attn.q_proj", h), H)
+        k = heads(lin(W, L + "self_attn.k_proj", h), KV)
+        v = heads(lin(W, L + "self_attn.v_proj", h), KV)
+        q, k = rope(q, c["rope_theta"], rot_dim=rd), rope(k, c["rope_theta"], rot_dim=rd)
+        x = x + lin(W, L + "self_attn.o_proj", attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, H * hd))
+        h = layer_norm(x, W, L + "post_attention_layernorm", eps)
+        if kind == "starcoder2":
+            x = x + lin(W, L + "mlp.c_proj", gelu_ggml(lin(W, L + "mlp.c_fc", h)))
+        else:
+            x = x + swiglu(W, L + "mlp.", h)
+    x = layer_norm(x, W, "model.norm", eps)
+    return (x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T)[-1]
+
+
+def other_weights(c, kind, g):
+    """Weights of the LayerNorm families (falcon, starcoder2, stablelm)."""
+    E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    H = c["num_attention_heads"]
+    hd = E // H
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {}
+    def ln(n):
+        W[n + ".weight"], W[n + ".bias"] = 1 + r(E) * 0.5, r(E)
+    def linear(n, o, i, bias):
+        W[n + ".weight"] = r(o, i)
+        if bias:
+            W[n + ".bias"] = r(o)
+    if kind == "falcon":
+        KV = c["num_kv_heads"]
+        W["transformer.word_embeddings.weight"] = r(V, E)
+        ln("transformer.ln_f")
+        linear("lm_head", V, E, False)
+        for i in range(c["num_hidden_layers"]):
+            L = f"transformer.h.{i}."
+            ln(L + "ln_attn")
+            ln(L + "ln_mlp")
+            linear(L + "self_attention.query_key_value", (H + 2 * KV) * hd, E, False)
+            linear(L + "self_attention.dense", E, E, False)
+            linear(L + "mlp.dense_h_to_4h", F, E, False)
+            linear(L + "mlp.dense_4h_to_h", E, F, False)
+        return W
+    KV = c["num_key_value_heads"]
+    W["model.embed_tokens.weight"] = r(V, E)
+    ln("model.norm")
+    if not c["tie_word_embeddings"]:
+        linear("lm_head", V, E, False)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        ln(L + "input_layernorm")
+        ln(L + "post_attention_layernorm")
+        linear(L + "self_attn.q_proj", H * hd, E, True)
+        linear(L + "self_attn.k_proj", KV * hd, E, True)
+        linear(L + "self_attn.v_proj", KV * hd, E, True)
+        linear(L + "self_attn.o_proj", E, H * hd, kind == "starcoder2")
+        if kind == "starcoder2":
+            linear(L + "mlp.c_fc", F, E, True)
+            linear(L + "mlp.c_proj", E, F, True)
+        else:
+            for n in ("gate_proj", "up_proj"):
+                linear(L + "mlp." + n, F, E, False)
+            linear(L + "mlp.down_proj", E, F, False)
+    return W
+
+
 def gpt2_weights(c, g):
     E, V, P = c["n_embd"], c["vocab_size"], c["n_positions"]
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
@@ -670,6 +768,18 @@ def models(V, SPM_V):
                     "max_position_embeddings": 128, "layer_norm_eps": 1e-5, "rotary_pct": 0.25,
                     "rotary_emb_base": 10000, "hidden_act": "gelu_new", "use_parallel_residual": True,
                     "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        # activation gelu_new: llama.cpp computes every GELU in the tanh form
+        "falcon": {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 64,
+                   "num_hidden_layers": 2, "num_attention_heads": 4, "num_kv_heads": 2, "new_decoder_architecture": True,
+                   "multi_query": False, "parallel_attn": True, "bias": False, "alibi": False, "intermediate_size": 256,
+                   "ffn_hidden_size": 256, "activation": "gelu_new",
+                   "layer_norm_epsilon": 1e-5, "max_position_embeddings": 128, "rope_theta": 10000.0,
+                   "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        "starcoder2": dict(base, architectures=["Starcoder2ForCausalLM"], model_type="starcoder2", tie_word_embeddings=True,
+                           norm_epsilon=1e-5, hidden_act="gelu_pytorch_tanh", use_bias=True, rope_theta=100000.0),
+        "stablelm": dict(base, architectures=["StableLmForCausalLM"], model_type="stablelm", tie_word_embeddings=False,
+                         layer_norm_eps=1e-5, partial_rotary_factor=0.25, use_qkv_bias=True, qk_layernorm=False,
+                         use_parallel_residual=False, hidden_act="silu", num_key_value_heads=4),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -677,6 +787,7 @@ def models(V, SPM_V):
 
 
 PARALLEL = ("phi2", "gptneox")
+OTHER = ("falcon", "starcoder2", "stablelm")
 
 # model -> (GGUF architecture, README title)
 TITLES = {
@@ -684,7 +795,8 @@ TITLES = {
     "llama3": ("llama", "llama 3.1 rope scaling"), "mistral": ("llama", "mistral"), "mixtral": ("llama", "mixtral"),
     "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
-    "phi2": ("phi2", "phi2"), "gptneox": ("gptneox", "gpt-neox"),
+    "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
+    "stablelm": ("stablelm", "stablelm 2"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
 }
 
@@ -712,6 +824,8 @@ def build(outdir):
             W = gpt2_weights(c, g)
         elif kind in PARALLEL:
             W = parallel_weights(c, kind, g)
+        elif kind in OTHER:
+            W = other_weights(c, kind, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
@@ -730,6 +844,10 @@ def build(outdir):
                     logits = gpt2_forward(c, W, ids)
                 elif kind in PARALLEL:
                     logits = parallel_forward(c, W, ids, kind)
+                elif kind == "falcon":
+                    logits = falcon_forward(c, W, ids)
+                elif kind in OTHER:
+                    logits = ln_decoder_forward(c, W, ids, kind)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
