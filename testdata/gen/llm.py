@@ -701,6 +701,103 @@ def other_weights(c, kind, g):
     return W
 
 
+def rope_interleaved(x, theta):
+    """Rotary on adjacent pairs (2i, 2i+1), as Cohere's apply_rotary_pos_emb does."""
+    hd, T = x.shape[-1], x.shape[1]
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv).repeat_interleave(2, -1)
+    rot = torch.stack((-x[..., 1::2], x[..., ::2]), -1).flatten(-2)
+    return x * ang.cos() + rot * ang.sin()
+
+
+def cohere_norm(x, w, eps):
+    x = x - x.mean(-1, keepdim=True)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def misc_forward(c, W, ids, kind):
+    """OLMo 2 (post-norms, whole-projection Q/K RMSNorm), Granite (Llama with
+    multipliers), Command-R (parallel block, bias-free LayerNorm, interleaved rotary)."""
+    H, KV, E = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, T = E // H, len(ids)
+    eps = c["layer_norm_eps"] if kind == "commandr" else c["rms_norm_eps"]
+    theta = c["rope_theta"]
+    x = W["model.embed_tokens.weight"][ids]
+    if kind == "granite":
+        x = x * c["embedding_multiplier"]
+    res = c.get("residual_multiplier", 1.0)
+    scale = c.get("attention_multiplier", hd ** -0.5)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        if kind == "olmo2":
+            h = x
+        elif kind == "commandr":
+            h = cohere_norm(x, W[L + "input_layernorm.weight"], eps)
+        else:
+            h = rms(x, W[L + "input_layernorm.weight"], eps)
+        q = h @ W[L + "self_attn.q_proj.weight"].T
+        k = h @ W[L + "self_attn.k_proj.weight"].T
+        v = heads(h @ W[L + "self_attn.v_proj.weight"].T, KV)
+        if kind == "olmo2":
+            q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
+            k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
+        q, k = heads(q, H), heads(k, KV)
+        if kind == "commandr":
+            q, k = rope_interleaved(q, theta), rope_interleaved(k, theta)
+        else:
+            q, k = rope(q, theta), rope(k, theta)
+        a = attention(q, k, v, scale).transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
+        if kind == "commandr":
+            x = x + a + swiglu(W, L + "mlp.", h)
+            continue
+        if kind == "olmo2":
+            x = x + rms(a, W[L + "post_attention_layernorm.weight"], eps)
+            x = x + rms(swiglu(W, L + "mlp.", x), W[L + "post_feedforward_layernorm.weight"], eps)
+            continue
+        x = x + a * res
+        x = x + swiglu(W, L + "mlp.", rms(x, W[L + "post_attention_layernorm.weight"], eps)) * res
+    if kind == "commandr":
+        x = cohere_norm(x, W["model.norm.weight"], eps)
+    else:
+        x = rms(x, W["model.norm.weight"], eps)
+    logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
+    if kind == "granite":
+        logits = logits / c["logits_scaling"]
+    if kind == "commandr":
+        logits = logits * c["logit_scale"]
+    return logits[-1]
+
+
+def misc_weights(c, kind, g):
+    E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    H, KV = c["num_attention_heads"], c["num_key_value_heads"]
+    hd = E // H
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: 1 + r(n) * 0.5
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E)}
+    if not c["tie_word_embeddings"]:
+        W["lm_head.weight"] = r(V, E)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        if kind == "olmo2":
+            W[L + "self_attn.q_norm.weight"] = nw(H * hd)
+            W[L + "self_attn.k_norm.weight"] = nw(KV * hd)
+            W[L + "post_attention_layernorm.weight"] = nw(E)
+            W[L + "post_feedforward_layernorm.weight"] = nw(E)
+        else:
+            W[L + "input_layernorm.weight"] = nw(E)
+            if kind == "granite":
+                W[L + "post_attention_layernorm.weight"] = nw(E)
+        W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
+        W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
+        W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
+        W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
+        W[L + "mlp.gate_proj.weight"] = r(F, E)
+        W[L + "mlp.up_proj.weight"] = r(F, E)
+        W[L + "mlp.down_proj.weight"] = r(E, F)
+    return W
+
+
 def gpt2_weights(c, g):
     E, V, P = c["n_embd"], c["vocab_size"], c["n_positions"]
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
@@ -780,6 +877,13 @@ def models(V, SPM_V):
         "stablelm": dict(base, architectures=["StableLmForCausalLM"], model_type="stablelm", tie_word_embeddings=False,
                          layer_norm_eps=1e-5, partial_rotary_factor=0.25, use_qkv_bias=True, qk_layernorm=False,
                          use_parallel_residual=False, hidden_act="silu", num_key_value_heads=4),
+        "olmo2": dict(base, architectures=["Olmo2ForCausalLM"], model_type="olmo2", tie_word_embeddings=False,
+                      rms_norm_eps=1e-6),
+        "granite": dict(base, architectures=["GraniteForCausalLM"], model_type="granite", tie_word_embeddings=True,
+                        embedding_multiplier=12.0, attention_multiplier=0.015625 * 4, residual_multiplier=0.22,
+                        logits_scaling=8.0),
+        "commandr": dict(base, architectures=["CohereForCausalLM"], model_type="cohere", tie_word_embeddings=True,
+                         layer_norm_eps=1e-5, logit_scale=0.0625 * 8, use_qk_norm=False, rms_norm_eps=None),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -788,6 +892,7 @@ def models(V, SPM_V):
 
 PARALLEL = ("phi2", "gptneox")
 OTHER = ("falcon", "starcoder2", "stablelm")
+MISC = ("olmo2", "granite", "commandr")
 
 # model -> (GGUF architecture, README title)
 TITLES = {
@@ -796,7 +901,8 @@ TITLES = {
     "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
     "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
-    "stablelm": ("stablelm", "stablelm 2"), "gptneox": ("gptneox", "gpt-neox"),
+    "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
+    "commandr": ("command-r", "command-r (cohere)"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
 }
 
@@ -826,6 +932,8 @@ def build(outdir):
             W = parallel_weights(c, kind, g)
         elif kind in OTHER:
             W = other_weights(c, kind, g)
+        elif kind in MISC:
+            W = misc_weights(c, kind, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
@@ -848,6 +956,8 @@ def build(outdir):
                     logits = falcon_forward(c, W, ids)
                 elif kind in OTHER:
                     logits = ln_decoder_forward(c, W, ids, kind)
+                elif kind in MISC:
+                    logits = misc_forward(c, W, ids, kind)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
