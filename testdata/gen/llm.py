@@ -291,6 +291,8 @@ def rope(x, theta, rot_dim=None, scaling=None):
     mscale = 1.0
     if scaling and scaling.get("rope_type") == "llama3":
         inv = llama3_inv_freq(inv, scaling)
+    if scaling and scaling.get("rope_type") == "linear":
+        inv = inv / scaling["factor"]
     if scaling and scaling.get("type") == "longrope":
         # llama.cpp picks the long factors when its context exceeds the original one,
         # as it does here; transformers picks by sequence length. Same math otherwise.
@@ -334,7 +336,7 @@ def decoder_forward(c, W, ids, kind):
     hd = c.get("head_dim") or c["hidden_size"] // H
     eps = c["rms_norm_eps"]
     theta = c.get("rope_theta", 10000.0)
-    gem = kind in ("gemma", "gemma2")
+    gem = kind in ("gemma", "gemma2", "gemma3")
     off = 1.0 if gem else 0.0
     x = W[p + "embed_tokens.weight"][ids]
     if gem:
@@ -357,10 +359,14 @@ def decoder_forward(c, W, ids, kind):
         q = q.view(T, H, hd).transpose(0, 1)
         k = k.view(T, KV, hd).transpose(0, 1)
         v = v.view(T, KV, hd).transpose(0, 1)
-        if kind in ("qwen3", "qwen3moe"):
-            q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
-            k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
+        if kind in ("qwen3", "qwen3moe", "gemma3"):
+            q = rms(q, W[L + "self_attn.q_norm.weight"], eps, off)
+            k = rms(k, W[L + "self_attn.k_norm.weight"], eps, off)
         scaling = c.get("rope_scaling")
+        theta = c.get("rope_theta", 10000.0)
+        if kind == "gemma3" and (i + 1) % c["sliding_window_pattern"] != 0:
+            # a sliding-window layer: local rotary base, no scaling
+            theta, scaling = c["rope_local_base_freq"], None
         if scaling and scaling.get("type") == "longrope":
             scaling = dict(scaling, max_position_embeddings=c["max_position_embeddings"],
                            original_max_position_embeddings=c["original_max_position_embeddings"])
@@ -368,7 +374,7 @@ def decoder_forward(c, W, ids, kind):
         scale = c.get("query_pre_attn_scalar", hd) ** -0.5
         a = attention(q, k, v, scale, c.get("attn_logit_softcapping"))
         a = a.transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
-        if kind == "gemma2":
+        if kind in ("gemma2", "gemma3"):
             a = rms(a, W[L + "post_attention_layernorm.weight"], eps, off)
             x = x + a
             h = rms(x, W[L + "pre_feedforward_layernorm.weight"], eps, off)
@@ -398,7 +404,7 @@ def decoder_forward(c, W, ids, kind):
             u = h @ W[L + "mlp.up_proj.weight"].T
         act = gelu_ggml(g) if gem else torch.nn.functional.silu(g)
         m = (act * u) @ W[L + "mlp.down_proj.weight"].T
-        if kind == "gemma2":
+        if kind in ("gemma2", "gemma3"):
             m = rms(m, W[L + "post_feedforward_layernorm.weight"], eps, off)
         x = x + m
     x = rms(x, W[p + "norm.weight"], eps, off)
@@ -462,7 +468,7 @@ def decoder_weights(c, kind, g, tied):
     hd = c.get("head_dim") or E // H
     V = c["vocab_size"]
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
-    nw = lambda n: (r(n) * 0.5 if kind in ("gemma", "gemma2") else 1 + r(n) * 0.5)
+    nw = lambda n: (r(n) * 0.5 if kind in ("gemma", "gemma2", "gemma3") else 1 + r(n) * 0.5)
     W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E)}
     if not tied:
         W["lm_head.weight"] = r(V, E)
@@ -508,7 +514,10 @@ def decoder_weights(c, kind, g, tied):
         if kind in ("qwen3", "qwen3moe"):
             W[L + "self_attn.q_norm.weight"] = nw(hd)
             W[L + "self_attn.k_norm.weight"] = nw(hd)
-        if kind == "gemma2":
+        if kind == "gemma3":
+            W[L + "self_attn.q_norm.weight"] = nw(hd)
+            W[L + "self_attn.k_norm.weight"] = nw(hd)
+        if kind in ("gemma2", "gemma3"):
             W[L + "pre_feedforward_layernorm.weight"] = nw(E)
             W[L + "post_feedforward_layernorm.weight"] = nw(E)
     return W
@@ -839,6 +848,11 @@ def models(V, SPM_V):
                        head_dim=16, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
                        query_pre_attn_scalar=16, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
                        sliding_window=4096),
+        "gemma3": dict(base, architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", tie_word_embeddings=True,
+                       head_dim=16, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
+                       final_logit_softcapping=None, attn_logit_softcapping=None, sliding_window=512,
+                       sliding_window_pattern=2, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                       rope_scaling={"rope_type": "linear", "factor": 8.0}),
         "phi3": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
                      num_key_value_heads=4, original_max_position_embeddings=128, rope_scaling=None),
         "phi3_long": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
@@ -899,6 +913,7 @@ TITLES = {
     "llama": ("llama", "llama (PyTorch .bin)"), "llama_spm": ("llama", "llama, SentencePiece"),
     "llama3": ("llama", "llama 3.1 rope scaling"), "mistral": ("llama", "mistral"), "mixtral": ("llama", "mixtral"),
     "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
+    "gemma3": ("gemma3", "gemma3 (text)"),
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
     "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
     "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
