@@ -25,6 +25,8 @@ type Arch struct {
 	// tensors; ExpertCount names the config.json key holding the number of experts.
 	Experts     []ExpertName
 	ExpertCount []string
+	// Splits maps fused Hugging Face tensors to several GGUF tensors (see SplitName).
+	Splits []SplitName
 	// Skip lists Hugging Face names (same patterns) that are dropped: buffers such as
 	// rotary inv_freq, or attention masks stored as weights.
 	Skip []string

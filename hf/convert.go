@@ -149,6 +149,20 @@ func convertTensors(ctx context.Context, a *arch.Arch, cfg *arch.Config, src *re
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if names, ok := a.MapSplit(t.Name); ok {
+			for i, name := range names {
+				g, err := arch.SliceRows(name, t, i, len(names))
+				if err != nil {
+					return nil, err
+				}
+				if g, err = tensor.Cast(g, dtype); err != nil {
+					return nil, err
+				}
+				g.Name = name
+				out = append(out, g)
+			}
+			continue
+		}
 		if name, x, ok := a.MapExpert(t.Name); ok {
 			s := byName[name]
 			if s == nil {

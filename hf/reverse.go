@@ -88,6 +88,7 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	out.Metadata.Set("format", "pt")
 	var tied = true
 	folded := map[string]*tensor.Tensor{}
+	split := map[string][]*tensor.Tensor{}
 	for _, t := range m.Tensors {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -97,6 +98,28 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 		}
 		if slices.Contains(a.Reverse.Folded, t.Name) {
 			folded[t.Name] = t
+			continue
+		}
+		if hfName, part, parts, ok := a.UnmapSplit(t.Name); ok {
+			// Slices of one Hugging Face tensor are joined when the last arrives.
+			p := split[hfName]
+			if p == nil {
+				p = make([]*tensor.Tensor, parts)
+				split[hfName] = p
+			}
+			p[part] = t
+			if slices.Contains(p, nil) {
+				continue
+			}
+			delete(split, hfName)
+			x, err := arch.ConcatRows(hfName, p)
+			if err != nil {
+				return err
+			}
+			if x, err = reverseCast(x, &o, &out.Metadata); err != nil {
+				return err
+			}
+			out.Tensors = append(out.Tensors, x)
 			continue
 		}
 		hfs, err := reverseTensor(a, t, nExpert)
@@ -112,14 +135,8 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 					return err
 				}
 			}
-			if x.DType.Quantized() {
-				if o.KeepQuantized {
-					if x, err = asBlockBytes(x, &out.Metadata); err != nil {
-						return err
-					}
-				} else if x, err = tensor.Cast(x, o.DType); err != nil {
-					return fmt.Errorf("arch: dequantizing %s: %w", t.Name, err)
-				}
+			if x, err = reverseCast(x, &o, &out.Metadata); err != nil {
+				return err
 			}
 			out.Tensors = append(out.Tensors, x)
 		}
@@ -127,6 +144,9 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	cfg, err := hfConfig(md, name, a.Reverse, tied && !a.Reverse.Tied, nExpert, m)
 	if err != nil {
 		return err
+	}
+	for name := range split {
+		return errorf("%s: only some of its GGUF slices are present", name)
 	}
 	if len(folded) > 0 {
 		if err := a.Reverse.Fold(md, name, folded, cfg); err != nil {
@@ -155,6 +175,24 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 		shard = DefaultShardSize
 	}
 	return safetensors.EncodeFS(create, out, &refit.EncodeOptions{ShardSize: shard})
+}
+
+// reverseCast dequantizes a block-quantized tensor to o.DType, or keeps its blocks as
+// bytes (o.KeepQuantized); float tensors pass unchanged.
+func reverseCast(x *tensor.Tensor, o *ReverseOptions, md *refit.Metadata) (*tensor.Tensor, error) {
+	if !x.DType.Quantized() {
+		return x, nil
+	}
+	if o.KeepQuantized {
+		return asBlockBytes(x, md)
+	}
+	name := x.Name
+	x, err := tensor.Cast(x, o.DType)
+	if err != nil {
+		return nil, fmt.Errorf("arch: dequantizing %s: %w", name, err)
+	}
+	x.Name = name
+	return x, nil
 }
 
 type hfTensor struct {

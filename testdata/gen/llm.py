@@ -732,7 +732,7 @@ def misc_forward(c, W, ids, kind):
     eps = c["layer_norm_eps"] if kind == "commandr" else c["rms_norm_eps"]
     theta = c["rope_theta"]
     x = W["model.embed_tokens.weight"][ids]
-    if kind == "granite":
+    if kind in ("granite", "granitemoe"):
         x = x * c["embedding_multiplier"]
     res = c.get("residual_multiplier", 1.0)
     scale = c.get("attention_multiplier", hd ** -0.5)
@@ -764,17 +764,36 @@ def misc_forward(c, W, ids, kind):
             x = x + rms(swiglu(W, L + "mlp.", x), W[L + "post_feedforward_layernorm.weight"], eps)
             continue
         x = x + a * res
-        x = x + swiglu(W, L + "mlp.", rms(x, W[L + "post_attention_layernorm.weight"], eps)) * res
+        h = rms(x, W[L + "post_attention_layernorm.weight"], eps)
+        if kind == "granitemoe":
+            x = x + granite_moe(c, W, L, h) * res
+            continue
+        x = x + swiglu(W, L + "mlp.", h) * res
     if kind == "commandr":
         x = cohere_norm(x, W["model.norm.weight"], eps)
     else:
         x = rms(x, W["model.norm.weight"], eps)
     logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
-    if kind == "granite":
+    if kind in ("granite", "granitemoe"):
         logits = logits / c["logits_scaling"]
     if kind == "commandr":
         logits = logits * c["logit_scale"]
     return logits[-1]
+
+
+def granite_moe(c, W, L, h):
+    """GraniteMoE: softmax over the top-k router logits; experts stored stacked, gate
+    and up fused in input_linear."""
+    top_v, top_i = torch.topk(h @ W[L + "block_sparse_moe.router.layer.weight"].T, c["num_experts_per_tok"], -1)
+    top_w = torch.softmax(top_v, -1)
+    F = c["intermediate_size"]
+    m = torch.zeros_like(h)
+    for t in range(h.shape[0]):
+        for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+            gu = h[t] @ W[L + "block_sparse_moe.input_linear.weight"][e].T
+            y = torch.nn.functional.silu(gu[:F]) * gu[F:]
+            m[t] += w * (y @ W[L + "block_sparse_moe.output_linear.weight"][e].T)
+    return m
 
 
 def misc_weights(c, kind, g):
@@ -795,12 +814,18 @@ def misc_weights(c, kind, g):
             W[L + "post_feedforward_layernorm.weight"] = nw(E)
         else:
             W[L + "input_layernorm.weight"] = nw(E)
-            if kind == "granite":
+            if kind in ("granite", "granitemoe"):
                 W[L + "post_attention_layernorm.weight"] = nw(E)
         W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
         W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
         W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
         W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
+        if kind == "granitemoe":
+            NE = c["num_local_experts"]
+            W[L + "block_sparse_moe.router.layer.weight"] = r(NE, E) * 5
+            W[L + "block_sparse_moe.input_linear.weight"] = r(NE, 2 * F, E)
+            W[L + "block_sparse_moe.output_linear.weight"] = r(NE, E, F)
+            continue
         W[L + "mlp.gate_proj.weight"] = r(F, E)
         W[L + "mlp.up_proj.weight"] = r(F, E)
         W[L + "mlp.down_proj.weight"] = r(E, F)
@@ -896,6 +921,10 @@ def models(V, SPM_V):
         "granite": dict(base, architectures=["GraniteForCausalLM"], model_type="granite", tie_word_embeddings=True,
                         embedding_multiplier=12.0, attention_multiplier=0.015625 * 4, residual_multiplier=0.22,
                         logits_scaling=8.0),
+        "granitemoe": dict(base, architectures=["GraniteMoeForCausalLM"], model_type="granitemoe",
+                           tie_word_embeddings=True, embedding_multiplier=12.0, attention_multiplier=0.0625,
+                           residual_multiplier=0.22, logits_scaling=8.0, num_local_experts=4, num_experts_per_tok=2,
+                           intermediate_size=32),
         "commandr": dict(base, architectures=["CohereForCausalLM"], model_type="cohere", tie_word_embeddings=True,
                          layer_norm_eps=1e-5, logit_scale=0.0625 * 8, use_qk_norm=False, rms_norm_eps=None),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
@@ -906,7 +935,7 @@ def models(V, SPM_V):
 
 PARALLEL = ("phi2", "gptneox")
 OTHER = ("falcon", "starcoder2", "stablelm")
-MISC = ("olmo2", "granite", "commandr")
+MISC = ("olmo2", "granite", "granitemoe", "commandr")
 
 # model -> (GGUF architecture, README title)
 TITLES = {
@@ -917,6 +946,7 @@ TITLES = {
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
     "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
     "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
+    "granitemoe": ("granitemoe", "granitemoe"),
     "commandr": ("command-r", "command-r (cohere)"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
 }
