@@ -152,6 +152,13 @@ func (a *Arch) MapName(hf string) (gguf string, skip bool, err error) {
 		}
 	}
 	for _, tn := range a.Tensors {
+		// A pattern may name the suffix itself (DeepSeek's e_score_correction_bias).
+		if b, ok := matchPattern(tn.HF, hf); ok {
+			if b >= 0 {
+				return strings.Replace(tn.GGUF, bid, strconv.Itoa(b), 1), false, nil
+			}
+			return tn.GGUF, false, nil
+		}
 		if b, ok := matchPattern(tn.HF, base); ok {
 			out := tn.GGUF
 			if b >= 0 {
@@ -168,6 +175,12 @@ func (a *Arch) MapName(hf string) (gguf string, skip bool, err error) {
 func (a *Arch) UnmapName(gguf string) (hf string, ok bool) {
 	base, suffix := splitSuffix(gguf)
 	for _, tn := range a.Tensors {
+		if b, ok := matchPattern(tn.GGUF, gguf); ok {
+			if b >= 0 {
+				return strings.Replace(tn.HF, bid, strconv.Itoa(b), 1), true
+			}
+			return tn.HF, true
+		}
 		if b, ok := matchPattern(tn.GGUF, base); ok {
 			hf := tn.HF
 			if b >= 0 {

@@ -14,7 +14,7 @@ func init() {
 			{"layers.{bid}.block_sparse_moe.output_linear", "blk.{bid}.ffn_down_exps"},
 		}, llamaTensors...)),
 		Splits: []SplitName{
-			{"model.layers.{bid}.block_sparse_moe.input_linear", []string{"blk.{bid}.ffn_gate_exps", "blk.{bid}.ffn_up_exps"}},
+			{HF: "model.layers.{bid}.block_sparse_moe.input_linear", GGUF: []string{"blk.{bid}.ffn_gate_exps", "blk.{bid}.ffn_up_exps"}},
 		},
 		Skip:      rotarySkip,
 		Params:    graniteParams("granitemoe"),

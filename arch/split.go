@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -13,10 +14,51 @@ import (
 type SplitName struct {
 	HF   string
 	GGUF []string
+	// Split and Join, if set, replace the equal row slices (SliceRows, ConcatRows):
+	// Split returns the GGUF tensors (named names) of Hugging Face tensor t; Join
+	// rebuilds the Hugging Face tensor named name from them.
+	Split func(c *Config, t *tensor.Tensor, names []string) ([]*tensor.Tensor, error)
+	Join  func(md refit.Metadata, arch, name string, parts []*tensor.Tensor) (*tensor.Tensor, error)
 }
 
 // MapSplit returns the GGUF names of the slices of a split Hugging Face tensor.
 func (a *Arch) MapSplit(hf string) ([]string, bool) {
+	names, _, ok := a.splitFor(hf)
+	return names, ok
+}
+
+// SplitTensor returns the GGUF tensors of a Hugging Face tensor that MapSplit names.
+func (a *Arch) SplitTensor(c *Config, t *tensor.Tensor) ([]*tensor.Tensor, error) {
+	names, s, ok := a.splitFor(t.Name)
+	if !ok {
+		return nil, errorf("%s: tensor %q is not split", a.Name, t.Name)
+	}
+	if s.Split != nil {
+		return s.Split(c, t, names)
+	}
+	out := make([]*tensor.Tensor, len(names))
+	for i, n := range names {
+		var err error
+		if out[i], err = SliceRows(n, t, i, len(names)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// JoinTensor rebuilds the Hugging Face tensor hf from its GGUF slices, in order.
+func (a *Arch) JoinTensor(md refit.Metadata, hf string, parts []*tensor.Tensor) (*tensor.Tensor, error) {
+	_, s, ok := a.splitFor(hf)
+	if !ok {
+		return nil, errorf("%s: tensor %q is not split", a.Name, hf)
+	}
+	if s.Join != nil {
+		return s.Join(md, a.Name, hf, parts)
+	}
+	return ConcatRows(hf, parts)
+}
+
+func (a *Arch) splitFor(hf string) ([]string, *SplitName, bool) {
 	base, suffix := splitSuffix(hf)
 	for _, s := range a.Splits {
 		b, ok := matchPattern(s.HF, base)
@@ -27,9 +69,9 @@ func (a *Arch) MapSplit(hf string) ([]string, bool) {
 		for i, g := range s.GGUF {
 			out[i] = strings.Replace(g, bid, strconv.Itoa(b), 1) + suffix
 		}
-		return out, true
+		return out, &s, true
 	}
-	return nil, false
+	return nil, nil, false
 }
 
 // UnmapSplit returns the Hugging Face tensor a GGUF tensor is slice part of parts of.

@@ -149,12 +149,13 @@ func convertTensors(ctx context.Context, a *arch.Arch, cfg *arch.Config, src *re
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if names, ok := a.MapSplit(t.Name); ok {
-			for i, name := range names {
-				g, err := arch.SliceRows(name, t, i, len(names))
-				if err != nil {
-					return nil, err
-				}
+		if _, ok := a.MapSplit(t.Name); ok {
+			parts, err := a.SplitTensor(cfg, t)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range parts {
+				name := g.Name
 				if g, err = tensor.Cast(g, dtype); err != nil {
 					return nil, err
 				}

@@ -112,7 +112,7 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 				continue
 			}
 			delete(split, hfName)
-			x, err := arch.ConcatRows(hfName, p)
+			x, err := a.JoinTensor(md, hfName, p)
 			if err != nil {
 				return err
 			}

@@ -796,6 +796,91 @@ def granite_moe(c, W, L, h):
     return m
 
 
+def deepseek_forward(c, W, ids):
+    """DeepSeek-V2/V3: multi-head latent attention, then a dense MLP (first
+    first_k_dense_replace blocks) or routed plus shared experts."""
+    H, E, T = c["num_attention_heads"], c["hidden_size"], len(ids)
+    nope, rd, vd, R = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c["kv_lora_rank"]
+    eps, theta = c["rms_norm_eps"], c["rope_theta"]
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}.self_attn."
+        h = rms(x, W[f"model.layers.{i}.input_layernorm.weight"], eps)
+        if c.get("q_lora_rank"):
+            q = rms(h @ W[L + "q_a_proj.weight"].T, W[L + "q_a_layernorm.weight"], eps) @ W[L + "q_b_proj.weight"].T
+        else:
+            q = h @ W[L + "q_proj.weight"].T
+        q = heads(q, H)
+        q_nope, q_pe = q[..., :nope], q[..., nope:]
+        ckv = h @ W[L + "kv_a_proj_with_mqa.weight"].T
+        c_kv, k_pe = ckv[:, :R], ckv[:, R:]
+        kv = heads(rms(c_kv, W[L + "kv_a_layernorm.weight"], eps) @ W[L + "kv_b_proj.weight"].T, H)
+        k_nope, v = kv[..., :nope], kv[..., nope:]
+        # HF de-interleaves q_pe / k_pe before rotate_half; the same permutation on
+        # both leaves the scores those of rotating interleaved pairs
+        q_pe = rope_interleaved(q_pe, theta)
+        k_pe = rope_interleaved(k_pe.unsqueeze(0), theta).expand(H, T, rd)
+        qf = torch.cat((q_nope, q_pe), -1)
+        kf = torch.cat((k_nope, k_pe), -1)
+        a = attention(qf, kf, v, (nope + rd) ** -0.5).transpose(0, 1).reshape(T, H * vd)
+        x = x + a @ W[L + "o_proj.weight"].T
+        P = f"model.layers.{i}.mlp."
+        h = rms(x, W[f"model.layers.{i}.post_attention_layernorm.weight"], eps)
+        if i < c["first_k_dense_replace"]:
+            x = x + swiglu(W, P, h)
+            continue
+        logits = h @ W[P + "gate.weight"].T
+        if c["scoring_func"] == "sigmoid":
+            scores = torch.sigmoid(logits)
+            _, top_i = torch.topk(scores + W[P + "gate.e_score_correction_bias"], c["num_experts_per_tok"], -1)
+        else:
+            scores = torch.softmax(logits, -1)
+            _, top_i = torch.topk(scores, c["num_experts_per_tok"], -1)
+        top_w = scores.gather(-1, top_i)
+        if c["norm_topk_prob"]:
+            top_w = top_w / top_w.sum(-1, keepdim=True)
+        top_w = top_w * c["routed_scaling_factor"]
+        m = swiglu(W, P + "shared_experts.", h)
+        for t in range(T):
+            for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+                m[t] += w * swiglu(W, P + f"experts.{e}.", h[t])
+        x = x + m
+    x = rms(x, W["model.norm.weight"], eps)
+    return (x @ W["lm_head.weight"].T)[-1]
+
+
+def deepseek_weights(c, g):
+    H, E, V, F, MF = c["num_attention_heads"], c["hidden_size"], c["vocab_size"], c["intermediate_size"], c["moe_intermediate_size"]
+    nope, rd, vd, R, QR = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c["kv_lora_rank"], c["q_lora_rank"]
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: 1 + r(n) * 0.5
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E), "lm_head.weight": r(V, E)}
+    def mlp(P, f):
+        W[P + "gate_proj.weight"], W[P + "up_proj.weight"], W[P + "down_proj.weight"] = r(f, E), r(f, E), r(E, f)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        W[L + "input_layernorm.weight"] = nw(E)
+        W[L + "post_attention_layernorm.weight"] = nw(E)
+        A = L + "self_attn."
+        W[A + "q_a_proj.weight"] = r(QR, E)
+        W[A + "q_a_layernorm.weight"] = nw(QR)
+        W[A + "q_b_proj.weight"] = r(H * (nope + rd), QR)
+        W[A + "kv_a_proj_with_mqa.weight"] = r(R + rd, E)
+        W[A + "kv_a_layernorm.weight"] = nw(R)
+        W[A + "kv_b_proj.weight"] = r(H * (nope + vd), R)
+        W[A + "o_proj.weight"] = r(E, H * vd)
+        if i < c["first_k_dense_replace"]:
+            mlp(L + "mlp.", F)
+            continue
+        W[L + "mlp.gate.weight"] = r(c["n_routed_experts"], E) * 5
+        if c["scoring_func"] == "sigmoid":
+            W[L + "mlp.gate.e_score_correction_bias"] = r(c["n_routed_experts"])
+        for e in range(c["n_routed_experts"]):
+            mlp(L + f"mlp.experts.{e}.", MF)
+        mlp(L + "mlp.shared_experts.", MF * c["n_shared_experts"])
+    return W
+
+
 def misc_weights(c, kind, g):
     E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
     H, KV = c["num_attention_heads"], c["num_key_value_heads"]
@@ -927,6 +1012,17 @@ def models(V, SPM_V):
                            intermediate_size=32),
         "commandr": dict(base, architectures=["CohereForCausalLM"], model_type="cohere", tie_word_embeddings=True,
                          layer_norm_eps=1e-5, logit_scale=0.0625 * 8, use_qk_norm=False, rms_norm_eps=None),
+        "deepseek2": dict(base, architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2", tie_word_embeddings=False,
+                          num_key_value_heads=4, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
+                          v_head_dim=12, first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2,
+                          n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.0, norm_topk_prob=False,
+                          scoring_func="softmax", topk_method="greedy", rms_norm_eps=1e-6, rope_scaling=None),
+        "deepseek3": dict(base, architectures=["DeepseekV3ForCausalLM"], model_type="deepseek_v3", tie_word_embeddings=False,
+                          num_key_value_heads=4, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
+                          v_head_dim=12, first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2,
+                          n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True,
+                          scoring_func="sigmoid", topk_method="noaux_tc", n_group=1, topk_group=1, rms_norm_eps=1e-6,
+                          rope_scaling=None),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -947,6 +1043,7 @@ TITLES = {
     "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
     "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
     "granitemoe": ("granitemoe", "granitemoe"),
+    "deepseek2": ("deepseek2", "deepseek-v2 (MLA, softmax MoE)"), "deepseek3": ("deepseek2", "deepseek-v3 (MLA, sigmoid MoE)"),
     "commandr": ("command-r", "command-r (cohere)"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
 }
@@ -979,6 +1076,8 @@ def build(outdir):
             W = other_weights(c, kind, g)
         elif kind in MISC:
             W = misc_weights(c, kind, g)
+        elif kind in ("deepseek2", "deepseek3"):
+            W = deepseek_weights(c, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
@@ -1003,6 +1102,8 @@ def build(outdir):
                     logits = ln_decoder_forward(c, W, ids, kind)
                 elif kind in MISC:
                     logits = misc_forward(c, W, ids, kind)
+                elif kind in ("deepseek2", "deepseek3"):
+                    logits = deepseek_forward(c, W, ids)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
