@@ -25,6 +25,7 @@ type reference struct {
 	Models  map[string]struct {
 		Family    string    `json:"family"`
 		Title     string    `json:"title"`
+		Embed     bool      `json:"embed"`
 		Tokenizer string    `json:"tokenizer"`
 		Template  string    `json:"chat_template"`
 		AddBOS    bool      `json:"add_bos"`
@@ -135,7 +136,7 @@ func TestLlamaCppAgrees(t *testing.T) {
 			t.Run(name+"/"+dt.String(), func(t *testing.T) {
 				out := filepath.Join(t.TempDir(), name+".gguf")
 				convert(t, filepath.Join(dir, name), out, dt)
-				req := map[string]any{"strings": ref.Strings, "ids": [][]int32{}}
+				req := map[string]any{"strings": ref.Strings, "ids": [][]int32{}, "embed": want.Embed}
 				var ids [][]int32
 				for _, p := range want.Prompts {
 					ids = append(ids, p.IDs)

@@ -881,6 +881,82 @@ def deepseek_weights(c, g):
     return W
 
 
+def encoder_forward(c, W, ids, kind):
+    """BERT and nomic-bert: bidirectional post-LayerNorm encoders; the result is the
+    last position's hidden state (llama.cpp's embedding with pooling off)."""
+    T = len(ids)
+    if kind == "bert":
+        E, H, eps = c["hidden_size"], c["num_attention_heads"], c["layer_norm_eps"]
+        x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][:T]
+        x = layer_norm(x + W["embeddings.token_type_embeddings.weight"][0], W, "embeddings.LayerNorm", eps)
+    else:
+        E, H, eps = c["n_embd"], c["n_head"], c["layer_norm_epsilon"]
+        x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.token_type_embeddings.weight"][0]
+        x = layer_norm(x, W, "emb_ln", eps)
+    hd = E // H
+    for i in range(c["num_hidden_layers"] if kind == "bert" else c["n_layer"]):
+        if kind == "bert":
+            L = f"encoder.layer.{i}."
+            q, k, v = (heads(lin(W, L + f"attention.self.{n}", x), H) for n in ("query", "key", "value"))
+            out, n1, n2 = L + "attention.output.dense", L + "attention.output.LayerNorm", L + "output.LayerNorm"
+        else:
+            L = f"encoder.layers.{i}."
+            q, k, v = (heads(t, H) for t in lin(W, L + "attn.Wqkv", x).split(E, -1))
+            theta = c["rotary_emb_base"]
+            q, k = rope(q, theta), rope(k, theta)
+            out, n1, n2 = L + "attn.out_proj", L + "norm1", L + "norm2"
+        s = torch.softmax(q @ k.transpose(1, 2) * hd ** -0.5, -1)
+        a = lin(W, out, (s @ v).transpose(0, 1).reshape(T, E))
+        x = layer_norm(x + a, W, n1, eps)
+        if kind == "bert":
+            m = lin(W, L + "output.dense", gelu_ggml(lin(W, L + "intermediate.dense", x)))
+        else:
+            m = lin(W, L + "mlp.fc2", lin(W, L + "mlp.fc11", x) * torch.nn.functional.silu(lin(W, L + "mlp.fc12", x)))
+        x = layer_norm(x + m, W, n2, eps)
+    return x[-1]
+
+
+def encoder_weights(c, kind, g):
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {}
+    def ln(n, E):
+        W[n + ".weight"], W[n + ".bias"] = 1 + r(E) * 0.5, r(E)
+    def linear(n, o, i, bias):
+        W[n + ".weight"] = r(o, i)
+        if bias:
+            W[n + ".bias"] = r(o)
+    if kind == "bert":
+        E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+        W["embeddings.word_embeddings.weight"] = r(V, E)
+        W["embeddings.position_embeddings.weight"] = r(c["max_position_embeddings"], E)
+        W["embeddings.token_type_embeddings.weight"] = r(c["type_vocab_size"], E)
+        ln("embeddings.LayerNorm", E)
+        for i in range(c["num_hidden_layers"]):
+            L = f"encoder.layer.{i}."
+            for n in ("query", "key", "value"):
+                linear(L + "attention.self." + n, E, E, True)
+            linear(L + "attention.output.dense", E, E, True)
+            ln(L + "attention.output.LayerNorm", E)
+            linear(L + "intermediate.dense", F, E, True)
+            linear(L + "output.dense", E, F, True)
+            ln(L + "output.LayerNorm", E)
+        return W
+    E, F, V = c["n_embd"], c["n_inner"], c["vocab_size"]
+    W["embeddings.word_embeddings.weight"] = r(V, E)
+    W["embeddings.token_type_embeddings.weight"] = r(c["type_vocab_size"], E)
+    ln("emb_ln", E)
+    for i in range(c["n_layer"]):
+        L = f"encoder.layers.{i}."
+        linear(L + "attn.Wqkv", 3 * E, E, False)
+        linear(L + "attn.out_proj", E, E, False)
+        ln(L + "norm1", E)
+        linear(L + "mlp.fc11", F, E, False)
+        linear(L + "mlp.fc12", F, E, False)
+        linear(L + "mlp.fc2", E, F, False)
+        ln(L + "norm2", E)
+    return W
+
+
 def misc_weights(c, kind, g):
     E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
     H, KV = c["num_attention_heads"], c["num_key_value_heads"]
@@ -1023,6 +1099,17 @@ def models(V, SPM_V):
                           n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True,
                           scoring_func="sigmoid", topk_method="noaux_tc", n_group=1, topk_group=1, rms_norm_eps=1e-6,
                           rope_scaling=None),
+        # hidden_act gelu_new: llama.cpp computes every GELU in the tanh form
+        "bert": {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128,
+                 "layer_norm_eps": 1e-12, "type_vocab_size": 2, "hidden_act": "gelu_new",
+                 "position_embedding_type": "absolute", "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        "nomicbert": {"architectures": ["NomicBertModel"], "model_type": "nomic_bert", "n_embd": 64, "n_layer": 2,
+                      "n_head": 4, "n_inner": 96, "n_positions": 128, "layer_norm_epsilon": 1e-12, "type_vocab_size": 2,
+                      "rotary_emb_base": 1000, "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False,
+                      "activation_function": "swiglu", "causal": False, "prenorm": False, "qkv_proj_bias": False,
+                      "mlp_fc1_bias": False, "mlp_fc2_bias": False, "vocab_size": V, "bos_token_id": V - 2,
+                      "eos_token_id": V - 1},
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -1032,6 +1119,7 @@ def models(V, SPM_V):
 PARALLEL = ("phi2", "gptneox")
 OTHER = ("falcon", "starcoder2", "stablelm")
 MISC = ("olmo2", "granite", "granitemoe", "commandr")
+ENCODERS = ("bert", "nomicbert")
 
 # model -> (GGUF architecture, README title)
 TITLES = {
@@ -1042,7 +1130,8 @@ TITLES = {
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
     "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
     "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
-    "granitemoe": ("granitemoe", "granitemoe"),
+    "granitemoe": ("granitemoe", "granitemoe"), "bert": ("bert", "bert (embeddings)"),
+    "nomicbert": ("nomic-bert", "nomic-bert (embeddings)"),
     "deepseek2": ("deepseek2", "deepseek-v2 (MLA, softmax MoE)"), "deepseek3": ("deepseek2", "deepseek-v3 (MLA, sigmoid MoE)"),
     "commandr": ("command-r", "command-r (cohere)"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
@@ -1078,6 +1167,8 @@ def build(outdir):
             W = misc_weights(c, kind, g)
         elif kind in ("deepseek2", "deepseek3"):
             W = deepseek_weights(c, g)
+        elif kind in ENCODERS:
+            W = encoder_weights(c, kind, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
@@ -1104,13 +1195,15 @@ def build(outdir):
                     logits = misc_forward(c, W, ids, kind)
                 elif kind in ("deepseek2", "deepseek3"):
                     logits = deepseek_forward(c, W, ids)
+                elif kind in ENCODERS:
+                    logits = encoder_forward(c, W, ids, kind)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
         with open(os.path.join(d, "tokenizer_config.json")) as f:
             template = json.load(f)["chat_template"]
         family, title = TITLES[name]
-        ref["models"][name] = {"family": family, "title": title,
+        ref["models"][name] = {"family": family, "title": title, "embed": kind in ENCODERS,
                                "tokenizer": "SentencePiece" if tok is not bpe else "byte-level BPE",
                                "chat_template": template, "add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
                                "tokens": [tok.encode(x) for x in STRINGS]}
@@ -1180,9 +1273,21 @@ def run_llama(libdir, gguf, prompts_path):
     tmpl = L.llama_model_chat_template(model, None)
     out = {"chat_template": tmpl.decode("utf-8") if tmpl else None, "n_vocab": n_vocab, "tokens": [tokenize(s, False) for s in req["strings"]],
            "special": [tokenize(s, True) for s in req["strings"]], "logits": [], "exact_kv": False}
+    embed = req.get("embed", False)
+    L.llama_model_n_embd.argtypes = [ctypes.c_void_p]
+    L.llama_encode.argtypes = [ctypes.c_void_p, Batch]
+    L.llama_get_embeddings_ith.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    L.llama_get_embeddings_ith.restype = ctypes.POINTER(ctypes.c_float)
     for ids in req["ids"]:
         cp = L.llama_context_default_params()
         raw = bytes(cp.b)
+        if embed:
+            # Offsets from llama.h of the same release: pooling_type at 44 (-1, from the model),
+            # embeddings at 128 (false); refuse to guess on another layout.
+            if struct.unpack_from("<i", raw, 44)[0] != -1 or raw[128] != 0:
+                raise SystemExit("llama_context_params layout differs from the llama.h this script knows")
+            struct.pack_into("<i", cp.b, 44, 0)  # LLAMA_POOLING_TYPE_NONE: per-token hidden states
+            cp.b[128] = 1
         # Offsets from llama.h of the same release: n_batch at 4, n_threads at 28, flash_attn_type at 52,
         # type_k/type_v at 104/108 (GGML_TYPE_F16 = 1 by default). Checked before use,
         # so a different layout only costs KV-cache precision.
@@ -1198,11 +1303,20 @@ def run_llama(libdir, gguf, prompts_path):
         if not ctx:
             raise SystemExit("llama_init_from_model failed")
         arr = (ctypes.c_int32 * len(ids))(*ids)
-        rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(ids)))
-        if rc != 0:
-            raise SystemExit("llama_decode returned %d" % rc)
-        p = L.llama_get_logits_ith(ctx, -1)
-        out["logits"].append([p[i] for i in range(n_vocab)])
+        if embed:
+            rc = L.llama_encode(ctx, L.llama_batch_get_one(arr, len(ids)))
+            if rc != 0:
+                raise SystemExit("llama_encode returned %d" % rc)
+            p = L.llama_get_embeddings_ith(ctx, -1)
+            if not p:
+                raise SystemExit("llama_get_embeddings_ith returned NULL")
+            out["logits"].append([p[i] for i in range(L.llama_model_n_embd(model))])
+        else:
+            rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(ids)))
+            if rc != 0:
+                raise SystemExit("llama_decode returned %d" % rc)
+            p = L.llama_get_logits_ith(ctx, -1)
+            out["logits"].append([p[i] for i in range(n_vocab)])
         L.llama_free(ctx)
     L.llama_model_free(model)
     json.dump(out, sys.stdout)
