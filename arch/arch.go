@@ -27,6 +27,8 @@ type Arch struct {
 	ExpertCount []string
 	// Splits maps fused Hugging Face tensors to several GGUF tensors (see SplitName).
 	Splits []SplitName
+	// Packs maps groups of Hugging Face tensors to groups of GGUF tensors (PackName).
+	Packs []PackName
 	// Skip lists Hugging Face names (same patterns) that are dropped: buffers such as
 	// rotary inv_freq, or attention masks stored as weights.
 	Skip []string

@@ -89,6 +89,7 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	var tied = true
 	folded := map[string]*tensor.Tensor{}
 	split := map[string][]*tensor.Tensor{}
+	packs := map[string][]*tensor.Tensor{}
 	for _, t := range m.Tensors {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -98,6 +99,24 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 		}
 		if slices.Contains(a.Reverse.Folded, t.Name) {
 			folded[t.Name] = t
+			continue
+		}
+		if ps, ok := a.PackSlotGGUF(t.Name); ok {
+			in := packs[ps.Key]
+			if in == nil {
+				in = make([]*tensor.Tensor, ps.N)
+				packs[ps.Key] = in
+			}
+			in[ps.Slot] = t
+			if slices.Contains(in, nil) {
+				continue
+			}
+			delete(packs, ps.Key)
+			xs, err := ps.Unpack(md, name, in)
+			if err != nil {
+				return err
+			}
+			out.Tensors = append(out.Tensors, xs...)
 			continue
 		}
 		if hfName, part, parts, ok := a.UnmapSplit(t.Name); ok {
@@ -147,6 +166,9 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	}
 	for name := range split {
 		return errorf("%s: only some of its GGUF slices are present", name)
+	}
+	if len(packs) > 0 {
+		return errorf("%s: a group of GGUF tensors converted together is incomplete", name)
 	}
 	if len(folded) > 0 {
 		if err := a.Reverse.Fold(md, name, folded, cfg); err != nil {
