@@ -241,9 +241,12 @@ def write_spm(d, vocab, add_dummy_prefix):
 def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name in sorted(tensors):
-        t = tensors[name].contiguous().to(torch.float32)
+        t = tensors[name].contiguous()
+        dtype = "U8" if t.dtype == torch.uint8 else "F32"
+        if dtype == "F32":
+            t = t.to(torch.float32)
         b = t.numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -957,6 +960,95 @@ def encoder_weights(c, kind, g):
     return W
 
 
+FP4 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+
+
+def mxfp4_dequant(blocks, scales):
+    """transformers' convert_moe_packed_tensors: [E, R, nb, 16] codes (low nibble
+    first) and [E, R, nb] E8M0 scales -> [E, R, nb * 32]."""
+    lut = torch.tensor(FP4, dtype=torch.float64)
+    b = blocks.to(torch.int64)
+    vals = torch.stack((lut[b & 0x0F], lut[b >> 4]), -1).reshape(*blocks.shape[:-1], 32)
+    vals = vals * torch.pow(2.0, scales.to(torch.float64) - 127).unsqueeze(-1)
+    return vals.reshape(blocks.shape[0], blocks.shape[1], -1)
+
+
+def q8_ggml(x):
+    """The Q8_0 rounding ggml's CPU backend applies to activations multiplied by MXFP4
+    weights (their dot product's other operand): per 32 values, scale max|x|/127 held in
+    float16, values rounded to integers. Applying it here keeps the comparison at
+    float32 precision."""
+    b = x.reshape(-1, 32).to(torch.float32)
+    d = b.abs().max(-1, keepdim=True).values / 127
+    q = torch.where(d > 0, b * torch.where(d > 0, 1 / d, torch.zeros_like(d)), torch.zeros_like(b))
+    q = torch.sign(q) * torch.floor(q.abs() + 0.5)  # roundf: halves away from zero
+    return (q * d.to(torch.float16).to(torch.float32)).to(torch.float64).reshape(x.shape)
+
+
+def gptoss_forward(c, W, ids):
+    """gpt-oss: attention with biases and per-head sinks, a router with a bias taking
+    the softmax of the top-k logits, MXFP4 experts with clamped SwiGLU (alpha 1.702,
+    limit 7, (up + 1) * glu)."""
+    H, KV, E, hd, T = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"], c["head_dim"], len(ids)
+    eps, theta, lim = c["rms_norm_eps"], c["rope_theta"], c["swiglu_limit"]
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        h = rms(x, W[L + "input_layernorm.weight"], eps)
+        q = heads(lin(W, L + "self_attn.q_proj", h), H)
+        k = heads(lin(W, L + "self_attn.k_proj", h), KV)
+        v = heads(lin(W, L + "self_attn.v_proj", h), KV)
+        q, k = rope(q, theta), rope(k, theta)
+        k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
+        sc = q @ k.transpose(1, 2) * hd ** -0.5
+        sc = sc + torch.triu(torch.full((T, T), float("-inf"), dtype=sc.dtype), 1)
+        sinks = W[L + "self_attn.sinks"].view(H, 1, 1).expand(H, T, 1)
+        pr = torch.softmax(torch.cat((sc, sinks), -1), -1)[..., :-1]
+        x = x + lin(W, L + "self_attn.o_proj", (pr @ v).transpose(0, 1).reshape(T, H * hd))
+        h = rms(x, W[L + "post_attention_layernorm.weight"], eps)
+        top_v, top_i = torch.topk(lin(W, L + "mlp.router", h), c["num_experts_per_tok"], -1)
+        top_w = torch.softmax(top_v, -1)
+        P = L + "mlp.experts."
+        gu_w = mxfp4_dequant(W[P + "gate_up_proj_blocks"], W[P + "gate_up_proj_scales"])
+        dn_w = mxfp4_dequant(W[P + "down_proj_blocks"], W[P + "down_proj_scales"])
+        m = torch.zeros_like(h)
+        for t in range(T):
+            for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+                gu = q8_ggml(h[t]) @ gu_w[e].T + W[P + "gate_up_proj_bias"][e]
+                gate, up = gu[::2].clamp(max=lim), gu[1::2].clamp(-lim, lim)
+                y = (up + 1) * (gate * torch.sigmoid(gate * 1.702))
+                m[t] += w * (q8_ggml(y) @ dn_w[e].T + W[P + "down_proj_bias"][e])
+        x = x + m
+    x = rms(x, W["model.norm.weight"], eps)
+    return (x @ W["lm_head.weight"].T)[-1]
+
+
+def gptoss_weights(c, g):
+    H, KV, E, hd, V, F, NE = (c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"], c["head_dim"],
+                              c["vocab_size"], c["intermediate_size"], c["num_local_experts"])
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: 1 + r(n) * 0.5
+    codes = lambda *s: torch.randint(0, 256, s, generator=g, dtype=torch.int64).to(torch.uint8)
+    # scales 2^-4 .. 2^-2: FP4 values up to 6 give weights of order 0.1
+    scales = lambda *s: torch.randint(123, 126, s, generator=g, dtype=torch.int64).to(torch.uint8)
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E), "lm_head.weight": r(V, E)}
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        W[L + "input_layernorm.weight"] = nw(E)
+        W[L + "post_attention_layernorm.weight"] = nw(E)
+        for n, o in (("q", H * hd), ("k", KV * hd), ("v", KV * hd)):
+            W[L + f"self_attn.{n}_proj.weight"], W[L + f"self_attn.{n}_proj.bias"] = r(o, E), r(o)
+        W[L + "self_attn.o_proj.weight"], W[L + "self_attn.o_proj.bias"] = r(E, H * hd), r(E)
+        W[L + "self_attn.sinks"] = r(H) * 5
+        W[L + "mlp.router.weight"], W[L + "mlp.router.bias"] = r(NE, E) * 5, r(NE)
+        P = L + "mlp.experts."
+        W[P + "gate_up_proj_blocks"], W[P + "gate_up_proj_scales"] = codes(NE, 2 * F, E // 32, 16), scales(NE, 2 * F, E // 32)
+        W[P + "gate_up_proj_bias"] = r(NE, 2 * F)
+        W[P + "down_proj_blocks"], W[P + "down_proj_scales"] = codes(NE, E, F // 32, 16), scales(NE, E, F // 32)
+        W[P + "down_proj_bias"] = r(NE, E)
+    return W
+
+
 def misc_weights(c, kind, g):
     E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
     H, KV = c["num_attention_heads"], c["num_key_value_heads"]
@@ -1110,6 +1202,11 @@ def models(V, SPM_V):
                       "activation_function": "swiglu", "causal": False, "prenorm": False, "qkv_proj_bias": False,
                       "mlp_fc1_bias": False, "mlp_fc2_bias": False, "vocab_size": V, "bos_token_id": V - 2,
                       "eos_token_id": V - 1},
+        "gptoss": dict(base, architectures=["GptOssForCausalLM"], model_type="gpt_oss", tie_word_embeddings=False,
+                       head_dim=16, num_key_value_heads=2, intermediate_size=64, num_local_experts=4,
+                       num_experts_per_tok=2, experts_per_token=2, sliding_window=128, swiglu_limit=7.0,
+                       attention_bias=True, layer_types=["sliding_attention", "full_attention"], rope_scaling=None,
+                       quantization_config={"quant_method": "mxfp4"}),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
@@ -1131,7 +1228,7 @@ TITLES = {
     "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
     "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
     "granitemoe": ("granitemoe", "granitemoe"), "bert": ("bert", "bert (embeddings)"),
-    "nomicbert": ("nomic-bert", "nomic-bert (embeddings)"),
+    "nomicbert": ("nomic-bert", "nomic-bert (embeddings)"), "gptoss": ("gpt-oss", "gpt-oss (MXFP4 experts)"),
     "deepseek2": ("deepseek2", "deepseek-v2 (MLA, softmax MoE)"), "deepseek3": ("deepseek2", "deepseek-v3 (MLA, sigmoid MoE)"),
     "commandr": ("command-r", "command-r (cohere)"), "gptneox": ("gptneox", "gpt-neox"),
     "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
@@ -1169,10 +1266,12 @@ def build(outdir):
             W = deepseek_weights(c, g)
         elif kind in ENCODERS:
             W = encoder_weights(c, kind, g)
+        elif kind == "gptoss":
+            W = gptoss_weights(c, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
-        W = {k: v.to(torch.float32).to(torch.float64) for k, v in W.items()}
+        W = {k: v if v.dtype == torch.uint8 else v.to(torch.float32).to(torch.float64) for k, v in W.items()}
         if name == "gemma":  # a stored tied head, which the converter must drop
             W["lm_head.weight"] = W["model.embed_tokens.weight"].clone()
         if name == "llama":  # PyTorch weights, to cover the .bin path
@@ -1197,6 +1296,8 @@ def build(outdir):
                     logits = deepseek_forward(c, W, ids)
                 elif kind in ENCODERS:
                     logits = encoder_forward(c, W, ids, kind)
+                elif kind == "gptoss":
+                    logits = gptoss_forward(c, W, ids)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
