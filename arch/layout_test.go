@@ -234,3 +234,31 @@ func TestParamsRefuse(t *testing.T) {
 		}
 	}
 }
+
+func TestLlama3FoldRecovers(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"hidden_size": 64, "num_attention_heads": 4, "rope_theta": 500000,
+"rope_scaling": {"rope_type": "llama3", "factor": 8, "low_freq_factor": 1, "high_freq_factor": 4, "original_max_position_embeddings": 8192}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := llama3RopeFreqs(c)
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("llama3RopeFreqs = %v, %v", ts, err)
+	}
+	var md refit.Metadata
+	md.Set("llama.rope.dimension_count", uint32(16))
+	md.Set("llama.rope.freq_base", float32(500000))
+	cfg := map[string]any{}
+	if err := llama3Fold(md, "llama", map[string]*tensor.Tensor{"rope_freqs.weight": ts[0]}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	rs := cfg["rope_scaling"].(map[string]any)
+	if rs["factor"] != 8.0 || rs["low_freq_factor"] != 1.0 || rs["high_freq_factor"] != 4.0 || rs["original_max_position_embeddings"] != int64(8192) {
+		t.Errorf("llama3Fold found %v, want factor 8, low 1, high 4, context 8192", rs)
+	}
+	// a tensor no parameter set produces
+	odd, _ := tensor.NewF32("rope_freqs.weight", tensor.Shape{8}, []float32{1, 1, 1.5, 2, 3, 7, 7.5, 8})
+	if err := llama3Fold(md, "llama", map[string]*tensor.Tensor{"rope_freqs.weight": odd}, map[string]any{}); !errors.Is(err, refit.ErrUnsupported) {
+		t.Errorf("llama3Fold(unmatched) = %v, want ErrUnsupported", err)
+	}
+}
