@@ -135,6 +135,9 @@ func deepseekDims(c *Config) (heads, nope, v int, err error) {
 			return 0, 0, 0, e
 		}
 	}
+	if h > 1<<20 || n > 1<<20 || vv > 1<<20 {
+		return 0, 0, 0, errorf("deepseek2: %d heads of %d + %d dimensions", h, n, vv)
+	}
 	return int(h), int(n), int(vv), nil
 }
 
