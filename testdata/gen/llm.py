@@ -618,13 +618,18 @@ def parallel_weights(c, kind, g):
 def falcon_forward(c, W, ids):
     """Falcon, new decoder architecture: per-KV-group fused QKV, ln_attn and ln_mlp,
     attention and MLP in parallel."""
-    H, KV, E = c["num_attention_heads"], c["num_kv_heads"], c["hidden_size"]
+    H, E = c["num_attention_heads"], c["hidden_size"]
+    new = c["new_decoder_architecture"]
+    KV = c["num_kv_heads"] if new else 1  # Falcon-7B: multi-query
     hd, T, eps = E // H, len(ids), c["layer_norm_epsilon"]
     x = W["transformer.word_embeddings.weight"][ids]
     for i in range(c["num_hidden_layers"]):
         L = f"transformer.h.{i}."
-        ha = layer_norm(x, W, L + "ln_attn", eps)
-        hm = layer_norm(x, W, L + "ln_mlp", eps)
+        if new:
+            ha = layer_norm(x, W, L + "ln_attn", eps)
+            hm = layer_norm(x, W, L + "ln_mlp", eps)
+        else:
+            ha = hm = layer_norm(x, W, L + "input_layernorm", eps)
         qkv = lin(W, L + "self_attention.query_key_value", ha).view(T, KV, H // KV + 2, hd)
         q = qkv[:, :, :-2].reshape(T, H, hd).transpose(0, 1)
         k = qkv[:, :, -2].transpose(0, 1)
@@ -677,14 +682,17 @@ def other_weights(c, kind, g):
         if bias:
             W[n + ".bias"] = r(o)
     if kind == "falcon":
-        KV = c["num_kv_heads"]
+        KV = c["num_kv_heads"] if c["new_decoder_architecture"] else 1
         W["transformer.word_embeddings.weight"] = r(V, E)
         ln("transformer.ln_f")
         linear("lm_head", V, E, False)
         for i in range(c["num_hidden_layers"]):
             L = f"transformer.h.{i}."
-            ln(L + "ln_attn")
-            ln(L + "ln_mlp")
+            if c["new_decoder_architecture"]:
+                ln(L + "ln_attn")
+                ln(L + "ln_mlp")
+            else:
+                ln(L + "input_layernorm")
             linear(L + "self_attention.query_key_value", (H + 2 * KV) * hd, E, False)
             linear(L + "self_attention.dense", E, E, False)
             linear(L + "mlp.dense_h_to_4h", F, E, False)
@@ -1164,6 +1172,11 @@ def models(V, SPM_V):
                    "ffn_hidden_size": 256, "activation": "gelu_new",
                    "layer_norm_epsilon": 1e-5, "max_position_embeddings": 128, "rope_theta": 10000.0,
                    "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        "falcon7b": {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "new_decoder_architecture": False,
+                     "multi_query": True, "parallel_attn": True, "bias": False, "alibi": False, "intermediate_size": 256,
+                     "activation": "gelu_new", "layer_norm_epsilon": 1e-5, "rope_theta": 10000.0,
+                     "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
         "starcoder2": dict(base, architectures=["Starcoder2ForCausalLM"], model_type="starcoder2", tie_word_embeddings=True,
                            norm_epsilon=1e-5, hidden_act="gelu_pytorch_tanh", use_bias=True, rope_theta=100000.0),
         "stablelm": dict(base, architectures=["StableLmForCausalLM"], model_type="stablelm", tie_word_embeddings=False,
@@ -1230,7 +1243,8 @@ TITLES = {
     "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
     "gemma3": ("gemma3", "gemma3 (text)"),
     "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
-    "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"), "starcoder2": ("starcoder2", "starcoder2"),
+    "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"),
+    "falcon7b": ("falcon", "falcon (7B layout, multi-query)"), "starcoder2": ("starcoder2", "starcoder2"),
     "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
     "granitemoe": ("granitemoe", "granitemoe"), "bert": ("bert", "bert (embeddings)"),
     "nomicbert": ("nomic-bert", "nomic-bert (embeddings)"), "gptoss": ("gpt-oss", "gpt-oss (MXFP4 experts)"),
@@ -1258,7 +1272,7 @@ def build(outdir):
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(c, f, indent=1)
         g = torch.Generator().manual_seed(sum(map(ord, name)))
-        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama", "phi3_long": "phi3"}.get(name, name)
+        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama", "phi3_long": "phi3", "falcon7b": "falcon"}.get(name, name)
         if name == "gpt2":
             W = gpt2_weights(c, g)
         elif kind in PARALLEL:
