@@ -189,7 +189,7 @@ func llama3RopeFreqs(c *Config) ([]*tensor.Tensor, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	if dim == 0 || dim%2 != 0 || high == low || factor == 0 {
+	if dim == 0 || dim%2 != 0 || dim > 1<<16 || high == low || factor == 0 {
 		return nil, errorf("llama3 rope scaling: head size %d, factor %v, low %v, high %v", dim, factor, low, high)
 	}
 	out := llama3Factors(base, factor, low, high, oldCtx, int(dim))
