@@ -25,6 +25,10 @@ type Arch struct {
 	// tensors; ExpertCount names the config.json key holding the number of experts.
 	Experts     []ExpertName
 	ExpertCount []string
+	// Splits maps fused Hugging Face tensors to several GGUF tensors (see SplitName).
+	Splits []SplitName
+	// Packs maps groups of Hugging Face tensors to groups of GGUF tensors (PackName).
+	Packs []PackName
 	// Skip lists Hugging Face names (same patterns) that are dropped: buffers such as
 	// rotary inv_freq, or attention masks stored as weights.
 	Skip []string
@@ -36,6 +40,9 @@ type Arch struct {
 	// Extra, if set, returns tensors llama.cpp needs that the checkpoint computes at
 	// run time instead of storing (Llama 3's rope_freqs).
 	Extra func(c *Config) ([]*tensor.Tensor, error)
+	// Reverse, if set, makes the architecture convertible from GGUF back to a
+	// Hugging Face folder.
+	Reverse *Reverse
 }
 
 // TensorName maps one Hugging Face tensor name pattern to its GGUF name pattern.
@@ -147,6 +154,13 @@ func (a *Arch) MapName(hf string) (gguf string, skip bool, err error) {
 		}
 	}
 	for _, tn := range a.Tensors {
+		// A pattern may name the suffix itself (DeepSeek's e_score_correction_bias).
+		if b, ok := matchPattern(tn.HF, hf); ok {
+			if b >= 0 {
+				return strings.Replace(tn.GGUF, bid, strconv.Itoa(b), 1), false, nil
+			}
+			return tn.GGUF, false, nil
+		}
 		if b, ok := matchPattern(tn.HF, base); ok {
 			out := tn.GGUF
 			if b >= 0 {
@@ -163,6 +177,12 @@ func (a *Arch) MapName(hf string) (gguf string, skip bool, err error) {
 func (a *Arch) UnmapName(gguf string) (hf string, ok bool) {
 	base, suffix := splitSuffix(gguf)
 	for _, tn := range a.Tensors {
+		if b, ok := matchPattern(tn.GGUF, gguf); ok {
+			if b >= 0 {
+				return strings.Replace(tn.HF, bid, strconv.Itoa(b), 1), true
+			}
+			return tn.HF, true
+		}
 		if b, ok := matchPattern(tn.GGUF, base); ok {
 			hf := tn.HF
 			if b >= 0 {

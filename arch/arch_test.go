@@ -33,6 +33,15 @@ func TestMapName(t *testing.T) {
 		{"gpt2", "transformer.h.0.attn.masked_bias", "", true},
 		{"phi3", "model.layers.4.mlp.gate_up_proj.weight", "blk.4.ffn_up.weight", false},
 		{"phi3", "model.layers.4.self_attn.qkv_proj.weight", "blk.4.attn_qkv.weight", false},
+		{"gptneox", "gpt_neox.layers.1.attention.query_key_value.bias", "blk.1.attn_qkv.bias", false},
+		{"falcon", "transformer.h.0.ln_attn.weight", "blk.0.attn_norm_2.weight", false},
+		{"deepseek2", "model.layers.2.mlp.gate.e_score_correction_bias", "blk.2.exp_probs_b.bias", false},
+		{"deepseek2", "model.layers.2.self_attn.kv_a_proj_with_mqa.weight", "blk.2.attn_kv_a_mqa.weight", false},
+		{"qwen2moe", "model.layers.0.mlp.shared_expert_gate.weight", "blk.0.ffn_gate_inp_shexp.weight", false},
+		{"command-r", "lm_head.weight", "", true},
+		{"bert", "encoder.layer.0.attention.output.LayerNorm.bias", "blk.0.attn_output_norm.bias", false},
+		{"bert", "bert.pooler.dense.weight", "", true},
+		{"nomic-bert", "encoder.layers.1.mlp.fc12.weight", "blk.1.ffn_gate.weight", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.arch+"/"+tc.hf, func(t *testing.T) {

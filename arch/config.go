@@ -229,3 +229,22 @@ func (c *Config) Floats(key string, max int) ([]float32, error) {
 	}
 	return out, nil
 }
+
+// Strings returns a list of strings under key (nil when absent), at most max long.
+func (c *Config) Strings(key string, max int) ([]string, error) {
+	v, ok := c.values[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) > max {
+		return nil, refit.Errorf("arch", -1, "config.json %s is not a list of at most %d strings", key, max)
+	}
+	out := make([]string, len(list))
+	for i, x := range list {
+		if out[i], ok = x.(string); !ok {
+			return nil, refit.Errorf("arch", -1, "config.json %s[%d] is %T, not a string", key, i, x)
+		}
+	}
+	return out, nil
+}

@@ -8,7 +8,7 @@ import (
 
 func ExampleNames() {
 	fmt.Println(arch.Names())
-	// Output: [gemma gemma2 gpt2 llama phi3 qwen2 qwen3]
+	// Output: [bert command-r deepseek2 falcon gemma gemma2 gemma3 gpt-oss gpt2 gptneox granite granitemoe llama nomic-bert olmo2 phi2 phi3 qwen2 qwen2moe qwen3 qwen3moe stablelm starcoder2]
 }
 
 func ExampleArch_MapName() {

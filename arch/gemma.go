@@ -19,7 +19,25 @@ func init() {
 		Skip:      append([]string{"lm_head.weight"}, rotarySkip...),
 		Params:    gemmaParams("gemma"),
 		Transform: gemmaNorms,
+		Reverse: &Reverse{Class: "GemmaForCausalLM", ModelType: "gemma", Tied: true,
+			Untransform: gemmaUnnorms, Config: gemmaConfig},
 	})
+}
+
+// gemmaConfig writes the activation and head size Gemma's config.json carries.
+func gemmaConfig(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
+	cfg["hidden_act"] = "gelu_pytorch_tanh"
+	cfg["hidden_activation"] = "gelu_pytorch_tanh"
+	metaCopy(md, arch, cfg, "attention.key_length", "head_dim")
+	return nil
+}
+
+// gemmaUnnorms undoes gemmaNorms.
+func gemmaUnnorms(md refit.Metadata, arch, hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
+	if strings.HasSuffix(hf, "norm.weight") {
+		return subOne(t)
+	}
+	return t, nil
 }
 
 func gemmaParams(name string) func(c *Config, md *refit.Metadata) error {

@@ -38,5 +38,16 @@ func init() {
 			return p.err
 		},
 		Transform: gemmaNorms,
+		Reverse: &Reverse{Class: "Gemma2ForCausalLM", ModelType: "gemma2", Tied: true, Untransform: gemmaUnnorms,
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
+				if err := gemmaConfig(md, arch, cfg, has); err != nil {
+					return err
+				}
+				metaCopy(md, arch, cfg, "attn_logit_softcapping", "attn_logit_softcapping",
+					"final_logit_softcapping", "final_logit_softcapping", "attention.sliding_window", "sliding_window",
+					// llama.cpp scales queries by 1/sqrt(head size)
+					"attention.key_length", "query_pre_attn_scalar")
+				return nil
+			}},
 	})
 }

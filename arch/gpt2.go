@@ -45,11 +45,30 @@ func init() {
 			return p.err
 		},
 		Transform: func(c *Config, hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
-			if len(t.Shape) == 2 && strings.HasSuffix(hf, ".weight") &&
-				(strings.Contains(hf, ".c_attn.") || strings.Contains(hf, ".c_proj.") || strings.Contains(hf, ".c_fc.")) {
-				return transposeTensor(t)
-			}
-			return t, nil
+			return gpt2Transpose(hf, t)
 		},
+		Reverse: &Reverse{Class: "GPT2LMHeadModel", ModelType: "gpt2",
+			Untransform: func(md refit.Metadata, arch, hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
+				return gpt2Transpose(hf, t)
+			},
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
+				rename(cfg, "hidden_size", "n_embd", "num_hidden_layers", "n_layer", "num_attention_heads", "n_head",
+					"intermediate_size", "n_inner", "max_position_embeddings", "n_positions")
+				cfg["n_ctx"] = cfg["n_positions"]
+				delete(cfg, "num_key_value_heads")
+				delete(cfg, "hidden_act")
+				cfg["activation_function"] = "gelu_new"
+				metaCopy(md, arch, cfg, "attention.layer_norm_epsilon", "layer_norm_epsilon")
+				return nil
+			}},
 	})
+}
+
+// gpt2Transpose swaps the dimensions of the Conv1D weights (its own inverse).
+func gpt2Transpose(hf string, t *tensor.Tensor) (*tensor.Tensor, error) {
+	if len(t.Shape) == 2 && strings.HasSuffix(hf, ".weight") &&
+		(strings.Contains(hf, ".c_attn.") || strings.Contains(hf, ".c_proj.") || strings.Contains(hf, ".c_fc.")) {
+		return transposeTensor(t)
+	}
+	return t, nil
 }

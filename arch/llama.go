@@ -2,6 +2,7 @@ package arch
 
 import (
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/refit-ml/refit"
@@ -52,6 +53,14 @@ func init() {
 		Params:      llamaParams,
 		Transform:   llamaTransform,
 		Extra:       llama3RopeFreqs,
+		Reverse: &Reverse{Class: "LlamaForCausalLM", ModelType: "llama", Untransform: llamaUntransform,
+			Folded: []string{"rope_freqs.weight"}, Fold: llama3Fold,
+			Config: func(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
+				if n, _ := MetaInt(md, arch+".expert_count"); n > 1 {
+					cfg["architectures"], cfg["model_type"] = []string{"MixtralForCausalLM"}, "mixtral"
+				}
+				return nil
+			}},
 	})
 }
 
@@ -180,9 +189,19 @@ func llama3RopeFreqs(c *Config) ([]*tensor.Tensor, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	if dim == 0 || dim%2 != 0 || high == low || factor == 0 {
+	if dim == 0 || dim%2 != 0 || dim > 1<<16 || high == low || factor == 0 {
 		return nil, errorf("llama3 rope scaling: head size %d, factor %v, low %v, high %v", dim, factor, low, high)
 	}
+	out := llama3Factors(base, factor, low, high, oldCtx, int(dim))
+	t, err := tensor.NewF32("rope_freqs.weight", tensor.Shape{int64(len(out))}, out)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{t}, nil
+}
+
+// llama3Factors computes the rope_freqs divisors for head size dim.
+func llama3Factors(base, factor, low, high, oldCtx float64, dim int) []float32 {
 	lowWavelen, highWavelen := oldCtx/low, oldCtx/high
 	out := make([]float32, dim/2)
 	for i := range out {
@@ -199,9 +218,58 @@ func llama3RopeFreqs(c *Config) ([]*tensor.Tensor, error) {
 			out[i] = float32(1 / ((1-smooth)/factor + smooth))
 		}
 	}
-	t, err := tensor.NewF32("rope_freqs.weight", tensor.Shape{int64(len(out))}, out)
-	if err != nil {
-		return nil, err
+	return out
+}
+
+// llama3Fold turns a rope_freqs tensor back into Llama 3's rope_scaling. GGUF keeps
+// only the divisors, so the parameters are found by search over the values released
+// models use (factor: the largest divisor; frequency factors and original context:
+// powers of two) and accepted only when they recompute the tensor bit for bit. Other
+// parameter sets that give the same tensor are equivalent for llama.cpp.
+func llama3Fold(md refit.Metadata, arch string, ts map[string]*tensor.Tensor, cfg map[string]any) error {
+	t := ts["rope_freqs.weight"]
+	dim, ok := MetaInt(md, arch+".rope.dimension_count")
+	if t == nil || !ok || len(t.Shape) != 1 || dim <= 0 || dim > 1<<16 || t.Shape[0] != dim/2 {
+		return errorf("llama: rope_freqs does not match rope.dimension_count")
 	}
-	return []*tensor.Tensor{t}, nil
+	want, err := t.Float32s()
+	if err != nil {
+		return err
+	}
+	base := 10000.0
+	if v, ok := md.Get(arch + ".rope.freq_base"); ok {
+		if f, ok := v.(float32); ok {
+			base = float64(f)
+		}
+	}
+	factor := float32(0)
+	for _, v := range want {
+		factor = max(factor, v)
+	}
+	// Meta's values (1, 4, 8192) first, so that they are the ones found when equivalent
+	// sets exist (only low/context and high/context matter).
+	lows := []float64{1, 0.5, 2, 0.25, 4, 8}
+	highs := []float64{4, 2, 8, 1, 16, 32, 64, 0.5}
+	ctxs := []float64{8192, 4096, 2048, 16384, 32768, 65536, 131072}
+	for c := 64.0; c <= 1<<20; c *= 2 {
+		if !slices.Contains(ctxs, c) {
+			ctxs = append(ctxs, c)
+		}
+	}
+	for _, low := range lows {
+		for _, high := range highs {
+			if high <= low {
+				continue
+			}
+			for _, ctx := range ctxs {
+				got := llama3Factors(base, float64(factor), low, high, ctx, int(dim))
+				if slices.Equal(got, want) {
+					cfg["rope_scaling"] = map[string]any{"rope_type": "llama3", "factor": float64(factor),
+						"low_freq_factor": low, "high_freq_factor": high, "original_max_position_embeddings": int64(ctx)}
+					return nil
+				}
+			}
+		}
+	}
+	return refit.Unsupportedf("arch", "llama: rope_freqs matches no Llama 3 rope_scaling parameters searched")
 }

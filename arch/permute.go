@@ -147,3 +147,86 @@ func addOne(t *tensor.Tensor) (*tensor.Tensor, error) {
 	})
 	return &tensor.Tensor{Name: t.Name, DType: tensor.F32, Shape: t.Shape.Clone(), Data: data}, nil
 }
+
+// Regroup reorders the rows of a matrix viewed as [outer][inner][rows per group] into
+// [inner][outer][rows per group]: GPT-NeoX's fused QKV rows go from per head (outer =
+// heads, inner = q,k,v) to per projection. Regrouping with outer and inner swapped is
+// the inverse. dst and src hold rows of rowBytes bytes; they must not overlap.
+func Regroup(dst, src []byte, outer, inner, rowBytes int) error {
+	if outer <= 0 || inner <= 0 || rowBytes <= 0 || len(src)%rowBytes != 0 || len(dst) != len(src) {
+		return fmt.Errorf("arch: regroup of %d bytes into %d, rows of %d bytes, %dx%d groups: bad layout", len(src), len(dst), rowBytes, outer, inner)
+	}
+	rows := len(src) / rowBytes
+	if rows%(outer*inner) != 0 {
+		return fmt.Errorf("arch: regroup: %d rows do not split into %dx%d groups", rows, outer, inner)
+	}
+	per := rows / (outer * inner) * rowBytes
+	for o := range outer {
+		for i := range inner {
+			from := (o*inner + i) * per
+			to := (i*outer + o) * per
+			copy(dst[to:to+per], src[from:from+per])
+		}
+	}
+	return nil
+}
+
+// regroupTensor applies Regroup to t's rows lazily (a 1-D bias is rows of one element).
+func regroupTensor(t *tensor.Tensor, outer, inner int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || t.Shape[0] == 0 || t.Shape[0]%int64(outer*inner) != 0 {
+		return nil, errorf("tensor %q of shape %v does not split into %dx%d row groups", t.Name, t.Shape, outer, inner)
+	}
+	rowBytes := int(t.Size() / t.Shape[0])
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, Regroup(out, b, outer, inner, rowBytes)
+	})
+	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
+}
+
+// GatherRows writes row group order[i] of src as row group i of dst, where a group is
+// groupBytes bytes. order must be a permutation of the group indexes.
+func GatherRows(dst, src []byte, groupBytes int, order []int) error {
+	if groupBytes <= 0 || len(src) != groupBytes*len(order) || len(dst) != len(src) {
+		return fmt.Errorf("arch: gathering %d groups of %d bytes from %d bytes into %d", len(order), groupBytes, len(src), len(dst))
+	}
+	for i, from := range order {
+		if from < 0 || from >= len(order) {
+			return fmt.Errorf("arch: gathering row group %d of %d", from, len(order))
+		}
+		copy(dst[i*groupBytes:(i+1)*groupBytes], src[from*groupBytes:(from+1)*groupBytes])
+	}
+	return nil
+}
+
+// invertOrder returns the permutation that undoes order.
+func invertOrder(order []int) []int {
+	inv := make([]int, len(order))
+	for i, from := range order {
+		inv[from] = i
+	}
+	return inv
+}
+
+// gatherTensor applies GatherRows to t's rows lazily, in len(order) equal groups.
+func gatherTensor(t *tensor.Tensor, order []int) (*tensor.Tensor, error) {
+	if len(t.Shape) == 0 || len(t.Shape) > 2 || len(order) == 0 || t.Shape[0]%int64(len(order)) != 0 {
+		return nil, errorf("tensor %q of shape %v does not split into %d row groups", t.Name, t.Shape, len(order))
+	}
+	groupBytes := int(t.Size() / int64(len(order)))
+	src := t
+	data := tensor.NewLazy(t.Size(), func() ([]byte, error) {
+		b, err := src.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, len(b))
+		return out, GatherRows(out, b, groupBytes, order)
+	})
+	return &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: t.Shape.Clone(), Data: data}, nil
+}

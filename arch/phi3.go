@@ -1,7 +1,9 @@
 package arch
 
 import (
+	"encoding/json"
 	"math"
+	"strconv"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/tensor"
@@ -31,7 +33,52 @@ func init() {
 		Skip:    rotarySkip,
 		Params:  phi3Params,
 		Extra:   phi3RopeFactors,
+		Reverse: &Reverse{Class: "Phi3ForCausalLM", ModelType: "phi3", Config: phi3Config,
+			Folded: []string{"rope_factors_long.weight", "rope_factors_short.weight"}, Fold: phi3Fold},
 	})
+}
+
+// phi3Config writes the rotary fraction, original context and sliding window.
+func phi3Config(md refit.Metadata, arch string, cfg map[string]any, has func(gguf string) bool) error {
+	metaCopy(md, arch, cfg, "rope.scaling.original_context_length", "original_max_position_embeddings")
+	rot, ok1 := MetaInt(md, arch+".rope.dimension_count")
+	embd, ok2 := MetaInt(md, arch+".embedding_length")
+	heads, ok3 := MetaInt(md, arch+".attention.head_count")
+	if ok1 && ok2 && ok3 && heads > 0 && embd > 0 && rot*heads != embd {
+		cfg["partial_rotary_factor"] = float64(rot*heads) / float64(embd)
+	}
+	// 0 marks Phi-4, whose config.json has no sliding window.
+	cfg["sliding_window"] = nil
+	if sw, ok := MetaInt(md, arch+".attention.sliding_window"); ok && sw > 0 {
+		cfg["sliding_window"] = sw
+	}
+	delete(cfg, "rope_scaling")
+	return nil
+}
+
+// phi3Fold turns the rotary factor tensors back into a longrope rope_scaling.
+func phi3Fold(md refit.Metadata, arch string, ts map[string]*tensor.Tensor, cfg map[string]any) error {
+	long, short := ts["rope_factors_long.weight"], ts["rope_factors_short.weight"]
+	if long == nil || short == nil {
+		return errorf("phi3: rope_factors_long and rope_factors_short come together")
+	}
+	rs := map[string]any{"type": "longrope"}
+	for key, t := range map[string]*tensor.Tensor{"long_factor": long, "short_factor": short} {
+		if len(t.Shape) != 1 || t.Shape[0] > 1<<16 {
+			return errorf("phi3: %s has shape %v", t.Name, t.Shape)
+		}
+		v, err := t.Float32s()
+		if err != nil {
+			return err
+		}
+		list := make([]json.Number, len(v))
+		for i, f := range v {
+			list[i] = json.Number(strconv.FormatFloat(float64(f), 'g', -1, 32))
+		}
+		rs[key] = list
+	}
+	cfg["rope_scaling"] = rs
+	return nil
 }
 
 // phi3Rope returns the rotary dimension count, the original context length and the

@@ -10,6 +10,7 @@ func init() {
 		Classes: []string{"Qwen2ForCausalLM", "Qwen2Model"},
 		Tensors: withPrefixes(decoderPrefixes, llamaTensors),
 		Skip:    rotarySkip,
+		Reverse: &Reverse{Class: "Qwen2ForCausalLM", ModelType: "qwen2"},
 		Params: func(c *Config, md *refit.Metadata) error {
 			p := &params{c: c, md: md, arch: "qwen2"}
 			decoderParams(p)

@@ -12,7 +12,8 @@ func init() {
 			{"layers.{bid}.self_attn.q_norm", "blk.{bid}.attn_q_norm"},
 			{"layers.{bid}.self_attn.k_norm", "blk.{bid}.attn_k_norm"},
 		}, llamaTensors...)),
-		Skip: rotarySkip,
+		Skip:    rotarySkip,
+		Reverse: &Reverse{Class: "Qwen3ForCausalLM", ModelType: "qwen3"},
 		Params: func(c *Config, md *refit.Metadata) error {
 			p := &params{c: c, md: md, arch: "qwen3"}
 			decoderParams(p)

@@ -141,13 +141,43 @@ func archFor(cfg *arch.Config) (*arch.Arch, error) {
 
 func convertTensors(ctx context.Context, a *arch.Arch, cfg *arch.Config, src *refit.Model, dtype tensor.DType) ([]*tensor.Tensor, error) {
 	var (
-		out    []*tensor.Tensor
-		stacks []*expertStack
-		byName = map[string]*expertStack{}
+		out       []*tensor.Tensor
+		stacks    []*expertStack
+		byName    = map[string]*expertStack{}
+		packs     = map[string][]*tensor.Tensor{}
+		packOrder []arch.PackSlot
 	)
 	for _, t := range src.Tensors {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if ps, ok := a.PackSlotHF(t.Name); ok {
+			in := packs[ps.Key]
+			if in == nil {
+				in = make([]*tensor.Tensor, ps.N)
+				packs[ps.Key] = in
+				packOrder = append(packOrder, ps)
+			}
+			if in[ps.Slot] != nil {
+				return nil, errorf("%s appears twice", t.Name)
+			}
+			in[ps.Slot] = t
+			continue
+		}
+		if _, ok := a.MapSplit(t.Name); ok {
+			parts, err := a.SplitTensor(cfg, t)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range parts {
+				name := g.Name
+				if g, err = tensor.Cast(g, dtype); err != nil {
+					return nil, err
+				}
+				g.Name = name
+				out = append(out, g)
+			}
+			continue
 		}
 		if name, x, ok := a.MapExpert(t.Name); ok {
 			s := byName[name]
@@ -178,15 +208,32 @@ func convertTensors(ctx context.Context, a *arch.Arch, cfg *arch.Config, src *re
 				return nil, err
 			}
 		}
-		want := dtype
-		if len(g.Shape) <= 1 {
-			want = tensor.F32
-		}
-		if g, err = tensor.Cast(g, want); err != nil {
+		if g, err = tensor.Cast(g, outType(g, dtype)); err != nil {
 			return nil, err
 		}
 		g.Name = name
 		out = append(out, g)
+	}
+	for _, ps := range packOrder {
+		in := packs[ps.Key]
+		if slices.Contains(in, nil) {
+			return nil, errorf("%s: a group of tensors converted together is incomplete", a.Name)
+		}
+		parts, err := ps.Pack(cfg, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range parts {
+			// quantized outputs (MXFP4) are kept as they are
+			if !g.DType.Quantized() {
+				name := g.Name
+				if g, err = tensor.Cast(g, outType(g, dtype)); err != nil {
+					return nil, err
+				}
+				g.Name = name
+			}
+			out = append(out, g)
+		}
 	}
 	if len(stacks) > 0 {
 		n, err := cfg.Int(a.ExpertCount...)
@@ -220,6 +267,26 @@ func convertTensors(ctx context.Context, a *arch.Arch, cfg *arch.Config, src *re
 		return nil, fmt.Errorf("arch: %s: %w", a.Name, err)
 	}
 	return out, nil
+}
+
+// f32Tensors are GGUF tensors kept in F32 whatever the output type, as llama.cpp's
+// converter keeps them: ggml adds them to F32 activations or routes with them.
+var f32Tensors = []string{"ffn_gate_inp", "ffn_gate_inp_shexp", "position_embd", "token_types"}
+
+// outType is the type tensor g is written as when matrices are written as dtype:
+// vectors, norms, biases and f32Tensors stay F32.
+func outType(g *tensor.Tensor, dtype tensor.DType) tensor.DType {
+	base, isWeight := strings.CutSuffix(g.Name, ".weight")
+	if len(g.Shape) <= 1 || !isWeight || strings.HasSuffix(base, "_norm") {
+		return tensor.F32
+	}
+	if i := strings.LastIndexByte(base, '.'); i >= 0 {
+		base = base[i+1:]
+	}
+	if slices.Contains(f32Tensors, base) {
+		return tensor.F32
+	}
+	return dtype
 }
 
 // openWeights opens the folder's safetensors (preferred) or PyTorch weights.

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/refit-ml/refit"
@@ -33,25 +33,13 @@ type ReverseOptions struct {
 // DefaultShardSize is Hugging Face's default max_shard_size (5 GB).
 const DefaultShardSize = 5_000_000_000
 
-// reverseArch is what the reverse path knows about an architecture beyond its name map.
-type reverseArch struct {
-	class, modelType string
-	unpermute        bool // Llama's rotary permutation of Q and K rows
-}
-
-var reverseArchs = map[string]reverseArch{
-	"llama": {"LlamaForCausalLM", "llama", true},
-	"qwen2": {"Qwen2ForCausalLM", "qwen2", false},
-	"qwen3": {"Qwen3ForCausalLM", "qwen3", false},
-}
-
 // ReverseGGUF writes m, a GGUF model as gguf.Decode returns it, to dir as a Hugging
 // Face folder: config.json (from the ARCH.* keys), tokenizer.json and
 // tokenizer_config.json (byte-level BPE vocabularies; SentencePiece ones are refused),
 // and sharded safetensors under Hugging Face names, with the rotary permutation undone
 // and quantized tensors dequantized (or kept, see ReverseOptions). Reading the folder
-// back with ConvertHF gives the same tensors. Architectures: llama (incl. Mistral and
-// Mixtral), qwen2, qwen3. Tensors are converted lazily, one at a time.
+// back with ConvertHF gives the same tensors. Architectures: those with an
+// arch.Reverse (see ReverseArchs). Tensors are converted lazily, one at a time.
 //
 // The files are written to a temporary folder inside dir and moved into place once all
 // are written (see refit.PendingOutput); dir is made if missing.
@@ -90,31 +78,68 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	}
 	name := m.Metadata.String("general.architecture")
 	a, ok := arch.Lookup(name)
-	ra, ok2 := reverseArchs[name]
-	if !ok || !ok2 {
-		return refit.Unsupportedf("hf", "GGUF -> Hugging Face for architecture %q (have llama, qwen2, qwen3)", name)
+	if !ok || a.Reverse == nil {
+		return refit.Unsupportedf("hf", "GGUF -> Hugging Face for architecture %q (have %s)", name, strings.Join(ReverseArchs(), ", "))
 	}
 	md := m.Metadata
-	num := func(key string) (int64, bool) { return metaInt(md, name+"."+key) }
-	heads, _ := num("attention.head_count")
-	kvHeads, ok := num("attention.head_count_kv")
-	if !ok {
-		kvHeads = heads
-	}
-	nExpert, _ := num("expert_count")
-	if nExpert > 1 {
-		ra.class, ra.modelType = "MixtralForCausalLM", "mixtral"
-	}
+	nExpert, _ := metaInt(md, name+".expert_count")
 
 	out := &refit.Model{Format: "safetensors"}
 	out.Metadata.Set("format", "pt")
 	var tied = true
+	folded := map[string]*tensor.Tensor{}
+	split := map[string][]*tensor.Tensor{}
+	packs := map[string][]*tensor.Tensor{}
 	for _, t := range m.Tensors {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if t.Name == "output.weight" {
 			tied = false
+		}
+		if slices.Contains(a.Reverse.Folded, t.Name) {
+			folded[t.Name] = t
+			continue
+		}
+		if ps, ok := a.PackSlotGGUF(t.Name); ok {
+			in := packs[ps.Key]
+			if in == nil {
+				in = make([]*tensor.Tensor, ps.N)
+				packs[ps.Key] = in
+			}
+			in[ps.Slot] = t
+			if slices.Contains(in, nil) {
+				continue
+			}
+			delete(packs, ps.Key)
+			xs, err := ps.Unpack(md, name, in)
+			if err != nil {
+				return err
+			}
+			out.Tensors = append(out.Tensors, xs...)
+			continue
+		}
+		if hfName, part, parts, ok := a.UnmapSplit(t.Name); ok {
+			// Slices of one Hugging Face tensor are joined when the last arrives.
+			p := split[hfName]
+			if p == nil {
+				p = make([]*tensor.Tensor, parts)
+				split[hfName] = p
+			}
+			p[part] = t
+			if slices.Contains(p, nil) {
+				continue
+			}
+			delete(split, hfName)
+			x, err := a.JoinTensor(md, hfName, p)
+			if err != nil {
+				return err
+			}
+			if x, err = reverseCast(x, &o, &out.Metadata); err != nil {
+				return err
+			}
+			out.Tensors = append(out.Tensors, x)
+			continue
 		}
 		hfs, err := reverseTensor(a, t, nExpert)
 		if err != nil {
@@ -123,29 +148,32 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 		for _, h := range hfs {
 			// A new header with the Hugging Face name; the input's tensors are not modified.
 			x := &tensor.Tensor{Name: h.name, DType: h.t.DType, Shape: h.t.Shape.Clone(), Data: h.t.Data}
-			if ra.unpermute && (strings.HasSuffix(t.Name, ".attn_q.weight") || strings.HasSuffix(t.Name, ".attn_q.bias")) {
-				x, err = arch.UnpermuteTensor(x, int(heads))
-			} else if ra.unpermute && (strings.HasSuffix(t.Name, ".attn_k.weight") || strings.HasSuffix(t.Name, ".attn_k.bias")) {
-				x, err = arch.UnpermuteTensor(x, int(kvHeads))
-			}
-			if err != nil {
-				return err
-			}
-			if x.DType.Quantized() {
-				if o.KeepQuantized {
-					if x, err = asBlockBytes(x, &out.Metadata); err != nil {
-						return err
-					}
-				} else if x, err = tensor.Cast(x, o.DType); err != nil {
-					return fmt.Errorf("arch: dequantizing %s: %w", t.Name, err)
+			if un := a.Reverse.Untransform; un != nil {
+				// Untransform may rename (a family whose layout variants share GGUF names).
+				if x, err = un(md, name, h.name, x); err != nil {
+					return err
 				}
+			}
+			if x, err = reverseCast(x, &o, &out.Metadata); err != nil {
+				return err
 			}
 			out.Tensors = append(out.Tensors, x)
 		}
 	}
-	cfg, err := hfConfig(md, name, ra, tied, nExpert, m)
+	cfg, err := hfConfig(md, name, a.Reverse, tied && !a.Reverse.Tied, nExpert, m)
 	if err != nil {
 		return err
+	}
+	for name := range split {
+		return errorf("%s: only some of its GGUF slices are present", name)
+	}
+	if len(packs) > 0 {
+		return errorf("%s: a group of GGUF tensors converted together is incomplete", name)
+	}
+	if len(folded) > 0 {
+		if err := a.Reverse.Fold(md, name, folded, cfg); err != nil {
+			return err
+		}
 	}
 	files := map[string]any{"config.json": cfg}
 	if md.String("tokenizer.ggml.model") != "" {
@@ -169,6 +197,24 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 		shard = DefaultShardSize
 	}
 	return safetensors.EncodeFS(create, out, &refit.EncodeOptions{ShardSize: shard})
+}
+
+// reverseCast dequantizes a block-quantized tensor to o.DType, or keeps its blocks as
+// bytes (o.KeepQuantized); float tensors pass unchanged.
+func reverseCast(x *tensor.Tensor, o *ReverseOptions, md *refit.Metadata) (*tensor.Tensor, error) {
+	if !x.DType.Quantized() {
+		return x, nil
+	}
+	if o.KeepQuantized {
+		return asBlockBytes(x, md)
+	}
+	name := x.Name
+	x, err := tensor.Cast(x, o.DType)
+	if err != nil {
+		return nil, fmt.Errorf("arch: dequantizing %s: %w", name, err)
+	}
+	x.Name = name
+	return x, nil
 }
 
 type hfTensor struct {
@@ -239,66 +285,28 @@ func asBlockBytes(t *tensor.Tensor, md *refit.Metadata) (*tensor.Tensor, error) 
 	return x, nil
 }
 
-// metaInt reads an integer metadata value of any GGUF integer type (first element of
-// a per-layer array).
-func metaInt(md refit.Metadata, key string) (int64, bool) {
-	v, ok := md.Get(key)
-	if !ok {
-		return 0, false
-	}
-	switch a := v.(type) {
-	case []uint32:
-		if len(a) == 0 {
-			return 0, false
-		}
-		v = a[0]
-	case []int32:
-		if len(a) == 0 {
-			return 0, false
-		}
-		v = a[0]
-	}
-	switch x := v.(type) {
-	case uint8:
-		return int64(x), true
-	case int8:
-		return int64(x), true
-	case uint16:
-		return int64(x), true
-	case int16:
-		return int64(x), true
-	case uint32:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case uint64:
-		return int64(min(x, 1<<62)), true
-	case int64:
-		return x, true
-	}
-	return 0, false
-}
+// metaInt and metaFloat read GGUF metadata numbers (see arch.MetaInt, arch.MetaFloat).
+func metaInt(md refit.Metadata, key string) (int64, bool) { return arch.MetaInt(md, key) }
 
-func metaFloat(md refit.Metadata, key string) (json.Number, bool) {
-	v, ok := md.Get(key)
-	if !ok {
-		return "", false
+func metaFloat(md refit.Metadata, key string) (json.Number, bool) { return arch.MetaFloat(md, key) }
+
+// ReverseArchs lists the architectures ReverseGGUF converts, sorted.
+func ReverseArchs() []string {
+	var out []string
+	for _, n := range arch.Names() {
+		if a, _ := arch.Lookup(n); a.Reverse != nil {
+			out = append(out, n)
+		}
 	}
-	switch x := v.(type) {
-	case float32:
-		return json.Number(strconv.FormatFloat(float64(x), 'g', -1, 32)), true
-	case float64:
-		return json.Number(strconv.FormatFloat(x, 'g', -1, 64)), true
-	}
-	return "", false
+	return out
 }
 
 // hfConfig builds config.json from the GGUF keys ConvertHF writes.
-func hfConfig(md refit.Metadata, name string, ra reverseArch, tied bool, nExpert int64, m *refit.Model) (map[string]any, error) {
+func hfConfig(md refit.Metadata, name string, ra *arch.Reverse, tied bool, nExpert int64, m *refit.Model) (map[string]any, error) {
 	cfg := map[string]any{
-		"architectures":       []string{ra.class},
-		"model_type":          ra.modelType,
-		"tie_word_embeddings": tied,
+		"architectures":       []string{ra.Class},
+		"model_type":          ra.ModelType,
+		"tie_word_embeddings": tied || ra.Tied,
 		"hidden_act":          "silu",
 	}
 	ints := []struct{ gguf, hf string }{
@@ -346,6 +354,11 @@ func hfConfig(md refit.Metadata, name string, ra reverseArch, tied bool, nExpert
 	for _, k := range []struct{ gguf, hf string }{{"bos_token_id", "bos_token_id"}, {"eos_token_id", "eos_token_id"}, {"padding_token_id", "pad_token_id"}} {
 		if v, ok := metaInt(md, "tokenizer.ggml."+k.gguf); ok {
 			cfg[k.hf] = v
+		}
+	}
+	if ra.Config != nil {
+		if err := ra.Config(md, name, cfg, func(g string) bool { return m.Tensor(g) != nil }); err != nil {
+			return nil, err
 		}
 	}
 	return cfg, nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -354,13 +353,6 @@ func TestReverseRoundTrip(t *testing.T) {
 			defer first.Close()
 			out := t.TempDir()
 			err = hf.ReverseGGUF(context.Background(), first, out, &hf.ReverseOptions{ShardSize: 50_000})
-			if name == "llama3" {
-				// rope_freqs cannot be turned back into rope_scaling: a clear error, no output.
-				if !errors.Is(err, refit.ErrUnsupported) {
-					t.Errorf("ReverseGGUF(llama3) = %v, want ErrUnsupported", err)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatalf("ReverseGGUF = %v", err)
 			}

@@ -241,9 +241,12 @@ def write_spm(d, vocab, add_dummy_prefix):
 def write_safetensors(path, tensors):
     header, blobs, off = {}, [], 0
     for name in sorted(tensors):
-        t = tensors[name].contiguous().to(torch.float32)
+        t = tensors[name].contiguous()
+        dtype = "U8" if t.dtype == torch.uint8 else "F32"
+        if dtype == "F32":
+            t = t.to(torch.float32)
         b = t.numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -291,6 +294,8 @@ def rope(x, theta, rot_dim=None, scaling=None):
     mscale = 1.0
     if scaling and scaling.get("rope_type") == "llama3":
         inv = llama3_inv_freq(inv, scaling)
+    if scaling and scaling.get("rope_type") == "linear":
+        inv = inv / scaling["factor"]
     if scaling and scaling.get("type") == "longrope":
         # llama.cpp picks the long factors when its context exceeds the original one,
         # as it does here; transformers picks by sequence length. Same math otherwise.
@@ -320,13 +325,21 @@ def gelu_tanh(x):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3))))
 
 
+def gelu_ggml(x):
+    """GELU (tanh form) as ggml's CPU backend computes it: the input rounded to float16,
+    looked up in a float16 table, identity above 10 and zero below -10. Applying the
+    same rounding here keeps the F32 comparison at float32 precision."""
+    y = gelu_tanh(x.to(torch.float16).to(torch.float64)).to(torch.float16).to(torch.float64)
+    return torch.where(x >= 10, x, torch.where(x <= -10, torch.zeros_like(x), y))
+
+
 def decoder_forward(c, W, ids, kind):
     p = "model."
     H, KV = c["num_attention_heads"], c["num_key_value_heads"]
     hd = c.get("head_dim") or c["hidden_size"] // H
     eps = c["rms_norm_eps"]
     theta = c.get("rope_theta", 10000.0)
-    gem = kind in ("gemma", "gemma2")
+    gem = kind in ("gemma", "gemma2", "gemma3")
     off = 1.0 if gem else 0.0
     x = W[p + "embed_tokens.weight"][ids]
     if gem:
@@ -342,17 +355,21 @@ def decoder_forward(c, W, ids, kind):
             q = h @ W[L + "self_attn.q_proj.weight"].T
             k = h @ W[L + "self_attn.k_proj.weight"].T
             v = h @ W[L + "self_attn.v_proj.weight"].T
-            if kind == "qwen2":
+            if kind in ("qwen2", "qwen2moe"):
                 q = q + W[L + "self_attn.q_proj.bias"]
                 k = k + W[L + "self_attn.k_proj.bias"]
                 v = v + W[L + "self_attn.v_proj.bias"]
         q = q.view(T, H, hd).transpose(0, 1)
         k = k.view(T, KV, hd).transpose(0, 1)
         v = v.view(T, KV, hd).transpose(0, 1)
-        if kind == "qwen3":
-            q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
-            k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
+        if kind in ("qwen3", "qwen3moe", "gemma3"):
+            q = rms(q, W[L + "self_attn.q_norm.weight"], eps, off)
+            k = rms(k, W[L + "self_attn.k_norm.weight"], eps, off)
         scaling = c.get("rope_scaling")
+        theta = c.get("rope_theta", 10000.0)
+        if kind == "gemma3" and (i + 1) % c["sliding_window_pattern"] != 0:
+            # a sliding-window layer: local rotary base, no scaling
+            theta, scaling = c["rope_local_base_freq"], None
         if scaling and scaling.get("type") == "longrope":
             scaling = dict(scaling, max_position_embeddings=c["max_position_embeddings"],
                            original_max_position_embeddings=c["original_max_position_embeddings"])
@@ -360,7 +377,7 @@ def decoder_forward(c, W, ids, kind):
         scale = c.get("query_pre_attn_scalar", hd) ** -0.5
         a = attention(q, k, v, scale, c.get("attn_logit_softcapping"))
         a = a.transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
-        if kind == "gemma2":
+        if kind in ("gemma2", "gemma3"):
             a = rms(a, W[L + "post_attention_layernorm.weight"], eps, off)
             x = x + a
             h = rms(x, W[L + "pre_feedforward_layernorm.weight"], eps, off)
@@ -379,15 +396,18 @@ def decoder_forward(c, W, ids, kind):
                     m[t] += w * (y @ W[E_ + "w2.weight"].T)
             x = x + m
             continue
+        if kind in ("qwen2moe", "qwen3moe"):
+            x = x + qwen_moe(c, W, L, h, kind)
+            continue
         if kind == "phi3":
             gu = h @ W[L + "mlp.gate_up_proj.weight"].T
             g, u = gu.chunk(2, -1)
         else:
             g = h @ W[L + "mlp.gate_proj.weight"].T
             u = h @ W[L + "mlp.up_proj.weight"].T
-        act = gelu_tanh(g) if gem else torch.nn.functional.silu(g)
+        act = gelu_ggml(g) if gem else torch.nn.functional.silu(g)
         m = (act * u) @ W[L + "mlp.down_proj.weight"].T
-        if kind == "gemma2":
+        if kind in ("gemma2", "gemma3"):
             m = rms(m, W[L + "post_feedforward_layernorm.weight"], eps, off)
         x = x + m
     x = rms(x, W[p + "norm.weight"], eps, off)
@@ -397,6 +417,28 @@ def decoder_forward(c, W, ids, kind):
         cap = c["final_logit_softcapping"]
         logits = torch.tanh(logits / cap) * cap
     return logits[-1]
+
+
+def swiglu(W, P, h):
+    g = h @ W[P + "gate_proj.weight"].T
+    return (torch.nn.functional.silu(g) * (h @ W[P + "up_proj.weight"].T)) @ W[P + "down_proj.weight"].T
+
+
+def qwen_moe(c, W, L, h, kind):
+    """Qwen2-MoE / Qwen3-MoE sparse block: softmax router, top-k (renormalized when
+    norm_topk_prob), plus Qwen2-MoE's sigmoid-gated shared expert."""
+    probs = torch.softmax(h @ W[L + "mlp.gate.weight"].T, -1)
+    top_w, top_i = torch.topk(probs, c["num_experts_per_tok"], -1)
+    if c.get("norm_topk_prob"):
+        top_w = top_w / top_w.sum(-1, keepdim=True)
+    m = torch.zeros_like(h)
+    for t in range(h.shape[0]):
+        for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+            m[t] += w * swiglu(W, L + f"mlp.experts.{e}.", h[t])
+    if kind == "qwen2moe":
+        gate = torch.sigmoid(h @ W[L + "mlp.shared_expert_gate.weight"].T)
+        m = m + gate * swiglu(W, L + "mlp.shared_expert.", h)
+    return m
 
 
 def gpt2_forward(c, W, ids):
@@ -415,10 +457,13 @@ def gpt2_forward(c, W, ids):
         a = attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E)
         x = x + a @ W[L + "attn.c_proj.weight"] + W[L + "attn.c_proj.bias"]
         h = ln(x, L + "ln_2")
-        m = gelu_tanh(h @ W[L + "mlp.c_fc.weight"] + W[L + "mlp.c_fc.bias"])
+        m = gelu_ggml(h @ W[L + "mlp.c_fc.weight"] + W[L + "mlp.c_fc.bias"])
         x = x + m @ W[L + "mlp.c_proj.weight"] + W[L + "mlp.c_proj.bias"]
     x = ln(x, p + "ln_f")
     return (x @ W[p + "wte.weight"].T)[-1]
+
+
+MOE = ("mixtral", "qwen2moe", "qwen3moe")
 
 
 def decoder_weights(c, kind, g, tied):
@@ -426,7 +471,7 @@ def decoder_weights(c, kind, g, tied):
     hd = c.get("head_dim") or E // H
     V = c["vocab_size"]
     r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
-    nw = lambda n: (r(n) * 0.5 if kind in ("gemma", "gemma2") else 1 + r(n) * 0.5)
+    nw = lambda n: (r(n) * 0.5 if kind in ("gemma", "gemma2", "gemma3") else 1 + r(n) * 0.5)
     W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E)}
     if not tied:
         W["lm_head.weight"] = r(V, E)
@@ -440,6 +485,19 @@ def decoder_weights(c, kind, g, tied):
                 W[L + f"block_sparse_moe.experts.{e}.w1.weight"] = r(F, E)
                 W[L + f"block_sparse_moe.experts.{e}.w2.weight"] = r(E, F)
                 W[L + f"block_sparse_moe.experts.{e}.w3.weight"] = r(F, E)
+        if kind in ("qwen2moe", "qwen3moe"):
+            NE, MF = c["num_experts"], c["moe_intermediate_size"]
+            W[L + "mlp.gate.weight"] = r(NE, E) * 5
+            for e in range(NE):
+                W[L + f"mlp.experts.{e}.gate_proj.weight"] = r(MF, E)
+                W[L + f"mlp.experts.{e}.up_proj.weight"] = r(MF, E)
+                W[L + f"mlp.experts.{e}.down_proj.weight"] = r(E, MF)
+            if kind == "qwen2moe":
+                SF = c["shared_expert_intermediate_size"]
+                W[L + "mlp.shared_expert.gate_proj.weight"] = r(SF, E)
+                W[L + "mlp.shared_expert.up_proj.weight"] = r(SF, E)
+                W[L + "mlp.shared_expert.down_proj.weight"] = r(E, SF)
+                W[L + "mlp.shared_expert_gate.weight"] = r(1, E)
         if kind == "phi3":
             W[L + "self_attn.qkv_proj.weight"] = r((H + 2 * KV) * hd, E)
             W[L + "mlp.gate_up_proj.weight"] = r(2 * F, E)
@@ -447,21 +505,591 @@ def decoder_weights(c, kind, g, tied):
             W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
             W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
             W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
-            if kind != "mixtral":
+            if kind not in MOE:
                 W[L + "mlp.gate_proj.weight"] = r(F, E)
                 W[L + "mlp.up_proj.weight"] = r(F, E)
         W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
-        if kind != "mixtral":
+        if kind not in MOE:
             W[L + "mlp.down_proj.weight"] = r(E, F)
-        if kind == "qwen2":
+        if kind in ("qwen2", "qwen2moe"):
             for n in "qkv":
                 W[L + f"self_attn.{n}_proj.bias"] = r(W[L + f"self_attn.{n}_proj.weight"].shape[0])
-        if kind == "qwen3":
+        if kind in ("qwen3", "qwen3moe"):
             W[L + "self_attn.q_norm.weight"] = nw(hd)
             W[L + "self_attn.k_norm.weight"] = nw(hd)
-        if kind == "gemma2":
+        if kind == "gemma3":
+            W[L + "self_attn.q_norm.weight"] = nw(hd)
+            W[L + "self_attn.k_norm.weight"] = nw(hd)
+        if kind in ("gemma2", "gemma3"):
             W[L + "pre_feedforward_layernorm.weight"] = nw(E)
             W[L + "post_feedforward_layernorm.weight"] = nw(E)
+    return W
+
+
+def layer_norm(x, W, n, eps):
+    return torch.nn.functional.layer_norm(x, (x.shape[-1],), W[n + ".weight"], W[n + ".bias"], eps)
+
+
+def lin(W, n, x):
+    """x @ W[n].T + bias (when the checkpoint has one)."""
+    y = x @ W[n + ".weight"].T
+    return y + W[n + ".bias"] if n + ".bias" in W else y
+
+
+def heads(x, n):
+    T = x.shape[0]
+    return x.view(T, n, -1).transpose(0, 1)
+
+
+def parallel_forward(c, W, ids, kind):
+    """Phi-2 and GPT-NeoX: LayerNorm decoders with partial NEOX rotary and a GELU MLP,
+    attention and MLP in parallel."""
+    H = c["num_attention_heads"]
+    E = c["hidden_size"]
+    hd = E // H
+    T = len(ids)
+    if kind == "phi2":
+        P, emb, fin, head = "model.layers.", "model.embed_tokens", "model.final_layernorm", "lm_head"
+        rd, theta, eps = int(c["partial_rotary_factor"] * hd), c.get("rope_theta", 10000.0), c["layer_norm_eps"]
+    else:
+        P, emb, fin, head = "gpt_neox.layers.", "gpt_neox.embed_in", "gpt_neox.final_layer_norm", "embed_out"
+        rd, theta, eps = int(c["rotary_pct"] * hd), c.get("rotary_emb_base", 10000.0), c["layer_norm_eps"]
+    x = W[emb + ".weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = P + f"{i}."
+        if kind == "phi2":
+            h = layer_norm(x, W, L + "input_layernorm", eps)
+            q, k, v = (heads(lin(W, L + f"self_attn.{n}_proj", h), H) for n in "qkv")
+            out = L + "self_attn.dense"
+            hm = h
+            up, down = L + "mlp.fc1", L + "mlp.fc2"
+        else:
+            h = layer_norm(x, W, L + "input_layernorm", eps)
+            qkv = lin(W, L + "attention.query_key_value", h).view(T, H, 3, hd)
+            q, k, v = (qkv[:, :, j].transpose(0, 1) for j in range(3))
+            out = L + "attention.dense"
+            hm = layer_norm(x, W, L + "post_attention_layernorm", eps)
+            up, down = L + "mlp.dense_h_to_4h", L + "mlp.dense_4h_to_h"
+        q, k = rope(q, theta, rot_dim=rd), rope(k, theta, rot_dim=rd)
+        a = lin(W, out, attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E))
+        m = lin(W, down, gelu_ggml(lin(W, up, hm)))
+        x = x + a + m
+    x = layer_norm(x, W, fin, eps)
+    return lin(W, head, x)[-1]
+
+
+def parallel_weights(c, kind, g):
+    E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {}
+    def ln(n):
+        W[n + ".weight"], W[n + ".bias"] = 1 + r(E) * 0.5, r(E)
+    def linear(n, o, i, bias=True):
+        W[n + ".weight"] = r(o, i)
+        if bias:
+            W[n + ".bias"] = r(o)
+    if kind == "phi2":
+        W["model.embed_tokens.weight"] = r(V, E)
+        ln("model.final_layernorm")
+        linear("lm_head", V, E)
+        for i in range(c["num_hidden_layers"]):
+            L = f"model.layers.{i}."
+            ln(L + "input_layernorm")
+            for n in "qkv":
+                linear(L + f"self_attn.{n}_proj", E, E)
+            linear(L + "self_attn.dense", E, E)
+            linear(L + "mlp.fc1", F, E)
+            linear(L + "mlp.fc2", E, F)
+    else:
+        W["gpt_neox.embed_in.weight"] = r(V, E)
+        ln("gpt_neox.final_layer_norm")
+        linear("embed_out", V, E, bias=False)
+        for i in range(c["num_hidden_layers"]):
+            L = f"gpt_neox.layers.{i}."
+            ln(L + "input_layernorm")
+            ln(L + "post_attention_layernorm")
+            linear(L + "attention.query_key_value", 3 * E, E)
+            linear(L + "attention.dense", E, E)
+            linear(L + "mlp.dense_h_to_4h", F, E)
+            linear(L + "mlp.dense_4h_to_h", E, F)
+    return W
+
+
+def falcon_forward(c, W, ids):
+    """Falcon, new decoder architecture: per-KV-group fused QKV, ln_attn and ln_mlp,
+    attention and MLP in parallel."""
+    H, E = c["num_attention_heads"], c["hidden_size"]
+    new = c["new_decoder_architecture"]
+    KV = c["num_kv_heads"] if new else 1  # Falcon-7B: multi-query
+    hd, T, eps = E // H, len(ids), c["layer_norm_epsilon"]
+    x = W["transformer.word_embeddings.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"transformer.h.{i}."
+        if new:
+            ha = layer_norm(x, W, L + "ln_attn", eps)
+            hm = layer_norm(x, W, L + "ln_mlp", eps)
+        else:
+            ha = hm = layer_norm(x, W, L + "input_layernorm", eps)
+        qkv = lin(W, L + "self_attention.query_key_value", ha).view(T, KV, H // KV + 2, hd)
+        q = qkv[:, :, :-2].reshape(T, H, hd).transpose(0, 1)
+        k = qkv[:, :, -2].transpose(0, 1)
+        v = qkv[:, :, -1].transpose(0, 1)
+        theta = c.get("rope_theta", 10000.0)
+        q, k = rope(q, theta), rope(k, theta)
+        a = lin(W, L + "self_attention.dense", attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, E))
+        m = lin(W, L + "mlp.dense_4h_to_h", gelu_ggml(lin(W, L + "mlp.dense_h_to_4h", hm)))
+        x = x + a + m
+    x = layer_norm(x, W, "transformer.ln_f", eps)
+    return lin(W, "lm_head", x)[-1]
+
+
+def ln_decoder_forward(c, W, ids, kind):
+    """StarCoder2 and StableLM: LayerNorm decoders, sequential residuals, NEOX rotary
+    (partial for StableLM)."""
+    H, KV, E = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, T = E // H, len(ids)
+    eps = c.get("norm_epsilon", c.get("layer_norm_eps"))
+    rd = int(c.get("partial_rotary_factor", 1.0) * hd)
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        h = layer_norm(x, W, L + "input_layernorm", eps)
+        q = heads(lin(W, L + "self_attn.q_proj", h), H)
+        k = heads(lin(W, L + "self_attn.k_proj", h), KV)
+        v = heads(lin(W, L + "self_attn.v_proj", h), KV)
+        q, k = rope(q, c["rope_theta"], rot_dim=rd), rope(k, c["rope_theta"], rot_dim=rd)
+        x = x + lin(W, L + "self_attn.o_proj", attention(q, k, v, hd ** -0.5).transpose(0, 1).reshape(T, H * hd))
+        h = layer_norm(x, W, L + "post_attention_layernorm", eps)
+        if kind == "starcoder2":
+            x = x + lin(W, L + "mlp.c_proj", gelu_ggml(lin(W, L + "mlp.c_fc", h)))
+        else:
+            x = x + swiglu(W, L + "mlp.", h)
+    x = layer_norm(x, W, "model.norm", eps)
+    return (x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T)[-1]
+
+
+def other_weights(c, kind, g):
+    """Weights of the LayerNorm families (falcon, starcoder2, stablelm)."""
+    E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    H = c["num_attention_heads"]
+    hd = E // H
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {}
+    def ln(n):
+        W[n + ".weight"], W[n + ".bias"] = 1 + r(E) * 0.5, r(E)
+    def linear(n, o, i, bias):
+        W[n + ".weight"] = r(o, i)
+        if bias:
+            W[n + ".bias"] = r(o)
+    if kind == "falcon":
+        KV = c["num_kv_heads"] if c["new_decoder_architecture"] else 1
+        W["transformer.word_embeddings.weight"] = r(V, E)
+        ln("transformer.ln_f")
+        linear("lm_head", V, E, False)
+        for i in range(c["num_hidden_layers"]):
+            L = f"transformer.h.{i}."
+            if c["new_decoder_architecture"]:
+                ln(L + "ln_attn")
+                ln(L + "ln_mlp")
+            else:
+                ln(L + "input_layernorm")
+            linear(L + "self_attention.query_key_value", (H + 2 * KV) * hd, E, False)
+            linear(L + "self_attention.dense", E, E, False)
+            linear(L + "mlp.dense_h_to_4h", F, E, False)
+            linear(L + "mlp.dense_4h_to_h", E, F, False)
+        return W
+    KV = c["num_key_value_heads"]
+    W["model.embed_tokens.weight"] = r(V, E)
+    ln("model.norm")
+    if not c["tie_word_embeddings"]:
+        linear("lm_head", V, E, False)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        ln(L + "input_layernorm")
+        ln(L + "post_attention_layernorm")
+        linear(L + "self_attn.q_proj", H * hd, E, True)
+        linear(L + "self_attn.k_proj", KV * hd, E, True)
+        linear(L + "self_attn.v_proj", KV * hd, E, True)
+        linear(L + "self_attn.o_proj", E, H * hd, kind == "starcoder2")
+        if kind == "starcoder2":
+            linear(L + "mlp.c_fc", F, E, True)
+            linear(L + "mlp.c_proj", E, F, True)
+        else:
+            for n in ("gate_proj", "up_proj"):
+                linear(L + "mlp." + n, F, E, False)
+            linear(L + "mlp.down_proj", E, F, False)
+    return W
+
+
+def rope_interleaved(x, theta):
+    """Rotary on adjacent pairs (2i, 2i+1), as Cohere's apply_rotary_pos_emb does."""
+    hd, T = x.shape[-1], x.shape[1]
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv).repeat_interleave(2, -1)
+    rot = torch.stack((-x[..., 1::2], x[..., ::2]), -1).flatten(-2)
+    return x * ang.cos() + rot * ang.sin()
+
+
+def cohere_norm(x, w, eps):
+    x = x - x.mean(-1, keepdim=True)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def misc_forward(c, W, ids, kind):
+    """OLMo 2 (post-norms, whole-projection Q/K RMSNorm), Granite (Llama with
+    multipliers), Command-R (parallel block, bias-free LayerNorm, interleaved rotary)."""
+    H, KV, E = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"]
+    hd, T = E // H, len(ids)
+    eps = c["layer_norm_eps"] if kind == "commandr" else c["rms_norm_eps"]
+    theta = c["rope_theta"]
+    x = W["model.embed_tokens.weight"][ids]
+    if kind in ("granite", "granitemoe"):
+        x = x * c["embedding_multiplier"]
+    res = c.get("residual_multiplier", 1.0)
+    scale = c.get("attention_multiplier", hd ** -0.5)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        if kind == "olmo2":
+            h = x
+        elif kind == "commandr":
+            h = cohere_norm(x, W[L + "input_layernorm.weight"], eps)
+        else:
+            h = rms(x, W[L + "input_layernorm.weight"], eps)
+        q = h @ W[L + "self_attn.q_proj.weight"].T
+        k = h @ W[L + "self_attn.k_proj.weight"].T
+        v = heads(h @ W[L + "self_attn.v_proj.weight"].T, KV)
+        if kind == "olmo2":
+            q = rms(q, W[L + "self_attn.q_norm.weight"], eps)
+            k = rms(k, W[L + "self_attn.k_norm.weight"], eps)
+        q, k = heads(q, H), heads(k, KV)
+        if kind == "commandr":
+            q, k = rope_interleaved(q, theta), rope_interleaved(k, theta)
+        else:
+            q, k = rope(q, theta), rope(k, theta)
+        a = attention(q, k, v, scale).transpose(0, 1).reshape(T, H * hd) @ W[L + "self_attn.o_proj.weight"].T
+        if kind == "commandr":
+            x = x + a + swiglu(W, L + "mlp.", h)
+            continue
+        if kind == "olmo2":
+            x = x + rms(a, W[L + "post_attention_layernorm.weight"], eps)
+            x = x + rms(swiglu(W, L + "mlp.", x), W[L + "post_feedforward_layernorm.weight"], eps)
+            continue
+        x = x + a * res
+        h = rms(x, W[L + "post_attention_layernorm.weight"], eps)
+        if kind == "granitemoe":
+            x = x + granite_moe(c, W, L, h) * res
+            continue
+        x = x + swiglu(W, L + "mlp.", h) * res
+    if kind == "commandr":
+        x = cohere_norm(x, W["model.norm.weight"], eps)
+    else:
+        x = rms(x, W["model.norm.weight"], eps)
+    logits = x @ W.get("lm_head.weight", W["model.embed_tokens.weight"]).T
+    if kind in ("granite", "granitemoe"):
+        logits = logits / c["logits_scaling"]
+    if kind == "commandr":
+        logits = logits * c["logit_scale"]
+    return logits[-1]
+
+
+def granite_moe(c, W, L, h):
+    """GraniteMoE: softmax over the top-k router logits; experts stored stacked, gate
+    and up fused in input_linear."""
+    top_v, top_i = torch.topk(h @ W[L + "block_sparse_moe.router.layer.weight"].T, c["num_experts_per_tok"], -1)
+    top_w = torch.softmax(top_v, -1)
+    F = c["intermediate_size"]
+    m = torch.zeros_like(h)
+    for t in range(h.shape[0]):
+        for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+            gu = h[t] @ W[L + "block_sparse_moe.input_linear.weight"][e].T
+            y = torch.nn.functional.silu(gu[:F]) * gu[F:]
+            m[t] += w * (y @ W[L + "block_sparse_moe.output_linear.weight"][e].T)
+    return m
+
+
+def deepseek_forward(c, W, ids):
+    """DeepSeek-V2/V3: multi-head latent attention, then a dense MLP (first
+    first_k_dense_replace blocks) or routed plus shared experts."""
+    H, E, T = c["num_attention_heads"], c["hidden_size"], len(ids)
+    nope, rd, vd, R = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c["kv_lora_rank"]
+    eps, theta = c["rms_norm_eps"], c["rope_theta"]
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}.self_attn."
+        h = rms(x, W[f"model.layers.{i}.input_layernorm.weight"], eps)
+        if c.get("q_lora_rank"):
+            q = rms(h @ W[L + "q_a_proj.weight"].T, W[L + "q_a_layernorm.weight"], eps) @ W[L + "q_b_proj.weight"].T
+        else:
+            q = h @ W[L + "q_proj.weight"].T
+        q = heads(q, H)
+        q_nope, q_pe = q[..., :nope], q[..., nope:]
+        ckv = h @ W[L + "kv_a_proj_with_mqa.weight"].T
+        c_kv, k_pe = ckv[:, :R], ckv[:, R:]
+        kv = heads(rms(c_kv, W[L + "kv_a_layernorm.weight"], eps) @ W[L + "kv_b_proj.weight"].T, H)
+        k_nope, v = kv[..., :nope], kv[..., nope:]
+        # HF de-interleaves q_pe / k_pe before rotate_half; the same permutation on
+        # both leaves the scores those of rotating interleaved pairs
+        q_pe = rope_interleaved(q_pe, theta)
+        k_pe = rope_interleaved(k_pe.unsqueeze(0), theta).expand(H, T, rd)
+        qf = torch.cat((q_nope, q_pe), -1)
+        kf = torch.cat((k_nope, k_pe), -1)
+        a = attention(qf, kf, v, (nope + rd) ** -0.5).transpose(0, 1).reshape(T, H * vd)
+        x = x + a @ W[L + "o_proj.weight"].T
+        P = f"model.layers.{i}.mlp."
+        h = rms(x, W[f"model.layers.{i}.post_attention_layernorm.weight"], eps)
+        if i < c["first_k_dense_replace"]:
+            x = x + swiglu(W, P, h)
+            continue
+        logits = h @ W[P + "gate.weight"].T
+        if c["scoring_func"] == "sigmoid":
+            scores = torch.sigmoid(logits)
+            _, top_i = torch.topk(scores + W[P + "gate.e_score_correction_bias"], c["num_experts_per_tok"], -1)
+        else:
+            scores = torch.softmax(logits, -1)
+            _, top_i = torch.topk(scores, c["num_experts_per_tok"], -1)
+        top_w = scores.gather(-1, top_i)
+        if c["norm_topk_prob"]:
+            top_w = top_w / top_w.sum(-1, keepdim=True)
+        top_w = top_w * c["routed_scaling_factor"]
+        m = swiglu(W, P + "shared_experts.", h)
+        for t in range(T):
+            for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+                m[t] += w * swiglu(W, P + f"experts.{e}.", h[t])
+        x = x + m
+    x = rms(x, W["model.norm.weight"], eps)
+    return (x @ W["lm_head.weight"].T)[-1]
+
+
+def deepseek_weights(c, g):
+    H, E, V, F, MF = c["num_attention_heads"], c["hidden_size"], c["vocab_size"], c["intermediate_size"], c["moe_intermediate_size"]
+    nope, rd, vd, R, QR = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"], c["kv_lora_rank"], c["q_lora_rank"]
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: 1 + r(n) * 0.5
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E), "lm_head.weight": r(V, E)}
+    def mlp(P, f):
+        W[P + "gate_proj.weight"], W[P + "up_proj.weight"], W[P + "down_proj.weight"] = r(f, E), r(f, E), r(E, f)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        W[L + "input_layernorm.weight"] = nw(E)
+        W[L + "post_attention_layernorm.weight"] = nw(E)
+        A = L + "self_attn."
+        W[A + "q_a_proj.weight"] = r(QR, E)
+        W[A + "q_a_layernorm.weight"] = nw(QR)
+        W[A + "q_b_proj.weight"] = r(H * (nope + rd), QR)
+        W[A + "kv_a_proj_with_mqa.weight"] = r(R + rd, E)
+        W[A + "kv_a_layernorm.weight"] = nw(R)
+        W[A + "kv_b_proj.weight"] = r(H * (nope + vd), R)
+        W[A + "o_proj.weight"] = r(E, H * vd)
+        if i < c["first_k_dense_replace"]:
+            mlp(L + "mlp.", F)
+            continue
+        W[L + "mlp.gate.weight"] = r(c["n_routed_experts"], E) * 5
+        if c["scoring_func"] == "sigmoid":
+            W[L + "mlp.gate.e_score_correction_bias"] = r(c["n_routed_experts"])
+        for e in range(c["n_routed_experts"]):
+            mlp(L + f"mlp.experts.{e}.", MF)
+        mlp(L + "mlp.shared_experts.", MF * c["n_shared_experts"])
+    return W
+
+
+def encoder_forward(c, W, ids, kind):
+    """BERT and nomic-bert: bidirectional post-LayerNorm encoders; the result is the
+    last position's hidden state (llama.cpp's embedding with pooling off)."""
+    T = len(ids)
+    if kind == "bert":
+        E, H, eps = c["hidden_size"], c["num_attention_heads"], c["layer_norm_eps"]
+        x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][:T]
+        x = layer_norm(x + W["embeddings.token_type_embeddings.weight"][0], W, "embeddings.LayerNorm", eps)
+    else:
+        E, H, eps = c["n_embd"], c["n_head"], c["layer_norm_epsilon"]
+        x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.token_type_embeddings.weight"][0]
+        x = layer_norm(x, W, "emb_ln", eps)
+    hd = E // H
+    for i in range(c["num_hidden_layers"] if kind == "bert" else c["n_layer"]):
+        if kind == "bert":
+            L = f"encoder.layer.{i}."
+            q, k, v = (heads(lin(W, L + f"attention.self.{n}", x), H) for n in ("query", "key", "value"))
+            out, n1, n2 = L + "attention.output.dense", L + "attention.output.LayerNorm", L + "output.LayerNorm"
+        else:
+            L = f"encoder.layers.{i}."
+            q, k, v = (heads(t, H) for t in lin(W, L + "attn.Wqkv", x).split(E, -1))
+            theta = c["rotary_emb_base"]
+            q, k = rope(q, theta), rope(k, theta)
+            out, n1, n2 = L + "attn.out_proj", L + "norm1", L + "norm2"
+        s = torch.softmax(q @ k.transpose(1, 2) * hd ** -0.5, -1)
+        a = lin(W, out, (s @ v).transpose(0, 1).reshape(T, E))
+        x = layer_norm(x + a, W, n1, eps)
+        if kind == "bert":
+            m = lin(W, L + "output.dense", gelu_ggml(lin(W, L + "intermediate.dense", x)))
+        else:
+            m = lin(W, L + "mlp.fc2", lin(W, L + "mlp.fc11", x) * torch.nn.functional.silu(lin(W, L + "mlp.fc12", x)))
+        x = layer_norm(x + m, W, n2, eps)
+    return x[-1]
+
+
+def encoder_weights(c, kind, g):
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    W = {}
+    def ln(n, E):
+        W[n + ".weight"], W[n + ".bias"] = 1 + r(E) * 0.5, r(E)
+    def linear(n, o, i, bias):
+        W[n + ".weight"] = r(o, i)
+        if bias:
+            W[n + ".bias"] = r(o)
+    if kind == "bert":
+        E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+        W["embeddings.word_embeddings.weight"] = r(V, E)
+        W["embeddings.position_embeddings.weight"] = r(c["max_position_embeddings"], E)
+        W["embeddings.token_type_embeddings.weight"] = r(c["type_vocab_size"], E)
+        ln("embeddings.LayerNorm", E)
+        for i in range(c["num_hidden_layers"]):
+            L = f"encoder.layer.{i}."
+            for n in ("query", "key", "value"):
+                linear(L + "attention.self." + n, E, E, True)
+            linear(L + "attention.output.dense", E, E, True)
+            ln(L + "attention.output.LayerNorm", E)
+            linear(L + "intermediate.dense", F, E, True)
+            linear(L + "output.dense", E, F, True)
+            ln(L + "output.LayerNorm", E)
+        return W
+    E, F, V = c["n_embd"], c["n_inner"], c["vocab_size"]
+    W["embeddings.word_embeddings.weight"] = r(V, E)
+    W["embeddings.token_type_embeddings.weight"] = r(c["type_vocab_size"], E)
+    ln("emb_ln", E)
+    for i in range(c["n_layer"]):
+        L = f"encoder.layers.{i}."
+        linear(L + "attn.Wqkv", 3 * E, E, False)
+        linear(L + "attn.out_proj", E, E, False)
+        ln(L + "norm1", E)
+        linear(L + "mlp.fc11", F, E, False)
+        linear(L + "mlp.fc12", F, E, False)
+        linear(L + "mlp.fc2", E, F, False)
+        ln(L + "norm2", E)
+    return W
+
+
+FP4 = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+
+
+def mxfp4_dequant(blocks, scales):
+    """transformers' convert_moe_packed_tensors: [E, R, nb, 16] codes (low nibble
+    first) and [E, R, nb] E8M0 scales -> [E, R, nb * 32]."""
+    lut = torch.tensor(FP4, dtype=torch.float64)
+    b = blocks.to(torch.int64)
+    vals = torch.stack((lut[b & 0x0F], lut[b >> 4]), -1).reshape(*blocks.shape[:-1], 32)
+    vals = vals * torch.pow(2.0, scales.to(torch.float64) - 127).unsqueeze(-1)
+    return vals.reshape(blocks.shape[0], blocks.shape[1], -1)
+
+
+def q8_ggml(x):
+    """The Q8_0 rounding ggml's CPU backend applies to activations multiplied by MXFP4
+    weights (their dot product's other operand): per 32 values, scale max|x|/127 held in
+    float16, values rounded to integers. Applying it here keeps the comparison at
+    float32 precision."""
+    b = x.reshape(-1, 32).to(torch.float32)
+    d = b.abs().max(-1, keepdim=True).values / 127
+    q = torch.where(d > 0, b * torch.where(d > 0, 1 / d, torch.zeros_like(d)), torch.zeros_like(b))
+    q = torch.sign(q) * torch.floor(q.abs() + 0.5)  # roundf: halves away from zero
+    return (q * d.to(torch.float16).to(torch.float32)).to(torch.float64).reshape(x.shape)
+
+
+def gptoss_forward(c, W, ids):
+    """gpt-oss: attention with biases and per-head sinks, a router with a bias taking
+    the softmax of the top-k logits, MXFP4 experts with clamped SwiGLU (alpha 1.702,
+    limit 7, (up + 1) * glu)."""
+    H, KV, E, hd, T = c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"], c["head_dim"], len(ids)
+    eps, theta, lim = c["rms_norm_eps"], c["rope_theta"], c["swiglu_limit"]
+    x = W["model.embed_tokens.weight"][ids]
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        h = rms(x, W[L + "input_layernorm.weight"], eps)
+        q = heads(lin(W, L + "self_attn.q_proj", h), H)
+        k = heads(lin(W, L + "self_attn.k_proj", h), KV)
+        v = heads(lin(W, L + "self_attn.v_proj", h), KV)
+        q, k = rope(q, theta), rope(k, theta)
+        k, v = k.repeat_interleave(H // KV, 0), v.repeat_interleave(H // KV, 0)
+        sc = q @ k.transpose(1, 2) * hd ** -0.5
+        sc = sc + torch.triu(torch.full((T, T), float("-inf"), dtype=sc.dtype), 1)
+        sinks = W[L + "self_attn.sinks"].view(H, 1, 1).expand(H, T, 1)
+        pr = torch.softmax(torch.cat((sc, sinks), -1), -1)[..., :-1]
+        x = x + lin(W, L + "self_attn.o_proj", (pr @ v).transpose(0, 1).reshape(T, H * hd))
+        h = rms(x, W[L + "post_attention_layernorm.weight"], eps)
+        top_v, top_i = torch.topk(lin(W, L + "mlp.router", h), c["num_experts_per_tok"], -1)
+        top_w = torch.softmax(top_v, -1)
+        P = L + "mlp.experts."
+        gu_w = mxfp4_dequant(W[P + "gate_up_proj_blocks"], W[P + "gate_up_proj_scales"])
+        dn_w = mxfp4_dequant(W[P + "down_proj_blocks"], W[P + "down_proj_scales"])
+        m = torch.zeros_like(h)
+        for t in range(T):
+            for w, e in zip(top_w[t].tolist(), top_i[t].tolist()):
+                gu = q8_ggml(h[t]) @ gu_w[e].T + W[P + "gate_up_proj_bias"][e]
+                gate, up = gu[::2].clamp(max=lim), gu[1::2].clamp(-lim, lim)
+                y = (up + 1) * (gate * torch.sigmoid(gate * 1.702))
+                m[t] += w * (q8_ggml(y) @ dn_w[e].T + W[P + "down_proj_bias"][e])
+        x = x + m
+    x = rms(x, W["model.norm.weight"], eps)
+    return (x @ W["lm_head.weight"].T)[-1]
+
+
+def gptoss_weights(c, g):
+    H, KV, E, hd, V, F, NE = (c["num_attention_heads"], c["num_key_value_heads"], c["hidden_size"], c["head_dim"],
+                              c["vocab_size"], c["intermediate_size"], c["num_local_experts"])
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: 1 + r(n) * 0.5
+    codes = lambda *s: torch.randint(0, 256, s, generator=g, dtype=torch.int64).to(torch.uint8)
+    # scales 2^-4 .. 2^-2: FP4 values up to 6 give weights of order 0.1
+    scales = lambda *s: torch.randint(123, 126, s, generator=g, dtype=torch.int64).to(torch.uint8)
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E), "lm_head.weight": r(V, E)}
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        W[L + "input_layernorm.weight"] = nw(E)
+        W[L + "post_attention_layernorm.weight"] = nw(E)
+        for n, o in (("q", H * hd), ("k", KV * hd), ("v", KV * hd)):
+            W[L + f"self_attn.{n}_proj.weight"], W[L + f"self_attn.{n}_proj.bias"] = r(o, E), r(o)
+        W[L + "self_attn.o_proj.weight"], W[L + "self_attn.o_proj.bias"] = r(E, H * hd), r(E)
+        W[L + "self_attn.sinks"] = r(H) * 5
+        W[L + "mlp.router.weight"], W[L + "mlp.router.bias"] = r(NE, E) * 5, r(NE)
+        P = L + "mlp.experts."
+        W[P + "gate_up_proj_blocks"], W[P + "gate_up_proj_scales"] = codes(NE, 2 * F, E // 32, 16), scales(NE, 2 * F, E // 32)
+        W[P + "gate_up_proj_bias"] = r(NE, 2 * F)
+        W[P + "down_proj_blocks"], W[P + "down_proj_scales"] = codes(NE, E, F // 32, 16), scales(NE, E, F // 32)
+        W[P + "down_proj_bias"] = r(NE, E)
+    return W
+
+
+def misc_weights(c, kind, g):
+    E, F, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
+    H, KV = c["num_attention_heads"], c["num_key_value_heads"]
+    hd = E // H
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64) * 0.2
+    nw = lambda n: 1 + r(n) * 0.5
+    W = {"model.embed_tokens.weight": r(V, E), "model.norm.weight": nw(E)}
+    if not c["tie_word_embeddings"]:
+        W["lm_head.weight"] = r(V, E)
+    for i in range(c["num_hidden_layers"]):
+        L = f"model.layers.{i}."
+        if kind == "olmo2":
+            W[L + "self_attn.q_norm.weight"] = nw(H * hd)
+            W[L + "self_attn.k_norm.weight"] = nw(KV * hd)
+            W[L + "post_attention_layernorm.weight"] = nw(E)
+            W[L + "post_feedforward_layernorm.weight"] = nw(E)
+        else:
+            W[L + "input_layernorm.weight"] = nw(E)
+            if kind in ("granite", "granitemoe"):
+                W[L + "post_attention_layernorm.weight"] = nw(E)
+        W[L + "self_attn.q_proj.weight"] = r(H * hd, E)
+        W[L + "self_attn.k_proj.weight"] = r(KV * hd, E)
+        W[L + "self_attn.v_proj.weight"] = r(KV * hd, E)
+        W[L + "self_attn.o_proj.weight"] = r(E, H * hd)
+        if kind == "granitemoe":
+            NE = c["num_local_experts"]
+            W[L + "block_sparse_moe.router.layer.weight"] = r(NE, E) * 5
+            W[L + "block_sparse_moe.input_linear.weight"] = r(NE, 2 * F, E)
+            W[L + "block_sparse_moe.output_linear.weight"] = r(NE, E, F)
+            continue
+        W[L + "mlp.gate_proj.weight"] = r(F, E)
+        W[L + "mlp.up_proj.weight"] = r(F, E)
+        W[L + "mlp.down_proj.weight"] = r(E, F)
     return W
 
 
@@ -506,6 +1134,11 @@ def models(V, SPM_V):
                        head_dim=16, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
                        query_pre_attn_scalar=16, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
                        sliding_window=4096),
+        "gemma3": dict(base, architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", tie_word_embeddings=True,
+                       head_dim=16, rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16,
+                       final_logit_softcapping=None, attn_logit_softcapping=None, sliding_window=512,
+                       sliding_window_pattern=2, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                       rope_scaling={"rope_type": "linear", "factor": 8.0}),
         "phi3": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
                      num_key_value_heads=4, original_max_position_embeddings=128, rope_scaling=None),
         "phi3_long": dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", tie_word_embeddings=False,
@@ -515,10 +1148,110 @@ def models(V, SPM_V):
                                         "short_factor": [1.0, 1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0]}),
         "mixtral": dict(base, architectures=["MixtralForCausalLM"], model_type="mixtral", tie_word_embeddings=False,
                         num_local_experts=4, num_experts_per_tok=2, intermediate_size=32),
+        "qwen2moe": dict(base, architectures=["Qwen2MoeForCausalLM"], model_type="qwen2_moe", tie_word_embeddings=False,
+                         num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                         shared_expert_intermediate_size=48, norm_topk_prob=False, decoder_sparse_step=1,
+                         mlp_only_layers=[], rms_norm_eps=1e-6),
+        "qwen3moe": dict(base, architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe", tie_word_embeddings=False,
+                         head_dim=32, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
+                         norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], rms_norm_eps=1e-6),
+        "phi2": {"architectures": ["PhiForCausalLM"], "model_type": "phi", "hidden_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128,
+                 "layer_norm_eps": 1e-5, "partial_rotary_factor": 0.5, "rope_theta": 10000.0, "hidden_act": "gelu_new",
+                 "qk_layernorm": False, "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        # hidden_act gelu_new: Pythia's exact-erf "gelu" is computed by llama.cpp with the tanh form
+        "gptneox": {"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "hidden_size": 64,
+                    "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256,
+                    "max_position_embeddings": 128, "layer_norm_eps": 1e-5, "rotary_pct": 0.25,
+                    "rotary_emb_base": 10000, "hidden_act": "gelu_new", "use_parallel_residual": True,
+                    "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        # activation gelu_new: llama.cpp computes every GELU in the tanh form
+        "falcon": {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 64,
+                   "num_hidden_layers": 2, "num_attention_heads": 4, "num_kv_heads": 2, "new_decoder_architecture": True,
+                   "multi_query": False, "parallel_attn": True, "bias": False, "alibi": False, "intermediate_size": 256,
+                   "ffn_hidden_size": 256, "activation": "gelu_new",
+                   "layer_norm_epsilon": 1e-5, "max_position_embeddings": 128, "rope_theta": 10000.0,
+                   "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        "falcon7b": {"architectures": ["FalconForCausalLM"], "model_type": "falcon", "hidden_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 4, "new_decoder_architecture": False,
+                     "multi_query": True, "parallel_attn": True, "bias": False, "alibi": False, "intermediate_size": 256,
+                     "activation": "gelu_new", "layer_norm_epsilon": 1e-5, "rope_theta": 10000.0,
+                     "tie_word_embeddings": False, "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        "starcoder2": dict(base, architectures=["Starcoder2ForCausalLM"], model_type="starcoder2", tie_word_embeddings=True,
+                           norm_epsilon=1e-5, hidden_act="gelu_pytorch_tanh", use_bias=True, rope_theta=100000.0),
+        "stablelm": dict(base, architectures=["StableLmForCausalLM"], model_type="stablelm", tie_word_embeddings=False,
+                         layer_norm_eps=1e-5, partial_rotary_factor=0.25, use_qkv_bias=True, qk_layernorm=False,
+                         use_parallel_residual=False, hidden_act="silu", num_key_value_heads=4),
+        "olmo2": dict(base, architectures=["Olmo2ForCausalLM"], model_type="olmo2", tie_word_embeddings=False,
+                      rms_norm_eps=1e-6),
+        "granite": dict(base, architectures=["GraniteForCausalLM"], model_type="granite", tie_word_embeddings=True,
+                        embedding_multiplier=12.0, attention_multiplier=0.015625 * 4, residual_multiplier=0.22,
+                        logits_scaling=8.0),
+        "granitemoe": dict(base, architectures=["GraniteMoeForCausalLM"], model_type="granitemoe",
+                           tie_word_embeddings=True, embedding_multiplier=12.0, attention_multiplier=0.0625,
+                           residual_multiplier=0.22, logits_scaling=8.0, num_local_experts=4, num_experts_per_tok=2,
+                           intermediate_size=32),
+        "commandr": dict(base, architectures=["CohereForCausalLM"], model_type="cohere", tie_word_embeddings=True,
+                         layer_norm_eps=1e-5, logit_scale=0.0625 * 8, use_qk_norm=False, rms_norm_eps=None),
+        "deepseek2": dict(base, architectures=["DeepseekV2ForCausalLM"], model_type="deepseek_v2", tie_word_embeddings=False,
+                          num_key_value_heads=4, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
+                          v_head_dim=12, first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2,
+                          n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.0, norm_topk_prob=False,
+                          scoring_func="softmax", topk_method="greedy", rms_norm_eps=1e-6, rope_scaling=None),
+        "deepseek3": dict(base, architectures=["DeepseekV3ForCausalLM"], model_type="deepseek_v3", tie_word_embeddings=False,
+                          num_key_value_heads=4, q_lora_rank=24, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8,
+                          v_head_dim=12, first_k_dense_replace=1, n_routed_experts=4, num_experts_per_tok=2,
+                          n_shared_experts=1, moe_intermediate_size=32, routed_scaling_factor=2.5, norm_topk_prob=True,
+                          scoring_func="sigmoid", topk_method="noaux_tc", n_group=1, topk_group=1, rms_norm_eps=1e-6,
+                          rope_scaling=None),
+        # hidden_act gelu_new: llama.cpp computes every GELU in the tanh form
+        "bert": {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "intermediate_size": 128, "max_position_embeddings": 128,
+                 "layer_norm_eps": 1e-12, "type_vocab_size": 2, "hidden_act": "gelu_new",
+                 "position_embedding_type": "absolute", "vocab_size": V, "bos_token_id": V - 2, "eos_token_id": V - 1},
+        "nomicbert": {"architectures": ["NomicBertModel"], "model_type": "nomic_bert", "n_embd": 64, "n_layer": 2,
+                      "n_head": 4, "n_inner": 96, "n_positions": 128, "layer_norm_epsilon": 1e-12, "type_vocab_size": 2,
+                      "rotary_emb_base": 1000, "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False,
+                      "activation_function": "swiglu", "causal": False, "prenorm": False, "qkv_proj_bias": False,
+                      "mlp_fc1_bias": False, "mlp_fc2_bias": False, "vocab_size": V, "bos_token_id": V - 2,
+                      "eos_token_id": V - 1},
+        "gptoss": dict(base, architectures=["GptOssForCausalLM"], model_type="gpt_oss", tie_word_embeddings=False,
+                       head_dim=16, num_key_value_heads=2, intermediate_size=64, num_local_experts=4,
+                       num_experts_per_tok=2, experts_per_token=2, sliding_window=128, swiglu_limit=7.0,
+                       attention_bias=True, layer_types=["sliding_attention", "full_attention"], rope_scaling=None,
+                       quantization_config={"quant_method": "mxfp4"}),
         "gpt2": {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_embd": 64, "n_layer": 2,
                  "n_head": 4, "n_ctx": 128, "n_positions": 128, "layer_norm_epsilon": 1e-5, "vocab_size": V,
                  "bos_token_id": V - 2, "eos_token_id": V - 1, "activation_function": "gelu_new"},
     }
+
+
+# gpt-oss's MXFP4 experts take Q8_0-rounded activations and a sharp top-k router: the
+# half-precision perturbation of the other weights crosses rounding and routing
+# boundaries (F32 agrees to 1e-6, which checks the conversion itself).
+TOLERANCES = {"gptoss": {"F16": 0.05, "BF16": 0.15}}
+
+PARALLEL = ("phi2", "gptneox")
+OTHER = ("falcon", "starcoder2", "stablelm")
+MISC = ("olmo2", "granite", "granitemoe", "commandr")
+ENCODERS = ("bert", "nomicbert")
+
+# model -> (GGUF architecture, README title)
+TITLES = {
+    "llama": ("llama", "llama (PyTorch .bin)"), "llama_spm": ("llama", "llama, SentencePiece"),
+    "llama3": ("llama", "llama 3.1 rope scaling"), "mistral": ("llama", "mistral"), "mixtral": ("llama", "mixtral"),
+    "qwen2": ("qwen2", "qwen2"), "qwen3": ("qwen3", "qwen3"), "gemma": ("gemma", "gemma"), "gemma2": ("gemma2", "gemma2"),
+    "gemma3": ("gemma3", "gemma3 (text)"),
+    "qwen2moe": ("qwen2moe", "qwen2moe"), "qwen3moe": ("qwen3moe", "qwen3moe"),
+    "phi2": ("phi2", "phi2"), "falcon": ("falcon", "falcon (40B layout)"),
+    "falcon7b": ("falcon", "falcon (7B layout, multi-query)"), "starcoder2": ("starcoder2", "starcoder2"),
+    "stablelm": ("stablelm", "stablelm 2"), "olmo2": ("olmo2", "olmo2"), "granite": ("granite", "granite"),
+    "granitemoe": ("granitemoe", "granitemoe"), "bert": ("bert", "bert (embeddings)"),
+    "nomicbert": ("nomic-bert", "nomic-bert (embeddings)"), "gptoss": ("gpt-oss", "gpt-oss (MXFP4 experts)"),
+    "deepseek2": ("deepseek2", "deepseek-v2 (MLA, softmax MoE)"), "deepseek3": ("deepseek2", "deepseek-v3 (MLA, sigmoid MoE)"),
+    "commandr": ("command-r", "command-r (cohere)"), "gptneox": ("gptneox", "gpt-neox"),
+    "phi3": ("phi3", "phi3 / phi4"), "phi3_long": ("phi3", "phi3 long rope"), "gpt2": ("gpt2", "gpt2"),
+}
 
 
 def build(outdir):
@@ -539,13 +1272,25 @@ def build(outdir):
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(c, f, indent=1)
         g = torch.Generator().manual_seed(sum(map(ord, name)))
-        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama", "phi3_long": "phi3"}.get(name, name)
+        kind = {"mistral": "llama", "llama_spm": "llama", "llama3": "llama", "phi3_long": "phi3", "falcon7b": "falcon"}.get(name, name)
         if name == "gpt2":
             W = gpt2_weights(c, g)
+        elif kind in PARALLEL:
+            W = parallel_weights(c, kind, g)
+        elif kind in OTHER:
+            W = other_weights(c, kind, g)
+        elif kind in MISC:
+            W = misc_weights(c, kind, g)
+        elif kind in ("deepseek2", "deepseek3"):
+            W = deepseek_weights(c, g)
+        elif kind in ENCODERS:
+            W = encoder_weights(c, kind, g)
+        elif kind == "gptoss":
+            W = gptoss_weights(c, g)
         else:
             W = decoder_weights(c, kind, g, c["tie_word_embeddings"])
         # the reference uses the float32-rounded weights the files hold
-        W = {k: v.to(torch.float32).to(torch.float64) for k, v in W.items()}
+        W = {k: v if v.dtype == torch.uint8 else v.to(torch.float32).to(torch.float64) for k, v in W.items()}
         if name == "gemma":  # a stored tied head, which the converter must drop
             W["lm_head.weight"] = W["model.embed_tokens.weight"].clone()
         if name == "llama":  # PyTorch weights, to cover the .bin path
@@ -558,12 +1303,30 @@ def build(outdir):
             with torch.no_grad():
                 if name == "gpt2":
                     logits = gpt2_forward(c, W, ids)
+                elif kind in PARALLEL:
+                    logits = parallel_forward(c, W, ids, kind)
+                elif kind == "falcon":
+                    logits = falcon_forward(c, W, ids)
+                elif kind in OTHER:
+                    logits = ln_decoder_forward(c, W, ids, kind)
+                elif kind in MISC:
+                    logits = misc_forward(c, W, ids, kind)
+                elif kind in ("deepseek2", "deepseek3"):
+                    logits = deepseek_forward(c, W, ids)
+                elif kind in ENCODERS:
+                    logits = encoder_forward(c, W, ids, kind)
+                elif kind == "gptoss":
+                    logits = gptoss_forward(c, W, ids)
                 else:
                     logits = decoder_forward(c, W, ids, kind)
             prompts.append({"ids": ids, "logits": logits.tolist()})
         with open(os.path.join(d, "tokenizer_config.json")) as f:
             template = json.load(f)["chat_template"]
-        ref["models"][name] = {"chat_template": template, "add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
+        family, title = TITLES[name]
+        ref["models"][name] = {"family": family, "title": title, "embed": kind in ENCODERS,
+                               "tolerance": TOLERANCES.get(name, {}),
+                               "tokenizer": "SentencePiece" if tok is not bpe else "byte-level BPE",
+                               "chat_template": template, "add_bos": add_bos, "bos": c["bos_token_id"], "prompts": prompts,
                                "tokens": [tok.encode(x) for x in STRINGS]}
     with open(os.path.join(outdir, "reference.json"), "w") as f:
         json.dump(ref, f)
@@ -631,9 +1394,21 @@ def run_llama(libdir, gguf, prompts_path):
     tmpl = L.llama_model_chat_template(model, None)
     out = {"chat_template": tmpl.decode("utf-8") if tmpl else None, "n_vocab": n_vocab, "tokens": [tokenize(s, False) for s in req["strings"]],
            "special": [tokenize(s, True) for s in req["strings"]], "logits": [], "exact_kv": False}
+    embed = req.get("embed", False)
+    L.llama_model_n_embd.argtypes = [ctypes.c_void_p]
+    L.llama_encode.argtypes = [ctypes.c_void_p, Batch]
+    L.llama_get_embeddings_ith.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    L.llama_get_embeddings_ith.restype = ctypes.POINTER(ctypes.c_float)
     for ids in req["ids"]:
         cp = L.llama_context_default_params()
         raw = bytes(cp.b)
+        if embed:
+            # Offsets from llama.h of the same release: pooling_type at 44 (-1, from the model),
+            # embeddings at 128 (false); refuse to guess on another layout.
+            if struct.unpack_from("<i", raw, 44)[0] != -1 or raw[128] != 0:
+                raise SystemExit("llama_context_params layout differs from the llama.h this script knows")
+            struct.pack_into("<i", cp.b, 44, 0)  # LLAMA_POOLING_TYPE_NONE: per-token hidden states
+            cp.b[128] = 1
         # Offsets from llama.h of the same release: n_batch at 4, n_threads at 28, flash_attn_type at 52,
         # type_k/type_v at 104/108 (GGML_TYPE_F16 = 1 by default). Checked before use,
         # so a different layout only costs KV-cache precision.
@@ -649,11 +1424,20 @@ def run_llama(libdir, gguf, prompts_path):
         if not ctx:
             raise SystemExit("llama_init_from_model failed")
         arr = (ctypes.c_int32 * len(ids))(*ids)
-        rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(ids)))
-        if rc != 0:
-            raise SystemExit("llama_decode returned %d" % rc)
-        p = L.llama_get_logits_ith(ctx, -1)
-        out["logits"].append([p[i] for i in range(n_vocab)])
+        if embed:
+            rc = L.llama_encode(ctx, L.llama_batch_get_one(arr, len(ids)))
+            if rc != 0:
+                raise SystemExit("llama_encode returned %d" % rc)
+            p = L.llama_get_embeddings_ith(ctx, -1)
+            if not p:
+                raise SystemExit("llama_get_embeddings_ith returned NULL")
+            out["logits"].append([p[i] for i in range(L.llama_model_n_embd(model))])
+        else:
+            rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(ids)))
+            if rc != 0:
+                raise SystemExit("llama_decode returned %d" % rc)
+            p = L.llama_get_logits_ith(ctx, -1)
+            out["logits"].append([p[i] for i in range(n_vocab)])
         L.llama_free(ctx)
     L.llama_model_free(model)
     json.dump(out, sys.stdout)
