@@ -68,27 +68,10 @@ var steps = []string{stepRun, stepOptimize, stepDynamic, stepStatic, stepGlobal,
 // expectedFail lists the steps known to fail on a model, with the reason and who fixes it.
 // A listed step that passes fails the test, so the list is flipped as the fixes land.
 var expectedFail = map[string]string{
-	// onnxprep (issue 10 items 1, 4): Paddle2ONNX stores every weight as a Constant node,
-	// so quantize finds no weight initializer (and writes an unchanged copy), prune finds
-	// no layers.
-	"paddle_ocr_cls/" + stepDynamic:    "onnxprep: weights are Constant nodes, nothing is quantized (with it: passes, 35%, cos 0.995)",
-	"paddle_ocr_cls/" + stepStatic:     "onnxprep: weights are Constant nodes, nothing is quantized (with it: cos 0.9999, but 315 Q/DQ nodes with Paddle's long names make the file 47%; qoperator 41%)",
-	"paddle_ocr_cls/" + stepGlobal:     "onnxprep: weights are Constant nodes, prune finds 0 layers (with it: passes)",
-	"paddle_ocr_cls/" + stepStructured: "onnxprep: weights are Constant nodes, structured pruning removes nothing and exits 0 (with it: declines, a Mul joins two activations)",
-	"paddle_ocr_det/" + stepDynamic:    "onnxprep: weights are Constant nodes, nothing is quantized (with it: 27%, cos 0.980 < 0.99)",
-	"paddle_ocr_det/" + stepStatic:     "onnxprep: weights are Constant nodes, nothing is quantized (with it: 30%, cos 0.985 < 0.99)",
-	"paddle_ocr_det/" + stepGlobal:     "onnxprep: weights are Constant nodes, prune finds 0 layers (with it: passes)",
-	"paddle_ocr_det/" + stepStructured: "onnxprep: weights are Constant nodes, structured pruning removes nothing and exits 0 (with it: declines, a Mul joins two activations)",
-	"paddle_ocr_rec/" + stepDynamic:    "onnxprep: weights are Constant nodes, nothing is quantized (with it: 27%, cos 0.80: ConvInteger is per-tensor)",
-	"paddle_ocr_rec/" + stepStatic:     "onnxprep: weights are Constant nodes, nothing is quantized (with it: passes, 28%, cos 0.992)",
-	"paddle_ocr_rec/" + stepGlobal:     "onnxprep: weights are Constant nodes, prune finds 0 layers (with it: passes)",
-	"paddle_ocr_rec/" + stepStructured: "onnxprep: weights are Constant nodes, structured pruning removes nothing and exits 0 (with it: declines, a Mul joins two activations)",
-	// onnxshape (issue 10 item 2): structured pruning learns value shapes on random inputs
-	// with every symbolic dimension 1, whatever --input says; a 1-sample signal is
-	// shorter than the STFT kernel.
-	"oww_melspectrogram/" + stepStructured: "onnxshape: shape run uses 1 sample for the symbolic length (STFT Conv kernel 512); with --shape it declines at an Unsqueeze",
-	"silero_vad_op15/" + stepStructured:    "onnxshape: shape run uses 1 sample for the symbolic length (STFT Conv kernel 256); with --shape it declines at a Slice",
-	// Not in anybody's area yet.
+	"paddle_ocr_cls/" + stepStatic:      "size: 315 Q/DQ nodes with Paddle's long names make the file 49% (cos 0.9999)",
+	"paddle_ocr_det/" + stepDynamic:     "accuracy: cos 0.980 < 0.99",
+	"paddle_ocr_det/" + stepStatic:      "accuracy: cos 0.985 < 0.99",
+	"paddle_ocr_rec/" + stepDynamic:     "accuracy: cos 0.80: ConvInteger takes one weight scale per tensor",
 	"oww_melspectrogram/" + stepDynamic: "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
 	"oww_melspectrogram/" + stepStatic:  "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
 	"silero_vad_op15/" + stepDynamic:    "gap: the LSTM cell's weights (128k of 309k) are Sliced inside an If branch; quantize does not enter subgraphs",
@@ -96,7 +79,6 @@ var expectedFail = map[string]string{
 	"silero_vad_v6/" + stepDynamic:      "gap: every weight is a Constant node inside If branches; quantize does not enter subgraphs",
 	"silero_vad_v6/" + stepStatic:       "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
 	"silero_vad_v6/" + stepGlobal:       "gap: every weight is a Constant node inside If branches; prune does not enter subgraphs",
-	"silero_vad_v6/" + stepStructured:   "onnxshape: exits 0 having removed nothing (with it: declines, no Conv/Gemm/MatMul with a weight initializer)",
 }
 
 // structuredReason matches the messages by which structured pruning declines a graph
@@ -334,10 +316,8 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 
 	optPath := filepath.Join(work, "opt.onnx")
 	res[stepOptimize] = func() result {
-		// optimize's own check defaults to 1e-5; Refit and ONNX Runtime already differ by
-		// 1.4e-5 on PP-OCRv4 det, whose outputs BN folding moves by 1.1e-5. The check
-		// that matters here is against ONNX Runtime, below.
-		if out, err := runCmd(bin, append([]string{"optimize", path, optPath, "--tolerance", "1e-4"}, inputFlags...)...); err != nil {
+		// optimize's own check at its default tolerance, then against ONNX Runtime.
+		if out, err := runCmd(bin, append([]string{"optimize", path, optPath}, inputFlags...)...); err != nil {
 			return result{err: fmt.Errorf("refit optimize: %v: %s", err, out)}
 		}
 		got, err := runORT(t, nodeModules, work, "opt", optPath, evalFiles)
