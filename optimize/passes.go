@@ -137,7 +137,53 @@ func liftConstants(g *state) (int, error) {
 			}
 		}
 	}
+	for _, n := range g.G.Node {
+		if n != nil {
+			for _, sg := range graph.Subgraphs(n) {
+				changes += liftInSubgraph(sg, maxBytes)
+			}
+		}
+	}
 	return changes, nil
+}
+
+// liftInSubgraph lifts sg's Constant nodes (and those of its own subgraphs) into
+// sg's initializers, under the rules of liftConstants: If branches and Loop bodies
+// (silero VAD keeps every weight there) then hold their weights where quantize and
+// prune look for them. ONNX lets a subgraph hold initializers; outer nodes cannot see
+// them, and nothing outside read the Constant's output anyway.
+func liftInSubgraph(sg *onnxpb.GraphProto, maxBytes int64) int {
+	e := graph.NewEditor(sg)
+	written := map[string]int{}
+	for _, n := range sg.Node {
+		for _, o := range n.GetOutput() {
+			written[o]++
+		}
+	}
+	changes := 0
+	for _, n := range sg.Node {
+		if !onnx.IsConstantNode(n) {
+			continue
+		}
+		out := n.Output[0]
+		if e.IsOutput(out) || e.IsInput(out) || e.Initializer(out) != nil || written[out] > 1 || len(n.Input) > 0 {
+			continue
+		}
+		tp, err := onnx.ConstantValue(n, maxBytes)
+		if err != nil {
+			continue
+		}
+		e.AddInitializer(tp)
+		e.Remove(n)
+		changes++
+	}
+	e.Compact()
+	for _, n := range sg.Node {
+		for _, inner := range graph.Subgraphs(n) {
+			changes += liftInSubgraph(inner, maxBytes)
+		}
+	}
+	return changes
 }
 
 // writers counts the nodes writing each value: a value written twice makes the graph

@@ -13,6 +13,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
+	"github.com/refit-ml/refit/runtime"
 )
 
 // ErrNeedCalibration is returned when a method needs calibration data and got none.
@@ -43,6 +44,7 @@ type Report struct {
 // target is a node that can be quantized.
 type target struct {
 	label string
+	sc    int // scope: 0 for the main graph, else a subgraph (see scopesOf)
 	node  *onnxpb.NodeProto
 	x     string // activation input
 	w     string // weight initializer
@@ -59,7 +61,9 @@ type target struct {
 type Quantizer struct {
 	mp      *onnxpb.ModelProto
 	opts    Options
+	scopes  []*scope // q.mp's graphs
 	targets []*target
+	stores  []*storeTarget // recurrent nodes whose weights are stored in int8
 	skipped []NodeReport
 	ranges  map[string][2]float64
 	alias   map[string]string // a node output read only by a Relu -> the Relu's output
@@ -103,6 +107,9 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 		q.reluAlias()
 		names := map[string]bool{}
 		for _, t := range q.targets {
+			if t.sc > 0 {
+				continue // quantized dynamically: calibration observes main-graph values
+			}
 			names[q.rangeOf(t.x)] = true
 			names[q.rangeOf(t.node.GetOutput()[0])] = true
 		}
@@ -137,6 +144,9 @@ func (q *Quantizer) reluAlias() {
 	e := graph.NewEditor(q.mp.GetGraph())
 	readers := e.ConsumerIndex()
 	for _, t := range q.targets {
+		if t.sc > 0 {
+			continue
+		}
 		out := t.node.GetOutput()[0]
 		r := readers[out]
 		if len(r) == 1 && r[0].Node.GetOpType() == "Relu" && !e.IsOutput(out) {
@@ -159,6 +169,9 @@ func (q *Quantizer) Targets() []string {
 	for _, t := range q.targets {
 		out = append(out, t.label)
 	}
+	for _, t := range q.stores {
+		out = append(out, t.label)
+	}
 	return out
 }
 
@@ -174,7 +187,7 @@ var ErrNothingToQuantize = errors.New("onnxq: nothing to quantize")
 // wrapping ErrNothingToQuantize that names why: the operator types the model lacks
 // (and those it has), or every candidate node's reason for staying float.
 func (q *Quantizer) CheckTargets() error {
-	if len(q.targets) > 0 {
+	if len(q.targets) > 0 || len(q.stores) > 0 {
 		return nil
 	}
 	if len(q.skipped) > 0 {
@@ -225,12 +238,27 @@ func (q *Quantizer) findTargets() error {
 	if err != nil {
 		return err
 	}
-	e := graph.NewEditor(q.mp.GetGraph())
-	for i, n := range q.mp.GetGraph().GetNode() {
+	q.scopes = scopesOf(q.mp)
+	for sc, scp := range q.scopes {
+		if err := q.findTargetsIn(sc, scp, ops, excl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findTargetsIn adds the candidate nodes of one scope.
+func (q *Quantizer) findTargetsIn(sc int, scp *scope, ops map[string]bool, excl *matcher) error {
+	constant := func(_ *graph.Editor, name string) *runtime.Value { return constantIn(q.scopes, sc, name) }
+	e := scp.e
+	for i, n := range e.G.GetNode() {
 		if !ops[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
 			continue
 		}
 		label := nodeLabel(n, i)
+		if sc > 0 && n.GetName() == "" {
+			label = e.G.GetName() + "/" + label
+		}
 		skip := func(why string) {
 			q.skipped = append(q.skipped, NodeReport{Name: label, OpType: n.GetOpType(), Skip: why})
 		}
@@ -238,8 +266,16 @@ func (q *Quantizer) findTargets() error {
 			skip("excluded")
 			continue
 		}
+		if recurrentOps[n.GetOpType()] {
+			q.findStore(sc, n, label, skip)
+			continue
+		}
+		if sc > 0 && q.opts.Method == WeightOnly && q.opts.Algo != RTN {
+			skip("inside a subgraph: " + q.opts.Algo.String() + " calibrates main-graph values only")
+			continue
+		}
 		in := n.GetInput()
-		if len(in) < 2 || e.Initializer(in[0]) != nil {
+		if tp, _ := initializerIn(q.scopes, sc, in0(in)); len(in) < 2 || tp != nil {
 			skip("input is a constant")
 			continue
 		}
@@ -248,7 +284,7 @@ func (q *Quantizer) findTargets() error {
 			skip("weight is not a float32 initializer")
 			continue
 		}
-		t := &target{label: label, node: n, x: in[0], w: in[1]}
+		t := &target{label: label, sc: sc, node: n, x: in[0], w: in[1]}
 		if len(in) > 2 && in[2] != "" {
 			t.bias = in[2]
 		}
@@ -358,13 +394,16 @@ func splitGemms(mp *onnxpb.ModelProto) {
 // returns the new model; the Quantizer's model is not modified.
 func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*onnxpb.ModelProto, *Report, error) {
 	mp := proto.Clone(q.mp).(*onnxpb.ModelProto)
-	e := graph.NewEditor(mp.GetGraph())
-	// Targets refer to nodes of q.mp; map them by position to the clone.
+	scopes := scopesOf(mp)
+	e := scopes[0].e
+	// Targets refer to nodes of q.mp; map them by scope and position to the clone.
 	index := map[*onnxpb.NodeProto]int{}
-	for i, n := range q.mp.GetGraph().GetNode() {
-		index[n] = i
+	for _, scp := range q.scopes {
+		for i, n := range scp.e.G.GetNode() {
+			index[n] = i
+		}
 	}
-	st := &applyState{e: e, q: q, dql: map[string][3]string{}, qdq: map[string]string{}, qx: map[string][3]string{}}
+	st := &applyState{e: e, scopes: scopes, q: q, dql: map[string][3]string{}, qdq: map[string]string{}, qx: map[string][3]string{}}
 	if q.opts.Method == WeightOnly && q.opts.Algo == AWQ {
 		if err := st.planAWQFolds(only); err != nil {
 			return nil, nil, err
@@ -374,7 +413,7 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 	if q.opts.Method == Static {
 		// Activations that are outputs of quantized nodes are quantized once, there.
 		for _, t := range q.targets {
-			if only == nil || only(t.label) {
+			if t.sc == 0 && (only == nil || only(t.label)) {
 				st.quantizedOut = appendMap(st.quantizedOut, t.node.GetOutput()[0])
 			}
 		}
@@ -386,15 +425,21 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		n := mp.GetGraph().GetNode()[index[t.node]]
+		st.e, st.sc = scopes[t.sc].e, t.sc
+		n := st.e.G.GetNode()[index[t.node]]
 		var nr NodeReport
 		var err error
-		switch q.opts.Method {
-		case Dynamic:
+		switch {
+		case q.opts.Method == Dynamic:
 			nr, err = st.dynamic(t, n)
-		case Static:
+		case q.opts.Method == Static && t.sc > 0:
+			// Calibration observes main-graph values only; inside a branch the
+			// activation is quantized at run time.
+			nr, err = st.dynamic(t, n)
+			nr.Action += " (dynamic: inside a subgraph)"
+		case q.opts.Method == Static:
 			nr, err = st.static(t, n)
-		case WeightOnly:
+		case q.opts.Method == WeightOnly:
 			nr, err = st.weightOnly(t, n)
 		}
 		if err != nil {
@@ -403,8 +448,14 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		nr.Name, nr.OpType = t.label, t.node.GetOpType()
 		rep.Nodes = append(rep.Nodes, nr)
 	}
+	st.e, st.sc = e, 0
+	stored, err := st.applyStores(ctx, only)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Nodes = append(rep.Nodes, stored...)
 	rep.Nodes = append(rep.Nodes, q.skipped...)
-	commit(e)
+	commitScopes(scopes)
 	// An older graph (Paddle2ONNX writes opset 9) is carried to the opset the quantized
 	// operators need, or refused: a lower version would name operators it lacks.
 	if need := quantOpset(mp.GetGraph()); need > 0 {
@@ -436,7 +487,9 @@ func appendMap(m map[string]bool, k string) map[string]bool {
 
 // applyState is one Apply's graph editor plus shared activation quantizers.
 type applyState struct {
-	e            *graph.Editor
+	e            *graph.Editor // the current target's scope
+	sc           int
+	scopes       []*scope
 	q            *Quantizer
 	dql          map[string][3]string // DynamicQuantizeLinear outputs per activation
 	qdq          map[string]string    // dequantized name per activation (static QDQ)
@@ -497,13 +550,14 @@ func (s *applyState) planAWQFolds(only func(string) bool) error {
 // dynQuant returns the DynamicQuantizeLinear outputs (uint8 x, scale, zero point)
 // for activation x, adding the node before anchor the first time.
 func (s *applyState) dynQuant(x string, anchor *onnxpb.NodeProto) [3]string {
-	if r, ok := s.dql[x]; ok {
+	key := s.scoped(x)
+	if r, ok := s.dql[key]; ok {
 		return r
 	}
 	e := s.e
 	r := [3]string{e.Names.Fresh(x + "_quantized"), e.Names.Fresh(x + "_scale"), e.Names.Fresh(x + "_zero_point")}
 	e.InsertBefore(anchor, e.NewNode("DynamicQuantizeLinear", x+"_DynamicQuantizeLinear", []string{x}, r[:]))
-	s.dql[x] = r
+	s.dql[key] = r
 	return r
 }
 
@@ -552,7 +606,7 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 		// ONNX Runtime's ConvInteger has uint8 kernels only.
 		signed = false
 	}
-	dims, w, axis := weightLayout(e, t, op)
+	dims, w, axis := s.weightLayout(t, op)
 	perChannel := o.PerChannel
 	if op == "Conv" && o.Format == FormatQOperator && perChannel && !signed {
 		// ConvInteger takes one weight zero point; asymmetric per-channel would need many.
@@ -601,7 +655,7 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	var biasDims []int64
 	switch {
 	case op == "Conv" && t.bias != "":
-		bias = constant(e, t.bias).Float32s()
+		bias = s.constant(t.bias).Float32s()
 		biasDims = append([]int64{int64(len(bias))}, make([]int64, len(dims)-2)...)
 		for i := 1; i < len(biasDims); i++ {
 			biasDims[i] = 1
@@ -627,11 +681,11 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 func (s *applyState) dynamicQDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, dims []int64, axis int, signed bool, nr NodeReport, typ string) (NodeReport, error) {
 	e := s.e
 	x := s.dynQuant(t.x, n)
-	xdq, ok := s.qdq[t.x]
+	xdq, ok := s.qdq[s.scoped(t.x)]
 	if !ok {
 		xdq = e.Names.Fresh(t.x + "_dequantized")
 		e.InsertBefore(n, e.NewNode("DequantizeLinear", t.x+"_DequantizeLinear", x[:], []string{xdq}))
-		s.qdq[t.x] = xdq
+		s.qdq[s.scoped(t.x)] = xdq
 	}
 	wdq := s.weightDQ(t, n, qw, dims, axis, signed)
 	c := proto.Clone(n).(*onnxpb.NodeProto)
@@ -678,9 +732,9 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 // weightLayout returns the float weight of target t to quantize, its dims and its
 // output-channel axis: Conv weights as they are (axis 0), MatMul/Gemm weights in
 // [K, N] layout (axis 1).
-func weightLayout(e *graph.Editor, t *target, op string) ([]int64, []float32, int) {
+func (s *applyState) weightLayout(t *target, op string) ([]int64, []float32, int) {
 	if op == "Conv" {
-		wv := constant(e, t.w)
+		wv := s.constant(t.w)
 		return wv.Shape, wv.Float32s(), 0
 	}
 	return []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
@@ -738,7 +792,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	o, e := &s.q.opts, s.e
 	signed := !o.UnsignedWeights
 	op := n.GetOpType()
-	dims, w, axis := weightLayout(e, t, op)
+	dims, w, axis := s.weightLayout(t, op)
 	qw := quantizeWeight(w, dims, axis, o.PerChannel, signed, o.ReduceRange)
 	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
 	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
@@ -748,7 +802,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	var bias []float32
 	switch {
 	case op == "Conv" && t.bias != "":
-		bias = constant(e, t.bias).Float32s()
+		bias = s.constant(t.bias).Float32s()
 	case t.c != nil:
 		bias = t.c
 	}
@@ -998,4 +1052,23 @@ func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
 	r.err = relErr(eff, w)
 	q.cache[t.label] = r
 	return r, nil
+}
+
+// scoped keys a value name by the current scope: a value read in two graphs gets a
+// quantizer in each.
+func (s *applyState) scoped(name string) string {
+	if s.sc == 0 {
+		return name
+	}
+	return fmt.Sprintf("%d\x00%s", s.sc, name)
+}
+
+// constant is the float32 initializer name as the current scope reads it.
+func (s *applyState) constant(name string) *runtime.Value { return constantIn(s.scopes, s.sc, name) }
+
+func in0(in []string) string {
+	if len(in) == 0 {
+		return ""
+	}
+	return in[0]
 }
