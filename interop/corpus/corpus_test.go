@@ -74,9 +74,9 @@ var expectedFail = map[string]string{
 	"paddle_ocr_rec/" + stepDynamic:     "accuracy: cos 0.80: ConvInteger takes one weight scale per tensor",
 	"oww_melspectrogram/" + stepDynamic: "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
 	"oww_melspectrogram/" + stepStatic:  "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
-	"silero_vad_op15/" + stepDynamic:    "gap: the LSTM cell's weights (128k of 309k) are Sliced inside an If branch; quantize does not enter subgraphs",
+	"silero_vad_op15/" + stepDynamic:    "accuracy: 28% size (Conv + LSTM weights read inside If branches); the speech probability moves by < 2e-3, but the returned LSTM state (cells saturated at ±1 on these synthetic tones) has cos 0.91",
 	"silero_vad_op15/" + stepStatic:     "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
-	"silero_vad_v6/" + stepDynamic:      "gap: every weight is a Constant node inside If branches; quantize does not enter subgraphs",
+	"silero_vad_v6/" + stepDynamic:      "accuracy: 30% size (every weight is inside If branches, quantized there); the speech probability moves by < 2e-3, but the returned LSTM state has cos 0.91 (as op15)",
 	"silero_vad_v6/" + stepStatic:       "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
 	"silero_vad_v6/" + stepGlobal:       "gap: every weight is a Constant node inside If branches; prune does not enter subgraphs",
 }
@@ -360,9 +360,11 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 		}
 		return result{figure: fig}
 	}
-	// Dynamic quantization covers MatMul/Gemm by default; these graphs are mostly Conv.
-	res[stepDynamic] = quantStep("dynamic", "--op-types", "Conv,MatMul,Gemm")
-	res[stepStatic] = quantStep("static", "--calib", calibDir, "--calib-rows", fmt.Sprint(calibRows*3/4), "--batch-size", "1")
+	// Dynamic quantization covers MatMul/Gemm by default; these graphs are mostly Conv,
+	// and silero's LSTM weights are a third of its parameters (int8 storage).
+	ops := "Conv,MatMul,Gemm,LSTM"
+	res[stepDynamic] = quantStep("dynamic", "--op-types", ops)
+	res[stepStatic] = quantStep("static", "--op-types", ops, "--calib", calibDir, "--calib-rows", fmt.Sprint(calibRows*3/4), "--batch-size", "1")
 
 	res[stepGlobal] = func() result {
 		out := filepath.Join(work, "pruned.onnx")
