@@ -317,7 +317,9 @@ func TestQuantizeMNIST(t *testing.T) {
 		ops     []string // op types that must appear
 	}{
 		{"dynamic", Options{}, 0.01, []string{"DynamicQuantizeLinear", "MatMulInteger"}},
-		{"dynamic-conv", Options{OpTypes: []string{"Conv", "Gemm"}, PerChannel: true}, 0.01, []string{"ConvInteger", "MatMulInteger"}},
+		{"dynamic-conv", Options{OpTypes: []string{"Conv", "Gemm"}}, 0.01, []string{"ConvInteger", "MatMulInteger"}},
+		// Per-channel Conv weights need the QDQ form (ConvInteger has one zero point).
+		{"dynamic-conv-per-channel", Options{OpTypes: []string{"Conv", "Gemm"}, PerChannel: true}, 0.01, []string{"DynamicQuantizeLinear", "DequantizeLinear", "Conv", "MatMulInteger"}},
 		{"dynamic-qdq", Options{Format: FormatQDQ}, 0.01, []string{"DequantizeLinear", "Gemm"}},
 		{"static", Options{Method: Static, PerChannel: true}, 0.01, []string{"QuantizeLinear", "Conv"}},
 		{"static-qoperator", Options{Method: Static, Format: FormatQOperator}, 0.01, []string{"QLinearConv", "QLinearMatMul"}},

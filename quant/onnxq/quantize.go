@@ -602,21 +602,21 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	o, e := &s.q.opts, s.e
 	signed := !o.UnsignedWeights
 	op := n.GetOpType()
-	if op == "Conv" && o.Format == FormatQOperator && signed {
-		// ONNX Runtime's ConvInteger has uint8 kernels only.
+	// ConvInteger has uint8 kernels only in ONNX Runtime and one weight zero point,
+	// so its weights are per tensor; per-channel Conv weights (depthwise layers need
+	// them: PP-OCRv4 rec falls from cosine 0.98 to 0.79 with one scale) go through
+	// the QDQ form instead: DynamicQuantizeLinear + DequantizeLinear + float Conv.
+	convQDQ := op == "Conv" && o.Format == FormatQOperator && o.PerChannel
+	if op == "Conv" && o.Format == FormatQOperator && signed && !convQDQ {
 		signed = false
 	}
 	dims, w, axis := s.weightLayout(t, op)
 	perChannel := o.PerChannel
-	if op == "Conv" && o.Format == FormatQOperator && perChannel && !signed {
-		// ConvInteger takes one weight zero point; asymmetric per-channel would need many.
-		perChannel = false
-	}
 	qw := quantizeWeight(w, dims, axis, perChannel, signed, o.ReduceRange)
 	before := int64(4 * len(w))
 	nr := NodeReport{Error: qw.err, Before: before, After: weightBytes(qw)}
 	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
-	if o.Format == FormatQDQ {
+	if o.Format == FormatQDQ || convQDQ {
 		return s.dynamicQDQ(t, n, qw, dims, axis, signed, nr, typ)
 	}
 	x := s.dynQuant(t.x, n)
