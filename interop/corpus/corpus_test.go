@@ -69,14 +69,13 @@ var steps = []string{stepRun, stepOptimize, stepDynamic, stepStatic, stepGlobal,
 // A listed step that passes fails the test, so the list is flipped as the fixes land.
 var expectedFail = map[string]string{
 	"paddle_ocr_cls/" + stepStatic:      "size: 315 Q/DQ nodes with Paddle's long names make the file 49% (cos 0.9999)",
-	"paddle_ocr_det/" + stepDynamic:     "accuracy: cos 0.980 < 0.99",
 	"paddle_ocr_det/" + stepStatic:      "accuracy: cos 0.985 < 0.99",
-	"paddle_ocr_rec/" + stepDynamic:     "accuracy: cos 0.80: ConvInteger takes one weight scale per tensor",
+	"paddle_ocr_rec/" + stepDynamic:     "accuracy: cos 0.987 (per-channel Conv weights in the QDQ form; with ConvInteger's one scale per tensor it was 0.80)",
 	"oww_melspectrogram/" + stepDynamic: "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
 	"oww_melspectrogram/" + stepStatic:  "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
-	"silero_vad_op15/" + stepDynamic:    "accuracy: 28% size (Conv + LSTM weights read inside If branches); the speech probability moves by < 2e-3, but the returned LSTM state (cells saturated at ±1 on these synthetic tones) has cos 0.91",
+	"silero_vad_op15/" + stepDynamic:    "accuracy: 28% size (Conv + LSTM weights read inside If branches); the speech probability moves by < 2e-3, but the returned LSTM state (cells saturated at ±1 on these synthetic tones) has cos 0.93",
 	"silero_vad_op15/" + stepStatic:     "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
-	"silero_vad_v6/" + stepDynamic:      "accuracy: 30% size (every weight is inside If branches, quantized there); the speech probability moves by < 2e-3, but the returned LSTM state has cos 0.91 (as op15)",
+	"silero_vad_v6/" + stepDynamic:      "accuracy: 30% size (every weight is inside If branches, quantized there); the speech probability moves by < 2e-3, but the returned LSTM state has cos 0.93 (as op15)",
 	"silero_vad_v6/" + stepStatic:       "gap: --calib stacks rows on dimension 0; state [2, batch, 128] has its batch on dimension 1",
 	"silero_vad_v6/" + stepGlobal:       "gap: every weight is a Constant node inside If branches; prune does not enter subgraphs",
 }
