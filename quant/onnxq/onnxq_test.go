@@ -3,6 +3,7 @@ package onnxq
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -592,5 +593,49 @@ func TestBatchesShareScalars(t *testing.T) {
 	calls := 0
 	if err := only(func(map[string]*runtime.Value) error { calls++; return nil }); err != nil || calls != 1 {
 		t.Errorf("scalars only: %d batches (%v), want 1", calls, err)
+	}
+}
+
+// A recurrent state whose first dimension is not the rows' (silero VAD's [2, 1, 128]
+// beside rows of audio) goes whole to every batch and to both halves of a split.
+func TestBatchesShareWholeInputs(t *testing.T) {
+	audio, _ := runtime.FromSlice(make([]float32, 5*4), 5, 4)
+	bias, _ := runtime.FromSlice(make([]float32, 5*3), 5, 3)
+	state, _ := runtime.FromSlice(make([]float32, 2*1*8), 2, 1, 8)
+	in := map[string]*runtime.Value{"audio": audio, "bias": bias, "state": state}
+	// The model fixes state's first dimension to 2 and bias's to 5.
+	whole := Whole(in, map[string]int64{"state": 2, "bias": 5})
+	if !maps.Equal(whole, map[string]bool{"state": true}) {
+		t.Fatalf("Whole = %v, want state", whole)
+	}
+	if rows, err := Rows(in, whole); rows != 5 || err != nil {
+		t.Errorf("Rows = %d, %v; want 5", rows, err)
+	}
+	if _, err := Batches(in, 2); err == nil {
+		t.Error("Batches without whole inputs accepted rows 5 and 2")
+	}
+	feed, err := BatchesOf(in, whole, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	if err := feed(func(b map[string]*runtime.Value) error {
+		if b["state"] != state {
+			t.Errorf("batch got state %v, want it whole", b["state"].Shape)
+		}
+		got = append(got, b["audio"].Shape[0], b["bias"].Shape[0])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int64{2, 2, 2, 2, 1, 1}) {
+		t.Errorf("batch rows %v, want [2 2 2 2 1 1]", got)
+	}
+	head, tail, err := SplitOf(in, whole, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head["state"] != state || tail["state"] != state || head["audio"].Shape[0] != 3 || tail["bias"].Shape[0] != 2 {
+		t.Errorf("Split: head %v, tail %v", head, tail)
 	}
 }
