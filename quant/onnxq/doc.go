@@ -40,7 +40,12 @@
 //
 // # Invariants
 //
-// Inputs are never modified; Apply returns a new ModelProto. Quantized nodes keep
+// Inputs are never modified; Apply returns a new ModelProto. Generated values are
+// named after the value they quantize with short suffixes (_q, _dq, _s, _zp, _f for a
+// node's float output before its Q/DQ), Q/DQ nodes are unnamed, zero points that are
+// zero by default (symmetric int8 weights, int32 biases) are omitted and inferred
+// value_info is dropped: Paddle2ONNX names values with 20-30 characters, and on a
+// small model those made a quarter of the quantized file. Quantized nodes keep
 // their output names, so graph outputs and downstream nodes are untouched. Node
 // labels are node names, or OpType_index for unnamed nodes; Exclude matches them
 // exactly or as anchored regular expressions. Output is deterministic.

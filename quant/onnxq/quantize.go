@@ -473,6 +473,11 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 			}
 		}
 	}
+	if q.opts.Method != WeightOnly {
+		// Shapes the preparation inferred: a cache readers recompute, and on a small
+		// graph of many quantized tensors a tenth of the file.
+		mp.Graph.ValueInfo = nil
+	}
 	rep.SizeAfter = int64(proto.Size(mp))
 	return mp, rep, nil
 }
@@ -555,8 +560,8 @@ func (s *applyState) dynQuant(x string, anchor *onnxpb.NodeProto) [3]string {
 		return r
 	}
 	e := s.e
-	r := [3]string{e.Names.Fresh(x + "_quantized"), e.Names.Fresh(x + "_scale"), e.Names.Fresh(x + "_zero_point")}
-	e.InsertBefore(anchor, e.NewNode("DynamicQuantizeLinear", x+"_DynamicQuantizeLinear", []string{x}, r[:]))
+	r := [3]string{e.Names.Fresh(x + "_q"), e.Names.Fresh(x + "_s"), e.Names.Fresh(x + "_zp")}
+	e.InsertBefore(anchor, qdqNode("DynamicQuantizeLinear", []string{x}, r[:]))
 	s.dql[key] = r
 	return r
 }
@@ -576,14 +581,14 @@ func float64s(v []float32) []float64 {
 // weight's shape, scaleDims the shape of per-channel parameters.
 func (s *applyState) weightInits(base string, dims []int64, qw *quantWeight, scaleDims []int64, signed bool) (wq, sc, zp string) {
 	e := s.e
-	wq = int8Init(e, base+"_quantized", dims, qw.q, signed)
+	wq = int8Init(e, base+"_q", dims, qw.q, signed)
 	if len(qw.scales) == 1 {
-		sc = e.Float(base+"_scale", nil, qw.scales)
-		zp = int8Init(e, base+"_zero_point", nil, qw.zps, signed)
+		sc = e.Float(base+"_s", nil, qw.scales)
+		zp = int8Init(e, base+"_zp", nil, qw.zps, signed)
 		return
 	}
-	sc = e.Float(base+"_scale", scaleDims, qw.scales)
-	zp = int8Init(e, base+"_zero_point", scaleDims, qw.zps, signed)
+	sc = e.Float(base+"_s", scaleDims, qw.scales)
+	zp = int8Init(e, base+"_zp", scaleDims, qw.zps, signed)
 	return
 }
 
@@ -634,13 +639,13 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
 	if op == "Conv" && len(qw.scales) > 1 {
 		// ConvInteger's zero point is a scalar; symmetric weights have zero everywhere.
-		zp = int8Init(e, t.w+"_zero_point", nil, []int32{qw.zps[0]}, signed)
+		zp = int8Init(e, t.w+"_zp", nil, []int32{qw.zps[0]}, signed)
 	} else if len(qw.scales) > 1 {
-		zp = int8Init(e, t.w+"_zero_point", []int64{int64(len(qw.zps))}, qw.zps, signed)
+		zp = int8Init(e, t.w+"_zp", []int64{int64(len(qw.zps))}, qw.zps, signed)
 	}
 	acc := e.Names.Fresh(out + "_int32")
 	accF := e.Names.Fresh(out + "_int32_float")
-	scale := e.Names.Fresh(out + "_scale")
+	scale := e.Names.Fresh(out + "_s")
 	var nodes []*onnxpb.NodeProto
 	if op == "Conv" {
 		nodes = append(nodes, e.NewNode("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc},
@@ -683,8 +688,8 @@ func (s *applyState) dynamicQDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight,
 	x := s.dynQuant(t.x, n)
 	xdq, ok := s.qdq[s.scoped(t.x)]
 	if !ok {
-		xdq = e.Names.Fresh(t.x + "_dequantized")
-		e.InsertBefore(n, e.NewNode("DequantizeLinear", t.x+"_DequantizeLinear", x[:], []string{xdq}))
+		xdq = e.Names.Fresh(t.x + "_dq")
+		e.InsertBefore(n, qdqNode("DequantizeLinear", x[:], []string{xdq}))
 		s.qdq[s.scoped(t.x)] = xdq
 	}
 	wdq := s.weightDQ(t, n, qw, dims, axis, signed)
@@ -720,8 +725,12 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 		scaleDims = []int64{int64(len(qw.scales))}
 	}
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
-	wdq := e.Names.Fresh(t.w + "_dequantized")
-	dq := e.NewNode("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sc, zp}, []string{wdq})
+	wdq := e.Names.Fresh(t.w + "_dq")
+	in := []string{wq, sc, zp}
+	if signed && !slices.ContainsFunc(qw.zps, func(z int32) bool { return z != 0 }) {
+		in = in[:2] // symmetric int8: the zero point defaults to 0
+	}
+	dq := qdqNode("DequantizeLinear", in, []string{wdq})
 	if len(qw.scales) > 1 {
 		graph.SetInt(dq, "axis", int64(axis))
 	}
@@ -758,12 +767,12 @@ func (s *applyState) actQDQ(x string, anchor *onnxpb.NodeProto) string {
 	}
 	e := s.e
 	scale, zp, signed := s.actParams(x)
-	sc := e.Float(x+"_scale", nil, []float32{scale})
-	z := int8Init(e, x+"_zero_point", nil, []int32{zp}, signed)
-	xq, xdq := e.Names.Fresh(x+"_quantized"), e.Names.Fresh(x+"_dequantized")
+	sc := e.Float(x+"_s", nil, []float32{scale})
+	z := int8Init(e, x+"_zp", nil, []int32{zp}, signed)
+	xq, xdq := e.Names.Fresh(x+"_q"), e.Names.Fresh(x+"_dq")
 	e.InsertBefore(anchor,
-		e.NewNode("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}),
-		e.NewNode("DequantizeLinear", x+"_DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
+		qdqNode("QuantizeLinear", []string{x, sc, z}, []string{xq}),
+		qdqNode("DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
 	s.qdq[x] = xdq
 	return xdq
 }
@@ -776,10 +785,10 @@ func (s *applyState) actQ(x string, anchor *onnxpb.NodeProto) [3]string {
 	}
 	e := s.e
 	scale, zp, signed := s.actParams(x)
-	sc := e.Float(x+"_scale", nil, []float32{scale})
-	z := int8Init(e, x+"_zero_point", nil, []int32{zp}, signed)
-	xq := e.Names.Fresh(x + "_quantized")
-	e.InsertBefore(anchor, e.NewNode("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}))
+	sc := e.Float(x+"_s", nil, []float32{scale})
+	z := int8Init(e, x+"_zp", nil, []int32{zp}, signed)
+	xq := e.Names.Fresh(x + "_q")
+	e.InsertBefore(anchor, qdqNode("QuantizeLinear", []string{x, sc, z}, []string{xq}))
 	r := [3]string{xq, sc, z}
 	s.qx[x] = r
 	return r
@@ -807,7 +816,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 		bias = t.c
 	}
 	// Bias as int32 with scale x_scale * w_scale, as ONNX Runtime's quantizer.
-	quantBias := func() (q string, sc string, zp string) {
+	quantBias := func() (q string, sc string) {
 		bq := make([]int32, len(bias))
 		bs := make([]float32, len(qw.scales))
 		for c := range bs {
@@ -818,11 +827,11 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			v := math.RoundToEven(float64(b / sc))
 			bq[i] = int32(min(max(v, math.MinInt32), math.MaxInt32))
 		}
-		q = e.Int32(t.w+"_bias_quantized", []int64{int64(len(bias))}, bq)
+		q = e.Int32(t.w+"_bias_q", []int64{int64(len(bias))}, bq)
 		if len(bs) == 1 {
-			return q, e.Float(t.w+"_bias_scale", nil, bs), e.Int32(t.w+"_bias_zero_point", nil, []int32{0})
+			return q, e.Float(t.w+"_bias_s", nil, bs)
 		}
-		return q, e.Float(t.w+"_bias_scale", []int64{int64(len(bs))}, bs), e.Int32(t.w+"_bias_zero_point", []int64{int64(len(bs))}, make([]int32, len(bs)))
+		return q, e.Float(t.w+"_bias_s", []int64{int64(len(bs))}, bs)
 	}
 	if o.Format == FormatQDQ {
 		xdq := s.actQDQ(t.x, n)
@@ -831,9 +840,9 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 		graph.SetInput(c, 0, xdq)
 		graph.SetInput(c, 1, wdq)
 		if bias != nil {
-			bq, bs, bz := quantBias()
-			bdq := e.Names.Fresh(t.w + "_bias_dequantized")
-			dq := e.NewNode("DequantizeLinear", t.w+"_bias_DequantizeLinear", []string{bq, bs, bz}, []string{bdq})
+			bq, bs := quantBias()
+			bdq := e.Names.Fresh(t.w + "_bias_dq")
+			dq := qdqNode("DequantizeLinear", []string{bq, bs}, []string{bdq}) // int32: zero point 0
 			if len(qw.scales) > 1 {
 				graph.SetInt(dq, "axis", 0)
 			}
@@ -849,15 +858,15 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			}
 		}
 		// Output: the node writes a raw name; Q/DQ restore the original one.
-		raw := e.Names.Fresh(out + "_float")
+		raw := e.Names.Fresh(out + "_f")
 		graph.SetOutput(c, 0, raw)
 		scale, zp, asigned := s.actParams(out)
-		sc := e.Float(out+"_scale", nil, []float32{scale})
-		z := int8Init(e, out+"_zero_point", nil, []int32{zp}, asigned)
-		oq := e.Names.Fresh(out + "_quantized")
+		sc := e.Float(out+"_s", nil, []float32{scale})
+		z := int8Init(e, out+"_zp", nil, []int32{zp}, asigned)
+		oq := e.Names.Fresh(out + "_q")
 		e.Replace(n, c,
-			e.NewNode("QuantizeLinear", out+"_QuantizeLinear", []string{raw, sc, z}, []string{oq}),
-			e.NewNode("DequantizeLinear", out+"_DequantizeLinear", []string{oq, sc, z}, []string{out}))
+			qdqNode("QuantizeLinear", []string{raw, sc, z}, []string{oq}),
+			qdqNode("DequantizeLinear", []string{oq, sc, z}, []string{out}))
 		nr.Action = fmt.Sprintf("QDQ %s activations, %s weights %s", act, typ, perChannelNote(len(qw.scales) > 1))
 		return nr, nil
 	}
@@ -869,15 +878,15 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	}
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
 	scale, yzp, asigned := s.actParams(out)
-	ys := e.Float(out+"_scale", nil, []float32{scale})
-	yz := int8Init(e, out+"_zero_point", nil, []int32{yzp}, asigned)
-	yq := e.Names.Fresh(out + "_quantized")
+	ys := e.Float(out+"_s", nil, []float32{scale})
+	yz := int8Init(e, out+"_zp", nil, []int32{yzp}, asigned)
+	yq := e.Names.Fresh(out + "_q")
 	var qn *onnxpb.NodeProto
 	switch op {
 	case "Conv":
 		in := []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}
 		if bias != nil {
-			bq, _, _ := quantBias()
+			bq, _ := quantBias()
 			in = append(in, bq)
 		}
 		qn = e.NewNode("QLinearConv", n.GetName()+"_quant", in, []string{yq}, slices.Clone(n.GetAttribute())...)
@@ -886,7 +895,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	default:
 		return nr, fmt.Errorf("op %s in QOperator form: %w", op, refit.ErrUnsupported)
 	}
-	e.Replace(n, qn, e.NewNode("DequantizeLinear", out+"_DequantizeLinear", []string{yq, ys, yz}, []string{out}))
+	e.Replace(n, qn, qdqNode("DequantizeLinear", []string{yq, ys, yz}, []string{out}))
 	nr.Action = fmt.Sprintf("%s %s activations, %s weights %s", qn.GetOpType(), act, typ, perChannelNote(len(qw.scales) > 1))
 	return nr, nil
 }
@@ -895,7 +904,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 func (s *applyState) lastBiasDQ(n *onnxpb.NodeProto) string {
 	nodes := s.e.InsertedBefore(n)
 	for i := len(nodes) - 1; i >= 0; i-- {
-		if nodes[i].GetOpType() == "DequantizeLinear" && len(nodes[i].GetInput()) == 3 {
+		if nodes[i].GetOpType() == "DequantizeLinear" && len(nodes[i].GetInput()) >= 2 {
 			if tp := s.e.Initializer(nodes[i].GetInput()[0]); tp != nil && tp.GetDataType() == graph.ElemInt32 {
 				return nodes[i].GetOutput()[0]
 			}
@@ -1071,4 +1080,11 @@ func in0(in []string) string {
 		return ""
 	}
 	return in[0]
+}
+
+// qdqNode makes an unnamed quantize or dequantize node: nothing refers to these by
+// name, and on graphs with long value names (Paddle2ONNX) a name per node is a few
+// percent of a quantized file.
+func qdqNode(op string, inputs, outputs []string) *onnxpb.NodeProto {
+	return graph.NewNode(op, "", inputs, outputs)
 }
