@@ -30,7 +30,7 @@ func newOptimizeCmd(e *env) *cobra.Command {
 (--only lift-constants,fold-constants,infer-shapes,remove-unused-initializers is the
 preparation every ONNX command runs first), infers static shapes,
 folds constants, removes identities, dropout and dead nodes, folds BatchNorm into
-Conv/Gemm, fuses MatMul+Add into Gemm, merges consecutive Transposes and Reshapes and
+Conv/Gemm and per-channel Mul/Add constants into the Conv before them, fuses MatMul+Add into Gemm, merges consecutive Transposes and Reshapes and
 common subexpressions. Then it runs the original and the result on the same inputs
 (random unless given) and fails if any output moved by more than --tolerance times
 that output's largest magnitude (at least 0.01 of it: an output near zero everywhere

@@ -639,3 +639,29 @@ func TestBatchesShareWholeInputs(t *testing.T) {
 		t.Errorf("Split: head %v, tail %v", head, tail)
 	}
 }
+
+// A channel whose weights are tiny beside its bias (a folded learned scale) gets a
+// wider weight scale, so its int32 bias (scale x_scale * w_scale) does not saturate;
+// other channels keep theirs.
+func TestFitBias(t *testing.T) {
+	w := []float32{1e-9, -2e-9, 1e-9, 0.5, -0.25, 0.125}
+	dims := []int64{2, 3}
+	qw := quantizeWeight(w, dims, 0, true, true, false)
+	before := qw.scales[1]
+	bias := []float32{3, 0.1}
+	const xs = 0.01
+	qw.fitBias(w, dims, bias, xs, true, false)
+	for c, b := range bias {
+		if q := math.Abs(float64(b) / (xs * float64(qw.scales[c]))); q > math.MaxInt32 {
+			t.Errorf("channel %d: bias / scale = %g overflows int32", c, q)
+		}
+	}
+	if qw.scales[1] != before {
+		t.Errorf("channel 1 scale %g, want %g unchanged", qw.scales[1], before)
+	}
+	for i := 3; i < 6; i++ {
+		if got := float32(qw.q[i]) * qw.scales[1]; math.Abs(float64(got-w[i])) > float64(qw.scales[1]) {
+			t.Errorf("w[%d] dequantizes to %g, want %g", i, got, w[i])
+		}
+	}
+}

@@ -815,6 +815,8 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	case t.c != nil:
 		bias = t.c
 	}
+	qw.fitBias(w, dims, bias, xs, signed, o.ReduceRange)
+	nr.Error = qw.err
 	// Bias as int32 with scale x_scale * w_scale, as ONNX Runtime's quantizer.
 	quantBias := func() (q string, sc string) {
 		bq := make([]int32, len(bias))
