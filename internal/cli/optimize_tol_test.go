@@ -33,4 +33,3 @@ func TestOptimizeChanged(t *testing.T) {
 		}
 	}
 }
-
