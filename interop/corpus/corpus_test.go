@@ -68,7 +68,7 @@ var steps = []string{stepRun, stepOptimize, stepDynamic, stepStatic, stepGlobal,
 // expectedFail lists the steps known to fail on a model, with the reason and who fixes it.
 // A listed step that passes fails the test, so the list is flipped as the fixes land.
 var expectedFail = map[string]string{
-	"paddle_ocr_det/" + stepStatic:      "accuracy: cos 0.985 < 0.99",
+	"paddle_ocr_det/" + stepStatic:      "accuracy: cos 0.985; one layer at a time, p2o.Conv.1/2 (the stem's depthwise and pointwise Convs, whose outputs feed learned per-channel affines) cost most: excluding both gives 0.996; entropy calibration 0.988, mse 0.975",
 	"paddle_ocr_rec/" + stepDynamic:     "accuracy: cos 0.987 (per-channel Conv weights in the QDQ form; with ConvInteger's one scale per tensor it was 0.80)",
 	"oww_melspectrogram/" + stepDynamic: "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
 	"oww_melspectrogram/" + stepStatic:  "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",

@@ -45,12 +45,15 @@ func (q *Quantizer) findStore(sc int, n *onnxpb.NodeProto, label string, skip fu
 	}
 	st := &storeTarget{label: label, op: n.GetOpType()}
 	seen := map[storeSource]bool{}
+	traced := map[storeSource]bool{} // each value once: Concats of Concats stay linear
+	producers := map[int]map[string]*onnxpb.NodeProto{}
 	var why string
 	var trace func(sc int, name string, depth int)
 	trace = func(sc int, name string, depth int) {
-		if why != "" {
+		if why != "" || traced[storeSource{sc, name}] {
 			return
 		}
+		traced[storeSource{sc, name}] = true
 		if depth > 16 {
 			why = "weight comes through more than 16 reshaping nodes"
 			return
@@ -76,7 +79,10 @@ func (q *Quantizer) findStore(sc int, n *onnxpb.NodeProto, label string, skip fu
 			if !q.scopes[s].vars[name] {
 				continue
 			}
-			p := q.scopes[s].e.Producers()[name]
+			if producers[s] == nil {
+				producers[s] = q.scopes[s].e.Producers()
+			}
+			p := producers[s][name]
 			if p == nil || !reshaping[p.GetOpType()] || !graph.IsDefaultDomain(p) {
 				why = fmt.Sprintf("weight %s is computed (not a reshaped initializer)", name)
 				return
