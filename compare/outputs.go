@@ -17,6 +17,7 @@ type OutputDiff struct {
 	MaxAbs    float64      `json:"max_abs_error"`
 	MaxRel    float64      `json:"max_rel_error"`
 	Cosine    float64      `json:"cosine"`
+	Scale     float64      `json:"max_abs_value"`            // max |a|: what MaxAbs is relative to
 	Top1      *float64     `json:"top1_agreement,omitempty"` // classifier outputs only
 	KL        *float64     `json:"kl_divergence,omitempty"`  // mean KL(softmax(a) || softmax(b)) per row
 	AccuracyA *float64     `json:"accuracy_a,omitempty"`
@@ -83,6 +84,11 @@ func Output(a, b *tensor.Tensor, labels []int64) OutputDiff {
 	var td TensorDiff
 	Floats(&td, fa, fb)
 	d.MaxAbs, d.MaxRel, d.Cosine = td.MaxAbs, td.MaxRel, td.Cosine
+	for _, v := range fa {
+		if x := math.Abs(float64(v)); x > d.Scale && !math.IsInf(x, 0) {
+			d.Scale = x
+		}
+	}
 	if len(a.Shape) == 2 && a.Shape[1] > 1 && a.DType.Float() {
 		classify(&d, fa, fb, int(a.Shape[0]), int(a.Shape[1]), labels)
 	}

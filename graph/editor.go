@@ -210,6 +210,22 @@ func (e *Editor) AddInitializer(tp *onnxpb.TensorProto) string {
 	return tp.GetName()
 }
 
+// RemoveInitializer drops the initializer called name (its name stays reserved), so
+// that a node can write that name instead.
+func (e *Editor) RemoveInitializer(name string) {
+	if e.inits[name] == nil {
+		return
+	}
+	delete(e.inits, name)
+	kept := e.G.Initializer[:0]
+	for _, t := range e.G.Initializer {
+		if t.GetName() != name {
+			kept = append(kept, t)
+		}
+	}
+	e.G.Initializer = kept
+}
+
 // Float adds a float32 initializer named Fresh(base) and returns its name.
 func (e *Editor) Float(base string, dims []int64, v []float32) string {
 	return e.AddInitializer(FloatTensor(e.Names.Fresh(base), dims, v))

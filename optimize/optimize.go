@@ -41,6 +41,7 @@ func Passes() []Pass {
 		{"fuse-transposes", "merge consecutive Transposes; drop identity permutations", fuseTransposes},
 		{"fuse-reshapes", "merge consecutive Reshapes/Flattens into one Reshape", fuseReshapes},
 		{"fold-batchnorm", "fold BatchNormalization into a preceding Conv or Gemm", foldBatchNorm},
+		{"fold-conv-affine", "fold a per-channel Mul or Add of a constant into the Conv before it", foldConvAffine},
 		{"fuse-matmul-add", "fuse MatMul + Add of a bias into Gemm", fuseMatMulAdd},
 		{"cse", "merge nodes that compute the same thing", eliminateCommonSubexpressions},
 		{"remove-dead", "remove nodes whose outputs are never used", removeDeadNodes},

@@ -42,7 +42,8 @@ func prepareONNX(ctx context.Context, mp *onnxpb.ModelProto) (*onnxpb.ModelProto
 // BatchNormalization folded into Conv/Gemm and MatMul+Add fused into Gemm, so every
 // Conv/MatMul/Gemm reads its weight and bias straight from initializers.
 func preprocessQuantize(ctx context.Context, mp *onnxpb.ModelProto) (*onnxpb.ModelProto, *optimize.Report, error) {
-	out, rep, err := optimize.Model(ctx, mp, &optimize.Options{Fold: eval.Node})
+	// fold-conv-affine would quantize per-channel-scaled Conv outputs per tensor.
+	out, rep, err := optimize.Model(ctx, mp, &optimize.Options{Fold: eval.Node, Skip: []string{"fold-conv-affine"}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("preprocess: %w", err)
 	}

@@ -275,6 +275,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	// Calibration and evaluation data.
 	var calibVals map[string]*runtime.Value
+	var calibWhole map[string]bool // inputs --calib holds once (a recurrent state)
 	var evalSet *inputSet
 	if f.calib != "" {
 		set, err := loadDataset(f.calib, floatSess)
@@ -282,8 +283,9 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 			return err
 		}
 		calibVals = set.values
+		calibWhole = onnxq.Whole(set.values, declaredFirst(floatSess))
 		if f.eval == "" {
-			rows := rowsOf(set.values)
+			rows := rowsOf(set.values, calibWhole)
 			n := f.calibRows
 			if n == 0 {
 				n = rows / 2
@@ -291,7 +293,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 			if n <= 0 || n >= rows {
 				return usageError{fmt.Errorf("--calib %s has %d rows; cannot split %d for calibration and keep the rest for evaluation (give --eval)", f.calib, rows, n)}
 			}
-			head, tail, err := onnxq.Split(set.values, n)
+			head, tail, err := onnxq.SplitOf(set.values, calibWhole, n)
 			if err != nil {
 				return err
 			}
@@ -316,7 +318,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	var feed onnxq.Feed
 	if calibVals != nil {
-		if feed, err = onnxq.Batches(calibVals, f.batch); err != nil {
+		if feed, err = onnxq.BatchesOf(calibVals, calibWhole, f.batch); err != nil {
 			return err
 		}
 	}
@@ -461,13 +463,21 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func rowsOf(vals map[string]*runtime.Value) int64 {
-	for _, v := range vals {
-		if len(v.Shape) > 0 {
-			return v.Shape[0]
+func rowsOf(vals map[string]*runtime.Value, whole map[string]bool) int64 {
+	rows, _ := onnxq.Rows(vals, whole)
+	return max(rows, 0)
+}
+
+// declaredFirst maps each input of s whose first dimension the model fixes to it (see
+// onnxq.Whole).
+func declaredFirst(s *runtime.Session) map[string]int64 {
+	m := map[string]int64{}
+	for _, in := range s.Inputs() {
+		if len(in.Dims) > 0 && in.Dims[0].Param == "" && in.Dims[0].Size > 0 {
+			m[in.Name] = in.Dims[0].Size
 		}
 	}
-	return 0
+	return m
 }
 
 // loadDataset reads model inputs (and labels) from a .npz or a folder of .npy files

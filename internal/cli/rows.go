@@ -13,12 +13,19 @@ import (
 // 1, as many exported models declare it) and vals stack several such batches, it runs
 // them one at a time and stacks the outputs, so held-out data of many rows can
 // evaluate it.
+//
+// Inputs given whole (a recurrent state beside rows of audio, see onnxq.Rows) make it
+// run one row at a time, each with the whole inputs.
 func runRows(ctx context.Context, s *runtime.Session, vals map[string]*runtime.Value) (map[string]*runtime.Value, error) {
 	step := rowStep(s, vals)
+	whole := onnxq.Whole(vals, declaredFirst(s))
+	if rows, err := onnxq.Rows(vals, whole); err == nil && len(whole) > 0 && rows > 1 {
+		step = 1
+	}
 	if step == 0 {
 		return s.Run(ctx, vals)
 	}
-	feed, err := onnxq.Batches(vals, int(step))
+	feed, err := onnxq.BatchesOf(vals, whole, int(step))
 	if err != nil {
 		return nil, err
 	}

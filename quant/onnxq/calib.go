@@ -3,6 +3,7 @@ package onnxq
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -18,22 +19,47 @@ import (
 // batch and its intermediate values are in memory at a time.
 type Feed func(fn func(batch map[string]*runtime.Value) error) error
 
+// Whole lists the inputs a dataset holds once rather than by rows: those whose first
+// dimension the model fixes (declared maps an input to it; absent when symbolic) and
+// that differ there from the rows of the inputs whose first dimension is symbolic. A
+// recurrent state such as silero VAD's [2, batch, 128] has its batch on dimension 1,
+// so it is given whole to every batch, as ONNX Runtime's calibration data readers
+// give per-sample dicts.
+func Whole(inputs map[string]*runtime.Value, declared map[string]int64) map[string]bool {
+	names := slices.Sorted(maps.Keys(inputs))
+	rows := int64(-1)
+	for _, name := range names {
+		if _, fixed := declared[name]; !fixed && len(inputs[name].Shape) > 0 {
+			rows = inputs[name].Shape[0]
+			break
+		}
+	}
+	whole := map[string]bool{}
+	for _, name := range names {
+		v := inputs[name]
+		if d, fixed := declared[name]; fixed && rows >= 0 && len(v.Shape) > 0 && v.Shape[0] == d && d != rows {
+			whole[name] = true
+		}
+	}
+	return whole
+}
+
 // Batches returns a Feed splitting whole arrays along their first dimension into
 // batches of at most n rows. Every array must have the same first dimension, except
 // scalars (a sample rate, a flag), which every batch gets whole.
 func Batches(inputs map[string]*runtime.Value, n int) (Feed, error) {
+	return BatchesOf(inputs, nil, n)
+}
+
+// BatchesOf is Batches that also gives the inputs in whole (see Whole) to every
+// batch.
+func BatchesOf(inputs map[string]*runtime.Value, whole map[string]bool, n int) (Feed, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("onnxq: batch size %d must be positive", n)
 	}
-	rows := int64(-1)
-	for name, v := range inputs {
-		if len(v.Shape) == 0 {
-			continue
-		}
-		if rows >= 0 && v.Shape[0] != rows {
-			return nil, fmt.Errorf("onnxq: input %q has %d rows, others %d", name, v.Shape[0], rows)
-		}
-		rows = v.Shape[0]
+	rows, err := Rows(inputs, whole)
+	if err != nil {
+		return nil, err
 	}
 	if rows < 0 { // scalars only: one batch
 		rows = 1
@@ -43,7 +69,7 @@ func Batches(inputs map[string]*runtime.Value, n int) (Feed, error) {
 			hi := min(rows, lo+int64(n))
 			b := map[string]*runtime.Value{}
 			for name, v := range inputs {
-				if len(v.Shape) == 0 {
+				if len(v.Shape) == 0 || whole[name] {
 					b[name] = v
 					continue
 				}
@@ -61,12 +87,34 @@ func Batches(inputs map[string]*runtime.Value, n int) (Feed, error) {
 	}, nil
 }
 
+// Rows is the first dimension every input but scalars and those in whole shares, or
+// -1 when there is none.
+func Rows(inputs map[string]*runtime.Value, whole map[string]bool) (int64, error) {
+	rows := int64(-1)
+	for _, name := range slices.Sorted(maps.Keys(inputs)) {
+		v := inputs[name]
+		if len(v.Shape) == 0 || whole[name] {
+			continue
+		}
+		if rows >= 0 && v.Shape[0] != rows {
+			return 0, fmt.Errorf("onnxq: input %q has %d rows, others %d", name, v.Shape[0], rows)
+		}
+		rows = v.Shape[0]
+	}
+	return rows, nil
+}
+
 // Split divides whole arrays by rows: the first n rows, and the rest. Scalars go to
 // both halves whole.
 func Split(inputs map[string]*runtime.Value, n int64) (head, tail map[string]*runtime.Value, err error) {
+	return SplitOf(inputs, nil, n)
+}
+
+// SplitOf is Split that also gives the inputs in whole to both halves.
+func SplitOf(inputs map[string]*runtime.Value, whole map[string]bool, n int64) (head, tail map[string]*runtime.Value, err error) {
 	head, tail = map[string]*runtime.Value{}, map[string]*runtime.Value{}
 	for name, v := range inputs {
-		if len(v.Shape) == 0 {
+		if len(v.Shape) == 0 || whole[name] {
 			head[name], tail[name] = v, v
 			continue
 		}

@@ -8,7 +8,14 @@
 //     tensor or per output channel; 7-bit with ReduceRange). QOperator form:
 //     DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul (+ Add bias).
 //     QDQ form: DynamicQuantizeLinear + DequantizeLinear in front of the float node.
-//     ConvInteger gets uint8 weights, the only kind ONNX Runtime's kernel takes.
+//     ConvInteger gets uint8 weights, the only kind ONNX Runtime's kernel takes, and
+//     one scale; per-channel Conv weights use the QDQ form instead.
+//   - Subgraphs: nodes inside If/Loop/Scan bodies are quantized in place, their
+//     weights found in the body or in an enclosing graph; under Static their
+//     activations are quantized dynamically (calibration observes the main graph).
+//   - LSTM/GRU/RNN (when selected): W and R, traced back through reshaping nodes to
+//     initializers in any scope, are stored in int8 behind a per-row
+//     DequantizeLinear; the cell computes in float.
 //   - Static: activation ranges from calibration data run through Refit's runtime
 //     (the observed tensors are added as graph outputs; batches stream through a
 //     Feed, so memory is one batch plus statistics). Ranges by min/max, percentile of
@@ -33,7 +40,12 @@
 //
 // # Invariants
 //
-// Inputs are never modified; Apply returns a new ModelProto. Quantized nodes keep
+// Inputs are never modified; Apply returns a new ModelProto. Generated values are
+// named after the value they quantize with short suffixes (_q, _dq, _s, _zp, _f for a
+// node's float output before its Q/DQ), Q/DQ nodes are unnamed, zero points that are
+// zero by default (symmetric int8 weights, int32 biases) are omitted and inferred
+// value_info is dropped: Paddle2ONNX names values with 20-30 characters, and on a
+// small model those made a quarter of the quantized file. Quantized nodes keep
 // their output names, so graph outputs and downstream nodes are untouched. Node
 // labels are node names, or OpType_index for unnamed nodes; Exclude matches them
 // exactly or as anchored regular expressions. Output is deterministic.

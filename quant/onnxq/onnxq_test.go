@@ -3,6 +3,7 @@ package onnxq
 import (
 	"context"
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -317,7 +318,9 @@ func TestQuantizeMNIST(t *testing.T) {
 		ops     []string // op types that must appear
 	}{
 		{"dynamic", Options{}, 0.01, []string{"DynamicQuantizeLinear", "MatMulInteger"}},
-		{"dynamic-conv", Options{OpTypes: []string{"Conv", "Gemm"}, PerChannel: true}, 0.01, []string{"ConvInteger", "MatMulInteger"}},
+		{"dynamic-conv", Options{OpTypes: []string{"Conv", "Gemm"}}, 0.01, []string{"ConvInteger", "MatMulInteger"}},
+		// Per-channel Conv weights need the QDQ form (ConvInteger has one zero point).
+		{"dynamic-conv-per-channel", Options{OpTypes: []string{"Conv", "Gemm"}, PerChannel: true}, 0.01, []string{"DynamicQuantizeLinear", "DequantizeLinear", "Conv", "MatMulInteger"}},
 		{"dynamic-qdq", Options{Format: FormatQDQ}, 0.01, []string{"DequantizeLinear", "Gemm"}},
 		{"static", Options{Method: Static, PerChannel: true}, 0.01, []string{"QuantizeLinear", "Conv"}},
 		{"static-qoperator", Options{Method: Static, Format: FormatQOperator}, 0.01, []string{"QLinearConv", "QLinearMatMul"}},
@@ -590,5 +593,75 @@ func TestBatchesShareScalars(t *testing.T) {
 	calls := 0
 	if err := only(func(map[string]*runtime.Value) error { calls++; return nil }); err != nil || calls != 1 {
 		t.Errorf("scalars only: %d batches (%v), want 1", calls, err)
+	}
+}
+
+// A recurrent state whose first dimension is not the rows' (silero VAD's [2, 1, 128]
+// beside rows of audio) goes whole to every batch and to both halves of a split.
+func TestBatchesShareWholeInputs(t *testing.T) {
+	audio, _ := runtime.FromSlice(make([]float32, 5*4), 5, 4)
+	bias, _ := runtime.FromSlice(make([]float32, 5*3), 5, 3)
+	state, _ := runtime.FromSlice(make([]float32, 2*1*8), 2, 1, 8)
+	in := map[string]*runtime.Value{"audio": audio, "bias": bias, "state": state}
+	// The model fixes state's first dimension to 2 and bias's to 5.
+	whole := Whole(in, map[string]int64{"state": 2, "bias": 5})
+	if !maps.Equal(whole, map[string]bool{"state": true}) {
+		t.Fatalf("Whole = %v, want state", whole)
+	}
+	if rows, err := Rows(in, whole); rows != 5 || err != nil {
+		t.Errorf("Rows = %d, %v; want 5", rows, err)
+	}
+	if _, err := Batches(in, 2); err == nil {
+		t.Error("Batches without whole inputs accepted rows 5 and 2")
+	}
+	feed, err := BatchesOf(in, whole, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	if err := feed(func(b map[string]*runtime.Value) error {
+		if b["state"] != state {
+			t.Errorf("batch got state %v, want it whole", b["state"].Shape)
+		}
+		got = append(got, b["audio"].Shape[0], b["bias"].Shape[0])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int64{2, 2, 2, 2, 1, 1}) {
+		t.Errorf("batch rows %v, want [2 2 2 2 1 1]", got)
+	}
+	head, tail, err := SplitOf(in, whole, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head["state"] != state || tail["state"] != state || head["audio"].Shape[0] != 3 || tail["bias"].Shape[0] != 2 {
+		t.Errorf("Split: head %v, tail %v", head, tail)
+	}
+}
+
+// A channel whose weights are tiny beside its bias (a folded learned scale) gets a
+// wider weight scale, so its int32 bias (scale x_scale * w_scale) does not saturate;
+// other channels keep theirs.
+func TestFitBias(t *testing.T) {
+	w := []float32{1e-9, -2e-9, 1e-9, 0.5, -0.25, 0.125}
+	dims := []int64{2, 3}
+	qw := quantizeWeight(w, dims, 0, true, true, false)
+	before := qw.scales[1]
+	bias := []float32{3, 0.1}
+	const xs = 0.01
+	qw.fitBias(w, dims, bias, xs, true, false)
+	for c, b := range bias {
+		if q := math.Abs(float64(b) / (xs * float64(qw.scales[c]))); q > math.MaxInt32 {
+			t.Errorf("channel %d: bias / scale = %g overflows int32", c, q)
+		}
+	}
+	if qw.scales[1] != before {
+		t.Errorf("channel 1 scale %g, want %g unchanged", qw.scales[1], before)
+	}
+	for i := 3; i < 6; i++ {
+		if got := float32(qw.q[i]) * qw.scales[1]; math.Abs(float64(got-w[i])) > float64(qw.scales[1]) {
+			t.Errorf("w[%d] dequantizes to %g, want %g", i, got, w[i])
+		}
 	}
 }

@@ -35,6 +35,9 @@ func quantOpset(g *onnxpb.GraphProto) int64 {
 		case "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger":
 			need = max(need, 10)
 		}
+		for _, sg := range graph.Subgraphs(n) {
+			need = max(need, quantOpset(sg))
+		}
 	}
 	return need
 }

@@ -130,7 +130,9 @@ type Options struct {
 	Format Format
 	// OpTypes are the operators to quantize; nil means MatMul and Gemm (Dynamic,
 	// WeightOnly) or Conv, MatMul and Gemm (Static). WeightOnly supports only MatMul
-	// and Gemm.
+	// and Gemm. LSTM, GRU and RNN (Dynamic, Static) keep computing in float on int8
+	// stored weights W and R (traced back through Slice/Concat/... to initializers,
+	// in any scope), behind a per-row DequantizeLinear.
 	OpTypes []string
 	// Exclude lists node names or anchored regular expressions left in float.
 	Exclude []string
@@ -245,8 +247,12 @@ func (o *Options) withDefaults() (Options, error) {
 			if r.Method == WeightOnly {
 				return r, fmt.Errorf("onnxq: weight-only quantization supports MatMul and Gemm, not Conv")
 			}
+		case "LSTM", "GRU", "RNN":
+			if r.Method == WeightOnly {
+				return r, fmt.Errorf("onnxq: weight-only quantization supports MatMul and Gemm, not %s", op)
+			}
 		default:
-			return r, fmt.Errorf("onnxq: op type %q: want Conv, MatMul or Gemm", op)
+			return r, fmt.Errorf("onnxq: op type %q: want Conv, MatMul, Gemm, LSTM, GRU or RNN", op)
 		}
 	}
 	if r.Progress == nil {

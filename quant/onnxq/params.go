@@ -107,3 +107,59 @@ func transpose2(w []float32, rows, cols int) []float32 {
 	}
 	return t
 }
+
+// fitBias widens the weight scale of every channel whose bias, quantized to int32 with
+// scale xScale * weight scale, would overflow, and requantizes that channel's weights:
+// a per-channel scale folded from a tiny learned factor (PP-OCRv4's MobileOne blocks)
+// otherwise saturates the bias, as ONNX Runtime's quantizer guards against too. The
+// widened channel's weights are small beside its bias, so they lose little. w and
+// dims are the float weight qw was made from; bias has one value per channel (or
+// one, broadcast).
+func (qw *quantWeight) fitBias(w []float32, dims []int64, bias []float32, xScale float32, signed, reduce bool) {
+	if len(bias) == 0 || xScale <= 0 {
+		return
+	}
+	r := int8Range(signed, reduce)
+	channels := len(qw.scales)
+	inner := 1
+	if channels > 1 {
+		for _, d := range dims[qw.axis+1:] {
+			inner *= int(d)
+		}
+	}
+	const limit = 1 << 30 // half of int32: headroom for rounding
+	widened := false
+	for c := range channels {
+		need := 0.0
+		for i, b := range bias {
+			if channels == 1 || i%channels == c {
+				need = math.Max(need, math.Abs(float64(b))/(float64(xScale)*limit))
+			}
+		}
+		if float64(qw.scales[c]) >= need {
+			continue
+		}
+		qw.scales[c] = float32(need)
+		widened = true
+		for i, x := range w {
+			if channels == 1 || i/inner%channels == c {
+				qw.q[i] = quantize(x, qw.scales[c], qw.zps[c], r)
+			}
+		}
+	}
+	if widened {
+		var num, den float64
+		for i, x := range w {
+			c := 0
+			if channels > 1 {
+				c = i / inner % channels
+			}
+			d := float64(qw.q[i]-qw.zps[c])*float64(qw.scales[c]) - float64(x)
+			num += d * d
+			den += float64(x) * float64(x)
+		}
+		if den > 0 {
+			qw.err = math.Sqrt(num / den)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
+	"github.com/refit-ml/refit/runtime"
 )
 
 // ErrNeedCalibration is returned when a method needs calibration data and got none.
@@ -43,6 +44,7 @@ type Report struct {
 // target is a node that can be quantized.
 type target struct {
 	label string
+	sc    int // scope: 0 for the main graph, else a subgraph (see scopesOf)
 	node  *onnxpb.NodeProto
 	x     string // activation input
 	w     string // weight initializer
@@ -59,7 +61,9 @@ type target struct {
 type Quantizer struct {
 	mp      *onnxpb.ModelProto
 	opts    Options
+	scopes  []*scope // q.mp's graphs
 	targets []*target
+	stores  []*storeTarget // recurrent nodes whose weights are stored in int8
 	skipped []NodeReport
 	ranges  map[string][2]float64
 	alias   map[string]string // a node output read only by a Relu -> the Relu's output
@@ -103,6 +107,9 @@ func NewQuantizer(ctx context.Context, mp *onnxpb.ModelProto, opts *Options, cal
 		q.reluAlias()
 		names := map[string]bool{}
 		for _, t := range q.targets {
+			if t.sc > 0 {
+				continue // quantized dynamically: calibration observes main-graph values
+			}
 			names[q.rangeOf(t.x)] = true
 			names[q.rangeOf(t.node.GetOutput()[0])] = true
 		}
@@ -137,6 +144,9 @@ func (q *Quantizer) reluAlias() {
 	e := graph.NewEditor(q.mp.GetGraph())
 	readers := e.ConsumerIndex()
 	for _, t := range q.targets {
+		if t.sc > 0 {
+			continue
+		}
 		out := t.node.GetOutput()[0]
 		r := readers[out]
 		if len(r) == 1 && r[0].Node.GetOpType() == "Relu" && !e.IsOutput(out) {
@@ -159,6 +169,9 @@ func (q *Quantizer) Targets() []string {
 	for _, t := range q.targets {
 		out = append(out, t.label)
 	}
+	for _, t := range q.stores {
+		out = append(out, t.label)
+	}
 	return out
 }
 
@@ -174,7 +187,7 @@ var ErrNothingToQuantize = errors.New("onnxq: nothing to quantize")
 // wrapping ErrNothingToQuantize that names why: the operator types the model lacks
 // (and those it has), or every candidate node's reason for staying float.
 func (q *Quantizer) CheckTargets() error {
-	if len(q.targets) > 0 {
+	if len(q.targets) > 0 || len(q.stores) > 0 {
 		return nil
 	}
 	if len(q.skipped) > 0 {
@@ -225,12 +238,27 @@ func (q *Quantizer) findTargets() error {
 	if err != nil {
 		return err
 	}
-	e := graph.NewEditor(q.mp.GetGraph())
-	for i, n := range q.mp.GetGraph().GetNode() {
+	q.scopes = scopesOf(q.mp)
+	for sc, scp := range q.scopes {
+		if err := q.findTargetsIn(sc, scp, ops, excl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findTargetsIn adds the candidate nodes of one scope.
+func (q *Quantizer) findTargetsIn(sc int, scp *scope, ops map[string]bool, excl *matcher) error {
+	constant := func(_ *graph.Editor, name string) *runtime.Value { return constantIn(q.scopes, sc, name) }
+	e := scp.e
+	for i, n := range e.G.GetNode() {
 		if !ops[n.GetOpType()] || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
 			continue
 		}
 		label := nodeLabel(n, i)
+		if sc > 0 && n.GetName() == "" {
+			label = e.G.GetName() + "/" + label
+		}
 		skip := func(why string) {
 			q.skipped = append(q.skipped, NodeReport{Name: label, OpType: n.GetOpType(), Skip: why})
 		}
@@ -238,8 +266,16 @@ func (q *Quantizer) findTargets() error {
 			skip("excluded")
 			continue
 		}
+		if recurrentOps[n.GetOpType()] {
+			q.findStore(sc, n, label, skip)
+			continue
+		}
+		if sc > 0 && q.opts.Method == WeightOnly && q.opts.Algo != RTN {
+			skip("inside a subgraph: " + q.opts.Algo.String() + " calibrates main-graph values only")
+			continue
+		}
 		in := n.GetInput()
-		if len(in) < 2 || e.Initializer(in[0]) != nil {
+		if tp, _ := initializerIn(q.scopes, sc, in0(in)); len(in) < 2 || tp != nil {
 			skip("input is a constant")
 			continue
 		}
@@ -248,7 +284,7 @@ func (q *Quantizer) findTargets() error {
 			skip("weight is not a float32 initializer")
 			continue
 		}
-		t := &target{label: label, node: n, x: in[0], w: in[1]}
+		t := &target{label: label, sc: sc, node: n, x: in[0], w: in[1]}
 		if len(in) > 2 && in[2] != "" {
 			t.bias = in[2]
 		}
@@ -358,13 +394,16 @@ func splitGemms(mp *onnxpb.ModelProto) {
 // returns the new model; the Quantizer's model is not modified.
 func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*onnxpb.ModelProto, *Report, error) {
 	mp := proto.Clone(q.mp).(*onnxpb.ModelProto)
-	e := graph.NewEditor(mp.GetGraph())
-	// Targets refer to nodes of q.mp; map them by position to the clone.
+	scopes := scopesOf(mp)
+	e := scopes[0].e
+	// Targets refer to nodes of q.mp; map them by scope and position to the clone.
 	index := map[*onnxpb.NodeProto]int{}
-	for i, n := range q.mp.GetGraph().GetNode() {
-		index[n] = i
+	for _, scp := range q.scopes {
+		for i, n := range scp.e.G.GetNode() {
+			index[n] = i
+		}
 	}
-	st := &applyState{e: e, q: q, dql: map[string][3]string{}, qdq: map[string]string{}, qx: map[string][3]string{}}
+	st := &applyState{e: e, scopes: scopes, q: q, dql: map[string][3]string{}, qdq: map[string]string{}, qx: map[string][3]string{}}
 	if q.opts.Method == WeightOnly && q.opts.Algo == AWQ {
 		if err := st.planAWQFolds(only); err != nil {
 			return nil, nil, err
@@ -374,7 +413,7 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 	if q.opts.Method == Static {
 		// Activations that are outputs of quantized nodes are quantized once, there.
 		for _, t := range q.targets {
-			if only == nil || only(t.label) {
+			if t.sc == 0 && (only == nil || only(t.label)) {
 				st.quantizedOut = appendMap(st.quantizedOut, t.node.GetOutput()[0])
 			}
 		}
@@ -386,15 +425,21 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		n := mp.GetGraph().GetNode()[index[t.node]]
+		st.e, st.sc = scopes[t.sc].e, t.sc
+		n := st.e.G.GetNode()[index[t.node]]
 		var nr NodeReport
 		var err error
-		switch q.opts.Method {
-		case Dynamic:
+		switch {
+		case q.opts.Method == Dynamic:
 			nr, err = st.dynamic(t, n)
-		case Static:
+		case q.opts.Method == Static && t.sc > 0:
+			// Calibration observes main-graph values only; inside a branch the
+			// activation is quantized at run time.
+			nr, err = st.dynamic(t, n)
+			nr.Action += " (dynamic: inside a subgraph)"
+		case q.opts.Method == Static:
 			nr, err = st.static(t, n)
-		case WeightOnly:
+		case q.opts.Method == WeightOnly:
 			nr, err = st.weightOnly(t, n)
 		}
 		if err != nil {
@@ -403,8 +448,14 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		nr.Name, nr.OpType = t.label, t.node.GetOpType()
 		rep.Nodes = append(rep.Nodes, nr)
 	}
+	st.e, st.sc = e, 0
+	stored, err := st.applyStores(ctx, only)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Nodes = append(rep.Nodes, stored...)
 	rep.Nodes = append(rep.Nodes, q.skipped...)
-	commit(e)
+	commitScopes(scopes)
 	// An older graph (Paddle2ONNX writes opset 9) is carried to the opset the quantized
 	// operators need, or refused: a lower version would name operators it lacks.
 	if need := quantOpset(mp.GetGraph()); need > 0 {
@@ -422,6 +473,11 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 			}
 		}
 	}
+	if q.opts.Method != WeightOnly {
+		// Shapes the preparation inferred: a cache readers recompute, and on a small
+		// graph of many quantized tensors a tenth of the file.
+		mp.Graph.ValueInfo = nil
+	}
 	rep.SizeAfter = int64(proto.Size(mp))
 	return mp, rep, nil
 }
@@ -436,7 +492,9 @@ func appendMap(m map[string]bool, k string) map[string]bool {
 
 // applyState is one Apply's graph editor plus shared activation quantizers.
 type applyState struct {
-	e            *graph.Editor
+	e            *graph.Editor // the current target's scope
+	sc           int
+	scopes       []*scope
 	q            *Quantizer
 	dql          map[string][3]string // DynamicQuantizeLinear outputs per activation
 	qdq          map[string]string    // dequantized name per activation (static QDQ)
@@ -497,13 +555,14 @@ func (s *applyState) planAWQFolds(only func(string) bool) error {
 // dynQuant returns the DynamicQuantizeLinear outputs (uint8 x, scale, zero point)
 // for activation x, adding the node before anchor the first time.
 func (s *applyState) dynQuant(x string, anchor *onnxpb.NodeProto) [3]string {
-	if r, ok := s.dql[x]; ok {
+	key := s.scoped(x)
+	if r, ok := s.dql[key]; ok {
 		return r
 	}
 	e := s.e
-	r := [3]string{e.Names.Fresh(x + "_quantized"), e.Names.Fresh(x + "_scale"), e.Names.Fresh(x + "_zero_point")}
-	e.InsertBefore(anchor, e.NewNode("DynamicQuantizeLinear", x+"_DynamicQuantizeLinear", []string{x}, r[:]))
-	s.dql[x] = r
+	r := [3]string{e.Names.Fresh(x + "_q"), e.Names.Fresh(x + "_s"), e.Names.Fresh(x + "_zp")}
+	e.InsertBefore(anchor, qdqNode("DynamicQuantizeLinear", []string{x}, r[:]))
+	s.dql[key] = r
 	return r
 }
 
@@ -522,14 +581,14 @@ func float64s(v []float32) []float64 {
 // weight's shape, scaleDims the shape of per-channel parameters.
 func (s *applyState) weightInits(base string, dims []int64, qw *quantWeight, scaleDims []int64, signed bool) (wq, sc, zp string) {
 	e := s.e
-	wq = int8Init(e, base+"_quantized", dims, qw.q, signed)
+	wq = int8Init(e, base+"_q", dims, qw.q, signed)
 	if len(qw.scales) == 1 {
-		sc = e.Float(base+"_scale", nil, qw.scales)
-		zp = int8Init(e, base+"_zero_point", nil, qw.zps, signed)
+		sc = e.Float(base+"_s", nil, qw.scales)
+		zp = int8Init(e, base+"_zp", nil, qw.zps, signed)
 		return
 	}
-	sc = e.Float(base+"_scale", scaleDims, qw.scales)
-	zp = int8Init(e, base+"_zero_point", scaleDims, qw.zps, signed)
+	sc = e.Float(base+"_s", scaleDims, qw.scales)
+	zp = int8Init(e, base+"_zp", scaleDims, qw.zps, signed)
 	return
 }
 
@@ -548,21 +607,21 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	o, e := &s.q.opts, s.e
 	signed := !o.UnsignedWeights
 	op := n.GetOpType()
-	if op == "Conv" && o.Format == FormatQOperator && signed {
-		// ONNX Runtime's ConvInteger has uint8 kernels only.
+	// ConvInteger has uint8 kernels only in ONNX Runtime and one weight zero point,
+	// so its weights are per tensor; per-channel Conv weights (depthwise layers need
+	// them: PP-OCRv4 rec falls from cosine 0.98 to 0.79 with one scale) go through
+	// the QDQ form instead: DynamicQuantizeLinear + DequantizeLinear + float Conv.
+	convQDQ := op == "Conv" && o.Format == FormatQOperator && o.PerChannel
+	if op == "Conv" && o.Format == FormatQOperator && signed && !convQDQ {
 		signed = false
 	}
-	dims, w, axis := weightLayout(e, t, op)
+	dims, w, axis := s.weightLayout(t, op)
 	perChannel := o.PerChannel
-	if op == "Conv" && o.Format == FormatQOperator && perChannel && !signed {
-		// ConvInteger takes one weight zero point; asymmetric per-channel would need many.
-		perChannel = false
-	}
 	qw := quantizeWeight(w, dims, axis, perChannel, signed, o.ReduceRange)
 	before := int64(4 * len(w))
 	nr := NodeReport{Error: qw.err, Before: before, After: weightBytes(qw)}
 	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
-	if o.Format == FormatQDQ {
+	if o.Format == FormatQDQ || convQDQ {
 		return s.dynamicQDQ(t, n, qw, dims, axis, signed, nr, typ)
 	}
 	x := s.dynQuant(t.x, n)
@@ -580,13 +639,13 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
 	if op == "Conv" && len(qw.scales) > 1 {
 		// ConvInteger's zero point is a scalar; symmetric weights have zero everywhere.
-		zp = int8Init(e, t.w+"_zero_point", nil, []int32{qw.zps[0]}, signed)
+		zp = int8Init(e, t.w+"_zp", nil, []int32{qw.zps[0]}, signed)
 	} else if len(qw.scales) > 1 {
-		zp = int8Init(e, t.w+"_zero_point", []int64{int64(len(qw.zps))}, qw.zps, signed)
+		zp = int8Init(e, t.w+"_zp", []int64{int64(len(qw.zps))}, qw.zps, signed)
 	}
 	acc := e.Names.Fresh(out + "_int32")
 	accF := e.Names.Fresh(out + "_int32_float")
-	scale := e.Names.Fresh(out + "_scale")
+	scale := e.Names.Fresh(out + "_s")
 	var nodes []*onnxpb.NodeProto
 	if op == "Conv" {
 		nodes = append(nodes, e.NewNode("ConvInteger", n.GetName()+"_quant", []string{x[0], wq, x[2], zp}, []string{acc},
@@ -601,7 +660,7 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 	var biasDims []int64
 	switch {
 	case op == "Conv" && t.bias != "":
-		bias = constant(e, t.bias).Float32s()
+		bias = s.constant(t.bias).Float32s()
 		biasDims = append([]int64{int64(len(bias))}, make([]int64, len(dims)-2)...)
 		for i := 1; i < len(biasDims); i++ {
 			biasDims[i] = 1
@@ -627,11 +686,11 @@ func (s *applyState) dynamic(t *target, n *onnxpb.NodeProto) (NodeReport, error)
 func (s *applyState) dynamicQDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, dims []int64, axis int, signed bool, nr NodeReport, typ string) (NodeReport, error) {
 	e := s.e
 	x := s.dynQuant(t.x, n)
-	xdq, ok := s.qdq[t.x]
+	xdq, ok := s.qdq[s.scoped(t.x)]
 	if !ok {
-		xdq = e.Names.Fresh(t.x + "_dequantized")
-		e.InsertBefore(n, e.NewNode("DequantizeLinear", t.x+"_DequantizeLinear", x[:], []string{xdq}))
-		s.qdq[t.x] = xdq
+		xdq = e.Names.Fresh(t.x + "_dq")
+		e.InsertBefore(n, qdqNode("DequantizeLinear", x[:], []string{xdq}))
+		s.qdq[s.scoped(t.x)] = xdq
 	}
 	wdq := s.weightDQ(t, n, qw, dims, axis, signed)
 	c := proto.Clone(n).(*onnxpb.NodeProto)
@@ -666,8 +725,12 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 		scaleDims = []int64{int64(len(qw.scales))}
 	}
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
-	wdq := e.Names.Fresh(t.w + "_dequantized")
-	dq := e.NewNode("DequantizeLinear", t.w+"_DequantizeLinear", []string{wq, sc, zp}, []string{wdq})
+	wdq := e.Names.Fresh(t.w + "_dq")
+	in := []string{wq, sc, zp}
+	if signed && !slices.ContainsFunc(qw.zps, func(z int32) bool { return z != 0 }) {
+		in = in[:2] // symmetric int8: the zero point defaults to 0
+	}
+	dq := qdqNode("DequantizeLinear", in, []string{wdq})
 	if len(qw.scales) > 1 {
 		graph.SetInt(dq, "axis", int64(axis))
 	}
@@ -678,9 +741,9 @@ func (s *applyState) weightDQ(t *target, n *onnxpb.NodeProto, qw *quantWeight, d
 // weightLayout returns the float weight of target t to quantize, its dims and its
 // output-channel axis: Conv weights as they are (axis 0), MatMul/Gemm weights in
 // [K, N] layout (axis 1).
-func weightLayout(e *graph.Editor, t *target, op string) ([]int64, []float32, int) {
+func (s *applyState) weightLayout(t *target, op string) ([]int64, []float32, int) {
 	if op == "Conv" {
-		wv := constant(e, t.w)
+		wv := s.constant(t.w)
 		return wv.Shape, wv.Float32s(), 0
 	}
 	return []int64{int64(t.k), int64(t.n)}, t.weightKN(), 1
@@ -704,12 +767,12 @@ func (s *applyState) actQDQ(x string, anchor *onnxpb.NodeProto) string {
 	}
 	e := s.e
 	scale, zp, signed := s.actParams(x)
-	sc := e.Float(x+"_scale", nil, []float32{scale})
-	z := int8Init(e, x+"_zero_point", nil, []int32{zp}, signed)
-	xq, xdq := e.Names.Fresh(x+"_quantized"), e.Names.Fresh(x+"_dequantized")
+	sc := e.Float(x+"_s", nil, []float32{scale})
+	z := int8Init(e, x+"_zp", nil, []int32{zp}, signed)
+	xq, xdq := e.Names.Fresh(x+"_q"), e.Names.Fresh(x+"_dq")
 	e.InsertBefore(anchor,
-		e.NewNode("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}),
-		e.NewNode("DequantizeLinear", x+"_DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
+		qdqNode("QuantizeLinear", []string{x, sc, z}, []string{xq}),
+		qdqNode("DequantizeLinear", []string{xq, sc, z}, []string{xdq}))
 	s.qdq[x] = xdq
 	return xdq
 }
@@ -722,10 +785,10 @@ func (s *applyState) actQ(x string, anchor *onnxpb.NodeProto) [3]string {
 	}
 	e := s.e
 	scale, zp, signed := s.actParams(x)
-	sc := e.Float(x+"_scale", nil, []float32{scale})
-	z := int8Init(e, x+"_zero_point", nil, []int32{zp}, signed)
-	xq := e.Names.Fresh(x + "_quantized")
-	e.InsertBefore(anchor, e.NewNode("QuantizeLinear", x+"_QuantizeLinear", []string{x, sc, z}, []string{xq}))
+	sc := e.Float(x+"_s", nil, []float32{scale})
+	z := int8Init(e, x+"_zp", nil, []int32{zp}, signed)
+	xq := e.Names.Fresh(x + "_q")
+	e.InsertBefore(anchor, qdqNode("QuantizeLinear", []string{x, sc, z}, []string{xq}))
 	r := [3]string{xq, sc, z}
 	s.qx[x] = r
 	return r
@@ -738,7 +801,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	o, e := &s.q.opts, s.e
 	signed := !o.UnsignedWeights
 	op := n.GetOpType()
-	dims, w, axis := weightLayout(e, t, op)
+	dims, w, axis := s.weightLayout(t, op)
 	qw := quantizeWeight(w, dims, axis, o.PerChannel, signed, o.ReduceRange)
 	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
 	typ := map[bool]string{true: "int8", false: "uint8"}[signed]
@@ -748,12 +811,14 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	var bias []float32
 	switch {
 	case op == "Conv" && t.bias != "":
-		bias = constant(e, t.bias).Float32s()
+		bias = s.constant(t.bias).Float32s()
 	case t.c != nil:
 		bias = t.c
 	}
+	qw.fitBias(w, dims, bias, xs, signed, o.ReduceRange)
+	nr.Error = qw.err
 	// Bias as int32 with scale x_scale * w_scale, as ONNX Runtime's quantizer.
-	quantBias := func() (q string, sc string, zp string) {
+	quantBias := func() (q string, sc string) {
 		bq := make([]int32, len(bias))
 		bs := make([]float32, len(qw.scales))
 		for c := range bs {
@@ -764,11 +829,11 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			v := math.RoundToEven(float64(b / sc))
 			bq[i] = int32(min(max(v, math.MinInt32), math.MaxInt32))
 		}
-		q = e.Int32(t.w+"_bias_quantized", []int64{int64(len(bias))}, bq)
+		q = e.Int32(t.w+"_bias_q", []int64{int64(len(bias))}, bq)
 		if len(bs) == 1 {
-			return q, e.Float(t.w+"_bias_scale", nil, bs), e.Int32(t.w+"_bias_zero_point", nil, []int32{0})
+			return q, e.Float(t.w+"_bias_s", nil, bs)
 		}
-		return q, e.Float(t.w+"_bias_scale", []int64{int64(len(bs))}, bs), e.Int32(t.w+"_bias_zero_point", []int64{int64(len(bs))}, make([]int32, len(bs)))
+		return q, e.Float(t.w+"_bias_s", []int64{int64(len(bs))}, bs)
 	}
 	if o.Format == FormatQDQ {
 		xdq := s.actQDQ(t.x, n)
@@ -777,9 +842,9 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 		graph.SetInput(c, 0, xdq)
 		graph.SetInput(c, 1, wdq)
 		if bias != nil {
-			bq, bs, bz := quantBias()
-			bdq := e.Names.Fresh(t.w + "_bias_dequantized")
-			dq := e.NewNode("DequantizeLinear", t.w+"_bias_DequantizeLinear", []string{bq, bs, bz}, []string{bdq})
+			bq, bs := quantBias()
+			bdq := e.Names.Fresh(t.w + "_bias_dq")
+			dq := qdqNode("DequantizeLinear", []string{bq, bs}, []string{bdq}) // int32: zero point 0
 			if len(qw.scales) > 1 {
 				graph.SetInt(dq, "axis", 0)
 			}
@@ -795,15 +860,15 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 			}
 		}
 		// Output: the node writes a raw name; Q/DQ restore the original one.
-		raw := e.Names.Fresh(out + "_float")
+		raw := e.Names.Fresh(out + "_f")
 		graph.SetOutput(c, 0, raw)
 		scale, zp, asigned := s.actParams(out)
-		sc := e.Float(out+"_scale", nil, []float32{scale})
-		z := int8Init(e, out+"_zero_point", nil, []int32{zp}, asigned)
-		oq := e.Names.Fresh(out + "_quantized")
+		sc := e.Float(out+"_s", nil, []float32{scale})
+		z := int8Init(e, out+"_zp", nil, []int32{zp}, asigned)
+		oq := e.Names.Fresh(out + "_q")
 		e.Replace(n, c,
-			e.NewNode("QuantizeLinear", out+"_QuantizeLinear", []string{raw, sc, z}, []string{oq}),
-			e.NewNode("DequantizeLinear", out+"_DequantizeLinear", []string{oq, sc, z}, []string{out}))
+			qdqNode("QuantizeLinear", []string{raw, sc, z}, []string{oq}),
+			qdqNode("DequantizeLinear", []string{oq, sc, z}, []string{out}))
 		nr.Action = fmt.Sprintf("QDQ %s activations, %s weights %s", act, typ, perChannelNote(len(qw.scales) > 1))
 		return nr, nil
 	}
@@ -815,15 +880,15 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	}
 	wq, sc, zp := s.weightInits(t.w, dims, qw, scaleDims, signed)
 	scale, yzp, asigned := s.actParams(out)
-	ys := e.Float(out+"_scale", nil, []float32{scale})
-	yz := int8Init(e, out+"_zero_point", nil, []int32{yzp}, asigned)
-	yq := e.Names.Fresh(out + "_quantized")
+	ys := e.Float(out+"_s", nil, []float32{scale})
+	yz := int8Init(e, out+"_zp", nil, []int32{yzp}, asigned)
+	yq := e.Names.Fresh(out + "_q")
 	var qn *onnxpb.NodeProto
 	switch op {
 	case "Conv":
 		in := []string{x[0], x[1], x[2], wq, sc, zp, ys, yz}
 		if bias != nil {
-			bq, _, _ := quantBias()
+			bq, _ := quantBias()
 			in = append(in, bq)
 		}
 		qn = e.NewNode("QLinearConv", n.GetName()+"_quant", in, []string{yq}, slices.Clone(n.GetAttribute())...)
@@ -832,7 +897,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 	default:
 		return nr, fmt.Errorf("op %s in QOperator form: %w", op, refit.ErrUnsupported)
 	}
-	e.Replace(n, qn, e.NewNode("DequantizeLinear", out+"_DequantizeLinear", []string{yq, ys, yz}, []string{out}))
+	e.Replace(n, qn, qdqNode("DequantizeLinear", []string{yq, ys, yz}, []string{out}))
 	nr.Action = fmt.Sprintf("%s %s activations, %s weights %s", qn.GetOpType(), act, typ, perChannelNote(len(qw.scales) > 1))
 	return nr, nil
 }
@@ -841,7 +906,7 @@ func (s *applyState) static(t *target, n *onnxpb.NodeProto) (NodeReport, error) 
 func (s *applyState) lastBiasDQ(n *onnxpb.NodeProto) string {
 	nodes := s.e.InsertedBefore(n)
 	for i := len(nodes) - 1; i >= 0; i-- {
-		if nodes[i].GetOpType() == "DequantizeLinear" && len(nodes[i].GetInput()) == 3 {
+		if nodes[i].GetOpType() == "DequantizeLinear" && len(nodes[i].GetInput()) >= 2 {
 			if tp := s.e.Initializer(nodes[i].GetInput()[0]); tp != nil && tp.GetDataType() == graph.ElemInt32 {
 				return nodes[i].GetOutput()[0]
 			}
@@ -998,4 +1063,30 @@ func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
 	r.err = relErr(eff, w)
 	q.cache[t.label] = r
 	return r, nil
+}
+
+// scoped keys a value name by the current scope: a value read in two graphs gets a
+// quantizer in each.
+func (s *applyState) scoped(name string) string {
+	if s.sc == 0 {
+		return name
+	}
+	return fmt.Sprintf("%d\x00%s", s.sc, name)
+}
+
+// constant is the float32 initializer name as the current scope reads it.
+func (s *applyState) constant(name string) *runtime.Value { return constantIn(s.scopes, s.sc, name) }
+
+func in0(in []string) string {
+	if len(in) == 0 {
+		return ""
+	}
+	return in[0]
+}
+
+// qdqNode makes an unnamed quantize or dequantize node: nothing refers to these by
+// name, and on graphs with long value names (Paddle2ONNX) a name per node is a few
+// percent of a quantized file.
+func qdqNode(op string, inputs, outputs []string) *onnxpb.NodeProto {
+	return graph.NewNode(op, "", inputs, outputs)
 }
