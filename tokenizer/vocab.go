@@ -49,6 +49,14 @@ type Vocab struct {
 	// AddBOS, AddEOS and AddSpacePrefix are nil when the files do not say.
 	AddBOS, AddEOS, AddSpacePrefix *bool
 	ChatTemplate                   string
+
+	// GGUF keys some models carry (nil or empty when absent).
+	AddSep, RemoveExtraSpaces, Lowercase, StripAccents *bool
+	Charsmap                                           []byte // Unigram normalizer (tokenizer.ggml.precompiled_charsmap)
+
+	// Name and Arch are general.name and general.architecture, which decide a few
+	// token attributes in llama.cpp.
+	Name, Arch string
 }
 
 // ErrNoTokenizer reports a folder with neither tokenizer.json nor tokenizer.model.
@@ -176,6 +184,23 @@ func (v *Vocab) Metadata(md *refit.Metadata) {
 	}
 	if v.AddSpacePrefix != nil {
 		md.Set("tokenizer.ggml.add_space_prefix", *v.AddSpacePrefix)
+	}
+	for _, r := range ExtraRoles {
+		if id, ok := v.Special[r]; ok {
+			md.Set("tokenizer.ggml."+r+"_token_id", id)
+		}
+	}
+	for _, b := range []struct {
+		key string
+		v   *bool
+	}{{"add_sep_token", v.AddSep}, {"remove_extra_whitespaces", v.RemoveExtraSpaces},
+		{"normalizer.lowercase", v.Lowercase}, {"normalizer.strip_accents", v.StripAccents}} {
+		if b.v != nil {
+			md.Set("tokenizer.ggml."+b.key, *b.v)
+		}
+	}
+	if v.Charsmap != nil {
+		md.Set("tokenizer.ggml.precompiled_charsmap", append([]uint8(nil), v.Charsmap...))
 	}
 	if v.ChatTemplate != "" {
 		md.Set("tokenizer.chat_template", v.ChatTemplate)
