@@ -53,7 +53,7 @@ type Tokenizer struct {
 // New prepares v for encoding. It refuses models and pre-tokenizers llama.cpp does
 // not know (refit.ErrUnsupported).
 func New(v *Vocab) (*Tokenizer, error) {
-	t := &Tokenizer{v: v, ids: make(map[string]int32, len(v.Tokens)), bos: -1, eos: -1, unk: -1, sep: -1}
+	t := &Tokenizer{v: v, ids: make(map[string]int32, len(v.Tokens)), bos: -1, eos: -1, unk: -1, sep: -1, lowercase: true}
 	n := len(v.Tokens)
 	t.attrs = make([]uint16, n)
 	for i, tok := range v.Tokens {
@@ -105,6 +105,9 @@ func New(v *Vocab) (*Tokenizer, error) {
 			t.addBOS = true
 		}
 		t.addSep = pt.addSep
+		if pre == "whitespace" {
+			t.lowercase = false
+		}
 		if pt.noBOS {
 			t.bos = -1
 		}
