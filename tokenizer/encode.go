@@ -218,25 +218,90 @@ func typeAttr(t TokenType) uint16 {
 	return 0
 }
 
+// Token texts llama.cpp recognizes as special roles when the GGUF does not name
+// them (llama_vocab::impl::load); the first present one becomes CONTROL.
+var roleTexts = []struct {
+	role  string
+	texts []string
+}{
+	{"eot", []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"}},
+	{"eom", []string{"<|eom_id|>"}},
+	{"fim_pre", []string{"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"}},
+	{"fim_suf", []string{"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>"}},
+	{"fim_mid", []string{"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>"}},
+	{"fim_pad", []string{"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
+	{"fim_rep", []string{"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}},
+	{"fim_sep", []string{"<|file_sep|>"}},
+}
+
+// eogTexts end generation in llama.cpp and are made CONTROL.
+var eogTexts = []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+	"<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+	"<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~["}
+
 // fixAttrs applies llama.cpp's text-based attribute overrides and builds the
 // special-token list the partition step searches for.
 func (t *Tokenizer) fixAttrs() {
-	controlLooking := []string{"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-		"<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>", "<|eom_id|>",
-		"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>"}
-	_, hasEOT := t.v.Special["eot"]
-	for _, s := range controlLooking {
-		if id, ok := t.ids[s]; ok && !hasEOT {
-			t.attrs[id] |= attrControl
+	roles := map[string]int32{}
+	for r, id := range t.v.Special {
+		roles[r] = int32(id)
+	}
+	for _, rt := range roleTexts {
+		if _, ok := roles[rt.role]; ok {
+			continue
+		}
+		for _, s := range rt.texts {
+			if id, ok := t.ids[s]; ok {
+				roles[rt.role] = id
+				t.attrs[id] |= attrControl
+				break
+			}
 		}
 	}
 	for s, id := range t.ids {
 		if t.attrs[id]&attrControl != 0 && strings.Contains(s, "unused") {
 			t.attrs[id] |= attrUnused
 		}
-		switch s {
-		case "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>":
+	}
+	eog := map[int32]bool{}
+	for _, r := range []string{"fim_pad", "fim_rep", "fim_sep"} {
+		if id, ok := roles[r]; ok {
+			eog[id] = true
+		}
+	}
+	for _, s := range eogTexts {
+		if id, ok := t.ids[s]; ok {
+			eog[id] = true
+			t.attrs[id] |= attrControl
+		}
+	}
+	for _, s := range []string{"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"} {
+		if id, ok := t.ids[s]; ok {
 			t.attrs[id] = attrUserDefined
+		}
+	}
+	if t.eos >= 0 {
+		eog[t.eos] = true
+	}
+	for _, r := range []string{"eot", "eom"} {
+		if id, ok := roles[r]; ok {
+			eog[id] = true
+		}
+	}
+	has := func(s string) (int32, bool) {
+		id, ok := t.ids[s]
+		return id, ok && eog[id]
+	}
+	_, ret := has("<|return|>")
+	_, call := has("<|call|>")
+	_, calls := has("<|calls|>")
+	_, flush := has("<|flush|>")
+	if end, ok := has("<|end|>"); ok && ((ret && (call || calls)) || ((call || calls) && flush)) {
+		t.attrs[end] = attrUserDefined
+	}
+	if _, ok := has("<|tool_response>"); ok {
+		if s, ok := has("</s>"); ok {
+			t.attrs[s] = attrNormal
 		}
 	}
 	for id, a := range t.attrs {
@@ -765,7 +830,7 @@ func (t *Tokenizer) wpmWords(text string) []string {
 			continue
 		}
 		cat := categoryOf(r)
-		if r == 0 || r == 0xFFFD || unicode.IsControl(r) || (cat == catOther && unicode.Is(unicode.Cc, r)) {
+		if r == 0 || r == 0xFFFD || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
 			continue
 		}
 		if t.strip && cat == catMark {
