@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
 	"github.com/refit-ml/refit"
 )
@@ -86,7 +88,24 @@ func FromMetadata(md refit.Metadata) (*Vocab, error) {
 			return nil, errorf("tokenizer.ggml.precompiled_charsmap is %T", x)
 		}
 	}
+	if n, ok := metaUint(md, "tokenizer.ggml.token_type_count"); ok && n <= math.MaxUint32 {
+		c := uint32(n)
+		v.TokenTypeCount = &c
+	}
 	v.ChatTemplate = md.String("tokenizer.chat_template")
+	if x, ok := md.Get("tokenizer.chat_templates"); ok {
+		if names, ok := x.([]string); ok {
+			v.TemplateNames = names
+		}
+	}
+	for _, k := range md.Keys() {
+		if name, ok := strings.CutPrefix(k, "tokenizer.chat_template."); ok {
+			if v.NamedTemplates == nil {
+				v.NamedTemplates = map[string]string{}
+			}
+			v.NamedTemplates[name] = md.String(k)
+		}
+	}
 	v.Name = md.String("general.name")
 	v.Arch = md.String("general.architecture")
 	return v, nil
