@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/refit-ml/refit"
 )
@@ -103,7 +104,7 @@ var knownSplits = map[string]string{
 
 // splitNames names llama.cpp's regex sets (as HFFiles writes them): the type's own
 // name where it is a pre-tokenizer name, else the first name using the set.
-var splitNames = func() map[string]string {
+var splitNames = sync.OnceValue(func() map[string]string {
 	m := map[string]string{}
 	names := PreTokenizers()
 	for _, n := range names {
@@ -119,7 +120,7 @@ var splitNames = func() map[string]string {
 		}
 	}
 	return m
-}()
+})
 
 func parseTokenizerJSON(b []byte) (*tokenizerJSON, error) {
 	var tj tokenizerJSON
@@ -168,7 +169,7 @@ func (tj *tokenizerJSON) preName() (string, error) {
 					return name, nil
 				}
 			}
-			if name, ok := splitNames[strings.Join(regexes, "\x00")]; ok {
+			if name, ok := splitNames()[strings.Join(regexes, "\x00")]; ok {
 				return name, nil
 			}
 			return "", refit.Unsupportedf("tokenizer", "unknown pre-tokenizer pattern %q (name it explicitly)", regexes)
