@@ -35,6 +35,8 @@ type extras struct {
 	StripAccents      *bool                `json:"strip_accents,omitempty"`
 	TokenTypeCount    *uint32              `json:"token_type_count,omitempty"`
 	TemplateNames     []string             `json:"chat_templates,omitempty"`
+	Architecture      string               `json:"architecture,omitempty"` // general.architecture
+	Name              string               `json:"name,omitempty"`         // general.name
 }
 
 // HFFiles writes the vocabulary as Hugging Face tokenizer files: tokenizer.json
@@ -60,7 +62,8 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 	files := map[string][]byte{}
 	ex := extras{Model: v.Model, Pre: v.Pre, Special: v.Special, AddBOS: v.AddBOS, AddEOS: v.AddEOS, AddSep: v.AddSep,
 		AddSpacePrefix: v.AddSpacePrefix, RemoveExtraSpaces: v.RemoveExtraSpaces, Lowercase: v.Lowercase,
-		StripAccents: v.StripAccents, TokenTypeCount: v.TokenTypeCount, Types: map[string]TokenType{}}
+		StripAccents: v.StripAccents, TokenTypeCount: v.TokenTypeCount, Types: map[string]TokenType{},
+		Architecture: v.Arch, Name: v.Name}
 	// llama.cpp's view of the tokens: which it splits out of the text (control,
 	// user-defined, unknown, including those its rules promote), and their strip flags.
 	var attrs []uint16

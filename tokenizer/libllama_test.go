@@ -4,9 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/hf"
 
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/tokenizer"
@@ -50,8 +55,21 @@ func TestAgainstLibllama(t *testing.T) {
 	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
 	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 	models, _ := filepath.Glob(filepath.Join(dir, "ggml-vocab-*.gguf"))
-	req := filepath.Join(t.TempDir(), "req.json")
-	b, _ := json.Marshal(map[string]any{"models": models, "strings": extraStrings})
+	// each vocabulary also goes GGUF -> Hugging Face files -> GGUF, and llama.cpp must
+	// tokenize the result exactly like the original
+	tmp := t.TempDir()
+	roundTrip := map[string]string{}
+	for _, path := range models {
+		rt := filepath.Join(tmp, "rt-"+filepath.Base(path))
+		writeRoundTrip(t, path, rt)
+		roundTrip[path] = rt
+	}
+	all := slices.Clone(models)
+	for _, p := range models {
+		all = append(all, roundTrip[p])
+	}
+	req := filepath.Join(tmp, "req.json")
+	b, _ := json.Marshal(map[string]any{"models": all, "strings": extraStrings})
 	if err := os.WriteFile(req, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +114,51 @@ func TestAgainstLibllama(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d/%d encodings agree with libllama", name, pass, total)
+			rt := res[roundTrip[path]]
+			if rt.Error != "" {
+				t.Fatalf("libllama cannot load the GGUF -> HF -> GGUF round trip: %s", rt.Error)
+			}
+			if !reflect.DeepEqual(rt.Tokens, r.Tokens) || !slices.Equal(rt.Text, r.Text) {
+				t.Errorf("libllama tokenizes the GGUF -> HF -> GGUF round trip differently")
+			}
 		})
+	}
+}
+
+// writeRoundTrip writes the GGUF at path as Hugging Face files, reads them back and
+// writes the vocabulary as a vocab-only GGUF at out.
+func writeRoundTrip(t *testing.T, path, out string) {
+	t.Helper()
+	md := loadGGUF(t, path)
+	v, err := tokenizer.FromMetadata(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := v.HFFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	for n, b := range files {
+		fsys[n] = &fstest.MapFile{Data: b}
+	}
+	m, err := hf.ConvertTokenizer(fsys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// llama.cpp reads the architecture's hyper-parameters even for a vocab-only file
+	for _, k := range md.Keys() {
+		if !strings.HasPrefix(k, "tokenizer.") && !strings.HasPrefix(k, "general.") {
+			x, _ := md.Get(k)
+			m.Metadata.Set(k, x)
+		}
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := gguf.Encode(f, m, nil); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -217,6 +217,7 @@ func (v *Vocab) applyExtras(ex *extras) error {
 	v.AddBOS, v.AddEOS, v.AddSep, v.AddSpacePrefix = ex.AddBOS, ex.AddEOS, ex.AddSep, ex.AddSpacePrefix
 	v.RemoveExtraSpaces, v.Lowercase, v.StripAccents, v.TokenTypeCount = ex.RemoveExtraSpaces, ex.Lowercase, ex.StripAccents, ex.TokenTypeCount
 	v.TemplateNames = ex.TemplateNames
+	v.Arch, v.Name = ex.Architecture, ex.Name
 	return nil
 }
 
