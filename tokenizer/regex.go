@@ -148,7 +148,7 @@ func (p *reParser) quantifier(atom *reNode) (*reNode, error) {
 			lazy = true
 			p.i++
 		}
-		atom = &reNode{kind: reRepeat, subs: []*reNode{atom}, min: min, max: max, lazy: lazy}
+		atom = &reNode{kind: reRepeat, subs: []*reNode{foldChar(atom)}, min: min, max: max, lazy: lazy}
 	}
 	return atom, nil
 }
@@ -209,6 +209,36 @@ func (p *reParser) atom() (*reNode, error) {
 	}
 	p.i++
 	return &reNode{kind: reSet, set: func(r rune) bool { return r == c }}, nil
+}
+
+// foldChar turns a node that always consumes exactly one character after
+// lookaheads about that same character, like ((?=[\p{L}])([^a-z])), into one
+// character set, so that repeating it takes the loop path instead of recursing
+// once per character.
+func foldChar(n *reNode) *reNode {
+	if n.kind != reConcat || len(n.subs) == 0 {
+		return n
+	}
+	last := n.subs[len(n.subs)-1]
+	if last.kind != reSet {
+		return n
+	}
+	preds := []func(rune) bool{last.set}
+	for _, s := range n.subs[:len(n.subs)-1] {
+		if s.kind != reLook || s.subs[0].kind != reSet {
+			return n
+		}
+		f, neg := s.subs[0].set, s.neg
+		preds = append(preds, func(r rune) bool { return f(r) != neg })
+	}
+	return &reNode{kind: reSet, set: func(r rune) bool {
+		for _, f := range preds {
+			if !f(r) {
+				return false
+			}
+		}
+		return true
+	}}
 }
 
 // escape parses \x at p.i into a predicate.
