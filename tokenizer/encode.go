@@ -821,12 +821,17 @@ func (t *Tokenizer) wpmWords(text string) []string {
 			cpts[i] = nfd(r)
 		}
 	}
-	words := []string{""}
+	var words []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			words = append(words, cur.String())
+			cur.Reset()
+		}
+	}
 	for _, r := range cpts {
 		if unicode.Is(unicode.White_Space, r) {
-			if words[len(words)-1] != "" {
-				words = append(words, "")
-			}
+			flush()
 			continue
 		}
 		cat := categoryOf(r)
@@ -840,18 +845,13 @@ func (t *Tokenizer) wpmWords(text string) []string {
 			r = unicode.ToLower(r)
 		}
 		if cat == catPunct || (r < 0x7F && cat == catSymbol) || isChinese(r) {
-			if words[len(words)-1] != "" {
-				words = append(words, "")
-			}
-			words[len(words)-1] = string(r)
-			words = append(words, "")
+			flush()
+			words = append(words, string(r))
 		} else {
-			words[len(words)-1] += string(r)
+			cur.WriteRune(r)
 		}
 	}
-	if words[len(words)-1] == "" {
-		words = words[:len(words)-1]
-	}
+	flush()
 	return words
 }
 
@@ -962,6 +962,7 @@ func (t *Tokenizer) rwkvEncode(text string, out []int32) []int32 {
 			pos++
 			continue
 		}
+		start := pos
 		id, end := int32(0), 0
 		for node != nil {
 			if node.has {
@@ -972,6 +973,12 @@ func (t *Tokenizer) rwkvEncode(text string, out []int32) []int32 {
 			}
 			pos++
 			node = node.step(text[pos])
+		}
+		if end == 0 {
+			// no token along the path: llama.cpp would loop forever here
+			out = append(out, t.unk)
+			pos = start + 1
+			continue
 		}
 		out = append(out, id)
 		pos = end

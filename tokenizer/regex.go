@@ -432,7 +432,15 @@ func (re *regex) matchAt(in []rune, pos int) int {
 	return end
 }
 
-type matcher struct{ in []rune }
+type matcher struct {
+	in    []rune
+	depth int // nested iterations of general repeats
+}
+
+// maxRepeatDepth caps the iterations one general (non-single-character) repeat
+// nests before it stops taking more: a longer run is split there instead of
+// overflowing the stack. Real words are far shorter.
+const maxRepeatDepth = 1 << 14
 
 func (m *matcher) match(n *reNode, pos int, k func(int) bool) bool {
 	switch n.kind {
@@ -492,9 +500,11 @@ func (m *matcher) repeat(n *reNode, count, pos int, k func(int) bool) bool {
 		return false
 	}
 	more := func() bool {
-		if n.max >= 0 && count >= n.max {
+		if n.max >= 0 && count >= n.max || m.depth >= maxRepeatDepth {
 			return false
 		}
+		m.depth++
+		defer func() { m.depth-- }()
 		return m.match(n.subs[0], pos, func(p int) bool {
 			if p == pos {
 				return false // an empty iteration ends the loop
