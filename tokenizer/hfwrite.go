@@ -139,6 +139,8 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 				regexes = nil // a bare ByteLevel pre-tokenizer splits like GPT-2
 			}
 			if preTypes[v.Pre].regexes == "kimi_k2" || preTypes[v.Pre].regexes == "afmoe" {
+				// the Hugging Face files would need the original patterns, which llama.cpp
+				// replaces by hand-written splitters
 				return nil, refit.Unsupportedf("tokenizer", "writing pre-tokenizer %q as tokenizer.json (llama.cpp splits it by hand)", v.Pre)
 			}
 			tj = tokenizerDoc(added, nil, splitPre(regexes, true), byteLevelStep(true), model)

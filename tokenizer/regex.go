@@ -40,9 +40,16 @@ type reNode struct {
 
 // regex is a compiled pattern.
 type regex struct {
-	root *reNode
-	src  string
+	root   *reNode
+	src    string
+	digits bool // llama.cpp's hand-written digit grouping (AFMoE, tiny_aya) instead of root
 }
+
+// Patterns llama.cpp replaces by its digit-grouping splitter.
+const (
+	reAFMoEDigits   = `\p{AFMoE_digits}`
+	reTinyAyaDigits = `\d{1,3}(?=(?:\d{3})*\b)`
+)
 
 type reParser struct {
 	s         []rune
@@ -51,6 +58,9 @@ type reParser struct {
 }
 
 func compileRegex(src string, collapsed bool) (*regex, error) {
+	if src == reAFMoEDigits || src == reTinyAyaDigits {
+		return &regex{src: src, digits: true}, nil
+	}
 	p := &reParser{s: []rune(src), collapsed: collapsed}
 	n, err := p.alt()
 	if err != nil {
@@ -528,6 +538,9 @@ func (m *matcher) repeat(n *reNode, count, pos int, k func(int) bool) bool {
 // the regex's matches, keeping the text between matches: llama.cpp's
 // unicode_regex_split_stl.
 func (re *regex) split(in []rune, pieces []int) []int {
+	if re.digits {
+		return splitDigits(in, pieces)
+	}
 	var out []int
 	start := 0
 	for _, n := range pieces {
@@ -618,6 +631,46 @@ func wideText(cpts []rune) []rune {
 			r = 0x0B
 		}
 		out[i] = r
+	}
+	return out
+}
+
+// splitDigits is llama.cpp's AFMoE digit splitter: each run of numbers is cut into
+// groups of three from the right; a piece ends at each group's end, so the text
+// before a run joins its first group (later regexes split it further).
+func splitDigits(in []rune, pieces []int) []int {
+	var out []int
+	start := 0
+	for _, n := range pieces {
+		end := start + n
+		prev := start
+		add := func(e int) {
+			if e > prev {
+				out = append(out, e-prev)
+			}
+			prev = e
+		}
+		for pos := start; pos < end; {
+			if categoryOf(in[pos]) != catNumber {
+				pos++
+				continue
+			}
+			run := pos
+			for pos < end && categoryOf(in[pos]) == catNumber {
+				pos++
+			}
+			cur := run
+			if r := (pos - run) % 3; r > 0 {
+				cur += r
+				add(cur)
+			}
+			for cur < pos {
+				cur += 3
+				add(cur)
+			}
+		}
+		add(end)
+		start = end
 	}
 	return out
 }
