@@ -103,7 +103,7 @@ func TestLoadBPEErrors(t *testing.T) {
 		want      error
 	}{
 		{"not json", `{`, refit.ErrFormat},
-		{"unigram", `{"model":{"type":"Unigram","vocab":[["a",0]]}}`, refit.ErrUnsupported},
+		{"wordlevel", `{"model":{"type":"WordLevel","vocab":{"a":0}}}`, refit.ErrUnsupported},
 		{"negative id", tokJSON(byteLevel, `[]`, `{"id":-1,"content":"x"}`), refit.ErrFormat},
 		{"huge id", tokJSON(byteLevel, `[]`, `{"id":99999999999,"content":"x"}`), refit.ErrFormat},
 		{"duplicate id", strings.Replace(tokJSON(byteLevel, `[]`, ""), `"c":4`, `"c":1`, 1), refit.ErrFormat},
