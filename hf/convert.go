@@ -282,6 +282,10 @@ func ConvertTokenizer(fsys fs.FS, opts *ConvertOptions) (*refit.Model, error) {
 		return nil, err
 	}
 	md := refit.Metadata{}
+	if v.Arch == "" {
+		// llama.cpp loads no GGUF without an architecture: the family the model type implies
+		v.Arch = map[string]string{"llama": "llama", "gpt2": "gpt2", "bert": "bert", "t5": "t5", "gemma4": "gemma4"}[v.Model]
+	}
 	if v.Arch != "" {
 		md.Set("general.architecture", v.Arch)
 	}

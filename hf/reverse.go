@@ -70,10 +70,15 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 	return err
 }
 
-// Reversible reports whether m is a GGUF language model (it names an architecture),
-// the input ReverseGGUF takes; ReverseGGUF says whether it knows the architecture.
+// Reversible reports whether m is a GGUF language model (it names an architecture)
+// or a vocab-only GGUF, the inputs ReverseGGUF takes; ReverseGGUF says whether it
+// knows the architecture.
 func Reversible(m *refit.Model) bool {
-	return m.Format == ggufFormat && m.Metadata.String("general.architecture") != ""
+	if m.Format != ggufFormat {
+		return false
+	}
+	return m.Metadata.String("general.architecture") != "" ||
+		len(m.Tensors) == 0 && m.Metadata.String("tokenizer.ggml.model") != ""
 }
 
 // ReverseFS is ReverseGGUF writing the folder's files through create: config.json,
