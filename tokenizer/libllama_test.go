@@ -2,6 +2,7 @@ package tokenizer_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/hf"
 
@@ -160,5 +162,99 @@ func writeRoundTrip(t *testing.T, path, out string) {
 	defer f.Close()
 	if err := gguf.Encode(f, m, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPreTokenizersAgainstLibllama gives GPT-2's vocabulary every pre-tokenizer name
+// llama.cpp knows (one name per distinct behaviour) and compares this package's
+// tokenization of extraStrings and llama.cpp's test texts with libllama's.
+func TestPreTokenizersAgainstLibllama(t *testing.T) {
+	dir := vocabDir(t)
+	testtool.RequirePython(t, "ctypes", "json")
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	base := loadGGUF(t, filepath.Join(dir, "ggml-vocab-gpt-2.gguf"))
+	texts, _ := readVectors(t, filepath.Join(dir, "ggml-vocab-llama-bpe.gguf"))
+	texts = append(texts, extraStrings...)
+	texts = append(texts, "ab1234 x12 1234567", "HelloWORLD fooBar ÅngströmΩ", "<sentinel:12>IMGIMGABZ", "a\u0301b\u0308 \u0915\u093f")
+	tmp := t.TempDir()
+	paths := map[string]string{}
+	var names, models []string
+	for _, name := range tokenizer.PreTokenizers() {
+		key := tokenizer.PreBehaviour(name)
+		if _, seen := paths[key]; seen {
+			continue
+		}
+		switch name {
+		case "gemma4", "granite-embed-multi-311m", "sarvam-moe", "whitespace":
+			// raw UTF-8 merges: a byte-level vocabulary trips llama.cpp's assertion
+			// that no token holds a space
+			continue
+		}
+		md := base.Clone()
+		md.Set("tokenizer.ggml.pre", name)
+		p := filepath.Join(tmp, name+".gguf")
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gguf.Encode(f, &refit.Model{Format: "gguf", Metadata: md}, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		paths[key] = p
+		names = append(names, name)
+		models = append(models, p)
+	}
+	req := filepath.Join(tmp, "req.json")
+	b, _ := json.Marshal(map[string]any{"models": models, "strings": texts})
+	if err := os.WriteFile(req, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "gen", "llama_tokenize.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := testtool.RunPython(t, string(script), libdir, req)
+	var res map[string]llamaResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for i, name := range names {
+		t.Run(name, func(t *testing.T) {
+			r := res[models[i]]
+			if r.Error != "" {
+				t.Skipf("libllama: %s", r.Error)
+			}
+			md := base.Clone()
+			md.Set("tokenizer.ggml.pre", name)
+			v, err := tokenizer.FromMetadata(md)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := tokenizer.New(v)
+			if errors.Is(err, refit.ErrUnsupported) {
+				t.Skipf("%v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pass, total := 0, 0
+			for j, s := range texts {
+				for mode, want := range r.Tokens[j] {
+					add, parse := mode%2 == 1, mode >= 2
+					total++
+					if got := tok.Encode(s, add, parse); !slices.Equal(got, want) {
+						t.Errorf("%q add_special=%v parse_special=%v:\n got %v\nwant %v", s, add, parse, got, want)
+						continue
+					}
+					pass++
+				}
+				if got := tok.Decode(r.Tokens[j][0], false, false); got != r.Text[j] {
+					t.Errorf("decode %v: got %q, want %q", r.Tokens[j][0], got, r.Text[j])
+				}
+			}
+			t.Logf("%s: %d/%d encodings agree with libllama", name, pass, total)
+		})
 	}
 }
