@@ -33,9 +33,9 @@
 // backtracking engine with lookahead over llama.cpp's "collapsed" category text),
 // WordPiece, Unigram (Viterbi over the precompiled-charsmap normalizer) and RWKV,
 // with llama.cpp's special-token partitioning, its text-based token attribute rules,
-// and its detokenizer's space cleaning. Not implemented: the "kimi-k2" pre-tokenizer
-// (a hand-written splitter in llama.cpp), and the plamo2, hybriddna and whitespace
-// tokenizer models.
+// and its detokenizer's space cleaning; llama.cpp's hand-written splitters (Kimi-K2,
+// AFMoE digits) are rewritten here. Not implemented: the plamo2, hybriddna and
+// whitespace tokenizer models.
 //
 // Memory: files are read whole, capped at MaxFileSize (tokenizer files) and
 // MaxSideFile (the small JSON files); vocabularies are capped at MaxVocabSize ids

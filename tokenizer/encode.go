@@ -94,9 +94,6 @@ func New(v *Vocab) (*Tokenizer, error) {
 		if !ok {
 			return nil, refit.Unsupportedf("tokenizer", "pre-tokenizer %q (llama.cpp does not know it)", pre)
 		}
-		if pt.regexes == "kimi_k2" {
-			return nil, refit.Unsupportedf("tokenizer", "encoding with pre-tokenizer %q (llama.cpp uses a hand-written splitter)", pre)
-		}
 		t.pre = pt
 		t.raw = preRaw[pt.regexes]
 		t.escapeSpaces = pt.escapeSpaces

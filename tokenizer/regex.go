@@ -43,12 +43,14 @@ type regex struct {
 	root   *reNode
 	src    string
 	digits bool // llama.cpp's hand-written digit grouping (AFMoE, tiny_aya) instead of root
+	kimi   bool // llama.cpp's hand-written Kimi-K2 splitter instead of root
 }
 
 // Patterns llama.cpp replaces by its digit-grouping splitter.
 const (
 	reAFMoEDigits   = `\p{AFMoE_digits}`
 	reTinyAyaDigits = `\d{1,3}(?=(?:\d{3})*\b)`
+	reKimiK2        = `\p{Han}+`
 )
 
 type reParser struct {
@@ -60,6 +62,9 @@ type reParser struct {
 func compileRegex(src string, collapsed bool) (*regex, error) {
 	if src == reAFMoEDigits || src == reTinyAyaDigits {
 		return &regex{src: src, digits: true}, nil
+	}
+	if src == reKimiK2 {
+		return &regex{src: src, kimi: true}, nil
 	}
 	p := &reParser{s: []rune(src), collapsed: collapsed}
 	n, err := p.alt()
@@ -541,6 +546,9 @@ func (re *regex) split(in []rune, pieces []int) []int {
 	if re.digits {
 		return splitDigits(in, pieces)
 	}
+	if re.kimi {
+		return splitKimi(in, pieces)
+	}
 	var out []int
 	start := 0
 	for _, n := range pieces {
@@ -671,6 +679,153 @@ func splitDigits(in []rune, pieces []int) []int {
 		}
 		add(end)
 		start = end
+	}
+	return out
+}
+
+// isHan is llama.cpp's unicode_cpt_is_han: the CJK ideograph blocks.
+func isHan(r rune) bool {
+	return (r >= 0x4E00 && r <= 0x9FFF) || (r >= 0x3400 && r <= 0x4DBF) || (r >= 0x20000 && r <= 0x2A6DF) ||
+		(r >= 0x2A700 && r <= 0x2B73F) || (r >= 0x2B740 && r <= 0x2B81F) || (r >= 0x2B820 && r <= 0x2CEAF) ||
+		(r >= 0x2CEB0 && r <= 0x2EBEF) || (r >= 0xF900 && r <= 0xFAFF) || (r >= 0x2F800 && r <= 0x2FA1F)
+}
+
+// splitKimi is llama.cpp's hand-written Kimi-K2 splitter (unicode_regex_split_custom_kimi_k2):
+// Han runs; non-Han letter words with an optional leading non-letter and English
+// contractions; numbers in threes; punctuation runs with trailing newlines; whitespace.
+func splitKimi(in []rune, pieces []int) []int {
+	var out []int
+	start := 0
+	for _, n := range pieces {
+		lo, hi := start, start+n
+		start = hi
+		inRange := func(p int) bool { return p >= lo && p < hi }
+		cat := func(p int) (byte, bool) { // category, and whether p is inside the piece
+			if !inRange(p) {
+				return 0, false
+			}
+			return categoryOf(in[p]), true
+		}
+		letter := func(p int) bool { c, ok := cat(p); return ok && c == catLetter && !isHan(in[p]) }
+		number := func(p int) bool { c, ok := cat(p); return ok && c == catNumber }
+		space := func(p int) bool { c, ok := cat(p); return ok && c == catSpace }
+		cpt := func(p int) rune {
+			if !inRange(p) {
+				return -1
+			}
+			return in[p]
+		}
+		prev := lo
+		add := func(e int) {
+			if e > prev {
+				out = append(out, e-prev)
+			}
+			prev = e
+		}
+		for pos := lo; pos < hi; {
+			c := in[pos]
+			if isHan(c) {
+				for inRange(pos) && isHan(in[pos]) {
+					pos++
+				}
+				add(pos)
+				continue
+			}
+			isL, isN := categoryOf(c) == catLetter, categoryOf(c) == catNumber
+			leading := !(c == '\r' || c == '\n' || isL || isN)
+			if (isL && !isHan(c)) || (leading && letter(pos+1)) {
+				hasLeading := false
+				if leading {
+					hasLeading = true
+					pos++
+				}
+				hasLetters := false
+				for letter(pos) {
+					hasLetters = true
+					pos++
+				}
+				if hasLetters || (!hasLeading && letter(pos)) {
+					if !hasLetters {
+						pos++
+					}
+					for letter(pos) {
+						pos++
+					}
+					if cpt(pos) == '\'' && pos+1 < hi {
+						n1 := unicode.ToLower(cpt(pos + 1))
+						if n1 == 's' || n1 == 't' || n1 == 'm' || n1 == 'd' {
+							pos += 2
+						} else if pos+2 < hi {
+							n2 := unicode.ToLower(cpt(pos + 2))
+							if (n1 == 'r' && n2 == 'e') || (n1 == 'v' && n2 == 'e') || (n1 == 'l' && n2 == 'l') {
+								pos += 3
+							}
+						}
+					}
+					add(pos)
+					continue
+				} else if hasLeading {
+					pos--
+				}
+			}
+			if isN {
+				ini := pos
+				for number(pos) {
+					pos++
+					if pos-ini >= 3 {
+						add(pos)
+						ini = pos
+					}
+				}
+				add(pos)
+				continue
+			}
+			p2 := pos
+			if c == ' ' {
+				p2 = pos + 1
+			}
+			word := func(p int) bool { // in range and not whitespace, letter or number
+				k, ok := cat(p)
+				return ok && k != catSpace && k != catLetter && k != catNumber
+			}
+			if word(p2) {
+				if c == ' ' {
+					pos++
+				}
+				for word(pos) {
+					pos++
+				}
+				for cpt(pos) == '\r' || cpt(pos) == '\n' {
+					pos++
+				}
+				add(pos)
+				continue
+			}
+			nws, lastNL := 0, 0
+			for space(pos + nws) {
+				if r := cpt(pos + nws); r == '\r' || r == '\n' {
+					lastNL = pos + nws + 1
+				}
+				nws++
+			}
+			if lastNL > 0 {
+				pos = lastNL
+				add(pos)
+				continue
+			}
+			if nws > 1 && inRange(pos+nws) {
+				pos += nws - 1
+				add(pos)
+				continue
+			}
+			if nws > 0 {
+				pos += nws
+				add(pos)
+				continue
+			}
+			pos++
+			add(pos)
+		}
 	}
 	return out
 }

@@ -71,9 +71,6 @@ func TestRegexLongInput(t *testing.T) {
 func TestEveryPreTokenizerCompiles(t *testing.T) {
 	for _, name := range PreTokenizers() {
 		pt := preTypes[name]
-		if pt.regexes == "kimi_k2" {
-			continue
-		}
 		res, ok := preRegexes[pt.regexes]
 		if !ok {
 			t.Errorf("%s: no regexes %q", name, pt.regexes)
