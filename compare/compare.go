@@ -169,7 +169,10 @@ func (s *floatStats) add(d *TensorDiff, a, b []float32) {
 				continue
 			}
 		}
-		e := math.Abs(x - y)
+		e := 0.0
+		if x != y { // equal infinities differ by 0, not inf-inf = NaN
+			e = math.Abs(x - y)
+		}
 		d.MaxAbs = math.Max(d.MaxAbs, e)
 		if e > 0 {
 			d.MaxRel = math.Max(d.MaxRel, e/math.Max(math.Abs(x), 1e-30))

@@ -14,6 +14,12 @@ import (
 // a vector whose length is not columns x experts is an error, except for token_embd
 // (ignored, as llama.cpp does). It runs Check first. m is not modified.
 func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model, error) {
+	return p.apply(m, imatrix, nil)
+}
+
+// apply is Apply; with checks non-nil, the converted tensors measure their output and
+// are listed in checks.
+func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Checks) (*refit.Model, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -47,6 +53,10 @@ func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model
 		data, err := newQuantData(t, e.To, im, p.opts.Threads)
 		if err != nil {
 			return nil, err
+		}
+		if checks != nil {
+			data.check = &TensorCheck{Name: t.Name, Exact: true}
+			checks.data = append(checks.data, data)
 		}
 		out[i] = &tensor.Tensor{Name: t.Name, DType: e.To, Shape: t.Shape.Clone(), Data: data}
 	}

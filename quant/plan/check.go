@@ -1,0 +1,336 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"unsafe"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// TensorCheck is what checking a converted tensor's output against its source found.
+// The output is checked as it is produced: each slab's blocks are decoded again while
+// they are in memory and compared with the float32 source rows they came from, so no
+// second pass over the written file is needed to measure the error. CRC lets a caller
+// confirm that the file holds those same bytes with a cheap read.
+type TensorCheck struct {
+	Name   string
+	MaxAbs float64 // largest |source - output| (+Inf where an infinity changed)
+	Cosine float64 // between source and output values, NaN positions left out
+	NaNs   int64   // positions where exactly one of source and output is NaN
+	Exact  bool    // every output value equals its source (NaN for NaN)
+	CRC    uint32  // CRC-32C (Castagnoli) of the tensor's output bytes
+
+	// The sums behind Cosine, for a cosine over many tensors.
+	Dot, SourceSq, OutputSq float64
+}
+
+// castagnoli is the CRC-32C table; hash/crc32 uses the CPU's CRC32 instruction for it.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CRC returns the CRC-32C of p continued from crc, as TensorCheck.CRC is computed.
+func CRC(crc uint32, p []byte) uint32 { return crc32.Update(crc, castagnoli, p) }
+
+// Checks holds the TensorChecks of a model returned by ApplyChecked, filled in as an
+// encoder reads the converted tensors.
+type Checks struct {
+	plan *Plan
+	data []*quantData // the converted tensors, in plan order
+}
+
+// Results returns one TensorCheck per converted tensor, in plan order. It fails if a
+// tensor was not read from its first byte to its last in order (an encoder does so),
+// since then some rows were never measured.
+func (c *Checks) Results() ([]TensorCheck, error) {
+	out := make([]TensorCheck, 0, len(c.data))
+	for _, q := range c.data {
+		q.mu.Lock()
+		rows, ch := q.checkedRows, *q.check
+		q.mu.Unlock()
+		if rows != q.rows {
+			return nil, fmt.Errorf("plan: %q: %d of %d rows checked (the tensor was not read in order)", q.src.Name, rows, q.rows)
+		}
+		ch.finish()
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// ApplyChecked is Apply with checking: as each converted tensor is read, its output is
+// measured against its source (see TensorCheck), at the cost of decoding the output
+// once more in memory. The Checks are complete once an encoder has read the model.
+func (p *Plan) ApplyChecked(m *refit.Model, imatrix map[string][]float32) (*refit.Model, *Checks, error) {
+	c := &Checks{plan: p}
+	q, err := p.apply(m, imatrix, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, c, nil
+}
+
+// blockDiff holds the sums of one group of values.
+type blockDiff struct {
+	maxAbs, dot, na, nb float64
+	nans                int64
+	inexact             bool
+}
+
+func (t *TensorCheck) add(d blockDiff) {
+	t.MaxAbs = math.Max(t.MaxAbs, d.maxAbs)
+	t.Dot += d.dot
+	t.SourceSq += d.na
+	t.OutputSq += d.nb
+	t.NaNs += d.nans
+	t.Exact = t.Exact && !d.inexact
+}
+
+func (t *TensorCheck) finish() { t.Cosine = Cosine(t.Dot, t.SourceSq, t.OutputSq) }
+
+// Cosine is dot / sqrt(na * nb), 1 when both vectors are zero and 0 when one is.
+func Cosine(dot, na, nb float64) float64 {
+	switch {
+	case na == 0 && nb == 0:
+		return 1
+	case na == 0 || nb == 0:
+		return 0
+	}
+	return dot / math.Sqrt(na*nb)
+}
+
+// checkPiece is how many values are decoded again at a time (64 KiB of float32).
+const checkPiece = 1 << 14
+
+// measure compares the values x with y, their encoding as type to, decoding y a piece
+// of whole blocks at a time into *scratch.
+func measure(scratch *[]float32, x []float32, y []byte, to tensor.DType) (blockDiff, error) {
+	d := blockDiff{}
+	bs, ts := to.BlockSize(), to.TypeSize()
+	piece := max(bs, checkPiece/bs*bs)
+	if len(*scratch) < min(piece, len(x)) {
+		*scratch = make([]float32, min(piece, len(x)))
+	}
+	for off := 0; off < len(x); off += piece {
+		n := min(piece, len(x)-off)
+		dst, src := (*scratch)[:n], y[off/bs*ts:(off+n)/bs*ts]
+		var err error
+		switch {
+		case to.Quantized():
+			err = tensor.Dequantize(dst, src, to, 1)
+		case to == tensor.F32 && littleEndian:
+			copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(src))), n))
+		default:
+			err = tensor.ToFloat32(dst, src, to)
+		}
+		if err != nil {
+			return d, err
+		}
+		diff(&d, x[off:off+n], dst)
+	}
+	return d, nil
+}
+
+// diff folds the pairs (a[i], b[i]) into d. The common case, all values finite, runs
+// without per-value tests in four independent lanes: products of float32 values are
+// exact in float64, so only the order of the sums is the lanes', and it is fixed. A
+// piece holding an infinity or NaN (the sums come out non-finite, as squares of finite
+// float32 values cannot overflow float64) is measured again value by value.
+func diff(d *blockDiff, a, b []float32) {
+	b = b[:len(a)]
+	var m0, m1, m2, m3, p0, p1, p2, p3, s0, s1, s2, s3, t0, t1, t2, t3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		x0, x1, x2, x3 := float64(a[i]), float64(a[i+1]), float64(a[i+2]), float64(a[i+3])
+		y0, y1, y2, y3 := float64(b[i]), float64(b[i+1]), float64(b[i+2]), float64(b[i+3])
+		m0, m1, m2, m3 = max(m0, math.Abs(x0-y0)), max(m1, math.Abs(x1-y1)), max(m2, math.Abs(x2-y2)), max(m3, math.Abs(x3-y3))
+		p0, p1, p2, p3 = p0+x0*y0, p1+x1*y1, p2+x2*y2, p3+x3*y3
+		s0, s1, s2, s3 = s0+x0*x0, s1+x1*x1, s2+x2*x2, s3+x3*x3
+		t0, t1, t2, t3 = t0+y0*y0, t1+y1*y1, t2+y2*y2, t3+y3*y3
+	}
+	for ; i < len(a); i++ {
+		x, y := float64(a[i]), float64(b[i])
+		m0 = max(m0, math.Abs(x-y))
+		p0, s0, t0 = p0+x*y, s0+x*x, t0+y*y
+	}
+	na, nb := (s0+s1)+(s2+s3), (t0+t1)+(t2+t3)
+	if math.IsInf(na+nb, 0) || math.IsNaN(na+nb) {
+		diffSlow(d, a, b)
+		return
+	}
+	m := max(m0, m1, m2, m3)
+	d.maxAbs = max(d.maxAbs, m)
+	d.dot += (p0 + p1) + (p2 + p3)
+	d.na += na
+	d.nb += nb
+	d.inexact = d.inexact || m > 0 // finite values differ exactly when x-y != 0
+}
+
+// diffSlow is diff one value at a time, with compare's rules: a NaN on one side only is
+// counted, NaN on both sides is equal, and a changed infinity makes MaxAbs +Inf and is
+// left out of the sums.
+func diffSlow(d *blockDiff, a, b []float32) {
+	for i := range a {
+		x, y := float64(a[i]), float64(b[i])
+		xn, yn := x != x, y != y
+		if xn || yn {
+			if xn != yn {
+				d.nans++
+				d.inexact = true
+			}
+			continue
+		}
+		if x != y {
+			d.inexact = true
+			if math.IsInf(x, 0) || math.IsInf(y, 0) {
+				d.maxAbs = math.Inf(1)
+				continue
+			}
+		}
+		if x != y {
+			d.maxAbs = math.Max(d.maxAbs, math.Abs(x-y))
+		}
+		if !math.IsInf(x, 0) {
+			d.dot += x * y
+			d.na += x * x
+			d.nb += y * y
+		}
+	}
+}
+
+// littleEndian reports whether float32 values are stored in GGUF's byte order, so F32
+// data can be used in place.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// ErrVerify reports an output that does not hold what was produced.
+var ErrVerify = errors.New("plan: the output does not match")
+
+// Verify checks that out, the encoded model read back (gguf.Decode of the written
+// file), holds what was produced, without decoding its values again: the plan's
+// tensors in order with their names, types and shapes; each converted tensor's bytes
+// with the CRC computed as they were produced (and measured); each unchanged tensor's
+// bytes with the CRC of its source in src. It returns one TensorCheck per float or
+// block-quantized tensor in plan order: converted ones as measured, unchanged ones
+// exact (their sums read from src). Call it after the encoder has read the model.
+//
+// The trade-off: the file is read once more, at memory speed for the CRC, instead of
+// being dequantized again and compared with the source (which reads the source a
+// second time and costs as much as quantizing the fastest types). A bug in the
+// decoder of the written file (as opposed to the bytes) is not caught here; the byte
+// identity and round-trip tests of the ggml and gguf packages cover that.
+func (c *Checks) Verify(ctx context.Context, src, out *refit.Model) ([]TensorCheck, error) {
+	p := c.plan
+	if len(out.Tensors) != len(p.Tensors) {
+		return nil, fmt.Errorf("%w: %d tensors, want %d", ErrVerify, len(out.Tensors), len(p.Tensors))
+	}
+	measured, err := c.Results()
+	if err != nil {
+		return nil, err
+	}
+	var res []TensorCheck
+	buf := make([]byte, verifyChunk)
+	var floats []float32
+	for i, e := range p.Tensors {
+		g := out.Tensors[i]
+		if g.Name != e.Name || g.DType != e.To || !g.Shape.Equal(e.Shape) {
+			return nil, fmt.Errorf("%w: tensor %d is %s %v %v, want %s %v %v", ErrVerify, i, g.Name, g.DType, g.Shape, e.Name, e.To, e.Shape)
+		}
+		crc, err := crcOf(ctx, g, buf, nil)
+		if err != nil {
+			return nil, fmt.Errorf("plan: re-reading %s: %w", g.Name, err)
+		}
+		if e.Changed() {
+			m := measured[0]
+			measured = measured[1:]
+			if m.Name != e.Name || m.CRC != crc {
+				return nil, fmt.Errorf("%w: %s: the file's bytes differ from those produced", ErrVerify, e.Name)
+			}
+			res = append(res, m)
+			continue
+		}
+		s := src.Tensor(e.Name)
+		if s == nil || s.Size() != g.Size() {
+			return nil, fmt.Errorf("%w: %s is not in the source", ErrVerify, e.Name)
+		}
+		var sq *float64
+		t := TensorCheck{Name: e.Name, Exact: true, MaxAbs: 0}
+		if s.DType.Float() || s.DType.Quantized() {
+			sq = &t.SourceSq
+		}
+		want, err := crcOf(ctx, s, buf, &floatSq{dst: sq, floats: &floats})
+		if err != nil {
+			return nil, fmt.Errorf("plan: reading %s: %w", e.Name, err)
+		}
+		if want != crc {
+			return nil, fmt.Errorf("%w: %s: the file's bytes differ from the source's", ErrVerify, e.Name)
+		}
+		if sq != nil {
+			t.Dot, t.OutputSq, t.CRC = t.SourceSq, t.SourceSq, crc
+			t.finish()
+			res = append(res, t)
+		}
+	}
+	return res, nil
+}
+
+// verifyChunk is the read size of Verify, cut down to whole blocks of each type.
+const verifyChunk = 1 << 20
+
+// floatSq sums the squares of a tensor's finite values as crcOf reads it.
+type floatSq struct {
+	dst    *float64
+	floats *[]float32
+}
+
+// crcOf is the CRC-32C of t's bytes, read in chunks of whole blocks; with sq, it also
+// adds the squares of t's finite values to *sq.dst.
+func crcOf(ctx context.Context, t *tensor.Tensor, buf []byte, sq *floatSq) (uint32, error) {
+	n := t.Size()
+	bs, ts := int64(t.DType.BlockSize()), int64(t.DType.TypeSize())
+	step := int64(len(buf))
+	if ts > 0 && bs > 0 {
+		step = max(ts, step/ts*ts)
+	}
+	if int64(len(buf)) < step {
+		buf = make([]byte, step)
+	}
+	var crc uint32
+	for off := int64(0); off < n; off += step {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		b := buf[:min(step, n-off)]
+		if err := refit.ReadFullAt(t.Data, b, off); err != nil {
+			return 0, err
+		}
+		crc = crc32.Update(crc, castagnoli, b)
+		if sq == nil || sq.dst == nil {
+			continue
+		}
+		nf := int64(len(b)) / ts * bs
+		if int64(len(*sq.floats)) < nf {
+			*sq.floats = make([]float32, nf)
+		}
+		f := (*sq.floats)[:nf]
+		var err error
+		if t.DType.Quantized() {
+			err = tensor.Dequantize(f, b, t.DType, 1)
+		} else {
+			err = tensor.ToFloat32(f, b, t.DType)
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, v := range f {
+			if x := float64(v); !math.IsInf(x, 0) && !math.IsNaN(x) {
+				*sq.dst += x * x
+			}
+		}
+	}
+	return crc, nil
+}

@@ -1,0 +1,179 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
+	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/quant/ggml"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// encodeChecked quantizes m to ft with checking on and returns the encoded file.
+func encodeChecked(t *testing.T, m *refit.Model, ft ggml.FileType) (*Plan, *Checks, []byte) {
+	t.Helper()
+	p, err := New(m, ft, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, checks, err := p.ApplyChecked(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := gguf.Encode(&buf, q, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p, checks, buf.Bytes()
+}
+
+func decodeBytes(t *testing.T, b []byte) *refit.Model {
+	t.Helper()
+	m, err := gguf.Decode(bytes.NewReader(b), int64(len(b)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestVerifyMatchesCompare checks that the errors measured while quantizing are the
+// ones compare.Quantized measures on the written file, for several file types
+// (legacy, k-quant, float cast) and a source with non-finite values.
+func TestVerifyMatchesCompare(t *testing.T) {
+	for _, ft := range []ggml.FileType{ggml.FileQ8_0, ggml.FileQ4_0, ggml.FileQ4_K_M, ggml.FileQ6_K, ggml.FileF16, ggml.FileBF16} {
+		t.Run(ft.String(), func(t *testing.T) {
+			m := tinyLlama(t, 1, 256, 512)
+			// Non-finite values in one tensor take the value-by-value path.
+			v, _ := m.Tensor("blk.0.ffn_up.weight").Float32s()
+			v[7], v[300], v[1000] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))
+			up, err := tensor.NewF32("blk.0.ffn_up.weight", m.Tensor("blk.0.ffn_up.weight").Shape, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, x := range m.Tensors {
+				if x.Name == up.Name {
+					m.Tensors[i] = up
+				}
+			}
+			_, checks, file := encodeChecked(t, m, ft)
+			got := decodeBytes(t, file)
+			res, err := checks.Verify(context.Background(), m, got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := compare.Quantized(context.Background(), m, got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != len(rep.Tensors) {
+				t.Fatalf("Verify gave %d tensors, compare.Quantized %d", len(res), len(rep.Tensors))
+			}
+			for i, r := range res {
+				w := rep.Tensors[i]
+				if r.Name != w.Name || r.MaxAbs != w.MaxAbs || r.NaNs != w.NaNs || r.Exact != w.Exact ||
+					math.Abs(r.Cosine-w.Cosine) > 1e-12 {
+					t.Errorf("%s: Verify = max %g cos %.15f nans %d exact %v, compare = max %g cos %.15f nans %d exact %v",
+						r.Name, r.MaxAbs, r.Cosine, r.NaNs, r.Exact, w.MaxAbs, w.Cosine, w.NaNs, w.Exact)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyCatchesChangedBytes checks that a byte changed in the written file, in a
+// converted tensor or an unchanged one, fails verification, as does a file with other
+// tensors.
+func TestVerifyCatchesChangedBytes(t *testing.T) {
+	m := tinyLlama(t, 1, 64, 128)
+	_, checks, file := encodeChecked(t, m, ggml.FileQ8_0)
+	ok := decodeBytes(t, file)
+	if _, err := checks.Verify(context.Background(), m, ok); err != nil {
+		t.Fatalf("Verify of the file as written: %v", err)
+	}
+	for _, name := range []string{"blk.0.ffn_up.weight", "blk.0.attn_norm.weight"} {
+		bad := bytes.Clone(file)
+		at := tensorOffset(t, ok, bad, name)
+		bad[at+5] ^= 0x10
+		if _, err := checks.Verify(context.Background(), m, decodeBytes(t, bad)); !errors.Is(err, ErrVerify) {
+			t.Errorf("Verify with a byte of %s changed = %v, want ErrVerify", name, err)
+		}
+	}
+	short := decodeBytes(t, file)
+	short.Tensors = short.Tensors[1:]
+	if _, err := checks.Verify(context.Background(), m, short); !errors.Is(err, ErrVerify) {
+		t.Errorf("Verify with a tensor missing = %v, want ErrVerify", err)
+	}
+}
+
+// tensorOffset finds where tensor name's data starts in file.
+func tensorOffset(t *testing.T, m *refit.Model, file []byte, name string) int {
+	t.Helper()
+	b, err := m.Tensor(name).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(file, b)
+	if at < 0 {
+		t.Fatalf("%s's bytes are not in the file", name)
+	}
+	return at
+}
+
+// TestChecksNeedOrderedReads checks that Results refuses checks with rows never
+// measured (a tensor read out of order or not at all).
+func TestChecksNeedOrderedReads(t *testing.T) {
+	m := tinyLlama(t, 1, 64, 128)
+	p, err := New(m, ggml.FileQ8_0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, checks, err := p.ApplyChecked(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checks.Results(); err == nil {
+		t.Errorf("Results before anything was read succeeded")
+	}
+	for _, x := range q.Tensors {
+		if _, err := x.Bytes(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := checks.Results(); err != nil {
+		t.Errorf("Results after reading every tensor: %v", err)
+	}
+}
+
+// TestDiffLanesMatchSlow checks the four-lane sums against the value-by-value ones on
+// finite data, and that a piece with non-finite values gives compare's rules.
+func TestDiffLanesMatchSlow(t *testing.T) {
+	a := make([]float32, 1003)
+	b := make([]float32, len(a))
+	for i := range a {
+		a[i] = float32(math.Sin(float64(i))) * 3
+		b[i] = a[i] + float32(i%7)*1e-3
+	}
+	var fast, slow blockDiff
+	diff(&fast, a, b)
+	diffSlow(&slow, a, b)
+	if fast.maxAbs != slow.maxAbs || fast.inexact != slow.inexact ||
+		math.Abs(fast.dot-slow.dot) > 1e-9*slow.dot || math.Abs(fast.na-slow.na) > 1e-9*slow.na {
+		t.Errorf("lanes %+v, one by one %+v", fast, slow)
+	}
+	b[10], a[20], a[30], b[30] = float32(math.NaN()), float32(math.Inf(1)), float32(math.NaN()), float32(math.NaN())
+	var d blockDiff
+	diff(&d, a, b)
+	if d.nans != 1 || !math.IsInf(d.maxAbs, 1) || !d.inexact {
+		t.Errorf("with NaN and Inf: %+v, want 1 NaN, MaxAbs +Inf, inexact", d)
+	}
+	var same blockDiff
+	diff(&same, a[:8], a[:8])
+	if same.inexact || same.maxAbs != 0 {
+		t.Errorf("identical values: %+v", same)
+	}
+}
