@@ -134,38 +134,54 @@ func measure(scratch *[]float32, x []float32, y []byte, to tensor.DType) (blockD
 }
 
 // diff folds the pairs (a[i], b[i]) into d. The common case, all values finite, runs
-// without per-value tests in four independent lanes: products of float32 values are
-// exact in float64, so only the order of the sums is the lanes', and it is fixed. A
-// piece holding an infinity or NaN (the sums come out non-finite, as squares of finite
-// float32 values cannot overflow float64) is measured again value by value.
+// without per-value tests in eight lanes (diffAVX2 or diffLanes, which give the same
+// sums: products of float32 values are exact in float64, and both add in the same
+// order). A piece holding an infinity or NaN (its sums come out non-finite, as squares
+// of finite float32 values cannot overflow float64) is measured again value by value.
 func diff(d *blockDiff, a, b []float32) {
 	b = b[:len(a)]
-	var m0, m1, m2, m3, p0, p1, p2, p3, s0, s1, s2, s3, t0, t1, t2, t3 float64
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		x0, x1, x2, x3 := float64(a[i]), float64(a[i+1]), float64(a[i+2]), float64(a[i+3])
-		y0, y1, y2, y3 := float64(b[i]), float64(b[i+1]), float64(b[i+2]), float64(b[i+3])
-		m0, m1, m2, m3 = max(m0, math.Abs(x0-y0)), max(m1, math.Abs(x1-y1)), max(m2, math.Abs(x2-y2)), max(m3, math.Abs(x3-y3))
-		p0, p1, p2, p3 = p0+x0*y0, p1+x1*y1, p2+x2*y2, p3+x3*y3
-		s0, s1, s2, s3 = s0+x0*x0, s1+x1*x1, s2+x2*x2, s3+x3*x3
-		t0, t1, t2, t3 = t0+y0*y0, t1+y1*y1, t2+y2*y2, t3+y3*y3
+	var s [4]float64 // max |a-b|, a·b, a·a, b·b
+	n := len(a) &^ 7
+	if n > 0 {
+		if haveDiffAVX2 {
+			diffAVX2(&a[0], &b[0], n, &s)
+		} else {
+			diffLanes(a[:n], b[:n], &s)
+		}
 	}
-	for ; i < len(a); i++ {
+	for i := n; i < len(a); i++ {
 		x, y := float64(a[i]), float64(b[i])
-		m0 = max(m0, math.Abs(x-y))
-		p0, s0, t0 = p0+x*y, s0+x*x, t0+y*y
+		s[0] = max(s[0], math.Abs(x-y))
+		s[1], s[2], s[3] = s[1]+x*y, s[2]+x*x, s[3]+y*y
 	}
-	na, nb := (s0+s1)+(s2+s3), (t0+t1)+(t2+t3)
-	if math.IsInf(na+nb, 0) || math.IsNaN(na+nb) {
+	if math.IsInf(s[2]+s[3], 0) || math.IsNaN(s[2]+s[3]) {
 		diffSlow(d, a, b)
 		return
 	}
-	m := max(m0, m1, m2, m3)
-	d.maxAbs = max(d.maxAbs, m)
-	d.dot += (p0 + p1) + (p2 + p3)
-	d.na += na
-	d.nb += nb
-	d.inexact = d.inexact || m > 0 // finite values differ exactly when x-y != 0
+	d.maxAbs = max(d.maxAbs, s[0])
+	d.dot += s[1]
+	d.na += s[2]
+	d.nb += s[3]
+	d.inexact = d.inexact || s[0] > 0 // finite values differ exactly when a-b != 0
+}
+
+// diffLanes is diffAVX2 in Go: value i in lane i%8, len(a) a multiple of 8.
+func diffLanes(a, b []float32, out *[4]float64) {
+	var m, p, s, t [8]float64
+	for i := 0; i+8 <= len(a); i += 8 {
+		for l := range 8 {
+			x, y := float64(a[i+l]), float64(b[i+l])
+			m[l] = max(m[l], math.Abs(x-y))
+			p[l] += x * y
+			s[l] += x * x
+			t[l] += y * y
+		}
+	}
+	fold := func(v *[8]float64) float64 {
+		return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]))
+	}
+	out[0] = max(m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7])
+	out[1], out[2], out[3] = fold(&p), fold(&s), fold(&t)
 }
 
 // diffSlow is diff one value at a time, with compare's rules: a NaN on one side only is

@@ -177,3 +177,24 @@ func TestDiffLanesMatchSlow(t *testing.T) {
 		t.Errorf("identical values: %+v", same)
 	}
 }
+
+// TestDiffAVX2MatchesLanes checks that the vector sums are diffLanes' bit for bit, so
+// the verification figures do not depend on the CPU.
+func TestDiffAVX2MatchesLanes(t *testing.T) {
+	if !haveDiffAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	for _, n := range []int{8, 64, 1000, 4096} {
+		a, b := make([]float32, n), make([]float32, n)
+		for i := range a {
+			a[i] = float32(math.Sin(float64(i)*0.37)) * float32(1+i%13)
+			b[i] = a[i] * (1 + float32(math.Cos(float64(i)))*1e-3)
+		}
+		var vec, lanes [4]float64
+		diffAVX2(&a[0], &b[0], n&^7, &vec)
+		diffLanes(a[:n&^7], b[:n&^7], &lanes)
+		if vec != lanes {
+			t.Errorf("n %d: diffAVX2 = %v, diffLanes = %v", n, vec, lanes)
+		}
+	}
+}

@@ -28,3 +28,9 @@ func convertF16(dst []float32, src []byte) {
 	}
 	tensor.ConvertF16ToF32(dst, src)
 }
+
+// haveDiffAVX2 selects diffAVX2; tests turn it off to compare with diffLanes.
+var haveDiffAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func diffAVX2(a, b *float32, n int, out *[4]float64)

@@ -1,0 +1,99 @@
+package ggml
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// rowKernelTypes are the types with a whole-row kernel.
+var rowKernelTypes = []tensor.DType{tensor.Q8_0, tensor.Q4_0}
+
+// quantizeWith quantizes x as one row of type d on one path: "scalar" (the Go code,
+// the reference every CPU runs), "blocks" (the per-block vector kernels) or "rows"
+// (the whole-row kernels).
+func quantizeWith(t *testing.T, path string, d tensor.DType, x []float32) []byte {
+	t.Helper()
+	saveSIMD, saveRows := useSIMD, useRows
+	defer func() { useSIMD, useRows = saveSIMD, saveRows }()
+	switch path {
+	case "scalar":
+		useSIMD = false
+	case "blocks":
+		useRows = false
+	}
+	rs, err := RowSize(d, len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]byte, rs)
+	if err := QuantizeRows(d, y, x, 1, len(x), nil, 1); err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
+// TestRowKernelsMatchScalar checks the whole-row kernels, on CPUs that have them,
+// against the scalar code and the per-block kernels: blocks that are zero, -0, equal
+// magnitudes of both signs (the first one sets Q4_0's sign), NaN anywhere in a row
+// (Q8_0 hands that block to the scalar code and resumes), infinities, subnormals and
+// values near the float32 limit, in rows of 1 to 40 blocks.
+func TestRowKernelsMatchScalar(t *testing.T) {
+	if !useRows {
+		t.Skip("no row kernels on this CPU (needs AVX2 and F16C)")
+	}
+	r := rand.New(rand.NewPCG(5, 9))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	gens := map[string]func(i int) float32{
+		"normal": func(int) float32 { return float32(r.NormFloat64()) },
+		"zero-and-negzero": func(i int) float32 {
+			if i/32%2 == 0 {
+				return float32(math.Copysign(0, -1))
+			}
+			return 0
+		},
+		"ties": func(i int) float32 { return float32(r.IntN(3)-1) * 0.75 },
+		"nan": func(i int) float32 {
+			if r.IntN(40) == 0 {
+				return nan
+			}
+			return float32(r.NormFloat64())
+		},
+		"nan-only-block": func(i int) float32 {
+			if i/32 == 1 {
+				return nan
+			}
+			return float32(r.NormFloat64())
+		},
+		"inf": func(i int) float32 {
+			if r.IntN(50) == 0 {
+				return -inf
+			}
+			return float32(r.NormFloat64())
+		},
+		"subnormal": func(int) float32 { return float32(r.NormFloat64()) * 1e-41 },
+		"huge":      func(int) float32 { return float32(r.NormFloat64()) * 3e38 },
+		"bits":      func(int) float32 { return math.Float32frombits(r.Uint32()) },
+		"fp16-edge": func(int) float32 { return float32(r.IntN(255)-127) * 65504 / 127 * float32(1+r.IntN(2)) },
+	}
+	for name, gen := range gens {
+		for _, blocks := range []int{1, 2, 3, 7, 40} {
+			x := make([]float32, 32*blocks)
+			for i := range x {
+				x[i] = gen(i)
+			}
+			for _, d := range rowKernelTypes {
+				want := quantizeWith(t, "scalar", d, x)
+				if got := quantizeWith(t, "rows", d, x); !bytes.Equal(got, want) {
+					t.Errorf("%s, %d blocks, %v: rows vs scalar: %s", name, blocks, d, firstDiff(d, got, want))
+				}
+				if got := quantizeWith(t, "blocks", d, x); !bytes.Equal(got, want) {
+					t.Errorf("%s, %d blocks, %v: blocks vs scalar: %s", name, blocks, d, firstDiff(d, got, want))
+				}
+			}
+		}
+	}
+}
