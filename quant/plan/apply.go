@@ -34,6 +34,7 @@ func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Check
 		}
 	}
 	out := make([]*tensor.Tensor, len(p.Tensors))
+	pool := &slabPool{}
 	for i, e := range p.Tensors {
 		t := m.Tensor(e.Name)
 		if t == nil || t.DType != e.From || !t.Shape.Equal(e.Shape) {
@@ -54,6 +55,7 @@ func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Check
 		if err != nil {
 			return nil, err
 		}
+		data.pool = pool
 		if checks != nil {
 			data.check = &TensorCheck{Name: t.Name, Exact: true}
 			checks.data = append(checks.data, data)

@@ -40,6 +40,8 @@ type quantData struct {
 	curRow   int64
 	srcBuf   []byte
 	floatBuf []float32
+	outBuf   []byte    // backs cur
+	pool     *slabPool // nil: buffers of its own
 
 	// Checking (nil check: off): the blocks of each slab are compared with its source
 	// rows as they are produced, in row order.
@@ -105,7 +107,8 @@ func (q *quantData) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(n) == q.Size() {
 		// The tensor has been read to its end (an encoder is done with it): drop the
 		// buffers, so a model of many tensors holds one slab, not one per tensor.
-		q.cur, q.srcBuf, q.floatBuf = nil, nil, nil
+		q.pool.put(q.srcBuf, q.floatBuf, q.outBuf)
+		q.cur, q.srcBuf, q.floatBuf, q.outBuf = nil, nil, nil, nil
 	}
 	return n, nil
 }
@@ -119,16 +122,19 @@ func (q *quantData) compute(row int64) error {
 	nrows := end - row
 	nsrc, nf, ndst := nrows*q.srcRow, nrows*q.rowLen, nrows*q.dstRow
 	direct := q.src.DType == tensor.F32 && littleEndian // read straight into the float32 buffer
+	if q.floatBuf == nil {
+		q.srcBuf, q.floatBuf, q.outBuf = q.pool.get()
+	}
 	if !direct && int64(cap(q.srcBuf)) < nsrc {
 		q.srcBuf = make([]byte, nsrc)
 	}
 	if int64(cap(q.floatBuf)) < nf {
 		q.floatBuf = make([]float32, nf)
 	}
-	if int64(cap(q.cur)) < ndst {
-		q.cur = make([]byte, ndst)
+	if int64(cap(q.outBuf)) < ndst {
+		q.outBuf = make([]byte, ndst)
 	}
-	x, out := q.floatBuf[:nf], q.cur[:ndst]
+	x, out := q.floatBuf[:nf], q.outBuf[:ndst]
 	var sb []byte
 	if direct {
 		sb = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), 4*nf)
@@ -220,4 +226,42 @@ func convertBF16(dst []float32, src []byte) {
 	for i := range dst {
 		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
 	}
+}
+
+// slabPool lends slab buffers to the tensors of one model in turn. An encoder reads
+// the tensors one after another, so they share one set instead of each allocating
+// (and faulting in) fresh pages; tensors read at the same time get sets of their own.
+type slabPool struct {
+	mu   sync.Mutex
+	free []slabSet
+}
+
+type slabSet struct {
+	src    []byte
+	floats []float32
+	out    []byte
+}
+
+// get returns a free set, or nothing (the caller allocates). A nil pool has none.
+func (p *slabPool) get() ([]byte, []float32, []byte) {
+	if p == nil {
+		return nil, nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 {
+		return nil, nil, nil
+	}
+	s := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	return s.src, s.floats, s.out
+}
+
+func (p *slabPool) put(src []byte, floats []float32, out []byte) {
+	if p == nil || floats == nil {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, slabSet{src, floats, out})
+	p.mu.Unlock()
 }
