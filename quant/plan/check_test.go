@@ -198,3 +198,41 @@ func TestDiffAVX2MatchesLanes(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksIndependentOfThreads checks that the measured errors and CRCs are the same
+// whatever the thread count (the groups' sums are added in row order).
+func TestChecksIndependentOfThreads(t *testing.T) {
+	m := tinyLlama(t, 1, 256, 2048) // ffn tensors: 8 groups of rows
+	var runs [][]TensorCheck
+	for _, threads := range []int{1, 2, 3} {
+		p, err := New(m, ggml.FileQ8_0, &Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, checks, err := p.ApplyChecked(m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range q.Tensors {
+			if d, ok := x.Data.(*quantData); ok {
+				d.slabRows = 1000 // slabs of 4 groups, the last one short
+			}
+		}
+		var buf bytes.Buffer
+		if err := gguf.Encode(&buf, q, nil); err != nil {
+			t.Fatal(err)
+		}
+		res, err := checks.Results()
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, res)
+	}
+	for i := 1; i < len(runs); i++ {
+		for j := range runs[0] {
+			if runs[i][j] != runs[0][j] {
+				t.Errorf("%s: threads run %d gave %+v, run 0 %+v", runs[0][j].Name, i, runs[i][j], runs[0][j])
+			}
+		}
+	}
+}
