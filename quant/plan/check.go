@@ -116,6 +116,14 @@ func measure(scratch *[]float32, x []float32, y []byte, to tensor.DType) (blockD
 	for off := 0; off < len(x); off += piece {
 		n := min(piece, len(x)-off)
 		dst, src := (*scratch)[:n], y[off/bs*ts:(off+n)/bs*ts]
+		if to == tensor.Q8_0 && haveQ80Diff {
+			// Decoded and summed in registers: diff's sums without the stores.
+			var s [4]float64
+			q80DiffAVX2(&x[off], &src[0], n/32, &s)
+			if d.addSums(&s) {
+				continue
+			}
+		}
 		var err error
 		switch {
 		case to.Quantized():
@@ -154,15 +162,24 @@ func diff(d *blockDiff, a, b []float32) {
 		s[0] = max(s[0], math.Abs(x-y))
 		s[1], s[2], s[3] = s[1]+x*y, s[2]+x*x, s[3]+y*y
 	}
-	if math.IsInf(s[2]+s[3], 0) || math.IsNaN(s[2]+s[3]) {
+	if !d.addSums(&s) {
 		diffSlow(d, a, b)
-		return
+	}
+}
+
+// addSums adds the lane sums s (max |a-b|, a·b, a·a, b·b) of a piece to d, unless they
+// are not finite, which means the piece holds an infinity or NaN and must be measured
+// value by value; it reports whether it added them.
+func (d *blockDiff) addSums(s *[4]float64) bool {
+	if math.IsInf(s[2]+s[3], 0) || math.IsNaN(s[2]+s[3]) {
+		return false
 	}
 	d.maxAbs = max(d.maxAbs, s[0])
 	d.dot += s[1]
 	d.na += s[2]
 	d.nb += s[3]
 	d.inexact = d.inexact || s[0] > 0 // finite values differ exactly when a-b != 0
+	return true
 }
 
 // diffLanes is diffAVX2 in Go: value i in lane i%8, len(a) a multiple of 8.

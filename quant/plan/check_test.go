@@ -236,3 +236,33 @@ func TestChecksIndependentOfThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestQ80DiffMatchesDequantize checks the fused Q8_0 kernel against decoding with
+// tensor.Dequantize and summing with diffLanes, bit for bit, on scales that are
+// normal, subnormal, zero and negative.
+func TestQ80DiffMatchesDequantize(t *testing.T) {
+	if !haveQ80Diff {
+		t.Skip("no AVX2 and F16C on this CPU")
+	}
+	const nb = 37
+	y := make([]byte, 34*nb)
+	x := make([]float32, 32*nb)
+	scales := []uint16{0x3c00, 0x0001, 0x03ff, 0x0000, 0xbc00, 0x2e66, 0x7bff}
+	for b := range nb {
+		y[34*b], y[34*b+1] = byte(scales[b%len(scales)]), byte(scales[b%len(scales)]>>8)
+		for j := range 32 {
+			y[34*b+2+j] = byte(b*31 + j*17)
+			x[32*b+j] = float32(math.Sin(float64(b*32+j))) * 2
+		}
+	}
+	deq := make([]float32, len(x))
+	if err := tensor.Dequantize(deq, y, tensor.Q8_0, 1); err != nil {
+		t.Fatal(err)
+	}
+	var fused, lanes [4]float64
+	q80DiffAVX2(&x[0], &y[0], nb, &fused)
+	diffLanes(x, deq, &lanes)
+	if fused != lanes {
+		t.Errorf("q80DiffAVX2 = %v, Dequantize + diffLanes = %v", fused, lanes)
+	}
+}

@@ -3,6 +3,62 @@
 DATA absmask64<>+0(SB)/8, $0x7fffffffffffffff
 GLOBL absmask64<>(SB), RODATA|NOPTR, $8
 
+// ACC8 adds eight pairs, a in Y8 (lanes 0-3) and Y9 (4-7), b in Y10 and Y11, to the
+// lane sums.
+#define ACC8 \
+	VSUBPD Y10, Y8, Y12 \
+	VSUBPD Y11, Y9, Y13 \
+	VANDPD Y15, Y12, Y12 \
+	VANDPD Y15, Y13, Y13 \
+	VMAXPD Y0, Y12, Y0 \
+	VMAXPD Y1, Y13, Y1 \
+	VMULPD Y10, Y8, Y12 \
+	VMULPD Y11, Y9, Y13 \
+	VADDPD Y12, Y2, Y2 \
+	VADDPD Y13, Y3, Y3 \
+	VMULPD Y8, Y8, Y12 \
+	VMULPD Y9, Y9, Y13 \
+	VADDPD Y12, Y4, Y4 \
+	VADDPD Y13, Y5, Y5 \
+	VMULPD Y10, Y10, Y12 \
+	VMULPD Y11, Y11, Y13 \
+	VADDPD Y12, Y6, Y6 \
+	VADDPD Y13, Y7, Y7
+
+// ZERO8 clears the lane sums.
+#define ZERO8 \
+	VXORPD Y0, Y0, Y0 \
+	VXORPD Y1, Y1, Y1 \
+	VXORPD Y2, Y2, Y2 \
+	VXORPD Y3, Y3, Y3 \
+	VXORPD Y4, Y4, Y4 \
+	VXORPD Y5, Y5, Y5 \
+	VXORPD Y6, Y6, Y6 \
+	VXORPD Y7, Y7, Y7
+
+// FOLD leaves (l0+l4 + l2+l6) + (l1+l5 + l3+l7) of lanes lo, hi in lane 0 of lo.
+#define FOLD(lo, hi, xlo, xhi) \
+	VADDPD hi, lo, lo \
+	VEXTRACTF128 $1, lo, xhi \
+	VADDPD xhi, xlo, xlo \
+	VPERMILPD $1, xlo, xhi \
+	VADDSD xhi, xlo, xlo
+
+// STORE4 folds the lane sums into out (DX): max, a·b, a·a, b·b.
+#define STORE4 \
+	VMAXPD Y1, Y0, Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VMAXPD X1, X0, X0 \
+	VPERMILPD $1, X0, X1 \
+	VMAXSD X1, X0, X0 \
+	VMOVSD X0, 0(DX) \
+	FOLD(Y2, Y3, X2, X3) \
+	VMOVSD X2, 8(DX) \
+	FOLD(Y4, Y5, X4, X5) \
+	VMOVSD X4, 16(DX) \
+	FOLD(Y6, Y7, X6, X7) \
+	VMOVSD X6, 24(DX)
+
 // func diffAVX2(a, b *float32, n int, out *[4]float64)
 // The sums of diffLanes in the same eight lanes (value i in lane i%8: Y0-Y1 max|a-b|,
 // Y2-Y3 a*b, Y4-Y5 a*a, Y6-Y7 b*b), folded in the same order: lane j with lane j+4,
@@ -14,14 +70,7 @@ TEXT ·diffAVX2(SB), NOSPLIT, $0-32
 	MOVQ n+16(FP), CX
 	MOVQ out+24(FP), DX
 	VBROADCASTSD absmask64<>(SB), Y15
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
+	ZERO8
 	XORQ AX, AX
 
 loop:
@@ -31,47 +80,60 @@ loop:
 	VCVTPS2PD 16(SI)(AX*4), Y9
 	VCVTPS2PD (DI)(AX*4), Y10
 	VCVTPS2PD 16(DI)(AX*4), Y11
-	VSUBPD Y10, Y8, Y12
-	VSUBPD Y11, Y9, Y13
-	VANDPD Y15, Y12, Y12
-	VANDPD Y15, Y13, Y13
-	VMAXPD Y0, Y12, Y0
-	VMAXPD Y1, Y13, Y1
-	VMULPD Y10, Y8, Y12
-	VMULPD Y11, Y9, Y13
-	VADDPD Y12, Y2, Y2
-	VADDPD Y13, Y3, Y3
-	VMULPD Y8, Y8, Y12
-	VMULPD Y9, Y9, Y13
-	VADDPD Y12, Y4, Y4
-	VADDPD Y13, Y5, Y5
-	VMULPD Y10, Y10, Y12
-	VMULPD Y11, Y11, Y13
-	VADDPD Y12, Y6, Y6
-	VADDPD Y13, Y7, Y7
+	ACC8
 	ADDQ $8, AX
 	JMP loop
 
-// FOLD leaves (l0+l4 + l2+l6) + (l1+l5 + l3+l7) of lanes lo, hi in lane 0 of lo.
-#define FOLD(lo, hi, xlo, xhi) \
-	VADDPD hi, lo, lo \
-	VEXTRACTF128 $1, lo, xhi \
-	VADDPD xhi, xlo, xlo \
-	VPERMILPD $1, xlo, xhi \
-	VADDSD xhi, xlo, xlo
-
 fold:
-	VMAXPD Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VMAXPD X1, X0, X0
-	VPERMILPD $1, X0, X1
-	VMAXSD X1, X0, X0
-	VMOVSD X0, 0(DX)
-	FOLD(Y2, Y3, X2, X3)
-	VMOVSD X2, 8(DX)
-	FOLD(Y4, Y5, X4, X5)
-	VMOVSD X4, 16(DX)
-	FOLD(Y6, Y7, X6, X7)
-	VMOVSD X6, 24(DX)
+	STORE4
+	VZEROUPPER
+	RET
+
+// func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+// diffAVX2 of a against the values of nb Q8_0 blocks y, decoded as tensor.Dequantize
+// does (float32(q) * d, d widened from binary16 by VCVTPH2PS, exact but for NaN
+// payloads, which make the sums NaN either way), without storing them.
+TEXT ·q80DiffAVX2(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), DX
+	VBROADCASTSD absmask64<>(SB), Y15
+	ZERO8
+
+// Q8G widens the 8 values of group off of the block at DI into Y10, Y11 and the 8
+// values at SI into Y8, Y9.
+#define Q8G(off) \
+	VPMOVSXBD (2+off)(DI), Y10 \
+	VCVTDQ2PS Y10, Y10 \
+	VMULPS Y14, Y10, Y10 \
+	VEXTRACTF128 $1, Y10, X11 \
+	VCVTPS2PD X11, Y11 \
+	VCVTPS2PD X10, Y10 \
+	VCVTPS2PD (4*off)(SI), Y8 \
+	VCVTPS2PD (4*off+16)(SI), Y9
+
+q80loop:
+	TESTQ CX, CX
+	JLE q80fold
+	MOVWLZX (DI), AX
+	VMOVD AX, X14
+	VCVTPH2PS X14, X14
+	VBROADCASTSS X14, Y14
+	Q8G(0)
+	ACC8
+	Q8G(8)
+	ACC8
+	Q8G(16)
+	ACC8
+	Q8G(24)
+	ACC8
+	ADDQ $128, SI
+	ADDQ $34, DI
+	DECQ CX
+	JMP q80loop
+
+q80fold:
+	STORE4
 	VZEROUPPER
 	RET
