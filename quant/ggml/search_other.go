@@ -44,7 +44,7 @@ func qLevelsAVX2(x *float32, min, id, bias float32, cap int32, y *byte) { panic(
 
 func minMax32AVX2(x *float32) (min, max float32) { panic("unreachable") }
 
-const useRows = false
+var useRows = false
 
 func q80RowAVX2(x *float32, y *byte, nb int) int { panic("unreachable") }
 

@@ -66,6 +66,20 @@ func TestVerifyMatchesCompare(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The Go path gives the same figures, bit for bit, as the vector kernels.
+			saveDiff, saveQ80 := haveDiffAVX2, haveQ80Diff
+			haveDiffAVX2, haveQ80Diff = false, false
+			_, goChecks, goFile := encodeChecked(t, m, ft)
+			haveDiffAVX2, haveQ80Diff = saveDiff, saveQ80
+			goRes, err := goChecks.Verify(context.Background(), m, decodeBytes(t, goFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range res {
+				if goRes[i] != res[i] {
+					t.Errorf("%s: Go path %+v, vector path %+v", res[i].Name, goRes[i], res[i])
+				}
+			}
 			rep, err := compare.Quantized(context.Background(), m, got)
 			if err != nil {
 				t.Fatal(err)

@@ -6,10 +6,10 @@ import "github.com/refit-ml/refit/tensor"
 
 func convertF16(dst []float32, src []byte) { tensor.ConvertF16ToF32(dst, src) }
 
-const haveDiffAVX2 = false
+var haveDiffAVX2 = false
 
 func diffAVX2(a, b *float32, n int, out *[4]float64) { panic("unreachable") }
 
-const haveQ80Diff = false
+var haveQ80Diff = false
 
 func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
