@@ -1,5 +1,7 @@
 package ggml
 
+import "unsafe"
+
 // Super-block layouts (bytes, 256 elements each):
 // Q2_K scales[16]|qs[64]|d|dmin; Q3_K hmask[32]|qs[64]|scales[12]|d;
 // Q4_K d|dmin|scales[12]|qs[128]; Q5_K d|dmin|scales[12]|qh[32]|qs[128];
@@ -299,6 +301,16 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 		putF16(y[2:], mBlock)
 	}
 	dAll, mAll := f16At(y, 0), f16At(y, 2)
+	if useRows && useSIMD {
+		// All eight sub-blocks in one kernel call.
+		var ds, dms [8]float32
+		for j := range 8 {
+			sc, m := scaleMinK4(j, s)
+			ds[j], dms[j] = dAll*float32(sc), mAll*float32(m)
+		}
+		kLevelsAVX2(&x[0], &ds[0], &dms[0], &L[0], 8, 32, 0, int32(nmax), 0)
+		return
+	}
 	for j := range 8 {
 		sc, m := scaleMinK4(j, s)
 		d := dAll * float32(sc)
@@ -389,14 +401,15 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 			sc[ib] = uint8(int8(cmin(127, nearestInt(iscale*scales[ib]))))
 		}
 		dAll := f16At(y, 208)
-		for j := range 16 {
-			d := dAll * float32(int8(sc[j]))
-			if d == 0 {
-				continue
+		if useRows && useSIMD {
+			// All sixteen groups in one kernel call ((v+0)/d rounds as v/d does).
+			var ds, zero [16]float32
+			for j := range 16 {
+				ds[j] = dAll * float32(int8(sc[j]))
 			}
-			for ii, v := range x[16*j : 16*j+16] {
-				L[16*j+ii] = int8(cmax(-32, cmin(31, nearestInt(v/d))) + 32)
-			}
+			kLevelsAVX2(&x[0], &ds[0], &zero[0], (*byte)(unsafe.Pointer(&L[0])), 16, 16, -32, 31, 32)
+		} else {
+			quantizeQ6KLevels(&L, x, dAll, sc)
 		}
 		ql, qh := y[0:128], y[128:192]
 		for j := 0; j < qkK; j += 128 {
@@ -408,6 +421,19 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 				qh[l] = uint8(L[j+l])>>4 | uint8(L[j+l+32])>>4<<2 | uint8(L[j+l+64])>>4<<4 | uint8(L[j+l+96])>>4<<6
 			}
 			ql, qh = ql[64:], qh[32:]
+		}
+	}
+}
+
+// quantizeQ6KLevels is Q6_K's final levels: each group's values divided by its scale.
+func quantizeQ6KLevels(L *[qkK]int8, x []float32, dAll float32, sc []byte) {
+	for j := range 16 {
+		d := dAll * float32(int8(sc[j]))
+		if d == 0 {
+			continue
+		}
+		for ii, v := range x[16*j : 16*j+16] {
+			L[16*j+ii] = int8(cmax(-32, cmin(31, nearestInt(v/d))) + 32)
 		}
 	}
 }

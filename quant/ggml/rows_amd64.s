@@ -227,3 +227,81 @@ q40scale:
 q40done:
 	VZEROUPPER
 	RET
+
+// func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32)
+// The k-quants' final levels for nsub sub-blocks of sub values (a multiple of 8):
+// L[i] = off + MAX(lo, MIN(hi, nearest_int((x[i] + dm[j]) / d[j]))) for every value i
+// of sub-block j whose d[j] != 0 (NaN included); the others are left as they are.
+// nearest_int is ggml's: the low 23 bits of f + 1.5*2^23, less 2^22.
+TEXT ·kLevelsAVX2(SB), NOSPLIT, $0-60
+	MOVQ x+0(FP), SI
+	MOVQ d+8(FP), R8
+	MOVQ dm+16(FP), R9
+	MOVQ L+24(FP), DI
+	MOVQ nsub+32(FP), CX
+	MOVQ sub+40(FP), R10
+	MOVL lo+48(FP), DX
+	VMOVD DX, X12
+	VPBROADCASTD X12, Y12
+	MOVL hi+52(FP), DX
+	VMOVD DX, X13
+	VPBROADCASTD X13, Y13
+	MOVL off+56(FP), DX
+	VMOVD DX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x4b400000, DX
+	MOVQ DX, X9
+	VPBROADCASTD X9, Y9 // 1.5*2^23
+	MOVL $0x007fffff, DX
+	MOVQ DX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0x00400000, DX
+	MOVQ DX, X11
+	VPBROADCASTD X11, Y11
+	VXORPS X15, X15, X15
+
+klsub:
+	TESTQ CX, CX
+	JLE kldone
+	VMOVSS (R8), X1
+	VUCOMISS X15, X1
+	JNE kldo
+	JP kldo
+	// d == 0: skip the sub-block
+	LEAQ (SI)(R10*4), SI
+	ADDQ R10, DI
+	JMP klnext
+
+kldo:
+	VBROADCASTSS X1, Y1
+	VBROADCASTSS (R9), Y2
+	MOVQ R10, BX
+
+klval:
+	VMOVUPS (SI), Y3
+	VADDPS Y2, Y3, Y3
+	VDIVPS Y1, Y3, Y3
+	VADDPS Y9, Y3, Y3
+	VPAND Y10, Y3, Y3
+	VPSUBD Y11, Y3, Y3
+	VPMINSD Y13, Y3, Y3
+	VPMAXSD Y12, Y3, Y3
+	VPADDD Y14, Y3, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPACKUSDW X4, X3, X3
+	VPACKUSWB X3, X3, X3
+	VMOVQ X3, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	SUBQ $8, BX
+	JG klval
+
+klnext:
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JMP klsub
+
+kldone:
+	VZEROUPPER
+	RET

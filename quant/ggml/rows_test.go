@@ -10,8 +10,9 @@ import (
 	"github.com/refit-ml/refit/tensor"
 )
 
-// rowKernelTypes are the types with a whole-row kernel.
-var rowKernelTypes = []tensor.DType{tensor.Q8_0, tensor.Q4_0}
+// rowKernelTypes are the types with a whole-row (Q8_0, Q4_0) or whole-super-block
+// (the final levels of Q4_K, Q5_K, Q6_K) kernel.
+var rowKernelTypes = []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q5_K, tensor.Q6_K}
 
 // quantizeWith quantizes x as one row of type d on one path: "scalar" (the Go code,
 // the reference every CPU runs), "blocks" (the per-block vector kernels) or "rows"
@@ -81,12 +82,15 @@ func TestRowKernelsMatchScalar(t *testing.T) {
 		"fp16-edge": func(int) float32 { return float32(r.IntN(255)-127) * 65504 / 127 * float32(1+r.IntN(2)) },
 	}
 	for name, gen := range gens {
-		for _, blocks := range []int{1, 2, 3, 7, 40} {
+		for _, blocks := range []int{1, 2, 3, 7, 8, 16, 40} {
 			x := make([]float32, 32*blocks)
 			for i := range x {
 				x[i] = gen(i)
 			}
 			for _, d := range rowKernelTypes {
+				if len(x)%d.BlockSize() != 0 {
+					continue
+				}
 				want := quantizeWith(t, "scalar", d, x)
 				if got := quantizeWith(t, "rows", d, x); !bytes.Equal(got, want) {
 					t.Errorf("%s, %d blocks, %v: rows vs scalar: %s", name, blocks, d, firstDiff(d, got, want))

@@ -98,3 +98,10 @@ func q80RowAVX2(x *float32, y *byte, nb int) int
 //
 //go:noescape
 func q40RowAVX2(x *float32, y *byte, nb int)
+
+// kLevelsAVX2 stores the k-quants' final levels of nsub sub-blocks of sub values:
+// L[i] = off + MAX(lo, MIN(hi, nearestInt((x[i]+dm[j])/d[j]))), skipping sub-blocks
+// whose d[j] is 0.
+//
+//go:noescape
+func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32)

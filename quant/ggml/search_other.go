@@ -49,3 +49,7 @@ var useRows = false
 func q80RowAVX2(x *float32, y *byte, nb int) int { panic("unreachable") }
 
 func q40RowAVX2(x *float32, y *byte, nb int) { panic("unreachable") }
+
+func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32) {
+	panic("unreachable")
+}
