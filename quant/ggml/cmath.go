@@ -85,7 +85,8 @@ func weightOrSquare(qw []float32, x []float32, i int) float32 {
 
 // makeQXQuants is make_qx_quants with rmse_type 1: a symmetric scale for levels
 // [-nmax, nmax) minimising the weighted squared error over 19 candidate scales.
-// L receives the levels offset by nmax.
+// L receives the levels offset by nmax; a nil L asks for the scale only, which the
+// vector search gives without computing levels.
 func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 	var max, amax float32
 	switch {
@@ -108,11 +109,16 @@ func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 		}
 	}
 	if amax < groupMaxEps {
-		clear(L[:len(x)])
+		if L != nil {
+			clear(L[:len(x)])
+		}
 		return 0
 	}
 	if useSIMD && len(x) <= 32 && nmax <= 32 {
 		return qxSearchSIMD(nmax, x, L, qw, max)
+	}
+	if L == nil {
+		L = make([]int8, len(x))
 	}
 	iscale := float32(-nmax) / max
 	var sumlx, suml2 float32
@@ -193,6 +199,9 @@ func qxSearchSIMD(nmax int, x []float32, L []int8, qw []float32, max float32) fl
 			scale = sumlx / suml2
 			best, win = scale*sumlx, k
 		}
+	}
+	if L == nil {
+		return scale
 	}
 	iscale := qxNumerators[nmax][win] / max
 	for i, v := range x {

@@ -376,12 +376,21 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 	var scales [16]float32
 	for ; len(x) >= qkK; x, y = x[qkK:], y[210:] {
 		var maxScale, maxAbsScale float32
+		// With the row kernels the search's levels are dropped: the final levels are
+		// recomputed from the block scale below, except in groups whose scale rounds
+		// to 0, whose levels are searched again there.
+		lazy := useRows && useSIMD
+		qwBlock := qw
 		for ib := range 16 {
 			var w []float32
 			if qw != nil {
 				w = qw[16*ib : 16*ib+16]
 			}
-			scales[ib] = makeQXQuants(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], w)
+			var lg []int8
+			if !lazy {
+				lg = L[16*ib : 16*ib+16]
+			}
+			scales[ib] = makeQXQuants(32, x[16*ib:16*ib+16], lg, w)
 			if a := fabsf(scales[ib]); a > maxAbsScale {
 				maxAbsScale, maxScale = a, scales[ib]
 			}
@@ -406,6 +415,13 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 			var ds, zero [16]float32
 			for j := range 16 {
 				ds[j] = dAll * float32(int8(sc[j]))
+				if ds[j] == 0 { // the search's levels stay
+					var w []float32
+					if qwBlock != nil {
+						w = qwBlock[16*j : 16*j+16]
+					}
+					makeQXQuants(32, x[16*j:16*j+16], L[16*j:16*j+16], w)
+				}
 			}
 			kLevelsAVX2(&x[0], &ds[0], &zero[0], (*byte)(unsafe.Pointer(&L[0])), 16, 16, -32, 31, 32)
 		} else {

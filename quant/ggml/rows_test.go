@@ -77,6 +77,14 @@ func TestRowKernelsMatchScalar(t *testing.T) {
 			return float32(r.NormFloat64())
 		},
 		"subnormal": func(int) float32 { return float32(r.NormFloat64()) * 1e-41 },
+		// Groups of 16 whose scale rounds to 0 against the block's: Q6_K keeps the
+		// levels of their own search there.
+		"tiny-groups": func(i int) float32 {
+			if i/16%3 == 1 {
+				return float32(r.NormFloat64()) * 1e-5
+			}
+			return float32(r.NormFloat64())
+		},
 		"huge":      func(int) float32 { return float32(r.NormFloat64()) * 3e38 },
 		"bits":      func(int) float32 { return math.Float32frombits(r.Uint32()) },
 		"fp16-edge": func(int) float32 { return float32(r.IntN(255)-127) * 65504 / 127 * float32(1+r.IntN(2)) },
