@@ -7,10 +7,12 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sync"
 	"unsafe"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/tensor"
@@ -154,18 +156,26 @@ func (q *quantData) compute(row int64) error {
 	if checking {
 		q.groupStats = slices.Grow(q.groupStats[:0], ngroups)[:ngroups]
 	}
+	// Each group reads its own rows where the source is a file (pread is safe and cheap
+	// to run in parallel); other sources (lazy tensors, which compute on first read)
+	// are read whole, once, here.
+	groupReads := fileBacked(q.src.Data)
+	if !groupReads {
+		if err := readFull(q.src, sb, row*q.srcRow); err != nil {
+			return err
+		}
+	}
 	parallel.ForChunks(q.threads, ngroups, 1, func(lo, hi int) {
 		var scratch []float32
 		for k := lo; k < hi; k++ {
 			r0, r1 := int64(k)*g, min(int64(k+1)*g, nrows)
 			xs, ys := x[r0*q.rowLen:r1*q.rowLen], out[r0*q.dstRow:r1*q.dstRow]
 			ss := sb[r0*q.srcRow : r1*q.srcRow]
-			if n, err := q.src.Data.ReadAt(ss, (row+r0)*q.srcRow); n != len(ss) {
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
+			if groupReads {
+				if err := readFull(q.src, ss, (row+r0)*q.srcRow); err != nil {
+					errs[k] = err
+					continue
 				}
-				errs[k] = fmt.Errorf("plan: reading %q: %w", q.src.Name, err)
-				continue
 			}
 			if !direct {
 				if err := q.decode(xs, ss); err != nil {
@@ -264,4 +274,29 @@ func (p *slabPool) put(src []byte, floats []float32, out []byte) {
 	p.mu.Lock()
 	p.free = append(p.free, slabSet{src, floats, out})
 	p.mu.Unlock()
+}
+
+func readFull(src *tensor.Tensor, p []byte, off int64) error {
+	if n, err := src.Data.ReadAt(p, off); n != len(p) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("plan: reading %q: %w", src.Name, err)
+	}
+	return nil
+}
+
+// fileBacked reports whether r is a section of a file (as GGUF and safetensors
+// decoders give), whose ReadAt runs in parallel without interference.
+func fileBacked(r io.ReaderAt) bool {
+	sr, ok := r.(*io.SectionReader)
+	if !ok {
+		return false
+	}
+	outer, _, _ := sr.Outer()
+	switch outer.(type) {
+	case *refit.MappedFile, *os.File:
+		return true
+	}
+	return false
 }
