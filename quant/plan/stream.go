@@ -166,7 +166,6 @@ func (q *quantData) compute(row int64) error {
 		}
 	}
 	parallel.ForChunks(q.threads, ngroups, 1, func(lo, hi int) {
-		var scratch []float32
 		for k := lo; k < hi; k++ {
 			r0, r1 := int64(k)*g, min(int64(k+1)*g, nrows)
 			xs, ys := x[r0*q.rowLen:r1*q.rowLen], out[r0*q.dstRow:r1*q.dstRow]
@@ -188,7 +187,9 @@ func (q *quantData) compute(row int64) error {
 				continue
 			}
 			if checking {
-				st, err := measure(&scratch, xs, ys, q.to)
+				scratch := scratchPool.Get().(*[]float32)
+				st, err := measure(scratch, xs, ys, q.to)
+				scratchPool.Put(scratch)
 				if err != nil {
 					errs[k] = fmt.Errorf("plan: checking %q: %w", q.src.Name, err)
 					continue
@@ -210,6 +211,9 @@ func (q *quantData) compute(row int64) error {
 	q.cur = out
 	return nil
 }
+
+// scratchPool holds the buffers measure decodes into, one per goroutine at a time.
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // groupElements is the work one goroutine takes at a time: a few hundred KiB of
 // float32 values, which stay in its cache from decoding to checking.
