@@ -116,10 +116,14 @@ func measure(scratch *[]float32, x []float32, y []byte, to tensor.DType) (blockD
 	for off := 0; off < len(x); off += piece {
 		n := min(piece, len(x)-off)
 		dst, src := (*scratch)[:n], y[off/bs*ts:(off+n)/bs*ts]
-		if to == tensor.Q8_0 && haveQ80Diff {
+		if (to == tensor.Q8_0 || to == tensor.Q4_0) && haveQ80Diff {
 			// Decoded and summed in registers: diff's sums without the stores.
 			var s [4]float64
-			q80DiffAVX2(&x[off], &src[0], n/32, &s)
+			if to == tensor.Q8_0 {
+				q80DiffAVX2(&x[off], &src[0], n/32, &s)
+			} else {
+				q40DiffAVX2(&x[off], &src[0], n/32, &s)
+			}
 			if d.addSums(&s) {
 				continue
 			}

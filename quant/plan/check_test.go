@@ -251,7 +251,7 @@ func TestChecksIndependentOfThreads(t *testing.T) {
 	}
 }
 
-// TestQ80DiffMatchesDequantize checks the fused Q8_0 kernel against decoding with
+// TestQ80DiffMatchesDequantize checks the fused Q8_0 and Q4_0 kernels against decoding with
 // tensor.Dequantize and summing with diffLanes, bit for bit, on scales that are
 // normal, subnormal, zero and negative.
 func TestQ80DiffMatchesDequantize(t *testing.T) {
@@ -278,5 +278,18 @@ func TestQ80DiffMatchesDequantize(t *testing.T) {
 	diffLanes(x, deq, &lanes)
 	if fused != lanes {
 		t.Errorf("q80DiffAVX2 = %v, Dequantize + diffLanes = %v", fused, lanes)
+	}
+	// The same bytes as Q4_0 blocks: the first 18 of every 34.
+	y4 := make([]byte, 18*nb)
+	for b := range nb {
+		copy(y4[18*b:], y[34*b:34*b+18])
+	}
+	if err := tensor.Dequantize(deq, y4, tensor.Q4_0, 1); err != nil {
+		t.Fatal(err)
+	}
+	q40DiffAVX2(&x[0], &y4[0], nb, &fused)
+	diffLanes(x, deq, &lanes)
+	if fused != lanes {
+		t.Errorf("q40DiffAVX2 = %v, Dequantize + diffLanes = %v", fused, lanes)
 	}
 }

@@ -137,3 +137,67 @@ q80fold:
 	STORE4
 	VZEROUPPER
 	RET
+
+DATA nib<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nib<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL nib<>(SB), RODATA|NOPTR, $16
+DATA eight8<>+0(SB)/8, $0x0808080808080808
+DATA eight8<>+8(SB)/8, $0x0808080808080808
+GLOBL eight8<>(SB), RODATA|NOPTR, $16
+
+// func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+// q80DiffAVX2 for Q4_0 blocks: value j is (low nibble of qs[j]) - 8 and value j+16
+// (high nibble of qs[j]) - 8, times d, for j < 16, as tensor.Dequantize decodes them.
+// The 32 levels are staged as int8 in the frame, every register being taken.
+TEXT ·q40DiffAVX2(SB), NOSPLIT, $32-32
+	MOVQ a+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), DX
+	VBROADCASTSD absmask64<>(SB), Y15
+	ZERO8
+
+// Q4G widens levels off..off+7 from the frame into Y10, Y11 and the 8 values at
+// SI+4*off into Y8, Y9.
+#define Q4G(off) \
+	VPMOVSXBD off(SP), Y10 \
+	VCVTDQ2PS Y10, Y10 \
+	VMULPS Y14, Y10, Y10 \
+	VEXTRACTF128 $1, Y10, X11 \
+	VCVTPS2PD X11, Y11 \
+	VCVTPS2PD X10, Y10 \
+	VCVTPS2PD (4*off)(SI), Y8 \
+	VCVTPS2PD (4*off+16)(SI), Y9
+
+q40loop:
+	TESTQ CX, CX
+	JLE q40fold
+	MOVWLZX (DI), AX
+	VMOVD AX, X14
+	VCVTPH2PS X14, X14
+	VBROADCASTSS X14, Y14
+	VMOVDQU 2(DI), X12
+	VPSRLW $4, X12, X13
+	VPAND nib<>(SB), X12, X12
+	VPAND nib<>(SB), X13, X13
+	VPSUBB eight8<>(SB), X12, X12
+	VPSUBB eight8<>(SB), X13, X13
+	VMOVDQU X12, 0(SP)
+	VMOVDQU X13, 16(SP)
+	Q4G(0)
+	ACC8
+	Q4G(8)
+	ACC8
+	Q4G(16)
+	ACC8
+	Q4G(24)
+	ACC8
+	ADDQ $128, SI
+	ADDQ $18, DI
+	DECQ CX
+	JMP q40loop
+
+q40fold:
+	STORE4
+	VZEROUPPER
+	RET

@@ -40,3 +40,6 @@ var haveQ80Diff = haveDiffAVX2 && cpu.X86.HasF16C
 
 //go:noescape
 func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+
+//go:noescape
+func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)

@@ -13,3 +13,5 @@ func diffAVX2(a, b *float32, n int, out *[4]float64) { panic("unreachable") }
 var haveQ80Diff = false
 
 func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
+
+func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
