@@ -233,6 +233,17 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 	var mins, scales [8]float32
 	var ls, lm [8]uint8
 	s := y[4:16]
+	// With the row kernels the searches keep no levels: the final levels are computed
+	// from the block scales below, and a sub-block whose scale rounds to 0 (which keeps
+	// its search's levels) is searched again there with the same weights.
+	lazy := useRows && useSIMD
+	levels := func(j int) []uint8 {
+		if lazy {
+			return nil
+		}
+		return L[32*j : 32*j+32]
+	}
+	var sigma2 float32 // of the importance weights
 	if qw == nil {
 		var maxScale, maxMin float32
 		rdelta, nstep := float32(0.1), 20
@@ -250,7 +261,7 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 			for l, v := range xs {
 				weights[l] = avX + fabsf(v)
 			}
-			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], rmin, rdelta, nstep, false)
+			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], levels(j), Laux[:], rmin, rdelta, nstep, false)
 			if scales[j] > maxScale {
 				maxScale = scales[j]
 			}
@@ -278,7 +289,7 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 		for _, v := range x[:qkK] {
 			sumX2 += float32(v * v)
 		}
-		sigma2 := 2 * sumX2 / qkK
+		sigma2 = 2 * sumX2 / qkK
 		for j := range 8 {
 			xs := x[32*j : 32*j+32]
 			importanceWeights(weights[:], xs, qw[32*j:32*j+32], sigma2)
@@ -287,7 +298,7 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 				sumw += w
 			}
 			sw[j] = sumw
-			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
+			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], levels(j), Laux[:], -0.9, 0.05, 36, false)
 		}
 		dBlock := makeQPQuants(63, scales[:], ls[:], sw[:])
 		mBlock := makeQPQuants(63, mins[:], lm[:], sw[:])
@@ -307,6 +318,9 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 		for j := range 8 {
 			sc, m := scaleMinK4(j, s)
 			ds[j], dms[j] = dAll*float32(sc), mAll*float32(m)
+			if ds[j] == 0 {
+				searchQxKGroup(x[32*j:32*j+32], qw, j, sigma2, nmax, L[32*j:32*j+32])
+			}
 		}
 		kLevelsAVX2(&x[0], &ds[0], &dms[0], &L[0], 8, 32, 0, int32(nmax), 0)
 		return
@@ -452,4 +466,29 @@ func quantizeQ6KLevels(L *[qkK]int8, x []float32, dAll float32, sc []byte) {
 			L[16*j+ii] = int8(cmax(-32, cmin(31, nearestInt(v/d))) + 32)
 		}
 	}
+}
+
+// searchQxKGroup repeats quantizeQxK's search of sub-block j for its levels, with the
+// same weights (avX + |x| without an importance matrix, else importanceWeights).
+func searchQxKGroup(xs, qw []float32, j int, sigma2 float32, nmax int, L []uint8) {
+	var weights [32]float32
+	var Laux [32]uint8
+	if qw == nil {
+		var sumX2 float32
+		for _, v := range xs {
+			sumX2 += float32(v * v)
+		}
+		avX := sqrtf(sumX2 / 32)
+		for l, v := range xs {
+			weights[l] = avX + fabsf(v)
+		}
+		rdelta, nstep, rmin := float32(0.1), 20, float32(-1)
+		if nmax == 31 {
+			rmin, nstep = -0.5, 15
+		}
+		makeQKXQuants(nmax, xs, weights[:], L, Laux[:], rmin, rdelta, nstep, false)
+		return
+	}
+	importanceWeights(weights[:], xs, qw[32*j:32*j+32], sigma2)
+	makeQKXQuants(nmax, xs, weights[:], L, Laux[:], -0.9, 0.05, 36, false)
 }

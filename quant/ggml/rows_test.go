@@ -17,7 +17,7 @@ var rowKernelTypes = []tensor.DType{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tenso
 // quantizeWith quantizes x as one row of type d on one path: "scalar" (the Go code,
 // the reference every CPU runs), "blocks" (the per-block vector kernels) or "rows"
 // (the whole-row kernels).
-func quantizeWith(t *testing.T, path string, d tensor.DType, x []float32) []byte {
+func quantizeWith(t *testing.T, path string, d tensor.DType, x, im []float32) []byte {
 	t.Helper()
 	saveSIMD, saveRows := useSIMD, useRows
 	defer func() { useSIMD, useRows = saveSIMD, saveRows }()
@@ -32,7 +32,7 @@ func quantizeWith(t *testing.T, path string, d tensor.DType, x []float32) []byte
 		t.Fatal(err)
 	}
 	y := make([]byte, rs)
-	if err := QuantizeRows(d, y, x, 1, len(x), nil, 1); err != nil {
+	if err := QuantizeRows(d, y, x, 1, len(x), im, 1); err != nil {
 		t.Fatal(err)
 	}
 	return y
@@ -77,10 +77,10 @@ func TestRowKernelsMatchScalar(t *testing.T) {
 			return float32(r.NormFloat64())
 		},
 		"subnormal": func(int) float32 { return float32(r.NormFloat64()) * 1e-41 },
-		// Groups of 16 whose scale rounds to 0 against the block's: Q6_K keeps the
-		// levels of their own search there.
+		// Groups of 16 (Q6_K) and 32 (Q4_K, Q5_K) whose scale rounds to 0 against the
+		// block's: the levels of their own search stay there.
 		"tiny-groups": func(i int) float32 {
-			if i/16%3 == 1 {
+			if i/16%3 == 1 || i/32%5 == 3 {
 				return float32(r.NormFloat64()) * 1e-5
 			}
 			return float32(r.NormFloat64())
@@ -99,12 +99,21 @@ func TestRowKernelsMatchScalar(t *testing.T) {
 				if len(x)%d.BlockSize() != 0 {
 					continue
 				}
-				want := quantizeWith(t, "scalar", d, x)
-				if got := quantizeWith(t, "rows", d, x); !bytes.Equal(got, want) {
-					t.Errorf("%s, %d blocks, %v: rows vs scalar: %s", name, blocks, d, firstDiff(d, got, want))
+				im := make([]float32, len(x)) // an importance matrix, for the types that use one
+				for i := range im {
+					im[i] = float32(1 + i%7)
 				}
-				if got := quantizeWith(t, "blocks", d, x); !bytes.Equal(got, want) {
-					t.Errorf("%s, %d blocks, %v: blocks vs scalar: %s", name, blocks, d, firstDiff(d, got, want))
+				for _, w := range [][]float32{nil, im} {
+					if w != nil && !UsesImatrix(d) {
+						continue
+					}
+					want := quantizeWith(t, "scalar", d, x, w)
+					if got := quantizeWith(t, "rows", d, x, w); !bytes.Equal(got, want) {
+						t.Errorf("%s, %d blocks, %v, imatrix %v: rows vs scalar: %s", name, blocks, d, w != nil, firstDiff(d, got, want))
+					}
+					if got := quantizeWith(t, "blocks", d, x, w); !bytes.Equal(got, want) {
+						t.Errorf("%s, %d blocks, %v, imatrix %v: blocks vs scalar: %s", name, blocks, d, w != nil, firstDiff(d, got, want))
+					}
 				}
 			}
 		}
