@@ -43,3 +43,16 @@ func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
 
 //go:noescape
 func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+
+//go:noescape
+func bf16ToF32AVX2(dst *float32, src *byte, n int)
+
+// convertBF16 widens bfloat16 values: the float32 with the same upper 16 bits.
+func convertBF16(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	if n := len(dst) &^ 7; haveDiffAVX2 && n > 0 {
+		bf16ToF32AVX2(&dst[0], &src[0], n)
+		dst, src = dst[n:], src[2*n:]
+	}
+	convertBF16Go(dst, src)
+}

@@ -15,3 +15,5 @@ var haveQ80Diff = false
 func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
 
 func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
+
+func convertBF16(dst []float32, src []byte) { convertBF16Go(dst, src) }

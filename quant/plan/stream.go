@@ -234,8 +234,8 @@ func (q *quantData) decode(x []float32, sb []byte) error {
 	return tensor.ToFloat32(x, sb, q.src.DType)
 }
 
-// convertBF16 widens bfloat16 values: the float32 with the same upper 16 bits.
-func convertBF16(dst []float32, src []byte) {
+// convertBF16Go widens bfloat16 values: the float32 with the same upper 16 bits.
+func convertBF16Go(dst []float32, src []byte) {
 	src = src[:2*len(dst)]
 	for i := range dst {
 		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
