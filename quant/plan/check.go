@@ -116,7 +116,7 @@ func measure(scratch *[]float32, x []float32, y []byte, to tensor.DType) (blockD
 	for off := 0; off < len(x); off += piece {
 		n := min(piece, len(x)-off)
 		dst, src := (*scratch)[:n], y[off/bs*ts:(off+n)/bs*ts]
-		if (to == tensor.Q8_0 || to == tensor.Q4_0) && haveQ80Diff {
+		if (to == tensor.Q8_0 || to == tensor.Q4_0) && haveFusedDiff {
 			// Decoded and summed in registers: diff's sums without the stores.
 			var s [4]float64
 			if to == tensor.Q8_0 {

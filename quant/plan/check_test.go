@@ -67,10 +67,10 @@ func TestVerifyMatchesCompare(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The Go path gives the same figures, bit for bit, as the vector kernels.
-			saveDiff, saveQ80 := haveDiffAVX2, haveQ80Diff
-			haveDiffAVX2, haveQ80Diff = false, false
+			saveDiff, saveFused := haveDiffAVX2, haveFusedDiff
+			haveDiffAVX2, haveFusedDiff = false, false
 			_, goChecks, goFile := encodeChecked(t, m, ft)
-			haveDiffAVX2, haveQ80Diff = saveDiff, saveQ80
+			haveDiffAVX2, haveFusedDiff = saveDiff, saveFused
 			goRes, err := goChecks.Verify(context.Background(), m, decodeBytes(t, goFile))
 			if err != nil {
 				t.Fatal(err)
@@ -255,7 +255,7 @@ func TestChecksIndependentOfThreads(t *testing.T) {
 // tensor.Dequantize and summing with diffLanes, bit for bit, on scales that are
 // normal, subnormal, zero and negative.
 func TestQ80DiffMatchesDequantize(t *testing.T) {
-	if !haveQ80Diff {
+	if !haveFusedDiff {
 		t.Skip("no AVX2 and F16C on this CPU")
 	}
 	const nb = 37
@@ -315,10 +315,10 @@ func BenchmarkMeasure(b *testing.B) {
 			if err := ggml.QuantizeRows(tc.to, y, x, len(x)/4096, 4096, nil, 1); err != nil {
 				b.Fatal(err)
 			}
-			saveDiff, saveQ80 := haveDiffAVX2, haveQ80Diff
-			defer func() { haveDiffAVX2, haveQ80Diff = saveDiff, saveQ80 }()
+			saveDiff, saveFused := haveDiffAVX2, haveFusedDiff
+			defer func() { haveDiffAVX2, haveFusedDiff = saveDiff, saveFused }()
 			if !tc.vector {
-				haveDiffAVX2, haveQ80Diff = false, false
+				haveDiffAVX2, haveFusedDiff = false, false
 			}
 			var scratch []float32
 			b.SetBytes(int64(4 * len(x)))

@@ -35,8 +35,8 @@ var haveDiffAVX2 = cpu.X86.HasAVX2
 //go:noescape
 func diffAVX2(a, b *float32, n int, out *[4]float64)
 
-// haveQ80Diff selects q80DiffAVX2 (VCVTPH2PS is F16C).
-var haveQ80Diff = haveDiffAVX2 && cpu.X86.HasF16C
+// haveFusedDiff selects q80DiffAVX2 and q40DiffAVX2 (VCVTPH2PS is F16C).
+var haveFusedDiff = haveDiffAVX2 && cpu.X86.HasF16C
 
 //go:noescape
 func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)

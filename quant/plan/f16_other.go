@@ -10,7 +10,7 @@ var haveDiffAVX2 = false
 
 func diffAVX2(a, b *float32, n int, out *[4]float64) { panic("unreachable") }
 
-var haveQ80Diff = false
+var haveFusedDiff = false
 
 func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
 
