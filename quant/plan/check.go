@@ -101,6 +101,19 @@ func Cosine(dot, na, nb float64) float64 {
 	return dot / math.Sqrt(na*nb)
 }
 
+// fusedDiff returns the decode-and-compare kernel of type to, or nil.
+func fusedDiff(to tensor.DType) func(a *float32, y *byte, nb int, out *[4]float64) {
+	switch to {
+	case tensor.Q8_0:
+		return q80DiffAVX2
+	case tensor.Q4_0:
+		return q40DiffAVX2
+	case tensor.Q6_K:
+		return q6kDiffAVX2
+	}
+	return nil
+}
+
 // checkPiece is how many values are decoded again at a time (64 KiB of float32).
 const checkPiece = 1 << 14
 
@@ -116,14 +129,10 @@ func measure(scratch *[]float32, x []float32, y []byte, to tensor.DType) (blockD
 	for off := 0; off < len(x); off += piece {
 		n := min(piece, len(x)-off)
 		dst, src := (*scratch)[:n], y[off/bs*ts:(off+n)/bs*ts]
-		if (to == tensor.Q8_0 || to == tensor.Q4_0) && haveFusedDiff {
+		if fused := fusedDiff(to); fused != nil && haveFusedDiff {
 			// Decoded and summed in registers: diff's sums without the stores.
 			var s [4]float64
-			if to == tensor.Q8_0 {
-				q80DiffAVX2(&x[off], &src[0], n/32, &s)
-			} else {
-				q40DiffAVX2(&x[off], &src[0], n/32, &s)
-			}
+			fused(&x[off], &src[0], n/bs, &s)
 			if d.addSums(&s) {
 				continue
 			}

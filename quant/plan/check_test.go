@@ -251,7 +251,7 @@ func TestChecksIndependentOfThreads(t *testing.T) {
 	}
 }
 
-// TestQ80DiffMatchesDequantize checks the fused Q8_0 and Q4_0 kernels against decoding with
+// TestQ80DiffMatchesDequantize checks the fused Q8_0, Q4_0 and Q6_K kernels against decoding with
 // tensor.Dequantize and summing with diffLanes, bit for bit, on scales that are
 // normal, subnormal, zero and negative.
 func TestQ80DiffMatchesDequantize(t *testing.T) {
@@ -291,6 +291,29 @@ func TestQ80DiffMatchesDequantize(t *testing.T) {
 	diffLanes(x, deq, &lanes)
 	if fused != lanes {
 		t.Errorf("q40DiffAVX2 = %v, Dequantize + diffLanes = %v", fused, lanes)
+	}
+	// Q6_K super-blocks: random levels and scales, d from the same list.
+	const nsb = 5
+	y6 := make([]byte, 210*nsb)
+	x6 := make([]float32, 256*nsb)
+	for b := range nsb {
+		for j := range 208 {
+			y6[210*b+j] = byte(b*57 + j*29 + j*j)
+		}
+		h := scales[b%len(scales)]
+		y6[210*b+208], y6[210*b+209] = byte(h), byte(h>>8)
+	}
+	for i := range x6 {
+		x6[i] = float32(math.Cos(float64(i))) * 0.5
+	}
+	deq6 := make([]float32, len(x6))
+	if err := tensor.Dequantize(deq6, y6, tensor.Q6_K, 1); err != nil {
+		t.Fatal(err)
+	}
+	q6kDiffAVX2(&x6[0], &y6[0], nsb, &fused)
+	diffLanes(x6, deq6, &lanes)
+	if fused != lanes {
+		t.Errorf("q6kDiffAVX2 = %v, Dequantize + diffLanes = %v", fused, lanes)
 	}
 }
 

@@ -201,3 +201,110 @@ q40fold:
 	STORE4
 	VZEROUPPER
 	RET
+
+DATA six<>+0(SB)/8, $0x0303030303030303
+DATA six<>+8(SB)/8, $0x0303030303030303
+DATA six<>+16(SB)/8, $0x0303030303030303
+DATA six<>+24(SB)/8, $0x0303030303030303
+DATA six<>+32(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA six<>+40(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA six<>+48(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA six<>+56(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA six<>+64(SB)/8, $0x2020202020202020
+DATA six<>+72(SB)/8, $0x2020202020202020
+DATA six<>+80(SB)/8, $0x2020202020202020
+DATA six<>+88(SB)/8, $0x2020202020202020
+GLOBL six<>(SB), RODATA|NOPTR, $96
+
+// func q6kDiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+// q80DiffAVX2 for Q6_K super-blocks (ql[128] qh[64] scales[16] d), decoded as
+// tensor.Dequantize does: value = (d * sc) * q, q the 6-bit level less 32.
+TEXT ·q6kDiffAVX2(SB), NOSPLIT, $136-32
+	MOVQ a+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), DX
+	VBROADCASTSD absmask64<>(SB), Y15
+	ZERO8
+
+// Q6LEV stores at off(SP) the 32 levels (lo & 0x0f | ((hi >> hs) & 3) << 4) - 32 of
+// lo (low nibbles, or high ones after shifting by 4) and the 2-bit fields of hi.
+#define Q6LEV(lo, hs, off) \
+	VPAND six<>+32(SB), lo, Y11 \
+	VPSRLW $hs, Y10, Y12 \
+	VPAND six<>+0(SB), Y12, Y12 \
+	VPSLLW $4, Y12, Y12 \
+	VPOR Y12, Y11, Y11 \
+	VPSUBB six<>+64(SB), Y11, Y11 \
+	VMOVDQU Y11, off(SP)
+
+// Q6RUN adds the 16 values of run k (scale byte k of the half at R8) to the sums:
+// levels from the frame times d*sc[k] (d at 128(SP)), against the source at SI.
+#define Q6RUN(k) \
+	MOVBLSX (192+k)(R8), AX \
+	VCVTSI2SSL AX, X14, X14 \
+	VMULSS 128(SP), X14, X14 \
+	VBROADCASTSS X14, Y14 \
+	Q6G(16*k) \
+	ACC8 \
+	Q6G(16*k+8) \
+	ACC8
+
+// Q6G widens levels off..off+7 from the frame into Y10, Y11 and the 8 values at
+// SI+4*off into Y8, Y9.
+#define Q6G(off) \
+	VPMOVSXBD (off)(SP), Y10 \
+	VCVTDQ2PS Y10, Y10 \
+	VMULPS Y14, Y10, Y10 \
+	VEXTRACTF128 $1, Y10, X11 \
+	VCVTPS2PD X11, Y11 \
+	VCVTPS2PD X10, Y10 \
+	VCVTPS2PD (4*(off))(SI), Y8 \
+	VCVTPS2PD (4*(off)+16)(SI), Y9
+
+q6loop:
+	TESTQ CX, CX
+	JLE q6fold
+	MOVWLZX 208(DI), AX
+	VMOVD AX, X13
+	VCVTPH2PS X13, X13
+	VMOVSS X13, 128(SP) // d, kept in the frame: ACC8 takes every register
+	XORQ R9, R9
+
+q6half:
+	// half R9: ql at DI+64*R9, qh at DI+128+32*R9, scales at DI+192+8*R9
+	MOVQ R9, AX
+	SHLQ $6, AX
+	LEAQ (DI)(AX*1), R10
+	VMOVDQU (R10), Y8
+	VMOVDQU 32(R10), Y9
+	MOVQ R9, AX
+	SHLQ $5, AX
+	VMOVDQU 128(DI)(AX*1), Y10
+	Q6LEV(Y8, 0, 0)
+	Q6LEV(Y9, 2, 32)
+	VPSRLW $4, Y8, Y8
+	VPSRLW $4, Y9, Y9
+	Q6LEV(Y8, 4, 64)
+	Q6LEV(Y9, 6, 96)
+	LEAQ (DI)(R9*8), R8
+	Q6RUN(0)
+	Q6RUN(1)
+	Q6RUN(2)
+	Q6RUN(3)
+	Q6RUN(4)
+	Q6RUN(5)
+	Q6RUN(6)
+	Q6RUN(7)
+	ADDQ $512, SI
+	INCQ R9
+	CMPQ R9, $2
+	JLT q6half
+	ADDQ $210, DI
+	DECQ CX
+	JMP q6loop
+
+q6fold:
+	STORE4
+	VZEROUPPER
+	RET

@@ -56,3 +56,6 @@ func convertBF16(dst []float32, src []byte) {
 	}
 	convertBF16Go(dst, src)
 }
+
+//go:noescape
+func q6kDiffAVX2(a *float32, y *byte, nb int, out *[4]float64)

@@ -17,3 +17,5 @@ func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreacha
 func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
 
 func convertBF16(dst []float32, src []byte) { convertBF16Go(dst, src) }
+
+func q6kDiffAVX2(a *float32, y *byte, nb int, out *[4]float64) { panic("unreachable") }
