@@ -31,8 +31,9 @@
 // the source; it catches the same wrong values (the in-memory bytes are the file's, by
 // CRC) and wrong writes, but not a fault in decoding the file that would not show in
 // memory, which the format and quantizer tests cover. The sums run in eight fixed lanes
-// (AVX2 or Go, the same bits) and groups of rows are added in row order, so the
-// figures do not depend on the CPU or the thread count.
+// (AVX2 or Go, the same bits; Q8_0, Q4_0 and Q6_K blocks are decoded in registers by
+// fused kernels) and groups of rows are added in row order, so the figures do not
+// depend on the CPU or the thread count.
 //
 // ParseImatrix reads llama.cpp importance-matrix files, the legacy .dat layout and the
 // GGUF layout (<name>.in_sum2 and <name>.counts tensors), normalized the way
