@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,5 +45,26 @@ func TestCPUProfile(t *testing.T) {
 	bad := filepath.Join(dir, "missing", "x.prof")
 	if code := Main(context.Background(), []string{"--cpuprofile", bad, "version"}, nil, &stdout, &stderr); code != ExitUsage {
 		t.Errorf("--cpuprofile into a missing folder: exit %d, want %d (stderr %s)", code, ExitUsage, stderr.String())
+	}
+}
+
+// TestJSONFloat checks that non-finite verification figures survive JSON (as strings)
+// and finite ones stay numbers.
+func TestJSONFloat(t *testing.T) {
+	for _, v := range []float64{0, 1.5e-7, math.Inf(1), math.Inf(-1), math.NaN()} {
+		b, err := json.Marshal(quantTensorError{MaxAbs: jsonFloat(v)})
+		if err != nil {
+			t.Fatalf("Marshal(%v): %v", v, err)
+		}
+		var got quantTensorError
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("Unmarshal(%s): %v", b, err)
+		}
+		if g := float64(got.MaxAbs); g != v && !(math.IsNaN(g) && math.IsNaN(v)) {
+			t.Errorf("%v came back as %v (%s)", v, g, b)
+		}
+	}
+	if b, _ := json.Marshal(jsonFloat(2)); string(b) != "2" {
+		t.Errorf("jsonFloat(2) = %s, want a number", b)
 	}
 }

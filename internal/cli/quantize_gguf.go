@@ -3,10 +3,13 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -98,10 +101,10 @@ func (o *ggufQuantOptions) planOptions() (ggml.FileType, *plan.Options, error) {
 
 // quantTensorError is one tensor's verification row.
 type quantTensorError struct {
-	Name   string  `json:"name"`
-	Type   string  `json:"type"`
-	MaxAbs float64 `json:"max_abs_error"`
-	Cosine float64 `json:"cosine"`
+	Name   string    `json:"name"`
+	Type   string    `json:"type"`
+	MaxAbs jsonFloat `json:"max_abs_error"`
+	Cosine jsonFloat `json:"cosine"`
 }
 
 type ggufQuantResult struct {
@@ -109,10 +112,32 @@ type ggufQuantResult struct {
 	Output   string             `json:"output,omitempty"`
 	Bytes    int64              `json:"bytes_written,omitempty"`
 	Verified bool               `json:"verified"`
-	MaxAbs   float64            `json:"max_abs_error"`
-	Cosine   float64            `json:"cosine"`     // over all weights as one vector
-	MinCos   float64            `json:"min_cosine"` // worst tensor
+	MaxAbs   jsonFloat          `json:"max_abs_error"`
+	Cosine   jsonFloat          `json:"cosine"`     // over all weights as one vector
+	MinCos   jsonFloat          `json:"min_cosine"` // worst tensor
 	Tensors  []quantTensorError `json:"tensors,omitempty"`
+}
+
+// jsonFloat is a float64 that JSON carries as a number when finite and as the string
+// "+Inf", "-Inf" or "NaN" otherwise (an infinity in the weights makes the error
+// infinite, and encoding/json refuses non-finite numbers).
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if v := float64(f); math.IsInf(v, 0) || math.IsNaN(v) {
+		return json.Marshal(strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	return json.Marshal(float64(f))
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		v, err := strconv.ParseFloat(s, 64)
+		*f = jsonFloat(v)
+		return err
+	}
+	return json.Unmarshal(b, (*float64)(f))
 }
 
 // runQuantizeGGUF quantizes a GGUF file or a Hugging Face LLM folder in to out with
@@ -302,14 +327,13 @@ func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, checks
 		typeName[t.Name] = t.ToName
 	}
 	var dot, na, nb float64
-	res.Cosine, res.MinCos = 1, 1
+	maxAbs, minCos := 0.0, 1.0
 	for _, t := range tc {
-		res.Tensors = append(res.Tensors, quantTensorError{Name: t.Name, Type: typeName[t.Name], MaxAbs: t.MaxAbs, Cosine: t.Cosine})
-		res.MaxAbs = max(res.MaxAbs, t.MaxAbs)
-		res.MinCos = min(res.MinCos, t.Cosine)
+		res.Tensors = append(res.Tensors, quantTensorError{Name: t.Name, Type: typeName[t.Name], MaxAbs: jsonFloat(t.MaxAbs), Cosine: jsonFloat(t.Cosine)})
+		maxAbs, minCos = math.Max(maxAbs, t.MaxAbs), math.Min(minCos, t.Cosine)
 		dot, na, nb = dot+t.Dot, na+t.SourceSq, nb+t.OutputSq
 	}
-	res.Cosine = plan.Cosine(dot, na, nb)
+	res.MaxAbs, res.MinCos, res.Cosine = jsonFloat(maxAbs), jsonFloat(minCos), jsonFloat(plan.Cosine(dot, na, nb))
 	res.Verified = true
 	if strings.EqualFold(p.FileType, "F32") && res.MaxAbs != 0 {
 		return fmt.Errorf("verify: an F32 file changed values (max error %g)", res.MaxAbs)
