@@ -17,7 +17,10 @@ output is byte-identical to llama.cpp's. Refit's default verifies the output (ea
 measured against its source as it is produced, the file re-read and CRC-checked); llama.cpp
 verifies nothing, so the verify rows compare Refit doing more work. The input is read once
 before each timing (page cache). llama.cpp's RSS includes the Python interpreter that drives
-it through ctypes (~30 MB). --markdown also prints the table in the README's form.
+it through ctypes (~30 MB). llama.cpp's wall time includes starting Python and loading
+libllama and its backends; "llama call s" is the llama_model_quantize call alone, and
+"call ratio" compares Refit's whole process with it (the stricter figure).
+--markdown also prints the table in the README's form.
 """
 import argparse, os, struct, subprocess, sys, time
 import machine  # bench/machine.py: the CPU line every table starts with
@@ -159,7 +162,7 @@ for m in modes:
         sys.exit(f"unknown mode {m}")
 print(machine.cpu_line())
 print(f"threads {a.threads}, {a.layers} layers, machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
-print(f"{'input':5} {'type':8} {'refit':9} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'refit cpu':>9} {'llama cpu':>9} {'cpu ratio':>9} "
+print(f"{'input':5} {'type':8} {'refit':9} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'call s':>8} {'call':>8} {'refit cpu':>9} {'llama cpu':>9} {'cpu ratio':>9} "
       f"{'refit RSS':>10} {'llama RSS':>10}  identical", flush=True)
 rows = []
 for dtype in a.dtypes.split(","):
@@ -178,11 +181,15 @@ for dtype in a.dtypes.split(","):
             flags = ["--no-verify"] if m == "no-verify" else []
             results.append((m, out_r) + run([refit, "quantize", src, out_r, "--type", t, "--force"] + flags, "refit", env))
         warm(src)
-        tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp")
+        timing = os.path.join(a.dir, "llama-call.txt")
+        tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp",
+                         dict(os.environ, QUANT_LLM_TIMING=timing))
+        with open(timing) as f:
+            tc = float(f.read())
         for m, out_r, tr, mr, cr in results:
             ident = same(out_r, out_l)
-            rows.append((dtype.upper(), t, m, tr, tl, cr, cl, mr, ml, ident))
-            print(f"{dtype.upper():5} {t:8} {m:9} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {cr:9.2f} {cl:9.2f} {cl / max(cr, 1e-9):8.2f}x "
+            rows.append((dtype.upper(), t, m, tr, tl, tc, cr, cl, mr, ml, ident))
+            print(f"{dtype.upper():5} {t:8} {m:9} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {tc:8.2f} {tc / tr:7.2f}x {cr:9.2f} {cl:9.2f} {cl / max(cr, 1e-9):8.2f}x "
                   f"{mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB  {'yes' if ident else 'NO'}", flush=True)
             if not a.keep:
                 os.remove(out_r)
@@ -191,8 +198,8 @@ for dtype in a.dtypes.split(","):
 print(f"load average {os.getloadavg()[0]:.2f} at the end")
 if a.markdown:
     print()
-    print("| input | type | refit | refit s | llama.cpp s | speed-up | refit CPU s | llama.cpp CPU s | CPU ratio | refit peak RSS | llama.cpp peak RSS | identical bytes |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for dtype, t, m, tr, tl, cr, cl, mr, ml, ident in rows:
-        print(f"| {dtype} | {t} | {m} | {tr:.2f} | {tl:.2f} | {tl / tr:.2f}x | {cr:.2f} | {cl:.2f} | {cl / max(cr, 1e-9):.2f}x | "
+    print("| input | type | refit | refit s | llama.cpp s | speed-up | llama call s | call ratio | refit CPU s | llama.cpp CPU s | CPU ratio | refit peak RSS | llama.cpp peak RSS | identical bytes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for dtype, t, m, tr, tl, tc, cr, cl, mr, ml, ident in rows:
+        print(f"| {dtype} | {t} | {m} | {tr:.2f} | {tl:.2f} | {tl / tr:.2f}x | {tc:.2f} | {tc / tr:.2f}x | {cr:.2f} | {cl:.2f} | {cl / max(cr, 1e-9):.2f}x | "
               f"{mr / 2**20:.0f} MB | {ml / 2**20:.0f} MB | {'yes' if ident else 'NO'} |")
