@@ -321,7 +321,13 @@ func TestQ80DiffMatchesDequantize(t *testing.T) {
 // Q8_0 and Q4_0 (fused decode-and-compare kernels) and Q6_K (tensor.Dequantize, then
 // diffAVX2), and the Go path (diffLanes) for Q8_0. MB/s is float32 source per second.
 //
-// FIGURES
+// This machine (AMD EPYC, avx2, 2 cores under load average ~20 from other jobs),
+// go test -bench Measure -benchtime 100x:
+//
+//	Q8_0       11510 MB/s
+//	Q8_0/go      451 MB/s
+//	Q4_0       10498 MB/s
+//	Q6_K       10202 MB/s
 func BenchmarkMeasure(b *testing.B) {
 	x := make([]float32, groupElements)
 	for i := range x {
