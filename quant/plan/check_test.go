@@ -318,8 +318,8 @@ func TestQ80DiffMatchesDequantize(t *testing.T) {
 }
 
 // BenchmarkMeasure times the in-memory verification of one group (64 Ki values) for
-// Q8_0 and Q4_0 (fused decode-and-compare kernels) and Q6_K (tensor.Dequantize, then
-// diffAVX2), and the Go path (diffLanes) for Q8_0. MB/s is float32 source per second.
+// Q8_0, Q4_0 and Q6_K (fused decode-and-compare kernels), and the Go path
+// (tensor.Dequantize, then diffLanes) for Q8_0. MB/s is float32 source per second.
 //
 // This machine (AMD EPYC, avx2, 2 cores under load average ~20 from other jobs),
 // go test -bench Measure -benchtime 100x:
