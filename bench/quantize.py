@@ -1,17 +1,26 @@
 #!/usr/bin/python3
 """GGUF quantization benchmark: refit quantize vs llama.cpp's llama_model_quantize, in one run.
 
-Usage: /usr/bin/python3 bench/quantize.py [--layers 4] [--dtype f16|f32] [--threads N]
-                                          [--types Q8_0,Q4_0,Q4_K_M,Q6_K] [--dir /tmp/refit-qbench]
-                                          [--refit BIN] [--keep]
+Usage: /usr/bin/python3 bench/quantize.py [--layers 4] [--dtypes f16,bf16,f32] [--threads N]
+                                          [--types Q8_0,Q4_0,Q4_K_M,Q6_K] [--modes verify,no-verify]
+                                          [--dir /tmp/refit-qbench] [--refit BIN] [--keep] [--markdown]
 
-Writes a random-weight llama-shaped GGUF (n_embd 2048, n_ff 5632, vocab 16000, --layers
-blocks; about 540 MB at F16 with 4 layers), then for each type times
-  refit quantize IN OUT --type T --no-verify          (GOMAXPROCS = --threads)
+Writes a random-weight llama-shaped GGUF per input type (n_embd 2048, n_ff 5632, vocab
+16000, --layers blocks; about 470 MiB at F16/BF16 and 940 MiB at F32 with 4 layers), then
+for each input type and quantization type times
+  refit quantize IN OUT --type T                       (default: verification on)
+  refit quantize IN OUT --type T --no-verify
   llama_model_quantize(IN, OUT, ftype, nthread)        (libllama via ctypes, testdata/gen/quant_llm.py)
-and prints wall time, CPU time (user+system), peak RSS (GNU time, Debian package "time"), the ratios, and whether
-the two output files are byte-identical. The input is read once before timing (page cache).
-llama.cpp's RSS includes the Python interpreter that drives it through ctypes (~30 MB).
+(GOMAXPROCS and nthread = --threads) and prints wall time, CPU time (user+system), peak RSS
+(GNU time, Debian package "time"), the ratios against llama.cpp, and whether each Refit
+output is byte-identical to llama.cpp's. Refit's default verifies the output (each block
+measured against its source as it is produced, the file re-read and CRC-checked); llama.cpp
+verifies nothing, so the verify rows compare Refit doing more work. The input is read once
+before each timing (page cache). llama.cpp's RSS includes the Python interpreter that drives
+it through ctypes (~30 MB). llama.cpp's wall time includes starting Python and loading
+libllama and its backends; "llama call s" is the llama_model_quantize call alone, and
+"call ratio" compares Refit's whole process with it (the stricter figure).
+--markdown also prints the table in the README's form.
 """
 import argparse, os, struct, subprocess, sys, time
 import machine  # bench/machine.py: the CPU line every table starts with
@@ -20,7 +29,9 @@ import numpy as np
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--layers", type=int, default=4)
-ap.add_argument("--dtype", default="f16", choices=["f16", "f32"])
+ap.add_argument("--dtypes", default="f16,bf16,f32", help="input types, of f16, bf16, f32")
+ap.add_argument("--modes", default="verify,no-verify", help="refit runs: verify (the default path), no-verify")
+ap.add_argument("--markdown", action="store_true")
 ap.add_argument("--threads", type=int, default=os.cpu_count())
 ap.add_argument("--types", default="Q8_0,Q4_0,Q4_K_M,Q6_K")
 ap.add_argument("--dir", default="/tmp/refit-qbench")
@@ -52,10 +63,26 @@ def kv(key, vtype, payload):
     return gguf_str(key) + struct.pack("<I", vtype) + payload
 
 
-def write_model(path):
+GTYPES = {"f32": 0, "f16": 1, "bf16": 30}  # ggml_type
+FILE_TYPES = {"f32": 0, "f16": 1, "bf16": 32}  # llama_ftype
+
+
+def to_dtype(x, dtype):
+    """x (float32) as the bytes of dtype; bfloat16 rounded to nearest even, as ggml does."""
+    if dtype == "f32":
+        return x.astype(np.float32).tobytes()
+    if dtype == "f16":
+        return x.astype(np.float16).tobytes()
+    b = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    b = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
+    return b.astype(np.uint16).tobytes()
+
+
+def write_model(path, dtype):
     """A GGUF v3 file llama.cpp loads: llama metadata, a byte-level vocabulary, random weights."""
     rng = np.random.default_rng(0)
-    dt, gtype = (np.float16, 1) if a.dtype == "f16" else (np.float32, 0)
+    gtype = GTYPES[dtype]
+    esize = 4 if dtype == "f32" else 2
     shapes = [("token_embd.weight", (VOCAB, EMBD))]
     for b in range(a.layers):
         p = f"blk.{b}."
@@ -68,7 +95,7 @@ def write_model(path):
     tokens = [f"t{i}" for i in range(VOCAB)]
     U32, F32, STR, ARR, I32 = 4, 6, 8, 9, 5
     kvs = [kv("general.architecture", STR, gguf_str("llama")),
-           kv("general.file_type", U32, struct.pack("<I", 1 if a.dtype == "f16" else 0)),
+           kv("general.file_type", U32, struct.pack("<I", FILE_TYPES[dtype])),
            kv("llama.context_length", U32, struct.pack("<I", 4096)),
            kv("llama.embedding_length", U32, struct.pack("<I", EMBD)),
            kv("llama.block_count", U32, struct.pack("<I", a.layers)),
@@ -83,7 +110,7 @@ def write_model(path):
     infos, offset = [], 0
     for name, shape in shapes:
         t = 0 if len(shape) == 1 else gtype
-        nbytes = int(np.prod(shape)) * (4 if t == 0 else np.dtype(dt).itemsize)
+        nbytes = int(np.prod(shape)) * (4 if t == 0 else esize)
         infos.append(gguf_str(name) + struct.pack("<I", len(shape)) + struct.pack(f"<{len(shape)}Q", *reversed(shape))
                      + struct.pack("<IQ", t, offset))
         offset += (nbytes + 31) // 32 * 32
@@ -92,17 +119,8 @@ def write_model(path):
         f.write(header + b"\0" * ((-len(header)) % 32))
         for name, shape in shapes:
             x = rng.standard_normal(shape, dtype=np.float32) * 0.02
-            if len(shape) == 1:
-                x = 1 + x
-            else:
-                x = x.astype(dt)
-            b = x.tobytes()
+            b = (1 + x).tobytes() if len(shape) == 1 else to_dtype(x, dtype)
             f.write(b + b"\0" * ((-len(b)) % 32))
-
-
-src = os.path.join(a.dir, f"model-{a.dtype}-{a.layers}.gguf")
-if not os.path.exists(src):
-    write_model(src)
 
 
 def run(cmd, label, env=None):
@@ -137,22 +155,51 @@ def same(p, q):
                 return True
 
 
-size = os.path.getsize(src)
-print(machine.cpu_line())
-print(f"input: {src} ({size / 2**20:.0f} MiB, {a.dtype.upper()}, {a.layers} layers), threads {a.threads}, "
-      f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-print(f"{'type':8} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'refit cpu':>9} {'llama cpu':>9} {'cpu ratio':>9} "
-      f"{'refit RSS':>10} {'llama RSS':>10} {'RSS ratio':>9}  identical")
 env = dict(os.environ, GOMAXPROCS=str(a.threads))
-for t in a.types.split(","):
-    warm(src)
-    out_r, out_l = os.path.join(a.dir, f"refit-{t}.gguf"), os.path.join(a.dir, f"llama-{t}.gguf")
-    tr, mr, cr = run([refit, "quantize", src, out_r, "--type", t, "--no-verify", "--force"], "refit", env)
-    warm(src)
-    tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp")
-    ident = same(out_r, out_l)
-    print(f"{t:8} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {cr:9.2f} {cl:9.2f} {cl / max(cr, 1e-9):8.2f}x {mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB {ml / mr:8.2f}x  {'yes' if ident else 'NO'}",
-          flush=True)
-    if not a.keep:
-        os.remove(out_r)
-        os.remove(out_l)
+modes = [m for m in a.modes.split(",") if m]
+for m in modes:
+    if m not in ("verify", "no-verify"):
+        sys.exit(f"unknown mode {m}")
+print(machine.cpu_line())
+print(f"threads {a.threads}, {a.layers} layers, machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start")
+print(f"{'input':5} {'type':8} {'refit':9} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'call s':>8} {'call':>8} {'refit cpu':>9} {'llama cpu':>9} {'cpu ratio':>9} "
+      f"{'refit RSS':>10} {'llama RSS':>10}  identical", flush=True)
+rows = []
+for dtype in a.dtypes.split(","):
+    src = os.path.join(a.dir, f"model-{dtype}-{a.layers}.gguf")
+    if not os.path.exists(src):
+        write_model(src + ".tmp", dtype)
+        os.rename(src + ".tmp", src)
+    size = os.path.getsize(src)
+    print(f"input {src}: {size / 2**20:.0f} MiB {dtype.upper()}", flush=True)
+    for t in a.types.split(","):
+        out_l = os.path.join(a.dir, f"llama-{t}.gguf")
+        results = []
+        for m in modes:
+            warm(src)
+            out_r = os.path.join(a.dir, f"refit-{t}-{m}.gguf")
+            flags = ["--no-verify"] if m == "no-verify" else []
+            results.append((m, out_r) + run([refit, "quantize", src, out_r, "--type", t, "--force"] + flags, "refit", env))
+        warm(src)
+        timing = os.path.join(a.dir, "llama-call.txt")
+        tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)], "llama.cpp",
+                         dict(os.environ, QUANT_LLM_TIMING=timing))
+        with open(timing) as f:
+            tc = float(f.read())
+        for m, out_r, tr, mr, cr in results:
+            ident = same(out_r, out_l)
+            rows.append((dtype.upper(), t, m, tr, tl, tc, cr, cl, mr, ml, ident))
+            print(f"{dtype.upper():5} {t:8} {m:9} {tr:8.2f} {tl:8.2f} {tl / tr:7.2f}x {tc:8.2f} {tc / tr:7.2f}x {cr:9.2f} {cl:9.2f} {cl / max(cr, 1e-9):8.2f}x "
+                  f"{mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB  {'yes' if ident else 'NO'}", flush=True)
+            if not a.keep:
+                os.remove(out_r)
+        if not a.keep:
+            os.remove(out_l)
+print(f"load average {os.getloadavg()[0]:.2f} at the end")
+if a.markdown:
+    print()
+    print("| input | type | refit | refit s | llama.cpp s | speed-up | llama call s | call ratio | refit CPU s | llama.cpp CPU s | CPU ratio | refit peak RSS | llama.cpp peak RSS | identical bytes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for dtype, t, m, tr, tl, tc, cr, cl, mr, ml, ident in rows:
+        print(f"| {dtype} | {t} | {m} | {tr:.2f} | {tl:.2f} | {tl / tr:.2f}x | {tc:.2f} | {tc / tr:.2f}x | {cr:.2f} | {cl:.2f} | {cl / max(cr, 1e-9):.2f}x | "
+              f"{mr / 2**20:.0f} MB | {ml / 2**20:.0f} MB | {'yes' if ident else 'NO'} |")

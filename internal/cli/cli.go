@@ -41,6 +41,9 @@ type env struct {
 
 	maxMemory maxMemory // --max-memory
 	threads   int       // --threads: goroutines per computation, 0 for GOMAXPROCS
+
+	cpuProfile  string   // --cpuprofile: write a pprof CPU profile of the command here
+	profileFile *os.File // open while the profile runs
 }
 
 // exitError makes a subcommand exit with a code other than 1.
@@ -85,6 +88,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetContext(ctx)
 	root.PersistentFlags().Var(&e.maxMemory, "max-memory", maxMemoryUsage())
 	root.PersistentFlags().IntVar(&e.threads, "threads", 0, "goroutines one run or quantization may use (0: one per CPU); outputs do not depend on it")
+	root.PersistentFlags().StringVar(&e.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof FILE)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return e.startProfile() }
+	defer e.stopProfile()
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	for _, mk := range commands {
 		root.AddCommand(mk(e))

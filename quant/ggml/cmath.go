@@ -85,7 +85,8 @@ func weightOrSquare(qw []float32, x []float32, i int) float32 {
 
 // makeQXQuants is make_qx_quants with rmse_type 1: a symmetric scale for levels
 // [-nmax, nmax) minimising the weighted squared error over 19 candidate scales.
-// L receives the levels offset by nmax.
+// L receives the levels offset by nmax; a nil L asks for the scale only, which the
+// vector search gives without computing levels.
 func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 	var max, amax float32
 	switch {
@@ -108,11 +109,16 @@ func makeQXQuants(nmax int, x []float32, L []int8, qw []float32) float32 {
 		}
 	}
 	if amax < groupMaxEps {
-		clear(L[:len(x)])
+		if L != nil {
+			clear(L[:len(x)])
+		}
 		return 0
 	}
 	if useSIMD && len(x) <= 32 && nmax <= 32 {
 		return qxSearchSIMD(nmax, x, L, qw, max)
+	}
+	if L == nil {
+		L = make([]int8, len(x))
 	}
 	iscale := float32(-nmax) / max
 	var sumlx, suml2 float32
@@ -193,6 +199,9 @@ func qxSearchSIMD(nmax int, x []float32, L []int8, qw []float32, max float32) fl
 			scale = sumlx / suml2
 			best, win = scale*sumlx, k
 		}
+	}
+	if L == nil {
+		return scale
 	}
 	iscale := qxNumerators[nmax][win] / max
 	for i, v := range x {
@@ -280,10 +289,18 @@ type qkxStep struct {
 // side (element-outer, candidate-inner): every sum still accumulates its terms in ggml's
 // order with the same float32 operations, but consecutive additions no longer wait on
 // each other. The choice then scans the candidates in ggml's order.
+//
+// A nil L asks for the scale and min only: the vector search then keeps no levels.
 func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta float32, nstep int, useMAD bool) (scale, negMin float32) {
 	n := len(x)
 	weights = weights[:n]
-	L = L[:n]
+	vector := useSIMD && n <= 32
+	if L == nil && !vector {
+		L = make([]uint8, n)
+	}
+	if L != nil {
+		L = L[:n]
+	}
 	min, max := x[0], x[0]
 	sumW := weights[0]
 	sumX := sumW * x[0]
@@ -310,7 +327,9 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 	var bestErr float32
 	for i, v := range x {
 		l := uint8(cmax(0, cmin(nmax, nearestInt(iscale*(v-min)))))
-		L[i] = l
+		if L != nil {
+			L[i] = l
+		}
 		diff := float32(scale*float32(l)) + min - v
 		if useMAD {
 			diff = fabsf(diff)
@@ -319,7 +338,7 @@ func makeQKXQuants(nmax int, x, weights []float32, L, Laux []uint8, rmin, rdelta
 		}
 		bestErr += float32(weights[i] * diff)
 	}
-	if useSIMD && n <= 32 {
+	if vector {
 		return qkxSearchSIMD(nmax, x, weights, L, rmin, rdelta, nstep, useMAD, min, max, sumW, sumX, scale, bestErr)
 	}
 	// ggml's loop moves min to each winner's, which later candidates use: evaluate a
@@ -383,7 +402,7 @@ func qkxSearchSIMD(nmax int, x, weights []float32, L []uint8, rmin, rdelta float
 			if ok>>k&1 != 0 && errs[k] < bestErr {
 				moved := math.Float32bits(mn[k]) != math.Float32bits(min)
 				bestErr, scale, min = errs[k], sc[k], mn[k]
-				for i := range L[:n] {
+				for i := range L {
 					L[i] = uint8(lv[i][k])
 				}
 				if moved {

@@ -32,8 +32,14 @@
 // remaining candidates are evaluated again. Per-block conversions (Q8_0's roundf, Q4_0,
 // MXFP4's nearest value, F16 and BF16 rounding) are vectorized with the same results
 // for every input, NaN groups falling back to the scalar code where an instruction
-// would treat NaN payloads differently. Other CPUs use the scalar code; tests compare
-// the two paths (TestSIMDMatchesScalar and the kernel tests).
+// would treat NaN payloads differently. Q8_0 and Q4_0, whose arithmetic per block is a
+// few instructions, run whole rows per kernel call (rows_amd64.s, AVX2 and F16C: the
+// scale's binary16 rounding too), with every constant loaded once per row; entered per
+// block, call overhead and constant set-up bounded them. Other CPUs use the scalar
+// code. Tests compare every path with the scalar code on the CPUs that have it, by
+// switching paths off (TestSIMDMatchesScalar, TestRowKernelsMatchScalar, the kernel
+// tests); BenchmarkKernels times each type on each path. There are no AVX-512 kernels:
+// the AVX2 ones run on AVX-512 CPUs as they are.
 //
 // Quantize wraps a tensor lazily (tensor.NewLazy): nothing runs until an encoder reads
 // the data, and then the source is decoded to float32 once.

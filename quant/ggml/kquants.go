@@ -1,5 +1,7 @@
 package ggml
 
+import "unsafe"
+
 // Super-block layouts (bytes, 256 elements each):
 // Q2_K scales[16]|qs[64]|d|dmin; Q3_K hmask[32]|qs[64]|scales[12]|d;
 // Q4_K d|dmin|scales[12]|qs[128]; Q5_K d|dmin|scales[12]|qh[32]|qs[128];
@@ -231,6 +233,17 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 	var mins, scales [8]float32
 	var ls, lm [8]uint8
 	s := y[4:16]
+	// With the row kernels the searches keep no levels: the final levels are computed
+	// from the block scales below, and a sub-block whose scale rounds to 0 (which keeps
+	// its search's levels) is searched again there with the same weights.
+	lazy := useRows && useSIMD
+	levels := func(j int) []uint8 {
+		if lazy {
+			return nil
+		}
+		return L[32*j : 32*j+32]
+	}
+	var sigma2 float32 // of the importance weights
 	if qw == nil {
 		var maxScale, maxMin float32
 		rdelta, nstep := float32(0.1), 20
@@ -248,7 +261,7 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 			for l, v := range xs {
 				weights[l] = avX + fabsf(v)
 			}
-			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], rmin, rdelta, nstep, false)
+			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], levels(j), Laux[:], rmin, rdelta, nstep, false)
 			if scales[j] > maxScale {
 				maxScale = scales[j]
 			}
@@ -276,7 +289,7 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 		for _, v := range x[:qkK] {
 			sumX2 += float32(v * v)
 		}
-		sigma2 := 2 * sumX2 / qkK
+		sigma2 = 2 * sumX2 / qkK
 		for j := range 8 {
 			xs := x[32*j : 32*j+32]
 			importanceWeights(weights[:], xs, qw[32*j:32*j+32], sigma2)
@@ -285,7 +298,7 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 				sumw += w
 			}
 			sw[j] = sumw
-			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], L[32*j:32*j+32], Laux[:], -0.9, 0.05, 36, false)
+			scales[j], mins[j] = makeQKXQuants(nmax, xs, weights[:], levels(j), Laux[:], -0.9, 0.05, 36, false)
 		}
 		dBlock := makeQPQuants(63, scales[:], ls[:], sw[:])
 		mBlock := makeQPQuants(63, mins[:], lm[:], sw[:])
@@ -299,6 +312,19 @@ func quantizeQxK(y []byte, x []float32, qw []float32, nmax int, L *[qkK]uint8) {
 		putF16(y[2:], mBlock)
 	}
 	dAll, mAll := f16At(y, 0), f16At(y, 2)
+	if useRows && useSIMD {
+		// All eight sub-blocks in one kernel call.
+		var ds, dms [8]float32
+		for j := range 8 {
+			sc, m := scaleMinK4(j, s)
+			ds[j], dms[j] = dAll*float32(sc), mAll*float32(m)
+			if ds[j] == 0 {
+				searchQxKGroup(x[32*j:32*j+32], qw, j, sigma2, nmax, L[32*j:32*j+32])
+			}
+		}
+		kLevelsAVX2(&x[0], &ds[0], &dms[0], &L[0], 8, 32, 0, int32(nmax), 0)
+		return
+	}
 	for j := range 8 {
 		sc, m := scaleMinK4(j, s)
 		d := dAll * float32(sc)
@@ -364,12 +390,21 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 	var scales [16]float32
 	for ; len(x) >= qkK; x, y = x[qkK:], y[210:] {
 		var maxScale, maxAbsScale float32
+		// With the row kernels the search's levels are dropped: the final levels are
+		// recomputed from the block scale below, except in groups whose scale rounds
+		// to 0, whose levels are searched again there.
+		lazy := useRows && useSIMD
+		qwBlock := qw
 		for ib := range 16 {
 			var w []float32
 			if qw != nil {
 				w = qw[16*ib : 16*ib+16]
 			}
-			scales[ib] = makeQXQuants(32, x[16*ib:16*ib+16], L[16*ib:16*ib+16], w)
+			var lg []int8
+			if !lazy {
+				lg = L[16*ib : 16*ib+16]
+			}
+			scales[ib] = makeQXQuants(32, x[16*ib:16*ib+16], lg, w)
 			if a := fabsf(scales[ib]); a > maxAbsScale {
 				maxAbsScale, maxScale = a, scales[ib]
 			}
@@ -389,14 +424,22 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 			sc[ib] = uint8(int8(cmin(127, nearestInt(iscale*scales[ib]))))
 		}
 		dAll := f16At(y, 208)
-		for j := range 16 {
-			d := dAll * float32(int8(sc[j]))
-			if d == 0 {
-				continue
+		if useRows && useSIMD {
+			// All sixteen groups in one kernel call ((v+0)/d rounds as v/d does).
+			var ds, zero [16]float32
+			for j := range 16 {
+				ds[j] = dAll * float32(int8(sc[j]))
+				if ds[j] == 0 { // the search's levels stay
+					var w []float32
+					if qwBlock != nil {
+						w = qwBlock[16*j : 16*j+16]
+					}
+					makeQXQuants(32, x[16*j:16*j+16], L[16*j:16*j+16], w)
+				}
 			}
-			for ii, v := range x[16*j : 16*j+16] {
-				L[16*j+ii] = int8(cmax(-32, cmin(31, nearestInt(v/d))) + 32)
-			}
+			kLevelsAVX2(&x[0], &ds[0], &zero[0], (*byte)(unsafe.Pointer(&L[0])), 16, 16, -32, 31, 32)
+		} else {
+			quantizeQ6KLevels(&L, x, dAll, sc)
 		}
 		ql, qh := y[0:128], y[128:192]
 		for j := 0; j < qkK; j += 128 {
@@ -410,4 +453,42 @@ func quantizeQ6K(y []byte, x []float32, qw []float32) {
 			ql, qh = ql[64:], qh[32:]
 		}
 	}
+}
+
+// quantizeQ6KLevels is Q6_K's final levels: each group's values divided by its scale.
+func quantizeQ6KLevels(L *[qkK]int8, x []float32, dAll float32, sc []byte) {
+	for j := range 16 {
+		d := dAll * float32(int8(sc[j]))
+		if d == 0 {
+			continue
+		}
+		for ii, v := range x[16*j : 16*j+16] {
+			L[16*j+ii] = int8(cmax(-32, cmin(31, nearestInt(v/d))) + 32)
+		}
+	}
+}
+
+// searchQxKGroup repeats quantizeQxK's search of sub-block j for its levels, with the
+// same weights (avX + |x| without an importance matrix, else importanceWeights).
+func searchQxKGroup(xs, qw []float32, j int, sigma2 float32, nmax int, L []uint8) {
+	var weights [32]float32
+	var Laux [32]uint8
+	if qw == nil {
+		var sumX2 float32
+		for _, v := range xs {
+			sumX2 += float32(v * v)
+		}
+		avX := sqrtf(sumX2 / 32)
+		for l, v := range xs {
+			weights[l] = avX + fabsf(v)
+		}
+		rdelta, nstep, rmin := float32(0.1), 20, float32(-1)
+		if nmax == 31 {
+			rmin, nstep = -0.5, 15
+		}
+		makeQKXQuants(nmax, xs, weights[:], L, Laux[:], rmin, rdelta, nstep, false)
+		return
+	}
+	importanceWeights(weights[:], xs, qw[32*j:32*j+32], sigma2)
+	makeQKXQuants(nmax, xs, weights[:], L, Laux[:], -0.9, 0.05, 36, false)
 }

@@ -55,6 +55,10 @@ func quantizeQ4_0(y []byte, x []float32, qw []float32) {
 		quantizeQ4_0Weighted(y, x, qw)
 		return
 	}
+	if useRows && useSIMD && len(x) >= 32 {
+		q40RowAVX2(&x[0], &y[0], len(x)/32)
+		return
+	}
 	for ; len(x) >= 32; x, y = x[32:], y[18:] {
 		var max float32
 		if useSIMD {
@@ -240,6 +244,22 @@ func quantizeQ5_1(y []byte, x []float32, qw []float32) {
 
 // quantizeQ8_0 ignores the importance matrix, as ggml does.
 func quantizeQ8_0(y []byte, x []float32, _ []float32) {
+	if useRows && useSIMD {
+		for len(x) >= 32 {
+			n := q80RowAVX2(&x[0], &y[0], len(x)/32)
+			x, y = x[32*n:], y[34*n:]
+			if len(x) >= 32 { // a block holding a NaN
+				quantizeQ8_0Blocks(y[:34], x[:32])
+				x, y = x[32:], y[34:]
+			}
+		}
+		return
+	}
+	quantizeQ8_0Blocks(y, x)
+}
+
+// quantizeQ8_0Blocks is Q8_0 one block at a time.
+func quantizeQ8_0Blocks(y []byte, x []float32) {
 	for ; len(x) >= 32; x, y = x[32:], y[34:] {
 		var amax float32
 		nan := true

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
@@ -129,6 +130,10 @@ func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, 
 const parallelMinElements = 1 << 16
 
 func quantizeF32(y []byte, x []float32, _ []float32) {
+	if littleEndian && len(x) > 0 { // the bytes are the values' own, NaN payloads included
+		copy(y, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), 4*len(x)))
+		return
+	}
 	for i, v := range x {
 		binary.LittleEndian.PutUint32(y[4*i:], math.Float32bits(v))
 	}
@@ -233,3 +238,9 @@ func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32, threads int) 
 	})
 	return t.WithData(d, t.Shape, data)
 }
+
+// littleEndian reports whether float32 values are stored in GGUF's byte order.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()

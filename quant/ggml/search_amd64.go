@@ -83,3 +83,25 @@ func qLevelsAVX2(x *float32, min, id, bias float32, cap int32, y *byte)
 //
 //go:noescape
 func minMax32AVX2(x *float32) (min, max float32)
+
+// useRows selects the row kernels (rows_amd64.s), which store binary16 scales with
+// F16C; tests turn it off to compare them with the per-block kernels.
+var useRows = haveSIMD && haveF16C
+
+// q80RowAVX2 quantizes nb Q8_0 blocks of x to y, stopping before the first block
+// holding a NaN; it returns the number of blocks done.
+//
+//go:noescape
+func q80RowAVX2(x *float32, y *byte, nb int) int
+
+// q40RowAVX2 quantizes nb Q4_0 blocks of x to y.
+//
+//go:noescape
+func q40RowAVX2(x *float32, y *byte, nb int)
+
+// kLevelsAVX2 stores the k-quants' final levels of nsub sub-blocks of sub values:
+// L[i] = off + MAX(lo, MIN(hi, nearestInt((x[i]+dm[j])/d[j]))), skipping sub-blocks
+// whose d[j] is 0.
+//
+//go:noescape
+func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32)

@@ -43,3 +43,13 @@ func mxfp4IdxAVX2(x *float32, level *[16]float32, y *byte) { panic("unreachable"
 func qLevelsAVX2(x *float32, min, id, bias float32, cap int32, y *byte) { panic("unreachable") }
 
 func minMax32AVX2(x *float32) (min, max float32) { panic("unreachable") }
+
+var useRows = false
+
+func q80RowAVX2(x *float32, y *byte, nb int) int { panic("unreachable") }
+
+func q40RowAVX2(x *float32, y *byte, nb int) { panic("unreachable") }
+
+func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32) {
+	panic("unreachable")
+}

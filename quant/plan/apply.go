@@ -14,6 +14,12 @@ import (
 // a vector whose length is not columns x experts is an error, except for token_embd
 // (ignored, as llama.cpp does). It runs Check first. m is not modified.
 func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model, error) {
+	return p.apply(m, imatrix, nil)
+}
+
+// apply is Apply; with checks non-nil, the converted tensors measure their output and
+// are listed in checks.
+func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Checks) (*refit.Model, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -28,6 +34,7 @@ func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model
 		}
 	}
 	out := make([]*tensor.Tensor, len(p.Tensors))
+	pool := &slabPool{}
 	for i, e := range p.Tensors {
 		t := m.Tensor(e.Name)
 		if t == nil || t.DType != e.From || !t.Shape.Equal(e.Shape) {
@@ -47,6 +54,11 @@ func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model
 		data, err := newQuantData(t, e.To, im, p.opts.Threads)
 		if err != nil {
 			return nil, err
+		}
+		data.pool = pool
+		if checks != nil {
+			data.check = &TensorCheck{Name: t.Name, Exact: true}
+			checks.data = append(checks.data, data)
 		}
 		out[i] = &tensor.Tensor{Name: t.Name, DType: e.To, Shape: t.Shape.Clone(), Data: data}
 	}

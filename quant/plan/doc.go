@@ -22,14 +22,29 @@
 // Encoding the result with gguf.Encode writes the same bytes llama_model_quantize
 // writes for the same input and options.
 //
+// ApplyChecked is Apply that also verifies as it goes: every slab's blocks are decoded
+// again while they are in memory and compared with the float32 source rows they came
+// from (max abs error, cosine, NaNs; TensorCheck), and a CRC-32C of each tensor's bytes
+// is kept. Checks.Verify then re-reads the written file cheaply: structure (names,
+// types, shapes, in order) and bytes by CRC, with unchanged tensors compared with the
+// source's CRC. This replaces a second full pass that dequantized the file and re-read
+// the source; it catches the same wrong values (the in-memory bytes are the file's, by
+// CRC) and wrong writes, but not a fault in decoding the file that would not show in
+// memory, which the format and quantizer tests cover. The sums run in eight fixed lanes
+// (AVX2 or Go, the same bits; Q8_0, Q4_0 and Q6_K blocks are decoded in registers by
+// fused kernels) and groups of rows are added in row order, so the figures do not
+// depend on the CPU or the thread count.
+//
 // ParseImatrix reads llama.cpp importance-matrix files, the legacy .dat layout and the
 // GGUF layout (<name>.in_sum2 and <name>.counts tensors), normalized the way
 // llama-quantize normalizes them.
 //
 // Memory: New reads headers only. Apply is lazy: when an encoder pulls a tensor, one
 // slab (at most 8 MiB of float32 values plus its source and output bytes) is held, and
-// freed when the tensor has been read to its end, so peak memory does not grow with the
-// model or its largest tensor. (Refit's CLI also reads the input with pread instead of
+// handed to the next tensor when the tensor has been read to its end, so peak memory
+// does not grow with the model or its largest tensor. A slab is cut into groups of
+// rows (64 Ki values) that one goroutine reads, decodes, quantizes and checks while
+// they are in its cache; F32 sources are read straight into the float32 buffer. (Refit's CLI also reads the input with pread instead of
 // mmap, so page-cache pages do not count against it.) An F16 source is decoded with
 // the F16C instructions where the CPU has them, bit-identical to
 // tensor.ConvertF16ToF32 (groups holding a NaN take the scalar path).

@@ -28,3 +28,34 @@ func convertF16(dst []float32, src []byte) {
 	}
 	tensor.ConvertF16ToF32(dst, src)
 }
+
+// haveDiffAVX2 selects diffAVX2; tests turn it off to compare with diffLanes.
+var haveDiffAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func diffAVX2(a, b *float32, n int, out *[4]float64)
+
+// haveFusedDiff selects q80DiffAVX2 and q40DiffAVX2 (VCVTPH2PS is F16C).
+var haveFusedDiff = haveDiffAVX2 && cpu.X86.HasF16C
+
+//go:noescape
+func q80DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+
+//go:noescape
+func q40DiffAVX2(a *float32, y *byte, nb int, out *[4]float64)
+
+//go:noescape
+func bf16ToF32AVX2(dst *float32, src *byte, n int)
+
+// convertBF16 widens bfloat16 values: the float32 with the same upper 16 bits.
+func convertBF16(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	if n := len(dst) &^ 7; haveDiffAVX2 && n > 0 {
+		bf16ToF32AVX2(&dst[0], &src[0], n)
+		dst, src = dst[n:], src[2*n:]
+	}
+	convertBF16Go(dst, src)
+}
+
+//go:noescape
+func q6kDiffAVX2(a *float32, y *byte, nb int, out *[4]float64)

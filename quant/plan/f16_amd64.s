@@ -34,3 +34,25 @@ f16done:
 	MOVQ AX, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func bf16ToF32AVX2(dst *float32, src *byte, n int)
+// Widens n bfloat16 values (n a multiple of 8): each float32 has the value's 16 bits
+// on top and zeros below, as tensor.ConvertBF16ToF32 (NaN payloads kept).
+TEXT ·bf16ToF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	XORQ AX, AX
+
+bf16loop:
+	CMPQ AX, CX
+	JGE bf16done
+	VPMOVZXWD (SI)(AX*2), Y0
+	VPSLLD $16, Y0, Y0
+	VMOVDQU Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP bf16loop
+
+bf16done:
+	VZEROUPPER
+	RET

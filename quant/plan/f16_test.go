@@ -30,3 +30,22 @@ func TestConvertF16(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertBF16 checks the vector widening against tensor.ConvertBF16ToF32 bit for
+// bit over every bfloat16 value, at lengths that leave a tail.
+func TestConvertBF16(t *testing.T) {
+	src := make([]byte, 2*65536)
+	for h := range 65536 {
+		binary.LittleEndian.PutUint16(src[2*h:], uint16(h))
+	}
+	for _, n := range []int{65536, 65533, 9, 1, 0} {
+		got, want := make([]float32, n), make([]float32, n)
+		convertBF16(got, src[:2*n])
+		tensor.ConvertBF16ToF32(want, src[:2*n])
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n %d: bf16 %#04x: got %#08x, want %#08x", n, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+			}
+		}
+	}
+}

@@ -1,11 +1,18 @@
 package plan
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"math"
+	"os"
+	"slices"
 	"sync"
+	"unsafe"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/tensor"
@@ -35,6 +42,14 @@ type quantData struct {
 	curRow   int64
 	srcBuf   []byte
 	floatBuf []float32
+	outBuf   []byte    // backs cur
+	pool     *slabPool // nil: buffers of its own
+
+	// Checking (nil check: off): the blocks of each slab are compared with its source
+	// rows as they are produced, in row order.
+	check       *TensorCheck
+	checkedRows int64       // rows measured so far; a slab is measured when it starts here
+	groupStats  []blockDiff // per group of the current slab, summed in order
 }
 
 func newQuantData(src *tensor.Tensor, to tensor.DType, imatrix []float32, threads int) (*quantData, error) {
@@ -94,35 +109,39 @@ func (q *quantData) ReadAt(p []byte, off int64) (int, error) {
 	if off+int64(n) == q.Size() {
 		// The tensor has been read to its end (an encoder is done with it): drop the
 		// buffers, so a model of many tensors holds one slab, not one per tensor.
-		q.cur, q.srcBuf, q.floatBuf = nil, nil, nil
+		q.pool.put(q.srcBuf, q.floatBuf, q.outBuf)
+		q.cur, q.srcBuf, q.floatBuf, q.outBuf = nil, nil, nil, nil
 	}
 	return n, nil
 }
 
 // compute quantizes the slab starting at row (which never crosses an importance
-// vector's boundary).
+// vector's boundary). The slab is cut into groups of rows that do not depend on the
+// thread count; each group is read, decoded, quantized and (when checking) measured by
+// one goroutine while it is in its cache, and goroutines take groups as they go.
 func (q *quantData) compute(row int64) error {
 	end := min(row+q.slabRows, q.rows, (row/q.rowsPerIm+1)*q.rowsPerIm)
 	nrows := end - row
 	nsrc, nf, ndst := nrows*q.srcRow, nrows*q.rowLen, nrows*q.dstRow
-	if int64(cap(q.srcBuf)) < nsrc {
+	direct := q.src.DType == tensor.F32 && littleEndian // read straight into the float32 buffer
+	if q.floatBuf == nil {
+		q.srcBuf, q.floatBuf, q.outBuf = q.pool.get()
+	}
+	if !direct && int64(cap(q.srcBuf)) < nsrc {
 		q.srcBuf = make([]byte, nsrc)
 	}
 	if int64(cap(q.floatBuf)) < nf {
 		q.floatBuf = make([]float32, nf)
 	}
-	if int64(cap(q.cur)) < ndst {
-		q.cur = make([]byte, ndst)
+	if int64(cap(q.outBuf)) < ndst {
+		q.outBuf = make([]byte, ndst)
 	}
-	sb, x, out := q.srcBuf[:nsrc], q.floatBuf[:nf], q.cur[:ndst]
-	if n, err := q.src.Data.ReadAt(sb, row*q.srcRow); n != len(sb) {
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("plan: reading %q: %w", q.src.Name, err)
-	}
-	if err := q.decode(x, sb, nrows); err != nil {
-		return fmt.Errorf("plan: decoding %q: %w", q.src.Name, err)
+	x, out := q.floatBuf[:nf], q.outBuf[:ndst]
+	var sb []byte
+	if direct {
+		sb = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), 4*nf)
+	} else {
+		sb = q.srcBuf[:nsrc]
 	}
 	var im []float32
 	if q.imatrix != nil {
@@ -130,35 +149,158 @@ func (q *quantData) compute(row int64) error {
 		im = q.imatrix[k*q.rowLen : (k+1)*q.rowLen]
 	}
 	q.cur, q.curRow = nil, row
-	if err := ggml.QuantizeRows(q.to, out, x, int(nrows), int(q.rowLen), im, q.threads); err != nil {
-		return fmt.Errorf("plan: quantizing %q: %w", q.src.Name, err)
+	g := max(1, groupElements/q.rowLen) // rows per group
+	ngroups := int((nrows + g - 1) / g)
+	errs := make([]error, ngroups)
+	checking := q.check != nil && row == q.checkedRows
+	if checking {
+		q.groupStats = slices.Grow(q.groupStats[:0], ngroups)[:ngroups]
+	}
+	// Each group reads its own rows where the source is a file (pread is safe and cheap
+	// to run in parallel); other sources (lazy tensors, which compute on first read)
+	// are read whole, once, here.
+	groupReads := fileBacked(q.src.Data)
+	if !groupReads {
+		if err := readFull(q.src, sb, row*q.srcRow); err != nil {
+			return err
+		}
+	}
+	parallel.ForChunks(q.threads, ngroups, 1, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			r0, r1 := int64(k)*g, min(int64(k+1)*g, nrows)
+			xs, ys := x[r0*q.rowLen:r1*q.rowLen], out[r0*q.dstRow:r1*q.dstRow]
+			ss := sb[r0*q.srcRow : r1*q.srcRow]
+			if groupReads {
+				if err := readFull(q.src, ss, (row+r0)*q.srcRow); err != nil {
+					errs[k] = err
+					continue
+				}
+			}
+			if !direct {
+				if err := q.decode(xs, ss); err != nil {
+					errs[k] = fmt.Errorf("plan: decoding %q: %w", q.src.Name, err)
+					continue
+				}
+			}
+			if err := ggml.QuantizeRows(q.to, ys, xs, int(r1-r0), int(q.rowLen), im, 1); err != nil {
+				errs[k] = fmt.Errorf("plan: quantizing %q: %w", q.src.Name, err)
+				continue
+			}
+			if checking {
+				scratch := scratchPool.Get().(*[]float32)
+				st, err := measure(scratch, xs, ys, q.to)
+				scratchPool.Put(scratch)
+				if err != nil {
+					errs[k] = fmt.Errorf("plan: checking %q: %w", q.src.Name, err)
+					continue
+				}
+				q.groupStats[k] = st
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if checking {
+		for _, st := range q.groupStats {
+			q.check.add(st)
+		}
+		q.check.CRC = crc32.Update(q.check.CRC, castagnoli, out)
+		q.checkedRows = end
 	}
 	q.cur = out
 	return nil
 }
 
-// decode converts nrows source rows to float32, split by rows across q.threads
-// goroutines (the conversion is as costly as the fastest quantizers).
-func (q *quantData) decode(x []float32, sb []byte, nrows int64) error {
-	conv := func(x []float32, sb []byte) error { return tensor.ToFloat32(x, sb, q.src.DType) }
+// scratchPool holds the buffers measure decodes into, one per goroutine at a time.
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// groupElements is the work one goroutine takes at a time: a few hundred KiB of
+// float32 values, which stay in its cache from decoding to checking.
+const groupElements = 1 << 16
+
+// decode converts source rows to float32.
+func (q *quantData) decode(x []float32, sb []byte) error {
 	switch {
 	case q.src.DType == tensor.F16:
-		conv = func(x []float32, sb []byte) error { convertF16(x, sb); return nil }
+		convertF16(x, sb)
+		return nil
+	case q.src.DType == tensor.BF16:
+		convertBF16(x, sb)
+		return nil
 	case q.src.DType.Quantized():
-		// One goroutine per piece: the split over rows is the only fan-out.
-		conv = func(x []float32, sb []byte) error { return tensor.Dequantize(x, sb, q.src.DType, 1) }
+		return tensor.Dequantize(x, sb, q.src.DType, 1)
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
-	grain := int(max(1, (64<<10)/q.rowLen))
-	parallel.For(q.threads, int(nrows), grain, func(lo, hi int) {
-		if err := conv(x[int64(lo)*q.rowLen:int64(hi)*q.rowLen], sb[int64(lo)*q.srcRow:int64(hi)*q.srcRow]); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
+	return tensor.ToFloat32(x, sb, q.src.DType)
+}
+
+// convertBF16Go widens bfloat16 values: the float32 with the same upper 16 bits.
+func convertBF16Go(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	for i := range dst {
+		dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+	}
+}
+
+// slabPool lends slab buffers to the tensors of one model in turn. An encoder reads
+// the tensors one after another, so they share one set instead of each allocating
+// (and faulting in) fresh pages; tensors read at the same time get sets of their own.
+type slabPool struct {
+	mu   sync.Mutex
+	free []slabSet
+}
+
+type slabSet struct {
+	src    []byte
+	floats []float32
+	out    []byte
+}
+
+// get returns a free set, or nothing (the caller allocates). A nil pool has none.
+func (p *slabPool) get() ([]byte, []float32, []byte) {
+	if p == nil {
+		return nil, nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 {
+		return nil, nil, nil
+	}
+	s := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	return s.src, s.floats, s.out
+}
+
+func (p *slabPool) put(src []byte, floats []float32, out []byte) {
+	if p == nil || floats == nil {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, slabSet{src, floats, out})
+	p.mu.Unlock()
+}
+
+func readFull(src *tensor.Tensor, p []byte, off int64) error {
+	if n, err := src.Data.ReadAt(p, off); n != len(p) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
 		}
-	})
-	return errors.Join(errs...)
+		return fmt.Errorf("plan: reading %q: %w", src.Name, err)
+	}
+	return nil
+}
+
+// fileBacked reports whether r is a section of a file (as GGUF and safetensors
+// decoders give), whose ReadAt runs in parallel without interference.
+func fileBacked(r io.ReaderAt) bool {
+	sr, ok := r.(*io.SectionReader)
+	if !ok {
+		return false
+	}
+	outer, _, _ := sr.Outer()
+	switch outer.(type) {
+	case *refit.MappedFile, *os.File:
+		return true
+	}
+	return false
 }

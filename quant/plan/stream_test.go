@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/gguf"
 
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/tensor"
@@ -75,5 +80,38 @@ func TestQuantDataSlabs(t *testing.T) {
 	}
 	if _, err := newQuantData(src, tensor.Q4_K, make([]float32, 100), 0); err == nil {
 		t.Errorf("newQuantData accepted an importance matrix of 100 values for rows of 256")
+	}
+}
+
+// TestFileBacked checks which sources are read by the groups in parallel: tensors of a
+// GGUF file opened with refit.OpenMapped, and not lazy or in-memory tensors.
+func TestFileBacked(t *testing.T) {
+	m := tinyLlama(t, 1, 32, 64)
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	var buf bytes.Buffer
+	if err := gguf.Encode(&buf, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := refit.OpenMapped(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := gguf.Decode(f, f.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fileBacked(got.Tensors[0].Data) {
+		t.Errorf("a tensor of a mapped GGUF file is not file-backed")
+	}
+	if fileBacked(m.Tensors[0].Data) {
+		t.Errorf("an in-memory tensor is file-backed")
+	}
+	lazy := tensor.NewLazy(4, func() ([]byte, error) { return make([]byte, 4), nil })
+	if fileBacked(lazy) {
+		t.Errorf("a lazy tensor is file-backed")
 	}
 }

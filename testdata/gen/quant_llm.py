@@ -10,7 +10,7 @@ and bench/quantize.py.
       llama_model_load_from_file and gguf_init_from_file with full allocation; prints
       JSON {"n_params": ..., "n_tensors": ...}
 """
-import ctypes, glob, json, os, struct, sys
+import ctypes, glob, json, os, struct, sys, time
 
 
 class Blob(ctypes.Structure):
@@ -88,9 +88,13 @@ def quantize(libdir, inp, out, ftype, nthread, rest):
             arr[i].pattern, arr[i].type = pb, int(t)
         keep.append(arr)
         p.tt_overrides = ctypes.cast(arr, ctypes.c_void_p)
+    t0 = time.perf_counter()
     rc = L.llama_model_quantize(inp.encode(), out.encode(), ctypes.byref(p))
     if rc != 0:
         raise SystemExit("llama_model_quantize failed: %d" % rc)
+    if os.environ.get("QUANT_LLM_TIMING"):  # bench/quantize.py: seconds inside the call alone
+        with open(os.environ["QUANT_LLM_TIMING"], "w") as f:
+            f.write("%.6f\n" % (time.perf_counter() - t0))
 
 
 class GGUFInitParams(ctypes.Structure):
