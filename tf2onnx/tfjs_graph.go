@@ -183,6 +183,9 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 	if topo.Node, err = expandFunctions(topo.Node, topo.Library); err != nil {
 		return nil, err
 	}
+	if topo.Node, err = extractConds(topo.Node); err != nil {
+		return nil, err
+	}
 	if topo.Node, err = extractWhileFrames(topo.Node, 0); err != nil {
 		return nil, err
 	}

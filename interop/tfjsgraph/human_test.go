@@ -49,6 +49,25 @@ var controlFlow = map[string]bool{"faceboxes": true, "handtrack": true, "rvm": t
 var ciSubset = []string{"age", "blazeface-front", "facemesh", "iris", "selfie", "meet", "facemesh-detection-full",
 	"movenet-lightning", "movenet-multipose", "nanodet", "facemesh-attention", "handlandmark-lite", "faceboxes"}
 
+// inputSpec fixes one input of a model whose graph leaves its shape open: its shape
+// and, when fill is set, one value for every element.
+type inputSpec struct {
+	shape []int64
+	fill  *float64
+}
+
+func fill(v float64) *float64 { return &v }
+
+// inputSpecs are the inputs the synthetic ones would get wrong: rvm (Robust Video
+// Matting) takes an image of any size, recurrent states of any rank (a scalar 0 to
+// start, as its demo feeds) and the downsample ratio; 0.5 takes the branch of its
+// conditionals that resizes and refines with the guided filter.
+var inputSpecs = map[string]map[string]inputSpec{
+	"rvm": {"src": {shape: []int64{1, 128, 128, 3}}, "downsample_ratio": {shape: []int64{}, fill: fill(0.5)},
+		"r1i": {shape: []int64{}, fill: fill(0)}, "r2i": {shape: []int64{}, fill: fill(0)},
+		"r3i": {shape: []int64{}, fill: fill(0)}, "r4i": {shape: []int64{}, fill: fill(0)}},
+}
+
 type sigOut struct{ key, name string }
 
 // signatureOutputs returns the outputs a model.json signature declares, in file order.
@@ -200,7 +219,11 @@ func TestHumanModels(t *testing.T) {
 				shape = append(shape, max(d.GetDimValue(), 1))
 			}
 			file := filepath.Join(dir, fmt.Sprintf("in%d.npy", i))
-			writeInput(t, file, tt.GetElemType(), shape, uint64(i))
+			spec, fixed := inputSpecs[name][in.GetName()]
+			if fixed {
+				shape = spec.shape
+			}
+			writeInput(t, file, tt.GetElemType(), shape, uint64(i), spec.fill)
 			j.Inputs[in.GetName()] = file
 		}
 		jobs = append(jobs, j)
@@ -390,8 +413,9 @@ func runNode(t *testing.T, nodeModules string, args ...string) {
 }
 
 // writeInput writes a seeded input: smooth image-like values in [0, 1] for float
-// inputs, 0..255 for integer ones (movenet takes int32 pixels).
-func writeInput(t *testing.T, file string, elem int32, shape []int64, salt uint64) {
+// inputs, 0..255 for integer ones (movenet takes int32 pixels); fill, when set, is
+// every element's value instead.
+func writeInput(t *testing.T, file string, elem int32, shape []int64, salt uint64, fill *float64) {
 	t.Helper()
 	n := int64(1)
 	for _, d := range shape {
@@ -402,6 +426,9 @@ func writeInput(t *testing.T, file string, elem int32, shape []int64, salt uint6
 	vals := make([]float64, n)
 	for i := range vals {
 		vals[i] = min(max(0.5+0.4*math.Sin(w*float64(i%997)+phase)+0.2*(rng.Float64()-0.5), 0), 1)
+		if fill != nil {
+			vals[i] = *fill
+		}
 	}
 	var tn *tensor.Tensor
 	var err error
