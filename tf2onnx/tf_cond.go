@@ -28,6 +28,7 @@ const maxConds = 1 << 12
 type condGroup struct {
 	pred     string
 	switches map[string]*gNode
+	order    []*gNode // the Switches in graph order
 	side     map[string]int // branch node -> 1 then, 0 else
 	merges   []*gNode       // in graph order
 }
@@ -108,12 +109,13 @@ func condGroups(nodes []*gNode, byName map[string]*gNode) []*condGroup {
 			groups = append(groups, g)
 		}
 		g.switches[n.Name] = n
+		g.order = append(g.order, n)
 	}
 	for _, g := range groups {
 		seenMerge := map[string]bool{}
 		for _, side := range []int{1, 0} {
 			var stack []*gNode
-			for _, sw := range g.switches {
+			for _, sw := range g.order {
 				for _, c := range consumers[sw.Name] {
 					for _, in := range dataInputs(c) {
 						if refNode(in) == sw.Name && refIndex(in) == side {
@@ -218,7 +220,7 @@ func collapseCond(nodes []*gNode, byName map[string]*gNode, g *condGroup) ([]*gN
 			br.els = append(br.els, &m)
 		}
 	}
-	for _, sw := range g.switches {
+	for _, sw := range g.order {
 		if in := dataInputs(sw)[0]; !seenOuter[in] {
 			seenOuter[in] = true
 			outer = append(outer, in)
