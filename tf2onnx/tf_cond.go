@@ -28,7 +28,7 @@ const maxConds = 1 << 12
 type condGroup struct {
 	pred     string
 	switches map[string]*gNode
-	order    []*gNode // the Switches in graph order
+	order    []*gNode       // the Switches in graph order
 	side     map[string]int // branch node -> 1 then, 0 else
 	merges   []*gNode       // in graph order
 }
