@@ -20,9 +20,13 @@ import (
 // conds are collapsed first, so an outer branch holds the inner cond as one node.
 // Loop Switches (driven by a LoopCond) are left to extractWhileFrames.
 
-// maxConds bounds the number of conds collapsed in one graph: each collapse walks the
-// graph again.
-const maxConds = 1 << 12
+// Limits on hostile graphs: the number of conds, their nesting, and the node visits
+// spent finding the branches (each round walks every cond's branches again).
+const (
+	maxConds     = 1 << 10
+	maxCondDepth = 32
+	maxCondWork  = 1 << 24
+)
 
 // condGroup is one lowered cond before it is collapsed.
 type condGroup struct {
@@ -34,42 +38,67 @@ type condGroup struct {
 }
 
 // extractConds returns nodes with every lowered cond replaced by an ifOp node; graphs
-// without cond Switches come back unchanged.
+// without cond Switches come back unchanged. Each round collapses the innermost conds
+// (those whose branches hold no other cond's Switch) whose nodes do not overlap.
 func extractConds(nodes []*gNode) ([]*gNode, error) {
-	for range maxConds {
+	work := 0
+	for range maxCondDepth + 1 {
 		byName := map[string]*gNode{}
 		for _, n := range nodes {
 			if n != nil {
 				byName[n.Name] = n
 			}
 		}
-		groups := condGroups(nodes, byName)
+		groups, err := condGroups(nodes, byName, &work)
+		if err != nil {
+			return nil, err
+		}
 		if len(groups) == 0 {
 			return dropControlMerges(nodes, byName), nil
 		}
-		var inner *condGroup
+		if len(groups) > maxConds {
+			return nil, fmt.Errorf("%w: tf2onnx: more than %d conditionals", refit.ErrUnsupported, maxConds)
+		}
+		taken := map[string]bool{}
+		var inner []*condGroup
 		for _, g := range groups {
-			nested := false
+			free := true
 			for name := range g.side {
-				if n := byName[name]; n.Op == "Switch" && isCondSwitch(n, byName) {
-					nested = true
+				if n := byName[name]; taken[name] || (n.Op == "Switch" && isCondSwitch(n, byName)) {
+					free = false
 					break
 				}
 			}
-			if !nested {
-				inner = g
-				break
+			for _, sw := range g.order {
+				free = free && !taken[sw.Name]
 			}
+			for _, m := range g.merges {
+				free = free && !taken[m.Name]
+			}
+			if !free {
+				continue
+			}
+			for name := range g.side {
+				taken[name] = true
+			}
+			for _, sw := range g.order {
+				taken[sw.Name] = true
+			}
+			for _, m := range g.merges {
+				taken[m.Name] = true
+			}
+			inner = append(inner, g)
 		}
-		if inner == nil {
+		if len(inner) == 0 {
 			return nil, fmt.Errorf("%w: tf2onnx: conditionals whose branches enclose each other", refit.ErrFormat)
 		}
-		var err error
-		if nodes, err = collapseCond(nodes, byName, inner); err != nil {
-			return nil, err
+		for _, g := range inner {
+			if nodes, err = collapseCond(nodes, byName, g); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return nil, fmt.Errorf("%w: tf2onnx: more than %d conditionals", refit.ErrUnsupported, maxConds)
+	return nil, fmt.Errorf("%w: tf2onnx: conditionals nested deeper than %d", refit.ErrUnsupported, maxCondDepth)
 }
 
 // isCondSwitch reports whether a Switch belongs to a cond rather than a while loop.
@@ -83,7 +112,7 @@ func isCondSwitch(n *gNode, byName map[string]*gNode) bool {
 }
 
 // condGroups finds the conds of nodes, in graph order of their first Switch.
-func condGroups(nodes []*gNode, byName map[string]*gNode) []*condGroup {
+func condGroups(nodes []*gNode, byName map[string]*gNode, work *int) ([]*condGroup, error) {
 	consumers := map[string][]*gNode{}
 	for _, n := range nodes {
 		if n == nil {
@@ -128,6 +157,9 @@ func condGroups(nodes []*gNode, byName map[string]*gNode) []*condGroup {
 			for len(stack) > 0 {
 				n := stack[len(stack)-1]
 				stack = stack[:len(stack)-1]
+				if *work++; *work > maxCondWork {
+					return nil, fmt.Errorf("%w: tf2onnx: conditionals' branches too large to collect", refit.ErrUnsupported)
+				}
 				if n.Op == "Merge" {
 					seenMerge[n.Name] = true
 					continue
@@ -145,7 +177,7 @@ func condGroups(nodes []*gNode, byName map[string]*gNode) []*condGroup {
 			}
 		}
 	}
-	return groups
+	return groups, nil
 }
 
 // collapseCond replaces g's Switches, branch nodes and Merges by one ifOp node.
