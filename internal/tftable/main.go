@@ -102,14 +102,14 @@ func num(v *float64) string {
 	if v == nil {
 		return "-"
 	}
-	return fmt.Sprintf("%.2g", *v)
+	return fmt.Sprintf("%.3g", *v)
 }
 
 // cell keeps a value on one table row: no pipes or newlines, long errors cut.
 func cell(s string) string {
 	s = strings.NewReplacer("|", "/", "\n", " ").Replace(s)
-	if len(s) > 160 {
-		s = s[:157] + "..."
+	if len(s) > 200 {
+		s = s[:197] + "..."
 	}
 	return s
 }
