@@ -11,7 +11,8 @@ import (
 // testdata/tfflow (testdata/gen/hostile_tfflow.py): constants that would fill
 // terabytes, attribute values nested 100000 deep, cycles outside loops, malformed
 // frames, loops nested 40 deep, recursive and exponentially branching function
-// calls, a signature naming a missing node. Each must fail with exit 1 (no crash,
+// calls, a signature naming a missing node, v1 conds nested 40 deep or with crossed
+// branches. Each must fail with exit 1 (no crash,
 // under 1 GiB of address space and a timeout) and leave no output behind.
 func TestTFFlow(t *testing.T) {
 	names, err := filepath.Glob(filepath.Join("testdata", "tfflow", "*"))

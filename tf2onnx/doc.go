@@ -14,7 +14,10 @@
 // end of the body. TensorList/TensorArray accumulators written at the iteration
 // index (tf.map_fn) are scan outputs; lists made from a tensor are that tensor.
 // PartitionedCall/StatefulPartitionedCall are inlined; If/StatelessIf becomes an
-// ONNX If whose branches are the inlined functions.
+// ONNX If whose branches are the inlined functions. Lowered (v1) conditionals, Switch
+// nodes sharing a predicate joined by Merges, become an ONNX If too (tf_cond.go):
+// the branches are what the Switch outputs reach before the Merges, inner conds
+// first, and constants passed through a Switch stay constants in the branch.
 //
 // # Layout
 //
@@ -55,8 +58,8 @@
 // graph every TF integer type is int64 and every float type float32; inputs and
 // outputs keep TF.js's types with a Cast at the edge. Shapes need not be known: ops
 // whose TF semantics depend on the rank (StridedSlice ellipsis masks, BatchMatMul
-// adjoints) use negative axes or rank-free ONNX forms. TF control flow (while loops,
-// conditionals) is not converted here.
+// adjoints) use negative axes or rank-free ONNX forms; an unknown first input
+// dimension is "N", the other unknown ones stay anonymous.
 //
 // # Errors
 //

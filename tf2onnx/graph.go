@@ -211,9 +211,16 @@ func (b *builder) constant(base string, c *cval) string {
 	return b.Float(base, c.shape, c.f)
 }
 
-// valueInfo describes a graph input or output; unknown dimensions are "N".
+// valueInfo describes a graph input or output. An unknown first dimension is the
+// batch "N"; the other unknown ones stay anonymous, since one shared name would tell
+// shape inference that an image's height equals its width.
 func valueInfo(name string, elem int32, shape []int64) *onnxpb.ValueInfoProto {
-	return graph.ValueInfo(name, elem, shape, func(int) string { return "N" })
+	return graph.ValueInfo(name, elem, shape, func(axis int) string {
+		if axis == 0 {
+			return "N"
+		}
+		return ""
+	})
 }
 
 func (b *builder) model(graphName, producer string) *onnxpb.ModelProto {

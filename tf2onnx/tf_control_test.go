@@ -139,7 +139,7 @@ func TestTFJSGraphIfBranches(t *testing.T) {
 // TestTFJSGraphWhileDeterministic converts each loop fixture several times: the
 // ONNX bytes must not change (frames are collected in maps).
 func TestTFJSGraphWhileDeterministic(t *testing.T) {
-	for _, dir := range []string{"while", "nested", "maparray", "functional", "maplist"} {
+	for _, dir := range []string{"while", "nested", "maparray", "functional", "maplist", "cond_then", "cond_else"} {
 		var first []byte
 		for range 5 {
 			mp, err := TFJSGraph(context.Background(), os.DirFS(filepath.Join("testdata", dir)), ".", nil)

@@ -183,6 +183,9 @@ func TFJSGraph(ctx context.Context, fsys fs.FS, name string, opts *Options) (*on
 	if topo.Node, err = expandFunctions(topo.Node, topo.Library); err != nil {
 		return nil, err
 	}
+	if topo.Node, err = extractConds(topo.Node); err != nil {
+		return nil, err
+	}
 	if topo.Node, err = extractWhileFrames(topo.Node, 0); err != nil {
 		return nil, err
 	}
@@ -819,20 +822,32 @@ func (c *tfjsConverter) pad(n *gNode) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.constInput(ins[1])
-	if err != nil {
+	var padsIn string
+	if p, ok, err := c.constant(strings.TrimSuffix(ins[1], ":0")); err != nil {
 		return err
+	} else if ok {
+		pi := p.ints()
+		if len(p.shape) != 2 || p.shape[1] != 2 || int64(len(pi)) != 2*p.shape[0] {
+			return fmt.Errorf("%w: paddings of shape %v", refit.ErrFormat, p.shape)
+		}
+		rank := int(p.shape[0])
+		pads := make([]int64, 2*rank)
+		for i := range rank {
+			pads[i], pads[rank+i] = pi[2*i], pi[2*i+1]
+		}
+		padsIn = c.b.IntData(n.Name+"_pads", elemInt64, []int64{int64(len(pads))}, pads)
+	} else {
+		// Computed paddings [rank, 2] (before, after per axis): ONNX wants all the
+		// befores then all the afters, which is the transpose flattened.
+		p, err := c.value(ins[1])
+		if err != nil {
+			return err
+		}
+		p = c.b.Op("Cast", n.Name+"_pads_i64", []string{p}, graph.IntAttr("to", elemInt64))
+		p = c.b.Op("Transpose", n.Name+"_pads_t", []string{p}, graph.IntsAttr("perm", []int64{1, 0}))
+		padsIn = c.b.Op("Reshape", n.Name+"_pads", []string{p, c.b.IntData(n.Name+"_pads_flat", elemInt64, []int64{1}, []int64{-1})})
 	}
-	pi := p.ints()
-	if len(p.shape) != 2 || p.shape[1] != 2 || int64(len(pi)) != 2*p.shape[0] {
-		return fmt.Errorf("%w: paddings of shape %v", refit.ErrFormat, p.shape)
-	}
-	rank := int(p.shape[0])
-	pads := make([]int64, 2*rank)
-	for i := range rank {
-		pads[i], pads[rank+i] = pi[2*i], pi[2*i+1]
-	}
-	in := []string{x, c.b.IntData(n.Name+"_pads", elemInt64, []int64{int64(len(pads))}, pads)}
+	in := []string{x, padsIn}
 	var attrs []*onnxpb.AttributeProto
 	switch n.Op {
 	case "PadV2":

@@ -123,7 +123,13 @@ func (c *tfjsConverter) intValue(base, ref string, want int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return c.b.Op("Reshape", base, []string{x, c.b.IntData(base+"_flat", elemInt64, []int64{1}, []int64{-1})}), nil
+	// A known length gives the shape to ONNX Runtime's inference, which otherwise
+	// loses it inside If branches when an operand has unknown rank.
+	n := int64(-1)
+	if want > 0 {
+		n = int64(want)
+	}
+	return c.b.Op("Reshape", base, []string{x, c.b.IntData(base+"_flat", elemInt64, []int64{1}, []int64{n})}), nil
 }
 
 func trimZero(ref string) string {

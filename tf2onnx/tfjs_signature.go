@@ -162,7 +162,11 @@ func (c *tfjsConverter) graphOutputs(mj *tfjs.ModelJSON, order []*gNode, consume
 		if _, ok := c.nodes[strings.SplitN(ref, ":", 2)[0]]; !ok {
 			return fmt.Errorf("%w: tf2onnx: signature output %q names unknown tensor %q", refit.ErrFormat, st.Key, st.Name)
 		}
-		if err := c.output(st.Key, ref, st.DType); err != nil {
+		dt := st.DType
+		if n := c.nodes[ref]; dt == "" && n != nil { // older signatures carry names only
+			dt = outDType(n)
+		}
+		if err := c.output(st.Key, ref, dt); err != nil {
 			return err
 		}
 	}

@@ -166,6 +166,15 @@ func TestKerasRealModels(t *testing.T) {
 			for _, v := range ref {
 				scale = math.Max(scale, math.Abs(float64(v)))
 			}
+			tableRow := testtool.TFTableRow{Family: "Keras .h5", Source: "Debian invesalius", Model: rm.Name,
+				Reference: "TF.js (CPU), the .h5 rewritten as a layers model", Converts: true, ORTRuns: true,
+				Why: fmt.Sprintf("input %v", shape)}
+			defer func() {
+				if t.Failed() {
+					tableRow.Why = "test failed"
+				}
+				testtool.AppendTFTableRow(t, tableRow)
+			}()
 			for _, c := range results {
 				if fmt.Sprint(c.shape) != fmt.Sprint(refShape) {
 					t.Fatalf("%s output shape %v, TF.js %v", c.target, c.shape, refShape)
@@ -173,6 +182,15 @@ func TestKerasRealModels(t *testing.T) {
 				worst := 0.0
 				for i := range ref {
 					worst = math.Max(worst, math.Abs(float64(ref[i])-float64(c.got[i])))
+				}
+				rel := testtool.Err(worst / math.Max(scale, 1e-3))
+				switch c.target {
+				case "ONNX Runtime":
+					tableRow.ORTErr = rel
+				case "Refit runtime":
+					tableRow.RefitErr = rel
+				default:
+					tableRow.TorchErr = rel
 				}
 				t.Logf("%s vs TF.js: max abs error %.3g (output scale %.3g)", c.target, worst, scale)
 				if worst > 1e-4*math.Max(scale, 1e-3) {

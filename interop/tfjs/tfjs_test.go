@@ -152,12 +152,28 @@ func TestRealModels(t *testing.T) {
 				got, shape := readNPY(t, filepath.Join(torchDir, "y.npy"))
 				results = append(results, result{"PyTorch (generated model.py)", got, shape})
 			})
+			tableRow := testtool.TFTableRow{Family: "TF.js layers", Source: testtool.NPMSource(nodeModules, rm.Package), Model: rm.Name + " (" + rm.Dir + ")",
+				Reference: "TF.js (CPU)", Converts: true, ORTRuns: true, Why: "logits (softmax dropped)"}
+			defer func() {
+				if t.Failed() {
+					tableRow.Why = "test failed"
+				}
+				testtool.AppendTFTableRow(t, tableRow)
+			}()
 			for _, c := range results {
 				if fmt.Sprint(c.shape) != fmt.Sprint(refShape) {
 					t.Fatalf("%s output shape %v, TF.js %v", c.target, c.shape, refShape)
 				}
 				r := compare(rm.Name, c.target, ref, c.got, refShape)
 				rows = append(rows, r)
+				switch c.target {
+				case "ONNX Runtime":
+					tableRow.ORTErr = testtool.Err(r.relErr)
+				case "Refit runtime":
+					tableRow.RefitErr = testtool.Err(r.relErr)
+				default:
+					tableRow.TorchErr = testtool.Err(r.relErr)
+				}
 				if r.relErr > maxRelErr {
 					t.Errorf("%s vs TF.js: max abs error %.3g is %.3g of the logits' scale, want <= %g", c.target, r.maxErr, r.relErr, maxRelErr)
 				}

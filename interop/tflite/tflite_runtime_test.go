@@ -135,6 +135,14 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 	for _, pm := range mediapipeModels {
 		t.Run(pm.name, func(t *testing.T) {
 			modelPath := mediapipeModel(t, pm.pkg, pm.name)
+			// The README's table row ($REFIT_TF_TABLE), filled in as the test goes.
+			row := testtool.TFTableRow{Family: "TFLite", Source: testtool.NPMSource(testtool.NodeModules(t, pm.pkg), pm.pkg), Model: pm.name}
+			defer func() {
+				if row.Why == "" && t.Failed() {
+					row.Why = "test failed"
+				}
+				testtool.AppendTFTableRow(t, row)
+			}()
 			f, err := os.Open(modelPath)
 			if err != nil {
 				t.Fatal(err)
@@ -146,8 +154,10 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 			}
 			mp, err := tf2onnx.TFLite(context.Background(), f, st.Size(), nil)
 			if err != nil {
+				row.Why = err.Error()
 				t.Fatalf("TFLite: %v", err)
 			}
+			row.Converts = true
 			s, err := runtime.Load(mp, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -158,6 +168,8 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 			}
 			if pm.custom != "" && !pm.litert {
 				d := compare(t, mp, runRefit(t, mp, inputs), runORT(t, mp, inputs))
+				row.ORTRuns = true
+				row.Why = "custom operators " + pm.custom + ": no reference TFLite runtime has them; Refit runtime vs ONNX Runtime " + fmt.Sprintf("%.2g", d)
 				if d > 1e-3 {
 					t.Errorf("max abs difference Refit runtime vs ONNX Runtime %g", d)
 				}
@@ -168,6 +180,7 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 			if pm.litert {
 				ref = liteRTJS
 			}
+			row.Reference = testtool.NPMSource(testtool.NodeModules(t, ref.pkg), ref.pkg) + " (TFLite interpreter, wasm)"
 			want := runReference(t, ref, modelPath, mp, inputs)
 			peak := 0.0 // a constant or all-zero output would make the comparison vacuous
 			for _, v := range want {
@@ -194,6 +207,8 @@ func TestMediaPipeVsTFLite(t *testing.T) {
 					worst[name] = max(worst[name], d/scale)
 				}
 			}
+			row.ORTRuns = true
+			row.ORTErr, row.RefitErr = testtool.Err(worst["ONNX Runtime"]), testtool.Err(worst["Refit runtime"])
 			t.Logf("vs TFLite (%s wasm; %d outputs up to %.3g): max abs diff / output scale: Refit runtime %.2g, ONNX Runtime %.2g",
 				ref.pkg, len(mp.Graph.Output), peak, worst["Refit runtime"], worst["ONNX Runtime"])
 		})

@@ -10,6 +10,8 @@ GraphDefs and a SavedModel) for the control-flow and GraphDef readers.
   recursive_call.pb  a library function that calls itself
   call_bomb.pb       30 functions, each calling the next twice (2^30 inlined nodes)
   bad_signature/     a SavedModel whose signature output names a missing node
+  cond_deep.pb       40 lowered (v1) conds nested in each other's then branches
+  cond_crossed.pb    a cond whose then branch reads a value of its else branch
 
 Run: /usr/bin/python3 testdata/gen/hostile_tfflow.py   (from the repository root)
 """
@@ -68,6 +70,25 @@ def write(name, data):
         fh.write(data)
 
 
+def conds():
+    """cond_deep.pb and cond_crossed.pb (also run alone: python3 -c 'import hostile_tfflow as h; h.conds()')."""
+    pred = node("p", "Placeholder", [], [("dtype", attr_type(10))])
+    nodes, v = [placeholder(), pred], "x"
+    for k in range(40):
+        nodes += [node("p%d" % k, "Identity", ["p"], []), node("s%d" % k, "Switch", [v, "p%d" % k], []),
+                  node("t%d" % k, "Relu", ["s%d:1" % k], [])]
+        v = "t%d" % k
+    for k in reversed(range(40)):
+        nodes.append(node("m%d" % k, "Merge", [v, "s%d" % k], []))
+        v = "m%d" % k
+    nodes.append(node("y", "Relu", [v], []))
+    write("cond_deep.pb", graph(*nodes))
+    write("cond_crossed.pb", graph(placeholder(), pred, node("s", "Switch", ["x", "p"], []),
+                                   node("t", "Relu", ["s:1"], []), node("e", "Neg", ["s"], []),
+                                   node("t2", "AddV2", ["t", "e"], []), node("m", "Merge", ["t2", "e"], []),
+                                   node("y", "Relu", ["m"], [])))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     # 2^40 elements: dims varint 0x80*5 0x20; one float_val.
@@ -121,6 +142,8 @@ def main():
             ret = {"out": "c2:output:0"}
         lib += function("f%d" % k, ["a"], ["out"], body, ret)
     write("call_bomb.pb", graph(placeholder(), node("y", "PartitionedCall", ["x"], [("f", func_attr("f0"))]), library=lib))
+
+    conds()
 
     g = graph(placeholder(), node("y", "Relu", ["x"], []))
     info = lambda n: field_bytes(1, n.encode()) + field_varint(2, 1)

@@ -8,6 +8,10 @@
 //   maparray/ tf.map_fn with TensorArrays (TF1's form, the faceboxes model's pattern)
 //   functional/  the same kind of loop as functions of the graph's library (TF2's
 //             form): StatefulPartitionedCall, StatelessWhile and StatelessIf
+//   cond_then/, cond_else/  a lowered (v1) tf.cond, Switch/Merge on sum(x) > -100 (> 100
+//             for cond_else): then relu or neg of x * 0.5 by a nested cond, else the
+//             transpose of -x by a permutation that enters through a Switch and back
+//             (rvm's pattern: constants a branch needs arrive through Switches)
 // Usage: NODE_PATH=node_modules node run_while.js OUT_DIR
 'use strict';
 const tf = require('@tensorflow/tfjs');
@@ -252,4 +256,42 @@ async function write(dir, nodes, weights, xShape, outputName, reference, library
   ], [['map/elem_shape', 'int32', [1], [cols]], ['map/num', 'int32', [], [rows]], ['map/Const', 'int32', [], [0]], ['map/n', 'int32', [], [rows]],
     ['s', 'float32', [cols], rnd(cols).map(v => 4 * v)], ['map/while/body/elem_shape', 'int32', [1], [cols]], ['map/while/body/one', 'int32', [], [1]]],
   [rows, cols], 'y');
+
+  for (const [dir, threshold] of [['cond_then', -100], ['cond_else', 100]]) {
+    const c = 'c/';
+    await write(dir, [
+      x, cnst('axes', 'DT_INT32'), cnst('zero', 'DT_FLOAT'), cnst('perm', 'DT_INT32'),
+      {name: 'sum', op: 'Sum', input: ['x', 'axes'], attr: {T: F, keep_dims: {b: false}}},
+      {name: 'pred', op: 'Greater', input: ['sum', 'zero'], attr: {T: F}},
+      {name: c + 'switch_pred', op: 'Switch', input: ['pred', 'pred'], attr: {T: B}},
+      {name: c + 'pivot_t', op: 'Identity', input: [c + 'switch_pred:1'], attr: {T: B}},
+      {name: c + 'pivot_f', op: 'Identity', input: [c + 'switch_pred'], attr: {T: B}},
+      {name: c + 'switch_x', op: 'Switch', input: ['x', 'pred'], attr: {T: F}},
+      {name: c + 'switch_perm', op: 'Switch', input: ['perm', 'pred'], attr: {T: I}},
+      // then: t = x * 0.5; relu(t) if sum(t) > 0 else -t (a nested cond)
+      cnst(c + 'then/half', 'DT_FLOAT', c + 'pivot_t'), cnst(c + 'then/axes', 'DT_INT32', c + 'pivot_t'), cnst(c + 'then/zero', 'DT_FLOAT', c + 'pivot_t'),
+      {name: c + 'then/x', op: 'Identity', input: [c + 'switch_x:1', '^' + c + 'pivot_t'], attr: {T: F}},
+      {name: c + 'then/mul', op: 'Mul', input: [c + 'then/x', c + 'then/half'], attr: {T: F}},
+      {name: c + 'then/sum', op: 'Sum', input: [c + 'then/mul', c + 'then/axes'], attr: {T: F, keep_dims: {b: false}}},
+      {name: c + 'then/pred', op: 'Greater', input: [c + 'then/sum', c + 'then/zero'], attr: {T: F}},
+      {name: c + 'then/c/switch', op: 'Switch', input: [c + 'then/mul', c + 'then/pred'], attr: {T: F}},
+      {name: c + 'then/c/relu', op: 'Relu', input: [c + 'then/c/switch:1'], attr: {T: F}},
+      {name: c + 'then/c/neg', op: 'Neg', input: [c + 'then/c/switch'], attr: {T: F}},
+      {name: c + 'then/c/merge', op: 'Merge', input: [c + 'then/c/relu', c + 'then/c/neg'], attr: {T: F, N: {i: '2'}}},
+      // else: transpose(transpose(-x, perm), [1, 0]) with perm from the Switch
+      cnst(c + 'else/back', 'DT_INT32', c + 'pivot_f'),
+      {name: c + 'else/perm', op: 'Identity', input: [c + 'switch_perm', '^' + c + 'pivot_f'], attr: {T: I}},
+      {name: c + 'else/neg', op: 'Neg', input: [c + 'switch_x'], attr: {T: F}},
+      {name: c + 'else/t', op: 'Transpose', input: [c + 'else/neg', c + 'else/perm'], attr: {T: F, Tperm: I}},
+      {name: c + 'else/t2', op: 'Transpose', input: [c + 'else/t', c + 'else/back'], attr: {T: F, Tperm: I}},
+      {name: c + 'output', op: 'Merge', input: [c + 'then/c/merge', c + 'else/t2'], attr: {T: F, N: {i: '2'}}},
+      // after constant folding TF keeps a Merge of two constants ordered after the branches
+      cnst(c + 'pt', 'DT_FLOAT', c + 'pivot_t'), cnst(c + 'pf', 'DT_FLOAT', c + 'pivot_f'),
+      {name: c + 'branch_executed', op: 'Merge', input: [c + 'pt', c + 'pf', '^' + c + 'then/c/merge'], attr: {T: F, N: {i: '2'}}},
+      {name: 'y', op: 'Tanh', input: [c + 'output'], attr: {T: F}},
+      {name: 'done', op: 'NoOp', input: ['^' + c + 'branch_executed']},
+    ], [['axes', 'int32', [2], [0, 1]], ['zero', 'float32', [], [threshold]], ['perm', 'int32', [2], [1, 0]],
+      [c + 'then/half', 'float32', [], [0.5]], [c + 'then/axes', 'int32', [2], [0, 1]], [c + 'then/zero', 'float32', [], [0]],
+      [c + 'else/back', 'int32', [2], [1, 0]], [c + 'pt', 'float32', [], [1]], [c + 'pf', 'float32', [], [0]]], xShape, 'y');
+  }
 })().catch(e => { console.error(e); process.exit(1); });
