@@ -427,6 +427,16 @@ func batchStrides(shape []int64, rank int) []int {
 // raw values are summed in saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
 	M, N, K := mm.m, mm.n, mm.k
+	if !sat && M*N*K >= 4096 {
+		mm.runExact(threads, acc, a, b, za, zb)
+		return
+	}
+	mm.runInt32(threads, acc, a, b, za, zb, sat)
+}
+
+// runInt32 is run in int32 arithmetic, one row of A at a time.
+func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) {
+	M, N, K := mm.m, mm.n, mm.k
 	parallel.For(threads, len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
 		bRow := make([]int32, N)
 		for r := lo; r < hi; r++ {
@@ -458,6 +468,45 @@ func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
 			}
 		}
 	})
+}
+
+// runExact is run without saturation through the float SGEMM, exactly
+// (intGemmExact): the operands minus their zero points become float32.
+func (mm *intMatmul) runExact(threads int, acc, a, b, za, zb []int32) {
+	M, N, K := mm.m, mm.n, mm.k
+	af, bf, tmp := getScratch(M*K), getScratch(K*N), getScratch(M*N)
+	defer putScratch(af)
+	defer putScratch(bf)
+	defer putScratch(tmp)
+	lastB := -1
+	for bi := range mm.aOff {
+		A := a[mm.aOff[bi]*M*K:][:M*K]
+		for i := 0; i < M; i++ {
+			z := at(za, i)
+			row, dst := A[i*K:(i+1)*K], af[i*K:(i+1)*K]
+			for p, v := range row {
+				dst[p] = float32(v - z)
+			}
+		}
+		if mm.bOff[bi] != lastB {
+			lastB = mm.bOff[bi]
+			B := b[lastB*K*N:][:K*N]
+			for p := 0; p < K; p++ {
+				row, dst := B[p*N:(p+1)*N], bf[p*N:(p+1)*N]
+				if len(zb) == 1 {
+					z := zb[0]
+					for j, v := range row {
+						dst[j] = float32(v - z)
+					}
+					continue
+				}
+				for j, v := range row {
+					dst[j] = float32(v - zb[j])
+				}
+			}
+		}
+		intGemmExact(threads, M, N, K, af, K, bf, N, acc[bi*M*N:(bi+1)*M*N], tmp)
+	}
 }
 
 // saturates reports whether a product of a and b saturates in pairs under the
@@ -654,6 +703,16 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	}
 	inStr := stridesOf(win.in)
 	nd := len(win.in)
+	var colF, wF, tmpF []float32 // the exact float path (intGemmExact)
+	if !sat && Mg*on*rows >= 4096 {
+		colF, wF, tmpF = getScratch(rows*on), getScratch(len(wz)), getScratch(Mg*on)
+		defer putScratch(colF)
+		defer putScratch(wF)
+		defer putScratch(tmpF)
+		for i, v := range wz {
+			wF[i] = float32(v)
+		}
+	}
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
 			xg := xz[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
@@ -692,6 +751,13 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 					}
 				}
 			})
+			if !sat && Mg*on*rows >= 4096 {
+				for i, v := range col {
+					colF[i] = float32(v)
+				}
+				intGemmExact(c.Threads(), Mg, on, rows, wF[g*Mg*rows:], rows, colF, on, y[(n*M+g*Mg)*on:(n*M+(g+1)*Mg)*on], tmpF)
+				continue
+			}
 			parallel.For(c.Threads(), Mg, 1, func(lo, hi int) {
 				for m := lo; m < hi; m++ {
 					wr := wz[(g*Mg+m)*rows : (g*Mg+m+1)*rows]
