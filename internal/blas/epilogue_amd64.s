@@ -1,0 +1,81 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func biasReluAVX2(p *float32, n int, b float32, relu bool)
+TEXT ·biasReluAVX2(SB), NOSPLIT, $0-21
+	MOVQ         p+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS b+16(FP), Y0
+	MOVBLZX      relu+20(FP), AX
+	TESTQ        AX, AX
+	JEQ          addloop
+
+reluloop:
+	CMPQ    CX, $16
+	JLT     done
+	VADDPS  (DI), Y0, Y1
+	VADDPS  32(DI), Y0, Y2
+	VPSRAD  $31, Y1, Y3
+	VPSRAD  $31, Y2, Y4
+	VPANDN  Y1, Y3, Y1 // Y1 &^ sign mask
+	VPANDN  Y2, Y4, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     reluloop
+
+addloop:
+	CMPQ    CX, $16
+	JLT     done
+	VADDPS  (DI), Y0, Y1
+	VADDPS  32(DI), Y0, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     addloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func maxPool2x2AVX2(out, r0, r1 *float32, n int)
+// MAXPS returns its second operand when either is NaN, so an unordered-compare mask
+// (all ones, itself a NaN) is ORed in after each max.
+TEXT ·maxPool2x2AVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), DX
+	MOVQ n+24(FP), CX
+
+poolloop:
+	CMPQ    CX, $8
+	JLT     pooldone
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (DX), Y2
+	VMOVUPS 32(DX), Y3
+	VCMPPS  $3, Y2, Y0, Y4
+	VCMPPS  $3, Y3, Y1, Y5
+	VMAXPS  Y2, Y0, Y0
+	VMAXPS  Y3, Y1, Y1
+	VORPS   Y4, Y0, Y0
+	VORPS   Y5, Y1, Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // even columns: a0 a2 b0 b2 | a4 a6 b4 b6
+	VSHUFPS $0xDD, Y1, Y0, Y3 // odd columns
+	VCMPPS  $3, Y3, Y2, Y4
+	VMAXPS  Y3, Y2, Y2
+	VORPS   Y4, Y2, Y2
+	VPERMPD $0xD8, Y2, Y2     // 64-bit pairs back in order
+	VMOVUPS Y2, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     poolloop
+
+pooldone:
+	VZEROUPPER
+	RET
