@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"strconv"
+	"unsafe"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
@@ -288,6 +289,9 @@ func decodeProtoData(tp *onnxpb.TensorProto, fsys fs.FS, dt tensor.DType, shape 
 		return decodeLE(dt, shape, b)
 	}
 	if raw := tp.GetRawData(); raw != nil || n == 0 {
+		if v := aliasRaw(dt, shape, raw, n); v != nil {
+			return v, nil
+		}
 		return decodeLE(dt, shape, raw)
 	}
 	v := newValueChecked(dt, shape, n)
@@ -381,4 +385,39 @@ func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error
 		return nil, err
 	}
 	return b, nil
+}
+
+// littleEndian reports the byte order of this CPU: raw_data is little-endian.
+var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
+
+// aliasRaw returns a value whose data is raw itself, not a copy, when raw already is
+// that data as this CPU lays it out (little-endian, aligned for the element type):
+// a model's weights then take their memory once, not twice. The session treats
+// initializers as read-only, and nothing in Refit writes into a TensorProto's
+// raw_data in place. nil means decode a copy.
+func aliasRaw(dt tensor.DType, shape []int64, raw []byte, n int64) *Value {
+	if !littleEndian || n == 0 || int64(len(raw)) != n*int64(elemBytes(dt)) {
+		return nil
+	}
+	p := unsafe.Pointer(&raw[0])
+	var data any
+	switch dt {
+	case tensor.U8:
+		data = raw[:n:n]
+	case tensor.I8:
+		data = unsafe.Slice((*int8)(p), n)
+	case tensor.F32:
+		if uintptr(p)%4 != 0 {
+			return nil
+		}
+		data = unsafe.Slice((*float32)(p), n)
+	case tensor.I32:
+		if uintptr(p)%4 != 0 {
+			return nil
+		}
+		data = unsafe.Slice((*int32)(p), n)
+	default:
+		return nil
+	}
+	return &Value{DType: dt, Shape: append([]int64{}, shape...), Data: data}
 }

@@ -237,6 +237,19 @@ func quantizeLinearKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.mode == 0 && (outType == tensor.U8 || outType == tensor.I8) {
+		// Per tensor into 8 bits: straight into the output, no int32 staging.
+		out, err := c.allocRaw(outType, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		var z int32
+		if zs != nil {
+			z = zs[0]
+		}
+		quantize8(c.Threads(), out, xs, ss[0], z, lo, hi)
+		return []*Value{out}, nil
+	}
 	q := make([]int32, len(xs))
 	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
@@ -266,6 +279,23 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 	}
 	if zp != nil && zp.DType != x.DType {
 		return nil, fmt.Errorf("x %v and zero point %v differ in type", x, zp)
+	}
+	if (x.DType == tensor.U8 || x.DType == tensor.I8) && scale.DType == tensor.F32 {
+		if l, err := newQuantLayout(c, x, scale, c.Opset); err == nil && l.mode != 2 {
+			// 8-bit input, per tensor or per axis: read the bytes directly.
+			var zs []int32
+			if zp != nil {
+				if zs, err = ints32(zp); err != nil {
+					return nil, err
+				}
+			}
+			out, err := c.allocRaw(tensor.F32, x.Shape)
+			if err != nil {
+				return nil, err
+			}
+			dequantize8(c.Threads(), out.Data.([]float32), x, scale.Data.([]float32), zs, l)
+			return []*Value{out}, nil
+		}
 	}
 	xs, err := ints32(x)
 	if err != nil {
@@ -1075,4 +1105,59 @@ func dot32(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// quantize8 is QuantizeLinear per tensor into a uint8 or int8 out: saturate(x / s)
+// element by element, as the general path computes it.
+func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32) {
+	parallel.For(threads, len(xs), 16384, func(a, b int) {
+		switch d := out.Data.(type) {
+		case []uint8:
+			d = d[a:b]
+			for i, v := range xs[a:b] {
+				d[i] = uint8(saturate(v/s, z, lo, hi))
+			}
+		case []int8:
+			d = d[a:b]
+			for i, v := range xs[a:b] {
+				d[i] = int8(saturate(v/s, z, lo, hi))
+			}
+		}
+	})
+}
+
+// dequantize8 is DequantizeLinear of a uint8 or int8 x per tensor or per axis (l):
+// y = (x - z) * s with the parameters of each element's channel.
+func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l quantLayout) {
+	if len(y) == 0 {
+		return
+	}
+	// Runs of inner elements share one parameter (per tensor: runs of 4096).
+	inner, dim := l.inner, l.dim
+	if l.mode == 0 {
+		inner, dim = 4096, 1
+	}
+	runs := (len(y) + inner - 1) / inner
+	parallel.For(threads, runs, max(1, 16384/inner), func(a, b int) {
+		for r := a; r < b; r++ {
+			p := r % dim
+			s := ss[p]
+			var z float32
+			if zs != nil {
+				z = float32(zs[p])
+			}
+			lo, hi := r*inner, min((r+1)*inner, len(y))
+			dst := y[lo:hi]
+			switch d := x.Data.(type) {
+			case []uint8:
+				for i, v := range d[lo:hi] {
+					dst[i] = (float32(v) - z) * s
+				}
+			case []int8:
+				for i, v := range d[lo:hi] {
+					dst[i] = (float32(v) - z) * s
+				}
+			}
+		}
+	})
 }
