@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/refit-ml/refit/tensor"
 )
 
 // TestIntMatmulExact checks the float path of the int8 products against int32
@@ -92,5 +95,98 @@ func BenchmarkIntMatmul(b *testing.B) {
 			}
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
 		})
+	}
+}
+
+// TestQuantize8MatchesSaturate checks the per-tensor QuantizeLinear fast path against
+// saturate on ties, extremes, infinities and NaN.
+func TestQuantize8MatchesSaturate(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	xs := []float32{0, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 127.5, 128.5, -128.5, 254.5, 255.5, 1e9, -1e9,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30}
+	for range 2000 {
+		xs = append(xs, (r.Float32()*2-1)*300)
+	}
+	for _, s := range []float32{1, 0.5, 0.0123, 3} {
+		for _, p := range []struct {
+			dt        tensor.DType
+			z, lo, hi int32
+		}{{tensor.U8, 0, 0, 255}, {tensor.U8, 128, 0, 255}, {tensor.I8, 0, -128, 127}, {tensor.I8, -5, -128, 127}} {
+			out := NewValue(p.dt, []int64{int64(len(xs))})
+			quantize8(1, out, xs, s, p.z, p.lo, p.hi)
+			for i, x := range xs {
+				want := saturate(x/s, p.z, p.lo, p.hi)
+				var got int32
+				if p.dt == tensor.U8 {
+					got = int32(out.Data.([]uint8)[i])
+				} else {
+					got = int32(out.Data.([]int8)[i])
+				}
+				if got != want {
+					t.Fatalf("x=%v s=%v %v zp=%d: got %d, want %d", x, s, p.dt, p.z, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestConvIntegerExact runs ConvInteger through both exact float paths (K <= 256:
+// the float convolution; K > 256: runs of 256 through SGEMM) against the integer
+// definition computed in float64, with zero points, padding, stride and groups.
+func TestConvIntegerExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, tc := range []struct {
+		x, w        []int64
+		group       int
+		stride, pad int64
+	}{
+		{[]int64{2, 3, 12, 12}, []int64{8, 3, 3, 3}, 1, 1, 1},
+		{[]int64{1, 40, 9, 9}, []int64{16, 40, 3, 3}, 1, 1, 1}, // K = 360
+		{[]int64{2, 8, 10, 10}, []int64{8, 4, 3, 3}, 2, 2, 1},
+	} {
+		xn, wn := int(shapeProduct(tc.x)), int(shapeProduct(tc.w))
+		xb, wb := make([]uint8, xn), make([]uint8, wn)
+		xf, wf := make([]float32, xn), make([]float32, wn)
+		const zx, zw = 255, 0 // |x - zx| reaches 255
+		for i := range xb {
+			xb[i] = uint8(r.IntN(256))
+			if i%7 == 0 {
+				xb[i] = 0
+			}
+			xf[i] = float32(int(xb[i]) - zx)
+		}
+		for i := range wb {
+			wb[i] = uint8(r.IntN(256))
+			wf[i] = float32(int(wb[i]) - zw)
+		}
+		sp := (tc.x[2]+2*tc.pad-tc.w[2])/tc.stride + 1
+		outShape := []int64{tc.x[0], tc.w[0], sp, sp}
+		want := naiveConv(xf, wf, tc.x, tc.w, nil, tc.group, []int64{tc.stride, tc.stride}, []int64{1, 1}, []int64{tc.pad, tc.pad}, outShape[2:])
+		xv, _ := FromSlice(xb, tc.x...)
+		wv, _ := FromSlice(wb, tc.w...)
+		zxv, _ := FromSlice([]uint8{zx})
+		zwv, _ := FromSlice([]uint8{zw})
+		g := &Graph{
+			Inputs:       []ValueInfo{input("x", tensor.U8, tc.x...)},
+			Outputs:      []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{"w": wv, "zx": zxv, "zw": zwv},
+			Nodes: []*Node{node("ConvInteger", []string{"x", "w", "zx", "zw"}, []string{"y"},
+				ints("strides", tc.stride, tc.stride), ints("pads", tc.pad, tc.pad, tc.pad, tc.pad),
+				&Attr{Name: "group", Kind: AttrInt, Int: int64(tc.group)})},
+		}
+		s, err := NewSession(g, map[string]int64{"": 17}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(t.Context(), map[string]*Value{"x": xv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out["y"].Data.([]int32)
+		for i := range got {
+			if float32(got[i]) != want[i] {
+				t.Fatalf("%v: y[%d] = %d, want %v", tc.x, i, got[i], want[i])
+			}
+		}
 	}
 }

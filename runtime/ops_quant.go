@@ -733,6 +733,25 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	}
 	inStr := stridesOf(win.in)
 	nd := len(win.in)
+	if !sat && rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
+		// Each output is one dot product of at most exactChunk terms: the float
+		// convolution (packed weights, implicit im2col) computes it exactly.
+		xf, wf, yf := getScratch(len(xz)), getScratch(len(wz)), getScratch(len(y))
+		defer putScratch(xf)
+		defer putScratch(wf)
+		defer putScratch(yf)
+		for i, v := range xz {
+			xf[i] = float32(v)
+		}
+		for i, v := range wz {
+			wf[i] = float32(v)
+		}
+		convPacked(c.Threads(), yf, xf, nil, packConvWeights(wf, G, Mg, rows), N, C, M, G, win, false)
+		for i, v := range yf {
+			y[i] = int32(v)
+		}
+		return y, outShape, nil
+	}
 	var colF, wF, tmpF []float32 // the exact float path (intGemmExact)
 	if !sat && Mg*on*rows >= 4096 {
 		colF, wF, tmpF = getScratch(rows*on), getScratch(len(wz)), getScratch(Mg*on)
@@ -1109,18 +1128,32 @@ func dot32(a, b []float32) float32 {
 
 // quantize8 is QuantizeLinear per tensor into a uint8 or int8 out: saturate(x / s)
 // element by element, as the general path computes it.
+//
+// The quotient is clamped to [lo-z, hi-z] before rounding (the bounds are integers,
+// so that equals rounding then clamping) and rounded half to even by adding and
+// subtracting 1.5*2^23, exact for the clamped range; a NaN quotient gives z.
 func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32) {
+	const magic = 12582912 // 1.5 * 2^23
+	flo, fhi, fz := float32(lo-z), float32(hi-z), float32(z)
+	q := func(v float32) int32 {
+		r := v / s
+		if r != r {
+			return z
+		}
+		r = min(max(r, flo), fhi)
+		return int32((r+magic)-magic+fz)
+	}
 	parallel.For(threads, len(xs), 16384, func(a, b int) {
 		switch d := out.Data.(type) {
 		case []uint8:
 			d = d[a:b]
 			for i, v := range xs[a:b] {
-				d[i] = uint8(saturate(v/s, z, lo, hi))
+				d[i] = uint8(q(v))
 			}
 		case []int8:
 			d = d[a:b]
 			for i, v := range xs[a:b] {
-				d[i] = int8(saturate(v/s, z, lo, hi))
+				d[i] = int8(q(v))
 			}
 		}
 	})
