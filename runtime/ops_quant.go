@@ -1141,7 +1141,7 @@ func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32
 			return z
 		}
 		r = min(max(r, flo), fhi)
-		return int32((r+magic)-magic+fz)
+		return int32((r + magic) - magic + fz)
 	}
 	parallel.For(threads, len(xs), 16384, func(a, b int) {
 		switch d := out.Data.(type) {
