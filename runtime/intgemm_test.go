@@ -190,3 +190,54 @@ func TestConvIntegerExact(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulIntegerPackedWeights runs MatMulInteger with a constant B (packed once
+// per session, K > 256) twice and compares both runs with the integer definition.
+func TestMatMulIntegerPackedWeights(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const m, k, n = 9, 600, 37
+	a, b := make([]uint8, m*k), make([]int8, k*n)
+	for i := range a {
+		a[i] = uint8(r.IntN(256))
+	}
+	for i := range b {
+		b[i] = int8(r.IntN(256) - 128)
+	}
+	zb := make([]int8, n)
+	for j := range zb {
+		zb[j] = int8(r.IntN(256) - 128)
+	}
+	const za = 7
+	av, _ := FromSlice(a, m, k)
+	bv, _ := FromSlice(b, k, n)
+	zav, _ := FromSlice([]uint8{za})
+	zbv, _ := FromSlice(zb, n)
+	g := &Graph{
+		Inputs:       []ValueInfo{input("a", tensor.U8, m, k)},
+		Outputs:      []ValueInfo{{Name: "y"}},
+		Initializers: map[string]*Value{"b": bv, "za": zav, "zb": zbv},
+		Nodes:        []*Node{node("MatMulInteger", []string{"a", "b", "za", "zb"}, []string{"y"})},
+	}
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := range 2 {
+		out, err := s.Run(t.Context(), map[string]*Value{"a": av})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out["y"].Data.([]int32)
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				var want int32
+				for p := 0; p < k; p++ {
+					want += (int32(a[i*k+p]) - za) * (int32(b[p*n+j]) - int32(zb[j]))
+				}
+				if got[i*n+j] != want {
+					t.Fatalf("run %d: y[%d][%d] = %d, want %d", run, i, j, got[i*n+j], want)
+				}
+			}
+		}
+	}
+}

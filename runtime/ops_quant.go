@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -384,6 +385,9 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 type intMatmul struct {
 	m, n, k    int
 	aOff, bOff []int // per output batch: matrix index into A and B
+	// packedB is B - zb as float32, packed per run of exactChunk rows, when B is a
+	// constant 2-D initializer (intWeights); nil otherwise.
+	packedB []*blas.PackedB
 	batch      []int64
 	final      []int64 // output shape with rank-1 operand dims dropped
 }
@@ -509,6 +513,9 @@ func (mm *intMatmul) runExact(threads int, acc, a, b, za, zb []int32) {
 	defer putScratch(bf)
 	defer putScratch(tmp)
 	lastB := -1
+	if mm.packedB != nil {
+		lastB = 0 // never converted: the packed runs hold B
+	}
 	for bi := range mm.aOff {
 		A := a[mm.aOff[bi]*M*K:][:M*K]
 		for i := 0; i < M; i++ {
@@ -535,7 +542,50 @@ func (mm *intMatmul) runExact(threads int, acc, a, b, za, zb []int32) {
 				}
 			}
 		}
-		intGemmExact(threads, M, N, K, af, K, bf, N, acc[bi*M*N:(bi+1)*M*N], tmp)
+		dst := acc[bi*M*N : (bi+1)*M*N]
+		if mm.packedB == nil {
+			intGemmExact(threads, M, N, K, af, K, bf, N, dst, tmp)
+			continue
+		}
+		clear(dst)
+		for ci, p := range mm.packedB {
+			blas.SgemmPackedB(threads, false, M, 1, af[ci*exactChunk:], K, p, 0, tmp, N)
+			addRounded(threads, dst, tmp[:M*N])
+		}
+	}
+}
+
+// intWeights is a constant int8 B operand prepared once per session: B - zb packed
+// per run of exactChunk rows for SgemmPackedB, and the zero points it was made with.
+type intWeights struct {
+	zb     []int32
+	packed []*blas.PackedB
+}
+
+// preparePackedB sets mm.packedB from the node's constant B (input index bi) when
+// the call can use it: 2-D B, exact arithmetic, and the same zero points as when
+// it was packed.
+func (mm *intMatmul) preparePackedB(c *Call, bi int, b []int32, zb []int32, sat bool) {
+	if sat || len(mm.aOff) == 0 || mm.m*mm.n*mm.k < 4096 || len(c.Input(bi).Shape) != 2 {
+		return
+	}
+	K, N := mm.k, mm.n
+	w, ok := prepare(c, bi, func(*Value) *intWeights {
+		bf := make([]float32, K*N)
+		for p := 0; p < K; p++ {
+			for j := 0; j < N; j++ {
+				bf[p*N+j] = float32(b[p*N+j] - at(zb, j))
+			}
+		}
+		w := &intWeights{zb: slices.Clone(zb)}
+		for p0 := 0; p0 < K; p0 += exactChunk {
+			kc := min(exactChunk, K-p0)
+			w.packed = append(w.packed, blas.PackB(false, kc, N, bf[p0*N:], N))
+		}
+		return w
+	})
+	if ok && slices.Equal(w.zb, zb) {
+		mm.packedB = w.packed
 	}
 }
 
@@ -585,6 +635,7 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	mm.preparePackedB(c, 1, bi, zb, saturates(c, a, b))
 	mm.run(c.Threads(), out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
 	return []*Value{View(out, mm.final)}, nil
 }
@@ -657,6 +708,7 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
+	mm.preparePackedB(c, 3, bi, zb, saturates(c, a, b))
 	mm.run(c.Threads(), acc, ai, bi, za, zb, saturates(c, a, b))
 	q := make([]int32, len(acc))
 	for r := 0; r < len(acc); r++ {
