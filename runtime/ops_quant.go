@@ -388,8 +388,8 @@ type intMatmul struct {
 	// packedB is B - zb as float32, packed per run of exactChunk rows, when B is a
 	// constant 2-D initializer (intWeights); nil otherwise.
 	packedB []*blas.PackedB
-	batch      []int64
-	final      []int64 // output shape with rank-1 operand dims dropped
+	batch   []int64
+	final   []int64 // output shape with rank-1 operand dims dropped
 }
 
 func newIntMatmul(a, b []int64) (*intMatmul, error) {
