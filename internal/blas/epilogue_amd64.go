@@ -36,3 +36,38 @@ func maxPool2x2Vec(out, r0, r1 []float32) int {
 	maxPool2x2AVX2(&out[0], &r0[0], &r1[0], n)
 	return n
 }
+
+// expShiftedAVX2 is ExpShifted on the first n values; n is a multiple of 8.
+//
+//go:noescape
+func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
+
+var haveFMA = cpu.X86.HasFMA
+
+func expShiftedVec(dst, src []float32, shift float32) (int, float32) {
+	n := len(dst) &^ 7
+	if n == 0 || !haveAVX2 || !haveFMA {
+		return 0, 0
+	}
+	_ = src[n-1]
+	return n, expShiftedAVX2(&dst[0], &src[0], n, shift)
+}
+
+// expConsts are the constants of the vector exp, each repeated over eight lanes.
+//
+//lint:ignore U1000 read by expShiftedAVX2
+var expConsts = func() (c [12][8]float32) {
+	vals := [12]float32{
+		1.44269504088896341,       // log2(e)
+		0.693145751953125,         // ln2, high bits
+		1.42860682030941723212e-6, // ln2, low bits
+		-87.33654,                 // below: exp is 0 in float32 (normal)
+		1, 1, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040,
+	}
+	for i, v := range vals {
+		for j := range c[i] {
+			c[i][j] = v
+		}
+	}
+	return c
+}()

@@ -79,3 +79,60 @@ poolloop:
 pooldone:
 	VZEROUPPER
 	RET
+
+// func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
+// x = max(src - shift, -87.33654) (a NaN stays), n = round(x*log2e),
+// r = x - n*ln2 (in two parts), p = sum r^i/i! for i <= 7, result p * 2^n, or 0 where
+// src - shift was below the bound. n is in [-126, 0] for x <= 0.
+TEXT ·expShiftedAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y12
+	VXORPS       Y13, Y13, Y13 // sum
+	VXORPS       Y6, Y6, Y6    // zero
+	MOVL         $127, AX
+	MOVQ         AX, X7
+	VPBROADCASTD X7, Y7
+	VMOVUPS      ·expConsts+96(SB), Y11 // lower bound
+
+exploop:
+	CMPQ        CX, $8
+	JLT         expdone
+	VMOVUPS     (SI), Y0
+	VSUBPS      Y12, Y0, Y0
+	VCMPPS      $5, Y11, Y0, Y5 // not less than the bound (true for NaN)
+	VMAXPS      Y0, Y11, Y1     // NaN in Y0 propagates
+	VMINPS      Y1, Y6, Y1      // x <= 0
+	VMULPS      ·expConsts+0(SB), Y1, Y2
+	VROUNDPS    $0, Y2, Y2
+	VFNMADD231PS ·expConsts+32(SB), Y2, Y1
+	VFNMADD231PS ·expConsts+64(SB), Y2, Y1
+	VMOVUPS     ·expConsts+352(SB), Y3
+	VFMADD213PS ·expConsts+320(SB), Y1, Y3
+	VFMADD213PS ·expConsts+288(SB), Y1, Y3
+	VFMADD213PS ·expConsts+256(SB), Y1, Y3
+	VFMADD213PS ·expConsts+224(SB), Y1, Y3
+	VFMADD213PS ·expConsts+192(SB), Y1, Y3
+	VFMADD213PS ·expConsts+160(SB), Y1, Y3
+	VFMADD213PS ·expConsts+128(SB), Y1, Y3
+	VCVTPS2DQ   Y2, Y4
+	VPADDD      Y7, Y4, Y4
+	VPSLLD      $23, Y4, Y4
+	VMULPS      Y4, Y3, Y3
+	VANDPS      Y5, Y3, Y3
+	VMOVUPS     Y3, (DI)
+	VADDPS      Y3, Y13, Y13
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         exploop
+
+expdone:
+	VEXTRACTF128 $1, Y13, X0
+	VADDPS       X0, X13, X13
+	VHADDPS      X13, X13, X13
+	VHADDPS      X13, X13, X13
+	VMOVSS       X13, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -86,3 +86,53 @@ func BenchmarkMaxPool2x2(b *testing.B) {
 		MaxPool2x2(out, r0, r1)
 	}
 }
+
+// TestExpShifted compares ExpShifted with math.Exp (relative error 1e-6) on the
+// Softmax range, below the underflow bound, -Inf and NaN, and checks the sum.
+func TestExpShifted(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n < 100; n++ {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = -r.Float32() * 100
+			switch r.IntN(20) {
+			case 0:
+				src[i] = float32(math.NaN())
+			case 1:
+				src[i] = float32(math.Inf(-1))
+			case 2:
+				src[i] = 0
+			case 3:
+				src[i] = -87.3
+			}
+		}
+		shift := float32(0.25)
+		for i := range src {
+			src[i] += shift
+		}
+		dst := make([]float32, n)
+		exp := func(x float32) float32 { return float32(math.Exp(float64(x))) }
+		sum := ExpShifted(dst, src, shift, exp)
+		var want float64
+		for i, x := range src {
+			w := math.Exp(float64(x - shift))
+			if math.IsNaN(w) != math.IsNaN(float64(dst[i])) || !math.IsNaN(w) && math.Abs(float64(dst[i])-w) > 1e-6*w+1e-37 {
+				t.Fatalf("n=%d: exp(%v) = %v, want %v", n, x-shift, dst[i], w)
+			}
+			want += w
+		}
+		if !math.IsNaN(want) && math.Abs(float64(sum)-want) > 1e-5*want {
+			t.Fatalf("n=%d: sum %v, want %v", n, sum, want)
+		}
+	}
+}
+
+// BenchmarkExpShifted: one attention row of 128 scores. On the 2-core AMD EPYC (Zen 4)
+// dev VM, loaded: 555-780 ns per row, against 5600-7300 for a math.Exp loop.
+func BenchmarkExpShifted(b *testing.B) {
+	src, dst := randSlice(rand.New(rand.NewPCG(1, 2)), 128), make([]float32, 128)
+	exp := func(x float32) float32 { return float32(math.Exp(float64(x))) }
+	for b.Loop() {
+		ExpShifted(dst, src, 1, exp)
+	}
+}
