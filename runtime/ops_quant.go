@@ -758,6 +758,25 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	Cg, Mg := C/G, M/G
 	kn, on, inSize := win.size(kernel), win.size(win.out), win.size(win.in)
 	rows := Cg * kn
+	outShape := append([]int64{int64(N), int64(M)}, win.out...)
+	if !sat || Cg == 1 && Mg == 1 {
+		if rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
+			// Each output is one dot product of at most exactChunk terms: the float
+			// convolution (packed weights, implicit im2col) computes it exactly.
+			y := make([]int32, N*M*on)
+			xf, wf, yf := getScratch(x.Len()), getScratch(w.Len()), getScratch(len(y))
+			defer putScratch(xf)
+			defer putScratch(wf)
+			defer putScratch(yf)
+			offsetFloats(xf, x, zx, x.Len())
+			offsetFloats(wf, w, zw, w.Len()/max(1, M))
+			convPacked(c.Threads(), yf, xf, nil, packConvWeights(wf, G, Mg, rows), N, C, M, G, win, false)
+			for i, v := range yf {
+				y[i] = int32(v)
+			}
+			return y, outShape, nil
+		}
+	}
 	xs, _ := ints32(x)
 	ws, _ := ints32(w)
 	xz := make([]int32, len(xs))
@@ -769,7 +788,6 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	for i, v := range ws {
 		wz[i] = v - at(zw, i/max(1, perFilter))
 	}
-	outShape := append([]int64{int64(N), int64(M)}, win.out...)
 	y := make([]int32, N*M*on)
 	taps := win.taps()
 	col := make([]int32, rows*on)
@@ -785,25 +803,6 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	}
 	inStr := stridesOf(win.in)
 	nd := len(win.in)
-	if !sat && rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
-		// Each output is one dot product of at most exactChunk terms: the float
-		// convolution (packed weights, implicit im2col) computes it exactly.
-		xf, wf, yf := getScratch(len(xz)), getScratch(len(wz)), getScratch(len(y))
-		defer putScratch(xf)
-		defer putScratch(wf)
-		defer putScratch(yf)
-		for i, v := range xz {
-			xf[i] = float32(v)
-		}
-		for i, v := range wz {
-			wf[i] = float32(v)
-		}
-		convPacked(c.Threads(), yf, xf, nil, packConvWeights(wf, G, Mg, rows), N, C, M, G, win, false)
-		for i, v := range yf {
-			y[i] = int32(v)
-		}
-		return y, outShape, nil
-	}
 	var colF, wF, tmpF []float32 // the exact float path (intGemmExact)
 	if !sat && Mg*on*rows >= 4096 {
 		colF, wF, tmpF = getScratch(rows*on), getScratch(len(wz)), getScratch(Mg*on)
@@ -944,8 +943,11 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
 		}
 		on := len(acc) / max(1, int(shape[0])*M)
-		for i := range acc {
-			acc[i] += bs[i/on%M]
+		for r := 0; r*on < len(acc) && on > 0; r++ {
+			b := bs[r%M]
+			for i := range acc[r*on : (r+1)*on] {
+				acc[r*on+i] += b
+			}
 		}
 	}
 	lo, hi, _ := quantRange(yType)
@@ -954,17 +956,32 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 	for m := range mult {
 		mult[m] = sx[0] * at(sw, m) / sy[0]
 	}
-	q := make([]int32, len(acc))
-	parallel.For(c.Threads(), len(acc), 16384, func(a, b int) {
-		for i := a; i < b; i++ {
-			q[i] = saturate(float32(acc[i])*mult[i/on%M], zy[0], lo, hi)
-		}
-	})
-	out, err := c.Alloc(yType, shape)
+	out, err := c.allocRaw(yType, shape)
 	if err != nil {
 		return nil, err
 	}
-	storeQuant(out, q)
+	if on == 0 {
+		return []*Value{out}, nil
+	}
+	// One run of on outputs per (image, channel): one multiplier each.
+	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(a, b int) {
+		for r := a; r < b; r++ {
+			k := mult[r%M]
+			src := acc[r*on : (r+1)*on]
+			switch d := out.Data.(type) {
+			case []uint8:
+				d = d[r*on : (r+1)*on]
+				for i, v := range src {
+					d[i] = uint8(saturate(float32(v)*k, zy[0], lo, hi))
+				}
+			case []int8:
+				d = d[r*on : (r+1)*on]
+				for i, v := range src {
+					d[i] = int8(saturate(float32(v)*k, zy[0], lo, hi))
+				}
+			}
+		}
+	})
 	return []*Value{out}, nil
 }
 
@@ -1245,4 +1262,20 @@ func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l
 			}
 		}
 	})
+}
+
+// offsetFloats sets dst[i] = x[i] - z[i/run] for a uint8 or int8 x: the operand of
+// the exact float path with its zero point (one per run of values) taken out.
+func offsetFloats(dst []float32, x *Value, z []int32, run int) {
+	run = max(run, 1)
+	switch d := x.Data.(type) {
+	case []uint8:
+		for i, v := range d {
+			dst[i] = float32(int32(v) - at(z, i/run))
+		}
+	case []int8:
+		for i, v := range d {
+			dst[i] = float32(int32(v) - at(z, i/run))
+		}
+	}
 }
