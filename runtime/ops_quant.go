@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
@@ -1198,32 +1199,15 @@ func dot32(a, b []float32) float32 {
 // quantize8 is QuantizeLinear per tensor into a uint8 or int8 out: saturate(x / s)
 // element by element, as the general path computes it.
 //
-// The quotient is clamped to [lo-z, hi-z] before rounding (the bounds are integers,
-// so that equals rounding then clamping) and rounded half to even by adding and
-// subtracting 1.5*2^23, exact for the clamped range; a NaN quotient gives z.
+// blas.Quantize8 clamps the quotient to [lo-z, hi-z] before rounding (the bounds are
+// integers, so that equals rounding then clamping), eight lanes at a time on AVX2.
 func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32) {
-	const magic = 12582912 // 1.5 * 2^23
-	flo, fhi, fz := float32(lo-z), float32(hi-z), float32(z)
-	q := func(v float32) int32 {
-		r := v / s
-		if r != r {
-			return z
-		}
-		r = min(max(r, flo), fhi)
-		return int32((r + magic) - magic + fz)
-	}
 	parallel.For(threads, len(xs), 16384, func(a, b int) {
 		switch d := out.Data.(type) {
 		case []uint8:
-			d = d[a:b]
-			for i, v := range xs[a:b] {
-				d[i] = uint8(q(v))
-			}
+			blas.Quantize8(d[a:b], xs[a:b], s, lo, hi, z, false)
 		case []int8:
-			d = d[a:b]
-			for i, v := range xs[a:b] {
-				d[i] = int8(q(v))
-			}
+			blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d[a:b]))), b-a), xs[a:b], s, lo, hi, z, true)
 		}
 	})
 }

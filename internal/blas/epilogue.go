@@ -33,3 +33,22 @@ func MaxPool2x2(out, r0, r1 []float32) {
 		out[i] = max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
 	}
 }
+
+// Quantize8 sets dst[i] to src[i]/s rounded half to even, clamped to [lo-z, hi-z]
+// first, plus z: QuantizeLinear into 8 bits (dst holds int8 bit patterns when
+// signed). lo, hi and z are integers with lo <= z <= hi inside the 8-bit type's
+// range; a NaN quotient gives z. src holds at least len(dst) values.
+func Quantize8(dst []byte, src []float32, s float32, lo, hi, z int32, signed bool) {
+	src = src[:len(dst)]
+	flo, fhi, fz := float32(lo-z), float32(hi-z), float32(z)
+	done := quantize8Vec(dst, src, s, flo, fhi, fz, signed)
+	const magic = 12582912 // 1.5 * 2^23: adding and subtracting it rounds half to even
+	for i := done; i < len(dst); i++ {
+		r := src[i] / s
+		if r != r {
+			r = 0
+		}
+		r = min(max(r, flo), fhi)
+		dst[i] = byte(int32((r + magic) - magic + fz))
+	}
+}

@@ -71,3 +71,18 @@ var expConsts = func() (c [12][8]float32) {
 	}
 	return c
 }()
+
+// quantize8AVX2 is Quantize8 on the first n values; n is a multiple of 8.
+//
+//go:noescape
+func quantize8AVX2(dst *byte, src *float32, n int, s, lo, hi, z float32, signed bool)
+
+func quantize8Vec(dst []byte, src []float32, s, lo, hi, z float32, signed bool) int {
+	n := len(dst) &^ 7
+	if n == 0 || !haveAVX2 {
+		return 0
+	}
+	_ = src[n-1]
+	quantize8AVX2(&dst[0], &src[0], n, s, lo, hi, z, signed)
+	return n
+}

@@ -136,3 +136,49 @@ expdone:
 	VMOVSS       X13, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func quantize8AVX2(dst *byte, src *float32, n int, s, lo, hi, z float32, signed bool)
+// dst[i] = round_half_even(clamp(src[i]/s, lo, hi)) + z as a byte (int8 when signed);
+// a NaN quotient gives z. n is a multiple of 8.
+TEXT ·quantize8AVX2(SB), NOSPLIT, $0-41
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y8
+	VBROADCASTSS lo+28(FP), Y9
+	VBROADCASTSS hi+32(FP), Y10
+	VBROADCASTSS z+36(FP), Y11
+	MOVBLZX      signed+40(FP), AX
+
+qloop:
+	CMPQ         CX, $8
+	JLT          qdone
+	VMOVUPS      (SI), Y0
+	VDIVPS       Y8, Y0, Y0
+	VCMPPS       $3, Y0, Y0, Y1 // NaN lanes
+	VANDNPS      Y0, Y1, Y0     // become 0
+	VMAXPS       Y9, Y0, Y0
+	VMINPS       Y10, Y0, Y0
+	VROUNDPS     $0, Y0, Y0
+	VADDPS       Y11, Y0, Y0
+	VCVTPS2DQ    Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW    X1, X0, X0
+	TESTQ        AX, AX
+	JNE          qsigned
+	VPACKUSWB    X0, X0, X0
+	JMP          qstore
+
+qsigned:
+	VPACKSSWB X0, X0, X0
+
+qstore:
+	MOVQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	SUBQ $8, CX
+	JMP  qloop
+
+qdone:
+	VZEROUPPER
+	RET

@@ -136,3 +136,13 @@ func BenchmarkExpShifted(b *testing.B) {
 		ExpShifted(dst, src, 1, exp)
 	}
 }
+
+// BenchmarkQuantize8: QuantizeLinear of 64K floats into uint8. On the 2-core AMD EPYC
+// (Zen 4) dev VM, loaded: 2.7-3.7 GB/s of float input at one thread (VDIVPS-bound).
+func BenchmarkQuantize8(b *testing.B) {
+	src, dst := randSlice(rand.New(rand.NewPCG(1, 2)), 1<<16), make([]byte, 1<<16)
+	b.SetBytes(4 << 16)
+	for b.Loop() {
+		Quantize8(dst, src, 0.01, 0, 255, 128, false)
+	}
+}
