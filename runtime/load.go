@@ -15,7 +15,10 @@ import (
 
 // Load prepares a model for running. fsys resolves external tensor data (paths relative
 // to the model file's folder); it may be nil when all data is inline. Every unknown
-// operator is reported here, never mid-run.
+// operator is reported here, never mid-run. Initializers whose raw_data already is
+// their values as this CPU lays them out (float32, int32, 8-bit) share those bytes
+// with mp instead of being copied: the caller must not modify mp's raw_data while the
+// session is in use (replacing the slice is fine).
 func Load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
 	if mp.GetGraph() == nil {
 		return nil, fmt.Errorf("runtime: model has no graph: %w", refit.ErrFormat)
