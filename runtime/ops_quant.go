@@ -965,21 +965,21 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 		return []*Value{out}, nil
 	}
 	// One run of on outputs per (image, channel): one multiplier each.
+	// float32(acc)*mult is rounded and clamped by blas.Quantize8 with a scale of 1
+	// (an exact division): the same values as saturate gives.
 	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(a, b int) {
+		tmp := getScratch(on)
+		defer putScratch(tmp)
 		for r := a; r < b; r++ {
 			k := mult[r%M]
-			src := acc[r*on : (r+1)*on]
+			for i, v := range acc[r*on : (r+1)*on] {
+				tmp[i] = float32(v) * k
+			}
 			switch d := out.Data.(type) {
 			case []uint8:
-				d = d[r*on : (r+1)*on]
-				for i, v := range src {
-					d[i] = uint8(saturate(float32(v)*k, zy[0], lo, hi))
-				}
+				blas.Quantize8(d[r*on:(r+1)*on], tmp, 1, lo, hi, zy[0], false)
 			case []int8:
-				d = d[r*on : (r+1)*on]
-				for i, v := range src {
-					d[i] = int8(saturate(float32(v)*k, zy[0], lo, hi))
-				}
+				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d[r*on:]))), on), tmp, 1, lo, hi, zy[0], true)
 			}
 		}
 	})
