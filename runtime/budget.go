@@ -74,7 +74,8 @@ const valueOverhead = 256
 type memBudget struct {
 	limit int64
 	used  atomic.Int64
-	pool  *pool // its free buffers are dropped under pressure
+	peak  atomic.Int64 // the largest used has been
+	pool  *pool        // its free buffers are dropped under pressure
 
 	mu      sync.Mutex
 	tracked []trackedSlice
@@ -102,19 +103,31 @@ func (b *memBudget) charge(n int64, what func() string) error {
 	if n <= 0 {
 		return nil
 	}
-	if b.used.Add(n) <= b.limit {
+	if u := b.used.Add(n); u <= b.limit {
+		b.notePeak(u)
 		return nil
 	}
 	b.used.Add(-n)
 	if n <= b.limit {
 		b.reclaim()
-		if b.used.Add(n) <= b.limit {
+		if u := b.used.Add(n); u <= b.limit {
+			b.notePeak(u)
 			return nil
 		}
 		b.used.Add(-n)
 	}
 	return &MemoryError{What: what(), Requested: n, InUse: b.used.Load(), Limit: b.limit}
 }
+
+func (b *memBudget) notePeak(u int64) {
+	for p := b.peak.Load(); u > p && !b.peak.CompareAndSwap(p, u); p = b.peak.Load() {
+	}
+}
+
+// PeakMemory reports the most bytes the session's tensors held at once since Load:
+// initializers, packed weights' sources, live values, pooled buffers, kernel scratch
+// charged to the budget, and garbage not yet collected (as Options.MaxMemory counts).
+func (s *Session) PeakMemory() int64 { return s.budget.peak.Load() }
 
 // release returns a charge whose memory is not tracked (a transient reservation).
 func (b *memBudget) release(n int64) {

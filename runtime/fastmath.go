@@ -3,12 +3,13 @@ package runtime
 import (
 	"math"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 )
 
 // softmaxRows computes Softmax (or LogSoftmax when logOut) over each of the rows
-// contiguous rows of length dim: exp(x - max) once per element with exp32, the sum
-// in float64.
+// contiguous rows of length dim: exp(x - max) once per element (eight lanes at a
+// time through blas.ExpShifted for Softmax; exp32 for LogSoftmax, its sum in float64).
 func softmaxRows(threads int, y, x []float32, rows, dim int, logOut bool) {
 	parallel.For(threads, rows, max(1, 4096/max(1, dim)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -30,11 +31,7 @@ func softmaxRows(threads int, y, x []float32, rows, dim int, logOut bool) {
 				}
 				continue
 			}
-			for i, v := range src {
-				e := exp32(v - mx)
-				dst[i] = e
-				sum += float64(e)
-			}
+			sum = float64(blas.ExpShifted(dst, src, mx, exp32)) // vectorized
 			inv := float32(1 / sum)
 			for i := range dst {
 				dst[i] *= inv

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"strconv"
+	"unsafe"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
@@ -14,7 +15,10 @@ import (
 
 // Load prepares a model for running. fsys resolves external tensor data (paths relative
 // to the model file's folder); it may be nil when all data is inline. Every unknown
-// operator is reported here, never mid-run.
+// operator is reported here, never mid-run. Initializers whose raw_data already is
+// their values as this CPU lays them out (float32, int32, 8-bit) share those bytes
+// with mp instead of being copied: the caller must not modify mp's raw_data while the
+// session is in use (replacing the slice is fine).
 func Load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
 	if mp.GetGraph() == nil {
 		return nil, fmt.Errorf("runtime: model has no graph: %w", refit.ErrFormat)
@@ -288,6 +292,9 @@ func decodeProtoData(tp *onnxpb.TensorProto, fsys fs.FS, dt tensor.DType, shape 
 		return decodeLE(dt, shape, b)
 	}
 	if raw := tp.GetRawData(); raw != nil || n == 0 {
+		if v := aliasRaw(dt, shape, raw, n); v != nil {
+			return v, nil
+		}
 		return decodeLE(dt, shape, raw)
 	}
 	v := newValueChecked(dt, shape, n)
@@ -381,4 +388,39 @@ func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error
 		return nil, err
 	}
 	return b, nil
+}
+
+// littleEndian reports the byte order of this CPU: raw_data is little-endian.
+var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
+
+// aliasRaw returns a value whose data is raw itself, not a copy, when raw already is
+// that data as this CPU lays it out (little-endian, aligned for the element type):
+// a model's weights then take their memory once, not twice. The session treats
+// initializers as read-only, and nothing in Refit writes into a TensorProto's
+// raw_data in place. nil means decode a copy.
+func aliasRaw(dt tensor.DType, shape []int64, raw []byte, n int64) *Value {
+	if !littleEndian || n == 0 || int64(len(raw)) != n*int64(elemBytes(dt)) {
+		return nil
+	}
+	p := unsafe.Pointer(&raw[0])
+	var data any
+	switch dt {
+	case tensor.U8:
+		data = raw[:n:n]
+	case tensor.I8:
+		data = unsafe.Slice((*int8)(p), n)
+	case tensor.F32:
+		if uintptr(p)%4 != 0 {
+			return nil
+		}
+		data = unsafe.Slice((*float32)(p), n)
+	case tensor.I32:
+		if uintptr(p)%4 != 0 {
+			return nil
+		}
+		data = unsafe.Slice((*int32)(p), n)
+	default:
+		return nil
+	}
+	return &Value{DType: dt, Shape: append([]int64{}, shape...), Data: data}
 }

@@ -565,18 +565,7 @@ func depthwise2D(threads int, y, x, wt, bs []float32, N, C int, w *window, relu 
 
 // biasActivation adds b to every element of s, then applies Relu when relu is set.
 func biasActivation(s []float32, b float32, relu bool) {
-	switch {
-	case relu:
-		for i, v := range s {
-			// Clear negatives through the sign bit: branch-free and faster than max.
-			u := math.Float32bits(v + b)
-			s[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
-		}
-	case b != 0:
-		for i := range s {
-			s[i] += b
-		}
-	}
+	blas.BiasRelu(s, b, relu) // vectorized; negatives cleared through the sign bit
 }
 
 func convTransposeKernel(c *Call) ([]*Value, error) {
@@ -918,6 +907,10 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 	if W-KW+PL >= 0 {
 		inHi = max(inLo, min(OW, (W-KW+PL)/SW+1))
 	}
+	if isMax && KH == 2 && KW == 2 && SH == 2 && SW == 2 && PT == 0 && PL == 0 && W%2 == 0 && OW == W/2 && OH == H/2 {
+		maxPool2x2Planes(threads, y, x, planes, H, W)
+		return
+	}
 	parallel.For(threads, planes, max(1, 8192/max(1, on*KH*KW)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			src := x[p*inSize : (p+1)*inSize]
@@ -929,8 +922,13 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 				out := dst[oh*OW : (oh+1)*OW]
 				if isMax && h0 < h1 && inLo < inHi {
 					// Columns whose window lies inside the row: no clipping.
-					for h := h0; h < h1; h++ {
-						maxRow(out[inLo:inHi], src[h*W:(h+1)*W], inLo*SW-PL, SW, KW, h == h0)
+					if KH == 2 && KW == 2 && SW == 2 && h1-h0 == 2 {
+						start := inLo*SW - PL
+						blas.MaxPool2x2(out[inLo:inHi], src[h0*W+start:(h0+1)*W], src[(h0+1)*W+start:(h0+2)*W])
+					} else {
+						for h := h0; h < h1; h++ {
+							maxRow(out[inLo:inHi], src[h*W:(h+1)*W], inLo*SW-PL, SW, KW, h == h0)
+						}
 					}
 				}
 				for ow, cb := range cols {
@@ -967,6 +965,31 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 						n = padH * cb[2]
 					}
 					out[ow] = sum / float32(n)
+				}
+			}
+		}
+	})
+}
+
+// maxPool2x2Planes is a 2x2, stride-2 max pool without padding over planes of H x W
+// (W even): with no window crossing a row, the maxes of column pairs are one
+// vectorized pass over the whole contiguous input, then each output row is the max
+// of two adjacent rows of those. Small images (MNIST's 14 x 14) would otherwise spend
+// their time in per-row edges.
+func maxPool2x2Planes(threads int, y, x []float32, planes, H, W int) {
+	OW, OH := W/2, H/2
+	pairs := getScratch(planes * H * OW)
+	defer putScratch(pairs)
+	parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {
+		blas.MaxPool2x2(pairs[lo*H*OW:hi*H*OW], x[lo*H*W:hi*H*W], x[lo*H*W:hi*H*W])
+		for p := lo; p < hi; p++ {
+			src := pairs[p*H*OW : (p+1)*H*OW]
+			dst := y[p*OH*OW : (p+1)*OH*OW]
+			for oh := 0; oh < OH; oh++ {
+				r0, r1 := src[2*oh*OW:(2*oh+1)*OW], src[(2*oh+1)*OW:(2*oh+2)*OW]
+				out := dst[oh*OW : (oh+1)*OW]
+				for i := range out {
+					out[i] = max(r0[i], r1[i])
 				}
 			}
 		}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"unsafe"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -237,6 +239,19 @@ func quantizeLinearKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.mode == 0 && (outType == tensor.U8 || outType == tensor.I8) {
+		// Per tensor into 8 bits: straight into the output, no int32 staging.
+		out, err := c.allocRaw(outType, x.Shape)
+		if err != nil {
+			return nil, err
+		}
+		var z int32
+		if zs != nil {
+			z = zs[0]
+		}
+		quantize8(c.Threads(), out, xs, ss[0], z, lo, hi)
+		return []*Value{out}, nil
+	}
 	q := make([]int32, len(xs))
 	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
 		for i := a; i < b; i++ {
@@ -266,6 +281,23 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 	}
 	if zp != nil && zp.DType != x.DType {
 		return nil, fmt.Errorf("x %v and zero point %v differ in type", x, zp)
+	}
+	if (x.DType == tensor.U8 || x.DType == tensor.I8) && scale.DType == tensor.F32 {
+		if l, err := newQuantLayout(c, x, scale, c.Opset); err == nil && l.mode != 2 {
+			// 8-bit input, per tensor or per axis: read the bytes directly.
+			var zs []int32
+			if zp != nil {
+				if zs, err = ints32(zp); err != nil {
+					return nil, err
+				}
+			}
+			out, err := c.allocRaw(tensor.F32, x.Shape)
+			if err != nil {
+				return nil, err
+			}
+			dequantize8(c.Threads(), out.Data.([]float32), x, scale.Data.([]float32), zs, l)
+			return []*Value{out}, nil
+		}
 	}
 	xs, err := ints32(x)
 	if err != nil {
@@ -354,8 +386,11 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 type intMatmul struct {
 	m, n, k    int
 	aOff, bOff []int // per output batch: matrix index into A and B
-	batch      []int64
-	final      []int64 // output shape with rank-1 operand dims dropped
+	// packedB is B - zb as float32, packed per run of exactChunk rows, when B is a
+	// constant 2-D initializer (intWeights); nil otherwise.
+	packedB []*blas.PackedB
+	batch   []int64
+	final   []int64 // output shape with rank-1 operand dims dropped
 }
 
 func newIntMatmul(a, b []int64) (*intMatmul, error) {
@@ -427,6 +462,16 @@ func batchStrides(shape []int64, rank int) []int {
 // raw values are summed in saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
 	M, N, K := mm.m, mm.n, mm.k
+	if !sat && M*N*K >= 4096 {
+		mm.runExact(threads, acc, a, b, za, zb)
+		return
+	}
+	mm.runInt32(threads, acc, a, b, za, zb, sat)
+}
+
+// runInt32 is run in int32 arithmetic, one row of A at a time.
+func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) {
+	M, N, K := mm.m, mm.n, mm.k
 	parallel.For(threads, len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
 		bRow := make([]int32, N)
 		for r := lo; r < hi; r++ {
@@ -458,6 +503,91 @@ func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
 			}
 		}
 	})
+}
+
+// runExact is run without saturation through the float SGEMM, exactly
+// (intGemmExact): the operands minus their zero points become float32.
+func (mm *intMatmul) runExact(threads int, acc, a, b, za, zb []int32) {
+	M, N, K := mm.m, mm.n, mm.k
+	af, bf, tmp := getScratch(M*K), getScratch(K*N), getScratch(M*N)
+	defer putScratch(af)
+	defer putScratch(bf)
+	defer putScratch(tmp)
+	lastB := -1
+	if mm.packedB != nil {
+		lastB = 0 // never converted: the packed runs hold B
+	}
+	for bi := range mm.aOff {
+		A := a[mm.aOff[bi]*M*K:][:M*K]
+		for i := 0; i < M; i++ {
+			z := at(za, i)
+			row, dst := A[i*K:(i+1)*K], af[i*K:(i+1)*K]
+			for p, v := range row {
+				dst[p] = float32(v - z)
+			}
+		}
+		if mm.bOff[bi] != lastB {
+			lastB = mm.bOff[bi]
+			B := b[lastB*K*N:][:K*N]
+			for p := 0; p < K; p++ {
+				row, dst := B[p*N:(p+1)*N], bf[p*N:(p+1)*N]
+				if len(zb) == 1 {
+					z := zb[0]
+					for j, v := range row {
+						dst[j] = float32(v - z)
+					}
+					continue
+				}
+				for j, v := range row {
+					dst[j] = float32(v - zb[j])
+				}
+			}
+		}
+		dst := acc[bi*M*N : (bi+1)*M*N]
+		if mm.packedB == nil {
+			intGemmExact(threads, M, N, K, af, K, bf, N, dst, tmp)
+			continue
+		}
+		clear(dst)
+		for ci, p := range mm.packedB {
+			blas.SgemmPackedB(threads, false, M, 1, af[ci*exactChunk:], K, p, 0, tmp, N)
+			addRounded(threads, dst, tmp[:M*N])
+		}
+	}
+}
+
+// intWeights is a constant int8 B operand prepared once per session: B - zb packed
+// per run of exactChunk rows for SgemmPackedB, and the zero points it was made with.
+type intWeights struct {
+	zb     []int32
+	packed []*blas.PackedB
+}
+
+// preparePackedB sets mm.packedB from the node's constant B (input index bi) when
+// the call can use it: 2-D B, exact arithmetic, and the same zero points as when
+// it was packed.
+func (mm *intMatmul) preparePackedB(c *Call, bi int, b []int32, zb []int32, sat bool) {
+	if sat || len(mm.aOff) == 0 || mm.m*mm.n*mm.k < 4096 || len(c.Input(bi).Shape) != 2 {
+		return
+	}
+	K, N := mm.k, mm.n
+	w, ok := prepare(c, bi, func(*Value) *intWeights {
+		bf := make([]float32, K*N)
+		for p := 0; p < K; p++ {
+			for j := 0; j < N; j++ {
+				bf[p*N+j] = float32(b[p*N+j] - at(zb, j))
+			}
+		}
+		w := &intWeights{zb: slices.Clone(zb)}
+		for p0 := 0; p0 < K; p0 += exactChunk {
+			kc := min(exactChunk, K-p0)
+			w.packed = append(w.packed, blas.PackB(false, kc, N, bf[p0*N:], N))
+		}
+		return w
+	})
+	if ok && slices.Equal(w.zb, zb) {
+		mm.packedB = w.packed
+	}
 }
 
 // saturates reports whether a product of a and b saturates in pairs under the
@@ -506,6 +636,7 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	mm.preparePackedB(c, 1, bi, zb, saturates(c, a, b))
 	mm.run(c.Threads(), out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
 	return []*Value{View(out, mm.final)}, nil
 }
@@ -578,6 +709,7 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 	ai, _ := ints32(a)
 	bi, _ := ints32(b)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
+	mm.preparePackedB(c, 3, bi, zb, saturates(c, a, b))
 	mm.run(c.Threads(), acc, ai, bi, za, zb, saturates(c, a, b))
 	q := make([]int32, len(acc))
 	for r := 0; r < len(acc); r++ {
@@ -627,6 +759,25 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	Cg, Mg := C/G, M/G
 	kn, on, inSize := win.size(kernel), win.size(win.out), win.size(win.in)
 	rows := Cg * kn
+	outShape := append([]int64{int64(N), int64(M)}, win.out...)
+	if !sat || Cg == 1 && Mg == 1 {
+		if rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
+			// Each output is one dot product of at most exactChunk terms: the float
+			// convolution (packed weights, implicit im2col) computes it exactly.
+			y := make([]int32, N*M*on)
+			xf, wf, yf := getScratch(x.Len()), getScratch(w.Len()), getScratch(len(y))
+			defer putScratch(xf)
+			defer putScratch(wf)
+			defer putScratch(yf)
+			offsetFloats(xf, x, zx, x.Len())
+			offsetFloats(wf, w, zw, w.Len()/max(1, M))
+			convPacked(c.Threads(), yf, xf, nil, packConvWeights(wf, G, Mg, rows), N, C, M, G, win, false)
+			for i, v := range yf {
+				y[i] = int32(v)
+			}
+			return y, outShape, nil
+		}
+	}
 	xs, _ := ints32(x)
 	ws, _ := ints32(w)
 	xz := make([]int32, len(xs))
@@ -638,7 +789,6 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	for i, v := range ws {
 		wz[i] = v - at(zw, i/max(1, perFilter))
 	}
-	outShape := append([]int64{int64(N), int64(M)}, win.out...)
 	y := make([]int32, N*M*on)
 	taps := win.taps()
 	col := make([]int32, rows*on)
@@ -654,6 +804,16 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	}
 	inStr := stridesOf(win.in)
 	nd := len(win.in)
+	var colF, wF, tmpF []float32 // the exact float path (intGemmExact)
+	if !sat && Mg*on*rows >= 4096 {
+		colF, wF, tmpF = getScratch(rows*on), getScratch(len(wz)), getScratch(Mg*on)
+		defer putScratch(colF)
+		defer putScratch(wF)
+		defer putScratch(tmpF)
+		for i, v := range wz {
+			wF[i] = float32(v)
+		}
+	}
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
 			xg := xz[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
@@ -692,6 +852,13 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 					}
 				}
 			})
+			if !sat && Mg*on*rows >= 4096 {
+				for i, v := range col {
+					colF[i] = float32(v)
+				}
+				intGemmExact(c.Threads(), Mg, on, rows, wF[g*Mg*rows:], rows, colF, on, y[(n*M+g*Mg)*on:(n*M+(g+1)*Mg)*on], tmpF)
+				continue
+			}
 			parallel.For(c.Threads(), Mg, 1, func(lo, hi int) {
 				for m := lo; m < hi; m++ {
 					wr := wz[(g*Mg+m)*rows : (g*Mg+m+1)*rows]
@@ -777,8 +944,11 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
 		}
 		on := len(acc) / max(1, int(shape[0])*M)
-		for i := range acc {
-			acc[i] += bs[i/on%M]
+		for r := 0; r*on < len(acc) && on > 0; r++ {
+			b := bs[r%M]
+			for i := range acc[r*on : (r+1)*on] {
+				acc[r*on+i] += b
+			}
 		}
 	}
 	lo, hi, _ := quantRange(yType)
@@ -787,17 +957,32 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 	for m := range mult {
 		mult[m] = sx[0] * at(sw, m) / sy[0]
 	}
-	q := make([]int32, len(acc))
-	parallel.For(c.Threads(), len(acc), 16384, func(a, b int) {
-		for i := a; i < b; i++ {
-			q[i] = saturate(float32(acc[i])*mult[i/on%M], zy[0], lo, hi)
-		}
-	})
-	out, err := c.Alloc(yType, shape)
+	out, err := c.allocRaw(yType, shape)
 	if err != nil {
 		return nil, err
 	}
-	storeQuant(out, q)
+	if on == 0 {
+		return []*Value{out}, nil
+	}
+	// One run of on outputs per (image, channel): one multiplier each.
+	// float32(acc)*mult is rounded and clamped by blas.Quantize8 with a scale of 1
+	// (an exact division): the same values as saturate gives.
+	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(a, b int) {
+		tmp := getScratch(on)
+		defer putScratch(tmp)
+		for r := a; r < b; r++ {
+			k := mult[r%M]
+			for i, v := range acc[r*on : (r+1)*on] {
+				tmp[i] = float32(v) * k
+			}
+			switch d := out.Data.(type) {
+			case []uint8:
+				blas.Quantize8(d[r*on:(r+1)*on], tmp, 1, lo, hi, zy[0], false)
+			case []int8:
+				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d[r*on:]))), on), tmp, 1, lo, hi, zy[0], true)
+			}
+		}
+	})
 	return []*Value{out}, nil
 }
 
@@ -1009,4 +1194,72 @@ func dot32(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// quantize8 is QuantizeLinear per tensor into a uint8 or int8 out: saturate(x / s)
+// element by element, as the general path computes it.
+//
+// blas.Quantize8 clamps the quotient to [lo-z, hi-z] before rounding (the bounds are
+// integers, so that equals rounding then clamping), eight lanes at a time on AVX2.
+func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32) {
+	parallel.For(threads, len(xs), 16384, func(a, b int) {
+		switch d := out.Data.(type) {
+		case []uint8:
+			blas.Quantize8(d[a:b], xs[a:b], s, lo, hi, z, false)
+		case []int8:
+			blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d[a:b]))), b-a), xs[a:b], s, lo, hi, z, true)
+		}
+	})
+}
+
+// dequantize8 is DequantizeLinear of a uint8 or int8 x per tensor or per axis (l):
+// y = (x - z) * s with the parameters of each element's channel.
+func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l quantLayout) {
+	if len(y) == 0 {
+		return
+	}
+	// Runs of inner elements share one parameter (per tensor: runs of 4096).
+	inner, dim := l.inner, l.dim
+	if l.mode == 0 {
+		inner, dim = 4096, 1
+	}
+	runs := (len(y) + inner - 1) / inner
+	parallel.For(threads, runs, max(1, 16384/inner), func(a, b int) {
+		for r := a; r < b; r++ {
+			p := r % dim
+			s := ss[p]
+			var z float32
+			if zs != nil {
+				z = float32(zs[p])
+			}
+			lo, hi := r*inner, min((r+1)*inner, len(y))
+			dst := y[lo:hi]
+			switch d := x.Data.(type) {
+			case []uint8:
+				for i, v := range d[lo:hi] {
+					dst[i] = (float32(v) - z) * s
+				}
+			case []int8:
+				for i, v := range d[lo:hi] {
+					dst[i] = (float32(v) - z) * s
+				}
+			}
+		}
+	})
+}
+
+// offsetFloats sets dst[i] = x[i] - z[i/run] for a uint8 or int8 x: the operand of
+// the exact float path with its zero point (one per run of values) taken out.
+func offsetFloats(dst []float32, x *Value, z []int32, run int) {
+	run = max(run, 1)
+	switch d := x.Data.(type) {
+	case []uint8:
+		for i, v := range d {
+			dst[i] = float32(int32(v) - at(z, i/run))
+		}
+	case []int8:
+		for i, v := range d {
+			dst[i] = float32(int32(v) - at(z, i/run))
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/parallel"
@@ -68,6 +69,9 @@ type Options struct {
 	// the kernels' parallel loops); 0 means GOMAXPROCS. Outputs are identical for
 	// every thread count.
 	Threads int
+	// Profile records the wall time of every node's kernel over all Runs, for
+	// Session.Profile (a few hundred nanoseconds per node and Run).
+	Profile bool
 }
 
 // DefaultMaxIterations is the default Options.MaxIterations.
@@ -88,7 +92,8 @@ type Session struct {
 	maxElements   int64
 	maxIterations int64
 	intArith      IntArith
-	threads       int // Options.Threads as given; 0 means GOMAXPROCS
+	threads       int       // Options.Threads as given; 0 means GOMAXPROCS
+	prof          *profiler // nil unless Options.Profile
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -113,6 +118,9 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(budget), budget: budget,
 		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith,
 		threads: max(opts.Threads, 0)}
+	if opts.Profile {
+		s.prof = &profiler{nodes: map[*Node]*NodeProfile{}}
+	}
 	budget.pool = s.pool
 	if s.maxElements <= 0 {
 		s.maxElements = DefaultMaxElements
@@ -462,6 +470,10 @@ func (e *env) lookup(name string) (*Value, bool) {
 // returned values belong to the caller.
 func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string]*Value, error) {
 	g := s.graph
+	if s.prof != nil {
+		start := time.Now()
+		defer func() { s.prof.run(time.Since(start)) }()
+	}
 	e := &env{vals: map[string]*Value{}, run: &runState{}}
 	for _, in := range g.Inputs {
 		v, ok := inputs[in.Name]
@@ -558,9 +570,16 @@ func (s *Session) runGraph(ctx context.Context, g *Graph, e *env) ([]*Value, err
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		var t0 time.Time
+		if s.prof != nil {
+			t0 = time.Now()
+		}
 		outs, err := s.callNode(ctx, n, e)
 		if err != nil {
 			return nil, err
+		}
+		if s.prof != nil {
+			s.prof.node(n, time.Since(t0))
 		}
 		for i, o := range n.Outputs {
 			if o == "" {

@@ -37,6 +37,12 @@ type result struct {
 	TimesMs    []float64 `json:"times_ms"`
 	MedianMs   float64   `json:"median_ms"`
 	CPUMs      float64   `json:"cpu_ms"` // process CPU time per timed run, all threads
+	// WeightBytes is the initializers' data; PeakTensorBytes the most the session's
+	// tensors held at once (runtime.Session.PeakMemory: weights, activations, pooled
+	// buffers); MaxRSSBytes the process's peak resident set (getrusage).
+	WeightBytes     int64 `json:"weight_bytes"`
+	PeakTensorBytes int64 `json:"peak_tensor_bytes"`
+	MaxRSSBytes     int64 `json:"max_rss_bytes"`
 
 	Inputs map[string]string `json:"inputs,omitempty"`
 }
@@ -122,6 +128,16 @@ func run() error {
 		res.TimesMs = append(res.TimesMs, ms(time.Since(t0)))
 	}
 	res.CPUMs = ms(cpuTime()-cpu0) / float64(*runs)
+	for _, v := range sess.Graph().Initializers {
+		if v.Kind == runtime.KindTensor {
+			res.WeightBytes += int64(v.Len()) * int64(max(v.DType.TypeSize(), 1))
+		}
+	}
+	res.PeakTensorBytes = sess.PeakMemory()
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		res.MaxRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
+	}
 	sorted := slices.Sorted(slices.Values(res.TimesMs))
 	if n := len(sorted); n%2 == 1 {
 		res.MedianMs = sorted[n/2]

@@ -88,6 +88,9 @@ func BenchmarkSgemmPackedA(b *testing.B) {
 
 // BenchmarkSgemmConv runs ResNet-18's 3x3 stride-1 convolutions (batch 1) through
 // SgemmConv, gathering im2col columns while packing.
+//
+// On the 2-core AMD EPYC (Zen 4) dev VM at one thread, loaded: about 75-90 GFLOP per
+// CPU-second (conv2 75, conv3 85, conv4 80, conv5 70).
 func BenchmarkSgemmConv(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range []struct {
@@ -105,6 +108,31 @@ func BenchmarkSgemmConv(b *testing.B) {
 					SgemmConv(threads, w, 1, x, g, 0, z, n)
 				}
 				reportGFLOPS(b, m, n, k, cpu0)
+			})
+		}
+	}
+}
+
+// BenchmarkSgemmKernels compares the micro-kernels this CPU runs on the ResNet-18
+// convolution shapes at one thread, with A packed once (as Conv does). On the 2-core
+// AMD EPYC (Zen 4) dev VM, loaded (GFLOP per CPU-second, best of 3): avx512-16x16
+// conv3 87, conv4 85, conv5 71; avx2-6x16 conv3 90, conv4 88, conv5 74: packing and
+// the 49-column edge of conv5, not the micro-kernel (111), bound these products.
+func BenchmarkSgemmKernels(b *testing.B) {
+	saved := kernel
+	defer func() { kernel = saved }()
+	for _, k := range append(cpuKernels(), genericKernel) {
+		kernel = k
+		for _, s := range benchShapes[3:] {
+			b.Run(fmt.Sprintf("%s/%s", k.name, s.name), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				x, y, z := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n), make([]float32, s.m*s.n)
+				p := PackA(false, s.m, s.k, x, s.k)
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					SgemmPackedA(1, p, false, s.n, 1, y, s.n, 0, z, s.n)
+				}
+				reportGFLOPS(b, s.m, s.n, s.k, cpu0)
 			})
 		}
 	}

@@ -111,7 +111,9 @@ func check(t *testing.T, r *rand.Rand, tc gemmCase) {
 	compare("SgemmPackedA", c)
 }
 
-func TestSgemmSmallShapes(t *testing.T) {
+func TestSgemmSmallShapes(t *testing.T) { eachKernel(t, testSgemmSmallShapes) }
+
+func testSgemmSmallShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	sizes := []int{1, 2, 3, 5, 6, 7, 11, 15, 16, 17, 31, 33, 47, 64, 70}
 	for _, ta := range []bool{false, true} {
@@ -129,7 +131,9 @@ func TestSgemmSmallShapes(t *testing.T) {
 	}
 }
 
-func TestSgemmEveryDim(t *testing.T) {
+func TestSgemmEveryDim(t *testing.T) { eachKernel(t, testSgemmEveryDim) }
+
+func testSgemmEveryDim(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for d := 1; d <= 70; d++ {
 		t.Run(fmt.Sprint(d), func(t *testing.T) {
@@ -140,7 +144,9 @@ func TestSgemmEveryDim(t *testing.T) {
 	}
 }
 
-func TestSgemmAlphaBeta(t *testing.T) {
+func TestSgemmAlphaBeta(t *testing.T) { eachKernel(t, testSgemmAlphaBeta) }
+
+func testSgemmAlphaBeta(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, ab := range []struct {
 		alpha, beta float32
@@ -153,7 +159,9 @@ func TestSgemmAlphaBeta(t *testing.T) {
 	}
 }
 
-func TestSgemmLarge(t *testing.T) {
+func TestSgemmLarge(t *testing.T) { eachKernel(t, testSgemmLarge) }
+
+func testSgemmLarge(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	shapes := []struct{ m, n, k int }{
 		{300, 257, 513}, {64, 4100, 40}, {145, 49, 600}, {1, 5000, 3}, {600, 1, 300}, {200, 300, 0},
@@ -267,10 +275,27 @@ func TestSgemmThreadsAgree(t *testing.T) {
 	}
 }
 
+// eachKernel runs test once per micro-kernel this CPU can run (the assembly ones
+// and the portable one), so every path is checked against the naive product
+// whichever kernel init chose.
+func eachKernel(t *testing.T, test func(t *testing.T)) {
+	saved := kernel
+	defer func() { kernel = saved }()
+	for _, k := range append(cpuKernels(), genericKernel) {
+		kernel = k
+		t.Run(k.name, test)
+	}
+}
+
 func TestKernelSelected(t *testing.T) {
 	t.Logf("kernel %s", Kernel())
-	if kernel.mr*kernel.nr > len(workspace{}.tile) || gemmMC%kernel.mr != 0 || gemmNC%kernel.nr != 0 {
-		t.Fatalf("kernel %s (%dx%d) does not fit the blocking", kernel.name, kernel.mr, kernel.nr)
+	if ks := cpuKernels(); len(ks) > 0 && kernel.name != ks[0].name {
+		t.Errorf("kernel %s selected, the CPU runs %s", kernel.name, ks[0].name)
+	}
+	for _, k := range append(cpuKernels(), genericKernel) {
+		if k.mr*k.nr > len(workspace{}.tile) || gemmMC%k.mr != 0 || gemmNC%k.nr != 0 {
+			t.Errorf("kernel %s (%dx%d) does not fit the blocking", k.name, k.mr, k.nr)
+		}
 	}
 }
 

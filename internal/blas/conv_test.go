@@ -39,7 +39,9 @@ func convGeom(c, h, w, kh, kw, s, d, pad int) Conv2D {
 	return g
 }
 
-func TestSgemmConv(t *testing.T) {
+func TestSgemmConv(t *testing.T) { eachKernel(t, testSgemmConv) }
+
+func testSgemmConv(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, tc := range []struct {
 		name string

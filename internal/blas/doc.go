@@ -6,9 +6,12 @@
 // It follows the BLIS/GotoBLAS structure. op(B) is packed in kc x nc blocks of
 // nr-column panels (kc = 256, nc = 4096) and op(A) in mc x kc blocks of mr-row strips
 // (mc = 144); a register-tiled mr x nr micro-kernel multiplies one strip by one panel.
-// On amd64 with AVX2 and FMA the micro-kernel is Go assembly with a 6x16 tile (twelve
-// YMM accumulators, VFMADD231PS; a 6x8 variant for narrow right edges); elsewhere, or with the purego build tag, a portable
-// 4x4 Go kernel is used. The choice is made once at init with golang.org/x/sys/cpu;
+// On amd64 the micro-kernel is Go assembly: with AVX-512F a 16x16 tile (sixteen ZMM
+// accumulators, FMAs with embedded broadcasts of A), else with AVX2 and FMA a 6x16
+// tile (twelve YMM accumulators, VFMADD231PS; a 6x8 variant for narrow right edges);
+// elsewhere, or with the purego build tag, a portable 4x4 Go kernel is used. The
+// tests run every kernel the CPU has against the naive product. The choice is made
+// once at init with golang.org/x/sys/cpu;
 // Kernel names it. Partial tiles at the right and bottom edges are computed into a
 // scratch tile and merged, so the kernel never reads or writes outside C.
 //

@@ -31,7 +31,8 @@ type runOutput struct {
 func newRunCmd(e *env) *cobra.Command {
 	var in runInputs
 	var out string
-	var asJSON, force bool
+	var asJSON, force, profile bool
+	var runs, warmup, profileTop int
 	var opts runtime.Options
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -44,7 +45,11 @@ output; --output writes them all to an .npz file.
 Models are untrusted: every tensor the run allocates is charged to a memory budget
 (half of the RAM or of the process's memory limit, whichever is smaller), Loop and
 Scan iterations are counted against --max-iterations over all nesting levels, and
---timeout stops a run that takes too long. Exceeding any of them is an error (exit 1).`,
+--timeout stops a run that takes too long. Exceeding any of them is an error (exit 1).
+
+--profile prints where the time went, per operator type and per node (calls, total
+milliseconds, share of the run), as ONNX Runtime's profiler summarizes it; --runs
+repeats the run (the outputs are those of the last run) after --warmup untimed runs.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := e.ctx
@@ -55,6 +60,10 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 			}
 			opts.MaxMemory = e.maxMemory.runtimeBytes()
 			opts.Threads = e.threads
+			opts.Profile = profile
+			if runs < 1 || warmup < 0 {
+				return usageError{fmt.Errorf("--runs must be at least 1 and --warmup at least 0")}
+			}
 			s, _, err := loadSessionOptions(a[0], &opts)
 			if err != nil {
 				return err
@@ -63,12 +72,20 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 			if err != nil {
 				return err
 			}
-			start := time.Now()
-			res, err := s.Run(ctx, set.values)
-			if err != nil {
-				return explainShapes(err, set)
+			for range warmup {
+				if _, err := s.Run(ctx, set.values); err != nil {
+					return explainShapes(err, set)
+				}
 			}
-			elapsed := time.Since(start)
+			s.ResetProfile()
+			var res map[string]*runtime.Value
+			start := time.Now()
+			for range runs {
+				if res, err = s.Run(ctx, set.values); err != nil {
+					return explainShapes(err, set)
+				}
+			}
+			elapsed := time.Since(start) / time.Duration(runs)
 			var tensors []*tensor.Tensor
 			var rows []runOutput
 			for _, info := range s.Outputs() {
@@ -104,9 +121,17 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 				}
 			}
 			if asJSON {
-				return writeJSON(e.stdout, map[string]any{"model": a[0], "inputs": set.source, "seconds": elapsed.Seconds(), "outputs": rows})
+				j := map[string]any{"model": a[0], "inputs": set.source, "seconds": elapsed.Seconds(), "outputs": rows}
+				if p := s.Profile(); p != nil {
+					j["profile"] = profileJSON(p)
+				}
+				return writeJSON(e.stdout, j)
 			}
-			fmt.Fprintf(e.stdout, "%s on %s inputs: %d outputs in %v\n", a[0], set.source, len(rows), elapsed.Round(time.Microsecond))
+			per := ""
+			if runs > 1 {
+				per = fmt.Sprintf(" (mean of %d runs)", runs)
+			}
+			fmt.Fprintf(e.stdout, "%s on %s inputs: %d outputs in %v%s\n", a[0], set.source, len(rows), elapsed.Round(time.Microsecond), per)
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "OUTPUT\tDTYPE\tSHAPE\tMIN\tMAX\tMEAN\tARGMAX")
 			for _, r := range rows {
@@ -120,6 +145,10 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 			if out != "" {
 				fmt.Fprintf(e.stdout, "outputs written to %s\n", out)
 			}
+			if p := s.Profile(); p != nil {
+				fmt.Fprintf(e.stdout, "\nprofile of %d runs (%d threads):\n", p.Runs, s.Threads())
+				return p.WriteTable(e.stdout, profileTop)
+			}
 			return nil
 		},
 	}
@@ -129,6 +158,10 @@ Scan iterations are counted against --max-iterations over all nesting levels, an
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing --output file")
 	cmd.Flags().Int64Var(&opts.MaxIterations, "max-iterations", runtime.DefaultMaxIterations, "most Loop and Scan iterations one run may take, summed over nesting levels")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "stop the run after this long (0: no limit)")
+	cmd.Flags().BoolVar(&profile, "profile", false, "print the time per operator type and per node")
+	cmd.Flags().IntVar(&profileTop, "profile-top", 20, "nodes listed by --profile (0: all)")
+	cmd.Flags().IntVar(&runs, "runs", 1, "timed runs (the time printed is their mean)")
+	cmd.Flags().IntVar(&warmup, "warmup", 0, "untimed runs before the timed ones")
 	return cmd
 }
 
@@ -174,4 +207,17 @@ func summarizeOutput(name string, v *runtime.Value) (runOutput, error) {
 		}
 	}
 	return r, nil
+}
+
+// profileJSON is a runtime.Profile in milliseconds, for --json.
+func profileJSON(p *runtime.Profile) map[string]any {
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	var types, nodes []map[string]any
+	for _, o := range p.ByOpType() {
+		types = append(types, map[string]any{"op_type": o.OpType, "nodes": o.Nodes, "calls": o.Calls, "total_ms": ms(o.Time)})
+	}
+	for _, n := range p.Nodes {
+		nodes = append(nodes, map[string]any{"node": n.Node, "op_type": n.OpType, "calls": n.Calls, "total_ms": ms(n.Time)})
+	}
+	return map[string]any{"runs": p.Runs, "total_ms": ms(p.Total), "op_types": types, "nodes": nodes}
 }

@@ -1,0 +1,54 @@
+package blas
+
+import "math"
+
+// BiasRelu adds b to every element of s and, with relu, clears the negative results
+// through their sign bit (a NaN with the sign bit set becomes 0, as in the runtime's
+// scalar Relu). It is the epilogue of a convolution or Gemm, vectorized on amd64.
+func BiasRelu(s []float32, b float32, relu bool) {
+	if !relu && b == 0 {
+		return
+	}
+	done := biasReluVec(s, b, relu)
+	s = s[done:]
+	if relu {
+		for i, v := range s {
+			u := math.Float32bits(v + b)
+			s[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+		}
+		return
+	}
+	for i := range s {
+		s[i] += b
+	}
+}
+
+// MaxPool2x2 sets out[i] to the max of r0[2i], r0[2i+1], r1[2i], r1[2i+1]: a 2x2,
+// stride-2 max pool over two input rows. A NaN in a window makes its max NaN.
+// r0 and r1 hold at least 2*len(out) values.
+func MaxPool2x2(out, r0, r1 []float32) {
+	r0, r1 = r0[:2*len(out)], r1[:2*len(out)]
+	done := maxPool2x2Vec(out, r0, r1)
+	for i := done; i < len(out); i++ {
+		out[i] = max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
+	}
+}
+
+// Quantize8 sets dst[i] to src[i]/s rounded half to even, clamped to [lo-z, hi-z]
+// first, plus z: QuantizeLinear into 8 bits (dst holds int8 bit patterns when
+// signed). lo, hi and z are integers with lo <= z <= hi inside the 8-bit type's
+// range; a NaN quotient gives z. src holds at least len(dst) values.
+func Quantize8(dst []byte, src []float32, s float32, lo, hi, z int32, signed bool) {
+	src = src[:len(dst)]
+	flo, fhi, fz := float32(lo-z), float32(hi-z), float32(z)
+	done := quantize8Vec(dst, src, s, flo, fhi, fz, signed)
+	const magic = 12582912 // 1.5 * 2^23: adding and subtracting it rounds half to even
+	for i := done; i < len(dst); i++ {
+		r := src[i] / s
+		if r != r {
+			r = 0
+		}
+		r = min(max(r, flo), fhi)
+		dst[i] = byte(int32((r + magic) - magic + fz))
+	}
+}

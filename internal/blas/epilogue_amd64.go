@@ -1,0 +1,88 @@
+//go:build amd64 && !purego
+
+package blas
+
+import "golang.org/x/sys/cpu"
+
+// biasReluAVX2 is BiasRelu on the first n values at p; n is a multiple of 16.
+//
+//go:noescape
+func biasReluAVX2(p *float32, n int, b float32, relu bool)
+
+var haveAVX2 = cpu.X86.HasAVX2
+
+// biasReluVec runs the vector epilogue over a prefix of s and returns its length.
+func biasReluVec(s []float32, b float32, relu bool) int {
+	n := len(s) &^ 15
+	if n == 0 || !haveAVX2 {
+		return 0
+	}
+	biasReluAVX2(&s[0], n, b, relu)
+	return n
+}
+
+// maxPool2x2AVX2 is MaxPool2x2 on the first n outputs; n is a multiple of 8.
+//
+//go:noescape
+func maxPool2x2AVX2(out, r0, r1 *float32, n int)
+
+// maxPool2x2Vec runs the vector pool over a prefix of out and returns its length.
+func maxPool2x2Vec(out, r0, r1 []float32) int {
+	n := len(out) &^ 7
+	if n == 0 || !haveAVX2 {
+		return 0
+	}
+	_, _ = r0[2*n-1], r1[2*n-1]
+	maxPool2x2AVX2(&out[0], &r0[0], &r1[0], n)
+	return n
+}
+
+// expShiftedAVX2 is ExpShifted on the first n values; n is a multiple of 8.
+//
+//go:noescape
+func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
+
+var haveFMA = cpu.X86.HasFMA
+
+func expShiftedVec(dst, src []float32, shift float32) (int, float32) {
+	n := len(dst) &^ 7
+	if n == 0 || !haveAVX2 || !haveFMA {
+		return 0, 0
+	}
+	_ = src[n-1]
+	return n, expShiftedAVX2(&dst[0], &src[0], n, shift)
+}
+
+// expConsts are the constants of the vector exp, each repeated over eight lanes.
+//
+//lint:ignore U1000 read by expShiftedAVX2
+var expConsts = func() (c [12][8]float32) {
+	vals := [12]float32{
+		1.44269504088896341,       // log2(e)
+		0.693145751953125,         // ln2, high bits
+		1.42860682030941723212e-6, // ln2, low bits
+		-87.33654,                 // below: exp is 0 in float32 (normal)
+		1, 1, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040,
+	}
+	for i, v := range vals {
+		for j := range c[i] {
+			c[i][j] = v
+		}
+	}
+	return c
+}()
+
+// quantize8AVX2 is Quantize8 on the first n values; n is a multiple of 8.
+//
+//go:noescape
+func quantize8AVX2(dst *byte, src *float32, n int, s, lo, hi, z float32, signed bool)
+
+func quantize8Vec(dst []byte, src []float32, s, lo, hi, z float32, signed bool) int {
+	n := len(dst) &^ 7
+	if n == 0 || !haveAVX2 {
+		return 0
+	}
+	_ = src[n-1]
+	quantize8AVX2(&dst[0], &src[0], n, s, lo, hi, z, signed)
+	return n
+}

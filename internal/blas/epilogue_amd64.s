@@ -1,0 +1,184 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func biasReluAVX2(p *float32, n int, b float32, relu bool)
+TEXT ·biasReluAVX2(SB), NOSPLIT, $0-21
+	MOVQ         p+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS b+16(FP), Y0
+	MOVBLZX      relu+20(FP), AX
+	TESTQ        AX, AX
+	JEQ          addloop
+
+reluloop:
+	CMPQ    CX, $16
+	JLT     done
+	VADDPS  (DI), Y0, Y1
+	VADDPS  32(DI), Y0, Y2
+	VPSRAD  $31, Y1, Y3
+	VPSRAD  $31, Y2, Y4
+	VPANDN  Y1, Y3, Y1 // Y1 &^ sign mask
+	VPANDN  Y2, Y4, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     reluloop
+
+addloop:
+	CMPQ    CX, $16
+	JLT     done
+	VADDPS  (DI), Y0, Y1
+	VADDPS  32(DI), Y0, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     addloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func maxPool2x2AVX2(out, r0, r1 *float32, n int)
+// MAXPS returns its second operand when either is NaN, so an unordered-compare mask
+// (all ones, itself a NaN) is ORed in after each max.
+TEXT ·maxPool2x2AVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), DX
+	MOVQ n+24(FP), CX
+
+poolloop:
+	CMPQ    CX, $8
+	JLT     pooldone
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS (DX), Y2
+	VMOVUPS 32(DX), Y3
+	VCMPPS  $3, Y2, Y0, Y4
+	VCMPPS  $3, Y3, Y1, Y5
+	VMAXPS  Y2, Y0, Y0
+	VMAXPS  Y3, Y1, Y1
+	VORPS   Y4, Y0, Y0
+	VORPS   Y5, Y1, Y1
+	VSHUFPS $0x88, Y1, Y0, Y2 // even columns: a0 a2 b0 b2 | a4 a6 b4 b6
+	VSHUFPS $0xDD, Y1, Y0, Y3 // odd columns
+	VCMPPS  $3, Y3, Y2, Y4
+	VMAXPS  Y3, Y2, Y2
+	VORPS   Y4, Y2, Y2
+	VPERMPD $0xD8, Y2, Y2     // 64-bit pairs back in order
+	VMOVUPS Y2, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     poolloop
+
+pooldone:
+	VZEROUPPER
+	RET
+
+// func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
+// x = max(src - shift, -87.33654) (a NaN stays), n = round(x*log2e),
+// r = x - n*ln2 (in two parts), p = sum r^i/i! for i <= 7, result p * 2^n, or 0 where
+// src - shift was below the bound. n is in [-126, 0] for x <= 0.
+TEXT ·expShiftedAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y12
+	VXORPS       Y13, Y13, Y13 // sum
+	VXORPS       Y6, Y6, Y6    // zero
+	MOVL         $127, AX
+	MOVQ         AX, X7
+	VPBROADCASTD X7, Y7
+	VMOVUPS      ·expConsts+96(SB), Y11 // lower bound
+
+exploop:
+	CMPQ        CX, $8
+	JLT         expdone
+	VMOVUPS     (SI), Y0
+	VSUBPS      Y12, Y0, Y0
+	VCMPPS      $5, Y11, Y0, Y5 // not less than the bound (true for NaN)
+	VMAXPS      Y0, Y11, Y1     // NaN in Y0 propagates
+	VMINPS      Y1, Y6, Y1      // x <= 0
+	VMULPS      ·expConsts+0(SB), Y1, Y2
+	VROUNDPS    $0, Y2, Y2
+	VFNMADD231PS ·expConsts+32(SB), Y2, Y1
+	VFNMADD231PS ·expConsts+64(SB), Y2, Y1
+	VMOVUPS     ·expConsts+352(SB), Y3
+	VFMADD213PS ·expConsts+320(SB), Y1, Y3
+	VFMADD213PS ·expConsts+288(SB), Y1, Y3
+	VFMADD213PS ·expConsts+256(SB), Y1, Y3
+	VFMADD213PS ·expConsts+224(SB), Y1, Y3
+	VFMADD213PS ·expConsts+192(SB), Y1, Y3
+	VFMADD213PS ·expConsts+160(SB), Y1, Y3
+	VFMADD213PS ·expConsts+128(SB), Y1, Y3
+	VCVTPS2DQ   Y2, Y4
+	VPADDD      Y7, Y4, Y4
+	VPSLLD      $23, Y4, Y4
+	VMULPS      Y4, Y3, Y3
+	VANDPS      Y5, Y3, Y3
+	VMOVUPS     Y3, (DI)
+	VADDPS      Y3, Y13, Y13
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         exploop
+
+expdone:
+	VEXTRACTF128 $1, Y13, X0
+	VADDPS       X0, X13, X13
+	VHADDPS      X13, X13, X13
+	VHADDPS      X13, X13, X13
+	VMOVSS       X13, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func quantize8AVX2(dst *byte, src *float32, n int, s, lo, hi, z float32, signed bool)
+// dst[i] = round_half_even(clamp(src[i]/s, lo, hi)) + z as a byte (int8 when signed);
+// a NaN quotient gives z. n is a multiple of 8.
+TEXT ·quantize8AVX2(SB), NOSPLIT, $0-41
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y8
+	VBROADCASTSS lo+28(FP), Y9
+	VBROADCASTSS hi+32(FP), Y10
+	VBROADCASTSS z+36(FP), Y11
+	MOVBLZX      signed+40(FP), AX
+
+qloop:
+	CMPQ         CX, $8
+	JLT          qdone
+	VMOVUPS      (SI), Y0
+	VDIVPS       Y8, Y0, Y0
+	VCMPPS       $3, Y0, Y0, Y1 // NaN lanes
+	VANDNPS      Y0, Y1, Y0     // become 0
+	VMAXPS       Y9, Y0, Y0
+	VMINPS       Y10, Y0, Y0
+	VROUNDPS     $0, Y0, Y0
+	VADDPS       Y11, Y0, Y0
+	VCVTPS2DQ    Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW    X1, X0, X0
+	TESTQ        AX, AX
+	JNE          qsigned
+	VPACKUSWB    X0, X0, X0
+	JMP          qstore
+
+qsigned:
+	VPACKSSWB X0, X0, X0
+
+qstore:
+	MOVQ X0, (DI)
+	ADDQ $32, SI
+	ADDQ $8, DI
+	SUBQ $8, CX
+	JMP  qloop
+
+qdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,148 @@
+package blas
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBiasRelu compares BiasRelu with the scalar definition bit for bit, NaNs and
+// signed zeros included, for lengths around the vector width.
+func TestBiasRelu(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	specials := []float32{float32(math.NaN()), -float32(math.NaN()), float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1))}
+	for n := 0; n < 70; n++ {
+		for _, relu := range []bool{false, true} {
+			for _, b := range []float32{0, 0.5, -1} {
+				s := randSlice(r, n)
+				for i := range s {
+					if r.IntN(4) == 0 {
+						s[i] = specials[r.IntN(len(specials))]
+					}
+				}
+				want := append([]float32(nil), s...)
+				for i, v := range want {
+					switch {
+					case !relu && b == 0: // nothing to do: -0 stays -0
+					case relu:
+						u := math.Float32bits(v + b)
+						want[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+					default:
+						want[i] = v + b
+					}
+				}
+				BiasRelu(s, b, relu)
+				for i := range s {
+					if math.Float32bits(s[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(s[i])) && math.IsNaN(float64(want[i]))) {
+						t.Fatalf("n=%d relu=%v b=%v: [%d] = %v, want %v", n, relu, b, i, s[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkBiasRelu: 1 MiB of floats, L2-resident. On the 2-core AMD EPYC (Zen 4)
+// dev VM, loaded: 35 GB/s at one thread (the scalar Go loop it replaces: about 1.3).
+func BenchmarkBiasRelu(b *testing.B) {
+	s := randSlice(rand.New(rand.NewPCG(1, 2)), 1<<18)
+	b.SetBytes(4 << 18)
+	for b.Loop() {
+		BiasRelu(s, 0.25, true)
+	}
+}
+
+// TestMaxPool2x2 compares MaxPool2x2 with the scalar definition, NaNs included.
+func TestMaxPool2x2(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < 40; n++ {
+		r0, r1 := randSlice(r, 2*n+3), randSlice(r, 2*n+3)
+		for i := range r0 {
+			if r.IntN(10) == 0 {
+				r0[i] = float32(math.NaN())
+			}
+			if r.IntN(10) == 0 {
+				r1[i] = float32(math.Inf(-1))
+			}
+		}
+		out := make([]float32, n)
+		MaxPool2x2(out, r0, r1)
+		for i := range out {
+			want := max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
+			if math.IsNaN(float64(want)) != math.IsNaN(float64(out[i])) || !math.IsNaN(float64(want)) && out[i] != want {
+				t.Fatalf("n=%d: out[%d] = %v, want %v", n, i, out[i], want)
+			}
+		}
+	}
+}
+
+// BenchmarkMaxPool2x2: two rows of 4096 inputs. On the 2-core AMD EPYC (Zen 4) dev VM,
+// loaded: 43 GB/s of input at one thread.
+func BenchmarkMaxPool2x2(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	r0, r1, out := randSlice(r, 4096), randSlice(r, 4096), make([]float32, 2048)
+	b.SetBytes(2 * 4 * 4096)
+	for b.Loop() {
+		MaxPool2x2(out, r0, r1)
+	}
+}
+
+// TestExpShifted compares ExpShifted with math.Exp (relative error 1e-6) on the
+// Softmax range, below the underflow bound, -Inf and NaN, and checks the sum.
+func TestExpShifted(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n < 100; n++ {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = -r.Float32() * 100
+			switch r.IntN(20) {
+			case 0:
+				src[i] = float32(math.NaN())
+			case 1:
+				src[i] = float32(math.Inf(-1))
+			case 2:
+				src[i] = 0
+			case 3:
+				src[i] = -87.3
+			}
+		}
+		shift := float32(0.25)
+		for i := range src {
+			src[i] += shift
+		}
+		dst := make([]float32, n)
+		exp := func(x float32) float32 { return float32(math.Exp(float64(x))) }
+		sum := ExpShifted(dst, src, shift, exp)
+		var want float64
+		for i, x := range src {
+			w := math.Exp(float64(x - shift))
+			if math.IsNaN(w) != math.IsNaN(float64(dst[i])) || !math.IsNaN(w) && math.Abs(float64(dst[i])-w) > 1e-6*w+1e-37 {
+				t.Fatalf("n=%d: exp(%v) = %v, want %v", n, x-shift, dst[i], w)
+			}
+			want += w
+		}
+		if !math.IsNaN(want) && math.Abs(float64(sum)-want) > 1e-5*want {
+			t.Fatalf("n=%d: sum %v, want %v", n, sum, want)
+		}
+	}
+}
+
+// BenchmarkExpShifted: one attention row of 128 scores. On the 2-core AMD EPYC (Zen 4)
+// dev VM, loaded: 555-780 ns per row, against 5600-7300 for a math.Exp loop.
+func BenchmarkExpShifted(b *testing.B) {
+	src, dst := randSlice(rand.New(rand.NewPCG(1, 2)), 128), make([]float32, 128)
+	exp := func(x float32) float32 { return float32(math.Exp(float64(x))) }
+	for b.Loop() {
+		ExpShifted(dst, src, 1, exp)
+	}
+}
+
+// BenchmarkQuantize8: QuantizeLinear of 64K floats into uint8. On the 2-core AMD EPYC
+// (Zen 4) dev VM, loaded: 2.7-3.7 GB/s of float input at one thread (VDIVPS-bound).
+func BenchmarkQuantize8(b *testing.B) {
+	src, dst := randSlice(rand.New(rand.NewPCG(1, 2)), 1<<16), make([]byte, 1<<16)
+	b.SetBytes(4 << 16)
+	for b.Loop() {
+		Quantize8(dst, src, 0.01, 0, 255, 128, false)
+	}
+}
