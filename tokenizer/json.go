@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,14 +13,62 @@ import (
 // tokenizerJSON is the part of a Hugging Face tokenizer.json that GGUF needs.
 type tokenizerJSON struct {
 	AddedTokens   []addedToken    `json:"added_tokens"`
+	Normalizer    *normalizer     `json:"normalizer"`
 	PreTokenizer  *preTokenizer   `json:"pre_tokenizer"`
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Model         struct {
-		Type   string           `json:"type"`
-		Vocab  json.RawMessage  `json:"vocab"`
-		Merges json.RawMessage  `json:"merges"`
-		vocab  map[string]int64 // parsed Vocab
+		Type         string           `json:"type"`
+		Vocab        json.RawMessage  `json:"vocab"`
+		Merges       json.RawMessage  `json:"merges"`
+		ByteFallback bool             `json:"byte_fallback"`
+		UnkID        *int64           `json:"unk_id"`
+		UnkToken     *string          `json:"unk_token"`
+		vocab        map[string]int64 // parsed Vocab (BPE, WordPiece)
+		unigram      []unigramPiece   // parsed Vocab (Unigram)
 	} `json:"model"`
+}
+
+type unigramPiece struct {
+	Piece string
+	Score float64
+}
+
+func (u *unigramPiece) UnmarshalJSON(b []byte) error {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(b, &pair); err != nil {
+		return err
+	}
+	if len(pair) != 2 {
+		return fmt.Errorf("unigram piece %s is not [piece, score]", b)
+	}
+	if err := json.Unmarshal(pair[0], &u.Piece); err != nil {
+		return err
+	}
+	return json.Unmarshal(pair[1], &u.Score)
+}
+
+type normalizer struct {
+	Type                string       `json:"type"`
+	Normalizers         []normalizer `json:"normalizers"`
+	PrecompiledCharsmap string       `json:"precompiled_charsmap"`
+	Lowercase           *bool        `json:"lowercase"`
+	StripAccents        *bool        `json:"strip_accents"`
+}
+
+// find returns the first normalizer of a type, searching sequences.
+func (n *normalizer) find(typ string) *normalizer {
+	if n == nil {
+		return nil
+	}
+	if n.Type == typ {
+		return n
+	}
+	for i := range n.Normalizers {
+		if f := n.Normalizers[i].find(typ); f != nil {
+			return f
+		}
+	}
+	return nil
 }
 
 type addedToken struct {
@@ -52,16 +101,42 @@ var knownSplits = map[string]string{
 	regexQwen2:  "qwen2",
 }
 
+// splitNames names llama.cpp's regex sets (as HFFiles writes them): the type's own
+// name where it is a pre-tokenizer name, else the first name using the set.
+var splitNames = func() map[string]string {
+	m := map[string]string{}
+	names := PreTokenizers()
+	for _, n := range names {
+		key := strings.Join(preRegexes[preTypes[n].regexes], "\x00")
+		if strings.ReplaceAll(preTypes[n].regexes, "_", "-") == n {
+			m[key] = n
+		}
+	}
+	for _, n := range names {
+		key := strings.Join(preRegexes[preTypes[n].regexes], "\x00")
+		if _, ok := m[key]; !ok {
+			m[key] = n
+		}
+	}
+	return m
+}()
+
 func parseTokenizerJSON(b []byte) (*tokenizerJSON, error) {
 	var tj tokenizerJSON
 	if err := json.Unmarshal(b, &tj); err != nil {
 		return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer.json", Err: err}
 	}
-	if tj.Model.Type != "BPE" {
-		return nil, refit.Unsupportedf("tokenizer", "tokenizer.json model type %q (only BPE)", tj.Model.Type)
-	}
-	if err := json.Unmarshal(tj.Model.Vocab, &tj.Model.vocab); err != nil {
-		return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer.json model.vocab", Err: err}
+	switch tj.Model.Type {
+	case "BPE", "WordPiece":
+		if err := json.Unmarshal(tj.Model.Vocab, &tj.Model.vocab); err != nil {
+			return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer.json model.vocab", Err: err}
+		}
+	case "Unigram":
+		if err := json.Unmarshal(tj.Model.Vocab, &tj.Model.unigram); err != nil {
+			return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer.json model.vocab", Err: err}
+		}
+	default:
+		return nil, refit.Unsupportedf("tokenizer", "tokenizer.json model type %q (BPE, WordPiece, Unigram)", tj.Model.Type)
 	}
 	return &tj, nil
 }
@@ -76,27 +151,44 @@ func (tj *tokenizerJSON) preName() (string, error) {
 	if p.Type == "ByteLevel" && (p.UseRegex == nil || *p.UseRegex) {
 		return "gpt-2", nil
 	}
-	if p.Type == "Sequence" && len(p.Pretokenizers) == 2 {
-		split, bl := p.Pretokenizers[0], p.Pretokenizers[1]
-		if split.Type == "Split" && bl.Type == "ByteLevel" && bl.UseRegex != nil && !*bl.UseRegex {
-			if name, ok := knownSplits[split.Pattern.Regex]; ok {
+	if p.Type == "Sequence" && len(p.Pretokenizers) >= 2 {
+		steps := p.Pretokenizers
+		bl := steps[len(steps)-1]
+		var regexes []string
+		for _, st := range steps[:len(steps)-1] {
+			if st.Type != "Split" || st.Pattern.Regex == "" {
+				regexes = nil
+				break
+			}
+			regexes = append(regexes, st.Pattern.Regex)
+		}
+		if regexes != nil && bl.Type == "ByteLevel" && bl.UseRegex != nil && !*bl.UseRegex {
+			if len(regexes) == 1 {
+				if name, ok := knownSplits[regexes[0]]; ok {
+					return name, nil
+				}
+			}
+			if name, ok := splitNames[strings.Join(regexes, "\x00")]; ok {
 				return name, nil
 			}
-			return "", refit.Unsupportedf("tokenizer", "unknown pre-tokenizer pattern %q (name it explicitly)", split.Pattern.Regex)
+			return "", refit.Unsupportedf("tokenizer", "unknown pre-tokenizer pattern %q (name it explicitly)", regexes)
 		}
 	}
 	return "", refit.Unsupportedf("tokenizer", "unknown pre-tokenizer %q (name it explicitly)", p.Type)
 }
 
-// vocab builds a byte-level BPE vocabulary.
+// vocab builds the vocabulary of a tokenizer.json: byte-level BPE ("gpt2"), BPE
+// with byte fallback (SentencePiece-style, "llama"), WordPiece ("bert", in
+// llama.cpp's spelling) or Unigram ("t5").
 func (tj *tokenizerJSON) vocab(pre string) (*Vocab, error) {
-	if pre == "" {
+	byteLevel := tj.Model.Type == "BPE" && !tj.Model.ByteFallback
+	if byteLevel && pre == "" {
 		var err error
 		if pre, err = tj.preName(); err != nil {
 			return nil, err
 		}
 	}
-	size := int64(0)
+	size := int64(len(tj.Model.unigram))
 	for tok, id := range tj.Model.vocab {
 		if id < 0 || id >= MaxVocabSize {
 			return nil, errorf("tokenizer.json: token %q has id %d", tok, id)
@@ -109,18 +201,63 @@ func (tj *tokenizerJSON) vocab(pre string) (*Vocab, error) {
 		}
 		size = max(size, a.ID+1)
 	}
-	v := &Vocab{Model: "gpt2", Pre: pre, Tokens: make([]string, size), Types: make([]TokenType, size)}
+	if size > MaxVocabSize {
+		return nil, errorf("tokenizer.json: %d tokens exceed %d", size, MaxVocabSize)
+	}
+	v := &Vocab{Pre: pre, Tokens: make([]string, size), Types: make([]TokenType, size)}
+	spell := func(s string) string { return s }
+	switch {
+	case byteLevel:
+		v.Model = "gpt2"
+	case tj.Model.Type == "BPE":
+		v.Model, v.Pre = "llama", "default"
+		v.Scores = make([]float32, size)
+	case tj.Model.Type == "WordPiece":
+		v.Model = "bert"
+		spell = bertFromHF
+	case tj.Model.Type == "Unigram":
+		v.Model, v.Pre = "t5", "default"
+		v.Scores = make([]float32, size)
+		if n := tj.Normalizer.find("Precompiled"); n != nil && n.PrecompiledCharsmap != "" {
+			cm, err := base64.StdEncoding.DecodeString(n.PrecompiledCharsmap)
+			if err != nil {
+				return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer.json precompiled_charsmap", Err: err}
+			}
+			v.Charsmap = cm
+		}
+	}
+	if n := tj.Normalizer.find("BertNormalizer"); n != nil {
+		v.Lowercase, v.StripAccents = n.Lowercase, n.StripAccents
+	}
 	seen := make([]bool, size)
 	for tok, id := range tj.Model.vocab {
 		if seen[id] {
 			return nil, errorf("tokenizer.json: id %d is used by two tokens", id)
 		}
 		seen[id] = true
-		v.Tokens[id], v.Types[id] = tok, Normal
+		v.Tokens[id], v.Types[id] = spell(tok), Normal
+		if v.Model == "llama" {
+			v.Scores[id] = -float32(id)
+			if len(tok) == 6 && strings.HasPrefix(tok, "<0x") && strings.HasSuffix(tok, ">") {
+				v.Types[id] = Byte
+			}
+		}
+	}
+	for id, p := range tj.Model.unigram {
+		seen[id] = true
+		v.Tokens[id], v.Types[id], v.Scores[id] = p.Piece, Normal, float32(p.Score)
+	}
+	if u := tj.Model.UnkID; u != nil && *u >= 0 && *u < size {
+		v.Types[*u] = Unknown
+	}
+	if u := tj.Model.UnkToken; u != nil && tj.Model.Type != "WordPiece" {
+		if id, ok := tj.Model.vocab[*u]; ok {
+			v.Types[id] = Unknown
+		}
 	}
 	for _, a := range tj.AddedTokens {
 		seen[a.ID] = true
-		v.Tokens[a.ID] = a.Content
+		v.Tokens[a.ID] = spell(a.Content)
 		if a.Special || looksSpecial(a.Content) {
 			v.Types[a.ID] = Control
 		} else {
@@ -132,11 +269,13 @@ func (tj *tokenizerJSON) vocab(pre string) (*Vocab, error) {
 			v.Tokens[i], v.Types[i] = fmt.Sprintf("[PAD%d]", i), Unused
 		}
 	}
-	merges, err := parseMerges(tj.Model.Merges)
-	if err != nil {
-		return nil, err
+	if tj.Model.Type == "BPE" {
+		merges, err := parseMerges(tj.Model.Merges)
+		if err != nil {
+			return nil, err
+		}
+		v.Merges = merges
 	}
-	v.Merges = merges
 	return v, nil
 }
 

@@ -10,17 +10,20 @@ import (
 
 // Field numbers of sentencepiece_model.proto used here.
 const (
-	fieldPieces         = 1 // ModelProto.pieces (repeated SentencePiece)
-	fieldTrainerSpec    = 2 // ModelProto.trainer_spec
-	fieldNormalizerSpec = 3 // ModelProto.normalizer_spec
-	fieldPiece          = 1 // SentencePiece.piece
-	fieldScore          = 2 // SentencePiece.score (float)
-	fieldType           = 3 // SentencePiece.type (enum, 1..6 as TokenType)
-	fieldAddDummyPrefix = 3 // NormalizerSpec.add_dummy_prefix (default true)
-	fieldUnkID          = 40
-	fieldBOSID          = 41
-	fieldEOSID          = 42
-	fieldPadID          = 43
+	fieldPieces            = 1 // ModelProto.pieces (repeated SentencePiece)
+	fieldTrainerSpec       = 2 // ModelProto.trainer_spec
+	fieldNormalizerSpec    = 3 // ModelProto.normalizer_spec
+	fieldPiece             = 1 // SentencePiece.piece
+	fieldScore             = 2 // SentencePiece.score (float)
+	fieldType              = 3 // SentencePiece.type (enum, 1..6 as TokenType)
+	fieldAddDummyPrefix    = 3 // NormalizerSpec.add_dummy_prefix (default true)
+	fieldCharsmap          = 2 // NormalizerSpec.precompiled_charsmap
+	fieldRemoveExtraSpaces = 4 // NormalizerSpec.remove_extra_whitespaces (default true)
+	fieldModelType         = 3 // TrainerSpec.model_type: 1 unigram, 2 BPE
+	fieldUnkID             = 40
+	fieldBOSID             = 41
+	fieldEOSID             = 42
+	fieldPadID             = 43
 )
 
 // ParseSentencePiece reads a SentencePiece tokenizer.model (a ModelProto) into a
@@ -29,7 +32,8 @@ const (
 func ParseSentencePiece(b []byte) (*Vocab, error) {
 	v := &Vocab{Model: "llama", Pre: "default", Special: map[string]uint32{}}
 	ids := map[string]int64{"unknown": 0, "bos": 1, "eos": 2, "padding": -1}
-	addDummyPrefix := true
+	addDummyPrefix, removeExtra := true, true
+	modelType := uint64(0) // absent: read as BPE, which every llama-family file sets
 	err := walk(b, func(num protowire.Number, typ protowire.Type, val []byte, n uint64) error {
 		switch {
 		case num == fieldPieces && typ == protowire.BytesType:
@@ -42,6 +46,9 @@ func ParseSentencePiece(b []byte) (*Vocab, error) {
 				if typ != protowire.VarintType {
 					return nil
 				}
+				if num == fieldModelType {
+					modelType = n
+				}
 				role := map[protowire.Number]string{fieldUnkID: "unknown", fieldBOSID: "bos", fieldEOSID: "eos", fieldPadID: "padding"}[num]
 				if role != "" {
 					ids[role] = int64(int32(n)) // int32 fields; -1 is sign-extended
@@ -49,9 +56,14 @@ func ParseSentencePiece(b []byte) (*Vocab, error) {
 				return nil
 			})
 		case num == fieldNormalizerSpec && typ == protowire.BytesType:
-			return walk(val, func(num protowire.Number, typ protowire.Type, _ []byte, n uint64) error {
-				if num == fieldAddDummyPrefix && typ == protowire.VarintType {
+			return walk(val, func(num protowire.Number, typ protowire.Type, val []byte, n uint64) error {
+				switch {
+				case num == fieldAddDummyPrefix && typ == protowire.VarintType:
 					addDummyPrefix = n != 0
+				case num == fieldRemoveExtraSpaces && typ == protowire.VarintType:
+					removeExtra = n != 0
+				case num == fieldCharsmap && typ == protowire.BytesType:
+					v.Charsmap = append([]byte(nil), val...)
 				}
 				return nil
 			})
@@ -70,6 +82,14 @@ func ParseSentencePiece(b []byte) (*Vocab, error) {
 		}
 	}
 	v.AddSpacePrefix = boolPtr(addDummyPrefix)
+	if modelType == 1 {
+		// a Unigram model: llama.cpp's "t5" tokenizer, which also honours
+		// remove_extra_whitespaces; BPE models ("llama") do not carry it
+		v.Model = "t5"
+		v.RemoveExtraSpaces = boolPtr(removeExtra)
+	} else {
+		v.Charsmap = nil
+	}
 	return v, nil
 }
 

@@ -74,6 +74,20 @@ func (v *Vocab) applySpecial(tj *tokenizerJSON, cfg, modelCfg []byte) error {
 		}
 	}
 	v.ChatTemplate = chatTemplate(tc["chat_template"])
+	var named []struct {
+		Name     string `json:"name"`
+		Template string `json:"template"`
+	}
+	if raw := tc["chat_template"]; len(raw) > 0 && json.Unmarshal(raw, &named) == nil {
+		for _, n := range named {
+			if n.Name != "default" && n.Name != "" {
+				if v.NamedTemplates == nil {
+					v.NamedTemplates = map[string]string{}
+				}
+				v.NamedTemplates[n.Name] = n.Template
+			}
+		}
+	}
 	return nil
 }
 

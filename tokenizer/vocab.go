@@ -1,10 +1,13 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/refit-ml/refit"
@@ -49,6 +52,19 @@ type Vocab struct {
 	// AddBOS, AddEOS and AddSpacePrefix are nil when the files do not say.
 	AddBOS, AddEOS, AddSpacePrefix *bool
 	ChatTemplate                   string
+
+	// GGUF keys some models carry (nil or empty when absent).
+	AddSep, RemoveExtraSpaces, Lowercase, StripAccents *bool
+	Charsmap                                           []byte // Unigram normalizer (tokenizer.ggml.precompiled_charsmap)
+	TokenTypeCount                                     *uint32
+	// NamedTemplates are tokenizer.chat_template.NAME; TemplateNames is
+	// tokenizer.chat_templates, the list of names llama.cpp writes beside them.
+	NamedTemplates map[string]string
+	TemplateNames  []string
+
+	// Name and Arch are general.name and general.architecture, which decide a few
+	// token attributes in llama.cpp.
+	Name, Arch string
 }
 
 // ErrNoTokenizer reports a folder with neither tokenizer.json nor tokenizer.model.
@@ -63,9 +79,12 @@ type Options struct {
 	Pre string
 }
 
-// Load reads the tokenizer of a Hugging Face folder: tokenizer.model (SentencePiece)
-// when present, else tokenizer.json (byte-level BPE), plus special tokens, add_bos/add_eos
-// and the chat template from tokenizer_config.json, config.json and chat_template.jinja.
+// Load reads the tokenizer of a Hugging Face folder: tokenizer.model (SentencePiece:
+// BPE "llama" or Unigram "t5") when present, else tokenizer.json (byte-level BPE,
+// BPE with byte fallback, WordPiece, Unigram), else vocab.txt (WordPiece); plus
+// special tokens, add_bos/add_eos and the chat template from tokenizer_config.json,
+// config.json and chat_template.jinja. What HFFiles recorded under GGUFExtras in
+// tokenizer_config.json is applied last, so GGUF -> HF -> GGUF keeps the vocabulary.
 func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -77,6 +96,31 @@ func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	spm, err := readOptional(fsys, "tokenizer.model", MaxFileSize)
 	if err != nil {
 		return nil, err
+	}
+	vocabTxt, err := readOptional(fsys, "vocab.txt", MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := readOptional(fsys, "tokenizer_config.json", MaxSideFile)
+	if err != nil {
+		return nil, err
+	}
+	var ex *extras
+	if cfg != nil {
+		var tc map[string]json.RawMessage
+		if err := json.Unmarshal(cfg, &tc); err != nil {
+			return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer_config.json", Err: err}
+		}
+		if raw, ok := tc[GGUFExtras]; ok {
+			ex = &extras{}
+			if err := json.Unmarshal(raw, ex); err != nil {
+				return nil, &refit.FormatError{Format: "tokenizer", Offset: -1, Msg: "tokenizer_config.json " + GGUFExtras, Err: err}
+			}
+		}
+	}
+	pre := opts.Pre
+	if pre == "" && ex != nil {
+		pre = ex.Pre
 	}
 	var (
 		v  *Vocab
@@ -94,24 +138,22 @@ func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	case spm != nil:
 		v, err = ParseSentencePiece(spm)
 	case tj != nil:
-		v, err = tj.vocab(opts.Pre)
+		v, err = tj.vocab(pre)
+	case vocabTxt != nil:
+		v, err = parseVocabTxt(vocabTxt)
 	default:
 		return nil, ErrNoTokenizer
 	}
 	if err != nil {
 		return nil, err
 	}
-	if opts.Pre != "" {
-		v.Pre = opts.Pre
+	if pre != "" {
+		v.Pre = pre
 	}
 	if opts.VocabSize > MaxVocabSize {
 		return nil, refit.Errorf("tokenizer", -1, "vocab_size %d exceeds %d", opts.VocabSize, MaxVocabSize)
 	}
 	v.pad(opts.VocabSize)
-	cfg, err := readOptional(fsys, "tokenizer_config.json", MaxSideFile)
-	if err != nil {
-		return nil, err
-	}
 	modelCfg, err := readOptional(fsys, "config.json", MaxSideFile)
 	if err != nil {
 		return nil, err
@@ -120,7 +162,7 @@ func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	if err != nil {
 		return nil, err
 	}
-	if v.Scores != nil {
+	if v.Scores != nil && ex == nil {
 		if err := v.applyAddedTokens(cfg); err != nil {
 			return nil, err
 		}
@@ -130,6 +172,68 @@ func Load(fsys fs.FS, opts *Options) (*Vocab, error) {
 	}
 	if tmpl != nil && v.ChatTemplate == "" {
 		v.ChatTemplate = string(tmpl)
+	}
+	if ex != nil {
+		if err := v.applyExtras(ex); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Pre != "" {
+		v.Pre = opts.Pre
+	}
+	if v.Model == "llama" {
+		v.Merges = nil // SentencePiece vocabularies merge by score
+	}
+	return v, nil
+}
+
+// applyExtras restores what HFFiles recorded beside the Hugging Face files.
+func (v *Vocab) applyExtras(ex *extras) error {
+	if ex.Model != "" {
+		v.Model = ex.Model
+	}
+	v.Pre = ex.Pre
+	v.Special = map[string]uint32{}
+	for r, id := range ex.Special {
+		if int(id) < len(v.Tokens) {
+			v.Special[r] = id
+		}
+	}
+	for k, t := range ex.Types {
+		id, err := strconv.Atoi(k)
+		if err != nil || id < 0 || id >= len(v.Types) || t < Normal || t > Byte {
+			return errorf("tokenizer_config.json %s: token type %q: %d", GGUFExtras, k, t)
+		}
+		v.Types[id] = t
+	}
+	if ex.Scores != nil {
+		if len(ex.Scores) != len(v.Tokens) {
+			return errorf("tokenizer_config.json %s: %d scores for %d tokens", GGUFExtras, len(ex.Scores), len(v.Tokens))
+		}
+		v.Scores = ex.Scores
+	} else if v.Model == "gpt2" || v.Model == "bert" || v.Model == "gemma4" {
+		v.Scores = nil
+	}
+	v.AddBOS, v.AddEOS, v.AddSep, v.AddSpacePrefix = ex.AddBOS, ex.AddEOS, ex.AddSep, ex.AddSpacePrefix
+	v.RemoveExtraSpaces, v.Lowercase, v.StripAccents, v.TokenTypeCount = ex.RemoveExtraSpaces, ex.Lowercase, ex.StripAccents, ex.TokenTypeCount
+	v.TemplateNames = ex.TemplateNames
+	return nil
+}
+
+// parseVocabTxt reads a WordPiece vocab.txt (one token per line, id = line number).
+func parseVocabTxt(b []byte) (*Vocab, error) {
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) > MaxVocabSize {
+		return nil, errorf("vocab.txt has more than %d lines", MaxVocabSize)
+	}
+	v := &Vocab{Model: "bert", Tokens: make([]string, len(lines)), Types: make([]TokenType, len(lines))}
+	for i, l := range lines {
+		l = strings.TrimSuffix(l, "\r")
+		v.Tokens[i] = bertFromHF(l)
+		v.Types[i] = Normal
+		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") && len(l) > 2 {
+			v.Types[i] = Control
+		}
 	}
 	return v, nil
 }
@@ -177,8 +281,39 @@ func (v *Vocab) Metadata(md *refit.Metadata) {
 	if v.AddSpacePrefix != nil {
 		md.Set("tokenizer.ggml.add_space_prefix", *v.AddSpacePrefix)
 	}
+	for _, r := range ExtraRoles {
+		if id, ok := v.Special[r]; ok {
+			md.Set("tokenizer.ggml."+r+"_token_id", id)
+		}
+	}
+	for _, b := range []struct {
+		key string
+		v   *bool
+	}{{"add_sep_token", v.AddSep}, {"remove_extra_whitespaces", v.RemoveExtraSpaces},
+		{"normalizer.lowercase", v.Lowercase}, {"normalizer.strip_accents", v.StripAccents}} {
+		if b.v != nil {
+			md.Set("tokenizer.ggml."+b.key, *b.v)
+		}
+	}
+	if v.Charsmap != nil {
+		md.Set("tokenizer.ggml.precompiled_charsmap", append([]uint8(nil), v.Charsmap...))
+	}
+	if v.TokenTypeCount != nil {
+		md.Set("tokenizer.ggml.token_type_count", *v.TokenTypeCount)
+	}
 	if v.ChatTemplate != "" {
 		md.Set("tokenizer.chat_template", v.ChatTemplate)
+	}
+	if v.TemplateNames != nil {
+		md.Set("tokenizer.chat_templates", append([]string(nil), v.TemplateNames...))
+	}
+	names := make([]string, 0, len(v.NamedTemplates))
+	for k := range v.NamedTemplates {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		md.Set("tokenizer.chat_template."+k, v.NamedTemplates[k])
 	}
 }
 

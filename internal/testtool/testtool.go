@@ -105,3 +105,10 @@ func BuildRefit(dir string, flags ...string) (string, error) {
 	}
 	return bin, nil
 }
+
+// Missing skips the test because what is unavailable, or fails it when
+// REFIT_REQUIRE_TOOLS=1.
+func Missing(t testing.TB, what string, err error) {
+	t.Helper()
+	missing(t, what, err)
+}
