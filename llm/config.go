@@ -9,28 +9,28 @@ import (
 
 // Config holds a model's hyperparameters as read from GGUF metadata.
 type Config struct {
-	Arch          string
-	Layers        int
-	Embed         int
-	FF            int // feed-forward width (per expert for MoE)
+	Arch           string
+	Layers         int
+	Embed          int
+	FF             int // feed-forward width (per expert for MoE)
 	Heads, KVHeads int
-	HeadDim       int // key/query head size
-	ValueDim      int // value head size
-	Vocab         int
-	ContextLength int
-	NormEps       float32
-	RopeBase      float32
-	RopeDims      int
-	RopeNeox      bool    // rotate halves (neox) instead of adjacent pairs
-	RopeScale     float32 // position multiplier (1 / linear scaling factor)
-	Experts       int
-	ExpertsUsed   int
-	AttnScale     float32 // multiplies q·k
-	AttnSoftcap   float32 // 0: none
-	FinalSoftcap  float32 // 0: none
-	SlidingWindow int     // 0: none; layers using it are chosen by SlidingLayer
-	EmbedScale    float32 // multiplies token embeddings (gemma: sqrt(Embed))
-	GELU          bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
+	HeadDim        int // key/query head size
+	ValueDim       int // value head size
+	Vocab          int
+	ContextLength  int
+	NormEps        float32
+	RopeBase       float32
+	RopeDims       int
+	RopeNeox       bool    // rotate halves (neox) instead of adjacent pairs
+	RopeScale      float32 // position multiplier (1 / linear scaling factor)
+	Experts        int
+	ExpertsUsed    int
+	AttnScale      float32 // multiplies q·k
+	AttnSoftcap    float32 // 0: none
+	FinalSoftcap   float32 // 0: none
+	SlidingWindow  int     // 0: none; layers using it are chosen by SlidingLayer
+	EmbedScale     float32 // multiplies token embeddings (gemma: sqrt(Embed))
+	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
 }
 
 // SlidingLayer reports whether layer il attends over a sliding window.

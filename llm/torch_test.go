@@ -80,19 +80,6 @@ func convertGGUF(t *testing.T, dir, out string, dt tensor.DType) {
 	}
 }
 
-func loadFile(t *testing.T, path string, opts *Options) *Model {
-	t.Helper()
-	mf, err := refit.OpenMapped(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mf.Close() })
-	m, err := Load(mf, mf.Size(), opts)
-	if err != nil {
-		t.Fatalf("Load(%s) = %v", path, err)
-	}
-	return m
-}
 
 // TestTorchAgrees runs every architecture llm.py builds (F32 GGUF) and compares the
 // last-position logits with its torch forward pass.

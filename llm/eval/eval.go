@@ -1,0 +1,271 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/llm"
+)
+
+// DefaultContext is the chunk length when Options.Context is zero (llama.cpp's default).
+const DefaultContext = 512
+
+// Options configure Run. The zero value means defaults.
+type Options struct {
+	// Context is the chunk length in tokens (0: DefaultContext).
+	Context int
+	// Chunks limits the number of chunks (0: every whole chunk of the text).
+	Chunks int
+	// BOS is the id that replaces each chunk's first token, or -1 for none.
+	BOS int32
+	// Batch is the number of tokens run through the model at once (0: Context).
+	Batch int
+	// Progress, if set, is called after each chunk with the chunks done and the total.
+	Progress func(done, total int)
+}
+
+// Result is what Run measured. The reference fields are zero without a reference.
+type Result struct {
+	Context int `json:"context"`
+	Chunks  int `json:"chunks"`
+	Tokens  int `json:"scored_tokens"`
+	// Perplexity is exp(mean negative log-likelihood); PerplexityErr its standard
+	// error as llama.cpp estimates it.
+	Perplexity    float64 `json:"perplexity"`
+	PerplexityErr float64 `json:"perplexity_err"`
+	NLL           float64 `json:"mean_nll"`
+
+	Reference *Comparison `json:"reference,omitempty"`
+}
+
+// Comparison holds the figures against a reference model.
+type Comparison struct {
+	Perplexity float64 `json:"perplexity"` // the reference model's
+	// PerplexityRatio is exp(mean(nll - nll_ref)): PPL(model)/PPL(reference).
+	PerplexityRatio float64 `json:"perplexity_ratio"`
+	// KL divergence KL(reference || model) per scored token, in nats.
+	KLMean   float64 `json:"kl_mean"`
+	KLMedian float64 `json:"kl_median"`
+	KL90     float64 `json:"kl_p90"`
+	KL95     float64 `json:"kl_p95"`
+	KL99     float64 `json:"kl_p99"`
+	KLMax    float64 `json:"kl_max"`
+	// Top1 is the fraction of scored positions where both models' most likely token agree.
+	Top1 float64 `json:"top1_agreement"`
+}
+
+// ErrTooShort reports a text shorter than two chunks (llama.cpp refuses those too).
+var ErrTooShort = fmt.Errorf("eval: text too short: %w", refit.ErrUnsupported)
+
+// Run scores m on tokens; with ref non-nil it also compares m's predictions with
+// ref's. Both models must share the vocabulary.
+func Run(ctx context.Context, m, ref *llm.Model, tokens []int32, opts *Options) (*Result, error) {
+	o := Options{BOS: -1}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Context == 0 {
+		o.Context = DefaultContext
+	}
+	if o.Context < 4 {
+		return nil, fmt.Errorf("eval: context of %d tokens: %w", o.Context, refit.ErrUnsupported)
+	}
+	if o.Batch <= 0 || o.Batch > o.Context {
+		o.Batch = o.Context
+	}
+	vocab := m.Config.Vocab
+	if ref != nil && ref.Config.Vocab != vocab {
+		return nil, fmt.Errorf("eval: the reference has %d tokens, the model %d: %w", ref.Config.Vocab, vocab, refit.ErrUnsupported)
+	}
+	if len(tokens) < 2*o.Context {
+		return nil, fmt.Errorf("%w: %d tokens, need at least %d for a context of %d", ErrTooShort, len(tokens), 2*o.Context, o.Context)
+	}
+	chunks := len(tokens) / o.Context
+	if o.Chunks > 0 {
+		chunks = min(chunks, o.Chunks)
+	}
+	first := o.Context / 2
+	scored := o.Context - 1 - first
+	main, err := newRunner(m, o, first)
+	if err != nil {
+		return nil, err
+	}
+	defer main.close()
+	var refRunner *runner
+	if ref != nil {
+		if refRunner, err = newRunner(ref, o, first); err != nil {
+			return nil, err
+		}
+		defer refRunner.close()
+	}
+
+	var nll, nll2, refNLL, diff float64
+	var kls []float64
+	top1 := 0
+	count := 0
+	for c := 0; c < chunks; c++ {
+		chunk := slices.Clone(tokens[c*o.Context : (c+1)*o.Context])
+		if o.BOS >= 0 {
+			chunk[0] = o.BOS
+		}
+		logits, err := main.run(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		var refLogits []float32
+		if refRunner != nil {
+			if refLogits, err = refRunner.run(ctx, chunk); err != nil {
+				return nil, err
+			}
+		}
+		for i := 0; i < scored; i++ {
+			next := chunk[first+i+1]
+			lp := logits[i*vocab : (i+1)*vocab]
+			v := -logSoftmaxAt(lp, next)
+			nll += v
+			nll2 += v * v
+			if refLogits != nil {
+				rp := refLogits[i*vocab : (i+1)*vocab]
+				rv := -logSoftmaxAt(rp, next)
+				refNLL += rv
+				diff += v - rv
+				kl, same := klDivergence(rp, lp)
+				kls = append(kls, kl)
+				if same {
+					top1++
+				}
+			}
+			count++
+		}
+		if o.Progress != nil {
+			o.Progress(c+1, chunks)
+		}
+	}
+	r := &Result{Context: o.Context, Chunks: chunks, Tokens: count}
+	n := float64(count)
+	r.NLL = nll / n
+	r.Perplexity = math.Exp(r.NLL)
+	if v := nll2/n - r.NLL*r.NLL; v > 0 && count > 1 {
+		r.PerplexityErr = math.Sqrt(v/(n-1)) * r.Perplexity
+	}
+	if ref != nil {
+		slices.Sort(kls)
+		var sum float64
+		for _, k := range kls {
+			sum += k
+		}
+		r.Reference = &Comparison{
+			Perplexity:      math.Exp(refNLL / n),
+			PerplexityRatio: math.Exp(diff / n),
+			KLMean:          sum / n,
+			KLMedian:        Percentile(kls, 0.5),
+			KL90:            Percentile(kls, 0.9),
+			KL95:            Percentile(kls, 0.95),
+			KL99:            Percentile(kls, 0.99),
+			KLMax:           kls[len(kls)-1],
+			Top1:            float64(top1) / n,
+		}
+	}
+	return r, nil
+}
+
+// Percentile interpolates linearly between the sorted values, as llama.cpp and numpy do.
+func Percentile(sorted []float64, fraction float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	if fraction <= 0 {
+		return sorted[0]
+	}
+	if fraction >= 1 {
+		return sorted[len(sorted)-1]
+	}
+	p := fraction * float64(len(sorted)-1)
+	i := int(p)
+	p -= float64(i)
+	return (1-p)*sorted[i] + p*sorted[min(i+1, len(sorted)-1)]
+}
+
+// logSoftmaxAt returns log p(tok) under the distribution softmax(logits), summing in
+// float64 as llama.cpp's perplexity tool does.
+func logSoftmaxAt(logits []float32, tok int32) float64 {
+	mx := float32(math.Inf(-1))
+	for _, v := range logits {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v - mx))
+	}
+	return float64(logits[tok]-mx) - math.Log(sum)
+}
+
+// klDivergence returns KL(softmax(ref) || softmax(q)) and whether both argmaxes agree.
+func klDivergence(ref, q []float32) (float64, bool) {
+	rmax, qmax := float32(math.Inf(-1)), float32(math.Inf(-1))
+	ri, qi := 0, 0
+	for i := range ref {
+		if ref[i] > rmax {
+			rmax, ri = ref[i], i
+		}
+		if q[i] > qmax {
+			qmax, qi = q[i], i
+		}
+	}
+	var rs, qs float64
+	for i := range ref {
+		rs += math.Exp(float64(ref[i] - rmax))
+		qs += math.Exp(float64(q[i] - qmax))
+	}
+	rlog, qlog := math.Log(rs), math.Log(qs)
+	var kl float64
+	for i := range ref {
+		lr := float64(ref[i]-rmax) - rlog
+		lq := float64(q[i]-qmax) - qlog
+		kl += math.Exp(lr) * (lr - lq)
+	}
+	return max(kl, 0), ri == qi
+}
+
+// runner runs chunks through one model and keeps the scored half's logits.
+type runner struct {
+	s      *llm.Session
+	o      Options
+	first  int
+	logits []float32
+}
+
+func newRunner(m *llm.Model, o Options, first int) (*runner, error) {
+	s, err := m.NewSession(o.Context)
+	if err != nil {
+		return nil, err
+	}
+	return &runner{s: s, o: o, first: first, logits: make([]float32, (o.Context-first)*m.Config.Vocab)}, nil
+}
+
+func (r *runner) close() { r.s.Close() }
+
+// run evaluates one chunk from an empty cache and returns the logits of positions
+// first .. Context-1, Vocab values each.
+func (r *runner) run(ctx context.Context, chunk []int32) ([]float32, error) {
+	r.s.Reset()
+	vocab := len(r.logits) / (len(chunk) - r.first)
+	for b := 0; b < len(chunk); b += r.o.Batch {
+		e := min(b+r.o.Batch, len(chunk))
+		from := max(r.first, b) - b // first token of this batch with logits kept
+		if from > e-b {
+			from = e - b
+		}
+		var out []float32
+		if e > r.first {
+			out = r.logits[(b+from-r.first)*vocab : (e-r.first)*vocab]
+		}
+		if err := r.s.Forward(ctx, chunk[b:e], from, out); err != nil {
+			return nil, err
+		}
+	}
+	return r.logits, nil
+}
