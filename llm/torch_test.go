@@ -80,7 +80,6 @@ func convertGGUF(t *testing.T, dir, out string, dt tensor.DType) {
 	}
 }
 
-
 // TestTorchAgrees runs every architecture llm.py builds (F32 GGUF) and compares the
 // last-position logits with its torch forward pass.
 func TestTorchAgrees(t *testing.T) {
