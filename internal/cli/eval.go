@@ -71,9 +71,9 @@ perplexities.`,
 
 // evalReport is refit eval's result with the inputs it names.
 type evalReport struct {
-	Model     string `json:"model"`
+	Model    string `json:"model"`
 	RefModel string `json:"reference_model,omitempty"`
-	Text      string `json:"text"`
+	Text     string `json:"text"`
 	*eval.Result
 }
 
@@ -161,4 +161,3 @@ func printEval(w io.Writer, model, ref string, r *evalReport) {
 		fmt.Fprintf(w, "top-1 agreement: %.2f%%\n", 100*c.Top1)
 	}
 }
-
