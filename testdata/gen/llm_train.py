@@ -10,7 +10,7 @@ documentation of this repository (the doc.go comments, the last quarter held out
 testdata/llm/eval.txt). Byte-level BPE with 700 merges, trained here on the same text;
 4 layers of width 256, 4 heads of 64 with 2 KV heads (GQA), SwiGLU of 512; every
 row width a multiple of 256 so that every k-quant applies. About 2.9M parameters; a
-few minutes with one torch thread (default 400 steps of 16 x 128 tokens, AdamW).
+few minutes with one torch thread (default 200 steps of 16 x 128 tokens, AdamW).
 Deterministic for a given torch build: fixed seeds, one thread.
 
 Reuses testdata/gen/llm.py (the BPE trainer and tokenizer files), found beside this
@@ -130,4 +130,4 @@ def main(outdir, train_path, steps):
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 400)
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 200)
