@@ -3,6 +3,7 @@ package llm
 import (
 	"math"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -137,9 +138,32 @@ func matmul(y []float32, m *matrix, x []float32, nt, threads int) {
 	matmulRows(y, m, x, nt, 0, m.Rows, threads)
 }
 
+// gemmTokens is the batch from which products go through SGEMM on blocks of decoded
+// rows instead of one dot product per row and token.
+const gemmTokens = 4
+
+// gemmBlock is how many weight rows a worker decodes for one SGEMM call.
+const gemmBlock = 64
+
 // matmulRows computes output rows [r0, r1) of matmul into y laid out with m.Rows per token.
 func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 	cols := m.Cols
+	if nt >= gemmTokens {
+		// Rows are decoded once per block and multiplied with the whole batch; each
+		// block is one single-threaded SGEMM, so results do not depend on threads.
+		parallel.ForChunks(threads, (r1-r0+gemmBlock-1)/gemmBlock, 1, func(lo, hi int) {
+			buf := make([]float32, gemmBlock*cols)
+			for blk := lo; blk < hi; blk++ {
+				ra := r0 + blk*gemmBlock
+				rb := min(ra+gemmBlock, r1)
+				for r := ra; r < rb; r++ {
+					m.row(buf[(r-ra)*cols:(r-ra+1)*cols], r)
+				}
+				blas.Sgemm(1, false, true, nt, rb-ra, cols, 1, x, cols, buf, cols, 0, y[ra:], m.Rows)
+			}
+		})
+		return
+	}
 	grain := max(1, 8192/max(cols, 1)/max(nt, 1))
 	parallel.ForChunks(threads, (r1-r0+rowBlock-1)/rowBlock, max(grain, 1), func(lo, hi int) {
 		buf := make([]float32, rowBlock*cols)
