@@ -104,7 +104,7 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 	if err != nil {
 		return err
 	}
-	opts := &eval.Options{Context: q.ctx, Chunks: q.chunks, BOS: bos}
+	opts := &eval.Options{Context: q.ctx, Chunks: q.chunks, BOS: bos, Budget: budget}
 	for i := range rep.Results {
 		r := &rep.Results[i]
 		if !o.AsJSON {

@@ -25,6 +25,9 @@ type Options struct {
 	Batch int
 	// Progress, if set, is called after each chunk with the chunks done and the total.
 	Progress func(done, total int)
+	// Budget is charged for the logits kept per chunk (the models charge their own
+	// sessions to theirs). nil means no limit.
+	Budget *refit.Budget
 }
 
 // Result is what Run measured. The reference fields are zero without a reference.
@@ -239,14 +242,22 @@ type runner struct {
 }
 
 func newRunner(m *llm.Model, o Options, first int) (*runner, error) {
-	s, err := m.NewSession(o.Context)
-	if err != nil {
+	n := int64(o.Context-first) * int64(m.Config.Vocab)
+	if err := o.Budget.Charge(4*n, "logits"); err != nil {
 		return nil, err
 	}
-	return &runner{s: s, o: o, first: first, logits: make([]float32, (o.Context-first)*m.Config.Vocab)}, nil
+	s, err := m.NewSession(o.Context)
+	if err != nil {
+		o.Budget.Release(4 * n)
+		return nil, err
+	}
+	return &runner{s: s, o: o, first: first, logits: make([]float32, n)}, nil
 }
 
-func (r *runner) close() { r.s.Close() }
+func (r *runner) close() {
+	r.s.Close()
+	r.o.Budget.Release(4 * int64(len(r.logits)))
+}
 
 // run evaluates one chunk from an empty cache and returns the logits of positions
 // first .. Context-1, Vocab values each.
