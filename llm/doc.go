@@ -10,9 +10,13 @@
 // products see the same inputs. RMSNorm, RoPE (normal and neox), softmax and the
 // activations use llama.cpp's formulas.
 //
-// Matrix products take a batch of tokens at once (prefill): each weight row is
-// decoded once per batch and dotted with every token, spread over Options.Threads
-// goroutines. Results do not depend on the thread count.
+// Matrix products take a batch of tokens at once (prefill): each block of weight rows
+// is decoded once per batch and multiplied with every token (internal/blas SGEMM from
+// four tokens on, dot products below), blocks spread over Options.Threads goroutines.
+// Results do not depend on the thread count.
+//
+// Not supported (refit.ErrUnsupported): phi3's long-context RoPE factors, rope
+// scaling other than linear, and architectures outside Architectures.
 //
 // Memory: weights stay in the GGUF file. When the reader is a memory-mapped file
 // (refit.MappedFile, anything with a Bytes method) tensors are views of the mapping;
