@@ -105,16 +105,25 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 		return err
 	}
 	opts := &eval.Options{Context: q.ctx, Chunks: q.chunks, BOS: bos, Budget: budget}
-	for i := range rep.Results {
-		r := &rep.Results[i]
-		if !o.AsJSON {
-			fmt.Fprintf(e.stderr, "evaluating %s on %s\n", r.Output, text)
-		}
-		res, err := evalAgainst(e, r.Output, ref, tokens, opts, budget)
+	models := make([]*llm.Model, len(rep.Results))
+	for i, r := range rep.Results {
+		m, c, err := openLLM(e, r.Output, budget)
 		if err != nil {
 			return err
 		}
-		r.Eval = res
+		defer c.Close()
+		models[i] = m
+	}
+	if !o.AsJSON {
+		fmt.Fprintf(e.stderr, "evaluating %d outputs and %s on %s\n", len(models), in, text)
+	}
+	// One pass: the source runs once per chunk, each output beside it.
+	results, err := eval.RunMany(e.ctx, models, ref, tokens, opts)
+	if err != nil {
+		return err
+	}
+	for i, res := range results {
+		rep.Results[i].Eval = res
 		rep.Perplexity = res.Reference.Perplexity
 	}
 	if o.AsJSON {
@@ -122,15 +131,6 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 	}
 	printQuantEval(e, rep)
 	return nil
-}
-
-func evalAgainst(e *env, path string, ref *llm.Model, tokens []int32, opts *eval.Options, budget *refit.Budget) (*eval.Result, error) {
-	m, c, err := openLLM(e, path, budget)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	return eval.Run(e.ctx, m, ref, tokens, opts)
 }
 
 func printQuantEval(e *env, rep *quantEvalReport) {

@@ -66,6 +66,17 @@ var ErrTooShort = fmt.Errorf("eval: text too short: %w", refit.ErrUnsupported)
 // Run scores m on tokens; with ref non-nil it also compares m's predictions with
 // ref's. Both models must share the vocabulary.
 func Run(ctx context.Context, m, ref *llm.Model, tokens []int32, opts *Options) (*Result, error) {
+	rs, err := RunMany(ctx, []*llm.Model{m}, ref, tokens, opts)
+	if err != nil {
+		return nil, err
+	}
+	return rs[0], nil
+}
+
+// RunMany scores several models on the same chunks, each compared with ref when ref
+// is non-nil, running ref once per chunk rather than once per model. The results are
+// those of Run for each model.
+func RunMany(ctx context.Context, models []*llm.Model, ref *llm.Model, tokens []int32, opts *Options) ([]*Result, error) {
 	o := Options{BOS: -1}
 	if opts != nil {
 		o = *opts
@@ -79,9 +90,14 @@ func Run(ctx context.Context, m, ref *llm.Model, tokens []int32, opts *Options) 
 	if o.Batch <= 0 || o.Batch > o.Context {
 		o.Batch = o.Context
 	}
-	vocab := m.Config.Vocab
-	if ref != nil && ref.Config.Vocab != vocab {
-		return nil, fmt.Errorf("eval: the reference has %d tokens, the model %d: %w", ref.Config.Vocab, vocab, refit.ErrUnsupported)
+	if len(models) == 0 {
+		return nil, nil
+	}
+	vocab := models[0].Config.Vocab
+	for _, m := range append(slices.Clone(models), ref) {
+		if m != nil && m.Config.Vocab != vocab {
+			return nil, fmt.Errorf("eval: models with %d and %d tokens: %w", m.Config.Vocab, vocab, refit.ErrUnsupported)
+		}
 	}
 	if len(tokens) < 2*o.Context {
 		return nil, fmt.Errorf("%w: %d tokens, need at least %d for a context of %d", ErrTooShort, len(tokens), 2*o.Context, o.Context)
@@ -92,87 +108,113 @@ func Run(ctx context.Context, m, ref *llm.Model, tokens []int32, opts *Options) 
 	}
 	first := o.Context / 2
 	scored := o.Context - 1 - first
-	main, err := newRunner(m, o, first)
-	if err != nil {
-		return nil, err
-	}
-	defer main.close()
 	var refRunner *runner
 	if ref != nil {
+		var err error
 		if refRunner, err = newRunner(ref, o, first); err != nil {
 			return nil, err
 		}
 		defer refRunner.close()
 	}
+	runners := make([]*runner, len(models))
+	for i, m := range models {
+		r, err := newRunner(m, o, first)
+		if err != nil {
+			return nil, err
+		}
+		defer r.close()
+		runners[i] = r
+	}
 
-	var nll, nll2, refNLL, diff float64
-	var kls []float64
-	top1 := 0
-	count := 0
+	sums := make([]tally, len(models))
 	for c := 0; c < chunks; c++ {
 		chunk := slices.Clone(tokens[c*o.Context : (c+1)*o.Context])
 		if o.BOS >= 0 {
 			chunk[0] = o.BOS
 		}
-		logits, err := main.run(ctx, chunk)
-		if err != nil {
-			return nil, err
-		}
 		var refLogits []float32
 		if refRunner != nil {
+			var err error
 			if refLogits, err = refRunner.run(ctx, chunk); err != nil {
 				return nil, err
 			}
 		}
-		for i := 0; i < scored; i++ {
-			next := chunk[first+i+1]
-			lp := logits[i*vocab : (i+1)*vocab]
-			v := -logSoftmaxAt(lp, next)
-			nll += v
-			nll2 += v * v
-			if refLogits != nil {
-				rp := refLogits[i*vocab : (i+1)*vocab]
-				rv := -logSoftmaxAt(rp, next)
-				refNLL += rv
-				diff += v - rv
-				kl, same := klDivergence(rp, lp)
-				kls = append(kls, kl)
-				if same {
-					top1++
-				}
+		for k, r := range runners {
+			logits, err := r.run(ctx, chunk)
+			if err != nil {
+				return nil, err
 			}
-			count++
+			sums[k].add(chunk[first+1:first+1+scored], logits, refLogits, vocab)
 		}
 		if o.Progress != nil {
 			o.Progress(c+1, chunks)
 		}
 	}
-	r := &Result{Context: o.Context, Chunks: chunks, Tokens: count}
-	n := float64(count)
-	r.NLL = nll / n
+	out := make([]*Result, len(models))
+	for k := range sums {
+		out[k] = sums[k].result(o.Context, chunks, ref != nil)
+	}
+	return out, nil
+}
+
+// tally accumulates one model's figures over the scored positions.
+type tally struct {
+	nll, nll2, refNLL, diff float64
+	kls                     []float64
+	top1, count             int
+}
+
+// add scores the positions whose next tokens are next, from logits (and refLogits
+// when non-nil), vocab values per position.
+func (t *tally) add(next []int32, logits, refLogits []float32, vocab int) {
+	for i, tok := range next {
+		lp := logits[i*vocab : (i+1)*vocab]
+		v := -logSoftmaxAt(lp, tok)
+		t.nll += v
+		t.nll2 += v * v
+		if refLogits != nil {
+			rp := refLogits[i*vocab : (i+1)*vocab]
+			rv := -logSoftmaxAt(rp, tok)
+			t.refNLL += rv
+			t.diff += v - rv
+			kl, same := klDivergence(rp, lp)
+			t.kls = append(t.kls, kl)
+			if same {
+				t.top1++
+			}
+		}
+		t.count++
+	}
+}
+
+func (t *tally) result(context, chunks int, withRef bool) *Result {
+	r := &Result{Context: context, Chunks: chunks, Tokens: t.count}
+	n := float64(t.count)
+	r.NLL = t.nll / n
 	r.Perplexity = math.Exp(r.NLL)
-	if v := nll2/n - r.NLL*r.NLL; v > 0 && count > 1 {
+	if v := t.nll2/n - r.NLL*r.NLL; v > 0 && t.count > 1 {
 		r.PerplexityErr = math.Sqrt(v/(n-1)) * r.Perplexity
 	}
-	if ref != nil {
+	if withRef {
+		kls := t.kls
 		slices.Sort(kls)
 		var sum float64
 		for _, k := range kls {
 			sum += k
 		}
 		r.Reference = &Comparison{
-			Perplexity:      math.Exp(refNLL / n),
-			PerplexityRatio: math.Exp(diff / n),
+			Perplexity:      math.Exp(t.refNLL / n),
+			PerplexityRatio: math.Exp(t.diff / n),
 			KLMean:          sum / n,
 			KLMedian:        Percentile(kls, 0.5),
 			KL90:            Percentile(kls, 0.9),
 			KL95:            Percentile(kls, 0.95),
 			KL99:            Percentile(kls, 0.99),
 			KLMax:           kls[len(kls)-1],
-			Top1:            float64(top1) / n,
+			Top1:            float64(t.top1) / n,
 		}
 	}
-	return r, nil
+	return r
 }
 
 // Percentile interpolates linearly between the sorted values, as llama.cpp and numpy do.
