@@ -9,6 +9,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/llm"
 )
 
 func TestPercentile(t *testing.T) {
@@ -65,6 +66,15 @@ func TestRunSelf(t *testing.T) {
 	}
 	if math.Abs(r2.Perplexity/r.Perplexity-1) > 1e-5 {
 		t.Errorf("perplexity %v with batches of 5, %v in one batch", r.Perplexity, r2.Perplexity)
+	}
+	many, err := RunMany(context.Background(), []*llm.Model{m, m}, m, tokens, &Options{Context: 16, Chunks: 3, BOS: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range many {
+		if got.Perplexity != r2.Perplexity || got.Reference.KLMax != 0 || got.Tokens != r2.Tokens {
+			t.Errorf("RunMany result %d = %+v, want Run's perplexity %v", i, got, r2.Perplexity)
+		}
 	}
 	if _, err := Run(context.Background(), m, nil, tokens[:31], &Options{Context: 16}); !errors.Is(err, ErrTooShort) || !errors.Is(err, refit.ErrUnsupported) {
 		t.Errorf("Run(31 tokens, context 16) = %v, want ErrTooShort", err)
