@@ -116,7 +116,7 @@ func runEval(e *env, modelPath, refPath, textPath string, o evalOptions) (*evalR
 	if err != nil {
 		return nil, err
 	}
-	res, err := eval.Run(e.ctx, m, ref, tokens, &eval.Options{Context: o.ctx, Chunks: o.chunks, Batch: o.batch, BOS: bos, Budget: budget})
+	res, err := eval.Run(e.ctx, m, ref, tokens, &eval.Options{Context: o.ctx, Chunks: o.chunks, Batch: o.batch, BOS: bos, Budget: budget, Progress: chunkProgress(e)})
 	if err != nil {
 		return nil, err
 	}
@@ -160,5 +160,18 @@ func printEval(w io.Writer, model, ref string, r *evalReport) {
 		fmt.Fprintf(w, "reference %s: perplexity %.4f; ratio %.4f\n", ref, c.Perplexity, c.PerplexityRatio)
 		fmt.Fprintf(w, "KL divergence: mean %.6f  median %.6f  p90 %.6f  p95 %.6f  p99 %.6f  max %.6f\n", c.KLMean, c.KLMedian, c.KL90, c.KL95, c.KL99, c.KLMax)
 		fmt.Fprintf(w, "top-1 agreement: %.2f%%\n", 100*c.Top1)
+	}
+}
+
+// chunkProgress reports chunks done on a terminal, nothing otherwise.
+func chunkProgress(e *env) func(done, total int) {
+	if !isTerminal(e.stderr) {
+		return nil
+	}
+	return func(done, total int) {
+		fmt.Fprintf(e.stderr, "\rchunk %d/%d", done, total)
+		if done == total {
+			fmt.Fprintln(e.stderr)
+		}
 	}
 }

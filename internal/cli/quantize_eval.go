@@ -104,7 +104,7 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 	if err != nil {
 		return err
 	}
-	opts := &eval.Options{Context: q.ctx, Chunks: q.chunks, BOS: bos, Budget: budget}
+	opts := &eval.Options{Context: q.ctx, Chunks: q.chunks, BOS: bos, Budget: budget, Progress: chunkProgress(e)}
 	models := make([]*llm.Model, len(rep.Results))
 	for i, r := range rep.Results {
 		m, c, err := openLLM(e, r.Output, budget)
