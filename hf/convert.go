@@ -254,3 +254,47 @@ func openWeights(fsys fs.FS) (*refit.Model, error) {
 	}
 	return merged, nil
 }
+
+// IsTokenizerFolder reports whether fsys holds Hugging Face tokenizer files
+// (tokenizer.json, tokenizer.model or vocab.txt) but no model (see IsHFFolder).
+func IsTokenizerFolder(fsys fs.FS) bool {
+	if IsHFFolder(fsys) {
+		return false
+	}
+	for _, n := range []string{"tokenizer.json", "tokenizer.model", "vocab.txt"} {
+		if _, err := fs.Stat(fsys, n); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// ConvertTokenizer reads the tokenizer files of a folder (see tokenizer.Load) as a
+// vocab-only GGUF model: general.architecture and general.name when the files
+// record them (Refit's own exports do), and the tokenizer.* keys.
+func ConvertTokenizer(fsys fs.FS, opts *ConvertOptions) (*refit.Model, error) {
+	pre := ""
+	if opts != nil {
+		pre = opts.Pre
+	}
+	v, err := tokenizer.Load(fsys, &tokenizer.Options{Pre: pre})
+	if err != nil {
+		return nil, err
+	}
+	md := refit.Metadata{}
+	if v.Arch == "" {
+		// llama.cpp loads no GGUF without an architecture: the family the model type implies
+		v.Arch = map[string]string{"llama": "llama", "gpt2": "gpt2", "bert": "bert", "t5": "t5", "gemma4": "gemma4"}[v.Model]
+	}
+	if v.Arch != "" {
+		md.Set("general.architecture", v.Arch)
+	}
+	if v.Name != "" {
+		md.Set("general.name", v.Name)
+	}
+	if opts != nil && opts.Name != "" {
+		md.Set("general.name", opts.Name)
+	}
+	v.Metadata(&md)
+	return &refit.Model{Format: ggufFormat, Metadata: md}, nil
+}

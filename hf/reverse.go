@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/safetensors"
 	"github.com/refit-ml/refit/tensor"
+	"github.com/refit-ml/refit/tokenizer"
 )
 
 // ReverseOptions configure ReverseGGUF. The zero value dequantizes block-quantized
@@ -46,8 +48,8 @@ var reverseArchs = map[string]reverseArch{
 }
 
 // ReverseGGUF writes m, a GGUF model as gguf.Decode returns it, to dir as a Hugging
-// Face folder: config.json (from the ARCH.* keys), tokenizer.json and
-// tokenizer_config.json (byte-level BPE vocabularies; SentencePiece ones are refused),
+// Face folder: config.json (from the ARCH.* keys), the tokenizer files of every
+// llama.cpp tokenizer model but RWKV (see tokenizer.Vocab.HFFiles),
 // and sharded safetensors under Hugging Face names, with the rotary permutation undone
 // and quantized tensors dequantized (or kept, see ReverseOptions). Reading the folder
 // back with ConvertHF gives the same tensors. Architectures: llama (incl. Mistral and
@@ -68,10 +70,15 @@ func ReverseGGUF(ctx context.Context, m *refit.Model, dir string, opts *ReverseO
 	return err
 }
 
-// Reversible reports whether m is a GGUF language model (it names an architecture),
-// the input ReverseGGUF takes; ReverseGGUF says whether it knows the architecture.
+// Reversible reports whether m is a GGUF language model (it names an architecture)
+// or a vocab-only GGUF, the inputs ReverseGGUF takes; ReverseGGUF says whether it
+// knows the architecture.
 func Reversible(m *refit.Model) bool {
-	return m.Format == ggufFormat && m.Metadata.String("general.architecture") != ""
+	if m.Format != ggufFormat {
+		return false
+	}
+	return m.Metadata.String("general.architecture") != "" ||
+		len(m.Tensors) == 0 && m.Metadata.String("tokenizer.ggml.model") != ""
 }
 
 // ReverseFS is ReverseGGUF writing the folder's files through create: config.json,
@@ -87,6 +94,10 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	}
 	if o.DType != tensor.F32 && o.DType != tensor.F16 && o.DType != tensor.BF16 {
 		return fmt.Errorf("arch: reverse: dequantize to %v: want F32, F16 or BF16", o.DType)
+	}
+	if len(m.Tensors) == 0 && m.Metadata.String("tokenizer.ggml.model") != "" {
+		// a vocab-only GGUF: its tokenizer files are the whole folder
+		return writeTokenizer(create, m.Metadata)
 	}
 	name := m.Metadata.String("general.architecture")
 	a, ok := arch.Lookup(name)
@@ -147,20 +158,11 @@ func ReverseFS(ctx context.Context, create refit.CreateFunc, m *refit.Model, opt
 	if err != nil {
 		return err
 	}
-	files := map[string]any{"config.json": cfg}
-	if md.String("tokenizer.ggml.model") != "" {
-		tj, tc, err := hfTokenizer(md)
-		if err != nil {
-			return err
-		}
-		files["tokenizer.json"], files["tokenizer_config.json"] = tj, tc
+	if err := writeJSONFile(create, "config.json", cfg); err != nil {
+		return err
 	}
-	for _, f := range []string{"config.json", "tokenizer.json", "tokenizer_config.json"} {
-		v, ok := files[f]
-		if !ok {
-			continue
-		}
-		if err := writeJSONFile(create, f, v); err != nil {
+	if md.String("tokenizer.ggml.model") != "" {
+		if err := writeTokenizer(create, md); err != nil {
 			return err
 		}
 	}
@@ -342,6 +344,10 @@ func hfConfig(md refit.Metadata, name string, ra reverseArch, tied bool, nExpert
 		cfg["vocab_size"] = e.Shape[0]
 	} else if v, ok := metaInt(md, name+".vocab_size"); ok {
 		cfg["vocab_size"] = v
+	} else if toks, ok := md.Get("tokenizer.ggml.tokens"); ok {
+		if list, ok := toks.([]string); ok {
+			cfg["vocab_size"] = len(list)
+		}
 	}
 	for _, k := range []struct{ gguf, hf string }{{"bos_token_id", "bos_token_id"}, {"eos_token_id", "eos_token_id"}, {"padding_token_id", "pad_token_id"}} {
 		if v, ok := metaInt(md, "tokenizer.ggml."+k.gguf); ok {
@@ -351,111 +357,28 @@ func hfConfig(md refit.Metadata, name string, ra reverseArch, tied bool, nExpert
 	return cfg, nil
 }
 
-// Split patterns of the byte-level pre-tokenizers llama.cpp names (as tokenizer.json
-// spells them).
-var preSplits = map[string]string{
-	"llama-bpe": `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
-	"qwen2":     `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
-}
-
-// Token types (GGUF tokenizer.ggml.token_type).
-const (
-	ttControl     = 3
-	ttUserDefined = 4
-	ttUnused      = 5
-)
-
-// hfTokenizer builds tokenizer.json and tokenizer_config.json from a "gpt2" (byte-level
-// BPE) GGUF vocabulary.
-func hfTokenizer(md refit.Metadata) (map[string]any, map[string]any, error) {
-	if model := md.String("tokenizer.ggml.model"); model != "gpt2" {
-		return nil, nil, refit.Unsupportedf("hf", "writing a %q tokenizer as tokenizer.json (only byte-level BPE, \"gpt2\")", model)
+// writeTokenizer writes the GGUF vocabulary as Hugging Face tokenizer files (see
+// tokenizer.Vocab.HFFiles), in name order.
+func writeTokenizer(create refit.CreateFunc, md refit.Metadata) error {
+	v, err := tokenizer.FromMetadata(md)
+	if err != nil {
+		return err
 	}
-	tv, _ := md.Get("tokenizer.ggml.tokens")
-	tokens, ok := tv.([]string)
-	if !ok || len(tokens) == 0 {
-		return nil, nil, errorf("tokenizer.ggml.tokens is missing or not a string array")
+	files, err := v.HFFiles()
+	if err != nil {
+		return err
 	}
-	var types []int32
-	if v, ok := md.Get("tokenizer.ggml.token_type"); ok {
-		if types, ok = v.([]int32); !ok || len(types) != len(tokens) {
-			return nil, nil, errorf("tokenizer.ggml.token_type has %v, want %d int32 values", v, len(tokens))
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := create.WriteFile(n, files[n]); err != nil {
+			return err
 		}
 	}
-	var merges []string
-	if v, ok := md.Get("tokenizer.ggml.merges"); ok {
-		if merges, ok = v.([]string); !ok {
-			return nil, nil, errorf("tokenizer.ggml.merges is %T, not a string array", v)
-		}
-	}
-	if merges == nil {
-		merges = []string{}
-	}
-	vocab := make(map[string]int, len(tokens))
-	var added []map[string]any
-	for id, tok := range tokens {
-		tt := int32(1)
-		if types != nil {
-			tt = types[id]
-		}
-		switch tt {
-		case ttUnused:
-			continue // padding ConvertHF adds back up to vocab_size
-		case ttControl, ttUserDefined:
-			added = append(added, map[string]any{"id": id, "content": tok, "single_word": false, "lstrip": false,
-				"rstrip": false, "normalized": tt == ttUserDefined, "special": tt == ttControl})
-			continue
-		}
-		if _, dup := vocab[tok]; dup {
-			return nil, nil, errorf("tokenizer.ggml.tokens has %q twice", tok)
-		}
-		vocab[tok] = id
-	}
-	if added == nil {
-		added = []map[string]any{}
-	}
-	pre := md.String("tokenizer.ggml.pre")
-	byteLevel := func(regex bool) map[string]any {
-		return map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex}
-	}
-	var preTok map[string]any
-	switch pre {
-	case "gpt-2", "default", "":
-		preTok = byteLevel(true)
-	default:
-		re, ok := preSplits[pre]
-		if !ok {
-			return nil, nil, refit.Unsupportedf("hf", "writing pre-tokenizer %q as tokenizer.json", pre)
-		}
-		preTok = map[string]any{"type": "Sequence", "pretokenizers": []any{
-			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": re}, "behavior": "Isolated", "invert": false},
-			byteLevel(false),
-		}}
-	}
-	tj := map[string]any{
-		"version": "1.0", "truncation": nil, "padding": nil, "added_tokens": added, "normalizer": nil,
-		"pre_tokenizer": preTok, "post_processor": nil, "decoder": byteLevel(true),
-		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": nil, "continuing_subword_prefix": nil,
-			"end_of_word_suffix": nil, "fuse_unk": false, "byte_fallback": false, "vocab": vocab, "merges": merges},
-	}
-	tc := map[string]any{}
-	for _, k := range []struct{ gguf, hf string }{{"bos_token_id", "bos_token"}, {"eos_token_id", "eos_token"},
-		{"unknown_token_id", "unk_token"}, {"padding_token_id", "pad_token"}} {
-		if id, ok := metaInt(md, "tokenizer.ggml."+k.gguf); ok && id >= 0 && id < int64(len(tokens)) {
-			tc[k.hf] = tokens[id]
-		}
-	}
-	for _, k := range []struct{ gguf, hf string }{{"add_bos_token", "add_bos_token"}, {"add_eos_token", "add_eos_token"}} {
-		if v, ok := md.Get("tokenizer.ggml." + k.gguf); ok {
-			if b, ok := v.(bool); ok {
-				tc[k.hf] = b
-			}
-		}
-	}
-	if ct := md.String("tokenizer.chat_template"); ct != "" {
-		tc["chat_template"] = ct
-	}
-	return tj, tc, nil
+	return nil
 }
 
 func writeJSONFile(create refit.CreateFunc, name string, v any) error {

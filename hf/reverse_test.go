@@ -166,7 +166,7 @@ func TestReverseGGUFErrors(t *testing.T) {
 	extra := m.Derive(append(append([]*tensor.Tensor{}, m.Tensors...), &tensor.Tensor{Name: "blk.0.mystery.weight", DType: m.Tensors[0].DType, Shape: m.Tensors[0].Shape, Data: m.Tensors[0].Data}))
 	spm := m.Derive(m.Tensors)
 	spm.Metadata = m.Metadata.Clone()
-	spm.Metadata.Set("tokenizer.ggml.model", "llama")
+	spm.Metadata.Set("tokenizer.ggml.model", "rwkv") // no Hugging Face form
 	for name, c := range map[string]*refit.Model{"arch": bad, "tensor": extra, "spm": spm} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -94,9 +94,6 @@ func New(v *Vocab) (*Tokenizer, error) {
 		if !ok {
 			return nil, refit.Unsupportedf("tokenizer", "pre-tokenizer %q (llama.cpp does not know it)", pre)
 		}
-		if pt.regexes == "kimi_k2" || pt.regexes == "afmoe" {
-			return nil, refit.Unsupportedf("tokenizer", "encoding with pre-tokenizer %q (llama.cpp uses a hand-written splitter)", pre)
-		}
 		t.pre = pt
 		t.raw = preRaw[pt.regexes]
 		t.escapeSpaces = pt.escapeSpaces
@@ -183,7 +180,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 		}
 		t.ugm = u
 	case "rwkv":
-		t.rwkv = &trie{}
+		t.rwkv = newTrie()
 		for i, tok := range v.Tokens {
 			t.rwkv.insert(unescapeRWKV(tok), int32(i))
 		}
@@ -821,12 +818,17 @@ func (t *Tokenizer) wpmWords(text string) []string {
 			cpts[i] = nfd(r)
 		}
 	}
-	words := []string{""}
+	var words []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			words = append(words, cur.String())
+			cur.Reset()
+		}
+	}
 	for _, r := range cpts {
 		if unicode.Is(unicode.White_Space, r) {
-			if words[len(words)-1] != "" {
-				words = append(words, "")
-			}
+			flush()
 			continue
 		}
 		cat := categoryOf(r)
@@ -840,18 +842,13 @@ func (t *Tokenizer) wpmWords(text string) []string {
 			r = unicode.ToLower(r)
 		}
 		if cat == catPunct || (r < 0x7F && cat == catSymbol) || isChinese(r) {
-			if words[len(words)-1] != "" {
-				words = append(words, "")
-			}
-			words[len(words)-1] = string(r)
-			words = append(words, "")
+			flush()
+			words = append(words, string(r))
 		} else {
-			words[len(words)-1] += string(r)
+			cur.WriteRune(r)
 		}
 	}
-	if words[len(words)-1] == "" {
-		words = words[:len(words)-1]
-	}
+	flush()
 	return words
 }
 
@@ -879,33 +876,53 @@ func isChinese(r rune) bool {
 
 // --- RWKV (llm_tokenizer_rwkv) ---
 
+// trie is a byte trie held in one map from (node, byte) to node, which builds far
+// faster than a map per node for vocabularies of 250k tokens.
 type trie struct {
-	children map[byte]*trie
-	has      bool
-	value    int32
+	next  map[uint64]int32
+	has   []bool
+	value []int32
 }
 
-func (n *trie) insert(key []byte, v int32) {
+// trieNode is a position in a trie; nil means no match.
+type trieNode struct {
+	t  *trie
+	id int32
+}
+
+func newTrie() *trie { return &trie{next: map[uint64]int32{}, has: []bool{false}, value: []int32{0}} }
+
+func (t *trie) insert(key []byte, v int32) {
+	n := int32(0)
 	for _, c := range key {
-		if n.children == nil {
-			n.children = map[byte]*trie{}
+		k := uint64(n)<<8 | uint64(c)
+		nx, ok := t.next[k]
+		if !ok {
+			nx = int32(len(t.has))
+			t.next[k] = nx
+			t.has = append(t.has, false)
+			t.value = append(t.value, 0)
 		}
-		next := n.children[c]
-		if next == nil {
-			next = &trie{}
-			n.children[c] = next
-		}
-		n = next
+		n = nx
 	}
-	n.has, n.value = true, v
+	t.has[n], t.value[n] = true, v
 }
 
-func (n *trie) step(c byte) *trie {
-	if n == nil || n.children == nil {
+func (t *trie) root() *trieNode { return &trieNode{t: t} }
+
+func (n *trieNode) step(c byte) *trieNode {
+	if n == nil {
 		return nil
 	}
-	return n.children[c]
+	nx, ok := n.t.next[uint64(n.id)<<8|uint64(c)]
+	if !ok {
+		return nil
+	}
+	return &trieNode{t: n.t, id: nx}
 }
+
+func (n *trieNode) hasValue() bool { return n.t.has[n.id] }
+func (n *trieNode) val() int32     { return n.t.value[n.id] }
 
 func unescapeRWKV(s string) []byte {
 	var out []byte
@@ -956,22 +973,29 @@ func unescapeRWKV(s string) []byte {
 func (t *Tokenizer) rwkvEncode(text string, out []int32) []int32 {
 	pos := 0
 	for pos < len(text) {
-		node := t.rwkv.step(text[pos])
+		node := t.rwkv.root().step(text[pos])
 		if node == nil {
 			out = append(out, t.unk)
 			pos++
 			continue
 		}
+		start := pos
 		id, end := int32(0), 0
 		for node != nil {
-			if node.has {
-				id, end = node.value, pos+1
+			if node.hasValue() {
+				id, end = node.val(), pos+1
 			}
 			if pos+1 >= len(text) {
 				break
 			}
 			pos++
 			node = node.step(text[pos])
+		}
+		if end == 0 {
+			// no token along the path: llama.cpp would loop forever here
+			out = append(out, t.unk)
+			pos = start + 1
+			continue
 		}
 		out = append(out, id)
 		pos = end
@@ -991,7 +1015,7 @@ type unigram struct {
 }
 
 func newUnigram(t *Tokenizer) (*unigram, error) {
-	u := &unigram{t: t, tokens: &trie{}, userDefined: &trie{}}
+	u := &unigram{t: t, tokens: newTrie(), userDefined: newTrie()}
 	if c := t.v.Charsmap; len(c) > 0 {
 		if len(c) < 4 {
 			return nil, errorf("precompiled_charsmap has %d bytes", len(c))
@@ -1040,7 +1064,7 @@ func (u *unigram) xcdaNode(i uint32) (uint32, bool) {
 // bytes consumed.
 func (u *unigram) normalizePrefix(in string, off int) (string, int) {
 	// longest user-defined token
-	n := u.userDefined
+	n := u.userDefined.root()
 	l := 0
 	for i := off; i < len(in); i++ {
 		n = n.step(in[i])
@@ -1157,14 +1181,14 @@ func (u *unigram) encode(text string, out []int32) []int32 {
 		charLen := min(utf8Len(norm[off]), n-off)
 		cur := res[off]
 		single := false
-		node := u.tokens.step(norm[off])
+		node := u.tokens.root().step(norm[off])
 		p := off + 1
 		for p <= n && node != nil {
-			if node.has {
+			if node.hasValue() {
 				if p-off == charLen {
 					single = true
 				}
-				id := node.value
+				id := node.val()
 				score := 0.0
 				if u.t.attrs[id]&attrUserDefined == 0 && u.t.v.Scores != nil {
 					score = float64(u.t.v.Scores[id])

@@ -52,3 +52,38 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncode: any text, with every tokenizer model and a spread of pre-tokenizers,
+// encodes without a panic to ids inside the vocabulary (or -1 for a missing unknown
+// token), and decoding them does not panic either.
+func FuzzEncode(f *testing.F) {
+	f.Add("Hello <s> world 123 \U0001F999 ab\xff", uint8(0))
+	f.Add("  \n\t  ", uint8(3))
+	toks := []string{"<unk>", "<s>", "</s>", "a", "b", "ab", "▁a", "<0x41>", "Ġ", "Ġa", "▁", "[CLS]", "\\x41", "\\"}
+	types := []TokenType{Unknown, Control, Control, Normal, Normal, Normal, Normal, Byte, Normal, Normal, Normal, Control, Normal, UserDefined}
+	var vocabs []*Tokenizer
+	for _, m := range []struct{ model, pre string }{
+		{"llama", ""}, {"gpt2", "llama-bpe"}, {"gpt2", "tekken"}, {"gpt2", "deepseek-llm"}, {"gpt2", "exaone-moe"},
+		{"gpt2", "superbpe"}, {"gpt2", "chameleon"}, {"gemma4", ""}, {"bert", ""}, {"t5", ""}, {"rwkv", ""},
+	} {
+		v := &Vocab{Model: m.model, Pre: m.pre, Tokens: toks, Types: types, Scores: make([]float32, len(toks)),
+			Merges: []string{"a b", "Ġ a", "▁ a"}, Special: map[string]uint32{"bos": 1, "eos": 2}}
+		tok, err := New(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		vocabs = append(vocabs, tok)
+	}
+	f.Fuzz(func(t *testing.T, text string, which uint8) {
+		tok := vocabs[int(which)%len(vocabs)]
+		for _, mode := range [][2]bool{{false, false}, {true, true}} {
+			ids := tok.Encode(text, mode[0], mode[1])
+			for _, id := range ids {
+				if id < -1 || int(id) >= len(toks) {
+					t.Fatalf("id %d out of range", id)
+				}
+			}
+			_ = tok.Decode(ids, true, true)
+		}
+	})
+}

@@ -35,6 +35,8 @@ type extras struct {
 	StripAccents      *bool                `json:"strip_accents,omitempty"`
 	TokenTypeCount    *uint32              `json:"token_type_count,omitempty"`
 	TemplateNames     []string             `json:"chat_templates,omitempty"`
+	Architecture      string               `json:"architecture,omitempty"` // general.architecture
+	Name              string               `json:"name,omitempty"`         // general.name
 }
 
 // HFFiles writes the vocabulary as Hugging Face tokenizer files: tokenizer.json
@@ -60,11 +62,40 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 	files := map[string][]byte{}
 	ex := extras{Model: v.Model, Pre: v.Pre, Special: v.Special, AddBOS: v.AddBOS, AddEOS: v.AddEOS, AddSep: v.AddSep,
 		AddSpacePrefix: v.AddSpacePrefix, RemoveExtraSpaces: v.RemoveExtraSpaces, Lowercase: v.Lowercase,
-		StripAccents: v.StripAccents, TokenTypeCount: v.TokenTypeCount, Types: map[string]TokenType{}}
+		StripAccents: v.StripAccents, TokenTypeCount: v.TokenTypeCount, Types: map[string]TokenType{},
+		Architecture: v.Arch, Name: v.Name}
+	// llama.cpp's view of the tokens: which it splits out of the text (control,
+	// user-defined, unknown, including those its rules promote), and their strip flags.
+	var attrs []uint16
+	if tk, err := New(v); err == nil {
+		attrs = tk.attrs
+	}
+	isAdded := func(i int) bool {
+		if attrs != nil {
+			return attrs[i]&(attrControl|attrUserDefined|attrUnknown) != 0
+		}
+		return typ(i) == Control || typ(i) == UserDefined || typ(i) == Unknown
+	}
 	var added []map[string]any
-	addToken := func(id int, content string, special bool) {
-		added = append(added, map[string]any{"id": id, "content": content, "single_word": false, "lstrip": false,
-			"rstrip": false, "normalized": !special, "special": special})
+	// addToken adds token i as an added token and returns the type Load gives it back.
+	addToken := func(i int, content string) TokenType {
+		special := typ(i) != UserDefined
+		var lstrip, rstrip bool
+		if attrs != nil {
+			special = attrs[i]&(attrControl|attrUnknown) != 0
+			lstrip, rstrip = attrs[i]&attrLStrip != 0, attrs[i]&attrRStrip != 0
+		}
+		added = append(added, map[string]any{"id": i, "content": content, "single_word": false, "lstrip": lstrip,
+			"rstrip": rstrip, "normalized": !special, "special": special})
+		if special || looksSpecial(content) {
+			return Control
+		}
+		return UserDefined
+	}
+	record := func(i int, back TokenType) {
+		if back != typ(i) {
+			ex.Types[strconv.Itoa(i)] = typ(i)
+		}
 	}
 	var tj map[string]any
 	switch v.Model {
@@ -72,20 +103,11 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 		raw := v.Model == "gemma4" || preRaw[preTypes[v.Pre].regexes]
 		vocab := make(map[string]int, n)
 		for i, tok := range v.Tokens {
-			switch typ(i) {
-			case Control, UserDefined:
-				addToken(i, tok, typ(i) == Control)
-				if typ(i) == Control && !looksSpecial(tok) {
-					// Load marks unflagged <|..|> tokens special; nothing to record
-				}
-				if typ(i) == UserDefined && looksSpecial(tok) {
-					ex.Types[strconv.Itoa(i)] = UserDefined
-				}
+			if isAdded(i) {
+				record(i, addToken(i, tok))
 				continue
-			case Normal:
-			default:
-				ex.Types[strconv.Itoa(i)] = typ(i)
 			}
+			record(i, Normal)
 			if _, dup := vocab[tok]; dup {
 				return nil, errorf("token %q appears twice", tok)
 			}
@@ -108,11 +130,17 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 			tj = tokenizerDoc(added, map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"},
 				splitPre([]string{`[^\n]+|[\n]+`}, false), spmDecoder(false), model)
 		} else {
-			regexes := preRegexes[preTypes[v.Pre].regexes]
-			if v.Pre == "" || v.Pre == "gpt-2" {
+			pt := preTypes[v.Pre]
+			if v.Pre == "" {
+				pt = preTypes["default"]
+			}
+			regexes := preRegexes[pt.regexes]
+			if v.Pre == "gpt-2" {
 				regexes = nil // a bare ByteLevel pre-tokenizer splits like GPT-2
 			}
 			if preTypes[v.Pre].regexes == "kimi_k2" || preTypes[v.Pre].regexes == "afmoe" {
+				// the Hugging Face files would need the original patterns, which llama.cpp
+				// replaces by hand-written splitters
 				return nil, refit.Unsupportedf("tokenizer", "writing pre-tokenizer %q as tokenizer.json (llama.cpp splits it by hand)", v.Pre)
 			}
 			tj = tokenizerDoc(added, nil, splitPre(regexes, true), byteLevelStep(true), model)
@@ -125,8 +153,8 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 		files["tokenizer.model"] = spm
 		vocab := make(map[string]int, n)
 		for i, tok := range v.Tokens {
-			if typ(i) == Control || typ(i) == UserDefined {
-				addToken(i, tok, typ(i) == Control)
+			if isAdded(i) {
+				addToken(i, tok) // tokenizer.model keeps the type
 			}
 			if _, dup := vocab[tok]; !dup {
 				vocab[tok] = i
@@ -153,8 +181,8 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 		files["tokenizer.model"] = spm
 		vocab := make([]any, n)
 		for i, tok := range v.Tokens {
-			if typ(i) == Control || typ(i) == UserDefined {
-				addToken(i, tok, typ(i) == Control)
+			if isAdded(i) {
+				addToken(i, tok) // tokenizer.model keeps the type
 			}
 			var s float64
 			if v.Scores != nil {
@@ -171,7 +199,10 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 			norms = append(norms, map[string]any{"type": "Precompiled", "precompiled_charsmap": base64.StdEncoding.EncodeToString(v.Charsmap)})
 		}
 		if v.RemoveExtraSpaces == nil || *v.RemoveExtraSpaces {
-			norms = append(norms, map[string]any{"type": "Replace", "pattern": map[string]any{"Regex": " {2,}"}, "content": " "})
+			// SentencePiece's remove_extra_whitespaces: runs of spaces become one, and
+			// leading and trailing spaces go
+			norms = append(norms, map[string]any{"type": "Replace", "pattern": map[string]any{"Regex": " {2,}"}, "content": " "},
+				map[string]any{"type": "Strip", "strip_left": true, "strip_right": true})
 		}
 		prepend := "always"
 		if v.AddSpacePrefix != nil && !*v.AddSpacePrefix {
@@ -185,10 +216,10 @@ func (v *Vocab) HFFiles() (map[string][]byte, error) {
 		var lines strings.Builder
 		for i, tok := range v.Tokens {
 			hfTok := bertToHF(tok)
-			if typ(i) == Control || typ(i) == UserDefined {
-				addToken(i, hfTok, typ(i) == Control)
-			} else if typ(i) != Normal {
-				ex.Types[strconv.Itoa(i)] = typ(i)
+			if isAdded(i) {
+				record(i, addToken(i, hfTok))
+			} else {
+				record(i, Normal)
 			}
 			if _, dup := vocab[hfTok]; dup {
 				return nil, errorf("token %q appears twice", hfTok)

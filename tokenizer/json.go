@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/refit-ml/refit"
 )
@@ -103,23 +104,44 @@ var knownSplits = map[string]string{
 
 // splitNames names llama.cpp's regex sets (as HFFiles writes them): the type's own
 // name where it is a pre-tokenizer name, else the first name using the set.
-var splitNames = func() map[string]string {
+var splitNames = sync.OnceValue(func() map[string]string {
 	m := map[string]string{}
 	names := PreTokenizers()
 	for _, n := range names {
-		key := strings.Join(preRegexes[preTypes[n].regexes], "\x00")
+		key := splitKey(preRegexes[preTypes[n].regexes])
 		if strings.ReplaceAll(preTypes[n].regexes, "_", "-") == n {
 			m[key] = n
 		}
 	}
 	for _, n := range names {
-		key := strings.Join(preRegexes[preTypes[n].regexes], "\x00")
+		key := splitKey(preRegexes[preTypes[n].regexes])
 		if _, ok := m[key]; !ok {
 			m[key] = n
 		}
 	}
 	return m
-}()
+})
+
+// canonicalRegex rewrites a tokenizer.json split pattern into the form llama.cpp
+// runs it in, so that a model's original pattern finds its pre-tokenizer name:
+// case-insensitive contractions spelled out, Tekken/GPT-4o's letter classes as
+// llama.cpp's lookaheads, literal CR/LF as escapes.
+var canonicalRegex = strings.NewReplacer(
+	`(?i:'s|'t|'re|'ve|'m|'ll|'d)`, `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])`,
+	`'(?i:[sdmt]|ll|ve|re)`, `'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])`,
+	`[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`, `((?=[\p{L}])([^a-z]))`,
+	`[\p{Ll}\p{Lm}\p{Lo}\p{M}]`, `((?=[\p{L}])([^A-Z]))`,
+	`?+`, `?`, `++`, `+`,
+	"\r", `\r`, "\n", `\n`,
+).Replace
+
+func splitKey(regexes []string) string {
+	c := make([]string, len(regexes))
+	for i, r := range regexes {
+		c[i] = canonicalRegex(r)
+	}
+	return strings.Join(c, "\x00")
+}
 
 func parseTokenizerJSON(b []byte) (*tokenizerJSON, error) {
 	var tj tokenizerJSON
@@ -168,7 +190,7 @@ func (tj *tokenizerJSON) preName() (string, error) {
 					return name, nil
 				}
 			}
-			if name, ok := splitNames[strings.Join(regexes, "\x00")]; ok {
+			if name, ok := splitNames()[splitKey(regexes)]; ok {
 				return name, nil
 			}
 			return "", refit.Unsupportedf("tokenizer", "unknown pre-tokenizer pattern %q (name it explicitly)", regexes)

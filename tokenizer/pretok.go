@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -85,4 +86,14 @@ func PreTokenizers() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// PreBehaviour is a key equal for two pre-tokenizer names exactly when llama.cpp
+// tokenizes alike with them (same regexes and flags); "" for an unknown name.
+func PreBehaviour(name string) string {
+	t, ok := preTypes[name]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%+v", t)
 }

@@ -40,9 +40,18 @@ type reNode struct {
 
 // regex is a compiled pattern.
 type regex struct {
-	root *reNode
-	src  string
+	root   *reNode
+	src    string
+	digits bool // llama.cpp's hand-written digit grouping (AFMoE, tiny_aya) instead of root
+	kimi   bool // llama.cpp's hand-written Kimi-K2 splitter instead of root
 }
+
+// Patterns llama.cpp replaces by its digit-grouping splitter.
+const (
+	reAFMoEDigits   = `\p{AFMoE_digits}`
+	reTinyAyaDigits = `\d{1,3}(?=(?:\d{3})*\b)`
+	reKimiK2        = `\p{Han}+`
+)
 
 type reParser struct {
 	s         []rune
@@ -51,6 +60,12 @@ type reParser struct {
 }
 
 func compileRegex(src string, collapsed bool) (*regex, error) {
+	if src == reAFMoEDigits || src == reTinyAyaDigits {
+		return &regex{src: src, digits: true}, nil
+	}
+	if src == reKimiK2 {
+		return &regex{src: src, kimi: true}, nil
+	}
 	p := &reParser{s: []rune(src), collapsed: collapsed}
 	n, err := p.alt()
 	if err != nil {
@@ -148,7 +163,7 @@ func (p *reParser) quantifier(atom *reNode) (*reNode, error) {
 			lazy = true
 			p.i++
 		}
-		atom = &reNode{kind: reRepeat, subs: []*reNode{atom}, min: min, max: max, lazy: lazy}
+		atom = &reNode{kind: reRepeat, subs: []*reNode{foldChar(atom)}, min: min, max: max, lazy: lazy}
 	}
 	return atom, nil
 }
@@ -209,6 +224,36 @@ func (p *reParser) atom() (*reNode, error) {
 	}
 	p.i++
 	return &reNode{kind: reSet, set: func(r rune) bool { return r == c }}, nil
+}
+
+// foldChar turns a node that always consumes exactly one character after
+// lookaheads about that same character, like ((?=[\p{L}])([^a-z])), into one
+// character set, so that repeating it takes the loop path instead of recursing
+// once per character.
+func foldChar(n *reNode) *reNode {
+	if n.kind != reConcat || len(n.subs) == 0 {
+		return n
+	}
+	last := n.subs[len(n.subs)-1]
+	if last.kind != reSet {
+		return n
+	}
+	preds := []func(rune) bool{last.set}
+	for _, s := range n.subs[:len(n.subs)-1] {
+		if s.kind != reLook || s.subs[0].kind != reSet {
+			return n
+		}
+		f, neg := s.subs[0].set, s.neg
+		preds = append(preds, func(r rune) bool { return f(r) != neg })
+	}
+	return &reNode{kind: reSet, set: func(r rune) bool {
+		for _, f := range preds {
+			if !f(r) {
+				return false
+			}
+		}
+		return true
+	}}
 }
 
 // escape parses \x at p.i into a predicate.
@@ -402,7 +447,15 @@ func (re *regex) matchAt(in []rune, pos int) int {
 	return end
 }
 
-type matcher struct{ in []rune }
+type matcher struct {
+	in    []rune
+	depth int // nested iterations of general repeats
+}
+
+// maxRepeatDepth caps the iterations one general (non-single-character) repeat
+// nests before it stops taking more: a longer run is split there instead of
+// overflowing the stack. Real words are far shorter.
+const maxRepeatDepth = 1 << 14
 
 func (m *matcher) match(n *reNode, pos int, k func(int) bool) bool {
 	switch n.kind {
@@ -462,9 +515,11 @@ func (m *matcher) repeat(n *reNode, count, pos int, k func(int) bool) bool {
 		return false
 	}
 	more := func() bool {
-		if n.max >= 0 && count >= n.max {
+		if n.max >= 0 && count >= n.max || m.depth >= maxRepeatDepth {
 			return false
 		}
+		m.depth++
+		defer func() { m.depth-- }()
 		return m.match(n.subs[0], pos, func(p int) bool {
 			if p == pos {
 				return false // an empty iteration ends the loop
@@ -488,6 +543,12 @@ func (m *matcher) repeat(n *reNode, count, pos int, k func(int) bool) bool {
 // the regex's matches, keeping the text between matches: llama.cpp's
 // unicode_regex_split_stl.
 func (re *regex) split(in []rune, pieces []int) []int {
+	if re.digits {
+		return splitDigits(in, pieces)
+	}
+	if re.kimi {
+		return splitKimi(in, pieces)
+	}
 	var out []int
 	start := 0
 	for _, n := range pieces {
@@ -578,6 +639,193 @@ func wideText(cpts []rune) []rune {
 			r = 0x0B
 		}
 		out[i] = r
+	}
+	return out
+}
+
+// splitDigits is llama.cpp's AFMoE digit splitter: each run of numbers is cut into
+// groups of three from the right; a piece ends at each group's end, so the text
+// before a run joins its first group (later regexes split it further).
+func splitDigits(in []rune, pieces []int) []int {
+	var out []int
+	start := 0
+	for _, n := range pieces {
+		end := start + n
+		prev := start
+		add := func(e int) {
+			if e > prev {
+				out = append(out, e-prev)
+			}
+			prev = e
+		}
+		for pos := start; pos < end; {
+			if categoryOf(in[pos]) != catNumber {
+				pos++
+				continue
+			}
+			run := pos
+			for pos < end && categoryOf(in[pos]) == catNumber {
+				pos++
+			}
+			cur := run
+			if r := (pos - run) % 3; r > 0 {
+				cur += r
+				add(cur)
+			}
+			for cur < pos {
+				cur += 3
+				add(cur)
+			}
+		}
+		add(end)
+		start = end
+	}
+	return out
+}
+
+// isHan is llama.cpp's unicode_cpt_is_han: the CJK ideograph blocks.
+func isHan(r rune) bool {
+	return (r >= 0x4E00 && r <= 0x9FFF) || (r >= 0x3400 && r <= 0x4DBF) || (r >= 0x20000 && r <= 0x2A6DF) ||
+		(r >= 0x2A700 && r <= 0x2B73F) || (r >= 0x2B740 && r <= 0x2B81F) || (r >= 0x2B820 && r <= 0x2CEAF) ||
+		(r >= 0x2CEB0 && r <= 0x2EBEF) || (r >= 0xF900 && r <= 0xFAFF) || (r >= 0x2F800 && r <= 0x2FA1F)
+}
+
+// splitKimi is llama.cpp's hand-written Kimi-K2 splitter (unicode_regex_split_custom_kimi_k2):
+// Han runs; non-Han letter words with an optional leading non-letter and English
+// contractions; numbers in threes; punctuation runs with trailing newlines; whitespace.
+func splitKimi(in []rune, pieces []int) []int {
+	var out []int
+	start := 0
+	for _, n := range pieces {
+		lo, hi := start, start+n
+		start = hi
+		inRange := func(p int) bool { return p >= lo && p < hi }
+		cat := func(p int) (byte, bool) { // category, and whether p is inside the piece
+			if !inRange(p) {
+				return 0, false
+			}
+			return categoryOf(in[p]), true
+		}
+		letter := func(p int) bool { c, ok := cat(p); return ok && c == catLetter && !isHan(in[p]) }
+		number := func(p int) bool { c, ok := cat(p); return ok && c == catNumber }
+		space := func(p int) bool { c, ok := cat(p); return ok && c == catSpace }
+		cpt := func(p int) rune {
+			if !inRange(p) {
+				return -1
+			}
+			return in[p]
+		}
+		prev := lo
+		add := func(e int) {
+			if e > prev {
+				out = append(out, e-prev)
+			}
+			prev = e
+		}
+		for pos := lo; pos < hi; {
+			c := in[pos]
+			if isHan(c) {
+				for inRange(pos) && isHan(in[pos]) {
+					pos++
+				}
+				add(pos)
+				continue
+			}
+			isL, isN := categoryOf(c) == catLetter, categoryOf(c) == catNumber
+			leading := !(c == '\r' || c == '\n' || isL || isN)
+			if (isL && !isHan(c)) || (leading && letter(pos+1)) {
+				hasLeading := false
+				if leading {
+					hasLeading = true
+					pos++
+				}
+				hasLetters := false
+				for letter(pos) {
+					hasLetters = true
+					pos++
+				}
+				if hasLetters || (!hasLeading && letter(pos)) {
+					if !hasLetters {
+						pos++
+					}
+					for letter(pos) {
+						pos++
+					}
+					if cpt(pos) == '\'' && pos+1 < hi {
+						n1 := unicode.ToLower(cpt(pos + 1))
+						if n1 == 's' || n1 == 't' || n1 == 'm' || n1 == 'd' {
+							pos += 2
+						} else if pos+2 < hi {
+							n2 := unicode.ToLower(cpt(pos + 2))
+							if (n1 == 'r' && n2 == 'e') || (n1 == 'v' && n2 == 'e') || (n1 == 'l' && n2 == 'l') {
+								pos += 3
+							}
+						}
+					}
+					add(pos)
+					continue
+				} else if hasLeading {
+					pos--
+				}
+			}
+			if isN {
+				ini := pos
+				for number(pos) {
+					pos++
+					if pos-ini >= 3 {
+						add(pos)
+						ini = pos
+					}
+				}
+				add(pos)
+				continue
+			}
+			p2 := pos
+			if c == ' ' {
+				p2 = pos + 1
+			}
+			word := func(p int) bool { // in range and not whitespace, letter or number
+				k, ok := cat(p)
+				return ok && k != catSpace && k != catLetter && k != catNumber
+			}
+			if word(p2) {
+				if c == ' ' {
+					pos++
+				}
+				for word(pos) {
+					pos++
+				}
+				for cpt(pos) == '\r' || cpt(pos) == '\n' {
+					pos++
+				}
+				add(pos)
+				continue
+			}
+			nws, lastNL := 0, 0
+			for space(pos + nws) {
+				if r := cpt(pos + nws); r == '\r' || r == '\n' {
+					lastNL = pos + nws + 1
+				}
+				nws++
+			}
+			if lastNL > 0 {
+				pos = lastNL
+				add(pos)
+				continue
+			}
+			if nws > 1 && inRange(pos+nws) {
+				pos += nws - 1
+				add(pos)
+				continue
+			}
+			if nws > 0 {
+				pos += nws
+				add(pos)
+				continue
+			}
+			pos++
+			add(pos)
+		}
 	}
 	return out
 }

@@ -103,7 +103,7 @@ func TestLoadBPEErrors(t *testing.T) {
 		want      error
 	}{
 		{"not json", `{`, refit.ErrFormat},
-		{"unigram", `{"model":{"type":"Unigram","vocab":[["a",0]]}}`, refit.ErrUnsupported},
+		{"wordlevel", `{"model":{"type":"WordLevel","vocab":{"a":0}}}`, refit.ErrUnsupported},
 		{"negative id", tokJSON(byteLevel, `[]`, `{"id":-1,"content":"x"}`), refit.ErrFormat},
 		{"huge id", tokJSON(byteLevel, `[]`, `{"id":99999999999,"content":"x"}`), refit.ErrFormat},
 		{"duplicate id", strings.Replace(tokJSON(byteLevel, `[]`, ""), `"c":4`, `"c":1`, 1), refit.ErrFormat},
@@ -254,5 +254,35 @@ func TestParseSentencePieceErrors(t *testing.T) {
 				t.Errorf("ParseSentencePiece = %v, want ErrFormat", err)
 			}
 		})
+	}
+}
+
+// TestPreTokenizerOriginals: the split patterns as models' tokenizer.json files spell
+// them find llama.cpp's pre-tokenizer names.
+func TestPreTokenizerOriginals(t *testing.T) {
+	seq := func(res ...string) *preTokenizer {
+		p := &preTokenizer{Type: "Sequence"}
+		for _, r := range res {
+			s := preTokenizer{Type: "Split"}
+			s.Pattern.Regex = r
+			p.Pretokenizers = append(p.Pretokenizers, s)
+		}
+		no := false
+		p.Pretokenizers = append(p.Pretokenizers, preTokenizer{Type: "ByteLevel", UseRegex: &no})
+		return p
+	}
+	for want, res := range map[string][]string{
+		"qwen35":         {`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`},
+		"tekken":         {`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`},
+		"gpt-4o":         {`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`},
+		"seed-coder":     {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\r\n]+|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"},
+		"bailingmoe":     {`'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+`},
+		"deepseek-coder": preRegexes["deepseek_coder"],
+	} {
+		tj := &tokenizerJSON{PreTokenizer: seq(res...)}
+		got, err := tj.preName()
+		if err != nil || got != want {
+			t.Errorf("%s: got %q, %v", want, got, err)
+		}
 	}
 }

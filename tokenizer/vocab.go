@@ -217,6 +217,7 @@ func (v *Vocab) applyExtras(ex *extras) error {
 	v.AddBOS, v.AddEOS, v.AddSep, v.AddSpacePrefix = ex.AddBOS, ex.AddEOS, ex.AddSep, ex.AddSpacePrefix
 	v.RemoveExtraSpaces, v.Lowercase, v.StripAccents, v.TokenTypeCount = ex.RemoveExtraSpaces, ex.Lowercase, ex.StripAccents, ex.TokenTypeCount
 	v.TemplateNames = ex.TemplateNames
+	v.Arch, v.Name = ex.Architecture, ex.Name
 	return nil
 }
 
@@ -226,13 +227,20 @@ func parseVocabTxt(b []byte) (*Vocab, error) {
 	if len(lines) > MaxVocabSize {
 		return nil, errorf("vocab.txt has more than %d lines", MaxVocabSize)
 	}
-	v := &Vocab{Model: "bert", Tokens: make([]string, len(lines)), Types: make([]TokenType, len(lines))}
+	v := &Vocab{Model: "bert", Tokens: make([]string, len(lines)), Types: make([]TokenType, len(lines)), Special: map[string]uint32{}}
+	// BertTokenizer's default special tokens; CLS is what llama.cpp adds as BOS
+	roles := map[string][]string{"[UNK]": {"unknown"}, "[CLS]": {"cls", "bos"}, "[SEP]": {"seperator"}, "[PAD]": {"padding"}, "[MASK]": {"mask"}}
 	for i, l := range lines {
 		l = strings.TrimSuffix(l, "\r")
 		v.Tokens[i] = bertFromHF(l)
 		v.Types[i] = Normal
 		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") && len(l) > 2 {
 			v.Types[i] = Control
+		}
+		for _, r := range roles[l] {
+			if _, dup := v.Special[r]; !dup {
+				v.Special[r] = uint32(i)
+			}
 		}
 	}
 	return v, nil

@@ -264,6 +264,14 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *ref
 			m.Format = hfFormat
 			return m, true, nil
 		}
+		if hf.IsTokenizerFolder(fsys) {
+			m, err := hf.ConvertTokenizer(fsys, nil)
+			if err != nil {
+				return nil, false, err
+			}
+			m.Format = hfFormat
+			return m, true, nil
+		}
 	}
 	m, err = openCheckpoint(in, &refit.DecodeOptions{Key: o.key, Extract: o.extract, MaxMemory: int64(e.maxMemory)})
 	return m, false, err
