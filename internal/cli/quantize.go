@@ -38,6 +38,7 @@ type quantizeFlags struct {
 	noPreprocess                                           bool
 	run                                                    runInputs
 	gguf                                                   ggufQuantOptions
+	llmEval                                                quantEvalFlags
 }
 
 func newQuantizeCmd(e *env) *cobra.Command {
@@ -49,6 +50,11 @@ func newQuantizeCmd(e *env) *cobra.Command {
 chooses every tensor's type with llama-quantize's rules, prints the plan (type, reason,
 bytes, bits per weight) before any work, and writes output byte-identical to
 llama-quantize; --imatrix, --tensor-type REGEX=TYPE, --keep, --dry-run, --allow-fallback.
+--type Q4_K_M,Q5_K_M writes one output per type (OUT with the type before the extension).
+--eval TEXT (GGUF input) then runs the input and each output over the text, as refit
+eval does (--eval-ctx, --eval-chunks), and prints the cost of each type in a table:
+perplexity and its ratio to the input's, KL divergence (mean, p95, p99, max), top-1
+agreement.
 
 For ONNX models, quantize rewrites Conv/MatMul/Gemm nodes to integer form:
 
@@ -83,6 +89,9 @@ or a folder of <input>.npy files.`,
 			}
 			if route == routeGGUF { // GGUF files and Hugging Face folders: llama.cpp-style quantization
 				f.gguf.AsJSON, f.gguf.Force = f.asJSON, f.force
+				if f.eval != "" || strings.Contains(f.gguf.FileType, ",") { // --eval TEXT, several types
+					return runQuantizeGGUFEval(e, a[0], a[1], &f.gguf, f.eval, f.llmEval)
+				}
 				return runQuantizeGGUF(e, a[0], a[1], &f.gguf)
 			}
 			return runQuantize(e, a[0], a[1], &f)
@@ -102,7 +111,8 @@ or a folder of <input>.npy files.`,
 	fl.BoolVar(&f.symmetric, "symmetric", false, "symmetric activation ranges")
 	fl.StringVar(&f.calib, "calib", "", "calibration data: .npz or folder of .npy")
 	fl.Int64Var(&f.calibRows, "calib-rows", 0, "rows of --calib used for calibration when --eval is not given (default half)")
-	fl.StringVar(&f.eval, "eval", "", "held-out data for the accuracy check (default: the rest of --calib)")
+	fl.StringVar(&f.eval, "eval", "", "held-out data for the accuracy check (default: the rest of --calib); GGUF: a text file, perplexity/KL of each output against the input")
+	f.llmEval.flags(fl)
 	fl.IntVar(&f.batch, "batch-size", 32, "rows per calibration batch")
 	fl.StringVar(&f.calibration, "calibration", "minmax", "minmax, percentile, entropy or mse")
 	fl.Float64Var(&f.percentile, "percentile", 99.99, "percentile for --calibration percentile")

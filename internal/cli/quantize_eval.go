@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/llm"
+	"github.com/refit-ml/refit/llm/eval"
+)
+
+// quantEvalFlags are refit quantize's flags for measuring a GGUF quantization on a text
+// (--eval FILE names the text).
+type quantEvalFlags struct {
+	ctx, chunks int
+}
+
+func (q *quantEvalFlags) flags(f *pflag.FlagSet) {
+	f.IntVar(&q.ctx, "eval-ctx", eval.DefaultContext, "GGUF: chunk length in tokens of the --eval perplexity/KL measurement")
+	f.IntVar(&q.chunks, "eval-chunks", 0, "GGUF: score at most this many chunks of the --eval text (0: all)")
+}
+
+// quantEvalEntry is one quantized output and what it cost.
+type quantEvalEntry struct {
+	Type     string          `json:"type"`
+	Output   string          `json:"output"`
+	Quantize json.RawMessage `json:"quantize"`
+	Bytes    int64           `json:"bytes"`
+	Eval     *eval.Result    `json:"eval,omitempty"`
+}
+
+type quantEvalReport struct {
+	Source     string           `json:"source"`
+	Text       string           `json:"text,omitempty"`
+	Perplexity float64          `json:"source_perplexity,omitempty"`
+	Results    []quantEvalEntry `json:"results"`
+}
+
+// typedOutput names the output for one of several types: out with the type before
+// the extension (model.gguf -> model-Q4_K_M.gguf).
+func typedOutput(out, typ string) string {
+	ext := filepath.Ext(out)
+	return strings.TrimSuffix(out, ext) + "-" + typ + ext
+}
+
+// runQuantizeGGUFEval quantizes in to each type of a comma-separated --type and, with
+// a text, measures each output against in: perplexity ratio, KL divergence, top-1.
+func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text string, q quantEvalFlags) error {
+	types := strings.Split(o.FileType, ",")
+	if text != "" {
+		if st, err := os.Stat(in); err == nil && st.IsDir() {
+			return usageError{fmt.Errorf("quantize --eval measures against a GGUF input; convert %s to GGUF first: %w", in, refit.ErrUnsupported)}
+		}
+	}
+	rep := &quantEvalReport{Source: in, Text: text}
+	for _, typ := range types {
+		typ = strings.TrimSpace(typ)
+		dst := out
+		if len(types) > 1 {
+			dst = typedOutput(out, typ)
+		}
+		one := *o
+		one.FileType = typ
+		one.AsJSON = true
+		var buf bytes.Buffer
+		sub := *e
+		sub.stdout = &buf
+		if err := runQuantizeGGUF(&sub, in, dst, &one); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		entry := quantEvalEntry{Type: typ, Output: dst, Quantize: json.RawMessage(bytes.TrimSpace(buf.Bytes()))}
+		if st, err := os.Stat(dst); err == nil {
+			entry.Bytes = st.Size()
+		}
+		if !o.AsJSON {
+			fmt.Fprintf(e.stdout, "wrote %s (%s): %s\n", dst, typ, humanBytes(entry.Bytes))
+		}
+		rep.Results = append(rep.Results, entry)
+	}
+	if o.DryRun || text == "" {
+		if o.AsJSON {
+			return writeJSON(e.stdout, rep)
+		}
+		return nil
+	}
+	limit := e.maxMemory.runtimeBytes()
+	if limit == 0 {
+		limit = refit.DefaultMaxMemory()
+	}
+	budget := refit.NewBudget(limit)
+	ref, rc, err := openLLM(e, in, budget)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	tokens, bos, err := tokenizeText(ref, text)
+	if err != nil {
+		return err
+	}
+	opts := &eval.Options{Context: q.ctx, Chunks: q.chunks, BOS: bos, Budget: budget, Progress: chunkProgress(e)}
+	models := make([]*llm.Model, len(rep.Results))
+	for i, r := range rep.Results {
+		m, c, err := openLLM(e, r.Output, budget)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		models[i] = m
+	}
+	if !o.AsJSON {
+		fmt.Fprintf(e.stderr, "evaluating %d outputs and %s on %s\n", len(models), in, text)
+	}
+	// One pass: the source runs once per chunk, each output beside it.
+	results, err := eval.RunMany(e.ctx, models, ref, tokens, opts)
+	if err != nil {
+		return err
+	}
+	for i, res := range results {
+		rep.Results[i].Eval = res
+		rep.Perplexity = res.Reference.Perplexity
+	}
+	if o.AsJSON {
+		return writeJSON(e.stdout, rep)
+	}
+	printQuantEval(e, rep)
+	return nil
+}
+
+func printQuantEval(e *env, rep *quantEvalReport) {
+	r0 := rep.Results[0].Eval
+	fmt.Fprintf(e.stdout, "\ncost on %s (%d tokens scored, %d chunks of %d); %s: perplexity %.4f\n",
+		rep.Text, r0.Tokens, r0.Chunks, r0.Context, rep.Source, rep.Perplexity)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "type\tsize\tPPL\tPPL ratio\tKL mean\tKL p95\tKL p99\tKL max\ttop-1\t")
+	for _, r := range rep.Results {
+		c := r.Eval.Reference
+		fmt.Fprintf(tw, "%s\t%s\t%.4f\t%.4f\t%.5f\t%.5f\t%.5f\t%.4f\t%.2f%%\t\n", r.Type, humanBytes(r.Bytes),
+			r.Eval.Perplexity, c.PerplexityRatio, c.KLMean, c.KL95, c.KL99, c.KLMax, 100*c.Top1)
+	}
+	tw.Flush()
+}

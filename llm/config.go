@@ -1,0 +1,196 @@
+package llm
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/refit-ml/refit"
+)
+
+// Config holds a model's hyperparameters as read from GGUF metadata.
+type Config struct {
+	Arch           string
+	Layers         int
+	Embed          int
+	FF             int // feed-forward width (per expert for MoE)
+	Heads, KVHeads int
+	HeadDim        int // key/query head size
+	ValueDim       int // value head size
+	Vocab          int
+	ContextLength  int
+	NormEps        float32
+	RopeBase       float32
+	RopeDims       int
+	RopeNeox       bool    // rotate halves (neox) instead of adjacent pairs
+	RopeScale      float32 // position multiplier (1 / linear scaling factor)
+	Experts        int
+	ExpertsUsed    int
+	AttnScale      float32 // multiplies q·k
+	AttnSoftcap    float32 // 0: none
+	FinalSoftcap   float32 // 0: none
+	SlidingWindow  int     // 0: none; layers using it are chosen by SlidingLayer
+	EmbedScale     float32 // multiplies token embeddings (gemma: sqrt(Embed))
+	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
+}
+
+// SlidingLayer reports whether layer il attends over a sliding window.
+func (c *Config) SlidingLayer(il int) bool {
+	return c.SlidingWindow > 0 && c.Arch == "gemma2" && il%2 == 0
+}
+
+// archs lists the architectures Load accepts and whether their RoPE is neox style.
+var archs = map[string]bool{
+	"llama": false, "mistral": false, "mixtral": false,
+	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
+}
+
+// Architectures lists the general.architecture values this package runs.
+func Architectures() []string {
+	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen3"}
+}
+
+func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
+
+func unsupportedf(msg string, args ...any) error { return refit.Unsupportedf("llm", msg, args...) }
+
+// number reads a numeric metadata value of any GGUF numeric type.
+func number(md refit.Metadata, key string) (float64, bool) {
+	v, ok := md.Get(key)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case uint8:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float32:
+		return float64(x), true
+	case float64:
+		return x, true
+	case []uint32: // per-layer values; this package needs them uniform
+		if len(x) > 0 {
+			return float64(x[0]), true
+		}
+	case []int32:
+		if len(x) > 0 {
+			return float64(x[0]), true
+		}
+	}
+	return 0, false
+}
+
+// maxDim bounds every hyperparameter so products below stay far from overflow.
+const maxDim = 1 << 20
+
+// ConfigFromMetadata reads the hyperparameters of a GGUF model. vocab is the number
+// of rows of token_embd.weight.
+func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
+	arch := md.String("general.architecture")
+	neox, ok := archs[arch]
+	if !ok {
+		return nil, unsupportedf("architecture %q (this package runs %v)", arch, Architectures())
+	}
+	c := &Config{Arch: arch, RopeNeox: neox, Vocab: vocab, RopeScale: 1, EmbedScale: 1}
+	var err error
+	geti := func(key string, dst *int, def int) {
+		v, ok := number(md, arch+"."+key)
+		if !ok {
+			if def < 0 && err == nil {
+				err = formatf("metadata has no %s.%s", arch, key)
+			}
+			*dst = max(def, 0)
+			return
+		}
+		if v < 0 || v > maxDim || v != math.Trunc(v) {
+			if err == nil {
+				err = formatf("%s.%s = %v is out of range", arch, key, v)
+			}
+			return
+		}
+		*dst = int(v)
+	}
+	getf := func(key string, dst *float32, def float32) {
+		if v, ok := number(md, arch+"."+key); ok {
+			*dst = float32(v)
+		} else {
+			*dst = def
+		}
+	}
+	geti("block_count", &c.Layers, -1)
+	geti("embedding_length", &c.Embed, -1)
+	geti("feed_forward_length", &c.FF, -1)
+	geti("attention.head_count", &c.Heads, -1)
+	geti("attention.head_count_kv", &c.KVHeads, 0)
+	geti("context_length", &c.ContextLength, 0)
+	geti("expert_count", &c.Experts, 0)
+	geti("expert_used_count", &c.ExpertsUsed, 0)
+	geti("attention.sliding_window", &c.SlidingWindow, 0)
+	if err != nil {
+		return nil, err
+	}
+	if c.Layers == 0 || c.Embed == 0 || c.Heads == 0 || c.Vocab <= 0 {
+		return nil, formatf("zero-sized model (%d layers, width %d, %d heads, %d tokens)", c.Layers, c.Embed, c.Heads, c.Vocab)
+	}
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	if c.Heads%c.KVHeads != 0 {
+		return nil, formatf("%d attention heads are not a multiple of %d KV heads", c.Heads, c.KVHeads)
+	}
+	geti("attention.key_length", &c.HeadDim, c.Embed/c.Heads)
+	geti("attention.value_length", &c.ValueDim, c.HeadDim)
+	geti("rope.dimension_count", &c.RopeDims, c.HeadDim)
+	if err != nil {
+		return nil, err
+	}
+	if c.HeadDim == 0 || c.RopeDims > c.HeadDim || c.RopeDims%2 != 0 {
+		return nil, formatf("head size %d with %d rotary dimensions", c.HeadDim, c.RopeDims)
+	}
+	if c.Experts > 0 && (c.ExpertsUsed == 0 || c.ExpertsUsed > c.Experts) {
+		return nil, formatf("%d of %d experts used per token", c.ExpertsUsed, c.Experts)
+	}
+	getf("attention.layer_norm_rms_epsilon", &c.NormEps, 1e-5)
+	getf("rope.freq_base", &c.RopeBase, 10000)
+	getf("attn_logit_softcapping", &c.AttnSoftcap, 0)
+	getf("final_logit_softcapping", &c.FinalSoftcap, 0)
+	switch st := md.String(arch + ".rope.scaling.type"); st {
+	case "", "none":
+	case "linear":
+		var f float32
+		getf("rope.scaling.factor", &f, 1)
+		if f > 0 {
+			c.RopeScale = 1 / f
+		}
+	default:
+		return nil, unsupportedf("rope scaling %q", st)
+	}
+	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	if s, ok := number(md, arch+".attention.scale"); ok && s > 0 {
+		c.AttnScale = float32(s)
+	}
+	if arch == "gemma" || arch == "gemma2" {
+		c.GELU = true
+		c.EmbedScale = float32(math.Sqrt(float64(c.Embed)))
+	}
+	if c.RopeBase <= 0 || !(c.NormEps >= 0) {
+		return nil, formatf("rope base %v, norm epsilon %v", c.RopeBase, c.NormEps)
+	}
+	return c, nil
+}
+
+func (c *Config) String() string {
+	return fmt.Sprintf("%s: %d layers, width %d, %d/%d heads of %d, ff %d, vocab %d", c.Arch, c.Layers, c.Embed, c.Heads, c.KVHeads, c.HeadDim, c.FF, c.Vocab)
+}

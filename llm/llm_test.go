@@ -1,0 +1,215 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/quant/ggml"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// TestRoundActivation checks the activation rounding against quantizing with the GGML
+// quantizers and dequantizing: the values llama.cpp's dot products see.
+func TestRoundActivation(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 512)
+	for i := range x {
+		x[i] = float32(r.NormFloat64()) * float32(1+i%7)
+	}
+	for _, tc := range []struct {
+		act activation
+		d   tensor.DType
+	}{{actQ8_0, tensor.Q8_0}, {actQ8_K, tensor.Q8_K}, {actF16, tensor.F16}, {actBF16, tensor.BF16}} {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			got := slices.Clone(x)
+			roundActivation(got, tc.act)
+			var want []float32
+			if tc.d.Quantized() {
+				if tc.d == tensor.Q8_K { // only a dot-product operand; check its definition
+					checkQ8K(t, x, got)
+					return
+				}
+				row, err := ggml.RowSize(tc.d, len(x))
+				if err != nil {
+					t.Fatal(err)
+				}
+				q := make([]byte, row)
+				if err := ggml.QuantizeRows(tc.d, q, x, 1, len(x), nil, 1); err != nil {
+					t.Fatal(err)
+				}
+				want = make([]float32, len(x))
+				if err := tensor.Dequantize(want, q, tc.d, 1); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				b := make([]byte, len(x)*2)
+				if err := tensor.FromFloat32(b, x, tc.d); err != nil {
+					t.Fatal(err)
+				}
+				want = make([]float32, len(x))
+				if err := tensor.ToFloat32(want, b, tc.d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-6*math.Abs(float64(want[i]))+1e-7 {
+					t.Fatalf("roundActivation[%d] = %v, quantize+dequantize gives %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func fixture(t *testing.T) string {
+	return filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf")
+}
+
+func loadFixture(t *testing.T, opts *Options) *Model {
+	t.Helper()
+	mf, err := refit.OpenMapped(fixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mf.Close() })
+	m, err := Load(mf, mf.Size(), opts)
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	return m
+}
+
+// TestBatchesAndThreads checks that logits do not depend on how the tokens are
+// batched (prefill at once or one token at a time through the KV cache) nor on the
+// thread count.
+func TestBatchesAndThreads(t *testing.T) {
+	ids := []int32{5, 77, 300, 12, 9, 250, 41, 100}
+	run := func(threads, batch int) []float32 {
+		m := loadFixture(t, &Options{Threads: threads})
+		s, err := m.NewSession(len(ids))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		V := m.Config.Vocab
+		out := make([]float32, len(ids)*V)
+		for b := 0; b < len(ids); b += batch {
+			e := min(b+batch, len(ids))
+			if err := s.Forward(context.Background(), ids[b:e], 0, out[b*V:e*V]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	want := run(1, len(ids))
+	for _, c := range [][2]int{{2, len(ids)}, {1, 1}, {2, 3}} {
+		got := run(c[0], c[1])
+		for i := range got {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("threads %d batch %d: logit %d = %v, want %v", c[0], c[1], i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestForwardErrors(t *testing.T) {
+	m := loadFixture(t, nil)
+	s, err := m.NewSession(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := m.Config.Vocab
+	ctx := context.Background()
+	if err := s.Forward(ctx, []int32{int32(V)}, 0, make([]float32, V)); !errors.Is(err, refit.ErrFormat) {
+		t.Errorf("Forward(id %d) = %v, want ErrFormat", V, err)
+	}
+	if err := s.Forward(ctx, []int32{1, 2, 3, 4, 5}, 5, nil); !errors.Is(err, refit.ErrFormat) {
+		t.Errorf("Forward(5 tokens into 4) = %v, want ErrFormat", err)
+	}
+	if err := s.Forward(ctx, []int32{1}, 0, make([]float32, 3)); !errors.Is(err, refit.ErrFormat) {
+		t.Errorf("Forward(short logits) = %v, want ErrFormat", err)
+	}
+	small := &Options{Budget: refit.NewBudget(1 << 20)}
+	m2 := loadFixture(t, small)
+	if _, err := m2.NewSession(1 << 16); !errors.Is(err, refit.ErrBudget) {
+		t.Errorf("NewSession beyond the budget = %v, want ErrBudget", err)
+	}
+}
+
+// TestLoadErrors checks that truncated files and files that are not LLMs fail cleanly.
+func TestLoadErrors(t *testing.T) {
+	b, err := os.ReadFile(fixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 16, 1000, len(b) / 2, len(b) - 1} {
+		r := bytesReader(b[:n])
+		if _, err := Load(r, int64(n), nil); err == nil {
+			t.Errorf("Load(first %d bytes) succeeded", n)
+		}
+	}
+}
+
+type bytesReader []byte
+
+func (b bytesReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(b)) {
+		return 0, errors.New("EOF")
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, errors.New("EOF")
+	}
+	return n, nil
+}
+
+// checkQ8K checks ggml's Q8_K rounding: per 256-block, the value of largest magnitude
+// maps to -127 steps of d = max/-127 and every value is the nearest multiple of d.
+func checkQ8K(t *testing.T, x, got []float32) {
+	for b := 0; b < len(x); b += 256 {
+		var mx float32
+		for _, v := range x[b : b+256] {
+			if math.Abs(float64(v)) > math.Abs(float64(mx)) {
+				mx = v
+			}
+		}
+		d := 1 / (-127 / mx)
+		for i := b; i < b+256; i++ {
+			q := got[i] / d
+			if math.Abs(float64(q-float32(math.Round(float64(q))))) > 1e-3 || q > 127.001 || q < -127.001 {
+				t.Fatalf("Q8_K value %d: %v is %v steps of %v", i, got[i], q, d)
+			}
+			if math.Abs(float64(got[i]-x[i])) > math.Abs(float64(d))/2*1.0001 {
+				t.Fatalf("Q8_K value %d: %v rounds to %v, more than half a step %v", i, x[i], got[i], d)
+			}
+		}
+	}
+}
+
+// FuzzLoad feeds mutated copies of the fixture to Load and one forward step: errors
+// are fine, panics are not.
+func FuzzLoad(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Load(bytesReader(data), int64(len(data)), &Options{Threads: 1, Budget: refit.NewBudget(64 << 20)})
+		if err != nil {
+			return
+		}
+		s, err := m.NewSession(2)
+		if err != nil {
+			return
+		}
+		_ = s.Forward(context.Background(), []int32{0, 1}, 1, make([]float32, m.Config.Vocab))
+	})
+}

@@ -1,0 +1,361 @@
+package llm
+
+import (
+	"context"
+	"math"
+	"sort"
+
+	"github.com/refit-ml/refit/internal/parallel"
+)
+
+// Session is one sequence being run through a Model: its KV cache and scratch. It is
+// not safe for concurrent use; run several Sessions for parallel sequences.
+type Session struct {
+	m      *Model
+	maxLen int
+	n      int         // tokens in the cache
+	k, v   [][]float32 // per layer: maxLen x KVHeads*HeadDim (ValueDim)
+	charge int64
+}
+
+// NewSession returns a session holding up to maxLen tokens. Its KV cache is charged
+// to the model's budget; Close releases it.
+func (m *Model) NewSession(maxLen int) (*Session, error) {
+	c := &m.Config
+	if maxLen <= 0 || maxLen > maxDim {
+		return nil, formatf("session length %d", maxLen)
+	}
+	per := int64(c.KVHeads) * int64(c.HeadDim+c.ValueDim) * 4
+	bytes := per * int64(maxLen) * int64(c.Layers)
+	if err := m.opts.Budget.Charge(bytes, "KV cache"); err != nil {
+		return nil, err
+	}
+	s := &Session{m: m, maxLen: maxLen, charge: bytes}
+	s.k = make([][]float32, c.Layers)
+	s.v = make([][]float32, c.Layers)
+	for i := range s.k {
+		s.k[i] = make([]float32, maxLen*c.KVHeads*c.HeadDim)
+		s.v[i] = make([]float32, maxLen*c.KVHeads*c.ValueDim)
+	}
+	return s, nil
+}
+
+// Close releases the session's budget charge.
+func (s *Session) Close() {
+	s.m.opts.Budget.Release(s.charge)
+	s.charge = 0
+}
+
+// Len is the number of tokens in the cache.
+func (s *Session) Len() int { return s.n }
+
+// Reset empties the cache.
+func (s *Session) Reset() { s.n = 0 }
+
+// Forward appends tokens to the sequence and writes the logits of tokens[first:]
+// into logits (len (len(tokens)-first) * Vocab), the tokens processed as one batch.
+func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits []float32) error {
+	m, c := s.m, &s.m.Config
+	nt := len(tokens)
+	if nt == 0 {
+		return nil
+	}
+	if s.n+nt > s.maxLen {
+		return formatf("%d tokens exceed the session length %d", s.n+nt, s.maxLen)
+	}
+	if first < 0 || first > nt || len(logits) != (nt-first)*c.Vocab {
+		return formatf("logits for %d of %d tokens need %d values, have %d", nt-first, nt, (nt-first)*c.Vocab, len(logits))
+	}
+	for _, id := range tokens {
+		if id < 0 || int(id) >= c.Vocab {
+			return formatf("token id %d outside the vocabulary of %d", id, c.Vocab)
+		}
+	}
+	threads := m.opts.Threads
+	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+	wide := max(c.Embed, qDim+kvDim+vDim, c.Heads*c.ValueDim, 2*c.FF, c.Experts)
+	scratch := int64(nt) * int64(4*c.Embed+3*wide) * 4
+	if err := m.opts.Budget.Charge(scratch, "activations"); err != nil {
+		return err
+	}
+	defer m.opts.Budget.Release(scratch)
+
+	x := make([]float32, nt*c.Embed)
+	h := make([]float32, nt*c.Embed)
+	tmp := make([]float32, nt*c.Embed)
+	for t, id := range tokens {
+		m.embed.row(x[t*c.Embed:(t+1)*c.Embed], int(id))
+		if c.EmbedScale != 1 {
+			for i := t * c.Embed; i < (t+1)*c.Embed; i++ {
+				x[i] *= c.EmbedScale
+			}
+		}
+	}
+	q := make([]float32, nt*qDim)
+	kk := make([]float32, nt*kvDim)
+	vv := make([]float32, nt*vDim)
+	att := make([]float32, nt*c.Heads*c.ValueDim)
+	big := make([]float32, nt*wide)
+	big2 := make([]float32, nt*wide)
+	for il := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		L := &m.layers[il]
+		rmsNorm(h, x, L.attnNorm, c.Embed, c.NormEps)
+		if L.qkv != nil {
+			fused := big[:nt*L.qkv.Rows]
+			s.project(fused, L.qkv, h, nt)
+			for t := 0; t < nt; t++ {
+				row := fused[t*L.qkv.Rows:]
+				copy(q[t*qDim:(t+1)*qDim], row[:qDim])
+				copy(kk[t*kvDim:(t+1)*kvDim], row[qDim:qDim+kvDim])
+				copy(vv[t*vDim:(t+1)*vDim], row[qDim+kvDim:qDim+kvDim+vDim])
+			}
+		} else {
+			s.project(q, L.q, h, nt)
+			s.project(kk, L.k, h, nt)
+			s.project(vv, L.v, h, nt)
+		}
+		addBias(q, L.qBias, nt)
+		addBias(kk, L.kBias, nt)
+		addBias(vv, L.vBias, nt)
+		if L.qNorm != nil {
+			rmsNorm(q, q, L.qNorm, c.HeadDim, c.NormEps)
+			rmsNorm(kk, kk, L.kNorm, c.HeadDim, c.NormEps)
+		}
+		for t := 0; t < nt; t++ {
+			pos := s.n + t
+			s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
+			s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
+		}
+		copy(s.k[il][s.n*kvDim:], kk)
+		copy(s.v[il][s.n*vDim:], vv)
+		s.attend(att, q, il, nt)
+		o := tmp
+		matmul(o, L.o, att, nt, threads)
+		if L.postAttnNorm != nil {
+			rmsNorm(o, o, L.postAttnNorm, c.Embed, c.NormEps)
+		}
+		for i := range x {
+			x[i] += o[i]
+		}
+		rmsNorm(h, x, L.ffnNorm, c.Embed, c.NormEps)
+		if L.router != nil {
+			s.moe(tmp, L, h, big, big2, nt)
+		} else {
+			s.ffn(tmp, L.gate, L.up, L.down, h, big, big2, nt)
+		}
+		if L.postFFNNorm != nil {
+			rmsNorm(tmp, tmp, L.postFFNNorm, c.Embed, c.NormEps)
+		}
+		for i := range x {
+			x[i] += tmp[i]
+		}
+	}
+	s.n += nt
+	if first == nt {
+		return nil
+	}
+	rest := nt - first
+	rmsNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed, c.NormEps)
+	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
+	if cap := c.FinalSoftcap; cap > 0 {
+		for i, v := range logits {
+			logits[i] = float32(math.Tanh(float64(v/cap))) * cap
+		}
+	}
+	return nil
+}
+
+// project sets dst = w · src for nt tokens, leaving src as it is (the product rounds
+// its input in place, so it gets a copy).
+func (s *Session) project(dst []float32, w *matrix, src []float32, nt int) {
+	in := append([]float32(nil), src[:nt*w.Cols]...)
+	matmul(dst[:nt*w.Rows], w, in, nt, s.m.opts.Threads)
+}
+
+// ffn sets dst = down(act(gate·h) * up·h). With gate nil, up holds gate and up stacked.
+func (s *Session) ffn(dst []float32, gate, up, down *matrix, h, big, big2 []float32, nt int) {
+	c := &s.m.Config
+	ff := down.Cols
+	g := big[:nt*ff]
+	if gate == nil {
+		both := big2[:nt*2*ff]
+		s.project(both, up, h, nt)
+		for t := 0; t < nt; t++ {
+			row := both[t*2*ff:]
+			for i := 0; i < ff; i++ {
+				g[t*ff+i] = s.act(row[i]) * row[ff+i]
+			}
+		}
+	} else {
+		u := big2[:nt*ff]
+		s.project(u, up, h, nt)
+		s.project(g, gate, h, nt)
+		for i := range g {
+			g[i] = s.act(g[i]) * u[i]
+		}
+	}
+	matmul(dst[:nt*c.Embed], down, g, nt, s.m.opts.Threads)
+}
+
+func (s *Session) act(v float32) float32 {
+	if s.m.Config.GELU {
+		return geluTanh(v)
+	}
+	return v / (1 + float32(math.Exp(float64(-v))))
+}
+
+// geluTanh is GELU in its tanh approximation, as ggml_gelu.
+func geluTanh(x float32) float32 {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	return 0.5 * x * (1 + float32(math.Tanh(float64(c*x*(1+0.044715*x*x)))))
+}
+
+// moe runs the mixture-of-experts feed-forward: softmax over the router's logits, the
+// top ExpertsUsed experts weighted by their renormalized probabilities.
+func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
+	c := &s.m.Config
+	probs := make([]float32, nt*c.Experts)
+	s.project(probs, L.router, h, nt)
+	clear(dst[:nt*c.Embed])
+	one := make([]float32, c.Embed)
+	out := make([]float32, c.Embed)
+	idx := make([]int, c.Experts)
+	for t := 0; t < nt; t++ {
+		p := probs[t*c.Experts : (t+1)*c.Experts]
+		softmax(p)
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] > p[idx[b]] })
+		var sum float32
+		for _, e := range idx[:c.ExpertsUsed] {
+			sum += p[e]
+		}
+		for _, e := range idx[:c.ExpertsUsed] {
+			copy(one, h[t*c.Embed:(t+1)*c.Embed])
+			s.ffn(out, L.gateExps[e], L.upExps[e], L.downExps[e], one, big, big2, 1)
+			w := p[e] / sum
+			for i, v := range out {
+				dst[t*c.Embed+i] += w * v
+			}
+		}
+	}
+}
+
+// attend computes attention output att[t][head] for the nt new tokens against the cache.
+func (s *Session) attend(att, q []float32, il, nt int) {
+	c := &s.m.Config
+	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+	group := c.Heads / c.KVHeads
+	window := 0
+	if c.SlidingLayer(il) {
+		window = c.SlidingWindow
+	}
+	K, V := s.k[il], s.v[il]
+	parallel.For(s.m.opts.Threads, nt*c.Heads, 4, func(lo, hi int) {
+		scores := make([]float32, s.n+nt)
+		for th := lo; th < hi; th++ {
+			t, hd := th/c.Heads, th%c.Heads
+			g := hd / group
+			pos := s.n + t
+			start := 0
+			if window > 0 {
+				start = max(0, pos-window+1)
+			}
+			qh := q[t*qDim+hd*c.HeadDim : t*qDim+(hd+1)*c.HeadDim]
+			sc := scores[:pos+1-start]
+			for j := start; j <= pos; j++ {
+				v := dot(qh, K[j*kvDim+g*c.HeadDim:j*kvDim+(g+1)*c.HeadDim]) * c.AttnScale
+				if cap := c.AttnSoftcap; cap > 0 {
+					v = float32(math.Tanh(float64(v/cap))) * cap
+				}
+				sc[j-start] = v
+			}
+			softmax(sc)
+			out := att[t*c.Heads*c.ValueDim+hd*c.ValueDim : t*c.Heads*c.ValueDim+(hd+1)*c.ValueDim]
+			clear(out)
+			for j := start; j <= pos; j++ {
+				w := sc[j-start]
+				vj := V[j*vDim+g*c.ValueDim : j*vDim+(g+1)*c.ValueDim]
+				for i, v := range vj {
+					out[i] += w * v
+				}
+			}
+		}
+	})
+}
+
+// rope rotates the heads of one token's q or k at position pos.
+func (s *Session) rope(x []float32, heads, pos int) {
+	c := &s.m.Config
+	n := c.RopeDims
+	thetaScale := float32(math.Pow(float64(c.RopeBase), -2/float64(n)))
+	for hd := 0; hd < heads; hd++ {
+		v := x[hd*c.HeadDim : (hd+1)*c.HeadDim]
+		theta := float32(pos) * c.RopeScale
+		for i := 0; i < n/2; i++ {
+			th := theta
+			if s.m.ropeFreqs != nil {
+				th /= s.m.ropeFreqs[i]
+			}
+			cos, sin := float32(math.Cos(float64(th))), float32(math.Sin(float64(th)))
+			a, b := 2*i, 2*i+1
+			if c.RopeNeox {
+				a, b = i, i+n/2
+			}
+			x0, x1 := v[a], v[b]
+			v[a] = x0*cos - x1*sin
+			v[b] = x0*sin + x1*cos
+			theta *= thetaScale
+		}
+	}
+}
+
+// rmsNorm sets dst = src / rms(src) * w over rows of n values; dst may be src.
+func rmsNorm(dst, src, w []float32, n int, eps float32) {
+	for r := 0; r+n <= len(src) && r+n <= len(dst); r += n {
+		x := src[r : r+n]
+		var sum float64
+		for _, v := range x {
+			sum += float64(v) * float64(v)
+		}
+		scale := float32(1 / math.Sqrt(float64(float32(sum/float64(n))+eps)))
+		y := dst[r : r+n]
+		for i, v := range x {
+			y[i] = v * scale * w[i%len(w)]
+		}
+	}
+}
+
+func addBias(x, b []float32, nt int) {
+	if b == nil {
+		return
+	}
+	for t := 0; t < nt; t++ {
+		row := x[t*len(b) : (t+1)*len(b)]
+		for i := range row {
+			row[i] += b[i]
+		}
+	}
+}
+
+// softmax normalizes x in place.
+func softmax(x []float32) {
+	mx := float32(math.Inf(-1))
+	for _, v := range x {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - mx)))
+		x[i] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for i := range x {
+		x[i] *= inv
+	}
+}
