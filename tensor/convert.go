@@ -253,8 +253,8 @@ const castChunk = 1 << 16
 
 // castData is the bytes of src cast to a scalar type, converted chunk by chunk on read.
 type castData struct {
-	src  *Tensor
-	to   DType
+	src   *Tensor
+	to    DType
 	n     int64 // elements
 	size  int64 // bytes of the result
 	watch CastWatcher

@@ -46,9 +46,12 @@ type recordingWatcher struct {
 	dst          []byte
 }
 
-func (w *recordingWatcher) Begin()                          { w.begins++; w.src, w.dst = nil, nil }
-func (w *recordingWatcher) Chunk(src []float32, dst []byte) { w.src = append(w.src, src...); w.dst = append(w.dst, dst...) }
-func (w *recordingWatcher) End()                            { w.ends++ }
+func (w *recordingWatcher) Begin() { w.begins++; w.src, w.dst = nil, nil }
+func (w *recordingWatcher) Chunk(src []float32, dst []byte) {
+	w.src = append(w.src, src...)
+	w.dst = append(w.dst, dst...)
+}
+func (w *recordingWatcher) End() { w.ends++ }
 
 // TestCastWatched checks that the watcher sees the source values and exactly the
 // bytes WriteTo writes, once per WriteTo.
