@@ -157,6 +157,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		return err
 	}
 	base := m // before casting: what cast errors are measured against
+	var rec *compare.Record // what the cast tensors' writes measured
 	if o.dtype != "" && !converted {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
@@ -165,12 +166,13 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		if err := castsSomething(in, m, o.dtype); err != nil {
 			return err
 		}
-		if m, err = refit.CastFloats(m, d); err != nil {
+		rec = compare.NewRecord()
+		if m, err = refit.CastFloatsWatched(m, d, rec.Watcher); err != nil {
 			return usageError{err}
 		}
 	}
 	res := &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name, Tensors: len(m.Tensors), MinCos: 1}
-	if err := writeOutput(e, enc, base, m, out, folder, eo, o, res); err != nil {
+	if err := writeOutput(e, enc, base, m, rec, out, folder, eo, o, res); err != nil {
 		return err
 	}
 	return reportConvert(e, res, o)
@@ -222,7 +224,7 @@ const shardFolderFormat = "safetensors"
 // writeOutput writes m as format enc to out (a folder when folder is set) through a
 // temporary folder, re-reads and compares it unless --no-verify, and only then moves
 // the files into place, the file naming the others (index, model.json) last.
-func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, folder bool, eo *refit.EncodeOptions, o *convertOptions, res *convertResult) error {
+func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.Record, out string, folder bool, eo *refit.EncodeOptions, o *convertOptions, res *convertResult) error {
 	po, err := refit.CreatePendingOutput(e.ctx, out, folder, o.force)
 	if err != nil {
 		return err
@@ -251,7 +253,7 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, fo
 	res.Bytes = po.Size()
 	if !o.noVerify {
 		names := po.Names()
-		if err := verifyOutput(e.ctx, enc, base, m, po.Path(names[len(names)-1]), res); err != nil {
+		if err := verifyOutput(e.ctx, enc, base, m, rec, po.Path(names[len(names)-1]), res); err != nil {
 			return err
 		}
 	}
@@ -301,8 +303,11 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *ref
 // hfFormat labels models converted from Hugging Face LLM folders.
 const hfFormat = "hf"
 
-// verifyOutput re-opens the written file with the target decoder and compares every tensor.
-func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, path string, res *convertResult) error {
+// verifyOutput re-opens the written file with the target decoder and checks every
+// tensor: name, type and shape as written, and the CRC-32 of its re-read bytes against
+// the CRC-32 of the bytes written (recorded as cast tensors were produced, else
+// computed from the source bytes) - one read of the output (compare.WrittenRecorded).
+func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, path string, res *convertResult) error {
 	got, err := refit.OpenAs(enc, path, nil)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading %s output: %w", enc.Name, err)
@@ -313,13 +318,7 @@ func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Mode
 		got.Tensors[0] = &tensor.Tensor{Name: want.Tensors[0].Name, DType: got.Tensors[0].DType,
 			Shape: got.Tensors[0].Shape, Data: got.Tensors[0].Data}
 	}
-	return verifyModels(ctx, base, want, got, res)
-}
-
-// verifyModels checks that got holds exactly the tensors of want (the model that was
-// encoded) and measures how far cast tensors moved from base (compare.Written).
-func verifyModels(ctx context.Context, base, want, got *refit.Model, res *convertResult) error {
-	r, err := compare.Written(ctx, base, want, got)
+	r, err := compare.WrittenRecorded(ctx, base, want, got, rec)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
