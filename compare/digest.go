@@ -2,9 +2,7 @@ package compare
 
 import (
 	"context"
-	"fmt"
 	"hash/crc32"
-	"io"
 	"math"
 	"sync"
 
@@ -18,58 +16,15 @@ import (
 // The IEEE polynomial runs on the CPU's carry-less multiply (PCLMULQDQ), several
 // GB/s, faster than reading the bytes from the page cache.
 func CRC(ctx context.Context, t *tensor.Tensor) (uint32, error) {
-	n := t.Size()
 	var crc uint32
-	if sc, off, ok := outerScanner(t.Data); ok {
-		err := sc.Scan(off, n, func(b []byte) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			crc = crc32.Update(crc, crc32.IEEETable, b)
-			return nil
-		})
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", t.Name, err)
-		}
-		return crc, nil
-	}
-	buf := make([]byte, min(n, chunk))
-	for off := int64(0); off < n; off += chunk {
+	err := t.Scan(func(b []byte) error {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return err
 		}
-		m := min(chunk, n-off)
-		if err := refit.ReadFullAt(t.Data, buf[:m], off); err != nil {
-			return 0, fmt.Errorf("%s: %w", t.Name, err)
-		}
-		crc = crc32.Update(crc, crc32.IEEETable, buf[:m])
-	}
-	return crc, nil
-}
-
-// scanner is implemented by refit.MappedFile.
-type scanner interface {
-	Scan(off, n int64, fn func([]byte) error) error
-}
-
-// outerScanner finds a scanner under (possibly nested) section readers, with the
-// offset of d's first byte in it.
-func outerScanner(d tensor.Data) (scanner, int64, bool) {
-	sr, ok := d.(*io.SectionReader)
-	if !ok {
-		return nil, 0, false
-	}
-	outer, off, _ := sr.Outer()
-	for {
-		inner, ok := outer.(*io.SectionReader)
-		if !ok {
-			break
-		}
-		o2, off2, _ := inner.Outer()
-		outer, off = o2, off+off2
-	}
-	sc, ok := outer.(scanner)
-	return sc, off, ok
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		return nil
+	})
+	return crc, err
 }
 
 // Record collects, while an encoder writes cast tensors, the CRC-32 of every cast

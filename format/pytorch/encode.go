@@ -63,9 +63,6 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		return err
 	}
 	z := newStoreWriter(w)
-	// One buffer for every CRC pass: large enough that the reads cost few syscalls,
-	// small enough to stay in cache for the CRC that follows each.
-	crcBuf := make([]byte, 256<<10)
 	if err := z.bytesMember(archiveName+"/data.pkl", pkl); err != nil {
 		return err
 	}
@@ -85,11 +82,11 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 			return n, nil
 		}
 		var err error
-		if sr, ok := t.Data.(*io.SectionReader); ok {
-			// Stored bytes: read once for the CRC, then copied file to file.
+		if _, ok := t.Data.(*io.SectionReader); ok {
+			// Stored bytes: read once for the CRC (straight from the mapping where
+			// the source is mapped: tensor.Scan), then copied file to file.
 			crcOf := func(h io.Writer) error {
-				_, err := io.CopyBuffer(h, io.NewSectionReader(sr, 0, sr.Size()), crcBuf)
-				return err
+				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
 			}
 			err = z.rereadMember(name, t.Size(), crcOf, writeTo)
 		} else {
