@@ -30,7 +30,6 @@ func (f *MappedFile) Scan(off, n int64, fn func([]byte) error) (err error) {
 	}()
 	for n > 0 {
 		k := min(n, scanWindow)
-		populate(f.m, off, k)
 		err := fn(f.m[off : off+k])
 		release(f.m, off, k)
 		if err != nil {

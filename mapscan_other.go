@@ -2,6 +2,4 @@
 
 package refit
 
-func populate(m []byte, off, n int64) {}
-
 func release(m []byte, off, n int64) {}
