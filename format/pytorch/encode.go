@@ -7,6 +7,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/pickle"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -62,11 +63,12 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 	if err != nil {
 		return err
 	}
-	z := newStoreWriter(w)
-	if err := z.bytesMember(archiveName+"/data.pkl", pkl); err != nil {
+	z := ziparchive.NewWriter(w)
+	z.Align, z.PaddingID = dataAlignment, paddingExtraID
+	if err := z.Bytes(archiveName+"/data.pkl", pkl); err != nil {
 		return err
 	}
-	if err := z.bytesMember(archiveName+"/byteorder", []byte("little")); err != nil {
+	if err := z.Bytes(archiveName+"/byteorder", []byte("little")); err != nil {
 		return err
 	}
 	for i, t := range m.Tensors {
@@ -88,16 +90,16 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 			crcOf := func(h io.Writer) error {
 				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
 			}
-			err = z.rereadMember(name, t.Size(), crcOf, writeTo)
+			err = z.Reread(name, t.Size(), crcOf, writeTo)
 		} else {
-			err = z.streamMember(name, writeTo)
+			err = z.Stream(name, writeTo)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := z.bytesMember(archiveName+"/version", []byte("3\n")); err != nil {
+	if err := z.Bytes(archiveName+"/version", []byte("3\n")); err != nil {
 		return err
 	}
-	return z.close()
+	return z.Close()
 }

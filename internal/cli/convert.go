@@ -156,7 +156,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	} else if err != nil {
 		return err
 	}
-	base := m // before casting: what cast errors are measured against
+	base := m               // before casting: what cast errors are measured against
 	var rec *compare.Record // what the cast tensors' writes measured
 	if o.dtype != "" && !converted {
 		d, err := parseCastType("--dtype", o.dtype)

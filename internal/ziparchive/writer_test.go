@@ -1,4 +1,4 @@
-package pytorch
+package ziparchive
 
 import (
 	"archive/zip"
@@ -7,15 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/refit-ml/refit/internal/ziparchive"
 )
 
-// TestStoreWriterZip64 writes a member of 4 GiB + 3 bytes as a hole in a sparse file
+// TestWriterZip64 writes a member of 4 GiB + 3 bytes as a hole in a sparse file
 // (so the test needs little disk), then a small member beyond 4 GiB, and checks that
 // archive/zip reads sizes, offsets, CRCs and alignment back: the zip64 extra fields
 // of the local header and the central directory, and the zip64 end records.
-func TestStoreWriterZip64(t *testing.T) {
+// dataAlignment is torch's, as format/pytorch writes.
+const dataAlignment = 64
+
+func TestWriterZip64(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hashes 4 GiB")
 	}
@@ -26,8 +27,9 @@ func TestStoreWriterZip64(t *testing.T) {
 	}
 	defer f.Close()
 	const big = 1<<32 + 3
-	z := newStoreWriter(f)
-	if err := z.bytesMember("archive/data.pkl", []byte("pickle")); err != nil {
+	z := NewWriter(f)
+	z.Align, z.PaddingID = dataAlignment, 0x4246
+	if err := z.Bytes("archive/data.pkl", []byte("pickle")); err != nil {
 		t.Fatal(err)
 	}
 	zeros := make([]byte, 1<<20)
@@ -43,16 +45,16 @@ func TestStoreWriterZip64(t *testing.T) {
 		_, err := w.(*os.File).Seek(big, io.SeekCurrent)
 		return big, err
 	}
-	if err := z.rereadMember("archive/data/0", big, crcOf, hole); err != nil {
+	if err := z.Reread("archive/data/0", big, crcOf, hole); err != nil {
 		t.Fatal(err)
 	}
-	if err := z.streamMember("archive/data/1", func(w io.Writer) (int64, error) {
+	if err := z.Stream("archive/data/1", func(w io.Writer) (int64, error) {
 		n, err := w.Write([]byte("after 4 GiB"))
 		return int64(n), err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := z.close(); err != nil {
+	if err := z.Close(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := f.Stat()
@@ -91,7 +93,7 @@ func TestStoreWriterZip64(t *testing.T) {
 		}
 	}
 	// Refit's own reader (the one Decode uses) agrees.
-	rz, err := ziparchive.NewReader(f, st.Size())
+	rz, err := NewReader(f, st.Size())
 	if err != nil {
 		t.Fatalf("ziparchive.NewReader: %v", err)
 	}
