@@ -96,12 +96,9 @@ func (w *castWatch) Chunk(src []float32, dst []byte) {
 	if cap(w.back) < len(src) {
 		w.back = make([]float32, len(src))
 	}
-	back := w.back[:len(src)]
-	if err := tensor.ToFloat32(back, dst, w.to); err != nil {
+	if err := w.stats.addCast(&w.diff, src, dst, w.to, w.back[:len(src)]); err != nil {
 		w.ok = false
-		return
 	}
-	w.stats.add(&w.diff, src, back)
 }
 
 func (w *castWatch) End() {
