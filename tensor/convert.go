@@ -113,7 +113,7 @@ func FromFloat32(dst []byte, src []float32, d DType) error {
 	case F16:
 		convertF32ToF16(dst, src)
 	case BF16:
-		ConvertF32ToBF16(dst, src)
+		convertF32ToBF16(dst, src)
 	case F8E4M3:
 		for i, v := range src {
 			dst[i] = F32ToF8E4M3(v)

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestConvertF32ToF16Fast checks the hardware conversion against the scalar one, bit
+// TestConvertF32ToHalfFast checks the vector conversions against the scalar ones, bit
 // for bit, on every rounding region: ties, subnormals, overflow to Inf, NaN payloads.
-func TestConvertF32ToF16Fast(t *testing.T) {
+func TestConvertF32ToHalfFast(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	special := []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffc00123,
 		0x477fefff, 0x477ff000, 0x477ff001, 0x47800000, 0x38800000, 0x387fffff, 0x33000000, 0x33000001,
@@ -23,18 +23,28 @@ func TestConvertF32ToF16Fast(t *testing.T) {
 			src[i] = math.Float32frombits(rng.Uint32())
 		case i%3 == 1:
 			src[i] = float32(rng.NormFloat64() * math.Pow(2, float64(rng.IntN(40)-30)))
-		default: // exact ties of the binary16 grid
+		case i%6 == 2: // exact ties of the binary16 grid
 			src[i] = math.Float32frombits(0x38800000 + uint32(rng.IntN(0x47800000-0x38800000))&^0xfff | 0x1000)
+		default: // exact ties of the bfloat16 grid, both parities
+			src[i] = math.Float32frombits(rng.Uint32()&^0xffff | 0x8000)
 		}
 	}
-	want := make([]byte, 2*len(src))
-	got := make([]byte, 2*len(src))
-	ConvertF32ToF16(want, src)
-	convertF32ToF16(got, src)
-	if !bytes.Equal(got, want) {
-		for i := range src {
-			if got[2*i] != want[2*i] || got[2*i+1] != want[2*i+1] {
-				t.Fatalf("convertF32ToF16(%#08x) = %02x%02x, want %02x%02x", math.Float32bits(src[i]), got[2*i+1], got[2*i], want[2*i+1], want[2*i])
+	for _, c := range []struct {
+		name       string
+		fast, slow func([]byte, []float32)
+	}{
+		{"F16", convertF32ToF16, ConvertF32ToF16},
+		{"BF16", convertF32ToBF16, ConvertF32ToBF16},
+	} {
+		want := make([]byte, 2*len(src))
+		got := make([]byte, 2*len(src))
+		c.slow(want, src)
+		c.fast(got, src)
+		if !bytes.Equal(got, want) {
+			for i := range src {
+				if got[2*i] != want[2*i] || got[2*i+1] != want[2*i+1] {
+					t.Fatalf("%s(%#08x) = %02x%02x, want %02x%02x", c.name, math.Float32bits(src[i]), got[2*i+1], got[2*i], want[2*i+1], want[2*i])
+				}
 			}
 		}
 	}
