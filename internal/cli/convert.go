@@ -57,8 +57,11 @@ func newConvertCmd(e *env) *cobra.Command {
 		Short: "Convert a model between formats, optionally casting floats; verifies the output",
 		Long: `Convert reads IN (any supported format, recognized by content) and writes OUT in the
 format named by --to or by OUT's extension. The output is written to a temporary file,
-re-opened and compared tensor by tensor with the input (bit-exact where nothing was
-cast, max error where it was), and only then renamed into place.`,
+re-opened with the target format's reader and checked tensor by tensor - names, types,
+shapes, and the CRC-32 of every tensor's re-read bytes against the CRC-32 of the bytes
+that were to be written (the source's bytes, or a cast's bytes as they were produced;
+a cast's error against the source is measured on those same bytes) - and only then
+renamed into place.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error { return runConvert(e, a[0], a[1], &o) },
 	}
