@@ -48,3 +48,16 @@ func (t *Tensor) Scan(fn func([]byte) error) error {
 	}
 	return nil
 }
+
+// SourceOffset reports where t's bytes start in the file that holds them, when t's
+// data is a range of a file that can copy it (a RangeCopier under section readers).
+// Writers that copy such a range file to file use it to place the bytes at the same
+// offset modulo the page size, which keeps the kernel's copy page-aligned.
+func (t *Tensor) SourceOffset() (int64, bool) {
+	sr, ok := t.Data.(*io.SectionReader)
+	if !ok {
+		return 0, false
+	}
+	rc, ok := outerRangeCopier(sr)
+	return rc.off, ok
+}

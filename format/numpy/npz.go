@@ -211,6 +211,11 @@ func WriteNPZ(w io.Writer, tensors []*tensor.Tensor, compress bool) error {
 	return zw.Close()
 }
 
+// paddingExtraID marks the zip extra field that pads a member so that its data keeps
+// its source's page phase; it is torch's alignment padding id ("FB"). Readers skip
+// extra fields they do not know.
+const paddingExtraID = 0x4246
+
 // writeStored writes a stored .npz with Refit's zip writer rather than archive/zip,
 // whose CRC-as-you-write pushes every byte through user memory: a member whose data
 // lies in a file gets its CRC from a first read (straight from the mapping,
@@ -218,6 +223,7 @@ func WriteNPZ(w io.Writer, tensors []*tensor.Tensor, compress bool) error {
 // members (computed tensors) stream once, with a data descriptor.
 func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 	z := ziparchive.NewWriter(w)
+	z.PaddingID = paddingExtraID
 	for _, t := range tensors {
 		descr, _ := descrFor(t.DType)
 		header := appendHeader(nil, descr, t.Shape)
@@ -244,7 +250,12 @@ func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 				}
 				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
 			}
-			err = z.Reread(name, int64(len(header))+t.Size(), crcOf, writeTo)
+			// The tensor bytes follow the header: place them at their source's page phase.
+			phase := int64(-1)
+			if off, ok := t.SourceOffset(); ok {
+				phase = ((off-int64(len(header)))%ziparchive.PageSize + ziparchive.PageSize) % ziparchive.PageSize
+			}
+			err = z.RereadAt(name, int64(len(header))+t.Size(), phase, crcOf, writeTo)
 		} else {
 			err = z.Stream(name, writeTo)
 		}

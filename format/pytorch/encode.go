@@ -90,7 +90,12 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 			crcOf := func(h io.Writer) error {
 				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
 			}
-			err = z.Reread(name, t.Size(), crcOf, writeTo)
+			// Same page phase as the source where that keeps torch's alignment.
+			phase := int64(-1)
+			if off, ok := t.SourceOffset(); ok {
+				phase = off % ziparchive.PageSize
+			}
+			err = z.RereadAt(name, t.Size(), phase, crcOf, writeTo)
 		} else {
 			err = z.Stream(name, writeTo)
 		}

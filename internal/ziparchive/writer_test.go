@@ -2,6 +2,7 @@ package ziparchive
 
 import (
 	"archive/zip"
+	"bytes"
 	"hash/crc32"
 	"io"
 	"os"
@@ -111,5 +112,58 @@ func TestWriterZip64(t *testing.T) {
 	b, err := io.ReadAll(rc) // checks the CRC of the member past 4 GiB
 	if err != nil || string(b) != "after 4 GiB" {
 		t.Errorf("member past 4 GiB reads %q, %v", b, err)
+	}
+}
+
+// TestRereadAtPhase checks that RereadAt places member data at the asked offset
+// modulo PageSize (within Align), and that archive/zip reads the padded members.
+func TestRereadAtPhase(t *testing.T) {
+	for _, c := range []struct {
+		align, phase, want int64 // want: data offset mod PageSize, or -1 for Align's
+	}{
+		{0, 1000, 1000},
+		{0, 0, 0},
+		{64, 128, 128},
+		{64, 100, -1},
+		{64, -1, -1},
+	} {
+		var buf bytes.Buffer
+		z := NewWriter(&buf)
+		z.Align, z.PaddingID = c.align, 0x4246
+		data := []byte("some member data")
+		if err := z.Bytes("first", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		crcOf := func(w io.Writer) error { _, err := w.Write(data); return err }
+		writeTo := func(w io.Writer) (int64, error) { n, err := w.Write(data); return int64(n), err }
+		if err := z.RereadAt("second", int64(len(data)), c.phase, crcOf, writeTo); err != nil {
+			t.Fatal(err)
+		}
+		if err := z.Close(); err != nil {
+			t.Fatal(err)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatalf("align %d phase %d: zip.NewReader: %v", c.align, c.phase, err)
+		}
+		f := zr.File[1]
+		off, err := f.DataOffset()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.want >= 0 && off%PageSize != c.want {
+			t.Errorf("align %d phase %d: data at %d (%d mod %d), want %d", c.align, c.phase, off, off%PageSize, PageSize, c.want)
+		}
+		if c.align > 1 && off%c.align != 0 {
+			t.Errorf("align %d phase %d: data at %d, not aligned", c.align, c.phase, off)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc) // checks the CRC
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("align %d phase %d: member reads %q, %v", c.align, c.phase, got, err)
+		}
 	}
 }
