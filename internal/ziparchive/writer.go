@@ -53,6 +53,10 @@ type zipMember struct {
 // an aligned one.
 const PageSize = 4096
 
+// phaseMinSize is the smallest member RereadAt pads to a phase: for a shorter copy the
+// padding (up to PageSize-1 bytes) would be a larger share than the copy it speeds up.
+const phaseMinSize = 1 << 20
+
 // zip64Limit is where a size or offset no longer fits the 32-bit fields.
 const zip64Limit = math.MaxUint32
 
@@ -162,11 +166,15 @@ func (z *Writer) Reread(name string, size int64, crcOf func(io.Writer) error, wr
 // RereadAt is Reread with the member's data placed at an offset congruent to phase
 // modulo PageSize (padding the local header's extra field, up to PageSize-1 bytes),
 // so that bytes copied from a file at that phase stay page-aligned (see PageSize).
-// A negative phase, or one that breaks Align, places the data as Reread does.
+// A negative phase, one that breaks Align, or a member under 1 MiB places the data as
+// Reread does.
 func (z *Writer) RereadAt(name string, size, phase int64, crcOf func(io.Writer) error, writeTo func(io.Writer) (int64, error)) error {
 	h := crc32.NewIEEE()
 	if err := crcOf(h); err != nil {
 		return err
+	}
+	if size < phaseMinSize {
+		phase = -1
 	}
 	m := zipMember{name: name, crc: h.Sum32(), size: size, phase: phase}
 	if err := z.header(&m); err != nil {

@@ -130,7 +130,7 @@ func TestRereadAtPhase(t *testing.T) {
 		var buf bytes.Buffer
 		z := NewWriter(&buf)
 		z.Align, z.PaddingID = c.align, 0x4246
-		data := []byte("some member data")
+		data := bytes.Repeat([]byte("some member data"), phaseMinSize/16)
 		if err := z.Bytes("first", []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -139,12 +139,25 @@ func TestRereadAtPhase(t *testing.T) {
 		if err := z.RereadAt("second", int64(len(data)), c.phase, crcOf, writeTo); err != nil {
 			t.Fatal(err)
 		}
+		small := []byte("a short member")
+		if err := z.RereadAt("third", int64(len(small)), c.phase,
+			func(w io.Writer) error { _, err := w.Write(small); return err },
+			func(w io.Writer) (int64, error) { n, err := w.Write(small); return int64(n), err }); err != nil {
+			t.Fatal(err)
+		}
 		if err := z.Close(); err != nil {
 			t.Fatal(err)
 		}
 		zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 		if err != nil {
 			t.Fatalf("align %d phase %d: zip.NewReader: %v", c.align, c.phase, err)
+		}
+		// A short member is not padded to a phase: its local header follows the
+		// second member's data with at most Align's padding.
+		second, _ := zr.File[1].DataOffset()
+		third, err := zr.File[2].DataOffset()
+		if gap := third - (second + int64(len(data))); err != nil || gap > 30+int64(len("third"))+4+max(c.align, 1) {
+			t.Errorf("align %d phase %d: short member's data %d bytes after the previous member (%v), want no phase padding", c.align, c.phase, gap, err)
 		}
 		f := zr.File[1]
 		off, err := f.DataOffset()
