@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"unsafe"
 )
+
+// nativeLittleEndian allows reading little-endian float32 bytes straight into a []float32.
+var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // ToFloat32 decodes src, holding len(dst) elements of type d, into dst.
 // Integers convert exactly where float32 can hold them; block types are dequantized
@@ -107,9 +111,9 @@ func FromFloat32(dst []byte, src []float32, d DType) error {
 			le.PutUint64(dst[8*i:], math.Float64bits(float64(v)))
 		}
 	case F16:
-		ConvertF32ToF16(dst, src)
+		convertF32ToF16(dst, src)
 	case BF16:
-		ConvertF32ToBF16(dst, src)
+		convertF32ToBF16(dst, src)
 	case F8E4M3:
 		for i, v := range src {
 			dst[i] = F32ToF8E4M3(v)
@@ -219,15 +223,41 @@ func Cast(t *Tensor, d DType) (*Tensor, error) {
 	return &Tensor{Name: t.Name, DType: d, Shape: t.Shape.Clone(), Data: data}, nil
 }
 
+// A CastWatcher sees what the WriteTo of a cast tensor (CastWatched) writes, chunk by
+// chunk, so that a caller can check or measure the result in the same pass as the
+// conversion instead of converting again. Begin starts each WriteTo; Chunk follows
+// every chunk written, in order, with the source values as float32 (nil for a
+// float64 source, which rounds directly) and the bytes written; End follows the last
+// chunk of a WriteTo that wrote everything. Reads through ReadAt are not watched.
+type CastWatcher interface {
+	Begin()
+	Chunk(src []float32, dst []byte)
+	End()
+}
+
+// CastWatched is Cast whose WriteTo reports to w. Like Cast, casting to the same
+// type returns t (and w sees nothing).
+func CastWatched(t *Tensor, d DType, w CastWatcher) (*Tensor, error) {
+	c, err := Cast(t, d)
+	if err != nil || c == t {
+		return c, err
+	}
+	if cd, ok := c.Data.(*castData); ok {
+		cd.watch = w
+	}
+	return c, nil
+}
+
 // castChunk is the number of elements converted at once: a multiple of every block size.
 const castChunk = 1 << 16
 
 // castData is the bytes of src cast to a scalar type, converted chunk by chunk on read.
 type castData struct {
-	src  *Tensor
-	to   DType
-	n    int64 // elements
-	size int64 // bytes of the result
+	src   *Tensor
+	to    DType
+	n     int64 // elements
+	size  int64 // bytes of the result
+	watch CastWatcher
 }
 
 func (c *castData) Size() int64 { return c.size }
@@ -289,12 +319,24 @@ func (c *castData) convert(s *castScratch, e, k int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.dst = grow(s.dst, k*int64(c.to.TypeSize()))
+	if c.src.DType == F32 && nativeLittleEndian && k > 0 {
+		// Read the source straight into the float32 buffer: no decoding copy.
+		s.f = grow(s.f, k)
+		if err := readFullAt(c.src.Data, unsafe.Slice((*byte)(unsafe.Pointer(&s.f[0])), 4*k), from); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", c.src.Name, err)
+		}
+		if err := FromFloat32(s.dst, s.f, c.to); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", c.src.Name, err)
+		}
+		return s.dst, nil
+	}
 	s.src = grow(s.src, srcLen)
 	if err := readFullAt(c.src.Data, s.src, from); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", c.src.Name, err)
 	}
-	s.dst = grow(s.dst, k*int64(c.to.TypeSize()))
 	if c.src.DType == F64 && c.to.Float() && castF64(s.dst, s.src, c.to) {
+		s.f = s.f[:0] // no float32 values: the watcher gets nil
 		return s.dst, nil
 	}
 	s.f = grow(s.f, k)
@@ -311,6 +353,9 @@ func (c *castData) convert(s *castScratch, e, k int64) ([]byte, error) {
 func (c *castData) writeChunks(w io.Writer) (int64, error) {
 	var s castScratch
 	var total int64
+	if c.watch != nil {
+		c.watch.Begin()
+	}
 	for e := int64(0); e < c.n; e += castChunk {
 		out, err := c.convert(&s, e, min(int64(castChunk), c.n-e))
 		if err != nil {
@@ -321,6 +366,16 @@ func (c *castData) writeChunks(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+		if c.watch != nil {
+			var src []float32
+			if len(s.f) > 0 {
+				src = s.f
+			}
+			c.watch.Chunk(src, out)
+		}
+	}
+	if c.watch != nil {
+		c.watch.End()
 	}
 	return total, nil
 }

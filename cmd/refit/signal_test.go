@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/safetensors"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -177,6 +179,10 @@ func TestSignalsStopCommands(t *testing.T) {
 	dir := t.TempDir()
 	writeModel(t, filepath.Join(dir, "in.safetensors"), "safetensors", bigF32)
 	writeModel(t, filepath.Join(dir, "in.gguf"), "gguf", bigF32[:2])
+	// A float64 copy: its casts are measured against the source in the verification
+	// pass, not as they are written (float32 casts are, and verify in a blink), so
+	// a signal finds that run still verifying.
+	writeF64(t, filepath.Join(dir, "in.safetensors"), filepath.Join(dir, "in64.safetensors"))
 	const f16Bytes = 4 * 4096 * 4096 * 2
 	models, err := filepath.Abs(filepath.Join("..", "..", "testdata", "models"))
 	if err != nil {
@@ -195,13 +201,13 @@ func TestSignalsStopCommands(t *testing.T) {
 		atOnce bool // the second signal ends the process without waiting
 	}{
 		{"convert-cast-write-SIGINT", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "f16"}, writing, []syscall.Signal{syscall.SIGINT}, 130, "write", false},
-		{"convert-verify-SIGTERM", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "f16"}, settled(f16Bytes), []syscall.Signal{syscall.SIGTERM}, 143, "verify", false},
+		{"convert-verify-SIGTERM", []string{"convert", "in64.safetensors", "out.safetensors", "--dtype", "f16"}, settled(f16Bytes), []syscall.Signal{syscall.SIGTERM}, 143, "verify", false},
 		{"convert-copy-to-pt-SIGTERM", []string{"convert", "in.safetensors", "out.pt"}, writing, []syscall.Signal{syscall.SIGTERM}, 143, "write", false},
 		{"prune-SIGTERM", []string{"prune", "in.safetensors", "out.safetensors", "--method", "magnitude", "--sparsity", "0.5"}, func(int64) bool { return true }, []syscall.Signal{syscall.SIGTERM}, 143, "prune", false},
 		{"quantize-gguf-SIGINT", []string{"quantize", "in.gguf", "out.gguf", "--type", "Q4_K_M"}, writing, []syscall.Signal{syscall.SIGINT}, 130, "quantize rows", false},
 		// The outputs are pending from the start; the signal lands in teacher logits or training.
 		{"distill-train-SIGTERM", distill, after(time.Second), []syscall.Signal{syscall.SIGTERM}, 143, "train", false},
-		{"convert-shards-SIGINT", []string{"convert", "in.safetensors", "sharded.safetensors", "--shard-size", "100MB", "--dtype", "f16"}, after(300 * time.Millisecond), []syscall.Signal{syscall.SIGINT}, 130, "write shards", false},
+		{"convert-shards-SIGINT", []string{"convert", "in64.safetensors", "sharded.safetensors", "--shard-size", "100MB", "--dtype", "f16"}, after(300 * time.Millisecond), []syscall.Signal{syscall.SIGINT}, 130, "write shards", false},
 		{"convert-twice-SIGINT", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "bf16"}, writing, []syscall.Signal{syscall.SIGINT, syscall.SIGINT}, 130, "write", true},
 	}
 	for _, c := range cases {
@@ -285,5 +291,34 @@ func TestKilledRunLeavesNamedTempRemovedByNextRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out.safetensors")); err != nil {
 		t.Errorf("rerun wrote no output: %v", err)
+	}
+}
+
+// writeF64 writes the tensors of the safetensors file in as float64 to out.
+func writeF64(t *testing.T, in, out string) {
+	t.Helper()
+	m, err := refit.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m64, err := refit.CastFloats(m, tensor.F64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	err = safetensors.Encode(bw, m64, nil)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("writing %s: %v", out, err)
 	}
 }

@@ -57,6 +57,18 @@ func TestNumpyLoadsRefitOutput(t *testing.T) {
 		writeFile(t, p, func(f *os.File) error { return EncodeNPY(f, x) })
 		paths = append(paths, p)
 	}
+	// A computed tensor: the zip writer streams it with a data descriptor, where
+	// file-backed ones get their CRC first and a local header that carries it.
+	v, err := tensor.NewF32("computed", tensor.Shape{3, 5}, []float32{1, -2, 3.5, 1e-8, 70000, 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, -0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	computed, err := tensor.Cast(v, tensor.F16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	npyCount := len(tensors)
+	tensors = append(tensors, computed)
 	for _, compress := range []bool{false, true} {
 		p := filepath.Join(dir, map[bool]string{false: "stored.npz", true: "deflated.npz"}[compress])
 		writeFile(t, p, func(f *os.File) error { return WriteNPZ(f, tensors, compress) })
@@ -87,10 +99,10 @@ func TestNumpyLoadsRefitOutput(t *testing.T) {
 			t.Errorf("numpy.load(%s)[%q] = %s %v %s, want %s %v %x", filepath.Base(file), key, g.DType, g.Shape, g.Hex, descr, x.Shape, b)
 		}
 	}
-	for i, x := range tensors {
+	for i, x := range tensors[:npyCount] {
 		check(paths[i], "", x)
 	}
-	for _, p := range paths[len(tensors):] {
+	for _, p := range paths[npyCount:] {
 		if len(got[p]) != len(tensors) {
 			t.Errorf("numpy.load(%s) has %d arrays, want %d", filepath.Base(p), len(got[p]), len(tensors))
 		}

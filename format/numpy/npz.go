@@ -195,13 +195,12 @@ func WriteNPZ(w io.Writer, tensors []*tensor.Tensor, compress bool) error {
 			return err
 		}
 	}
-	method := zip.Store
-	if compress {
-		method = zip.Deflate
+	if !compress {
+		return writeStored(w, tensors)
 	}
 	zw := zip.NewWriter(w)
 	for _, t := range tensors {
-		fw, err := zw.CreateHeader(&zip.FileHeader{Name: t.Name + memberSuffix, Method: method, Modified: zipTime})
+		fw, err := zw.CreateHeader(&zip.FileHeader{Name: t.Name + memberSuffix, Method: zip.Deflate, Modified: zipTime})
 		if err != nil {
 			return fmt.Errorf("numpy: tensor %q: %w", t.Name, err)
 		}
@@ -210,4 +209,59 @@ func WriteNPZ(w io.Writer, tensors []*tensor.Tensor, compress bool) error {
 		}
 	}
 	return zw.Close()
+}
+
+// paddingExtraID marks the zip extra field that pads a member so that its data keeps
+// its source's page phase; it is torch's alignment padding id ("FB"). Readers skip
+// extra fields they do not know.
+const paddingExtraID = 0x4246
+
+// writeStored writes a stored .npz with Refit's zip writer rather than archive/zip,
+// whose CRC-as-you-write pushes every byte through user memory: a member whose data
+// lies in a file gets its CRC from a first read (straight from the mapping,
+// tensor.Scan), and its bytes then move file to file (copy_file_range). Other
+// members (computed tensors) stream once, with a data descriptor.
+func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
+	z := ziparchive.NewWriter(w)
+	z.PaddingID = paddingExtraID
+	for _, t := range tensors {
+		descr, _ := descrFor(t.DType)
+		header := appendHeader(nil, descr, t.Shape)
+		name := t.Name + memberSuffix
+		writeTo := func(w io.Writer) (int64, error) {
+			h, err := w.Write(header)
+			if err != nil {
+				return int64(h), err
+			}
+			n, err := t.WriteTo(w)
+			if err != nil {
+				return int64(h) + n, fmt.Errorf("numpy: writing tensor %q: %w", t.Name, err)
+			}
+			if n != t.Size() {
+				return int64(h) + n, fmt.Errorf("numpy: tensor %q: wrote %d of %d bytes", t.Name, n, t.Size())
+			}
+			return int64(h) + n, nil
+		}
+		var err error
+		if _, ok := t.Data.(*io.SectionReader); ok {
+			crcOf := func(h io.Writer) error {
+				if _, err := h.Write(header); err != nil {
+					return err
+				}
+				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
+			}
+			// The tensor bytes follow the header: place them at their source's page phase.
+			phase := int64(-1)
+			if off, ok := t.SourceOffset(); ok {
+				phase = ((off-int64(len(header)))%ziparchive.PageSize + ziparchive.PageSize) % ziparchive.PageSize
+			}
+			err = z.RereadAt(name, int64(len(header))+t.Size(), phase, crcOf, writeTo)
+		} else {
+			err = z.Stream(name, writeTo)
+		}
+		if err != nil {
+			return fmt.Errorf("numpy: tensor %q: %w", t.Name, err)
+		}
+	}
+	return z.Close()
 }

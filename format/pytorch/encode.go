@@ -7,6 +7,7 @@ import (
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/internal/pickle"
+	"github.com/refit-ml/refit/internal/ziparchive"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -62,14 +63,12 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 	if err != nil {
 		return err
 	}
-	z := newStoreWriter(w)
-	// One buffer for every CRC pass: large enough that the reads cost few syscalls,
-	// small enough to stay in cache for the CRC that follows each.
-	crcBuf := make([]byte, 256<<10)
-	if err := z.bytesMember(archiveName+"/data.pkl", pkl); err != nil {
+	z := ziparchive.NewWriter(w)
+	z.Align, z.PaddingID = dataAlignment, paddingExtraID
+	if err := z.Bytes(archiveName+"/data.pkl", pkl); err != nil {
 		return err
 	}
-	if err := z.bytesMember(archiveName+"/byteorder", []byte("little")); err != nil {
+	if err := z.Bytes(archiveName+"/byteorder", []byte("little")); err != nil {
 		return err
 	}
 	for i, t := range m.Tensors {
@@ -85,22 +84,27 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 			return n, nil
 		}
 		var err error
-		if sr, ok := t.Data.(*io.SectionReader); ok {
-			// Stored bytes: read once for the CRC, then copied file to file.
+		if _, ok := t.Data.(*io.SectionReader); ok {
+			// Stored bytes: read once for the CRC (straight from the mapping where
+			// the source is mapped: tensor.Scan), then copied file to file.
 			crcOf := func(h io.Writer) error {
-				_, err := io.CopyBuffer(h, io.NewSectionReader(sr, 0, sr.Size()), crcBuf)
-				return err
+				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
 			}
-			err = z.rereadMember(name, t.Size(), crcOf, writeTo)
+			// Same page phase as the source where that keeps torch's alignment.
+			phase := int64(-1)
+			if off, ok := t.SourceOffset(); ok {
+				phase = off % ziparchive.PageSize
+			}
+			err = z.RereadAt(name, t.Size(), phase, crcOf, writeTo)
 		} else {
-			err = z.streamMember(name, writeTo)
+			err = z.Stream(name, writeTo)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if err := z.bytesMember(archiveName+"/version", []byte("3\n")); err != nil {
+	if err := z.Bytes(archiveName+"/version", []byte("3\n")); err != nil {
 		return err
 	}
-	return z.close()
+	return z.Close()
 }

@@ -57,8 +57,11 @@ func newConvertCmd(e *env) *cobra.Command {
 		Short: "Convert a model between formats, optionally casting floats; verifies the output",
 		Long: `Convert reads IN (any supported format, recognized by content) and writes OUT in the
 format named by --to or by OUT's extension. The output is written to a temporary file,
-re-opened and compared tensor by tensor with the input (bit-exact where nothing was
-cast, max error where it was), and only then renamed into place.`,
+re-opened with the target format's reader and checked tensor by tensor - names, types,
+shapes, and the CRC-32 of every tensor's re-read bytes against the CRC-32 of the bytes
+that were to be written (the source's bytes, or a cast's bytes as they were produced;
+a cast's error against the source is measured on those same bytes) - and only then
+renamed into place.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error { return runConvert(e, a[0], a[1], &o) },
 	}
@@ -156,7 +159,8 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	} else if err != nil {
 		return err
 	}
-	base := m // before casting: what cast errors are measured against
+	base := m               // before casting: what cast errors are measured against
+	var rec *compare.Record // what the cast tensors' writes measured
 	if o.dtype != "" && !converted {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
@@ -165,12 +169,13 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 		if err := castsSomething(in, m, o.dtype); err != nil {
 			return err
 		}
-		if m, err = refit.CastFloats(m, d); err != nil {
+		rec = compare.NewRecord()
+		if m, err = refit.CastFloatsWatched(m, d, rec.Watcher); err != nil {
 			return usageError{err}
 		}
 	}
 	res := &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name, Tensors: len(m.Tensors), MinCos: 1}
-	if err := writeOutput(e, enc, base, m, out, folder, eo, o, res); err != nil {
+	if err := writeOutput(e, enc, base, m, rec, out, folder, eo, o, res); err != nil {
 		return err
 	}
 	return reportConvert(e, res, o)
@@ -222,7 +227,7 @@ const shardFolderFormat = "safetensors"
 // writeOutput writes m as format enc to out (a folder when folder is set) through a
 // temporary folder, re-reads and compares it unless --no-verify, and only then moves
 // the files into place, the file naming the others (index, model.json) last.
-func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, folder bool, eo *refit.EncodeOptions, o *convertOptions, res *convertResult) error {
+func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.Record, out string, folder bool, eo *refit.EncodeOptions, o *convertOptions, res *convertResult) error {
 	po, err := refit.CreatePendingOutput(e.ctx, out, folder, o.force)
 	if err != nil {
 		return err
@@ -251,7 +256,7 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, out string, fo
 	res.Bytes = po.Size()
 	if !o.noVerify {
 		names := po.Names()
-		if err := verifyOutput(e.ctx, enc, base, m, po.Path(names[len(names)-1]), res); err != nil {
+		if err := verifyOutput(e.ctx, enc, base, m, rec, po.Path(names[len(names)-1]), res); err != nil {
 			return err
 		}
 	}
@@ -309,8 +314,11 @@ func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *ref
 // hfFormat labels models converted from Hugging Face LLM folders.
 const hfFormat = "hf"
 
-// verifyOutput re-opens the written file with the target decoder and compares every tensor.
-func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, path string, res *convertResult) error {
+// verifyOutput re-opens the written file with the target decoder and checks every
+// tensor: name, type and shape as written, and the CRC-32 of its re-read bytes against
+// the CRC-32 of the bytes written (recorded as cast tensors were produced, else
+// computed from the source bytes) - one read of the output (compare.WrittenRecorded).
+func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, path string, res *convertResult) error {
 	got, err := refit.OpenAs(enc, path, nil)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading %s output: %w", enc.Name, err)
@@ -321,13 +329,7 @@ func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Mode
 		got.Tensors[0] = &tensor.Tensor{Name: want.Tensors[0].Name, DType: got.Tensors[0].DType,
 			Shape: got.Tensors[0].Shape, Data: got.Tensors[0].Data}
 	}
-	return verifyModels(ctx, base, want, got, res)
-}
-
-// verifyModels checks that got holds exactly the tensors of want (the model that was
-// encoded) and measures how far cast tensors moved from base (compare.Written).
-func verifyModels(ctx context.Context, base, want, got *refit.Model, res *convertResult) error {
-	r, err := compare.Written(ctx, base, want, got)
+	r, err := compare.WrittenRecorded(ctx, base, want, got, rec)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

@@ -1,0 +1,181 @@
+package compare
+
+import (
+	"context"
+	"hash/crc32"
+	"math"
+	"sync"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// CRC returns the CRC-32 (IEEE, as zip uses) of t's bytes. Data that is a range of a
+// memory-mapped file (refit.MappedFile, as refit.Open and refit.OpenAs read) is hashed
+// straight from the mapping, a window at a time; other data is read in 1 MiB chunks.
+// The IEEE polynomial runs on the CPU's carry-less multiply (PCLMULQDQ), several
+// GB/s, faster than reading the bytes from the page cache.
+func CRC(ctx context.Context, t *tensor.Tensor) (uint32, error) {
+	var crc uint32
+	err := t.Scan(func(b []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		return nil
+	})
+	return crc, err
+}
+
+// Record collects, while an encoder writes cast tensors, the CRC-32 of every cast
+// tensor's bytes and its error against the source values, measured on the very bytes
+// written (see Watcher). WrittenRecorded then checks the re-read output against the
+// CRCs instead of casting again. It is safe for concurrent use by encoders that write
+// tensors in parallel.
+type Record struct {
+	mu      sync.Mutex
+	tensors map[string]recorded
+}
+
+type recorded struct {
+	crc      uint32
+	size     int64
+	measured bool // diff holds the error figures
+	diff     TensorDiff
+}
+
+// NewRecord returns an empty Record.
+func NewRecord() *Record { return &Record{tensors: map[string]recorded{}} }
+
+// Watcher returns the watcher for the cast of src to type to (tensor.CastWatched).
+func (r *Record) Watcher(src *tensor.Tensor, to tensor.DType) tensor.CastWatcher {
+	return &castWatch{rec: r, src: src, to: to}
+}
+
+// lookup returns what was recorded for a tensor written completely.
+func (r *Record) lookup(name string) (recorded, bool) {
+	if r == nil {
+		return recorded{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.tensors[name]
+	return v, ok
+}
+
+// castWatch measures one cast tensor as its chunks are written.
+type castWatch struct {
+	rec   *Record
+	src   *tensor.Tensor
+	to    tensor.DType
+	crc   uint32
+	size  int64
+	ok    bool // every chunk came with its source values
+	diff  TensorDiff
+	stats floatStats
+	back  []float32
+}
+
+func (w *castWatch) Begin() {
+	s := w.src
+	w.crc, w.size, w.ok, w.stats = 0, 0, true, floatStats{}
+	w.diff = TensorDiff{Name: s.Name, DTypeA: s.DType, DTypeB: w.to, ShapeA: s.Shape, ShapeB: s.Shape,
+		Types: s.DType.String() + "->" + w.to.String()}
+	w.rec.mu.Lock()
+	delete(w.rec.tensors, s.Name) // a second WriteTo replaces the first
+	w.rec.mu.Unlock()
+}
+
+func (w *castWatch) Chunk(src []float32, dst []byte) {
+	w.crc = crc32.Update(w.crc, crc32.IEEETable, dst)
+	w.size += int64(len(dst))
+	if src == nil || !w.ok {
+		w.ok = false
+		return
+	}
+	if cap(w.back) < len(src) {
+		w.back = make([]float32, len(src))
+	}
+	if err := w.stats.addCast(&w.diff, src, dst, w.to, w.back[:len(src)]); err != nil {
+		w.ok = false
+	}
+}
+
+func (w *castWatch) End() {
+	// Without source values (a float64 source) there are no figures:
+	// WrittenRecorded then measures the tensor against the source as Written does.
+	if w.ok {
+		w.stats.finish(&w.diff)
+	}
+	w.rec.mu.Lock()
+	w.rec.tensors[w.src.Name] = recorded{crc: w.crc, size: w.size, measured: w.ok, diff: w.diff}
+	w.rec.mu.Unlock()
+	w.back = nil
+}
+
+// WrittenRecorded is Written in one read of the output: every tensor of got (re-read
+// from the file) must have want's name, type and shape, and bytes whose CRC-32
+// matches the CRC-32 of want's bytes: the CRC rec recorded as a cast tensor was
+// written, or else the CRC of the source bytes, read again. A cast tensor's error
+// against base comes from rec (measured on the written bytes as they were produced)
+// or, when rec has no figures for it, from comparing base with got as Written does.
+// A mismatch is a *MismatchError.
+func WrittenRecorded(ctx context.Context, base, want, got *refit.Model, rec *Record) (*WrittenReport, error) {
+	gotByName, baseByName := ByName(got), ByName(base)
+	var missing, extra []string
+	inWant := make(map[string]bool, len(want.Tensors))
+	for _, t := range want.Tensors {
+		inWant[t.Name] = true
+		if gotByName[t.Name] == nil {
+			missing = append(missing, t.Name)
+		}
+	}
+	for _, t := range got.Tensors {
+		if !inWant[t.Name] {
+			extra = append(extra, t.Name)
+		}
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		return nil, mismatch("output tensors differ from input: missing %v, extra %v", missing, extra)
+	}
+	r := &WrittenReport{MinCos: 1}
+	for _, w := range want.Tensors {
+		g := gotByName[w.Name]
+		if g.DType != w.DType || !g.Shape.Equal(w.Shape) || g.Size() != w.Size() {
+			return nil, mismatch("tensor %s: written as %v %v, re-read as %v %v", w.Name, w.DType, w.Shape, g.DType, g.Shape)
+		}
+		gotCRC, err := CRC(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		rc, ok := rec.lookup(w.Name)
+		if ok && rc.size != w.Size() {
+			ok = false
+		}
+		wantCRC := rc.crc
+		if !ok {
+			if wantCRC, err = CRC(ctx, w); err != nil {
+				return nil, err
+			}
+		}
+		if gotCRC != wantCRC {
+			return nil, mismatch("tensor %s differs from what was written (CRC-32 %08x, want %08x)", w.Name, gotCRC, wantCRC)
+		}
+		d := TensorDiff{Name: w.Name, DTypeA: w.DType, DTypeB: g.DType, ShapeA: w.Shape, ShapeB: g.Shape,
+			Exact: true, Cosine: 1, Types: w.DType.String()}
+		if orig := baseByName[w.Name]; orig != nil && orig.DType != g.DType {
+			if ok && rc.measured {
+				d = rc.diff
+			} else if d, err = TensorsContext(ctx, orig, g); err != nil {
+				return nil, err
+			}
+		}
+		r.Tensors = append(r.Tensors, d)
+		if d.Exact {
+			r.Exact++
+		}
+		r.MaxAbs = math.Max(r.MaxAbs, d.MaxAbs)
+		r.MinCos = math.Min(r.MinCos, d.Cosine)
+	}
+	return r, nil
+}

@@ -1,0 +1,41 @@
+package refit
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+)
+
+// scanWindow is how much of a mapping Scan hands to its callback at once: large
+// enough that the per-window system calls cost nothing, small enough that the
+// pages it maps add little to the resident set before they are released.
+const scanWindow = 8 << 20
+
+// Scan calls fn with the bytes [off, off+n) of the file, a window of up to 8 MiB at a
+// time, straight from the mapping: nothing is copied, as ReadAt would copy. Each
+// window's pages are released from the process's resident set after fn returns, so
+// scanning a whole file keeps resident memory at one window. fn must not keep the
+// slice. A file truncated under the mapping (by another process) gives an error,
+// not a crash.
+func (f *MappedFile) Scan(off, n int64, fn func([]byte) error) (err error) {
+	size := int64(len(f.m))
+	if off < 0 || n < 0 || off > size || n > size-off {
+		return fmt.Errorf("refit: scan of %d bytes at %d outside %s (%d bytes): %w", n, off, f.name, size, io.ErrUnexpectedEOF)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("refit: reading %s through its mapping: %v: %w", f.name, r, io.ErrUnexpectedEOF)
+		}
+	}()
+	for n > 0 {
+		k := min(n, scanWindow)
+		err := fn(f.m[off : off+k])
+		release(f.m, off, k)
+		if err != nil {
+			return err
+		}
+		off, n = off+k, n-k
+	}
+	return nil
+}
