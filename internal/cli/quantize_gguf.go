@@ -3,13 +3,11 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -116,28 +114,6 @@ type ggufQuantResult struct {
 	Cosine   jsonFloat          `json:"cosine"`     // over all weights as one vector
 	MinCos   jsonFloat          `json:"min_cosine"` // worst tensor
 	Tensors  []quantTensorError `json:"tensors,omitempty"`
-}
-
-// jsonFloat is a float64 that JSON carries as a number when finite and as the string
-// "+Inf", "-Inf" or "NaN" otherwise (an infinity in the weights makes the error
-// infinite, and encoding/json refuses non-finite numbers).
-type jsonFloat float64
-
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	if v := float64(f); math.IsInf(v, 0) || math.IsNaN(v) {
-		return json.Marshal(strconv.FormatFloat(v, 'g', -1, 64))
-	}
-	return json.Marshal(float64(f))
-}
-
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		v, err := strconv.ParseFloat(s, 64)
-		*f = jsonFloat(v)
-		return err
-	}
-	return json.Unmarshal(b, (*float64)(f))
 }
 
 // runQuantizeGGUF quantizes a GGUF file or a Hugging Face LLM folder in to out with
