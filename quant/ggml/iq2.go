@@ -212,34 +212,69 @@ func packLevels(L []int8, bits uint) int {
 }
 
 // quantizeIQ2XS is quantize_row_iq2_xs_impl: 74-byte blocks of 256, 2.31 bits per weight.
-func quantizeIQ2XS(y []byte, x []float32, qw []float32) {
-	g := iqGridFor(tensor.IQ2_XS)
+func quantizeIQ2XS(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, false) }
+
+// quantizeIQ2S is quantize_row_iq2_s_impl: 82-byte blocks of 256, 2.56 bits per weight.
+func quantizeIQ2S(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, true) }
+
+// quantizeIQ2Groups16 is the shared search of IQ2_XS and IQ2_S (groups of 16, two grid
+// points each). IQ2_S differs in its grid (1024 points, 10-bit indices), in storing all 8
+// signs, in weighting without an importance matrix, and in its scale factor.
+func quantizeIQ2Groups16(y []byte, x []float32, qw []float32, iq2s bool) {
+	d, bsize, eps, dFactor, sigmaMul := tensor.IQ2_XS, 74, float32(groupMaxEps), float32(1), float32(1)
+	if iq2s {
+		d, bsize, eps, dFactor, sigmaMul = tensor.IQ2_S, 82, 1e-8, 0.9875, 2
+	}
+	g := iqGridFor(d)
 	const kMaxQ = 3
 	var scales [16]float32
 	var weight, xval, waux [16]float32
 	var L, Laux [16]int8
 	var onGrid, onGridAux [2]bool
 	var signs [2]uint8
-	var q2 [32]uint16
 	for ibl := range len(x) / qkK {
-		blk := y[ibl*74 : (ibl+1)*74]
+		blk := y[ibl*bsize : (ibl+1)*bsize]
 		xbl := x[qkK*ibl : qkK*(ibl+1)]
-		q2 = [32]uint16{}
 		clear(blk)
 		var maxScale float32
-		sigma2 := sumSquares(xbl) / qkK
+		sigma2 := sigmaMul * sumSquares(xbl) / qkK
 		for ib := range 16 {
 			xb := xbl[16*ib : 16*ib+16]
-			iqWeights(weight[:], waux[:], xb, qw[qkK*ibl+16*ib:], sigma2)
+			switch {
+			case qw != nil:
+				iqWeights(weight[:], waux[:], xb, qw[qkK*ibl+16*ib:], sigma2)
+			case iq2s:
+				for i, v := range xb {
+					weight[i] = float32(0.25*sigma2) + float32(v*v)
+				}
+				for i := range waux {
+					waux[i] = sqrtf(weight[i])
+				}
+			default:
+				panic("ggml: IQ2_XS without an importance matrix") // QuantizeRows refuses it first
+			}
 			for k := range 2 {
-				signs[k] = iq2Signs(xval[8*k:], xb[8*k:], weight[8*k:])
+				if iq2s {
+					var s uint8
+					for i := range 8 {
+						if v := xb[8*k+i]; v >= 0 {
+							xval[8*k+i] = v
+						} else {
+							xval[8*k+i] = -v
+							s |= 1 << i
+						}
+					}
+					signs[k] = s
+				} else {
+					signs[k] = iq2Signs(xval[8*k:], xb[8*k:], weight[8*k:])
+				}
 			}
 			max := xval[0]
 			for _, v := range xval[1:] {
 				max = cmax(max, v)
 			}
 			L = [16]int8{}
-			if max < groupMaxEps {
+			if max < eps {
 				scales[ib] = 0
 				continue
 			}
@@ -273,28 +308,39 @@ func quantizeIQ2XS(y []byte, x []float32, qw []float32) {
 			if scale < 0 {
 				scale = -scale
 				for k := range signs {
-					signs[k] = ^signs[k] & 127
+					signs[k] = ^signs[k]
+					if !iq2s {
+						signs[k] &= 127
+					}
 				}
 			}
 			for k := range 2 {
-				gi := g.kmap[packLevels(L[8*k:8*k+8], 2)]
-				q2[2*ib+k] = uint16(gi) | uint16(signs[k])<<9
+				gi := int(g.kmap[packLevels(L[8*k:8*k+8], 2)])
+				i8 := 2*ib + k
+				if iq2s {
+					blk[2+i8] = uint8(gi)
+					blk[66+i8/4] |= uint8(gi>>8) << (2 * (i8 % 4))
+					blk[2+32+i8] = signs[k]
+				} else {
+					binary.LittleEndian.PutUint16(blk[2+2*i8:], uint16(gi)|uint16(signs[k])<<9)
+				}
 			}
 			scales[ib] = scale
 			maxScale = cmax(maxScale, scale)
 		}
 		if maxScale == 0 {
+			if !iq2s {
+				clear(blk[2:66]) // IQ2_XS clears qs, and writes it only with a scale
+			}
 			continue
 		}
-		d := maxScale / 31
-		putF16(blk, d)
-		id := 1 / d
+		dd := maxScale / 31
+		putF16(blk, dd*dFactor)
+		id := 1 / dd
+		sc := blk[bsize-8:]
 		for ib := range 16 {
 			l := cmax(0, cmin(15, nearestInt(0.5*(float32(id*scales[ib])-1))))
-			blk[66+ib/2] |= uint8(l) << (4 * (ib % 2))
-		}
-		for i, v := range q2 {
-			binary.LittleEndian.PutUint16(blk[2+2*i:], v)
+			sc[ib/2] |= uint8(l) << (4 * (ib % 2))
 		}
 	}
 }
