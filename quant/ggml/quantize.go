@@ -32,6 +32,8 @@ var quantizers = map[tensor.DType]rowQuantizer{
 	tensor.IQ2_XXS: quantizeIQ2XXS,
 	tensor.IQ2_XS:  quantizeIQ2XS,
 	tensor.IQ2_S:   quantizeIQ2S,
+	tensor.IQ1_S:   quantizeIQ1S,
+	tensor.IQ1_M:   quantizeIQ1M,
 	tensor.IQ3_XXS: quantizeIQ3XXS,
 	tensor.IQ3_S:   quantizeIQ3S,
 	tensor.TQ1_0:   quantizeTQ1_0,
