@@ -190,6 +190,9 @@ func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32, threads int) 
 	if !t.DType.Float() {
 		return nil, fmt.Errorf("ggml: quantizing %q: %v is not a floating-point type", t.Name, t.DType)
 	}
+	if RequiresImatrix(d) && imatrix == nil {
+		return nil, fmt.Errorf("ggml: quantizing %q to %v: %w", t.Name, d, ErrNeedsImatrix)
+	}
 	if len(t.Shape) == 0 {
 		return nil, fmt.Errorf("ggml: quantizing %q: a scalar has no rows", t.Name)
 	}

@@ -168,7 +168,8 @@ func TestQuantizeLazy(t *testing.T) {
 		im    []float32
 	}{
 		{"row not a block multiple", tensor.Shape{4, 96}, tensor.Q4_K, nil},
-		{"unsupported", tensor.Shape{2, 256}, tensor.IQ1_M, nil},
+		{"unsupported", tensor.Shape{2, 256}, tensor.Q8_K, nil},
+		{"missing imatrix", tensor.Shape{2, 256}, tensor.IQ1_S, nil},
 		{"imatrix length", tensor.Shape{2, 256}, tensor.Q4_K, make([]float32, 3)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
