@@ -64,7 +64,7 @@ func QuantizeModel(m *refit.Model, ft FileType, opts *ModelOptions) (*refit.Mode
 			if !Supported(d) {
 				return nil, fmt.Errorf("ggml: %s needs %v (%s): %w", t.Name, d, why, tensor.ErrUnsupported)
 			}
-			if o.Imatrix[t.Name] == nil && tensorNeedsImatrix(t.Name, d, ft) {
+			if o.Imatrix[t.Name] == nil && TensorNeedsImatrix(t.Name, d, ft) {
 				return nil, fmt.Errorf("ggml: %s as %v (%s): %w", t.Name, d, why, ErrNeedsImatrix)
 			}
 			if out[i], err = Quantize(t, d, o.Imatrix[t.Name], o.Threads); err != nil {
@@ -128,10 +128,10 @@ func InfoFromMetadata(md refit.Metadata) ModelInfo {
 // matrix it needs: llama.cpp refuses these, since the result would be garbage.
 var ErrNeedsImatrix = errors.New("ggml: this quantization needs an importance matrix")
 
-// tensorNeedsImatrix is llama-quant.cpp's tensor_requires_imatrix: the codebook types
+// TensorNeedsImatrix is llama-quant.cpp's tensor_requires_imatrix: the codebook types
 // below 3.1 bits (and Q2_K in a Q2_K_S file) need an importance vector, except for the
 // token embeddings and the output matrix.
-func tensorNeedsImatrix(name string, d tensor.DType, ft FileType) bool {
+func TensorNeedsImatrix(name string, d tensor.DType, ft FileType) bool {
 	switch name {
 	case "token_embd.weight", "per_layer_token_embd.weight", "output.weight":
 		return false

@@ -44,6 +44,9 @@ func (p *Plan) Apply(m *refit.Model, imatrix map[string][]float32) (*refit.Model
 		if !ggml.Supported(e.To) {
 			return nil, fmt.Errorf("plan: %s needs %v: %w", e.Name, e.To, refit.ErrUnsupported)
 		}
+		if im == nil && ggml.TensorNeedsImatrix(e.Name, e.To, p.ft) {
+			return nil, fmt.Errorf("plan: %s as %v has no importance vector: %w", e.Name, e.To, ggml.ErrNeedsImatrix)
+		}
 		data, err := newQuantData(t, e.To, im, p.opts.Threads)
 		if err != nil {
 			return nil, err
