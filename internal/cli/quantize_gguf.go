@@ -43,7 +43,7 @@ type ggufQuantOptions struct {
 
 // flags registers the GGUF-only flags (none collide with the ONNX ones).
 func (o *ggufQuantOptions) flags(f *pflag.FlagSet) {
-	f.StringVar(&o.FileType, "type", "", "GGUF/HF: llama.cpp file type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, F16, BF16, F32")
+	f.StringVar(&o.FileType, "type", "", "GGUF/HF: llama.cpp file type: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ1_S/M, IQ2_XXS/XS/S/M, IQ3_XXS/XS/S/M, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, F16, BF16, F32 (IQ1, IQ2 and IQ3_XXS need --imatrix)")
 	f.StringVar(&o.Imatrix, "imatrix", "", "GGUF/HF: llama.cpp importance matrix (.dat or .gguf)")
 	f.StringArrayVar(&o.TensorTypes, "tensor-type", nil, "GGUF/HF: REGEX=TYPE per-tensor override, first match wins (repeatable)")
 	f.StringArrayVar(&o.Keep, "keep", nil, "GGUF/HF: leave tensors matching this regexp as they are (repeatable)")

@@ -259,8 +259,15 @@ func TestByteIdenticalToLlamaQuantize(t *testing.T) {
 		ggml.FileTQ2_0, ggml.FileF16, ggml.FileBF16, ggml.FileF32} {
 		cases = append(cases, tc{name: ft.String(), ft: ft})
 	}
-	for _, ft := range []ggml.FileType{ggml.FileQ4_0, ggml.FileQ4_K_M, ggml.FileIQ4_XS, ggml.FileQ3_K_M} {
+	for _, ft := range []ggml.FileType{ggml.FileQ4_0, ggml.FileQ4_K_M, ggml.FileIQ4_XS, ggml.FileQ3_K_M,
+		// The IQ1-IQ3 mixes, whose smallest types llama.cpp refuses without an importance matrix.
+		ggml.FileIQ1_S, ggml.FileIQ1_M, ggml.FileIQ2_XXS, ggml.FileIQ2_XS, ggml.FileIQ2_S, ggml.FileIQ2_M,
+		ggml.FileIQ3_XXS, ggml.FileIQ3_XS, ggml.FileIQ3_S, ggml.FileIQ3_M, ggml.FileQ2_K_S} {
 		cases = append(cases, tc{name: ft.String() + "+imatrix", ft: ft, imatrix: true})
+	}
+	// Without one, the IQ3_S and IQ3_M mixes use no type that needs it.
+	for _, ft := range []ggml.FileType{ggml.FileIQ3_S, ggml.FileIQ3_M} {
+		cases = append(cases, tc{name: ft.String(), ft: ft})
 	}
 	cases = append(cases, tc{name: "Q4_K_M+overrides", ft: ggml.FileQ4_K_M, overrides: []string{`attn_v=Q8_0`, `blk\.[0-3]\.ffn_down=Q5_K`}})
 

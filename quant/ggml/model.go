@@ -1,6 +1,7 @@
 package ggml
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/refit-ml/refit"
@@ -63,6 +64,9 @@ func QuantizeModel(m *refit.Model, ft FileType, opts *ModelOptions) (*refit.Mode
 			if !Supported(d) {
 				return nil, fmt.Errorf("ggml: %s needs %v (%s): %w", t.Name, d, why, tensor.ErrUnsupported)
 			}
+			if o.Imatrix[t.Name] == nil && TensorNeedsImatrix(t.Name, d, ft) {
+				return nil, fmt.Errorf("ggml: %s as %v (%s): %w", t.Name, d, why, ErrNeedsImatrix)
+			}
 			if out[i], err = Quantize(t, d, o.Imatrix[t.Name], o.Threads); err != nil {
 				return nil, err
 			}
@@ -118,4 +122,25 @@ func InfoFromMetadata(md refit.Metadata) ModelInfo {
 	}
 	info.Is70B = arch == "llama" && info.Layers == 80 && heads != kv
 	return info
+}
+
+// ErrNeedsImatrix reports a very low-bit quantization asked for without the importance
+// matrix it needs: llama.cpp refuses these, since the result would be garbage.
+var ErrNeedsImatrix = errors.New("ggml: this quantization needs an importance matrix")
+
+// TensorNeedsImatrix is llama-quant.cpp's tensor_requires_imatrix: the codebook types
+// below 3.1 bits (and Q2_K in a Q2_K_S file) need an importance vector, except for the
+// token embeddings and the output matrix.
+func TensorNeedsImatrix(name string, d tensor.DType, ft FileType) bool {
+	switch name {
+	case "token_embd.weight", "per_layer_token_embd.weight", "output.weight":
+		return false
+	}
+	switch d {
+	case tensor.IQ3_XXS, tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_M, tensor.IQ1_S:
+		return true
+	case tensor.Q2_K:
+		return ft == FileQ2_K_S
+	}
+	return false
 }

@@ -83,8 +83,11 @@ func TestQuantizeModel(t *testing.T) {
 		t.Error("per-expert importance vectors were not applied per expert")
 	}
 
-	if _, err := QuantizeModel(m, FileIQ2_XXS, nil); !errors.Is(err, tensor.ErrUnsupported) {
-		t.Errorf("QuantizeModel(IQ2_XXS) = %v, want ErrUnsupported", err)
+	if _, err := QuantizeModel(m, FileIQ2_XXS, nil); !errors.Is(err, ErrNeedsImatrix) {
+		t.Errorf("QuantizeModel(IQ2_XXS) without an importance matrix = %v, want ErrNeedsImatrix", err)
+	}
+	if _, err := QuantizeModel(m, FileQ2_K_S, nil); !errors.Is(err, ErrNeedsImatrix) {
+		t.Errorf("QuantizeModel(Q2_K_S) without an importance matrix = %v, want ErrNeedsImatrix", err)
 	}
 	bad := tinyModel(t)
 	if _, err := QuantizeModel(bad, FileQ4_K_M, &ModelOptions{Imatrix: map[string][]float32{"blk.0.attn_v.weight": make([]float32, 7)}}); err == nil {

@@ -15,24 +15,31 @@ import (
 type rowQuantizer func(y []byte, x []float32, qw []float32)
 
 var quantizers = map[tensor.DType]rowQuantizer{
-	tensor.F32:    quantizeF32,
-	tensor.F16:    quantizeF16,
-	tensor.BF16:   quantizeBF16,
-	tensor.Q4_0:   quantizeQ4_0,
-	tensor.Q4_1:   quantizeQ4_1,
-	tensor.Q5_0:   quantizeQ5_0,
-	tensor.Q5_1:   quantizeQ5_1,
-	tensor.Q8_0:   quantizeQ8_0,
-	tensor.Q2_K:   quantizeQ2K,
-	tensor.Q3_K:   quantizeQ3K,
-	tensor.Q4_K:   quantizeQ4K,
-	tensor.Q5_K:   quantizeQ5K,
-	tensor.Q6_K:   quantizeQ6K,
-	tensor.IQ4_NL: quantizeIQ4NL,
-	tensor.IQ4_XS: quantizeIQ4XS,
-	tensor.TQ1_0:  quantizeTQ1_0,
-	tensor.TQ2_0:  quantizeTQ2_0,
-	tensor.MXFP4:  quantizeMXFP4,
+	tensor.F32:     quantizeF32,
+	tensor.F16:     quantizeF16,
+	tensor.BF16:    quantizeBF16,
+	tensor.Q4_0:    quantizeQ4_0,
+	tensor.Q4_1:    quantizeQ4_1,
+	tensor.Q5_0:    quantizeQ5_0,
+	tensor.Q5_1:    quantizeQ5_1,
+	tensor.Q8_0:    quantizeQ8_0,
+	tensor.Q2_K:    quantizeQ2K,
+	tensor.Q3_K:    quantizeQ3K,
+	tensor.Q4_K:    quantizeQ4K,
+	tensor.Q5_K:    quantizeQ5K,
+	tensor.Q6_K:    quantizeQ6K,
+	tensor.IQ4_NL:  quantizeIQ4NL,
+	tensor.IQ4_XS:  quantizeIQ4XS,
+	tensor.IQ2_XXS: quantizeIQ2XXS,
+	tensor.IQ2_XS:  quantizeIQ2XS,
+	tensor.IQ2_S:   quantizeIQ2S,
+	tensor.IQ1_S:   quantizeIQ1S,
+	tensor.IQ1_M:   quantizeIQ1M,
+	tensor.IQ3_XXS: quantizeIQ3XXS,
+	tensor.IQ3_S:   quantizeIQ3S,
+	tensor.TQ1_0:   quantizeTQ1_0,
+	tensor.TQ2_0:   quantizeTQ2_0,
+	tensor.MXFP4:   quantizeMXFP4,
 }
 
 // Supported reports whether QuantizeRows can produce type d.
@@ -89,7 +96,7 @@ func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, 
 		return fmt.Errorf("ggml: quantizing to %v: %w", d, tensor.ErrUnsupported)
 	}
 	if RequiresImatrix(d) && imatrix == nil {
-		return fmt.Errorf("ggml: %v needs an importance matrix", d)
+		return fmt.Errorf("ggml: %v: %w", d, ErrNeedsImatrix)
 	}
 	rowBytes, err := RowSize(d, rowLen)
 	if err != nil {
@@ -109,6 +116,11 @@ func QuantizeRows(d tensor.DType, dst []byte, src []float32, nrows, rowLen int, 
 	}
 	if !UsesImatrix(d) {
 		imatrix = nil
+	}
+	if searchesGrid(d) {
+		if err := checkGridInput(d, src, imatrix); err != nil {
+			return err
+		}
 	}
 	run := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -183,6 +195,9 @@ func Quantize(t *tensor.Tensor, d tensor.DType, imatrix []float32, threads int) 
 	if !t.DType.Float() {
 		return nil, fmt.Errorf("ggml: quantizing %q: %v is not a floating-point type", t.Name, t.DType)
 	}
+	if RequiresImatrix(d) && imatrix == nil {
+		return nil, fmt.Errorf("ggml: quantizing %q to %v: %w", t.Name, d, ErrNeedsImatrix)
+	}
 	if len(t.Shape) == 0 {
 		return nil, fmt.Errorf("ggml: quantizing %q: a scalar has no rows", t.Name)
 	}
@@ -244,3 +259,29 @@ var littleEndian = func() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
+
+// searchesGrid reports whether d is one of the codebook types, whose ggml quantizer
+// aborts the process on values it cannot place (NaN distances fail its asserts).
+func searchesGrid(d tensor.DType) bool {
+	switch d {
+	case tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ3_XXS, tensor.IQ3_S, tensor.IQ1_S, tensor.IQ1_M:
+		return true
+	}
+	return false
+}
+
+// checkGridInput refuses what ggml's codebook quantizers cannot encode: non-finite
+// values or importance weights, and super-blocks whose sum of squares overflows.
+func checkGridInput(d tensor.DType, src, imatrix []float32) error {
+	for i, v := range imatrix {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("ggml: %v: importance weight %d is %v: %w", d, i, v, tensor.ErrUnsupported)
+		}
+	}
+	for b := 0; b+qkK <= len(src); b += qkK {
+		if s := sumSquares(src[b : b+qkK]); math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) {
+			return fmt.Errorf("ggml: %v: values %d..%d are not finite or too large to square: %w", d, b, b+qkK-1, tensor.ErrUnsupported)
+		}
+	}
+	return nil
+}

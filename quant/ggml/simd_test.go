@@ -56,7 +56,7 @@ func TestSIMDMatchesScalar(t *testing.T) {
 		}
 		for _, d := range Types() {
 			for _, w := range [][]float32{nil, im} {
-				if w != nil && !UsesImatrix(d) {
+				if w != nil && !UsesImatrix(d) || w == nil && RequiresImatrix(d) || searchesGrid(d) && checkGridInput(d, x, w) != nil {
 					continue
 				}
 				rs, _ := RowSize(d, rowLen)
@@ -279,6 +279,9 @@ func FuzzSIMDMatchesScalar(f *testing.F) {
 			}
 		}
 		for _, d := range types {
+			if im == nil && RequiresImatrix(d) || searchesGrid(d) && checkGridInput(d, x, im) != nil {
+				continue
+			}
 			rs, _ := RowSize(d, rowLen)
 			vec, scalar := make([]byte, rs), make([]byte, rs)
 			if err := QuantizeRows(d, vec, x, 1, rowLen, im, 0); err != nil {

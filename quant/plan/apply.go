@@ -51,6 +51,9 @@ func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Check
 		if !ggml.Supported(e.To) {
 			return nil, fmt.Errorf("plan: %s needs %v: %w", e.Name, e.To, refit.ErrUnsupported)
 		}
+		if im == nil && ggml.TensorNeedsImatrix(e.Name, e.To, p.ft) {
+			return nil, fmt.Errorf("plan: %s as %v has no importance vector: %w", e.Name, e.To, ggml.ErrNeedsImatrix)
+		}
 		data, err := newQuantData(t, e.To, im, p.opts.Threads)
 		if err != nil {
 			return nil, err

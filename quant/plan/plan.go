@@ -291,10 +291,11 @@ func alignment(md refit.Metadata) (int64, error) {
 }
 
 // Check reports problems that stop Apply: fallbacks without AllowFallback
-// (ErrFallback, listing them), types this build cannot produce, and already quantized
-// tensors without Requantize.
+// (ErrFallback, listing them), types this build cannot produce, very low-bit types
+// planned without an importance matrix (ggml.ErrNeedsImatrix, as llama-quantize refuses
+// them), and already quantized tensors without Requantize.
 func (p *Plan) Check() error {
-	var fb, unsup, requant []string
+	var fb, unsup, requant, needIm []string
 	for _, e := range p.Tensors {
 		if !e.Changed() {
 			continue
@@ -304,6 +305,9 @@ func (p *Plan) Check() error {
 		}
 		if e.To.Quantized() && !ggml.Supported(e.To) {
 			unsup = append(unsup, fmt.Sprintf("%s (%v)", e.Name, e.To))
+		}
+		if e.To.Quantized() && !p.opts.MixOptions.Imatrix && ggml.TensorNeedsImatrix(e.Name, e.To, p.ft) {
+			needIm = append(needIm, fmt.Sprintf("%s (%v)", e.Name, e.To))
 		}
 		if e.From.Quantized() && !p.opts.Requantize {
 			requant = append(requant, fmt.Sprintf("%s (%v)", e.Name, e.From))
@@ -315,6 +319,9 @@ func (p *Plan) Check() error {
 	}
 	if len(unsup) > 0 {
 		errs = append(errs, fmt.Errorf("plan: types not implemented: %s: %w", strings.Join(unsup, ", "), refit.ErrUnsupported))
+	}
+	if len(needIm) > 0 {
+		errs = append(errs, fmt.Errorf("plan: %s: %w", strings.Join(needIm, ", "), ggml.ErrNeedsImatrix))
 	}
 	if len(requant) > 0 {
 		errs = append(errs, fmt.Errorf("plan: requantizing already quantized tensors needs Requantize: %s: %w", strings.Join(requant, ", "), refit.ErrUnsupported))

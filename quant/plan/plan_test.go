@@ -317,3 +317,43 @@ func TestApplyImatrix(t *testing.T) {
 		t.Errorf("the importance matrix changed nothing")
 	}
 }
+
+// TestNeedsImatrix checks llama-quantize's refusal of very low-bit tensors without an
+// importance vector: at Check for a plan made without one, at Apply for a tensor the
+// importance matrix leaves out.
+func TestNeedsImatrix(t *testing.T) {
+	m := tinyLlama(t, 2, 256, 256)
+	for _, ft := range []ggml.FileType{ggml.FileIQ2_XXS, ggml.FileIQ1_M, ggml.FileIQ3_XXS, ggml.FileQ2_K_S} {
+		p, err := New(m, ft, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Check(); !errors.Is(err, ggml.ErrNeedsImatrix) {
+			t.Errorf("%v without an importance matrix: Check = %v, want ErrNeedsImatrix", ft, err)
+		}
+	}
+	p, err := New(m, ggml.FileIQ2_XXS, &Options{MixOptions: ggml.MixOptions{Imatrix: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(); err != nil {
+		t.Fatalf("Check with an importance matrix = %v", err)
+	}
+	im := map[string][]float32{}
+	for _, e := range p.Tensors {
+		if e.To.Quantized() && len(e.Shape) == 2 {
+			v := make([]float32, e.Shape[1])
+			for i := range v {
+				v[i] = float32(i%7 + 1)
+			}
+			im[e.Name] = v
+		}
+	}
+	if _, err := p.Apply(m, im); err != nil {
+		t.Fatalf("Apply with a full importance matrix = %v", err)
+	}
+	delete(im, "blk.1.ffn_up.weight")
+	if _, err := p.Apply(m, im); !errors.Is(err, ggml.ErrNeedsImatrix) {
+		t.Errorf("Apply without blk.1.ffn_up.weight's importance vector = %v, want ErrNeedsImatrix", err)
+	}
+}

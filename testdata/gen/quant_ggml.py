@@ -35,7 +35,10 @@ TYPES = {
     "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8,
     "Q2_K": 10, "Q3_K": 11, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "IQ4_NL": 20,
     "IQ4_XS": 23, "BF16": 30, "TQ1_0": 34, "TQ2_0": 35, "MXFP4": 39,
+    "IQ2_XXS": 16, "IQ2_XS": 17, "IQ3_XXS": 18, "IQ1_S": 19, "IQ3_S": 21, "IQ2_S": 22, "IQ1_M": 29,
 }
+# ggml_quantize_requires_imatrix: ggml aborts on these without an importance matrix.
+NEED_IMATRIX = {"IQ2_XXS", "IQ2_XS", "IQ1_S"}
 
 
 def load(lib):
@@ -80,8 +83,9 @@ def golden(lib):
     x.tofile(os.path.join(out, "input.f32"))
     imatrix.tofile(os.path.join(out, "imatrix.f32"))
     for name, tid in TYPES.items():
-        with open(os.path.join(out, name + ".q"), "wb") as f:
-            f.write(quantize(g, tid, x, rows, n, None))
+        if name not in NEED_IMATRIX:
+            with open(os.path.join(out, name + ".q"), "wb") as f:
+                f.write(quantize(g, tid, x, rows, n, None))
         with open(os.path.join(out, name + ".imatrix.q"), "wb") as f:
             f.write(quantize(g, tid, x, rows, n, imatrix))
 
@@ -179,6 +183,8 @@ def bench(lib):
     imatrix = rng.normal(0, 1, n).astype(np.float32) ** 2
     for name, tid in TYPES.items():
         for im in (None, imatrix):
+            if im is None and name in NEED_IMATRIX:
+                continue
             quantize(g, tid, x, nrows, n, im)
             reps, t0 = 0, time.perf_counter()
             while reps < 3 or time.perf_counter() - t0 < 0.5:
