@@ -25,8 +25,8 @@ import (
 // experts, tied embeddings), and the files must be byte-identical.
 func TestFamiliesByteIdentical(t *testing.T) {
 	h, hfDir := setup(t)
-	dense := []ggml.FileType{ggml.FileQ4_K_M, ggml.FileQ6_K, ggml.FileQ8_0, ggml.FileQ4_0}
-	moe := append(dense[:len(dense):len(dense)], ggml.FileQ2_K, ggml.FileQ3_K_M)
+	dense := []ggml.FileType{ggml.FileQ4_K_M, ggml.FileQ6_K, ggml.FileQ8_0, ggml.FileQ4_0, ggml.FileQ3_K_M}
+	moe := append(dense[:len(dense):len(dense)], ggml.FileQ2_K, ggml.FileMXFP4)
 	families := []struct {
 		dir     string
 		fts     []ggml.FileType
@@ -34,7 +34,7 @@ func TestFamiliesByteIdentical(t *testing.T) {
 	}{
 		{"qwen2moe", moe, false}, {"qwen3moe", moe, false}, {"granitemoe", moe, false},
 		{"deepseek2", moe, false}, {"deepseek3", moe, false},
-		{"gptoss", append(moe[:len(moe):len(moe)], ggml.FileMXFP4), true},
+		{"gptoss", moe, true},
 		{"phi2", dense, false}, {"gptneox", dense, false}, {"falcon", dense, false}, {"falcon7b", dense, false}, {"starcoder2", dense, false},
 		{"stablelm", dense, false}, {"olmo2", dense, false}, {"granite", dense, false}, {"commandr", dense, false}, {"gemma3", dense, false},
 		{"bert", dense, false}, {"nomicbert", dense, false},
