@@ -37,7 +37,9 @@ func TestFamiliesByteIdentical(t *testing.T) {
 		{"gptoss", moe, true},
 		{"phi2", dense, false}, {"gptneox", dense, false}, {"falcon", dense, false}, {"falcon7b", dense, false}, {"starcoder2", dense, false},
 		{"stablelm", dense, false}, {"olmo2", dense, false}, {"granite", dense, false}, {"commandr", dense, false}, {"gemma3", dense, false},
-		{"bert", dense, false}, {"nomicbert", dense, false},
+		{"bert", dense, false}, {"nomicbert", dense, false}, {"gpt2", dense, false}, {"phi3", dense, false},
+		{"gemma", dense, false}, {"gemma2", dense, false}, {"qwen2", dense, false}, {"qwen3", dense, false},
+		{"mixtral", moe, false},
 	}
 	for _, wide := range []bool{false, true} {
 		for _, fam := range families {
@@ -71,13 +73,13 @@ func TestFamiliesByteIdentical(t *testing.T) {
 						}
 						llamaQuantize(t, h, in, llamaOut, ft, extra...)
 						compareFiles(t, refitOut, llamaOut, p)
-					if testing.Verbose() {
-						for _, e := range p.Tensors {
-							if e.Changed() {
-								t.Logf("%s -> %s (%s)", e.Name, e.ToName, e.Reason)
+						if testing.Verbose() {
+							for _, e := range p.Tensors {
+								if e.Changed() {
+									t.Logf("%s -> %s (%s)", e.Name, e.ToName, e.Reason)
+								}
 							}
 						}
-					}
 						if d := os.Getenv("PLANARCH_KEEP"); d != "" {
 							cp(refitOut, filepath.Join(d, fam.dir+"-"+ft.String()+"-refit.gguf"))
 							cp(llamaOut, filepath.Join(d, fam.dir+"-"+ft.String()+"-llama.gguf"))

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -336,7 +337,7 @@ func TestApplyDropsOuterOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := p.Apply(m, nil)
+	q, checks, err := p.ApplyChecked(m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,5 +354,12 @@ func TestApplyDropsOuterOnes(t *testing.T) {
 	}
 	if int64(buf.Len()) != p.FileBytes {
 		t.Errorf("planned %d bytes, encoded %d", p.FileBytes, buf.Len())
+	}
+	back, err := gguf.Decode(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checks.Verify(context.Background(), m, back); err != nil {
+		t.Errorf("Verify = %v", err)
 	}
 }
