@@ -1,6 +1,7 @@
 package llamaquant
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -62,6 +63,9 @@ func TestFamiliesByteIdentical(t *testing.T) {
 				}
 				in := filepath.Join(t.TempDir(), "in.gguf")
 				writeGGUF(t, m, in)
+				if wide && ggml.InfoFromMetadata(m.Metadata).Experts > 1 {
+					imatrixCases(t, h, m, in)
+				}
 				for _, ft := range fam.fts {
 					t.Run(ft.String(), func(t *testing.T) {
 						refitOut := filepath.Join(t.TempDir(), "refit.gguf")
@@ -171,4 +175,41 @@ func widen(t *testing.T, src *refit.Model, wantLayers, wantExperts int) *refit.M
 		}
 	}
 	return &refit.Model{Format: "gguf", Metadata: md, Tensors: ts}
+}
+
+// imatrixCases quantizes an MoE model with an importance matrix whose expert vectors
+// are columns x experts long.
+func imatrixCases(t *testing.T, h *harness, m *refit.Model, in string) {
+	imatrix := filepath.Join(t.TempDir(), "imatrix.dat")
+	writeImatrix(t, m, imatrix)
+	b, err := os.ReadFile(imatrix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := plan.ParseImatrix(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ft := range []ggml.FileType{ggml.FileQ4_K_M, ggml.FileQ2_K} {
+		t.Run(ft.String()+"+imatrix", func(t *testing.T) {
+			src, err := refit.Open(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			p, err := plan.New(src, ft, &plan.Options{AllowFallback: true, MixOptions: ggml.MixOptions{Imatrix: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := p.Apply(src, im)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refitOut := filepath.Join(t.TempDir(), "refit.gguf")
+			llamaOut := filepath.Join(t.TempDir(), "llama.gguf")
+			writeGGUF(t, q, refitOut)
+			llamaQuantize(t, h, in, llamaOut, ft, imatrix)
+			compareFiles(t, refitOut, llamaOut, p)
+		})
+	}
 }

@@ -232,11 +232,14 @@ func writeImatrix(t *testing.T, m *refit.Model, path string) {
 	var n uint32
 	var body []byte
 	for _, x := range m.Tensors {
-		if len(x.Shape) != 2 {
+		if len(x.Shape) != 2 && len(x.Shape) != 3 {
 			continue
 		}
 		n++
-		cols := x.Shape[1]
+		cols := x.Shape[len(x.Shape)-1]
+		if len(x.Shape) == 3 { // stacked experts: one vector per expert
+			cols *= x.Shape[0]
+		}
 		body = binary.LittleEndian.AppendUint32(body, uint32(len(x.Name)))
 		body = append(body, x.Name...)
 		body = binary.LittleEndian.AppendUint32(body, 3) // ncall
