@@ -23,7 +23,10 @@ import (
 // (testdata/gen/llm.py) to an F32 GGUF and quantizes it with a few file types in Refit
 // and in llama_model_quantize: the per-tensor type rules must agree on every family's
 // tensor names (fused attn_qkv, attn_k_b/attn_v_b, stacked and shared experts, MXFP4
-// experts, tied embeddings), and the files must be byte-identical.
+// experts, tied embeddings), and the files must be byte-identical. The tiny folders
+// have rows of 64, so K-quants fall back; each family also runs widened (rows of 256,
+// 8 layers, 8 experts: the use-more-bits and 8-expert rules), MoE ones with an
+// importance matrix too. gpt-oss's MXFP4 experts need allow_requantize in both.
 func TestFamiliesByteIdentical(t *testing.T) {
 	h, hfDir := setup(t)
 	dense := []ggml.FileType{ggml.FileQ4_K_M, ggml.FileQ6_K, ggml.FileQ8_0, ggml.FileQ4_0, ggml.FileQ3_K_M}
@@ -84,9 +87,9 @@ func TestFamiliesByteIdentical(t *testing.T) {
 								}
 							}
 						}
-						if d := os.Getenv("PLANARCH_KEEP"); d != "" {
-							cp(refitOut, filepath.Join(d, fam.dir+"-"+ft.String()+"-refit.gguf"))
-							cp(llamaOut, filepath.Join(d, fam.dir+"-"+ft.String()+"-llama.gguf"))
+						if d := os.Getenv("REFIT_LLAMAQUANT_KEEP"); d != "" { // keep both files to debug a difference
+							keepFile(t, refitOut, filepath.Join(d, fam.dir+"-"+ft.String()+"-refit.gguf"))
+							keepFile(t, llamaOut, filepath.Join(d, fam.dir+"-"+ft.String()+"-llama.gguf"))
 						}
 					})
 				}
@@ -95,9 +98,15 @@ func TestFamiliesByteIdentical(t *testing.T) {
 	}
 }
 
-func cp(a, b string) {
-	x, _ := os.ReadFile(a)
-	os.WriteFile(b, x, 0o644)
+func keepFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o644)
+	}
+	if err != nil {
+		t.Error(err)
+	}
 }
 
 // widen makes a larger variant of a family's tiny model for the mix rules: rows of
