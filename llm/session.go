@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/tensor"
 )
 
 // Session is one sequence being run through a Model: its KV cache and scratch. It is
@@ -207,10 +208,20 @@ func (s *Session) act(v float32) float32 {
 	return v / (1 + float32(math.Exp(float64(-v))))
 }
 
-// geluTanh is GELU in its tanh approximation, as ggml_gelu.
+// geluTanh is GELU in its tanh approximation as ggml's CPU backend computes it: the
+// input rounded to float16 and the result read from a float16 table (so rounded to
+// float16 too), x itself from 10 up and 0 from -10 down.
 func geluTanh(x float32) float32 {
 	const c = 0.7978845608028654 // sqrt(2/pi)
-	return 0.5 * x * (1 + float32(math.Tanh(float64(c*x*(1+0.044715*x*x)))))
+	switch {
+	case x >= 10:
+		return x
+	case x <= -10:
+		return 0
+	}
+	h := tensor.F16ToF32(tensor.F32ToF16(x))
+	y := 0.5 * h * (1 + float32(math.Tanh(float64(c*h*(1+0.044715*h*h)))))
+	return tensor.F16ToF32(tensor.F32ToF16(y))
 }
 
 // moe runs the mixture-of-experts feed-forward: softmax over the router's logits, the

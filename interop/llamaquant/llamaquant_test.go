@@ -185,8 +185,22 @@ func compareFiles(t *testing.T, refitPath, llamaPath string, p *plan.Plan) {
 			break
 		}
 	}
+	if len(fa.KVs) != len(fb.KVs) {
+		t.Errorf("refit wrote %d metadata keys, llama.cpp %d", len(fa.KVs), len(fb.KVs))
+	}
+	first := 0
+	for first < min(len(a), len(b)) && a[first] == b[first] {
+		first++
+	}
+	t.Errorf("first differing byte at offset %d", first)
 	ma, _ := gguf.Decode(bytes.NewReader(a), int64(len(a)), nil)
 	mb, _ := gguf.Decode(bytes.NewReader(b), int64(len(b)), nil)
+	for i := range min(len(ma.Tensors), len(mb.Tensors)) {
+		if ma.Tensors[i].Name != mb.Tensors[i].Name {
+			t.Errorf("tensor %d: refit %s, llama.cpp %s", i, ma.Tensors[i].Name, mb.Tensors[i].Name)
+			break
+		}
+	}
 	for _, ta := range ma.Tensors {
 		tb := mb.Tensor(ta.Name)
 		if tb == nil {
@@ -218,11 +232,14 @@ func writeImatrix(t *testing.T, m *refit.Model, path string) {
 	var n uint32
 	var body []byte
 	for _, x := range m.Tensors {
-		if len(x.Shape) != 2 {
+		if len(x.Shape) != 2 && len(x.Shape) != 3 {
 			continue
 		}
 		n++
-		cols := x.Shape[1]
+		cols := x.Shape[len(x.Shape)-1]
+		if len(x.Shape) == 3 { // stacked experts: one vector per expert
+			cols *= x.Shape[0]
+		}
 		body = binary.LittleEndian.AppendUint32(body, uint32(len(x.Name)))
 		body = append(body, x.Name...)
 		body = binary.LittleEndian.AppendUint32(body, 3) // ncall

@@ -40,8 +40,12 @@ func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Check
 		if t == nil || t.DType != e.From || !t.Shape.Equal(e.Shape) {
 			return nil, fmt.Errorf("plan: tensor %q is not the one planned", e.Name)
 		}
+		shape := ggmlShape(t.Shape)
 		if !e.Changed() {
 			out[i] = t
+			if len(shape) != len(t.Shape) {
+				out[i] = &tensor.Tensor{Name: t.Name, DType: t.DType, Shape: shape, Data: t.Data}
+			}
 			continue
 		}
 		im, err := importance(imatrix, e)
@@ -63,11 +67,22 @@ func (p *Plan) apply(m *refit.Model, imatrix map[string][]float32, checks *Check
 			data.check = &TensorCheck{Name: t.Name, Exact: true}
 			checks.data = append(checks.data, data)
 		}
-		out[i] = &tensor.Tensor{Name: t.Name, DType: e.To, Shape: t.Shape.Clone(), Data: data}
+		out[i] = &tensor.Tensor{Name: t.Name, DType: e.To, Shape: shape, Data: data}
 	}
 	q := m.Derive(out)
 	q.Metadata = outputMetadata(m.Metadata, p.ft)
 	return q, nil
+}
+
+// ggmlShape is the shape llama.cpp writes: gguf_add_tensor stores ggml_n_dims
+// dimensions, so outer dimensions of one (e.g. qwen2moe's [1, n_embd]
+// ffn_gate_inp_shexp) are dropped, keeping at least one.
+func ggmlShape(s tensor.Shape) tensor.Shape {
+	i := 0
+	for i < len(s)-1 && s[i] == 1 {
+		i++
+	}
+	return s[i:].Clone()
 }
 
 // importance returns the tensor's importance vector, checked as llama.cpp checks it.

@@ -283,8 +283,8 @@ func (c *Checks) Verify(ctx context.Context, src, out *refit.Model) ([]TensorChe
 	var floats []float32
 	for i, e := range p.Tensors {
 		g := out.Tensors[i]
-		if g.Name != e.Name || g.DType != e.To || !g.Shape.Equal(e.Shape) {
-			return nil, fmt.Errorf("%w: tensor %d is %s %v %v, want %s %v %v", ErrVerify, i, g.Name, g.DType, g.Shape, e.Name, e.To, e.Shape)
+		if g.Name != e.Name || g.DType != e.To || !g.Shape.Equal(ggmlShape(e.Shape)) {
+			return nil, fmt.Errorf("%w: tensor %d is %s %v %v, want %s %v %v", ErrVerify, i, g.Name, g.DType, g.Shape, e.Name, e.To, ggmlShape(e.Shape))
 		}
 		crc, err := crcOf(ctx, g, buf, nil)
 		if err != nil {

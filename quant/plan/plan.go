@@ -268,7 +268,7 @@ func fileSize(m *refit.Model, p *Plan) (int64, error) {
 	planned := make([]*tensor.Tensor, len(p.Tensors))
 	for i, e := range p.Tensors {
 		var err error
-		planned[i], err = tensor.New(e.Name, e.To, e.Shape, tensor.NewLazy(e.Bytes, func() ([]byte, error) {
+		planned[i], err = tensor.New(e.Name, e.To, ggmlShape(e.Shape), tensor.NewLazy(e.Bytes, func() ([]byte, error) {
 			return nil, errors.New("plan: a planned tensor has no data")
 		}))
 		if err != nil {

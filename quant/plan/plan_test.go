@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -355,5 +356,50 @@ func TestNeedsImatrix(t *testing.T) {
 	delete(im, "blk.1.ffn_up.weight")
 	if _, err := p.Apply(m, im); !errors.Is(err, ggml.ErrNeedsImatrix) {
 		t.Errorf("Apply without blk.1.ffn_up.weight's importance vector = %v, want ErrNeedsImatrix", err)
+	}
+}
+
+// Outer dimensions of one are dropped as llama.cpp's writer drops them (ggml_n_dims),
+// in the output and in the planned file size.
+func TestApplyDropsOuterOnes(t *testing.T) {
+	m := tinyLlama(t, 2, 64, 128)
+	v := make([]float32, 64)
+	gate, err := tensor.NewF32("blk.0.ffn_gate_inp_shexp.weight", tensor.Shape{1, 64}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := tensor.NewF32("blk.0.one.weight", tensor.Shape{1, 1}, []float32{2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Tensors = append(m.Tensors, gate, one)
+	p, err := New(m, ggml.FileQ8_0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, checks, err := p.ApplyChecked(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]tensor.Shape{
+		gate.Name: {64}, one.Name: {1}, "blk.0.attn_q.weight": {64, 64},
+	} {
+		if got := q.Tensor(name).Shape; !got.Equal(want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+	var buf bytes.Buffer
+	if err := gguf.Encode(&buf, q, nil); err != nil {
+		t.Fatal(err)
+	}
+	if int64(buf.Len()) != p.FileBytes {
+		t.Errorf("planned %d bytes, encoded %d", p.FileBytes, buf.Len())
+	}
+	back, err := gguf.Decode(bytes.NewReader(buf.Bytes()), int64(buf.Len()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checks.Verify(context.Background(), m, back); err != nil {
+		t.Errorf("Verify = %v", err)
 	}
 }

@@ -5,7 +5,8 @@ and bench/quantize.py.
   quant_llm.py quantize LIBDIR IN OUT FTYPE NTHREAD [IMATRIX.dat] [REGEX=GGMLTYPE ...]
       llama_model_quantize(IN, OUT) with ftype FTYPE (llama_ftype number); an imatrix
       in the legacy .dat layout is normalized as llama-quantize does (sums / ncall);
-      REGEX=GGMLTYPE are --tensor-type overrides (ggml_type numbers)
+      REGEX=GGMLTYPE are --tensor-type overrides (ggml_type numbers); --allow-requantize
+      sets allow_requantize (e.g. gpt-oss's MXFP4 experts to another type)
   quant_llm.py load LIBDIR GGUF
       llama_model_load_from_file and gguf_init_from_file with full allocation; prints
       JSON {"n_params": ..., "n_tensors": ...}
@@ -70,6 +71,9 @@ def quantize(libdir, inp, out, ftype, nthread, rest):
     p = L.llama_model_quantize_default_params()
     p.ftype, p.nthread = int(ftype), int(nthread)
     keep = []
+    if "--allow-requantize" in rest:
+        p.allow_requantize = True
+        rest = [a for a in rest if a != "--allow-requantize"]
     overrides = [a for a in rest if "=" in a]
     files = [a for a in rest if "=" not in a]
     if files:
