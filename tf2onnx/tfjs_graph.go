@@ -109,6 +109,15 @@ func (n *gNode) integer(name string, def int64) int64 {
 	return v
 }
 
+// nhwc4 is a 4-element NHWC attribute (strides, dilations), all ones when absent or
+// malformed, as TensorFlow defaults them.
+func (n *gNode) nhwc4(name string) []int64 {
+	if v := n.ints(name); len(v) == 4 {
+		return v
+	}
+	return []int64{1, 1, 1, 1}
+}
+
 func (n *gNode) ints(name string) []int64 {
 	a, err := n.attr(name)
 	if err != nil || a == nil || a.List == nil {
@@ -742,13 +751,7 @@ func (c *tfjsConverter) conv(n *gNode) error {
 	} else if wt, err = w.transposed([]int{3, 2, 0, 1}); err != nil { // HWIO -> OIHW
 		return err
 	}
-	strides, dil := n.ints("strides"), n.ints("dilations")
-	if len(strides) != 4 {
-		strides = []int64{1, 1, 1, 1}
-	}
-	if len(dil) != 4 {
-		dil = []int64{1, 1, 1, 1}
-	}
+	strides, dil := n.nhwc4("strides"), n.nhwc4("dilations")
 	attrs := []*onnxpb.AttributeProto{graph.IntsAttr("kernel_shape", wt.shape[2:]), graph.IntsAttr("strides", strides[1:3]),
 		graph.IntsAttr("dilations", dil[1:3]), graph.IntAttr("group", group)}
 	switch p := n.str("padding", "VALID"); p {

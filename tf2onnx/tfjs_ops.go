@@ -730,13 +730,7 @@ func (c *tfjsConverter) conv2DBackpropInput(n *gNode) error {
 	if err != nil {
 		return err
 	}
-	strides, dil := n.ints("strides"), n.ints("dilations")
-	if len(strides) != 4 {
-		strides = []int64{1, 1, 1, 1}
-	}
-	if len(dil) != 4 {
-		dil = []int64{1, 1, 1, 1}
-	}
+	strides, dil := n.nhwc4("strides"), n.nhwc4("dilations")
 	pad := n.str("padding", "VALID")
 	y := c.b.Op("ConvTranspose", n.Name+"_full", []string{c.b.transpose(x, toNCHW), c.b.constant(n.Name+"_w", wt)},
 		graph.IntsAttr("kernel_shape", wt.shape[2:]), graph.IntsAttr("strides", strides[1:3]), graph.IntsAttr("dilations", dil[1:3]))
