@@ -255,6 +255,7 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.R
 	}
 	res.Bytes = po.Size()
 	if !o.noVerify {
+		phaseStarted("verify")
 		names := po.Names()
 		if err := verifyOutput(e.ctx, enc, base, m, rec, po.Path(names[len(names)-1]), res); err != nil {
 			return err
@@ -266,6 +267,16 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.R
 	}
 	res.Files = files
 	return nil
+}
+
+// onPhase, when set (by tests), is called as a phase starts: a hook that observes a
+// short phase without polling for it.
+var onPhase func(phase string)
+
+func phaseStarted(phase string) {
+	if onPhase != nil {
+		onPhase(phase)
+	}
 }
 
 // progressWriter counts what an output file's writer receives in the progress bar.
