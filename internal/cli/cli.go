@@ -35,6 +35,7 @@ const exitCodesHelp = `Exit codes:
 // env carries the process's streams and context to subcommands.
 type env struct {
 	ctx    context.Context
+	args   []string // the command line after "refit", for reports
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
@@ -71,7 +72,7 @@ var commands []func(*env) *cobra.Command
 
 // Main runs the refit command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, args: args, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "refit",
 		Short:         "Convert, compress and verify AI models",

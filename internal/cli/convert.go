@@ -33,6 +33,8 @@ type convertOptions struct {
 	externalData              bool
 	extract, force, noVerify  bool
 	asJSON, verbose           bool
+	report                    string         // --report FILE
+	rep                       *pendingReport // its pending file
 }
 
 type convertResult struct {
@@ -63,7 +65,10 @@ that were to be written (the source's bytes, or a cast's bytes as they were prod
 a cast's error against the source is measured on those same bytes) - and only then
 renamed into place.`,
 		Args: args(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, a []string) error { return runConvert(e, a[0], a[1], &o) },
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return runWithReport(e, o.report, o.force, &o.rep, cardReport("convert", "refit convert", a[0], a[1]),
+				func() error { return runConvert(e, a[0], a[1], &o) })
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.to, "to", "", "output format (default: from OUT's extension)")
@@ -83,6 +88,7 @@ renamed into place.`,
 	f.BoolVar(&o.noVerify, "no-verify", false, "skip re-reading and comparing the output")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print every tensor's verification row")
+	reportFlag(f, &o.report)
 	return cmd
 }
 
@@ -350,6 +356,15 @@ func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Mode
 }
 
 func reportConvert(e *env, res *convertResult, o *convertOptions) error {
+	if o.rep != nil {
+		r, err := convertReport(res)
+		if err != nil {
+			return err
+		}
+		if err := o.rep.finish(r, res); err != nil {
+			return err
+		}
+	}
 	if o.asJSON {
 		if !o.verbose {
 			res.Diffs = nil
