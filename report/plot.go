@@ -82,6 +82,11 @@ func newPlot(ax Axes) *plot.Plot {
 
 // Line plots series as lines with a point at each value (points alone over 400 values).
 func Line(title, caption string, ax Axes, series ...Series) (Plot, error) {
+	if ax.LogY && decades(series) < 1 {
+		// gonum labels only powers of ten: within one decade a log axis would have
+		// no labels, and a linear one shows the same shape.
+		ax.LogY = false
+	}
 	p := newPlot(ax)
 	for i, s := range series {
 		xys := points(s, ax.LogY)
@@ -108,6 +113,20 @@ func Line(title, caption string, ax Axes, series ...Series) (Plot, error) {
 		}
 	}
 	return render(p, title, caption)
+}
+
+// decades is how many powers of ten the positive values of series span.
+func decades(series []Series) float64 {
+	lo, hi := math.Inf(1), 0.0
+	for _, s := range series {
+		for _, xy := range points(s, true) {
+			lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+		}
+	}
+	if hi == 0 {
+		return 0
+	}
+	return math.Log10(hi / lo)
 }
 
 // points keeps the finite values of s (positive ones on a log axis).

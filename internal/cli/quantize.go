@@ -39,6 +39,8 @@ type quantizeFlags struct {
 	run                                                    runInputs
 	gguf                                                   ggufQuantOptions
 	llmEval                                                quantEvalFlags
+	report                                                 string         // --report FILE
+	rep                                                    *pendingReport // its pending file
 }
 
 func newQuantizeCmd(e *env) *cobra.Command {
@@ -84,21 +86,12 @@ hurt most in float. Data is a .npz with arrays named after model inputs (and "la
 or a folder of <input>.npy files.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			route, err := routeQuantize(a[0], cmd.Flags())
-			if err != nil {
-				return err
-			}
-			if route == routeGGUF { // GGUF files and Hugging Face folders: llama.cpp-style quantization
-				f.gguf.AsJSON, f.gguf.Force = f.asJSON, f.force
-				if f.eval != "" || strings.Contains(f.gguf.FileType, ",") { // --eval TEXT, several types
-					return runQuantizeGGUFEval(e, a[0], a[1], &f.gguf, f.eval, f.llmEval)
-				}
-				return runQuantizeGGUF(e, a[0], a[1], &f.gguf)
-			}
-			return runQuantize(e, a[0], a[1], &f)
+			return runWithReport(e, f.report, f.force, &f.rep, cardReport("quantize", "refit quantize", a[0], a[1]),
+				func() error { return quantizeDispatch(e, cmd, a, &f) })
 		},
 	}
 	fl := cmd.Flags()
+	reportFlag(fl, &f.report)
 	f.gguf.flags(fl)
 	fl.StringVar(&f.method, "method", "dynamic", "dynamic, static or weight-only")
 	fl.StringVar(&f.format, "format", "auto", "auto, qoperator or qdq")
@@ -130,6 +123,23 @@ or a folder of <input>.npy files.`,
 	fl.BoolVar(&f.noPreprocess, "no-preprocess", false, "ONNX: quantize the graph as it is, without optimizing it first (Constant weights are still lifted)")
 	f.run.flags(fl)
 	return cmd
+}
+
+// quantizeDispatch quantizes GGUF files and Hugging Face folders llama.cpp-style, ONNX
+// models with onnxq.
+func quantizeDispatch(e *env, cmd *cobra.Command, a []string, f *quantizeFlags) error {
+	route, err := routeQuantize(a[0], cmd.Flags())
+	if err != nil {
+		return err
+	}
+	if route == routeGGUF { // GGUF files and Hugging Face folders: llama.cpp-style quantization
+		f.gguf.AsJSON, f.gguf.Force, f.gguf.rep = f.asJSON, f.force, f.rep
+		if f.eval != "" || strings.Contains(f.gguf.FileType, ",") { // --eval TEXT, several types
+			return runQuantizeGGUFEval(e, a[0], a[1], &f.gguf, f.eval, f.llmEval)
+		}
+		return runQuantizeGGUF(e, a[0], a[1], &f.gguf)
+	}
+	return runQuantize(e, a[0], a[1], f)
 }
 
 func (f *quantizeFlags) options() (*onnxq.Options, error) {
@@ -436,6 +446,9 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	res.Eval.A, res.Eval.B = in, out
 	res.Eval.dataFlag = "--data FILE.npz (or --eval, or --calib, whose second half is held out)"
 	if err := pf.Commit(); err != nil {
+		return err
+	}
+	if err := f.writeReport(in, out, res); err != nil {
 		return err
 	}
 	if f.asJSON {

@@ -39,6 +39,7 @@ type ggufQuantOptions struct {
 	NoVerify      bool
 
 	AsJSON, Force bool
+	rep           *pendingReport // --report, from the command's flag
 }
 
 // flags registers the GGUF-only flags (none collide with the ONNX ones).
@@ -153,6 +154,9 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 		unchanged = nil
 	}
 	if o.DryRun {
+		if err := o.writeReport(in, res); err != nil {
+			return err
+		}
 		if o.AsJSON {
 			return writeJSON(e.stdout, res)
 		}
@@ -209,6 +213,9 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 		return err
 	}
 	res.Output = out
+	if err := o.writeReport(in, res); err != nil {
+		return err
+	}
 	if o.AsJSON {
 		return writeJSON(e.stdout, res)
 	}
