@@ -29,6 +29,8 @@ type pruneOptions struct {
 	sparseFormat     string
 	force, asJSON    bool
 	run              runInputs
+	report           string         // --report FILE
+	rep              *pendingReport // its pending file
 }
 
 func newPruneCmd(e *env) *cobra.Command {
@@ -44,7 +46,10 @@ tensor, so the model gets smaller and faster. OUT ending in .zst is zstd-compres
 (the format comes from the name without .zst; "zstd -d" restores it).
 ONNX outputs are compared with the input on --data (or random) inputs.`,
 		Args: args(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, a []string) error { return runPrune(e, a[0], a[1], &o) },
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return runWithReport(e, o.report, o.force, &o.rep, cardReport("prune", "refit prune", a[0], a[1]),
+				func() error { return runPrune(e, a[0], a[1], &o) })
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.method, "method", "magnitude", "magnitude, global, nm or structured")
@@ -59,6 +64,7 @@ ONNX outputs are compared with the input on --data (or random) inputs.`,
 	f.BoolVar(&o.force, "force", false, "overwrite an existing output")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	o.run.flags(f)
+	reportFlag(f, &o.report)
 	return cmd
 }
 
@@ -71,6 +77,7 @@ type pruneResult struct {
 	ZstdOut int64               `json:"zstd_size_out"` // the output as a zstd stream
 	Diff    *modelDiff          `json:"diff,omitempty"`
 	Sparse  *prune.SparseReport `json:"sparse,omitempty"`
+	Target  float64             `json:"target_sparsity"` // asked of each layer: --sparsity, or 1 - N/M
 }
 
 func runPrune(e *env, in, out string, o *pruneOptions) error {
@@ -127,7 +134,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		w = zw
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
-	res := &pruneResult{In: in, Out: out}
+	res := &pruneResult{In: in, Out: out, Target: pruneTarget(o)}
 	if method == prune.Structure {
 		if !runnable(in) {
 			return usageError{fmt.Errorf("structured pruning needs an ONNX model, not %s", in)}
@@ -234,6 +241,9 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		res.Diff.A, res.Diff.B = in, out
 	}
 	if err := pf.Commit(); err != nil {
+		return err
+	}
+	if err := o.writeReport(res); err != nil {
 		return err
 	}
 	if o.asJSON {
