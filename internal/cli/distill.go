@@ -25,6 +25,8 @@ type distillOptions struct {
 	optimizer, schedule              string
 	labels                           int
 	force, asJSON                    bool
+	report                           string         // --report FILE
+	rep                              *pendingReport // its pending file
 }
 
 func newDistillCmd(e *env) *cobra.Command {
@@ -39,7 +41,10 @@ softened by --temperature (KL), mixed with cross-entropy on labels by --alpha.
 It writes the best epoch's student (by --val accuracy) as OUT.onnx and its weights as
 OUT.safetensors. --alpha 0 trains on labels only (no teacher needed).`,
 		Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDistill(e, &o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWithReport(e, o.report, o.force, &o.rep, cardReport("distill", "refit distill", o.student, o.out),
+				func() error { return runDistill(e, &o) })
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.teacher, "teacher", "", "teacher model (.onnx)")
@@ -59,6 +64,7 @@ OUT.safetensors. --alpha 0 trains on labels only (no teacher needed).`,
 	f.IntVar(&o.labels, "labels", -1, "use only the first N labels of --data; the rest count as unlabeled")
 	f.BoolVar(&o.force, "force", false, "overwrite existing outputs")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	reportFlag(f, &o.report)
 	return cmd
 }
 
@@ -171,6 +177,15 @@ func runDistill(e *env, o *distillOptions) error {
 	}
 	if err := outs.commit(); err != nil {
 		return err
+	}
+	if o.rep != nil {
+		r, err := distillReport(o, st, res)
+		if err != nil {
+			return err
+		}
+		if err := o.rep.finish(r, res); err != nil {
+			return err
+		}
 	}
 	if o.asJSON {
 		return writeJSON(e.stdout, res)

@@ -22,7 +22,10 @@ func newOptimizeCmd(e *env) *cobra.Command {
 	var in runInputs
 	var only, skip []string
 	var asJSON, force, noVerify bool
+	var reportPath string
+	var pr *pendingReport // the --report file
 	var tol float64
+	var runOptimize func(a []string) error
 	cmd := &cobra.Command{
 		Use:   "optimize IN.onnx OUT.onnx",
 		Short: "Simplify an ONNX graph without changing its outputs, and prove it by running both",
@@ -39,86 +42,100 @@ gets an absolute bound of tolerance/100). The default 1e-4 lets float32 reassoci
 as much as two runtimes differ) pass, while any real change of the computation fails.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := notONNX(a[0]); err != nil {
-				return err
-			}
-			fsys, base := refit.FileFS(a[0])
-			mp, err := onnx.Load(fsys, base)
-			if err != nil {
-				return err
-			}
-			opt, rep, err := optimize.Model(e.ctx, mp, &optimize.Options{Only: only, Skip: skip, Fold: eval.Node})
-			if err != nil {
-				return err
-			}
-			pf, err := refit.CreatePendingContext(e.ctx, a[1], force)
-			if err != nil {
-				return err
-			}
-			defer pf.Abort()
-			bw := bufio.NewWriterSize(pf, 1<<20)
-			if err := onnx.WriteModel(bw, opt, nil); err != nil {
-				return err
-			}
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			var diff *modelDiff
-			if !noVerify {
-				// Re-read what was written, so the check covers the file, not only memory.
-				written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
-				if err != nil {
-					return fmt.Errorf("verify: %w", err)
-				}
-				sa, err := runtime.Load(mp, fsys, nil)
-				if err != nil {
-					return fmt.Errorf("verify: original: %w", err)
-				}
-				sb, err := runtime.Load(written, fsys, nil)
-				if err != nil {
-					return fmt.Errorf("verify: optimized: %w", err)
-				}
-				set, err := in.gather(sa)
-				if err != nil {
-					return err
-				}
-				if diff, err = diffSessions(e.ctx, sa, sb, set); err != nil {
-					return fmt.Errorf("verify: %w", err)
-				}
-				diff.A, diff.B = a[0], a[1]
-				for _, d := range diff.Outputs {
-					if err := optimizeChanged(d, tol); err != nil {
-						return fmt.Errorf("verify: %w; nothing written", err)
-					}
-				}
-			}
-			if err := pf.Commit(); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(e.stdout, map[string]any{"report": rep, "verification": diff})
-			}
-			fmt.Fprintf(e.stdout, "%s -> %s: %d -> %d nodes, %d -> %d initializers\n", a[0], a[1], rep.NodesBefore, rep.NodesAfter, rep.InitializersBefore, rep.InitializersAfter)
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			for _, p := range rep.Passes {
-				fmt.Fprintf(tw, "  %s\t%d\n", p.Name, p.Changes)
-			}
-			tw.Flush()
-			if diff != nil {
-				on := diff.Inputs + " inputs"
-				if diff.RandomInputs > 0 {
-					on = diff.Inputs
-				}
-				fmt.Fprintf(e.stdout, "verified on %s: outputs max abs error %.3g, min cosine %.6f\n", on, diff.MaxAbs, diff.MinCos)
-				if note := randomNote(diff.Inputs, diff.RandomInputs, "--data FILE.npz"); note != "" {
-					fmt.Fprintln(e.stdout, note)
-				}
-			}
-			return nil
+			return runWithReport(e, reportPath, force, &pr, cardReport("optimize", "refit optimize", a[0], a[1]), func() error { return runOptimize(a) })
 		},
+	}
+	runOptimize = func(a []string) error {
+		if err := notONNX(a[0]); err != nil {
+			return err
+		}
+		fsys, base := refit.FileFS(a[0])
+		mp, err := onnx.Load(fsys, base)
+		if err != nil {
+			return err
+		}
+		opt, rep, err := optimize.Model(e.ctx, mp, &optimize.Options{Only: only, Skip: skip, Fold: eval.Node})
+		if err != nil {
+			return err
+		}
+		pf, err := refit.CreatePendingContext(e.ctx, a[1], force)
+		if err != nil {
+			return err
+		}
+		defer pf.Abort()
+		bw := bufio.NewWriterSize(pf, 1<<20)
+		if err := onnx.WriteModel(bw, opt, nil); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		var diff *modelDiff
+		if !noVerify {
+			// Re-read what was written, so the check covers the file, not only memory.
+			written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			sa, err := runtime.Load(mp, fsys, nil)
+			if err != nil {
+				return fmt.Errorf("verify: original: %w", err)
+			}
+			sb, err := runtime.Load(written, fsys, nil)
+			if err != nil {
+				return fmt.Errorf("verify: optimized: %w", err)
+			}
+			set, err := in.gather(sa)
+			if err != nil {
+				return err
+			}
+			if diff, err = diffSessions(e.ctx, sa, sb, set); err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			diff.A, diff.B = a[0], a[1]
+			for _, d := range diff.Outputs {
+				if err := optimizeChanged(d, tol); err != nil {
+					return fmt.Errorf("verify: %w; nothing written", err)
+				}
+			}
+		}
+		if err := pf.Commit(); err != nil {
+			return err
+		}
+		res := &optimizeResult{Report: rep, Verification: diff}
+		if reportPath != "" {
+			r, err := optimizeReport(a[0], a[1], res)
+			if err != nil {
+				return err
+			}
+			if err := pr.finish(r, res); err != nil {
+				return err
+			}
+		}
+		if asJSON {
+			return writeJSON(e.stdout, res)
+		}
+		fmt.Fprintf(e.stdout, "%s -> %s: %d -> %d nodes, %d -> %d initializers\n", a[0], a[1], rep.NodesBefore, rep.NodesAfter, rep.InitializersBefore, rep.InitializersAfter)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		for _, p := range rep.Passes {
+			fmt.Fprintf(tw, "  %s\t%d\n", p.Name, p.Changes)
+		}
+		tw.Flush()
+		if diff != nil {
+			on := diff.Inputs + " inputs"
+			if diff.RandomInputs > 0 {
+				on = diff.Inputs
+			}
+			fmt.Fprintf(e.stdout, "verified on %s: outputs max abs error %.3g, min cosine %.6f\n", on, diff.MaxAbs, diff.MinCos)
+			if note := randomNote(diff.Inputs, diff.RandomInputs, "--data FILE.npz"); note != "" {
+				fmt.Fprintln(e.stdout, note)
+			}
+		}
+		return nil
 	}
 	in.flags(cmd.Flags())
 	f := cmd.Flags()
+	reportFlag(f, &reportPath)
 	f.StringSliceVar(&only, "only", nil, "run only these passes")
 	f.StringSliceVar(&skip, "skip", nil, "skip these passes")
 	f.Float64Var(&tol, "tolerance", 1e-4, "largest change of any output accepted, relative to the output's largest magnitude")
