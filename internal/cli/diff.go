@@ -22,6 +22,8 @@ type diffOptions struct {
 	all          bool
 	allowMissing bool
 	run          runInputs
+	report       string         // --report FILE
+	rep          *pendingReport // its pending file
 }
 
 // verdict is diff's conclusion: printed last (and in --json), and the exit code.
@@ -82,10 +84,12 @@ The last line is the verdict. diff exits 1 when tensor names differ (unless
 or when the max absolute error exceeds --tolerance; otherwise 0.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if runnable(a[0]) && runnable(a[1]) {
-				return runModelDiff(e, a[0], a[1], &o)
-			}
-			return runCheckpointDiff(e, a[0], a[1], &o)
+			return runWithReport(e, o.report, true, &o.rep, cardReport("diff", "refit diff", a[0], a[1]), func() error {
+				if runnable(a[0]) && runnable(a[1]) {
+					return runModelDiff(e, a[0], a[1], &o)
+				}
+				return runCheckpointDiff(e, a[0], a[1], &o)
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -95,6 +99,7 @@ or when the max absolute error exceeds --tolerance; otherwise 0.`,
 	f.BoolVar(&o.all, "all", false, "list every tensor, not only those that differ")
 	f.BoolVar(&o.allowMissing, "allow-missing", false, "tensors present in only one checkpoint do not fail the diff")
 	o.run.flags(f)
+	reportFlag(f, &o.report)
 	return cmd
 }
 
@@ -129,6 +134,9 @@ func runCheckpointDiff(e *env, pa, pb string, o *diffOptions) error {
 	}
 	r.Exceeded = o.tolerance >= 0 && (r.MaxAbs > o.tolerance || len(r.Shapes) > 0 || len(r.Missing) > 0 || len(r.Extra) > 0)
 	r.Verdict = checkpointVerdict(r, o)
+	if err := o.writeCheckpointReport(r); err != nil {
+		return err
+	}
 	if o.asJSON {
 		if err := writeJSON(e.stdout, r); err != nil {
 			return err

@@ -208,6 +208,8 @@ type modelDiff struct {
 	RandomInputs int64   `json:"random_inputs,omitempty"`
 	dataFlag     string  // the command's flag for real data, when not --data
 	Verdict      verdict `json:"verdict"`
+	// Histograms spread each output's element errors (diff only).
+	Histograms []errorHistogram `json:"error_histograms,omitempty"`
 }
 
 func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
@@ -223,13 +225,18 @@ func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
 	if err != nil {
 		return err
 	}
-	r, err := diffSessions(e.ctx, sa, sb, set)
+	rep, outA, outB, err := runOutputTensors(e.ctx, sa, sb, set)
 	if err != nil {
 		return err
 	}
+	r := newModelDiff(rep, set)
+	r.Histograms = errorHistograms(outA, outB)
 	r.A, r.B = pa, pb
 	r.Exceeded = o.tolerance >= 0 && r.MaxAbs > o.tolerance
 	r.Verdict = modelVerdict(r, o)
+	if err := o.writeModelReport(r); err != nil {
+		return err
+	}
 	if o.asJSON {
 		if err := writeJSON(e.stdout, r); err != nil {
 			return err
@@ -273,19 +280,26 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 
 // runOutputs runs both sessions on set and compares their outputs (compare.Outputs).
 func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, error) {
+	r, _, _, err := runOutputTensors(ctx, sa, sb, set)
+	return r, err
+}
+
+// runOutputTensors is runOutputs that also returns both runs' outputs.
+func runOutputTensors(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, []*tensor.Tensor, []*tensor.Tensor, error) {
 	outA, err := runRows(ctx, sa, set.values)
 	if err != nil {
-		return nil, explainShapes(fmt.Errorf("running A: %w", err), set)
+		return nil, nil, nil, explainShapes(fmt.Errorf("running A: %w", err), set)
 	}
 	inB, err := inputsFor(sb, set.values)
 	if err != nil {
-		return nil, fmt.Errorf("inputs of B: %w", err)
+		return nil, nil, nil, fmt.Errorf("inputs of B: %w", err)
 	}
 	outB, err := runRows(ctx, sb, inB)
 	if err != nil {
-		return nil, explainShapes(fmt.Errorf("running B: %w", err), set)
+		return nil, nil, nil, explainShapes(fmt.Errorf("running B: %w", err), set)
 	}
-	return compare.Outputs(outputTensors(sa, outA), outputTensors(sb, outB), set.labels), nil
+	ta, tb := outputTensors(sa, outA), outputTensors(sb, outB)
+	return compare.Outputs(ta, tb, set.labels), ta, tb, nil
 }
 
 func newModelDiff(r *compare.OutputsReport, set *inputSet) *modelDiff {
