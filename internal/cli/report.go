@@ -175,7 +175,7 @@ func anyPositive(v []float64) bool {
 func errorPlots(what string, maxAbs, cosine []float64) ([]report.Plot, error) {
 	x := seq(len(maxAbs))
 	var plots []report.Plot
-	caption := what + "s in file order (the model's depth); exact ones (error 0) are not drawn on the log axis"
+	caption := what + "s in file order (the model's depth)"
 	ax := report.Axes{X: what + " index", Y: "max |a - b|", LogY: anyPositive(maxAbs)}
 	if !ax.LogY {
 		caption = "every " + what + " is exact"
@@ -191,7 +191,7 @@ func errorPlots(what string, maxAbs, cosine []float64) ([]report.Plot, error) {
 	for i, c := range cosine {
 		dist[i] = 1 - c
 	}
-	caption = what + "s in file order; 0 is identical (not drawn on the log axis)"
+	caption = what + "s in file order; 0 is identical"
 	p, err = report.Line("Cosine distance per "+what, caption, report.Axes{X: what + " index", Y: "1 - cosine", LogY: anyPositive(dist)},
 		report.Series{Name: "1 - cosine", X: x, Y: dist})
 	if err != nil {

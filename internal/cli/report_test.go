@@ -21,49 +21,54 @@ var updateSchema = flag.Bool("update-schema", false, "rewrite testdata/reportsch
 
 // reportCase is one command run with --json and --report.
 type reportCase struct {
-	kind string                            // report kind: file names and golden schema
-	args func(models, dir string) []string // without --json and --report
-	svgs int                               // plots the page must hold at least
+	kind string                       // report kind: file names and golden schema
+	args func(models string) []string // without --json and --report
+	svgs int                          // plots the page must hold at least
 }
 
 // reportCases run in order in one folder: the diffs compare earlier outputs.
 var reportCases = []reportCase{
-	{"convert", func(m, d string) []string {
-		return []string{"convert", filepath.Join(m, "mnist", "mnist_cnn.pt"), filepath.Join(d, "cnn.safetensors"), "--dtype", "f16", "--verbose"}
+	{"convert", func(m string) []string {
+		return []string{"convert", filepath.Join(m, "mnist", "mnist_cnn.pt"), "cnn.safetensors", "--dtype", "f16", "--verbose"}
 	}, 2},
-	{"quantize-gguf", func(m, d string) []string {
-		return []string{"quantize", filepath.Join(m, "llm", "llama-f16.gguf"), filepath.Join(d, "q8.gguf"), "--type", "Q8_0"}
+	{"quantize-gguf", func(m string) []string {
+		return []string{"quantize", filepath.Join(m, "llm", "llama-f16.gguf"), "q8.gguf", "--type", "Q8_0"}
 	}, 3},
-	{"quantize-onnx", func(m, d string) []string {
-		return []string{"quantize", filepath.Join(m, "quant", "digits_mlp.onnx"), filepath.Join(d, "digits_q.onnx"), "--method", "static",
+	{"quantize-onnx", func(m string) []string {
+		return []string{"quantize", filepath.Join(m, "quant", "digits_mlp.onnx"), "digits_q.onnx", "--method", "static",
 			"--calib", filepath.Join(m, "quant", "digits_calib.npz"), "--eval", filepath.Join(m, "quant", "digits_eval.npz")}
 	}, 5},
-	{"prune", func(m, d string) []string {
-		return []string{"prune", filepath.Join(m, "mnist", "mnist_cnn.onnx"), filepath.Join(d, "cnn_pruned.onnx"), "--sparsity", "0.6",
+	{"prune", func(m string) []string {
+		return []string{"prune", filepath.Join(m, "mnist", "mnist_cnn.onnx"), "cnn_pruned.onnx", "--sparsity", "0.6",
 			"--data", filepath.Join(m, "mnist", "test.npz")}
 	}, 3},
-	{"distill", func(m, d string) []string {
+	{"distill", func(m string) []string {
 		return []string{"distill", "--teacher", filepath.Join(m, "mnist", "mnist_cnn.onnx"), "--student", filepath.Join(m, "distill", "student_mlp.onnx"),
-			"--data", filepath.Join(m, "mnist", "test.npz"), "--val", filepath.Join(m, "mnist", "test.npz"), "--epochs", "3", "--out", filepath.Join(d, "mlp.onnx")}
+			"--data", filepath.Join(m, "mnist", "test.npz"), "--val", filepath.Join(m, "mnist", "test.npz"), "--epochs", "3", "--out", "mlp.onnx"}
 	}, 2},
-	{"optimize", func(m, d string) []string {
-		return []string{"optimize", filepath.Join(m, "mnist", "mnist_cnn_bn.onnx"), filepath.Join(d, "cnn_opt.onnx")}
+	{"optimize", func(m string) []string {
+		return []string{"optimize", filepath.Join(m, "mnist", "mnist_cnn_bn.onnx"), "cnn_opt.onnx"}
 	}, 2},
-	{"diff-models", func(m, d string) []string {
-		return []string{"diff", filepath.Join(m, "mnist", "mnist_cnn.onnx"), filepath.Join(d, "cnn_pruned.onnx"), "--data", filepath.Join(m, "mnist", "test.npz")}
+	{"diff-models", func(m string) []string {
+		return []string{"diff", filepath.Join(m, "mnist", "mnist_cnn.onnx"), "cnn_pruned.onnx", "--data", filepath.Join(m, "mnist", "test.npz")}
 	}, 3},
-	{"diff-checkpoints", func(m, d string) []string {
-		return []string{"diff", filepath.Join(m, "mnist", "mnist_cnn.pt"), filepath.Join(d, "cnn.safetensors")}
+	{"diff-checkpoints", func(m string) []string {
+		return []string{"diff", filepath.Join(m, "mnist", "mnist_cnn.pt"), "cnn.safetensors"}
 	}, 2},
 }
 
-// writeReports runs every report case into dir and returns each case's --json output.
+// writeReports runs every report case in dir and returns each case's --json output.
+// The commands run in dir with the models linked there, so the pages show short
+// paths (models/mnist/mnist_cnn.onnx), as a user's would.
 func writeReports(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	models := filepath.Join(testtool.RepoRoot(), "testdata", "models")
+	if err := os.Symlink(filepath.Join(testtool.RepoRoot(), "testdata", "models"), filepath.Join(dir, "models")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
 	out := map[string][]byte{}
 	for _, c := range reportCases {
-		args := append(c.args(models, dir), "--json", "--report", filepath.Join(dir, c.kind+".html"))
+		args := append(c.args("models"), "--json", "--report", c.kind+".html")
 		var stdout, stderr bytes.Buffer
 		if code := Main(context.Background(), args, nil, &stdout, &stderr); code != 0 {
 			t.Fatalf("refit %s = exit %d; stderr:\n%s", strings.Join(args, " "), code, stderr.String())
@@ -108,6 +113,10 @@ func schemaOf(v any, prefix string, into map[string]bool) {
 // field names recorded in testdata/reportschema (go test -run TestReportJSON
 // -update-schema rewrites them), and the page holds the plots and embeds that same JSON.
 func TestReportJSON(t *testing.T) {
+	goldens, err := filepath.Abs(filepath.Join("testdata", "reportschema")) // before writeReports changes directory
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	outputs := writeReports(t, dir)
 	for _, c := range reportCases {
@@ -124,7 +133,7 @@ func TestReportJSON(t *testing.T) {
 			}
 			slices.Sort(lines)
 			got := strings.Join(lines, "\n") + "\n"
-			golden := filepath.Join("testdata", "reportschema", c.kind+".txt")
+			golden := filepath.Join(goldens, c.kind+".txt")
 			if *updateSchema {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 					t.Fatal(err)
