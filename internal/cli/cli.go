@@ -42,6 +42,7 @@ type env struct {
 
 	maxMemory maxMemory // --max-memory
 	threads   int       // --threads: goroutines per computation, 0 for GOMAXPROCS
+	quiet     bool      // --quiet: no progress bars
 
 	cpuProfile  string   // --cpuprofile: write a pprof CPU profile of the command here
 	profileFile *os.File // open while the profile runs
@@ -89,6 +90,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	root.SetContext(ctx)
 	root.PersistentFlags().Var(&e.maxMemory, "max-memory", maxMemoryUsage())
 	root.PersistentFlags().IntVar(&e.threads, "threads", 0, "goroutines one run or quantization may use (0: one per CPU); outputs do not depend on it")
+	root.PersistentFlags().BoolVarP(&e.quiet, "quiet", "q", false, "no progress bars (they are drawn on a terminal only)")
 	root.PersistentFlags().StringVar(&e.cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof FILE)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return e.startProfile() }
 	defer e.stopProfile()

@@ -150,16 +150,17 @@ func runDistill(e *env, o *distillOptions) error {
 			return err
 		}
 	}
-	if isTerminal(e.stderr) {
-		o.opt.Progress = func(s distill.EpochStats) {
-			acc := "-"
-			if s.ValAccuracy >= 0 {
-				acc = fmt.Sprintf("%.2f%%", 100*s.ValAccuracy)
-			}
-			fmt.Fprintf(e.stderr, "epoch %d/%d  loss %.4f  lr %.2g  held-out accuracy %s\n", s.Epoch, o.opt.Epochs, s.Loss, s.LR, acc)
+	bar := newCountProgress(e, "epochs", o.opt.Epochs)
+	o.opt.Progress = func(s distill.EpochStats) {
+		acc := "-"
+		if s.ValAccuracy >= 0 {
+			acc = fmt.Sprintf("%.2f%%", 100*s.ValAccuracy)
 		}
+		bar.message(fmt.Sprintf("loss %.4f  lr %.2g  held-out accuracy %s", s.Loss, s.LR, acc))
+		bar.step()
 	}
 	trained, res, err := distill.Train(e.ctx, teacher, student, sfs, train, val, &o.opt)
+	bar.done()
 	if err != nil {
 		return err
 	}

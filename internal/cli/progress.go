@@ -14,7 +14,7 @@ type progress struct {
 }
 
 func newProgress(e *env, label string, total int64) *progress {
-	if !isTerminal(e.stderr) || total <= 0 {
+	if !showProgress(e) || total <= 0 {
 		return &progress{}
 	}
 	p := mpb.NewWithContext(e.ctx, mpb.WithOutput(e.stderr), mpb.WithWidth(40))

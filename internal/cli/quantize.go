@@ -364,6 +364,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		if feed, err = onnxq.BatchesOf(calibVals, calibWhole, f.batch); err != nil {
 			return err
 		}
+		feed = countedFeed(e, "calibration batches", int((rowsOf(calibVals, calibWhole)+int64(f.batch)-1)/int64(f.batch)), feed)
 	}
 	res := &quantizeResult{ORTArith: arith.String()}
 	qin := mp
@@ -394,7 +395,13 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		return evalWith(ctx, qm, arith)
 	}
 	if f.perLayer || f.excludeWorst > 0 {
-		if res.PerLayer, err = q.Sensitivity(e.ctx, evalModel); err != nil {
+		bar := newCountProgress(e, "per-layer sensitivity", len(q.Targets()))
+		res.PerLayer, err = q.Sensitivity(e.ctx, func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
+			defer bar.step()
+			return evalModel(ctx, qm)
+		})
+		bar.done()
+		if err != nil {
 			return err
 		}
 	}
