@@ -81,6 +81,9 @@ type Options struct {
 	// InputAxis gives the input dimension of a weight for NM; nil means axis 1 for
 	// rank >= 2 ([out, in, ...] as in PyTorch), which suits most checkpoints.
 	InputAxis func(t *tensor.Tensor) int
+	// Progress, when set, is called after each selected tensor is pruned with the
+	// count done and the count selected, on the calling goroutine.
+	Progress func(done, total int)
 }
 
 func (o *Options) check() error {
@@ -313,6 +316,9 @@ func WeightsContext(ctx context.Context, m *refit.Model, opts *Options) (*refit.
 		}
 		out[i] = nt
 		rep.Layers = append(rep.Layers, lr)
+		if o.Progress != nil {
+			o.Progress(len(rep.Layers), len(sel))
+		}
 	}
 	res := m.Derive(out)
 	rep.ParamsAfter = rep.ParamsBefore

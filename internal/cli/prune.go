@@ -185,8 +185,17 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 			return err
 		}
 		defer src.Close()
+		var bar *countProgress
 		pm, rep, err := prune.WeightsContext(e.ctx, src, &prune.Options{Method: method, Sparsity: o.sparsity, N: o.n, M: o.m,
-			Score: score, Include: inc, Exclude: exc})
+			Score: score, Include: inc, Exclude: exc, Progress: func(_, total int) {
+				if bar == nil {
+					bar = newCountProgress(e, "prune tensors", total)
+				}
+				bar.step()
+			}})
+		if bar != nil {
+			bar.done()
+		}
 		if err != nil {
 			return err
 		}
