@@ -67,7 +67,7 @@ renamed into place.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return runWithReport(e, o.report, o.force, &o.rep, cardReport("convert", "refit convert", a[0], a[1]),
-				func() error { return runConvert(e, a[0], a[1], &o) })
+				func() error { return runConvert(e, a[0], a[1], &o) }, a[0], a[1])
 		},
 	}
 	f := cmd.Flags()

@@ -89,7 +89,7 @@ or when the max absolute error exceeds --tolerance; otherwise 0.`,
 					return runModelDiff(e, a[0], a[1], &o)
 				}
 				return runCheckpointDiff(e, a[0], a[1], &o)
-			})
+			}, a[0], a[1])
 		},
 	}
 	f := cmd.Flags()

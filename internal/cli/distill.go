@@ -43,7 +43,8 @@ OUT.safetensors. --alpha 0 trains on labels only (no teacher needed).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWithReport(e, o.report, o.force, &o.rep, cardReport("distill", "refit distill", o.student, o.out),
-				func() error { return runDistill(e, &o) })
+				func() error { return runDistill(e, &o) }, o.teacher, o.student, o.data, o.val, o.out,
+				strings.TrimSuffix(o.out, filepath.Ext(o.out))+".safetensors")
 		},
 	}
 	f := cmd.Flags()

@@ -42,7 +42,7 @@ gets an absolute bound of tolerance/100). The default 1e-4 lets float32 reassoci
 as much as two runtimes differ) pass, while any real change of the computation fails.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			return runWithReport(e, reportPath, force, &pr, cardReport("optimize", "refit optimize", a[0], a[1]), func() error { return runOptimize(a) })
+			return runWithReport(e, reportPath, force, &pr, cardReport("optimize", "refit optimize", a[0], a[1]), func() error { return runOptimize(a) }, a[0], a[1])
 		},
 	}
 	runOptimize = func(a []string) error {

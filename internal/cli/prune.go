@@ -48,7 +48,7 @@ ONNX outputs are compared with the input on --data (or random) inputs.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return runWithReport(e, o.report, o.force, &o.rep, cardReport("prune", "refit prune", a[0], a[1]),
-				func() error { return runPrune(e, a[0], a[1], &o) })
+				func() error { return runPrune(e, a[0], a[1], &o) }, a[0], a[1])
 		},
 	}
 	f := cmd.Flags()

@@ -87,7 +87,7 @@ or a folder of <input>.npy files.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return runWithReport(e, f.report, f.force, &f.rep, cardReport("quantize", "refit quantize", a[0], a[1]),
-				func() error { return quantizeDispatch(e, cmd, a, &f) })
+				func() error { return quantizeDispatch(e, cmd, a, &f) }, a[0], a[1])
 		},
 	}
 	fl := cmd.Flags()

@@ -35,7 +35,13 @@ type pendingReport struct {
 // runWithReport runs a command with --report FILE (path; none when empty): the file
 // is opened first, the command's own code fills it (finish on *slot), and a command
 // path that wrote none on success gets a report with the summary card alone.
-func runWithReport(e *env, path string, force bool, slot **pendingReport, card func() *report.Report, run func() error) error {
+// files are the command's inputs and outputs, which the report must not replace.
+func runWithReport(e *env, path string, force bool, slot **pendingReport, card func() *report.Report, run func() error, files ...string) error {
+	for _, f := range files {
+		if path != "" && f != "" && sameFile(path, f) {
+			return usageError{fmt.Errorf("--report %s names a model file of the command", path)}
+		}
+	}
 	rep, err := openReport(e, path, force)
 	if err != nil {
 		return err
