@@ -177,7 +177,7 @@ func Bars(title, caption string, ax Axes, labels []string, values []float64, gro
 			p.Legend.Add(g, b)
 		}
 	}
-	nominal(p, labels)
+	nominal(p, labels, len(values))
 	return render(p, title, caption)
 }
 
@@ -203,7 +203,7 @@ func GroupedBars(title, caption string, ax Axes, categories []string, series ...
 		p.Add(b)
 		p.Legend.Add(s.Name, b)
 	}
-	nominal(p, categories)
+	nominal(p, categories, len(categories))
 	return render(p, title, caption)
 }
 
@@ -234,8 +234,10 @@ func barWidth(n int) vg.Length {
 	return min(max(w, vg.Points(0.5)), vg.Points(40))
 }
 
-// nominal names the x positions when there are few enough to read.
-func nominal(p *plot.Plot, labels []string) {
+// nominal names the x positions when there are few enough to read, and leaves half
+// a position of room at both ends so the outer bars are whole.
+func nominal(p *plot.Plot, labels []string, n int) {
+	p.X.Min, p.X.Max = -0.5, float64(n)-0.5
 	if len(labels) == 0 || len(labels) > 40 {
 		return
 	}

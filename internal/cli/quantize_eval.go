@@ -69,6 +69,7 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 		one := *o
 		one.FileType = typ
 		one.AsJSON = true
+		one.rep = nil // one report for all types, below
 		var buf bytes.Buffer
 		sub := *e
 		sub.stdout = &buf
@@ -85,6 +86,9 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 		rep.Results = append(rep.Results, entry)
 	}
 	if o.DryRun || text == "" {
+		if err := writeEvalReport(o, rep); err != nil {
+			return err
+		}
 		if o.AsJSON {
 			return writeJSON(e.stdout, rep)
 		}
@@ -125,6 +129,9 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 	for i, res := range results {
 		rep.Results[i].Eval = res
 		rep.Perplexity = res.Reference.Perplexity
+	}
+	if err := writeEvalReport(o, rep); err != nil {
+		return err
 	}
 	if o.AsJSON {
 		return writeJSON(e.stdout, rep)

@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/refit-ml/refit/report"
@@ -223,4 +226,107 @@ func (f *quantizeFlags) writeReport(in, out string, res *quantizeResult) error {
 		return err
 	}
 	return f.rep.finish(r, res)
+}
+
+// ggufEvalReport is quantize's report for several GGUF types or --eval TEXT: size and
+// cost of each type (perplexity ratio, KL divergence, top-1 agreement against the
+// input), and KL against bits per weight.
+func ggufEvalReport(rep *quantEvalReport) (*report.Report, error) {
+	r := &report.Report{Kind: "quantize-gguf-eval", Title: "refit quantize: the cost of each type", Models: []report.Model{modelFacts("input", rep.Source)}}
+	if rep.Text != "" {
+		r.Figures = append(r.Figures, figure("text", "%s", rep.Text))
+	}
+	if rep.Perplexity > 0 {
+		r.Figures = append(r.Figures, figure("input perplexity", "%.4f", rep.Perplexity))
+	}
+	n := len(rep.Results)
+	types := make([]string, n)
+	bpw, ratio, klMean, kl95, kl99, top1 := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	hasEval := false
+	t := report.Table{Title: "Types", Columns: []report.Column{{Name: "type"}, {Name: "output"}, {Name: "bytes", Numeric: true}, {Name: "bits/weight", Numeric: true},
+		{Name: "PPL", Numeric: true}, {Name: "PPL ratio", Numeric: true}, {Name: "KL mean", Numeric: true}, {Name: "KL p95", Numeric: true},
+		{Name: "KL p99", Numeric: true}, {Name: "KL max", Numeric: true}, {Name: "top-1", Numeric: true}}}
+	for i, res := range rep.Results {
+		types[i] = res.Type
+		r.Models = append(r.Models, modelFacts(res.Type, res.Output))
+		var q struct {
+			Plan struct {
+				BitsPerWeight float64 `json:"bits_per_weight"`
+			} `json:"plan"`
+		}
+		if err := json.Unmarshal(res.Quantize, &q); err == nil {
+			bpw[i] = q.Plan.BitsPerWeight
+		}
+		row := []report.Cell{report.Text(res.Type), report.Text(res.Output), report.Int(res.Bytes), report.Num("%.4f", bpw[i])}
+		ratio[i], klMean[i], kl95[i], kl99[i], top1[i] = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		if ev := res.Eval; ev != nil && ev.Reference != nil {
+			hasEval = true
+			c := ev.Reference
+			ratio[i], klMean[i], kl95[i], kl99[i], top1[i] = c.PerplexityRatio, c.KLMean, c.KL95, c.KL99, c.Top1
+			row = append(row, report.Num("%.4f", ev.Perplexity), report.Num("%.4f", c.PerplexityRatio), report.Num("%.5f", c.KLMean),
+				report.Num("%.5f", c.KL95), report.Num("%.5f", c.KL99), report.Num("%.4f", c.KLMax), report.Num("%.2f%%", 100*c.Top1))
+		} else {
+			for range 7 {
+				row = append(row, report.Cell{Text: "-", Value: math.NaN()})
+			}
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	p, err := report.Bars("Bits per weight per type", "the whole file's bytes x 8 / parameters", report.Axes{Y: "bits per weight"}, types, bpw, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.Plots = append(r.Plots, p)
+	if hasEval {
+		on := "on " + rep.Text + ", against " + rep.Source
+		if p, err = report.GroupedBars("KL divergence per type", "KL(input || output) per scored token, nats; "+on, report.Axes{Y: "KL (nats)"}, types,
+			report.Series{Name: "mean", Y: klMean}, report.Series{Name: "p95", Y: kl95}, report.Series{Name: "p99", Y: kl99}); err != nil {
+			return nil, err
+		}
+		r.Plots = append(r.Plots, p)
+		if p, err = report.GroupedBars("Top-1 agreement and perplexity ratio per type", on, report.Axes{Y: "fraction / ratio", YMin: 0, YMax: math.Max(1.05, maxFinite(ratio)*1.05)}, types,
+			report.Series{Name: "top-1 agreement", Y: top1}, report.Series{Name: "PPL(output) / PPL(input)", Y: ratio}); err != nil {
+			return nil, err
+		}
+		r.Plots = append(r.Plots, p)
+		// By size, so the line joins neighbours.
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(bpw[a], bpw[b]) })
+		x, y := make([]float64, n), make([]float64, n)
+		for i, k := range order {
+			x[i], y[i] = bpw[k], klMean[k]
+		}
+		if p, err = report.Line("KL divergence against size", "each point a type; lower left is better", report.Axes{X: "bits per weight", Y: "mean KL (nats)", LogY: anyPositive(klMean)},
+			report.Series{Name: "mean KL", X: x, Y: y}); err != nil {
+			return nil, err
+		}
+		r.Plots = append(r.Plots, p)
+	}
+	r.Tables = append(r.Tables, t)
+	return r, nil
+}
+
+func maxFinite(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			m = math.Max(m, x)
+		}
+	}
+	return m
+}
+
+// writeEvalReport fills --report for several GGUF types or --eval (nothing without one).
+func writeEvalReport(o *ggufQuantOptions, rep *quantEvalReport) error {
+	if o.rep == nil {
+		return nil
+	}
+	r, err := ggufEvalReport(rep)
+	if err != nil {
+		return err
+	}
+	return o.rep.finish(r, rep)
 }

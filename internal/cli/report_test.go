@@ -34,6 +34,10 @@ var reportCases = []reportCase{
 	{"quantize-gguf", func(m string) []string {
 		return []string{"quantize", filepath.Join(m, "llm", "llama-f16.gguf"), "q8.gguf", "--type", "Q8_0"}
 	}, 3},
+	{"quantize-gguf-eval", func(m string) []string {
+		return []string{"quantize", filepath.Join(m, "llm", "llama-f16.gguf"), "qe.gguf", "--type", "Q8_0,Q4_K_M,Q4_0", "--allow-fallback",
+			"--eval", filepath.Join("llm", "eval.txt"), "--eval-chunks", "3"}
+	}, 4},
 	{"quantize-onnx", func(m string) []string {
 		return []string{"quantize", filepath.Join(m, "quant", "digits_mlp.onnx"), "digits_q.onnx", "--method", "static",
 			"--calib", filepath.Join(m, "quant", "digits_calib.npz"), "--eval", filepath.Join(m, "quant", "digits_eval.npz")}
@@ -62,8 +66,10 @@ var reportCases = []reportCase{
 // paths (models/mnist/mnist_cnn.onnx), as a user's would.
 func writeReports(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	if err := os.Symlink(filepath.Join(testtool.RepoRoot(), "testdata", "models"), filepath.Join(dir, "models")); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"models", "llm"} { // testdata/llm: texts
+		if err := os.Symlink(filepath.Join(testtool.RepoRoot(), "testdata", d), filepath.Join(dir, d)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Chdir(dir)
 	out := map[string][]byte{}
