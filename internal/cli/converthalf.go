@@ -76,6 +76,15 @@ func convertONNXHalf(e *env, in, out string, d tensor.DType, o *convertOptions) 
 	if err := pf.Commit(); err != nil {
 		return err
 	}
+	if o.rep != nil {
+		r, err := halfReport(res)
+		if err != nil {
+			return err
+		}
+		if err := o.rep.finish(r, res); err != nil {
+			return err
+		}
+	}
 	if o.asJSON {
 		return writeJSON(e.stdout, res)
 	}

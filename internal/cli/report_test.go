@@ -31,6 +31,9 @@ var reportCases = []reportCase{
 	{"convert", func(m string) []string {
 		return []string{"convert", filepath.Join(m, "mnist", "mnist_cnn.pt"), "cnn.safetensors", "--dtype", "f16", "--verbose"}
 	}, 2},
+	{"convert-onnx-half", func(m string) []string {
+		return []string{"convert", filepath.Join(m, "mnist", "mnist_cnn.onnx"), "cnn16.onnx", "--dtype", "f16"}
+	}, 2},
 	{"quantize-gguf", func(m string) []string {
 		return []string{"quantize", filepath.Join(m, "llm", "llama-f16.gguf"), "q8.gguf", "--type", "Q8_0"}
 	}, 3},
