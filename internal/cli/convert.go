@@ -263,7 +263,10 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.R
 	if !o.noVerify {
 		phaseStarted("verify")
 		names := po.Names()
-		if err := verifyOutput(e.ctx, enc, base, m, rec, po.Path(names[len(names)-1]), res); err != nil {
+		vbar := newProgress(e, "verify", total)
+		err := verifyOutput(e.ctx, enc, base, m, rec, po.Path(names[len(names)-1]), res, vbar)
+		vbar.done()
+		if err != nil {
 			return err
 		}
 	}
@@ -335,7 +338,7 @@ const hfFormat = "hf"
 // tensor: name, type and shape as written, and the CRC-32 of its re-read bytes against
 // the CRC-32 of the bytes written (recorded as cast tensors were produced, else
 // computed from the source bytes) - one read of the output (compare.WrittenRecorded).
-func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, path string, res *convertResult) error {
+func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, path string, res *convertResult, bar *progress) error {
 	got, err := refit.OpenAs(enc, path, nil)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading %s output: %w", enc.Name, err)
@@ -346,6 +349,7 @@ func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Mode
 		got.Tensors[0] = &tensor.Tensor{Name: want.Tensors[0].Name, DType: got.Tensors[0].DType,
 			Shape: got.Tensors[0].Shape, Data: got.Tensors[0].Data}
 	}
+	watchReads(got.Tensors, bar)
 	r, err := compare.WrittenRecorded(ctx, base, want, got, rec)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)

@@ -1,13 +1,15 @@
 package cli
 
 import (
+	"io"
 	"sync/atomic"
-
-	"github.com/refit-ml/refit/quant/onnxq"
-	"github.com/refit-ml/refit/runtime"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/refit-ml/refit/quant/onnxq"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tensor"
 )
 
 // countProgress shows a bar counting steps (batches, layers, epochs) with an optional
@@ -77,4 +79,61 @@ func countedFeed(e *env, label string, batches int, feed onnxq.Feed) onnxq.Feed 
 			return fn(b)
 		})
 	}
+}
+
+// watchReads points the tensors of a model Refit re-reads to verify it at readers
+// that count the bytes read into bar, so the verification of a large output shows
+// progress. Data under section readers keeps its fast path: a range of a mapped file
+// (tensor.Scanner) is still scanned in place.
+func watchReads(ts []*tensor.Tensor, bar *progress) {
+	if bar.bar == nil {
+		return
+	}
+	for _, t := range ts {
+		if t.Data == nil {
+			continue
+		}
+		var outer io.ReaderAt = t.Data
+		var off int64
+		if sr, ok := t.Data.(*io.SectionReader); ok {
+			outer, off, _ = sr.Outer()
+			for {
+				inner, ok := outer.(*io.SectionReader)
+				if !ok {
+					break
+				}
+				o2, off2, _ := inner.Outer()
+				outer, off = o2, off+off2
+			}
+		}
+		var r io.ReaderAt = countingReaderAt{outer, bar.bar}
+		if sc, ok := outer.(tensor.Scanner); ok {
+			r = countingScanner{countingReaderAt{outer, bar.bar}, sc}
+		}
+		t.Data = io.NewSectionReader(r, off, t.Data.Size())
+	}
+}
+
+type countingReaderAt struct {
+	r   io.ReaderAt
+	bar *mpb.Bar
+}
+
+func (c countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.bar.IncrBy(n)
+	return n, err
+}
+
+// countingScanner counts the bytes a mapped file hands out in place.
+type countingScanner struct {
+	countingReaderAt
+	sc tensor.Scanner
+}
+
+func (c countingScanner) Scan(off, n int64, fn func([]byte) error) error {
+	return c.sc.Scan(off, n, func(b []byte) error {
+		c.bar.IncrBy(len(b))
+		return fn(b)
+	})
 }

@@ -205,7 +205,10 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 		return fmt.Errorf("wrote %d bytes, the plan said %d", res.Bytes, p.FileBytes)
 	}
 	if !o.NoVerify {
-		if err := verifyQuantized(e.ctx, src, p, checks, pf.Name(), res); err != nil {
+		vbar := newProgress(e, "verify", p.TensorBytes)
+		err := verifyQuantized(e.ctx, src, p, checks, pf.Name(), res, vbar)
+		vbar.done()
+		if err != nil {
 			return err
 		}
 	}
@@ -295,12 +298,13 @@ func printPlan(e *env, p *plan.Plan) {
 // verifyQuantized completes the check that ran while the output was written: the
 // blocks were measured against their source in memory; here the output is re-opened
 // and its structure and bytes (by CRC-32C) compared with what was produced.
-func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, checks *plan.Checks, path string, res *ggufQuantResult) error {
+func verifyQuantized(ctx context.Context, src *refit.Model, p *plan.Plan, checks *plan.Checks, path string, res *ggufQuantResult, bar *progress) error {
 	got, err := openGGUFFile(path, nil) // our own output
 	if err != nil {
 		return fmt.Errorf("verify: re-reading output: %w", err)
 	}
 	defer got.Close()
+	watchReads(got.Tensors, bar)
 	tc, err := checks.Verify(ctx, src, got)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
