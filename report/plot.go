@@ -45,8 +45,9 @@ func colorAt(i int) color.RGBA {
 
 // Series is one line (or set of points) of a plot.
 type Series struct {
-	Name string
-	X, Y []float64
+	Name   string
+	X, Y   []float64
+	Dashed bool // Line: a dashed line without points (a target, a reference)
 }
 
 // Axes names a plot's axes and its scale.
@@ -94,12 +95,20 @@ func Line(title, caption string, ax Axes, series ...Series) (Plot, error) {
 			continue
 		}
 		c := colorAt(i)
-		if len(xys) <= 400 {
+		if len(xys) <= 400 || s.Dashed {
 			l, err := plotter.NewLine(xys)
 			if err != nil {
 				return Plot{}, fmt.Errorf("report: %s: %w", title, err)
 			}
 			l.Color, l.Width = c, vg.Points(1.2)
+			if s.Dashed {
+				l.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+				p.Add(l)
+				if s.Name != "" {
+					p.Legend.Add(s.Name, l)
+				}
+				continue
+			}
 			p.Add(l)
 		}
 		sc, err := plotter.NewScatter(xys)
@@ -112,6 +121,7 @@ func Line(title, caption string, ax Axes, series ...Series) (Plot, error) {
 			p.Legend.Add(s.Name, sc)
 		}
 	}
+	legendRoom(p, ax, len(series))
 	return render(p, title, caption)
 }
 
@@ -178,6 +188,9 @@ func Bars(title, caption string, ax Axes, labels []string, values []float64, gro
 		}
 	}
 	nominal(p, labels, len(values))
+	if len(order) > 1 || (len(order) == 1 && order[0] != "") {
+		legendRoom(p, ax, len(order))
+	}
 	return render(p, title, caption)
 }
 
@@ -187,6 +200,9 @@ func GroupedBars(title, caption string, ax Axes, categories []string, series ...
 	n := len(series)
 	width := barWidth(len(categories)*n) * 0.9
 	for i, s := range series {
+		if len(categories) == 0 {
+			break
+		}
 		vs := make(plotter.Values, len(categories))
 		for j := range vs {
 			if j < len(s.Y) && !math.IsNaN(s.Y[j]) && !math.IsInf(s.Y[j], 0) {
@@ -204,6 +220,7 @@ func GroupedBars(title, caption string, ax Axes, categories []string, series ...
 		p.Legend.Add(s.Name, b)
 	}
 	nominal(p, categories, len(categories))
+	legendRoom(p, ax, len(series))
 	return render(p, title, caption)
 }
 
@@ -260,6 +277,20 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return "…" + string(r[len(r)-n+1:])
+}
+
+// legendRoom raises the top of the y range so the legend, drawn at the top
+// right, sits above the data rather than on it.
+func legendRoom(p *plot.Plot, ax Axes, entries int) {
+	if entries == 0 || !(p.Y.Max > p.Y.Min) {
+		return
+	}
+	share := 0.08 * float64(entries+1) // of the height, per legend line
+	if ax.LogY && p.Y.Min > 0 {
+		p.Y.Max *= math.Pow(p.Y.Max/p.Y.Min, share)
+		return
+	}
+	p.Y.Max += share * (p.Y.Max - p.Y.Min)
 }
 
 // render draws p as SVG without the XML prolog, for inline use.

@@ -113,3 +113,24 @@ func TestSampleFile(t *testing.T) {
 		os.WriteFile(p, buf.Bytes(), 0o644)
 	}
 }
+
+// TestEmptyPlots: plots of nothing (a model without tensors, a run without epochs)
+// render as empty axes rather than failing.
+func TestEmptyPlots(t *testing.T) {
+	for name, mk := range map[string]func() (Plot, error){
+		"line":      func() (Plot, error) { return Line("l", "", Axes{LogY: true}) },
+		"line nan":  func() (Plot, error) { return Line("l", "", Axes{}, Series{X: []float64{0}, Y: []float64{math.NaN()}}) },
+		"bars":      func() (Plot, error) { return Bars("b", "", Axes{}, nil, nil, nil) },
+		"grouped":   func() (Plot, error) { return GroupedBars("g", "", Axes{}, nil, Series{Name: "s"}) },
+		"histogram": func() (Plot, error) { return Histogram("h", "", Axes{}, nil) },
+	} {
+		p, err := mk()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !strings.HasPrefix(string(p.SVG), "<svg") {
+			t.Errorf("%s: SVG starts %.40q", name, p.SVG)
+		}
+	}
+}

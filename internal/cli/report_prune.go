@@ -42,7 +42,7 @@ func pruneReport(res *pruneResult) (*report.Report, error) {
 	}
 	if n > 0 {
 		p, err := report.Line("Sparsity per layer: achieved against target", caption, report.Axes{X: "layer index", Y: "fraction of zeros", YMin: 0, YMax: 1},
-			report.Series{Name: "achieved", X: seq(n), Y: achieved}, report.Series{Name: "target", X: seq(n), Y: target},
+			report.Series{Name: "achieved", X: seq(n), Y: achieved}, report.Series{Name: "target", X: seq(n), Y: target, Dashed: true},
 			report.Series{Name: "before", X: seq(n), Y: before})
 		if err != nil {
 			return nil, err
