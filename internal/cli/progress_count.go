@@ -137,3 +137,15 @@ func (c countingScanner) Scan(off, n int64, fn func([]byte) error) error {
 		return fn(b)
 	})
 }
+
+// reader counts bytes read through r into the bar.
+func (p *progress) reader(r io.Reader) io.Reader {
+	if p.bar == nil {
+		return r
+	}
+	pr, err := p.bar.ProxyReader(r)
+	if err != nil {
+		return r
+	}
+	return pr
+}

@@ -226,8 +226,12 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 	if f, err := os.Open(pf.Name()); err == nil {
 		if zst {
 			res.ZstdOut = res.SizeOut
-		} else if n, err := prune.CompressedSize(ctxReader{e.ctx, bufio.NewReader(f)}); err == nil {
-			res.ZstdOut = n
+		} else {
+			bar := newProgress(e, "zstd size", res.SizeOut)
+			if n, err := prune.CompressedSize(ctxReader{e.ctx, bufio.NewReader(bar.reader(f))}); err == nil {
+				res.ZstdOut = n
+			}
+			bar.done()
 		}
 		f.Close()
 	}
