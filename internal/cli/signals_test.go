@@ -72,6 +72,7 @@ func TestCommandsStopOnCancel(t *testing.T) {
 	}{
 		{"convert-cast", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "f16"}, func(n int64) bool { return n > 0 }},
 		{"convert-verify", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "bf16"}, nil},
+		{"convert-verify-report", []string{"convert", "in.safetensors", "out.safetensors", "--dtype", "bf16", "--report", "out.html"}, nil},
 		{"prune", []string{"prune", "in.safetensors", "out.safetensors", "--method", "magnitude", "--sparsity", "0.5"}, anyFile},
 		{"prune-global", []string{"prune", "in.safetensors", "out.safetensors", "--method", "global", "--sparsity", "0.5"}, anyFile},
 		{"quantize-gguf", []string{"quantize", "in.gguf", "out.gguf", "--type", "Q4_K_M"}, func(n int64) bool { return n > 0 }},
