@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"sync/atomic"
 
@@ -54,6 +55,16 @@ func (c *countProgress) message(s string) {
 	if c.bar != nil {
 		c.msg.Store(&s)
 	}
+}
+
+// println prints a line to stderr, above the bar while c draws one (a plain write
+// would tear it); c may be nil.
+func (c *countProgress) println(e *env, msg string) {
+	if c != nil && c.p != nil {
+		fmt.Fprintln(c.p, msg)
+		return
+	}
+	fmt.Fprintln(e.stderr, msg)
 }
 
 // done completes the bar (at whatever count it reached) and waits until it is drawn.

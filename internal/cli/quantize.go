@@ -306,7 +306,8 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--ort-arith %q: want vnni or avx2", f.ortArith)}
 	}
-	opts.Progress = func(msg string) { fmt.Fprintln(e.stderr, msg) }
+	var activeBar *countProgress // a bar being drawn: lines go above it
+	opts.Progress = func(msg string) { activeBar.println(e, msg) }
 	opts.Threads = e.threads
 	mp, fsys, err := loadONNX(e.ctx, in)
 	if err != nil {
@@ -396,11 +397,13 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	if f.perLayer || f.excludeWorst > 0 {
 		bar := newCountProgress(e, "per-layer sensitivity", len(q.Targets()))
+		activeBar = bar
 		res.PerLayer, err = q.Sensitivity(e.ctx, func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
 			defer bar.step()
 			return evalModel(ctx, qm)
 		})
 		bar.done()
+		activeBar = nil
 		if err != nil {
 			return err
 		}
