@@ -14,7 +14,7 @@ import (
 
 // Report is one command's result as a page.
 type Report struct {
-	Kind    string // convert, quantize-gguf, quantize-onnx, prune, distill, optimize, diff
+	Kind    string // the JSON schema of the embedded data: convert, quantize-gguf, prune ... (doc/json.md); in meta refit-report
 	Title   string // the page heading, e.g. "refit quantize"
 	Command string // the command line that made it
 	Version string // Refit's version

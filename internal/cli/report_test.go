@@ -165,6 +165,9 @@ func TestReportJSON(t *testing.T) {
 			if n := bytes.Count(page, []byte("<svg")); n < c.svgs {
 				t.Errorf("%s report has %d plots, want at least %d", c.kind, n, c.svgs)
 			}
+			if meta := `<meta name="refit-report" content="` + c.kind + `">`; !bytes.Contains(page, []byte(meta)) {
+				t.Errorf("the page does not name its kind: no %s", meta)
+			}
 			var embedded, printed bytes.Buffer
 			if err := json.Compact(&embedded, embeddedJSON(t, page)); err != nil {
 				t.Fatal(err)
