@@ -1,0 +1,465 @@
+package onnxexport
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
+	"github.com/refit-ml/refit/llm"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// Opset is the default-domain opset of exported graphs.
+const Opset = 17
+
+// Weights says how the exported graph stores its linear layers' weights.
+type Weights int
+
+const (
+	// Auto keeps GGUF Q4_0, Q4_1 and Q8_0 matrices as com.microsoft MatMulNBits
+	// blocks (bit for bit, no requantization) and stores every other weight as
+	// float32.
+	Auto Weights = iota
+	// Float32 stores every weight as float32, dequantizing block types.
+	Float32
+)
+
+func (w Weights) String() string {
+	switch w {
+	case Auto:
+		return "auto"
+	case Float32:
+		return "f32"
+	}
+	return "Weights(" + strconv.Itoa(int(w)) + ")"
+}
+
+// Options configure Export. The zero value means defaults.
+type Options struct {
+	Weights Weights
+	// MaxPositions caps the rotary tables (and so the longest sequence the graph
+	// accepts); 0 means the model's context length, or 4096 when it has none.
+	MaxPositions int
+}
+
+// Layout names the input/output convention exported graphs follow.
+const Layout = "Transformers.js / Hugging Face Optimum decoder with past (input_ids, attention_mask, position_ids, past_key_values.N.key/value -> logits, present.N.key/value)"
+
+// families are the general.architecture values Export translates.
+var families = map[string]bool{"llama": true, "mistral": true, "qwen2": true, "qwen3": true}
+
+// Architectures lists the GGUF architectures Export translates.
+func Architectures() []string { return []string{"llama", "mistral", "qwen2", "qwen3"} }
+
+// IsLLM reports whether m looks like a GGUF-named decoder language model (it has
+// general.architecture and a token embedding), whether or not Export supports it.
+func IsLLM(m *refit.Model) bool {
+	if m.Metadata.String("general.architecture") == "" {
+		return false
+	}
+	for _, t := range m.Tensors {
+		if t.Name == "token_embd.weight" {
+			return true
+		}
+	}
+	return false
+}
+
+func unsupportedf(msg string, args ...any) error {
+	return refit.Unsupportedf("onnxexport", msg, args...)
+}
+
+func formatf(msg string, args ...any) error { return refit.Errorf("onnxexport", -1, msg, args...) }
+
+// Export translates m, a decoder LLM with GGUF tensor names and metadata (a GGUF
+// file as format/gguf decodes it, or a Hugging Face folder as hf.ConvertHF converts
+// it), into an ONNX graph with a key/value cache in the layout Layout names.
+func Export(ctx context.Context, m *refit.Model, opts *Options) (*onnxpb.ModelProto, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	arch := m.Metadata.String("general.architecture")
+	if !families[arch] {
+		return nil, unsupportedf("architecture %q (ONNX export supports %v)", arch, Architectures())
+	}
+	byName := map[string]*tensor.Tensor{}
+	for _, t := range m.Tensors {
+		byName[t.Name] = t
+	}
+	embed := byName["token_embd.weight"]
+	if embed == nil || len(embed.Shape) != 2 {
+		return nil, formatf("model has no 2-D token_embd.weight")
+	}
+	if embed.Shape[0] <= 0 || embed.Shape[0] > 1<<24 {
+		return nil, formatf("token_embd.weight has shape %v", embed.Shape)
+	}
+	cfg, err := llm.ConfigFromMetadata(m.Metadata, int(embed.Shape[0]))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Experts > 0 {
+		return nil, unsupportedf("mixture-of-experts layers (%d experts)", cfg.Experts)
+	}
+	if cfg.AttnSoftcap > 0 || cfg.FinalSoftcap > 0 || cfg.GELU || cfg.EmbedScale != 1 {
+		return nil, unsupportedf("%s's soft-capping, GELU or embedding scale", arch)
+	}
+	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
+		if byName[n] != nil {
+			return nil, unsupportedf("long-context RoPE factors (%s)", n)
+		}
+	}
+	maxPos := o.MaxPositions
+	if maxPos <= 0 {
+		maxPos = cfg.ContextLength
+	}
+	if maxPos <= 0 {
+		maxPos = 4096
+	}
+	if maxPos > 1<<20 {
+		return nil, unsupportedf("%d positions (at most %d)", maxPos, 1<<20)
+	}
+	x := &exporter{ctx: ctx, cfg: cfg, tensors: byName, opts: o, maxPos: maxPos}
+	if err := x.build(); err != nil {
+		return nil, err
+	}
+	return x.model(), nil
+}
+
+// exporter builds one graph.
+type exporter struct {
+	ctx     context.Context
+	cfg     *llm.Config
+	tensors map[string]*tensor.Tensor
+	opts    Options
+	maxPos  int
+	b       graph.Builder
+	nbits   bool // the graph uses com.microsoft MatMulNBits
+	err     error
+
+	// shared values
+	cos, sin string // [batch, 1, seq, rot/2]
+	allowed  string // bool attention mask, [batch, 1, seq, total] (or 5-D for grouped heads)
+	consts   map[string]string
+}
+
+func (x *exporter) fail(err error) {
+	if x.err == nil {
+		x.err = err
+	}
+}
+
+// op appends a node and returns its output.
+func (x *exporter) op(opType, base string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
+	return x.b.Op(opType, base, inputs, attrs...)
+}
+
+// ints is an int64 initializer, shared among users of the same values.
+func (x *exporter) ints(dims []int64, v ...int64) string {
+	key := fmt.Sprint(dims, v)
+	if n, ok := x.consts[key]; ok {
+		return n
+	}
+	n := x.b.Int64("c", dims, v)
+	if x.consts == nil {
+		x.consts = map[string]string{}
+	}
+	x.consts[key] = n
+	return n
+}
+
+func (x *exporter) scalar(v int64) string { return x.ints([]int64{}, v) }
+func (x *exporter) vec(v ...int64) string { return x.ints([]int64{int64(len(v))}, v...) }
+
+func (x *exporter) floatScalar(base string, v float32) string {
+	return x.b.Float(base, []int64{}, []float32{v})
+}
+
+// Dimension names, as Optimum and Transformers.js spell them.
+const (
+	dimBatch = "batch_size"
+	dimSeq   = "sequence_length"
+	dimPast  = "past_sequence_length"
+	dimTotal = "total_sequence_length"
+)
+
+func (x *exporter) build() error {
+	c := x.cfg
+	named := func(names ...string) func(int) string {
+		return func(i int) string { return names[i] }
+	}
+	x.b.Input(graph.ValueInfo("input_ids", graph.ElemInt64, []int64{-1, -1}, named(dimBatch, dimSeq)))
+	x.b.Input(graph.ValueInfo("attention_mask", graph.ElemInt64, []int64{-1, -1}, named(dimBatch, dimTotal)))
+	x.b.Input(graph.ValueInfo("position_ids", graph.ElemInt64, []int64{-1, -1}, named(dimBatch, dimSeq)))
+	for i := range c.Layers {
+		for _, kv := range []struct {
+			name string
+			dim  int
+		}{{"key", c.HeadDim}, {"value", c.ValueDim}} {
+			x.b.Input(graph.ValueInfo(fmt.Sprintf("past_key_values.%d.%s", i, kv.name), graph.ElemFloat,
+				[]int64{-1, int64(c.KVHeads), -1, int64(kv.dim)}, named(dimBatch, "", dimPast, "")))
+		}
+	}
+	x.b.Output(graph.ValueInfo("logits", graph.ElemFloat, []int64{-1, -1, int64(c.Vocab)}, named(dimBatch, dimSeq, "")))
+	for i := range c.Layers {
+		for _, kv := range []struct {
+			name string
+			dim  int
+		}{{"key", c.HeadDim}, {"value", c.ValueDim}} {
+			x.b.Output(graph.ValueInfo(fmt.Sprintf("present.%d.%s", i, kv.name), graph.ElemFloat,
+				[]int64{-1, int64(c.KVHeads), -1, int64(kv.dim)}, named(dimBatch, "", dimTotal, "")))
+		}
+	}
+
+	emb := x.floatMatrix("token_embd.weight", c.Vocab, c.Embed, false)
+	if x.err != nil {
+		return x.err
+	}
+	h := x.op("Gather", "embed", []string{emb, "input_ids"}, graph.IntAttr("axis", 0))
+	x.rotary()
+	x.mask()
+	for il := range c.Layers {
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
+		h = x.layer(il, h)
+		if x.err != nil {
+			return x.err
+		}
+	}
+	h = x.rmsNorm(h, "output_norm.weight", c.Embed)
+	head := "output.weight"
+	if x.tensors[head] == nil {
+		head = "token_embd.weight" // tied embeddings
+	}
+	x.linear(h, head, c.Vocab, c.Embed, "logits")
+	return x.err
+}
+
+func (x *exporter) model() *onnxpb.ModelProto {
+	g := x.b.Graph("refit_llm")
+	mp := graph.Model(g, "refit", Opset)
+	if x.nbits {
+		mp.OpsetImport = append(mp.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ptr("com.microsoft"), Version: ptr[int64](1)})
+	}
+	return mp
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// rotary makes the cos and sin of every (position, rotary pair), gathered by
+// position_ids into [batch, 1, seq, rot/2]. The tables are computed here in float64:
+// theta = pos * scale * base^(-2i/rot) / freq_factor_i.
+func (x *exporter) rotary() {
+	c := x.cfg
+	half := c.RopeDims / 2
+	var factors []float32
+	if t := x.tensors["rope_freqs.weight"]; t != nil {
+		f, err := t.Float32s()
+		if err != nil || len(f) != half {
+			x.fail(formatf("rope_freqs.weight: %d values (want %d), %v", len(f), half, err))
+			return
+		}
+		factors = f
+	}
+	cos := make([]float32, x.maxPos*half)
+	sin := make([]float32, x.maxPos*half)
+	for i := range half {
+		inv := math.Pow(float64(c.RopeBase), -2*float64(i)/float64(c.RopeDims)) * float64(c.RopeScale)
+		if factors != nil {
+			inv /= float64(factors[i])
+		}
+		for p := range x.maxPos {
+			s, co := math.Sincos(float64(p) * inv)
+			cos[p*half+i], sin[p*half+i] = float32(co), float32(s)
+		}
+	}
+	dims := []int64{int64(x.maxPos), int64(half)}
+	ct := x.b.Float("rope_cos", dims, cos)
+	st := x.b.Float("rope_sin", dims, sin)
+	one := x.vec(1)
+	x.cos = x.op("Unsqueeze", "cos", []string{x.op("Gather", "cos_pos", []string{ct, "position_ids"}), one})
+	x.sin = x.op("Unsqueeze", "sin", []string{x.op("Gather", "sin_pos", []string{st, "position_ids"}), one})
+}
+
+// grouped reports whether query heads share key/value heads, which the attention
+// computes with 5-D tensors [batch, kv_heads, group, seq, dim].
+func (x *exporter) grouped() bool { return x.cfg.Heads != x.cfg.KVHeads }
+
+// mask makes the boolean attention mask: key j is visible to new token i when
+// j <= past + i (causal, over the cache's index) and attention_mask[b, j] is 1.
+func (x *exporter) mask() {
+	s := x.op("Gather", "seq_len", []string{x.op("Shape", "ids_shape", []string{"input_ids"}), x.scalar(1)}, graph.IntAttr("axis", 0))
+	t := x.op("Gather", "total_len", []string{x.op("Shape", "mask_shape", []string{"attention_mask"}), x.scalar(1)}, graph.IntAttr("axis", 0))
+	past := x.op("Sub", "past_len", []string{t, s})
+	keys := x.op("Range", "key_index", []string{x.scalar(0), t, x.scalar(1)})
+	queries := x.op("Range", "query_index", []string{past, t, x.scalar(1)})
+	causal := x.op("LessOrEqual", "causal", []string{
+		x.op("Unsqueeze", "key_row", []string{keys, x.vec(0)}),
+		x.op("Unsqueeze", "query_col", []string{queries, x.vec(1)}),
+	})
+	padAxes := x.vec(1, 2)
+	if x.grouped() {
+		padAxes = x.vec(1, 2, 3)
+	}
+	pad := x.op("Unsqueeze", "padding", []string{
+		x.op("Cast", "mask_bool", []string{"attention_mask"}, graph.IntAttr("to", elemBool)), padAxes})
+	x.allowed = x.op("And", "allowed", []string{causal, pad})
+}
+
+const (
+	elemBool  = 9
+	maskValue = -math.MaxFloat32 // what masked scores become (not -inf: a row with no visible key stays finite)
+)
+
+// rmsNorm is x / sqrt(mean(x^2) + eps) * w over the last axis.
+func (x *exporter) rmsNorm(in, weight string, n int) string {
+	w := x.vector(weight, n)
+	sq := x.op("Mul", "sq", []string{in, in})
+	mean := x.op("ReduceMean", "ms", []string{sq}, graph.IntsAttr("axes", []int64{-1}), graph.IntAttr("keepdims", 1))
+	rms := x.op("Sqrt", "rms", []string{x.op("Add", "ms_eps", []string{mean, x.floatScalar("eps", x.cfg.NormEps)})})
+	return x.op("Mul", "normed", []string{x.op("Div", "scaled", []string{in, rms}), w})
+}
+
+// vector adds a 1-D float32 initializer from the named tensor of n values.
+func (x *exporter) vector(name string, n int) string {
+	t := x.tensors[name]
+	if t == nil {
+		x.fail(formatf("model has no tensor %s", name))
+		return ""
+	}
+	if len(t.Shape) != 1 || t.Shape[0] != int64(n) {
+		x.fail(formatf("tensor %s has shape %v, want [%d]", name, t.Shape, n))
+		return ""
+	}
+	v, err := t.Float32s()
+	if err != nil {
+		x.fail(err)
+		return ""
+	}
+	return x.b.Float(name, []int64{int64(n)}, v)
+}
+
+// layer appends transformer block il to the residual stream h.
+func (x *exporter) layer(il int, h string) string {
+	c := x.cfg
+	p := "blk." + strconv.Itoa(il) + "."
+	has := func(n string) bool { return x.tensors[p+n] != nil }
+	if has("attn_qkv.weight") {
+		x.fail(unsupportedf("fused QKV projections (%sattn_qkv.weight)", p))
+		return h
+	}
+	n := x.rmsNorm(h, p+"attn_norm.weight", c.Embed)
+	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+	// llama's GGUF q/k rows are permuted for interleaved rotary pairs; the graph
+	// rotates halves, so they are un-permuted to Hugging Face's order.
+	q := x.projection(n, p+"attn_q", qDim, c.Heads)
+	k := x.projection(n, p+"attn_k", kvDim, c.KVHeads)
+	v := x.projection(n, p+"attn_v", vDim, 0)
+	q = x.heads(q, c.Heads, c.HeadDim)   // [B, S, H, D]
+	k = x.heads(k, c.KVHeads, c.HeadDim) // [B, S, KV, D]
+	v = x.heads(v, c.KVHeads, c.ValueDim)
+	if has("attn_q_norm.weight") {
+		q = x.rmsNorm(q, p+"attn_q_norm.weight", c.HeadDim)
+		k = x.rmsNorm(k, p+"attn_k_norm.weight", c.HeadDim)
+	}
+	perm := graph.IntsAttr("perm", []int64{0, 2, 1, 3})
+	q = x.rope(x.op("Transpose", "q_t", []string{q}, perm), c.HeadDim) // [B, H, S, D]
+	k = x.rope(x.op("Transpose", "k_t", []string{k}, perm), c.HeadDim)
+	v = x.op("Transpose", "v_t", []string{v}, perm)
+	keys := fmt.Sprintf("present.%d.key", il)
+	values := fmt.Sprintf("present.%d.value", il)
+	x.b.Node("Concat", keys, []string{fmt.Sprintf("past_key_values.%d.key", il), k}, []string{keys}, graph.IntAttr("axis", 2))
+	x.b.Node("Concat", values, []string{fmt.Sprintf("past_key_values.%d.value", il), v}, []string{values}, graph.IntAttr("axis", 2))
+	att := x.attention(q, keys, values) // [B, S, H*Dv]
+	o := x.linear(att, p+"attn_output.weight", c.Embed, c.Heads*c.ValueDim, "")
+	h = x.op("Add", "resid", []string{h, o})
+	n = x.rmsNorm(h, p+"ffn_norm.weight", c.Embed)
+	gate := x.linear(n, p+"ffn_gate.weight", c.FF, c.Embed, "")
+	up := x.linear(n, p+"ffn_up.weight", c.FF, c.Embed, "")
+	silu := x.op("Mul", "silu", []string{gate, x.op("Sigmoid", "sig", []string{gate})})
+	down := x.linear(x.op("Mul", "gated", []string{silu, up}), p+"ffn_down.weight", c.Embed, c.FF, "")
+	return x.op("Add", "resid", []string{h, down})
+}
+
+// projection is a q/k/v projection with its optional bias; permHeads > 0 un-permutes
+// llama's interleaved rotary rows over that many heads.
+func (x *exporter) projection(in, base string, rows, permHeads int) string {
+	c := x.cfg
+	if c.RopeNeox {
+		permHeads = 0
+	}
+	y := x.linearPerm(in, base+".weight", rows, c.Embed, "", permHeads)
+	if x.tensors[base+".bias"] != nil {
+		b := x.tensors[base+".bias"]
+		if permHeads > 0 {
+			var err error
+			if b, err = unpermute(b, permHeads); err != nil {
+				x.fail(err)
+				return y
+			}
+		}
+		bias := x.vectorOf(b, rows)
+		y = x.op("Add", "biased", []string{y, bias})
+	}
+	return y
+}
+
+func (x *exporter) vectorOf(t *tensor.Tensor, n int) string {
+	saved := x.tensors[t.Name]
+	x.tensors[t.Name] = t
+	defer func() { x.tensors[t.Name] = saved }()
+	return x.vector(t.Name, n)
+}
+
+// heads reshapes [B, S, heads*dim] to [B, S, heads, dim].
+func (x *exporter) heads(in string, heads, dim int) string {
+	return x.op("Reshape", "split_heads", []string{in, x.vec(0, 0, int64(heads), int64(dim))})
+}
+
+// rope rotates the first RopeDims of every head of [B, H, S, D] in halves (Hugging
+// Face's rotate_half): (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin).
+func (x *exporter) rope(in string, headDim int) string {
+	half := int64(x.cfg.RopeDims / 2)
+	axis := x.vec(3)
+	slice := func(a, b int64) string {
+		return x.op("Slice", "rot_part", []string{in, x.vec(a), x.vec(b), axis})
+	}
+	x1, x2 := slice(0, half), slice(half, 2*half)
+	r1 := x.op("Sub", "rot1", []string{x.op("Mul", "x1c", []string{x1, x.cos}), x.op("Mul", "x2s", []string{x2, x.sin})})
+	r2 := x.op("Add", "rot2", []string{x.op("Mul", "x2c", []string{x2, x.cos}), x.op("Mul", "x1s", []string{x1, x.sin})})
+	parts := []string{r1, r2}
+	if 2*half < int64(headDim) {
+		parts = append(parts, slice(2*half, int64(headDim)))
+	}
+	return x.op("Concat", "roped", parts, graph.IntAttr("axis", 3))
+}
+
+// attention is softmax(q k^T * scale, masked) v for q [B, H, S, D] against the cache
+// keys and values [B, KV, T, D]; it returns [B, S, H*Dv]. Grouped heads are computed
+// in 5-D, the key/value heads broadcast over each group by MatMul (as repeating them
+// with Expand would, without the copy).
+func (x *exporter) attention(q, keys, values string) string {
+	c := x.cfg
+	group := int64(c.Heads / c.KVHeads)
+	kT := x.op("Transpose", "k_tr", []string{keys}, graph.IntsAttr("perm", []int64{0, 1, 3, 2}))
+	v := values
+	if x.grouped() {
+		q = x.op("Reshape", "q_groups", []string{q, x.vec(0, int64(c.KVHeads), group, -1, int64(c.HeadDim))})
+		kT = x.op("Unsqueeze", "k_groups", []string{kT, x.vec(2)})
+		v = x.op("Unsqueeze", "v_groups", []string{v, x.vec(2)})
+	}
+	scores := x.op("Mul", "scores", []string{x.op("MatMul", "qk", []string{q, kT}), x.floatScalar("attn_scale", c.AttnScale)})
+	scores = x.op("Where", "masked", []string{x.allowed, scores, x.floatScalar("mask_value", maskValue)})
+	probs := x.op("Softmax", "probs", []string{scores}, graph.IntAttr("axis", -1))
+	out := x.op("MatMul", "attn", []string{probs, v})
+	if x.grouped() {
+		out = x.op("Reshape", "attn_heads", []string{out, x.vec(0, int64(c.Heads), -1, int64(c.ValueDim))})
+	}
+	out = x.op("Transpose", "attn_t", []string{out}, graph.IntsAttr("perm", []int64{0, 2, 1, 3}))
+	return x.op("Reshape", "attn_merged", []string{out, x.vec(0, 0, int64(c.Heads*c.ValueDim))})
+}
