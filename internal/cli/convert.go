@@ -108,6 +108,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	if !folder {
 		eo.Name = filepath.Base(out)
 	}
+	if done, err := llmToONNX(e, in, out, enc, o); done {
+		return err
+	}
 	src, converted, err := openSource(e, in, enc, o)
 	if err != nil {
 		return err

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/hf"
+	"github.com/refit-ml/refit/llm/onnxexport"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tensor"
+)
+
+type llmONNXResult struct {
+	Input        string  `json:"input"`
+	Output       string  `json:"output"`
+	From         string  `json:"from"`
+	Architecture string  `json:"architecture"`
+	Layout       string  `json:"layout"`
+	Weights      string  `json:"weights"`
+	Nodes        int     `json:"nodes"`
+	Initializers int     `json:"initializers"`
+	MatMulNBits  int     `json:"matmul_nbits"`
+	Bytes        int64   `json:"bytes_written"`
+	Verified     bool    `json:"verified"`
+	MaxAbs       float64 `json:"decode_max_abs_diff"`
+	LogitScale   float64 `json:"logit_scale"`
+}
+
+// llmToONNX handles convert of a decoder LLM (a Hugging Face folder or a GGUF file)
+// to .onnx: package onnxexport writes the graph. It reports false when IN is not an
+// LLM or OUT is not ONNX, leaving the conversion to the general path.
+func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bool, error) {
+	if enc.Name != "onnx" || o.weights != "" {
+		return false, nil
+	}
+	var (
+		m    *refit.Model
+		from string
+		err  error
+	)
+	if st, serr := os.Stat(in); serr == nil && st.IsDir() {
+		fsys := refit.DirFS(in)
+		if !hf.IsHFFolder(fsys) {
+			return false, nil
+		}
+		if m, err = hf.ConvertHF(e.ctx, fsys, &hf.ConvertOptions{DType: tensor.F32}); err != nil {
+			return true, err
+		}
+		from = hfFormat
+	} else {
+		if m, err = openCheckpoint(in, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)}); err != nil {
+			return false, nil // the general path reports it
+		}
+		from = m.Format
+	}
+	defer m.Close()
+	if !onnxexport.IsLLM(m) {
+		return false, nil
+	}
+	opts := &onnxexport.Options{}
+	if o.dtype != "" {
+		d, err := parseCastType("--dtype", o.dtype)
+		if err != nil {
+			return true, err
+		}
+		if d != tensor.F32 {
+			return true, usageError{fmt.Errorf("an LLM written as ONNX takes --dtype f32 (every weight float32) or no --dtype (GGUF Q4_0/Q4_1/Q8_0 kept as MatMulNBits); for 4-bit weights from float ones, run refit quantize --method weight-only on the result")}
+		}
+		opts.Weights = onnxexport.Float32
+	}
+	mp, err := onnxexport.Export(e.ctx, m, opts)
+	if err != nil {
+		return true, err
+	}
+	res := &llmONNXResult{Input: in, Output: out, From: from, Architecture: m.Metadata.String("general.architecture"),
+		Layout: onnxexport.Layout, Weights: opts.Weights.String(), Nodes: len(mp.GetGraph().GetNode()),
+		Initializers: len(mp.GetGraph().GetInitializer())}
+	for _, n := range mp.GetGraph().GetNode() {
+		if n.GetOpType() == "MatMulNBits" {
+			res.MatMulNBits++
+		}
+	}
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	if err != nil {
+		return true, err
+	}
+	defer pf.Abort()
+	bw := bufio.NewWriterSize(pf, 1<<20)
+	if err := onnx.WriteModel(bw, mp, nil); err != nil {
+		return true, err
+	}
+	if err := bw.Flush(); err != nil {
+		return true, err
+	}
+	if st, err := pf.Stat(); err == nil {
+		res.Bytes = st.Size()
+	}
+	if !o.noVerify {
+		phaseStarted("verify")
+		written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
+		if err != nil {
+			return true, fmt.Errorf("verify: re-reading the ONNX graph: %w", err)
+		}
+		c, err := onnxexport.Verify(e.ctx, written, nil, &runtime.Options{Threads: e.threads, MaxMemory: int64(e.maxMemory)})
+		if err != nil {
+			return true, err
+		}
+		res.Verified, res.MaxAbs, res.LogitScale = true, c.MaxAbs, c.Scale
+	}
+	if err := pf.Commit(); err != nil {
+		return true, err
+	}
+	if o.asJSON {
+		return true, writeJSON(e.stdout, res)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "%s (%s %s) -> %s (onnx, %s weights, %d MatMulNBits): %d nodes, %d initializers, %s written\n",
+		in, from, res.Architecture, out, res.Weights, res.MatMulNBits, res.Nodes, res.Initializers, humanBytes(res.Bytes))
+	fmt.Fprintf(w, "layout: %s\n", res.Layout)
+	if res.Verified {
+		fmt.Fprintf(w, "verified: runs in Refit's runtime; a token decoded from the cache matches a full prefill (max abs diff %.3g, logit scale %.3g)\n", res.MaxAbs, res.LogitScale)
+	} else {
+		fmt.Fprintln(w, "verification skipped")
+	}
+	return true, nil
+}
