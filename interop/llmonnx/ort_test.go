@@ -1,0 +1,389 @@
+package llmonnx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/hf"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/llm"
+	"github.com/refit-ml/refit/llm/onnxexport"
+	"github.com/refit-ml/refit/quant/ggml"
+	"github.com/refit-ml/refit/runtime"
+	"github.com/refit-ml/refit/tensor"
+)
+
+type feed = map[string]*runtime.Value
+
+// job is one run of an exported graph.
+type job struct {
+	model string
+	in    feed
+}
+
+// runner runs jobs and returns each job's outputs by name.
+type runner func(t *testing.T, jobs []job) []feed
+
+// exported is a graph written to disk with the shapes its cache needs.
+type exported struct {
+	path                   string
+	layers, kv, kDim, vDim int64
+	vocab                  int
+}
+
+func exportTo(t *testing.T, m *refit.Model, opts *onnxexport.Options, path string) exported {
+	t.Helper()
+	mp, err := onnxexport.Export(context.Background(), m, opts)
+	if err != nil {
+		t.Fatalf("Export = %v", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := onnx.WriteModel(f, mp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var vocab int
+	for _, x := range m.Tensors {
+		if x.Name == "token_embd.weight" {
+			vocab = int(x.Shape[0])
+		}
+	}
+	c, err := llm.ConfigFromMetadata(m.Metadata, vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exported{path: path, layers: int64(c.Layers), kv: int64(c.KVHeads), kDim: int64(c.HeadDim), vDim: int64(c.ValueDim), vocab: vocab}
+}
+
+func ints(t *testing.T, v []int64) *runtime.Value {
+	t.Helper()
+	x, err := runtime.FromSlice(v, 1, int64(len(v)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// inputs feeds ids at positions past.. after a cache of past tokens (nil: empty).
+func (g exported) inputs(t *testing.T, ids []int64, past feed, pastLen int) feed {
+	in := feed{"input_ids": ints(t, ids)}
+	mask, pos := make([]int64, pastLen+len(ids)), make([]int64, len(ids))
+	for i := range mask {
+		mask[i] = 1
+	}
+	for i := range pos {
+		pos[i] = int64(pastLen + i)
+	}
+	in["attention_mask"], in["position_ids"] = ints(t, mask), ints(t, pos)
+	for i := range g.layers {
+		for _, kv := range []struct {
+			name string
+			dim  int64
+		}{{"key", g.kDim}, {"value", g.vDim}} {
+			name := fmt.Sprintf("past_key_values.%d.%s", i, kv.name)
+			if past == nil {
+				in[name] = runtime.NewValue(tensor.F32, []int64{1, g.kv, 0, kv.dim})
+			} else {
+				in[name] = past[fmt.Sprintf("present.%d.%s", i, kv.name)]
+			}
+		}
+	}
+	return in
+}
+
+// lastLogits returns the logits of the last position.
+func (g exported) lastLogits(t *testing.T, out feed) []float32 {
+	t.Helper()
+	l := out["logits"]
+	if l == nil {
+		t.Fatal("no logits output")
+	}
+	v := l.Data.([]float32)
+	return v[len(v)-g.vocab:]
+}
+
+// prefillDecode runs the whole prompt, and the prompt but its last token followed by
+// a decode step of that token from the cache; it returns both last-position logits.
+func prefillDecode(t *testing.T, run runner, gs []exported, prompts [][]int64) (full, step [][]float32) {
+	t.Helper()
+	var first []job
+	for i, g := range gs {
+		ids := prompts[i]
+		first = append(first, job{g.path, g.inputs(t, ids, nil, 0)}, job{g.path, g.inputs(t, ids[:len(ids)-1], nil, 0)})
+	}
+	outs := run(t, first)
+	var second []job
+	for i, g := range gs {
+		ids := prompts[i]
+		second = append(second, job{g.path, g.inputs(t, ids[len(ids)-1:], outs[2*i+1], len(ids)-1)})
+	}
+	steps := run(t, second)
+	for i, g := range gs {
+		full = append(full, g.lastLogits(t, outs[2*i]))
+		step = append(step, g.lastLogits(t, steps[i]))
+	}
+	return full, step
+}
+
+// runRefit runs jobs in Refit's runtime.
+func runRefit(t *testing.T, jobs []job) []feed {
+	t.Helper()
+	sessions := map[string]*runtime.Session{}
+	var outs []feed
+	for _, j := range jobs {
+		s := sessions[j.model]
+		if s == nil {
+			mp, err := onnx.Load(refit.DirFS(filepath.Dir(j.model)), filepath.Base(j.model))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s, err = runtime.Load(mp, nil, &runtime.Options{Threads: 1}); err != nil {
+				t.Fatalf("runtime.Load(%s) = %v", j.model, err)
+			}
+			sessions[j.model] = s
+		}
+		out, err := s.Run(context.Background(), j.in)
+		if err != nil {
+			t.Fatalf("Run(%s) = %v", j.model, err)
+		}
+		outs = append(outs, out)
+	}
+	return outs
+}
+
+// ortRunner runs jobs in ONNX Runtime through interop/ort/ort_run.js.
+func ortRunner(t *testing.T) runner {
+	t.Helper()
+	nodeModules := testtool.NodeModules(t, "onnxruntime-node")
+	if _, err := exec.LookPath("node"); err != nil {
+		testtool.Missing(t, "node", err)
+	}
+	return func(t *testing.T, jobs []job) []feed {
+		t.Helper()
+		dir := t.TempDir()
+		type ortJob struct {
+			Model   string            `json:"model"`
+			Inputs  map[string]string `json:"inputs"`
+			Outputs string            `json:"outputs"`
+		}
+		var spec []ortJob
+		for i, j := range jobs {
+			oj := ortJob{Model: j.model, Inputs: map[string]string{}, Outputs: filepath.Join(dir, fmt.Sprintf("out%d", i))}
+			k := 0
+			for name, v := range j.in {
+				tn, err := v.Tensor(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var buf bytes.Buffer
+				if err := numpy.EncodeNPY(&buf, tn); err != nil {
+					t.Fatal(err)
+				}
+				p := filepath.Join(dir, fmt.Sprintf("job%d_in%d.npy", i, k))
+				k++
+				if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				oj.Inputs[name] = p
+			}
+			spec = append(spec, oj)
+		}
+		b, err := json.Marshal(map[string]any{"threads": 1, "runs": 1, "jobs": spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		specPath := filepath.Join(dir, "spec.json")
+		if err := os.WriteFile(specPath, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("node", filepath.Join(testtool.RepoRoot(), "interop", "ort", "ort_run.js"), specPath)
+		cmd.Env = append(os.Environ(), "NODE_PATH="+nodeModules)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("ONNX Runtime: %v\n%s", err, stderr.Bytes())
+		}
+		var results []struct {
+			Outputs map[string]string `json:"outputs"`
+		}
+		if err := json.Unmarshal(out, &results); err != nil || len(results) != len(jobs) {
+			t.Fatalf("ort_run.js printed %q: %v", out, err)
+		}
+		feeds := make([]feed, len(results))
+		for i, r := range results {
+			feeds[i] = feed{}
+			for name, p := range r.Outputs {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tn, err := numpy.ReadNPY(bytes.NewReader(b), int64(len(b)))
+				if err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				if feeds[i][name], err = runtime.FromTensor(tn); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return feeds
+	}
+}
+
+// agree checks max |got - want| <= rel * max |want| and returns the difference.
+func agree(t *testing.T, what string, got []float32, want []float64, rel float64) float64 {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d logits, want %d", what, len(got), len(want))
+	}
+	var diff, scale float64
+	for i, w := range want {
+		diff = max(diff, math.Abs(float64(got[i])-w))
+		scale = max(scale, math.Abs(w))
+	}
+	t.Logf("%s: max abs diff %.3g (logit scale %.3g)", what, diff, scale)
+	if !(diff <= rel*scale) {
+		t.Errorf("%s: max abs diff %.3g exceeds %.0e x logit scale %.3g", what, diff, rel, scale)
+	}
+	return diff
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// families are llm.py's models of the exported families.
+var families = []string{"llama", "llama3", "mistral", "qwen2", "qwen3"}
+
+// TestTorchAgrees exports llm.py's models from their Hugging Face folders and runs
+// them in ONNX Runtime and in Refit's runtime against the torch forward pass.
+func TestTorchAgrees(t *testing.T) {
+	testtool.RequirePython(t, "torch")
+	ort := ortRunner(t)
+	script, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "gen", "llm.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testtool.RunPython(t, string(script), "build", dir)
+	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Models map[string]struct {
+			Prompts []struct {
+				IDs    []int64   `json:"ids"`
+				Logits []float64 `json:"logits"`
+			} `json:"prompts"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		gs      []exported
+		prompts [][]int64
+		want    [][]float64
+		labels  []string
+	)
+	for _, name := range families {
+		m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
+		if err != nil {
+			t.Fatalf("ConvertHF(%s) = %v", name, err)
+		}
+		g := exportTo(t, m, nil, filepath.Join(dir, name+".onnx"))
+		m.Close()
+		for i, p := range ref.Models[name].Prompts {
+			gs = append(gs, g)
+			prompts = append(prompts, p.IDs)
+			want = append(want, p.Logits)
+			labels = append(labels, fmt.Sprintf("%s prompt %d", name, i))
+		}
+	}
+	for _, rt := range []struct {
+		name string
+		run  runner
+	}{{"onnxruntime", ort}, {"refit", runRefit}} {
+		t.Run(rt.name, func(t *testing.T) {
+			full, step := prefillDecode(t, rt.run, gs, prompts)
+			for i := range gs {
+				agree(t, labels[i]+" prefill", full[i], want[i], 1e-4)
+				agree(t, labels[i]+" decode", step[i], want[i], 1e-4)
+			}
+		})
+	}
+}
+
+// TestMatMulNBits exports the committed tiny llama with its matrices in GGUF block
+// types, kept as MatMulNBits, and runs it in ONNX Runtime and Refit's runtime against
+// the same model exported with dequantized float32 weights.
+func TestMatMulNBits(t *testing.T) {
+	ort := ortRunner(t)
+	src, err := refit.Open(filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dir := t.TempDir()
+	prompt := []int64{393, 12, 250, 7, 99, 301, 45}
+	var gs []exported
+	types := []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q8_0}
+	for _, d := range types {
+		m := &refit.Model{Format: "gguf", Metadata: src.Metadata.Clone()}
+		for _, x := range src.Tensors {
+			if len(x.Shape) == 2 {
+				v, err := x.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := tensor.NewF32(x.Name, x.Shape, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if x, err = ggml.Quantize(f, d, nil, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m.Tensors = append(m.Tensors, x)
+		}
+		gs = append(gs, exportTo(t, m, nil, filepath.Join(dir, d.String()+"_nbits.onnx")),
+			exportTo(t, m, &onnxexport.Options{Weights: onnxexport.Float32}, filepath.Join(dir, d.String()+"_f32.onnx")))
+	}
+	prompts := make([][]int64, len(gs))
+	for i := range prompts {
+		prompts[i] = prompt
+	}
+	for _, rt := range []struct {
+		name string
+		run  runner
+	}{{"onnxruntime", ort}, {"refit", runRefit}} {
+		t.Run(rt.name, func(t *testing.T) {
+			full, step := prefillDecode(t, rt.run, gs, prompts)
+			for i, d := range types {
+				agree(t, d.String()+" prefill", full[2*i], f64(full[2*i+1]), 1e-4)
+				agree(t, d.String()+" decode", step[2*i], f64(step[2*i+1]), 1e-4)
+			}
+		})
+	}
+}
