@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/refit-ml/refit"
@@ -123,11 +124,66 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*onnxpb.ModelPr
 	if maxPos > 1<<20 {
 		return nil, unsupportedf("%d positions (at most %d)", maxPos, 1<<20)
 	}
+	if int64(maxPos)*int64(cfg.RopeDims/2) > maxTable {
+		return nil, unsupportedf("rotary tables of %d positions x %d angles (at most %d values)", maxPos, cfg.RopeDims/2, maxTable)
+	}
+	if err := checkShapes(cfg, byName); err != nil {
+		return nil, err
+	}
 	x := &exporter{ctx: ctx, cfg: cfg, tensors: byName, opts: o, maxPos: maxPos}
 	if err := x.build(); err != nil {
 		return nil, err
 	}
 	return x.model(), nil
+}
+
+// maxTable caps the values of each rotary table (128 MiB of float32; Llama 3's 131072
+// positions x 64 angles need 8M).
+const maxTable = 1 << 25
+
+// checkShapes checks every weight the graph reads against the hyperparameters before
+// any data is read or allocated.
+func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
+	type want struct {
+		name     string
+		shape    []int64
+		optional bool
+	}
+	E, V, FF := int64(c.Embed), int64(c.Vocab), int64(c.FF)
+	qDim, kDim, vDim := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim), int64(c.KVHeads*c.ValueDim)
+	ws := []want{{"token_embd.weight", []int64{V, E}, false}, {"output_norm.weight", []int64{E}, false},
+		{"output.weight", []int64{V, E}, true}}
+	for il := range c.Layers {
+		p := "blk." + strconv.Itoa(il) + "."
+		ws = append(ws,
+			want{p + "attn_norm.weight", []int64{E}, false},
+			want{p + "attn_q.weight", []int64{qDim, E}, false},
+			want{p + "attn_k.weight", []int64{kDim, E}, false},
+			want{p + "attn_v.weight", []int64{vDim, E}, false},
+			want{p + "attn_q.bias", []int64{qDim}, true},
+			want{p + "attn_k.bias", []int64{kDim}, true},
+			want{p + "attn_v.bias", []int64{vDim}, true},
+			want{p + "attn_q_norm.weight", []int64{int64(c.HeadDim)}, true},
+			want{p + "attn_k_norm.weight", []int64{int64(c.HeadDim)}, true},
+			want{p + "attn_output.weight", []int64{E, int64(c.Heads * c.ValueDim)}, false},
+			want{p + "ffn_norm.weight", []int64{E}, false},
+			want{p + "ffn_gate.weight", []int64{FF, E}, false},
+			want{p + "ffn_up.weight", []int64{FF, E}, false},
+			want{p + "ffn_down.weight", []int64{E, FF}, false})
+	}
+	for _, w := range ws {
+		t := ts[w.name]
+		if t == nil {
+			if w.optional {
+				continue
+			}
+			return formatf("model has no tensor %s", w.name)
+		}
+		if !slices.Equal([]int64(t.Shape), w.shape) {
+			return formatf("tensor %s has shape %v, want %v", w.name, t.Shape, w.shape)
+		}
+	}
+	return nil
 }
 
 // exporter builds one graph.
