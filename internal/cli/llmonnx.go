@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -15,19 +15,20 @@ import (
 )
 
 type llmONNXResult struct {
-	Input        string  `json:"input"`
-	Output       string  `json:"output"`
-	From         string  `json:"from"`
-	Architecture string  `json:"architecture"`
-	Layout       string  `json:"layout"`
-	Weights      string  `json:"weights"`
-	Nodes        int     `json:"nodes"`
-	Initializers int     `json:"initializers"`
-	MatMulNBits  int     `json:"matmul_nbits"`
-	Bytes        int64   `json:"bytes_written"`
-	Verified     bool    `json:"verified"`
-	MaxAbs       float64 `json:"decode_max_abs_diff"`
-	LogitScale   float64 `json:"logit_scale"`
+	Input        string   `json:"input"`
+	Output       string   `json:"output"`
+	From         string   `json:"from"`
+	Architecture string   `json:"architecture"`
+	Layout       string   `json:"layout"`
+	Weights      string   `json:"weights"`
+	Nodes        int      `json:"nodes"`
+	Initializers int      `json:"initializers"`
+	MatMulNBits  int      `json:"matmul_nbits"`
+	Bytes        int64    `json:"bytes_written"`
+	Files        []string `json:"files"`
+	Verified     bool     `json:"verified"`
+	MaxAbs       float64  `json:"decode_max_abs_diff"`
+	LogitScale   float64  `json:"logit_scale"`
 }
 
 // llmToONNX handles convert of a decoder LLM (a Hugging Face folder or a GGUF file)
@@ -72,10 +73,11 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		}
 		opts.Weights = onnxexport.Float32
 	}
-	mp, err := onnxexport.Export(e.ctx, m, opts)
+	om, err := onnxexport.Export(e.ctx, m, opts)
 	if err != nil {
 		return true, err
 	}
+	mp := om.Source.(*onnx.Source).Proto()
 	res := &llmONNXResult{Input: in, Output: out, From: from, Architecture: m.Metadata.String("general.architecture"),
 		Layout: onnxexport.Layout, Weights: opts.Weights.String(), Nodes: len(mp.GetGraph().GetNode()),
 		Initializers: len(mp.GetGraph().GetInitializer())}
@@ -84,24 +86,35 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 			res.MatMulNBits++
 		}
 	}
-	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	// The weights are computed as they are written, one at a time, into external
+	// data when the model needs it (over 2 GiB, or --external-data).
+	po, err := refit.CreatePendingOutput(e.ctx, out, false, o.force)
 	if err != nil {
 		return true, err
 	}
-	defer pf.Abort()
-	bw := bufio.NewWriterSize(pf, 1<<20)
-	if err := onnx.WriteModel(bw, mp, nil); err != nil {
+	defer po.Abort()
+	var total int64
+	for _, t := range om.Tensors {
+		total += t.Size()
+	}
+	bar := newProgress(e, "write", total)
+	create := func(name string) (io.WriteCloser, error) {
+		w, err := po.Create(name)
+		if err != nil || bar.bar == nil {
+			return w, err
+		}
+		return progressWriter{bar.writer(w), w}, nil
+	}
+	err = enc.EncodeTo(create, om, &refit.EncodeOptions{Name: filepath.Base(out), ExternalData: o.externalData})
+	bar.done()
+	if err != nil {
 		return true, err
 	}
-	if err := bw.Flush(); err != nil {
-		return true, err
-	}
-	if st, err := pf.Stat(); err == nil {
-		res.Bytes = st.Size()
-	}
+	res.Bytes = po.Size()
 	if !o.noVerify {
 		phaseStarted("verify")
-		written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
+		names := po.Names()
+		written, err := onnx.Load(refit.DirFS(po.Dir()), names[len(names)-1])
 		if err != nil {
 			return true, fmt.Errorf("verify: re-reading the ONNX graph: %w", err)
 		}
@@ -111,9 +124,11 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		}
 		res.Verified, res.MaxAbs, res.LogitScale = true, c.MaxAbs, c.Scale
 	}
-	if err := pf.Commit(); err != nil {
+	files, err := po.Commit()
+	if err != nil {
 		return true, err
 	}
+	res.Files = files
 	if o.asJSON {
 		return true, writeJSON(e.stdout, res)
 	}

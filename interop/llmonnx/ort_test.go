@@ -43,19 +43,12 @@ type exported struct {
 
 func exportTo(t *testing.T, m *refit.Model, opts *onnxexport.Options, path string) exported {
 	t.Helper()
-	mp, err := onnxexport.Export(context.Background(), m, opts)
+	om, err := onnxexport.Export(context.Background(), m, opts)
 	if err != nil {
 		t.Fatalf("Export = %v", err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := onnx.WriteModel(f, mp, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
+	if err := onnx.EncodeFile(path, om, nil); err != nil {
+		t.Fatalf("onnx.EncodeFile = %v", err)
 	}
 	var vocab int
 	for _, x := range m.Tensors {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/llm"
@@ -78,8 +79,11 @@ func formatf(msg string, args ...any) error { return refit.Errorf("onnxexport", 
 
 // Export translates m, a decoder LLM with GGUF tensor names and metadata (a GGUF
 // file as format/gguf decodes it, or a Hugging Face folder as hf.ConvertHF converts
-// it), into an ONNX graph with a key/value cache in the layout Layout names.
-func Export(ctx context.Context, m *refit.Model, opts *Options) (*onnxpb.ModelProto, error) {
+// it), into an ONNX model with a key/value cache in the layout Layout names. The
+// result's weights are lazy: each is read from m and converted (dequantized,
+// transposed, repacked) when the ONNX encoder pulls it, so m must stay open until
+// the result is written.
+func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -134,7 +138,13 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*onnxpb.ModelPr
 	if err := x.build(); err != nil {
 		return nil, err
 	}
-	return x.model(), nil
+	out, err := onnx.NewModel(x.model(), x.lazy)
+	if err != nil {
+		return nil, err
+	}
+	out.Metadata.Set("refit.llm.architecture", arch)
+	out.Metadata.Set("refit.llm.layout", "optimum-decoder-with-past")
+	return out, nil
 }
 
 // maxTable caps the values of each rotary table (128 MiB of float32; Llama 3's 131072
@@ -194,7 +204,8 @@ type exporter struct {
 	opts    Options
 	maxPos  int
 	b       graph.Builder
-	nbits   bool // the graph uses com.microsoft MatMulNBits
+	nbits   bool             // the graph uses com.microsoft MatMulNBits
+	lazy    []*tensor.Tensor // weights computed when written
 	err     error
 
 	// shared values

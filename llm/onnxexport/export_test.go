@@ -8,9 +8,11 @@ import (
 	"math"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/llm"
@@ -95,11 +97,20 @@ func reference(t *testing.T, m *refit.Model) (prefill, step []float32) {
 	return prefill, step
 }
 
+// export exports m and returns the graph as written and read back.
 func export(t *testing.T, m *refit.Model, opts *Options) *onnxpb.ModelProto {
 	t.Helper()
-	mp, err := Export(context.Background(), m, opts)
+	om, err := Export(context.Background(), m, opts)
 	if err != nil {
 		t.Fatalf("Export = %v", err)
+	}
+	var buf bytes.Buffer
+	if err := onnx.Encode(&buf, om, nil); err != nil {
+		t.Fatalf("onnx.Encode = %v", err)
+	}
+	mp, err := onnx.Load(fstest.MapFS{"m.onnx": {Data: buf.Bytes()}}, "m.onnx")
+	if err != nil {
+		t.Fatalf("onnx.Load = %v", err)
 	}
 	return mp
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"github.com/refit-ml/refit/arch"
+	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -44,23 +46,58 @@ func (x *exporter) floatMatrix(name string, rows, cols int, transposed bool) str
 }
 
 func (x *exporter) floatInit(t *tensor.Tensor, rows, cols int, transposed bool) string {
-	v, err := t.Float32s()
-	if err != nil {
-		x.fail(err)
-		return ""
-	}
 	dims := []int64{int64(rows), int64(cols)}
 	if transposed {
-		tr := make([]float32, len(v))
+		dims = []int64{int64(cols), int64(rows)}
+	}
+	return x.lazyInit(t.Name, tensor.F32, dims, func() ([]byte, error) {
+		v, err := t.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 4*len(v))
 		for r := range rows {
 			row := v[r*cols : (r+1)*cols]
 			for c, f := range row {
-				tr[c*rows+r] = f
+				i := r*cols + c
+				if transposed {
+					i = c*rows + r
+				}
+				binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
 			}
 		}
-		v, dims = tr, []int64{int64(cols), int64(rows)}
+		return out, nil
+	})
+}
+
+// lazyInit declares an initializer of type d and shape dims whose bytes fn
+// computes when the encoder writes it.
+func (x *exporter) lazyInit(base string, d tensor.DType, dims []int64, fn func() ([]byte, error)) string {
+	name := x.b.Names.Fresh(base)
+	size, err := tensor.ByteSize(d, tensor.Shape(dims))
+	if err != nil {
+		x.fail(formatf("tensor %s: %v", name, err))
+		return name
 	}
-	return x.b.Float(t.Name, dims, v)
+	elem, err := onnx.ElemType(d)
+	if err != nil {
+		x.fail(err)
+		return name
+	}
+	t, err := tensor.New(name, d, tensor.Shape(dims), tensor.NewLazy(size, func() ([]byte, error) {
+		b, err := fn()
+		if err == nil && int64(len(b)) != size {
+			err = formatf("tensor %s: computed %d bytes, want %d", name, len(b), size)
+		}
+		return b, err
+	}))
+	if err != nil {
+		x.fail(err)
+		return name
+	}
+	x.b.Initializer(&onnxpb.TensorProto{Name: &name, Dims: dims, DataType: &elem})
+	x.lazy = append(x.lazy, t)
+	return name
 }
 
 // linear is in · Wᵀ for the named rows x cols weight W, into a value named out (a
@@ -135,73 +172,102 @@ const ggmlBlock = 32
 // Q4_0's zero point 8 and Q8_0's 128 (its int8 codes offset by 128) are
 // MatMulNBits' defaults and are left out.
 func (x *exporter) matmulNBits(in string, t *tensor.Tensor, rows, cols int, out string, l nbitsLayout) {
-	raw, err := t.Bytes()
-	if err != nil {
-		x.fail(err)
-		return
-	}
 	blocks := cols / ggmlBlock
-	if cols%ggmlBlock != 0 || len(raw) != rows*blocks*l.blockSize {
-		x.fail(formatf("tensor %s: %d bytes for %d x %d %v weights", t.Name, len(raw), rows, cols, t.DType))
+	if cols%ggmlBlock != 0 || t.Size() != int64(rows*blocks*l.blockSize) {
+		x.fail(formatf("tensor %s: %d bytes for %d x %d %v weights", t.Name, t.Size(), rows, cols, t.DType))
 		return
 	}
 	blob := ggmlBlock * l.bits / 8
-	b := make([]byte, rows*blocks*blob)
-	scales := make([]float32, rows*blocks)
-	var zps []float32
-	if l.hasMin {
-		zps = make([]float32, rows*blocks)
-	}
-	for i := range rows * blocks {
-		src := raw[i*l.blockSize : (i+1)*l.blockSize]
-		dst := b[i*blob : (i+1)*blob]
-		d := tensor.F16ToF32(binary.LittleEndian.Uint16(src))
-		scales[i] = d
-		switch t.DType {
-		case tensor.Q4_0, tensor.Q4_1:
-			qs := src[2:]
-			if l.hasMin {
-				m := tensor.F16ToF32(binary.LittleEndian.Uint16(src[2:]))
-				qs = src[4:]
-				if d == 0 {
-					// Every weight is m: code 0 with scale -m and zero point 1.
-					scales[i], zps[i] = -m, 1
-					continue
-				}
-				zps[i] = -m / d
+	// Each of B, scales and zero points is computed from the blocks when written.
+	repack := func(part int) func() ([]byte, error) {
+		return func() ([]byte, error) {
+			raw, err := t.Bytes()
+			if err != nil {
+				return nil, err
 			}
-			// GGUF keeps weight j in the low nibble of qs[j] and weight j+16 in the
-			// high nibble; MatMulNBits keeps weights 2i and 2i+1 in byte i.
-			code := func(k int) byte {
-				if k < 16 {
-					return qs[k] & 0xF
-				}
-				return qs[k-16] >> 4
+			if len(raw) != rows*blocks*l.blockSize {
+				return nil, formatf("tensor %s: %d bytes for %d x %d %v weights", t.Name, len(raw), rows, cols, t.DType)
 			}
-			for j := range blob {
-				dst[j] = code(2*j) | code(2*j+1)<<4
-			}
-		case tensor.Q8_0:
-			for j, q := range src[2:] {
-				dst[j] = byte(int8(q)) + 128
-			}
+			return nbitsPart(t, raw, rows*blocks, l, part)
 		}
 	}
-	for i, s := range scales {
-		if math.IsNaN(float64(s)) || math.IsInf(float64(s), 0) || (zps != nil && math.IsInf(float64(zps[i]), 0)) {
-			x.fail(formatf("tensor %s: block %d has scale %v", t.Name, i, s))
-			return
-		}
-	}
-	bName := x.b.Raw(t.Name+"_q"+strconv.Itoa(l.bits), graph.ElemUint8, []int64{int64(rows), int64(blocks), int64(blob)}, b)
-	sName := x.b.Float(t.Name+"_scales", []int64{int64(rows * blocks)}, scales)
+	bName := x.lazyInit(t.Name+"_q"+strconv.Itoa(l.bits), tensor.U8, []int64{int64(rows), int64(blocks), int64(blob)}, repack(partCodes))
+	sName := x.lazyInit(t.Name+"_scales", tensor.F32, []int64{int64(rows * blocks)}, repack(partScales))
 	inputs := []string{in, bName, sName}
-	if zps != nil {
-		inputs = append(inputs, x.b.Float(t.Name+"_zero_points", []int64{int64(rows * blocks)}, zps))
+	if l.hasMin {
+		inputs = append(inputs, x.lazyInit(t.Name+"_zero_points", tensor.F32, []int64{int64(rows * blocks)}, repack(partZeroPoints)))
 	}
 	n := x.b.Node("MatMulNBits", out, inputs, []string{out},
 		graph.IntAttr("K", int64(cols)), graph.IntAttr("N", int64(rows)), graph.IntAttr("bits", int64(l.bits)),
 		graph.IntAttr("block_size", ggmlBlock), graph.IntAttr("accuracy_level", 0))
 	graph.SetDomain(n, "com.microsoft")
 	x.nbits = true
+}
+
+// The parts of MatMulNBits' inputs nbitsPart makes.
+const (
+	partCodes = iota
+	partScales
+	partZeroPoints
+)
+
+// nbitsPart converts n GGUF blocks to one of MatMulNBits' inputs: the codes, with
+// weight k of a block in bits (k*bits)%8 of byte k*bits/8; the float32 scales d; or
+// for Q4_1 the float32 zero points -m/d (so (q - zp) * d = q*d + m).
+func nbitsPart(t *tensor.Tensor, raw []byte, n int, l nbitsLayout, part int) ([]byte, error) {
+	blob := ggmlBlock * l.bits / 8
+	var out []byte
+	if part == partCodes {
+		out = make([]byte, n*blob)
+	} else {
+		out = make([]byte, 4*n)
+	}
+	for i := range n {
+		src := raw[i*l.blockSize : (i+1)*l.blockSize]
+		d := tensor.F16ToF32(binary.LittleEndian.Uint16(src))
+		var zp float32
+		qs := src[2:]
+		constant := false
+		if l.hasMin {
+			m := tensor.F16ToF32(binary.LittleEndian.Uint16(src[2:]))
+			qs = src[4:]
+			if d == 0 {
+				// Every weight is m: code 0 with scale -m and zero point 1.
+				d, zp, constant = -m, 1, true
+			} else {
+				zp = -m / d
+			}
+		}
+		if bad := float64(d); math.IsNaN(bad) || math.IsInf(bad, 0) || math.IsInf(float64(zp), 0) {
+			return nil, formatf("tensor %s: block %d has scale %v", t.Name, i, d)
+		}
+		switch part {
+		case partScales:
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(d))
+		case partZeroPoints:
+			binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(zp))
+		case partCodes:
+			dst := out[i*blob : (i+1)*blob]
+			switch {
+			case constant:
+			case l.bits == 8:
+				for j, q := range qs {
+					dst[j] = byte(int8(q)) + 128
+				}
+			default:
+				// GGUF keeps weight j in the low nibble of qs[j] and weight j+16 in
+				// the high nibble; MatMulNBits keeps weights 2i and 2i+1 in byte i.
+				code := func(k int) byte {
+					if k < 16 {
+						return qs[k] & 0xF
+					}
+					return qs[k-16] >> 4
+				}
+				for j := range dst {
+					dst[j] = code(2*j) | code(2*j+1)<<4
+				}
+			}
+		}
+	}
+	return out, nil
 }
