@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"testing/fstest"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/graph/half"
 	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/llm/onnxexport"
 	"github.com/refit-ml/refit/runtime"
@@ -63,19 +67,27 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		return false, nil
 	}
 	opts := &onnxexport.Options{}
+	half := tensor.Invalid
 	if o.dtype != "" {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
 			return true, err
 		}
-		if d != tensor.F32 {
-			return true, usageError{fmt.Errorf("an LLM written as ONNX takes --dtype f32 (every weight float32) or no --dtype (GGUF Q4_0/Q4_1/Q8_0 kept as MatMulNBits); for 4-bit weights from float ones, run refit quantize --method weight-only on the result")}
+		switch d {
+		case tensor.F32:
+			opts.Weights = onnxexport.Float32
+		case tensor.F16, tensor.BF16:
+			half = d
+		default:
+			return true, usageError{fmt.Errorf("an LLM written as ONNX takes --dtype f32 (every weight float32), f16 or bf16 (the graph in half precision), or no --dtype (GGUF Q4_0/Q4_1/Q8_0 kept as MatMulNBits); for 4-bit weights from float ones, run refit quantize --method weight-only on the result")}
 		}
-		opts.Weights = onnxexport.Float32
 	}
 	om, err := onnxexport.Export(e.ctx, m, opts)
 	if err != nil {
 		return true, err
+	}
+	if half != tensor.Invalid {
+		return true, llmToHalfONNX(e, in, out, om, half, o)
 	}
 	mp := om.Source.(*onnx.Source).Proto()
 	res := &llmONNXResult{Input: in, Output: out, From: from, Architecture: m.Metadata.String("general.architecture"),
@@ -142,4 +154,52 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		fmt.Fprintln(w, "verification skipped")
 	}
 	return true, nil
+}
+
+// llmToHalfONNX writes an exported LLM in float16 or bfloat16 through package half
+// (the RMSNorm statistics kept in float32), checked as llmToONNX checks float32
+// graphs. The graph is built in memory, so the model must stay under 2 GiB.
+func llmToHalfONNX(e *env, in, out string, om *refit.Model, d tensor.DType, o *convertOptions) error {
+	var buf bytes.Buffer
+	if err := onnx.Encode(&buf, om, nil); err != nil {
+		return err
+	}
+	mp, err := onnx.Load(fstest.MapFS{"model.onnx": {Data: buf.Bytes()}}, "model.onnx")
+	if err != nil {
+		return err
+	}
+	buf = bytes.Buffer{}
+	hm, rep, err := half.Model(e.ctx, mp, nil, &half.Options{DType: d, HalfIO: o.halfIO, Keep: o.keepOps,
+		KeepNodes: append(onnxexport.FloatNodes(mp), o.keepNodes...)})
+	if err != nil {
+		return err
+	}
+	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	if err != nil {
+		return err
+	}
+	defer pf.Abort()
+	bw := bufio.NewWriterSize(pf, 1<<20)
+	if err := onnx.WriteModel(bw, hm, nil); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	var c *onnxexport.Check
+	if !o.noVerify {
+		phaseStarted("verify")
+		if c, err = onnxexport.Verify(e.ctx, hm, nil, &runtime.Options{Threads: e.threads, MaxMemory: int64(e.maxMemory)}); err != nil {
+			return err
+		}
+	}
+	if err := pf.Commit(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s (%s) -> %s (onnx, %v): %d initializers converted, %d Casts inserted; layout: %s\n",
+		in, om.Metadata.String("refit.llm.architecture"), out, d, rep.Initializers, rep.Casts, onnxexport.Layout)
+	if c != nil {
+		fmt.Fprintf(e.stdout, "verified: runs in Refit's runtime; a token decoded from the cache matches a full prefill (max abs diff %.3g, logit scale %.3g)\n", c.MaxAbs, c.Scale)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/graph/half"
 	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/llm"
@@ -271,29 +272,8 @@ var families = []string{"llama", "llama3", "mistral", "qwen2", "qwen3"}
 // TestTorchAgrees exports llm.py's models from their Hugging Face folders and runs
 // them in ONNX Runtime and in Refit's runtime against the torch forward pass.
 func TestTorchAgrees(t *testing.T) {
-	testtool.RequirePython(t, "torch")
 	ort := ortRunner(t)
-	script, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "gen", "llm.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	testtool.RunPython(t, string(script), "build", dir)
-	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Models map[string]struct {
-			Prompts []struct {
-				IDs    []int64   `json:"ids"`
-				Logits []float64 `json:"logits"`
-			} `json:"prompts"`
-		} `json:"models"`
-	}
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	dir, ref := torchModels(t)
 	var (
 		gs      []exported
 		prompts [][]int64
@@ -301,12 +281,7 @@ func TestTorchAgrees(t *testing.T) {
 		labels  []string
 	)
 	for _, name := range families {
-		m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
-		if err != nil {
-			t.Fatalf("ConvertHF(%s) = %v", name, err)
-		}
-		g := exportTo(t, m, nil, filepath.Join(dir, name+".onnx"))
-		m.Close()
+		g := exportTo(t, convertHF(t, dir, name), nil, filepath.Join(dir, name+".onnx"))
 		for i, p := range ref.Models[name].Prompts {
 			gs = append(gs, g)
 			prompts = append(prompts, p.IDs)
@@ -326,6 +301,95 @@ func TestTorchAgrees(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFloat16 converts exported graphs to float16 (package half, the RMSNorm
+// statistics kept in float32, inputs and outputs float32) and checks them against
+// torch at float16's precision.
+func TestFloat16(t *testing.T) {
+	ort := ortRunner(t)
+	dir, ref := torchModels(t)
+	var (
+		gs      []exported
+		prompts [][]int64
+		want    [][]float64
+		labels  []string
+	)
+	for _, name := range []string{"llama", "qwen3"} {
+		g := exportTo(t, convertHF(t, dir, name), nil, filepath.Join(dir, name+"_f32.onnx"))
+		mp, err := onnx.Load(refit.DirFS(dir), name+"_f32.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hm, _, err := half.Model(context.Background(), mp, nil, &half.Options{DType: tensor.F16, KeepNodes: onnxexport.FloatNodes(mp)})
+		if err != nil {
+			t.Fatalf("half.Model = %v", err)
+		}
+		g.path = filepath.Join(dir, name+"_f16.onnx")
+		if err := onnx.WriteModelFile(g.path, hm, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range ref.Models[name].Prompts {
+			gs = append(gs, g)
+			prompts = append(prompts, p.IDs)
+			want = append(want, p.Logits)
+			labels = append(labels, fmt.Sprintf("%s f16 prompt %d", name, i))
+		}
+	}
+	for _, rt := range []struct {
+		name string
+		run  runner
+	}{{"onnxruntime", ort}, {"refit", runRefit}} {
+		t.Run(rt.name, func(t *testing.T) {
+			full, step := prefillDecode(t, rt.run, gs, prompts)
+			for i := range gs {
+				agree(t, labels[i]+" prefill", full[i], want[i], 1e-2)
+				agree(t, labels[i]+" decode", step[i], want[i], 1e-2)
+			}
+		})
+	}
+}
+
+type reference struct {
+	Models map[string]struct {
+		Prompts []struct {
+			IDs    []int64   `json:"ids"`
+			Logits []float64 `json:"logits"`
+		} `json:"prompts"`
+	} `json:"models"`
+}
+
+// torchModels builds llm.py's models into a temporary folder and reads their torch
+// reference logits.
+func torchModels(t *testing.T) (string, *reference) {
+	t.Helper()
+	testtool.RequirePython(t, "torch")
+	script, err := os.ReadFile(filepath.Join(testtool.RepoRoot(), "testdata", "gen", "llm.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	testtool.RunPython(t, string(script), "build", dir)
+	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return dir, &ref
+}
+
+// convertHF reads an llm.py model folder with float32 weights.
+func convertHF(t *testing.T, dir, name string) *refit.Model {
+	t.Helper()
+	m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatalf("ConvertHF(%s) = %v", name, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 // TestMatMulNBits exports the committed tiny llama with its matrices in GGUF block

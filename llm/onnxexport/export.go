@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
@@ -386,10 +387,27 @@ const (
 // rmsNorm is x / sqrt(mean(x^2) + eps) * w over the last axis.
 func (x *exporter) rmsNorm(in, weight string, n int) string {
 	w := x.vector(weight, n)
-	sq := x.op("Mul", "sq", []string{in, in})
-	mean := x.op("ReduceMean", "ms", []string{sq}, graph.IntsAttr("axes", []int64{-1}), graph.IntAttr("keepdims", 1))
-	rms := x.op("Sqrt", "rms", []string{x.op("Add", "ms_eps", []string{mean, x.floatScalar("eps", x.cfg.NormEps)})})
-	return x.op("Mul", "normed", []string{x.op("Div", "scaled", []string{in, rms}), w})
+	sq := x.op("Mul", normPrefix+"sq", []string{in, in})
+	mean := x.op("ReduceMean", normPrefix+"mean", []string{sq}, graph.IntsAttr("axes", []int64{-1}), graph.IntAttr("keepdims", 1))
+	rms := x.op("Sqrt", normPrefix+"rms", []string{x.op("Add", normPrefix+"eps", []string{mean, x.floatScalar("eps", x.cfg.NormEps)})})
+	return x.op("Mul", "normed", []string{x.op("Div", normPrefix+"div", []string{in, rms}), w})
+}
+
+// normPrefix starts the names of the nodes computing RMSNorm's statistics, which
+// overflow in float16 on activations beyond 256 (see FloatNodes).
+const normPrefix = "rmsnorm_"
+
+// FloatNodes lists the nodes of an exported graph that should keep computing in
+// float32 when the graph is converted to float16 or bfloat16 (package graph/half's
+// Options.KeepNodes): the squares and means of the RMSNorms.
+func FloatNodes(mp *onnxpb.ModelProto) []string {
+	var names []string
+	for _, n := range mp.GetGraph().GetNode() {
+		if strings.HasPrefix(n.GetName(), normPrefix) {
+			names = append(names, n.GetName())
+		}
+	}
+	return names
 }
 
 // vector adds a 1-D float32 initializer from the named tensor of n values.

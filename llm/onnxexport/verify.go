@@ -7,9 +7,9 @@ import (
 	"math"
 	"strings"
 
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/runtime"
-	"github.com/refit-ml/refit/tensor"
 )
 
 // Check is what Verify measured.
@@ -45,7 +45,11 @@ func Verify(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *runtim
 		if len(dims) != 4 {
 			return nil, formatf("verify: input %s has %d dimensions", name, len(dims))
 		}
-		empty[name] = runtime.NewValue(tensor.F32, []int64{1, dims[1].GetDimValue(), 0, dims[3].GetDimValue()})
+		d, err := onnx.DTypeOf(vi.GetType().GetTensorType().GetElemType())
+		if err != nil || !d.Float() {
+			return nil, formatf("verify: input %s is not a float tensor", name)
+		}
+		empty[name] = runtime.NewValue(d, []int64{1, dims[1].GetDimValue(), 0, dims[3].GetDimValue()})
 	}
 	for _, vi := range mp.GetGraph().GetOutput() {
 		if vi.GetName() == "logits" {
@@ -110,9 +114,9 @@ func Verify(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *runtim
 	if err != nil {
 		return nil, err
 	}
-	want, ok1 := full["logits"].Data.([]float32)
-	got, ok2 := step["logits"].Data.([]float32)
-	if !ok1 || !ok2 || int64(len(want)) != int64(n)*vocab || int64(len(got)) != vocab {
+	want, err1 := floats(full["logits"])
+	got, err2 := floats(step["logits"])
+	if err1 != nil || err2 != nil || int64(len(want)) != int64(n)*vocab || int64(len(got)) != vocab {
 		return nil, formatf("verify: logits of unexpected type or size")
 	}
 	c := &Check{}
@@ -131,4 +135,16 @@ func Verify(ctx context.Context, mp *onnxpb.ModelProto, fsys fs.FS, opts *runtim
 		return c, formatf("verify: decoding from the cache gives logits %.3g away from a full prefill (logit scale %.3g)", c.MaxAbs, c.Scale)
 	}
 	return c, nil
+}
+
+// floats returns a float output's values as float32.
+func floats(v *runtime.Value) ([]float32, error) {
+	if v == nil {
+		return nil, formatf("missing output")
+	}
+	t, err := v.Tensor("logits")
+	if err != nil {
+		return nil, err
+	}
+	return t.Float32s()
 }
