@@ -3,6 +3,7 @@ package onnxexport
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -53,10 +54,13 @@ type Options struct {
 const Layout = "Transformers.js / Hugging Face Optimum decoder with past (input_ids, attention_mask, position_ids, past_key_values.N.key/value -> logits, present.N.key/value)"
 
 // families are the general.architecture values Export translates.
-var families = map[string]bool{"llama": true, "mistral": true, "qwen2": true, "qwen3": true}
+var families = map[string]bool{"llama": true, "mistral": true, "qwen2": true, "qwen3": true,
+	"phi3": true, "gemma": true, "gemma2": true}
 
 // Architectures lists the GGUF architectures Export translates.
-func Architectures() []string { return []string{"llama", "mistral", "qwen2", "qwen3"} }
+func Architectures() []string {
+	return []string{"gemma", "gemma2", "llama", "mistral", "phi3", "qwen2", "qwen3"}
+}
 
 // IsLLM reports whether m looks like a GGUF-named decoder language model (it has
 // general.architecture and a token embedding), whether or not Export supports it.
@@ -111,9 +115,6 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 	if cfg.Experts > 0 {
 		return nil, unsupportedf("mixture-of-experts layers (%d experts)", cfg.Experts)
 	}
-	if cfg.AttnSoftcap > 0 || cfg.FinalSoftcap > 0 || cfg.GELU || cfg.EmbedScale != 1 {
-		return nil, unsupportedf("%s's soft-capping, GELU or embedding scale", arch)
-	}
 	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
 		if byName[n] != nil {
 			return nil, unsupportedf("long-context RoPE factors (%s)", n)
@@ -131,6 +132,9 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 	}
 	if int64(maxPos)*int64(cfg.RopeDims/2) > maxTable {
 		return nil, unsupportedf("rotary tables of %d positions x %d angles (at most %d values)", maxPos, cfg.RopeDims/2, maxTable)
+	}
+	if err := splitFused(cfg, byName); err != nil {
+		return nil, err
 	}
 	if err := checkShapes(cfg, byName); err != nil {
 		return nil, err
@@ -180,7 +184,9 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 			want{p + "ffn_norm.weight", []int64{E}, false},
 			want{p + "ffn_gate.weight", []int64{FF, E}, false},
 			want{p + "ffn_up.weight", []int64{FF, E}, false},
-			want{p + "ffn_down.weight", []int64{E, FF}, false})
+			want{p + "ffn_down.weight", []int64{E, FF}, false},
+			want{p + "post_attention_norm.weight", []int64{E}, true},
+			want{p + "post_ffw_norm.weight", []int64{E}, true})
 	}
 	for _, w := range ws {
 		t := ts[w.name]
@@ -193,6 +199,51 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 		if !slices.Equal([]int64(t.Shape), w.shape) {
 			return formatf("tensor %s has shape %v, want %v", w.name, t.Shape, w.shape)
 		}
+	}
+	return nil
+}
+
+// splitFused replaces phi3's fused projections by views of their rows: attn_qkv by
+// attn_q, attn_k and attn_v, and ffn_up holding gate and up stacked by ffn_gate and
+// ffn_up.
+func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
+	E, FF := int64(c.Embed), int64(c.FF)
+	qDim, kDim, vDim := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim), int64(c.KVHeads*c.ValueDim)
+	for il := range c.Layers {
+		p := "blk." + strconv.Itoa(il) + "."
+		if t := ts[p+"attn_qkv.weight"]; t != nil {
+			if err := splitRows(t, E, ts, []string{p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"}, []int64{qDim, kDim, vDim}); err != nil {
+				return err
+			}
+			delete(ts, p+"attn_qkv.weight")
+		}
+		if t := ts[p+"ffn_up.weight"]; t != nil && ts[p+"ffn_gate.weight"] == nil && len(t.Shape) == 2 && t.Shape[0] == 2*FF {
+			if err := splitRows(t, E, ts, []string{p + "ffn_gate.weight", p + "ffn_up.weight"}, []int64{FF, FF}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// splitRows adds views of consecutive row ranges of t [sum(rows), cols] under names.
+func splitRows(t *tensor.Tensor, cols int64, ts map[string]*tensor.Tensor, names []string, rows []int64) error {
+	var total int64
+	for _, r := range rows {
+		total += r
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != total || t.Shape[1] != cols {
+		return formatf("tensor %s has shape %v, want [%d %d]", t.Name, t.Shape, total, cols)
+	}
+	rowBytes := t.Size() / total
+	var off int64
+	for i, name := range names {
+		v, err := tensor.New(name, t.DType, tensor.Shape{rows[i], cols}, io.NewSectionReader(t.Data, off*rowBytes, rows[i]*rowBytes))
+		if err != nil {
+			return formatf("tensor %s: %v", t.Name, err)
+		}
+		ts[name] = v
+		off += rows[i]
 	}
 	return nil
 }
@@ -212,6 +263,9 @@ type exporter struct {
 	// shared values
 	cos, sin string // [batch, 1, seq, rot/2]
 	allowed  string // bool attention mask, [batch, 1, seq, total] (or 5-D for grouped heads)
+	sliding  string // allowed within the sliding window (made on first use)
+	keyRow   string // cache indices [1, total]
+	queryCol string // the new tokens' cache indices [seq, 1]
 	consts   map[string]string
 }
 
@@ -288,6 +342,9 @@ func (x *exporter) build() error {
 		return x.err
 	}
 	h := x.op("Gather", "embed", []string{emb, "input_ids"}, graph.IntAttr("axis", 0))
+	if c.EmbedScale != 1 {
+		h = x.op("Mul", "embed_scaled", []string{h, x.floatScalar("embed_scale", c.EmbedScale)})
+	}
 	x.rotary()
 	x.mask()
 	for il := range c.Layers {
@@ -304,7 +361,11 @@ func (x *exporter) build() error {
 	if x.tensors[head] == nil {
 		head = "token_embd.weight" // tied embeddings
 	}
-	x.linear(h, head, c.Vocab, c.Embed, "logits")
+	if c.FinalSoftcap > 0 {
+		x.softcap(x.linear(h, head, c.Vocab, c.Embed, ""), c.FinalSoftcap, "logits")
+	} else {
+		x.linear(h, head, c.Vocab, c.Embed, "logits")
+	}
 	return x.err
 }
 
@@ -354,6 +415,36 @@ func (x *exporter) rotary() {
 	x.sin = x.op("Unsqueeze", "sin", []string{x.op("Gather", "sin_pos", []string{st, "position_ids"}), one})
 }
 
+// softcap is tanh(in / cap) * cap, into a value named out (fresh when "").
+func (x *exporter) softcap(in string, limit float32, out string) string {
+	t := x.op("Tanh", "capped", []string{x.op("Div", "uncapped", []string{in, x.floatScalar("softcap", limit)})})
+	if out == "" {
+		out = x.b.Names.Fresh("softcapped")
+	}
+	x.b.Node("Mul", out, []string{t, x.floatScalar("softcap", limit)}, []string{out})
+	return out
+}
+
+// gelu is GELU in its tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+func (x *exporter) gelu(in string) string {
+	cube := x.op("Mul", "gelu_cube", []string{x.op("Mul", "gelu_sq", []string{in, in}), in})
+	inner := x.op("Add", "gelu_inner", []string{in, x.op("Mul", "gelu_cubic", []string{cube, x.floatScalar("gelu_c", 0.044715)})})
+	t := x.op("Tanh", "gelu_tanh", []string{x.op("Mul", "gelu_arg", []string{inner, x.floatScalar("gelu_k", float32(math.Sqrt(2/math.Pi)))})})
+	half := x.op("Mul", "gelu_half", []string{in, x.floatScalar("half", 0.5)})
+	return x.op("Mul", "gelu", []string{half, x.op("Add", "gelu_1p", []string{t, x.floatScalar("one", 1)})})
+}
+
+// slidingMask is the attention mask of sliding-window layers: the mask of every layer
+// and, in addition, key j visible to new token i only when past + i - j < window.
+func (x *exporter) slidingMask() string {
+	if x.sliding == "" {
+		near := x.op("Greater", "in_window", []string{x.keyRow,
+			x.op("Sub", "window_start", []string{x.queryCol, x.scalar(int64(x.cfg.SlidingWindow))})})
+		x.sliding = x.op("And", "allowed_window", []string{x.allowed, near})
+	}
+	return x.sliding
+}
+
 // grouped reports whether query heads share key/value heads, which the attention
 // computes with 5-D tensors [batch, kv_heads, group, seq, dim].
 func (x *exporter) grouped() bool { return x.cfg.Heads != x.cfg.KVHeads }
@@ -366,10 +457,9 @@ func (x *exporter) mask() {
 	past := x.op("Sub", "past_len", []string{t, s})
 	keys := x.op("Range", "key_index", []string{x.scalar(0), t, x.scalar(1)})
 	queries := x.op("Range", "query_index", []string{past, t, x.scalar(1)})
-	causal := x.op("LessOrEqual", "causal", []string{
-		x.op("Unsqueeze", "key_row", []string{keys, x.vec(0)}),
-		x.op("Unsqueeze", "query_col", []string{queries, x.vec(1)}),
-	})
+	x.keyRow = x.op("Unsqueeze", "key_row", []string{keys, x.vec(0)})
+	x.queryCol = x.op("Unsqueeze", "query_col", []string{queries, x.vec(1)})
+	causal := x.op("LessOrEqual", "causal", []string{x.keyRow, x.queryCol})
 	padAxes := x.vec(1, 2)
 	if x.grouped() {
 		padAxes = x.vec(1, 2, 3)
@@ -434,10 +524,6 @@ func (x *exporter) layer(il int, h string) string {
 	c := x.cfg
 	p := "blk." + strconv.Itoa(il) + "."
 	has := func(n string) bool { return x.tensors[p+n] != nil }
-	if has("attn_qkv.weight") {
-		x.fail(unsupportedf("fused QKV projections (%sattn_qkv.weight)", p))
-		return h
-	}
 	n := x.rmsNorm(h, p+"attn_norm.weight", c.Embed)
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	// llama's GGUF q/k rows are permuted for interleaved rotary pairs; the graph
@@ -460,14 +546,29 @@ func (x *exporter) layer(il int, h string) string {
 	values := fmt.Sprintf("present.%d.value", il)
 	x.b.Node("Concat", keys, []string{fmt.Sprintf("past_key_values.%d.key", il), k}, []string{keys}, graph.IntAttr("axis", 2))
 	x.b.Node("Concat", values, []string{fmt.Sprintf("past_key_values.%d.value", il), v}, []string{values}, graph.IntAttr("axis", 2))
-	att := x.attention(q, keys, values) // [B, S, H*Dv]
+	mask := x.allowed
+	if c.SlidingLayer(il) {
+		mask = x.slidingMask()
+	}
+	att := x.attention(q, keys, values, mask) // [B, S, H*Dv]
 	o := x.linear(att, p+"attn_output.weight", c.Embed, c.Heads*c.ValueDim, "")
+	if has("post_attention_norm.weight") {
+		o = x.rmsNorm(o, p+"post_attention_norm.weight", c.Embed)
+	}
 	h = x.op("Add", "resid", []string{h, o})
 	n = x.rmsNorm(h, p+"ffn_norm.weight", c.Embed)
 	gate := x.linear(n, p+"ffn_gate.weight", c.FF, c.Embed, "")
 	up := x.linear(n, p+"ffn_up.weight", c.FF, c.Embed, "")
-	silu := x.op("Mul", "silu", []string{gate, x.op("Sigmoid", "sig", []string{gate})})
-	down := x.linear(x.op("Mul", "gated", []string{silu, up}), p+"ffn_down.weight", c.Embed, c.FF, "")
+	var act string
+	if c.GELU {
+		act = x.gelu(gate)
+	} else {
+		act = x.op("Mul", "silu", []string{gate, x.op("Sigmoid", "sig", []string{gate})})
+	}
+	down := x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down.weight", c.Embed, c.FF, "")
+	if has("post_ffw_norm.weight") {
+		down = x.rmsNorm(down, p+"post_ffw_norm.weight", c.Embed)
+	}
 	return x.op("Add", "resid", []string{h, down})
 }
 
@@ -528,7 +629,7 @@ func (x *exporter) rope(in string, headDim int) string {
 // keys and values [B, KV, T, D]; it returns [B, S, H*Dv]. Grouped heads are computed
 // in 5-D, the key/value heads broadcast over each group by MatMul (as repeating them
 // with Expand would, without the copy).
-func (x *exporter) attention(q, keys, values string) string {
+func (x *exporter) attention(q, keys, values, mask string) string {
 	c := x.cfg
 	group := int64(c.Heads / c.KVHeads)
 	kT := x.op("Transpose", "k_tr", []string{keys}, graph.IntsAttr("perm", []int64{0, 1, 3, 2}))
@@ -539,7 +640,10 @@ func (x *exporter) attention(q, keys, values string) string {
 		v = x.op("Unsqueeze", "v_groups", []string{v, x.vec(2)})
 	}
 	scores := x.op("Mul", "scores", []string{x.op("MatMul", "qk", []string{q, kT}), x.floatScalar("attn_scale", c.AttnScale)})
-	scores = x.op("Where", "masked", []string{x.allowed, scores, x.floatScalar("mask_value", maskValue)})
+	if c.AttnSoftcap > 0 {
+		scores = x.softcap(scores, c.AttnSoftcap, "")
+	}
+	scores = x.op("Where", "masked", []string{mask, scores, x.floatScalar("mask_value", maskValue)})
 	probs := x.op("Softmax", "probs", []string{scores}, graph.IntAttr("axis", -1))
 	out := x.op("MatMul", "attn", []string{probs, v})
 	if x.grouped() {
