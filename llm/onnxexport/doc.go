@@ -6,7 +6,11 @@
 // format/gguf decodes it, or a Hugging Face folder as hf.ConvertHF converts it. The
 // hyperparameters come from llm.ConfigFromMetadata, so the graph computes what
 // package llm's forward pass computes. Families: llama (and mistral, which GGUF
-// stores as llama), qwen2 (q/k/v biases) and qwen3 (q/k RMSNorm).
+// stores as llama), qwen2 (q/k/v biases), qwen3 (q/k RMSNorm), phi3 (fused q/k/v and
+// gate/up matrices, split into row views), gemma (GELU in its tanh form, embedding
+// scale) and gemma2 (attention and final soft-capping, post-norms, a sliding window
+// on even layers). Not translated (refit.ErrUnsupported): mixture-of-experts layers,
+// long-context RoPE factors and the other architectures of package hf.
 //
 // # Layout
 //
@@ -41,12 +45,16 @@
 // MatMulNBits (block size 32) bit for bit: codes repacked to its nibble order, the
 // scales, and for Q4_1 float zero points -m/d. Everything else is float32 (block
 // types dequantized). The token embedding is always float32 (Gather). To quantize
-// float weights afresh, run package quant/onnxq (weight-only) on the result.
+// float weights afresh, run package quant/onnxq (weight-only) on the result; for
+// float16, package graph/half with FloatNodes kept in float32.
 //
 // # Memory
 //
-// The graph holds every weight in memory (float32 for non-block types): a model of
-// P parameters needs about 4P bytes, more than the GGUF source.
+// Export reads only headers and the small vectors (norms, rotary factors); the
+// matrices are lazy tensors converted (dequantized, transposed, repacked) one at a
+// time as the ONNX encoder writes them, so writing holds O(largest tensor) besides
+// the rotary tables (at most 2 x 128 MiB). Running the graph (Verify) loads it
+// whole.
 //
 // # Security
 //

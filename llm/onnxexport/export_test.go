@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -319,5 +320,43 @@ func TestExportErrors(t *testing.T) {
 				t.Fatalf("Export = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// asGemma2 relabels the tiny llama as gemma2 (GELU, embedding scale, soft-capping)
+// with a sliding window on even layers.
+func asGemma2(t *testing.T, window uint32) *refit.Model {
+	m := withTypes(t, fixtureModel(t), tensor.F32)
+	md := refit.Metadata{}
+	for _, k := range m.Metadata.Keys() {
+		v, _ := m.Metadata.Get(k)
+		if rest, ok := strings.CutPrefix(k, "llama."); ok {
+			k = "gemma2." + rest
+		}
+		md.Set(k, v)
+	}
+	md.Set("general.architecture", "gemma2")
+	md.Set("gemma2.attention.sliding_window", window)
+	md.Set("gemma2.attn_logit_softcapping", float32(3))
+	md.Set("gemma2.final_logit_softcapping", float32(4))
+	m.Metadata = md
+	return m
+}
+
+// TestGemma2SlidingWindow checks soft-capping and a sliding window shorter than the
+// prompt against package llm. llm rounds the GELU's input and output to float16 as
+// llama.cpp does, so the tolerance is float16's; the window changes the logits by
+// far more.
+func TestGemma2SlidingWindow(t *testing.T) {
+	m := asGemma2(t, 3)
+	wantP, wantS := reference(t, m)
+	cfg := config(t, m)
+	gotP, gotS := newSession(t, export(t, m, nil), cfg).prefillDecode()
+	agree(t, "prefill", gotP, wantP, 2e-3)
+	agree(t, "decode", gotS, wantS, 2e-3)
+	wide := asGemma2(t, 64)
+	_, wideS := newSession(t, export(t, wide, nil), cfg).prefillDecode()
+	if d, scale := closeness(wideS, wantS); d < 2e-2*scale {
+		t.Errorf("a window of 64 instead of 3 moves the logits by only %.3g", d)
 	}
 }
