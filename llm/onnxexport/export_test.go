@@ -360,3 +360,30 @@ func TestGemma2SlidingWindow(t *testing.T) {
 		t.Errorf("a window of 64 instead of 3 moves the logits by only %.3g", d)
 	}
 }
+
+// TestQ4_1ConstantBlocks covers Q4_1 blocks of scale 0 (every weight equal to the
+// block's minimum), which MatMulNBits holds with code 0, scale -m, zero point 1.
+func TestQ4_1ConstantBlocks(t *testing.T) {
+	m := withTypes(t, fixtureModel(t), tensor.Q4_1)
+	for i, x := range m.Tensors {
+		if x.Name != "blk.0.ffn_up.weight" {
+			continue
+		}
+		b, err := x.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Clone(b)
+		for blk := 0; blk < len(b)/20; blk += 3 { // every third block: d = 0, m = 0.25
+			copy(b[blk*20:], []byte{0, 0, 0x00, 0x34})
+		}
+		if m.Tensors[i], err = tensor.FromBytes(x.Name, x.DType, x.Shape, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config(t, m)
+	gotP, gotS := newSession(t, export(t, m, nil), cfg).prefillDecode()
+	wantP, wantS := newSession(t, export(t, m, &Options{Weights: Float32}), cfg).prefillDecode()
+	agree(t, "prefill", gotP, wantP, 1e-5)
+	agree(t, "decode", gotS, wantS, 1e-5)
+}
