@@ -7,13 +7,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing/fstest"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph/half"
 	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/llm/onnxexport"
+	"github.com/refit-ml/refit/quant/onnxq"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -67,8 +70,14 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		return false, nil
 	}
 	opts := &onnxexport.Options{}
-	half := tensor.Invalid
-	if o.dtype != "" {
+	halfType, bits := tensor.Invalid, 0
+	switch strings.ToLower(o.dtype) {
+	case "int4", "q4":
+		bits = 4
+	case "int8", "q8":
+		bits = 8
+	}
+	if o.dtype != "" && bits == 0 {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
 			return true, err
@@ -77,17 +86,39 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		case tensor.F32:
 			opts.Weights = onnxexport.Float32
 		case tensor.F16, tensor.BF16:
-			half = d
+			halfType = d
 		default:
-			return true, usageError{fmt.Errorf("an LLM written as ONNX takes --dtype f32 (every weight float32), f16 or bf16 (the graph in half precision), or no --dtype (GGUF Q4_0/Q4_1/Q8_0 kept as MatMulNBits); for 4-bit weights from float ones, run refit quantize --method weight-only on the result")}
+			return true, usageError{fmt.Errorf("an LLM written as ONNX takes --dtype f32 (every weight float32), f16 or bf16 (the graph in half precision), int4 or int8 (every matrix quantized afresh to MatMulNBits), or no --dtype (GGUF Q4_0/Q4_1/Q8_0 kept as MatMulNBits)")}
 		}
 	}
 	om, err := onnxexport.Export(e.ctx, m, opts)
 	if err != nil {
 		return true, err
 	}
-	if half != tensor.Invalid {
-		return true, llmToHalfONNX(e, in, out, om, half, o)
+	switch {
+	case halfType != tensor.Invalid:
+		return true, llmInMemory(e, in, out, om, o, func(mp *onnxpb.ModelProto) (*onnxpb.ModelProto, string, error) {
+			hm, rep, err := half.Model(e.ctx, mp, nil, &half.Options{DType: halfType, HalfIO: o.halfIO, Keep: o.keepOps,
+				KeepNodes: append(onnxexport.FloatNodes(mp), o.keepNodes...)})
+			if err != nil {
+				return nil, "", err
+			}
+			return hm, fmt.Sprintf("%v: %d initializers converted, %d Casts inserted", halfType, rep.Initializers, rep.Casts), nil
+		})
+	case bits > 0:
+		return true, llmInMemory(e, in, out, om, o, func(mp *onnxpb.ModelProto) (*onnxpb.ModelProto, string, error) {
+			qm, _, err := onnxq.Quantize(e.ctx, mp, &onnxq.Options{Method: onnxq.WeightOnly, Bits: bits, GroupSize: nbitsGroup, Threads: e.threads}, nil)
+			if err != nil {
+				return nil, "", err
+			}
+			n := 0
+			for _, node := range qm.GetGraph().GetNode() {
+				if node.GetOpType() == "MatMulNBits" {
+					n++
+				}
+			}
+			return qm, fmt.Sprintf("%d MatMulNBits of %d bits in blocks of %d (round to nearest)", n, bits, nbitsGroup), nil
+		})
 	}
 	mp := om.Source.(*onnx.Source).Proto()
 	res := &llmONNXResult{Input: in, Output: out, From: from, Architecture: m.Metadata.String("general.architecture"),
@@ -156,10 +187,14 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 	return true, nil
 }
 
-// llmToHalfONNX writes an exported LLM in float16 or bfloat16 through package half
-// (the RMSNorm statistics kept in float32), checked as llmToONNX checks float32
-// graphs. The graph is built in memory, so the model must stay under 2 GiB.
-func llmToHalfONNX(e *env, in, out string, om *refit.Model, d tensor.DType, o *convertOptions) error {
+// nbitsGroup is the block length of matrices quantized afresh (ONNX Runtime GenAI's
+// default, and GGUF's legacy blocks).
+const nbitsGroup = 32
+
+// llmInMemory writes an exported LLM after a whole-graph rewrite (to half precision,
+// or weight-only quantization), checked as llmToONNX checks float32 graphs. The
+// float32 graph is built in memory, so it must stay under 2 GiB.
+func llmInMemory(e *env, in, out string, om *refit.Model, o *convertOptions, rewrite func(*onnxpb.ModelProto) (*onnxpb.ModelProto, string, error)) error {
 	var buf bytes.Buffer
 	if err := onnx.Encode(&buf, om, nil); err != nil {
 		return err
@@ -169,8 +204,7 @@ func llmToHalfONNX(e *env, in, out string, om *refit.Model, d tensor.DType, o *c
 		return err
 	}
 	buf = bytes.Buffer{}
-	hm, rep, err := half.Model(e.ctx, mp, nil, &half.Options{DType: d, HalfIO: o.halfIO, Keep: o.keepOps,
-		KeepNodes: append(onnxexport.FloatNodes(mp), o.keepNodes...)})
+	rm, summary, err := rewrite(mp)
 	if err != nil {
 		return err
 	}
@@ -180,7 +214,7 @@ func llmToHalfONNX(e *env, in, out string, om *refit.Model, d tensor.DType, o *c
 	}
 	defer pf.Abort()
 	bw := bufio.NewWriterSize(pf, 1<<20)
-	if err := onnx.WriteModel(bw, hm, nil); err != nil {
+	if err := onnx.WriteModel(bw, rm, nil); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -189,15 +223,14 @@ func llmToHalfONNX(e *env, in, out string, om *refit.Model, d tensor.DType, o *c
 	var c *onnxexport.Check
 	if !o.noVerify {
 		phaseStarted("verify")
-		if c, err = onnxexport.Verify(e.ctx, hm, nil, &runtime.Options{Threads: e.threads, MaxMemory: int64(e.maxMemory)}); err != nil {
+		if c, err = onnxexport.Verify(e.ctx, rm, nil, &runtime.Options{Threads: e.threads, MaxMemory: int64(e.maxMemory)}); err != nil {
 			return err
 		}
 	}
 	if err := pf.Commit(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s (%s) -> %s (onnx, %v): %d initializers converted, %d Casts inserted; layout: %s\n",
-		in, om.Metadata.String("refit.llm.architecture"), out, d, rep.Initializers, rep.Casts, onnxexport.Layout)
+	fmt.Fprintf(e.stdout, "%s (%s) -> %s (onnx, %s)\nlayout: %s\n", in, om.Metadata.String("refit.llm.architecture"), out, summary, onnxexport.Layout)
 	if c != nil {
 		fmt.Fprintf(e.stdout, "verified: runs in Refit's runtime; a token decoded from the cache matches a full prefill (max abs diff %.3g, logit scale %.3g)\n", c.MaxAbs, c.Scale)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/refit-ml/refit/llm"
 	"github.com/refit-ml/refit/llm/onnxexport"
 	"github.com/refit-ml/refit/quant/ggml"
+	"github.com/refit-ml/refit/quant/onnxq"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -451,5 +452,60 @@ func TestMatMulNBits(t *testing.T) {
 				agree(t, d.String()+" decode", step[2*i], f64(step[2*i+1]), 1e-4)
 			}
 		})
+	}
+}
+
+// TestInt4 quantizes exported graphs afresh to 4- and 8-bit MatMulNBits (package
+// quant/onnxq, as convert --dtype int4/int8 does) and checks that ONNX Runtime and
+// Refit's runtime agree on them, and that they stay close to torch.
+func TestInt4(t *testing.T) {
+	ort := ortRunner(t)
+	dir, ref := torchModels(t)
+	var (
+		gs      []exported
+		prompts [][]int64
+		want    [][]float64
+	)
+	var minCos []float64
+	for _, name := range []string{"llama", "qwen2"} {
+		g := exportTo(t, convertHF(t, dir, name), nil, filepath.Join(dir, name+"_f32.onnx"))
+		mp, err := onnx.Load(refit.DirFS(dir), name+"_f32.onnx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 4-bit round to nearest moves a random-weight model's logits a lot (its
+		// weights have no structure to keep); 8 bits must keep them.
+		for _, q := range []struct {
+			bits int
+			cos  float64
+		}{{4, 0.8}, {8, 0.998}} {
+			qm, _, err := onnxq.Quantize(context.Background(), mp, &onnxq.Options{Method: onnxq.WeightOnly, Bits: q.bits, GroupSize: 32}, nil)
+			if err != nil {
+				t.Fatalf("onnxq.Quantize = %v", err)
+			}
+			g.path = filepath.Join(dir, fmt.Sprintf("%s_int%d.onnx", name, q.bits))
+			if err := onnx.WriteModelFile(g.path, qm, nil); err != nil {
+				t.Fatal(err)
+			}
+			p := ref.Models[name].Prompts[0]
+			gs, prompts, want = append(gs, g), append(prompts, p.IDs), append(want, p.Logits)
+			minCos = append(minCos, q.cos)
+		}
+	}
+	ortFull, ortStep := prefillDecode(t, ort, gs, prompts)
+	full, step := prefillDecode(t, runRefit, gs, prompts)
+	for i := range gs {
+		agree(t, fmt.Sprintf("%s: Refit vs ONNX Runtime prefill", gs[i].path), full[i], f64(ortFull[i]), 1e-4)
+		agree(t, fmt.Sprintf("%s: Refit vs ONNX Runtime decode", gs[i].path), step[i], f64(ortStep[i]), 1e-4)
+		var dot, na, nb float64
+		for j, w := range want[i] {
+			g := float64(ortStep[i][j])
+			dot, na, nb = dot+g*w, na+g*g, nb+w*w
+		}
+		cos := dot / math.Sqrt(na*nb)
+		t.Logf("%s: cosine of ONNX Runtime's logits with torch's float ones: %.4f", gs[i].path, cos)
+		if !(cos > minCos[i]) {
+			t.Errorf("%s: cosine with the float model's logits %.4f, want > %g", gs[i].path, cos, minCos[i])
+		}
 	}
 }
