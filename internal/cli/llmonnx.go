@@ -22,20 +22,21 @@ import (
 )
 
 type llmONNXResult struct {
-	Input        string   `json:"input"`
-	Output       string   `json:"output"`
-	From         string   `json:"from"`
-	Architecture string   `json:"architecture"`
-	Layout       string   `json:"layout"`
-	Weights      string   `json:"weights"`
-	Nodes        int      `json:"nodes"`
-	Initializers int      `json:"initializers"`
-	MatMulNBits  int      `json:"matmul_nbits"`
-	Bytes        int64    `json:"bytes_written"`
-	Files        []string `json:"files"`
-	Verified     bool     `json:"verified"`
-	MaxAbs       float64  `json:"decode_max_abs_diff"`
-	LogitScale   float64  `json:"logit_scale"`
+	Input         string   `json:"input"`
+	Output        string   `json:"output"`
+	From          string   `json:"from"`
+	Architecture  string   `json:"architecture"`
+	Layout        string   `json:"layout"`
+	Weights       string   `json:"weights"`
+	Nodes         int      `json:"nodes"`
+	Initializers  int      `json:"initializers"`
+	MatMulNBits   int      `json:"matmul_nbits"`
+	Bytes         int64    `json:"bytes_written"`
+	Files         []string `json:"files"`
+	Verified      bool     `json:"verified"`
+	VerifySkipped string   `json:"verify_skipped,omitempty"`
+	MaxAbs        float64  `json:"decode_max_abs_diff"`
+	LogitScale    float64  `json:"logit_scale"`
 }
 
 // llmToONNX handles convert of a decoder LLM (a Hugging Face folder or a GGUF file)
@@ -60,7 +61,7 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		}
 		from = hfFormat
 	} else {
-		if m, err = openCheckpoint(in, &refit.DecodeOptions{MaxMemory: int64(e.maxMemory)}); err != nil {
+		if m, err = openCheckpoint(in, &refit.DecodeOptions{MaxMemory: e.maxMemory.runtimeBytes()}); err != nil {
 			return false, nil // the general path reports it
 		}
 		from = m.Format
@@ -154,14 +155,22 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		return true, err
 	}
 	res.Bytes = po.Size()
-	if !o.noVerify {
+	// Running the graph holds its weights (float32 as written) and activations: past
+	// the memory budget the check is skipped, the output kept, and the reason said.
+	budget := e.maxMemory.runtimeBytes()
+	if budget == 0 {
+		budget = refit.DefaultMaxMemory()
+	}
+	if need := res.Bytes + res.Bytes/4; !o.noVerify && need > budget {
+		res.VerifySkipped = fmt.Sprintf("running the graph needs about %s, more than the memory budget %s (--max-memory)", humanBytes(need), humanBytes(budget))
+	} else if !o.noVerify {
 		phaseStarted("verify")
 		names := po.Names()
 		written, err := onnx.Load(refit.DirFS(po.Dir()), names[len(names)-1])
 		if err != nil {
 			return true, fmt.Errorf("verify: re-reading the ONNX graph: %w", err)
 		}
-		c, err := onnxexport.Verify(e.ctx, written, nil, &runtime.Options{Threads: e.threads, MaxMemory: int64(e.maxMemory)})
+		c, err := onnxexport.Verify(e.ctx, written, nil, &runtime.Options{Threads: e.threads, MaxMemory: e.maxMemory.runtimeBytes()})
 		if err != nil {
 			return true, err
 		}
@@ -181,6 +190,8 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 	fmt.Fprintf(w, "layout: %s\n", res.Layout)
 	if res.Verified {
 		fmt.Fprintf(w, "verified: runs in Refit's runtime; a token decoded from the cache matches a full prefill (max abs diff %.3g, logit scale %.3g)\n", res.MaxAbs, res.LogitScale)
+	} else if res.VerifySkipped != "" {
+		fmt.Fprintf(w, "verification skipped: %s\n", res.VerifySkipped)
 	} else {
 		fmt.Fprintln(w, "verification skipped")
 	}
@@ -223,7 +234,7 @@ func llmInMemory(e *env, in, out string, om *refit.Model, o *convertOptions, rew
 	var c *onnxexport.Check
 	if !o.noVerify {
 		phaseStarted("verify")
-		if c, err = onnxexport.Verify(e.ctx, rm, nil, &runtime.Options{Threads: e.threads, MaxMemory: int64(e.maxMemory)}); err != nil {
+		if c, err = onnxexport.Verify(e.ctx, rm, nil, &runtime.Options{Threads: e.threads, MaxMemory: e.maxMemory.runtimeBytes()}); err != nil {
 			return err
 		}
 	}
