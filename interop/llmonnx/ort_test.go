@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit"
@@ -52,17 +53,7 @@ func exportTo(t *testing.T, m *refit.Model, opts *onnxexport.Options, path strin
 	if err := onnx.EncodeFile(path, om, nil); err != nil {
 		t.Fatalf("onnx.EncodeFile = %v", err)
 	}
-	var vocab int
-	for _, x := range m.Tensors {
-		if x.Name == "token_embd.weight" {
-			vocab = int(x.Shape[0])
-		}
-	}
-	c, err := llm.ConfigFromMetadata(m.Metadata, vocab)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return exported{path: path, layers: int64(c.Layers), kv: int64(c.KVHeads), kDim: int64(c.HeadDim), vDim: int64(c.ValueDim), vocab: vocab}
+	return exportedShapes(t, m, path)
 }
 
 func ints(t *testing.T, v []int64) *runtime.Value {
@@ -508,4 +499,89 @@ func TestInt4(t *testing.T) {
 			t.Errorf("%s: cosine with the float model's logits %.4f, want > %g", gs[i].path, cos, minCos[i])
 		}
 	}
+}
+
+// TestBatchORT runs a batch of two prompts in ONNX Runtime, the shorter one
+// left-padded, prefill and one decode step, from a graph with its weights in
+// external data, and checks each row against the prompt run alone.
+func TestBatchORT(t *testing.T) {
+	ort := ortRunner(t)
+	src, err := refit.Open(filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dir := t.TempDir()
+	om, err := onnxexport.Export(context.Background(), src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "m.onnx")
+	if err := onnx.EncodeFile(path, om, &onnx.EncodeOptions{ExternalData: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".data"); err != nil {
+		t.Fatalf("no external data: %v", err)
+	}
+	g := exportedShapes(t, src, path)
+	long := []int64{393, 12, 250, 7, 99, 301}
+	short := long[2:]
+	pad := int64(len(long) - len(short))
+	batch := func(rows ...[]int64) *runtime.Value {
+		var flat []int64
+		for _, r := range rows {
+			flat = append(flat, r...)
+		}
+		v, err := runtime.FromSlice(flat, int64(len(rows)), int64(len(rows[0])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	ones := func(n int) []int64 {
+		v := make([]int64, n)
+		for i := range v {
+			v[i] = 1
+		}
+		return v
+	}
+	in := g.inputs(t, long, nil, 0) // single-row caches, replaced below
+	n := len(long)
+	in["input_ids"] = batch(long, append(make([]int64, pad), short...))
+	in["attention_mask"] = batch(ones(n), append(make([]int64, pad), ones(len(short))...))
+	in["position_ids"] = batch([]int64{0, 1, 2, 3, 4, 5}, []int64{1, 1, 0, 1, 2, 3})
+	for name, v := range in {
+		if strings.HasPrefix(name, "past_key_values.") {
+			in[name] = runtime.NewValue(tensor.F32, []int64{2, v.Shape[1], 0, v.Shape[3]})
+		}
+	}
+	first := ort(t, []job{{path, in}, {path, g.inputs(t, long, nil, 0)}, {path, g.inputs(t, short, nil, 0)}})
+	next := int64(45)
+	step := g.inputs(t, []int64{next}, first[0], n)
+	step["input_ids"] = batch([]int64{next}, []int64{next})
+	step["attention_mask"] = batch(ones(n+1), append(make([]int64, pad), ones(len(short)+1)...))
+	step["position_ids"] = batch([]int64{int64(n)}, []int64{int64(len(short))})
+	second := ort(t, []job{{path, step}, {path, g.inputs(t, []int64{next}, first[1], n)}, {path, g.inputs(t, []int64{next}, first[2], len(short))}})
+	v := g.vocab
+	rows := func(out feed) []float32 { return out["logits"].Data.([]float32) }
+	agree(t, "full row prefill", rows(first[0])[:n*v], f64(rows(first[1])), 1e-5)
+	agree(t, "padded row prefill", rows(first[0])[(n+int(pad))*v:], f64(rows(first[2])), 1e-5)
+	agree(t, "full row decode", rows(second[0])[:v], f64(rows(second[1])), 1e-5)
+	agree(t, "padded row decode", rows(second[0])[v:], f64(rows(second[2])), 1e-5)
+}
+
+// exportedShapes describes the graph at path exported from m.
+func exportedShapes(t *testing.T, m *refit.Model, path string) exported {
+	t.Helper()
+	var vocab int
+	for _, x := range m.Tensors {
+		if x.Name == "token_embd.weight" {
+			vocab = int(x.Shape[0])
+		}
+	}
+	c, err := llm.ConfigFromMetadata(m.Metadata, vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exported{path: path, layers: int64(c.Layers), kv: int64(c.KVHeads), kDim: int64(c.HeadDim), vDim: int64(c.ValueDim), vocab: vocab}
 }
