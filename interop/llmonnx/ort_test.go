@@ -290,6 +290,7 @@ func TestTorchAgrees(t *testing.T) {
 			tols = append(tols, f.tol)
 		}
 	}
+	checkModels(t, gs)
 	for _, rt := range []struct {
 		name string
 		run  runner
@@ -584,4 +585,23 @@ func exportedShapes(t *testing.T, m *refit.Model, path string) exported {
 		t.Fatal(err)
 	}
 	return exported{path: path, layers: int64(c.Layers), kv: int64(c.KVHeads), kDim: int64(c.HeadDim), vDim: int64(c.ValueDim), vocab: vocab}
+}
+
+// checkModels runs onnx.checker.check_model with full_check (shape inference
+// included) on every graph.
+func checkModels(t *testing.T, gs []exported) {
+	t.Helper()
+	testtool.RequirePython(t, "onnx")
+	var paths []string
+	for _, g := range gs {
+		if len(paths) == 0 || paths[len(paths)-1] != g.path {
+			paths = append(paths, g.path)
+		}
+	}
+	const script = `
+import sys, onnx
+for p in sys.argv[1:]:
+    onnx.checker.check_model(p, full_check=True)
+`
+	testtool.RunPython(t, script, paths...)
 }
