@@ -54,12 +54,12 @@ type Options struct {
 const Layout = "Transformers.js / Hugging Face Optimum decoder with past (input_ids, attention_mask, position_ids, past_key_values.N.key/value -> logits, present.N.key/value)"
 
 // families are the general.architecture values Export translates.
-var families = map[string]bool{"llama": true, "mistral": true, "qwen2": true, "qwen3": true,
+var families = map[string]bool{"llama": true, "mistral": true, "mixtral": true, "qwen2": true, "qwen3": true,
 	"phi3": true, "gemma": true, "gemma2": true}
 
 // Architectures lists the GGUF architectures Export translates.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "llama", "mistral", "phi3", "qwen2", "qwen3"}
+	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen3"}
 }
 
 // IsLLM reports whether m looks like a GGUF-named decoder language model (it has
@@ -112,8 +112,8 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Experts > 0 {
-		return nil, unsupportedf("mixture-of-experts layers (%d experts)", cfg.Experts)
+	if cfg.Experts > 0 && arch != "llama" && arch != "mixtral" {
+		return nil, unsupportedf("%s's mixture-of-experts layers", arch)
 	}
 	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
 		if byName[n] != nil {
@@ -182,11 +182,22 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 			want{p + "attn_k_norm.weight", []int64{int64(c.HeadDim)}, true},
 			want{p + "attn_output.weight", []int64{E, int64(c.Heads * c.ValueDim)}, false},
 			want{p + "ffn_norm.weight", []int64{E}, false},
-			want{p + "ffn_gate.weight", []int64{FF, E}, false},
-			want{p + "ffn_up.weight", []int64{FF, E}, false},
-			want{p + "ffn_down.weight", []int64{E, FF}, false},
 			want{p + "post_attention_norm.weight", []int64{E}, true},
 			want{p + "post_ffw_norm.weight", []int64{E}, true})
+		experts := []string{""}
+		if c.Experts > 0 {
+			ws = append(ws, want{p + "ffn_gate_inp.weight", []int64{int64(c.Experts), E}, false})
+			experts = experts[:0]
+			for e := range c.Experts {
+				experts = append(experts, "."+strconv.Itoa(e))
+			}
+		}
+		for _, e := range experts {
+			ws = append(ws,
+				want{p + "ffn_gate" + e + ".weight", []int64{FF, E}, false},
+				want{p + "ffn_up" + e + ".weight", []int64{FF, E}, false},
+				want{p + "ffn_down" + e + ".weight", []int64{E, FF}, false})
+		}
 	}
 	for _, w := range ws {
 		t := ts[w.name]
@@ -203,9 +214,10 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 	return nil
 }
 
-// splitFused replaces phi3's fused projections by views of their rows: attn_qkv by
-// attn_q, attn_k and attn_v, and ffn_up holding gate and up stacked by ffn_gate and
-// ffn_up.
+// splitFused replaces stacked matrices by views of their rows: phi3's attn_qkv by
+// attn_q, attn_k and attn_v, and its ffn_up holding gate and up stacked by ffn_gate
+// and ffn_up; the experts' ffn_{gate,up,down}_exps [n, rows, cols] by
+// ffn_{gate,up,down}.<e>.
 func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
 	E, FF := int64(c.Embed), int64(c.FF)
 	qDim, kDim, vDim := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim), int64(c.KVHeads*c.ValueDim)
@@ -216,6 +228,31 @@ func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
 				return err
 			}
 			delete(ts, p+"attn_qkv.weight")
+		}
+		for _, part := range []struct {
+			name       string
+			rows, cols int64
+		}{{"ffn_gate", FF, E}, {"ffn_up", FF, E}, {"ffn_down", E, FF}} {
+			t := ts[p+part.name+"_exps.weight"]
+			if t == nil || c.Experts == 0 {
+				continue
+			}
+			n := int64(c.Experts)
+			if len(t.Shape) != 3 || t.Shape[0] != n || t.Shape[1] != part.rows || t.Shape[2] != part.cols {
+				return formatf("tensor %s has shape %v, want [%d %d %d]", t.Name, t.Shape, n, part.rows, part.cols)
+			}
+			names := make([]string, n)
+			rows := make([]int64, n)
+			for e := range names {
+				names[e], rows[e] = fmt.Sprintf("%s%s.%d.weight", p, part.name, e), part.rows
+			}
+			flat, err := tensor.New(t.Name, t.DType, tensor.Shape{n * part.rows, part.cols}, t.Data)
+			if err != nil {
+				return formatf("tensor %s: %v", t.Name, err)
+			}
+			if err := splitRows(flat, part.cols, ts, names, rows); err != nil {
+				return err
+			}
 		}
 		if t := ts[p+"ffn_up.weight"]; t != nil && ts[p+"ffn_gate.weight"] == nil && len(t.Shape) == 2 && t.Shape[0] == 2*FF {
 			if err := splitRows(t, E, ts, []string{p + "ffn_gate.weight", p + "ffn_up.weight"}, []int64{FF, FF}); err != nil {
@@ -557,19 +594,58 @@ func (x *exporter) layer(il int, h string) string {
 	}
 	h = x.op("Add", "resid", []string{h, o})
 	n = x.rmsNorm(h, p+"ffn_norm.weight", c.Embed)
-	gate := x.linear(n, p+"ffn_gate.weight", c.FF, c.Embed, "")
-	up := x.linear(n, p+"ffn_up.weight", c.FF, c.Embed, "")
+	var down string
+	if c.Experts > 0 {
+		down = x.moe(n, p)
+	} else {
+		down = x.ffn(n, p, "")
+	}
+	if has("post_ffw_norm.weight") {
+		down = x.rmsNorm(down, p+"post_ffw_norm.weight", c.Embed)
+	}
+	return x.op("Add", "resid", []string{h, down})
+}
+
+// ffn is down(act(gate n) * up n) with the weights p+"ffn_gate"+e+".weight" ...
+func (x *exporter) ffn(n, p, e string) string {
+	c := x.cfg
+	gate := x.linear(n, p+"ffn_gate"+e+".weight", c.FF, c.Embed, "")
+	up := x.linear(n, p+"ffn_up"+e+".weight", c.FF, c.Embed, "")
 	var act string
 	if c.GELU {
 		act = x.gelu(gate)
 	} else {
 		act = x.op("Mul", "silu", []string{gate, x.op("Sigmoid", "sig", []string{gate})})
 	}
-	down := x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down.weight", c.Embed, c.FF, "")
-	if has("post_ffw_norm.weight") {
-		down = x.rmsNorm(down, p+"post_ffw_norm.weight", c.Embed)
+	return x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down"+e+".weight", c.Embed, c.FF, "")
+}
+
+// moe is a mixture-of-experts feed-forward (mixtral): softmax over the router's
+// logits, the top ExpertsUsed probabilities renormalized to sum to 1 and scattered
+// into a dense [batch, seq, experts] weight, and the weighted sum of every expert's
+// output. Standard ONNX has no sparse dispatch: each expert runs on every token,
+// and the unselected ones are weighted 0.
+func (x *exporter) moe(n, p string) string {
+	c := x.cfg
+	probs := x.op("Softmax", "router_probs", []string{x.linear(n, p+"ffn_gate_inp.weight", c.Experts, c.Embed, "")}, graph.IntAttr("axis", -1))
+	top := x.b.OpN("TopK", "router_topk", []string{probs, x.vec(int64(c.ExpertsUsed))}, []bool{true, true},
+		graph.IntAttr("axis", -1), graph.IntAttr("largest", 1), graph.IntAttr("sorted", 1))
+	sum := x.op("ReduceSum", "router_sum", []string{top[0], x.vec(-1)}, graph.IntAttr("keepdims", 1))
+	weights := x.op("Div", "router_weights", []string{top[0], sum})
+	zeros := x.op("ConstantOfShape", "router_zeros", []string{x.op("Shape", "router_shape", []string{probs})},
+		graph.TensorAttr("value", graph.FloatTensor("", []int64{1}, []float32{0})))
+	dense := x.op("ScatterElements", "router_dense", []string{zeros, top[1], weights}, graph.IntAttr("axis", -1))
+	var acc string
+	for e := range c.Experts {
+		w := x.op("Slice", "expert_weight", []string{dense, x.vec(int64(e)), x.vec(int64(e + 1)), x.vec(-1)})
+		term := x.op("Mul", "expert_out", []string{x.ffn(n, p, "."+strconv.Itoa(e)), w})
+		if acc == "" {
+			acc = term
+		} else {
+			acc = x.op("Add", "experts_sum", []string{acc, term})
+		}
 	}
-	return x.op("Add", "resid", []string{h, down})
+	return acc
 }
 
 // projection is a q/k/v projection with its optional bias; permHeads > 0 un-permutes
