@@ -394,9 +394,10 @@ func convertHF(t *testing.T, dir, name string) *refit.Model {
 	return m
 }
 
-// TestMatMulNBits exports the committed tiny llama with its matrices in GGUF block
-// types, kept as MatMulNBits, and runs it in ONNX Runtime and Refit's runtime against
-// the same model exported with dequantized float32 weights.
+// TestMatMulNBits exports the committed tiny llama and llm.py's mixtral (3-D expert
+// tensors) with their matrices in GGUF block types, kept as MatMulNBits, and runs
+// them in ONNX Runtime and Refit's runtime against the same models exported with
+// dequantized float32 weights.
 func TestMatMulNBits(t *testing.T) {
 	ort := ortRunner(t)
 	src, err := refit.Open(filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf"))
@@ -404,34 +405,45 @@ func TestMatMulNBits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	dir := t.TempDir()
-	prompt := []int64{393, 12, 250, 7, 99, 301, 45}
-	var gs []exported
-	types := []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q8_0}
-	for _, d := range types {
-		m := &refit.Model{Format: "gguf", Metadata: src.Metadata.Clone()}
-		for _, x := range src.Tensors {
-			if len(x.Shape) == 2 {
-				v, err := x.Float32s()
-				if err != nil {
-					t.Fatal(err)
-				}
-				f, err := tensor.NewF32(x.Name, x.Shape, v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if x, err = ggml.Quantize(f, d, nil, 1); err != nil {
-					t.Fatal(err)
-				}
-			}
-			m.Tensors = append(m.Tensors, x)
-		}
-		gs = append(gs, exportTo(t, m, nil, filepath.Join(dir, d.String()+"_nbits.onnx")),
-			exportTo(t, m, &onnxexport.Options{Weights: onnxexport.Float32}, filepath.Join(dir, d.String()+"_f32.onnx")))
+	dir, ref := torchModels(t)
+	sources := []struct {
+		name   string
+		m      *refit.Model
+		prompt []int64
+	}{
+		{"llama", src, []int64{393, 12, 250, 7, 99, 301, 45}},
+		{"mixtral", convertHF(t, dir, "mixtral"), ref.Models["mixtral"].Prompts[0].IDs},
 	}
-	prompts := make([][]int64, len(gs))
-	for i := range prompts {
-		prompts[i] = prompt
+	var (
+		gs      []exported
+		prompts [][]int64
+		labels  []string
+	)
+	for _, s := range sources {
+		for _, d := range []tensor.DType{tensor.Q4_0, tensor.Q4_1, tensor.Q8_0} {
+			m := &refit.Model{Format: "gguf", Metadata: s.m.Metadata.Clone()}
+			for _, x := range s.m.Tensors {
+				if len(x.Shape) >= 2 {
+					v, err := x.Float32s()
+					if err != nil {
+						t.Fatal(err)
+					}
+					f, err := tensor.NewF32(x.Name, x.Shape, v)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if x, err = ggml.Quantize(f, d, nil, 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+				m.Tensors = append(m.Tensors, x)
+			}
+			base := filepath.Join(dir, s.name+"_"+d.String())
+			gs = append(gs, exportTo(t, m, nil, base+"_nbits.onnx"),
+				exportTo(t, m, &onnxexport.Options{Weights: onnxexport.Float32}, base+"_f32.onnx"))
+			prompts = append(prompts, s.prompt, s.prompt)
+			labels = append(labels, s.name+" "+d.String())
+		}
 	}
 	for _, rt := range []struct {
 		name string
@@ -439,9 +451,9 @@ func TestMatMulNBits(t *testing.T) {
 	}{{"onnxruntime", ort}, {"refit", runRefit}} {
 		t.Run(rt.name, func(t *testing.T) {
 			full, step := prefillDecode(t, rt.run, gs, prompts)
-			for i, d := range types {
-				agree(t, d.String()+" prefill", full[2*i], f64(full[2*i+1]), 1e-4)
-				agree(t, d.String()+" decode", step[2*i], f64(step[2*i+1]), 1e-4)
+			for i, l := range labels {
+				agree(t, l+" prefill", full[2*i], f64(full[2*i+1]), 1e-4)
+				agree(t, l+" decode", step[2*i], f64(step[2*i+1]), 1e-4)
 			}
 		})
 	}
