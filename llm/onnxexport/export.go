@@ -287,15 +287,16 @@ func splitRows(t *tensor.Tensor, cols int64, ts map[string]*tensor.Tensor, names
 
 // exporter builds one graph.
 type exporter struct {
-	ctx     context.Context
-	cfg     *llm.Config
-	tensors map[string]*tensor.Tensor
-	opts    Options
-	maxPos  int
-	b       graph.Builder
-	nbits   bool             // the graph uses com.microsoft MatMulNBits
-	lazy    []*tensor.Tensor // weights computed when written
-	err     error
+	ctx      context.Context
+	cfg      *llm.Config
+	tensors  map[string]*tensor.Tensor
+	opts     Options
+	maxPos   int
+	b        graph.Builder
+	nbits    bool             // the graph uses com.microsoft MatMulNBits
+	tiedHead string           // the [embed, vocab] matrix shared by lookup and head
+	lazy     []*tensor.Tensor // weights computed when written
+	err      error
 
 	// shared values
 	cos, sin string // [batch, 1, seq, rot/2]
@@ -374,11 +375,24 @@ func (x *exporter) build() error {
 		}
 	}
 
-	emb := x.floatMatrix("token_embd.weight", c.Vocab, c.Embed, false)
+	// A tied float head and the embedding share one [embed, vocab] matrix: the lookup
+	// gathers its columns and transposes the (small) result.
+	tied := x.tensors["output.weight"] == nil
+	if _, nbits := nbitsOf(x.tensors["token_embd.weight"].DType); nbits && x.opts.Weights == Auto {
+		tied = false // the head keeps the blocks, the lookup needs floats
+	}
+	var h string
+	if tied {
+		x.tiedHead = x.floatMatrix("token_embd.weight", c.Vocab, c.Embed, true)
+		cols := x.op("Gather", "embed_cols", []string{x.tiedHead, "input_ids"}, graph.IntAttr("axis", 1))
+		h = x.op("Transpose", "embed", []string{cols}, graph.IntsAttr("perm", []int64{1, 2, 0}))
+	} else {
+		emb := x.floatMatrix("token_embd.weight", c.Vocab, c.Embed, false)
+		h = x.op("Gather", "embed", []string{emb, "input_ids"}, graph.IntAttr("axis", 0))
+	}
 	if x.err != nil {
 		return x.err
 	}
-	h := x.op("Gather", "embed", []string{emb, "input_ids"}, graph.IntAttr("axis", 0))
 	if c.EmbedScale != 1 {
 		h = x.op("Mul", "embed_scaled", []string{h, x.floatScalar("embed_scale", c.EmbedScale)})
 	}
@@ -398,10 +412,18 @@ func (x *exporter) build() error {
 	if x.tensors[head] == nil {
 		head = "token_embd.weight" // tied embeddings
 	}
+	out := "logits"
 	if c.FinalSoftcap > 0 {
-		x.softcap(x.linear(h, head, c.Vocab, c.Embed, ""), c.FinalSoftcap, "logits")
+		out = ""
+	}
+	if x.tiedHead != "" {
+		out = x.b.Names.Fresh(or(out, "lm_head"))
+		x.b.Node("MatMul", out, []string{h, x.tiedHead}, []string{out})
 	} else {
-		x.linear(h, head, c.Vocab, c.Embed, "logits")
+		out = x.linear(h, head, c.Vocab, c.Embed, out)
+	}
+	if c.FinalSoftcap > 0 {
+		x.softcap(out, c.FinalSoftcap, "logits")
 	}
 	return x.err
 }
@@ -416,6 +438,14 @@ func (x *exporter) model() *onnxpb.ModelProto {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// or is a unless it is empty, else b.
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
 
 // rotary makes the cos and sin of every (position, rotary pair), gathered by
 // position_ids into [batch, 1, seq, rot/2]. The tables are computed here in float64:
