@@ -155,13 +155,14 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		return true, err
 	}
 	res.Bytes = po.Size()
-	// Running the graph holds its weights (float32 as written) and activations: past
-	// the memory budget the check is skipped, the output kept, and the reason said.
+	// Running the graph holds its weights about three times (the loaded model, the
+	// runtime's packed matrices, activations; measured 1.5 GiB for 520 MiB): past the
+	// memory budget the check is skipped, the output kept, and the reason said.
 	budget := e.maxMemory.runtimeBytes()
 	if budget == 0 {
 		budget = refit.DefaultMaxMemory()
 	}
-	if need := res.Bytes + res.Bytes/4; !o.noVerify && need > budget {
+	if need := 3 * res.Bytes; !o.noVerify && need > budget {
 		res.VerifySkipped = fmt.Sprintf("running the graph needs about %s, more than the memory budget %s (--max-memory)", humanBytes(need), humanBytes(budget))
 	} else if !o.noVerify {
 		phaseStarted("verify")
