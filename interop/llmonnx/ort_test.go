@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/graph/half"
@@ -616,4 +617,74 @@ for p in sys.argv[1:]:
     onnx.checker.check_model(p, full_check=True)
 `
 	testtool.RunPython(t, script, paths...)
+}
+
+// TestGreedyORT generates ten tokens greedily in ONNX Runtime, each decode step
+// feeding the previous presents back, and checks every step's logits against
+// package llm's forward pass over the same tokens (the committed tiny llama with
+// float32 weights).
+func TestGreedyORT(t *testing.T) {
+	ort := ortRunner(t)
+	src, err := refit.Open(filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	m := &refit.Model{Format: "gguf", Metadata: src.Metadata.Clone()}
+	for _, x := range src.Tensors {
+		v, err := x.Float32s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x, err = tensor.NewF32(x.Name, x.Shape, v); err != nil {
+			t.Fatal(err)
+		}
+		m.Tensors = append(m.Tensors, x)
+	}
+	var buf bytes.Buffer
+	if err := gguf.Encode(&buf, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	lm, err := llm.Load(bytes.NewReader(buf.Bytes()), int64(buf.Len()), &llm.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const steps = 10
+	prompt := []int64{393, 12, 250, 7}
+	s, err := lm.NewSession(len(prompt) + steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := exportTo(t, m, nil, filepath.Join(t.TempDir(), "m.onnx"))
+	argmax := func(v []float32) int64 {
+		best := 0
+		for i, x := range v {
+			if x > v[best] {
+				best = i
+			}
+		}
+		return int64(best)
+	}
+	ids, past, pastLen := prompt, feed(nil), 0
+	var generated []int64
+	for step := range steps {
+		out := ort(t, []job{{g.path, g.inputs(t, ids, past, pastLen)}})[0]
+		got := g.lastLogits(t, out)
+		want := make([]float32, lm.Config.Vocab)
+		ids32 := make([]int32, len(ids))
+		for i, id := range ids {
+			ids32[i] = int32(id)
+		}
+		if err := s.Forward(context.Background(), ids32, len(ids)-1, want); err != nil {
+			t.Fatal(err)
+		}
+		agree(t, fmt.Sprintf("step %d (cache of %d)", step, pastLen), got, f64(want), 1e-4)
+		next := argmax(got)
+		if w := argmax(want); w != next {
+			t.Errorf("step %d: ONNX Runtime picks token %d, llm %d", step, next, w)
+		}
+		generated = append(generated, next)
+		past, pastLen, ids = out, pastLen+len(ids), []int64{next}
+	}
+	t.Logf("generated %v", generated)
 }
