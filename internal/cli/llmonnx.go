@@ -16,7 +16,6 @@ import (
 	"github.com/refit-ml/refit/graph/half"
 	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/llm/onnxexport"
-	"github.com/refit-ml/refit/quant/onnxq"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -74,10 +73,11 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 	halfType, bits := tensor.Invalid, 0
 	switch strings.ToLower(o.dtype) {
 	case "int4", "q4":
-		bits = 4
+		bits, opts.Weights = 4, onnxexport.Int4
 	case "int8", "q8":
-		bits = 8
+		bits, opts.Weights = 8, onnxexport.Int8
 	}
+	opts.Threads = e.threads
 	if o.dtype != "" && bits == 0 {
 		d, err := parseCastType("--dtype", o.dtype)
 		if err != nil {
@@ -106,20 +106,7 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 			}
 			return hm, fmt.Sprintf("%v: %d initializers converted, %d Casts inserted", halfType, rep.Initializers, rep.Casts), nil
 		})
-	case bits > 0:
-		return true, llmInMemory(e, in, out, om, o, func(mp *onnxpb.ModelProto) (*onnxpb.ModelProto, string, error) {
-			qm, _, err := onnxq.Quantize(e.ctx, mp, &onnxq.Options{Method: onnxq.WeightOnly, Bits: bits, GroupSize: nbitsGroup, Threads: e.threads}, nil)
-			if err != nil {
-				return nil, "", err
-			}
-			n := 0
-			for _, node := range qm.GetGraph().GetNode() {
-				if node.GetOpType() == "MatMulNBits" {
-					n++
-				}
-			}
-			return qm, fmt.Sprintf("%d MatMulNBits of %d bits in blocks of %d (round to nearest)", n, bits, nbitsGroup), nil
-		})
+
 	}
 	mp := om.Source.(*onnx.Source).Proto()
 	res := &llmONNXResult{Input: in, Output: out, From: from, Architecture: m.Metadata.String("general.architecture"),
@@ -199,12 +186,8 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 	return true, nil
 }
 
-// nbitsGroup is the block length of matrices quantized afresh (ONNX Runtime GenAI's
-// default, and GGUF's legacy blocks).
-const nbitsGroup = 32
-
-// llmInMemory writes an exported LLM after a whole-graph rewrite (to half precision,
-// or weight-only quantization), checked as llmToONNX checks float32 graphs. The
+// llmInMemory writes an exported LLM after a whole-graph rewrite (to half precision),
+// checked as llmToONNX checks float32 graphs. The
 // float32 graph is built in memory, so it must stay under 2 GiB.
 func llmInMemory(e *env, in, out string, om *refit.Model, o *convertOptions, rewrite func(*onnxpb.ModelProto) (*onnxpb.ModelProto, string, error)) error {
 	var buf bytes.Buffer

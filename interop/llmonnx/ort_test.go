@@ -460,9 +460,10 @@ func TestMatMulNBits(t *testing.T) {
 	}
 }
 
-// TestInt4 quantizes exported graphs afresh to 4- and 8-bit MatMulNBits (package
-// quant/onnxq, as convert --dtype int4/int8 does) and checks that ONNX Runtime and
-// Refit's runtime agree on them, and that they stay close to torch.
+// TestInt4 exports graphs with every matrix quantized afresh to 4- and 8-bit
+// MatMulNBits (Weights Int4/Int8, as convert --dtype int4/int8 does) and checks that
+// they equal quant/onnxq's weight-only quantization of the float32 graph, that ONNX
+// Runtime and Refit's runtime agree on them, and that they stay close to torch.
 func TestInt4(t *testing.T) {
 	ort := ortRunner(t)
 	dir, ref := torchModels(t)
@@ -470,10 +471,11 @@ func TestInt4(t *testing.T) {
 		gs      []exported
 		prompts [][]int64
 		want    [][]float64
+		minCos  []float64
 	)
-	var minCos []float64
 	for _, name := range []string{"llama", "qwen2"} {
-		g := exportTo(t, convertHF(t, dir, name), nil, filepath.Join(dir, name+"_f32.onnx"))
+		m := convertHF(t, dir, name)
+		f32 := exportTo(t, m, nil, filepath.Join(dir, name+"_f32.onnx"))
 		mp, err := onnx.Load(refit.DirFS(dir), name+"_f32.onnx")
 		if err != nil {
 			t.Fatal(err)
@@ -481,24 +483,30 @@ func TestInt4(t *testing.T) {
 		// 4-bit round to nearest moves a random-weight model's logits a lot (its
 		// weights have no structure to keep); 8 bits must keep them.
 		for _, q := range []struct {
+			w    onnxexport.Weights
 			bits int
 			cos  float64
-		}{{4, 0.8}, {8, 0.998}} {
+		}{{onnxexport.Int4, 4, 0.8}, {onnxexport.Int8, 8, 0.998}} {
+			g := exportTo(t, m, &onnxexport.Options{Weights: q.w}, filepath.Join(dir, fmt.Sprintf("%s_int%d.onnx", name, q.bits)))
 			qm, _, err := onnxq.Quantize(context.Background(), mp, &onnxq.Options{Method: onnxq.WeightOnly, Bits: q.bits, GroupSize: 32}, nil)
 			if err != nil {
 				t.Fatalf("onnxq.Quantize = %v", err)
 			}
-			g.path = filepath.Join(dir, fmt.Sprintf("%s_int%d.onnx", name, q.bits))
-			if err := onnx.WriteModelFile(g.path, qm, nil); err != nil {
+			viaQ := f32
+			viaQ.path = filepath.Join(dir, fmt.Sprintf("%s_onnxq%d.onnx", name, q.bits))
+			if err := onnx.WriteModelFile(viaQ.path, qm, nil); err != nil {
 				t.Fatal(err)
 			}
 			p := ref.Models[name].Prompts[0]
-			gs, prompts, want = append(gs, g), append(prompts, p.IDs), append(want, p.Logits)
-			minCos = append(minCos, q.cos)
+			gs, prompts, want = append(gs, g, viaQ), append(prompts, p.IDs, p.IDs), append(want, p.Logits, p.Logits)
+			minCos = append(minCos, q.cos, q.cos)
 		}
 	}
 	ortFull, ortStep := prefillDecode(t, ort, gs, prompts)
 	full, step := prefillDecode(t, runRefit, gs, prompts)
+	for i := 0; i < len(gs); i += 2 {
+		agree(t, fmt.Sprintf("%s vs quant/onnxq", gs[i].path), ortStep[i], f64(ortStep[i+1]), 1e-5)
+	}
 	for i := range gs {
 		agree(t, fmt.Sprintf("%s: Refit vs ONNX Runtime prefill", gs[i].path), full[i], f64(ortFull[i]), 1e-4)
 		agree(t, fmt.Sprintf("%s: Refit vs ONNX Runtime decode", gs[i].path), step[i], f64(ortStep[i]), 1e-4)

@@ -30,6 +30,12 @@ const (
 	Auto Weights = iota
 	// Float32 stores every weight as float32, dequantizing block types.
 	Float32
+	// Int4 quantizes every matrix but the token embedding afresh to 4-bit
+	// MatMulNBits in blocks of 32, rounding to nearest as quant/onnxq does (zero
+	// points, asymmetric); GGUF Q4_0 and Q4_1 blocks are kept as they are.
+	Int4
+	// Int8 is Int4 with 8 bits; GGUF Q4_0, Q4_1 and Q8_0 blocks are kept.
+	Int8
 )
 
 func (w Weights) String() string {
@@ -38,6 +44,10 @@ func (w Weights) String() string {
 		return "auto"
 	case Float32:
 		return "f32"
+	case Int4:
+		return "int4"
+	case Int8:
+		return "int8"
 	}
 	return "Weights(" + strconv.Itoa(int(w)) + ")"
 }
@@ -45,6 +55,9 @@ func (w Weights) String() string {
 // Options configure Export. The zero value means defaults.
 type Options struct {
 	Weights Weights
+	// Threads bounds the goroutines quantizing one matrix (Int4, Int8); <= 0 means
+	// GOMAXPROCS. The output does not depend on it.
+	Threads int
 	// MaxPositions caps the rotary tables (and so the longest sequence the graph
 	// accepts); 0 means the model's context length, or 4096 when it has none.
 	MaxPositions int
@@ -378,8 +391,8 @@ func (x *exporter) build() error {
 	// A tied float head and the embedding share one [embed, vocab] matrix: the lookup
 	// gathers its columns and transposes the (small) result.
 	tied := x.tensors["output.weight"] == nil
-	if _, nbits := nbitsOf(x.tensors["token_embd.weight"].DType); nbits && x.opts.Weights == Auto {
-		tied = false // the head keeps the blocks, the lookup needs floats
+	if x.keepsBlocks(x.tensors["token_embd.weight"].DType) || x.opts.Weights == Int4 || x.opts.Weights == Int8 {
+		tied = false // the head is quantized, the lookup needs floats
 	}
 	var h string
 	if tied {

@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/refit-ml/refit/arch"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
+	"github.com/refit-ml/refit/quant/onnxq"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -123,15 +125,101 @@ func (x *exporter) linearPerm(in, name string, rows, cols int, out string, permH
 	if out == "" {
 		out = x.b.Names.Fresh(shortName(name))
 	}
-	if x.opts.Weights == Auto {
-		if nb, ok := nbitsOf(t.DType); ok {
-			x.matmulNBits(in, t, rows, cols, out, nb)
-			return out
-		}
+	if x.keepsBlocks(t.DType) {
+		nb, _ := nbitsOf(t.DType)
+		x.matmulNBits(in, t, rows, cols, out, nb)
+		return out
+	}
+	switch x.opts.Weights {
+	case Int4:
+		x.quantizeNBits(in, t, rows, cols, out, 4)
+		return out
+	case Int8:
+		x.quantizeNBits(in, t, rows, cols, out, 8)
+		return out
 	}
 	w := x.floatInit(t, rows, cols, true)
 	x.b.Node("MatMul", out, []string{in, w}, []string{out})
 	return out
+}
+
+// keepsBlocks reports whether a matrix of GGUF type d becomes MatMulNBits as it is.
+func (x *exporter) keepsBlocks(d tensor.DType) bool {
+	l, ok := nbitsOf(d)
+	switch x.opts.Weights {
+	case Auto, Int8:
+		return ok
+	case Int4:
+		return ok && l.bits == 4
+	}
+	return false
+}
+
+// freshGroup is the block length of matrices quantized afresh (GGUF's legacy blocks,
+// and ONNX Runtime GenAI's default).
+const freshGroup = 32
+
+// quantizeNBits writes W as MatMulNBits quantized afresh (onnxq.MatMulNBits). The
+// three inputs are computed together when the encoder pulls the first and kept until
+// it has pulled all three.
+func (x *exporter) quantizeNBits(in string, t *tensor.Tensor, rows, cols int, out string, bits int) {
+	if cols%freshGroup != 0 {
+		// MatMulNBits pads a partial last block; float weights keep it simple.
+		w := x.floatInit(t, rows, cols, true)
+		x.b.Node("MatMul", out, []string{in, w}, []string{out})
+		return
+	}
+	blocks := cols / freshGroup
+	c := &partCache{compute: func() ([3][]byte, error) {
+		v, err := t.Float32s()
+		if err != nil {
+			return [3][]byte{}, err
+		}
+		b, scales, zp, err := onnxq.MatMulNBits(v, rows, cols, freshGroup, bits, false, x.opts.Threads)
+		if err != nil {
+			return [3][]byte{}, err
+		}
+		sb := make([]byte, 4*len(scales))
+		for i, f := range scales {
+			binary.LittleEndian.PutUint32(sb[4*i:], math.Float32bits(f))
+		}
+		return [3][]byte{b, sb, zp}, nil
+	}}
+	bName := x.lazyInit(t.Name+"_q"+strconv.Itoa(bits), tensor.U8, []int64{int64(rows), int64(blocks), int64(freshGroup * bits / 8)}, c.part(0))
+	sName := x.lazyInit(t.Name+"_scales", tensor.F32, []int64{int64(rows * blocks)}, c.part(1))
+	zName := x.lazyInit(t.Name+"_zero_points", tensor.U8, []int64{int64(rows * ((blocks*bits + 7) / 8))}, c.part(2))
+	n := x.b.Node("MatMulNBits", out, []string{in, bName, sName, zName}, []string{out},
+		graph.IntAttr("K", int64(cols)), graph.IntAttr("N", int64(rows)), graph.IntAttr("bits", int64(bits)),
+		graph.IntAttr("block_size", freshGroup), graph.IntAttr("accuracy_level", 0))
+	graph.SetDomain(n, "com.microsoft")
+	x.nbits = true
+}
+
+// partCache shares one computation among the lazy parts of a weight: the first part
+// pulled computes all; each part is dropped once taken, and taken again it is
+// recomputed.
+type partCache struct {
+	mu      sync.Mutex
+	parts   [3][]byte
+	have    [3]bool
+	compute func() ([3][]byte, error)
+}
+
+func (c *partCache) part(i int) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.have[i] {
+			p, err := c.compute()
+			if err != nil {
+				return nil, err
+			}
+			c.parts, c.have = p, [3]bool{true, true, true}
+		}
+		b := c.parts[i]
+		c.parts[i], c.have[i] = nil, false
+		return b, nil
+	}
 }
 
 // shortName is a weight's name without ".weight", for the product's value.
