@@ -540,9 +540,11 @@ func (x *exporter) mask() {
 	x.keyRow = x.op("Unsqueeze", "key_row", []string{keys, x.vec(0)})
 	x.queryCol = x.op("Unsqueeze", "query_col", []string{queries, x.vec(1)})
 	causal := x.op("LessOrEqual", "causal", []string{x.keyRow, x.queryCol})
-	padAxes := x.vec(1, 2)
+	var padAxes string
 	if x.grouped() {
 		padAxes = x.vec(1, 2, 3)
+	} else {
+		padAxes = x.vec(1, 2)
 	}
 	pad := x.op("Unsqueeze", "padding", []string{
 		x.op("Cast", "mask_bool", []string{"attention_mask"}, graph.IntAttr("to", elemBool)), padAxes})

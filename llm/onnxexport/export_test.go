@@ -387,3 +387,28 @@ func TestQ4_1ConstantBlocks(t *testing.T) {
 	agree(t, "prefill", gotP, wantP, 1e-5)
 	agree(t, "decode", gotS, wantS, 1e-5)
 }
+
+// TestEveryInitializerUsed checks that the graph carries no initializer no node
+// reads (ONNX Runtime warns about them).
+func TestEveryInitializerUsed(t *testing.T) {
+	for _, arch := range []string{"llama", "gemma2"} {
+		m := withTypes(t, fixtureModel(t), tensor.F32)
+		if arch == "gemma2" {
+			m = asGemma2(t, 3)
+		}
+		for _, w := range []Weights{Auto, Int4} {
+			mp := export(t, m, &Options{Weights: w})
+			used := map[string]bool{}
+			for _, n := range mp.GetGraph().GetNode() {
+				for _, in := range n.GetInput() {
+					used[in] = true
+				}
+			}
+			for _, tp := range mp.GetGraph().GetInitializer() {
+				if !used[tp.GetName()] {
+					t.Errorf("%s %v: initializer %s is not used", arch, w, tp.GetName())
+				}
+			}
+		}
+	}
+}
