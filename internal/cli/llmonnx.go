@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing/fstest"
 
@@ -26,6 +27,7 @@ type llmONNXResult struct {
 	From          string   `json:"from"`
 	Architecture  string   `json:"architecture"`
 	Layout        string   `json:"layout"`
+	MaxPositions  int      `json:"max_positions"`
 	Weights       string   `json:"weights"`
 	Nodes         int      `json:"nodes"`
 	Initializers  int      `json:"initializers"`
@@ -109,8 +111,9 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 
 	}
 	mp := om.Source.(*onnx.Source).Proto()
+	maxPos, _ := strconv.Atoi(om.Metadata.String("refit.llm.max_positions"))
 	res := &llmONNXResult{Input: in, Output: out, From: from, Architecture: m.Metadata.String("general.architecture"),
-		Layout: onnxexport.Layout, Weights: opts.Weights.String(), Nodes: len(mp.GetGraph().GetNode()),
+		Layout: onnxexport.Layout, MaxPositions: maxPos, Weights: opts.Weights.String(), Nodes: len(mp.GetGraph().GetNode()),
 		Initializers: len(mp.GetGraph().GetInitializer())}
 	for _, n := range mp.GetGraph().GetNode() {
 		if n.GetOpType() == "MatMulNBits" {
@@ -175,7 +178,7 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 	w := e.stdout
 	fmt.Fprintf(w, "%s (%s %s) -> %s (onnx, %s weights, %d MatMulNBits): %d nodes, %d initializers, %s written\n",
 		in, from, res.Architecture, out, res.Weights, res.MatMulNBits, res.Nodes, res.Initializers, humanBytes(res.Bytes))
-	fmt.Fprintf(w, "layout: %s\n", res.Layout)
+	fmt.Fprintf(w, "layout: %s; positions up to %d\n", res.Layout, res.MaxPositions)
 	if res.Verified {
 		fmt.Fprintf(w, "verified: runs in Refit's runtime; a token decoded from the cache matches a full prefill (max abs diff %.3g, logit scale %.3g)\n", res.MaxAbs, res.LogitScale)
 	} else if res.VerifySkipped != "" {

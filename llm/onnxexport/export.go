@@ -59,7 +59,9 @@ type Options struct {
 	// GOMAXPROCS. The output does not depend on it.
 	Threads int
 	// MaxPositions caps the rotary tables (and so the longest sequence the graph
-	// accepts); 0 means the model's context length, or 4096 when it has none.
+	// accepts); 0 means the model's context length (4096 when it has none), cut to
+	// what tables of 2^25 values hold. The result's metadata names it
+	// (refit.llm.max_positions).
 	MaxPositions int
 }
 
@@ -144,7 +146,10 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 		return nil, unsupportedf("%d positions (at most %d)", maxPos, 1<<20)
 	}
 	if int64(maxPos)*int64(cfg.RopeDims/2) > maxTable {
-		return nil, unsupportedf("rotary tables of %d positions x %d angles (at most %d values)", maxPos, cfg.RopeDims/2, maxTable)
+		if o.MaxPositions > 0 {
+			return nil, unsupportedf("rotary tables of %d positions x %d angles (at most %d values)", maxPos, cfg.RopeDims/2, maxTable)
+		}
+		maxPos = maxTable / (cfg.RopeDims / 2) // a context longer than the tables hold
 	}
 	if err := splitFused(cfg, byName); err != nil {
 		return nil, err
@@ -162,6 +167,7 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 	}
 	out.Metadata.Set("refit.llm.architecture", arch)
 	out.Metadata.Set("refit.llm.layout", "optimum-decoder-with-past")
+	out.Metadata.Set("refit.llm.max_positions", strconv.Itoa(maxPos))
 	return out, nil
 }
 
