@@ -57,7 +57,7 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		if !hf.IsHFFolder(fsys) {
 			return false, nil
 		}
-		if m, err = hf.ConvertHF(e.ctx, fsys, &hf.ConvertOptions{DType: tensor.F32}); err != nil {
+		if m, err = hf.ConvertHF(e.ctx, fsys, &hf.ConvertOptions{DType: tensor.F32, NoTokenizer: true}); err != nil {
 			return true, err
 		}
 		from = hfFormat
