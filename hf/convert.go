@@ -25,6 +25,9 @@ type ConvertOptions struct {
 	Name string
 	// Pre overrides the tokenizer's detected pre-tokenizer name.
 	Pre string
+	// NoTokenizer leaves the tokenizer out (no tokenizer.* metadata), for outputs
+	// that carry none, such as ONNX graphs; the folder then needs no tokenizer files.
+	NoTokenizer bool
 }
 
 // GGUF general.file_type values (llama_ftype) for the float outputs.
@@ -102,14 +105,16 @@ func ConvertHF(ctx context.Context, fsys fs.FS, opts *ConvertOptions) (*refit.Mo
 	if err != nil {
 		return nil, err
 	}
-	vocab, err := tokenizer.Load(fsys, &tokenizer.Options{VocabSize: int(vocabSize), Pre: opts.Pre})
-	if err != nil {
-		return nil, err
+	if !opts.NoTokenizer {
+		vocab, err := tokenizer.Load(fsys, &tokenizer.Options{VocabSize: int(vocabSize), Pre: opts.Pre})
+		if err != nil {
+			return nil, err
+		}
+		if vocabSize > 0 && len(vocab.Tokens) != int(vocabSize) {
+			return nil, errorf("tokenizer has %d tokens, config.json vocab_size is %d", len(vocab.Tokens), vocabSize)
+		}
+		vocab.Metadata(&md)
 	}
-	if vocabSize > 0 && len(vocab.Tokens) != int(vocabSize) {
-		return nil, errorf("tokenizer has %d tokens, config.json vocab_size is %d", len(vocab.Tokens), vocabSize)
-	}
-	vocab.Metadata(&md)
 
 	src, err := openWeights(fsys)
 	if err != nil {

@@ -63,7 +63,12 @@ re-opened with the target format's reader and checked tensor by tensor - names, 
 shapes, and the CRC-32 of every tensor's re-read bytes against the CRC-32 of the bytes
 that were to be written (the source's bytes, or a cast's bytes as they were produced;
 a cast's error against the source is measured on those same bytes) - and only then
-renamed into place.`,
+renamed into place.
+
+A decoder LLM (a Hugging Face folder or a GGUF file) written as .onnx becomes a graph
+with a key/value cache in the Transformers.js / Optimum layout; --dtype f32, f16, bf16,
+int4 or int8 choose its weights (default: float32, GGUF Q4_0/Q4_1/Q8_0 kept as
+MatMulNBits), and it is checked by running it in Refit's runtime.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return runWithReport(e, o.report, o.force, &o.rep, cardReport("convert", "refit convert", a[0], a[1]),
@@ -113,6 +118,9 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	folder := enc.Folder || (o.shardSize != "" && filepath.Ext(out) == "")
 	if !folder {
 		eo.Name = filepath.Base(out)
+	}
+	if done, err := llmToONNX(e, in, out, enc, o); done {
+		return err
 	}
 	src, converted, err := openSource(e, in, enc, o)
 	if err != nil {
