@@ -90,6 +90,9 @@ or a folder of <input>.npy files.`,
 			}
 			if route == routeGGUF { // GGUF files and Hugging Face folders: llama.cpp-style quantization
 				f.gguf.AsJSON, f.gguf.Force = f.asJSON, f.force
+				if f.gguf.Shard != "" {
+					return runQuantizeGGUFShard(e, a[0], a[1], &f.gguf, f.eval)
+				}
 				if f.eval != "" || strings.Contains(f.gguf.FileType, ",") { // --eval TEXT, several types
 					return runQuantizeGGUFEval(e, a[0], a[1], &f.gguf, f.eval, f.llmEval)
 				}

@@ -37,6 +37,7 @@ type ggufQuantOptions struct {
 	OutputType    string
 	EmbeddingType string
 	NoVerify      bool
+	Shard         string // --shard i/N: write part i of N (quantize_shard.go)
 
 	AsJSON, Force bool
 }
@@ -55,6 +56,7 @@ func (o *ggufQuantOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.OutputType, "output-tensor-type", "", "GGUF/HF: type for output.weight")
 	f.StringVar(&o.EmbeddingType, "token-embedding-type", "", "GGUF/HF: type for token_embd.weight")
 	f.BoolVar(&o.NoVerify, "no-verify", false, "GGUF/HF: skip re-reading and measuring the output")
+	f.StringVar(&o.Shard, "shard", "", "GGUF/HF: quantize only part INDEX/COUNT of the tensors into the part file OUT; join the parts with refit gguf-concat")
 }
 
 func (o *ggufQuantOptions) planOptions() (ggml.FileType, *plan.Options, error) {

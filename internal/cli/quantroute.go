@@ -23,7 +23,7 @@ const (
 // onnxOnlyFlags and ggufOnlyFlags are the flags that mean something to one route only.
 var (
 	onnxOnlyFlags = []string{"method", "format", "calib", "calibration", "bits", "group-size", "algo", "per-channel", "op-types", "exclude"}
-	ggufOnlyFlags = []string{"type", "imatrix", "tensor-type", "keep", "dry-run", "allow-fallback", "pure", "leave-output-tensor", "allow-requantize", "output-tensor-type", "token-embedding-type", "eval-ctx", "eval-chunks"}
+	ggufOnlyFlags = []string{"type", "imatrix", "tensor-type", "keep", "dry-run", "allow-fallback", "pure", "leave-output-tensor", "allow-requantize", "output-tensor-type", "token-embedding-type", "eval-ctx", "eval-chunks", "shard"}
 )
 
 // routeQuantize decides from the input itself (not only its name) which quantizer
