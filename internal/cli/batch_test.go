@@ -339,3 +339,24 @@ func TestBatchInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchShardFromEnv runs a batch as a Kubernetes Indexed Job pod and as a Slurm
+// array task would: the shard comes from the environment.
+func TestBatchShardFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	jobs, _ := batchZoo(t, dir, 5)
+	t.Setenv(envK8sIndex, "1")
+	t.Setenv(envShards, "2")
+	rep := batchRun(t, jobs)
+	if got := statuses(rep); fmt.Sprint(got) != fmt.Sprint(map[int]string{1: "done", 3: "done"}) || rep.Source != "kubernetes" {
+		t.Errorf("Indexed Job pod 1 of 2 ran %v (%s)", got, rep.Source)
+	}
+	t.Setenv(envK8sIndex, "")
+	t.Setenv(envSlurmID, "7")
+	t.Setenv(envSlurmMin, "5")
+	t.Setenv(envSlurmCount, "3")
+	rep = batchRun(t, jobs)
+	if got := statuses(rep); fmt.Sprint(got) != fmt.Sprint(map[int]string{2: "done"}) || rep.Source != "slurm" {
+		t.Errorf("Slurm task 7 of 5-7 ran %v (%s)", got, rep.Source)
+	}
+}
