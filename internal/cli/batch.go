@@ -23,12 +23,13 @@ const batchLong = `Batch runs the commands listed in JOBS.jsonl, one JSON object
   {"cmd": "convert", "args": ["in.pt", "out.safetensors", "--dtype", "f16"]}
   {"cmd": "quantize", "args": ["llama.gguf", "llama-q4.gguf", "--type", "Q4_K_M"], "inputs": ["llama.imatrix"]}
 
-"cmd" is one of convert, quantize, prune, optimize, distill; "args" are its
+"cmd" is one of convert, quantize, prune, optimize, distill, gguf-concat; "args" are its
 arguments as on the command line. The output is OUT (the last argument; distill's
 --out); the inputs are the other arguments that are not flags, plus the optional
 "inputs" list (files named in flags, such as --imatrix). Paths are relative to the
 working directory. Blank lines and lines starting with # are skipped. Jobs are
-numbered from 0 in file order.
+numbered from 0 in file order. Jobs are independent: shards run in any order, so a
+job that reads another's output belongs in a later batch.
 
 Each job runs in this process as "refit CMD ARGS --json". When it succeeds,
 OUT.refit.json is written beside OUT (atomically, after OUT is in place): the
@@ -56,11 +57,12 @@ Exit codes: 0 every job of the shard done or skipped; 1 at least one job failed;
 
 // batchCommands are the commands a batch may run, each with how its output is named.
 var batchCommands = map[string]string{
-	"convert":  "",
-	"quantize": "",
-	"prune":    "",
-	"optimize": "",
-	"distill":  "out", // the --out flag
+	"convert":     "",
+	"gguf-concat": "",
+	"quantize":    "",
+	"prune":       "",
+	"optimize":    "",
+	"distill":     "out", // the --out flag
 }
 
 // batchJob is one line of a jobs file.

@@ -60,8 +60,8 @@ jobs file it lists every job, "missing" where no manifest exists yet and "stale"
 where the manifest is for other arguments. It reads manifests only (no hashing; a
 rerun of refit batch checks the hashes).
 
-Exit codes: 0 every job has a manifest (always, for a folder); 1 some are missing
-or stale; 64 usage error.`,
+Exit codes: 0 every job has a manifest; 1 some are missing, stale or unreadable;
+64 usage error.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			s, err := summarizeBatch(a[0], cmd.Root())
@@ -103,7 +103,9 @@ func summarizeBatch(target string, root *cobra.Command) (*batchSummary, error) {
 			}
 			m, err := parseManifest(b)
 			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+				// One bad manifest does not hide the others.
+				s.add(summaryRow{Job: -1, Status: "stale", Output: strings.TrimSuffix(path, manifestSuffix), Note: err.Error()})
+				return nil
 			}
 			s.add(manifestRow(m))
 			return nil
