@@ -439,4 +439,39 @@ func TestSlurmArrayBatch(t *testing.T) {
 			t.Errorf("task %d of the resubmission:\n%s", task, log)
 		}
 	}
+
+	// One model over three machines: a 3-task array of quantize --shard jobs, then
+	// gguf-concat as a job that depends on it, gives the local run's bytes.
+	var parts []string
+	lines = nil
+	for i := range 3 {
+		part := filepath.Join(work, "parts", fmt.Sprintf("big-q6k.part%d", i))
+		parts = append(parts, part)
+		b, _ := json.Marshal(job{"quantize", []string{big, part, "--type", "Q6_K", "--shard", fmt.Sprintf("%d/3", i), "--threads", "1"}})
+		lines = append(lines, string(b))
+	}
+	if err := os.Mkdir(filepath.Join(work, "parts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	partsJobs := filepath.Join(work, "parts.jsonl")
+	if err := os.WriteFile(partsJobs, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	array := c.run("sbatch", "--parsable", "--array=0-2", "--chdir="+work,
+		"--output="+filepath.Join(work, "parts-%A_%a.log"), "--export=ALL,REFIT="+refitBin, script, partsJobs)
+	joined := filepath.Join(work, "big-q6k-joined.gguf")
+	concat := c.run("sbatch", "--parsable", "--dependency=afterok:"+array, "--chdir="+work,
+		"--output="+filepath.Join(work, "concat-%j.log"),
+		"--wrap", refitBin+" gguf-concat "+strings.Join(parts, " ")+" "+joined)
+	c.waitJob(array)
+	c.waitJob(concat)
+	got, err := os.ReadFile(joined)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(work, "concat-"+concat+".log"))
+		c.dumpLogs()
+		t.Fatalf("the concat job wrote nothing: %v\n%s", err, log)
+	}
+	if want, _ := os.ReadFile(refs[0]); !bytes.Equal(got, want) {
+		t.Errorf("the file joined from 3 Slurm tasks' parts differs from the local Q6_K run")
+	}
 }
