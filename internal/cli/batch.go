@@ -107,6 +107,7 @@ type batchReport struct {
 	Done    int              `json:"done"`
 	Skipped int              `json:"skipped"`
 	Failed  int              `json:"failed"`
+	Pending int              `json:"pending,omitempty"` // --dry-run: jobs that would run
 }
 
 func newBatchCmd(e *env) *cobra.Command {
@@ -264,6 +265,8 @@ func runBatch(e *env, root *cobra.Command, jobsFile string, o *batchOptions) err
 			rep.Skipped++
 		case "failed":
 			rep.Failed++
+		case "pending":
+			rep.Pending++
 		}
 		rep.Jobs = append(rep.Jobs, r)
 		if !o.asJSON {
@@ -278,7 +281,11 @@ func runBatch(e *env, root *cobra.Command, jobsFile string, o *batchOptions) err
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "shard %s: %d jobs: %d done, %d skipped, %d failed\n", rep.Shard, len(rep.Jobs), rep.Done, rep.Skipped, rep.Failed)
+		if o.dryRun {
+			fmt.Fprintf(e.stdout, "shard %s: %d jobs: %d would run, %d skipped\n", rep.Shard, len(rep.Jobs), rep.Pending, rep.Skipped)
+		} else {
+			fmt.Fprintf(e.stdout, "shard %s: %d jobs: %d done, %d skipped, %d failed\n", rep.Shard, len(rep.Jobs), rep.Done, rep.Skipped, rep.Failed)
+		}
 	}
 	if rep.Failed > 0 {
 		return silentExit(ExitFailure)
@@ -324,7 +331,7 @@ func runBatchJob(e *env, j *batchJob, sel shardSel, host string, o *batchOptions
 		r.Note = why + ", redoing"
 	}
 	if o.dryRun {
-		r.Status = "pending"
+		r.Status, r.Note = "pending", strings.TrimSuffix(r.Note, ", redoing")
 		return r
 	}
 	start := time.Now()

@@ -187,7 +187,15 @@ func TestBatchRedo(t *testing.T) {
 	if err := os.WriteFile(outs[3], o3, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep := batchRun(t, jobs)
+	// --dry-run says what would run and runs nothing.
+	rep := batchRun(t, "--dry-run", jobs)
+	if got, want := statuses(rep), map[int]string{0: "pending", 1: "pending", 2: "pending", 3: "pending", 4: "skipped"}; fmt.Sprint(got) != fmt.Sprint(want) || rep.Pending != 4 {
+		t.Errorf("--dry-run statuses %v, want %v", got, want)
+	}
+	if _, err := os.Stat(outs[2]); err == nil {
+		t.Errorf("--dry-run wrote %s", outs[2])
+	}
+	rep = batchRun(t, jobs)
 	want := map[int]string{0: "done", 1: "done", 2: "done", 3: "done", 4: "skipped"}
 	if got := statuses(rep); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("rerun statuses %v, want %v", got, want)
