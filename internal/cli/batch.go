@@ -122,7 +122,11 @@ func newBatchCmd(e *env) *cobra.Command {
 				o.extraArgs = append(o.extraArgs, "--threads="+t.Value.String())
 			}
 			if m := cmd.Flag("max-memory"); m != nil && m.Changed {
-				o.extraArgs = append(o.extraArgs, "--max-memory="+m.Value.String())
+				v := "unlimited" // exact bytes, not the rounded String form
+				if e.maxMemory >= 0 {
+					v = fmt.Sprint(int64(e.maxMemory))
+				}
+				o.extraArgs = append(o.extraArgs, "--max-memory="+v)
 			}
 			return runBatch(e, cmd.Root(), a[0], &o)
 		},

@@ -368,3 +368,15 @@ func TestBatchShardFromEnv(t *testing.T) {
 		t.Errorf("Slurm task 7 of 5-7 ran %v (%s)", got, rep.Source)
 	}
 }
+
+// TestBatchGlobalFlags: --max-memory and --threads given to batch reach every job.
+func TestBatchGlobalFlags(t *testing.T) {
+	dir := t.TempDir()
+	jobs, _ := batchZoo(t, dir, 1)
+	if rep := batchRun(t, "--max-memory", "1000", "--threads", "1", jobs); rep.Failed != 1 || rep.Jobs[0].Exit != ExitFailure {
+		t.Errorf("a 1000-byte budget: %+v, want the job to fail", rep)
+	}
+	if rep := batchRun(t, "--max-memory", "1GiB", "--threads", "1", jobs); rep.Done != 1 {
+		t.Errorf("a 1 GiB budget: %+v, want the job done", rep)
+	}
+}
