@@ -420,7 +420,7 @@ func (f *rangeFile) readDirect(p []byte, off int64) error {
 		return err
 	}
 	defer body.Close()
-	if _, err := io.ReadFull(body, p); err != nil {
+	if err := readExact(body, p); err != nil {
 		return f.readError(off, int64(len(p)), err)
 	}
 	return nil
@@ -457,7 +457,7 @@ func (f *rangeFile) readCached(p []byte, off int64) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.ReadFull(body, data)
+		err = readExact(body, data)
 		body.Close()
 		if err != nil {
 			return f.readError(off, size, err)
@@ -560,6 +560,25 @@ func (b *checkedBody) Read(p []byte) (int, error) {
 }
 
 func (b *checkedBody) Close() error { return b.rc.Close() }
+
+// readExact fills p from a checked body and makes sure the body ends there: a server
+// that sends more than the range it was asked for is not answering the request. (With
+// a Content-Length, which S3 always sends, the end is known without waiting.)
+func readExact(body io.Reader, p []byte) error {
+	if _, err := io.ReadFull(body, p); err != nil {
+		return err
+	}
+	var one [1]byte
+	for {
+		n, err := body.Read(one[:])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil || n > 0 {
+			return err
+		}
+	}
+}
 
 // parseContentRange parses "bytes FIRST-LAST/TOTAL" (TOTAL may be "*").
 func parseContentRange(s string) (first, last, total int64, ok bool) {

@@ -151,7 +151,7 @@ func (h *httpStorage) Open(ctx context.Context, key string) (File, error) {
 	})
 	if n > 0 {
 		data := make([]byte, n)
-		if _, err := io.ReadFull(&checkedBody{rc: resp.Body, left: n, url: url}, data); err != nil {
+		if err := readExact(&checkedBody{rc: resp.Body, left: n, url: url}, data); err != nil {
 			return nil, f.readError(0, n, err)
 		}
 		f.blocks = []cachedBlock{{0, data}}

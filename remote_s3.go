@@ -149,7 +149,7 @@ func (s *s3Storage) Open(ctx context.Context, key string) (File, error) {
 	}
 	f := newRangeFile(url, total, s.fetcher(key, total))
 	data := make([]byte, n)
-	if _, err := io.ReadFull(&checkedBody{rc: body, left: n, url: url}, data); err != nil {
+	if err := readExact(&checkedBody{rc: body, left: n, url: url}, data); err != nil {
 		return nil, f.readError(0, n, err)
 	}
 	f.blocks = []cachedBlock{{0, data}}
