@@ -288,9 +288,11 @@ func (p *PendingFile) Abort() {
 }
 
 // AbortPending removes every temporary file and folder of this process that is not
-// yet committed, and makes later Commits and CreatePendings fail. It is for a signal
+// yet committed, aborts its unfinished S3 multipart uploads (waiting a few seconds at
+// most), and makes later Commits and CreatePendings fail. It is for a signal
 // handler that exits right after; files still open are unlinked, not closed.
 func AbortPending() {
+	openUploads.abortAll()
 	pending.Lock()
 	defer pending.Unlock()
 	pending.aborting = true

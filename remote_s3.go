@@ -279,6 +279,7 @@ func (u *s3Upload) sendPart() error {
 			return u.err
 		}
 		u.uploadID = id
+		openUploads.add(u)
 	}
 	data := u.buf
 	u.buf = nil
@@ -348,6 +349,7 @@ func (u *s3Upload) Commit() error {
 		return u.s.s3Error("write", u.key, err)
 	}
 	u.done = true
+	openUploads.remove(u)
 	return nil
 }
 
@@ -366,6 +368,50 @@ func (u *s3Upload) Abort() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 30*time.Second)
 	defer cancel()
 	u.s.core.AbortMultipartUpload(ctx, u.s.bucket, u.key, u.uploadID)
+	openUploads.remove(u)
+}
+
+// openUploads are the multipart uploads started and not yet completed or aborted, for
+// AbortPending: a process about to exit on a signal aborts them rather than leave parts
+// stored (and billed) in the bucket.
+var openUploads uploadSet
+
+type uploadSet struct {
+	sync.Mutex
+	m map[*s3Upload]struct{}
+}
+
+func (s *uploadSet) add(u *s3Upload) {
+	s.Lock()
+	defer s.Unlock()
+	if s.m == nil {
+		s.m = map[*s3Upload]struct{}{}
+	}
+	s.m[u] = struct{}{}
+}
+
+func (s *uploadSet) remove(u *s3Upload) {
+	s.Lock()
+	delete(s.m, u)
+	s.Unlock()
+}
+
+// abortAll aborts every open upload at once, waiting at most a few seconds.
+func (s *uploadSet) abortAll() {
+	s.Lock()
+	list := make([]*s3Upload, 0, len(s.m))
+	for u := range s.m {
+		list = append(list, u)
+	}
+	s.m = nil
+	s.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, u := range list {
+		wg.Go(func() { u.s.core.AbortMultipartUpload(ctx, u.s.bucket, u.key, u.uploadID) })
+	}
+	wg.Wait()
 }
 
 func (s *s3Storage) checkBucket(ctx context.Context) error {
