@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -151,7 +150,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 	// A GGUF file whose every tensor keeps its type would be copied, not quantized.
 	// (A Hugging Face folder becomes a GGUF file either way.)
 	unchanged := unchangedPlan(p)
-	if st, err := os.Stat(in); err == nil && st.IsDir() {
+	if st, err := refit.StatPath(in); err == nil && st.IsDir() {
 		unchanged = nil
 	}
 	if o.DryRun {
@@ -238,7 +237,7 @@ func readImatrix(name string) (map[string][]float32, error) {
 // openGGUFSource opens a GGUF file, or converts a Hugging Face LLM folder at F32 (so
 // the quantizers see the checkpoint's own values).
 func openGGUFSource(e *env, in string) (*refit.Model, error) {
-	if st, err := os.Stat(in); err == nil && st.IsDir() {
+	if st, err := refit.StatPath(in); err == nil && st.IsDir() {
 		fsys := refit.DirFS(in)
 		if !hf.IsHFFolder(fsys) {
 			return nil, usageError{fmt.Errorf("%s is a folder but not a Hugging Face model (config.json and weights)", in)}
@@ -252,7 +251,7 @@ func openGGUFSource(e *env, in string) (*refit.Model, error) {
 // which uses pread, so page-cache pages do not count against the process (peak RSS
 // stays near one slab).
 func openGGUFFile(in string, opts *refit.DecodeOptions) (*refit.Model, error) {
-	f, err := refit.OpenMapped(in)
+	f, err := refit.OpenFile(in)
 	if err != nil {
 		return nil, err
 	}
