@@ -141,6 +141,7 @@ func TestBatchHostileJobs(t *testing.T) {
 	}
 	for name, m := range map[string]string{
 		"not json":     `{"refit_batch_manifest":1,`,
+		"empty":        ``,
 		"other job":    `{"refit_batch_manifest":1,"cmd":"prune","args":[],"inputs":[],"output_files":[]}`,
 		"no files":     `{"refit_batch_manifest":1,"cmd":"convert","args":["` + pt + `","` + out + `"],"inputs":[],"output_files":[]}`,
 		"other paths":  `{"refit_batch_manifest":1,"cmd":"convert","args":["` + pt + `","` + out + `"],"inputs":[{"path":"/etc/passwd","bytes":1,"sha256":"00"}],"output_files":[{"path":"/etc/hostname","bytes":1,"sha256":"00"}]}`,

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/refit-ml/refit"
 )
 
 func init() { commands = append(commands, newBatchCmd) }
@@ -27,7 +29,8 @@ const batchLong = `Batch runs the commands listed in JOBS.jsonl, one JSON object
 arguments as on the command line. The output is OUT (the last argument; distill's
 --out); the inputs are the other arguments that are not flags, plus the optional
 "inputs" list (files named in flags, such as --imatrix). Paths are relative to the
-working directory. Blank lines and lines starting with # are skipped. Jobs are
+working directory; s3:// and https:// inputs and s3:// outputs work as in the
+commands themselves (the manifest is then the object OUT.refit.json). Blank lines and lines starting with # are skipped. Jobs are
 numbered from 0 in file order. Jobs are independent: shards run in any order, so a
 job that reads another's output belongs in a later batch.
 
@@ -144,13 +147,13 @@ func newBatchCmd(e *env) *cobra.Command {
 // readJobs parses a jobs file and works out each job's output and inputs with the
 // named command's own flag parser (root is the command tree, for its flags).
 func readJobs(name string, root *cobra.Command) ([]*batchJob, error) {
-	f, err := os.Open(name)
+	f, err := refit.OpenFile(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	var jobs []*batchJob
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.NewSectionReader(f, 0, f.Size()))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	line := 0
 	for sc.Scan() {
@@ -220,11 +223,6 @@ func (j *batchJob) resolve(root *cobra.Command) error {
 	}
 	if j.Output == "" {
 		return fmt.Errorf("%s: no output", j.Cmd)
-	}
-	for _, a := range append([]string{j.Output}, j.Inputs...) {
-		if strings.Contains(a, "://") {
-			return fmt.Errorf("%s: batch reads and writes local paths only", a)
-		}
 	}
 	return nil
 }
@@ -311,6 +309,16 @@ func printBatchJob(w io.Writer, r batchJobResult) {
 	fmt.Fprintf(w, "job %d %s %s: %s\n", r.Job, r.Cmd, r.Output, msg)
 }
 
+// outputExists reports whether something (a file, a folder, a link, an object) is at out.
+func outputExists(out string) bool {
+	if refit.IsRemote(out) {
+		_, err := refit.StatPath(out)
+		return err == nil
+	}
+	_, err := os.Lstat(out)
+	return err == nil
+}
+
 // runBatchJob skips j if its manifest matches, else runs it and writes the manifest.
 func runBatchJob(e *env, j *batchJob, sel shardSel, host string, o *batchOptions) batchJobResult {
 	r := batchJobResult{Job: j.Index, Line: j.Line, Cmd: j.Cmd, Output: j.Output}
@@ -346,7 +354,7 @@ func runBatchJob(e *env, j *batchJob, sel shardSel, host string, o *batchOptions
 	argv := []string{j.Cmd, "--json"}
 	argv = append(argv, o.extraArgs...)
 	// An output without a matching manifest is an unfinished or stale result of this job.
-	if _, err := os.Lstat(j.Output); err == nil && !j.hasFlg["force"] {
+	if outputExists(j.Output) && !j.hasFlg["force"] {
 		argv = append(argv, "--force")
 	}
 	argv = append(argv, j.Args...)

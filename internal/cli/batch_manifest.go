@@ -69,9 +69,12 @@ func hashPaths(ctx context.Context, paths []string) ([]fileHash, error) {
 }
 
 func hashPath(ctx context.Context, p string) ([]fileHash, error) {
-	st, err := os.Stat(p)
+	st, err := refit.StatPath(p)
 	if err != nil {
 		return nil, err
+	}
+	if refit.IsRemote(p) {
+		return hashRemote(ctx, p, st.IsDir())
 	}
 	if !st.IsDir() {
 		h, err := hashFile(ctx, p)
@@ -119,6 +122,93 @@ func hashFile(ctx context.Context, p string) (fileHash, error) {
 	return fileHash{Path: p, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
+// rangeCopier streams a range of a remote object with one request.
+type rangeCopier interface {
+	CopyRange(w io.Writer, off, n int64) (int64, error)
+}
+
+// hashRemote hashes an object, or every object under a folder URL (a prefix), reading
+// each with one streamed request where the store allows.
+func hashRemote(ctx context.Context, p string, dir bool) ([]fileHash, error) {
+	if !dir {
+		h, err := hashRemoteFile(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		return []fileHash{h}, nil
+	}
+	fsys, err := refit.RemoteFS(p)
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimSuffix(p, "/")
+	var out []fileHash
+	err = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		h, err := hashRemoteFile(ctx, base+"/"+name)
+		if err != nil {
+			return err
+		}
+		out = append(out, h)
+		return nil
+	})
+	return out, err
+}
+
+func hashRemoteFile(ctx context.Context, p string) (fileHash, error) {
+	f, err := refit.OpenFile(p)
+	if err != nil {
+		return fileHash{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	var n int64
+	if rc, ok := f.(rangeCopier); ok {
+		n, err = rc.CopyRange(ctxWriter{ctx, h}, 0, f.Size())
+	} else {
+		n, err = io.CopyBuffer(h, ctxReader{ctx, io.NewSectionReader(f, 0, f.Size())}, make([]byte, 1<<20))
+	}
+	if err != nil {
+		return fileHash{}, fmt.Errorf("hashing %s: %w", p, err)
+	}
+	return fileHash{Path: p, Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// ctxWriter fails its writes once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// maxManifest caps the manifest a batch reads: a real one is a few KB.
+const maxManifest = 16 << 20
+
+// readSmall reads a whole local or remote file of at most limit bytes.
+func readSmall(name string, limit int64) ([]byte, error) {
+	f, err := refit.OpenFile(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if f.Size() > limit {
+		return nil, fmt.Errorf("%w: %s is %d bytes, more than a manifest or jobs file can be (%d)", refit.ErrFormat, name, f.Size(), limit)
+	}
+	b := make([]byte, f.Size())
+	if err := refit.ReadFullAt(f, b, 0); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 // sameHashes compares two hash lists, sizes first.
 func sameHashes(a, b []fileHash) bool {
 	return slices.Equal(a, b)
@@ -126,7 +216,7 @@ func sameHashes(a, b []fileHash) bool {
 
 // readManifest reads the manifest of output; a missing one is (nil, nil).
 func readManifest(output string) (*batchManifest, error) {
-	b, err := os.ReadFile(manifestPath(output))
+	b, err := readSmall(manifestPath(output), maxManifest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -174,7 +264,7 @@ func manifestMatches(ctx context.Context, m *batchManifest, j *batchJob) (ok boo
 	// Sizes first: a changed size needs no hashing.
 	for _, list := range [][]fileHash{m.Inputs, m.Outputs} {
 		for _, h := range list {
-			st, err := os.Stat(h.Path)
+			st, err := refit.StatPath(h.Path)
 			if err != nil {
 				return false, fmt.Sprintf("%s is missing", h.Path), nil
 			}

@@ -84,27 +84,35 @@ Exit codes: 0 every job has a manifest; 1 some are missing, stale or unreadable;
 }
 
 func summarizeBatch(target string, root *cobra.Command) (*batchSummary, error) {
-	st, err := os.Stat(target)
+	st, err := refit.StatPath(target)
 	if err != nil {
 		return nil, err
 	}
 	s := &batchSummary{Jobs: []summaryRow{}}
 	if st.IsDir() {
-		err = filepath.WalkDir(target, func(path string, d fs.DirEntry, err error) error {
+		// A local folder, or a folder URL (s3://bucket/prefix/).
+		fsys, join := os.DirFS(target), func(name string) string { return filepath.Join(target, name) }
+		if refit.IsRemote(target) {
+			if fsys, err = refit.RemoteFS(target); err != nil {
+				return nil, err
+			}
+			join = func(name string) string { return strings.TrimSuffix(target, "/") + "/" + name }
+		}
+		err = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			if d.IsDir() || !strings.HasSuffix(d.Name(), manifestSuffix) || strings.HasPrefix(d.Name(), refit.TempPrefix) {
 				return nil
 			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
+			b, err := readSmall(join(name), maxManifest)
+			var m *batchManifest
+			if err == nil {
+				m, err = parseManifest(b)
 			}
-			m, err := parseManifest(b)
 			if err != nil {
 				// One bad manifest does not hide the others.
-				s.add(summaryRow{Job: -1, Status: "stale", Output: strings.TrimSuffix(path, manifestSuffix), Note: err.Error()})
+				s.add(summaryRow{Job: -1, Status: "stale", Output: strings.TrimSuffix(join(name), manifestSuffix), Note: err.Error()})
 				return nil
 			}
 			s.add(manifestRow(m))

@@ -277,7 +277,6 @@ func TestBatchBadJobs(t *testing.T) {
 		"not json":         `convert a b`,
 		"two objects":      `{"cmd":"convert","args":["a","b"]} {}`,
 		"duplicate output": `{"cmd":"convert","args":["a","b"]}` + "\n" + `{"cmd":"prune","args":["c","b"]}`,
-		"remote":           `{"cmd":"convert","args":["s3://x/a","b"]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			jobs := filepath.Join(dir, "jobs.jsonl")
