@@ -198,13 +198,13 @@ func (j *batchJob) resolve(root *cobra.Command) error {
 	if sub == nil {
 		return fmt.Errorf("cmd %q: no such command", j.Cmd)
 	}
-	// A fresh flag set with the command's flag definitions: parsing it changes the
-	// values of this (unused) command tree only.
+	// A parse-only copy of the command's flags (names, shorthands, whether they take a
+	// value): parsing it leaves the live command tree's values alone.
 	fs := pflag.NewFlagSet(j.Cmd, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.AddFlagSet(sub.Flags())
-	fs.AddFlagSet(sub.InheritedFlags())
-	fs.AddFlagSet(root.PersistentFlags())
+	for _, set := range []*pflag.FlagSet{sub.Flags(), sub.InheritedFlags(), root.PersistentFlags()} {
+		mirrorFlags(fs, set)
+	}
 	if err := fs.Parse(j.Args); err != nil {
 		return fmt.Errorf("%s: %v", j.Cmd, err)
 	}
@@ -226,6 +226,28 @@ func (j *batchJob) resolve(root *cobra.Command) error {
 	}
 	return nil
 }
+
+// mirrorFlags adds to dst a flag for each flag of src that dst lacks, with the same
+// parsing behaviour but a value of its own that only records the text given.
+func mirrorFlags(dst, src *pflag.FlagSet) {
+	src.VisitAll(func(f *pflag.Flag) {
+		if dst.Lookup(f.Name) != nil {
+			return
+		}
+		nf := &pflag.Flag{Name: f.Name, Usage: f.Usage, NoOptDefVal: f.NoOptDefVal, Value: &textValue{typ: f.Value.Type()}}
+		if f.Shorthand != "" && dst.ShorthandLookup(f.Shorthand) == nil {
+			nf.Shorthand = f.Shorthand
+		}
+		dst.AddFlag(nf)
+	})
+}
+
+// textValue is a pflag.Value that keeps the last text set.
+type textValue struct{ text, typ string }
+
+func (v *textValue) String() string     { return v.text }
+func (v *textValue) Set(s string) error { v.text = s; return nil }
+func (v *textValue) Type() string       { return v.typ }
 
 func sortedKeys(m map[string]string) []string {
 	return slices.Sorted(maps.Keys(m))
