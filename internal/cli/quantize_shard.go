@@ -337,7 +337,7 @@ func writePartTrailer(w io.Writer, part *quantPart) error {
 // partFile is an opened part file, checked against its own size.
 type partFile struct {
 	name      string
-	f         *os.File
+	f         refit.File // local or remote
 	meta      quantPart
 	header    []byte
 	dataStart int64
@@ -349,7 +349,7 @@ var errPart = errors.New("bad part file")
 // openPart reads a part file's trailer and header and checks every length against the
 // file's size before reading or allocating.
 func openPart(name string) (*partFile, error) {
-	f, err := refit.OpenRegular(name)
+	f, err := refit.OpenFile(name)
 	if err != nil {
 		return nil, err
 	}
@@ -361,15 +361,11 @@ func openPart(name string) (*partFile, error) {
 	return p, nil
 }
 
-func readPart(name string, f *os.File) (*partFile, error) {
+func readPart(name string, f refit.File) (*partFile, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%s: %w: %w: %s", name, refit.ErrFormat, errPart, fmt.Sprintf(format, a...))
 	}
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := st.Size()
+	size := f.Size()
 	if size < partPrefix+partSuffix {
 		return nil, bad("%d bytes is too short", size)
 	}

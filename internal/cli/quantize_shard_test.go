@@ -106,17 +106,11 @@ func TestGGUFConcatRejects(t *testing.T) {
 	other1 := mk("o1", "Q8_0", "1/3")
 	corrupt := filepath.Join(dir, "corrupt")
 	b := mustRead(t, p1)
-	var pf partFile
-	if f, err := os.Open(p1); err != nil {
+	pf, err := openPart(p1)
+	if err != nil {
 		t.Fatal(err)
-	} else {
-		q, err := readPart(p1, f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pf = *q
 	}
+	pf.f.Close()
 	b[pf.dataStart+pf.meta.DataBytes/2] ^= 0x55
 	if err := os.WriteFile(corrupt, b, 0o644); err != nil {
 		t.Fatal(err)

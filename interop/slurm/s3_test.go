@@ -158,6 +158,24 @@ func TestSlurmArrayBatchS3(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(spool, refit.TempPrefix+"*")); len(m) > 0 {
 		t.Errorf("spool files left: %v", m)
 	}
+	// Parts on S3 and the joined file on S3: the local Q4_K_M run's bytes (job 4).
+	refitIn := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(refitBin, args...)
+		cmd.Env = c.env
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("refit %v: %v\n%s", args, err, b)
+		}
+	}
+	for i := range 2 {
+		refitIn("quantize", u("in/llama-f16.gguf"), u(fmt.Sprintf("parts/p%d", i)), "--type", "Q4_K_M", "--allow-fallback", "--shard", fmt.Sprintf("%d/2", i))
+	}
+	refitIn("gguf-concat", u("parts/p1"), u("parts/p0"), u("out/joined-q4km.gguf"))
+	if got, err := object("out/joined-q4km.gguf"); err != nil {
+		t.Error(err)
+	} else if want, _ := os.ReadFile(refs[4]); !bytes.Equal(got, want) {
+		t.Errorf("the file joined from S3 parts differs from the local Q4_K_M run")
+	}
 	for _, target := range []string{u("jobs.jsonl"), u("out/")} {
 		cmd := exec.Command(refitBin, "batch", "summary", "--json", target)
 		cmd.Env = c.env
