@@ -125,11 +125,13 @@ type PendingOutput struct {
 	madeDir   bool // dir was made for this output: removed on Abort if still empty
 	files     []*pendingMember
 	done      bool
+	remote    *remoteTarget // for an s3:// output: key is the prefix of the files
 }
 
 type pendingMember struct {
 	*PendingFile
-	w *bufio.Writer // nil once closed
+	w      *bufio.Writer // nil once closed
+	upload PendingObject // for a remote output
 }
 
 var errClosedMember = errors.New("refit: write to a closed output file")
@@ -167,6 +169,9 @@ func (p *pendingMember) Close() error {
 func CreatePendingOutput(ctx context.Context, target string, folder, overwrite bool) (*PendingOutput, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if IsRemote(target) {
+		return createPendingOutputRemote(ctx, target, folder, overwrite)
 	}
 	o := &PendingOutput{ctx: ctx, dir: filepath.Dir(target), overwrite: overwrite}
 	tmpFor := target
@@ -210,12 +215,28 @@ func (o *PendingOutput) Create(name string) (io.WriteCloser, error) {
 		return nil, err
 	}
 	tmp := filepath.Join(o.tmp, name)
+	target := filepath.Join(o.dir, name)
+	var upload PendingObject
+	if o.remote != nil {
+		target = o.remote.st.URL(o.remote.key + name)
+		var err error
+		if upload, err = o.remote.st.Create(o.ctx, o.remote.key+name); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, targetError("create", filepath.Join(o.dir, name), err)
+		if upload != nil {
+			upload.Abort()
+		}
+		return nil, targetError("create", target, err)
 	}
-	m := &pendingMember{PendingFile: &PendingFile{File: f, ctx: o.ctx, target: filepath.Join(o.dir, name)}}
-	m.w = bufio.NewWriterSize(m.PendingFile, 1<<20)
+	m := &pendingMember{PendingFile: &PendingFile{File: f, ctx: o.ctx, target: target}, upload: upload}
+	if upload != nil {
+		m.w = bufio.NewWriterSize(teeWriter{m.PendingFile, upload}, 1<<20)
+	} else {
+		m.w = bufio.NewWriterSize(m.PendingFile, 1<<20)
+	}
 	o.files = append(o.files, m)
 	return m, nil
 }
@@ -255,6 +276,9 @@ func (o *PendingOutput) Size() int64 {
 func (o *PendingOutput) Commit() ([]string, error) {
 	if o.done {
 		return nil, errors.New("refit: pending output already finished")
+	}
+	if o.remote != nil {
+		return o.commitRemote()
 	}
 	fail := func(err error) ([]string, error) {
 		o.Abort()
@@ -299,12 +323,18 @@ func (o *PendingOutput) Abort() {
 	o.done = true
 	for _, f := range o.files {
 		f.File.Close()
+		if f.upload != nil {
+			f.upload.Abort()
+		}
 	}
 	RemovePendingDir(o.tmp)
 	o.removeMadeDir()
 }
 
 func (o *PendingOutput) removeMadeDir() {
+	if o.remote != nil {
+		return
+	}
 	if o.madeDir {
 		os.Remove(o.dir) // fails, as it should, when not empty
 	}

@@ -66,13 +66,36 @@ func CheckLocalPath(format, what, p string) error {
 // Symlinks are followed only while they stay inside dir (inside the cached repository
 // for a Hugging Face cache snapshot); anything else, and any file that is not a regular
 // file or folder, is refused with an error wrapping ErrInsecurePath.
-func DirFS(dir string) fs.FS { return newDirFS(dir, "") }
+//
+// A URL (s3://bucket/prefix/, https://host/path/) gives the remote folder (RemoteFS).
+func DirFS(dir string) fs.FS {
+	if IsRemote(dir) {
+		fsys, err := RemoteFS(dir)
+		if err != nil {
+			return errFS{err}
+		}
+		return fsys
+	}
+	return newDirFS(dir, "")
+}
+
+// errFS fails every open with the error that kept a file system from being made.
+type errFS struct{ err error }
+
+func (e errFS) Open(string) (fs.File, error) { return nil, e.err }
 
 // FileFS returns the folder holding the user-given file name as a DirFS, and name's
 // base name within it. The base name itself is opened as given (it may be a symlink
 // to anywhere, as the user chose it); the files it references are confined to the
 // folder like any DirFS.
 func FileFS(name string) (fsys fs.FS, base string) {
+	if IsRemote(name) {
+		fsys, base, err := remoteFileFS(name)
+		if err != nil {
+			return errFS{err}, path.Base(name)
+		}
+		return fsys, base
+	}
 	base = filepath.Base(name)
 	return newDirFS(filepath.Dir(name), base), base
 }
@@ -272,6 +295,8 @@ func OpenRegular(name string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+func statLocal(name string) (fs.FileInfo, error) { return os.Stat(name) }
 
 // regular returns an error wrapping ErrInsecurePath unless st is a regular file.
 func regular(name string, st fs.FileInfo) error {

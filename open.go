@@ -1,11 +1,14 @@
 package refit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"strings"
 	"sync"
 
 	"github.com/edsrzf/mmap-go"
@@ -26,6 +29,9 @@ func Open(name string) (*Model, error) { return OpenWith(name, nil) }
 func OpenWith(name string, opts *DecodeOptions) (*Model, error) {
 	if opts == nil {
 		opts = &DecodeOptions{}
+	}
+	if IsRemote(name) {
+		return openRemote(name, opts)
 	}
 	st, err := os.Stat(name)
 	if err != nil {
@@ -72,8 +78,8 @@ func OpenAs(f *Format, name string, opts *DecodeOptions) (*Model, error) {
 		fsys, base := FileFS(name)
 		m, err = f.DecodeFS(fsys, base, opts)
 	} else {
-		var file *MappedFile
-		if file, err = OpenMapped(name); err != nil {
+		var file File
+		if file, err = OpenFile(name); err != nil {
 			return nil, err
 		}
 		if m, err = f.Decode(file, file.Size(), opts); err != nil {
@@ -83,6 +89,80 @@ func OpenAs(f *Format, name string, opts *DecodeOptions) (*Model, error) {
 		}
 	}
 	if err != nil {
+		return nil, err
+	}
+	m.Format = f.Name
+	return m, nil
+}
+
+// OpenFile opens a local file memory-mapped (OpenMapped) or a remote URL (s3://,
+// https://) for ranged reads.
+func OpenFile(name string) (File, error) {
+	if !IsRemote(name) {
+		return OpenMapped(name)
+	}
+	st, key, err := OpenStorage(name)
+	if err != nil {
+		return nil, err
+	}
+	return st.Open(context.Background(), key)
+}
+
+// openRemote is OpenWith for a URL: a folder (a prefix) is sniffed and decoded as a
+// local folder is; a file is opened once, and the open file is handed to the decoder
+// (with its first block cached) rather than fetched again.
+func openRemote(name string, opts *DecodeOptions) (*Model, error) {
+	st, key, err := OpenStorage(name)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	// An object is opened straight away (its first block comes with the answer); only
+	// a key that is no object may be a folder.
+	var file File
+	dir := key == "" || strings.HasSuffix(key, "/")
+	if !dir {
+		if file, err = st.Open(ctx, key); errors.Is(err, fs.ErrNotExist) {
+			if list, lerr := st.List(ctx, key+"/"); lerr == nil && len(list) > 0 {
+				dir, err = true, nil
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if dir {
+		fsys, err := RemoteFS(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := SniffFS(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		m, err := f.DecodeFS(fsys, ".", opts)
+		if err != nil {
+			return nil, err
+		}
+		m.Format = f.Name
+		return m, nil
+	}
+	f, err := Sniff(file, file.Size(), name)
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	var m *Model
+	if f.DecodeFS != nil {
+		dirKey, base := path.Split(key)
+		fsys := &remoteFS{st: st, prefix: dirKey, opened: map[string]File{base: file}}
+		m, err = f.DecodeFS(fsys, base, opts)
+		fsys.closeUnused()
+	} else if m, err = f.Decode(file, file.Size(), opts); err == nil {
+		m.AddCloser(file)
+	}
+	if err != nil {
+		file.Close()
 		return nil, err
 	}
 	m.Format = f.Name

@@ -36,6 +36,7 @@ type PendingFile struct {
 	ctx    context.Context
 	target string
 	done   bool
+	remote *remoteTarget // for an s3:// target: the file is a local copy uploaded by Commit
 }
 
 // pending tracks the temporary files and folders of this process that are neither
@@ -57,6 +58,9 @@ func CreatePending(target string, overwrite bool) (*PendingFile, error) {
 
 // CreatePendingContext is CreatePending whose writes fail once ctx is done.
 func CreatePendingContext(ctx context.Context, target string, overwrite bool) (*PendingFile, error) {
+	if IsRemote(target) {
+		return createPendingRemote(ctx, target, overwrite)
+	}
 	if _, err := os.Lstat(target); err == nil && !overwrite {
 		return nil, fmt.Errorf("%w: %s", ErrExists, target)
 	}
@@ -235,6 +239,9 @@ func (p *PendingFile) Commit() error {
 		return errors.New("refit: pending file already finished")
 	}
 	p.done = true
+	if p.remote != nil {
+		return p.commitRemote()
+	}
 	name := p.File.Name()
 	fail := func(err error) error {
 		os.Remove(name)
@@ -281,9 +288,11 @@ func (p *PendingFile) Abort() {
 }
 
 // AbortPending removes every temporary file and folder of this process that is not
-// yet committed, and makes later Commits and CreatePendings fail. It is for a signal
+// yet committed, aborts its unfinished S3 multipart uploads (waiting a few seconds at
+// most), and makes later Commits and CreatePendings fail. It is for a signal
 // handler that exits right after; files still open are unlinked, not closed.
 func AbortPending() {
+	openUploads.abortAll()
 	pending.Lock()
 	defer pending.Unlock()
 	pending.aborting = true

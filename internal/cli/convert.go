@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -308,7 +307,7 @@ func (p progressWriter) Close() error { return p.c.Close() }
 // written as GGUF goes through the architecture converter (names, metadata,
 // tokenizer), which applies --dtype itself: converted reports that.
 func openSource(e *env, in string, enc *refit.Format, o *convertOptions) (m *refit.Model, converted bool, err error) {
-	if st, err := os.Stat(in); err == nil && st.IsDir() && hf.ConvertsFolderFor(enc) {
+	if st, err := refit.StatPath(in); err == nil && st.IsDir() && hf.ConvertsFolderFor(enc) {
 		fsys := refit.DirFS(in)
 		if hf.IsHFFolder(fsys) {
 			opts := &hf.ConvertOptions{}

@@ -34,6 +34,8 @@ type inspectResult struct {
 	Metadata   map[string]any   `json:"metadata"`
 	MetaKeys   []string         `json:"-"`
 	Graph      *onnx.Summary    `json:"graph,omitempty"`
+	// Remote counts the requests and bytes it took to read a remote model's headers.
+	Remote *refit.RemoteStats `json:"remote,omitempty"`
 }
 
 func newInspectCmd(e *env) *cobra.Command {
@@ -51,6 +53,10 @@ func newInspectCmd(e *env) *cobra.Command {
 			}
 			defer m.Close()
 			r := summarize(a[0], m)
+			if refit.IsRemote(a[0]) {
+				stats := refit.ReadRemoteStats()
+				r.Remote = &stats
+			}
 			if asJSON {
 				return writeJSON(e.stdout, r)
 			}
@@ -88,6 +94,9 @@ func summarize(path string, m *refit.Model) *inspectResult {
 func printInspect(e *env, r *inspectResult, all bool) {
 	w := e.stdout
 	fmt.Fprintf(w, "%s: %s, %d tensors, %s parameters, %s\n", r.Path, r.Format, len(r.Tensors), humanCount(r.Parameters), humanBytes(r.Bytes))
+	if r.Remote != nil {
+		fmt.Fprintf(e.stderr, "remote: %d requests, %s read\n", r.Remote.Requests, humanBytes(r.Remote.BytesRead))
+	}
 	types := make([]string, 0, len(r.DTypes))
 	for k := range r.DTypes {
 		types = append(types, k)

@@ -134,6 +134,9 @@ func quantizeDispatch(e *env, cmd *cobra.Command, a []string, f *quantizeFlags) 
 	}
 	if route == routeGGUF { // GGUF files and Hugging Face folders: llama.cpp-style quantization
 		f.gguf.AsJSON, f.gguf.Force, f.gguf.rep = f.asJSON, f.force, f.rep
+		if f.gguf.Shard != "" {
+			return runQuantizeGGUFShard(e, a[0], a[1], &f.gguf, f.eval)
+		}
 		if f.eval != "" || strings.Contains(f.gguf.FileType, ",") { // --eval TEXT, several types
 			return runQuantizeGGUFEval(e, a[0], a[1], &f.gguf, f.eval, f.llmEval)
 		}

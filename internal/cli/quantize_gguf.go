@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -37,6 +36,7 @@ type ggufQuantOptions struct {
 	OutputType    string
 	EmbeddingType string
 	NoVerify      bool
+	Shard         string // --shard i/N: write part i of N (quantize_shard.go)
 
 	AsJSON, Force bool
 	rep           *pendingReport // --report, from the command's flag
@@ -56,6 +56,7 @@ func (o *ggufQuantOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.OutputType, "output-tensor-type", "", "GGUF/HF: type for output.weight")
 	f.StringVar(&o.EmbeddingType, "token-embedding-type", "", "GGUF/HF: type for token_embd.weight")
 	f.BoolVar(&o.NoVerify, "no-verify", false, "GGUF/HF: skip re-reading and measuring the output")
+	f.StringVar(&o.Shard, "shard", "", "GGUF/HF: quantize only part INDEX/COUNT of the tensors into the part file OUT; join the parts with refit gguf-concat")
 }
 
 func (o *ggufQuantOptions) planOptions() (ggml.FileType, *plan.Options, error) {
@@ -150,7 +151,7 @@ func runQuantizeGGUF(e *env, in, out string, o *ggufQuantOptions) error {
 	// A GGUF file whose every tensor keeps its type would be copied, not quantized.
 	// (A Hugging Face folder becomes a GGUF file either way.)
 	unchanged := unchangedPlan(p)
-	if st, err := os.Stat(in); err == nil && st.IsDir() {
+	if st, err := refit.StatPath(in); err == nil && st.IsDir() {
 		unchanged = nil
 	}
 	if o.DryRun {
@@ -246,7 +247,7 @@ func readImatrix(name string) (map[string][]float32, error) {
 // openGGUFSource opens a GGUF file, or converts a Hugging Face LLM folder at F32 (so
 // the quantizers see the checkpoint's own values).
 func openGGUFSource(e *env, in string) (*refit.Model, error) {
-	if st, err := os.Stat(in); err == nil && st.IsDir() {
+	if st, err := refit.StatPath(in); err == nil && st.IsDir() {
 		fsys := refit.DirFS(in)
 		if !hf.IsHFFolder(fsys) {
 			return nil, usageError{fmt.Errorf("%s is a folder but not a Hugging Face model (config.json and weights)", in)}
@@ -260,7 +261,7 @@ func openGGUFSource(e *env, in string) (*refit.Model, error) {
 // which uses pread, so page-cache pages do not count against the process (peak RSS
 // stays near one slab).
 func openGGUFFile(in string, opts *refit.DecodeOptions) (*refit.Model, error) {
-	f, err := refit.OpenMapped(in)
+	f, err := refit.OpenFile(in)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/pflag"
 
@@ -23,7 +22,7 @@ const (
 // onnxOnlyFlags and ggufOnlyFlags are the flags that mean something to one route only.
 var (
 	onnxOnlyFlags = []string{"method", "format", "calib", "calibration", "bits", "group-size", "algo", "per-channel", "op-types", "exclude"}
-	ggufOnlyFlags = []string{"type", "imatrix", "tensor-type", "keep", "dry-run", "allow-fallback", "pure", "leave-output-tensor", "allow-requantize", "output-tensor-type", "token-embedding-type", "eval-ctx", "eval-chunks"}
+	ggufOnlyFlags = []string{"type", "imatrix", "tensor-type", "keep", "dry-run", "allow-fallback", "pure", "leave-output-tensor", "allow-requantize", "output-tensor-type", "token-embedding-type", "eval-ctx", "eval-chunks", "shard"}
 )
 
 // routeQuantize decides from the input itself (not only its name) which quantizer
@@ -52,7 +51,7 @@ func routeQuantize(in string, flags *pflag.FlagSet) (quantizeRoute, error) {
 // quantizeInput describes in ("an ONNX model", "a GGUF file" ...) and its route, or
 // says why quantize cannot take it.
 func quantizeInput(in string) (kind string, route quantizeRoute, err error) {
-	st, err := os.Stat(in)
+	st, err := refit.StatPath(in)
 	if err != nil {
 		return "", 0, err
 	}
@@ -65,7 +64,7 @@ func quantizeInput(in string) (kind string, route quantizeRoute, err error) {
 	if runnable(in) {
 		return "an ONNX model", routeONNX, nil
 	}
-	f, err := refit.OpenMapped(in)
+	f, err := refit.OpenFile(in)
 	if err != nil {
 		return "", 0, err
 	}
