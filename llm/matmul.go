@@ -151,6 +151,8 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 	if nt >= gemmTokens {
 		// Rows are decoded once per block and multiplied with the whole batch; each
 		// block is one single-threaded SGEMM, so results do not depend on threads.
+		// The batch is packed once for all blocks rather than once per block.
+		xp := blas.PackA(false, nt, cols, x, cols)
 		parallel.ForChunks(threads, (r1-r0+gemmBlock-1)/gemmBlock, 1, func(lo, hi int) {
 			buf := make([]float32, gemmBlock*cols)
 			for blk := lo; blk < hi; blk++ {
@@ -159,7 +161,7 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 				for r := ra; r < rb; r++ {
 					m.row(buf[(r-ra)*cols:(r-ra+1)*cols], r)
 				}
-				blas.Sgemm(1, false, true, nt, rb-ra, cols, 1, x, cols, buf, cols, 0, y[ra:], m.Rows)
+				blas.SgemmPackedA(1, xp, true, rb-ra, 1, buf, cols, 0, y[ra:], m.Rows)
 			}
 		})
 		return

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -256,8 +257,15 @@ func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 	}
 }
 
+// attnTile is how many new tokens one SGEMM-based attention step covers per head.
+const attnTile = 128
+
 // attend computes attention output att[t][head] for the nt new tokens against the cache.
 func (s *Session) attend(att, q []float32, il, nt int) {
+	if nt >= gemmTokens {
+		s.attendGemm(att, q, il, nt)
+		return
+	}
 	c := &s.m.Config
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	group := c.Heads / c.KVHeads
@@ -295,6 +303,57 @@ func (s *Session) attend(att, q []float32, il, nt int) {
 					out[i] += w * v
 				}
 			}
+		}
+	})
+}
+
+// attendGemm is attend for a batch: per head and tile of new tokens, the scores are
+// one SGEMM (Q times the cached keys), masked and soft-maxed per row, and the output a
+// second SGEMM (probabilities times the cached values).
+func (s *Session) attendGemm(att, q []float32, il, nt int) {
+	c := &s.m.Config
+	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+	aDim := c.Heads * c.ValueDim
+	group := c.Heads / c.KVHeads
+	window := 0
+	if c.SlidingLayer(il) {
+		window = c.SlidingWindow
+	}
+	K, V := s.k[il], s.v[il]
+	tiles := (nt + attnTile - 1) / attnTile
+	parallel.ForChunks(s.m.opts.Threads, c.Heads*tiles, 1, func(lo, hi int) {
+		var scores []float32
+		for w := lo; w < hi; w++ {
+			hd, t0 := w/tiles, (w%tiles)*attnTile
+			t1 := min(t0+attnTile, nt)
+			g := hd / group
+			n := s.n + t1 // keys the last token of the tile sees
+			rows := t1 - t0
+			if cap(scores) < rows*n {
+				scores = make([]float32, attnTile*(s.n+nt))
+			}
+			sc := scores[:rows*n]
+			blas.Sgemm(1, false, true, rows, n, c.HeadDim, c.AttnScale, q[t0*qDim+hd*c.HeadDim:], qDim,
+				K[g*c.HeadDim:], kvDim, 0, sc, n)
+			for t := t0; t < t1; t++ {
+				pos := s.n + t
+				start := 0
+				if window > 0 {
+					start = max(0, pos-window+1)
+				}
+				row := sc[(t-t0)*n : (t-t0+1)*n]
+				live := row[start : pos+1]
+				if cap := c.AttnSoftcap; cap > 0 {
+					for j, v := range live {
+						live[j] = float32(math.Tanh(float64(v/cap))) * cap
+					}
+				}
+				softmax(live)
+				clear(row[:start])
+				clear(row[pos+1:])
+			}
+			blas.Sgemm(1, false, false, rows, c.ValueDim, n, 1, sc, n, V[g*c.ValueDim:], vDim, 0,
+				att[t0*aDim+hd*c.ValueDim:], aDim)
 		}
 	})
 }
