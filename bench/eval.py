@@ -13,7 +13,8 @@ for each type, then runs on the first --chunks chunks of --ctx tokens of eval.tx
   refit eval MODEL --text eval.txt --ctx C --chunks K          (GOMAXPROCS = --threads)
   llama.cpp: each chunk one llama_decode in a fresh context    (n_threads = --threads,
       logits of the second half requested, as llama-perplexity; this script's "llama" mode)
-and prints prefill tokens/s (C*K / seconds), CPU time (user+system), peak RSS (GNU time,
+and prints prefill tokens/s (C*K / seconds), CPU time (user+system; llama.cpp's
+of the llama_decode calls, all threads), peak RSS (GNU time,
 Debian package "time") and the ratios. Refit's time is its whole process (loading,
 tokenizing, scoring); llama.cpp's is the llama_decode calls alone, so the ratio is the
 stricter one. llama.cpp's RSS includes the Python interpreter that drives it (~30 MB).
@@ -82,7 +83,7 @@ def llama_mode(path, text_path, ctx_len, chunks, threads, cpu, out_json):
     if n < ctx_len * chunks:
         raise SystemExit(f"{text_path}: {n} tokens, fewer than {chunks} chunks of {ctx_len}")
     bos = L.llama_vocab_bos(vocab)
-    spent = 0.0
+    spent = cpu = 0.0
     T, first = ctx_len, ctx_len // 2
     for c in range(chunks):
         ids = list(buf[c * T:(c + 1) * T])
@@ -103,15 +104,16 @@ def llama_mode(path, text_path, ctx_len, chunks, threads, cpu, out_json):
         want = (ctypes.c_int8 * T)(*[1 if i >= first else 0 for i in range(T)])
         batch = Batch(T, ctypes.addressof(tok), None, ctypes.addressof(pos), ctypes.addressof(nseq),
                       ctypes.addressof(seqs), ctypes.addressof(want))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         rc = L.llama_decode(ctx, batch)
         spent += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         if rc != 0:
             raise SystemExit("llama_decode returned %d" % rc)
         L.llama_free(ctx)
     L.llama_model_free(model)
     with open(out_json, "w") as f:
-        json.dump({"decode_seconds": spent}, f)
+        json.dump({"decode_seconds": spent, "decode_cpu_seconds": cpu}, f)
 
 
 def make_model(hf, layers):
@@ -212,9 +214,8 @@ def main():
         tl, ml, cl = timed(["/usr/bin/python3", os.path.abspath(__file__), "llama", path, text, str(a.ctx), str(a.chunks),
                             str(a.threads), a.llama_cpu, out], rss_file)
         with open(out) as f:
-            td = json.load(f)["decode_seconds"]
-        # llama.cpp's CPU time is its whole process; scale it to the decode share of the wall time.
-        cl_dec = cl * td / tl
+            r = json.load(f)
+        td, cl_dec = r["decode_seconds"], r["decode_cpu_seconds"]
         ok = mr <= size + (256 << 20)
         rows.append((t, size, ntok / tr, ntok / td, cr, cl_dec, mr, ml, ok))
         print(f"{t:7} {size / 2**20:6.0f}MB {ntok / tr:11.1f} {ntok / td:11.1f} {td / tr:6.2f} {cr:11.2f} {cl_dec:11.2f} {cl_dec / cr:9.2f} "

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/internal/testtool"
 	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/tensor"
@@ -212,4 +214,164 @@ func FuzzLoad(f *testing.F) {
 		}
 		_ = s.Forward(context.Background(), []int32{0, 1}, 1, make([]float32, m.Config.Vocab))
 	})
+}
+
+// TestQuantizedBatches checks the two product paths against each other on the
+// fixture quantized to every type with an integer kernel (and Q4_K_M's Q6_K rows):
+// one token at a time runs package kernels' dot products on the quantized blocks,
+// the whole batch runs decoded rows through SGEMM. Both see the same quantized
+// activations, so they differ only by float32 accumulation order.
+func TestQuantizedBatches(t *testing.T) {
+	mf, err := refit.OpenMapped(fixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	src, err := gguf.Decode(mf, mf.Size(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = widened(t, src)
+	r := rand.New(rand.NewPCG(9, 10))
+	ids := []int32{5, 77, 300, 12, 9, 250}
+	for _, ft := range []string{"Q8_0", "Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_XS"} {
+		t.Run(ft, func(t *testing.T) {
+			fileType, err := ggml.ParseFileType(ft)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := ggml.QuantizeModel(src, fileType, nil)
+			if err != nil {
+				t.Fatalf("QuantizeModel = %v", err)
+			}
+			var buf bytes.Buffer
+			if err := gguf.Encode(&buf, q, nil); err != nil {
+				t.Fatal(err)
+			}
+			b := buf.Bytes()
+			m, err := Load(bytes.NewReader(b), int64(len(b)), &Options{Threads: 2})
+			if err != nil {
+				t.Fatalf("Load = %v", err)
+			}
+			kinds := map[tensor.DType]int{}
+			for i := range m.layers {
+				L := &m.layers[i]
+				for _, w := range []*matrix{L.q, L.k, L.v, L.o, L.gate, L.up, L.down, m.output} {
+					if w != nil && quantDot(w.DType) != nil {
+						kinds[w.DType]++
+						checkKernelProduct(t, w, r)
+					}
+				}
+			}
+			if len(kinds) == 0 {
+				t.Fatalf("no weight of the %s model has an integer kernel", ft)
+			}
+			t.Logf("weights with integer kernels: %v", kinds)
+			V := m.Config.Vocab
+			run := func(batch int) []float32 {
+				s, err := m.NewSession(len(ids))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				out := make([]float32, len(ids)*V)
+				for b := 0; b < len(ids); b += batch {
+					e := min(b+batch, len(ids))
+					if err := s.Forward(context.Background(), ids[b:e], 0, out[b*V:e*V]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return out
+			}
+			want, got := run(len(ids)), run(1)
+			var scale float64
+			for _, v := range want {
+				scale = max(scale, math.Abs(float64(v)))
+			}
+			// A float32 difference that moves an activation across a rounding boundary of
+			// its 8-bit quantization is amplified by the later layers (the products
+			// themselves are checked tightly above); the bounds allow a few such flips.
+			var sum float64
+			for i := range got {
+				d := math.Abs(float64(got[i] - want[i]))
+				sum += d
+				if d > 5e-2*scale {
+					t.Fatalf("logit %d: one token at a time %v, batched %v (logit scale %g)", i, got[i], want[i], scale)
+				}
+			}
+			if mean := sum / float64(len(got)); mean > 2e-3*scale {
+				t.Errorf("logits differ by %g on average between one token at a time and batched (logit scale %g)", mean, scale)
+			}
+		})
+	}
+}
+
+// checkKernelProduct compares matmulQuant with the float path (rounded activations
+// times decoded rows) on one weight for two random tokens: the same quantized inputs,
+// so they differ only by float32 accumulation order.
+func checkKernelProduct(t *testing.T, w *matrix, r *rand.Rand) {
+	t.Helper()
+	const nt = 2
+	x := make([]float32, nt*w.Cols)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	got := make([]float32, nt*w.Rows)
+	matmulQuant(got, w, slices.Clone(x), nt, 2)
+	want := make([]float32, nt*w.Rows)
+	for tk := 0; tk < nt; tk++ {
+		roundActivation(x[tk*w.Cols:(tk+1)*w.Cols], activationFor(w.DType))
+	}
+	matmulRows(want, w, x, nt, 0, w.Rows, 2)
+	row := make([]float32, w.Cols)
+	for tk := 0; tk < nt; tk++ {
+		for i := 0; i < w.Rows; i++ {
+			w.row(row, i)
+			var mag float64
+			for j, v := range row {
+				mag += math.Abs(float64(v) * float64(x[tk*w.Cols+j]))
+			}
+			if d := math.Abs(float64(got[tk*w.Rows+i] - want[tk*w.Rows+i])); d > 1e-5*mag {
+				t.Fatalf("%s %dx%d: row %d token %d: kernel %v, decoded row %v", w.DType, w.Rows, w.Cols, i, tk, got[tk*w.Rows+i], want[tk*w.Rows+i])
+			}
+		}
+	}
+}
+
+// widened returns the fixture's architecture at widths that are multiples of 256 (so
+// every k-quant applies): embedding 256, heads of 64, feed-forward 512, with random
+// weights.
+func widened(t *testing.T, src *refit.Model) *refit.Model {
+	t.Helper()
+	md := src.Metadata.Clone()
+	md.Set("llama.embedding_length", uint32(256))
+	md.Set("llama.feed_forward_length", uint32(512))
+	md.Set("llama.rope.dimension_count", uint32(64))
+	wide := map[int64]int64{64: 256, 32: 128, 96: 512}
+	r := rand.New(rand.NewPCG(7, 8))
+	out := &refit.Model{Format: src.Format, Metadata: md}
+	for _, tn := range src.Tensors {
+		shape := slices.Clone(tn.Shape)
+		n := int64(1)
+		for i, d := range shape {
+			if w, ok := wide[d]; ok && !(i == 0 && d == int64(395)) {
+				shape[i] = w
+			}
+			n *= shape[i]
+		}
+		v := make([]float32, n)
+		for i := range v {
+			if len(shape) == 1 {
+				v[i] = 1 + 0.1*float32(r.NormFloat64())
+			} else {
+				v[i] = 0.05 * float32(r.NormFloat64())
+			}
+		}
+		nt, err := tensor.NewF32(tn.Name, shape, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Tensors = append(out.Tensors, nt)
+	}
+	return out
 }

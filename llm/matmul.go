@@ -5,6 +5,7 @@ import (
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/llm/kernels"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -129,6 +130,10 @@ const rowBlock = 16
 // matmul sets y[t*m.Rows+r] = m.row(r) · x[t*m.Cols:] for each of the nt tokens. x is
 // rounded in place to the weight's activation form first (callers pass scratch).
 func matmul(y []float32, m *matrix, x []float32, nt, threads int) {
+	if nt < gemmTokens && quantDot(m.DType) != nil {
+		matmulQuant(y, m, x, nt, threads)
+		return
+	}
 	act := activationFor(m.DType)
 	if act != actF32 {
 		for t := 0; t < nt; t++ {
@@ -181,6 +186,52 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 				for r := ra; r < rb; r++ {
 					yt[r] = dot(buf[(r-ra)*cols:(r-ra+1)*cols], xt)
 				}
+			}
+		}
+	})
+}
+
+// quantDot returns the integer dot-product kernel for weight type d, nil for types
+// without one (their rows are decoded to float32).
+func quantDot(d tensor.DType) func(row []byte, a *kernels.Q8_0, k *kernels.Q8K) float32 {
+	switch d {
+	case tensor.Q8_0:
+		return func(row []byte, a *kernels.Q8_0, _ *kernels.Q8K) float32 { return kernels.DotQ8_0(row, a) }
+	case tensor.Q4_0:
+		return func(row []byte, a *kernels.Q8_0, _ *kernels.Q8K) float32 { return kernels.DotQ4_0(row, a) }
+	case tensor.Q4_K:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotQ4K(row, k) }
+	case tensor.Q5_K:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotQ5K(row, k) }
+	case tensor.Q6_K:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotQ6K(row, k) }
+	case tensor.IQ4_XS:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotIQ4XS(row, k) }
+	}
+	return nil
+}
+
+// matmulQuant is matmul for a few tokens with a kernel of package kernels: each
+// token's activation is quantized once to the weight type's integer form, and every
+// product runs on the quantized blocks as llama.cpp's vec_dot does.
+func matmulQuant(y []float32, m *matrix, x []float32, nt, threads int) {
+	dot := quantDot(m.DType)
+	a0 := make([]kernels.Q8_0, nt)
+	aK := make([]kernels.Q8K, nt)
+	for t := 0; t < nt; t++ {
+		xt := x[t*m.Cols : (t+1)*m.Cols]
+		if activationFor(m.DType) == actQ8_0 {
+			kernels.QuantizeQ8_0(&a0[t], xt)
+		} else {
+			kernels.QuantizeQ8K(&aK[t], xt)
+		}
+	}
+	grain := max(1, 8192/max(m.Cols, 1))
+	parallel.For(threads, m.Rows, grain, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := m.Data[r*m.RowBytes : (r+1)*m.RowBytes]
+			for t := 0; t < nt; t++ {
+				y[t*m.Rows+r] = dot(row, &a0[t], &aK[t])
 			}
 		}
 	})
