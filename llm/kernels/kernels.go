@@ -2,10 +2,15 @@
 // activation row, computed on the quantized blocks as ggml's CPU backend computes
 // them: the activation is first quantized to ggml's vec_dot_type for the weight type
 // (Q8_0 for the 32-blocks, Q8_K for k-quants and IQ4_XS), each block's products are
-// summed exactly in integers, and the integer sums are scaled and accumulated in
-// float32 in the order of ggml's scalar reference (ggml_vec_dot_*_generic): per block
-// for Q8_0 and Q4_0, in eight lanes per 256-block for the k-quants. So a product
-// differs from llama.cpp's only by the float32 rounding of its accumulation order.
+// summed exactly in integers with the block's integer scales, and only those sums are
+// scaled and accumulated in float32. So a product differs from llama.cpp's only by the
+// float32 rounding of its accumulation order: per block in order for Q8_0, Q4_0 and
+// IQ4_XS (as ggml's scalar reference), and for the k-quants in eight float lanes per
+// 256-block, lane i holding values 4i..4i+3 of every 32 (the layout of an AVX2
+// register), the minimum terms per block in a scalar, the lanes added last in order.
+//
+// On amd64 with AVX2 and F16C, Q8_0, Q4_K and Q6_K run in assembly that computes the
+// same sums in the same order as the Go code, so both give identical bits.
 //
 // Rows are ggml's block layouts, little-endian; callers pass whole rows (a multiple
 // of the block size) and an activation quantized from a row of the same length.
@@ -121,6 +126,15 @@ const (
 
 // DotQ8_0 is the dot product of a Q8_0 row with a.
 func DotQ8_0(row []byte, a *Q8_0) float32 {
+	if haveAVX2 && len(a.D) > 0 {
+		_ = row[len(a.D)*sizeQ8_0-1]
+		_ = a.Q[len(a.D)*32-1]
+		return dotQ8_0AVX2(&row[0], &a.Q[0], &a.D[0], len(a.D))
+	}
+	return dotQ8_0Go(row, a)
+}
+
+func dotQ8_0Go(row []byte, a *Q8_0) float32 {
 	var sum float32
 	for b := 0; b < len(a.D); b++ {
 		blk := row[b*sizeQ8_0 : (b+1)*sizeQ8_0]
@@ -129,7 +143,7 @@ func DotQ8_0(row []byte, a *Q8_0) float32 {
 		for i := range 32 {
 			s += int32(int8(q[i])) * int32(y[i])
 		}
-		sum += float32(s) * (f16(blk) * a.D[b])
+		sum += float32(float32(s) * (f16(blk) * a.D[b]))
 	}
 	return sum
 }
@@ -146,7 +160,7 @@ func DotQ4_0(row []byte, a *Q8_0) float32 {
 			s0 += (int32(q[j]&15) - 8) * int32(y[j])
 			s1 += (int32(q[j]>>4) - 8) * int32(y[j+16])
 		}
-		sum += float32(s0+s1) * (f16(blk) * a.D[b])
+		sum += float32(float32(s0+s1) * (f16(blk) * a.D[b]))
 	}
 	return sum
 }
@@ -160,18 +174,74 @@ func scaleMinK4(j int, s []byte) (int32, int32) {
 	return int32(s[j+4]&15 | (s[j-4]>>6)<<4), int32(s[j+4]>>4 | (s[j]>>6)<<4)
 }
 
-// lanes accumulates 8 scaled products per 32 values in ggml's eight integer lanes:
-// lane l gets the products of positions l, l+8, l+16 and l+24, times scale.
-func lanes(acc *[8]int32, w []int8, y []int8, scale int32) {
-	for k := 0; k < 32; k += 8 {
-		for l := range 8 {
-			acc[l] += scale * (int32(w[k+l]) * int32(y[k+l]))
+// lanes adds the products of 32 values times their scale into eight integer lanes:
+// lane i gets values 4i..4i+3, scaled by lo for lanes 0-3 and hi for lanes 4-7 (Q6_K
+// has a scale per 16 values, the others one per 32).
+func lanes(acc *[8]int32, w []int8, y []int8, lo, hi int32) {
+	w, y = w[:32], y[:32]
+	for i := range 8 {
+		s := int32(w[4*i])*int32(y[4*i]) + int32(w[4*i+1])*int32(y[4*i+1]) +
+			int32(w[4*i+2])*int32(y[4*i+2]) + int32(w[4*i+3])*int32(y[4*i+3])
+		if i < 4 {
+			acc[i] += lo * s
+		} else {
+			acc[i] += hi * s
 		}
 	}
 }
 
+// addLanes adds d times the integer lanes to the float lanes.
+func addLanes(sums *[8]float32, acc *[8]int32, d float32) {
+	for l := range 8 {
+		sums[l] += float32(d * float32(acc[l]))
+	}
+}
+
+// asmChunk is how many 256-blocks the Go side of an assembly k-quant kernel prepares
+// (scales, float factors) per call.
+const asmChunk = 16
+
 // DotQ4K is the dot product of a Q4_K row with a.
 func DotQ4K(row []byte, a *Q8K) float32 {
+	if haveAVX2 && len(a.D) > 0 {
+		return dotQ4KAsm(row, a)
+	}
+	return dotQ4KGo(row, a)
+}
+
+// dotQ4KAsm prepares each block's scales, float factor and minimum term in Go and runs
+// the integer products in assembly.
+func dotQ4KAsm(row []byte, a *Q8K) float32 {
+	var sums [8]float32
+	var sumf float32
+	var scales [8 * asmChunk]int16
+	var dd [asmChunk]float32
+	nb := len(a.D)
+	_ = row[nb*sizeQ4K-1]
+	_ = a.Q[nb*QKK-1]
+	_ = a.Sums[nb*16-1]
+	for b0 := 0; b0 < nb; b0 += asmChunk {
+		n := min(asmChunk, nb-b0)
+		for b := b0; b < b0+n; b++ {
+			blk := row[b*sizeQ4K : (b+1)*sizeQ4K]
+			var mins int32
+			for j := range 8 {
+				s, m := scaleMinK4(j, blk[4:16])
+				scales[(b-b0)*8+j] = int16(s)
+				mins += m * (int32(a.Sums[b*16+2*j]) + int32(a.Sums[b*16+2*j+1]))
+			}
+			dd[b-b0] = f16(blk) * a.D[b]
+			sumf -= float32(f16(blk[2:]) * a.D[b] * float32(mins))
+		}
+		dotQ4KLanesAVX2(&row[b0*sizeQ4K], &a.Q[b0*QKK], &scales[0], &dd[0], n, &sums)
+	}
+	for _, s := range sums {
+		sumf += s
+	}
+	return sumf
+}
+
+func dotQ4KGo(row []byte, a *Q8K) float32 {
 	var sums [8]float32
 	var vals [256]int8
 	var sumf float32
@@ -191,13 +261,10 @@ func DotQ4K(row []byte, a *Q8K) float32 {
 		for j := range 8 {
 			s, m := scaleMinK4(j, sc)
 			mins += m * (int32(a.Sums[b*16+2*j]) + int32(a.Sums[b*16+2*j+1]))
-			lanes(&acc, vals[j*32:j*32+32], y[j*32:j*32+32], s)
+			lanes(&acc, vals[j*32:j*32+32], y[j*32:j*32+32], s, s)
 		}
-		d := f16(blk) * a.D[b]
-		for l := range 8 {
-			sums[l] += d * float32(acc[l])
-		}
-		sumf -= f16(blk[2:]) * a.D[b] * float32(mins)
+		addLanes(&sums, &acc, f16(blk)*a.D[b])
+		sumf -= float32(f16(blk[2:]) * a.D[b] * float32(mins))
 	}
 	for _, s := range sums {
 		sumf += s
@@ -227,13 +294,10 @@ func DotQ5K(row []byte, a *Q8K) float32 {
 		for j := range 8 {
 			s, m := scaleMinK4(j, sc)
 			mins += m * (int32(a.Sums[b*16+2*j]) + int32(a.Sums[b*16+2*j+1]))
-			lanes(&acc, vals[j*32:j*32+32], y[j*32:j*32+32], s)
+			lanes(&acc, vals[j*32:j*32+32], y[j*32:j*32+32], s, s)
 		}
-		d := f16(blk) * a.D[b]
-		for l := range 8 {
-			sums[l] += d * float32(acc[l])
-		}
-		sumf -= f16(blk[2:]) * a.D[b] * float32(mins)
+		addLanes(&sums, &acc, f16(blk)*a.D[b])
+		sumf -= float32(f16(blk[2:]) * a.D[b] * float32(mins))
 	}
 	for _, s := range sums {
 		sumf += s
@@ -244,6 +308,33 @@ func DotQ5K(row []byte, a *Q8K) float32 {
 // DotQ6K is the dot product of a Q6_K row with a: 16 sub-blocks of 16 values with
 // signed 8-bit scales, values 6-bit offset by 32.
 func DotQ6K(row []byte, a *Q8K) float32 {
+	if haveAVX2 && len(a.D) > 0 {
+		return dotQ6KAsm(row, a)
+	}
+	return dotQ6KGo(row, a)
+}
+
+func dotQ6KAsm(row []byte, a *Q8K) float32 {
+	var sums [8]float32
+	var dd [asmChunk]float32
+	nb := len(a.D)
+	_ = row[nb*sizeQ6K-1]
+	_ = a.Q[nb*QKK-1]
+	for b0 := 0; b0 < nb; b0 += asmChunk {
+		n := min(asmChunk, nb-b0)
+		for b := b0; b < b0+n; b++ {
+			dd[b-b0] = f16(row[b*sizeQ6K+208:]) * a.D[b]
+		}
+		dotQ6KLanesAVX2(&row[b0*sizeQ6K], &a.Q[b0*QKK], &dd[0], n, &sums)
+	}
+	var sumf float32
+	for _, s := range sums {
+		sumf += s
+	}
+	return sumf
+}
+
+func dotQ6KGo(row []byte, a *Q8K) float32 {
 	var sums [8]float32
 	var vals [256]int8
 	for b := 0; b < len(a.D); b++ {
@@ -260,18 +351,10 @@ func DotQ6K(row []byte, a *Q8K) float32 {
 		}
 		var acc [8]int32
 		y := a.Q[b*256 : b*256+256]
-		for j := range 16 {
-			s := int32(int8(sc[j]))
-			for k := 0; k < 16; k += 8 {
-				for l := range 8 {
-					acc[l] += s * (int32(vals[j*16+k+l]) * int32(y[j*16+k+l]))
-				}
-			}
+		for j := range 8 {
+			lanes(&acc, vals[j*32:j*32+32], y[j*32:j*32+32], int32(int8(sc[2*j])), int32(int8(sc[2*j+1])))
 		}
-		d := f16(blk[208:]) * a.D[b]
-		for l := range 8 {
-			sums[l] += d * float32(acc[l])
-		}
+		addLanes(&sums, &acc, f16(blk[208:])*a.D[b])
 	}
 	var sumf float32
 	for _, s := range sums {
@@ -301,7 +384,7 @@ func DotIQ4XS(row []byte, a *Q8K) float32 {
 				s1 += int32(yb[j]) * iq4nl[q[j]&15]
 				s2 += int32(yb[j+16]) * iq4nl[q[j]>>4]
 			}
-			sumf += d4d8 * float32(ls-32) * float32(s1+s2)
+			sumf += float32(d4d8 * float32(ls-32) * float32(s1+s2))
 		}
 	}
 	return sumf

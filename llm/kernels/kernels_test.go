@@ -50,7 +50,7 @@ func randomFloats(r *rand.Rand, n int) []float32 {
 	}
 	// A block of zeros and one with a dominant negative value exercise both scale rules.
 	clear(x[:32])
-	x[300] = -40
+	x[len(x)/2+44] = -40
 	return x
 }
 
@@ -117,7 +117,7 @@ func TestQuantizeMatchesGGML(t *testing.T) {
 	QuantizeQ8K(&k, x)
 	for b := 0; b < 2; b++ {
 		if b == 1 {
-			if got := k.Q[300]; got != -127 {
+			if got := k.Q[len(x)/2+44]; got != -127 {
 				t.Errorf("Q8_K of the largest-magnitude value is %d, want -127", got)
 			}
 		}
@@ -167,6 +167,51 @@ func BenchmarkDot(b *testing.B) {
 				}
 			}
 			_ = s
+		})
+	}
+}
+
+// TestAssemblyMatchesGo checks that the assembly kernels give the Go kernels' bits:
+// the same integer sums, scaled and accumulated in the same order. Row lengths cover
+// one block, several calls of asmChunk blocks and a partial one.
+func TestAssemblyMatchesGo(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 and F16C on this CPU (or purego build): only the Go kernels run")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	pairs := []struct {
+		c      kernelCase
+		asmK   func([]byte, *Q8K) float32
+		goK    func([]byte, *Q8K) float32
+		asm0   func([]byte, *Q8_0) float32
+		go0    func([]byte, *Q8_0) float32
+		extent int
+	}{
+		{c: cases[0], asm0: DotQ8_0, go0: dotQ8_0Go},
+		{c: cases[2], asmK: DotQ4K, goK: dotQ4KGo},
+		{c: cases[4], asmK: DotQ6K, goK: dotQ6KGo},
+	}
+	for _, p := range pairs {
+		t.Run(p.c.dtype.String(), func(t *testing.T) {
+			for _, n := range []int{256, 4096, 5120, 11008} {
+				for trial := 0; trial < 10; trial++ {
+					row := randomRow(r, p.c.dtype, n, p.c.scales)
+					x := randomFloats(r, n)
+					var got, want float32
+					if p.asmK != nil {
+						var a Q8K
+						QuantizeQ8K(&a, x)
+						got, want = p.asmK(row, &a), p.goK(row, &a)
+					} else {
+						var a Q8_0
+						QuantizeQ8_0(&a, x)
+						got, want = p.asm0(row, &a), p.go0(row, &a)
+					}
+					if math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("n %d trial %d: assembly %v (%#x), Go %v (%#x)", n, trial, got, math.Float32bits(got), want, math.Float32bits(want))
+					}
+				}
+			}
 		})
 	}
 }

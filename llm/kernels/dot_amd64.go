@@ -1,0 +1,26 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX2 selects the assembly kernels: AVX2 for the integer products, F16C for the
+// float16 block scales.
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasF16C
+
+// dotQ8_0AVX2 is dotQ8_0Go over nb blocks of row and the activation's values q and
+// scales d.
+//
+//go:noescape
+func dotQ8_0AVX2(row *byte, q *int8, d *float32, nb int) float32
+
+// dotQ4KLanesAVX2 adds the float lanes of nb Q4_K blocks to sums: per block the
+// integer lanes of its 8 sub-blocks (scales: 8 per block) times dd[block].
+//
+//go:noescape
+func dotQ4KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sums *[8]float32)
+
+// dotQ6KLanesAVX2 is dotQ4KLanesAVX2 for Q6_K, which holds its scales in the block.
+//
+//go:noescape
+func dotQ6KLanesAVX2(row *byte, q *int8, dd *float32, nb int, sums *[8]float32)

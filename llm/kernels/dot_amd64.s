@@ -1,0 +1,199 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func dotQ8_0AVX2(row *byte, q *int8, d *float32, nb int) float32
+// Per block: the 32 products summed exactly (|w| times y with w's sign, pairs in
+// int16 by VPMADDUBSW, which cannot saturate as |w| <= 128 and |y| <= 127, then
+// int32), the sum converted to float32 and scaled by d_w*d_a, added in block order.
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ row+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	TESTQ CX, CX
+	JEQ q8done
+
+q8loop:
+	VMOVDQU 2(SI), Y1
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB Y1, Y1
+	VPMADDUBSW Y2, Y1, Y3
+	VPMADDWD Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPADDD X4, X3, X3
+	VPSHUFD $0x4E, X3, X4
+	VPADDD X4, X3, X3
+	VPSHUFD $0xB1, X3, X4
+	VPADDD X4, X3, X3
+	VCVTDQ2PS X3, X3
+	MOVWLZX (SI), AX
+	VMOVD AX, X5
+	VCVTPH2PS X5, X5
+	VMULSS (DX), X5, X5
+	VMULSS X5, X3, X3
+	VADDSS X3, X0, X0
+	ADDQ $34, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q8loop
+
+q8done:
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
+
+// Q4K_HALF multiplies the 32 unsigned values in V with the activation at Y and
+// scale S (int16 in memory), adding the eight int32 lane sums to Y1.
+#define Q4K_HALF(V, Y, S) \
+	VMOVDQU Y, Y5 \
+	VPMADDUBSW Y5, V, V \
+	VPBROADCASTW S, Y5 \
+	VPMADDWD Y5, V, V \
+	VPADDD V, Y1, Y1
+
+// func dotQ4KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sums *[8]float32)
+TEXT ·dotQ4KLanesAVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scales+16(FP), R10
+	MOVQ dd+24(FP), DX
+	MOVQ nb+32(FP), CX
+	MOVQ sums+40(FP), BX
+	VMOVUPS (BX), Y0
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	TESTQ CX, CX
+	JEQ q4done
+
+q4block:
+	VPXOR Y1, Y1, Y1
+	LEAQ 16(SI), R8
+	MOVQ $4, R9
+
+q4chunk:
+	VMOVDQU (R8), Y2
+	VPAND Y6, Y2, Y3
+	VPSRLW $4, Y2, Y4
+	VPAND Y6, Y4, Y4
+	Q4K_HALF(Y3, (DI), (R10))
+	Q4K_HALF(Y4, 32(DI), 2(R10))
+	ADDQ $32, R8
+	ADDQ $64, DI
+	ADDQ $4, R10
+	DECQ R9
+	JNZ q4chunk
+
+	VCVTDQ2PS Y1, Y1
+	VBROADCASTSS (DX), Y2
+	VMULPS Y2, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $144, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q4block
+
+q4done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET
+
+// Q6K_GROUP multiplies the 32 values in V (unsigned, 0..63, standing for V-32) with
+// the activation at Y, lanes 0-3 scaled by the int8 at S0, lanes 4-7 by the one at
+// S1, adding to Y1. Y10 holds 32 in every byte.
+#define Q6K_GROUP(V, Y, S0, S1) \
+	VMOVDQU Y, Y9 \
+	VPMADDUBSW Y9, V, V \
+	VPMADDUBSW Y9, Y10, Y11 \
+	VPSUBW Y11, V, V \
+	MOVBQSX S0, AX \
+	VMOVD AX, X12 \
+	VPBROADCASTW X12, X12 \
+	MOVBQSX S1, AX \
+	VMOVD AX, X13 \
+	VPBROADCASTW X13, X13 \
+	VINSERTI128 $1, X13, Y12, Y12 \
+	VPMADDWD Y12, V, V \
+	VPADDD V, Y1, Y1
+
+// Q6K_HALF decodes and multiplies 128 values: low bits at R8 (64 bytes), high bits
+// at R9 (32 bytes), scales at R10 (8 bytes), activation at R12 (128 bytes).
+#define Q6K_HALF \
+	VMOVDQU (R8), Y2 \
+	VMOVDQU 32(R8), Y3 \
+	VMOVDQU (R9), Y4 \
+	VPAND Y6, Y2, Y5 \
+	VPSLLW $4, Y4, Y7 \
+	VPAND Y8, Y7, Y7 \
+	VPOR Y7, Y5, Y5 \
+	Q6K_GROUP(Y5, (R12), (R10), 1(R10)) \
+	VPAND Y6, Y3, Y5 \
+	VPSLLW $2, Y4, Y7 \
+	VPAND Y8, Y7, Y7 \
+	VPOR Y7, Y5, Y5 \
+	Q6K_GROUP(Y5, 32(R12), 2(R10), 3(R10)) \
+	VPSRLW $4, Y2, Y5 \
+	VPAND Y6, Y5, Y5 \
+	VPAND Y8, Y4, Y7 \
+	VPOR Y7, Y5, Y5 \
+	Q6K_GROUP(Y5, 64(R12), 4(R10), 5(R10)) \
+	VPSRLW $4, Y3, Y5 \
+	VPAND Y6, Y5, Y5 \
+	VPSRLW $2, Y4, Y7 \
+	VPAND Y8, Y7, Y7 \
+	VPOR Y7, Y5, Y5 \
+	Q6K_GROUP(Y5, 96(R12), 6(R10), 7(R10))
+
+// func dotQ6KLanesAVX2(row *byte, q *int8, dd *float32, nb int, sums *[8]float32)
+TEXT ·dotQ6KLanesAVX2(SB), NOSPLIT, $0-40
+	MOVQ row+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ dd+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ sums+32(FP), BX
+	VMOVUPS (BX), Y0
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x30303030, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x20202020, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	TESTQ CX, CX
+	JEQ q6done
+
+q6block:
+	VPXOR Y1, Y1, Y1
+	MOVQ SI, R8
+	LEAQ 128(SI), R9
+	LEAQ 192(SI), R10
+	MOVQ DI, R12
+	Q6K_HALF
+	ADDQ $64, R8
+	ADDQ $32, R9
+	ADDQ $8, R10
+	ADDQ $128, R12
+	Q6K_HALF
+	VCVTDQ2PS Y1, Y1
+	VBROADCASTSS (DX), Y2
+	VMULPS Y2, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q6block
+
+q6done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET

@@ -1,0 +1,13 @@
+//go:build !amd64 || purego
+
+package kernels
+
+const haveAVX2 = false
+
+func dotQ8_0AVX2(row *byte, q *int8, d *float32, nb int) float32 { panic("unreachable") }
+
+func dotQ4KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sums *[8]float32) {
+	panic("unreachable")
+}
+
+func dotQ6KLanesAVX2(row *byte, q *int8, dd *float32, nb int, sums *[8]float32) { panic("unreachable") }
