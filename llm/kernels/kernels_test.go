@@ -146,6 +146,9 @@ func TestQuantizeMatchesGGML(t *testing.T) {
 }
 
 // BenchmarkDot times one 4096-value row product per type (the decode path's unit).
+// On the 2-core AMD EPYC (Zen 4) dev VM, loaded by other jobs (best of 2): with the
+// AVX2 assembly Q8_0 0.75 us, Q4_K 2.5 us, Q6_K 0.97 us; in Go Q8_0 25 us, Q4_0 12 us,
+// Q4_K 47 us, Q5_K 39 us, Q6_K 54 us, IQ4_XS 16 us.
 func BenchmarkDot(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	const n = 4096
