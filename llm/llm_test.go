@@ -414,3 +414,39 @@ func BenchmarkPrefill(b *testing.B) {
 		})
 	}
 }
+
+// TestLongBatch checks that an input longer than MaxBatch, split by Forward, gives
+// the logits of running it in small batches, the requested ones at the right places.
+func TestLongBatch(t *testing.T) {
+	m := loadFixture(t, &Options{Threads: 2})
+	n := 2*MaxBatch + 77
+	first := MaxBatch + 5
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(i * 31 % m.Config.Vocab)
+	}
+	V := m.Config.Vocab
+	s, err := m.NewSession(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := make([]float32, (n-first)*V)
+	if err := s.Forward(context.Background(), ids, first, got); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset()
+	want := make([]float32, n*V)
+	for b := 0; b < n; b += 100 {
+		e := min(b+100, n)
+		if err := s.Forward(context.Background(), ids[b:e], 0, want[b*V:e*V]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = want[first*V:]
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("logit %d (token %d): %v, in batches of 100 %v", i, first+i/V, got[i], want[i])
+		}
+	}
+}

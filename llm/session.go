@@ -54,10 +54,16 @@ func (s *Session) Len() int { return s.n }
 // Reset empties the cache.
 func (s *Session) Reset() { s.n = 0 }
 
+// MaxBatch is the most tokens Forward runs through the model at once; longer inputs
+// go through in consecutive batches of MaxBatch (llama.cpp's default micro-batch), so
+// activation memory stays bounded whatever the context.
+const MaxBatch = 512
+
 // Forward appends tokens to the sequence and writes the logits of tokens[first:]
-// into logits (len (len(tokens)-first) * Vocab), the tokens processed as one batch.
+// into logits (len (len(tokens)-first) * Vocab), the tokens processed as one batch
+// (or batches of MaxBatch).
 func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits []float32) error {
-	m, c := s.m, &s.m.Config
+	c := &s.m.Config
 	nt := len(tokens)
 	if nt == 0 {
 		return nil
@@ -73,6 +79,21 @@ func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits
 			return formatf("token id %d outside the vocabulary of %d", id, c.Vocab)
 		}
 	}
+	for a := 0; a < nt; a += MaxBatch {
+		b := min(a+MaxBatch, nt)
+		f := min(max(first-a, 0), b-a) // first token of this batch with logits
+		lo := max(a+f-first, 0) * c.Vocab
+		if err := s.forward(ctx, tokens[a:b], f, logits[lo:lo+(b-a-f)*c.Vocab]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forward is Forward for a validated batch of at most MaxBatch tokens.
+func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits []float32) error {
+	m, c := s.m, &s.m.Config
+	nt := len(tokens)
 	threads := m.opts.Threads
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	wide := max(c.Embed, qDim+kvDim+vDim, c.Heads*c.ValueDim, 2*c.FF, c.Experts)
