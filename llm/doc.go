@@ -15,7 +15,7 @@
 // internal/blas SGEMM; attention is two SGEMMs per head and tile of tokens (scores,
 // then probabilities times values). Below four tokens, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and
 // IQ4_XS rows go through package kernels' integer dot products on the quantized blocks
-// (AVX2 assembly for Q8_0, Q4_K and Q6_K), other types through decoded rows. Work is
+// (AVX2 assembly), other types through decoded rows. Work is
 // spread over Options.Threads goroutines; results do not depend on the thread count.
 //
 // Not supported (refit.ErrUnsupported): phi3's long-context RoPE factors, rope

@@ -24,3 +24,19 @@ func dotQ4KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sum
 //
 //go:noescape
 func dotQ6KLanesAVX2(row *byte, q *int8, dd *float32, nb int, sums *[8]float32)
+
+// dotQ4_0AVX2 is dotQ4_0Go over nb blocks.
+//
+//go:noescape
+func dotQ4_0AVX2(row *byte, q *int8, d *float32, nb int) float32
+
+// dotQ5KLanesAVX2 is dotQ4KLanesAVX2 for Q5_K.
+//
+//go:noescape
+func dotQ5KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sums *[8]float32)
+
+// dotIQ4XSAVX2 adds fac[i] times the integer sum of sub-block i, for nsub sub-blocks
+// of one IQ4_XS block, to *sum.
+//
+//go:noescape
+func dotIQ4XSAVX2(qs *byte, q *int8, fac *float32, nsub int, table *[16]int8, sum *float32)

@@ -197,3 +197,172 @@ q6done:
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET
+
+// func dotQ4_0AVX2(row *byte, q *int8, d *float32, nb int) float32
+// As dotQ8_0AVX2, with the block's 16 bytes unpacked: low nibbles are values 0-15,
+// high nibbles 16-31, each minus 8.
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ row+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ nb+24(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x08080808, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	TESTQ CX, CX
+	JEQ q40done
+
+q40loop:
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y6, Y1, Y1
+	VPSUBB Y8, Y1, Y1
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB Y1, Y1
+	VPMADDUBSW Y2, Y1, Y3
+	VPMADDWD Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPADDD X4, X3, X3
+	VPSHUFD $0x4E, X3, X4
+	VPADDD X4, X3, X3
+	VPSHUFD $0xB1, X3, X4
+	VPADDD X4, X3, X3
+	VCVTDQ2PS X3, X3
+	MOVWLZX (SI), AX
+	VMOVD AX, X5
+	VCVTPH2PS X5, X5
+	VMULSS (DX), X5, X5
+	VMULSS X5, X3, X3
+	VADDSS X3, X0, X0
+	ADDQ $18, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q40loop
+
+q40done:
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
+
+// func dotIQ4XSAVX2(qs *byte, q *int8, fac *float32, nsub int, table *[16]int8, sum *float32)
+// For nsub consecutive sub-blocks of one block (32 values from 16 bytes of 4-bit
+// codebook indices each), the exact integer sum of codebook value times activation,
+// times the sub-block's fac, added to *sum in order.
+TEXT ·dotIQ4XSAVX2(SB), NOSPLIT, $0-48
+	MOVQ qs+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ fac+16(FP), DX
+	MOVQ nsub+24(FP), CX
+	MOVQ table+32(FP), R8
+	MOVQ sum+40(FP), BX
+	VMOVSS (BX), X0
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	VBROADCASTI128 (R8), Y8
+	TESTQ CX, CX
+	JEQ iq4done
+
+iq4loop:
+	VMOVDQU (SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y6, Y1, Y1
+	VPSHUFB Y1, Y8, Y1
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y2, Y2
+	VPABSB Y1, Y1
+	VPMADDUBSW Y2, Y1, Y3
+	VPMADDWD Y7, Y3, Y3
+	VEXTRACTI128 $1, Y3, X4
+	VPADDD X4, X3, X3
+	VPSHUFD $0x4E, X3, X4
+	VPADDD X4, X3, X3
+	VPSHUFD $0xB1, X3, X4
+	VPADDD X4, X3, X3
+	VCVTDQ2PS X3, X3
+	VMULSS (DX), X3, X3
+	VADDSS X3, X0, X0
+	ADDQ $16, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ iq4loop
+
+iq4done:
+	VMOVSS X0, (BX)
+	VZEROUPPER
+	RET
+
+// func dotQ5KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sums *[8]float32)
+// As dotQ4KLanesAVX2 with the fifth bit of each value from qh: bit 2c of qh[l] for
+// the low nibbles of chunk c, bit 2c+1 for the high ones.
+TEXT ·dotQ5KLanesAVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ scales+16(FP), R10
+	MOVQ dd+24(FP), DX
+	MOVQ nb+32(FP), CX
+	MOVQ sums+40(FP), BX
+	VMOVUPS (BX), Y0
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x10101010, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	TESTQ CX, CX
+	JEQ q5done
+
+q5block:
+	VPXOR Y1, Y1, Y1
+	VMOVDQU 16(SI), Y9
+	LEAQ 48(SI), R8
+	MOVQ $4, R9
+
+q5chunk:
+	VMOVDQU (R8), Y2
+	VPAND Y6, Y2, Y3
+	VPSLLW $4, Y9, Y10
+	VPAND Y8, Y10, Y10
+	VPOR Y10, Y3, Y3
+	VPSRLW $4, Y2, Y4
+	VPAND Y6, Y4, Y4
+	VPSLLW $3, Y9, Y10
+	VPAND Y8, Y10, Y10
+	VPOR Y10, Y4, Y4
+	Q4K_HALF(Y3, (DI), (R10))
+	Q4K_HALF(Y4, 32(DI), 2(R10))
+	VPSRLW $2, Y9, Y9
+	ADDQ $32, R8
+	ADDQ $64, DI
+	ADDQ $4, R10
+	DECQ R9
+	JNZ q5chunk
+
+	VCVTDQ2PS Y1, Y1
+	VBROADCASTSS (DX), Y2
+	VMULPS Y2, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	ADDQ $176, SI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q5block
+
+q5done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET

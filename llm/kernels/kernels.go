@@ -9,7 +9,7 @@
 // 256-block, lane i holding values 4i..4i+3 of every 32 (the layout of an AVX2
 // register), the minimum terms per block in a scalar, the lanes added last in order.
 //
-// On amd64 with AVX2 and F16C, Q8_0, Q4_K and Q6_K run in assembly that computes the
+// On amd64 with AVX2 and F16C, every kernel runs in assembly that computes the
 // same sums in the same order as the Go code, so both give identical bits.
 //
 // Rows are ggml's block layouts, little-endian; callers pass whole rows (a multiple
@@ -151,6 +151,15 @@ func dotQ8_0Go(row []byte, a *Q8_0) float32 {
 // DotQ4_0 is the dot product of a Q4_0 row with a: element j of a block is the low
 // nibble of byte j, element j+16 its high nibble, both offset by 8.
 func DotQ4_0(row []byte, a *Q8_0) float32 {
+	if haveAVX2 && len(a.D) > 0 {
+		_ = row[len(a.D)*sizeQ4_0-1]
+		_ = a.Q[len(a.D)*32-1]
+		return dotQ4_0AVX2(&row[0], &a.Q[0], &a.D[0], len(a.D))
+	}
+	return dotQ4_0Go(row, a)
+}
+
+func dotQ4_0Go(row []byte, a *Q8_0) float32 {
 	var sum float32
 	for b := 0; b < len(a.D); b++ {
 		blk := row[b*sizeQ4_0 : (b+1)*sizeQ4_0]
@@ -212,18 +221,24 @@ func DotQ4K(row []byte, a *Q8K) float32 {
 // dotQ4KAsm prepares each block's scales, float factor and minimum term in Go and runs
 // the integer products in assembly.
 func dotQ4KAsm(row []byte, a *Q8K) float32 {
+	return dotKMinAsm(row, a, sizeQ4K, dotQ4KLanesAVX2)
+}
+
+// dotKMinAsm is dotQ4KAsm for Q4_K and Q5_K (blocks of size bytes, the same scale
+// and minimum layout), lanes being the assembly kernel of the type.
+func dotKMinAsm(row []byte, a *Q8K, size int, lanes func(*byte, *int8, *int16, *float32, int, *[8]float32)) float32 {
 	var sums [8]float32
 	var sumf float32
 	var scales [8 * asmChunk]int16
 	var dd [asmChunk]float32
 	nb := len(a.D)
-	_ = row[nb*sizeQ4K-1]
+	_ = row[nb*size-1]
 	_ = a.Q[nb*QKK-1]
 	_ = a.Sums[nb*16-1]
 	for b0 := 0; b0 < nb; b0 += asmChunk {
 		n := min(asmChunk, nb-b0)
 		for b := b0; b < b0+n; b++ {
-			blk := row[b*sizeQ4K : (b+1)*sizeQ4K]
+			blk := row[b*size : (b+1)*size]
 			var mins int32
 			for j := range 8 {
 				s, m := scaleMinK4(j, blk[4:16])
@@ -233,7 +248,7 @@ func dotQ4KAsm(row []byte, a *Q8K) float32 {
 			dd[b-b0] = f16(blk) * a.D[b]
 			sumf -= float32(f16(blk[2:]) * a.D[b] * float32(mins))
 		}
-		dotQ4KLanesAVX2(&row[b0*sizeQ4K], &a.Q[b0*QKK], &scales[0], &dd[0], n, &sums)
+		lanes(&row[b0*size], &a.Q[b0*QKK], &scales[0], &dd[0], n, &sums)
 	}
 	for _, s := range sums {
 		sumf += s
@@ -275,6 +290,13 @@ func dotQ4KGo(row []byte, a *Q8K) float32 {
 // DotQ5K is the dot product of a Q5_K row with a: Q4_K's layout plus a fifth bit
 // per value from qh.
 func DotQ5K(row []byte, a *Q8K) float32 {
+	if haveAVX2 && len(a.D) > 0 {
+		return dotKMinAsm(row, a, sizeQ5K, dotQ5KLanesAVX2)
+	}
+	return dotQ5KGo(row, a)
+}
+
+func dotQ5KGo(row []byte, a *Q8K) float32 {
 	var sums [8]float32
 	var vals [256]int8
 	var sumf float32
@@ -366,9 +388,40 @@ func dotQ6KGo(row []byte, a *Q8K) float32 {
 // iq4nl holds the IQ4_NL/IQ4_XS codebook: the value each 4-bit index stands for.
 var iq4nl = [16]int32{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
 
+// iq4nl8 is iq4nl as bytes, the assembly's lookup table.
+var iq4nl8 = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+
 // DotIQ4XS is the dot product of an IQ4_XS row with a: 8 sub-blocks of 32 codebook
 // indices with 6-bit scales offset by 32.
 func DotIQ4XS(row []byte, a *Q8K) float32 {
+	if haveAVX2 && len(a.D) > 0 {
+		return dotIQ4XSAsm(row, a)
+	}
+	return dotIQ4XSGo(row, a)
+}
+
+// dotIQ4XSAsm computes each sub-block's float factor in Go, the integer sums and
+// their accumulation in assembly, one block per call.
+func dotIQ4XSAsm(row []byte, a *Q8K) float32 {
+	var sumf float32
+	var fac [8]float32
+	nb := len(a.D)
+	_ = row[nb*sizeIQ4_XS-1]
+	_ = a.Q[nb*QKK-1]
+	for b := 0; b < nb; b++ {
+		blk := row[b*sizeIQ4_XS : (b+1)*sizeIQ4_XS]
+		h := uint32(blk[2]) | uint32(blk[3])<<8
+		d4d8 := f16(blk) * a.D[b]
+		for ib := range 8 {
+			ls := int32(blk[4+ib/2]>>(4*(ib%2))&15) | int32(h>>(2*ib)&3)<<4
+			fac[ib] = d4d8 * float32(ls-32)
+		}
+		dotIQ4XSAVX2(&blk[8], &a.Q[b*QKK], &fac[0], 8, &iq4nl8, &sumf)
+	}
+	return sumf
+}
+
+func dotIQ4XSGo(row []byte, a *Q8K) float32 {
 	var sumf float32
 	for b := 0; b < len(a.D); b++ {
 		blk := row[b*sizeIQ4_XS : (b+1)*sizeIQ4_XS]
