@@ -136,9 +136,11 @@ func matmul(y []float32, m *matrix, x []float32, nt, threads int) {
 	}
 	act := activationFor(m.DType)
 	if act != actF32 {
-		for t := 0; t < nt; t++ {
-			roundActivation(x[t*m.Cols:(t+1)*m.Cols], act)
-		}
+		parallel.For(threads, nt, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				roundActivation(x[t*m.Cols:(t+1)*m.Cols], act)
+			}
+		})
 	}
 	matmulRows(y, m, x, nt, 0, m.Rows, threads)
 }

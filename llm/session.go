@@ -125,7 +125,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			return err
 		}
 		L := &m.layers[il]
-		rmsNorm(h, x, L.attnNorm, c.Embed, c.NormEps)
+		s.norm(h, x, L.attnNorm, c.Embed)
 		if L.qkv != nil {
 			fused := big[:nt*L.qkv.Rows]
 			s.project(fused, L.qkv, h, nt)
@@ -144,33 +144,35 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		addBias(kk, L.kBias, nt)
 		addBias(vv, L.vBias, nt)
 		if L.qNorm != nil {
-			rmsNorm(q, q, L.qNorm, c.HeadDim, c.NormEps)
-			rmsNorm(kk, kk, L.kNorm, c.HeadDim, c.NormEps)
+			s.norm(q, q, L.qNorm, c.HeadDim)
+			s.norm(kk, kk, L.kNorm, c.HeadDim)
 		}
-		for t := 0; t < nt; t++ {
-			pos := s.n + t
-			s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
-			s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
-		}
+		parallel.For(threads, nt, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				pos := s.n + t
+				s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
+				s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
+			}
+		})
 		copy(s.k[il][s.n*kvDim:], kk)
 		copy(s.v[il][s.n*vDim:], vv)
 		s.attend(att, q, il, nt)
 		o := tmp
 		matmul(o, L.o, att, nt, threads)
 		if L.postAttnNorm != nil {
-			rmsNorm(o, o, L.postAttnNorm, c.Embed, c.NormEps)
+			s.norm(o, o, L.postAttnNorm, c.Embed)
 		}
 		for i := range x {
 			x[i] += o[i]
 		}
-		rmsNorm(h, x, L.ffnNorm, c.Embed, c.NormEps)
+		s.norm(h, x, L.ffnNorm, c.Embed)
 		if L.router != nil {
 			s.moe(tmp, L, h, big, big2, nt)
 		} else {
 			s.ffn(tmp, L.gate, L.up, L.down, h, big, big2, nt)
 		}
 		if L.postFFNNorm != nil {
-			rmsNorm(tmp, tmp, L.postFFNNorm, c.Embed, c.NormEps)
+			s.norm(tmp, tmp, L.postFFNNorm, c.Embed)
 		}
 		for i := range x {
 			x[i] += tmp[i]
@@ -181,7 +183,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		return nil
 	}
 	rest := nt - first
-	rmsNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed, c.NormEps)
+	s.norm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
 	if cap := c.FinalSoftcap; cap > 0 {
 		for i, v := range logits {
@@ -216,9 +218,11 @@ func (s *Session) ffn(dst []float32, gate, up, down *matrix, h, big, big2 []floa
 		u := big2[:nt*ff]
 		s.project(u, up, h, nt)
 		s.project(g, gate, h, nt)
-		for i := range g {
-			g[i] = s.act(g[i]) * u[i]
-		}
+		parallel.For(s.m.opts.Threads, nt, 1, func(lo, hi int) {
+			for i := lo * ff; i < hi*ff; i++ {
+				g[i] = s.act(g[i]) * u[i]
+			}
+		})
 	}
 	matmul(dst[:nt*c.Embed], down, g, nt, s.m.opts.Threads)
 }
@@ -403,6 +407,15 @@ func (s *Session) rope(x []float32, heads, pos int) {
 			theta *= thetaScale
 		}
 	}
+}
+
+// norm is rmsNorm with the model's epsilon, rows spread over the threads.
+func (s *Session) norm(dst, src, w []float32, n int) {
+	rows := min(len(dst), len(src)) / n
+	eps := s.m.Config.NormEps
+	parallel.For(s.m.opts.Threads, rows, 16, func(lo, hi int) {
+		rmsNorm(dst[lo*n:hi*n], src[lo*n:hi*n], w, n, eps)
+	})
 }
 
 // rmsNorm sets dst = src / rms(src) * w over rows of n values; dst may be src.
