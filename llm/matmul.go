@@ -36,6 +36,9 @@ func (m *matrix) row(dst []float32, r int) {
 			dst[i] = tensor.BF16ToF32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
 		}
 	default:
+		if kernels.Dequant(dst, b, m.DType) {
+			return
+		}
 		// Validated at load: the type has a dequantizer and Cols is a block multiple.
 		if err := tensor.Dequantize(dst, b, m.DType, 1); err != nil {
 			panic(err)

@@ -40,3 +40,20 @@ func dotQ5KLanesAVX2(row *byte, q *int8, scales *int16, dd *float32, nb int, sum
 //
 //go:noescape
 func dotIQ4XSAVX2(qs *byte, q *int8, fac *float32, nsub int, table *[16]int8, sum *float32)
+
+// dequantQ8_0AVX2 decodes nb Q8_0 blocks of row into dst.
+//
+//go:noescape
+func dequantQ8_0AVX2(dst *float32, row *byte, nb int)
+
+// dequantQ4KAVX2 decodes one Q4_K block's nibbles at qs into 256 values of dst, sub-block
+// j as float32(fac[j]*q) - mins[j].
+//
+//go:noescape
+func dequantQ4KAVX2(dst *float32, qs *byte, fac *float32, mins *float32)
+
+// dequantQ6KAVX2 decodes one Q6_K block into 256 values of dst, sub-block j of 16
+// values times fac[j].
+//
+//go:noescape
+func dequantQ6KAVX2(dst *float32, blk *byte, fac *float32)

@@ -366,3 +366,169 @@ q5done:
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET
+
+// func dequantQ8_0AVX2(dst *float32, row *byte, nb int)
+// dst[32b+i] = float32(q[i]) * d for each block b: one rounding, as the Go decoder.
+TEXT ·dequantQ8_0AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ row+8(FP), SI
+	MOVQ nb+16(FP), CX
+	TESTQ CX, CX
+	JEQ dq8done
+
+dq8loop:
+	MOVWLZX (SI), AX
+	VMOVD AX, X5
+	VCVTPH2PS X5, X5
+	VBROADCASTSS X5, Y5
+	VPMOVSXBD 2(SI), Y1
+	VPMOVSXBD 10(SI), Y2
+	VPMOVSXBD 18(SI), Y3
+	VPMOVSXBD 26(SI), Y4
+	VCVTDQ2PS Y1, Y1
+	VCVTDQ2PS Y2, Y2
+	VCVTDQ2PS Y3, Y3
+	VCVTDQ2PS Y4, Y4
+	VMULPS Y5, Y1, Y1
+	VMULPS Y5, Y2, Y2
+	VMULPS Y5, Y3, Y3
+	VMULPS Y5, Y4, Y4
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	VMOVUPS Y3, 64(DI)
+	VMOVUPS Y4, 96(DI)
+	ADDQ $34, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ dq8loop
+
+dq8done:
+	VZEROUPPER
+	RET
+
+// func dequantQ4KAVX2(dst *float32, qs *byte, fac *float32, mins *float32)
+// One Q4_K block: its 128 bytes of nibbles at qs, sub-block j (low nibbles of chunk
+// j/2 for even j, high for odd) decoded as float32(fac[j]*q) - mins[j].
+TEXT ·dequantQ4KAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ qs+8(FP), SI
+	MOVQ fac+16(FP), DX
+	MOVQ mins+24(FP), R8
+	MOVL $0x0000000F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVQ $4, CX
+
+dq4chunk:
+	VBROADCASTSS (DX), Y7
+	VBROADCASTSS (R8), Y8
+	VBROADCASTSS 4(DX), Y9
+	VBROADCASTSS 4(R8), Y10
+	MOVQ $4, R9
+
+dq4eight:
+	VPMOVZXBD (SI), Y1
+	VPAND Y6, Y1, Y2
+	VPSRLD $4, Y1, Y3
+	VCVTDQ2PS Y2, Y2
+	VCVTDQ2PS Y3, Y3
+	VMULPS Y7, Y2, Y2
+	VSUBPS Y8, Y2, Y2
+	VMULPS Y9, Y3, Y3
+	VSUBPS Y10, Y3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 128(DI)
+	ADDQ $8, SI
+	ADDQ $32, DI
+	DECQ R9
+	JNZ dq4eight
+
+	ADDQ $128, DI
+	ADDQ $8, DX
+	ADDQ $8, R8
+	DECQ CX
+	JNZ dq4chunk
+	VZEROUPPER
+	RET
+
+// DQ6_STORE converts the 32 signed bytes in Y5 to float32, the first 16 times the
+// factor at F0(DX), the others times the one at F1(DX), and stores them at D0..D3(DI).
+#define DQ6_STORE(D0, D1, D2, D3, F0, F1) \
+	VBROADCASTSS F0(DX), Y11 \
+	VBROADCASTSS F1(DX), Y12 \
+	VEXTRACTI128 $1, Y5, X13 \
+	VPMOVSXBD X5, Y14 \
+	VCVTDQ2PS Y14, Y14 \
+	VMULPS Y11, Y14, Y14 \
+	VMOVUPS Y14, D0(DI) \
+	VPSRLDQ $8, X5, X15 \
+	VPMOVSXBD X15, Y14 \
+	VCVTDQ2PS Y14, Y14 \
+	VMULPS Y11, Y14, Y14 \
+	VMOVUPS Y14, D1(DI) \
+	VPMOVSXBD X13, Y14 \
+	VCVTDQ2PS Y14, Y14 \
+	VMULPS Y12, Y14, Y14 \
+	VMOVUPS Y14, D2(DI) \
+	VPSRLDQ $8, X13, X15 \
+	VPMOVSXBD X15, Y14 \
+	VCVTDQ2PS Y14, Y14 \
+	VMULPS Y12, Y14, Y14 \
+	VMOVUPS Y14, D3(DI)
+
+// func dequantQ6KAVX2(dst *float32, blk *byte, fac *float32)
+// One Q6_K block: value (6 bits minus 32) times fac[j] for each 16-value sub-block j.
+TEXT ·dequantQ6KAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ blk+8(FP), SI
+	MOVQ fac+16(FP), DX
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x30303030, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x20202020, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVQ SI, R8
+	LEAQ 128(SI), R9
+	MOVQ $2, CX
+
+dq6half:
+	VMOVDQU (R8), Y2
+	VMOVDQU 32(R8), Y3
+	VMOVDQU (R9), Y4
+	VPAND Y6, Y2, Y5
+	VPSLLW $4, Y4, Y7
+	VPAND Y8, Y7, Y7
+	VPOR Y7, Y5, Y5
+	VPSUBB Y10, Y5, Y5
+	DQ6_STORE(0, 32, 64, 96, 0, 4)
+	VPAND Y6, Y3, Y5
+	VPSLLW $2, Y4, Y7
+	VPAND Y8, Y7, Y7
+	VPOR Y7, Y5, Y5
+	VPSUBB Y10, Y5, Y5
+	DQ6_STORE(128, 160, 192, 224, 8, 12)
+	VPSRLW $4, Y2, Y5
+	VPAND Y6, Y5, Y5
+	VPAND Y8, Y4, Y7
+	VPOR Y7, Y5, Y5
+	VPSUBB Y10, Y5, Y5
+	DQ6_STORE(256, 288, 320, 352, 16, 20)
+	VPSRLW $4, Y3, Y5
+	VPAND Y6, Y5, Y5
+	VPSRLW $2, Y4, Y7
+	VPAND Y8, Y7, Y7
+	VPOR Y7, Y5, Y5
+	VPSUBB Y10, Y5, Y5
+	DQ6_STORE(384, 416, 448, 480, 24, 28)
+	ADDQ $64, R8
+	ADDQ $32, R9
+	ADDQ $512, DI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ dq6half
+	VZEROUPPER
+	RET

@@ -222,3 +222,34 @@ func TestAssemblyMatchesGo(t *testing.T) {
 		})
 	}
 }
+
+// TestDequantMatchesTensor checks the fast row decoders bit for bit against
+// tensor.Dequantize.
+func TestDequantMatchesTensor(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 and F16C on this CPU (or purego build): rows decode through tensor.Dequantize")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []kernelCase{cases[0], cases[2], cases[4]} {
+		t.Run(c.dtype.String(), func(t *testing.T) {
+			for _, n := range []int{256, 4096} {
+				row := randomRow(r, c.dtype, n, c.scales)
+				got, want := make([]float32, n), make([]float32, n)
+				if !Dequant(got, row, c.dtype) {
+					t.Fatalf("no fast decoder for %s", c.dtype)
+				}
+				if err := tensor.Dequantize(want, row, c.dtype, 1); err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n %d value %d: %v, tensor.Dequantize %v", n, i, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+	if Dequant(make([]float32, 32), make([]byte, 18), tensor.Q4_0) {
+		t.Error("Dequant claims a fast decoder for Q4_0")
+	}
+}
