@@ -18,6 +18,11 @@ type Session struct {
 	n      int         // tokens in the cache
 	k, v   [][]float32 // per layer: maxLen x KVHeads*HeadDim (ValueDim)
 	charge int64
+
+	// scratch holds a batch's activations, kept between calls (charged to the budget
+	// until Close); in is the copy of a projection's input within it.
+	scratch []float32
+	in      []float32
 }
 
 // NewSession returns a session holding up to maxLen tokens. Its KV cache is charged
@@ -46,6 +51,21 @@ func (m *Model) NewSession(maxLen int) (*Session, error) {
 func (s *Session) Close() {
 	s.m.opts.Budget.Release(s.charge)
 	s.charge = 0
+	s.scratch, s.in = nil, nil
+}
+
+// reserve makes s.scratch hold at least n values, charging the growth to the budget.
+func (s *Session) reserve(n int) error {
+	if len(s.scratch) >= n {
+		return nil
+	}
+	grow := int64(n-len(s.scratch)) * 4
+	if err := s.m.opts.Budget.Charge(grow, "activations"); err != nil {
+		return err
+	}
+	s.charge += grow
+	s.scratch = make([]float32, n)
+	return nil
 }
 
 // Len is the number of tokens in the cache.
@@ -97,15 +117,22 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	threads := m.opts.Threads
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	wide := max(c.Embed, qDim+kvDim+vDim, c.Heads*c.ValueDim, 2*c.FF, c.Experts)
-	scratch := int64(nt) * int64(4*c.Embed+3*wide) * 4
-	if err := m.opts.Budget.Charge(scratch, "activations"); err != nil {
+	sizes := [...]int{nt * c.Embed, nt * c.Embed, nt * c.Embed, nt * c.Embed, nt * qDim, nt * kvDim, nt * vDim,
+		nt * c.Heads * c.ValueDim, nt * wide, nt * wide}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	if err := s.reserve(total); err != nil {
 		return err
 	}
-	defer m.opts.Budget.Release(scratch)
-
-	x := make([]float32, nt*c.Embed)
-	h := make([]float32, nt*c.Embed)
-	tmp := make([]float32, nt*c.Embed)
+	var bufs [len(sizes)][]float32
+	free := s.scratch
+	for i, n := range sizes {
+		bufs[i], free = free[:n:n], free[n:]
+	}
+	x, h, tmp, in, q, kk, vv, att, big, big2 := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], bufs[6], bufs[7], bufs[8], bufs[9]
+	s.in = in
 	for t, id := range tokens {
 		m.embed.row(x[t*c.Embed:(t+1)*c.Embed], int(id))
 		if c.EmbedScale != 1 {
@@ -114,12 +141,6 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			}
 		}
 	}
-	q := make([]float32, nt*qDim)
-	kk := make([]float32, nt*kvDim)
-	vv := make([]float32, nt*vDim)
-	att := make([]float32, nt*c.Heads*c.ValueDim)
-	big := make([]float32, nt*wide)
-	big2 := make([]float32, nt*wide)
 	for il := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -196,7 +217,12 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 // project sets dst = w · src for nt tokens, leaving src as it is (the product rounds
 // its input in place, so it gets a copy).
 func (s *Session) project(dst []float32, w *matrix, src []float32, nt int) {
-	in := append([]float32(nil), src[:nt*w.Cols]...)
+	in := s.in
+	if len(in) < nt*w.Cols {
+		in = make([]float32, nt*w.Cols)
+	}
+	in = in[:nt*w.Cols]
+	copy(in, src)
 	matmul(dst[:nt*w.Rows], w, in, nt, s.m.opts.Threads)
 }
 
