@@ -2,6 +2,7 @@ package llm
 
 import (
 	"math"
+	"sync"
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
@@ -164,7 +165,9 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 		// The batch is packed once for all blocks rather than once per block.
 		xp := blas.PackA(false, nt, cols, x, cols)
 		parallel.ForChunks(threads, (r1-r0+gemmBlock-1)/gemmBlock, 1, func(lo, hi int) {
-			buf := make([]float32, gemmBlock*cols)
+			bp := getBuf(gemmBlock * cols)
+			defer putBuf(bp)
+			buf := *bp
 			for blk := lo; blk < hi; blk++ {
 				ra := r0 + blk*gemmBlock
 				rb := min(ra+gemmBlock, r1)
@@ -195,6 +198,23 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 		}
 	})
 }
+
+// bufPool recycles the decoded-row and score buffers of the workers: ForChunks calls
+// its function once per chunk, and a fresh buffer each time costs more in page faults
+// and clearing than the work it serves.
+var bufPool sync.Pool
+
+// getBuf returns a buffer of n values (contents undefined).
+func getBuf(n int) *[]float32 {
+	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putBuf(p *[]float32) { bufPool.Put(p) }
 
 // quantDot returns the integer dot-product kernel for weight type d, nil for types
 // without one (their rows are decoded to float32).

@@ -373,16 +373,15 @@ func (s *Session) attendGemm(att, q []float32, il, nt int) {
 	K, V := s.k[il], s.v[il]
 	tiles := (nt + attnTile - 1) / attnTile
 	parallel.ForChunks(s.m.opts.Threads, c.Heads*tiles, 1, func(lo, hi int) {
-		var scores []float32
+		bp := getBuf(attnTile * (s.n + nt))
+		defer putBuf(bp)
+		scores := *bp
 		for w := lo; w < hi; w++ {
 			hd, t0 := w/tiles, (w%tiles)*attnTile
 			t1 := min(t0+attnTile, nt)
 			g := hd / group
 			n := s.n + t1 // keys the last token of the tile sees
 			rows := t1 - t0
-			if cap(scores) < rows*n {
-				scores = make([]float32, attnTile*(s.n+nt))
-			}
 			sc := scores[:rows*n]
 			blas.Sgemm(1, false, true, rows, n, c.HeadDim, c.AttnScale, q[t0*qDim+hd*c.HeadDim:], qDim,
 				K[g*c.HeadDim:], kvDim, 0, sc, n)
