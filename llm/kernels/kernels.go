@@ -10,7 +10,9 @@
 // register), the minimum terms per block in a scalar, the lanes added last in order.
 //
 // On amd64 with AVX2 and F16C, every kernel runs in assembly that computes the
-// same sums in the same order as the Go code, so both give identical bits.
+// same sums in the same order as the Go code, so both give identical bits. Dequant
+// decodes Q8_0, Q4_K and Q6_K rows to float32 there too, bit for bit as
+// tensor.Dequantize, for products over a batch of tokens.
 //
 // Rows are ggml's block layouts, little-endian; callers pass whole rows (a multiple
 // of the block size) and an activation quantized from a row of the same length.
