@@ -450,3 +450,54 @@ func TestLongBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionPaths checks the SGEMM attention of a batch against the per-token one
+// (a token at a time through the cache) with gemma2's sliding window on even layers
+// and its score soft-capping, over more tokens than a tile and the window.
+func TestAttentionPaths(t *testing.T) {
+	n := attnTile + 37
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(i * 13 % 395)
+	}
+	for _, c := range []struct{ window, softcap float32 }{{0, 0}, {5, 0}, {0, 2}, {9, 1.5}} {
+		m := loadFixture(t, &Options{Threads: 2})
+		m.Config.Arch = "gemma2" // only SlidingLayer reads it after Load
+		m.Config.SlidingWindow = int(c.window)
+		m.Config.AttnSoftcap = c.softcap
+		V := m.Config.Vocab
+		run := func(batch int) []float32 {
+			s, err := m.NewSession(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			out := make([]float32, n*V)
+			for b := 0; b < n; b += batch {
+				e := min(b+batch, n)
+				if err := s.Forward(context.Background(), ids[b:e], 0, out[b*V:e*V]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return out
+		}
+		want, got := run(1), run(n)
+		// The fixture's F16 weights round activations to float16 before each product,
+		// so a last-bit difference between the paths can flip a rounding (1e-3
+		// relative) and travel on; a wrong mask moves every later logit.
+		var scale, sum float64
+		for _, v := range want {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for i := range got {
+			d := math.Abs(float64(got[i] - want[i]))
+			sum += d
+			if d > 2e-2*scale {
+				t.Fatalf("window %v softcap %v: logit %d (token %d): batched %v, one at a time %v", c.window, c.softcap, i, i/V, got[i], want[i])
+			}
+		}
+		if mean := sum / float64(len(got)); mean > 2e-4*scale {
+			t.Errorf("window %v softcap %v: logits differ by %g on average (scale %g)", c.window, c.softcap, mean, scale)
+		}
+	}
+}
