@@ -116,9 +116,20 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	nt := len(tokens)
 	threads := m.opts.Threads
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
-	wide := max(c.Embed, qDim+kvDim+vDim, c.Heads*c.ValueDim, 2*c.FF, c.Experts)
+	// big holds a fused QKV product or the gate product, big2 the up product (gate and
+	// up stacked for phi3).
+	wide, wide2 := c.FF, c.FF
+	for i := range m.layers {
+		L := &m.layers[i]
+		if L.qkv != nil {
+			wide = max(wide, L.qkv.Rows)
+		}
+		if L.gate == nil && L.router == nil {
+			wide2 = max(wide2, L.up.Rows)
+		}
+	}
 	sizes := [...]int{nt * c.Embed, nt * c.Embed, nt * c.Embed, nt * c.Embed, nt * qDim, nt * kvDim, nt * vDim,
-		nt * c.Heads * c.ValueDim, nt * wide, nt * wide}
+		nt * c.Heads * c.ValueDim, nt * wide, nt * wide2}
 	total := 0
 	for _, n := range sizes {
 		total += n
