@@ -3,17 +3,20 @@
 // gemma2 and phi3, reading the weights in their quantized form.
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
-// closely: weight rows are decoded with ggml's reference dequantization
-// (tensor.Dequantize), and the activation row a weight meets is rounded the way
-// llama.cpp quantizes it for that weight type's dot product (Q8_0 for the legacy
-// 32-blocks, Q8_K for k-quants and i-quants, float16/bfloat16 for F16/BF16), so the
-// products see the same inputs. RMSNorm, RoPE (normal and neox), softmax and the
-// activations use llama.cpp's formulas.
+// closely: the activation row a weight meets is quantized the way llama.cpp quantizes
+// it for that weight type's dot product (Q8_0 for the legacy 32-blocks, Q8_K for
+// k-quants and i-quants, float16/bfloat16 for F16/BF16), so the products see the same
+// inputs. RMSNorm, RoPE (normal and neox), softmax and the activations use llama.cpp's
+// formulas.
 //
-// Matrix products take a batch of tokens at once (prefill): each block of weight rows
-// is decoded once per batch and multiplied with every token (internal/blas SGEMM from
-// four tokens on, dot products below), blocks spread over Options.Threads goroutines.
-// Results do not depend on the thread count.
+// Matrix products take a batch of tokens at once (prefill). From four tokens on, each
+// block of weight rows is decoded once with ggml's reference dequantization
+// (tensor.Dequantize) and multiplied with the whole batch, packed once per product, by
+// internal/blas SGEMM; attention is two SGEMMs per head and tile of tokens (scores,
+// then probabilities times values). Below four tokens, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K and
+// IQ4_XS rows go through package kernels' integer dot products on the quantized blocks
+// (AVX2 assembly), other types through decoded rows. Work is
+// spread over Options.Threads goroutines; results do not depend on the thread count.
 //
 // Not supported (refit.ErrUnsupported): phi3's long-context RoPE factors, rope
 // scaling other than linear, and architectures outside Architectures.

@@ -2,9 +2,11 @@ package llm
 
 import (
 	"math"
+	"sync"
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/llm/kernels"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -35,6 +37,9 @@ func (m *matrix) row(dst []float32, r int) {
 			dst[i] = tensor.BF16ToF32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
 		}
 	default:
+		if kernels.Dequant(dst, b, m.DType) {
+			return
+		}
 		// Validated at load: the type has a dequantizer and Cols is a block multiple.
 		if err := tensor.Dequantize(dst, b, m.DType, 1); err != nil {
 			panic(err)
@@ -129,11 +134,17 @@ const rowBlock = 16
 // matmul sets y[t*m.Rows+r] = m.row(r) · x[t*m.Cols:] for each of the nt tokens. x is
 // rounded in place to the weight's activation form first (callers pass scratch).
 func matmul(y []float32, m *matrix, x []float32, nt, threads int) {
+	if nt < gemmTokens && quantDot(m.DType) != nil {
+		matmulQuant(y, m, x, nt, threads)
+		return
+	}
 	act := activationFor(m.DType)
 	if act != actF32 {
-		for t := 0; t < nt; t++ {
-			roundActivation(x[t*m.Cols:(t+1)*m.Cols], act)
-		}
+		parallel.For(threads, nt, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				roundActivation(x[t*m.Cols:(t+1)*m.Cols], act)
+			}
+		})
 	}
 	matmulRows(y, m, x, nt, 0, m.Rows, threads)
 }
@@ -151,15 +162,19 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 	if nt >= gemmTokens {
 		// Rows are decoded once per block and multiplied with the whole batch; each
 		// block is one single-threaded SGEMM, so results do not depend on threads.
+		// The batch is packed once for all blocks rather than once per block.
+		xp := blas.PackA(false, nt, cols, x, cols)
 		parallel.ForChunks(threads, (r1-r0+gemmBlock-1)/gemmBlock, 1, func(lo, hi int) {
-			buf := make([]float32, gemmBlock*cols)
+			bp := getBuf(gemmBlock * cols)
+			defer putBuf(bp)
+			buf := *bp
 			for blk := lo; blk < hi; blk++ {
 				ra := r0 + blk*gemmBlock
 				rb := min(ra+gemmBlock, r1)
 				for r := ra; r < rb; r++ {
 					m.row(buf[(r-ra)*cols:(r-ra+1)*cols], r)
 				}
-				blas.Sgemm(1, false, true, nt, rb-ra, cols, 1, x, cols, buf, cols, 0, y[ra:], m.Rows)
+				blas.SgemmPackedA(1, xp, true, rb-ra, 1, buf, cols, 0, y[ra:], m.Rows)
 			}
 		})
 		return
@@ -179,6 +194,69 @@ func matmulRows(y []float32, m *matrix, x []float32, nt, r0, r1, threads int) {
 				for r := ra; r < rb; r++ {
 					yt[r] = dot(buf[(r-ra)*cols:(r-ra+1)*cols], xt)
 				}
+			}
+		}
+	})
+}
+
+// bufPool recycles the decoded-row and score buffers of the workers: ForChunks calls
+// its function once per chunk, and a fresh buffer each time costs more in page faults
+// and clearing than the work it serves.
+var bufPool sync.Pool
+
+// getBuf returns a buffer of n values (contents undefined).
+func getBuf(n int) *[]float32 {
+	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putBuf(p *[]float32) { bufPool.Put(p) }
+
+// quantDot returns the integer dot-product kernel for weight type d, nil for types
+// without one (their rows are decoded to float32).
+func quantDot(d tensor.DType) func(row []byte, a *kernels.Q8_0, k *kernels.Q8K) float32 {
+	switch d {
+	case tensor.Q8_0:
+		return func(row []byte, a *kernels.Q8_0, _ *kernels.Q8K) float32 { return kernels.DotQ8_0(row, a) }
+	case tensor.Q4_0:
+		return func(row []byte, a *kernels.Q8_0, _ *kernels.Q8K) float32 { return kernels.DotQ4_0(row, a) }
+	case tensor.Q4_K:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotQ4K(row, k) }
+	case tensor.Q5_K:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotQ5K(row, k) }
+	case tensor.Q6_K:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotQ6K(row, k) }
+	case tensor.IQ4_XS:
+		return func(row []byte, _ *kernels.Q8_0, k *kernels.Q8K) float32 { return kernels.DotIQ4XS(row, k) }
+	}
+	return nil
+}
+
+// matmulQuant is matmul for a few tokens with a kernel of package kernels: each
+// token's activation is quantized once to the weight type's integer form, and every
+// product runs on the quantized blocks as llama.cpp's vec_dot does.
+func matmulQuant(y []float32, m *matrix, x []float32, nt, threads int) {
+	dot := quantDot(m.DType)
+	a0 := make([]kernels.Q8_0, nt)
+	aK := make([]kernels.Q8K, nt)
+	for t := 0; t < nt; t++ {
+		xt := x[t*m.Cols : (t+1)*m.Cols]
+		if activationFor(m.DType) == actQ8_0 {
+			kernels.QuantizeQ8_0(&a0[t], xt)
+		} else {
+			kernels.QuantizeQ8K(&aK[t], xt)
+		}
+	}
+	grain := max(1, 8192/max(m.Cols, 1))
+	parallel.For(threads, m.Rows, grain, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := m.Data[r*m.RowBytes : (r+1)*m.RowBytes]
+			for t := 0; t < nt; t++ {
+				y[t*m.Rows+r] = dot(row, &a0[t], &aK[t])
 			}
 		}
 	})

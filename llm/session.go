@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -17,6 +18,11 @@ type Session struct {
 	n      int         // tokens in the cache
 	k, v   [][]float32 // per layer: maxLen x KVHeads*HeadDim (ValueDim)
 	charge int64
+
+	// scratch holds a batch's activations, kept between calls (charged to the budget
+	// until Close); in is the copy of a projection's input within it.
+	scratch []float32
+	in      []float32
 }
 
 // NewSession returns a session holding up to maxLen tokens. Its KV cache is charged
@@ -45,6 +51,21 @@ func (m *Model) NewSession(maxLen int) (*Session, error) {
 func (s *Session) Close() {
 	s.m.opts.Budget.Release(s.charge)
 	s.charge = 0
+	s.scratch, s.in = nil, nil
+}
+
+// reserve makes s.scratch hold at least n values, charging the growth to the budget.
+func (s *Session) reserve(n int) error {
+	if len(s.scratch) >= n {
+		return nil
+	}
+	grow := int64(n-len(s.scratch)) * 4
+	if err := s.m.opts.Budget.Charge(grow, "activations"); err != nil {
+		return err
+	}
+	s.charge += grow
+	s.scratch = make([]float32, n)
+	return nil
 }
 
 // Len is the number of tokens in the cache.
@@ -53,10 +74,16 @@ func (s *Session) Len() int { return s.n }
 // Reset empties the cache.
 func (s *Session) Reset() { s.n = 0 }
 
+// MaxBatch is the most tokens Forward runs through the model at once; longer inputs
+// go through in consecutive batches of MaxBatch (llama.cpp's default micro-batch), so
+// activation memory stays bounded whatever the context.
+const MaxBatch = 512
+
 // Forward appends tokens to the sequence and writes the logits of tokens[first:]
-// into logits (len (len(tokens)-first) * Vocab), the tokens processed as one batch.
+// into logits (len (len(tokens)-first) * Vocab), the tokens processed as one batch
+// (or batches of MaxBatch).
 func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits []float32) error {
-	m, c := s.m, &s.m.Config
+	c := &s.m.Config
 	nt := len(tokens)
 	if nt == 0 {
 		return nil
@@ -72,18 +99,51 @@ func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits
 			return formatf("token id %d outside the vocabulary of %d", id, c.Vocab)
 		}
 	}
+	for a := 0; a < nt; a += MaxBatch {
+		b := min(a+MaxBatch, nt)
+		f := min(max(first-a, 0), b-a) // first token of this batch with logits
+		lo := max(a+f-first, 0) * c.Vocab
+		if err := s.forward(ctx, tokens[a:b], f, logits[lo:lo+(b-a-f)*c.Vocab]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forward is Forward for a validated batch of at most MaxBatch tokens.
+func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits []float32) error {
+	m, c := s.m, &s.m.Config
+	nt := len(tokens)
 	threads := m.opts.Threads
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
-	wide := max(c.Embed, qDim+kvDim+vDim, c.Heads*c.ValueDim, 2*c.FF, c.Experts)
-	scratch := int64(nt) * int64(4*c.Embed+3*wide) * 4
-	if err := m.opts.Budget.Charge(scratch, "activations"); err != nil {
+	// big holds a fused QKV product or the gate product, big2 the up product (gate and
+	// up stacked for phi3).
+	wide, wide2 := c.FF, c.FF
+	for i := range m.layers {
+		L := &m.layers[i]
+		if L.qkv != nil {
+			wide = max(wide, L.qkv.Rows)
+		}
+		if L.gate == nil && L.router == nil {
+			wide2 = max(wide2, L.up.Rows)
+		}
+	}
+	sizes := [...]int{nt * c.Embed, nt * c.Embed, nt * c.Embed, nt * c.Embed, nt * qDim, nt * kvDim, nt * vDim,
+		nt * c.Heads * c.ValueDim, nt * wide, nt * wide2}
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	if err := s.reserve(total); err != nil {
 		return err
 	}
-	defer m.opts.Budget.Release(scratch)
-
-	x := make([]float32, nt*c.Embed)
-	h := make([]float32, nt*c.Embed)
-	tmp := make([]float32, nt*c.Embed)
+	var bufs [len(sizes)][]float32
+	free := s.scratch
+	for i, n := range sizes {
+		bufs[i], free = free[:n:n], free[n:]
+	}
+	x, h, tmp, in, q, kk, vv, att, big, big2 := bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5], bufs[6], bufs[7], bufs[8], bufs[9]
+	s.in = in
 	for t, id := range tokens {
 		m.embed.row(x[t*c.Embed:(t+1)*c.Embed], int(id))
 		if c.EmbedScale != 1 {
@@ -92,18 +152,12 @@ func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits
 			}
 		}
 	}
-	q := make([]float32, nt*qDim)
-	kk := make([]float32, nt*kvDim)
-	vv := make([]float32, nt*vDim)
-	att := make([]float32, nt*c.Heads*c.ValueDim)
-	big := make([]float32, nt*wide)
-	big2 := make([]float32, nt*wide)
 	for il := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		L := &m.layers[il]
-		rmsNorm(h, x, L.attnNorm, c.Embed, c.NormEps)
+		s.norm(h, x, L.attnNorm, c.Embed)
 		if L.qkv != nil {
 			fused := big[:nt*L.qkv.Rows]
 			s.project(fused, L.qkv, h, nt)
@@ -122,33 +176,35 @@ func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits
 		addBias(kk, L.kBias, nt)
 		addBias(vv, L.vBias, nt)
 		if L.qNorm != nil {
-			rmsNorm(q, q, L.qNorm, c.HeadDim, c.NormEps)
-			rmsNorm(kk, kk, L.kNorm, c.HeadDim, c.NormEps)
+			s.norm(q, q, L.qNorm, c.HeadDim)
+			s.norm(kk, kk, L.kNorm, c.HeadDim)
 		}
-		for t := 0; t < nt; t++ {
-			pos := s.n + t
-			s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
-			s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
-		}
+		parallel.For(threads, nt, 1, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				pos := s.n + t
+				s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
+				s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
+			}
+		})
 		copy(s.k[il][s.n*kvDim:], kk)
 		copy(s.v[il][s.n*vDim:], vv)
 		s.attend(att, q, il, nt)
 		o := tmp
 		matmul(o, L.o, att, nt, threads)
 		if L.postAttnNorm != nil {
-			rmsNorm(o, o, L.postAttnNorm, c.Embed, c.NormEps)
+			s.norm(o, o, L.postAttnNorm, c.Embed)
 		}
 		for i := range x {
 			x[i] += o[i]
 		}
-		rmsNorm(h, x, L.ffnNorm, c.Embed, c.NormEps)
+		s.norm(h, x, L.ffnNorm, c.Embed)
 		if L.router != nil {
 			s.moe(tmp, L, h, big, big2, nt)
 		} else {
 			s.ffn(tmp, L.gate, L.up, L.down, h, big, big2, nt)
 		}
 		if L.postFFNNorm != nil {
-			rmsNorm(tmp, tmp, L.postFFNNorm, c.Embed, c.NormEps)
+			s.norm(tmp, tmp, L.postFFNNorm, c.Embed)
 		}
 		for i := range x {
 			x[i] += tmp[i]
@@ -159,7 +215,7 @@ func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits
 		return nil
 	}
 	rest := nt - first
-	rmsNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed, c.NormEps)
+	s.norm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
 	if cap := c.FinalSoftcap; cap > 0 {
 		for i, v := range logits {
@@ -172,7 +228,12 @@ func (s *Session) Forward(ctx context.Context, tokens []int32, first int, logits
 // project sets dst = w · src for nt tokens, leaving src as it is (the product rounds
 // its input in place, so it gets a copy).
 func (s *Session) project(dst []float32, w *matrix, src []float32, nt int) {
-	in := append([]float32(nil), src[:nt*w.Cols]...)
+	in := s.in
+	if len(in) < nt*w.Cols {
+		in = make([]float32, nt*w.Cols)
+	}
+	in = in[:nt*w.Cols]
+	copy(in, src)
 	matmul(dst[:nt*w.Rows], w, in, nt, s.m.opts.Threads)
 }
 
@@ -194,9 +255,11 @@ func (s *Session) ffn(dst []float32, gate, up, down *matrix, h, big, big2 []floa
 		u := big2[:nt*ff]
 		s.project(u, up, h, nt)
 		s.project(g, gate, h, nt)
-		for i := range g {
-			g[i] = s.act(g[i]) * u[i]
-		}
+		parallel.For(s.m.opts.Threads, nt, 1, func(lo, hi int) {
+			for i := lo * ff; i < hi*ff; i++ {
+				g[i] = s.act(g[i]) * u[i]
+			}
+		})
 	}
 	matmul(dst[:nt*c.Embed], down, g, nt, s.m.opts.Threads)
 }
@@ -256,8 +319,15 @@ func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 	}
 }
 
+// attnTile is how many new tokens one SGEMM-based attention step covers per head.
+const attnTile = 128
+
 // attend computes attention output att[t][head] for the nt new tokens against the cache.
 func (s *Session) attend(att, q []float32, il, nt int) {
+	if nt >= gemmTokens {
+		s.attendGemm(att, q, il, nt)
+		return
+	}
 	c := &s.m.Config
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	group := c.Heads / c.KVHeads
@@ -299,6 +369,56 @@ func (s *Session) attend(att, q []float32, il, nt int) {
 	})
 }
 
+// attendGemm is attend for a batch: per head and tile of new tokens, the scores are
+// one SGEMM (Q times the cached keys), masked and soft-maxed per row, and the output a
+// second SGEMM (probabilities times the cached values).
+func (s *Session) attendGemm(att, q []float32, il, nt int) {
+	c := &s.m.Config
+	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
+	aDim := c.Heads * c.ValueDim
+	group := c.Heads / c.KVHeads
+	window := 0
+	if c.SlidingLayer(il) {
+		window = c.SlidingWindow
+	}
+	K, V := s.k[il], s.v[il]
+	tiles := (nt + attnTile - 1) / attnTile
+	parallel.ForChunks(s.m.opts.Threads, c.Heads*tiles, 1, func(lo, hi int) {
+		bp := getBuf(attnTile * (s.n + nt))
+		defer putBuf(bp)
+		scores := *bp
+		for w := lo; w < hi; w++ {
+			hd, t0 := w/tiles, (w%tiles)*attnTile
+			t1 := min(t0+attnTile, nt)
+			g := hd / group
+			n := s.n + t1 // keys the last token of the tile sees
+			rows := t1 - t0
+			sc := scores[:rows*n]
+			blas.Sgemm(1, false, true, rows, n, c.HeadDim, c.AttnScale, q[t0*qDim+hd*c.HeadDim:], qDim,
+				K[g*c.HeadDim:], kvDim, 0, sc, n)
+			for t := t0; t < t1; t++ {
+				pos := s.n + t
+				start := 0
+				if window > 0 {
+					start = max(0, pos-window+1)
+				}
+				row := sc[(t-t0)*n : (t-t0+1)*n]
+				live := row[start : pos+1]
+				if cap := c.AttnSoftcap; cap > 0 {
+					for j, v := range live {
+						live[j] = float32(math.Tanh(float64(v/cap))) * cap
+					}
+				}
+				softmax(live)
+				clear(row[:start])
+				clear(row[pos+1:])
+			}
+			blas.Sgemm(1, false, false, rows, c.ValueDim, n, 1, sc, n, V[g*c.ValueDim:], vDim, 0,
+				att[t0*aDim+hd*c.ValueDim:], aDim)
+		}
+	})
+}
+
 // rope rotates the heads of one token's q or k at position pos.
 func (s *Session) rope(x []float32, heads, pos int) {
 	c := &s.m.Config
@@ -323,6 +443,15 @@ func (s *Session) rope(x []float32, heads, pos int) {
 			theta *= thetaScale
 		}
 	}
+}
+
+// norm is rmsNorm with the model's epsilon, rows spread over the threads.
+func (s *Session) norm(dst, src, w []float32, n int) {
+	rows := min(len(dst), len(src)) / n
+	eps := s.m.Config.NormEps
+	parallel.For(s.m.opts.Threads, rows, 16, func(lo, hi int) {
+		rmsNorm(dst[lo*n:hi*n], src[lo*n:hi*n], w, n, eps)
+	})
 }
 
 // rmsNorm sets dst = src / rms(src) * w over rows of n values; dst may be src.
