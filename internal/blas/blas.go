@@ -173,6 +173,7 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
+	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
 	beta     float32
 	c        []float32
 	ldc      int
@@ -251,7 +252,7 @@ func (g *gemm) do() {
 	h := gemmFree.get(newGemm)
 	h.transA, h.m, h.n, h.k, h.alpha, h.a, h.lda = g.transA, g.m, g.n, g.k, g.alpha, g.a, g.lda
 	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
-	h.conv, h.isConv = g.conv, g.isConv
+	h.conv, h.isConv, h.offs = g.conv, g.isConv, g.offs
 	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
 	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
 	// A few pieces per goroutine when the product is large, so a goroutine the OS
@@ -342,7 +343,7 @@ func (g *gemm) release() {
 	if g.refs.Add(-1) > 0 {
 		return
 	}
-	g.a, g.b, g.c, g.packed, g.packedA = nil, nil, nil, nil, nil
+	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
 	g.next.Store(0)
 	gemmFree.put(g)
 }
@@ -402,6 +403,9 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 			var bp []float32
 			if g.packed != nil {
 				bp = g.packed.data[pc*npAll*nr+jc/nr*kc*nr:]
+			} else if g.offs != nil {
+				packBShifted(ws.b, g.b, g.offs, pc, kc, jc, ncb, nr)
+				bp = ws.b
 			} else if g.isConv {
 				packBConv(ws.b, ws.convRows(), g.b, &g.conv, pc, kc, jc, ncb, nr)
 				bp = ws.b
