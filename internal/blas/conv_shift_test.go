@@ -150,3 +150,31 @@ func FuzzSgemmShifted(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSgemmShifted runs ResNet-18's 3x3 stride-1 convolutions (batch 1) and the
+// MNIST CNN's second one through a ShiftLayout (Fill included), for comparison with
+// BenchmarkSgemmConv; GFLOP counts the useful columns only.
+func BenchmarkSgemmShifted(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		for _, s := range []struct {
+			name        string
+			m, ch, side int
+		}{{"conv2_64x3136x576", 64, 64, 56}, {"conv3_128x784x1152", 128, 128, 28}, {"conv4_256x196x2304", 256, 256, 14},
+			{"conv5_512x49x4608", 512, 512, 7}, {"mnist2_32x196x144", 32, 16, 14}} {
+			b.Run(fmt.Sprintf("threads=%d/%s", threads, s.name), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				g := convGeom(s.ch, s.side, s.side, 3, 3, 1, 1, 1)
+				m, n, k := s.m, g.OutH*g.OutW, s.ch*9
+				w := PackA(false, m, k, randSlice(r, m*k), k)
+				l, _ := NewShiftLayout(g)
+				x, img, z := randSlice(r, s.ch*s.side*s.side), make([]float32, l.Len), make([]float32, m*l.N)
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					l.Fill(img, x, g)
+					SgemmShifted(threads, w, 1, img, l.Offsets, l.N, 0, z, l.N)
+				}
+				reportGFLOPS(b, m, n, k, cpu0)
+			})
+		}
+	}
+}
