@@ -307,10 +307,49 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 	// (hostile pads would make the copy huge).
 	smallPads := nd <= 2 && geom.PadTop+spatialAt(w.padEnd, 0, 0) <= geom.KernelH*geom.DilationH &&
 		geom.PadLeft+spatialAt(w.padEnd, 1, 0) <= geom.KernelW*geom.DilationW
-	one := func(n, g int, col []float32, par bool) {
+	// Stride-1 convolutions store the image so that every im2col row is a contiguous
+	// run (blas.ShiftLayout): packing is then a plain copy, and the bias and Relu
+	// epilogue doubles as the copy that drops the layout's extra columns.
+	var shift blas.ShiftLayout
+	shifted := false
+	if !direct && smallPads && geom.StrideH == 1 && geom.StrideW == 1 {
+		shift, shifted = blas.NewShiftLayout(geom)
+	}
+	one := func(n, g int, col []float32, threads int, par bool) {
 		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
 		switch {
+		case shifted:
+			img := getScratch(shift.Len)
+			shift.Fill(img, xg, geom)
+			if shift.N == on {
+				blas.SgemmShifted(threads, packed[g], 1, img, shift.Offsets, on, 0, yg, on)
+				putScratch(img)
+				break
+			}
+			wide := getScratch(Mg * shift.N)
+			blas.SgemmShifted(threads, packed[g], 1, img, shift.Offsets, shift.N, 0, wide, shift.N)
+			putScratch(img)
+			compact := func(lo, hi int) {
+				for m := lo; m < hi; m++ {
+					var b float32
+					if bs != nil {
+						b = bs[g*Mg+m]
+					}
+					for oh := 0; oh < geom.OutH; oh++ {
+						dst := yg[m*on+oh*geom.OutW:][:geom.OutW]
+						copy(dst, wide[m*shift.N+oh*shift.RowLen:])
+						biasActivation(dst, b, relu)
+					}
+				}
+			}
+			if par {
+				parallel.For(threads, Mg, max(1, 16384/on), compact)
+			} else {
+				compact(0, Mg)
+			}
+			putScratch(wide)
+			return
 		case direct:
 			blas.SgemmPackedA(threads, packed[g], false, on, 1, xg, on, 0, yg, on)
 		case nd <= 2 && geom.StrideW > 1 && col != nil:
@@ -353,21 +392,32 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 		}
 	}
 	var col []float32
-	if !direct && (nd > 2 || geom.StrideW > 1 && N*G == 1) {
+	if !direct && !shifted && (nd > 2 || geom.StrideW > 1 && N*G == 1) {
 		col = getScratch(rows * on)
 		defer putScratch(col)
 	}
-	if jobs := N * G; jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
+	jobs := N * G
+	if jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
 		parallel.For(threads, jobs, 1, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
-				one(j/G, j%G, nil, false)
+				one(j/G, j%G, nil, 1, false)
+			}
+		})
+		return
+	}
+	if t := parallel.Threads(threads); t > 1 && jobs >= 2*t && col == nil {
+		// Enough images (or groups) for every thread: one product per goroutine
+		// splits the work without the per-product fork-join and repeated packing.
+		parallel.ForChunks(threads, jobs, 1, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				one(j/G, j%G, nil, 1, false)
 			}
 		})
 		return
 	}
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
-			one(n, g, col, true)
+			one(n, g, col, threads, true)
 		}
 	}
 }
