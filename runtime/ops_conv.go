@@ -307,12 +307,13 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 	// (hostile pads would make the copy huge).
 	smallPads := nd <= 2 && geom.PadTop+spatialAt(w.padEnd, 0, 0) <= geom.KernelH*geom.DilationH &&
 		geom.PadLeft+spatialAt(w.padEnd, 1, 0) <= geom.KernelW*geom.DilationW
-	// Stride-1 convolutions store the image so that every im2col row is a contiguous
-	// run (blas.ShiftLayout): packing is then a plain copy, and the bias and Relu
-	// epilogue doubles as the copy that drops the layout's extra columns.
+	// 2-D convolutions store the image so that every im2col row is a contiguous run
+	// (blas.ShiftLayout: strided ones split into phases): packing is then a plain
+	// copy, and the bias and Relu epilogue doubles as the copy that drops the
+	// layout's extra columns.
 	var shift blas.ShiftLayout
 	shifted := false
-	if !direct && smallPads && geom.StrideH == 1 && geom.StrideW == 1 {
+	if !direct && smallPads {
 		shift, shifted = blas.NewShiftLayout(geom)
 	}
 	one := func(n, g int, col []float32, threads int, par bool) {

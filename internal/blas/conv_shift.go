@@ -2,35 +2,60 @@ package blas
 
 import "fmt"
 
-// ShiftLayout stores the input of a stride-1 convolution so that every row of its
-// im2col matrix is one contiguous run of the stored image: the row for channel c and
-// kernel tap (i, j) is x[Offsets[p] : Offsets[p]+N] with p = (c*KernelH + i)*KernelW + j.
+// ShiftLayout stores the input of a convolution so that every row of its im2col
+// matrix is one contiguous run of the stored image: the row for channel c and kernel
+// tap (i, j) is x[Offsets[p] : Offsets[p]+N] with p = (c*KernelH + i)*KernelW + j.
+// Output (oh, ow) is column oh*RowLen + ow of the product; the RowLen-OutW columns per
+// output row past OutW are computed and discarded. Packing B then only copies 16-wide
+// runs, with no gather and no bounds tests per element.
 //
-// Each image row is stored after Gap zeros (RowLen = Width + Gap floats per row), so
-// the zeros that pad one row on the right are the zeros before the next row, and
-// PadTop zero rows precede each channel plane (PlaneLen floats). Output (oh, ow) is
-// column oh*RowLen + ow of the product: the Gap columns per output row past OutW are
-// computed and discarded. Packing B then only copies 16-wide runs, with no gather
-// and no bounds tests per element; the price is Gap/Width more columns.
+// Stride 1: each image row is stored after Gap zeros (RowLen = Width + Gap), so the
+// zeros that pad one row on the right are the zeros before the next row, and PadTop
+// zero rows precede each channel plane. Stride s > 1: each channel is split into its
+// s x s phases (the input rows a, a+s, a+2s, ... and columns b, b+s, ..., the padding
+// included), each stored as a plane of RowLen-wide rows, so that a strided window
+// reads consecutive values of one phase; the split reads the input once.
 type ShiftLayout struct {
 	Gap, RowLen, PlaneLen int
 	Len                   int   // floats of the stored image, zero padding included
 	N                     int   // columns of the product
 	Offsets               []int // start of each im2col row in the stored image
+	rows                  int   // rows per plane (strided layout)
 }
 
-// NewShiftLayout returns the layout for geometry g, or false when g is not a stride-1
-// convolution the layout can hold (an output row longer than RowLen).
+// NewShiftLayout returns the layout for geometry g, or false when g is one the
+// layout cannot hold (at stride 1, pads on both sides wider than the kernel).
 func NewShiftLayout(g Conv2D) (ShiftLayout, bool) {
 	g = g.normalized()
-	if g.check() != nil || g.StrideH != 1 || g.StrideW != 1 || g.OutH <= 0 || g.OutW <= 0 ||
+	if g.check() != nil || g.OutH <= 0 || g.OutW <= 0 ||
 		g.Channels <= 0 || g.KernelH <= 0 || g.KernelW <= 0 || g.Height <= 0 || g.Width <= 0 {
 		return ShiftLayout{}, false
 	}
 	extW := (g.KernelW - 1) * g.DilationW
 	extH := (g.KernelH - 1) * g.DilationH
-	padRight := max(0, g.OutW-1+extW-g.PadLeft-(g.Width-1))
 	var l ShiftLayout
+	l.Offsets = make([]int, 0, g.Channels*g.KernelH*g.KernelW)
+	last := 0
+	if g.StrideH > 1 || g.StrideW > 1 {
+		l.RowLen = g.OutW + extW/g.StrideW
+		l.rows = g.OutH + extH/g.StrideH
+		l.PlaneLen = l.rows * l.RowLen
+		for c := 0; c < g.Channels; c++ {
+			for i := 0; i < g.KernelH; i++ {
+				for j := 0; j < g.KernelW; j++ {
+					I, J := i*g.DilationH, j*g.DilationW
+					plane := (c*g.StrideH+I%g.StrideH)*g.StrideW + J%g.StrideW
+					off := plane*l.PlaneLen + I/g.StrideH*l.RowLen + J/g.StrideW
+					l.Offsets = append(l.Offsets, off)
+					last = max(last, off)
+				}
+			}
+		}
+		l.N = (g.OutH-1)*l.RowLen + g.OutW
+		l.Len = max(last+l.N, g.Channels*g.StrideH*g.StrideW*l.PlaneLen)
+		return l, true
+	}
+	padRight := max(0, g.OutW-1+extW-g.PadLeft-(g.Width-1))
 	l.Gap = max(g.PadLeft, padRight)
 	l.RowLen = g.Width + l.Gap
 	if g.OutW > l.RowLen || g.OutW+extW-g.PadLeft > l.RowLen {
@@ -39,8 +64,6 @@ func NewShiftLayout(g Conv2D) (ShiftLayout, bool) {
 	rows := max(g.PadTop+g.Height, g.OutH+extH)
 	l.PlaneLen = rows * l.RowLen
 	l.N = (g.OutH-1)*l.RowLen + g.OutW
-	l.Offsets = make([]int, 0, g.Channels*g.KernelH*g.KernelW)
-	last := 0
 	for c := 0; c < g.Channels; c++ {
 		for i := 0; i < g.KernelH; i++ {
 			for j := 0; j < g.KernelW; j++ {
@@ -56,10 +79,15 @@ func NewShiftLayout(g Conv2D) (ShiftLayout, bool) {
 }
 
 // Fill stores the C x Height x Width image x into dst (at least l.Len floats) in the
-// layout, zeros included.
+// layout, zeros included. g is the geometry the layout was made for.
 func (l *ShiftLayout) Fill(dst, x []float32, g Conv2D) {
+	g = g.normalized()
 	dst = dst[:l.Len]
 	x = x[:g.Channels*g.Height*g.Width]
+	if g.StrideH > 1 || g.StrideW > 1 {
+		l.fillPhases(dst, x, &g)
+		return
+	}
 	for c := 0; c < g.Channels; c++ {
 		plane := dst[c*l.PlaneLen : (c+1)*l.PlaneLen]
 		top := g.PadTop * l.RowLen
@@ -72,6 +100,44 @@ func (l *ShiftLayout) Fill(dst, x []float32, g Conv2D) {
 		clear(plane[top+g.Height*l.RowLen:])
 	}
 	clear(dst[g.Channels*l.PlaneLen:])
+}
+
+// fillPhases is Fill for the strided layout: plane (c, a, b) row u, column v holds
+// input row u*StrideH + a - PadTop, column v*StrideW + b - PadLeft, or 0 outside.
+func (l *ShiftLayout) fillPhases(dst, x []float32, g *Conv2D) {
+	sh, sw := g.StrideH, g.StrideW
+	for c := 0; c < g.Channels; c++ {
+		src := x[c*g.Height*g.Width : (c+1)*g.Height*g.Width]
+		for a := 0; a < sh; a++ {
+			for b := 0; b < sw; b++ {
+				plane := dst[((c*sh+a)*sw+b)*l.PlaneLen:][:l.PlaneLen]
+				// Columns v in [v0, v1) read inside the input row.
+				v0 := min(l.RowLen, max(0, (g.PadLeft-b+sw-1)/sw))
+				v1 := max(v0, min(l.RowLen, (g.Width+g.PadLeft-b+sw-1)/sw))
+				for u := 0; u < l.rows; u++ {
+					row := plane[u*l.RowLen : (u+1)*l.RowLen]
+					r := u*sh + a - g.PadTop
+					if r < 0 || r >= g.Height || v0 == v1 {
+						clear(row)
+						continue
+					}
+					zeroShort(row[:v0])
+					zeroShort(row[v1:])
+					start := r*g.Width + v0*sw + b - g.PadLeft
+					seg := row[v0:v1]
+					if sw == 2 {
+						gatherStride2(seg, src[start:start+2*len(seg)-1])
+						continue
+					}
+					in := src[start : start+sw*(len(seg)-1)+1]
+					for k := range seg {
+						seg[k] = in[k*sw]
+					}
+				}
+			}
+		}
+	}
+	clear(dst[g.Channels*sh*sw*l.PlaneLen:])
 }
 
 // SgemmShifted computes C = alpha*W*B + beta*C where row p of the k x n matrix B is

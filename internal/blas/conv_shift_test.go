@@ -56,6 +56,11 @@ func testSgemmShifted(t *testing.T) {
 		{"mnist conv1", 16, convGeom(1, 28, 28, 3, 3, 1, 1, 1)},
 		{"asymmetric", 4, Conv2D{Channels: 2, Height: 9, Width: 30, KernelH: 2, KernelW: 5, PadTop: 1, PadLeft: 2, OutH: 9, OutW: 28}},
 		{"kernel wider than rows", 3, convGeom(2, 3, 4, 5, 5, 1, 1, 4)},
+		{"3x3 stride2", 7, convGeom(5, 17, 33, 3, 3, 2, 1, 1)},
+		{"1x1 stride2", 5, convGeom(6, 14, 14, 1, 1, 2, 1, 0)},
+		{"7x7 stride2 pad3", 13, convGeom(3, 40, 38, 7, 7, 2, 1, 3)},
+		{"5x5 stride3 dilated", 6, convGeom(3, 30, 31, 5, 5, 3, 2, 2)},
+		{"strided asymmetric", 4, Conv2D{Channels: 2, Height: 9, Width: 30, KernelH: 2, KernelW: 5, StrideH: 1, StrideW: 3, PadTop: 1, PadLeft: 2, OutH: 9, OutW: 10}},
 	} {
 		for _, threads := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(t *testing.T) {
@@ -82,7 +87,6 @@ func testSgemmShifted(t *testing.T) {
 
 func TestShiftLayoutRejects(t *testing.T) {
 	for _, g := range []Conv2D{
-		convGeom(3, 20, 21, 3, 3, 2, 1, 1), // strided
 		convGeom(40, 9, 9, 1, 1, 1, 1, 1), // pads on both sides wider than the kernel
 		{Channels: 1, Height: 4, Width: 4, KernelH: 1, KernelW: 1, PadLeft: 3, OutH: 4, OutW: 10},
 		{Channels: 1, Height: 4, Width: 4, KernelH: 1, KernelW: 1, PadLeft: -1, OutH: 4, OutW: 4},
@@ -121,7 +125,7 @@ func TestSgemmShiftedPanics(t *testing.T) {
 }
 
 // FuzzSgemmShifted compares the shifted layout with im2col + the naive loop on random
-// stride-1 geometries, including ones whose output size does not match the input.
+// geometries, including ones whose output size does not match the input.
 func FuzzSgemmShifted(f *testing.F) {
 	f.Add(uint8(3), uint8(10), uint8(9), uint8(3), uint8(3), uint8(1), uint8(1), uint8(4), uint64(1))
 	f.Add(uint8(2), uint8(20), uint8(30), uint8(5), uint8(2), uint8(2), uint8(0), uint8(7), uint64(2))
@@ -129,7 +133,7 @@ func FuzzSgemmShifted(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ch, h, w, kh, kw, dil, pad, m uint8, seed uint64) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		g := Conv2D{Channels: int(ch)%6 + 1, Height: int(h)%40 + 1, Width: int(w)%40 + 1,
-			KernelH: int(kh)%7 + 1, KernelW: int(kw)%7 + 1, StrideH: 1, StrideW: 1,
+			KernelH: int(kh)%7 + 1, KernelW: int(kw)%7 + 1, StrideH: int(dil>>4)%3 + 1, StrideW: int(dil>>6)%3 + 1,
 			DilationH: int(dil)%3 + 1, DilationW: int(dil>>2)%3 + 1, PadTop: int(pad) % 4, PadLeft: int(pad>>2) % 4,
 			OutH: int(h>>1)%20 + 1, OutW: int(w>>1)%40 + 1}
 		rows := int(m)%20 + 1
