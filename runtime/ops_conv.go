@@ -311,11 +311,11 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 	// (blas.ShiftLayout: strided ones split into phases): packing is then a plain
 	// copy, and the bias and Relu epilogue doubles as the copy that drops the
 	// layout's extra columns.
-	var shift blas.ShiftLayout
-	shifted := false
+	var shift *blas.ShiftLayout
 	if !direct && smallPads {
-		shift, shifted = blas.NewShiftLayout(geom)
+		shift = shiftLayoutFor(geom)
 	}
+	shifted := shift != nil
 	one := func(n, g int, col []float32, threads int, par bool) {
 		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
@@ -421,6 +421,31 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 			one(n, g, col, threads, true)
 		}
 	}
+}
+
+// shiftLayouts caches layouts by geometry: a model's convolutions repeat a few
+// geometries on every run, and a layout holds one offset per im2col row.
+var shiftLayouts struct {
+	mu sync.Mutex
+	m  map[blas.Conv2D]*blas.ShiftLayout
+}
+
+// shiftLayoutFor returns the (shared, immutable) layout for g, or nil when g has none.
+func shiftLayoutFor(g blas.Conv2D) *blas.ShiftLayout {
+	shiftLayouts.mu.Lock()
+	defer shiftLayouts.mu.Unlock()
+	if l, ok := shiftLayouts.m[g]; ok {
+		return l
+	}
+	var lp *blas.ShiftLayout
+	if l, ok := blas.NewShiftLayout(g); ok {
+		lp = &l
+	}
+	if shiftLayouts.m == nil || len(shiftLayouts.m) >= 256 {
+		shiftLayouts.m = make(map[blas.Conv2D]*blas.ShiftLayout)
+	}
+	shiftLayouts.m[g] = lp
+	return lp
 }
 
 // padImage copies C planes of h x w into hp x wp planes at (top, left) and zeroes

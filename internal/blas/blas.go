@@ -37,6 +37,9 @@ type microKernel struct {
 	mr, nr int
 	fn     kernelFunc
 	half   kernelFunc // optional: the left mr x nr/2 of a tile, for narrow edges
+	// cols optionally computes the left mr x 4 of a tile for the narrowest edges,
+	// stored column by column: c[j*mr+i] is row i of column j (ldc and beta unused).
+	cols kernelFunc
 }
 
 // kernel is the micro-kernel chosen for this CPU at init; see kernel_*.go.
@@ -436,6 +439,11 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
 							continue
 						}
+						if nrb <= 4 && g.kern.cols != nil {
+							g.kern.cols(kc, &pa[0], &pb[0], &ws.tile[0], 0, g.alpha, 0)
+							mergeCols(g.c[off:], g.ldc, ws.tile[:], mr, mrb, nrb, beta)
+							continue
+						}
 						if nrb <= nr/2 && g.kern.half != nil {
 							g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
 						} else {
@@ -460,6 +468,21 @@ func mergeTile(c []float32, ldc int, tile []float32, ldt, rows, cols int, beta f
 		}
 		for j, v := range src {
 			dst[j] = v + beta*dst[j]
+		}
+	}
+}
+
+// mergeCols sets the rows x cols corner of c to tile^T + beta*c, where tile holds
+// the columns of the corner ldt apart.
+func mergeCols(c []float32, ldc int, tile []float32, ldt, rows, cols int, beta float32) {
+	for i := 0; i < rows; i++ {
+		dst := c[i*ldc : i*ldc+cols]
+		for j := range dst {
+			v := tile[j*ldt+i]
+			if beta != 0 {
+				v += beta * dst[j]
+			}
+			dst[j] = v
 		}
 	}
 }
