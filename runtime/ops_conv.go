@@ -337,11 +337,20 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 					if bs != nil {
 						b = bs[g*Mg+m]
 					}
-					for oh := 0; oh < geom.OutH; oh++ {
-						dst := yg[m*on+oh*geom.OutW:][:geom.OutW]
-						copy(dst, wide[m*shift.N+oh*shift.RowLen:])
-						biasActivation(dst, b, relu)
+					plane := yg[m*on : (m+1)*on]
+					src := wide[m*shift.N:]
+					if geom.OutW <= 32 {
+						// Short rows: a memmove call per row costs more than the copy.
+						for oh := 0; oh < geom.OutH; oh++ {
+							copyFloats(plane[oh*geom.OutW:][:geom.OutW], src[oh*shift.RowLen:])
+						}
+					} else {
+						for oh := 0; oh < geom.OutH; oh++ {
+							copy(plane[oh*geom.OutW:][:geom.OutW], src[oh*shift.RowLen:])
+						}
 					}
+					// One vector pass over the whole plane, not a short call per row.
+					biasActivation(plane, b, relu)
 				}
 			}
 			if par {
@@ -420,6 +429,18 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 		for g := 0; g < G; g++ {
 			one(n, g, col, threads, true)
 		}
+	}
+}
+
+// copyFloats copies len(dst) values from src four at a time.
+func copyFloats(dst, src []float32) {
+	src = src[:len(dst)]
+	for len(dst) >= 4 && len(src) >= 4 {
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		dst, src = dst[4:], src[4:]
+	}
+	for i := range dst {
+		dst[i] = src[i]
 	}
 }
 
