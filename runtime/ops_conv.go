@@ -1075,6 +1075,19 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 // their time in per-row edges.
 func maxPool2x2Planes(threads int, y, x []float32, planes, H, W int) {
 	OW, OH := W/2, H/2
+	if OW >= 8 {
+		// Rows long enough for the vector kernel: one pass per output row.
+		parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				src := x[p*H*W : (p+1)*H*W]
+				dst := y[p*OH*OW : (p+1)*OH*OW]
+				for oh := 0; oh < OH; oh++ {
+					blas.MaxPool2x2(dst[oh*OW:(oh+1)*OW], src[2*oh*W:(2*oh+1)*W], src[(2*oh+1)*W:(2*oh+2)*W])
+				}
+			}
+		})
+		return
+	}
 	pairs := getScratch(planes * H * OW)
 	defer putScratch(pairs)
 	parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {
