@@ -102,17 +102,8 @@ func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, i
 	parallel.For(threads, groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
-			var sum float64
-			for _, v := range src {
-				sum += float64(v)
-			}
-			mean := sum / float64(size)
-			var sq float64
-			for _, v := range src {
-				d := float64(v) - mean
-				sq += d * d
-			}
-			inv := 1 / math.Sqrt(sq/float64(size)+eps)
+			mean := sum64(src) / float64(size)
+			inv := 1 / math.Sqrt(sqDev64(src, mean)/float64(size)+eps)
 			for i, v := range src {
 				dst[i] = float32((float64(v) - mean) * inv)
 			}
@@ -120,6 +111,41 @@ func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, i
 		}
 	})
 	return means, invStd
+}
+
+// sum64 adds s in float64 with four running sums, so the additions do not wait on
+// each other.
+func sum64(s []float32) float64 {
+	var a, b, c, d float64
+	for len(s) >= 4 {
+		a += float64(s[0])
+		b += float64(s[1])
+		c += float64(s[2])
+		d += float64(s[3])
+		s = s[4:]
+	}
+	for _, v := range s {
+		a += float64(v)
+	}
+	return (a + b) + (c + d)
+}
+
+// sqDev64 is the sum of (v - mean)^2 over s, in float64 with four running sums.
+func sqDev64(s []float32, mean float64) float64 {
+	var a, b, c, d float64
+	for len(s) >= 4 {
+		x0, x1, x2, x3 := float64(s[0])-mean, float64(s[1])-mean, float64(s[2])-mean, float64(s[3])-mean
+		a += x0 * x0
+		b += x1 * x1
+		c += x2 * x2
+		d += x3 * x3
+		s = s[4:]
+	}
+	for _, v := range s {
+		x := float64(v) - mean
+		a += x * x
+	}
+	return (a + b) + (c + d)
 }
 
 func instanceNormKernel(c *Call) ([]*Value, error) {

@@ -20,7 +20,8 @@ type ShiftLayout struct {
 	Len                   int   // floats of the stored image, zero padding included
 	N                     int   // columns of the product
 	Offsets               []int // start of each im2col row in the stored image
-	rows                  int   // rows per plane (strided layout)
+	rows                  int    // rows per plane (strided layout)
+	phases                []bool // phases some kernel tap reads (strided layout)
 }
 
 // NewShiftLayout returns the layout for geometry g, or false when g is one the
@@ -40,11 +41,13 @@ func NewShiftLayout(g Conv2D) (ShiftLayout, bool) {
 		l.RowLen = g.OutW + extW/g.StrideW
 		l.rows = g.OutH + extH/g.StrideH
 		l.PlaneLen = l.rows * l.RowLen
+		l.phases = make([]bool, g.StrideH*g.StrideW)
 		for c := 0; c < g.Channels; c++ {
 			for i := 0; i < g.KernelH; i++ {
 				for j := 0; j < g.KernelW; j++ {
 					I, J := i*g.DilationH, j*g.DilationW
 					plane := (c*g.StrideH+I%g.StrideH)*g.StrideW + J%g.StrideW
+					l.phases[I%g.StrideH*g.StrideW+J%g.StrideW] = true
 					off := plane*l.PlaneLen + I/g.StrideH*l.RowLen + J/g.StrideW
 					l.Offsets = append(l.Offsets, off)
 					last = max(last, off)
@@ -104,12 +107,17 @@ func (l *ShiftLayout) Fill(dst, x []float32, g Conv2D) {
 
 // fillPhases is Fill for the strided layout: plane (c, a, b) row u, column v holds
 // input row u*StrideH + a - PadTop, column v*StrideW + b - PadLeft, or 0 outside.
+// Phases no tap reads (all but the first for a 1x1 kernel) are skipped: only the
+// discarded columns past OutW can reach them.
 func (l *ShiftLayout) fillPhases(dst, x []float32, g *Conv2D) {
 	sh, sw := g.StrideH, g.StrideW
 	for c := 0; c < g.Channels; c++ {
 		src := x[c*g.Height*g.Width : (c+1)*g.Height*g.Width]
 		for a := 0; a < sh; a++ {
 			for b := 0; b < sw; b++ {
+				if !l.phases[a*sw+b] {
+					continue
+				}
 				plane := dst[((c*sh+a)*sw+b)*l.PlaneLen:][:l.PlaneLen]
 				// Columns v in [v0, v1) read inside the input row.
 				v0 := min(l.RowLen, max(0, (g.PadLeft-b+sw-1)/sw))
