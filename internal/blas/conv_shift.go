@@ -17,9 +17,9 @@ import "fmt"
 // reads consecutive values of one phase; the split reads the input once.
 type ShiftLayout struct {
 	Gap, RowLen, PlaneLen int
-	Len                   int   // floats of the stored image, zero padding included
-	N                     int   // columns of the product
-	Offsets               []int // start of each im2col row in the stored image
+	Len                   int    // floats of the stored image, zero padding included
+	N                     int    // columns of the product
+	Offsets               []int  // start of each im2col row in the stored image
 	rows                  int    // rows per plane (strided layout)
 	phases                []bool // phases some kernel tap reads (strided layout)
 }
