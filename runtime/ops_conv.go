@@ -432,15 +432,35 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 	}
 }
 
-// copyFloats copies len(dst) values from src four at a time.
+// copyFloats copies len(dst) values from src with fixed-size moves from both ends
+// (overlapping in the middle) up to 32 values: for the short rows of small images a
+// memmove call or a loop costs more than the copy. The moves are of [4]float32,
+// which the compiler keeps in registers (longer arrays become memmove calls).
 func copyFloats(dst, src []float32) {
-	src = src[:len(dst)]
-	for len(dst) >= 4 && len(src) >= 4 {
+	n := len(dst)
+	src = src[:n]
+	switch {
+	case n >= 16 && n <= 32:
+		d, s := dst[n-16:], src[n-16:]
 		*(*[4]float32)(dst) = *(*[4]float32)(src)
-		dst, src = dst[4:], src[4:]
-	}
-	for i := range dst {
-		dst[i] = src[i]
+		*(*[4]float32)(dst[4:]) = *(*[4]float32)(src[4:])
+		*(*[4]float32)(dst[8:]) = *(*[4]float32)(src[8:])
+		*(*[4]float32)(dst[12:]) = *(*[4]float32)(src[12:])
+		*(*[4]float32)(d) = *(*[4]float32)(s)
+		*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+		*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
+		*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
+	case n >= 8 && n < 16:
+		d, s := dst[n-8:], src[n-8:]
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		*(*[4]float32)(dst[4:]) = *(*[4]float32)(src[4:])
+		*(*[4]float32)(d) = *(*[4]float32)(s)
+		*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+	case n >= 4 && n < 8:
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		*(*[4]float32)(dst[n-4:]) = *(*[4]float32)(src[n-4:])
+	default:
+		copy(dst, src)
 	}
 }
 
@@ -1075,7 +1095,7 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 // their time in per-row edges.
 func maxPool2x2Planes(threads int, y, x []float32, planes, H, W int) {
 	OW, OH := W/2, H/2
-	if OW >= 8 {
+	if OW >= 4 {
 		// Rows long enough for the vector kernel: one pass per output row.
 		parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {
 			for p := lo; p < hi; p++ {

@@ -29,12 +29,6 @@ func BiasRelu(s []float32, b float32, relu bool) {
 func MaxPool2x2(out, r0, r1 []float32) {
 	r0, r1 = r0[:2*len(out)], r1[:2*len(out)]
 	done := maxPool2x2Vec(out, r0, r1)
-	if done > 0 && done < len(out) {
-		// Redo the last vector's worth, overlapping: out never aliases the rows.
-		k := len(out) - 8
-		maxPool2x2Vec(out[k:], r0[2*k:], r1[2*k:])
-		return
-	}
 	for i := done; i < len(out); i++ {
 		out[i] = max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
 	}

@@ -80,6 +80,30 @@ pooldone:
 	VZEROUPPER
 	RET
 
+// func maxPool4AVX2(out, r0, r1 *float32)
+// maxPool2x2AVX2's step on 128-bit vectors: 8 inputs of each row, 4 outputs.
+TEXT ·maxPool4AVX2(SB), NOSPLIT, $0-24
+	MOVQ    out+0(FP), DI
+	MOVQ    r0+8(FP), SI
+	MOVQ    r1+16(FP), DX
+	VMOVUPS (SI), X0
+	VMOVUPS 16(SI), X1
+	VMOVUPS (DX), X2
+	VMOVUPS 16(DX), X3
+	VCMPPS  $3, X2, X0, X4
+	VCMPPS  $3, X3, X1, X5
+	VMAXPS  X2, X0, X0
+	VMAXPS  X3, X1, X1
+	VORPS   X4, X0, X0
+	VORPS   X5, X1, X1
+	VSHUFPS $0x88, X1, X0, X2 // even columns: a0 a2 b0 b2
+	VSHUFPS $0xDD, X1, X0, X3 // odd columns
+	VCMPPS  $3, X3, X2, X4
+	VMAXPS  X3, X2, X2
+	VORPS   X4, X2, X2
+	VMOVUPS X2, (DI)
+	RET
+
 // func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
 // x = max(src - shift, -87.33654) (a NaN stays), n = round(x*log2e),
 // r = x - n*ln2 (in two parts), p = sum r^i/i! for i <= 7, result p * 2^n, or 0 where

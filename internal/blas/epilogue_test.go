@@ -52,8 +52,17 @@ func BenchmarkBiasRelu(b *testing.B) {
 	}
 }
 
-// TestMaxPool2x2 compares MaxPool2x2 with the scalar definition, NaNs included.
+// TestMaxPool2x2 compares MaxPool2x2 with the scalar definition, NaNs included, on
+// the vector path and with it switched off.
 func TestMaxPool2x2(t *testing.T) {
+	testMaxPool2x2(t)
+	if setVectorEpilogues(false) {
+		defer setVectorEpilogues(true)
+		t.Run("scalar", testMaxPool2x2)
+	}
+}
+
+func testMaxPool2x2(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for n := 0; n < 40; n++ {
 		r0, r1 := randSlice(r, 2*n+3), randSlice(r, 2*n+3)
