@@ -315,7 +315,10 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 	if !direct && smallPads {
 		shift = shiftLayoutFor(geom)
 	}
-	shifted := shift != nil
+	// The layout's image and the product's discarded columns must stay within a
+	// small factor of the input and the output (a kernel as wide as a long row would
+	// otherwise multiply the product's width), or the gather path is used.
+	shifted := shift != nil && shift.N <= 2*on+4096 && shift.Len <= 4*Cg*inSize+65536
 	one := func(n, g int, col []float32, threads int, par bool) {
 		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
