@@ -111,3 +111,19 @@ func setVectorEpilogues(on bool) bool {
 	haveAVX2 = on && cpu.X86.HasAVX2
 	return cpu.X86.HasAVX2
 }
+
+// arithAVX2 is Arith on the first n values; n is a multiple of 8.
+//
+//go:noescape
+func arithAVX2(dst, a, b *float32, n, op int)
+
+// arithVec runs the vector Arith over a prefix of dst and returns its length.
+func arithVec(dst, a, b []float32, op int) int {
+	n := len(dst) &^ 7
+	if n == 0 || !haveAVX2 || op < OpAdd || op > OpMul {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	arithAVX2(&dst[0], &a[0], &b[0], n, op)
+	return n
+}

@@ -206,3 +206,89 @@ qstore:
 qdone:
 	VZEROUPPER
 	RET
+
+// func arithAVX2(dst, a, b *float32, n, op int)
+// dst = a op b for op 0 (add), 1 (sub), 2 (mul), 16 values per step, then 8; n is a
+// multiple of 8.
+TEXT ·arithAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ op+32(FP), AX
+	CMPQ AX, $1
+	JEQ  sub16
+	JGT  mul16
+
+add16:
+	CMPQ    CX, $16
+	JLT     add8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VADDPS  (DX), Y0, Y0
+	VADDPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     add16
+
+add8:
+	CMPQ    CX, $8
+	JLT     arithdone
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	JMP     arithdone
+
+sub16:
+	CMPQ    CX, $16
+	JLT     sub8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSUBPS  (DX), Y0, Y0
+	VSUBPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     sub16
+
+sub8:
+	CMPQ    CX, $8
+	JLT     arithdone
+	VMOVUPS (SI), Y0
+	VSUBPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	JMP     arithdone
+
+mul16:
+	CMPQ    CX, $16
+	JLT     mul8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMULPS  (DX), Y0, Y0
+	VMULPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     mul16
+
+mul8:
+	CMPQ    CX, $8
+	JLT     arithdone
+	VMOVUPS (SI), Y0
+	VMULPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	JMP     arithdone
+
+arithdone:
+	VZEROUPPER
+	RET
