@@ -12,7 +12,8 @@ import (
 )
 
 // Convolution and pooling over N-d spatial inputs laid out [N, C, D1, D2, ...]:
-// Conv (packed weights x implicit or explicit im2col, a direct kernel for depthwise),
+// Conv (packed weights x im2col rows read in place from a blas.ShiftLayout, or gathered
+// while packing, or explicit im2col for 3-D and up; a direct kernel for depthwise),
 // ConvTranspose (Sgemm + col2im), MaxPool, AveragePool (a fast path for 1-D and 2-D
 // windows without dilation), LpPool and the global pools.
 
