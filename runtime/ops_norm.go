@@ -97,6 +97,12 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 
 // normalize standardizes each of groups consecutive blocks of xs into ys.
 func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
+	return normalizeAffine(threads, ys, xs, groups, eps, nil, nil)
+}
+
+// normalizeAffine is normalize followed by y = y*scale + bias (bias may be nil) in the
+// same pass, with scale and bias as long as a group; nil scale means none.
+func normalizeAffine(threads int, ys, xs []float32, groups int, eps float64, scale, bias []float32) (means, invStd []float64) {
 	size := len(xs) / max(groups, 1)
 	means, invStd = make([]float64, groups), make([]float64, groups)
 	parallel.For(threads, groups, 1, func(lo, hi int) {
@@ -104,8 +110,22 @@ func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, i
 			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
 			mean := sum64(src) / float64(size)
 			inv := 1 / math.Sqrt(sqDev64(src, mean)/float64(size)+eps)
-			for i, v := range src {
-				dst[i] = float32((float64(v) - mean) * inv)
+			switch {
+			case scale == nil:
+				for i, v := range src {
+					dst[i] = float32((float64(v) - mean) * inv)
+				}
+			case bias == nil:
+				sc := scale[:len(src)]
+				for i, v := range src {
+					dst[i] = float32((float64(v)-mean)*inv) * sc[i]
+				}
+			default:
+				sc, b := scale[:len(src)], bias[:len(src)]
+				for i, v := range src {
+					// The conversion keeps the product rounded before the sum (no FMA).
+					dst[i] = float32(float32((float64(v)-mean)*inv)*sc[i]) + b[i]
+				}
 			}
 			means[g], invStd[g] = mean, inv
 		}
@@ -232,16 +252,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	ys := out.Data.([]float32)
-	means, inv := normalize(c.Threads(), ys, in[0], outer, float64(eps))
-	for p := 0; p < outer; p++ {
-		seg := ys[p*inner : (p+1)*inner]
-		for i := range seg {
-			seg[i] *= sc[i]
-			if bias != nil {
-				seg[i] += bias[i]
-			}
-		}
-	}
+	means, inv := normalizeAffine(c.Threads(), ys, in[0], outer, float64(eps), sc, bias)
 	outs := []*Value{out}
 	statShape := make([]int64, len(x.Shape))
 	for i := range statShape {
