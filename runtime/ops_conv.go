@@ -12,7 +12,8 @@ import (
 )
 
 // Convolution and pooling over N-d spatial inputs laid out [N, C, D1, D2, ...]:
-// Conv (packed weights x implicit or explicit im2col, a direct kernel for depthwise),
+// Conv (packed weights x im2col rows read in place from a blas.ShiftLayout, or gathered
+// while packing, or explicit im2col for 3-D and up; a direct kernel for depthwise),
 // ConvTranspose (Sgemm + col2im), MaxPool, AveragePool (a fast path for 1-D and 2-D
 // windows without dilation), LpPool and the global pools.
 
@@ -307,10 +308,62 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 	// (hostile pads would make the copy huge).
 	smallPads := nd <= 2 && geom.PadTop+spatialAt(w.padEnd, 0, 0) <= geom.KernelH*geom.DilationH &&
 		geom.PadLeft+spatialAt(w.padEnd, 1, 0) <= geom.KernelW*geom.DilationW
-	one := func(n, g int, col []float32, par bool) {
+	// 2-D convolutions store the image so that every im2col row is a contiguous run
+	// (blas.ShiftLayout: strided ones split into phases): packing is then a plain
+	// copy, and the bias and Relu epilogue doubles as the copy that drops the
+	// layout's extra columns.
+	var shift *blas.ShiftLayout
+	if !direct && smallPads {
+		shift = shiftLayoutFor(geom)
+	}
+	// The layout's image and the product's discarded columns must stay within a
+	// small factor of the input and the output (a kernel as wide as a long row would
+	// otherwise multiply the product's width), or the gather path is used.
+	shifted := shift != nil && shift.N <= 2*on+4096 && shift.Len <= 4*Cg*inSize+65536
+	one := func(n, g int, col []float32, threads int, par bool) {
 		xg := xs[(n*C+g*Cg)*inSize : (n*C+(g+1)*Cg)*inSize]
 		yg := y[(n*M+g*Mg)*on : (n*M+(g+1)*Mg)*on]
 		switch {
+		case shifted:
+			img := getScratch(shift.Len)
+			shift.Fill(img, xg, geom)
+			if shift.N == on {
+				blas.SgemmShifted(threads, packed[g], 1, img, shift.Offsets, on, 0, yg, on)
+				putScratch(img)
+				break
+			}
+			wide := getScratch(Mg * shift.N)
+			blas.SgemmShifted(threads, packed[g], 1, img, shift.Offsets, shift.N, 0, wide, shift.N)
+			putScratch(img)
+			compact := func(lo, hi int) {
+				for m := lo; m < hi; m++ {
+					var b float32
+					if bs != nil {
+						b = bs[g*Mg+m]
+					}
+					plane := yg[m*on : (m+1)*on]
+					src := wide[m*shift.N:]
+					if geom.OutW <= 32 {
+						// Short rows: a memmove call per row costs more than the copy.
+						for oh := 0; oh < geom.OutH; oh++ {
+							copyFloats(plane[oh*geom.OutW:][:geom.OutW], src[oh*shift.RowLen:])
+						}
+					} else {
+						for oh := 0; oh < geom.OutH; oh++ {
+							copy(plane[oh*geom.OutW:][:geom.OutW], src[oh*shift.RowLen:])
+						}
+					}
+					// One vector pass over the whole plane, not a short call per row.
+					biasActivation(plane, b, relu)
+				}
+			}
+			if par {
+				parallel.For(threads, Mg, max(1, 16384/on), compact)
+			} else {
+				compact(0, Mg)
+			}
+			putScratch(wide)
+			return
 		case direct:
 			blas.SgemmPackedA(threads, packed[g], false, on, 1, xg, on, 0, yg, on)
 		case nd <= 2 && geom.StrideW > 1 && col != nil:
@@ -353,23 +406,91 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 		}
 	}
 	var col []float32
-	if !direct && (nd > 2 || geom.StrideW > 1 && N*G == 1) {
+	if !direct && !shifted && (nd > 2 || geom.StrideW > 1 && N*G == 1) {
 		col = getScratch(rows * on)
 		defer putScratch(col)
 	}
-	if jobs := N * G; jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
+	jobs := N * G
+	if jobs > 1 && Mg*on*rows < 1<<21 && col == nil {
 		parallel.For(threads, jobs, 1, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
-				one(j/G, j%G, nil, false)
+				one(j/G, j%G, nil, 1, false)
+			}
+		})
+		return
+	}
+	if t := parallel.Threads(threads); t > 1 && jobs >= 2*t && col == nil {
+		// Enough images (or groups) for every thread: one product per goroutine
+		// splits the work without the per-product fork-join and repeated packing.
+		parallel.ForChunks(threads, jobs, 1, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				one(j/G, j%G, nil, 1, false)
 			}
 		})
 		return
 	}
 	for n := 0; n < N; n++ {
 		for g := 0; g < G; g++ {
-			one(n, g, col, true)
+			one(n, g, col, threads, true)
 		}
 	}
+}
+
+// copyFloats copies len(dst) values from src with fixed-size moves from both ends
+// (overlapping in the middle) up to 32 values: for the short rows of small images a
+// memmove call or a loop costs more than the copy. The moves are of [4]float32,
+// which the compiler keeps in registers (longer arrays become memmove calls).
+func copyFloats(dst, src []float32) {
+	n := len(dst)
+	src = src[:n]
+	switch {
+	case n >= 16 && n <= 32:
+		d, s := dst[n-16:], src[n-16:]
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		*(*[4]float32)(dst[4:]) = *(*[4]float32)(src[4:])
+		*(*[4]float32)(dst[8:]) = *(*[4]float32)(src[8:])
+		*(*[4]float32)(dst[12:]) = *(*[4]float32)(src[12:])
+		*(*[4]float32)(d) = *(*[4]float32)(s)
+		*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+		*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
+		*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
+	case n >= 8 && n < 16:
+		d, s := dst[n-8:], src[n-8:]
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		*(*[4]float32)(dst[4:]) = *(*[4]float32)(src[4:])
+		*(*[4]float32)(d) = *(*[4]float32)(s)
+		*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
+	case n >= 4 && n < 8:
+		*(*[4]float32)(dst) = *(*[4]float32)(src)
+		*(*[4]float32)(dst[n-4:]) = *(*[4]float32)(src[n-4:])
+	default:
+		copy(dst, src)
+	}
+}
+
+// shiftLayouts caches layouts by geometry: a model's convolutions repeat a few
+// geometries on every run, and a layout holds one offset per im2col row.
+var shiftLayouts struct {
+	mu sync.Mutex
+	m  map[blas.Conv2D]*blas.ShiftLayout
+}
+
+// shiftLayoutFor returns the (shared, immutable) layout for g, or nil when g has none.
+func shiftLayoutFor(g blas.Conv2D) *blas.ShiftLayout {
+	shiftLayouts.mu.Lock()
+	defer shiftLayouts.mu.Unlock()
+	if l, ok := shiftLayouts.m[g]; ok {
+		return l
+	}
+	var lp *blas.ShiftLayout
+	if l, ok := blas.NewShiftLayout(g); ok {
+		lp = &l
+	}
+	if shiftLayouts.m == nil || len(shiftLayouts.m) >= 256 {
+		shiftLayouts.m = make(map[blas.Conv2D]*blas.ShiftLayout)
+	}
+	shiftLayouts.m[g] = lp
+	return lp
 }
 
 // padImage copies C planes of h x w into hp x wp planes at (top, left) and zeroes
@@ -978,6 +1099,19 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 // their time in per-row edges.
 func maxPool2x2Planes(threads int, y, x []float32, planes, H, W int) {
 	OW, OH := W/2, H/2
+	if OW >= 4 {
+		// Rows long enough for the vector kernel: one pass per output row.
+		parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				src := x[p*H*W : (p+1)*H*W]
+				dst := y[p*OH*OW : (p+1)*OH*OW]
+				for oh := 0; oh < OH; oh++ {
+					blas.MaxPool2x2(dst[oh*OW:(oh+1)*OW], src[2*oh*W:(2*oh+1)*W], src[(2*oh+1)*W:(2*oh+2)*W])
+				}
+			}
+		})
+		return
+	}
 	pairs := getScratch(planes * H * OW)
 	defer putScratch(pairs)
 	parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {

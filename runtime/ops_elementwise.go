@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -239,17 +240,11 @@ func fastArith[T number](threads int, op string, out, a, b []T, bc *bcast) bool 
 		yb := y[offs[ib] : offs[ib]+n]
 		switch op {
 		case "Add":
-			for i := range dst {
-				dst[i] = xa[i] + yb[i]
-			}
+			blas.Arith(dst, xa, yb, blas.OpAdd)
 		case "Sub":
-			for i := range dst {
-				dst[i] = xa[i] - yb[i]
-			}
+			blas.Arith(dst, xa, yb, blas.OpSub)
 		case "Mul":
-			for i := range dst {
-				dst[i] = xa[i] * yb[i]
-			}
+			blas.Arith(dst, xa, yb, blas.OpMul)
 		}
 	})
 	return true

@@ -199,7 +199,15 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		broadcastValue(c.Threads(), out, tmp)
+		if row, ok := tmp.Data.([]float32); ok && len(row) == int(n) && n > 0 && (len(tmp.Shape) == 1 || len(tmp.Shape) == 2 && tmp.Shape[0] == 1) {
+			// A bias row (the usual C): copy it into every row of the output.
+			o := out.Data.([]float32)
+			for i := 0; i+int(n) <= len(o); i += int(n) {
+				copy(o[i:i+int(n)], row)
+			}
+		} else {
+			broadcastValue(c.Threads(), out, tmp)
+		}
 	} else {
 		beta = 0
 	}

@@ -97,29 +97,75 @@ func batchNormKernel(c *Call) ([]*Value, error) {
 
 // normalize standardizes each of groups consecutive blocks of xs into ys.
 func normalize(threads int, ys, xs []float32, groups int, eps float64) (means, invStd []float64) {
+	return normalizeAffine(threads, ys, xs, groups, eps, nil, nil)
+}
+
+// normalizeAffine is normalize followed by y = y*scale + bias (bias may be nil) in the
+// same pass, with scale and bias as long as a group; nil scale means none.
+func normalizeAffine(threads int, ys, xs []float32, groups int, eps float64, scale, bias []float32) (means, invStd []float64) {
 	size := len(xs) / max(groups, 1)
 	means, invStd = make([]float64, groups), make([]float64, groups)
 	parallel.For(threads, groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
 			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
-			var sum float64
-			for _, v := range src {
-				sum += float64(v)
-			}
-			mean := sum / float64(size)
-			var sq float64
-			for _, v := range src {
-				d := float64(v) - mean
-				sq += d * d
-			}
-			inv := 1 / math.Sqrt(sq/float64(size)+eps)
-			for i, v := range src {
-				dst[i] = float32((float64(v) - mean) * inv)
+			mean := sum64(src) / float64(size)
+			inv := 1 / math.Sqrt(sqDev64(src, mean)/float64(size)+eps)
+			switch {
+			case scale == nil:
+				for i, v := range src {
+					dst[i] = float32((float64(v) - mean) * inv)
+				}
+			case bias == nil:
+				sc := scale[:len(src)]
+				for i, v := range src {
+					dst[i] = float32((float64(v)-mean)*inv) * sc[i]
+				}
+			default:
+				sc, b := scale[:len(src)], bias[:len(src)]
+				for i, v := range src {
+					// The conversion keeps the product rounded before the sum (no FMA).
+					dst[i] = float32(float32((float64(v)-mean)*inv)*sc[i]) + b[i]
+				}
 			}
 			means[g], invStd[g] = mean, inv
 		}
 	})
 	return means, invStd
+}
+
+// sum64 adds s in float64 with four running sums, so the additions do not wait on
+// each other.
+func sum64(s []float32) float64 {
+	var a, b, c, d float64
+	for len(s) >= 4 {
+		a += float64(s[0])
+		b += float64(s[1])
+		c += float64(s[2])
+		d += float64(s[3])
+		s = s[4:]
+	}
+	for _, v := range s {
+		a += float64(v)
+	}
+	return (a + b) + (c + d)
+}
+
+// sqDev64 is the sum of (v - mean)^2 over s, in float64 with four running sums.
+func sqDev64(s []float32, mean float64) float64 {
+	var a, b, c, d float64
+	for len(s) >= 4 {
+		x0, x1, x2, x3 := float64(s[0])-mean, float64(s[1])-mean, float64(s[2])-mean, float64(s[3])-mean
+		a += x0 * x0
+		b += x1 * x1
+		c += x2 * x2
+		d += x3 * x3
+		s = s[4:]
+	}
+	for _, v := range s {
+		x := float64(v) - mean
+		a += x * x
+	}
+	return (a + b) + (c + d)
 }
 
 func instanceNormKernel(c *Call) ([]*Value, error) {
@@ -206,16 +252,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	ys := out.Data.([]float32)
-	means, inv := normalize(c.Threads(), ys, in[0], outer, float64(eps))
-	for p := 0; p < outer; p++ {
-		seg := ys[p*inner : (p+1)*inner]
-		for i := range seg {
-			seg[i] *= sc[i]
-			if bias != nil {
-				seg[i] += bias[i]
-			}
-		}
-	}
+	means, inv := normalizeAffine(c.Threads(), ys, in[0], outer, float64(eps), sc, bias)
 	outs := []*Value{out}
 	statShape := make([]int64, len(x.Shape))
 	for i := range statShape {

@@ -37,6 +37,9 @@ type microKernel struct {
 	mr, nr int
 	fn     kernelFunc
 	half   kernelFunc // optional: the left mr x nr/2 of a tile, for narrow edges
+	// cols optionally computes the left mr x 4 of a tile for the narrowest edges,
+	// stored column by column: c[j*mr+i] is row i of column j (ldc and beta unused).
+	cols kernelFunc
 }
 
 // kernel is the micro-kernel chosen for this CPU at init; see kernel_*.go.
@@ -173,6 +176,7 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
+	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
 	beta     float32
 	c        []float32
 	ldc      int
@@ -251,7 +255,7 @@ func (g *gemm) do() {
 	h := gemmFree.get(newGemm)
 	h.transA, h.m, h.n, h.k, h.alpha, h.a, h.lda = g.transA, g.m, g.n, g.k, g.alpha, g.a, g.lda
 	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
-	h.conv, h.isConv = g.conv, g.isConv
+	h.conv, h.isConv, h.offs = g.conv, g.isConv, g.offs
 	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
 	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
 	// A few pieces per goroutine when the product is large, so a goroutine the OS
@@ -342,7 +346,7 @@ func (g *gemm) release() {
 	if g.refs.Add(-1) > 0 {
 		return
 	}
-	g.a, g.b, g.c, g.packed, g.packedA = nil, nil, nil, nil, nil
+	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
 	g.next.Store(0)
 	gemmFree.put(g)
 }
@@ -402,6 +406,9 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 			var bp []float32
 			if g.packed != nil {
 				bp = g.packed.data[pc*npAll*nr+jc/nr*kc*nr:]
+			} else if g.offs != nil {
+				packBShifted(ws.b, g.b, g.offs, pc, kc, jc, ncb, nr)
+				bp = ws.b
 			} else if g.isConv {
 				packBConv(ws.b, ws.convRows(), g.b, &g.conv, pc, kc, jc, ncb, nr)
 				bp = ws.b
@@ -432,6 +439,11 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
 							continue
 						}
+						if nrb <= 4 && g.kern.cols != nil {
+							g.kern.cols(kc, &pa[0], &pb[0], &ws.tile[0], 0, g.alpha, 0)
+							mergeCols(g.c[off:], g.ldc, ws.tile[:], mr, mrb, nrb, beta)
+							continue
+						}
 						if nrb <= nr/2 && g.kern.half != nil {
 							g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
 						} else {
@@ -456,6 +468,21 @@ func mergeTile(c []float32, ldc int, tile []float32, ldt, rows, cols int, beta f
 		}
 		for j, v := range src {
 			dst[j] = v + beta*dst[j]
+		}
+	}
+}
+
+// mergeCols sets the rows x cols corner of c to tile^T + beta*c, where tile holds
+// the columns of the corner ldt apart.
+func mergeCols(c []float32, ldc int, tile []float32, ldt, rows, cols int, beta float32) {
+	for i := 0; i < rows; i++ {
+		dst := c[i*ldc : i*ldc+cols]
+		for j := range dst {
+			v := tile[j*ldt+i]
+			if beta != 0 {
+				v += beta * dst[j]
+			}
+			dst[j] = v
 		}
 	}
 }

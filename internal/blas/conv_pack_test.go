@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestPackBConvMatchesIm2col checks packBConv against packB of the materialized
@@ -74,6 +75,7 @@ func BenchmarkPackBConv(b *testing.B) {
 			x := randSlice(r, g.Channels*g.Height*g.Width)
 			k, n := g.Channels*g.KernelH*g.KernelW, g.OutH*g.OutW
 			ws := newWorkspace()
+			cpu0 := processCPUTime()
 			for b.Loop() {
 				for jc := 0; jc < n; jc += gemmNC {
 					nc := min(gemmNC, n-jc)
@@ -82,7 +84,15 @@ func BenchmarkPackBConv(b *testing.B) {
 					}
 				}
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(k*n), "ns/elem")
+			reportPerElem(b, k*n, cpu0)
 		})
+	}
+}
+
+// reportPerElem reports wall and CPU nanoseconds per im2col element.
+func reportPerElem(b *testing.B, elems int, cpu0 time.Duration) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(elems), "ns/elem")
+	if cpu := processCPUTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(elems), "cpu-ns/elem")
 	}
 }

@@ -7,8 +7,10 @@
 // nr-column panels (kc = 256, nc = 4096) and op(A) in mc x kc blocks of mr-row strips
 // (mc = 144); a register-tiled mr x nr micro-kernel multiplies one strip by one panel.
 // On amd64 the micro-kernel is Go assembly: with AVX-512F a 16x16 tile (sixteen ZMM
-// accumulators, FMAs with embedded broadcasts of A), else with AVX2 and FMA a 6x16
-// tile (twelve YMM accumulators, VFMADD231PS; a 6x8 variant for narrow right edges);
+// accumulators, FMAs with embedded broadcasts of A; for narrow right edges a 16x8
+// variant with AVX-512VL and a 16x4 one that keeps a column per register), else with
+// AVX2 and FMA a 6x16 tile (twelve YMM accumulators, VFMADD231PS; a 6x8 variant for
+// narrow right edges);
 // elsewhere, or with the purego build tag, a portable 4x4 Go kernel is used. The
 // tests run every kernel the CPU has against the naive product. The choice is made
 // once at init with golang.org/x/sys/cpu;
@@ -22,6 +24,10 @@
 // for convolutions: it gathers the im2col columns straight from the input image
 // while packing B, so the k x n im2col matrix is never materialized; every gathered
 // index is checked against the image, so any geometry is memory-safe.
+// SgemmShifted avoids the gather: a ShiftLayout stores the image (zero padding
+// included; strided convolutions split into their stride phases) so that every
+// im2col row is one contiguous run, and packing B is a plain copy; the product then
+// has a few discarded columns per output row, which the caller drops.
 //
 // # Threads
 //

@@ -52,3 +52,35 @@ func Quantize8(dst []byte, src []float32, s float32, lo, hi, z int32, signed boo
 		dst[i] = byte(int32((r + magic) - magic + fz))
 	}
 }
+
+// Elementwise operations of Arith.
+const (
+	OpAdd = iota
+	OpSub
+	OpMul
+)
+
+// Arith sets dst[i] = a[i] op b[i] for op OpAdd, OpSub or OpMul, with the same
+// IEEE results as the scalar float32 operations; vectorized on amd64. a and b hold at
+// least len(dst) values.
+func Arith(dst, a, b []float32, op int) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	done := arithVec(dst, a, b, op)
+	dst, a, b = dst[done:], a[done:], b[done:]
+	switch op {
+	case OpAdd:
+		for i := range dst {
+			dst[i] = a[i] + b[i]
+		}
+	case OpSub:
+		for i := range dst {
+			dst[i] = a[i] - b[i]
+		}
+	case OpMul:
+		for i := range dst {
+			dst[i] = a[i] * b[i]
+		}
+	default:
+		panic("blas: unknown Arith op")
+	}
+}

@@ -26,14 +26,32 @@ func biasReluVec(s []float32, b float32, relu bool) int {
 //go:noescape
 func maxPool2x2AVX2(out, r0, r1 *float32, n int)
 
-// maxPool2x2Vec runs the vector pool over a prefix of out and returns its length.
+// maxPool4AVX2 is MaxPool2x2 on exactly 4 outputs (128-bit vectors).
+//
+//go:noescape
+func maxPool4AVX2(out, r0, r1 *float32)
+
+// maxPool2x2Vec runs the vector pool over out and returns how many outputs it did:
+// all of them when there are at least 4 (a tail shorter than a vector is redone by
+// one overlapping vector; out never aliases the rows), else none.
 func maxPool2x2Vec(out, r0, r1 []float32) int {
-	n := len(out) &^ 7
-	if n == 0 || !haveAVX2 {
+	n := len(out)
+	if n < 4 || !haveAVX2 {
 		return 0
 	}
 	_, _ = r0[2*n-1], r1[2*n-1]
-	maxPool2x2AVX2(&out[0], &r0[0], &r1[0], n)
+	if n < 8 {
+		maxPool4AVX2(&out[0], &r0[0], &r1[0])
+		k := n - 4
+		maxPool4AVX2(&out[k], &r0[2*k], &r1[2*k])
+		return n
+	}
+	m := n &^ 7
+	maxPool2x2AVX2(&out[0], &r0[0], &r1[0], m)
+	if m < n {
+		k := n - 8
+		maxPool2x2AVX2(&out[k], &r0[2*k], &r1[2*k], 8)
+	}
 	return n
 }
 
@@ -84,5 +102,28 @@ func quantize8Vec(dst []byte, src []float32, s, lo, hi, z float32, signed bool) 
 	}
 	_ = src[n-1]
 	quantize8AVX2(&dst[0], &src[0], n, s, lo, hi, z, signed)
+	return n
+}
+
+// setVectorEpilogues switches the vector epilogues on or off (for tests) and
+// reports whether the CPU has them.
+func setVectorEpilogues(on bool) bool {
+	haveAVX2 = on && cpu.X86.HasAVX2
+	return cpu.X86.HasAVX2
+}
+
+// arithAVX2 is Arith on the first n values; n is a multiple of 8.
+//
+//go:noescape
+func arithAVX2(dst, a, b *float32, n, op int)
+
+// arithVec runs the vector Arith over a prefix of dst and returns its length.
+func arithVec(dst, a, b []float32, op int) int {
+	n := len(dst) &^ 7
+	if n == 0 || !haveAVX2 || op < OpAdd || op > OpMul {
+		return 0
+	}
+	_, _ = a[n-1], b[n-1]
+	arithAVX2(&dst[0], &a[0], &b[0], n, op)
 	return n
 }

@@ -80,6 +80,30 @@ pooldone:
 	VZEROUPPER
 	RET
 
+// func maxPool4AVX2(out, r0, r1 *float32)
+// maxPool2x2AVX2's step on 128-bit vectors: 8 inputs of each row, 4 outputs.
+TEXT ·maxPool4AVX2(SB), NOSPLIT, $0-24
+	MOVQ    out+0(FP), DI
+	MOVQ    r0+8(FP), SI
+	MOVQ    r1+16(FP), DX
+	VMOVUPS (SI), X0
+	VMOVUPS 16(SI), X1
+	VMOVUPS (DX), X2
+	VMOVUPS 16(DX), X3
+	VCMPPS  $3, X2, X0, X4
+	VCMPPS  $3, X3, X1, X5
+	VMAXPS  X2, X0, X0
+	VMAXPS  X3, X1, X1
+	VORPS   X4, X0, X0
+	VORPS   X5, X1, X1
+	VSHUFPS $0x88, X1, X0, X2 // even columns: a0 a2 b0 b2
+	VSHUFPS $0xDD, X1, X0, X3 // odd columns
+	VCMPPS  $3, X3, X2, X4
+	VMAXPS  X3, X2, X2
+	VORPS   X4, X2, X2
+	VMOVUPS X2, (DI)
+	RET
+
 // func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
 // x = max(src - shift, -87.33654) (a NaN stays), n = round(x*log2e),
 // r = x - n*ln2 (in two parts), p = sum r^i/i! for i <= 7, result p * 2^n, or 0 where
@@ -180,5 +204,91 @@ qstore:
 	JMP  qloop
 
 qdone:
+	VZEROUPPER
+	RET
+
+// func arithAVX2(dst, a, b *float32, n, op int)
+// dst = a op b for op 0 (add), 1 (sub), 2 (mul), 16 values per step, then 8; n is a
+// multiple of 8.
+TEXT ·arithAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ op+32(FP), AX
+	CMPQ AX, $1
+	JEQ  sub16
+	JGT  mul16
+
+add16:
+	CMPQ    CX, $16
+	JLT     add8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VADDPS  (DX), Y0, Y0
+	VADDPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     add16
+
+add8:
+	CMPQ    CX, $8
+	JLT     arithdone
+	VMOVUPS (SI), Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	JMP     arithdone
+
+sub16:
+	CMPQ    CX, $16
+	JLT     sub8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSUBPS  (DX), Y0, Y0
+	VSUBPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     sub16
+
+sub8:
+	CMPQ    CX, $8
+	JLT     arithdone
+	VMOVUPS (SI), Y0
+	VSUBPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	JMP     arithdone
+
+mul16:
+	CMPQ    CX, $16
+	JLT     mul8
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMULPS  (DX), Y0, Y0
+	VMULPS  32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     mul16
+
+mul8:
+	CMPQ    CX, $8
+	JLT     arithdone
+	VMOVUPS (SI), Y0
+	VMULPS  (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	JMP     arithdone
+
+arithdone:
 	VZEROUPPER
 	RET

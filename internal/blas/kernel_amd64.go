@@ -22,6 +22,20 @@ func sgemmKernel6x8AVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 //go:noescape
 func sgemmKernel16x16AVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
+// sgemmKernel16x8AVX512 fills the left 16x8 of a tile from a 16-wide B panel with
+// 256-bit FMAs (half the work of the full tile), for edge panels with 5 to 8 columns
+// left. It uses Y16 and up, so it needs AVX-512VL.
+//
+//go:noescape
+func sgemmKernel16x8AVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// sgemmKernel16x4ColAVX512 computes the left 16x4 of a tile, a quarter of the full
+// tile's FMAs, for edge panels with at most 4 columns left; it stores column j at
+// c[16*j:] (see microKernel.cols).
+//
+//go:noescape
+func sgemmKernel16x4ColAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
 var (
 	avx2Kernel   = microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: sgemmKernel6x16AVX2, half: sgemmKernel6x8AVX2}
 	avx512Kernel = microKernel{name: "avx512-16x16", mr: 16, nr: 16, fn: sgemmKernel16x16AVX512}
@@ -31,7 +45,12 @@ var (
 func cpuKernels() []microKernel {
 	var ks []microKernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, avx512Kernel)
+		k := avx512Kernel
+		k.cols = sgemmKernel16x4ColAVX512
+		if cpu.X86.HasAVX512VL {
+			k.half = sgemmKernel16x8AVX512
+		}
+		ks = append(ks, k)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, avx2Kernel)

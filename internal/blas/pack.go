@@ -20,6 +20,10 @@ func packA(dst, a []float32, lda int, trans bool, ic, mc, pc, kc, mr int) {
 			packA6(strip, a, lda, ic+s, pc, kc)
 			continue
 		}
+		if rows == 16 && mr == 16 {
+			packA16(strip, a, lda, ic+s, pc, kc)
+			continue
+		}
 		for i := 0; i < mr; i++ {
 			if i >= rows {
 				for p := 0; p < kc; p++ {
@@ -93,4 +97,34 @@ func copy16(dst, src []float32) {
 	*(*[4]float32)(d[4:]) = *(*[4]float32)(s[4:])
 	*(*[4]float32)(d[8:]) = *(*[4]float32)(s[8:])
 	*(*[4]float32)(d[12:]) = *(*[4]float32)(s[12:])
+}
+
+// packA16 interleaves sixteen full rows of untransposed A, one k step (sixteen values,
+// one per row) at a time: the writes are sequential and the sixteen reads stream
+// along their rows, where a row-by-row copy would write with a 64-byte stride.
+func packA16(strip, a []float32, lda, row, pc, kc int) {
+	r0 := a[row*lda+pc : row*lda+pc+kc]
+	r1 := a[(row+1)*lda+pc:][:len(r0)]
+	r2 := a[(row+2)*lda+pc:][:len(r0)]
+	r3 := a[(row+3)*lda+pc:][:len(r0)]
+	r4 := a[(row+4)*lda+pc:][:len(r0)]
+	r5 := a[(row+5)*lda+pc:][:len(r0)]
+	r6 := a[(row+6)*lda+pc:][:len(r0)]
+	r7 := a[(row+7)*lda+pc:][:len(r0)]
+	r8 := a[(row+8)*lda+pc:][:len(r0)]
+	r9 := a[(row+9)*lda+pc:][:len(r0)]
+	r10 := a[(row+10)*lda+pc:][:len(r0)]
+	r11 := a[(row+11)*lda+pc:][:len(r0)]
+	r12 := a[(row+12)*lda+pc:][:len(r0)]
+	r13 := a[(row+13)*lda+pc:][:len(r0)]
+	r14 := a[(row+14)*lda+pc:][:len(r0)]
+	r15 := a[(row+15)*lda+pc:][:len(r0)]
+	strip = strip[:16*len(r0)]
+	for p := range r0 {
+		out := (*[16]float32)(strip[p*16:])
+		out[0], out[1], out[2], out[3] = r0[p], r1[p], r2[p], r3[p]
+		out[4], out[5], out[6], out[7] = r4[p], r5[p], r6[p], r7[p]
+		out[8], out[9], out[10], out[11] = r8[p], r9[p], r10[p], r11[p]
+		out[12], out[13], out[14], out[15] = r12[p], r13[p], r14[p], r15[p]
+	}
 }
