@@ -142,6 +142,7 @@ type MappedFile struct {
 	m    mmap.MMap
 	name string
 	mu   sync.Mutex // serializes CopyRange, which moves the file offset
+	crcs knownCRCs  // checksums of byte ranges (mapcrc.go)
 }
 
 // OpenMapped memory-maps a file for reading. Empty files are supported. Like
