@@ -15,11 +15,11 @@ type mappedCopier interface {
 // copyAlign is the alignment the source and destination offsets of a copy share when
 // the kernel's file-to-file copy (copy_file_range) runs at full speed. Its memcpy can
 // be much slower otherwise (AMD EPYC Zen 4, 1 GiB from the page cache: 0.46 CPU s with
-// the destination 0, 32 or 64 bytes after the source modulo the page, 0.73 with it 8
-// bytes after; safetensors -> GGUF of the bench's model: 0.87 CPU s before the copy
-// through a buffer, 0.64 after), and copies at other shifts cost about what the copy
-// through a buffer does, which gives the source's CRC-32 besides.
-const copyAlign = 64
+// the destination 0, 32 or 64 bytes after the source, 0.73 with it 8 bytes after;
+// safetensors -> GGUF of the bench's model: 0.87 CPU s before the copy through a
+// buffer, 0.64 after). Where the kernel's copy is not slowed, the copy through a
+// buffer costs about as much or a little more, and gives the source's CRC-32 besides.
+const copyAlign = 32
 
 // shiftChunk is the buffer of a shifted copy: a multiple of the page size, and small
 // enough to stay in the core's cache between the copy in and the write out.
