@@ -222,6 +222,7 @@ type MappedFile struct {
 	m    mmap.MMap
 	name string
 	mu   sync.Mutex // serializes CopyRange, which moves the file offset
+	crcs knownCRCs  // checksums of byte ranges (mapcrc.go)
 }
 
 // OpenMapped memory-maps a file for reading. Empty files are supported. Like
@@ -282,7 +283,18 @@ func (f *MappedFile) ReadAt(p []byte, off int64) (int, error) {
 // it), so that io.Copy can hand an *os.File destination - or a bufio.Writer over one -
 // an io.LimitedReader of this file, which Linux copies with copy_file_range, without
 // the bytes passing through this process.
+//
+// An output file of this package (see CreatePendingOutput) takes the bytes itself, to
+// keep the copy aligned (see copyMapped).
 func (f *MappedFile) CopyRange(w io.Writer, off, n int64) (int64, error) {
+	if c, ok := w.(mappedCopier); ok {
+		return c.copyMapped(f, off, n)
+	}
+	return f.copyRange(w, off, n)
+}
+
+// copyRange is CopyRange through w's ReadFrom (copy_file_range for a file).
+func (f *MappedFile) copyRange(w io.Writer, off, n int64) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := f.f.Seek(off, io.SeekStart); err != nil {

@@ -9,7 +9,8 @@ Builds a random float32 state_dict of about --size-mb with torch (64 tensors), t
   refit convert between pt, safetensors, GGUF and npz in both directions, and
   pt -> safetensors cast to f16 and bf16            (all with the default verification pass)
 and prints the fastest of --repeat runs: wall time, throughput, peak RSS (GNU time, Debian package "time") and ratios.
-Files are read from the page cache (each input is read once before timing).
+Files are read from the page cache (each input is read once before timing); every run writes a
+new file (an earlier output is deleted before timing, for cp and torch as for Refit).
 """
 import argparse, os, resource, shutil, subprocess, sys, time
 import machine  # bench/machine.py: the CPU line every table starts with
@@ -36,12 +37,12 @@ if not os.path.exists(src) or abs(os.path.getsize(src) - a.size_mb * 2**20) > 2*
            "torch.save({f'layers.{i}.weight': torch.randn(per // 1024, 1024) for i in range(n)}, sys.argv[1])")
     subprocess.run([sys.executable, "-c", gen, src, str(a.size_mb * 2**20 // 4 // 64)], check=True)
 
-def run(cmd, label):
+def run(cmd, label, out):
     """Runs cmd --repeat times; returns the fastest (seconds, peak RSS in bytes, CPU seconds)."""
-    return min(run_once(cmd, label) for _ in range(a.repeat))
+    return min(run_once(cmd, label, out) for _ in range(a.repeat))
 
 
-def run_once(cmd, label):
+def run_once(cmd, label, out):
     """Runs cmd, returns (seconds, peak RSS in bytes, CPU seconds: user + system).
 
     Peak RSS comes from GNU time (Debian package "time"): Linux keeps a process's RSS
@@ -49,6 +50,10 @@ def run_once(cmd, label):
     at least the driver's own memory; GNU time's small process forks the command instead.
     """
     rss_file = os.path.join(a.dir, "rss.txt")
+    # Every tool writes a new file: replacing one would add the old file's page-cache
+    # teardown (and ext4's flush of a file renamed over another) to whoever runs next.
+    if os.path.exists(out):
+        os.remove(out)
     os.sync()  # write back earlier runs' dirty pages so they do not slow this one
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file] + cmd,
@@ -76,9 +81,9 @@ torch_script = ("import sys, torch; torch.set_num_threads(1); "
 
 rows = []
 warm(src)
-rows.append(("cp", "pt -> pt (copy)", *run(["cp", src, cp], "cp")))
+rows.append(("cp", "pt -> pt (copy)", *run(["cp", src, cp], "cp", cp)))
 warm(src)
-rows.append(("torch", "pt -> pt (load+save)", *run([sys.executable, "-c", torch_script, src, tpt], "torch")))
+rows.append(("torch", "pt -> pt (load+save)", *run([sys.executable, "-c", torch_script, src, tpt], "torch", tpt)))
 gguf = os.path.join(a.dir, "model.gguf")
 npz = os.path.join(a.dir, "model.npz")
 half = os.path.join(a.dir, "half.safetensors")
@@ -94,19 +99,21 @@ conversions = [
     ("npz -> pt", npz, back, []),
     ("pt -> npz", src, npz, []),
     ("npz -> safetensors", npz, st, []),
+    ("npz -> gguf", npz, gguf, []),
+    ("gguf -> npz", gguf, npz, []),
     ("pt -> safetensors --dtype f16", src, half, ["--dtype", "f16"]),
     ("pt -> safetensors --dtype bf16", src, half, ["--dtype", "bf16"]),
     ("pt -> safetensors --no-verify", src, st, ["--no-verify"]),
 ]
 for label, i, o, flags in conversions:
     warm(i)
-    rows.append(("refit", label, *run([refit, "convert", i, o, "--force"] + flags, "refit " + label)))
+    rows.append(("refit", label, *run([refit, "convert", i, o, "--force"] + flags, "refit " + label, o)))
 
 cp_t, cp_cpu = rows[0][2], rows[0][4]
 torch_t, torch_cpu = rows[1][2], rows[1][4]
 print(machine.cpu_line())
 print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_count()} cores; warm page cache;"
-      f" fastest of {a.repeat} runs")
+      f" fastest of {a.repeat} runs; every run writes a new output file; load average {os.getloadavg()[0]:.1f} at the end")
 print("wall time includes the kernel's page-cache writeback throttling, which varies from run to run;"
       " CPU time (user + system) is the steadier measure")
 print(f"{'tool':<6} {'conversion':<32} {'seconds':>8} {'MiB/s':>7} {'CPU s':>6} {'peak RSS MiB':>13}"

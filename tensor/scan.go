@@ -7,6 +7,8 @@ import (
 
 // Scanner is implemented by memory-mapped files (refit.MappedFile) that can hand out
 // a byte range without copying it, a window at a time (see refit.MappedFile.Scan).
+// Every window but the last is a multiple of 8 bytes long, so windows of a range that
+// starts at an aligned offset hold whole, aligned values.
 type Scanner interface {
 	Scan(off, n int64, fn func([]byte) error) error
 }

@@ -40,7 +40,16 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		return err
 	}
 	for _, t := range m.Tensors {
-		n, err := t.WriteTo(bw)
+		// A tensor copied from a file goes to w itself, so that an output file can
+		// place the copy (refit.MappedFile.CopyRange); others stay buffered.
+		dst := io.Writer(bw)
+		if _, ok := t.SourceOffset(); ok {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			dst = w
+		}
+		n, err := t.WriteTo(dst)
 		if err != nil {
 			return fmt.Errorf("gguf: writing tensor %q: %w", t.Name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"strings"
@@ -90,6 +91,7 @@ func decodeMember(zr *ziparchive.Reader, r io.ReaderAt, size int64, f *ziparchiv
 			return nil, memberErr(err)
 		}
 		data := io.NewSectionReader(sec, h.DataOffset, h.DataSize)
+		noteDataCRC(sec, f, h)
 		return newTensor(name, h, func() ([]byte, error) {
 			buf := make([]byte, h.DataSize)
 			// ReadAt, not Read: the closure runs each time the tensor is pulled.
@@ -118,6 +120,22 @@ func decodeMember(zr *ziparchive.Reader, r io.ReaderAt, size int64, f *ziparchiv
 	default:
 		return nil, refit.Unsupportedf("numpy", "member %q uses zip compression method %d", f.Name, f.Method)
 	}
+}
+
+// noteDataCRC derives the CRC-32 of a stored member's array data from the member's
+// declared CRC-32 and its header's, and notes it for the file (tensor.NoteDeclaredCRC):
+// a conversion's verification then compares its copy against it instead of reading the
+// source again. Nothing is checked here.
+func noteDataCRC(member *io.SectionReader, f *ziparchive.Member, h *Header) {
+	if h.DataOffset <= 0 || h.DataOffset > 1<<20 || h.DataOffset+h.DataSize != f.Size {
+		return
+	}
+	hdr := make([]byte, h.DataOffset)
+	if n, _ := member.ReadAt(hdr, 0); n != len(hdr) {
+		return
+	}
+	data := io.NewSectionReader(member, h.DataOffset, h.DataSize)
+	tensor.NoteDeclaredCRC(data, ziparchive.SuffixCRC(f.CRC32, crc32.ChecksumIEEE(hdr), h.DataSize))
 }
 
 // inflate decompresses a member's array data, checking its length and CRC-32. Its bytes
@@ -219,7 +237,8 @@ const paddingExtraID = 0x4246
 // writeStored writes a stored .npz with Refit's zip writer rather than archive/zip,
 // whose CRC-as-you-write pushes every byte through user memory: a member whose data
 // lies in a file gets its CRC from a first read (straight from the mapping,
-// tensor.Scan), and its bytes then move file to file (copy_file_range). Other
+// tensor.Scan; the header's CRC joined to it arithmetically, ziparchive.CombineCRC),
+// and its bytes then move file to file (copy_file_range). Other
 // members (computed tensors) stream once, with a data descriptor.
 func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 	z := ziparchive.NewWriter(w)
@@ -244,18 +263,16 @@ func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 		}
 		var err error
 		if _, ok := t.Data.(*io.SectionReader); ok {
-			crcOf := func(h io.Writer) error {
-				if _, err := h.Write(header); err != nil {
-					return err
-				}
-				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
-			}
 			// The tensor bytes follow the header: place them at their source's page phase.
 			phase := int64(-1)
 			if off, ok := t.SourceOffset(); ok {
 				phase = ((off-int64(len(header)))%ziparchive.PageSize + ziparchive.PageSize) % ziparchive.PageSize
 			}
-			err = z.RereadAt(name, int64(len(header))+t.Size(), phase, crcOf, writeTo)
+			var crc uint32
+			if crc, err = dataCRC(t); err == nil {
+				crc = ziparchive.CombineCRC(crc32.ChecksumIEEE(header), crc, t.Size())
+				err = z.RereadAt(name, int64(len(header))+t.Size(), phase, crc, writeTo)
+			}
 		} else {
 			err = z.Stream(name, writeTo)
 		}
@@ -264,4 +281,17 @@ func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 		}
 	}
 	return z.Close()
+}
+
+// dataCRC is the CRC-32 of a file-backed tensor's bytes, read straight from the
+// mapping where the source is mapped (tensor.Scan). The file is told (tensor.NoteCRC),
+// so a verification of the output compares its copy against it without reading the
+// source again.
+func dataCRC(t *tensor.Tensor) (uint32, error) {
+	var crc uint32
+	if err := t.Scan(func(b []byte) error { crc = crc32.Update(crc, crc32.IEEETable, b); return nil }); err != nil {
+		return 0, err
+	}
+	t.NoteCRC(crc)
+	return crc, nil
 }

@@ -324,6 +324,10 @@ func resolveZipStorage(r io.ReaderAt, zr *ziparchive.Reader, st *storage, f *zip
 		// The data lies within the file: NewReader checked every member's extent. Reading
 		// r itself keeps copy_file_range available for stored tensors.
 		st.readAt, st.base = r, f.DataOffset
+		// The member's CRC-32 covers a tensor that spans the whole storage: a
+		// conversion's verification compares its copy against it instead of reading
+		// the source again (tensor.NoteDeclaredCRC; not checked here).
+		tensor.NoteDeclaredCRC(io.NewSectionReader(r, f.DataOffset, f.Size), f.CRC32)
 		return nil
 	}
 	// Every inflation is charged to the call's budget and stays charged (as for .npz

@@ -2,6 +2,7 @@ package pytorch
 
 import (
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strconv"
 
@@ -86,16 +87,20 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		var err error
 		if _, ok := t.Data.(*io.SectionReader); ok {
 			// Stored bytes: read once for the CRC (straight from the mapping where
-			// the source is mapped: tensor.Scan), then copied file to file.
-			crcOf := func(h io.Writer) error {
-				return t.Scan(func(b []byte) error { _, err := h.Write(b); return err })
+			// the source is mapped: tensor.Scan), then copied file to file. The
+			// source file is told the CRC (tensor.NoteCRC), so verification reads
+			// only the output.
+			var crc uint32
+			err = t.Scan(func(b []byte) error { crc = crc32.Update(crc, crc32.IEEETable, b); return nil })
+			if err == nil {
+				t.NoteCRC(crc)
+				// Same page phase as the source where that keeps torch's alignment.
+				phase := int64(-1)
+				if off, ok := t.SourceOffset(); ok {
+					phase = off % ziparchive.PageSize
+				}
+				err = z.RereadAt(name, t.Size(), phase, crc, writeTo)
 			}
-			// Same page phase as the source where that keeps torch's alignment.
-			phase := int64(-1)
-			if off, ok := t.SourceOffset(); ok {
-				phase = off % ziparchive.PageSize
-			}
-			err = z.RereadAt(name, t.Size(), phase, crcOf, writeTo)
 		} else {
 			err = z.Stream(name, writeTo)
 		}

@@ -60,14 +60,16 @@ func newConvertCmd(e *env) *cobra.Command {
 format named by --to or by OUT's extension. The output is written to a temporary file,
 re-opened with the target format's reader and checked tensor by tensor - names, types,
 shapes, and the CRC-32 of every tensor's re-read bytes against the CRC-32 of the bytes
-that were to be written (the source's bytes, or a cast's bytes as they were produced;
-a cast's error against the source is measured on those same bytes) - and only then
-renamed into place.
+that were to be written (the source's bytes - read again, or as a .pt/.npz input's
+archive states their CRC-32, or as the .pt/.npz writer read them - or a cast's bytes
+as they were produced; a cast's error against the source is measured on those same
+bytes) - and only then renamed into place.
 
 A decoder LLM (a Hugging Face folder or a GGUF file) written as .onnx becomes a graph
 with a key/value cache in the Transformers.js / Optimum layout; --dtype f32, f16, bf16,
 int4 or int8 choose its weights (default: float32, GGUF Q4_0/Q4_1/Q8_0 kept as
 MatMulNBits), and it is checked by running it in Refit's runtime.`,
+
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return runWithReport(e, o.report, o.force, &o.rep, cardReport("convert", "refit convert", a[0], a[1]),
@@ -343,8 +345,9 @@ const hfFormat = "hf"
 
 // verifyOutput re-opens the written file with the target decoder and checks every
 // tensor: name, type and shape as written, and the CRC-32 of its re-read bytes against
-// the CRC-32 of the bytes written (recorded as cast tensors were produced, else
-// computed from the source bytes) - one read of the output (compare.WrittenRecorded).
+// the CRC-32 of the bytes written (recorded as cast tensors were produced, else known
+// to the source file - tensor.KnownCRC - else computed from the source bytes) - one
+// read of the output (compare.WrittenRecorded).
 func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, path string, res *convertResult, bar *progress) error {
 	got, err := refit.OpenAs(enc, path, nil)
 	if err != nil {

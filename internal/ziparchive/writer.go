@@ -157,10 +157,10 @@ func (z *Writer) Bytes(name string, b []byte) error {
 	return nil
 }
 
-// Reread writes a member of size bytes whose content crcOf hashes in a first
-// pass and writeTo writes in a second, straight to the destination.
-func (z *Writer) Reread(name string, size int64, crcOf func(io.Writer) error, writeTo func(io.Writer) (int64, error)) error {
-	return z.RereadAt(name, size, -1, crcOf, writeTo)
+// Reread writes a member of size bytes whose CRC-32 the caller has from a first pass
+// over them (crc) and that writeTo writes in a second, straight to the destination.
+func (z *Writer) Reread(name string, size int64, crc uint32, writeTo func(io.Writer) (int64, error)) error {
+	return z.RereadAt(name, size, -1, crc, writeTo)
 }
 
 // RereadAt is Reread with the member's data placed at an offset congruent to phase
@@ -168,15 +168,11 @@ func (z *Writer) Reread(name string, size int64, crcOf func(io.Writer) error, wr
 // so that bytes copied from a file at that phase stay page-aligned (see PageSize).
 // A negative phase, one that breaks Align, or a member under 1 MiB places the data as
 // Reread does.
-func (z *Writer) RereadAt(name string, size, phase int64, crcOf func(io.Writer) error, writeTo func(io.Writer) (int64, error)) error {
-	h := crc32.NewIEEE()
-	if err := crcOf(h); err != nil {
-		return err
-	}
+func (z *Writer) RereadAt(name string, size, phase int64, crc uint32, writeTo func(io.Writer) (int64, error)) error {
 	if size < phaseMinSize {
 		phase = -1
 	}
-	m := zipMember{name: name, crc: h.Sum32(), size: size, phase: phase}
+	m := zipMember{name: name, crc: crc, size: size, phase: phase}
 	if err := z.header(&m); err != nil {
 		return err
 	}
