@@ -177,10 +177,8 @@ func qdqMatMulKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be float [1] or [%d]", b, mm.n)
 		}
 	}
-	xi, _ := ints32(x)
-	wi, _ := ints32(w)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.run(c.Threads(), acc, xi, wi, zx, zw, saturates(c, x, w))
+	mm.product(c, 3, acc, x, w, zx, zw)
 	out, err := c.Alloc(tensor.F32, mm.final)
 	if err != nil {
 		return nil, err

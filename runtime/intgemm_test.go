@@ -4,98 +4,137 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
+	"github.com/refit-ml/refit/internal/qgemm"
 	"github.com/refit-ml/refit/tensor"
 )
 
-// TestIntMatmulExact checks the float path of the int8 products against int32
-// arithmetic, with the extreme operands (|a - za| = |b - zb| = 255) that make every
-// 256-step run reach its largest sum, and K not a multiple of the run length.
+// forEachQGEMMKernel runs f once with each integer micro-kernel this machine has
+// (internal/qgemm: AVX-512 VNNI, AVX2, Go), so that every path is compared.
+func forEachQGEMMKernel(t testing.TB, f func(kernel string)) {
+	for _, k := range qgemm.Kernels() {
+		restore, _ := qgemm.UseKernel(k)
+		f(k)
+		restore()
+	}
+}
+
+// TestIntMatmulExact checks the 8-bit products (every kernel, batched and broadcast
+// shapes, every pairing of uint8 and int8, per-row and per-column zero points, the
+// extreme operands) against int32 arithmetic on the values.
 func TestIntMatmulExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, s := range []struct{ m, n, k int }{{3, 5, 700}, {17, 33, 257}, {64, 64, 1024}, {1, 100, 4096}} {
-		for _, extreme := range []bool{false, true} {
-			a, b := make([]int32, s.m*s.k), make([]int32, s.k*s.n)
-			for i := range a {
-				a[i] = int32(r.IntN(256))
+	shapes := []struct{ a, b []int64 }{
+		{[]int64{3, 700}, []int64{700, 5}}, {[]int64{17, 257}, []int64{257, 33}}, {[]int64{64, 1024}, []int64{1024, 64}},
+		{[]int64{1, 4096}, []int64{4096, 100}}, {[]int64{4, 3, 20}, []int64{20, 40}}, {[]int64{2, 5, 9}, []int64{2, 9, 7}},
+		{[]int64{5, 9}, []int64{3, 9, 6}}, {[]int64{40}, []int64{40, 3}},
+	}
+	for _, s := range shapes {
+		for variant := 0; variant < 6; variant++ {
+			aType, bType := tensor.U8, tensor.I8
+			if variant&1 != 0 {
+				aType = tensor.I8
+			}
+			if variant&2 != 0 {
+				bType = tensor.U8
+			}
+			extreme := variant >= 4
+			a, b := NewValue(aType, s.a), NewValue(bType, s.b)
+			ab, _ := rawBytes(a)
+			bb, _ := rawBytes(b)
+			for i := range ab {
+				ab[i] = byte(r.Uint32())
 				if extreme {
-					a[i] = 255
+					ab[i] = 255
 				}
 			}
-			for i := range b {
-				b[i] = int32(r.IntN(256))
+			for i := range bb {
+				bb[i] = byte(r.Uint32())
 				if extreme {
-					b[i] = 0
+					bb[i] = 0x80
 				}
 			}
-			za := []int32{int32(r.IntN(256))}
-			zb := make([]int32, s.n) // per column
-			for j := range zb {
-				zb[j] = int32(r.IntN(256))
-				if extreme {
-					zb[j] = 255
-				}
-			}
-			if extreme {
-				za[0] = 0
-			}
-			want := make([]int32, s.m*s.n)
-			for i := 0; i < s.m; i++ {
-				for j := 0; j < s.n; j++ {
-					var sum int32
-					for p := 0; p < s.k; p++ {
-						sum += (a[i*s.k+p] - za[0]) * (b[p*s.n+j] - zb[j])
-					}
-					want[i*s.n+j] = sum
-				}
-			}
-			mm, err := newIntMatmul([]int64{int64(s.m), int64(s.k)}, []int64{int64(s.k), int64(s.n)})
+			mm, err := newIntMatmul(s.a, s.b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, threads := range []int{1, 2} {
-				got := make([]int32, s.m*s.n)
-				mm.run(threads, got, a, b, za, zb, false)
-				for i := range got {
-					if got[i] != want[i] {
-						t.Fatalf("%v extreme=%v threads=%d: C[%d] = %d, want %d", s, extreme, threads, i, got[i], want[i])
-					}
+			za := []int32{int32(r.IntN(100))}
+			if variant == 3 {
+				za = make([]int32, mm.m) // per row
+				for i := range za {
+					za[i] = int32(r.IntN(100))
 				}
 			}
+			zb := make([]int32, mm.n) // per column
+			for j := range zb {
+				zb[j] = int32(r.IntN(100))
+			}
+			ai, _ := ints32(a)
+			bi, _ := ints32(b)
+			want := make([]int32, len(mm.aOff)*mm.m*mm.n)
+			mm.runInt32(1, want, ai, bi, za, zb, false)
+			forEachQGEMMKernel(t, func(kernel string) {
+				for _, threads := range []int{1, 2} {
+					got := make([]int32, len(want))
+					mm.runBytes(threads, got, a, b, za, zb, nil)
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("%s %v x %v variant %d threads=%d: C[%d] = %d, want %d", kernel, s.a, s.b, variant, threads, i, got[i], want[i])
+						}
+					}
+				}
+			})
 		}
 	}
 }
 
 // BenchmarkIntMatmul times the int8 product of MatMulInteger/QLinearMatMul (uint8 x
-// int8, 256 x 1024 x 1024, per-column zero points) at one thread: the exact float
-// path, and the int32 loop it replaces (the saturating arithmetic still uses that
-// loop). On the 2-core AMD EPYC (Zen 4) dev VM, loaded (load average ~15): exact path
-// 29 GOP/s of wall time, int32 loop 0.28 GOP/s.
+// int8, 256 x 1024 x 1024, per-column zero points, B packed) at one thread with each
+// kernel, and the int32 loop that the saturating arithmetic still uses. On the
+// 2-core AMD EPYC (Zen 4) dev VM, loaded: avx512vnni-8x32 155, avx2-8x32 85, go 3.5,
+// int32 loop 0.3 GOP per CPU-second.
 func BenchmarkIntMatmul(b *testing.B) {
 	const m, n, k = 256, 1024, 1024
 	r := rand.New(rand.NewPCG(1, 2))
-	a, w := make([]int32, m*k), make([]int32, k*n)
-	for i := range a {
-		a[i] = int32(r.IntN(256))
+	a, w := NewValue(tensor.U8, []int64{m, k}), NewValue(tensor.I8, []int64{k, n})
+	ab, _ := rawBytes(a)
+	wb, _ := rawBytes(w)
+	for i := range ab {
+		ab[i] = byte(r.Uint32())
 	}
-	for i := range w {
-		w[i] = int32(r.IntN(256)) - 128
+	for i := range wb {
+		wb[i] = byte(r.Uint32())
 	}
 	zb := make([]int32, n)
 	mm, _ := newIntMatmul([]int64{m, k}, []int64{k, n})
 	acc := make([]int32, m*n)
-	for _, path := range []string{"exact", "int32"} {
-		b.Run(path, func(b *testing.B) {
-			for b.Loop() {
-				if path == "exact" {
-					mm.run(1, acc, a, w, []int32{3}, zb, false)
-				} else {
-					mm.runInt32(1, acc, a, w, []int32{3}, zb, false)
-				}
-			}
-			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
-		})
+	packed := qgemm.Pack(k, n, wb, n, 1, false)
+	report := func(b *testing.B, cpu0 time.Duration) {
+		ops := 2 * float64(m*n*k) * float64(b.N)
+		b.ReportMetric(ops/b.Elapsed().Seconds()/1e9, "GOP/s")
+		if cpu := processCPUTime() - cpu0; cpu > 0 {
+			b.ReportMetric(ops/cpu.Seconds()/1e9, "GOP/cpu-s")
+		}
 	}
+	forEachQGEMMKernel(b, func(kernel string) {
+		b.Run(kernel, func(b *testing.B) {
+			cpu0 := processCPUTime()
+			for b.Loop() {
+				mm.runBytes(1, acc, a, w, []int32{3}, zb, packed)
+			}
+			report(b, cpu0)
+		})
+	})
+	b.Run("int32", func(b *testing.B) {
+		ai, _ := ints32(a)
+		wi, _ := ints32(w)
+		cpu0 := processCPUTime()
+		for b.Loop() {
+			mm.runInt32(1, acc, ai, wi, []int32{3}, zb, false)
+		}
+		report(b, cpu0)
+	})
 }
 
 // TestQuantize8MatchesSaturate checks the per-tensor QuantizeLinear fast path against

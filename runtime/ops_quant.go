@@ -8,6 +8,7 @@ import (
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/internal/qgemm"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -386,9 +387,6 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 type intMatmul struct {
 	m, n, k    int
 	aOff, bOff []int // per output batch: matrix index into A and B
-	// packedB is B - zb as float32, packed per run of exactChunk rows, when B is a
-	// constant 2-D initializer (intWeights); nil otherwise.
-	packedB []*blas.PackedB
 	batch   []int64
 	final   []int64 // output shape with rank-1 operand dims dropped
 }
@@ -457,15 +455,10 @@ func batchStrides(shape []int64, rank int) []int {
 	return st
 }
 
-// run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32; za is per row of A
-// (length 1 or M), zb per column of B (length 1 or N). With sat, the products of the
-// raw values are summed in saturating pairs (SaturatingPairsArith).
+// run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32 from int32 operands; za
+// is per row of A (length 1 or M), zb per column of B (length 1 or N). With sat, the
+// products of the raw values are summed in saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
-	M, N, K := mm.m, mm.n, mm.k
-	if !sat && M*N*K >= 4096 {
-		mm.runExact(threads, acc, a, b, za, zb)
-		return
-	}
 	mm.runInt32(threads, acc, a, b, za, zb, sat)
 }
 
@@ -505,89 +498,66 @@ func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) 
 	})
 }
 
-// runExact is run without saturation through the float SGEMM, exactly
-// (intGemmExact): the operands minus their zero points become float32.
-func (mm *intMatmul) runExact(threads int, acc, a, b, za, zb []int32) {
+// runBytes computes acc[b] = (A[b] - za) x (B[b] - zb) exactly from the 8-bit
+// operands (internal/qgemm). packed is B already packed (a constant 2-D B), or nil.
+// With a 2-D B, A's batches are one product of batch*M rows.
+func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []int32, packed *qgemm.Packed) {
 	M, N, K := mm.m, mm.n, mm.k
-	af, bf, tmp := getScratch(M*K), getScratch(K*N), getScratch(M*N)
-	defer putScratch(af)
-	defer putScratch(bf)
-	defer putScratch(tmp)
-	lastB := -1
-	if mm.packedB != nil {
-		lastB = 0 // never converted: the packed runs hold B
+	ab, aSigned := rawBytes(a)
+	bb, bSigned := rawBytes(b)
+	nb := len(mm.aOff)
+	folded := true
+	for i := range nb {
+		folded = folded && mm.bOff[i] == 0 && mm.aOff[i] == i
 	}
-	for bi := range mm.aOff {
-		A := a[mm.aOff[bi]*M*K:][:M*K]
-		for i := 0; i < M; i++ {
-			z := at(za, i)
-			row, dst := A[i*K:(i+1)*K], af[i*K:(i+1)*K]
-			for p, v := range row {
-				dst[p] = float32(v - z)
-			}
+	if folded {
+		if packed == nil {
+			packed = qgemm.Pack(K, N, bb[:K*N], N, 1, !bSigned)
 		}
-		if mm.bOff[bi] != lastB {
-			lastB = mm.bOff[bi]
-			B := b[lastB*K*N:][:K*N]
-			for p := 0; p < K; p++ {
-				row, dst := B[p*N:(p+1)*N], bf[p*N:(p+1)*N]
-				if len(zb) == 1 {
-					z := zb[0]
-					for j, v := range row {
-						dst[j] = float32(v - z)
-					}
-					continue
-				}
-				for j, v := range row {
-					dst[j] = float32(v - zb[j])
-				}
-			}
+		if len(za) > 1 && nb > 1 {
+			za = slices.Repeat(za, nb)
 		}
-		dst := acc[bi*M*N : (bi+1)*M*N]
-		if mm.packedB == nil {
-			intGemmExact(threads, M, N, K, af, K, bf, N, dst, tmp)
-			continue
-		}
-		clear(dst)
-		for ci, p := range mm.packedB {
-			blas.SgemmPackedB(threads, false, M, 1, af[ci*exactChunk:], K, p, 0, tmp, N)
-			addRounded(threads, dst, tmp[:M*N])
-		}
-	}
-}
-
-// intWeights is a constant int8 B operand prepared once per session: B - zb packed
-// per run of exactChunk rows for SgemmPackedB, and the zero points it was made with.
-type intWeights struct {
-	zb     []int32
-	packed []*blas.PackedB
-}
-
-// preparePackedB sets mm.packedB from the node's constant B (input index bi) when
-// the call can use it: 2-D B, exact arithmetic, and the same zero points as when
-// it was packed.
-func (mm *intMatmul) preparePackedB(c *Call, bi int, b []int32, zb []int32, sat bool) {
-	if sat || len(mm.aOff) == 0 || mm.m*mm.n*mm.k < 4096 || len(c.Input(bi).Shape) != 2 {
+		qgemm.Gemm(threads, nb*M, ab, K, aSigned, za, packed, zb, acc, N)
 		return
 	}
-	K, N := mm.k, mm.n
-	w, ok := prepare(c, bi, func(*Value) *intWeights {
-		bf := make([]float32, K*N)
-		for p := 0; p < K; p++ {
-			for j := 0; j < N; j++ {
-				bf[p*N+j] = float32(b[p*N+j] - at(zb, j))
-			}
+	lastB := -1
+	p := packed
+	for i := range nb {
+		if packed == nil && mm.bOff[i] != lastB {
+			lastB = mm.bOff[i]
+			p = qgemm.Pack(K, N, bb[lastB*K*N:][:K*N], N, 1, !bSigned)
 		}
-		w := &intWeights{zb: slices.Clone(zb)}
-		for p0 := 0; p0 < K; p0 += exactChunk {
-			kc := min(exactChunk, K-p0)
-			w.packed = append(w.packed, blas.PackB(false, kc, N, bf[p0*N:], N))
-		}
-		return w
-	})
-	if ok && slices.Equal(w.zb, zb) {
-		mm.packedB = w.packed
+		qgemm.Gemm(threads, M, ab[mm.aOff[i]*M*K:], K, aSigned, za, p, zb, acc[i*M*N:], N)
 	}
+}
+
+// packedWeights returns the node's constant 2-D B (input index bi) packed once per
+// session, or nil when B is not such a constant.
+func packedWeights(c *Call, bi int, mm *intMatmul) *qgemm.Packed {
+	b := c.Input(bi)
+	if len(b.Shape) != 2 {
+		return nil
+	}
+	K, N := mm.k, mm.n
+	p, ok := prepare(c, bi, func(v *Value) *qgemm.Packed {
+		bb, signed := rawBytes(v)
+		return qgemm.Pack(K, N, bb[:K*N], N, 1, !signed)
+	})
+	if !ok || p.K() != K || p.N() != N {
+		return nil
+	}
+	return p
+}
+
+// rawBytes returns the bytes of an int8 or uint8 value and whether they are int8.
+func rawBytes(v *Value) ([]byte, bool) {
+	switch d := v.Data.(type) {
+	case []uint8:
+		return d, false
+	case []int8:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), len(d)), true
+	}
+	panic(fmt.Sprintf("runtime: rawBytes of %v", v.DType))
 }
 
 // saturates reports whether a product of a and b saturates in pairs under the
@@ -630,15 +600,24 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	ai, _ := ints32(a)
-	bi, _ := ints32(b)
 	out, err := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
 	if err != nil {
 		return nil, err
 	}
-	mm.preparePackedB(c, 1, bi, zb, saturates(c, a, b))
-	mm.run(c.Threads(), out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
+	mm.product(c, 1, out.Data.([]int32), a, b, za, zb)
 	return []*Value{View(out, mm.final)}, nil
+}
+
+// product computes the node's integer product of a and b (input index bi) into acc:
+// exactly through internal/qgemm, or with saturating pairs (SaturatingPairsArith).
+func (mm *intMatmul) product(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32) {
+	if saturates(c, a, b) {
+		ai, _ := ints32(a)
+		bs, _ := ints32(b)
+		mm.runInt32(c.Threads(), acc, ai, bs, za, zb, true)
+		return
+	}
+	mm.runBytes(c.Threads(), acc, a, b, za, zb, packedWeights(c, bi, mm))
 }
 
 // requantParams reads a (scale, zero point) input pair of a QLinear op.
@@ -706,11 +685,8 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	lo, hi, _ := quantRange(yType)
-	ai, _ := ints32(a)
-	bi, _ := ints32(b)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.preparePackedB(c, 3, bi, zb, saturates(c, a, b))
-	mm.run(c.Threads(), acc, ai, bi, za, zb, saturates(c, a, b))
+	mm.product(c, 3, acc, a, b, za, zb)
 	q := make([]int32, len(acc))
 	for r := 0; r < len(acc); r++ {
 		i, j := r/mm.n%mm.m, r%mm.n

@@ -3,18 +3,9 @@ package qgemm
 import (
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkKernel times one micro-kernel call on L1-resident packed operands (K = 256)
 // in GOP (two per multiply-add) per CPU-second. On the 2-core AMD EPYC (Zen 4) dev

@@ -235,3 +235,27 @@ func at(s []int32, i int) int32 {
 	}
 	return s[i]
 }
+
+// Kernels names the micro-kernels this machine runs, best first; the last is the
+// portable Go one.
+func Kernels() []string {
+	var names []string
+	for _, k := range append(cpuKernels(), genericKernel) {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// UseKernel selects a micro-kernel by name (one of Kernels) and returns a function
+// that restores the previous one. It is for tests and benchmarks that compare the
+// kernels; it must not be called while products run.
+func UseKernel(name string) (restore func(), ok bool) {
+	saved := kernel
+	for _, k := range append(cpuKernels(), genericKernel) {
+		if k.name == name {
+			kernel = k
+			return func() { kernel = saved }, true
+		}
+	}
+	return func() {}, false
+}
