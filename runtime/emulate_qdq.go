@@ -201,7 +201,7 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, x, w, zx, zw, saturates(c, x, w))
+	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w))
 	if err != nil {
 		return nil, err
 	}

@@ -169,9 +169,10 @@ func TestQuantize8MatchesSaturate(t *testing.T) {
 	}
 }
 
-// TestConvIntegerExact runs ConvInteger through both exact float paths (K <= 256:
-// the float convolution; K > 256: runs of 256 through SGEMM) against the integer
-// definition computed in float64, with zero points, padding, stride and groups.
+// TestConvIntegerExact runs ConvInteger through every exact path (the integer GEMM
+// with each kernel the machine has; depthwise-like groups: the float convolution)
+// against the integer definition computed in float64, with zero points, padding,
+// stride and groups.
 func TestConvIntegerExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, tc := range []struct {
@@ -182,6 +183,9 @@ func TestConvIntegerExact(t *testing.T) {
 		{[]int64{2, 3, 12, 12}, []int64{8, 3, 3, 3}, 1, 1, 1},
 		{[]int64{1, 40, 9, 9}, []int64{16, 40, 3, 3}, 1, 1, 1}, // K = 360
 		{[]int64{2, 8, 10, 10}, []int64{8, 4, 3, 3}, 2, 2, 1},
+		{[]int64{3, 16, 14, 14}, []int64{32, 16, 3, 3}, 1, 1, 1},
+		{[]int64{1, 8, 11, 11}, []int64{16, 4, 3, 3}, 2, 2, 1},
+		{[]int64{2, 3, 9, 9}, []int64{70, 3, 5, 5}, 1, 2, 2},
 	} {
 		xn, wn := int(shapeProduct(tc.x)), int(shapeProduct(tc.w))
 		xb, wb := make([]uint8, xn), make([]uint8, wn)
@@ -213,20 +217,24 @@ func TestConvIntegerExact(t *testing.T) {
 				ints("strides", tc.stride, tc.stride), ints("pads", tc.pad, tc.pad, tc.pad, tc.pad),
 				&Attr{Name: "group", Kind: AttrInt, Int: int64(tc.group)})},
 		}
-		s, err := NewSession(g, map[string]int64{"": 17}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := s.Run(t.Context(), map[string]*Value{"x": xv})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := out["y"].Data.([]int32)
-		for i := range got {
-			if float32(got[i]) != want[i] {
-				t.Fatalf("%v: y[%d] = %d, want %v", tc.x, i, got[i], want[i])
+		forEachQGEMMKernel(t, func(kernel string) {
+			s, err := NewSession(g, map[string]int64{"": 17}, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
+			for range 2 { // the second run uses the weights packed by the first
+				out, err := s.Run(t.Context(), map[string]*Value{"x": xv})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := out["y"].Data.([]int32)
+				for i := range got {
+					if float32(got[i]) != want[i] {
+						t.Fatalf("%s %v: y[%d] = %d, want %v", kernel, tc.x, i, got[i], want[i])
+					}
+				}
+			}
+		})
 	}
 }
 

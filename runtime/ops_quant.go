@@ -705,7 +705,7 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 // With sat, the products of raw values are summed in saturating pairs along K ordered
 // (kernel position, input channel), padding reading zx, as ONNX Runtime's NHWC
 // QLinearConv does; depthwise convolutions (one channel per group) stay exact there.
-func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, error) {
+func intConv(c *Call, wi int, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, error) {
 	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
 		return nil, nil, fmt.Errorf("x %v and w %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(w.Shape))
 	}
@@ -736,6 +736,13 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	kn, on, inSize := win.size(kernel), win.size(win.out), win.size(win.in)
 	rows := Cg * kn
 	outShape := append([]int64{int64(N), int64(M)}, win.out...)
+	if !sat && Mg >= 4 && on > 0 && rows > 0 {
+		// The exact integer GEMM; convolutions with fewer than 4 output channels per
+		// group (depthwise) would fill little of its tiles and take the paths below.
+		y := make([]int32, N*M*on)
+		intConvGEMM(c, wi, y, x, w, zx, zw, win, N, C, M, G)
+		return y, outShape, nil
+	}
 	if !sat || Cg == 1 && Mg == 1 {
 		if rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
 			// Each output is one dot product of at most exactChunk terms: the float
@@ -877,7 +884,7 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 	}
 	// ONNX Runtime's ConvInteger multiplies weights (as the uint8 side) by the
 	// input, so uint8 x with int8 w has no saturating path there: exact.
-	y, shape, err := intConv(c, x, w, zx, zw, false)
+	y, shape, err := intConv(c, 1, x, w, zx, zw, false)
 	if err != nil {
 		return nil, err
 	}
@@ -910,7 +917,7 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, x, w, zx, zw, saturates(c, x, w))
+	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w))
 	if err != nil {
 		return nil, err
 	}
