@@ -7,14 +7,16 @@ import (
 	"github.com/refit-ml/refit/tensor"
 )
 
-// QDQ models under SaturatingPairsArith. ONNX Runtime fuses DequantizeLinear ->
-// MatMul/Gemm (-> QuantizeLinear) and DequantizeLinear -> Conv -> QuantizeLinear
-// into its integer kernels (QLinearMatMul, MatMulIntegerToFloat, QGemm,
-// QLinearConv), so on CPUs without VNNI a QDQ model with uint8 activations and int8
-// weights saturates like the QOperator form. Refit runs QDQ models in float; with
-// SaturatingPairsArith, emulateQDQ replaces each such float product by an internal
-// node that computes the integer product (with saturating pairs) of the quantized
-// operands and scales it to float, as those fused kernels do.
+// QDQ models. ONNX Runtime fuses DequantizeLinear -> MatMul/Gemm (-> QuantizeLinear)
+// and DequantizeLinear -> Conv -> QuantizeLinear into its integer kernels
+// (QLinearMatMul, MatMulIntegerToFloat, QGemm, QLinearConv). emulateQDQ does the same
+// rewrite: each such float product becomes an internal node that computes the integer
+// product of the quantized operands and scales it to float, y = acc*sx*sw + bias.
+// Under exact arithmetic acc is the exact sum, so the node computes the float
+// product's exact real value rounded once (the float product rounds every partial
+// sum) on the int8 GEMM, without dequantizing the operands; under
+// SaturatingPairsArith (CPUs without VNNI, where ONNX Runtime's uint8 x int8 kernels
+// saturate) acc has the saturating pairs, as those fused kernels compute.
 
 const emulateDomain = "refit.emulate"
 
@@ -23,11 +25,11 @@ func init() {
 	Register(Op{Domain: emulateDomain, Type: "QDQConv", Since: 1, Kernel: qdqConvKernel})
 }
 
-// emulateQDQ rewrites the top-level nodes of g as described above and reports
-// whether it changed anything. A node qualifies when its activation comes from a
-// DequantizeLinear of a uint8 tensor with a scalar scale and its weight from a
-// DequantizeLinear of an int8 initializer with per-tensor or per-output-channel
-// parameters.
+// emulateQDQ rewrites the top-level nodes of g as described above, drops the
+// DequantizeLinear nodes no node reads any more, and reports whether it changed
+// anything. A node qualifies when its activation comes from a DequantizeLinear of a
+// uint8 tensor with a scalar scale and its weight from a DequantizeLinear of an int8
+// initializer with per-tensor or per-output-channel parameters.
 func emulateQDQ(g *Graph) bool {
 	producer := map[string]*Node{}
 	consumers := map[string][]*Node{}
@@ -142,7 +144,37 @@ func emulateQDQ(g *Graph) bool {
 		g.Nodes[i] = repl
 		changed = true
 	}
+	if changed {
+		dropUnreadDequantize(g)
+	}
 	return changed
+}
+
+// dropUnreadDequantize removes the top-level DequantizeLinear nodes whose output no
+// node (nor a subgraph, nor the graph's outputs) reads.
+func dropUnreadDequantize(g *Graph) {
+	read := map[string]bool{}
+	for _, o := range g.Outputs {
+		read[o.Name] = true
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			read[in] = true
+		}
+		for _, a := range n.Attrs {
+			if a.Kind == AttrGraph || a.Kind == AttrGraphs {
+				return // subgraphs may read outer values by name: keep everything
+			}
+		}
+	}
+	kept := g.Nodes[:0:0]
+	for _, n := range g.Nodes {
+		if n.OpType == "DequantizeLinear" && isONNXDomain(n.Domain) && len(n.Outputs) == 1 && !read[n.Outputs[0]] {
+			continue
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
 }
 
 // qdqOperands reads the quantized operands of a QDQ node: x (uint8) with a scalar
