@@ -349,9 +349,22 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs a float32 x")
 	}
 	xs := x.Data.([]float32)
+	// min and max are associative (NaN and -0 included), so the pieces' results
+	// combine to the same range for every thread count.
+	const grain = 16384
+	pieces := make([][2]float32, (len(xs)+grain-1)/grain)
+	parallel.For(c.Threads(), len(pieces), 1, func(a, b int) {
+		for p := a; p < b; p++ {
+			var lo, hi float32
+			for _, v := range xs[p*grain : min(len(xs), (p+1)*grain)] {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			pieces[p] = [2]float32{lo, hi}
+		}
+	})
 	var lo, hi float32
-	for _, v := range xs {
-		lo, hi = min(lo, v), max(hi, v)
+	for _, p := range pieces {
+		lo, hi = min(lo, p[0]), max(hi, p[1])
 	}
 	scale := float32(1)
 	if hi != lo {
@@ -363,12 +376,7 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := out.Data.([]uint8)
-	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
-		for i := a; i < b; i++ {
-			y[i] = uint8(saturate(xs[i]/scale, zp, 0, 255))
-		}
-	})
+	quantize8(c.Threads(), out, xs, scale, zp, 0, 255)
 	s, err := c.Alloc(tensor.F32, nil)
 	if err != nil {
 		return nil, err
@@ -387,8 +395,8 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 type intMatmul struct {
 	m, n, k    int
 	aOff, bOff []int // per output batch: matrix index into A and B
-	batch   []int64
-	final   []int64 // output shape with rank-1 operand dims dropped
+	batch      []int64
+	final      []int64 // output shape with rank-1 operand dims dropped
 }
 
 func newIntMatmul(a, b []int64) (*intMatmul, error) {
