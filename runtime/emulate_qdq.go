@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -250,12 +251,25 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	}
 	y := out.Data.([]float32)
 	on := len(acc) / max(1, int(shape[0])*M)
-	for i, a := range acc {
-		m := i / max(1, on) % M
-		y[i] = float32(a) * (sx * at(sw, m))
-		if bias != nil {
-			y[i] += bias[m]
-		}
+	if on == 0 {
+		return []*Value{out}, nil
 	}
+	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			m := r % M
+			k := sx * at(sw, m)
+			dst, src := y[r*on:(r+1)*on], acc[r*on:(r+1)*on]
+			if bias == nil {
+				for i, a := range src {
+					dst[i] = float32(a) * k
+				}
+				continue
+			}
+			b := bias[m]
+			for i, a := range src {
+				dst[i] = float32(float32(a)*k) + b
+			}
+		}
+	})
 	return []*Value{out}, nil
 }

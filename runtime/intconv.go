@@ -127,14 +127,20 @@ func intConvGEMM(c *Call, wi int, y []int32, x, w *Value, zx, zw []int32, win *w
 				zwg = zw[g*Mg : (g+1)*Mg]
 			}
 			qgemm.Gemm(threads, nc*on, col, rows, xSigned, zx, packed.groups[g], zwg, acc, Mg)
-			// [n, o, j] -> y[n, g*Mg + j, o]
-			parallel.For(threads, nc*Mg, 1, func(lo, hi int) {
+			// [n, o, j] -> y[n, g*Mg + j, o], in blocks of 16 positions so that the
+			// rows read stay in L1 while each channel's run is written.
+			const blk = 16
+			ob := (on + blk - 1) / blk
+			parallel.For(threads, nc*ob, 4, func(lo, hi int) {
 				for r := lo; r < hi; r++ {
-					n, j := r/Mg, r%Mg
-					dst := y[((n0+n)*M+g*Mg+j)*on:][:on]
-					src := acc[n*on*Mg+j:]
-					for o := range dst {
-						dst[o] = src[o*Mg]
+					n, o0 := r/ob, (r%ob)*blk
+					o1 := min(on, o0+blk)
+					src := acc[(n*on+o0)*Mg : (n*on+o1)*Mg]
+					for j := 0; j < Mg; j++ {
+						dst := y[((n0+n)*M+g*Mg+j)*on+o0:][:o1-o0]
+						for o := range dst {
+							dst[o] = src[o*Mg+j]
+						}
 					}
 				}
 			})

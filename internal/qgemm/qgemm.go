@@ -22,6 +22,7 @@
 package qgemm
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -142,9 +143,11 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 	// c = S - rowSum*zb - za*colSum + K*za*zb = S - rowSum*zb + za*colAdj.
 	zbs := make([]int32, b.n)
 	colAdj := make([]int32, b.n)
+	zbZero := true // then A's row sums are not needed
 	for j := range zbs {
 		zbs[j] = at(zb, j) + zbShift
 		colAdj[j] = int32(b.k)*zbs[j] - b.colSums[j]
+		zbZero = zbZero && zbs[j] == 0
 	}
 	mBlocks := (m + mc - 1) / mc
 	panels := (b.n + nr - 1) / nr
@@ -162,7 +165,7 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 			blk, chunk := t/nChunks, t%nChunks
 			i0 := blk * mc
 			rows := min(mc, m-i0)
-			packA(pa, rowSums, a[i0*lda:], lda, rows, b.k, b.kg, flipA)
+			packA(pa, rowSums, a[i0*lda:], lda, rows, b.k, b.kg, flipA, !zbZero)
 			for i := 0; i < rows; i++ {
 				zas[i] = at(za, i0+i) + zaShift
 			}
@@ -178,7 +181,7 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 						dst := c[(i0+s)*ldc+j0:]
 						kernel.fn(b.kg, ap, bp, &dst[0], ldc)
 						for i := 0; i < mr; i++ {
-							fix(dst[i*ldc:i*ldc+nr], rowSums[s+i], zas[s+i], zbs[j0:j0+nr], colAdj[j0:j0+nr])
+							fix(dst[i*ldc:i*ldc+nr], rowSums[s+i], zas[s+i], zbs[j0:j0+nr], colAdj[j0:j0+nr], zbZero)
 						}
 						continue
 					}
@@ -186,7 +189,7 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 					for i := 0; i < sr; i++ {
 						dst := c[(i0+s+i)*ldc+j0 : (i0+s+i)*ldc+j0+cols]
 						copy(dst, tile[i*nr:i*nr+cols])
-						fix(dst, rowSums[s+i], zas[s+i], zbs[j0:j0+cols], colAdj[j0:j0+cols])
+						fix(dst, rowSums[s+i], zas[s+i], zbs[j0:j0+cols], colAdj[j0:j0+cols], zbZero)
 					}
 				}
 			}
@@ -194,38 +197,49 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 	})
 }
 
-// fix applies the zero points to one row of raw sums.
-func fix(c []int32, rowSum, za int32, zb, colAdj []int32) {
-	zb = zb[:len(c)]
+// fix applies the zero points to one row of raw sums (rowSum is unused when every zb
+// is 0).
+func fix(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) {
 	colAdj = colAdj[:len(c)]
+	if zbZero {
+		if za != 0 {
+			for j := range c {
+				c[j] += za * colAdj[j]
+			}
+		}
+		return
+	}
+	zb = zb[:len(c)]
 	for j := range c {
 		c[j] += za*colAdj[j] - rowSum*zb[j]
 	}
 }
 
 // packA packs rows of A (flipped by XOR flip) into strips of mr rows, [group][row][4],
-// zero-padded to whole strips and groups, and stores each row's sum.
-func packA(dst []byte, rowSums []int32, a []byte, lda, rows, k, kg int, flip byte) {
+// zero-padded to whole strips and groups, and with sums stores each row's sum.
+func packA(dst []byte, rowSums []int32, a []byte, lda, rows, k, kg int, flip byte, sums bool) {
 	strips := (rows + mr - 1) / mr
 	clear(dst[:strips*mr*kg*4])
+	flip4 := uint32(flip) * 0x01010101
 	for i := 0; i < rows; i++ {
 		strip := dst[(i/mr)*mr*kg*4:]
 		r := i % mr
 		src := a[i*lda : i*lda+k]
-		var sum int32
 		q := 0
 		for ; q+4 <= k; q += 4 {
-			o := (q/4)*mr*4 + r*4
-			b0, b1, b2, b3 := src[q]^flip, src[q+1]^flip, src[q+2]^flip, src[q+3]^flip
-			strip[o], strip[o+1], strip[o+2], strip[o+3] = b0, b1, b2, b3
-			sum += int32(b0) + int32(b1) + int32(b2) + int32(b3)
+			w := binary.LittleEndian.Uint32(src[q:]) ^ flip4
+			binary.LittleEndian.PutUint32(strip[(q/4)*mr*4+r*4:], w)
 		}
 		for ; q < k; q++ {
-			v := src[q] ^ flip
-			strip[(q/4)*mr*4+r*4+q%4] = v
-			sum += int32(v)
+			strip[(q/4)*mr*4+r*4+q%4] = src[q] ^ flip
 		}
-		rowSums[i] = sum
+		if sums {
+			var sum int32
+			for _, v := range src {
+				sum += int32(v ^ flip)
+			}
+			rowSums[i] = sum
+		}
 	}
 }
 
