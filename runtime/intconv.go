@@ -110,6 +110,16 @@ func intConvGEMM(c *Call, wi int, y []int32, x, w *Value, zx, zw []int32, win *w
 					n, o := r/on, r%on
 					row := col[r*rows : (r+1)*rows]
 					img := xh[n*inSize*Cg : (n+1)*inSize*Cg]
+					if Cg == 1 { // one byte per tap: no copy calls
+						for t := range row {
+							if off := int(offs[t*on+o]); off >= 0 {
+								row[t] = img[off]
+							} else {
+								row[t] = pad
+							}
+						}
+						continue
+					}
 					for t := 0; t < kn; t++ {
 						dst := row[t*Cg : (t+1)*Cg]
 						if off := int(offs[t*on+o]); off >= 0 {

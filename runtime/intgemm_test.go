@@ -186,6 +186,7 @@ func TestConvIntegerExact(t *testing.T) {
 		{[]int64{3, 16, 14, 14}, []int64{32, 16, 3, 3}, 1, 1, 1},
 		{[]int64{1, 8, 11, 11}, []int64{16, 4, 3, 3}, 2, 2, 1},
 		{[]int64{2, 3, 9, 9}, []int64{70, 3, 5, 5}, 1, 2, 2},
+		{[]int64{2, 1, 10, 10}, []int64{16, 1, 3, 3}, 1, 1, 1}, // one input channel
 	} {
 		xn, wn := int(shapeProduct(tc.x)), int(shapeProduct(tc.w))
 		xb, wb := make([]uint8, xn), make([]uint8, wn)
