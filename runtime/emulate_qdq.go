@@ -234,10 +234,6 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w))
-	if err != nil {
-		return nil, err
-	}
 	M := int(w.Shape[0])
 	var bias []float32
 	if b := c.Input(6); b != nil {
@@ -245,8 +241,40 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be float [%d]", b, M)
 		}
 	}
-	out, err := c.Alloc(tensor.F32, shape)
+	// y = float32(acc)*k rounded, then plus the bias: the two float32 operations of
+	// the unfused Mul and Add.
+	scaleRun := func(dst []float32, acc []int32, m int) {
+		k := sx * at(sw, m)
+		if bias == nil {
+			for i, a := range acc {
+				dst[i] = float32(a) * k
+			}
+			return
+		}
+		b := bias[m]
+		for i, a := range acc {
+			dst[i] = float32(float32(a)*k) + b
+		}
+	}
+	var out *Value
+	start := func(shape []int64) (convEmit, error) {
+		var err error
+		if out, err = c.Alloc(tensor.F32, shape); err != nil {
+			return nil, err
+		}
+		y, on := out.Data.([]float32), spatialSize(shape)
+		return func(n, m, o0 int, acc []int32, _ []float32) {
+			scaleRun(y[(n*M+m)*on+o0:][:len(acc)], acc, m)
+		}, nil
+	}
+	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)
 	if err != nil {
+		return nil, err
+	}
+	if acc == nil { // written through start's emit
+		return []*Value{out}, nil
+	}
+	if out, err = c.Alloc(tensor.F32, shape); err != nil {
 		return nil, err
 	}
 	y := out.Data.([]float32)
@@ -256,19 +284,7 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	}
 	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			m := r % M
-			k := sx * at(sw, m)
-			dst, src := y[r*on:(r+1)*on], acc[r*on:(r+1)*on]
-			if bias == nil {
-				for i, a := range src {
-					dst[i] = float32(a) * k
-				}
-				continue
-			}
-			b := bias[m]
-			for i, a := range src {
-				dst[i] = float32(float32(a)*k) + b
-			}
+			scaleRun(y[r*on:(r+1)*on], acc[r*on:(r+1)*on], r%M)
 		}
 	})
 	return []*Value{out}, nil

@@ -43,10 +43,15 @@ func packConvInt8(w []byte, unsigned bool, G, Mg, Cg, kn int) *intConvWeights {
 	return p
 }
 
-// intConvGEMM computes the exact int32 convolution y [N, M, on] of x - zx with
-// w - zw (zw per output channel) through qgemm. wi is w's input index (its packing is
-// kept for the session when w is constant).
-func intConvGEMM(c *Call, wi int, y []int32, x, w *Value, zx, zw []int32, win *window, N, C, M, G int) {
+// convEmit receives the int32 sums of output channel m of image n at output positions
+// o0 .. o0+len(acc)-1, with a float scratch of at least len(acc). Calls run
+// concurrently, for disjoint outputs.
+type convEmit func(n, m, o0 int, acc []int32, tmp []float32)
+
+// intConvGEMM computes the exact int32 convolution of x - zx with w - zw (zw per
+// output channel) through qgemm and hands the sums to emit. wi is w's input index
+// (its packing is kept for the session when w is constant).
+func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C, M, G int, emit convEmit) {
 	xb, xSigned := rawBytes(x)
 	wb, wSigned := rawBytes(w)
 	Cg, Mg := C/G, M/G
@@ -137,20 +142,25 @@ func intConvGEMM(c *Call, wi int, y []int32, x, w *Value, zx, zw []int32, win *w
 				zwg = zw[g*Mg : (g+1)*Mg]
 			}
 			qgemm.Gemm(threads, nc*on, col, rows, xSigned, zx, packed.groups[g], zwg, acc, Mg)
-			// [n, o, j] -> y[n, g*Mg + j, o], in blocks of 16 positions so that the
-			// rows read stay in L1 while each channel's run is written.
-			const blk = 16
+			// [n, o, j] rows -> runs of channel g*Mg+j, in blocks of positions so that
+			// the rows read stay in L1.
+			const blk = 64
 			ob := (on + blk - 1) / blk
-			parallel.For(threads, nc*ob, 4, func(lo, hi int) {
+			parallel.For(threads, nc*ob, 2, func(lo, hi int) {
+				buf := make([]int32, Mg*blk)
+				tmp := make([]float32, blk)
 				for r := lo; r < hi; r++ {
 					n, o0 := r/ob, (r%ob)*blk
-					o1 := min(on, o0+blk)
-					src := acc[(n*on+o0)*Mg : (n*on+o1)*Mg]
-					for j := 0; j < Mg; j++ {
-						dst := y[((n0+n)*M+g*Mg+j)*on+o0:][:o1-o0]
-						for o := range dst {
-							dst[o] = src[o*Mg+j]
+					cnt := min(on, o0+blk) - o0
+					src := acc[(n*on+o0)*Mg : (n*on+o0+cnt)*Mg]
+					for o := 0; o < cnt; o++ {
+						row := src[o*Mg : (o+1)*Mg]
+						for j, v := range row {
+							buf[j*blk+o] = v
 						}
+					}
+					for j := 0; j < Mg; j++ {
+						emit(n0+n, g*Mg+j, o0, buf[j*blk:j*blk+cnt], tmp)
 					}
 				}
 			})

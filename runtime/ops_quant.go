@@ -713,7 +713,11 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 // With sat, the products of raw values are summed in saturating pairs along K ordered
 // (kernel position, input channel), padding reading zx, as ONNX Runtime's NHWC
 // QLinearConv does; depthwise convolutions (one channel per group) stay exact there.
-func intConv(c *Call, wi int, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, error) {
+//
+// When start is not nil and the exact integer GEMM applies, intConv calls start with
+// the output shape and hands every sum to the emit it returns; it then returns nil
+// sums.
+func intConv(c *Call, wi int, x, w *Value, zx, zw []int32, sat bool, start func(shape []int64) (convEmit, error)) ([]int32, []int64, error) {
 	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
 		return nil, nil, fmt.Errorf("x %v and w %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(w.Shape))
 	}
@@ -744,12 +748,15 @@ func intConv(c *Call, wi int, x, w *Value, zx, zw []int32, sat bool) ([]int32, [
 	kn, on, inSize := win.size(kernel), win.size(win.out), win.size(win.in)
 	rows := Cg * kn
 	outShape := append([]int64{int64(N), int64(M)}, win.out...)
-	if !sat && Mg >= 4 && on > 0 && rows > 0 {
+	if !sat && Mg >= 4 && on > 0 && rows > 0 && start != nil {
 		// The exact integer GEMM; convolutions with fewer than 4 output channels per
 		// group (depthwise) would fill little of its tiles and take the paths below.
-		y := make([]int32, N*M*on)
-		intConvGEMM(c, wi, y, x, w, zx, zw, win, N, C, M, G)
-		return y, outShape, nil
+		emit, err := start(outShape)
+		if err != nil {
+			return nil, nil, err
+		}
+		intConvGEMM(c, wi, x, w, zx, zw, win, N, C, M, G, emit)
+		return nil, outShape, nil
 	}
 	if !sat || Cg == 1 && Mg == 1 {
 		if rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
@@ -892,12 +899,25 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 	}
 	// ONNX Runtime's ConvInteger multiplies weights (as the uint8 side) by the
 	// input, so uint8 x with int8 w has no saturating path there: exact.
-	y, shape, err := intConv(c, 1, x, w, zx, zw, false)
+	var out *Value
+	start := func(shape []int64) (convEmit, error) {
+		var err error
+		if out, err = c.Alloc(tensor.I32, shape); err != nil {
+			return nil, err
+		}
+		d, on := out.Data.([]int32), spatialSize(shape)
+		return func(n, m, o0 int, acc []int32, _ []float32) {
+			copy(d[(n*M+m)*on+o0:], acc)
+		}, nil
+	}
+	y, shape, err := intConv(c, 1, x, w, zx, zw, false, start)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.Alloc(tensor.I32, shape)
-	if err != nil {
+	if y == nil { // written through start's emit
+		return []*Value{out}, nil
+	}
+	if out, err = c.Alloc(tensor.I32, shape); err != nil {
 		return nil, err
 	}
 	copy(out.Data.([]int32), y)
@@ -925,15 +945,54 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w))
+	var bs []int32
+	if bias := c.Input(8); bias != nil {
+		var ok bool
+		if bs, ok = bias.Data.([]int32); !ok || len(bs) != M {
+			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
+		}
+	}
+	lo, hi, _ := quantRange(yType)
+	mult := make([]float32, M)
+	for m := range mult {
+		mult[m] = sx[0] * at(sw, m) / sy[0]
+	}
+	var out *Value
+	// float32(acc + bias)*mult is rounded and clamped by blas.Quantize8 with a scale
+	// of 1 (an exact division): the same values as saturate gives.
+	start := func(shape []int64) (convEmit, error) {
+		var err error
+		if out, err = c.allocRaw(yType, shape); err != nil {
+			return nil, err
+		}
+		on := spatialSize(shape)
+		return func(n, m, o0 int, acc []int32, tmp []float32) {
+			var b int32
+			if bs != nil {
+				b = bs[m]
+			}
+			k := mult[m]
+			tmp = tmp[:len(acc)]
+			for i, v := range acc {
+				tmp[i] = float32(v+b) * k
+			}
+			at := (n*M+m)*on + o0
+			switch d := out.Data.(type) {
+			case []uint8:
+				blas.Quantize8(d[at:at+len(acc)], tmp, 1, lo, hi, zy[0], false)
+			case []int8:
+				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(&d[at])), len(acc)), tmp, 1, lo, hi, zy[0], true)
+			}
+		}, nil
+	}
+	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)
 	if err != nil {
 		return nil, err
 	}
-	if bias := c.Input(8); bias != nil {
-		bs, ok := bias.Data.([]int32)
-		if !ok || len(bs) != M {
-			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
-		}
+	if acc == nil { // written through start's emit
+		return []*Value{out}, nil
+	}
+	if bs != nil {
 		on := len(acc) / max(1, int(shape[0])*M)
 		for r := 0; r*on < len(acc) && on > 0; r++ {
 			b := bs[r%M]
@@ -942,14 +1001,8 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	lo, hi, _ := quantRange(yType)
 	on := len(acc) / max(1, int(shape[0])*M)
-	mult := make([]float32, M)
-	for m := range mult {
-		mult[m] = sx[0] * at(sw, m) / sy[0]
-	}
-	out, err := c.allocRaw(yType, shape)
-	if err != nil {
+	if out, err = c.allocRaw(yType, shape); err != nil {
 		return nil, err
 	}
 	if on == 0 {
@@ -975,6 +1028,15 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 		}
 	})
 	return []*Value{out}, nil
+}
+
+// spatialSize is the product of a convolution output shape's spatial dimensions.
+func spatialSize(shape []int64) int {
+	n := 1
+	for _, d := range shape[2:] {
+		n *= int(d)
+	}
+	return n
 }
 
 // matmulNBitsKernel is ONNX Runtime's MatMulNBits: Y = A x dequant(B)^T + bias, where
