@@ -1,32 +1,36 @@
 package runtime
 
 import (
+	"encoding/binary"
+
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/internal/qgemm"
 )
 
 // The exact 8-bit convolution (ConvInteger, QLinearConv, fused QDQ Conv) as one
-// integer GEMM per group: rows are the output positions of every image, columns the
-// group's output channels, K the (kernel tap, input channel) pairs. The input is
-// first copied channels-last (NHWC), so each row of the im2col matrix is a run of
-// whole copies of a tap's Cg channel bytes; the weights are packed once per session
-// in the same K order.
+// integer GEMM per image and group: the weights [Mg, Cg*kn] are the constant A
+// (packed once per session), the image's im2col columns the B panels (filled per
+// call), so the sums come out as [output channel, position], the layout of the
+// output. K runs over (kernel tap, input channel) pairs: the input is first copied
+// channels-last, so each tap of a position contributes Cg consecutive bytes, four at a
+// time.
 
-// convColBudget bounds the im2col bytes built at once: images are processed in
-// chunks that fit.
-const convColBudget = 4 << 20
+// convEmit receives the int32 sums of output channel m of image n at output positions
+// o0 .. o0+len(acc)-1, with a float scratch of at least len(acc). Calls run
+// concurrently, for disjoint outputs.
+type convEmit func(n, m, o0 int, acc []int32, tmp []float32)
 
-// intConvWeights is a convolution's int8 weights packed per group for qgemm, K in
-// (tap, channel) order.
+// intConvWeights is a convolution's 8-bit weights packed per group as qgemm's A, K
+// in (tap, channel) order, for an input of type xSigned.
 type intConvWeights struct {
-	groups []*qgemm.Packed
+	groups  []*qgemm.PackedA
+	xSigned bool
 }
 
-// packConvInt8 packs w [M, Cg, kernel...] (bytes; unsigned when uint8) per group as
-// B [Cg*kn, Mg] with K ordered (tap, channel).
-func packConvInt8(w []byte, unsigned bool, G, Mg, Cg, kn int) *intConvWeights {
+// packConvInt8 packs w [M, Cg, kernel...] per group as A [Mg, Cg*kn].
+func packConvInt8(w []byte, wSigned, xSigned bool, G, Mg, Cg, kn int) *intConvWeights {
 	rows := Cg * kn
-	p := &intConvWeights{}
+	p := &intConvWeights{xSigned: xSigned}
 	perm := make([]byte, Mg*rows) // [filter][tap*Cg + ch]
 	for g := 0; g < G; g++ {
 		for j := 0; j < Mg; j++ {
@@ -38,15 +42,10 @@ func packConvInt8(w []byte, unsigned bool, G, Mg, Cg, kn int) *intConvWeights {
 				}
 			}
 		}
-		p.groups = append(p.groups, qgemm.Pack(rows, Mg, perm, 1, rows, unsigned))
+		p.groups = append(p.groups, qgemm.PackA(Mg, rows, perm, rows, wSigned, xSigned))
 	}
 	return p
 }
-
-// convEmit receives the int32 sums of output channel m of image n at output positions
-// o0 .. o0+len(acc)-1, with a float scratch of at least len(acc). Calls run
-// concurrently, for disjoint outputs.
-type convEmit func(n, m, o0 int, acc []int32, tmp []float32)
 
 // intConvGEMM computes the exact int32 convolution of x - zx with w - zw (zw per
 // output channel) through qgemm and hands the sums to emit. wi is w's input index
@@ -57,12 +56,54 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 	Cg, Mg := C/G, M/G
 	kn, on, inSize := win.size(win.kernel), win.size(win.out), win.size(win.in)
 	rows := Cg * kn
-	build := func(*Value) *intConvWeights { return packConvInt8(wb, !wSigned, G, Mg, Cg, kn) }
+	build := func(*Value) *intConvWeights { return packConvInt8(wb, wSigned, xSigned, G, Mg, Cg, kn) }
 	packed, ok := prepare(c, wi, build)
-	if !ok || len(packed.groups) != G || packed.groups[0].K() != rows {
+	if !ok || packed.xSigned != xSigned || len(packed.groups) != G {
 		packed = build(w)
 	}
-	// offs[t*on + o]: the input position tap t of output o reads, or -1 (padding).
+	offs := tapOffsets(win, kn, on)
+	pad := byte(zx[0])
+	threads := parallel.Threads(c.Threads())
+	// one (image, group) product; gemmThreads splits its panels.
+	work := func(n, g int, xh []byte, pb *qgemm.Packed, acc []int32, tmp []float32, gemmThreads int) {
+		// Channels last: xh[pos*Cg + ch].
+		for ch := 0; ch < Cg; ch++ {
+			src := xb[(n*C+g*Cg+ch)*inSize:][:inSize]
+			for pos, v := range src {
+				xh[pos*Cg+ch] = v
+			}
+		}
+		fillConvPanels(pb, xh, offs, Cg, kn, on, pad)
+		zwg := zw
+		if len(zw) > 1 {
+			zwg = zw[g*Mg : (g+1)*Mg]
+		}
+		qgemm.GemmPacked(gemmThreads, packed.groups[g], zwg, pb, zx, acc, on)
+		for j := 0; j < Mg; j++ {
+			emit(n, g*Mg+j, 0, acc[j*on:(j+1)*on], tmp)
+		}
+	}
+	buffers := func() ([]byte, *qgemm.Packed, []int32, []float32) {
+		return make([]byte, inSize*Cg), qgemm.NewPanels(rows, on, xSigned), make([]int32, Mg*on), make([]float32, on)
+	}
+	if N*G >= threads {
+		parallel.For(threads, N*G, 1, func(lo, hi int) {
+			xh, pb, acc, tmp := buffers()
+			for r := lo; r < hi; r++ {
+				work(r/G, r%G, xh, pb, acc, tmp, 1)
+			}
+		})
+		return
+	}
+	xh, pb, acc, tmp := buffers()
+	for r := 0; r < N*G; r++ {
+		work(r/G, r%G, xh, pb, acc, tmp, threads)
+	}
+}
+
+// tapOffsets returns offs[t*on + o]: the input position (row-major over the spatial
+// dimensions) that kernel tap t of output position o reads, or -1 in the padding.
+func tapOffsets(win *window, kn, on int) []int32 {
 	taps := win.taps()
 	nd := len(win.in)
 	offs := make([]int32, kn*on)
@@ -79,7 +120,7 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 				oidx[d] = r % int(win.out[d])
 				r /= int(win.out[d])
 			}
-			for d := 0; d < nd && off >= 0; d++ {
+			for d := 0; d < nd; d++ {
 				xi := taps[d][kidx[d]*int(win.out[d])+oidx[d]]
 				if xi < 0 {
 					off = -1
@@ -90,80 +131,48 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 			offs[t*on+o] = int32(off)
 		}
 	}
-	pad := byte(zx[0])
-	chunk := max(1, min(N, convColBudget/max(1, on*rows)))
-	xh := make([]byte, chunk*inSize*Cg)
-	col := make([]byte, chunk*on*rows)
-	acc := make([]int32, chunk*on*Mg)
-	threads := c.Threads()
-	for n0 := 0; n0 < N; n0 += chunk {
-		nc := min(chunk, N-n0)
-		for g := 0; g < G; g++ {
-			// Channels last: xh[(n*inSize + pos)*Cg + ch].
-			parallel.For(threads, nc*Cg, 1, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					n, ch := r/Cg, r%Cg
-					src := xb[((n0+n)*C+g*Cg+ch)*inSize:][:inSize]
-					dst := xh[n*inSize*Cg+ch:]
-					for pos, v := range src {
-						dst[pos*Cg] = v
+	return offs
+}
+
+// fillConvPanels writes the im2col columns of one image (channels-last xh) into B's
+// panels: column o, row t*Cg + ch holds xh[offs[t*on+o]*Cg + ch], or pad.
+func fillConvPanels(pb *qgemm.Packed, xh []byte, offs []int32, Cg, kn, on int, pad byte) {
+	pb.Clear()
+	panels, ps := pb.Panels(), pb.PanelSize()
+	if Cg%4 == 0 {
+		pad4 := uint32(pad) * 0x01010101
+		for o := 0; o < on; o++ {
+			panel := panels[(o/32)*ps : (o/32+1)*ps]
+			col := (o % 32) * 4
+			for t := 0; t < kn; t++ {
+				q0 := t * Cg
+				if off := int(offs[t*on+o]); off >= 0 {
+					src := xh[off*Cg : (off+1)*Cg]
+					for c4 := 0; c4 < Cg; c4 += 4 {
+						binary.LittleEndian.PutUint32(panel[((q0+c4)/4)*128+col:], binary.LittleEndian.Uint32(src[c4:]))
 					}
+					continue
 				}
-			})
-			parallel.For(threads, nc*on, 64, func(lo, hi int) {
-				for r := lo; r < hi; r++ {
-					n, o := r/on, r%on
-					row := col[r*rows : (r+1)*rows]
-					img := xh[n*inSize*Cg : (n+1)*inSize*Cg]
-					if Cg == 1 { // one byte per tap: no copy calls
-						for t := range row {
-							if off := int(offs[t*on+o]); off >= 0 {
-								row[t] = img[off]
-							} else {
-								row[t] = pad
-							}
-						}
-						continue
-					}
-					for t := 0; t < kn; t++ {
-						dst := row[t*Cg : (t+1)*Cg]
-						if off := int(offs[t*on+o]); off >= 0 {
-							copy(dst, img[off*Cg:(off+1)*Cg])
-						} else {
-							for i := range dst {
-								dst[i] = pad
-							}
-						}
-					}
+				for c4 := 0; c4 < Cg; c4 += 4 {
+					binary.LittleEndian.PutUint32(panel[((q0+c4)/4)*128+col:], pad4)
 				}
-			})
-			zwg := zw
-			if len(zw) > 1 {
-				zwg = zw[g*Mg : (g+1)*Mg]
 			}
-			qgemm.Gemm(threads, nc*on, col, rows, xSigned, zx, packed.groups[g], zwg, acc, Mg)
-			// [n, o, j] rows -> runs of channel g*Mg+j, in blocks of positions so that
-			// the rows read stay in L1.
-			const blk = 64
-			ob := (on + blk - 1) / blk
-			parallel.For(threads, nc*ob, 2, func(lo, hi int) {
-				buf := make([]int32, Mg*blk)
-				tmp := make([]float32, blk)
-				for r := lo; r < hi; r++ {
-					n, o0 := r/ob, (r%ob)*blk
-					cnt := min(on, o0+blk) - o0
-					src := acc[(n*on+o0)*Mg : (n*on+o0+cnt)*Mg]
-					for o := 0; o < cnt; o++ {
-						row := src[o*Mg : (o+1)*Mg]
-						for j, v := range row {
-							buf[j*blk+o] = v
-						}
-					}
-					for j := 0; j < Mg; j++ {
-						emit(n0+n, g*Mg+j, o0, buf[j*blk:j*blk+cnt], tmp)
-					}
+		}
+		return
+	}
+	for o := 0; o < on; o++ {
+		panel := panels[(o/32)*ps : (o/32+1)*ps]
+		col := (o % 32) * 4
+		for t := 0; t < kn; t++ {
+			off := int(offs[t*on+o])
+			for ch := 0; ch < Cg; ch++ {
+				q := t*Cg + ch
+				v := pad
+				if off >= 0 {
+					v = xh[off*Cg+ch]
 				}
-			})
+				panel[(q/4)*128+col+q%4] = v
+			}
 		}
 	}
 }

@@ -109,7 +109,7 @@ func BenchmarkIntMatmul(b *testing.B) {
 	zb := make([]int32, n)
 	mm, _ := newIntMatmul([]int64{m, k}, []int64{k, n})
 	acc := make([]int32, m*n)
-	packed := qgemm.Pack(k, n, wb, n, 1, false)
+	packed := qgemm.Pack(k, n, wb, n, 1, true)
 	report := func(b *testing.B, cpu0 time.Duration) {
 		ops := 2 * float64(m*n*k) * float64(b.N)
 		b.ReportMetric(ops/b.Elapsed().Seconds()/1e9, "GOP/s")
@@ -188,54 +188,67 @@ func TestConvIntegerExact(t *testing.T) {
 		{[]int64{2, 3, 9, 9}, []int64{70, 3, 5, 5}, 1, 2, 2},
 		{[]int64{2, 1, 10, 10}, []int64{16, 1, 3, 3}, 1, 1, 1}, // one input channel
 	} {
-		xn, wn := int(shapeProduct(tc.x)), int(shapeProduct(tc.w))
-		xb, wb := make([]uint8, xn), make([]uint8, wn)
-		xf, wf := make([]float32, xn), make([]float32, wn)
-		const zx, zw = 255, 0 // |x - zx| reaches 255
-		for i := range xb {
-			xb[i] = uint8(r.IntN(256))
-			if i%7 == 0 {
-				xb[i] = 0
+		for _, wInt8 := range []bool{false, true} {
+			xn, wn := int(shapeProduct(tc.x)), int(shapeProduct(tc.w))
+			xb, wb := make([]uint8, xn), make([]uint8, wn)
+			xf, wf := make([]float32, xn), make([]float32, wn)
+			const zx, zw = 255, 0 // |x - zx| reaches 255
+			for i := range xb {
+				xb[i] = uint8(r.IntN(256))
+				if i%7 == 0 {
+					xb[i] = 0
+				}
+				xf[i] = float32(int(xb[i]) - zx)
 			}
-			xf[i] = float32(int(xb[i]) - zx)
-		}
-		for i := range wb {
-			wb[i] = uint8(r.IntN(256))
-			wf[i] = float32(int(wb[i]) - zw)
-		}
-		sp := (tc.x[2]+2*tc.pad-tc.w[2])/tc.stride + 1
-		outShape := []int64{tc.x[0], tc.w[0], sp, sp}
-		want := naiveConv(xf, wf, tc.x, tc.w, nil, tc.group, []int64{tc.stride, tc.stride}, []int64{1, 1}, []int64{tc.pad, tc.pad}, outShape[2:])
-		xv, _ := FromSlice(xb, tc.x...)
-		wv, _ := FromSlice(wb, tc.w...)
-		zxv, _ := FromSlice([]uint8{zx})
-		zwv, _ := FromSlice([]uint8{zw})
-		g := &Graph{
-			Inputs:       []ValueInfo{input("x", tensor.U8, tc.x...)},
-			Outputs:      []ValueInfo{{Name: "y"}},
-			Initializers: map[string]*Value{"w": wv, "zx": zxv, "zw": zwv},
-			Nodes: []*Node{node("ConvInteger", []string{"x", "w", "zx", "zw"}, []string{"y"},
-				ints("strides", tc.stride, tc.stride), ints("pads", tc.pad, tc.pad, tc.pad, tc.pad),
-				&Attr{Name: "group", Kind: AttrInt, Int: int64(tc.group)})},
-		}
-		forEachQGEMMKernel(t, func(kernel string) {
-			s, err := NewSession(g, map[string]int64{"": 17}, nil)
-			if err != nil {
-				t.Fatal(err)
+			for i := range wb {
+				wb[i] = uint8(r.IntN(256))
+				wf[i] = float32(int(wb[i]) - zw)
+				if wInt8 {
+					wf[i] = float32(int(int8(wb[i])) - zw)
+				}
 			}
-			for range 2 { // the second run uses the weights packed by the first
-				out, err := s.Run(t.Context(), map[string]*Value{"x": xv})
+			sp := (tc.x[2]+2*tc.pad-tc.w[2])/tc.stride + 1
+			outShape := []int64{tc.x[0], tc.w[0], sp, sp}
+			want := naiveConv(xf, wf, tc.x, tc.w, nil, tc.group, []int64{tc.stride, tc.stride}, []int64{1, 1}, []int64{tc.pad, tc.pad}, outShape[2:])
+			xv, _ := FromSlice(xb, tc.x...)
+			wv, _ := FromSlice(wb, tc.w...)
+			zwv, _ := FromSlice([]uint8{zw})
+			if wInt8 {
+				ws := make([]int8, len(wb))
+				for i, v := range wb {
+					ws[i] = int8(v)
+				}
+				wv, _ = FromSlice(ws, tc.w...)
+				zwv, _ = FromSlice([]int8{zw})
+			}
+			zxv, _ := FromSlice([]uint8{zx})
+			g := &Graph{
+				Inputs:       []ValueInfo{input("x", tensor.U8, tc.x...)},
+				Outputs:      []ValueInfo{{Name: "y"}},
+				Initializers: map[string]*Value{"w": wv, "zx": zxv, "zw": zwv},
+				Nodes: []*Node{node("ConvInteger", []string{"x", "w", "zx", "zw"}, []string{"y"},
+					ints("strides", tc.stride, tc.stride), ints("pads", tc.pad, tc.pad, tc.pad, tc.pad),
+					&Attr{Name: "group", Kind: AttrInt, Int: int64(tc.group)})},
+			}
+			forEachQGEMMKernel(t, func(kernel string) {
+				s, err := NewSession(g, map[string]int64{"": 17}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := out["y"].Data.([]int32)
-				for i := range got {
-					if float32(got[i]) != want[i] {
-						t.Fatalf("%s %v: y[%d] = %d, want %v", kernel, tc.x, i, got[i], want[i])
+				for range 2 { // the second run uses the weights packed by the first
+					out, err := s.Run(t.Context(), map[string]*Value{"x": xv})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := out["y"].Data.([]int32)
+					for i := range got {
+						if float32(got[i]) != want[i] {
+							t.Fatalf("%s %v int8 w %v: y[%d] = %d, want %v", kernel, tc.x, wInt8, i, got[i], want[i])
+						}
 					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 

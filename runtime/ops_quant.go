@@ -520,7 +520,7 @@ func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []in
 	}
 	if folded {
 		if packed == nil {
-			packed = qgemm.Pack(K, N, bb[:K*N], N, 1, !bSigned)
+			packed = qgemm.Pack(K, N, bb[:K*N], N, 1, bSigned)
 		}
 		if len(za) > 1 && nb > 1 {
 			za = slices.Repeat(za, nb)
@@ -533,7 +533,7 @@ func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []in
 	for i := range nb {
 		if packed == nil && mm.bOff[i] != lastB {
 			lastB = mm.bOff[i]
-			p = qgemm.Pack(K, N, bb[lastB*K*N:][:K*N], N, 1, !bSigned)
+			p = qgemm.Pack(K, N, bb[lastB*K*N:][:K*N], N, 1, bSigned)
 		}
 		qgemm.Gemm(threads, M, ab[mm.aOff[i]*M*K:], K, aSigned, za, p, zb, acc[i*M*N:], N)
 	}
@@ -549,7 +549,7 @@ func packedWeights(c *Call, bi int, mm *intMatmul) *qgemm.Packed {
 	K, N := mm.k, mm.n
 	p, ok := prepare(c, bi, func(v *Value) *qgemm.Packed {
 		bb, signed := rawBytes(v)
-		return qgemm.Pack(K, N, bb[:K*N], N, 1, !signed)
+		return qgemm.Pack(K, N, bb[:K*N], N, 1, signed)
 	})
 	if !ok || p.K() != K || p.N() != N {
 		return nil

@@ -14,17 +14,17 @@ func BenchmarkKernel(b *testing.B) {
 	for _, k := range kernels() {
 		b.Run(k.name, func(b *testing.B) {
 			kg := 64
-			a, bb := make([]byte, kg*mr*4), make([]int8, kg*nr*4)
+			a, bb := make([]byte, kg*mr*4), make([]byte, kg*nr*4)
 			for i := range a {
 				a[i] = byte(i * 7)
 			}
 			for i := range bb {
-				bb[i] = int8(i * 5)
+				bb[i] = byte(i * 5)
 			}
 			c := make([]int32, mr*nr)
 			cpu0 := cpuTime()
 			for b.Loop() {
-				k.fn(kg, &a[0], &bb[0], &c[0], nr)
+				k.us(kg, &a[0], &bb[0], &c[0], nr)
 			}
 			reportOps(b, 2*float64(mr*nr*kg*4)*float64(b.N), cpu0)
 		})
@@ -42,7 +42,7 @@ func BenchmarkGemm(b *testing.B) {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, k, n, kern.name), func(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				a, bb := randBytes(r, m*k), randBytes(r, k*n)
-				p := Pack(k, n, bb, n, 1, false)
+				p := Pack(k, n, bb, n, 1, true)
 				c := make([]int32, m*n)
 				withKernel(b, kern, func() {
 					cpu0 := cpuTime()

@@ -9,7 +9,12 @@ import "golang.org/x/sys/cpu"
 // broadcasts of A and sixteen VPDPBUSD.
 //
 //go:noescape
-func kernelVNNI(kg int, a *byte, b *int8, c *int32, ldc int)
+func kernelVNNI(kg int, a, b *byte, c *int32, ldc int)
+
+// kernelVNNISU is kernelVNNI for int8 A and uint8 B.
+//
+//go:noescape
+func kernelVNNISU(kg int, a, b *byte, c *int32, ldc int)
 
 // kernelAVX2 is the kernelFunc contract with AVX2, in 4x8 sub-tiles: the bytes are
 // widened to int16 (A zero-extended, B sign-extended) and multiplied in pairs by
@@ -17,11 +22,16 @@ func kernelVNNI(kg int, a *byte, b *int8, c *int32, ldc int)
 // int16 ones).
 //
 //go:noescape
-func kernelAVX2(kg int, a *byte, b *int8, c *int32, ldc int)
+func kernelAVX2(kg int, a, b *byte, c *int32, ldc int)
+
+// kernelAVX2SU is kernelAVX2 for int8 A and uint8 B.
+//
+//go:noescape
+func kernelAVX2SU(kg int, a, b *byte, c *int32, ldc int)
 
 var (
-	vnniKernel = microKernel{name: "avx512vnni-8x32", fn: kernelVNNI}
-	avx2Kernel = microKernel{name: "avx2-8x32", fn: kernelAVX2}
+	vnniKernel = microKernel{name: "avx512vnni-8x32", us: kernelVNNI, su: kernelVNNISU}
+	avx2Kernel = microKernel{name: "avx2-8x32", us: kernelAVX2, su: kernelAVX2SU}
 )
 
 // cpuKernels lists the assembly kernels this CPU runs, best first.

@@ -86,7 +86,7 @@ func TestGemmExact(t *testing.T) {
 					zb = make([]int32, len(zb)) // int8 B with zero points 0: no row sums needed
 				}
 				want := naive(m, n, kk, a, aSigned, za, b, bUnsigned, zb)
-				p := Pack(kk, n, b, n, 1, bUnsigned)
+				p := Pack(kk, n, b, n, 1, !bUnsigned)
 				for _, threads := range []int{1, 3} {
 					ldc := n + 3
 					c := make([]int32, m*ldc)
@@ -123,10 +123,45 @@ func TestPackTransposed(t *testing.T) {
 	za, zb := []int32{3}, []int32{-7}
 	want := naive(m, n, k, a, false, za, b, false, zb)
 	c := make([]int32, m*n)
-	Gemm(1, m, a, k, false, za, Pack(k, n, bt, 1, k, false), zb, c, n)
+	Gemm(1, m, a, k, false, za, Pack(k, n, bt, 1, k, true), zb, c, n)
 	for i := range c {
 		if c[i] != want[i] {
 			t.Fatalf("c[%d] = %d, want %d", i, c[i], want[i])
+		}
+	}
+}
+
+// TestGemmPacked checks products with a packed A (weights) and caller-filled panels
+// (activations), in both type orders, against the definition, with every kernel.
+func TestGemmPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, k := range kernels() {
+		for _, sz := range [][3]int{{8, 32, 4}, {16, 196, 144}, {5, 33, 9}, {70, 3, 260}} {
+			m, n, kk := sz[0], sz[1], sz[2]
+			for variant := 0; variant < 4; variant++ {
+				aSigned, bSigned := variant&1 == 0, variant&2 == 0
+				a, b := randBytes(r, m*kk), randBytes(r, kk*n)
+				za, zb := zeroPoints(r, m, aSigned), zeroPoints(r, 1, bSigned)
+				if variant == 0 {
+					za = make([]int32, m)
+				}
+				want := naive(m, n, kk, a, aSigned, za, b, !bSigned, zb)
+				pa := PackA(m, kk, a, kk, aSigned, bSigned)
+				pb := NewPanels(kk, n, bSigned)
+				panels := pb.Panels()
+				for j := 0; j < n; j++ {
+					for q := 0; q < kk; q++ {
+						panels[(j/32)*pb.PanelSize()+(q/4)*128+(j%32)*4+q%4] = b[q*n+j]
+					}
+				}
+				c := make([]int32, m*n)
+				withKernel(t, k, func() { GemmPacked(2, pa, za, pb, zb, c, n) })
+				for i := range c {
+					if c[i] != want[i] {
+						t.Fatalf("%s %v variant %d: c[%d] = %d, want %d", k.name, sz, variant, i, c[i], want[i])
+					}
+				}
+			}
 		}
 	}
 }
