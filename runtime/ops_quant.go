@@ -463,14 +463,10 @@ func batchStrides(shape []int64, rank int) []int {
 	return st
 }
 
-// run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32 from int32 operands; za
-// is per row of A (length 1 or M), zb per column of B (length 1 or N). With sat, the
-// products of the raw values are summed in saturating pairs (SaturatingPairsArith).
-func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
-	mm.runInt32(threads, acc, a, b, za, zb, sat)
-}
-
-// runInt32 is run in int32 arithmetic, one row of A at a time.
+// runInt32 computes acc[b] = (A[b] - za) x (B[b] - zb) in int32 arithmetic from int32
+// operands, one row of A at a time; za is per row of A (length 1 or M), zb per
+// column of B (length 1 or N). With sat, the products of the raw values are summed in
+// saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) {
 	M, N, K := mm.m, mm.n, mm.k
 	parallel.For(threads, len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {

@@ -251,7 +251,7 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 	zbs := shiftZero(zb, b.n, false, false)
 	colAdj, zbZero := corrections(b, zbs, allZero(zas))
 	fn := kernel.us
-	if b.signed == false {
+	if !b.signed {
 		fn = kernel.su
 	}
 	mBlocks := (m + mc - 1) / mc
