@@ -135,43 +135,40 @@ func tapOffsets(win *window, kn, on int) []int32 {
 }
 
 // fillConvPanels writes the im2col columns of one image (channels-last xh) into B's
-// panels: column o, row t*Cg + ch holds xh[offs[t*on+o]*Cg + ch], or pad.
+// panels: column o, row t*Cg + ch holds xh[offs[t*on+o]*Cg + ch], or pad. Rows are
+// filled one at a time (four at a time when Cg is a multiple of 4), so the writes of
+// each panel row are contiguous.
 func fillConvPanels(pb *qgemm.Packed, xh []byte, offs []int32, Cg, kn, on int, pad byte) {
 	pb.Clear()
 	panels, ps := pb.Panels(), pb.PanelSize()
 	if Cg%4 == 0 {
 		pad4 := uint32(pad) * 0x01010101
-		for o := 0; o < on; o++ {
-			panel := panels[(o/32)*ps : (o/32+1)*ps]
-			col := (o % 32) * 4
-			for t := 0; t < kn; t++ {
-				q0 := t * Cg
-				if off := int(offs[t*on+o]); off >= 0 {
-					src := xh[off*Cg : (off+1)*Cg]
-					for c4 := 0; c4 < Cg; c4 += 4 {
-						binary.LittleEndian.PutUint32(panel[((q0+c4)/4)*128+col:], binary.LittleEndian.Uint32(src[c4:]))
+		for t := 0; t < kn; t++ {
+			offRow := offs[t*on : (t+1)*on]
+			for c4 := 0; c4 < Cg; c4 += 4 {
+				base := ((t*Cg + c4) / 4) * 128
+				for o, off := range offRow {
+					w := pad4
+					if off >= 0 {
+						w = binary.LittleEndian.Uint32(xh[int(off)*Cg+c4:])
 					}
-					continue
-				}
-				for c4 := 0; c4 < Cg; c4 += 4 {
-					binary.LittleEndian.PutUint32(panel[((q0+c4)/4)*128+col:], pad4)
+					binary.LittleEndian.PutUint32(panels[(o>>5)*ps+base+(o&31)*4:], w)
 				}
 			}
 		}
 		return
 	}
-	for o := 0; o < on; o++ {
-		panel := panels[(o/32)*ps : (o/32+1)*ps]
-		col := (o % 32) * 4
-		for t := 0; t < kn; t++ {
-			off := int(offs[t*on+o])
-			for ch := 0; ch < Cg; ch++ {
-				q := t*Cg + ch
+	for t := 0; t < kn; t++ {
+		offRow := offs[t*on : (t+1)*on]
+		for ch := 0; ch < Cg; ch++ {
+			q := t*Cg + ch
+			base := (q/4)*128 + q%4
+			for o, off := range offRow {
 				v := pad
 				if off >= 0 {
-					v = xh[off*Cg+ch]
+					v = xh[int(off)*Cg+ch]
 				}
-				panel[(q/4)*128+col+q%4] = v
+				panels[(o>>5)*ps+base+(o&31)*4] = v
 			}
 		}
 	}
