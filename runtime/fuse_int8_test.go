@@ -86,3 +86,47 @@ func TestFuseIntegerScale(t *testing.T) {
 		}
 	})
 }
+
+// TestDequantizeRelu: a Relu that alone reads a DequantizeLinear's output runs in the
+// DequantizeLinear's pass, with the unfused values, for uint8 and int8 inputs.
+func TestDequantizeRelu(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.U8, tensor.I8} {
+		x := NewValue(dt, []int64{3, 5000})
+		b, _ := rawBytes(x)
+		for i := range b {
+			b[i] = byte(i * 37)
+		}
+		zp := Scalar[uint8](128)
+		if dt == tensor.I8 {
+			zp = Scalar[int8](-3)
+		}
+		g := &Graph{
+			Inputs:       []ValueInfo{input("x", dt, 3, 5000)},
+			Outputs:      []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{"s": Scalar[float32](0.1), "z": zp},
+			Nodes: []*Node{
+				node("DequantizeLinear", []string{"x", "s", "z"}, []string{"d"}),
+				node("Relu", []string{"d"}, []string{"y"}),
+			},
+		}
+		s, err := NewSession(g, map[string]int64{"": 13}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.Graph().Nodes); n != 1 {
+			t.Fatalf("%v: %d nodes after fusion, want 1", dt, n)
+		}
+		out, err := s.Run(t.Context(), map[string]*Value{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		xs, _ := ints32(x)
+		z, _ := ints32(zp)
+		for i, v := range out["y"].Float32s() {
+			want := max(0, (float32(xs[i])-float32(z[0]))*0.1)
+			if v != want {
+				t.Fatalf("%v: y[%d] = %v, want %v", dt, i, v, want)
+			}
+		}
+	}
+}

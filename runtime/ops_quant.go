@@ -296,7 +296,7 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			dequantize8(c.Threads(), out.Data.([]float32), x, scale.Data.([]float32), zs, l)
+			dequantize8(c.Threads(), out.Data.([]float32), x, scale.Data.([]float32), zs, l, c.Node.relu)
 			return []*Value{out}, nil
 		}
 	}
@@ -333,6 +333,9 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 			y[i] = float32(int64(xs[i])-z) * ss[p]
 		}
 	})
+	if c.Node.relu { // a Relu fused into this node (fuseActivations)
+		reluInPlace(c.Threads(), y)
+	}
 	if scale.DType == tensor.F16 || scale.DType == tensor.BF16 {
 		r, err := fromFloat32(c, out, scale.DType)
 		if err != nil {
@@ -1304,7 +1307,9 @@ func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32
 
 // dequantize8 is DequantizeLinear of a uint8 or int8 x per tensor or per axis (l):
 // y = (x - z) * s with the parameters of each element's channel.
-func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l quantLayout) {
+//
+// With relu, negative results become 0 (a Relu fused into the node).
+func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l quantLayout, relu bool) {
 	if len(y) == 0 {
 		return
 	}
@@ -1333,6 +1338,9 @@ func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l
 				for i, v := range d[lo:hi] {
 					dst[i] = (float32(v) - z) * s
 				}
+			}
+			if relu {
+				biasActivation(dst, 0, true)
 			}
 		}
 	})
