@@ -3,7 +3,9 @@ package runtime
 import (
 	"fmt"
 	"slices"
+	"unsafe"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -103,6 +105,11 @@ func emulateQDQ(g *Graph) bool {
 		}
 		return in
 	}
+	outputs := map[string]bool{}
+	for _, o := range g.Outputs {
+		outputs[o.Name] = true
+	}
+	removed := map[*Node]bool{}
 	changed := false
 	for i, n := range g.Nodes {
 		if !isONNXDomain(n.Domain) || len(n.Inputs) < 2 || len(n.Outputs) != 1 {
@@ -133,22 +140,52 @@ func emulateQDQ(g *Graph) bool {
 			cs := consumers[n.Outputs[0]]
 			if len(cs) == 1 && cs[0].OpType == "QuantizeLinear" && int8Weight(dw, 0) {
 				repl = &Node{Name: n.Name, OpType: "QDQConv", Domain: emulateDomain, Inputs: operands(dx, dw), Attrs: n.Attrs}
+				bias := ""
 				if len(n.Inputs) > 2 {
-					repl.Inputs = append(repl.Inputs, n.Inputs[2])
+					bias = n.Inputs[2]
+				}
+				repl.Inputs = append(repl.Inputs, bias)
+				// A per-tensor QuantizeLinear is done in the same pass: the node
+				// writes its 8-bit output instead of the float one.
+				if q := cs[0]; perTensorQuantize(q, init) && !outputs[n.Outputs[0]] {
+					repl.Inputs = append(repl.Inputs, q.Inputs[1], q.Inputs[2])
+					repl.Outputs = slices.Clone(q.Outputs)
+					removed[q] = true
 				}
 			}
 		}
 		if repl == nil {
 			continue
 		}
-		repl.Outputs = slices.Clone(n.Outputs)
+		if repl.Outputs == nil {
+			repl.Outputs = slices.Clone(n.Outputs)
+		}
 		g.Nodes[i] = repl
 		changed = true
+	}
+	if len(removed) > 0 {
+		kept := g.Nodes[:0:0]
+		for _, n := range g.Nodes {
+			if !removed[n] {
+				kept = append(kept, n)
+			}
+		}
+		g.Nodes = kept
 	}
 	if changed {
 		dropUnreadDequantize(g)
 	}
 	return changed
+}
+
+// perTensorQuantize reports whether q is a QuantizeLinear with a scalar float scale
+// and a scalar 8-bit zero point, both initializers.
+func perTensorQuantize(q *Node, init func(string) *Value) bool {
+	if !isONNXDomain(q.Domain) || len(q.Inputs) != 3 || len(q.Outputs) != 1 {
+		return false
+	}
+	s, z := init(q.Inputs[1]), init(q.Inputs[2])
+	return s != nil && z != nil && s.Len() == 1 && s.DType == tensor.F32 && z.Len() == 1 && is8bit(z)
 }
 
 // dropUnreadDequantize removes the top-level DequantizeLinear nodes whose output no
@@ -256,13 +293,41 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 			dst[i] = float32(float32(a)*k) + b
 		}
 	}
+	// With inputs 7 and 8 (a fused per-tensor QuantizeLinear), the float values are
+	// quantized as QuantizeLinear does (blas.Quantize8 through quantize8's arguments).
+	var quant func(dst *Value, at int, y []float32)
+	outType := tensor.F32
+	if len(c.Node.Inputs) > 8 && c.Node.Inputs[7] != "" {
+		sy, zy, yType, err := outputQuantParams(c.Input(7), c.Input(8))
+		if err != nil {
+			return nil, err
+		}
+		lo, hi, _ := quantRange(yType)
+		outType = yType
+		quant = func(dst *Value, at int, y []float32) {
+			switch d := dst.Data.(type) {
+			case []uint8:
+				blas.Quantize8(d[at:at+len(y)], y, sy[0], lo, hi, zy[0], false)
+			case []int8:
+				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(&d[at])), len(y)), y, sy[0], lo, hi, zy[0], true)
+			}
+		}
+	}
 	var out *Value
 	start := func(shape []int64) (convEmit, error) {
 		var err error
-		if out, err = c.Alloc(tensor.F32, shape); err != nil {
+		if out, err = c.allocRaw(outType, shape); err != nil {
 			return nil, err
 		}
-		y, on := out.Data.([]float32), spatialSize(shape)
+		on := spatialSize(shape)
+		if quant != nil {
+			return func(n, m, o0 int, acc []int32, tmp []float32) {
+				tmp = tmp[:len(acc)]
+				scaleRun(tmp, acc, m)
+				quant(out, (n*M+m)*on+o0, tmp)
+			}, nil
+		}
+		y := out.Data.([]float32)
 		return func(n, m, o0 int, acc []int32, _ []float32) {
 			scaleRun(y[(n*M+m)*on+o0:][:len(acc)], acc, m)
 		}, nil
@@ -274,17 +339,26 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	if acc == nil { // written through start's emit
 		return []*Value{out}, nil
 	}
-	if out, err = c.Alloc(tensor.F32, shape); err != nil {
+	if out, err = c.allocRaw(outType, shape); err != nil {
 		return nil, err
 	}
-	y := out.Data.([]float32)
 	on := len(acc) / max(1, int(shape[0])*M)
 	if on == 0 {
 		return []*Value{out}, nil
 	}
 	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(lo, hi int) {
+		var tmp []float32
+		if quant != nil {
+			tmp = getScratch(on)
+			defer putScratch(tmp)
+		}
 		for r := lo; r < hi; r++ {
-			scaleRun(y[r*on:(r+1)*on], acc[r*on:(r+1)*on], r%M)
+			if quant != nil {
+				scaleRun(tmp, acc[r*on:(r+1)*on], r%M)
+				quant(out, r*on, tmp)
+				continue
+			}
+			scaleRun(out.Data.([]float32)[r*on:(r+1)*on], acc[r*on:(r+1)*on], r%M)
 		}
 	})
 	return []*Value{out}, nil
