@@ -7,6 +7,7 @@ import (
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/internal/qgemm"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -281,17 +282,11 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	// y = float32(acc)*k rounded, then plus the bias: the two float32 operations of
 	// the unfused Mul and Add.
 	scaleRun := func(dst []float32, acc []int32, m int) {
-		k := sx * at(sw, m)
 		if bias == nil {
-			for i, a := range acc {
-				dst[i] = float32(a) * k
-			}
+			qgemm.Scale(dst, acc, 0, sx*at(sw, m), 0, false)
 			return
 		}
-		b := bias[m]
-		for i, a := range acc {
-			dst[i] = float32(float32(a)*k) + b
-		}
+		qgemm.Scale(dst, acc, 0, sx*at(sw, m), bias[m], true)
 	}
 	// With inputs 7 and 8 (a fused per-tensor QuantizeLinear), the float values are
 	// quantized as QuantizeLinear does (blas.Quantize8 through quantize8's arguments).

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/internal/qgemm"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -135,9 +136,7 @@ func matmulIntegerScaledKernel(c *Call) ([]*Value, error) {
 	mm.product(c, 1, acc, a, b, za, zb)
 	s := sv.Data.([]float32)[0]
 	parallel.For(c.Threads(), len(y), 16384, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y[i] = float32(acc[i]) * s
-		}
+		qgemm.Scale(y[lo:hi], acc[lo:hi], 0, s, 0, false)
 	})
 	shape := mm.final
 	return []*Value{View(out, shape)}, nil

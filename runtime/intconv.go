@@ -1,7 +1,7 @@
 package runtime
 
 import (
-	"encoding/binary"
+	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/internal/qgemm"
@@ -134,6 +134,15 @@ func tapOffsets(win *window, kn, on int) []int32 {
 	return offs
 }
 
+// inSizeOf is one more than the largest input position offs reads.
+func inSizeOf(offs []int32) int {
+	var m int32 = -1
+	for _, o := range offs {
+		m = max(m, o)
+	}
+	return int(m) + 1
+}
+
 // fillConvPanels writes the im2col columns of one image (channels-last xh) into B's
 // panels: column o, row t*Cg + ch holds xh[offs[t*on+o]*Cg + ch], or pad. Rows are
 // filled one at a time (four at a time when Cg is a multiple of 4), so the writes of
@@ -142,7 +151,16 @@ func fillConvPanels(pb *qgemm.Packed, xh []byte, offs []int32, Cg, kn, on int, p
 	pb.Clear()
 	panels, ps := pb.Panels(), pb.PanelSize()
 	if Cg%4 == 0 {
+		// Four channels move as one aligned word (xh and the panels are at least
+		// 8-aligned and every offset is a multiple of 4; a word read and written in
+		// the same byte order keeps the bytes in order). Offsets are in range by
+		// construction (tapOffsets, the panel geometry): checked once here instead of
+		// per word.
+		if len(xh) < inSizeOf(offs)*Cg || len(panels) < ((on+31)/32)*ps {
+			panic("runtime: int8 conv buffers too small")
+		}
 		pad4 := uint32(pad) * 0x01010101
+		xp, pp := unsafe.Pointer(unsafe.SliceData(xh)), unsafe.Pointer(unsafe.SliceData(panels))
 		for t := 0; t < kn; t++ {
 			offRow := offs[t*on : (t+1)*on]
 			for c4 := 0; c4 < Cg; c4 += 4 {
@@ -150,9 +168,9 @@ func fillConvPanels(pb *qgemm.Packed, xh []byte, offs []int32, Cg, kn, on int, p
 				for o, off := range offRow {
 					w := pad4
 					if off >= 0 {
-						w = binary.LittleEndian.Uint32(xh[int(off)*Cg+c4:])
+						w = *(*uint32)(unsafe.Add(xp, int(off)*Cg+c4))
 					}
-					binary.LittleEndian.PutUint32(panels[(o>>5)*ps+base+(o&31)*4:], w)
+					*(*uint32)(unsafe.Add(pp, (o>>5)*ps+base+(o&31)*4)) = w
 				}
 			}
 		}

@@ -1011,11 +1011,8 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			if bs != nil {
 				b = bs[m]
 			}
-			k := mult[m]
 			tmp = tmp[:len(acc)]
-			for i, v := range acc {
-				tmp[i] = float32(v+b) * k
-			}
+			qgemm.Scale(tmp, acc, b, mult[m], 0, false)
 			at := (n*M+m)*on + o0
 			switch d := out.Data.(type) {
 			case []uint8:
