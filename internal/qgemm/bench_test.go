@@ -8,8 +8,9 @@ import (
 )
 
 // BenchmarkKernel times one micro-kernel call on L1-resident packed operands (K = 256)
-// in GOP (two per multiply-add) per CPU-second. On the 2-core AMD EPYC (Zen 4) dev
-// VM, loaded: avx512vnni-8x32 620, avx2-8x32 150, go 6.6.
+// in GOP (two per multiply-add) per CPU-second. On the 2-core AMD EPYC (Zen 4; avx2,
+// avx512f, avx512_vnni) dev VM, loaded (load average ~25): avx512vnni-8x32 250,
+// avx2-8x32 66-98, go 3.3 (internal/blas's float32 SGEMM kernels: about 110 GFLOP).
 func BenchmarkKernel(b *testing.B) {
 	for _, k := range kernels() {
 		b.Run(k.name, func(b *testing.B) {
@@ -33,8 +34,10 @@ func BenchmarkKernel(b *testing.B) {
 
 // BenchmarkGemm times whole products (packing A and the zero points included) of
 // the shapes of the int8 transformer (128 tokens, d_model 256) and the MNIST CNN's
-// second convolution (batch 32), on one thread. On the dev VM above, loaded,
-// avx512vnni-8x32: 128x256x768 310, 6272x288x64 330 GOP per CPU-second.
+// second convolution (batch 32) with A unpacked, on one thread. On the dev VM above,
+// loaded, GOP per CPU-second: 128x256x768 avx512vnni 236, avx2 96, go 3.9;
+// 128x1024x256 225 / 77 / 3.6; 6272x288x64 123 / 73 / 3.8 (64 columns: two panels
+// per packed strip of A, so packing A weighs more).
 func BenchmarkGemm(b *testing.B) {
 	for _, sz := range [][3]int{{128, 768, 256}, {128, 256, 1024}, {6272, 64, 288}} {
 		m, n, k := sz[0], sz[1], sz[2]
