@@ -61,19 +61,34 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 	if !ok || packed.xSigned != xSigned || len(packed.groups) != G {
 		packed = build(w)
 	}
-	offs := tapOffsets(win, kn, on)
 	pad := byte(zx[0])
 	threads := parallel.Threads(c.Threads())
+	// 2-D convolutions read a padded channels-last copy of the image: every tap of
+	// every output is then in range, at a fixed offset from the output's corner.
+	var offs []int32
+	var g2 *pad2D
+	xhSize := inSize * Cg
+	if len(win.in) == 2 {
+		g2 = newPad2D(win)
+		xhSize = g2.hp * g2.wp * Cg
+	} else {
+		offs = tapOffsets(win, kn, on)
+	}
 	// one (image, group) product; gemmThreads splits its panels.
 	work := func(n, g int, xh []byte, pb *qgemm.Packed, acc []int32, tmp []float32, gemmThreads int) {
-		// Channels last: xh[pos*Cg + ch].
-		for ch := 0; ch < Cg; ch++ {
-			src := xb[(n*C+g*Cg+ch)*inSize:][:inSize]
-			for pos, v := range src {
-				xh[pos*Cg+ch] = v
+		img := xb[(n*C+g*Cg)*inSize:][:Cg*inSize]
+		if g2 != nil {
+			g2.fill(xh, img, Cg, pad)
+			g2.panels(pb, xh, Cg)
+		} else {
+			// Channels last: xh[pos*Cg + ch].
+			for ch := 0; ch < Cg; ch++ {
+				for pos, v := range img[ch*inSize : (ch+1)*inSize] {
+					xh[pos*Cg+ch] = v
+				}
 			}
+			fillConvPanels(pb, xh, offs, Cg, kn, on, pad)
 		}
-		fillConvPanels(pb, xh, offs, Cg, kn, on, pad)
 		zwg := zw
 		if len(zw) > 1 {
 			zwg = zw[g*Mg : (g+1)*Mg]
@@ -84,7 +99,7 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 		}
 	}
 	buffers := func() ([]byte, *qgemm.Packed, []int32, []float32) {
-		return make([]byte, inSize*Cg), qgemm.NewPanels(rows, on, xSigned), make([]int32, Mg*on), make([]float32, on)
+		return make([]byte, xhSize), qgemm.NewPanels(rows, on, xSigned), make([]int32, Mg*on), make([]float32, on)
 	}
 	if N*G >= threads {
 		parallel.For(threads, N*G, 1, func(lo, hi int) {
@@ -98,6 +113,92 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 	xh, pb, acc, tmp := buffers()
 	for r := 0; r < N*G; r++ {
 		work(r/G, r%G, xh, pb, acc, tmp, threads)
+	}
+}
+
+// pad2D is the geometry of a 2-D convolution over a padded channels-last image of
+// hp x wp positions: output (oy, ox) with tap (ky, kx) reads position
+// (oy*sh + ky*dh)*wp + ox*sw + kx*dw.
+type pad2D struct {
+	h, w, pt, pl, hp, wp int
+	kh, kw, oh, ow       int
+	sh, sw, dh, dw       int
+}
+
+func newPad2D(win *window) *pad2D {
+	g := &pad2D{h: int(win.in[0]), w: int(win.in[1]), pt: int(win.padBegin[0]), pl: int(win.padBegin[1]),
+		kh: int(win.kernel[0]), kw: int(win.kernel[1]), oh: int(win.out[0]), ow: int(win.out[1]),
+		sh: int(win.strides[0]), sw: int(win.strides[1]), dh: int(win.dilations[0]), dw: int(win.dilations[1])}
+	// Large enough for the image at its top-left padding and for the last tap of
+	// the last output.
+	g.hp = max(g.pt+g.h, (g.oh-1)*g.sh+(g.kh-1)*g.dh+1)
+	g.wp = max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1)
+	return g
+}
+
+// fill writes the padded channels-last copy of img [Cg, h, w] into xh.
+func (g *pad2D) fill(xh, img []byte, Cg int, pad byte) {
+	xh = xh[:g.hp*g.wp*Cg]
+	for i := range xh {
+		xh[i] = pad
+	}
+	for ch := 0; ch < Cg; ch++ {
+		for y := 0; y < g.h; y++ {
+			src := img[(ch*g.h+y)*g.w : (ch*g.h+y+1)*g.w]
+			row := ((y+g.pt)*g.wp + g.pl) * Cg
+			if Cg == 1 {
+				copy(xh[row:], src)
+				continue
+			}
+			dst := xh[row+ch : row+ch+(g.w-1)*Cg+1]
+			for x, v := range src {
+				dst[x*Cg] = v
+			}
+		}
+	}
+}
+
+// panels writes the im2col columns of the padded image xh into B's panels: column
+// o = oy*ow + ox, row (ky*kw + kx)*Cg + ch.
+func (g *pad2D) panels(pb *qgemm.Packed, xh []byte, Cg int) {
+	pb.Clear()
+	panels, ps := pb.Panels(), pb.PanelSize()
+	on := g.oh * g.ow
+	if len(xh) < g.hp*g.wp*Cg || len(panels) < ((on+31)/32)*ps {
+		panic("runtime: int8 conv buffers too small")
+	}
+	xp, pp := unsafe.Pointer(unsafe.SliceData(xh)), unsafe.Pointer(unsafe.SliceData(panels))
+	for ky := 0; ky < g.kh; ky++ {
+		for kx := 0; kx < g.kw; kx++ {
+			t := ky*g.kw + kx
+			tOff := ky*g.dh*g.wp + kx*g.dw
+			if Cg%4 == 0 {
+				// Four channels as one aligned word (see fillConvPanels).
+				for c4 := 0; c4 < Cg; c4 += 4 {
+					base := ((t*Cg + c4) / 4) * 128
+					o := 0
+					for oy := 0; oy < g.oh; oy++ {
+						pos := oy*g.sh*g.wp + tOff
+						for ox := 0; ox < g.ow; ox, o, pos = ox+1, o+1, pos+g.sw {
+							w := *(*uint32)(unsafe.Add(xp, pos*Cg+c4))
+							*(*uint32)(unsafe.Add(pp, (o>>5)*ps+base+(o&31)*4)) = w
+						}
+					}
+				}
+				continue
+			}
+			for ch := 0; ch < Cg; ch++ {
+				q := t*Cg + ch
+				base := (q/4)*128 + q%4
+				o := 0
+				for oy := 0; oy < g.oh; oy++ {
+					pos := oy*g.sh*g.wp + tOff
+					for ox := 0; ox < g.ow; ox, o, pos = ox+1, o+1, pos+g.sw {
+						*(*byte)(unsafe.Add(pp, (o>>5)*ps+base+(o&31)*4)) = *(*byte)(unsafe.Add(xp, pos*Cg+ch))
+					}
+				}
+			}
+		}
 	}
 }
 

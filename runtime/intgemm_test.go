@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -301,5 +302,49 @@ func TestMatMulIntegerPackedWeights(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConvIntegerNonPlanar runs 1-D and 3-D ConvInteger (the general tap-offset
+// im2col, not the padded 2-D one) with every kernel against the float Conv of the
+// same small integers (exact in float32).
+func TestConvIntegerNonPlanar(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, tc := range []struct {
+		x, w []int64
+		pads []int64
+	}{
+		{[]int64{2, 8, 13}, []int64{8, 8, 3}, []int64{1, 2}},
+		{[]int64{1, 4, 5, 6, 7}, []int64{8, 4, 2, 3, 3}, []int64{0, 1, 1, 1, 0, 1}},
+	} {
+		const zx = 3
+		xb := bytesIn[uint8](r, int(shapeProduct(tc.x)), 0, 20)
+		wb := bytesIn[int8](r, int(shapeProduct(tc.w)), -5, 5)
+		xf, wf := make([]float32, len(xb)), make([]float32, len(wb))
+		for i, v := range xb {
+			xf[i] = float32(int(v) - zx)
+		}
+		for i, v := range wb {
+			wf[i] = float32(v)
+		}
+		attrs := map[string]*Attr{"pads": ints("pads", tc.pads...)}
+		want, err := runOp("", "Conv", 13, attrs, 1, mustValue(t, xf, tc.x...), mustValue(t, wf, tc.w...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forEachQGEMMKernel(t, func(kernel string) {
+			got, err := runOp("", "ConvInteger", 10, attrs, 1, mustValue(t, xb, tc.x...), mustValue(t, wb, tc.w...), Scalar[uint8](zx), Scalar[int8](0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got[0].Shape, want[0].Shape) {
+				t.Fatalf("%s %v: shape %v, want %v", kernel, tc.x, got[0].Shape, want[0].Shape)
+			}
+			for i, v := range got[0].Data.([]int32) {
+				if float32(v) != want[0].Float32s()[i] {
+					t.Fatalf("%s %v: y[%d] = %d, want %v", kernel, tc.x, i, v, want[0].Float32s()[i])
+				}
+			}
+		})
 	}
 }
