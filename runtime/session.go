@@ -139,9 +139,6 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 	if fuseIntegerScale(g) {
 		s.opsets[emulateDomain] = 1
 	}
-	if fuseQuantizedPool(g) {
-		s.opsets[emulateDomain] = 1
-	}
 	if err := s.compile(g, nil); err != nil {
 		return nil, err
 	}
