@@ -1326,16 +1326,8 @@ func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l
 			}
 			lo, hi := r*inner, min((r+1)*inner, len(y))
 			dst := y[lo:hi]
-			switch d := x.Data.(type) {
-			case []uint8:
-				for i, v := range d[lo:hi] {
-					dst[i] = (float32(v) - z) * s
-				}
-			case []int8:
-				for i, v := range d[lo:hi] {
-					dst[i] = (float32(v) - z) * s
-				}
-			}
+			b, signed := rawBytes(x)
+			qgemm.Dequantize(dst, b[lo:hi], signed, z, s)
 			if relu {
 				biasActivation(dst, 0, true)
 			}

@@ -48,3 +48,36 @@ func testScale(t *testing.T) {
 		}
 	}
 }
+
+// TestDequantize compares Dequantize (vector and scalar parts) with the scalar
+// float32 operations bit for bit, for uint8 and int8.
+func TestDequantize(t *testing.T) {
+	saved := scaleUseAVX2
+	defer func() { scaleUseAVX2 = saved }()
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, vec := range []bool{saved, false} {
+		scaleUseAVX2 = vec
+		for n := 0; n < 40; n++ {
+			src := make([]byte, n)
+			for i := range src {
+				src[i] = byte(r.Uint32())
+			}
+			for _, signed := range []bool{false, true} {
+				for _, zs := range [][2]float32{{0, 0.1}, {128, 0.0123}, {-7, -3}} {
+					dst := make([]float32, n)
+					Dequantize(dst, src, signed, zs[0], zs[1])
+					for i, v := range src {
+						x := float32(v)
+						if signed {
+							x = float32(int8(v))
+						}
+						want := (x - zs[0]) * zs[1]
+						if math.Float32bits(dst[i]) != math.Float32bits(want) {
+							t.Fatalf("n=%d signed=%v %v: dst[%d] = %v, want %v", n, signed, zs, i, dst[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
