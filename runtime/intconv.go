@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -168,6 +169,36 @@ func (g *pad2D) panels(pb *qgemm.Packed, xh []byte, Cg int) {
 		panic("runtime: int8 conv buffers too small")
 	}
 	xp, pp := unsafe.Pointer(unsafe.SliceData(xh)), unsafe.Pointer(unsafe.SliceData(panels))
+	if Cg == 1 {
+		// One channel: K is the taps; each group of four taps of an output is
+		// assembled into one word (little-endian: tap 4j+i in byte i) and stored once.
+		kn := g.kh * g.kw
+		tOff := make([]int, (kn+3)&^3)
+		for t := range tOff {
+			tOff[t] = -1
+			if t < kn {
+				tOff[t] = (t/g.kw)*g.dh*g.wp + (t%g.kw)*g.dw
+			}
+		}
+		tapByte := func(pos, t int) uint32 {
+			if tOff[t] < 0 {
+				return 0 // K padding stays 0
+			}
+			return uint32(*(*byte)(unsafe.Add(xp, pos+tOff[t])))
+		}
+		o := 0
+		for oy := 0; oy < g.oh; oy++ {
+			pos := oy * g.sh * g.wp
+			for ox := 0; ox < g.ow; ox, o, pos = ox+1, o+1, pos+g.sw {
+				dst := (o>>5)*ps + (o&31)*4
+				for t := 0; t < len(tOff); t += 4 {
+					w := tapByte(pos, t) | tapByte(pos, t+1)<<8 | tapByte(pos, t+2)<<16 | tapByte(pos, t+3)<<24
+					binary.LittleEndian.PutUint32(panels[dst+(t/4)*128:], w)
+				}
+			}
+		}
+		return
+	}
 	for ky := 0; ky < g.kh; ky++ {
 		for kx := 0; kx < g.kw; kx++ {
 			t := ky*g.kw + kx
