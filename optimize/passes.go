@@ -32,6 +32,13 @@ func foldConstants(g *state) (int, error) {
 		if n == nil || !graph.IsDefaultDomain(n) || nondeterministic[n.GetOpType()] || hasSubgraph(n) {
 			continue
 		}
+		if n.GetOpType() == "DequantizeLinear" {
+			// A QDQ model's dequantized weights stay 8-bit: folding them would make
+			// it a float model four times the size, and the runtimes (ONNX
+			// Runtime's and Refit's) fuse DequantizeLinear -> Conv/MatMul into
+			// integer kernels, as ONNX Runtime's constant folding also leaves them.
+			continue
+		}
 		if len(n.Output) == 0 {
 			continue
 		}

@@ -3,18 +3,24 @@ package runtime
 import (
 	"fmt"
 	"slices"
+	"unsafe"
 
+	"github.com/refit-ml/refit/internal/blas"
+	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/internal/qgemm"
 	"github.com/refit-ml/refit/tensor"
 )
 
-// QDQ models under SaturatingPairsArith. ONNX Runtime fuses DequantizeLinear ->
-// MatMul/Gemm (-> QuantizeLinear) and DequantizeLinear -> Conv -> QuantizeLinear
-// into its integer kernels (QLinearMatMul, MatMulIntegerToFloat, QGemm,
-// QLinearConv), so on CPUs without VNNI a QDQ model with uint8 activations and int8
-// weights saturates like the QOperator form. Refit runs QDQ models in float; with
-// SaturatingPairsArith, emulateQDQ replaces each such float product by an internal
-// node that computes the integer product (with saturating pairs) of the quantized
-// operands and scales it to float, as those fused kernels do.
+// QDQ models. ONNX Runtime fuses DequantizeLinear -> MatMul/Gemm (-> QuantizeLinear)
+// and DequantizeLinear -> Conv -> QuantizeLinear into its integer kernels
+// (QLinearMatMul, MatMulIntegerToFloat, QGemm, QLinearConv). emulateQDQ does the same
+// rewrite: each such float product becomes an internal node that computes the integer
+// product of the quantized operands and scales it to float, y = acc*sx*sw + bias.
+// Under exact arithmetic acc is the exact sum, so the node computes the float
+// product's exact real value rounded once (the float product rounds every partial
+// sum) on the int8 GEMM, without dequantizing the operands; under
+// SaturatingPairsArith (CPUs without VNNI, where ONNX Runtime's uint8 x int8 kernels
+// saturate) acc has the saturating pairs, as those fused kernels compute.
 
 const emulateDomain = "refit.emulate"
 
@@ -23,11 +29,11 @@ func init() {
 	Register(Op{Domain: emulateDomain, Type: "QDQConv", Since: 1, Kernel: qdqConvKernel})
 }
 
-// emulateQDQ rewrites the top-level nodes of g as described above and reports
-// whether it changed anything. A node qualifies when its activation comes from a
-// DequantizeLinear of a uint8 tensor with a scalar scale and its weight from a
-// DequantizeLinear of an int8 initializer with per-tensor or per-output-channel
-// parameters.
+// emulateQDQ rewrites the top-level nodes of g as described above, drops the
+// DequantizeLinear nodes no node reads any more, and reports whether it changed
+// anything. A node qualifies when its activation comes from a DequantizeLinear of a
+// uint8 tensor with a scalar scale and its weight from a DequantizeLinear of an int8
+// initializer with per-tensor or per-output-channel parameters.
 func emulateQDQ(g *Graph) bool {
 	producer := map[string]*Node{}
 	consumers := map[string][]*Node{}
@@ -100,6 +106,11 @@ func emulateQDQ(g *Graph) bool {
 		}
 		return in
 	}
+	outputs := map[string]bool{}
+	for _, o := range g.Outputs {
+		outputs[o.Name] = true
+	}
+	removed := map[*Node]bool{}
 	changed := false
 	for i, n := range g.Nodes {
 		if !isONNXDomain(n.Domain) || len(n.Inputs) < 2 || len(n.Outputs) != 1 {
@@ -130,19 +141,79 @@ func emulateQDQ(g *Graph) bool {
 			cs := consumers[n.Outputs[0]]
 			if len(cs) == 1 && cs[0].OpType == "QuantizeLinear" && int8Weight(dw, 0) {
 				repl = &Node{Name: n.Name, OpType: "QDQConv", Domain: emulateDomain, Inputs: operands(dx, dw), Attrs: n.Attrs}
+				bias := ""
 				if len(n.Inputs) > 2 {
-					repl.Inputs = append(repl.Inputs, n.Inputs[2])
+					bias = n.Inputs[2]
+				}
+				repl.Inputs = append(repl.Inputs, bias)
+				// A per-tensor QuantizeLinear is done in the same pass: the node
+				// writes its 8-bit output instead of the float one.
+				if q := cs[0]; perTensorQuantize(q, init) && !outputs[n.Outputs[0]] {
+					repl.Inputs = append(repl.Inputs, q.Inputs[1], q.Inputs[2])
+					repl.Outputs = slices.Clone(q.Outputs)
+					removed[q] = true
 				}
 			}
 		}
 		if repl == nil {
 			continue
 		}
-		repl.Outputs = slices.Clone(n.Outputs)
+		if repl.Outputs == nil {
+			repl.Outputs = slices.Clone(n.Outputs)
+		}
 		g.Nodes[i] = repl
 		changed = true
 	}
+	if len(removed) > 0 {
+		kept := g.Nodes[:0:0]
+		for _, n := range g.Nodes {
+			if !removed[n] {
+				kept = append(kept, n)
+			}
+		}
+		g.Nodes = kept
+	}
+	if changed {
+		dropUnreadDequantize(g)
+	}
 	return changed
+}
+
+// perTensorQuantize reports whether q is a QuantizeLinear with a scalar float scale
+// and a scalar 8-bit zero point, both initializers.
+func perTensorQuantize(q *Node, init func(string) *Value) bool {
+	if !isONNXDomain(q.Domain) || len(q.Inputs) != 3 || len(q.Outputs) != 1 {
+		return false
+	}
+	s, z := init(q.Inputs[1]), init(q.Inputs[2])
+	return s != nil && z != nil && s.Len() == 1 && s.DType == tensor.F32 && z.Len() == 1 && is8bit(z)
+}
+
+// dropUnreadDequantize removes the top-level DequantizeLinear nodes whose output no
+// node (nor a subgraph, nor the graph's outputs) reads.
+func dropUnreadDequantize(g *Graph) {
+	read := map[string]bool{}
+	for _, o := range g.Outputs {
+		read[o.Name] = true
+	}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			read[in] = true
+		}
+		for _, a := range n.Attrs {
+			if a.Kind == AttrGraph || a.Kind == AttrGraphs {
+				return // subgraphs may read outer values by name: keep everything
+			}
+		}
+	}
+	kept := g.Nodes[:0:0]
+	for _, n := range g.Nodes {
+		if n.OpType == "DequantizeLinear" && isONNXDomain(n.Domain) && len(n.Outputs) == 1 && !read[n.Outputs[0]] {
+			continue
+		}
+		kept = append(kept, n)
+	}
+	g.Nodes = kept
 }
 
 // qdqOperands reads the quantized operands of a QDQ node: x (uint8) with a scalar
@@ -177,10 +248,8 @@ func qdqMatMulKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be float [1] or [%d]", b, mm.n)
 		}
 	}
-	xi, _ := ints32(x)
-	wi, _ := ints32(w)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.run(c.Threads(), acc, xi, wi, zx, zw, saturates(c, x, w))
+	mm.product(c, 3, acc, x, w, zx, zw)
 	out, err := c.Alloc(tensor.F32, mm.final)
 	if err != nil {
 		return nil, err
@@ -203,10 +272,6 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, x, w, zx, zw, saturates(c, x, w))
-	if err != nil {
-		return nil, err
-	}
 	M := int(w.Shape[0])
 	var bias []float32
 	if b := c.Input(6); b != nil {
@@ -214,18 +279,82 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 			return nil, fmt.Errorf("bias %v must be float [%d]", b, M)
 		}
 	}
-	out, err := c.Alloc(tensor.F32, shape)
+	// y = float32(acc)*k rounded, then plus the bias: the two float32 operations of
+	// the unfused Mul and Add.
+	scaleRun := func(dst []float32, acc []int32, m int) {
+		if bias == nil {
+			qgemm.Scale(dst, acc, 0, sx*at(sw, m), 0, false)
+			return
+		}
+		qgemm.Scale(dst, acc, 0, sx*at(sw, m), bias[m], true)
+	}
+	// With inputs 7 and 8 (a fused per-tensor QuantizeLinear), the float values are
+	// quantized as QuantizeLinear does (blas.Quantize8 through quantize8's arguments).
+	var quant func(dst *Value, at int, y []float32)
+	outType := tensor.F32
+	if len(c.Node.Inputs) > 8 && c.Node.Inputs[7] != "" {
+		sy, zy, yType, err := outputQuantParams(c.Input(7), c.Input(8))
+		if err != nil {
+			return nil, err
+		}
+		lo, hi, _ := quantRange(yType)
+		outType = yType
+		quant = func(dst *Value, at int, y []float32) {
+			switch d := dst.Data.(type) {
+			case []uint8:
+				blas.Quantize8(d[at:at+len(y)], y, sy[0], lo, hi, zy[0], false)
+			case []int8:
+				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(&d[at])), len(y)), y, sy[0], lo, hi, zy[0], true)
+			}
+		}
+	}
+	var out *Value
+	start := func(shape []int64) (convEmit, error) {
+		var err error
+		if out, err = c.allocRaw(outType, shape); err != nil {
+			return nil, err
+		}
+		on := spatialSize(shape)
+		if quant != nil {
+			return func(n, m, o0 int, acc []int32, tmp []float32) {
+				tmp = tmp[:len(acc)]
+				scaleRun(tmp, acc, m)
+				quant(out, (n*M+m)*on+o0, tmp)
+			}, nil
+		}
+		y := out.Data.([]float32)
+		return func(n, m, o0 int, acc []int32, _ []float32) {
+			scaleRun(y[(n*M+m)*on+o0:][:len(acc)], acc, m)
+		}, nil
+	}
+	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)
 	if err != nil {
 		return nil, err
 	}
-	y := out.Data.([]float32)
-	on := len(acc) / max(1, int(shape[0])*M)
-	for i, a := range acc {
-		m := i / max(1, on) % M
-		y[i] = float32(a) * (sx * at(sw, m))
-		if bias != nil {
-			y[i] += bias[m]
-		}
+	if acc == nil { // written through start's emit
+		return []*Value{out}, nil
 	}
+	if out, err = c.allocRaw(outType, shape); err != nil {
+		return nil, err
+	}
+	on := len(acc) / max(1, int(shape[0])*M)
+	if on == 0 {
+		return []*Value{out}, nil
+	}
+	parallel.For(c.Threads(), len(acc)/on, max(1, 16384/on), func(lo, hi int) {
+		var tmp []float32
+		if quant != nil {
+			tmp = getScratch(on)
+			defer putScratch(tmp)
+		}
+		for r := lo; r < hi; r++ {
+			if quant != nil {
+				scaleRun(tmp, acc[r*on:(r+1)*on], r%M)
+				quant(out, r*on, tmp)
+				continue
+			}
+			scaleRun(out.Data.([]float32)[r*on:(r+1)*on], acc[r*on:(r+1)*on], r%M)
+		}
+	})
 	return []*Value{out}, nil
 }

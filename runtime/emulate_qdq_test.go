@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/refit-ml/refit/tensor"
@@ -46,9 +47,10 @@ func runGraph(t *testing.T, g *Graph, arith IntArith, x *Value) (*Session, []flo
 	return s, out["y"].Float32s()
 }
 
-// TestEmulateQDQ: under SaturatingPairsArith a QDQ MatMul and Conv compute the
-// saturating integer product (as ONNX Runtime's fused kernels do on CPUs without
-// VNNI); under exact arithmetic the graph is left alone.
+// TestEmulateQDQ: a QDQ MatMul and Conv become fused integer products, exact under
+// ExactArith and with saturating pairs under SaturatingPairsArith (as ONNX Runtime's
+// fused kernels compute on CPUs without VNNI), and their operands' DequantizeLinear
+// nodes no longer run.
 func TestEmulateQDQ(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	const M, K, N = 3, 8, 4
@@ -92,9 +94,12 @@ func TestEmulateQDQ(t *testing.T) {
 				emulated := false
 				for _, n := range s.Graph().Nodes {
 					emulated = emulated || n.Domain == emulateDomain
+					if n.Name == "dqx" || n.Name == "dqw" {
+						t.Errorf("%v: the fused product's DequantizeLinear %q still runs", arith, n.Name)
+					}
 				}
-				if emulated != (arith == SaturatingPairsArith) {
-					t.Fatalf("%v: QDQ node emulated = %v", arith, emulated)
+				if !emulated {
+					t.Fatalf("%v: the QDQ %s was not fused", arith, tc.name)
 				}
 				acc := tc.ref(xq, arith == SaturatingPairsArith)
 				for i, a := range acc {
@@ -115,5 +120,51 @@ func TestEmulateQDQ(t *testing.T) {
 				t.Fatal("saturation changes no output by more than a step; the case tests nothing")
 			}
 		})
+	}
+}
+
+// TestQDQConvQuantizeFused: the QuantizeLinear after a fused QDQ Conv runs in the
+// Conv's pass and gives the bytes of the separate QuantizeLinear (kept when the
+// Conv's float output is also a graph output), under both arithmetics.
+func TestQDQConvQuantizeFused(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	g := convGeom{n: 2, c: 8, h: 9, w: 9, m: 16, kh: 3, kw: 3, group: 1, padT: 1, padL: 1, padB: 1, padR: 1, strideH: 1, strideW: 1, d: 1}
+	w := mustValue(t, bytesIn[int8](r, g.m*g.c*g.kh*g.kw, -128, 127), int64(g.m), int64(g.c), int64(g.kh), int64(g.kw))
+	sw := make([]float32, g.m)
+	for i := range sw {
+		sw[i] = 0.001 + 0.0005*float32(i)
+	}
+	xs := make([]float32, g.n*g.c*g.h*g.w)
+	for i := range xs {
+		xs[i] = r.Float32()*4 - 0.5
+	}
+	x := mustValue(t, xs, int64(g.n), int64(g.c), int64(g.h), int64(g.w))
+	for _, arith := range []IntArith{ExactArith, SaturatingPairsArith} {
+		run := func(exposeFloat bool) (*Session, []uint8) {
+			gr := qdqGraph("Conv", w, mustValue(t, sw, int64(g.m)), 0, g.attrs())
+			gr.Outputs = []ValueInfo{{Name: "yq"}}
+			if exposeFloat {
+				gr.Outputs = append(gr.Outputs, ValueInfo{Name: "yf"})
+			}
+			s, err := NewSession(gr, map[string]int64{"": 13}, &Options{IntArith: arith})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := s.Run(t.Context(), map[string]*Value{"x": x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, out["yq"].Data.([]uint8)
+		}
+		_, want := run(true)
+		s, got := run(false)
+		for _, n := range s.Graph().Nodes {
+			if n.OpType == "QuantizeLinear" && n.Name == "qy" {
+				t.Fatalf("%v: the Conv's QuantizeLinear was not fused", arith)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%v: fused QuantizeLinear gives different bytes", arith)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/internal/qgemm"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -295,7 +296,7 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			dequantize8(c.Threads(), out.Data.([]float32), x, scale.Data.([]float32), zs, l)
+			dequantize8(c.Threads(), out.Data.([]float32), x, scale.Data.([]float32), zs, l, c.Node.relu)
 			return []*Value{out}, nil
 		}
 	}
@@ -332,6 +333,9 @@ func dequantizeLinearKernel(c *Call) ([]*Value, error) {
 			y[i] = float32(int64(xs[i])-z) * ss[p]
 		}
 	})
+	if c.Node.relu { // a Relu fused into this node (fuseActivations)
+		reluInPlace(c.Threads(), y)
+	}
 	if scale.DType == tensor.F16 || scale.DType == tensor.BF16 {
 		r, err := fromFloat32(c, out, scale.DType)
 		if err != nil {
@@ -348,9 +352,19 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs a float32 x")
 	}
 	xs := x.Data.([]float32)
+	// The range always includes 0. NaNs are skipped; min and max are associative, so
+	// the pieces' results combine to the same range for every thread count.
+	const grain = 16384
+	pieces := make([][2]float32, (len(xs)+grain-1)/grain)
+	parallel.For(c.Threads(), len(pieces), 1, func(a, b int) {
+		for p := a; p < b; p++ {
+			lo, hi := floatRange(xs[p*grain : min(len(xs), (p+1)*grain)])
+			pieces[p] = [2]float32{lo, hi}
+		}
+	})
 	var lo, hi float32
-	for _, v := range xs {
-		lo, hi = min(lo, v), max(hi, v)
+	for _, p := range pieces {
+		lo, hi = min(lo, p[0]), max(hi, p[1])
 	}
 	scale := float32(1)
 	if hi != lo {
@@ -362,12 +376,7 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y := out.Data.([]uint8)
-	parallel.For(c.Threads(), len(xs), 16384, func(a, b int) {
-		for i := a; i < b; i++ {
-			y[i] = uint8(saturate(xs[i]/scale, zp, 0, 255))
-		}
-	})
+	quantize8(c.Threads(), out, xs, scale, zp, 0, 255)
 	s, err := c.Alloc(tensor.F32, nil)
 	if err != nil {
 		return nil, err
@@ -381,16 +390,57 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	return []*Value{out, s, z}, nil
 }
 
+// floatRange returns min(0, xs...) and max(0, xs...), NaNs skipped. Plain
+// comparisons in four independent lanes: the min and max builtins' NaN and
+// signed-zero handling costs several times more per element.
+func floatRange(xs []float32) (lo, hi float32) {
+	var l0, l1, l2, l3, h0, h1, h2, h3 float32
+	i := 0
+	for ; i+4 <= len(xs); i += 4 {
+		v := xs[i : i+4 : i+4]
+		if v[0] < l0 {
+			l0 = v[0]
+		}
+		if v[0] > h0 {
+			h0 = v[0]
+		}
+		if v[1] < l1 {
+			l1 = v[1]
+		}
+		if v[1] > h1 {
+			h1 = v[1]
+		}
+		if v[2] < l2 {
+			l2 = v[2]
+		}
+		if v[2] > h2 {
+			h2 = v[2]
+		}
+		if v[3] < l3 {
+			l3 = v[3]
+		}
+		if v[3] > h3 {
+			h3 = v[3]
+		}
+	}
+	for ; i < len(xs); i++ {
+		if xs[i] < l0 {
+			l0 = xs[i]
+		}
+		if xs[i] > h0 {
+			h0 = xs[i]
+		}
+	}
+	return min(l0, l1, l2, l3), max(h0, h1, h2, h3)
+}
+
 // intMatmul describes a batched integer product of A [..., M, K] and B [..., K, N]
 // with numpy broadcasting of the batch dimensions.
 type intMatmul struct {
 	m, n, k    int
 	aOff, bOff []int // per output batch: matrix index into A and B
-	// packedB is B - zb as float32, packed per run of exactChunk rows, when B is a
-	// constant 2-D initializer (intWeights); nil otherwise.
-	packedB []*blas.PackedB
-	batch   []int64
-	final   []int64 // output shape with rank-1 operand dims dropped
+	batch      []int64
+	final      []int64 // output shape with rank-1 operand dims dropped
 }
 
 func newIntMatmul(a, b []int64) (*intMatmul, error) {
@@ -457,19 +507,10 @@ func batchStrides(shape []int64, rank int) []int {
 	return st
 }
 
-// run computes acc[b] = (A[b] - za) x (B[b] - zb) in int32; za is per row of A
-// (length 1 or M), zb per column of B (length 1 or N). With sat, the products of the
-// raw values are summed in saturating pairs (SaturatingPairsArith).
-func (mm *intMatmul) run(threads int, acc, a, b, za, zb []int32, sat bool) {
-	M, N, K := mm.m, mm.n, mm.k
-	if !sat && M*N*K >= 4096 {
-		mm.runExact(threads, acc, a, b, za, zb)
-		return
-	}
-	mm.runInt32(threads, acc, a, b, za, zb, sat)
-}
-
-// runInt32 is run in int32 arithmetic, one row of A at a time.
+// runInt32 computes acc[b] = (A[b] - za) x (B[b] - zb) in int32 arithmetic from int32
+// operands, one row of A at a time; za is per row of A (length 1 or M), zb per
+// column of B (length 1 or N). With sat, the products of the raw values are summed in
+// saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) {
 	M, N, K := mm.m, mm.n, mm.k
 	parallel.For(threads, len(mm.aOff)*M, max(1, 4096/max(1, N*K)), func(lo, hi int) {
@@ -505,89 +546,66 @@ func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) 
 	})
 }
 
-// runExact is run without saturation through the float SGEMM, exactly
-// (intGemmExact): the operands minus their zero points become float32.
-func (mm *intMatmul) runExact(threads int, acc, a, b, za, zb []int32) {
+// runBytes computes acc[b] = (A[b] - za) x (B[b] - zb) exactly from the 8-bit
+// operands (internal/qgemm). packed is B already packed (a constant 2-D B), or nil.
+// With a 2-D B, A's batches are one product of batch*M rows.
+func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []int32, packed *qgemm.Packed) {
 	M, N, K := mm.m, mm.n, mm.k
-	af, bf, tmp := getScratch(M*K), getScratch(K*N), getScratch(M*N)
-	defer putScratch(af)
-	defer putScratch(bf)
-	defer putScratch(tmp)
-	lastB := -1
-	if mm.packedB != nil {
-		lastB = 0 // never converted: the packed runs hold B
+	ab, aSigned := rawBytes(a)
+	bb, bSigned := rawBytes(b)
+	nb := len(mm.aOff)
+	folded := true
+	for i := range nb {
+		folded = folded && mm.bOff[i] == 0 && mm.aOff[i] == i
 	}
-	for bi := range mm.aOff {
-		A := a[mm.aOff[bi]*M*K:][:M*K]
-		for i := 0; i < M; i++ {
-			z := at(za, i)
-			row, dst := A[i*K:(i+1)*K], af[i*K:(i+1)*K]
-			for p, v := range row {
-				dst[p] = float32(v - z)
-			}
+	if folded {
+		if packed == nil {
+			packed = qgemm.Pack(K, N, bb[:K*N], N, 1, bSigned)
 		}
-		if mm.bOff[bi] != lastB {
-			lastB = mm.bOff[bi]
-			B := b[lastB*K*N:][:K*N]
-			for p := 0; p < K; p++ {
-				row, dst := B[p*N:(p+1)*N], bf[p*N:(p+1)*N]
-				if len(zb) == 1 {
-					z := zb[0]
-					for j, v := range row {
-						dst[j] = float32(v - z)
-					}
-					continue
-				}
-				for j, v := range row {
-					dst[j] = float32(v - zb[j])
-				}
-			}
+		if len(za) > 1 && nb > 1 {
+			za = slices.Repeat(za, nb)
 		}
-		dst := acc[bi*M*N : (bi+1)*M*N]
-		if mm.packedB == nil {
-			intGemmExact(threads, M, N, K, af, K, bf, N, dst, tmp)
-			continue
-		}
-		clear(dst)
-		for ci, p := range mm.packedB {
-			blas.SgemmPackedB(threads, false, M, 1, af[ci*exactChunk:], K, p, 0, tmp, N)
-			addRounded(threads, dst, tmp[:M*N])
-		}
-	}
-}
-
-// intWeights is a constant int8 B operand prepared once per session: B - zb packed
-// per run of exactChunk rows for SgemmPackedB, and the zero points it was made with.
-type intWeights struct {
-	zb     []int32
-	packed []*blas.PackedB
-}
-
-// preparePackedB sets mm.packedB from the node's constant B (input index bi) when
-// the call can use it: 2-D B, exact arithmetic, and the same zero points as when
-// it was packed.
-func (mm *intMatmul) preparePackedB(c *Call, bi int, b []int32, zb []int32, sat bool) {
-	if sat || len(mm.aOff) == 0 || mm.m*mm.n*mm.k < 4096 || len(c.Input(bi).Shape) != 2 {
+		qgemm.Gemm(threads, nb*M, ab, K, aSigned, za, packed, zb, acc, N)
 		return
 	}
-	K, N := mm.k, mm.n
-	w, ok := prepare(c, bi, func(*Value) *intWeights {
-		bf := make([]float32, K*N)
-		for p := 0; p < K; p++ {
-			for j := 0; j < N; j++ {
-				bf[p*N+j] = float32(b[p*N+j] - at(zb, j))
-			}
+	lastB := -1
+	p := packed
+	for i := range nb {
+		if packed == nil && mm.bOff[i] != lastB {
+			lastB = mm.bOff[i]
+			p = qgemm.Pack(K, N, bb[lastB*K*N:][:K*N], N, 1, bSigned)
 		}
-		w := &intWeights{zb: slices.Clone(zb)}
-		for p0 := 0; p0 < K; p0 += exactChunk {
-			kc := min(exactChunk, K-p0)
-			w.packed = append(w.packed, blas.PackB(false, kc, N, bf[p0*N:], N))
-		}
-		return w
-	})
-	if ok && slices.Equal(w.zb, zb) {
-		mm.packedB = w.packed
+		qgemm.Gemm(threads, M, ab[mm.aOff[i]*M*K:], K, aSigned, za, p, zb, acc[i*M*N:], N)
 	}
+}
+
+// packedWeights returns the node's constant 2-D B (input index bi) packed once per
+// session, or nil when B is not such a constant.
+func packedWeights(c *Call, bi int, mm *intMatmul) *qgemm.Packed {
+	b := c.Input(bi)
+	if len(b.Shape) != 2 {
+		return nil
+	}
+	K, N := mm.k, mm.n
+	p, ok := prepare(c, bi, func(v *Value) *qgemm.Packed {
+		bb, signed := rawBytes(v)
+		return qgemm.Pack(K, N, bb[:K*N], N, 1, signed)
+	})
+	if !ok || p.K() != K || p.N() != N {
+		return nil
+	}
+	return p
+}
+
+// rawBytes returns the bytes of an int8 or uint8 value and whether they are int8.
+func rawBytes(v *Value) ([]byte, bool) {
+	switch d := v.Data.(type) {
+	case []uint8:
+		return d, false
+	case []int8:
+		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(d))), len(d)), true
+	}
+	panic(fmt.Sprintf("runtime: rawBytes of %v", v.DType))
 }
 
 // saturates reports whether a product of a and b saturates in pairs under the
@@ -630,15 +648,24 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	ai, _ := ints32(a)
-	bi, _ := ints32(b)
 	out, err := c.Alloc(tensor.I32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
 	if err != nil {
 		return nil, err
 	}
-	mm.preparePackedB(c, 1, bi, zb, saturates(c, a, b))
-	mm.run(c.Threads(), out.Data.([]int32), ai, bi, za, zb, saturates(c, a, b))
+	mm.product(c, 1, out.Data.([]int32), a, b, za, zb)
 	return []*Value{View(out, mm.final)}, nil
+}
+
+// product computes the node's integer product of a and b (input index bi) into acc:
+// exactly through internal/qgemm, or with saturating pairs (SaturatingPairsArith).
+func (mm *intMatmul) product(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32) {
+	if saturates(c, a, b) {
+		ai, _ := ints32(a)
+		bs, _ := ints32(b)
+		mm.runInt32(c.Threads(), acc, ai, bs, za, zb, true)
+		return
+	}
+	mm.runBytes(c.Threads(), acc, a, b, za, zb, packedWeights(c, bi, mm))
 }
 
 // requantParams reads a (scale, zero point) input pair of a QLinear op.
@@ -706,11 +733,8 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 		return nil, err
 	}
 	lo, hi, _ := quantRange(yType)
-	ai, _ := ints32(a)
-	bi, _ := ints32(b)
 	acc := make([]int32, len(mm.aOff)*mm.m*mm.n)
-	mm.preparePackedB(c, 3, bi, zb, saturates(c, a, b))
-	mm.run(c.Threads(), acc, ai, bi, za, zb, saturates(c, a, b))
+	mm.product(c, 3, acc, a, b, za, zb)
 	q := make([]int32, len(acc))
 	for r := 0; r < len(acc); r++ {
 		i, j := r/mm.n%mm.m, r%mm.n
@@ -729,7 +753,11 @@ func qlinearMatmulKernel(c *Call) ([]*Value, error) {
 // With sat, the products of raw values are summed in saturating pairs along K ordered
 // (kernel position, input channel), padding reading zx, as ONNX Runtime's NHWC
 // QLinearConv does; depthwise convolutions (one channel per group) stay exact there.
-func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, error) {
+//
+// When start is not nil and the exact integer GEMM applies, intConv calls start with
+// the output shape and hands every sum to the emit it returns; it then returns nil
+// sums.
+func intConv(c *Call, wi int, x, w *Value, zx, zw []int32, sat bool, start func(shape []int64) (convEmit, error)) ([]int32, []int64, error) {
 	if len(x.Shape) < 3 || len(w.Shape) != len(x.Shape) {
 		return nil, nil, fmt.Errorf("x %v and w %v must both be [N, C, spatial...]", tensor.Shape(x.Shape), tensor.Shape(w.Shape))
 	}
@@ -760,6 +788,16 @@ func intConv(c *Call, x, w *Value, zx, zw []int32, sat bool) ([]int32, []int64, 
 	kn, on, inSize := win.size(kernel), win.size(win.out), win.size(win.in)
 	rows := Cg * kn
 	outShape := append([]int64{int64(N), int64(M)}, win.out...)
+	if !sat && Mg >= 4 && on > 0 && rows > 0 && start != nil {
+		// The exact integer GEMM; convolutions with fewer than 4 output channels per
+		// group (depthwise) would fill little of its tiles and take the paths below.
+		emit, err := start(outShape)
+		if err != nil {
+			return nil, nil, err
+		}
+		intConvGEMM(c, wi, x, w, zx, zw, win, N, C, M, G, emit)
+		return nil, outShape, nil
+	}
 	if !sat || Cg == 1 && Mg == 1 {
 		if rows <= exactChunk && Mg*on*rows >= 4096 && on > 0 && Mg > 0 {
 			// Each output is one dot product of at most exactChunk terms: the float
@@ -901,12 +939,25 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 	}
 	// ONNX Runtime's ConvInteger multiplies weights (as the uint8 side) by the
 	// input, so uint8 x with int8 w has no saturating path there: exact.
-	y, shape, err := intConv(c, x, w, zx, zw, false)
+	var out *Value
+	start := func(shape []int64) (convEmit, error) {
+		var err error
+		if out, err = c.Alloc(tensor.I32, shape); err != nil {
+			return nil, err
+		}
+		d, on := out.Data.([]int32), spatialSize(shape)
+		return func(n, m, o0 int, acc []int32, _ []float32) {
+			copy(d[(n*M+m)*on+o0:], acc)
+		}, nil
+	}
+	y, shape, err := intConv(c, 1, x, w, zx, zw, false, start)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.Alloc(tensor.I32, shape)
-	if err != nil {
+	if y == nil { // written through start's emit
+		return []*Value{out}, nil
+	}
+	if out, err = c.Alloc(tensor.I32, shape); err != nil {
 		return nil, err
 	}
 	copy(out.Data.([]int32), y)
@@ -934,15 +985,51 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	acc, shape, err := intConv(c, x, w, zx, zw, saturates(c, x, w))
+	var bs []int32
+	if bias := c.Input(8); bias != nil {
+		var ok bool
+		if bs, ok = bias.Data.([]int32); !ok || len(bs) != M {
+			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
+		}
+	}
+	lo, hi, _ := quantRange(yType)
+	mult := make([]float32, M)
+	for m := range mult {
+		mult[m] = sx[0] * at(sw, m) / sy[0]
+	}
+	var out *Value
+	// float32(acc + bias)*mult is rounded and clamped by blas.Quantize8 with a scale
+	// of 1 (an exact division): the same values as saturate gives.
+	start := func(shape []int64) (convEmit, error) {
+		var err error
+		if out, err = c.allocRaw(yType, shape); err != nil {
+			return nil, err
+		}
+		on := spatialSize(shape)
+		return func(n, m, o0 int, acc []int32, tmp []float32) {
+			var b int32
+			if bs != nil {
+				b = bs[m]
+			}
+			tmp = tmp[:len(acc)]
+			qgemm.Scale(tmp, acc, b, mult[m], 0, false)
+			at := (n*M+m)*on + o0
+			switch d := out.Data.(type) {
+			case []uint8:
+				blas.Quantize8(d[at:at+len(acc)], tmp, 1, lo, hi, zy[0], false)
+			case []int8:
+				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(&d[at])), len(acc)), tmp, 1, lo, hi, zy[0], true)
+			}
+		}, nil
+	}
+	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)
 	if err != nil {
 		return nil, err
 	}
-	if bias := c.Input(8); bias != nil {
-		bs, ok := bias.Data.([]int32)
-		if !ok || len(bs) != M {
-			return nil, fmt.Errorf("bias %v must be int32 [%d]", bias, M)
-		}
+	if acc == nil { // written through start's emit
+		return []*Value{out}, nil
+	}
+	if bs != nil {
 		on := len(acc) / max(1, int(shape[0])*M)
 		for r := 0; r*on < len(acc) && on > 0; r++ {
 			b := bs[r%M]
@@ -951,14 +1038,8 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			}
 		}
 	}
-	lo, hi, _ := quantRange(yType)
 	on := len(acc) / max(1, int(shape[0])*M)
-	mult := make([]float32, M)
-	for m := range mult {
-		mult[m] = sx[0] * at(sw, m) / sy[0]
-	}
-	out, err := c.allocRaw(yType, shape)
-	if err != nil {
+	if out, err = c.allocRaw(yType, shape); err != nil {
 		return nil, err
 	}
 	if on == 0 {
@@ -984,6 +1065,15 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 		}
 	})
 	return []*Value{out}, nil
+}
+
+// spatialSize is the product of a convolution output shape's spatial dimensions.
+func spatialSize(shape []int64) int {
+	n := 1
+	for _, d := range shape[2:] {
+		n *= int(d)
+	}
+	return n
 }
 
 // matmulNBitsKernel is ONNX Runtime's MatMulNBits: Y = A x dequant(B)^T + bias, where
@@ -1214,7 +1304,9 @@ func quantize8(threads int, out *Value, xs []float32, s float32, z, lo, hi int32
 
 // dequantize8 is DequantizeLinear of a uint8 or int8 x per tensor or per axis (l):
 // y = (x - z) * s with the parameters of each element's channel.
-func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l quantLayout) {
+//
+// With relu, negative results become 0 (a Relu fused into the node).
+func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l quantLayout, relu bool) {
 	if len(y) == 0 {
 		return
 	}
@@ -1234,15 +1326,10 @@ func dequantize8(threads int, y []float32, x *Value, ss []float32, zs []int32, l
 			}
 			lo, hi := r*inner, min((r+1)*inner, len(y))
 			dst := y[lo:hi]
-			switch d := x.Data.(type) {
-			case []uint8:
-				for i, v := range d[lo:hi] {
-					dst[i] = (float32(v) - z) * s
-				}
-			case []int8:
-				for i, v := range d[lo:hi] {
-					dst[i] = (float32(v) - z) * s
-				}
+			b, signed := rawBytes(x)
+			qgemm.Dequantize(dst, b[lo:hi], signed, z, s)
+			if relu {
+				biasActivation(dst, 0, true)
 			}
 		}
 	})

@@ -133,7 +133,10 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 			s.opsets[""] = v
 		}
 	}
-	if s.intArith == SaturatingPairsArith && emulateQDQ(g) {
+	if emulateQDQ(g) {
+		s.opsets[emulateDomain] = 1
+	}
+	if fuseIntegerScale(g) {
 		s.opsets[emulateDomain] = 1
 	}
 	if err := s.compile(g, nil); err != nil {

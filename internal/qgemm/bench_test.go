@@ -1,0 +1,67 @@
+package qgemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// BenchmarkKernel times one micro-kernel call on L1-resident packed operands (K = 256)
+// in GOP (two per multiply-add) per CPU-second. On the 2-core AMD EPYC (Zen 4; avx2,
+// avx512f, avx512_vnni) dev VM, loaded (load average ~25): avx512vnni-8x32 250,
+// avx2-8x32 66-98, go 3.3 (internal/blas's float32 SGEMM kernels: about 110 GFLOP).
+func BenchmarkKernel(b *testing.B) {
+	for _, k := range kernels() {
+		b.Run(k.name, func(b *testing.B) {
+			kg := 64
+			a, bb := make([]byte, kg*mr*4), make([]byte, kg*nr*4)
+			for i := range a {
+				a[i] = byte(i * 7)
+			}
+			for i := range bb {
+				bb[i] = byte(i * 5)
+			}
+			c := make([]int32, mr*nr)
+			cpu0 := cpuTime()
+			for b.Loop() {
+				k.us(kg, &a[0], &bb[0], &c[0], nr)
+			}
+			reportOps(b, 2*float64(mr*nr*kg*4)*float64(b.N), cpu0)
+		})
+	}
+}
+
+// BenchmarkGemm times whole products (packing A and the zero points included) of
+// the shapes of the int8 transformer (128 tokens, d_model 256) and the MNIST CNN's
+// second convolution (batch 32) with A unpacked, on one thread. On the dev VM above,
+// loaded, GOP per CPU-second: 128x256x768 avx512vnni 236, avx2 96, go 3.9;
+// 128x1024x256 225 / 77 / 3.6; 6272x288x64 123 / 73 / 3.8 (64 columns: two panels
+// per packed strip of A, so packing A weighs more).
+func BenchmarkGemm(b *testing.B) {
+	for _, sz := range [][3]int{{128, 768, 256}, {128, 256, 1024}, {6272, 64, 288}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, kern := range kernels() {
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, k, n, kern.name), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				a, bb := randBytes(r, m*k), randBytes(r, k*n)
+				p := Pack(k, n, bb, n, 1, true)
+				c := make([]int32, m*n)
+				withKernel(b, kern, func() {
+					cpu0 := cpuTime()
+					for b.Loop() {
+						Gemm(1, m, a, k, false, []int32{128}, p, []int32{0}, c, n)
+					}
+					reportOps(b, 2*float64(m*n*k)*float64(b.N), cpu0)
+				})
+			})
+		}
+	}
+}
+
+func reportOps(b *testing.B, ops float64, cpu0 time.Duration) {
+	b.ReportMetric(ops/b.Elapsed().Seconds()/1e9, "GOP/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(ops/cpu.Seconds()/1e9, "GOP/cpu-s")
+	}
+}

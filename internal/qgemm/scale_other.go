@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package qgemm
+
+func scaleVec(dst []float32, src []int32, off int32, k, b float32, bias bool) int { return 0 }
+
+var scaleUseAVX2 = false
+
+func dequantizeVec(dst []float32, src []byte, signed bool, z, s float32) int { return 0 }
