@@ -71,10 +71,10 @@ func createPendingRemote(ctx context.Context, target string, overwrite bool) (*P
 	if key == "" || key[len(key)-1] == '/' {
 		return nil, fmt.Errorf("refit: output %s names a folder; name an output file: %w", target, fs.ErrInvalid)
 	}
-	if err := remoteOutputStart(ctx, st, key, overwrite); err != nil {
+	if _, err := st.Create(ctx, key); err != nil { // refuses stores that cannot be written
 		return nil, err
 	}
-	if _, err := st.Create(ctx, key); err != nil { // refuses stores that cannot be written
+	if err := remoteOutputStart(ctx, st, key, overwrite); err != nil {
 		return nil, err
 	}
 	name, err := localSpool(path.Base(key))
@@ -163,10 +163,10 @@ func createPendingOutputRemote(ctx context.Context, target string, folder, overw
 			prefix = ""
 		}
 	}
-	if err := remoteOutputStart(ctx, st, key, overwrite || folder); err != nil {
+	if _, err := st.Create(ctx, prefix+"probe"); err != nil { // refuses stores that cannot be written
 		return nil, err
 	}
-	if _, err := st.Create(ctx, prefix+"probe"); err != nil { // refuses stores that cannot be written
+	if err := remoteOutputStart(ctx, st, key, overwrite || folder); err != nil {
 		return nil, err
 	}
 	tmp, err := localSpool(path.Base("/" + prefix))

@@ -1,4 +1,4 @@
-package s3_test
+package remote_test
 
 import (
 	"bytes"
