@@ -2,6 +2,8 @@ package testtool
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"net"
 	"net/url"
@@ -53,11 +55,15 @@ func SeaweedFSPath() (string, error) {
 	return bin, err
 }
 
-// SkipWithoutSeaweedFS is for a package whose TestMain started no server because weed
-// is absent (err from StartS3Server): it skips the test, or fails it with REFIT_REQUIRE_TOOLS=1.
+// SkipWithoutSeaweedFS is for a package whose TestMain started no server (err from
+// StartS3Server): it skips the test when weed is not built (failing it with
+// REFIT_REQUIRE_TOOLS=1), and fails it when weed is there but would not start.
 func SkipWithoutSeaweedFS(t testing.TB, err error) {
 	t.Helper()
-	missing(t, "SeaweedFS S3 server", err)
+	if errors.Is(err, fs.ErrNotExist) {
+		missing(t, "SeaweedFS (built by scripts/setup)", err)
+	}
+	t.Fatalf("starting SeaweedFS: %v", err)
 }
 
 // S3Server is a SeaweedFS server (master, volume, filer and S3 gateway in one process)
@@ -155,6 +161,9 @@ func StartS3Server(dir string) (*S3Server, error) {
 }
 
 func startS3(bin, dir string) (*S3Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	s := &S3Server{AccessKey: "refittestkey", SecretKey: "refittestsecret0123456789", Dir: dir, waited: make(chan struct{})}
 	config := fmt.Sprintf(`{"identities": [{"name": "refit", "credentials": [{"accessKey": %q, "secretKey": %q}],
   "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}`, s.AccessKey, s.SecretKey)

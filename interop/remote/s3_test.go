@@ -111,12 +111,17 @@ func mustRun(t *testing.T, env []string, args ...string) run {
 // safetensorsFile writes a safetensors checkpoint of n F32 tensors of elems values
 // each (deterministic pseudo-random values) and returns its bytes' path.
 func safetensorsFile(t *testing.T, dir, name string, n, elems int, seed uint64) string {
+	return safetensorsNamed(t, dir, name, "layers", n, elems, seed)
+}
+
+// safetensorsNamed is safetensorsFile with tensors named PREFIX.I.weight.
+func safetensorsNamed(t *testing.T, dir, name, prefix string, n, elems int, seed uint64) string {
 	t.Helper()
 	hdr := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
 	var off int64
 	names := make([]string, n)
 	for i := range n {
-		names[i] = fmt.Sprintf("layers.%d.weight", i)
+		names[i] = fmt.Sprintf("%s.%d.weight", prefix, i)
 		hdr[names[i]] = map[string]any{"dtype": "F32", "shape": []int{elems / 64, 64}, "data_offsets": []int64{off, off + int64(elems)*4}}
 		off += int64(elems) * 4
 	}
@@ -216,16 +221,7 @@ func shardedCheckpoint(t *testing.T, dir string, shards, n, elems int) []string 
 	var names []string
 	for s := range shards {
 		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", s+1, shards)
-		// Shard-unique tensor names: the same layout with a prefix per shard.
-		path := safetensorsFile(t, dir, name, n, elems, uint64(s))
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = bytes.ReplaceAll(b, []byte(`"layers.`), []byte(fmt.Sprintf(`"s%d.ly.`, s)))
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		safetensorsNamed(t, dir, name, fmt.Sprintf("s%d.ly", s), n, elems, uint64(s))
 		for i := range n {
 			weightMap[fmt.Sprintf("s%d.ly.%d.weight", s, i)] = name
 		}
