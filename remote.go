@@ -496,11 +496,28 @@ func (f *rangeFile) CopyRange(w io.Writer, off, n int64) (int64, error) {
 		return 0, err
 	}
 	defer body.Close()
-	c, err := io.CopyBuffer(struct{ io.Writer }{w}, io.LimitReader(body, n), make([]byte, 1<<20))
+	src := &namedReader{r: io.LimitReader(body, n), f: f, off: off, n: n}
+	c, err := io.CopyBuffer(struct{ io.Writer }{w}, src, make([]byte, 1<<20))
 	if err == nil && c < n {
 		err = f.readError(off, n, io.ErrUnexpectedEOF)
 	}
 	return c, err
+}
+
+// namedReader names the object and range in the errors of a response body (a dropped
+// connection), leaving the writer's errors as they are.
+type namedReader struct {
+	r      io.Reader
+	f      *rangeFile
+	off, n int64
+}
+
+func (r *namedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = r.f.readError(r.off, r.n, err)
+	}
+	return n, err
 }
 
 // Read reads on from the last Read, for fs.File.

@@ -248,8 +248,12 @@ func (s *S3Server) MakeBucket(t testing.TB, name string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = c.MakeBucket(ctx, name, minio.MakeBucketOptions{})
 		cancel()
-		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
+		code := minio.ToErrorResponse(err).Code
+		if err == nil || code == "BucketAlreadyOwnedByYou" {
 			return
+		}
+		if code == "InvalidBucketName" {
+			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
