@@ -235,7 +235,7 @@ type s3Upload struct {
 	inflight chan error // the part being sent; nil when none
 	sending  []byte     // its bytes, reused for the part after next once sent
 	spare    []byte
-	err      error      // sticky
+	err      error // sticky
 	done     bool
 }
 

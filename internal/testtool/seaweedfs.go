@@ -3,8 +3,8 @@ package testtool
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
