@@ -264,6 +264,16 @@ func TestInspectShardedReadsHeadersOnly(t *testing.T) {
 	if big.Remote.Requests > 8 || big.Remote.BytesRead > 512<<10 {
 		t.Errorf("inspect took %d requests and %d bytes, want at most 8 and 512 KiB", big.Remote.Requests, big.Remote.BytesRead)
 	}
+	// The folder (a prefix) opens as a local folder does: listed, then the index.
+	r := mustRun(t, srv.Env(), "inspect", "--json", "s3://models/big/")
+	var folder inspectJSON
+	if err := json.Unmarshal([]byte(r.stdout), &folder); err != nil {
+		t.Fatalf("inspect --json: %v\n%s", err, r.stdout)
+	}
+	if len(folder.Tensors) != 32 || folder.Bytes != big.Bytes || folder.Remote == nil {
+		t.Fatalf("inspect s3://models/big/: %d tensors, %d bytes; want 32 tensors, %d bytes", len(folder.Tensors), folder.Bytes, big.Bytes)
+	}
+	t.Logf("inspect s3://models/big/ (the folder): %d requests, %d bytes", folder.Remote.Requests, folder.Remote.BytesRead)
 }
 
 // TestConvertS3ToS3MatchesLocal converts and quantizes S3 -> S3 and compares the
@@ -422,6 +432,9 @@ type dropProxy struct {
 	limit   int64
 	sent    atomic.Int64
 	dropped atomic.Bool
+	onDrop  func() // run once when the limit is reached, before connections close
+	blip    bool   // after dropping, forward new connections again (a dropped connection, not a dead server)
+	once    sync.Once
 	mu      sync.Mutex
 	conns   []net.Conn
 }
@@ -438,8 +451,15 @@ func newDropProxy(t *testing.T, target string, limit int64) *dropProxy {
 }
 
 func (p *dropProxy) drop() {
+	p.once.Do(func() {
+		if p.onDrop != nil {
+			p.onDrop()
+		}
+	})
 	p.dropped.Store(true)
-	p.ln.Close()
+	if !p.blip {
+		p.ln.Close()
+	}
 	p.mu.Lock()
 	for _, c := range p.conns {
 		c.Close()
@@ -454,7 +474,7 @@ func (p *dropProxy) serve() {
 			return
 		}
 		s, err := net.Dial("tcp", p.target)
-		if err != nil || p.dropped.Load() {
+		if err != nil || (p.dropped.Load() && !p.blip) {
 			c.Close()
 			continue
 		}
@@ -467,7 +487,7 @@ func (p *dropProxy) serve() {
 			for {
 				n, err := s.Read(buf)
 				if n > 0 {
-					if p.sent.Add(int64(n)) > p.limit {
+					if p.sent.Add(int64(n)) > p.limit && !p.dropped.Load() {
 						p.drop()
 						return
 					}
@@ -484,15 +504,18 @@ func (p *dropProxy) serve() {
 	}
 }
 
-// TestServerGoneMidRead: the server goes away while a convert S3 -> S3 reads its
-// input (after 4 MB of responses): a clear error, a non-zero exit, no object
-// committed and no multipart upload left.
+// TestServerGoneMidRead: every connection to the server drops while a convert
+// S3 -> S3 reads its input (after 12 MB of responses): a clear error naming the object,
+// a non-zero exit, no object committed, and the multipart upload already started
+// aborted (the server is reachable again for that). TestServerStopped covers a server
+// that stays down.
 func TestServerGoneMidRead(t *testing.T) {
 	srv := needServer(t, "inputs", "midread")
 	dir := t.TempDir()
 	st := safetensorsFile(t, dir, "model.safetensors", 8, 1<<20, 5) // 8 x 4 MB
 	upload(t, srv, "inputs", "mid/model.safetensors", st)
 	proxy := newDropProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"), 12<<20)
+	proxy.blip = true
 	env := append(srv.Env(), "AWS_ENDPOINT_URL=http://"+proxy.ln.Addr().String())
 	r := refit(t, env, "convert", "s3://inputs/mid/model.safetensors", "s3://midread/out.gguf")
 	if r.code == 0 || !proxy.dropped.Load() {
@@ -510,7 +533,8 @@ func TestServerGoneMidRead(t *testing.T) {
 	}
 }
 
-// TestServerStopped: the server process is killed while refit reads from it.
+// TestServerStopped: the server process is killed (SIGKILL) while refit reads from it,
+// after 6 MB of responses, and, once stopped, a new run fails at its first request.
 func TestServerStopped(t *testing.T) {
 	if server == nil {
 		testtool.SkipWithoutSeaweedFS(t, startErr)
@@ -518,15 +542,25 @@ func TestServerStopped(t *testing.T) {
 	own := testtool.StartS3(t)
 	own.MakeBucket(t, "inputs")
 	dir := t.TempDir()
-	st := safetensorsFile(t, dir, "model.safetensors", 2, 1<<12, 1)
+	st := safetensorsFile(t, dir, "model.safetensors", 8, 1<<20, 2) // 8 x 4 MB
 	upload(t, own, "inputs", "m/model.safetensors", st)
-	mustRun(t, own.Env(), "inspect", "s3://inputs/m/model.safetensors")
-	own.Stop()
-	r := refit(t, own.Env(), "convert", "s3://inputs/m/model.safetensors", filepath.Join(dir, "out.gguf"))
+	proxy := newDropProxy(t, strings.TrimPrefix(own.Endpoint, "http://"), 6<<20)
+	proxy.onDrop = own.Stop
+	env := append(own.Env(), "AWS_ENDPOINT_URL=http://"+proxy.ln.Addr().String())
+	out := filepath.Join(dir, "out.gguf")
+	r := refit(t, env, "convert", "s3://inputs/m/model.safetensors", out)
+	if r.code == 0 || !proxy.dropped.Load() || !strings.Contains(r.stderr, "s3://inputs/m/model.safetensors") {
+		t.Fatalf("want a failure naming the input after the server stopped (stopped: %v); got %v", proxy.dropped.Load(), r)
+	}
+	t.Logf("error: %s", strings.TrimSpace(r.stderr))
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("output written although the input could not be read")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".refit-tmp-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	r = refit(t, own.Env(), "inspect", "s3://inputs/m/model.safetensors")
 	if r.code == 0 || strings.Contains(r.stderr, "panic") {
 		t.Fatalf("want a clean failure from a stopped server; got %v", r)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "out.gguf")); err == nil {
-		t.Errorf("output written although the input could not be read")
 	}
 }
