@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -346,6 +347,73 @@ func (d *remoteDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	return rest, nil
 }
 
+// idleTimeout is how long a response may go without sending a byte before its read
+// fails: a connection lost without a reset (a network partition, a server frozen mid-
+// response) would otherwise hang a read forever. Tests shorten it.
+var idleTimeout = 2 * time.Minute
+
+// watchdog cancels a request's context when its response stalls for idleTimeout.
+type watchdog struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+var errStalled = fmt.Errorf("the server sent nothing for too long: %w", os.ErrDeadlineExceeded)
+
+func newWatchdog(parent context.Context) *watchdog {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel}
+	w.timer = time.AfterFunc(idleTimeout, func() { cancel(errStalled) })
+	return w
+}
+
+// touch records progress; stop releases the context and timer.
+func (w *watchdog) touch() { w.timer.Reset(idleTimeout) }
+func (w *watchdog) stop()  { w.timer.Stop(); w.cancel(nil) }
+
+// explain turns the error of a request the watchdog cancelled into errStalled.
+func (w *watchdog) explain(err error) error {
+	if err != nil && context.Cause(w.ctx) == errStalled {
+		return errStalled
+	}
+	return err
+}
+
+// watchedBody is a response body under a watchdog.
+type watchedBody struct {
+	rc io.ReadCloser
+	w  *watchdog
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.w.touch()
+	}
+	if err != nil && err != io.EOF {
+		err = b.w.explain(err)
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.w.stop()
+	return b.rc.Close()
+}
+
+// get fetches a range under a watchdog.
+func (f *rangeFile) get(off, n int64) (io.ReadCloser, error) {
+	w := newWatchdog(context.Background())
+	body, err := f.fetch(w.ctx, off, n)
+	if err != nil {
+		err = w.explain(err)
+		w.stop()
+		return nil, err
+	}
+	return &watchedBody{body, w}, nil
+}
+
 // rangeFetcher fetches n bytes at off of one object with one request, checking that the
 // server answered that range (status, Content-Range, length) and nothing else. The
 // returned body yields exactly n bytes or an error.
@@ -415,7 +483,7 @@ func (f *rangeFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *rangeFile) readDirect(p []byte, off int64) error {
-	body, err := f.fetch(context.Background(), off, int64(len(p)))
+	body, err := f.get(off, int64(len(p)))
 	if err != nil {
 		return err
 	}
@@ -453,7 +521,7 @@ func (f *rangeFile) readCached(p []byte, off int64) error {
 		size = max(size, int64(len(p)))
 		size = min(size, f.size-off)
 		data := make([]byte, size)
-		body, err := f.fetch(context.Background(), off, size)
+		body, err := f.get(off, size)
 		if err != nil {
 			return err
 		}
@@ -491,7 +559,7 @@ func (f *rangeFile) CopyRange(w io.Writer, off, n int64) (int64, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	body, err := f.fetch(context.Background(), off, n)
+	body, err := f.get(off, n)
 	if err != nil {
 		return 0, err
 	}

@@ -102,11 +102,14 @@ func (h *httpStorage) Stat(ctx context.Context, key string) (int64, error) {
 // (Content-Range) and fills the cache in the same request.
 func (h *httpStorage) Open(ctx context.Context, key string) (File, error) {
 	url := h.show(key)
-	resp, err := h.request(ctx, http.MethodGet, key, map[string]string{"Range": fmt.Sprintf("bytes=0-%d", firstBlock-1)})
+	w := newWatchdog(ctx)
+	defer w.stop()
+	resp, err := h.request(w.ctx, http.MethodGet, key, map[string]string{"Range": fmt.Sprintf("bytes=0-%d", firstBlock-1)})
 	if err != nil {
-		return nil, err
+		return nil, w.explain(err)
 	}
 	defer resp.Body.Close()
+	resp.Body = &watchedBody{resp.Body, w}
 	var size, n int64
 	switch resp.StatusCode {
 	case http.StatusPartialContent:

@@ -125,8 +125,10 @@ func (s *s3Storage) Open(ctx context.Context, key string) (File, error) {
 	url := s.URL(key)
 	opts := minio.GetObjectOptions{}
 	opts.SetRange(0, firstBlock-1)
-	body, _, header, err := s.core.GetObject(ctx, s.bucket, key, opts)
-	if err != nil {
+	w := newWatchdog(ctx)
+	defer w.stop()
+	rawBody, _, header, err := s.core.GetObject(w.ctx, s.bucket, key, opts)
+	if err = w.explain(err); err != nil {
 		if minio.ToErrorResponse(err).Code == "InvalidRange" {
 			size, serr := s.Stat(ctx, key)
 			if serr != nil {
@@ -138,6 +140,7 @@ func (s *s3Storage) Open(ctx context.Context, key string) (File, error) {
 		}
 		return nil, s.s3Error("open", key, err)
 	}
+	body := &watchedBody{rawBody, w}
 	defer body.Close()
 	_, last, total, ok := parseContentRange(header.Get("Content-Range"))
 	if !ok || total < 0 || last >= total {
