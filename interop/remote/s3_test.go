@@ -285,6 +285,8 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 	upload(t, srv, "inputs", "m/model.safetensors", st)
 	gguf := filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf")
 	upload(t, srv, "inputs", "llm/llama-f16.gguf", gguf)
+	mlp := filepath.Join(testtool.RepoRoot(), "testdata", "models", "quant", "digits_mlp.onnx")
+	upload(t, srv, "inputs", "onnx/digits_mlp.onnx", mlp)
 
 	cases := []struct {
 		name        string
@@ -296,10 +298,13 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 		{"safetensors to gguf", []string{"convert", st, "OUT"}, "model.gguf", "a/model.gguf", nil},
 		{"safetensors to bf16 safetensors", []string{"convert", "--dtype", "bf16", st, "OUT"}, "bf16.safetensors", "b/bf16.safetensors", nil},
 		{"gguf quantize q8_0", []string{"quantize", "--type", "Q8_0", gguf, "OUT"}, "q8.gguf", "c/q8.gguf", nil},
+		{"onnx quantize dynamic", []string{"quantize", "--method", "dynamic", mlp, "OUT"}, "q.onnx", "e/q.onnx", nil},
+		{"prune safetensors", []string{"prune", st, "OUT"}, "pruned.safetensors", "f/pruned.safetensors", nil},
+		{"prune onnx to zstd", []string{"prune", mlp, "OUT"}, "pruned.onnx.zst", "g/pruned.onnx.zst", nil},
 		{"sharded output", []string{"convert", "--shard-size", "600KB", st, "OUT"}, "sharded", "d/sharded", []string{
 			"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"}},
 	}
-	remoteIn := map[string]string{st: "s3://inputs/m/model.safetensors", gguf: "s3://inputs/llm/llama-f16.gguf"}
+	remoteIn := map[string]string{st: "s3://inputs/m/model.safetensors", gguf: "s3://inputs/llm/llama-f16.gguf", mlp: "s3://inputs/onnx/digits_mlp.onnx"}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			localOut := filepath.Join(t.TempDir(), c.outLocal)
