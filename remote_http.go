@@ -2,10 +2,12 @@ package refit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	neturl "net/url"
 	"sync"
 	"time"
 )
@@ -63,6 +65,11 @@ func (h *httpStorage) request(ctx context.Context, method, key string, header ma
 	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := httpClient().Do(req)
 	if err != nil {
+		// url.Error repeats the URL with its query string, which may hold a signature.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("refit: %s: %w", h.show(key), err)
 	}
 	return resp, nil

@@ -416,3 +416,15 @@ func TestHTTPStalledServer(t *testing.T) {
 		t.Fatalf("OpenFile of a stalled server = %v, want os.ErrDeadlineExceeded", err)
 	}
 }
+
+// TestHTTPErrorsHideQuery: a pre-signed URL's query string (a credential) is sent but
+// never printed in errors.
+func TestHTTPErrorsHideQuery(t *testing.T) {
+	srv := newFileServer(t)
+	url := srv.URL + "/gone.safetensors?X-Amz-Signature=secret123"
+	srv.Close()
+	_, err := refit.Open(url)
+	if err == nil || strings.Contains(err.Error(), "secret123") {
+		t.Fatalf("Open(stopped server) = %v; want an error without the query string", err)
+	}
+}
