@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,7 +78,13 @@ func refit(t *testing.T, env []string, args ...string) run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, refitBin, args...)
+	// Peak RSS through GNU time: a child's own rusage starts from the RSS of the process
+	// that forked it (Linux carries maxrss across exec), here the test's, not refit's.
+	rssFile := filepath.Join(t.TempDir(), "rss")
+	cmd := exec.CommandContext(ctx, "/usr/bin/time", append([]string{"-f", "%M", "-o", rssFile, refitBin}, args...)...)
+	if _, err := os.Stat("/usr/bin/time"); err != nil {
+		cmd = exec.CommandContext(ctx, refitBin, args...)
+	}
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -93,8 +98,11 @@ func refit(t *testing.T, env []string, args ...string) run {
 	default:
 		t.Fatalf("refit %v: %v", args, err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSSKiB = ru.Maxrss
+	if b, err := os.ReadFile(rssFile); err == nil {
+		fields := strings.Fields(string(b))
+		if len(fields) > 0 {
+			fmt.Sscan(fields[len(fields)-1], &r.maxRSSKiB)
+		}
 	}
 	return r
 }
@@ -285,6 +293,9 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 	upload(t, srv, "inputs", "m/model.safetensors", st)
 	gguf := filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf")
 	upload(t, srv, "inputs", "llm/llama-f16.gguf", gguf)
+	// 20 MB: a PendingFile output of three upload parts, streamed as it is written.
+	st20 := safetensorsFile(t, dir, "model20.safetensors", 5, 1<<20, 9)
+	upload(t, srv, "inputs", "m/model20.safetensors", st20)
 	mlp := filepath.Join(testtool.RepoRoot(), "testdata", "models", "quant", "digits_mlp.onnx")
 	upload(t, srv, "inputs", "onnx/digits_mlp.onnx", mlp)
 
@@ -300,11 +311,12 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 		{"gguf quantize q8_0", []string{"quantize", "--type", "Q8_0", gguf, "OUT"}, "q8.gguf", "c/q8.gguf", nil},
 		{"onnx quantize dynamic", []string{"quantize", "--method", "dynamic", mlp, "OUT"}, "q.onnx", "e/q.onnx", nil},
 		{"prune safetensors", []string{"prune", st, "OUT"}, "pruned.safetensors", "f/pruned.safetensors", nil},
+		{"prune 20 MB safetensors", []string{"prune", st20, "OUT"}, "pruned20.safetensors", "f/pruned20.safetensors", nil},
 		{"prune onnx to zstd", []string{"prune", mlp, "OUT"}, "pruned.onnx.zst", "g/pruned.onnx.zst", nil},
 		{"sharded output", []string{"convert", "--shard-size", "600KB", st, "OUT"}, "sharded", "d/sharded", []string{
 			"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"}},
 	}
-	remoteIn := map[string]string{st: "s3://inputs/m/model.safetensors", gguf: "s3://inputs/llm/llama-f16.gguf", mlp: "s3://inputs/onnx/digits_mlp.onnx"}
+	remoteIn := map[string]string{st: "s3://inputs/m/model.safetensors", gguf: "s3://inputs/llm/llama-f16.gguf", mlp: "s3://inputs/onnx/digits_mlp.onnx", st20: "s3://inputs/m/model20.safetensors"}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			localOut := filepath.Join(t.TempDir(), c.outLocal)
@@ -358,6 +370,9 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 // pages in both), and stays within a constant (upload parts, read-ahead) of it.
 func TestConvertS3MemoryBound(t *testing.T) {
 	srv := needServer(t, "inputs", "outputs")
+	if _, err := os.Stat("/usr/bin/time"); err != nil {
+		testtool.Missing(t, "GNU time (Debian package time)", err)
+	}
 	dir := t.TempDir()
 	remote, local := map[int]int64{}, map[int]int64{}
 	for _, n := range []int{6, 12} {
