@@ -298,6 +298,17 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 	upload(t, srv, "inputs", "m/model20.safetensors", st20)
 	mlp := filepath.Join(testtool.RepoRoot(), "testdata", "models", "quant", "digits_mlp.onnx")
 	upload(t, srv, "inputs", "onnx/digits_mlp.onnx", mlp)
+	// A Hugging Face folder (written back from the GGUF), read as a prefix: listed,
+	// config.json, tokenizer and weights.
+	hfDir := filepath.Join(dir, "hf")
+	mustRun(t, nil, "convert", gguf, hfDir, "--to", "safetensors")
+	hfFiles, err := os.ReadDir(hfDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range hfFiles {
+		upload(t, srv, "inputs", "hf/"+f.Name(), filepath.Join(hfDir, f.Name()))
+	}
 
 	cases := []struct {
 		name        string
@@ -311,12 +322,14 @@ func TestConvertS3ToS3MatchesLocal(t *testing.T) {
 		{"gguf quantize q8_0", []string{"quantize", "--type", "Q8_0", gguf, "OUT"}, "q8.gguf", "c/q8.gguf", nil},
 		{"onnx quantize dynamic", []string{"quantize", "--method", "dynamic", mlp, "OUT"}, "q.onnx", "e/q.onnx", nil},
 		{"prune safetensors", []string{"prune", st, "OUT"}, "pruned.safetensors", "f/pruned.safetensors", nil},
+		{"hf folder to gguf", []string{"convert", hfDir, "OUT"}, "hf.gguf", "h/hf.gguf", nil},
+		{"hf folder quantize q8_0", []string{"quantize", "--type", "Q8_0", hfDir, "OUT"}, "hfq8.gguf", "h/hfq8.gguf", nil},
 		{"prune 20 MB safetensors", []string{"prune", st20, "OUT"}, "pruned20.safetensors", "f/pruned20.safetensors", nil},
 		{"prune onnx to zstd", []string{"prune", mlp, "OUT"}, "pruned.onnx.zst", "g/pruned.onnx.zst", nil},
 		{"sharded output", []string{"convert", "--shard-size", "600KB", st, "OUT"}, "sharded", "d/sharded", []string{
 			"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"}},
 	}
-	remoteIn := map[string]string{st: "s3://inputs/m/model.safetensors", gguf: "s3://inputs/llm/llama-f16.gguf", mlp: "s3://inputs/onnx/digits_mlp.onnx", st20: "s3://inputs/m/model20.safetensors"}
+	remoteIn := map[string]string{st: "s3://inputs/m/model.safetensors", gguf: "s3://inputs/llm/llama-f16.gguf", mlp: "s3://inputs/onnx/digits_mlp.onnx", st20: "s3://inputs/m/model20.safetensors", hfDir: "s3://inputs/hf/"}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			localOut := filepath.Join(t.TempDir(), c.outLocal)
