@@ -67,6 +67,13 @@ func TestInspectHTTPS(t *testing.T) {
 		t.Fatalf("convert over https differs from the local conversion (%d vs %d bytes)", len(b), len(a))
 	}
 
+	// scan reads what it needs of a remote file too.
+	scanLocal := refit(t, nil, "scan", "--json", gguf)
+	scanRemote := refit(t, env, "scan", "--json", srv.URL+"/m/model.gguf")
+	if scanRemote.code != scanLocal.code || !strings.Contains(scanRemote.stdout, `"level"`) {
+		t.Fatalf("scan over https: %v\nlocal: %v", scanRemote, scanLocal)
+	}
+
 	unranged.Store(true)
 	bad := refit(t, env, "inspect", srv.URL+"/m/model.gguf")
 	if bad.code == 0 || !strings.Contains(bad.stderr, "Range") {
