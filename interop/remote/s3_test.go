@@ -597,3 +597,46 @@ func TestServerStopped(t *testing.T) {
 		t.Fatalf("want a clean failure from a stopped server; got %v", r)
 	}
 }
+
+// TestInterruptedUpload: SIGINT while a convert S3 -> S3 is uploading its output
+// (its multipart upload is seen in the bucket) exits 130 with no object committed and
+// the upload aborted.
+func TestInterruptedUpload(t *testing.T) {
+	srv := needServer(t, "inputs", "interrupted")
+	dir := t.TempDir()
+	st := safetensorsFile(t, dir, "model.safetensors", 12, 1<<22, 4) // 12 x 16 MB
+	upload(t, srv, "inputs", "int/model.safetensors", st)
+	cmd := exec.Command(refitBin, "convert", "s3://inputs/int/model.safetensors", "s3://interrupted/out.gguf")
+	cmd.Env = append(os.Environ(), srv.Env()...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(incomplete(t, srv, "interrupted")) == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("convert finished (%v) before its upload was seen; stderr: %s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no multipart upload seen within 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	<-done
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("exit %d after SIGINT, want 130; stderr: %s", code, stderr.String())
+	}
+	if got := keys(t, srv, "interrupted", ""); len(got) > 0 {
+		t.Errorf("objects committed: %v", got)
+	}
+	if left := incomplete(t, srv, "interrupted"); len(left) > 0 {
+		t.Errorf("multipart uploads left: %v", left)
+	}
+}
