@@ -551,12 +551,12 @@ func TestDroppedConnectionResumed(t *testing.T) {
 	proxy := newDropProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"), 12<<20)
 	proxy.blip = true
 	env := append(srv.Env(), "AWS_ENDPOINT_URL=http://"+proxy.ln.Addr().String())
-	mustRun(t, env, "convert", "s3://inputs/mid/model.safetensors", "s3://resumed/out.gguf")
+	mustRun(t, env, "convert", "--force", "s3://inputs/mid/model.safetensors", "s3://resumed/out.gguf")
 	if !proxy.dropped.Load() {
 		t.Fatalf("the connections were not dropped (%d bytes through the proxy)", proxy.sent.Load())
 	}
 	local := filepath.Join(dir, "out.gguf")
-	mustRun(t, nil, "convert", st, local)
+	mustRun(t, nil, "convert", "--force", st, local)
 	want, err := os.ReadFile(local)
 	if err != nil {
 		t.Fatal(err)
