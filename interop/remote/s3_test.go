@@ -467,7 +467,7 @@ type dropProxy struct {
 	sent    atomic.Int64
 	dropped atomic.Bool
 	onDrop  func() // run once when the limit is reached, before connections close
-	blip    bool   // after dropping, forward new connections again (a dropped connection, not a dead server)
+	blip    bool   // drop only the connection that crossed the limit, and keep forwarding (a dropped connection, not a dead server)
 	once    sync.Once
 	mu      sync.Mutex
 	conns   []net.Conn
@@ -522,7 +522,13 @@ func (p *dropProxy) serve() {
 				n, err := s.Read(buf)
 				if n > 0 {
 					if p.sent.Add(int64(n)) > p.limit && !p.dropped.Load() {
-						p.drop()
+						if p.blip {
+							p.dropped.Store(true)
+							c.Close()
+							s.Close()
+						} else {
+							p.drop()
+						}
 						return
 					}
 					if _, werr := c.Write(buf[:n]); werr != nil {
@@ -538,8 +544,8 @@ func (p *dropProxy) serve() {
 	}
 }
 
-// TestDroppedConnectionResumed: every connection to the server drops while a convert
-// S3 -> S3 reads its input (after 12 MB of responses), and new ones go through: the
+// TestDroppedConnectionResumed: the connection a convert S3 -> S3 reads its input on
+// drops mid-response (after 12 MB of responses), and new ones go through: the
 // broken range is asked for again from where it stopped, and the output is the same
 // bytes as a local run's, with no upload left behind. TestServerStopped covers a
 // server that stays down.
