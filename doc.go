@@ -14,6 +14,11 @@
 // be re-read and verified before Commit moves them into place, index last; an error,
 // Abort or a cancelled context leaves nothing behind.
 //
+// Remote storage: every path may be a URL, s3://bucket/key or https://host/path, through
+// one [Storage] interface (remote.go): inputs are [File]s read with ranged requests and a
+// small read-ahead cache, outputs (s3:// only) are local temporary copies streamed as
+// multipart uploads that Commit completes; [ReadRemoteStats] counts the requests.
+//
 // Memory: decoders read headers only; tensor bytes stay in the file (memory-mapped) until
 // an encoder or transform pulls them, one tensor at a time. What an input can make a
 // decoder build beyond that (pickled objects, metadata arrays, inflated members) is

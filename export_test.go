@@ -1,6 +1,16 @@
 package refit
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
+
+// SetIdleTimeoutForTest sets how long a response may stall until the returned func runs.
+func SetIdleTimeoutForTest(d time.Duration) (restore func()) {
+	old := idleTimeout
+	idleTimeout = d
+	return func() { idleTimeout = old }
+}
 
 // SetRemoteTransportForTest makes remote requests through rt (a test server's
 // client transport, which trusts its certificate) until the returned func runs.

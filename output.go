@@ -194,6 +194,9 @@ func (p *PendingFile) Write(b []byte) (int, error) {
 	if err != nil {
 		err = p.targetError(err)
 	}
+	if err == nil && p.remote != nil {
+		err = p.remote.stream(b[:n])
+	}
 	return n, err
 }
 
@@ -205,6 +208,10 @@ func (p *PendingFile) WriteString(s string) (int, error) { return p.Write([]byte
 func (p *PendingFile) ReadFrom(r io.Reader) (int64, error) {
 	const piece = 64 << 20
 	lr, ok := r.(*io.LimitedReader)
+	if p.remote != nil && p.remote.streaming() {
+		// The bytes go to the upload too: through Write, not file to file.
+		return io.Copy(struct{ io.Writer }{p}, r)
+	}
 	if !ok {
 		if _, isFile := r.(*os.File); !isFile {
 			return io.Copy(struct{ io.Writer }{p}, r) // hide ReadFrom: no recursion
@@ -282,6 +289,9 @@ func (p *PendingFile) Abort() {
 		return
 	}
 	p.done = true
+	if p.remote != nil {
+		p.remote.stopStreaming()
+	}
 	p.File.Close()
 	os.Remove(p.File.Name())
 	forget(p.File.Name())

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -346,6 +347,73 @@ func (d *remoteDir) ReadDir(n int) ([]fs.DirEntry, error) {
 	return rest, nil
 }
 
+// idleTimeout is how long a response may go without sending a byte before its read
+// fails: a connection lost without a reset (a network partition, a server frozen mid-
+// response) would otherwise hang a read forever. Tests shorten it.
+var idleTimeout = 2 * time.Minute
+
+// watchdog cancels a request's context when its response stalls for idleTimeout.
+type watchdog struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+var errStalled = fmt.Errorf("the server sent nothing for too long: %w", os.ErrDeadlineExceeded)
+
+func newWatchdog(parent context.Context) *watchdog {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel}
+	w.timer = time.AfterFunc(idleTimeout, func() { cancel(errStalled) })
+	return w
+}
+
+// touch records progress; stop releases the context and timer.
+func (w *watchdog) touch() { w.timer.Reset(idleTimeout) }
+func (w *watchdog) stop()  { w.timer.Stop(); w.cancel(nil) }
+
+// explain turns the error of a request the watchdog cancelled into errStalled.
+func (w *watchdog) explain(err error) error {
+	if err != nil && context.Cause(w.ctx) == errStalled {
+		return errStalled
+	}
+	return err
+}
+
+// watchedBody is a response body under a watchdog.
+type watchedBody struct {
+	rc io.ReadCloser
+	w  *watchdog
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.w.touch()
+	}
+	if err != nil && err != io.EOF {
+		err = b.w.explain(err)
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.w.stop()
+	return b.rc.Close()
+}
+
+// get fetches a range under a watchdog.
+func (f *rangeFile) get(off, n int64) (io.ReadCloser, error) {
+	w := newWatchdog(context.Background())
+	body, err := f.fetch(w.ctx, off, n)
+	if err != nil {
+		err = w.explain(err)
+		w.stop()
+		return nil, err
+	}
+	return &watchedBody{body, w}, nil
+}
+
 // rangeFetcher fetches n bytes at off of one object with one request, checking that the
 // server answered that range (status, Content-Range, length) and nothing else. The
 // returned body yields exactly n bytes or an error.
@@ -415,15 +483,102 @@ func (f *rangeFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *rangeFile) readDirect(p []byte, off int64) error {
-	body, err := f.fetch(context.Background(), off, int64(len(p)))
-	if err != nil {
-		return err
+	_, err := f.copyRange(&sliceWriter{p: p}, off, int64(len(p)))
+	return err
+}
+
+// resumes is how many times a range whose response broke off (a dropped connection, a
+// stalled server) is asked for again, from the first byte not yet received; a long
+// read of a large model should not fail for one lost connection. A server that lies
+// (ErrFormat) is not asked again, and a request that fails outright has had the
+// client's own retries.
+const resumes = 3
+
+// copyRange writes the n bytes at off to w, resuming a broken response. Read errors
+// name the object and range; w's errors are returned as they are.
+func (f *rangeFile) copyRange(w io.Writer, off, n int64) (int64, error) {
+	var done int64
+	var buf []byte
+	for attempt := 0; ; attempt++ {
+		body, err := f.get(off+done, n-done)
+		if err != nil {
+			return done, err
+		}
+		var c int64
+		var rerr, werr error
+		if sw, ok := w.(*sliceWriter); ok {
+			// Straight into the caller's buffer.
+			var m int
+			m, rerr = io.ReadFull(body, sw.p[done:n])
+			c = int64(m)
+		} else {
+			if buf == nil {
+				buf = make([]byte, min(n, 1<<20))
+			}
+			c, rerr, werr = copyBody(w, body, n-done, buf)
+		}
+		if rerr == nil && werr == nil {
+			rerr = endOfBody(body)
+		}
+		body.Close()
+		done += c
+		if werr != nil {
+			return done, werr
+		}
+		if rerr == nil || (done == n && !errors.Is(rerr, ErrFormat)) {
+			return done, nil
+		}
+		if errors.Is(rerr, ErrFormat) || attempt == resumes || done == n {
+			return done, f.readError(off, n, rerr)
+		}
 	}
-	defer body.Close()
-	if err := readExact(body, p); err != nil {
-		return f.readError(off, int64(len(p)), err)
+}
+
+// sliceWriter marks a copyRange into a byte slice, which the body is read into directly.
+type sliceWriter struct{ p []byte }
+
+func (s *sliceWriter) Write(b []byte) (int, error) {
+	return 0, errors.New("refit: sliceWriter written to")
+}
+
+// copyBody copies n bytes of body to w through buf, telling read errors (rerr) from
+// write errors (werr).
+func copyBody(w io.Writer, body io.Reader, n int64, buf []byte) (c int64, rerr, werr error) {
+	for c < n {
+		m, err := body.Read(buf[:min(int64(len(buf)), n-c)])
+		if m > 0 {
+			if _, werr = w.Write(buf[:m]); werr != nil {
+				return c, nil, werr
+			}
+			c += int64(m)
+		}
+		if err == io.EOF && c < n {
+			return c, io.ErrUnexpectedEOF, nil
+		}
+		if err != nil && err != io.EOF {
+			return c, err, nil
+		}
+		if err == io.EOF {
+			break
+		}
 	}
-	return nil
+	return c, nil, nil
+}
+
+// endOfBody checks that a body has nothing after the range it was asked for: a server
+// that sends more is not answering the request. (With a Content-Length, which S3 always
+// sends, the end is known without waiting.)
+func endOfBody(body io.Reader) error {
+	var one [1]byte
+	for {
+		n, err := body.Read(one[:])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil || n > 0 {
+			return err
+		}
+	}
 }
 
 // readError names the object and range of a failed read. A body that ends early is
@@ -453,14 +608,8 @@ func (f *rangeFile) readCached(p []byte, off int64) error {
 		size = max(size, int64(len(p)))
 		size = min(size, f.size-off)
 		data := make([]byte, size)
-		body, err := f.fetch(context.Background(), off, size)
-		if err != nil {
+		if err := f.readDirect(data, off); err != nil {
 			return err
-		}
-		err = readExact(body, data)
-		body.Close()
-		if err != nil {
-			return f.readError(off, size, err)
 		}
 		f.blocks = append(f.blocks, cachedBlock{off, data})
 		if len(f.blocks) > keptBlocks {
@@ -491,16 +640,7 @@ func (f *rangeFile) CopyRange(w io.Writer, off, n int64) (int64, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	body, err := f.fetch(context.Background(), off, n)
-	if err != nil {
-		return 0, err
-	}
-	defer body.Close()
-	c, err := io.CopyBuffer(struct{ io.Writer }{w}, io.LimitReader(body, n), make([]byte, 1<<20))
-	if err == nil && c < n {
-		err = f.readError(off, n, io.ErrUnexpectedEOF)
-	}
-	return c, err
+	return f.copyRange(w, off, n)
 }
 
 // Read reads on from the last Read, for fs.File.

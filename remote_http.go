@@ -2,10 +2,12 @@ package refit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	neturl "net/url"
 	"sync"
 	"time"
 )
@@ -63,6 +65,11 @@ func (h *httpStorage) request(ctx context.Context, method, key string, header ma
 	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := httpClient().Do(req)
 	if err != nil {
+		// url.Error repeats the URL with its query string, which may hold a signature.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("refit: %s: %w", h.show(key), err)
 	}
 	return resp, nil
@@ -102,11 +109,14 @@ func (h *httpStorage) Stat(ctx context.Context, key string) (int64, error) {
 // (Content-Range) and fills the cache in the same request.
 func (h *httpStorage) Open(ctx context.Context, key string) (File, error) {
 	url := h.show(key)
-	resp, err := h.request(ctx, http.MethodGet, key, map[string]string{"Range": fmt.Sprintf("bytes=0-%d", firstBlock-1)})
+	w := newWatchdog(ctx)
+	defer w.stop()
+	resp, err := h.request(w.ctx, http.MethodGet, key, map[string]string{"Range": fmt.Sprintf("bytes=0-%d", firstBlock-1)})
 	if err != nil {
-		return nil, err
+		return nil, w.explain(err)
 	}
 	defer resp.Body.Close()
+	resp.Body = &watchedBody{resp.Body, w}
 	var size, n int64
 	switch resp.StatusCode {
 	case http.StatusPartialContent:

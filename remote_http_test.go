@@ -60,6 +60,8 @@ type countingWriter struct {
 	n *atomic.Int64
 }
 
+func (c countingWriter) Flush() { http.NewResponseController(c.ResponseWriter).Flush() }
+
 func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.ResponseWriter.Write(p)
 	c.n.Add(int64(n))
@@ -367,5 +369,62 @@ func TestHTTPMissingAndUnwritable(t *testing.T) {
 	}
 	if _, err := refit.CreatePending(srv.URL+"/out.gguf", false); !errors.Is(err, refit.ErrUnsupported) {
 		t.Errorf("CreatePending(https) = %v, want ErrUnsupported", err)
+	}
+}
+
+// TestHTTPStalledServer: a server that stops sending mid-response (a frozen server, a
+// lost connection without a reset) fails the read once it has sent nothing for the
+// idle timeout, instead of hanging it.
+func TestHTTPStalledServer(t *testing.T) {
+	defer refit.SetIdleTimeoutForTest(300 * time.Millisecond)()
+	srv := newFileServer(t)
+	big := make([]byte, 4<<20)
+	srv.putBytes("/x.bin", big)
+	release := make(chan struct{})
+	defer close(release)
+	var stallOpen atomic.Bool
+	srv.handler = func(w http.ResponseWriter, r *http.Request, f virtualFile) {
+		first, last, ok := strings.Cut(strings.TrimPrefix(r.Header.Get("Range"), "bytes="), "-")
+		var a, b int64
+		fmt.Sscan(first, &a)
+		fmt.Sscan(last, &b)
+		if !ok || stallOpen.Load() == (a != 0) {
+			http.ServeContent(w, r, "x.bin", time.Time{}, io.NewSectionReader(f, 0, f.size))
+			return
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, f.size))
+		w.Header().Set("Content-Length", fmt.Sprint(b-a+1))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(big[a : a+100])
+		w.(http.Flusher).Flush()
+		select { // then nothing, until the client gives up or the test ends
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}
+	f, err := refit.OpenFile(srv.URL + "/x.bin")
+	if err != nil {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	defer f.Close()
+	p := make([]byte, 2<<20) // a direct read
+	if _, err := f.ReadAt(p, 1<<20); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadAt from a stalled server = %v, want os.ErrDeadlineExceeded", err)
+	}
+	stallOpen.Store(true)
+	if _, err := refit.OpenFile(srv.URL + "/x.bin"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("OpenFile of a stalled server = %v, want os.ErrDeadlineExceeded", err)
+	}
+}
+
+// TestHTTPErrorsHideQuery: a pre-signed URL's query string (a credential) is sent but
+// never printed in errors.
+func TestHTTPErrorsHideQuery(t *testing.T) {
+	srv := newFileServer(t)
+	url := srv.URL + "/gone.safetensors?X-Amz-Signature=secret123"
+	srv.Close()
+	_, err := refit.Open(url)
+	if err == nil || strings.Contains(err.Error(), "secret123") {
+		t.Fatalf("Open(stopped server) = %v; want an error without the query string", err)
 	}
 }

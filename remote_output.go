@@ -22,6 +22,60 @@ type remoteTarget struct {
 	st        Storage
 	key       string
 	overwrite bool
+	// upload streams a PendingFile's bytes while they are written in order; it is
+	// dropped (and the finished copy uploaded by Commit) once a writer seeks or writes
+	// at an offset. Nil for a PendingOutput, whose members stream themselves.
+	upload PendingObject
+}
+
+func (r *remoteTarget) streaming() bool { return r.upload != nil }
+
+func (r *remoteTarget) stream(b []byte) error {
+	if r.upload == nil {
+		return nil
+	}
+	_, err := r.upload.Write(b)
+	return err
+}
+
+// stopStreaming aborts the streamed upload: the copy will be uploaded whole by Commit.
+func (r *remoteTarget) stopStreaming() {
+	if r.upload != nil {
+		r.upload.Abort()
+		r.upload = nil
+	}
+}
+
+// WriteAt writes at an offset: for a remote target, the upload no longer follows the
+// file and Commit uploads the finished copy instead.
+func (p *PendingFile) WriteAt(b []byte, off int64) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if p.remote != nil {
+		p.remote.stopStreaming()
+	}
+	n, err := p.File.WriteAt(b, off)
+	if err != nil {
+		err = p.targetError(err)
+	}
+	return n, err
+}
+
+// Seek moves the file offset; for a remote target, as WriteAt, it ends streaming.
+func (p *PendingFile) Seek(offset int64, whence int) (int64, error) {
+	if p.remote != nil {
+		p.remote.stopStreaming()
+	}
+	return p.File.Seek(offset, whence)
+}
+
+// Truncate changes the file's size; for a remote target, as WriteAt, it ends streaming.
+func (p *PendingFile) Truncate(size int64) error {
+	if p.remote != nil {
+		p.remote.stopStreaming()
+	}
+	return p.File.Truncate(size)
 }
 
 // bucketChecker is implemented by stores that can tell early that an output has
@@ -71,10 +125,11 @@ func createPendingRemote(ctx context.Context, target string, overwrite bool) (*P
 	if key == "" || key[len(key)-1] == '/' {
 		return nil, fmt.Errorf("refit: output %s names a folder; name an output file: %w", target, fs.ErrInvalid)
 	}
-	if err := remoteOutputStart(ctx, st, key, overwrite); err != nil {
+	upload, err := st.Create(ctx, key) // refuses stores that cannot be written
+	if err != nil {
 		return nil, err
 	}
-	if _, err := st.Create(ctx, key); err != nil { // refuses stores that cannot be written
+	if err := remoteOutputStart(ctx, st, key, overwrite); err != nil {
 		return nil, err
 	}
 	name, err := localSpool(path.Base(key))
@@ -86,7 +141,7 @@ func createPendingRemote(ctx context.Context, target string, overwrite bool) (*P
 		forget(name)
 		return nil, err
 	}
-	return &PendingFile{File: f, ctx: ctx, target: target, remote: &remoteTarget{st, key, overwrite}}, nil
+	return &PendingFile{File: f, ctx: ctx, target: target, remote: &remoteTarget{st: st, key: key, overwrite: overwrite, upload: upload}}, nil
 }
 
 // commitRemote uploads the finished local copy and removes it.
@@ -97,14 +152,30 @@ func (p *PendingFile) commitRemote() error {
 		forget(name)
 	}()
 	if err := p.File.Close(); err != nil {
+		p.remote.stopStreaming()
 		return p.targetError(err)
 	}
 	if err := p.ctx.Err(); err != nil {
+		p.remote.stopStreaming()
 		return err
 	}
 	r := p.remote
 	if err := remoteOutputStart(p.ctx, r.st, r.key, r.overwrite); err != nil {
+		r.stopStreaming()
 		return err
+	}
+	if r.upload != nil {
+		// Written in order from start to end: the upload has every byte.
+		up := r.upload
+		r.upload = nil
+		pending.Lock()
+		aborting := pending.aborting
+		pending.Unlock()
+		if aborting {
+			up.Abort()
+			return errAborting
+		}
+		return up.Commit()
 	}
 	src, err := os.Open(name)
 	if err != nil {
@@ -163,10 +234,10 @@ func createPendingOutputRemote(ctx context.Context, target string, folder, overw
 			prefix = ""
 		}
 	}
-	if err := remoteOutputStart(ctx, st, key, overwrite || folder); err != nil {
+	if _, err := st.Create(ctx, prefix+"probe"); err != nil { // refuses stores that cannot be written
 		return nil, err
 	}
-	if _, err := st.Create(ctx, prefix+"probe"); err != nil { // refuses stores that cannot be written
+	if err := remoteOutputStart(ctx, st, key, overwrite || folder); err != nil {
 		return nil, err
 	}
 	tmp, err := localSpool(path.Base("/" + prefix))
@@ -177,7 +248,7 @@ func createPendingOutputRemote(ctx context.Context, target string, folder, overw
 		forget(tmp)
 		return nil, err
 	}
-	return &PendingOutput{ctx: ctx, dir: target, tmp: tmp, overwrite: overwrite, remote: &remoteTarget{st, prefix, overwrite}}, nil
+	return &PendingOutput{ctx: ctx, dir: target, tmp: tmp, overwrite: overwrite, remote: &remoteTarget{st: st, key: prefix, overwrite: overwrite}}, nil
 }
 
 // commitRemote completes the uploads in creation order (the file naming the others

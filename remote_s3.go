@@ -125,8 +125,10 @@ func (s *s3Storage) Open(ctx context.Context, key string) (File, error) {
 	url := s.URL(key)
 	opts := minio.GetObjectOptions{}
 	opts.SetRange(0, firstBlock-1)
-	body, _, header, err := s.core.GetObject(ctx, s.bucket, key, opts)
-	if err != nil {
+	w := newWatchdog(ctx)
+	defer w.stop()
+	rawBody, _, header, err := s.core.GetObject(w.ctx, s.bucket, key, opts)
+	if err = w.explain(err); err != nil {
 		if minio.ToErrorResponse(err).Code == "InvalidRange" {
 			size, serr := s.Stat(ctx, key)
 			if serr != nil {
@@ -138,6 +140,7 @@ func (s *s3Storage) Open(ctx context.Context, key string) (File, error) {
 		}
 		return nil, s.s3Error("open", key, err)
 	}
+	body := &watchedBody{rawBody, w}
 	defer body.Close()
 	_, last, total, ok := parseContentRange(header.Get("Content-Range"))
 	if !ok || total < 0 || last >= total {
@@ -215,11 +218,11 @@ func (s *s3Storage) Create(ctx context.Context, key string) (PendingObject, erro
 }
 
 // Part sizes: S3 allows 10,000 parts of at least 5 MiB (but the last). Parts start at
-// 16 MiB and grow by 16 MiB every 1,000 parts, so memory stays at two parts for
-// ordinary outputs while the limit is near 900 GB.
+// 8 MiB and grow by 8 MiB every 500 parts, so memory stays at two small parts for
+// ordinary outputs (16 MiB up to 4 GB) while the limit is near 880 GB.
 const (
-	partUnit   = 16 << 20
-	partsGrow  = 1000
+	partUnit   = 8 << 20
+	partsGrow  = 500
 	partsLimit = 10000
 )
 
@@ -233,7 +236,9 @@ type s3Upload struct {
 	buf      []byte
 	parts    []minio.CompletePart
 	inflight chan error // the part being sent; nil when none
-	err      error      // sticky
+	sending  []byte     // its bytes, reused for the part after next once sent
+	spare    []byte
+	err      error // sticky
 	done     bool
 }
 
@@ -249,7 +254,11 @@ func (u *s3Upload) Write(p []byte) (int, error) {
 	total := len(p)
 	for len(p) > 0 {
 		if u.buf == nil {
-			u.buf = make([]byte, 0, u.partSize())
+			if size := u.partSize(); cap(u.spare) == size {
+				u.buf, u.spare = u.spare[:0], nil
+			} else {
+				u.buf = make([]byte, 0, size)
+			}
 		}
 		n := min(len(p), cap(u.buf)-len(u.buf))
 		u.buf = append(u.buf, p[:n]...)
@@ -286,7 +295,7 @@ func (u *s3Upload) sendPart() error {
 	number := len(u.parts) + 1
 	u.parts = append(u.parts, minio.CompletePart{PartNumber: number})
 	done := make(chan error, 1)
-	u.inflight = done
+	u.inflight, u.sending = done, data
 	go func() {
 		part, err := u.s.core.PutObjectPart(u.ctx, u.s.bucket, u.key, u.uploadID, number,
 			bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{})
@@ -305,6 +314,9 @@ func (u *s3Upload) wait() error {
 	}
 	err := <-u.inflight
 	u.inflight = nil
+	// Two part buffers in all: the sent one fills again, rather than leaving garbage
+	// for the collector (which would let the heap grow to twice that).
+	u.spare, u.sending = u.sending, nil
 	if err != nil && u.err == nil {
 		u.err = u.s.s3Error("write", u.key, err)
 	}
@@ -361,7 +373,7 @@ func (u *s3Upload) Abort() {
 	}
 	u.done = true
 	u.wait()
-	u.buf = nil
+	u.buf, u.spare = nil, nil
 	if u.uploadID == "" {
 		return
 	}

@@ -152,7 +152,7 @@ func wrapMsg(sentinel error, format string, args ...any) error {
 // graph cannot take path: it is a model of another format. It returns nil for ONNX
 // files and for files no format recognizes (the ONNX loader then says what is wrong).
 func notONNX(path string) error {
-	f, err := refit.OpenMapped(path)
+	f, err := refit.OpenFile(path)
 	if err != nil {
 		return nil
 	}

@@ -267,7 +267,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 }
 
 func fileSize(p string) int64 {
-	st, err := os.Stat(p)
+	st, err := refit.StatPath(p)
 	if err != nil {
 		return -1
 	}

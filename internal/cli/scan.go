@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"text/tabwriter"
 
@@ -81,31 +82,53 @@ Exit codes:
 }
 
 func scanOneFile(name string) (scanResult, error) {
-	f, err := refit.OpenRegular(name)
+	f, err := openScanned(name)
 	if err != nil {
 		return scanResult{}, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return scanResult{}, err
-	}
+	size := f.Size()
 	var rep *scan.Report
-	if ft, err := refit.Sniff(f, st.Size(), name); err == nil {
+	if ft, err := refit.Sniff(f, size, name); err == nil {
 		if _, ok := scan.NoCode(ft.Name); ok {
-			rep, err = scan.ScanNoCode(f, st.Size(), name, ft.Name)
+			rep, err = scan.ScanNoCode(f, size, name, ft.Name)
 			if err != nil {
 				return scanResult{}, fmt.Errorf("%s: %w", name, err)
 			}
 		}
 	}
 	if rep == nil {
-		if rep, err = scan.Scan(f, st.Size(), name); err != nil {
+		if rep, err = scan.Scan(f, size, name); err != nil {
 			return scanResult{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return scanResult{File: name, Level: rep.Worst().String(), Findings: rep.Findings, Errors: rep.Errors, Note: rep.Note}, nil
 }
+
+// openScanned opens a local file as a plain file (not mapped) or a remote one (s3://,
+// https://) for ranged reads.
+func openScanned(name string) (refit.File, error) {
+	if refit.IsRemote(name) {
+		return refit.OpenFile(name)
+	}
+	f, err := refit.OpenRegular(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return sizedOSFile{f, st.Size()}, nil
+}
+
+type sizedOSFile struct {
+	*os.File
+	size int64
+}
+
+func (f sizedOSFile) Size() int64 { return f.size }
 
 func scanExitCode(r scanResult) int {
 	switch {

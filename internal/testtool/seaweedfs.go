@@ -2,7 +2,9 @@ package testtool
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -53,11 +55,15 @@ func SeaweedFSPath() (string, error) {
 	return bin, err
 }
 
-// SkipWithoutSeaweedFS is for a package whose TestMain started no server because weed
-// is absent (err from StartS3Server): it skips the test, or fails it with REFIT_REQUIRE_TOOLS=1.
+// SkipWithoutSeaweedFS is for a package whose TestMain started no server (err from
+// StartS3Server): it skips the test when weed is not built (failing it with
+// REFIT_REQUIRE_TOOLS=1), and fails it when weed is there but would not start.
 func SkipWithoutSeaweedFS(t testing.TB, err error) {
 	t.Helper()
-	missing(t, "SeaweedFS S3 server", err)
+	if errors.Is(err, fs.ErrNotExist) {
+		missing(t, "SeaweedFS (built by scripts/setup)", err)
+	}
+	t.Fatalf("starting SeaweedFS: %v", err)
 }
 
 // S3Server is a SeaweedFS server (master, volume, filer and S3 gateway in one process)
@@ -155,6 +161,9 @@ func StartS3Server(dir string) (*S3Server, error) {
 }
 
 func startS3(bin, dir string) (*S3Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	s := &S3Server{AccessKey: "refittestkey", SecretKey: "refittestsecret0123456789", Dir: dir, waited: make(chan struct{})}
 	config := fmt.Sprintf(`{"identities": [{"name": "refit", "credentials": [{"accessKey": %q, "secretKey": %q}],
   "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}`, s.AccessKey, s.SecretKey)
@@ -239,8 +248,12 @@ func (s *S3Server) MakeBucket(t testing.TB, name string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = c.MakeBucket(ctx, name, minio.MakeBucketOptions{})
 		cancel()
-		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
+		code := minio.ToErrorResponse(err).Code
+		if err == nil || code == "BucketAlreadyOwnedByYou" {
 			return
+		}
+		if code == "InvalidBucketName" {
+			break
 		}
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -9,11 +9,12 @@ set -euo pipefail
 version=$1
 dir=$2
 mkdir -p "$dir"
-src=$(go mod download -json "github.com/seaweedfs/seaweedfs@$version" |
-  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-[ -n "$src" ] || { echo "build_seaweedfs: no module directory for $version" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work"; rm -rf "$work"' EXIT
+# Outside any module, so Refit's go.mod and go.sum are left alone.
+src=$(cd "$work" && GOFLAGS= go mod download -json "github.com/seaweedfs/seaweedfs@$version" |
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+[ -n "$src" ] || { echo "build_seaweedfs: no module directory for $version" >&2; exit 1; }
 cp -r "$src/." "$work/"
 chmod -R u+w "$work"
 (cd "$work" && CGO_ENABLED=0 go build -o "$dir/weed-$version.tmp" ./weed)
