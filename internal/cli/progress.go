@@ -9,8 +9,10 @@ import (
 
 // progress shows a byte-count bar on a terminal and nothing otherwise.
 type progress struct {
-	p   *mpb.Progress
-	bar *mpb.Bar
+	p     *mpb.Progress
+	bar   *mpb.Bar
+	label string
+	total int64
 }
 
 func newProgress(e *env, label string, total int64) *progress {
@@ -21,7 +23,7 @@ func newProgress(e *env, label string, total int64) *progress {
 	bar := p.AddBar(total,
 		mpb.PrependDecorators(decor.Name(label+" "), decor.CountersKibiByte("% .1f / % .1f")),
 		mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f"), decor.Name(" "), decor.Percentage()))
-	return &progress{p: p, bar: bar}
+	return &progress{p: p, bar: bar, label: label, total: total}
 }
 
 // writer counts bytes written through w into the bar.
@@ -40,6 +42,13 @@ func (p *progress) done() {
 	if p.bar == nil {
 		return
 	}
+	if onBarDone != nil {
+		onBarDone(p.label, p.bar.Current(), p.total)
+	}
 	p.bar.SetTotal(-1, true)
 	p.p.Wait()
 }
+
+// onBarDone, when set (by tests), sees each drawn bar as it completes: the count it
+// reached and the total it started with (done shows any count as complete).
+var onBarDone func(label string, count, total int64)
