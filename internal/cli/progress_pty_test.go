@@ -127,7 +127,7 @@ func TestProgressTerminal(t *testing.T) {
 				t.Errorf("bars drawn: %q; want %q among them in this order", labels, c.bars)
 			}
 			for _, l := range c.bars {
-				last := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(l) + " (.*)$").FindAllStringSubmatch(screen, -1)
+				last := regexp.MustCompile("(?m)^"+regexp.QuoteMeta(l)+" (.*)$").FindAllStringSubmatch(screen, -1)
 				if len(last) == 0 {
 					t.Errorf("the terminal shows no %q bar:\n%s", l, screen)
 					continue
