@@ -102,6 +102,12 @@ func TestProgressTerminal(t *testing.T) {
 		{"quantize-onnx-static", []string{"quantize", "models/quant/digits_mlp.onnx", "dq.onnx", "--method", "static",
 			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
 			[]string{"calibration batches", "per-layer sensitivity"}},
+		{"quantize-gptq", []string{"quantize", "models/quant/digits_mlp.onnx", "g.onnx", "--method", "weight-only", "--algo", "gptq", "--per-layer=false",
+			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
+			[]string{"calibration batches", "GPTQ layers"}},
+		{"quantize-awq-per-layer", []string{"quantize", "models/quant/digits_mlp.onnx", "a.onnx", "--method", "weight-only", "--algo", "awq",
+			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
+			[]string{"calibration batches", "per-layer sensitivity"}},
 		{"distill", []string{"distill", "--teacher", "models/mnist/mnist_cnn.onnx", "--student", "models/distill/student_mlp.onnx",
 			"--data", "models/mnist/test.npz", "--epochs", "2", "--out", "mlp.onnx"}, []string{"epochs"}},
 	}

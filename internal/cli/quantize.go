@@ -297,6 +297,30 @@ func skipCounts(s []skipped) string {
 	return strings.Join(parts, ", ")
 }
 
+// layerBar counts layers a search went through, drawn from the first one on.
+type layerBar struct{ bar *countProgress }
+
+func (l *layerBar) step(e *env, label string, done, total int) {
+	if l.bar == nil {
+		l.bar = newCountProgress(e, label, total)
+		if l.bar.bar != nil {
+			l.bar.bar.SetCurrent(int64(done - 1))
+		}
+	}
+	l.bar.step()
+	if done >= total {
+		l.finish()
+	}
+}
+
+// finish completes the bar, if one is drawn (excluded layers are never searched).
+func (l *layerBar) finish() {
+	if l.bar != nil {
+		l.bar.done()
+		l.bar = nil
+	}
+}
+
 func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if !runnable(in) {
 		return usageError{fmt.Errorf("quantize %s: only ONNX input is supported yet: %w", in, refit.ErrUnsupported)}
@@ -311,6 +335,14 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	var activeBar *countProgress // a bar being drawn: lines go above it
 	opts.Progress = func(msg string) { activeBar.println(e, msg) }
+	var layers layerBar // GPTQ or AWQ searches outside the sensitivity passes (which draw their own bar)
+	if showProgress(e) && (opts.Algo == onnxq.GPTQ || opts.Algo == onnxq.AWQ) {
+		opts.LayerProgress = func(done, total int) {
+			if activeBar == nil {
+				layers.step(e, strings.ToUpper(opts.Algo.String())+" layers", done, total)
+			}
+		}
+	}
 	opts.Threads = e.threads
 	mp, fsys, err := loadONNX(e.ctx, in)
 	if err != nil {
@@ -415,6 +447,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		res.Excluded = onnxq.Worst(res.PerLayer, f.excludeWorst)
 	}
 	qm, rep, err := q.Apply(e.ctx, func(l string) bool { return !slices.Contains(res.Excluded, l) })
+	layers.finish()
 	if err != nil {
 		return err
 	}
