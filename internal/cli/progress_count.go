@@ -28,7 +28,7 @@ func newCountProgress(e *env, label string, total int) *countProgress {
 	if !showProgress(e) || total <= 0 {
 		return c
 	}
-	c.p = mpb.NewWithContext(e.ctx, mpb.WithOutput(e.stderr), mpb.WithWidth(40))
+	c.p = newBars(e)
 	c.bar = c.p.AddBar(int64(total),
 		mpb.PrependDecorators(decor.Name(label+" "), decor.CountersNoUnit("%d / %d")),
 		mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO),

@@ -15,17 +15,25 @@ import (
 	"github.com/refit-ml/refit/internal/testtool"
 )
 
-// runOnTerminal runs refit with stderr on a pseudo-terminal and returns what the
-// terminal received, escape sequences removed.
+// runOnTerminal runs refit with stderr on a pseudo-terminal of 160 columns and
+// returns what the terminal received.
 func runOnTerminal(t *testing.T, args []string) string {
+	return runOnTerminalSized(t, args, 160)
+}
+
+// runOnTerminalSized runs refit on a terminal of cols columns; 0 leaves its size
+// unset, as script(1) does without a terminal of its own.
+func runOnTerminalSized(t *testing.T, args []string, cols uint16) string {
 	t.Helper()
 	ptm, pts, err := pty.Open()
 	if err != nil {
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
 	defer ptm.Close()
-	if err := pty.Setsize(ptm, &pty.Winsize{Rows: 40, Cols: 160}); err != nil {
-		t.Fatal(err)
+	if cols > 0 {
+		if err := pty.Setsize(ptm, &pty.Winsize{Rows: 40, Cols: cols}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got := make(chan []byte)
 	go func() {
@@ -98,13 +106,15 @@ func TestProgressTerminal(t *testing.T) {
 		{"convert-cast", []string{"convert", "models/mnist/mnist_cnn.pt", "cnn.safetensors", "--dtype", "f16"}, []string{"write", "verify"}},
 		{"quantize-gguf", []string{"quantize", "models/llm/llama-f16.gguf", "q8.gguf", "--type", "Q8_0"}, []string{"quantize", "verify"}},
 		{"prune", []string{"prune", "models/mnist/mnist_cnn.onnx", "p.onnx", "--sparsity", "0.6", "--data", "models/mnist/test.npz"},
-			[]string{"prune tensors", "zstd size"}},
+			[]string{"prune tensors", "zstd size", "run input", "run output"}},
+		{"diff-models", []string{"diff", "models/mnist/mnist_cnn.onnx", "models/mnist/mnist_cnn_bn.onnx", "--data", "models/mnist/test.npz"},
+			[]string{"run A", "run B"}},
 		{"quantize-onnx-static", []string{"quantize", "models/quant/digits_mlp.onnx", "dq.onnx", "--method", "static",
 			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
-			[]string{"calibration batches", "per-layer sensitivity"}},
+			[]string{"calibration batches", "per-layer sensitivity", "run float", "run quantized"}},
 		{"quantize-gptq", []string{"quantize", "models/quant/digits_mlp.onnx", "g.onnx", "--method", "weight-only", "--algo", "gptq", "--per-layer=false",
 			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
-			[]string{"calibration batches", "GPTQ layers"}},
+			[]string{"calibration batches", "GPTQ layers", "run float", "run quantized"}},
 		{"quantize-awq-per-layer", []string{"quantize", "models/quant/digits_mlp.onnx", "a.onnx", "--method", "weight-only", "--algo", "awq",
 			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
 			[]string{"calibration batches", "per-layer sensitivity"}},
@@ -113,7 +123,10 @@ func TestProgressTerminal(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := append(c.args, "--force")
+			args := c.args
+			if args[0] != "diff" {
+				args = append(args, "--force") // the pipe and --quiet runs write the same output again
+			}
 			bars := watchBars(t)
 			screen := ansiEscape.ReplaceAllString(runOnTerminal(t, args), "")
 			var labels []string
@@ -152,5 +165,17 @@ func TestProgressTerminal(t *testing.T) {
 				t.Errorf("with --quiet, bars %v were drawn; terminal:\n%s", *bars, out)
 			}
 		})
+	}
+}
+
+// TestProgressUnsizedTerminal: a terminal that reports 0 columns still shows the bars.
+func TestProgressUnsizedTerminal(t *testing.T) {
+	t.Chdir(t.TempDir())
+	in := filepath.Join(testtool.RepoRoot(), "testdata", "models", "llm", "llama-f16.gguf")
+	screen := ansiEscape.ReplaceAllString(runOnTerminalSized(t, []string{"quantize", in, "q8.gguf", "--type", "Q8_0"}, 0), "")
+	for _, l := range []string{"quantize", "verify"} {
+		if !regexp.MustCompile("(?m)^" + regexp.QuoteMeta(l) + " .*100 %").MatchString(screen) {
+			t.Errorf("no %q bar at 100 %% on an unsized terminal:\n%s", l, screen)
+		}
 	}
 }

@@ -420,15 +420,15 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err := q.CheckTargets(); err != nil {
 		return fmt.Errorf("%s: %w; nothing written", in, err)
 	}
-	evalWith := func(ctx context.Context, qm *onnxpb.ModelProto, arith runtime.IntArith) (*compare.OutputsReport, error) {
+	evalWith := func(ctx context.Context, qm *onnxpb.ModelProto, arith runtime.IntArith, bars *runBars) (*compare.OutputsReport, error) {
 		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith, Threads: e.threads})
 		if err != nil {
 			return nil, err
 		}
-		return runOutputs(ctx, floatSess, s, evalSet)
+		return runOutputs(ctx, floatSess, s, evalSet, bars)
 	}
 	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
-		return evalWith(ctx, qm, arith)
+		return evalWith(ctx, qm, arith, nil) // inside the sensitivity bar
 	}
 	if f.perLayer || f.excludeWorst > 0 {
 		bar := newCountProgress(e, "per-layer sensitivity", len(q.Targets()))
@@ -473,7 +473,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	eval, err := evalModel(e.ctx, written)
+	eval, err := evalWith(e.ctx, written, arith, &runBars{e, "run float", "run quantized"})
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
@@ -482,7 +482,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if opts.SaturatesWithoutVNNI() && arith == runtime.ExactArith && ortInt8ExactHere {
 		// ONNX Runtime is exact here; whether the model's users on AVX2 see other
 		// results is measured, not guessed: one more run with that arithmetic.
-		if avx2, err = evalWith(e.ctx, written, runtime.SaturatingPairsArith); err != nil {
+		if avx2, err = evalWith(e.ctx, written, runtime.SaturatingPairsArith, &runBars{e, "run float", "run quantized (AVX2)"}); err != nil {
 			return fmt.Errorf("evaluate with --ort-arith avx2: %w", err)
 		}
 	}
