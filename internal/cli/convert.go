@@ -127,7 +127,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	defer src.Close()
 	if hf.Reversible(src) && hf.ReversesTo(enc) && filepath.Ext(out) == "" {
-		return reverseGGUF(e, src, out, o)
+		return reverseGGUF(e, in, src, out, o)
 	}
 	if d, ok, err := onnxHalfTarget(src, enc, o); err != nil {
 		return err
