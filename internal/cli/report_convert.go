@@ -14,6 +14,9 @@ import (
 func convertReport(res *convertResult) (*report.Report, error) {
 	r := &report.Report{Kind: "convert", Title: fmt.Sprintf("refit convert: %s -> %s", res.From, res.To),
 		Models: []report.Model{modelFacts("input", res.Input), modelFacts("output", res.Output)}}
+	if res.From == hfFormat {
+		r.Kind, r.Title = "convert-hf-gguf", "refit convert: Hugging Face folder -> "+res.To
+	}
 	r.Figures = append(r.Figures, figure("tensors", "%d", res.Tensors), figure("bytes written", "%s", report.HumanBytes(res.Bytes)))
 	if !res.Verified {
 		r.Notes = append(r.Notes, "verification skipped (--no-verify)")
