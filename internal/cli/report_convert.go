@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/report"
+	"github.com/refit-ml/refit/tensor"
 )
 
 // convertReport is convert's report: the card, and with verification the error of
@@ -25,19 +28,56 @@ func convertReport(res *convertResult) (*report.Report, error) {
 	r.Verdict = &report.Verdict{Pass: true, Text: "output re-read and matches what was written"}
 	r.Figures = append(r.Figures, figure("bit-exact tensors", "%d of %d", res.Exact, res.Tensors),
 		figure("max abs error", "%.4g", res.MaxAbs), figure("min cosine", "%.6f", res.MinCos))
-	maxAbs, cosine := make([]float64, len(res.Diffs)), make([]float64, len(res.Diffs))
-	for i, d := range res.Diffs {
+	plotted := res.Diffs // the error along the model: against the source when measured
+	if len(res.Source) > 0 {
+		plotted = res.Source
+		var srcMax float64
+		for _, d := range res.Source {
+			srcMax = max(srcMax, d.MaxAbs)
+		}
+		r.Figures = append(r.Figures, figure("max abs error against the folder", "%.4g", srcMax))
+	}
+	maxAbs, cosine := make([]float64, len(plotted)), make([]float64, len(plotted))
+	for i, d := range plotted {
 		maxAbs[i], cosine[i] = d.MaxAbs, d.Cosine
 	}
-	if len(res.Diffs) > 0 {
+	if len(plotted) > 0 {
 		plots, err := errorPlots("tensor", maxAbs, cosine)
 		if err != nil {
 			return nil, err
 		}
 		r.Plots = plots
+	}
+	if len(res.Source) > 0 {
+		r.Tables = append(r.Tables, tensorDiffTable("Every tensor of the output against the Hugging Face folder (read as float32)", res.Source))
+	}
+	if len(res.Diffs) > 0 {
 		r.Tables = append(r.Tables, tensorDiffTable("Verification: every tensor against the input", res.Diffs))
 	}
 	return r, nil
+}
+
+// hfSourceError compares the written output with the Hugging Face folder it was
+// converted from, read again in the output's names and layout as float32: the error
+// of the stored types, which verification (output against the converted tensors)
+// does not see.
+func hfSourceError(e *env, in, out string, res *convertResult) error {
+	src, err := hf.ConvertHF(e.ctx, refit.DirFS(in), &hf.ConvertOptions{DType: tensor.F32, NoTokenizer: true})
+	if err != nil {
+		return fmt.Errorf("report: reading %s as float32: %w", in, err)
+	}
+	defer src.Close()
+	got, err := refit.Open(out)
+	if err != nil {
+		return fmt.Errorf("report: re-reading %s: %w", out, err)
+	}
+	defer got.Close()
+	r, err := compare.ModelsContext(e.ctx, src, got, nil)
+	if err != nil {
+		return fmt.Errorf("report: comparing %s with %s: %w", out, in, err)
+	}
+	res.Source = r.Tensors
+	return nil
 }
 
 // cardReport is the report of a command path that fills no tables: the summary card.
