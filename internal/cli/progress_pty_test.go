@@ -111,7 +111,7 @@ func TestProgressTerminal(t *testing.T) {
 			[]string{"run A", "run B"}},
 		{"quantize-onnx-static", []string{"quantize", "models/quant/digits_mlp.onnx", "dq.onnx", "--method", "static",
 			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
-			[]string{"calibration batches", "per-layer sensitivity", "run float", "run quantized"}},
+			[]string{"calibration batches", "per-layer sensitivity", "quantize nodes", "run float", "run quantized"}},
 		{"quantize-gptq", []string{"quantize", "models/quant/digits_mlp.onnx", "g.onnx", "--method", "weight-only", "--algo", "gptq", "--per-layer=false",
 			"--calib", "models/quant/digits_calib.npz", "--eval", "models/quant/digits_eval.npz"},
 			[]string{"calibration batches", "GPTQ layers", "run float", "run quantized"}},

@@ -335,11 +335,19 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	var activeBar *countProgress // a bar being drawn: lines go above it
 	opts.Progress = func(msg string) { activeBar.println(e, msg) }
-	var layers layerBar // GPTQ or AWQ searches outside the sensitivity passes (which draw their own bar)
-	if showProgress(e) && (opts.Algo == onnxq.GPTQ || opts.Algo == onnxq.AWQ) {
+	// GPTQ or AWQ searches, else the nodes quantized, outside the sensitivity passes
+	// (which draw their own bar): one bar at a time.
+	var layers layerBar
+	if showProgress(e) && opts.Method == onnxq.WeightOnly && (opts.Algo == onnxq.GPTQ || opts.Algo == onnxq.AWQ) {
 		opts.LayerProgress = func(done, total int) {
 			if activeBar == nil {
 				layers.step(e, strings.ToUpper(opts.Algo.String())+" layers", done, total)
+			}
+		}
+	} else if showProgress(e) {
+		opts.NodeProgress = func(done, total int) {
+			if activeBar == nil {
+				layers.step(e, "quantize nodes", done, total)
 			}
 		}
 	}

@@ -183,6 +183,9 @@ type Options struct {
 	// the layers searched so far and the layers there are (a layer is searched once);
 	// Progress then gets no line per layer.
 	LayerProgress func(done, total int)
+	// NodeProgress, if set, is called by Apply after each node it quantizes, with the
+	// nodes done and the nodes it quantizes.
+	NodeProgress func(done, total int)
 }
 
 func (o *Options) withDefaults() (Options, error) {

@@ -419,6 +419,12 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 			}
 		}
 	}
+	var total, done int // nodes to quantize, for NodeProgress
+	for _, t := range q.targets {
+		if only == nil || only(t.label) {
+			total++
+		}
+	}
 	for _, t := range q.targets {
 		if only != nil && !only(t.label) {
 			continue
@@ -448,6 +454,9 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		}
 		nr.Name, nr.OpType = t.label, t.node.GetOpType()
 		rep.Nodes = append(rep.Nodes, nr)
+		if done++; q.opts.NodeProgress != nil {
+			q.opts.NodeProgress(done, total)
+		}
 	}
 	st.e, st.sc = e, 0
 	stored, err := st.applyStores(ctx, only)
