@@ -49,6 +49,9 @@ type convertResult struct {
 	MaxAbs   float64              `json:"max_abs_error"`
 	MinCos   float64              `json:"min_cosine"`
 	Diffs    []compare.TensorDiff `json:"verification,omitempty"`
+	// Source compares a Hugging Face folder's tensors (read as float32) with the
+	// output: the error of the types the output stores (with --json or --report).
+	Source []compare.TensorDiff `json:"source_error,omitempty"`
 }
 
 func newConvertCmd(e *env) *cobra.Command {
@@ -129,7 +132,7 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	}
 	defer src.Close()
 	if hf.Reversible(src) && hf.ReversesTo(enc) && filepath.Ext(out) == "" {
-		return reverseGGUF(e, src, out, o)
+		return reverseGGUF(e, in, src, out, o)
 	}
 	if d, ok, err := onnxHalfTarget(src, enc, o); err != nil {
 		return err
@@ -192,6 +195,11 @@ func runConvert(e *env, in, out string, o *convertOptions) error {
 	res := &convertResult{Input: in, Output: out, From: src.Format, To: enc.Name, Tensors: len(m.Tensors), MinCos: 1}
 	if err := writeOutput(e, enc, base, m, rec, out, folder, eo, o, res); err != nil {
 		return err
+	}
+	if converted && len(m.Tensors) > 0 && (o.rep != nil || o.asJSON) {
+		if err := hfSourceError(e, in, out, res); err != nil {
+			return err
+		}
 	}
 	return reportConvert(e, res, o)
 }

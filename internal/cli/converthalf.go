@@ -68,7 +68,7 @@ func convertONNXHalf(e *env, in, out string, d tensor.DType, o *convertOptions) 
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
-		if res.Verification, err = diffSessions(e.ctx, sa, sb, set); err != nil {
+		if res.Verification, err = diffSessions(e, sa, sb, set); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 		res.Verification.A, res.Verification.B = in, out

@@ -225,7 +225,7 @@ func runModelDiff(e *env, pa, pb string, o *diffOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, outA, outB, err := runOutputTensors(e.ctx, sa, sb, set)
+	rep, outA, outB, err := runOutputTensors(e.ctx, sa, sb, set, &runBars{e, "run A", "run B"})
 	if err != nil {
 		return err
 	}
@@ -270,8 +270,8 @@ func modelVerdict(r *modelDiff, o *diffOptions) verdict {
 
 // diffSessions runs both sessions on the same inputs and compares outputs by name
 // (by position when the names differ).
-func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*modelDiff, error) {
-	r, err := runOutputs(ctx, sa, sb, set)
+func diffSessions(e *env, sa, sb *runtime.Session, set *inputSet) (*modelDiff, error) {
+	r, err := runOutputs(e.ctx, sa, sb, set, &runBars{e, "run input", "run output"})
 	if err != nil {
 		return nil, err
 	}
@@ -279,14 +279,30 @@ func diffSessions(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (
 }
 
 // runOutputs runs both sessions on set and compares their outputs (compare.Outputs).
-func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, error) {
-	r, _, _, err := runOutputTensors(ctx, sa, sb, set)
+// With bars, each model's runs show as a bar.
+func runOutputs(ctx context.Context, sa, sb *runtime.Session, set *inputSet, bars *runBars) (*compare.OutputsReport, error) {
+	r, _, _, err := runOutputTensors(ctx, sa, sb, set, bars)
 	return r, err
 }
 
+// runBars names the bars of the two models' runs.
+type runBars struct {
+	e    *env
+	a, b string
+}
+
+// of makes the bar of one model's runs.
+func (r *runBars) of(label string) func(runs int) *countProgress {
+	return func(runs int) *countProgress { return newCountProgress(r.e, label, runs) }
+}
+
 // runOutputTensors is runOutputs that also returns both runs' outputs.
-func runOutputTensors(ctx context.Context, sa, sb *runtime.Session, set *inputSet) (*compare.OutputsReport, []*tensor.Tensor, []*tensor.Tensor, error) {
-	outA, err := runRows(ctx, sa, set.values)
+func runOutputTensors(ctx context.Context, sa, sb *runtime.Session, set *inputSet, bars *runBars) (*compare.OutputsReport, []*tensor.Tensor, []*tensor.Tensor, error) {
+	var barA, barB func(int) *countProgress
+	if bars != nil {
+		barA, barB = bars.of(bars.a), bars.of(bars.b)
+	}
+	outA, err := runRowsShown(ctx, sa, set.values, barA)
 	if err != nil {
 		return nil, nil, nil, explainShapes(fmt.Errorf("running A: %w", err), set)
 	}
@@ -294,7 +310,7 @@ func runOutputTensors(ctx context.Context, sa, sb *runtime.Session, set *inputSe
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("inputs of B: %w", err)
 	}
-	outB, err := runRows(ctx, sb, inB)
+	outB, err := runRowsShown(ctx, sb, inB, barB)
 	if err != nil {
 		return nil, nil, nil, explainShapes(fmt.Errorf("running B: %w", err), set)
 	}

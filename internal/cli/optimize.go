@@ -89,7 +89,7 @@ as much as two runtimes differ) pass, while any real change of the computation f
 			if err != nil {
 				return err
 			}
-			if diff, err = diffSessions(e.ctx, sa, sb, set); err != nil {
+			if diff, err = diffSessions(e, sa, sb, set); err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}
 			diff.A, diff.B = a[0], a[1]

@@ -16,17 +16,19 @@ import (
 // countProgress shows a bar counting steps (batches, layers, epochs) with an optional
 // message after it (the last loss), on a terminal only and not with --quiet.
 type countProgress struct {
-	p   *mpb.Progress
-	bar *mpb.Bar
-	msg atomic.Pointer[string]
+	p     *mpb.Progress
+	bar   *mpb.Bar
+	msg   atomic.Pointer[string]
+	label string
+	total int64
 }
 
 func newCountProgress(e *env, label string, total int) *countProgress {
-	c := &countProgress{}
+	c := &countProgress{label: label, total: int64(total)}
 	if !showProgress(e) || total <= 0 {
 		return c
 	}
-	c.p = mpb.NewWithContext(e.ctx, mpb.WithOutput(e.stderr), mpb.WithWidth(40))
+	c.p = newBars(e)
 	c.bar = c.p.AddBar(int64(total),
 		mpb.PrependDecorators(decor.Name(label+" "), decor.CountersNoUnit("%d / %d")),
 		mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.Elapsed(decor.ET_STYLE_GO),
@@ -71,6 +73,9 @@ func (c *countProgress) println(e *env, msg string) {
 func (c *countProgress) done() {
 	if c.bar == nil {
 		return
+	}
+	if onBarDone != nil {
+		onBarDone(c.label, c.bar.Current(), c.total)
 	}
 	c.bar.SetTotal(-1, true)
 	c.p.Wait()

@@ -248,7 +248,7 @@ func runPrune(e *env, in, out string, o *pruneOptions) error {
 		if err != nil {
 			return err
 		}
-		if res.Diff, err = diffSessions(e.ctx, sa, sb, set); err != nil {
+		if res.Diff, err = diffSessions(e, sa, sb, set); err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
 		res.Diff.A, res.Diff.B = in, out

@@ -297,6 +297,30 @@ func skipCounts(s []skipped) string {
 	return strings.Join(parts, ", ")
 }
 
+// layerBar counts layers a search went through, drawn from the first one on.
+type layerBar struct{ bar *countProgress }
+
+func (l *layerBar) step(e *env, label string, done, total int) {
+	if l.bar == nil {
+		l.bar = newCountProgress(e, label, total)
+		if l.bar.bar != nil {
+			l.bar.bar.SetCurrent(int64(done - 1))
+		}
+	}
+	l.bar.step()
+	if done >= total {
+		l.finish()
+	}
+}
+
+// finish completes the bar, if one is drawn (excluded layers are never searched).
+func (l *layerBar) finish() {
+	if l.bar != nil {
+		l.bar.done()
+		l.bar = nil
+	}
+}
+
 func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if !runnable(in) {
 		return usageError{fmt.Errorf("quantize %s: only ONNX input is supported yet: %w", in, refit.ErrUnsupported)}
@@ -311,6 +335,22 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	}
 	var activeBar *countProgress // a bar being drawn: lines go above it
 	opts.Progress = func(msg string) { activeBar.println(e, msg) }
+	// GPTQ or AWQ searches, else the nodes quantized, outside the sensitivity passes
+	// (which draw their own bar): one bar at a time.
+	var layers layerBar
+	if showProgress(e) && opts.Method == onnxq.WeightOnly && (opts.Algo == onnxq.GPTQ || opts.Algo == onnxq.AWQ) {
+		opts.LayerProgress = func(done, total int) {
+			if activeBar == nil {
+				layers.step(e, strings.ToUpper(opts.Algo.String())+" layers", done, total)
+			}
+		}
+	} else if showProgress(e) {
+		opts.NodeProgress = func(done, total int) {
+			if activeBar == nil {
+				layers.step(e, "quantize nodes", done, total)
+			}
+		}
+	}
 	opts.Threads = e.threads
 	mp, fsys, err := loadONNX(e.ctx, in)
 	if err != nil {
@@ -388,15 +428,15 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err := q.CheckTargets(); err != nil {
 		return fmt.Errorf("%s: %w; nothing written", in, err)
 	}
-	evalWith := func(ctx context.Context, qm *onnxpb.ModelProto, arith runtime.IntArith) (*compare.OutputsReport, error) {
+	evalWith := func(ctx context.Context, qm *onnxpb.ModelProto, arith runtime.IntArith, bars *runBars) (*compare.OutputsReport, error) {
 		s, err := runtime.Load(qm, nil, &runtime.Options{IntArith: arith, Threads: e.threads})
 		if err != nil {
 			return nil, err
 		}
-		return runOutputs(ctx, floatSess, s, evalSet)
+		return runOutputs(ctx, floatSess, s, evalSet, bars)
 	}
 	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
-		return evalWith(ctx, qm, arith)
+		return evalWith(ctx, qm, arith, nil) // inside the sensitivity bar
 	}
 	if f.perLayer || f.excludeWorst > 0 {
 		bar := newCountProgress(e, "per-layer sensitivity", len(q.Targets()))
@@ -415,6 +455,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		res.Excluded = onnxq.Worst(res.PerLayer, f.excludeWorst)
 	}
 	qm, rep, err := q.Apply(e.ctx, func(l string) bool { return !slices.Contains(res.Excluded, l) })
+	layers.finish()
 	if err != nil {
 		return err
 	}
@@ -440,7 +481,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	eval, err := evalModel(e.ctx, written)
+	eval, err := evalWith(e.ctx, written, arith, &runBars{e, "run float", "run quantized"})
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
@@ -449,7 +490,7 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if opts.SaturatesWithoutVNNI() && arith == runtime.ExactArith && ortInt8ExactHere {
 		// ONNX Runtime is exact here; whether the model's users on AVX2 see other
 		// results is measured, not guessed: one more run with that arithmetic.
-		if avx2, err = evalWith(e.ctx, written, runtime.SaturatingPairsArith); err != nil {
+		if avx2, err = evalWith(e.ctx, written, runtime.SaturatingPairsArith, &runBars{e, "run float", "run quantized (AVX2)"}); err != nil {
 			return fmt.Errorf("evaluate with --ort-arith avx2: %w", err)
 		}
 	}

@@ -34,6 +34,13 @@ var reportCases = []reportCase{
 	{"convert-onnx-half", func(m string) []string {
 		return []string{"convert", filepath.Join(m, "mnist", "mnist_cnn.onnx"), "cnn16.onnx", "--dtype", "f16"}
 	}, 2},
+	{"convert-gguf-hf", func(m string) []string {
+		return []string{"convert", filepath.Join(m, "llm", "llama-f16.gguf"), "hf", "--to", "safetensors", "--verbose"}
+	}, 2},
+	{"convert-hf-gguf", func(m string) []string { return []string{"convert", "hf", "hf.gguf", "--dtype", "bf16", "--verbose"} }, 2},
+	{"convert-graph", func(m string) []string {
+		return []string{"convert", filepath.Join("tf", "savedmodel"), "savedmodel.onnx"}
+	}, 2},
 	{"quantize-gguf", func(m string) []string {
 		return []string{"quantize", filepath.Join(m, "llm", "llama-f16.gguf"), "q8.gguf", "--type", "Q8_0"}
 	}, 3},
@@ -73,6 +80,9 @@ func writeReports(t *testing.T, dir string) map[string][]byte {
 		if err := os.Symlink(filepath.Join(testtool.RepoRoot(), "testdata", d), filepath.Join(dir, d)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Symlink(filepath.Join(testtool.RepoRoot(), "tf2onnx", "testdata"), filepath.Join(dir, "tf")); err != nil { // graphs
+		t.Fatal(err)
 	}
 	t.Chdir(dir)
 	out := map[string][]byte{}

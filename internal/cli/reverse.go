@@ -6,14 +6,16 @@ import (
 	"strings"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/hf"
+	"github.com/refit-ml/refit/tensor"
 	"github.com/refit-ml/refit/tokenizer"
 )
 
 // reverseGGUF writes a GGUF language model as a Hugging Face folder: config.json,
 // tokenizer files and sharded safetensors with Hugging Face tensor names, then
 // re-opens the folder to check every tensor is there before moving it into place.
-func reverseGGUF(e *env, m *refit.Model, dir string, o *convertOptions) error {
+func reverseGGUF(e *env, in string, m *refit.Model, dir string, o *convertOptions) error {
 	opts := &hf.ReverseOptions{KeepQuantized: o.keepQuantized, Overwrite: o.force}
 	if o.dtype != "" {
 		d, err := parseCastType("--dtype", o.dtype)
@@ -50,16 +52,59 @@ func reverseGGUF(e *env, m *refit.Model, dir string, o *convertOptions) error {
 	}
 	tensors := len(got.Tensors)
 	got.Close()
-	if _, err := po.Commit(); err != nil {
+	res := &convertResult{Input: "GGUF", Output: dir, From: m.Format, To: "hf-safetensors", Tensors: tensors}
+	var rt *compare.Report
+	if (o.rep != nil || o.asJSON) && !o.keepQuantized {
+		if rt, err = roundTrip(e, m, po.Dir(), res); err != nil {
+			return err
+		}
+	}
+	res.Bytes = po.Size()
+	if res.Files, err = po.Commit(); err != nil {
 		return err
 	}
-	res := &convertResult{Input: "GGUF", Output: dir, From: m.Format, To: "hf-safetensors", Tensors: tensors}
+	if o.rep != nil {
+		r, err := reverseReport(in, res, rt, o)
+		if err != nil {
+			return err
+		}
+		if err := o.rep.finish(r, res); err != nil {
+			return err
+		}
+	}
 	if o.asJSON {
+		if !o.verbose {
+			res.Diffs = nil
+		}
 		return writeJSON(e.stdout, res)
 	}
 	fmt.Fprintf(e.stdout, "%s (gguf, %s) -> %s (Hugging Face folder): %d tensors, %s parameters\n",
 		"model", m.Metadata.String("general.architecture"), dir, tensors, humanCount(params))
 	return nil
+}
+
+// roundTrip reads the written folder back as Refit would convert it to GGUF (float32
+// matrices) and compares every tensor with the GGUF's: what the folder holds, in the
+// GGUF's names and layout, for --report and --json (it costs a read of both models).
+func roundTrip(e *env, m *refit.Model, dir string, res *convertResult) (*compare.Report, error) {
+	back, err := hf.ConvertHF(e.ctx, refit.DirFS(dir), &hf.ConvertOptions{DType: tensor.F32, NoTokenizer: true})
+	if err != nil {
+		return nil, fmt.Errorf("report: reading %s back: %w", dir, err)
+	}
+	defer back.Close()
+	r, err := compare.ModelsContext(e.ctx, m, back, nil)
+	if err != nil {
+		return nil, fmt.Errorf("report: comparing %s with the GGUF: %w", dir, err)
+	}
+	res.Verified, res.MinCos, res.Diffs = true, 1, r.Tensors
+	for _, d := range r.Tensors {
+		if d.Exact {
+			res.Exact++
+		}
+		res.MaxAbs = max(res.MaxAbs, d.MaxAbs)
+		res.MinCos = min(res.MinCos, d.Cosine)
+	}
+	return r, nil
 }
 
 // reverseVocab finishes a vocab-only GGUF written as Hugging Face tokenizer files: it

@@ -17,18 +17,35 @@ import (
 // Inputs given whole (a recurrent state beside rows of audio, see onnxq.Rows) make it
 // run one row at a time, each with the whole inputs.
 func runRows(ctx context.Context, s *runtime.Session, vals map[string]*runtime.Value) (map[string]*runtime.Value, error) {
+	return runRowsShown(ctx, s, vals, nil)
+}
+
+// runRowsShown is runRows with a bar counting the runs, made by newBar for their
+// number (nil: no bar). A single run counts one step: the bar then shows the time
+// elapsed until it ends.
+func runRowsShown(ctx context.Context, s *runtime.Session, vals map[string]*runtime.Value, newBar func(runs int) *countProgress) (map[string]*runtime.Value, error) {
+	if newBar == nil {
+		newBar = func(int) *countProgress { return &countProgress{} }
+	}
 	step := rowStep(s, vals)
 	whole := onnxq.Whole(vals, declaredFirst(s))
-	if rows, err := onnxq.Rows(vals, whole); err == nil && len(whole) > 0 && rows > 1 {
+	rows, rowsErr := onnxq.Rows(vals, whole)
+	if rowsErr == nil && len(whole) > 0 && rows > 1 {
 		step = 1
 	}
 	if step == 0 {
-		return s.Run(ctx, vals)
+		bar := newBar(1)
+		defer bar.done()
+		out, err := s.Run(ctx, vals)
+		bar.step()
+		return out, err
 	}
 	feed, err := onnxq.BatchesOf(vals, whole, int(step))
 	if err != nil {
 		return nil, err
 	}
+	bar := newBar(int((rows + step - 1) / step))
+	defer bar.done()
 	var parts []map[string]*runtime.Value
 	if err := feed(func(b map[string]*runtime.Value) error {
 		out, err := s.Run(ctx, b)
@@ -36,6 +53,7 @@ func runRows(ctx context.Context, s *runtime.Session, vals map[string]*runtime.V
 			return err
 		}
 		parts = append(parts, out)
+		bar.step()
 		return nil
 	}); err != nil {
 		return nil, err

@@ -2,10 +2,14 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
@@ -50,9 +54,75 @@ func graphToONNX(ctx context.Context, in string, src *refit.Model) (*onnxpb.Mode
 	return nil, false, nil
 }
 
+// graphResult is convert's result for a graph converted to ONNX: the operators of
+// the graph and the outputs of the verification run.
+type graphResult struct {
+	*convertResult
+	Nodes   int           `json:"nodes"`
+	Ops     []opCount     `json:"ops"`
+	Outputs []graphOutput `json:"run_outputs,omitempty"`
+}
+
+type opCount struct {
+	Op    string `json:"op"`
+	Nodes int    `json:"nodes"`
+}
+
+// graphOutput is one output of the verification run on seeded random inputs.
+type graphOutput struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+	// Min and Max are over the finite values of a float32 output; NonFinite counts
+	// its NaN and infinite values.
+	Min       float64 `json:"min"`
+	Max       float64 `json:"max"`
+	NonFinite int64   `json:"non_finite"`
+}
+
+// opsOf counts g's nodes per operator type, most frequent first.
+func opsOf(g *onnxpb.GraphProto) []opCount {
+	n := map[string]int{}
+	for _, node := range g.GetNode() {
+		n[node.GetOpType()]++
+	}
+	var ops []opCount
+	for op, c := range n {
+		ops = append(ops, opCount{op, c})
+	}
+	slices.SortFunc(ops, func(a, b opCount) int { return cmp.Or(b.Nodes-a.Nodes, strings.Compare(a.Op, b.Op)) })
+	return ops
+}
+
+// graphOutputs summarizes a run's outputs in the session's output order.
+func graphOutputs(s *runtime.Session, out map[string]*runtime.Value) []graphOutput {
+	var r []graphOutput
+	for _, info := range s.Outputs() {
+		v := out[info.Name]
+		if v == nil {
+			continue
+		}
+		o := graphOutput{Name: info.Name, DType: v.DType.String(), Shape: v.Shape, Min: math.Inf(1), Max: math.Inf(-1)}
+		for _, x := range v.Float32s() {
+			f := float64(x)
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				o.NonFinite++
+				continue
+			}
+			o.Min, o.Max = min(o.Min, f), max(o.Max, f)
+		}
+		if o.Min > o.Max { // no finite float32 value
+			o.Min, o.Max = 0, 0
+		}
+		r = append(r, o)
+	}
+	return r
+}
+
 // writeConvertedGraph writes a converted ONNX graph and checks that it loads and runs
 // in Refit's runtime on seeded random inputs before renaming it into place.
-func writeConvertedGraph(e *env, mp *onnxpb.ModelProto, res *convertResult, out string, o *convertOptions) error {
+func writeConvertedGraph(e *env, mp *onnxpb.ModelProto, cres *convertResult, out string, o *convertOptions) error {
+	res := &graphResult{convertResult: cres, Nodes: len(mp.GetGraph().GetNode()), Ops: opsOf(mp.GetGraph())}
 	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
 	if err != nil {
 		return err
@@ -81,15 +151,27 @@ func writeConvertedGraph(e *env, mp *onnxpb.ModelProto, res *convertResult, out 
 		if err != nil {
 			return fmt.Errorf("verify: %w", err)
 		}
-		if _, err := s.Run(e.ctx, inputs); err != nil {
+		outs, err := s.Run(e.ctx, inputs)
+		if err != nil {
 			return fmt.Errorf("verify: the converted graph does not run: %w", err)
 		}
+		res.Verified = true
+		res.Outputs = graphOutputs(s, outs)
 	}
 	if err := pf.Commit(); err != nil {
 		return err
 	}
 	res.Files = []string{out}
 	res.Tensors = len(mp.GetGraph().GetInitializer())
+	if o.rep != nil {
+		r, err := graphReport(res, mp)
+		if err != nil {
+			return err
+		}
+		if err := o.rep.finish(r, res); err != nil {
+			return err
+		}
+	}
 	if o.asJSON {
 		return writeJSON(e.stdout, res)
 	}

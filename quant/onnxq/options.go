@@ -179,6 +179,13 @@ type Options struct {
 
 	// Progress, if set, receives a line per step.
 	Progress func(msg string)
+	// LayerProgress, if set, is called after the GPTQ or AWQ search of each layer with
+	// the layers searched so far and the layers there are (a layer is searched once);
+	// Progress then gets no line per layer.
+	LayerProgress func(done, total int)
+	// NodeProgress, if set, is called by Apply after each node it quantizes, with the
+	// nodes done and the nodes it quantizes.
+	NodeProgress func(done, total int)
 }
 
 func (o *Options) withDefaults() (Options, error) {

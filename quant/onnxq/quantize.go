@@ -59,16 +59,17 @@ type target struct {
 // several selections of nodes (one at a time for sensitivity tables, all but the
 // worst) can be quantized without calibrating again.
 type Quantizer struct {
-	mp      *onnxpb.ModelProto
-	opts    Options
-	scopes  []*scope // q.mp's graphs
-	targets []*target
-	stores  []*storeTarget // recurrent nodes whose weights are stored in int8
-	skipped []NodeReport
-	ranges  map[string][2]float64
-	alias   map[string]string // a node output read only by a Relu -> the Relu's output
-	grams   map[string]*gramStats
-	cache   map[string]*woResult
+	mp       *onnxpb.ModelProto
+	opts     Options
+	scopes   []*scope // q.mp's graphs
+	targets  []*target
+	stores   []*storeTarget // recurrent nodes whose weights are stored in int8
+	skipped  []NodeReport
+	ranges   map[string][2]float64
+	alias    map[string]string // a node output read only by a Relu -> the Relu's output
+	grams    map[string]*gramStats
+	cache    map[string]*woResult
+	searched int // layers through GPTQ or AWQ, for LayerProgress
 }
 
 // woResult caches a weight-only quantization of one node.
@@ -418,6 +419,12 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 			}
 		}
 	}
+	var total, done int // nodes to quantize, for NodeProgress
+	for _, t := range q.targets {
+		if only == nil || only(t.label) {
+			total++
+		}
+	}
 	for _, t := range q.targets {
 		if only != nil && !only(t.label) {
 			continue
@@ -447,6 +454,9 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		}
 		nr.Name, nr.OpType = t.label, t.node.GetOpType()
 		rep.Nodes = append(rep.Nodes, nr)
+		if done++; q.opts.NodeProgress != nil {
+			q.opts.NodeProgress(done, total)
+		}
 	}
 	st.e, st.sc = e, 0
 	stored, err := st.applyStores(ctx, only)
@@ -1041,16 +1051,18 @@ func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
 		r.b = rtn(o.Threads, w, t.n, t.k, o.GroupSize, o.Bits, o.WeightOnlySymmetric)
 	case GPTQ:
 		st := q.grams[t.x]
-		o.Progress(fmt.Sprintf("GPTQ %s [%d x %d]", t.label, t.n, t.k))
+		q.layerStarted("GPTQ", t)
 		if r.b, err = gptq(w, t.n, t.k, st.gram, st.rows, o); err != nil {
 			return nil, fmt.Errorf("GPTQ: %w", err)
 		}
+		q.layerDone()
 	case AWQ:
-		o.Progress(fmt.Sprintf("AWQ %s [%d x %d]", t.label, t.n, t.k))
+		q.layerStarted("AWQ", t)
 		r.b, r.s, r.alpha = awq(w, t.n, t.k, q.grams[t.x], o)
 		if r.alpha == 0 {
 			r.s = nil // plain RTN won: no scaling needed
 		}
+		q.layerDone()
 	}
 	eff := r.b.dequant()
 	if r.s != nil {
@@ -1063,6 +1075,20 @@ func (q *Quantizer) weightOnlyBlocks(t *target) (*woResult, error) {
 	r.err = relErr(eff, w)
 	q.cache[t.label] = r
 	return r, nil
+}
+
+// layerStarted reports the search of t starting, as a line unless a bar counts layers.
+func (q *Quantizer) layerStarted(algo string, t *target) {
+	if q.opts.LayerProgress == nil {
+		q.opts.Progress(fmt.Sprintf("%s %s [%d x %d]", algo, t.label, t.n, t.k))
+	}
+}
+
+func (q *Quantizer) layerDone() {
+	q.searched++
+	if q.opts.LayerProgress != nil {
+		q.opts.LayerProgress(q.searched, len(q.targets))
+	}
 }
 
 // scoped keys a value name by the current scope: a value read in two graphs gets a
