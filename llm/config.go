@@ -12,7 +12,8 @@ type Config struct {
 	Arch           string
 	Layers         int
 	Embed          int
-	FF             int // feed-forward width (per expert for MoE)
+	FF             int // feed-forward width (per expert for mixtral)
+	ExpertFF       int // width of each routed expert (FF unless the metadata says otherwise)
 	Heads, KVHeads int
 	HeadDim        int // key/query head size
 	ValueDim       int // value head size
@@ -25,6 +26,7 @@ type Config struct {
 	RopeScale      float32 // position multiplier (1 / linear scaling factor)
 	Experts        int
 	ExpertsUsed    int
+	ExpertNorm     bool // renormalize the chosen experts' probabilities to sum to one
 	AttnScale      float32 // multiplies q·k
 	AttnSoftcap    float32 // 0: none
 	FinalSoftcap   float32 // 0: none
@@ -42,11 +44,12 @@ func (c *Config) SlidingLayer(il int) bool {
 var archs = map[string]bool{
 	"llama": false, "mistral": false, "mixtral": false,
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
+	"qwen2moe": true, "qwen3moe": true,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen3"}
+	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe"}
 }
 
 func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
@@ -138,12 +141,19 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	geti("expert_count", &c.Experts, 0)
 	geti("expert_used_count", &c.ExpertsUsed, 0)
 	geti("attention.sliding_window", &c.SlidingWindow, 0)
+	geti("expert_feed_forward_length", &c.ExpertFF, 0)
 	if err != nil {
 		return nil, err
 	}
 	if c.Layers == 0 || c.Embed == 0 || c.Heads == 0 || c.Vocab <= 0 {
 		return nil, formatf("zero-sized model (%d layers, width %d, %d heads, %d tokens)", c.Layers, c.Embed, c.Heads, c.Vocab)
 	}
+	if c.ExpertFF == 0 {
+		c.ExpertFF = c.FF
+	}
+	// llama.cpp renormalizes the chosen experts' weights except for qwen2moe, which
+	// keeps the raw softmax probabilities.
+	c.ExpertNorm = arch != "qwen2moe"
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads
 	}

@@ -1,6 +1,7 @@
 // Package llm runs decoder language models stored as GGUF on the CPU, in pure Go: the
-// forward pass of the llama family (llama, mistral, mixtral), qwen2, qwen3, gemma,
-// gemma2 and phi3, reading the weights in their quantized form.
+// forward pass of the llama family (llama, mistral, mixtral), qwen2, qwen3, qwen2moe
+// and qwen3moe (routed experts, qwen2moe's sigmoid-gated shared expert), gemma, gemma2
+// and phi3, reading the weights in their quantized form.
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
 // closely: the activation row a weight meets is quantized the way llama.cpp quantizes

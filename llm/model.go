@@ -27,6 +27,9 @@ type layer struct {
 	gate, up, down                       *matrix // up holds gate and up stacked when gate is nil (phi3)
 	router                               *matrix
 	gateExps, upExps, downExps           []*matrix
+	// shared expert (qwen2moe): every token runs it, scaled by sigmoid(shexpGate·h)
+	gateShexp, upShexp, downShexp *matrix
+	shexpGate                     []float32
 }
 
 // Model is a decoder LLM ready to run. It is safe for concurrent use by several
@@ -131,9 +134,15 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		switch {
 		case c.Experts > 0:
 			L.router = l.matrix(p+"ffn_gate_inp.weight", c.Experts, c.Embed)
-			L.gateExps = l.experts(p+"ffn_gate_exps.weight", c.Experts, c.FF, c.Embed)
-			L.upExps = l.experts(p+"ffn_up_exps.weight", c.Experts, c.FF, c.Embed)
-			L.downExps = l.experts(p+"ffn_down_exps.weight", c.Experts, c.Embed, c.FF)
+			L.gateExps = l.experts(p+"ffn_gate_exps.weight", c.Experts, c.ExpertFF, c.Embed)
+			L.upExps = l.experts(p+"ffn_up_exps.weight", c.Experts, c.ExpertFF, c.Embed)
+			L.downExps = l.experts(p+"ffn_down_exps.weight", c.Experts, c.Embed, c.ExpertFF)
+			if has("ffn_up_shexp.weight") {
+				L.upShexp = l.matrix(p+"ffn_up_shexp.weight", -1, c.Embed)
+				L.gateShexp = l.matrix(p+"ffn_gate_shexp.weight", L.upShexp.Rows, c.Embed)
+				L.downShexp = l.matrix(p+"ffn_down_shexp.weight", c.Embed, L.upShexp.Rows)
+				L.shexpGate = l.vector(p+"ffn_gate_inp_shexp.weight", c.Embed)
+			}
 		case has("ffn_gate.weight"):
 			L.gate = l.matrix(p+"ffn_gate.weight", c.FF, c.Embed)
 			L.up = l.matrix(p+"ffn_up.weight", c.FF, c.Embed)
@@ -261,13 +270,14 @@ func (l *loader) experts(name string, n, rows, cols int) []*matrix {
 	return out
 }
 
-// vector loads a 1-D float tensor of n values as float32.
+// vector loads a float tensor of n values ([n], or [n, 1] for a one-output
+// projection) as float32.
 func (l *loader) vector(name string, n int) []float32 {
 	ti := l.info(name)
 	if ti == nil {
 		return make([]float32, n)
 	}
-	if len(ti.Shape) != 1 || ti.Shape[0] != int64(n) {
+	if len(ti.Shape) == 0 || len(ti.Shape) > 2 || ti.Shape[0] != int64(n) || (len(ti.Shape) == 2 && ti.Shape[1] != 1) {
 		l.fail(formatf("tensor %s has shape %v, want [%d]", name, ti.Shape, n))
 		return make([]float32, n)
 	}

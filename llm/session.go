@@ -118,9 +118,12 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	// big holds a fused QKV product or the gate product, big2 the up product (gate and
 	// up stacked for phi3).
-	wide, wide2 := c.FF, c.FF
+	wide, wide2 := max(c.FF, c.ExpertFF), max(c.FF, c.ExpertFF)
 	for i := range m.layers {
 		L := &m.layers[i]
+		if L.upShexp != nil {
+			wide, wide2 = max(wide, L.upShexp.Rows), max(wide2, L.upShexp.Rows)
+		}
 		if L.qkv != nil {
 			wide = max(wide, L.qkv.Rows)
 		}
@@ -288,7 +291,8 @@ func geluTanh(x float32) float32 {
 }
 
 // moe runs the mixture-of-experts feed-forward: softmax over the router's logits, the
-// top ExpertsUsed experts weighted by their renormalized probabilities.
+// top ExpertsUsed experts weighted by their probabilities (renormalized over the
+// chosen ones when Config.ExpertNorm), plus the shared expert when the layer has one.
 func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 	c := &s.m.Config
 	probs := make([]float32, nt*c.Experts)
@@ -304,9 +308,12 @@ func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 			idx[i] = i
 		}
 		sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] > p[idx[b]] })
-		var sum float32
-		for _, e := range idx[:c.ExpertsUsed] {
-			sum += p[e]
+		sum := float32(1)
+		if c.ExpertNorm {
+			sum = 0
+			for _, e := range idx[:c.ExpertsUsed] {
+				sum += p[e]
+			}
 		}
 		for _, e := range idx[:c.ExpertsUsed] {
 			copy(one, h[t*c.Embed:(t+1)*c.Embed])
@@ -315,6 +322,18 @@ func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 			for i, v := range out {
 				dst[t*c.Embed+i] += w * v
 			}
+		}
+	}
+	if L.upShexp == nil {
+		return
+	}
+	shared := make([]float32, nt*c.Embed)
+	s.ffn(shared, L.gateShexp, L.upShexp, L.downShexp, h, big, big2, nt)
+	for t := 0; t < nt; t++ {
+		row := h[t*c.Embed : (t+1)*c.Embed]
+		g := 1 / (1 + float32(math.Exp(float64(-dot(L.shexpGate, row)))))
+		for i, v := range shared[t*c.Embed : (t+1)*c.Embed] {
+			dst[t*c.Embed+i] += g * v
 		}
 	}
 }
