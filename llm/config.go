@@ -26,7 +26,7 @@ type Config struct {
 	RopeScale      float32 // position multiplier (1 / linear scaling factor)
 	Experts        int
 	ExpertsUsed    int
-	ExpertNorm     bool // renormalize the chosen experts' probabilities to sum to one
+	ExpertNorm     bool    // renormalize the chosen experts' probabilities to sum to one
 	AttnScale      float32 // multiplies q·k
 	AttnSoftcap    float32 // 0: none
 	FinalSoftcap   float32 // 0: none
