@@ -24,6 +24,8 @@ type Config struct {
 	RopeDims       int
 	RopeNeox       bool    // rotate halves (neox) instead of adjacent pairs
 	RopeScale      float32 // position multiplier (1 / linear scaling factor)
+	RopeAttnFactor float32 // multiplies the rotary cos and sin (LongRoPE's attention factor)
+	RopeOrigCtx    int     // original context: longer sessions use the long RoPE factors
 	Experts        int
 	ExpertsUsed    int
 	ExpertNorm     bool    // renormalize the chosen experts' probabilities to sum to one
@@ -142,11 +144,15 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	geti("expert_used_count", &c.ExpertsUsed, 0)
 	geti("attention.sliding_window", &c.SlidingWindow, 0)
 	geti("expert_feed_forward_length", &c.ExpertFF, 0)
+	geti("rope.scaling.original_context_length", &c.RopeOrigCtx, 0)
 	if err != nil {
 		return nil, err
 	}
 	if c.Layers == 0 || c.Embed == 0 || c.Heads == 0 || c.Vocab <= 0 {
 		return nil, formatf("zero-sized model (%d layers, width %d, %d heads, %d tokens)", c.Layers, c.Embed, c.Heads, c.Vocab)
+	}
+	if c.RopeOrigCtx == 0 {
+		c.RopeOrigCtx = c.ContextLength
 	}
 	if c.ExpertFF == 0 {
 		c.ExpertFF = c.FF
@@ -174,6 +180,7 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	}
 	getf("attention.layer_norm_rms_epsilon", &c.NormEps, 1e-5)
 	getf("rope.freq_base", &c.RopeBase, 10000)
+	getf("rope.scaling.attn_factor", &c.RopeAttnFactor, 1)
 	getf("attn_logit_softcapping", &c.AttnSoftcap, 0)
 	getf("final_logit_softcapping", &c.FinalSoftcap, 0)
 	switch st := md.String(arch + ".rope.scaling.type"); st {
@@ -195,8 +202,8 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 		c.GELU = true
 		c.EmbedScale = float32(math.Sqrt(float64(c.Embed)))
 	}
-	if c.RopeBase <= 0 || !(c.NormEps >= 0) {
-		return nil, formatf("rope base %v, norm epsilon %v", c.RopeBase, c.NormEps)
+	if c.RopeBase <= 0 || !(c.NormEps >= 0) || !(c.RopeAttnFactor > 0) {
+		return nil, formatf("rope base %v, norm epsilon %v, rope attention factor %v", c.RopeBase, c.NormEps, c.RopeAttnFactor)
 	}
 	return c, nil
 }

@@ -1,7 +1,8 @@
 // Package llm runs decoder language models stored as GGUF on the CPU, in pure Go: the
 // forward pass of the llama family (llama, mistral, mixtral), qwen2, qwen3, qwen2moe
 // and qwen3moe (routed experts, qwen2moe's sigmoid-gated shared expert), gemma, gemma2
-// and phi3, reading the weights in their quantized form.
+// and phi3 (with LongRoPE factors, long or short by the session length as llama.cpp
+// picks them by its context), reading the weights in their quantized form.
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
 // closely: the activation row a weight meets is quantized the way llama.cpp quantizes
@@ -19,8 +20,8 @@
 // (AVX2 assembly), other types through decoded rows. Work is
 // spread over Options.Threads goroutines; results do not depend on the thread count.
 //
-// Not supported (refit.ErrUnsupported): phi3's long-context RoPE factors, rope
-// scaling other than linear, and architectures outside Architectures.
+// Not supported (refit.ErrUnsupported): rope scaling types other than linear (YaRN),
+// and architectures outside Architectures.
 //
 // Memory: weights stay in the GGUF file. When the reader is a memory-mapped file
 // (refit.MappedFile, anything with a Bytes method) tensors are views of the mapping;

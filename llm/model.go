@@ -42,6 +42,9 @@ type Model struct {
 	output     *matrix
 	outputNorm []float32
 	ropeFreqs  []float32 // per rotary pair divisor (llama3's rope_freqs), nil when absent
+	// LongRoPE's per pair divisors (phi3): a session longer than Config.RopeOrigCtx
+	// uses the long ones, as llama.cpp chooses by its context size.
+	ropeLong, ropeShort []float32
 	layers     []layer
 }
 
@@ -95,10 +98,16 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 	if _, ok := infos["rope_freqs.weight"]; ok {
 		m.ropeFreqs = l.vector("rope_freqs.weight", c.RopeDims/2)
 	}
-	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
-		if _, ok := infos[n]; ok {
-			return nil, unsupportedf("long-context RoPE factors (%s)", n)
-		}
+	_, long := infos["rope_factors_long.weight"]
+	_, short := infos["rope_factors_short.weight"]
+	switch {
+	case long != short:
+		return nil, formatf("model has only one of rope_factors_long and rope_factors_short")
+	case long && m.ropeFreqs != nil:
+		return nil, formatf("model has both rope_freqs and LongRoPE factors")
+	case long:
+		m.ropeLong = l.vector("rope_factors_long.weight", c.RopeDims/2)
+		m.ropeShort = l.vector("rope_factors_short.weight", c.RopeDims/2)
 	}
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	m.layers = make([]layer, c.Layers)

@@ -18,6 +18,9 @@ type Session struct {
 	n      int         // tokens in the cache
 	k, v   [][]float32 // per layer: maxLen x KVHeads*HeadDim (ValueDim)
 	charge int64
+	// ropeFreqs divides each rotary pair's angle (nil: none): the model's rope_freqs,
+	// or its long or short LongRoPE factors chosen by the session length.
+	ropeFreqs []float32
 
 	// scratch holds a batch's activations, kept between calls (charged to the budget
 	// until Close); in is the copy of a projection's input within it.
@@ -26,7 +29,9 @@ type Session struct {
 }
 
 // NewSession returns a session holding up to maxLen tokens. Its KV cache is charged
-// to the model's budget; Close releases it.
+// to the model's budget; Close releases it. For a model with LongRoPE factors (phi3),
+// maxLen also chooses them as llama.cpp's context size does: the long factors when it
+// exceeds Config.RopeOrigCtx, the short ones otherwise.
 func (m *Model) NewSession(maxLen int) (*Session, error) {
 	c := &m.Config
 	if maxLen <= 0 || maxLen > maxDim {
@@ -37,7 +42,13 @@ func (m *Model) NewSession(maxLen int) (*Session, error) {
 	if err := m.opts.Budget.Charge(bytes, "KV cache"); err != nil {
 		return nil, err
 	}
-	s := &Session{m: m, maxLen: maxLen, charge: bytes}
+	s := &Session{m: m, maxLen: maxLen, charge: bytes, ropeFreqs: m.ropeFreqs}
+	if m.ropeLong != nil {
+		s.ropeFreqs = m.ropeShort
+		if maxLen > c.RopeOrigCtx {
+			s.ropeFreqs = m.ropeLong
+		}
+	}
 	s.k = make([][]float32, c.Layers)
 	s.v = make([][]float32, c.Layers)
 	for i := range s.k {
@@ -448,10 +459,10 @@ func (s *Session) rope(x []float32, heads, pos int) {
 		theta := float32(pos) * c.RopeScale
 		for i := 0; i < n/2; i++ {
 			th := theta
-			if s.m.ropeFreqs != nil {
-				th /= s.m.ropeFreqs[i]
+			if s.ropeFreqs != nil {
+				th /= s.ropeFreqs[i]
 			}
-			cos, sin := float32(math.Cos(float64(th))), float32(math.Sin(float64(th)))
+			cos, sin := float32(math.Cos(float64(th)))*c.RopeAttnFactor, float32(math.Sin(float64(th)))*c.RopeAttnFactor
 			a, b := 2*i, 2*i+1
 			if c.RopeNeox {
 				a, b = i, i+n/2

@@ -228,7 +228,8 @@ func checkLLM(t *testing.T, path string, prompts []struct {
 		tol = 2e-2 // llama.cpp's float16 KV cache
 	}
 	for i, p := range prompts {
-		s, err := m.NewSession(len(p.IDs))
+		// llm.py's llama.cpp context is the trained one, which picks LongRoPE's factors
+		s, err := m.NewSession(max(len(p.IDs), min(m.Config.ContextLength, 4096)))
 		if err != nil {
 			t.Fatal(err)
 		}
