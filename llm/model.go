@@ -45,7 +45,7 @@ type Model struct {
 	// LongRoPE's per pair divisors (phi3): a session longer than Config.RopeOrigCtx
 	// uses the long ones, as llama.cpp chooses by its context size.
 	ropeLong, ropeShort []float32
-	layers     []layer
+	layers              []layer
 }
 
 // mapped is implemented by memory-mapped sources (refit.MappedFile).
