@@ -33,25 +33,36 @@ type Config struct {
 	AttnSoftcap    float32 // 0: none
 	FinalSoftcap   float32 // 0: none
 	SlidingWindow  int     // 0: none; layers using it are chosen by SlidingLayer
+	SlidingPattern int     // of every SlidingPattern layers, all but the last slide
+	RopeBaseSWA    float32 // rotary base of sliding layers (gemma3's local base)
+	RopeScaleSWA   float32 // position multiplier of sliding layers
 	EmbedScale     float32 // multiplies token embeddings (gemma: sqrt(Embed))
 	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
 }
 
 // SlidingLayer reports whether layer il attends over a sliding window.
 func (c *Config) SlidingLayer(il int) bool {
-	return c.SlidingWindow > 0 && c.Arch == "gemma2" && il%2 == 0
+	return c.SlidingWindow > 0 && c.SlidingPattern > 0 && il%c.SlidingPattern < c.SlidingPattern-1
+}
+
+// rotary returns layer il's rotary base and position multiplier.
+func (c *Config) rotary(il int) (base, scale float32) {
+	if c.SlidingLayer(il) {
+		return c.RopeBaseSWA, c.RopeScaleSWA
+	}
+	return c.RopeBase, c.RopeScale
 }
 
 // archs lists the architectures Load accepts and whether their RoPE is neox style.
 var archs = map[string]bool{
 	"llama": false, "mistral": false, "mixtral": false,
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
-	"qwen2moe": true, "qwen3moe": true,
+	"qwen2moe": true, "qwen3moe": true, "gemma3": true,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe"}
+	return []string{"gemma", "gemma2", "gemma3", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe"}
 }
 
 func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
@@ -198,11 +209,30 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	if s, ok := number(md, arch+".attention.scale"); ok && s > 0 {
 		c.AttnScale = float32(s)
 	}
-	if arch == "gemma" || arch == "gemma2" {
+	switch arch {
+	case "gemma", "gemma2", "gemma3":
 		c.GELU = true
 		c.EmbedScale = float32(math.Sqrt(float64(c.Embed)))
 	}
-	if c.RopeBase <= 0 || !(c.NormEps >= 0) || !(c.RopeAttnFactor > 0) {
+	// Sliding layers: gemma2's even ones, rotated like the others; gemma3's all but
+	// every SlidingPattern-th, with their own rotary base and no scaling (llama.cpp's
+	// defaults: pattern 6, base 10000).
+	c.RopeBaseSWA, c.RopeScaleSWA = c.RopeBase, c.RopeScale
+	switch arch {
+	case "gemma2":
+		c.SlidingPattern = 2
+	case "gemma3":
+		geti("attention.sliding_window_pattern", &c.SlidingPattern, 6)
+		getf("rope.freq_base_swa", &c.RopeBaseSWA, 10000)
+		c.RopeScaleSWA = 1
+		if c.Layers == 62 { // gemma3 27B scales queries by the width per head, as llama.cpp does
+			c.AttnScale = float32(1 / math.Sqrt(float64(c.Embed/c.Heads)))
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.RopeBase <= 0 || c.RopeBaseSWA <= 0 || !(c.NormEps >= 0) || !(c.RopeAttnFactor > 0) {
 		return nil, formatf("rope base %v, norm epsilon %v, rope attention factor %v", c.RopeBase, c.NormEps, c.RopeAttnFactor)
 	}
 	return c, nil

@@ -193,11 +193,12 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			s.norm(q, q, L.qNorm, c.HeadDim)
 			s.norm(kk, kk, L.kNorm, c.HeadDim)
 		}
+		base, scale := c.rotary(il)
 		parallel.For(threads, nt, 1, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				pos := s.n + t
-				s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
-				s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
+				s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos, base, scale)
+				s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos, base, scale)
 			}
 		})
 		copy(s.k[il][s.n*kvDim:], kk)
@@ -449,14 +450,15 @@ func (s *Session) attendGemm(att, q []float32, il, nt int) {
 	})
 }
 
-// rope rotates the heads of one token's q or k at position pos.
-func (s *Session) rope(x []float32, heads, pos int) {
+// rope rotates the heads of one token's q or k at position pos, with rotary base
+// and position multiplier posScale.
+func (s *Session) rope(x []float32, heads, pos int, base, posScale float32) {
 	c := &s.m.Config
 	n := c.RopeDims
-	thetaScale := float32(math.Pow(float64(c.RopeBase), -2/float64(n)))
+	thetaScale := float32(math.Pow(float64(base), -2/float64(n)))
 	for hd := 0; hd < heads; hd++ {
 		v := x[hd*c.HeadDim : (hd+1)*c.HeadDim]
-		theta := float32(pos) * c.RopeScale
+		theta := float32(pos) * posScale
 		for i := 0; i < n/2; i++ {
 			th := theta
 			if s.ropeFreqs != nil {
