@@ -1,0 +1,75 @@
+package llama
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/gguf"
+	"github.com/refit-ml/refit/hf"
+	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// TestLLMSlidingWindow runs gemma2 and gemma3 with their sliding window cut to 3
+// tokens (written into the F32 GGUF's metadata), so the prompts outrun it, and
+// compares package llm's logits with llama.cpp's on the same file. The torch
+// reference has no window, so the logits must also move away from it.
+func TestLLMSlidingWindow(t *testing.T) {
+	dir, ref, script := build(t)
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	for _, name := range []string{"gemma2", "gemma3"} {
+		t.Run(name, func(t *testing.T) {
+			want := ref.Models[name]
+			m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
+			if err != nil {
+				t.Fatalf("ConvertHF = %v", err)
+			}
+			defer m.Close()
+			key := want.Family + ".attention.sliding_window"
+			if _, ok := m.Metadata.Get(key); !ok {
+				t.Fatalf("converted model has no %s", key)
+			}
+			m.Metadata.Set(key, uint32(3))
+			out := filepath.Join(t.TempDir(), name+".gguf")
+			f, err := os.Create(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := gguf.Encode(f, m, nil); err != nil {
+				t.Fatalf("gguf.Encode = %v", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var ids [][]int32
+			for _, p := range want.Prompts {
+				if len(p.IDs) <= 4 {
+					t.Fatalf("prompt of %d tokens does not outrun the window", len(p.IDs))
+				}
+				ids = append(ids, p.IDs)
+			}
+			reqPath := filepath.Join(t.TempDir(), "req.json")
+			writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
+			var got llamaOutput
+			if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range want.Prompts {
+				var moved float64
+				for j, w := range p.Logits {
+					moved = max(moved, math.Abs(got.Logits[i][j]-w))
+				}
+				if moved < 1e-3 {
+					t.Fatalf("prompt %d: the 3-token window left llama.cpp's logits as without it (%.3g)", i, moved)
+				}
+			}
+			checkLLM(t, out, want.Prompts, got)
+		})
+	}
+}
