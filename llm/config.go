@@ -37,6 +37,8 @@ type Config struct {
 	RopeBaseSWA    float32 // rotary base of sliding layers (gemma3's local base)
 	RopeScaleSWA   float32 // position multiplier of sliding layers
 	EmbedScale     float32 // multiplies token embeddings (gemma: sqrt(Embed))
+	ResidualScale  float32 // multiplies each block's attention and feed-forward output (granite)
+	LogitScale     float32 // divides the logits (granite)
 	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
 }
 
@@ -57,12 +59,13 @@ func (c *Config) rotary(il int) (base, scale float32) {
 var archs = map[string]bool{
 	"llama": false, "mistral": false, "mixtral": false,
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
-	"qwen2moe": true, "qwen3moe": true, "gemma3": true,
+	"qwen2moe": true, "qwen3moe": true, "gemma3": true, "granite": false, "granitemoe": false,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "gemma3", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe"}
+	return []string{"gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "phi3",
+		"qwen2", "qwen2moe", "qwen3", "qwen3moe"}
 }
 
 func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
@@ -119,7 +122,7 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	if !ok {
 		return nil, unsupportedf("architecture %q (this package runs %v)", arch, Architectures())
 	}
-	c := &Config{Arch: arch, RopeNeox: neox, Vocab: vocab, RopeScale: 1, EmbedScale: 1}
+	c := &Config{Arch: arch, RopeNeox: neox, Vocab: vocab, RopeScale: 1, EmbedScale: 1, ResidualScale: 1, LogitScale: 1}
 	var err error
 	geti := func(key string, dst *int, def int) {
 		v, ok := number(md, arch+"."+key)
@@ -213,6 +216,19 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	case "gemma", "gemma2", "gemma3":
 		c.GELU = true
 		c.EmbedScale = float32(math.Sqrt(float64(c.Embed)))
+	case "granite", "granitemoe":
+		// llama.cpp treats 0 (or absent) as no scaling; the logit scale is required
+		for _, k := range []struct {
+			key string
+			dst *float32
+		}{{"embedding_scale", &c.EmbedScale}, {"residual_scale", &c.ResidualScale}, {"logit_scale", &c.LogitScale}} {
+			if v, ok := number(md, arch+"."+k.key); ok && v != 0 {
+				*k.dst = float32(v)
+			}
+		}
+		if !(c.EmbedScale > 0 && c.ResidualScale > 0 && c.LogitScale > 0) {
+			return nil, formatf("granite scales: embedding %v, residual %v, logits %v", c.EmbedScale, c.ResidualScale, c.LogitScale)
+		}
 	}
 	// Sliding layers: gemma2's even ones, rotated like the others; gemma3's all but
 	// every SlidingPattern-th, with their own rotary base and no scaling (llama.cpp's

@@ -209,6 +209,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		if L.postAttnNorm != nil {
 			s.norm(o, o, L.postAttnNorm, c.Embed)
 		}
+		scaleBy(o, c.ResidualScale)
 		for i := range x {
 			x[i] += o[i]
 		}
@@ -221,6 +222,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		if L.postFFNNorm != nil {
 			s.norm(tmp, tmp, L.postFFNNorm, c.Embed)
 		}
+		scaleBy(tmp, c.ResidualScale)
 		for i := range x {
 			x[i] += tmp[i]
 		}
@@ -232,6 +234,9 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	rest := nt - first
 	s.norm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
+	if c.LogitScale != 1 {
+		scaleBy(logits, 1/c.LogitScale)
+	}
 	if cap := c.FinalSoftcap; cap > 0 {
 		for i, v := range logits {
 			logits[i] = float32(math.Tanh(float64(v/cap))) * cap
@@ -499,6 +504,16 @@ func rmsNorm(dst, src, w []float32, n int, eps float32) {
 		for i, v := range x {
 			y[i] = v * scale * w[i%len(w)]
 		}
+	}
+}
+
+// scaleBy multiplies x by f (no work when f is 1).
+func scaleBy(x []float32, f float32) {
+	if f == 1 {
+		return
+	}
+	for i := range x {
+		x[i] *= f
 	}
 }
 
