@@ -60,12 +60,13 @@ var archs = map[string]bool{
 	"llama": false, "mistral": false, "mixtral": false,
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
 	"qwen2moe": true, "qwen3moe": true, "gemma3": true, "granite": false, "granitemoe": false,
+	"olmo2": true,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "phi3",
-		"qwen2", "qwen2moe", "qwen3", "qwen3moe"}
+	return []string{"gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
+		"phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe"}
 }
 
 func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
@@ -237,6 +238,10 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	switch arch {
 	case "gemma2":
 		c.SlidingPattern = 2
+	case "olmo2": // olmo3's sliding layers: the global base, no scaling
+		geti("attention.sliding_window_pattern", &c.SlidingPattern, 4)
+		getf("rope.freq_base_swa", &c.RopeBaseSWA, c.RopeBase)
+		c.RopeScaleSWA = 1
 	case "gemma3":
 		geti("attention.sliding_window_pattern", &c.SlidingPattern, 6)
 		getf("rope.freq_base_swa", &c.RopeBaseSWA, 10000)

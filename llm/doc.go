@@ -2,7 +2,8 @@
 // forward pass of the llama family (llama, mistral, mixtral), qwen2, qwen3, qwen2moe
 // and qwen3moe (routed experts, qwen2moe's sigmoid-gated shared expert), gemma, gemma2,
 // gemma3 (text: Q/K norms, sliding-window layers with their own rotary base), granite
-// and granitemoe (embedding, residual and logit scales) and phi3 (with LongRoPE factors, long or short by the session length as llama.cpp
+// and granitemoe (embedding, residual and logit scales), olmo2 (output norms only,
+// Q/K norms over the whole projection; olmo3's sliding layers) and phi3 (with LongRoPE factors, long or short by the session length as llama.cpp
 // picks them by its context), reading the weights in their quantized form.
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it

@@ -115,7 +115,10 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		L := &m.layers[i]
 		p := fmt.Sprintf("blk.%d.", i)
 		has := func(n string) bool { _, ok := infos[p+n]; return ok }
-		L.attnNorm = l.vector(p+"attn_norm.weight", c.Embed)
+		postOnly := c.Arch == "olmo2" // normalizes block outputs only
+		if !postOnly {
+			L.attnNorm = l.vector(p+"attn_norm.weight", c.Embed)
+		}
 		if has("attn_qkv.weight") {
 			L.qkv = l.matrix(p+"attn_qkv.weight", qDim+kvDim+vDim, c.Embed)
 		} else {
@@ -128,9 +131,14 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 			L.kBias = l.vector(p+"attn_k.bias", kvDim)
 			L.vBias = l.vector(p+"attn_v.bias", vDim)
 		}
-		if has("attn_q_norm.weight") {
+		switch {
+		case !has("attn_q_norm.weight"):
+		case !postOnly: // per head
 			L.qNorm = l.vector(p+"attn_q_norm.weight", c.HeadDim)
 			L.kNorm = l.vector(p+"attn_k_norm.weight", c.HeadDim)
+		default: // over the whole projection (olmo2)
+			L.qNorm = l.vector(p+"attn_q_norm.weight", qDim)
+			L.kNorm = l.vector(p+"attn_k_norm.weight", kvDim)
 		}
 		L.o = l.matrix(p+"attn_output.weight", c.Embed, c.Heads*c.ValueDim)
 		if has("post_attention_norm.weight") {
@@ -139,7 +147,9 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		if has("post_ffw_norm.weight") {
 			L.postFFNNorm = l.vector(p+"post_ffw_norm.weight", c.Embed)
 		}
-		L.ffnNorm = l.vector(p+"ffn_norm.weight", c.Embed)
+		if !postOnly {
+			L.ffnNorm = l.vector(p+"ffn_norm.weight", c.Embed)
+		}
 		switch {
 		case c.Experts > 0:
 			L.router = l.matrix(p+"ffn_gate_inp.weight", c.Experts, c.Embed)

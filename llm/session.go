@@ -171,7 +171,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			return err
 		}
 		L := &m.layers[il]
-		s.norm(h, x, L.attnNorm, c.Embed)
+		s.preNorm(h, x, L.attnNorm)
 		if L.qkv != nil {
 			fused := big[:nt*L.qkv.Rows]
 			s.project(fused, L.qkv, h, nt)
@@ -189,9 +189,9 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		addBias(q, L.qBias, nt)
 		addBias(kk, L.kBias, nt)
 		addBias(vv, L.vBias, nt)
-		if L.qNorm != nil {
-			s.norm(q, q, L.qNorm, c.HeadDim)
-			s.norm(kk, kk, L.kNorm, c.HeadDim)
+		if L.qNorm != nil { // per head, or per token over the projection (olmo2)
+			s.norm(q, q, L.qNorm, len(L.qNorm))
+			s.norm(kk, kk, L.kNorm, len(L.kNorm))
 		}
 		base, scale := c.rotary(il)
 		parallel.For(threads, nt, 1, func(lo, hi int) {
@@ -213,7 +213,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		for i := range x {
 			x[i] += o[i]
 		}
-		s.norm(h, x, L.ffnNorm, c.Embed)
+		s.preNorm(h, x, L.ffnNorm)
 		if L.router != nil {
 			s.moe(tmp, L, h, big, big2, nt)
 		} else {
@@ -480,6 +480,16 @@ func (s *Session) rope(x []float32, heads, pos int, base, posScale float32) {
 			theta *= thetaScale
 		}
 	}
+}
+
+// preNorm sets dst to the block input src normalized with w, or copies it when the
+// block has no input norm (olmo2).
+func (s *Session) preNorm(dst, src, w []float32) {
+	if w == nil {
+		copy(dst, src)
+		return
+	}
+	s.norm(dst, src, w, s.m.Config.Embed)
 }
 
 // norm is rmsNorm with the model's epsilon, rows spread over the threads.
