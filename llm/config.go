@@ -40,6 +40,7 @@ type Config struct {
 	ResidualScale  float32 // multiplies each block's attention and feed-forward output (granite)
 	LogitScale     float32 // divides the logits (granite)
 	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
+	LayerNorm      bool    // block and output norms are LayerNorms with biases, not RMSNorms
 }
 
 // SlidingLayer reports whether layer il attends over a sliding window.
@@ -60,13 +61,13 @@ var archs = map[string]bool{
 	"llama": false, "mistral": false, "mixtral": false,
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
 	"qwen2moe": true, "qwen3moe": true, "gemma3": true, "granite": false, "granitemoe": false,
-	"olmo2": true,
+	"olmo2": true, "stablelm": true, "starcoder2": true,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
 	return []string{"gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
-		"phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe"}
+		"phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "stablelm", "starcoder2"}
 }
 
 func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
@@ -194,6 +195,11 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 		return nil, formatf("%d of %d experts used per token", c.ExpertsUsed, c.Experts)
 	}
 	getf("attention.layer_norm_rms_epsilon", &c.NormEps, 1e-5)
+	if arch == "stablelm" || arch == "starcoder2" {
+		c.LayerNorm = true
+		c.GELU = arch == "starcoder2"
+		getf("attention.layer_norm_epsilon", &c.NormEps, 1e-5)
+	}
 	getf("rope.freq_base", &c.RopeBase, 10000)
 	getf("rope.scaling.attn_factor", &c.RopeAttnFactor, 1)
 	getf("attn_logit_softcapping", &c.AttnSoftcap, 0)

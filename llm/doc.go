@@ -3,7 +3,9 @@
 // and qwen3moe (routed experts, qwen2moe's sigmoid-gated shared expert), gemma, gemma2,
 // gemma3 (text: Q/K norms, sliding-window layers with their own rotary base), granite
 // and granitemoe (embedding, residual and logit scales), olmo2 (output norms only,
-// Q/K norms over the whole projection; olmo3's sliding layers) and phi3 (with LongRoPE factors, long or short by the session length as llama.cpp
+// Q/K norms over the whole projection; olmo3's sliding layers), stablelm and
+// starcoder2 (LayerNorms with biases, partial rotary, starcoder2's ungated GELU MLP
+// with biases) and phi3 (with LongRoPE factors, long or short by the session length as llama.cpp
 // picks them by its context), reading the weights in their quantized form.
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it

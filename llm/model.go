@@ -22,6 +22,9 @@ type Options struct {
 type layer struct {
 	attnNorm, qNorm, kNorm, postAttnNorm []float32
 	ffnNorm, postFFNNorm                 []float32
+	attnNormBias, ffnNormBias            []float32 // LayerNorm biases (nil: RMSNorm)
+	oBias, upBias, downBias              []float32
+	plainFFN                             bool // down(act(up·h)) without a gate (starcoder2)
 	q, k, v, qkv, o                      *matrix
 	qBias, kBias, vBias                  []float32
 	gate, up, down                       *matrix // up holds gate and up stacked when gate is nil (phi3)
@@ -41,6 +44,7 @@ type Model struct {
 	embed      *matrix
 	output     *matrix
 	outputNorm []float32
+	outputBias []float32 // LayerNorm bias of the output norm, nil for RMSNorm
 	ropeFreqs  []float32 // per rotary pair divisor (llama3's rope_freqs), nil when absent
 	// LongRoPE's per pair divisors (phi3): a session longer than Config.RopeOrigCtx
 	// uses the long ones, as llama.cpp chooses by its context size.
@@ -90,6 +94,9 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		return nil, formatf("token_embd.weight has %d columns, want %d", m.embed.Cols, c.Embed)
 	}
 	m.outputNorm = l.vector("output_norm.weight", c.Embed)
+	if c.LayerNorm {
+		m.outputBias = l.vector("output_norm.bias", c.Embed)
+	}
 	if _, ok := infos["output.weight"]; ok {
 		m.output = l.matrix("output.weight", c.Vocab, c.Embed)
 	} else {
@@ -119,6 +126,13 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		if !postOnly {
 			L.attnNorm = l.vector(p+"attn_norm.weight", c.Embed)
 		}
+		if c.LayerNorm {
+			L.attnNormBias = l.vector(p+"attn_norm.bias", c.Embed)
+			L.ffnNormBias = l.vector(p+"ffn_norm.bias", c.Embed)
+			if has("attn_q_norm.weight") {
+				return nil, unsupportedf("%s with Q/K LayerNorms (StableLM 2 12B)", c.Arch)
+			}
+		}
 		if has("attn_qkv.weight") {
 			L.qkv = l.matrix(p+"attn_qkv.weight", qDim+kvDim+vDim, c.Embed)
 		} else {
@@ -141,6 +155,9 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 			L.kNorm = l.vector(p+"attn_k_norm.weight", kvDim)
 		}
 		L.o = l.matrix(p+"attn_output.weight", c.Embed, c.Heads*c.ValueDim)
+		if has("attn_output.bias") {
+			L.oBias = l.vector(p+"attn_output.bias", c.Embed)
+		}
 		if has("post_attention_norm.weight") {
 			L.postAttnNorm = l.vector(p+"post_attention_norm.weight", c.Embed)
 		}
@@ -166,6 +183,14 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 			L.gate = l.matrix(p+"ffn_gate.weight", c.FF, c.Embed)
 			L.up = l.matrix(p+"ffn_up.weight", c.FF, c.Embed)
 			L.down = l.matrix(p+"ffn_down.weight", c.Embed, c.FF)
+		case c.Arch != "phi3": // no gate (starcoder2)
+			L.plainFFN = true
+			L.up = l.matrix(p+"ffn_up.weight", c.FF, c.Embed)
+			L.down = l.matrix(p+"ffn_down.weight", c.Embed, c.FF)
+			if has("ffn_up.bias") {
+				L.upBias = l.vector(p+"ffn_up.bias", c.FF)
+				L.downBias = l.vector(p+"ffn_down.bias", c.Embed)
+			}
 		default: // gate and up stacked in one matrix (phi3)
 			L.up = l.matrix(p+"ffn_up.weight", 2*c.FF, c.Embed)
 			L.down = l.matrix(p+"ffn_down.weight", c.Embed, c.FF)

@@ -138,7 +138,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		if L.qkv != nil {
 			wide = max(wide, L.qkv.Rows)
 		}
-		if L.gate == nil && L.router == nil {
+		if L.gate == nil && L.router == nil && !L.plainFFN {
 			wide2 = max(wide2, L.up.Rows)
 		}
 	}
@@ -171,7 +171,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			return err
 		}
 		L := &m.layers[il]
-		s.preNorm(h, x, L.attnNorm)
+		s.preNorm(h, x, L.attnNorm, L.attnNormBias)
 		if L.qkv != nil {
 			fused := big[:nt*L.qkv.Rows]
 			s.project(fused, L.qkv, h, nt)
@@ -206,6 +206,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		s.attend(att, q, il, nt)
 		o := tmp
 		matmul(o, L.o, att, nt, threads)
+		addBias(o, L.oBias, nt)
 		if L.postAttnNorm != nil {
 			s.norm(o, o, L.postAttnNorm, c.Embed)
 		}
@@ -213,10 +214,22 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		for i := range x {
 			x[i] += o[i]
 		}
-		s.preNorm(h, x, L.ffnNorm)
-		if L.router != nil {
+		s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
+		switch {
+		case L.router != nil:
 			s.moe(tmp, L, h, big, big2, nt)
-		} else {
+		case L.plainFFN:
+			u := big[:nt*L.up.Rows]
+			s.project(u, L.up, h, nt)
+			addBias(u, L.upBias, nt)
+			parallel.For(threads, nt, 1, func(lo, hi int) {
+				for i := lo * L.up.Rows; i < hi*L.up.Rows; i++ {
+					u[i] = s.act(u[i])
+				}
+			})
+			matmul(tmp, L.down, u, nt, threads)
+			addBias(tmp, L.downBias, nt)
+		default:
 			s.ffn(tmp, L.gate, L.up, L.down, h, big, big2, nt)
 		}
 		if L.postFFNNorm != nil {
@@ -232,7 +245,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		return nil
 	}
 	rest := nt - first
-	s.norm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed)
+	s.preNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, m.outputBias)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
 	if c.LogitScale != 1 {
 		scaleBy(logits, 1/c.LogitScale)
@@ -482,14 +495,44 @@ func (s *Session) rope(x []float32, heads, pos int, base, posScale float32) {
 	}
 }
 
-// preNorm sets dst to the block input src normalized with w, or copies it when the
-// block has no input norm (olmo2).
-func (s *Session) preNorm(dst, src, w []float32) {
-	if w == nil {
+// preNorm sets dst to src normalized with weight w (a LayerNorm with bias b when the
+// model uses them), or copies it when there is no norm (olmo2's block inputs).
+func (s *Session) preNorm(dst, src, w, b []float32) {
+	c := &s.m.Config
+	switch {
+	case w == nil:
 		copy(dst, src)
-		return
+	case c.LayerNorm:
+		n := c.Embed
+		rows := min(len(dst), len(src)) / n
+		parallel.For(s.m.opts.Threads, rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				layerNorm(dst[r*n:(r+1)*n], src[r*n:(r+1)*n], w, b, c.NormEps)
+			}
+		})
+	default:
+		s.norm(dst, src, w, c.Embed)
 	}
-	s.norm(dst, src, w, s.m.Config.Embed)
+}
+
+// layerNorm sets dst = (src - mean) / sqrt(variance + eps) * w + b as ggml computes
+// it: sums in float64, the mean and scale in float32.
+func layerNorm(dst, src, w, b []float32, eps float32) {
+	var sum float64
+	for _, v := range src {
+		sum += float64(v)
+	}
+	mean := float32(sum) / float32(len(src))
+	var sq float64
+	for i, v := range src {
+		d := v - mean
+		dst[i] = d
+		sq += float64(d * d)
+	}
+	scale := 1 / float32(math.Sqrt(float64(float32(sq/float64(len(src)))+eps)))
+	for i := range dst {
+		dst[i] = dst[i]*scale*w[i] + b[i]
+	}
 }
 
 // norm is rmsNorm with the model's epsilon, rows spread over the threads.
