@@ -1,19 +1,24 @@
-// Package llm runs decoder language models stored as GGUF on the CPU, in pure Go: the
-// forward pass of the llama family (llama, mistral, mixtral), qwen2, qwen3, qwen2moe
-// and qwen3moe (routed experts, qwen2moe's sigmoid-gated shared expert), gemma, gemma2,
-// gemma3 (text: Q/K norms, sliding-window layers with their own rotary base), granite
-// and granitemoe (embedding, residual and logit scales), olmo2 (output norms only,
-// Q/K norms over the whole projection; olmo3's sliding layers), stablelm and
-// starcoder2 (LayerNorms with biases, partial rotary, starcoder2's ungated GELU MLP
-// with biases) and phi3 (with LongRoPE factors, long or short by the session length as llama.cpp
-// picks them by its context), reading the weights in their quantized form.
+// Package llm runs decoder language models stored as GGUF on the CPU, in pure Go,
+// reading the weights in their quantized form. Architectures:
+//   - llama, mistral, mixtral (llama with routed experts);
+//   - qwen2, qwen3, qwen2moe and qwen3moe (routed experts; qwen2moe's top-k weights
+//     are not renormalized and it adds a sigmoid-gated shared expert);
+//   - gemma, gemma2, gemma3 text (Q/K norms; sliding-window layers with their own
+//     rotary base);
+//   - phi3, with LongRoPE factors: long or short by the session length, as llama.cpp
+//     picks them by its context size;
+//   - granite and granitemoe (embedding, residual and logit scales);
+//   - olmo2 (output norms only, Q/K norms over the whole projection, olmo3's sliding
+//     layers);
+//   - stablelm and starcoder2 (LayerNorms with biases, partial rotary; starcoder2's
+//     ungated GELU MLP with biases).
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
 // closely: the activation row a weight meets is quantized the way llama.cpp quantizes
 // it for that weight type's dot product (Q8_0 for the legacy 32-blocks, Q8_K for
 // k-quants and i-quants, float16/bfloat16 for F16/BF16), so the products see the same
-// inputs. RMSNorm, RoPE (normal and neox), softmax and the activations use llama.cpp's
-// formulas.
+// inputs. RMSNorm, LayerNorm, RoPE (normal and neox), softmax and the activations use
+// llama.cpp's formulas.
 //
 // Matrix products take a batch of tokens at once (prefill). From four tokens on, each
 // block of weight rows is decoded once with ggml's reference dequantization
