@@ -70,11 +70,11 @@ const Layout = "Transformers.js / Hugging Face Optimum decoder with past (input_
 
 // families are the general.architecture values Export translates.
 var families = map[string]bool{"llama": true, "mistral": true, "mixtral": true, "qwen2": true, "qwen3": true,
-	"phi3": true, "gemma": true, "gemma2": true}
+	"qwen3moe": true, "phi3": true, "gemma": true, "gemma2": true}
 
 // Architectures lists the GGUF architectures Export translates.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen3"}
+	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen3", "qwen3moe"}
 }
 
 // IsLLM reports whether m looks like a GGUF-named decoder language model (it has
@@ -127,7 +127,8 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Experts > 0 && arch != "llama" && arch != "mixtral" {
+	// mixtral's routing (softmax, top-k renormalized) is qwen3moe's too
+	if cfg.Experts > 0 && arch != "llama" && arch != "mixtral" && arch != "qwen3moe" {
 		return nil, unsupportedf("%s's mixture-of-experts layers", arch)
 	}
 	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
@@ -203,8 +204,9 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 			want{p + "ffn_norm.weight", []int64{E}, false},
 			want{p + "post_attention_norm.weight", []int64{E}, true},
 			want{p + "post_ffw_norm.weight", []int64{E}, true})
-		experts := []string{""}
+		experts, ff := []string{""}, FF
 		if c.Experts > 0 {
+			ff = int64(c.ExpertFF)
 			ws = append(ws, want{p + "ffn_gate_inp.weight", []int64{int64(c.Experts), E}, false})
 			experts = experts[:0]
 			for e := range c.Experts {
@@ -213,9 +215,9 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 		}
 		for _, e := range experts {
 			ws = append(ws,
-				want{p + "ffn_gate" + e + ".weight", []int64{FF, E}, false},
-				want{p + "ffn_up" + e + ".weight", []int64{FF, E}, false},
-				want{p + "ffn_down" + e + ".weight", []int64{E, FF}, false})
+				want{p + "ffn_gate" + e + ".weight", []int64{ff, E}, false},
+				want{p + "ffn_up" + e + ".weight", []int64{ff, E}, false},
+				want{p + "ffn_down" + e + ".weight", []int64{E, ff}, false})
 		}
 	}
 	for _, w := range ws {
@@ -238,7 +240,7 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 // and ffn_up; the experts' ffn_{gate,up,down}_exps [n, rows, cols] by
 // ffn_{gate,up,down}.<e>.
 func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
-	E, FF := int64(c.Embed), int64(c.FF)
+	E, FF, EF := int64(c.Embed), int64(c.FF), int64(c.ExpertFF)
 	qDim, kDim, vDim := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim), int64(c.KVHeads*c.ValueDim)
 	for il := range c.Layers {
 		p := "blk." + strconv.Itoa(il) + "."
@@ -251,7 +253,7 @@ func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
 		for _, part := range []struct {
 			name       string
 			rows, cols int64
-		}{{"ffn_gate", FF, E}, {"ffn_up", FF, E}, {"ffn_down", E, FF}} {
+		}{{"ffn_gate", EF, E}, {"ffn_up", EF, E}, {"ffn_down", E, EF}} {
 			t := ts[p+part.name+"_exps.weight"]
 			if t == nil || c.Experts == 0 {
 				continue
@@ -649,7 +651,7 @@ func (x *exporter) layer(il int, h string) string {
 	if c.Experts > 0 {
 		down = x.moe(n, p)
 	} else {
-		down = x.ffn(n, p, "")
+		down = x.ffn(n, p, "", c.FF)
 	}
 	if has("post_ffw_norm.weight") {
 		down = x.rmsNorm(down, p+"post_ffw_norm.weight", c.Embed)
@@ -657,21 +659,22 @@ func (x *exporter) layer(il int, h string) string {
 	return x.op("Add", "resid", []string{h, down})
 }
 
-// ffn is down(act(gate n) * up n) with the weights p+"ffn_gate"+e+".weight" ...
-func (x *exporter) ffn(n, p, e string) string {
+// ffn is down(act(gate n) * up n) with the weights p+"ffn_gate"+e+".weight" ...,
+// ff wide.
+func (x *exporter) ffn(n, p, e string, ff int) string {
 	c := x.cfg
-	gate := x.linear(n, p+"ffn_gate"+e+".weight", c.FF, c.Embed, "")
-	up := x.linear(n, p+"ffn_up"+e+".weight", c.FF, c.Embed, "")
+	gate := x.linear(n, p+"ffn_gate"+e+".weight", ff, c.Embed, "")
+	up := x.linear(n, p+"ffn_up"+e+".weight", ff, c.Embed, "")
 	var act string
 	if c.GELU {
 		act = x.gelu(gate)
 	} else {
 		act = x.op("Mul", "silu", []string{gate, x.op("Sigmoid", "sig", []string{gate})})
 	}
-	return x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down"+e+".weight", c.Embed, c.FF, "")
+	return x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down"+e+".weight", c.Embed, ff, "")
 }
 
-// moe is a mixture-of-experts feed-forward (mixtral): softmax over the router's
+// moe is a mixture-of-experts feed-forward (mixtral, qwen3moe): softmax over the router's
 // logits, the top ExpertsUsed probabilities renormalized to sum to 1 and scattered
 // into a dense [batch, seq, experts] weight, and the weighted sum of every expert's
 // output. Standard ONNX has no sparse dispatch: each expert runs on every token,
@@ -689,7 +692,7 @@ func (x *exporter) moe(n, p string) string {
 	var acc string
 	for e := range c.Experts {
 		w := x.op("Slice", "expert_weight", []string{dense, x.vec(int64(e)), x.vec(int64(e + 1)), x.vec(-1)})
-		term := x.op("Mul", "expert_out", []string{x.ffn(n, p, "."+strconv.Itoa(e)), w})
+		term := x.op("Mul", "expert_out", []string{x.ffn(n, p, "."+strconv.Itoa(e), c.ExpertFF), w})
 		if acc == "" {
 			acc = term
 		} else {
