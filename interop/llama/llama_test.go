@@ -194,8 +194,12 @@ func TestLlamaCppAgrees(t *testing.T) {
 				if !t.Failed() {
 					record(name, dt.String(), fmt.Sprintf("%.2g", worst))
 				}
-				if dt == tensor.F32 && !want.Embed {
-					checkLLM(t, out, want.Prompts, got)
+				switch {
+				case dt != tensor.F32:
+				case want.Embed:
+					record(name, "llm", "no") // an encoder
+				default:
+					checkLLM(t, name, out, want.Prompts, got)
 				}
 			})
 		}
@@ -204,8 +208,9 @@ func TestLlamaCppAgrees(t *testing.T) {
 
 // checkLLM runs package llm's forward pass on the F32 GGUF, when it supports the
 // architecture, and compares its last-position logits with llama.cpp's: the largest
-// difference within 1e-4 of the logit scale and the same most likely token.
-func checkLLM(t *testing.T, path string, prompts []struct {
+// difference within 1e-4 of the logit scale and the same most likely token. With a
+// model name, the support table records the result ("no" when llm refuses it).
+func checkLLM(t *testing.T, name, path string, prompts []struct {
 	IDs    []int32   `json:"ids"`
 	Logits []float64 `json:"logits"`
 }, got llamaOutput) {
@@ -218,6 +223,9 @@ func checkLLM(t *testing.T, path string, prompts []struct {
 	m, err := llm.Load(mf, mf.Size(), &llm.Options{Threads: 2})
 	if errors.Is(err, refit.ErrUnsupported) {
 		t.Logf("llm does not run this model: %v", err)
+		if name != "" {
+			record(name, "llm", "no")
+		}
 		return
 	}
 	if err != nil {
@@ -227,6 +235,7 @@ func checkLLM(t *testing.T, path string, prompts []struct {
 	if !got.ExactKV {
 		tol = 2e-2 // llama.cpp's float16 KV cache
 	}
+	var worst float64
 	for i, p := range prompts {
 		// llm.py's llama.cpp context is the trained one, which picks LongRoPE's factors
 		s, err := m.NewSession(max(len(p.IDs), min(m.Config.ContextLength, 4096)))
@@ -256,12 +265,16 @@ func checkLLM(t *testing.T, path string, prompts []struct {
 			}
 		}
 		t.Logf("prompt %d: llm vs llama.cpp: max |logit diff| %.3g, relative %.3g", i, maxDiff, maxDiff/scale)
+		worst = max(worst, maxDiff/scale)
 		if maxDiff > tol*scale || math.IsNaN(maxDiff) {
 			t.Errorf("prompt %d: llm's logits differ from llama.cpp's by %.3g relative, tolerance %.3g", i, maxDiff/scale, tol)
 		}
 		if best != refBest {
 			t.Errorf("prompt %d: llm's most likely token %d, llama.cpp's %d", i, best, refBest)
 		}
+	}
+	if name != "" && !t.Failed() {
+		record(name, "llm", fmt.Sprintf("%.2g", worst))
 	}
 }
 

@@ -70,7 +70,7 @@ func TestLLMSlidingWindow(t *testing.T) {
 					t.Fatalf("prompt %d: the 3-token window left llama.cpp's logits as without it (%.3g)", i, moved)
 				}
 			}
-			checkLLM(t, out, want.Prompts, got)
+			checkLLM(t, "", out, want.Prompts, got)
 		})
 	}
 }
