@@ -30,8 +30,9 @@ type Session struct {
 
 // NewSession returns a session holding up to maxLen tokens. Its KV cache is charged
 // to the model's budget; Close releases it. For a model with LongRoPE factors (phi3),
-// maxLen also chooses them as llama.cpp's context size does: the long factors when it
-// exceeds Config.RopeOrigCtx, the short ones otherwise.
+// maxLen also chooses them as llama.cpp's context size does: the long factors when it,
+// rounded up to a multiple of 256 as llama.cpp pads its context, exceeds
+// Config.RopeOrigCtx; the short ones otherwise.
 func (m *Model) NewSession(maxLen int) (*Session, error) {
 	c := &m.Config
 	if maxLen <= 0 || maxLen > maxDim {
@@ -45,7 +46,7 @@ func (m *Model) NewSession(maxLen int) (*Session, error) {
 	s := &Session{m: m, maxLen: maxLen, charge: bytes, ropeFreqs: m.ropeFreqs}
 	if m.ropeLong != nil {
 		s.ropeFreqs = m.ropeShort
-		if maxLen > c.RopeOrigCtx {
+		if (maxLen+255)/256*256 > c.RopeOrigCtx { // llama.cpp pads its context to 256
 			s.ropeFreqs = m.ropeLong
 		}
 	}

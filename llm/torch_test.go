@@ -114,9 +114,7 @@ func TestTorchAgrees(t *testing.T) {
 				t.Fatalf("Load = %v", err)
 			}
 			for i, p := range ref.Models[name].Prompts {
-				// llama.cpp's context (and so its choice of LongRoPE factors) is the
-				// model's trained one, which the reference follows.
-				s, err := m.NewSession(max(len(p.IDs), min(m.Config.ContextLength, 4096)))
+				s, err := m.NewSession(len(p.IDs))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -237,8 +237,7 @@ func checkLLM(t *testing.T, name, path string, prompts []struct {
 	}
 	var worst float64
 	for i, p := range prompts {
-		// llm.py's llama.cpp context is the trained one, which picks LongRoPE's factors
-		s, err := m.NewSession(max(len(p.IDs), min(m.Config.ContextLength, 4096)))
+		s, err := m.NewSession(len(p.IDs))
 		if err != nil {
 			t.Fatal(err)
 		}

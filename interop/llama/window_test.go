@@ -74,3 +74,52 @@ func TestLLMSlidingWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestLLMShortRoPEFactors raises llm.py's phi3_long original context to 512 in the F32
+// GGUF, so that llama.cpp's context (512 by default) no longer exceeds it and both
+// llama.cpp and llm (sessions as long as the prompts, padded to 256 as llama.cpp pads)
+// take the short LongRoPE factors; the logits must move away from the long-factor
+// reference and agree.
+func TestLLMShortRoPEFactors(t *testing.T) {
+	dir, ref, script := build(t)
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	want := ref.Models["phi3_long"]
+	m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, "phi3_long")), &hf.ConvertOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatalf("ConvertHF = %v", err)
+	}
+	defer m.Close()
+	m.Metadata.Set("phi3.rope.scaling.original_context_length", uint32(512))
+	out := filepath.Join(t.TempDir(), "phi3_short.gguf")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gguf.Encode(f, m, nil); err != nil {
+		t.Fatalf("gguf.Encode = %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var ids [][]int32
+	for _, p := range want.Prompts {
+		ids = append(ids, p.IDs)
+	}
+	reqPath := filepath.Join(t.TempDir(), "req.json")
+	writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
+	var got llamaOutput
+	if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range want.Prompts {
+		var moved float64
+		for j, w := range p.Logits {
+			moved = max(moved, math.Abs(got.Logits[i][j]-w))
+		}
+		if moved < 1e-3 {
+			t.Fatalf("prompt %d: llama.cpp's logits with the short factors equal the long-factor reference's (%.3g)", i, moved)
+		}
+	}
+	checkLLM(t, "", out, want.Prompts, got)
+}
