@@ -158,10 +158,10 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		if has("attn_output.bias") {
 			L.oBias = l.vector(p+"attn_output.bias", c.Embed)
 		}
-		if has("post_attention_norm.weight") {
+		if postOnly || has("post_attention_norm.weight") {
 			L.postAttnNorm = l.vector(p+"post_attention_norm.weight", c.Embed)
 		}
-		if has("post_ffw_norm.weight") {
+		if postOnly || has("post_ffw_norm.weight") {
 			L.postFFNNorm = l.vector(p+"post_ffw_norm.weight", c.Embed)
 		}
 		if !postOnly {
