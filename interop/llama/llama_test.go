@@ -215,6 +215,7 @@ func checkLLM(t *testing.T, name, path string, prompts []struct {
 	Logits []float64 `json:"logits"`
 }, got llamaOutput) {
 	t.Helper()
+	tol := 1e-4
 	mf, err := refit.OpenMapped(path)
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +232,6 @@ func checkLLM(t *testing.T, name, path string, prompts []struct {
 	if err != nil {
 		t.Fatalf("llm.Load = %v", err)
 	}
-	tol := 1e-4
 	if !got.ExactKV {
 		tol = 2e-2 // llama.cpp's float16 KV cache
 	}

@@ -3,15 +3,19 @@ package llama
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/llm"
+	"github.com/refit-ml/refit/quant/ggml"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -122,4 +126,65 @@ func TestLLMShortRoPEFactors(t *testing.T) {
 		}
 	}
 	checkLLM(t, "", out, want.Prompts, got)
+}
+
+// TestLLMQuantized quantizes every llm.py model package llm runs to Q8_0 (ggml's
+// mix: 1-D tensors and routers stay float) and compares llm's logits with llama.cpp's
+// on the same file (1e-4 of the logit scale, same top token). Both quantize the
+// activations for the Q8_0 dot products the same way, so they differ by float32
+// summation order.
+func TestLLMQuantized(t *testing.T) {
+	dir, ref, script := build(t)
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	names := make([]string, 0, len(ref.Models))
+	for n, m := range ref.Models {
+		if !m.Embed {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	fileType, err := ggml.ParseFileType("Q8_0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			want := ref.Models[name]
+			m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
+			if err != nil {
+				t.Fatalf("ConvertHF = %v", err)
+			}
+			defer m.Close()
+			if _, err := llm.ConfigFromMetadata(m.Metadata, 1); errors.Is(err, refit.ErrUnsupported) {
+				t.Skipf("llm: %v", err)
+			}
+			q, err := ggml.QuantizeModel(m, fileType, nil)
+			if err != nil {
+				t.Fatalf("QuantizeModel = %v", err)
+			}
+			out := filepath.Join(t.TempDir(), name+"-q8_0.gguf")
+			f, err := os.Create(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := gguf.Encode(f, q, nil); err != nil {
+				t.Fatalf("gguf.Encode = %v", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var ids [][]int32
+			for _, p := range want.Prompts {
+				ids = append(ids, p.IDs)
+			}
+			reqPath := filepath.Join(t.TempDir(), "req.json")
+			writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
+			var got llamaOutput
+			if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
+				t.Fatal(err)
+			}
+			checkLLM(t, "", out, want.Prompts, got)
+		})
+	}
 }
