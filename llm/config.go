@@ -38,7 +38,9 @@ type Config struct {
 	RopeScaleSWA   float32 // position multiplier of sliding layers
 	EmbedScale     float32 // multiplies token embeddings (gemma: sqrt(Embed))
 	ResidualScale  float32 // multiplies each block's attention and feed-forward output (granite)
-	LogitScale     float32 // divides the logits (granite)
+	LogitScale     float32 // multiplies the logits (granite: 1/logit_scale, command-r: logit_scale)
+	Parallel       bool    // attention and feed-forward both read the block's one input norm (command-r)
+	NormBias       bool    // LayerNorms have biases
 	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
 	LayerNorm      bool    // block and output norms are LayerNorms with biases, not RMSNorms
 }
@@ -61,12 +63,12 @@ var archs = map[string]bool{
 	"llama": false, "mistral": false, "mixtral": false,
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
 	"qwen2moe": true, "qwen3moe": true, "gemma3": true, "granite": false, "granitemoe": false,
-	"olmo2": true, "stablelm": true, "starcoder2": true,
+	"olmo2": true, "stablelm": true, "starcoder2": true, "command-r": false,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
+	return []string{"command-r", "gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
 		"phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "stablelm", "starcoder2"}
 }
 
@@ -195,8 +197,10 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 		return nil, formatf("%d of %d experts used per token", c.ExpertsUsed, c.Experts)
 	}
 	getf("attention.layer_norm_rms_epsilon", &c.NormEps, 1e-5)
-	if arch == "stablelm" || arch == "starcoder2" {
+	if arch == "stablelm" || arch == "starcoder2" || arch == "command-r" {
 		c.LayerNorm = true
+		c.NormBias = arch != "command-r"
+		c.Parallel = arch == "command-r"
 		c.GELU = arch == "starcoder2"
 		getf("attention.layer_norm_epsilon", &c.NormEps, 1e-5)
 	}
@@ -235,6 +239,15 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 		}
 		if !(c.EmbedScale > 0 && c.ResidualScale > 0 && c.LogitScale > 0) {
 			return nil, formatf("granite scales: embedding %v, residual %v, logits %v", c.EmbedScale, c.ResidualScale, c.LogitScale)
+		}
+		c.LogitScale = 1 / c.LogitScale // llama.cpp divides by it
+	case "command-r":
+		getf("logit_scale", &c.LogitScale, 1)
+		if c.LogitScale == 0 { // llama.cpp: 0 means none
+			c.LogitScale = 1
+		}
+		if !(c.LogitScale > 0) && !(c.LogitScale < 0) {
+			return nil, formatf("command-r logit scale %v", c.LogitScale)
 		}
 	}
 	// Sliding layers: gemma2's even ones, rotated like the others; gemma3's all but

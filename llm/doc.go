@@ -11,7 +11,9 @@
 //   - olmo2 (output norms only, Q/K norms over the whole projection, olmo3's sliding
 //     layers);
 //   - stablelm and starcoder2 (LayerNorms with biases, partial rotary; starcoder2's
-//     ungated GELU MLP with biases).
+//     ungated GELU MLP with biases);
+//   - command-r (LayerNorms without biases, attention and feed-forward in parallel
+//     on one input norm, a logit scale).
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
 // closely: the activation row a weight meets is quantized the way llama.cpp quantizes

@@ -94,7 +94,7 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		return nil, formatf("token_embd.weight has %d columns, want %d", m.embed.Cols, c.Embed)
 	}
 	m.outputNorm = l.vector("output_norm.weight", c.Embed)
-	if c.LayerNorm {
+	if c.NormBias {
 		m.outputBias = l.vector("output_norm.bias", c.Embed)
 	}
 	if _, ok := infos["output.weight"]; ok {
@@ -126,12 +126,12 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		if !postOnly {
 			L.attnNorm = l.vector(p+"attn_norm.weight", c.Embed)
 		}
-		if c.LayerNorm {
+		if c.NormBias {
 			L.attnNormBias = l.vector(p+"attn_norm.bias", c.Embed)
 			L.ffnNormBias = l.vector(p+"ffn_norm.bias", c.Embed)
-			if has("attn_q_norm.weight") {
-				return nil, unsupportedf("%s with Q/K LayerNorms (StableLM 2 12B)", c.Arch)
-			}
+		}
+		if c.LayerNorm && has("attn_q_norm.weight") {
+			return nil, unsupportedf("%s with Q/K LayerNorms (StableLM 2 12B, Command R+)", c.Arch)
 		}
 		if has("attn_qkv.weight") {
 			L.qkv = l.matrix(p+"attn_qkv.weight", qDim+kvDim+vDim, c.Embed)
@@ -164,7 +164,7 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		if postOnly || has("post_ffw_norm.weight") {
 			L.postFFNNorm = l.vector(p+"post_ffw_norm.weight", c.Embed)
 		}
-		if !postOnly {
+		if !postOnly && !c.Parallel {
 			L.ffnNorm = l.vector(p+"ffn_norm.weight", c.Embed)
 		}
 		switch {

@@ -215,7 +215,9 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		for i := range x {
 			x[i] += o[i]
 		}
-		s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
+		if !c.Parallel { // else the feed-forward reads the attention's input norm, still in h
+			s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
+		}
 		switch {
 		case L.router != nil:
 			s.moe(tmp, L, h, big, big2, nt)
@@ -248,9 +250,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	rest := nt - first
 	s.preNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, m.outputBias)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
-	if c.LogitScale != 1 {
-		scaleBy(logits, 1/c.LogitScale)
-	}
+	scaleBy(logits, c.LogitScale)
 	if cap := c.FinalSoftcap; cap > 0 {
 		for i, v := range logits {
 			logits[i] = float32(math.Tanh(float64(v/cap))) * cap
@@ -496,8 +496,8 @@ func (s *Session) rope(x []float32, heads, pos int, base, posScale float32) {
 	}
 }
 
-// preNorm sets dst to src normalized with weight w (a LayerNorm with bias b when the
-// model uses them), or copies it when there is no norm (olmo2's block inputs).
+// preNorm sets dst to src normalized with weight w (a LayerNorm, with bias b unless
+// nil, when the model uses them), or copies it when there is no norm (olmo2's block inputs).
 func (s *Session) preNorm(dst, src, w, b []float32) {
 	c := &s.m.Config
 	switch {
@@ -531,6 +531,12 @@ func layerNorm(dst, src, w, b []float32, eps float32) {
 		sq += float64(d * d)
 	}
 	scale := 1 / float32(math.Sqrt(float64(float32(sq/float64(len(src)))+eps)))
+	if b == nil {
+		for i := range dst {
+			dst[i] = dst[i] * scale * w[i]
+		}
+		return
+	}
 	for i := range dst {
 		dst[i] = dst[i]*scale*w[i] + b[i]
 	}

@@ -454,12 +454,12 @@ func (x *exporter) build() error {
 	} else {
 		out = x.linear(h, head, c.Vocab, c.Embed, out)
 	}
-	if c.LogitScale != 1 { // granite divides the logits
+	if c.LogitScale != 1 { // granite's (a division), command-r's
 		scaled := "logits"
 		if c.FinalSoftcap > 0 {
 			scaled = x.b.Names.Fresh("logits_scaled")
 		}
-		x.b.Node("Mul", scaled, []string{out, x.floatScalar("logit_scale", 1/c.LogitScale)}, []string{scaled})
+		x.b.Node("Mul", scaled, []string{out, x.floatScalar("logit_scale", c.LogitScale)}, []string{scaled})
 		out = scaled
 	}
 	if c.FinalSoftcap > 0 {
