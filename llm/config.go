@@ -64,12 +64,13 @@ var archs = map[string]bool{
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
 	"qwen2moe": true, "qwen3moe": true, "gemma3": true, "granite": false, "granitemoe": false,
 	"olmo2": true, "stablelm": true, "starcoder2": true, "command-r": false,
+	"phi2": true,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
 	return []string{"command-r", "gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
-		"phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "stablelm", "starcoder2"}
+		"phi2", "phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "stablelm", "starcoder2"}
 }
 
 func formatf(msg string, args ...any) error { return refit.Errorf("llm", -1, msg, args...) }
@@ -197,11 +198,12 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 		return nil, formatf("%d of %d experts used per token", c.ExpertsUsed, c.Experts)
 	}
 	getf("attention.layer_norm_rms_epsilon", &c.NormEps, 1e-5)
-	if arch == "stablelm" || arch == "starcoder2" || arch == "command-r" {
+	switch arch {
+	case "stablelm", "starcoder2", "command-r", "phi2":
 		c.LayerNorm = true
 		c.NormBias = arch != "command-r"
-		c.Parallel = arch == "command-r"
-		c.GELU = arch == "starcoder2"
+		c.Parallel = arch == "command-r" || arch == "phi2"
+		c.GELU = arch == "starcoder2" || arch == "phi2"
 		getf("attention.layer_norm_epsilon", &c.NormEps, 1e-5)
 	}
 	getf("rope.freq_base", &c.RopeBase, 10000)

@@ -12,8 +12,9 @@
 //     layers);
 //   - stablelm and starcoder2 (LayerNorms with biases, partial rotary; starcoder2's
 //     ungated GELU MLP with biases);
-//   - command-r (LayerNorms without biases, attention and feed-forward in parallel
-//     on one input norm, a logit scale).
+//   - command-r and phi2: attention and feed-forward in parallel on one input
+//     LayerNorm (command-r's without biases, with a logit scale; phi2's with biases
+//     everywhere, partial rotary, a GELU MLP and a head bias).
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
 // closely: the activation row a weight meets is quantized the way llama.cpp quantizes

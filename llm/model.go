@@ -26,7 +26,7 @@ type layer struct {
 	oBias, upBias, downBias              []float32
 	plainFFN                             bool // down(act(up·h)) without a gate (starcoder2)
 	q, k, v, qkv, o                      *matrix
-	qBias, kBias, vBias                  []float32
+	qBias, kBias, vBias, qkvBias         []float32
 	gate, up, down                       *matrix // up holds gate and up stacked when gate is nil (phi3)
 	router                               *matrix
 	gateExps, upExps, downExps           []*matrix
@@ -45,6 +45,7 @@ type Model struct {
 	output     *matrix
 	outputNorm []float32
 	outputBias []float32 // LayerNorm bias of the output norm, nil for RMSNorm
+	headBias   []float32 // output.bias (phi2), nil when absent
 	ropeFreqs  []float32 // per rotary pair divisor (llama3's rope_freqs), nil when absent
 	// LongRoPE's per pair divisors (phi3): a session longer than Config.RopeOrigCtx
 	// uses the long ones, as llama.cpp chooses by its context size.
@@ -102,6 +103,9 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 	} else {
 		m.output = m.embed
 	}
+	if _, ok := infos["output.bias"]; ok {
+		m.headBias = l.vector("output.bias", c.Vocab)
+	}
 	if _, ok := infos["rope_freqs.weight"]; ok {
 		m.ropeFreqs = l.vector("rope_freqs.weight", c.RopeDims/2)
 	}
@@ -128,13 +132,18 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		}
 		if c.NormBias {
 			L.attnNormBias = l.vector(p+"attn_norm.bias", c.Embed)
-			L.ffnNormBias = l.vector(p+"ffn_norm.bias", c.Embed)
+			if !c.Parallel {
+				L.ffnNormBias = l.vector(p+"ffn_norm.bias", c.Embed)
+			}
 		}
 		if c.LayerNorm && has("attn_q_norm.weight") {
 			return nil, unsupportedf("%s with Q/K LayerNorms (StableLM 2 12B, Command R+)", c.Arch)
 		}
 		if has("attn_qkv.weight") {
 			L.qkv = l.matrix(p+"attn_qkv.weight", qDim+kvDim+vDim, c.Embed)
+			if has("attn_qkv.bias") { // phi2 as llama.cpp's converter writes it
+				L.qkvBias = l.vector(p+"attn_qkv.bias", qDim+kvDim+vDim)
+			}
 		} else {
 			L.q = l.matrix(p+"attn_q.weight", qDim, c.Embed)
 			L.k = l.matrix(p+"attn_k.weight", kvDim, c.Embed)

@@ -176,6 +176,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		if L.qkv != nil {
 			fused := big[:nt*L.qkv.Rows]
 			s.project(fused, L.qkv, h, nt)
+			addBias(fused, L.qkvBias, nt)
 			for t := 0; t < nt; t++ {
 				row := fused[t*L.qkv.Rows:]
 				copy(q[t*qDim:(t+1)*qDim], row[:qDim])
@@ -250,6 +251,7 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	rest := nt - first
 	s.preNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, m.outputBias)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
+	addBias(logits, m.headBias, rest)
 	scaleBy(logits, c.LogitScale)
 	if cap := c.FinalSoftcap; cap > 0 {
 		for i, v := range logits {

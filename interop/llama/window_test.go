@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -187,4 +188,82 @@ func TestLLMQuantized(t *testing.T) {
 			checkLLM(t, "", out, want.Prompts, got)
 		})
 	}
+}
+
+// TestLLMFusedQKV fuses phi2's Q/K/V projections and biases into attn_qkv (the layout
+// llama.cpp's own converter writes for phi2) and compares llm with llama.cpp on it.
+func TestLLMFusedQKV(t *testing.T) {
+	dir, ref, script := build(t)
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
+	want := ref.Models["phi2"]
+	m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, "phi2")), &hf.ConvertOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatalf("ConvertHF = %v", err)
+	}
+	defer m.Close()
+	byName := map[string]*tensor.Tensor{}
+	for _, tn := range m.Tensors {
+		byName[tn.Name] = tn
+	}
+	fused := map[string]bool{}
+	var extra []*tensor.Tensor
+	for il := 0; ; il++ {
+		p := fmt.Sprintf("blk.%d.", il)
+		if byName[p+"attn_q.weight"] == nil {
+			break
+		}
+		for _, kind := range []string{"weight", "bias"} {
+			var data []float32
+			var rows int64
+			var shape tensor.Shape
+			for _, n := range []string{"attn_q.", "attn_k.", "attn_v."} {
+				tn := byName[p+n+kind]
+				if tn == nil {
+					t.Fatalf("converted phi2 has no %s", p+n+kind)
+				}
+				v, err := tn.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				data = append(data, v...)
+				rows += tn.Shape[0]
+				shape = slices.Clone(tn.Shape)
+				fused[tn.Name] = true
+			}
+			shape[0] = rows
+			qkv, err := tensor.NewF32(p+"attn_qkv."+kind, shape, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			extra = append(extra, qkv)
+		}
+	}
+	if len(extra) == 0 {
+		t.Fatal("no layers fused")
+	}
+	m.Tensors = slices.DeleteFunc(m.Tensors, func(tn *tensor.Tensor) bool { return fused[tn.Name] })
+	m.Tensors = append(m.Tensors, extra...)
+	out := filepath.Join(t.TempDir(), "phi2-qkv.gguf")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gguf.Encode(f, m, nil); err != nil {
+		t.Fatalf("gguf.Encode = %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var ids [][]int32
+	for _, p := range want.Prompts {
+		ids = append(ids, p.IDs)
+	}
+	reqPath := filepath.Join(t.TempDir(), "req.json")
+	writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
+	var got llamaOutput
+	if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
+		t.Fatal(err)
+	}
+	checkLLM(t, "", out, want.Prompts, got)
 }
