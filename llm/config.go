@@ -40,6 +40,7 @@ type Config struct {
 	ResidualScale  float32 // multiplies each block's attention and feed-forward output (granite)
 	LogitScale     float32 // multiplies the logits (granite: 1/logit_scale, command-r: logit_scale)
 	Parallel       bool    // attention and feed-forward both read the block's one input norm (command-r)
+	ParallelNorm   bool    // attention and feed-forward read the block input through their own norms (gptneox)
 	NormBias       bool    // LayerNorms have biases
 	GELU           bool    // feed-forward gate activation: GELU (tanh) instead of SiLU
 	LayerNorm      bool    // block and output norms are LayerNorms with biases, not RMSNorms
@@ -64,12 +65,12 @@ var archs = map[string]bool{
 	"qwen2": true, "qwen3": true, "gemma": true, "gemma2": true, "phi3": true,
 	"qwen2moe": true, "qwen3moe": true, "gemma3": true, "granite": false, "granitemoe": false,
 	"olmo2": true, "stablelm": true, "starcoder2": true, "command-r": false,
-	"phi2": true,
+	"phi2": true, "gptneox": true,
 }
 
 // Architectures lists the general.architecture values this package runs.
 func Architectures() []string {
-	return []string{"command-r", "gemma", "gemma2", "gemma3", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
+	return []string{"command-r", "gemma", "gemma2", "gemma3", "gptneox", "granite", "granitemoe", "llama", "mistral", "mixtral", "olmo2",
 		"phi2", "phi3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "stablelm", "starcoder2"}
 }
 
@@ -199,11 +200,16 @@ func ConfigFromMetadata(md refit.Metadata, vocab int) (*Config, error) {
 	}
 	getf("attention.layer_norm_rms_epsilon", &c.NormEps, 1e-5)
 	switch arch {
-	case "stablelm", "starcoder2", "command-r", "phi2":
+	case "stablelm", "starcoder2", "command-r", "phi2", "gptneox":
 		c.LayerNorm = true
 		c.NormBias = arch != "command-r"
 		c.Parallel = arch == "command-r" || arch == "phi2"
-		c.GELU = arch == "starcoder2" || arch == "phi2"
+		c.GELU = arch == "starcoder2" || arch == "phi2" || arch == "gptneox"
+		if arch == "gptneox" {
+			// parallel, but the feed-forward has its own input norm
+			v, _ := md.Get(arch + ".use_parallel_residual")
+			c.ParallelNorm = v == true
+		}
 		getf("attention.layer_norm_epsilon", &c.NormEps, 1e-5)
 	}
 	getf("rope.freq_base", &c.RopeBase, 10000)

@@ -14,7 +14,9 @@
 //     ungated GELU MLP with biases);
 //   - command-r and phi2: attention and feed-forward in parallel on one input
 //     LayerNorm (command-r's without biases, with a logit scale; phi2's with biases
-//     everywhere, partial rotary, a GELU MLP and a head bias).
+//     everywhere, partial rotary, a GELU MLP and a head bias);
+//   - gptneox (fused Q/K/V with biases, partial rotary, parallel residual with a
+//     norm per branch, GELU MLP).
 //
 // The computation follows llama.cpp's CPU backend so that logits agree with it
 // closely: the activation row a weight meets is quantized the way llama.cpp quantizes

@@ -213,10 +213,13 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			s.norm(o, o, L.postAttnNorm, c.Embed)
 		}
 		scaleBy(o, c.ResidualScale)
+		if c.ParallelNorm { // the feed-forward's norm reads the block input, before the attention joins it
+			s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
+		}
 		for i := range x {
 			x[i] += o[i]
 		}
-		if !c.Parallel { // else the feed-forward reads the attention's input norm, still in h
+		if !c.Parallel && !c.ParallelNorm { // else h already holds the feed-forward's input
 			s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
 		}
 		switch {
