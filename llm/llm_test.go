@@ -462,7 +462,7 @@ func TestAttentionPaths(t *testing.T) {
 	}
 	for _, c := range []struct{ window, softcap float32 }{{0, 0}, {5, 0}, {0, 2}, {9, 1.5}} {
 		m := loadFixture(t, &Options{Threads: 2})
-		m.Config.Arch = "gemma2" // only SlidingLayer reads it after Load
+		m.Config.SlidingPattern = 2 // gemma2's: even layers slide
 		m.Config.SlidingWindow = int(c.window)
 		m.Config.AttnSoftcap = c.softcap
 		V := m.Config.Vocab

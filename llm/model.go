@@ -22,11 +22,17 @@ type Options struct {
 type layer struct {
 	attnNorm, qNorm, kNorm, postAttnNorm []float32
 	ffnNorm, postFFNNorm                 []float32
+	attnNormBias, ffnNormBias            []float32 // LayerNorm biases (nil: RMSNorm)
+	oBias, upBias, downBias              []float32
+	plainFFN                             bool // down(act(up·h)) without a gate (starcoder2)
 	q, k, v, qkv, o                      *matrix
-	qBias, kBias, vBias                  []float32
+	qBias, kBias, vBias, qkvBias         []float32
 	gate, up, down                       *matrix // up holds gate and up stacked when gate is nil (phi3)
 	router                               *matrix
 	gateExps, upExps, downExps           []*matrix
+	// shared expert (qwen2moe): every token runs it, scaled by sigmoid(shexpGate·h)
+	gateShexp, upShexp, downShexp *matrix
+	shexpGate                     []float32
 }
 
 // Model is a decoder LLM ready to run. It is safe for concurrent use by several
@@ -38,8 +44,13 @@ type Model struct {
 	embed      *matrix
 	output     *matrix
 	outputNorm []float32
+	outputBias []float32 // LayerNorm bias of the output norm, nil for RMSNorm
+	headBias   []float32 // output.bias (phi2), nil when absent
 	ropeFreqs  []float32 // per rotary pair divisor (llama3's rope_freqs), nil when absent
-	layers     []layer
+	// LongRoPE's per pair divisors (phi3): a session longer than Config.RopeOrigCtx
+	// uses the long ones, as llama.cpp chooses by its context size.
+	ropeLong, ropeShort []float32
+	layers              []layer
 }
 
 // mapped is implemented by memory-mapped sources (refit.MappedFile).
@@ -84,18 +95,30 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		return nil, formatf("token_embd.weight has %d columns, want %d", m.embed.Cols, c.Embed)
 	}
 	m.outputNorm = l.vector("output_norm.weight", c.Embed)
+	if c.NormBias {
+		m.outputBias = l.vector("output_norm.bias", c.Embed)
+	}
 	if _, ok := infos["output.weight"]; ok {
 		m.output = l.matrix("output.weight", c.Vocab, c.Embed)
 	} else {
 		m.output = m.embed
 	}
+	if _, ok := infos["output.bias"]; ok {
+		m.headBias = l.vector("output.bias", c.Vocab)
+	}
 	if _, ok := infos["rope_freqs.weight"]; ok {
 		m.ropeFreqs = l.vector("rope_freqs.weight", c.RopeDims/2)
 	}
-	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
-		if _, ok := infos[n]; ok {
-			return nil, unsupportedf("long-context RoPE factors (%s)", n)
-		}
+	_, long := infos["rope_factors_long.weight"]
+	_, short := infos["rope_factors_short.weight"]
+	switch {
+	case long != short:
+		return nil, formatf("model has only one of rope_factors_long and rope_factors_short")
+	case long && m.ropeFreqs != nil:
+		return nil, formatf("model has both rope_freqs and LongRoPE factors")
+	case long:
+		m.ropeLong = l.vector("rope_factors_long.weight", c.RopeDims/2)
+		m.ropeShort = l.vector("rope_factors_short.weight", c.RopeDims/2)
 	}
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	m.layers = make([]layer, c.Layers)
@@ -103,9 +126,24 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 		L := &m.layers[i]
 		p := fmt.Sprintf("blk.%d.", i)
 		has := func(n string) bool { _, ok := infos[p+n]; return ok }
-		L.attnNorm = l.vector(p+"attn_norm.weight", c.Embed)
+		postOnly := c.Arch == "olmo2" // normalizes block outputs only
+		if !postOnly {
+			L.attnNorm = l.vector(p+"attn_norm.weight", c.Embed)
+		}
+		if c.NormBias {
+			L.attnNormBias = l.vector(p+"attn_norm.bias", c.Embed)
+			if !c.Parallel {
+				L.ffnNormBias = l.vector(p+"ffn_norm.bias", c.Embed)
+			}
+		}
+		if c.LayerNorm && has("attn_q_norm.weight") {
+			return nil, unsupportedf("%s with Q/K LayerNorms (StableLM 2 12B, Command R+)", c.Arch)
+		}
 		if has("attn_qkv.weight") {
 			L.qkv = l.matrix(p+"attn_qkv.weight", qDim+kvDim+vDim, c.Embed)
+			if has("attn_qkv.bias") { // phi2 as llama.cpp's converter writes it
+				L.qkvBias = l.vector(p+"attn_qkv.bias", qDim+kvDim+vDim)
+			}
 		} else {
 			L.q = l.matrix(p+"attn_q.weight", qDim, c.Embed)
 			L.k = l.matrix(p+"attn_k.weight", kvDim, c.Embed)
@@ -116,28 +154,52 @@ func Load(r io.ReaderAt, size int64, opts *Options) (*Model, error) {
 			L.kBias = l.vector(p+"attn_k.bias", kvDim)
 			L.vBias = l.vector(p+"attn_v.bias", vDim)
 		}
-		if has("attn_q_norm.weight") {
+		switch {
+		case !has("attn_q_norm.weight"):
+		case !postOnly: // per head
 			L.qNorm = l.vector(p+"attn_q_norm.weight", c.HeadDim)
 			L.kNorm = l.vector(p+"attn_k_norm.weight", c.HeadDim)
+		default: // over the whole projection (olmo2)
+			L.qNorm = l.vector(p+"attn_q_norm.weight", qDim)
+			L.kNorm = l.vector(p+"attn_k_norm.weight", kvDim)
 		}
 		L.o = l.matrix(p+"attn_output.weight", c.Embed, c.Heads*c.ValueDim)
-		if has("post_attention_norm.weight") {
+		if has("attn_output.bias") {
+			L.oBias = l.vector(p+"attn_output.bias", c.Embed)
+		}
+		if postOnly || has("post_attention_norm.weight") {
 			L.postAttnNorm = l.vector(p+"post_attention_norm.weight", c.Embed)
 		}
-		if has("post_ffw_norm.weight") {
+		if postOnly || has("post_ffw_norm.weight") {
 			L.postFFNNorm = l.vector(p+"post_ffw_norm.weight", c.Embed)
 		}
-		L.ffnNorm = l.vector(p+"ffn_norm.weight", c.Embed)
+		if !postOnly && !c.Parallel {
+			L.ffnNorm = l.vector(p+"ffn_norm.weight", c.Embed)
+		}
 		switch {
 		case c.Experts > 0:
 			L.router = l.matrix(p+"ffn_gate_inp.weight", c.Experts, c.Embed)
-			L.gateExps = l.experts(p+"ffn_gate_exps.weight", c.Experts, c.FF, c.Embed)
-			L.upExps = l.experts(p+"ffn_up_exps.weight", c.Experts, c.FF, c.Embed)
-			L.downExps = l.experts(p+"ffn_down_exps.weight", c.Experts, c.Embed, c.FF)
+			L.gateExps = l.experts(p+"ffn_gate_exps.weight", c.Experts, c.ExpertFF, c.Embed)
+			L.upExps = l.experts(p+"ffn_up_exps.weight", c.Experts, c.ExpertFF, c.Embed)
+			L.downExps = l.experts(p+"ffn_down_exps.weight", c.Experts, c.Embed, c.ExpertFF)
+			if has("ffn_up_shexp.weight") {
+				L.upShexp = l.matrix(p+"ffn_up_shexp.weight", -1, c.Embed)
+				L.gateShexp = l.matrix(p+"ffn_gate_shexp.weight", L.upShexp.Rows, c.Embed)
+				L.downShexp = l.matrix(p+"ffn_down_shexp.weight", c.Embed, L.upShexp.Rows)
+				L.shexpGate = l.vector(p+"ffn_gate_inp_shexp.weight", c.Embed)
+			}
 		case has("ffn_gate.weight"):
 			L.gate = l.matrix(p+"ffn_gate.weight", c.FF, c.Embed)
 			L.up = l.matrix(p+"ffn_up.weight", c.FF, c.Embed)
 			L.down = l.matrix(p+"ffn_down.weight", c.Embed, c.FF)
+		case c.Arch != "phi3": // no gate (starcoder2)
+			L.plainFFN = true
+			L.up = l.matrix(p+"ffn_up.weight", c.FF, c.Embed)
+			L.down = l.matrix(p+"ffn_down.weight", c.Embed, c.FF)
+			if has("ffn_up.bias") {
+				L.upBias = l.vector(p+"ffn_up.bias", c.FF)
+				L.downBias = l.vector(p+"ffn_down.bias", c.Embed)
+			}
 		default: // gate and up stacked in one matrix (phi3)
 			L.up = l.matrix(p+"ffn_up.weight", 2*c.FF, c.Embed)
 			L.down = l.matrix(p+"ffn_down.weight", c.Embed, c.FF)
@@ -261,13 +323,14 @@ func (l *loader) experts(name string, n, rows, cols int) []*matrix {
 	return out
 }
 
-// vector loads a 1-D float tensor of n values as float32.
+// vector loads a float tensor of n values ([n], or [n, 1] for a one-output
+// projection) as float32.
 func (l *loader) vector(name string, n int) []float32 {
 	ti := l.info(name)
 	if ti == nil {
 		return make([]float32, n)
 	}
-	if len(ti.Shape) != 1 || ti.Shape[0] != int64(n) {
+	if len(ti.Shape) == 0 || len(ti.Shape) > 2 || ti.Shape[0] != int64(n) || (len(ti.Shape) == 2 && ti.Shape[1] != 1) {
 		l.fail(formatf("tensor %s has shape %v, want [%d]", name, ti.Shape, n))
 		return make([]float32, n)
 	}

@@ -18,6 +18,9 @@ type Session struct {
 	n      int         // tokens in the cache
 	k, v   [][]float32 // per layer: maxLen x KVHeads*HeadDim (ValueDim)
 	charge int64
+	// ropeFreqs divides each rotary pair's angle (nil: none): the model's rope_freqs,
+	// or its long or short LongRoPE factors chosen by the session length.
+	ropeFreqs []float32
 
 	// scratch holds a batch's activations, kept between calls (charged to the budget
 	// until Close); in is the copy of a projection's input within it.
@@ -26,7 +29,10 @@ type Session struct {
 }
 
 // NewSession returns a session holding up to maxLen tokens. Its KV cache is charged
-// to the model's budget; Close releases it.
+// to the model's budget; Close releases it. For a model with LongRoPE factors (phi3),
+// maxLen also chooses them as llama.cpp's context size does: the long factors when it,
+// rounded up to a multiple of 256 as llama.cpp pads its context, exceeds
+// Config.RopeOrigCtx; the short ones otherwise.
 func (m *Model) NewSession(maxLen int) (*Session, error) {
 	c := &m.Config
 	if maxLen <= 0 || maxLen > maxDim {
@@ -37,7 +43,13 @@ func (m *Model) NewSession(maxLen int) (*Session, error) {
 	if err := m.opts.Budget.Charge(bytes, "KV cache"); err != nil {
 		return nil, err
 	}
-	s := &Session{m: m, maxLen: maxLen, charge: bytes}
+	s := &Session{m: m, maxLen: maxLen, charge: bytes, ropeFreqs: m.ropeFreqs}
+	if m.ropeLong != nil {
+		s.ropeFreqs = m.ropeShort
+		if (maxLen+255)/256*256 > c.RopeOrigCtx { // llama.cpp pads its context to 256
+			s.ropeFreqs = m.ropeLong
+		}
+	}
 	s.k = make([][]float32, c.Layers)
 	s.v = make([][]float32, c.Layers)
 	for i := range s.k {
@@ -118,13 +130,16 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 	qDim, kvDim, vDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim, c.KVHeads*c.ValueDim
 	// big holds a fused QKV product or the gate product, big2 the up product (gate and
 	// up stacked for phi3).
-	wide, wide2 := c.FF, c.FF
+	wide, wide2 := max(c.FF, c.ExpertFF), max(c.FF, c.ExpertFF)
 	for i := range m.layers {
 		L := &m.layers[i]
+		if L.upShexp != nil {
+			wide, wide2 = max(wide, L.upShexp.Rows), max(wide2, L.upShexp.Rows)
+		}
 		if L.qkv != nil {
 			wide = max(wide, L.qkv.Rows)
 		}
-		if L.gate == nil && L.router == nil {
+		if L.gate == nil && L.router == nil && !L.plainFFN {
 			wide2 = max(wide2, L.up.Rows)
 		}
 	}
@@ -157,10 +172,11 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 			return err
 		}
 		L := &m.layers[il]
-		s.norm(h, x, L.attnNorm, c.Embed)
+		s.preNorm(h, x, L.attnNorm, L.attnNormBias)
 		if L.qkv != nil {
 			fused := big[:nt*L.qkv.Rows]
 			s.project(fused, L.qkv, h, nt)
+			addBias(fused, L.qkvBias, nt)
 			for t := 0; t < nt; t++ {
 				row := fused[t*L.qkv.Rows:]
 				copy(q[t*qDim:(t+1)*qDim], row[:qDim])
@@ -175,15 +191,16 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		addBias(q, L.qBias, nt)
 		addBias(kk, L.kBias, nt)
 		addBias(vv, L.vBias, nt)
-		if L.qNorm != nil {
-			s.norm(q, q, L.qNorm, c.HeadDim)
-			s.norm(kk, kk, L.kNorm, c.HeadDim)
+		if L.qNorm != nil { // per head, or per token over the projection (olmo2)
+			s.norm(q, q, L.qNorm, len(L.qNorm))
+			s.norm(kk, kk, L.kNorm, len(L.kNorm))
 		}
+		base, scale := c.rotary(il)
 		parallel.For(threads, nt, 1, func(lo, hi int) {
 			for t := lo; t < hi; t++ {
 				pos := s.n + t
-				s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos)
-				s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos)
+				s.rope(q[t*qDim:(t+1)*qDim], c.Heads, pos, base, scale)
+				s.rope(kk[t*kvDim:(t+1)*kvDim], c.KVHeads, pos, base, scale)
 			}
 		})
 		copy(s.k[il][s.n*kvDim:], kk)
@@ -191,21 +208,41 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		s.attend(att, q, il, nt)
 		o := tmp
 		matmul(o, L.o, att, nt, threads)
+		addBias(o, L.oBias, nt)
 		if L.postAttnNorm != nil {
 			s.norm(o, o, L.postAttnNorm, c.Embed)
+		}
+		scaleBy(o, c.ResidualScale)
+		if c.ParallelNorm { // the feed-forward's norm reads the block input, before the attention joins it
+			s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
 		}
 		for i := range x {
 			x[i] += o[i]
 		}
-		s.norm(h, x, L.ffnNorm, c.Embed)
-		if L.router != nil {
+		if !c.Parallel && !c.ParallelNorm { // else h already holds the feed-forward's input
+			s.preNorm(h, x, L.ffnNorm, L.ffnNormBias)
+		}
+		switch {
+		case L.router != nil:
 			s.moe(tmp, L, h, big, big2, nt)
-		} else {
+		case L.plainFFN:
+			u := big[:nt*L.up.Rows]
+			s.project(u, L.up, h, nt)
+			addBias(u, L.upBias, nt)
+			parallel.For(threads, nt, 1, func(lo, hi int) {
+				for i := lo * L.up.Rows; i < hi*L.up.Rows; i++ {
+					u[i] = s.act(u[i])
+				}
+			})
+			matmul(tmp, L.down, u, nt, threads)
+			addBias(tmp, L.downBias, nt)
+		default:
 			s.ffn(tmp, L.gate, L.up, L.down, h, big, big2, nt)
 		}
 		if L.postFFNNorm != nil {
 			s.norm(tmp, tmp, L.postFFNNorm, c.Embed)
 		}
+		scaleBy(tmp, c.ResidualScale)
 		for i := range x {
 			x[i] += tmp[i]
 		}
@@ -215,8 +252,10 @@ func (s *Session) forward(ctx context.Context, tokens []int32, first int, logits
 		return nil
 	}
 	rest := nt - first
-	s.norm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, c.Embed)
+	s.preNorm(h[:rest*c.Embed], x[first*c.Embed:], m.outputNorm, m.outputBias)
 	matmul(logits, m.output, h[:rest*c.Embed], rest, threads)
+	addBias(logits, m.headBias, rest)
+	scaleBy(logits, c.LogitScale)
 	if cap := c.FinalSoftcap; cap > 0 {
 		for i, v := range logits {
 			logits[i] = float32(math.Tanh(float64(v/cap))) * cap
@@ -288,7 +327,8 @@ func geluTanh(x float32) float32 {
 }
 
 // moe runs the mixture-of-experts feed-forward: softmax over the router's logits, the
-// top ExpertsUsed experts weighted by their renormalized probabilities.
+// top ExpertsUsed experts weighted by their probabilities (renormalized over the
+// chosen ones when Config.ExpertNorm), plus the shared expert when the layer has one.
 func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 	c := &s.m.Config
 	probs := make([]float32, nt*c.Experts)
@@ -304,9 +344,12 @@ func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 			idx[i] = i
 		}
 		sort.SliceStable(idx, func(a, b int) bool { return p[idx[a]] > p[idx[b]] })
-		var sum float32
-		for _, e := range idx[:c.ExpertsUsed] {
-			sum += p[e]
+		sum := float32(1)
+		if c.ExpertNorm {
+			sum = 0
+			for _, e := range idx[:c.ExpertsUsed] {
+				sum += p[e]
+			}
 		}
 		for _, e := range idx[:c.ExpertsUsed] {
 			copy(one, h[t*c.Embed:(t+1)*c.Embed])
@@ -315,6 +358,18 @@ func (s *Session) moe(dst []float32, L *layer, h, big, big2 []float32, nt int) {
 			for i, v := range out {
 				dst[t*c.Embed+i] += w * v
 			}
+		}
+	}
+	if L.upShexp == nil {
+		return
+	}
+	shared := make([]float32, nt*c.Embed)
+	s.ffn(shared, L.gateShexp, L.upShexp, L.downShexp, h, big, big2, nt)
+	for t := 0; t < nt; t++ {
+		row := h[t*c.Embed : (t+1)*c.Embed]
+		g := 1 / (1 + float32(math.Exp(float64(-dot(L.shexpGate, row)))))
+		for i, v := range shared[t*c.Embed : (t+1)*c.Embed] {
+			dst[t*c.Embed+i] += g * v
 		}
 	}
 }
@@ -419,20 +474,21 @@ func (s *Session) attendGemm(att, q []float32, il, nt int) {
 	})
 }
 
-// rope rotates the heads of one token's q or k at position pos.
-func (s *Session) rope(x []float32, heads, pos int) {
+// rope rotates the heads of one token's q or k at position pos, with rotary base
+// and position multiplier posScale.
+func (s *Session) rope(x []float32, heads, pos int, base, posScale float32) {
 	c := &s.m.Config
 	n := c.RopeDims
-	thetaScale := float32(math.Pow(float64(c.RopeBase), -2/float64(n)))
+	thetaScale := float32(math.Pow(float64(base), -2/float64(n)))
 	for hd := 0; hd < heads; hd++ {
 		v := x[hd*c.HeadDim : (hd+1)*c.HeadDim]
-		theta := float32(pos) * c.RopeScale
+		theta := float32(pos) * posScale
 		for i := 0; i < n/2; i++ {
 			th := theta
-			if s.m.ropeFreqs != nil {
-				th /= s.m.ropeFreqs[i]
+			if s.ropeFreqs != nil {
+				th /= s.ropeFreqs[i]
 			}
-			cos, sin := float32(math.Cos(float64(th))), float32(math.Sin(float64(th)))
+			cos, sin := float32(math.Cos(float64(th)))*c.RopeAttnFactor, float32(math.Sin(float64(th)))*c.RopeAttnFactor
 			a, b := 2*i, 2*i+1
 			if c.RopeNeox {
 				a, b = i, i+n/2
@@ -442,6 +498,52 @@ func (s *Session) rope(x []float32, heads, pos int) {
 			v[b] = x0*sin + x1*cos
 			theta *= thetaScale
 		}
+	}
+}
+
+// preNorm sets dst to src normalized with weight w (a LayerNorm, with bias b unless
+// nil, when the model uses them), or copies it when there is no norm (olmo2's block inputs).
+func (s *Session) preNorm(dst, src, w, b []float32) {
+	c := &s.m.Config
+	switch {
+	case w == nil:
+		copy(dst, src)
+	case c.LayerNorm:
+		n := c.Embed
+		rows := min(len(dst), len(src)) / n
+		parallel.For(s.m.opts.Threads, rows, 16, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				layerNorm(dst[r*n:(r+1)*n], src[r*n:(r+1)*n], w, b, c.NormEps)
+			}
+		})
+	default:
+		s.norm(dst, src, w, c.Embed)
+	}
+}
+
+// layerNorm sets dst = (src - mean) / sqrt(variance + eps) * w + b as ggml computes
+// it: sums in float64, the mean and scale in float32.
+func layerNorm(dst, src, w, b []float32, eps float32) {
+	var sum float64
+	for _, v := range src {
+		sum += float64(v)
+	}
+	mean := float32(sum) / float32(len(src))
+	var sq float64
+	for i, v := range src {
+		d := v - mean
+		dst[i] = d
+		sq += float64(d * d)
+	}
+	scale := 1 / float32(math.Sqrt(float64(float32(sq/float64(len(src)))+eps)))
+	if b == nil {
+		for i := range dst {
+			dst[i] = dst[i] * scale * w[i]
+		}
+		return
+	}
+	for i := range dst {
+		dst[i] = dst[i]*scale*w[i] + b[i]
 	}
 }
 
@@ -467,6 +569,16 @@ func rmsNorm(dst, src, w []float32, n int, eps float32) {
 		for i, v := range x {
 			y[i] = v * scale * w[i%len(w)]
 		}
+	}
+}
+
+// scaleBy multiplies x by f (no work when f is 1).
+func scaleBy(x []float32, f float32) {
+	if f == 1 {
+		return
+	}
+	for i := range x {
+		x[i] *= f
 	}
 }
 

@@ -33,8 +33,9 @@ func newEvalCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "eval MODEL.gguf --text FILE",
 		Short: "Perplexity of a GGUF language model on a text, and KL divergence against a reference",
-		Long: `Run a GGUF decoder model (llama, mistral, mixtral, qwen2, qwen3, gemma, gemma2, phi3)
-over a text and print its perplexity, counted as llama.cpp's perplexity tool counts it:
+		Long: `Run a GGUF decoder model (llama, mistral, mixtral, qwen2, qwen3, qwen2moe, qwen3moe,
+gemma, gemma2, gemma3, phi2, phi3, granite, granitemoe, olmo2, stablelm, starcoder2,
+command-r, gptneox) over a text and print its perplexity, counted as llama.cpp's perplexity tool counts it:
 the tokens are cut into chunks of --ctx tokens, each chunk starts with BOS when the
 vocabulary adds one, and the second half of every chunk is scored.
 

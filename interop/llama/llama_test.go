@@ -3,6 +3,7 @@ package llama
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -17,6 +18,7 @@ import (
 	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/hf"
 	"github.com/refit-ml/refit/internal/testtool"
+	"github.com/refit-ml/refit/llm"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -192,8 +194,86 @@ func TestLlamaCppAgrees(t *testing.T) {
 				if !t.Failed() {
 					record(name, dt.String(), fmt.Sprintf("%.2g", worst))
 				}
+				switch {
+				case dt != tensor.F32:
+				case want.Embed:
+					record(name, "llm", "no") // an encoder
+				default:
+					checkLLM(t, name, out, want.Prompts, got)
+				}
 			})
 		}
+	}
+}
+
+// checkLLM runs package llm's forward pass on the F32 GGUF, when it supports the
+// architecture, and compares its last-position logits with llama.cpp's: the largest
+// difference within 1e-4 of the logit scale and the same most likely token. With a
+// model name, the support table records the result ("no" when llm refuses it).
+func checkLLM(t *testing.T, name, path string, prompts []struct {
+	IDs    []int32   `json:"ids"`
+	Logits []float64 `json:"logits"`
+}, got llamaOutput) {
+	t.Helper()
+	tol := 1e-4
+	mf, err := refit.OpenMapped(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.Close()
+	m, err := llm.Load(mf, mf.Size(), &llm.Options{Threads: 2})
+	if errors.Is(err, refit.ErrUnsupported) {
+		t.Logf("llm does not run this model: %v", err)
+		if name != "" {
+			record(name, "llm", "no")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("llm.Load = %v", err)
+	}
+	if !got.ExactKV {
+		tol = 2e-2 // llama.cpp's float16 KV cache
+	}
+	var worst float64
+	for i, p := range prompts {
+		s, err := m.NewSession(len(p.IDs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits := make([]float32, m.Config.Vocab)
+		err = s.Forward(context.Background(), p.IDs, len(p.IDs)-1, logits)
+		s.Close()
+		if err != nil {
+			t.Fatalf("llm Forward = %v", err)
+		}
+		ref := got.Logits[i]
+		if len(ref) != len(logits) {
+			t.Fatalf("llama.cpp has %d logits, llm %d", len(ref), len(logits))
+		}
+		var maxDiff, scale float64
+		best, refBest := 0, 0
+		for j, w := range ref {
+			maxDiff = max(maxDiff, math.Abs(float64(logits[j])-w))
+			scale = max(scale, math.Abs(w))
+			if logits[j] > logits[best] {
+				best = j
+			}
+			if w > ref[refBest] {
+				refBest = j
+			}
+		}
+		t.Logf("prompt %d: llm vs llama.cpp: max |logit diff| %.3g, relative %.3g", i, maxDiff, maxDiff/scale)
+		worst = max(worst, maxDiff/scale)
+		if maxDiff > tol*scale || math.IsNaN(maxDiff) {
+			t.Errorf("prompt %d: llm's logits differ from llama.cpp's by %.3g relative, tolerance %.3g", i, maxDiff/scale, tol)
+		}
+		if best != refBest {
+			t.Errorf("prompt %d: llm's most likely token %d, llama.cpp's %d", i, best, refBest)
+		}
+	}
+	if name != "" && !t.Failed() {
+		record(name, "llm", fmt.Sprintf("%.2g", worst))
 	}
 }
 

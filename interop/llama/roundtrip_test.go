@@ -208,8 +208,8 @@ func writeTable(readme string) error {
 	}
 	var tb strings.Builder
 	tb.WriteString(begin + "\n")
-	tb.WriteString("| model | family | HF -> GGUF | GGUF -> HF | tokenizer | tokenizer written back | llama.cpp F32 | F16 | BF16 |\n")
-	tb.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	tb.WriteString("| model | family | HF -> GGUF | GGUF -> HF | tokenizer | tokenizer written back | llama.cpp F32 | F16 | BF16 | refit eval (llm) vs llama.cpp F32 |\n")
+	tb.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	names := make([]string, 0, len(built.ref.Models))
 	for n := range built.ref.Models {
 		names = append(names, n)
@@ -230,8 +230,8 @@ func writeTable(readme string) error {
 		if _, ok := c[tensor.F32.String()]; !ok {
 			hfToGGUF = "not run"
 		}
-		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Title, m.Family, hfToGGUF, cell("GGUF->HF"),
-			m.Tokenizer, cell("HF tokenizer"), cell(tensor.F32.String()), cell(tensor.F16.String()), cell(tensor.BF16.String()))
+		fmt.Fprintf(&tb, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Title, m.Family, hfToGGUF, cell("GGUF->HF"),
+			m.Tokenizer, cell("HF tokenizer"), cell(tensor.F32.String()), cell(tensor.F16.String()), cell(tensor.BF16.String()), cell("llm"))
 	}
 	s = s[:i] + tb.String() + s[j:]
 	return os.WriteFile(readme, []byte(s), 0o644)

@@ -265,6 +265,7 @@ var families = []struct {
 	name string
 	tol  float64
 }{{"llama", 1e-4}, {"llama3", 1e-4}, {"mistral", 1e-4}, {"qwen2", 1e-4}, {"qwen3", 1e-4}, {"phi3", 1e-4}, {"mixtral", 1e-4},
+	{"qwen2moe", 1e-4}, {"qwen3moe", 1e-4}, {"granite", 1e-4}, {"granitemoe", 1e-4},
 	// llm.py's gemma reference rounds the GELU's input and output to float16, as
 	// llama.cpp does; the graph computes it in float32, as transformers does.
 	{"gemma", 5e-3}, {"gemma2", 5e-3}}

@@ -9,10 +9,12 @@
 // stores as llama), qwen2 (q/k/v biases), qwen3 (q/k RMSNorm), phi3 (fused q/k/v and
 // gate/up matrices, split into row views), gemma (GELU in its tanh form, embedding
 // scale) and gemma2 (attention and final soft-capping, post-norms, a sliding window
-// on even layers), mixtral (mixture of experts: standard ONNX has no sparse dispatch,
-// so every expert runs on every token, weighted 0 unless routed). Not translated
-// (refit.ErrUnsupported): long-context RoPE factors, qwen2moe/qwen3moe and the other
-// architectures of package hf.
+// on even layers), granite (embedding, residual and logit scales), and the mixtures
+// of experts mixtral, qwen3moe, granitemoe and qwen2moe (unnormalized routing and a
+// sigmoid-gated shared expert): standard ONNX has no sparse dispatch, so every
+// expert runs on every token, weighted 0 unless routed. Not translated
+// (refit.ErrUnsupported): long-context RoPE factors, gemma3, olmo2, stablelm and
+// starcoder2 (which package llm runs) and the other architectures of package hf.
 //
 // # Layout
 //

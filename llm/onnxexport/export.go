@@ -70,11 +70,12 @@ const Layout = "Transformers.js / Hugging Face Optimum decoder with past (input_
 
 // families are the general.architecture values Export translates.
 var families = map[string]bool{"llama": true, "mistral": true, "mixtral": true, "qwen2": true, "qwen3": true,
-	"phi3": true, "gemma": true, "gemma2": true}
+	"qwen2moe": true, "qwen3moe": true, "phi3": true, "gemma": true, "gemma2": true, "granite": true, "granitemoe": true}
 
 // Architectures lists the GGUF architectures Export translates.
 func Architectures() []string {
-	return []string{"gemma", "gemma2", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen3"}
+	return []string{"gemma", "gemma2", "granite", "granitemoe", "llama", "mistral", "mixtral", "phi3", "qwen2", "qwen2moe",
+		"qwen3", "qwen3moe"}
 }
 
 // IsLLM reports whether m looks like a GGUF-named decoder language model (it has
@@ -126,9 +127,6 @@ func Export(ctx context.Context, m *refit.Model, opts *Options) (*refit.Model, e
 	cfg, err := llm.ConfigFromMetadata(m.Metadata, int(embed.Shape[0]))
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Experts > 0 && arch != "llama" && arch != "mixtral" {
-		return nil, unsupportedf("%s's mixture-of-experts layers", arch)
 	}
 	for _, n := range []string{"rope_factors_long.weight", "rope_factors_short.weight"} {
 		if byName[n] != nil {
@@ -203,19 +201,27 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 			want{p + "ffn_norm.weight", []int64{E}, false},
 			want{p + "post_attention_norm.weight", []int64{E}, true},
 			want{p + "post_ffw_norm.weight", []int64{E}, true})
-		experts := []string{""}
+		experts, ff := []string{""}, FF
 		if c.Experts > 0 {
+			ff = int64(c.ExpertFF)
 			ws = append(ws, want{p + "ffn_gate_inp.weight", []int64{int64(c.Experts), E}, false})
 			experts = experts[:0]
 			for e := range c.Experts {
 				experts = append(experts, "."+strconv.Itoa(e))
 			}
 		}
+		if sh := ts[p+"ffn_up_shexp.weight"]; sh != nil && c.Experts > 0 && len(sh.Shape) == 2 {
+			SF := sh.Shape[0]
+			ws = append(ws,
+				want{p + "ffn_gate_shexp.weight", []int64{SF, E}, false},
+				want{p + "ffn_down_shexp.weight", []int64{E, SF}, false},
+				want{p + "ffn_gate_inp_shexp.weight", []int64{1, E}, false})
+		}
 		for _, e := range experts {
 			ws = append(ws,
-				want{p + "ffn_gate" + e + ".weight", []int64{FF, E}, false},
-				want{p + "ffn_up" + e + ".weight", []int64{FF, E}, false},
-				want{p + "ffn_down" + e + ".weight", []int64{E, FF}, false})
+				want{p + "ffn_gate" + e + ".weight", []int64{ff, E}, false},
+				want{p + "ffn_up" + e + ".weight", []int64{ff, E}, false},
+				want{p + "ffn_down" + e + ".weight", []int64{E, ff}, false})
 		}
 	}
 	for _, w := range ws {
@@ -238,7 +244,7 @@ func checkShapes(c *llm.Config, ts map[string]*tensor.Tensor) error {
 // and ffn_up; the experts' ffn_{gate,up,down}_exps [n, rows, cols] by
 // ffn_{gate,up,down}.<e>.
 func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
-	E, FF := int64(c.Embed), int64(c.FF)
+	E, FF, EF := int64(c.Embed), int64(c.FF), int64(c.ExpertFF)
 	qDim, kDim, vDim := int64(c.Heads*c.HeadDim), int64(c.KVHeads*c.HeadDim), int64(c.KVHeads*c.ValueDim)
 	for il := range c.Layers {
 		p := "blk." + strconv.Itoa(il) + "."
@@ -251,7 +257,7 @@ func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
 		for _, part := range []struct {
 			name       string
 			rows, cols int64
-		}{{"ffn_gate", FF, E}, {"ffn_up", FF, E}, {"ffn_down", E, FF}} {
+		}{{"ffn_gate", EF, E}, {"ffn_up", EF, E}, {"ffn_down", E, EF}} {
 			t := ts[p+part.name+"_exps.weight"]
 			if t == nil || c.Experts == 0 {
 				continue
@@ -272,6 +278,13 @@ func splitFused(c *llm.Config, ts map[string]*tensor.Tensor) error {
 			if err := splitRows(flat, part.cols, ts, names, rows); err != nil {
 				return err
 			}
+		}
+		if t := ts[p+"ffn_gate_inp_shexp.weight"]; t != nil && len(t.Shape) == 1 && t.Shape[0] == E {
+			row, err := tensor.New(t.Name, t.DType, tensor.Shape{1, E}, t.Data)
+			if err != nil {
+				return formatf("tensor %s: %v", t.Name, err)
+			}
+			ts[t.Name] = row // a one-output projection
 		}
 		if t := ts[p+"ffn_up.weight"]; t != nil && ts[p+"ffn_gate.weight"] == nil && len(t.Shape) == 2 && t.Shape[0] == 2*FF {
 			if err := splitRows(t, E, ts, []string{p + "ffn_gate.weight", p + "ffn_up.weight"}, []int64{FF, FF}); err != nil {
@@ -432,7 +445,7 @@ func (x *exporter) build() error {
 		head = "token_embd.weight" // tied embeddings
 	}
 	out := "logits"
-	if c.FinalSoftcap > 0 {
+	if c.FinalSoftcap > 0 || c.LogitScale != 1 {
 		out = ""
 	}
 	if x.tiedHead != "" {
@@ -440,6 +453,14 @@ func (x *exporter) build() error {
 		x.b.Node("MatMul", out, []string{h, x.tiedHead}, []string{out})
 	} else {
 		out = x.linear(h, head, c.Vocab, c.Embed, out)
+	}
+	if c.LogitScale != 1 { // granite's (a division), command-r's
+		scaled := "logits"
+		if c.FinalSoftcap > 0 {
+			scaled = x.b.Names.Fresh("logits_scaled")
+		}
+		x.b.Node("Mul", scaled, []string{out, x.floatScalar("logit_scale", c.LogitScale)}, []string{scaled})
+		out = scaled
 	}
 	if c.FinalSoftcap > 0 {
 		x.softcap(out, c.FinalSoftcap, "logits")
@@ -643,58 +664,75 @@ func (x *exporter) layer(il int, h string) string {
 	if has("post_attention_norm.weight") {
 		o = x.rmsNorm(o, p+"post_attention_norm.weight", c.Embed)
 	}
-	h = x.op("Add", "resid", []string{h, o})
+	h = x.op("Add", "resid", []string{h, x.residual(o)})
 	n = x.rmsNorm(h, p+"ffn_norm.weight", c.Embed)
 	var down string
 	if c.Experts > 0 {
 		down = x.moe(n, p)
 	} else {
-		down = x.ffn(n, p, "")
+		down = x.ffn(n, p, "", c.FF)
 	}
 	if has("post_ffw_norm.weight") {
 		down = x.rmsNorm(down, p+"post_ffw_norm.weight", c.Embed)
 	}
-	return x.op("Add", "resid", []string{h, down})
+	return x.op("Add", "resid", []string{h, x.residual(down)})
 }
 
-// ffn is down(act(gate n) * up n) with the weights p+"ffn_gate"+e+".weight" ...
-func (x *exporter) ffn(n, p, e string) string {
+// residual scales a block's output by the model's residual scale (granite).
+func (x *exporter) residual(in string) string {
+	if x.cfg.ResidualScale == 1 {
+		return in
+	}
+	return x.op("Mul", "resid_scaled", []string{in, x.floatScalar("residual_scale", x.cfg.ResidualScale)})
+}
+
+// ffn is down(act(gate n) * up n) with the weights p+"ffn_gate"+e+".weight" ...,
+// ff wide.
+func (x *exporter) ffn(n, p, e string, ff int) string {
 	c := x.cfg
-	gate := x.linear(n, p+"ffn_gate"+e+".weight", c.FF, c.Embed, "")
-	up := x.linear(n, p+"ffn_up"+e+".weight", c.FF, c.Embed, "")
+	gate := x.linear(n, p+"ffn_gate"+e+".weight", ff, c.Embed, "")
+	up := x.linear(n, p+"ffn_up"+e+".weight", ff, c.Embed, "")
 	var act string
 	if c.GELU {
 		act = x.gelu(gate)
 	} else {
 		act = x.op("Mul", "silu", []string{gate, x.op("Sigmoid", "sig", []string{gate})})
 	}
-	return x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down"+e+".weight", c.Embed, c.FF, "")
+	return x.linear(x.op("Mul", "gated", []string{act, up}), p+"ffn_down"+e+".weight", c.Embed, ff, "")
 }
 
-// moe is a mixture-of-experts feed-forward (mixtral): softmax over the router's
-// logits, the top ExpertsUsed probabilities renormalized to sum to 1 and scattered
-// into a dense [batch, seq, experts] weight, and the weighted sum of every expert's
-// output. Standard ONNX has no sparse dispatch: each expert runs on every token,
+// moe is a mixture-of-experts feed-forward (mixtral, qwen2moe, qwen3moe, granitemoe):
+// softmax over the router's logits, the top ExpertsUsed probabilities (renormalized to
+// sum to 1 unless qwen2moe) scattered into a dense [batch, seq, experts] weight, the
+// weighted sum of every expert's output, and qwen2moe's shared expert. Standard ONNX has no sparse dispatch: each expert runs on every token,
 // and the unselected ones are weighted 0.
 func (x *exporter) moe(n, p string) string {
 	c := x.cfg
 	probs := x.op("Softmax", "router_probs", []string{x.linear(n, p+"ffn_gate_inp.weight", c.Experts, c.Embed, "")}, graph.IntAttr("axis", -1))
 	top := x.b.OpN("TopK", "router_topk", []string{probs, x.vec(int64(c.ExpertsUsed))}, []bool{true, true},
 		graph.IntAttr("axis", -1), graph.IntAttr("largest", 1), graph.IntAttr("sorted", 1))
-	sum := x.op("ReduceSum", "router_sum", []string{top[0], x.vec(-1)}, graph.IntAttr("keepdims", 1))
-	weights := x.op("Div", "router_weights", []string{top[0], sum})
+	weights := top[0]
+	if c.ExpertNorm {
+		sum := x.op("ReduceSum", "router_sum", []string{top[0], x.vec(-1)}, graph.IntAttr("keepdims", 1))
+		weights = x.op("Div", "router_weights", []string{top[0], sum})
+	}
 	zeros := x.op("ConstantOfShape", "router_zeros", []string{x.op("Shape", "router_shape", []string{probs})},
 		graph.TensorAttr("value", graph.FloatTensor("", []int64{1}, []float32{0})))
 	dense := x.op("ScatterElements", "router_dense", []string{zeros, top[1], weights}, graph.IntAttr("axis", -1))
 	var acc string
 	for e := range c.Experts {
 		w := x.op("Slice", "expert_weight", []string{dense, x.vec(int64(e)), x.vec(int64(e + 1)), x.vec(-1)})
-		term := x.op("Mul", "expert_out", []string{x.ffn(n, p, "."+strconv.Itoa(e)), w})
+		term := x.op("Mul", "expert_out", []string{x.ffn(n, p, "."+strconv.Itoa(e), c.ExpertFF), w})
 		if acc == "" {
 			acc = term
 		} else {
 			acc = x.op("Add", "experts_sum", []string{acc, term})
 		}
+	}
+	if sh := x.tensors[p+"ffn_up_shexp.weight"]; sh != nil { // qwen2moe: sigmoid-gated shared expert
+		gate := x.op("Sigmoid", "shexp_gate", []string{x.linear(n, p+"ffn_gate_inp_shexp.weight", 1, c.Embed, "")})
+		shared := x.op("Mul", "shexp_out", []string{x.ffn(n, p, "_shexp", int(sh.Shape[0])), gate})
+		acc = x.op("Add", "experts_sum", []string{acc, shared})
 	}
 	return acc
 }
