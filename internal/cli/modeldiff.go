@@ -65,27 +65,25 @@ func loadSessionOptions(path string, opts *runtime.Options) (*runtime.Session, *
 // loadSessionMapped is loadSessionOptions with the weights left in the model's
 // files (onnx.LoadMapped): they are not copied into the process unless a kernel
 // packs them. Closing release unmaps the files; the session must not be used after.
-func loadSessionMapped(path string, opts *runtime.Options) (s *runtime.Session, release io.Closer, err error) {
+func loadSessionMapped(path string, opts *runtime.Options) (*runtime.Session, io.Closer, error) {
 	if err := notONNX(path); err != nil {
 		return nil, nil, err
 	}
 	fsys, base := refit.FileFS(path)
-	mp, release, err := onnx.LoadMapped(fsys, base)
+	mp, files, err := onnx.LoadMapped(fsys, base)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer func() {
-		if err != nil {
-			release.Close()
-		}
-	}()
 	if mp, err = prepareONNX(context.Background(), mp); err != nil {
+		files.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if s, err = runtime.Load(mp, fsys, opts); err != nil {
+	s, err := runtime.Load(mp, fsys, opts)
+	if err != nil {
+		files.Close()
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return s, release, nil
+	return s, files, nil
 }
 
 // inputSet is what a model is run on: its inputs, plus labels when the data has them.
