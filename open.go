@@ -253,6 +253,7 @@ func mapFile(f *os.File, name string) (*MappedFile, error) {
 			f.Close()
 			return nil, fmt.Errorf("refit: mmap %s: %w", name, err)
 		}
+		registerMapping(mf.m)
 	}
 	return mf, nil
 }
@@ -317,6 +318,7 @@ func (f *MappedFile) Stat() (fs.FileInfo, error) { return f.f.Stat() }
 func (f *MappedFile) Close() error {
 	var err error
 	if f.m != nil {
+		unregisterMapping(f.m)
 		err = f.m.Unmap()
 		f.m = nil
 	}

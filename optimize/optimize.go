@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
 )
@@ -73,7 +71,7 @@ func Model(ctx context.Context, mp *onnxpb.ModelProto, opts *Options) (*onnxpb.M
 	if mp.GetGraph() == nil {
 		return nil, nil, fmt.Errorf("optimize: model has no graph")
 	}
-	out := proto.Clone(mp).(*onnxpb.ModelProto)
+	out := cloneSharingWeights(mp)
 	g := newState(out, opts)
 	rep := &Report{NodesBefore: len(out.Graph.Node), InitializersBefore: len(out.Graph.Initializer)}
 	counts := map[string]int{}

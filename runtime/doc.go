@@ -60,8 +60,15 @@
 // # Memory
 //
 // Peak memory is the initializers plus the live intermediate values of the current
-// schedule; freed buffers are kept in a per-session pool keyed by size. Values
-// returned by Run belong to the caller and never return to the pool.
+// schedule; freed buffers are kept in a per-session pool and reused for values of
+// the same size or, failing that, the smallest larger one. Values returned by Run
+// belong to the caller and never return to the pool.
+//
+// Initializers share the model's raw_data rather than copying it. For a model loaded
+// with onnx.LoadMapped the weights therefore stay in the file's mapping (page cache),
+// and once a Conv, MatMul or Gemm has packed a weight into its own layout, the pages
+// of the unpacked weight are dropped from the resident set (refit.ReleaseMapped): each
+// weight takes memory once.
 //
 // Every tensor a session allocates (initializers as Load decodes them, kernel outputs,
 // kernel scratch, the values a Loop collects) is charged to a memory budget,

@@ -261,7 +261,13 @@ func valueFromProto(tp *onnxpb.TensorProto, fsys fs.FS, budget *memBudget) (*Val
 			budget.release(bytes)
 			return nil, err
 		}
-		budget.track(slicePointer(v.Data), bytes)
+		if raw := tp.GetRawData(); len(raw) > 0 && slicePointer(v.Data) == &raw[0] && refit.IsMapped(raw) {
+			// Data left in the model file's mapping is page cache, not memory
+			// of the process, and cannot be tracked as a Go allocation.
+			budget.release(bytes)
+		} else {
+			budget.track(slicePointer(v.Data), bytes)
+		}
 	}
 	return v, err
 }
@@ -394,7 +400,8 @@ func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error
 var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
 // aliasRaw returns a value whose data is raw itself, not a copy, when raw already is
-// that data as this CPU lays it out (little-endian, aligned for the element type):
+// that data as this CPU lays it out (little-endian, aligned for the element type or
+// on a CPU whose loads need no alignment; raw_data in a file is rarely aligned):
 // a model's weights then take their memory once, not twice. The session treats
 // initializers as read-only, and nothing in Refit writes into a TensorProto's
 // raw_data in place. nil means decode a copy.
@@ -410,12 +417,12 @@ func aliasRaw(dt tensor.DType, shape []int64, raw []byte, n int64) *Value {
 	case tensor.I8:
 		data = unsafe.Slice((*int8)(p), n)
 	case tensor.F32:
-		if uintptr(p)%4 != 0 {
+		if uintptr(p)%4 != 0 && !unalignedLoads {
 			return nil
 		}
 		data = unsafe.Slice((*float32)(p), n)
 	case tensor.I32:
-		if uintptr(p)%4 != 0 {
+		if uintptr(p)%4 != 0 && !unalignedLoads {
 			return nil
 		}
 		data = unsafe.Slice((*int32)(p), n)

@@ -256,7 +256,7 @@ func convKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 	}
-	packed, ok := prepare(c, 1, func(v *Value) []*blas.PackedA { return packConvWeights(v.Data.([]float32), G, Mg, rows) })
+	packed, ok := preparePacked(c, 1, func(v *Value) []*blas.PackedA { return packConvWeights(v.Data.([]float32), G, Mg, rows) })
 	if !ok {
 		packed = packConvWeights(ws, G, Mg, rows)
 	}

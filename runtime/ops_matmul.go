@@ -91,7 +91,7 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		if len(b.Shape) == 2 && M > 0 && N > 0 && K > 0 && contiguousBatches(aOff) {
 			// B is one matrix (a weight, usually): the batches of A stack into one
 			// (nb*M) x K operand, and a constant B is packed once per session.
-			if pb, ok := prepare(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
+			if pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
 				blas.SgemmPackedB(c.Threads(), false, nb*M, 1, x, K, pb, 0, o, N)
 			} else {
 				Sgemm(c.Threads(), false, false, nb*M, N, K, 1, x, K, y, N, 0, o, N)
@@ -220,7 +220,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 			break
 		}
 		pack := func(y []float32) *blas.PackedB { return blas.PackB(transB, K, N, y, int(b.Shape[1])) }
-		pb, ok := prepare(c, 1, func(v *Value) *blas.PackedB { return pack(v.Data.([]float32)) })
+		pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return pack(v.Data.([]float32)) })
 		if !ok {
 			if M < 8 {
 				// Packing B costs about as much as a product with few rows: skip it.

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"unsafe"
+
+	"github.com/refit-ml/refit"
 
 	"github.com/refit-ml/refit/tensor"
 )
@@ -99,4 +102,18 @@ func (c *Call) checkElements(n int64) error {
 		return fmt.Errorf("buffer of %d elements: %w (limit %d)", n, ErrTooLarge, c.sess.maxElements)
 	}
 	return c.reserve(4*n, func() string { return fmt.Sprintf("scratch buffer of %d float32", n) })
+}
+
+// preparePacked is prepare for kernels that never read the constant input again
+// once build has packed it: when the input's data lies in a file's mapping (a model
+// loaded with onnx.LoadMapped), its pages are then dropped from the resident set, so
+// that a weight takes memory once, in its packed layout, not twice.
+func preparePacked[T any](c *Call, i int, build func(v *Value) T) (state T, ok bool) {
+	return prepare(c, i, func(v *Value) T {
+		state := build(v)
+		if d, ok := v.Data.([]float32); ok && len(d) > 0 {
+			refit.ReleaseMapped(unsafe.Slice((*byte)(unsafe.Pointer(&d[0])), 4*len(d)))
+		}
+		return state
+	})
 }

@@ -840,6 +840,9 @@ func storageKind(dt tensor.DType) tensor.DType {
 func (p *pool) get(dt tensor.DType, shape []int64, n int64, zero bool) (*Value, error) {
 	k := poolKey{storageKind(dt), int(n)}
 	p.mu.Lock()
+	if len(p.free[k]) == 0 {
+		k = p.bestFitLocked(k)
+	}
 	list := p.free[k]
 	var b *buffer
 	if len(list) > 0 {
@@ -854,11 +857,29 @@ func (p *pool) get(dt tensor.DType, shape []int64, n int64, zero bool) (*Value, 
 		}
 		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt}}, nil
 	}
+	data := b.data
+	if k.n != int(n) {
+		data = sliceHead(data, int(n))
+	}
 	if zero {
-		clearSlice(b.data)
+		clearSlice(data)
 	}
 	b.refs, b.dtype = 0, dt
-	return &Value{DType: dt, Shape: shape, Data: b.data, buf: b}, nil
+	return &Value{DType: dt, Shape: shape, Data: data, buf: b}, nil
+}
+
+// bestFitLocked returns the key of the smallest free buffer of k's kind that holds
+// k.n elements, or k when there is none. Reusing a larger buffer (its head) keeps
+// the pool near the largest set of live values: an exact-size pool would hold one
+// buffer set per size a graph uses, as a network's shrinking feature maps do.
+func (p *pool) bestFitLocked(k poolKey) poolKey {
+	best := k
+	for fk, list := range p.free {
+		if fk.kind == k.kind && fk.n > k.n && len(list) > 0 && (best == k || fk.n < best.n) {
+			best = fk
+		}
+	}
+	return best
 }
 
 func (p *pool) put(b *buffer) {
@@ -896,4 +917,33 @@ func clearSlice(data any) {
 	case []bool:
 		clear(d)
 	}
+}
+
+// sliceHead returns data[:n:n] for any slice type a buffer holds.
+func sliceHead(data any, n int) any {
+	switch d := data.(type) {
+	case []float32:
+		return d[:n:n]
+	case []float64:
+		return d[:n:n]
+	case []uint16:
+		return d[:n:n]
+	case []int8:
+		return d[:n:n]
+	case []int16:
+		return d[:n:n]
+	case []int32:
+		return d[:n:n]
+	case []int64:
+		return d[:n:n]
+	case []uint8:
+		return d[:n:n]
+	case []uint32:
+		return d[:n:n]
+	case []uint64:
+		return d[:n:n]
+	case []bool:
+		return d[:n:n]
+	}
+	panic(fmt.Sprintf("runtime: unsupported buffer %T", data))
 }

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/numpy"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/runtime"
@@ -85,11 +86,14 @@ func run() error {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	mp, err := onnx.Load(os.DirFS(filepath.Dir(*model)), filepath.Base(*model))
+	// As refit run does: the weights stay in the file's mapping unless packed.
+	fsys, base := refit.FileFS(*model)
+	mp, files, err := onnx.LoadMapped(fsys, base)
 	if err != nil {
 		return err
 	}
-	sess, err := runtime.Load(mp, os.DirFS(filepath.Dir(*model)), &runtime.Options{Threads: *threads})
+	defer files.Close()
+	sess, err := runtime.Load(mp, fsys, &runtime.Options{Threads: *threads})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +15,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/compare"
 	"github.com/refit-ml/refit/format/numpy"
+	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/runtime"
 	"github.com/refit-ml/refit/tensor"
@@ -58,6 +60,30 @@ func loadSessionOptions(path string, opts *runtime.Options) (*runtime.Session, *
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, mp, nil
+}
+
+// loadSessionMapped is loadSessionOptions with the weights left in the model's
+// files (onnx.LoadMapped): they are not copied into the process unless a kernel
+// packs them. Closing release unmaps the files; the session must not be used after.
+func loadSessionMapped(path string, opts *runtime.Options) (*runtime.Session, io.Closer, error) {
+	if err := notONNX(path); err != nil {
+		return nil, nil, err
+	}
+	fsys, base := refit.FileFS(path)
+	mp, files, err := onnx.LoadMapped(fsys, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mp, err = prepareONNX(context.Background(), mp); err != nil {
+		files.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s, err := runtime.Load(mp, fsys, opts)
+	if err != nil {
+		files.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, files, nil
 }
 
 // inputSet is what a model is run on: its inputs, plus labels when the data has them.

@@ -64,10 +64,11 @@ repeats the run (the outputs are those of the last run) after --warmup untimed r
 			if runs < 1 || warmup < 0 {
 				return usageError{fmt.Errorf("--runs must be at least 1 and --warmup at least 0")}
 			}
-			s, _, err := loadSessionOptions(a[0], &opts)
+			s, release, err := loadSessionMapped(a[0], &opts)
 			if err != nil {
 				return err
 			}
+			defer release.Close()
 			set, err := in.gather(s)
 			if err != nil {
 				return err
