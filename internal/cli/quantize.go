@@ -52,7 +52,9 @@ func newQuantizeCmd(e *env) *cobra.Command {
 chooses every tensor's type with llama-quantize's rules, prints the plan (type, reason,
 bytes, bits per weight) before any work, and writes output byte-identical to
 llama-quantize; --imatrix, --tensor-type REGEX=TYPE, --keep, --dry-run, --allow-fallback.
---type Q4_K_M,Q5_K_M writes one output per type (OUT with the type before the extension).
+--type Q4_K_M,Q5_K_M writes one output per type (OUT with the type before the extension);
+with --imatrix, an entry TYPE+imatrix uses the matrix and the others do not, so
+--type Q4_K_M,Q4_K_M+imatrix compares the two.
 --eval TEXT (GGUF input) then runs the input and each output over the text, as refit
 eval does (--eval-ctx, --eval-chunks), and prints the cost of each type in a table:
 perplexity and its ratio to the input's, KL divergence (mean, p95, p99, max), top-1
@@ -137,7 +139,7 @@ func quantizeDispatch(e *env, cmd *cobra.Command, a []string, f *quantizeFlags) 
 		if f.gguf.Shard != "" {
 			return runQuantizeGGUFShard(e, a[0], a[1], &f.gguf, f.eval)
 		}
-		if f.eval != "" || strings.Contains(f.gguf.FileType, ",") { // --eval TEXT, several types
+		if f.eval != "" || strings.ContainsAny(f.gguf.FileType, ",+") { // --eval TEXT, several types
 			return runQuantizeGGUFEval(e, a[0], a[1], &f.gguf, f.eval, f.llmEval)
 		}
 		return runQuantizeGGUF(e, a[0], a[1], &f.gguf)

@@ -50,6 +50,36 @@ func typedOutput(out, typ string) string {
 	return strings.TrimSuffix(out, ext) + "-" + typ + ext
 }
 
+// imatrixSuffix marks a --type entry quantized with --imatrix when other entries are
+// not (--type Q4_K_M,Q4_K_M+imatrix compares the two in one run).
+const imatrixSuffix = "+imatrix"
+
+// imatrixVariants checks a --type list's TYPE+imatrix entries: they need --imatrix,
+// and names must not repeat. It reports whether the list has any, in which case
+// --imatrix applies to those entries only.
+func imatrixVariants(types []string, imatrix string) (bool, error) {
+	seen := map[string]bool{}
+	variants := false
+	for _, typ := range types {
+		typ = strings.TrimSpace(typ)
+		if seen[typ] {
+			return false, usageError{fmt.Errorf("--type lists %s twice", typ)}
+		}
+		seen[typ] = true
+		base, marked := strings.CutSuffix(typ, imatrixSuffix)
+		if strings.Contains(base, "+") {
+			return false, usageError{fmt.Errorf("--type %q: the only suffix is %s", typ, imatrixSuffix)}
+		}
+		if marked {
+			variants = true
+		}
+	}
+	if variants && imatrix == "" {
+		return false, usageError{fmt.Errorf("--type entries ending in %s need --imatrix FILE", imatrixSuffix)}
+	}
+	return variants, nil
+}
+
 // runQuantizeGGUFEval quantizes in to each type of a comma-separated --type and, with
 // a text, measures each output against in: perplexity ratio, KL divergence, top-1.
 func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text string, q quantEvalFlags) error {
@@ -59,15 +89,22 @@ func runQuantizeGGUFEval(e *env, in, out string, o *ggufQuantOptions, text strin
 			return usageError{fmt.Errorf("quantize --eval measures against a GGUF input; convert %s to GGUF first: %w", in, refit.ErrUnsupported)}
 		}
 	}
+	variants, err := imatrixVariants(types, o.Imatrix)
+	if err != nil {
+		return err
+	}
 	rep := &quantEvalReport{Source: in, Text: text}
 	for _, typ := range types {
 		typ = strings.TrimSpace(typ)
 		dst := out
 		if len(types) > 1 {
-			dst = typedOutput(out, typ)
+			dst = typedOutput(out, strings.ReplaceAll(typ, "+", "-"))
 		}
 		one := *o
-		one.FileType = typ
+		one.FileType = strings.TrimSuffix(typ, imatrixSuffix)
+		if variants && !strings.HasSuffix(typ, imatrixSuffix) {
+			one.Imatrix = "" // a plain entry beside TYPE+imatrix ones: without the matrix
+		}
 		one.AsJSON = true
 		one.rep = nil // one report for all types, below
 		var buf bytes.Buffer
