@@ -154,8 +154,10 @@ func points(s Series, logY bool) plotter.XYs {
 
 // Bars plots one bar per value at x = 0, 1, ..., coloured by its group (a legend
 // names the groups in order of first appearance). labels name the bars on the x
-// axis when there are at most 40 of them.
+// axis when there are at most 40 of them. Bars start at 0, so the y axis is linear
+// whatever ax.LogY says.
 func Bars(title, caption string, ax Axes, labels []string, values []float64, groups []string) (Plot, error) {
+	ax.LogY = false
 	p := newPlot(ax)
 	var order []string
 	seen := map[string]bool{}
@@ -194,8 +196,10 @@ func Bars(title, caption string, ax Axes, labels []string, values []float64, gro
 	return render(p, title, caption)
 }
 
-// GroupedBars plots, for each category, one bar per series side by side.
+// GroupedBars plots, for each category, one bar per series side by side, on a linear
+// y axis (as Bars).
 func GroupedBars(title, caption string, ax Axes, categories []string, series ...Series) (Plot, error) {
+	ax.LogY = false
 	p := newPlot(ax)
 	n := len(series)
 	width := barWidth(len(categories)*n) * 0.9

@@ -118,9 +118,15 @@ func TestSampleFile(t *testing.T) {
 // render as empty axes rather than failing.
 func TestEmptyPlots(t *testing.T) {
 	for name, mk := range map[string]func() (Plot, error){
-		"line":      func() (Plot, error) { return Line("l", "", Axes{LogY: true}) },
-		"line nan":  func() (Plot, error) { return Line("l", "", Axes{}, Series{X: []float64{0}, Y: []float64{math.NaN()}}) },
-		"bars":      func() (Plot, error) { return Bars("b", "", Axes{}, nil, nil, nil) },
+		"line":     func() (Plot, error) { return Line("l", "", Axes{LogY: true}) },
+		"line nan": func() (Plot, error) { return Line("l", "", Axes{}, Series{X: []float64{0}, Y: []float64{math.NaN()}}) },
+		"bars":     func() (Plot, error) { return Bars("b", "", Axes{}, nil, nil, nil) },
+		"bars log": func() (Plot, error) {
+			return Bars("b", "", Axes{LogY: true}, []string{"a", "b"}, []float64{0.5, 20}, nil)
+		},
+		"grouped log": func() (Plot, error) {
+			return GroupedBars("g", "", Axes{LogY: true}, []string{"a"}, Series{Name: "s", Y: []float64{3}})
+		},
 		"grouped":   func() (Plot, error) { return GroupedBars("g", "", Axes{}, nil, Series{Name: "s"}) },
 		"histogram": func() (Plot, error) { return Histogram("h", "", Axes{}, nil) },
 	} {
