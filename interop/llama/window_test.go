@@ -22,59 +22,28 @@ import (
 
 // TestLLMSlidingWindow runs gemma2, gemma3 and olmo2 (as olmo3's sliding layers:
 // three in four) with a sliding window of 3 tokens (written into the F32 GGUF's
-// metadata), so the prompts outrun it, and
-// compares package llm's logits with llama.cpp's on the same file. The torch
-// reference has no window, so the logits must also move away from it.
+// metadata), so the prompts outrun it, and compares package llm's logits with
+// llama.cpp's on the same file. The torch reference has no window, so the logits must
+// also move away from it.
 func TestLLMSlidingWindow(t *testing.T) {
 	dir, ref, script := build(t)
-	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
-	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 	for _, name := range []string{"gemma2", "gemma3", "olmo2"} {
 		t.Run(name, func(t *testing.T) {
 			want := ref.Models[name]
-			m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
-			if err != nil {
-				t.Fatalf("ConvertHF = %v", err)
-			}
-			defer m.Close()
+			m := convertF32(t, dir, name)
 			key := want.Family + ".attention.sliding_window"
 			if _, ok := m.Metadata.Get(key); !ok && name != "olmo2" {
 				t.Fatalf("converted model has no %s", key)
 			}
 			m.Metadata.Set(key, uint32(3))
-			out := filepath.Join(t.TempDir(), name+".gguf")
-			f, err := os.Create(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := gguf.Encode(f, m, nil); err != nil {
-				t.Fatalf("gguf.Encode = %v", err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-			var ids [][]int32
+			out := writeGGUFFile(t, m, name+".gguf")
 			for _, p := range want.Prompts {
 				if len(p.IDs) <= 4 {
 					t.Fatalf("prompt of %d tokens does not outrun the window", len(p.IDs))
 				}
-				ids = append(ids, p.IDs)
 			}
-			reqPath := filepath.Join(t.TempDir(), "req.json")
-			writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
-			var got llamaOutput
-			if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
-				t.Fatal(err)
-			}
-			for i, p := range want.Prompts {
-				var moved float64
-				for j, w := range p.Logits {
-					moved = max(moved, math.Abs(got.Logits[i][j]-w))
-				}
-				if moved < 1e-3 {
-					t.Fatalf("prompt %d: the 3-token window left llama.cpp's logits as without it (%.3g)", i, moved)
-				}
-			}
+			got := llamaCppLogits(t, script, out, want.Prompts)
+			requireMoved(t, want.Prompts, got, "the 3-token window")
 			checkLLM(t, "", out, want.Prompts, got)
 		})
 	}
@@ -87,45 +56,12 @@ func TestLLMSlidingWindow(t *testing.T) {
 // reference and agree.
 func TestLLMShortRoPEFactors(t *testing.T) {
 	dir, ref, script := build(t)
-	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
-	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 	want := ref.Models["phi3_long"]
-	m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, "phi3_long")), &hf.ConvertOptions{DType: tensor.F32})
-	if err != nil {
-		t.Fatalf("ConvertHF = %v", err)
-	}
-	defer m.Close()
+	m := convertF32(t, dir, "phi3_long")
 	m.Metadata.Set("phi3.rope.scaling.original_context_length", uint32(512))
-	out := filepath.Join(t.TempDir(), "phi3_short.gguf")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gguf.Encode(f, m, nil); err != nil {
-		t.Fatalf("gguf.Encode = %v", err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var ids [][]int32
-	for _, p := range want.Prompts {
-		ids = append(ids, p.IDs)
-	}
-	reqPath := filepath.Join(t.TempDir(), "req.json")
-	writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
-	var got llamaOutput
-	if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range want.Prompts {
-		var moved float64
-		for j, w := range p.Logits {
-			moved = max(moved, math.Abs(got.Logits[i][j]-w))
-		}
-		if moved < 1e-3 {
-			t.Fatalf("prompt %d: llama.cpp's logits with the short factors equal the long-factor reference's (%.3g)", i, moved)
-		}
-	}
+	out := writeGGUFFile(t, m, "phi3_short.gguf")
+	got := llamaCppLogits(t, script, out, want.Prompts)
+	requireMoved(t, want.Prompts, got, "the short factors")
 	checkLLM(t, "", out, want.Prompts, got)
 }
 
@@ -136,8 +72,6 @@ func TestLLMShortRoPEFactors(t *testing.T) {
 // summation order.
 func TestLLMQuantized(t *testing.T) {
 	dir, ref, script := build(t)
-	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
-	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 	names := make([]string, 0, len(ref.Models))
 	for n, m := range ref.Models {
 		if !m.Embed {
@@ -152,11 +86,7 @@ func TestLLMQuantized(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			want := ref.Models[name]
-			m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
-			if err != nil {
-				t.Fatalf("ConvertHF = %v", err)
-			}
-			defer m.Close()
+			m := convertF32(t, dir, name)
 			if _, err := llm.ConfigFromMetadata(m.Metadata, 1); errors.Is(err, refit.ErrUnsupported) {
 				t.Skipf("llm: %v", err)
 			}
@@ -164,28 +94,8 @@ func TestLLMQuantized(t *testing.T) {
 			if err != nil {
 				t.Fatalf("QuantizeModel = %v", err)
 			}
-			out := filepath.Join(t.TempDir(), name+"-q8_0.gguf")
-			f, err := os.Create(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := gguf.Encode(f, q, nil); err != nil {
-				t.Fatalf("gguf.Encode = %v", err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-			var ids [][]int32
-			for _, p := range want.Prompts {
-				ids = append(ids, p.IDs)
-			}
-			reqPath := filepath.Join(t.TempDir(), "req.json")
-			writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
-			var got llamaOutput
-			if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
-				t.Fatal(err)
-			}
-			checkLLM(t, "", out, want.Prompts, got)
+			out := writeGGUFFile(t, q, name+"-q8_0.gguf")
+			checkLLM(t, "", out, want.Prompts, llamaCppLogits(t, script, out, want.Prompts))
 		})
 	}
 }
@@ -194,14 +104,8 @@ func TestLLMQuantized(t *testing.T) {
 // llama.cpp's own converter writes for phi2) and compares llm with llama.cpp on it.
 func TestLLMFusedQKV(t *testing.T) {
 	dir, ref, script := build(t)
-	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
-	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 	want := ref.Models["phi2"]
-	m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, "phi2")), &hf.ConvertOptions{DType: tensor.F32})
-	if err != nil {
-		t.Fatalf("ConvertHF = %v", err)
-	}
-	defer m.Close()
+	m := convertF32(t, dir, "phi2")
 	byName := map[string]*tensor.Tensor{}
 	for _, tn := range m.Tensors {
 		byName[tn.Name] = tn
@@ -244,7 +148,31 @@ func TestLLMFusedQKV(t *testing.T) {
 	}
 	m.Tensors = slices.DeleteFunc(m.Tensors, func(tn *tensor.Tensor) bool { return fused[tn.Name] })
 	m.Tensors = append(m.Tensors, extra...)
-	out := filepath.Join(t.TempDir(), "phi2-qkv.gguf")
+	out := writeGGUFFile(t, m, "phi2-qkv.gguf")
+	checkLLM(t, "", out, want.Prompts, llamaCppLogits(t, script, out, want.Prompts))
+}
+
+// refPrompts are a reference model's prompts with the torch logits.
+type refPrompts = []struct {
+	IDs    []int32   `json:"ids"`
+	Logits []float64 `json:"logits"`
+}
+
+// convertF32 converts the llm.py model folder dir/name to an F32 GGUF model in memory.
+func convertF32(t *testing.T, dir, name string) *refit.Model {
+	t.Helper()
+	m, err := hf.ConvertHF(context.Background(), refit.DirFS(filepath.Join(dir, name)), &hf.ConvertOptions{DType: tensor.F32})
+	if err != nil {
+		t.Fatalf("ConvertHF = %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// writeGGUFFile writes m as a GGUF file named base in a temporary folder.
+func writeGGUFFile(t *testing.T, m *refit.Model, base string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), base)
 	f, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
@@ -255,15 +183,39 @@ func TestLLMFusedQKV(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+// llamaCppLogits runs llama.cpp (libllama of node-llama-cpp) on the GGUF at path over
+// the prompts' token ids.
+func llamaCppLogits(t *testing.T, script []byte, path string, prompts refPrompts) llamaOutput {
+	t.Helper()
+	nm := testtool.NodeModules(t, "@node-llama-cpp/linux-x64")
+	libdir := filepath.Join(nm, "@node-llama-cpp", "linux-x64", "bins", "linux-x64")
 	var ids [][]int32
-	for _, p := range want.Prompts {
+	for _, p := range prompts {
 		ids = append(ids, p.IDs)
 	}
 	reqPath := filepath.Join(t.TempDir(), "req.json")
 	writeJSON(t, reqPath, map[string]any{"strings": []string{}, "ids": ids})
 	var got llamaOutput
-	if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, out, reqPath), &got); err != nil {
+	if err := json.Unmarshal(testtool.RunPython(t, string(script), "llama", libdir, path, reqPath), &got); err != nil {
 		t.Fatal(err)
 	}
-	checkLLM(t, "", out, want.Prompts, got)
+	return got
+}
+
+// requireMoved fails unless llama.cpp's logits for every prompt differ from the torch
+// reference's by at least 1e-3: the change the test made to the file took effect.
+func requireMoved(t *testing.T, prompts refPrompts, got llamaOutput, what string) {
+	t.Helper()
+	for i, p := range prompts {
+		var moved float64
+		for j, w := range p.Logits {
+			moved = max(moved, math.Abs(got.Logits[i][j]-w))
+		}
+		if moved < 1e-3 {
+			t.Fatalf("prompt %d: %s left llama.cpp's logits as the reference's (%.3g)", i, what, moved)
+		}
+	}
 }
