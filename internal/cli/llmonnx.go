@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/refit-ml/refit"
+	"github.com/refit-ml/refit/format/gguf"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph/half"
@@ -40,6 +41,16 @@ type llmONNXResult struct {
 	LogitScale    float64  `json:"logit_scale"`
 }
 
+// isGGUF reports whether the file in starts like a GGUF file (a few bytes read).
+func isGGUF(in string) bool {
+	f, err := refit.OpenFile(in)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return gguf.Sniff(f, f.Size())
+}
+
 // llmToONNX handles convert of a decoder LLM (a Hugging Face folder or a GGUF file)
 // to .onnx: package onnxexport writes the graph. It reports false when IN is not an
 // LLM or OUT is not ONNX, leaving the conversion to the general path.
@@ -62,6 +73,9 @@ func llmToONNX(e *env, in, out string, enc *refit.Format, o *convertOptions) (bo
 		}
 		from = hfFormat
 	} else {
+		if !isGGUF(in) { // only GGUF files name an LLM architecture: the general path decodes the rest
+			return false, nil
+		}
 		if m, err = openCheckpoint(in, &refit.DecodeOptions{MaxMemory: e.maxMemory.runtimeBytes()}); err != nil {
 			return false, nil // the general path reports it
 		}
