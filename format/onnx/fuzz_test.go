@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit"
 )
 
 // FuzzDecode checks that no input panics DecodeFS or Sniff, and that every model
@@ -56,6 +60,44 @@ func FuzzDecode(f *testing.F) {
 			if err != nil || !bytes.Equal(data, want[i]) {
 				t.Fatalf("tensor %q differs after round trip (%v)", tt.Name, err)
 			}
+		}
+	})
+}
+
+// FuzzLoadMapped checks that no file panics LoadMapped (which parses the file in place
+// through its mapping and points raw_data and external data into mappings), and that
+// what it returns equals Load's result on the same files.
+func FuzzLoadMapped(f *testing.F) {
+	for _, s := range []string{"testdata/small.onnx", "testdata/ext/model.onnx", "../../testdata/models/prep/paddle_const.onnx"} {
+		if b, err := os.ReadFile(s); err == nil {
+			f.Add(b)
+		}
+	}
+	side, err := os.ReadFile("testdata/ext/weights.bin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		name := filepath.Join(dir, "m.onnx")
+		if err := os.WriteFile(name, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "weights.bin"), side, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fsys, base := refit.FileFS(name)
+		got, files, err := LoadMapped(fsys, base)
+		if err != nil {
+			return
+		}
+		defer files.Close()
+		want, err := Load(os.DirFS(dir), "m.onnx")
+		if err != nil {
+			t.Fatalf("LoadMapped accepted a file Load refuses: %v", err)
+		}
+		if !proto.Equal(got, want) {
+			t.Fatal("LoadMapped differs from Load")
 		}
 	})
 }
