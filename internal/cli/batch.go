@@ -179,6 +179,9 @@ func readJobs(name string, root *cobra.Command) ([]*batchJob, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if len(jobs) == 0 {
+		return nil, usageError{fmt.Errorf("%s holds no jobs (one JSON object a line; blank lines and # comments are skipped)", name)}
+	}
 	return jobs, nil
 }
 

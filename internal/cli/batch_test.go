@@ -277,6 +277,7 @@ func TestBatchBadJobs(t *testing.T) {
 		"not json":         `convert a b`,
 		"two objects":      `{"cmd":"convert","args":["a","b"]} {}`,
 		"duplicate output": `{"cmd":"convert","args":["a","b"]}` + "\n" + `{"cmd":"prune","args":["c","b"]}`,
+		"no jobs":          "# only a comment\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			jobs := filepath.Join(dir, "jobs.jsonl")
