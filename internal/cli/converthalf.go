@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -35,18 +34,11 @@ func convertONNXHalf(e *env, in, out string, d tensor.DType, o *convertOptions) 
 	if err != nil {
 		return err
 	}
-	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	pf, err := createONNX(e, out, o.force, hm)
 	if err != nil {
 		return err
 	}
 	defer pf.Abort()
-	bw := bufio.NewWriterSize(pf, 1<<20)
-	if err := onnx.WriteModel(bw, hm, nil); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
 	res := &halfResult{Input: in, Output: out, Report: rep}
 	if st, err := pf.Stat(); err == nil {
 		res.Bytes = st.Size()

@@ -13,6 +13,7 @@ import (
 	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/distill"
 	"github.com/refit-ml/refit/format/onnx"
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/format/safetensors"
 	"github.com/refit-ml/refit/runtime"
 )
@@ -257,6 +258,20 @@ func (o *distillOutputs) commit() error {
 func (o *distillOutputs) abort() {
 	o.weights.Abort()
 	o.model.Abort()
+}
+
+// createONNX writes mp to a pending file for out, which the caller verifies and
+// commits (or aborts).
+func createONNX(e *env, out string, force bool, mp *onnxpb.ModelProto) (*refit.PendingFile, error) {
+	pf, err := refit.CreatePendingContext(e.ctx, out, force)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeBuffered(pf, func(w *bufio.Writer) error { return onnx.WriteModel(w, mp, nil) }); err != nil {
+		pf.Abort()
+		return nil, err
+	}
+	return pf, nil
 }
 
 // writeBuffered writes through a buffer to pf without committing it.

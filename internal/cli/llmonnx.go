@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -220,18 +219,11 @@ func llmInMemory(e *env, in, out string, om *refit.Model, o *convertOptions, rew
 	if err != nil {
 		return err
 	}
-	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	pf, err := createONNX(e, out, o.force, rm)
 	if err != nil {
 		return err
 	}
 	defer pf.Abort()
-	bw := bufio.NewWriterSize(pf, 1<<20)
-	if err := onnx.WriteModel(bw, rm, nil); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
 	var c *onnxexport.Check
 	if !o.noVerify {
 		phaseStarted("verify")

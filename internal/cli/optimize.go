@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"path/filepath"
 	"text/tabwriter"
@@ -58,18 +57,11 @@ as much as two runtimes differ) pass, while any real change of the computation f
 		if err != nil {
 			return err
 		}
-		pf, err := refit.CreatePendingContext(e.ctx, a[1], force)
+		pf, err := createONNX(e, a[1], force, opt)
 		if err != nil {
 			return err
 		}
 		defer pf.Abort()
-		bw := bufio.NewWriterSize(pf, 1<<20)
-		if err := onnx.WriteModel(bw, opt, nil); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
-			return err
-		}
 		var diff *modelDiff
 		if !noVerify {
 			// Re-read what was written, so the check covers the file, not only memory.

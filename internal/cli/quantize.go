@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -466,18 +465,11 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	if !slices.ContainsFunc(rep.Nodes, func(n onnxq.NodeReport) bool { return n.Action != "" }) {
 		return fmt.Errorf("%s: %w: no node was quantized: %s; nothing written", in, onnxq.ErrNothingToQuantize, skipList(res.Skipped, 8))
 	}
-	pf, err := refit.CreatePendingContext(e.ctx, out, f.force)
+	pf, err := createONNX(e, out, f.force, qm)
 	if err != nil {
 		return err
 	}
 	defer pf.Abort()
-	bw := bufio.NewWriterSize(pf, 1<<20)
-	if err := onnx.WriteModel(bw, qm, nil); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
 	// Evaluate the model as written, re-read from disk.
 	written, err := onnx.Load(refit.DirFS(filepath.Dir(pf.Name())), filepath.Base(pf.Name()))
 	if err != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -123,18 +122,11 @@ func graphOutputs(s *runtime.Session, out map[string]*runtime.Value) []graphOutp
 // in Refit's runtime on seeded random inputs before renaming it into place.
 func writeConvertedGraph(e *env, mp *onnxpb.ModelProto, cres *convertResult, out string, o *convertOptions) error {
 	res := &graphResult{convertResult: cres, Nodes: len(mp.GetGraph().GetNode()), Ops: opsOf(mp.GetGraph())}
-	pf, err := refit.CreatePendingContext(e.ctx, out, o.force)
+	pf, err := createONNX(e, out, o.force, mp)
 	if err != nil {
 		return err
 	}
 	defer pf.Abort()
-	bw := bufio.NewWriterSize(pf, 1<<20)
-	if err := onnx.WriteModel(bw, mp, nil); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
 	if st, err := pf.Stat(); err == nil {
 		res.Bytes = st.Size()
 	}
