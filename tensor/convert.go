@@ -403,7 +403,7 @@ func mappedFloat32s(t *Tensor) (Scanner, int64, bool) {
 	if t.DType != F32 || !nativeLittleEndian {
 		return nil, 0, false
 	}
-	outer, off, ok := outerRange(t.Data)
+	outer, off, ok := OuterRange(t.Data)
 	if !ok || off%4 != 0 {
 		return nil, 0, false
 	}

@@ -13,12 +13,12 @@ type CRCKeeper interface {
 
 // outerRange finds the reader under t's (possibly nested) section readers and where
 // t's bytes start in it.
-func outerRange(d Data) (io.ReaderAt, int64, bool) {
+func OuterRange(d Data) (outer io.ReaderAt, off int64, ok bool) {
 	sr, ok := d.(*io.SectionReader)
 	if !ok {
 		return nil, 0, false
 	}
-	outer, off, _ := sr.Outer()
+	outer, off, _ = sr.Outer()
 	for {
 		inner, ok := outer.(*io.SectionReader)
 		if !ok {
@@ -34,7 +34,7 @@ func outerRange(d Data) (io.ReaderAt, int64, bool) {
 // (see CRCKeeper) without reading them; declared reports a checksum the file states
 // rather than one computed from its bytes.
 func (t *Tensor) KnownCRC() (crc uint32, declared, ok bool) {
-	outer, off, ok := outerRange(t.Data)
+	outer, off, ok := OuterRange(t.Data)
 	if !ok {
 		return 0, false, false
 	}
@@ -58,7 +58,7 @@ func NoteDeclaredCRC(d Data, crc uint32) {
 }
 
 func noteCRC(d Data, n int64, crc uint32, declared bool) {
-	outer, off, ok := outerRange(d)
+	outer, off, ok := OuterRange(d)
 	if !ok {
 		return
 	}

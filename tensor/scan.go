@@ -21,16 +21,7 @@ const scanChunk = 1 << 20
 // from the mapping; other data is read into one reused 1 MiB buffer.
 func (t *Tensor) Scan(fn func([]byte) error) error {
 	n := t.Size()
-	if sr, ok := t.Data.(*io.SectionReader); ok {
-		outer, off, _ := sr.Outer()
-		for {
-			inner, ok := outer.(*io.SectionReader)
-			if !ok {
-				break
-			}
-			o2, off2, _ := inner.Outer()
-			outer, off = o2, off+off2
-		}
+	if outer, off, ok := OuterRange(t.Data); ok {
 		if sc, ok := outer.(Scanner); ok {
 			if err := sc.Scan(off, n, fn); err != nil {
 				return fmt.Errorf("tensor %q: %w", t.Name, err)

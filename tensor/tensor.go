@@ -105,17 +105,9 @@ func (r rangeCopy) copyRange(w io.Writer) (int64, error) { return r.rc.CopyRange
 
 // outerRangeCopier finds a RangeCopier under a (possibly nested) section reader.
 func outerRangeCopier(sr *io.SectionReader) (rangeCopy, bool) {
-	outer, off, n := sr.Outer()
-	for {
-		inner, ok := outer.(*io.SectionReader)
-		if !ok {
-			break
-		}
-		o2, off2, _ := inner.Outer()
-		outer, off = o2, off+off2
-	}
+	outer, off, _ := OuterRange(sr)
 	rc, ok := outer.(RangeCopier)
-	return rangeCopy{rc, off, n}, ok
+	return rangeCopy{rc, off, sr.Size()}, ok
 }
 
 // Float32s decodes the tensor to float32 values, dequantizing block types.

@@ -109,18 +109,9 @@ func watchReads(ts []*tensor.Tensor, bar *progress) {
 		if t.Data == nil {
 			continue
 		}
-		var outer io.ReaderAt = t.Data
-		var off int64
-		if sr, ok := t.Data.(*io.SectionReader); ok {
-			outer, off, _ = sr.Outer()
-			for {
-				inner, ok := outer.(*io.SectionReader)
-				if !ok {
-					break
-				}
-				o2, off2, _ := inner.Outer()
-				outer, off = o2, off+off2
-			}
+		outer, off, ok := tensor.OuterRange(t.Data)
+		if !ok {
+			outer, off = t.Data, 0
 		}
 		var r io.ReaderAt = countingReaderAt{outer, bar.bar}
 		if sc, ok := outer.(tensor.Scanner); ok {
