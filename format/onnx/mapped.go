@@ -103,8 +103,8 @@ func LoadMapped(fsys fs.FS, name string) (mp *onnxpb.ModelProto, closer io.Close
 // mappedBytes returns the bytes of d in place when d is a section of a mapped
 // file, and a copy otherwise.
 func mappedBytes(d tensor.Data) ([]byte, error) {
-	if sr, ok := d.(*io.SectionReader); ok {
-		outer, off, n := sr.Outer()
+	if outer, off, ok := tensor.OuterRange(d); ok {
+		n := d.Size()
 		if m, ok := outer.(interface{ Bytes() []byte }); ok {
 			if b := m.Bytes(); off >= 0 && n >= 0 && off <= int64(len(b)) && n <= int64(len(b))-off {
 				return b[off : off+n : off+n], nil
