@@ -29,7 +29,7 @@ type quantizeFlags struct {
 	method, format, calibration, weightType, actType, algo string
 	opTypes, exclude                                       []string
 	perChannel, reduceRange, symmetric, actOrder, wsym     bool
-	percentile, damp                                       float64
+	percentile, damp, targetCosine                         float64
 	bits, groupSize, batch, excludeWorst                   int
 	calib, eval, ortArith                                  string
 	calibRows                                              int64
@@ -83,7 +83,11 @@ the part of --calib after --calib-rows, else --data, else one random input, whic
 report says) with Refit's runtime and prints max error,
 cosine, top-1 agreement and accuracy (when the data has labels), sizes, and a per-layer
 table from quantizing one layer at a time. --exclude-worst N keeps the N layers that
-hurt most in float. Data is a .npz with arrays named after model inputs (and "label"),
+hurt most in float. --target-cosine C searches instead for the fewest such layers: in
+order of their damage alone, each computes in float on int8 stored weights (the file
+stays small; activations whose range 8 bits cannot hold, as a power spectrum, stay
+exact), then in float, until the worst output's cosine reaches C; the table and --json
+name each kept layer and why. Data is a .npz with arrays named after model inputs (and "label"),
 or a folder of <input>.npy files.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -119,6 +123,7 @@ or a folder of <input>.npy files.`,
 	fl.BoolVar(&f.wsym, "weight-symmetric", false, "weight-only: symmetric blocks without zero points")
 	fl.BoolVar(&f.perLayer, "per-layer", true, "print the per-layer error table (quantize one layer at a time)")
 	fl.IntVar(&f.excludeWorst, "exclude-worst", 0, "keep the N most damaging layers in float")
+	fl.Float64Var(&f.targetCosine, "target-cosine", 0, "keep the layers that hurt most from full quantization (int8 weights with float activations, else float) until the held-out output cosine reaches this; fails when it cannot")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fl.BoolVar(&f.force, "force", false, "overwrite an existing output")
 	fl.BoolVar(&f.noPreprocess, "no-preprocess", false, "ONNX: quantize the graph as it is, without optimizing it first (Constant weights are still lifted)")
@@ -232,6 +237,8 @@ type quantizeResult struct {
 	Report   *onnxq.Report            `json:"report"`
 	Eval     *modelDiff               `json:"evaluation"`
 	PerLayer []onnxq.LayerSensitivity `json:"per_layer,omitempty"`
+	// Fit is --target-cosine's search: the steps taken and why each kept layer is kept.
+	Fit *onnxq.Fit `json:"fit,omitempty"`
 	Excluded []string                 `json:"excluded_worst,omitempty"`
 	// Skipped lists the candidate nodes left in float and why (report.nodes[].skip
 	// and --exclude-worst together).
@@ -439,23 +446,49 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 	evalModel := func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
 		return evalWith(ctx, qm, arith, nil) // inside the sensitivity bar
 	}
-	if f.perLayer || f.excludeWorst > 0 {
+	sensitivity := func() ([]onnxq.LayerSensitivity, error) {
+		if res.PerLayer != nil {
+			return res.PerLayer, nil
+		}
 		bar := newCountProgress(e, "per-layer sensitivity", len(q.Targets()))
 		activeBar = bar
+		defer func() { bar.done(); activeBar = nil }()
+		var err error
 		res.PerLayer, err = q.Sensitivity(e.ctx, func(ctx context.Context, qm *onnxpb.ModelProto) (*compare.OutputsReport, error) {
 			defer bar.step()
 			return evalModel(ctx, qm)
 		})
-		bar.done()
-		activeBar = nil
-		if err != nil {
+		return res.PerLayer, err
+	}
+	if f.targetCosine != 0 && (f.excludeWorst > 0 || !(f.targetCosine > 0 && f.targetCosine <= 1) || opts.Method == onnxq.WeightOnly) {
+		return usageError{fmt.Errorf("--target-cosine %g: want a cosine in (0, 1], with --method dynamic or static and without --exclude-worst", f.targetCosine)}
+	}
+	if f.perLayer || f.excludeWorst > 0 {
+		if _, err := sensitivity(); err != nil {
 			return err
 		}
 	}
 	if f.excludeWorst > 0 {
 		res.Excluded = onnxq.Worst(res.PerLayer, f.excludeWorst)
 	}
-	qm, rep, err := q.Apply(e.ctx, func(l string) bool { return !slices.Contains(res.Excluded, l) })
+	mode := func(l string) onnxq.Mode {
+		if slices.Contains(res.Excluded, l) {
+			return onnxq.Float
+		}
+		return onnxq.Quantized
+	}
+	var why func(string) string
+	if f.targetCosine > 0 {
+		opts.Progress(fmt.Sprintf("searching for the layers to keep from full quantization (target cosine %g)", f.targetCosine))
+		if res.Fit, err = q.Fit(e.ctx, evalModel, f.targetCosine, sensitivity, len(q.Targets())); err != nil {
+			return err
+		}
+		if !res.Fit.Met {
+			return fmt.Errorf("%s: --target-cosine %g cannot be reached: with %d layers kept from full quantization the cosine is %.4f; nothing written", in, f.targetCosine, len(res.Fit.Modes), res.Fit.Cosine)
+		}
+		mode, why = res.Fit.Mode, res.Fit.Reason
+	}
+	qm, rep, err := q.ApplyModes(e.ctx, mode, why)
 	layers.finish()
 	if err != nil {
 		return err
@@ -527,6 +560,9 @@ func printQuantize(e *env, r *quantizeResult) {
 		}
 		if n.Note != "" {
 			action += " (" + n.Note + ")"
+		}
+		if n.Fallback != "" {
+			action += " (" + n.Fallback + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%s -> %s\n", n.Name, n.OpType, action, n.Error, byteSize(n.Before), byteSize(n.After))
 	}

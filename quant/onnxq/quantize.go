@@ -28,6 +28,9 @@ type NodeReport struct {
 	Error  float64 `json:"weight_rel_error"`    // ||W_q - W|| / ||W|| of the dequantized weight
 	Alpha  float64 `json:"awq_alpha,omitempty"` // AWQ's chosen exponent
 	Note   string  `json:"note,omitempty"`      // where AWQ's scales went
+	// Fallback says why the node computes in float on int8 stored weights instead
+	// of being quantized fully (see Quantizer.Fit).
+	Fallback string `json:"fallback,omitempty"`
 	Before int64   `json:"weight_bytes_before"` // float weight bytes
 	After  int64   `json:"weight_bytes_after"`  // quantized weight + parameter bytes
 }
@@ -394,6 +397,22 @@ func splitGemms(mp *onnxpb.ModelProto) {
 // Apply quantizes the targets for which only returns true (all when only is nil) and
 // returns the new model; the Quantizer's model is not modified.
 func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*onnxpb.ModelProto, *Report, error) {
+	return q.ApplyModes(ctx, func(label string) Mode {
+		if only == nil || only(label) {
+			return Quantized
+		}
+		return Float
+	}, nil)
+}
+
+// ApplyModes quantizes each target as mode(label) says and returns the new model;
+// why, when set, gives the reason recorded in the report for a target that mode keeps
+// from full quantization. The Quantizer's model is not modified.
+func (q *Quantizer) ApplyModes(ctx context.Context, mode func(label string) Mode, why func(label string) string) (*onnxpb.ModelProto, *Report, error) {
+	only := func(label string) bool { return mode(label) == Quantized }
+	if why == nil {
+		why = func(string) string { return "" }
+	}
 	mp := proto.Clone(q.mp).(*onnxpb.ModelProto)
 	scopes := scopesOf(mp)
 	e := scopes[0].e
@@ -421,12 +440,17 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 	}
 	var total, done int // nodes to quantize, for NodeProgress
 	for _, t := range q.targets {
-		if only == nil || only(t.label) {
+		if mode(t.label) != Float {
 			total++
 		}
 	}
+	var kept []NodeReport // targets the modes keep in float
 	for _, t := range q.targets {
-		if only != nil && !only(t.label) {
+		m := mode(t.label)
+		if m == Float {
+			if r := why(t.label); r != "" {
+				kept = append(kept, NodeReport{Name: t.label, OpType: t.node.GetOpType(), Skip: r})
+			}
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -437,6 +461,9 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		var nr NodeReport
 		var err error
 		switch {
+		case m == WeightsOnly:
+			nr, err = st.storedWeight(t, n)
+			nr.Fallback = why(t.label)
 		case q.opts.Method == Dynamic:
 			nr, err = st.dynamic(t, n)
 		case q.opts.Method == Static && t.sc > 0:
@@ -459,11 +486,19 @@ func (q *Quantizer) Apply(ctx context.Context, only func(label string) bool) (*o
 		}
 	}
 	st.e, st.sc = e, 0
-	stored, err := st.applyStores(ctx, only)
+	stored, err := st.applyStores(ctx, func(l string) bool { return mode(l) != Float })
 	if err != nil {
 		return nil, nil, err
 	}
 	rep.Nodes = append(rep.Nodes, stored...)
+	for _, st := range q.stores {
+		if mode(st.label) == Float {
+			if r := why(st.label); r != "" {
+				kept = append(kept, NodeReport{Name: st.label, OpType: st.op, Skip: r})
+			}
+		}
+	}
+	rep.Nodes = append(rep.Nodes, kept...)
 	rep.Nodes = append(rep.Nodes, q.skipped...)
 	commitScopes(scopes)
 	// An older graph (Paddle2ONNX writes opset 9) is carried to the opset the quantized

@@ -1,0 +1,212 @@
+package onnxq
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/refit-ml/refit/format/onnx/onnxpb"
+	"github.com/refit-ml/refit/graph"
+)
+
+// Mode is how ApplyModes treats one target.
+type Mode int
+
+const (
+	// Quantized is the method's full quantization (weights and activations).
+	Quantized Mode = iota
+	// WeightsOnly stores the weight in int8 (per output channel) behind a
+	// DequantizeLinear and computes the node in float on float activations: the file
+	// shrinks as much, and activations whose range 8 bits cannot hold (a power
+	// spectrum spanning 80 dB) stay exact. Recurrent nodes are always in this form.
+	WeightsOnly
+	// Float leaves the node and its weight as they are.
+	Float
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Quantized:
+		return "quantized"
+	case WeightsOnly:
+		return "int8 weights, float activations"
+	case Float:
+		return "float"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// storedWeight rewrites t to read its weight from int8 codes through a per-channel
+// DequantizeLinear, computing in float (Mode WeightsOnly).
+func (s *applyState) storedWeight(t *target, n *onnxpb.NodeProto) (NodeReport, error) {
+	op := n.GetOpType()
+	dims, w, axis := s.weightLayout(t, op)
+	// Full 8 bits: no integer kernel reads these codes, so nothing can saturate.
+	qw := quantizeWeight(w, dims, axis, true, true, false)
+	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
+	wdq := s.weightDQ(t, n, qw, dims, axis, true)
+	c := proto.Clone(n).(*onnxpb.NodeProto)
+	graph.SetInput(c, 1, wdq)
+	s.rewriteAsMatMul(t, n, c)
+	s.e.Replace(n, c)
+	nr.Action = fmt.Sprintf("int8 stored weights %s, float %s (DequantizeLinear)", perChannelNote(len(qw.scales) > 1), op)
+	return nr, nil
+}
+
+// FitStep is one evaluation of Fit: the layer whose mode changed (empty for the
+// fully quantized start), its new mode and the model's output cosine then.
+type FitStep struct {
+	Layer  string  `json:"layer,omitempty"`
+	Mode   string  `json:"mode"`
+	Cosine float64 `json:"cosine"`
+}
+
+// Fit is the mixed-precision plan Fit found.
+type Fit struct {
+	Target float64 `json:"target_cosine"`
+	Cosine float64 `json:"cosine"` // the plan's worst output cosine
+	Met    bool    `json:"met"`
+	// Modes lists the layers kept from full quantization and their mode; every
+	// other target is quantized.
+	Modes map[string]Mode `json:"-"`
+	// Reasons says why each layer of Modes is kept, with its cosine when quantized alone.
+	Reasons map[string]string `json:"reasons"`
+	Steps   []FitStep         `json:"steps"`
+}
+
+// Mode returns the mode of label in the plan.
+func (f *Fit) Mode(label string) Mode { return f.Modes[label] }
+
+// Reason returns why label is kept from full quantization, or "".
+func (f *Fit) Reason(label string) string { return f.Reasons[label] }
+
+// Fit searches for the fewest layers to keep from full quantization so that the
+// model's worst output cosine (eval's MinCos) reaches target: layers are taken in
+// order of their damage when quantized alone (from layers, called only when the fully
+// quantized model misses the target; Sensitivity gives them), each first
+// moved to WeightsOnly (int8 weights, float activations: the file stays small),
+// then, if the target is still missed once maxLayers are moved, to Float in the same
+// order. Layers whose move did not matter are quantized again at the end. It costs
+// one Apply and evaluation per step.
+func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, layers func() ([]LayerSensitivity, error), maxLayers int) (*Fit, error) {
+	f := &Fit{Target: target, Modes: map[string]Mode{}, Reasons: map[string]string{}}
+	measure := func() (float64, error) {
+		qm, _, err := q.ApplyModes(ctx, f.Mode, nil)
+		if err != nil {
+			return 0, err
+		}
+		r, err := eval(ctx, qm)
+		if err != nil {
+			return 0, err
+		}
+		if math.IsNaN(r.MinCos) {
+			return -1, nil
+		}
+		return r.MinCos, nil
+	}
+	cos, err := measure()
+	if err != nil {
+		return nil, err
+	}
+	f.Steps = append(f.Steps, FitStep{Mode: Quantized.String(), Cosine: cos})
+	f.Cosine = cos
+	if cos >= target {
+		f.Met = true
+		return f, nil
+	}
+	stores := map[string]bool{}
+	for _, st := range q.stores {
+		stores[st.label] = true
+	}
+	sens, err := layers()
+	if err != nil {
+		return nil, err
+	}
+	alone := map[string]float64{}
+	ranked := slices.Clone(sens)
+	sort.SliceStable(ranked, func(i, j int) bool { return ranked[i].Damage > ranked[j].Damage })
+	var moved []string
+	for _, l := range ranked {
+		alone[l.Name] = l.Cosine
+		if len(moved) < maxLayers && l.Damage > 0 {
+			moved = append(moved, l.Name)
+		}
+	}
+	step := func(label string, m Mode) (bool, error) {
+		f.Modes[label] = m
+		c, err := measure()
+		if err != nil {
+			return false, err
+		}
+		f.Steps = append(f.Steps, FitStep{Layer: label, Mode: m.String(), Cosine: c})
+		f.Cosine = c
+		return c >= target, nil
+	}
+	// Pass 1: float activations, int8 weights (recurrent weights already are: float).
+	for _, label := range moved {
+		m := WeightsOnly
+		if stores[label] {
+			m = Float
+		}
+		if f.Met, err = step(label, m); err != nil {
+			return nil, err
+		}
+		if f.Met {
+			break
+		}
+	}
+	// Pass 2: float weights too.
+	if !f.Met {
+		for _, label := range moved {
+			if f.Modes[label] != WeightsOnly {
+				continue
+			}
+			if f.Met, err = step(label, Float); err != nil {
+				return nil, err
+			}
+			if f.Met {
+				break
+			}
+		}
+	}
+	if !f.Met {
+		f.explain(alone)
+		return f, nil
+	}
+	// Quantize again, latest first, every kept layer the target does not need.
+	for i := len(moved) - 1; i >= 0; i-- {
+		label := moved[i]
+		m, kept := f.Modes[label]
+		if !kept || len(f.Modes) == 1 {
+			continue
+		}
+		delete(f.Modes, label)
+		c, err := measure()
+		if err != nil {
+			return nil, err
+		}
+		if c >= target {
+			f.Steps = append(f.Steps, FitStep{Layer: label, Mode: Quantized.String(), Cosine: c})
+			f.Cosine = c
+			continue
+		}
+		f.Modes[label] = m
+	}
+	f.explain(alone)
+	return f, nil
+}
+
+// explain writes the reason of every kept layer.
+func (f *Fit) explain(alone map[string]float64) {
+	for label, m := range f.Modes {
+		why := fmt.Sprintf("quantized alone, the output cosine falls to %.4f", alone[label])
+		if m == Float {
+			why += "; int8 stored weights were not enough either"
+		}
+		f.Reasons[label] = fmt.Sprintf("accuracy (target cosine %g): %s", f.Target, why)
+	}
+}
