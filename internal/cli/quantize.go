@@ -238,8 +238,8 @@ type quantizeResult struct {
 	Eval     *modelDiff               `json:"evaluation"`
 	PerLayer []onnxq.LayerSensitivity `json:"per_layer,omitempty"`
 	// Fit is --target-cosine's search: the steps taken and why each kept layer is kept.
-	Fit *onnxq.Fit `json:"fit,omitempty"`
-	Excluded []string                 `json:"excluded_worst,omitempty"`
+	Fit      *onnxq.Fit `json:"fit,omitempty"`
+	Excluded []string   `json:"excluded_worst,omitempty"`
 	// Skipped lists the candidate nodes left in float and why (report.nodes[].skip
 	// and --exclude-worst together).
 	Skipped []skipped `json:"skipped"`

@@ -31,8 +31,8 @@ type NodeReport struct {
 	// Fallback says why the node computes in float on int8 stored weights instead
 	// of being quantized fully (see Quantizer.Fit).
 	Fallback string `json:"fallback,omitempty"`
-	Before int64   `json:"weight_bytes_before"` // float weight bytes
-	After  int64   `json:"weight_bytes_after"`  // quantized weight + parameter bytes
+	Before   int64  `json:"weight_bytes_before"` // float weight bytes
+	After    int64  `json:"weight_bytes_after"`  // quantized weight + parameter bytes
 }
 
 // Report summarizes a quantization.
