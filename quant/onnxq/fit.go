@@ -2,6 +2,7 @@ package onnxq
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -24,6 +25,10 @@ const (
 	// shrinks as much, and activations whose range 8 bits cannot hold (a power
 	// spectrum spanning 80 dB) stay exact. Recurrent nodes are always in this form.
 	WeightsOnly
+	// Weights16 is WeightsOnly with int16 codes (opset 21's DequantizeLinear): half
+	// the float bytes, 256 times finer than int8, for the few layers (a recurrent
+	// state path) whose outputs 8-bit weights move too far.
+	Weights16
 	// Float leaves the node and its weight as they are.
 	Float
 )
@@ -34,6 +39,8 @@ func (m Mode) String() string {
 		return "quantized"
 	case WeightsOnly:
 		return "int8 weights, float activations"
+	case Weights16:
+		return "int16 weights, float activations"
 	case Float:
 		return "float"
 	}
@@ -42,20 +49,54 @@ func (m Mode) String() string {
 
 // storedWeight rewrites t to read its weight from int8 codes through a per-channel
 // DequantizeLinear, computing in float (Mode WeightsOnly).
-func (s *applyState) storedWeight(t *target, n *onnxpb.NodeProto) (NodeReport, error) {
+func (s *applyState) storedWeight(t *target, n *onnxpb.NodeProto, wide bool) (NodeReport, error) {
 	op := n.GetOpType()
 	dims, w, axis := s.weightLayout(t, op)
 	// Full 8 bits: no integer kernel reads these codes, so nothing can saturate.
 	qw := quantizeWeight(w, dims, axis, true, true, false)
+	if wide {
+		qw = quantizeWeightIn(w, dims, axis, true, true, int16Range)
+	}
 	nr := NodeReport{Error: qw.err, Before: int64(4 * len(w)), After: weightBytes(qw)}
-	wdq := s.weightDQ(t, n, qw, dims, axis, true)
+	var wdq string
+	if wide {
+		nr.After += int64(len(qw.q))
+		var scaleDims []int64
+		if len(qw.scales) > 1 {
+			scaleDims = []int64{int64(len(qw.scales))}
+		}
+		wdq = s.e.Names.Fresh(t.w + "_dq")
+		dq := qdqNode("DequantizeLinear", s.wideInits(t.w, dims, qw, scaleDims), []string{wdq})
+		if len(qw.scales) > 1 {
+			graph.SetInt(dq, "axis", int64(axis))
+		}
+		s.e.InsertBefore(n, dq)
+	} else {
+		wdq = s.weightDQ(t, n, qw, dims, axis, true)
+	}
 	c := proto.Clone(n).(*onnxpb.NodeProto)
 	graph.SetInput(c, 1, wdq)
 	s.rewriteAsMatMul(t, n, c)
 	s.e.Replace(n, c)
-	nr.Action = fmt.Sprintf("int8 stored weights %s, float %s (DequantizeLinear)", perChannelNote(len(qw.scales) > 1), op)
+	bits := map[bool]string{false: "int8", true: "int16"}[wide]
+	nr.Action = fmt.Sprintf("%s stored weights %s, float %s (DequantizeLinear)", bits, perChannelNote(len(qw.scales) > 1), op)
 	return nr, nil
 }
+
+// wideInits adds int16 codes and their scales (zero point 0, left out) and returns
+// the inputs of their DequantizeLinear.
+func (s *applyState) wideInits(base string, dims []int64, qw *quantWeight, scaleDims []int64) []string {
+	s.wide = true
+	b := make([]byte, 2*len(qw.q))
+	for i, x := range qw.q {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(int16(x)))
+	}
+	wq := s.e.Raw(base+"_q16", elemInt16, dims, b)
+	return []string{wq, s.e.Float(base+"_s", scaleDims, qw.scales)}
+}
+
+// elemInt16 is ONNX's INT16 element type.
+const elemInt16 = 5
 
 // FitStep is one evaluation of Fit: the layer whose mode changed (empty for the
 // fully quantized start), its new mode and the model's output cosine then.
@@ -89,8 +130,8 @@ func (f *Fit) Reason(label string) string { return f.Reasons[label] }
 // order of their damage when quantized alone (from layers, called only when the fully
 // quantized model misses the target; Sensitivity gives them), each first
 // moved to WeightsOnly (int8 weights, float activations: the file stays small),
-// then, if the target is still missed once maxLayers are moved, to Float in the same
-// order. Layers whose move did not matter are quantized again at the end. It costs
+// then, if the target is still missed once maxLayers are moved, to Weights16, then to
+// Float, in the same order. Layers whose move did not matter are quantized again at the end. It costs
 // one Apply and evaluation per step.
 func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, layers func() ([]LayerSensitivity, error), maxLayers int) (*Fit, error) {
 	f := &Fit{Target: target, Modes: map[string]Mode{}, Reasons: map[string]string{}}
@@ -146,26 +187,22 @@ func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, lay
 		f.Cosine = c
 		return c >= target, nil
 	}
-	// Pass 1: float activations, int8 weights (recurrent weights already are: float).
-	for _, label := range moved {
-		m := WeightsOnly
+	// Each pass moves the layers, in order, one step down their ladder: float
+	// activations on int8 weights (the file stays as small), on int16 weights, then
+	// float. Recurrent weights are int8 already and computed in float.
+	ladder := func(label string) []Mode {
 		if stores[label] {
-			m = Float
+			return []Mode{Weights16, Float}
 		}
-		if f.Met, err = step(label, m); err != nil {
-			return nil, err
-		}
-		if f.Met {
-			break
-		}
+		return []Mode{WeightsOnly, Weights16, Float}
 	}
-	// Pass 2: float weights too.
-	if !f.Met {
+	for pass := 0; pass < 3 && !f.Met; pass++ {
 		for _, label := range moved {
-			if f.Modes[label] != WeightsOnly {
+			l := ladder(label)
+			if pass >= len(l) {
 				continue
 			}
-			if f.Met, err = step(label, Float); err != nil {
+			if f.Met, err = step(label, l[pass]); err != nil {
 				return nil, err
 			}
 			if f.Met {
@@ -204,8 +241,11 @@ func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, lay
 func (f *Fit) explain(alone map[string]float64) {
 	for label, m := range f.Modes {
 		why := fmt.Sprintf("quantized alone, the output cosine falls to %.4f", alone[label])
-		if m == Float {
-			why += "; int8 stored weights were not enough either"
+		switch m {
+		case Weights16:
+			why += "; int8 stored weights were not enough"
+		case Float:
+			why += "; int8 and int16 stored weights were not enough"
 		}
 		f.Reasons[label] = fmt.Sprintf("accuracy (target cosine %g): %s", f.Target, why)
 	}

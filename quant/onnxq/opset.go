@@ -141,6 +141,11 @@ func setInput(n *onnxpb.NodeProto, i int, name string) {
 // upgrade (from, to].
 func (u *upgrader) changed(v int64) bool { return u.from < v && v <= u.to }
 
+// reduceAxes18 are the reductions whose axes moved from an attribute to an input in
+// opset 18 (ReduceSum did in 13).
+var reduceAxes18 = map[string]bool{"ReduceMean": true, "ReduceMax": true, "ReduceMin": true, "ReduceProd": true,
+	"ReduceL1": true, "ReduceL2": true, "ReduceLogSum": true, "ReduceLogSumExp": true, "ReduceSumSquare": true}
+
 func (u *upgrader) graph(g *onnxpb.GraphProto) error {
 	var out []*onnxpb.NodeProto
 	for _, n := range g.GetNode() {
@@ -181,6 +186,10 @@ func (u *upgrader) graph(g *onnxpb.GraphProto) error {
 				setInput(n, 3, u.int64s(g, base+"_axes", axes.GetInts()))
 			}
 		case (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum") && u.changed(13):
+			if a := takeAttr(n, "axes"); a != nil {
+				setInput(n, 1, u.int64s(g, base+"_axes", a.GetInts()))
+			}
+		case reduceAxes18[op] && u.changed(18):
 			if a := takeAttr(n, "axes"); a != nil {
 				setInput(n, 1, u.int64s(g, base+"_axes", a.GetInts()))
 			}

@@ -65,7 +65,14 @@ type quantWeight struct {
 
 // quantizeWeight quantizes w (shape dims) per tensor, or per channel along axis.
 func quantizeWeight(w []float32, dims []int64, axis int, perChannel, signed, reduce bool) *quantWeight {
-	r := int8Range(signed, reduce)
+	return quantizeWeightIn(w, dims, axis, perChannel, signed, int8Range(signed, reduce))
+}
+
+// int16Range is the code range of 16-bit stored weights (symmetric, zero point 0).
+var int16Range = qrange{-32768, 32767}
+
+// quantizeWeightIn quantizes w to the codes of r.
+func quantizeWeightIn(w []float32, dims []int64, axis int, perChannel, signed bool, r qrange) *quantWeight {
 	channels, inner := 1, 1
 	if perChannel {
 		channels = int(dims[axis])

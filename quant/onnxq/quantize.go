@@ -461,8 +461,8 @@ func (q *Quantizer) ApplyModes(ctx context.Context, mode func(label string) Mode
 		var nr NodeReport
 		var err error
 		switch {
-		case m == WeightsOnly:
-			nr, err = st.storedWeight(t, n)
+		case m == WeightsOnly || m == Weights16:
+			nr, err = st.storedWeight(t, n, m == Weights16)
 			nr.Fallback = why(t.label)
 		case q.opts.Method == Dynamic:
 			nr, err = st.dynamic(t, n)
@@ -486,7 +486,7 @@ func (q *Quantizer) ApplyModes(ctx context.Context, mode func(label string) Mode
 		}
 	}
 	st.e, st.sc = e, 0
-	stored, err := st.applyStores(ctx, func(l string) bool { return mode(l) != Float })
+	stored, err := st.applyStores(ctx, mode)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -503,7 +503,11 @@ func (q *Quantizer) ApplyModes(ctx context.Context, mode func(label string) Mode
 	commitScopes(scopes)
 	// An older graph (Paddle2ONNX writes opset 9) is carried to the opset the quantized
 	// operators need, or refused: a lower version would name operators it lacks.
-	if need := quantOpset(mp.GetGraph()); need > 0 {
+	need := quantOpset(mp.GetGraph())
+	if st.wide {
+		need = max(need, 21) // int16 DequantizeLinear
+	}
+	if need > 0 {
 		if err := upgradeOpset(mp, need); err != nil {
 			return nil, nil, err
 		}
@@ -545,6 +549,7 @@ type applyState struct {
 	qdq          map[string]string    // dequantized name per activation (static QDQ)
 	qx           map[string][3]string // quantized value, scale, zero point (static QOperator)
 	quantizedOut map[string]bool
+	wide         bool // an int16 DequantizeLinear was added (opset 21)
 	// AWQ: a consumer's 1/s folded into its producer's output channels.
 	foldInto map[string][]float64 // producer label -> per output channel factor
 	folded   map[string]string    // consumer label -> producer label

@@ -110,12 +110,13 @@ func (q *Quantizer) findStore(sc int, n *onnxpb.NodeProto, label string, skip fu
 // applyStores replaces each selected recurrent node's source weights by int8 codes
 // and a DequantizeLinear (per row: one scale per output unit of every gate) that
 // writes the original name, so every reader, in any scope, reads it unchanged.
-func (s *applyState) applyStores(ctx context.Context, only func(string) bool) ([]NodeReport, error) {
+func (s *applyState) applyStores(ctx context.Context, mode func(string) Mode) ([]NodeReport, error) {
 	o := &s.q.opts
 	done := map[storeSource]string{}
 	var out []NodeReport
 	for _, st := range s.q.stores {
-		if only != nil && !only(st.label) {
+		m := mode(st.label)
+		if m == Float {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -141,15 +142,24 @@ func (s *applyState) applyStores(ctx context.Context, only func(string) bool) ([
 			axis := max(0, len(dims)-2)
 			perChannel := len(dims) >= 2
 			qw := quantizeWeight(w, dims, axis, perChannel, true, o.ReduceRange)
+			if m == Weights16 {
+				qw = quantizeWeightIn(w, dims, axis, perChannel, true, int16Range)
+			}
 			var scaleDims []int64
 			if len(qw.scales) > 1 {
 				scaleDims = []int64{int64(len(qw.scales))}
 			}
 			e.RemoveInitializer(src.name)
 			s.e = e
-			wq, sc, zp := s.weightInits(src.name, dims, qw, scaleDims, true)
+			var in []string
+			if m == Weights16 {
+				in = s.wideInits(src.name, dims, qw, scaleDims)
+			} else {
+				wq, sc, zp := s.weightInits(src.name, dims, qw, scaleDims, true)
+				in = []string{wq, sc, zp}
+			}
 			s.e = s.scopes[0].e
-			dq := graph.NewNode("DequantizeLinear", e.Names.Fresh(src.name+"_DequantizeLinear"), []string{wq, sc, zp}, []string{src.name})
+			dq := graph.NewNode("DequantizeLinear", e.Names.Fresh(src.name+"_DequantizeLinear"), in, []string{src.name})
 			if len(qw.scales) > 1 {
 				graph.SetInt(dq, "axis", int64(axis))
 			}
@@ -159,9 +169,15 @@ func (s *applyState) applyStores(ctx context.Context, only func(string) bool) ([
 			worst = max(worst, qw.err)
 			nr.Before += int64(4 * len(w))
 			nr.After += weightBytes(qw)
+			if m == Weights16 {
+				nr.After += int64(len(qw.q))
+			}
 		}
 		nr.Error = worst
 		nr.Action = "int8 stored weights, float " + st.op + " (DequantizeLinear per row)"
+		if m == Weights16 {
+			nr.Action = "int16 stored weights, float " + st.op + " (DequantizeLinear per row, opset 21)"
+		}
 		if len(names) > 0 {
 			nr.Note = "quantized " + strings.Join(names, ", ")
 		}
