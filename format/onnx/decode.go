@@ -19,6 +19,7 @@ import (
 type Source struct {
 	proto   *onnxpb.ModelProto // top-level initializers without raw_data
 	tensors []*tensor.Tensor   // as decoded, one per initializer
+	nested  []*tensor.Tensor   // subgraph weights as decoded, in nestedWeights order
 }
 
 // Proto returns the model's ModelProto without the raw_data of its top-level
@@ -143,7 +144,9 @@ func (f *File) Tensor(i int) (*tensor.Tensor, error) {
 // and, in Model.Source, its graph. Weights wherever they live count: the main
 // graph's Constant nodes are first lifted into initializers (see LiftConstants; this
 // changes f.Proto), so that their tensors are listed, transformed and written back
-// like any other. Closing the Model closes f.
+// like any other; the floating-point initializers and Constant values of subgraphs
+// (If/Loop/Scan bodies) follow them, named after themselves or the output they make,
+// and are written back in place. Closing the Model closes f.
 func (f *File) Model() (*refit.Model, error) {
 	if n := len(f.Proto.GetGraph().GetSparseInitializer()); n > 0 {
 		return nil, refit.Unsupportedf("onnx", "graph has %d sparse initializers", n)
@@ -162,6 +165,11 @@ func (f *File) Model() (*refit.Model, error) {
 		return nil, &refit.FormatError{Format: "onnx", Offset: -1, Msg: "initializers", Err: err}
 	}
 	src.tensors = append([]*tensor.Tensor(nil), m.Tensors...)
+	// Weights inside If/Loop/Scan bodies are listed after the main graph's.
+	var err error
+	if m.Tensors, err = f.listNested(m.Tensors, src); err != nil {
+		return nil, err
+	}
 	mp := f.Proto
 	md := &m.Metadata
 	md.Set("onnx.ir_version", mp.GetIrVersion())

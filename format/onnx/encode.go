@@ -410,6 +410,9 @@ func modelSource(m *refit.Model) (*onnxpb.ModelProto, []tensor.Data, error) {
 		}
 		data[i] = t.Data
 	}
+	if err := setNested(mp, src, byName); err != nil {
+		return nil, nil, err
+	}
 	if len(byName) > 0 {
 		var extra []string
 		for n := range byName {
