@@ -169,11 +169,18 @@ func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, lay
 	}
 	alone := map[string]float64{}
 	ranked := slices.Clone(sens)
-	sort.SliceStable(ranked, func(i, j int) bool { return ranked[i].Damage > ranked[j].Damage })
+	// A layer whose output alone is no longer comparable (NaN: all zeros) is worst.
+	damage := func(l LayerSensitivity) float64 {
+		if math.IsNaN(l.Damage) {
+			return math.Inf(1)
+		}
+		return l.Damage
+	}
+	sort.SliceStable(ranked, func(i, j int) bool { return damage(ranked[i]) > damage(ranked[j]) })
 	var moved []string
 	for _, l := range ranked {
 		alone[l.Name] = l.Cosine
-		if len(moved) < maxLayers && l.Damage > 0 {
+		if len(moved) < maxLayers && damage(l) > 0 {
 			moved = append(moved, l.Name)
 		}
 	}
