@@ -486,6 +486,9 @@ func runQuantize(e *env, in, out string, f *quantizeFlags) error {
 		if !res.Fit.Met {
 			return fmt.Errorf("%s: --target-cosine %g cannot be reached: with %d layers kept from full quantization the cosine is %.4f; nothing written", in, f.targetCosine, len(res.Fit.Modes), res.Fit.Cosine)
 		}
+		if err := noteSpans(e, q, res.Fit, evalSet, floatSess, f.batch); err != nil {
+			return err
+		}
 		mode, why = res.Fit.Mode, res.Fit.Reason
 	}
 	qm, rep, err := q.ApplyModes(e.ctx, mode, why)
@@ -667,4 +670,26 @@ func loadDataset(path string, s *runtime.Session) (*inputSet, error) {
 		set.source = path
 	}
 	return set, nil
+}
+
+// noteSpans measures, on the evaluation data, the input range of every layer fit kept
+// from full quantization, so that its reason says when 8-bit codes cannot hold it.
+func noteSpans(e *env, q *onnxq.Quantizer, fit *onnxq.Fit, set *inputSet, floatSess *runtime.Session, batch int) error {
+	var kept []string
+	for l := range fit.Reasons {
+		kept = append(kept, l)
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	feed, err := onnxq.BatchesOf(set.values, onnxq.Whole(set.values, declaredFirst(floatSess)), batch)
+	if err != nil {
+		return nil // inputs that do not split into rows: the reasons stay as they are
+	}
+	spans, err := q.InputSpans(e.ctx, feed, kept)
+	if err != nil {
+		return err
+	}
+	fit.NoteSpans(spans)
+	return nil
 }

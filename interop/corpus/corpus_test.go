@@ -71,15 +71,10 @@ var steps = []string{stepRun, stepOptimize, stepDynamic, stepStatic, stepGlobal,
 // expectedFail lists the steps known to fail on a model, with the reason and who fixes it.
 // A listed step that passes fails the test, so the list is flipped as the fixes land.
 var expectedFail = map[string]string{
-	"paddle_ocr_det/" + stepStatic:      "accuracy: cos 0.985; one layer at a time, p2o.Conv.1/2 (the stem's depthwise and pointwise Convs, whose outputs feed learned per-channel affines) cost most: excluding both gives 0.996; entropy calibration 0.988, mse 0.975",
-	"paddle_ocr_rec/" + stepDynamic:     "accuracy: cos 0.987 (per-channel Conv weights in the QDQ form; with ConvInteger's one scale per tensor it was 0.80)",
-	"oww_melspectrogram/" + stepDynamic: "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
-	"oww_melspectrogram/" + stepStatic:  "limitation: the power spectrum into the mel MatMul spans ~80 dB, 8-bit activations ~48 dB: quiet bins drop to the log floor",
-	"silero_vad_op15/" + stepDynamic:    "accuracy: 28% size (Conv + LSTM weights read inside If branches); the speech probability moves by < 2e-3, but the returned LSTM state (cells saturated at ±1 on these synthetic tones) has cos 0.93",
-	"silero_vad_op15/" + stepStatic:     "accuracy: calibrates (the state is given whole), but the returned LSTM state has cos 0.95 (the speech probability stays close)",
-	"silero_vad_v6/" + stepDynamic:      "accuracy: 30% size (every weight is inside If branches, quantized there); the speech probability moves by < 2e-3, but the returned LSTM state has cos 0.93 (as op15)",
-	"silero_vad_v6/" + stepStatic:       "accuracy: every weight is in If branches, quantized there dynamically (calibration observes the main graph); LSTM state cos 0.93",
-	"silero_vad_v6/" + stepGlobal:       "gap: every weight is a Constant node inside If branches; prune does not enter subgraphs",
+	"silero_vad_op15/" + stepDynamic: "TBD",
+	"silero_vad_op15/" + stepStatic:  "TBD",
+	"silero_vad_v6/" + stepDynamic:   "TBD",
+	"silero_vad_v6/" + stepStatic:    "TBD",
 }
 
 // structuredReason matches the messages by which structured pruning declines a graph
@@ -382,8 +377,11 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 	// Dynamic quantization covers MatMul/Gemm by default; these graphs are mostly Conv,
 	// and silero's LSTM weights are a third of its parameters (int8 storage).
 	ops := "Conv,MatMul,Gemm,LSTM"
-	res[stepDynamic] = quantStep("dynamic", "--op-types", ops)
-	res[stepStatic] = quantStep("static", "--op-types", ops, "--calib", calibDir, "--calib-rows", fmt.Sprint(calibRows*3/4), "--batch-size", "1")
+	// Both measure their --target-cosine search on the quarter of --calib held out
+	// (dynamic quantization calibrates nothing; one evaluation input overfits).
+	calibFlags := []string{"--calib", calibDir, "--calib-rows", fmt.Sprint(calibRows * 3 / 4), "--batch-size", "1"}
+	res[stepDynamic] = quantStep("dynamic", append([]string{"--op-types", ops}, calibFlags...)...)
+	res[stepStatic] = quantStep("static", append([]string{"--op-types", ops}, calibFlags...)...)
 
 	res[stepGlobal] = func() result {
 		out := filepath.Join(work, "pruned.onnx")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
+	"github.com/refit-ml/refit/runtime"
 )
 
 // Mode is how ApplyModes treats one target.
@@ -131,8 +133,9 @@ func (f *Fit) Reason(label string) string { return f.Reasons[label] }
 // quantized model misses the target; Sensitivity gives them), each first
 // moved to WeightsOnly (int8 weights, float activations: the file stays small),
 // then, if the target is still missed once maxLayers are moved, to Weights16, then to
-// Float, in the same order. Layers whose move did not matter are quantized again at the end. It costs
-// one Apply and evaluation per step.
+// Float, in the same order. At the end each kept layer, latest first, gets back the
+// lightest treatment with which the target is still met. It costs one Apply and
+// evaluation per step.
 func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, layers func() ([]LayerSensitivity, error), maxLayers int) (*Fit, error) {
 	f := &Fit{Target: target, Modes: map[string]Mode{}, Reasons: map[string]string{}}
 	measure := func() (float64, error) {
@@ -221,24 +224,34 @@ func (q *Quantizer) Fit(ctx context.Context, eval Evaluator, target float64, lay
 		f.explain(alone)
 		return f, nil
 	}
-	// Quantize again, latest first, every kept layer the target does not need.
+	// Latest first, give every kept layer the lightest treatment the target allows:
+	// quantized again, else the first rung of its ladder that still meets it.
 	for i := len(moved) - 1; i >= 0; i-- {
 		label := moved[i]
-		m, kept := f.Modes[label]
-		if !kept || len(f.Modes) == 1 {
+		cur, kept := f.Modes[label]
+		if !kept {
 			continue
 		}
-		delete(f.Modes, label)
-		c, err := measure()
-		if err != nil {
-			return nil, err
+		for _, m := range append([]Mode{Quantized}, ladder(label)...) {
+			if m == cur {
+				break
+			}
+			if m == Quantized {
+				delete(f.Modes, label)
+			} else {
+				f.Modes[label] = m
+			}
+			c, err := measure()
+			if err != nil {
+				return nil, err
+			}
+			if c >= target {
+				f.Steps = append(f.Steps, FitStep{Layer: label, Mode: m.String(), Cosine: c})
+				f.Cosine = c
+				break
+			}
+			f.Modes[label] = cur
 		}
-		if c >= target {
-			f.Steps = append(f.Steps, FitStep{Layer: label, Mode: Quantized.String(), Cosine: c})
-			f.Cosine = c
-			continue
-		}
-		f.Modes[label] = m
 	}
 	f.explain(alone)
 	return f, nil
@@ -255,5 +268,102 @@ func (f *Fit) explain(alone map[string]float64) {
 			why += "; int8 and int16 stored weights were not enough"
 		}
 		f.Reasons[label] = fmt.Sprintf("accuracy (target cosine %g): %s", f.Target, why)
+	}
+}
+
+// InputSpan is how the values of a layer's activation input fit 8-bit codes.
+type InputSpan struct {
+	// SpanDB is 20 log10 of max|x| over the median of the nonzero |x|; 8-bit codes
+	// span 20 log10(255) = 48 dB.
+	SpanDB float64 `json:"span_db"`
+	// Zeroed is the fraction of nonzero values that a uint8 range over each batch's
+	// [min, max] rounds to zero (DynamicQuantizeLinear's codes).
+	Zeroed float64 `json:"zeroed"`
+}
+
+// spanSample caps the |x| values kept per activation for the median.
+const spanSample = 1 << 16
+
+// InputSpans runs feed through the float model and measures the activation input of
+// each labelled main-graph target (others are left out): why 8-bit activations fail
+// on it, as for a power spectrum.
+func (q *Quantizer) InputSpans(ctx context.Context, feed Feed, labels []string) (map[string]InputSpan, error) {
+	byInput := map[string][]string{}
+	for _, t := range q.targets {
+		if t.sc == 0 && slices.Contains(labels, t.label) {
+			byInput[t.x] = append(byInput[t.x], t.label)
+		}
+	}
+	if len(byInput) == 0 {
+		return nil, nil
+	}
+	names := slices.Sorted(maps.Keys(byInput))
+	type acc struct {
+		peak           float64
+		zeroed, values int64
+		sample         []float64
+	}
+	accs := map[string]*acc{}
+	for _, n := range names {
+		accs[n] = &acc{}
+	}
+	err := observe(ctx, q.opts.Threads, q.mp, names, feed, func(outs map[string]*runtime.Value) error {
+		for _, n := range names {
+			a, xs := accs[n], outs[n].Float32s()
+			lo, hi := 0.0, 0.0
+			for _, x := range xs {
+				lo, hi = math.Min(lo, float64(x)), math.Max(hi, float64(x))
+			}
+			half := (hi - lo) / 255 / 2
+			stride := max(1, len(xs)/spanSample)
+			for i, x := range xs {
+				v := math.Abs(float64(x))
+				if v == 0 || math.IsNaN(v) {
+					continue
+				}
+				a.values++
+				a.peak = math.Max(a.peak, v)
+				if v < half {
+					a.zeroed++
+				}
+				if i%stride == 0 && len(a.sample) < 4*spanSample {
+					a.sample = append(a.sample, v)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]InputSpan{}
+	for _, n := range names {
+		a := accs[n]
+		if a.values == 0 {
+			continue
+		}
+		slices.Sort(a.sample)
+		sp := InputSpan{Zeroed: float64(a.zeroed) / float64(a.values)}
+		if med := a.sample[len(a.sample)/2]; med > 0 {
+			sp.SpanDB = 20 * math.Log10(a.peak/med)
+		}
+		for _, l := range byInput[n] {
+			out[l] = sp
+		}
+	}
+	return out, nil
+}
+
+// NoteSpans adds to the reasons of kept layers whose input 8-bit codes cannot hold
+// (wider than 48 dB, or over 1% of its nonzero values rounded to zero) the figures
+// that say so.
+func (f *Fit) NoteSpans(spans map[string]InputSpan) {
+	for label, sp := range spans {
+		why, ok := f.Reasons[label]
+		if !ok || (sp.SpanDB <= 48 && sp.Zeroed <= 0.01) {
+			continue
+		}
+		f.Reasons[label] = fmt.Sprintf("%s; its input spans %.0f dB from median to peak (8-bit codes: 48 dB), and 8-bit codes round %.0f%% of its nonzero values to zero",
+			why, sp.SpanDB, 100*sp.Zeroed)
 	}
 }
