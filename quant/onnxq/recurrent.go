@@ -99,13 +99,35 @@ func (q *Quantizer) findStore(sc int, n *onnxpb.NodeProto, label string, skip fu
 		why = fmt.Sprintf("weight %s is not found", name)
 	}
 	trace(sc, in[1], 0)
+	wSources := len(st.sources)
 	trace(sc, in[2], 0)
 	if why != "" {
 		skip(why)
 		return
 	}
-	q.stores = append(q.stores, st)
+	// W and R are separate targets: with a zero initial state and one step, R never
+	// reaches the output, while W may need finer codes (Fit ranks them apart).
+	r := &storeTarget{label: label + recurrenceSuffix, op: st.op, sources: st.sources[wSources:]}
+	st.sources = st.sources[:wSources]
+	// A weight read by several nodes (silero's two LSTMs, one per sample rate) belongs
+	// to the first: one target, one mode, whichever node reads it.
+	owned := map[storeSource]bool{}
+	for _, t := range q.stores {
+		for _, src := range t.sources {
+			owned[src] = true
+		}
+	}
+	for _, t := range []*storeTarget{st, r} {
+		t.sources = slices.DeleteFunc(t.sources, func(src storeSource) bool { return owned[src] })
+		if len(t.sources) > 0 {
+			q.stores = append(q.stores, t)
+		}
+	}
 }
+
+// recurrenceSuffix labels the target of a recurrent node's R (recurrence weights);
+// the node's own label stands for its W.
+const recurrenceSuffix = " R"
 
 // applyStores replaces each selected recurrent node's source weights by int8 codes
 // and a DequantizeLinear (per row: one scale per output unit of every gate) that
@@ -124,12 +146,13 @@ func (s *applyState) applyStores(ctx context.Context, mode func(string) Mode) ([
 		}
 		nr := NodeReport{Name: st.label, OpType: st.op}
 		var names, shared []string
-		worst := 0.0
+		worst, wide := 0.0, false
 		for _, src := range st.sources {
 			if by, ok := done[src]; ok {
 				shared = append(shared, src.name+" (with "+by+")")
 				continue
 			}
+			wide = wide || m == Weights16
 			done[src] = st.label
 			e := s.scopes[src.sc].e
 			tp := e.Initializer(src.name)
@@ -175,7 +198,7 @@ func (s *applyState) applyStores(ctx context.Context, mode func(string) Mode) ([
 		}
 		nr.Error = worst
 		nr.Action = "int8 stored weights, float " + st.op + " (DequantizeLinear per row)"
-		if m == Weights16 {
+		if wide {
 			nr.Action = "int16 stored weights, float " + st.op + " (DequantizeLinear per row, opset 21)"
 		}
 		if len(names) > 0 {

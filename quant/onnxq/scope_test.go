@@ -156,8 +156,11 @@ func TestQuantizeLSTMWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Nodes) != 2 || rep.Nodes[0].Action == "" || rep.Nodes[0].Before != 4*4*hidden*(inSize+hidden) {
-		t.Errorf("report %+v, want both LSTMs, the first quantizing w2d and r", rep.Nodes)
+	// W and R are reported apart; the second LSTM reads the same w2d and r, which
+	// belong to the first.
+	if len(rep.Nodes) != 2 || rep.Nodes[0].Action == "" || rep.Nodes[0].Before != 4*4*hidden*inSize ||
+		rep.Nodes[1].Name != "lstm R" || rep.Nodes[1].Before != 4*4*hidden*hidden {
+		t.Errorf("report %+v, want W and R of the first LSTM, quantizing w2d and r", rep.Nodes)
 	}
 	ops := map[string]int{}
 	countOps(q.GetGraph(), ops)
