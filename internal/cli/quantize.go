@@ -577,6 +577,9 @@ func printQuantize(e *env, r *quantizeResult) {
 		fmt.Fprintf(w, "quantized %d of %d candidate nodes; %d stayed float (%s)\n", len(rep.Nodes)+len(r.Excluded)-len(r.Skipped),
 			len(rep.Nodes)+len(r.Excluded), len(r.Skipped), skipCounts(r.Skipped))
 	}
+	if ft := r.Fit; ft != nil {
+		fmt.Fprintf(w, "--target-cosine %g: cosine %.4f on the evaluation data with %d layers kept from full quantization (reasons above)\n", ft.Target, ft.Cosine, len(ft.Reasons))
+	}
 	fmt.Fprintln(w)
 	if r.ORTArith == runtime.SaturatingPairsArith.String() {
 		fmt.Fprintln(w, "measured with ONNX Runtime's arithmetic on x86 CPUs without VNNI (--ort-arith avx2): uint8 x int8 products summed in saturating int16 pairs")

@@ -6,6 +6,7 @@ package corpus
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,6 +45,11 @@ const (
 	// quantize --target-cosine: the cosine Refit's search must reach on its own held-out
 	// data, above minQuantCosine so that ONNX Runtime on the evaluation inputs clears it.
 	quantTargetCosine = 0.995
+	// Silero's returned LSTM state hinges on a few cells near their switching point on
+	// these tones (a cell that flips moves the state by 2): 0.995 on the held-out rows
+	// left 0.974 on the evaluation inputs; 0.999 carries over (a user who needs the
+	// state asks for more, as the quantizer's own check shows).
+	stateTargetCosine = 0.999
 	// Global pruning's target, and how far below it the result may land (ties at the threshold).
 	pruneSparsity = 0.5
 	pruneSlack    = 0.005
@@ -70,12 +76,7 @@ var steps = []string{stepRun, stepOptimize, stepDynamic, stepStatic, stepGlobal,
 
 // expectedFail lists the steps known to fail on a model, with the reason and who fixes it.
 // A listed step that passes fails the test, so the list is flipped as the fixes land.
-var expectedFail = map[string]string{
-	"silero_vad_op15/" + stepDynamic: "TBD",
-	"silero_vad_op15/" + stepStatic:  "TBD",
-	"silero_vad_v6/" + stepDynamic:   "TBD",
-	"silero_vad_v6/" + stepStatic:    "TBD",
-}
+var expectedFail = map[string]string{}
 
 // structuredReason matches the messages by which structured pruning declines a graph
 // it cannot repair (rather than failing for another reason).
@@ -99,31 +100,33 @@ type model struct {
 	name, pkg, inner, sha string
 	exporter              string // producer_name as the file records it (Paddle2ONNX leaves it empty)
 	inputs                []input
+	target                float64 // quantize --target-cosine
 }
 
 // feeds are the inputs of each corpus model, as their packages' code feeds them.
 var feeds = map[string]struct {
 	exporter string
+	target   float64 // quantize --target-cosine; 0 means quantTargetCosine
 	inputs   []input
 }{
 	// PaddleOCR: images normalized to [-1, 1]; the classifier sees 48x192 crops, the
 	// recognizer 48xW lines, the detector pages in multiples of 32.
-	"paddle_ocr_cls": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 48, 192}, kind: "text"}}},
-	"paddle_ocr_det": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 128, 128}, kind: "text"}}},
-	"paddle_ocr_rec": {"Paddle2ONNX", []input{{name: "x", shape: []int64{1, 3, 48, 160}, kind: "text"}}},
+	"paddle_ocr_cls": {"Paddle2ONNX", 0, []input{{name: "x", shape: []int64{1, 3, 48, 192}, kind: "text"}}},
+	"paddle_ocr_det": {"Paddle2ONNX", 0, []input{{name: "x", shape: []int64{1, 3, 128, 128}, kind: "text"}}},
+	"paddle_ocr_rec": {"Paddle2ONNX", 0, []input{{name: "x", shape: []int64{1, 3, 48, 160}, kind: "text"}}},
 	// openWakeWord: 16 kHz audio at int16 scale -> mel frames (76x32, values around
 	// x/10+2) -> 96-dim embeddings -> per-wake-word classifiers over 16..25 embeddings.
-	"oww_melspectrogram": {"pytorch", []input{{name: "input", shape: []int64{1, 1760}, kind: "audio16"}}},
-	"oww_embedding":      {"tf2onnx", []input{{name: "input_1", shape: []int64{1, 76, 32, 1}, kind: "uniform", lo: -1, hi: 3}}},
-	"oww_hey_mycroft":    {"pytorch", []input{{name: "onnx::Flatten_0", shape: []int64{1, 16, 96}, kind: "normal", scale: 1}}},
-	"oww_hey_rhasspy":    {"pytorch", []input{{name: "onnx::Flatten_0", shape: []int64{1, 16, 96}, kind: "normal", scale: 1}}},
-	"oww_hello_deepa":    {"pytorch", []input{{name: "onnx::Flatten_0", shape: []int64{1, 25, 96}, kind: "normal", scale: 1}}},
+	"oww_melspectrogram": {"pytorch", 0, []input{{name: "input", shape: []int64{1, 1760}, kind: "audio16"}}},
+	"oww_embedding":      {"tf2onnx", 0, []input{{name: "input_1", shape: []int64{1, 76, 32, 1}, kind: "uniform", lo: -1, hi: 3}}},
+	"oww_hey_mycroft":    {"pytorch", 0, []input{{name: "onnx::Flatten_0", shape: []int64{1, 16, 96}, kind: "normal", scale: 1}}},
+	"oww_hey_rhasspy":    {"pytorch", 0, []input{{name: "onnx::Flatten_0", shape: []int64{1, 16, 96}, kind: "normal", scale: 1}}},
+	"oww_hello_deepa":    {"pytorch", 0, []input{{name: "onnx::Flatten_0", shape: []int64{1, 25, 96}, kind: "normal", scale: 1}}},
 	// Silero VAD: 512-sample chunks of 16 kHz audio in [-1, 1], a zero LSTM state, sr=16000.
-	"silero_vad_op15": {"pytorch", []input{
+	"silero_vad_op15": {"pytorch", stateTargetCosine, []input{
 		{name: "input", shape: []int64{1, 512}, kind: "audio"},
 		{name: "state", shape: []int64{2, 1, 128}, kind: "zeros"},
 		{name: "sr", kind: "int64", integer: 16000}}},
-	"silero_vad_v6": {"spox", []input{
+	"silero_vad_v6": {"spox", stateTargetCosine, []input{
 		{name: "input", shape: []int64{1, 512}, kind: "audio"},
 		{name: "state", shape: []int64{2, 1, 128}, kind: "zeros"},
 		{name: "sr", kind: "int64", integer: 16000}}},
@@ -164,7 +167,7 @@ func readManifest(t *testing.T) []model {
 		if !ok {
 			t.Fatalf("models.tsv: %s has no entry in feeds", cols[0])
 		}
-		ms = append(ms, model{name: cols[0], pkg: cols[1], inner: cols[3], sha: cols[4], exporter: fd.exporter, inputs: fd.inputs})
+		ms = append(ms, model{name: cols[0], pkg: cols[1], inner: cols[3], sha: cols[4], exporter: fd.exporter, inputs: fd.inputs, target: cmp.Or(fd.target, quantTargetCosine)})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -339,7 +342,7 @@ func runModel(t *testing.T, bin, nodeModules, path string, m model) string {
 		// --target-cosine keeps the few layers whose quantization costs most from full
 		// quantization (float activations on int8 or int16 stored weights, else float).
 		args := append([]string{"quantize", path, out, "--method", method, "--per-channel", "--per-layer=false", "--json",
-			"--target-cosine", fmt.Sprint(quantTargetCosine)}, extra...)
+			"--target-cosine", fmt.Sprint(m.target)}, extra...)
 		stdout, err := runCmd(bin, append(append(args, inputFlags...), quantExtra...)...)
 		if err != nil {
 			return result{err: fmt.Errorf("refit quantize --method %s: %v: %s", method, err, lastLine(string(stdout)))}
