@@ -19,7 +19,7 @@ import (
 type Source struct {
 	proto   *onnxpb.ModelProto // top-level initializers without raw_data
 	tensors []*tensor.Tensor   // as decoded, one per initializer
-	nested  []*tensor.Tensor   // subgraph weights as decoded, in nestedWeights order
+	nested  []*tensor.Tensor   // subgraph weights as decoded, in nestedWeights order (nil: unlisted)
 }
 
 // Proto returns the model's ModelProto without the raw_data of its top-level

@@ -90,7 +90,8 @@ func constantOutputs(mp *onnxpb.ModelProto) map[*onnxpb.TensorProto]string {
 }
 
 // listNested appends the subgraph weights of f to m as tensors (data in memory, as
-// the proto holds it) and records them in src for Encode.
+// the proto holds it) and records them in src for Encode (nil for one that is not a
+// valid tensor, which stays unlisted).
 func (f *File) listNested(m []*tensor.Tensor, src *Source) ([]*tensor.Tensor, error) {
 	tps := nestedWeights(f.Proto)
 	if len(tps) == 0 {
@@ -106,7 +107,10 @@ func (f *File) listNested(m []*tensor.Tensor, src *Source) ([]*tensor.Tensor, er
 		named.Name = proto.String(nestedName(tp, outputs[tp], taken))
 		t, err := protoTensor(named, nil, f.res)
 		if err != nil {
-			return nil, err
+			// Left in the graph, unlisted, as LiftConstants leaves a malformed
+			// Constant: the runtime reports it when it runs.
+			src.nested = append(src.nested, nil)
+			continue
 		}
 		m = append(m, t)
 		src.nested = append(src.nested, t)
@@ -120,13 +124,15 @@ func (f *File) listNested(m []*tensor.Tensor, src *Source) ([]*tensor.Tensor, er
 func setNested(mp *onnxpb.ModelProto, src *Source, byName map[string]*tensor.Tensor) error {
 	changed := false
 	for _, t := range src.nested {
-		if byName[t.Name] != t {
+		if t != nil && byName[t.Name] != t {
 			changed = true
 		}
 	}
 	if !changed {
 		for _, t := range src.nested {
-			delete(byName, t.Name)
+			if t != nil {
+				delete(byName, t.Name)
+			}
 		}
 		return nil
 	}
@@ -136,6 +142,9 @@ func setNested(mp *onnxpb.ModelProto, src *Source, byName map[string]*tensor.Ten
 		return fmt.Errorf("onnx: the graph holds %d subgraph weights, decoded %d", len(tps), len(src.nested))
 	}
 	for i, old := range src.nested {
+		if old == nil {
+			continue // not listed (malformed): written as it was
+		}
 		t := byName[old.Name]
 		if t == nil {
 			return fmt.Errorf("onnx: the subgraph weight %q is missing from the model", old.Name)

@@ -102,3 +102,34 @@ func TestNestedWeightsRoundTrip(t *testing.T) {
 		t.Errorf("unchanged encode: w = %v", got)
 	}
 }
+
+// A malformed weight inside a subgraph is left unlisted (as a malformed Constant of
+// the main graph is), and the model still decodes and encodes.
+func TestNestedMalformedWeightUnlisted(t *testing.T) {
+	bad := &onnxpb.AttributeProto{Name: proto.String("value"), T: &onnxpb.TensorProto{DataType: proto.Int32(typeFloat), Dims: []int64{2, 2}, RawData: []byte{1, 2, 3}}}
+	body := &onnxpb.GraphProto{Name: proto.String("then"), Node: []*onnxpb.NodeProto{constant("w", bad)},
+		Output: []*onnxpb.ValueInfoProto{{Name: proto.String("w")}}}
+	g := &onnxpb.GraphProto{Name: proto.String("g"),
+		Node: []*onnxpb.NodeProto{{OpType: proto.String("If"), Input: []string{"c"}, Output: []string{"y"}, Attribute: []*onnxpb.AttributeProto{
+			{Name: proto.String("then_branch"), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: body},
+			{Name: proto.String("else_branch"), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: body}}}},
+		Input:  []*onnxpb.ValueInfoProto{{Name: proto.String("c")}},
+		Output: []*onnxpb.ValueInfoProto{{Name: proto.String("y")}},
+	}
+	b, err := proto.Marshal(&onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(bytes.NewReader(b), int64(len(b)), nil)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	defer m.Close()
+	if len(m.Tensors) != 0 {
+		t.Errorf("listed %d tensors, want none", len(m.Tensors))
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, m, nil); err != nil {
+		t.Errorf("Encode: %v", err)
+	}
+}
