@@ -354,13 +354,13 @@ func (q *Quantizer) InputSpans(ctx context.Context, feed Feed, labels []string) 
 	return out, nil
 }
 
-// NoteSpans adds to the reasons of kept layers whose input 8-bit codes cannot hold
-// (wider than 48 dB, or over 1% of its nonzero values rounded to zero) the figures
-// that say so.
+// NoteSpans adds to the reasons of kept layers whose input 8-bit codes hold badly
+// (wider than 40 dB from median to peak, or over a tenth of its nonzero values
+// rounded to zero) the figures that say so.
 func (f *Fit) NoteSpans(spans map[string]InputSpan) {
 	for label, sp := range spans {
 		why, ok := f.Reasons[label]
-		if !ok || (sp.SpanDB <= 48 && sp.Zeroed <= 0.01) {
+		if !ok || (sp.SpanDB <= 40 && sp.Zeroed <= 0.1) {
 			continue
 		}
 		f.Reasons[label] = fmt.Sprintf("%s; its input spans %.0f dB from median to peak (8-bit codes: 48 dB), and 8-bit codes round %.0f%% of its nonzero values to zero",
