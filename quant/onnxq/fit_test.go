@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/refit-ml/refit/compare"
@@ -119,5 +120,35 @@ func TestWeights16(t *testing.T) {
 		if n.After*2 > n.Before+int64(5*64) || n.Error > 1e-4 {
 			t.Errorf("%s: %d -> %d bytes, error %g: want int16 storage", n.Name, n.Before, n.After, n.Error)
 		}
+	}
+}
+
+func TestInputSpans(t *testing.T) {
+	ctx := context.Background()
+	mp, in := wideRangeModel(rand.New(rand.NewPCG(9, 10)))
+	q, err := NewQuantizer(ctx, mp, &Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := Batches(in, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans, err := q.InputSpans(ctx, feed, []string{"mm1", "mm2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// x: one 1e5 among values of about 0.7: ~100 dB, and 8-bit codes (step 1e5/255)
+	// zero every other value.
+	if s := spans["mm1"]; s.SpanDB < 90 || s.Zeroed < 0.99 {
+		t.Errorf("mm1 span %+v, want ~100 dB with nearly all values zeroed", s)
+	}
+	if s := spans["mm2"]; s.SpanDB > 40 || s.Zeroed > 0.1 {
+		t.Errorf("mm2 span %+v: an ordinary activation", s)
+	}
+	f := &Fit{Target: 0.99, Reasons: map[string]string{"mm1": "r1", "mm2": "r2"}}
+	f.NoteSpans(spans)
+	if !strings.Contains(f.Reasons["mm1"], "dB") || f.Reasons["mm2"] != "r2" {
+		t.Errorf("reasons %q: want the span noted on mm1 only", f.Reasons)
 	}
 }
