@@ -50,7 +50,7 @@ func nestedWeights(mp *onnxpb.ModelProto) []*onnxpb.TensorProto {
 // nestedName is the tensor name of a nested weight: its own name, or for a Constant
 // value (which is often unnamed) the name of the node output it feeds; taken names
 // get a numeric suffix.
-func nestedName(tp *onnxpb.TensorProto, output string, taken map[string]bool) string {
+func nestedName(tp *onnxpb.TensorProto, output string, taken map[string]bool, next map[string]int) string {
 	base := tp.GetName()
 	if base == "" {
 		base = output
@@ -59,8 +59,11 @@ func nestedName(tp *onnxpb.TensorProto, output string, taken map[string]bool) st
 		base = "subgraph_weight"
 	}
 	name := base
-	for i := 2; taken[name]; i++ {
-		name = fmt.Sprintf("%s#%d", base, i)
+	// next remembers each base's last suffix: thousands of branches naming their
+	// weight alike stay linear.
+	for taken[name] {
+		next[base] = max(next[base], 1) + 1
+		name = fmt.Sprintf("%s#%d", base, next[base])
 	}
 	taken[name] = true
 	return name
@@ -102,9 +105,10 @@ func (f *File) listNested(m []*tensor.Tensor, src *Source) ([]*tensor.Tensor, er
 		taken[t.Name] = true
 	}
 	outputs := constantOutputs(f.Proto)
+	next := map[string]int{}
 	for _, tp := range tps {
 		named := shallowCopy(tp)
-		named.Name = proto.String(nestedName(tp, outputs[tp], taken))
+		named.Name = proto.String(nestedName(tp, outputs[tp], taken, next))
 		t, err := protoTensor(named, nil, f.res)
 		if err != nil {
 			// Left in the graph, unlisted, as LiftConstants leaves a malformed
