@@ -327,6 +327,19 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 		case shifted:
 			img := getScratch(shift.Len)
 			shift.Fill(img, xg, geom)
+			var bg []float32
+			if bs != nil {
+				bg = bs[g*Mg : (g+1)*Mg]
+			}
+			// Where the kernel can, its last block of k adds the bias, applies Relu and
+			// stores only the output positions: no compaction or epilogue pass.
+			partial := getScratch(Mg * shift.N)
+			done := blas.SgemmShiftedOut(threads, packed[g], img, shift, geom, bg, relu, partial, yg)
+			putScratch(partial)
+			if done {
+				putScratch(img)
+				return
+			}
 			if shift.N == on {
 				blas.SgemmShifted(threads, packed[g], 1, img, shift.Offsets, on, 0, yg, on)
 				putScratch(img)

@@ -10,3 +10,7 @@ func convTiles(k microKernel) (full, half convTileFunc, ok bool) {
 	}
 	return nil, nil, false
 }
+
+// convEpilogueTiles reports that this build has no tiles storing a convolution's
+// output: callers store through the plain tiles.
+func convEpilogueTiles(k microKernel) (full, half convTileEpiFunc, ok bool) { return nil, nil, false }
