@@ -677,15 +677,19 @@ func depthwise2D(threads int, y, x, wt, bs []float32, N, C int, w *window, relu 
 						}
 						row := src[ih*W : (ih+1)*W]
 						d := dst[oh*OW+c0 : oh*OW+c1]
+						// Fused multiply-adds (one rounding per tap), as ONNX Runtime does.
 						if SW == 1 {
-							s := row[c0+off : c1+off]
-							for k := range d {
-								d[k] += v * s[k]
-							}
+							blas.FMARow(d, row[c0+off:c1+off], v)
 							continue
 						}
-						for k := range d {
-							d[k] += v * row[(c0+k)*SW+off]
+						var gathered [64]float32
+						for k0 := 0; k0 < len(d); k0 += len(gathered) {
+							seg := d[k0:min(k0+len(gathered), len(d))]
+							g := gathered[:len(seg)]
+							for k := range g {
+								g[k] = row[(c0+k0+k)*SW+off]
+							}
+							blas.FMARow(seg, g, v)
 						}
 					}
 				}
