@@ -62,7 +62,14 @@ def epilogue(name, vreg, rows):
     w(f"\tMOVQ relu+64(FP), R10\n\tTESTQ R10, R10\n\tJEQ {name}_store\n\tVPXORD {vreg}18, {vreg}18, {vreg}18")
     for i in range(rows):
         w(f"\tVMAXPS {vreg}{i}, {vreg}18, {vreg}{i}")
-    w(f"\n{name}_store:\n\tMOVQ y+72(FP), R11\n\tMOVQ ldy+80(FP), R12\n\tSHLQ $2, R12\n\tMOVQ mask+88(FP), R13\n\tKMOVW R13, K1\n\tMOVQ storeMask+96(FP), R13\n\tKMOVW R13, K2")
+    full = 0xFFFF if vreg == "Z" else 0xFF
+    w(f"\n{name}_store:\n\tMOVQ y+72(FP), R11\n\tMOVQ ldy+80(FP), R12\n\tSHLQ $2, R12\n\tMOVQ mask+88(FP), R13")
+    # Every column an output position (most tiles of wide images): plain stores.
+    w(f"\tCMPQ R13, ${full}\n\tJNE {name}_compress")
+    for i in range(rows):
+        w(f"\tVMOVUPS {vreg}{i}, (R11)\n\tADDQ R12, R11")
+    w("\tVZEROUPPER\n\tRET")
+    w(f"\n{name}_compress:\n\tKMOVW R13, K1\n\tMOVQ storeMask+96(FP), R13\n\tKMOVW R13, K2")
     for i in range(rows):
         w(f"\tVCOMPRESSPS {vreg}{i}, K1, {vreg}{i}\n\tVMOVUPS {vreg}{i}, K2, (R11)\n\tADDQ R12, R11")
     w("\tVZEROUPPER\n\tRET\n")

@@ -152,3 +152,50 @@ func testSgemmShiftedOut(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSgemmShiftedOut compares, per ResNet-18 shape at one thread, SgemmShifted
+// into the layout's wide product ("wide", no bias, Relu or compaction) with
+// SgemmShiftedOut storing the finished output ("out"); Fill excluded, GFLOP counts
+// useful work.
+func BenchmarkSgemmShiftedOut(b *testing.B) {
+	for _, s := range []struct {
+		name string
+		m    int
+		g    Conv2D
+	}{
+		{"stem_64x12544x147", 64, convGeom(3, 224, 224, 7, 7, 2, 1, 3)},
+		{"conv2_64x3136x576", 64, convGeom(64, 56, 56, 3, 3, 1, 1, 1)},
+		{"conv4_256x196x2304", 256, convGeom(256, 14, 14, 3, 3, 1, 1, 1)},
+	} {
+		for _, out := range []bool{false, true} {
+			name := "wide"
+			if out {
+				name = "out"
+			}
+			b.Run(s.name+"/"+name, func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 2))
+				g := s.g.normalized()
+				k, n := g.Channels*g.KernelH*g.KernelW, g.OutH*g.OutW
+				w := PackA(false, s.m, k, randSlice(r, s.m*k), k)
+				l, _ := NewShiftLayout(g)
+				img := make([]float32, l.Len)
+				l.Fill(img, randSlice(r, g.Channels*g.Height*g.Width), g)
+				wide, y, bias := make([]float32, s.m*l.N), make([]float32, s.m*n), randSlice(r, s.m)
+				if out {
+					if _, _, ok := convEpilogueTiles(kernel); !ok {
+						b.Skip("no output tiles on this CPU")
+					}
+				}
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					if out {
+						SgemmShiftedOut(1, w, img, &l, g, bias, true, wide, y)
+					} else {
+						SgemmShifted(1, w, 1, img, l.Offsets, l.N, 0, wide, l.N)
+					}
+				}
+				reportGFLOPS(b, s.m, n, k, cpu0)
+			})
+		}
+	}
+}
