@@ -12,8 +12,11 @@ import (
 )
 
 // Convolution and pooling over N-d spatial inputs laid out [N, C, D1, D2, ...]:
-// Conv (packed weights x im2col rows read in place from a blas.ShiftLayout, or gathered
-// while packing, or explicit im2col for 3-D and up; a direct kernel for depthwise),
+// Conv (packed weights x im2col rows read in place from a blas.ShiftLayout by the
+// micro-kernel, which on AVX-512 also adds the bias, applies Relu and stores the output
+// positions (blas.SgemmShiftedOut); the transposed tiles of blas.SgemmShiftedT for
+// small outputs such as 7 x 7; im2col gathered while packing, or explicit im2col for
+// 3-D and up; a direct kernel with fused multiply-adds for depthwise),
 // ConvTranspose (Sgemm + col2im), MaxPool, AveragePool (a fast path for 1-D and 2-D
 // windows without dilation), LpPool and the global pools.
 

@@ -13,10 +13,11 @@ import (
 // and the following Relu fused, as the exported model has them) at one and two
 // threads, and reports GFLOP per CPU-second (useful multiply-adds x 2), which stays
 // meaningful on a shared machine. On the 2-core AMD EPYC (Zen 4) dev VM at one
-// thread, loaded (load average ~20), GFLOP per CPU-second before / after the in-place
-// tiles of blas.SgemmShifted: stem 7x7s2 64 / 80, 3x3 64@56 84 / 95, 3x3s2 128@28
-// 79 / 89, 3x3 128@28 86 / 96, 3x3 256@14 84 / 88, 3x3 512@7 77 / 84,
-// 1x1s2 256@14 41 / 45.
+// thread, loaded (load average ~20-25, best of 2 interleaved runs; noise about 10%),
+// before (packed B, compaction pass) / after (in-place tiles storing the output, the
+// transposed tiles at 7 x 7): stem 7x7s2 62 / 69, 3x3 64@56 75 / 90, 3x3s2 128@28
+// 76 / 79, 3x3 128@28 84 / 93, 3x3 256@14 86 / 88, 3x3 512@7 73 / 82, 1x1s2 256@14
+// 66 / 68.
 func BenchmarkConvResNet18(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range []struct {

@@ -156,7 +156,10 @@ func testSgemmShiftedOut(t *testing.T) {
 // BenchmarkSgemmShiftedOut compares, per ResNet-18 shape at one thread, SgemmShifted
 // into the layout's wide product ("wide", no bias, Relu or compaction) with
 // SgemmShiftedOut storing the finished output ("out"); Fill excluded, GFLOP counts
-// useful work.
+// useful work. On the 2-core AMD EPYC (Zen 4) dev VM, loaded (load average ~20, GFLOP
+// per CPU-second, best of 2), wide / out: stem 85-89 / 79-80, conv2 100 / 93, conv4
+// 94 / 95; "wide" still needs the compaction, bias and Relu passes "out" saves (about
+// the difference, end to end on ResNet-18).
 func BenchmarkSgemmShiftedOut(b *testing.B) {
 	for _, s := range []struct {
 		name string

@@ -165,8 +165,9 @@ func FuzzSgemmShifted(f *testing.F) {
 // BenchmarkSgemmShifted runs ResNet-18's 3x3 stride-1 convolutions (batch 1) and the
 // MNIST CNN's second one through a ShiftLayout (Fill included), for comparison with
 // BenchmarkSgemmConv; GFLOP counts the useful columns only. On the 2-core AMD EPYC
-// (Zen 4) dev VM at one thread, loaded (GFLOP per CPU-second, best of 4, shifted /
-// SgemmConv): conv2 88 / 76, conv3 93 / 82, conv4 92 / 91, conv5 81 / 83, mnist2 69.
+// (Zen 4) dev VM at one thread, loaded (load average ~20, GFLOP per CPU-second, best
+// of 2), B packed / read in place by the conv tiles (alpha 1, beta 0): conv2 81 / 92,
+// conv3 85 / 98, conv4 90 / 92, conv5 81 / 87, mnist2 65 / 91.
 func BenchmarkSgemmShifted(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range []struct {
