@@ -7,46 +7,25 @@ import "golang.org/x/sys/cpu"
 //go:generate python3 conv_tiles_t_gen.py conv_tiles_t_amd64.s
 
 //go:noescape
-func convTileT1x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT1x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
-func convTileT2x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT2x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
-func convTileT3x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT3x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
-func convTileT4x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT4x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
-func convTileT5x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT5x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
-func convTileT6x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT6x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
-func convTileT7x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT8x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT9x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT10x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT11x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT12x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT13x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
-
-//go:noescape
-func convTileT14x32AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
+func convTileT7x64AVX512(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
 
 //go:noescape
 func convTileT1x16AVX2(k int, img *float32, offs *int, b *float32, c *float32, ldc int)
@@ -71,7 +50,7 @@ func convTileT6x16AVX2(k int, img *float32, offs *int, b *float32, c *float32, l
 func convTileSetsT() []convTileSetT {
 	var sets []convTileSetT
 	if cpu.X86.HasAVX512F {
-		sets = append(sets, convTileSetT{"avx512-14x32", []convTileTFunc{convTileT1x32AVX512, convTileT2x32AVX512, convTileT3x32AVX512, convTileT4x32AVX512, convTileT5x32AVX512, convTileT6x32AVX512, convTileT7x32AVX512, convTileT8x32AVX512, convTileT9x32AVX512, convTileT10x32AVX512, convTileT11x32AVX512, convTileT12x32AVX512, convTileT13x32AVX512, convTileT14x32AVX512}, 32})
+		sets = append(sets, convTileSetT{"avx512-7x64", []convTileTFunc{convTileT1x64AVX512, convTileT2x64AVX512, convTileT3x64AVX512, convTileT4x64AVX512, convTileT5x64AVX512, convTileT6x64AVX512, convTileT7x64AVX512}, 64})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		sets = append(sets, convTileSetT{"avx2-6x16", []convTileTFunc{convTileT1x16AVX2, convTileT2x16AVX2, convTileT3x16AVX2, convTileT4x16AVX2, convTileT5x16AVX2, convTileT6x16AVX2}, 16})

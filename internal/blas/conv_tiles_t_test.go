@@ -102,9 +102,9 @@ func TestSgemmShiftedTOtherTiles(t *testing.T) {
 // BenchmarkSgemmShiftedT runs ResNet-18's 14 x 14 and 7 x 7 convolutions through the
 // transposed tiles (Fill included), for comparison with BenchmarkSgemmShifted; GFLOP
 // counts useful work only. On the 2-core AMD EPYC (Zen 4) dev VM at one thread,
-// loaded (load average ~22, GFLOP per CPU-second), transposed / SgemmShifted: conv4
-// 89-91 / 90-94, conv5 (7 x 7, where SgemmShifted computes 56 columns for 49) 88 /
-// 80-86.
+// loaded (load average ~22-38, GFLOP per CPU-second), transposed 7x64 tiles /
+// SgemmShifted: conv4 91-92 / 90-94, conv5 (7 x 7, where SgemmShifted computes 56
+// columns for 49) 91-94 / 80-86; the earlier 14x32 tiles reached 88 on conv5.
 func BenchmarkSgemmShiftedT(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range []struct {

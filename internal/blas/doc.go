@@ -32,8 +32,8 @@
 // row, which the caller drops. SgemmShiftedOut lets the last block of k do that on
 // AVX-512: it adds the bias, applies Relu and compress-stores only the output
 // positions. SgemmShiftedT (conv_tiles_t*.go) turns the product around for small
-// outputs: R pixels of an output row by 32 output channels (16 with AVX2), the
-// pixels broadcast from the image in place and the weights packed once
+// outputs: up to 7 pixels of an output row by 64 output channels (6 by 16 with
+// AVX2), the pixels broadcast from the image in place and the weights packed once
 // (PackConvT), so rows are computed exactly, without discarded columns. FMARow is
 // the fused multiply-add row of depthwise convolutions.
 //
