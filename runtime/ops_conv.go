@@ -12,8 +12,11 @@ import (
 )
 
 // Convolution and pooling over N-d spatial inputs laid out [N, C, D1, D2, ...]:
-// Conv (packed weights x im2col rows read in place from a blas.ShiftLayout, or gathered
-// while packing, or explicit im2col for 3-D and up; a direct kernel for depthwise),
+// Conv (packed weights x im2col rows read in place from a blas.ShiftLayout by the
+// micro-kernel, which on AVX-512 also adds the bias, applies Relu and stores the output
+// positions (blas.SgemmShiftedOut); the transposed tiles of blas.SgemmShiftedT for
+// small outputs such as 7 x 7; im2col gathered while packing, or explicit im2col for
+// 3-D and up; a direct kernel with fused multiply-adds for depthwise),
 // ConvTranspose (Sgemm + col2im), MaxPool, AveragePool (a fast path for 1-D and 2-D
 // windows without dilation), LpPool and the global pools.
 
@@ -256,12 +259,73 @@ func convKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 	}
+	if G == 1 {
+		if geom, shift, ok := transposedConvPlan(w, Cg); ok {
+			pt, ok := preparePacked(c, 1, func(v *Value) *blas.ConvWeightsT { return blas.PackConvT(M, rows, v.Data.([]float32)) })
+			if ok && convTransposed(c.Threads(), y, xs, bs, pt, N, M, geom, shift, c.Node.relu) {
+				return []*Value{out}, nil
+			}
+		}
+	}
 	packed, ok := preparePacked(c, 1, func(v *Value) []*blas.PackedA { return packConvWeights(v.Data.([]float32), G, Mg, rows) })
 	if !ok {
 		packed = packConvWeights(ws, G, Mg, rows)
 	}
 	convPacked(c.Threads(), y, xs, bs, packed, N, C, M, G, w, c.Node.relu)
 	return []*Value{out}, nil
+}
+
+// transposedConvPlan reports whether a 2-D, ungrouped convolution over Cg channels
+// runs faster through blas.SgemmShiftedT, with its geometry and layout: when the
+// output rows fit the transposed tiles and the columns SgemmShifted computes past the
+// output (the layout's gaps, its 16-wide edges) are more than an eighth of the work,
+// as at ResNet's 7 x 7 stage. The weights are then packed for those tiles only.
+func transposedConvPlan(w *window, Cg int) (blas.Conv2D, *blas.ShiftLayout, bool) {
+	if len(w.in) != 2 {
+		return blas.Conv2D{}, nil, false
+	}
+	g := blas.Conv2D{
+		Channels: Cg, Height: int(w.in[0]), Width: int(w.in[1]),
+		KernelH: int(w.kernel[0]), KernelW: int(w.kernel[1]),
+		StrideH: int(w.strides[0]), StrideW: int(w.strides[1]),
+		DilationH: int(w.dilations[0]), DilationW: int(w.dilations[1]),
+		PadTop: int(w.padBegin[0]), PadLeft: int(w.padBegin[1]),
+		OutH: int(w.out[0]), OutW: int(w.out[1]),
+	}
+	on := g.OutH * g.OutW
+	if on == 0 || g.OutW > blas.ConvTRowPixels() ||
+		g.PadTop+int(w.padEnd[0]) > g.KernelH*g.DilationH || g.PadLeft+int(w.padEnd[1]) > g.KernelW*g.DilationW {
+		return g, nil, false
+	}
+	l := shiftLayoutFor(g)
+	if l == nil || l.N > 2*on+4096 || l.Len > 4*Cg*g.Height*g.Width+65536 {
+		return g, nil, false
+	}
+	computed := l.N / 16 * 16
+	if r := l.N % 16; r > 8 {
+		computed += 16
+	} else if r > 0 {
+		computed += 8
+	}
+	return g, l, computed*8 > on*9
+}
+
+// convTransposed runs the images of a convolution planned by transposedConvPlan
+// through blas.SgemmShiftedT, or reports false, having done nothing, when p was
+// packed for other tiles.
+func convTransposed(threads int, y, xs, bs []float32, p *blas.ConvWeightsT, N, M int, g blas.Conv2D, l *blas.ShiftLayout, relu bool) bool {
+	inSize, on := g.Channels*g.Height*g.Width, g.OutH*g.OutW
+	img := getScratch(l.Len)
+	defer putScratch(img)
+	ct := getScratch(p.ScratchLen(on))
+	defer putScratch(ct)
+	for n := 0; n < N; n++ {
+		l.Fill(img, xs[n*inSize:(n+1)*inSize], g)
+		if !blas.SgemmShiftedT(threads, p, img, l, g, bs, relu, ct, y[n*M*on:(n+1)*M*on]) {
+			return false
+		}
+	}
+	return true
 }
 
 // packConvWeights packs each group's [Mg, rows] block of the weights for SgemmConv.
@@ -327,6 +391,19 @@ func convPacked(threads int, y, xs, bs []float32, packed []*blas.PackedA, N, C, 
 		case shifted:
 			img := getScratch(shift.Len)
 			shift.Fill(img, xg, geom)
+			var bg []float32
+			if bs != nil {
+				bg = bs[g*Mg : (g+1)*Mg]
+			}
+			// Where the kernel can, its last block of k adds the bias, applies Relu and
+			// stores only the output positions: no compaction or epilogue pass.
+			partial := getScratch(Mg * shift.N)
+			done := blas.SgemmShiftedOut(threads, packed[g], img, shift, geom, bg, relu, partial, yg)
+			putScratch(partial)
+			if done {
+				putScratch(img)
+				return
+			}
 			if shift.N == on {
 				blas.SgemmShifted(threads, packed[g], 1, img, shift.Offsets, on, 0, yg, on)
 				putScratch(img)
@@ -664,15 +741,19 @@ func depthwise2D(threads int, y, x, wt, bs []float32, N, C int, w *window, relu 
 						}
 						row := src[ih*W : (ih+1)*W]
 						d := dst[oh*OW+c0 : oh*OW+c1]
+						// Fused multiply-adds (one rounding per tap), as ONNX Runtime does.
 						if SW == 1 {
-							s := row[c0+off : c1+off]
-							for k := range d {
-								d[k] += v * s[k]
-							}
+							blas.FMARow(d, row[c0+off:c1+off], v)
 							continue
 						}
-						for k := range d {
-							d[k] += v * row[(c0+k)*SW+off]
+						var gathered [64]float32
+						for k0 := 0; k0 < len(d); k0 += len(gathered) {
+							seg := d[k0:min(k0+len(gathered), len(d))]
+							g := gathered[:len(seg)]
+							for k := range g {
+								g[k] = row[(c0+k0+k)*SW+off]
+							}
+							blas.FMARow(seg, g, v)
 						}
 					}
 				}

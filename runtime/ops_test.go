@@ -105,6 +105,10 @@ func TestConvPaths(t *testing.T) {
 		{"grouped", 2, 6, 7, 7, 9, 3, 3, 1, 1, 1},
 		{"depthwise", 1, 5, 8, 8, 5, 3, 5, 2, 1, 1},
 		{"depthwise multiplier 2", 1, 4, 6, 6, 8, 3, 4, 1, 0, 2},
+		{"7x7 transposed tiles", 2, 8, 7, 7, 40, 3, 1, 1, 1, 1},       // blas.SgemmShiftedT
+		{"strided transposed tiles", 1, 6, 13, 13, 20, 3, 1, 2, 1, 1}, // to 7 x 7
+		{"depthwise wide rows", 2, 3, 5, 41, 3, 3, 3, 1, 1, 1},        // vector FMA rows and tails
+		{"depthwise strided wide", 1, 2, 4, 150, 2, 3, 2, 2, 1, 1},    // gathered in chunks of 64
 		{"dilated", 1, 2, 10, 10, 3, 3, 1, 1, 2, 2},
 	}
 	for _, tc := range tests {

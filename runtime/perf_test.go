@@ -159,6 +159,10 @@ func TestConvKernelPaths(t *testing.T) {
 		{"1d_depthwise", []int64{2, 4, 30}, []int64{4, 1, 5}, 4, []int64{1}, []int64{2}, []int64{2, 2}, true, true},
 		{"3d", []int64{1, 3, 5, 6, 7}, []int64{4, 3, 2, 3, 2}, 1, []int64{1, 2, 1}, []int64{1, 1, 2}, []int64{1, 0, 1, 0, 1, 1}, true, true},
 		{"batch32_small", []int64{32, 1, 8, 8}, []int64{4, 1, 3, 3}, 1, []int64{1, 1}, []int64{1, 1}, []int64{1, 1, 1, 1}, true, true},
+		// 7 x 7 outputs: blas.SgemmShiftedT when the weights are constant.
+		{"7x7_transposed", []int64{2, 24, 7, 7}, []int64{40, 24, 3, 3}, 1, []int64{1, 1}, []int64{1, 1}, []int64{1, 1, 1, 1}, true, true},
+		{"7x7s2_transposed", []int64{1, 16, 14, 14}, []int64{35, 16, 3, 3}, 1, []int64{2, 2}, []int64{1, 1}, []int64{1, 1, 1, 1}, false, false},
+		{"7x7_1x1s2_transposed", []int64{3, 16, 14, 14}, []int64{33, 16, 1, 1}, 1, []int64{2, 2}, []int64{1, 1}, []int64{0, 0, 0, 0}, true, false},
 	}
 	for _, tc := range tests {
 		for _, constW := range []bool{true, false} {

@@ -55,7 +55,7 @@ func NewShiftLayout(g Conv2D) (ShiftLayout, bool) {
 			}
 		}
 		l.N = (g.OutH-1)*l.RowLen + g.OutW
-		l.Len = max(last+l.N, g.Channels*g.StrideH*g.StrideW*l.PlaneLen)
+		l.Len = max(last+l.N+convInPlaceSlack, g.Channels*g.StrideH*g.StrideW*l.PlaneLen)
 		return l, true
 	}
 	padRight := max(0, g.OutW-1+extW-g.PadLeft-(g.Width-1))
@@ -77,7 +77,7 @@ func NewShiftLayout(g Conv2D) (ShiftLayout, bool) {
 		}
 	}
 	// The right padding of a plane's last row is read from the gap after it.
-	l.Len = max(last+l.N, g.Channels*l.PlaneLen+l.Gap)
+	l.Len = max(last+l.N+convInPlaceSlack, g.Channels*l.PlaneLen+l.Gap)
 	return l, true
 }
 
@@ -152,6 +152,10 @@ func (l *ShiftLayout) fillPhases(dst, x []float32, g *Conv2D) {
 // x[offs[p] : offs[p]+n]: a convolution over an image stored in a ShiftLayout, with
 // offs its Offsets and n its N. W is the packed m x k weight matrix; C is m x n with
 // row stride ldc. It panics if an offset or slice is out of range.
+//
+// With alpha 1, beta 0 and an image of the layout's full Len (which leaves room for
+// the last column tile to read whole), B's rows are read in place by the
+// micro-kernel, with no packing; otherwise B is packed as in Sgemm.
 func SgemmShifted(threads int, w *PackedA, alpha float32, x []float32, offs []int, n int, beta float32, c []float32, ldc int) {
 	if w.mr != kernel.mr {
 		panic("blas: PackedA packed for another kernel")
@@ -168,6 +172,9 @@ func SgemmShifted(threads int, w *PackedA, alpha float32, x []float32, offs []in
 		}
 	}
 	checkMatrix("C", false, w.m, n, c, ldc)
+	if alpha == 1 && beta == 0 && w.m > 0 && n > 0 && w.k > 0 && sgemmShiftedInPlace(threads, w, x, offs, n, c, ldc) {
+		return
+	}
 	call := gemm{threads: threads, m: w.m, n: n, k: w.k, alpha: alpha, packedA: w, b: x, offs: offs, beta: beta, c: c, ldc: ldc}
 	call.do()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -62,25 +63,29 @@ func testSgemmShifted(t *testing.T) {
 		{"5x5 stride3 dilated", 6, convGeom(3, 30, 31, 5, 5, 3, 2, 2)},
 		{"strided asymmetric", 4, Conv2D{Channels: 2, Height: 9, Width: 30, KernelH: 2, KernelW: 5, StrideH: 1, StrideW: 3, PadTop: 1, PadLeft: 2, OutH: 9, OutW: 10}},
 	} {
-		for _, threads := range []int{1, 2} {
-			t.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(t *testing.T) {
-				g := tc.g
-				k, n := g.Channels*g.KernelH*g.KernelW, g.OutH*g.OutW
-				x := randSlice(r, g.Channels*g.Height*g.Width)
-				w := randSlice(r, tc.m*k)
-				c := randSlice(r, tc.m*n)
-				want := append([]float32(nil), c...)
-				naiveGemm(false, false, tc.m, n, k, 1.5, w, k, im2col(x, g), n, 0.5, want, n)
-				got, ok := shiftedConv(threads, PackA(false, tc.m, k, w, k), 1.5, x, g, 0.5, c)
-				if !ok {
-					t.Fatalf("no shift layout for %+v", g)
-				}
-				for i := range got {
-					if math.Abs(float64(got[i]-want[i])) > 1e-5*float64(k)*(1+math.Abs(float64(want[i]))) {
-						t.Fatalf("C[%d][%d] = %v, want %v", i/n, i%n, got[i], want[i])
+		// alpha 1, beta 0 reads B in place (the tiles of conv_inplace.go); other
+		// scalings pack B.
+		for _, ab := range [][2]float32{{1.5, 0.5}, {1, 0}} {
+			for _, threads := range []int{1, 2} {
+				t.Run(fmt.Sprintf("%s/alpha=%v/threads=%d", tc.name, ab[0], threads), func(t *testing.T) {
+					g := tc.g
+					k, n := g.Channels*g.KernelH*g.KernelW, g.OutH*g.OutW
+					x := randSlice(r, g.Channels*g.Height*g.Width)
+					w := randSlice(r, tc.m*k)
+					c := randSlice(r, tc.m*n)
+					want := append([]float32(nil), c...)
+					naiveGemm(false, false, tc.m, n, k, ab[0], w, k, im2col(x, g), n, ab[1], want, n)
+					got, ok := shiftedConv(threads, PackA(false, tc.m, k, w, k), ab[0], x, g, ab[1], c)
+					if !ok {
+						t.Fatalf("no shift layout for %+v", g)
 					}
-				}
-			})
+					for i := range got {
+						if math.Abs(float64(got[i]-want[i])) > 1e-5*float64(k)*(1+math.Abs(float64(want[i]))) {
+							t.Fatalf("C[%d][%d] = %v, want %v", i/n, i%n, got[i], want[i])
+						}
+					}
+				})
+			}
 		}
 	}
 }
@@ -105,7 +110,9 @@ func TestSgemmShiftedPanics(t *testing.T) {
 		name string
 		call func()
 	}{
-		{"short image", func() { SgemmShifted(0, w, 1, img[:l.Len-1], l.Offsets, l.N, 0, make([]float32, 3*l.N), l.N) }},
+		{"short image", func() {
+			SgemmShifted(0, w, 1, img[:slices.Max(l.Offsets)+l.N-1], l.Offsets, l.N, 0, make([]float32, 3*l.N), l.N)
+		}},
 		{"offsets", func() { SgemmShifted(0, w, 1, img, l.Offsets[1:], l.N, 0, make([]float32, 3*l.N), l.N) }},
 		{"negative offset", func() {
 			offs := append([]int{-1}, l.Offsets[1:]...)
@@ -158,8 +165,9 @@ func FuzzSgemmShifted(f *testing.F) {
 // BenchmarkSgemmShifted runs ResNet-18's 3x3 stride-1 convolutions (batch 1) and the
 // MNIST CNN's second one through a ShiftLayout (Fill included), for comparison with
 // BenchmarkSgemmConv; GFLOP counts the useful columns only. On the 2-core AMD EPYC
-// (Zen 4) dev VM at one thread, loaded (GFLOP per CPU-second, best of 4, shifted /
-// SgemmConv): conv2 88 / 76, conv3 93 / 82, conv4 92 / 91, conv5 81 / 83, mnist2 69.
+// (Zen 4) dev VM at one thread, loaded (load average ~20, GFLOP per CPU-second, best
+// of 2), B packed / read in place by the conv tiles (alpha 1, beta 0): conv2 81 / 92,
+// conv3 85 / 98, conv4 90 / 92, conv5 81 / 87, mnist2 65 / 91.
 func BenchmarkSgemmShifted(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range []struct {

@@ -26,8 +26,16 @@
 // index is checked against the image, so any geometry is memory-safe.
 // SgemmShifted avoids the gather: a ShiftLayout stores the image (zero padding
 // included; strided convolutions split into their stride phases) so that every
-// im2col row is one contiguous run, and packing B is a plain copy; the product then
-// has a few discarded columns per output row, which the caller drops.
+// im2col row is one contiguous run, which the conv tiles (conv_inplace*.go, the
+// micro-kernels with B's rows read in place through a table of offsets) multiply
+// without packing B at all; the product then has a few discarded columns per output
+// row, which the caller drops. SgemmShiftedOut lets the last block of k do that on
+// AVX-512: it adds the bias, applies Relu and compress-stores only the output
+// positions. SgemmShiftedT (conv_tiles_t*.go) turns the product around for small
+// outputs: up to 7 pixels of an output row by 64 output channels (6 by 16 with
+// AVX2), the pixels broadcast from the image in place and the weights packed once
+// (PackConvT), so rows are computed exactly, without discarded columns. FMARow is
+// the fused multiply-add row of depthwise convolutions.
 //
 // # Threads
 //
