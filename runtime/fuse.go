@@ -1,6 +1,80 @@
 package runtime
 
-import "github.com/refit-ml/refit/internal/parallel"
+import (
+	"github.com/refit-ml/refit/internal/parallel"
+	"github.com/refit-ml/refit/tensor"
+)
+
+// fusedDomain holds the operators the float fusions put in place of ONNX subgraphs
+// inside a session. A model may name them too; their kernels check their inputs as
+// any other kernel does.
+const fusedDomain = "refit.fused"
+
+func init() {
+	Register(Op{Domain: fusedDomain, Type: "MatMulBias", Since: 1, Kernel: matmulBiasKernel})
+}
+
+// fuseFloat rewrites float subgraphs of g's top level into fused operators and
+// reports whether it changed anything; the caller recompiles g. Every value a
+// fusion removes has exactly one reader and is not a graph output.
+//
+//   - MatMul(A, W) -> Add(bias): MatMulBias(A, W, bias), the bias rows taking the
+//     place of C in the product's C = A*W + C, where W is a float32 matrix
+//     initializer and bias a float32 vector initializer of its columns.
+func fuseFloat(g *Graph) bool {
+	producer := map[string]*Node{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	// single reports whether value name has one reader, is no graph output and comes
+	// from a default-domain node of type op with one output.
+	single := func(name, op string) *Node {
+		p := producer[name]
+		if p == nil || p.OpType != op || !isONNXDomain(p.Domain) || len(p.Outputs) != 1 || p.relu ||
+			g.plan.uses[name] != 1 || g.plan.pinned[name] {
+			return nil
+		}
+		return p
+	}
+	replaced := map[*Node]*Node{} // old node -> its replacement (nil: removed)
+	for _, add := range g.Nodes {
+		if add.OpType != "Add" || !isONNXDomain(add.Domain) || len(add.Inputs) != 2 || len(add.Outputs) != 1 || add.relu {
+			continue
+		}
+		for side := 0; side < 2; side++ {
+			mm := single(add.Inputs[side], "MatMul")
+			if mm == nil || len(mm.Inputs) != 2 || replaced[mm] != nil {
+				continue
+			}
+			w, bias := g.Initializers[mm.Inputs[1]], g.Initializers[add.Inputs[1-side]]
+			if w == nil || bias == nil || w.DType != tensor.F32 || bias.DType != tensor.F32 ||
+				len(w.Shape) != 2 || len(bias.Shape) != 1 || bias.Shape[0] != w.Shape[1] {
+				continue
+			}
+			replaced[mm] = &Node{Name: mm.Name, OpType: "MatMulBias", Domain: fusedDomain,
+				Inputs: []string{mm.Inputs[0], mm.Inputs[1], add.Inputs[1-side]}, Outputs: add.Outputs, Attrs: map[string]*Attr{}}
+			replaced[add] = nil
+			break
+		}
+	}
+	if len(replaced) == 0 {
+		return false
+	}
+	kept := g.Nodes[:0:0]
+	for _, n := range g.Nodes {
+		r, ok := replaced[n]
+		switch {
+		case !ok:
+			kept = append(kept, n)
+		case r != nil:
+			kept = append(kept, r)
+		}
+	}
+	g.Nodes = kept
+	return true
+}
 
 // fuseActivations folds each Relu that is the only consumer of a Conv's, Add's or
 // DequantizeLinear's output into that node (Node.relu), so the activation runs in its output pass
@@ -11,9 +85,16 @@ func (s *Session) fuseActivations(g *Graph) error {
 	if g.plan == nil {
 		return nil
 	}
+	if fuseFloat(g) {
+		s.opsets[fusedDomain] = 1
+		if err := s.compile(g, nil); err != nil {
+			return err
+		}
+	}
 	producers := map[string]*Node{}
 	for _, n := range g.Nodes {
-		if (n.OpType == "Conv" || n.OpType == "Add" || n.OpType == "DequantizeLinear") && isONNXDomain(n.Domain) && len(n.Outputs) == 1 && !n.relu {
+		if (n.OpType == "Conv" || n.OpType == "Add" || n.OpType == "DequantizeLinear") && isONNXDomain(n.Domain) && len(n.Outputs) == 1 && !n.relu ||
+			n.OpType == "MatMulBias" && n.Domain == fusedDomain {
 			producers[n.Outputs[0]] = n
 		}
 	}

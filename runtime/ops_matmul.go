@@ -21,6 +21,37 @@ func matmulKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	return matmul(c, a, b, nil)
+}
+
+// matmulBiasKernel is MatMul followed by the Add of a bias row, and by a Relu when
+// fuseActivations folded one in: inputs A (float32), B (a float32 matrix, K x N) and
+// bias (N values). fuseFloat puts it in place of MatMul -> Add(bias).
+func matmulBiasKernel(c *Call) ([]*Value, error) {
+	a, b, err := twoInputs(c)
+	if err != nil {
+		return nil, err
+	}
+	bias := c.Input(2)
+	if bias == nil || a.DType != tensor.F32 || b.DType != tensor.F32 || bias.DType != tensor.F32 {
+		return nil, fmt.Errorf("needs float32 A, B and bias")
+	}
+	if len(b.Shape) != 2 || len(bias.Shape) != 1 || bias.Shape[0] != b.Shape[1] {
+		return nil, fmt.Errorf("B %v must be a matrix and bias %v a vector of its columns", b, bias)
+	}
+	outs, err := matmul(c, a, b, bias.Data.([]float32))
+	if err != nil {
+		return nil, err
+	}
+	if c.Node.relu {
+		reluInPlace(c.Threads(), outs[0].Data)
+	}
+	return outs, nil
+}
+
+// matmul is MatMul of a and b; a non-nil bias (float32, as long as a row of the
+// output) is added to every row of the product.
+func matmul(c *Call, a, b *Value, bias []float32) ([]*Value, error) {
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
 	}
@@ -91,11 +122,20 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		if len(b.Shape) == 2 && M > 0 && N > 0 && K > 0 && contiguousBatches(aOff) {
 			// B is one matrix (a weight, usually): the batches of A stack into one
 			// (nb*M) x K operand, and a constant B is packed once per session.
-			if pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
-				blas.SgemmPackedB(c.Threads(), false, nb*M, 1, x, K, pb, 0, o, N)
-			} else {
-				Sgemm(c.Threads(), false, false, nb*M, N, K, 1, x, K, y, N, 0, o, N)
+			var beta float32
+			if bias != nil {
+				// The bias rows become C of C = A*B + C: no pass of its own.
+				for i := 0; i < len(o); i += N {
+					copy(o[i:i+N], bias)
+				}
+				beta = 1
 			}
+			if pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
+				blas.SgemmPackedB(c.Threads(), false, nb*M, 1, x, K, pb, beta, o, N)
+			} else {
+				Sgemm(c.Threads(), false, false, nb*M, N, K, 1, x, K, y, N, beta, o, N)
+			}
+			bias = nil
 			break
 		}
 		if nb == 1 || M*N*K >= 1<<22 {
@@ -121,6 +161,12 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		naiveMatmul(out.Data.([]uint64), x, b.Data.([]uint64), aOff, bOff, M, N, K)
 	default:
 		return nil, fmt.Errorf("MatMul is not defined for %v", a.DType)
+	}
+	if len(bias) > 0 {
+		o := out.Data.([]float32)
+		for i := 0; i+len(bias) <= len(o); i += len(bias) {
+			blas.Arith(o[i:i+len(bias)], o[i:i+len(bias)], bias, blas.OpAdd)
+		}
 	}
 	return []*Value{View(out, final)}, nil
 }

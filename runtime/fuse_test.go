@@ -1,0 +1,122 @@
+package runtime
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// checkFusion runs the graph build(false) makes, where fuseFloat should put one or
+// more fusedDomain nodes of type op in place of a pattern, and build(true), which
+// exposes an intermediate value of the pattern as a graph output so that it stays
+// unfused, and compares output y of both (tol: the largest difference allowed
+// relative to the largest magnitude of the reference).
+func checkFusion(t *testing.T, build func(expose bool) *Graph, feeds map[string]*Value, op string, want int, tol float64) {
+	t.Helper()
+	count := func(s *Session) int {
+		n := 0
+		for _, nd := range s.Graph().Nodes {
+			if nd.Domain == fusedDomain && nd.OpType == op {
+				n++
+			}
+		}
+		return n
+	}
+	for _, threads := range []int{1, 2} {
+		ref, err := NewSession(build(true), map[string]int64{"": 17}, &Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(ref); n != 0 {
+			t.Fatalf("%s: fused %d times although an intermediate value is a graph output", op, n)
+		}
+		s, err := NewSession(build(false), map[string]int64{"": 17}, &Options{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(s); n != want {
+			t.Fatalf("%s: fused %d times, want %d", op, n, want)
+		}
+		wantOut, err := ref.Run(t.Context(), feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Run(t.Context(), feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, w := got["y"], wantOut["y"]
+		if !slices.Equal(g.Shape, w.Shape) {
+			t.Fatalf("%s: shape %v, want %v", op, g.Shape, w.Shape)
+		}
+		gs, ws := g.Data.([]float32), w.Data.([]float32)
+		var scale float64
+		for _, v := range ws {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for i := range ws {
+			if d := math.Abs(float64(gs[i] - ws[i])); d > tol*scale || gs[i] != gs[i] {
+				t.Fatalf("%s, %d threads: y[%d] = %v, want %v (unfused)", op, threads, i, gs[i], ws[i])
+			}
+		}
+	}
+}
+
+func randFloats(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = r.Float32()*2 - 1
+	}
+	return s
+}
+
+// TestFuseMatMulBias: MatMul -> Add(bias) [-> Relu] fused into MatMulBias gives the
+// unfused result, for bias on either side of the Add, with and without Relu, for a
+// product with more rows than one block and a K longer than one block.
+func TestFuseMatMulBias(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct {
+		m, k, n   int64
+		biasFirst bool
+		relu      bool
+	}{
+		{1, 5, 3, false, false},
+		{2*64 + 3, 300, 40, true, true},
+		{128, 256, 768, true, false},
+		{7, 1024, 17, false, true},
+	} {
+		w := mustValue(t, randFloats(r, int(tc.k*tc.n)), tc.k, tc.n)
+		b := mustValue(t, randFloats(r, int(tc.n)), tc.n)
+		x := mustValue(t, randFloats(r, int(2*tc.m*tc.k)), 2, tc.m, tc.k)
+		build := func(expose bool) *Graph {
+			addIn := []string{"p", "b"}
+			if tc.biasFirst {
+				addIn = []string{"b", "p"}
+			}
+			last := "y"
+			if tc.relu {
+				last = "s"
+			}
+			g := &Graph{
+				Inputs:       []ValueInfo{input("x", tensor.F32, 2, tc.m, tc.k)},
+				Outputs:      []ValueInfo{{Name: "y"}},
+				Initializers: map[string]*Value{"w": w, "b": b},
+				Nodes: []*Node{
+					node("MatMul", []string{"x", "w"}, []string{"p"}),
+					node("Add", addIn, []string{last}),
+				},
+			}
+			if tc.relu {
+				g.Nodes = append(g.Nodes, node("Relu", []string{"s"}, []string{"y"}))
+			}
+			if expose {
+				g.Outputs = append(g.Outputs, ValueInfo{Name: "p"})
+			}
+			return g
+		}
+		checkFusion(t, build, map[string]*Value{"x": x}, "MatMulBias", 1, 1e-5)
+	}
+}
