@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"slices"
+
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -12,6 +14,7 @@ const fusedDomain = "refit.fused"
 
 func init() {
 	Register(Op{Domain: fusedDomain, Type: "MatMulBias", Since: 1, Kernel: matmulBiasKernel})
+	Register(Op{Domain: fusedDomain, Type: "Attention", Since: 1, Kernel: attentionKernel})
 }
 
 // fuseFloat rewrites float subgraphs of g's top level into fused operators and
@@ -21,6 +24,10 @@ func init() {
 //   - MatMul(A, W) -> Add(bias): MatMulBias(A, W, bias), the bias rows taking the
 //     place of C in the product's C = A*W + C, where W is a float32 matrix
 //     initializer and bias a float32 vector initializer of its columns.
+//   - torch's MultiheadAttention core, from the [L, H, D] query, key and value to the
+//     [L, H, D] result: Transpose(perm 1,0,2) -> Div or Mul by a scalar initializer
+//     for Q, Transpose(perm 1,2,0) for K, MatMul -> Softmax(last axis) -> MatMul with
+//     Transpose(perm 1,0,2) of V, Transpose(perm 1,0,2) of the result: Attention.
 func fuseFloat(g *Graph) bool {
 	producer := map[string]*Node{}
 	for _, n := range g.Nodes {
@@ -57,6 +64,62 @@ func fuseFloat(g *Graph) bool {
 				Inputs: []string{mm.Inputs[0], mm.Inputs[1], add.Inputs[1-side]}, Outputs: add.Outputs, Attrs: map[string]*Attr{}}
 			replaced[add] = nil
 			break
+		}
+	}
+	consumer := map[string]*Node{}
+	for _, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			consumer[in] = n // meaningful only where uses is 1
+		}
+	}
+	transpose := func(name string, perm ...int64) *Node {
+		t := single(name, "Transpose")
+		if t == nil || len(t.Inputs) != 1 {
+			return nil
+		}
+		if p, err := t.Ints("perm", nil); err != nil || !slices.Equal(p, perm) {
+			return nil
+		}
+		return t
+	}
+	for _, mm2 := range g.Nodes {
+		if mm2.OpType != "MatMul" || !isONNXDomain(mm2.Domain) || len(mm2.Inputs) != 2 || len(mm2.Outputs) != 1 || replaced[mm2] != nil {
+			continue
+		}
+		o := mm2.Outputs[0]
+		ot := consumer[o]
+		if ot == nil || g.plan.uses[o] != 1 || g.plan.pinned[o] || ot.OpType != "Transpose" || !isONNXDomain(ot.Domain) || len(ot.Outputs) != 1 {
+			continue
+		}
+		if p, err := ot.Ints("perm", nil); err != nil || !slices.Equal(p, []int64{1, 0, 2}) {
+			continue
+		}
+		sm, vt := single(mm2.Inputs[0], "Softmax"), transpose(mm2.Inputs[1], 1, 0, 2)
+		if sm == nil || vt == nil || len(sm.Inputs) != 1 || !lastAxisSoftmax(sm) {
+			continue
+		}
+		mm1 := single(sm.Inputs[0], "MatMul")
+		if mm1 == nil || len(mm1.Inputs) != 2 || replaced[mm1] != nil {
+			continue
+		}
+		kt := transpose(mm1.Inputs[1], 1, 2, 0)
+		qs := single(mm1.Inputs[0], "Div")
+		if qs == nil {
+			qs = single(mm1.Inputs[0], "Mul")
+		}
+		if kt == nil || qs == nil || len(qs.Inputs) != 2 {
+			continue
+		}
+		sv := g.Initializers[qs.Inputs[1]]
+		qt := transpose(qs.Inputs[0], 1, 0, 2)
+		if qt == nil || sv == nil || sv.DType != tensor.F32 || sv.Len() != 1 || len(sv.Shape) > 3 {
+			continue
+		}
+		replaced[mm2] = &Node{Name: mm2.Name, OpType: "Attention", Domain: fusedDomain,
+			Inputs: []string{qt.Inputs[0], kt.Inputs[0], vt.Inputs[0], qs.Inputs[1]}, Outputs: ot.Outputs,
+			Attrs: map[string]*Attr{"scale_op": {Name: "scale_op", Kind: AttrString, String: qs.OpType}}}
+		for _, n := range []*Node{ot, sm, vt, mm1, kt, qs, qt} {
+			replaced[n] = nil
 		}
 	}
 	if len(replaced) == 0 {
@@ -153,4 +216,15 @@ func reluSigned[T float64 | int8 | int16 | int32 | int64](s []T) {
 			s[i] = 0
 		}
 	}
+}
+
+// lastAxisSoftmax reports whether Softmax node n normalizes over the last axis of a
+// 3-D input: axis -1 or 2 (before opset 13, which flattens from axis, the same rows).
+func lastAxisSoftmax(n *Node) bool {
+	def := int64(-1)
+	if n.opset < 13 {
+		def = 1
+	}
+	axis, err := n.Int("axis", def)
+	return err == nil && (axis == -1 || axis == 2)
 }

@@ -120,3 +120,47 @@ func TestFuseMatMulBias(t *testing.T) {
 		checkFusion(t, build, map[string]*Value{"x": x}, "MatMulBias", 1, 1e-5)
 	}
 }
+
+// TestFuseAttention: the exported MultiheadAttention core (transposes, scale, two
+// MatMuls, Softmax) fused into Attention gives the unfused result, with Div and Mul
+// scaling and head sizes around the kernel's tile.
+func TestFuseAttention(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, tc := range []struct {
+		l, h, d int64
+		op      string
+	}{
+		{1, 1, 1, "Div"},
+		{128, 8, 32, "Div"},
+		{37, 3, 20, "Mul"},
+	} {
+		feeds := map[string]*Value{}
+		for _, name := range []string{"q", "k", "v"} {
+			feeds[name] = mustValue(t, randFloats(r, int(tc.l*tc.h*tc.d)), tc.l, tc.h, tc.d)
+		}
+		perm := func(p ...int64) *Attr { return &Attr{Name: "perm", Kind: AttrInts, Ints: p} }
+		build := func(expose bool) *Graph {
+			g := &Graph{
+				Inputs: []ValueInfo{input("q", tensor.F32, tc.l, tc.h, tc.d), input("k", tensor.F32, tc.l, tc.h, tc.d),
+					input("v", tensor.F32, tc.l, tc.h, tc.d)},
+				Outputs:      []ValueInfo{{Name: "y"}},
+				Initializers: map[string]*Value{"s": Scalar[float32](float32(math.Sqrt(float64(tc.d))))},
+				Nodes: []*Node{
+					node("Transpose", []string{"q"}, []string{"qt"}, perm(1, 0, 2)),
+					node(tc.op, []string{"qt", "s"}, []string{"qs"}),
+					node("Transpose", []string{"k"}, []string{"kt"}, perm(1, 2, 0)),
+					node("MatMul", []string{"qs", "kt"}, []string{"scores"}),
+					node("Softmax", []string{"scores"}, []string{"p"}, &Attr{Name: "axis", Kind: AttrInt, Int: -1}),
+					node("Transpose", []string{"v"}, []string{"vt"}, perm(1, 0, 2)),
+					node("MatMul", []string{"p", "vt"}, []string{"o"}),
+					node("Transpose", []string{"o"}, []string{"y"}, perm(1, 0, 2)),
+				},
+			}
+			if expose {
+				g.Outputs = append(g.Outputs, ValueInfo{Name: "scores"})
+			}
+			return g
+		}
+		checkFusion(t, build, feeds, "Attention", 1, 1e-6)
+	}
+}
