@@ -139,8 +139,8 @@ func fuseFloat(g *Graph) bool {
 	return true
 }
 
-// fuseActivations folds each Relu that is the only consumer of a Conv's, Add's or
-// DequantizeLinear's output into that node (Node.relu), so the activation runs in its output pass
+// fuseActivations folds each Relu that is the only consumer of a Conv's, Add's,
+// Gemm's, MatMulBias's or DequantizeLinear's output into that node (Node.relu), so the activation runs in its output pass
 // instead of a separate pass over memory. It rewrites top-level nodes only, and
 // recompiles g when anything changed. The fused Conv takes over the Relu's output
 // name; the intermediate value disappears from the graph.
@@ -157,6 +157,7 @@ func (s *Session) fuseActivations(g *Graph) error {
 	producers := map[string]*Node{}
 	for _, n := range g.Nodes {
 		if (n.OpType == "Conv" || n.OpType == "Add" || n.OpType == "DequantizeLinear") && isONNXDomain(n.Domain) && len(n.Outputs) == 1 && !n.relu ||
+			n.OpType == "Gemm" && isONNXDomain(n.Domain) && len(n.Outputs) == 1 && !n.relu ||
 			n.OpType == "MatMulBias" && n.Domain == fusedDomain {
 			producers[n.Outputs[0]] = n
 		}

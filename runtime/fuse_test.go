@@ -164,3 +164,48 @@ func TestFuseAttention(t *testing.T) {
 		checkFusion(t, build, feeds, "Attention", 1, 1e-6)
 	}
 }
+
+// TestGemmBiasRelu: Gemm with a bias row takes it, and a Relu that follows, into the
+// product's epilogue; the result equals Gemm and Relu run apart.
+func TestGemmBiasRelu(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	const m, k, n = 33, 260, 21
+	w := mustValue(t, randFloats(r, n*k), n, k)
+	b := mustValue(t, randFloats(r, n), 1, n)
+	x := mustValue(t, randFloats(r, m*k), m, k)
+	build := func(expose bool) *Graph {
+		g := &Graph{
+			Inputs:       []ValueInfo{input("x", tensor.F32, m, k)},
+			Outputs:      []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{"w": w, "b": b},
+			Nodes: []*Node{
+				node("Gemm", []string{"x", "w", "b"}, []string{"p"}, &Attr{Name: "transB", Kind: AttrInt, Int: 1}),
+				node("Relu", []string{"p"}, []string{"y"}),
+			},
+		}
+		if expose {
+			g.Outputs = append(g.Outputs, ValueInfo{Name: "p"})
+		}
+		return g
+	}
+	var outs [2][]float32
+	for i, expose := range []bool{true, false} {
+		s, err := NewSession(build(expose), map[string]int64{"": 17}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 2, false: 1}[expose]; len(s.Graph().Nodes) != want {
+			t.Fatalf("expose %v: %d nodes, want %d", expose, len(s.Graph().Nodes), want)
+		}
+		got, err := s.Run(t.Context(), map[string]*Value{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = got["y"].Data.([]float32)
+	}
+	for i := range outs[0] {
+		if outs[0][i] != outs[1][i] || outs[1][i] < 0 {
+			t.Fatalf("y[%d] = %v fused, %v unfused", i, outs[1][i], outs[0][i])
+		}
+	}
+}

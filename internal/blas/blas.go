@@ -177,6 +177,8 @@ type gemm struct {
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
 	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
+	bias     []float32 // added to every row of C after the last k block (epilogue.go)
+	relu     bool      // then negative results cleared (with bias only)
 	beta     float32
 	c        []float32
 	ldc      int
@@ -257,6 +259,7 @@ func (g *gemm) do() {
 	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
 	h.conv, h.isConv, h.offs = g.conv, g.isConv, g.offs
 	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
+	h.bias, h.relu = g.bias, g.relu
 	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
 	// A few pieces per goroutine when the product is large, so a goroutine the OS
 	// schedules late (a busy machine) finds its share already taken by the others.
@@ -346,7 +349,7 @@ func (g *gemm) release() {
 	if g.refs.Add(-1) > 0 {
 		return
 	}
-	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
+	g.a, g.b, g.c, g.packed, g.packedA, g.offs, g.bias = nil, nil, nil, nil, nil, nil, nil
 	g.next.Store(0)
 	gemmFree.put(g)
 }
@@ -435,21 +438,23 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 						mrb := min(mr, mcb-ir)
 						pa := ap[ir*kc:]
 						off := (ic+ir)*g.ldc + jc + jr
-						if mrb == mr && nrb == nr {
+						switch {
+						case mrb == mr && nrb == nr:
 							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
-							continue
-						}
-						if nrb <= 4 && g.kern.cols != nil {
+						case nrb <= 4 && g.kern.cols != nil:
 							g.kern.cols(kc, &pa[0], &pb[0], &ws.tile[0], 0, g.alpha, 0)
 							mergeCols(g.c[off:], g.ldc, ws.tile[:], mr, mrb, nrb, beta)
-							continue
+						default:
+							if nrb <= nr/2 && g.kern.half != nil {
+								g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+							} else {
+								fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+							}
+							mergeTile(g.c[off:], g.ldc, ws.tile[:], nr, mrb, nrb, beta)
 						}
-						if nrb <= nr/2 && g.kern.half != nil {
-							g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
-						} else {
-							fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+						if g.bias != nil && pc+kc == g.k {
+							biasRows(g.c[off:], g.ldc, mrb, g.bias[jc+jr:jc+jr+nrb], g.relu)
 						}
-						mergeTile(g.c[off:], g.ldc, ws.tile[:], nr, mrb, nrb, beta)
 					}
 				}
 			}

@@ -127,3 +127,18 @@ func arithVec(dst, a, b []float32, op int) int {
 	arithAVX2(&dst[0], &a[0], &b[0], n, op)
 	return n
 }
+
+// biasRows16AVX2 is biasRows for rows of 16 values.
+//
+//go:noescape
+func biasRows16AVX2(c *float32, ldc, rows int, bias *float32, relu bool)
+
+// biasRows16Vec runs biasRows16AVX2 where the CPU has AVX2; the caller checked the
+// bounds of c.
+func biasRows16Vec(c []float32, ldc, rows int, bias []float32, relu bool) bool {
+	if !haveAVX2 {
+		return false
+	}
+	biasRows16AVX2(&c[0], ldc, rows, &bias[0], relu)
+	return true
+}

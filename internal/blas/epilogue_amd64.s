@@ -292,3 +292,42 @@ mul8:
 arithdone:
 	VZEROUPPER
 	RET
+
+// func biasRows16AVX2(c *float32, ldc, rows int, bias *float32, relu bool)
+TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-33
+	MOVQ    c+0(FP), DI
+	MOVQ    ldc+8(FP), DX
+	SHLQ    $2, DX
+	MOVQ    rows+16(FP), CX
+	MOVQ    bias+24(FP), SI
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	MOVBLZX relu+32(FP), AX
+	TESTQ   AX, AX
+	JEQ     rowsadd
+
+rowsrelu:
+	VADDPS  (DI), Y0, Y2
+	VADDPS  32(DI), Y1, Y3
+	VPSRAD  $31, Y2, Y4
+	VPSRAD  $31, Y3, Y5
+	VPANDN  Y2, Y4, Y2 // Y2 &^ sign mask
+	VPANDN  Y3, Y5, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     rowsrelu
+	VZEROUPPER
+	RET
+
+rowsadd:
+	VADDPS  (DI), Y0, Y2
+	VADDPS  32(DI), Y1, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     rowsadd
+	VZEROUPPER
+	RET

@@ -216,3 +216,39 @@ func BenchmarkArith(b *testing.B) {
 		})
 	}
 }
+
+// TestSgemmPackedBBias: the bias and Relu epilogue inside the product gives the
+// values of SgemmPackedB followed by a separate bias pass, bit for bit, for edge
+// tiles, several k blocks and both thread counts.
+func TestSgemmPackedBBias(t *testing.T) { eachKernel(t, testSgemmPackedBBias) }
+
+func testSgemmPackedBBias(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct{ m, n, k int }{{1, 1, 1}, {37, 45, 300}, {128, 768, 256}, {20, 16, 0}, {16, 3, 513}} {
+		for _, relu := range []bool{false, true} {
+			for _, threads := range []int{1, 2} {
+				a, b := randSlice(r, tc.m*tc.k), randSlice(r, tc.k*tc.n)
+				bias := randSlice(r, tc.n)
+				p := PackB(false, tc.k, tc.n, b, tc.n)
+				want := make([]float32, tc.m*tc.n)
+				SgemmPackedB(threads, false, tc.m, 1, a, max(tc.k, 1), p, 0, want, tc.n)
+				for i := 0; i < tc.m; i++ {
+					row := want[i*tc.n : (i+1)*tc.n]
+					for j := range row {
+						row[j] += bias[j]
+						if relu && row[j] < 0 {
+							row[j] = 0
+						}
+					}
+				}
+				got := randSlice(r, tc.m*tc.n) // stale contents must not matter
+				SgemmPackedBBias(threads, false, tc.m, a, max(tc.k, 1), p, bias, relu, got, tc.n)
+				for i := range want {
+					if got[i] != want[i] {
+						t.Fatalf("%dx%dx%d relu %v, %d threads: c[%d] = %v, want %v", tc.m, tc.n, tc.k, relu, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
