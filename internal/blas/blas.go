@@ -176,7 +176,7 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
-	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
+	offs     []int     // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
 	bias     []float32 // added to every row of C after the last k block (epilogue.go)
 	relu     bool      // then negative results cleared (with bias only)
 	beta     float32
