@@ -400,6 +400,10 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 	ws := workspaceFree.get(newWorkspace)
 	defer workspaceFree.put(ws)
 	mr, nr, fn := g.kern.mr, g.kern.nr, g.kern.fn
+	var biasFn biasKernelFunc
+	if g.bias != nil {
+		biasFn = biasKernelFor(&g.kern)
+	}
 	npAll := (g.n + nr - 1) / nr
 	mpAll := (g.m + mr - 1) / mr
 	for jc := c0; jc < c1; jc += gemmNC {
@@ -439,6 +443,9 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 						pa := ap[ir*kc:]
 						off := (ic+ir)*g.ldc + jc + jr
 						switch {
+						case mrb == mr && nrb == nr && biasFn != nil && pc+kc == g.k:
+							biasFn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, beta, &g.bias[jc+jr], g.relu)
+							continue
 						case mrb == mr && nrb == nr:
 							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
 						case nrb <= 4 && g.kern.cols != nil:

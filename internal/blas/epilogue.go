@@ -137,3 +137,8 @@ func biasRows(c []float32, ldc, rows int, bias []float32, relu bool) {
 		}
 	}
 }
+
+// biasKernelFunc computes a full tile as kernelFunc does with alpha 1, then adds
+// bias (nr values) to each row and with relu clears the negative results, in
+// registers (SgemmPackedBBias's last k block).
+type biasKernelFunc func(kc int, a, b, c *float32, ldc int, beta float32, bias *float32, relu bool)

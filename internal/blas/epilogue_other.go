@@ -15,3 +15,5 @@ func setVectorEpilogues(on bool) bool { return false }
 func arithVec(dst, a, b []float32, op int) int { return 0 }
 
 func biasRows16Vec(c []float32, ldc, rows int, bias []float32, relu bool) bool { return false }
+
+func biasKernelFor(k *microKernel) biasKernelFunc { return nil }
