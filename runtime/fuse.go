@@ -15,6 +15,7 @@ const fusedDomain = "refit.fused"
 func init() {
 	Register(Op{Domain: fusedDomain, Type: "MatMulBias", Since: 1, Kernel: matmulBiasKernel})
 	Register(Op{Domain: fusedDomain, Type: "Attention", Since: 1, Kernel: attentionKernel})
+	Register(Op{Domain: fusedDomain, Type: "AddLayerNormalization", Since: 1, Kernel: addLayerNormKernel})
 }
 
 // fuseFloat rewrites float subgraphs of g's top level into fused operators and
@@ -28,6 +29,8 @@ func init() {
 //     [L, H, D] result: Transpose(perm 1,0,2) -> Div or Mul by a scalar initializer
 //     for Q, Transpose(perm 1,2,0) for K, MatMul -> Softmax(last axis) -> MatMul with
 //     Transpose(perm 1,0,2) of V, Transpose(perm 1,0,2) of the result: Attention.
+//   - Add(X, Y) -> LayerNormalization: AddLayerNormalization(X, Y, scale, bias), a
+//     residual connection and its norm in one pass over each row.
 func fuseFloat(g *Graph) bool {
 	producer := map[string]*Node{}
 	for _, n := range g.Nodes {
@@ -121,6 +124,18 @@ func fuseFloat(g *Graph) bool {
 		for _, n := range []*Node{ot, sm, vt, mm1, kt, qs, qt} {
 			replaced[n] = nil
 		}
+	}
+	for _, ln := range g.Nodes {
+		if ln.OpType != "LayerNormalization" || !isONNXDomain(ln.Domain) || len(ln.Inputs) < 2 || len(ln.Inputs) > 3 || len(ln.Outputs) != 1 {
+			continue
+		}
+		add := single(ln.Inputs[0], "Add")
+		if _, done := replaced[add]; add == nil || len(add.Inputs) != 2 || done {
+			continue
+		}
+		replaced[ln] = &Node{Name: ln.Name, OpType: "AddLayerNormalization", Domain: fusedDomain,
+			Inputs: append([]string{add.Inputs[0], add.Inputs[1]}, ln.Inputs[1:]...), Outputs: ln.Outputs, Attrs: ln.Attrs}
+		replaced[add] = nil
 	}
 	if len(replaced) == 0 {
 		return false

@@ -209,3 +209,57 @@ func TestGemmBiasRelu(t *testing.T) {
 		}
 	}
 }
+
+// TestFuseAddLayerNorm: Add -> LayerNormalization fused into AddLayerNormalization
+// gives the unfused result bit for bit, with and without bias, over the last axis
+// and over the last two.
+func TestFuseAddLayerNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, tc := range []struct {
+		shape []int64
+		axis  int64
+		bias  bool
+	}{
+		{[]int64{1, 128, 256}, -1, true},
+		{[]int64{3, 5, 7}, -1, false},
+		{[]int64{2, 3, 20}, 1, true},
+	} {
+		n := 1
+		for _, d := range tc.shape {
+			n *= int(d)
+		}
+		axis := tc.axis
+		if axis < 0 {
+			axis += int64(len(tc.shape))
+		}
+		norm := 1
+		for _, d := range tc.shape[axis:] {
+			norm *= int(d)
+		}
+		inits := map[string]*Value{
+			"scale": mustValue(t, randFloats(r, norm), tc.shape[axis:]...),
+			"bias":  mustValue(t, randFloats(r, norm), tc.shape[axis:]...),
+		}
+		feeds := map[string]*Value{"x": mustValue(t, randFloats(r, n), tc.shape...), "res": mustValue(t, randFloats(r, n), tc.shape...)}
+		build := func(expose bool) *Graph {
+			lnIn := []string{"sum", "scale"}
+			if tc.bias {
+				lnIn = append(lnIn, "bias")
+			}
+			g := &Graph{
+				Inputs:       []ValueInfo{input("x", tensor.F32, tc.shape...), input("res", tensor.F32, tc.shape...)},
+				Outputs:      []ValueInfo{{Name: "y"}},
+				Initializers: inits,
+				Nodes: []*Node{
+					node("Add", []string{"res", "x"}, []string{"sum"}),
+					node("LayerNormalization", lnIn, []string{"y"}, &Attr{Name: "axis", Kind: AttrInt, Int: tc.axis}),
+				},
+			}
+			if expose {
+				g.Outputs = append(g.Outputs, ValueInfo{Name: "sum"})
+			}
+			return g
+		}
+		checkFusion(t, build, feeds, "AddLayerNormalization", 1, 0)
+	}
+}
