@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -58,13 +59,9 @@ func attentionKernel(c *Call) ([]*Value, error) {
 			for l := 0; l < L; l++ {
 				src, dst := Q[l*HD+h*D:][:D], qs[l*D:][:D]
 				if op == "Div" {
-					for i, x := range src {
-						dst[i] = x / scale
-					}
+					blas.DivScalar(dst, src, scale)
 				} else {
-					for i, x := range src {
-						dst[i] = x * scale
-					}
+					blas.MulScalar(dst, src, scale)
 				}
 			}
 			Sgemm(1, false, true, L, L, D, 1, qs, D, K[h*D:], HD, 0, sc, L)

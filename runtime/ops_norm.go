@@ -240,7 +240,7 @@ func layerNorm(c *Call, x *Value, xs []float32, first int, addend []float32) ([]
 		}
 		bias = full(b)
 	}
-	out, err := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.allocRaw(tensor.F32, x.Shape) // every row is written
 	if err != nil {
 		return nil, err
 	}

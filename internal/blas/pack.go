@@ -73,6 +73,10 @@ func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, nc, nr int) {
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]: walk each source row once.
+		if cols == 16 && nr == 16 {
+			packA16(panel, b, ldb, col0, pc, kc) // the same interleave as sixteen rows of A
+			continue
+		}
 		for j := 0; j < nr; j++ {
 			if j >= cols {
 				for p := 0; p < kc; p++ {
