@@ -263,3 +263,36 @@ func TestFuseAddLayerNorm(t *testing.T) {
 		checkFusion(t, build, feeds, "AddLayerNormalization", 1, 0)
 	}
 }
+
+// TestTransposeUnitAxes: a Transpose that moves only axes of size 1 (a view of its
+// input) and one that reorders longer axes give the permuted values.
+func TestTransposeUnitAxes(t *testing.T) {
+	x := mustValue(t, []float32{1, 2, 3, 4, 5, 6}, 3, 1, 2)
+	for _, tc := range []struct {
+		perm  []int64
+		shape []int64
+		want  []float32
+	}{
+		{[]int64{1, 0, 2}, []int64{1, 3, 2}, []float32{1, 2, 3, 4, 5, 6}},
+		{[]int64{0, 2, 1}, []int64{3, 2, 1}, []float32{1, 2, 3, 4, 5, 6}},
+		{[]int64{2, 1, 0}, []int64{2, 1, 3}, []float32{1, 3, 5, 2, 4, 6}},
+	} {
+		g := &Graph{
+			Inputs:  []ValueInfo{input("x", tensor.F32, 3, 1, 2)},
+			Outputs: []ValueInfo{{Name: "y"}},
+			Nodes:   []*Node{node("Transpose", []string{"x"}, []string{"y"}, &Attr{Name: "perm", Kind: AttrInts, Ints: tc.perm})},
+		}
+		s, err := NewSession(g, map[string]int64{"": 17}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(t.Context(), map[string]*Value{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := out["y"]
+		if !slices.Equal(y.Shape, tc.shape) || !slices.Equal(y.Data.([]float32), tc.want) {
+			t.Fatalf("perm %v: %v %v, want %v %v", tc.perm, y.Shape, y.Data, tc.shape, tc.want)
+		}
+	}
+}
