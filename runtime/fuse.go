@@ -13,14 +13,17 @@ import (
 const fusedDomain = "refit.fused"
 
 func init() {
-	Register(Op{Domain: fusedDomain, Type: "MatMulBias", Since: 1, Kernel: matmulBiasKernel})
-	Register(Op{Domain: fusedDomain, Type: "Attention", Since: 1, Kernel: attentionKernel})
-	Register(Op{Domain: fusedDomain, Type: "AddLayerNormalization", Since: 1, Kernel: addLayerNormKernel})
+	Register(Op{Domain: fusedDomain, Type: "MatMulBias", Since: 1, Kernel: matmulBiasKernel, ViaFloat32: true})
+	Register(Op{Domain: fusedDomain, Type: "Attention", Since: 1, Kernel: attentionKernel, ViaFloat32: true})
+	Register(Op{Domain: fusedDomain, Type: "AddLayerNormalization", Since: 1, Kernel: addLayerNormKernel, ViaFloat32: true})
 }
 
 // fuseFloat rewrites float subgraphs of g's top level into fused operators and
 // reports whether it changed anything; the caller recompiles g. Every value a
-// fusion removes has exactly one reader and is not a graph output.
+// fusion removes has exactly one reader and is not a graph output. In float32 the
+// fused operators compute what the nodes they replace compute, operation for
+// operation; half-precision inputs run in float32 as those nodes do, without the
+// rounding to half between them.
 //
 //   - MatMul(A, W) -> Add(bias): MatMulBias(A, W, bias), the bias rows taking the
 //     place of C in the product's C = A*W + C, where W is a float32 matrix
