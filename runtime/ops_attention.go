@@ -51,7 +51,8 @@ func attentionKernel(c *Call) ([]*Value, error) {
 	Q, K, V, O := q.Data.([]float32), k.Data.([]float32), v.Data.([]float32), out.Data.([]float32)
 	scale := s.Data.([]float32)[0]
 	HD := H * D
-	parallel.For(c.Threads(), H, 1, func(lo, hi int) {
+	// Heads are claimed one at a time, so a thread the OS runs late takes fewer.
+	parallel.ForChunks(c.Threads(), H, 1, func(lo, hi int) {
 		buf := getScratch(L * (L + D))
 		defer putScratch(buf)
 		qs, sc := buf[:L*D], buf[L*D:]
