@@ -176,9 +176,11 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
-	offs     []int     // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
-	bias     []float32 // added to every row of C after the last k block (epilogue.go)
-	relu     bool      // then negative results cleared (with bias only)
+	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
+
+	bias []float32 // added to every row of C after the last k block (epilogue.go)
+	relu bool      // then negative results cleared (with bias only)
+
 	beta     float32
 	c        []float32
 	ldc      int
@@ -349,7 +351,7 @@ func (g *gemm) release() {
 	if g.refs.Add(-1) > 0 {
 		return
 	}
-	g.a, g.b, g.c, g.packed, g.packedA, g.offs, g.bias = nil, nil, nil, nil, nil, nil, nil
+	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
 	g.next.Store(0)
 	gemmFree.put(g)
 }
