@@ -176,6 +176,10 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
+	// bias, when not nil, is added to every row of C after the last k block, and
+	// with relu the negative sums are then cleared (epilogue.go).
+	bias     []float32
+	relu     bool
 	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
 	beta     float32
 	c        []float32
@@ -187,8 +191,6 @@ type gemm struct {
 	refs     atomic.Int32 // goroutines still holding g
 	rowSplit []int        // thread row bounds, multiples of mr
 	colSplit []int        // thread column bounds, multiples of nr
-	bias     []float32    // added to every row of C after the last k block (epilogue.go)
-	relu     bool         // then negative results cleared (with bias only)
 }
 
 // freeList keeps released objects for reuse. Unlike sync.Pool it survives garbage
