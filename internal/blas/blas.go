@@ -176,8 +176,6 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
-	// bias, when not nil, is added to every row of C after the last k block, and
-	// with relu the negative sums are then cleared (epilogue.go).
 	bias     []float32
 	relu     bool
 	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
@@ -261,7 +259,7 @@ func (g *gemm) do() {
 	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
 	h.conv, h.isConv, h.offs = g.conv, g.isConv, g.offs
 	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
-	h.bias, h.relu = g.bias, g.relu
+	h.bias, h.relu = g.bias, g.relu // SgemmPackedBBias's epilogue
 	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
 	// A few pieces per goroutine when the product is large, so a goroutine the OS
 	// schedules late (a busy machine) finds its share already taken by the others.
