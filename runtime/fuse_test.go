@@ -296,3 +296,51 @@ func TestTransposeUnitAxes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAttention runs one layer's attention core of the transformer encoder (128
+// tokens, 8 heads of 32) fused and unfused (five Transposes, Div, two MatMuls,
+// Softmax; it also returns the scores, which keeps it unfused), at one thread. On the
+// 2-core AMD EPYC (Zen 4) dev VM, load 30, CPU time per run: fused 0.34-0.37 ms,
+// unfused 0.60-0.65 ms.
+func BenchmarkAttention(b *testing.B) {
+	const l, h, d = 128, 8, 32
+	r := rand.New(rand.NewPCG(1, 2))
+	feeds := map[string]*Value{}
+	for _, name := range []string{"q", "k", "v"} {
+		feeds[name] = mustValue(b, randFloats(r, l*h*d), l, h, d)
+	}
+	perm := func(p ...int64) *Attr { return &Attr{Name: "perm", Kind: AttrInts, Ints: p} }
+	for _, fused := range []bool{true, false} {
+		g := &Graph{
+			Inputs:       []ValueInfo{input("q", tensor.F32, l, h, d), input("k", tensor.F32, l, h, d), input("v", tensor.F32, l, h, d)},
+			Outputs:      []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{"s": Scalar[float32](float32(math.Sqrt(d)))},
+			Nodes: []*Node{
+				node("Transpose", []string{"q"}, []string{"qt"}, perm(1, 0, 2)),
+				node("Div", []string{"qt", "s"}, []string{"qs"}),
+				node("Transpose", []string{"k"}, []string{"kt"}, perm(1, 2, 0)),
+				node("MatMul", []string{"qs", "kt"}, []string{"scores"}),
+				node("Softmax", []string{"scores"}, []string{"p"}, &Attr{Name: "axis", Kind: AttrInt, Int: -1}),
+				node("Transpose", []string{"v"}, []string{"vt"}, perm(1, 0, 2)),
+				node("MatMul", []string{"p", "vt"}, []string{"o"}),
+				node("Transpose", []string{"o"}, []string{"y"}, perm(1, 0, 2)),
+			},
+		}
+		if !fused {
+			g.Outputs = append(g.Outputs, ValueInfo{Name: "scores"}) // keeps it unfused
+		}
+		s, err := NewSession(g, map[string]int64{"": 17}, &Options{Threads: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(map[bool]string{true: "fused", false: "unfused"}[fused], func(b *testing.B) {
+			cpu0 := processCPUTime()
+			for b.Loop() {
+				if _, err := s.Run(b.Context(), feeds); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64((processCPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
