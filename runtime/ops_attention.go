@@ -28,7 +28,7 @@ func attentionKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs float32 Q, K, V and a float32 scalar scale, have %v, %v, %v, %v", q, k, v, s)
 	}
 	if len(q.Shape) != 3 || !slices.Equal(q.Shape, k.Shape) || !slices.Equal(q.Shape, v.Shape) {
-		return nil, fmt.Errorf("Q %v, K %v and V %v must have one [tokens, heads, head size] shape", q, k, v)
+		return nil, fmt.Errorf("query %v, key %v and value %v must have one [tokens, heads, head size] shape", q, k, v)
 	}
 	op, err := c.Node.String("scale_op", "Div")
 	if err != nil {

@@ -37,7 +37,7 @@ func matmulBiasKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("needs float32 A, B and bias")
 	}
 	if len(b.Shape) != 2 || len(bias.Shape) != 1 || bias.Shape[0] != b.Shape[1] {
-		return nil, fmt.Errorf("B %v must be a matrix and bias %v a vector of its columns", b, bias)
+		return nil, fmt.Errorf("input B %v must be a matrix and bias %v a vector of its columns", b, bias)
 	}
 	return matmul(c, a, b, bias.Data.([]float32), c.Node.relu)
 }
