@@ -38,6 +38,12 @@
 // graph input) pack it once per node on first use (Node.prep, under a sync.Once) and
 // reuse it on every Run; 2-D convolutions gather im2col columns inside the GEMM.
 // NewSession fuses a Relu that is the only reader of a Conv's output into the Conv.
+// It also puts fused operators (domain refit.fused, fuse.go) in place of transformer
+// patterns, computing the same float32 operations: MatMul -> Add(bias) [-> Relu] as
+// one product whose bias and Relu are applied in the GEMM's store (Gemm with a bias
+// row likewise), Add -> LayerNormalization in one pass per row, and the exported
+// multi-head attention core (Transposes, scale, MatMul, Softmax, MatMul) reading
+// each head in place with its row stride.
 //
 // Integer products (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv) are exact
 // int32 sums, as ONNX defines them, computed on 8-bit operands by internal/qgemm

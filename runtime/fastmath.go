@@ -9,17 +9,13 @@ import (
 
 // softmaxRows computes Softmax (or LogSoftmax when logOut) over each of the rows
 // contiguous rows of length dim: exp(x - max) once per element (eight lanes at a
-// time through blas.ExpShifted for Softmax; exp32 for LogSoftmax, its sum in float64).
+// time through blas.ExpShifted for Softmax; exp32 for LogSoftmax, its sum in float64);
+// the max and the final scaling are vectorized too (blas.Max, blas.MulScalar).
 func softmaxRows(threads int, y, x []float32, rows, dim int, logOut bool) {
 	parallel.For(threads, rows, max(1, 4096/max(1, dim)), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			src, dst := x[r*dim:(r+1)*dim], y[r*dim:(r+1)*dim]
-			mx := float32(math.Inf(-1))
-			for _, v := range src {
-				if v > mx {
-					mx = v
-				}
-			}
+			mx := blas.Max(src)
 			var sum float64
 			if logOut {
 				for _, v := range src {
@@ -32,10 +28,7 @@ func softmaxRows(threads int, y, x []float32, rows, dim int, logOut bool) {
 				continue
 			}
 			sum = float64(blas.ExpShifted(dst, src, mx, exp32)) // vectorized
-			inv := float32(1 / sum)
-			for i := range dst {
-				dst[i] *= inv
-			}
+			blas.MulScalar(dst, dst, float32(1/sum))
 		}
 	})
 }

@@ -21,6 +21,31 @@ func matmulKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	return matmul(c, a, b, nil, false)
+}
+
+// matmulBiasKernel is MatMul followed by the Add of a bias row, and by a Relu when
+// fuseActivations folded one in: inputs A (float32), B (a float32 matrix, K x N) and
+// bias (N values). fuseFloat puts it in place of MatMul -> Add(bias).
+func matmulBiasKernel(c *Call) ([]*Value, error) {
+	a, b, err := twoInputs(c)
+	if err != nil {
+		return nil, err
+	}
+	bias := c.Input(2)
+	if bias == nil || a.DType != tensor.F32 || b.DType != tensor.F32 || bias.DType != tensor.F32 {
+		return nil, fmt.Errorf("needs float32 A, B and bias")
+	}
+	if len(b.Shape) != 2 || len(bias.Shape) != 1 || bias.Shape[0] != b.Shape[1] {
+		return nil, fmt.Errorf("input B %v must be a matrix and bias %v a vector of its columns", b, bias)
+	}
+	return matmul(c, a, b, bias.Data.([]float32), c.Node.relu)
+}
+
+// matmul is MatMul of a and b; a non-nil bias (float32, as long as a row of the
+// output) is added to every row of the product, and with relu the negative results
+// of that sum are cleared.
+func matmul(c *Call, a, b *Value, bias []float32, relu bool) ([]*Value, error) {
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("input types differ: %v and %v", a.DType, b.DType)
 	}
@@ -91,9 +116,15 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		if len(b.Shape) == 2 && M > 0 && N > 0 && K > 0 && contiguousBatches(aOff) {
 			// B is one matrix (a weight, usually): the batches of A stack into one
 			// (nb*M) x K operand, and a constant B is packed once per session.
-			if pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) }); ok {
+			pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return blas.PackB(false, K, N, v.Data.([]float32), N) })
+			switch {
+			case ok && bias != nil:
+				// Bias and Relu applied to each tile of the product while it is in cache.
+				blas.SgemmPackedBBias(c.Threads(), false, nb*M, x, K, pb, bias, relu, o, N)
+				bias, relu = nil, false
+			case ok:
 				blas.SgemmPackedB(c.Threads(), false, nb*M, 1, x, K, pb, 0, o, N)
-			} else {
+			default:
 				Sgemm(c.Threads(), false, false, nb*M, N, K, 1, x, K, y, N, 0, o, N)
 			}
 			break
@@ -121,6 +152,15 @@ func matmulKernel(c *Call) ([]*Value, error) {
 		naiveMatmul(out.Data.([]uint64), x, b.Data.([]uint64), aOff, bOff, M, N, K)
 	default:
 		return nil, fmt.Errorf("MatMul is not defined for %v", a.DType)
+	}
+	if len(bias) > 0 {
+		o := out.Data.([]float32)
+		for i := 0; i+len(bias) <= len(o); i += len(bias) {
+			blas.Arith(o[i:i+len(bias)], o[i:i+len(bias)], bias, blas.OpAdd)
+		}
+	}
+	if relu {
+		reluInPlace(c.Threads(), out.Data)
 	}
 	return []*Value{View(out, final)}, nil
 }
@@ -177,8 +217,17 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		return nil, fmt.Errorf("inner dimensions %d and %d differ (A %v, B %v)", k, k2, tensor.Shape(a.Shape), tensor.Shape(b.Shape))
 	}
 	cIn := c.Input(2)
+	// A float32 bias row with alpha = beta = 1 (a Linear layer) goes into the
+	// product's epilogue when B is packed, with a Relu fused by fuseActivations.
+	var biasRow []float32
+	if cIn != nil {
+		if row, ok := cIn.Data.([]float32); ok && a.DType == tensor.F32 && b.DType == tensor.F32 && alpha == 1 && beta == 1 &&
+			len(row) == int(n) && n > 0 && m > 0 && k > 0 && (len(cIn.Shape) == 1 || len(cIn.Shape) == 2 && cIn.Shape[0] == 1) {
+			biasRow = row
+		}
+	}
 	var out *Value
-	if cIn == nil && a.DType == tensor.F32 {
+	if (cIn == nil || biasRow != nil) && a.DType == tensor.F32 {
 		r, err := c.allocRaw(a.DType, []int64{m, n})
 		if err != nil {
 			return nil, err
@@ -191,7 +240,7 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		}
 		out = r
 	}
-	if cIn != nil {
+	if cIn != nil && biasRow == nil {
 		if !broadcastsTo(cIn.Shape, out.Shape) {
 			return nil, fmt.Errorf("input C %v cannot broadcast to [%d, %d]", cIn, m, n)
 		}
@@ -221,6 +270,13 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		}
 		pack := func(y []float32) *blas.PackedB { return blas.PackB(transB, K, N, y, int(b.Shape[1])) }
 		pb, ok := preparePacked(c, 1, func(v *Value) *blas.PackedB { return pack(v.Data.([]float32)) })
+		if biasRow != nil {
+			if !ok {
+				pb = pack(y)
+			}
+			blas.SgemmPackedBBias(c.Threads(), transA, M, x, int(a.Shape[1]), pb, biasRow, c.Node.relu, out.Data.([]float32), N)
+			return []*Value{out}, nil
+		}
 		if !ok {
 			if M < 8 {
 				// Packing B costs about as much as a product with few rows: skip it.
@@ -254,6 +310,9 @@ func gemmKernel(c *Call) ([]*Value, error) {
 		}
 	default:
 		return nil, fmt.Errorf("not defined for %v", a.DType)
+	}
+	if c.Node.relu {
+		reluInPlace(c.Threads(), out.Data) // a Relu fused by fuseActivations
 	}
 	return []*Value{out}, nil
 }

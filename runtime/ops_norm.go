@@ -3,7 +3,9 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"slices"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/internal/parallel"
 	"github.com/refit-ml/refit/tensor"
 )
@@ -107,65 +109,34 @@ func normalizeAffine(threads int, ys, xs []float32, groups int, eps float64, sca
 	means, invStd = make([]float64, groups), make([]float64, groups)
 	parallel.For(threads, groups, 1, func(lo, hi int) {
 		for g := lo; g < hi; g++ {
-			src, dst := xs[g*size:(g+1)*size], ys[g*size:(g+1)*size]
-			mean := sum64(src) / float64(size)
-			inv := 1 / math.Sqrt(sqDev64(src, mean)/float64(size)+eps)
-			switch {
-			case scale == nil:
-				for i, v := range src {
-					dst[i] = float32((float64(v) - mean) * inv)
-				}
-			case bias == nil:
-				sc := scale[:len(src)]
-				for i, v := range src {
-					dst[i] = float32((float64(v)-mean)*inv) * sc[i]
-				}
-			default:
-				sc, b := scale[:len(src)], bias[:len(src)]
-				for i, v := range src {
-					// The conversion keeps the product rounded before the sum (no FMA).
-					dst[i] = float32(float32((float64(v)-mean)*inv)*sc[i]) + b[i]
-				}
-			}
-			means[g], invStd[g] = mean, inv
+			means[g], invStd[g] = normalizeGroup(ys[g*size:(g+1)*size], xs[g*size:(g+1)*size], eps, scale, bias)
 		}
 	})
 	return means, invStd
 }
 
-// sum64 adds s in float64 with four running sums, so the additions do not wait on
-// each other.
-func sum64(s []float32) float64 {
-	var a, b, c, d float64
-	for len(s) >= 4 {
-		a += float64(s[0])
-		b += float64(s[1])
-		c += float64(s[2])
-		d += float64(s[3])
-		s = s[4:]
+// normalizeGroup is normalizeAffine of one group: src standardized into dst (which
+// may be src), then times scale and plus bias where they are not nil. It returns
+// the group's mean and 1/sqrt(variance + eps). The statistics are float64 sums in
+// blas.Sum64's order.
+func normalizeGroup(dst, src []float32, eps float64, scale, bias []float32) (mean, inv float64) {
+	mean = blas.Sum64(src) / float64(len(src))
+	inv = 1 / math.Sqrt(blas.SqDev64(src, mean)/float64(len(src))+eps)
+	switch {
+	case scale == nil:
+		for i, v := range src {
+			dst[i] = float32((float64(v) - mean) * inv)
+		}
+	case bias == nil:
+		sc := scale[:len(src)]
+		for i, v := range src {
+			dst[i] = float32((float64(v)-mean)*inv) * sc[i]
+		}
+	default:
+		// Rounded after each operation, no FMA: float32(float32(x*inv)*sc) + b.
+		blas.NormAffine(dst, src, scale, bias, mean, inv)
 	}
-	for _, v := range s {
-		a += float64(v)
-	}
-	return (a + b) + (c + d)
-}
-
-// sqDev64 is the sum of (v - mean)^2 over s, in float64 with four running sums.
-func sqDev64(s []float32, mean float64) float64 {
-	var a, b, c, d float64
-	for len(s) >= 4 {
-		x0, x1, x2, x3 := float64(s[0])-mean, float64(s[1])-mean, float64(s[2])-mean, float64(s[3])-mean
-		a += x0 * x0
-		b += x1 * x1
-		c += x2 * x2
-		d += x3 * x3
-		s = s[4:]
-	}
-	for _, v := range s {
-		x := float64(v) - mean
-		a += x * x
-	}
-	return (a + b) + (c + d)
+	return mean, inv
 }
 
 func instanceNormKernel(c *Call) ([]*Value, error) {
@@ -208,6 +179,28 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	return layerNorm(c, x, in[0], 1, nil)
+}
+
+// addLayerNormKernel is LayerNormalization of the sum of its first two inputs (same
+// shape, float32): inputs X, Y, scale, bias; attributes and outputs those of
+// LayerNormalization. fuseFloat puts it in place of Add -> LayerNormalization (a
+// residual connection and its norm); each row is added and normalized while it is in
+// cache, and the sum takes no tensor of its own.
+func addLayerNormKernel(c *Call) ([]*Value, error) {
+	x, y := c.Input(0), c.Input(1)
+	if x == nil || y == nil || x.DType != tensor.F32 || y.DType != tensor.F32 || !slices.Equal(x.Shape, y.Shape) {
+		return nil, fmt.Errorf("needs float32 inputs X and Y of one shape, have %v and %v", x, y)
+	}
+	if _, err := floatInputs(c, 3); err != nil {
+		return nil, err
+	}
+	return layerNorm(c, x, x.Data.([]float32), 2, y.Data.([]float32))
+}
+
+// layerNorm is LayerNormalization of x (data xs, plus addend when not nil) with its
+// scale and bias at inputs first and first+1.
+func layerNorm(c *Call, x *Value, xs []float32, first int, addend []float32) ([]*Value, error) {
 	var a attrs
 	axis64 := a.int(c.Node, "axis", -1)
 	eps := a.float(c.Node, "epsilon", 1e-5)
@@ -224,7 +217,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 	}
 	inner := x.Len() / max(outer, 1)
 	normShape := x.Shape[axis:]
-	scale := c.Input(1)
+	scale := c.Input(first)
 	if !broadcastsTo(scale.Shape, normShape) {
 		return nil, fmt.Errorf("scale %v does not broadcast to %v", scale, normShape)
 	}
@@ -238,7 +231,7 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 	}
 	sc := full(scale)
 	var bias []float32
-	if b := c.Input(2); b != nil {
+	if b := c.Input(first + 1); b != nil {
 		if _, ok := b.Data.([]float32); !ok {
 			return nil, fmt.Errorf("bias must be float32")
 		}
@@ -247,12 +240,24 @@ func layerNormKernel(c *Call) ([]*Value, error) {
 		}
 		bias = full(b)
 	}
-	out, err := c.Alloc(tensor.F32, x.Shape)
+	out, err := c.allocRaw(tensor.F32, x.Shape) // every row is written
 	if err != nil {
 		return nil, err
 	}
 	ys := out.Data.([]float32)
-	means, inv := normalizeAffine(c.Threads(), ys, in[0], outer, float64(eps), sc, bias)
+	var means, inv []float64
+	if addend == nil {
+		means, inv = normalizeAffine(c.Threads(), ys, xs, outer, float64(eps), sc, bias)
+	} else {
+		means, inv = make([]float64, outer), make([]float64, outer)
+		parallel.For(c.Threads(), outer, 1, func(lo, hi int) {
+			for g := lo; g < hi; g++ {
+				row := ys[g*inner : (g+1)*inner]
+				blas.Arith(row, xs[g*inner:(g+1)*inner], addend[g*inner:(g+1)*inner], blas.OpAdd)
+				means[g], inv[g] = normalizeGroup(row, row, float64(eps), sc, bias)
+			}
+		})
+	}
 	outs := []*Value{out}
 	statShape := make([]int64, len(x.Shape))
 	for i := range statShape {

@@ -291,6 +291,9 @@ func transposeKernel(c *Call) ([]*Value, error) {
 	for i, p := range perm {
 		shape[i], pstr[i] = x.Shape[p], istr[p]
 	}
+	if x.Kind == KindTensor && keepsOrder(x.Shape, perm) {
+		return []*Value{View(x, shape)}, nil // only size-1 axes move: a reshape
+	}
 	out, err := c.allocRaw(x.DType, shape)
 	if err != nil {
 		return nil, err
@@ -303,6 +306,22 @@ func transposeKernel(c *Call) ([]*Value, error) {
 		takeIdx(c.Threads(), out.Data, x.Data, idx)
 	}
 	return []*Value{out}, nil
+}
+
+// keepsOrder reports whether perm keeps the axes of shape longer than 1 in their
+// order, so the permuted tensor has the same elements in the same memory order.
+func keepsOrder(shape []int64, perm []int) bool {
+	last := -1
+	for _, p := range perm {
+		if shape[p] == 1 {
+			continue
+		}
+		if p < last {
+			return false
+		}
+		last = p
+	}
+	return true
 }
 
 func concatKernel(c *Call) ([]*Value, error) {

@@ -176,6 +176,8 @@ type gemm struct {
 	packedA  *PackedA
 	conv     Conv2D // op(B) is im2col(b) when isConv
 	isConv   bool
+	bias     []float32
+	relu     bool
 	offs     []int // op(B) row p is b[offs[p]:] when not nil (SgemmShifted)
 	beta     float32
 	c        []float32
@@ -257,6 +259,7 @@ func (g *gemm) do() {
 	h.transB, h.b, h.ldb, h.packed, h.packedA = g.transB, g.b, g.ldb, g.packed, g.packedA
 	h.conv, h.isConv, h.offs = g.conv, g.isConv, g.offs
 	h.beta, h.c, h.ldc, h.kern = g.beta, g.c, g.ldc, g.kern
+	h.bias, h.relu = g.bias, g.relu // SgemmPackedBBias's epilogue
 	h.rowSplit, h.colSplit = h.rowSplit[:0], h.colSplit[:0]
 	// A few pieces per goroutine when the product is large, so a goroutine the OS
 	// schedules late (a busy machine) finds its share already taken by the others.
@@ -397,6 +400,10 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 	ws := workspaceFree.get(newWorkspace)
 	defer workspaceFree.put(ws)
 	mr, nr, fn := g.kern.mr, g.kern.nr, g.kern.fn
+	var biasFn biasKernelFunc
+	if g.bias != nil {
+		biasFn = biasKernelFor(&g.kern)
+	}
 	npAll := (g.n + nr - 1) / nr
 	mpAll := (g.m + mr - 1) / mr
 	for jc := c0; jc < c1; jc += gemmNC {
@@ -435,21 +442,26 @@ func (g *gemm) run(r0, r1, c0, c1 int) {
 						mrb := min(mr, mcb-ir)
 						pa := ap[ir*kc:]
 						off := (ic+ir)*g.ldc + jc + jr
-						if mrb == mr && nrb == nr {
-							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
+						switch {
+						case mrb == mr && nrb == nr && biasFn != nil && pc+kc == g.k:
+							biasFn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, beta, &g.bias[jc+jr], g.relu)
 							continue
-						}
-						if nrb <= 4 && g.kern.cols != nil {
+						case mrb == mr && nrb == nr:
+							fn(kc, &pa[0], &pb[0], &g.c[off], g.ldc, g.alpha, beta)
+						case nrb <= 4 && g.kern.cols != nil:
 							g.kern.cols(kc, &pa[0], &pb[0], &ws.tile[0], 0, g.alpha, 0)
 							mergeCols(g.c[off:], g.ldc, ws.tile[:], mr, mrb, nrb, beta)
-							continue
+						default:
+							if nrb <= nr/2 && g.kern.half != nil {
+								g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+							} else {
+								fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+							}
+							mergeTile(g.c[off:], g.ldc, ws.tile[:], nr, mrb, nrb, beta)
 						}
-						if nrb <= nr/2 && g.kern.half != nil {
-							g.kern.half(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
-						} else {
-							fn(kc, &pa[0], &pb[0], &ws.tile[0], nr, g.alpha, 0)
+						if g.bias != nil && pc+kc == g.k {
+							biasRows(g.c[off:], g.ldc, mrb, g.bias[jc+jr:jc+jr+nrb], g.relu)
 						}
-						mergeTile(g.c[off:], g.ldc, ws.tile[:], nr, mrb, nrb, beta)
 					}
 				}
 			}

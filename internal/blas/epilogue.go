@@ -1,6 +1,9 @@
 package blas
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // BiasRelu adds b to every element of s and, with relu, clears the negative results
 // through their sign bit (a NaN with the sign bit set becomes 0, as in the runtime's
@@ -84,3 +87,58 @@ func Arith(dst, a, b []float32, op int) {
 		panic("blas: unknown Arith op")
 	}
 }
+
+// SgemmPackedBBias is SgemmPackedB with alpha 1 and beta 0 followed by the epilogue
+// of a layer: C = op(A)*B + bias, bias (n values) added to every row, and with relu
+// the negative results cleared as BiasRelu does. Each tile gets its bias while it
+// is in cache, after the last k block, so C holds the product rounded as
+// SgemmPackedB leaves it plus bias rounded once: the same values as a separate
+// bias pass.
+func SgemmPackedBBias(threads int, transA bool, m int, a []float32, lda int, p *PackedB, bias []float32, relu bool, c []float32, ldc int) {
+	if p.nr != kernel.nr {
+		panic("blas: PackedB packed for another kernel")
+	}
+	if len(bias) != p.n {
+		panic(fmt.Sprintf("blas: bias has %d values, want %d", len(bias), p.n))
+	}
+	checkMatrix("A", transA, m, p.k, a, lda)
+	checkMatrix("C", false, m, p.n, c, ldc)
+	if p.k == 0 {
+		for i := 0; i < m; i++ {
+			clear(c[i*ldc : i*ldc+p.n])
+		}
+		biasRows(c, ldc, m, bias, relu)
+		return
+	}
+	g := gemm{threads: threads, transA: transA, m: m, n: p.n, k: p.k, alpha: 1, a: a, lda: lda,
+		packed: p, c: c, ldc: ldc, bias: bias, relu: relu}
+	g.do()
+}
+
+// biasRows adds bias to the first len(bias) values of each of rows rows of c (row
+// stride ldc) and with relu clears the negative sums through their sign bit.
+func biasRows(c []float32, ldc, rows int, bias []float32, relu bool) {
+	if rows == 0 || len(bias) == 0 {
+		return
+	}
+	_ = c[(rows-1)*ldc+len(bias)-1]
+	if len(bias) == 16 && biasRows16Vec(c, ldc, rows, bias, relu) {
+		return
+	}
+	for i := 0; i < rows; i++ {
+		row := c[i*ldc : i*ldc+len(bias)]
+		for j, b := range bias {
+			v := row[j] + b
+			if relu {
+				u := math.Float32bits(v)
+				v = math.Float32frombits(u &^ uint32(int32(u)>>31))
+			}
+			row[j] = v
+		}
+	}
+}
+
+// biasKernelFunc computes a full tile as kernelFunc does with alpha 1, then adds
+// bias (nr values) to each row and with relu clears the negative results, in
+// registers (SgemmPackedBBias's last k block).
+type biasKernelFunc func(kc int, a, b, c *float32, ldc int, beta float32, bias *float32, relu bool)

@@ -127,3 +127,45 @@ func arithVec(dst, a, b []float32, op int) int {
 	arithAVX2(&dst[0], &a[0], &b[0], n, op)
 	return n
 }
+
+// biasRows16AVX2 is biasRows for rows of 16 values.
+//
+//go:noescape
+func biasRows16AVX2(c *float32, ldc, rows int, bias *float32, relu bool)
+
+// biasRows16AVX512 is biasRows16AVX2 with one 512-bit vector per row.
+//
+//go:noescape
+func biasRows16AVX512(c *float32, ldc, rows int, bias *float32, relu bool)
+
+var haveAVX512 = cpu.X86.HasAVX512F
+
+// biasRows16Vec runs biasRows16AVX512 or biasRows16AVX2 where the CPU has them; the
+// caller checked the bounds of c.
+func biasRows16Vec(c []float32, ldc, rows int, bias []float32, relu bool) bool {
+	switch {
+	case haveAVX512 && haveAVX2:
+		biasRows16AVX512(&c[0], ldc, rows, &bias[0], relu)
+	case haveAVX2:
+		biasRows16AVX2(&c[0], ldc, rows, &bias[0], relu)
+	default:
+		return false
+	}
+	return true
+}
+
+// sgemmKernel16x16BiasAVX512 is the AVX-512 16x16 kernel with alpha 1 and the
+// epilogue of SgemmPackedBBias in its store: C = sums + beta*C + bias, with relu
+// the negative results cleared. beta is 0 or 1.
+//
+//go:noescape
+func sgemmKernel16x16BiasAVX512(kc int, a, b, c *float32, ldc int, beta float32, bias *float32, relu bool)
+
+// biasKernelFor returns the kernel with the bias epilogue that goes with k's full
+// tiles, or nil when k has none.
+func biasKernelFor(k *microKernel) biasKernelFunc {
+	if k.name == avx512Kernel.name {
+		return sgemmKernel16x16BiasAVX512
+	}
+	return nil
+}

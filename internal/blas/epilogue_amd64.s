@@ -292,3 +292,76 @@ mul8:
 arithdone:
 	VZEROUPPER
 	RET
+
+// func biasRows16AVX2(c *float32, ldc, rows int, bias *float32, relu bool)
+TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-33
+	MOVQ    c+0(FP), DI
+	MOVQ    ldc+8(FP), DX
+	SHLQ    $2, DX
+	MOVQ    rows+16(FP), CX
+	MOVQ    bias+24(FP), SI
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	MOVBLZX relu+32(FP), AX
+	TESTQ   AX, AX
+	JEQ     rowsadd
+
+rowsrelu:
+	VADDPS  (DI), Y0, Y2
+	VADDPS  32(DI), Y1, Y3
+	VPSRAD  $31, Y2, Y4
+	VPSRAD  $31, Y3, Y5
+	VPANDN  Y2, Y4, Y2 // Y2 &^ sign mask
+	VPANDN  Y3, Y5, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     rowsrelu
+	VZEROUPPER
+	RET
+
+rowsadd:
+	VADDPS  (DI), Y0, Y2
+	VADDPS  32(DI), Y1, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     rowsadd
+	VZEROUPPER
+	RET
+
+// func biasRows16AVX512(c *float32, ldc, rows int, bias *float32, relu bool)
+// One 64-byte load per row, the width the AVX-512 kernel just stored the row with,
+// so that the load is forwarded from the store (two 32-byte halves are not, on Zen 4).
+TEXT ·biasRows16AVX512(SB), NOSPLIT, $0-33
+	MOVQ    c+0(FP), DI
+	MOVQ    ldc+8(FP), DX
+	SHLQ    $2, DX
+	MOVQ    rows+16(FP), CX
+	MOVQ    bias+24(FP), SI
+	VMOVUPS (SI), Z0
+	MOVBLZX relu+32(FP), AX
+	TESTQ   AX, AX
+	JEQ     zrowsadd
+
+zrowsrelu:
+	VADDPS  (DI), Z0, Z1
+	VPSRAD  $31, Z1, Z2
+	VPANDND Z1, Z2, Z1 // Z1 &^ sign mask
+	VMOVUPS Z1, (DI)
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     zrowsrelu
+	VZEROUPPER
+	RET
+
+zrowsadd:
+	VADDPS  (DI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     zrowsadd
+	VZEROUPPER
+	RET

@@ -13,3 +13,7 @@ func quantize8Vec(dst []byte, src []float32, s, lo, hi, z float32, signed bool) 
 func setVectorEpilogues(on bool) bool { return false }
 
 func arithVec(dst, a, b []float32, op int) int { return 0 }
+
+func biasRows16Vec(c []float32, ldc, rows int, bias []float32, relu bool) bool { return false }
+
+func biasKernelFor(k *microKernel) biasKernelFunc { return nil }

@@ -73,6 +73,10 @@ func packB(dst, b []float32, ldb int, trans bool, pc, kc, j0, nc, nr int) {
 			continue
 		}
 		// op(B)[p][j] = b[j*ldb+p]: walk each source row once.
+		if cols == 16 && nr == 16 {
+			packA16(panel, b, ldb, col0, pc, kc) // the same interleave as sixteen rows of A
+			continue
+		}
 		for j := 0; j < nr; j++ {
 			if j >= cols {
 				for p := 0; p < kc; p++ {
@@ -120,7 +124,7 @@ func packA16(strip, a []float32, lda, row, pc, kc int) {
 	r14 := a[(row+14)*lda+pc:][:len(r0)]
 	r15 := a[(row+15)*lda+pc:][:len(r0)]
 	strip = strip[:16*len(r0)]
-	for p := range r0 {
+	for p := packA16Vec(strip, a, lda, row, pc, kc); p < len(r0); p++ {
 		out := (*[16]float32)(strip[p*16:])
 		out[0], out[1], out[2], out[3] = r0[p], r1[p], r2[p], r3[p]
 		out[4], out[5], out[6], out[7] = r4[p], r5[p], r6[p], r7[p]
