@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/binary"
+	"sync"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -26,6 +27,36 @@ type convEmit func(n, m, o0 int, acc []int32, tmp []float32)
 type intConvWeights struct {
 	groups  []*qgemm.PackedA
 	xSigned bool
+
+	// direct is the packing for the direct convolution (directConv): channels
+	// padded to a multiple of 4 with zero weights, against uint8 B. Built on first
+	// use.
+	directOnce sync.Once
+	direct     []*qgemm.PackedA
+}
+
+// directWeights returns w packed for directConv: per group A [Mg, kn*cb*4], K in
+// (tap, channel) order with channels padded to cb*4.
+func (p *intConvWeights) directWeights(w []byte, wSigned bool, G, Mg, Cg, kn int) []*qgemm.PackedA {
+	p.directOnce.Do(func() {
+		cg4 := (Cg + 3) &^ 3
+		rows, rows4 := Cg*kn, cg4*kn
+		perm := make([]byte, Mg*rows4)
+		for g := 0; g < G; g++ {
+			clear(perm)
+			for j := 0; j < Mg; j++ {
+				src := w[(g*Mg+j)*rows : (g*Mg+j+1)*rows]
+				dst := perm[j*rows4 : (j+1)*rows4]
+				for ch := 0; ch < Cg; ch++ {
+					for t := 0; t < kn; t++ {
+						dst[t*cg4+ch] = src[ch*kn+t]
+					}
+				}
+			}
+			p.direct = append(p.direct, qgemm.PackA(Mg, rows4, perm, rows4, wSigned, false))
+		}
+	})
+	return p.direct
 }
 
 // packConvInt8 packs w [M, Cg, kernel...] per group as A [Mg, Cg*kn].
@@ -64,6 +95,21 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 	}
 	pad := byte(zx[0])
 	threads := parallel.Threads(c.Threads())
+	if dc := newDirectConv(win, Cg); dc != nil {
+		direct := packed.directWeights(wb, wSigned, G, Mg, Cg, kn)
+		ok := true
+		for g := 0; g < G && ok; g++ {
+			zwg := zw
+			if len(zw) > 1 {
+				zwg = zw[g*Mg : (g+1)*Mg]
+			}
+			ok = direct[g].OffsetsOK(zwg)
+		}
+		if ok {
+			dc.run(threads, xb, xSigned, pad, direct, N, C, Mg, G, emit)
+			return
+		}
+	}
 	// 2-D convolutions read a padded channels-last copy of the image: every tap of
 	// every output is then in range, at a fixed offset from the output's corner.
 	var offs []int32
@@ -321,5 +367,131 @@ func fillConvPanels(pb *qgemm.Packed, xh []byte, offs []int32, Cg, kn, on int, p
 				panels[(o>>5)*ps+base+(o&31)*4] = v
 			}
 		}
+	}
+}
+
+// directConv is a 2-D convolution with unit strides computed without im2col: the
+// image is copied once into blocks of four channels, [channel/4][position][channel%4]
+// over the padded image, and the GEMM reads its B in place (qgemm.GemmOffsets). GEMM
+// column j is the padded position j: output (oy, ox) is column oy*wp + ox, and the
+// columns with ox >= ow (kw-1 of every wp, for dilation 1) are computed and dropped.
+// Tap t of channel block cb reads the 32 columns of a tile as 128 contiguous bytes
+// at block offset (cb*plane + j0 + tOff[t])*4. The bytes are uint8 (int8 inputs are
+// flipped by XOR 0x80, their zero point moved by 128), and the weights' zero points
+// must be 0 (qgemm.PackedA.OffsetsOK), as symmetric int8 weights have.
+type directConv struct {
+	g     *pad2D
+	cb    int   // channel blocks of four
+	plane int   // positions per block: the padded image and every tile's reads
+	cols  int   // GEMM columns: oh*wp
+	offs  []int // byte offset of group t*cb + c4 (tap t, channel block c4)
+}
+
+// newDirectConv returns the direct geometry of win, or nil when it does not apply
+// (not 2-D, or strides other than 1).
+func newDirectConv(win *window, Cg int) *directConv {
+	if len(win.in) != 2 || win.strides[0] != 1 || win.strides[1] != 1 {
+		return nil
+	}
+	g := newPad2D(win)
+	d := &directConv{g: g, cb: (Cg + 3) / 4, cols: g.oh * g.wp}
+	maxTap := (g.kh-1)*g.dh*g.wp + (g.kw-1)*g.dw
+	d.plane = max(g.hp*g.wp, (d.cols+31)&^31+maxTap)
+	for ky := 0; ky < g.kh; ky++ {
+		for kx := 0; kx < g.kw; kx++ {
+			tOff := ky*g.dh*g.wp + kx*g.dw
+			for c4 := 0; c4 < d.cb; c4++ {
+				d.offs = append(d.offs, (c4*d.plane+tOff)*4)
+			}
+		}
+	}
+	return d
+}
+
+// fill writes img [Cg, h, w] into xb as blocks of four channels over the padded
+// image: every byte XOR flip, padding positions and channels pad (already flipped).
+func (d *directConv) fill(xb, img []byte, Cg int, pad, flip byte) {
+	g := d.g
+	xb = xb[:d.cb*d.plane*4]
+	pad4 := uint32(pad) * 0x01010101
+	words := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(xb))), len(xb)/4)
+	for i := range words {
+		words[i] = pad4
+	}
+	flip4 := uint32(flip) * 0x01010101
+	hw := g.h * g.w
+	for c4 := 0; c4 < d.cb; c4++ {
+		block := words[c4*d.plane : (c4+1)*d.plane]
+		// The block's channels, missing ones reading a row of pad bytes.
+		var planes [4][]byte
+		n := min(4, Cg-c4*4)
+		for q := 0; q < n; q++ {
+			planes[q] = img[(c4*4+q)*hw : (c4*4+q+1)*hw]
+		}
+		for y := 0; y < g.h; y++ {
+			row := block[(y+g.pt)*g.wp+g.pl : (y+g.pt)*g.wp+g.pl+g.w]
+			src := y * g.w
+			switch n {
+			case 1:
+				p0 := planes[0][src : src+g.w]
+				for x := range row {
+					row[x] = (uint32(p0[x])^uint32(flip))&0xff | pad4&^0xff
+				}
+			case 4:
+				p0, p1, p2, p3 := planes[0][src:src+g.w], planes[1][src:src+g.w], planes[2][src:src+g.w], planes[3][src:src+g.w]
+				for x := range row {
+					row[x] = (uint32(p0[x]) | uint32(p1[x])<<8 | uint32(p2[x])<<16 | uint32(p3[x])<<24) ^ flip4
+				}
+			default:
+				for x := range row {
+					w := pad4
+					for q := 0; q < n; q++ {
+						w = w&^(0xff<<(8*q)) | (uint32(planes[q][src+x]^flip))<<(8*q)
+					}
+					row[x] = w
+				}
+			}
+		}
+	}
+}
+
+// run computes the convolution of every image and group and hands each output
+// channel's sums to emit.
+func (d *directConv) run(threads int, xb []byte, xSigned bool, pad byte, weights []*qgemm.PackedA, N, C, Mg, G int, emit convEmit) {
+	g := d.g
+	Cg := C / G
+	inSize, on := g.h*g.w, g.oh*g.ow
+	var flip byte
+	if xSigned {
+		flip = 0x80
+	}
+	zb := int32(pad ^ flip) // the zero point as the uint8 the kernel reads
+	work := func(n, grp int, blocks []byte, acc []int32, tmp []float32, gemmThreads int) {
+		d.fill(blocks, xb[(n*C+grp*Cg)*inSize:][:Cg*inSize], Cg, pad^flip, flip)
+		qgemm.GemmOffsets(gemmThreads, weights[grp], blocks, d.offs, zb, d.cols, acc, d.cols)
+		for j := 0; j < Mg; j++ {
+			// Drop the columns past each output row (in place: every destination
+			// lies before its source).
+			for oy := 0; oy < g.oh; oy++ {
+				copy(acc[j*on+oy*g.ow:j*on+(oy+1)*g.ow], acc[j*d.cols+oy*g.wp:])
+			}
+			emit(n, grp*Mg+j, 0, acc[j*on:(j+1)*on], tmp)
+		}
+	}
+	buffers := func() ([]byte, []int32, []float32) {
+		return make([]byte, d.cb*d.plane*4), make([]int32, Mg*d.cols), make([]float32, on)
+	}
+	if N*G >= threads {
+		parallel.For(threads, N*G, 1, func(lo, hi int) {
+			blocks, acc, tmp := buffers()
+			for r := lo; r < hi; r++ {
+				work(r/G, r%G, blocks, acc, tmp, 1)
+			}
+		})
+		return
+	}
+	blocks, acc, tmp := buffers()
+	for r := 0; r < N*G; r++ {
+		work(r/G, r%G, blocks, acc, tmp, threads)
 	}
 }

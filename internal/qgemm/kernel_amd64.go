@@ -29,9 +29,20 @@ func kernelAVX2(kg int, a, b *byte, c *int32, ldc int)
 //go:noescape
 func kernelAVX2SU(kg int, a, b *byte, c *int32, ldc int)
 
+// kernelVNNIOffs is kernelVNNISU with B read in place at per-group offsets
+// (offsKernelFunc).
+//
+//go:noescape
+func kernelVNNIOffs(kg int, a, b *byte, offs *int, c *int32, ldc int)
+
+// kernelAVX2Offs is kernelAVX2SU with B read in place at per-group offsets.
+//
+//go:noescape
+func kernelAVX2Offs(kg int, a, b *byte, offs *int, c *int32, ldc int)
+
 var (
-	vnniKernel = microKernel{name: "avx512vnni-8x32", us: kernelVNNI, su: kernelVNNISU}
-	avx2Kernel = microKernel{name: "avx2-8x32", us: kernelAVX2, su: kernelAVX2SU}
+	vnniKernel = microKernel{name: "avx512vnni-8x32", us: kernelVNNI, su: kernelVNNISU, offs: kernelVNNIOffs}
+	avx2Kernel = microKernel{name: "avx2-8x32", us: kernelAVX2, su: kernelAVX2SU, offs: kernelAVX2Offs}
 )
 
 // cpuKernels lists the assembly kernels this CPU runs, best first.

@@ -40,15 +40,16 @@ const (
 // k steps of a[g][i][0:4] . b[g][j][0:4], overwriting c.
 type kernelFunc func(kg int, a, b *byte, c *int32, ldc int)
 
-// microKernel is a pair of kernels: us multiplies uint8 A by int8 B, su int8 A by
-// uint8 B.
+// microKernel is a set of kernels: us multiplies uint8 A by int8 B, su int8 A by
+// uint8 B, offs int8 A by a uint8 B read in place (GemmOffsets).
 type microKernel struct {
 	name   string
 	us, su kernelFunc
+	offs   offsKernelFunc
 }
 
 // genericKernel is the portable kernel: other architectures, old CPUs, purego.
-var genericKernel = microKernel{name: "go", us: kernelGo[uint8, int8], su: kernelGo[int8, uint8]}
+var genericKernel = microKernel{name: "go", us: kernelGo[uint8, int8], su: kernelGo[int8, uint8], offs: kernelGoOffs}
 
 // kernel is the micro-kernel in use: the best one the CPU runs (set by init on
 // amd64). Tests switch it to compare every kernel the machine has.
