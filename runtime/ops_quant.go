@@ -358,7 +358,7 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	pieces := make([][2]float32, (len(xs)+grain-1)/grain)
 	parallel.For(c.Threads(), len(pieces), 1, func(a, b int) {
 		for p := a; p < b; p++ {
-			lo, hi := floatRange(xs[p*grain : min(len(xs), (p+1)*grain)])
+			lo, hi := qgemm.Range(xs[p*grain : min(len(xs), (p+1)*grain)])
 			pieces[p] = [2]float32{lo, hi}
 		}
 	})
@@ -388,50 +388,6 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	}
 	z.Data.([]uint8)[0] = uint8(zp)
 	return []*Value{out, s, z}, nil
-}
-
-// floatRange returns min(0, xs...) and max(0, xs...), NaNs skipped. Plain
-// comparisons in four independent lanes: the min and max builtins' NaN and
-// signed-zero handling costs several times more per element.
-func floatRange(xs []float32) (lo, hi float32) {
-	var l0, l1, l2, l3, h0, h1, h2, h3 float32
-	i := 0
-	for ; i+4 <= len(xs); i += 4 {
-		v := xs[i : i+4 : i+4]
-		if v[0] < l0 {
-			l0 = v[0]
-		}
-		if v[0] > h0 {
-			h0 = v[0]
-		}
-		if v[1] < l1 {
-			l1 = v[1]
-		}
-		if v[1] > h1 {
-			h1 = v[1]
-		}
-		if v[2] < l2 {
-			l2 = v[2]
-		}
-		if v[2] > h2 {
-			h2 = v[2]
-		}
-		if v[3] < l3 {
-			l3 = v[3]
-		}
-		if v[3] > h3 {
-			h3 = v[3]
-		}
-	}
-	for ; i < len(xs); i++ {
-		if xs[i] < l0 {
-			l0 = xs[i]
-		}
-		if xs[i] > h0 {
-			h0 = xs[i]
-		}
-	}
-	return min(l0, l1, l2, l3), max(h0, h1, h2, h3)
 }
 
 // intMatmul describes a batched integer product of A [..., M, K] and B [..., K, N]

@@ -348,7 +348,15 @@ func rowSum(s []int32, i int) int32 {
 // fix applies the zero points to one row of raw sums: c += za*colAdj - rowSum*zb
 // (rowSum is unused when every zb is 0).
 func fix(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) {
+	if zbZero && za == 0 {
+		return
+	}
 	colAdj = colAdj[:len(c)]
+	if !zbZero {
+		zb = zb[:len(c)]
+	}
+	n := fixVec(c, rowSum, za, zb, colAdj, zbZero)
+	c, zb, colAdj = c[n:], zb[n:], colAdj[n:]
 	if zbZero {
 		if za != 0 {
 			for j := range c {

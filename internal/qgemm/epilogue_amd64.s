@@ -1,0 +1,96 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func rangeAVX2(xs *float32, n int, lo, hi *[8]float32)
+// Four vectors of minima and maxima starting at +0; lane = (x < lane) ? x : lane
+// (VMINPS returns its second source when either is NaN, so NaNs are skipped).
+TEXT ·rangeAVX2(SB), NOSPLIT, $0-32
+	MOVQ xs+0(FP), SI
+	MOVQ n+8(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	SHRQ $5, CX
+	JZ rangedone
+
+rangeloop:
+	VMOVUPS (SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	VMINPS Y0, Y8, Y0
+	VMAXPS Y4, Y8, Y4
+	VMINPS Y1, Y9, Y1
+	VMAXPS Y5, Y9, Y5
+	VMINPS Y2, Y10, Y2
+	VMAXPS Y6, Y10, Y6
+	VMINPS Y3, Y11, Y3
+	VMAXPS Y7, Y11, Y7
+	ADDQ $128, SI
+	DECQ CX
+	JNZ rangeloop
+
+rangedone:
+	VMINPS Y1, Y0, Y0
+	VMINPS Y3, Y2, Y2
+	VMINPS Y2, Y0, Y0
+	VMAXPS Y5, Y4, Y4
+	VMAXPS Y7, Y6, Y6
+	VMAXPS Y6, Y4, Y4
+	MOVQ lo+16(FP), DI
+	VMOVUPS Y0, (DI)
+	MOVQ hi+24(FP), DI
+	VMOVUPS Y4, (DI)
+	VZEROUPPER
+	RET
+
+// func fixAVX2(c *int32, n int, za, rowSum int32, colAdj, zb *int32)
+// c[j] += za*colAdj[j] - rowSum*zb[j] over n (a multiple of 8) columns; zb nil:
+// c[j] += za*colAdj[j].
+TEXT ·fixAVX2(SB), NOSPLIT, $0-40
+	MOVQ c+0(FP), DI
+	MOVQ n+8(FP), CX
+	MOVL za+16(FP), AX
+	MOVD AX, X0
+	VPBROADCASTD X0, Y0
+	MOVL rowSum+20(FP), AX
+	MOVD AX, X2
+	VPBROADCASTD X2, Y2
+	MOVQ colAdj+24(FP), SI
+	MOVQ zb+32(FP), BX
+	SHRQ $3, CX
+	JZ fixdone
+	TESTQ BX, BX
+	JNZ fixfull
+
+fixza:
+	VPMULLD (SI), Y0, Y1
+	VPADDD (DI), Y1, Y1
+	VMOVDQU Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ fixza
+	JMP fixdone
+
+fixfull:
+	VPMULLD (SI), Y0, Y1
+	VPMULLD (BX), Y2, Y3
+	VPSUBD Y3, Y1, Y1
+	VPADDD (DI), Y1, Y1
+	VMOVDQU Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ fixfull
+
+fixdone:
+	VZEROUPPER
+	RET
