@@ -176,6 +176,11 @@ func emulateQDQ(g *Graph) bool {
 	if changed {
 		dropUnreadDequantize(g)
 	}
+	// The chains between quantized operators (fuse_int8.go), once the rewrite
+	// above has taken the DequantizeLinear nodes it reads past.
+	if fuseQuantChains(g) {
+		changed = true
+	}
 	return changed
 }
 

@@ -25,3 +25,23 @@ func Range(xs []float32) (lo, hi float32) {
 	}
 	return lo, hi
 }
+
+// MaxPairs sets dst[i] to the larger key (byte ^ flip) of src[2i] and src[2i+1]: the
+// horizontal half of a 2x2, stride-2 max pool, over a whole plane of even width at
+// once (flip 0x80 orders int8 bytes as their values). src holds at least 2*len(dst)
+// bytes.
+func MaxPairs(dst, src []byte, flip byte) {
+	src = src[:2*len(dst)]
+	n := maxPairsVec(dst, src, flip)
+	f := int32(flip)
+	for i := n; i < len(dst); i++ {
+		dst[i] = uint8(Max8(int32(src[2*i])^f, int32(src[2*i+1])^f))
+	}
+}
+
+// Max8 is max(a, b) for 0 <= a, b < 256 without a branch (the compiler's max
+// branches, and random data mispredicts): d>>31 is all ones exactly when a < b.
+func Max8(a, b int32) int32 {
+	d := a - b
+	return a - d&(d>>31)
+}

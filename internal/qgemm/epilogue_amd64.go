@@ -38,3 +38,17 @@ func fixVec(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) int {
 	fixAVX2(&c[0], n, za, rowSum, &colAdj[0], pzb)
 	return n
 }
+
+// maxPairsAVX2 is MaxPairs over n outputs, n a multiple of 32.
+//
+//go:noescape
+func maxPairsAVX2(dst, src *byte, n int, flip byte)
+
+func maxPairsVec(dst, src []byte, flip byte) int {
+	n := len(dst) &^ 31
+	if !scaleUseAVX2 || n == 0 {
+		return 0
+	}
+	maxPairsAVX2(&dst[0], &src[0], n, flip)
+	return n
+}

@@ -94,3 +94,40 @@ fixfull:
 fixdone:
 	VZEROUPPER
 	RET
+
+// func maxPairsAVX2(dst, src *byte, n int, flip byte)
+// dst[i] = max(src[2i] ^ flip, src[2i+1] ^ flip) for n outputs (a multiple of 32):
+// each byte pair's maximum into its even byte (VPSRLW 8, VPMAXUB), packed back to
+// bytes (VPACKUSWB works within 128-bit lanes, so VPERMQ restores the order).
+TEXT ·maxPairsAVX2(SB), NOSPLIT, $0-25
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVBLZX flip+24(FP), AX
+	MOVD AX, X7
+	VPBROADCASTB X7, Y7
+	VPCMPEQW Y6, Y6, Y6
+	VPSRLW $8, Y6, Y6 // 0x00ff in every word
+	SHRQ $5, CX
+	JZ pairsdone
+
+pairsloop:
+	VPXOR (SI), Y7, Y0
+	VPXOR 32(SI), Y7, Y1
+	VPSRLW $8, Y0, Y2
+	VPSRLW $8, Y1, Y3
+	VPMAXUB Y2, Y0, Y0
+	VPMAXUB Y3, Y1, Y1
+	VPAND Y6, Y0, Y0
+	VPAND Y6, Y1, Y1
+	VPACKUSWB Y1, Y0, Y0
+	VPERMQ $0xD8, Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ pairsloop
+
+pairsdone:
+	VZEROUPPER
+	RET

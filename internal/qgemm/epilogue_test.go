@@ -80,3 +80,22 @@ func TestFix(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPairs compares MaxPairs (vector and scalar paths) with the definition for
+// uint8 keys and int8 ones (flip 0x80), at lengths around the vector width.
+func TestMaxPairs(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{1, 31, 32, 33, 64, 100} {
+		for _, flip := range []byte{0, 0x80} {
+			src := randBytes(r, 2*n)
+			dst := make([]byte, n)
+			MaxPairs(dst, src, flip)
+			for i := range dst {
+				want := max(src[2*i]^flip, src[2*i+1]^flip)
+				if dst[i] != want {
+					t.Fatalf("n=%d flip %#x: dst[%d] = %d, want %d", n, flip, i, dst[i], want)
+				}
+			}
+		}
+	}
+}

@@ -11,3 +11,5 @@ func dequantizeVec(dst []float32, src []byte, signed bool, z, s float32) int { r
 func rangeVec(xs []float32, lo, hi *[8]float32) int { return 0 }
 
 func fixVec(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) int { return 0 }
+
+func maxPairsVec(dst, src []byte, flip byte) int { return 0 }
