@@ -25,7 +25,7 @@ func BenchmarkKernel(b *testing.B) {
 			c := make([]int32, mr*nr)
 			cpu0 := cpuTime()
 			for b.Loop() {
-				k.us(kg, &a[0], &bb[0], &c[0], nr)
+				k.us(kg, &a[0], &bb[0], &c[0], nr, &zeroInit[0])
 			}
 			reportOps(b, 2*float64(mr*nr*kg*4)*float64(b.N), cpu0)
 		})

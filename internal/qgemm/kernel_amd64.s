@@ -14,30 +14,31 @@
 	VMOVDQU32 hi, 64(DI) \
 	ADDQ DX, DI
 
-// func kernelVNNI(kg int, a *byte, b *int8, c *int32, ldc int)
-TEXT ·kernelVNNI(SB), NOSPLIT, $0-40
+// func kernelVNNI(kg int, a *byte, b *int8, c *int32, ldc int, init *int32)
+TEXT ·kernelVNNI(SB), NOSPLIT, $0-48
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DI
 	MOVQ ldc+32(FP), DX
 	SHLQ $2, DX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	MOVQ init+40(FP), R9
+	VMOVDQU32 (R9), Z0
+	VMOVDQU32 64(R9), Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z1, Z3
+	VMOVDQA32 Z0, Z4
+	VMOVDQA32 Z1, Z5
+	VMOVDQA32 Z0, Z6
+	VMOVDQA32 Z1, Z7
+	VMOVDQA32 Z0, Z8
+	VMOVDQA32 Z1, Z9
+	VMOVDQA32 Z0, Z10
+	VMOVDQA32 Z1, Z11
+	VMOVDQA32 Z0, Z12
+	VMOVDQA32 Z1, Z13
+	VMOVDQA32 Z0, Z14
+	VMOVDQA32 Z1, Z15
 	TESTQ CX, CX
 	JZ vnnistore
 
@@ -80,30 +81,31 @@ vnnistore:
 	VMOVDQU32 hi, 64(DI) \
 	ADDQ DX, DI
 
-// func kernelVNNISU(kg int, a *byte, b *int8, c *int32, ldc int)
-TEXT ·kernelVNNISU(SB), NOSPLIT, $0-40
+// func kernelVNNISU(kg int, a *byte, b *int8, c *int32, ldc int, init *int32)
+TEXT ·kernelVNNISU(SB), NOSPLIT, $0-48
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
 	MOVQ c+24(FP), DI
 	MOVQ ldc+32(FP), DX
 	SHLQ $2, DX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	MOVQ init+40(FP), R9
+	VMOVDQU32 (R9), Z0
+	VMOVDQU32 64(R9), Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z1, Z3
+	VMOVDQA32 Z0, Z4
+	VMOVDQA32 Z1, Z5
+	VMOVDQA32 Z0, Z6
+	VMOVDQA32 Z1, Z7
+	VMOVDQA32 Z0, Z8
+	VMOVDQA32 Z1, Z9
+	VMOVDQA32 Z0, Z10
+	VMOVDQA32 Z1, Z11
+	VMOVDQA32 Z0, Z12
+	VMOVDQA32 Z1, Z13
+	VMOVDQA32 Z0, Z14
+	VMOVDQA32 Z1, Z15
 	TESTQ CX, CX
 	JZ vnnisustore
 
@@ -152,11 +154,13 @@ vnnisustore:
 #define AVX2STORE(lo, hi) \
 	VPHADDD hi, lo, Y10 \
 	VPERMQ $0xD8, Y10, Y10 \
+	VPADDD (R14)(R12*1), Y10, Y10 \
 	VMOVDQU Y10, (R13) \
 	ADDQ DX, R13
 
-// func kernelAVX2(kg int, a *byte, b *int8, c *int32, ldc int)
-TEXT ·kernelAVX2(SB), NOSPLIT, $0-40
+// func kernelAVX2(kg int, a *byte, b *int8, c *int32, ldc int, init *int32)
+TEXT ·kernelAVX2(SB), NOSPLIT, $0-48
+	MOVQ init+40(FP), R14
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -230,11 +234,13 @@ avx2done:
 #define AVX2STORESU(lo, hi) \
 	VPHADDD hi, lo, Y10 \
 	VPERMQ $0xD8, Y10, Y10 \
+	VPADDD (R14)(R12*1), Y10, Y10 \
 	VMOVDQU Y10, (R13) \
 	ADDQ DX, R13
 
-// func kernelAVX2SU(kg int, a *byte, b *int8, c *int32, ldc int)
-TEXT ·kernelAVX2SU(SB), NOSPLIT, $0-40
+// func kernelAVX2SU(kg int, a *byte, b *int8, c *int32, ldc int, init *int32)
+TEXT ·kernelAVX2SU(SB), NOSPLIT, $0-48
+	MOVQ init+40(FP), R14
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -295,8 +301,8 @@ avx2donesu:
 	VZEROUPPER
 	RET
 
-// func kernelVNNIOffs(kg int, a, b *byte, offs *int, c *int32, ldc int)
-TEXT ·kernelVNNIOffs(SB), NOSPLIT, $0-48
+// func kernelVNNIOffs(kg int, a, b *byte, offs *int, c *int32, ldc int, init *int32)
+TEXT ·kernelVNNIOffs(SB), NOSPLIT, $0-56
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -304,22 +310,23 @@ TEXT ·kernelVNNIOffs(SB), NOSPLIT, $0-48
 	MOVQ c+32(FP), DI
 	MOVQ ldc+40(FP), DX
 	SHLQ $2, DX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	MOVQ init+48(FP), R9
+	VMOVDQU32 (R9), Z0
+	VMOVDQU32 64(R9), Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z1, Z3
+	VMOVDQA32 Z0, Z4
+	VMOVDQA32 Z1, Z5
+	VMOVDQA32 Z0, Z6
+	VMOVDQA32 Z1, Z7
+	VMOVDQA32 Z0, Z8
+	VMOVDQA32 Z1, Z9
+	VMOVDQA32 Z0, Z10
+	VMOVDQA32 Z1, Z11
+	VMOVDQA32 Z0, Z12
+	VMOVDQA32 Z1, Z13
+	VMOVDQA32 Z0, Z14
+	VMOVDQA32 Z1, Z15
 	TESTQ CX, CX
 	JZ vnnioffsstore
 
@@ -352,8 +359,9 @@ vnnioffsstore:
 	VZEROUPPER
 	RET
 
-// func kernelAVX2Offs(kg int, a, b *byte, offs *int, c *int32, ldc int)
-TEXT ·kernelAVX2Offs(SB), NOSPLIT, $0-48
+// func kernelAVX2Offs(kg int, a, b *byte, offs *int, c *int32, ldc int, init *int32)
+TEXT ·kernelAVX2Offs(SB), NOSPLIT, $0-56
+	MOVQ init+48(FP), R14
 	MOVQ kg+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX

@@ -11,12 +11,15 @@ import (
 // packed. A direct convolution passes the image laid out as blocks of four channels
 // ([channel/4][position][channel%4]) and one offset per (tap, channel block): the 32
 // columns of a tile are then 32 consecutive positions, 128 contiguous bytes.
-type offsKernelFunc func(kg int, a, b *byte, offs *int, c *int32, ldc int)
+type offsKernelFunc func(kg int, a, b *byte, offs *int, c *int32, ldc int, init *int32)
 
-func kernelGoOffs(kg int, pa, pb *byte, po *int, pc *int32, ldc int) {
+func kernelGoOffs(kg int, pa, pb *byte, po *int, pc *int32, ldc int, init *int32) {
 	a := unsafe.Slice((*int8)(unsafe.Pointer(pa)), kg*mr*4)
 	offs := unsafe.Slice(po, kg)
 	var acc [mr][nr]int32
+	for i := range acc {
+		acc[i] = *(*[nr]int32)(unsafe.Pointer(init))
+	}
 	for g := 0; g < kg; g++ {
 		ag := a[g*mr*4 : (g+1)*mr*4]
 		bg := unsafe.Slice((*uint8)(unsafe.Add(unsafe.Pointer(pb), offs[g])), nr*4)
@@ -77,13 +80,13 @@ func GemmOffsets(threads int, a *PackedA, src []byte, offs []int, zb int32, n in
 				ap := &a.strips[s*a.kg*4]
 				if sr == mr && cols == nr {
 					dst := c[s*ldc+j0:]
-					fn(a.kg, ap, bp, &offs[0], &dst[0], ldc)
+					fn(a.kg, ap, bp, &offs[0], &dst[0], ldc, &zeroInit[0])
 					for i := 0; i < mr; i++ {
 						fixOffsets(dst[i*ldc:i*ldc+nr], a.rowSums[s+i]*zb)
 					}
 					continue
 				}
-				fn(a.kg, ap, bp, &offs[0], &tile[0], nr)
+				fn(a.kg, ap, bp, &offs[0], &tile[0], nr, &zeroInit[0])
 				for i := 0; i < sr; i++ {
 					dst := c[(s+i)*ldc+j0 : (s+i)*ldc+j0+cols]
 					copy(dst, tile[i*nr:i*nr+cols])

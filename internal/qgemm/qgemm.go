@@ -36,9 +36,13 @@ const (
 	mc = 64
 )
 
-// kernelFunc computes one mr x nr tile: c[i*ldc+j] = sum over kg groups of four
-// k steps of a[g][i][0:4] . b[g][j][0:4], overwriting c.
-type kernelFunc func(kg int, a, b *byte, c *int32, ldc int)
+// kernelFunc computes one mr x nr tile: c[i*ldc+j] = init[j] + sum over kg groups
+// of four k steps of a[g][i][0:4] . b[g][j][0:4], overwriting c. init (nr values)
+// carries a zero-point correction that is the same for every row.
+type kernelFunc func(kg int, a, b *byte, c *int32, ldc int, init *int32)
+
+// zeroInit is the init of a tile without a correction.
+var zeroInit [nr]int32
 
 // microKernel is a set of kernels: us multiplies uint8 A by int8 B, su int8 A by
 // uint8 B, offs int8 A by a uint8 B read in place (GemmOffsets).
@@ -58,10 +62,13 @@ var kernel = genericKernel
 // Kernel names the micro-kernel in use, for benchmarks and diagnostics.
 func Kernel() string { return kernel.name }
 
-func kernelGo[TA, TB int8 | uint8](kg int, pa, pb *byte, pc *int32, ldc int) {
+func kernelGo[TA, TB int8 | uint8](kg int, pa, pb *byte, pc *int32, ldc int, init *int32) {
 	a := unsafe.Slice((*TA)(unsafe.Pointer(pa)), kg*mr*4)
 	b := unsafe.Slice((*TB)(unsafe.Pointer(pb)), kg*nr*4)
 	var acc [mr][nr]int32
+	for i := range acc {
+		acc[i] = *(*[nr]int32)(unsafe.Pointer(init))
+	}
 	for g := 0; g < kg; g++ {
 		ag := a[g*mr*4 : (g+1)*mr*4]
 		bg := b[g*nr*4 : (g+1)*nr*4]
@@ -313,26 +320,46 @@ func GemmPacked(threads int, a *PackedA, za []int32, b *Packed, zb []int32, c []
 // run multiplies the packed strips of rows A rows by panels p0..p1 of b into c
 // (row 0 of the strips at c[0]) and applies the zero points.
 func run(fn kernelFunc, pa []byte, rows int, b *Packed, p0, p1 int, c []int32, ldc int, tile *[mr * nr]int32, rowSums, zas, zbs, colAdj []int32, zbZero bool) {
+	// With B's zero points all 0 and one zero point for every row of A (a
+	// per-tensor za, as DynamicQuantizeLinear's), the correction za*colAdj[j] is the
+	// same for every row: the kernel starts its sums from it and fix has nothing
+	// left to do.
+	uniform := zbZero && rows > 0
+	for _, z := range zas[:rows] {
+		uniform = uniform && z == zas[0]
+	}
+	var init [nr]int32
 	for pi := p0; pi < p1; pi++ {
 		bp := &b.panels[pi*b.kg*nr*4]
 		j0 := pi * nr
 		cols := min(nr, b.n-j0)
+		ip := &zeroInit[0]
+		if uniform && zas[0] != 0 {
+			for j := range cols {
+				init[j] = zas[0] * colAdj[j0+j]
+			}
+			ip = &init[0]
+		}
 		for s := 0; s < rows; s += mr {
 			sr := min(mr, rows-s)
 			ap := &pa[s*b.kg*4]
 			if sr == mr && cols == nr {
 				dst := c[s*ldc+j0:]
-				fn(b.kg, ap, bp, &dst[0], ldc)
-				for i := 0; i < mr; i++ {
-					fix(dst[i*ldc:i*ldc+nr], rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+nr], colAdj[j0:j0+nr], zbZero)
+				fn(b.kg, ap, bp, &dst[0], ldc, ip)
+				if !uniform {
+					for i := 0; i < mr; i++ {
+						fix(dst[i*ldc:i*ldc+nr], rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+nr], colAdj[j0:j0+nr], zbZero)
+					}
 				}
 				continue
 			}
-			fn(b.kg, ap, bp, &tile[0], nr)
+			fn(b.kg, ap, bp, &tile[0], nr, ip)
 			for i := 0; i < sr; i++ {
 				dst := c[(s+i)*ldc+j0 : (s+i)*ldc+j0+cols]
 				copy(dst, tile[i*nr:i*nr+cols])
-				fix(dst, rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+cols], colAdj[j0:j0+cols], zbZero)
+				if !uniform {
+					fix(dst, rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+cols], colAdj[j0:j0+cols], zbZero)
+				}
 			}
 		}
 	}
