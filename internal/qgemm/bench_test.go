@@ -65,3 +65,21 @@ func reportOps(b *testing.B, ops float64, cpu0 time.Duration) {
 		b.ReportMetric(ops/cpu.Seconds()/1e9, "GOP/cpu-s")
 	}
 }
+
+// BenchmarkPackA times packing a 64 x 1024 block of A (the rows one task of Gemm
+// packs for the int8 transformer's second feed-forward product) in GB of A per
+// CPU-second. On the 2-core AMD EPYC (Zen 4) dev VM, load average ~23: 4.4-5.0
+// (2.0-2.4 before packing group-major with word loads).
+func BenchmarkPackA(b *testing.B) {
+	const rows, k = 64, 1024
+	r := rand.New(rand.NewPCG(1, 1))
+	a := randBytes(r, rows*k)
+	dst := make([]byte, rows*k)
+	cpu0 := cpuTime()
+	for b.Loop() {
+		packA(dst, nil, a, k, rows, k, k/4, 0, false)
+	}
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(rows*k)*float64(b.N)/cpu.Seconds()/1e9, "GB/cpu-s")
+	}
+}

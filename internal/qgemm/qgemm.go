@@ -23,7 +23,6 @@
 package qgemm
 
 import (
-	"encoding/binary"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -403,21 +402,35 @@ func fix(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) {
 // row's sum of (packed) values, int8 when signed.
 func packA(dst []byte, rowSums []int32, a []byte, lda, rows, k, kg int, flip byte, signed bool) {
 	strips := (rows + mr - 1) / mr
-	clear(dst[:strips*mr*kg*4])
+	dst = dst[:strips*mr*kg*4]
 	flip4 := uint32(flip) * 0x01010101
-	for i := 0; i < rows; i++ {
-		strip := dst[(i/mr)*mr*kg*4:]
-		r := i % mr
-		src := a[i*lda : i*lda+k]
-		q := 0
-		for ; q+4 <= k; q += 4 {
-			w := binary.LittleEndian.Uint32(src[q:]) ^ flip4
-			binary.LittleEndian.PutUint32(strip[(q/4)*mr*4+r*4:], w)
+	kw := k / 4 // whole words per row
+	if rows > 0 && (rows-1)*lda+k > len(a) {
+		panic("qgemm: packA reads past A")
+	}
+	for s := 0; s < strips; s++ {
+		strip := dst[s*mr*kg*4 : (s+1)*mr*kg*4]
+		sr := min(mr, rows-s*mr)
+		if sr < mr || kw < kg {
+			clear(strip) // rows past the last and the K tail stay 0
 		}
-		for ; q < k; q++ {
-			strip[(q/4)*mr*4+r*4+q%4] = src[q] ^ flip
+		// Group-major: each group's words of the strip's rows are stored
+		// contiguously (32 bytes), each row read sequentially.
+		words := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(strip))), mr*kg)
+		for r := 0; r < sr; r++ {
+			src := unsafe.Pointer(unsafe.SliceData(a[(s*mr+r)*lda:]))
+			for g := 0; g < kw; g++ {
+				words[g*mr+r] = *(*uint32)(unsafe.Add(src, 4*g)) ^ flip4
+			}
+			row := a[(s*mr+r)*lda : (s*mr+r)*lda+k]
+			for q := kw * 4; q < k; q++ {
+				strip[(q/4)*mr*4+r*4+q%4] = row[q] ^ flip
+			}
 		}
-		if rowSums != nil {
+	}
+	if rowSums != nil {
+		for i := 0; i < rows; i++ {
+			src := a[i*lda : i*lda+k]
 			var sum int32
 			if signed {
 				for _, v := range src {
