@@ -200,10 +200,8 @@ func TestFuseQuantChains(t *testing.T) {
 			ref := *g
 			ref.Nodes = nil
 			for _, n := range g.Nodes {
-				c := *n
-				c.Inputs = slices.Clone(n.Inputs)
-				c.Outputs = slices.Clone(n.Outputs)
-				ref.Nodes = append(ref.Nodes, &c)
+				ref.Nodes = append(ref.Nodes, &Node{Name: n.Name, OpType: n.OpType, Domain: n.Domain,
+					Inputs: slices.Clone(n.Inputs), Outputs: slices.Clone(n.Outputs), Attrs: n.Attrs})
 			}
 			ref.Outputs = append(slices.Clone(g.Outputs), ValueInfo{Name: "d"})
 			unfused, err := NewSession(&ref, map[string]int64{"": 17}, nil)

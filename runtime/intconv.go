@@ -17,10 +17,10 @@ import (
 // channels-last, so each tap of a position contributes Cg consecutive bytes, four at a
 // time.
 
-// convEmit receives the int32 sums of output channel m of image n at output positions
-// o0 .. o0+len(acc)-1, with a float scratch of at least len(acc). Calls run
-// concurrently, for disjoint outputs.
-type convEmit func(n, m, o0 int, acc []int32, tmp []float32)
+// convEmit receives the int32 sums of output channel m of image n for output
+// positions o0 .. o0+rows*rowLen-1: rows of rowLen sums, row r at acc[r*stride:]
+// (acc may run on past the last row). Calls run concurrently, for disjoint outputs.
+type convEmit func(n, m, o0 int, acc []int32, rows, rowLen, stride int)
 
 // intConvWeights is a convolution's 8-bit weights packed per group as qgemm's A, K
 // in (tap, channel) order, for an input of type xSigned.
@@ -122,7 +122,7 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 		offs = tapOffsets(win, kn, on)
 	}
 	// one (image, group) product; gemmThreads splits its panels.
-	work := func(n, g int, xh []byte, pb *qgemm.Packed, acc []int32, tmp []float32, gemmThreads int) {
+	work := func(n, g int, xh []byte, pb *qgemm.Packed, acc []int32, gemmThreads int) {
 		img := xb[(n*C+g*Cg)*inSize:][:Cg*inSize]
 		if g2 != nil {
 			g2.fill(xh, img, Cg, pad)
@@ -142,24 +142,24 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 		}
 		qgemm.GemmPacked(gemmThreads, packed.groups[g], zwg, pb, zx, acc, on)
 		for j := 0; j < Mg; j++ {
-			emit(n, g*Mg+j, 0, acc[j*on:(j+1)*on], tmp)
+			emit(n, g*Mg+j, 0, acc[j*on:], 1, on, on)
 		}
 	}
-	buffers := func() ([]byte, *qgemm.Packed, []int32, []float32) {
-		return make([]byte, xhSize), qgemm.NewPanels(rows, on, xSigned), make([]int32, Mg*on), make([]float32, on)
+	buffers := func() ([]byte, *qgemm.Packed, []int32) {
+		return make([]byte, xhSize), qgemm.NewPanels(rows, on, xSigned), make([]int32, Mg*on)
 	}
 	if N*G >= threads {
 		parallel.For(threads, N*G, 1, func(lo, hi int) {
-			xh, pb, acc, tmp := buffers()
+			xh, pb, acc := buffers()
 			for r := lo; r < hi; r++ {
-				work(r/G, r%G, xh, pb, acc, tmp, 1)
+				work(r/G, r%G, xh, pb, acc, 1)
 			}
 		})
 		return
 	}
-	xh, pb, acc, tmp := buffers()
+	xh, pb, acc := buffers()
 	for r := 0; r < N*G; r++ {
-		work(r/G, r%G, xh, pb, acc, tmp, threads)
+		work(r/G, r%G, xh, pb, acc, threads)
 	}
 }
 
@@ -460,38 +460,35 @@ func (d *directConv) fill(xb, img []byte, Cg int, pad, flip byte) {
 func (d *directConv) run(threads int, xb []byte, xSigned bool, pad byte, weights []*qgemm.PackedA, N, C, Mg, G int, emit convEmit) {
 	g := d.g
 	Cg := C / G
-	inSize, on := g.h*g.w, g.oh*g.ow
+	inSize := g.h * g.w
 	var flip byte
 	if xSigned {
 		flip = 0x80
 	}
 	zb := int32(pad ^ flip) // the zero point as the uint8 the kernel reads
-	work := func(n, grp int, blocks []byte, acc []int32, tmp []float32, gemmThreads int) {
+	work := func(n, grp int, blocks []byte, acc []int32, gemmThreads int) {
 		d.fill(blocks, xb[(n*C+grp*Cg)*inSize:][:Cg*inSize], Cg, pad^flip, flip)
 		qgemm.GemmOffsets(gemmThreads, weights[grp], blocks, d.offs, zb, d.cols, acc, d.cols)
+		// Each output row is ow sums of a padded row of wp: the emitters skip
+		// the columns past ow.
 		for j := 0; j < Mg; j++ {
-			// Drop the columns past each output row (in place: every destination
-			// lies before its source).
-			for oy := 0; oy < g.oh; oy++ {
-				copy(acc[j*on+oy*g.ow:j*on+(oy+1)*g.ow], acc[j*d.cols+oy*g.wp:])
-			}
-			emit(n, grp*Mg+j, 0, acc[j*on:(j+1)*on], tmp)
+			emit(n, grp*Mg+j, 0, acc[j*d.cols:], g.oh, g.ow, g.wp)
 		}
 	}
-	buffers := func() ([]byte, []int32, []float32) {
-		return make([]byte, d.cb*d.plane*4), make([]int32, Mg*d.cols), make([]float32, on)
+	buffers := func() ([]byte, []int32) {
+		return make([]byte, d.cb*d.plane*4), make([]int32, Mg*d.cols)
 	}
 	if N*G >= threads {
 		parallel.For(threads, N*G, 1, func(lo, hi int) {
-			blocks, acc, tmp := buffers()
+			blocks, acc := buffers()
 			for r := lo; r < hi; r++ {
-				work(r/G, r%G, blocks, acc, tmp, 1)
+				work(r/G, r%G, blocks, acc, 1)
 			}
 		})
 		return
 	}
-	blocks, acc, tmp := buffers()
+	blocks, acc := buffers()
 	for r := 0; r < N*G; r++ {
-		work(r/G, r%G, blocks, acc, tmp, threads)
+		work(r/G, r%G, blocks, acc, threads)
 	}
 }

@@ -902,8 +902,10 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 		d, on := out.Data.([]int32), spatialSize(shape)
-		return func(n, m, o0 int, acc []int32, _ []float32) {
-			copy(d[(n*M+m)*on+o0:], acc)
+		return func(n, m, o0 int, acc []int32, rows, rowLen, stride int) {
+			for r := range rows {
+				copy(d[(n*M+m)*on+o0+r*rowLen:], acc[r*stride:r*stride+rowLen])
+			}
 		}, nil
 	}
 	y, shape, err := intConv(c, 1, x, w, zx, zw, false, start)
@@ -962,20 +964,14 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 		on := spatialSize(shape)
-		return func(n, m, o0 int, acc []int32, tmp []float32) {
+		ob, _ := rawBytes(out)
+		return func(n, m, o0 int, acc []int32, rows, rowLen, stride int) {
 			var b int32
 			if bs != nil {
 				b = bs[m]
 			}
-			tmp = tmp[:len(acc)]
-			qgemm.Scale(tmp, acc, b, mult[m], 0, false)
-			at := (n*M+m)*on + o0
-			switch d := out.Data.(type) {
-			case []uint8:
-				blas.Quantize8(d[at:at+len(acc)], tmp, 1, lo, hi, zy[0], false)
-			case []int8:
-				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(&d[at])), len(acc)), tmp, 1, lo, hi, zy[0], true)
-			}
+			// float32(acc + bias)*mult, then Quantize8 with a scale of 1: one pass.
+			qgemm.Requantize(ob[(n*M+m)*on+o0:], acc, rows, rowLen, stride, b, mult[m], 0, 1, lo, hi, zy[0], yType == tensor.I8)
 		}, nil
 	}
 	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)

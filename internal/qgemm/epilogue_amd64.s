@@ -131,3 +131,72 @@ pairsloop:
 pairsdone:
 	VZEROUPPER
 	RET
+
+// func requantAVX2(dst *byte, src *int32, rows, chunks, dstStride, stride int, p *requantParams)
+// requantParams: off +0, k +4, b +8, s +12, lo +16, hi +20, z +24, signed +28.
+TEXT ·requantAVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), R8
+	MOVQ dstStride+32(FP), R10
+	MOVQ stride+40(FP), R11
+	SHLQ $2, R11
+	MOVQ p+48(FP), BX
+	VPBROADCASTD 0(BX), Y7
+	VBROADCASTSS 4(BX), Y8
+	VBROADCASTSS 8(BX), Y9
+	VBROADCASTSS 12(BX), Y10
+	VBROADCASTSS 16(BX), Y11
+	VBROADCASTSS 20(BX), Y12
+	VBROADCASTSS 24(BX), Y13
+	MOVL 28(BX), AX
+	TESTQ R8, R8
+	JZ rqdone
+
+rqrow:
+	MOVQ chunks+24(FP), CX
+	MOVQ SI, R12
+	MOVQ DI, R13
+	TESTQ CX, CX
+	JZ rqnext
+
+rqloop:
+	VMOVDQU (R12), Y0
+	VPADDD Y7, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VMULPS Y8, Y0, Y0
+	VADDPS Y9, Y0, Y0
+	VDIVPS Y10, Y0, Y0
+	VCMPPS $3, Y0, Y0, Y1 // NaN lanes
+	VANDNPS Y0, Y1, Y0    // become 0
+	VMAXPS Y11, Y0, Y0
+	VMINPS Y12, Y0, Y0
+	VROUNDPS $0, Y0, Y0
+	VADDPS Y13, Y0, Y0
+	VCVTPS2DQ Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSDW X1, X0, X0
+	TESTL AX, AX
+	JNE rqsigned
+	VPACKUSWB X0, X0, X0
+	JMP rqstore
+
+rqsigned:
+	VPACKSSWB X0, X0, X0
+
+rqstore:
+	MOVQ X0, (R13)
+	ADDQ $32, R12
+	ADDQ $8, R13
+	DECQ CX
+	JNZ rqloop
+
+rqnext:
+	ADDQ R11, SI
+	ADDQ R10, DI
+	DECQ R8
+	JNZ rqrow
+
+rqdone:
+	VZEROUPPER
+	RET

@@ -13,3 +13,7 @@ func rangeVec(xs []float32, lo, hi *[8]float32) int { return 0 }
 func fixVec(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) int { return 0 }
 
 func maxPairsVec(dst, src []byte, flip byte) int { return 0 }
+
+func requantVec(dst []byte, src []int32, rows, chunks, dstStride, stride int, p *requantParams) bool {
+	return false
+}
