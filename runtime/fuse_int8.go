@@ -396,12 +396,14 @@ func maxPool8(threads int, y, x []byte, planes int, w *window, flip byte, table 
 			src := x[p*H*W : (p+1)*H*W]
 			dst := y[p*OH*OW : (p+1)*OH*OW]
 			if fast {
+				// pairs[i] = max(pairs[i], pairs[i+OW]) over the plane in one
+				// vector pass: the even rows then hold the windows' maxima.
 				qgemm.MaxPairs(pairs, src, flip)
+				qgemm.MaxBytes(pairs[:(H-1)*OW], pairs, pairs[OW:])
 				for oy := 0; oy < OH; oy++ {
-					r0, r1 := pairs[2*oy*OW:(2*oy+1)*OW], pairs[(2*oy+1)*OW:(2*oy+2)*OW]
-					row := dst[oy*OW : (oy+1)*OW]
-					for ox := range row {
-						row[ox] = table[uint8(qgemm.Max8(int32(r0[ox]), int32(r1[ox])))]
+					row, keys := dst[oy*OW:(oy+1)*OW], pairs[2*oy*OW:(2*oy+1)*OW]
+					for ox, k := range keys {
+						row[ox] = table[k]
 					}
 				}
 				continue

@@ -45,3 +45,14 @@ func Max8(a, b int32) int32 {
 	d := a - b
 	return a - d&(d>>31)
 }
+
+// MaxBytes sets dst[i] = max(a[i], b[i]) (as uint8). dst may be a or b, or overlap
+// them at a lower address (each vector is read before it is written). a and b hold
+// at least len(dst) bytes.
+func MaxBytes(dst, a, b []byte) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	n := maxBytesVec(dst, a, b)
+	for i := n; i < len(dst); i++ {
+		dst[i] = uint8(Max8(int32(a[i]), int32(b[i])))
+	}
+}

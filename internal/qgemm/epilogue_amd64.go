@@ -52,3 +52,17 @@ func maxPairsVec(dst, src []byte, flip byte) int {
 	maxPairsAVX2(&dst[0], &src[0], n, flip)
 	return n
 }
+
+// maxBytesAVX2 is MaxBytes over n bytes, n a multiple of 32.
+//
+//go:noescape
+func maxBytesAVX2(dst, a, b *byte, n int)
+
+func maxBytesVec(dst, a, b []byte) int {
+	n := len(dst) &^ 31
+	if !scaleUseAVX2 || n == 0 {
+		return 0
+	}
+	maxBytesAVX2(&dst[0], &a[0], &b[0], n)
+	return n
+}

@@ -200,3 +200,27 @@ rqnext:
 rqdone:
 	VZEROUPPER
 	RET
+
+// func maxBytesAVX2(dst, a, b *byte, n int)
+// dst[i] = max(a[i], b[i]) as uint8, n a multiple of 32.
+TEXT ·maxBytesAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ n+24(FP), CX
+	SHRQ $5, CX
+	JZ maxbdone
+
+maxbloop:
+	VMOVDQU (SI), Y0
+	VPMAXUB (BX), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, BX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ maxbloop
+
+maxbdone:
+	VZEROUPPER
+	RET

@@ -99,3 +99,21 @@ func TestMaxPairs(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxBytes compares MaxBytes (vector and scalar paths) with the definition,
+// including the in-place, shifted use of the max pool (b = a shifted forward).
+func TestMaxBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, n := range []int{1, 31, 32, 33, 100} {
+		for _, shift := range []int{0, 7, 14} {
+			buf := randBytes(r, n+shift)
+			orig := append([]byte(nil), buf...)
+			MaxBytes(buf[:n], buf, buf[shift:])
+			for i := 0; i < n; i++ {
+				if want := max(orig[i], orig[i+shift]); buf[i] != want {
+					t.Fatalf("n=%d shift %d: dst[%d] = %d, want %d", n, shift, i, buf[i], want)
+				}
+			}
+		}
+	}
+}

@@ -17,3 +17,5 @@ func maxPairsVec(dst, src []byte, flip byte) int { return 0 }
 func requantVec(dst []byte, src []int32, rows, chunks, dstStride, stride int, p *requantParams) bool {
 	return false
 }
+
+func maxBytesVec(dst, a, b []byte) int { return 0 }
