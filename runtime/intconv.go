@@ -475,19 +475,26 @@ func (d *directConv) run(threads int, xb []byte, xSigned bool, pad byte, weights
 			emit(n, grp*Mg+j, 0, acc[j*d.cols:], g.oh, g.ow, g.wp)
 		}
 	}
-	buffers := func() ([]byte, []int32) {
-		return make([]byte, d.cb*d.plane*4), make([]int32, Mg*d.cols)
+	// Buffers from the float scratch pool, reinterpreted (every byte is written
+	// before it is read): no allocation per call.
+	buffers := func() (blocks []byte, acc []int32, release func()) {
+		fb, fa := getScratch(d.cb*d.plane), getScratch(Mg*d.cols)
+		blocks = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(fb))), 4*len(fb))
+		acc = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(fa))), len(fa))
+		return blocks, acc, func() { putScratch(fb); putScratch(fa) }
 	}
 	if N*G >= threads {
 		parallel.For(threads, N*G, 1, func(lo, hi int) {
-			blocks, acc := buffers()
+			blocks, acc, release := buffers()
+			defer release()
 			for r := lo; r < hi; r++ {
 				work(r/G, r%G, blocks, acc, 1)
 			}
 		})
 		return
 	}
-	blocks, acc := buffers()
+	blocks, acc, release := buffers()
+	defer release()
 	for r := 0; r < N*G; r++ {
 		work(r/G, r%G, blocks, acc, threads)
 	}

@@ -23,6 +23,7 @@
 package qgemm
 
 import (
+	"sync"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -235,6 +236,10 @@ func allZero(z []int32) bool {
 	return true
 }
 
+// packBuffers holds the buffers Gemm packs blocks of A into (packA writes every
+// byte a product reads).
+var packBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
 // Gemm sets c[i*ldc + j] = sum over p < K of (A[i, p] - za[i]) * (B[p, j] - zb[j]) for
 // i < m, j < N, where A[i, p] is the byte a[i*lda + p] (int8 when aSigned, else
 // uint8) and B is packed. za holds 1 or m zero points and zb 1 or N, as values of A's
@@ -269,7 +274,12 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 		nChunks = min(panels, (t+mBlocks-1)/mBlocks)
 	}
 	parallel.For(threads, mBlocks*nChunks, 1, func(lo, hi int) {
-		pa := make([]byte, mc*b.kg*4)
+		buf := packBuffers.Get().(*[]byte)
+		defer packBuffers.Put(buf)
+		if cap(*buf) < mc*b.kg*4 {
+			*buf = make([]byte, mc*b.kg*4)
+		}
+		pa := (*buf)[:mc*b.kg*4]
 		rowSums := make([]int32, mc)
 		var tile [mr * nr]int32
 		for t := lo; t < hi; t++ {
