@@ -133,7 +133,8 @@ pairsdone:
 	RET
 
 // func requantAVX2(dst *byte, src *int32, rows, chunks, dstStride, stride int, p *requantParams)
-// requantParams: off +0, k +4, b +8, s +12, lo +16, hi +20, z +24, signed +28.
+// requantParams: off +0, k +4, b +8, s +12, lo +16, hi +20, z +24, signed +28,
+// div +32.
 TEXT ·requantAVX2(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
@@ -150,6 +151,7 @@ TEXT ·requantAVX2(SB), NOSPLIT, $0-56
 	VBROADCASTSS 20(BX), Y12
 	VBROADCASTSS 24(BX), Y13
 	MOVL 28(BX), AX
+	MOVL 32(BX), DX
 	TESTQ R8, R8
 	JZ rqdone
 
@@ -166,7 +168,11 @@ rqloop:
 	VCVTDQ2PS Y0, Y0
 	VMULPS Y8, Y0, Y0
 	VADDPS Y9, Y0, Y0
+	TESTL DX, DX
+	JZ rqnodiv
 	VDIVPS Y10, Y0, Y0
+
+rqnodiv:
 	VCMPPS $3, Y0, Y0, Y1 // NaN lanes
 	VANDNPS Y0, Y1, Y0    // become 0
 	VMAXPS Y11, Y0, Y0

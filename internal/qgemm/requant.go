@@ -6,6 +6,7 @@ type requantParams struct {
 	k, b, s   float32
 	lo, hi, z float32 // lo-z, hi-z and z (blas.Quantize8's clamp and offset)
 	signed    uint32
+	div       uint32 // s != 1: y/s (a division by 1 is exact and skipped)
 }
 
 // Requantize converts rows of int32 sums into 8-bit outputs in one pass: for each of
@@ -24,6 +25,9 @@ func Requantize(dst []byte, src []int32, rows, rowLen, stride int, off int32, k,
 	p := requantParams{off: off, k: k, b: b, s: s, lo: float32(lo - z), hi: float32(hi - z), z: float32(z)}
 	if signed {
 		p.signed = 1
+	}
+	if s != 1 {
+		p.div = 1
 	}
 	chunks := (rowLen + 7) / 8
 	done := 0
