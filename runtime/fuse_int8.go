@@ -125,7 +125,12 @@ func matmulIntegerScaledKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.Alloc(tensor.F32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
+	// The exact product writes every sum, so the buffer need not be cleared first.
+	alloc := c.allocRaw
+	if saturates(c, a, b) {
+		alloc = c.Alloc
+	}
+	out, err := alloc(tensor.F32, append(slices.Clone(mm.batch), int64(mm.m), int64(mm.n)))
 	if err != nil {
 		return nil, err
 	}
