@@ -37,16 +37,27 @@ type intConvWeights struct {
 
 // directWeights returns w packed for directConv: per group A [Mg, kn*cb*4], K in
 // (tap, channel) order with channels padded to cb*4.
-func (p *intConvWeights) directWeights(w []byte, wSigned bool, G, Mg, Cg, kn int) []*qgemm.PackedA {
+func (p *intConvWeights) directWeights(w []byte, wSigned bool, G, Mg, Cg, kn int, d *directConv) []*qgemm.PackedA {
 	p.directOnce.Do(func() {
 		cg4 := (Cg + 3) &^ 3
 		rows, rows4 := Cg*kn, cg4*kn
+		if d.taps4 {
+			// One channel: K runs over (ky, kx) with each kernel row padded to
+			// kw4 taps.
+			rows4 = d.g.kh * d.kw4
+		}
 		perm := make([]byte, Mg*rows4)
 		for g := 0; g < G; g++ {
 			clear(perm)
 			for j := 0; j < Mg; j++ {
 				src := w[(g*Mg+j)*rows : (g*Mg+j+1)*rows]
 				dst := perm[j*rows4 : (j+1)*rows4]
+				if d.taps4 {
+					for t, v := range src {
+						dst[(t/d.g.kw)*d.kw4+t%d.g.kw] = v
+					}
+					continue
+				}
 				for ch := 0; ch < Cg; ch++ {
 					for t := 0; t < kn; t++ {
 						dst[t*cg4+ch] = src[ch*kn+t]
@@ -96,7 +107,7 @@ func intConvGEMM(c *Call, wi int, x, w *Value, zx, zw []int32, win *window, N, C
 	pad := byte(zx[0])
 	threads := parallel.Threads(c.Threads())
 	if dc := newDirectConv(win, Cg); dc != nil {
-		direct := packed.directWeights(wb, wSigned, G, Mg, Cg, kn)
+		direct := packed.directWeights(wb, wSigned, G, Mg, Cg, kn, dc)
 		ok := true
 		for g := 0; g < G && ok; g++ {
 			zwg := zw
@@ -379,12 +390,19 @@ func fillConvPanels(pb *qgemm.Packed, xh []byte, offs []int32, Cg, kn, on int, p
 // at block offset (cb*plane + j0 + tOff[t])*4. The bytes are uint8 (int8 inputs are
 // flipped by XOR 0x80, their zero point moved by 128), and the weights' zero points
 // must be 0 (qgemm.PackedA.OffsetsOK), as symmetric int8 weights have.
+//
+// A one-channel image (the first layer of a grayscale model) would leave three of
+// every four bytes of a block zero; there (taps4) the word at position p holds
+// instead the image at p, p+dw, p+2dw and p+3dw, four horizontal taps, so a group is
+// four taps of one kernel row and K is kh*kw4 (kw rounded up to 4) instead of 4*kn.
 type directConv struct {
 	g     *pad2D
 	cb    int   // channel blocks of four
 	plane int   // positions per block: the padded image and every tile's reads
 	cols  int   // GEMM columns: oh*wp
-	offs  []int // byte offset of group t*cb + c4 (tap t, channel block c4)
+	offs  []int // byte offset of group t*cb + c4 (tap t, channel block c4), or of (ky, kx/4) with taps4
+	taps4 bool
+	kw4   int // kw rounded up to 4 (taps4)
 }
 
 // newDirectConv returns the direct geometry of win, or nil when it does not apply
@@ -397,6 +415,16 @@ func newDirectConv(win *window, Cg int) *directConv {
 	d := &directConv{g: g, cb: (Cg + 3) / 4, cols: g.oh * g.wp}
 	maxTap := (g.kh-1)*g.dh*g.wp + (g.kw-1)*g.dw
 	d.plane = max(g.hp*g.wp, (d.cols+31)&^31+maxTap)
+	if Cg == 1 && g.kw > 1 {
+		d.taps4, d.kw4 = true, (g.kw+3)&^3
+		d.plane = max(g.hp*g.wp, (d.cols+31)&^31+(g.kh-1)*g.dh*g.wp+(d.kw4-4)*g.dw)
+		for ky := 0; ky < g.kh; ky++ {
+			for c := 0; c < d.kw4/4; c++ {
+				d.offs = append(d.offs, (ky*g.dh*g.wp+4*c*g.dw)*4)
+			}
+		}
+		return d
+	}
 	for ky := 0; ky < g.kh; ky++ {
 		for kx := 0; kx < g.kw; kx++ {
 			tOff := ky*g.dh*g.wp + kx*g.dw
@@ -412,6 +440,10 @@ func newDirectConv(win *window, Cg int) *directConv {
 // image: every byte XOR flip, padding positions and channels pad (already flipped).
 func (d *directConv) fill(xb, img []byte, Cg int, pad, flip byte) {
 	g := d.g
+	if d.taps4 {
+		d.fillTaps(xb, img, pad, flip)
+		return
+	}
 	xb = xb[:d.cb*d.plane*4]
 	pad4 := uint32(pad) * 0x01010101
 	words := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(xb))), len(xb)/4)
@@ -455,6 +487,46 @@ func (d *directConv) fill(xb, img []byte, Cg int, pad, flip byte) {
 	}
 }
 
+// fillTaps writes the taps4 words of a one-channel img [h, w]: the padded image
+// (flipped, padding pad) goes first into the plane+3*dw bytes behind the words, then
+// each word is assembled from four of those bytes.
+func (d *directConv) fillTaps(xb, img []byte, pad, flip byte) {
+	g := d.g
+	n := d.plane + 3*g.dw
+	xp := xb[d.bufSize()-n : d.bufSize()]
+	for i := range xp {
+		xp[i] = pad
+	}
+	for y := 0; y < g.h; y++ {
+		row := xp[(y+g.pt)*g.wp+g.pl : (y+g.pt)*g.wp+g.pl+g.w]
+		for x, v := range img[y*g.w : (y+1)*g.w] {
+			row[x] = v ^ flip
+		}
+	}
+	words := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(xb))), d.plane)
+	dw := g.dw
+	if dw == 1 {
+		// Four consecutive bytes: one little-endian load per word.
+		xp = xp[:len(words)+3]
+		for p := range words {
+			words[p] = binary.LittleEndian.Uint32(xp[p:])
+		}
+		return
+	}
+	for p := range words {
+		words[p] = uint32(xp[p]) | uint32(xp[p+dw])<<8 | uint32(xp[p+2*dw])<<16 | uint32(xp[p+3*dw])<<24
+	}
+}
+
+// bufSize is the size of the buffer fill writes: the blocks, and with taps4 room
+// behind the words for the padded image they are assembled from.
+func (d *directConv) bufSize() int {
+	if d.taps4 {
+		return 4*d.plane + d.plane + 3*d.g.dw
+	}
+	return d.cb * d.plane * 4
+}
+
 // run computes the convolution of every image and group and hands each output
 // channel's sums to emit.
 func (d *directConv) run(threads int, xb []byte, xSigned bool, pad byte, weights []*qgemm.PackedA, N, C, Mg, G int, emit convEmit) {
@@ -478,7 +550,7 @@ func (d *directConv) run(threads int, xb []byte, xSigned bool, pad byte, weights
 	// Buffers from the float scratch pool, reinterpreted (every byte is written
 	// before it is read): no allocation per call.
 	buffers := func() (blocks []byte, acc []int32, release func()) {
-		fb, fa := getScratch(d.cb*d.plane), getScratch(Mg*d.cols)
+		fb, fa := getScratch((d.bufSize()+3)/4), getScratch(Mg*d.cols)
 		blocks = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(fb))), 4*len(fb))
 		acc = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(fa))), len(fa))
 		return blocks, acc, func() { putScratch(fb); putScratch(fa) }

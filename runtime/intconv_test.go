@@ -28,6 +28,10 @@ func TestConvIntegerDirect(t *testing.T) {
 		{x: []int64{1, 8, 5, 5}, w: []int64{4, 8, 1, 1}, group: 1, dil: 1, pads: []int64{0, 0, 0, 0}},
 		{x: []int64{1, 40, 9, 9}, w: []int64{9, 40, 5, 5}, group: 1, dil: 1, pads: []int64{2, 2, 2, 2}},
 		{x: []int64{2, 4, 8, 8}, w: []int64{8, 4, 3, 3}, group: 1, dil: 1, pads: []int64{1, 1, 1, 1}, zwNZ: true},
+		// One channel per group: four horizontal taps per word (taps4).
+		{x: []int64{1, 1, 13, 17}, w: []int64{8, 1, 5, 5}, group: 1, dil: 2, pads: []int64{3, 4, 2, 1}, xInt8: true},
+		{x: []int64{2, 2, 9, 9}, w: []int64{8, 1, 2, 2}, group: 2, dil: 1, pads: []int64{0, 0, 1, 1}},
+		{x: []int64{1, 1, 6, 40}, w: []int64{5, 1, 1, 7}, group: 1, dil: 1, pads: []int64{0, 3, 0, 3}},
 	} {
 		xn, wn := int(shapeProduct(tc.x)), int(shapeProduct(tc.w))
 		M := int(tc.w[0])
