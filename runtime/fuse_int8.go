@@ -140,9 +140,9 @@ func matmulIntegerScaledKernel(c *Call) ([]*Value, error) {
 	if len(y) > 0 {
 		acc = unsafe.Slice((*int32)(unsafe.Pointer(&y[0])), len(y))
 	}
-	mm.product(c, 1, acc, a, b, za, zb)
 	s := sv.Data.([]float32)[0]
-	parallel.For(c.Threads(), len(y), 16384, func(lo, hi int) {
+	// Each block of rows is scaled as soon as the product has it.
+	mm.productThen(c, 1, acc, a, b, za, zb, func(lo, hi int) {
 		qgemm.Scale(y[lo:hi], acc[lo:hi], 0, s, 0, false)
 	})
 	shape := mm.final

@@ -505,7 +505,7 @@ func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) 
 // runBytes computes acc[b] = (A[b] - za) x (B[b] - zb) exactly from the 8-bit
 // operands (internal/qgemm). packed is B already packed (a constant 2-D B), or nil.
 // With a 2-D B, A's batches are one product of batch*M rows.
-func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []int32, packed *qgemm.Packed) {
+func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []int32, packed *qgemm.Packed, then func(lo, hi int)) {
 	M, N, K := mm.m, mm.n, mm.k
 	ab, aSigned := rawBytes(a)
 	bb, bSigned := rawBytes(b)
@@ -521,9 +521,14 @@ func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []in
 		if len(za) > 1 && nb > 1 {
 			za = slices.Repeat(za, nb)
 		}
-		qgemm.Gemm(threads, nb*M, ab, K, aSigned, za, packed, zb, acc, N)
+		var rows func(i0, i1 int)
+		if then != nil {
+			rows = func(i0, i1 int) { then(i0*N, i1*N) }
+		}
+		qgemm.GemmThen(threads, nb*M, ab, K, aSigned, za, packed, zb, acc, N, rows)
 		return
 	}
+	defer thenAll(threads, len(acc), then)
 	lastB := -1
 	p := packed
 	for i := range nb {
@@ -615,13 +620,27 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 // product computes the node's integer product of a and b (input index bi) into acc:
 // exactly through internal/qgemm, or with saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) product(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32) {
+	mm.productThen(c, bi, acc, a, b, za, zb, nil)
+}
+
+// productThen is product followed by then(lo, hi) over ranges of acc once they are
+// final (in the goroutines of the product where it can; then may be nil).
+func (mm *intMatmul) productThen(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32, then func(lo, hi int)) {
 	if saturates(c, a, b) {
 		ai, _ := ints32(a)
 		bs, _ := ints32(b)
 		mm.runInt32(c.Threads(), acc, ai, bs, za, zb, true)
+		thenAll(c.Threads(), len(acc), then)
 		return
 	}
-	mm.runBytes(c.Threads(), acc, a, b, za, zb, packedWeights(c, bi, mm))
+	mm.runBytes(c.Threads(), acc, a, b, za, zb, packedWeights(c, bi, mm), then)
+}
+
+// thenAll calls then over all of n elements in parallel ranges (nil: nothing).
+func thenAll(threads, n int, then func(lo, hi int)) {
+	if then != nil {
+		parallel.For(threads, n, 16384, then)
+	}
 }
 
 // requantParams reads a (scale, zero point) input pair of a QLinear op.

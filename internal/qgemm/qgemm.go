@@ -245,12 +245,23 @@ var packBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // uint8) and B is packed. za holds 1 or m zero points and zb 1 or N, as values of A's
 // and B's types. threads bounds the goroutines (internal/parallel).
 func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed, zb []int32, c []int32, ldc int) {
+	GemmThen(threads, m, a, lda, aSigned, za, b, zb, c, ldc, nil)
+}
+
+// GemmThen is Gemm followed by then(i0, i1) for rows i0 .. i1-1 of c once they are
+// final: in the goroutine that computed them, while they are still in its cache,
+// when each task owns whole rows; otherwise over row ranges after the product.
+// Calls run concurrently, for disjoint rows. then may be nil.
+func GemmThen(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed, zb []int32, c []int32, ldc int, then func(i0, i1 int)) {
 	if m <= 0 || b.n == 0 {
 		return
 	}
 	if b.k == 0 {
 		for i := 0; i < m; i++ {
 			clear(c[i*ldc : i*ldc+b.n])
+		}
+		if then != nil {
+			then(0, m)
 		}
 		return
 	}
@@ -293,8 +304,14 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 			packA(pa, sums, a[i0*lda:], lda, rows, b.k, b.kg, flipA, aSigned != flipped)
 			p0, p1 := chunk*panels/nChunks, (chunk+1)*panels/nChunks
 			run(fn, pa, rows, b, p0, p1, c[i0*ldc:], ldc, &tile, rowSums, zas[i0:i0+rows], zbs, colAdj, zbZero)
+			if nChunks == 1 && then != nil {
+				then(i0, i0+rows)
+			}
 		}
 	})
+	if nChunks > 1 && then != nil {
+		parallel.For(threads, m, max(1, 16384/b.n), then)
+	}
 }
 
 // GemmPacked is Gemm with a packed A: c[i*ldc + j] = sum_p (A[i, p] - za[i]) *
