@@ -244,3 +244,44 @@ func TestFuseQuantChains(t *testing.T) {
 		})
 	}
 }
+
+// TestQuantPoolEdges runs fused chains on empty and tiny inputs and checks that
+// each either matches the unfused chain's shape or fails with an error, never a
+// panic; and QuantPool on inputs of the wrong kind is an error.
+func TestQuantPoolEdges(t *testing.T) {
+	for _, shape := range [][]int64{{0, 3, 4, 4}, {1, 0, 4, 4}, {1, 1, 1, 1}, {2, 2, 1, 7}, {1, 1, 3, 2}} {
+		g := &Graph{
+			Inputs:  []ValueInfo{input("x", tensor.U8, shape...)},
+			Outputs: []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{"xs": Scalar[float32](0.1), "xz": Scalar[uint8](3),
+				"ys": Scalar[float32](0.2), "yz": Scalar[uint8](0)},
+			Nodes: []*Node{
+				node("DequantizeLinear", []string{"x", "xs", "xz"}, []string{"d"}),
+				node("MaxPool", []string{"d"}, []string{"p"}, ints("kernel_shape", 2, 2), ints("strides", 2, 2)),
+				node("QuantizeLinear", []string{"p", "ys", "yz"}, []string{"y"}),
+			},
+		}
+		s, err := NewSession(g, map[string]int64{"": 17}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(t.Context(), map[string]*Value{"x": NewValue(tensor.U8, shape)})
+		if err == nil && out["y"].DType != tensor.U8 {
+			t.Errorf("%v: y = %v", shape, out["y"])
+		}
+	}
+	// A QuantPool node with float input or a missing zero point is refused.
+	g := &Graph{
+		Inputs:       []ValueInfo{input("x", tensor.F32, 1, 1, 2, 2)},
+		Outputs:      []ValueInfo{{Name: "y"}},
+		Initializers: map[string]*Value{"s": Scalar[float32](0.1), "z": Scalar[uint8](3)},
+		Nodes:        []*Node{{Name: "q", OpType: "QuantPool", Domain: emulateDomain, Inputs: []string{"x", "s", "z", "s", ""}, Outputs: []string{"y"}, Attrs: map[string]*Attr{}}},
+	}
+	s, err := NewSession(g, map[string]int64{"": 17, emulateDomain: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(t.Context(), map[string]*Value{"x": NewValue(tensor.F32, []int64{1, 1, 2, 2})}); err == nil {
+		t.Error("QuantPool of a float input ran")
+	}
+}
