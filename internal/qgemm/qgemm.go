@@ -19,7 +19,13 @@
 //
 // B is packed (Pack, or panels filled by the caller) into panels of nr columns with
 // K in groups of four bytes, the layout VPDPBUSD reads; A is packed per call, mr rows
-// at a time, or once (PackA) when it is constant.
+// at a time, or once (PackA) when it is constant. GemmOffsets reads a uint8 B in place
+// at one offset per group of four k steps instead (a direct convolution's image).
+//
+// The package also holds the vectorized 8-bit steps around the products, each equal
+// bit for bit to its scalar loop: Scale, Dequantize and Requantize (int32 sums to
+// float or to QuantizeLinear's bytes), Range (DynamicQuantizeLinear's range), and
+// MaxPairs and MaxBytes (max pooling on bytes).
 package qgemm
 
 import (
