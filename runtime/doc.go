@@ -48,10 +48,12 @@
 // Integer products (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv) are exact
 // int32 sums, as ONNX defines them, computed on 8-bit operands by internal/qgemm
 // (AVX-512 VNNI, AVX2 or Go kernels, bit-identical); convolutions multiply the
-// packed weights by each image's im2col panels and hand the sums to the operator's
+// packed weights by each image's im2col panels, or with unit strides by the image
+// read in place (directConv, intconv.go), and hand the sums to the operator's
 // epilogue. NewSession runs QDQ MatMul, Gemm and Conv (with the Conv's QuantizeLinear)
-// as the integer kernels ONNX Runtime fuses them into, and dynamic quantization's
-// MatMulInteger -> Cast -> Mul as one node (emulate_qdq.go, fuse_int8.go).
+// as the integer kernels ONNX Runtime fuses them into, dynamic quantization's
+// MatMulInteger -> Cast -> Mul as one node, and DequantizeLinear -> Relu/MaxPool ->
+// QuantizeLinear chains on the 8-bit values (emulate_qdq.go, fuse_int8.go).
 // Options.IntArith = SaturatingPairsArith reproduces ONNX Runtime on x86 CPUs without
 // VNNI, which sums uint8 x int8 products in saturating int16 pairs (intarith.go).
 //

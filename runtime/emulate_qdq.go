@@ -176,6 +176,11 @@ func emulateQDQ(g *Graph) bool {
 	if changed {
 		dropUnreadDequantize(g)
 	}
+	// The chains between quantized operators (fuse_int8.go), once the rewrite
+	// above has taken the DequantizeLinear nodes it reads past.
+	if fuseQuantChains(g) {
+		changed = true
+	}
 	return changed
 }
 
@@ -291,6 +296,7 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 	// With inputs 7 and 8 (a fused per-tensor QuantizeLinear), the float values are
 	// quantized as QuantizeLinear does (blas.Quantize8 through quantize8's arguments).
 	var quant func(dst *Value, at int, y []float32)
+	var requant func(dst []byte, acc []int32, rows, rowLen, stride, m int)
 	outType := tensor.F32
 	if len(c.Node.Inputs) > 8 && c.Node.Inputs[7] != "" {
 		sy, zy, yType, err := outputQuantParams(c.Input(7), c.Input(8))
@@ -299,6 +305,14 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 		}
 		lo, hi, _ := quantRange(yType)
 		outType = yType
+		// The scale and bias of scaleRun and Quantize8 in one pass, same bytes.
+		requant = func(dst []byte, acc []int32, rows, rowLen, stride, m int) {
+			var b float32
+			if bias != nil {
+				b = bias[m]
+			}
+			qgemm.Requantize(dst, acc, rows, rowLen, stride, 0, sx*at(sw, m), b, sy[0], lo, hi, zy[0], yType == tensor.I8)
+		}
 		quant = func(dst *Value, at int, y []float32) {
 			switch d := dst.Data.(type) {
 			case []uint8:
@@ -315,16 +329,17 @@ func qdqConvKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 		on := spatialSize(shape)
-		if quant != nil {
-			return func(n, m, o0 int, acc []int32, tmp []float32) {
-				tmp = tmp[:len(acc)]
-				scaleRun(tmp, acc, m)
-				quant(out, (n*M+m)*on+o0, tmp)
+		if requant != nil {
+			ob, _ := rawBytes(out)
+			return func(n, m, o0 int, acc []int32, rows, rowLen, stride int) {
+				requant(ob[(n*M+m)*on+o0:], acc, rows, rowLen, stride, m)
 			}, nil
 		}
 		y := out.Data.([]float32)
-		return func(n, m, o0 int, acc []int32, _ []float32) {
-			scaleRun(y[(n*M+m)*on+o0:][:len(acc)], acc, m)
+		return func(n, m, o0 int, acc []int32, rows, rowLen, stride int) {
+			for r := range rows {
+				scaleRun(y[(n*M+m)*on+o0+r*rowLen:][:rowLen], acc[r*stride:r*stride+rowLen], m)
+			}
 		}, nil
 	}
 	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)

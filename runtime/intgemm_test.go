@@ -78,7 +78,7 @@ func TestIntMatmulExact(t *testing.T) {
 			forEachQGEMMKernel(t, func(kernel string) {
 				for _, threads := range []int{1, 2} {
 					got := make([]int32, len(want))
-					mm.runBytes(threads, got, a, b, za, zb, nil)
+					mm.runBytes(threads, got, a, b, za, zb, nil, nil)
 					for i := range got {
 						if got[i] != want[i] {
 							t.Fatalf("%s %v x %v variant %d threads=%d: C[%d] = %d, want %d", kernel, s.a, s.b, variant, threads, i, got[i], want[i])
@@ -123,7 +123,7 @@ func BenchmarkIntMatmul(b *testing.B) {
 		b.Run(kernel, func(b *testing.B) {
 			cpu0 := processCPUTime()
 			for b.Loop() {
-				mm.runBytes(1, acc, a, w, []int32{3}, zb, packed)
+				mm.runBytes(1, acc, a, w, []int32{3}, zb, packed, nil)
 			}
 			report(b, cpu0)
 		})

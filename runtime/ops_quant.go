@@ -358,7 +358,7 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	pieces := make([][2]float32, (len(xs)+grain-1)/grain)
 	parallel.For(c.Threads(), len(pieces), 1, func(a, b int) {
 		for p := a; p < b; p++ {
-			lo, hi := floatRange(xs[p*grain : min(len(xs), (p+1)*grain)])
+			lo, hi := qgemm.Range(xs[p*grain : min(len(xs), (p+1)*grain)])
 			pieces[p] = [2]float32{lo, hi}
 		}
 	})
@@ -388,50 +388,6 @@ func dynamicQuantizeLinearKernel(c *Call) ([]*Value, error) {
 	}
 	z.Data.([]uint8)[0] = uint8(zp)
 	return []*Value{out, s, z}, nil
-}
-
-// floatRange returns min(0, xs...) and max(0, xs...), NaNs skipped. Plain
-// comparisons in four independent lanes: the min and max builtins' NaN and
-// signed-zero handling costs several times more per element.
-func floatRange(xs []float32) (lo, hi float32) {
-	var l0, l1, l2, l3, h0, h1, h2, h3 float32
-	i := 0
-	for ; i+4 <= len(xs); i += 4 {
-		v := xs[i : i+4 : i+4]
-		if v[0] < l0 {
-			l0 = v[0]
-		}
-		if v[0] > h0 {
-			h0 = v[0]
-		}
-		if v[1] < l1 {
-			l1 = v[1]
-		}
-		if v[1] > h1 {
-			h1 = v[1]
-		}
-		if v[2] < l2 {
-			l2 = v[2]
-		}
-		if v[2] > h2 {
-			h2 = v[2]
-		}
-		if v[3] < l3 {
-			l3 = v[3]
-		}
-		if v[3] > h3 {
-			h3 = v[3]
-		}
-	}
-	for ; i < len(xs); i++ {
-		if xs[i] < l0 {
-			l0 = xs[i]
-		}
-		if xs[i] > h0 {
-			h0 = xs[i]
-		}
-	}
-	return min(l0, l1, l2, l3), max(h0, h1, h2, h3)
 }
 
 // intMatmul describes a batched integer product of A [..., M, K] and B [..., K, N]
@@ -549,7 +505,7 @@ func (mm *intMatmul) runInt32(threads int, acc, a, b, za, zb []int32, sat bool) 
 // runBytes computes acc[b] = (A[b] - za) x (B[b] - zb) exactly from the 8-bit
 // operands (internal/qgemm). packed is B already packed (a constant 2-D B), or nil.
 // With a 2-D B, A's batches are one product of batch*M rows.
-func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []int32, packed *qgemm.Packed) {
+func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []int32, packed *qgemm.Packed, then func(lo, hi int)) {
 	M, N, K := mm.m, mm.n, mm.k
 	ab, aSigned := rawBytes(a)
 	bb, bSigned := rawBytes(b)
@@ -565,9 +521,14 @@ func (mm *intMatmul) runBytes(threads int, acc []int32, a, b *Value, za, zb []in
 		if len(za) > 1 && nb > 1 {
 			za = slices.Repeat(za, nb)
 		}
-		qgemm.Gemm(threads, nb*M, ab, K, aSigned, za, packed, zb, acc, N)
+		var rows func(i0, i1 int)
+		if then != nil {
+			rows = func(i0, i1 int) { then(i0*N, i1*N) }
+		}
+		qgemm.GemmThen(threads, nb*M, ab, K, aSigned, za, packed, zb, acc, N, rows)
 		return
 	}
+	defer thenAll(threads, len(acc), then)
 	lastB := -1
 	p := packed
 	for i := range nb {
@@ -659,13 +620,27 @@ func matmulIntegerKernel(c *Call) ([]*Value, error) {
 // product computes the node's integer product of a and b (input index bi) into acc:
 // exactly through internal/qgemm, or with saturating pairs (SaturatingPairsArith).
 func (mm *intMatmul) product(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32) {
+	mm.productThen(c, bi, acc, a, b, za, zb, nil)
+}
+
+// productThen is product followed by then(lo, hi) over ranges of acc once they are
+// final (in the goroutines of the product where it can; then may be nil).
+func (mm *intMatmul) productThen(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32, then func(lo, hi int)) {
 	if saturates(c, a, b) {
 		ai, _ := ints32(a)
 		bs, _ := ints32(b)
 		mm.runInt32(c.Threads(), acc, ai, bs, za, zb, true)
+		thenAll(c.Threads(), len(acc), then)
 		return
 	}
-	mm.runBytes(c.Threads(), acc, a, b, za, zb, packedWeights(c, bi, mm))
+	mm.runBytes(c.Threads(), acc, a, b, za, zb, packedWeights(c, bi, mm), then)
+}
+
+// thenAll calls then over all of n elements in parallel ranges (nil: nothing).
+func thenAll(threads, n int, then func(lo, hi int)) {
+	if then != nil {
+		parallel.For(threads, n, 16384, then)
+	}
 }
 
 // requantParams reads a (scale, zero point) input pair of a QLinear op.
@@ -946,8 +921,10 @@ func convIntegerKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 		d, on := out.Data.([]int32), spatialSize(shape)
-		return func(n, m, o0 int, acc []int32, _ []float32) {
-			copy(d[(n*M+m)*on+o0:], acc)
+		return func(n, m, o0 int, acc []int32, rows, rowLen, stride int) {
+			for r := range rows {
+				copy(d[(n*M+m)*on+o0+r*rowLen:], acc[r*stride:r*stride+rowLen])
+			}
 		}, nil
 	}
 	y, shape, err := intConv(c, 1, x, w, zx, zw, false, start)
@@ -1006,20 +983,14 @@ func qlinearConvKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 		on := spatialSize(shape)
-		return func(n, m, o0 int, acc []int32, tmp []float32) {
+		ob, _ := rawBytes(out)
+		return func(n, m, o0 int, acc []int32, rows, rowLen, stride int) {
 			var b int32
 			if bs != nil {
 				b = bs[m]
 			}
-			tmp = tmp[:len(acc)]
-			qgemm.Scale(tmp, acc, b, mult[m], 0, false)
-			at := (n*M+m)*on + o0
-			switch d := out.Data.(type) {
-			case []uint8:
-				blas.Quantize8(d[at:at+len(acc)], tmp, 1, lo, hi, zy[0], false)
-			case []int8:
-				blas.Quantize8(unsafe.Slice((*byte)(unsafe.Pointer(&d[at])), len(acc)), tmp, 1, lo, hi, zy[0], true)
-			}
+			// float32(acc + bias)*mult, then Quantize8 with a scale of 1: one pass.
+			qgemm.Requantize(ob[(n*M+m)*on+o0:], acc, rows, rowLen, stride, b, mult[m], 0, 1, lo, hi, zy[0], yType == tensor.I8)
 		}, nil
 	}
 	acc, shape, err := intConv(c, 3, x, w, zx, zw, saturates(c, x, w), start)

@@ -9,12 +9,12 @@ import "golang.org/x/sys/cpu"
 // broadcasts of A and sixteen VPDPBUSD.
 //
 //go:noescape
-func kernelVNNI(kg int, a, b *byte, c *int32, ldc int)
+func kernelVNNI(kg int, a, b *byte, c *int32, ldc int, init *int32)
 
 // kernelVNNISU is kernelVNNI for int8 A and uint8 B.
 //
 //go:noescape
-func kernelVNNISU(kg int, a, b *byte, c *int32, ldc int)
+func kernelVNNISU(kg int, a, b *byte, c *int32, ldc int, init *int32)
 
 // kernelAVX2 is the kernelFunc contract with AVX2, in 4x8 sub-tiles: the bytes are
 // widened to int16 (A zero-extended, B sign-extended) and multiplied in pairs by
@@ -22,16 +22,27 @@ func kernelVNNISU(kg int, a, b *byte, c *int32, ldc int)
 // int16 ones).
 //
 //go:noescape
-func kernelAVX2(kg int, a, b *byte, c *int32, ldc int)
+func kernelAVX2(kg int, a, b *byte, c *int32, ldc int, init *int32)
 
 // kernelAVX2SU is kernelAVX2 for int8 A and uint8 B.
 //
 //go:noescape
-func kernelAVX2SU(kg int, a, b *byte, c *int32, ldc int)
+func kernelAVX2SU(kg int, a, b *byte, c *int32, ldc int, init *int32)
+
+// kernelVNNIOffs is kernelVNNISU with B read in place at per-group offsets
+// (offsKernelFunc).
+//
+//go:noescape
+func kernelVNNIOffs(kg int, a, b *byte, offs *int, c *int32, ldc int, init *int32)
+
+// kernelAVX2Offs is kernelAVX2SU with B read in place at per-group offsets.
+//
+//go:noescape
+func kernelAVX2Offs(kg int, a, b *byte, offs *int, c *int32, ldc int, init *int32)
 
 var (
-	vnniKernel = microKernel{name: "avx512vnni-8x32", us: kernelVNNI, su: kernelVNNISU}
-	avx2Kernel = microKernel{name: "avx2-8x32", us: kernelAVX2, su: kernelAVX2SU}
+	vnniKernel = microKernel{name: "avx512vnni-8x32", us: kernelVNNI, su: kernelVNNISU, offs: kernelVNNIOffs}
+	avx2Kernel = microKernel{name: "avx2-8x32", us: kernelAVX2, su: kernelAVX2SU, offs: kernelAVX2Offs}
 )
 
 // cpuKernels lists the assembly kernels this CPU runs, best first.

@@ -19,11 +19,17 @@
 //
 // B is packed (Pack, or panels filled by the caller) into panels of nr columns with
 // K in groups of four bytes, the layout VPDPBUSD reads; A is packed per call, mr rows
-// at a time, or once (PackA) when it is constant.
+// at a time, or once (PackA) when it is constant. GemmOffsets reads a uint8 B in place
+// at one offset per group of four k steps instead (a direct convolution's image).
+//
+// The package also holds the vectorized 8-bit steps around the products, each equal
+// bit for bit to its scalar loop: Scale, Dequantize and Requantize (int32 sums to
+// float or to QuantizeLinear's bytes), Range (DynamicQuantizeLinear's range), and
+// MaxPairs and MaxBytes (max pooling on bytes).
 package qgemm
 
 import (
-	"encoding/binary"
+	"sync"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -36,19 +42,24 @@ const (
 	mc = 64
 )
 
-// kernelFunc computes one mr x nr tile: c[i*ldc+j] = sum over kg groups of four
-// k steps of a[g][i][0:4] . b[g][j][0:4], overwriting c.
-type kernelFunc func(kg int, a, b *byte, c *int32, ldc int)
+// kernelFunc computes one mr x nr tile: c[i*ldc+j] = init[j] + sum over kg groups
+// of four k steps of a[g][i][0:4] . b[g][j][0:4], overwriting c. init (nr values)
+// carries a zero-point correction that is the same for every row.
+type kernelFunc func(kg int, a, b *byte, c *int32, ldc int, init *int32)
 
-// microKernel is a pair of kernels: us multiplies uint8 A by int8 B, su int8 A by
-// uint8 B.
+// zeroInit is the init of a tile without a correction.
+var zeroInit [nr]int32
+
+// microKernel is a set of kernels: us multiplies uint8 A by int8 B, su int8 A by
+// uint8 B, offs int8 A by a uint8 B read in place (GemmOffsets).
 type microKernel struct {
 	name   string
 	us, su kernelFunc
+	offs   offsKernelFunc
 }
 
 // genericKernel is the portable kernel: other architectures, old CPUs, purego.
-var genericKernel = microKernel{name: "go", us: kernelGo[uint8, int8], su: kernelGo[int8, uint8]}
+var genericKernel = microKernel{name: "go", us: kernelGo[uint8, int8], su: kernelGo[int8, uint8], offs: kernelGoOffs}
 
 // kernel is the micro-kernel in use: the best one the CPU runs (set by init on
 // amd64). Tests switch it to compare every kernel the machine has.
@@ -57,10 +68,13 @@ var kernel = genericKernel
 // Kernel names the micro-kernel in use, for benchmarks and diagnostics.
 func Kernel() string { return kernel.name }
 
-func kernelGo[TA, TB int8 | uint8](kg int, pa, pb *byte, pc *int32, ldc int) {
+func kernelGo[TA, TB int8 | uint8](kg int, pa, pb *byte, pc *int32, ldc int, init *int32) {
 	a := unsafe.Slice((*TA)(unsafe.Pointer(pa)), kg*mr*4)
 	b := unsafe.Slice((*TB)(unsafe.Pointer(pb)), kg*nr*4)
 	var acc [mr][nr]int32
+	for i := range acc {
+		acc[i] = *(*[nr]int32)(unsafe.Pointer(init))
+	}
 	for g := 0; g < kg; g++ {
 		ag := a[g*mr*4 : (g+1)*mr*4]
 		bg := b[g*nr*4 : (g+1)*nr*4]
@@ -228,17 +242,32 @@ func allZero(z []int32) bool {
 	return true
 }
 
+// packBuffers holds the buffers Gemm packs blocks of A into (packA writes every
+// byte a product reads).
+var packBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
 // Gemm sets c[i*ldc + j] = sum over p < K of (A[i, p] - za[i]) * (B[p, j] - zb[j]) for
 // i < m, j < N, where A[i, p] is the byte a[i*lda + p] (int8 when aSigned, else
 // uint8) and B is packed. za holds 1 or m zero points and zb 1 or N, as values of A's
 // and B's types. threads bounds the goroutines (internal/parallel).
 func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed, zb []int32, c []int32, ldc int) {
+	GemmThen(threads, m, a, lda, aSigned, za, b, zb, c, ldc, nil)
+}
+
+// GemmThen is Gemm followed by then(i0, i1) for rows i0 .. i1-1 of c once they are
+// final: in the goroutine that computed them, while they are still in its cache,
+// when each task owns whole rows; otherwise over row ranges after the product.
+// Calls run concurrently, for disjoint rows. then may be nil.
+func GemmThen(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed, zb []int32, c []int32, ldc int, then func(i0, i1 int)) {
 	if m <= 0 || b.n == 0 {
 		return
 	}
 	if b.k == 0 {
 		for i := 0; i < m; i++ {
 			clear(c[i*ldc : i*ldc+b.n])
+		}
+		if then != nil {
+			then(0, m)
 		}
 		return
 	}
@@ -262,7 +291,12 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 		nChunks = min(panels, (t+mBlocks-1)/mBlocks)
 	}
 	parallel.For(threads, mBlocks*nChunks, 1, func(lo, hi int) {
-		pa := make([]byte, mc*b.kg*4)
+		buf := packBuffers.Get().(*[]byte)
+		defer packBuffers.Put(buf)
+		if cap(*buf) < mc*b.kg*4 {
+			*buf = make([]byte, mc*b.kg*4)
+		}
+		pa := (*buf)[:mc*b.kg*4]
 		rowSums := make([]int32, mc)
 		var tile [mr * nr]int32
 		for t := lo; t < hi; t++ {
@@ -276,8 +310,14 @@ func Gemm(threads, m int, a []byte, lda int, aSigned bool, za []int32, b *Packed
 			packA(pa, sums, a[i0*lda:], lda, rows, b.k, b.kg, flipA, aSigned != flipped)
 			p0, p1 := chunk*panels/nChunks, (chunk+1)*panels/nChunks
 			run(fn, pa, rows, b, p0, p1, c[i0*ldc:], ldc, &tile, rowSums, zas[i0:i0+rows], zbs, colAdj, zbZero)
+			if nChunks == 1 && then != nil {
+				then(i0, i0+rows)
+			}
 		}
 	})
+	if nChunks > 1 && then != nil {
+		parallel.For(threads, m, max(1, 16384/b.n), then)
+	}
 }
 
 // GemmPacked is Gemm with a packed A: c[i*ldc + j] = sum_p (A[i, p] - za[i]) *
@@ -312,26 +352,46 @@ func GemmPacked(threads int, a *PackedA, za []int32, b *Packed, zb []int32, c []
 // run multiplies the packed strips of rows A rows by panels p0..p1 of b into c
 // (row 0 of the strips at c[0]) and applies the zero points.
 func run(fn kernelFunc, pa []byte, rows int, b *Packed, p0, p1 int, c []int32, ldc int, tile *[mr * nr]int32, rowSums, zas, zbs, colAdj []int32, zbZero bool) {
+	// With B's zero points all 0 and one zero point for every row of A (a
+	// per-tensor za, as DynamicQuantizeLinear's), the correction za*colAdj[j] is the
+	// same for every row: the kernel starts its sums from it and fix has nothing
+	// left to do.
+	uniform := zbZero && rows > 0
+	for _, z := range zas[:rows] {
+		uniform = uniform && z == zas[0]
+	}
+	var init [nr]int32
 	for pi := p0; pi < p1; pi++ {
 		bp := &b.panels[pi*b.kg*nr*4]
 		j0 := pi * nr
 		cols := min(nr, b.n-j0)
+		ip := &zeroInit[0]
+		if uniform && zas[0] != 0 {
+			for j := range cols {
+				init[j] = zas[0] * colAdj[j0+j]
+			}
+			ip = &init[0]
+		}
 		for s := 0; s < rows; s += mr {
 			sr := min(mr, rows-s)
 			ap := &pa[s*b.kg*4]
 			if sr == mr && cols == nr {
 				dst := c[s*ldc+j0:]
-				fn(b.kg, ap, bp, &dst[0], ldc)
-				for i := 0; i < mr; i++ {
-					fix(dst[i*ldc:i*ldc+nr], rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+nr], colAdj[j0:j0+nr], zbZero)
+				fn(b.kg, ap, bp, &dst[0], ldc, ip)
+				if !uniform {
+					for i := 0; i < mr; i++ {
+						fix(dst[i*ldc:i*ldc+nr], rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+nr], colAdj[j0:j0+nr], zbZero)
+					}
 				}
 				continue
 			}
-			fn(b.kg, ap, bp, &tile[0], nr)
+			fn(b.kg, ap, bp, &tile[0], nr, ip)
 			for i := 0; i < sr; i++ {
 				dst := c[(s+i)*ldc+j0 : (s+i)*ldc+j0+cols]
 				copy(dst, tile[i*nr:i*nr+cols])
-				fix(dst, rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+cols], colAdj[j0:j0+cols], zbZero)
+				if !uniform {
+					fix(dst, rowSum(rowSums, s+i), zas[s+i], zbs[j0:j0+cols], colAdj[j0:j0+cols], zbZero)
+				}
 			}
 		}
 	}
@@ -347,7 +407,15 @@ func rowSum(s []int32, i int) int32 {
 // fix applies the zero points to one row of raw sums: c += za*colAdj - rowSum*zb
 // (rowSum is unused when every zb is 0).
 func fix(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) {
+	if zbZero && za == 0 {
+		return
+	}
 	colAdj = colAdj[:len(c)]
+	if !zbZero {
+		zb = zb[:len(c)]
+	}
+	n := fixVec(c, rowSum, za, zb, colAdj, zbZero)
+	c, zb, colAdj = c[n:], zb[n:], colAdj[n:]
 	if zbZero {
 		if za != 0 {
 			for j := range c {
@@ -367,21 +435,35 @@ func fix(c []int32, rowSum, za int32, zb, colAdj []int32, zbZero bool) {
 // row's sum of (packed) values, int8 when signed.
 func packA(dst []byte, rowSums []int32, a []byte, lda, rows, k, kg int, flip byte, signed bool) {
 	strips := (rows + mr - 1) / mr
-	clear(dst[:strips*mr*kg*4])
+	dst = dst[:strips*mr*kg*4]
 	flip4 := uint32(flip) * 0x01010101
-	for i := 0; i < rows; i++ {
-		strip := dst[(i/mr)*mr*kg*4:]
-		r := i % mr
-		src := a[i*lda : i*lda+k]
-		q := 0
-		for ; q+4 <= k; q += 4 {
-			w := binary.LittleEndian.Uint32(src[q:]) ^ flip4
-			binary.LittleEndian.PutUint32(strip[(q/4)*mr*4+r*4:], w)
+	kw := k / 4 // whole words per row
+	if rows > 0 && (rows-1)*lda+k > len(a) {
+		panic("qgemm: packA reads past A")
+	}
+	for s := 0; s < strips; s++ {
+		strip := dst[s*mr*kg*4 : (s+1)*mr*kg*4]
+		sr := min(mr, rows-s*mr)
+		if sr < mr || kw < kg {
+			clear(strip) // rows past the last and the K tail stay 0
 		}
-		for ; q < k; q++ {
-			strip[(q/4)*mr*4+r*4+q%4] = src[q] ^ flip
+		// Group-major: each group's words of the strip's rows are stored
+		// contiguously (32 bytes), each row read sequentially.
+		words := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(strip))), mr*kg)
+		for r := 0; r < sr; r++ {
+			src := unsafe.Pointer(unsafe.SliceData(a[(s*mr+r)*lda:]))
+			for g := 0; g < kw; g++ {
+				words[g*mr+r] = *(*uint32)(unsafe.Add(src, 4*g)) ^ flip4
+			}
+			row := a[(s*mr+r)*lda : (s*mr+r)*lda+k]
+			for q := kw * 4; q < k; q++ {
+				strip[(q/4)*mr*4+r*4+q%4] = row[q] ^ flip
+			}
 		}
-		if rowSums != nil {
+	}
+	if rowSums != nil {
+		for i := 0; i < rows; i++ {
+			src := a[i*lda : i*lda+k]
 			var sum int32
 			if signed {
 				for _, v := range src {

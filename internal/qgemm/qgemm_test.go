@@ -2,6 +2,7 @@ package qgemm
 
 import (
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -161,6 +162,42 @@ func TestGemmPacked(t *testing.T) {
 						t.Fatalf("%s %v variant %d: c[%d] = %d, want %d", k.name, sz, variant, i, c[i], want[i])
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestGemmThen checks that GemmThen hands every row to then exactly once, already
+// final (compared with the definition inside the call), with whole-row tasks (one
+// thread, many rows) and with the panels split between tasks (few rows, 3 threads).
+func TestGemmThen(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	for _, sz := range [][4]int{{130, 70, 40, 1}, {8, 200, 36, 3}, {1, 33, 5, 3}} {
+		m, n, k, threads := sz[0], sz[1], sz[2], sz[3]
+		a, b := randBytes(r, m*k), randBytes(r, k*n)
+		za, zb := []int32{7}, []int32{0}
+		want := naive(m, n, k, a, false, za, b, false, zb)
+		c := make([]int32, m*n)
+		var mu sync.Mutex
+		seen := make([]int, m)
+		GemmThen(threads, m, a, k, false, za, Pack(k, n, b, n, 1, true), zb, c, n, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				for j := 0; j < n; j++ {
+					if c[i*n+j] != want[i*n+j] {
+						t.Errorf("%v: row %d handed over before it was final", sz, i)
+						return
+					}
+				}
+			}
+			mu.Lock()
+			for i := i0; i < i1; i++ {
+				seen[i]++
+			}
+			mu.Unlock()
+		})
+		for i, v := range seen {
+			if v != 1 {
+				t.Fatalf("%v: row %d handed over %d times", sz, i, v)
 			}
 		}
 	}
