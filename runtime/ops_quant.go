@@ -626,6 +626,14 @@ func (mm *intMatmul) product(c *Call, bi int, acc []int32, a, b *Value, za, zb [
 // productThen is product followed by then(lo, hi) over ranges of acc once they are
 // final (in the goroutines of the product where it can; then may be nil).
 func (mm *intMatmul) productThen(c *Call, bi int, acc []int32, a, b *Value, za, zb []int32, then func(lo, hi int)) {
+	if len(acc) == 0 {
+		return // an empty batch: nothing to pack or multiply
+	}
+	if mm.k == 0 {
+		clear(acc) // empty sums
+		thenAll(c.Threads(), len(acc), then)
+		return
+	}
 	if saturates(c, a, b) {
 		ai, _ := ints32(a)
 		bs, _ := ints32(b)
