@@ -253,7 +253,7 @@ func mapFile(f *os.File, name string) (*MappedFile, error) {
 			f.Close()
 			return nil, fmt.Errorf("refit: mmap %s: %w", name, err)
 		}
-		registerMapping(mf.m)
+		registerMapping(mf.m, name)
 	}
 	return mf, nil
 }

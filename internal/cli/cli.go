@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/refit-ml/refit"
 	_ "github.com/refit-ml/refit/format/all" // register every format
 )
 
@@ -98,7 +99,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	for _, mk := range commands {
 		root.AddCommand(mk(e))
 	}
-	err := root.Execute()
+	// A memory-mapped input truncated by another process is an error, not a crash.
+	err := refit.GuardMapped(root.Execute)
 	if err == nil {
 		return ExitOK
 	}
