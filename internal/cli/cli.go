@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,9 @@ var commands []func(*env) *cobra.Command
 
 // Main runs the refit command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Remote paths may be pre-signed URLs: everything printed names them without
+	// their query strings and user information (refit.ShowPath).
+	stdout, stderr = redactingWriter{stdout}, redactingWriter{stderr}
 	e := &env{ctx: ctx, args: args, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "refit",
@@ -154,6 +158,23 @@ func args(v cobra.PositionalArgs) cobra.PositionalArgs {
 
 // isTerminal reports whether w is a terminal, for progress bars.
 func isTerminal(w io.Writer) bool {
+	if r, ok := w.(redactingWriter); ok {
+		w = r.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// redactingWriter passes text through refit.RedactURLs, so that a pre-signed URL given
+// as a path is echoed (in reports, JSON and errors) without its signature.
+type redactingWriter struct{ w io.Writer }
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte("://")) {
+		return r.w.Write(p)
+	}
+	if _, err := io.WriteString(r.w, refit.RedactURLs(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
