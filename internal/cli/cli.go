@@ -75,6 +75,16 @@ var commands []func(*env) *cobra.Command
 
 // Main runs the refit command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, false)
+}
+
+// runNested runs one command inside another (a batch job): as Main, except that a
+// signal is reported once, by the outer command, not by both.
+func runNested(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, true)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, nested bool) int {
 	// Remote paths may be pre-signed URLs: everything printed names them without
 	// their query strings and user information (refit.ShowPath).
 	stdout, stderr = redactingWriter{stdout}, redactingWriter{stderr}
@@ -109,7 +119,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ExitOK
 	}
 	if se, ok := interruptCode(ctx); ok {
-		fmt.Fprintf(stderr, "refit: %v; stopped, temporary files removed\n", se)
+		if !nested {
+			fmt.Fprintf(stderr, "refit: %v; stopped, temporary files removed\n", se)
+		}
 		return se.exitCode()
 	}
 	var ee *exitError
