@@ -86,8 +86,12 @@ func runNested(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, nested bool) int {
 	// Remote paths may be pre-signed URLs: everything printed names them without
-	// their query strings and user information (refit.ShowPath).
-	stdout, stderr = redactingWriter{stdout}, redactingWriter{stderr}
+	// their query strings and user information (refit.ShowPath). A terminal on
+	// stderr keeps its file, for the progress bars; errors are redacted by printError.
+	stdout = redactingWriter{stdout}
+	if !isTerminal(stderr) {
+		stderr = redactingWriter{stderr}
+	}
 	e := &env{ctx: ctx, args: args, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "refit",
@@ -143,7 +147,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // printError prints err once prefixed with "refit: ".
 func printError(w io.Writer, err error) {
-	msg := err.Error() + budgetHint(err)
+	msg := refit.RedactURLs(err.Error()) + budgetHint(err)
 	if !strings.HasPrefix(msg, "refit: ") {
 		msg = "refit: " + msg
 	}
