@@ -26,6 +26,9 @@ func ShowPath(name string) string {
 		return showUnparsed(name)
 	}
 	query := u.RawQuery != "" || u.ForceQuery || u.Fragment != ""
+	if !query && u.User == nil {
+		return name // as given, escapes and all
+	}
 	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
 	s := u.String()
 	if query {

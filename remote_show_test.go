@@ -10,6 +10,7 @@ func TestShowPath(t *testing.T) {
 		{"model.onnx", "model.onnx"},
 		{"dir/a?b.onnx", "dir/a?b.onnx"}, // a local name keeps its '?'
 		{"https://host/m.onnx", "https://host/m.onnx"},
+		{"s3://b/模型 v1.gguf", "s3://b/模型 v1.gguf"}, // nothing to redact: as given
 		{"https://host/m.onnx?X-Amz-Signature=abc&X-Amz-Credential=KEY", "https://host/m.onnx?REDACTED"},
 		{"https://user:secret@host:8443/a/m.gguf", "https://host:8443/a/m.gguf"},
 		{"HTTP://user@host/m#frag", "http://host/m?REDACTED"},
