@@ -10,19 +10,24 @@ import (
 // from the file) from other memory (where dropping pages would lose data).
 var liveMappings struct {
 	sync.Mutex
-	maps map[*byte][]byte // first byte -> the whole mapping
+	maps map[*byte]liveMapping // first byte -> the whole mapping
 }
 
-func registerMapping(m []byte) {
+type liveMapping struct {
+	m    []byte
+	name string // the file, as errors name it
+}
+
+func registerMapping(m []byte, name string) {
 	if len(m) == 0 {
 		return
 	}
 	liveMappings.Lock()
 	defer liveMappings.Unlock()
 	if liveMappings.maps == nil {
-		liveMappings.maps = map[*byte][]byte{}
+		liveMappings.maps = map[*byte]liveMapping{}
 	}
-	liveMappings.maps[&m[0]] = m
+	liveMappings.maps[&m[0]] = liveMapping{m, name}
 }
 
 func unregisterMapping(m []byte) {
@@ -65,7 +70,8 @@ func findMappingLocked(b []byte) ([]byte, int64, bool) {
 		return nil, 0, false
 	}
 	p := uintptr(unsafe.Pointer(&b[0]))
-	for _, m := range liveMappings.maps {
+	for _, lm := range liveMappings.maps {
+		m := lm.m
 		base := uintptr(unsafe.Pointer(&m[0]))
 		if p >= base && p-base < uintptr(len(m)) && uintptr(len(b)) <= uintptr(len(m))-(p-base) {
 			return m, int64(p - base), true

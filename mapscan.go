@@ -25,6 +25,10 @@ func (f *MappedFile) Scan(off, n int64, fn func([]byte) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
+			if ferr := MappingFault(r); ferr != nil {
+				err = ferr
+				return
+			}
 			err = fmt.Errorf("refit: reading %s through its mapping: %v: %w", f.name, r, io.ErrUnexpectedEOF)
 		}
 	}()

@@ -44,7 +44,7 @@ func OpenWith(name string, opts *DecodeOptions) (*Model, error) {
 			if refused := refusedEntries(fsys); refused != nil {
 				return nil, fmt.Errorf("%s: %w (%w)", name, err, refused)
 			}
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", ShowPath(name), err)
 		}
 		m, err := f.DecodeFS(fsys, ".", opts)
 		if err != nil {
@@ -138,7 +138,7 @@ func openRemote(name string, opts *DecodeOptions) (*Model, error) {
 		}
 		f, err := SniffFS(fsys)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", ShowPath(name), err)
 		}
 		m, err := f.DecodeFS(fsys, ".", opts)
 		if err != nil {
@@ -147,7 +147,8 @@ func openRemote(name string, opts *DecodeOptions) (*Model, error) {
 		m.Format = f.Name
 		return m, nil
 	}
-	f, err := Sniff(file, file.Size(), name)
+	// Named without the query string, so its extension is the file's.
+	f, err := Sniff(file, file.Size(), strings.TrimSuffix(ShowPath(name), "?"+redactedQuery))
 	if err != nil {
 		file.Close()
 		return nil, err
@@ -253,7 +254,7 @@ func mapFile(f *os.File, name string) (*MappedFile, error) {
 			f.Close()
 			return nil, fmt.Errorf("refit: mmap %s: %w", name, err)
 		}
-		registerMapping(mf.m)
+		registerMapping(mf.m, name)
 	}
 	return mf, nil
 }

@@ -78,12 +78,17 @@ func IsRemote(name string) bool {
 func OpenStorage(rawURL string) (Storage, string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("refit: %q: %w", rawURL, err)
+		// url.Error repeats the URL, query string included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, "", fmt.Errorf("refit: %q: %w", ShowPath(rawURL), err)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "s3":
 		if u.Host == "" {
-			return nil, "", fmt.Errorf("refit: %s names no bucket (s3://bucket/key): %w", rawURL, fs.ErrInvalid)
+			return nil, "", fmt.Errorf("refit: %s names no bucket (s3://bucket/key): %w", ShowPath(rawURL), fs.ErrInvalid)
 		}
 		st, err := newS3Storage(u.Host)
 		if err != nil {
@@ -92,14 +97,14 @@ func OpenStorage(rawURL string) (Storage, string, error) {
 		return st, strings.TrimPrefix(u.Path, "/"), nil
 	case "https", "http":
 		if u.Host == "" {
-			return nil, "", fmt.Errorf("refit: %s names no host: %w", rawURL, fs.ErrInvalid)
+			return nil, "", fmt.Errorf("refit: %s names no host: %w", ShowPath(rawURL), fs.ErrInvalid)
 		}
 		base := *u
 		base.Path, base.RawPath, base.RawQuery, base.Fragment = "/", "", "", ""
 		key := strings.TrimPrefix(u.Path, "/")
 		return newHTTPStorage(base.String(), u.RawQuery, key), key, nil
 	}
-	return nil, "", fmt.Errorf("refit: %s: unknown URL scheme: %w", rawURL, ErrUnsupported)
+	return nil, "", fmt.Errorf("refit: %s: unknown URL scheme: %w", ShowPath(rawURL), ErrUnsupported)
 }
 
 // RemoteStats are counts of the requests made to remote storage by this process.
@@ -199,7 +204,7 @@ func remoteFileFS(name string) (fs.FS, string, error) {
 	}
 	dir, base := path.Split(key)
 	if base == "" {
-		return nil, "", fmt.Errorf("refit: %s names a folder, not a file: %w", name, fs.ErrInvalid)
+		return nil, "", fmt.Errorf("refit: %s names a folder, not a file: %w", ShowPath(name), fs.ErrInvalid)
 	}
 	return &remoteFS{st: st, prefix: dir}, base, nil
 }

@@ -50,8 +50,9 @@ func (h *httpStorage) URL(key string) string {
 	return u
 }
 
-// show is how errors name key: without the query string, which may hold a signature.
-func (h *httpStorage) show(key string) string { return h.base + key }
+// show is how errors name key: without the query string, which may hold a signature,
+// and without the user information (user:password@) of the base.
+func (h *httpStorage) show(key string) string { return ShowPath(h.base + key) }
 
 func (h *httpStorage) request(ctx context.Context, method, key string, header map[string]string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, h.URL(key), nil)

@@ -9,6 +9,7 @@ import "github.com/refit-ml/refit/tensor"
 // others, and other types, through add.
 func (s *floatStats) addCast(d *TensorDiff, a []float32, h []byte, to tensor.DType, back []float32) error {
 	if !haveCastStats || (to != tensor.F16 && to != tensor.BF16) || len(h) != 2*len(a) {
+		back = back[:min(len(back), len(a))] // scratch of at least len(a) values
 		if err := tensor.ToFloat32(back, h, to); err != nil {
 			return err
 		}

@@ -1,3 +1,5 @@
+//go:build !purego
+
 package compare
 
 import "golang.org/x/sys/cpu"

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // func castStatsAVX2(a *float32, h *byte, n int, bf16 bool, acc *simdAcc) int

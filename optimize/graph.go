@@ -12,6 +12,9 @@ type state struct {
 	*graph.Editor
 	opts  *Options
 	opset int64
+	// folded is the bytes of the constants fold-constants made, over all rounds;
+	// they stay in the model (see Options.MaxFoldTotal).
+	folded int64
 }
 
 func newState(m *onnxpb.ModelProto, opts *Options) *state {

@@ -20,6 +20,11 @@ type Options struct {
 	// MaxFoldBytes caps the size of a folded constant (default 64 MiB): folding
 	// must not blow up a model (e.g. a ConstantOfShape of a huge shape).
 	MaxFoldBytes int64
+	// MaxFoldTotal caps the bytes of all folded constants together (default a
+	// quarter of refit.DefaultMaxMemory, at least MaxFoldBytes): nested Concats or
+	// Tiles of a tiny constant make a constant twice the size at every node, each
+	// under MaxFoldBytes, that the model then keeps (and its copies) in memory.
+	MaxFoldTotal int64
 }
 
 // Pass is one rewrite. Run returns how many rewrites it made.

@@ -339,3 +339,41 @@ func TestFoldConstantsUsesEvaluator(t *testing.T) {
 		t.Errorf("folded na = %v, want [-1 -2]", v)
 	}
 }
+
+// Folded constants that double at every node stop at MaxFoldTotal: the nodes past it
+// are left to run time, whose memory budget then applies.
+func TestFoldConstantsTotalCap(t *testing.T) {
+	b := newBuilder("x")
+	b.init(t, "c0", tensor.Shape{256}, make([]float32, 256)) // 1 KiB
+	prev := "c0"
+	for i := 1; i <= 8; i++ {
+		name := "c" + string(rune('0'+i))
+		b.node("Concat", []string{prev, prev}, []string{name}, &onnxpb.AttributeProto{Name: proto.String("axis"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(0)})
+		prev = name
+	}
+	b.node("ReduceSum", []string{prev}, []string{"s"})
+	b.node("Add", []string{"x", "s"}, []string{"y"})
+	double := func(n *onnxpb.NodeProto, in []*tensor.Tensor, opset int64) ([]*tensor.Tensor, error) {
+		v, err := in[0].Float32s()
+		if err != nil {
+			return nil, err
+		}
+		t, err := tensor.NewF32("", tensor.Shape{2 * in[0].Shape[0]}, append(v, v...))
+		return []*tensor.Tensor{t}, err
+	}
+	// 2+4+8+16 KiB fold within 30 KiB; 32 KiB would not.
+	const total = 30 << 10
+	out, _, err := Model(context.Background(), b.model("y"), &Options{Only: []string{"fold-constants"}, Fold: double, MaxFoldTotal: total})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var folded int64
+	for _, tp := range out.Graph.Initializer {
+		if tp.GetName() != "c0" {
+			folded += int64(len(tp.GetRawData()))
+		}
+	}
+	if got := ops(out); len(got) != 6 || folded != 30<<10 {
+		t.Errorf("ops = %v with %d bytes folded, want 4 Concats and ReduceSum, Add left and 30 KiB folded", got, folded)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/refit-ml/refit"
 	"github.com/refit-ml/refit/format/onnx"
 	"github.com/refit-ml/refit/format/onnx/onnxpb"
 	"github.com/refit-ml/refit/graph"
@@ -26,6 +27,10 @@ func foldConstants(g *state) (int, error) {
 	if maxBytes == 0 {
 		maxBytes = 64 << 20
 	}
+	maxTotal := g.opts.MaxFoldTotal
+	if maxTotal == 0 {
+		maxTotal = max(maxBytes, refit.DefaultMaxMemory()/4)
+	}
 	changes := 0
 	written := writers(g)
 	for _, n := range g.G.Node {
@@ -41,6 +46,9 @@ func foldConstants(g *state) (int, error) {
 		}
 		if len(n.Output) == 0 {
 			continue
+		}
+		if g.folded >= maxTotal {
+			break // the rest is left to run time, which charges its memory budget
 		}
 		inputs := make([]*tensor.Tensor, len(n.Input))
 		ok := true
@@ -68,7 +76,7 @@ func foldConstants(g *state) (int, error) {
 				size += t.Size()
 			}
 		}
-		if size > maxBytes {
+		if size > maxBytes || size > maxTotal-g.folded {
 			continue
 		}
 		added := true
@@ -101,6 +109,7 @@ func foldConstants(g *state) (int, error) {
 			}
 		}
 		g.Remove(n)
+		g.folded += size
 		changes++
 	}
 	return changes, nil

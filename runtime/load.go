@@ -18,8 +18,21 @@ import (
 // operator is reported here, never mid-run. Initializers whose raw_data already is
 // their values as this CPU lays them out (float32, int32, 8-bit) share those bytes
 // with mp instead of being copied: the caller must not modify mp's raw_data while the
-// session is in use (replacing the slice is fine).
+// session is in use (replacing the slice is fine). A model file truncated by another
+// process while it is read gives an error wrapping refit.ErrFormat.
 func Load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
+	var s *Session
+	err := refit.GuardMapped(func() (err error) {
+		s, err = load(mp, fsys, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
 	if mp.GetGraph() == nil {
 		return nil, fmt.Errorf("runtime: model has no graph: %w", refit.ErrFormat)
 	}

@@ -470,8 +470,21 @@ func (e *env) lookup(name string) (*Value, bool) {
 }
 
 // Run executes the graph. inputs must hold every graph input that has no initializer;
-// returned values belong to the caller.
+// returned values belong to the caller. Weights left in a model file that another
+// process truncates during the run give an error wrapping refit.ErrFormat.
 func (s *Session) Run(ctx context.Context, inputs map[string]*Value) (map[string]*Value, error) {
+	var res map[string]*Value
+	err := refit.GuardMapped(func() (err error) {
+		res, err = s.run(ctx, inputs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Session) run(ctx context.Context, inputs map[string]*Value) (map[string]*Value, error) {
 	g := s.graph
 	if s.prof != nil {
 		start := time.Now()
@@ -667,6 +680,10 @@ func (s *Session) callNode(ctx context.Context, n *Node, e *env) (outs []*Value,
 	defer func() {
 		s.budget.release(c.reserved)
 		if r := recover(); r != nil {
+			if ferr := refit.MappingFault(r); ferr != nil {
+				err = nodeError(n, ferr) // the file changed under the run: not a bug
+				return
+			}
 			wp, _ := r.(*parallel.Panic)
 			if wp != nil {
 				r = wp.Value // the same handling as a panic on this goroutine

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // func f32ToF16F16C(dst *byte, src *float32, n int) int

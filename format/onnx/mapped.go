@@ -52,6 +52,10 @@ func LoadMapped(fsys fs.FS, name string) (mp *onnxpb.ModelProto, closer io.Close
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
+			if ferr := refit.MappingFault(r); ferr != nil {
+				err = ferr // the file changed (was truncated) while it was parsed
+				return
+			}
 			err = refit.WrapErrorf("onnx", -1, io.ErrUnexpectedEOF, "reading %s through its mapping: %v", name, r)
 		}
 	}()

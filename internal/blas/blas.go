@@ -3,6 +3,7 @@ package blas
 import (
 	"fmt"
 	goruntime "runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -185,10 +186,11 @@ type gemm struct {
 	kern     microKernel
 	wg       sync.WaitGroup // one count per piece not yet finished
 	pieces   int
-	next     atomic.Int32 // next piece to claim
-	refs     atomic.Int32 // goroutines still holding g
-	rowSplit []int        // thread row bounds, multiples of mr
-	colSplit []int        // thread column bounds, multiples of nr
+	next     atomic.Int32                   // next piece to claim
+	refs     atomic.Int32                   // goroutines still holding g
+	panicked atomic.Pointer[parallel.Panic] // the first panic of a piece, raised again by the caller
+	rowSplit []int                          // thread row bounds, multiples of mr
+	colSplit []int                          // thread column bounds, multiples of nr
 }
 
 // freeList keeps released objects for reuse. Unlike sync.Pool it survives garbage
@@ -327,7 +329,11 @@ func (g *gemm) parallel(t int) {
 	}
 	g.work()
 	g.wg.Wait()
+	p := g.panicked.Swap(nil)
 	g.release()
+	if p != nil {
+		panic(p)
+	}
 }
 
 // work runs unclaimed pieces until there are none.
@@ -337,11 +343,27 @@ func (g *gemm) work() {
 		if i >= g.pieces {
 			return
 		}
-		tc := len(g.colSplit) - 1
-		r, c := i/tc, i%tc
-		g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
-		g.wg.Done()
+		g.piece(i)
 	}
+}
+
+// piece runs piece i; a panic in it (such as a fault on a weight left in a file that
+// another process truncated) is kept for the caller, which raises it again once every
+// piece is done, rather than ending the process from a worker.
+func (g *gemm) piece(i int) {
+	defer g.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			p, ok := r.(*parallel.Panic)
+			if !ok {
+				p = &parallel.Panic{Value: r, Stack: debug.Stack()}
+			}
+			g.panicked.CompareAndSwap(nil, p)
+		}
+	}()
+	tc := len(g.colSplit) - 1
+	r, c := i/tc, i%tc
+	g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
 }
 
 // release drops one goroutine's reference to g; the last one recycles it.
@@ -367,6 +389,7 @@ func startWorkers(n int) {
 	defer workersMu.Unlock()
 	for ; workerCount < n; workerCount++ {
 		go func() {
+			debug.SetPanicOnFault(true) // a fault on mapped memory becomes a panic piece catches
 			for g := range workQueue {
 				g.work()
 				g.release()

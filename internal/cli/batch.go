@@ -384,7 +384,7 @@ func runBatchJob(e *env, j *batchJob, sel shardSel, host string, o *batchOptions
 	}
 	argv = append(argv, j.Args...)
 	var stdout bytes.Buffer
-	code := Main(e.ctx, argv, strings.NewReader(""), &stdout, e.stderr)
+	code := runNested(e.ctx, argv, strings.NewReader(""), &stdout, e.stderr)
 	r.Seconds = time.Since(start).Seconds()
 	if code != ExitOK {
 		r.Status, r.Exit = "failed", code

@@ -348,6 +348,31 @@ func TestBatchInterrupted(t *testing.T) {
 	}
 }
 
+// TestBatchJobInterrupted: a signal during a batch job is reported once, by the batch,
+// not by the job's command as well: the job runs as runNested, which leaves the
+// message to its caller, where Main prints it.
+func TestBatchJobInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	_, outs := batchZoo(t, dir, 1)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(signalError{syscall.SIGINT})
+	args := []string{"convert", filepath.Join(dir, "in0.pt"), outs[0]}
+	for _, nested := range []bool{false, true} {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, args, strings.NewReader(""), &stdout, &stderr, nested)
+		if code != ExitInterrupted {
+			t.Errorf("nested %v: exit %d, want %d", nested, code, ExitInterrupted)
+		}
+		want := 1
+		if nested {
+			want = 0
+		}
+		if n := strings.Count(stderr.String(), "interrupted"); n != want {
+			t.Errorf("nested %v: stderr says interrupted %d times, want %d:\n%s", nested, n, want, stderr.String())
+		}
+	}
+}
+
 // TestBatchShardFromEnv runs a batch as a Kubernetes Indexed Job pod and as a Slurm
 // array task would: the shard comes from the environment.
 func TestBatchShardFromEnv(t *testing.T) {

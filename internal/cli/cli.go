@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/refit-ml/refit"
 	_ "github.com/refit-ml/refit/format/all" // register every format
 )
 
@@ -73,6 +75,23 @@ var commands []func(*env) *cobra.Command
 
 // Main runs the refit command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, false)
+}
+
+// runNested runs one command inside another (a batch job): as Main, except that a
+// signal is reported once, by the outer command, not by both.
+func runNested(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return run(ctx, args, stdin, stdout, stderr, true)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, nested bool) int {
+	// Remote paths may be pre-signed URLs: everything printed names them without
+	// their query strings and user information (refit.ShowPath). A terminal on
+	// stderr keeps its file, for the progress bars; errors are redacted by printError.
+	stdout = redactingWriter{stdout}
+	if !isTerminal(stderr) {
+		stderr = redactingWriter{stderr}
+	}
 	e := &env{ctx: ctx, args: args, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "refit",
@@ -98,12 +117,15 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	for _, mk := range commands {
 		root.AddCommand(mk(e))
 	}
-	err := root.Execute()
+	// A memory-mapped input truncated by another process is an error, not a crash.
+	err := refit.GuardMapped(root.Execute)
 	if err == nil {
 		return ExitOK
 	}
 	if se, ok := interruptCode(ctx); ok {
-		fmt.Fprintf(stderr, "refit: %v; stopped, temporary files removed\n", se)
+		if !nested {
+			fmt.Fprintf(stderr, "refit: %v; stopped, temporary files removed\n", se)
+		}
 		return se.exitCode()
 	}
 	var ee *exitError
@@ -125,7 +147,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // printError prints err once prefixed with "refit: ".
 func printError(w io.Writer, err error) {
-	msg := err.Error() + budgetHint(err)
+	msg := refit.RedactURLs(err.Error()) + budgetHint(err)
 	if !strings.HasPrefix(msg, "refit: ") {
 		msg = "refit: " + msg
 	}
@@ -152,6 +174,23 @@ func args(v cobra.PositionalArgs) cobra.PositionalArgs {
 
 // isTerminal reports whether w is a terminal, for progress bars.
 func isTerminal(w io.Writer) bool {
+	if r, ok := w.(redactingWriter); ok {
+		w = r.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// redactingWriter passes text through refit.RedactURLs, so that a pre-signed URL given
+// as a path is echoed (in reports, JSON and errors) without its signature.
+type redactingWriter struct{ w io.Writer }
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	if !bytes.Contains(p, []byte("://")) {
+		return r.w.Write(p)
+	}
+	if _, err := io.WriteString(r.w, refit.RedactURLs(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

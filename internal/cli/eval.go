@@ -79,9 +79,10 @@ type evalReport struct {
 	*eval.Result
 }
 
-// openLLM memory-maps a GGUF model for llm.
+// openLLM memory-maps a GGUF model for llm, or opens a remote one (s3://, https://)
+// for ranged reads; llm.Load then reads its weights into memory.
 func openLLM(e *env, path string, budget *refit.Budget) (*llm.Model, io.Closer, error) {
-	mf, err := refit.OpenMapped(path)
+	mf, err := refit.OpenFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -128,7 +129,7 @@ func runEval(e *env, modelPath, refPath, textPath string, o evalOptions) (*evalR
 // llama.cpp's perplexity tool does (special tokens added, none parsed). bos is the id
 // each chunk starts with, or -1 when the vocabulary adds none.
 func tokenizeText(m *llm.Model, path string) ([]int32, int32, error) {
-	f, err := refit.OpenRegular(path)
+	f, err := openInput(path)
 	if err != nil {
 		return nil, 0, err
 	}

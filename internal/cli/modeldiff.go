@@ -39,7 +39,7 @@ func (r *runInputs) flags(f *pflag.FlagSet) {
 }
 
 // runnable reports whether path names a model Refit can execute.
-func runnable(path string) bool { return strings.EqualFold(filepath.Ext(path), ".onnx") }
+func runnable(path string) bool { return strings.EqualFold(filepath.Ext(inputBase(path)), ".onnx") }
 
 // loadSession reads an ONNX model (external data resolved) and prepares it to run.
 func loadSession(path string) (*runtime.Session, *onnxpb.ModelProto, error) {

@@ -160,7 +160,11 @@ func notONNX(path string) error {
 	if onnx.Sniff(f, f.Size()) {
 		return nil
 	}
-	format, err := refit.Sniff(f, f.Size(), path)
+	name := path
+	if refit.IsRemote(path) {
+		name = inputBase(path) // its extension, without a query string
+	}
+	format, err := refit.Sniff(f, f.Size(), name)
 	if err != nil {
 		return nil
 	}

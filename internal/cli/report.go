@@ -86,10 +86,11 @@ func (p *pendingReport) finish(r *report.Report, res any) error {
 	if err := writeJSON(&js, res); err != nil {
 		return fmt.Errorf("--report: %w", err)
 	}
-	r.JSON = js.Bytes()
-	r.Command = commandLine(p.e.args)
+	// Pre-signed URLs among the paths lose their signatures here too (redactingWriter).
+	r.JSON = []byte(refit.RedactURLs(js.String()))
+	r.Command = refit.RedactURLs(commandLine(p.e.args))
 	r.Version = version()
-	if err := report.Write(p.pf, r); err != nil {
+	if err := report.Write(redactingWriter{p.pf}, r); err != nil {
 		return err
 	}
 	p.done = true

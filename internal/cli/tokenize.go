@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,43 +124,59 @@ func tokenizeInput(e *env, args []string, o *tokenizeOptions) (string, error) {
 		}
 		return string(b), nil
 	case o.file != "":
-		st, err := os.Stat(o.file)
+		f, err := openInput(o.file)
 		if err != nil {
 			return "", err
 		}
-		if st.Size() > tokenizer.MaxFileSize {
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, tokenizer.MaxFileSize+1))
+		if err != nil {
+			return "", err
+		}
+		if len(b) > tokenizer.MaxFileSize {
 			return "", fmt.Errorf("tokenize: %s is larger than %d bytes", o.file, tokenizer.MaxFileSize)
 		}
-		b, err := os.ReadFile(o.file)
-		return string(b), err
+		return string(b), nil
 	}
 	return args[1], nil
 }
 
 // loadVocab reads a GGUF file's tokenizer metadata or a Hugging Face tokenizer
 // (a folder or one of its tokenizer files).
+// Either may be remote (s3://, https://).
 func loadVocab(path string) (*tokenizer.Vocab, error) {
-	st, err := os.Stat(path)
+	st, err := refit.StatPath(path)
 	if err != nil {
 		return nil, err
 	}
 	if st.IsDir() {
+		if refit.IsRemote(path) {
+			fsys, err := refit.RemoteFS(path)
+			if err != nil {
+				return nil, err
+			}
+			return tokenizer.Load(fsys, nil)
+		}
 		return tokenizer.Load(refit.DirFS(path), nil)
 	}
-	f, err := os.Open(path)
+	f, err := refit.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if gguf.Sniff(f, st.Size()) {
-		m, err := gguf.Decode(f, st.Size(), nil)
+	if gguf.Sniff(f, f.Size()) {
+		m, err := gguf.Decode(f, f.Size(), nil)
 		if err != nil {
 			return nil, err
 		}
 		return tokenizer.FromMetadata(m.Metadata)
 	}
-	switch filepath.Base(path) {
+	switch inputBase(path) {
 	case "tokenizer.json", "tokenizer.model", "vocab.txt", "tokenizer_config.json":
+		if refit.IsRemote(path) {
+			fsys, _ := refit.FileFS(path) // the folder holding the file
+			return tokenizer.Load(fsys, nil)
+		}
 		return tokenizer.Load(refit.DirFS(filepath.Dir(path)), nil)
 	}
 	return nil, refit.Unsupportedf("tokenize", "%s is neither a GGUF file nor a Hugging Face tokenizer file", path)

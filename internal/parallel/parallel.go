@@ -114,6 +114,11 @@ type group struct {
 }
 
 func (g *group) run(fn func()) {
+	// A fault on mapped memory (a weight left in a file that another process
+	// truncated) becomes a panic carried to the caller, which can report it, instead
+	// of ending the process. Goroutines start with this off; the caller's own piece
+	// keeps the caller's setting.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			p, ok := r.(*Panic)
