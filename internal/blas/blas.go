@@ -181,10 +181,8 @@ type gemm struct {
 	c        []float32
 	ldc      int
 	kern     microKernel
-	wg       sync.WaitGroup // one count per piece not yet finished
 	pieces   int
 	next     atomic.Int32 // next piece to claim
-	refs     atomic.Int32 // goroutines still holding g
 	rowSplit []int        // thread row bounds, multiples of mr
 	colSplit []int        // thread column bounds, multiples of nr
 }
@@ -306,25 +304,15 @@ func appendBounds(dst []int, units, parts, unit, limit int) []int {
 	return dst
 }
 
-// parallel runs the pieces of the split on the calling goroutine and t-1 workers,
-// each claiming pieces until none are left, and returns g to gemmFree once every
-// goroutine is done with it.
+// parallel runs the pieces of the split on the calling goroutine and up to t-1
+// helpers of parallel.Do, each claiming pieces until none are left, and returns g
+// to gemmFree.
 func (g *gemm) parallel(t int) {
 	g.pieces = (len(g.rowSplit) - 1) * (len(g.colSplit) - 1)
-	t = min(t, g.pieces)
-	g.refs.Store(int32(t))
-	g.wg.Add(g.pieces)
-	startWorkers(t - 1)
-	for i := 1; i < t; i++ {
-		select {
-		case workQueue <- g:
-		default: // the workers are far behind: do without them
-			g.release()
-		}
-	}
-	g.work()
-	g.wg.Wait()
-	g.release()
+	parallel.Do(min(t, g.pieces), g.work)
+	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
+	g.next.Store(0)
+	gemmFree.put(g)
 }
 
 // work runs unclaimed pieces until there are none.
@@ -337,38 +325,6 @@ func (g *gemm) work() {
 		tc := len(g.colSplit) - 1
 		r, c := i/tc, i%tc
 		g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
-		g.wg.Done()
-	}
-}
-
-// release drops one goroutine's reference to g; the last one recycles it.
-func (g *gemm) release() {
-	if g.refs.Add(-1) > 0 {
-		return
-	}
-	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
-	g.next.Store(0)
-	gemmFree.put(g)
-}
-
-var (
-	workQueue   = make(chan *gemm, 64)
-	workersMu   sync.Mutex
-	workerCount int
-)
-
-// startWorkers makes sure at least n worker goroutines serve workQueue. Workers live
-// for the life of the process and sleep on the channel when idle.
-func startWorkers(n int) {
-	workersMu.Lock()
-	defer workersMu.Unlock()
-	for ; workerCount < n; workerCount++ {
-		go func() {
-			for g := range workQueue {
-				g.work()
-				g.release()
-			}
-		}()
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // cover runs a splitter and checks that every index in [0, n) is visited exactly once
@@ -107,5 +109,52 @@ func TestThreads(t *testing.T) {
 	}
 	if got := Threads(0); got < 1 {
 		t.Errorf("Threads(0) = %d, want >= 1", got)
+	}
+}
+
+func TestDoRunsOnAtMostThreadsGoroutines(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		var mu sync.Mutex
+		active, most, calls := 0, 0, 0
+		Do(threads, func() {
+			mu.Lock()
+			active++
+			calls++
+			most = max(most, active)
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			active--
+			mu.Unlock()
+		})
+		if most > threads || calls > threads || calls < 1 {
+			t.Errorf("Do(%d): %d calls, %d at once", threads, calls, most)
+		}
+		if active != 0 {
+			t.Errorf("Do(%d) returned with %d calls still running", threads, active)
+		}
+	}
+}
+
+func TestDoNestedAndConcurrent(t *testing.T) {
+	// Nested and concurrent calls must neither deadlock nor lose pieces: a caller
+	// never waits for a helper that did not start, so every call completes even
+	// when all helpers are busy elsewhere.
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				For(3, 6, 1, func(lo, hi int) { // three pieces of two
+					ForChunks(2, 10, 3, func(lo, hi int) { total.Add(int64(hi - lo)) })
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	if want := int64(8 * 50 * 3 * 10); total.Load() != want {
+		t.Errorf("visited %d items, want %d", total.Load(), want)
 	}
 }
