@@ -67,9 +67,14 @@ func Do(threads int, fn func()) {
 		j.running.Add(-left)
 		j.wg.Add(-int(left))
 	}
-	if j.running.Load() == 0 {
-		return
-	}
+	j.join()
+	// The queue may still hold j for a helper to discard: it must not keep what fn
+	// refers to (a caller's tensors) alive. No helper reads fn any more.
+	j.fn = nil
+}
+
+// join waits for the helpers that took a slot of j to finish.
+func (j *job) join() {
 	deadline := time.Now().Add(joinSpin)
 	for i := 0; j.running.Load() != 0; i++ {
 		if i%64 == 63 {
