@@ -3,6 +3,7 @@ package blas
 import (
 	"fmt"
 	goruntime "runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -182,9 +183,10 @@ type gemm struct {
 	ldc      int
 	kern     microKernel
 	pieces   int
-	next     atomic.Int32 // next piece to claim
-	rowSplit []int        // thread row bounds, multiples of mr
-	colSplit []int        // thread column bounds, multiples of nr
+	next     atomic.Int32                   // next piece to claim
+	panicked atomic.Pointer[parallel.Panic] // the first panic of a piece, raised again by the caller
+	rowSplit []int                          // thread row bounds, multiples of mr
+	colSplit []int                          // thread column bounds, multiples of nr
 }
 
 // freeList keeps released objects for reuse. Unlike sync.Pool it survives garbage
@@ -310,13 +312,29 @@ func appendBounds(dst []int, units, parts, unit, limit int) []int {
 func (g *gemm) parallel(t int) {
 	g.pieces = (len(g.rowSplit) - 1) * (len(g.colSplit) - 1)
 	parallel.Do(min(t, g.pieces), g.work)
+	p := g.panicked.Swap(nil)
 	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
 	g.next.Store(0)
 	gemmFree.put(g)
+	if p != nil {
+		panic(p)
+	}
 }
 
-// work runs unclaimed pieces until there are none.
+// work runs unclaimed pieces until there are none. A panic in a piece (such as a
+// fault on a weight left in a file that another process truncated) is kept for the
+// caller, which raises it again once every piece is done, rather than ending the
+// process from a helper.
 func (g *gemm) work() {
+	defer func() {
+		if r := recover(); r != nil {
+			p, ok := r.(*parallel.Panic)
+			if !ok {
+				p = &parallel.Panic{Value: r, Stack: debug.Stack()}
+			}
+			g.panicked.CompareAndSwap(nil, p)
+		}
+	}()
 	for {
 		i := int(g.next.Add(1)) - 1
 		if i >= g.pieces {

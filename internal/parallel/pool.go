@@ -2,6 +2,7 @@ package parallel
 
 import (
 	goruntime "runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,10 @@ func startHelpers(n int) {
 }
 
 func helper() {
+	// A fault on mapped memory (a weight in a file another process truncated)
+	// becomes a panic, which For, ForChunks and blas carry to the caller, instead of
+	// ending the process.
+	debug.SetPanicOnFault(true)
 	for {
 		var j *job
 		select {
