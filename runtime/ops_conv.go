@@ -592,14 +592,21 @@ var scratch struct {
 func getScratch(n int) []float32 {
 	scratch.mu.Lock()
 	defer scratch.mu.Unlock()
+	// The smallest buffer that fits: taking the first would hand a large one to a
+	// small request and make the next large request allocate, every Run.
+	best := -1
 	for i, b := range scratch.free {
-		if cap(b) >= n {
-			last := len(scratch.free) - 1
-			scratch.free[i] = scratch.free[last]
-			scratch.free[last] = nil
-			scratch.free = scratch.free[:last]
-			return b[:n]
+		if cap(b) >= n && (best < 0 || cap(b) < cap(scratch.free[best])) {
+			best = i
 		}
+	}
+	if best >= 0 {
+		b := scratch.free[best]
+		last := len(scratch.free) - 1
+		scratch.free[best] = scratch.free[last]
+		scratch.free[last] = nil
+		scratch.free = scratch.free[:last]
+		return b[:n]
 	}
 	return make([]float32, n)
 }

@@ -104,6 +104,9 @@ func reduceKernel(op string, inputSince int64) Kernel {
 		if err != nil {
 			return nil, err
 		}
+		if out, ok, err := reduceSumContiguous(c, op, x, mask, keep != 0); ok || err != nil {
+			return []*Value{out}, err
+		}
 		full, idx, n, err := reduceIndex(c, x.Shape, mask)
 		if err != nil {
 			return nil, err
@@ -202,6 +205,77 @@ func reduceKernel(op string, inputSince int64) Kernel {
 		}
 		return []*Value{out}, nil
 	}
+}
+
+// reduceSumContiguous is ReduceSum and ReduceMean of float32 over one run of
+// adjacent axes, x viewed as [outer, dim, inner], in parallel and without the
+// generic path's index table and float64 copy of x (a transformer's mean pooling
+// spent 0.24 ms there on 32k values). It adds in float64 in the generic path's
+// order, so the results are identical. ok is false where it does not apply.
+func reduceSumContiguous(c *Call, op string, x *Value, mask []bool, keep bool) (out *Value, ok bool, err error) {
+	xs, isF32 := x.Data.([]float32)
+	if !isF32 || (op != "ReduceSum" && op != "ReduceMean") {
+		return nil, false, nil
+	}
+	first, last := slices.Index(mask, true), -1
+	for i, m := range mask {
+		if m {
+			last = i
+		}
+	}
+	if first < 0 || slices.Contains(mask[first:last+1], false) || slices.Contains(x.Shape, 0) {
+		return nil, false, nil
+	}
+	outer, dim, inner := 1, 1, 1
+	var shape []int64
+	for i, d := range x.Shape {
+		switch {
+		case i < first:
+			outer *= int(d)
+		case i <= last:
+			dim *= int(d)
+			if keep {
+				shape = append(shape, 1)
+			}
+			continue
+		default:
+			inner *= int(d)
+		}
+		shape = append(shape, d)
+	}
+	if out, err = c.allocRaw(tensor.F32, shape); err != nil {
+		return nil, true, err
+	}
+	ys := out.Data.([]float32)
+	scale := 1.0
+	if op == "ReduceMean" {
+		scale = float64(dim)
+	}
+	// Pieces are ranges of outputs; each adds its columns row by row of the reduced
+	// block, which reads x in order.
+	parallel.For(c.Threads(), outer*inner, max(1, 4096/dim), func(lo, hi int) {
+		acc := make([]float64, min(hi-lo, inner))
+		for o := lo; o < hi; {
+			p, q0 := o/inner, o%inner
+			q1 := min(inner, q0+hi-o)
+			a := acc[:q1-q0]
+			clear(a)
+			for k := 0; k < dim; k++ {
+				row := xs[(p*dim+k)*inner+q0 : (p*dim+k)*inner+q1]
+				for j, v := range row {
+					a[j] += float64(v)
+				}
+			}
+			for j, v := range a {
+				if op == "ReduceMean" {
+					v /= scale
+				}
+				ys[p*inner+q0+j] = float32(v)
+			}
+			o += q1 - q0
+		}
+	})
+	return out, true, nil
 }
 
 func argKernel(op string) Kernel {

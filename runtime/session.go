@@ -515,9 +515,13 @@ func (s *Session) run(ctx context.Context, inputs map[string]*Value) (map[string
 		return nil, err
 	}
 	res := make(map[string]*Value, len(outs))
+	owned, err := s.unpoolOutputs(outs)
+	if err != nil {
+		return nil, err
+	}
 	for i, o := range g.Outputs {
 		v := outs[i]
-		if v.buf == nil {
+		if v.buf == nil && !owned[i] {
 			// Not from the pool: it may be (a view of) an initializer or constant the
 			// session keeps, which the caller must not be able to modify.
 			if v, err = s.clone(v, o.Name); err != nil {
@@ -527,6 +531,45 @@ func (s *Session) run(ctx context.Context, inputs map[string]*Value) (map[string
 		res[o.Name] = v
 	}
 	return res, nil
+}
+
+// unpoolOutputs copies the graph outputs that lie in the head of a larger pooled
+// buffer into buffers of their own size and returns that buffer to the pool: an
+// output leaves the session with its buffer, and a small output (a classifier's
+// logits) would otherwise take a feature map's buffer with it, which the next Run
+// then allocates afresh. owned[i] is true where outs[i] was replaced by such a copy.
+func (s *Session) unpoolOutputs(outs []*Value) (owned []bool, err error) {
+	owned = make([]bool, len(outs))
+	for i, v := range outs {
+		b := v.buf
+		if b == nil || v.Kind != KindTensor || owned[i] {
+			continue
+		}
+		// Every value over b is an output here (the rest were released): copy them
+		// all only if none needs the whole buffer.
+		largest := 0
+		for _, w := range outs {
+			if w.buf == b {
+				largest = max(largest, w.Len())
+			}
+		}
+		if largest >= sliceLen(b.data) {
+			continue
+		}
+		for j, w := range outs {
+			if w.buf != b {
+				continue
+			}
+			c, err := s.clone(w, "")
+			if err != nil {
+				return nil, err
+			}
+			outs[j], owned[j] = c, true
+		}
+		b.pinned, b.refs = false, 0
+		s.pool.put(b)
+	}
+	return owned, nil
 }
 
 // clone is Value.Clone with a tensor's copy charged to the budget.

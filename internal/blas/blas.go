@@ -184,10 +184,8 @@ type gemm struct {
 	c        []float32
 	ldc      int
 	kern     microKernel
-	wg       sync.WaitGroup // one count per piece not yet finished
 	pieces   int
 	next     atomic.Int32                   // next piece to claim
-	refs     atomic.Int32                   // goroutines still holding g
 	panicked atomic.Pointer[parallel.Panic] // the first panic of a piece, raised again by the caller
 	rowSplit []int                          // thread row bounds, multiples of mr
 	colSplit []int                          // thread column bounds, multiples of nr
@@ -311,47 +309,26 @@ func appendBounds(dst []int, units, parts, unit, limit int) []int {
 	return dst
 }
 
-// parallel runs the pieces of the split on the calling goroutine and t-1 workers,
-// each claiming pieces until none are left, and returns g to gemmFree once every
-// goroutine is done with it.
+// parallel runs the pieces of the split on the calling goroutine and up to t-1
+// helpers of parallel.Do, each claiming pieces until none are left, and returns g
+// to gemmFree.
 func (g *gemm) parallel(t int) {
 	g.pieces = (len(g.rowSplit) - 1) * (len(g.colSplit) - 1)
-	t = min(t, g.pieces)
-	g.refs.Store(int32(t))
-	g.wg.Add(g.pieces)
-	startWorkers(t - 1)
-	for i := 1; i < t; i++ {
-		select {
-		case workQueue <- g:
-		default: // the workers are far behind: do without them
-			g.release()
-		}
-	}
-	g.work()
-	g.wg.Wait()
+	parallel.Do(min(t, g.pieces), g.work)
 	p := g.panicked.Swap(nil)
-	g.release()
+	g.a, g.b, g.c, g.packed, g.packedA, g.offs, g.bias = nil, nil, nil, nil, nil, nil, nil
+	g.next.Store(0)
+	gemmFree.put(g)
 	if p != nil {
 		panic(p)
 	}
 }
 
-// work runs unclaimed pieces until there are none.
+// work runs unclaimed pieces until there are none. A panic in a piece (such as a
+// fault on a weight left in a file that another process truncated) is kept for the
+// caller, which raises it again once every piece is done, rather than ending the
+// process from a helper.
 func (g *gemm) work() {
-	for {
-		i := int(g.next.Add(1)) - 1
-		if i >= g.pieces {
-			return
-		}
-		g.piece(i)
-	}
-}
-
-// piece runs piece i; a panic in it (such as a fault on a weight left in a file that
-// another process truncated) is kept for the caller, which raises it again once every
-// piece is done, rather than ending the process from a worker.
-func (g *gemm) piece(i int) {
-	defer g.wg.Done()
 	defer func() {
 		if r := recover(); r != nil {
 			p, ok := r.(*parallel.Panic)
@@ -361,40 +338,14 @@ func (g *gemm) piece(i int) {
 			g.panicked.CompareAndSwap(nil, p)
 		}
 	}()
-	tc := len(g.colSplit) - 1
-	r, c := i/tc, i%tc
-	g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
-}
-
-// release drops one goroutine's reference to g; the last one recycles it.
-func (g *gemm) release() {
-	if g.refs.Add(-1) > 0 {
-		return
-	}
-	g.a, g.b, g.c, g.packed, g.packedA, g.offs = nil, nil, nil, nil, nil, nil
-	g.next.Store(0)
-	gemmFree.put(g)
-}
-
-var (
-	workQueue   = make(chan *gemm, 64)
-	workersMu   sync.Mutex
-	workerCount int
-)
-
-// startWorkers makes sure at least n worker goroutines serve workQueue. Workers live
-// for the life of the process and sleep on the channel when idle.
-func startWorkers(n int) {
-	workersMu.Lock()
-	defer workersMu.Unlock()
-	for ; workerCount < n; workerCount++ {
-		go func() {
-			debug.SetPanicOnFault(true) // a fault on mapped memory becomes a panic piece catches
-			for g := range workQueue {
-				g.work()
-				g.release()
-			}
-		}()
+	for {
+		i := int(g.next.Add(1)) - 1
+		if i >= g.pieces {
+			return
+		}
+		tc := len(g.colSplit) - 1
+		r, c := i/tc, i%tc
+		g.run(g.rowSplit[r], g.rowSplit[r+1], g.colSplit[c], g.colSplit[c+1])
 	}
 }
 

@@ -41,9 +41,9 @@ func (p *Panic) Unwrap() error {
 }
 
 // For splits [0, n) into near-equal contiguous pieces of at least grain items, at most
-// Threads(threads) of them, and runs fn on each piece concurrently; the caller runs
-// one piece itself. It returns when every piece is done. A panic in a piece is raised
-// again in the caller as a *Panic once every piece has finished.
+// Threads(threads) of them, and runs fn on each piece concurrently (on the pool of
+// Do; the caller runs pieces too). It returns when every piece is done. A panic in a
+// piece is raised again in the caller as a *Panic once every piece has finished.
 func For(threads, n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -54,18 +54,8 @@ func For(threads, n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	var g group
 	chunk := (n + workers - 1) / workers
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			g.run(func() { fn(lo, hi) })
-		}()
-	}
-	g.run(func() { fn(0, min(chunk, n)) })
-	g.wait()
+	claimAll(workers, n, chunk, fn)
 }
 
 // ForChunks runs fn over [0, n) in chunks of chunk items (the last may be shorter)
@@ -82,33 +72,34 @@ func ForChunks(threads, n, chunk int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	claimAll(workers, n, chunk, fn)
+}
+
+// claimAll runs fn over the chunks of [0, n) on up to workers goroutines of Do, each
+// claiming the next chunk until none is left.
+func claimAll(workers, n, chunk int, fn func(lo, hi int)) {
 	var (
 		g    group
 		next atomic.Int64
 	)
-	claim := func() {
-		for {
-			lo := int(next.Add(int64(chunk))) - chunk
-			if lo >= n {
-				return
+	Do(workers, func() {
+		g.run(func() {
+			for {
+				lo := int(next.Add(int64(chunk))) - chunk
+				if lo >= n {
+					return
+				}
+				fn(lo, min(lo+chunk, n))
 			}
-			fn(lo, min(lo+chunk, n))
-		}
+		})
+	})
+	if g.panic != nil {
+		panic(g.panic)
 	}
-	for range workers - 1 {
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			g.run(claim)
-		}()
-	}
-	g.run(claim)
-	g.wait()
 }
 
-// group waits for workers and keeps the first panic among them.
+// group keeps the first panic among the goroutines of one call.
 type group struct {
-	wg    sync.WaitGroup
 	mu    sync.Mutex
 	panic *Panic
 }
@@ -133,11 +124,4 @@ func (g *group) run(fn func()) {
 		}
 	}()
 	fn()
-}
-
-func (g *group) wait() {
-	g.wg.Wait()
-	if g.panic != nil {
-		panic(g.panic)
-	}
 }

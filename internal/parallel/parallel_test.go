@@ -4,7 +4,9 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // cover runs a splitter and checks that every index in [0, n) is visited exactly once
@@ -107,5 +109,68 @@ func TestThreads(t *testing.T) {
 	}
 	if got := Threads(0); got < 1 {
 		t.Errorf("Threads(0) = %d, want >= 1", got)
+	}
+}
+
+func TestDoRunsOnAtMostThreadsGoroutines(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		var mu sync.Mutex
+		active, most, calls := 0, 0, 0
+		Do(threads, func() {
+			mu.Lock()
+			active++
+			calls++
+			most = max(most, active)
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+			mu.Lock()
+			active--
+			mu.Unlock()
+		})
+		if most > threads || calls > threads || calls < 1 {
+			t.Errorf("Do(%d): %d calls, %d at once", threads, calls, most)
+		}
+		if active != 0 {
+			t.Errorf("Do(%d) returned with %d calls still running", threads, active)
+		}
+	}
+}
+
+func TestDoNestedAndConcurrent(t *testing.T) {
+	// Nested and concurrent calls must neither deadlock nor lose pieces: a caller
+	// never waits for a helper that did not start, so every call completes even
+	// when all helpers are busy elsewhere.
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				For(3, 6, 1, func(lo, hi int) { // three pieces of two
+					ForChunks(2, 10, 3, func(lo, hi int) { total.Add(int64(hi - lo)) })
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	if want := int64(8 * 50 * 3 * 10); total.Load() != want {
+		t.Errorf("visited %d items, want %d", total.Load(), want)
+	}
+}
+
+// BenchmarkForForkJoin is For over two pieces of 20 us each, after 10 us of serial
+// work: a kernel of a model run on two threads. Ideal is 30 us per op. On the 2-core
+// AMD EPYC (Zen 4, KVM) of issue 14, with no other load (chrt -f 1), starting a
+// goroutine per piece took 64.5 us (waking the idle thread and vCPU cost more than the
+// second piece); with the spinning helpers of Do it takes 31.0 us.
+func BenchmarkForForkJoin(b *testing.B) {
+	spin := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+	}
+	for b.Loop() {
+		spin(10 * time.Microsecond)
+		For(2, 2, 1, func(lo, hi int) { spin(20 * time.Microsecond) })
 	}
 }
