@@ -181,11 +181,10 @@ func TestRereadAtPhase(t *testing.T) {
 	}
 }
 
-// patchFile is a destination that can rewrite what it was given (a patcher), starting
-// base bytes into its buffer as a file written after a prefix would.
+// patchFile is a destination that can rewrite what it was given (a patcher), as a
+// file does; bytes already in buf are a prefix written before the archive.
 type patchFile struct {
-	buf  []byte
-	base int64
+	buf []byte
 }
 
 func (p *patchFile) Write(b []byte) (int, error) { p.buf = append(p.buf, b...); return len(b), nil }
