@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -126,5 +127,35 @@ func TestCopyMappedWriteFails(t *testing.T) {
 	}
 	if _, _, ok := f.KnownCRC(3, int64(len(src))-3); ok {
 		t.Errorf("a failed copy noted a CRC")
+	}
+}
+
+// TestCopyMappedTruncated checks that a copy through buffers from a file truncated
+// under its mapping (by another process) fails with io.ErrUnexpectedEOF, not a crash.
+func TestCopyMappedTruncated(t *testing.T) {
+	dir := t.TempDir()
+	srcPath := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(srcPath, bytes.Repeat([]byte{7}, 4*shiftChunk), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenMapped(srcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Truncate(srcPath, shiftChunk); err != nil {
+		t.Fatal(err)
+	}
+	po, err := CreatePendingOutput(context.Background(), filepath.Join(dir, "out.bin"), false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer po.Abort()
+	w, err := po.Create("out.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.CopyRange(w, 1, 4*shiftChunk-1); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("CopyRange of a truncated mapping = %d, %v, want io.ErrUnexpectedEOF", n, err)
 	}
 }
