@@ -13,9 +13,9 @@ import (
 
 // TestCopyMapped checks the copy of a mapped range into an output file at every kind
 // of shift: file to file where source and destination share their alignment and the
-// source knows the range's CRC-32 (declared), through buffers otherwise. The output
+// source knows the range's CRC-32 (declared), through a buffer otherwise. The output
 // holds the bytes either way, after whatever the member had buffered, and the copy
-// through buffers notes the source range's CRC-32.
+// through a buffer notes the source range's CRC-32.
 func TestCopyMapped(t *testing.T) {
 	dir := t.TempDir()
 	src := make([]byte, 3*shiftChunk+777)
@@ -30,7 +30,7 @@ func TestCopyMapped(t *testing.T) {
 		lead     int   // bytes written (buffered) before the copy
 		off, n   int64 // the source range
 		declared bool  // the source declares the range's CRC-32 before the copy
-		shifted  bool  // copied through buffers
+		shifted  bool  // copied through a buffer
 	}{
 		{0, 0, int64(len(src)), true, false},
 		{64, 128, 2 * shiftChunk, true, false},
@@ -96,7 +96,7 @@ func TestCopyMapped(t *testing.T) {
 	}
 }
 
-// TestCopyMappedWriteFails checks that a copy through buffers whose writes fail (the
+// TestCopyMappedWriteFails checks that a copy through a buffer whose writes fail (the
 // output's context is done) stops with the write's error and notes no CRC.
 func TestCopyMappedWriteFails(t *testing.T) {
 	dir := t.TempDir()
@@ -130,7 +130,7 @@ func TestCopyMappedWriteFails(t *testing.T) {
 	}
 }
 
-// TestCopyMappedTruncated checks that a copy through buffers from a file truncated
+// TestCopyMappedTruncated checks that a copy through a buffer from a file truncated
 // under its mapping (by another process) fails with io.ErrUnexpectedEOF, not a crash.
 func TestCopyMappedTruncated(t *testing.T) {
 	dir := t.TempDir()
