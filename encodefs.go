@@ -151,6 +151,33 @@ func (p *pendingMember) ReadFrom(r io.Reader) (int64, error) {
 	return p.w.ReadFrom(r)
 }
 
+// Offset is where the next byte written lands in the file. A file streamed to a
+// remote target as it is written has none: a writer that would go back and rewrite
+// bytes (a zip member's CRC-32, ziparchive.Writer.Copy) must not end the streaming.
+func (p *pendingMember) Offset() (int64, error) {
+	if p.w == nil {
+		return 0, errClosedMember
+	}
+	if p.remote != nil && p.remote.streaming() {
+		return 0, errStreaming
+	}
+	pos, err := p.File.Seek(0, io.SeekCurrent)
+	return pos + int64(p.w.Buffered()), err
+}
+
+var errStreaming = errors.New("refit: output streams to its remote target as it is written")
+
+// WriteAt writes b at off, after what is buffered has reached the file.
+func (p *pendingMember) WriteAt(b []byte, off int64) (int, error) {
+	if p.w == nil {
+		return 0, errClosedMember
+	}
+	if err := p.w.Flush(); err != nil {
+		return 0, err
+	}
+	return p.PendingFile.WriteAt(b, off)
+}
+
 // Close flushes and drops the buffer, so an output of many files holds one buffer at
 // a time; the file stays open until Commit or Abort.
 func (p *pendingMember) Close() error {

@@ -3,16 +3,19 @@ package refit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
 // TestCopyMapped checks the copy of a mapped range into an output file at every kind
-// of shift: file to file where source and destination share their alignment, through
-// a buffer otherwise. The output holds the bytes either way, after whatever the member
-// had buffered, and the shifted copy notes the source range's CRC-32.
+// of shift: file to file where source and destination share their alignment and the
+// source knows the range's CRC-32 (declared), through a buffer otherwise. The output
+// holds the bytes either way, after whatever the member had buffered, and the copy
+// through a buffer notes the source range's CRC-32.
 func TestCopyMapped(t *testing.T) {
 	dir := t.TempDir()
 	src := make([]byte, 3*shiftChunk+777)
@@ -24,20 +27,27 @@ func TestCopyMapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		lead    int   // bytes written (buffered) before the copy
-		off, n  int64 // the source range
-		shifted bool
+		lead     int   // bytes written (buffered) before the copy
+		off, n   int64 // the source range
+		declared bool  // the source declares the range's CRC-32 before the copy
+		shifted  bool  // copied through a buffer
 	}{
-		{0, 0, int64(len(src)), false},
-		{64, 128, 2 * shiftChunk, false},
-		{8, 0, int64(len(src)), true},
-		{100, 3, 2*shiftChunk + 5, true},
-		{4096 + 56, 4096, shiftChunk, true},
-		{5, 0, 0, true},
+		{0, 0, int64(len(src)), true, false},
+		{64, 128, 2 * shiftChunk, true, false},
+		{0, 0, int64(len(src)), false, true},
+		{64, 128, 2 * shiftChunk, false, true},
+		{8, 0, int64(len(src)), true, true},
+		{100, 3, 2*shiftChunk + 5, false, true},
+		{4096 + 56, 4096, shiftChunk, false, true},
+		{5, 0, 0, false, true},
 	} {
 		f, err := OpenMapped(srcPath)
 		if err != nil {
 			t.Fatal(err)
+		}
+		const bogus = 0x12345678 // a declared CRC the copy must not take for its own
+		if c.declared {
+			f.NoteCRC(c.off, c.n, bogus, true)
 		}
 		out := filepath.Join(dir, "out.bin")
 		po, err := CreatePendingOutput(context.Background(), out, false, true)
@@ -74,10 +84,78 @@ func TestCopyMapped(t *testing.T) {
 			t.Errorf("lead %d, range %d+%d: the output differs from the source range", c.lead, c.off, c.n)
 		}
 		crc, declared, ok := f.KnownCRC(c.off, c.n)
-		if ok != c.shifted || (ok && (declared || crc != crc32.ChecksumIEEE(src[c.off:c.off+c.n]))) {
-			t.Errorf("lead %d, range %d+%d: noted CRC %08x (known %v, declared %v), want known %v with the range's CRC",
-				c.lead, c.off, c.n, crc, ok, declared, c.shifted)
+		wantCRC, wantDeclared := uint32(bogus), true
+		if c.shifted {
+			wantCRC, wantDeclared = crc32.ChecksumIEEE(src[c.off:c.off+c.n]), false
+		}
+		if !ok || crc != wantCRC || declared != wantDeclared {
+			t.Errorf("lead %d, range %d+%d, declared %v: noted CRC %08x (known %v, declared %v), want %08x (declared %v)",
+				c.lead, c.off, c.n, c.declared, crc, ok, declared, wantCRC, wantDeclared)
 		}
 		f.Close()
+	}
+}
+
+// TestCopyMappedWriteFails checks that a copy through a buffer whose writes fail (the
+// output's context is done) stops with the write's error and notes no CRC.
+func TestCopyMappedWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	src := bytes.Repeat([]byte("0123456789abcdef"), 4*shiftChunk/16)
+	srcPath := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(srcPath, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenMapped(srcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	po, err := CreatePendingOutput(ctx, filepath.Join(dir, "out.bin"), false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer po.Abort()
+	w, err := po.Create("out.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	n, err := f.CopyRange(w, 3, int64(len(src))-3)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("CopyRange after cancel = %d, %v, want context.Canceled", n, err)
+	}
+	if _, _, ok := f.KnownCRC(3, int64(len(src))-3); ok {
+		t.Errorf("a failed copy noted a CRC")
+	}
+}
+
+// TestCopyMappedTruncated checks that a copy through a buffer from a file truncated
+// under its mapping (by another process) fails with io.ErrUnexpectedEOF, not a crash.
+func TestCopyMappedTruncated(t *testing.T) {
+	dir := t.TempDir()
+	srcPath := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(srcPath, bytes.Repeat([]byte{7}, 4*shiftChunk), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenMapped(srcPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Truncate(srcPath, shiftChunk); err != nil {
+		t.Fatal(err)
+	}
+	po, err := CreatePendingOutput(context.Background(), filepath.Join(dir, "out.bin"), false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer po.Abort()
+	w, err := po.Create("out.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.CopyRange(w, 1, 4*shiftChunk-1); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("CopyRange of a truncated mapping = %d, %v, want io.ErrUnexpectedEOF", n, err)
 	}
 }

@@ -9,9 +9,9 @@ import (
 // scanWindow is how much of a mapping Scan hands to its callback at once: large
 // enough that the per-window system calls cost nothing, small enough that the
 // pages it maps add little to the resident set before they are released.
-const scanWindow = 8 << 20
+const scanWindow = 4 << 20
 
-// Scan calls fn with the bytes [off, off+n) of the file, a window of up to 8 MiB at a
+// Scan calls fn with the bytes [off, off+n) of the file, a window of up to 4 MiB at a
 // time, straight from the mapping: nothing is copied, as ReadAt would copy. Each
 // window's pages are released from the process's resident set after fn returns, so
 // scanning a whole file keeps resident memory at one window. fn must not keep the
@@ -22,6 +22,7 @@ func (f *MappedFile) Scan(off, n int64, fn func([]byte) error) (err error) {
 	if off < 0 || n < 0 || off > size || n > size-off {
 		return fmt.Errorf("refit: scan of %d bytes at %d outside %s (%d bytes): %w", n, off, f.name, size, io.ErrUnexpectedEOF)
 	}
+	defer releaseAround(f.m, off, off+n)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -42,4 +43,21 @@ func (f *MappedFile) Scan(off, n int64, fn func([]byte) error) (err error) {
 		off, n = off+k, n-k
 	}
 	return nil
+}
+
+// scanSlack is how far past either end of a scanned range releaseAround reaches: a
+// fault maps pages around the one it needs (fault-around, 64 KiB; a large folio of the
+// page cache, up to 2 MiB), and those outside the range would otherwise stay resident
+// once the range's windows are released - 64 KiB per tensor scanned in order, more
+// when neighbours are scanned by other goroutines first.
+const scanSlack = 2 << 20
+
+// releaseAround releases the pages within scanSlack of the range [lo, hi) of m.
+func releaseAround(m []byte, lo, hi int64) {
+	if start := max(lo-scanSlack, 0); start < lo {
+		release(m, start, lo-start)
+	}
+	if end := min(hi+scanSlack, int64(len(m))); end > hi {
+		release(m, hi, end-hi)
+	}
 }

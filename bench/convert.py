@@ -5,10 +5,12 @@ Usage: /usr/bin/python3 bench/convert.py [--size-mb 1024] [--dir /tmp/refit-benc
 
 Builds a random float32 state_dict of about --size-mb with torch (64 tensors), then times
   cp model.pt copy.pt                               (the copy ceiling)
-  torch.load(model.pt) + torch.save(...)            (the torch equivalent of a pt -> pt pass)
+  torch.load(model.pt) + torch.save(...)            (the torch equivalent of a pt -> pt pass,
+                                                     with torch.set_num_threads(1) and (2))
   refit convert between pt, safetensors, GGUF and npz in both directions, and
   pt -> safetensors cast to f16 and bf16            (all with the default verification pass)
 and prints the fastest of --repeat runs: wall time, throughput, peak RSS (GNU time, Debian package "time") and ratios.
+"x torch" compares with the faster torch row (wall) and the cheaper one (CPU).
 Files are read from the page cache (each input is read once before timing); every run writes a
 new file (an earlier output is deleted before timing, for cp and torch as for Refit).
 """
@@ -76,14 +78,16 @@ st = os.path.join(a.dir, "model.safetensors")
 back = os.path.join(a.dir, "back.pt")
 tpt = os.path.join(a.dir, "torch.pt")
 cp = os.path.join(a.dir, "copy.pt")
-torch_script = ("import sys, torch; torch.set_num_threads(1); "
+torch_script = ("import sys, torch; torch.set_num_threads(int(sys.argv[3])); "
                 "sd = torch.load(sys.argv[1]); torch.save(sd, sys.argv[2])")
 
 rows = []
 warm(src)
 rows.append(("cp", "pt -> pt (copy)", *run(["cp", src, cp], "cp", cp)))
-warm(src)
-rows.append(("torch", "pt -> pt (load+save)", *run([sys.executable, "-c", torch_script, src, tpt], "torch", tpt)))
+for threads in (1, 2):
+    warm(src)
+    rows.append(("torch", f"pt -> pt (load+save, {threads} thr)",
+                 *run([sys.executable, "-c", torch_script, src, tpt, str(threads)], "torch", tpt)))
 gguf = os.path.join(a.dir, "model.gguf")
 npz = os.path.join(a.dir, "model.npz")
 half = os.path.join(a.dir, "half.safetensors")
@@ -110,7 +114,7 @@ for label, i, o, flags in conversions:
     rows.append(("refit", label, *run([refit, "convert", i, o, "--force"] + flags, "refit " + label, o)))
 
 cp_t, cp_cpu = rows[0][2], rows[0][4]
-torch_t, torch_cpu = rows[1][2], rows[1][4]
+torch_t, torch_cpu = min(rows[1][2], rows[2][2]), min(rows[1][4], rows[2][4])
 print(machine.cpu_line())
 print(f"model: {size / 2**20:.0f} MiB float32 state_dict, 64 tensors; {os.cpu_count()} cores; warm page cache;"
       f" fastest of {a.repeat} runs; every run writes a new output file; load average {os.getloadavg()[0]:.1f} at the end")

@@ -268,11 +268,11 @@ func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 			if off, ok := t.SourceOffset(); ok {
 				phase = ((off-int64(len(header)))%ziparchive.PageSize + ziparchive.PageSize) % ziparchive.PageSize
 			}
-			var crc uint32
-			if crc, err = dataCRC(t); err == nil {
-				crc = ziparchive.CombineCRC(crc32.ChecksumIEEE(header), crc, t.Size())
-				err = z.RereadAt(name, int64(len(header))+t.Size(), phase, crc, writeTo)
+			memberCRC := func() (uint32, error) {
+				crc, err := dataCRC(t)
+				return ziparchive.CombineCRC(crc32.ChecksumIEEE(header), crc, t.Size()), err
 			}
+			err = z.Copy(name, int64(len(header))+t.Size(), phase, memberCRC, writeTo)
 		} else {
 			err = z.Stream(name, writeTo)
 		}
@@ -283,11 +283,15 @@ func writeStored(w io.Writer, tensors []*tensor.Tensor) error {
 	return z.Close()
 }
 
-// dataCRC is the CRC-32 of a file-backed tensor's bytes, read straight from the
-// mapping where the source is mapped (tensor.Scan). The file is told (tensor.NoteCRC),
-// so a verification of the output compares its copy against it without reading the
-// source again.
+// dataCRC is the CRC-32 of a file-backed tensor's bytes: computed by the copy that
+// wrote them where it checksummed them (tensor.KnownCRC, not a checksum the file only
+// declares), else read straight from the mapping (tensor.Scan). The file is told
+// (tensor.NoteCRC), so a verification of the output compares its copy against it
+// without reading the source again.
 func dataCRC(t *tensor.Tensor) (uint32, error) {
+	if crc, declared, ok := t.KnownCRC(); ok && !declared {
+		return crc, nil
+	}
 	var crc uint32
 	if err := t.Scan(func(b []byte) error { crc = crc32.Update(crc, crc32.IEEETable, b); return nil }); err != nil {
 		return 0, err

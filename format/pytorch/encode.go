@@ -86,21 +86,17 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		}
 		var err error
 		if _, ok := t.Data.(*io.SectionReader); ok {
-			// Stored bytes: read once for the CRC (straight from the mapping where
-			// the source is mapped: tensor.Scan), then copied file to file. The
-			// source file is told the CRC (tensor.NoteCRC), so verification reads
-			// only the output.
-			var crc uint32
-			err = t.Scan(func(b []byte) error { crc = crc32.Update(crc, crc32.IEEETable, b); return nil })
-			if err == nil {
-				t.NoteCRC(crc)
-				// Same page phase as the source where that keeps torch's alignment.
-				phase := int64(-1)
-				if off, ok := t.SourceOffset(); ok {
-					phase = off % ziparchive.PageSize
-				}
-				err = z.RereadAt(name, t.Size(), phase, crc, writeTo)
+			// Stored bytes copied from a file: file to file (copy_file_range), or
+			// through a buffer that checksums them on the way (refit's shifted copy,
+			// which notes the CRC for the source file); the zip writer fills in the
+			// local header's CRC afterwards, so the bytes are read a first time only
+			// where the copy did not checksum them. The source file knows the CRC
+			// (tensor.NoteCRC), so verification reads only the output.
+			phase := int64(-1) // same page phase as the source where that keeps torch's alignment
+			if off, ok := t.SourceOffset(); ok {
+				phase = off % ziparchive.PageSize
 			}
+			err = z.Copy(name, t.Size(), phase, func() (uint32, error) { return copiedCRC(t) }, writeTo)
 		} else {
 			err = z.Stream(name, writeTo)
 		}
@@ -112,4 +108,19 @@ func Encode(w io.Writer, m *refit.Model, opts *EncodeOptions) error {
 		return err
 	}
 	return z.Close()
+}
+
+// copiedCRC is the CRC-32 of a file-backed tensor's bytes: computed by the copy that
+// wrote them where it checksummed them (tensor.KnownCRC, not a checksum the file only
+// declares), else read straight from the mapping (tensor.Scan) and noted for the file.
+func copiedCRC(t *tensor.Tensor) (uint32, error) {
+	if crc, declared, ok := t.KnownCRC(); ok && !declared {
+		return crc, nil
+	}
+	var crc uint32
+	if err := t.Scan(func(b []byte) error { crc = crc32.Update(crc, crc32.IEEETable, b); return nil }); err != nil {
+		return 0, err
+	}
+	t.NoteCRC(crc)
+	return crc, nil
 }

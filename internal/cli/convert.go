@@ -64,7 +64,7 @@ format named by --to or by OUT's extension. The output is written to a temporary
 re-opened with the target format's reader and checked tensor by tensor - names, types,
 shapes, and the CRC-32 of every tensor's re-read bytes against the CRC-32 of the bytes
 that were to be written (the source's bytes - read again, or as a .pt/.npz input's
-archive states their CRC-32, or as the .pt/.npz writer read them - or a cast's bytes
+archive states their CRC-32, or as the copy into the output read them - or a cast's bytes
 as they were produced; a cast's error against the source is measured on those same
 bytes) - and only then renamed into place.
 

@@ -34,6 +34,16 @@ type Writer struct {
 	bw      *bufio.Writer
 	off     int64 // bytes written so far
 	members []zipMember
+	patch   patcher // the destination, where it can rewrite what it was given (Copy)
+	base    int64   // the destination's offset of the archive's first byte
+}
+
+// patcher is a destination that says where its next byte lands and writes at an
+// earlier offset (Refit's output files): Copy fills in a member's CRC-32 after its
+// data through it.
+type patcher interface {
+	io.WriterAt
+	Offset() (int64, error)
 }
 
 type zipMember struct {
@@ -63,7 +73,13 @@ const zip64Limit = math.MaxUint32
 // NewWriter starts an archive on w. Where w is an *os.File (or wraps one with a
 // ReadFrom that reaches it), Reread members move file to file (copy_file_range).
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{out: w, bw: bufio.NewWriterSize(w, 64<<10)}
+	z := &Writer{out: w, bw: bufio.NewWriterSize(w, 64<<10)}
+	if p, ok := w.(patcher); ok {
+		if base, err := p.Offset(); err == nil {
+			z.patch, z.base = p, base
+		}
+	}
+	return z
 }
 
 func (z *Writer) write(b []byte) error {
@@ -186,6 +202,49 @@ func (z *Writer) RereadAt(name string, size, phase int64, crc uint32, writeTo fu
 	}
 	if n != size {
 		return errors.New("ziparchive: member size changed between its two reads")
+	}
+	z.members = append(z.members, m)
+	return nil
+}
+
+// Copy writes a member of size bytes that writeTo copies to the destination and whose
+// CRC-32 crc returns once they are written: a copy that checksums the bytes as they
+// pass (refit's shifted copy notes it for the source file) then needs no first read
+// of them. The local header is written with a zero CRC, overwritten after the data
+// through the destination's WriteAt (see patcher); for a destination without one, crc
+// is called before the data, as for RereadAt. phase is RereadAt's.
+func (z *Writer) Copy(name string, size, phase int64, crc func() (uint32, error), writeTo func(io.Writer) (int64, error)) error {
+	if z.patch == nil {
+		c, err := crc()
+		if err != nil {
+			return err
+		}
+		return z.RereadAt(name, size, phase, c, writeTo)
+	}
+	if size < phaseMinSize {
+		phase = -1
+	}
+	m := zipMember{name: name, size: size, phase: phase}
+	if err := z.header(&m); err != nil {
+		return err
+	}
+	if err := z.bw.Flush(); err != nil {
+		return err
+	}
+	n, err := writeTo(z.out)
+	z.off += n
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return errors.New("ziparchive: member size changed while it was copied")
+	}
+	if m.crc, err = crc(); err != nil {
+		return err
+	}
+	const crcField = 14 // offset of the CRC-32 in a local header
+	if _, err := z.patch.WriteAt(binary.LittleEndian.AppendUint32(nil, m.crc), z.base+m.off+crcField); err != nil {
+		return err
 	}
 	z.members = append(z.members, m)
 	return nil

@@ -3,6 +3,8 @@ package ziparchive
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -177,4 +179,101 @@ func TestRereadAtPhase(t *testing.T) {
 			t.Errorf("align %d phase %d: member reads %q, %v", c.align, c.phase, got, err)
 		}
 	}
+}
+
+// patchFile is a destination that can rewrite what it was given (a patcher), as a
+// file does; bytes already in buf are a prefix written before the archive.
+type patchFile struct {
+	buf []byte
+}
+
+func (p *patchFile) Write(b []byte) (int, error) { p.buf = append(p.buf, b...); return len(b), nil }
+func (p *patchFile) Offset() (int64, error)      { return int64(len(p.buf)), nil }
+func (p *patchFile) WriteAt(b []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(b)) > int64(len(p.buf)) {
+		return 0, io.ErrShortWrite
+	}
+	return copy(p.buf[off:], b), nil
+}
+
+// TestCopyPatchesCRC checks that Copy writes the same archive whether it fills in the
+// CRC-32 after the data (a destination with WriteAt, also one that starts after a
+// prefix) or asks for it first (a plain writer), that the patched writer asks for the
+// CRC only once the data is written, and that the members read back with their CRCs.
+func TestCopyPatchesCRC(t *testing.T) {
+	data := bytes.Repeat([]byte("copied member "), phaseMinSize/7)
+	small := []byte("short")
+	build := func(w io.Writer) []string {
+		var order []string
+		z := NewWriter(w)
+		z.Align, z.PaddingID = 64, 0x4246
+		if err := z.Bytes("first", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []struct {
+			name  string
+			b     []byte
+			phase int64
+		}{{"big", data, 192}, {"small", small, -1}} {
+			crc := func() (uint32, error) { order = append(order, "crc "+m.name); return crc32.ChecksumIEEE(m.b), nil }
+			writeTo := func(w io.Writer) (int64, error) {
+				order = append(order, "data "+m.name)
+				n, err := w.Write(m.b)
+				return int64(n), err
+			}
+			if err := z.Copy(m.name, int64(len(m.b)), m.phase, crc, writeTo); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := z.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return order
+	}
+	var plain bytes.Buffer
+	plainOrder := build(&plain)
+	patched := &patchFile{}
+	patchedOrder := build(patched)
+	prefix := []byte("0123456789")
+	shifted := &patchFile{buf: append([]byte(nil), prefix...)}
+	build(shifted)
+	if !bytes.Equal(plain.Bytes(), patched.buf) {
+		t.Errorf("Copy through WriteAt wrote %d bytes, unlike the %d it writes with the CRC first", len(patched.buf), plain.Len())
+	}
+	if !bytes.Equal(shifted.buf[len(prefix):], plain.Bytes()) || !bytes.Equal(shifted.buf[:len(prefix)], prefix) {
+		t.Errorf("Copy after a %d-byte prefix patched the wrong bytes", len(prefix))
+	}
+	if want := "[crc big data big crc small data small]"; fmt.Sprint(plainOrder) != want {
+		t.Errorf("plain writer: order %v, want %s", plainOrder, want)
+	}
+	if want := "[data big crc big data small crc small]"; fmt.Sprint(patchedOrder) != want {
+		t.Errorf("patching writer: order %v, want %s", patchedOrder, want)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(patched.buf), int64(len(patched.buf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][]byte{[]byte("x"), data, small} {
+		rc, err := zr.File[i].Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc) // checks the CRC, which the local header carries too
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("member %s reads %d bytes, %v", zr.File[i].Name, len(got), err)
+		}
+		if crc := binary.LittleEndian.Uint32(patched.buf[mustLocal(t, zr.File[i])+14:]); crc != crc32.ChecksumIEEE(want) {
+			t.Errorf("member %s: local header CRC %08x, want %08x", zr.File[i].Name, crc, crc32.ChecksumIEEE(want))
+		}
+	}
+}
+
+// mustLocal returns the offset of f's local header.
+func mustLocal(t *testing.T, f *zip.File) int64 {
+	t.Helper()
+	off, err := f.DataOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return off - 30 - int64(len(f.Name)) - int64(len(f.Extra))
 }
