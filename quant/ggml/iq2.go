@@ -60,6 +60,19 @@ func (g *iqGrid) project(xval, weight []float32, id, scale float32, L []int8) (i
 // bestNeighbour is iq2_find_best_neighbour / iq3_find_best_neighbour.
 func (g *iqGrid) bestNeighbour(u int, xval, weight []float32, scale float32, L []int8) int {
 	nb := g.neighbours(u)
+	var gi int
+	if useSIMD && len(nb) >= 8 {
+		gi = g.bestNeighbourSIMD(nb, xval, weight, scale)
+	} else {
+		gi = g.bestNeighbourGo(nb, xval, weight, scale)
+	}
+	for i := range g.dim {
+		L[i] = (g.grid[gi][i] - 1) / 2
+	}
+	return gi
+}
+
+func (g *iqGrid) bestNeighbourGo(nb []uint16, xval, weight []float32, scale float32) int {
 	best := float32(math.MaxFloat32)
 	gi := int(nb[0]) // ggml asserts instead; only reachable with NaN, which callers reject
 	for _, j := range nb {
@@ -73,10 +86,42 @@ func (g *iqGrid) bestNeighbour(u int, xval, weight []float32, scale float32, L [
 			best, gi = d2, int(j)
 		}
 	}
-	for i := range g.dim {
-		L[i] = (g.grid[gi][i] - 1) / 2
-	}
 	return gi
+}
+
+// bestNeighbourSIMD is bestNeighbourGo eight neighbours at a time. Each lane keeps the
+// first position of its least distance; the least distance over the lanes, at its
+// lowest position, is the scalar loop's first strict minimum. A 4-dimensional point
+// is measured as 8 dimensions whose last 4 add exact zeros.
+func (g *iqGrid) bestNeighbourSIMD(nb []uint16, xval, weight []float32, scale float32) int {
+	var x8, w8 [8]float32
+	copy(x8[:g.dim], xval)
+	copy(w8[:g.dim], weight)
+	best := [8]float32{math.MaxFloat32, math.MaxFloat32, math.MaxFloat32, math.MaxFloat32,
+		math.MaxFloat32, math.MaxFloat32, math.MaxFloat32, math.MaxFloat32}
+	pos := [8]int32{-1, -1, -1, -1, -1, -1, -1, -1}
+	full := len(nb) &^ 7
+	neighbourD2AVX2(&g.fgrid[0], &nb[0], full, &x8[0], &w8[0], scale, 0, &best, &pos)
+	if full < len(nb) {
+		// The tail, padded with copies of the last neighbour: equal distances at later
+		// positions never win.
+		var tail [8]uint16
+		for k := range tail {
+			tail[k] = nb[min(full+k, len(nb)-1)]
+		}
+		neighbourD2AVX2(&g.fgrid[0], &tail[0], 8, &x8[0], &w8[0], scale, int32(full), &best, &pos)
+	}
+	bp := int32(-1)
+	bd := float32(math.MaxFloat32)
+	for k := range best {
+		if pos[k] >= 0 && (bp < 0 || best[k] < bd || best[k] == bd && pos[k] < bp) {
+			bd, bp = best[k], pos[k]
+		}
+	}
+	if bp < 0 {
+		return int(nb[0])
+	}
+	return int(nb[bp])
 }
 
 // oddLevelSums returns Σ w·x·q and Σ w·q² for q = 2L+1.
