@@ -91,22 +91,30 @@ func quantizeIQ1S(y []byte, x []float32, qw []float32) {
 			}
 			bestScore, scale := float32(-math.MaxFloat32), max
 			besti1, besti2, bestShift := -1, -1, 0
+			// The shifts' level values and the terms of the values below i1 are
+			// loop-invariant: hoisted, they are the same float32 products.
+			p0, p1, p2 := iq1Plus[0], iq1Plus[1], iq1Plus[2]
+			m0, m1, m2 := iq1Minus[0], iq1Minus[1], iq1Minus[2]
 			for i1 := 0; i1 <= bs; i1++ {
+				a, wa := sumx[i1]-sumx[0], sumw[i1]-sumw[0]
+				ap, am := float32(a*p0), float32(a*m0)
+				wap, wam := float32(float32(wa*p0)*p0), float32(float32(wa*m0)*m0)
 				for i2 := i1; i2 <= bs; i2++ {
-					a, b, c := sumx[i1]-sumx[0], sumx[i2]-sumx[i1], sumx[bs]-sumx[i2]
-					wa, wb, wc := sumw[i1]-sumw[0], sumw[i2]-sumw[i1], sumw[bs]-sumw[i2]
-					for _, sh := range [2]int{1, -1} {
-						xx := &iq1Plus
-						if sh < 0 {
-							xx = &iq1Minus
-						}
-						sumqx := float32(a*xx[0]) + float32(b*xx[1]) + float32(c*xx[2])
-						sumq2 := float32(float32(wa*xx[0])*xx[0]) + float32(float32(wb*xx[1])*xx[1]) + float32(float32(wc*xx[2])*xx[2])
-						if sumq2 > 0 && sumqx*sumqx > bestScore*sumq2 {
-							scale = sumqx / sumq2
-							bestScore = scale * sumqx
-							besti1, besti2, bestShift = i1, i2, sh
-						}
+					b, c := sumx[i2]-sumx[i1], sumx[bs]-sumx[i2]
+					wb, wc := sumw[i2]-sumw[i1], sumw[bs]-sumw[i2]
+					sumqx := ap + float32(b*p1) + float32(c*p2)
+					sumq2 := wap + float32(float32(wb*p1)*p1) + float32(float32(wc*p2)*p2)
+					if sumq2 > 0 && sumqx*sumqx > bestScore*sumq2 {
+						scale = sumqx / sumq2
+						bestScore = scale * sumqx
+						besti1, besti2, bestShift = i1, i2, 1
+					}
+					sumqx = am + float32(b*m1) + float32(c*m2)
+					sumq2 = wam + float32(float32(wb*m1)*m1) + float32(float32(wc*m2)*m2)
+					if sumq2 > 0 && sumqx*sumqx > bestScore*sumq2 {
+						scale = sumqx / sumq2
+						bestScore = scale * sumqx
+						besti1, besti2, bestShift = i1, i2, -1
 					}
 				}
 			}
