@@ -154,7 +154,7 @@ func sumSquares(x []float32) float32 {
 
 // quantizeIQ2XXS is quantize_row_iq2_xxs_impl: 66-byte blocks of 256, 2.06 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_XXS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 9.8 MB/s of float32 input with an importance matrix (ggml 6.8).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 17.0 MB/s of float32 input with an importance matrix (ggml 6.8; AMD EPYC (Zen 4) dev VM, load ~27).
 func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ2_XXS)
 	const kMaxQ = 3
@@ -260,12 +260,12 @@ func packLevels(L []int8, bits uint) int {
 
 // quantizeIQ2XS is quantize_row_iq2_xs_impl: 74-byte blocks of 256, 2.31 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_XS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 4.0 MB/s with an importance matrix (ggml 3.3).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 12.3 MB/s with an importance matrix (ggml 3.3; AMD EPYC (Zen 4) dev VM, load ~27).
 func quantizeIQ2XS(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, false) }
 
 // quantizeIQ2S is quantize_row_iq2_s_impl: 82-byte blocks of 256, 2.56 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_S ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 14.4 MB/s, 15.2 with an importance matrix (ggml 8.0, 9.7).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 18.5 MB/s, 18.3 with an importance matrix (ggml 8.0, 9.7; AMD EPYC (Zen 4) dev VM, load ~27).
 func quantizeIQ2S(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, true) }
 
 // quantizeIQ2Groups16 is the shared search of IQ2_XS and IQ2_S (groups of 16, two grid
