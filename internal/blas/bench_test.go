@@ -33,6 +33,10 @@ func reportGFLOPS(b *testing.B, m, n, k int, cpu0 time.Duration) {
 	}
 }
 
+// BenchmarkSgemm: GFLOP per CPU-second on the 2-core AMD EPYC (Zen 4; avx2, avx512f) dev
+// VM at one thread, load ~27 (go test -bench 'Sgemm$' -benchtime 5x ./internal/blas):
+// square256 70, square512 80, square1024 90, conv2 66, conv3 79, conv4 57, conv5 58,
+// attn 48.
 func BenchmarkSgemm(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range benchShapes {
@@ -49,7 +53,9 @@ func BenchmarkSgemm(b *testing.B) {
 	}
 }
 
-// BenchmarkSgemmPackedB packs B once, as MatMul/Gemm do with constant weights.
+// BenchmarkSgemmPackedB packs B once, as MatMul/Gemm do with constant weights. GFLOP
+// per CPU-second, as BenchmarkSgemm: square256 83, square512 89, square1024 91, conv2 89,
+// conv3 90, conv4 85, conv5 60, attn 29.
 func BenchmarkSgemmPackedB(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range benchShapes {
@@ -68,7 +74,8 @@ func BenchmarkSgemmPackedB(b *testing.B) {
 }
 
 // BenchmarkSgemmPackedA packs A once, as Conv does with its constant weights in
-// C = W * im2col.
+// C = W * im2col. GFLOP per CPU-second, as BenchmarkSgemm: square256 85, square512 92,
+// square1024 94, conv2 67, conv3 56, conv4 83, conv5 76, attn 59.
 func BenchmarkSgemmPackedA(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		for _, s := range benchShapes {

@@ -76,7 +76,7 @@ func iq3Search(g *iqGrid, weight, waux, xval []float32, L *[32]int8, max float32
 
 // quantizeIQ3XXS is quantize_row_iq3_xxs_impl: 98-byte blocks of 256, 3.06 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ3_XXS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 6.5 MB/s, 6.9 with an importance matrix (ggml 5.9, 5.7).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 7.4 MB/s, 7.5 with an importance matrix (ggml 5.9, 5.7; AMD EPYC (Zen 4) dev VM, load ~27).
 func quantizeIQ3XXS(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ3_XXS)
 	var scales [8]float32
@@ -143,7 +143,7 @@ func quantizeIQ3XXS(y []byte, x []float32, qw []float32) {
 // quantizeIQ3S is quantize_row_iq3_s_impl with blocks of 32: 110-byte blocks of 256,
 // 3.44 bits per weight. All 8 signs of a group are stored.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ3_S ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 9.9 MB/s, 10.0 with an importance matrix (ggml 8.0, 10.4).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 11.7 MB/s, 11.4 with an importance matrix (ggml 8.0, 10.4; AMD EPYC (Zen 4) dev VM, load ~27).
 func quantizeIQ3S(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ3_S)
 	var scales [8]float32

@@ -15,12 +15,13 @@ import (
 
 // iqGrid is the derived codebook of one i-quant type.
 type iqGrid struct {
-	dim   int       // elements per grid point: 8 or 4
-	bits  uint      // bits per level in a packed point
-	kmax  int       // the highest level index rounding may give (ggml's kMaxQ-1)
-	grid  [][8]int8 // levels 2l+1, first dim used
-	kmap  []int32   // packed point -> grid index, or -(offset into neighbours)-1
-	neigh []uint16  // per off-grid point: count, then grid indices
+	dim   int          // elements per grid point: 8 or 4
+	bits  uint         // bits per level in a packed point
+	kmax  int          // the highest level index rounding may give (ggml's kMaxQ-1)
+	grid  [][8]int8    // levels 2l+1, first dim used
+	fgrid [][8]float32 // grid as float32, zero past dim (neighbourD2AVX2's rows)
+	kmap  []int32      // packed point -> grid index, or -(offset into neighbours)-1
+	neigh []uint16     // per off-grid point: count, then grid indices
 }
 
 var (
@@ -56,11 +57,12 @@ func iqGridFor(d tensor.DType) *iqGrid {
 // kmapSize follows ggml: for 8 two-bit levels the largest packed point with every level
 // below 3 is 0xAAAA, and ggml sizes its map 43692.
 func newIQGrid(codes []uint16, dim int, bits uint, nwant, kmax int) *iqGrid {
-	g := &iqGrid{dim: dim, bits: bits, kmax: kmax, grid: make([][8]int8, len(codes))}
+	g := &iqGrid{dim: dim, bits: bits, kmax: kmax, grid: make([][8]int8, len(codes)), fgrid: make([][8]float32, len(codes))}
 	mask := 1<<bits - 1
 	for k, c := range codes {
 		for i := range dim {
 			g.grid[k][i] = int8(2*(int(c)>>(bits*uint(i))&mask) + 1)
+			g.fgrid[k][i] = float32(g.grid[k][i])
 		}
 	}
 	kmapSize := 43692

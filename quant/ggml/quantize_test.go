@@ -263,6 +263,12 @@ func FuzzQuantizeRows(f *testing.F) {
 	})
 }
 
+// BenchmarkQuantize measures QuantizeRows per type, with and without an importance
+// matrix, in MB of float32 input per CPU-second. On the 2-core AMD EPYC (Zen 4; avx2,
+// avx512f; the kernels use AVX2 and F16C only) dev VM at load ~27, go test -cpu 1 -bench
+// Quantize -benchtime 5x ./quant/ggml: Q8_0 7940, Q4_0 4550 (404 with an importance
+// matrix), Q4_K 129 (84), Q6_K 457 (472); the codebook types' figures, next to ggml's,
+// are in their quantizers' doc comments (quantizeIQ2XXS ...).
 func BenchmarkQuantize(b *testing.B) {
 	const nrows, rowLen = 16, 4096
 	x := randomRows(8, nrows*rowLen)

@@ -105,3 +105,10 @@ func q40RowAVX2(x *float32, y *byte, nb int)
 //
 //go:noescape
 func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32)
+
+// neighbourD2AVX2 measures n (a multiple of 8) neighbours of grid at once, eight to a
+// step: lane k of best and pos holds the least weighted distance it saw and its
+// position (pos0 + index in nb), updated only where a distance is strictly smaller.
+//
+//go:noescape
+func neighbourD2AVX2(grid *[8]float32, nb *uint16, n int, xval, weight *float32, scale float32, pos0 int32, best *[8]float32, pos *[8]int32)

@@ -53,3 +53,7 @@ func q40RowAVX2(x *float32, y *byte, nb int) { panic("unreachable") }
 func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32) {
 	panic("unreachable")
 }
+
+func neighbourD2AVX2(grid *[8]float32, nb *uint16, n int, xval, weight *float32, scale float32, pos0 int32, best *[8]float32, pos *[8]int32) {
+	panic("unreachable")
+}

@@ -299,3 +299,47 @@ func FuzzSIMDMatchesScalar(f *testing.F) {
 		}
 	})
 }
+
+// TestNeighbourKernel checks the vector neighbour search against the scalar loop on
+// every i-quant grid, for random points and scales and for ties (scale 0 and points
+// whose neighbours are all equally far), which must go to the first neighbour listed.
+func TestNeighbourKernel(t *testing.T) {
+	if !haveSIMD {
+		t.Skip("no vector kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(4, 8))
+	for _, d := range []tensor.DType{tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S, tensor.IQ1_S, tensor.IQ3_XXS, tensor.IQ3_S} {
+		g := iqGridFor(d)
+		checked := 0
+		for u := range g.kmap {
+			if g.kmap[u] >= 0 {
+				continue
+			}
+			nb := g.neighbours(u)
+			if len(nb) < 8 {
+				continue
+			}
+			for trial := range 4 {
+				x, w := make([]float32, g.dim), make([]float32, g.dim)
+				scale := float32(r.Float64()*2 + 0.1)
+				for i := range x {
+					x[i] = float32(r.Float64() * 5)
+					w[i] = float32(r.ExpFloat64())
+					switch trial {
+					case 1: // every neighbour equally far
+						scale = 0
+					case 2: // small integers: many exact ties
+						x[i], w[i], scale = float32(r.IntN(4)*2+1), 1, 1
+					}
+				}
+				if got, want := g.bestNeighbourSIMD(nb, x, w, scale), g.bestNeighbourGo(nb, x, w, scale); got != want {
+					t.Fatalf("%v point %#x (%d neighbours) x %v w %v scale %v: got %d, want %d", d, u, len(nb), x, w, scale, got, want)
+				}
+				checked++
+			}
+		}
+		if checked == 0 {
+			t.Errorf("%v: no off-grid point with 8 or more neighbours", d)
+		}
+	}
+}

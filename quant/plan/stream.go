@@ -18,8 +18,10 @@ import (
 	"github.com/refit-ml/refit/tensor"
 )
 
-// slabFloats bounds the float32 values one slab holds (8 MiB of them).
-const slabFloats = 2 << 20
+// slabFloats bounds the float32 values one slab holds (4 MiB of them): with the source
+// and quantized bytes and the garbage collector's headroom, a slab costs about 3x that
+// in peak RSS, and the slow codebook types keep an extra few MiB of tables.
+const slabFloats = 1 << 20
 
 // quantData is a tensor's quantized bytes computed slab by slab on read: a run of
 // whole rows is read from the source, decoded to float32 and quantized with

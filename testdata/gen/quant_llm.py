@@ -10,6 +10,9 @@ and bench/quantize.py.
   quant_llm.py load LIBDIR GGUF
       llama_model_load_from_file and gguf_init_from_file with full allocation; prints
       JSON {"n_params": ..., "n_tensors": ...}
+
+QUANT_LLM_CPU_BACKEND=NAME loads only libggml-cpu-NAME.so from LIBDIR (e.g. haswell, the
+AVX2 build) instead of the best CPU backend for this machine, for bench/quantize.py --isa.
 """
 import ctypes, glob, json, os, struct, sys, time
 
@@ -39,8 +42,15 @@ def libs(libdir):
     libllama = [p for p in sorted(glob.glob(os.path.join(libdir, "libllama*.so"))) if "common" not in p][0]
     libggml = sorted(glob.glob(os.path.join(libdir, "libggml.*so")))[0]
     ggml = ctypes.CDLL(libggml, mode=ctypes.RTLD_GLOBAL)
-    ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
-    ggml.ggml_backend_load_all_from_path(libdir.encode())
+    cpu = os.environ.get("QUANT_LLM_CPU_BACKEND")
+    if cpu:
+        ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
+        ggml.ggml_backend_load.restype = ctypes.c_void_p
+        if not ggml.ggml_backend_load(os.path.join(libdir, f"libggml-cpu-{cpu}.so").encode()):
+            raise SystemExit(f"cannot load the {cpu} CPU backend from {libdir}")
+    else:
+        ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+        ggml.ggml_backend_load_all_from_path(libdir.encode())
     base = ctypes.CDLL(os.path.join(libdir, "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
     L = ctypes.CDLL(libllama)
     L.llama_backend_init()
