@@ -1188,14 +1188,15 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 func maxPool2x2Planes(threads int, y, x []float32, planes, H, W int) {
 	OW, OH := W/2, H/2
 	if OW >= 4 {
-		// Rows long enough for the vector kernel: one pass per output row.
+		// Rows long enough for the vector kernel: one call per block of planes (their
+		// rows follow each other when H is even), else one per plane.
 		parallel.For(threads, planes, max(1, 8192/max(1, H*W)), func(lo, hi int) {
+			if H%2 == 0 {
+				blas.MaxPool2x2Rows(y[lo*OH*OW:hi*OH*OW], x[lo*H*W:hi*H*W], W, (hi-lo)*OH, OW)
+				return
+			}
 			for p := lo; p < hi; p++ {
-				src := x[p*H*W : (p+1)*H*W]
-				dst := y[p*OH*OW : (p+1)*OH*OW]
-				for oh := 0; oh < OH; oh++ {
-					blas.MaxPool2x2(dst[oh*OW:(oh+1)*OW], src[2*oh*W:(2*oh+1)*W], src[(2*oh+1)*W:(2*oh+2)*W])
-				}
+				blas.MaxPool2x2Rows(y[p*OH*OW:(p+1)*OH*OW], x[p*H*W:(p+1)*H*W], W, OH, OW)
 			}
 		})
 		return

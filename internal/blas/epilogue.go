@@ -37,6 +37,27 @@ func MaxPool2x2(out, r0, r1 []float32) {
 	}
 }
 
+// MaxPool2x2Rows is MaxPool2x2 over rows output rows of ow values in one call:
+// out[r*ow+i] is the max of src[2r*w+2i], src[2r*w+2i+1], src[(2r+1)*w+2i] and
+// src[(2r+1)*w+2i+1]. Small images (MNIST's 14 x 14) would spend their time in
+// per-row calls; planes of even height stored one after the other are one call.
+// out must not overlap src.
+func MaxPool2x2Rows(out, src []float32, w, rows, ow int) {
+	if rows <= 0 || ow <= 0 {
+		return
+	}
+	if 2*ow > w {
+		panic(fmt.Sprintf("blas: MaxPool2x2Rows: %d outputs from rows of %d", ow, w))
+	}
+	out, src = out[:rows*ow], src[:(2*rows-1)*w+2*ow]
+	if maxPool2x2RowsVec(out, src, w, rows, ow) {
+		return
+	}
+	for r := 0; r < rows; r++ {
+		MaxPool2x2(out[r*ow:(r+1)*ow], src[2*r*w:(2*r+1)*w], src[(2*r+1)*w:(2*r+2)*w])
+	}
+}
+
 // Quantize8 sets dst[i] to src[i]/s rounded half to even, clamped to [lo-z, hi-z]
 // first, plus z: QuantizeLinear into 8 bits (dst holds int8 bit patterns when
 // signed). lo, hi and z are integers with lo <= z <= hi inside the 8-bit type's

@@ -55,6 +55,21 @@ func maxPool2x2Vec(out, r0, r1 []float32) int {
 	return n
 }
 
+// maxPool2x2RowsAVX2 is MaxPool2x2Rows with ow >= 4.
+//
+//go:noescape
+func maxPool2x2RowsAVX2(out, src *float32, w, rows, ow int)
+
+// maxPool2x2RowsVec runs the vector pool over all rows and reports whether it did;
+// the caller checked the bounds.
+func maxPool2x2RowsVec(out, src []float32, w, rows, ow int) bool {
+	if ow < 4 || rows == 0 || !haveAVX2 {
+		return false
+	}
+	maxPool2x2RowsAVX2(&out[0], &src[0], w, rows, ow)
+	return true
+}
+
 // expShiftedAVX2 is ExpShifted on the first n values; n is a multiple of 8.
 //
 //go:noescape

@@ -365,3 +365,103 @@ zrowsadd:
 	JNZ     zrowsadd
 	VZEROUPPER
 	RET
+
+// One maxPool2x2AVX2 step at output column BX of the current row: out row DI, input
+// rows SI and R11.
+#define POOL8 \
+	VMOVUPS (SI)(BX*8), Y0 \
+	VMOVUPS 32(SI)(BX*8), Y1 \
+	VMOVUPS (R11)(BX*8), Y2 \
+	VMOVUPS 32(R11)(BX*8), Y3 \
+	VCMPPS  $3, Y2, Y0, Y4 \
+	VCMPPS  $3, Y3, Y1, Y5 \
+	VMAXPS  Y2, Y0, Y0 \
+	VMAXPS  Y3, Y1, Y1 \
+	VORPS   Y4, Y0, Y0 \
+	VORPS   Y5, Y1, Y1 \
+	VSHUFPS $0x88, Y1, Y0, Y2 \
+	VSHUFPS $0xDD, Y1, Y0, Y3 \
+	VCMPPS  $3, Y3, Y2, Y4 \
+	VMAXPS  Y3, Y2, Y2 \
+	VORPS   Y4, Y2, Y2 \
+	VPERMPD $0xD8, Y2, Y2 \
+	VMOVUPS Y2, (DI)(BX*4)
+
+// maxPool4AVX2's step at output column BX.
+#define POOL4 \
+	VMOVUPS (SI)(BX*8), X0 \
+	VMOVUPS 16(SI)(BX*8), X1 \
+	VMOVUPS (R11)(BX*8), X2 \
+	VMOVUPS 16(R11)(BX*8), X3 \
+	VCMPPS  $3, X2, X0, X4 \
+	VCMPPS  $3, X3, X1, X5 \
+	VMAXPS  X2, X0, X0 \
+	VMAXPS  X3, X1, X1 \
+	VORPS   X4, X0, X0 \
+	VORPS   X5, X1, X1 \
+	VSHUFPS $0x88, X1, X0, X2 \
+	VSHUFPS $0xDD, X1, X0, X3 \
+	VCMPPS  $3, X3, X2, X4 \
+	VMAXPS  X3, X2, X2 \
+	VORPS   X4, X2, X2 \
+	VMOVUPS X2, (DI)(BX*4)
+
+// func maxPool2x2RowsAVX2(out, src *float32, w, rows, ow int)
+// MaxPool2x2Rows with ow >= 4: per output row, 8-wide steps and one overlapping
+// step for the tail (4-wide steps when ow < 8).
+TEXT ·maxPool2x2RowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ w+16(FP), DX
+	SHLQ $2, DX // input row stride in bytes
+	MOVQ rows+24(FP), R8
+	MOVQ ow+32(FP), R9
+	MOVQ R9, R10
+	SHLQ $2, R10 // output row stride in bytes
+	CMPQ R9, $8
+	JLT  rows4
+
+rows8:
+	TESTQ R8, R8
+	JEQ   rowsdone
+	LEAQ  (SI)(DX*1), R11
+	XORQ  BX, BX
+
+cols8:
+	LEAQ 8(BX), AX
+	CMPQ AX, R9
+	JGT  tail8
+	POOL8
+	MOVQ AX, BX
+	JMP  cols8
+
+tail8:
+	CMPQ BX, R9
+	JEQ  next8
+	MOVQ R9, BX
+	SUBQ $8, BX
+	POOL8
+
+next8:
+	ADDQ R10, DI
+	LEAQ (SI)(DX*2), SI
+	DECQ R8
+	JMP  rows8
+
+rows4:
+	TESTQ R8, R8
+	JEQ   rowsdone
+	LEAQ  (SI)(DX*1), R11
+	XORQ  BX, BX
+	POOL4
+	MOVQ  R9, BX
+	SUBQ  $4, BX
+	POOL4
+	ADDQ  R10, DI
+	LEAQ  (SI)(DX*2), SI
+	DECQ  R8
+	JMP   rows4
+
+rowsdone:
+	VZEROUPPER
+	RET
