@@ -1134,6 +1134,9 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 					if KH == 2 && KW == 2 && SW == 2 && h1-h0 == 2 {
 						start := inLo*SW - PL
 						blas.MaxPool2x2(out[inLo:inHi], src[h0*W+start:(h0+1)*W], src[(h0+1)*W+start:(h0+2)*W])
+					} else if KW == 3 && SW == 2 {
+						// ResNet's 3x3 stride-2 pool: all the window's rows in one vector pass.
+						blas.MaxPool3S2(out[inLo:inHi], src[h0*W+inLo*SW-PL:], W, h1-h0)
 					} else {
 						for h := h0; h < h1; h++ {
 							maxRow(out[inLo:inHi], src[h*W:(h+1)*W], inLo*SW-PL, SW, KW, h == h0)

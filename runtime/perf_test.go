@@ -283,6 +283,8 @@ func TestPoolPaths(t *testing.T) {
 		{"2x2s2_oddH", []int64{2, 3, 7, 10}, []int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, false, false},
 		{"2x2s2_mnist", []int64{4, 16, 28, 28}, []int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, false, false},
 		{"3x3s2pad", []int64{1, 3, 12, 11}, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, false, false},
+		{"3x3s2pad_wide", []int64{2, 3, 13, 40}, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, false, false},
+		{"3x3s2_ceil", []int64{1, 2, 9, 37}, []int64{3, 3}, []int64{2, 2}, []int64{0, 1, 0, 0}, true, false},
 		{"3x3s1pad_incl", []int64{2, 2, 6, 7}, []int64{3, 3}, []int64{1, 1}, []int64{1, 2, 1, 0}, false, true},
 		{"ceil", []int64{1, 2, 7, 8}, []int64{3, 2}, []int64{2, 3}, []int64{0, 1, 1, 0}, true, false},
 		{"ceil_incl", []int64{1, 2, 7, 8}, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, true, true},

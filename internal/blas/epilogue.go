@@ -58,6 +58,31 @@ func MaxPool2x2Rows(out, src []float32, w, rows, ow int) {
 	}
 }
 
+// MaxPool3S2 sets out[i] to the max over rows r < rows of src[r*w+2i],
+// src[r*w+2i+1] and src[r*w+2i+2]: the unclipped columns of a max pool with
+// windows 3 wide at stride 2 (ResNet's 3x3 stride-2 pool), all its rows in one
+// call. The result is Go's max, bit for bit except for a NaN's payload: a NaN in a
+// window gives a NaN, and +0 wins over -0. out must not overlap src.
+func MaxPool3S2(out, src []float32, w, rows int) {
+	if len(out) == 0 || rows <= 0 {
+		return
+	}
+	if 2*len(out)+1 > w && rows > 1 {
+		panic(fmt.Sprintf("blas: MaxPool3S2: %d outputs from rows of %d", len(out), w))
+	}
+	last := (rows - 1) * w
+	_ = src[last+2*len(out)] // the vector path may read one value further when src has it
+	done := maxPool3s2Vec(out, src, w, rows, len(src)-last)
+	for i := done; i < len(out); i++ {
+		v := max(src[2*i], src[2*i+1], src[2*i+2])
+		for r := 1; r < rows; r++ {
+			s := src[r*w+2*i : r*w+2*i+3 : r*w+2*i+3]
+			v = max(v, s[0], s[1], s[2])
+		}
+		out[i] = v
+	}
+}
+
 // Quantize8 sets dst[i] to src[i]/s rounded half to even, clamped to [lo-z, hi-z]
 // first, plus z: QuantizeLinear into 8 bits (dst holds int8 bit patterns when
 // signed). lo, hi and z are integers with lo <= z <= hi inside the 8-bit type's

@@ -70,6 +70,28 @@ func maxPool2x2RowsVec(out, src []float32, w, rows, ow int) bool {
 	return true
 }
 
+// maxPool3s2AVX2 is MaxPool3S2 on the first n outputs; n is a multiple of 8 and
+// every row readable up to column 2n+1.
+//
+//go:noescape
+func maxPool3s2AVX2(out, src *float32, w, rows, n int)
+
+// maxPool3s2Vec runs the vector pool over a prefix of out and returns its length;
+// avail is how many values of the last row src holds.
+func maxPool3s2Vec(out, src []float32, w, rows, avail int) int {
+	n := min(len(out), (avail-2)/2)
+	if n < 8 || rows == 0 || !haveAVX2 {
+		return 0
+	}
+	m := n &^ 7
+	maxPool3s2AVX2(&out[0], &src[0], w, rows, m)
+	if m < n {
+		k := n - 8 // one overlapping block for the tail
+		maxPool3s2AVX2(&out[k], &src[2*k], w, rows, 8)
+	}
+	return n
+}
+
 // expShiftedAVX2 is ExpShifted on the first n values; n is a multiple of 8.
 //
 //go:noescape

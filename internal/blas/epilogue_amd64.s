@@ -465,3 +465,65 @@ rows4:
 rowsdone:
 	VZEROUPPER
 	RET
+
+// d = max(a, b) as Go's max: the lanes where both orders of VMAXPS agree, ANDed so
+// that +0 wins over -0, ORed with the unordered mask (all ones, a NaN) for NaNs.
+#define MAXZ(a, b, d) \
+	VMAXPS a, b, Y8 \
+	VMAXPS b, a, Y9 \
+	VCMPPS $3, b, a, Y10 \
+	VANDPS Y9, Y8, Y8 \
+	VORPS  Y10, Y8, d
+
+// Y6 = max of columns 2i, 2i+1, 2i+2 (i < 8) of the row at p, lanes in the order
+// 0 1 4 5 2 3 6 7. Reads 18 columns.
+#define TRIPLE(p) \
+	VMOVUPS (p), Y0 \
+	VMOVUPS 32(p), Y1 \
+	VMOVUPS 8(p), Y2 \
+	VMOVUPS 40(p), Y3 \
+	VSHUFPS $0x88, Y1, Y0, Y4 \
+	VSHUFPS $0xDD, Y1, Y0, Y5 \
+	VSHUFPS $0x88, Y3, Y2, Y2 \
+	MAXZ(Y4, Y5, Y4) \
+	MAXZ(Y4, Y2, Y6)
+
+// func maxPool3s2AVX2(out, src *float32, w, rows, n int)
+// out[i] = max over r < rows of src[r*w+2i : r*w+2i+3]; n is a multiple of 8, rows
+// at least 1; each row is read up to column 2n+1.
+TEXT ·maxPool3s2AVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ w+16(FP), DX
+	SHLQ $2, DX
+	MOVQ rows+24(FP), R8
+	MOVQ n+32(FP), CX
+	XORQ BX, BX
+
+blk3:
+	CMPQ BX, CX
+	JGE  done3
+	LEAQ (SI)(BX*8), R11
+	MOVQ R8, R9
+	TRIPLE(R11)
+	VMOVAPS Y6, Y7
+	DECQ R9
+
+row3:
+	TESTQ R9, R9
+	JEQ   store3
+	ADDQ  DX, R11
+	TRIPLE(R11)
+	MAXZ(Y7, Y6, Y7)
+	DECQ  R9
+	JMP   row3
+
+store3:
+	VPERMPD $0xD8, Y7, Y7
+	VMOVUPS Y7, (DI)(BX*4)
+	ADDQ    $8, BX
+	JMP     blk3
+
+done3:
+	VZEROUPPER
+	RET

@@ -168,6 +168,65 @@ func BenchmarkMaxPool2x2PerRow(b *testing.B) {
 	}
 }
 
+// TestMaxPool3S2 compares MaxPool3S2 bit for bit with scalar max (NaN-ness only for
+// NaNs) on data full of NaNs, infinities and zeros of both signs, with inputs that
+// end exactly at the last window or run further, on the vector path and without.
+func TestMaxPool3S2(t *testing.T) {
+	testMaxPool3S2(t)
+	if setVectorEpilogues(false) {
+		defer setVectorEpilogues(true)
+		t.Run("scalar", testMaxPool3S2)
+	}
+}
+
+func testMaxPool3S2(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+		0, float32(math.Copysign(0, -1)), 1, -1}
+	for n := 0; n < 40; n++ {
+		for rows := 1; rows <= 4; rows++ {
+			for _, extra := range []int{0, 1, 4} {
+				w := 2*n + 1 + extra
+				src := randSlice(r, (rows-1)*w+2*n+1+extra)
+				for i := range src {
+					if r.IntN(3) == 0 {
+						src[i] = specials[r.IntN(len(specials))]
+					}
+				}
+				out := make([]float32, n+1)
+				out[n] = 7
+				MaxPool3S2(out[:n], src, w, rows)
+				for i := 0; i < n; i++ {
+					want := max(src[2*i], src[2*i+1], src[2*i+2])
+					for k := 1; k < rows; k++ {
+						want = max(want, max(src[k*w+2*i], src[k*w+2*i+1], src[k*w+2*i+2]))
+					}
+					got := out[i]
+					if math.IsNaN(float64(want)) != math.IsNaN(float64(got)) ||
+						!math.IsNaN(float64(want)) && math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("n=%d rows=%d extra=%d: out[%d] = %v (%#x), want %v (%#x)", n, rows, extra, i,
+							got, math.Float32bits(got), want, math.Float32bits(want))
+					}
+				}
+				if out[n] != 7 {
+					t.Fatalf("n=%d rows=%d: wrote past the output", n, rows)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkMaxPool3S2: one output row of ResNet-18's pool (3 rows of 112, 55
+// unclipped outputs). On the 2-core AMD EPYC (Zen 4) dev VM, loaded: FIGURE.
+func BenchmarkMaxPool3S2(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	src, out := randSlice(r, 3*112), make([]float32, 55)
+	b.SetBytes(4 * 3 * 112)
+	for b.Loop() {
+		MaxPool3S2(out, src[1:], 112, 3)
+	}
+}
+
 // TestExpShifted compares ExpShifted with math.Exp (relative error 1e-6) on the
 // Softmax range, below the underflow bound, -Inf and NaN, and checks the sum.
 func TestExpShifted(t *testing.T) {
