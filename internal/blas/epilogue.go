@@ -61,8 +61,9 @@ func MaxPool2x2Rows(out, src []float32, w, rows, ow int) {
 // MaxPool3S2 sets out[i] to the max over rows r < rows of src[r*w+2i],
 // src[r*w+2i+1] and src[r*w+2i+2]: the unclipped columns of a max pool with
 // windows 3 wide at stride 2 (ResNet's 3x3 stride-2 pool), all its rows in one
-// call. The result is Go's max, bit for bit except for a NaN's payload: a NaN in a
-// window gives a NaN, and +0 wins over -0. out must not overlap src.
+// call. The result is bit for bit that of the scalar fold max(max(c0, c1, c2) of
+// row 0, max(c0, c1, c2) of row 1, ...) as Go compiles it, NaN payloads included:
+// +0 wins over -0, and a NaN in a window gives a NaN. out must not overlap src.
 func MaxPool3S2(out, src []float32, w, rows int) {
 	if len(out) == 0 || rows <= 0 {
 		return
@@ -77,7 +78,7 @@ func MaxPool3S2(out, src []float32, w, rows int) {
 		v := max(src[2*i], src[2*i+1], src[2*i+2])
 		for r := 1; r < rows; r++ {
 			s := src[r*w+2*i : r*w+2*i+3 : r*w+2*i+3]
-			v = max(v, s[0], s[1], s[2])
+			v = max(v, max(s[0], s[1], s[2]))
 		}
 		out[i] = v
 	}

@@ -466,17 +466,18 @@ rowsdone:
 	VZEROUPPER
 	RET
 
-// d = max(a, b) as Go's max: the lanes where both orders of VMAXPS agree, ANDed so
-// that +0 wins over -0, ORed with the unordered mask (all ones, a NaN) for NaNs.
-#define MAXZ(a, b, d) \
-	VMAXPS a, b, Y8 \
-	VMAXPS b, a, Y9 \
-	VCMPPS $3, b, a, Y10 \
-	VANDPS Y9, Y8, Y8 \
-	VORPS  Y10, Y8, d
+// d = min(x, y) as Go's min compiles on amd64, bit for bit: m = MINPS(x, y) (x < y ?
+// x : y), then MINPS(m, x) | m. So +0 and -0 give -0, and NaNs are ORed with what
+// they meet. Go's max(x, y) is -min(-x, -y), so a fold of maxes is a fold of these
+// on negated inputs, negated back once.
+#define MINZ(x, y, d) \
+	VMINPS y, x, Y8 \
+	VMINPS x, Y8, Y9 \
+	VORPS  Y8, Y9, d
 
-// Y6 = max of columns 2i, 2i+1, 2i+2 (i < 8) of the row at p, lanes in the order
-// 0 1 4 5 2 3 6 7. Reads 18 columns.
+// Y6 = min of the negated columns 2i, 2i+1, 2i+2 (i < 8) of the row at p, in Go's
+// order (max(c0, c1, c2) folds from the left), lanes in the order 0 1 4 5 2 3 6 7.
+// Reads 18 columns; Y11 holds the sign bits.
 #define TRIPLE(p) \
 	VMOVUPS (p), Y0 \
 	VMOVUPS 32(p), Y1 \
@@ -485,8 +486,11 @@ rowsdone:
 	VSHUFPS $0x88, Y1, Y0, Y4 \
 	VSHUFPS $0xDD, Y1, Y0, Y5 \
 	VSHUFPS $0x88, Y3, Y2, Y2 \
-	MAXZ(Y4, Y5, Y4) \
-	MAXZ(Y4, Y2, Y6)
+	VXORPS  Y11, Y4, Y4 \
+	VXORPS  Y11, Y5, Y5 \
+	VXORPS  Y11, Y2, Y2 \
+	MINZ(Y4, Y5, Y4) \
+	MINZ(Y4, Y2, Y6)
 
 // func maxPool3s2AVX2(out, src *float32, w, rows, n int)
 // out[i] = max over r < rows of src[r*w+2i : r*w+2i+3]; n is a multiple of 8, rows
@@ -498,6 +502,9 @@ TEXT ·maxPool3s2AVX2(SB), NOSPLIT, $0-40
 	SHLQ $2, DX
 	MOVQ rows+24(FP), R8
 	MOVQ n+32(FP), CX
+	MOVL $0x80000000, AX
+	MOVQ AX, X11
+	VPBROADCASTD X11, Y11
 	XORQ BX, BX
 
 blk3:
@@ -514,11 +521,12 @@ row3:
 	JEQ   store3
 	ADDQ  DX, R11
 	TRIPLE(R11)
-	MAXZ(Y7, Y6, Y7)
+	MINZ(Y7, Y6, Y7)
 	DECQ  R9
 	JMP   row3
 
 store3:
+	VXORPS  Y11, Y7, Y7
 	VPERMPD $0xD8, Y7, Y7
 	VMOVUPS Y7, (DI)(BX*4)
 	ADDQ    $8, BX
