@@ -480,3 +480,73 @@ func TestAddReluFusion(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxPool3x3S2Bits checks ResNet's 3x3 stride-2 pad-1 MaxPool bit for bit
+// against the scalar folds it replaced (Go's max over each row's three columns,
+// then across rows; clipped edge windows left to right), on inputs full of NaNs
+// of both signs and several payloads, infinities and zeros of both signs: the
+// vector path keeps the NaN payloads and the +0 over -0 of the scalar code.
+func TestMaxPool3x3S2Bits(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	specials := []float32{float32(math.NaN()), math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234),
+		float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1))}
+	for _, dims := range [][2]int64{{12, 40}, {9, 37}, {5, 20}, {16, 16}} {
+		H, W := int(dims[0]), int(dims[1])
+		shape := []int64{1, 3, dims[0], dims[1]}
+		x := randSlice(r, 3*H*W)
+		for i := range x {
+			if r.IntN(8) == 0 {
+				x[i] = specials[r.IntN(len(specials))]
+			}
+		}
+		xv, _ := FromSlice(x, shape...)
+		g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, shape...)}, Outputs: []ValueInfo{{Name: "y"}},
+			Nodes: []*Node{node("MaxPool", []string{"x"}, []string{"y"},
+				ints("kernel_shape", 3, 3), ints("strides", 2, 2), ints("pads", 1, 1, 1, 1))}}
+		s, err := NewSession(g, map[string]int64{"": 17}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Run(context.Background(), map[string]*Value{"x": xv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := res["y"].Data.([]float32)
+		OH, OW := (H-1)/2+1, (W-1)/2+1
+		if len(y) != 3*OH*OW {
+			t.Fatalf("%dx%d: %d outputs, want %d", H, W, len(y), 3*OH*OW)
+		}
+		for p := 0; p < 3; p++ {
+			src := x[p*H*W : (p+1)*H*W]
+			for oh := 0; oh < OH; oh++ {
+				h0, h1 := max(2*oh-1, 0), min(2*oh+2, H)
+				for ow := 0; ow < OW; ow++ {
+					ws := 2*ow - 1
+					var want float32
+					if ws >= 0 && ws+3 <= W {
+						for h := h0; h < h1; h++ {
+							v := max(src[h*W+ws], src[h*W+ws+1], src[h*W+ws+2])
+							if h > h0 {
+								v = max(want, v)
+							}
+							want = v
+						}
+					} else {
+						w0, w1 := max(ws, 0), min(ws+3, W)
+						want = src[h0*W+w0]
+						for h := h0; h < h1; h++ {
+							for _, v := range src[h*W+w0 : h*W+w1] {
+								want = max(want, v)
+							}
+						}
+					}
+					got := y[(p*OH+oh)*OW+ow]
+					if math.Float32bits(got) != math.Float32bits(want) {
+						t.Fatalf("%dx%d plane %d: y[%d][%d] = %v (%#x), want %v (%#x)", H, W, p, oh, ow,
+							got, math.Float32bits(got), want, math.Float32bits(want))
+					}
+				}
+			}
+		}
+	}
+}
