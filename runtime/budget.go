@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -75,7 +76,9 @@ type memBudget struct {
 	limit int64
 	used  atomic.Int64
 	peak  atomic.Int64 // the largest used has been
-	pool  *pool        // its free buffers are dropped under pressure
+	// sweptAt is the count of garbage collections when the last sweep began.
+	sweptAt atomic.Uint64
+	pool    *pool // its free buffers are dropped under pressure
 
 	mu      sync.Mutex
 	tracked []trackedSlice
@@ -104,6 +107,15 @@ func (b *memBudget) charge(n int64, what func() string) error {
 		return nil
 	}
 	if u := b.used.Add(n); u <= b.limit {
+		if u > b.peak.Load() && b.collectedSinceSweep() {
+			// A new peak: first drop the charges of slices the collector freed, which
+			// only a sweep notices, or the peak would count the garbage of every
+			// earlier run until 1024 tracked slices trigger one.
+			b.mu.Lock()
+			b.sweepLocked()
+			b.mu.Unlock()
+			u = b.used.Load()
+		}
 		b.notePeak(u)
 		return nil
 	}
@@ -153,8 +165,21 @@ func (b *memBudget) track(p *byte, n int64) {
 	b.mu.Unlock()
 }
 
+// collectedSinceSweep reports whether a garbage collection finished since the last
+// sweep began (else a sweep would find nothing new to release).
+func (b *memBudget) collectedSinceSweep() bool {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() != b.sweptAt.Load()
+}
+
 // sweepLocked releases the charges of collected slices.
 func (b *memBudget) sweepLocked() {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		b.sweptAt.Store(s[0].Value.Uint64())
+	}
 	kept := b.tracked[:0]
 	var freed int64
 	for _, t := range b.tracked {

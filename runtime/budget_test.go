@@ -561,3 +561,22 @@ func TestAllocFailuresAreErrors(t *testing.T) {
 		t.Errorf("ConstantOfShape [2^20 2^20]: %v, want ErrTooLarge", err)
 	}
 }
+
+// TestMemoryBudgetPeakSkipsCollectedGarbage makes a 256 KiB slice at a time, each
+// garbage (and collected) before the next: the peak must stay one slice, not count
+// the charges of collected slices that no sweep has released yet.
+func TestMemoryBudgetPeakSkipsCollectedGarbage(t *testing.T) {
+	b := newMemBudget(1<<30, nil)
+	const elems = 1 << 16
+	for range 50 {
+		data, err := b.newSlice(tensor.F32, elems, func() string { return "test" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.([]float32)[elems-1] = 1
+		goruntime.GC()
+	}
+	if peak := b.peak.Load(); peak > 2*elems*4 {
+		t.Errorf("peak %d bytes for slices of %d bytes made one at a time", peak, elems*4)
+	}
+}

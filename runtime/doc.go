@@ -68,9 +68,10 @@
 // # Memory
 //
 // Peak memory is the initializers plus the live intermediate values of the current
-// schedule; freed buffers are kept in a per-session pool and reused for values of
-// the same size or, failing that, the smallest larger one. Values returned by Run
-// belong to the caller and never return to the pool.
+// schedule; a value's buffer is a range of a block the per-session pool holds, the
+// smallest free range that fits, and goes back when its last reader is done, merged
+// with free neighbours, so the blocks stay near the largest set of values live at
+// once. Values returned by Run belong to the caller and never return to the pool.
 //
 // Initializers share the model's raw_data rather than copying it. For a model loaded
 // with onnx.LoadMapped the weights therefore stay in the file's mapping (page cache),

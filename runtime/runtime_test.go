@@ -224,10 +224,8 @@ func TestRunChainReusesBuffers(t *testing.T) {
 			t.Fatalf("run %d: d = %v, want %v", run, got, want)
 		}
 	}
-	s.pool.mu.Lock()
-	defer s.pool.mu.Unlock()
-	if n := len(s.pool.free[poolKey{tensor.F32, 4}]); n == 0 || n > 3 {
-		t.Errorf("pool holds %d free 4-element buffers, want 1..3 (reuse, not growth)", n)
+	if n := s.pool.held(); n == 0 || n > 3*16 {
+		t.Errorf("pool holds %d bytes, want 16..48: three 4-element buffers at most (reuse, not growth)", n)
 	}
 }
 
@@ -524,5 +522,57 @@ func TestOutputsDoNotAliasInitializers(t *testing.T) {
 	}
 	if got := out["y"].Float32s()[0]; got != 1 {
 		t.Errorf("second run y[0] = %v, want 1: the caller's write reached the initializer", got)
+	}
+}
+
+// TestPoolHoldsLiveMaximum runs a network whose feature maps shrink, as a CNN's do:
+// a 256-element map is pooled to 64, then three 64-element values are live at once.
+// The three fit in the dead 256-element buffer, so the pool must hold no more than
+// the largest set of values live at once (the 256 and the pooled 64), run after run.
+// Reusing whole buffers only would give the first 64-element value the 256's buffer
+// and allocate a second 64-element one.
+func TestPoolHoldsLiveMaximum(t *testing.T) {
+	ints := func(name string, x ...int64) *Attr { return &Attr{Name: name, Kind: AttrInts, Ints: x} }
+	g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, 1, 1, 16, 16)}, Outputs: []ValueInfo{{Name: "d"}, {Name: "v"}},
+		Nodes: []*Node{
+			node("Neg", []string{"x"}, []string{"a"}),
+			node("MaxPool", []string{"a"}, []string{"p"}, ints("kernel_shape", 2, 2), ints("strides", 2, 2)),
+			node("Neg", []string{"p"}, []string{"b"}),
+			node("Add", []string{"p", "b"}, []string{"c"}),
+			node("Sub", []string{"c", "b"}, []string{"d"}),
+			node("Flatten", []string{"b"}, []string{"v"}),
+		}}
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev map[string]*Value
+	for run := range 4 {
+		x := NewValue(tensor.F32, []int64{1, 1, 16, 16})
+		for i := range x.Float32s() {
+			x.Float32s()[i] = float32(run*1000 + i)
+		}
+		out, err := s.Run(context.Background(), map[string]*Value{"x": x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// p is the max over each window of -x: -x at the window's top-left corner.
+		for i, got := range out["d"].Float32s() {
+			r, c := i/8, i%8
+			if want := -float32(run*1000 + 2*r*16 + 2*c); got != want {
+				t.Fatalf("run %d: d[%d] = %v, want %v", run, i, got, want)
+			}
+			if got, want := out["v"].Float32s()[i], -out["d"].Float32s()[i]; got != want {
+				t.Fatalf("run %d: v[%d] = %v, want %v", run, i, got, want)
+			}
+		}
+		// The outputs of the run before are the caller's: later runs must not reuse them.
+		if prev != nil && prev["d"].Float32s()[0] != -float32((run-1)*1000) {
+			t.Fatalf("run %d overwrote the previous run's output: d[0] = %v", run, prev["d"].Float32s()[0])
+		}
+		prev = out
+		if held, live := s.pool.held(), int64(256+64)*4; held > live {
+			t.Errorf("run %d: pool holds %d bytes, more than the %d bytes live at once", run, held, live)
+		}
 	}
 }

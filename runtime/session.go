@@ -418,6 +418,7 @@ func (s *Session) fold(g *Graph) error {
 		}
 		for i, o := range n.Outputs {
 			if o != "" && i < len(outs) && outs[i] != nil {
+				outs[i].pin()
 				outs[i].buf = nil
 				g.Initializers[o] = outs[i]
 			}
@@ -491,6 +492,9 @@ func (s *Session) run(ctx context.Context, inputs map[string]*Value) (map[string
 		defer func() { s.prof.run(time.Since(start)) }()
 	}
 	e := &env{vals: map[string]*Value{}, run: &runState{}}
+	s.pool.begin()
+	failed := true
+	defer func() { s.pool.end(failed) }()
 	for _, in := range g.Inputs {
 		v, ok := inputs[in.Name]
 		if !ok {
@@ -530,6 +534,7 @@ func (s *Session) run(ctx context.Context, inputs map[string]*Value) (map[string
 		}
 		res[o.Name] = v
 	}
+	failed = false
 	return res, nil
 }
 
@@ -542,7 +547,12 @@ func (s *Session) unpoolOutputs(outs []*Value) (owned []bool, err error) {
 	owned = make([]bool, len(outs))
 	for i, v := range outs {
 		b := v.buf
-		if b == nil || v.Kind != KindTensor || owned[i] {
+		if b == nil || owned[i] {
+			continue
+		}
+		if v.Kind != KindTensor {
+			b.pinned = false
+			v.pin()
 			continue
 		}
 		// Every value over b is an output here (the rest were released): copy them
@@ -553,7 +563,9 @@ func (s *Session) unpoolOutputs(outs []*Value) (owned []bool, err error) {
 				largest = max(largest, w.Len())
 			}
 		}
-		if largest >= sliceLen(b.data) {
+		if largest >= sliceLen(b.data) && b.blk != nil && b.off == 0 && largest == b.blk.n {
+			// The output is its block: it leaves with it.
+			s.pool.retire(b.blk)
 			continue
 		}
 		for j, w := range outs {
@@ -672,7 +684,9 @@ func (s *Session) runGraph(ctx context.Context, g *Graph, e *env) ([]*Value, err
 		if !ok {
 			return nil, fmt.Errorf("runtime: graph output %q was not computed", o.Name)
 		}
-		v.pin()
+		if v.buf != nil {
+			v.buf.pinned = true // the caller decides: Run's unpoolOutputs, RunGraph's pin
+		}
 		outs[i] = v
 	}
 	return outs, nil
@@ -841,15 +855,25 @@ func (c *Call) RunGraph(g *Graph, inputs []*Value) ([]*Value, error) {
 		v.buf = nil
 		e.vals[in.Name] = &v
 	}
-	return c.sess.runGraph(c.ctx, g, e)
+	outs, err := c.sess.runGraph(c.ctx, g, e)
+	for _, v := range outs {
+		if v.buf != nil {
+			v.buf.pinned = false
+			v.pin()
+		}
+	}
+	return outs, err
 }
 
-// buffer is pooled storage; refs counts the live values (including views) over it.
+// buffer is pooled storage, a range of a block; refs counts the live values
+// (including views) over it.
 type buffer struct {
-	data   any
+	data   any // the range [off, off+len) of blk.data
 	dtype  tensor.DType
 	refs   int32
 	pinned bool
+	blk    *block
+	off    int
 }
 
 func (v *Value) retain() {
@@ -860,32 +884,104 @@ func (v *Value) retain() {
 
 // pin keeps a value's buffer out of the pool for good (it leaves the session).
 func (v *Value) pin() {
-	if v.buf != nil {
-		v.buf.pinned = true
+	if b := v.buf; b != nil && !b.pinned {
+		b.pinned = true
+		if b.blk != nil {
+			b.blk.pool.retire(b.blk)
+		}
 	}
 }
 
-type poolKey struct {
-	kind tensor.DType // storage kind: F16, BF16 and U16 share []uint16
-	n    int
+// block is one allocation the pool carves buffers from. free lists its unused
+// ranges by offset, neighbours merged, so that buffers freed side by side make
+// room for a larger one again.
+type block struct {
+	data    any
+	kind    tensor.DType // storage kind: F16, BF16 and U16 share []uint16
+	n       int
+	free    []extent
+	retired bool // a range left the session: the pool forgets the block
+	pool    *pool
 }
 
-// pool keeps freed buffers for reuse by exact element count: repeated runs of one
-// graph allocate the same sizes. The budget charges its buffers until they are
-// garbage, and drops the free ones (evict) when it runs short.
+type extent struct{ off, n int }
+
+// pool hands out ranges of blocks, best fit first, and takes them back when their
+// last value is released: what it holds stays near the largest set of values live
+// at once (a network's shrinking feature maps fit in the space of a larger one that
+// died), where whole-buffer reuse keeps one buffer per size. The budget charges its
+// blocks until they are garbage, and drops the free ones (evict) when it runs short.
 type pool struct {
 	mu     sync.Mutex
-	free   map[poolKey][]*buffer
+	blocks []*block
+	active int // Runs under way
 	budget *memBudget
 }
 
-func newPool(b *memBudget) *pool { return &pool{free: map[poolKey][]*buffer{}, budget: b} }
+func newPool(b *memBudget) *pool { return &pool{budget: b} }
 
-// evict drops every free buffer, for the garbage collector to take.
+// evict drops every block nothing uses, for the garbage collector to take.
 func (p *pool) evict() {
 	p.mu.Lock()
-	clear(p.free)
+	p.blocks = slices.DeleteFunc(p.blocks, func(k *block) bool {
+		if len(k.free) == 1 && k.free[0].n == k.n {
+			k.retired = true
+			return true
+		}
+		return false
+	})
 	p.mu.Unlock()
+}
+
+// retire removes blk from the pool: one of its ranges left the session (a graph
+// output, a value a container keeps), so the pool can never know when that range is
+// free. The block's other live values keep working; it is garbage once they are.
+func (p *pool) retire(blk *block) {
+	p.mu.Lock()
+	if !blk.retired {
+		blk.retired = true
+		p.blocks = slices.DeleteFunc(p.blocks, func(k *block) bool { return k == blk })
+	}
+	p.mu.Unlock()
+}
+
+// begin notes a Run starting.
+func (p *pool) begin() {
+	p.mu.Lock()
+	p.active++
+	p.mu.Unlock()
+}
+
+// end notes a Run ending. A failed Run leaves values it never released, and a
+// kernel may drop a value it allocated without returning it: their ranges would
+// stay used for good. So after a failure, or when no Run is active (every range in
+// use then is such a one), the pool retires each block with a range in use; the
+// garbage collector takes it once nothing refers to it.
+func (p *pool) end(failed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.active--
+	if !failed && p.active > 0 {
+		return
+	}
+	p.blocks = slices.DeleteFunc(p.blocks, func(k *block) bool {
+		if len(k.free) == 1 && k.free[0].n == k.n {
+			return false
+		}
+		k.retired = true
+		return true
+	})
+}
+
+// held returns the bytes of the blocks the pool holds, used or free.
+func (p *pool) held() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	for _, k := range p.blocks {
+		n += int64(k.n) * int64(elemBytes(k.kind))
+	}
+	return n
 }
 
 func storageKind(dt tensor.DType) tensor.DType {
@@ -895,61 +991,77 @@ func storageKind(dt tensor.DType) tensor.DType {
 	return dt
 }
 
-// get returns a value of n elements over a pooled buffer, or over a fresh one
-// charged to the budget; zero clears a reused buffer (a fresh one is always zero).
+// get returns a value of n elements over a pooled range, or over a fresh block
+// charged to the budget; zero clears a reused range (a fresh one is always zero).
 func (p *pool) get(dt tensor.DType, shape []int64, n int64, zero bool) (*Value, error) {
-	k := poolKey{storageKind(dt), int(n)}
-	p.mu.Lock()
-	if len(p.free[k]) == 0 {
-		k = p.bestFitLocked(k)
+	if n == 0 {
+		return &Value{DType: dt, Shape: shape, Data: makeSlice(dt, 0)}, nil
 	}
-	list := p.free[k]
-	var b *buffer
-	if len(list) > 0 {
-		b = list[len(list)-1]
-		p.free[k] = list[:len(list)-1]
+	kind := storageKind(dt)
+	p.mu.Lock()
+	var blk *block
+	at := -1
+	for _, k := range p.blocks {
+		if k.kind != kind {
+			continue
+		}
+		for i, e := range k.free {
+			if e.n >= int(n) && (blk == nil || e.n < blk.free[at].n) {
+				blk, at = k, i
+			}
+		}
+	}
+	var off int
+	if blk != nil {
+		e := &blk.free[at]
+		off = e.off
+		e.off += int(n)
+		e.n -= int(n)
+		if e.n == 0 {
+			blk.free = slices.Delete(blk.free, at, at+1)
+		}
 	}
 	p.mu.Unlock()
-	if b == nil {
+	if blk == nil {
 		data, err := p.budget.newSlice(dt, n, func() string { return fmt.Sprintf("output %v%v", dt, tensor.Shape(shape)) })
 		if err != nil {
 			return nil, err
 		}
-		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt}}, nil
+		blk = &block{data: data, kind: kind, n: int(n), pool: p}
+		p.mu.Lock()
+		p.blocks = append(p.blocks, blk)
+		p.mu.Unlock()
+		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt, blk: blk}}, nil
 	}
-	data := b.data
-	if k.n != int(n) {
-		data = sliceHead(data, int(n))
-	}
+	data := blockRange(blk.data, off, int(n))
 	if zero {
 		clearSlice(data)
 	}
-	b.refs, b.dtype = 0, dt
-	return &Value{DType: dt, Shape: shape, Data: data, buf: b}, nil
+	return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt, blk: blk, off: off}}, nil
 }
 
-// bestFitLocked returns the key of the smallest free buffer of k's kind that holds
-// k.n elements, or k when there is none. Reusing a larger buffer (its head) keeps
-// the pool near the largest set of live values: an exact-size pool would hold one
-// buffer set per size a graph uses, as a network's shrinking feature maps do.
-func (p *pool) bestFitLocked(k poolKey) poolKey {
-	best := k
-	for fk, list := range p.free {
-		if fk.kind == k.kind && fk.n > k.n && len(list) > 0 && (best == k || fk.n < best.n) {
-			best = fk
-		}
-	}
-	return best
-}
-
+// put returns b's range to its block, merged with free neighbours.
 func (p *pool) put(b *buffer) {
-	if b.pinned || b.data == nil {
+	if b.pinned || b.data == nil || b.blk == nil {
 		return
 	}
-	k := poolKey{storageKind(b.dtype), sliceLen(b.data)}
+	blk, e := b.blk, extent{b.off, sliceLen(b.data)}
+	b.blk, b.data = nil, nil // a second put of the same buffer does nothing
 	p.mu.Lock()
-	p.free[k] = append(p.free[k], b)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if blk.retired {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(blk.free, e.off, func(f extent, off int) int { return f.off - off })
+	blk.free = slices.Insert(blk.free, i, e)
+	if i+1 < len(blk.free) && blk.free[i].off+blk.free[i].n == blk.free[i+1].off {
+		blk.free[i].n += blk.free[i+1].n
+		blk.free = slices.Delete(blk.free, i+1, i+2)
+	}
+	if i > 0 && blk.free[i-1].off+blk.free[i-1].n == blk.free[i].off {
+		blk.free[i-1].n += blk.free[i].n
+		blk.free = slices.Delete(blk.free, i, i+1)
+	}
 }
 
 func clearSlice(data any) {
@@ -979,31 +1091,31 @@ func clearSlice(data any) {
 	}
 }
 
-// sliceHead returns data[:n:n] for any slice type a buffer holds.
-func sliceHead(data any, n int) any {
+// blockRange returns data[off:off+n:off+n] for any slice type a block holds.
+func blockRange(data any, off, n int) any {
 	switch d := data.(type) {
 	case []float32:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []float64:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []uint16:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []int8:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []int16:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []int32:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []int64:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []uint8:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []uint32:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []uint64:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	case []bool:
-		return d[:n:n]
+		return d[off : off+n : off+n]
 	}
 	panic(fmt.Sprintf("runtime: unsupported buffer %T", data))
 }
