@@ -341,14 +341,15 @@ func TestSlurmArrayBatch(t *testing.T) {
 	tmpOf := func(i int) string {
 		return filepath.Join(work, "out", refit.TempPrefix+"*-"+filepath.Base(jobs[i].Args[1]))
 	}
+	// One at a time: job 0 writes for about a second now, so waiting for both
+	// temporary files at once could miss the window when Slurm starts task 1 later.
 	var crashed string
-	c.waitFor("jobs 0 and 1 to be writing their outputs", func() bool {
+	c.waitFor("job 0 to be writing its output", func() bool {
 		m0, _ := filepath.Glob(tmpOf(0))
-		m1, _ := filepath.Glob(tmpOf(1))
 		if len(m0) > 0 {
 			crashed = m0[0]
 		}
-		return len(m0) > 0 && len(m1) > 0
+		return len(m0) > 0
 	})
 	// The temporary file is named .refit-tmp-PID-SEQ-NAME after its writer.
 	var pid int
@@ -358,6 +359,10 @@ func TestSlurmArrayBatch(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d: %v", pid, err)
 	}
+	c.waitFor("job 1 to be writing its output", func() bool {
+		m1, _ := filepath.Glob(tmpOf(1))
+		return len(m1) > 0
+	})
 	c.run("scancel", first+"_1")
 	c.waitJob(first)
 	manifest := func(i int) string { return jobs[i].Args[1] + ".refit.json" }
