@@ -354,3 +354,43 @@ type runState struct {
 // DefaultMaxMemory is the memory budget of a session whose Options.MaxMemory is 0:
 // refit.DefaultMaxMemory, the one default every decoder of the module uses.
 func DefaultMaxMemory() int64 { return refit.DefaultMaxMemory() }
+
+// garbageSlack is how much garbage the heap may hold when a Run ends before the
+// Run collects it. Go's collector starts a cycle when the heap has grown by GOGC
+// percent (100 by default) of what was live after the last one; a session's packed
+// weights and pooled blocks are long-lived and large, so that would let every Run's
+// small garbage (an output copy, kernels' bookkeeping) pile up to the size of the
+// weights and activations again, and the resident set grow with the number of runs
+// up to twice the model's footprint. Collecting once the garbage passes garbageSlack
+// bounds it instead: such a collection is cheap, as the large slices are free of
+// pointers and are not scanned.
+const garbageSlack = 16 << 20
+
+// collecting is set while a Run's collection (collectGarbage) is under way, so that
+// Runs ending together start one collection, not one each.
+var collecting atomic.Bool
+
+// collectGarbage runs a garbage collection when the heap holds more than
+// garbageSlack bytes beyond what the last collection found live, unless the
+// collector is off (GOGC=off).
+func collectGarbage() {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/gogc:percent"},
+	}
+	metrics.Read(s)
+	for _, v := range s {
+		if v.Value.Kind() != metrics.KindUint64 {
+			return
+		}
+	}
+	live, objects, gogc := s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()
+	if gogc > 1<<31 || objects < live || objects-live <= garbageSlack {
+		return // off (-1 read as uint64), or little garbage
+	}
+	if collecting.CompareAndSwap(false, true) {
+		runtime.GC()
+		collecting.Store(false)
+	}
+}

@@ -494,7 +494,10 @@ func (s *Session) run(ctx context.Context, inputs map[string]*Value) (map[string
 	e := &env{vals: map[string]*Value{}, run: &runState{}}
 	s.pool.begin()
 	failed := true
-	defer func() { s.pool.end(failed) }()
+	defer func() {
+		s.pool.end(failed)
+		collectGarbage()
+	}()
 	for _, in := range g.Inputs {
 		v, ok := inputs[in.Name]
 		if !ok {

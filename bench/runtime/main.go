@@ -77,6 +77,8 @@ func run() error {
 	seed := flag.Uint64("seed", 1, "input seed")
 	dump := flag.String("dump-inputs", "", "write the inputs as .npy files into this folder")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to this file")
+	memProfile := flag.String("memprofile", "", "write the allocation profile after the timed runs to this file, and the one before them to file.base (go tool pprof -base)")
+	memTrace := flag.Bool("memtrace", false, "print the resident memory and the Go heap's classes after each run to stderr")
 	dims := dimFlag{}
 	flag.Var(dims, "dim", "size of a symbolic dimension, name=size (repeatable)")
 	flag.Parse()
@@ -123,6 +125,15 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *memProfile != "" {
+		// Sample every allocation of the timed runs: per-run garbage is what
+		// makes the resident set grow with the number of runs.
+		goruntime.MemProfileRate = 1
+		goruntime.GC()
+		if err := writeProfile(*memProfile+".base", "allocs"); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuTime()
 	for i := 0; i < *runs; i++ {
 		t0 := time.Now()
@@ -130,8 +141,17 @@ func run() error {
 			return err
 		}
 		res.TimesMs = append(res.TimesMs, ms(time.Since(t0)))
+		if *memTrace {
+			memLine(os.Stderr, i)
+		}
 	}
 	res.CPUMs = ms(cpuTime()-cpu0) / float64(*runs)
+	if *memProfile != "" {
+		goruntime.GC() // the profile shows allocations as of the last collection
+		if err := writeProfile(*memProfile, "allocs"); err != nil {
+			return err
+		}
+	}
 	for _, v := range sess.Graph().Initializers {
 		if v.Kind == runtime.KindTensor {
 			res.WeightBytes += int64(v.Len()) * int64(max(v.DType.TypeSize(), 1))
@@ -159,6 +179,18 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func writeProfile(path, name string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.Lookup(name).WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
