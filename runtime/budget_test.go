@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	goruntime "runtime"
+	"runtime/metrics"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -579,4 +580,53 @@ func TestMemoryBudgetPeakSkipsCollectedGarbage(t *testing.T) {
 	if peak := b.peak.Load(); peak > 2*elems*4 {
 		t.Errorf("peak %d bytes for slices of %d bytes made one at a time", peak, elems*4)
 	}
+}
+
+// heapGarbage is the heap's bytes beyond what the last collection found live: the
+// garbage made since (and objects allocated since, live or not).
+func heapGarbage() (garbage int64, gogcOff bool) {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/gogc:percent"},
+	}
+	metrics.Read(s)
+	return int64(s[1].Value.Uint64()) - int64(s[0].Value.Uint64()), s[2].Value.Uint64() > 1<<31
+}
+
+// TestRunBoundsGarbage runs a graph whose 1 MiB output is garbage once the caller
+// drops it, 40 times, with 48 MiB of long-lived data on the heap (as a session's
+// packed weights and pooled buffers are): Go's collector would let 48 MiB of garbage
+// pile up before collecting, and the resident set grow with every Run; Run must
+// collect once the garbage passes garbageSlack.
+func TestRunBoundsGarbage(t *testing.T) {
+	if _, off := heapGarbage(); off {
+		t.Skip("GOGC=off: Run leaves garbage to the user's choice")
+	}
+	const elems = 1 << 18 // 1 MiB of float32
+	ballast := make([]byte, 48<<20)
+	x := NewValue(tensor.F32, []int64{elems})
+	g, in := oneNode("Neg", []*Value{x})
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goruntime.GC() // the next collection Go starts itself is ~48 MiB away
+	var most int64
+	for range 40 {
+		out, err := s.Run(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out["y"].Float32s()) != elems {
+			t.Fatalf("output of %d values, want %d", len(out["y"].Float32s()), elems)
+		}
+		g, _ := heapGarbage()
+		most = max(most, g)
+	}
+	goruntime.KeepAlive(ballast)
+	if limit := int64(garbageSlack + 4<<20); most > limit {
+		t.Errorf("the heap held %.1f MiB of garbage after a Run, want at most %.1f MiB", float64(most)/(1<<20), float64(limit)/(1<<20))
+	}
+	t.Logf("at most %.1f MiB of garbage after a Run", float64(most)/(1<<20))
 }

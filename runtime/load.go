@@ -311,8 +311,10 @@ func decodeProtoData(tp *onnxpb.TensorProto, fsys fs.FS, dt tensor.DType, shape 
 		return decodeLE(dt, shape, b)
 	}
 	if raw := tp.GetRawData(); raw != nil || n == 0 {
-		if v := aliasRaw(dt, shape, raw, n); v != nil {
-			return v, nil
+		if len(raw) >= minAliasMapped || !refit.IsMapped(raw) {
+			if v := aliasRaw(dt, shape, raw, n); v != nil {
+				return v, nil
+			}
 		}
 		return decodeLE(dt, shape, raw)
 	}
@@ -408,6 +410,14 @@ func readExternal(tp *onnxpb.TensorProto, fsys fs.FS, size int64) ([]byte, error
 	}
 	return b, nil
 }
+
+// minAliasMapped is the size below which an initializer left in a file's mapping is
+// copied rather than shared. Kernels read small initializers (biases, scales,
+// shapes) on every Run, and a fault on a mapped page maps the page cache's whole
+// folio around it, up to 2 MiB of the neighbouring weights that packing had dropped
+// from the resident set (ResNet-18: 20 MiB back after each Run, from its biases);
+// the copies of tensors this small add little.
+const minAliasMapped = 64 << 10
 
 // littleEndian reports the byte order of this CPU: raw_data is little-endian.
 var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
