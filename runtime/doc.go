@@ -77,7 +77,17 @@
 // with onnx.LoadMapped the weights therefore stay in the file's mapping (page cache),
 // and once a Conv, MatMul or Gemm has packed a weight into its own layout, the pages
 // of the unpacked weight are dropped from the resident set (refit.ReleaseMapped): each
-// weight takes memory once.
+// weight takes memory once. Initializers under 64 KiB (biases, scales, shapes) are
+// copied instead: kernels read them on every Run, and a read of a mapped page maps the
+// page cache's folio around it, up to 2 MiB of the neighbouring, released weights.
+//
+// The packed weights and the pool's blocks are large and live as long as the session,
+// and Go's collector lets garbage grow by GOGC percent (100 by default) of the live
+// heap before it collects: the little garbage each Run leaves (the copies of the
+// outputs, kernels' bookkeeping) would pile up to the model's size again, the resident
+// set growing with the number of runs. So a Run that ends with more than 16 MiB of
+// garbage on the heap runs a collection (cheap: the large slices hold no pointers),
+// unless the collector is off (GOGC=off).
 //
 // Every tensor a session allocates (initializers as Load decodes them, kernel outputs,
 // kernel scratch, the values a Loop collects) is charged to a memory budget,

@@ -3,6 +3,7 @@ package blas
 import (
 	"fmt"
 	"math/bits"
+	goruntime "runtime"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -68,6 +69,20 @@ func splitInPlace(threads int, w *PackedA, n, tiles int, run func(r0, r1, t0, t1
 	parallel.For(t, strips, 1, func(lo, hi int) { run(lo*w.mr, min(hi*w.mr, w.m), 0, tiles) })
 }
 
+// Steady convolutions allocate nothing: a run of a network makes thousands of calls.
+var (
+	convOutFree = freeList[convOut]{limit: 16}
+	tileFree    = freeList[[16 * 16]float32]{limit: 4 + 2*goruntime.NumCPU()}
+)
+
+func newConvOut() *convOut {
+	o := new(convOut)
+	o.runBlock = o.block // made once: a method value passed on escapes
+	return o
+}
+
+func newTile() *[16 * 16]float32 { return new([16 * 16]float32) }
+
 // convOut is where the last block of k of an in-place product stores a
 // convolution's output instead of C.
 type convOut struct {
@@ -78,6 +93,20 @@ type convOut struct {
 	ldy          int
 	rowLen, outW int        // column q of the product is output (q/rowLen, q%rowLen) when q%rowLen < outW
 	tiles        []tileMask // per column tile
+
+	// The product convInPlaceBlock computes, for block.
+	w          *PackedA
+	x, partial []float32
+	offs       []int
+	n          int
+	fullT      convTileFunc
+	halfT      convTileFunc
+	runBlock   func(r0, r1, t0, t1 int) // block
+}
+
+// block computes rows [r0, r1) and column tiles [t0, t1) of o's product.
+func (o *convOut) block(r0, r1, t0, t1 int) {
+	convInPlaceBlock(o.w, o.x, o.offs, o.n, o.partial, o.n, o.fullT, o.halfT, o, r0, r1, t0, t1)
 }
 
 // tileMask is which columns of a tile are output positions (bit jj for column jj),
@@ -122,14 +151,24 @@ func SgemmShiftedOut(threads int, w *PackedA, x []float32, l *ShiftLayout, g Con
 	}
 	nr := kernel.nr
 	tiles := (n + nr - 1) / nr
-	out := &convOut{full: efull, half: ehalf, bias: bias, y: y, ldy: on, rowLen: l.RowLen, outW: g.OutW,
-		tiles: make([]tileMask, tiles)}
+	out := convOutFree.get(newConvOut)
+	defer func() {
+		*out = convOut{tiles: out.tiles[:0], runBlock: out.runBlock} // keeps no tensor alive
+		convOutFree.put(out)
+	}()
+	masks := out.tiles
+	if cap(masks) < tiles {
+		masks = make([]tileMask, tiles)
+	}
+	*out = convOut{full: efull, half: ehalf, bias: bias, y: y, ldy: on, rowLen: l.RowLen, outW: g.OutW,
+		tiles: masks[:tiles], w: w, x: x, partial: partial, offs: l.Offsets, n: n, fullT: full, halfT: half,
+		runBlock: out.runBlock}
 	if relu {
 		out.relu = 1
 	}
 	for jt := range out.tiles {
 		tm := &out.tiles[jt]
-		tm.out = -1
+		*tm = tileMask{out: -1}
 		for jj := 0; jj < nr && jt*nr+jj < n; jj++ {
 			q := jt*nr + jj
 			if ow := q % l.RowLen; ow < g.OutW {
@@ -141,9 +180,7 @@ func SgemmShiftedOut(threads int, w *PackedA, x []float32, l *ShiftLayout, g Con
 		}
 		tm.store = 1<<bits.OnesCount(uint(tm.mask)) - 1
 	}
-	splitInPlace(threads, w, n, tiles, func(r0, r1, t0, t1 int) {
-		convInPlaceBlock(w, x, l.Offsets, n, partial, n, full, half, out, r0, r1, t0, t1)
-	})
+	splitInPlace(threads, w, n, tiles, out.runBlock)
 	return true
 }
 
@@ -153,7 +190,8 @@ func SgemmShiftedOut(threads int, w *PackedA, x []float32, l *ShiftLayout, g Con
 func convInPlaceBlock(w *PackedA, x []float32, offs []int, n int, c []float32, ldc int, full, half convTileFunc, out *convOut, r0, r1, t0, t1 int) {
 	mr, nr := w.mr, kernel.nr
 	mpAll := (w.m + mr - 1) / mr
-	var tile [16 * 16]float32
+	tile := tileFree.get(newTile) // reused: the kernels' function values make it escape
+	defer tileFree.put(tile)
 	for pc := 0; pc < w.k; pc += gemmKC {
 		kc := min(gemmKC, w.k-pc)
 		acc := 0
@@ -173,7 +211,7 @@ func convInPlaceBlock(w *PackedA, x []float32, offs []int, n int, c []float32, l
 					pa := &ap[ir*kc]
 					off := (ic+ir)*ldc + j
 					if out != nil && pc+kc == w.k {
-						out.store(jt, ic+ir, mrb, nrb, kc, pa, b, o, c, off, ldc, acc, fullOrHalf(full, half, nrb, nr), &tile)
+						out.store(jt, ic+ir, mrb, nrb, kc, pa, b, o, c, off, ldc, acc, fullOrHalf(full, half, nrb, nr), tile)
 						continue
 					}
 					if mrb == mr && nrb == nr {
