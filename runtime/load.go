@@ -57,7 +57,19 @@ func load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSession(g, opsets, opts, budget)
+	s, err := newSession(g, opsets, opts, budget)
+	if err != nil {
+		return nil, err
+	}
+	// Parsing the file and copying the small initializers faulted in pages of the
+	// weights around them (whole folios of the page cache); drop them from the
+	// resident set until a kernel reads them (or packs them, once, on the first Run).
+	for _, tp := range mp.GetGraph().GetInitializer() {
+		if raw := tp.GetRawData(); len(raw) > 0 {
+			refit.ReleaseMapped(raw)
+		}
+	}
+	return s, nil
 }
 
 func graphFromProto(gp *onnxpb.GraphProto, fsys fs.FS, budget *memBudget) (*Graph, error) {
