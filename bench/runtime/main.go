@@ -4,8 +4,13 @@
 // per-run times. -threads sets runtime.Options.Threads (0: GOMAXPROCS). -dump-inputs writes the inputs as .npy
 // files so ONNX Runtime can be fed the same values.
 //
+// -memtrace prints the resident set (anonymous and file-backed, from /proc/self/status)
+// and the Go heap's classes after each timed run, and -memprofile writes the allocations
+// of the timed runs (go tool pprof -base file.base file): memory that grows with the
+// number of runs shows there.
+//
 // Usage: go run ./bench/runtime -model m.onnx [-runs 10] [-warmup 3] [-threads 0] [-dim batch=1]
-// [-dump-inputs dir] [-cpuprofile file]
+// [-dump-inputs dir] [-cpuprofile file] [-memprofile file] [-memtrace]
 package main
 
 import (
