@@ -17,8 +17,9 @@ import (
 // to the model file's folder); it may be nil when all data is inline. Every unknown
 // operator is reported here, never mid-run. Initializers whose raw_data already is
 // their values as this CPU lays them out (float32, int32, 8-bit) share those bytes
-// with mp instead of being copied: the caller must not modify mp's raw_data while the
-// session is in use (replacing the slice is fine). A model file truncated by another
+// with mp instead of being copied (except those under 64 KiB left in a file's mapping,
+// which kernels would fault in on every Run): the caller must not modify mp's raw_data
+// while the session is in use (replacing the slice is fine). A model file truncated by another
 // process while it is read gives an error wrapping refit.ErrFormat.
 func Load(mp *onnxpb.ModelProto, fsys fs.FS, opts *Options) (*Session, error) {
 	var s *Session
