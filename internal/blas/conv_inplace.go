@@ -187,13 +187,19 @@ func tileMasks(n, nr, rowLen, outW int) []tileMask {
 	return t
 }
 
+// edgeTiles holds the scratch tiles of convInPlaceBlock: the tile escapes through the
+// kernels' function values, so a local array was a 1 KiB allocation per call, one
+// per image of a small convolution.
+var edgeTiles = sync.Pool{New: func() any { return new([16 * 16]float32) }}
+
 // convInPlaceBlock computes rows [r0, r1) (r0 a multiple of mr) and column tiles
 // [t0, t1) of C = W * B serially; with out set, the last block of k stores the
 // convolution's output there instead (C then holds the partial sums).
 func convInPlaceBlock(w *PackedA, x []float32, offs []int, n int, c []float32, ldc int, full, half convTileFunc, out *convOut, r0, r1, t0, t1 int) {
 	mr, nr := w.mr, kernel.nr
 	mpAll := (w.m + mr - 1) / mr
-	var tile [16 * 16]float32
+	tile := edgeTiles.Get().(*[16 * 16]float32)
+	defer edgeTiles.Put(tile)
 	for pc := 0; pc < w.k; pc += gemmKC {
 		kc := min(gemmKC, w.k-pc)
 		acc := 0
@@ -213,7 +219,7 @@ func convInPlaceBlock(w *PackedA, x []float32, offs []int, n int, c []float32, l
 					pa := &ap[ir*kc]
 					off := (ic+ir)*ldc + j
 					if out != nil && pc+kc == w.k {
-						out.store(jt, ic+ir, mrb, nrb, kc, pa, b, o, c, off, ldc, acc, fullOrHalf(full, half, nrb, nr), &tile)
+						out.store(jt, ic+ir, mrb, nrb, kc, pa, b, o, c, off, ldc, acc, fullOrHalf(full, half, nrb, nr), tile)
 						continue
 					}
 					if mrb == mr && nrb == nr {
