@@ -167,10 +167,16 @@ func convMaxPoolImages(c *Call, pn *Node) (out []*Value, ok bool, err error) {
 	}
 	xs, y := x.Data.([]float32), res.Data.([]float32)
 	inSize := C * w.size(w.in)
+	wide := widePoolPlan(w, pw, C, on)
 	image := func(n, threads int) {
+		xn, yn := xs[n*inSize:(n+1)*inSize], y[n*M*pon:(n+1)*M*pon]
+		if wide != nil {
+			wide.run(threads, yn, xn, bs, packed[0], M, c.Node.relu)
+			return
+		}
 		conv := getScratch(M * on)
-		convPacked(threads, conv, xs[n*inSize:(n+1)*inSize], bs, packed, 1, C, M, 1, w, c.Node.relu)
-		pool2D(threads, y[n*M*pon:(n+1)*M*pon], conv, M, pw, true, false)
+		convPacked(threads, conv, xn, bs, packed, 1, C, M, 1, w, c.Node.relu)
+		pool2D(threads, yn, conv, M, pw, true, false)
 		putScratch(conv)
 	}
 	if perImage {
@@ -185,4 +191,71 @@ func convMaxPoolImages(c *Call, pn *Node) (out []*Value, ok bool, err error) {
 		}
 	}
 	return []*Value{res}, true, nil
+}
+
+// widePool is the per-image path of ConvMaxPool where the CPU has no tiles storing a
+// convolution's output positions (AVX2): the product stays in the shift layout's wide
+// form, whose rows carry RowLen-OutW extra columns, and a 2x2 stride-2 max pool reads
+// it in place. The bias and Relu then run on the pooled values, a quarter of the
+// convolution's: max over a window of relu(v + b) is relu(max(v) + b), since adding
+// a constant and Relu are monotonic, so the values are those of the two nodes. The
+// compaction pass of the wide product is never made.
+type widePool struct {
+	geom   blas.Conv2D
+	shift  *blas.ShiftLayout
+	ph, pw int // pooled output height and width
+}
+
+// widePoolPlan returns the wide path for a convolution of window w over c channels
+// (on output positions) pooled by window p, or nil where it does not apply.
+func widePoolPlan(w, p *window, c, on int) *widePool {
+	if blas.ConvOutTiles() || len(w.in) != 2 {
+		return nil
+	}
+	// Windows 2x2, stride 2, inside the output: none reads the extra columns.
+	if p.kernel[0] != 2 || p.kernel[1] != 2 || p.strides[0] != 2 || p.strides[1] != 2 ||
+		!allEqual(p.padBegin, 0) || 2*p.out[0] > w.out[0] || 2*p.out[1] > w.out[1] {
+		return nil
+	}
+	g := blas.Conv2D{
+		Channels: c, Height: int(w.in[0]), Width: int(w.in[1]),
+		KernelH: int(w.kernel[0]), KernelW: int(w.kernel[1]),
+		StrideH: int(w.strides[0]), StrideW: int(w.strides[1]),
+		DilationH: int(w.dilations[0]), DilationW: int(w.dilations[1]),
+		PadTop: int(w.padBegin[0]), PadLeft: int(w.padBegin[1]),
+		OutH: int(w.out[0]), OutW: int(w.out[1]),
+	}
+	// As convPacked: pads at most the kernel, the layout within a small factor.
+	if g.PadTop+int(w.padEnd[0]) > g.KernelH*g.DilationH || g.PadLeft+int(w.padEnd[1]) > g.KernelW*g.DilationW {
+		return nil
+	}
+	l := shiftLayoutFor(g)
+	if l == nil || l.N > 2*on+4096 || l.Len > 4*c*g.Height*g.Width+65536 {
+		return nil
+	}
+	return &widePool{geom: g, shift: l, ph: int(p.out[0]), pw: int(p.out[1])}
+}
+
+// run convolves image x (weights packed, m output channels) and stores the pooled,
+// biased and activated planes to y.
+func (p *widePool) run(threads int, y, x, bs []float32, packed *blas.PackedA, m int, relu bool) {
+	l, g := p.shift, &p.geom
+	img := getScratch(l.Len)
+	l.Fill(img, x, *g)
+	// Planes of OutH full rows of RowLen: the last row's extra columns are scratch.
+	ld := g.OutH * l.RowLen
+	wide := getScratch(m * ld)
+	blas.SgemmShifted(threads, packed, 1, img, l.Offsets, l.N, 0, wide, ld)
+	putScratch(img)
+	plane := p.ph * p.pw
+	for ch := 0; ch < m; ch++ {
+		dst := y[ch*plane : (ch+1)*plane]
+		blas.MaxPool2x2Rows(dst, wide[ch*ld:(ch+1)*ld], l.RowLen, p.ph, p.pw)
+		var b float32
+		if bs != nil {
+			b = bs[ch]
+		}
+		biasActivation(dst, b, relu)
+	}
+	putScratch(wide)
 }
