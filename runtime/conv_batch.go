@@ -193,13 +193,14 @@ func convMaxPoolImages(c *Call, pn *Node) (out []*Value, ok bool, err error) {
 	return []*Value{res}, true, nil
 }
 
-// widePool is the per-image path of ConvMaxPool where the CPU has no tiles storing a
-// convolution's output positions (AVX2): the product stays in the shift layout's wide
-// form, whose rows carry RowLen-OutW extra columns, and a 2x2 stride-2 max pool reads
-// it in place. The bias and Relu then run on the pooled values, a quarter of the
-// convolution's: max over a window of relu(v + b) is relu(max(v) + b), since adding
-// a constant and Relu are monotonic, so the values are those of the two nodes. The
-// compaction pass of the wide product is never made.
+// widePool is the per-image path of ConvMaxPool for 2x2, stride-2 pools of a
+// convolution on the shift layout: the product stays in the layout's wide form,
+// whose rows carry RowLen-OutW extra columns, and the pool reads it in place. The
+// bias and Relu then run on the pooled values, a quarter of the convolution's: the
+// max over a window of relu(v + b) is relu(max(v) + b), adding a constant and Relu
+// being monotonic, so the values are those of the two nodes. There is no compaction
+// pass (AVX2) and no masked stores of output positions or epilogue per tile
+// (AVX-512, where this is 25% faster on MNIST's first convolution, k = 9).
 type widePool struct {
 	geom   blas.Conv2D
 	shift  *blas.ShiftLayout
@@ -209,8 +210,8 @@ type widePool struct {
 // widePoolPlan returns the wide path for a convolution of window w over c channels
 // (on output positions) pooled by window p, or nil where it does not apply.
 func widePoolPlan(w, p *window, c, on int) *widePool {
-	if blas.ConvOutTiles() || len(w.in) != 2 {
-		return nil
+	if len(w.in) != 2 || w.size(w.kernel) == 1 && allEqual(w.strides, 1) && allEqual(w.padBegin, 0) && allEqual(w.padEnd, 0) {
+		return nil // 1x1: a plain GEMM on the input, without the layout's copy
 	}
 	// Windows 2x2, stride 2, inside the output: none reads the extra columns.
 	if p.kernel[0] != 2 || p.kernel[1] != 2 || p.strides[0] != 2 || p.strides[1] != 2 ||
