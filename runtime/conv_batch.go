@@ -98,7 +98,9 @@ func convMaxPoolKernel(c *Call) ([]*Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.sess.pool.put(conv[0].buf)
+	if c.sess != nil && conv[0].buf != nil {
+		defer c.sess.pool.put(conv[0].buf) // the intermediate is dead once pooled
+	}
 	return poolKernel("MaxPool")(&Call{Node: pn, Opset: c.Opset, Inputs: conv[:1], ctx: c.ctx, sess: c.sess, env: c.env})
 }
 

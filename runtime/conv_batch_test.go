@@ -196,3 +196,46 @@ func TestConvMaxPoolFused(t *testing.T) {
 		}
 	}
 }
+
+// TestConvMaxPoolDeclared runs ConvMaxPool nodes a model names itself: bad attributes
+// are errors, not panics, and an empty batch gives an empty output.
+func TestConvMaxPoolDeclared(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	wt, _ := FromSlice(randSlice(r, 4*2*9), 4, 2, 3, 3)
+	build := func(batch int64, attrs ...*Attr) *Graph {
+		n := node("ConvMaxPool", []string{"x", "w"}, []string{"y"}, attrs...)
+		n.Domain = fusedDomain
+		return &Graph{Inputs: []ValueInfo{input("x", tensor.F32, batch, 2, 8, 8)}, Outputs: []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{"w": wt}, Nodes: []*Node{n}}
+	}
+	opsets := map[string]int64{"": 17, fusedDomain: 1}
+	pool := &Attr{Name: poolAttrPrefix + "kernel_shape", Kind: AttrInts, Ints: []int64{2, 2}}
+	for _, tc := range []struct {
+		name  string
+		batch int64
+		attrs []*Attr
+		err   bool
+	}{
+		{"no pool kernel", 2, nil, true},
+		{"pool kernel too large", 2, []*Attr{{Name: poolAttrPrefix + "kernel_shape", Kind: AttrInts, Ints: []int64{9, 9}}}, true},
+		{"bad group", 2, []*Attr{pool, {Name: "group", Kind: AttrInt, Int: 3}}, true},
+		{"empty batch", 0, []*Attr{pool}, false},
+		{"ok", 3, []*Attr{pool}, false},
+	} {
+		s, err := NewSession(build(tc.batch, tc.attrs...), opsets, &Options{Threads: 2})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		in, err := RandomInputs(s, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(t.Context(), in)
+		if (err != nil) != tc.err {
+			t.Fatalf("%s: error %v, want error %v", tc.name, err, tc.err)
+		}
+		if err == nil && !slices.Equal(out["y"].Shape, []int64{tc.batch, 4, 5, 5}) {
+			t.Fatalf("%s: shape %v", tc.name, out["y"].Shape)
+		}
+	}
+}
