@@ -43,7 +43,10 @@
 // one product whose bias and Relu are applied in the GEMM's store (Gemm with a bias
 // row likewise), Add -> LayerNormalization in one pass per row, and the exported
 // multi-head attention core (Transposes, scale, MatMul, Softmax, MatMul) reading
-// each head in place with its row stride.
+// each head in place with its row stride. A Conv (+ Relu) whose only reader is a
+// MaxPool becomes ConvMaxPool (conv_batch.go), run image by image: each goroutine
+// convolves an image into scratch it pools at once (2x2 stride-2 pools read the
+// shift layout's wide product in place and take the bias and Relu after the max).
 //
 // Integer products (MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv) are exact
 // int32 sums, as ONNX defines them, computed on 8-bit operands by internal/qgemm

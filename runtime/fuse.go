@@ -195,17 +195,23 @@ func (s *Session) fuseActivations(g *Graph) error {
 		delete(producers, name)
 		removed[r] = true
 	}
-	if len(removed) == 0 {
-		return nil
-	}
-	kept := g.Nodes[:0:0]
-	for _, n := range g.Nodes {
-		if !removed[n] {
-			kept = append(kept, n)
+	if len(removed) > 0 {
+		kept := g.Nodes[:0:0]
+		for _, n := range g.Nodes {
+			if !removed[n] {
+				kept = append(kept, n)
+			}
+		}
+		g.Nodes = kept
+		if err := s.compile(g, nil); err != nil {
+			return err
 		}
 	}
-	g.Nodes = kept
-	return s.compile(g, nil)
+	if fuseConvMaxPool(g) { // conv_batch.go
+		s.opsets[fusedDomain] = 1
+		return s.compile(g, nil)
+	}
+	return nil
 }
 
 func isONNXDomain(d string) bool { return d == "" || d == "ai.onnx" }

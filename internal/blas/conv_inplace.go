@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	goruntime "runtime"
+	"sync"
 	"unsafe"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -153,35 +154,70 @@ func SgemmShiftedOut(threads int, w *PackedA, x []float32, l *ShiftLayout, g Con
 	tiles := (n + nr - 1) / nr
 	out := convOutFree.get(newConvOut)
 	defer func() {
-		*out = convOut{tiles: out.tiles[:0], runBlock: out.runBlock} // keeps no tensor alive
+		*out = convOut{runBlock: out.runBlock} // keeps no tensor alive
 		convOutFree.put(out)
 	}()
-	masks := out.tiles
-	if cap(masks) < tiles {
-		masks = make([]tileMask, tiles)
-	}
 	*out = convOut{full: efull, half: ehalf, bias: bias, y: y, ldy: on, rowLen: l.RowLen, outW: g.OutW,
-		tiles: masks[:tiles], w: w, x: x, partial: partial, offs: l.Offsets, n: n, fullT: full, halfT: half,
-		runBlock: out.runBlock}
+		tiles: tileMasks(n, nr, l.RowLen, g.OutW), w: w, x: x, partial: partial, offs: l.Offsets, n: n,
+		fullT: full, halfT: half, runBlock: out.runBlock}
 	if relu {
 		out.relu = 1
 	}
-	for jt := range out.tiles {
-		tm := &out.tiles[jt]
-		*tm = tileMask{out: -1}
-		for jj := 0; jj < nr && jt*nr+jj < n; jj++ {
-			q := jt*nr + jj
-			if ow := q % l.RowLen; ow < g.OutW {
-				tm.mask |= 1 << jj
-				if tm.out < 0 {
-					tm.out = q/l.RowLen*g.OutW + ow
-				}
-			}
-		}
-		tm.store = 1<<bits.OnesCount(uint(tm.mask)) - 1
-	}
 	splitInPlace(threads, w, n, tiles, out.runBlock)
 	return true
+}
+
+// tileMaskCache holds the column masks of SgemmShiftedOut per product width and
+// layout: a model repeats a few geometries on every image of every run, and working
+// them out (a division per column) cost about a third of a convolution with a small
+// k such as MNIST's first (k = 9).
+var tileMaskCache struct {
+	mu sync.Mutex
+	m  map[tileMaskKey][]tileMask
+}
+
+type tileMaskKey struct{ n, nr, rowLen, outW int }
+
+// tileMasks returns the (shared, immutable) masks of the column tiles of nr columns
+// of a product n columns wide whose column q is output (q/rowLen, q%rowLen) when
+// q%rowLen < outW.
+func tileMasks(n, nr, rowLen, outW int) []tileMask {
+	key := tileMaskKey{n, nr, rowLen, outW}
+	c := &tileMaskCache
+	c.mu.Lock()
+	t, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return t
+	}
+	t = make([]tileMask, (n+nr-1)/nr)
+	for jt := range t {
+		t[jt].out = -1
+	}
+	// Column q is (row, ow): step both instead of dividing per column.
+	row, ow := 0, 0
+	for q := 0; q < n; q++ {
+		if ow < outW {
+			tm := &t[q/nr]
+			tm.mask |= 1 << (q % nr)
+			if tm.out < 0 {
+				tm.out = row*outW + ow
+			}
+		}
+		if ow++; ow == rowLen {
+			row, ow = row+1, 0
+		}
+	}
+	for jt := range t {
+		t[jt].store = 1<<bits.OnesCount(uint(t[jt].mask)) - 1
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 256 {
+		c.m = map[tileMaskKey][]tileMask{} // bounded: hostile models may vary geometries
+	}
+	c.m[key] = t
+	c.mu.Unlock()
+	return t
 }
 
 // convInPlaceBlock computes rows [r0, r1) (r0 a multiple of mr) and column tiles
