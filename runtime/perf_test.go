@@ -480,4 +480,3 @@ func TestAddReluFusion(t *testing.T) {
 		})
 	}
 }
-
