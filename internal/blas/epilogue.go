@@ -1,13 +1,11 @@
 package blas
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
-// BiasRelu adds b to every element of s and, with relu, clears the negative results
-// through their sign bit (a NaN with the sign bit set becomes 0, as in the runtime's
-// scalar Relu). It is the epilogue of a convolution or Gemm, vectorized on amd64.
+// BiasRelu adds b to every element of s and, with relu, replaces the results below
+// zero by +0: -0 and NaNs (of either sign) stay as they are, as in ONNX Runtime's
+// Relu (MAXPS(0, v) in MLAS) and every Relu of Refit's. It is the epilogue of a
+// convolution or Gemm, vectorized on amd64.
 func BiasRelu(s []float32, b float32, relu bool) {
 	if !relu && b == 0 {
 		return
@@ -16,14 +14,22 @@ func BiasRelu(s []float32, b float32, relu bool) {
 	s = s[done:]
 	if relu {
 		for i, v := range s {
-			u := math.Float32bits(v + b)
-			s[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+			s[i] = Relu(v + b)
 		}
 		return
 	}
 	for i := range s {
 		s[i] += b
 	}
+}
+
+// Relu is v < 0 ? 0 : v: ONNX Runtime's Relu, which keeps -0 and NaNs (of either
+// sign, payloads included) as they are.
+func Relu(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	return v
 }
 
 // PoolMax is the max that every max-pool path folds a window with, in row-major
@@ -178,7 +184,7 @@ func SgemmPackedBBias(threads int, transA bool, m int, a []float32, lda int, p *
 }
 
 // biasRows adds bias to the first len(bias) values of each of rows rows of c (row
-// stride ldc) and with relu clears the negative sums through their sign bit.
+// stride ldc) and with relu applies Relu to the sums.
 func biasRows(c []float32, ldc, rows int, bias []float32, relu bool) {
 	if rows == 0 || len(bias) == 0 {
 		return
@@ -192,8 +198,7 @@ func biasRows(c []float32, ldc, rows int, bias []float32, relu bool) {
 		for j, b := range bias {
 			v := row[j] + b
 			if relu {
-				u := math.Float32bits(v)
-				v = math.Float32frombits(u &^ uint32(int32(u)>>31))
+				v = Relu(v)
 			}
 			row[j] = v
 		}

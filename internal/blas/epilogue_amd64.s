@@ -3,10 +3,13 @@
 #include "textflag.h"
 
 // func biasReluAVX2(p *float32, n int, b float32, relu bool)
+// Relu is MAXPS(0, v): 0 > v ? 0 : v, and v where either is a NaN, so -0 and NaNs
+// stay as they are (ONNX Runtime's Relu).
 TEXT ·biasReluAVX2(SB), NOSPLIT, $0-21
 	MOVQ         p+0(FP), DI
 	MOVQ         n+8(FP), CX
 	VBROADCASTSS b+16(FP), Y0
+	VXORPS       Y5, Y5, Y5
 	MOVBLZX      relu+20(FP), AX
 	TESTQ        AX, AX
 	JEQ          addloop
@@ -16,10 +19,8 @@ reluloop:
 	JLT     done
 	VADDPS  (DI), Y0, Y1
 	VADDPS  32(DI), Y0, Y2
-	VPSRAD  $31, Y1, Y3
-	VPSRAD  $31, Y2, Y4
-	VPANDN  Y1, Y3, Y1 // Y1 &^ sign mask
-	VPANDN  Y2, Y4, Y2
+	VMAXPS  Y1, Y5, Y1
+	VMAXPS  Y2, Y5, Y2
 	VMOVUPS Y1, (DI)
 	VMOVUPS Y2, 32(DI)
 	ADDQ    $64, DI
@@ -313,6 +314,7 @@ TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-33
 	MOVQ    bias+24(FP), SI
 	VMOVUPS (SI), Y0
 	VMOVUPS 32(SI), Y1
+	VXORPS  Y5, Y5, Y5
 	MOVBLZX relu+32(FP), AX
 	TESTQ   AX, AX
 	JEQ     rowsadd
@@ -320,10 +322,8 @@ TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-33
 rowsrelu:
 	VADDPS  (DI), Y0, Y2
 	VADDPS  32(DI), Y1, Y3
-	VPSRAD  $31, Y2, Y4
-	VPSRAD  $31, Y3, Y5
-	VPANDN  Y2, Y4, Y2 // Y2 &^ sign mask
-	VPANDN  Y3, Y5, Y3
+	VMAXPS  Y2, Y5, Y2 // biasReluAVX2's Relu
+	VMAXPS  Y3, Y5, Y3
 	VMOVUPS Y2, (DI)
 	VMOVUPS Y3, 32(DI)
 	ADDQ    DX, DI
@@ -353,14 +353,14 @@ TEXT ·biasRows16AVX512(SB), NOSPLIT, $0-33
 	MOVQ    rows+16(FP), CX
 	MOVQ    bias+24(FP), SI
 	VMOVUPS (SI), Z0
+	VPXORD  Z2, Z2, Z2
 	MOVBLZX relu+32(FP), AX
 	TESTQ   AX, AX
 	JEQ     zrowsadd
 
 zrowsrelu:
 	VADDPS  (DI), Z0, Z1
-	VPSRAD  $31, Z1, Z2
-	VPANDND Z1, Z2, Z1 // Z1 &^ sign mask
+	VMAXPS  Z1, Z2, Z1 // biasReluAVX2's Relu
 	VMOVUPS Z1, (DI)
 	ADDQ    DX, DI
 	DECQ    CX

@@ -150,3 +150,93 @@ func TestMaxPoolBits(t *testing.T) {
 		}
 	})
 }
+
+// runOne runs a graph of nodes with float input x (and initializers) and returns y.
+func runOne(t *testing.T, x *Value, inits map[string]*Value, nodes ...*Node) []float32 {
+	t.Helper()
+	g := &Graph{Inputs: []ValueInfo{input("x", tensor.F32, x.Shape...)}, Outputs: []ValueInfo{{Name: "y"}},
+		Initializers: inits, Nodes: nodes}
+	s, err := NewSession(g, map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Run(context.Background(), map[string]*Value{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res["y"].Data.([]float32)
+}
+
+// TestReluClipBits checks Relu and Clip bit for bit against ONNX Runtime's
+// definitions (Relu: v < 0 ? 0 : v; Clip: raised to min, then lowered to max), which
+// keep -0 and NaNs of either sign as they are: the Relu operator, and the Relu fused
+// into a Conv or a MatMul+Add, give the same bits as the product alone followed by
+// that definition.
+func TestReluClipBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	specials := []float32{float32(math.NaN()), math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234),
+		math.Float32frombits(0xffc00003), math.Float32frombits(0x7f800005), float32(math.Inf(1)), float32(math.Inf(-1)),
+		0, float32(math.Copysign(0, -1)), 1, -1, 0.25, -0.25}
+	relu := func(v float32) float32 {
+		if v < 0 {
+			return 0
+		}
+		return v
+	}
+	check := func(t *testing.T, got, base []float32, f func(float32) float32) {
+		t.Helper()
+		for i, v := range base {
+			if want := f(v); math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("[%d]: %#x, want %#x (from %#x)", i, math.Float32bits(got[i]), math.Float32bits(want), math.Float32bits(v))
+			}
+		}
+	}
+	x := randSlice(r, 2*8*9*9)
+	for i := range x {
+		if r.IntN(3) == 0 {
+			x[i] = specials[r.IntN(len(specials))]
+		}
+	}
+	xv, _ := FromSlice(x, 2, 8, 9, 9)
+	t.Run("Relu", func(t *testing.T) {
+		check(t, runOne(t, xv, nil, node("Relu", []string{"x"}, []string{"y"})), x, relu)
+	})
+	for _, b := range [][2]float32{{0, 6}, {-0.5, 0.5}, {float32(math.NaN()), 1}, {1, -1}} {
+		t.Run(fmt.Sprintf("Clip_%v_%v", b[0], b[1]), func(t *testing.T) {
+			inits := map[string]*Value{"lo": Scalar(b[0]), "hi": Scalar(b[1])}
+			got := runOne(t, xv, inits, node("Clip", []string{"x", "lo", "hi"}, []string{"y"}))
+			check(t, got, x, func(v float32) float32 {
+				if v < b[0] {
+					v = b[0]
+				}
+				if v > b[1] {
+					v = b[1]
+				}
+				return v
+			})
+		})
+	}
+	// Products: the bias puts NaNs of both signs and -0 into some channels, besides
+	// the NaNs the inputs carry through.
+	w := randSlice(r, 16*8*3*3)
+	bias := randSlice(r, 16)
+	bias[3], bias[5], bias[7] = math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234), float32(math.Copysign(0, -1))
+	wv, _ := FromSlice(w, 16, 8, 3, 3)
+	bv, _ := FromSlice(bias, 16)
+	conv := func(out string) *Node {
+		return node("Conv", []string{"x", "w", "b"}, []string{out}, ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1))
+	}
+	t.Run("Conv+Relu", func(t *testing.T) {
+		inits := map[string]*Value{"w": wv, "b": bv}
+		base := runOne(t, xv, inits, conv("y"))
+		check(t, runOne(t, xv, inits, conv("c"), node("Relu", []string{"c"}, []string{"y"})), base, relu)
+	})
+	t.Run("MatMul+Add+Relu", func(t *testing.T) {
+		m := randSlice(r, 9*16)
+		mv, _ := FromSlice(m, 9, 16)
+		inits := map[string]*Value{"m": mv, "b": bv}
+		mm := node("MatMul", []string{"x", "m"}, []string{"p"})
+		base := runOne(t, xv, inits, mm, node("Add", []string{"p", "b"}, []string{"y"}))
+		check(t, runOne(t, xv, inits, mm, node("Add", []string{"p", "b"}, []string{"s"}), node("Relu", []string{"s"}, []string{"y"})), base, relu)
+	})
+}
