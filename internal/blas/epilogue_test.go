@@ -6,14 +6,15 @@ import (
 	"testing"
 )
 
-// TestBiasRelu compares BiasRelu with the scalar definition bit for bit, NaNs and
+// TestBiasRelu compares BiasRelu with ONNX Runtime's Relu (v < 0 ? 0 : v) bit for bit, NaNs and
 // signed zeros included, for lengths around the vector width.
 func TestBiasRelu(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	specials := []float32{float32(math.NaN()), -float32(math.NaN()), float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1))}
+	specials := []float32{float32(math.NaN()), -float32(math.NaN()), math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234),
+		float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1))}
 	for n := 0; n < 70; n++ {
 		for _, relu := range []bool{false, true} {
-			for _, b := range []float32{0, 0.5, -1} {
+			for _, b := range []float32{0, 0.5, -1, float32(math.Copysign(0, -1))} {
 				s := randSlice(r, n)
 				for i := range s {
 					if r.IntN(4) == 0 {
@@ -25,15 +26,17 @@ func TestBiasRelu(t *testing.T) {
 					switch {
 					case !relu && b == 0: // nothing to do: -0 stays -0
 					case relu:
-						u := math.Float32bits(v + b)
-						want[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+						want[i] = v + b
+						if want[i] < 0 {
+							want[i] = 0 // -0 and NaNs stay
+						}
 					default:
 						want[i] = v + b
 					}
 				}
 				BiasRelu(s, b, relu)
 				for i := range s {
-					if math.Float32bits(s[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(s[i])) && math.IsNaN(float64(want[i]))) {
+					if !sameBits(s[i], want[i]) {
 						t.Fatalf("n=%d relu=%v b=%v: [%d] = %v, want %v", n, relu, b, i, s[i], want[i])
 					}
 				}
@@ -411,6 +414,12 @@ func testSgemmPackedBBias(t *testing.T) {
 			for _, threads := range []int{1, 2} {
 				a, b := randSlice(r, tc.m*tc.k), randSlice(r, tc.k*tc.n)
 				bias := randSlice(r, tc.n)
+				// NaNs of both signs and -0 in the bias reach the Relu as they are.
+				for j, v := range []float32{math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234), float32(math.Copysign(0, -1))} {
+					if j < len(bias) {
+						bias[len(bias)-1-j] = v
+					}
+				}
 				p := PackB(false, tc.k, tc.n, b, tc.n)
 				want := make([]float32, tc.m*tc.n)
 				SgemmPackedB(threads, false, tc.m, 1, a, max(tc.k, 1), p, 0, want, tc.n)
@@ -426,7 +435,7 @@ func testSgemmPackedBBias(t *testing.T) {
 				got := randSlice(r, tc.m*tc.n) // stale contents must not matter
 				SgemmPackedBBias(threads, false, tc.m, a, max(tc.k, 1), p, bias, relu, got, tc.n)
 				for i := range want {
-					if got[i] != want[i] {
+					if !sameBits(got[i], want[i]) {
 						t.Fatalf("%dx%dx%d relu %v, %d threads: c[%d] = %v, want %v", tc.m, tc.n, tc.k, relu, threads, i, got[i], want[i])
 					}
 				}
