@@ -73,7 +73,8 @@ func MaxPool2x2Rows(out, src []float32, w, rows, ow int) {
 		return
 	}
 	for r := 0; r < rows; r++ {
-		MaxPool2x2(out[r*ow:(r+1)*ow], src[2*r*w:(2*r+1)*w], src[(2*r+1)*w:(2*r+2)*w])
+		// The last row may end at its last window (src's documented length).
+		MaxPool2x2(out[r*ow:(r+1)*ow], src[2*r*w:2*r*w+2*ow], src[(2*r+1)*w:(2*r+1)*w+2*ow])
 	}
 }
 

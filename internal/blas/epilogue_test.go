@@ -3,6 +3,7 @@ package blas
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -484,4 +485,69 @@ func BenchmarkSgemmPackedBBias(b *testing.B) {
 			reportGFLOPS(b, s.m, s.n, s.k, cpu0)
 		})
 	}
+}
+
+// FuzzPoolKernels checks MaxPool2x2Rows, MaxPool3S2 and BiasRelu bit for bit against
+// windowMax and ONNX Runtime's Relu on arbitrary float bits (every NaN payload, both
+// zeros, subnormals) and shapes.
+func FuzzPoolKernels(f *testing.F) {
+	f.Add(uint8(5), uint8(2), uint8(1), []byte{0, 0, 0xc0, 0xff, 0, 0, 0, 0x80, 1, 0, 0x80, 0x7f, 0, 0, 0x80, 0x3f})
+	f.Add(uint8(9), uint8(3), uint8(0), make([]byte, 400))
+	f.Fuzz(func(t *testing.T, ow, rows, extra uint8, data []byte) {
+		vals := make([]float32, len(data)/4)
+		for i := range vals {
+			vals[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+		}
+		n, rs, ex := int(ow%40)+1, int(rows%5)+1, int(extra%4)
+		// 2x2 pool over rs output rows.
+		if w := 2*n + ex; len(vals) >= (2*rs-1)*w+2*n {
+			out := make([]float32, rs*n)
+			MaxPool2x2Rows(out, vals, w, rs, n)
+			for o := 0; o < rs; o++ {
+				for i := 0; i < n; i++ {
+					a, b := vals[2*o*w+2*i:], vals[(2*o+1)*w+2*i:]
+					if want := windowMax(a[0], a[1], b[0], b[1]); !sameBits(out[o*n+i], want) {
+						t.Fatalf("MaxPool2x2Rows n=%d rows=%d w=%d: out[%d][%d] = %#x, want %#x", n, rs, w, o, i,
+							math.Float32bits(out[o*n+i]), math.Float32bits(want))
+					}
+				}
+			}
+		}
+		// 3-wide stride-2 windows over rs rows.
+		if w := 2*n + 1 + ex; len(vals) >= (rs-1)*w+2*n+1 {
+			out := make([]float32, n)
+			MaxPool3S2(out, vals, w, rs)
+			for i := 0; i < n; i++ {
+				var win []float32
+				for k := 0; k < rs; k++ {
+					win = append(win, vals[k*w+2*i:k*w+2*i+3]...)
+				}
+				if want := windowMax(win...); !sameBits(out[i], want) {
+					t.Fatalf("MaxPool3S2 n=%d rows=%d w=%d: out[%d] = %#x, want %#x", n, rs, w, i, math.Float32bits(out[i]), math.Float32bits(want))
+				}
+			}
+		}
+		// Relu after a bias taken from the data.
+		if len(vals) > 0 {
+			b, s := vals[0], slices.Clone(vals[1:])
+			BiasRelu(s, b, true)
+			for i, v := range vals[1:] {
+				want := v + b
+				if want < 0 {
+					want = 0
+				}
+				if v != v && b != b {
+					// Two NaNs: which one an addition returns depends on its operand
+					// order, which the compiler may swap; either is right.
+					u := math.Float32bits(s[i])
+					if u == math.Float32bits(v)|0x400000 || u == math.Float32bits(b)|0x400000 {
+						continue
+					}
+				}
+				if !sameBits(s[i], want) {
+					t.Fatalf("BiasRelu(%#x + %#x) = %#x, want %#x", math.Float32bits(v), math.Float32bits(b), math.Float32bits(s[i]), math.Float32bits(want))
+				}
+			}
+		}
+	})
 }
