@@ -236,7 +236,7 @@ func (s *Session) compile(g *Graph, scope map[string]int) error {
 		if err := checkArity(n); err != nil {
 			errs = append(errs, nodeError(n, err))
 		}
-		n.kernel, n.opset, n.noFold = op.Kernel, version, op.Nondeterministic
+		n.kernel, n.opset, n.noFold, n.owner = op.Kernel, version, op.Nondeterministic, g
 		if op.ViaFloat32 {
 			n.kernel = viaFloat32(op.Kernel)
 		}
