@@ -138,6 +138,51 @@ func TestManySubgraphs(t *testing.T) {
 	}
 }
 
+// TestManyOutputs runs a graph of 20,000 Identity nodes, each a graph output:
+// constant folding and lifting looked every node's output up in the list of graph
+// outputs (quadratic). Every output must come back, equal to the input.
+func TestManyOutputs(t *testing.T) {
+	const n = 20000
+	g := &onnxpb.GraphProto{Name: proto.String("g"),
+		Input: []*onnxpb.ValueInfoProto{graph.ValueInfo("x", graph.ElemFloat, []int64{2, 2}, nil)}}
+	for i := range n {
+		o := fmt.Sprintf("o%d", i)
+		g.Node = append(g.Node, graph.NewNode("Identity", "", []string{"x"}, []string{o}))
+		g.Output = append(g.Output, graph.ValueInfo(o, graph.ElemFloat, nil, nil))
+	}
+	dir := t.TempDir()
+	in, xPath := filepath.Join(dir, "outputs.onnx"), filepath.Join(dir, "x.npy")
+	if err := onnx.WriteModelFile(in, graph.Model(g, "hostile", 17), nil); err != nil {
+		t.Fatal(err)
+	}
+	ones := make([]byte, 16)
+	for i := 0; i < 16; i += 4 {
+		binary.LittleEndian.PutUint32(ones[i:], math.Float32bits(1))
+	}
+	writeNPY(t, xPath, "<f4", "(2, 2)", ones)
+	r := runRefit(t, limits{memKiB: 1 << 20, timeout: 90 * time.Second}, "run", in, "--input", "x="+xPath, "--json")
+	if r.code != 0 {
+		t.Fatalf("refit run failed\n%v", r)
+	}
+	var res struct {
+		Outputs []struct {
+			Name     string
+			Min, Max float32
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("refit run --json: %v", err)
+	}
+	if len(res.Outputs) != n {
+		t.Fatalf("refit run gave %d outputs, want %d", len(res.Outputs), n)
+	}
+	for _, o := range res.Outputs {
+		if o.Min != 1 || o.Max != 1 {
+			t.Fatalf("output %s ranges over [%v, %v], want 1", o.Name, o.Min, o.Max)
+		}
+	}
+}
+
 // writeNPY writes a version 1.0 .npy file of raw little-endian data.
 func writeNPY(t *testing.T, path, descr, shape string, data []byte) {
 	t.Helper()
