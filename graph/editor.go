@@ -123,10 +123,14 @@ func (e *Editor) ConsumerIndex() map[string][]Use {
 	return idx
 }
 
-// SubgraphReads lists names n's subgraphs read but do not define.
+// SubgraphReads lists the names n's subgraphs read but do not define, once per
+// subgraph that reads them, in the order first read. Listing a name once per read
+// would make If nodes nested d deep, each reading the same outer value, cost O(d^2)
+// (every level would repeat the reads of all the levels inside it).
 func SubgraphReads(n *onnxpb.NodeProto) []string {
 	var out []string
 	for _, sg := range Subgraphs(n) {
+		seen := map[string]bool{}
 		defined := map[string]bool{}
 		for _, v := range sg.Input {
 			defined[v.GetName()] = true
@@ -139,22 +143,22 @@ func SubgraphReads(n *onnxpb.NodeProto) []string {
 				defined[o] = true
 			}
 		}
+		add := func(name string) {
+			if name != "" && !defined[name] && !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
 		for _, sn := range sg.Node {
 			for _, in := range sn.Input {
-				if in != "" && !defined[in] {
-					out = append(out, in)
-				}
+				add(in)
 			}
 			for _, in := range SubgraphReads(sn) {
-				if !defined[in] {
-					out = append(out, in)
-				}
+				add(in)
 			}
 		}
 		for _, o := range sg.Output {
-			if !defined[o.GetName()] {
-				out = append(out, o.GetName())
-			}
+			add(o.GetName())
 		}
 	}
 	return out

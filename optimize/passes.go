@@ -33,6 +33,7 @@ func foldConstants(g *state) (int, error) {
 	}
 	changes := 0
 	written := writers(g)
+	isOutput := outputNames(g.G) // the pass never changes the graph outputs
 	for _, n := range g.G.Node {
 		if n == nil || !graph.IsDefaultDomain(n) || nondeterministic[n.GetOpType()] || hasSubgraph(n) {
 			continue
@@ -84,7 +85,7 @@ func foldConstants(g *state) (int, error) {
 			if o == "" {
 				continue
 			}
-			if g.IsOutput(o) {
+			if isOutput[o] {
 				added = false // a graph output must stay a computed value for clarity; keep the node
 				break
 			}
@@ -126,6 +127,7 @@ func liftConstants(g *state) (int, error) {
 	}
 	changes := 0
 	written := writers(g)
+	isOutput := outputNames(g.G) // the pass never changes the graph outputs
 	for _, n := range g.G.Node {
 		if n == nil {
 			continue
@@ -133,7 +135,7 @@ func liftConstants(g *state) (int, error) {
 		switch {
 		case onnx.IsConstantNode(n):
 			out := n.Output[0]
-			if g.IsOutput(out) || g.IsInput(out) || g.Initializer(out) != nil || written[out] > 1 || len(n.Input) > 0 {
+			if isOutput[out] || g.IsInput(out) || g.Initializer(out) != nil || written[out] > 1 || len(n.Input) > 0 {
 				continue
 			}
 			tp, err := onnx.ConstantValue(n, maxBytes)
@@ -145,7 +147,7 @@ func liftConstants(g *state) (int, error) {
 			changes++
 		case n.GetOpType() == "Identity" && graph.IsDefaultDomain(n) && len(n.Input) == 1 && len(n.Output) == 1:
 			in, out := n.Input[0], n.Output[0]
-			if in == "" || out == "" || g.IsOutput(out) || g.ConstantInitializer(in) == nil {
+			if in == "" || out == "" || isOutput[out] || g.ConstantInitializer(in) == nil {
 				continue
 			}
 			if g.Bypass(n, in, out) {
@@ -161,6 +163,16 @@ func liftConstants(g *state) (int, error) {
 		}
 	}
 	return changes, nil
+}
+
+// outputNames is the set of g's output names: Editor.IsOutput scans the list, which
+// per node of a graph with 20,000 outputs made these passes quadratic.
+func outputNames(g *onnxpb.GraphProto) map[string]bool {
+	set := make(map[string]bool, len(g.Output))
+	for _, o := range g.Output {
+		set[o.GetName()] = true
+	}
+	return set
 }
 
 // liftInSubgraph lifts sg's Constant nodes (and those of its own subgraphs) into

@@ -60,6 +60,15 @@
 // Options.IntArith = SaturatingPairsArith reproduces ONNX Runtime on x86 CPUs without
 // VNNI, which sums uint8 x int8 products in saturating int16 pairs (intarith.go).
 //
+// NaNs and signed zeros follow ONNX Runtime's elementwise definitions bit for bit, on
+// every path (vector, scalar, fused): Relu is v < 0 ? 0 : v and Clip raises to min,
+// then lowers to max, so -0 and NaNs of either sign pass as they are; Max and Min
+// return their first NaN, else the second operand on ties. Every MaxPool path folds
+// its window in row-major order with that Max (blas.PoolMax): the window's first NaN,
+// bits kept, else the last of its maximal values. ONNX Runtime's own MaxPool is no
+// reference there: which NaN or zero it returns depends on MLAS's vector layout, and
+// it often drops a NaN.
+//
 // # Invariants
 //
 //   - len(Value.Data) equals the product of Value.Shape; the executor validates every

@@ -47,6 +47,7 @@ type Node struct {
 	noFold bool
 	prep   prepared // per-node state derived from constant inputs (prepared.go)
 	relu   bool     // a Relu fused into the node's output (fuse.go)
+	owner  *Graph   // the graph whose node list holds the node, set by compile
 }
 
 // label names the node in error messages: its name, else its first output.

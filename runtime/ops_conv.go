@@ -1014,7 +1014,7 @@ func poolKernel(op string) Kernel {
 				src := xs[plane*inSize : (plane+1)*inSize]
 				clear(oidx)
 				for o := 0; o < on; o++ {
-					acc, count, best, bestIdx := 0.0, 0, math.Inf(-1), -1
+					acc, count, best, bestIdx := 0.0, 0, float32(math.Inf(-1)), -1
 					for k := 0; k < kn; k++ {
 						kr := k
 						for d := nd - 1; d >= 0; d-- {
@@ -1033,13 +1033,19 @@ func poolKernel(op string) Kernel {
 						if !ok {
 							continue
 						}
-						v := float64(src[off])
 						count++
-						switch op {
-						case "MaxPool":
-							if v > best || bestIdx < 0 {
-								best, bestIdx = v, off
+						if op == "MaxPool" {
+							// The value folds as every max-pool path does; the index is
+							// the first maximum's, or the first NaN's.
+							v := src[off]
+							if bestIdx < 0 || v > best || v != v && best == best {
+								bestIdx = off
 							}
+							best = blas.PoolMax(best, v)
+							continue
+						}
+						v := float64(src[off])
+						switch op {
 						case "AveragePool":
 							acc += v
 						default:
@@ -1049,7 +1055,6 @@ func poolKernel(op string) Kernel {
 					var r float64
 					switch op {
 					case "MaxPool":
-						r = best
 						if idxOut != nil {
 							flat := bestIdx
 							if storage == 1 && nd == 2 {
@@ -1068,6 +1073,9 @@ func poolKernel(op string) Kernel {
 						r = math.Pow(acc, 1/p)
 					}
 					ys[plane*on+o] = float32(r)
+					if op == "MaxPool" {
+						ys[plane*on+o] = best // as is: a conversion would quiet a signaling NaN
+					}
 					for d := nd - 1; d >= 0; d-- {
 						oidx[d]++
 						if oidx[d] < int(w.out[d]) {
@@ -1086,9 +1094,10 @@ func poolKernel(op string) Kernel {
 }
 
 // pool2D is MaxPool (max) or AveragePool over planes [H, W] (or [W]) with no
-// dilation: per output, the window clipped to the input is scanned row by row. A NaN
-// in a window makes its max NaN (as in PyTorch); a window entirely in the padding
-// gives -Inf (max) or 0 (average).
+// dilation: per output, the window clipped to the input is scanned row by row. Maxima
+// are blas.PoolMax folds in window order (the first NaN of a window wins, bits kept;
+// of -0 and +0 the later); a window entirely in the padding gives -Inf (max) or 0
+// (average).
 func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePad bool) {
 	nd := len(w.in)
 	at := func(s []int64, i int, def int64) int {
@@ -1160,7 +1169,7 @@ func pool2D(threads int, y, x []float32, planes int, w *window, isMax, includePa
 						best := src[h0*W+w0]
 						for h := h0; h < h1; h++ {
 							for _, v := range src[h*W+w0 : h*W+w1] {
-								best = max(best, v) // branch-free; NaN propagates
+								best = blas.PoolMax(best, v)
 							}
 						}
 						out[ow] = best
@@ -1215,7 +1224,7 @@ func maxPool2x2Planes(threads int, y, x []float32, planes, H, W int) {
 				r0, r1 := src[2*oh*OW:(2*oh+1)*OW], src[(2*oh+1)*OW:(2*oh+2)*OW]
 				out := dst[oh*OW : (oh+1)*OW]
 				for i := range out {
-					out[i] = max(r0[i], r1[i])
+					out[i] = blas.PoolMax(r0[i], r1[i])
 				}
 			}
 		}
@@ -1233,21 +1242,21 @@ func maxRow(out, row []float32, start, stride, kw int, first bool) {
 		row = row[:2*len(out)]
 		if first {
 			for i := range out {
-				out[i] = max(row[2*i], row[2*i+1])
+				out[i] = blas.PoolMax(row[2*i], row[2*i+1])
 			}
 			return
 		}
 		for i, v := range out {
-			out[i] = max(v, row[2*i], row[2*i+1])
+			out[i] = blas.PoolMax(v, blas.PoolMax(row[2*i], row[2*i+1]))
 		}
 		return
 	}
 	if kw == 3 {
 		for i := range out {
 			s := row[i*stride : i*stride+3 : i*stride+3]
-			v := max(s[0], s[1], s[2])
+			v := blas.PoolMax(blas.PoolMax(s[0], s[1]), s[2])
 			if !first {
-				v = max(out[i], v)
+				v = blas.PoolMax(out[i], v)
 			}
 			out[i] = v
 		}
@@ -1257,10 +1266,10 @@ func maxRow(out, row []float32, start, stride, kw int, first bool) {
 		s := row[i*stride : i*stride+kw]
 		v := s[0]
 		for _, x := range s[1:] {
-			v = max(v, x)
+			v = blas.PoolMax(v, x)
 		}
 		if !first {
-			v = max(out[i], v)
+			v = blas.PoolMax(out[i], v)
 		}
 		out[i] = v
 	}
@@ -1313,10 +1322,13 @@ func globalPoolKernel(op string) Kernel {
 				var r float64
 				switch op {
 				case "GlobalMaxPool":
-					r = math.Inf(-1)
+					// As MaxPool's windows: a PoolMax fold, stored as is.
+					best := float32(math.Inf(-1))
 					for _, v := range src {
-						r = max(r, float64(v))
+						best = blas.PoolMax(best, v)
 					}
+					ys[pl] = best
+					continue
 				case "GlobalAveragePool":
 					for _, v := range src {
 						r += float64(v)

@@ -781,7 +781,7 @@ var floatUnary = map[string]func(n *Node) (func(float64) float64, error){
 	"Atanh":      plain(math.Atanh),
 	"Erf":        plain(math.Erf),
 	"Sigmoid":    plain(sigmoid),
-	"Relu":       plain(func(x float64) float64 { return max(x, 0) }),
+	"Relu":       plain(relu64),
 	"Softplus":   plain(softplus),
 	"Softsign":   plain(func(x float64) float64 { return x / (1 + math.Abs(x)) }),
 	"Mish":       plain(func(x float64) float64 { return x * math.Tanh(softplus(x)) }),
@@ -885,7 +885,7 @@ func floatKernel(op string) Kernel {
 				parallel.For(c.Threads(), len(x), 1<<15, func(lo, hi int) {
 					dst := o[lo:hi]
 					for i, v := range x[lo:hi] {
-						dst[i] = max(v, 0)
+						dst[i] = blas.Relu(v) // as the fused Relu: -0 and NaNs stay
 					}
 				})
 				break
@@ -996,9 +996,9 @@ func clipKernel(c *Call) ([]*Value, error) {
 	switch a := x.Data.(type) {
 	case []float32:
 		l, h := float32(lo), float32(hi)
-		unaryMap(c.Threads(), out.Data.([]float32), a, func(v float32) float32 { return min(max(v, l), h) })
+		unaryMap(c.Threads(), out.Data.([]float32), a, func(v float32) float32 { return clipValue(v, l, h) })
 	case []float64:
-		unaryMap(c.Threads(), out.Data.([]float64), a, func(v float64) float64 { return min(max(v, lo), hi) })
+		unaryMap(c.Threads(), out.Data.([]float64), a, func(v float64) float64 { return clipValue(v, lo, hi) })
 	default:
 		if !x.DType.Integer() {
 			return nil, fmt.Errorf("not defined for %v", x.DType)
@@ -1061,4 +1061,25 @@ func shrinkKernel(c *Call) ([]*Value, error) {
 		}
 	}
 	return []*Value{out}, nil
+}
+
+// relu64 is Relu as ONNX Runtime computes it (blas.Relu): -0 and NaNs stay.
+func relu64(x float64) float64 {
+	if x < 0 {
+		return 0
+	}
+	return x
+}
+
+// clipValue is Clip as ONNX Runtime computes it: v raised to lo, then lowered to hi. A
+// NaN v stays as it is (bits included), a NaN bound is ignored, -0 stays -0 when lo
+// is 0, and lo > hi gives hi.
+func clipValue[T float32 | float64](v, lo, hi T) T {
+	if v < lo {
+		v = lo
+	}
+	if v > hi {
+		v = hi
+	}
+	return v
 }

@@ -49,7 +49,10 @@ func prepare[T any](c *Call, i int, build func(v *Value) T) (state T, ok bool) {
 // initializer of the graph that holds n and not also a graph input (which a caller
 // could override).
 func (s *Session) constantInput(n *Node, name string, v *Value) bool {
-	g := graphOf(s.graph, n)
+	g := n.owner // searching the graph for every node with weights would be quadratic
+	if g == nil {
+		g = graphOf(s.graph, n)
+	}
 	if g == nil || v.buf != nil {
 		return false
 	}

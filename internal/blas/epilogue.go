@@ -1,13 +1,11 @@
 package blas
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
-// BiasRelu adds b to every element of s and, with relu, clears the negative results
-// through their sign bit (a NaN with the sign bit set becomes 0, as in the runtime's
-// scalar Relu). It is the epilogue of a convolution or Gemm, vectorized on amd64.
+// BiasRelu adds b to every element of s and, with relu, replaces the results below
+// zero by +0: -0 and NaNs (of either sign) stay as they are, as in ONNX Runtime's
+// Relu (MAXPS(0, v) in MLAS) and every Relu of Refit's. It is the epilogue of a
+// convolution or Gemm, vectorized on amd64.
 func BiasRelu(s []float32, b float32, relu bool) {
 	if !relu && b == 0 {
 		return
@@ -16,8 +14,7 @@ func BiasRelu(s []float32, b float32, relu bool) {
 	s = s[done:]
 	if relu {
 		for i, v := range s {
-			u := math.Float32bits(v + b)
-			s[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+			s[i] = Relu(v + b)
 		}
 		return
 	}
@@ -26,22 +23,44 @@ func BiasRelu(s []float32, b float32, relu bool) {
 	}
 }
 
-// MaxPool2x2 sets out[i] to the max of r0[2i], r0[2i+1], r1[2i], r1[2i+1]: a 2x2,
-// stride-2 max pool over two input rows. A NaN in a window makes its max NaN.
-// r0 and r1 hold at least 2*len(out) values.
+// Relu is v < 0 ? 0 : v: ONNX Runtime's Relu, which keeps -0 and NaNs (of either
+// sign, payloads included) as they are.
+func Relu(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	return v
+}
+
+// PoolMax is the max that every max-pool path folds a window with, in row-major
+// order; it is ONNX Runtime's Max operator on two floats. A NaN wins with its bits
+// unchanged, a's before b's; of equal values (-0 and +0) b, the later one, wins. As
+// a fold it gives the window's first NaN, else the last of its maximal values,
+// whatever the grouping (the operation is associative), so vector kernels may
+// reduce in their own order as long as they keep the window's.
+func PoolMax(a, b float32) float32 {
+	if a > b || a != a {
+		return a
+	}
+	return b
+}
+
+// MaxPool2x2 sets out[i] to the PoolMax fold of r0[2i], r0[2i+1], r1[2i], r1[2i+1]:
+// a 2x2, stride-2 max pool over two input rows. r0 and r1 hold at least 2*len(out)
+// values.
 func MaxPool2x2(out, r0, r1 []float32) {
 	r0, r1 = r0[:2*len(out)], r1[:2*len(out)]
 	done := maxPool2x2Vec(out, r0, r1)
 	for i := done; i < len(out); i++ {
-		out[i] = max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
+		out[i] = PoolMax(PoolMax(r0[2*i], r0[2*i+1]), PoolMax(r1[2*i], r1[2*i+1]))
 	}
 }
 
 // MaxPool2x2Rows is MaxPool2x2 over rows output rows of ow values in one call:
-// out[r*ow+i] is the max of src[2r*w+2i], src[2r*w+2i+1], src[(2r+1)*w+2i] and
-// src[(2r+1)*w+2i+1]. Small images (MNIST's 14 x 14) would spend their time in
-// per-row calls; planes of even height stored one after the other are one call.
-// out must not overlap src.
+// out[r*ow+i] is the PoolMax fold of src[2r*w+2i], src[2r*w+2i+1],
+// src[(2r+1)*w+2i] and src[(2r+1)*w+2i+1]. Small images (MNIST's 14 x 14) would
+// spend their time in per-row calls; planes of even height stored one after the
+// other are one call. out must not overlap src.
 func MaxPool2x2Rows(out, src []float32, w, rows, ow int) {
 	if rows <= 0 || ow <= 0 {
 		return
@@ -54,16 +73,15 @@ func MaxPool2x2Rows(out, src []float32, w, rows, ow int) {
 		return
 	}
 	for r := 0; r < rows; r++ {
-		MaxPool2x2(out[r*ow:(r+1)*ow], src[2*r*w:(2*r+1)*w], src[(2*r+1)*w:(2*r+2)*w])
+		// The last row may end at its last window (src's documented length).
+		MaxPool2x2(out[r*ow:(r+1)*ow], src[2*r*w:2*r*w+2*ow], src[(2*r+1)*w:(2*r+1)*w+2*ow])
 	}
 }
 
-// MaxPool3S2 sets out[i] to the max over rows r < rows of src[r*w+2i],
-// src[r*w+2i+1] and src[r*w+2i+2]: the unclipped columns of a max pool with
-// windows 3 wide at stride 2 (ResNet's 3x3 stride-2 pool), all its rows in one
-// call. The result is bit for bit that of the scalar fold max(max(c0, c1, c2) of
-// row 0, max(c0, c1, c2) of row 1, ...) as Go compiles it, NaN payloads included:
-// +0 wins over -0, and a NaN in a window gives a NaN. out must not overlap src.
+// MaxPool3S2 sets out[i] to the PoolMax fold, row by row, of src[r*w+2i],
+// src[r*w+2i+1] and src[r*w+2i+2] over the rows r < rows: the unclipped columns of
+// a max pool with windows 3 wide at stride 2 (ResNet's 3x3 stride-2 pool), all its
+// rows in one call. out must not overlap src.
 func MaxPool3S2(out, src []float32, w, rows int) {
 	if len(out) == 0 || rows <= 0 {
 		return
@@ -75,10 +93,14 @@ func MaxPool3S2(out, src []float32, w, rows int) {
 	_ = src[last+2*len(out)] // the vector path may read one value further when src has it
 	done := maxPool3s2Vec(out, src, w, rows, len(src)-last)
 	for i := done; i < len(out); i++ {
-		v := max(src[2*i], src[2*i+1], src[2*i+2])
-		for r := 1; r < rows; r++ {
+		var v float32
+		for r := 0; r < rows; r++ {
 			s := src[r*w+2*i : r*w+2*i+3 : r*w+2*i+3]
-			v = max(v, max(s[0], s[1], s[2]))
+			m := PoolMax(PoolMax(s[0], s[1]), s[2])
+			if r > 0 {
+				m = PoolMax(v, m)
+			}
+			v = m
 		}
 		out[i] = v
 	}
@@ -163,7 +185,7 @@ func SgemmPackedBBias(threads int, transA bool, m int, a []float32, lda int, p *
 }
 
 // biasRows adds bias to the first len(bias) values of each of rows rows of c (row
-// stride ldc) and with relu clears the negative sums through their sign bit.
+// stride ldc) and with relu applies Relu to the sums.
 func biasRows(c []float32, ldc, rows int, bias []float32, relu bool) {
 	if rows == 0 || len(bias) == 0 {
 		return
@@ -177,8 +199,7 @@ func biasRows(c []float32, ldc, rows int, bias []float32, relu bool) {
 		for j, b := range bias {
 			v := row[j] + b
 			if relu {
-				u := math.Float32bits(v)
-				v = math.Float32frombits(u &^ uint32(int32(u)>>31))
+				v = Relu(v)
 			}
 			row[j] = v
 		}

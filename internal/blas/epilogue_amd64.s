@@ -3,10 +3,13 @@
 #include "textflag.h"
 
 // func biasReluAVX2(p *float32, n int, b float32, relu bool)
+// Relu is MAXPS(0, v): 0 > v ? 0 : v, and v where either is a NaN, so -0 and NaNs
+// stay as they are (ONNX Runtime's Relu).
 TEXT ·biasReluAVX2(SB), NOSPLIT, $0-21
 	MOVQ         p+0(FP), DI
 	MOVQ         n+8(FP), CX
 	VBROADCASTSS b+16(FP), Y0
+	VXORPS       Y5, Y5, Y5
 	MOVBLZX      relu+20(FP), AX
 	TESTQ        AX, AX
 	JEQ          addloop
@@ -16,10 +19,8 @@ reluloop:
 	JLT     done
 	VADDPS  (DI), Y0, Y1
 	VADDPS  32(DI), Y0, Y2
-	VPSRAD  $31, Y1, Y3
-	VPSRAD  $31, Y2, Y4
-	VPANDN  Y1, Y3, Y1 // Y1 &^ sign mask
-	VPANDN  Y2, Y4, Y2
+	VMAXPS  Y1, Y5, Y1
+	VMAXPS  Y2, Y5, Y2
 	VMOVUPS Y1, (DI)
 	VMOVUPS Y2, 32(DI)
 	ADDQ    $64, DI
@@ -41,40 +42,65 @@ done:
 	VZEROUPPER
 	RET
 
+// d = PoolMax(a, b) in every lane: MAXPS gives a > b ? a : b, and b where either
+// is a NaN; a's NaNs are blended back in, bits unchanged. t is scratch; d may be b
+// but not a.
+#define PMAX(a, b, t, d) \
+	VCMPPS    $3, a, a, t \
+	VMAXPS    b, a, d \
+	VBLENDVPS t, a, d, d
+
+// One 8-output 2x2 pool step at output column BX: out row DI, input rows SI and
+// R11. Y4/Y5 and Y6/Y7 are the even and odd columns of the two rows, in the lane
+// order 0 1 4 5 2 3 6 7 that VPERMPD undoes.
+#define POOL8 \
+	VMOVUPS (SI)(BX*8), Y0 \
+	VMOVUPS 32(SI)(BX*8), Y1 \
+	VMOVUPS (R11)(BX*8), Y2 \
+	VMOVUPS 32(R11)(BX*8), Y3 \
+	VSHUFPS $0x88, Y1, Y0, Y4 \
+	VSHUFPS $0xDD, Y1, Y0, Y5 \
+	VSHUFPS $0x88, Y3, Y2, Y6 \
+	VSHUFPS $0xDD, Y3, Y2, Y7 \
+	PMAX(Y4, Y5, Y8, Y0) \
+	PMAX(Y6, Y7, Y8, Y1) \
+	PMAX(Y0, Y1, Y8, Y2) \
+	VPERMPD $0xD8, Y2, Y2 \
+	VMOVUPS Y2, (DI)(BX*4)
+
+// POOL8 on 128-bit vectors: 4 outputs at output column BX.
+#define POOL4 \
+	VMOVUPS (SI)(BX*8), X0 \
+	VMOVUPS 16(SI)(BX*8), X1 \
+	VMOVUPS (R11)(BX*8), X2 \
+	VMOVUPS 16(R11)(BX*8), X3 \
+	VSHUFPS $0x88, X1, X0, X4 \
+	VSHUFPS $0xDD, X1, X0, X5 \
+	VSHUFPS $0x88, X3, X2, X6 \
+	VSHUFPS $0xDD, X3, X2, X7 \
+	PMAX(X4, X5, X8, X0) \
+	PMAX(X6, X7, X8, X1) \
+	PMAX(X0, X1, X8, X2) \
+	VMOVUPS X2, (DI)(BX*4)
+
 // func maxPool2x2AVX2(out, r0, r1 *float32, n int)
-// MAXPS returns its second operand when either is NaN, so an unordered-compare mask
-// (all ones, itself a NaN) is ORed in after each max.
+// Each row's column pairs are reduced first, then the two rows: PoolMax folds in
+// window order (r0's pair, then r1's), so its first NaN and last maximal value win.
 TEXT ·maxPool2x2AVX2(SB), NOSPLIT, $0-32
 	MOVQ out+0(FP), DI
 	MOVQ r0+8(FP), SI
 	MOVQ r1+16(FP), DX
 	MOVQ n+24(FP), CX
+	MOVQ DX, R11
+	XORQ BX, BX
 
 poolloop:
-	CMPQ    CX, $8
-	JLT     pooldone
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
-	VMOVUPS (DX), Y2
-	VMOVUPS 32(DX), Y3
-	VCMPPS  $3, Y2, Y0, Y4
-	VCMPPS  $3, Y3, Y1, Y5
-	VMAXPS  Y2, Y0, Y0
-	VMAXPS  Y3, Y1, Y1
-	VORPS   Y4, Y0, Y0
-	VORPS   Y5, Y1, Y1
-	VSHUFPS $0x88, Y1, Y0, Y2 // even columns: a0 a2 b0 b2 | a4 a6 b4 b6
-	VSHUFPS $0xDD, Y1, Y0, Y3 // odd columns
-	VCMPPS  $3, Y3, Y2, Y4
-	VMAXPS  Y3, Y2, Y2
-	VORPS   Y4, Y2, Y2
-	VPERMPD $0xD8, Y2, Y2     // 64-bit pairs back in order
-	VMOVUPS Y2, (DI)
-	ADDQ    $64, SI
-	ADDQ    $64, DX
-	ADDQ    $32, DI
-	SUBQ    $8, CX
-	JMP     poolloop
+	CMPQ CX, $8
+	JLT  pooldone
+	POOL8
+	ADDQ $8, BX
+	SUBQ $8, CX
+	JMP  poolloop
 
 pooldone:
 	VZEROUPPER
@@ -83,25 +109,11 @@ pooldone:
 // func maxPool4AVX2(out, r0, r1 *float32)
 // maxPool2x2AVX2's step on 128-bit vectors: 8 inputs of each row, 4 outputs.
 TEXT ·maxPool4AVX2(SB), NOSPLIT, $0-24
-	MOVQ    out+0(FP), DI
-	MOVQ    r0+8(FP), SI
-	MOVQ    r1+16(FP), DX
-	VMOVUPS (SI), X0
-	VMOVUPS 16(SI), X1
-	VMOVUPS (DX), X2
-	VMOVUPS 16(DX), X3
-	VCMPPS  $3, X2, X0, X4
-	VCMPPS  $3, X3, X1, X5
-	VMAXPS  X2, X0, X0
-	VMAXPS  X3, X1, X1
-	VORPS   X4, X0, X0
-	VORPS   X5, X1, X1
-	VSHUFPS $0x88, X1, X0, X2 // even columns: a0 a2 b0 b2
-	VSHUFPS $0xDD, X1, X0, X3 // odd columns
-	VCMPPS  $3, X3, X2, X4
-	VMAXPS  X3, X2, X2
-	VORPS   X4, X2, X2
-	VMOVUPS X2, (DI)
+	MOVQ out+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), R11
+	XORQ BX, BX
+	POOL4
 	RET
 
 // func expShiftedAVX2(dst, src *float32, n int, shift float32) float32
@@ -302,6 +314,7 @@ TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-33
 	MOVQ    bias+24(FP), SI
 	VMOVUPS (SI), Y0
 	VMOVUPS 32(SI), Y1
+	VXORPS  Y5, Y5, Y5
 	MOVBLZX relu+32(FP), AX
 	TESTQ   AX, AX
 	JEQ     rowsadd
@@ -309,10 +322,8 @@ TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-33
 rowsrelu:
 	VADDPS  (DI), Y0, Y2
 	VADDPS  32(DI), Y1, Y3
-	VPSRAD  $31, Y2, Y4
-	VPSRAD  $31, Y3, Y5
-	VPANDN  Y2, Y4, Y2 // Y2 &^ sign mask
-	VPANDN  Y3, Y5, Y3
+	VMAXPS  Y2, Y5, Y2 // biasReluAVX2's Relu
+	VMAXPS  Y3, Y5, Y3
 	VMOVUPS Y2, (DI)
 	VMOVUPS Y3, 32(DI)
 	ADDQ    DX, DI
@@ -342,14 +353,14 @@ TEXT ·biasRows16AVX512(SB), NOSPLIT, $0-33
 	MOVQ    rows+16(FP), CX
 	MOVQ    bias+24(FP), SI
 	VMOVUPS (SI), Z0
+	VPXORD  Z2, Z2, Z2
 	MOVBLZX relu+32(FP), AX
 	TESTQ   AX, AX
 	JEQ     zrowsadd
 
 zrowsrelu:
 	VADDPS  (DI), Z0, Z1
-	VPSRAD  $31, Z1, Z2
-	VPANDND Z1, Z2, Z1 // Z1 &^ sign mask
+	VMAXPS  Z1, Z2, Z1 // biasReluAVX2's Relu
 	VMOVUPS Z1, (DI)
 	ADDQ    DX, DI
 	DECQ    CX
@@ -365,46 +376,6 @@ zrowsadd:
 	JNZ     zrowsadd
 	VZEROUPPER
 	RET
-
-// One maxPool2x2AVX2 step at output column BX of the current row: out row DI, input
-// rows SI and R11.
-#define POOL8 \
-	VMOVUPS (SI)(BX*8), Y0 \
-	VMOVUPS 32(SI)(BX*8), Y1 \
-	VMOVUPS (R11)(BX*8), Y2 \
-	VMOVUPS 32(R11)(BX*8), Y3 \
-	VCMPPS  $3, Y2, Y0, Y4 \
-	VCMPPS  $3, Y3, Y1, Y5 \
-	VMAXPS  Y2, Y0, Y0 \
-	VMAXPS  Y3, Y1, Y1 \
-	VORPS   Y4, Y0, Y0 \
-	VORPS   Y5, Y1, Y1 \
-	VSHUFPS $0x88, Y1, Y0, Y2 \
-	VSHUFPS $0xDD, Y1, Y0, Y3 \
-	VCMPPS  $3, Y3, Y2, Y4 \
-	VMAXPS  Y3, Y2, Y2 \
-	VORPS   Y4, Y2, Y2 \
-	VPERMPD $0xD8, Y2, Y2 \
-	VMOVUPS Y2, (DI)(BX*4)
-
-// maxPool4AVX2's step at output column BX.
-#define POOL4 \
-	VMOVUPS (SI)(BX*8), X0 \
-	VMOVUPS 16(SI)(BX*8), X1 \
-	VMOVUPS (R11)(BX*8), X2 \
-	VMOVUPS 16(R11)(BX*8), X3 \
-	VCMPPS  $3, X2, X0, X4 \
-	VCMPPS  $3, X3, X1, X5 \
-	VMAXPS  X2, X0, X0 \
-	VMAXPS  X3, X1, X1 \
-	VORPS   X4, X0, X0 \
-	VORPS   X5, X1, X1 \
-	VSHUFPS $0x88, X1, X0, X2 \
-	VSHUFPS $0xDD, X1, X0, X3 \
-	VCMPPS  $3, X3, X2, X4 \
-	VMAXPS  X3, X2, X2 \
-	VORPS   X4, X2, X2 \
-	VMOVUPS X2, (DI)(BX*4)
 
 // func maxPool2x2RowsAVX2(out, src *float32, w, rows, ow int)
 // MaxPool2x2Rows with ow >= 4: per output row, 8-wide steps and one overlapping
@@ -466,18 +437,8 @@ rowsdone:
 	VZEROUPPER
 	RET
 
-// d = min(x, y) as Go's min compiles on amd64, bit for bit: m = MINPS(x, y) (x < y ?
-// x : y), then MINPS(m, x) | m. So +0 and -0 give -0, and NaNs are ORed with what
-// they meet. Go's max(x, y) is -min(-x, -y), so a fold of maxes is a fold of these
-// on negated inputs, negated back once.
-#define MINZ(x, y, d) \
-	VMINPS y, x, Y8 \
-	VMINPS x, Y8, Y9 \
-	VORPS  Y8, Y9, d
-
-// Y6 = min of the negated columns 2i, 2i+1, 2i+2 (i < 8) of the row at p, in Go's
-// order (max(c0, c1, c2) folds from the left), lanes in the order 0 1 4 5 2 3 6 7.
-// Reads 18 columns; Y11 holds the sign bits.
+// Y6 = PoolMax(PoolMax(c0, c1), c2) of the columns c0 = 2i, c1 = 2i+1, c2 = 2i+2
+// (i < 8) of the row at p, lanes in the order 0 1 4 5 2 3 6 7. Reads 18 columns.
 #define TRIPLE(p) \
 	VMOVUPS (p), Y0 \
 	VMOVUPS 32(p), Y1 \
@@ -486,14 +447,11 @@ rowsdone:
 	VSHUFPS $0x88, Y1, Y0, Y4 \
 	VSHUFPS $0xDD, Y1, Y0, Y5 \
 	VSHUFPS $0x88, Y3, Y2, Y2 \
-	VXORPS  Y11, Y4, Y4 \
-	VXORPS  Y11, Y5, Y5 \
-	VXORPS  Y11, Y2, Y2 \
-	MINZ(Y4, Y5, Y4) \
-	MINZ(Y4, Y2, Y6)
+	PMAX(Y4, Y5, Y8, Y9) \
+	PMAX(Y9, Y2, Y8, Y6)
 
 // func maxPool3s2AVX2(out, src *float32, w, rows, n int)
-// out[i] = max over r < rows of src[r*w+2i : r*w+2i+3]; n is a multiple of 8, rows
+// out[i] = PoolMax over r < rows of src[r*w+2i : r*w+2i+3]; n is a multiple of 8, rows
 // at least 1; each row is read up to column 2n+1.
 TEXT ·maxPool3s2AVX2(SB), NOSPLIT, $0-40
 	MOVQ out+0(FP), DI
@@ -502,9 +460,6 @@ TEXT ·maxPool3s2AVX2(SB), NOSPLIT, $0-40
 	SHLQ $2, DX
 	MOVQ rows+24(FP), R8
 	MOVQ n+32(FP), CX
-	MOVL $0x80000000, AX
-	MOVQ AX, X11
-	VPBROADCASTD X11, Y11
 	XORQ BX, BX
 
 blk3:
@@ -521,12 +476,12 @@ row3:
 	JEQ   store3
 	ADDQ  DX, R11
 	TRIPLE(R11)
-	MINZ(Y7, Y6, Y7)
+	PMAX(Y7, Y6, Y8, Y6)
+	VMOVAPS Y6, Y7
 	DECQ  R9
 	JMP   row3
 
 store3:
-	VXORPS  Y11, Y7, Y7
 	VPERMPD $0xD8, Y7, Y7
 	VMOVUPS Y7, (DI)(BX*4)
 	ADDQ    $8, BX

@@ -28,16 +28,15 @@
 	VFMADD231PS.BCST (aoff+60)(AX), breg, Z15
 
 // Row r: plus C (beta 1 in Z19) when R8 is set, plus the bias (Z18), Relu when R10
-// is set (sign mask in Z20 cleared), stored.
+// is set (MAXPS(0, v) with 0 in Z20: -0 and NaNs kept, as ONNX Runtime's Relu), stored.
 #define BROW(r) \
 	TESTQ R8, R8 \
 	JEQ  2(PC) \
 	VFMADD231PS (DI), Z19, r \
 	VADDPS Z18, r, r \
 	TESTQ R10, R10 \
-	JEQ  3(PC) \
-	VPSRAD $31, r, Z20 \
-	VPANDND r, Z20, r \
+	JEQ  2(PC) \
+	VMAXPS r, Z20, r \
 	VMOVUPS r, (DI) \
 	ADDQ DX, DI
 
@@ -111,6 +110,7 @@ bdone:
 	MOVQ         bias+48(FP), R9
 	VMOVUPS      (R9), Z18
 	MOVBQZX      relu+56(FP), R10
+	VPXORD       Z20, Z20, Z20
 	BROW(Z0)
 	BROW(Z1)
 	BROW(Z2)

@@ -3,17 +3,19 @@ package blas
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
-// TestBiasRelu compares BiasRelu with the scalar definition bit for bit, NaNs and
+// TestBiasRelu compares BiasRelu with ONNX Runtime's Relu (v < 0 ? 0 : v) bit for bit, NaNs and
 // signed zeros included, for lengths around the vector width.
 func TestBiasRelu(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	specials := []float32{float32(math.NaN()), -float32(math.NaN()), float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1))}
+	specials := []float32{float32(math.NaN()), -float32(math.NaN()), math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234),
+		float32(math.Copysign(0, -1)), 0, float32(math.Inf(1)), float32(math.Inf(-1))}
 	for n := 0; n < 70; n++ {
 		for _, relu := range []bool{false, true} {
-			for _, b := range []float32{0, 0.5, -1} {
+			for _, b := range []float32{0, 0.5, -1, float32(math.Copysign(0, -1))} {
 				s := randSlice(r, n)
 				for i := range s {
 					if r.IntN(4) == 0 {
@@ -25,15 +27,17 @@ func TestBiasRelu(t *testing.T) {
 					switch {
 					case !relu && b == 0: // nothing to do: -0 stays -0
 					case relu:
-						u := math.Float32bits(v + b)
-						want[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+						want[i] = v + b
+						if want[i] < 0 {
+							want[i] = 0 // -0 and NaNs stay
+						}
 					default:
 						want[i] = v + b
 					}
 				}
 				BiasRelu(s, b, relu)
 				for i := range s {
-					if math.Float32bits(s[i]) != math.Float32bits(want[i]) && !(math.IsNaN(float64(s[i])) && math.IsNaN(float64(want[i]))) {
+					if !sameBits(s[i], want[i]) {
 						t.Fatalf("n=%d relu=%v b=%v: [%d] = %v, want %v", n, relu, b, i, s[i], want[i])
 					}
 				}
@@ -52,8 +56,54 @@ func BenchmarkBiasRelu(b *testing.B) {
 	}
 }
 
-// TestMaxPool2x2 compares MaxPool2x2 with the scalar definition, NaNs included, on
-// the vector path and with it switched off.
+// windowMax is the max-pool result PoolMax folds to, written independently: the
+// first NaN of the window in row-major order, bits unchanged, else the last of its
+// maximal values (-0 and +0 are equal).
+func windowMax(vals ...float32) float32 {
+	for _, v := range vals {
+		if v != v {
+			return v
+		}
+	}
+	best := vals[0]
+	for _, v := range vals[1:] {
+		if v >= best {
+			best = v
+		}
+	}
+	return best
+}
+
+// poolSpecials are the values the max-pool tests scatter over their inputs: NaNs
+// of both signs and several payloads (a signaling one too), infinities, both zeros.
+var poolSpecials = []float32{float32(math.NaN()), math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234),
+	math.Float32frombits(0xffc00003), math.Float32frombits(0x7f800005), float32(math.Inf(1)), float32(math.Inf(-1)),
+	0, float32(math.Copysign(0, -1)), 0, float32(math.Copysign(0, -1)), 1, -1}
+
+// sameBits reports whether a and b have the same bits (NaN payloads and zero signs
+// included).
+func sameBits(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+// TestPoolMax checks PoolMax against windowMax on pairs and triples of specials,
+// and that it is ONNX Runtime's Max: a NaN a wins, then a NaN b, ties go to b.
+func TestPoolMax(t *testing.T) {
+	for _, a := range poolSpecials {
+		for _, b := range poolSpecials {
+			if got, want := PoolMax(a, b), windowMax(a, b); !sameBits(got, want) {
+				t.Fatalf("PoolMax(%#x, %#x) = %#x, want %#x", math.Float32bits(a), math.Float32bits(b), math.Float32bits(got), math.Float32bits(want))
+			}
+			for _, c := range poolSpecials {
+				l, r := PoolMax(PoolMax(a, b), c), PoolMax(a, PoolMax(b, c))
+				if !sameBits(l, r) {
+					t.Fatalf("PoolMax is not associative on %#x %#x %#x: %#x, %#x", math.Float32bits(a), math.Float32bits(b), math.Float32bits(c), math.Float32bits(l), math.Float32bits(r))
+				}
+			}
+		}
+	}
+}
+
+// TestMaxPool2x2 compares MaxPool2x2 with windowMax bit for bit, NaNs and signed
+// zeros included, on the vector path and with it switched off.
 func TestMaxPool2x2(t *testing.T) {
 	testMaxPool2x2(t)
 	if setVectorEpilogues(false) {
@@ -65,21 +115,23 @@ func TestMaxPool2x2(t *testing.T) {
 func testMaxPool2x2(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for n := 0; n < 40; n++ {
-		r0, r1 := randSlice(r, 2*n+3), randSlice(r, 2*n+3)
-		for i := range r0 {
-			if r.IntN(10) == 0 {
-				r0[i] = float32(math.NaN())
+		for range 4 {
+			r0, r1 := randSlice(r, 2*n+3), randSlice(r, 2*n+3)
+			for i := range r0 {
+				if r.IntN(5) == 0 {
+					r0[i] = poolSpecials[r.IntN(len(poolSpecials))]
+				}
+				if r.IntN(5) == 0 {
+					r1[i] = poolSpecials[r.IntN(len(poolSpecials))]
+				}
 			}
-			if r.IntN(10) == 0 {
-				r1[i] = float32(math.Inf(-1))
-			}
-		}
-		out := make([]float32, n)
-		MaxPool2x2(out, r0, r1)
-		for i := range out {
-			want := max(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
-			if math.IsNaN(float64(want)) != math.IsNaN(float64(out[i])) || !math.IsNaN(float64(want)) && out[i] != want {
-				t.Fatalf("n=%d: out[%d] = %v, want %v", n, i, out[i], want)
+			out := make([]float32, n)
+			MaxPool2x2(out, r0, r1)
+			for i := range out {
+				want := windowMax(r0[2*i], r0[2*i+1], r1[2*i], r1[2*i+1])
+				if !sameBits(out[i], want) {
+					t.Fatalf("n=%d: out[%d] = %v (%#x), want %v (%#x)", n, i, out[i], math.Float32bits(out[i]), want, math.Float32bits(want))
+				}
 			}
 		}
 	}
@@ -115,13 +167,8 @@ func testMaxPool2x2Rows(t *testing.T) {
 				w := 2*ow + extra
 				src := randSlice(r, 2*rows*w+1)
 				for i := range src {
-					switch r.IntN(12) {
-					case 0:
-						src[i] = float32(math.NaN())
-					case 1:
-						src[i] = float32(math.Inf(-1))
-					case 2:
-						src[i] = float32(math.Inf(1))
+					if r.IntN(4) == 0 {
+						src[i] = poolSpecials[r.IntN(len(poolSpecials))]
 					}
 				}
 				out := make([]float32, rows*ow+1)
@@ -130,9 +177,10 @@ func testMaxPool2x2Rows(t *testing.T) {
 				for o := 0; o < rows; o++ {
 					for i := 0; i < ow; i++ {
 						a, b := src[2*o*w+2*i:], src[(2*o+1)*w+2*i:]
-						want, got := max(a[0], a[1], b[0], b[1]), out[o*ow+i]
-						if math.IsNaN(float64(want)) != math.IsNaN(float64(got)) || !math.IsNaN(float64(want)) && got != want {
-							t.Fatalf("ow=%d w=%d rows=%d: out[%d][%d] = %v, want %v", ow, w, rows, o, i, got, want)
+						want, got := windowMax(a[0], a[1], b[0], b[1]), out[o*ow+i]
+						if !sameBits(got, want) {
+							t.Fatalf("ow=%d w=%d rows=%d: out[%d][%d] = %v (%#x), want %v (%#x)", ow, w, rows, o, i,
+								got, math.Float32bits(got), want, math.Float32bits(want))
 						}
 					}
 				}
@@ -169,9 +217,10 @@ func BenchmarkMaxPool2x2PerRow(b *testing.B) {
 	}
 }
 
-// TestMaxPool3S2 compares MaxPool3S2 bit for bit with scalar max on data full of
-// NaNs (of either sign, with a payload), infinities and zeros of both signs, with inputs that
-// end exactly at the last window or run further, on the vector path and without.
+// TestMaxPool3S2 compares MaxPool3S2 bit for bit with windowMax on data full of
+// NaNs (of either sign, with a payload), infinities and zeros of both signs, with
+// inputs that end exactly at the last window or run further, on the vector path and
+// without.
 func TestMaxPool3S2(t *testing.T) {
 	testMaxPool3S2(t)
 	if setVectorEpilogues(false) {
@@ -182,31 +231,26 @@ func TestMaxPool3S2(t *testing.T) {
 
 func testMaxPool3S2(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	nans := []float32{float32(math.NaN()), math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234)}
-	specials := []float32{float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1, -1}
 	for n := 0; n < 40; n++ {
 		for rows := 1; rows <= 4; rows++ {
 			for _, extra := range []int{0, 1, 4} {
 				w := 2*n + 1 + extra
 				src := randSlice(r, (rows-1)*w+2*n+1+extra)
 				for i := range src {
-					switch r.IntN(12) {
-					case 0:
-						src[i] = nans[r.IntN(len(nans))]
-					case 1, 2, 3:
-						src[i] = specials[r.IntN(len(specials))]
+					if r.IntN(4) == 0 {
+						src[i] = poolSpecials[r.IntN(len(poolSpecials))]
 					}
 				}
 				out := make([]float32, n+1)
 				out[n] = 7
 				MaxPool3S2(out[:n], src, w, rows)
 				for i := 0; i < n; i++ {
-					want := max(src[2*i], src[2*i+1], src[2*i+2])
-					for k := 1; k < rows; k++ {
-						want = max(want, max(src[k*w+2*i], src[k*w+2*i+1], src[k*w+2*i+2]))
+					var win []float32
+					for k := 0; k < rows; k++ {
+						win = append(win, src[k*w+2*i:k*w+2*i+3]...)
 					}
-					got := out[i]
-					if math.Float32bits(got) != math.Float32bits(want) {
+					want, got := windowMax(win...), out[i]
+					if !sameBits(got, want) {
 						t.Fatalf("n=%d rows=%d extra=%d: out[%d] = %v (%#x), want %v (%#x)", n, rows, extra, i,
 							got, math.Float32bits(got), want, math.Float32bits(want))
 					}
@@ -371,6 +415,12 @@ func testSgemmPackedBBias(t *testing.T) {
 			for _, threads := range []int{1, 2} {
 				a, b := randSlice(r, tc.m*tc.k), randSlice(r, tc.k*tc.n)
 				bias := randSlice(r, tc.n)
+				// NaNs of both signs and -0 in the bias reach the Relu as they are.
+				for j, v := range []float32{math.Float32frombits(0xffc00000), math.Float32frombits(0x7fc01234), float32(math.Copysign(0, -1))} {
+					if j < len(bias) {
+						bias[len(bias)-1-j] = v
+					}
+				}
 				p := PackB(false, tc.k, tc.n, b, tc.n)
 				want := make([]float32, tc.m*tc.n)
 				SgemmPackedB(threads, false, tc.m, 1, a, max(tc.k, 1), p, 0, want, tc.n)
@@ -386,7 +436,7 @@ func testSgemmPackedBBias(t *testing.T) {
 				got := randSlice(r, tc.m*tc.n) // stale contents must not matter
 				SgemmPackedBBias(threads, false, tc.m, a, max(tc.k, 1), p, bias, relu, got, tc.n)
 				for i := range want {
-					if got[i] != want[i] {
+					if !sameBits(got[i], want[i]) {
 						t.Fatalf("%dx%dx%d relu %v, %d threads: c[%d] = %v, want %v", tc.m, tc.n, tc.k, relu, threads, i, got[i], want[i])
 					}
 				}
@@ -435,4 +485,69 @@ func BenchmarkSgemmPackedBBias(b *testing.B) {
 			reportGFLOPS(b, s.m, s.n, s.k, cpu0)
 		})
 	}
+}
+
+// FuzzPoolKernels checks MaxPool2x2Rows, MaxPool3S2 and BiasRelu bit for bit against
+// windowMax and ONNX Runtime's Relu on arbitrary float bits (every NaN payload, both
+// zeros, subnormals) and shapes.
+func FuzzPoolKernels(f *testing.F) {
+	f.Add(uint8(5), uint8(2), uint8(1), []byte{0, 0, 0xc0, 0xff, 0, 0, 0, 0x80, 1, 0, 0x80, 0x7f, 0, 0, 0x80, 0x3f})
+	f.Add(uint8(9), uint8(3), uint8(0), make([]byte, 400))
+	f.Fuzz(func(t *testing.T, ow, rows, extra uint8, data []byte) {
+		vals := make([]float32, len(data)/4)
+		for i := range vals {
+			vals[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+		}
+		n, rs, ex := int(ow%40)+1, int(rows%5)+1, int(extra%4)
+		// 2x2 pool over rs output rows.
+		if w := 2*n + ex; len(vals) >= (2*rs-1)*w+2*n {
+			out := make([]float32, rs*n)
+			MaxPool2x2Rows(out, vals, w, rs, n)
+			for o := 0; o < rs; o++ {
+				for i := 0; i < n; i++ {
+					a, b := vals[2*o*w+2*i:], vals[(2*o+1)*w+2*i:]
+					if want := windowMax(a[0], a[1], b[0], b[1]); !sameBits(out[o*n+i], want) {
+						t.Fatalf("MaxPool2x2Rows n=%d rows=%d w=%d: out[%d][%d] = %#x, want %#x", n, rs, w, o, i,
+							math.Float32bits(out[o*n+i]), math.Float32bits(want))
+					}
+				}
+			}
+		}
+		// 3-wide stride-2 windows over rs rows.
+		if w := 2*n + 1 + ex; len(vals) >= (rs-1)*w+2*n+1 {
+			out := make([]float32, n)
+			MaxPool3S2(out, vals, w, rs)
+			for i := 0; i < n; i++ {
+				var win []float32
+				for k := 0; k < rs; k++ {
+					win = append(win, vals[k*w+2*i:k*w+2*i+3]...)
+				}
+				if want := windowMax(win...); !sameBits(out[i], want) {
+					t.Fatalf("MaxPool3S2 n=%d rows=%d w=%d: out[%d] = %#x, want %#x", n, rs, w, i, math.Float32bits(out[i]), math.Float32bits(want))
+				}
+			}
+		}
+		// Relu after a bias taken from the data.
+		if len(vals) > 0 {
+			b, s := vals[0], slices.Clone(vals[1:])
+			BiasRelu(s, b, true)
+			for i, v := range vals[1:] {
+				want := v + b
+				if want < 0 {
+					want = 0
+				}
+				if v != v && b != b {
+					// Two NaNs: which one an addition returns depends on its operand
+					// order, which the compiler may swap; either is right.
+					u := math.Float32bits(s[i])
+					if u == math.Float32bits(v)|0x400000 || u == math.Float32bits(b)|0x400000 {
+						continue
+					}
+				}
+				if !sameBits(s[i], want) {
+					t.Fatalf("BiasRelu(%#x + %#x) = %#x, want %#x", math.Float32bits(v), math.Float32bits(b), math.Float32bits(s[i]), math.Float32bits(want))
+				}
+			}
+		}
+	})
 }

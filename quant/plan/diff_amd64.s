@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 DATA absmask64<>+0(SB)/8, $0x7fffffffffffffff

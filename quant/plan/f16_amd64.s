@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func f16ToF32F16C(dst *float32, src *byte, n int) int
