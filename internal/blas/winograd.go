@@ -1,0 +1,425 @@
+package blas
+
+import (
+	"fmt"
+	goruntime "runtime"
+
+	"github.com/refit-ml/refit/internal/parallel"
+)
+
+// Winograd convolution F(m x m, 3 x 3) (Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2015) for 3 x 3, stride-1, dilation-1, ungrouped
+// convolutions: each m x m output tile comes from an a x a input tile (a = m+2)
+// through V = Bt d B, an element-wise product with the transformed kernel
+// U = G g Gt summed over input channels, and Y = At M A. The sum over channels is
+// a batch of a*a independent GEMMs, M[xi] (K x tiles) = U[xi] (K x C) * V[xi]
+// (C x tiles), which run on the SGEMM micro-kernel: U is packed like PackA once,
+// the input transform writes V straight into the micro-kernel's B panels, and the
+// output transform reads M from a row-major scratch. F(4x4) does 36 multiplies per
+// tile and channel pair where direct convolution does 144 (4x fewer); F(2x2) 16 for
+// 36 (2.25x), for maps with few tiles. The price is a little precision (the
+// transforms' constants amplify rounding: relative errors near 1e-6 for F(4x4)).
+
+// WinogradWeights are the 3 x 3 kernels of a convolution transformed and packed
+// once for SgemmWinograd. They are immutable, safe for concurrent use and tied to
+// the process's micro-kernel, like PackedA.
+type WinogradWeights struct {
+	tile   int // m: output tile edge, 2 or 4
+	k, c   int // output and input channels
+	mr, nr int // the micro-kernel the packing is for
+	kp     int // k rounded up to mr
+	data   []float32
+}
+
+// Tile reports the output tile edge m of F(m x m, 3 x 3).
+func (p *WinogradWeights) Tile() int { return p.tile }
+
+// Bytes is the memory p holds.
+func (p *WinogradWeights) Bytes() int64 { return 4 * int64(len(p.data)) }
+
+// WinogradBytes is the memory PackWinograd(tile, k, c, ...) will hold, to check
+// against a budget before packing.
+func WinogradBytes(tile, k, c int) int64 {
+	a := int64(tile + 2)
+	mr := int64(kernel.mr)
+	return 4 * a * a * (int64(k) + mr - 1) / mr * mr * int64(c)
+}
+
+// winogradG holds the kernel transforms G (a x 3) for m = 2 and m = 4.
+var winogradG = map[int][][3]float64{
+	2: {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}},
+	4: {
+		{1.0 / 4, 0, 0},
+		{-1.0 / 6, -1.0 / 6, -1.0 / 6},
+		{-1.0 / 6, 1.0 / 6, -1.0 / 6},
+		{1.0 / 24, 1.0 / 12, 1.0 / 6},
+		{1.0 / 24, -1.0 / 12, 1.0 / 6},
+		{0, 0, 1},
+	},
+}
+
+// PackWinograd transforms the weights w ([k, c, 3, 3], row-major) for
+// F(tile x tile, 3 x 3), tile 2 or 4. It copies; w may change afterwards. It
+// panics on another tile or a short w.
+func PackWinograd(tile, k, c int, w []float32) *WinogradWeights {
+	g, ok := winogradG[tile]
+	if !ok {
+		panic(fmt.Sprintf("blas: Winograd tile %d, want 2 or 4", tile))
+	}
+	if k < 0 || c < 0 || len(w) < 9*k*c {
+		panic(fmt.Sprintf("blas: Winograd weights have %d elements, want %d x %d x 9", len(w), k, c))
+	}
+	a := tile + 2
+	mr := kernel.mr
+	kp := (k + mr - 1) / mr * mr
+	p := &WinogradWeights{tile: tile, k: k, c: c, mr: mr, nr: kernel.nr, kp: kp, data: make([]float32, a*a*kp*c)}
+	// u[xi] is the K x C matrix of transformed element xi, computed in float64.
+	u := make([][]float32, a*a)
+	for i := range u {
+		u[i] = make([]float32, k*c)
+	}
+	var gg [6][3]float64
+	for ko := 0; ko < k; ko++ {
+		for ci := 0; ci < c; ci++ {
+			f := w[(ko*c+ci)*9:][:9]
+			for i := 0; i < a; i++ { // gg = G f
+				for j := 0; j < 3; j++ {
+					gg[i][j] = g[i][0]*float64(f[j]) + g[i][1]*float64(f[3+j]) + g[i][2]*float64(f[6+j])
+				}
+			}
+			for i := 0; i < a; i++ { // U = gg Gt
+				for j := 0; j < a; j++ {
+					u[i*a+j][ko*c+ci] = float32(gg[i][0]*g[j][0] + gg[i][1]*g[j][1] + gg[i][2]*g[j][2])
+				}
+			}
+		}
+	}
+	for xi := range u {
+		dst := p.data[xi*kp*c:]
+		for pc := 0; pc < c; pc += gemmKC {
+			kc := min(gemmKC, c-pc)
+			packA(dst[pc*kp:], u[xi], c, false, 0, k, pc, kc, mr)
+		}
+	}
+	return p
+}
+
+// WinogradConv is the geometry of a 3 x 3, stride-1 convolution of a batch of
+// NCHW images: Pad is the top and left padding (the bottom and right padding
+// follow from the output size).
+type WinogradConv struct {
+	Batch, Height, Width int
+	PadTop, PadLeft      int
+	OutH, OutW           int
+}
+
+func (g *WinogradConv) tiles(m int) (th, tw int) {
+	return (g.OutH + m - 1) / m, (g.OutW + m - 1) / m
+}
+
+// WinogradTiles is the number of m x m output tiles of g.
+func WinogradTiles(g WinogradConv, m int) int {
+	th, tw := g.tiles(m)
+	return g.Batch * th * tw
+}
+
+// winogradScratch is one goroutine's transformed input and GEMM output.
+type winogradScratch struct{ v, m []float32 }
+
+var winogradFree = freeList[winogradScratch]{limit: 4 + 2*goruntime.NumCPU()}
+
+func (s *winogradScratch) size(nv, nm int) {
+	if cap(s.v) < nv {
+		s.v = make([]float32, nv)
+	}
+	if cap(s.m) < nm {
+		s.m = make([]float32, nm)
+	}
+	s.v, s.m = s.v[:nv], s.m[:nm]
+}
+
+// winogradCall is one validated SgemmWinograd call over a range of tiles.
+type winogradCall struct {
+	p        *WinogradWeights
+	g        WinogradConv
+	x, y     []float32
+	bias     []float32
+	relu     bool
+	th, tw   int // tiles per column and row of an image
+	t0, nt   int // the tiles of the chunk
+	ntp      int // nt rounded up to nr
+	v, m     []float32
+	inPlane  int
+	outPlane int
+}
+
+// SgemmWinograd computes the convolution y = w * x + bias (then max(., 0) when
+// relu) of g's NCHW images x ([Batch, c, Height, Width]) with the weights packed in
+// p, into y ([Batch, k, OutH, OutW]). bias may be nil. threads is as in Sgemm; the
+// result does not depend on it. It panics when a slice is too short or p was packed
+// for another micro-kernel.
+func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv, bias []float32, relu bool, y []float32) {
+	if p.mr != kernel.mr || p.nr != kernel.nr {
+		panic("blas: WinogradWeights packed for another kernel")
+	}
+	if g.Batch < 0 || g.Height < 0 || g.Width < 0 || g.OutH < 0 || g.OutW < 0 {
+		panic("blas: negative Winograd geometry")
+	}
+	inPlane, outPlane := g.Height*g.Width, g.OutH*g.OutW
+	if len(x) < g.Batch*p.c*inPlane || len(y) < g.Batch*p.k*outPlane || bias != nil && len(bias) < p.k {
+		panic("blas: SgemmWinograd slice too short")
+	}
+	if g.Batch == 0 || outPlane == 0 || p.k == 0 {
+		return
+	}
+	m := p.tile
+	th, tw := g.tiles(m)
+	tiles := g.Batch * th * tw
+	nr := p.nr
+	a2 := (m + 2) * (m + 2)
+	base := winogradCall{p: p, g: g, x: x, y: y, bias: bias, relu: relu, th: th, tw: tw,
+		inPlane: inPlane, outPlane: outPlane}
+	t := parallel.Threads(threads)
+	// A chunk of tiles whose transformed input and output fit in about 1 MB (L2).
+	chunk := max(nr, (1<<18)/(a2*(p.c+p.kp))/nr*nr)
+	jobs := a2 * (p.kp / p.mr)
+	if t == 1 || tiles >= 2*t*nr {
+		// Enough tiles for every thread: each chunk runs on one goroutine, claimed
+		// dynamically, at least two per thread.
+		if t > 1 {
+			chunk = min(chunk, max(nr, tiles/(2*t)/nr*nr))
+		}
+		parallel.ForChunks(threads, tiles, chunk, func(lo, hi int) {
+			c := base
+			c.t0, c.nt = lo, hi-lo
+			c.ntp = (c.nt + nr - 1) / nr * nr
+			s := winogradFree.get(newWinogradScratch)
+			s.size(a2*p.c*c.ntp, a2*p.kp*c.ntp)
+			c.v, c.m = s.v, s.m
+			c.input(0, p.c)
+			c.gemm(0, jobs)
+			c.output(0, p.k)
+			winogradFree.put(s)
+		})
+		return
+	}
+	// Few tiles: a chunk at a time, each step split over the threads.
+	s := winogradFree.get(newWinogradScratch)
+	for lo := 0; lo < tiles; lo += 4 * chunk {
+		c := base
+		c.t0, c.nt = lo, min(4*chunk, tiles-lo)
+		c.ntp = (c.nt + nr - 1) / nr * nr
+		s.size(a2*p.c*c.ntp, a2*p.kp*c.ntp)
+		c.v, c.m = s.v, s.m
+		parallel.For(threads, p.c, max(1, 256/c.nt), c.input)
+		parallel.ForChunks(threads, jobs, 1, c.gemm)
+		parallel.For(threads, p.k, max(1, 256/c.nt), c.output)
+	}
+	winogradFree.put(s)
+}
+
+func newWinogradScratch() *winogradScratch { return new(winogradScratch) }
+
+// gemm runs the products of jobs [lo, hi): job j is transformed element j/strips
+// times strip j%strips of mr output channels, over every panel of tiles.
+func (c *winogradCall) gemm(lo, hi int) {
+	p := c.p
+	strips := p.kp / p.mr
+	ntp, nr, mr, C := c.ntp, p.nr, p.mr, p.c
+	fn := kernel.fn
+	for j := lo; j < hi; j++ {
+		xi, s := j/strips, j%strips
+		u := p.data[xi*p.kp*C:]
+		v := c.v[xi*C*ntp:]
+		out := c.m[(xi*p.kp+s*mr)*ntp:]
+		for pc := 0; pc < C; pc += gemmKC {
+			kc := min(gemmKC, C-pc)
+			beta := float32(1)
+			if pc == 0 {
+				beta = 0
+			}
+			a := u[pc*p.kp+s*mr*kc:][:mr*kc]
+			b := v[pc*ntp:]
+			for jp := 0; jp < ntp; jp += nr {
+				fn(kc, &a[0], &b[jp*kc], &out[jp], ntp, 1, beta)
+			}
+		}
+	}
+}
+
+// input transforms the tiles of channels [lo, hi) into the B panels of c.v.
+func (c *winogradCall) input(lo, hi int) {
+	p := c.p
+	m, nr, ntp, C := p.tile, p.nr, c.ntp, p.c
+	a := m + 2
+	H, W := c.g.Height, c.g.Width
+	var d [36]float32
+	perImage := c.th * c.tw
+	for ci := lo; ci < hi; ci++ {
+		pc := ci / gemmKC * gemmKC
+		kc := min(gemmKC, C-pc)
+		// The element of tile column j: v[xi*C*ntp + pc*ntp + (j/nr)*nr*kc + (ci-pc)*nr + j%nr].
+		for j := 0; j < ntp; j++ {
+			off := pc*ntp + (j/nr)*nr*kc + (ci-pc)*nr + j%nr
+			if j >= c.nt {
+				for xi := 0; xi < a*a; xi++ {
+					c.v[xi*C*ntp+off] = 0
+				}
+				continue
+			}
+			t := c.t0 + j
+			n, r := t/perImage, t%perImage
+			y0 := r/c.tw*m - c.g.PadTop
+			x0 := r%c.tw*m - c.g.PadLeft
+			plane := c.x[(n*C+ci)*c.inPlane:][:c.inPlane]
+			if y0 >= 0 && x0 >= 0 && y0+a <= H && x0+a <= W {
+				for i := 0; i < a; i++ {
+					copy(d[i*a:i*a+a], plane[(y0+i)*W+x0:])
+				}
+			} else {
+				for i := 0; i < a; i++ {
+					iy := y0 + i
+					for jj := 0; jj < a; jj++ {
+						ix := x0 + jj
+						if iy >= 0 && iy < H && ix >= 0 && ix < W {
+							d[i*a+jj] = plane[iy*W+ix]
+						} else {
+							d[i*a+jj] = 0
+						}
+					}
+				}
+			}
+			if m == 4 {
+				inputTransform4(&d)
+			} else {
+				inputTransform2(&d)
+			}
+			for xi := 0; xi < a*a; xi++ {
+				c.v[xi*C*ntp+off] = d[xi]
+			}
+		}
+	}
+}
+
+// output transforms the GEMM results of output channels [lo, hi) and stores the
+// valid pixels of each tile with the bias and Relu.
+func (c *winogradCall) output(lo, hi int) {
+	p := c.p
+	m, ntp, kp := p.tile, c.ntp, p.kp
+	a := m + 2
+	var s [36]float32
+	var o [16]float32
+	perImage := c.th * c.tw
+	OH, OW := c.g.OutH, c.g.OutW
+	for k := lo; k < hi; k++ {
+		var b float32
+		if c.bias != nil {
+			b = c.bias[k]
+		}
+		for j := 0; j < c.nt; j++ {
+			for xi := 0; xi < a*a; xi++ {
+				s[xi] = c.m[(xi*kp+k)*ntp+j]
+			}
+			if m == 4 {
+				outputTransform4(&o, &s)
+			} else {
+				outputTransform2(&o, &s)
+			}
+			t := c.t0 + j
+			n, r := t/perImage, t%perImage
+			oy, ox := r/c.tw*m, r%c.tw*m
+			plane := c.y[(n*p.k+k)*c.outPlane:][:c.outPlane]
+			rows, cols := min(m, OH-oy), min(m, OW-ox)
+			for i := 0; i < rows; i++ {
+				dst := plane[(oy+i)*OW+ox:][:cols]
+				for jj := range dst {
+					v := o[i*m+jj] + b
+					if c.relu && !(v > 0) {
+						v = 0
+					}
+					dst[jj] = v
+				}
+			}
+		}
+	}
+}
+
+// inputTransform4 computes Bt d B in place for F(4x4, 3x3) on a 6 x 6 tile.
+func inputTransform4(d *[36]float32) {
+	var t [36]float32
+	for j := 0; j < 6; j++ { // columns: t = Bt d
+		d0, d1, d2, d3, d4, d5 := d[j], d[6+j], d[12+j], d[18+j], d[24+j], d[30+j]
+		t[j] = 4*d0 - 5*d2 + d4
+		t[6+j] = (d3 + d4) - 4*(d1+d2)
+		t[12+j] = (d4 - d3) + 4*(d1-d2)
+		t[18+j] = (d4 - d2) + 2*(d3-d1)
+		t[24+j] = (d4 - d2) - 2*(d3-d1)
+		t[30+j] = 4*d1 - 5*d3 + d5
+	}
+	for i := 0; i < 6; i++ { // rows: d = t B
+		r := t[i*6 : i*6+6 : i*6+6]
+		d0, d1, d2, d3, d4, d5 := r[0], r[1], r[2], r[3], r[4], r[5]
+		o := d[i*6 : i*6+6 : i*6+6]
+		o[0] = 4*d0 - 5*d2 + d4
+		o[1] = (d3 + d4) - 4*(d1+d2)
+		o[2] = (d4 - d3) + 4*(d1-d2)
+		o[3] = (d4 - d2) + 2*(d3-d1)
+		o[4] = (d4 - d2) - 2*(d3-d1)
+		o[5] = 4*d1 - 5*d3 + d5
+	}
+}
+
+// outputTransform4 computes At s A for F(4x4, 3x3): a 4 x 4 tile from 6 x 6.
+func outputTransform4(o *[16]float32, s *[36]float32) {
+	var t [24]float32 // 4 x 6
+	for j := 0; j < 6; j++ {
+		m0, m1, m2, m3, m4, m5 := s[j], s[6+j], s[12+j], s[18+j], s[24+j], s[30+j]
+		t[j] = m0 + (m1 + m2) + (m3 + m4)
+		t[6+j] = (m1 - m2) + 2*(m3-m4)
+		t[12+j] = (m1 + m2) + 4*(m3+m4)
+		t[18+j] = (m1 - m2) + 8*(m3-m4) + m5
+	}
+	for i := 0; i < 4; i++ {
+		r := t[i*6 : i*6+6 : i*6+6]
+		m0, m1, m2, m3, m4, m5 := r[0], r[1], r[2], r[3], r[4], r[5]
+		w := o[i*4 : i*4+4 : i*4+4]
+		w[0] = m0 + (m1 + m2) + (m3 + m4)
+		w[1] = (m1 - m2) + 2*(m3-m4)
+		w[2] = (m1 + m2) + 4*(m3+m4)
+		w[3] = (m1 - m2) + 8*(m3-m4) + m5
+	}
+}
+
+// inputTransform2 computes Bt d B in place for F(2x2, 3x3) on a 4 x 4 tile (the
+// first 16 elements of d).
+func inputTransform2(d *[36]float32) {
+	var t [16]float32
+	for j := 0; j < 4; j++ {
+		d0, d1, d2, d3 := d[j], d[4+j], d[8+j], d[12+j]
+		t[j] = d0 - d2
+		t[4+j] = d1 + d2
+		t[8+j] = d2 - d1
+		t[12+j] = d1 - d3
+	}
+	for i := 0; i < 4; i++ {
+		d0, d1, d2, d3 := t[i*4], t[i*4+1], t[i*4+2], t[i*4+3]
+		d[i*4] = d0 - d2
+		d[i*4+1] = d1 + d2
+		d[i*4+2] = d2 - d1
+		d[i*4+3] = d1 - d3
+	}
+}
+
+// outputTransform2 computes At s A for F(2x2, 3x3): a 2 x 2 tile (the first four
+// elements of o) from 4 x 4.
+func outputTransform2(o *[16]float32, s *[36]float32) {
+	var t [8]float32
+	for j := 0; j < 4; j++ {
+		t[j] = s[j] + s[4+j] + s[8+j]
+		t[4+j] = s[4+j] - s[8+j] - s[12+j]
+	}
+	for i := 0; i < 2; i++ {
+		o[i*2] = t[i*4] + t[i*4+1] + t[i*4+2]
+		o[i*2+1] = t[i*4+1] - t[i*4+2] - t[i*4+3]
+	}
+}
