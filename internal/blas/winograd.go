@@ -149,6 +149,8 @@ type winogradCall struct {
 	t0, nt   int // the tiles of the chunk
 	ntp      int // nt rounded up to nr
 	v, m     []float32
+	vStride  int // distance between the matrices of v and of m
+	mStride  int
 	inPlane  int
 	outPlane int
 }
@@ -194,8 +196,7 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 			c.t0, c.nt = lo, hi-lo
 			c.ntp = (c.nt + nr - 1) / nr * nr
 			s := winogradFree.get(newWinogradScratch)
-			s.size(a2*p.c*c.ntp, a2*p.kp*c.ntp)
-			c.v, c.m = s.v, s.m
+			c.setScratch(s)
 			c.input(0, p.c)
 			c.gemm(0, jobs)
 			c.output(0, p.k)
@@ -209,13 +210,20 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 		c := base
 		c.t0, c.nt = lo, min(4*chunk, tiles-lo)
 		c.ntp = (c.nt + nr - 1) / nr * nr
-		s.size(a2*p.c*c.ntp, a2*p.kp*c.ntp)
-		c.v, c.m = s.v, s.m
+		c.setScratch(s)
 		parallel.For(threads, p.c, max(1, 256/c.nt), c.input)
 		parallel.ForChunks(threads, jobs, 1, c.gemm)
 		parallel.For(threads, p.k, max(1, 256/c.nt), c.output)
 	}
 	winogradFree.put(s)
+}
+
+// setScratch sizes s for c's chunk and points c at it.
+func (c *winogradCall) setScratch(s *winogradScratch) {
+	a := c.p.tile + 2
+	c.vStride, c.mStride = matrixStride(c.p.c*c.ntp), matrixStride(c.p.kp*c.ntp)
+	s.size(a*a*c.vStride, a*a*c.mStride)
+	c.v, c.m = s.v, s.m
 }
 
 func newWinogradScratch() *winogradScratch { return new(winogradScratch) }
@@ -230,8 +238,8 @@ func (c *winogradCall) gemm(lo, hi int) {
 	for j := lo; j < hi; j++ {
 		xi, s := j/strips, j%strips
 		u := p.data[xi*p.kp*C:]
-		v := c.v[xi*C*ntp:]
-		out := c.m[(xi*p.kp+s*mr)*ntp:]
+		v := c.v[xi*c.vStride:]
+		out := c.m[xi*c.mStride+s*mr*ntp:]
 		for pc := 0; pc < C; pc += gemmKC {
 			kc := min(gemmKC, C-pc)
 			beta := float32(1)
@@ -247,45 +255,67 @@ func (c *winogradCall) gemm(lo, hi int) {
 	}
 }
 
-// input transforms the tiles of channels [lo, hi) into the B panels of c.v.
+// lanes is the most tiles the transforms handle at once: the widest panel.
+const lanes = 16
+
+// matrixStride is the distance between the a*a matrices of a scratch buffer of n
+// floats each: padded to an odd number of 64-byte lines, so that the a*a values of
+// one tile fall in distinct sets of the L1 cache (a multiple of 4 KiB would put
+// them all in one set).
+func matrixStride(n int) int {
+	n = (n + 15) / 16 * 16
+	if n/16%2 == 0 {
+		n += 16
+	}
+	return n
+}
+
+// input transforms the tiles of channels [lo, hi) into the B panels of c.v, a panel
+// of nr tiles at a time, so that each transformed element is stored as one run of
+// nr floats.
 func (c *winogradCall) input(lo, hi int) {
 	p := c.p
 	m, nr, ntp, C := p.tile, p.nr, c.ntp, p.c
 	a := m + 2
 	H, W := c.g.Height, c.g.Width
-	var d [36]float32
+	vs := c.vStride
+	var d [36][lanes]float32
 	perImage := c.th * c.tw
 	for ci := lo; ci < hi; ci++ {
 		pc := ci / gemmKC * gemmKC
 		kc := min(gemmKC, C-pc)
-		// The element of tile column j: v[xi*C*ntp + pc*ntp + (j/nr)*nr*kc + (ci-pc)*nr + j%nr].
-		for j := 0; j < ntp; j++ {
-			off := pc*ntp + (j/nr)*nr*kc + (ci-pc)*nr + j%nr
-			if j >= c.nt {
-				for xi := 0; xi < a*a; xi++ {
-					c.v[xi*C*ntp+off] = 0
+		for jp := 0; jp < ntp; jp += nr {
+			n := min(nr, c.nt-jp) // tiles past c.nt are zero columns
+			for l := 0; l < nr; l++ {
+				if l >= n {
+					for xi := 0; xi < a*a; xi++ {
+						d[xi][l] = 0
+					}
+					continue
 				}
-				continue
-			}
-			t := c.t0 + j
-			n, r := t/perImage, t%perImage
-			y0 := r/c.tw*m - c.g.PadTop
-			x0 := r%c.tw*m - c.g.PadLeft
-			plane := c.x[(n*C+ci)*c.inPlane:][:c.inPlane]
-			if y0 >= 0 && x0 >= 0 && y0+a <= H && x0+a <= W {
-				for i := 0; i < a; i++ {
-					copy(d[i*a:i*a+a], plane[(y0+i)*W+x0:])
+				t := c.t0 + jp + l
+				img, r := t/perImage, t%perImage
+				y0 := r/c.tw*m - c.g.PadTop
+				x0 := r%c.tw*m - c.g.PadLeft
+				plane := c.x[(img*C+ci)*c.inPlane:][:c.inPlane]
+				if y0 >= 0 && x0 >= 0 && y0+a <= H && x0+a <= W {
+					for i := 0; i < a; i++ {
+						row := plane[(y0+i)*W+x0:][:a]
+						for j, v := range row {
+							d[i*a+j][l] = v
+						}
+					}
+					continue
 				}
-			} else {
 				for i := 0; i < a; i++ {
 					iy := y0 + i
-					for jj := 0; jj < a; jj++ {
-						ix := x0 + jj
+					for j := 0; j < a; j++ {
+						ix := x0 + j
+						var v float32
 						if iy >= 0 && iy < H && ix >= 0 && ix < W {
-							d[i*a+jj] = plane[iy*W+ix]
-						} else {
-							d[i*a+jj] = 0
+							v = plane[iy*W+ix]
 						}
+						d[i*a+j][l] = v
 					}
 				}
 			}
@@ -294,21 +324,23 @@ func (c *winogradCall) input(lo, hi int) {
 			} else {
 				inputTransform2(&d)
 			}
+			off := pc*ntp + jp*kc + (ci-pc)*nr
 			for xi := 0; xi < a*a; xi++ {
-				c.v[xi*C*ntp+off] = d[xi]
+				copy(c.v[xi*vs+off:][:nr], d[xi][:nr])
 			}
 		}
 	}
 }
 
-// output transforms the GEMM results of output channels [lo, hi) and stores the
-// valid pixels of each tile with the bias and Relu.
+// output transforms the GEMM results of output channels [lo, hi), a panel of nr
+// tiles at a time, and stores the valid pixels of each tile with the bias and Relu.
 func (c *winogradCall) output(lo, hi int) {
 	p := c.p
-	m, ntp, kp := p.tile, c.ntp, p.kp
+	m, nr, ntp := p.tile, p.nr, c.ntp
 	a := m + 2
-	var s [36]float32
-	var o [16]float32
+	ms := c.mStride
+	var s [36][lanes]float32
+	var o [16][lanes]float32
 	perImage := c.th * c.tw
 	OH, OW := c.g.OutH, c.g.OutW
 	for k := lo; k < hi; k++ {
@@ -316,110 +348,135 @@ func (c *winogradCall) output(lo, hi int) {
 		if c.bias != nil {
 			b = c.bias[k]
 		}
-		for j := 0; j < c.nt; j++ {
+		for jp := 0; jp < c.nt; jp += nr {
 			for xi := 0; xi < a*a; xi++ {
-				s[xi] = c.m[(xi*kp+k)*ntp+j]
+				copy(s[xi][:nr], c.m[xi*ms+k*ntp+jp:][:nr])
 			}
 			if m == 4 {
 				outputTransform4(&o, &s)
 			} else {
 				outputTransform2(&o, &s)
 			}
-			t := c.t0 + j
-			n, r := t/perImage, t%perImage
-			oy, ox := r/c.tw*m, r%c.tw*m
-			plane := c.y[(n*p.k+k)*c.outPlane:][:c.outPlane]
-			rows, cols := min(m, OH-oy), min(m, OW-ox)
-			for i := 0; i < rows; i++ {
-				dst := plane[(oy+i)*OW+ox:][:cols]
-				for jj := range dst {
-					v := o[i*m+jj] + b
-					if c.relu && !(v > 0) {
-						v = 0
+			for l := 0; l < min(nr, c.nt-jp); l++ {
+				t := c.t0 + jp + l
+				img, r := t/perImage, t%perImage
+				oy, ox := r/c.tw*m, r%c.tw*m
+				plane := c.y[(img*p.k+k)*c.outPlane:][:c.outPlane]
+				rows, cols := min(m, OH-oy), min(m, OW-ox)
+				for i := 0; i < rows; i++ {
+					dst := plane[(oy+i)*OW+ox:][:cols]
+					for j := range dst {
+						v := o[i*m+j][l] + b
+						if c.relu && !(v > 0) {
+							v = 0
+						}
+						dst[j] = v
 					}
-					dst[jj] = v
 				}
 			}
 		}
 	}
 }
 
-// inputTransform4 computes Bt d B in place for F(4x4, 3x3) on a 6 x 6 tile.
-func inputTransform4(d *[36]float32) {
-	var t [36]float32
+// inputTransform4 computes Bt d B in place for F(4x4, 3x3) on the 6 x 6 tiles of
+// every lane.
+func inputTransform4(d *[36][lanes]float32) {
+	var t [36][lanes]float32
 	for j := 0; j < 6; j++ { // columns: t = Bt d
-		d0, d1, d2, d3, d4, d5 := d[j], d[6+j], d[12+j], d[18+j], d[24+j], d[30+j]
-		t[j] = 4*d0 - 5*d2 + d4
-		t[6+j] = (d3 + d4) - 4*(d1+d2)
-		t[12+j] = (d4 - d3) + 4*(d1-d2)
-		t[18+j] = (d4 - d2) + 2*(d3-d1)
-		t[24+j] = (d4 - d2) - 2*(d3-d1)
-		t[30+j] = 4*d1 - 5*d3 + d5
+		r0, r1, r2, r3, r4, r5 := &d[j], &d[6+j], &d[12+j], &d[18+j], &d[24+j], &d[30+j]
+		t0, t1, t2, t3, t4, t5 := &t[j], &t[6+j], &t[12+j], &t[18+j], &t[24+j], &t[30+j]
+		for l := range lanes {
+			d0, d1, d2, d3, d4, d5 := r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
+			t0[l] = 4*d0 - 5*d2 + d4
+			t1[l] = (d3 + d4) - 4*(d1+d2)
+			t2[l] = (d4 - d3) + 4*(d1-d2)
+			t3[l] = (d4 - d2) + 2*(d3-d1)
+			t4[l] = (d4 - d2) - 2*(d3-d1)
+			t5[l] = 4*d1 - 5*d3 + d5
+		}
 	}
 	for i := 0; i < 6; i++ { // rows: d = t B
-		r := t[i*6 : i*6+6 : i*6+6]
-		d0, d1, d2, d3, d4, d5 := r[0], r[1], r[2], r[3], r[4], r[5]
-		o := d[i*6 : i*6+6 : i*6+6]
-		o[0] = 4*d0 - 5*d2 + d4
-		o[1] = (d3 + d4) - 4*(d1+d2)
-		o[2] = (d4 - d3) + 4*(d1-d2)
-		o[3] = (d4 - d2) + 2*(d3-d1)
-		o[4] = (d4 - d2) - 2*(d3-d1)
-		o[5] = 4*d1 - 5*d3 + d5
+		r0, r1, r2, r3, r4, r5 := &t[i*6], &t[i*6+1], &t[i*6+2], &t[i*6+3], &t[i*6+4], &t[i*6+5]
+		o0, o1, o2, o3, o4, o5 := &d[i*6], &d[i*6+1], &d[i*6+2], &d[i*6+3], &d[i*6+4], &d[i*6+5]
+		for l := range lanes {
+			d0, d1, d2, d3, d4, d5 := r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
+			o0[l] = 4*d0 - 5*d2 + d4
+			o1[l] = (d3 + d4) - 4*(d1+d2)
+			o2[l] = (d4 - d3) + 4*(d1-d2)
+			o3[l] = (d4 - d2) + 2*(d3-d1)
+			o4[l] = (d4 - d2) - 2*(d3-d1)
+			o5[l] = 4*d1 - 5*d3 + d5
+		}
 	}
 }
 
-// outputTransform4 computes At s A for F(4x4, 3x3): a 4 x 4 tile from 6 x 6.
-func outputTransform4(o *[16]float32, s *[36]float32) {
-	var t [24]float32 // 4 x 6
+// outputTransform4 computes At s A for F(4x4, 3x3): 4 x 4 tiles from 6 x 6.
+func outputTransform4(o *[16][lanes]float32, s *[36][lanes]float32) {
+	var t [24][lanes]float32 // 4 x 6
 	for j := 0; j < 6; j++ {
-		m0, m1, m2, m3, m4, m5 := s[j], s[6+j], s[12+j], s[18+j], s[24+j], s[30+j]
-		t[j] = m0 + (m1 + m2) + (m3 + m4)
-		t[6+j] = (m1 - m2) + 2*(m3-m4)
-		t[12+j] = (m1 + m2) + 4*(m3+m4)
-		t[18+j] = (m1 - m2) + 8*(m3-m4) + m5
+		r0, r1, r2, r3, r4, r5 := &s[j], &s[6+j], &s[12+j], &s[18+j], &s[24+j], &s[30+j]
+		t0, t1, t2, t3 := &t[j], &t[6+j], &t[12+j], &t[18+j]
+		for l := range lanes {
+			m0, m1, m2, m3, m4, m5 := r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
+			t0[l] = m0 + (m1 + m2) + (m3 + m4)
+			t1[l] = (m1 - m2) + 2*(m3-m4)
+			t2[l] = (m1 + m2) + 4*(m3+m4)
+			t3[l] = (m1 - m2) + 8*(m3-m4) + m5
+		}
 	}
 	for i := 0; i < 4; i++ {
-		r := t[i*6 : i*6+6 : i*6+6]
-		m0, m1, m2, m3, m4, m5 := r[0], r[1], r[2], r[3], r[4], r[5]
-		w := o[i*4 : i*4+4 : i*4+4]
-		w[0] = m0 + (m1 + m2) + (m3 + m4)
-		w[1] = (m1 - m2) + 2*(m3-m4)
-		w[2] = (m1 + m2) + 4*(m3+m4)
-		w[3] = (m1 - m2) + 8*(m3-m4) + m5
+		r0, r1, r2, r3, r4, r5 := &t[i*6], &t[i*6+1], &t[i*6+2], &t[i*6+3], &t[i*6+4], &t[i*6+5]
+		w0, w1, w2, w3 := &o[i*4], &o[i*4+1], &o[i*4+2], &o[i*4+3]
+		for l := range lanes {
+			m0, m1, m2, m3, m4, m5 := r0[l], r1[l], r2[l], r3[l], r4[l], r5[l]
+			w0[l] = m0 + (m1 + m2) + (m3 + m4)
+			w1[l] = (m1 - m2) + 2*(m3-m4)
+			w2[l] = (m1 + m2) + 4*(m3+m4)
+			w3[l] = (m1 - m2) + 8*(m3-m4) + m5
+		}
 	}
 }
 
-// inputTransform2 computes Bt d B in place for F(2x2, 3x3) on a 4 x 4 tile (the
-// first 16 elements of d).
-func inputTransform2(d *[36]float32) {
-	var t [16]float32
+// inputTransform2 computes Bt d B in place for F(2x2, 3x3) on the 4 x 4 tiles (the
+// first 16 rows of d) of every lane.
+func inputTransform2(d *[36][lanes]float32) {
+	var t [16][lanes]float32
 	for j := 0; j < 4; j++ {
-		d0, d1, d2, d3 := d[j], d[4+j], d[8+j], d[12+j]
-		t[j] = d0 - d2
-		t[4+j] = d1 + d2
-		t[8+j] = d2 - d1
-		t[12+j] = d1 - d3
+		r0, r1, r2, r3 := &d[j], &d[4+j], &d[8+j], &d[12+j]
+		for l := range lanes {
+			d0, d1, d2, d3 := r0[l], r1[l], r2[l], r3[l]
+			t[j][l] = d0 - d2
+			t[4+j][l] = d1 + d2
+			t[8+j][l] = d2 - d1
+			t[12+j][l] = d1 - d3
+		}
 	}
 	for i := 0; i < 4; i++ {
-		d0, d1, d2, d3 := t[i*4], t[i*4+1], t[i*4+2], t[i*4+3]
-		d[i*4] = d0 - d2
-		d[i*4+1] = d1 + d2
-		d[i*4+2] = d2 - d1
-		d[i*4+3] = d1 - d3
+		r0, r1, r2, r3 := &t[i*4], &t[i*4+1], &t[i*4+2], &t[i*4+3]
+		for l := range lanes {
+			d0, d1, d2, d3 := r0[l], r1[l], r2[l], r3[l]
+			d[i*4][l] = d0 - d2
+			d[i*4+1][l] = d1 + d2
+			d[i*4+2][l] = d2 - d1
+			d[i*4+3][l] = d1 - d3
+		}
 	}
 }
 
-// outputTransform2 computes At s A for F(2x2, 3x3): a 2 x 2 tile (the first four
-// elements of o) from 4 x 4.
-func outputTransform2(o *[16]float32, s *[36]float32) {
-	var t [8]float32
+// outputTransform2 computes At s A for F(2x2, 3x3): 2 x 2 tiles (the first four
+// rows of o) from 4 x 4.
+func outputTransform2(o *[16][lanes]float32, s *[36][lanes]float32) {
+	var t [8][lanes]float32
 	for j := 0; j < 4; j++ {
-		t[j] = s[j] + s[4+j] + s[8+j]
-		t[4+j] = s[4+j] - s[8+j] - s[12+j]
+		for l := range lanes {
+			t[j][l] = s[j][l] + s[4+j][l] + s[8+j][l]
+			t[4+j][l] = s[4+j][l] - s[8+j][l] - s[12+j][l]
+		}
 	}
 	for i := 0; i < 2; i++ {
-		o[i*2] = t[i*4] + t[i*4+1] + t[i*4+2]
-		o[i*2+1] = t[i*4+1] - t[i*4+2] - t[i*4+3]
+		for l := range lanes {
+			o[i*2][l] = t[i*4][l] + t[i*4+1][l] + t[i*4+2][l]
+			o[i*2+1][l] = t[i*4+1][l] - t[i*4+2][l] - t[i*4+3][l]
+		}
 	}
 }

@@ -142,3 +142,34 @@ func TestSgemmWinogradPanics(t *testing.T) {
 	kernel = microKernel{name: "other", mr: p.mr + 1, nr: p.nr, fn: kernel.fn}
 	mustPanic("other kernel", func() { SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 50)) })
 }
+
+// BenchmarkSgemmWinograd runs ResNet-18's 3 x 3 stride-1 convolutions through
+// F(2x2) and F(4x4) (transforms included); GFLOP counts the direct convolution's
+// work, so it compares with BenchmarkSgemmShiftedOut and BenchmarkSgemmShiftedT.
+func BenchmarkSgemmWinograd(b *testing.B) {
+	for _, s := range []struct {
+		name            string
+		batch, ch, side int
+	}{
+		{"conv2_64x56", 1, 64, 56}, {"conv3_128x28", 1, 128, 28},
+		{"conv4_256x14", 1, 256, 14}, {"conv5_512x7", 1, 512, 7},
+		{"conv5_512x7_b16", 16, 512, 7},
+	} {
+		for _, threads := range []int{1, 2} {
+			for _, tile := range []int{2, 4} {
+				b.Run(fmt.Sprintf("%s/threads=%d/F%d", s.name, threads, tile), func(b *testing.B) {
+					r := rand.New(rand.NewPCG(1, 2))
+					g := winogradGeom(s.batch, s.side, s.side, 1, 1, 1, 1)
+					p := PackWinograd(tile, s.ch, s.ch, randSlice(r, s.ch*s.ch*9))
+					x := randSlice(r, s.batch*s.ch*s.side*s.side)
+					y, bias := make([]float32, len(x)), randSlice(r, s.ch)
+					cpu0 := processCPUTime()
+					for b.Loop() {
+						SgemmWinograd(threads, p, x, g, bias, true, y)
+					}
+					reportGFLOPS(b, s.ch, s.batch*s.side*s.side, s.ch*9, cpu0)
+				})
+			}
+		}
+	}
+}
