@@ -75,6 +75,12 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 	if !ok || p == nil {
 		return false
 	}
-	blas.SgemmWinograd(c.Threads(), p, xs, g, bs, c.Node.relu, y)
+	n := blas.WinogradPadLen(p, g)
+	if c.checkElements(int64(n)) != nil {
+		return false
+	}
+	pad := getScratch(n)
+	blas.SgemmWinograd(c.Threads(), p, xs, g, bs, c.Node.relu, pad, y)
+	putScratch(pad)
 	return true
 }

@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"math"
 	goruntime "runtime"
 
 	"github.com/refit-ml/refit/internal/parallel"
@@ -149,18 +150,30 @@ type winogradCall struct {
 	t0, nt   int // the tiles of the chunk
 	ntp      int // nt rounded up to nr
 	v, m     []float32
-	vStride  int // distance between the matrices of v and of m
+	pad      []float32 // the zero-padded images
+	padH     int       // rows and columns of a padded plane
+	padW     int
+	asm      bool // the transforms run in assembly
+	vStride  int  // distance between the matrices of v and of m
 	mStride  int
 	inPlane  int
 	outPlane int
 }
 
-// SgemmWinograd computes the convolution y = w * x + bias (then max(., 0) when
-// relu) of g's NCHW images x ([Batch, c, Height, Width]) with the weights packed in
-// p, into y ([Batch, k, OutH, OutW]). bias may be nil. threads is as in Sgemm; the
-// result does not depend on it. It panics when a slice is too short or p was packed
-// for another micro-kernel.
-func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv, bias []float32, relu bool, y []float32) {
+// WinogradPadLen is the length of the scratch SgemmWinograd needs for p and g:
+// the images with zero borders that put every tile inside.
+func WinogradPadLen(p *WinogradWeights, g WinogradConv) int {
+	th, tw := g.tiles(p.tile)
+	return g.Batch * p.c * (th*p.tile + 2) * (tw*p.tile + 2)
+}
+
+// SgemmWinograd computes the convolution y = w * x + bias (then Relu, clearing
+// values whose sign bit is set, when relu) of g's NCHW images x ([Batch, c,
+// Height, Width]) with the weights packed in p, into y ([Batch, k, OutH, OutW]).
+// bias may be nil; pad is scratch of WinogradPadLen(p, g) floats. threads is as in
+// Sgemm; the result does not depend on it. It panics when a slice is too short or
+// p was packed for another micro-kernel.
+func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv, bias []float32, relu bool, pad, y []float32) {
 	if p.mr != kernel.mr || p.nr != kernel.nr {
 		panic("blas: WinogradWeights packed for another kernel")
 	}
@@ -171,6 +184,9 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 	if len(x) < g.Batch*p.c*inPlane || len(y) < g.Batch*p.k*outPlane || bias != nil && len(bias) < p.k {
 		panic("blas: SgemmWinograd slice too short")
 	}
+	if len(pad) < WinogradPadLen(p, g) {
+		panic("blas: SgemmWinograd scratch too short")
+	}
 	if g.Batch == 0 || outPlane == 0 || p.k == 0 {
 		return
 	}
@@ -180,7 +196,11 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 	nr := p.nr
 	a2 := (m + 2) * (m + 2)
 	base := winogradCall{p: p, g: g, x: x, y: y, bias: bias, relu: relu, th: th, tw: tw,
-		inPlane: inPlane, outPlane: outPlane}
+		inPlane: inPlane, outPlane: outPlane, pad: pad, padH: th*m + 2, padW: tw*m + 2}
+	// The assembly addresses tiles with 32-bit offsets.
+	base.asm = winogradAVX512() && len(pad) < math.MaxInt32 && g.Batch*p.k*outPlane < math.MaxInt32
+	planes := g.Batch * p.c
+	parallel.For(threads, planes, max(1, 65536/(base.padH*base.padW)), base.padImage)
 	t := parallel.Threads(threads)
 	// A chunk of tiles whose transformed input and output fit in about 1 MB (L2).
 	chunk := max(nr, (1<<18)/(a2*(p.c+p.kp))/nr*nr)
@@ -272,49 +292,36 @@ func matrixStride(n int) int {
 
 // input transforms the tiles of channels [lo, hi) into the B panels of c.v, a panel
 // of nr tiles at a time, so that each transformed element is stored as one run of
-// nr floats.
+// nr floats. Tiles are read from the padded image, where every tile is inside.
 func (c *winogradCall) input(lo, hi int) {
 	p := c.p
 	m, nr, ntp, C := p.tile, p.nr, c.ntp, p.c
 	a := m + 2
-	H, W := c.g.Height, c.g.Width
+	wp, plane := c.padW, c.padH*c.padW
 	vs := c.vStride
 	var d [36][lanes]float32
-	perImage := c.th * c.tw
+	var offs [lanes]int32
+	asm := m == 4 && c.asm
 	for ci := lo; ci < hi; ci++ {
 		pc := ci / gemmKC * gemmKC
 		kc := min(gemmKC, C-pc)
+		src := c.pad[ci*plane:]
 		for jp := 0; jp < ntp; jp += nr {
-			n := min(nr, c.nt-jp) // tiles past c.nt are zero columns
+			n := min(nr, c.nt-jp) // lanes past n fill columns nobody reads
+			for l := 0; l < n; l++ {
+				img, ty, tx := c.tile(c.t0 + jp + l)
+				offs[l] = int32(img*C*plane + ty*m*wp + tx*m)
+			}
+			clear(offs[n:])
+			off := pc*ntp + jp*kc + (ci-pc)*nr
+			if asm {
+				winogradIn4AVX512(&src[0], &offs, wp, &c.v[off], vs, &d)
+				continue
+			}
 			for l := 0; l < nr; l++ {
-				if l >= n {
-					for xi := 0; xi < a*a; xi++ {
-						d[xi][l] = 0
-					}
-					continue
-				}
-				t := c.t0 + jp + l
-				img, r := t/perImage, t%perImage
-				y0 := r/c.tw*m - c.g.PadTop
-				x0 := r%c.tw*m - c.g.PadLeft
-				plane := c.x[(img*C+ci)*c.inPlane:][:c.inPlane]
-				if y0 >= 0 && x0 >= 0 && y0+a <= H && x0+a <= W {
-					for i := 0; i < a; i++ {
-						row := plane[(y0+i)*W+x0:][:a]
-						for j, v := range row {
-							d[i*a+j][l] = v
-						}
-					}
-					continue
-				}
 				for i := 0; i < a; i++ {
-					iy := y0 + i
-					for j := 0; j < a; j++ {
-						ix := x0 + j
-						var v float32
-						if iy >= 0 && iy < H && ix >= 0 && ix < W {
-							v = plane[iy*W+ix]
-						}
+					row := src[int(offs[l])+i*wp:][:a]
+					for j, v := range row {
 						d[i*a+j][l] = v
 					}
 				}
@@ -324,7 +331,6 @@ func (c *winogradCall) input(lo, hi int) {
 			} else {
 				inputTransform2(&d)
 			}
-			off := pc*ntp + jp*kc + (ci-pc)*nr
 			for xi := 0; xi < a*a; xi++ {
 				copy(c.v[xi*vs+off:][:nr], d[xi][:nr])
 			}
@@ -332,49 +338,98 @@ func (c *winogradCall) input(lo, hi int) {
 	}
 }
 
+// tile returns the image and the tile row and column of tile t.
+func (c *winogradCall) tile(t int) (img, ty, tx int) {
+	perImage := c.th * c.tw
+	img, r := t/perImage, t%perImage
+	return img, r / c.tw, r % c.tw
+}
+
 // output transforms the GEMM results of output channels [lo, hi), a panel of nr
-// tiles at a time, and stores the valid pixels of each tile with the bias and Relu.
+// tiles at a time, and stores the valid pixels of each tile with the bias and Relu
+// (which clears values whose sign bit is set, as BiasRelu).
 func (c *winogradCall) output(lo, hi int) {
 	p := c.p
 	m, nr, ntp := p.tile, p.nr, c.ntp
 	a := m + 2
 	ms := c.mStride
 	var s [36][lanes]float32
-	var o [16][lanes]float32
-	perImage := c.th * c.tw
+	var o [24][lanes]float32
+	var offs [lanes]int32
+	var masks [lanes]uint16
+	asm := m == 4 && c.asm
 	OH, OW := c.g.OutH, c.g.OutW
 	for k := lo; k < hi; k++ {
 		var b float32
 		if c.bias != nil {
 			b = c.bias[k]
 		}
+		plane := c.y[k*c.outPlane:]
 		for jp := 0; jp < c.nt; jp += nr {
+			n := min(nr, c.nt-jp)
+			if asm {
+				clear(masks[:])
+				for l := 0; l < n; l++ {
+					img, ty, tx := c.tile(c.t0 + jp + l)
+					oy, ox := ty*m, tx*m
+					offs[l] = int32(img*p.k*c.outPlane + oy*OW + ox)
+					rows, cols := min(m, OH-oy), min(m, OW-ox)
+					for i := 0; i < rows; i++ {
+						for j := 0; j < cols; j++ {
+							masks[i*m+j] |= 1 << l
+						}
+					}
+				}
+				clear(offs[n:])
+				winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs, OW, &masks, b, c.relu, &o)
+				continue
+			}
 			for xi := 0; xi < a*a; xi++ {
 				copy(s[xi][:nr], c.m[xi*ms+k*ntp+jp:][:nr])
 			}
 			if m == 4 {
-				outputTransform4(&o, &s)
+				outputTransform4((*[16][lanes]float32)(o[:16]), &s)
 			} else {
-				outputTransform2(&o, &s)
+				outputTransform2((*[16][lanes]float32)(o[:16]), &s)
 			}
-			for l := 0; l < min(nr, c.nt-jp); l++ {
-				t := c.t0 + jp + l
-				img, r := t/perImage, t%perImage
-				oy, ox := r/c.tw*m, r%c.tw*m
-				plane := c.y[(img*p.k+k)*c.outPlane:][:c.outPlane]
+			for l := 0; l < n; l++ {
+				img, ty, tx := c.tile(c.t0 + jp + l)
+				oy, ox := ty*m, tx*m
+				dstPlane := plane[img*p.k*c.outPlane:][:c.outPlane]
 				rows, cols := min(m, OH-oy), min(m, OW-ox)
 				for i := 0; i < rows; i++ {
-					dst := plane[(oy+i)*OW+ox:][:cols]
+					dst := dstPlane[(oy+i)*OW+ox:][:cols]
 					for j := range dst {
 						v := o[i*m+j][l] + b
-						if c.relu && !(v > 0) {
-							v = 0
+						if c.relu {
+							u := math.Float32bits(v)
+							v = math.Float32frombits(u &^ uint32(int32(u)>>31))
 						}
 						dst[j] = v
 					}
 				}
 			}
 		}
+	}
+}
+
+// padImage copies the planes [lo, hi) of x into c.pad with the zero borders that
+// put every tile inside.
+func (c *winogradCall) padImage(lo, hi int) {
+	H, W := c.g.Height, c.g.Width
+	wp, plane := c.padW, c.padH*c.padW
+	top, left := c.g.PadTop, c.g.PadLeft
+	for pl := lo; pl < hi; pl++ {
+		dst := c.pad[pl*plane:][:plane]
+		src := c.x[pl*c.inPlane:][:c.inPlane]
+		clear(dst[:top*wp])
+		for iy := 0; iy < H; iy++ {
+			row := dst[(top+iy)*wp:][:wp]
+			clear(row[:left])
+			copy(row[left:left+W], src[iy*W:][:W])
+			clear(row[left+W:])
+		}
+		clear(dst[(top+H)*wp:])
 	}
 }
 

@@ -95,7 +95,7 @@ func testSgemmWinograd(t *testing.T) {
 						for i := range want {
 							got[i] = float32(math.NaN()) // every output is written
 						}
-						SgemmWinograd(threads, p, x, tc.g, b, relu, got[:len(want)])
+						SgemmWinograd(threads, p, x, tc.g, b, relu, make([]float32, WinogradPadLen(p, tc.g)), got[:len(want)])
 						if got[len(want)] != 42 {
 							t.Fatalf("wrote past y")
 						}
@@ -135,12 +135,18 @@ func TestSgemmWinogradPanics(t *testing.T) {
 	mustPanic("short weights", func() { PackWinograd(4, 2, 3, w[:10]) })
 	p := PackWinograd(4, 2, 3, w)
 	g := winogradGeom(1, 5, 5, 1, 1, 1, 1)
-	mustPanic("short x", func() { SgemmWinograd(1, p, make([]float32, 10), g, nil, false, make([]float32, 50)) })
-	mustPanic("short y", func() { SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 49)) })
+	mustPanic("short x", func() {
+		SgemmWinograd(1, p, make([]float32, 10), g, nil, false, make([]float32, 100), make([]float32, 50))
+	})
+	mustPanic("short y", func() {
+		SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 100), make([]float32, 49))
+	})
 	saved := kernel
 	defer func() { kernel = saved }()
 	kernel = microKernel{name: "other", mr: p.mr + 1, nr: p.nr, fn: kernel.fn}
-	mustPanic("other kernel", func() { SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 50)) })
+	mustPanic("other kernel", func() {
+		SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 100), make([]float32, 50))
+	})
 }
 
 // BenchmarkSgemmWinograd runs ResNet-18's 3 x 3 stride-1 convolutions through
@@ -163,9 +169,10 @@ func BenchmarkSgemmWinograd(b *testing.B) {
 					p := PackWinograd(tile, s.ch, s.ch, randSlice(r, s.ch*s.ch*9))
 					x := randSlice(r, s.batch*s.ch*s.side*s.side)
 					y, bias := make([]float32, len(x)), randSlice(r, s.ch)
+					pad := make([]float32, WinogradPadLen(p, g))
 					cpu0 := processCPUTime()
 					for b.Loop() {
-						SgemmWinograd(threads, p, x, g, bias, true, y)
+						SgemmWinograd(threads, p, x, g, bias, true, pad, y)
 					}
 					reportGFLOPS(b, s.ch, s.batch*s.side*s.side, s.ch*9, cpu0)
 				})

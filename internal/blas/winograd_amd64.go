@@ -1,0 +1,27 @@
+//go:build amd64 && !purego
+
+package blas
+
+import "golang.org/x/sys/cpu"
+
+// winogradIn4AVX512 transforms sixteen 6 x 6 tiles for F(4x4, 3x3): lane l's
+// tile starts at src[offs[l]] with rows wp floats apart; matrix xi of the result
+// is stored at dst[xi*stride:][:16]. tmp is scratch.
+//
+//go:noescape
+func winogradIn4AVX512(src *float32, offs *[lanes]int32, wp int, dst *float32, stride int, tmp *[36][lanes]float32)
+
+// winogradOut4AVX512 transforms sixteen tiles back: matrix xi of lane l is
+// src[xi*stride+l]; output (i, j) of lane l, plus bias and with relu cleared when
+// its sign bit is set, is stored at dst[offs[l]+i*ow+j] when bit l of
+// masks[i*4+j] is set. tmp is scratch.
+//
+//go:noescape
+func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[lanes]int32, ow int, masks *[lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32)
+
+// winogradAVX512 reports whether the F(4x4) transforms run in AVX-512 (gathers,
+// scatters and mask registers): on the AVX-512 micro-kernel, whose panels are 16
+// tiles wide.
+func winogradAVX512() bool {
+	return cpu.X86.HasAVX512F && kernel.nr == lanes
+}

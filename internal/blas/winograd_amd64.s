@@ -1,0 +1,210 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Winograd F(4x4, 3x3) transforms of sixteen tiles at once, one tile per lane of a
+// ZMM register (see winograd.go).
+
+// BT6 applies Bt of F(4x4, 3x3) to Z0..Z5, into Z6..Z11 (Z12..Z14 temporaries;
+// Z28 = 2, Z29 = 5, Z30 = 4).
+#define BT6 \
+	VMOVAPS      Z4, Z6       \
+	VFMADD231PS  Z30, Z0, Z6  \
+	VFNMADD231PS Z29, Z2, Z6  \
+	VADDPS       Z2, Z1, Z12  \
+	VADDPS       Z4, Z3, Z7   \
+	VFNMADD231PS Z30, Z12, Z7 \
+	VSUBPS       Z2, Z1, Z13  \
+	VSUBPS       Z3, Z4, Z8   \
+	VFMADD231PS  Z30, Z13, Z8 \
+	VSUBPS       Z1, Z3, Z14  \
+	VSUBPS       Z2, Z4, Z9   \
+	VMOVAPS      Z9, Z10      \
+	VFMADD231PS  Z28, Z14, Z9 \
+	VFNMADD231PS Z28, Z14, Z10 \
+	VMOVAPS      Z5, Z11      \
+	VFMADD231PS  Z30, Z1, Z11 \
+	VFNMADD231PS Z29, Z3, Z11
+
+// AT6 applies At of F(4x4, 3x3) to Z0..Z5, into Z6..Z9 (Z12..Z15 temporaries;
+// Z27 = 8, Z28 = 2, Z30 = 4).
+#define AT6 \
+	VADDPS      Z2, Z1, Z12  \
+	VSUBPS      Z2, Z1, Z13  \
+	VADDPS      Z4, Z3, Z14  \
+	VSUBPS      Z4, Z3, Z15  \
+	VADDPS      Z12, Z0, Z6  \
+	VADDPS      Z14, Z6, Z6  \
+	VMOVAPS     Z13, Z7      \
+	VFMADD231PS Z28, Z15, Z7 \
+	VMOVAPS     Z12, Z8      \
+	VFMADD231PS Z30, Z14, Z8 \
+	VADDPS      Z5, Z13, Z9  \
+	VFMADD231PS Z27, Z15, Z9
+
+#define CONSTS \
+	MOVL         $0x40000000, AX \
+	VPBROADCASTD AX, Z28         \
+	MOVL         $0x40a00000, AX \
+	VPBROADCASTD AX, Z29         \
+	MOVL         $0x40800000, AX \
+	VPBROADCASTD AX, Z30         \
+	MOVL         $0x41000000, AX \
+	VPBROADCASTD AX, Z27
+
+#define GATHER(disp, reg) \
+	KXNORW     K1, K1, K1 \
+	VGATHERDPS disp(SI)(Z31*4), K1, reg
+
+// func winogradIn4AVX512(src *float32, offs *[16]int32, wp int, dst *float32, stride int, tmp *[36][16]float32)
+TEXT ·winogradIn4AVX512(SB), NOSPLIT, $0-48
+	MOVQ      src+0(FP), SI
+	MOVQ      offs+8(FP), AX
+	VMOVDQU32 (AX), Z31
+	MOVQ      wp+16(FP), BX
+	SHLQ      $2, BX
+	MOVQ      dst+24(FP), DI
+	MOVQ      stride+32(FP), DX
+	SHLQ      $2, DX
+	MOVQ      tmp+40(FP), R8
+	CONSTS
+	MOVQ      $6, CX
+
+inRows:
+	GATHER(0, Z0)
+	GATHER(4, Z1)
+	GATHER(8, Z2)
+	GATHER(12, Z3)
+	GATHER(16, Z4)
+	GATHER(20, Z5)
+	BT6
+	VMOVUPS Z6, (R8)
+	VMOVUPS Z7, 64(R8)
+	VMOVUPS Z8, 128(R8)
+	VMOVUPS Z9, 192(R8)
+	VMOVUPS Z10, 256(R8)
+	VMOVUPS Z11, 320(R8)
+	ADDQ    BX, SI
+	ADDQ    $384, R8
+	DECQ    CX
+	JNZ     inRows
+
+	// Columns: element (i, j) of the result is matrix i*6+j of dst.
+	MOVQ tmp+40(FP), R8
+	MOVQ DX, R9
+	IMULQ $6, R9 // 6 matrices
+	MOVQ $6, CX
+
+inCols:
+	VMOVUPS (R8), Z0
+	VMOVUPS 384(R8), Z1
+	VMOVUPS 768(R8), Z2
+	VMOVUPS 1152(R8), Z3
+	VMOVUPS 1536(R8), Z4
+	VMOVUPS 1920(R8), Z5
+	BT6
+	MOVQ    DI, R10
+	VMOVUPS Z6, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z7, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z8, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z9, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z10, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z11, (R10)
+	ADDQ    $64, R8
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     inCols
+	VZEROUPPER
+	RET
+
+// func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[16]int32, ow int, masks *[16]uint16, bias float32, relu bool, tmp *[24][16]float32)
+TEXT ·winogradOut4AVX512(SB), NOSPLIT, $0-64
+	MOVQ         src+0(FP), SI
+	MOVQ         stride+8(FP), DX
+	SHLQ         $2, DX
+	MOVQ         tmp+56(FP), R8
+	CONSTS
+	VBROADCASTSS bias+48(FP), Z26
+	MOVQ         $6, CX
+
+outCols:
+	// Column j: the six matrices i*6+j, i = 0..5.
+	MOVQ    SI, R10
+	MOVQ    DX, R9
+	IMULQ   $6, R9
+	VMOVUPS (R10), Z0
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z1
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z2
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z3
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z4
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z5
+	AT6
+	VMOVUPS Z6, (R8)
+	VMOVUPS Z7, 384(R8)
+	VMOVUPS Z8, 768(R8)
+	VMOVUPS Z9, 1152(R8)
+	ADDQ    DX, SI
+	ADDQ    $64, R8
+	DECQ    CX
+	JNZ     outCols
+
+	MOVQ      tmp+56(FP), R8
+	MOVQ      dst+16(FP), DI
+	MOVQ      offs+24(FP), AX
+	VMOVDQU32 (AX), Z31
+	MOVQ      ow+32(FP), BX
+	SHLQ      $2, BX
+	MOVQ      masks+40(FP), R11
+	MOVBLZX   relu+52(FP), R12
+	MOVQ      $4, CX
+
+outRows:
+	VMOVUPS (R8), Z0
+	VMOVUPS 64(R8), Z1
+	VMOVUPS 128(R8), Z2
+	VMOVUPS 192(R8), Z3
+	VMOVUPS 256(R8), Z4
+	VMOVUPS 320(R8), Z5
+	AT6
+	VADDPS  Z26, Z6, Z6
+	VADDPS  Z26, Z7, Z7
+	VADDPS  Z26, Z8, Z8
+	VADDPS  Z26, Z9, Z9
+	TESTQ   R12, R12
+	JZ      store
+	// Relu: clear the values whose sign bit is set (NaN included), as BiasRelu.
+	VPSRAD  $31, Z6, Z15
+	VPANDND Z6, Z15, Z6
+	VPSRAD  $31, Z7, Z15
+	VPANDND Z7, Z15, Z7
+	VPSRAD  $31, Z8, Z15
+	VPANDND Z8, Z15, Z8
+	VPSRAD  $31, Z9, Z15
+	VPANDND Z9, Z15, Z9
+
+store:
+	KMOVW       (R11), K1
+	VSCATTERDPS Z6, K1, (DI)(Z31*4)
+	KMOVW       2(R11), K1
+	VSCATTERDPS Z7, K1, 4(DI)(Z31*4)
+	KMOVW       4(R11), K1
+	VSCATTERDPS Z8, K1, 8(DI)(Z31*4)
+	KMOVW       6(R11), K1
+	VSCATTERDPS Z9, K1, 12(DI)(Z31*4)
+	ADDQ        $8, R11
+	ADDQ        $384, R8
+	ADDQ        BX, DI
+	DECQ        CX
+	JNZ         outRows
+	VZEROUPPER
+	RET

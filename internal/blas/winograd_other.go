@@ -1,0 +1,13 @@
+//go:build !amd64 || purego
+
+package blas
+
+func winogradIn4AVX512(src *float32, offs *[lanes]int32, wp int, dst *float32, stride int, tmp *[36][lanes]float32) {
+	panic("unreachable")
+}
+
+func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[lanes]int32, ow int, masks *[lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32) {
+	panic("unreachable")
+}
+
+func winogradAVX512() bool { return false }
