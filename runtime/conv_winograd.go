@@ -17,11 +17,14 @@ func winogradDisabledByEnv() bool {
 }
 
 // Cost model of winogradTile, in multiply-adds of the direct convolution's
-// micro-kernels (which run at about the same rate as the Winograd GEMMs):
-// a tile's transform per channel (input) or output channel (output) costs
-// winogradTransformCost, and a product with fewer tiles than a panel pays for the
-// whole panel.
-const winogradTransformCost = 6500
+// micro-kernels (which run at about the same rate as the Winograd GEMMs): a tile's
+// transform per channel (input) or output channel (output) costs about 1500 with
+// the AVX-512 transforms and 6500 in Go (BenchmarkSgemmWinograd), and a product
+// with fewer tiles than a panel pays for the whole panel.
+const (
+	winogradTransformCostAsm = 1500
+	winogradTransformCostGo  = 6500
+)
 
 // winogradForceTile, when not 0, overrides the cost model (tests).
 var winogradForceTile int
@@ -32,11 +35,19 @@ var winogradForceTile int
 func winogradTile(n, c, k, outH, outW int) int {
 	direct := 9 * float64(c) * float64(k) * float64(n*outH*outW)
 	best, tile := 0.9*direct, 0
+	cost4 := float64(winogradTransformCostGo)
+	if blas.WinogradFastTransforms() {
+		cost4 = winogradTransformCostAsm
+	}
 	for _, m := range []int{4, 2} {
+		tc := cost4
+		if m == 2 {
+			tc = winogradTransformCostGo * 16 / 36 // fewer elements per tile, always in Go
+		}
 		g := blas.WinogradConv{Batch: n, OutH: outH, OutW: outW}
 		t := blas.WinogradTiles(g, m)
 		a := float64((m + 2) * (m + 2))
-		cost := a*float64(c)*float64(k)*float64((t+15)/16*16) + winogradTransformCost*float64(c+k)*float64(t)
+		cost := a*float64(c)*float64(k)*float64((t+15)/16*16) + tc*float64(c+k)*float64(t)
 		if cost < best {
 			best, tile = cost, m
 		}

@@ -74,32 +74,37 @@ func PackWinograd(tile, k, c int, w []float32) *WinogradWeights {
 	mr := kernel.mr
 	kp := (k + mr - 1) / mr * mr
 	p := &WinogradWeights{tile: tile, k: k, c: c, mr: mr, nr: kernel.nr, kp: kp, data: make([]float32, a*a*kp*c)}
-	// u[xi] is the K x C matrix of transformed element xi, computed in float64.
-	u := make([][]float32, a*a)
+	// Output channels are transformed a block at a time (a multiple of every mr)
+	// and packed at once, so the unpacked transform takes memory for one block only.
+	const block = 48
+	u := make([][]float32, a*a) // u[xi]: block x c, transformed element xi
 	for i := range u {
-		u[i] = make([]float32, k*c)
+		u[i] = make([]float32, block*c)
 	}
 	var gg [6][3]float64
-	for ko := 0; ko < k; ko++ {
-		for ci := 0; ci < c; ci++ {
-			f := w[(ko*c+ci)*9:][:9]
-			for i := 0; i < a; i++ { // gg = G f
-				for j := 0; j < 3; j++ {
-					gg[i][j] = g[i][0]*float64(f[j]) + g[i][1]*float64(f[3+j]) + g[i][2]*float64(f[6+j])
+	for k0 := 0; k0 < k; k0 += block {
+		rows := min(block, k-k0)
+		for ko := 0; ko < rows; ko++ {
+			for ci := 0; ci < c; ci++ {
+				f := w[((k0+ko)*c+ci)*9:][:9]
+				for i := 0; i < a; i++ { // gg = G f
+					for j := 0; j < 3; j++ {
+						gg[i][j] = g[i][0]*float64(f[j]) + g[i][1]*float64(f[3+j]) + g[i][2]*float64(f[6+j])
+					}
 				}
-			}
-			for i := 0; i < a; i++ { // U = gg Gt
-				for j := 0; j < a; j++ {
-					u[i*a+j][ko*c+ci] = float32(gg[i][0]*g[j][0] + gg[i][1]*g[j][1] + gg[i][2]*g[j][2])
+				for i := 0; i < a; i++ { // U = gg Gt
+					for j := 0; j < a; j++ {
+						u[i*a+j][ko*c+ci] = float32(gg[i][0]*g[j][0] + gg[i][1]*g[j][1] + gg[i][2]*g[j][2])
+					}
 				}
 			}
 		}
-	}
-	for xi := range u {
-		dst := p.data[xi*kp*c:]
-		for pc := 0; pc < c; pc += gemmKC {
-			kc := min(gemmKC, c-pc)
-			packA(dst[pc*kp:], u[xi], c, false, 0, k, pc, kc, mr)
+		for xi := range u {
+			dst := p.data[xi*kp*c:]
+			for pc := 0; pc < c; pc += gemmKC {
+				kc := min(gemmKC, c-pc)
+				packA(dst[pc*kp+k0*kc:], u[xi], c, false, 0, rows, pc, kc, mr)
+			}
 		}
 	}
 	return p
@@ -159,6 +164,10 @@ type winogradCall struct {
 	inPlane  int
 	outPlane int
 }
+
+// WinogradFastTransforms reports whether the F(4x4) transforms run in assembly on
+// this CPU (else in Go, several times slower per tile).
+func WinogradFastTransforms() bool { return winogradAVX512() }
 
 // WinogradPadLen is the length of the scratch SgemmWinograd needs for p and g:
 // the images with zero borders that put every tile inside.
