@@ -18,12 +18,13 @@ func winogradDisabledByEnv() bool {
 
 // Cost model of winogradTile, in multiply-adds of the direct convolution's
 // micro-kernels (which run at about the same rate as the Winograd GEMMs): a tile's
-// transform per channel (input) or output channel (output) costs about 1500 with
-// the AVX-512 transforms and 6500 in Go (BenchmarkSgemmWinograd), and a product
-// with fewer tiles than a panel pays for the whole panel.
+// transform per channel (input) or output channel (output) costs about 1700 with
+// the AVX-512 transforms and 4200 in Go (F(4x4); BenchmarkSgemmWinograd against
+// BenchmarkSgemmShiftedOut on the Zen 4 dev VM, the Go figure with AVX-512 turned
+// off), and a product with fewer tiles than a panel pays for the whole panel.
 const (
-	winogradTransformCostAsm = 1500
-	winogradTransformCostGo  = 6500
+	winogradTransformCostAsm = 1700
+	winogradTransformCostGo  = 4200
 )
 
 // winogradForceTile, when not 0, overrides the cost model (tests).

@@ -180,3 +180,29 @@ func BenchmarkSgemmWinograd(b *testing.B) {
 		}
 	}
 }
+
+// TestSgemmWinogradThreads checks that the output is bit for bit the same for every
+// thread count (one goroutine per chunk of tiles, or each step split over the
+// threads), as the package promises.
+func TestSgemmWinogradThreads(t *testing.T) {
+	r := rand.New(rand.NewPCG(73, 74))
+	for _, g := range []WinogradConv{winogradGeom(3, 30, 29, 1, 1, 1, 1), winogradGeom(1, 7, 7, 1, 1, 1, 1)} {
+		const k, c = 35, 21
+		x, w, bias := randSlice(r, g.Batch*c*g.Height*g.Width), randSlice(r, k*c*9), randSlice(r, k)
+		for _, tile := range []int{2, 4} {
+			p := PackWinograd(tile, k, c, w)
+			pad := make([]float32, WinogradPadLen(p, g))
+			want := make([]float32, g.Batch*k*g.OutH*g.OutW)
+			SgemmWinograd(1, p, x, g, bias, true, pad, want)
+			for _, threads := range []int{2, 3, 8} {
+				got := make([]float32, len(want))
+				SgemmWinograd(threads, p, x, g, bias, true, pad, got)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%+v F%d threads=%d: y[%d] = %v, one thread gives %v", g, tile, threads, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
