@@ -233,11 +233,13 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 		})
 		return
 	}
-	// Few tiles: a chunk at a time, each step split over the threads.
+	// Few tiles: a chunk at a time, each step split evenly over the threads.
+	steps := (tiles + 4*chunk - 1) / (4 * chunk)
+	per := (tiles + steps - 1) / steps
 	s := winogradFree.get(newWinogradScratch)
-	for lo := 0; lo < tiles; lo += 4 * chunk {
+	for lo := 0; lo < tiles; lo += per {
 		c := base
-		c.t0, c.nt = lo, min(4*chunk, tiles-lo)
+		c.t0, c.nt = lo, min(per, tiles-lo)
 		c.ntp = (c.nt + nr - 1) / nr * nr
 		c.setScratch(s)
 		parallel.For(threads, p.c, max(1, 256/c.nt), c.input)
