@@ -338,7 +338,7 @@ func (c *winogradCall) input(lo, hi int) {
 				}
 			}
 			if m == 4 {
-				inputTransform4(&d)
+				inputTransform4Fast(&d)
 			} else {
 				inputTransform2(&d)
 			}
@@ -399,7 +399,7 @@ func (c *winogradCall) output(lo, hi int) {
 				copy(s[xi][:nr], c.m[xi*ms+k*ntp+jp:][:nr])
 			}
 			if m == 4 {
-				outputTransform4((*[16][lanes]float32)(o[:16]), &s)
+				outputTransform4Fast((*[16][lanes]float32)(o[:16]), &s)
 			} else {
 				outputTransform2((*[16][lanes]float32)(o[:16]), &s)
 			}

@@ -25,3 +25,31 @@ func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[lanes]int
 func winogradAVX512() bool {
 	return cpu.X86.HasAVX512F && kernel.nr == lanes
 }
+
+// inputTransform4AVX2 is inputTransform4 in AVX2 and FMA.
+//
+//go:noescape
+func inputTransform4AVX2(d *[36][lanes]float32)
+
+// outputTransform4AVX2 is outputTransform4 in AVX2 and FMA.
+//
+//go:noescape
+func outputTransform4AVX2(o *[16][lanes]float32, s *[36][lanes]float32)
+
+var winogradAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+func inputTransform4Fast(d *[36][lanes]float32) {
+	if winogradAVX2 {
+		inputTransform4AVX2(d)
+		return
+	}
+	inputTransform4(d)
+}
+
+func outputTransform4Fast(o *[16][lanes]float32, s *[36][lanes]float32) {
+	if winogradAVX2 {
+		outputTransform4AVX2(o, s)
+		return
+	}
+	outputTransform4(o, s)
+}

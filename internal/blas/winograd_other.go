@@ -11,3 +11,7 @@ func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[lanes]int
 }
 
 func winogradAVX512() bool { return false }
+
+func inputTransform4Fast(d *[36][lanes]float32) { inputTransform4(d) }
+
+func outputTransform4Fast(o *[16][lanes]float32, s *[36][lanes]float32) { outputTransform4(o, s) }
