@@ -52,15 +52,47 @@
 	MOVL         $0x41000000, AX \
 	VPBROADCASTD AX, Z27
 
-#define GATHER(disp, reg) \
-	KXNORW     K1, K1, K1 \
-	VGATHERDPS disp(SI)(Z31*4), K1, reg
+// PAIRS gathers the two columns disp/4 and disp/4+1 of the current row of all
+// sixteen tiles as float pairs (eight 64-bit elements per gather: half the
+// elements of two 32-bit gathers) and splits them into even and odd.
+#define PAIRS(disp, even, odd) \
+	KXNORW      K1, K1, K1 \
+	VGATHERDPD  disp(SI)(Y31*4), K1, Z16 \
+	KXNORW      K2, K2, K2 \
+	VGATHERDPD  disp(SI)(Y22*4), K2, Z17 \
+	VMOVAPS     Z16, even \
+	VPERMT2PS   Z17, Z24, even \
+	VMOVAPS     Z16, odd \
+	VPERMT2PS   Z17, Z23, odd
+
+DATA wgEven<>+0(SB)/4, $0
+DATA wgEven<>+4(SB)/4, $2
+DATA wgEven<>+8(SB)/4, $4
+DATA wgEven<>+12(SB)/4, $6
+DATA wgEven<>+16(SB)/4, $8
+DATA wgEven<>+20(SB)/4, $10
+DATA wgEven<>+24(SB)/4, $12
+DATA wgEven<>+28(SB)/4, $14
+DATA wgEven<>+32(SB)/4, $16
+DATA wgEven<>+36(SB)/4, $18
+DATA wgEven<>+40(SB)/4, $20
+DATA wgEven<>+44(SB)/4, $22
+DATA wgEven<>+48(SB)/4, $24
+DATA wgEven<>+52(SB)/4, $26
+DATA wgEven<>+56(SB)/4, $28
+DATA wgEven<>+60(SB)/4, $30
+GLOBL wgEven<>(SB), RODATA|NOPTR, $64
 
 // func winogradIn4AVX512(src *float32, offs *[16]int32, wp int, dst *float32, stride int, tmp *[36][16]float32)
 TEXT ·winogradIn4AVX512(SB), NOSPLIT, $0-48
 	MOVQ      src+0(FP), SI
 	MOVQ      offs+8(FP), AX
 	VMOVDQU32 (AX), Z31
+	VEXTRACTI64X4 $1, Z31, Y22
+	VMOVDQU32 wgEven<>(SB), Z24
+	MOVL      $1, AX
+	VPBROADCASTD AX, Z23
+	VPADDD    Z23, Z24, Z23 // odd indices
 	MOVQ      wp+16(FP), BX
 	SHLQ      $2, BX
 	MOVQ      dst+24(FP), DI
@@ -71,12 +103,9 @@ TEXT ·winogradIn4AVX512(SB), NOSPLIT, $0-48
 	MOVQ      $6, CX
 
 inRows:
-	GATHER(0, Z0)
-	GATHER(4, Z1)
-	GATHER(8, Z2)
-	GATHER(12, Z3)
-	GATHER(16, Z4)
-	GATHER(20, Z5)
+	PAIRS(0, Z0, Z1)
+	PAIRS(8, Z2, Z3)
+	PAIRS(16, Z4, Z5)
 	BT6
 	VMOVUPS Z6, (R8)
 	VMOVUPS Z7, 64(R8)
