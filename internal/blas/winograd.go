@@ -313,17 +313,17 @@ func (c *winogradCall) input(lo, hi int) {
 	var d [36][lanes]float32
 	var offs [lanes]int32
 	asm := m == 4 && c.asm
-	for ci := lo; ci < hi; ci++ {
-		pc := ci / gemmKC * gemmKC
-		kc := min(gemmKC, C-pc)
-		src := c.pad[ci*plane:]
-		for jp := 0; jp < ntp; jp += nr {
-			n := min(nr, c.nt-jp) // lanes past n fill columns nobody reads
-			for l := 0; l < n; l++ {
-				img, ty, tx := c.tile(c.t0 + jp + l)
-				offs[l] = int32(img*C*plane + ty*m*wp + tx*m)
-			}
-			clear(offs[n:])
+	for jp := 0; jp < ntp; jp += nr {
+		n := min(nr, c.nt-jp) // lanes past n fill columns nobody reads
+		for l := 0; l < n; l++ {
+			img, ty, tx := c.tile(c.t0 + jp + l)
+			offs[l] = int32(img*C*plane + ty*m*wp + tx*m)
+		}
+		clear(offs[n:])
+		for ci := lo; ci < hi; ci++ {
+			pc := ci / gemmKC * gemmKC
+			kc := min(gemmKC, C-pc)
+			src := c.pad[ci*plane:]
 			off := pc*ntp + jp*kc + (ci-pc)*nr
 			if asm {
 				winogradIn4AVX512(&src[0], &offs, wp, &c.v[off], vs, &d)
@@ -370,28 +370,28 @@ func (c *winogradCall) output(lo, hi int) {
 	var masks [lanes]uint16
 	asm := m == 4 && c.asm
 	OH, OW := c.g.OutH, c.g.OutW
-	for k := lo; k < hi; k++ {
-		var b float32
-		if c.bias != nil {
-			b = c.bias[k]
-		}
-		plane := c.y[k*c.outPlane:]
-		for jp := 0; jp < c.nt; jp += nr {
-			n := min(nr, c.nt-jp)
-			if asm {
-				clear(masks[:])
-				for l := 0; l < n; l++ {
-					img, ty, tx := c.tile(c.t0 + jp + l)
-					oy, ox := ty*m, tx*m
-					offs[l] = int32(img*p.k*c.outPlane + oy*OW + ox)
-					rows, cols := min(m, OH-oy), min(m, OW-ox)
-					for i := 0; i < rows; i++ {
-						for j := 0; j < cols; j++ {
-							masks[i*m+j] |= 1 << l
-						}
-					}
+	for jp := 0; jp < c.nt; jp += nr {
+		n := min(nr, c.nt-jp)
+		clear(masks[:])
+		for l := 0; l < n; l++ {
+			img, ty, tx := c.tile(c.t0 + jp + l)
+			oy, ox := ty*m, tx*m
+			offs[l] = int32(img*p.k*c.outPlane + oy*OW + ox)
+			rows, cols := min(m, OH-oy), min(m, OW-ox)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < cols; j++ {
+					masks[i*m+j] |= 1 << l
 				}
-				clear(offs[n:])
+			}
+		}
+		clear(offs[n:])
+		for k := lo; k < hi; k++ {
+			var b float32
+			if c.bias != nil {
+				b = c.bias[k]
+			}
+			plane := c.y[k*c.outPlane:]
+			if asm {
 				winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs, OW, &masks, b, c.relu, &o)
 				continue
 			}
@@ -404,19 +404,18 @@ func (c *winogradCall) output(lo, hi int) {
 				outputTransform2((*[16][lanes]float32)(o[:16]), &s)
 			}
 			for l := 0; l < n; l++ {
-				img, ty, tx := c.tile(c.t0 + jp + l)
-				oy, ox := ty*m, tx*m
-				dstPlane := plane[img*p.k*c.outPlane:][:c.outPlane]
-				rows, cols := min(m, OH-oy), min(m, OW-ox)
-				for i := 0; i < rows; i++ {
-					dst := dstPlane[(oy+i)*OW+ox:][:cols]
-					for j := range dst {
+				base := int(offs[l])
+				for i := 0; i < m; i++ {
+					for j := 0; j < m; j++ {
+						if masks[i*m+j]&(1<<l) == 0 {
+							continue
+						}
 						v := o[i*m+j][l] + b
 						if c.relu {
 							u := math.Float32bits(v)
 							v = math.Float32frombits(u &^ uint32(int32(u)>>31))
 						}
-						dst[j] = v
+						plane[base+i*OW+j] = v
 					}
 				}
 			}
