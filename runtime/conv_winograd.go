@@ -17,14 +17,18 @@ func winogradDisabledByEnv() bool {
 }
 
 // Cost model of winogradTile, in multiply-adds of the direct convolution's
-// micro-kernels (which run at about the same rate as the Winograd GEMMs): a tile's
-// transform per channel (input) or output channel (output) costs about 1700 with
-// the AVX-512 transforms and 4200 in Go (F(4x4); BenchmarkSgemmWinograd against
-// BenchmarkSgemmShiftedOut on the Zen 4 dev VM, the Go figure with AVX-512 turned
-// off), and a product with fewer tiles than a panel pays for the whole panel.
+// micro-kernels (which run at about the same rate as the Winograd GEMMs): an F(4x4)
+// tile's transform per channel (input) or output channel (output) costs about 900
+// with the AVX-512 transforms and 2800 with the AVX2 or Go ones, an F(2x2) tile's
+// about 1900 (Go); a product with fewer tiles than a panel pays for the whole panel
+// (BenchmarkSgemmWinograd against BenchmarkSgemmShiftedOut on the Zen 4 dev VM, the
+// AVX2 figures with AVX-512 turned off through GODEBUG). The transforms must win by
+// a fifth: their weights take 4x (F(2x2): 1.8x) the memory.
 const (
-	winogradTransformCostAsm = 1700
-	winogradTransformCostGo  = 4200
+	winogradTransformCostAsm = 900
+	winogradTransformCostGo  = 2800
+	winogradTransformCost2   = 1900
+	winogradMinGain          = 0.8
 )
 
 // winogradForceTile, when not 0, overrides the cost model (tests).
@@ -35,7 +39,7 @@ var winogradForceTile int
 // convolution is estimated faster.
 func winogradTile(n, c, k, outH, outW int) int {
 	direct := 9 * float64(c) * float64(k) * float64(n*outH*outW)
-	best, tile := 0.9*direct, 0
+	best, tile := winogradMinGain*direct, 0
 	cost4 := float64(winogradTransformCostGo)
 	if blas.WinogradFastTransforms() {
 		cost4 = winogradTransformCostAsm
@@ -43,7 +47,7 @@ func winogradTile(n, c, k, outH, outW int) int {
 	for _, m := range []int{4, 2} {
 		tc := cost4
 		if m == 2 {
-			tc = winogradTransformCostGo * 16 / 36 // fewer elements per tile, always in Go
+			tc = winogradTransformCost2
 		}
 		g := blas.WinogradConv{Batch: n, OutH: outH, OutW: outW}
 		t := blas.WinogradTiles(g, m)
