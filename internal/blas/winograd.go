@@ -311,27 +311,30 @@ func (c *winogradCall) input(lo, hi int) {
 	wp, plane := c.padW, c.padH*c.padW
 	vs := c.vStride
 	var d [36][lanes]float32
-	var offs [lanes]int32
+	var offs [lanes]int
+	var offs32 [lanes]int32 // for the assembly, which c.asm allows only for short images
 	asm := m == 4 && c.asm
 	for jp := 0; jp < ntp; jp += nr {
 		n := min(nr, c.nt-jp) // lanes past n fill columns nobody reads
 		for l := 0; l < n; l++ {
 			img, ty, tx := c.tile(c.t0 + jp + l)
-			offs[l] = int32(img*C*plane + ty*m*wp + tx*m)
+			offs[l] = img*C*plane + ty*m*wp + tx*m
+			offs32[l] = int32(offs[l])
 		}
 		clear(offs[n:])
+		clear(offs32[n:])
 		for ci := lo; ci < hi; ci++ {
 			pc := ci / gemmKC * gemmKC
 			kc := min(gemmKC, C-pc)
 			src := c.pad[ci*plane:]
 			off := pc*ntp + jp*kc + (ci-pc)*nr
 			if asm {
-				winogradIn4AVX512(&src[0], &offs, wp, &c.v[off], vs, &d)
+				winogradIn4AVX512(&src[0], &offs32, wp, &c.v[off], vs, &d)
 				continue
 			}
 			for l := 0; l < nr; l++ {
 				for i := 0; i < a; i++ {
-					row := src[int(offs[l])+i*wp:][:a]
+					row := src[offs[l]+i*wp:][:a]
 					for j, v := range row {
 						d[i*a+j][l] = v
 					}
@@ -366,7 +369,8 @@ func (c *winogradCall) output(lo, hi int) {
 	ms := c.mStride
 	var s [36][lanes]float32
 	var o [24][lanes]float32
-	var offs [lanes]int32
+	var offs [lanes]int
+	var offs32 [lanes]int32 // for the assembly, which c.asm allows only for short outputs
 	var masks [lanes]uint16
 	asm := m == 4 && c.asm
 	OH, OW := c.g.OutH, c.g.OutW
@@ -376,7 +380,8 @@ func (c *winogradCall) output(lo, hi int) {
 		for l := 0; l < n; l++ {
 			img, ty, tx := c.tile(c.t0 + jp + l)
 			oy, ox := ty*m, tx*m
-			offs[l] = int32(img*p.k*c.outPlane + oy*OW + ox)
+			offs[l] = img*p.k*c.outPlane + oy*OW + ox
+			offs32[l] = int32(offs[l])
 			rows, cols := min(m, OH-oy), min(m, OW-ox)
 			for i := 0; i < rows; i++ {
 				for j := 0; j < cols; j++ {
@@ -384,7 +389,7 @@ func (c *winogradCall) output(lo, hi int) {
 				}
 			}
 		}
-		clear(offs[n:])
+		clear(offs32[n:])
 		for k := lo; k < hi; k++ {
 			var b float32
 			if c.bias != nil {
@@ -392,7 +397,7 @@ func (c *winogradCall) output(lo, hi int) {
 			}
 			plane := c.y[k*c.outPlane:]
 			if asm {
-				winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs, OW, &masks, b, c.relu, &o)
+				winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs32, OW, &masks, b, c.relu, &o)
 				continue
 			}
 			for xi := 0; xi < a*a; xi++ {
@@ -404,7 +409,7 @@ func (c *winogradCall) output(lo, hi int) {
 				outputTransform2((*[16][lanes]float32)(o[:16]), &s)
 			}
 			for l := 0; l < n; l++ {
-				base := int(offs[l])
+				base := offs[l]
 				for i := 0; i < m; i++ {
 					for j := 0; j < m; j++ {
 						if masks[i*m+j]&(1<<l) == 0 {
