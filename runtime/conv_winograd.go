@@ -17,18 +17,25 @@ func winogradDisabledByEnv() bool {
 }
 
 // Cost model of winogradTile, in multiply-adds of the direct convolution's
-// micro-kernels (which run at about the same rate as the Winograd GEMMs): an F(4x4)
-// tile's transform per channel (input) or output channel (output) costs about 900
-// with the AVX-512 transforms and 2800 with the AVX2 or Go ones, an F(2x2) tile's
-// about 1900 (Go); a product with fewer tiles than a panel pays for the whole panel
-// (BenchmarkSgemmWinograd against BenchmarkSgemmShiftedOut on the Zen 4 dev VM, the
-// AVX2 figures with AVX-512 turned off through GODEBUG). The transforms must win by
-// a fifth: their weights take 4x (F(2x2): 1.8x) the memory.
+// micro-kernels (which run at about the same rate as the Winograd GEMMs): a tile's
+// transform per channel (input) or output channel (output) costs about 900 (F(4x4))
+// and 400 (F(2x2)) with the AVX-512 transforms, 2800 and 1900 with the AVX2 or Go
+// ones; a product with fewer tiles than a panel pays for the whole panel; each
+// transformed weight read costs 6 (it is read once per product, from memory when
+// the weights are large and the tiles few: ResNet-18's 512-channel 7 x 7 maps at
+// batch 1 ran 3% faster in all through F(2x2), for 25 MB more, so they stay
+// direct). Figures from BenchmarkSgemmWinograd
+// against BenchmarkSgemmShiftedOut on the Zen 4 dev VM, the AVX2 ones with
+// AVX-512 turned off through GODEBUG. The transforms must win by a fifth: their
+// weights take 4x (F(2x2): 1.8x) the memory of the direct path's.
+var winogradTransformCost = map[bool][5]float64{ // by fast transforms; indexed by tile
+	true:  {2: 400, 4: 900},
+	false: {2: 1900, 4: 2800},
+}
+
 const (
-	winogradTransformCostAsm = 900
-	winogradTransformCostGo  = 2800
-	winogradTransformCost2   = 1900
-	winogradMinGain          = 0.8
+	winogradWeightReadCost = 6
+	winogradMinGain        = 0.8
 )
 
 // winogradForceTile, when not 0, overrides the cost model (tests).
@@ -40,19 +47,14 @@ var winogradForceTile int
 func winogradTile(n, c, k, outH, outW int) int {
 	direct := 9 * float64(c) * float64(k) * float64(n*outH*outW)
 	best, tile := winogradMinGain*direct, 0
-	cost4 := float64(winogradTransformCostGo)
-	if blas.WinogradFastTransforms() {
-		cost4 = winogradTransformCostAsm
-	}
+	transform := winogradTransformCost[blas.WinogradFastTransforms()]
 	for _, m := range []int{4, 2} {
-		tc := cost4
-		if m == 2 {
-			tc = winogradTransformCost2
-		}
+		tc := transform[m]
 		g := blas.WinogradConv{Batch: n, OutH: outH, OutW: outW}
 		t := blas.WinogradTiles(g, m)
 		a := float64((m + 2) * (m + 2))
-		cost := a*float64(c)*float64(k)*float64((t+15)/16*16) + tc*float64(c+k)*float64(t)
+		cost := a*float64(c)*float64(k)*float64((t+15)/16*16) + tc*float64(c+k)*float64(t) +
+			winogradWeightReadCost*a*float64(c)*float64(k)
 		if cost < best {
 			best, tile = cost, m
 		}

@@ -117,6 +117,9 @@ func TestConvWinogradOptOut(t *testing.T) {
 	if m := winogradTile(1, 3, 8, 32, 32); m != 0 {
 		t.Errorf("winogradTile(3 -> 8 channels) = %d, want 0", m)
 	}
+	if m := winogradTile(1, 512, 512, 7, 7); m != 0 {
+		t.Errorf("winogradTile(batch 1, 512 -> 512 channels, 7 x 7) = %d, want 0 (four tiles)", m)
+	}
 	defer func(saved int) { winogradForceTile = saved }(winogradForceTile)
 	winogradForceTile = 4
 	graph := func() *Graph { return convGraph(9, 1, 16, 16, 9, 9, []int64{1, 1, 1, 1}, true, true) }

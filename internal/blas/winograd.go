@@ -165,8 +165,8 @@ type winogradCall struct {
 	outPlane int
 }
 
-// WinogradFastTransforms reports whether the F(4x4) transforms run in assembly on
-// this CPU (else in Go, several times slower per tile).
+// WinogradFastTransforms reports whether the transforms (with their gathers and
+// scatters) run in AVX-512 on this CPU (else in Go or AVX2, slower per tile).
 func WinogradFastTransforms() bool { return winogradAVX512() }
 
 // WinogradPadLen is the length of the scratch SgemmWinograd needs for p and g:
@@ -313,7 +313,7 @@ func (c *winogradCall) input(lo, hi int) {
 	var d [36][lanes]float32
 	var offs [lanes]int
 	var offs32 [lanes]int32 // for the assembly, which c.asm allows only for short images
-	asm := m == 4 && c.asm
+	asm := c.asm
 	for jp := 0; jp < ntp; jp += nr {
 		n := min(nr, c.nt-jp) // lanes past n fill columns nobody reads
 		for l := 0; l < n; l++ {
@@ -329,7 +329,11 @@ func (c *winogradCall) input(lo, hi int) {
 			src := c.pad[ci*plane:]
 			off := pc*ntp + jp*kc + (ci-pc)*nr
 			if asm {
-				winogradIn4AVX512(&src[0], &offs32, wp, &c.v[off], vs, &d)
+				if m == 4 {
+					winogradIn4AVX512(&src[0], &offs32, wp, &c.v[off], vs, &d)
+				} else {
+					winogradIn2AVX512(&src[0], &offs32, wp, &c.v[off], vs, &d)
+				}
 				continue
 			}
 			for l := 0; l < nr; l++ {
@@ -372,7 +376,7 @@ func (c *winogradCall) output(lo, hi int) {
 	var offs [lanes]int
 	var offs32 [lanes]int32 // for the assembly, which c.asm allows only for short outputs
 	var masks [lanes]uint16
-	asm := m == 4 && c.asm
+	asm := c.asm
 	OH, OW := c.g.OutH, c.g.OutW
 	for jp := 0; jp < c.nt; jp += nr {
 		n := min(nr, c.nt-jp)
@@ -397,7 +401,11 @@ func (c *winogradCall) output(lo, hi int) {
 			}
 			plane := c.y[k*c.outPlane:]
 			if asm {
-				winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs32, OW, &masks, b, c.relu, &o)
+				if m == 4 {
+					winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs32, OW, &masks, b, c.relu, &o)
+				} else {
+					winogradOut2AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs32, OW, &masks, b, c.relu, &o)
+				}
 				continue
 			}
 			for xi := 0; xi < a*a; xi++ {

@@ -53,3 +53,13 @@ func outputTransform4Fast(o *[16][lanes]float32, s *[36][lanes]float32) {
 	}
 	outputTransform4(o, s)
 }
+
+// winogradIn2AVX512 is winogradIn4AVX512 for F(2x2, 3x3): 4 x 4 tiles, 16 matrices.
+//
+//go:noescape
+func winogradIn2AVX512(src *float32, offs *[lanes]int32, wp int, dst *float32, stride int, tmp *[36][lanes]float32)
+
+// winogradOut2AVX512 is winogradOut4AVX512 for F(2x2, 3x3): 2 x 2 outputs, masks[i*2+j].
+//
+//go:noescape
+func winogradOut2AVX512(src *float32, stride int, dst *float32, offs *[lanes]int32, ow int, masks *[lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32)

@@ -237,3 +237,140 @@ store:
 	JNZ         outRows
 	VZEROUPPER
 	RET
+
+// BT4 applies Bt of F(2x2, 3x3) to Z0..Z3, into Z6..Z9.
+#define BT4 \
+	VSUBPS Z2, Z0, Z6 \
+	VADDPS Z2, Z1, Z7 \
+	VSUBPS Z1, Z2, Z8 \
+	VSUBPS Z3, Z1, Z9
+
+// AT4 applies At of F(2x2, 3x3) to Z0..Z3, into Z6 and Z7.
+#define AT4 \
+	VADDPS Z1, Z0, Z6 \
+	VADDPS Z2, Z6, Z6 \
+	VSUBPS Z2, Z1, Z7 \
+	VSUBPS Z3, Z7, Z7
+
+// func winogradIn2AVX512(src *float32, offs *[16]int32, wp int, dst *float32, stride int, tmp *[36][16]float32)
+TEXT ·winogradIn2AVX512(SB), NOSPLIT, $0-48
+	MOVQ          src+0(FP), SI
+	MOVQ          offs+8(FP), AX
+	VMOVDQU32     (AX), Z31
+	VEXTRACTI64X4 $1, Z31, Y22
+	VMOVDQU32     wgEven<>(SB), Z24
+	MOVL          $1, AX
+	VPBROADCASTD  AX, Z23
+	VPADDD        Z23, Z24, Z23
+	MOVQ          wp+16(FP), BX
+	SHLQ          $2, BX
+	MOVQ          dst+24(FP), DI
+	MOVQ          stride+32(FP), DX
+	SHLQ          $2, DX
+	MOVQ          tmp+40(FP), R8
+	MOVQ          $4, CX
+
+in2Rows:
+	PAIRS(0, Z0, Z1)
+	PAIRS(8, Z2, Z3)
+	BT4
+	VMOVUPS Z6, (R8)
+	VMOVUPS Z7, 64(R8)
+	VMOVUPS Z8, 128(R8)
+	VMOVUPS Z9, 192(R8)
+	ADDQ    BX, SI
+	ADDQ    $256, R8
+	DECQ    CX
+	JNZ     in2Rows
+
+	MOVQ  tmp+40(FP), R8
+	MOVQ  DX, R9
+	SHLQ  $2, R9 // 4 matrices
+	MOVQ  $4, CX
+
+in2Cols:
+	VMOVUPS (R8), Z0
+	VMOVUPS 256(R8), Z1
+	VMOVUPS 512(R8), Z2
+	VMOVUPS 768(R8), Z3
+	BT4
+	MOVQ    DI, R10
+	VMOVUPS Z6, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z7, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z8, (R10)
+	ADDQ    R9, R10
+	VMOVUPS Z9, (R10)
+	ADDQ    $64, R8
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     in2Cols
+	VZEROUPPER
+	RET
+
+// func winogradOut2AVX512(src *float32, stride int, dst *float32, offs *[16]int32, ow int, masks *[16]uint16, bias float32, relu bool, tmp *[24][16]float32)
+TEXT ·winogradOut2AVX512(SB), NOSPLIT, $0-64
+	MOVQ         src+0(FP), SI
+	MOVQ         stride+8(FP), DX
+	SHLQ         $2, DX
+	MOVQ         tmp+56(FP), R8
+	VBROADCASTSS bias+48(FP), Z26
+	MOVQ         DX, R9
+	SHLQ         $2, R9 // 4 matrices
+	MOVQ         $4, CX
+
+out2Cols:
+	MOVQ    SI, R10
+	VMOVUPS (R10), Z0
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z1
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z2
+	ADDQ    R9, R10
+	VMOVUPS (R10), Z3
+	AT4
+	VMOVUPS Z6, (R8)
+	VMOVUPS Z7, 256(R8)
+	ADDQ    DX, SI
+	ADDQ    $64, R8
+	DECQ    CX
+	JNZ     out2Cols
+
+	MOVQ      tmp+56(FP), R8
+	MOVQ      dst+16(FP), DI
+	MOVQ      offs+24(FP), AX
+	VMOVDQU32 (AX), Z31
+	MOVQ      ow+32(FP), BX
+	SHLQ      $2, BX
+	MOVQ      masks+40(FP), R11
+	MOVBLZX   relu+52(FP), R12
+	MOVQ      $2, CX
+
+out2Rows:
+	VMOVUPS (R8), Z0
+	VMOVUPS 64(R8), Z1
+	VMOVUPS 128(R8), Z2
+	VMOVUPS 192(R8), Z3
+	AT4
+	VADDPS  Z26, Z6, Z6
+	VADDPS  Z26, Z7, Z7
+	TESTQ   R12, R12
+	JZ      store2
+	VPSRAD  $31, Z6, Z15
+	VPANDND Z6, Z15, Z6
+	VPSRAD  $31, Z7, Z15
+	VPANDND Z7, Z15, Z7
+
+store2:
+	KMOVW       (R11), K1
+	VSCATTERDPS Z6, K1, (DI)(Z31*4)
+	KMOVW       2(R11), K1
+	VSCATTERDPS Z7, K1, 4(DI)(Z31*4)
+	ADDQ        $4, R11
+	ADDQ        $256, R8
+	ADDQ        BX, DI
+	DECQ        CX
+	JNZ         out2Rows
+	VZEROUPPER
+	RET
