@@ -374,20 +374,25 @@ func (c *winogradCall) output(lo, hi int) {
 	var s [36][lanes]float32
 	var o [24][lanes]float32
 	var offs [lanes]int
-	var offs32 [lanes]int32 // for the assembly, which c.asm allows only for short outputs
-	var masks [lanes]uint16
+	var offs32 [lanes]int32       // for the assembly, which c.asm allows only for short outputs
+	var masks [lanes]uint16       // bit l of masks[i*m+j]: output (i, j) of lane l is stored
+	var rowMasks [4][lanes]uint16 // bit j of rowMasks[i][l]: the same, for F(4x4)'s assembly
+	var addrs [lanes]int          // byte offsets of offs, for F(4x4)'s assembly
 	asm := c.asm
 	OH, OW := c.g.OutH, c.g.OutW
 	for jp := 0; jp < c.nt; jp += nr {
 		n := min(nr, c.nt-jp)
 		clear(masks[:])
+		clear(rowMasks[:])
 		for l := 0; l < n; l++ {
 			img, ty, tx := c.tile(c.t0 + jp + l)
 			oy, ox := ty*m, tx*m
 			offs[l] = img*p.k*c.outPlane + oy*OW + ox
 			offs32[l] = int32(offs[l])
+			addrs[l] = 4 * offs[l]
 			rows, cols := min(m, OH-oy), min(m, OW-ox)
 			for i := 0; i < rows; i++ {
+				rowMasks[i][l] = 1<<cols - 1
 				for j := 0; j < cols; j++ {
 					masks[i*m+j] |= 1 << l
 				}
@@ -402,7 +407,7 @@ func (c *winogradCall) output(lo, hi int) {
 			plane := c.y[k*c.outPlane:]
 			if asm {
 				if m == 4 {
-					winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs32, OW, &masks, b, c.relu, &o)
+					winogradOut4AVX512(&c.m[k*ntp+jp], ms, &plane[0], &addrs, OW, &rowMasks, b, c.relu, &o)
 				} else {
 					winogradOut2AVX512(&c.m[k*ntp+jp], ms, &plane[0], &offs32, OW, &masks, b, c.relu, &o)
 				}

@@ -12,12 +12,12 @@ import "golang.org/x/sys/cpu"
 func winogradIn4AVX512(src *float32, offs *[lanes]int32, wp int, dst *float32, stride int, tmp *[36][lanes]float32)
 
 // winogradOut4AVX512 transforms sixteen tiles back: matrix xi of lane l is
-// src[xi*stride+l]; output (i, j) of lane l, plus bias and with relu cleared when
-// its sign bit is set, is stored at dst[offs[l]+i*ow+j] when bit l of
-// masks[i*4+j] is set. tmp is scratch.
+// src[xi*stride+l]; row i of lane l's 4 x 4 output, plus bias and with relu cleared
+// where its sign bit is set, is stored at the byte offset addrs[l]+4*i*ow from dst,
+// column j only when bit j of masks[i][l] is set. tmp is scratch.
 //
 //go:noescape
-func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[lanes]int32, ow int, masks *[lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32)
+func winogradOut4AVX512(src *float32, stride int, dst *float32, addrs *[lanes]int, ow int, masks *[4][lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32)
 
 // winogradAVX512 reports whether the F(4x4) transforms run in AVX-512 (gathers,
 // scatters and mask registers): on the AVX-512 micro-kernel, whose panels are 16

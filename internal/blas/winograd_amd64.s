@@ -151,7 +151,14 @@ inCols:
 	VZEROUPPER
 	RET
 
-// func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[16]int32, ow int, masks *[16]uint16, bias float32, relu bool, tmp *[24][16]float32)
+// ST stores the 128-bit chunk q of register R (four outputs of one tile row) at
+// the byte offset of lane l (R13) under the lane's column mask for this row (R11).
+#define ST(l8, l2, q, R) \
+	MOVQ          l8(R13), R14 \
+	KMOVW         l2(R11), K1  \
+	VEXTRACTF32X4 $q, R, K1, (DI)(R14*1)
+
+// func winogradOut4AVX512(src *float32, stride int, dst *float32, addrs *[16]int, ow int, masks *[4][16]uint16, bias float32, relu bool, tmp *[24][16]float32)
 TEXT ·winogradOut4AVX512(SB), NOSPLIT, $0-64
 	MOVQ         src+0(FP), SI
 	MOVQ         stride+8(FP), DX
@@ -187,15 +194,14 @@ outCols:
 	DECQ    CX
 	JNZ     outCols
 
-	MOVQ      tmp+56(FP), R8
-	MOVQ      dst+16(FP), DI
-	MOVQ      offs+24(FP), AX
-	VMOVDQU32 (AX), Z31
-	MOVQ      ow+32(FP), BX
-	SHLQ      $2, BX
-	MOVQ      masks+40(FP), R11
-	MOVBLZX   relu+52(FP), R12
-	MOVQ      $4, CX
+	MOVQ    tmp+56(FP), R8
+	MOVQ    dst+16(FP), DI
+	MOVQ    addrs+24(FP), R13
+	MOVQ    ow+32(FP), BX
+	SHLQ    $2, BX
+	MOVQ    masks+40(FP), R11
+	MOVBLZX relu+52(FP), R12
+	MOVQ    $4, CX
 
 outRows:
 	VMOVUPS (R8), Z0
@@ -210,7 +216,7 @@ outRows:
 	VADDPS  Z26, Z8, Z8
 	VADDPS  Z26, Z9, Z9
 	TESTQ   R12, R12
-	JZ      store
+	JZ      transpose
 	// Relu: clear the values whose sign bit is set (NaN included), as BiasRelu.
 	VPSRAD  $31, Z6, Z15
 	VPANDND Z6, Z15, Z6
@@ -221,20 +227,39 @@ outRows:
 	VPSRAD  $31, Z9, Z15
 	VPANDND Z9, Z15, Z9
 
-store:
-	KMOVW       (R11), K1
-	VSCATTERDPS Z6, K1, (DI)(Z31*4)
-	KMOVW       2(R11), K1
-	VSCATTERDPS Z7, K1, 4(DI)(Z31*4)
-	KMOVW       4(R11), K1
-	VSCATTERDPS Z8, K1, 8(DI)(Z31*4)
-	KMOVW       6(R11), K1
-	VSCATTERDPS Z9, K1, 12(DI)(Z31*4)
-	ADDQ        $8, R11
-	ADDQ        $384, R8
-	ADDQ        BX, DI
-	DECQ        CX
-	JNZ         outRows
+transpose:
+	// Z6..Z9 hold output columns 0..3 of this row for the sixteen tiles; four
+	// 4 x 4 transposes per 128-bit lane give each tile's row as one chunk: Z0
+	// holds tiles 0, 4, 8, 12, Z1 tiles 1, 5, 9, 13, and so on.
+	VUNPCKLPS Z7, Z6, Z10
+	VUNPCKHPS Z7, Z6, Z11
+	VUNPCKLPS Z9, Z8, Z12
+	VUNPCKHPS Z9, Z8, Z13
+	VUNPCKLPD Z12, Z10, Z0
+	VUNPCKHPD Z12, Z10, Z1
+	VUNPCKLPD Z13, Z11, Z2
+	VUNPCKHPD Z13, Z11, Z3
+	ST(0, 0, 0, Z0)
+	ST(8, 2, 0, Z1)
+	ST(16, 4, 0, Z2)
+	ST(24, 6, 0, Z3)
+	ST(32, 8, 1, Z0)
+	ST(40, 10, 1, Z1)
+	ST(48, 12, 1, Z2)
+	ST(56, 14, 1, Z3)
+	ST(64, 16, 2, Z0)
+	ST(72, 18, 2, Z1)
+	ST(80, 20, 2, Z2)
+	ST(88, 22, 2, Z3)
+	ST(96, 24, 3, Z0)
+	ST(104, 26, 3, Z1)
+	ST(112, 28, 3, Z2)
+	ST(120, 30, 3, Z3)
+	ADDQ      $32, R11
+	ADDQ      $384, R8
+	ADDQ      BX, DI
+	DECQ      CX
+	JNZ       outRows
 	VZEROUPPER
 	RET
 

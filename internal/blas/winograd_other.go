@@ -6,7 +6,7 @@ func winogradIn4AVX512(src *float32, offs *[lanes]int32, wp int, dst *float32, s
 	panic("unreachable")
 }
 
-func winogradOut4AVX512(src *float32, stride int, dst *float32, offs *[lanes]int32, ow int, masks *[lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32) {
+func winogradOut4AVX512(src *float32, stride int, dst *float32, addrs *[lanes]int, ow int, masks *[4][lanes]uint16, bias float32, relu bool, tmp *[24][lanes]float32) {
 	panic("unreachable")
 }
 
