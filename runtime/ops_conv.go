@@ -259,6 +259,9 @@ func convKernel(c *Call) ([]*Value, error) {
 			return nil, err
 		}
 	}
+	if G == 1 && convWinograd(c, y, xs, bs, w, N, C, M) {
+		return []*Value{out}, nil
+	}
 	if G == 1 {
 		if geom, shift, ok := transposedConvPlan(w, Cg); ok {
 			pt, ok := preparePacked(c, 1, func(v *Value) *blas.ConvWeightsT { return blas.PackConvT(M, rows, v.Data.([]float32)) })

@@ -73,6 +73,11 @@ type Options struct {
 	// Profile records the wall time of every node's kernel over all Runs, for
 	// Session.Profile (a few hundred nanoseconds per node and Run).
 	Profile bool
+	// NoWinograd computes 3 x 3 stride-1 convolutions directly, never with the
+	// Winograd transforms (conv_winograd.go), which are faster where channels are
+	// many but round differently (relative differences near 1e-6). The environment
+	// variable REFIT_CONV_WINOGRAD=0 does the same for every session.
+	NoWinograd bool
 }
 
 // DefaultMaxIterations is the default Options.MaxIterations.
@@ -95,6 +100,7 @@ type Session struct {
 	intArith      IntArith
 	threads       int       // Options.Threads as given; 0 means GOMAXPROCS
 	prof          *profiler // nil unless Options.Profile
+	noWinograd    bool      // Options.NoWinograd or REFIT_CONV_WINOGRAD=0
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -118,7 +124,7 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 	}
 	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(budget), budget: budget,
 		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith,
-		threads: max(opts.Threads, 0)}
+		threads: max(opts.Threads, 0), noWinograd: opts.NoWinograd || winogradDisabledByEnv()}
 	if opts.Profile {
 		s.prof = &profiler{nodes: map[*Node]*NodeProfile{}}
 	}

@@ -1,0 +1,143 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/refit-ml/refit/tensor"
+)
+
+// convGraph is one 3 x 3 Conv (with bias when bias, then a fused Relu when relu)
+// of c channels into m over n images of h x w, padded by pads (top, left, bottom,
+// right). Each call makes a new graph (prepared weights belong to a graph's
+// nodes); the same seed gives the same weights.
+func convGraph(seed uint64, n, c, m, h, w int, pads []int64, bias, relu bool) *Graph {
+	r := rand.New(rand.NewPCG(seed, 1))
+	wt, _ := FromSlice(randSlice(r, m*c*9), int64(m), int64(c), 3, 3)
+	inputs := []string{"x", "w"}
+	inits := map[string]*Value{"w": wt}
+	if bias {
+		b, _ := FromSlice(randSlice(r, m), int64(m))
+		inits["b"] = b
+		inputs = append(inputs, "b")
+	}
+	out := "y"
+	if relu {
+		out = "z"
+	}
+	nodes := []*Node{node("Conv", inputs, []string{out}, &Attr{Name: "pads", Kind: AttrInts, Ints: pads})}
+	if relu {
+		nodes = append(nodes, node("Relu", []string{"z"}, []string{"y"}))
+	}
+	return &Graph{
+		Inputs:       []ValueInfo{input("x", tensor.F32, int64(n), int64(c), int64(h), int64(w))},
+		Outputs:      []ValueInfo{{Name: "y"}},
+		Initializers: inits,
+		Nodes:        nodes,
+	}
+}
+
+// TestConvWinograd runs convolutions through F(2x2) and F(4x4) (forced past the
+// cost model) and compares them with the direct path of a NoWinograd session: odd
+// sizes, paddings 0 to 2 and asymmetric, channel counts off the panel widths,
+// batches, bias and fused Relu, one and two threads.
+func TestConvWinograd(t *testing.T) {
+	defer func(saved int) { winogradForceTile = saved }(winogradForceTile)
+	for k, tc := range []struct {
+		n, c, m, h, w int
+		pads          []int64
+	}{
+		{1, 64, 64, 14, 14, []int64{1, 1, 1, 1}},
+		{2, 3, 5, 9, 11, []int64{1, 1, 1, 1}},
+		{1, 17, 33, 7, 7, []int64{1, 1, 1, 1}},
+		{3, 8, 16, 10, 13, []int64{0, 0, 0, 0}},
+		{1, 12, 7, 6, 5, []int64{2, 2, 2, 2}},
+		{2, 9, 10, 8, 8, []int64{0, 2, 1, 0}},
+		{1, 300, 20, 5, 5, []int64{1, 1, 1, 1}},
+	} {
+		for _, tile := range []int{2, 4} {
+			for _, threads := range []int{1, 2} {
+				for _, fused := range []bool{false, true} {
+					name := fmt.Sprintf("n%d_c%d_m%d_%dx%d_pads%v/F%d/threads=%d/fused=%v", tc.n, tc.c, tc.m, tc.h, tc.w, tc.pads, tile, threads, fused)
+					t.Run(name, func(t *testing.T) {
+						graph := func() *Graph { return convGraph(uint64(k), tc.n, tc.c, tc.m, tc.h, tc.w, tc.pads, fused, fused) }
+						winogradForceTile = tile
+						got := runConvOnce(t, graph(), &Options{Threads: threads})
+						want := runConvOnce(t, graph(), &Options{Threads: threads, NoWinograd: true})
+						if len(got) != len(want) {
+							t.Fatalf("%d outputs, want %d", len(got), len(want))
+						}
+						scale := math.Sqrt(float64(9 * tc.c)) // the outputs' typical magnitude
+						worst := 0.0
+						for i := range want {
+							worst = max(worst, math.Abs(float64(got[i]-want[i])))
+						}
+						if tol := 5e-6 * scale * float64(tile*tile); !(worst <= tol) {
+							t.Fatalf("max |Winograd - direct| = %.3g, want <= %.3g", worst, tol)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// runConvOnce runs g's session on fixed random inputs and returns its output.
+func runConvOnce(t *testing.T, g *Graph, opts *Options) []float32 {
+	t.Helper()
+	sess, err := NewSession(g, map[string]int64{"": 17}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := RandomInputs(sess, 7, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out["y"].Data.([]float32)
+}
+
+// TestConvWinogradOptOut checks that NoWinograd and REFIT_CONV_WINOGRAD=0 keep the
+// direct path (bit for bit the same output) and that the cost model picks the
+// transforms for ResNet's 512-channel maps and not for few channels.
+func TestConvWinogradOptOut(t *testing.T) {
+	if os.Getenv("REFIT_CONV_WINOGRAD") != "" {
+		t.Skip("REFIT_CONV_WINOGRAD is set")
+	}
+	if winogradTile(16, 512, 512, 7, 7) == 0 {
+		t.Errorf("winogradTile(batch 16, 512 -> 512 channels, 7 x 7) = 0, want a tile")
+	}
+	if m := winogradTile(1, 3, 8, 32, 32); m != 0 {
+		t.Errorf("winogradTile(3 -> 8 channels) = %d, want 0", m)
+	}
+	if m := winogradTile(1, 512, 512, 7, 7); m != 0 {
+		t.Errorf("winogradTile(batch 1, 512 -> 512 channels, 7 x 7) = %d, want 0 (four tiles)", m)
+	}
+	defer func(saved int) { winogradForceTile = saved }(winogradForceTile)
+	winogradForceTile = 4
+	graph := func() *Graph { return convGraph(9, 1, 16, 16, 9, 9, []int64{1, 1, 1, 1}, true, true) }
+	direct := runConvOnce(t, graph(), &Options{NoWinograd: true})
+	t.Setenv("REFIT_CONV_WINOGRAD", "0")
+	env := runConvOnce(t, graph(), nil)
+	for i := range direct {
+		if math.Float32bits(direct[i]) != math.Float32bits(env[i]) {
+			t.Fatalf("REFIT_CONV_WINOGRAD=0: y[%d] = %v, NoWinograd gives %v", i, env[i], direct[i])
+		}
+	}
+	t.Setenv("REFIT_CONV_WINOGRAD", "")
+	wino := runConvOnce(t, graph(), nil)
+	same := true
+	for i := range direct {
+		same = same && direct[i] == wino[i]
+	}
+	if same {
+		t.Errorf("forced Winograd gives the direct path's output bit for bit: was it used?")
+	}
+}
