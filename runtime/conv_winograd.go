@@ -102,3 +102,13 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 	putScratch(pad)
 	return true
 }
+
+// winogradPreferred reports whether convWinograd would try the Winograd transforms
+// for this convolution (fused ConvMaxPool then leaves the batch to convKernel).
+func winogradPreferred(c *Call, w *window, N, C, M int) bool {
+	if c.sess == nil || c.sess.noWinograd || len(w.in) != 2 ||
+		w.kernel[0] != 3 || w.kernel[1] != 3 || !allEqual(w.strides, 1) || !allEqual(w.dilations, 1) {
+		return false
+	}
+	return winogradForceTile != 0 || winogradTile(N, C, M, int(w.out[0]), int(w.out[1])) != 0
+}

@@ -176,8 +176,8 @@ func WinogradPadLen(p *WinogradWeights, g WinogradConv) int {
 	return g.Batch * p.c * (th*p.tile + 2) * (tw*p.tile + 2)
 }
 
-// SgemmWinograd computes the convolution y = w * x + bias (then Relu, clearing
-// values whose sign bit is set, when relu) of g's NCHW images x ([Batch, c,
+// SgemmWinograd computes the convolution y = w * x + bias (then Relu, v < 0 ? 0 : v,
+// when relu) of g's NCHW images x ([Batch, c,
 // Height, Width]) with the weights packed in p, into y ([Batch, k, OutH, OutW]).
 // bias may be nil; pad is scratch of WinogradPadLen(p, g) floats. threads is as in
 // Sgemm; the result does not depend on it. It panics when a slice is too short or
@@ -365,7 +365,7 @@ func (c *winogradCall) tile(t int) (img, ty, tx int) {
 
 // output transforms the GEMM results of output channels [lo, hi), a panel of nr
 // tiles at a time, and stores the valid pixels of each tile with the bias and Relu
-// (which clears values whose sign bit is set, as BiasRelu).
+// (v < 0 ? 0 : v, as BiasRelu).
 func (c *winogradCall) output(lo, hi int) {
 	p := c.p
 	m, nr, ntp := p.tile, p.nr, c.ntp
@@ -429,9 +429,8 @@ func (c *winogradCall) output(lo, hi int) {
 							continue
 						}
 						v := o[i*m+j][l] + b
-						if c.relu {
-							u := math.Float32bits(v)
-							v = math.Float32frombits(u &^ uint32(int32(u)>>31))
+						if c.relu && v < 0 {
+							v = 0 // NaNs and -0 kept, as BiasRelu
 						}
 						plane[base+i*OW+j] = v
 					}
