@@ -59,7 +59,7 @@ type Options struct {
 	// without VNNI, including in QDQ models (see IntArith).
 	IntArith IntArith
 	// MaxMemory caps, in bytes, the memory held by the session's tensors at any time:
-	// initializers, live values, pooled buffers and kernel scratch. An allocation that
+	// initializers, packed weights, live values, pooled buffers and kernel scratch. An allocation that
 	// would pass it fails with a *MemoryError before anything is allocated; 0 means
 	// DefaultMaxMemory().
 	MaxMemory int64
