@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	goruntime "runtime"
@@ -100,5 +101,46 @@ func TestStateBytes(t *testing.T) {
 	got := stateBytes(reflect.ValueOf([]*blas.PackedA{p, p}), map[uintptr]bool{})
 	if got < 4*64*9 || got > 4*64*9+1024 {
 		t.Errorf("stateBytes of a 64x9 packing listed twice = %d, want about %d", got, 4*64*9)
+	}
+}
+
+// TestPreparedConcurrentLayouts runs one session from several goroutines at two
+// sizes at once, so both layouts are built while other Runs read them (run it with
+// -race); every result must match a fresh session's.
+func TestPreparedConcurrentLayouts(t *testing.T) {
+	const c = 64
+	r := rand.New(rand.NewPCG(9, 10))
+	s, err := NewSession(convAnySize(r, c), map[string]int64{"": 17}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs, want := map[int]*Value{}, map[int][]float32{}
+	for _, hw := range []int{7, 20} {
+		inputs[hw] = mustValue(t, randSlice(r, c*hw*hw), 1, c, int64(hw), int64(hw))
+		fresh, err := NewSession(convAnySize(rand.New(rand.NewPCG(9, 10)), c), map[string]int64{"": 17}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := fresh.Run(context.Background(), map[string]*Value{"x": inputs[hw]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[hw] = out["y"].Data.([]float32)
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			hw := []int{7, 20}[i%2]
+			out, err := s.Run(context.Background(), map[string]*Value{"x": inputs[hw]})
+			if err == nil && !slices.Equal(out["y"].Data.([]float32), want[hw]) {
+				err = fmt.Errorf("%dx%d: result differs from a fresh session's", hw, hw)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
