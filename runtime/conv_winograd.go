@@ -85,9 +85,12 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 	}
 	p, ok := preparePacked(c, 1, func(v *Value) *blas.WinogradWeights {
 		n := blas.WinogradBytes(tile, M, C)
+		// prepare charges the built weights; this only declines to build them
+		// when the budget has no room.
 		if c.sess.budget.charge(n, func() string { return fmt.Sprintf("Winograd weights of %d bytes", n) }) != nil {
 			return nil
 		}
+		c.sess.budget.release(n)
 		return blas.PackWinograd(tile, M, C, v.Data.([]float32))
 	})
 	if !ok || p == nil {
