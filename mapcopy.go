@@ -21,9 +21,13 @@ type mappedCopier interface {
 // buffer costs about as much or a little more, and gives the source's CRC-32 besides.
 const copyAlign = 32
 
-// shiftChunk is the buffer of a shifted copy: a multiple of the page size, and small
-// enough to stay in the core's cache between the copy in and the write out.
-const shiftChunk = 256 << 10
+// shiftChunk is the buffer of a shifted copy: a multiple of the page size, small
+// enough to stay in the core's cache (1 MiB of L2 on Zen 4) between the copy in and
+// the write out, large enough that ext4 caches each write in large folios. A 1 GiB
+// copy with its CRC on AMD EPYC Zen 4 (cvb, fallocated output): 0.30-0.32 CPU s with
+// 256 KiB writes, 0.25-0.28 with 1 MiB. Writes of 2 MiB or more were pathological
+// there (3-5 CPU s per GiB, high-order folio allocations), so it stays below.
+const shiftChunk = 1 << 20
 
 // pageSize is the unit of the page cache: a buffer at the same offset modulo it as
 // the destination keeps the kernel's copy into the cache aligned.
@@ -45,6 +49,7 @@ func (p *pendingMember) copyMapped(f *MappedFile, off, n int64) (int64, error) {
 		return 0, p.targetError(err)
 	}
 	dst := pos + int64(p.w.Buffered())
+	preallocate(p.File, dst, n)
 	if _, _, known := f.KnownCRC(off, n); known && (dst-off)%copyAlign == 0 {
 		return f.copyRange(p, off, n)
 	}
