@@ -54,6 +54,7 @@ func (p *pendingMember) copyMapped(f *MappedFile, off, n int64) (int64, error) {
 	}
 	dst := pos + int64(p.w.Buffered())
 	preallocate(p.File, dst, n)
+	p.allocEnd = max(p.allocEnd, dst+n)
 	if _, _, known := f.KnownCRC(off, n); known && (dst-off)%copyAlign == 0 {
 		c, err := f.copyRange(p, off, n)
 		if err == nil {
