@@ -13,21 +13,20 @@ type mappedCopier interface {
 }
 
 // copyAlign is the alignment the source and destination offsets of a copy share when
-// the kernel's file-to-file copy (copy_file_range) runs at full speed. Its memcpy can
-// be much slower otherwise (AMD EPYC Zen 4, 1 GiB from the page cache: 0.46 CPU s with
-// the destination 0, 32 or 64 bytes after the source, 0.73 with it 8 bytes after;
-// safetensors -> GGUF of the bench's model: 0.87 CPU s before the copy through a
-// buffer, 0.64 after). Where the kernel's copy is not slowed, the copy through a
-// buffer costs about as much or a little more, and gives the source's CRC-32 besides.
-const copyAlign = 32
+// the kernel's file-to-file copy (copy_file_range) runs at full speed: the page, so
+// that each source page lands on one page of the output. Otherwise its copy splits
+// every page (BenchmarkCopyMapped, AMD EPYC Zen 4, CPU s per GiB into fallocated
+// ranges: 0.31 with the same page phase, 0.49-0.52 with the destination 64 bytes
+// after it, against 0.39-0.41 for the copy through a buffer, which gives the
+// source's CRC-32 besides; 0.73 for copy_file_range 8 bytes after).
+const copyAlign = pageSize
 
-// shiftChunk is the buffer of a shifted copy: a multiple of the page size, small
-// enough to stay in the core's cache (1 MiB of L2 on Zen 4) between the copy in and
-// the write out, large enough that ext4 caches each write in large folios. A 1 GiB
-// copy with its CRC on AMD EPYC Zen 4 (cvb, fallocated output): 0.30-0.32 CPU s with
-// 256 KiB writes, 0.25-0.28 with 1 MiB. Writes of 2 MiB or more were pathological
-// there (3-5 CPU s per GiB, high-order folio allocations), so it stays below.
-const shiftChunk = 1 << 20
+// shiftChunk is the buffer of a shifted copy: a multiple of the page size, and small
+// enough to stay in the core's cache between the copy in and the write out. Larger
+// writes cost less on average but not always: with 1 MiB, some layouts ran at 2-6
+// times the CPU time of others on the 2-core EPYC (GGUF -> npz of 1 GiB: 1.9-3.7 CPU
+// s against 0.55-0.65 with 256 KiB), the kernel's copy into the page cache stalling.
+const shiftChunk = 256 << 10
 
 // pageSize is the unit of the page cache: a buffer at the same offset modulo it as
 // the destination keeps the kernel's copy into the cache aligned.
@@ -55,10 +54,27 @@ func (p *pendingMember) copyMapped(f *MappedFile, off, n int64) (int64, error) {
 	dst := pos + int64(p.w.Buffered())
 	preallocate(p.File, dst, n)
 	p.allocEnd = max(p.allocEnd, dst+n)
-	if _, _, known := f.KnownCRC(off, n); known && (dst-off)%copyAlign == 0 {
+	// Not when the output is read back for verification: the pages a file-to-file copy
+	// fills are small, their re-read costs more than the copy through a buffer saves
+	// (pt -> pt of 1 GiB on the 2-core EPYC: 0.64 CPU s against 0.53).
+	if _, declared, known := f.KnownCRC(off, n); known && (dst-off)%copyAlign == 0 && p.back == nil {
+		var summed chan error
+		if declared {
+			// What the copy's consumers want (a zip writer's local header, the
+			// verification) is the CRC-32 of the bytes, not what the file states:
+			// computed from the source on a goroutine of its own while the kernel
+			// copies, and noted for f.
+			summed = make(chan error, 1)
+			go func() { summed <- f.noteScannedCRC(off, n) }()
+		}
 		c, err := f.copyRange(p, off, n)
 		if err == nil {
 			err = p.w.Flush() // the bytes reach the file before they are read back
+		}
+		if summed != nil {
+			if serr := <-summed; err == nil {
+				err = serr
+			}
 		}
 		if err == nil {
 			p.readWritten(dst, dst, n, n, true)
@@ -122,4 +138,18 @@ func (p *PendingFile) writeShifted(f *MappedFile, off, n, dst int64, written fun
 	}
 	f.NoteCRC(off, n, crc, false)
 	return total, nil
+}
+
+// noteScannedCRC computes the CRC-32 of the n bytes at off from the mapping and notes
+// it for f as computed.
+func (f *MappedFile) noteScannedCRC(off, n int64) error {
+	var crc uint32
+	err := f.Scan(off, n, func(b []byte) error {
+		crc = crc32.Update(crc, crc32.IEEETable, b)
+		return nil
+	})
+	if err == nil {
+		f.NoteCRC(off, n, crc, false)
+	}
+	return err
 }

@@ -56,6 +56,7 @@ func BenchmarkCopyMapped(b *testing.B) {
 		{"shifted", 24, 4096 + 64, false, false},
 		{"shifted+readback", 24, 4096 + 64, true, false},
 		{"file-to-file", 4096, 8192, false, true},
+		{"file-to-file-64", 4096 + 64, 8192, false, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			if c.declaredCRC {

@@ -27,16 +27,16 @@ func TestReadBack(t *testing.T) {
 		name      string
 		lead      int   // bytes written before the copy
 		off, n    int64 // the source range
-		declared  bool  // the source declares the range's CRC (file-to-file copy)
+		declared  bool  // the source declares the range's CRC
 		readBack  bool  // PendingOutput.ReadBack called
 		corrupt   bool  // the output is corrupted before its first piece is read back
 		overwrite bool  // a WriteAt into the range after the copy
 		wantKept  bool
 	}{
 		{name: "shifted", lead: 12, off: 100, n: 3*scanWindow + 5, readBack: true, wantKept: true},
-		{name: "file to file", off: 0, n: int64(len(src)), declared: true, readBack: true, wantKept: true},
+		{name: "declared CRC", off: 0, n: int64(len(src)), declared: true, readBack: true, wantKept: true},
 		{name: "corrupted", lead: 12, off: 100, n: 2*scanWindow + 5, readBack: true, corrupt: true, wantKept: true},
-		{name: "corrupted file to file", off: 0, n: int64(len(src)), declared: true, readBack: true, corrupt: true, wantKept: true},
+		{name: "corrupted, declared CRC", off: 0, n: int64(len(src)), declared: true, readBack: true, corrupt: true, wantKept: true},
 		{name: "overwritten", lead: 12, off: 100, n: 2 * scanWindow, readBack: true, overwrite: true},
 		{name: "not asked", lead: 12, off: 100, n: scanWindow},
 	} {
