@@ -23,14 +23,16 @@ func cpuTime(b *testing.B) time.Duration {
 // an output file, as a conversion copies an unchanged tensor: through a buffer at the
 // destination's page phase with the source's CRC-32 ("shifted"), the same with the
 // output re-read on a second goroutine ("shifted+readback", what a verified convert
-// does), and file to file where the source declares the CRC and the offsets share
-// their page phase ("file-to-file", copy_file_range).
+// does), and file to file where the source declares the CRC ("file-to-file",
+// copy_file_range, with the offsets at the same page phase; "file-to-file-64" with
+// the output 64 bytes off it).
 //
-// AMD EPYC Zen 4, 2 cores shared with other jobs (load average 29-32, so the MB/s
-// vary 0.6-2.4 GB/s), ext4, page cache, CPU time of all goroutines per GiB: shifted
-// 0.316-0.318, shifted+readback 0.365-0.390, file-to-file 0.287-0.292 (each including
-// the removal of the output). Before the writes grew from 256 KiB to 1 MiB and went
-// into fallocated ranges, the shifted copy of a 1 GiB convert cost 0.51 CPU s in all.
+// AMD EPYC Zen 4, 2 cores shared with other jobs (load average 15-18, so the MB/s
+// vary 0.8-1.9 GB/s), ext4, page cache, CPU time of all goroutines per GiB, the
+// output's removal included: shifted 0.44, shifted+readback 0.55-0.59, file-to-file
+// 0.30-0.31, file-to-file-64 (the destination 64 bytes off the source's page phase)
+// 0.42-0.45. The same copies with 1 MiB writes cost less on average (shifted 0.32,
+// with read-back 0.37-0.39) but stalled in some layouts; see shiftChunk.
 func BenchmarkCopyMapped(b *testing.B) {
 	const size = 64 << 20
 	dir := b.TempDir()
