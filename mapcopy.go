@@ -38,10 +38,11 @@ const shiftChunkOffPhase = 1 << 20
 // the destination keeps the kernel's copy into the cache aligned.
 const pageSize = 4096
 
-// copyMapped writes the n bytes at off of f at the member's current position: file
-// to file (copy_file_range) where the offsets share their alignment modulo copyAlign
-// and f already knows the range's CRC-32 (a zip member's declared checksum, or an
-// earlier pass's), otherwise through a buffer placed at the destination's page phase
+// copyMapped writes the n bytes at off of f at the member's current position, into
+// blocks fallocated for them: file to file (copy_file_range) where the offsets share
+// their page phase (copyAlign), f already knows the range's CRC-32 (a zip member's
+// declared checksum, or an earlier pass's) and the output is not read back (see
+// PendingOutput.ReadBack), otherwise through a buffer placed at the destination's page phase
 // (see writeShifted), which cost less than the kernel's misaligned copy and give the
 // CRC-32 of the source bytes on the way, so that neither a zip writer (the local
 // header's checksum) nor verification has to read the source again.
@@ -74,16 +75,10 @@ func (p *pendingMember) copyMapped(f *MappedFile, off, n int64) (int64, error) {
 			go func() { summed <- f.noteScannedCRC(off, n) }()
 		}
 		c, err := f.copyRange(p, off, n)
-		if err == nil {
-			err = p.w.Flush() // the bytes reach the file before they are read back
-		}
 		if summed != nil {
 			if serr := <-summed; err == nil {
 				err = serr
 			}
-		}
-		if err == nil {
-			p.readWritten(dst, dst, n, n, true)
 		}
 		return c, err
 	}
