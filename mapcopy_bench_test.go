@@ -27,12 +27,12 @@ func cpuTime(b *testing.B) time.Duration {
 // copy_file_range, with the offsets at the same page phase; "file-to-file-64" with
 // the output 64 bytes off it).
 //
-// AMD EPYC Zen 4, 2 cores shared with other jobs (load average 15-18, so the MB/s
-// vary 0.8-1.9 GB/s), ext4, page cache, CPU time of all goroutines per GiB, the
-// output's removal included: shifted 0.44, shifted+readback 0.55-0.59, file-to-file
-// 0.30-0.31, file-to-file-64 (the destination 64 bytes off the source's page phase)
-// 0.42-0.45. The same copies with 1 MiB writes cost less on average (shifted 0.32,
-// with read-back 0.37-0.39) but stalled in some layouts; see shiftChunk.
+// AMD EPYC Zen 4, 2 cores shared with other jobs (load average 5-11), ext4, page
+// cache; MB/s and CPU time of all goroutines per GiB, the output's removal included:
+// shifted (off the source's page phase: 1 MiB writes) 3.1 GB/s, 0.35; shifted+readback
+// 2.6 GB/s, 0.50-0.51; file-to-file 3.3 GB/s, 0.34; file-to-file-64 2.6-2.9 GB/s,
+// 0.38-0.42. With 256 KiB writes (load 15-18) shifted cost 0.44, with read-back
+// 0.55-0.59.
 func BenchmarkCopyMapped(b *testing.B) {
 	const size = 64 << 20
 	dir := b.TempDir()
