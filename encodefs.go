@@ -126,12 +126,14 @@ type PendingOutput struct {
 	files     []*pendingMember
 	done      bool
 	remote    *remoteTarget // for an s3:// output: key is the prefix of the files
+	readBack  readBackSet   // see ReadBack (output_readback.go)
 }
 
 type pendingMember struct {
 	*PendingFile
 	w      *bufio.Writer // nil once closed
 	upload PendingObject // for a remote output
+	back   *readBack     // re-reads what copies write (see PendingOutput.ReadBack); nil for none
 }
 
 var errClosedMember = errors.New("refit: write to a closed output file")
@@ -175,7 +177,9 @@ func (p *pendingMember) WriteAt(b []byte, off int64) (int, error) {
 	if err := p.w.Flush(); err != nil {
 		return 0, err
 	}
-	return p.PendingFile.WriteAt(b, off)
+	n, err := p.PendingFile.WriteAt(b, off)
+	p.wrote(off, int64(n))
+	return n, err
 }
 
 // Close flushes and drops the buffer, so an output of many files holds one buffer at
@@ -259,6 +263,11 @@ func (o *PendingOutput) Create(name string) (io.WriteCloser, error) {
 		return nil, targetError("create", target, err)
 	}
 	m := &pendingMember{PendingFile: &PendingFile{File: f, ctx: o.ctx, target: target}, upload: upload}
+	o.readBack.mu.Lock()
+	if o.readBack.on && upload == nil {
+		m.back = newReadBack(f)
+	}
+	o.readBack.mu.Unlock()
 	if upload != nil {
 		m.w = bufio.NewWriterSize(teeWriter{m.PendingFile, upload}, 1<<20)
 	} else {
@@ -311,6 +320,7 @@ func (o *PendingOutput) Commit() ([]string, error) {
 		o.Abort()
 		return nil, err
 	}
+	o.stopReadBacks()
 	for _, f := range o.files {
 		if err := f.Close(); err != nil {
 			return fail(err)
@@ -348,6 +358,7 @@ func (o *PendingOutput) Abort() {
 		return
 	}
 	o.done = true
+	o.stopReadBacks()
 	for _, f := range o.files {
 		f.File.Close()
 		if f.upload != nil {

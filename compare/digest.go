@@ -37,6 +37,9 @@ func CRC(ctx context.Context, t *tensor.Tensor) (uint32, error) {
 const crcReaders = 2
 
 // crcs returns the CRC-32 of every tensor, reading up to crcReaders of them at once.
+// A CRC the file holding a tensor computed from its bytes earlier (tensor.KnownCRC,
+// not one the file only declares: refit.PendingOutput's read-back of a written
+// output) is taken as is.
 func crcs(ctx context.Context, ts []*tensor.Tensor) ([]uint32, error) {
 	out := make([]uint32, len(ts))
 	errs := make([]error, len(ts))
@@ -46,6 +49,10 @@ func crcs(ctx context.Context, ts []*tensor.Tensor) ([]uint32, error) {
 			i := int(next.Add(1) - 1)
 			if i >= len(ts) {
 				return
+			}
+			if crc, declared, ok := ts[i].KnownCRC(); ok && !declared {
+				out[i] = crc
+				continue
 			}
 			out[i], errs[i] = CRC(ctx, ts[i])
 			if errs[i] != nil {

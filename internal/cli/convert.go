@@ -260,6 +260,9 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.R
 	for _, t := range m.Tensors {
 		total += t.Size()
 	}
+	if !o.noVerify {
+		po.ReadBack() // the copies are re-read from the file while the writing goes on
+	}
 	bar := newProgress(e, "write", total)
 	create := func(name string) (io.WriteCloser, error) {
 		w, err := po.Create(name)
@@ -281,7 +284,7 @@ func writeOutput(e *env, enc *refit.Format, base, m *refit.Model, rec *compare.R
 		phaseStarted("verify")
 		names := po.Names()
 		vbar := newProgress(e, "verify", total)
-		err := verifyOutput(e.ctx, enc, base, m, rec, po.Path(names[len(names)-1]), res, vbar)
+		err := verifyOutput(e.ctx, enc, base, m, rec, po, names[len(names)-1], res, vbar)
 		vbar.done()
 		if err != nil {
 			return err
@@ -356,12 +359,22 @@ const hfFormat = "hf"
 // the CRC-32 of the bytes written (recorded as cast tensors were produced, else known
 // to the source file - tensor.KnownCRC - else computed from the source bytes) - one
 // read of the output (compare.WrittenRecorded).
-func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, path string, res *convertResult, bar *progress) error {
+func verifyOutput(ctx context.Context, enc *refit.Format, base, want *refit.Model, rec *compare.Record, po *refit.PendingOutput, name string, res *convertResult, bar *progress) error {
+	path := po.Path(name)
 	got, err := refit.OpenAs(enc, path, nil)
 	if err != nil {
 		return fmt.Errorf("verify: re-reading %s output: %w", enc.Name, err)
 	}
 	defer got.Close()
+	// Tensors a copy wrote were read back from the file while the writing went on
+	// (PendingOutput.ReadBack): their CRC-32 as read from the file stands for this read.
+	for _, g := range got.Tensors {
+		if _, off, ok := tensor.OuterRange(g.Data); ok {
+			if crc, ok := po.ReadBackCRC(name, off, g.Size()); ok {
+				g.NoteCRC(crc)
+			}
+		}
+	}
 	if isNPY(path) && len(got.Tensors) == 1 && len(want.Tensors) == 1 {
 		// A .npy holds one unnamed array; the reader names it after the (temporary) file.
 		got.Tensors[0] = &tensor.Tensor{Name: want.Tensors[0].Name, DType: got.Tensors[0].DType,
