@@ -176,12 +176,6 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 	if !ok || p == nil {
 		return false
 	}
-	n := blas.WinogradPadLen(p, g)
-	if c.checkElements(int64(n)) != nil {
-		return false
-	}
-	pad := getScratch(n)
-	blas.SgemmWinograd(c.Threads(), p, xs, g, bs, c.Node.relu, pad, y)
-	putScratch(pad)
+	blas.SgemmWinograd(c.Threads(), p, xs, g, bs, c.Node.relu, y)
 	return true
 }
