@@ -145,11 +145,11 @@ func TestConvWinogradOptOut(t *testing.T) {
 }
 
 // TestConvWinogradAllowance runs three chained 48 -> 48 channel convolutions
-// (forced to prefer F(4x4)) with an allowance that fits one F(4x4) and one F(2x2)
-// weight set over the direct path's: the first gets F(4x4), the second F(2x2), the
-// third the direct path, the Winograd weights prepared stay within the allowance,
-// and the output matches the direct path's. An unlimited allowance gives every
-// convolution F(4x4); REFIT_CONV_WINOGRAD_MIB=0 none.
+// (forced to prefer F(4x4)) with small allowances: each convolution gets F(4x4),
+// F(2x2) or the direct path as what is left allows, the Winograd weights prepared
+// stay within the allowance, and the output matches the direct path's. An
+// unlimited allowance gives every convolution F(4x4); REFIT_CONV_WINOGRAD_MIB=0
+// none.
 func TestConvWinogradAllowance(t *testing.T) {
 	if os.Getenv("REFIT_CONV_WINOGRAD") != "" || os.Getenv("REFIT_CONV_WINOGRAD_MIB") != "" {
 		t.Skip("REFIT_CONV_WINOGRAD or REFIT_CONV_WINOGRAD_MIB is set")
@@ -214,21 +214,34 @@ func TestConvWinogradAllowance(t *testing.T) {
 	}
 	direct := 4 * 9 * int64(c) * c
 	extra4, extra2 := blas.WinogradBytes(4, c, c)-direct, blas.WinogradBytes(2, c, c)-direct
-	allowance := extra4 + extra2 + extra2/2
 	want, _ := run(&Options{NoWinograd: true})
-	got, sess := run(&Options{WinogradMemory: allowance})
-	if m := tiles(sess); !slices.Equal(m, []int{4, 2, 0}) {
-		t.Errorf("tiles %v with an allowance of %d bytes (F(4x4) takes %d more, F(2x2) %d), want [4 2 0]", m, allowance, extra4, extra2)
-	}
-	if p := sess.winograd.packed; p > allowance+2*direct {
-		t.Errorf("Winograd weights of %d bytes prepared, allowance %d over the direct path's %d", p, allowance, 2*direct)
-	}
-	worst := 0.0
-	for i := range want {
-		worst = max(worst, math.Abs(float64(got[i]-want[i])))
-	}
-	if !(worst <= 1e-3) {
-		t.Errorf("max |Winograd - direct| = %.3g", worst)
+	for _, tc := range []struct {
+		allowance int64
+		tiles     []int
+	}{
+		// F(4x4) takes at most a quarter of what is left, then F(2x2).
+		{4 * extra4, []int{4, 2, 2}},
+		{extra2 + extra2/2, []int{2, 0, 0}},
+		{extra2 - 1, []int{0, 0, 0}},
+	} {
+		got, sess := run(&Options{WinogradMemory: tc.allowance})
+		if m := tiles(sess); !slices.Equal(m, tc.tiles) {
+			t.Errorf("tiles %v with an allowance of %d bytes (F(4x4) takes %d more, F(2x2) %d), want %v", m, tc.allowance, extra4, extra2, tc.tiles)
+		}
+		var n int64
+		for _, m := range tiles(sess) {
+			n += int64(min(m, 1))
+		}
+		if p := sess.winograd.packed; p-n*direct > tc.allowance {
+			t.Errorf("Winograd weights of %d bytes prepared for %d convolutions, allowance %d over the direct path's %d each", p, n, tc.allowance, direct)
+		}
+		worst := 0.0
+		for i := range want {
+			worst = max(worst, math.Abs(float64(got[i]-want[i])))
+		}
+		if !(worst <= 1e-3) {
+			t.Errorf("allowance %d: max |Winograd - direct| = %.3g", tc.allowance, worst)
+		}
 	}
 	if _, sess := run(&Options{WinogradMemory: -1}); !slices.Equal(tiles(sess), []int{4, 4, 4}) {
 		t.Errorf("tiles %v with an unlimited allowance, want [4 4 4]", tiles(sess))
