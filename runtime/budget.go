@@ -137,7 +137,7 @@ func (b *memBudget) notePeak(u int64) {
 }
 
 // PeakMemory reports the most bytes the session's tensors held at once since Load:
-// initializers, packed weights' sources, live values, pooled buffers, kernel scratch
+// initializers held in memory, packed weights, live values, pooled buffers, kernel scratch
 // charged to the budget, and garbage not yet collected (as Options.MaxMemory counts).
 func (s *Session) PeakMemory() int64 { return s.budget.peak.Load() }
 

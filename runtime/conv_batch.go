@@ -126,6 +126,9 @@ func convMaxPoolImages(c *Call, pn *Node) (out []*Value, ok bool, err error) {
 	if err != nil {
 		return nil, false, nil // convKernel reports it
 	}
+	if winogradPreferred(c, w, N, C, M) {
+		return nil, false, nil // the whole batch through the Winograd transforms
+	}
 	if _, _, tr := transposedConvPlan(w, C); tr {
 		return nil, false, nil // small outputs: the transposed tiles, on the whole batch
 	}

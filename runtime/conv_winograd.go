@@ -74,6 +74,14 @@ func (a *winogradAllowance) tile(n *Node, tiles []int, C, M int) int {
 	return m
 }
 
+// decided returns the tile chosen for n at its first run, if it ran.
+func (a *winogradAllowance) decided(n *Node) (tile int, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	tile, ok = a.tiles[n]
+	return tile, ok
+}
+
 // winogradDisabledByEnv reports REFIT_CONV_WINOGRAD=0 (or "off", "false").
 func winogradDisabledByEnv() bool {
 	switch os.Getenv("REFIT_CONV_WINOGRAD") {
@@ -168,16 +176,19 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 		return false
 	}
 	// The choice is fixed at the node's first run, before anything is prepared, so
-	// that a node left to the direct path prepares the direct path's weights.
+	// that the allowance is charged once per node and session.
 	tile := c.sess.winograd.tile(c.Node, tiles, C, M)
 	if tile == 0 {
 		return false
 	}
 	p, ok := preparePacked(c, 1, func(v *Value) *blas.WinogradWeights {
 		n := blas.WinogradBytes(tile, M, C)
+		// prepare charges the built weights; this only declines to build them
+		// when the budget has no room.
 		if c.sess.budget.charge(n, func() string { return fmt.Sprintf("Winograd weights of %d bytes", n) }) != nil {
 			return nil
 		}
+		c.sess.budget.release(n)
 		c.sess.winograd.mu.Lock()
 		c.sess.winograd.packed += n
 		c.sess.winograd.mu.Unlock()
@@ -188,4 +199,17 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 	}
 	blas.SgemmWinograd(c.Threads(), p, xs, g, bs, c.Node.relu, y)
 	return true
+}
+
+// winogradPreferred reports whether convWinograd would try the Winograd transforms
+// for this convolution (fused ConvMaxPool then leaves the batch to convKernel).
+func winogradPreferred(c *Call, w *window, N, C, M int) bool {
+	if c.sess == nil || c.sess.noWinograd || len(w.in) != 2 ||
+		w.kernel[0] != 3 || w.kernel[1] != 3 || !allEqual(w.strides, 1) || !allEqual(w.dilations, 1) {
+		return false
+	}
+	if m, ok := c.sess.winograd.decided(c.Node); ok {
+		return m != 0
+	}
+	return winogradForceTile != 0 || winogradTile(N, C, M, int(w.out[0]), int(w.out[1])) != 0
 }

@@ -35,7 +35,7 @@
 // 0) through internal/parallel, with results identical for every thread count; matrix
 // products go through internal/blas (a packed, cache-blocked SGEMM with an AVX2/FMA micro-kernel).
 // Conv, MatMul and Gemm whose weight input is an initializer (not overridable by a
-// graph input) pack it once per node on first use (Node.prep, under a sync.Once) and
+// graph input) pack it once per node and layout on first use (Node.prep) and
 // reuse it on every Run; 2-D convolutions gather im2col columns inside the GEMM.
 // NewSession fuses a Relu that is the only reader of a Conv's output into the Conv.
 // It also puts fused operators (domain refit.fused, fuse.go) in place of transformer

@@ -231,6 +231,15 @@ func TestReluClipBits(t *testing.T) {
 		base := runOne(t, xv, inits, conv("y"))
 		check(t, runOne(t, xv, inits, conv("c"), node("Relu", []string{"c"}, []string{"y"})), base, relu)
 	})
+	for _, tile := range []int{4, 2} {
+		t.Run(fmt.Sprintf("Conv+Relu_Winograd_F%d", tile), func(t *testing.T) {
+			winogradForceTile = tile
+			defer func() { winogradForceTile = 0 }()
+			inits := map[string]*Value{"w": wv, "b": bv}
+			base := runOne(t, xv, inits, conv("y"))
+			check(t, runOne(t, xv, inits, conv("c"), node("Relu", []string{"c"}, []string{"y"})), base, relu)
+		})
+	}
 	t.Run("MatMul+Add+Relu", func(t *testing.T) {
 		m := randSlice(r, 9*16)
 		mv, _ := FromSlice(m, 9, 16)

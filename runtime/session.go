@@ -59,7 +59,7 @@ type Options struct {
 	// without VNNI, including in QDQ models (see IntArith).
 	IntArith IntArith
 	// MaxMemory caps, in bytes, the memory held by the session's tensors at any time:
-	// initializers, live values, pooled buffers and kernel scratch. An allocation that
+	// initializers, packed weights, live values, pooled buffers and kernel scratch. An allocation that
 	// would pass it fails with a *MemoryError before anything is allocated; 0 means
 	// DefaultMaxMemory().
 	MaxMemory int64
@@ -938,44 +938,92 @@ func (v *Value) pin() {
 	}
 }
 
-// block is one allocation the pool carves buffers from. free lists its unused
-// ranges by offset, neighbours merged, so that buffers freed side by side make
-// room for a larger one again.
+// block is one allocation the pool carves buffers from. starts and ends map its
+// unused ranges (offset -> length, end -> offset), neighbours merged, so that
+// buffers freed side by side make room for a larger one again; the pool's size
+// index holds the same ranges for best-fit search.
 type block struct {
 	data    any
 	kind    tensor.DType // storage kind: F16, BF16 and U16 share []uint16
 	n       int
-	free    []extent
+	seq     uint64 // creation order: best fit prefers the earliest block on ties
+	idx     int    // position in pool.blocks
+	starts  map[int]int
+	ends    map[int]int
+	freeN   int  // elements in unused ranges
 	retired bool // a range left the session: the pool forgets the block
 	pool    *pool
 }
 
-type extent struct{ off, n int }
+// unused reports whether no range of b is in use.
+func (b *block) unused() bool { return b.freeN == b.n }
 
 // pool hands out ranges of blocks, best fit first, and takes them back when their
 // last value is released: what it holds stays near the largest set of values live
 // at once (a network's shrinking feature maps fit in the space of a larger one that
 // died), where whole-buffer reuse keeps one buffer per size. The budget charges its
 // blocks until they are garbage, and drops the free ones (evict) when it runs short.
+// Its free ranges are indexed by size per storage kind (pool_index.go), and a block
+// knows its place in blocks, so get, put and retire cost O(log n) in the number of
+// ranges, not a scan of every block.
 type pool struct {
 	mu     sync.Mutex
 	blocks []*block
-	active int // Runs under way
+	free   map[tensor.DType]*rangeTree
+	seq    uint64 // blocks made
+	active int    // Runs under way
 	budget *memBudget
 }
 
-func newPool(b *memBudget) *pool { return &pool{budget: b} }
+func newPool(b *memBudget) *pool {
+	return &pool{budget: b, free: map[tensor.DType]*rangeTree{}}
+}
+
+// addFree records [off, off+n) of blk as unused. The caller holds p.mu.
+func (p *pool) addFree(blk *block, off, n int) {
+	if blk.starts == nil {
+		blk.starts, blk.ends = map[int]int{}, map[int]int{}
+	}
+	blk.starts[off], blk.ends[off+n] = n, off
+	blk.freeN += n
+	t := p.free[blk.kind]
+	if t == nil {
+		t = &rangeTree{}
+		p.free[blk.kind] = t
+	}
+	t.insert(freeRange{blk, off, n})
+}
+
+// takeFree removes the unused range [off, off+n) of blk. The caller holds p.mu.
+func (p *pool) takeFree(blk *block, off, n int) {
+	delete(blk.starts, off)
+	delete(blk.ends, off+n)
+	blk.freeN -= n
+	p.free[blk.kind].remove(freeRange{blk, off, n})
+}
+
+// drop takes blk out of the pool for good. The caller holds p.mu.
+func (p *pool) drop(blk *block) {
+	blk.retired = true
+	for off, n := range blk.starts {
+		p.free[blk.kind].remove(freeRange{blk, off, n})
+	}
+	blk.starts, blk.ends = nil, nil
+	last := len(p.blocks) - 1
+	moved := p.blocks[last]
+	p.blocks[blk.idx], moved.idx = moved, blk.idx
+	p.blocks[last] = nil
+	p.blocks = p.blocks[:last]
+}
 
 // evict drops every block nothing uses, for the garbage collector to take.
 func (p *pool) evict() {
 	p.mu.Lock()
-	p.blocks = slices.DeleteFunc(p.blocks, func(k *block) bool {
-		if len(k.free) == 1 && k.free[0].n == k.n {
-			k.retired = true
-			return true
+	for i := len(p.blocks) - 1; i >= 0; i-- { // drop moves the last block to i
+		if k := p.blocks[i]; k.unused() {
+			p.drop(k)
 		}
-		return false
-	})
+	}
 	p.mu.Unlock()
 }
 
@@ -985,8 +1033,7 @@ func (p *pool) evict() {
 func (p *pool) retire(blk *block) {
 	p.mu.Lock()
 	if !blk.retired {
-		blk.retired = true
-		p.blocks = slices.DeleteFunc(p.blocks, func(k *block) bool { return k == blk })
+		p.drop(blk)
 	}
 	p.mu.Unlock()
 }
@@ -1010,13 +1057,11 @@ func (p *pool) end(failed bool) {
 	if !failed && p.active > 0 {
 		return
 	}
-	p.blocks = slices.DeleteFunc(p.blocks, func(k *block) bool {
-		if len(k.free) == 1 && k.free[0].n == k.n {
-			return false
+	for i := len(p.blocks) - 1; i >= 0; i-- {
+		if k := p.blocks[i]; !k.unused() {
+			p.drop(k)
 		}
-		k.retired = true
-		return true
-	})
+	}
 }
 
 // held returns the bytes of the blocks the pool holds, used or free.
@@ -1046,25 +1091,14 @@ func (p *pool) get(dt tensor.DType, shape []int64, n int64, zero bool) (*Value, 
 	kind := storageKind(dt)
 	p.mu.Lock()
 	var blk *block
-	at := -1
-	for _, k := range p.blocks {
-		if k.kind != kind {
-			continue
-		}
-		for i, e := range k.free {
-			if e.n >= int(n) && (blk == nil || e.n < blk.free[at].n) {
-				blk, at = k, i
-			}
-		}
-	}
 	var off int
-	if blk != nil {
-		e := &blk.free[at]
-		off = e.off
-		e.off += int(n)
-		e.n -= int(n)
-		if e.n == 0 {
-			blk.free = slices.Delete(blk.free, at, at+1)
+	if t := p.free[kind]; t != nil {
+		if r, ok := t.bestFit(int(n)); ok {
+			blk, off = r.blk, r.off
+			p.takeFree(blk, r.off, r.n)
+			if r.n > int(n) {
+				p.addFree(blk, r.off+int(n), r.n-int(n))
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -1075,6 +1109,8 @@ func (p *pool) get(dt tensor.DType, shape []int64, n int64, zero bool) (*Value, 
 		}
 		blk = &block{data: data, kind: kind, n: int(n), pool: p}
 		p.mu.Lock()
+		p.seq++
+		blk.seq, blk.idx = p.seq, len(p.blocks)
 		p.blocks = append(p.blocks, blk)
 		p.mu.Unlock()
 		return &Value{DType: dt, Shape: shape, Data: data, buf: &buffer{data: data, dtype: dt, blk: blk}}, nil
@@ -1091,23 +1127,23 @@ func (p *pool) put(b *buffer) {
 	if b.pinned || b.data == nil || b.blk == nil {
 		return
 	}
-	blk, e := b.blk, extent{b.off, sliceLen(b.data)}
+	blk, off, n := b.blk, b.off, sliceLen(b.data)
 	b.blk, b.data = nil, nil // a second put of the same buffer does nothing
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if blk.retired {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(blk.free, e.off, func(f extent, off int) int { return f.off - off })
-	blk.free = slices.Insert(blk.free, i, e)
-	if i+1 < len(blk.free) && blk.free[i].off+blk.free[i].n == blk.free[i+1].off {
-		blk.free[i].n += blk.free[i+1].n
-		blk.free = slices.Delete(blk.free, i+1, i+2)
+	if m, ok := blk.starts[off+n]; ok {
+		p.takeFree(blk, off+n, m)
+		n += m
 	}
-	if i > 0 && blk.free[i-1].off+blk.free[i-1].n == blk.free[i].off {
-		blk.free[i-1].n += blk.free[i].n
-		blk.free = slices.Delete(blk.free, i, i+1)
+	if start, ok := blk.ends[off]; ok {
+		m := blk.starts[start]
+		p.takeFree(blk, start, m)
+		off, n = start, n+m
 	}
+	p.addFree(blk, off, n)
 }
 
 func clearSlice(data any) {

@@ -169,8 +169,8 @@ type winogradCall struct {
 // scatters) run in AVX-512 on this CPU (else in Go or AVX2, slower per tile).
 func WinogradFastTransforms() bool { return winogradAVX512() }
 
-// SgemmWinograd computes the convolution y = w * x + bias (then Relu, clearing
-// values whose sign bit is set, when relu) of g's NCHW images x ([Batch, c,
+// SgemmWinograd computes the convolution y = w * x + bias (then Relu, v < 0 ? 0 : v,
+// when relu) of g's NCHW images x ([Batch, c,
 // Height, Width]) with the weights packed in p, into y ([Batch, k, OutH, OutW]).
 // bias may be nil. threads is as in Sgemm; the result does not depend on it. Its
 // scratch (about 1 MB per goroutine) does not grow with the batch: the tiles run a
@@ -379,7 +379,7 @@ func (c *winogradCall) tile(t int) (img, ty, tx int) {
 
 // output transforms the GEMM results of output channels [lo, hi), a panel of nr
 // tiles at a time, and stores the valid pixels of each tile with the bias and Relu
-// (which clears values whose sign bit is set, as BiasRelu).
+// (v < 0 ? 0 : v, as BiasRelu).
 func (c *winogradCall) output(lo, hi int) {
 	p := c.p
 	m, nr, ntp := p.tile, p.nr, c.ntp
@@ -443,9 +443,8 @@ func (c *winogradCall) output(lo, hi int) {
 							continue
 						}
 						v := o[i*m+j][l] + b
-						if c.relu {
-							u := math.Float32bits(v)
-							v = math.Float32frombits(u &^ uint32(int32(u)>>31))
+						if c.relu && v < 0 {
+							v = 0 // NaNs and -0 kept, as BiasRelu
 						}
 						plane[base+i*OW+j] = v
 					}

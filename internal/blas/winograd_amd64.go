@@ -12,8 +12,8 @@ import "golang.org/x/sys/cpu"
 func winogradIn4AVX512(src *float32, offs *[lanes]int32, wp int, dst *float32, stride int, tmp *[36][lanes]float32)
 
 // winogradOut4AVX512 transforms sixteen tiles back: matrix xi of lane l is
-// src[xi*stride+l]; row i of lane l's 4 x 4 output, plus bias and with relu cleared
-// where its sign bit is set, is stored at the byte offset addrs[l]+4*i*ow from dst,
+// src[xi*stride+l]; row i of lane l's 4 x 4 output, plus bias and, with relu, v < 0 ? 0 : v
+// (NaNs and -0 kept), is stored at the byte offset addrs[l]+4*i*ow from dst,
 // column j only when bit j of masks[i][l] is set. tmp is scratch.
 //
 //go:noescape

@@ -217,15 +217,12 @@ outRows:
 	VADDPS  Z26, Z9, Z9
 	TESTQ   R12, R12
 	JZ      transpose
-	// Relu: clear the values whose sign bit is set (NaN included), as BiasRelu.
-	VPSRAD  $31, Z6, Z15
-	VPANDND Z6, Z15, Z6
-	VPSRAD  $31, Z7, Z15
-	VPANDND Z7, Z15, Z7
-	VPSRAD  $31, Z8, Z15
-	VPANDND Z8, Z15, Z8
-	VPSRAD  $31, Z9, Z15
-	VPANDND Z9, Z15, Z9
+	// Relu as BiasRelu and ONNX Runtime: v < 0 ? 0 : v (NaNs and -0 kept).
+	VPXORD  Z15, Z15, Z15
+	VMAXPS  Z6, Z15, Z6
+	VMAXPS  Z7, Z15, Z7
+	VMAXPS  Z8, Z15, Z8
+	VMAXPS  Z9, Z15, Z9
 
 transpose:
 	// Z6..Z9 hold output columns 0..3 of this row for the sixteen tiles; four
@@ -382,10 +379,9 @@ out2Rows:
 	VADDPS  Z26, Z7, Z7
 	TESTQ   R12, R12
 	JZ      store2
-	VPSRAD  $31, Z6, Z15
-	VPANDND Z6, Z15, Z6
-	VPSRAD  $31, Z7, Z15
-	VPANDND Z7, Z15, Z7
+	VPXORD  Z15, Z15, Z15 // Relu as BiasRelu: v < 0 ? 0 : v
+	VMAXPS  Z6, Z15, Z6
+	VMAXPS  Z7, Z15, Z7
 
 store2:
 	KMOVW       (R11), K1
