@@ -9,12 +9,13 @@ import (
 	"github.com/refit-ml/refit/internal/blas"
 )
 
-// DefaultWinogradMemory is the default Options.WinogradMemory. With 24 MiB,
+// DefaultWinogradMemory is the default Options.WinogradMemory. With 16 MiB,
 // ResNet-18 peaks at 92 MiB resident at batch 1 (bound: 45 MiB of weights, 9 of
-// live activations, plus 64) with every convolution the cost model picks in
-// Winograd, and at 146 MiB at batch 16 (bound 158 MiB; unlimited: 238 MiB) for 12%
-// more CPU time than unlimited and 37% less than the direct path.
-const DefaultWinogradMemory = 24 << 20
+// live activations, plus 64: 118) with the same speed as unlimited, and at
+// 138-146 MiB at batch 16 with one or two threads (bound 158 MiB; unlimited:
+// 238-267 MiB; 24 MiB: 145-152) for about 15% more CPU time than unlimited and
+// a third less than the direct path.
+const DefaultWinogradMemory = 16 << 20
 
 // winogradAllowance is the extra weight memory a session lets the Winograd
 // transforms take (the transformed weights' bytes minus the direct path's packed
@@ -49,7 +50,8 @@ func newWinogradAllowance(bytes int64) *winogradAllowance {
 // than half of its savings, so the large layers run in F(2x2) and leave room for
 // the next ones (ResNet-18 at batch 16 with 24 MiB: its 64- and 128-channel
 // convolutions in F(4x4), the 256-channel ones and one 512-channel one in F(2x2)
-// ran 6% faster than with F(4x4) while the allowance lasted).
+// ran 6% faster than with F(4x4) while the allowance lasted; with 16 MiB, the
+// same but the 512-channel ones direct).
 func (a *winogradAllowance) tile(n *Node, tiles []int, C, M int) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
