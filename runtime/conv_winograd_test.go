@@ -6,8 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 
+	"github.com/refit-ml/refit/internal/blas"
 	"github.com/refit-ml/refit/tensor"
 )
 
@@ -139,5 +141,119 @@ func TestConvWinogradOptOut(t *testing.T) {
 	}
 	if same {
 		t.Errorf("forced Winograd gives the direct path's output bit for bit: was it used?")
+	}
+}
+
+// TestConvWinogradAllowance runs three chained 48 -> 48 channel convolutions
+// (forced to prefer F(4x4)) with small allowances: each convolution gets F(4x4),
+// F(2x2) or the direct path as what is left allows, the Winograd weights prepared
+// stay within the allowance, and the output matches the direct path's. An
+// unlimited allowance gives every convolution F(4x4); REFIT_CONV_WINOGRAD_MIB=0
+// none.
+func TestConvWinogradAllowance(t *testing.T) {
+	if os.Getenv("REFIT_CONV_WINOGRAD") != "" || os.Getenv("REFIT_CONV_WINOGRAD_MIB") != "" {
+		t.Skip("REFIT_CONV_WINOGRAD or REFIT_CONV_WINOGRAD_MIB is set")
+	}
+	defer func(saved int) { winogradForceTile = saved }(winogradForceTile)
+	winogradForceTile = 4
+	const c, layers = 48, 3 // 48: a multiple of every micro-kernel's rows
+	graph := func() *Graph {
+		r := rand.New(rand.NewPCG(5, 1))
+		g := &Graph{
+			Inputs:       []ValueInfo{input("x", tensor.F32, 2, c, 12, 12)},
+			Outputs:      []ValueInfo{{Name: "y"}},
+			Initializers: map[string]*Value{},
+		}
+		for i := range layers {
+			w, _ := FromSlice(randSlice(r, c*c*9), c, c, 3, 3)
+			for j := range w.Data.([]float32) {
+				w.Data.([]float32)[j] *= 0.2 // keep the activations near 1
+			}
+			name, in, out := fmt.Sprintf("w%d", i), fmt.Sprintf("h%d", i), fmt.Sprintf("h%d", i+1)
+			if i == 0 {
+				in = "x"
+			}
+			if i == layers-1 {
+				out = "y"
+			}
+			g.Initializers[name] = w
+			g.Nodes = append(g.Nodes, node("Conv", []string{in, name}, []string{out},
+				&Attr{Name: "pads", Kind: AttrInts, Ints: []int64{1, 1, 1, 1}}))
+		}
+		return g
+	}
+	run := func(opts *Options) ([]float32, *Session) {
+		t.Helper()
+		g := graph()
+		sess, err := NewSession(g, map[string]int64{"": 17}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := RandomInputs(sess, 7, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second run reuses the first run's choices
+			out, err := sess.Run(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if y := out["y"].Data.([]float32); len(y) != 2*c*12*12 {
+				t.Fatalf("%d outputs", len(y))
+			}
+		}
+		out, _ := sess.Run(context.Background(), in)
+		return out["y"].Data.([]float32), sess
+	}
+	tiles := func(s *Session) []int {
+		var m []int
+		for _, n := range s.graph.Nodes {
+			m = append(m, s.winograd.tiles[n])
+		}
+		return m
+	}
+	direct := 4 * 9 * int64(c) * c
+	extra4, extra2 := blas.WinogradBytes(4, c, c)-direct, blas.WinogradBytes(2, c, c)-direct
+	want, _ := run(&Options{NoWinograd: true})
+	for _, tc := range []struct {
+		allowance int64
+		tiles     []int
+	}{
+		// F(4x4) takes at most a quarter of what is left, then F(2x2).
+		{4 * extra4, []int{4, 2, 2}},
+		{extra2 + extra2/2, []int{2, 0, 0}},
+		{extra2 - 1, []int{0, 0, 0}},
+	} {
+		got, sess := run(&Options{WinogradMemory: tc.allowance})
+		if m := tiles(sess); !slices.Equal(m, tc.tiles) {
+			t.Errorf("tiles %v with an allowance of %d bytes (F(4x4) takes %d more, F(2x2) %d), want %v", m, tc.allowance, extra4, extra2, tc.tiles)
+		}
+		var n int64
+		for _, m := range tiles(sess) {
+			n += int64(min(m, 1))
+		}
+		if p := sess.winograd.packed; p-n*direct > tc.allowance {
+			t.Errorf("Winograd weights of %d bytes prepared for %d convolutions, allowance %d over the direct path's %d each", p, n, tc.allowance, direct)
+		}
+		worst := 0.0
+		for i := range want {
+			worst = max(worst, math.Abs(float64(got[i]-want[i])))
+		}
+		if !(worst <= 1e-3) {
+			t.Errorf("allowance %d: max |Winograd - direct| = %.3g", tc.allowance, worst)
+		}
+	}
+	if _, sess := run(&Options{WinogradMemory: -1}); !slices.Equal(tiles(sess), []int{4, 4, 4}) {
+		t.Errorf("tiles %v with an unlimited allowance, want [4 4 4]", tiles(sess))
+	}
+	t.Setenv("REFIT_CONV_WINOGRAD_MIB", "0")
+	env, sess := run(nil)
+	if m := tiles(sess); !slices.Equal(m, []int{0, 0, 0}) || sess.winograd.packed != 0 {
+		t.Errorf("REFIT_CONV_WINOGRAD_MIB=0: tiles %v, %d bytes prepared", m, sess.winograd.packed)
+	}
+	for i := range want {
+		if math.Float32bits(env[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("REFIT_CONV_WINOGRAD_MIB=0: y[%d] = %v, the direct path gives %v", i, env[i], want[i])
+		}
 	}
 }

@@ -78,6 +78,13 @@ type Options struct {
 	// many but round differently (relative differences near 1e-6). The environment
 	// variable REFIT_CONV_WINOGRAD=0 does the same for every session.
 	NoWinograd bool
+	// WinogradMemory caps, in bytes, the extra weight memory the Winograd
+	// transforms may take over the direct path (their weights take 4x the memory of
+	// the 3 x 3 kernels in F(4x4), 1.8x in F(2x2)): convolutions take it in the
+	// order they first run, falling back to F(2x2), then to the direct path, when
+	// it runs out. 0 means the environment's REFIT_CONV_WINOGRAD_MIB (mebibytes)
+	// when set, else DefaultWinogradMemory; negative means unlimited.
+	WinogradMemory int64
 }
 
 // DefaultMaxIterations is the default Options.MaxIterations.
@@ -101,6 +108,7 @@ type Session struct {
 	threads       int       // Options.Threads as given; 0 means GOMAXPROCS
 	prof          *profiler // nil unless Options.Profile
 	noWinograd    bool      // Options.NoWinograd or REFIT_CONV_WINOGRAD=0
+	winograd      *winogradAllowance
 }
 
 // NewSession prepares g, whose nodes use the given opset versions (domain "" is ONNX),
@@ -124,7 +132,8 @@ func newSession(g *Graph, opsets map[string]int64, opts *Options, budget *memBud
 	}
 	s := &Session{graph: g, opsets: maps.Clone(opsets), pool: newPool(budget), budget: budget,
 		maxElements: opts.MaxElements, maxIterations: opts.MaxIterations, intArith: opts.IntArith,
-		threads: max(opts.Threads, 0), noWinograd: opts.NoWinograd || winogradDisabledByEnv()}
+		threads: max(opts.Threads, 0), noWinograd: opts.NoWinograd || winogradDisabledByEnv(),
+		winograd: newWinogradAllowance(opts.WinogradMemory)}
 	if opts.Profile {
 		s.prof = &profiler{nodes: map[*Node]*NodeProfile{}}
 	}

@@ -129,22 +129,20 @@ func WinogradTiles(g WinogradConv, m int) int {
 	return g.Batch * th * tw
 }
 
-// winogradScratch is one goroutine's transformed input and GEMM output.
-type winogradScratch struct{ v, m []float32 }
+// winogradScratch is one goroutine's padded input rows, transformed input and
+// GEMM output, for one chunk of tiles at a time.
+type winogradScratch struct{ pad, v, m []float32 }
 
 var winogradFree = freeList[winogradScratch]{limit: 4 + 2*goruntime.NumCPU()}
 
-func (s *winogradScratch) size(nv, nm int) {
-	if cap(s.v) < nv {
-		s.v = make([]float32, nv)
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
 	}
-	if cap(s.m) < nm {
-		s.m = make([]float32, nm)
-	}
-	s.v, s.m = s.v[:nv], s.m[:nm]
+	return s[:n]
 }
 
-// winogradCall is one validated SgemmWinograd call over a range of tiles.
+// winogradCall is one validated SgemmWinograd call over a chunk of tiles.
 type winogradCall struct {
 	p        *WinogradWeights
 	g        WinogradConv
@@ -155,11 +153,13 @@ type winogradCall struct {
 	t0, nt   int // the tiles of the chunk
 	ntp      int // nt rounded up to nr
 	v, m     []float32
-	pad      []float32 // the zero-padded images
-	padH     int       // rows and columns of a padded plane
-	padW     int
-	asm      bool // the transforms run in assembly
-	vStride  int  // distance between the matrices of v and of m
+	pad      []float32 // the chunk's band of zero-padded rows of its images
+	padW     int       // columns of a padded row
+	img0     int       // the chunk's first image
+	ty0      int       // its first tile row in img0 (the band of img0 starts there; of later images at 0)
+	bandRows int       // rows of one channel's band
+	asm      bool      // the transforms run in assembly
+	vStride  int       // distance between the matrices of v and of m
 	mStride  int
 	inPlane  int
 	outPlane int
@@ -169,20 +169,14 @@ type winogradCall struct {
 // scatters) run in AVX-512 on this CPU (else in Go or AVX2, slower per tile).
 func WinogradFastTransforms() bool { return winogradAVX512() }
 
-// WinogradPadLen is the length of the scratch SgemmWinograd needs for p and g:
-// the images with zero borders that put every tile inside.
-func WinogradPadLen(p *WinogradWeights, g WinogradConv) int {
-	th, tw := g.tiles(p.tile)
-	return g.Batch * p.c * (th*p.tile + 2) * (tw*p.tile + 2)
-}
-
 // SgemmWinograd computes the convolution y = w * x + bias (then Relu, v < 0 ? 0 : v,
 // when relu) of g's NCHW images x ([Batch, c,
 // Height, Width]) with the weights packed in p, into y ([Batch, k, OutH, OutW]).
-// bias may be nil; pad is scratch of WinogradPadLen(p, g) floats. threads is as in
-// Sgemm; the result does not depend on it. It panics when a slice is too short or
-// p was packed for another micro-kernel.
-func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv, bias []float32, relu bool, pad, y []float32) {
+// bias may be nil. threads is as in Sgemm; the result does not depend on it. Its
+// scratch (about 1 MB per goroutine) does not grow with the batch: the tiles run a
+// chunk at a time, each with only the rows of the padded images its tiles read. It
+// panics when a slice is too short or p was packed for another micro-kernel.
+func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv, bias []float32, relu bool, y []float32) {
 	if p.mr != kernel.mr || p.nr != kernel.nr {
 		panic("blas: WinogradWeights packed for another kernel")
 	}
@@ -193,9 +187,6 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 	if len(x) < g.Batch*p.c*inPlane || len(y) < g.Batch*p.k*outPlane || bias != nil && len(bias) < p.k {
 		panic("blas: SgemmWinograd slice too short")
 	}
-	if len(pad) < WinogradPadLen(p, g) {
-		panic("blas: SgemmWinograd scratch too short")
-	}
 	if g.Batch == 0 || outPlane == 0 || p.k == 0 {
 		return
 	}
@@ -205,11 +196,10 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 	nr := p.nr
 	a2 := (m + 2) * (m + 2)
 	base := winogradCall{p: p, g: g, x: x, y: y, bias: bias, relu: relu, th: th, tw: tw,
-		inPlane: inPlane, outPlane: outPlane, pad: pad, padH: th*m + 2, padW: tw*m + 2}
-	// The assembly addresses tiles with 32-bit offsets.
-	base.asm = winogradAVX512() && len(pad) < math.MaxInt32 && g.Batch*p.k*outPlane < math.MaxInt32
-	planes := g.Batch * p.c
-	parallel.For(threads, planes, max(1, 65536/(base.padH*base.padW)), base.padImage)
+		inPlane: inPlane, outPlane: outPlane, padW: tw*m + 2}
+	// The assembly addresses outputs with 32-bit offsets (and tiles in the band,
+	// checked per chunk).
+	base.asm = winogradAVX512() && g.Batch*p.k*outPlane < math.MaxInt32
 	t := parallel.Threads(threads)
 	// A chunk of tiles whose transformed input and output fit in about 1 MB (L2).
 	chunk := max(nr, (1<<18)/(a2*(p.c+p.kp))/nr*nr)
@@ -221,14 +211,15 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 			chunk = min(chunk, max(nr, tiles/(2*t)/nr*nr))
 		}
 		parallel.ForChunks(threads, tiles, chunk, func(lo, hi int) {
-			c := base
-			c.t0, c.nt = lo, hi-lo
-			c.ntp = (c.nt + nr - 1) / nr * nr
 			s := winogradFree.get(newWinogradScratch)
-			c.setScratch(s)
-			c.input(0, p.c)
-			c.gemm(0, jobs)
-			c.output(0, p.k)
+			for t0 := lo; t0 < hi; t0 += chunk { // one call for every chunk on one thread
+				c := base
+				c.setChunk(s, t0, min(chunk, hi-t0))
+				c.padBand(0, c.bandPlanes())
+				c.input(0, p.c)
+				c.gemm(0, jobs)
+				c.output(0, p.k)
+			}
 			winogradFree.put(s)
 		})
 		return
@@ -239,9 +230,8 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 	s := winogradFree.get(newWinogradScratch)
 	for lo := 0; lo < tiles; lo += per {
 		c := base
-		c.t0, c.nt = lo, min(per, tiles-lo)
-		c.ntp = (c.nt + nr - 1) / nr * nr
-		c.setScratch(s)
+		c.setChunk(s, lo, min(per, tiles-lo))
+		parallel.For(threads, c.bandPlanes(), max(1, 65536/(c.bandRows*c.padW)), c.padBand)
 		parallel.For(threads, p.c, max(1, 256/c.nt), c.input)
 		parallel.ForChunks(threads, jobs, 1, c.gemm)
 		parallel.For(threads, p.k, max(1, 256/c.nt), c.output)
@@ -249,13 +239,34 @@ func SgemmWinograd(threads int, p *WinogradWeights, x []float32, g WinogradConv,
 	winogradFree.put(s)
 }
 
-// setScratch sizes s for c's chunk and points c at it.
-func (c *winogradCall) setScratch(s *winogradScratch) {
-	a := c.p.tile + 2
-	c.vStride, c.mStride = matrixStride(c.p.c*c.ntp), matrixStride(c.p.kp*c.ntp)
-	s.size(a*a*c.vStride, a*a*c.mStride)
-	c.v, c.m = s.v, s.m
+// setChunk points c at tiles [t0, t0+nt) and sizes s for them: the band of padded
+// rows those tiles read (from their first tile row in the first image, from the
+// top in the others; as many rows for every image), their transformed input and
+// output.
+func (c *winogradCall) setChunk(s *winogradScratch, t0, nt int) {
+	p := c.p
+	a, nr := p.tile+2, p.nr
+	c.t0, c.nt = t0, nt
+	c.ntp = (nt + nr - 1) / nr * nr
+	img0, ty0, _ := c.tile(t0)
+	img1, ty1, _ := c.tile(t0 + nt - 1)
+	rows := ty1 - ty0 + 1 // tile rows of the band
+	if img1 > img0 {
+		rows = max(c.th-ty0, ty1+1)
+		if img1 > img0+1 {
+			rows = c.th
+		}
+	}
+	c.img0, c.ty0, c.bandRows = img0, ty0, rows*p.tile+2
+	c.vStride, c.mStride = matrixStride(p.c*c.ntp), matrixStride(p.kp*c.ntp)
+	s.v, s.m = grow(s.v, a*a*c.vStride), grow(s.m, a*a*c.mStride)
+	s.pad = grow(s.pad, (img1-img0+1)*p.c*c.bandRows*c.padW)
+	c.v, c.m, c.pad = s.v, s.m, s.pad
+	c.asm = c.asm && len(c.pad) < math.MaxInt32
 }
+
+// bandPlanes is the number of channel planes of c's band: channels times images.
+func (c *winogradCall) bandPlanes() int { return len(c.pad) / (c.bandRows * c.padW) }
 
 func newWinogradScratch() *winogradScratch { return new(winogradScratch) }
 
@@ -308,7 +319,7 @@ func (c *winogradCall) input(lo, hi int) {
 	p := c.p
 	m, nr, ntp, C := p.tile, p.nr, c.ntp, p.c
 	a := m + 2
-	wp, plane := c.padW, c.padH*c.padW
+	wp, plane := c.padW, c.bandRows*c.padW
 	vs := c.vStride
 	var d [36][lanes]float32
 	var offs [lanes]int
@@ -318,7 +329,10 @@ func (c *winogradCall) input(lo, hi int) {
 		n := min(nr, c.nt-jp) // lanes past n fill columns nobody reads
 		for l := 0; l < n; l++ {
 			img, ty, tx := c.tile(c.t0 + jp + l)
-			offs[l] = img*C*plane + ty*m*wp + tx*m
+			if img == c.img0 {
+				ty -= c.ty0
+			}
+			offs[l] = (img-c.img0)*C*plane + ty*m*wp + tx*m
 			offs32[l] = int32(offs[l])
 		}
 		clear(offs[n:])
@@ -440,23 +454,37 @@ func (c *winogradCall) output(lo, hi int) {
 	}
 }
 
-// padImage copies the planes [lo, hi) of x into c.pad with the zero borders that
+// padBand fills the band planes [lo, hi) (image (img0 + pl/c) and channel pl%c
+// of plane pl) with the rows of x the chunk's tiles read and the zero borders that
 // put every tile inside.
-func (c *winogradCall) padImage(lo, hi int) {
+func (c *winogradCall) padBand(lo, hi int) {
+	C, m := c.p.c, c.p.tile
 	H, W := c.g.Height, c.g.Width
-	wp, plane := c.padW, c.padH*c.padW
+	wp, plane := c.padW, c.bandRows*c.padW
 	top, left := c.g.PadTop, c.g.PadLeft
+	lastImg, lastTy, _ := c.tile(c.t0 + c.nt - 1)
 	for pl := lo; pl < hi; pl++ {
+		img := c.img0 + pl/C
+		first, last := 0, c.th-1 // the image's tile rows in the chunk
+		if img == c.img0 {
+			first = c.ty0
+		}
+		if img == lastImg {
+			last = lastTy
+		}
 		dst := c.pad[pl*plane:][:plane]
-		src := c.x[pl*c.inPlane:][:c.inPlane]
-		clear(dst[:top*wp])
-		for iy := 0; iy < H; iy++ {
-			row := dst[(top+iy)*wp:][:wp]
+		src := c.x[(img*C+pl%C)*c.inPlane:][:c.inPlane]
+		for r := range (last-first+1)*m + 2 {
+			row := dst[r*wp:][:wp]
+			iy := first*m + r - top
+			if iy < 0 || iy >= H {
+				clear(row)
+				continue
+			}
 			clear(row[:left])
 			copy(row[left:left+W], src[iy*W:][:W])
 			clear(row[left+W:])
 		}
-		clear(dst[(top+H)*wp:])
 	}
 }
 

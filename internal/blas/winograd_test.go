@@ -76,6 +76,8 @@ func testSgemmWinograd(t *testing.T) {
 		{"wide", 20, 5, winogradGeom(2, 5, 61, 1, 1, 1, 1)},
 		{"channels past the k block", 9, 300, winogradGeom(1, 6, 6, 1, 1, 1, 1)},
 		{"many tiles", 12, 16, winogradGeom(4, 23, 21, 1, 1, 1, 1)},
+		{"chunks across images", 6, 5, winogradGeom(9, 5, 6, 0, 2, 1, 0)},
+		{"tall", 4, 7, winogradGeom(2, 70, 3, 1, 1, 1, 1)},
 	} {
 		x := randSlice(r, tc.g.Batch*tc.c*tc.g.Height*tc.g.Width)
 		w := randSlice(r, tc.k*tc.c*9)
@@ -95,7 +97,7 @@ func testSgemmWinograd(t *testing.T) {
 						for i := range want {
 							got[i] = float32(math.NaN()) // every output is written
 						}
-						SgemmWinograd(threads, p, x, tc.g, b, relu, make([]float32, WinogradPadLen(p, tc.g)), got[:len(want)])
+						SgemmWinograd(threads, p, x, tc.g, b, relu, got[:len(want)])
 						if got[len(want)] != 42 {
 							t.Fatalf("wrote past y")
 						}
@@ -136,16 +138,16 @@ func TestSgemmWinogradPanics(t *testing.T) {
 	p := PackWinograd(4, 2, 3, w)
 	g := winogradGeom(1, 5, 5, 1, 1, 1, 1)
 	mustPanic("short x", func() {
-		SgemmWinograd(1, p, make([]float32, 10), g, nil, false, make([]float32, 100), make([]float32, 50))
+		SgemmWinograd(1, p, make([]float32, 10), g, nil, false, make([]float32, 50))
 	})
 	mustPanic("short y", func() {
-		SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 100), make([]float32, 49))
+		SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 49))
 	})
 	saved := kernel
 	defer func() { kernel = saved }()
 	kernel = microKernel{name: "other", mr: p.mr + 1, nr: p.nr, fn: kernel.fn}
 	mustPanic("other kernel", func() {
-		SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 100), make([]float32, 50))
+		SgemmWinograd(1, p, make([]float32, 75), g, nil, false, make([]float32, 50))
 	})
 }
 
@@ -175,10 +177,9 @@ func BenchmarkSgemmWinograd(b *testing.B) {
 					p := PackWinograd(tile, s.ch, s.ch, randSlice(r, s.ch*s.ch*9))
 					x := randSlice(r, s.batch*s.ch*s.side*s.side)
 					y, bias := make([]float32, len(x)), randSlice(r, s.ch)
-					pad := make([]float32, WinogradPadLen(p, g))
 					cpu0 := processCPUTime()
 					for b.Loop() {
-						SgemmWinograd(threads, p, x, g, bias, true, pad, y)
+						SgemmWinograd(threads, p, x, g, bias, true, y)
 					}
 					reportGFLOPS(b, s.ch, s.batch*s.side*s.side, s.ch*9, cpu0)
 				})
@@ -192,17 +193,17 @@ func BenchmarkSgemmWinograd(b *testing.B) {
 // threads), as the package promises.
 func TestSgemmWinogradThreads(t *testing.T) {
 	r := rand.New(rand.NewPCG(73, 74))
-	for _, g := range []WinogradConv{winogradGeom(3, 30, 29, 1, 1, 1, 1), winogradGeom(1, 7, 7, 1, 1, 1, 1)} {
+	for _, g := range []WinogradConv{winogradGeom(3, 30, 29, 1, 1, 1, 1), winogradGeom(1, 7, 7, 1, 1, 1, 1),
+		winogradGeom(16, 7, 7, 1, 1, 1, 1), winogradGeom(5, 9, 5, 2, 0, 0, 2)} {
 		const k, c = 35, 21
 		x, w, bias := randSlice(r, g.Batch*c*g.Height*g.Width), randSlice(r, k*c*9), randSlice(r, k)
 		for _, tile := range []int{2, 4} {
 			p := PackWinograd(tile, k, c, w)
-			pad := make([]float32, WinogradPadLen(p, g))
 			want := make([]float32, g.Batch*k*g.OutH*g.OutW)
-			SgemmWinograd(1, p, x, g, bias, true, pad, want)
+			SgemmWinograd(1, p, x, g, bias, true, want)
 			for _, threads := range []int{2, 3, 8} {
 				got := make([]float32, len(want))
-				SgemmWinograd(threads, p, x, g, bias, true, pad, got)
+				SgemmWinograd(threads, p, x, g, bias, true, got)
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 						t.Fatalf("%+v F%d threads=%d: y[%d] = %v, one thread gives %v", g, tile, threads, i, got[i], want[i])
