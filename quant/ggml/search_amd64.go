@@ -1,3 +1,5 @@
+//go:build !purego
+
 package ggml
 
 import "golang.org/x/sys/cpu"

@@ -1,6 +1,9 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package ggml
+
+// The scalar stand-ins for the vector kernels: other CPUs, and -tags purego on amd64.
+// haveSIMD is false, so none of them is ever called.
 
 const haveSIMD = false
 
