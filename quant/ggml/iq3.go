@@ -42,6 +42,34 @@ func iq3Search(g *iqGrid, weight, waux, xval []float32, L *[32]int8, max float32
 	for k := range onGrid {
 		onGrid[k] = onGridInit
 	}
+	if useSIMD {
+		// Eight candidates per kernel call; the choice then takes them in order.
+		var id, sc [8]float32
+		var lt [32][8]int32
+		var sums [16]float32
+		for is0 := lo; is0 <= hi; is0 += 8 {
+			for k := range 8 {
+				is := min(is0+k, hi)
+				id[k] = (2*iq3KMaxQ - 1 + float32(float32(is)*0.2)) / max
+				sc[k] = 1 / id[k]
+			}
+			on := iq3BatchAVX2(&g.soa, (*[32]float32)(xval), (*[32]float32)(waux), (*[32]float32)(weight), &id, &sc, &lt, &sums)
+			for k := 0; k < 8 && is0+k <= hi; k++ {
+				sumqx, sumq2 := sums[k], sums[8+k]
+				if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+					scale = sumqx / sumq2
+					best = scale * sumqx
+					for i := range L {
+						L[i] = int8(lt[i][k])
+					}
+					for j := range onGrid {
+						onGrid[j] = on>>(8*j+k)&1 != 0
+					}
+				}
+			}
+		}
+		return iq3Finish(g, weight, waux, xval, L, scale, onGrid, reprojectAll)
+	}
 	for is := lo; is <= hi; is++ {
 		id := (2*iq3KMaxQ - 1 + float32(float32(is)*0.2)) / max
 		thisScale := 1 / id
@@ -55,6 +83,11 @@ func iq3Search(g *iqGrid, weight, waux, xval []float32, L *[32]int8, max float32
 			*L, onGrid = Laux, onGridAux
 		}
 	}
+	return iq3Finish(g, weight, waux, xval, L, scale, onGrid, reprojectAll)
+}
+
+// iq3Finish is the end of iq3Search: the final projection at the chosen scale.
+func iq3Finish(g *iqGrid, weight, waux, xval []float32, L *[32]int8, scale float32, onGrid [8]bool, reprojectAll bool) float32 {
 	offGrid := false
 	for _, on := range onGrid {
 		offGrid = offGrid || !on

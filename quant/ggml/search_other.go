@@ -60,3 +60,7 @@ func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32) {
 func neighbourD2AVX2(grid *[8]float32, nb *uint16, n int, xval, weight *float32, scale float32, pos0 int32, best *[8]float32, pos *[8]int32) {
 	panic("unreachable")
 }
+
+func iq3BatchAVX2(tab *iq3Tables, xval, waux, weight *[32]float32, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64) {
+	panic("unreachable")
+}
