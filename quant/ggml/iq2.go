@@ -196,7 +196,10 @@ func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 				continue
 			}
 			var best float32
-			for is := -6; is <= 6; is++ {
+			if useSIMD {
+				scale = iq2SearchSIMD(g, weight[:], waux[:], xval[:], L[:], effMax, -6, 6, scale, &best, nil)
+			}
+			for is := -6; is <= 6 && !useSIMD; is++ {
 				id := (2*kMaxQ - 1 + float32(float32(is)*0.1)) / effMax
 				thisScale := 1 / id
 				for k := range 4 {
@@ -247,6 +250,39 @@ func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 			binary.LittleEndian.PutUint32(blk[2+4*i:], v)
 		}
 	}
+}
+
+// iq2SearchSIMD runs the candidate loop of the IQ2 scale searches (inverse scales
+// (5 + is·0.1)/max for is in [lo, hi]) eight candidates per iq2BatchAVX2 call over the
+// len(xval)/8 groups, taking the candidates in order as the scalar loop does: it returns
+// the scale and leaves best, L and (if not nil) onGrid as the loop leaves them.
+func iq2SearchSIMD(g *iqGrid, weight, waux, xval []float32, L []int8, max float32, lo, hi int, scale float32, best *float32, onGrid []bool) float32 {
+	const kMaxQ = 3
+	var id, sc [8]float32
+	var lt [32][8]int32
+	var sums [16]float32
+	for is0 := lo; is0 <= hi; is0 += 8 {
+		for k := range 8 {
+			is := min(is0+k, hi)
+			id[k] = (2*kMaxQ - 1 + float32(float32(is)*0.1)) / max
+			sc[k] = 1 / id[k]
+		}
+		on := iq2BatchAVX2(&g.soa2, &xval[0], &waux[0], &weight[0], len(xval)/8, &id, &sc, &lt, &sums)
+		for k := 0; k < 8 && is0+k <= hi; k++ {
+			sumqx, sumq2 := sums[k], sums[8+k]
+			if sumq2 > 0 && sumqx*sumqx > *best*sumq2 {
+				scale = sumqx / sumq2
+				*best = scale * sumqx
+				for i := range L {
+					L[i] = int8(lt[i][k])
+				}
+				for j := range onGrid {
+					onGrid[j] = on>>(8*j+k)&1 != 0
+				}
+			}
+		}
+	}
+	return scale
 }
 
 // packLevels packs level indices into a codebook key, bits per level.
@@ -332,7 +368,10 @@ func quantizeIQ2Groups16(y []byte, x []float32, qw []float32, iq2s bool) {
 			var best float32
 			scale := max / (2*kMaxQ - 1)
 			onGrid = [2]bool{true, true}
-			for is := -9; is <= 9; is++ {
+			if useSIMD {
+				scale = iq2SearchSIMD(g, weight[:], waux[:], xval[:], L[:], max, -9, 9, scale, &best, onGrid[:])
+			}
+			for is := -9; is <= 9 && !useSIMD; is++ {
 				id := (2*kMaxQ - 1 + float32(float32(is)*0.1)) / max
 				thisScale := 1 / id
 				for k := range 2 {

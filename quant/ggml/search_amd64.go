@@ -124,3 +124,9 @@ func neighbourD2AVX2(grid *[8]float32, nb *uint16, n int, xval, weight *float32,
 //
 //go:noescape
 func iq3BatchAVX2(tab *iq3Tables, xval, waux, weight *[32]float32, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64)
+
+// iq2BatchAVX2 is iq3BatchAVX2 for the IQ2 grids (8 levels of 0-2 per group): ngroups
+// groups of 8 values (2 or 4), lt rows 0..8*ngroups-1 and bit 8g+k as there.
+//
+//go:noescape
+func iq2BatchAVX2(tab *iq2Tables, xval, waux, weight *float32, ngroups int, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64)

@@ -64,3 +64,7 @@ func neighbourD2AVX2(grid *[8]float32, nb *uint16, n int, xval, weight *float32,
 func iq3BatchAVX2(tab *iq3Tables, xval, waux, weight *[32]float32, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64) {
 	panic("unreachable")
 }
+
+func iq2BatchAVX2(tab *iq2Tables, xval, waux, weight *float32, ngroups int, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64) {
+	panic("unreachable")
+}

@@ -474,3 +474,73 @@ func BenchmarkIQ3Batch(b *testing.B) {
 		}
 	})
 }
+
+// TestIQ2BatchKernel is TestIQ3BatchKernel for iq2BatchAVX2 on the three IQ2 grids, with
+// 2 and 4 groups of 8.
+func TestIQ2BatchKernel(t *testing.T) {
+	if !haveSIMD {
+		t.Skip("no vector kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(7, 3))
+	for _, d := range []tensor.DType{tensor.IQ2_XXS, tensor.IQ2_XS, tensor.IQ2_S} {
+		g := iqGridFor(d)
+		multi := 0
+		for trial := range 2000 {
+			ngroups := 2 + 2*(trial%2)
+			n := 8 * ngroups
+			var xval, waux, weight [32]float32
+			var max float32
+			for i := range n {
+				xval[i] = float32(r.Float64() * 3)
+				weight[i] = float32(r.ExpFloat64())
+				switch trial % 5 {
+				case 1:
+					xval[i], weight[i] = float32(r.IntN(3)*2+1), 1
+				case 2:
+					if r.IntN(3) == 0 {
+						weight[i] = 0
+					}
+				case 3:
+					weight[i] = 3e38
+				}
+				waux[i] = sqrtf(weight[i])
+				max = cmax(max, xval[i])
+			}
+			var id, sc [8]float32
+			for k := range id {
+				id[k] = (5 + float32(float32(r.IntN(19)-9)*0.1)) / max
+				if trial%5 == 4 {
+					id[k] = float32(r.Float64()*0.5 + 1e-3)
+				}
+				sc[k] = 1 / id[k]
+			}
+			var lt [32][8]int32
+			var sums [16]float32
+			on := iq2BatchAVX2(&g.soa2, &xval[0], &waux[0], &weight[0], ngroups, &id, &sc, &lt, &sums)
+			for k := range 8 {
+				var L [32]int8
+				for grp := range ngroups {
+					_, onGrid := g.project(xval[8*grp:8*grp+8], waux[8*grp:], id[k], sc[k], L[8*grp:])
+					if !onGrid && (g.soa2.infoS[packLevelsOf(g, xval[8*grp:], id[k])]&0xff) > 1 {
+						multi++
+					}
+					if got := on>>(8*grp+k)&1 != 0; got != onGrid {
+						t.Fatalf("%v trial %d lane %d group %d: on grid %v, want %v", d, trial, k, grp, got, onGrid)
+					}
+				}
+				for i := range n {
+					if int32(L[i]) != lt[i][k] {
+						t.Fatalf("%v trial %d lane %d: levels %v, want %v", d, trial, k, column(&lt, k)[:n], L[:n])
+					}
+				}
+				sumqx, sumq2 := oddLevelSums(weight[:n], xval[:n], L[:n])
+				if math.Float32bits(sumqx) != math.Float32bits(sums[k]) || math.Float32bits(sumq2) != math.Float32bits(sums[8+k]) {
+					t.Fatalf("%v trial %d lane %d: sums %v %v, want %v %v", d, trial, k, sums[k], sums[8+k], sumqx, sumq2)
+				}
+			}
+		}
+		if multi == 0 {
+			t.Errorf("%v: no neighbour list of more than one step reached", d)
+		}
+	}
+}
