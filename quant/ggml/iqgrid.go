@@ -136,7 +136,7 @@ func iqGridFor(d tensor.DType) *iqGrid {
 	}
 	iqGridOnce[slot].Do(func() {
 		g := newIQGrid(tensor.IQGridCodes(d), dim, bits, nwant, kmax)
-		if slot <= 2 {
+		if slot <= 2 && haveSIMD {
 			g.buildIQ2Tables(tensor.IQGridCodes(d))
 		}
 		iqGrids[slot] = g
@@ -205,7 +205,7 @@ func newIQGrid(codes []uint16, dim int, bits uint, nwant, kmax int) *iqGrid {
 		}
 		g.neigh[start] = uint16(len(g.neigh) - start - 1)
 	}
-	if dim == 4 {
+	if dim == 4 && haveSIMD { // only the kernels read them
 		g.buildIQ3Tables()
 	}
 	return g
