@@ -67,7 +67,7 @@ GLOBL iq3Lanes<>(SB), RODATA|NOPTR, $32
 	NTERM(D, 96, 96, 224)
 
 // func iq3BatchAVX2(tab *iq3Tables, xval, waux, weight *[32]float32, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64)
-// Eight candidate scales of the IQ3 scale search at once, one per lane; see iq3SearchSIMD.
+// Eight candidate scales of the IQ3 scale search at once, one per lane; see iq3Search.
 // Frame: x broadcasts at 0(SP), waux broadcasts at 128(SP), packed points at 256(SP).
 TEXT ·iq3BatchAVX2(SB), $320-72
 	MOVQ tab+0(FP), AX
