@@ -154,7 +154,8 @@ func sumSquares(x []float32) float32 {
 
 // quantizeIQ2XXS is quantize_row_iq2_xxs_impl: 66-byte blocks of 256, 2.06 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_XXS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 17.0 MB/s of float32 input with an importance matrix (ggml 6.8; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 17.0 MB/s of float32 input with an importance matrix (ggml 6.8; AMD EPYC (Zen 4) dev VM, load ~27);
+// 31.4 MB/s with iq2BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ2_XXS)
 	const kMaxQ = 3
@@ -296,12 +297,14 @@ func packLevels(L []int8, bits uint) int {
 
 // quantizeIQ2XS is quantize_row_iq2_xs_impl: 74-byte blocks of 256, 2.31 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_XS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 12.3 MB/s with an importance matrix (ggml 3.3; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 12.3 MB/s with an importance matrix (ggml 3.3; AMD EPYC (Zen 4) dev VM, load ~27);
+// 17.8 MB/s with iq2BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ2XS(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, false) }
 
 // quantizeIQ2S is quantize_row_iq2_s_impl: 82-byte blocks of 256, 2.56 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_S ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 18.5 MB/s, 18.3 with an importance matrix (ggml 8.0, 9.7; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 18.5 MB/s, 18.3 with an importance matrix (ggml 8.0, 9.7; AMD EPYC (Zen 4) dev VM, load ~27);
+// 45.1 and 44.4 MB/s with iq2BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ2S(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, true) }
 
 // quantizeIQ2Groups16 is the shared search of IQ2_XS and IQ2_S (groups of 16, two grid

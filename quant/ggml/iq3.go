@@ -109,7 +109,8 @@ func iq3Finish(g *iqGrid, weight, waux, xval []float32, L *[32]int8, scale float
 
 // quantizeIQ3XXS is quantize_row_iq3_xxs_impl: 98-byte blocks of 256, 3.06 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ3_XXS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 7.4 MB/s, 7.5 with an importance matrix (ggml 5.9, 5.7; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 7.4 MB/s, 7.5 with an importance matrix (ggml 5.9, 5.7; AMD EPYC (Zen 4) dev VM, load ~27);
+// 23.8 and 24.6 MB/s with iq3BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ3XXS(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ3_XXS)
 	var scales [8]float32
@@ -176,7 +177,8 @@ func quantizeIQ3XXS(y []byte, x []float32, qw []float32) {
 // quantizeIQ3S is quantize_row_iq3_s_impl with blocks of 32: 110-byte blocks of 256,
 // 3.44 bits per weight. All 8 signs of a group are stored.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ3_S ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 11.7 MB/s, 11.4 with an importance matrix (ggml 8.0, 10.4; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 11.7 MB/s, 11.4 with an importance matrix (ggml 8.0, 10.4; AMD EPYC (Zen 4) dev VM, load ~27);
+// 28.4 and 31.4 MB/s with iq3BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ3S(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ3_S)
 	var scales [8]float32
