@@ -4,7 +4,7 @@
 Usage: /usr/bin/python3 bench/quantize.py [--layers 4] [--dtypes f16,bf16,f32] [--threads N]
                                           [--types all | Q8_0,Q4_0,Q4_K_M,Q6_K] [--modes verify,no-verify]
                                           [--isa native,avx2] [--dir /tmp/refit-qbench] [--refit BIN]
-                                          [--keep] [--markdown]
+                                          [--keep] [--markdown] [--llama-once]
 
 Writes a random-weight llama-shaped GGUF per input type (n_embd 2048, n_ff 5632, vocab
 16000, --layers blocks; about 470 MiB at F16/BF16 and 940 MiB at F32 with 4 layers), then
@@ -30,7 +30,9 @@ float16/bfloat16 row conversions), which node-llama-cpp builds for baseline x86-
 the backend, so its figures should not depend on --isa; they are measured again anyway.
 --types all measures every file type Refit supports; the IQ1/IQ2/IQ3 types get a random
 importance matrix (legacy .dat, written next to the model) for both tools, marked "+im".
---markdown also prints the tables in the README's form.
+--markdown also prints the tables in the README's form. --llama-once runs llama.cpp once
+per input and type and reuses its figures for the other --isa (its quantizer does not
+depend on the backend, see above); on a loaded machine this halves the run.
 """
 import argparse, os, struct, subprocess, sys, time
 import machine  # bench/machine.py: the CPU line every table starts with
@@ -48,6 +50,7 @@ ap.add_argument("--isa", default="native,avx2", help="native (this CPU), avx2 (A
 ap.add_argument("--dir", default="/tmp/refit-qbench")
 ap.add_argument("--refit", default="", help="path to a built refit binary (default: go build)")
 ap.add_argument("--keep", action="store_true")
+ap.add_argument("--llama-once", action="store_true", help="measure llama.cpp for the first --isa only, reuse it for the others")
 a = ap.parse_args()
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -226,6 +229,7 @@ print(f"threads {a.threads}, {a.layers} layers, machine: {os.cpu_count()} cores,
 header = (f"{'isa':6} {'input':5} {'type':11} {'refit':9} {'refit s':>8} {'llama s':>8} {'speedup':>8} {'call s':>8} {'call':>8} {'refit cpu':>9} "
           f"{'llama cpu':>9} {'cpu ratio':>9} {'refit RSS':>10} {'llama RSS':>10}  identical")
 rows = []
+llama_runs = {}  # (input, type) -> llama.cpp's wall s, RSS, CPU s, call s (--llama-once)
 for isa in isas:
     print(isa_line(isa))
     print(header, flush=True)
@@ -244,19 +248,24 @@ for isa in isas:
         for t in types:
             im = needs_imatrix(t)
             label = t + ("+im" if im else "")
-            out_l = os.path.join(a.dir, f"llama-{t}.gguf")
+            out_l = os.path.join(a.dir, f"llama-{dtype}-{t}.gguf")
             results = []
             for m in modes:
                 warm(src)
                 out_r = os.path.join(a.dir, f"refit-{t}-{m}.gguf")
                 flags = (["--no-verify"] if m == "no-verify" else []) + (["--imatrix", imatrix] if im else [])
                 results.append((m, out_r) + run([refit, "quantize", src, out_r, "--type", t, "--force"] + flags, "refit", renv))
-            warm(src)
-            timing = os.path.join(a.dir, "llama-call.txt")
-            tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)]
-                             + ([imatrix] if im else []), "llama.cpp", dict(lenv, QUANT_LLM_TIMING=timing))
-            with open(timing) as f:
-                tc = float(f.read())
+            key = (dtype, t)
+            if a.llama_once and key in llama_runs:
+                tl, ml, cl, tc = llama_runs[key]
+            else:
+                warm(src)
+                timing = os.path.join(a.dir, "llama-call.txt")
+                tl, ml, cl = run(["/usr/bin/python3", helper, "quantize", libdir, src, out_l, str(FTYPES[t]), str(a.threads)]
+                                 + ([imatrix] if im else []), "llama.cpp", dict(lenv, QUANT_LLM_TIMING=timing))
+                with open(timing) as f:
+                    tc = float(f.read())
+                llama_runs[key] = (tl, ml, cl, tc)
             for m, out_r, tr, mr, cr in results:
                 ident = same(out_r, out_l)
                 rows.append((isa, dtype.upper(), label, m, tr, tl, tc, cr, cl, mr, ml, ident))
@@ -264,8 +273,11 @@ for isa in isas:
                       f"{cl / max(cr, 1e-9):8.2f}x {mr / 2**20:8.0f}MB {ml / 2**20:8.0f}MB  {'yes' if ident else 'NO'}", flush=True)
                 if not a.keep:
                     os.remove(out_r)
-            if not a.keep:
+            if not a.keep and not a.llama_once:
                 os.remove(out_l)
+if a.llama_once and not a.keep:
+    for dtype, t in llama_runs:
+        os.remove(os.path.join(a.dir, f"llama-{dtype}-{t}.gguf"))
 print(f"load average {os.getloadavg()[0]:.2f} at the end")
 if len(isas) > 1:
     # Per mode, the lowest ratio of each ISA: the figure the issue's goals are stated in.

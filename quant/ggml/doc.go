@@ -46,8 +46,13 @@
 // would treat NaN payloads differently. Q8_0 and Q4_0, whose arithmetic per block is a
 // few instructions, run whole rows per kernel call (rows_amd64.s, AVX2 and F16C: the
 // scale's binary16 rounding too), with every constant loaded once per row; entered per
-// block, call overhead and constant set-up bounded them. Other CPUs use the scalar
-// code. Tests compare every path with the scalar code on the CPUs that have it, by
+// block, call overhead and constant set-up bounded them. The codebook searches of
+// IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S (iq2_amd64.s, iq3_amd64.s) take eight
+// candidate scales per call, one per lane: rounding, the neighbour search of each
+// off-grid group (each lane measures the neighbours of its own point, eight at a time,
+// from lists laid out in steps of eight: coordinates by columns for IQ3, packed codes
+// for IQ2; the first least distance wins, as in ggml's loop) and the candidate's sums.
+// Other CPUs, and builds with -tags purego, use the scalar code. Tests compare every path with the scalar code on the CPUs that have it, by
 // switching paths off (TestSIMDMatchesScalar, TestRowKernelsMatchScalar, the kernel
 // tests); BenchmarkKernels times each type on each path. There are no AVX-512 kernels:
 // the AVX2 ones run on AVX-512 CPUs as they are.

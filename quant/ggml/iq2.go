@@ -154,7 +154,8 @@ func sumSquares(x []float32) float32 {
 
 // quantizeIQ2XXS is quantize_row_iq2_xxs_impl: 66-byte blocks of 256, 2.06 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_XXS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 17.0 MB/s of float32 input with an importance matrix (ggml 6.8; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 17.0 MB/s of float32 input with an importance matrix (ggml 6.8; AMD EPYC (Zen 4) dev VM, load ~27);
+// 31.4 MB/s with iq2BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ2_XXS)
 	const kMaxQ = 3
@@ -196,7 +197,10 @@ func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 				continue
 			}
 			var best float32
-			for is := -6; is <= 6; is++ {
+			if useSIMD {
+				scale = iq2SearchSIMD(g, weight[:], waux[:], xval[:], L[:], effMax, -6, 6, scale, &best, nil)
+			}
+			for is := -6; is <= 6 && !useSIMD; is++ {
 				id := (2*kMaxQ - 1 + float32(float32(is)*0.1)) / effMax
 				thisScale := 1 / id
 				for k := range 4 {
@@ -249,6 +253,39 @@ func quantizeIQ2XXS(y []byte, x []float32, qw []float32) {
 	}
 }
 
+// iq2SearchSIMD runs the candidate loop of the IQ2 scale searches (inverse scales
+// (5 + is·0.1)/max for is in [lo, hi]) eight candidates per iq2BatchAVX2 call over the
+// len(xval)/8 groups, taking the candidates in order as the scalar loop does: it returns
+// the scale and leaves best, L and (if not nil) onGrid as the loop leaves them.
+func iq2SearchSIMD(g *iqGrid, weight, waux, xval []float32, L []int8, max float32, lo, hi int, scale float32, best *float32, onGrid []bool) float32 {
+	const kMaxQ = 3
+	var id, sc [8]float32
+	var lt [32][8]int32
+	var sums [16]float32
+	for is0 := lo; is0 <= hi; is0 += 8 {
+		for k := range 8 {
+			is := min(is0+k, hi)
+			id[k] = (2*kMaxQ - 1 + float32(float32(is)*0.1)) / max
+			sc[k] = 1 / id[k]
+		}
+		on := iq2BatchAVX2(&g.soa2, &xval[0], &waux[0], &weight[0], len(xval)/8, &id, &sc, &lt, &sums)
+		for k := 0; k < 8 && is0+k <= hi; k++ {
+			sumqx, sumq2 := sums[k], sums[8+k]
+			if sumq2 > 0 && sumqx*sumqx > *best*sumq2 {
+				scale = sumqx / sumq2
+				*best = scale * sumqx
+				for i := range L {
+					L[i] = int8(lt[i][k])
+				}
+				for j := range onGrid {
+					onGrid[j] = on>>(8*j+k)&1 != 0
+				}
+			}
+		}
+	}
+	return scale
+}
+
 // packLevels packs level indices into a codebook key, bits per level.
 func packLevels(L []int8, bits uint) int {
 	u := 0
@@ -260,12 +297,14 @@ func packLevels(L []int8, bits uint) int {
 
 // quantizeIQ2XS is quantize_row_iq2_xs_impl: 74-byte blocks of 256, 2.31 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_XS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 12.3 MB/s with an importance matrix (ggml 3.3; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 12.3 MB/s with an importance matrix (ggml 3.3; AMD EPYC (Zen 4) dev VM, load ~27);
+// 17.8 MB/s with iq2BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ2XS(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, false) }
 
 // quantizeIQ2S is quantize_row_iq2_s_impl: 82-byte blocks of 256, 2.56 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ2_S ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 18.5 MB/s, 18.3 with an importance matrix (ggml 8.0, 9.7; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 18.5 MB/s, 18.3 with an importance matrix (ggml 8.0, 9.7; AMD EPYC (Zen 4) dev VM, load ~27);
+// 45.1 and 44.4 MB/s with iq2BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ2S(y []byte, x []float32, qw []float32) { quantizeIQ2Groups16(y, x, qw, true) }
 
 // quantizeIQ2Groups16 is the shared search of IQ2_XS and IQ2_S (groups of 16, two grid
@@ -332,7 +371,10 @@ func quantizeIQ2Groups16(y []byte, x []float32, qw []float32, iq2s bool) {
 			var best float32
 			scale := max / (2*kMaxQ - 1)
 			onGrid = [2]bool{true, true}
-			for is := -9; is <= 9; is++ {
+			if useSIMD {
+				scale = iq2SearchSIMD(g, weight[:], waux[:], xval[:], L[:], max, -9, 9, scale, &best, onGrid[:])
+			}
+			for is := -9; is <= 9 && !useSIMD; is++ {
 				id := (2*kMaxQ - 1 + float32(float32(is)*0.1)) / max
 				thisScale := 1 / id
 				for k := range 2 {

@@ -42,6 +42,34 @@ func iq3Search(g *iqGrid, weight, waux, xval []float32, L *[32]int8, max float32
 	for k := range onGrid {
 		onGrid[k] = onGridInit
 	}
+	if useSIMD {
+		// Eight candidates per kernel call; the choice then takes them in order.
+		var id, sc [8]float32
+		var lt [32][8]int32
+		var sums [16]float32
+		for is0 := lo; is0 <= hi; is0 += 8 {
+			for k := range 8 {
+				is := min(is0+k, hi)
+				id[k] = (2*iq3KMaxQ - 1 + float32(float32(is)*0.2)) / max
+				sc[k] = 1 / id[k]
+			}
+			on := iq3BatchAVX2(&g.soa, (*[32]float32)(xval), (*[32]float32)(waux), (*[32]float32)(weight), &id, &sc, &lt, &sums)
+			for k := 0; k < 8 && is0+k <= hi; k++ {
+				sumqx, sumq2 := sums[k], sums[8+k]
+				if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+					scale = sumqx / sumq2
+					best = scale * sumqx
+					for i := range L {
+						L[i] = int8(lt[i][k])
+					}
+					for j := range onGrid {
+						onGrid[j] = on>>(8*j+k)&1 != 0
+					}
+				}
+			}
+		}
+		return iq3Finish(g, weight, waux, xval, L, scale, onGrid, reprojectAll)
+	}
 	for is := lo; is <= hi; is++ {
 		id := (2*iq3KMaxQ - 1 + float32(float32(is)*0.2)) / max
 		thisScale := 1 / id
@@ -55,6 +83,11 @@ func iq3Search(g *iqGrid, weight, waux, xval []float32, L *[32]int8, max float32
 			*L, onGrid = Laux, onGridAux
 		}
 	}
+	return iq3Finish(g, weight, waux, xval, L, scale, onGrid, reprojectAll)
+}
+
+// iq3Finish is the end of iq3Search: the final projection at the chosen scale.
+func iq3Finish(g *iqGrid, weight, waux, xval []float32, L *[32]int8, scale float32, onGrid [8]bool, reprojectAll bool) float32 {
 	offGrid := false
 	for _, on := range onGrid {
 		offGrid = offGrid || !on
@@ -76,7 +109,8 @@ func iq3Search(g *iqGrid, weight, waux, xval []float32, L *[32]int8, max float32
 
 // quantizeIQ3XXS is quantize_row_iq3_xxs_impl: 98-byte blocks of 256, 3.06 bits per weight.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ3_XXS ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 7.4 MB/s, 7.5 with an importance matrix (ggml 5.9, 5.7; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 7.4 MB/s, 7.5 with an importance matrix (ggml 5.9, 5.7; AMD EPYC (Zen 4) dev VM, load ~27);
+// 23.8 and 24.6 MB/s with iq3BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ3XXS(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ3_XXS)
 	var scales [8]float32
@@ -143,7 +177,8 @@ func quantizeIQ3XXS(y []byte, x []float32, qw []float32) {
 // quantizeIQ3S is quantize_row_iq3_s_impl with blocks of 32: 110-byte blocks of 256,
 // 3.44 bits per weight. All 8 signs of a group are stored.
 // Single-threaded CPU throughput, go test -cpu 1 -bench Quantize/IQ3_S ./quant/ggml
-// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 11.7 MB/s, 11.4 with an importance matrix (ggml 8.0, 10.4; AMD EPYC (Zen 4) dev VM, load ~27).
+// (cpu-MB/s; ggml from testdata/gen/quant_ggml.py bench): 11.7 MB/s, 11.4 with an importance matrix (ggml 8.0, 10.4; AMD EPYC (Zen 4) dev VM, load ~27);
+// 28.4 and 31.4 MB/s with iq3BatchAVX2 (load ~16, -benchtime 3x).
 func quantizeIQ3S(y []byte, x []float32, qw []float32) {
 	g := iqGridFor(tensor.IQ3_S)
 	var scales [8]float32

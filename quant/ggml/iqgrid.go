@@ -22,6 +22,91 @@ type iqGrid struct {
 	fgrid [][8]float32 // grid as float32, zero past dim (neighbourD2AVX2's rows)
 	kmap  []int32      // packed point -> grid index, or -(offset into neighbours)-1
 	neigh []uint16     // per off-grid point: count, then grid indices
+	soa   iq3Tables    // 4-dimensional grids: the neighbour lists laid out for iq3BatchAVX2
+	soa2  iq2Tables    // the IQ2 grids: the neighbour lists laid out for iq2BatchAVX2
+}
+
+// iq2Tables holds an IQ2 grid's neighbour lists in steps of 8 packed codes (2 bits per
+// level), the last step padded as in iq3Tables; info is as there.
+type iq2Tables struct {
+	kmap  *int32
+	info  *uint32
+	codes *uint16
+	// The slices the pointers point into.
+	infoS  []uint32
+	codesS []uint16
+}
+
+// buildIQ2Tables fills g.soa2 from g.kmap and g.neigh.
+func (g *iqGrid) buildIQ2Tables(codes []uint16) {
+	t := &g.soa2
+	t.infoS = make([]uint32, len(g.kmap))
+	steps := 0
+	for u, k := range g.kmap {
+		if k < 0 {
+			n := (len(g.neighbours(u)) + 7) / 8
+			t.infoS[u] = uint32(steps)<<8 | uint32(n)
+			steps += n
+		}
+	}
+	t.codesS = make([]uint16, 8*steps)
+	for u, k := range g.kmap {
+		if k < 0 {
+			nb := g.neighbours(u)
+			first := int(t.infoS[u] >> 8)
+			for e := range 8 * int(t.infoS[u]&0xff) {
+				t.codesS[8*first+e] = codes[nb[min(e, len(nb)-1)]]
+			}
+		}
+	}
+	t.kmap, t.info, t.codes = &g.kmap[0], &t.infoS[0], &t.codesS[0]
+}
+
+// iq3Tables holds a 4-dimensional grid's neighbour lists in steps of 8 (the last padded
+// with copies of the list's last entry, whose equal distances at later positions never
+// win): per packed point, its first step and step count (info: first<<8 | count, 0 on
+// the grid); per step, the 4 coordinates of the 8 entries as columns (coords, 32 floats);
+// per entry, its 4 levels (levels, 4 int32s). iq3BatchAVX2 reads it through the pointers.
+type iq3Tables struct {
+	kmap   *int32
+	info   *uint32
+	coords *float32
+	levels *int32
+	// The slices the pointers point into.
+	infoS   []uint32
+	coordsS []float32
+	levelsS []int32
+}
+
+// buildIQ3Tables fills g.soa from g.kmap and g.neigh.
+func (g *iqGrid) buildIQ3Tables() {
+	t := &g.soa
+	t.infoS = make([]uint32, len(g.kmap))
+	steps := 0
+	for u, k := range g.kmap {
+		if k < 0 {
+			n := (len(g.neighbours(u)) + 7) / 8
+			t.infoS[u] = uint32(steps)<<8 | uint32(n)
+			steps += n
+		}
+	}
+	t.coordsS = make([]float32, 32*steps)
+	t.levelsS = make([]int32, 32*steps)
+	for u, k := range g.kmap {
+		if k < 0 {
+			nb := g.neighbours(u)
+			first, n := int(t.infoS[u]>>8), int(t.infoS[u]&0xff)
+			for e := range 8 * n {
+				j := nb[min(e, len(nb)-1)]
+				s, lane := first+e/8, e%8
+				for i := range 4 {
+					t.coordsS[32*s+8*i+lane] = float32(g.grid[j][i])
+					t.levelsS[4*(8*first+e)+i] = int32(g.grid[j][i]-1) / 2
+				}
+			}
+		}
+	}
+	t.kmap, t.info, t.coords, t.levels = &g.kmap[0], &t.infoS[0], &t.coordsS[0], &t.levelsS[0]
 }
 
 var (
@@ -49,7 +134,13 @@ func iqGridFor(d tensor.DType) *iqGrid {
 	default:
 		panic("ggml: no i-quant grid for " + d.String())
 	}
-	iqGridOnce[slot].Do(func() { iqGrids[slot] = newIQGrid(tensor.IQGridCodes(d), dim, bits, nwant, kmax) })
+	iqGridOnce[slot].Do(func() {
+		g := newIQGrid(tensor.IQGridCodes(d), dim, bits, nwant, kmax)
+		if slot <= 2 && haveSIMD {
+			g.buildIQ2Tables(tensor.IQGridCodes(d))
+		}
+		iqGrids[slot] = g
+	})
 	return iqGrids[slot]
 }
 
@@ -113,6 +204,9 @@ func newIQGrid(codes []uint16, dim int, bits uint, nwant, kmax int) *iqGrid {
 			}
 		}
 		g.neigh[start] = uint16(len(g.neigh) - start - 1)
+	}
+	if dim == 4 && haveSIMD { // only the kernels read them
+		g.buildIQ3Tables()
 	}
 	return g
 }

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 DATA nbEight<>+0(SB)/8, $0x0000000800000008

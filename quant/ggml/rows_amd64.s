@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // Row kernels: whole rows of blocks per call, every constant loaded once before the

@@ -1,3 +1,5 @@
+//go:build !purego
+
 package ggml
 
 import "golang.org/x/sys/cpu"
@@ -112,3 +114,19 @@ func kLevelsAVX2(x, d, dm *float32, L *byte, nsub, sub int, lo, hi, off int32)
 //
 //go:noescape
 func neighbourD2AVX2(grid *[8]float32, nb *uint16, n int, xval, weight *float32, scale float32, pos0 int32, best *[8]float32, pos *[8]int32)
+
+// iq3BatchAVX2 evaluates eight candidate inverse scales id (scale = 1/id) of the IQ3
+// scale search at once, one per lane: each group of 4 is rounded to levels and, off the
+// grid, replaced by its best neighbour at the lane's scale (tab's lists); lt[i][k] gets
+// lane k's level of value i, sums lane k's Σ w·x·q (sums[k]) and Σ w·q² (sums[8+k]) with
+// q = 2L+1, and bit 8g+k of the result tells whether lane k's group g rounded onto the
+// grid. Every lane computes exactly what project and oddLevelSums compute in Go.
+//
+//go:noescape
+func iq3BatchAVX2(tab *iq3Tables, xval, waux, weight *[32]float32, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64)
+
+// iq2BatchAVX2 is iq3BatchAVX2 for the IQ2 grids (8 levels of 0-2 per group): ngroups
+// groups of 8 values (2 or 4), lt rows 0..8*ngroups-1 and bit 8g+k as there.
+//
+//go:noescape
+func iq2BatchAVX2(tab *iq2Tables, xval, waux, weight *float32, ngroups int, id, scale *[8]float32, lt *[32][8]int32, sums *[16]float32) (onGrid uint64)

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // Each kernel evaluates eight candidate scales at once, one per lane. Every lane runs
