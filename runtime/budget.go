@@ -76,6 +76,8 @@ type memBudget struct {
 	limit int64
 	used  atomic.Int64
 	peak  atomic.Int64 // the largest used has been
+	// prepared is the part of used held by prepared (packed, transformed) weights.
+	prepared atomic.Int64
 	// sweptAt is the count of garbage collections when the last sweep began.
 	sweptAt atomic.Uint64
 	pool    *pool // its free buffers are dropped under pressure
@@ -140,6 +142,10 @@ func (b *memBudget) notePeak(u int64) {
 // initializers held in memory, packed weights, live values, pooled buffers, kernel scratch
 // charged to the budget, and garbage not yet collected (as Options.MaxMemory counts).
 func (s *Session) PeakMemory() int64 { return s.budget.peak.Load() }
+
+// PreparedMemory reports the bytes of prepared weights (packed for the kernels,
+// Winograd-transformed) the session holds; they are part of PeakMemory.
+func (s *Session) PreparedMemory() int64 { return s.budget.prepared.Load() }
 
 // release returns a charge whose memory is not tracked (a transient reservation).
 func (b *memBudget) release(n int64) {

@@ -88,6 +88,7 @@ func prepare[T any](c *Call, i int, build func(v *Value) T) (state T, ok bool) {
 				sl.mu.Unlock()
 				return state, true // over budget: used by this call only, garbage after it
 			}
+			c.sess.budget.prepared.Add(size)
 			sl.data, sl.src = state, v
 			sl.done.Store(true)
 		}

@@ -45,9 +45,11 @@ type result struct {
 	CPUMs      float64   `json:"cpu_ms"` // process CPU time per timed run, all threads
 	// WeightBytes is the initializers' data; PeakTensorBytes the most the session's
 	// tensors held at once (runtime.Session.PeakMemory: weights, activations, pooled
-	// buffers); MaxRSSBytes the process's peak resident set (getrusage).
+	// buffers); PreparedBytes the packed weights among them (Session.PreparedMemory);
+	// MaxRSSBytes the process's peak resident set (getrusage).
 	WeightBytes     int64 `json:"weight_bytes"`
 	PeakTensorBytes int64 `json:"peak_tensor_bytes"`
+	PreparedBytes   int64 `json:"prepared_bytes"`
 	MaxRSSBytes     int64 `json:"max_rss_bytes"`
 
 	Inputs map[string]string `json:"inputs,omitempty"`
@@ -163,6 +165,7 @@ func run() error {
 		}
 	}
 	res.PeakTensorBytes = sess.PeakMemory()
+	res.PreparedBytes = sess.PreparedMemory()
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		res.MaxRSSBytes = ru.Maxrss * 1024 // kilobytes on Linux
