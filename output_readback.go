@@ -1,13 +1,8 @@
 package refit
 
 import (
-	"fmt"
-	"hash/crc32"
 	"os"
-	"runtime/debug"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // A verification of an output re-reads every tensor from the written file and
@@ -100,32 +95,6 @@ func (r *readBack) invalidate(off, n int64) {
 	if r.cur >= 0 && r.cur < off+n {
 		r.stale = true // conservative: the range's end is not known yet
 	}
-}
-
-// read updates crc with the n bytes at off of the file, mapped a window at a time
-// and unmapped after, so the re-read adds at most one window to the resident set.
-func (r *readBack) read(crc uint32, off, n int64) (_ uint32, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if e := recover(); e != nil {
-			err = fmt.Errorf("refit: re-reading %s: %v", r.f.Name(), e) // truncated by another process
-		}
-	}()
-	fd := int(r.f.Fd())
-	for n > 0 {
-		k := min(n, scanWindow)
-		lo := off &^ pageMask
-		m, err := unix.Mmap(fd, lo, int(off+k-lo), unix.PROT_READ, unix.MAP_SHARED)
-		if err != nil {
-			return crc, err
-		}
-		crc = crc32.Update(crc, crc32.IEEETable, m[off-lo:])
-		if err := unix.Munmap(m); err != nil {
-			return crc, err
-		}
-		off, n = off+k, n-k
-	}
-	return crc, nil
 }
 
 // wait stops the re-reading once the queued pieces are read.
