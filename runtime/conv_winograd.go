@@ -162,8 +162,7 @@ func winogradTiles(n, c, k, outH, outW int) []int {
 // node's weights were prepared for the direct path), it reports false and the
 // direct path runs.
 func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
-	if c.sess == nil || c.sess.noWinograd || len(w.in) != 2 ||
-		w.kernel[0] != 3 || w.kernel[1] != 3 || !allEqual(w.strides, 1) || !allEqual(w.dilations, 1) {
+	if !winogradApplies(c, w) {
 		return false
 	}
 	g := blas.WinogradConv{Batch: N, Height: int(w.in[0]), Width: int(w.in[1]),
@@ -206,12 +205,18 @@ func convWinograd(c *Call, y, xs, bs []float32, w *window, N, C, M int) bool {
 // winogradPreferred reports whether convWinograd would try the Winograd transforms
 // for this convolution (fused ConvMaxPool then leaves the batch to convKernel).
 func winogradPreferred(c *Call, w *window, N, C, M int) bool {
-	if c.sess == nil || c.sess.noWinograd || len(w.in) != 2 ||
-		w.kernel[0] != 3 || w.kernel[1] != 3 || !allEqual(w.strides, 1) || !allEqual(w.dilations, 1) {
+	if !winogradApplies(c, w) {
 		return false
 	}
 	if m, ok := c.sess.winograd.decided(c.Node); ok {
 		return m != 0
 	}
 	return winogradForceTile != 0 || winogradTile(N, C, M, int(w.out[0]), int(w.out[1])) != 0
+}
+
+// winogradApplies reports whether the session allows Winograd and w is a 2-D 3 x 3
+// stride-1 undilated window, the only one the transforms compute.
+func winogradApplies(c *Call, w *window) bool {
+	return c.sess != nil && !c.sess.noWinograd && len(w.in) == 2 &&
+		w.kernel[0] == 3 && w.kernel[1] == 3 && allEqual(w.strides, 1) && allEqual(w.dilations, 1)
 }
